@@ -1,0 +1,257 @@
+"""Embedded ledger benchmark: append, prove, verify, against raw ECDSA verification.
+
+Prints figures; asserts nothing. Run with `make bench` (defaults: 100k events
+appended in batches, 10k one by one, 10k from 8 threads one by one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import resource
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from rich.console import Console
+from rich.table import Table
+
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.merkle import leaf_hash, verify_inclusion
+from ledger_gw.pseudonym import new_held_id
+from ledger_gw.transaction import SignedTransaction, sign_proposal
+from ledger_gw.workspace import Workspace
+
+AGENCIES = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
+console = Console()
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+def person_events(rng: random.Random, today: dt.date) -> Iterator[tuple[str, dict[str, Any]]]:
+    """A realistic slice of one person's journey: consent, cash, deliveries, a referral."""
+    pid = new_held_id()
+    a, b = rng.sample(AGENCIES, 2)
+    ent, ref = _id(), _id()
+    yield (
+        a,
+        {
+            "event_id": _id(),
+            "type": "consent.granted",
+            "consent_id": _id(),
+            "pid": pid,
+            "grantees": ["*"],
+            "purposes": ["deduplication", "referral"],
+            "data_categories": ["entitlements", "referrals"],
+            "lawful_basis": "consent",
+            "expires": (today + dt.timedelta(days=365)).isoformat(),
+            "form_hash": "ab" * 32,
+        },
+    )
+    yield (
+        a,
+        {
+            "event_id": _id(),
+            "type": "entitlement.granted",
+            "entitlement_id": ent,
+            "pid": pid,
+            "programme": "MPCA-2026",
+            "assistance_type": "cash",
+            "modality": "cash",
+            "amount": "300.00",
+            "currency": "USD",
+            "start": today.isoformat(),
+            "end": (today + dt.timedelta(days=60)).isoformat(),
+        },
+    )
+    for _ in range(2):
+        yield (
+            a,
+            {
+                "event_id": _id(),
+                "type": "assistance.delivered",
+                "entitlement_id": ent,
+                "amount": "100.00",
+                "currency": "USD",
+                "date": today.isoformat(),
+            },
+        )
+    yield (
+        a,
+        {
+            "event_id": _id(),
+            "type": "referral.created",
+            "referral_id": ref,
+            "pid": pid,
+            "to_org": b,
+            "sector": "health",
+            "urgency": "routine",
+            "document_hash": "cd" * 32,
+        },
+    )
+    yield b, {"event_id": _id(), "type": "referral.accepted", "referral_id": ref}
+    yield (
+        b,
+        {
+            "event_id": _id(),
+            "type": "referral.completed",
+            "referral_id": ref,
+            "outcome": "service_provided",
+        },
+    )
+
+
+def signed_events(ws: Workspace, n: int, seed: int) -> list[SignedTransaction]:
+    rng = random.Random(seed)
+    signers = {org: ws.signer(org) for org in AGENCIES}
+    today = dt.datetime.now(dt.UTC).date()
+    out: list[SignedTransaction] = []
+    while len(out) < n:
+        for org, event in person_events(rng, today):
+            out.append(sign_proposal(signers[org], "submit", [event]))
+    return out[:n]
+
+
+def raw_verify_rate(seconds: float = 2.0) -> float:
+    key = ec.generate_private_key(ec.SECP256R1())
+    data = os.urandom(600)
+    sig = key.sign(data, ec.ECDSA(hashes.SHA256()))
+    public = key.public_key()
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(200):
+            public.verify(sig, data, ec.ECDSA(hashes.SHA256()))
+        count += 200
+    return count / (time.perf_counter() - start)
+
+
+def timed(label: str, fn: Any) -> tuple[Any, float]:
+    with console.status(label):
+        start = time.perf_counter()
+        value = fn()
+        return value, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--single", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--proofs", type=int, default=2000)
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ws = Workspace.create(Path(tmp) / "ws", "bench")
+        txs, t_sign = timed("signing", lambda: signed_events(ws, args.events, 1))
+        rows.append(("client signing (not in append figures)", f"{len(txs) / t_sign:,.0f} tx/s"))
+        ledger = EmbeddedLedger(
+            ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: dt.datetime.now(dt.UTC)
+        )
+
+        def batched() -> None:
+            for i in range(0, len(txs), args.batch):
+                for outcome in ledger.submit_many(txs[i : i + args.batch]):
+                    outcome.unwrap()
+
+        _, t_batch = timed("appending in batches", batched)
+        rows.append(
+            (
+                f"append, batches of {args.batch} ({len(txs):,} events)",
+                f"{len(txs) / t_batch:,.0f} events/s",
+            )
+        )
+
+        singles = signed_events(ws, args.single, 2)
+        _, t_single = timed("appending one by one", lambda: [ledger.submit(tx) for tx in singles])
+        rows.append(
+            (
+                f"append, one by one, 1 thread ({len(singles):,} events)",
+                f"{len(singles) / t_single:,.0f} events/s",
+            )
+        )
+
+        threaded = signed_events(ws, args.single, 3)
+        # Per-person order matters, so each thread takes whole people.
+        shares = [threaded[i::1] for i in range(1)]
+        shares = [threaded[k * 7 :: 7 * args.threads] for k in range(args.threads)]
+        shares = [
+            [threaded[j] for j in range(len(threaded)) if (j // 7) % args.threads == t]
+            for t in range(args.threads)
+        ]
+
+        def run_threads() -> None:
+            workers = [
+                threading.Thread(target=lambda s=s: [ledger.submit(tx) for tx in s]) for s in shares
+            ]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join()
+
+        _, t_threads = timed("appending one by one from threads", run_threads)
+        rows.append(
+            (
+                f"append, one by one, {args.threads} threads (group commit)",
+                f"{len(threaded) / t_threads:,.0f} events/s",
+            )
+        )
+
+        size = ledger.size()
+        rng = random.Random(4)
+        positions = [rng.randrange(size) for _ in range(args.proofs)]
+        root_note = ledger.log.checkpoint(size)
+        from ledger_gw import checkpoint as notes
+
+        cp = notes.open_checkpoint(root_note, notes.Verifier.from_vkey(ws.consortium.log_vkey))
+
+        def proofs() -> None:
+            for p in positions:
+                proof = ledger.log.inclusion_proof(p, size)
+                verify_inclusion(
+                    leaf_hash(ledger.log.entry(p)), p, size, proof, cp.checkpoint.root_hash
+                )
+
+        _, t_proof = timed("inclusion proofs", proofs)
+        rows.append(
+            (
+                f"inclusion proof, fetch + verify (size {size:,})",
+                f"{t_proof / len(positions) * 1e6:,.0f} µs each",
+            )
+        )
+
+        report, t_verify = timed("full verify", lambda: verify_ledger(ledger.engine, ws.consortium))
+        rows.append(
+            (f"full verify ({report.size:,} entries)", f"{report.size / t_verify:,.0f} entries/s")
+        )
+        db_size = (Path(tmp) / "ws" / "ledger.db").stat().st_size
+        ledger.close()
+        rows.append(("ledger file", f"{db_size / report.size:,.0f} bytes/entry"))
+
+    raw = raw_verify_rate()
+    rows.append(("raw ECDSA P-256 verify (cryptography/OpenSSL)", f"{raw:,.0f} /s"))
+    rows.append(("batched append ÷ raw verify", f"{len(txs) / t_batch / raw:.2f}"))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rows.append(("peak memory (max RSS)", f"{peak:,.0f} MiB"))
+    table = Table(title=f"embedded ledger, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    table.add_column("measure")
+    table.add_column("figure", justify="right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()

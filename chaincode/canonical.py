@@ -1,0 +1,49 @@
+"""Canonical JSON (RFC 8785) for the values the ledger holds.
+
+The contract accepts only strings, integers, booleans, null, arrays and objects
+with ASCII keys. For that domain, sorted keys, no whitespace and UTF-8 are exactly
+RFC 8785's output, so the standard library serialiser is used and floats refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+_MAX_INT = 2**53 - 1
+
+
+def _check(value: Any) -> None:
+    """Refuse what RFC 8785 would spell differently from `json.dumps` (floats, big ints)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return
+    if kind is int:
+        if -_MAX_INT <= value <= _MAX_INT:
+            return
+        raise TypeError("integer outside the interoperable range")
+    if kind is dict:
+        for k, v in value.items():
+            if type(k) is not str or not k.isascii():
+                raise TypeError("object keys must be ASCII strings")
+            if type(v) is not str:  # the common case needs no call
+                _check(v)
+        return
+    if kind is list or kind is tuple:
+        for v in value:
+            if type(v) is not str:
+                _check(v)
+        return
+    if kind is float:
+        raise TypeError("floats are not canonical: use decimal strings")
+    raise TypeError(f"not a JSON value: {kind.__name__}")
+
+
+def canonical_json(value: Any) -> bytes:
+    _check(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def content_hash(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value)).hexdigest()

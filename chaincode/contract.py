@@ -1,0 +1,134 @@
+"""The contract's single entry point: dispatch, idempotency, event records.
+
+Every write goes through `submit`: validate the event, replay or reject a reused
+event_id, apply the type's rules, then write one record per event (never a shared
+list) plus the receipt that makes resubmission idempotent. Queries are read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from chaincode import authz, consent, entitlements, queries, referrals
+from chaincode.canonical import canonical_json, content_hash
+from chaincode.errors import ConflictError, ValidationError
+from chaincode.fields import PID, UUID, matches
+from chaincode.schemas import Event, parse_event
+from chaincode.store import Obj, Tx, event_key, receipt_key
+from chaincode.stub import Stub
+from chaincode.visibility import check_purpose
+
+WRITE_FUNCTIONS: frozenset[str] = frozenset({"submit"})
+QUERY_FUNCTIONS: frozenset[str] = frozenset(
+    {"history", "entitlements", "referral", "referral_chain", "consents", "event"}
+)
+
+Handler = Callable[[Tx, Event], tuple[str, Obj]]
+
+HANDLERS: dict[str, Handler] = {
+    "referral.created": referrals.create,
+    **{t: referrals.transition for t in referrals.TRANSITIONS},
+    "entitlement.granted": entitlements.grant,
+    "assistance.delivered": entitlements.deliver,
+    **{t: entitlements.transition for t in entitlements.TRANSITIONS},
+    "consent.granted": consent.grant,
+    "consent.revoked": consent.revoke,
+}
+
+
+def invoke(stub: Stub, function: str, args: Sequence[bytes]) -> bytes:
+    """Run one function; returns canonical JSON bytes; raises ContractError (writes nothing
+    then)."""
+    if function in WRITE_FUNCTIONS:
+        _arity(args, 1, 1)
+        return submit(stub, args[0])
+    if function in QUERY_FUNCTIONS:
+        return canonical_json(query(stub, function, [_text(a) for a in args]))
+    raise ValidationError("unknown_function", f"no function {function!r}")
+
+
+def submit(stub: Stub, raw: bytes) -> bytes:
+    tx = Tx(stub)
+    authz.require_writer(tx.creator)
+    event = parse_event(raw)
+    fingerprint = content_hash({"org": tx.org, "event": event})
+    receipt = tx.get(receipt_key(event["event_id"]))
+    if receipt is not None:
+        if receipt["hash"] != fingerprint:
+            raise ConflictError(
+                "event_id_conflict", "event_id was already used for different content", "event_id"
+            )
+        return canonical_json(receipt["result"])  # replay: the original bytes, no writes
+    pid, specific = HANDLERS[event["type"]](tx, event)
+    result: Obj = {
+        **specific,
+        "event_id": event["event_id"],
+        "type": event["type"],
+        "tx_id": tx.tx_id,
+        "timestamp": tx.timestamp,
+        "pid": pid,
+    }
+    record: Obj = {
+        "event": event,
+        "org": tx.org,
+        "tx_id": tx.tx_id,
+        "timestamp": tx.timestamp,
+        "category": consent.category_of(event["type"]),
+        "pid": pid,
+    }
+    tx.put(event_key(pid, tx.timestamp, event["event_id"]), record)
+    tx.put(
+        receipt_key(event["event_id"]),
+        {"hash": fingerprint, "pid": pid, "timestamp": tx.timestamp, "result": result},
+    )
+    tx.emit(event["type"], record)
+    tx.commit()
+    return canonical_json(result)
+
+
+def query(stub: Stub, function: str, args: list[str]) -> Obj:
+    tx = Tx(stub)
+    authz.require_person_reader(tx.creator)
+    if function == "history":
+        _arity(args, 2, 2)
+        return queries.history(tx, _pid(args[0]), check_purpose(args[1]))
+    if function == "entitlements":
+        _arity(args, 2, 2)
+        return queries.entitlements_of(tx, _pid(args[0]), check_purpose(args[1]))
+    if function == "consents":
+        _arity(args, 1, 1)
+        return queries.consents_of(tx, _pid(args[0]))
+    if function == "event":
+        _arity(args, 1, 2)
+        purpose = check_purpose(args[1]) if len(args) == 2 else None
+        return queries.event(tx, _uuid(args[0], "event_id"), purpose)
+    _arity(args, 1, 2)
+    purpose = check_purpose(args[1]) if len(args) == 2 else "referral"
+    referral_id = _uuid(args[0], "referral_id")
+    if function == "referral":
+        return queries.referral(tx, referral_id, purpose)
+    return queries.referral_chain(tx, referral_id, purpose)
+
+
+def _arity(args: Sequence[object], least: int, most: int) -> None:
+    if not least <= len(args) <= most:
+        raise ValidationError("invalid_arguments", f"expected {least} to {most} arguments")
+
+
+def _text(arg: bytes) -> str:
+    try:
+        return arg.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("invalid_arguments", "arguments must be UTF-8") from exc
+
+
+def _pid(value: str) -> str:
+    if not matches(PID, value):
+        raise ValidationError("invalid_format", "pid does not match its pattern", "pid")
+    return value
+
+
+def _uuid(value: str, field: str) -> str:
+    if not matches(UUID, value):
+        raise ValidationError("invalid_format", f"{field} does not match its pattern", field)
+    return value

@@ -1,0 +1,84 @@
+"""Read-only queries. They never write; what they return is filtered by `visibility`."""
+
+from __future__ import annotations
+
+from chaincode import consent, entitlements, referrals
+from chaincode.errors import ForbiddenError, NotFoundError
+from chaincode.store import EVENT, Obj, Tx, event_key, receipt_key
+from chaincode.visibility import Reader
+
+MAX_CHAIN = 64  # chains cannot cycle (a parent exists before its child); this only bounds work
+
+
+def _log(tx: Tx, pid: str) -> list[Obj]:
+    """A person's event records in time order (key order: pid, timestamp, event_id)."""
+    return [record for _, record in tx.scan(EVENT, [pid])]
+
+
+def history(tx: Tx, pid: str, purpose: str) -> Obj:
+    reader = Reader(tx, purpose)
+    events = [r for r in _log(tx, pid) if reader.sees_event(r)]
+    return {"pid": pid, "purpose": purpose, "events": events}
+
+
+def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
+    reader = Reader(tx, purpose)
+    found = [
+        entitlements.view(e)
+        for e in entitlements.for_pid(tx, pid)
+        if e["state"] in entitlements.OPEN_STATES and reader.sees_entitlement(e)
+    ]
+    found.sort(key=lambda e: (e["start"], e["end"], e["entitlement_id"]))
+    return {"pid": pid, "purpose": purpose, "entitlements": found}
+
+
+def _referral_item(tx: Tx, reader: Reader, referral: Obj) -> Obj:
+    if not reader.sees_referral(referral):
+        return {"referral_id": referral["referral_id"], "withheld": True}
+    events = [
+        r
+        for r in _log(tx, referral["pid"])
+        if r["category"] == "referrals" and r["event"]["referral_id"] == referral["referral_id"]
+    ]
+    return {**referral, "events": events, "withheld": False}
+
+
+def referral(tx: Tx, referral_id: str, purpose: str) -> Obj:
+    reader = Reader(tx, purpose)
+    item = _referral_item(tx, reader, referrals.load(tx, referral_id))
+    if item["withheld"]:
+        raise ForbiddenError("consent_required", "no active consent covers this referral")
+    return item
+
+
+def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
+    """The referral, then its parent, grandparent, ... up to the root."""
+    reader = Reader(tx, purpose)
+    chain = [referral(tx, referral_id, purpose)]
+    parent_id = chain[0]["parent_referral_id"]
+    while parent_id is not None and len(chain) < MAX_CHAIN:
+        parent = referrals.load(tx, parent_id)
+        chain.append(_referral_item(tx, reader, parent))
+        parent_id = parent["parent_referral_id"]
+    return {"referral_id": referral_id, "purpose": purpose, "chain": chain}
+
+
+def consents_of(tx: Tx, pid: str) -> Obj:
+    reader = Reader(tx, None)
+    found = [consent.view(c, tx.date) for c in consent.for_pid(tx, pid) if reader.sees_consent(c)]
+    found.sort(key=lambda c: (c["granted_at"], c["consent_id"]))
+    return {"pid": pid, "consents": found}
+
+
+def event(tx: Tx, event_id: str, purpose: str | None) -> Obj:
+    receipt = tx.get(receipt_key(event_id))
+    record = (
+        None
+        if receipt is None
+        else tx.get(event_key(receipt["pid"], receipt["timestamp"], event_id))
+    )
+    if record is None:
+        raise NotFoundError("event_not_found", "no such event", "event_id")
+    if not Reader(tx, purpose).sees_event(record):
+        raise ForbiddenError("consent_required", "no active consent covers this event")
+    return record

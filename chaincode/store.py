@@ -1,0 +1,112 @@
+"""Key layout and a staging view of one transaction.
+
+Layout (all values canonical JSON; see `keys` below). Only objects that are
+changed by their own transitions are ever rewritten (a referral, an entitlement,
+a consent); everything else is one new key per event, so concurrent transactions
+about different objects never touch the same key (Fabric MVCC).
+
+Writes are staged and applied only when the whole transaction succeeded, so a
+ContractError raised anywhere leaves the ledger untouched. Reads do not see staged
+writes, exactly as in Fabric.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from chaincode.canonical import canonical_json
+from chaincode.stub import Identity, Stub, composite_key
+
+Obj = dict[str, Any]
+
+EVENT = "evt"  # [pid, timestamp, event_id] -> event record; per-person log in time order
+RECEIPT = "receipt"  # [event_id] -> content hash, pid, timestamp and the original result
+REFERRAL = "referral"  # [referral_id] -> referral object (current state)
+ENTITLEMENT = "entitlement"  # [entitlement_id] -> entitlement object (current state)
+ENTITLEMENT_INDEX = "ent_idx"  # [pid, assistance_type, entitlement_id] -> {"entitlement_id"}
+CONSENT = "consent"  # [consent_id] -> consent object (current state)
+CONSENT_INDEX = "consent_idx"  # [pid, consent_id] -> {"consent_id"}
+
+
+def event_key(pid: str, timestamp: str, event_id: str) -> str:
+    return composite_key(EVENT, [pid, timestamp, event_id])
+
+
+def receipt_key(event_id: str) -> str:
+    return composite_key(RECEIPT, [event_id])
+
+
+def referral_key(referral_id: str) -> str:
+    return composite_key(REFERRAL, [referral_id])
+
+
+def entitlement_key(entitlement_id: str) -> str:
+    return composite_key(ENTITLEMENT, [entitlement_id])
+
+
+def entitlement_index_key(pid: str, assistance_type: str, entitlement_id: str) -> str:
+    return composite_key(ENTITLEMENT_INDEX, [pid, assistance_type, entitlement_id])
+
+
+def consent_key(consent_id: str) -> str:
+    return composite_key(CONSENT, [consent_id])
+
+
+def consent_index_key(pid: str, consent_id: str) -> str:
+    return composite_key(CONSENT_INDEX, [pid, consent_id])
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """Fixed-width UTC ISO 8601 (microseconds, "Z"), so keys sort in time order."""
+    if moment.tzinfo is None:
+        raise ValueError("transaction timestamps must be timezone-aware")
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "Z"
+
+
+def _decode(raw: bytes) -> Obj:
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise ValueError("stored values are JSON objects")
+    return value
+
+
+class Tx:
+    """What a handler sees of one transaction: identity, time, reads, staged writes."""
+
+    def __init__(self, stub: Stub) -> None:
+        self.stub = stub
+        self.creator: Identity = stub.creator
+        self.tx_id: str = stub.tx_id
+        self.timestamp: str = iso_timestamp(stub.tx_timestamp)
+        self.date: date = stub.tx_timestamp.astimezone(UTC).date()
+        self._writes: dict[str, bytes] = {}
+        self._event: tuple[str, bytes] | None = None
+
+    @property
+    def org(self) -> str:
+        return self.creator.org_id
+
+    def get(self, key: str) -> Obj | None:
+        raw = self.stub.get_state(key)
+        return None if raw is None else _decode(raw)
+
+    def scan(self, object_type: str, attributes: list[str]) -> Iterator[tuple[str, Obj]]:
+        for key, raw in self.stub.get_state_by_partial_composite_key(object_type, attributes):
+            yield key, _decode(raw)
+
+    def put(self, key: str, value: Obj) -> None:
+        self._writes[key] = canonical_json(value)
+
+    def emit(self, name: str, payload: Obj) -> None:
+        self._event = (name, canonical_json(payload))
+
+    def commit(self) -> None:
+        """Apply the staged writes in the order they were staged, then the contract event."""
+        for key, value in self._writes.items():
+            self.stub.put_state(key, value)
+        if self._event is not None:
+            self.stub.set_event(*self._event)

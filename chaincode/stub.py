@@ -1,0 +1,76 @@
+"""The only window the contract has on the world.
+
+Mirrors the subset of Fabric's ChaincodeStub the contract needs, so that an
+in-process implementation (embedded ledger) and a Fabric shim can both serve it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+Role = Literal["agency", "auditor", "donor"]
+ROLES: tuple[Role, ...] = ("agency", "auditor", "donor")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The submitting organisation, as established by signature checks outside the contract."""
+
+    org_id: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class KeyModification:
+    """One entry of a key's history, oldest first."""
+
+    tx_id: str
+    timestamp: datetime
+    value: bytes | None  # None when the key was deleted
+
+
+class Stub(Protocol):
+    @property
+    def tx_id(self) -> str: ...
+
+    @property
+    def tx_timestamp(self) -> datetime:
+        """Timezone-aware UTC time set by the submitter and recorded with the transaction."""
+        ...
+
+    @property
+    def creator(self) -> Identity: ...
+
+    def get_state(self, key: str) -> bytes | None: ...
+
+    def put_state(self, key: str, value: bytes) -> None: ...
+
+    def get_state_by_partial_composite_key(
+        self, object_type: str, attributes: Sequence[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        """Keys in ascending order, as Fabric returns them."""
+        ...
+
+    def get_history_for_key(self, key: str) -> Iterator[KeyModification]: ...
+
+    def set_event(self, name: str, payload: bytes) -> None: ...
+
+
+_SEP = "\x00"
+_MAX_UNICODE = "\U0010ffff"
+
+
+def composite_key(object_type: str, attributes: Sequence[str]) -> str:
+    """Fabric's composite key layout: U+0000, type, then each attribute followed by U+0000."""
+    for part in (object_type, *attributes):
+        if _SEP in part or _MAX_UNICODE in part:
+            raise ValueError("composite key parts may not contain U+0000 or U+10FFFF")
+    return _SEP + object_type + _SEP + "".join(a + _SEP for a in attributes)
+
+
+def split_composite_key(key: str) -> tuple[str, list[str]]:
+    parts = key[1:].split(_SEP)[:-1]
+    return parts[0], parts[1:]

@@ -1,0 +1,1 @@
+"""Gateway library: ledger backends, identities and signing, pseudonymisation, proofs, CLI."""

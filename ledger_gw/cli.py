@@ -1,0 +1,214 @@
+"""`ledger-gw`: set up a consortium, run the demo, verify, prove, checkpoint.
+
+Expected errors reach the user once, as one line, with exit status 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ledger_gw import checkpoint as notes
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.errors import LedgerError
+from ledger_gw.workspace import Workspace
+
+console = Console()
+errors = Console(stderr=True)
+
+_DIR = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    envvar="LEDGER_GW_DIR",
+    help="Consortium directory made by `init`.",
+)
+_LEDGER = click.option(
+    "--ledger",
+    "ledger_url",
+    envvar="LEDGER_GW_LEDGER_URL",
+    help="SQLAlchemy URL of the embedded ledger (default: ledger.db in the directory).",
+)
+
+
+def _open(directory: Path, ledger_url: str | None) -> tuple[Workspace, EmbeddedLedger]:
+    ws = Workspace.load(directory)
+    return ws, EmbeddedLedger(ledger_url or ws.ledger_url, ws.consortium, ws.log_signer())
+
+
+def _b64(items: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in items]
+
+
+@click.group()
+def cli() -> None:
+    """Referral and entitlement audit ledger: personal data stays with the agency."""
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--name", default="demo", show_default=True, help="Consortium name.")
+def init(directory: Path, name: str) -> None:
+    """Create a demo consortium: three agencies, an auditor, a donor, all keys."""
+    ws = Workspace.create(directory, name)
+    console.print(f"[green]Consortium {name!r} created in {directory}[/]")
+    for org in ws.consortium.organisations.values():
+        console.print(f"  {org.org_id:<10} {org.role}")
+
+
+@cli.command()
+@_DIR
+@click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
+def demo(directory: Path, fresh: bool) -> None:
+    """Fatima's journey across three service points, end to end."""
+    from ledger_gw.demo import run_demo
+
+    if fresh and directory.exists():
+        shutil.rmtree(directory)
+    ws = Workspace.load(directory) if directory.exists() else Workspace.create(directory)
+    run_demo(ws, console)
+
+
+@cli.command()
+@_DIR
+@_LEDGER
+def verify(directory: Path, ledger_url: str | None) -> None:
+    """Recompute everything from the log and name the first bad position."""
+    ws = Workspace.load(directory)
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("verify", total=None)
+        report = verify_ledger(
+            ledger_url or ws.ledger_url,
+            ws.consortium,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"[green]ledger verifies[/]: {report.size} entries, root "
+        f"{base64.b64encode(report.root).decode()}, {report.checkpoints} checkpoints "
+        f"({report.cosignatures} cosignatures), {report.state_keys} state keys"
+    )
+
+
+@cli.group()
+def prove() -> None:
+    """Merkle proofs, as JSON."""
+
+
+@prove.command("inclusion")
+@_DIR
+@_LEDGER
+@click.option("--index", type=int, help="Log position of the entry.")
+@click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
+@click.option("--size", type=int, help="Tree size to prove against (default: latest).")
+def prove_inclusion(
+    directory: Path,
+    ledger_url: str | None,
+    index: int | None,
+    tx_id: str | None,
+    size: int | None,
+) -> None:
+    """Prove that an entry is in the log."""
+    _, ledger = _open(directory, ledger_url)
+    if (index is None) == (tx_id is None):
+        raise click.UsageError("give exactly one of --index and --tx")
+    position = ledger.log.position_of(tx_id) if tx_id is not None else index
+    assert position is not None
+    size = size or ledger.log.size()
+    proof = _b64(ledger.log.inclusion_proof(position, size))  # NotFound when out of range
+    out: dict[str, Any] = {
+        "index": position,
+        "size": size,
+        "leaf_hash": _b64([ledger.log.leaf_hash(position)])[0],
+        "proof": proof,
+        "checkpoint": ledger.log.checkpoint(size),
+    }
+    click.echo(json.dumps(out, indent=2))
+
+
+@prove.command("consistency")
+@_DIR
+@_LEDGER
+@click.argument("size1", type=int)
+@click.argument("size2", type=int, required=False)
+def prove_consistency(
+    directory: Path, ledger_url: str | None, size1: int, size2: int | None
+) -> None:
+    """Prove that the tree at SIZE1 is a prefix of the tree at SIZE2 (default: latest)."""
+    _, ledger = _open(directory, ledger_url)
+    size2 = size2 or ledger.log.size()
+    out = {
+        "size1": size1,
+        "size2": size2,
+        "proof": _b64(ledger.log.consistency_proof(size1, size2)),
+        "checkpoint1": ledger.log.checkpoint(size1),
+        "checkpoint2": ledger.log.checkpoint(size2),
+    }
+    click.echo(json.dumps(out, indent=2))
+
+
+@cli.group()
+def checkpoint() -> None:
+    """Signed tree heads and witness cosignatures."""
+
+
+@checkpoint.command("show")
+@_DIR
+@_LEDGER
+@click.option("--size", type=int, help="Tree size (default: latest).")
+def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
+    """Print a checkpoint note, with its cosignatures."""
+    _, ledger = _open(directory, ledger_url)
+    click.echo(ledger.log.checkpoint(size), nl=False)
+
+
+@checkpoint.command("cosign")
+@_DIR
+@_LEDGER
+@click.option("--org", "org_id", required=True, help="Witnessing organisation.")
+@click.option("--size", type=int, help="Tree size (default: latest).")
+def checkpoint_cosign(
+    directory: Path, ledger_url: str | None, org_id: str, size: int | None
+) -> None:
+    """Cosign a checkpoint as an organisation's witness and store the cosignature."""
+    ws, ledger = _open(directory, ledger_url)
+    note = ledger.cosign(ws.witness(org_id), size)
+    click.echo(note, nl=False)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        errors.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except LedgerError as exc:
+        errors.print(f"[red]error[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except notes.CheckpointError as exc:
+        errors.print(f"[red]error[/] checkpoint: {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""The consortium file: who the members are, their roles, CAs and witness keys.
+
+It is the embedded ledger's equivalent of a Fabric channel configuration, and the
+trust anchor an offline auditor starts from.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from chaincode.stub import ROLES
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certificate
+
+_ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+
+
+@dataclass(frozen=True)
+class Consortium:
+    name: str
+    origin: str  # checkpoint origin line of the ledger
+    log_vkey: str  # the ledger node's Ed25519 note verifier key
+    organisations: dict[str, Organisation]
+
+    def authenticator(self) -> Authenticator:
+        return Authenticator(self.organisations)
+
+    def organisation(self, org_id: str) -> Organisation:
+        try:
+            return self.organisations[org_id]
+        except KeyError:
+            raise ConfigError(f"{org_id} is not a member of consortium {self.name}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "log_vkey": self.log_vkey,
+            "organisations": [
+                {
+                    "id": o.org_id,
+                    "role": o.role,
+                    "ca_certificate": cert_pem(o.ca_cert),
+                    "witness_vkey": o.witness_vkey,
+                }
+                for o in self.organisations.values()
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Consortium:
+        try:
+            orgs: dict[str, Organisation] = {}
+            for item in data["organisations"]:
+                org_id, role = str(item["id"]), str(item["role"])
+                if not _ORG_ID.match(org_id):
+                    raise ConfigError(f"organisation ID {org_id!r} is malformed")
+                if role not in ROLES:
+                    raise ConfigError(f"organisation {org_id} has unknown role {role!r}")
+                if org_id in orgs:
+                    raise ConfigError(f"organisation {org_id} is listed twice")
+                orgs[org_id] = Organisation(
+                    org_id,
+                    role,
+                    load_certificate(item["ca_certificate"]),
+                    str(item["witness_vkey"]),
+                )
+            return cls(str(data["name"]), str(data["origin"]), str(data["log_vkey"]), orgs)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"consortium file is missing {exc}") from exc
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Consortium:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read consortium file {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"consortium file {path} is not a JSON object")
+        return cls.from_dict(data)

@@ -1,0 +1,1 @@
+"""The embedded ledger: a verifiable append-only log in one SQL database."""

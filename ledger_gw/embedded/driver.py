@@ -1,0 +1,73 @@
+"""Hot-path statements, run on the DB-API cursor inside a SQLAlchemy transaction.
+
+Each append reads a few keys per transaction and writes a few rows; compiling a
+SQLAlchemy statement costs more than running it, so these few statements are
+plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
+differs (a fixed token, never data: every value is bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+
+class Driver:
+    def __init__(self, conn: Connection) -> None:
+        m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self.mark = m
+        self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._get = f"SELECT value FROM state WHERE key = {m}"  # noqa: S608
+        self._scan = f"SELECT key, value FROM state WHERE key >= {m} AND key < {m} ORDER BY key"  # noqa: S608
+        self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.cursor.execute(sql, tuple(params))
+        return list(self.cursor.fetchall())
+
+    def get_state(self, key: bytes) -> bytes | None:
+        rows = self._all(self._get, (key,))
+        return bytes(rows[0][0]) if rows else None
+
+    def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
+        return [(bytes(k), bytes(v)) for k, v in self._all(self._scan, (low, high))]
+
+    def node_hash(self, level: int, index: int) -> bytes | None:
+        rows = self._all(self._node, (level, index))
+        return bytes(rows[0][0]) if rows else None
+
+    def log_size(self) -> int:
+        last = self._all("SELECT max(seq) FROM log")[0][0]
+        return 0 if last is None else int(last) + 1
+
+    def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
+        marks = ", ".join([self.mark] * len(tx_ids))
+        sql = f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})"  # noqa: S608
+        return [(str(t), int(s), bytes(e)) for t, s, e in self._all(sql, tx_ids)]
+
+    def append(
+        self,
+        log_rows: list[tuple[Any, ...]],
+        node_rows: list[tuple[Any, ...]],
+        history_rows: list[tuple[Any, ...]],
+        state_rows: list[tuple[Any, ...]],
+        checkpoint: tuple[int, str] | None,
+    ) -> None:
+        m = self.mark
+        c = self.cursor
+        c.executemany(f"INSERT INTO log (seq, tx_id, entry) VALUES ({m}, {m}, {m})", log_rows)  # noqa: S608
+        c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", node_rows)  # noqa: S608
+        c.executemany(
+            "INSERT INTO history (key, seq, tx_id, timestamp, value) "  # noqa: S608
+            f"VALUES ({m}, {m}, {m}, {m}, {m})",
+            history_rows,
+        )
+        c.executemany(
+            f"INSERT INTO state (key, value, seq) VALUES ({m}, {m}, {m}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, seq = excluded.seq",
+            state_rows,
+        )
+        if checkpoint is not None:
+            c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608

@@ -1,0 +1,60 @@
+"""The log entry: the exact bytes that become a Merkle leaf.
+
+An entry holds the signed transaction, the contract's result, and a digest of
+everything the contract did with it (writes and events), so an auditor can check
+the signature and the outcome from the entry alone, and a verifier that replays
+the contract can check the effects position by position.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chaincode.canonical import canonical_json
+from ledger_gw.transaction import SignedTransaction
+
+
+def effects_digest(
+    writes: Sequence[tuple[bytes, bytes]], events: Sequence[tuple[str, bytes]]
+) -> str:
+    """SHA-256 over length-prefixed writes (sorted by key) and events, in order."""
+    h = hashlib.sha256(b"effects/v1")
+    for tag, items in ((b"W", writes), (b"E", [(n.encode(), p) for n, p in events])):
+        h.update(tag + len(items).to_bytes(4, "big"))
+        for a, b in items:
+            h.update(len(a).to_bytes(4, "big") + a + len(b).to_bytes(4, "big") + b)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    tx: SignedTransaction
+    result: bytes  # the contract's canonical JSON answer
+    effects: str  # effects_digest() of its writes and events
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(
+            {"tx": self.tx.to_dict(), "result": json.loads(self.result), "effects": self.effects}
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Entry:
+        """Parse an entry; raises ValueError on anything that is not one."""
+        try:
+            obj: Any = json.loads(data)
+            if set(obj) != {"tx", "result", "effects"}:
+                raise ValueError("unexpected fields")
+            entry = cls(
+                tx=SignedTransaction.from_dict(obj["tx"]),
+                result=canonical_json(obj["result"]),
+                effects=str(obj["effects"]),
+            )
+        except Exception as exc:
+            raise ValueError(f"not a log entry: {exc}") from exc
+        if entry.to_bytes() != data:
+            raise ValueError("entry is not in canonical form")
+        return entry

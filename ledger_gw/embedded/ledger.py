@@ -1,0 +1,302 @@
+"""The embedded ledger: signed transactions → contract → one durable, verifiable log.
+
+Group commit: callers check signatures in their own threads, then queue their
+transactions for one writer thread, which drains the queue into one database
+transaction while the next callers queue up. Across processes, the database's
+write lock serialises writers, and each writer reloads the tree head inside its
+transaction, so all of them extend one linear log. A transaction is acknowledged
+only after its database transaction has committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+
+from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
+from chaincode.errors import ContractError
+from chaincode.stub import Identity
+from ledger_gw import checkpoint as notes
+from ledger_gw.backend import Outcome
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
+from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.entry import Entry, effects_digest
+from ledger_gw.embedded.reader import LogReader, node_hashes
+from ledger_gw.embedded.schema import checkpoints
+from ledger_gw.embedded.stub import StateView, TxStub
+from ledger_gw.errors import (
+    AuthenticationError,
+    LedgerError,
+    NotFoundError,
+    RejectedError,
+    UnavailableError,
+)
+from ledger_gw.merkle import CompactRange, leaf_hash
+from ledger_gw.transaction import SignedTransaction
+
+MAX_SKEW = dt.timedelta(minutes=10)
+MAX_BATCH = 1000
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _rejected(kind: str, code: str, message: str) -> RejectedError:
+    return RejectedError(kind, code, message)
+
+
+@dataclass
+class _Pending:
+    tx: SignedTransaction
+    identity: Identity | None = None
+    outcome: Outcome | None = None
+
+
+class EmbeddedLedger:
+    """A Ledger backend on one SQL database."""
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        consortium: Consortium,
+        log_signer: notes.Signer,
+        *,
+        clock: Callable[[], dt.datetime] = _now,
+        max_skew: dt.timedelta = MAX_SKEW,
+    ) -> None:
+        self.engine = make_engine(engine) if isinstance(engine, str) else engine
+        self.consortium = consortium
+        self._auth = consortium.authenticator()
+        self._log_signer = log_signer
+        self._clock = clock
+        self._max_skew = max_skew
+        self._queue: list[tuple[list[_Pending], threading.Event]] = []
+        self._wakeup = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._closing = False
+        self._range: CompactRange | None = None
+        self.log = LogReader(self.engine)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def submit(self, tx: SignedTransaction) -> dict[str, Any]:
+        return self.submit_many([tx])[0].unwrap()
+
+    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        pending = [self._admit(tx) for tx in txs]
+        queued = [p for p in pending if p.outcome is None]
+        if queued:
+            done = threading.Event()
+            with self._wakeup:
+                if self._closing:
+                    raise UnavailableError("the ledger is closed")
+                if self._writer is None:
+                    self._writer = threading.Thread(
+                        target=self._write_loop, name="ledger-writer", daemon=True
+                    )
+                    self._writer.start()
+                self._queue.append((queued, done))
+                self._wakeup.notify()
+            done.wait()
+        outcomes = [p.outcome for p in pending]
+        assert all(o is not None for o in outcomes)
+        return [o for o in outcomes if o is not None]
+
+    def _write_loop(self) -> None:
+        while True:
+            with self._wakeup:
+                while not self._queue and not self._closing:
+                    self._wakeup.wait()
+                if not self._queue:
+                    return
+                calls, self._queue = self._queue, []
+            batch = [p for queued, _ in calls for p in queued]
+            try:
+                for start in range(0, len(batch), MAX_BATCH):
+                    self._commit(batch[start : start + MAX_BATCH])
+            except Exception as exc:  # nothing of what is left was committed
+                error = (
+                    exc
+                    if isinstance(exc, UnavailableError)
+                    else UnavailableError(f"ledger write failed: {exc.__class__.__name__}")
+                )
+                for p in batch:
+                    if p.outcome is None:
+                        p.outcome = Outcome(
+                            p.tx.tx_id, None, RejectedError("unavailable", error.code, str(error))
+                        )
+            finally:
+                for _, done in calls:
+                    done.set()
+
+    def _admit(self, tx: SignedTransaction) -> _Pending:
+        """Checks that need no ledger state: signature, membership, role, clock, function."""
+        pending = _Pending(tx)
+        try:
+            pending.identity = self._authenticate(tx, WRITE_FUNCTIONS)
+        except LedgerError as error:
+            rejected = (
+                error
+                if isinstance(error, RejectedError)
+                else RejectedError("unauthenticated", error.code, str(error))
+            )
+            pending.outcome = Outcome(tx.tx_id, None, rejected)
+        return pending
+
+    def _authenticate(self, tx: SignedTransaction, functions: frozenset[str]) -> Identity:
+        proposal = tx.proposal
+        if proposal.function not in functions:
+            raise _rejected(
+                "validation", "unknown_function", f"{proposal.function!r} is not allowed here"
+            )
+        # The contract judges consent expiry by this time: it must be the present.
+        skew = abs(proposal.time - self._clock())
+        if skew > self._max_skew:
+            raise _rejected(
+                "validation", "clock_skew", f"transaction time is {skew} away from the ledger's"
+            )
+        return self._auth.authenticate(
+            proposal.creator, tx.signature, proposal.payload, proposal.time
+        )
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                lock_for_append(conn)
+                self._append(conn, batch)
+        except BaseException:
+            self._range = None  # the tree head in memory may be ahead of the database
+            for p in batch:  # outcomes set before the failed commit are void
+                p.outcome = None
+            raise
+
+    def _load_range(self, conn: Connection, driver: Driver) -> CompactRange:
+        size = driver.log_size()
+        if self._range is not None and self._range.size == size:
+            return self._range
+        return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
+
+    def _append(self, conn: Connection, batch: list[_Pending]) -> None:
+        driver = Driver(conn)
+        tree = self._load_range(conn, driver)
+        start = tree.size
+        view = StateView(conn)
+        seen = {
+            tx_id: (seq, json.loads(entry)["result"])
+            for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
+        }
+        log_rows: list[tuple[Any, ...]] = []
+        node_rows: list[tuple[Any, ...]] = []
+        history_rows: list[tuple[Any, ...]] = []
+        state_rows: dict[bytes, tuple[Any, ...]] = {}
+        for p in batch:
+            tx_id = p.tx.tx_id
+            if tx_id in seen:  # a retried transport: the same signed transaction again
+                p.outcome = Outcome(tx_id, seen[tx_id][1], position=seen[tx_id][0])
+                continue
+            assert p.identity is not None
+            stub = TxStub(view, p.identity, tx_id, p.tx.proposal.time)
+            try:
+                result = invoke(stub, p.tx.proposal.function, p.tx.proposal.contract_args())
+            except ContractError as error:
+                p.outcome = Outcome(tx_id, None, RejectedError.from_contract(error))
+                continue
+            if not stub.writes:  # an idempotent replay: the original result, nothing new
+                p.outcome = Outcome(tx_id, json.loads(result))
+                continue
+            position = tree.size
+            writes = tuple(sorted(stub.writes.items()))
+            entry = Entry(p.tx, result, effects_digest(writes, stub.events)).to_bytes()
+            for node_id, h in tree.append(leaf_hash(entry)):
+                node_rows.append((node_id.level, node_id.index, h))
+            log_rows.append((position, tx_id, entry))
+            timestamp = p.tx.proposal.timestamp
+            for key, value in writes:
+                history_rows.append((key, position, tx_id, timestamp, value))
+                state_rows[key] = (key, value, position)
+            view.apply(tx_id, p.tx.proposal.time, stub.writes)
+            seen[tx_id] = (position, json.loads(result))
+            p.outcome = Outcome(tx_id, seen[tx_id][1], position=position)
+        if not log_rows:
+            return
+        # Every acknowledged transaction is covered by a signed checkpoint at once.
+        cp = notes.Checkpoint(self.consortium.origin, tree.size, tree.root())
+        note = notes.sign_checkpoint(cp, self._log_signer)
+        driver.append(
+            log_rows, node_rows, history_rows, list(state_rows.values()), (tree.size, note)
+        )
+        self._range = tree
+        assert tree.size == start + len(log_rows)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def evaluate(self, tx: SignedTransaction) -> Any:
+        identity = self._authenticate(tx, QUERY_FUNCTIONS)
+        proposal = tx.proposal
+        with self.reader() as conn:
+            stub = TxStub(StateView(conn), identity, tx.tx_id, proposal.time)
+            try:
+                result = invoke(stub, proposal.function, proposal.contract_args())
+            except ContractError as error:
+                raise RejectedError.from_contract(error) from None
+        if stub.writes:
+            raise _rejected("validation", "query_writes", "a query tried to write")
+        return json.loads(result)
+
+    def reader(self) -> Any:
+        """A read-only connection in one consistent snapshot."""
+        return self.engine.execution_options(**{READ_ONLY: True}).begin()
+
+    def cosign(self, witness: notes.Signer, size: int | None = None) -> str:
+        """Add a member's witness cosignature to a checkpoint (the latest when None).
+
+        The witness first checks the log's own signature; the stored note must then
+        still verify with the witness counted, so a stranger's key is refused.
+        """
+        log_verifier = notes.Verifier.from_vkey(self.consortium.log_vkey)
+        members = [
+            notes.Verifier.from_vkey(o.witness_vkey) for o in self.consortium.organisations.values()
+        ]
+        with self.engine.begin() as conn:
+            lock_for_append(conn)
+            query = select(checkpoints.c.size, checkpoints.c.note)
+            if size is None:
+                query = query.order_by(checkpoints.c.size.desc()).limit(1)
+            else:
+                query = query.where(checkpoints.c.size == size)
+            row = conn.execute(query).first()
+            if row is None:
+                raise NotFoundError(
+                    "no checkpoint yet" if size is None else f"no checkpoint at {size}"
+                )
+            before = notes.open_checkpoint(row.note, log_verifier, members)
+            stamp = int(self._clock().timestamp())
+            note = notes.add_cosignature(row.note, witness, stamp)
+            after = notes.open_checkpoint(note, log_verifier, members)
+            if len(after.cosignatures) != len(before.cosignatures) + 1:
+                raise AuthenticationError(
+                    f"{witness.name} is not a witness of this consortium", code="unknown_witness"
+                )
+            conn.execute(
+                update(checkpoints).where(checkpoints.c.size == row.size).values(note=note)
+            )
+        return note
+
+    def size(self) -> int:
+        return self.log.size()
+
+    def close(self) -> None:
+        with self._wakeup:
+            self._closing = True
+            self._wakeup.notify()
+        if self._writer is not None:
+            self._writer.join()
+        self.engine.dispose()

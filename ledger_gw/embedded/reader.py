@@ -1,0 +1,120 @@
+"""Read side of the embedded log: entries, proofs and checkpoints.
+
+Proofs are assembled the transparency-dev way: `merkle` names the perfect
+subtrees to fetch, this module fetches them, `merkle` folds them into a proof.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+
+from sqlalchemy import Connection, Engine, select, update
+
+from ledger_gw.embedded.database import READ_ONLY
+from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.schema import checkpoints, log
+from ledger_gw.errors import IntegrityError, NotFoundError
+from ledger_gw.merkle import NodeID, consistency_nodes, inclusion_nodes
+
+
+def log_size(conn: Connection) -> int:
+    return Driver(conn).log_size()
+
+
+def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
+    """Hashes of perfect subtrees, by primary-key lookups (a proof needs about log2 n)."""
+    driver = Driver(conn)
+    found: list[bytes] = []
+    for node in ids:
+        h = driver.node_hash(node.level, node.index)
+        if h is None:
+            raise IntegrityError(f"tree node {node} is missing from storage")
+        found.append(h)
+    return found
+
+
+class LogReader:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self.engine.execution_options(**{READ_ONLY: True}).begin()
+
+    def size(self) -> int:
+        with self._read() as conn:
+            return log_size(conn)
+
+    def entry(self, index: int) -> bytes:
+        with self._read() as conn:
+            data = conn.execute(select(log.c.entry).where(log.c.seq == index)).scalar()
+        if data is None:
+            raise NotFoundError(f"no log entry at position {index}")
+        return bytes(data)
+
+    def position_of(self, tx_id: str) -> int:
+        with self._read() as conn:
+            seq = conn.execute(select(log.c.seq).where(log.c.tx_id == tx_id)).scalar()
+        if seq is None:
+            raise NotFoundError(f"transaction {tx_id} is not in the log")
+        return int(seq)
+
+    def entries(self, start: int = 0, chunk: int = 2000) -> Iterator[tuple[int, bytes]]:
+        """Every entry from `start`, in order, without loading the log into memory."""
+        position = start
+        while True:
+            with self._read() as conn:
+                rows = conn.execute(
+                    select(log.c.seq, log.c.entry)
+                    .where(log.c.seq >= position)
+                    .order_by(log.c.seq)
+                    .limit(chunk)
+                ).all()
+            if not rows:
+                return
+            for seq, data in rows:
+                yield int(seq), bytes(data)
+            position = int(rows[-1][0]) + 1
+
+    def _check_size(self, conn: Connection, size: int) -> None:
+        current = log_size(conn)
+        if not 0 < size <= current:
+            raise NotFoundError(f"tree size {size} is outside 1..{current}")
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        with self._read() as conn:
+            self._check_size(conn, size)
+            if not 0 <= index < size:
+                raise NotFoundError(f"leaf {index} is outside a tree of size {size}")
+            plan = inclusion_nodes(index, size)
+            return plan.rehash(node_hashes(conn, plan.ids))
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        with self._read() as conn:
+            self._check_size(conn, size2)
+            if not 0 < size1 <= size2:
+                raise NotFoundError(f"cannot prove size {size1} consistent with size {size2}")
+            plan = consistency_nodes(size1, size2)
+            return plan.rehash(node_hashes(conn, plan.ids))
+
+    def leaf_hash(self, index: int) -> bytes:
+        with self._read() as conn:
+            return node_hashes(conn, [NodeID(0, index)])[0]
+
+    def checkpoint(self, size: int | None = None) -> str:
+        """The node's signed note for `size` (the latest when None), with cosignatures."""
+        with self._read() as conn:
+            query = select(checkpoints.c.note)
+            if size is None:
+                query = query.order_by(checkpoints.c.size.desc()).limit(1)
+            else:
+                query = query.where(checkpoints.c.size == size)
+            note = conn.execute(query).scalar()
+        if note is None:
+            raise NotFoundError("no checkpoint yet" if size is None else f"no checkpoint at {size}")
+        return str(note)
+
+    def replace_checkpoint(self, size: int, note: str) -> None:
+        """Store a note that gained cosignatures (the caller has verified it)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(checkpoints).where(checkpoints.c.size == size).values(note=note))

@@ -1,0 +1,64 @@
+"""Tables of the embedded ledger (SQLAlchemy Core; SQLite or PostgreSQL).
+
+Keys are stored as UTF-8 bytes: Fabric's composite keys contain U+0000, which
+PostgreSQL text cannot hold, and byte order is code point order, as Fabric sorts.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# One row per committed transaction: the leaf data of the Merkle tree.
+log = Table(
+    "log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("tx_id", String(64), nullable=False, unique=True),
+    Column("entry", LargeBinary, nullable=False),
+)
+
+# Hashes of every perfect subtree of the tree (level 0 = leaf hashes).
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+state = Table(
+    "state",
+    metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+)
+
+history = Table(
+    "history",
+    metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("tx_id", String(64), nullable=False),
+    Column("timestamp", String(32), nullable=False),
+    Column("value", LargeBinary, nullable=True),
+)
+
+# The node's signed tree heads, with any cosignatures appended to the note.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+)

@@ -1,0 +1,252 @@
+"""Organisations, their X.509 identities and ECDSA P-256 signatures, as Fabric uses them.
+
+An organisation has a CA certificate (listed in the consortium file) which issues
+its members' certificates: subject O = organisation ID, OU = role. A transaction
+carries the signer's certificate; it is accepted only if the certificate chains to
+its organisation's CA and the role in it is the one the consortium gave that
+organisation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.x509.oid import NameOID
+
+from chaincode.stub import ROLES, Identity, Role
+from ledger_gw.errors import AuthenticationError, ConfigError
+
+# Order of the P-256 group: signatures are normalised to S <= N/2 as Fabric requires.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_HALF_ORDER = P256_ORDER // 2
+_CERT_YEARS = 10
+
+
+def sign_low_s(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
+    """DER ECDSA-SHA256 signature with S in the lower half, as Fabric's peers insist."""
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    if s > _HALF_ORDER:
+        s = P256_ORDER - s
+    return encode_dss_signature(r, s)
+
+
+def verify_low_s(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: bytes) -> None:
+    """Raise AuthenticationError unless `signature` is a valid low-S ECDSA-SHA256 signature."""
+    try:
+        _, s = decode_dss_signature(signature)
+    except ValueError as exc:
+        raise AuthenticationError("signature is not DER-encoded", code="bad_signature") from exc
+    if s > _HALF_ORDER:
+        raise AuthenticationError("signature is not in low-S form", code="bad_signature")
+    try:
+        public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature as exc:
+        raise AuthenticationError("signature does not verify", code="bad_signature") from exc
+
+
+def load_certificate(pem: str | bytes) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+    except ValueError as exc:
+        raise AuthenticationError("malformed certificate", code="bad_certificate") from exc
+
+
+def cert_pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read signing key {path}: {exc}") from exc
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
+        raise ConfigError(f"{path} is not an ECDSA P-256 private key")
+    return key
+
+
+def _name(org_id: str, common_name: str, role: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_id)]
+    if role is not None:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attrs)
+
+
+def issue_ca(org_id: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A self-signed CA for one organisation (the demo's stand-in for Fabric CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(org_id, f"ca.{org_id.lower()}")
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365 * _CERT_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def issue_member(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    org_id: str,
+    role: Role,
+    common_name: str,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A signing identity of an organisation: O = org ID, OU = role."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(org_id, common_name, role))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365 * _CERT_YEARS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _single(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> str:
+    values = cert.subject.get_attributes_for_oid(oid)
+    if len(values) != 1:
+        raise AuthenticationError(
+            f"certificate must name exactly one {what}", code="bad_certificate"
+        )
+    return str(values[0].value)
+
+
+@dataclass(frozen=True)
+class Organisation:
+    """A consortium member as listed in the consortium file."""
+
+    org_id: str
+    role: Role
+    ca_cert: x509.Certificate
+    witness_vkey: str  # Ed25519 note verifier key for checkpoint cosignatures
+
+
+@dataclass(frozen=True)
+class _Known:
+    identity: Identity
+    public_key: ec.EllipticCurvePublicKey
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+
+@dataclass
+class Authenticator:
+    """Turns (certificate, signature, payload) into a contract Identity, or refuses.
+
+    Certificate chains are checked once per certificate and cached; validity is
+    judged at the transaction's own time, so that replaying an old log does not
+    fail once a certificate has expired; each signature is always checked.
+    """
+
+    organisations: dict[str, Organisation]
+    _known: dict[str, _Known] = field(default_factory=dict)
+
+    def _check_certificate(self, pem: str) -> _Known:
+        cert = load_certificate(pem)
+        org_id = _single(cert, NameOID.ORGANIZATION_NAME, "organisation (O)")
+        role = _single(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)")
+        org = self.organisations.get(org_id)
+        if org is None:
+            raise AuthenticationError(
+                f"organisation {org_id} is not a consortium member", code="unknown_organisation"
+            )
+        if role not in ROLES or role != org.role:
+            raise AuthenticationError(
+                f"certificate role {role!r} is not {org_id}'s role {org.role!r}", code="wrong_role"
+            )
+        try:
+            cert.verify_directly_issued_by(org.ca_cert)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise AuthenticationError(
+                f"certificate is not issued by {org_id}'s CA", code="untrusted_certificate"
+            ) from exc
+        public_key = cert.public_key()
+        if not isinstance(public_key, ec.EllipticCurvePublicKey):
+            raise AuthenticationError("certificate key is not ECDSA", code="bad_certificate")
+        return _Known(
+            Identity(org_id, role),
+            public_key,
+            cert.not_valid_before_utc,
+            cert.not_valid_after_utc,
+        )
+
+    def authenticate(self, pem: str, signature: bytes, payload: bytes, at: dt.datetime) -> Identity:
+        known = self._known.get(pem)
+        if known is None:
+            known = self._known[pem] = self._check_certificate(pem)
+        if not known.not_before <= at <= known.not_after:
+            raise AuthenticationError(
+                "certificate is outside its validity period", code="expired_certificate"
+            )
+        verify_low_s(known.public_key, signature, payload)
+        return known.identity
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An organisation member's signing identity (private key and certificate)."""
+
+    key: ec.EllipticCurvePrivateKey
+    cert_pem: str
+
+    def sign(self, payload: bytes) -> bytes:
+        return sign_low_s(self.key, payload)
+
+    @property
+    def org_id(self) -> str:
+        return _single(load_certificate(self.cert_pem), NameOID.ORGANIZATION_NAME, "O")
+
+    @classmethod
+    def load(cls, key_path: Path, cert_path: Path) -> Signer:
+        try:
+            pem = cert_path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read certificate {cert_path}: {exc}") from exc
+        return cls(load_signing_key(key_path), cert_pem(load_certificate(pem)))
+
+
+def fingerprint(pem: str) -> str:
+    return hashlib.sha256(
+        load_certificate(pem).public_bytes(serialization.Encoding.DER)
+    ).hexdigest()

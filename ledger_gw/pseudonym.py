@@ -1,0 +1,129 @@
+"""Pseudonymous IDs and keyed document hashes, computed inside the agency.
+
+A plain hash of a name and birth date is reversible by enumeration, so IDs are
+HMAC-SHA-256 under the consortium's secret pseudonymisation key, over attributes
+canonicalised so that spelling noise does not split a person in two. The key's
+version is part of the ID so that keys can rotate. Document hashes are keyed by a
+random per-document salt kept off-chain: erasing the salt unlinks the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, hmac
+
+from chaincode.canonical import canonical_json
+from ledger_gw.errors import ConfigError, LedgerError
+
+KEY_BYTES = 32
+SALT_BYTES = 32
+_ID_CHARS = 26  # 130 bits of base32: collisions are out of reach
+_WHITESPACE = re.compile(r"\s+")
+_ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+HELD_ID = re.compile(r"^h\.[a-z2-7]{26}$")
+
+
+class PseudonymError(LedgerError):
+    code = "invalid_identity_attributes"
+
+
+def _hmac(key: bytes, data: bytes) -> bytes:
+    mac = hmac.HMAC(key, hashes.SHA256())
+    mac.update(data)
+    return mac.finalize()
+
+
+def _b32(data: bytes) -> str:
+    return base64.b32encode(data).decode().lower()[:_ID_CHARS]
+
+
+def canonical_attribute(name: str, value: str) -> str:
+    """NFKC, case-folded, whitespace collapsed; dates (names ending in _date) as ISO dates."""
+    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", value)).strip().casefold()
+    if name.endswith("_date") or name == "date_of_birth":
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise PseudonymError(f"{name} must be an ISO date (YYYY-MM-DD)") from None
+    return text
+
+
+def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
+    if not attributes:
+        raise PseudonymError("at least one identity attribute is needed")
+    clean: dict[str, str] = {}
+    for name, value in attributes.items():
+        if not _ATTRIBUTE.match(name):
+            raise PseudonymError(f"attribute name {name!r} is not a lowercase identifier")
+        if not isinstance(value, str):
+            raise PseudonymError(f"attribute {name} must be text")
+        clean[name] = canonical_attribute(name, value)
+        if not clean[name]:
+            raise PseudonymError(f"attribute {name} is empty")
+    return canonical_json(clean)
+
+
+@dataclass(frozen=True)
+class PseudonymKey:
+    """The consortium's secret key for one version of the pseudonymous ID scheme."""
+
+    version: int
+    secret: bytes
+
+    def __post_init__(self) -> None:
+        if not 0 < self.version < 1000:
+            raise ConfigError("pseudonymisation key version must be 1..999")
+        if len(self.secret) < KEY_BYTES:
+            raise ConfigError(f"pseudonymisation key must have at least {KEY_BYTES} bytes")
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"PseudonymKey(version={self.version})"
+
+    def pseudonym(self, attributes: Mapping[str, str]) -> str:
+        digest = _hmac(self.secret, b"pid/v1\n" + canonical_attributes(attributes))
+        return f"k{self.version}.{_b32(digest)}"
+
+    @classmethod
+    def generate(cls, version: int = 1) -> PseudonymKey:
+        return cls(version, secrets.token_bytes(KEY_BYTES))
+
+    def to_text(self) -> str:
+        return f"{self.version}:{base64.b64encode(self.secret).decode()}\n"
+
+    @classmethod
+    def from_text(cls, text: str) -> PseudonymKey:
+        try:
+            version, secret = text.strip().split(":", 1)
+            return cls(int(version), base64.b64decode(secret, validate=True))
+        except ValueError as exc:
+            raise ConfigError("pseudonymisation key must read VERSION:BASE64") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> PseudonymKey:
+        try:
+            return cls.from_text(path.read_text())
+        except OSError as exc:
+            raise ConfigError(f"cannot read pseudonymisation key {path}: {exc}") from exc
+
+
+def new_held_id() -> str:
+    """A random ID a person carries (card, QR code): it encodes nothing about her."""
+    return "h." + _b32(os.urandom(17))
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def document_hash(salt: bytes, document: bytes) -> str:
+    """Keyed hash of an off-chain document; without the salt it links to nothing."""
+    return _hmac(salt, document).hex()

@@ -1,0 +1,100 @@
+"""A directory holding a consortium's files: what `ledger-gw init` creates.
+
+    consortium.json             members, roles, CA certificates, witness keys
+    ledger.db                   the embedded ledger (default URL)
+    node/log.key                the ledger node's checkpoint-signing key
+    orgs/<ORG>/ca.pem, ca.key   the organisation's CA (the demo's Fabric CA)
+    orgs/<ORG>/signer.pem, .key its signing identity
+    orgs/<ORG>/witness.key      its checkpoint cosigning key
+    pseudonym.key               the consortium's pseudonymisation key
+
+Private keys are written readable by the owner only. In production each
+organisation keeps its own directory; the demo keeps all of them in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from chaincode.stub import Role
+from ledger_gw import checkpoint as notes
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import Organisation, Signer, cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.pseudonym import PseudonymKey
+
+DEMO_ORGANISATIONS: tuple[tuple[str, Role, str], ...] = (
+    ("AGENCY-A", "agency", "a national Red Crescent society: cash assistance"),
+    ("AGENCY-B", "agency", "a health NGO at the first service point"),
+    ("AGENCY-C", "agency", "a health partner in the next country"),
+    ("AUDITOR-X", "auditor", "an independent auditor"),
+    ("DONOR-Y", "donor", "a humanitarian donor"),
+)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+    consortium: Consortium
+
+    @property
+    def ledger_url(self) -> str:
+        return f"sqlite:///{self.root / 'ledger.db'}"
+
+    def _org_dir(self, org_id: str) -> Path:
+        self.consortium.organisation(org_id)
+        return self.root / "orgs" / org_id
+
+    def signer(self, org_id: str) -> Signer:
+        d = self._org_dir(org_id)
+        return Signer.load(d / "signer.key", d / "signer.pem")
+
+    def witness(self, org_id: str) -> notes.Signer:
+        return notes.load_signer(self._org_dir(org_id) / "witness.key")
+
+    def log_signer(self) -> notes.Signer:
+        return notes.load_signer(self.root / "node" / "log.key")
+
+    def pseudonym_key(self) -> PseudonymKey:
+        return PseudonymKey.load(self.root / "pseudonym.key")
+
+    @classmethod
+    def load(cls, root: Path) -> Workspace:
+        path = root / "consortium.json"
+        if not path.exists():
+            raise ConfigError(f"{root} holds no consortium: run `ledger-gw init {root}` first")
+        return cls(root, Consortium.load(path))
+
+    @classmethod
+    def create(cls, root: Path, name: str = "demo") -> Workspace:
+        if (root / "consortium.json").exists():
+            raise ConfigError(f"{root} already holds a consortium")
+        root.mkdir(parents=True, exist_ok=True)
+        origin = f"ledger.local/{name}"
+        log_signer, log_vkey = notes.generate_signer(origin)
+        _write_secret(root / "node" / "log.key", notes.dump_signer(log_signer))
+        orgs: dict[str, Organisation] = {}
+        for org_id, role, _ in DEMO_ORGANISATIONS:
+            d = root / "orgs" / org_id
+            ca_key, ca_cert = issue_ca(org_id)
+            key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{org_id.lower()}")
+            witness, witness_vkey = notes.generate_signer(f"witness.{org_id.lower()}")
+            _write_secret(d / "ca.key", key_pem(ca_key))
+            _write_secret(d / "signer.key", key_pem(key))
+            _write_secret(d / "witness.key", notes.dump_signer(witness))
+            (d / "ca.pem").write_text(cert_pem(ca_cert))
+            (d / "signer.pem").write_text(cert_pem(cert))
+            orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
+        _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
+        consortium = Consortium(name, origin, log_vkey, orgs)
+        consortium.save(root / "consortium.json")
+        return cls(root, consortium)

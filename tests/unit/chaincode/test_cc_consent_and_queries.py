@@ -1,0 +1,326 @@
+"""Consent lifecycle and consent-gated reads: who sees which of a person's records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cc_support import (
+    ORG_A,
+    ORG_B,
+    ORG_C,
+    ORG_D,
+    PID_1,
+    PID_2,
+    START,
+    Ledger,
+    consent_granted,
+    consent_revoked,
+    delivered,
+    entitlement_granted,
+    referral_created,
+    referral_step,
+)
+
+from chaincode.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    TransitionError,
+    ValidationError,
+)
+
+
+def person_with_records(ledger: Ledger) -> dict[str, Any]:
+    """A refers PID_1 to B (accepted); A grants cash and delivers some."""
+    ref = referral_created(to_org=ORG_B)
+    ledger.submit(ORG_A, ref)
+    ledger.submit(ORG_B, referral_step("accepted", ref["referral_id"]))
+    ent = entitlement_granted()
+    ledger.submit(ORG_A, ent)
+    ledger.submit(ORG_A, delivered(ent["entitlement_id"]))
+    ledger.submit(ORG_A, entitlement_granted(pid=PID_2))
+    return {"referral": ref, "entitlement": ent}
+
+
+def visible_types(ledger: Ledger, org: str, purpose: str, **kw: Any) -> list[str]:
+    out = ledger.query(org, "history", PID_1, purpose, **kw)
+    assert out["pid"] == PID_1
+    assert out["purpose"] == purpose
+    return [e["event"]["type"] for e in out["events"]]
+
+
+ALL_A = ["referral.created", "referral.accepted", "entitlement.granted", "assistance.delivered"]
+
+
+def test_consent_grant_and_revoke(ledger: Ledger) -> None:
+    event = consent_granted(grantees=sorted([ORG_B, ORG_C]), purposes=["referral", "deduplication"])
+    result = ledger.submit(ORG_A, event)
+    assert result == {
+        "event_id": event["event_id"],
+        "type": "consent.granted",
+        "tx_id": "tx000001",
+        "timestamp": "2025-03-01T09:00:01.000000Z",
+        "pid": PID_1,
+        "consent_id": event["consent_id"],
+        "state": "granted",
+    }
+    listed = ledger.query(ORG_B, "consents", PID_1)
+    assert listed == {
+        "pid": PID_1,
+        "consents": [
+            {
+                "consent_id": event["consent_id"],
+                "pid": PID_1,
+                "collected_by": ORG_A,
+                "grantees": sorted([ORG_B, ORG_C]),
+                "purposes": ["deduplication", "referral"],
+                "data_categories": ["assistance", "consent", "entitlements", "referrals"],
+                "lawful_basis": "consent",
+                "expires": "2026-03-01",
+                "form_hash": event["form_hash"],
+                "state": "granted",
+                "granted_at": "2025-03-01T09:00:01.000000Z",
+                "revoked_at": None,
+                "revoked_by": None,
+                "revoke_reason": None,
+                "active": True,
+            }
+        ],
+    }
+    # Any agency may record the withdrawal; twice is a transition error.
+    ledger.submit(ORG_D, consent_revoked(event["consent_id"], reason="person_request"))
+    with pytest.raises(TransitionError) as info:
+        ledger.submit(ORG_A, consent_revoked(event["consent_id"]))
+    assert info.value.code == "invalid_transition"
+    after = ledger.query(ORG_A, "consents", PID_1)["consents"][0]
+    assert (after["state"], after["active"], after["revoked_by"], after["revoke_reason"]) == (
+        "revoked",
+        False,
+        ORG_D,
+        "person_request",
+    )
+    assert (
+        ledger.query(ORG_D, "consents", PID_1)["consents"][0]["consent_id"] == event["consent_id"]
+    )
+
+
+def test_consents_are_visible_to_parties_only(ledger: Ledger) -> None:
+    ledger.submit(ORG_A, consent_granted(grantees=[ORG_B]))
+    assert len(ledger.query(ORG_A, "consents", PID_1)["consents"]) == 1
+    assert len(ledger.query(ORG_B, "consents", PID_1)["consents"]) == 1
+    assert ledger.query(ORG_C, "consents", PID_1)["consents"] == []
+    assert len(ledger.query(ORG_C, "consents", PID_1, role="auditor")["consents"]) == 1
+    ledger.submit(ORG_A, consent_granted(grantees=["*"]))
+    assert len(ledger.query(ORG_C, "consents", PID_1)["consents"]) == 1
+
+
+def test_consent_expiry_must_be_after_tx_date(ledger: Ledger) -> None:
+    with pytest.raises(ValidationError) as info:
+        ledger.submit(ORG_A, consent_granted(expires="2025-03-01"))
+    assert (info.value.code, info.value.field) == ("invalid_value", "expires")
+    ledger.submit(ORG_A, consent_granted(expires="2025-03-02"))
+
+
+def test_consent_errors(ledger: Ledger) -> None:
+    event = consent_granted()
+    ledger.submit(ORG_A, event)
+    with pytest.raises(ConflictError):
+        ledger.submit(ORG_A, consent_granted(consent_id=event["consent_id"]))
+    with pytest.raises(NotFoundError):
+        ledger.submit(ORG_A, consent_revoked("00000000-0000-4000-8000-999999999999"))
+
+
+def test_own_events_and_parties(ledger: Ledger) -> None:
+    person_with_records(ledger)
+    assert visible_types(ledger, ORG_A, "deduplication") == ALL_A
+    # B is the referral's receiver: it sees both referral events, nothing else of A's.
+    assert visible_types(ledger, ORG_B, "referral") == ["referral.created", "referral.accepted"]
+    assert visible_types(ledger, ORG_C, "deduplication") == []
+    assert visible_types(ledger, ORG_C, "deduplication", role="auditor") == ALL_A
+
+
+@pytest.mark.parametrize(
+    ("consent_kw", "purpose", "expected"),
+    [
+        ({"grantees": [ORG_C]}, "deduplication", ALL_A),
+        ({"grantees": ["*"]}, "deduplication", ALL_A),
+        ({"grantees": sorted([ORG_B, ORG_D])}, "deduplication", []),  # other grantee
+        ({"grantees": [ORG_C], "purposes": ["referral"]}, "deduplication", []),  # other purpose
+        ({"grantees": [ORG_C], "purposes": ["referral"]}, "referral", ALL_A),
+        (
+            {"grantees": [ORG_C], "data_categories": ["entitlements"]},
+            "deduplication",
+            ["entitlement.granted"],
+        ),
+        (
+            {"grantees": [ORG_C], "data_categories": ["referrals", "assistance"]},
+            "deduplication",
+            ["referral.created", "referral.accepted", "assistance.delivered"],
+        ),
+        ({"grantees": [ORG_C], "pid": PID_2}, "deduplication", []),  # about someone else
+    ],
+)
+def test_consent_gating(
+    ledger: Ledger, consent_kw: dict[str, Any], purpose: str, expected: list[str]
+) -> None:
+    person_with_records(ledger)
+    ledger.submit(ORG_D, consent_granted(**consent_kw))
+    shown = [t for t in visible_types(ledger, ORG_C, purpose) if not t.startswith("consent.")]
+    assert shown == expected
+
+
+def test_revoked_and_expired_consent_hide_again(ledger: Ledger) -> None:
+    person_with_records(ledger)
+    consent = consent_granted(grantees=[ORG_C], expires="2025-04-01")
+    ledger.submit(ORG_A, consent)
+    day_before = START + timedelta(days=30, hours=14, minutes=59)  # 2025-03-31 23:59 UTC
+    on_expiry = START + timedelta(days=30, hours=15)  # 2025-04-01 00:00 UTC
+    assert "entitlement.granted" in visible_types(ledger, ORG_C, "deduplication", at=day_before)
+    # C still sees the consent record itself (it is a grantee), nothing else.
+    assert visible_types(ledger, ORG_C, "deduplication", at=on_expiry) == ["consent.granted"]
+    ledger.submit(ORG_B, consent_revoked(consent["consent_id"]))
+    assert visible_types(ledger, ORG_C, "deduplication") == ["consent.granted", "consent.revoked"]
+
+
+def test_entitlements_query_is_gated(ledger: Ledger) -> None:
+    person_with_records(ledger)
+    assert ledger.query(ORG_C, "entitlements", PID_1, "deduplication")["entitlements"] == []
+    ledger.submit(
+        ORG_A,
+        consent_granted(grantees=[ORG_C], purposes=["deduplication"], categories=["entitlements"]),
+    )
+    assert len(ledger.query(ORG_C, "entitlements", PID_1, "deduplication")["entitlements"]) == 1
+    assert ledger.query(ORG_C, "entitlements", PID_1, "referral")["entitlements"] == []
+
+
+def test_event_query(ledger: Ledger) -> None:
+    records = person_with_records(ledger)
+    ent = records["entitlement"]
+    record = ledger.query(ORG_A, "event", ent["event_id"])
+    assert record == {
+        "event": ent,
+        "org": ORG_A,
+        "tx_id": "tx000003",
+        "timestamp": "2025-03-01T09:00:03.000000Z",
+        "category": "entitlements",
+        "pid": PID_1,
+    }
+    assert ledger.stub.events[2] == (
+        "entitlement.granted",
+        ledger.stub.state[
+            next(
+                k for k in ledger.stub.state if k.startswith("\x00evt\x00") and ent["event_id"] in k
+            )
+        ],
+    )
+    with pytest.raises(ForbiddenError) as info:
+        ledger.query(ORG_C, "event", ent["event_id"])
+    assert info.value.code == "consent_required"
+    ledger.submit(ORG_A, consent_granted(grantees=[ORG_C], purposes=["deduplication"]))
+    with pytest.raises(ForbiddenError):
+        ledger.query(ORG_C, "event", ent["event_id"], "referral")
+    assert ledger.query(ORG_C, "event", ent["event_id"], "deduplication") == record
+    with pytest.raises(NotFoundError):
+        ledger.query(ORG_A, "event", "00000000-0000-4000-8000-999999999999")
+
+
+def test_referral_query_is_gated(ledger: Ledger) -> None:
+    ref = person_with_records(ledger)["referral"]
+    with pytest.raises(ForbiddenError) as info:
+        ledger.query(ORG_C, "referral", ref["referral_id"])
+    assert info.value.code == "consent_required"
+    assert (
+        ledger.query(ORG_C, "referral", ref["referral_id"], role="auditor")["state"] == "accepted"
+    )
+
+
+def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
+    """A -> B (r1), B -> C continues it (r2), C -> D (r3). D sees its own, not the rest."""
+    r1 = referral_created(to_org=ORG_B)
+    ledger.submit(ORG_A, r1)
+    ledger.submit(ORG_B, referral_step("accepted", r1["referral_id"]))
+    r2 = referral_created(to_org=ORG_C, parent_referral_id=r1["referral_id"])
+    ledger.submit(ORG_B, r2)
+    ledger.submit(ORG_C, referral_step("accepted", r2["referral_id"]))
+    r3 = referral_created(to_org=ORG_D, parent_referral_id=r2["referral_id"])
+    ledger.submit(ORG_C, r3)
+
+    chain = ledger.query(ORG_D, "referral_chain", r3["referral_id"])
+    assert chain["referral_id"] == r3["referral_id"]
+    assert chain["purpose"] == "referral"
+    items = chain["chain"]
+    assert [i["referral_id"] for i in items] == [
+        r3["referral_id"],
+        r2["referral_id"],
+        r1["referral_id"],
+    ]
+    assert items[0]["withheld"] is False
+    assert items[0]["state"] == "created"
+    assert [e["event"]["event_id"] for e in items[0]["events"]] == [r3["event_id"]]
+    assert items[1:] == [
+        {"referral_id": r2["referral_id"], "withheld": True},
+        {"referral_id": r1["referral_id"], "withheld": True},
+    ]
+
+    # C is party to r2 and r3 but not r1.
+    mid = ledger.query(ORG_C, "referral_chain", r3["referral_id"])["chain"]
+    assert [i["withheld"] for i in mid] == [False, False, True]
+    assert mid[1]["state"] == "accepted"
+    assert [e["event"]["type"] for e in mid[1]["events"]] == [
+        "referral.created",
+        "referral.accepted",
+    ]
+
+    # A consent for service continuity opens the whole chain to D, only for that purpose.
+    ledger.submit(
+        ORG_A,
+        consent_granted(
+            grantees=[ORG_D], purposes=["service_continuity"], categories=["referrals"]
+        ),
+    )
+    full = ledger.query(ORG_D, "referral_chain", r3["referral_id"], "service_continuity")
+    assert [i["withheld"] for i in full["chain"]] == [False, False, False]
+    assert full["chain"][2]["from_org"] == ORG_A
+    assert [
+        i["withheld"] for i in ledger.query(ORG_D, "referral_chain", r3["referral_id"])["chain"]
+    ] == [False, True, True]
+    with pytest.raises(ForbiddenError):
+        ledger.query(ORG_A, "referral_chain", r3["referral_id"])  # A is not party to r3
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "code"),
+    [
+        ("history", [PID_1, "marketing"], "invalid_code"),
+        ("history", [PID_1], "invalid_arguments"),
+        ("history", ["Fatima Al-Hassan", "referral"], "invalid_format"),
+        ("entitlements", [PID_1, "Referral"], "invalid_code"),
+        ("consents", ["+963944123456"], "invalid_format"),
+        ("referral", ["not-a-uuid"], "invalid_format"),
+        ("referral_chain", ["00000000-0000-4000-8000-000000000001", "x"], "invalid_code"),
+        ("event", [], "invalid_arguments"),
+        ("nonexistent", [], "unknown_function"),
+    ],
+)
+def test_query_argument_validation(
+    ledger: Ledger, function: str, args: list[str], code: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        ledger.query(ORG_A, function, *args)
+    assert info.value.code == code
+
+
+def test_queries_never_write(ledger: Ledger) -> None:
+    records = person_with_records(ledger)
+    ledger.submit(ORG_A, consent_granted(grantees=["*"]))
+    puts, events = len(ledger.stub.puts), len(ledger.stub.events)
+    for org in (ORG_A, ORG_B, ORG_C):
+        ledger.query(org, "history", PID_1, "referral")
+        ledger.query(org, "entitlements", PID_1, "deduplication")
+        ledger.query(org, "consents", PID_1)
+        ledger.query(org, "referral", records["referral"]["referral_id"])
+        ledger.query(org, "referral_chain", records["referral"]["referral_id"])
+        ledger.query(org, "event", records["entitlement"]["event_id"], "deduplication")
+    assert (len(ledger.stub.puts), len(ledger.stub.events)) == (puts, events)

@@ -1,0 +1,214 @@
+"""Entitlement state machine, deliveries (no over-delivery) and possible-duplicate flags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cc_support import (
+    ORG_A,
+    ORG_B,
+    ORG_C,
+    PID_1,
+    PID_2,
+    Ledger,
+    delivered,
+    entitlement_granted,
+    entitlement_step,
+)
+
+from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+
+PATHS: dict[str, list[str]] = {
+    "active": [],
+    "suspended": ["suspended"],
+    "revoked": ["revoked"],
+    "closed": ["closed"],
+    "revoked_from_suspended": ["suspended", "revoked"],
+    "closed_from_suspended": ["suspended", "closed"],
+    "resumed": ["suspended", "resumed"],
+}
+LEGAL = {
+    "active": {"suspended", "revoked", "closed", "delivered"},
+    "suspended": {"resumed", "revoked", "closed"},
+}
+TARGET = {"suspended": "suspended", "resumed": "active", "revoked": "revoked", "closed": "closed"}
+
+
+def grant(ledger: Ledger, org: str = ORG_A, **kw: Any) -> dict[str, Any]:
+    event = entitlement_granted(**kw)
+    result = ledger.submit(org, event)
+    assert result["entitlement_id"] == event["entitlement_id"]
+    return result
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+@pytest.mark.parametrize("step", ["suspended", "resumed", "revoked", "closed", "delivered"])
+def test_every_transition(ledger: Ledger, path: str, step: str) -> None:
+    entitlement_id = grant(ledger)["entitlement_id"]
+    for s in PATHS[path]:
+        ledger.submit(ORG_A, entitlement_step(s, entitlement_id))
+    state = {"resumed": "active"}.get(path, path.split("_")[0])
+    event = (
+        delivered(entitlement_id) if step == "delivered" else entitlement_step(step, entitlement_id)
+    )
+    if step in LEGAL.get(state, set()):
+        result = ledger.submit(ORG_A, event)
+        if step != "delivered":
+            assert result["state"] == TARGET[step]
+    else:
+        with pytest.raises(TransitionError) as info:
+            ledger.submit(ORG_A, event)
+        expected = "entitlement_not_active" if step == "delivered" else "invalid_transition"
+        assert (info.value.code, info.value.field) == (expected, "entitlement_id")
+
+
+def test_grant_result_and_open_view(ledger: Ledger) -> None:
+    event = entitlement_granted(location="SY0203")
+    result = ledger.submit(ORG_A, event)
+    assert result == {
+        "event_id": event["event_id"],
+        "type": "entitlement.granted",
+        "tx_id": "tx000001",
+        "timestamp": "2025-03-01T09:00:01.000000Z",
+        "pid": PID_1,
+        "entitlement_id": event["entitlement_id"],
+        "state": "active",
+        "possible_duplicate_of": [],
+    }
+    ledger.submit(ORG_A, delivered(event["entitlement_id"], amount="12.5"))
+    view = ledger.query(ORG_A, "entitlements", PID_1, "deduplication")
+    assert view["pid"] == PID_1
+    assert view["purpose"] == "deduplication"
+    assert view["entitlements"] == [
+        {
+            "entitlement_id": event["entitlement_id"],
+            "pid": PID_1,
+            "granted_by": ORG_A,
+            "programme": "MPCA-2025",
+            "assistance_type": "cash",
+            "modality": "cash",
+            "amount": "100",
+            "currency": "SYP",
+            "start": "2025-03-01",
+            "end": "2025-05-31",
+            "location": "SY0203",
+            "state": "active",
+            "reason": None,
+            "delivered": "12.5",
+            "remaining": "87.5",
+            "possible_duplicate_of": [],
+            "created_at": "2025-03-01T09:00:01.000000Z",
+            "updated_at": "2025-03-01T09:00:02.000000Z",
+        }
+    ]
+
+
+def test_entitlements_query_lists_only_open_ones(ledger: Ledger) -> None:
+    keep = grant(ledger)["entitlement_id"]
+    paused = grant(ledger, assistance_type="food")["entitlement_id"]
+    ledger.submit(ORG_A, entitlement_step("suspended", paused))
+    gone = grant(ledger, assistance_type="shelter")["entitlement_id"]
+    ledger.submit(ORG_A, entitlement_step("revoked", gone))
+    done = grant(ledger, assistance_type="wash")["entitlement_id"]
+    ledger.submit(ORG_A, entitlement_step("closed", done))
+    grant(ledger, pid=PID_2)
+    listed = ledger.query(ORG_A, "entitlements", PID_1, "deduplication")["entitlements"]
+    assert {e["entitlement_id"]: e["state"] for e in listed} == {
+        keep: "active",
+        paused: "suspended",
+    }
+
+
+def test_deliveries_up_to_the_entitled_amount(ledger: Ledger) -> None:
+    eid = grant(ledger, amount="100.50")["entitlement_id"]
+    first = ledger.submit(ORG_A, delivered(eid, amount="60.25"))
+    assert (first["delivered"], first["remaining"]) == ("60.25", "40.25")
+    second = ledger.submit(ORG_A, delivered(eid, amount="40.25", date="2025-05-31"))
+    assert (second["delivered"], second["remaining"]) == ("100.5", "0")
+    before = len(ledger.stub.puts)
+    with pytest.raises(TransitionError) as info:
+        ledger.submit(ORG_A, delivered(eid, amount="0.0001"))
+    assert (info.value.code, info.value.field) == ("exceeds_entitlement", "amount")
+    assert len(ledger.stub.puts) == before
+
+
+def test_single_over_delivery_rejected(ledger: Ledger) -> None:
+    eid = grant(ledger)["entitlement_id"]
+    ledger.submit(ORG_A, delivered(eid, amount="60"))
+    with pytest.raises(TransitionError) as info:
+        ledger.submit(ORG_A, delivered(eid, amount="41"))
+    assert info.value.code == "exceeds_entitlement"
+    assert ledger.submit(ORG_A, delivered(eid, amount="40"))["remaining"] == "0"
+
+
+@pytest.mark.parametrize(
+    ("kw", "code", "field"),
+    [
+        ({"currency": "USD"}, "currency_mismatch", "currency"),
+        ({"date": "2025-02-28"}, "date_outside_period", "date"),
+        ({"date": "2025-06-01"}, "date_outside_period", "date"),
+    ],
+)
+def test_delivery_must_match_entitlement(
+    ledger: Ledger, kw: dict[str, str], code: str, field: str
+) -> None:
+    eid = grant(ledger)["entitlement_id"]
+    with pytest.raises(ValidationError) as info:
+        ledger.submit(ORG_A, delivered(eid, **kw))
+    assert (info.value.code, info.value.field) == (code, field)
+
+
+def test_delivery_against_unknown_entitlement(ledger: Ledger) -> None:
+    with pytest.raises(NotFoundError) as info:
+        ledger.submit(ORG_A, delivered("00000000-0000-4000-8000-999999999999"))
+    assert info.value.code == "entitlement_not_found"
+
+
+def test_entitlement_id_reuse_conflicts(ledger: Ledger) -> None:
+    eid = grant(ledger)["entitlement_id"]
+    with pytest.raises(ConflictError) as info:
+        ledger.submit(ORG_B, entitlement_granted(entitlement_id=eid))
+    assert info.value.code == "entitlement_exists"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "flagged"),
+    [
+        ("2025-03-01", "2025-05-31", True),  # same period
+        ("2025-05-31", "2025-07-31", True),  # shares the last day
+        ("2025-01-01", "2025-03-01", True),  # shares the first day
+        ("2025-04-01", "2025-04-30", True),  # inside
+        ("2025-01-01", "2025-12-31", True),  # around
+        ("2025-06-01", "2025-06-30", False),  # adjacent after
+        ("2025-01-01", "2025-02-28", False),  # adjacent before
+        ("2026-01-01", "2026-02-01", False),  # far away
+    ],
+)
+def test_duplicate_flag_by_overlap(ledger: Ledger, start: str, end: str, flagged: bool) -> None:
+    first = grant(ledger)["entitlement_id"]
+    result = grant(ledger, ORG_B, start=start, end=end)
+    assert result["possible_duplicate_of"] == ([first] if flagged else [])
+
+
+def test_duplicate_flag_rules(ledger: Ledger) -> None:
+    own = grant(ledger)["entitlement_id"]
+    other_org = grant(ledger, ORG_C, entitlement_id="00000000-0000-4000-8000-000000999990")
+    assert other_org["possible_duplicate_of"] == [own]
+    grant(ledger, ORG_B, assistance_type="food")  # another type: no flag either way
+    grant(ledger, ORG_B, pid=PID_2)  # another person
+    revoked = grant(ledger, ORG_B, start="2025-04-01", end="2025-04-30")["entitlement_id"]
+    ledger.submit(ORG_B, entitlement_step("revoked", revoked))
+    closed = grant(ledger, ORG_B, start="2025-04-01", end="2025-04-30")["entitlement_id"]
+    ledger.submit(ORG_B, entitlement_step("closed", closed))
+    suspended = grant(ledger, ORG_B, start="2025-04-01", end="2025-04-30")["entitlement_id"]
+    ledger.submit(ORG_B, entitlement_step("suspended", suspended))
+    result = grant(ledger, ORG_B, start="2025-04-15", end="2025-04-15")
+    assert result["possible_duplicate_of"] == sorted([own, other_org["entitlement_id"], suspended])
+    view = ledger.query(ORG_B, "entitlements", PID_1, "deduplication")["entitlements"]
+    mine = {e["entitlement_id"]: e for e in view}
+    assert (
+        mine[result["entitlement_id"]]["possible_duplicate_of"] == result["possible_duplicate_of"]
+    )
+    food = grant(ledger, ORG_B, assistance_type="food", start="2025-04-15", end="2025-04-15")
+    assert len(food["possible_duplicate_of"]) == 1
