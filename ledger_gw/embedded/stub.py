@@ -63,7 +63,7 @@ class StateView:
             select(history.c.tx_id, history.c.timestamp, history.c.value)
             .where(history.c.key == key)
             .order_by(history.c.seq)
-        ).tuples()
+        )
         found = [KeyModification(tx_id, parse_time(ts), value) for tx_id, ts, value in rows]
         return found + self.overlay_history.get(key, [])
 

@@ -1,0 +1,68 @@
+"""Fixtures of the integration tier: real SQLite files, keys, signatures and processes.
+
+The consortium (key generation is not free) is made once per session; every test
+gets its own ledger file. Ledgers and engines made here are closed at teardown, so
+no connection outlives its test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.workspace import Workspace
+from tests.support.ledgers import MakeClient, MakeLedger, Verify, verify_url
+
+
+@pytest.fixture(scope="session")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace.create(tmp_path_factory.mktemp("consortium") / "ws")
+
+
+@pytest.fixture
+def ledger_url(tmp_path: Path) -> str:
+    """A fresh, empty ledger file for this test."""
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture
+def make_ledger(workspace: Workspace, ledger_url: str) -> Iterator[MakeLedger]:
+    """EmbeddedLedger(url=this test's file, demo consortium, log key, **options)."""
+    opened: list[EmbeddedLedger] = []
+
+    def make(url: str | None = None, **options: Any) -> EmbeddedLedger:
+        ledger = EmbeddedLedger(
+            url or ledger_url, workspace.consortium, workspace.log_signer(), **options
+        )
+        opened.append(ledger)
+        return ledger
+
+    yield make
+    for ledger in opened:
+        ledger.close()
+
+
+@pytest.fixture
+def ledger(make_ledger: MakeLedger) -> EmbeddedLedger:
+    return make_ledger()
+
+
+@pytest.fixture
+def client(workspace: Workspace) -> MakeClient:
+    """client(ledger, "AGENCY-A"): that organisation's signing handle on `ledger`."""
+
+    def make(ledger: EmbeddedLedger, org_id: str) -> OrgClient:
+        return OrgClient(ledger, workspace.signer(org_id))
+
+    return make
+
+
+@pytest.fixture
+def verify(workspace: Workspace) -> Verify:
+    """verify(url): full verification of a ledger file, engine disposed afterwards."""
+    return lambda url: verify_url(url, workspace.consortium)

@@ -1,0 +1,172 @@
+"""`ledger-gw` end to end, as a user runs it: a subprocess per command."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from ledger_gw import checkpoint as notes
+from ledger_gw.consortium import Consortium
+from ledger_gw.merkle import leaf_hash, verify_consistency, verify_inclusion
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> str:
+    """Exit status 1, exactly one line on stderr, no traceback anywhere."""
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("cli") / "demo"
+    init = run("init", str(directory))
+    assert init.returncode == 0, init.stderr
+    assert (directory / "consortium.json").exists()
+    demo = run("demo", "--dir", str(directory))
+    assert demo.returncode == 0, demo.stderr
+    assert "Whole ledger verified" in demo.stdout
+    return directory
+
+
+def _log_key(directory: Path) -> notes.Verifier:
+    return notes.Verifier.from_vkey(Consortium.load(directory / "consortium.json").log_vkey)
+
+
+def _witnesses(directory: Path) -> list[notes.Verifier]:
+    consortium = Consortium.load(directory / "consortium.json")
+    return [notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()]
+
+
+def _entry(directory: Path, position: int) -> bytes:
+    with closing(sqlite3.connect(directory / "ledger.db")) as db:
+        row = db.execute("SELECT entry FROM log WHERE seq = ?", (position,)).fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+def _size(directory: Path) -> int:
+    with closing(sqlite3.connect(directory / "ledger.db")) as db:
+        (n,) = db.execute("SELECT COUNT(*) FROM log").fetchone()
+    return int(n)
+
+
+def _b64(items: list[str]) -> list[bytes]:
+    return [base64.b64decode(x) for x in items]
+
+
+def test_verify(demo_dir: Path) -> None:
+    done = run("verify", "--dir", str(demo_dir))
+    assert done.returncode == 0, done.stderr
+    assert "ledger verifies" in done.stdout
+    assert f"{_size(demo_dir)} entries" in done.stdout
+
+
+def test_prove_inclusion(demo_dir: Path) -> None:
+    done = run("prove", "inclusion", "--dir", str(demo_dir), "--index", "3")
+    assert done.returncode == 0, done.stderr
+    proof = json.loads(done.stdout)
+    assert proof["index"] == 3
+    cp = notes.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
+    assert cp.size == proof["size"] == _size(demo_dir)
+    leaf = leaf_hash(_entry(demo_dir, 3))  # recomputed from the stored entry, not trusted
+    assert base64.b64decode(proof["leaf_hash"]) == leaf
+    verify_inclusion(leaf, 3, cp.size, _b64(proof["proof"]), cp.root_hash)
+
+
+def test_prove_inclusion_by_tx_against_older_size(demo_dir: Path) -> None:
+    with closing(sqlite3.connect(demo_dir / "ledger.db")) as db:
+        (tx_id,) = db.execute("SELECT tx_id FROM log WHERE seq = 1").fetchone()
+    done = run("prove", "inclusion", "--dir", str(demo_dir), "--tx", tx_id, "--size", "4")
+    assert done.returncode == 0, done.stderr
+    proof = json.loads(done.stdout)
+    assert (proof["index"], proof["size"]) == (1, 4)
+    cp = notes.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
+    assert cp.size == 4
+    verify_inclusion(leaf_hash(_entry(demo_dir, 1)), 1, 4, _b64(proof["proof"]), cp.root_hash)
+
+
+def test_prove_consistency(demo_dir: Path) -> None:
+    done = run("prove", "consistency", "--dir", str(demo_dir), "2")
+    assert done.returncode == 0, done.stderr
+    proof = json.loads(done.stdout)
+    log_key = _log_key(demo_dir)
+    cp1 = notes.open_checkpoint(proof["checkpoint1"], log_key).checkpoint
+    cp2 = notes.open_checkpoint(proof["checkpoint2"], log_key).checkpoint
+    assert (cp1.size, cp2.size) == (2, _size(demo_dir))
+    verify_consistency(2, cp2.size, _b64(proof["proof"]), cp1.root_hash, cp2.root_hash)
+
+
+def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
+    shown = run("checkpoint", "show", "--dir", str(demo_dir))
+    assert shown.returncode == 0, shown.stderr
+    opened = notes.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir))
+    assert opened.checkpoint.size == _size(demo_dir)
+    assert "witness.agency-a" in opened.witnesses  # the demo's audit had it cosign
+
+    cosigned = run(
+        "checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-A", "--size", "5"
+    )
+    assert cosigned.returncode == 0, cosigned.stderr
+    old = notes.open_checkpoint(cosigned.stdout, _log_key(demo_dir), _witnesses(demo_dir))
+    assert old.checkpoint.size == 5
+    assert old.witnesses == ("witness.agency-a",)
+    again = run("checkpoint", "show", "--dir", str(demo_dir), "--size", "5")
+    assert again.stdout == cosigned.stdout
+
+    twice = run("checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-A")
+    assert "already" in assert_clean_failure(twice)
+    assert run("verify", "--dir", str(demo_dir)).returncode == 0
+
+
+def test_verify_missing_directory() -> None:
+    done = run("verify", "--dir", "/nonexistent/consortium/directory/of/a/long/path/name")
+    assert "config_error" in assert_clean_failure(done)
+
+
+def test_prove_inclusion_out_of_range(demo_dir: Path) -> None:
+    done = run("prove", "inclusion", "--dir", str(demo_dir), "--index", "999")
+    assert "not_found" in assert_clean_failure(done)
+
+
+def test_unknown_org_cannot_cosign(demo_dir: Path) -> None:
+    done = run("checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-Z")
+    assert "AGENCY-Z" in assert_clean_failure(done)
+
+
+def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_dir, copy)
+    with closing(sqlite3.connect(copy / "ledger.db")) as db:
+        (entry,) = db.execute("SELECT entry FROM log WHERE seq = 4").fetchone()
+        db.execute(
+            "UPDATE log SET entry = ? WHERE seq = 4",
+            (entry.replace(b'"type":"', b'"type":"x', 1),),
+        )
+        db.commit()
+    line = assert_clean_failure(run("verify", "--dir", str(copy)))
+    assert "integrity_error" in line
+    assert "position 4" in line
+    assert run("verify", "--dir", str(demo_dir)).returncode == 0

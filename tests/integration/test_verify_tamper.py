@@ -1,0 +1,301 @@
+"""verify_ledger finds every kind of tampering with the stored ledger, and where it is.
+
+One ledger of 40 mixed events is built per module; each test mutates a copy of its
+SQLite file with raw sqlite3, as an operator with database access could.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaincode.canonical import canonical_json
+from ledger_gw import checkpoint as notes
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import IntegrityError
+from ledger_gw.note import Note, NoteSignature, SigType
+from ledger_gw.workspace import Workspace
+from tests.support.events import independent, story
+from tests.support.ledgers import verify_url
+
+SIZE = 40
+STORY = len(story())  # submitted one at a time: a checkpoint at every size up to here
+BATCHES = (5, 4, 4, 4)  # then submit_many batches: checkpoints at 28, 32, 36, 40
+
+
+@pytest.fixture(scope="module")
+def original(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tamper") / "ledger.db"
+    ledger = EmbeddedLedger(f"sqlite:///{path}", workspace.consortium, workspace.log_signer())
+    try:
+        clients: dict[str, OrgClient] = {}
+        for org, event in story():
+            if org not in clients:
+                clients[org] = OrgClient(ledger, workspace.signer(org))
+            clients[org].submit(event)
+        n = 0
+        for i, size in enumerate(BATCHES):
+            batcher = clients["AGENCY-A" if i % 2 else "AGENCY-C"]
+            outcomes = batcher.submit_many([independent(n + k) for k in range(size)])
+            assert all(o.error is None for o in outcomes)
+            n += size
+        assert ledger.size() == SIZE
+    finally:
+        ledger.close()
+    return path
+
+
+@pytest.fixture
+def copy(original: Path, tmp_path: Path) -> Path:
+    """A private copy of the ledger file (SQLite's backup API: WAL content included)."""
+    target = tmp_path / "copy.db"
+    with closing(sqlite3.connect(original)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+@pytest.fixture
+def db(copy: Path) -> Iterator[sqlite3.Connection]:
+    """A raw connection to the copy; changes are committed before the test verifies."""
+    with closing(sqlite3.connect(copy, isolation_level=None)) as conn:
+        yield conn
+
+
+def _verify(workspace: Workspace, copy: Path) -> Any:
+    return verify_url(f"sqlite:///{copy}", workspace.consortium)
+
+
+def _fails_at(workspace: Workspace, copy: Path, position: int | None) -> IntegrityError:
+    with pytest.raises(IntegrityError) as caught:
+        _verify(workspace, copy)
+    if position is not None:
+        assert caught.value.position == position, str(caught.value)
+    return caught.value
+
+
+def _one(db: sqlite3.Connection, sql: str, *params: object) -> Any:
+    row = db.execute(sql, params).fetchone()
+    assert row is not None
+    return row
+
+
+def test_untouched_copy_verifies(workspace: Workspace, copy: Path) -> None:
+    report = _verify(workspace, copy)
+    assert report.size == SIZE
+    assert report.checkpoints == STORY + len(BATCHES)
+    assert report.cosignatures == 0
+
+
+# -- the log ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("position", [0, 5, STORY - 1, STORY, SIZE - 1])
+@pytest.mark.parametrize("where", [0.1, 0.5, 0.97])
+def test_flipped_byte_in_entry(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, position: int, where: float
+) -> None:
+    (entry,) = _one(db, "SELECT entry FROM log WHERE seq = ?", position)
+    data = bytearray(entry)
+    data[int(len(data) * where)] ^= 0x01
+    db.execute("UPDATE log SET entry = ? WHERE seq = ?", (bytes(data), position))
+    _fails_at(workspace, copy, position)
+
+
+def test_deleted_last_entry(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM log WHERE seq = ?", (SIZE - 1,))
+    _fails_at(workspace, copy, None)
+
+
+def test_deleted_middle_entry(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM log WHERE seq = 10")
+    _fails_at(workspace, copy, 10)
+
+
+@pytest.mark.parametrize("with_tx_ids", [False, True], ids=["entries", "rows"])
+def test_swapped_entries(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, with_tx_ids: bool
+) -> None:
+    i, j = 3, STORY + 2
+    tx_i, entry_i = _one(db, "SELECT tx_id, entry FROM log WHERE seq = ?", i)
+    tx_j, entry_j = _one(db, "SELECT tx_id, entry FROM log WHERE seq = ?", j)
+    db.execute("BEGIN")
+    if with_tx_ids:  # reorder whole rows: each entry keeps its own transaction ID
+        db.execute("UPDATE log SET tx_id = 'swap' WHERE seq = ?", (i,))
+        db.execute("UPDATE log SET tx_id = ?, entry = ? WHERE seq = ?", (tx_i, entry_i, j))
+        db.execute("UPDATE log SET tx_id = ?, entry = ? WHERE seq = ?", (tx_j, entry_j, i))
+    else:
+        db.execute("UPDATE log SET entry = ? WHERE seq = ?", (entry_j, i))
+        db.execute("UPDATE log SET entry = ? WHERE seq = ?", (entry_i, j))
+    db.execute("COMMIT")
+    _fails_at(workspace, copy, i)
+
+
+# -- world state and history ------------------------------------------------------------
+
+
+def _retouch(value: bytes) -> bytes:
+    obj = json.loads(value)
+    obj["tampered"] = True
+    return canonical_json(obj)
+
+
+@pytest.mark.parametrize("which", ["first", "last", "delivered"])
+def test_changed_state_value(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, which: str
+) -> None:
+    if which == "delivered":  # the entitlement that received deliveries: lower the total
+        rows = db.execute("SELECT key, value, seq FROM state").fetchall()
+        (key, value, seq), *_ = [r for r in rows if b'"delivered":"85.5"' in r[1]]
+        new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
+        assert new != value
+    else:
+        order = "ASC" if which == "first" else "DESC"
+        key, value, seq = _one(db, f"SELECT key, value, seq FROM state ORDER BY key {order}")  # noqa: S608
+        new = _retouch(value)
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    _fails_at(workspace, copy, seq)
+
+
+@pytest.mark.parametrize("order", ["ASC", "DESC"])
+def test_deleted_state_row(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, order: str
+) -> None:
+    (key,) = _one(db, f"SELECT key FROM state ORDER BY key {order}")  # noqa: S608
+    db.execute("DELETE FROM state WHERE key = ?", (key,))
+    _fails_at(workspace, copy, None)
+
+
+@pytest.mark.parametrize("key", [b"\x00first", b"\xffzzz"], ids=["sorts-first", "sorts-last"])
+def test_added_state_row(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
+) -> None:
+    db.execute("INSERT INTO state (key, value, seq) VALUES (?, ?, ?)", (key, b"{}", 3))
+    _fails_at(workspace, copy, None)
+
+
+@pytest.mark.parametrize("column", ["value", "tx_id", "timestamp"])
+def test_altered_history_row(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, column: str
+) -> None:
+    key, seq, timestamp, value = _one(
+        db, "SELECT key, seq, timestamp, value FROM history WHERE seq = 12 LIMIT 1"
+    )
+    new: object = {
+        "value": _retouch(value),
+        "tx_id": "0" * 64,
+        "timestamp": timestamp.replace("2", "1", 1),
+    }[column]
+    db.execute(f"UPDATE history SET {column} = ? WHERE key = ? AND seq = ?", (new, key, seq))  # noqa: S608
+    _fails_at(workspace, copy, 12)
+
+
+def test_deleted_history_row(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM history WHERE seq = (SELECT MAX(seq) FROM history)")
+    _fails_at(workspace, copy, None)
+
+
+# -- the Merkle tree ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "index"), [(0, 0), (0, 7), (0, SIZE - 1), (1, 4), (2, 1), (3, 2), (5, 0)]
+)
+def test_flipped_byte_in_tree_node(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, level: int, index: int
+) -> None:
+    (h,) = _one(db, "SELECT hash FROM nodes WHERE level = ? AND idx = ?", level, index)
+    data = bytearray(h)
+    data[17] ^= 0x80
+    db.execute("UPDATE nodes SET hash = ? WHERE level = ? AND idx = ?", (bytes(data), level, index))
+    # A node is recomputed when the last leaf under it is appended.
+    _fails_at(workspace, copy, (index + 1) * 2**level - 1)
+
+
+def test_extra_tree_node(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    db.execute("INSERT INTO nodes (level, idx, hash) VALUES (6, 0, ?)", (bytes(32),))
+    _fails_at(workspace, copy, None)
+
+
+# -- checkpoints --------------------------------------------------------------------------
+
+
+def _note(db: sqlite3.Connection, size: int) -> str:
+    (note,) = _one(db, "SELECT note FROM checkpoints WHERE size = ?", size)
+    return str(note)
+
+
+def _store_note(db: sqlite3.Connection, size: int, note: str) -> None:
+    db.execute("UPDATE checkpoints SET note = ? WHERE size = ?", (note, size))
+
+
+@pytest.mark.parametrize("size", [1, 10, SIZE])
+def test_changed_checkpoint_root(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, size: int
+) -> None:
+    note = _note(db, size)
+    root = notes.Checkpoint.parse(Note.parse(note).text).root_hash
+    forged = base64.b64encode(bytes(b ^ 0xFF for b in root)).decode()
+    _store_note(db, size, note.replace(base64.b64encode(root).decode(), forged))
+    _fails_at(workspace, copy, size - 1)
+
+
+def test_checkpoint_resigned_by_log_key_with_wrong_root(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    """Even the log's own key cannot vouch for a root the log does not have."""
+    cp = notes.Checkpoint(workspace.consortium.origin, 10, bytes(32))
+    _store_note(db, 10, notes.sign_checkpoint(cp, workspace.log_signer()))
+    _fails_at(workspace, copy, 9)
+
+
+def test_changed_checkpoint_signature(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    parsed = Note.parse(_note(db, 20))
+    (sig,) = parsed.signatures
+    bad = NoteSignature(sig.name, sig.key_id, bytes([sig.signature[0] ^ 1]) + sig.signature[1:])
+    _store_note(db, 20, Note(parsed.text, (bad,)).format())
+    _fails_at(workspace, copy, 19)
+
+
+def test_cosignature_by_unknown_key_is_ignored(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    stranger, _ = notes.generate_signer("witness.stranger")
+    note = notes.add_cosignature(_note(db, SIZE), stranger, 1_700_000_000)
+    parsed = Note.parse(note)
+    junk = NoteSignature("random.name", os.urandom(4), os.urandom(72))
+    _store_note(db, SIZE, Note(parsed.text, (*parsed.signatures, junk)).format())
+    report = _verify(workspace, copy)
+    assert report.size == SIZE
+    assert report.cosignatures == 0
+
+
+@pytest.mark.parametrize("size", [10, SIZE])
+@pytest.mark.parametrize("org_id", ["AGENCY-B", "AUDITOR-X"])
+def test_forged_cosignature_by_known_witness_fails(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, org_id: str, size: int
+) -> None:
+    witness = notes.Verifier.from_vkey(workspace.consortium.organisation(org_id).witness_vkey)
+    cosigner = witness.as_type(SigType.COSIGNATURE_V1)
+    parsed = Note.parse(_note(db, size))
+    forged = NoteSignature(cosigner.name, cosigner.key_id, os.urandom(72))
+    _store_note(db, size, Note(parsed.text, (*parsed.signatures, forged)).format())
+    _fails_at(workspace, copy, size - 1)
+
+
+def test_deleted_checkpoint_still_verifies_the_rest(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    """Checkpoints are attestations, not data: dropping one loses nothing verifiable."""
+    db.execute("DELETE FROM checkpoints WHERE size = 5")
+    assert _verify(workspace, copy).checkpoints == STORY + len(BATCHES) - 1
