@@ -76,12 +76,13 @@ def submit(stub: Stub, raw: bytes) -> bytes:
         "category": consent.category_of(event["type"]),
         "pid": pid,
     }
-    tx.put(event_key(pid, tx.timestamp, event["event_id"]), record)
+    record_key = event_key(pid, tx.timestamp, event["event_id"])
+    tx.put(record_key, record)
     tx.put(
         receipt_key(event["event_id"]),
         {"hash": fingerprint, "pid": pid, "timestamp": tx.timestamp, "result": result},
     )
-    tx.emit(event["type"], record)
+    tx.emit(event["type"], record_key)
     tx.commit()
     return canonical_json(result)
 

@@ -101,8 +101,9 @@ class Tx:
     def put(self, key: str, value: Obj) -> None:
         self._writes[key] = canonical_json(value)
 
-    def emit(self, name: str, payload: Obj) -> None:
-        self._event = (name, canonical_json(payload))
+    def emit(self, name: str, key: str) -> None:
+        """Emit the value staged under `key` as the contract event (encoded once)."""
+        self._event = (name, self._writes[key])
 
     def commit(self) -> None:
         """Apply the staged writes in the order they were staged, then the contract event."""

@@ -89,7 +89,8 @@ class PseudonymKey:
         return f"PseudonymKey(version={self.version})"
 
     def pseudonym(self, attributes: Mapping[str, str]) -> str:
-        digest = _hmac(self.secret, b"pid/v1\n" + canonical_attributes(attributes))
+        label = f"pid/v1\nk{self.version}\n".encode()  # the version is bound into the MAC
+        digest = _hmac(self.secret, label + canonical_attributes(attributes))
         return f"k{self.version}.{_b32(digest)}"
 
     @classmethod

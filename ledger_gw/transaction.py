@@ -47,7 +47,7 @@ class Proposal:
     function: str
     args: tuple[Any, ...]  # JSON values; events are objects, query arguments strings
 
-    @property
+    @cached_property
     def tx_id(self) -> str:
         return hashlib.sha256(base64.b64decode(self.nonce) + self.creator.encode()).hexdigest()
 

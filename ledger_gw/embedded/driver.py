@@ -9,9 +9,12 @@ differs (a fixed token, never data: every value is bound).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
+
+from ledger_gw.merkle import NodeID
 
 
 class Driver:
@@ -19,8 +22,15 @@ class Driver:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        self._get = f"SELECT value FROM state WHERE key = {m}"  # noqa: S608
-        self._scan = f"SELECT key, value FROM state WHERE key >= {m} AND key < {m} ORDER BY key"  # noqa: S608
+        current = (
+            "SELECT s.key, h.value FROM state s JOIN history h ON h.key = s.key AND h.seq = s.seq"
+        )
+        self._get = f"{current} WHERE s.key = {m}"
+        self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
+        self._history = (
+            "SELECT l.tx_id, l.timestamp, h.value FROM history h JOIN log l ON l.seq = h.seq "  # noqa: S608
+            f"WHERE h.key = {m} ORDER BY h.seq"
+        )
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -29,10 +39,14 @@ class Driver:
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))
-        return bytes(rows[0][0]) if rows else None
+        return bytes(rows[0][1]) if rows else None
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(k), bytes(v)) for k, v in self._all(self._scan, (low, high))]
+
+    def history_of(self, key: bytes) -> list[tuple[str, str, bytes]]:
+        """(tx_id, timestamp, value) of every version of `key`, oldest first."""
+        return [(str(t), str(ts), bytes(v)) for t, ts, v in self._all(self._history, (key,))]
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -47,27 +61,47 @@ class Driver:
         sql = f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})"  # noqa: S608
         return [(str(t), int(s), bytes(e)) for t, s, e in self._all(sql, tx_ids)]
 
-    def append(
-        self,
-        log_rows: list[tuple[Any, ...]],
-        node_rows: list[tuple[Any, ...]],
-        history_rows: list[tuple[Any, ...]],
-        state_rows: list[tuple[Any, ...]],
-        checkpoint: tuple[int, str] | None,
-    ) -> None:
+    def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
         m = self.mark
         c = self.cursor
-        c.executemany(f"INSERT INTO log (seq, tx_id, entry) VALUES ({m}, {m}, {m})", log_rows)  # noqa: S608
-        c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", node_rows)  # noqa: S608
         c.executemany(
-            "INSERT INTO history (key, seq, tx_id, timestamp, value) "  # noqa: S608
-            f"VALUES ({m}, {m}, {m}, {m}, {m})",
-            history_rows,
+            f"INSERT INTO log (seq, tx_id, timestamp, entry) VALUES ({m}, {m}, {m}, {m})",  # noqa: S608
+            rows.log,
+        )
+        c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
+        c.executemany(
+            f"INSERT INTO history (key, seq, value) VALUES ({m}, {m}, {m})",  # noqa: S608
+            rows.history,
         )
         c.executemany(
-            f"INSERT INTO state (key, value, seq) VALUES ({m}, {m}, {m}) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, seq = excluded.seq",
-            state_rows,
+            f"INSERT INTO state (key, seq) VALUES ({m}, {m}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
+            list(rows.state.items()),
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
+
+
+@dataclass
+class Rows:
+    """The rows one batch of appended transactions adds to the ledger's tables."""
+
+    log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
+    history: list[tuple[bytes, int, bytes]] = field(default_factory=list)
+    state: dict[bytes, int] = field(default_factory=dict)
+
+    def add(
+        self,
+        position: int,
+        tx_id: str,
+        timestamp: str,
+        entry: bytes,
+        writes: Sequence[tuple[bytes, bytes]],
+        new_nodes: Sequence[tuple[NodeID, bytes]],
+    ) -> None:
+        self.log.append((position, tx_id, timestamp, entry))
+        self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
+        for key, value in writes:
+            self.history.append((key, position, value))
+            self.state[key] = position

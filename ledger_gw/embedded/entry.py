@@ -8,6 +8,7 @@ the contract can check the effects position by position.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Sequence
@@ -37,8 +38,21 @@ class Entry:
     effects: str  # effects_digest() of its writes and events
 
     def to_bytes(self) -> bytes:
-        return canonical_json(
-            {"tx": self.tx.to_dict(), "result": json.loads(self.result), "effects": self.effects}
+        """Canonical JSON of {"effects", "result", "tx"}, assembled from parts that are
+        canonical already (the signed payload, the contract's result), in key order."""
+        signature = base64.b64encode(self.tx.signature)
+        return b"".join(
+            (
+                b'{"effects":"',
+                self.effects.encode(),
+                b'","result":',
+                self.result,
+                b',"tx":{"proposal":',
+                self.tx.proposal.payload,
+                b',"signature":"',
+                signature,
+                b'"}}',
+            )
         )
 
     @classmethod

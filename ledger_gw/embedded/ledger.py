@@ -26,7 +26,7 @@ from ledger_gw import checkpoint as notes
 from ledger_gw.backend import Outcome
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
-from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.schema import checkpoints
@@ -193,10 +193,7 @@ class EmbeddedLedger:
             tx_id: (seq, json.loads(entry)["result"])
             for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
         }
-        log_rows: list[tuple[Any, ...]] = []
-        node_rows: list[tuple[Any, ...]] = []
-        history_rows: list[tuple[Any, ...]] = []
-        state_rows: dict[bytes, tuple[Any, ...]] = {}
+        rows = Rows()
         for p in batch:
             tx_id = p.tx.tx_id
             if tx_id in seen:  # a retried transport: the same signed transaction again
@@ -215,26 +212,19 @@ class EmbeddedLedger:
             position = tree.size
             writes = tuple(sorted(stub.writes.items()))
             entry = Entry(p.tx, result, effects_digest(writes, stub.events)).to_bytes()
-            for node_id, h in tree.append(leaf_hash(entry)):
-                node_rows.append((node_id.level, node_id.index, h))
-            log_rows.append((position, tx_id, entry))
-            timestamp = p.tx.proposal.timestamp
-            for key, value in writes:
-                history_rows.append((key, position, tx_id, timestamp, value))
-                state_rows[key] = (key, value, position)
+            new_nodes = tree.append(leaf_hash(entry))
+            rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
             view.apply(tx_id, p.tx.proposal.time, stub.writes)
-            seen[tx_id] = (position, json.loads(result))
-            p.outcome = Outcome(tx_id, seen[tx_id][1], position=position)
-        if not log_rows:
+            p.outcome = Outcome(tx_id, json.loads(result), position=position)
+            seen[tx_id] = (position, p.outcome.result or {})
+        if not rows.log:
             return
         # Every acknowledged transaction is covered by a signed checkpoint at once.
         cp = notes.Checkpoint(self.consortium.origin, tree.size, tree.root())
         note = notes.sign_checkpoint(cp, self._log_signer)
-        driver.append(
-            log_rows, node_rows, history_rows, list(state_rows.values()), (tree.size, note)
-        )
+        driver.append(rows, (tree.size, note))
         self._range = tree
-        assert tree.size == start + len(log_rows)
+        assert tree.size == start + len(rows.log)
 
     # -- reading -----------------------------------------------------------------------
 

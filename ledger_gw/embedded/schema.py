@@ -25,6 +25,7 @@ log = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("tx_id", String(64), nullable=False, unique=True),
+    Column("timestamp", String(32), nullable=False),
     Column("entry", LargeBinary, nullable=False),
 )
 
@@ -37,22 +38,21 @@ nodes = Table(
     Column("hash", LargeBinary(32), nullable=False),
 )
 
-state = Table(
-    "state",
-    metadata,
-    Column("key", LargeBinary, primary_key=True),
-    Column("value", LargeBinary, nullable=False),
-    Column("seq", BigInteger, nullable=False),
-)
-
+# Every version of every key, as Fabric's history database keeps it.
 history = Table(
     "history",
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("tx_id", String(64), nullable=False),
-    Column("timestamp", String(32), nullable=False),
-    Column("value", LargeBinary, nullable=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+# World state: which version of each key is current (its value lives in history).
+state = Table(
+    "state",
+    metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )
 
 # The node's signed tree heads, with any cosignatures appended to the note.

@@ -12,11 +12,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from chaincode.stub import Identity, KeyModification, composite_key
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import history
 from ledger_gw.transaction import parse_time
 
 
@@ -59,12 +58,10 @@ class StateView:
         return sorted(rows.items())
 
     def history(self, key: bytes) -> list[KeyModification]:
-        rows = self.conn.execute(
-            select(history.c.tx_id, history.c.timestamp, history.c.value)
-            .where(history.c.key == key)
-            .order_by(history.c.seq)
-        )
-        found = [KeyModification(tx_id, parse_time(ts), value) for tx_id, ts, value in rows]
+        found = [
+            KeyModification(tx_id, parse_time(ts), value)
+            for tx_id, ts, value in self._driver.history_of(key)
+        ]
         return found + self.overlay_history.get(key, [])
 
     def apply(self, tx_id: str, timestamp: datetime, writes: dict[bytes, bytes]) -> None:

@@ -13,13 +13,14 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, select
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw import checkpoint as notes
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
+from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.schema import checkpoints, history, log, nodes, state
@@ -54,46 +55,33 @@ class _Replay:
         self.roots: dict[int, bytes] = {}  # recomputed roots at the checkpointed sizes
 
     def chunk(
-        self, conn: Connection, entries: list[tuple[int, bytes]], stored_tx_ids: dict[int, str]
+        self,
+        conn: Connection,
+        entries: list[tuple[int, bytes]],
+        stored_log: dict[int, tuple[str, str]],
     ) -> list[tuple[int, NodeID, bytes]]:
         view = StateView(conn)
         produced: list[tuple[int, NodeID, bytes]] = []
-        rows_log, rows_history, rows_state = [], [], {}
+        rows = Rows()
         for position, data in entries:
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
             entry = self._entry(position, data)
             tx = entry.tx
-            if stored_tx_ids.get(position) != tx.tx_id:
-                raise _fail(position, "stored transaction ID does not match the entry")
+            if stored_log.get(position) != (tx.tx_id, tx.proposal.timestamp):
+                raise _fail(position, "stored transaction ID or time does not match the entry")
             stub = self._execute(position, view, entry)
             writes = tuple(sorted(stub.writes.items()))
             if effects_digest(writes, stub.events) != entry.effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
-            for node_id, h in self.tree.append(leaf_hash(data)):
-                produced.append((position, node_id, h))
+            new_nodes = self.tree.append(leaf_hash(data))
+            produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            rows_log.append({"seq": position, "tx_id": tx.tx_id, "entry": b""})
-            for key, value in writes:
-                rows_history.append(
-                    {
-                        "key": key,
-                        "seq": position,
-                        "tx_id": tx.tx_id,
-                        "timestamp": tx.proposal.timestamp,
-                        "value": value,
-                    }
-                )
-                rows_state[key] = {"key": key, "value": value, "seq": position}
+            rows.add(position, tx.tx_id, tx.proposal.timestamp, b"", writes, new_nodes)
             view.apply(tx.tx_id, tx.proposal.time, stub.writes)
         try:
-            conn.execute(insert(log), rows_log)
-            if rows_history:
-                conn.execute(insert(history), rows_history)
-                stored = {r["key"] for r in rows_state.values()}
-                conn.execute(state.delete().where(state.c.key.in_(stored)))
-                conn.execute(insert(state), list(rows_state.values()))
+            Driver(conn).append(rows, None)
         except Exception as exc:  # a repeated transaction ID
             raise _fail(entries[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
@@ -126,11 +114,11 @@ class _Replay:
 
 def _stored_rows(conn: Connection, table: str) -> Iterator[tuple[object, ...]]:
     if table == "state":
-        query = select(state.c.key, state.c.value, state.c.seq).order_by(state.c.key)
+        query = select(state.c.key, state.c.seq).order_by(state.c.key)
     else:
-        query = select(
-            history.c.key, history.c.seq, history.c.tx_id, history.c.timestamp, history.c.value
-        ).order_by(history.c.key, history.c.seq)
+        query = select(history.c.key, history.c.seq, history.c.value).order_by(
+            history.c.key, history.c.seq
+        )
     yield from conn.execute(query.execution_options(yield_per=_CHUNK))
 
 
@@ -144,7 +132,7 @@ def _compare_tables(stored: Connection, replayed: Connection, table: str) -> int
             raise IntegrityError(f"{table} has rows that the log does not explain or lacks some")
         count += 1
         if tuple(row_stored) != tuple(row_replayed):
-            seq = row_stored[2] if table == "state" else row_stored[1]
+            seq = row_stored[1]
             raise _fail(int(str(seq)), f"{table} row for key {row_stored[0]!r} was altered")
     return count
 
@@ -217,9 +205,13 @@ def _verify_chunk(
     if not batch:
         return
     first, last = batch[0][0], batch[-1][0]
-    tx_ids = stored.execute(select(log.c.seq, log.c.tx_id).where(log.c.seq.between(first, last)))
+    stored_log = stored.execute(
+        select(log.c.seq, log.c.tx_id, log.c.timestamp).where(log.c.seq.between(first, last))
+    )
     try:
-        produced = replay.chunk(replayed, batch, {int(seq): tx_id for seq, tx_id in tx_ids})
+        produced = replay.chunk(
+            replayed, batch, {int(seq): (tx_id, ts) for seq, tx_id, ts in stored_log}
+        )
     except IntegrityError as exc:
         # Entries moved within the log replay fine until a later one fails: an earlier
         # leaf that differs from the stored tree is the first bad position.

@@ -148,21 +148,43 @@ def _retouch(value: bytes) -> bytes:
     return canonical_json(obj)
 
 
+def _current(db: sqlite3.Connection, order: str) -> tuple[bytes, int, bytes]:
+    """A key's current version: state points at its row in history."""
+    return _one(  # type: ignore[return-value]
+        db,
+        "SELECT s.key, s.seq, h.value FROM state s JOIN history h "  # noqa: S608
+        f"ON h.key = s.key AND h.seq = s.seq ORDER BY s.key {order}",
+    )
+
+
 @pytest.mark.parametrize("which", ["first", "last", "delivered"])
-def test_changed_state_value(
+def test_changed_current_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, which: str
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
-        rows = db.execute("SELECT key, value, seq FROM state").fetchall()
-        (key, value, seq), *_ = [r for r in rows if b'"delivered":"85.5"' in r[1]]
+        rows = db.execute(
+            "SELECT s.key, s.seq, h.value FROM state s JOIN history h "
+            "ON h.key = s.key AND h.seq = s.seq"
+        ).fetchall()
+        (key, seq, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
-        order = "ASC" if which == "first" else "DESC"
-        key, value, seq = _one(db, f"SELECT key, value, seq FROM state ORDER BY key {order}")  # noqa: S608
+        key, seq, value = _current(db, "ASC" if which == "first" else "DESC")
         new = _retouch(value)
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    db.execute("UPDATE history SET value = ? WHERE key = ? AND seq = ?", (new, key, seq))
     _fails_at(workspace, copy, seq)
+
+
+def test_state_pointing_at_an_older_version(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    (key,) = _one(
+        db, "SELECT key FROM history GROUP BY key HAVING COUNT(*) > 1 ORDER BY key LIMIT 1"
+    )
+    (older,) = _one(db, "SELECT MIN(seq) FROM history WHERE key = ?", key)
+    db.execute("UPDATE state SET seq = ? WHERE key = ?", (older, key))
+    _fails_at(workspace, copy, older)
 
 
 @pytest.mark.parametrize("order", ["ASC", "DESC"])
@@ -178,23 +200,25 @@ def test_deleted_state_row(
 def test_added_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
 ) -> None:
-    db.execute("INSERT INTO state (key, value, seq) VALUES (?, ?, ?)", (key, b"{}", 3))
+    db.execute("INSERT INTO state (key, seq) VALUES (?, ?)", (key, 3))
     _fails_at(workspace, copy, None)
 
 
-@pytest.mark.parametrize("column", ["value", "tx_id", "timestamp"])
-def test_altered_history_row(
+def test_altered_history_value(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    key, seq, value = _one(db, "SELECT key, seq, value FROM history WHERE seq = 12 LIMIT 1")
+    db.execute(
+        "UPDATE history SET value = ? WHERE key = ? AND seq = ?", (_retouch(value), key, seq)
+    )
+    _fails_at(workspace, copy, 12)
+
+
+@pytest.mark.parametrize("column", ["tx_id", "timestamp"])
+def test_altered_log_column(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, column: str
 ) -> None:
-    key, seq, timestamp, value = _one(
-        db, "SELECT key, seq, timestamp, value FROM history WHERE seq = 12 LIMIT 1"
-    )
-    new: object = {
-        "value": _retouch(value),
-        "tx_id": "0" * 64,
-        "timestamp": timestamp.replace("2", "1", 1),
-    }[column]
-    db.execute(f"UPDATE history SET {column} = ? WHERE key = ? AND seq = ?", (new, key, seq))  # noqa: S608
+    (timestamp,) = _one(db, "SELECT timestamp FROM log WHERE seq = 12")
+    new = {"tx_id": "0" * 64, "timestamp": timestamp.replace("2", "1", 1)}[column]
+    db.execute(f"UPDATE log SET {column} = ? WHERE seq = 12", (new,))  # noqa: S608
     _fails_at(workspace, copy, 12)
 
 

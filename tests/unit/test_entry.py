@@ -1,0 +1,60 @@
+"""The log entry's bytes are exactly RFC 8785 canonical JSON, however they are built."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chaincode.canonical import canonical_json
+from ledger_gw.embedded.entry import Entry, effects_digest
+from ledger_gw.identity import Signer, issue_ca, issue_member
+from ledger_gw.transaction import sign_proposal
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    ca_key, ca_cert = issue_ca("AGENCY-A")
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-A", "agency", "gw")
+    from ledger_gw.identity import cert_pem
+
+    return Signer(key, cert_pem(cert))
+
+
+def _entry(signer: Signer) -> Entry:
+    tx = sign_proposal(signer, "submit", [{"type": "consent.revoked", "note": 'é \u2028 "q"'}])
+    result = canonical_json({"b": [1, None, True], "a": "x"})
+    return Entry(tx, result, effects_digest([(b"k", b"v")], [("e", b"{}")]))
+
+
+def test_entry_bytes_are_canonical_json(signer: Signer) -> None:
+    entry = _entry(signer)
+    data = entry.to_bytes()
+    as_dict = {
+        "tx": entry.tx.to_dict(),
+        "result": json.loads(entry.result),
+        "effects": entry.effects,
+    }
+    assert data == canonical_json(as_dict)
+    assert Entry.from_bytes(data) == entry
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.replace(b'"effects":"', b'"effects": "'),
+        lambda d: d[:-1],
+        lambda d: d + b" ",
+        lambda d: d.replace(b"}}", b',"extra":1}}', 1),
+    ],
+    ids=["whitespace", "truncated", "trailing", "extra-field"],
+)
+def test_non_canonical_entries_are_refused(signer: Signer, mutate: object) -> None:
+    data = _entry(signer).to_bytes()
+    with pytest.raises(ValueError, match="entry"):
+        Entry.from_bytes(mutate(data))  # type: ignore[operator]
+
+
+def test_effects_digest_separates_writes_from_events() -> None:
+    assert effects_digest([(b"a", b"b")], []) != effects_digest([], [("a", b"b")])
+    assert effects_digest([(b"ab", b"")], []) != effects_digest([(b"a", b"b")], [])
