@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 from rich.table import Table
 
+from ledger_gw import checkpoint as notes
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.merkle import leaf_hash, verify_inclusion
@@ -33,6 +34,7 @@ from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 
 AGENCIES = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
+PERSON_EVENTS = 7  # events per person in person_events()
 console = Console()
 
 
@@ -185,10 +187,8 @@ def main() -> None:
 
         threaded = signed_events(ws, args.single, 3)
         # Per-person order matters, so each thread takes whole people.
-        shares = [threaded[i::1] for i in range(1)]
-        shares = [threaded[k * 7 :: 7 * args.threads] for k in range(args.threads)]
         shares = [
-            [threaded[j] for j in range(len(threaded)) if (j // 7) % args.threads == t]
+            [tx for j, tx in enumerate(threaded) if (j // PERSON_EVENTS) % args.threads == t]
             for t in range(args.threads)
         ]
 
@@ -213,8 +213,6 @@ def main() -> None:
         rng = random.Random(4)
         positions = [rng.randrange(size) for _ in range(args.proofs)]
         root_note = ledger.log.checkpoint(size)
-        from ledger_gw import checkpoint as notes
-
         cp = notes.open_checkpoint(root_note, notes.Verifier.from_vkey(ws.consortium.log_vkey))
 
         def proofs() -> None:

@@ -7,10 +7,11 @@ list) plus the receipt that makes resubmission idempotent. Queries are read-only
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 
 from chaincode import authz, consent, entitlements, queries, referrals
-from chaincode.canonical import canonical_json, content_hash
+from chaincode.canonical import canonical_json, canonical_json_of_validated
 from chaincode.errors import ConflictError, ValidationError
 from chaincode.fields import PID, UUID, matches
 from chaincode.schemas import Event, parse_event
@@ -51,14 +52,16 @@ def submit(stub: Stub, raw: bytes) -> bytes:
     tx = Tx(stub)
     authz.require_writer(tx.creator)
     event = parse_event(raw)
-    fingerprint = content_hash({"org": tx.org, "event": event})
+    fingerprint = hashlib.sha256(
+        canonical_json_of_validated({"org": tx.org, "event": event})
+    ).hexdigest()
     receipt = tx.get(receipt_key(event["event_id"]))
     if receipt is not None:
         if receipt["hash"] != fingerprint:
             raise ConflictError(
                 "event_id_conflict", "event_id was already used for different content", "event_id"
             )
-        return canonical_json(receipt["result"])  # replay: the original bytes, no writes
+        return canonical_json_of_validated(receipt["result"])  # the original bytes, no writes
     pid, specific = HANDLERS[event["type"]](tx, event)
     result: Obj = {
         **specific,
@@ -84,7 +87,7 @@ def submit(stub: Stub, raw: bytes) -> bytes:
     )
     tx.emit(event["type"], record_key)
     tx.commit()
-    return canonical_json(result)
+    return canonical_json_of_validated(result)
 
 
 def query(stub: Stub, function: str, args: list[str]) -> Obj:

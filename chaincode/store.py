@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from chaincode.canonical import canonical_json
+from chaincode.canonical import canonical_json_of_validated
 from chaincode.stub import Identity, Stub, composite_key
 
 Obj = dict[str, Any]
@@ -99,7 +99,7 @@ class Tx:
             yield key, _decode(raw)
 
     def put(self, key: str, value: Obj) -> None:
-        self._writes[key] = canonical_json(value)
+        self._writes[key] = canonical_json_of_validated(value)
 
     def emit(self, name: str, key: str) -> None:
         """Emit the value staged under `key` as the contract event (encoded once)."""

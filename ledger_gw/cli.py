@@ -9,6 +9,8 @@ import base64
 import json
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +44,14 @@ _LEDGER = click.option(
 )
 
 
-def _open(directory: Path, ledger_url: str | None) -> tuple[Workspace, EmbeddedLedger]:
+@contextmanager
+def _open(directory: Path, ledger_url: str | None) -> Iterator[tuple[Workspace, EmbeddedLedger]]:
     ws = Workspace.load(directory)
-    return ws, EmbeddedLedger(ledger_url or ws.ledger_url, ws.consortium, ws.log_signer())
+    ledger = EmbeddedLedger(ledger_url or ws.ledger_url, ws.consortium, ws.log_signer())
+    try:
+        yield ws, ledger
+    finally:
+        ledger.close()
 
 
 def _b64(items: list[bytes]) -> list[str]:
@@ -126,21 +133,21 @@ def prove_inclusion(
     size: int | None,
 ) -> None:
     """Prove that an entry is in the log."""
-    _, ledger = _open(directory, ledger_url)
-    if (index is None) == (tx_id is None):
-        raise click.UsageError("give exactly one of --index and --tx")
-    position = ledger.log.position_of(tx_id) if tx_id is not None else index
-    assert position is not None
-    size = size or ledger.log.size()
-    proof = _b64(ledger.log.inclusion_proof(position, size))  # NotFound when out of range
-    out: dict[str, Any] = {
-        "index": position,
-        "size": size,
-        "leaf_hash": _b64([ledger.log.leaf_hash(position)])[0],
-        "proof": proof,
-        "checkpoint": ledger.log.checkpoint(size),
-    }
-    click.echo(json.dumps(out, indent=2))
+    with _open(directory, ledger_url) as (_, ledger):
+        if (index is None) == (tx_id is None):
+            raise click.UsageError("give exactly one of --index and --tx")
+        position = ledger.log.position_of(tx_id) if tx_id is not None else index
+        assert position is not None
+        size = ledger.log.size() if size is None else size
+        proof = _b64(ledger.log.inclusion_proof(position, size))  # NotFound when out of range
+        out: dict[str, Any] = {
+            "index": position,
+            "size": size,
+            "leaf_hash": _b64([ledger.log.leaf_hash(position)])[0],
+            "proof": proof,
+            "checkpoint": ledger.log.checkpoint(size),
+        }
+        click.echo(json.dumps(out, indent=2))
 
 
 @prove.command("consistency")
@@ -152,16 +159,16 @@ def prove_consistency(
     directory: Path, ledger_url: str | None, size1: int, size2: int | None
 ) -> None:
     """Prove that the tree at SIZE1 is a prefix of the tree at SIZE2 (default: latest)."""
-    _, ledger = _open(directory, ledger_url)
-    size2 = size2 or ledger.log.size()
-    out = {
-        "size1": size1,
-        "size2": size2,
-        "proof": _b64(ledger.log.consistency_proof(size1, size2)),
-        "checkpoint1": ledger.log.checkpoint(size1),
-        "checkpoint2": ledger.log.checkpoint(size2),
-    }
-    click.echo(json.dumps(out, indent=2))
+    with _open(directory, ledger_url) as (_, ledger):
+        size2 = ledger.log.size() if size2 is None else size2
+        out = {
+            "size1": size1,
+            "size2": size2,
+            "proof": _b64(ledger.log.consistency_proof(size1, size2)),
+            "checkpoint1": ledger.log.checkpoint(size1),
+            "checkpoint2": ledger.log.checkpoint(size2),
+        }
+        click.echo(json.dumps(out, indent=2))
 
 
 @cli.group()
@@ -175,8 +182,8 @@ def checkpoint() -> None:
 @click.option("--size", type=int, help="Tree size (default: latest).")
 def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
     """Print a checkpoint note, with its cosignatures."""
-    _, ledger = _open(directory, ledger_url)
-    click.echo(ledger.log.checkpoint(size), nl=False)
+    with _open(directory, ledger_url) as (_, ledger):
+        click.echo(ledger.log.checkpoint(size), nl=False)
 
 
 @checkpoint.command("cosign")
@@ -188,9 +195,11 @@ def checkpoint_cosign(
     directory: Path, ledger_url: str | None, org_id: str, size: int | None
 ) -> None:
     """Cosign a checkpoint as an organisation's witness and store the cosignature."""
-    ws, ledger = _open(directory, ledger_url)
-    note = ledger.cosign(ws.witness(org_id), size)
-    click.echo(note, nl=False)
+    with _open(directory, ledger_url) as (ws, ledger):
+        note = ledger.cosign(ws.witness(org_id), size)
+        click.echo(note, nl=False)
+
+
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ class StateView:
 
     conn: Connection
     overlay: dict[bytes, bytes] = field(default_factory=dict)
-    overlay_history: dict[bytes, list[KeyModification]] = field(default_factory=dict)
+    _applied: list[tuple[str, datetime, dict[bytes, bytes]]] = field(default_factory=list)
     _sorted: list[bytes] = field(default_factory=list)  # overlay keys, for range scans
 
     def __post_init__(self) -> None:
@@ -62,16 +62,17 @@ class StateView:
             KeyModification(tx_id, parse_time(ts), value)
             for tx_id, ts, value in self._driver.history_of(key)
         ]
-        return found + self.overlay_history.get(key, [])
+        for tx_id, timestamp, writes in self._applied:
+            if key in writes:
+                found.append(KeyModification(tx_id, timestamp, writes[key]))
+        return found
 
     def apply(self, tx_id: str, timestamp: datetime, writes: dict[bytes, bytes]) -> None:
-        for key, value in writes.items():
+        for key in writes:
             if key not in self.overlay:
                 bisect.insort(self._sorted, key)
-            self.overlay[key] = value
-            self.overlay_history.setdefault(key, []).append(
-                KeyModification(tx_id, timestamp, value)
-            )
+        self.overlay.update(writes)
+        self._applied.append((tx_id, timestamp, writes))
 
 
 class TxStub:

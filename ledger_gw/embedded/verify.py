@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
@@ -22,7 +22,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
-from ledger_gw.embedded.reader import LogReader, node_hashes
+from ledger_gw.embedded.reader import log_size, node_hashes
 from ledger_gw.embedded.schema import checkpoints, history, log, nodes, state
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import IntegrityError, LedgerError
@@ -168,34 +168,40 @@ def verify_ledger(
     consortium: Consortium,
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
-    engine = make_engine(engine) if isinstance(engine, str) else engine
-    reader = LogReader(engine)
+    """Verify everything in one read snapshot, so a live ledger can be checked too."""
+    owned = isinstance(engine, str)
+    source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay(consortium)
-    with engine.execution_options(**{READ_ONLY: True}).begin() as stored:
-        size = reader.size()
-        replay.checkpoint_sizes = {
-            int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()
-        }
-        with replay.engine.begin() as replayed:
-            batch: list[tuple[int, bytes]] = []
-            for position, data in reader.entries():
-                batch.append((position, data))
-                if len(batch) == _CHUNK:
-                    _verify_chunk(stored, replayed, replay, batch)
-                    batch = []
-                    if progress is not None:
-                        progress(position + 1, size)
-            _verify_chunk(stored, replayed, replay, batch)
-            if progress is not None:
-                progress(size, size)
+    try:
+        with (
+            source.execution_options(**{READ_ONLY: True}).begin() as stored,
+            replay.engine.begin() as replayed,
+        ):
+            size = log_size(stored)
+            replay.checkpoint_sizes = {
+                int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()
+            }
+            for start in range(0, size, _CHUNK):
+                rows = stored.execute(
+                    select(log.c.seq, log.c.entry)
+                    .where(log.c.seq >= start, log.c.seq < start + _CHUNK)
+                    .order_by(log.c.seq)
+                )
+                _verify_chunk(stored, replayed, replay, [(int(p), bytes(d)) for p, d in rows])
+                if progress is not None:
+                    progress(min(start + _CHUNK, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
-            n_nodes = len(list(stored.execute(select(nodes.c.level, nodes.c.idx))))
+            n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
             state_keys = _compare_tables(stored, replayed, "state")
             _compare_tables(stored, replayed, "history")
-        count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
+            count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
+    finally:
+        replay.engine.dispose()
+        if owned:
+            source.dispose()
     return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
 
 
