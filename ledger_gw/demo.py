@@ -250,6 +250,27 @@ def run_demo(ws: Workspace, console: Console) -> None:
             },
         )
 
+    karim = key.pseudonym(
+        {"given_name": "Karim", "family_name": "Haddad", "date_of_birth": "1987-09-02"}
+    )
+    with j.step("AGENCY-B also assists Karim, who did not consent to any sharing"):
+        j.submit(
+            "AGENCY-B",
+            {
+                "event_id": _id(),
+                "type": "entitlement.granted",
+                "entitlement_id": _id(),
+                "pid": karim,
+                "programme": "HEALTH-ACCESS",
+                "assistance_type": "health",
+                "modality": "service",
+                "amount": "1",
+                "currency": "USD",
+                "start": today.isoformat(),
+                "end": (today + dt.timedelta(days=30)).isoformat(),
+            },
+        )
+
     console.rule("[bold]Service point 3: another country, AGENCY-C")
     pid_c = key.pseudonym(
         {
@@ -282,24 +303,30 @@ def run_demo(ws: Workspace, console: Console) -> None:
         )
 
     console.rule("[bold]What each party saw")
-    _show_parties(j, fatima.pid)
+    _show_parties(
+        j, {"Fatima (consent to the consortium)": fatima.pid, "Karim (no consent to share)": karim}
+    )
     console.rule("[bold]Audit: the referral chain against a witnessed checkpoint")
     _audit_chain(j, second_referral)
 
 
-def _show_parties(j: Journey, pid: str) -> None:
-    table = Table(title="Her history, as each organisation may read it", title_justify="left")
-    for column in ("reader", "events seen", "written by"):
+def _show_parties(j: Journey, people: dict[str, str]) -> None:
+    table = Table(
+        title="A person's history, as each organisation may read it", title_justify="left"
+    )
+    for column in ("person", "reader", "events seen", "written by"):
         table.add_column(column)
-    for org_id in ("AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X"):
-        events = j.client(org_id).history(pid, "service_continuity")["events"]
-        writers = sorted({e["org"] for e in events})
-        table.add_row(org_id, str(len(events)), ", ".join(writers))
-    try:
-        j.client("DONOR-Y").history(pid, "service_continuity")
-        table.add_row("DONOR-Y", "[red]person-level data[/]", "")
-    except LedgerError as exc:
-        table.add_row("DONOR-Y", f"refused ({exc.code})", "donors get aggregates only")
+    for who, pid in people.items():
+        for n, org_id in enumerate(("AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X", "DONOR-Y")):
+            label = who if n == 0 else ""
+            try:
+                events = j.client(org_id).history(pid, "service_continuity")["events"]
+            except LedgerError as exc:
+                table.add_row(label, org_id, f"refused ({exc.code})", "aggregates only")
+                continue
+            writers = ", ".join(sorted({e["org"] for e in events}))
+            table.add_row(label, org_id, str(len(events)), writers)
+        table.add_section()
     j.console.print(table)
     j.console.print(
         f"The ledger holds {j.ledger.size()} entries: pseudonyms, codes, amounts "

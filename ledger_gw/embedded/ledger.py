@@ -42,7 +42,8 @@ from ledger_gw.merkle import CompactRange, leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
 MAX_SKEW = dt.timedelta(minutes=10)
-MAX_BATCH = 1000
+MAX_BATCH = 1000  # transactions per database transaction
+ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
 
 
 def _now() -> dt.datetime:
@@ -91,24 +92,36 @@ class EmbeddedLedger:
         return self.submit_many([tx])[0].unwrap()
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        pending = [self._admit(tx) for tx in txs]
-        queued = [p for p in pending if p.outcome is None]
-        if queued:
-            done = threading.Event()
-            with self._wakeup:
-                if self._closing:
-                    raise UnavailableError("the ledger is closed")
-                if self._writer is None:
-                    self._writer = threading.Thread(
-                        target=self._write_loop, name="ledger-writer", daemon=True
-                    )
-                    self._writer.start()
-                self._queue.append((queued, done))
-                self._wakeup.notify()
+        # Signatures are checked here, in the caller's thread, chunk by chunk, while the
+        # writer commits the chunks already queued: OpenSSL releases the GIL, so the
+        # two overlap on a second core.
+        pending: list[_Pending] = []
+        waits: list[threading.Event] = []
+        for start in range(0, len(txs), ADMIT_CHUNK):
+            chunk = [self._admit(tx) for tx in txs[start : start + ADMIT_CHUNK]]
+            pending.extend(chunk)
+            queued = [p for p in chunk if p.outcome is None]
+            if queued:
+                waits.append(self._enqueue(queued))
+        for done in waits:
             done.wait()
         outcomes = [p.outcome for p in pending]
         assert all(o is not None for o in outcomes)
         return [o for o in outcomes if o is not None]
+
+    def _enqueue(self, queued: list[_Pending]) -> threading.Event:
+        done = threading.Event()
+        with self._wakeup:
+            if self._closing:
+                raise UnavailableError("the ledger is closed")
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._write_loop, name="ledger-writer", daemon=True
+                )
+                self._writer.start()
+            self._queue.append((queued, done))
+            self._wakeup.notify()
+        return done
 
     def _write_loop(self) -> None:
         while True:

@@ -10,6 +10,7 @@ reported with the log position it belongs to.
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -45,14 +46,19 @@ def _fail(position: int, message: str) -> IntegrityError:
 
 
 class _Replay:
-    """Re-executes the log into a private in-memory database."""
+    """Re-executes the log into a private scratch database (a file, so memory stays flat)."""
 
     def __init__(self, consortium: Consortium) -> None:
-        self.engine = make_engine("sqlite://")
+        self._scratch = tempfile.TemporaryDirectory(prefix="ledger-verify-")
+        self.engine = make_engine(f"sqlite:///{self._scratch.name}/replay.db")
         self.auth = consortium.authenticator()
         self.tree = CompactRange()
         self.checkpoint_sizes: set[int] = set()
         self.roots: dict[int, bytes] = {}  # recomputed roots at the checkpointed sizes
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._scratch.cleanup()
 
     def chunk(
         self,
@@ -199,7 +205,7 @@ def verify_ledger(
             _compare_tables(stored, replayed, "history")
             count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
     finally:
-        replay.engine.dispose()
+        replay.close()
         if owned:
             source.dispose()
     return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
