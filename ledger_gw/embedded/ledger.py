@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from ledger_gw.errors import (
 from ledger_gw.merkle import CompactRange, leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
+_log = logging.getLogger(__name__)
 MAX_SKEW = dt.timedelta(minutes=10)
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
@@ -218,6 +220,16 @@ class EmbeddedLedger:
                 result = invoke(stub, p.tx.proposal.function, p.tx.proposal.contract_args())
             except ContractError as error:
                 p.outcome = Outcome(tx_id, None, RejectedError.from_contract(error))
+                continue
+            except Exception:  # a contract bug must not sink the rest of the batch
+                _log.exception("contract failed on transaction %s", tx_id)
+                p.outcome = Outcome(
+                    tx_id,
+                    None,
+                    _rejected(
+                        "internal", "contract_failure", "the contract failed on this transaction"
+                    ),
+                )
                 continue
             if not stub.writes:  # an idempotent replay: the original result, nothing new
                 p.outcome = Outcome(tx_id, json.loads(result))

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from chaincode.canonical import canonical_json
 from ledger_gw import checkpoint as notes
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded import ledger as embedded
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.schema import checkpoints, metadata
 from ledger_gw.errors import AuthenticationError, RejectedError
@@ -427,3 +428,25 @@ def test_non_member_cannot_cosign(seeded: Seeded, name: str) -> None:
 def test_workspace_paths_are_private(workspace: Workspace) -> None:
     for key in (workspace.root / "orgs").glob("*/*.key"):
         assert Path(key).stat().st_mode & 0o077 == 0, key
+
+
+def test_contract_crash_on_one_transaction_spares_the_batch(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A contract bug (not a ContractError) rejects only the transaction that hit it."""
+    good_1, poison, good_2 = ev.independent(0), ev.independent(1), ev.independent(2)
+    real_invoke = embedded.invoke
+
+    def crashing(stub: Any, function: str, args: list[bytes]) -> bytes:
+        if poison["event_id"].encode() in args[0]:
+            raise RuntimeError("simulated contract bug")
+        return real_invoke(stub, function, args)
+
+    monkeypatch.setattr(embedded, "invoke", crashing)
+    size = seeded.ledger.size()
+    outcomes = seeded.a.submit_many([good_1, poison, good_2])
+    assert [o.error is None for o in outcomes] == [True, False, True]
+    error = outcomes[1].error
+    assert error is not None
+    assert (error.kind, error.code) == ("internal", "contract_failure")
+    assert seeded.ledger.size() == size + 2
