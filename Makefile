@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= var/demo
 
-.PHONY: run demo test lint reformat bench clean
+.PHONY: run demo test lint postgres reformat bench bench-http clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-run: demo
+run: $(STAMP)
+	$(BIN)/ledger-gw serve --demo --dir $(DEMO_DIR)
 
 demo: $(STAMP)
 	$(BIN)/ledger-gw demo --dir $(DEMO_DIR) --fresh
@@ -23,8 +24,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint postgres
 	$(BIN)/pytest
+
+# The off-chain store is also tested on a real PostgreSQL that the tests start
+# themselves: install the server when it is missing and we may (root, apt).
+postgres:
+	@command -v pg_ctl >/dev/null || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
+	  echo "PostgreSQL is not installed: its tests will be skipped"
 
 reformat: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -32,6 +41,9 @@ reformat: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_append.py
+
+bench-http: $(STAMP)
+	$(BIN)/python bench/http_gateway.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger_gw import checkpoint as notes
+from ledger_gw import cli_gateway as gateway_commands
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import LedgerError
@@ -200,6 +201,8 @@ def checkpoint_cosign(
         click.echo(note, nl=False)
 
 
+cli.add_command(gateway_commands.token)
+cli.add_command(gateway_commands.serve)
 
 
 def main() -> None:

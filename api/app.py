@@ -1,0 +1,70 @@
+"""Application factory: nothing is built at import time; each process builds its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+from flask.typing import ResponseReturnValue
+from flask_smorest import Api
+
+from api import auth, errors, metrics
+from api.blueprints import events, health, persons, proofs, pseudonyms, referrals, registrations
+from api.schemas import ProblemSchema
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.gateway import Gateway
+
+SWAGGER_ASSETS = Path(swagger_ui_bundle.swagger_ui_path)
+
+
+class GatewayApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api documenting our problem+json errors instead of its own."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+def _settings() -> dict[str, Any]:
+    return {
+        "API_TITLE": "Referral ledger agency gateway",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        "API_SPEC_OPTIONS": {
+            "info": {
+                "description": (
+                    "An agency's gateway to the referral and entitlement ledger. Personal "
+                    "data stays in the agency's own database; the ledger holds pseudonymous "
+                    "IDs, codes and keyed hashes. Errors are RFC 9457 problem+json."
+                )
+            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
+        },
+        "MAX_CONTENT_LENGTH": 8 << 20,
+    }
+
+
+def _swagger_asset(filename: str) -> ResponseReturnValue:
+    return send_from_directory(SWAGGER_ASSETS, filename)
+
+
+def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = None) -> Flask:
+    """Build the app for one process; `gateway` lets tests share one already opened."""
+    config = config or GatewayConfig.from_env()
+    app = Flask("api")
+    app.config.update(_settings())
+    app.config.update(config.extra)
+    app.extensions["ledger_gw"] = gateway or Gateway.open(config)
+    api = GatewayApi(app)
+    for module in (health, registrations, pseudonyms, events, persons, referrals, proofs):
+        api.register_blueprint(module.blp)
+    app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)
+    errors.register(app)  # after Api(), which registers its own HTTPException handler
+    metrics.init_app(app)
+    auth.init_app(app)
+    return app

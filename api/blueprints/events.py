@@ -1,0 +1,55 @@
+"""/v1/events: submit one event or a batch; every event has a client-chosen ID."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from api.auth import audit_pid, caller, gateway
+from api.blueprints.common import protected
+from api.metrics import EVENTS
+from api.schemas import BatchIn, BatchOut, EventIn, EventRecord, EventResult, OptionalPurposeArgs
+from ledger_gw.services import events, queries
+from ledger_gw.services.access import Action
+
+blp = Blueprint("events", __name__, url_prefix="/v1/events", description="Ledger events")
+
+
+@blp.route("", methods=["POST"])
+@protected(blp, Action.EVENTS_WRITE, 400, 404, 409, 422)
+@blp.arguments(EventIn)
+@blp.response(201, EventResult, description="Appended to the ledger")
+@blp.alt_response(200, schema=EventResult, description="Already recorded: the original result")
+def submit(body: dict[str, Any]) -> Any:
+    """Sign and submit one event as the caller's organisation. Resubmission is idempotent."""
+    result, appended = events.submit(gateway(), caller(), body)
+    audit_pid(result.get("pid"))
+    EVENTS.labels("accepted" if appended else "replayed").inc()
+    return result, 201 if appended else 200
+
+
+@blp.route("/batch", methods=["POST"])
+@protected(blp, Action.EVENTS_WRITE, 400, 422)
+@blp.arguments(BatchIn)
+@blp.response(200, BatchOut)
+def submit_batch(body: dict[str, Any]) -> Any:
+    """Submit up to LEDGER_GW_MAX_BATCH events. A malformed event refuses the whole batch;
+    the contract's verdict on each well-formed event is reported per event."""
+    results = events.submit_batch(gateway(), caller(), body["events"])
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "replayed")}
+    counts["rejected"] = len(results) - counts["accepted"] - counts["replayed"]
+    for status, n in counts.items():
+        EVENTS.labels(status).inc(n)
+    return {"results": results, **counts}
+
+
+@blp.route("/<uuid:event_id>", methods=["GET"])
+@protected(blp, Action.PERSONS_READ, 404, 422)
+@blp.arguments(OptionalPurposeArgs, location="query")
+@blp.response(200, EventRecord)
+def read(args: dict[str, Any], event_id: Any) -> Any:
+    """One event record, if the caller wrote it or her consent covers the purpose."""
+    record = queries.event(gateway(), caller(), str(event_id), args.get("purpose"))
+    audit_pid(record.get("pid"))
+    return record

@@ -1,0 +1,68 @@
+"""/v1/proofs and /v1/checkpoints: evidence that the log is append-only and holds an entry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from api.auth import caller, gateway
+from api.blueprints.common import protected
+from api.schemas import (
+    CheckpointOut,
+    ConsistencyArgs,
+    ConsistencyOut,
+    CosignIn,
+    InclusionArgs,
+    InclusionOut,
+)
+from ledger_gw.errors import RejectedError
+from ledger_gw.services import proofs
+from ledger_gw.services.access import Action
+
+blp = Blueprint("proofs", __name__, url_prefix="/v1", description="Merkle proofs, checkpoints")
+
+
+@blp.route("/proofs/inclusion", methods=["GET"])
+@protected(blp, Action.PROOFS_READ, 404, 422)
+@blp.arguments(InclusionArgs, location="query")
+@blp.response(200, InclusionOut)
+def inclusion(args: dict[str, Any]) -> Any:
+    """Inclusion proof of one entry (by `index` or `tx_id`) in the tree of `size`."""
+    if ("index" in args) == ("tx_id" in args):
+        raise RejectedError("validation", "invalid_request", "give index or tx_id", "index")
+    return proofs.inclusion(gateway(), args.get("index"), args.get("tx_id"), args.get("size"))
+
+
+@blp.route("/proofs/consistency", methods=["GET"])
+@protected(blp, Action.PROOFS_READ, 404, 422)
+@blp.arguments(ConsistencyArgs, location="query")
+@blp.response(200, ConsistencyOut)
+def consistency(args: dict[str, Any]) -> Any:
+    """Proof that the tree of `size1` is a prefix of the tree of `size2` (default latest)."""
+    return proofs.consistency(gateway(), args["size1"], args.get("size2"))
+
+
+@blp.route("/checkpoints/latest", methods=["GET"])
+@protected(blp, Action.PROOFS_READ, 404)
+@blp.response(200, CheckpointOut)
+def latest() -> Any:
+    """The newest signed checkpoint with its cosignatures."""
+    return proofs.checkpoint(gateway(), None)
+
+
+@blp.route("/checkpoints/<int:size>", methods=["GET"])
+@protected(blp, Action.PROOFS_READ, 404)
+@blp.response(200, CheckpointOut)
+def at_size(size: int) -> Any:
+    """The signed checkpoint of one tree size."""
+    return proofs.checkpoint(gateway(), size)
+
+
+@blp.route("/checkpoints/cosign", methods=["POST"])
+@protected(blp, Action.CHECKPOINTS_COSIGN, 400, 404, 422)
+@blp.arguments(CosignIn)
+@blp.response(200, CheckpointOut)
+def cosign(body: dict[str, Any]) -> Any:
+    """Cosign a checkpoint (default the latest) as the caller's organisation's witness."""
+    return proofs.cosign(gateway(), caller(), body.get("size"))

@@ -1,0 +1,88 @@
+"""/v1/registrations: a person's personal data, kept off-chain by this agency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from api.auth import audit_pid, caller, gateway
+from api.blueprints.common import protected
+from api.schemas import CorrectionIn, DocumentIn, DocumentOut, RegistrationIn, RegistrationOut
+from ledger_gw.services import registrations
+from ledger_gw.services.access import Action
+
+blp = Blueprint(
+    "registrations",
+    __name__,
+    url_prefix="/v1/registrations",
+    description="Personal data, off-chain, per organisation",
+)
+
+
+@blp.route("", methods=["POST"])
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 409, 422)
+@blp.arguments(RegistrationIn)
+@blp.response(201, RegistrationOut)
+def create(body: dict[str, Any]) -> Any:
+    """Register a person: her data stays here; returns her pseudonymous ID."""
+    out = registrations.register(
+        gateway(),
+        caller(),
+        body["attributes"],
+        id_scheme=body["id_scheme"],
+        held_id=body.get("held_id"),
+    )
+    audit_pid(out["pid"])
+    return out
+
+
+@blp.route("/<uuid:person_id>", methods=["GET"])
+@protected(blp, Action.REGISTRATIONS_READ, 404)
+@blp.response(200, RegistrationOut)
+def read(person_id: Any) -> Any:
+    """Read a registration."""
+    out = registrations.get(gateway(), caller(), str(person_id))
+    audit_pid(out["pid"])
+    return out
+
+
+@blp.route("/<uuid:person_id>", methods=["PATCH"])
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 422)
+@blp.arguments(CorrectionIn)
+@blp.response(200, RegistrationOut)
+def correct(body: dict[str, Any], person_id: Any) -> Any:
+    """Correct her personal data; her pseudonymous ID stays the same."""
+    out = registrations.correct(gateway(), caller(), str(person_id), body["attributes"])
+    audit_pid(out["pid"])
+    return out
+
+
+@blp.route("/<uuid:person_id>", methods=["DELETE"])
+@protected(blp, Action.REGISTRATIONS_WRITE, 404)
+@blp.response(204)
+def erase(person_id: Any) -> Any:
+    """Erase her: personal data, documents and their salts (crypto-shredding)."""
+    audit_pid(registrations.erase(gateway(), caller(), str(person_id)))
+    return None
+
+
+@blp.route("/<uuid:person_id>/documents", methods=["POST"])
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 422)
+@blp.arguments(DocumentIn)
+@blp.response(201, DocumentOut)
+def add_document(body: dict[str, Any], person_id: Any) -> Any:
+    """Store a referral note or consent form off-chain; returns the keyed hash for events."""
+    out = registrations.add_document(
+        gateway(), caller(), str(person_id), body["kind"], body["content"].encode()
+    )
+    audit_pid(out["pid"])
+    return out
+
+
+@blp.route("/<uuid:person_id>/documents/<uuid:document_id>", methods=["GET"])
+@protected(blp, Action.REGISTRATIONS_READ, 404)
+@blp.response(200, DocumentOut)
+def read_document(person_id: Any, document_id: Any) -> Any:
+    """Read an off-chain document."""
+    return registrations.get_document(gateway(), caller(), str(person_id), str(document_id))

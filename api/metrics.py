@@ -1,0 +1,58 @@
+"""Prometheus metrics. Under gunicorn with several workers set PROMETHEUS_MULTIPROC_DIR
+(an empty directory) so that /metrics adds up every worker's counters; `ledger-gw serve`
+does this. With one process the default registry is exact."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+REQUESTS = Counter(
+    "ledger_gw_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "ledger_gw_http_request_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+EVENTS = Counter("ledger_gw_events_total", "Events submitted, by outcome", ["outcome"])
+
+
+def _start() -> None:
+    g.started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    started = g.get("started")
+    if started is not None:
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    return response
+
+
+def exposition() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        data = generate_latest(registry)
+    else:
+        data = generate_latest(REGISTRY)
+    return Response(data, mimetype=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_start)
+    app.after_request(_observe)

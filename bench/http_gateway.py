@@ -1,0 +1,176 @@
+"""HTTP gateway benchmark: events/s through gunicorn (2 workers), batch and single, and
+history lookup latency (p50/p99) on a ledger preloaded with `--events` events.
+
+Preloading goes straight into the embedded ledger with `submit_many` (signed, checked,
+appended as usual) and its duration is printed. Prints figures; asserts nothing.
+
+    make bench-http                      # 1,000,000 preloaded events (long)
+    python bench/http_gateway.py --events 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.pseudonym import new_held_id
+from ledger_gw.services.access import issue_token
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.transaction import sign_proposal
+from ledger_gw.workspace import Workspace
+
+AGENCIES = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def _grant(pid: str) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()), "type": "entitlement.granted",
+        "entitlement_id": str(uuid.uuid4()), "pid": pid, "programme": "BENCH-1",
+        "assistance_type": "food", "modality": "voucher", "amount": "10", "currency": "USD",
+        "start": TODAY.isoformat(), "end": (TODAY + dt.timedelta(days=30)).isoformat(),
+    }  # fmt: skip
+
+
+def preload(ws: Workspace, events: int, per_person: int = 5) -> list[str]:
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+    signers = {org: ws.signer(org) for org in AGENCIES}
+    pids: list[str] = []
+    done = 0
+    started = time.perf_counter()
+    try:
+        while done < events:
+            txs = []
+            for _ in range(min(1000, events - done) // per_person or 1):
+                pid = new_held_id()
+                pids.append(pid)
+                org = random.choice(AGENCIES)
+                txs += [sign_proposal(signers[org], "submit", [_grant(pid)])
+                        for _ in range(per_person)]  # fmt: skip
+            ledger.submit_many(txs)
+            done += len(txs)
+            if done % 50_000 < len(txs):
+                rate = done / (time.perf_counter() - started)
+                print(f"  preloaded {done:,} events ({rate:,.0f}/s)", flush=True)
+    finally:
+        ledger.close()
+    print(f"preload: {done:,} events in {time.perf_counter() - started:,.1f} s", flush=True)
+    return pids
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(args: argparse.Namespace) -> None:
+    root = Path(tempfile.mkdtemp(prefix="bench-http-")) / "ws"
+    ws = Workspace.create(root)
+    pids = preload(ws, args.events) if args.events else [new_held_id()]
+    gw = Gateway.open(GatewayConfig(directory=root))
+    tokens = {org: issue_token(gw.store(org), "agency", "agency-writer")[1] for org in AGENCIES}
+    gw.close()
+    port = _free_port()
+    env = {**os.environ, "LEDGER_GW_DIR": str(root), "LEDGER_GW_BIND": f"127.0.0.1:{port}",
+           "LEDGER_GW_WORKERS": "2"}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if requests.get(f"{url}/readyz", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        local = threading.local()
+
+        def session() -> requests.Session:
+            if not hasattr(local, "s"):
+                local.s = requests.Session()
+            return local.s  # type: ignore[no-any-return]
+
+        def post_batch(i: int) -> int:
+            org = AGENCIES[i % 3]
+            body = {"events": [_grant(random.choice(pids)) for _ in range(args.batch)]}
+            r = session().post(f"{url}/v1/events/batch", json=body, timeout=120,
+                               headers={"Authorization": f"Bearer {tokens[org]}"})  # fmt: skip
+            return int(r.json()["accepted"])
+
+        def post_one(i: int) -> int:
+            org = AGENCIES[i % 3]
+            r = session().post(f"{url}/v1/events", json=_grant(random.choice(pids)), timeout=60,
+                               headers={"Authorization": f"Bearer {tokens[org]}"})  # fmt: skip
+            return int(r.status_code == 201)
+
+        n_batches = max(1, args.batch_events // args.batch)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            accepted = sum(pool.map(post_batch, range(n_batches)))
+        batch_rate = accepted / (time.perf_counter() - t)
+        t = time.perf_counter()
+        with ThreadPoolExecutor(args.clients) as pool:
+            singles = sum(pool.map(post_one, range(args.single_events)))
+        single_rate = singles / (time.perf_counter() - t)
+
+        headers = {"Authorization": f"Bearer {tokens['AGENCY-A']}"}
+        s = requests.Session()
+        latencies = []
+        for _ in range(args.lookups):
+            pid = random.choice(pids)
+            t = time.perf_counter()
+            r = s.get(f"{url}/v1/persons/{pid}/history?purpose=deduplication", headers=headers,
+                      timeout=30)  # fmt: skip
+            latencies.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        size = requests.get(f"{url}/readyz", timeout=10).json()["checks"]["ledger"]
+        print(f"ledger: {size} entries; gunicorn 2 workers x 8 threads; {args.clients} clients")
+        print(f"batch  ({args.batch}/request): {accepted:,} events, {batch_rate:,.0f} events/s")
+        print(f"single (1/request):   {singles:,} events, {single_rate:,.0f} events/s")
+        print(f"history lookup: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({args.lookups} lookups)")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        shutil.rmtree(root.parent, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events to preload")
+    parser.add_argument("--batch-events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500, help="events per batch request")
+    parser.add_argument("--single-events", type=int, default=2_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--lookups", type=int, default=2_000)
+    run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    main()

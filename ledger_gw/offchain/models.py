@@ -1,0 +1,81 @@
+"""SQLAlchemy 2 models of one organisation's off-chain database.
+
+Personal data lives only here. The ledger holds the person's pseudonymous ID and the
+keyed hashes of her documents; deleting her row and her documents' salts unlinks it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Person(Base):
+    """A registered person: her identity attributes and the pseudonymous ID derived from them."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # random UUID, stable
+    pid: Mapped[str] = mapped_column(String(40), unique=True, index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    documents: Mapped[list[Document]] = relationship(
+        back_populates="person", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Document(Base):
+    """An off-chain document (referral note, consent form) and the salt of its ledger hash."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    salt: Mapped[bytes] = mapped_column(LargeBinary)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    hash: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    person: Mapped[Person] = relationship(back_populates="documents")
+
+
+class ApiToken(Base):
+    """A bearer token, stored as its SHA-256 only; scoped to one organisation and one role."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    org: Mapped[str] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditRecord(Base):
+    """Who asked what: token, route, pseudonym, outcome. Never a request body."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    token_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    role: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    method: Mapped[str] = mapped_column(String(8))
+    route: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    status: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -1,0 +1,98 @@
+"""Engines, sessions and migrations of the per-organisation off-chain databases.
+
+SQLite (the default) runs in WAL mode and takes its write lock at BEGIN, so that
+several gunicorn workers writing the same file serialise instead of failing on a
+lock upgrade. PostgreSQL gets one database per organisation from a URL template.
+Migrations are Alembic revisions under `migrations/`, applied programmatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger_gw.errors import ConfigError, UnavailableError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_BUSY_TIMEOUT_MS = 30_000
+_MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
+
+
+def org_url(template: str, org_id: str) -> str:
+    """`{org}` is the organisation ID as is; `{org_slug}` lower case with underscores."""
+    if "{org}" not in template and "{org_slug}" not in template:
+        raise ConfigError("the off-chain URL must contain {org} or {org_slug}: one DB per org")
+    return template.replace("{org}", org_id).replace("{org_slug}", org_id.lower().replace("-", "_"))
+
+
+def make_engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN is ours
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+class OffchainStore:
+    """One organisation's database."""
+
+    def __init__(self, org_id: str, url: str) -> None:
+        self.org_id = org_id
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back (changing nothing) on error."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except SQLAlchemyError as exc:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id} failed: {exc.__class__.__name__}",
+                code="offchain_unavailable",
+            ) from exc
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent, concurrency-safe)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def ping(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id} unreachable", code="offchain_unavailable"
+            ) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,131 @@
+"""API roles, what each may do, and bearer tokens (stored as SHA-256 only).
+
+A token reads ``lgw.<ORG>.<token id>.<secret>``: the organisation tells the gateway which
+off-chain database holds the token's hash, the ID names it in the audit log, and only
+the secret's holder can present it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+
+from ledger_gw.errors import AuthenticationError, ConfigError, NotFoundError, RejectedError
+from ledger_gw.offchain.models import ApiToken, utcnow
+from ledger_gw.offchain.store import OffchainStore
+
+
+class Role(StrEnum):
+    AGENCY_WRITER = "agency-writer"
+    AGENCY_READER = "agency-reader"
+    AUDITOR = "auditor"
+    DONOR = "donor"
+    ADMIN = "admin"
+
+
+class Action(StrEnum):
+    REGISTRATIONS_WRITE = "registrations.write"
+    REGISTRATIONS_READ = "registrations.read"
+    PSEUDONYMS = "pseudonyms.derive"
+    EVENTS_WRITE = "events.write"
+    PERSONS_READ = "persons.read"  # history, entitlements, consents, referrals, events
+    PROOFS_READ = "proofs.read"  # proofs and checkpoints
+    CHECKPOINTS_COSIGN = "checkpoints.cosign"
+
+
+W, R, AU, D, AD = Role.AGENCY_WRITER, Role.AGENCY_READER, Role.AUDITOR, Role.DONOR, Role.ADMIN
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.REGISTRATIONS_WRITE: frozenset({W}),
+    Action.REGISTRATIONS_READ: frozenset({W, R}),
+    Action.PSEUDONYMS: frozenset({W, R}),
+    Action.EVENTS_WRITE: frozenset({W}),
+    Action.PERSONS_READ: frozenset({W, R, AU}),
+    Action.PROOFS_READ: frozenset({W, R, AU, D, AD}),
+    Action.CHECKPOINTS_COSIGN: frozenset({AU, AD}),
+}
+
+# Which API roles an organisation may hold, by its consortium role.
+ROLES_FOR_ORG: dict[str, frozenset[Role]] = {
+    "agency": frozenset({W, R, AD}),
+    "auditor": frozenset({AU, AD}),
+    "donor": frozenset({D, AD}),
+}
+
+_TOKEN = re.compile(r"lgw\.([A-Z][A-Z0-9-]{1,31})\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True)
+class Caller:
+    token_id: str
+    org: str
+    role: Role
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_org(token: str) -> str:
+    match = _TOKEN.fullmatch(token)
+    if match is None:
+        raise AuthenticationError("malformed bearer token", code="invalid_token")
+    return match.group(1)
+
+
+def issue_token(store: OffchainStore, org_role: str, role: str, label: str = "") -> tuple[str, str]:
+    """Create a token; returns (token ID, token). The token is shown once, never stored."""
+    try:
+        api_role = Role(role)
+    except ValueError:
+        raise ConfigError(f"unknown role {role!r}: one of {', '.join(Role)}") from None
+    if api_role not in ROLES_FOR_ORG.get(org_role, frozenset()):
+        raise ConfigError(f"an organisation with role {org_role!r} cannot hold {role!r} tokens")
+    token_id = secrets.token_hex(8)
+    token = f"lgw.{store.org_id}.{token_id}.{secrets.token_urlsafe(32)}"
+    with store.session() as s:
+        s.add(
+            ApiToken(
+                id=token_id,
+                token_hash=_digest(token),
+                org=store.org_id,
+                role=api_role.value,
+                label=label[:100],
+            )
+        )
+    return token_id, token
+
+
+def revoke_token(store: OffchainStore, token_id: str) -> None:
+    with store.session() as s:
+        row = s.get(ApiToken, token_id)
+        if row is None:
+            raise NotFoundError(f"no token {token_id} in {store.org_id}", code="token_not_found")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+
+
+def authenticate(store: OffchainStore, token: str) -> Caller:
+    """The caller a bearer token stands for; AuthenticationError when it is not valid."""
+    match = _TOKEN.fullmatch(token)
+    if match is None or match.group(1) != store.org_id:
+        raise AuthenticationError("malformed bearer token", code="invalid_token")
+    with store.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.id == match.group(2)))
+    if row is None or not hmac.compare_digest(row.token_hash, _digest(token)):
+        raise AuthenticationError("unknown bearer token", code="invalid_token")
+    if row.revoked_at is not None:
+        raise AuthenticationError("the bearer token was revoked", code="token_revoked")
+    return Caller(row.id, row.org, Role(row.role))
+
+
+def authorise(caller: Caller, action: Action) -> None:
+    if caller.role not in PERMISSIONS[action]:
+        raise RejectedError(
+            "forbidden", "role_forbidden", f"role {caller.role} may not do {action}"
+        )

@@ -1,0 +1,31 @@
+"""The audit log of who asked what, kept in the caller's organisation's own database."""
+
+from __future__ import annotations
+
+from ledger_gw.offchain.models import AuditRecord
+from ledger_gw.offchain.store import OffchainStore
+
+
+def record(
+    store: OffchainStore,
+    *,
+    token_id: str | None,
+    role: str | None,
+    method: str,
+    route: str,
+    pid: str | None,
+    status: int,
+    code: str | None,
+) -> None:
+    with store.session() as s:
+        s.add(
+            AuditRecord(
+                token_id=token_id,
+                role=role,
+                method=method,
+                route=route[:200],
+                pid=pid,
+                status=status,
+                code=code,
+            )
+        )

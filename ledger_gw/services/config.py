@@ -1,0 +1,86 @@
+"""The gateway's configuration: one dataclass, read from the environment once at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ledger_gw.errors import ConfigError
+
+
+def _flag(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{value!r} is not a boolean")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """Everything a gateway process needs to know; secrets are read from files, not stored here.
+
+    Environment variables (all optional):
+
+    - ``LEDGER_GW_DIR`` → `directory`: the consortium directory made by ``ledger-gw init``
+      (consortium.json, the organisations' signing and witness keys, the pseudonymisation
+      key, the ledger node's log key). Default ``var/demo``.
+    - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
+      Default: ``ledger.db`` in `directory`.
+    - ``LEDGER_GW_OFFCHAIN_URL`` → `offchain_url`: URL template of the off-chain databases,
+      one per organisation: ``{org}`` is replaced by the organisation ID, ``{org_slug}`` by
+      it in lower case with underscores (for PostgreSQL database names). Default
+      ``sqlite:///<directory>/offchain-{org}.db``.
+    - ``LEDGER_GW_ORGS`` → `orgs`: comma-separated organisations this gateway serves and
+      signs for; their keys must be in `directory`. Production: exactly one. Default: every
+      member of the consortium (the demo gateway).
+    - ``LEDGER_GW_PSEUDONYM_KEY_FILE`` → `pseudonym_key_file`: the consortium's
+      pseudonymisation key (``VERSION:BASE64``). Default ``<directory>/pseudonym.key``.
+    - ``LEDGER_GW_MIGRATE`` → `migrate`: apply off-chain migrations when the app starts
+      (default true; gunicorn's master migrates once and turns it off for its workers).
+    - ``LEDGER_GW_MAX_BATCH`` → `max_batch`: most events in one batch request (default 1000).
+    - ``PROMETHEUS_MULTIPROC_DIR``: read by prometheus-client itself; set it (an empty
+      directory) when running several workers so that /metrics adds them up.
+    """
+
+    directory: Path = Path("var/demo")
+    ledger_url: str | None = None
+    offchain_url: str | None = None
+    orgs: tuple[str, ...] = ()
+    pseudonym_key_file: Path | None = None
+    migrate: bool = True
+    max_batch: int = 1000
+    extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
+
+    @property
+    def ledger(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.directory / 'ledger.db'}"
+
+    @property
+    def offchain(self) -> str:
+        return self.offchain_url or f"sqlite:///{self.directory}/offchain-{{org}}.db"
+
+    @property
+    def pseudonym_key_path(self) -> Path:
+        return self.pseudonym_key_file or self.directory / "pseudonym.key"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+        env = os.environ if environ is None else environ
+        orgs = tuple(o.strip() for o in env.get("LEDGER_GW_ORGS", "").split(",") if o.strip())
+        try:
+            max_batch = int(env.get("LEDGER_GW_MAX_BATCH", "1000"))
+        except ValueError:
+            raise ConfigError("LEDGER_GW_MAX_BATCH must be an integer") from None
+        key_file = env.get("LEDGER_GW_PSEUDONYM_KEY_FILE")
+        return cls(
+            directory=Path(env.get("LEDGER_GW_DIR", "var/demo")),
+            ledger_url=env.get("LEDGER_GW_LEDGER_URL") or None,
+            offchain_url=env.get("LEDGER_GW_OFFCHAIN_URL") or None,
+            orgs=orgs,
+            pseudonym_key_file=Path(key_file) if key_file else None,
+            migrate=_flag(env.get("LEDGER_GW_MIGRATE", "1")),
+            max_batch=max_batch,
+        )

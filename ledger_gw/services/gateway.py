@@ -1,0 +1,95 @@
+"""An agency's gateway: the organisations it signs for, their stores, the ledger.
+
+Built once per process (gunicorn forks first, then each worker builds its own), so
+that no database connection or ledger writer thread crosses a fork. Keys are read
+from files at start-up and kept in memory only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ledger_gw import checkpoint as notes
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import ConfigError, RejectedError
+from ledger_gw.identity import Signer
+from ledger_gw.offchain.store import OffchainStore, org_url
+from ledger_gw.pseudonym import PseudonymKey
+from ledger_gw.services.access import Caller
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.workspace import Workspace
+
+
+@dataclass
+class Gateway:
+    config: GatewayConfig
+    workspace: Workspace
+    pseudonym_key: PseudonymKey
+    signers: dict[str, Signer]
+    stores: dict[str, OffchainStore]
+    _ledger: EmbeddedLedger | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, config: GatewayConfig) -> Gateway:
+        ws = Workspace.load(config.directory)
+        orgs = config.orgs or tuple(ws.consortium.organisations)
+        signers: dict[str, Signer] = {}
+        for org in orgs:
+            ws.consortium.organisation(org)  # ConfigError when not a member
+            signers[org] = ws.signer(org)
+            if signers[org].org_id != org:
+                raise ConfigError(f"the signing certificate for {org} names another organisation")
+        stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
+        gateway = cls(config, ws, PseudonymKey.load(config.pseudonym_key_path), signers, stores)
+        if config.migrate:
+            gateway.migrate()
+        return gateway
+
+    def migrate(self) -> None:
+        for store in self.stores.values():
+            store.migrate()
+        self.ledger.size()  # creates the ledger's tables once, before workers race
+
+    @property
+    def ledger(self) -> EmbeddedLedger:
+        with self._lock:
+            if self._ledger is None:
+                ws = self.workspace
+                self._ledger = EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer())
+            return self._ledger
+
+    def store(self, org: str) -> OffchainStore:
+        try:
+            return self.stores[org]
+        except KeyError:
+            raise RejectedError(
+                "forbidden", "org_not_served", f"this gateway does not serve {org}"
+            ) from None
+
+    def client(self, caller: Caller) -> OrgClient:
+        """A ledger client that signs as the caller's organisation, and only as it."""
+        signer = self.signers.get(caller.org)
+        if signer is None:
+            raise RejectedError(
+                "forbidden", "org_not_served", f"this gateway holds no key for {caller.org}"
+            )
+        return OrgClient(self.ledger, signer)
+
+    def org_role(self, org: str) -> str:
+        return self.workspace.consortium.organisation(org).role
+
+    def witness(self, org: str) -> notes.Signer:
+        if org not in self.signers:
+            raise RejectedError(
+                "forbidden", "org_not_served", f"this gateway holds no key for {org}"
+            )
+        return self.workspace.witness(org)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+        for store in self.stores.values():
+            store.close()

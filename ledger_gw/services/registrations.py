@@ -1,0 +1,168 @@
+"""Registrations: a person's personal data, kept off-chain by the agency that collected it.
+
+Erasure deletes her record and every document with its salt (crypto-shredding): the
+ledger is not rewritten, and the keyed hashes on it no longer link to anything.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from chaincode.fields import PID, matches
+from ledger_gw.errors import RejectedError
+from ledger_gw.offchain.models import Document, Person, utcnow
+from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
+from ledger_gw.pseudonym import new_salt as _new_salt
+from ledger_gw.services.access import Caller
+from ledger_gw.services.gateway import Gateway
+
+DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
+MAX_DOCUMENT_BYTES = 1 << 20
+
+
+def check_attributes(attributes: Mapping[str, Any]) -> None:
+    try:
+        canonical_attributes(attributes)
+    except PseudonymError as exc:
+        raise RejectedError("validation", exc.code, str(exc), "attributes") from None
+
+
+def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: str | None) -> str:
+    """The keyed pseudonymous ID of identity attributes, or a checked person-held ID."""
+    if held_id is not None:
+        if not matches(PID, held_id) or not held_id.startswith("h."):
+            raise RejectedError(
+                "validation", "invalid_held_id", "held_id is not a person-held ID", "held_id"
+            )
+        return held_id
+    if attributes is None:
+        raise RejectedError(
+            "validation", "missing_field", "give attributes or held_id", "attributes"
+        )
+    check_attributes(attributes)
+    return gateway.pseudonym_key.pseudonym(attributes)
+
+
+def _view(person: Person) -> dict[str, Any]:
+    return {
+        "person_id": person.id,
+        "pid": person.pid,
+        "attributes": person.attributes,
+        "created_at": person.created_at,
+        "updated_at": person.updated_at,
+    }
+
+
+def _not_found(person_id: str) -> RejectedError:
+    return RejectedError("not_found", "registration_not_found", f"no registration {person_id}")
+
+
+def register(
+    gateway: Gateway,
+    caller: Caller,
+    attributes: Mapping[str, str],
+    *,
+    id_scheme: str = "keyed",
+    held_id: str | None = None,
+) -> dict[str, Any]:
+    check_attributes(attributes)
+    if held_id is not None:
+        pid = derive_pid(gateway, None, held_id)
+    elif id_scheme == "held":
+        pid = new_held_id()
+    else:
+        pid = gateway.pseudonym_key.pseudonym(attributes)
+    with gateway.store(caller.org).session() as s:
+        if s.scalar(select(Person.id).where(Person.pid == pid)) is not None:
+            raise RejectedError(
+                "conflict", "already_registered", "this person is already registered", "pid"
+            )
+        person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
+        s.add(person)
+        s.flush()
+        return _view(person)
+
+
+def get(gateway: Gateway, caller: Caller, person_id: str) -> dict[str, Any]:
+    with gateway.store(caller.org).session() as s:
+        person = s.get(Person, person_id)
+        if person is None:
+            raise _not_found(person_id)
+        return _view(person)
+
+
+def correct(
+    gateway: Gateway, caller: Caller, person_id: str, attributes: Mapping[str, str]
+) -> dict[str, Any]:
+    """Correct her personal data. Her pseudonymous ID stays: the ledger refers to it."""
+    check_attributes(attributes)
+    with gateway.store(caller.org).session() as s:
+        person = s.get(Person, person_id)
+        if person is None:
+            raise _not_found(person_id)
+        person.attributes = dict(attributes)
+        person.updated_at = utcnow()
+        s.flush()
+        return _view(person)
+
+
+def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
+    """Delete her record, documents and salts; returns the pid for the audit log."""
+    with gateway.store(caller.org).session() as s:
+        person = s.get(Person, person_id)
+        if person is None:
+            raise _not_found(person_id)
+        pid = person.pid
+        s.delete(person)
+        return pid
+
+
+def add_document(
+    gateway: Gateway, caller: Caller, person_id: str, kind: str, content: bytes
+) -> dict[str, Any]:
+    """Store a document off-chain; its keyed hash is what an event may carry."""
+    if kind not in DOCUMENT_KINDS:
+        raise RejectedError("validation", "invalid_code", "kind is not a document kind", "kind")
+    if len(content) > MAX_DOCUMENT_BYTES:
+        raise RejectedError("validation", "too_large", "documents are limited to 1 MiB", "content")
+    with gateway.store(caller.org).session() as s:
+        person = s.get(Person, person_id)
+        if person is None:
+            raise _not_found(person_id)
+        salt = _new_salt()
+        doc = Document(
+            id=str(uuid.uuid4()),
+            person_id=person.id,
+            kind=kind,
+            salt=salt,
+            content=content,
+            hash=document_hash(salt, content),
+        )
+        s.add(doc)
+        s.flush()
+        return {"document_id": doc.id, "kind": kind, "hash": doc.hash, "pid": person.pid}
+
+
+def get_document(
+    gateway: Gateway, caller: Caller, person_id: str, document_id: str
+) -> dict[str, Any]:
+    with gateway.store(caller.org).session() as s:
+        doc = s.get(Document, document_id)
+        if doc is None or doc.person_id != person_id:
+            raise RejectedError("not_found", "document_not_found", f"no document {document_id}")
+        return {
+            "document_id": doc.id,
+            "kind": doc.kind,
+            "hash": doc.hash,
+            "content": doc.content.decode("utf-8", errors="replace"),
+            "created_at": doc.created_at,
+        }
+
+
+def is_registered(gateway: Gateway, caller: Caller, pid: str) -> bool:
+    with gateway.store(caller.org).session() as s:
+        return s.scalar(select(Person.id).where(Person.pid == pid)) is not None

@@ -1,0 +1,66 @@
+"""Fixtures of the API tier: a real gateway (keys, SQLite ledger and off-chain files) behind
+Flask's test client. The consortium is made once per session; each test gets fresh files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_helpers import Api, Tokens
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api import create_app
+from ledger_gw.services.access import ROLES_FOR_ORG, issue_token
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.workspace import Workspace
+
+
+@pytest.fixture(scope="session")
+def consortium_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("gateway") / "ws"
+    Workspace.create(root)
+    return root
+
+
+@pytest.fixture
+def config(consortium_dir: Path, tmp_path: Path) -> GatewayConfig:
+    return GatewayConfig(
+        directory=consortium_dir,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
+    )
+
+
+@pytest.fixture
+def gateway(config: GatewayConfig) -> Iterator[Gateway]:
+    gw = Gateway.open(config)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def app(config: GatewayConfig, gateway: Gateway) -> Flask:
+    return create_app(config, gateway)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def tokens(gateway: Gateway) -> Tokens:
+    """A token for every (organisation, role) the consortium allows."""
+    out: Tokens = {}
+    for org in gateway.stores:
+        for role in sorted(ROLES_FOR_ORG[gateway.org_role(org)]):
+            out[org, role.value] = issue_token(gateway.store(org), gateway.org_role(org), role)[1]
+    return out
+
+
+@pytest.fixture
+def api(client: FlaskClient, tokens: Tokens) -> Api:
+    return Api(client, tokens)

@@ -1,0 +1,110 @@
+"""Events: one or a batch, idempotent by client-chosen ID, every error path."""
+
+from __future__ import annotations
+
+from api_helpers import PID, Api, consent, grant, new_id, referral
+
+from ledger_gw.services.gateway import Gateway
+
+
+def test_submit_then_replay_is_idempotent(api: Api, gateway: Gateway) -> None:
+    event = grant(PID)
+    r = api.as_("AGENCY-A").post("/v1/events", json=event)
+    assert r.status_code == 201, r.json
+    first = r.json
+    size = gateway.ledger.size()
+    r = api.as_("AGENCY-A").post("/v1/events", json=event)
+    assert r.status_code == 200
+    assert r.json == first
+    assert gateway.ledger.size() == size
+
+
+def test_reused_event_id_with_other_content_conflicts(api: Api, gateway: Gateway) -> None:
+    event = grant(PID)
+    assert api.as_("AGENCY-A").post("/v1/events", json=event).status_code == 201
+    size = gateway.ledger.size()
+    r = api.as_("AGENCY-A").post("/v1/events", json={**event, "amount": "9.00"})
+    assert r.status_code == 409
+    assert (r.json["code"], r.json["field"]) == ("event_id_conflict", "event_id")
+    assert gateway.ledger.size() == size
+
+
+def test_transition_not_found_and_forbidden(api: Api, gateway: Gateway) -> None:
+    ref = referral(PID, "AGENCY-B")
+    assert api.as_("AGENCY-A").post("/v1/events", json=ref).status_code == 201
+    size = gateway.ledger.size()
+    accept = {"event_id": new_id(), "type": "referral.accepted", "referral_id": ref["referral_id"]}
+    r = api.as_("AGENCY-A").post("/v1/events", json=accept)  # only the receiver may accept
+    assert r.status_code == 403
+    r = api.as_("AGENCY-C").post("/v1/events", json={**accept, "event_id": new_id()})
+    assert r.status_code == 403
+    done = {
+        "event_id": new_id(),
+        "type": "referral.completed",
+        "referral_id": ref["referral_id"],
+        "outcome": "service_provided",
+    }
+    r = api.as_("AGENCY-B").post("/v1/events", json=done)  # not accepted yet
+    assert r.status_code == 409
+    missing = {**accept, "event_id": new_id(), "referral_id": new_id()}
+    r = api.as_("AGENCY-B").post("/v1/events", json=missing)
+    assert r.status_code == 404
+    assert gateway.ledger.size() == size
+
+
+def test_validation_names_the_field(api: Api, gateway: Gateway) -> None:
+    r = api.as_("AGENCY-A").post("/v1/events", json={**grant(PID), "currency": "XYZ"})
+    assert r.status_code == 422
+    assert r.json["field"] == "currency"
+    r = api.as_("AGENCY-A").post("/v1/events", json={"event_id": new_id(), "type": "nope"})
+    assert (r.status_code, r.json["field"]) == (422, "type")
+    assert gateway.ledger.size() == 0
+
+
+def test_malformed_json_is_400(api: Api) -> None:
+    r = api.as_("AGENCY-A").post("/v1/events", data="{not json", content_type="application/json")
+    assert r.status_code == 400
+    assert r.json["code"] == "malformed_request"
+    assert r.headers["Content-Type"] == "application/problem+json"
+
+
+def test_batch_reports_each_event(api: Api, gateway: Gateway) -> None:
+    good = grant(PID)
+    ref = referral(PID, "AGENCY-B")
+    accept_own = {
+        "event_id": new_id(),
+        "type": "referral.accepted",
+        "referral_id": ref["referral_id"],
+    }
+    r = api.as_("AGENCY-A").post("/v1/events/batch", json={"events": [good, ref, accept_own]})
+    assert r.status_code == 200, r.json
+    assert [x["status"] for x in r.json["results"]] == ["accepted", "accepted", "rejected"]
+    assert (
+        r.json["results"][2]["error"]["code"] == "not_receiver"
+        or r.json["results"][2]["error"]["kind"] == "forbidden"
+    )
+    assert (r.json["accepted"], r.json["replayed"], r.json["rejected"]) == (2, 0, 1)
+    r = api.as_("AGENCY-A").post("/v1/events/batch", json={"events": [good, ref]})
+    assert [x["status"] for x in r.json["results"]] == ["replayed", "replayed"]
+    assert gateway.ledger.size() == 2
+
+
+def test_batch_with_one_malformed_event_changes_nothing(api: Api, gateway: Gateway) -> None:
+    bad = {**grant(PID), "pid": "Fatima Al-Hassan"}
+    r = api.as_("AGENCY-A").post("/v1/events/batch", json={"events": [grant(PID), bad]})
+    assert r.status_code == 422
+    assert r.json["field"] == "events[1].pid"
+    for body in ({"events": []}, {"events": [grant(PID)] * 2}, {"events": "x"}, {}):
+        assert api.as_("AGENCY-A").post("/v1/events/batch", json=body).status_code == 422
+    assert gateway.ledger.size() == 0
+
+
+def test_consent_event_and_event_lookup(api: Api) -> None:
+    event = consent(PID)
+    assert api.as_("AGENCY-A").post("/v1/events", json=event).status_code == 201
+    r = api.as_("AGENCY-A").get(f"/v1/events/{event['event_id']}")
+    assert r.status_code == 200
+    assert r.json["event"] == event
+    assert api.as_("AGENCY-A").get(f"/v1/events/{new_id()}").status_code == 404
+    r = api.as_("AGENCY-A").get(f"/v1/events/{event['event_id']}?purpose=gossip")
+    assert (r.status_code, r.json["field"]) == (422, "purpose")

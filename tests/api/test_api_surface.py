@@ -1,0 +1,84 @@
+"""OpenAPI document, offline docs, health, metrics, problem+json and no leaked tracebacks."""
+
+from __future__ import annotations
+
+import pytest
+from api_helpers import PID, Api, grant
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ledger_gw.services import queries
+
+UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
+
+
+def test_openapi_describes_every_route_and_error(app: Flask, client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").json
+    assert spec["openapi"].startswith("3.")
+    paths = spec["paths"]
+    for rule in app.url_map.iter_rules():
+        if rule.rule in UNDOCUMENTED:
+            continue
+        path = rule.rule.replace("<uuid:", "<").replace("<int:", "<")
+        path = path.replace("<", "{").replace(">", "}")
+        assert path in paths, path
+        for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]
+            op = paths[path][method.lower()]
+            if path.startswith("/v1/"):
+                assert {"401", "403", "503"} <= set(op["responses"]), (path, method)
+                assert op["security"] == [{"bearerAuth": []}]
+                problem = op["responses"]["403"]["content"]["application/problem+json"]
+                assert problem["schema"]["$ref"].endswith("/Problem")
+
+
+def test_docs_work_offline(client: FlaskClient) -> None:
+    page = client.get("/docs").get_data(as_text=True)
+    assert "/docs/assets/swagger-ui-bundle.js" in page
+    assert "http://" not in page
+    assert "https://" not in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        with client.get(f"/docs/assets/{asset}") as r:
+            assert r.status_code == 200
+
+
+def test_health_ready_metrics(api: Api, client: FlaskClient) -> None:
+    assert client.get("/healthz").json["status"] == "ok"
+    assert client.get("/readyz").json["status"] == "ready"
+    api.as_("AGENCY-A").post("/v1/events", json=grant(PID))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "ledger_gw_http_requests_total" in text
+    assert 'ledger_gw_events_total{outcome="accepted"}' in text
+
+
+def test_readyz_503_when_a_database_is_gone(app: Flask, client: FlaskClient) -> None:
+    gw = app.extensions["ledger_gw"]
+    from ledger_gw.offchain.store import OffchainStore
+
+    gw.stores["AGENCY-A"] = OffchainStore("AGENCY-A", "sqlite:////nonexistent/dir/x.db")
+    r = client.get("/readyz")
+    assert r.status_code == 503
+    assert r.headers["Content-Type"] == "application/problem+json"
+
+
+def test_unexpected_error_is_500_without_traceback(
+    api: Api, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def boom(*_: object) -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    monkeypatch.setattr(queries, "history", boom)
+    r = api.as_("AGENCY-A").get(f"/v1/persons/{PID}/history?purpose=referral")
+    body = r.get_data(as_text=True)
+    assert r.status_code == 500
+    assert r.json["code"] == "internal_error"
+    assert "Traceback" not in body
+    assert "secret" not in body
+    assert "secret internals" in caplog.text  # the operator sees it
+
+
+def test_unknown_route_and_method(client: FlaskClient, api: Api) -> None:
+    r = client.get("/v1/nothing")
+    assert (r.status_code, r.json["code"]) == (404, "not_found")
+    r = api.as_("AGENCY-A").delete("/v1/events")
+    assert r.status_code == 405
+    assert r.headers["Content-Type"] == "application/problem+json"
