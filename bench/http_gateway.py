@@ -45,7 +45,7 @@ TODAY = dt.datetime.now(dt.UTC).date()
 def _grant(pid: str) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()), "type": "entitlement.granted",
-        "entitlement_id": str(uuid.uuid4()), "pid": pid, "programme": "BENCH-1",
+        "entitlement_id": str(uuid.uuid4()), "pid": pid, "programme": "MPCA-2026",
         "assistance_type": "food", "modality": "voucher", "amount": "10", "currency": "USD",
         "start": TODAY.isoformat(), "end": (TODAY + dt.timedelta(days=30)).isoformat(),
     }  # fmt: skip

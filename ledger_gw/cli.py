@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger_gw import checkpoint as notes
+from ledger_gw import cli_audit as audit_commands
 from ledger_gw import cli_gateway as gateway_commands
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
@@ -203,6 +204,8 @@ def checkpoint_cosign(
 
 cli.add_command(gateway_commands.token)
 cli.add_command(gateway_commands.serve)
+cli.add_command(audit_commands.audit)
+cli.add_command(audit_commands.report)
 
 
 def main() -> None:

@@ -25,6 +25,9 @@ class Consortium:
     origin: str  # checkpoint origin line of the ledger
     log_vkey: str  # the ledger node's Ed25519 note verifier key
     organisations: dict[str, Organisation]
+    # Programme codes the members have agreed on. The contract can only check a code's
+    # pattern, and an all-capital name fits it; gateways refuse codes not listed here.
+    programmes: tuple[str, ...] = ()
 
     def authenticator(self) -> Authenticator:
         return Authenticator(self.organisations)
@@ -40,6 +43,7 @@ class Consortium:
             "name": self.name,
             "origin": self.origin,
             "log_vkey": self.log_vkey,
+            "programmes": list(self.programmes),
             "organisations": [
                 {
                     "id": o.org_id,
@@ -69,7 +73,10 @@ class Consortium:
                     load_certificate(item["ca_certificate"]),
                     str(item["witness_vkey"]),
                 )
-            return cls(str(data["name"]), str(data["origin"]), str(data["log_vkey"]), orgs)
+            programmes = tuple(str(p) for p in data.get("programmes", ()))
+            return cls(
+                str(data["name"]), str(data["origin"]), str(data["log_vkey"]), orgs, programmes
+            )
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"consortium file is missing {exc}") from exc
 

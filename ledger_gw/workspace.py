@@ -33,6 +33,8 @@ DEMO_ORGANISATIONS: tuple[tuple[str, Role, str], ...] = (
     ("DONOR-Y", "donor", "a humanitarian donor"),
 )
 
+DEMO_PROGRAMMES = ("MPCA-2025", "MPCA-2026", "HEALTH-ACCESS", "WASH-2026", "SHELTER-2026")
+
 
 def _write_secret(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +97,6 @@ class Workspace:
             (d / "signer.pem").write_text(cert_pem(cert))
             orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
         _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
-        consortium = Consortium(name, origin, log_vkey, orgs)
+        consortium = Consortium(name, origin, log_vkey, orgs, DEMO_PROGRAMMES)
         consortium.save(root / "consortium.json")
         return cls(root, consortium)

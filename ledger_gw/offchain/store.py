@@ -24,6 +24,7 @@ from ledger_gw.errors import ConfigError, UnavailableError
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
+_READ_ONLY = "offchain_read_only"  # execution option: a reader takes no write lock
 
 
 def org_url(template: str, org_id: str) -> str:
@@ -33,7 +34,7 @@ def org_url(template: str, org_id: str) -> str:
     return template.replace("{org}", org_id).replace("{org_slug}", org_id.lower().replace("-", "_"))
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
@@ -43,14 +44,15 @@ def make_engine(url: str) -> Engine:
         dbapi_connection.isolation_level = None  # BEGIN is ours
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        reading = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -62,12 +64,37 @@ class OffchainStore:
         self.org_id = org_id
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
+        # The audit log is written on every request. In WAL mode, synchronous=NORMAL
+        # keeps a commit through a crash of the process but skips the fsync, so reads
+        # do not wait for the disk; the next FULL commit makes those records durable.
+        self._audit = make_engine(url, synchronous="NORMAL")
+        self._audit_sessions = sessionmaker(self._audit, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A unit of work: committed on success, rolled back (changing nothing) on error."""
+        with self._unit(self._sessions) as session:
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only unit of work: it takes no write lock."""
+        with self._unit(self._readers) as session:
+            yield session
+
+    @contextmanager
+    def audit_session(self) -> Iterator[Session]:
+        """For audit records only (see __init__)."""
+        with self._unit(self._audit_sessions) as session:
+            yield session
+
+    @contextmanager
+    def _unit(self, factory: sessionmaker[Session]) -> Iterator[Session]:
         try:
-            with self._sessions.begin() as session:
+            with factory.begin() as session:
                 yield session
         except SQLAlchemyError as exc:
             raise UnavailableError(
@@ -96,3 +123,4 @@ class OffchainStore:
 
     def close(self) -> None:
         self.engine.dispose()
+        self._audit.dispose()

@@ -115,7 +115,7 @@ def authenticate(store: OffchainStore, token: str) -> Caller:
     match = _TOKEN.fullmatch(token)
     if match is None or match.group(1) != store.org_id:
         raise AuthenticationError("malformed bearer token", code="invalid_token")
-    with store.session() as s:
+    with store.reading() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.id == match.group(2)))
     if row is None or not hmac.compare_digest(row.token_hash, _digest(token)):
         raise AuthenticationError("unknown bearer token", code="invalid_token")

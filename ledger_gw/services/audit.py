@@ -17,7 +17,7 @@ def record(
     status: int,
     code: str | None,
 ) -> None:
-    with store.session() as s:
+    with store.audit_session() as s:
         s.add(
             AuditRecord(
                 token_id=token_id,

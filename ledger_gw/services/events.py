@@ -23,7 +23,9 @@ def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]
     """The contract's own schema check, then the gateway's PII guard."""
     checked = _parse(event, where)
     try:
-        guard(checked, gateway.workspace.consortium.organisations, dt.datetime.now(dt.UTC).date())
+        consortium = gateway.workspace.consortium
+        today = dt.datetime.now(dt.UTC).date()
+        guard(checked, consortium.organisations, consortium.programmes, today)
     except RejectedError as exc:
         exc.field = f"{where}.{exc.field}" if where else exc.field
         raise

@@ -6,12 +6,10 @@ a phone number a valid amount. The gateway knows more than the contract (the con
 members, today's date), so before signing it also refuses:
 
 - organisation IDs (``to_org``, ``grantees``) that are not consortium members;
+- programme codes that the consortium file does not list;
 - locations that are not a country code followed by digits (OCHA P-codes);
 - dates more than ``DATE_WINDOW`` away from today (birth dates of adults);
 - amounts with ten or more integer digits (phone numbers with a country code).
-
-Known limit: a programme code is free (``MPCA-2026``), so an all-capital name there
-cannot be told from a code; a programme allow-list would close it.
 """
 
 from __future__ import annotations
@@ -33,8 +31,13 @@ def _refuse(field: str, message: str) -> RejectedError:
     return RejectedError("validation", "implausible_value", message, field)
 
 
-def guard(event: Mapping[str, Any], members: Collection[str], today: dt.date) -> None:
+def guard(
+    event: Mapping[str, Any], members: Collection[str], programmes: Collection[str], today: dt.date
+) -> None:
     """Raise RejectedError (validation) for a value that may carry personal data."""
+    programme = event.get("programme")
+    if programme is not None and programme not in programmes:
+        raise _refuse("programme", "programme is not one the consortium file lists")
     to_org = event.get("to_org")
     if to_org is not None and to_org not in members:
         raise _refuse("to_org", "to_org is not a consortium member")

@@ -1,0 +1,252 @@
+"""Evidence that events are in the ledger, by backend: the ``evidence.kind`` extension point.
+
+The embedded ledger proves membership with RFC 9162 inclusion proofs against a
+C2SP checkpoint signed by the log and cosigned by witnesses
+(``merkle/rfc9162-v1``). A Fabric backend proves it with blocks, their hash chain
+and endorsements; whoever builds that registers a verifier for its own kind with
+:func:`register_evidence`, and :func:`ledger_gw.audit.verify.verify_bundle`
+dispatches on the kind. An evidence verifier only establishes *which entries the
+ledger holds*; signatures, claims and state machines are checked by the caller
+the same way for every backend.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from chaincode.canonical import canonical_json
+from ledger_gw import checkpoint as notes
+from ledger_gw.audit.model import Failure
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.entry import Entry
+from ledger_gw.errors import LedgerError
+from ledger_gw.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger_gw.note import NoteError
+from ledger_gw.transaction import SignedTransaction
+
+MERKLE_KIND = "merkle/rfc9162-v1"
+
+
+@dataclass(frozen=True)
+class EvidenceOptions:
+    """What the auditor pins: witness quorum and the smallest tree size it accepts."""
+
+    quorum: int = 1
+    min_tree_size: int = 0
+
+
+@dataclass
+class EvidenceItem:
+    """One transaction as the evidence presents it, and whether it is proven included."""
+
+    position: int
+    tx: SignedTransaction
+    result: dict[str, Any]
+    included: bool
+
+
+@dataclass
+class EvidenceResult:
+    """What an evidence verifier found: the items, the anchor it proved them against."""
+
+    items: list[EvidenceItem] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    anchor: dict[str, Any] = field(default_factory=dict)
+
+
+EvidenceVerifier = Callable[[Mapping[str, Any], Consortium, EvidenceOptions], EvidenceResult]
+
+_VERIFIERS: dict[str, EvidenceVerifier] = {}
+
+
+def register_evidence(kind: str, verifier: EvidenceVerifier) -> None:
+    """Make ``verify_bundle`` accept bundles whose ``evidence.kind`` is ``kind``."""
+    _VERIFIERS[kind] = verifier
+
+
+def evidence_verifier(kind: str) -> EvidenceVerifier | None:
+    return _VERIFIERS.get(kind)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text: object) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("expected a base64 string")
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from exc
+
+
+def entry_to_json(entry: Entry) -> dict[str, Any]:
+    """A log entry in readable form; :func:`entry_bytes` restores the exact leaf bytes."""
+    return {
+        "tx": entry.tx.to_dict(),
+        "result": json.loads(entry.result),
+        "effects": entry.effects,
+    }
+
+
+def entry_bytes(obj: Mapping[str, Any]) -> tuple[Entry, bytes]:
+    """The canonical leaf bytes of a readable entry (ValueError if it is not one)."""
+    try:
+        entry = Entry(
+            tx=SignedTransaction.from_dict(obj["tx"]),
+            result=canonical_json(obj["result"]),
+            effects=str(obj["effects"]),
+        )
+    except (KeyError, TypeError, LedgerError) as exc:
+        raise ValueError(f"not a log entry: {exc}") from exc
+    return entry, entry.to_bytes()
+
+
+def _checkpoint_failure(exc: notes.CheckpointError, witness_names: set[str]) -> Failure:
+    text = str(exc)
+    if "quorum" in text:
+        return Failure("quorum_not_met", f"checkpoint: {text}")
+    if "invalid signature by known key" in text:
+        name = text.rsplit(" ", 1)[-1].split("+", 1)[0]
+        if name in witness_names:
+            return Failure("bad_cosignature", f"checkpoint cosignature does not verify: {text}")
+        return Failure("bad_checkpoint_signature", f"checkpoint log signature is invalid: {text}")
+    return Failure("bad_checkpoint", f"checkpoint does not open: {text}")
+
+
+def _open(
+    note: object, consortium: Consortium, quorum: int
+) -> tuple[notes.VerifiedCheckpoint | None, Failure | None]:
+    if not isinstance(note, str):
+        return None, Failure("malformed_bundle", "evidence.checkpoint must be a signed note")
+    witnesses = [
+        notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
+    ]
+    names = {w.name for w in witnesses}
+    try:
+        log_key = notes.Verifier.from_vkey(consortium.log_vkey)
+        return notes.open_checkpoint(
+            note, log_key, witnesses, quorum, origin=consortium.origin
+        ), None
+    except notes.CheckpointError as exc:
+        return None, _checkpoint_failure(exc, names)
+    except (NoteError, ValueError) as exc:
+        return None, Failure("bad_checkpoint", f"checkpoint cannot be checked: {exc}")
+
+
+def verify_merkle(
+    evidence: Mapping[str, Any], consortium: Consortium, options: EvidenceOptions
+) -> EvidenceResult:
+    """RFC 9162 inclusion of every entry in the tree the checkpoint signs.
+
+    Order of the checks, so each tampering gets its own reason: the checkpoint
+    (log signature, cosignatures, quorum), its freshness (``min_tree_size``, and
+    no entry may sit beyond it), then each entry's inclusion proof.
+    """
+    out = EvidenceResult()
+    verified, failure = _open(evidence.get("checkpoint"), consortium, options.quorum)
+    if failure is not None:
+        out.failures.append(failure)
+    cp = verified.checkpoint if verified is not None else None
+    if cp is not None:
+        out.anchor = {
+            "kind": MERKLE_KIND,
+            "origin": cp.origin,
+            "tree_size": cp.size,
+            "root": b64(cp.root_hash),
+            "witnesses": list(verified.witnesses) if verified else [],
+        }
+        if cp.size < options.min_tree_size:
+            out.failures.append(
+                Failure(
+                    "stale_checkpoint",
+                    f"checkpoint size {cp.size} is older than the tree size "
+                    f"{options.min_tree_size} the auditor already trusts",
+                )
+            )
+        if evidence.get("tree_size") != cp.size:
+            out.failures.append(
+                Failure(
+                    "evidence_size_mismatch",
+                    f"proofs are for tree size {evidence.get('tree_size')!r}, "
+                    f"the checkpoint signs size {cp.size}",
+                )
+            )
+    entries = evidence.get("entries")
+    if not isinstance(entries, list):
+        out.failures.append(Failure("malformed_bundle", "evidence.entries must be a list"))
+        return out
+    for raw in entries:
+        item = _merkle_item(raw, cp, out.failures)
+        if item is not None:
+            out.items.append(item)
+    return out
+
+
+def _merkle_item(
+    raw: object, cp: notes.Checkpoint | None, failures: list[Failure]
+) -> EvidenceItem | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("index"), int):
+        failures.append(Failure("malformed_entry", "an evidence entry lacks an integer index"))
+        return None
+    position: int = raw["index"]
+    try:
+        entry, data = entry_bytes(raw.get("entry") or {})
+        proof = [unb64(h) for h in raw.get("proof", [])]
+    except ValueError as exc:
+        failures.append(Failure("malformed_entry", str(exc), position))
+        return None
+    item = EvidenceItem(position, entry.tx, json.loads(entry.result), included=False)
+    if cp is None:
+        return item
+    if position >= cp.size:
+        failures.append(
+            Failure(
+                "stale_checkpoint",
+                f"the checkpoint (size {cp.size}) predates log position {position}: "
+                "it cannot include this entry",
+                position,
+            )
+        )
+        return item
+    try:
+        verify_inclusion(leaf_hash(data), position, cp.size, proof, cp.root_hash)
+    except ProofError as exc:
+        failures.append(
+            Failure(
+                "not_included",
+                f"entry at position {position} is not in the checkpointed tree: {exc}",
+                position,
+            )
+        )
+        return item
+    item.included = True
+    return item
+
+
+def merkle_evidence(
+    note: str, tree_size: int, entries: Sequence[tuple[int, bytes, Sequence[bytes]]]
+) -> dict[str, Any]:
+    """The ``evidence`` object of an embedded-ledger bundle."""
+    return {
+        "kind": MERKLE_KIND,
+        "checkpoint": note,
+        "tree_size": tree_size,
+        "entries": [
+            {
+                "index": position,
+                "entry": entry_to_json(Entry.from_bytes(data)),
+                "proof": [b64(h) for h in proof],
+            }
+            for position, data, proof in entries
+        ],
+    }
+
+
+register_evidence(MERKLE_KIND, verify_merkle)

@@ -1,0 +1,239 @@
+"""Standalone bundle verification: the bundle and, optionally, what the auditor pins.
+
+No database, no network, no gateway: :func:`verify_bundle` takes the bundle's
+bytes (or parsed JSON), and optionally a consortium file the auditor trusts
+(pinning the organisations' CAs, the log key and the witness keys). Without a
+pinned consortium the bundle's own copy is used and the report says so
+(``trust_anchor: "bundle"``): it then proves internal consistency, not identity.
+
+Every check runs, and every failure is reported with its own code:
+
+==========================  ============================================================
+``malformed_bundle``        not JSON, wrong format, missing parts
+``consortium_mismatch``     the bundle's consortium differs from the pinned one
+``unknown_evidence_kind``   no verifier registered for ``evidence.kind``
+``bad_checkpoint*``         the log's signature on the checkpoint fails
+``bad_cosignature``         a witness cosignature is forged or damaged
+``quorum_not_met``          too few witnesses cosigned
+``stale_checkpoint``        the checkpoint is older than the entries or than the
+                            tree size the auditor already trusts
+``not_included``            an inclusion proof fails (changed entry, swapped node)
+``bad_signature`` etc.      a transaction signature or certificate fails
+                            (codes of :class:`ledger_gw.identity.Authenticator`)
+``missing_event``           an event the claim lists has no evidence (dropped)
+``unclaimed_event``         evidence for an event the claim does not list
+``missing_link``            a referral/entitlement step whose origin is absent
+``illegal_transition``      a transition the state machine does not allow
+``wrong_actor``             made by an organisation not allowed to make it
+``amount_mismatch``         amounts do not add up to the logged results
+``result_mismatch``         the contract's logged result disagrees with the events
+``document_mismatch``       a handed-over document does not match its hash
+==========================  ============================================================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger_gw.audit import evidence as ev
+from ledger_gw.audit.bundle import BUNDLE_FORMAT, referral_chain_ids
+from ledger_gw.audit.chain import (
+    Documents,
+    Step,
+    entitlement_failures,
+    referral_steps,
+    step_failures,
+)
+from ledger_gw.audit.errors import AuditError
+from ledger_gw.audit.model import AuditedEvent, Failure
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import AuthenticationError, ConfigError, LedgerError
+from ledger_gw.identity import Authenticator
+
+
+@dataclass
+class BundleReport:
+    """The auditor's answer: what was checked against what, and every failure."""
+
+    claim: dict[str, Any]
+    trust_anchor: str
+    anchor: dict[str, Any] = field(default_factory=dict)
+    events: list[AuditedEvent] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def codes(self) -> set[str]:
+        return {f.code for f in self.failures}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "claim": self.claim,
+            "trust_anchor": self.trust_anchor,
+            "anchor": self.anchor,
+            "events": [
+                {
+                    "position": e.position,
+                    "event_id": e.event_id,
+                    "type": e.type,
+                    "org": e.org,
+                    "signature_ok": e.signature_ok,
+                    "included": e.included,
+                }
+                for e in self.events
+            ],
+            "steps": [s.to_dict() for s in self.steps],
+            "failures": [f.to_dict() for f in self.failures],
+        }
+
+
+def _load(data: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
+    if isinstance(data, bytes | str):
+        try:
+            parsed = json.loads(data)
+        except ValueError as exc:
+            raise AuditError(f"bundle is not JSON: {exc}", code="malformed_bundle") from exc
+    else:
+        parsed = dict(data)
+    if not isinstance(parsed, dict) or parsed.get("format") != BUNDLE_FORMAT:
+        raise AuditError(f"not a {BUNDLE_FORMAT} bundle", code="malformed_bundle")
+    for part in ("claim", "consortium", "evidence"):
+        if not isinstance(parsed.get(part), dict):
+            raise AuditError(f"bundle has no {part} object", code="malformed_bundle")
+    return parsed
+
+
+def _consortium(
+    bundle: dict[str, Any], trusted: Consortium | None, failures: list[Failure]
+) -> Consortium:
+    try:
+        carried = Consortium.from_dict(bundle["consortium"])
+    except (ConfigError, AuthenticationError) as exc:
+        if trusted is None:
+            raise AuditError(f"bundle consortium: {exc}", code="malformed_bundle") from exc
+        failures.append(Failure("consortium_mismatch", f"bundle consortium unreadable: {exc}"))
+        return trusted
+    if trusted is None:
+        return carried
+    if carried.to_dict() != trusted.to_dict():
+        failures.append(
+            Failure(
+                "consortium_mismatch",
+                "the bundle's certificates or keys differ from the consortium the auditor pinned",
+            )
+        )
+    return trusted
+
+
+def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
+    p = item.tx.proposal
+    event = p.args[0] if p.function == "submit" and p.args and isinstance(p.args[0], dict) else {}
+    audited = AuditedEvent(
+        item.position, item.tx.tx_id, p.timestamp, None, dict(event), item.result, item.included
+    )
+    try:
+        identity = auth.authenticate(p.creator, item.tx.signature, p.payload, p.time)
+    except LedgerError as exc:
+        audited.problems.append(
+            Failure(exc.code, f"position {item.position}: {exc}", item.position, audited.event_id)
+        )
+        return audited
+    audited.org = identity.org_id
+    audited.signature_ok = True
+    if not event:
+        audited.problems.append(
+            Failure("malformed_entry", "the transaction carries no event", item.position)
+        )
+    return audited
+
+
+def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[Failure]:
+    out: list[Failure] = []
+    claimed = claim.get("events")
+    if not isinstance(claimed, list):
+        return [Failure("malformed_bundle", "claim.events must list event IDs")]
+    have: dict[str, int] = {}
+    for e in events:
+        if e.event_id in have or any(e.position == p for p in have.values()):
+            out.append(Failure("duplicate_event", "an event appears twice", e.position, e.event_id))
+        have[e.event_id] = e.position
+    for eid in claimed:
+        if eid not in have:
+            out.append(
+                Failure(
+                    "missing_event",
+                    f"event {eid} is claimed but its evidence is missing (dropped)",
+                    event_id=str(eid),
+                )
+            )
+    for eid, position in have.items():
+        if eid not in claimed:
+            out.append(Failure("unclaimed_event", "evidence for an unclaimed event", position, eid))
+    subject = claim.get("subject")
+    kind = claim.get("kind")
+    if kind == "referral_chain" and isinstance(subject, str):
+        created = [e.event for e in events if e.type == "referral.created"]
+        try:
+            chain = set(referral_chain_ids(created, subject))
+        except AuditError:
+            return [*out, Failure("missing_link", f"referral {subject}'s creation is absent")]
+        for e in events:
+            if e.event.get("referral_id") not in chain:
+                out.append(
+                    Failure("unclaimed_event", "event outside the claimed chain", e.position)
+                )
+    elif kind == "entitlement":
+        for e in events:
+            if e.event.get("entitlement_id") != subject:
+                out.append(Failure("unclaimed_event", "event of another entitlement", e.position))
+    elif kind != "events":
+        out.append(Failure("malformed_bundle", f"unknown claim kind {kind!r}"))
+    return out
+
+
+def verify_bundle(
+    data: Mapping[str, Any] | bytes | str,
+    *,
+    trusted_consortium: Consortium | None = None,
+    quorum: int = 1,
+    min_tree_size: int = 0,
+    documents: Documents | None = None,
+) -> BundleReport:
+    """Check a bundle from its own contents (plus what the auditor pins); never raises
+    for a failed check, only for a file that is not a bundle at all (AuditError)."""
+    bundle = _load(data)
+    failures: list[Failure] = []
+    consortium = _consortium(bundle, trusted_consortium, failures)
+    report = BundleReport(
+        claim=bundle["claim"], trust_anchor="pinned" if trusted_consortium else "bundle"
+    )
+    kind = bundle["evidence"].get("kind")
+    verifier = ev.evidence_verifier(str(kind))
+    if verifier is None:
+        report.failures = [
+            *failures,
+            Failure("unknown_evidence_kind", f"no verifier for evidence kind {kind!r}"),
+        ]
+        return report
+    quorum = min(quorum, len(consortium.organisations))
+    found = verifier(bundle["evidence"], consortium, ev.EvidenceOptions(quorum, min_tree_size))
+    failures.extend(found.failures)
+    report.anchor = found.anchor
+    auth = consortium.authenticator()
+    report.events = [_authenticate(item, auth) for item in found.items]
+    for e in report.events:
+        failures.extend(e.problems)
+    failures.extend(_claim_failures(report.claim, report.events))
+    report.steps = referral_steps(report.events, documents)
+    failures.extend(step_failures(report.steps))
+    failures.extend(entitlement_failures(report.events))
+    report.failures = failures
+    return report

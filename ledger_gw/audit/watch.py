@@ -1,0 +1,130 @@
+"""Consistency monitoring: keep the last trusted checkpoint, prove every new one extends it.
+
+This is what a witness or an auditor runs so that the log cannot show them one
+history today and another tomorrow (RFC 9162 section 8.1.4; C2SP witnesses).
+The trusted head lives in a small JSON state file, written atomically and only
+after a new checkpoint has been opened and proven consistent; a failed check
+leaves it untouched and raises :class:`LogInconsistentError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ledger_gw import checkpoint as notes
+from ledger_gw.audit.errors import AuditError, LogInconsistentError
+from ledger_gw.audit.evidence import b64, unb64
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.reader import LogReader
+from ledger_gw.merkle import ProofError, verify_consistency
+from ledger_gw.note import Note
+
+
+class CheckpointSource(Protocol):
+    """Where new checkpoints and consistency proofs come from (a ledger, an HTTP API)."""
+
+    def latest_checkpoint(self) -> str: ...
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]: ...
+
+
+@dataclass(frozen=True)
+class ReaderSource:
+    """A :class:`CheckpointSource` over an embedded ledger's log."""
+
+    reader: LogReader
+
+    def latest_checkpoint(self) -> str:
+        return self.reader.checkpoint()
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return self.reader.consistency_proof(size1, size2)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What one poll established: ``status`` is "first", "unchanged" or "extended"."""
+
+    status: str
+    old_size: int | None
+    new_size: int
+    root: str
+
+
+class Monitor:
+    """A checkpoint monitor with its state in ``state_path``."""
+
+    def __init__(self, state_path: Path, consortium: Consortium, quorum: int = 0) -> None:
+        self.state_path = state_path
+        self.origin = consortium.origin
+        self.log_key = notes.Verifier.from_vkey(consortium.log_vkey)
+        self.witnesses = [
+            notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
+        ]
+        self.quorum = quorum
+
+    def trusted(self) -> notes.Checkpoint | None:
+        """The last checkpoint proven consistent, or None before the first observation."""
+        try:
+            state = json.loads(self.state_path.read_text())
+            return notes.Checkpoint(state["origin"], int(state["size"]), unb64(state["root"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, notes.CheckpointError) as exc:
+            raise AuditError(f"monitor state {self.state_path} is unreadable: {exc}") from exc
+
+    def _save(self, cp: notes.Checkpoint, note: str) -> None:
+        state = {"origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash), "note": note}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        os.replace(tmp, self.state_path)
+
+    def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
+        """Accept ``note`` only if it opens and extends the trusted checkpoint."""
+        try:
+            new = notes.open_checkpoint(
+                note, self.log_key, self.witnesses, self.quorum, origin=self.origin
+            ).checkpoint
+        except notes.CheckpointError as exc:
+            raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
+        old = self.trusted()
+        root = b64(new.root_hash)
+        if old is None:
+            self._save(new, note)
+            return Observation("first", None, new.size, root)
+        if new.size < old.size:
+            raise LogInconsistentError(
+                f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
+                f"smaller than the trusted {old.size}"
+            )
+        if new.size == old.size:
+            if new.root_hash != old.root_hash:
+                raise LogInconsistentError(
+                    f"LOG FORKED: two different roots for tree size {new.size} "
+                    f"(trusted {b64(old.root_hash)}, new {root})"
+                )
+            return Observation("unchanged", old.size, new.size, root)
+        try:
+            verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+        except ProofError as exc:
+            raise LogInconsistentError(
+                f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "
+                f"checkpoint {old.size}: {exc}"
+            ) from exc
+        self._save(new, note)
+        return Observation("extended", old.size, new.size, root)
+
+    def poll(self, source: CheckpointSource) -> Observation:
+        """Fetch the latest checkpoint and a proof from the trusted size, then observe."""
+        note = source.latest_checkpoint()
+        size = notes.Checkpoint.parse(Note.parse(note).text).size
+        old = self.trusted()
+        proof: list[bytes] = []
+        if old is not None and 0 < old.size < size:
+            proof = source.consistency_proof(old.size, size)
+        return self.observe(note, proof)

@@ -1,0 +1,243 @@
+"""`ledger-gw audit ...` and `ledger-gw report ...`: thin wrappers over the audit and report cores.
+
+`audit verify` needs only the bundle file (and optionally a consortium file to pin);
+it prints the report as JSON and exits 1 on any failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from ledger_gw.audit.bundle import CLAIM_KINDS, build_bundle
+from ledger_gw.audit.chain import Documents
+from ledger_gw.audit.errors import AuditError, AuditFailedError
+from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.audit.watch import Monitor, ReaderSource
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.database import make_engine
+from ledger_gw.embedded.reader import LogReader
+from ledger_gw.reports import exports
+from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
+from ledger_gw.reports.iati import to_iati
+from ledger_gw.reports.signing import sign_report, verify_report
+from ledger_gw.workspace import Workspace
+
+_DIR = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    envvar="LEDGER_GW_DIR",
+    help="Consortium directory made by `init`.",
+)
+_LEDGER = click.option("--ledger", "ledger_url", envvar="LEDGER_GW_LEDGER_URL")
+
+
+def _reader(ws: Workspace, url: str | None) -> LogReader:
+    return LogReader(make_engine(url or ws.ledger_url))
+
+
+def _documents(specs: tuple[str, ...]) -> Documents:
+    """REFERRAL_ID=PATH:SALT_HEX, as handed over by the agency holding the document."""
+    docs: dict[str, tuple[bytes, bytes]] = {}
+    for spec in specs:
+        rid, _, rest = spec.partition("=")
+        path, _, salt = rest.rpartition(":")
+        try:
+            docs[rid] = (Path(path).read_bytes(), bytes.fromhex(salt))
+        except (OSError, ValueError) as exc:
+            raise AuditError(f"--doc {spec!r}: {exc}") from exc
+    return docs
+
+
+@click.group()
+def audit() -> None:
+    """Offline audit bundles, referral-chain checks, checkpoint monitoring."""
+
+
+@audit.command("bundle")
+@_DIR
+@_LEDGER
+@click.option("--kind", type=click.Choice(CLAIM_KINDS), default="referral_chain")
+@click.option("--subject", help="Referral or entitlement ID.")
+@click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
+@click.option("--size", type=int, help="Checkpoint tree size (default: latest).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def audit_bundle(
+    directory: Path,
+    ledger_url: str | None,
+    kind: str,
+    subject: str | None,
+    tx_ids: tuple[str, ...],
+    size: int | None,
+    out: Path,
+) -> None:
+    """Write an offline audit bundle for a referral chain, an entitlement or transactions."""
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    try:
+        bundle = build_bundle(
+            reader, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
+        )
+    finally:
+        reader.engine.dispose()
+    out.write_text(json.dumps(bundle, indent=2) + "\n")
+    click.echo(f"{len(bundle['claim']['events'])} events written to {out}")
+
+
+@audit.command("verify")
+@click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Consortium file to pin (default: trust the bundle's copy).",
+)
+@click.option("--quorum", type=int, default=1, show_default=True)
+@click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
+@click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
+def audit_verify(
+    bundle: Path, consortium: Path | None, quorum: int, min_size: int, docs: tuple[str, ...]
+) -> None:
+    """Verify a bundle offline; exit 1 on any failure."""
+    report = verify_bundle(
+        bundle.read_bytes(),
+        trusted_consortium=Consortium.load(consortium) if consortium else None,
+        quorum=quorum,
+        min_tree_size=min_size,
+        documents=_documents(docs),
+    )
+    click.echo(json.dumps(report.to_dict(), indent=2))
+    if not report.ok:
+        first = report.failures[0]
+        raise AuditFailedError(
+            f"{len(report.failures)} failure(s), first: {first.code}: {first.message}"
+        )
+
+
+@audit.command("chain")
+@_DIR
+@_LEDGER
+@click.argument("referral_id")
+@click.option("--quorum", type=int, default=1, show_default=True)
+@click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
+def audit_chain(
+    directory: Path, ledger_url: str | None, referral_id: str, quorum: int, docs: tuple[str, ...]
+) -> None:
+    """Walk a referral chain on the ledger and print each step's verdict."""
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    try:
+        bundle = build_bundle(reader, ws.consortium, kind="referral_chain", subject=referral_id)
+    finally:
+        reader.engine.dispose()
+    report = verify_bundle(
+        bundle, trusted_consortium=ws.consortium, quorum=quorum, documents=_documents(docs)
+    )
+    for step in report.steps:
+        mark = "PASS" if step.ok else "FAIL"
+        click.echo(
+            f"{mark} {step.position:>6} {step.type:<20} {step.org} "
+            f"{step.state_before} -> {step.state_after}"
+        )
+        for reason in step.reasons:
+            click.echo(f"       {reason}")
+    if not report.ok:
+        raise AuditFailedError("; ".join(f"{f.code}: {f.message}" for f in report.failures))
+
+
+@audit.command("watch")
+@_DIR
+@_LEDGER
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--quorum", type=int, default=0, show_default=True)
+@click.option("--interval", type=float, default=10.0, show_default=True)
+@click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
+def audit_watch(
+    directory: Path, ledger_url: str | None, state: Path, quorum: int, interval: float, count: int
+) -> None:
+    """Prove every new checkpoint consistent with the last one trusted."""
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    monitor = Monitor(state, ws.consortium, quorum)
+    polls = 0
+    try:
+        while True:
+            seen = monitor.poll(ReaderSource(reader))
+            click.echo(f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}")
+            polls += 1
+            if count and polls >= count:
+                return
+            time.sleep(interval)
+    finally:
+        reader.engine.dispose()
+
+
+@click.group()
+def report() -> None:
+    """Donor accountability reports: anchored, signed, small cells suppressed."""
+
+
+@report.command("accountability")
+@_DIR
+@_LEDGER
+@click.option("--org", help="Organisation whose activity is reported (default: all).")
+@click.option("--programme")
+@click.option("--from", "start", help="YYYY-MM-DD")
+@click.option("--to", "end", help="YYYY-MM-DD")
+@click.option("--k", type=int, default=5, show_default=True)
+@click.option("--sign-as", "sign_as", help="Organisation whose gateway key signs the report.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "hxl", "iati"]),
+    default="json",
+    show_default=True,
+)
+@click.option("--glide", help="GLIDE number for the IATI humanitarian scope.")
+def report_accountability(
+    directory: Path,
+    ledger_url: str | None,
+    org: str | None,
+    programme: str | None,
+    start: str | None,
+    end: str | None,
+    k: int,
+    sign_as: str | None,
+    fmt: str,
+    glide: str | None,
+) -> None:
+    """Compute the report at the latest checkpoint and print it."""
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    try:
+        data = report_from_ledger(reader, ws.consortium, ReportQuery(org, programme, start, end, k))
+    finally:
+        reader.engine.dispose()
+    if sign_as:
+        data = sign_report(data, ws.signer(sign_as))
+    if fmt == "json":
+        click.echo(exports.to_json(data), nl=False)
+    elif fmt in ("csv", "hxl"):
+        click.echo(exports.to_csv(data, hxl=fmt == "hxl"), nl=False)
+    else:
+        click.echo(to_iati(data, org_ref=org or ws.consortium.name, glide=glide).decode(), nl=False)
+
+
+@report.command("verify")
+@_DIR
+@_LEDGER
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def report_verify(directory: Path, ledger_url: str | None, path: Path) -> None:
+    """Check a signed JSON report's signature and recompute it from the ledger."""
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    try:
+        org = verify_report(json.loads(path.read_text()), ws.consortium, reader.entries())
+    finally:
+        reader.engine.dispose()
+    click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

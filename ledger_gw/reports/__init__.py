@@ -1,0 +1,1 @@
+"""Donor accountability reports: recomputable from the ledger, anchored, signed, k-anonymous."""

@@ -1,0 +1,323 @@
+"""Donor accountability figures, computed by replaying the log up to a checkpoint.
+
+Each log entry carries the signed event and the contract's result, so these
+figures depend on nothing but the log prefix named in ``anchor``: anyone holding
+the ledger recomputes them (:func:`compute_report`) and gets the same JSON. No
+pseudonym, event ID or date finer than the period leaves this module: figures are
+counts, sums and a median, and every count of people below ``k`` is suppressed
+(:mod:`ledger_gw.reports.suppression`).
+
+Choices: the organisation is the one that *signed* (granted, delivered, referred);
+referrals carry no programme, so a programme filter leaves them unfiltered;
+a delivery's location is its own, else its entitlement's, cut to ``location_chars``
+characters of the P-code (admin 1 by default) so no cell is finer than that.
+Table cells count (person, cell) pairs, so margins add up exactly, which is what
+complementary suppression needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from cryptography.x509.oid import NameOID
+
+from chaincode.fields import format_amount
+from ledger_gw import checkpoint as notes
+from ledger_gw.audit.evidence import b64
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.entry import Entry
+from ledger_gw.embedded.reader import LogReader
+from ledger_gw.errors import LedgerError
+from ledger_gw.identity import load_certificate
+from ledger_gw.merkle import CompactRange, leaf_hash
+from ledger_gw.reports.suppression import DEFAULT_K, suppress
+
+REPORT_FORMAT = "ledger-gw/accountability-report/v1"
+REFERRAL_STATES = ("open", "accepted", "completed", "declined", "cancelled")
+UNKNOWN_LOCATION = "UNKNOWN"
+
+
+class ReportError(LedgerError):
+    """A report cannot be computed, or does not verify."""
+
+    code = "report_error"
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """Whose figures, for which programme and period, with which k."""
+
+    org: str | None = None
+    programme: str | None = None
+    start: str | None = None  # YYYY-MM-DD, inclusive
+    end: str | None = None  # YYYY-MM-DD, inclusive
+    k: int = DEFAULT_K
+    location_chars: int = 4
+
+    def in_period(self, day: str) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+@dataclass
+class _Ent:
+    org: str
+    pid: str
+    programme: str
+    modality: str
+    location: str | None
+    state: str = "active"
+
+
+@dataclass
+class _Ref:
+    org: str
+    pid: str
+    sector: str
+    created: dt.datetime
+    state: str = "open"
+    accepted: bool = False
+    completed: dt.datetime | None = None
+
+
+class _Tally:
+    def __init__(self, query: ReportQuery) -> None:
+        self.q = query
+        self.orgs: dict[str, str] = {}
+        self.ents: dict[str, _Ent] = {}
+        self.refs: dict[str, _Ref] = {}
+        self.people: set[str] = set()
+        self.reached: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.deliveries: dict[tuple[str, str], int] = defaultdict(int)
+        self.amounts: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+        self.granted = self.revoked = 0
+        self.flagged: set[str] = set()
+        self.duplicates_of: dict[str, list[str]] = {}
+
+    def org_of(self, pem: str) -> str:
+        if pem not in self.orgs:
+            attrs = load_certificate(pem).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+            self.orgs[pem] = str(attrs[0].value)
+        return self.orgs[pem]
+
+    def mine(self, org: str) -> bool:
+        return self.q.org is None or org == self.q.org
+
+    def add(self, entry: Entry) -> None:
+        p = entry.tx.proposal
+        if p.function != "submit" or not p.args or not isinstance(p.args[0], dict):
+            return
+        e: dict[str, Any] = p.args[0]
+        org, kind, day = self.org_of(p.creator), str(e.get("type")), p.timestamp[:10]
+        if kind == "entitlement.granted":
+            self._grant(e, org, day, entry.result)
+        elif kind == "assistance.delivered":
+            self._deliver(e)
+        elif kind.startswith("entitlement."):
+            ent = self.ents.get(str(e["entitlement_id"]))
+            if ent is not None:
+                ent.state = kind.split(".", 1)[1]
+                if kind == "entitlement.revoked" and self._counts(ent) and self.q.in_period(day):
+                    self.revoked += 1
+        elif kind == "referral.created":
+            self.refs[str(e["referral_id"])] = _Ref(org, str(e["pid"]), str(e["sector"]), p.time)
+        elif kind.startswith("referral."):
+            self._referral_step(str(e["referral_id"]), kind.split(".", 1)[1], p.time)
+
+    def _counts(self, ent: _Ent) -> bool:
+        return self.mine(ent.org) and self.q.programme in (None, ent.programme)
+
+    def _grant(self, e: dict[str, Any], org: str, day: str, result: bytes) -> None:
+        eid = str(e["entitlement_id"])
+        ent = _Ent(org, str(e["pid"]), str(e["programme"]), str(e["modality"]), e.get("location"))
+        self.ents[eid] = ent
+        if self._counts(ent) and self.q.in_period(day):
+            self.granted += 1
+            duplicates = json.loads(result).get("possible_duplicate_of") or []
+            if duplicates:
+                self.flagged.add(eid)
+                self.duplicates_of[eid] = [str(d) for d in duplicates]
+
+    def _deliver(self, e: dict[str, Any]) -> None:
+        ent = self.ents.get(str(e["entitlement_id"]))
+        if ent is None or not self._counts(ent) or not self.q.in_period(str(e["date"])):
+            return
+        where = e.get("location") or ent.location or UNKNOWN_LOCATION
+        cell = (str(where)[: self.q.location_chars], ent.modality)
+        self.people.add(ent.pid)
+        self.reached[cell].add(ent.pid)
+        self.deliveries[cell] += 1
+        self.amounts[(*cell, str(e["currency"]))] += Decimal(str(e["amount"]))
+
+    def _referral_step(self, rid: str, step: str, when: dt.datetime) -> None:
+        ref = self.refs.get(rid)
+        if ref is None:
+            return
+        ref.state = step
+        ref.accepted |= step == "accepted"
+        if step == "completed":
+            ref.completed = when
+
+    def resolved(self) -> int:
+        closed = {"revoked", "closed"}
+        return sum(
+            1
+            for eid in self.flagged
+            if self.ents[eid].state in closed
+            or any(
+                d in self.ents and self.ents[d].state in closed
+                for d in self.duplicates_of.get(eid, [])
+            )
+        )
+
+
+def _hide(value: int, hidden: bool) -> int | None:
+    return None if hidden else value
+
+
+def _reached_table(t: _Tally, k: int) -> dict[str, Any]:
+    rows = sorted({r for r, _ in t.reached})
+    cols = sorted({c for _, c in t.reached})
+    people = [[len(t.reached.get((r, c), set())) for c in cols] for r in rows]
+    mask = suppress(people, k) if rows else suppress([[0]], k)
+
+    def shaped(values: list[list[Any]], zero: Any, fmt: Any) -> dict[str, Any]:
+        row_tot = [sum(row, zero) for row in values]
+        col_tot = [sum((values[r][c] for r in range(len(rows))), zero) for c in range(len(cols))]
+        return {
+            "cells": [
+                [None if mask.cells[r][c] else fmt(values[r][c]) for c in range(len(cols))]
+                for r in range(len(rows))
+            ],
+            "row_totals": [None if mask.row_totals[r] else fmt(v) for r, v in enumerate(row_tot)],
+            "column_totals": [
+                None if mask.column_totals[c] else fmt(v) for c, v in enumerate(col_tot)
+            ],
+            "total": None if mask.total else fmt(sum(row_tot, zero)),
+        }
+
+    currencies = sorted({cur for _, _, cur in t.amounts})
+    return {
+        "rows": rows,
+        "columns": cols,
+        "row_label": "location",
+        "column_label": "modality",
+        "people": shaped(people, 0, int),
+        "deliveries": shaped([[t.deliveries.get((r, c), 0) for c in cols] for r in rows], 0, int),
+        "amounts": {
+            cur: shaped(
+                [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows],
+                Decimal(0),
+                format_amount,
+            )
+            for cur in currencies
+        },
+    }
+
+
+def _referral_table(t: _Tally, k: int) -> tuple[dict[str, Any], list[_Ref]]:
+    mine = [
+        r for r in t.refs.values() if t.mine(r.org) and t.q.in_period(r.created.date().isoformat())
+    ]
+    rows = sorted({r.sector for r in mine})
+    cols = list(REFERRAL_STATES)
+    counts = [[sum(1 for r in mine if r.sector == s and r.state == c) for c in cols] for s in rows]
+    mask = suppress(counts, k) if rows else suppress([[0]], k)
+    table = {
+        "rows": rows,
+        "columns": cols,
+        "row_label": "sector",
+        "column_label": "state",
+        "referrals": {
+            "cells": [
+                [_hide(counts[r][c], mask.cells[r][c]) for c in range(len(cols))]
+                for r in range(len(rows))
+            ],
+            "row_totals": [_hide(sum(row), mask.row_totals[r]) for r, row in enumerate(counts)],
+            "column_totals": [
+                _hide(sum(counts[r][c] for r in range(len(rows))), mask.column_totals[c])
+                for c in range(len(cols))
+            ],
+            "total": _hide(sum(map(sum, counts)), mask.total),
+        },
+    }
+    return table, mine
+
+
+def _median_days(refs: list[_Ref]) -> str:
+    days = [(r.completed - r.created).total_seconds() / 86400 for r in refs if r.completed]
+    return format_amount(Decimal(str(round(statistics.median(days), 1))))
+
+
+def compute_report(
+    entries: Iterable[tuple[int, bytes]], *, origin: str, tree_size: int, query: ReportQuery
+) -> dict[str, Any]:
+    """Figures over log positions ``[0, tree_size)``; the anchor root is recomputed too."""
+    tally = _Tally(query)
+    tree = CompactRange()
+    for position, data in entries:
+        if position >= tree_size:
+            break
+        if position != tree.size:
+            raise ReportError(f"log entry {tree.size} is missing")
+        tree.append(leaf_hash(data))
+        tally.add(Entry.from_bytes(data))
+    if tree.size != tree_size:
+        raise ReportError(f"the log has {tree.size} entries, fewer than {tree_size}")
+    k = query.k
+    reached = _reached_table(tally, k)
+    referrals, refs = _referral_table(tally, k)
+    accepted = sum(1 for r in refs if r.accepted or r.state == "completed")
+    completed = sum(1 for r in refs if r.state == "completed")
+    people_hidden = reached["people"]["total"] is None
+    counts: dict[str, tuple[int, bool]] = {
+        "people_assisted": (len(tally.people), people_hidden),
+        "deliveries": (sum(tally.deliveries.values()), people_hidden),
+        "entitlements_granted": (tally.granted, False),
+        "entitlements_revoked": (tally.revoked, False),
+        "duplicates_flagged": (len(tally.flagged), False),
+        "duplicates_resolved": (tally.resolved(), False),
+        "referrals_made": (len(refs), referrals["referrals"]["total"] is None),
+        "referrals_accepted": (accepted, False),
+        "referrals_completed": (completed, False),
+    }
+    summary: dict[str, Any] = {}
+    suppressed: list[str] = []
+    for name, (value, forced) in counts.items():
+        hidden = forced or 0 < value < k
+        summary[name] = None if hidden else value
+        if hidden:
+            suppressed.append(name)
+    summary["median_days_to_completion"] = None if completed < k else _median_days(refs)
+    if completed < k:
+        suppressed.append("median_days_to_completion")
+    return {
+        "format": REPORT_FORMAT,
+        "anchor": {"origin": origin, "tree_size": tree_size, "root": b64(tree.root())},
+        "query": {key: value for key, value in asdict(query).items()},
+        "summary": summary,
+        "suppressed": suppressed,
+        "tables": {"reached": reached, "referrals": referrals},
+    }
+
+
+def report_from_ledger(
+    reader: LogReader, consortium: Consortium, query: ReportQuery, size: int | None = None
+) -> dict[str, Any]:
+    """Compute at a signed checkpoint (default: the latest) and check the root matches it."""
+    note = reader.checkpoint(size)
+    cp = notes.open_checkpoint(
+        note, notes.Verifier.from_vkey(consortium.log_vkey), origin=consortium.origin
+    ).checkpoint
+    report = compute_report(
+        reader.entries(), origin=consortium.origin, tree_size=cp.size, query=query
+    )
+    if report["anchor"]["root"] != b64(cp.root_hash):
+        raise ReportError("the log's entries do not hash to its own checkpoint")
+    return report

@@ -1,0 +1,77 @@
+"""Sign a report as the gateway's organisation, and verify one by recomputing it.
+
+The signature is ECDSA P-256 (low-S, as for transactions) over the RFC 8785
+canonical JSON of the report without its ``signature`` member; the report embeds
+its anchor (origin, tree size, root), so the signature binds the figures to one
+log prefix. :func:`verify_report` checks the certificate against the consortium,
+the signature, and -- given the ledger's entries -- recomputes the figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from chaincode.canonical import canonical_json
+from ledger_gw.consortium import Consortium
+from ledger_gw.identity import Signer
+from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
+
+ALGORITHM = "ECDSA-P256-SHA256"
+
+
+def _body(report: dict[str, Any]) -> bytes:
+    return canonical_json({k: v for k, v in report.items() if k != "signature"})
+
+
+def sign_report(report: dict[str, Any], signer: Signer) -> dict[str, Any]:
+    """The report with a ``signature`` member by ``signer``'s organisation."""
+    return {
+        **report,
+        "signature": {
+            "org": signer.org_id,
+            "algorithm": ALGORITHM,
+            "certificate": signer.cert_pem,
+            "value": base64.b64encode(signer.sign(_body(report))).decode(),
+        },
+    }
+
+
+def verify_report(
+    report: dict[str, Any],
+    consortium: Consortium,
+    entries: Iterable[tuple[int, bytes]] | None = None,
+) -> str:
+    """Check signature and (with ``entries``) the figures; returns the signing org.
+
+    Raises ReportError (or AuthenticationError for the certificate) on any mismatch.
+    """
+    sig = report.get("signature")
+    if not isinstance(sig, dict) or sig.get("algorithm") != ALGORITHM:
+        raise ReportError("the report is not signed")
+    identity = consortium.authenticator().authenticate(
+        str(sig.get("certificate")),
+        base64.b64decode(str(sig.get("value"))),
+        _body(report),
+        dt.datetime.now(dt.UTC),
+    )
+    if identity.org_id != sig.get("org"):
+        raise ReportError(f"signed by {identity.org_id}, not {sig.get('org')}")
+    if entries is None:
+        return identity.org_id
+    anchor, q = report["anchor"], report["query"]
+    again = compute_report(
+        entries,
+        origin=str(anchor["origin"]),
+        tree_size=int(anchor["tree_size"]),
+        query=ReportQuery(**q),
+    )
+    if again["anchor"] != anchor:
+        raise ReportError("the ledger's root at the anchored size differs from the report's")
+    unsigned = {k: v for k, v in report.items() if k != "signature"}
+    if canonical_json(again) != canonical_json(unsigned):
+        differing = sorted(k for k in again if again[k] != unsigned.get(k))
+        raise ReportError(f"recomputed figures differ from the report's: {', '.join(differing)}")
+    return identity.org_id

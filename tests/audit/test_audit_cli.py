@@ -1,0 +1,56 @@
+"""`ledger-gw audit bundle|verify|chain|watch` through click, as an auditor runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ledger_gw.cli import cli
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+
+
+def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws")
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+    try:
+        referral = ev.referral_created(ev.pid())
+        OrgClient(ledger, ws.signer("AGENCY-A")).submit(referral)
+        OrgClient(ledger, ws.signer("AGENCY-B")).submit(
+            ev.referral_step("accepted", referral["referral_id"])
+        )
+        ledger.cosign(ws.witness("AGENCY-C"))
+    finally:
+        ledger.close()
+    runner = CliRunner()
+    rid, out = referral["referral_id"], tmp_path / "bundle.json"
+    made = runner.invoke(
+        cli, ["audit", "bundle", "--dir", str(ws.root), "--subject", rid, "--out", str(out)]
+    )
+    assert made.exit_code == 0, made.output
+    consortium = str(ws.root / "consortium.json")
+    good = runner.invoke(cli, ["audit", "verify", str(out), "--consortium", consortium])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["ok"] is True
+
+    bundle = json.loads(out.read_text())
+    bundle["evidence"]["entries"].pop()
+    out.write_text(json.dumps(bundle))
+    bad = runner.invoke(cli, ["audit", "verify", str(out)])
+    assert bad.exit_code == 1
+    assert "missing_event" in str(bad.exception)
+
+    chain = runner.invoke(cli, ["audit", "chain", "--dir", str(ws.root), rid])
+    assert chain.exit_code == 0, chain.output
+    assert chain.output.count("PASS") == 2
+
+    state = str(tmp_path / "watch.json")
+    watch = runner.invoke(
+        cli, ["audit", "watch", "--dir", str(ws.root), "--state", state, "--count", "1"]
+    )
+    assert watch.exit_code == 0
+    assert watch.output.startswith("first: size None -> 2")

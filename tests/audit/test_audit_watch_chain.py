@@ -1,0 +1,90 @@
+"""Consistency monitoring catches a forked log; chain verdicts name document mismatches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.audit.bundle import build_bundle
+from ledger_gw.audit.errors import LogInconsistentError
+from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.audit.watch import Monitor, ReaderSource
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.workspace import Workspace
+from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.support import events as ev
+
+
+def test_document_hash_mismatch_is_a_failed_step(scenario: Scenario) -> None:
+    bundle = build_bundle(
+        scenario.ledger.log,
+        scenario.ws.consortium,
+        kind="referral_chain",
+        subject=scenario.root_referral,
+    )
+    report = verify_bundle(bundle, documents={scenario.root_referral: (DOCUMENT + b"!", SALT)})
+    assert report.codes == {"document_mismatch"}
+    first = report.steps[0].to_dict()
+    assert first["verdict"] == "fail"
+    assert first["reasons"] == [
+        "document_hash: the keyed hash of the document given does not match the ledger's"
+    ]
+    assert all(s.ok for s in report.steps[1:])
+
+
+def test_monitor_extends_then_detects_fork(audit_ws: Workspace, tmp_path: Path) -> None:
+    one = EmbeddedLedger(
+        f"sqlite:///{tmp_path / 'one.db'}", audit_ws.consortium, audit_ws.log_signer()
+    )
+    two = EmbeddedLedger(
+        f"sqlite:///{tmp_path / 'two.db'}", audit_ws.consortium, audit_ws.log_signer()
+    )
+    try:
+        a_one, a_two = (
+            OrgClient(one, audit_ws.signer("AGENCY-A")),
+            OrgClient(two, audit_ws.signer("AGENCY-A")),
+        )
+        for i in range(4):  # the same signed transactions: identical prefix
+            tx = a_one.sign("submit", ev.independent(i))
+            one.submit(tx)
+            two.submit(tx)
+        state = tmp_path / "monitor.json"
+        monitor = Monitor(state, audit_ws.consortium)
+        assert monitor.poll(ReaderSource(one.log)).status == "first"
+        a_one.submit(ev.independent(10))
+        seen = monitor.poll(ReaderSource(one.log))
+        assert (seen.status, seen.old_size, seen.new_size) == ("extended", 4, 5)
+        assert monitor.poll(ReaderSource(one.log)).status == "unchanged"
+        before = state.read_text()
+
+        a_two.submit(ev.independent(11))  # same size 5, another root
+        with pytest.raises(LogInconsistentError, match="LOG FORKED"):
+            monitor.poll(ReaderSource(two.log))
+        a_two.submit(ev.independent(12))  # size 6, not an extension of the trusted 5
+        with pytest.raises(LogInconsistentError, match="LOG INCONSISTENT"):
+            monitor.poll(ReaderSource(two.log))
+        assert state.read_text() == before  # a failure never moves the trusted head
+        assert json.loads(before)["size"] == 5
+    finally:
+        one.close()
+        two.close()
+
+
+def test_monitor_refuses_rollback(audit_ws: Workspace, tmp_path: Path) -> None:
+    ledger = EmbeddedLedger(
+        f"sqlite:///{tmp_path / 'l.db'}", audit_ws.consortium, audit_ws.log_signer()
+    )
+    try:
+        client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
+        client.submit(ev.independent(0))
+        old_note = ledger.log.checkpoint()
+        client.submit(ev.independent(1))
+        monitor = Monitor(tmp_path / "m.json", audit_ws.consortium)
+        monitor.poll(ReaderSource(ledger.log))
+        with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
+            monitor.observe(old_note, [])
+    finally:
+        ledger.close()

@@ -1,0 +1,151 @@
+"""Reports on a ledger of a few hundred synthetic people: figures, anchoring, exports."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from ledger_gw.cli import cli
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import AuthenticationError
+from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_ledger
+from ledger_gw.reports.exports import to_csv
+from ledger_gw.reports.iati import to_iati
+from ledger_gw.reports.signing import sign_report, verify_report
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+
+XSD = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas" / "iati-2.03"
+# location -> (people with cash, people with vouchers); LB14 has 3 people: a small cell.
+LAYOUT = {"LB11": (80, 40), "LB12": (60, 30), "LB13": (50, 20), "LB14": (3, 0)}
+PEOPLE = sum(a + b for a, b in LAYOUT.values())
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, EmbeddedLedger]]:
+    root = tmp_path_factory.mktemp("reports")
+    ws = Workspace.create(root / "ws")
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+    a = OrgClient(ledger, ws.signer("AGENCY-A"))
+    grants, deliveries = [], []
+    for location, (cash, voucher) in LAYOUT.items():
+        for modality, n in (("cash", cash), ("voucher", voucher)):
+            for _ in range(n):
+                g = ev.entitlement_granted(ev.pid(), modality=modality, location=location)
+                grants.append(g)
+                deliveries.append(ev.delivery(g["entitlement_id"], "50"))
+    person = ev.pid()
+    grants.append(ev.entitlement_granted(person))
+    grants.append(ev.entitlement_granted(person))  # a possible duplicate
+    refs = [ev.referral_created(ev.pid()) for _ in range(8)]
+    for batch in (grants, deliveries, refs):
+        assert all(o.error is None for o in a.submit_many(batch))
+    b = OrgClient(ledger, ws.signer("AGENCY-B"))
+    b.submit_many([ev.referral_step("accepted", r["referral_id"]) for r in refs[:6]])
+    b.submit_many([ev.referral_step("completed", r["referral_id"]) for r in refs[:5]])
+    yield ws, ledger
+    ledger.close()
+
+
+@pytest.fixture(scope="module")
+def report(world: tuple[Workspace, EmbeddedLedger]) -> dict[str, Any]:
+    ws, ledger = world
+    return report_from_ledger(ledger.log, ws.consortium, ReportQuery(org="AGENCY-A"))
+
+
+def test_figures_and_small_cell_suppression(
+    world: tuple[Workspace, EmbeddedLedger], report: dict[str, Any]
+) -> None:
+    _, ledger = world
+    assert report["anchor"]["tree_size"] == ledger.size()
+    s = report["summary"]
+    assert s["people_assisted"] == PEOPLE
+    assert s["deliveries"] == PEOPLE
+    assert s["entitlements_granted"] == PEOPLE + 2
+    assert s["duplicates_flagged"] is None  # one flagged grant: fewer than k
+    assert "duplicates_flagged" in report["suppressed"]
+    assert s["duplicates_resolved"] == 0  # a zero discloses nobody
+    assert s["referrals_made"] == 8
+    assert s["referrals_accepted"] == 6
+    assert s["referrals_completed"] == 5
+    assert s["median_days_to_completion"] == "0"
+    people = report["tables"]["reached"]["people"]
+    rows = report["tables"]["reached"]["rows"]
+    small = rows.index("LB14")
+    assert people["cells"][small][0] is None  # 3 people: suppressed
+    assert people["row_totals"][small] is None
+    hidden_in_col = sum(1 for r in range(len(rows)) if people["cells"][r][0] is None)
+    assert hidden_in_col >= 2  # a complement, so the column total does not give it away
+    amounts = report["tables"]["reached"]["amounts"]["USD"]
+    assert amounts["cells"][small][0] is None
+    assert "3" not in json.dumps(people["cells"][small])
+
+
+def test_signed_report_verifies_and_recomputes(
+    world: tuple[Workspace, EmbeddedLedger], report: dict[str, Any]
+) -> None:
+    ws, ledger = world
+    signed = sign_report(report, ws.signer("AGENCY-A"))
+    assert verify_report(signed, ws.consortium, ledger.log.entries()) == "AGENCY-A"
+    changed = copy.deepcopy(signed)
+    changed["summary"]["people_assisted"] += 1
+    with pytest.raises(AuthenticationError):
+        verify_report(changed, ws.consortium)
+    resigned = sign_report(
+        {k: v for k, v in changed.items() if k != "signature"}, ws.signer("AGENCY-A")
+    )
+    with pytest.raises(ReportError, match="summary"):
+        verify_report(resigned, ws.consortium, ledger.log.entries())
+
+
+def test_iati_validates_against_schema(report: dict[str, Any]) -> None:
+    if not (XSD / "iati-activities-schema.xsd").exists():
+        pytest.skip("../shared/schemas/iati-2.03 is absent: cannot validate IATI XML")
+    from lxml import etree
+
+    schema = etree.XMLSchema(etree.parse(str(XSD / "iati-activities-schema.xsd")))
+    xml = to_iati(report, org_ref="XM-DAC-0000-AGENCY-A", glide="EQ-2023-000015-TUR")
+    doc = etree.fromstring(xml)
+    assert schema.validate(doc), schema.error_log
+    codes = [t.get("code") for t in doc.iter("transaction-type")]
+    assert sorted(codes) == ["3", "3"]  # cash and voucher: disbursements
+    assert doc.find(".//humanitarian-scope").get("vocabulary") == "1-2"
+
+
+def test_hxl_csv(report: dict[str, Any]) -> None:
+    lines = to_csv(report, hxl=True).splitlines()
+    assert lines[1].startswith("#org+code,#activity+code")
+    assert any(",LB14,cash,people,," in line for line in lines)  # suppressed: empty
+
+
+def test_cli_report_and_audit(world: tuple[Workspace, EmbeddedLedger], tmp_path: Path) -> None:
+    ws, _ = world
+    runner = CliRunner()
+    out = runner.invoke(
+        cli,
+        [
+            "report",
+            "accountability",
+            "--dir",
+            str(ws.root),
+            "--org",
+            "AGENCY-A",
+            "--sign-as",
+            "AGENCY-A",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    path = tmp_path / "report.json"
+    path.write_text(out.output)
+    ok = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+    assert ok.exit_code == 0, ok.output
+    hxl = runner.invoke(cli, ["report", "accountability", "--dir", str(ws.root), "--format", "hxl"])
+    assert hxl.exit_code == 0
+    assert "#adm1+code" in hxl.output
