@@ -45,5 +45,18 @@ bench: $(STAMP)
 bench-http: $(STAMP)
 	$(BIN)/python bench/http_gateway.py
 
+# Fabric: FABRIC_HOME must name the Fabric 2.5 release layout (see network/README.md).
+fabric-up: $(STAMP)
+	network/network.sh up
+
+fabric-down:
+	network/network.sh down
+
+demo-fabric: $(STAMP)
+	$(BIN)/ledger-gw demo --backend fabric
+
+bench-fabric: $(STAMP)
+	$(BIN)/python bench/fabric_submit.py
+
 clean:
 	rm -rf $(VENV) var build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -79,10 +79,22 @@ def init(directory: Path, name: str) -> None:
 @cli.command()
 @_DIR
 @click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
-def demo(directory: Path, fresh: bool) -> None:
+@click.option(
+    "--backend",
+    type=click.Choice(["embedded", "fabric"]),
+    default="embedded",
+    show_default=True,
+    help="fabric: the network `network/network.sh up` started (LEDGER_GW_FABRIC_PROFILE).",
+)
+def demo(directory: Path, fresh: bool, backend: str) -> None:
     """Fatima's journey across three service points, end to end."""
     from ledger_gw.demo import run_demo
 
+    if backend == "fabric":
+        from ledger_gw.backends import run_fabric_demo
+
+        run_fabric_demo(console)
+        return
     if fresh and directory.exists():
         shutil.rmtree(directory)
     ws = Workspace.load(directory) if directory.exists() else Workspace.create(directory)

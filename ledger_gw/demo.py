@@ -13,16 +13,17 @@ import base64
 import datetime as dt
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
 from ledger_gw import checkpoint as notes
+from ledger_gw.backend import Ledger
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
@@ -47,10 +48,14 @@ class OffChainRecord:
     salts: dict[str, bytes] = field(default_factory=dict)
 
 
+class DemoLedger(Ledger, Protocol):
+    def size(self) -> int: ...
+
+
 @dataclass
 class Journey:
     ws: Workspace
-    ledger: EmbeddedLedger
+    ledger: DemoLedger
     console: Console
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
 
@@ -79,8 +84,15 @@ def _events_table(title: str, events: list[dict[str, Any]]) -> Table:
     return table
 
 
-def run_demo(ws: Workspace, console: Console) -> None:
-    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+Audit = Callable[["Journey", str], None]
+
+
+def run_demo(
+    ws: Workspace, console: Console, ledger: DemoLedger | None = None, audit: Audit | None = None
+) -> None:
+    """On the embedded ledger by default; another backend brings its ledger and audit."""
+    if ledger is None:
+        ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
     j = Journey(ws, ledger, console)
     key = ws.pseudonym_key()
     today = j.today
@@ -306,6 +318,9 @@ def run_demo(ws: Workspace, console: Console) -> None:
     _show_parties(
         j, {"Fatima (consent to the consortium)": fatima.pid, "Karim (no consent to share)": karim}
     )
+    if audit is not None:
+        audit(j, second_referral)
+        return
     console.rule("[bold]Audit: the referral chain against a witnessed checkpoint")
     _audit_chain(j, second_referral)
 
@@ -335,6 +350,7 @@ def _show_parties(j: Journey, people: dict[str, str]) -> None:
 
 
 def _audit_chain(j: Journey, referral_id: str) -> None:
+    assert isinstance(j.ledger, EmbeddedLedger)
     for org_id in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
         j.ledger.cosign(j.ws.witness(org_id))
     note = j.ledger.log.checkpoint()

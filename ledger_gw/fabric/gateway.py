@@ -1,0 +1,367 @@
+"""`FabricLedger`: the Ledger protocol over the Fabric Gateway gRPC API.
+
+Writes go Endorse → Submit → CommitStatus; queries go to Evaluate. The caller's
+`SignedTransaction` is checked against its certificate, then re-expressed as a Fabric
+proposal with the same nonce, timestamp, function and arguments and signed with that
+organisation's key (the gateway of an agency holds its own key, as in Fabric's clients).
+
+Retries never send a transaction ID with other content: an endorsement or a submission
+that failed for transport reasons is retried with the very same signed bytes; an MVCC
+conflict (the transaction was ordered but invalidated) is retried as a new transaction
+with a fresh nonce, which the contract's event-ID idempotency makes safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+
+from ledger_gw.backend import Outcome
+from ledger_gw.errors import (
+    AuthenticationError,
+    ConfigError,
+    LedgerError,
+    RejectedError,
+)
+from ledger_gw.fabric import protos as pb
+from ledger_gw.fabric.errors import (
+    DuplicateTransactionError,
+    failure_of,
+    to_ledger_error,
+    validation_error,
+)
+from ledger_gw.fabric.evidence import Evidence, block_number_of
+from ledger_gw.fabric.proposal import (
+    BuiltProposal,
+    FabricSigner,
+    build_proposal,
+    new_nonce,
+    read_prepared_transaction,
+    sign_envelope,
+    signed_chaincode_events_request,
+    signed_commit_status_request,
+)
+from ledger_gw.identity import Signer, load_certificate, verify_low_s
+from ledger_gw.transaction import SignedTransaction
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+VALID = 0  # peer.TxValidationCode.VALID
+MVCC_CODES = frozenset({"MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT"})
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    address: str  # host:port of the peer's gateway service
+    tls_root_cert: bytes  # PEM of the TLS CA that signed the peer's server certificate
+    server_name: str | None = None  # TLS name to expect when it differs from the host
+
+
+@dataclass(frozen=True)
+class FabricProfile:
+    """Where the network is: written by `network/network.sh up` as profile.json."""
+
+    channel: str
+    chaincode: str
+    peers: dict[str, PeerEndpoint]  # organisation (MSP ID) → its peer
+    default_peer: str  # organisation whose peer serves members that run none
+    workspace: Path | None = None
+    timeouts: dict[str, float] = field(
+        default_factory=lambda: {"evaluate": 15.0, "endorse": 30.0, "submit": 15.0, "commit": 60.0}
+    )
+
+    @classmethod
+    def load(cls, path: Path) -> FabricProfile:
+        try:
+            data = json.loads(path.read_text())
+            base = path.parent
+            peers = {
+                org: PeerEndpoint(
+                    p["address"], (base / p["tls_root_cert"]).read_bytes(), p.get("server_name")
+                )
+                for org, p in data["peers"].items()
+            }
+            ws = data.get("workspace")
+            return cls(
+                channel=data["channel"],
+                chaincode=data["chaincode"],
+                peers=peers,
+                default_peer=data.get("default_peer", next(iter(peers))),
+                workspace=(base / ws) if ws else None,
+            )
+        except (OSError, KeyError, ValueError, StopIteration) as exc:
+            raise ConfigError(f"cannot read Fabric profile {path}: {exc}") from exc
+
+    def endpoint_for(self, org_id: str) -> PeerEndpoint:
+        return self.peers.get(org_id) or self.peers[self.default_peer]
+
+
+@dataclass(frozen=True)
+class Retry:
+    attempts: int = 4
+    backoff: float = 0.2  # seconds, doubled after each attempt
+
+
+class FabricLedger:
+    """A `Ledger` on a Fabric channel, through the peers' Gateway service."""
+
+    def __init__(
+        self,
+        profile: FabricProfile,
+        signers: Mapping[str, Signer],
+        *,
+        retry: Retry | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.profile = profile
+        self.retry = retry or Retry()
+        self._sleep = sleep
+        self._by_cert: dict[str, FabricSigner] = {
+            s.cert_pem: FabricSigner(org_id, s.cert_pem, s.key) for org_id, s in signers.items()
+        }
+        self._channels: dict[str, grpc.Channel] = {}
+        self._lock = threading.Lock()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _gateway(self, org_id: str) -> Any:
+        endpoint = self.profile.endpoint_for(org_id)
+        with self._lock:
+            channel = self._channels.get(endpoint.address)
+            if channel is None:
+                credentials = grpc.ssl_channel_credentials(root_certificates=endpoint.tls_root_cert)
+                options: list[tuple[str, Any]] = [
+                    ("grpc.max_receive_message_length", 100 * 1024 * 1024),
+                    ("grpc.keepalive_time_ms", 60_000),
+                ]
+                if endpoint.server_name:
+                    options.append(("grpc.ssl_target_name_override", endpoint.server_name))
+                channel = grpc.secure_channel(endpoint.address, credentials, options=options)
+                self._channels[endpoint.address] = channel
+        return pb.gateway_grpc.GatewayStub(channel)
+
+    def close(self) -> None:
+        with self._lock:
+            for channel in self._channels.values():
+                channel.close()
+            self._channels.clear()
+
+    # -- identity ----------------------------------------------------------------------
+
+    def _signer_for(self, tx: SignedTransaction) -> FabricSigner:
+        signer = self._by_cert.get(tx.proposal.creator)
+        if signer is None:
+            raise AuthenticationError(
+                "this gateway holds no Fabric identity for the transaction's certificate",
+                code="unknown_identity",
+            )
+        public_key: Any = load_certificate(signer.cert_pem).public_key()
+        verify_low_s(public_key, tx.signature, tx.proposal.payload)
+        return signer
+
+    def _proposal(self, tx: SignedTransaction, signer: FabricSigner, nonce: bytes) -> BuiltProposal:
+        return build_proposal(
+            creator=signer.creator,
+            channel=self.profile.channel,
+            chaincode=self.profile.chaincode,
+            function=tx.proposal.function,
+            args=tx.proposal.contract_args(),
+            nonce=nonce,
+            timestamp=tx.proposal.time,
+        )
+
+    def _call(self, what: str, attempt: Callable[[], T]) -> T:
+        """Run one Gateway call, retrying only failures that left nothing behind."""
+        delay = self.retry.backoff
+        for n in range(1, self.retry.attempts + 1):
+            try:
+                return attempt()
+            except grpc.RpcError as error:
+                failure = failure_of(error)
+                if not failure.retryable or n == self.retry.attempts:
+                    raise to_ledger_error(failure, what) from None
+                _log.info("%s failed (%s), retrying: %s", what, failure.code.name, failure.text())
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- reading -----------------------------------------------------------------------
+
+    def evaluate(self, tx: SignedTransaction) -> Any:
+        signer = self._signer_for(tx)
+        built = self._proposal(tx, signer, base64.b64decode(tx.proposal.nonce))
+        request = pb.gateway.EvaluateRequest(
+            transaction_id=built.tx_id,
+            channel_id=self.profile.channel,
+            proposed_transaction=built.signed(signer),
+        )
+        gateway = self._gateway(signer.msp_id)
+        timeout = self.profile.timeouts["evaluate"]
+        response = self._call("evaluate", lambda: gateway.Evaluate(request, timeout=timeout))
+        return json.loads(response.result.payload)
+
+    # -- writing -----------------------------------------------------------------------
+
+    def submit(self, tx: SignedTransaction) -> dict[str, Any]:
+        return self.submit_many([tx])[0].unwrap()
+
+    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        """In order, each committed (or refused) before the next is endorsed."""
+        return [self._submit_one(tx) for tx in txs]
+
+    def _submit_one(self, tx: SignedTransaction) -> Outcome:
+        try:
+            signer = self._signer_for(tx)
+        except LedgerError as error:
+            return Outcome(tx.tx_id, None, RejectedError("unauthenticated", error.code, str(error)))
+        nonce = base64.b64decode(tx.proposal.nonce)
+        for attempt in range(1, self.retry.attempts + 1):
+            built = self._proposal(tx, signer, nonce)
+            try:
+                outcome = self._endorse_submit_commit(built, signer)
+            except DuplicateTransactionError:
+                # The same signed transaction was submitted before (a caller's retry after
+                # an uncertain outcome). Ask again under a new ID: the contract's event-ID
+                # idempotency answers with the original result and writes nothing.
+                _log.info("transaction %s was already submitted; asking again", built.tx_id)
+                nonce = new_nonce()
+                continue
+            except RejectedError as error:
+                return Outcome(built.tx_id, None, error)
+            if outcome is not None:
+                return outcome
+            # MVCC conflict: nothing took effect; a new transaction (new nonce, new ID).
+            _log.info("transaction %s hit an MVCC conflict (attempt %d)", built.tx_id, attempt)
+            nonce = new_nonce()
+        return Outcome(
+            built.tx_id,
+            None,
+            validation_error("MVCC_READ_CONFLICT", built.tx_id),
+        )
+
+    def _endorse_submit_commit(self, built: BuiltProposal, signer: FabricSigner) -> Outcome | None:
+        gateway = self._gateway(signer.msp_id)
+        channel = self.profile.channel
+        t = self.profile.timeouts
+        endorse = pb.gateway.EndorseRequest(
+            transaction_id=built.tx_id,
+            channel_id=channel,
+            proposed_transaction=built.signed(signer),
+        )
+        endorsed = self._call("endorse", lambda: gateway.Endorse(endorse, timeout=t["endorse"]))
+        prepared = endorsed.prepared_transaction
+        result = read_prepared_transaction(prepared)
+        payload = json.loads(result.payload)
+        if result.writes == 0:
+            # An idempotent replay: the contract returned the original result and wrote
+            # nothing, so there is nothing to order (as on the embedded ledger).
+            return Outcome(built.tx_id, payload)
+        submit = pb.gateway.SubmitRequest(
+            transaction_id=built.tx_id,
+            channel_id=channel,
+            prepared_transaction=sign_envelope(prepared, signer),
+        )
+        self._call("submit", lambda: gateway.Submit(submit, timeout=t["submit"]))
+        status_request = signed_commit_status_request(channel, built.tx_id, signer)
+        status = self._call(
+            "commit status", lambda: gateway.CommitStatus(status_request, timeout=t["commit"])
+        )
+        if status.result == VALID:
+            return Outcome(built.tx_id, payload, position=int(status.block_number))
+        name = pb.transaction.TxValidationCode.Name(status.result)
+        if name in MVCC_CODES:
+            return None
+        raise validation_error(name, built.tx_id)
+
+    # -- blocks (qscc, through the gateway's Evaluate) -------------------------------------
+
+    def _qscc(self, function: str, *args: str, org_id: str | None = None) -> bytes:
+        signers = list(self._by_cert.values())
+        signer = next((s for s in signers if s.msp_id == org_id), signers[0])
+        built = build_proposal(
+            creator=signer.creator,
+            channel=self.profile.channel,
+            chaincode="qscc",
+            function=function,
+            args=[a.encode() for a in (self.profile.channel, *args)],
+            nonce=new_nonce(),
+            timestamp=dt.datetime.now(dt.UTC),
+        )
+        request = pb.gateway.EvaluateRequest(
+            transaction_id=built.tx_id,
+            channel_id=self.profile.channel,
+            proposed_transaction=built.signed(signer),
+        )
+        gateway = self._gateway(signer.msp_id)
+        timeout = self.profile.timeouts["evaluate"]
+        response = self._call(
+            f"qscc {function}", lambda: gateway.Evaluate(request, timeout=timeout)
+        )
+        return bytes(response.result.payload)
+
+    def height(self, org_id: str | None = None) -> int:
+        info = pb.common_ledger.BlockchainInfo.FromString(self._qscc("GetChainInfo", org_id=org_id))
+        return int(info.height)
+
+    def size(self) -> int:
+        """Blocks on the channel (the embedded ledger counts log entries)."""
+        return self.height()
+
+    def block(self, number: int, org_id: str | None = None) -> bytes:
+        return self._qscc("GetBlockByNumber", str(number), org_id=org_id)
+
+    def block_of(self, tx_id: str, org_id: str | None = None) -> bytes:
+        return self._qscc("GetBlockByTxID", tx_id, org_id=org_id)
+
+    def evidence(self, tx_id: str, org_id: str | None = None) -> Evidence:
+        """The genesis block and the blocks from the transaction's to the head, as read
+        from `org_id`'s peer (the auditor's own, typically)."""
+        first = self.block_of(tx_id, org_id)
+        start = block_number_of(first)
+        head = self.height(org_id) - 1
+        blocks = [first, *(self.block(n, org_id) for n in range(start + 1, head + 1))]
+        return Evidence(self.profile.channel, tx_id, self.block(0, org_id), tuple(blocks))
+
+    # -- events ------------------------------------------------------------------------
+
+    def chaincode_events(
+        self,
+        org_id: str,
+        signer: Signer,
+        start_block: int | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[tuple[int, str, str, bytes]]:
+        """(block, tx ID, event name, payload) as blocks commit, until `timeout` seconds
+        have passed (forever when None: iterate in a thread)."""
+        fabric_signer = FabricSigner(org_id, signer.cert_pem, signer.key)
+        request = signed_chaincode_events_request(
+            self.profile.channel, self.profile.chaincode, fabric_signer, start_block
+        )
+        try:
+            for response in self._gateway(org_id).ChaincodeEvents(request, timeout=timeout):
+                for event in response.events:
+                    yield (
+                        int(response.block_number),
+                        event.tx_id,
+                        event.event_name,
+                        bytes(event.payload),
+                    )
+        except grpc.RpcError as error:
+            failure = failure_of(error)
+            if failure.code in (grpc.StatusCode.CANCELLED, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return
+            raise to_ledger_error(failure, "chaincode events") from None
+
+
+__all__ = ["FabricLedger", "FabricProfile", "PeerEndpoint", "Retry"]

@@ -1,0 +1,62 @@
+"""Fabric identities → the contract's Identity: organisation = MSP ID, role from the cert.
+
+The role comes from a Fabric CA attribute `role` (the JSON extension Fabric CA writes
+under OID 1.2.3.4.5.6.7.8.1, as the Go `cid` package reads it) when there is one, else
+from the one organisational unit that names a role (agency, auditor, donor). The peer has
+already checked the signature and the MSP membership before the chaincode runs.
+"""
+
+from __future__ import annotations
+
+import json
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+from chaincode.errors import ForbiddenError
+from chaincode.stub import ROLES, Identity, Role
+from ledger_gw.fabric import protos as pb
+
+FABRIC_CA_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
+ROLE_ATTRIBUTE = "role"
+
+
+def _as_role(value: str) -> Role:
+    for role in ROLES:
+        if role == value:
+            return role
+    raise ForbiddenError("unknown_role", f"certificate role {value!r} is not one of {ROLES}")
+
+
+def role_of(cert: x509.Certificate) -> Role:
+    try:
+        ext = cert.extensions.get_extension_for_oid(FABRIC_CA_ATTRS_OID)
+    except x509.ExtensionNotFound:
+        ext = None
+    if ext is not None and isinstance(ext.value, x509.UnrecognizedExtension):
+        try:
+            attrs = json.loads(ext.value.value).get("attrs", {})
+        except (ValueError, AttributeError):
+            attrs = {}
+        if isinstance(attrs, dict) and ROLE_ATTRIBUTE in attrs:
+            return _as_role(str(attrs[ROLE_ATTRIBUTE]))
+    units = [
+        str(a.value)
+        for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+        if a.value in ROLES
+    ]
+    if len(units) != 1:
+        raise ForbiddenError(
+            "no_role", "the submitter's certificate names no single role (OU or role attribute)"
+        )
+    return _as_role(units[0])
+
+
+def identity_from_creator(creator: bytes) -> Identity:
+    """A serialized `msp.SerializedIdentity` (SignatureHeader.creator) as the contract sees it."""
+    sid = pb.identities.SerializedIdentity.FromString(creator)
+    try:
+        cert = x509.load_pem_x509_certificate(bytes(sid.id_bytes))
+    except ValueError as exc:
+        raise ForbiddenError("bad_certificate", "the submitter's certificate is malformed") from exc
+    return Identity(str(sid.mspid), role_of(cert))

@@ -1,0 +1,243 @@
+"""Helpers `network/network.sh` calls: material cryptogen cannot make, and the profile.
+
+    python -m ledger_gw.fabric.netsetup roles CRYPTO            NodeOUs: client OU = role
+    python -m ledger_gw.fabric.netsetup workspace CRYPTO OUT    ledger workspace (signers)
+    python -m ledger_gw.fabric.netsetup cc-tls CRYPTO ORG OUT   chaincode server/peer TLS pair
+    python -m ledger_gw.fabric.netsetup profile STATE ...       profile.json for the gateway
+
+Organisations are named by MSP ID (AGENCY-A ...). Each organisation's MSP classifies a
+certificate whose OU is its role (agency, auditor, donor) as a *client*, so the same
+certificate (O = organisation, OU = role) is valid for Fabric and for the contract.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ipaddress
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from chaincode.stub import Role
+from ledger_gw import checkpoint as notes
+from ledger_gw.consortium import Consortium
+from ledger_gw.identity import Organisation, cert_pem, key_pem
+from ledger_gw.pseudonym import PseudonymKey
+from ledger_gw.workspace import DEMO_ORGANISATIONS, _write_secret
+
+DOMAIN = "ledger.local"
+
+
+def org_domain(org_id: str) -> str:
+    return f"{org_id.lower()}.{DOMAIN}"
+
+
+def org_dir(crypto: Path, org_id: str) -> Path:
+    return crypto / "peerOrganizations" / org_domain(org_id)
+
+
+def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    cert = x509.load_pem_x509_certificate(next(directory.glob("*-cert.pem")).read_bytes())
+    key = serialization.load_pem_private_key((directory / "priv_sk").read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key, cert
+
+
+def issue_member(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    org_id: str,
+    role: Role,
+    common_name: str,
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A gateway's signing identity: O = organisation, OU = role, inside the CA's validity.
+
+    Fabric's MSP checks the chain at the certificate's own NotBefore, so a certificate
+    may not start before its CA does (ledger_gw.identity.issue_member backdates a day).
+    """
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_id),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ca_cert.not_valid_before_utc)
+        .not_valid_after(ca_cert.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def set_client_roles(crypto: Path) -> None:
+    """Rewrite every NodeOUs config.yaml: a client of AGENCY-A is a cert with OU=agency."""
+    for org_id, role, _ in DEMO_ORGANISATIONS:
+        for config in org_dir(crypto, org_id).rglob("config.yaml"):
+            text = config.read_text()
+            text = re.sub(
+                r"(ClientOUIdentifier:\s*\n\s*Certificate: [^\n]*\n"
+                r"\s*OrganizationalUnitIdentifier: )client",
+                rf"\g<1>{role}",
+                text,
+            )
+            config.write_text(text)
+
+
+def make_workspace(crypto: Path, out: Path, name: str = "fabric") -> None:
+    """A ledger workspace whose organisations' CAs are the Fabric MSPs' CAs."""
+    out.mkdir(parents=True, exist_ok=True)
+    origin = f"ledger.local/{name}"
+    log_signer, log_vkey = notes.generate_signer(origin)
+    _write_secret(out / "node" / "log.key", notes.dump_signer(log_signer))
+    orgs: dict[str, Organisation] = {}
+    for org_id, role, _ in DEMO_ORGANISATIONS:
+        ca_key, ca_cert = _load_ca(org_dir(crypto, org_id) / "ca")
+        key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{org_domain(org_id)}")
+        witness, witness_vkey = notes.generate_signer(f"witness.{org_id.lower()}")
+        d = out / "orgs" / org_id
+        _write_secret(d / "signer.key", key_pem(key))
+        _write_secret(d / "witness.key", notes.dump_signer(witness))
+        (d / "ca.pem").write_text(cert_pem(ca_cert))
+        (d / "signer.pem").write_text(cert_pem(cert))
+        orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
+    _write_secret(out / "pseudonym.key", PseudonymKey.generate().to_text().encode())
+    Consortium(name, origin, log_vkey, orgs).save(out / "consortium.json")
+
+
+def _tls_cert(
+    ca_key: ec.EllipticCurvePrivateKey,
+    ca_cert: x509.Certificate,
+    common_name: str,
+    usage: x509.ObjectIdentifier,
+) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(ca_cert.not_valid_before_utc)
+        .not_valid_after(min(ca_cert.not_valid_after_utc, now + dt.timedelta(days=365)))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName(common_name),
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+
+
+def make_cc_tls(crypto: Path, org_id: str, out: Path) -> None:
+    """TLS for the organisation's chaincode server and the client pair its peer dials with."""
+    ca_key, ca_cert = _load_ca(org_dir(crypto, org_id) / "tlsca")
+    out.mkdir(parents=True, exist_ok=True)
+    server = _tls_cert(ca_key, ca_cert, f"cc.{org_domain(org_id)}", ExtendedKeyUsageOID.SERVER_AUTH)
+    client = _tls_cert(
+        ca_key, ca_cert, f"peer0.{org_domain(org_id)}", ExtendedKeyUsageOID.CLIENT_AUTH
+    )
+    (out / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    (out / "server.pem").write_bytes(server[0])
+    _write_secret(out / "server.key", server[1])
+    (out / "client.pem").write_bytes(client[0])
+    _write_secret(out / "client.key", client[1])
+
+
+def write_connection(tls_dir: Path, address: str, out: Path) -> None:
+    """connection.json of a CCaaS package: the peer dials `address` with mutual TLS."""
+    data = {
+        "address": address,
+        "dial_timeout": "10s",
+        "tls_required": True,
+        "client_auth_required": True,
+        "client_key": (tls_dir / "client.key").read_text(),
+        "client_cert": (tls_dir / "client.pem").read_text(),
+        "root_cert": (tls_dir / "ca.pem").read_text(),
+    }
+    out.write_text(json.dumps(data, indent=2))
+
+
+def write_profile(state: Path, channel: str, chaincode: str, peers: Sequence[str]) -> None:
+    """profile.json: each ORG=host:port peer, its TLS CA (relative paths), the workspace."""
+    entries = {}
+    for spec in peers:
+        org_id, address = spec.split("=", 1)
+        tlsca = org_dir(state / "crypto", org_id) / "tlsca"
+        entries[org_id] = {
+            "address": address,
+            "tls_root_cert": str(next(tlsca.glob("*-cert.pem")).relative_to(state)),
+        }
+    profile = {
+        "channel": channel,
+        "chaincode": chaincode,
+        "peers": entries,
+        "default_peer": next(iter(entries)),
+        "workspace": "workspace",
+    }
+    (state / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="netsetup")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("roles").add_argument("crypto", type=Path)
+    ws = sub.add_parser("workspace")
+    ws.add_argument("crypto", type=Path)
+    ws.add_argument("out", type=Path)
+    cc = sub.add_parser("cc-tls")
+    cc.add_argument("crypto", type=Path)
+    cc.add_argument("org")
+    cc.add_argument("out", type=Path)
+    conn = sub.add_parser("connection")
+    conn.add_argument("tls_dir", type=Path)
+    conn.add_argument("address")
+    conn.add_argument("out", type=Path)
+    prof = sub.add_parser("profile")
+    prof.add_argument("state", type=Path)
+    prof.add_argument("--channel", required=True)
+    prof.add_argument("--chaincode", required=True)
+    prof.add_argument("peers", nargs="+", help="ORG=host:port")
+    args = parser.parse_args(argv)
+    if args.cmd == "roles":
+        set_client_roles(args.crypto)
+    elif args.cmd == "workspace":
+        make_workspace(args.crypto, args.out)
+    elif args.cmd == "cc-tls":
+        make_cc_tls(args.crypto, args.org, args.out)
+    elif args.cmd == "connection":
+        write_connection(args.tls_dir, args.address, args.out)
+    else:
+        write_profile(args.state, args.channel, args.chaincode, args.peers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

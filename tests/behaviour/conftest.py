@@ -1,0 +1,103 @@
+"""One behaviour suite, two backends: the embedded ledger always, Fabric when it can run.
+
+The Fabric side needs the Fabric 2.5 release binaries (FABRIC_HOME). It uses the network
+named by LEDGER_GW_FABRIC_PROFILE when set (one `network/network.sh up` started), and
+otherwise brings up its own network for the session in a temporary directory, on ports
+from FABRIC_TEST_PORT_BASE (default 28000), and takes it down at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.backend import Ledger
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.workspace import Workspace
+
+NETWORK_SH = Path(__file__).resolve().parents[2] / "network" / "network.sh"
+NO_FABRIC = (
+    "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs the Fabric 2.5 "
+    "release binaries (bin/peer, bin/orderer, ..., builders/ccaas); see network/README.md"
+)
+
+
+@dataclass
+class Backend:
+    name: str
+    ledger: Ledger
+    ws: Workspace
+
+    def client(self, org_id: str) -> OrgClient:
+        return OrgClient(self.ledger, self.ws.signer(org_id))
+
+
+@pytest.fixture(scope="session")
+def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    if not os.environ.get("FABRIC_HOME"):
+        pytest.skip(NO_FABRIC)
+    existing = os.environ.get("LEDGER_GW_FABRIC_PROFILE")
+    if existing:
+        yield Path(existing)
+        return
+    state = tmp_path_factory.mktemp("fabric") / "state"
+    env = {
+        **os.environ,
+        "FABRIC_STATE": str(state),
+        "FABRIC_PORT_BASE": os.environ.get("FABRIC_TEST_PORT_BASE", "28000"),
+        "PYTHON": sys.executable,
+    }
+    up = subprocess.run(
+        [str(NETWORK_SH), "up"], env=env, capture_output=True, text=True, timeout=900, check=False
+    )
+    if up.returncode != 0:
+        pytest.fail(f"network.sh up failed:\n{up.stdout}\n{up.stderr}")
+    try:
+        yield state / "profile.json"
+    finally:
+        subprocess.run(
+            [str(NETWORK_SH), "down"], env=env, capture_output=True, timeout=120, check=False
+        )
+
+
+@pytest.fixture(scope="session")
+def embedded_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws")
+
+
+def _embedded(ws: Workspace, path: Path) -> Backend:
+    url = f"sqlite:///{path / 'ledger.db'}"
+    return Backend("embedded", EmbeddedLedger(url, ws.consortium, ws.log_signer()), ws)
+
+
+@pytest.fixture(params=["embedded", "fabric"])
+def backend(
+    request: pytest.FixtureRequest, embedded_workspace: Workspace, tmp_path: Path
+) -> Iterator[Backend]:
+    make: Callable[[], Backend]
+    if request.param == "embedded":
+
+        def make() -> Backend:
+            return _embedded(embedded_workspace, tmp_path)
+
+    else:
+        profile: Path = request.getfixturevalue("fabric_profile")
+
+        def make() -> Backend:
+            from ledger_gw.backends import fabric_ledger
+
+            ledger, ws = fabric_ledger(profile)
+            return Backend("fabric", ledger, ws)
+
+    b = make()
+    try:
+        yield b
+    finally:
+        b.ledger.close()

@@ -1,0 +1,182 @@
+"""Offline verification of Fabric block evidence, on blocks built here with real keys."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+
+import pytest
+
+from ledger_gw.errors import IntegrityError
+from ledger_gw.fabric import protos as pb
+from ledger_gw.fabric.evidence import (
+    EndorsementPolicy,
+    Evidence,
+    block_data_hash,
+    block_header_bytes,
+    block_header_hash,
+    verify_evidence,
+)
+from ledger_gw.fabric.proposal import FabricSigner
+from ledger_gw.identity import cert_pem, issue_ca, issue_member
+
+AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
+TX_ID = "ab" * 32
+
+
+def test_block_header_bytes_known_values() -> None:
+    data_hash = bytes(32)
+    assert block_header_bytes(0, b"", data_hash) == bytes.fromhex("302702010004000420") + data_hash
+    # 128 needs a leading zero byte to stay positive in DER
+    assert block_header_bytes(128, b"\x01", b"\x02").hex() == "300a020200800401010401" + "02"
+    assert block_data_hash([b"a", b"bc"]) == hashlib.sha256(b"abc").digest()
+
+
+@dataclass(frozen=True)
+class Org:
+    msp_id: str
+    ca_pem: bytes
+    member: FabricSigner
+
+
+def _org(msp_id: str) -> Org:
+    ca_key, ca_cert = issue_ca(msp_id)
+    key, cert = issue_member(ca_key, ca_cert, msp_id, "agency", f"n.{msp_id}")
+    return Org(msp_id, cert_pem(ca_cert).encode(), FabricSigner(msp_id, cert_pem(cert), key))
+
+
+@pytest.fixture(scope="module")
+def orgs() -> dict[str, Org]:
+    return {o: _org(o) for o in ("ORDERER", "AGENCY-A", "AGENCY-B", "AGENCY-C")}
+
+
+def _msp_group(org: Org) -> object:
+    fabric = pb.msp_config.FabricMSPConfig(name=org.msp_id, root_certs=[org.ca_pem])
+    msp = pb.msp_config.MSPConfig(type=0, config=fabric.SerializeToString())
+    return pb.configtx.ConfigGroup(
+        values={"MSP": pb.configtx.ConfigValue(value=msp.SerializeToString())}
+    )
+
+
+def _block(
+    number: int, previous: bytes, data: list[bytes], orderer: Org | None, flags: bytes
+) -> bytes:
+    block = pb.common.Block()
+    block.header.number = number
+    block.header.previous_hash = previous
+    block.header.data_hash = block_data_hash(data)
+    block.data.data.extend(data)
+    signatures = pb.common.Metadata(value=b"")
+    if orderer is not None:
+        sig_header = pb.common.SignatureHeader(
+            creator=orderer.member.creator, nonce=b"n"
+        ).SerializeToString()
+        header = block_header_bytes(number, previous, block.header.data_hash)
+        signatures.signatures.add(
+            signature_header=sig_header, signature=orderer.member.sign(b"" + sig_header + header)
+        )
+    block.metadata.metadata.extend([signatures.SerializeToString(), b"", flags, b""])
+    return bytes(block.SerializeToString())
+
+
+def _tx(creator: Org, endorsers: list[Org], tx_id: str = TX_ID) -> bytes:
+    prp = b"proposal response payload"
+    cap = pb.transaction.ChaincodeActionPayload()
+    cap.action.proposal_response_payload = prp
+    for e in endorsers:
+        cap.action.endorsements.add(
+            endorser=e.member.creator, signature=e.member.sign(prp + e.member.creator)
+        )
+    tx = pb.transaction.Transaction(
+        actions=[pb.transaction.TransactionAction(payload=cap.SerializeToString())]
+    )
+    payload = pb.common.Payload(data=tx.SerializeToString())
+    payload.header.channel_header = pb.common.ChannelHeader(type=3, tx_id=tx_id).SerializeToString()
+    payload.header.signature_header = pb.common.SignatureHeader(
+        creator=creator.member.creator
+    ).SerializeToString()
+    raw = payload.SerializeToString()
+    return bytes(
+        pb.common.Envelope(payload=raw, signature=creator.member.sign(raw)).SerializeToString()
+    )
+
+
+def _chain(orgs: dict[str, Org], endorsers: list[str], flag: int = 0) -> Evidence:
+    config = pb.configtx.ConfigEnvelope()
+    app = config.config.channel_group.groups["Application"]
+    for o in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
+        app.groups[o].CopyFrom(_msp_group(orgs[o]))
+    config.config.channel_group.groups["Orderer"].groups["ORDERER"].CopyFrom(
+        _msp_group(orgs["ORDERER"])
+    )
+    genesis_data = pb.common.Envelope(
+        payload=pb.common.Payload(data=config.SerializeToString()).SerializeToString()
+    ).SerializeToString()
+    genesis = _block(0, b"", [genesis_data], None, b"\x00")
+    g_hash = block_header_hash(pb.common.Block.FromString(genesis).header)
+    filler = _tx(orgs["AGENCY-C"], [orgs["AGENCY-C"]], "cd" * 32)
+    one = _block(
+        1,
+        g_hash,
+        [filler, _tx(orgs["AGENCY-A"], [orgs[e] for e in endorsers])],
+        orgs["ORDERER"],
+        bytes([0, flag]),
+    )
+    one_hash = block_header_hash(pb.common.Block.FromString(one).header)
+    two = _block(2, one_hash, [filler], orgs["ORDERER"], b"\x00")
+    return Evidence("referrals", TX_ID, genesis, (one, two))
+
+
+def test_valid_evidence(orgs: dict[str, Org]) -> None:
+    evidence = _chain(orgs, ["AGENCY-A", "AGENCY-B"])
+    pinned = block_header_hash(pb.common.Block.FromString(evidence.config_block).header)
+    report = verify_evidence(
+        Evidence.from_dict(evidence.to_dict()),
+        genesis_hash=pinned,
+        policy=EndorsementPolicy(2, AGENCIES),
+    )
+    assert (report.block, report.tx_index, report.head) == (1, 1, 2)
+    assert report.creator == "AGENCY-A"
+    assert report.endorsers == ("AGENCY-A", "AGENCY-B")
+
+
+def test_policy_validity_and_pins(orgs: dict[str, Org]) -> None:
+    with pytest.raises(IntegrityError, match="fewer than 2"):
+        verify_evidence(_chain(orgs, ["AGENCY-A"]), policy=EndorsementPolicy(2, AGENCIES))
+    with pytest.raises(IntegrityError, match="not marked valid"):
+        verify_evidence(_chain(orgs, ["AGENCY-A", "AGENCY-B"], flag=11))
+    with pytest.raises(IntegrityError, match="pinned"):
+        verify_evidence(_chain(orgs, ["AGENCY-A"]), genesis_hash=bytes(32))
+
+
+def test_tampering_is_caught(orgs: dict[str, Org]) -> None:
+    evidence = _chain(orgs, ["AGENCY-A", "AGENCY-B"])
+    one = pb.common.Block.FromString(evidence.blocks[0])
+    two = pb.common.Block.FromString(evidence.blocks[1])
+    # a changed transaction breaks the data hash
+    forged = pb.common.Block()
+    forged.CopyFrom(one)
+    forged.data.data[1] = _tx(orgs["AGENCY-B"], [orgs["AGENCY-A"], orgs["AGENCY-B"]])
+    with pytest.raises(IntegrityError, match="data hash"):
+        verify_evidence(replace(evidence, blocks=(forged.SerializeToString(), evidence.blocks[1])))
+    # ... and re-hashing it breaks the chain to the next block and the orderer's signature
+    forged.header.data_hash = block_data_hash(forged.data.data)
+    with pytest.raises(IntegrityError, match="orderer signature"):
+        verify_evidence(replace(evidence, blocks=(forged.SerializeToString(),)))
+    unchained = _block(2, bytes(32), list(two.data.data), orgs["ORDERER"], b"\x00")
+    with pytest.raises(IntegrityError, match="does not chain"):
+        verify_evidence(replace(evidence, blocks=(evidence.blocks[0], unchained)))
+    with pytest.raises(IntegrityError, match="does not follow"):
+        verify_evidence(replace(evidence, blocks=(evidence.blocks[0], evidence.blocks[0])))
+
+
+def test_an_outsider_endorsement_is_refused(orgs: dict[str, Org]) -> None:
+    stranger = replace(_org("AGENCY-B"), msp_id="AGENCY-B")  # claims AGENCY-B, another CA
+    config = _chain(orgs, ["AGENCY-A"])
+    tx = _tx(orgs["AGENCY-A"], [orgs["AGENCY-A"], stranger])
+    one = pb.common.Block.FromString(config.blocks[0])
+    block = _block(
+        1, one.header.previous_hash, [one.data.data[0], tx], orgs["ORDERER"], b"\x00\x00"
+    )
+    with pytest.raises(Exception, match="not issued by AGENCY-B"):
+        verify_evidence(replace(config, blocks=(block,)))

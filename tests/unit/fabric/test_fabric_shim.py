@@ -1,0 +1,367 @@
+"""The chaincode-as-a-service shim's message loop, against a fake peer over real gRPC.
+
+The fake peer plays Fabric's side of `protos.Chaincode/Connect`: it reads REGISTER,
+answers REGISTERED and READY, sends TRANSACTION messages and answers the stub's
+requests. The failure modes of the third-party Python shim are tested explicitly: an
+ERROR from the peer must fail the transaction (never read as a value), the event must
+reach the COMPLETED message, and range queries must follow QUERY_STATE_NEXT pages.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import queue
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chaincode.errors import ValidationError
+from chaincode.stub import Identity, composite_key
+from ledger_gw.fabric import protos as pb
+from ledger_gw.fabric.chaincode_server import TlsFiles, serve
+from ledger_gw.fabric.identity import FABRIC_CA_ATTRS_OID, identity_from_creator, role_of
+from ledger_gw.fabric.proposal import FabricSigner, build_proposal
+from ledger_gw.identity import cert_pem, issue_ca, issue_member
+from tests.support.tls import self_signed_localhost
+
+M = pb.shim.ChaincodeMessage
+WHEN = dt.datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+Contract = Callable[[Any, str, Sequence[bytes]], bytes]
+
+
+@pytest.fixture(scope="module")
+def signer() -> FabricSigner:
+    ca_key, ca_cert = issue_ca("AGENCY-B")
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-B", "agency", "gw")
+    return FabricSigner("AGENCY-B", cert_pem(cert), key)
+
+
+class FakePeer:
+    """The peer's end of one Connect stream."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._channel = channel
+        self._out: queue.Queue[Any] = queue.Queue()
+        connect = channel.stream_stream(
+            "/protos.Chaincode/Connect",
+            request_serializer=M.SerializeToString,
+            response_deserializer=M.FromString,
+        )
+        self._in: Iterator[Any] = connect(iter(self._out.get, None), timeout=20)
+
+    def send(self, message: Any) -> None:
+        self._out.put(message)
+
+    def receive(self) -> Any:
+        return next(self._in)
+
+    def handshake(self) -> Any:
+        register = self.receive()
+        self.send(M(type=M.REGISTERED))
+        self.send(M(type=M.READY))
+        return register
+
+    def transaction(self, signer: FabricSigner, function: str, *args: bytes) -> str:
+        built = build_proposal(
+            creator=signer.creator,
+            channel="referrals",
+            chaincode="ledger",
+            function=function,
+            args=list(args),
+            nonce=b"n" * 24,
+            timestamp=WHEN,
+        )
+        self.send(
+            M(
+                type=M.TRANSACTION,
+                payload=pb.chaincode.ChaincodeInput(
+                    args=[function.encode(), *args]
+                ).SerializeToString(),
+                txid=built.tx_id,
+                channel_id="referrals",
+                proposal=built.signed(signer),
+            )
+        )
+        return built.tx_id
+
+    def close(self) -> None:
+        self._out.put(None)
+        for _ in self._in:  # the server ends its side once ours has ended
+            pass
+        self._channel.close()
+
+
+def _response(message: Any) -> Any:
+    assert message.type == M.COMPLETED, M.Type.Name(message.type)
+    return pb.proposal_response.Response.FromString(message.payload)
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[[Contract], FakePeer]]:
+    servers: list[grpc.Server] = []
+    peers: list[FakePeer] = []
+
+    def make(contract: Contract) -> FakePeer:
+        server, port = serve("127.0.0.1:0", "ledger:abc123", None, contract=contract)
+        servers.append(server)
+        peer = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        peer.close()
+    for server in servers:
+        server.stop(grace=None)
+
+
+def test_register_ready_and_a_transaction_with_its_event(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        seen.update(
+            tx_id=stub.tx_id, time=stub.tx_timestamp, creator=stub.creator, fn=function, args=args
+        )
+        assert stub.get_state("k1") == b"v1"
+        assert stub.get_state("absent") is None
+        stub.put_state("k2", b"v2")
+        stub.set_event("referral.created", b"key-of-the-record")
+        return b'{"ok":true}'
+
+    peer = connect(contract)
+    register = peer.handshake()
+    assert register.type == M.REGISTER
+    assert pb.chaincode.ChaincodeID.FromString(register.payload).name == "ledger:abc123"
+    tx_id = peer.transaction(signer, "submit", b'{"e":1}')
+    ask = peer.receive()
+    assert ask.type == M.GET_STATE
+    assert ask.txid == tx_id
+    assert ask.channel_id == "referrals"
+    assert pb.shim.GetState.FromString(ask.payload).key == "k1"
+    peer.send(M(type=M.RESPONSE, payload=b"v1", txid=tx_id, channel_id="referrals"))
+    ask = peer.receive()
+    peer.send(M(type=M.RESPONSE, payload=b"", txid=tx_id, channel_id="referrals"))
+    put = peer.receive()
+    assert put.type == M.PUT_STATE
+    assert pb.shim.PutState.FromString(put.payload).value == b"v2"
+    peer.send(M(type=M.RESPONSE, txid=tx_id, channel_id="referrals"))
+    done = peer.receive()
+    assert _response(done).status == 200
+    assert _response(done).payload == b'{"ok":true}'
+    assert done.chaincode_event.event_name == "referral.created"
+    assert done.chaincode_event.payload == b"key-of-the-record"
+    assert seen["tx_id"] == tx_id
+    assert seen["time"] == WHEN
+    assert seen["creator"] == Identity("AGENCY-B", "agency")
+    assert (seen["fn"], list(seen["args"])) == ("submit", [b'{"e":1}'])
+
+
+def test_a_peer_error_fails_the_transaction_and_is_never_a_value(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    got: list[bytes | None] = []
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        got.append(stub.get_state("k"))
+        return b"{}"
+
+    peer = connect(contract)
+    peer.handshake()
+    tx_id = peer.transaction(signer, "history")
+    peer.receive()
+    peer.send(
+        M(
+            type=M.ERROR,
+            payload=b"GET_STATE failed: ledger closed",
+            txid=tx_id,
+            channel_id="referrals",
+        )
+    )
+    response = _response(peer.receive())
+    assert response.status == 500
+    assert "ledger closed" in response.message
+    assert got == []  # the contract never saw the error text as state
+
+
+def test_contract_rejections_travel_as_json_with_status_400(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        raise ValidationError("missing_field", "type is required", "type")
+
+    peer = connect(contract)
+    peer.handshake()
+    peer.transaction(signer, "submit", b"{}")
+    response = _response(peer.receive())
+    assert response.status == 400
+    assert json.loads(response.message) == {
+        "kind": "validation",
+        "code": "missing_field",
+        "message": "type is required",
+        "field": "type",
+    }
+
+
+def _page(keys: Sequence[str], has_more: bool, query_id: str) -> bytes:
+    results = [
+        pb.shim.QueryResultBytes(
+            resultBytes=pb.queryresult.KV(
+                namespace="ledger", key=k, value=k.encode()[-1:]
+            ).SerializeToString()
+        )
+        for k in keys
+    ]
+    return bytes(
+        pb.shim.QueryResponse(results=results, has_more=has_more, id=query_id).SerializeToString()
+    )
+
+
+def test_range_queries_follow_the_pages(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    listed: list[tuple[str, bytes]] = []
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        listed.extend(stub.get_state_by_partial_composite_key("ev", ["p1"]))
+        return b"{}"
+
+    keys = [composite_key("ev", ["p1", str(i)]) for i in range(5)]
+    peer = connect(contract)
+    peer.handshake()
+    tx_id = peer.transaction(signer, "history")
+    ask = peer.receive()
+    assert ask.type == M.GET_STATE_BY_RANGE
+    scan = pb.shim.GetStateByRange.FromString(ask.payload)
+    assert scan.startKey == composite_key("ev", ["p1"])
+    assert scan.endKey == composite_key("ev", ["p1"]) + "\U0010ffff"
+    peer.send(
+        M(type=M.RESPONSE, payload=_page(keys[:3], True, "q1"), txid=tx_id, channel_id="referrals")
+    )
+    more = peer.receive()
+    assert more.type == M.QUERY_STATE_NEXT
+    assert pb.shim.QueryStateNext.FromString(more.payload).id == "q1"
+    peer.send(
+        M(type=M.RESPONSE, payload=_page(keys[3:], False, "q1"), txid=tx_id, channel_id="referrals")
+    )
+    assert _response(peer.receive()).status == 200
+    assert [k for k, _ in listed] == keys
+
+
+def test_history_is_returned_oldest_first(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    history: list[Any] = []
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        history.extend(stub.get_history_for_key("k"))
+        return b"{}"
+
+    def mod(tx: str, value: bytes, deleted: bool = False) -> Any:
+        m = pb.queryresult.KeyModification(tx_id=tx, value=value, is_delete=deleted)
+        m.timestamp.FromDatetime(WHEN)
+        return pb.shim.QueryResultBytes(resultBytes=m.SerializeToString())
+
+    peer = connect(contract)
+    peer.handshake()
+    tx_id = peer.transaction(signer, "history")
+    ask = peer.receive()
+    assert ask.type == M.GET_HISTORY_FOR_KEY
+    newest_first = pb.shim.QueryResponse(
+        results=[mod("t3", b"", True), mod("t2", b"b"), mod("t1", b"a")]
+    )
+    peer.send(
+        M(
+            type=M.RESPONSE,
+            payload=newest_first.SerializeToString(),
+            txid=tx_id,
+            channel_id="referrals",
+        )
+    )
+    assert _response(peer.receive()).status == 200
+    assert [(h.tx_id, h.value) for h in history] == [("t1", b"a"), ("t2", b"b"), ("t3", None)]
+    assert history[0].timestamp == WHEN
+
+
+def test_keepalive_is_echoed_and_early_transactions_refused(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    peer = connect(lambda stub, fn, args: b"{}")
+    peer.receive()  # REGISTER
+    peer.transaction(signer, "history")  # before READY
+    assert peer.receive().type == M.ERROR
+    peer.send(M(type=M.REGISTERED))
+    peer.send(M(type=M.READY))
+    peer.send(M(type=M.KEEPALIVE))
+    assert peer.receive().type == M.KEEPALIVE
+
+
+def test_tls_server(tmp_path: Path, signer: FabricSigner) -> None:
+    cert, key = self_signed_localhost()
+    (tmp_path / "c.pem").write_bytes(cert)
+    (tmp_path / "c.key").write_bytes(key)
+    server, port = serve(
+        "127.0.0.1:0",
+        "ledger:abc",
+        TlsFiles(tmp_path / "c.pem", tmp_path / "c.key"),
+        contract=lambda stub, fn, args: b'{"tls":true}',
+    )
+    try:
+        channel = grpc.secure_channel(
+            f"127.0.0.1:{port}", grpc.ssl_channel_credentials(root_certificates=cert)
+        )
+        peer = FakePeer(channel)
+        peer.handshake()
+        peer.transaction(signer, "history")
+        assert _response(peer.receive()).payload == b'{"tls":true}'
+        peer.close()
+    finally:
+        server.stop(grace=None)
+
+
+def _cert(ou: list[str], attrs: dict[str, str] | None = None) -> x509.Certificate:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "AGENCY-A")]
+        + [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in ou]
+        + [x509.NameAttribute(NameOID.COMMON_NAME, "x")]
+    )
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+    )
+    if attrs is not None:
+        value = json.dumps({"attrs": attrs}).encode()
+        builder = builder.add_extension(
+            x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, value), critical=False
+        )
+    return builder.sign(key, hashes.SHA256())
+
+
+def test_roles_from_the_ou_or_a_fabric_ca_attribute() -> None:
+    assert role_of(_cert(["agency"])) == "agency"
+    assert role_of(_cert(["client", "auditor"])) == "auditor"  # Fabric's node OU is ignored
+    assert role_of(_cert(["client"], {"role": "donor"})) == "donor"
+    with pytest.raises(Exception, match="no single role"):
+        role_of(_cert(["client"]))
+    with pytest.raises(Exception, match="not one of"):
+        role_of(_cert(["agency"], {"role": "admin"}))
+
+
+def test_identity_is_msp_id_and_role(signer: FabricSigner) -> None:
+    assert identity_from_creator(signer.creator) == Identity("AGENCY-B", "agency")
