@@ -211,6 +211,20 @@ class FabricLedger:
         response = self._call("evaluate", lambda: gateway.Evaluate(request, timeout=timeout))
         return json.loads(response.result.payload)
 
+    def probe_endorsement(self, tx: SignedTransaction) -> None:
+        """Endorse a read-only query without submitting it: succeeds only once discovery
+        knows enough peers to satisfy the endorsement policy, i.e. once writes can work."""
+        signer = self._signer_for(tx)
+        built = self._proposal(tx, signer, base64.b64decode(tx.proposal.nonce))
+        request = pb.gateway.EndorseRequest(
+            transaction_id=built.tx_id,
+            channel_id=self.profile.channel,
+            proposed_transaction=built.signed(signer),
+        )
+        gateway = self._gateway(signer.msp_id)
+        timeout = self.profile.timeouts["endorse"]
+        self._call("endorse", lambda: gateway.Endorse(request, timeout=timeout))
+
     # -- writing -----------------------------------------------------------------------
 
     def submit(self, tx: SignedTransaction) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""Is the network answering? One signed query through the first peer's gateway.
+"""Is the network ready for writes? A signed query, then the same query endorsed.
+
+Peers answer queries as soon as the chaincode runs, but a write needs discovery to
+know enough peers to satisfy the endorsement policy, which takes a few more seconds.
 
 python -m ledger_gw.fabric.ping network/.state/profile.json
 """
@@ -10,16 +13,19 @@ from pathlib import Path
 
 from ledger_gw.backends import fabric_ledger
 from ledger_gw.client import OrgClient
-from ledger_gw.fabric.gateway import FabricProfile
+from ledger_gw.fabric.gateway import FabricLedger, FabricProfile
 
 
 def main() -> int:
     profile_path = Path(sys.argv[1])
     profile = FabricProfile.load(profile_path)
     ledger, ws = fabric_ledger(profile_path)
+    assert isinstance(ledger, FabricLedger)
     try:
         client = OrgClient(ledger, ws.signer(profile.default_peer))
-        print(client.query("consents", "h." + "a" * 26))
+        probe = client.sign("consents", "h." + "a" * 26)
+        print(ledger.evaluate(probe))
+        ledger.probe_endorsement(probe)
     finally:
         ledger.close()
     return 0
