@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= var/demo
 
-.PHONY: run demo test lint postgres reformat bench bench-http clean
+.PHONY: run demo test lint postgres browser reformat bench bench-http clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint postgres
+test: lint postgres browser
 	$(BIN)/pytest
 
 # The off-chain store is also tested on a real PostgreSQL that the tests start
@@ -34,6 +34,14 @@ postgres:
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; } || \
 	  echo "PostgreSQL is not installed: its tests will be skipped"
+
+# The dashboard is tested in Debian's own headless Chromium and its driver, never a
+# downloaded browser: install them when missing and we may (root, apt).
+browser:
+	@{ [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; } || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
+	  echo "chromium is not installed: the browser tests will be skipped"
 
 reformat: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -10,8 +10,18 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, errors, metrics
-from api.blueprints import events, health, persons, proofs, pseudonyms, referrals, registrations
+from api import auth, dashboard, errors, metrics
+from api.blueprints import (
+    audit,
+    events,
+    health,
+    persons,
+    proofs,
+    pseudonyms,
+    referrals,
+    registrations,
+    reports,
+)
 from api.schemas import ProblemSchema
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -61,10 +71,21 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     app.config.update(config.extra)
     app.extensions["ledger_gw"] = gateway or Gateway.open(config)
     api = GatewayApi(app)
-    for module in (health, registrations, pseudonyms, events, persons, referrals, proofs):
+    for module in (
+        health,
+        registrations,
+        pseudonyms,
+        events,
+        persons,
+        referrals,
+        proofs,
+        audit,
+        reports,
+    ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)
     errors.register(app)  # after Api(), which registers its own HTTPException handler
     metrics.init_app(app)
     auth.init_app(app)
+    dashboard.init_app(app, config)
     return app

@@ -26,16 +26,22 @@ def caller() -> Caller:
     return cast(Caller, g.caller)
 
 
+def authenticate_token(token: str) -> Caller:
+    """The caller a token stands for, from the database of the organisation it names
+    (the dashboard's session holds the same tokens, so both check them here)."""
+    org = access.token_org(token)
+    store = gateway().stores.get(org)
+    if store is None:
+        raise AuthenticationError("unknown bearer token", code="invalid_token")
+    return access.authenticate(store, token)
+
+
 def _authenticate() -> Caller:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthenticationError("a bearer token is required", code="missing_token")
-    org = access.token_org(token.strip())
-    store = gateway().stores.get(org)
-    if store is None:
-        raise AuthenticationError("unknown bearer token", code="invalid_token")
-    return access.authenticate(store, token.strip())
+    return authenticate_token(token.strip())
 
 
 def requires(action: Action) -> Callable[[F], F]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from chaincode.fields import PURPOSES
+from ledger_gw.reports.suppression import DEFAULT_K
 
 PURPOSE = fields.String(
     required=True,
@@ -219,3 +220,117 @@ class CosignIn(Schema):
 class HealthOut(Schema):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String())
+
+
+class BundleArgs(Schema):
+    kind = fields.String(
+        load_default="referral_chain", validate=validate.OneOf(["referral_chain", "entitlement"])
+    )
+    subject = fields.UUID(required=True, metadata={"description": "referral or entitlement ID"})
+    size = fields.Integer(
+        validate=validate.Range(min=1), metadata={"description": "checkpoint tree size"}
+    )
+
+
+class BundleOut(Schema):
+    """A ``ledger-gw/audit-bundle/v1``: verify it offline with ``ledger-gw audit verify``."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    format = fields.String(required=True)
+    claim = fields.Dict(required=True)
+    consortium = fields.Dict(required=True)
+    evidence = fields.Dict(required=True)
+
+
+class VerifyArgs(Schema):
+    trust = fields.String(
+        load_default="consortium",
+        validate=validate.OneOf(["consortium", "bundle"]),
+        metadata={
+            "description": "consortium: pin this gateway's consortium file; bundle: trust the "
+            "bundle's own copy (internal consistency only)"
+        },
+    )
+    quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
+    min_tree_size = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class FailureOut(Schema):
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    position = fields.Integer(allow_none=True)
+    event_id = fields.String(allow_none=True)
+
+
+class StepOut(Schema):
+    position = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    type = fields.String(required=True)
+    referral_id = fields.String(required=True)
+    org = fields.String(allow_none=True)
+    state_before = fields.String(allow_none=True)
+    state_after = fields.String(allow_none=True)
+    verdict = fields.String(required=True, validate=validate.OneOf(["pass", "fail"]))
+    checks = fields.List(fields.Dict(), required=True)
+    reasons = fields.List(fields.String(), required=True)
+
+
+class VerifyOut(Schema):
+    ok = fields.Boolean(required=True)
+    claim = fields.Dict(required=True)
+    trust_anchor = fields.String(required=True)
+    anchor = fields.Dict(required=True)
+    events = fields.List(fields.Dict(), required=True)
+    steps = fields.List(fields.Nested(StepOut), required=True)
+    failures = fields.List(fields.Nested(FailureOut), required=True)
+
+
+class ChainVerdictArgs(Schema):
+    quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
+
+
+class ChainVerdictOut(Schema):
+    referral_id = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    anchor = fields.Dict(required=True)
+    steps = fields.List(fields.Nested(StepOut), required=True)
+    failures = fields.List(fields.Nested(FailureOut), required=True)
+
+
+class ReportArgs(Schema):
+    org = fields.String(
+        validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,31}$"),
+        metadata={"description": "organisation reported on; agencies get only their own"},
+    )
+    programme = fields.String(validate=validate.Regexp(r"^[A-Z0-9][A-Z0-9-]{0,31}$"))
+    start = fields.Date(data_key="from", metadata={"description": "first day, inclusive"})
+    end = fields.Date(data_key="to", metadata={"description": "last day, inclusive"})
+    k = fields.Integer(
+        load_default=DEFAULT_K,
+        validate=validate.Range(min=DEFAULT_K, max=100),
+        metadata={"description": "smallest count of people published; may only be raised"},
+    )
+    format = fields.String(
+        load_default="json", validate=validate.OneOf(["json", "csv", "hxl", "iati"])
+    )
+    glide = fields.String(
+        validate=validate.Regexp(r"^[A-Z]{2}-[0-9]{4}-[0-9]{6}-[A-Z]{3}$"),
+        metadata={"description": "GLIDE number for IATI's humanitarian scope"},
+    )
+
+
+class ReportOut(Schema):
+    """A signed ``ledger-gw/accountability-report/v1``; suppressed figures are null."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    format = fields.String(required=True)
+    anchor = fields.Dict(required=True)
+    query = fields.Dict(required=True)
+    summary = fields.Dict(required=True)
+    suppressed = fields.List(fields.String(), required=True)
+    tables = fields.Dict(required=True)
+    signature = fields.Dict(required=True)

@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 
 from ledger_gw.services.access import issue_token, revoke_token
-from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
@@ -90,13 +90,19 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 def prepare_demo(directory: Path) -> tuple[dict[str, str], str]:
     """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
     from ledger_gw.services.seed import FATIMA, seed_fatima
+    from ledger_gw.services.synthetic import seed_synthetic
 
     if not (directory / "consortium.json").exists():
         Workspace.create(directory)
     gw = _gateway(directory)
     try:
+        create_session_key(gw.config.session_key_path)
         if gw.ledger.size() == 0:
-            seed_fatima(gw)
+            journey = seed_fatima(gw)
+            seed_synthetic(gw)
+            (directory / "demo-journey.json").write_text(
+                json.dumps({"referrals": journey["referrals"]}) + "\n"
+            )
         pid = gw.pseudonym_key.pseudonym(FATIMA)
         tokens: dict[str, str] = {}
         for org, role in DEMO_TOKENS:
@@ -126,6 +132,22 @@ def serve(directory: Path | None, demo: bool, host: str, port: int, workers: int
     if demo:
         tokens, pid = prepare_demo(directory)
         console.print(f"[bold]Gateway[/]  {url}\n[bold]API docs[/] {url}/docs")
+        console.print(
+            f"[bold]Dashboard[/] {url}/dashboard/ : log in with the AUDITOR-X/auditor token "
+            "(referral chains, bundle checks) or the DONOR-Y/donor token (accountability "
+            "report); an agency token shows its own organisation's report.",
+            soft_wrap=True,
+            highlight=False,
+        )
+        journey = directory / "demo-journey.json"
+        if journey.exists():
+            first = json.loads(journey.read_text())["referrals"][0]
+            console.print(
+                f"Fatima's referral chain, for the auditor: {url}/dashboard/audit/chain"
+                f"?referral_id={first}",
+                soft_wrap=True,
+                highlight=False,
+            )
         console.print("Demo tokens (also in demo-tokens.json; use as `Authorization: Bearer …`):")
         for name, secret in tokens.items():
             console.print(f"  {name:<24} {secret}", soft_wrap=True, highlight=False)

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, CursorResult, Engine, func, select
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
@@ -118,28 +120,34 @@ class _Replay:
         return stub
 
 
-def _stored_rows(conn: Connection, table: str) -> Iterator[tuple[object, ...]]:
+def _stored_rows(conn: Connection, table: str) -> CursorResult[Any]:
+    """Streamed (a server-side cursor on PostgreSQL): close it, even on a mismatch."""
     if table == "state":
         query = select(state.c.key, state.c.seq).order_by(state.c.key)
     else:
         query = select(history.c.key, history.c.seq, history.c.value).order_by(
             history.c.key, history.c.seq
         )
-    yield from conn.execute(query.execution_options(yield_per=_CHUNK))
+    return conn.execute(query.execution_options(yield_per=_CHUNK))
 
 
 def _compare_tables(stored: Connection, replayed: Connection, table: str) -> int:
     count = 0
-    mine = _stored_rows(stored, table)
-    theirs = _stored_rows(replayed, table)
-    # zip_longest: plain zip would swallow one extra stored row at the end unseen.
-    for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
-        if row_stored is None or row_replayed is None:
-            raise IntegrityError(f"{table} has rows that the log does not explain or lacks some")
-        count += 1
-        if tuple(row_stored) != tuple(row_replayed):
-            seq = row_stored[1]
-            raise _fail(int(str(seq)), f"{table} row for key {row_stored[0]!r} was altered")
+    with (
+        closing(_stored_rows(stored, table)) as mine,
+        closing(_stored_rows(replayed, table)) as theirs,
+    ):
+        # zip_longest: plain zip would swallow one extra stored row at the end unseen.
+        for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
+            if row_stored is None or row_replayed is None:
+                raise IntegrityError(
+                    f"{table} has rows that the log does not explain or lacks some"
+                )
+            count += 1
+            mine_row, theirs_row = tuple(row_stored), tuple(row_replayed)
+            if mine_row != theirs_row:
+                key, seq = mine_row[0], mine_row[1]
+                raise _fail(int(seq), f"{table} row for key {key!r} was altered")
     return count
 
 

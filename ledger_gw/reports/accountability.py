@@ -228,7 +228,7 @@ def _referral_table(t: _Tally, k: int) -> tuple[dict[str, Any], list[_Ref]]:
     rows = sorted({r.sector for r in mine})
     cols = list(REFERRAL_STATES)
     counts = [[sum(1 for r in mine if r.sector == s and r.state == c) for c in cols] for s in rows]
-    mask = suppress(counts, k) if rows else suppress([[0]], k)
+    mask = suppress(counts, k) if rows else suppress([[0] * len(cols)], k)
     table = {
         "rows": rows,
         "columns": cols,

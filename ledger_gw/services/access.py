@@ -37,6 +37,9 @@ class Action(StrEnum):
     PERSONS_READ = "persons.read"  # history, entitlements, consents, referrals, events
     PROOFS_READ = "proofs.read"  # proofs and checkpoints
     CHECKPOINTS_COSIGN = "checkpoints.cosign"
+    AUDIT_BUNDLES = "audit.bundles"  # offline bundles and chain verdicts: person-level pseudonyms
+    AUDIT_VERIFY = "audit.verify"  # run the pure verifier on a bundle the caller brings
+    REPORTS_READ = "reports.read"  # aggregate figures; agencies only their own organisation's
 
 
 W, R, AU, D, AD = Role.AGENCY_WRITER, Role.AGENCY_READER, Role.AUDITOR, Role.DONOR, Role.ADMIN
@@ -48,7 +51,13 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.PERSONS_READ: frozenset({W, R, AU}),
     Action.PROOFS_READ: frozenset({W, R, AU, D, AD}),
     Action.CHECKPOINTS_COSIGN: frozenset({AU, AD}),
+    Action.AUDIT_BUNDLES: frozenset({AU}),
+    Action.AUDIT_VERIFY: frozenset({W, R, AU}),
+    Action.REPORTS_READ: frozenset({W, R, AU, D}),
 }
+
+# Roles that read reports of their own organisation only (see `report_org`).
+OWN_ORG_REPORTS: frozenset[Role] = frozenset({W, R})
 
 # Which API roles an organisation may hold, by its consortium role.
 ROLES_FOR_ORG: dict[str, frozenset[Role]] = {
@@ -122,6 +131,18 @@ def authenticate(store: OffchainStore, token: str) -> Caller:
     if row.revoked_at is not None:
         raise AuthenticationError("the bearer token was revoked", code="token_revoked")
     return Caller(row.id, row.org, Role(row.role))
+
+
+def report_org(caller: Caller, requested: str | None) -> str | None:
+    """The organisation whose figures the caller may read: an agency reads only its own
+    (asked for nothing, it gets its own); donors and auditors any, or all (None)."""
+    if caller.role not in OWN_ORG_REPORTS:
+        return requested
+    if requested not in (None, caller.org):
+        raise RejectedError(
+            "forbidden", "org_forbidden", f"{caller.org} may read only its own report"
+        )
+    return caller.org
 
 
 def authorise(caller: Caller, action: Action) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ class GatewayConfig:
     - ``LEDGER_GW_MIGRATE`` → `migrate`: apply off-chain migrations when the app starts
       (default true; gunicorn's master migrates once and turns it off for its workers).
     - ``LEDGER_GW_MAX_BATCH`` → `max_batch`: most events in one batch request (default 1000).
+    - ``LEDGER_GW_SESSION_KEY_FILE`` → `session_key_file`: the secret that signs the
+      dashboard's session cookies; every worker must read the same one. Default
+      ``<directory>/session.key`` (``serve --demo`` creates it); when absent, each process
+      makes a random one and dashboard logins last only as long as that process.
+    - ``LEDGER_GW_COOKIE_SECURE`` → `cookie_secure`: send the session cookie over HTTPS
+      only (default true; browsers also accept it from http://127.0.0.1 and localhost).
     - ``PROMETHEUS_MULTIPROC_DIR``: read by prometheus-client itself; set it (an empty
       directory) when running several workers so that /metrics adds them up.
     """
@@ -52,6 +59,8 @@ class GatewayConfig:
     pseudonym_key_file: Path | None = None
     migrate: bool = True
     max_batch: int = 1000
+    session_key_file: Path | None = None
+    cookie_secure: bool = True
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property
@@ -66,6 +75,10 @@ class GatewayConfig:
     def pseudonym_key_path(self) -> Path:
         return self.pseudonym_key_file or self.directory / "pseudonym.key"
 
+    @property
+    def session_key_path(self) -> Path:
+        return self.session_key_file or self.directory / "session.key"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
         env = os.environ if environ is None else environ
@@ -75,6 +88,7 @@ class GatewayConfig:
         except ValueError:
             raise ConfigError("LEDGER_GW_MAX_BATCH must be an integer") from None
         key_file = env.get("LEDGER_GW_PSEUDONYM_KEY_FILE")
+        session_key = env.get("LEDGER_GW_SESSION_KEY_FILE")
         return cls(
             directory=Path(env.get("LEDGER_GW_DIR", "var/demo")),
             ledger_url=env.get("LEDGER_GW_LEDGER_URL") or None,
@@ -83,4 +97,16 @@ class GatewayConfig:
             pseudonym_key_file=Path(key_file) if key_file else None,
             migrate=_flag(env.get("LEDGER_GW_MIGRATE", "1")),
             max_batch=max_batch,
+            session_key_file=Path(session_key) if session_key else None,
+            cookie_secure=_flag(env.get("LEDGER_GW_COOKIE_SECURE", "1")),
         )
+
+
+def create_session_key(path: Path) -> None:
+    """Write a random session-signing secret (owner-only) unless one is there already."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(secrets.token_hex(32) + "\n")

@@ -44,6 +44,14 @@ CALLS: dict[str, tuple[Action, Call]] = {
         "/v1/proofs/consistency?size1=1", headers=h)),
     "cosign": (Action.CHECKPOINTS_COSIGN, lambda c, h: c.post(
         "/v1/checkpoints/cosign", headers=h, json={})),
+    "audit bundle": (Action.AUDIT_BUNDLES, lambda c, h: c.get(
+        "/v1/audit/bundles?subject=00000000-0000-4000-8000-000000000000", headers=h)),
+    "audit chain": (Action.AUDIT_BUNDLES, lambda c, h: c.get(
+        "/v1/audit/referrals/00000000-0000-4000-8000-000000000000/chain", headers=h)),
+    "verify bundle": (Action.AUDIT_VERIFY, lambda c, h: c.post(
+        "/v1/audit/bundles/verify", headers=h, json={"format": "x"})),
+    "report": (Action.REPORTS_READ, lambda c, h: c.get(
+        "/v1/reports/accountability?format=csv", headers=h)),
 }  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL the tests start themselves (initdb + pg_ctl), or a clear skip."""
+"""Fixtures for every tier: a throwaway PostgreSQL the tests start themselves (initdb +
+pg_ctl), or a clear skip."""
 
 from __future__ import annotations
 

@@ -1,0 +1,58 @@
+"""/v1/reports: donor accountability figures, anchored to a checkpoint and signed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from api.auth import caller, gateway
+from api.blueprints.common import protected
+from api.schemas import ReportArgs, ReportOut
+from ledger_gw.services import reports
+from ledger_gw.services.access import Action
+
+blp = Blueprint("reports", __name__, url_prefix="/v1/reports", description="Donor reports")
+
+_FORMATS = {
+    "application/json": {"schema": ReportOut},
+    "text/csv": {"schema": {"type": "string"}},
+    "application/xml": {"schema": {"type": "string"}},
+}
+
+
+def report_response(args: dict[str, Any]) -> Response:
+    """The signed report in the asked format, as a download (shared with the dashboard)."""
+    gw, who = gateway(), caller()
+    start, end = args.get("start"), args.get("end")
+    query = reports.query_for(
+        gw,
+        who,
+        org=args.get("org"),
+        programme=args.get("programme"),
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+        k=args["k"],
+    )
+    report = reports.signed(gw, who, query)
+    org_ref = query.org or gw.workspace.consortium.name
+    body, mimetype, suffix = reports.export(report, args["format"], org_ref, args.get("glide"))
+    response = Response(body, mimetype=mimetype)
+    name = f"accountability-{query.org or 'all'}-{report['anchor']['tree_size']}.{suffix}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@blp.route("/accountability", methods=["GET"])
+@protected(blp, Action.REPORTS_READ, 422)
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, ReportOut)
+@blp.doc(responses={"200": {"content": _FORMATS}})
+def accountability(args: dict[str, Any]) -> Any:
+    """Counts and sums over the log up to the latest checkpoint (its origin, size and
+    root are in `anchor`), every count of people below `k` suppressed (null in JSON,
+    empty in CSV), signed by the gateway for the caller's organisation. `format`: json,
+    csv, hxl (HXL-tagged CSV) or iati (IATI 2.03 activity XML). Recompute and check it
+    with `ledger-gw report verify`. Agencies get only their own organisation's report."""
+    return report_response(args)

@@ -1,0 +1,17 @@
+"""The dashboard: server-rendered pages for auditors, donors and agencies, in the gateway.
+
+Templates and styles ship with the package; nothing is loaded from the internet.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from api.dashboard import session
+from api.dashboard.views import bp
+from ledger_gw.services.config import GatewayConfig
+
+
+def init_app(app: Flask, config: GatewayConfig) -> None:
+    session.configure(app, config)
+    app.register_blueprint(bp)

@@ -1,0 +1,122 @@
+"""Dashboard log-in: the same bearer tokens as the API, kept in a signed session cookie.
+
+The cookie is HttpOnly (no script reads the token), SameSite=Strict (no other site's
+page can send it) and Secure unless configured off. The token is checked again on every
+request, so a revoked token logs the browser out at once. Each POST form carries a
+per-session CSRF token, compared in constant time.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from cryptography.fernet import Fernet, InvalidToken
+from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+
+from api.auth import authenticate_token
+from ledger_gw.errors import AuthenticationError
+from ledger_gw.services import access
+from ledger_gw.services.access import Action, Caller
+from ledger_gw.services.config import GatewayConfig
+
+log = logging.getLogger("api.dashboard")
+F = TypeVar("F", bound=Callable[..., Any])
+SESSION_SECONDS = 8 * 3600
+
+
+def configure(app: Flask, config: GatewayConfig) -> None:
+    """Session secret from the configured file (shared by every worker), cookie flags."""
+    path = config.session_key_path
+    if path.exists():
+        secret = path.read_text().strip()
+    else:
+        log.warning("no %s: dashboard sessions last only as long as this process", path)
+        secret = secrets.token_hex(32)
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="ledger_gw_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.cookie_secure,
+        PERMANENT_SESSION_LIFETIME=SESSION_SECONDS,
+    )
+
+
+def csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return str(session["csrf"])
+
+
+def csrf_ok() -> bool:
+    sent, expected = request.form.get("csrf", ""), str(session.get("csrf", ""))
+    return bool(sent and expected) and hmac.compare_digest(sent, expected)
+
+
+def check_csrf() -> None:
+    if not csrf_ok():
+        abort(400, "the form's CSRF token is missing or stale: reload the page")
+
+
+def _fernet() -> Fernet:
+    """Flask signs its session cookie but does not encrypt it: the token inside is
+    encrypted too, so a leaked cookie (a log, a proxy) does not leak the API token."""
+    secret = current_app.secret_key
+    key = secret.encode() if isinstance(secret, str) else bytes(secret or b"")
+    digest = hashlib.sha256(b"ledger-gw dashboard token\0" + key)
+    return Fernet(base64.urlsafe_b64encode(digest.digest()))
+
+
+def log_in(token: str) -> Caller:
+    """Check the token, then start a fresh session (no fixation) holding it, encrypted."""
+    caller = authenticate_token(token)
+    session.clear()
+    session.permanent = True
+    session["token"] = _fernet().encrypt(token.encode()).decode()
+    session["csrf"] = secrets.token_urlsafe(32)
+    return caller
+
+
+def current_caller() -> Caller | None:
+    sealed = session.get("token")
+    if not isinstance(sealed, str):
+        return None
+    try:
+        token = _fernet().decrypt(sealed.encode(), ttl=SESSION_SECONDS).decode()
+        caller = authenticate_token(token)
+    except (InvalidToken, AuthenticationError):
+        session.clear()
+        return None
+    g.caller = caller  # the audit log records dashboard requests as it does API ones
+    return caller
+
+
+def page(action: Action | None = None) -> Callable[[F], F]:
+    """Logged-in callers only (else to the log-in page); with `action`, roles allowed it."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            caller = current_caller()
+            if caller is None:
+                return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+            if action is not None:
+                access.authorise(caller, action)
+            if request.method == "POST":
+                check_csrf()
+            return view(*args, **kwargs)
+
+        return cast(F, wrapper)
+
+    return decorate
+
+
+def can(caller: Caller, action: Action) -> bool:
+    return caller.role in access.PERMISSIONS[action]

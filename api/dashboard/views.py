@@ -1,0 +1,228 @@
+"""Dashboard pages: server-rendered, escaped by Jinja, built on the same services as /v1.
+
+Auditors see referral chains with each step's verdict and can drop a bundle to verify;
+donors (and auditors) see the accountability report with charts; an agency sees its
+own organisation's report. No page shows personal data: at most event IDs, organisation
+codes and states.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, Response, g, json, redirect, render_template, request, session, url_for
+from marshmallow import ValidationError
+from werkzeug.exceptions import HTTPException
+
+from api.auth import caller, gateway
+from api.blueprints.reports import report_response
+from api.dashboard import charts
+from api.dashboard.session import can, csrf_ok, csrf_token, log_in, page
+from api.errors import STATUS_BY_KIND
+from api.schemas import ReportArgs
+from ledger_gw.errors import AuthenticationError, LedgerError, NotFoundError, RejectedError
+from ledger_gw.services import bundles, reports
+from ledger_gw.services.access import Action
+
+bp = Blueprint(
+    "dashboard",
+    __name__,
+    url_prefix="/dashboard",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+CSP = (
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+FUNNEL = (("made", "referrals_made"), ("accepted", "referrals_accepted"))
+
+
+@bp.app_context_processor
+def _globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "can": can, "Action": Action, "caller": g.get("caller")}
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.errorhandler(LedgerError)
+def _ledger_error(error: LedgerError) -> tuple[str, int]:
+    status = 422
+    if isinstance(error, RejectedError):
+        status = STATUS_BY_KIND.get(error.kind, 422)
+    elif isinstance(error, NotFoundError):
+        status = 404
+    elif isinstance(error, AuthenticationError):
+        status = 401
+    return render_template("error.html", status=status, message=str(error)), status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> tuple[str, int]:
+    status = error.code or 500
+    return render_template("error.html", status=status, message=error.description), status
+
+
+@bp.route("/", methods=["GET"])
+@page()
+def home() -> str:
+    return render_template("home.html", caller=caller())
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    error = None
+    if request.method == "POST":
+        if not csrf_ok():
+            error = "The form expired: please try again."
+        else:
+            try:
+                log_in(request.form.get("token", "").strip())
+            except AuthenticationError:
+                error = "That token is not valid (malformed, unknown or revoked)."
+            else:
+                target = request.args.get("next", "")
+                # only a path of this dashboard, never another site
+                ok = target.startswith("/dashboard/") and not target.startswith("//")
+                return redirect(target if ok else url_for("dashboard.home"))
+    return render_template("login.html", error=error), 401 if error else 200
+
+
+@bp.route("/logout", methods=["POST"])
+@page()
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("dashboard.login"))
+
+
+def _referral_id() -> str | None:
+    raw = request.args.get("referral_id", "").strip()
+    if not raw:
+        return None
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise RejectedError(
+            "validation", "invalid_value", "a referral ID is a UUID", "referral_id"
+        ) from None
+
+
+@bp.route("/audit/chain", methods=["GET"])
+@page(Action.AUDIT_BUNDLES)
+def chain() -> str:
+    referral_id = _referral_id()
+    result = bundles.chain(gateway(), referral_id) if referral_id else None
+    return render_template("chain.html", referral_id=referral_id or "", result=result)
+
+
+@bp.route("/audit/bundle", methods=["GET"])
+@page(Action.AUDIT_BUNDLES)
+def bundle() -> Response:
+    referral_id = _referral_id()
+    if referral_id is None:
+        raise RejectedError("validation", "missing_field", "referral_id is required", "referral_id")
+    out = bundles.bundle(gateway(), "referral_chain", referral_id)
+    response = Response(json.dumps(out, indent=2) + "\n", mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="bundle-{referral_id}.json"'
+    return response
+
+
+@bp.route("/audit/verify", methods=["GET", "POST"])
+@page(Action.AUDIT_VERIFY)
+def verify() -> str:
+    result = None
+    if request.method == "POST":
+        upload = request.files.get("bundle")
+        data = upload.read() if upload is not None else b""
+        if not data:
+            raise RejectedError("validation", "missing_field", "choose a bundle file", "bundle")
+        result = bundles.verify(gateway(), data).to_dict()
+    return render_template("verify.html", result=result)
+
+
+def _report_args() -> dict[str, Any]:
+    try:
+        args: dict[str, Any] = ReportArgs().load({k: v for k, v in request.args.items() if v != ""})
+    except ValidationError as exc:
+        field = sorted(exc.messages_dict)[0]
+        raise RejectedError("validation", "invalid_request", f"{field}: not valid", field) from None
+    return args
+
+
+@bp.route("/reports", methods=["GET"])
+@page(Action.REPORTS_READ)
+def report() -> str:
+    args = _report_args()
+    gw, who = gateway(), caller()
+    start, end = args.get("start"), args.get("end")
+    query = reports.query_for(
+        gw,
+        who,
+        org=args.get("org"),
+        programme=args.get("programme"),
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+        k=args["k"],
+    )
+    data = reports.signed(gw, who, query)
+    weeks = reports.weekly_deliveries(gw, query)
+    summary, k = data["summary"], query.k
+    referrals = data["tables"]["referrals"]
+    funnel = [(label, summary[name]) for label, name in FUNNEL]
+    funnel.append(("completed", summary["referrals_completed"]))
+    figures = {
+        "weeks": charts.vertical(
+            "Deliveries per week", [(w.start[5:], w.deliveries) for w in weeks], k
+        ),
+        "funnel": charts.horizontal("Referral funnel", funnel, k),
+        "sectors": charts.horizontal(
+            "Referrals by sector",
+            list(zip(referrals["rows"], referrals["referrals"]["row_totals"], strict=True)),
+            k,
+        ),
+    }
+    consortium = gw.workspace.consortium
+    orgs = [o for o, m in consortium.organisations.items() if m.role == "agency"]
+    filters: dict[str, Any] = _echo(args)
+    downloads = {
+        fmt: url_for("dashboard.download", format=fmt, **filters) for fmt in reports.FORMATS
+    }
+    return render_template(
+        "report.html",
+        report=data,
+        query=query,
+        charts=figures,
+        weeks=weeks,
+        orgs=orgs if query.org is None or who.role.value in ("donor", "auditor") else [],
+        own_only=who.role.value.startswith("agency"),
+        programmes=consortium.programmes,
+        args=_echo(args),
+        downloads=downloads,
+    )
+
+
+def _echo(args: dict[str, Any]) -> dict[str, str]:
+    """The filter as query-string values, for the form and the download links."""
+    out = {
+        "org": args.get("org"),
+        "programme": args.get("programme"),
+        "from": args["start"].isoformat() if args.get("start") else None,
+        "to": args["end"].isoformat() if args.get("end") else None,
+        "k": str(args["k"]),
+    }
+    return {key: value for key, value in out.items() if value}
+
+
+@bp.route("/reports/download", methods=["GET"])
+@page(Action.REPORTS_READ)
+def download() -> Response:
+    return report_response(_report_args())

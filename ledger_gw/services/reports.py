@@ -1,0 +1,174 @@
+"""Donor accountability reports through the gateway: computed, signed, exported, charted.
+
+A report is a pure function of a log prefix and a query
+(:func:`ledger_gw.reports.accountability.report_from_ledger`), so it is cached by
+(tree size, query): a new checkpoint makes a new key, and nothing stale is ever served.
+The report is signed by the gateway acting for the caller's organisation; anyone
+holding the ledger recomputes it with ``ledger-gw report verify``.
+
+The weekly delivery series is one report per week (each week's figures are what a
+report with that ``from``/``to`` says, so each is checkable on its own), plus one
+rule the single reports cannot apply: deliveries add up across weeks, so when exactly
+one week is suppressed a second (the smallest published non-zero week) is hidden
+too, or the total minus the others would give it away.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ledger_gw import checkpoint as notes
+from ledger_gw.errors import RejectedError
+from ledger_gw.note import Note
+from ledger_gw.reports import exports
+from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
+from ledger_gw.reports.iati import to_iati
+from ledger_gw.reports.signing import sign_report
+from ledger_gw.reports.suppression import DEFAULT_K
+from ledger_gw.services.access import Caller, report_org
+from ledger_gw.services.gateway import Gateway
+
+FORMATS = {
+    "json": ("application/json", "json"),
+    "csv": ("text/csv", "csv"),
+    "hxl": ("text/csv", "hxl.csv"),
+    "iati": ("application/xml", "iati.xml"),
+}
+CACHE_SIZE = 128
+
+_cache: OrderedDict[tuple[int, ReportQuery], dict[str, Any]] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class WeekPoint:
+    """One week of the delivery series; ``None`` figures are suppressed."""
+
+    start: str
+    end: str
+    people: int | None
+    deliveries: int | None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.deliveries is None
+
+
+def query_for(
+    gateway: Gateway,
+    caller: Caller,
+    *,
+    org: str | None = None,
+    programme: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    k: int = DEFAULT_K,
+) -> ReportQuery:
+    """The query the caller may run: agencies are held to their own organisation, and
+    nobody may lower k below the consortium's default (raising it is always allowed)."""
+    consortium = gateway.workspace.consortium
+    if org is not None and org not in consortium.organisations:
+        raise RejectedError("validation", "unknown_org", "org is not a consortium member", "org")
+    if programme is not None and programme not in consortium.programmes:
+        raise RejectedError(
+            "validation",
+            "unknown_programme",
+            "programme is not in the consortium file",
+            "programme",
+        )
+    if start and end and start > end:
+        raise RejectedError("validation", "invalid_period", "from is after to", "from")
+    if k < DEFAULT_K:
+        raise RejectedError("validation", "k_too_small", f"k must be at least {DEFAULT_K}", "k")
+    return ReportQuery(report_org(caller, org), programme, start, end, k)
+
+
+def _latest_size(gateway: Gateway) -> int:
+    note = gateway.ledger.log.checkpoint(None)
+    return notes.Checkpoint.parse(Note.parse(note).text).size
+
+
+def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
+    """The unsigned report at the latest checkpoint (cached per tree size and query)."""
+    size = _latest_size(gateway)
+    key = (size, query)
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+            return hit
+    report = report_from_ledger(gateway.ledger.log, gateway.workspace.consortium, query, size)
+    with _cache_lock:
+        _cache[key] = report
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    return report
+
+
+def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, Any]:
+    """The report signed by the gateway acting for the caller's organisation."""
+    signer = gateway.signers.get(caller.org)
+    if signer is None:
+        raise RejectedError(
+            "forbidden", "org_not_served", f"this gateway holds no key for {caller.org}"
+        )
+    return sign_report(compute(gateway, query), signer)
+
+
+def export(
+    report: dict[str, Any], fmt: str, org_ref: str, glide: str | None = None
+) -> tuple[bytes, str, str]:
+    """(body, media type, file suffix) of the report in one of :data:`FORMATS`."""
+    if fmt not in FORMATS:
+        raise RejectedError("validation", "invalid_value", "unknown format", "format")
+    mimetype, suffix = FORMATS[fmt]
+    if fmt == "json":
+        body = exports.to_json(report).encode()
+    elif fmt in ("csv", "hxl"):
+        body = exports.to_csv(report, hxl=fmt == "hxl").encode()
+    else:
+        body = to_iati(report, org_ref=org_ref, glide=glide)
+    return body, mimetype, suffix
+
+
+def weekly_deliveries(
+    gateway: Gateway, query: ReportQuery, weeks: int = 9, today: dt.date | None = None
+) -> list[WeekPoint]:
+    """Deliveries and people reached per 7-day period, the last ending on ``query.end``
+    (default today), with complementary suppression across the weeks."""
+    last = (
+        dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
+    )
+    points: list[WeekPoint] = []
+    for i in range(weeks - 1, -1, -1):
+        end = last - dt.timedelta(days=7 * i)
+        start = end - dt.timedelta(days=6)
+        summary = compute(gateway, replace(query, start=start.isoformat(), end=end.isoformat()))[
+            "summary"
+        ]
+        points.append(
+            WeekPoint(
+                start.isoformat(),
+                end.isoformat(),
+                summary["people_assisted"],
+                summary["deliveries"],
+            )
+        )
+    return protect_series(points)
+
+
+def protect_series(points: list[WeekPoint]) -> list[WeekPoint]:
+    """Hide a second week when exactly one is hidden, so no week is a difference away."""
+    if sum(p.suppressed for p in points) != 1:
+        return points
+    visible = [(p.deliveries, i) for i, p in enumerate(points) if p.deliveries]
+    if not visible:
+        return points
+    _, i = min(visible)
+    out = list(points)
+    out[i] = replace(points[i], people=None, deliveries=None)
+    return out

@@ -1,0 +1,163 @@
+"""The dashboard through Flask's client: log-in, cookie flags, CSRF, roles, escaping,
+security headers, revocation. The browser tests drive the same pages in Chromium."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from api_helpers import Tokens
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ledger_gw.services.access import authenticate, revoke_token
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.seed import seed_fatima
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def _csrf(client: FlaskClient, url: str = "/dashboard/login") -> str:
+    match = CSRF.search(client.get(url).get_data(as_text=True))
+    assert match is not None
+    return match.group(1)
+
+
+def _login(client: FlaskClient, token: str) -> Any:
+    return client.post("/dashboard/login", data={"csrf": _csrf(client), "token": token})
+
+
+@pytest.fixture
+def journey(gateway: Gateway) -> dict[str, Any]:
+    out = seed_fatima(gateway)
+    gateway.ledger.cosign(gateway.witness("AGENCY-A"))
+    return out
+
+
+def test_pages_need_a_login(client: FlaskClient) -> None:
+    r = client.get("/dashboard/reports?k=7")
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("/dashboard/login?next=")
+
+
+def test_login_sets_a_strict_httponly_secure_cookie(client: FlaskClient, tokens: Tokens) -> None:
+    r = _login(client, tokens["DONOR-Y", "donor"])
+    assert (r.status_code, r.headers["Location"]) == (302, "/dashboard/")
+    cookie = r.headers["Set-Cookie"]
+    for flag in ("HttpOnly", "Secure", "SameSite=Strict"):
+        assert flag in cookie
+    assert tokens["DONOR-Y", "donor"].split(".")[-1] not in cookie  # the token is encrypted
+
+
+def test_login_refuses_bad_tokens_and_forms_without_csrf(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    r = _login(client, "lgw.DONOR-Y.0123456789abcdef." + "x" * 43)
+    assert r.status_code == 401
+    assert "not valid" in r.get_data(as_text=True)
+    r = client.post("/dashboard/login", data={"token": tokens["DONOR-Y", "donor"]})
+    assert r.status_code == 401
+    assert "expired" in r.get_data(as_text=True)
+
+
+def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens) -> None:
+    csrf = _csrf(client)
+    r = client.post(
+        "/dashboard/login?next=//evil.example/x",
+        data={"csrf": csrf, "token": tokens["DONOR-Y", "donor"]},
+    )
+    assert r.headers["Location"] == "/dashboard/"
+
+
+def test_home_by_role(client: FlaskClient, tokens: Tokens) -> None:
+    _login(client, tokens["AUDITOR-X", "auditor"])
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert "Referral chains" in page
+    assert "Verify a bundle" in page
+    _login(client, tokens["DONOR-Y", "donor"])
+    page = client.get("/dashboard/").get_data(as_text=True)
+    assert "Referral chains" not in page
+    assert "Accountability report" in page
+
+
+def test_chain_page_shows_verdicts_without_personal_data(
+    client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
+) -> None:
+    _login(client, tokens["AUDITOR-X", "auditor"])
+    r = client.get(f"/dashboard/audit/chain?referral_id={journey['referrals'][0]}")
+    page = r.get_data(as_text=True)
+    assert r.status_code == 200
+    assert page.count('<tr class="pass">') == 5
+    assert "Fatima" not in page
+    assert journey["pid"] not in page
+    assert "default-src 'none'" in r.headers["Content-Security-Policy"]
+    assert r.headers["Cache-Control"] == "no-store"
+    r = client.get(f"/dashboard/audit/bundle?referral_id={journey['referrals'][0]}")
+    assert r.json["format"] == "ledger-gw/audit-bundle/v1"
+
+
+def test_input_is_escaped(client: FlaskClient, tokens: Tokens) -> None:
+    _login(client, tokens["AUDITOR-X", "auditor"])
+    r = client.get("/dashboard/audit/chain?referral_id=<script>alert(1)</script>")
+    assert r.status_code == 422
+    assert "<script>alert" not in r.get_data(as_text=True)
+
+
+def test_verify_needs_the_csrf_token(
+    client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
+) -> None:
+    import io
+
+    _login(client, tokens["AUDITOR-X", "auditor"])
+    bundle = client.get(f"/dashboard/audit/bundle?referral_id={journey['referrals'][0]}").data
+    form = {"bundle": (io.BytesIO(bundle), "b.json")}
+    assert client.post("/dashboard/audit/verify", data=form).status_code == 400
+    form = {"csrf": _csrf(client, "/dashboard/audit/verify"), "bundle": (io.BytesIO(bundle), "b")}
+    r = client.post("/dashboard/audit/verify", data=form)
+    assert (r.status_code, "The bundle verifies" in r.get_data(as_text=True)) == (200, True)
+
+
+def test_donor_report_page_and_downloads(
+    client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
+) -> None:
+    _login(client, tokens["DONOR-Y", "donor"])
+    page = client.get("/dashboard/reports").get_data(as_text=True)
+    assert page.count("<svg") == 3
+    assert "suppressed (&lt; 5)" in page
+    for fmt, mimetype in (
+        ("json", "application/json"),
+        ("hxl", "text/csv"),
+        ("iati", "application/xml"),
+    ):
+        r = client.get(f"/dashboard/reports/download?format={fmt}&programme=MPCA-2026")
+        assert (r.status_code, r.mimetype) == (200, mimetype)
+    assert client.get("/dashboard/audit/chain").status_code == 403
+
+
+def test_agency_is_held_to_its_own_report(
+    client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
+) -> None:
+    _login(client, tokens["AGENCY-A", "agency-reader"])
+    assert "Accountability report: AGENCY-A" in client.get("/dashboard/reports").get_data(
+        as_text=True
+    )
+    assert client.get("/dashboard/reports?org=AGENCY-B").status_code == 403
+
+
+def test_revoking_the_token_ends_the_session(
+    app: Flask, client: FlaskClient, tokens: Tokens
+) -> None:
+    token = tokens["DONOR-Y", "donor"]
+    _login(client, token)
+    assert client.get("/dashboard/").status_code == 200
+    store = app.extensions["ledger_gw"].store("DONOR-Y")
+    revoke_token(store, authenticate(store, token).token_id)
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_logout(client: FlaskClient, tokens: Tokens) -> None:
+    _login(client, tokens["DONOR-Y", "donor"])
+    csrf = _csrf(client, "/dashboard/")
+    assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
+    assert client.get("/dashboard/").status_code == 302

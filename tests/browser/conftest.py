@@ -1,0 +1,137 @@
+"""A real gunicorn on a seeded ledger (Fatima and the synthetic population) and a headless
+Debian Chromium driven by Selenium through /usr/bin/chromedriver (never a downloaded
+browser). Without Chromium, its driver or Selenium the tests skip and say why; `make
+test` installs the first two when it may (root, apt)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from browser_site import Site
+
+from ledger_gw.services.access import issue_token
+from ledger_gw.services.config import GatewayConfig, create_session_key
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.seed import seed_fatima
+from ledger_gw.services.synthetic import seed_synthetic
+from ledger_gw.workspace import Workspace
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+TOKENS = (("AUDITOR-X", "auditor"), ("DONOR-Y", "donor"), ("AGENCY-A", "agency-writer"))
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1800",
+)
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists() or not CHROMEDRIVER.exists():
+        return "Debian's chromium and chromium-driver are not installed (make browser)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (the test extra)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("browser") / "ws"
+    Workspace.create(root)
+    gw = Gateway.open(GatewayConfig(directory=root))
+    try:
+        create_session_key(gw.config.session_key_path)
+        journey = seed_fatima(gw)
+        seed_synthetic(gw)
+        tokens = {
+            org: issue_token(gw.store(org), gw.org_role(org), role)[1] for org, role in TOKENS
+        }
+    finally:
+        gw.close()
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LEDGER_GW_DIR": str(root),
+        "LEDGER_GW_BIND": f"127.0.0.1:{port}",
+        "LEDGER_GW_WORKERS": "2",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("metrics")),
+    }
+    log = (root / "gunicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((root / "gunicorn.log").read_text())
+            time.sleep(0.2)
+        yield Site(url, root, tokens, list(journey["referrals"]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path / 'profile'}")
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(tmp_path / "profile", ignore_errors=True)
