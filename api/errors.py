@@ -30,6 +30,8 @@ STATUS_BY_KIND = {
     "conflict": 409,
     "unauthenticated": 401,
     "unavailable": 503,
+    "internal": 500,
+    "unsupported": 501,
 }
 TITLES = {
     400: "Bad request",
@@ -42,6 +44,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Unprocessable content",
     500: "Internal server error",
+    501: "Not implemented",
     503: "Service unavailable",
 }
 
@@ -70,6 +73,11 @@ def _ledger_error(error: LedgerError) -> Response:
         if status == 503:
             log.warning("ledger unavailable: %s", error)
             return problem(503, error.code, "the ledger cannot take this now; retry later")
+        if status == 500:
+            log.error("%s: %s", error.code, error)
+            return problem(
+                500, error.code, "the ledger failed on this request; its operator is told"
+            )
         return problem(status, error.code, str(error), error.field)
     if isinstance(error, AuthenticationError):
         return problem(401, error.code, str(error))

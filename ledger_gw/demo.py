@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
@@ -48,14 +48,10 @@ class OffChainRecord:
     salts: dict[str, bytes] = field(default_factory=dict)
 
 
-class DemoLedger(Ledger, Protocol):
-    def size(self) -> int: ...
-
-
 @dataclass
 class Journey:
     ws: Workspace
-    ledger: DemoLedger
+    ledger: Ledger
     console: Console
     today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
 
@@ -88,7 +84,7 @@ Audit = Callable[["Journey", str], None]
 
 
 def run_demo(
-    ws: Workspace, console: Console, ledger: DemoLedger | None = None, audit: Audit | None = None
+    ws: Workspace, console: Console, ledger: Ledger | None = None, audit: Audit | None = None
 ) -> None:
     """On the embedded ledger by default; another backend brings its ledger and audit."""
     if ledger is None:

@@ -31,7 +31,7 @@ from ledger_gw import checkpoint as notes
 from ledger_gw.consortium import Consortium
 from ledger_gw.identity import Organisation, cert_pem, key_pem
 from ledger_gw.pseudonym import PseudonymKey
-from ledger_gw.workspace import DEMO_ORGANISATIONS, _write_secret
+from ledger_gw.workspace import DEMO_ORGANISATIONS, DEMO_PROGRAMMES, _write_secret
 
 DOMAIN = "ledger.local"
 
@@ -121,7 +121,7 @@ def make_workspace(crypto: Path, out: Path, name: str = "fabric") -> None:
         (d / "signer.pem").write_text(cert_pem(cert))
         orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
     _write_secret(out / "pseudonym.key", PseudonymKey.generate().to_text().encode())
-    Consortium(name, origin, log_vkey, orgs).save(out / "consortium.json")
+    Consortium(name, origin, log_vkey, orgs, DEMO_PROGRAMMES).save(out / "consortium.json")
 
 
 def _tls_cert(

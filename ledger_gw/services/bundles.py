@@ -27,7 +27,11 @@ def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = 
         raise RejectedError("validation", "missing_field", "a subject ID is required", "subject")
     try:
         return build_bundle(
-            gateway.ledger.log, gateway.workspace.consortium, kind=kind, subject=subject, size=size
+            gateway.embedded.log,
+            gateway.workspace.consortium,
+            kind=kind,
+            subject=subject,
+            size=size,
         )
     except AuditError as exc:
         if exc.code == "not_found":

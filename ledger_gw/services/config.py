@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ledger_gw.errors import ConfigError
 
+BACKENDS = ("embedded", "fabric")
+
 
 def _flag(value: str) -> bool:
     if value.lower() in ("1", "true", "yes", "on"):
@@ -28,8 +30,12 @@ class GatewayConfig:
     - ``LEDGER_GW_DIR`` → `directory`: the consortium directory made by ``ledger-gw init``
       (consortium.json, the organisations' signing and witness keys, the pseudonymisation
       key, the ledger node's log key). Default ``var/demo``.
+    - ``LEDGER_GW_BACKEND`` → `backend`: ``embedded`` (default) or ``fabric``.
     - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
       Default: ``ledger.db`` in `directory`.
+    - ``LEDGER_GW_FABRIC_PROFILE`` → `fabric_profile`: the Fabric connection profile
+      (peers' gateway endpoints, TLS roots, channel, chaincode) that
+      ``network/network.sh up`` writes; `directory` is then the network's workspace.
     - ``LEDGER_GW_OFFCHAIN_URL`` → `offchain_url`: URL template of the off-chain databases,
       one per organisation: ``{org}`` is replaced by the organisation ID, ``{org_slug}`` by
       it in lower case with underscores (for PostgreSQL database names). Default
@@ -53,7 +59,9 @@ class GatewayConfig:
     """
 
     directory: Path = Path("var/demo")
+    backend: str = "embedded"
     ledger_url: str | None = None
+    fabric_profile: Path | None = None
     offchain_url: str | None = None
     orgs: tuple[str, ...] = ()
     pseudonym_key_file: Path | None = None
@@ -89,9 +97,15 @@ class GatewayConfig:
             raise ConfigError("LEDGER_GW_MAX_BATCH must be an integer") from None
         key_file = env.get("LEDGER_GW_PSEUDONYM_KEY_FILE")
         session_key = env.get("LEDGER_GW_SESSION_KEY_FILE")
+        backend = env.get("LEDGER_GW_BACKEND", "embedded")
+        if backend not in BACKENDS:
+            raise ConfigError(f"LEDGER_GW_BACKEND must be one of {', '.join(BACKENDS)}")
+        profile = env.get("LEDGER_GW_FABRIC_PROFILE")
         return cls(
             directory=Path(env.get("LEDGER_GW_DIR", "var/demo")),
+            backend=backend,
             ledger_url=env.get("LEDGER_GW_LEDGER_URL") or None,
+            fabric_profile=Path(profile) if profile else None,
             offchain_url=env.get("LEDGER_GW_OFFCHAIN_URL") or None,
             orgs=orgs,
             pseudonym_key_file=Path(key_file) if key_file else None,

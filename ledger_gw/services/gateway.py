@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ledger_gw import checkpoint as notes
+from ledger_gw.backend import Ledger
+from ledger_gw.backends import fabric_profile_path
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import ConfigError, RejectedError
@@ -29,7 +31,7 @@ class Gateway:
     pseudonym_key: PseudonymKey
     signers: dict[str, Signer]
     stores: dict[str, OffchainStore]
-    _ledger: EmbeddedLedger | None = None
+    _ledger: Ledger | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -54,12 +56,34 @@ class Gateway:
         self.ledger.size()  # creates the ledger's tables once, before workers race
 
     @property
-    def ledger(self) -> EmbeddedLedger:
+    def ledger(self) -> Ledger:
         with self._lock:
             if self._ledger is None:
-                ws = self.workspace
-                self._ledger = EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer())
+                self._ledger = self._open_ledger()
             return self._ledger
+
+    def _open_ledger(self) -> Ledger:
+        if self.config.backend == "fabric":
+            from ledger_gw.fabric.gateway import FabricLedger, FabricProfile
+
+            profile = FabricProfile.load(fabric_profile_path(self.config.fabric_profile))
+            return FabricLedger(profile, self.signers)
+        ws = self.workspace
+        return EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer())
+
+    @property
+    def embedded(self) -> EmbeddedLedger:
+        """Merkle proofs, checkpoints, bundles and reports read the embedded log."""
+        ledger = self.ledger
+        if not isinstance(ledger, EmbeddedLedger):
+            raise RejectedError(
+                "unsupported",
+                "embedded_only",
+                "this gateway runs on Fabric: Merkle proofs, checkpoints, bundles and reports "
+                "come from the embedded ledger; on Fabric the audit evidence is the block "
+                "chain (ledger_gw.fabric.evidence)",
+            )
+        return ledger
 
     def store(self, org: str) -> OffchainStore:
         try:

@@ -19,7 +19,7 @@ def _size_of(note: str) -> int:
 
 
 def inclusion(gateway: Gateway, index: int | None, tx_id: str | None, size: int | None) -> Any:
-    log = gateway.ledger.log
+    log = gateway.embedded.log
     position = log.position_of(tx_id) if tx_id is not None else index
     if position is None:
         raise NotFoundError("give index or tx_id", code="not_found")
@@ -36,7 +36,7 @@ def inclusion(gateway: Gateway, index: int | None, tx_id: str | None, size: int 
 
 
 def consistency(gateway: Gateway, size1: int, size2: int | None) -> Any:
-    log = gateway.ledger.log
+    log = gateway.embedded.log
     size2 = size2 or log.size()
     return {
         "size1": size1,
@@ -48,11 +48,11 @@ def consistency(gateway: Gateway, size1: int, size2: int | None) -> Any:
 
 
 def checkpoint(gateway: Gateway, size: int | None) -> Any:
-    note = gateway.ledger.log.checkpoint(size)
+    note = gateway.embedded.log.checkpoint(size)
     return {"size": _size_of(note), "note": note}
 
 
 def cosign(gateway: Gateway, caller: Caller, size: int | None) -> Any:
     """Cosign as the caller's organisation's witness (its key must be on this gateway)."""
-    note = gateway.ledger.cosign(gateway.witness(caller.org), size)
+    note = gateway.embedded.cosign(gateway.witness(caller.org), size)
     return {"size": _size_of(note), "note": note}

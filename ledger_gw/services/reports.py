@@ -88,7 +88,7 @@ def query_for(
 
 
 def _latest_size(gateway: Gateway) -> int:
-    note = gateway.ledger.log.checkpoint(None)
+    note = gateway.embedded.log.checkpoint(None)
     return notes.Checkpoint.parse(Note.parse(note).text).size
 
 
@@ -101,7 +101,7 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    report = report_from_ledger(gateway.ledger.log, gateway.workspace.consortium, query, size)
+    report = report_from_ledger(gateway.embedded.log, gateway.workspace.consortium, query, size)
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:
