@@ -1,21 +1,24 @@
 """Canonical JSON (RFC 8785) for the values the ledger holds.
 
 The contract accepts only strings, integers, booleans, null, arrays and objects
-with ASCII keys. For that domain, sorted keys, no whitespace and UTF-8 are exactly
-RFC 8785's output, so the standard library serialiser is used and floats refused.
+with ASCII keys. For that domain, sorted keys, no whitespace, UTF-8 and RFC 8259's
+minimal escapes are exactly RFC 8785's output; orjson writes that form, ten times
+faster than the standard library, which matters because every event is encoded
+several times on the ledger's hot path. Floats are refused.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
+
+import orjson
 
 _MAX_INT = 2**53 - 1
 
 
 def _check(value: Any) -> None:
-    """Refuse what RFC 8785 would spell differently from `json.dumps` (floats, big ints)."""
+    """Refuse what RFC 8785 would spell differently (floats, integers beyond 2^53)."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return
@@ -40,19 +43,19 @@ def _check(value: Any) -> None:
     raise TypeError(f"not a JSON value: {kind.__name__}")
 
 
-_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_OPTIONS = orjson.OPT_SORT_KEYS
 
 
 def canonical_json(value: Any) -> bytes:
     _check(value)
-    return _ENCODER.encode(value).encode()
+    return orjson.dumps(value, option=_OPTIONS)
 
 
 def canonical_json_of_validated(value: Any) -> bytes:
     """For values built from schema-validated events and the contract's own strings:
     the schemas admit no float and no number outside the safe range, so the walk that
     `canonical_json` makes to refuse them is skipped on the contract's hot path."""
-    return _ENCODER.encode(value).encode()
+    return orjson.dumps(value, option=_OPTIONS)
 
 
 def content_hash(value: Any) -> str:

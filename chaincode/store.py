@@ -12,10 +12,11 @@ writes, exactly as in Fabric.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
+
+import orjson
 
 from chaincode.canonical import canonical_json_of_validated
 from chaincode.stub import Identity, Stub, composite_key
@@ -68,7 +69,7 @@ def iso_timestamp(moment: datetime) -> str:
 
 
 def _decode(raw: bytes) -> Obj:
-    value = json.loads(raw)
+    value = orjson.loads(raw)
     if not isinstance(value, dict):
         raise ValueError("stored values are JSON objects")
     return value

@@ -11,13 +11,13 @@ only after its database transaction has committed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, select, update
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
@@ -205,7 +205,7 @@ class EmbeddedLedger:
         start = tree.size
         view = StateView(conn)
         seen = {
-            tx_id: (seq, json.loads(entry)["result"])
+            tx_id: (seq, orjson.loads(entry)["result"])
             for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
         }
         rows = Rows()
@@ -232,7 +232,7 @@ class EmbeddedLedger:
                 )
                 continue
             if not stub.writes:  # an idempotent replay: the original result, nothing new
-                p.outcome = Outcome(tx_id, json.loads(result))
+                p.outcome = Outcome(tx_id, orjson.loads(result))
                 continue
             position = tree.size
             writes = tuple(sorted(stub.writes.items()))
@@ -240,7 +240,7 @@ class EmbeddedLedger:
             new_nodes = tree.append(leaf_hash(entry))
             rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
             view.apply(tx_id, p.tx.proposal.time, stub.writes)
-            p.outcome = Outcome(tx_id, json.loads(result), position=position)
+            p.outcome = Outcome(tx_id, orjson.loads(result), position=position)
             seen[tx_id] = (position, p.outcome.result or {})
         if not rows.log:
             return
@@ -264,7 +264,7 @@ class EmbeddedLedger:
                 raise RejectedError.from_contract(error) from None
         if stub.writes:
             raise _rejected("validation", "query_writes", "a query tried to write")
-        return json.loads(result)
+        return orjson.loads(result)
 
     def reader(self) -> Any:
         """A read-only connection in one consistent snapshot."""

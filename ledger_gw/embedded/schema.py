@@ -1,5 +1,10 @@
 """Tables of the embedded ledger (SQLAlchemy Core; SQLite or PostgreSQL).
 
+The small tables keyed by something other than an integer (tree nodes, the state's
+version pointers) are WITHOUT ROWID on SQLite: one B-tree instead of a table and its
+primary-key index. History keeps its rowid: its rows carry whole values, which would
+make a clustered B-tree deep.
+
 Keys are stored as UTF-8 bytes: Fabric's composite keys contain U+0000, which
 PostgreSQL text cannot hold, and byte order is code point order, as Fabric sorts.
 """
@@ -36,6 +41,7 @@ nodes = Table(
     Column("level", Integer, primary_key=True, autoincrement=False),
     Column("idx", BigInteger, primary_key=True, autoincrement=False),
     Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # Every version of every key, as Fabric's history database keeps it.
@@ -53,6 +59,7 @@ state = Table(
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # The node's signed tree heads, with any cosignatures appended to the note.
