@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from ledger_gw import checkpoint as notes
 from ledger_gw import cli_audit as audit_commands
 from ledger_gw import cli_gateway as gateway_commands
+from ledger_gw.cli_options import directory_option, ledger_option
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import LedgerError
@@ -28,22 +29,6 @@ from ledger_gw.workspace import Workspace
 
 console = Console()
 errors = Console(stderr=True)
-
-_DIR = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/demo"),
-    show_default=True,
-    envvar="LEDGER_GW_DIR",
-    help="Consortium directory made by `init`.",
-)
-_LEDGER = click.option(
-    "--ledger",
-    "ledger_url",
-    envvar="LEDGER_GW_LEDGER_URL",
-    help="SQLAlchemy URL of the embedded ledger (default: ledger.db in the directory).",
-)
 
 
 @contextmanager
@@ -77,7 +62,7 @@ def init(directory: Path, name: str) -> None:
 
 
 @cli.command()
-@_DIR
+@directory_option
 @click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
 @click.option(
     "--backend",
@@ -102,8 +87,8 @@ def demo(directory: Path, fresh: bool, backend: str) -> None:
 
 
 @cli.command()
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 def verify(directory: Path, ledger_url: str | None) -> None:
     """Recompute everything from the log and name the first bad position."""
     ws = Workspace.load(directory)
@@ -134,8 +119,8 @@ def prove() -> None:
 
 
 @prove.command("inclusion")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--index", type=int, help="Log position of the entry.")
 @click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
 @click.option("--size", type=int, help="Tree size to prove against (default: latest).")
@@ -165,8 +150,8 @@ def prove_inclusion(
 
 
 @prove.command("consistency")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.argument("size1", type=int)
 @click.argument("size2", type=int, required=False)
 def prove_consistency(
@@ -191,8 +176,8 @@ def checkpoint() -> None:
 
 
 @checkpoint.command("show")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--size", type=int, help="Tree size (default: latest).")
 def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
     """Print a checkpoint note, with its cosignatures."""
@@ -201,8 +186,8 @@ def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -
 
 
 @checkpoint.command("cosign")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--org", "org_id", required=True, help="Witnessing organisation.")
 @click.option("--size", type=int, help="Tree size (default: latest).")
 def checkpoint_cosign(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +18,8 @@ from ledger_gw.audit.chain import Documents
 from ledger_gw.audit.errors import AuditError, AuditFailedError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
+from ledger_gw.backends import BACKENDS
+from ledger_gw.cli_options import directory_option, ledger_option
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.reader import LogReader
@@ -25,17 +28,6 @@ from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.workspace import Workspace
-
-_DIR = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("var/demo"),
-    show_default=True,
-    envvar="LEDGER_GW_DIR",
-    help="Consortium directory made by `init`.",
-)
-_LEDGER = click.option("--ledger", "ledger_url", envvar="LEDGER_GW_LEDGER_URL")
 
 
 def _reader(ws: Workspace, url: str | None) -> LogReader:
@@ -61,13 +53,27 @@ def audit() -> None:
 
 
 @audit.command("bundle")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--kind", type=click.Choice(CLAIM_KINDS), default="referral_chain")
 @click.option("--subject", help="Referral or entitlement ID.")
 @click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
 @click.option("--size", type=int, help="Checkpoint tree size (default: latest).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="embedded",
+    show_default=True,
+    help="fabric: block evidence from the network's profile instead of Merkle proofs.",
+)
+@click.option(
+    "--profile",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
+)
+@click.option("--as", "as_org", default="AUDITOR-X", show_default=True, help="Fabric reader.")
+@click.option("--pid", help="The person's pid (Fabric entitlement bundles).")
 def audit_bundle(
     directory: Path,
     ledger_url: str | None,
@@ -76,18 +82,72 @@ def audit_bundle(
     tx_ids: tuple[str, ...],
     size: int | None,
     out: Path,
+    backend: str,
+    profile: Path | None,
+    as_org: str,
+    pid: str | None,
 ) -> None:
     """Write an offline audit bundle for a referral chain, an entitlement or transactions."""
-    ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
-    try:
-        bundle = build_bundle(
-            reader, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
-        )
-    finally:
-        reader.engine.dispose()
+    if backend == "fabric":
+        bundle = _fabric_bundle(profile, as_org, kind, subject, tx_ids, pid)
+    else:
+        ws = Workspace.load(directory)
+        reader = _reader(ws, ledger_url)
+        try:
+            bundle = build_bundle(
+                reader, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
+            )
+        finally:
+            reader.engine.dispose()
     out.write_text(json.dumps(bundle, indent=2) + "\n")
     click.echo(f"{len(bundle['claim']['events'])} events written to {out}")
+
+
+def _fabric_bundle(
+    profile: Path | None,
+    as_org: str,
+    kind: str,
+    subject: str | None,
+    tx_ids: tuple[str, ...],
+    pid: str | None,
+) -> dict[str, Any]:
+    """A Fabric bundle read through ``as_org``'s peer; the connection closes before writing."""
+    from ledger_gw.backends import fabric_ledger
+    from ledger_gw.fabric.audit import build_fabric_bundle
+    from ledger_gw.fabric.gateway import FabricLedger
+
+    ledger, ws = fabric_ledger(profile)
+    try:
+        assert isinstance(ledger, FabricLedger)
+        return build_fabric_bundle(
+            ledger,
+            ws.signer(as_org),
+            ws.consortium,
+            kind=kind,
+            subject=subject,
+            tx_ids=tx_ids,
+            pid=pid,
+        )
+    finally:
+        ledger.close()
+
+
+def _policy(text: str | None) -> tuple[int, frozenset[str]] | None:
+    """N:ORG,ORG,... (OutOf(N, ORG, ...)), as --policy spells it."""
+    if text is None:
+        return None
+    required, _, orgs = text.partition(":")
+    try:
+        return int(required), frozenset(o for o in orgs.split(",") if o)
+    except ValueError as exc:
+        raise AuditError(f"--policy {text!r}: expected N:ORG,ORG,...") from exc
+
+
+def _hex(text: str | None) -> bytes | None:
+    try:
+        return None if text is None else bytes.fromhex(text)
+    except ValueError as exc:
+        raise AuditError(f"--genesis-hash {text!r} is not hex") from exc
 
 
 @audit.command("verify")
@@ -100,16 +160,26 @@ def audit_bundle(
 @click.option("--quorum", type=int, default=1, show_default=True)
 @click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
+@click.option("--genesis-hash", help="Fabric: the channel genesis block's header hash (hex).")
+@click.option("--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,...")
 def audit_verify(
-    bundle: Path, consortium: Path | None, quorum: int, min_size: int, docs: tuple[str, ...]
+    bundle: Path,
+    consortium: Path | None,
+    quorum: int,
+    min_size: int,
+    docs: tuple[str, ...],
+    genesis_hash: str | None,
+    policy: str | None,
 ) -> None:
-    """Verify a bundle offline; exit 1 on any failure."""
+    """Verify a bundle (Merkle or Fabric evidence) offline; exit 1 on any failure."""
     report = verify_bundle(
         bundle.read_bytes(),
         trusted_consortium=Consortium.load(consortium) if consortium else None,
         quorum=quorum,
         min_tree_size=min_size,
         documents=_documents(docs),
+        genesis_hash=_hex(genesis_hash),
+        endorsement_policy=_policy(policy),
     )
     click.echo(json.dumps(report.to_dict(), indent=2))
     if not report.ok:
@@ -120,8 +190,8 @@ def audit_verify(
 
 
 @audit.command("chain")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.argument("referral_id")
 @click.option("--quorum", type=int, default=1, show_default=True)
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
@@ -151,8 +221,8 @@ def audit_chain(
 
 
 @audit.command("watch")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--quorum", type=int, default=0, show_default=True)
 @click.option("--interval", type=float, default=10.0, show_default=True)
@@ -183,8 +253,8 @@ def report() -> None:
 
 
 @report.command("accountability")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.option("--org", help="Organisation whose activity is reported (default: all).")
 @click.option("--programme")
 @click.option("--from", "start", help="YYYY-MM-DD")
@@ -229,8 +299,8 @@ def report_accountability(
 
 
 @report.command("verify")
-@_DIR
-@_LEDGER
+@directory_option
+@ledger_option
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def report_verify(directory: Path, ledger_url: str | None, path: Path) -> None:
     """Check a signed JSON report's signature and recompute it from the ledger."""

@@ -122,7 +122,11 @@ def issue_member(
     role: Role,
     common_name: str,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A signing identity of an organisation: O = org ID, OU = role."""
+    """A signing identity of an organisation: O = org ID, OU = role.
+
+    Valid within its CA's validity: Fabric's MSP checks the chain at the certificate's
+    own NotBefore, so a certificate may not start before its CA does.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     cert = (
@@ -131,8 +135,10 @@ def issue_member(
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365 * _CERT_YEARS))
+        .not_valid_before(max(now - dt.timedelta(days=1), ca_cert.not_valid_before_utc))
+        .not_valid_after(
+            min(now + dt.timedelta(days=365 * _CERT_YEARS), ca_cert.not_valid_after_utc)
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False),

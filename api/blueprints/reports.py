@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from api.auth import caller, gateway
 from api.blueprints.common import protected
 from api.schemas import ReportArgs, ReportOut
+from ledger_gw.reports.accountability import ReportQuery
 from ledger_gw.services import reports
 from ledger_gw.services.access import Action
 
@@ -22,19 +23,25 @@ _FORMATS = {
 }
 
 
-def report_response(args: dict[str, Any]) -> Response:
-    """The signed report in the asked format, as a download (shared with the dashboard)."""
-    gw, who = gateway(), caller()
+def query_from(args: dict[str, Any]) -> ReportQuery:
+    """The report the caller asks for, held to what its role may see (shared with the
+    dashboard)."""
     start, end = args.get("start"), args.get("end")
-    query = reports.query_for(
-        gw,
-        who,
+    return reports.query_for(
+        gateway(),
+        caller(),
         org=args.get("org"),
         programme=args.get("programme"),
         start=start.isoformat() if start else None,
         end=end.isoformat() if end else None,
         k=args["k"],
     )
+
+
+def report_response(args: dict[str, Any]) -> Response:
+    """The signed report in the asked format, as a download (shared with the dashboard)."""
+    gw, who = gateway(), caller()
+    query = query_from(args)
     report = reports.signed(gw, who, query)
     org_ref = query.org or gw.workspace.consortium.name
     body, mimetype, suffix = reports.export(report, args["format"], org_ref, args.get("glide"))

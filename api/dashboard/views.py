@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from api.auth import caller, gateway
-from api.blueprints.reports import report_response
+from api.blueprints.reports import query_from, report_response
 from api.dashboard import charts
 from api.dashboard.session import can, csrf_ok, csrf_token, log_in, page
 from api.errors import STATUS_BY_KIND
@@ -163,16 +163,7 @@ def _report_args() -> dict[str, Any]:
 def report() -> str:
     args = _report_args()
     gw, who = gateway(), caller()
-    start, end = args.get("start"), args.get("end")
-    query = reports.query_for(
-        gw,
-        who,
-        org=args.get("org"),
-        programme=args.get("programme"),
-        start=start.isoformat() if start else None,
-        end=end.isoformat() if end else None,
-        k=args["k"],
-    )
+    query = query_from(args)
     data = reports.signed(gw, who, query)
     weeks = reports.weekly_deliveries(gw, query)
     summary, k = data["summary"], query.k

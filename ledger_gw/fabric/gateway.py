@@ -198,15 +198,17 @@ class FabricLedger:
 
     # -- reading -----------------------------------------------------------------------
 
-    def evaluate(self, tx: SignedTransaction) -> Any:
+    def _signed_proposal(self, tx: SignedTransaction) -> tuple[str, Any, Any]:
+        """(transaction ID, signed Fabric proposal, the signer's peer gateway stub)."""
         signer = self._signer_for(tx)
         built = self._proposal(tx, signer, base64.b64decode(tx.proposal.nonce))
+        return built.tx_id, built.signed(signer), self._gateway(signer.msp_id)
+
+    def evaluate(self, tx: SignedTransaction) -> Any:
+        tx_id, signed, gateway = self._signed_proposal(tx)
         request = pb.gateway.EvaluateRequest(
-            transaction_id=built.tx_id,
-            channel_id=self.profile.channel,
-            proposed_transaction=built.signed(signer),
+            transaction_id=tx_id, channel_id=self.profile.channel, proposed_transaction=signed
         )
-        gateway = self._gateway(signer.msp_id)
         timeout = self.profile.timeouts["evaluate"]
         response = self._call("evaluate", lambda: gateway.Evaluate(request, timeout=timeout))
         return json.loads(response.result.payload)
@@ -214,14 +216,10 @@ class FabricLedger:
     def probe_endorsement(self, tx: SignedTransaction) -> None:
         """Endorse a read-only query without submitting it: succeeds only once discovery
         knows enough peers to satisfy the endorsement policy, i.e. once writes can work."""
-        signer = self._signer_for(tx)
-        built = self._proposal(tx, signer, base64.b64decode(tx.proposal.nonce))
+        tx_id, signed, gateway = self._signed_proposal(tx)
         request = pb.gateway.EndorseRequest(
-            transaction_id=built.tx_id,
-            channel_id=self.profile.channel,
-            proposed_transaction=built.signed(signer),
+            transaction_id=tx_id, channel_id=self.profile.channel, proposed_transaction=signed
         )
-        gateway = self._gateway(signer.msp_id)
         timeout = self.profile.timeouts["endorse"]
         self._call("endorse", lambda: gateway.Endorse(request, timeout=timeout))
 

@@ -26,10 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from chaincode.stub import Role
 from ledger_gw import checkpoint as notes
 from ledger_gw.consortium import Consortium
-from ledger_gw.identity import Organisation, cert_pem, key_pem
+from ledger_gw.identity import Organisation, cert_pem, issue_member, key_pem
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.workspace import DEMO_ORGANISATIONS, DEMO_PROGRAMMES, _write_secret
 
@@ -48,44 +47,6 @@ def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
     cert = x509.load_pem_x509_certificate(next(directory.glob("*-cert.pem")).read_bytes())
     key = serialization.load_pem_private_key((directory / "priv_sk").read_bytes(), None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)
-    return key, cert
-
-
-def issue_member(
-    ca_key: ec.EllipticCurvePrivateKey,
-    ca_cert: x509.Certificate,
-    org_id: str,
-    role: Role,
-    common_name: str,
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A gateway's signing identity: O = organisation, OU = role, inside the CA's validity.
-
-    Fabric's MSP checks the chain at the certificate's own NotBefore, so a certificate
-    may not start before its CA does (ledger_gw.identity.issue_member backdates a day).
-    """
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org_id),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, role),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(ca_cert.not_valid_before_utc)
-        .not_valid_after(ca_cert.not_valid_after_utc)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     return key, cert
 
 

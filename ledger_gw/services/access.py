@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -117,6 +118,17 @@ def revoke_token(store: OffchainStore, token_id: str) -> None:
             raise NotFoundError(f"no token {token_id} in {store.org_id}", code="token_not_found")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+    for key, (cached, _) in list(_valid.items()):
+        if cached.token_id == token_id and key[0] == store.org_id:
+            del _valid[key]
+
+
+# Tokens that checked out, by (organisation, token digest) → (caller, until when).
+# Every request presents its token; looking it up costs more than the rest of a history
+# read, so a valid token is trusted for a few seconds. Revoking one clears it here at
+# once; other gateway processes notice within CACHE_SECONDS.
+CACHE_SECONDS = 5.0
+_valid: dict[tuple[str, str], tuple[Caller, float]] = {}
 
 
 def authenticate(store: OffchainStore, token: str) -> Caller:
@@ -124,9 +136,19 @@ def authenticate(store: OffchainStore, token: str) -> Caller:
     match = _TOKEN.fullmatch(token)
     if match is None or match.group(1) != store.org_id:
         raise AuthenticationError("malformed bearer token", code="invalid_token")
+    digest = _digest(token)
+    cached = _valid.get((store.org_id, digest))
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    caller = _look_up(store, match.group(2), digest)
+    _valid[(store.org_id, digest)] = (caller, time.monotonic() + CACHE_SECONDS)
+    return caller
+
+
+def _look_up(store: OffchainStore, token_id: str, digest: str) -> Caller:
     with store.reading() as s:
-        row = s.scalar(select(ApiToken).where(ApiToken.id == match.group(2)))
-    if row is None or not hmac.compare_digest(row.token_hash, _digest(token)):
+        row = s.scalar(select(ApiToken).where(ApiToken.id == token_id))
+    if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise AuthenticationError("unknown bearer token", code="invalid_token")
     if row.revoked_at is not None:
         raise AuthenticationError("the bearer token was revoked", code="token_revoked")

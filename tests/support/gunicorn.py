@@ -1,0 +1,65 @@
+"""A real gunicorn serving the gateway on loopback, for the end-to-end and browser tiers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(directory: Path, metrics_dir: Path, workers: int = 2) -> Iterator[str]:
+    """Serve the consortium in `directory`; yields the base URL once /readyz answers 200.
+
+    Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/gunicorn.log`.
+    """
+    port = free_port()
+    env = {
+        **os.environ,
+        "LEDGER_GW_DIR": str(directory),
+        "LEDGER_GW_BIND": f"127.0.0.1:{port}",
+        "LEDGER_GW_WORKERS": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+    }
+    log_path = directory / "gunicorn.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
+                        break
+                except requests.ConnectionError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(log_path.read_text())
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
