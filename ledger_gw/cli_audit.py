@@ -72,7 +72,13 @@ def audit() -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
 )
-@click.option("--as", "as_org", default="AUDITOR-X", show_default=True, help="Fabric reader.")
+@click.option(
+    "--as",
+    "as_org",
+    default="AUDITOR-X",
+    show_default=True,
+    help="Fabric: the member whose identity and peer read the ledger.",
+)
 @click.option("--pid", help="The person's pid (Fabric entitlement bundles).")
 def audit_bundle(
     directory: Path,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,24 +31,54 @@ from ledger_gw.note import NoteError
 from ledger_gw.transaction import SignedTransaction
 
 MERKLE_KIND = "merkle/rfc9162-v1"
+FABRIC_KIND = "fabric/blocks-v1"
+
+#: Verifiers that live with their backend (and its optional dependencies) are imported
+#: the first time a bundle of their kind is verified, so the audit core needs no extra.
+_LAZY = {FABRIC_KIND: "ledger_gw.fabric.audit"}
 
 
 @dataclass(frozen=True)
 class EvidenceOptions:
-    """What the auditor pins: witness quorum and the smallest tree size it accepts."""
+    """What the auditor pins: witness quorum and the smallest tree size it accepts
+    (Merkle); the channel's genesis block hash and the endorsement policy (Fabric)."""
 
     quorum: int = 1
     min_tree_size: int = 0
+    genesis_hash: bytes | None = None
+    endorsement_policy: tuple[int, frozenset[str]] | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Who submitted an event and what it said, already verified by the evidence itself.
+
+    A Fabric transaction is signed by its submitter in Fabric's own envelope, not as a
+    :class:`SignedTransaction`; its verifier checks that signature against the channel's
+    CAs and hands over the result here. ``problems`` holds the submitter-signature
+    failures, reported like the embedded ledger's transaction signature failures.
+    """
+
+    tx_id: str
+    timestamp: str
+    event: dict[str, Any]
+    org: str | None
+    problems: tuple[Failure, ...] = ()
 
 
 @dataclass
 class EvidenceItem:
-    """One transaction as the evidence presents it, and whether it is proven included."""
+    """One transaction as the evidence presents it, and whether it is proven included.
+
+    Exactly one of ``tx`` (a signed transaction the caller authenticates against the
+    consortium) and ``submission`` (a submitter the evidence verified) is set.
+    """
 
     position: int
-    tx: SignedTransaction
+    tx: SignedTransaction | None
     result: dict[str, Any]
     included: bool
+    submission: Submission | None = None
 
 
 @dataclass
@@ -70,6 +101,11 @@ def register_evidence(kind: str, verifier: EvidenceVerifier) -> None:
 
 
 def evidence_verifier(kind: str) -> EvidenceVerifier | None:
+    if kind not in _VERIFIERS and kind in _LAZY:
+        try:
+            importlib.import_module(_LAZY[kind])  # registers itself on import
+        except ImportError:  # the backend's extra is not installed: unknown_evidence_kind
+            return None
     return _VERIFIERS.get(kind)
 
 

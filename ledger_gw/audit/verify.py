@@ -29,6 +29,14 @@ Every check runs, and every failure is reported with its own code:
 ``result_mismatch``         the contract's logged result disagrees with the events
 ``document_mismatch``       a handed-over document does not match its hash
 ==========================  ============================================================
+
+Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.fabric.audit`) replace the
+checkpoint codes with their own: ``genesis_mismatch`` (not the pinned genesis block),
+``block_data_mismatch``, ``broken_chain``, ``bad_orderer_signature``,
+``bad_endorsement``, ``endorsement_policy``, ``proposal_mismatch`` (the endorsers
+signed another event), ``invalid_transaction``, ``unknown_identity``; a failed
+submitter signature is ``bad_signature`` and an absent transaction ``not_included``,
+as on the embedded ledger.
 """
 
 from __future__ import annotations
@@ -133,7 +141,30 @@ def _consortium(
     return trusted
 
 
+def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
+    """An event whose submitter the evidence itself verified (Fabric's envelope)."""
+    audited = AuditedEvent(
+        item.position,
+        sub.tx_id,
+        sub.timestamp,
+        sub.org,
+        dict(sub.event),
+        item.result,
+        item.included,
+        problems=list(sub.problems),
+    )
+    audited.signature_ok = sub.org is not None and not sub.problems
+    if not sub.event:
+        audited.problems.append(
+            Failure("malformed_entry", "the transaction carries no event", item.position)
+        )
+    return audited
+
+
 def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
+    if item.submission is not None or item.tx is None:
+        sub = item.submission or ev.Submission("", "", {}, None)
+        return _submitted(item, sub)
     p = item.tx.proposal
     event = p.args[0] if p.function == "submit" and p.args and isinstance(p.args[0], dict) else {}
     audited = AuditedEvent(
@@ -206,15 +237,19 @@ def verify_bundle(
     quorum: int = 1,
     min_tree_size: int = 0,
     documents: Documents | None = None,
+    genesis_hash: bytes | None = None,
+    endorsement_policy: tuple[int, frozenset[str]] | None = None,
 ) -> BundleReport:
     """Check a bundle from its own contents (plus what the auditor pins); never raises
-    for a failed check, only for a file that is not a bundle at all (AuditError)."""
+    for a failed check, only for a file that is not a bundle at all (AuditError).
+
+    ``genesis_hash`` and ``endorsement_policy`` are Fabric's pins (the channel's genesis
+    block header hash, and OutOf(n, orgs)); Merkle bundles ignore them."""
     bundle = _load(data)
     failures: list[Failure] = []
     consortium = _consortium(bundle, trusted_consortium, failures)
-    report = BundleReport(
-        claim=bundle["claim"], trust_anchor="pinned" if trusted_consortium else "bundle"
-    )
+    pinned = trusted_consortium is not None or genesis_hash is not None
+    report = BundleReport(claim=bundle["claim"], trust_anchor="pinned" if pinned else "bundle")
     kind = bundle["evidence"].get("kind")
     verifier = ev.evidence_verifier(str(kind))
     if verifier is None:
@@ -224,7 +259,8 @@ def verify_bundle(
         ]
         return report
     quorum = min(quorum, len(consortium.organisations))
-    found = verifier(bundle["evidence"], consortium, ev.EvidenceOptions(quorum, min_tree_size))
+    options = ev.EvidenceOptions(quorum, min_tree_size, genesis_hash, endorsement_policy)
+    found = verifier(bundle["evidence"], consortium, options)
     failures.extend(found.failures)
     report.anchor = found.anchor
     auth = consortium.authenticator()

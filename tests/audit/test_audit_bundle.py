@@ -132,7 +132,8 @@ def test_forged_cosignature(chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     note = Note.parse(bundle["evidence"]["checkpoint"])
     log_sig, cosig, *rest = note.signatures
-    forged = NoteSignature(cosig.name, cosig.key_id, cosig.signature[:-1] + b"\x00")
+    flipped = bytes([cosig.signature[-1] ^ 0x01])  # always a different signature
+    forged = NoteSignature(cosig.name, cosig.key_id, cosig.signature[:-1] + flipped)
     bundle["evidence"]["checkpoint"] = Note(note.text, (log_sig, forged, *rest)).format()
     assert verify_bundle(bundle).codes == {"bad_cosignature"}
 
@@ -215,8 +216,11 @@ def test_pinned_consortium_differs(
 
 def test_unknown_evidence_kind_is_an_extension_point(chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
-    bundle["evidence"]["kind"] = "fabric/blocks-v1"
+    bundle["evidence"]["kind"] = "example/unknown-v1"
     assert verify_bundle(bundle).codes == {"unknown_evidence_kind"}
+    # Fabric's kind is registered (lazily): Merkle evidence under its name is malformed
+    bundle["evidence"]["kind"] = "fabric/blocks-v1"
+    assert "malformed_bundle" in verify_bundle(bundle).codes
 
 
 def test_not_a_bundle() -> None:

@@ -1,0 +1,615 @@
+"""Offline audit bundles on Fabric: the events of a claim, proven by the blocks that hold them.
+
+The bundle is the same ``ledger-gw/audit-bundle/v1`` file as on the embedded ledger
+(:mod:`ledger_gw.audit.bundle`); only its ``evidence`` differs::
+
+    {"kind": "fabric/blocks-v1",
+     "channel": "referrals", "chaincode": "referrals",
+     "genesis_block": <base64 block 0: the channel configuration, the trust anchor>,
+     "blocks": [<base64 blocks, consecutive, from the earliest event's block to the head>],
+     "policy": {"required": 2, "among": ["AGENCY-A", "AGENCY-B", "AGENCY-C"]},
+     "entries": [{"tx_id": <Fabric transaction ID>, "block": <its block number>}]}
+
+Each block is carried once however many events it holds. The verifier checks each
+event with :func:`ledger_gw.fabric.evidence.verify_evidence` on the blocks from the
+event's block to the next event's block (the last event's run reaches the head); the
+runs overlap at their ends, so together they prove one hash chain from the earliest
+event to the head, each block's orderer signature is checked about once, and a fault
+is charged to the events whose run it breaks.
+
+What :func:`verify_fabric` hands to :func:`ledger_gw.audit.verify.verify_bundle` is
+what the Merkle kind hands over: the event and the contract's result *as endorsed*
+(read from the transaction inside the block, never from a readable copy beside it),
+who submitted it (the MSP of the certificate that signed the envelope, checked
+against the channel configuration's CAs), and whether it is proven included. Chain
+replay, actor checks, document hashes and missing events then run unchanged.
+
+The trust anchor is the genesis block: the auditor pins its header hash
+(``genesis_hash``) as it pins a consortium file, and may pin the endorsement policy.
+A pinned consortium is also checked against the channel: each organisation's CA must
+be one of its MSP's root certificates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from google.protobuf.message import DecodeError
+
+from ledger_gw.audit import bundle as embedded_bundle
+from ledger_gw.audit.errors import AuditError
+from ledger_gw.audit.evidence import (
+    FABRIC_KIND,
+    EvidenceItem,
+    EvidenceOptions,
+    EvidenceResult,
+    Submission,
+    b64,
+    register_evidence,
+    unb64,
+)
+from ledger_gw.audit.model import Failure
+from ledger_gw.client import OrgClient
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import AuthenticationError, IntegrityError
+from ledger_gw.fabric import protos as pb
+from ledger_gw.fabric.evidence import (
+    EndorsementPolicy,
+    Evidence,
+    Msp,
+    block_header_hash,
+    channel_msps,
+    verify_evidence,
+)
+from ledger_gw.fabric.evidence import _identity as msp_identity  # judge certificates alike
+from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.identity import Signer, verify_low_s
+from ledger_gw.transaction import format_time
+
+#: A Fabric event's position in the bundle report: block number x STRIDE + index in the
+#: block. Sorting by it is log order; orderers cut blocks far smaller than this.
+POSITION_STRIDE = 1_000_000
+
+#: The network's policy (network/README.md): any two of the three agencies endorse.
+DEFAULT_POLICY = EndorsementPolicy(2, frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"}))
+
+CHAINCODE_OK = 200
+
+#: verify_evidence names the first fault in a sentence; each kind gets its own code.
+_CODES: tuple[tuple[str, str], ...] = (
+    ("data does not match", "block_data_mismatch"),
+    ("does not follow", "broken_chain"),
+    ("does not chain", "broken_chain"),
+    ("orderer signature", "bad_orderer_signature"),
+    ("does not hold transaction", "not_included"),
+    ("not marked valid", "invalid_transaction"),
+    ("submitter's signature", "bad_signature"),
+    ("endorsement by", "bad_endorsement"),
+    ("fewer than", "endorsement_policy"),
+    ("genesis", "bad_genesis"),
+    ("not in the channel configuration", "unknown_identity"),
+    ("not issued by", "unknown_identity"),
+)
+
+
+def failure_code(exc: Exception) -> str:
+    """The stable failure code of one of :func:`verify_evidence`'s errors."""
+    text = str(exc)
+    for needle, code in _CODES:
+        if needle in text:
+            return code
+    return "bad_block_evidence"
+
+
+# -- the evidence object -----------------------------------------------------------------
+
+
+def fabric_evidence(
+    *,
+    channel: str,
+    chaincode: str,
+    genesis: bytes,
+    blocks: Sequence[bytes],
+    entries: Sequence[tuple[str, int]],
+    policy: EndorsementPolicy | None,
+) -> dict[str, Any]:
+    """The ``evidence`` object of a Fabric bundle (``entries``: tx ID, block number)."""
+    out: dict[str, Any] = {
+        "kind": FABRIC_KIND,
+        "channel": channel,
+        "chaincode": chaincode,
+        "genesis_block": b64(genesis),
+        "blocks": [b64(b) for b in blocks],
+        "entries": [{"tx_id": tx_id, "block": number} for tx_id, number in entries],
+    }
+    if policy is not None:
+        out["policy"] = {"required": policy.required, "among": sorted(policy.among)}
+    return out
+
+
+@dataclass(frozen=True)
+class _Entry:
+    tx_id: str
+    block: int
+
+
+@dataclass
+class _Parsed:
+    channel: str
+    chaincode: str
+    genesis: bytes
+    blocks: list[bytes]
+    numbers: list[int]
+    entries: list[_Entry]
+    policy: EndorsementPolicy | None
+
+
+def _policy(raw: object) -> EndorsementPolicy | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("required"), int):
+        raise ValueError("evidence.policy must be {required: int, among: [MSP IDs]}")
+    among = raw.get("among")
+    if not isinstance(among, list):
+        raise ValueError("evidence.policy.among must list MSP IDs")
+    return EndorsementPolicy(int(raw["required"]), frozenset(str(a) for a in among))
+
+
+def _parse(evidence: Mapping[str, Any]) -> _Parsed:
+    """The evidence's parts, or ValueError naming what is malformed."""
+    blocks_raw = evidence.get("blocks")
+    entries_raw = evidence.get("entries")
+    if not isinstance(blocks_raw, list) or not blocks_raw:
+        raise ValueError("evidence.blocks must be a non-empty list")
+    if not isinstance(entries_raw, list):
+        raise ValueError("evidence.entries must be a list")
+    blocks = [unb64(b) for b in blocks_raw]
+    try:
+        numbers = [int(pb.common.Block.FromString(b).header.number) for b in blocks]
+    except DecodeError as exc:
+        raise ValueError(f"a block does not decode: {exc}") from exc
+    entries: list[_Entry] = []
+    for raw in entries_raw:
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("tx_id"), str)
+            or not isinstance(raw.get("block"), int)
+        ):
+            raise ValueError("each evidence entry needs a tx_id string and a block number")
+        entries.append(_Entry(raw["tx_id"], raw["block"]))
+    return _Parsed(
+        channel=str(evidence.get("channel", "")),
+        chaincode=str(evidence.get("chaincode", "")),
+        genesis=unb64(evidence.get("genesis_block")),
+        blocks=blocks,
+        numbers=numbers,
+        entries=entries,
+        policy=_policy(evidence.get("policy")),
+    )
+
+
+# -- what one transaction says, read from its block ---------------------------------------
+
+
+@dataclass
+class _Tx:
+    """One transaction as its block holds it, and the faults found in it."""
+
+    position: int
+    tx_id: str
+    timestamp: str = ""
+    event: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    org: str | None = None
+    submitter_problems: list[Failure] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    found: bool = True
+
+
+def _find(block: Any, tx_id: str) -> tuple[int, Any, Any] | None:
+    for index, raw in enumerate(block.data.data):
+        envelope = pb.common.Envelope.FromString(raw)
+        payload = pb.common.Payload.FromString(envelope.payload)
+        header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
+        if header.tx_id == tx_id:
+            return index, envelope, payload
+    return None
+
+
+def _json_object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _read_tx(
+    block_bytes: bytes,
+    entry: _Entry,
+    msps: dict[str, Msp],
+    chaincode: str,
+    *,
+    check_endorsements: bool,
+) -> _Tx:
+    """The event, result and submitter of ``entry`` as its block holds them.
+
+    Runs even when the block's integrity failed, so that a tampered transaction is
+    charged with its own fault (the submitter's signature, a forged endorsement, an
+    event the endorsers never saw) besides the broken block.
+    """
+    block = pb.common.Block.FromString(block_bytes)
+    found = _find(block, entry.tx_id)
+    position = entry.block * POSITION_STRIDE
+    if found is None:
+        return _Tx(
+            position,
+            entry.tx_id,
+            failures=[
+                Failure(
+                    "not_included",
+                    f"block {block.header.number} does not hold transaction {entry.tx_id}",
+                    position,
+                )
+            ],
+            found=False,
+        )
+    index, envelope, payload = found
+    position = int(block.header.number) * POSITION_STRIDE + index
+    out = _Tx(position, entry.tx_id)
+    channel_header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
+    out.timestamp = format_time(channel_header.timestamp.ToDatetime(tzinfo=dt.UTC))
+    _check_submitter(out, payload, envelope, msps)
+    tx = pb.transaction.Transaction.FromString(payload.data)
+    if len(tx.actions) != 1:
+        out.failures.append(
+            Failure("malformed_entry", "the transaction does not hold one action", position)
+        )
+        return out
+    cap = pb.transaction.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+    proposal_hash = hashlib.sha256(
+        payload.header.channel_header
+        + payload.header.signature_header
+        + cap.chaincode_proposal_payload
+    ).digest()
+    prp = pb.proposal_response.ProposalResponsePayload.FromString(
+        cap.action.proposal_response_payload
+    )
+    if prp.proposal_hash != proposal_hash:
+        out.failures.append(
+            Failure(
+                "proposal_mismatch",
+                f"the endorsers signed another proposal than the one transaction "
+                f"{entry.tx_id} carries (its event was changed)",
+                position,
+            )
+        )
+    action = pb.proposal.ChaincodeAction.FromString(prp.extension)
+    if action.chaincode_id.name != chaincode:
+        out.failures.append(
+            Failure(
+                "wrong_chaincode",
+                f"transaction {entry.tx_id} ran chaincode {action.chaincode_id.name!r}, "
+                f"not {chaincode!r}",
+                position,
+            )
+        )
+    if action.response.status != CHAINCODE_OK:
+        out.failures.append(
+            Failure(
+                "invalid_transaction",
+                f"the contract answered {action.response.status} to {entry.tx_id}",
+                position,
+            )
+        )
+    out.result = _json_object(bytes(action.response.payload))
+    proposal_payload = pb.proposal.ChaincodeProposalPayload.FromString(
+        cap.chaincode_proposal_payload
+    )
+    spec = pb.chaincode.ChaincodeInvocationSpec.FromString(proposal_payload.input)
+    args = [bytes(a) for a in spec.chaincode_spec.input.args]
+    if len(args) == 2 and args[0] == b"submit":
+        out.event = _json_object(args[1])
+    if check_endorsements:
+        _check_endorsements(out, cap, msps)
+    return out
+
+
+def _check_submitter(out: _Tx, payload: Any, envelope: Any, msps: dict[str, Msp]) -> None:
+    creator = pb.common.SignatureHeader.FromString(payload.header.signature_header).creator
+    try:
+        org, key = msp_identity(creator, msps)
+        verify_low_s(key, envelope.signature, envelope.payload)
+    except AuthenticationError as exc:
+        code = "bad_signature" if exc.code == "bad_signature" else "unknown_identity"
+        out.submitter_problems.append(
+            Failure(
+                code,
+                f"the submitter's signature on {out.tx_id} fails: {exc}",
+                out.position,
+            )
+        )
+        return
+    out.org = org
+
+
+def _check_endorsements(out: _Tx, cap: Any, msps: dict[str, Msp]) -> None:
+    prp = cap.action.proposal_response_payload
+    for endorsement in cap.action.endorsements:
+        try:
+            msp_id, key = msp_identity(endorsement.endorser, msps)
+        except AuthenticationError as exc:
+            out.failures.append(Failure("unknown_identity", f"an endorser: {exc}", out.position))
+            continue
+        try:
+            verify_low_s(key, endorsement.signature, prp + endorsement.endorser)
+        except AuthenticationError:
+            out.failures.append(
+                Failure(
+                    "bad_endorsement",
+                    f"the endorsement by {msp_id} of {out.tx_id} does not verify",
+                    out.position,
+                )
+            )
+
+
+# -- the verifier --------------------------------------------------------------------------
+
+
+def _consortium_failures(consortium: Consortium, msps: dict[str, Msp]) -> list[Failure]:
+    """An organisation named by both the consortium file and the channel must have the
+    consortium's CA among its MSP's roots: so pinning either anchors identities."""
+    out: list[Failure] = []
+    for org_id, org in consortium.organisations.items():
+        msp = msps.get(org_id)
+        if msp is None:
+            continue
+        der = org.ca_cert.public_bytes(serialization.Encoding.DER)
+        if not any(r.public_bytes(serialization.Encoding.DER) == der for r in msp.roots):
+            out.append(
+                Failure(
+                    "consortium_mismatch",
+                    f"{org_id}'s CA in the consortium is not a root of its MSP in the "
+                    "channel configuration",
+                )
+            )
+    return out
+
+
+def _runs(parsed: _Parsed) -> list[tuple[_Entry, int, int] | tuple[_Entry, None, None]]:
+    """Per entry (in block order): the slice of blocks its verification covers."""
+    first = parsed.numbers[0]
+    starts = sorted({e.block for e in parsed.entries})
+    out: list[tuple[_Entry, int, int] | tuple[_Entry, None, None]] = []
+    for entry in sorted(parsed.entries, key=lambda e: e.block):
+        start = entry.block - first
+        if not 0 <= start < len(parsed.blocks):
+            out.append((entry, None, None))
+            continue
+        later = [b for b in starts if b > entry.block]
+        end = min(later[0] - first, len(parsed.blocks) - 1) if later else len(parsed.blocks) - 1
+        out.append((entry, start, end + 1))
+    return out
+
+
+def verify_fabric(
+    evidence: Mapping[str, Any], consortium: Consortium, options: EvidenceOptions
+) -> EvidenceResult:
+    """Every bundled event's block evidence, checked offline against the genesis block.
+
+    Order of the checks, so each tampering gets its own reason: the genesis block (the
+    pinned hash, its data hash, the channel's MSPs against the consortium), then per
+    event :func:`verify_evidence` on its run of blocks, then the transaction itself
+    (submitter signature, the endorsed proposal being the one carried, the chaincode,
+    the contract's answer, and -- when the block is broken -- each endorsement).
+    """
+    out = EvidenceResult()
+    try:
+        parsed = _parse(evidence)
+        genesis = pb.common.Block.FromString(parsed.genesis)
+        msps = channel_msps(genesis)
+    except (ValueError, DecodeError, IndexError, KeyError) as exc:
+        out.failures.append(Failure("malformed_bundle", f"Fabric evidence: {exc}"))
+        return out
+    g_hash = block_header_hash(genesis.header)
+    if options.genesis_hash is not None and g_hash != options.genesis_hash:
+        out.failures.append(
+            Failure(
+                "genesis_mismatch",
+                f"the bundle's genesis block {g_hash.hex()} is not the one the auditor pinned "
+                f"({options.genesis_hash.hex()})",
+            )
+        )
+    out.failures.extend(_consortium_failures(consortium, msps))
+    policy = parsed.policy
+    if options.endorsement_policy is not None:
+        policy = EndorsementPolicy(*options.endorsement_policy)
+    head = parsed.numbers[-1]
+    out.anchor = {
+        "kind": FABRIC_KIND,
+        "channel": parsed.channel,
+        "chaincode": parsed.chaincode,
+        "genesis_hash": g_hash.hex(),
+        "genesis_pinned": options.genesis_hash is not None,
+        "head": head,
+        "head_hash": block_header_hash(pb.common.Block.FromString(parsed.blocks[-1]).header).hex(),
+        "policy": None
+        if policy is None
+        else {"required": policy.required, "among": sorted(policy.among)},
+        "policy_pinned": options.endorsement_policy is not None,
+    }
+    if head + 1 < options.min_tree_size:
+        out.failures.append(
+            Failure(
+                "stale_checkpoint",
+                f"the blocks end at height {head + 1}, below the height "
+                f"{options.min_tree_size} the auditor already trusts",
+            )
+        )
+    for entry, start, stop in _runs(parsed):
+        item = _verify_entry(parsed, msps, policy, entry, start, stop, out.failures)
+        if item is not None:
+            out.items.append(item)
+    return out
+
+
+def _verify_entry(
+    parsed: _Parsed,
+    msps: dict[str, Msp],
+    policy: EndorsementPolicy | None,
+    entry: _Entry,
+    start: int | None,
+    stop: int | None,
+    failures: list[Failure],
+) -> EvidenceItem | None:
+    position = entry.block * POSITION_STRIDE
+    if start is None or stop is None:
+        failures.append(
+            Failure(
+                "not_included",
+                f"block {entry.block} of transaction {entry.tx_id} is not in the bundle",
+                position,
+            )
+        )
+        return None
+    fault: Exception | None = None
+    try:
+        verify_evidence(
+            Evidence(parsed.channel, entry.tx_id, parsed.genesis, tuple(parsed.blocks[start:stop])),
+            policy=policy,
+        )
+    except (IntegrityError, AuthenticationError, DecodeError, IndexError, ValueError) as exc:
+        fault = exc  # a damaged block may not even decode: still this event's own fault
+    try:
+        tx = _read_tx(
+            parsed.blocks[start],
+            entry,
+            msps,
+            parsed.chaincode,
+            check_endorsements=fault is not None,
+        )
+    except (DecodeError, IndexError, ValueError) as exc:
+        failures.append(Failure("malformed_entry", f"{entry.tx_id}: {exc}", position))
+        return None
+    if not tx.found:  # nothing to report on but its absence (then missing_event)
+        failures.extend(tx.failures)
+        return None
+    own = {f.code for f in (*tx.failures, *tx.submitter_problems)}
+    if fault is not None and failure_code(fault) not in own:
+        failures.append(Failure(failure_code(fault), f"{entry.tx_id}: {fault}", tx.position, None))
+    failures.extend(tx.failures)
+    included = fault is None and not tx.failures and not tx.submitter_problems
+    event_id = str(tx.event.get("event_id")) if tx.event else None
+    problems = tuple(
+        Failure(p.code, p.message, p.position, event_id) for p in tx.submitter_problems
+    )
+    return EvidenceItem(
+        tx.position,
+        None,
+        tx.result,
+        included,
+        Submission(tx.tx_id, tx.timestamp, tx.event, tx.org, problems),
+    )
+
+
+register_evidence(FABRIC_KIND, verify_fabric)
+
+
+# -- the builder ---------------------------------------------------------------------------
+
+
+def _records(
+    client: OrgClient, kind: str, subject: str | None, pid: str | None
+) -> list[dict[str, Any]]:
+    """The contract's event records of the claim, read through a member's own client."""
+    if subject is None:
+        raise AuditError(f"a {kind} bundle needs a subject ID")
+    if kind == "referral_chain":
+        chain = client.referral_chain(subject)["chain"]
+        person = pid or str(chain[0]["pid"])
+        history = client.history(person, "referral")["events"]
+        events = [r["event"] for r in history]
+        wanted = set(embedded_bundle.referral_chain_ids(events, subject))
+        return [r for r in history if r["event"].get("referral_id") in wanted]
+    if pid is None:
+        raise AuditError("on Fabric an entitlement bundle needs the person's pid (--pid)")
+    history = client.history(pid, "service_continuity")["events"]
+    return [r for r in history if r["event"].get("entitlement_id") == subject]
+
+
+def build_fabric_bundle(
+    ledger: FabricLedger,
+    signer: Signer,
+    consortium: Consortium,
+    *,
+    kind: str,
+    subject: str | None = None,
+    tx_ids: Sequence[str] = (),
+    pid: str | None = None,
+    policy: EndorsementPolicy | None = DEFAULT_POLICY,
+) -> dict[str, Any]:
+    """Collect the claimed events and the blocks that prove them, from ``signer``'s peer.
+
+    The events are found by querying the contract as ``signer`` (an auditor sees every
+    record); the blocks are read through the same organisation's peer, from the
+    earliest event's block to the head, with the genesis block. The claim lists the
+    events in log order (block, then position in the block).
+    """
+    if kind not in embedded_bundle.CLAIM_KINDS:
+        kinds = ", ".join(embedded_bundle.CLAIM_KINDS)
+        raise AuditError(f"unknown claim kind {kind!r}; use one of {kinds}")
+    org_id = signer.org_id
+    if kind == "events":
+        wanted = list(dict.fromkeys(tx_ids))
+    else:
+        wanted = [str(r["tx_id"]) for r in _records(OrgClient(ledger, signer), kind, subject, pid)]
+    if not wanted:
+        raise AuditError("no transaction matches the claim", code="not_found")
+    first_blocks = {tx_id: ledger.block_of(tx_id, org_id) for tx_id in wanted}
+    numbers = {
+        tx_id: int(pb.common.Block.FromString(raw).header.number)
+        for tx_id, raw in first_blocks.items()
+    }
+    start = min(numbers.values())
+    head = ledger.height(org_id) - 1
+    by_number = {numbers[t]: raw for t, raw in first_blocks.items()}
+    blocks = [by_number.get(n) or ledger.block(n, org_id) for n in range(start, head + 1)]
+    ordered: list[tuple[int, int, str, str]] = []
+    for tx_id in wanted:
+        block = pb.common.Block.FromString(by_number[numbers[tx_id]])
+        found = _find(block, tx_id)
+        if found is None:  # the peer answered with a block that lacks it
+            raise AuditError(f"block {numbers[tx_id]} does not hold {tx_id}")
+        index, _, payload = found
+        tx = pb.transaction.Transaction.FromString(payload.data)
+        cap = pb.transaction.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+        spec = pb.chaincode.ChaincodeInvocationSpec.FromString(
+            pb.proposal.ChaincodeProposalPayload.FromString(cap.chaincode_proposal_payload).input
+        )
+        args = spec.chaincode_spec.input.args
+        event = _json_object(bytes(args[1])) if len(args) == 2 else {}
+        ordered.append((numbers[tx_id], index, tx_id, str(event.get("event_id"))))
+    ordered.sort()
+    claim: dict[str, Any] = {"kind": kind, "events": [eid for *_, eid in ordered]}
+    if subject is not None and kind != "events":
+        claim["subject"] = subject
+    evidence = fabric_evidence(
+        channel=ledger.profile.channel,
+        chaincode=ledger.profile.chaincode,
+        genesis=ledger.block(0, org_id),
+        blocks=blocks,
+        entries=[(tx_id, number) for number, _, tx_id, _ in ordered],
+        policy=policy,
+    )
+    return {
+        "format": embedded_bundle.BUNDLE_FORMAT,
+        "claim": claim,
+        "consortium": consortium.to_dict(),
+        "evidence": evidence,
+    }

@@ -1,0 +1,265 @@
+"""Fabric bundles offline: blocks made here (tests/audit/fabric_blocks.py), no network.
+
+The same referral chain as the embedded scenario, built into a Fabric bundle by
+`build_fabric_bundle` over a stand-in for the peer, then verified by the one
+`verify_bundle`; each tampering fails with its own code.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from click.testing import CliRunner
+
+from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.cli import cli
+from ledger_gw.fabric import protos as pb
+from ledger_gw.fabric.audit import POSITION_STRIDE, build_fabric_bundle
+from ledger_gw.fabric.evidence import block_header_hash
+from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.transaction import SignedTransaction
+from ledger_gw.workspace import Workspace
+from tests.audit import fabric_blocks as fb
+from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.support import events as ev
+
+Bundle = dict[str, Any]
+AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
+
+
+@dataclass
+class _Profile:
+    channel: str = fb.CHANNEL
+    chaincode: str = fb.CHAINCODE
+
+
+class StandInPeer:
+    """What `build_fabric_bundle` asks of a FabricLedger: contract queries and qscc blocks."""
+
+    def __init__(self, channel: fb.Channel, records: list[dict[str, Any]]) -> None:
+        self.profile = _Profile()
+        self.channel = channel
+        self.records = records
+        self.where: dict[str, int] = {}
+
+    def evaluate(self, tx: SignedTransaction) -> Any:
+        function, args = tx.proposal.function, tx.proposal.args
+        if function == "referral_chain":
+            created = next(r for r in self.records if r["event"].get("referral_id") == args[0])
+            return {"chain": [{"referral_id": args[0], "pid": created["pid"]}]}
+        assert function == "history"
+        return {"events": [r for r in self.records if r["pid"] == args[0]]}
+
+    def block_of(self, tx_id: str, org_id: str | None = None) -> bytes:
+        return self.channel.block(self.where[tx_id])
+
+    def block(self, number: int, org_id: str | None = None) -> bytes:
+        return self.channel.block(number)
+
+    def height(self, org_id: str | None = None) -> int:
+        return len(self.channel.blocks) + 1
+
+
+@dataclass
+class FabricScenario:
+    peer: StandInPeer
+    ws: Workspace
+    bundle: Bundle
+    genesis_hash: bytes
+
+
+@pytest.fixture(scope="module")
+def fabric(scenario: Scenario) -> FabricScenario:
+    """Every event of the embedded log, in the same order, on a Fabric channel: the first
+    two share a block, a block of another person's event sits in between."""
+    ws = scenario.ws
+    channel = fb.make_channel(ws)
+    by_cert = {ws.signer(o).cert_pem: o for o in ws.consortium.organisations}
+    records: list[dict[str, Any]] = []
+    peer = StandInPeer(channel, records)
+    pending: list[fb.FabricTx] = []
+    for _, data in scenario.ledger.log.entries():
+        entry = json.loads(data)
+        proposal = entry["tx"]["proposal"]
+        event, when = proposal["args"][0], dt.datetime.fromisoformat(proposal["timestamp"])
+        result = (
+            json.loads(entry["result"]) if isinstance(entry["result"], str) else entry["result"]
+        )
+        tx = fb.endorser_tx(channel, by_cert[proposal["creator"]], event, result, when)
+        pending.append(tx)
+        records.append({"event": event, "tx_id": tx.tx_id, "pid": result.get("pid")})
+        if len(pending) >= 2 or len(records) > 2:
+            number = channel.order([t.envelope for t in pending])
+            peer.where.update({t.tx_id: number for t in pending})
+            pending = []
+            if len(records) == 4:
+                other = fb.endorser_tx(channel, "AGENCY-C", ev.consent_granted(ev.pid()), {}, when)
+                channel.order([other.envelope])
+    bundle = build_fabric_bundle(
+        cast(FabricLedger, peer),
+        ws.signer("AUDITOR-X"),
+        ws.consortium,
+        kind="referral_chain",
+        subject=scenario.onward_referral,
+    )
+    pinned = block_header_hash(pb.common.Block.FromString(channel.genesis).header)
+    return FabricScenario(peer, ws, bundle, pinned)
+
+
+def _copy(f: FabricScenario) -> Bundle:
+    return copy.deepcopy(f.bundle)
+
+
+def _block_index(bundle: Bundle, tx_id: str) -> int:
+    entry = next(e for e in bundle["evidence"]["entries"] if e["tx_id"] == tx_id)
+    first = pb.common.Block.FromString(base64.b64decode(bundle["evidence"]["blocks"][0]))
+    return int(entry["block"]) - int(first.header.number)
+
+
+def _tx_of(f: FabricScenario, event_type: str, nth: int = 0) -> str:
+    return str([r for r in f.peer.records if r["event"]["type"] == event_type][nth]["tx_id"])
+
+
+def _rewrite(bundle: Bundle, tx_id: str, change: Any) -> None:
+    blocks = bundle["evidence"]["blocks"]
+    i = _block_index(bundle, tx_id)
+    blocks[i] = base64.b64encode(fb.rewrite_tx(base64.b64decode(blocks[i]), tx_id, change)).decode()
+
+
+def test_good_fabric_bundle_verifies(scenario: Scenario, fabric: FabricScenario) -> None:
+    report = verify_bundle(
+        json.dumps(fabric.bundle),
+        trusted_consortium=scenario.ws.consortium,
+        genesis_hash=fabric.genesis_hash,
+        endorsement_policy=(2, AGENCIES),
+        documents={scenario.root_referral: (DOCUMENT, SALT)},
+    )
+    assert report.ok, report.failures
+    assert report.trust_anchor == "pinned"
+    assert report.anchor["kind"] == "fabric/blocks-v1"
+    assert report.anchor["genesis_pinned"]
+    assert report.anchor["policy_pinned"]
+    assert [s.type for s in report.steps] == [
+        "referral.created",
+        "referral.accepted",
+        "referral.created",
+        "referral.accepted",
+        "referral.completed",
+        "referral.completed",
+    ]
+    assert [s.org for s in report.steps] == [
+        "AGENCY-A",
+        "AGENCY-B",
+        "AGENCY-B",
+        "AGENCY-C",
+        "AGENCY-C",
+        "AGENCY-B",
+    ]
+    assert all(e.included and e.signature_ok for e in report.events)
+    assert all(s.ok for s in report.steps)
+    names = {c.name for c in report.steps[0].checks}
+    assert names == {"signature", "inclusion", "actor", "transition", "result", "document_hash"}
+    # the blocks of the chain are carried once, from the first event's to the head
+    assert report.anchor["head"] == len(fabric.peer.channel.blocks)
+    assert (
+        report.events[0].position // POSITION_STRIDE
+        == fabric.bundle["evidence"]["entries"][0]["block"]
+    )
+
+
+def test_changed_event_field(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    tx_id = _tx_of(fabric, "referral.created", 1)
+    _rewrite(bundle, tx_id, lambda env: fb.change_event(env, "to_org", "AGENCY-A"))
+    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    assert {"proposal_mismatch", "bad_signature", "block_data_mismatch"} <= codes
+    assert "bad_endorsement" not in codes
+
+
+def test_forged_endorsement_signature(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    tx_id = _tx_of(fabric, "referral.accepted", 1)
+    _rewrite(bundle, tx_id, fb.forge_endorsement)
+    report = verify_bundle(bundle, genesis_hash=fabric.genesis_hash)
+    assert "bad_endorsement" in report.codes
+    assert "proposal_mismatch" not in report.codes
+    assert not next(e for e in report.events if e.tx_id == tx_id).included
+
+
+def test_dropped_event(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    tx_id = _tx_of(fabric, "referral.accepted", 1)
+    bundle["evidence"]["entries"] = [
+        e for e in bundle["evidence"]["entries"] if e["tx_id"] != tx_id
+    ]
+    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    assert {"missing_event", "illegal_transition"} <= codes
+    assert "broken_chain" not in codes
+
+
+def test_swapped_block(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    blocks = bundle["evidence"]["blocks"]
+    i = _block_index(bundle, _tx_of(fabric, "referral.accepted", 1))
+    blocks[i], blocks[i + 1] = blocks[i + 1], blocks[i]
+    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    assert "broken_chain" in codes
+    assert not codes & {"proposal_mismatch", "bad_endorsement", "bad_signature"}
+
+
+def test_other_genesis_and_policy(fabric: FabricScenario) -> None:
+    assert verify_bundle(fabric.bundle, genesis_hash=bytes(32)).codes == {"genesis_mismatch"}
+    strict = verify_bundle(fabric.bundle, endorsement_policy=(3, AGENCIES)).codes
+    assert strict == {"endorsement_policy"}
+
+
+def test_pinned_consortium_must_match_the_channel(
+    fabric: FabricScenario, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    other = Workspace.create(tmp_path_factory.mktemp("other-fabric") / "ws")
+    codes = verify_bundle(fabric.bundle, trusted_consortium=other.consortium).codes
+    assert "consortium_mismatch" in codes
+
+
+def test_cli_verifies_a_fabric_bundle_offline(fabric: FabricScenario, tmp_path: Path) -> None:
+    path = tmp_path / "fabric-bundle.json"
+    path.write_text(json.dumps(fabric.bundle))
+    runner = CliRunner()
+    pin = ["--genesis-hash", fabric.genesis_hash.hex(), "--policy", "2:" + ",".join(AGENCIES)]
+    good = runner.invoke(cli, ["audit", "verify", str(path), *pin])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["anchor"]["kind"] == "fabric/blocks-v1"
+    bad = runner.invoke(cli, ["audit", "verify", str(path), "--genesis-hash", "00" * 32])
+    assert bad.exit_code == 1
+    assert "genesis_mismatch" in str(bad.exception)
+
+
+def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
+    """Kind "events": the blocks of the named transactions only, no contract query."""
+    tx_ids = [_tx_of(fabric, "referral.accepted", 0), _tx_of(fabric, "referral.created", 0)]
+    bundle = build_fabric_bundle(
+        cast(FabricLedger, fabric.peer),
+        fabric.ws.signer("AUDITOR-X"),
+        fabric.ws.consortium,
+        kind="events",
+        tx_ids=tx_ids,
+    )
+    report = verify_bundle(bundle, genesis_hash=fabric.genesis_hash)
+    assert report.ok, report.failures
+    assert [e.tx_id for e in report.events] == tx_ids[::-1]  # log order, not request order
+
+
+def test_malformed_fabric_evidence(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    bundle["evidence"]["genesis_block"] = "not base64!"
+    assert "malformed_bundle" in verify_bundle(bundle).codes
+    bundle = _copy(fabric)
+    bundle["evidence"]["blocks"][-1] = base64.b64encode(b"\xff\xff not a block").decode()
+    assert "malformed_bundle" in verify_bundle(bundle).codes
