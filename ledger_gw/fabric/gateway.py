@@ -132,6 +132,10 @@ class FabricLedger:
         }
         self._channels: dict[str, grpc.Channel] = {}
         self._lock = threading.Lock()
+        # Read-your-writes across peers: a write is confirmed by the submitter's peer,
+        # and another organisation's peer may be a block behind for a moment.
+        self._committed_height = 0
+        self._peer_height: dict[str, int] = {}
 
     # -- connections -------------------------------------------------------------------
 
@@ -204,7 +208,21 @@ class FabricLedger:
         built = self._proposal(tx, signer, base64.b64decode(tx.proposal.nonce))
         return built.tx_id, built.signed(signer), self._gateway(signer.msp_id)
 
+    def _catch_up(self, org_id: str, wait: float = 3.0) -> None:
+        """Wait until `org_id`'s peer holds every block this client saw committed."""
+        target = self._committed_height
+        if self._peer_height.get(org_id, 0) >= target:
+            return
+        deadline = time.monotonic() + wait
+        while True:
+            height = self.height(org_id)
+            self._peer_height[org_id] = height
+            if height >= target or time.monotonic() > deadline:
+                return
+            self._sleep(0.05)
+
     def evaluate(self, tx: SignedTransaction) -> Any:
+        self._catch_up(self._signer_for(tx).msp_id)
         tx_id, signed, gateway = self._signed_proposal(tx)
         request = pb.gateway.EvaluateRequest(
             transaction_id=tx_id, channel_id=self.profile.channel, proposed_transaction=signed
@@ -290,7 +308,12 @@ class FabricLedger:
             "commit status", lambda: gateway.CommitStatus(status_request, timeout=t["commit"])
         )
         if status.result == VALID:
-            return Outcome(built.tx_id, payload, position=int(status.block_number))
+            block = int(status.block_number)
+            self._committed_height = max(self._committed_height, block + 1)
+            self._peer_height[signer.msp_id] = max(
+                self._peer_height.get(signer.msp_id, 0), block + 1
+            )
+            return Outcome(built.tx_id, payload, position=block)
         name = pb.transaction.TxValidationCode.Name(status.result)
         if name in MVCC_CODES:
             return None
