@@ -17,7 +17,6 @@ READ_ONLY = "ledger_read_only"  # execution option: a reader takes no write lock
 _WRITE_LOCK_ID = 0x4C454447  # "LEDG"
 _BUSY_TIMEOUT_MS = 60_000
 _CACHE_KIB = 64 * 1024
-_MMAP_BYTES = 1 << 30
 
 
 def make_engine(url: str) -> Engine:
@@ -35,7 +34,6 @@ def make_engine(url: str) -> Engine:
             # inserts off the disk as the ledger grows.
             cursor.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             cursor.execute("PRAGMA wal_autocheckpoint=16384")
-            cursor.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
