@@ -1,4 +1,4 @@
-"""Fabric bundles offline: blocks made here (tests/audit/fabric_blocks.py), no network.
+"""Fabric bundles offline: blocks made here (tests/support/fabric_blocks.py), no network.
 
 The same referral chain as the embedded scenario, built into a Fabric bundle by
 `build_fabric_bundle` over a stand-in for the peer, then verified by the one
@@ -26,9 +26,9 @@ from ledger_gw.fabric.evidence import block_header_hash
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
-from tests.audit import fabric_blocks as fb
 from tests.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
+from tests.support import fabric_blocks as fb
 
 Bundle = dict[str, Any]
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})

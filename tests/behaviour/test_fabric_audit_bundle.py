@@ -22,8 +22,8 @@ from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
-from tests.audit import fabric_blocks as fb
 from tests.support import events as ev
+from tests.support import fabric_blocks as fb
 
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
 Bundle = dict[str, Any]

@@ -19,6 +19,7 @@ from ledger_gw.fabric.evidence import (
 )
 from ledger_gw.fabric.proposal import FabricSigner
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
+from tests.support import fabric_blocks as fb
 
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
 TX_ID = "ab" * 32
@@ -51,32 +52,13 @@ def orgs() -> dict[str, Org]:
 
 
 def _msp_group(org: Org) -> object:
-    fabric = pb.msp_config.FabricMSPConfig(name=org.msp_id, root_certs=[org.ca_pem])
-    msp = pb.msp_config.MSPConfig(type=0, config=fabric.SerializeToString())
-    return pb.configtx.ConfigGroup(
-        values={"MSP": pb.configtx.ConfigValue(value=msp.SerializeToString())}
-    )
+    return fb.msp_group(org.msp_id, org.ca_pem.decode())
 
 
 def _block(
     number: int, previous: bytes, data: list[bytes], orderer: Org | None, flags: bytes
 ) -> bytes:
-    block = pb.common.Block()
-    block.header.number = number
-    block.header.previous_hash = previous
-    block.header.data_hash = block_data_hash(data)
-    block.data.data.extend(data)
-    signatures = pb.common.Metadata(value=b"")
-    if orderer is not None:
-        sig_header = pb.common.SignatureHeader(
-            creator=orderer.member.creator, nonce=b"n"
-        ).SerializeToString()
-        header = block_header_bytes(number, previous, block.header.data_hash)
-        signatures.signatures.add(
-            signature_header=sig_header, signature=orderer.member.sign(b"" + sig_header + header)
-        )
-    block.metadata.metadata.extend([signatures.SerializeToString(), b"", flags, b""])
-    return bytes(block.SerializeToString())
+    return fb.make_block(number, previous, data, orderer.member if orderer else None, flags)
 
 
 def _tx(creator: Org, endorsers: list[Org], tx_id: str = TX_ID) -> bytes:

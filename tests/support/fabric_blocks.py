@@ -65,7 +65,7 @@ class Channel:
         return self.genesis if number == 0 else self.blocks[number - 1]
 
 
-def _msp_group(msp_id: str, ca_pem: str) -> Any:
+def msp_group(msp_id: str, ca_pem: str) -> Any:
     fabric = pb.msp_config.FabricMSPConfig(name=msp_id, root_certs=[ca_pem.encode()])
     msp = pb.msp_config.MSPConfig(type=0, config=fabric.SerializeToString())
     return pb.configtx.ConfigGroup(
@@ -105,9 +105,9 @@ def make_channel(ws: Workspace) -> Channel:
     config = pb.configtx.ConfigEnvelope()
     app = config.config.channel_group.groups["Application"]
     for org_id, org in ws.consortium.organisations.items():
-        app.groups[org_id].CopyFrom(_msp_group(org_id, cert_pem(org.ca_cert)))
+        app.groups[org_id].CopyFrom(msp_group(org_id, cert_pem(org.ca_cert)))
     config.config.channel_group.groups["Orderer"].groups["ORDERER"].CopyFrom(
-        _msp_group("ORDERER", cert_pem(ca_cert))
+        msp_group("ORDERER", cert_pem(ca_cert))
     )
     data = pb.common.Envelope(
         payload=pb.common.Payload(data=config.SerializeToString()).SerializeToString()
