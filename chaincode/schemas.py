@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from chaincode import fields as f
 from chaincode.errors import ValidationError
 
@@ -183,6 +185,29 @@ def parse_event(raw: bytes) -> Event:
     """Decode and validate one event; returns it as a plain dict or raises ValidationError."""
     if len(raw) > MAX_EVENT_BYTES:
         raise ValidationError("too_large", f"events are limited to {MAX_EVENT_BYTES} bytes")
+    data = _parse_canonical(raw)
+    if data is None:
+        data = _parse_strictly(raw)
+    validate(data)
+    return data
+
+
+def _parse_canonical(raw: bytes) -> dict[str, Any] | None:
+    """The fast path: input that is already canonical JSON, as every gateway sends it.
+
+    Bytes that re-encode to themselves cannot hold a repeated field (the copy would be
+    missing from the re-encoding) nor anything orjson reads differently from the
+    standard library; anything else takes the strict path, so both paths agree.
+    """
+    try:
+        data = orjson.loads(raw)
+        same = type(data) is dict and orjson.dumps(data, option=orjson.OPT_SORT_KEYS) == raw
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return None
+    return data if same else None
+
+
+def _parse_strictly(raw: bytes) -> dict[str, Any]:
     try:
         data = json.loads(
             raw.decode("utf-8"),
@@ -193,7 +218,6 @@ def parse_event(raw: bytes) -> Event:
         raise ValidationError("invalid_json", "the event is not valid UTF-8 JSON") from exc
     if not isinstance(data, dict):
         raise ValidationError("invalid_type", "the event must be a JSON object")
-    validate(data)
     return data
 
 

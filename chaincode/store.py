@@ -64,8 +64,9 @@ def iso_timestamp(moment: datetime) -> str:
     """Fixed-width UTC ISO 8601 (microseconds, "Z"), so keys sort in time order."""
     if moment.tzinfo is None:
         raise ValueError("transaction timestamps must be timezone-aware")
-    utc = moment.astimezone(UTC).replace(tzinfo=None)
-    return utc.isoformat(timespec="microseconds") + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _decode(raw: bytes) -> Obj:

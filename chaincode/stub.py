@@ -23,15 +23,6 @@ class Identity:
     role: Role
 
 
-@dataclass(frozen=True)
-class KeyModification:
-    """One entry of a key's history, oldest first."""
-
-    tx_id: str
-    timestamp: datetime
-    value: bytes | None  # None when the key was deleted
-
-
 class Stub(Protocol):
     @property
     def tx_id(self) -> str: ...
@@ -54,8 +45,6 @@ class Stub(Protocol):
         """Keys in ascending order, as Fabric returns them."""
         ...
 
-    def get_history_for_key(self, key: str) -> Iterator[KeyModification]: ...
-
     def set_event(self, name: str, payload: bytes) -> None: ...
 
 
@@ -65,10 +54,11 @@ _MAX_UNICODE = "\U0010ffff"
 
 def composite_key(object_type: str, attributes: Sequence[str]) -> str:
     """Fabric's composite key layout: U+0000, type, then each attribute followed by U+0000."""
-    for part in (object_type, *attributes):
-        if _SEP in part or _MAX_UNICODE in part:
-            raise ValueError("composite key parts may not contain U+0000 or U+10FFFF")
-    return _SEP + object_type + _SEP + "".join(a + _SEP for a in attributes)
+    key = _SEP + _SEP.join((object_type, *attributes, ""))
+    # One separator before and after each part: any more means a part held one.
+    if key.count(_SEP) != len(attributes) + 2 or _MAX_UNICODE in key:
+        raise ValueError("composite key parts may not contain U+0000 or U+10FFFF")
+    return key
 
 
 def split_composite_key(key: str) -> tuple[str, list[str]]:

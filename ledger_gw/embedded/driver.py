@@ -22,15 +22,8 @@ class Driver:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        current = (
-            "SELECT s.key, h.value FROM state s JOIN history h ON h.key = s.key AND h.seq = s.seq"
-        )
-        self._get = f"{current} WHERE s.key = {m}"
-        self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
-        self._history = (
-            "SELECT l.tx_id, l.timestamp, h.value FROM history h JOIN log l ON l.seq = h.seq "  # noqa: S608
-            f"WHERE h.key = {m} ORDER BY h.seq"
-        )
+        self._get = f"SELECT value FROM state WHERE key = {m}"  # noqa: S608
+        self._scan = f"SELECT key, value FROM state WHERE key >= {m} AND key < {m} ORDER BY key"  # noqa: S608
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -39,14 +32,10 @@ class Driver:
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))
-        return bytes(rows[0][1]) if rows else None
+        return bytes(rows[0][0]) if rows else None
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(k), bytes(v)) for k, v in self._all(self._scan, (low, high))]
-
-    def history_of(self, key: bytes) -> list[tuple[str, str, bytes]]:
-        """(tx_id, timestamp, value) of every version of `key`, oldest first."""
-        return [(str(t), str(ts), bytes(v)) for t, ts, v in self._all(self._history, (key,))]
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -70,13 +59,9 @@ class Driver:
         )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
         c.executemany(
-            f"INSERT INTO history (key, seq, value) VALUES ({m}, {m}, {m})",  # noqa: S608
-            rows.history,
-        )
-        c.executemany(
-            f"INSERT INTO state (key, seq) VALUES ({m}, {m}) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq",
-            list(rows.state.items()),
+            f"INSERT INTO state (key, seq, value) VALUES ({m}, {m}, {m}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value",
+            [(key, seq, value) for key, (seq, value) in rows.state.items()],
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
@@ -88,8 +73,7 @@ class Rows:
 
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
-    history: list[tuple[bytes, int, bytes]] = field(default_factory=list)
-    state: dict[bytes, int] = field(default_factory=dict)
+    state: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # the last write wins
 
     def add(
         self,
@@ -103,5 +87,4 @@ class Rows:
         self.log.append((position, tx_id, timestamp, entry))
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
         for key, value in writes:
-            self.history.append((key, position, value))
-            self.state[key] = position
+            self.state[key] = (position, value)

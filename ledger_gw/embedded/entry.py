@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,17 +19,19 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from ledger_gw.transaction import SignedTransaction
 
+_LENGTH = struct.Struct(">I")  # 4-byte big-endian lengths
+
 
 def effects_digest(
     writes: Sequence[tuple[bytes, bytes]], events: Sequence[tuple[str, bytes]]
 ) -> str:
     """SHA-256 over length-prefixed writes (sorted by key) and events, in order."""
-    h = hashlib.sha256(b"effects/v1")
+    parts = [b"effects/v1"]
     for tag, items in ((b"W", writes), (b"E", [(n.encode(), p) for n, p in events])):
-        h.update(tag + len(items).to_bytes(4, "big"))
+        parts += (tag, _LENGTH.pack(len(items)))
         for a, b in items:
-            h.update(len(a).to_bytes(4, "big") + a + len(b).to_bytes(4, "big") + b)
-    return h.hexdigest()
+            parts += (_LENGTH.pack(len(a)), a, _LENGTH.pack(len(b)), b)
+    return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 @dataclass(frozen=True)

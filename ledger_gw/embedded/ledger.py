@@ -60,7 +60,21 @@ def _rejected(kind: str, code: str, message: str) -> RejectedError:
 class _Pending:
     tx: SignedTransaction
     identity: Identity | None = None
-    outcome: Outcome | None = None
+    result: bytes | None = None  # the contract's canonical JSON answer, when accepted
+    error: RejectedError | None = None
+    position: int | None = None  # None when rejected or an idempotent replay
+
+    @property
+    def decided(self) -> bool:
+        return self.result is not None or self.error is not None
+
+    def void(self) -> None:
+        self.result = self.error = self.position = None
+
+    def outcome(self) -> Outcome:
+        """Decoded in the caller's thread: the writer's time is the ledger's throughput."""
+        result = None if self.result is None else orjson.loads(self.result)
+        return Outcome(self.tx.tx_id, result, self.error, self.position)
 
 
 class EmbeddedLedger:
@@ -102,14 +116,13 @@ class EmbeddedLedger:
         for start in range(0, len(txs), ADMIT_CHUNK):
             chunk = [self._admit(tx) for tx in txs[start : start + ADMIT_CHUNK]]
             pending.extend(chunk)
-            queued = [p for p in chunk if p.outcome is None]
+            queued = [p for p in chunk if not p.decided]
             if queued:
                 waits.append(self._enqueue(queued))
         for done in waits:
             done.wait()
-        outcomes = [p.outcome for p in pending]
-        assert all(o is not None for o in outcomes)
-        return [o for o in outcomes if o is not None]
+        assert all(p.decided for p in pending)
+        return [p.outcome() for p in pending]
 
     def _enqueue(self, queued: list[_Pending]) -> threading.Event:
         done = threading.Event()
@@ -144,10 +157,8 @@ class EmbeddedLedger:
                     else UnavailableError(f"ledger write failed: {exc.__class__.__name__}")
                 )
                 for p in batch:
-                    if p.outcome is None:
-                        p.outcome = Outcome(
-                            p.tx.tx_id, None, RejectedError("unavailable", error.code, str(error))
-                        )
+                    if not p.decided:
+                        p.error = RejectedError("unavailable", error.code, str(error))
             finally:
                 for _, done in calls:
                     done.set()
@@ -163,7 +174,7 @@ class EmbeddedLedger:
                 if isinstance(error, RejectedError)
                 else RejectedError("unauthenticated", error.code, str(error))
             )
-            pending.outcome = Outcome(tx.tx_id, None, rejected)
+            pending.error = rejected
         return pending
 
     def _authenticate(self, tx: SignedTransaction, functions: frozenset[str]) -> Identity:
@@ -190,7 +201,7 @@ class EmbeddedLedger:
         except BaseException:
             self._range = None  # the tree head in memory may be ahead of the database
             for p in batch:  # outcomes set before the failed commit are void
-                p.outcome = None
+                p.void()
             raise
 
     def _load_range(self, conn: Connection, driver: Driver) -> CompactRange:
@@ -205,43 +216,39 @@ class EmbeddedLedger:
         start = tree.size
         view = StateView(conn)
         seen = {
-            tx_id: (seq, orjson.loads(entry)["result"])
+            tx_id: (seq, Entry.from_bytes(entry).result)
             for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
         }
         rows = Rows()
         for p in batch:
             tx_id = p.tx.tx_id
             if tx_id in seen:  # a retried transport: the same signed transaction again
-                p.outcome = Outcome(tx_id, seen[tx_id][1], position=seen[tx_id][0])
+                p.position, p.result = seen[tx_id]
                 continue
             assert p.identity is not None
             stub = TxStub(view, p.identity, tx_id, p.tx.proposal.time)
             try:
                 result = invoke(stub, p.tx.proposal.function, p.tx.proposal.contract_args())
             except ContractError as error:
-                p.outcome = Outcome(tx_id, None, RejectedError.from_contract(error))
+                p.error = RejectedError.from_contract(error)
                 continue
             except Exception:  # a contract bug must not sink the rest of the batch
                 _log.exception("contract failed on transaction %s", tx_id)
-                p.outcome = Outcome(
-                    tx_id,
-                    None,
-                    _rejected(
-                        "internal", "contract_failure", "the contract failed on this transaction"
-                    ),
+                p.error = _rejected(
+                    "internal", "contract_failure", "the contract failed on this transaction"
                 )
                 continue
+            p.result = result
             if not stub.writes:  # an idempotent replay: the original result, nothing new
-                p.outcome = Outcome(tx_id, orjson.loads(result))
                 continue
             position = tree.size
             writes = tuple(sorted(stub.writes.items()))
             entry = Entry(p.tx, result, effects_digest(writes, stub.events)).to_bytes()
             new_nodes = tree.append(leaf_hash(entry))
             rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
-            view.apply(tx_id, p.tx.proposal.time, stub.writes)
-            p.outcome = Outcome(tx_id, orjson.loads(result), position=position)
-            seen[tx_id] = (position, p.outcome.result or {})
+            view.apply(stub.writes)
+            p.position = position
+            seen[tx_id] = (position, result)
         if not rows.log:
             return
         # Every acknowledged transaction is covered by a signed checkpoint at once.

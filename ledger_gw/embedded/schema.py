@@ -1,9 +1,10 @@
 """Tables of the embedded ledger (SQLAlchemy Core; SQLite or PostgreSQL).
 
-The small tables keyed by something other than an integer (tree nodes, the state's
-version pointers) are WITHOUT ROWID on SQLite: one B-tree instead of a table and its
-primary-key index. History keeps its rowid: its rows carry whole values, which would
-make a clustered B-tree deep.
+The tables keyed by something other than an integer (tree nodes, world state) are
+WITHOUT ROWID on SQLite: one B-tree instead of a table and its primary-key index, so
+the contract's reads cost one lookup each. World state holds only the current value
+of each key: every earlier version can be recomputed from the log, and verification
+does exactly that.
 
 Keys are stored as UTF-8 bytes: Fabric's composite keys contain U+0000, which
 PostgreSQL text cannot hold, and byte order is code point order, as Fabric sorts.
@@ -44,21 +45,13 @@ nodes = Table(
     sqlite_with_rowid=False,
 )
 
-# Every version of every key, as Fabric's history database keeps it.
-history = Table(
-    "history",
-    metadata,
-    Column("key", LargeBinary, primary_key=True),
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("value", LargeBinary, nullable=False),
-)
-
-# World state: which version of each key is current (its value lives in history).
+# World state: the current value of each key and the log position that wrote it.
 state = Table(
     "state",
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, nullable=False),
+    Column("value", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )
 

@@ -14,9 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from chaincode.stub import Identity, KeyModification, composite_key
+from chaincode.stub import Identity, composite_key
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.transaction import parse_time
 
 
 def _upper_bound(prefix: bytes) -> bytes:
@@ -35,7 +34,6 @@ class StateView:
 
     conn: Connection
     overlay: dict[bytes, bytes] = field(default_factory=dict)
-    _applied: list[tuple[str, datetime, dict[bytes, bytes]]] = field(default_factory=list)
     _sorted: list[bytes] = field(default_factory=list)  # overlay keys, for range scans
 
     def __post_init__(self) -> None:
@@ -57,22 +55,11 @@ class StateView:
             rows[key] = self.overlay[key]
         return sorted(rows.items())
 
-    def history(self, key: bytes) -> list[KeyModification]:
-        found = [
-            KeyModification(tx_id, parse_time(ts), value)
-            for tx_id, ts, value in self._driver.history_of(key)
-        ]
-        for tx_id, timestamp, writes in self._applied:
-            if key in writes:
-                found.append(KeyModification(tx_id, timestamp, writes[key]))
-        return found
-
-    def apply(self, tx_id: str, timestamp: datetime, writes: dict[bytes, bytes]) -> None:
+    def apply(self, writes: dict[bytes, bytes]) -> None:
         for key in writes:
             if key not in self.overlay:
                 bisect.insort(self._sorted, key)
         self.overlay.update(writes)
-        self._applied.append((tx_id, timestamp, writes))
 
 
 class TxStub:
@@ -110,9 +97,6 @@ class TxStub:
         prefix = composite_key(object_type, attributes).encode()
         for key, value in self._view.scan(prefix):
             yield key.decode(), value
-
-    def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
-        yield from self._view.history(key.encode())
 
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, bytes(payload)))

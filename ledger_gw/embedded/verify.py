@@ -3,7 +3,7 @@
 Recomputes everything from the log: each entry's canonical form and signature,
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
-world state and key history against the replayed ones. The first discrepancy is
+world state against the replayed one. The first discrepancy is
 reported with the log position it belongs to.
 """
 
@@ -26,7 +26,7 @@ from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import log_size, node_hashes
-from ledger_gw.embedded.schema import checkpoints, history, log, nodes, state
+from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.merkle import CompactRange, NodeID, leaf_hash
@@ -87,7 +87,7 @@ class _Replay:
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
             rows.add(position, tx.tx_id, tx.proposal.timestamp, b"", writes, new_nodes)
-            view.apply(tx.tx_id, tx.proposal.time, stub.writes)
+            view.apply(stub.writes)
         try:
             Driver(conn).append(rows, None)
         except Exception as exc:  # a repeated transaction ID
@@ -120,34 +120,24 @@ class _Replay:
         return stub
 
 
-def _stored_rows(conn: Connection, table: str) -> CursorResult[Any]:
+def _state_rows(conn: Connection) -> CursorResult[Any]:
     """Streamed (a server-side cursor on PostgreSQL): close it, even on a mismatch."""
-    if table == "state":
-        query = select(state.c.key, state.c.seq).order_by(state.c.key)
-    else:
-        query = select(history.c.key, history.c.seq, history.c.value).order_by(
-            history.c.key, history.c.seq
-        )
+    query = select(state.c.key, state.c.seq, state.c.value).order_by(state.c.key)
     return conn.execute(query.execution_options(yield_per=_CHUNK))
 
 
-def _compare_tables(stored: Connection, replayed: Connection, table: str) -> int:
+def _compare_state(stored: Connection, replayed: Connection) -> int:
     count = 0
-    with (
-        closing(_stored_rows(stored, table)) as mine,
-        closing(_stored_rows(replayed, table)) as theirs,
-    ):
+    with closing(_state_rows(stored)) as mine, closing(_state_rows(replayed)) as theirs:
         # zip_longest: plain zip would swallow one extra stored row at the end unseen.
         for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
             if row_stored is None or row_replayed is None:
-                raise IntegrityError(
-                    f"{table} has rows that the log does not explain or lacks some"
-                )
+                raise IntegrityError("state has keys that the log does not explain or lacks some")
             count += 1
             mine_row, theirs_row = tuple(row_stored), tuple(row_replayed)
             if mine_row != theirs_row:
                 key, seq = mine_row[0], mine_row[1]
-                raise _fail(int(seq), f"{table} row for key {key!r} was altered")
+                raise _fail(int(seq), f"state of key {key!r} was altered")
     return count
 
 
@@ -209,8 +199,7 @@ def verify_ledger(
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
-            state_keys = _compare_tables(stored, replayed, "state")
-            _compare_tables(stored, replayed, "history")
+            state_keys = _compare_state(stored, replayed)
             count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
     finally:
         replay.close()

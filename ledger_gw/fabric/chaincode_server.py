@@ -4,7 +4,7 @@ The peer dials this server (the address in the package's connection.json) and op
 bidirectional `protos.Chaincode/Connect` stream. The chaincode speaks first (REGISTER
 with its package ID); the peer answers REGISTERED and READY, then sends TRANSACTION (or
 INIT) messages. While a transaction runs, each stub call is a request on the same stream
-(GET_STATE, PUT_STATE, GET_STATE_BY_RANGE + QUERY_STATE_NEXT, GET_HISTORY_FOR_KEY)
+(GET_STATE, PUT_STATE, GET_STATE_BY_RANGE + QUERY_STATE_NEXT)
 answered by RESPONSE or ERROR. An ERROR always raises: it is never taken for a value.
 The transaction ends with COMPLETED carrying a peer.Response and the chaincode event.
 
@@ -34,7 +34,7 @@ import grpc
 
 from chaincode.contract import invoke
 from chaincode.errors import ContractError
-from chaincode.stub import Identity, KeyModification
+from chaincode.stub import Identity
 from chaincode.stub import composite_key as make_composite_key
 from ledger_gw.fabric import protos as pb
 from ledger_gw.fabric.identity import identity_from_creator
@@ -189,21 +189,6 @@ class FabricStub:
         # Materialised, so that the query's iterator on the peer is finished before the
         # contract makes its next call (the Go shim's callers must Close() for the same).
         return iter(list(self.get_state_by_range(start, start + MAX_UNICODE_RUNE)))
-
-    def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
-        first = self._ask(M.GET_HISTORY_FOR_KEY, pb.shim.GetHistoryForKey(key=key))
-        items = []
-        for item in self._pages(first):
-            mod = pb.queryresult.KeyModification.FromString(item.resultBytes)
-            items.append(
-                KeyModification(
-                    tx_id=str(mod.tx_id),
-                    timestamp=mod.timestamp.ToDatetime(tzinfo=dt.UTC),
-                    value=None if mod.is_delete else bytes(mod.value),
-                )
-            )
-        # Fabric 2.x returns history newest first; the Stub promises oldest first.
-        return iter(reversed(items))
 
     def set_event(self, name: str, payload: bytes) -> None:
         if not name:

@@ -105,7 +105,9 @@ def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) ->
     for org, event in ev.story()[:10]:
         OrgClient(pg_ledger, workspace.signer(org)).submit(event)
     with pg_ledger.engine.begin() as conn:
-        conn.execute(text("UPDATE history SET value = value || ' '::bytea WHERE seq = 4"))
+        seq = conn.execute(text("SELECT min(seq) FROM state WHERE seq >= 4")).scalar_one()
+        tamper = text("UPDATE state SET value = value || ' '::bytea WHERE seq = :s")
+        conn.execute(tamper, {"s": seq})
     with pytest.raises(IntegrityError) as caught:
         verify_ledger(pg_ledger.engine, workspace.consortium)
-    assert caught.value.position == 4
+    assert caught.value.position == seq

@@ -139,7 +139,7 @@ def test_swapped_entries(
     _fails_at(workspace, copy, i)
 
 
-# -- world state and history ------------------------------------------------------------
+# -- world state ------------------------------------------------------------
 
 
 def _retouch(value: bytes) -> bytes:
@@ -149,11 +149,10 @@ def _retouch(value: bytes) -> bytes:
 
 
 def _current(db: sqlite3.Connection, order: str) -> tuple[bytes, int, bytes]:
-    """A key's current version: state points at its row in history."""
+    """A key's current value and the position that wrote it."""
     return _one(  # type: ignore[return-value]
         db,
-        "SELECT s.key, s.seq, h.value FROM state s JOIN history h "  # noqa: S608
-        f"ON h.key = s.key AND h.seq = s.seq ORDER BY s.key {order}",
+        f"SELECT key, seq, value FROM state ORDER BY key {order}",  # noqa: S608
     )
 
 
@@ -162,29 +161,23 @@ def test_changed_current_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, which: str
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
-        rows = db.execute(
-            "SELECT s.key, s.seq, h.value FROM state s JOIN history h "
-            "ON h.key = s.key AND h.seq = s.seq"
-        ).fetchall()
+        rows = db.execute("SELECT key, seq, value FROM state").fetchall()
         (key, seq, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
         key, seq, value = _current(db, "ASC" if which == "first" else "DESC")
         new = _retouch(value)
-    db.execute("UPDATE history SET value = ? WHERE key = ? AND seq = ?", (new, key, seq))
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
     _fails_at(workspace, copy, seq)
 
 
-def test_state_pointing_at_an_older_version(
+def test_state_naming_another_writer(
     workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
-    (key,) = _one(
-        db, "SELECT key FROM history GROUP BY key HAVING COUNT(*) > 1 ORDER BY key LIMIT 1"
-    )
-    (older,) = _one(db, "SELECT MIN(seq) FROM history WHERE key = ?", key)
-    db.execute("UPDATE state SET seq = ? WHERE key = ?", (older, key))
-    _fails_at(workspace, copy, older)
+    (key,) = _one(db, "SELECT key FROM state WHERE seq = 12 ORDER BY key LIMIT 1")
+    db.execute("UPDATE state SET seq = 11 WHERE key = ?", (key,))
+    _fails_at(workspace, copy, 11)
 
 
 @pytest.mark.parametrize("order", ["ASC", "DESC"])
@@ -200,15 +193,15 @@ def test_deleted_state_row(
 def test_added_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
 ) -> None:
-    db.execute("INSERT INTO state (key, seq) VALUES (?, ?)", (key, 3))
+    db.execute("INSERT INTO state (key, seq, value) VALUES (?, ?, ?)", (key, 3, b"{}"))
     _fails_at(workspace, copy, None)
 
 
-def test_altered_history_value(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
-    key, seq, value = _one(db, "SELECT key, seq, value FROM history WHERE seq = 12 LIMIT 1")
-    db.execute(
-        "UPDATE history SET value = ? WHERE key = ? AND seq = ?", (_retouch(value), key, seq)
-    )
+def test_altered_value_in_the_middle(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    key, value = _one(db, "SELECT key, value FROM state WHERE seq = 12 ORDER BY key LIMIT 1")
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (_retouch(value), key))
     _fails_at(workspace, copy, 12)
 
 
@@ -220,11 +213,6 @@ def test_altered_log_column(
     new = {"tx_id": "0" * 64, "timestamp": timestamp.replace("2", "1", 1)}[column]
     db.execute(f"UPDATE log SET {column} = ? WHERE seq = 12", (new,))  # noqa: S608
     _fails_at(workspace, copy, 12)
-
-
-def test_deleted_history_row(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
-    db.execute("DELETE FROM history WHERE seq = (SELECT MAX(seq) FROM history)")
-    _fails_at(workspace, copy, None)
 
 
 # -- the Merkle tree ----------------------------------------------------------------------

@@ -4,7 +4,7 @@ Kept out of conftest.py under a distinctive name so test modules can import it
 without colliding with other directories' conftest modules.
 
 The embedded ledger runs the same contract in the integration tier; this fake only
-has to honour the Stub protocol: sorted range scans, per-key history, one event.
+has to honour the Stub protocol: sorted range scans and one event.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chaincode.contract import invoke
-from chaincode.stub import Identity, KeyModification, Role, composite_key
+from chaincode.stub import Identity, Role, composite_key
 
 ORG_A, ORG_B, ORG_C, ORG_D = "SARC", "NRC", "IRC", "DRC"
 PID_1 = "k1." + "a" * 26
@@ -29,7 +29,6 @@ START = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 class FakeStub:
     def __init__(self) -> None:
         self.state: dict[str, bytes] = {}
-        self.history: dict[str, list[KeyModification]] = {}
         self.puts: list[tuple[str, bytes]] = []
         self.events: list[tuple[str, bytes]] = []
         self.tx_id = "tx0"
@@ -43,9 +42,6 @@ class FakeStub:
         assert isinstance(value, bytes)
         self.puts.append((key, value))
         self.state[key] = value
-        self.history.setdefault(key, []).append(
-            KeyModification(self.tx_id, self.tx_timestamp, value)
-        )
 
     def get_state_by_partial_composite_key(
         self, object_type: str, attributes: Sequence[str]
@@ -53,9 +49,6 @@ class FakeStub:
         prefix = composite_key(object_type, attributes)
         for key in sorted(k for k in self.state if k.startswith(prefix)):
             yield key, self.state[key]
-
-    def get_history_for_key(self, key: str) -> Iterator[KeyModification]:
-        yield from self.history.get(key, [])
 
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, payload))

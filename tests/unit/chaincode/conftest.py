@@ -1,7 +1,7 @@
 """Fixtures for the contract's unit tests; the in-memory Stub is cc_support.FakeStub.
 
 The embedded ledger runs the same contract in the integration tier; this fake only
-honours the Stub protocol: sorted range scans, per-key history, one event per tx.
+honours the Stub protocol: sorted range scans, one event per tx.
 """
 
 from __future__ import annotations

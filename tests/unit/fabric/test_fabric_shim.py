@@ -257,41 +257,6 @@ def test_range_queries_follow_the_pages(
     assert [k for k, _ in listed] == keys
 
 
-def test_history_is_returned_oldest_first(
-    connect: Callable[[Contract], FakePeer], signer: FabricSigner
-) -> None:
-    history: list[Any] = []
-
-    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
-        history.extend(stub.get_history_for_key("k"))
-        return b"{}"
-
-    def mod(tx: str, value: bytes, deleted: bool = False) -> Any:
-        m = pb.queryresult.KeyModification(tx_id=tx, value=value, is_delete=deleted)
-        m.timestamp.FromDatetime(WHEN)
-        return pb.shim.QueryResultBytes(resultBytes=m.SerializeToString())
-
-    peer = connect(contract)
-    peer.handshake()
-    tx_id = peer.transaction(signer, "history")
-    ask = peer.receive()
-    assert ask.type == M.GET_HISTORY_FOR_KEY
-    newest_first = pb.shim.QueryResponse(
-        results=[mod("t3", b"", True), mod("t2", b"b"), mod("t1", b"a")]
-    )
-    peer.send(
-        M(
-            type=M.RESPONSE,
-            payload=newest_first.SerializeToString(),
-            txid=tx_id,
-            channel_id="referrals",
-        )
-    )
-    assert _response(peer.receive()).status == 200
-    assert [(h.tx_id, h.value) for h in history] == [("t1", b"a"), ("t2", b"b"), ("t3", None)]
-    assert history[0].timestamp == WHEN
-
-
 def test_keepalive_is_echoed_and_early_transactions_refused(
     connect: Callable[[Contract], FakePeer], signer: FabricSigner
 ) -> None:
