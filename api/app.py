@@ -22,6 +22,7 @@ from api.blueprints import (
     registrations,
     reports,
 )
+from api.json_provider import OrjsonProvider
 from api.schemas import ProblemSchema
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -67,6 +68,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     """Build the app for one process; `gateway` lets tests share one already opened."""
     config = config or GatewayConfig.from_env()
     app = Flask("api")
+    app.json = OrjsonProvider(app)
     app.config.update(_settings())
     app.config.update(config.extra)
     app.extensions["ledger_gw"] = gateway or Gateway.open(config)

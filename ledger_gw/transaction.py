@@ -27,7 +27,9 @@ def format_time(when: dt.datetime) -> str:
     """ISO 8601 UTC with microseconds: one spelling per instant, so hashes are stable."""
     if when.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if when.tzinfo is not dt.UTC:
+        when = when.astimezone(dt.UTC)
+    return when.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> dt.datetime:
