@@ -1,9 +1,10 @@
 """gunicorn settings for the gateway (`gunicorn -c python:api.gunicorn_conf api.wsgi:app`).
 
-Several workers may write the same embedded ledger: each worker opens its own ledger
-after the fork (no preload), and the ledger's database lock serialises their appends
-into one linear log. The master migrates the off-chain databases and creates the
-ledger's tables once before forking, so that workers never race on DDL.
+On the embedded ledger, the master starts one appending process (see
+ledger_gw.embedded.appender) and restarts it should it die: workers hand it their
+signed transactions and read the ledger directly. Each worker opens its own ledger
+after the fork (no preload). The master migrates the off-chain databases and creates
+the ledger's tables once before forking, so that workers never race on DDL.
 
 Environment: LEDGER_GW_BIND (default 127.0.0.1:8080), LEDGER_GW_WORKERS (2),
 LEDGER_GW_THREADS (8 threads per worker: the ledger group-commits concurrent requests),
@@ -26,14 +27,29 @@ graceful_timeout = 10
 keepalive = 5
 
 
+_appender: Any = None
+
+
 def on_starting(server: Any) -> None:
+    from ledger_gw.embedded.appender import AppenderProcess
     from ledger_gw.services.config import GatewayConfig
     from ledger_gw.services.gateway import Gateway
 
-    Gateway.open(GatewayConfig.from_env()).close()  # migrations and ledger tables, once
+    global _appender
+    config = GatewayConfig.from_env()
+    Gateway.open(config).close()  # migrations and ledger tables, once
     os.environ["LEDGER_GW_MIGRATE"] = "0"
+    if config.backend == "embedded" and config.appender is None:
+        _appender = AppenderProcess()
+        _appender.start()
+        os.environ.update(_appender.environ())
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-gw-metrics-")
+
+
+def on_exit(server: Any) -> None:
+    if _appender is not None:
+        _appender.stop()
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -6,12 +6,14 @@ appended as usual) and its duration is printed. Prints figures; asserts nothing.
 
     make bench-http                      # 1,000,000 preloaded events (long)
     python bench/http_gateway.py --events 100000
+    python bench/http_gateway.py --keep /var/tmp/bench-1m   # preload once, rerun at will
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import shutil
@@ -83,10 +85,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(args: argparse.Namespace) -> None:
-    root = Path(tempfile.mkdtemp(prefix="bench-http-")) / "ws"
+def _workspace(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """A fresh preloaded workspace, or the one kept at --keep (preloaded on first use)."""
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-http-")) / "ws"
+    pids_file = root / "bench-pids.json"
+    if pids_file.exists():
+        pids: list[str] = json.loads(pids_file.read_text())
+        print(f"reusing the preloaded workspace {root}", flush=True)
+        return root, pids
     ws = Workspace.create(root)
     pids = preload(ws, args.events) if args.events else [new_held_id()]
+    if args.keep:
+        pids_file.write_text(json.dumps(pids))
+    return root, pids
+
+
+def run(args: argparse.Namespace) -> None:
+    root, pids = _workspace(args)
     gw = Gateway.open(GatewayConfig(directory=root))
     tokens = {org: issue_token(gw.store(org), "agency", "agency-writer")[1] for org in AGENCIES}
     gw.close()
@@ -158,7 +173,8 @@ def run(args: argparse.Namespace) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        shutil.rmtree(root.parent, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(root.parent, ignore_errors=True)
 
 
 def main() -> None:
@@ -169,6 +185,7 @@ def main() -> None:
     parser.add_argument("--single-events", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--lookups", type=int, default=2_000)
+    parser.add_argument("--keep", type=Path, help="workspace to preload once and reuse")
     run(parser.parse_args())
 
 

@@ -31,6 +31,9 @@ def readyz() -> Any:
     gw = gateway()
     try:
         checks = {"ledger": f"size {gw.ledger.size()}"}
+        if gw.config.appender is not None:
+            gw.ledger.submit_many([])  # a round trip to the appending process
+            checks["appender"] = "ok"
         for org, store in gw.stores.items():
             store.ping()
             checks[f"offchain:{org}"] = "ok"

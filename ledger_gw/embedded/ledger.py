@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, Engine, select, update
@@ -57,7 +57,9 @@ def _rejected(kind: str, code: str, message: str) -> RejectedError:
 
 
 @dataclass
-class _Pending:
+class Verdict:
+    """What the ledger decided about one transaction, the contract's answer still encoded."""
+
     tx: SignedTransaction
     identity: Identity | None = None
     result: bytes | None = None  # the contract's canonical JSON answer, when accepted
@@ -77,8 +79,19 @@ class _Pending:
         return Outcome(self.tx.tx_id, result, self.error, self.position)
 
 
+class Appender(Protocol):
+    """Another process that appends on this ledger's behalf (embedded.appender)."""
+
+    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]: ...
+
+    def close(self) -> None: ...
+
+
 class EmbeddedLedger:
-    """A Ledger backend on one SQL database."""
+    """A Ledger backend on one SQL database.
+
+    With an `appender`, this process only reads: its writes go to the appending process.
+    """
 
     def __init__(
         self,
@@ -88,6 +101,7 @@ class EmbeddedLedger:
         *,
         clock: Callable[[], dt.datetime] = _now,
         max_skew: dt.timedelta = MAX_SKEW,
+        appender: Appender | None = None,
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
@@ -95,11 +109,12 @@ class EmbeddedLedger:
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
-        self._queue: list[tuple[list[_Pending], threading.Event]] = []
+        self._queue: list[tuple[list[Verdict], threading.Event]] = []
         self._wakeup = threading.Condition()
         self._writer: threading.Thread | None = None
         self._closing = False
         self._range: CompactRange | None = None
+        self._appender = appender
         self.log = LogReader(self.engine)
 
     # -- writing -----------------------------------------------------------------------
@@ -108,10 +123,16 @@ class EmbeddedLedger:
         return self.submit_many([tx])[0].unwrap()
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        if self._appender is not None:
+            return self._appender.submit_many(txs)
+        return [v.outcome() for v in self.decide(txs)]
+
+    def decide(self, txs: Sequence[SignedTransaction]) -> list[Verdict]:
+        """Append in this process; the verdicts keep the contract's answers encoded."""
         # Signatures are checked here, in the caller's thread, chunk by chunk, while the
         # writer commits the chunks already queued: OpenSSL releases the GIL, so the
         # two overlap on a second core.
-        pending: list[_Pending] = []
+        pending: list[Verdict] = []
         waits: list[threading.Event] = []
         for start in range(0, len(txs), ADMIT_CHUNK):
             chunk = [self._admit(tx) for tx in txs[start : start + ADMIT_CHUNK]]
@@ -122,9 +143,9 @@ class EmbeddedLedger:
         for done in waits:
             done.wait()
         assert all(p.decided for p in pending)
-        return [p.outcome() for p in pending]
+        return pending
 
-    def _enqueue(self, queued: list[_Pending]) -> threading.Event:
+    def _enqueue(self, queued: list[Verdict]) -> threading.Event:
         done = threading.Event()
         with self._wakeup:
             if self._closing:
@@ -163,9 +184,9 @@ class EmbeddedLedger:
                 for _, done in calls:
                     done.set()
 
-    def _admit(self, tx: SignedTransaction) -> _Pending:
+    def _admit(self, tx: SignedTransaction) -> Verdict:
         """Checks that need no ledger state: signature, membership, role, clock, function."""
-        pending = _Pending(tx)
+        pending = Verdict(tx)
         try:
             pending.identity = self._authenticate(tx, WRITE_FUNCTIONS)
         except LedgerError as error:
@@ -193,7 +214,7 @@ class EmbeddedLedger:
             proposal.creator, tx.signature, proposal.payload, proposal.time
         )
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[Verdict]) -> None:
         try:
             with self.engine.begin() as conn:
                 lock_for_append(conn)
@@ -210,7 +231,7 @@ class EmbeddedLedger:
             return self._range
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
-    def _append(self, conn: Connection, batch: list[_Pending]) -> None:
+    def _append(self, conn: Connection, batch: list[Verdict]) -> None:
         driver = Driver(conn)
         tree = self._load_range(conn, driver)
         start = tree.size
@@ -316,6 +337,8 @@ class EmbeddedLedger:
         return self.log.size()
 
     def close(self) -> None:
+        if self._appender is not None:
+            self._appender.close()
         with self._wakeup:
             self._closing = True
             self._wakeup.notify()

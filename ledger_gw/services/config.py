@@ -45,6 +45,10 @@ class GatewayConfig:
       member of the consortium (the demo gateway).
     - ``LEDGER_GW_PSEUDONYM_KEY_FILE`` → `pseudonym_key_file`: the consortium's
       pseudonymisation key (``VERSION:BASE64``). Default ``<directory>/pseudonym.key``.
+    - ``LEDGER_GW_APPENDER`` → `appender`: Unix socket of the embedded ledger's appending
+      process (ledger_gw.embedded.appender), whose key is in ``LEDGER_GW_APPENDER_KEY``.
+      gunicorn's master starts one and sets both for its workers; unset, a process
+      appends itself.
     - ``LEDGER_GW_MIGRATE`` → `migrate`: apply off-chain migrations when the app starts
       (default true; gunicorn's master migrates once and turns it off for its workers).
     - ``LEDGER_GW_MAX_BATCH`` → `max_batch`: most events in one batch request (default 1000).
@@ -62,6 +66,7 @@ class GatewayConfig:
     backend: str = "embedded"
     ledger_url: str | None = None
     fabric_profile: Path | None = None
+    appender: Path | None = None
     offchain_url: str | None = None
     orgs: tuple[str, ...] = ()
     pseudonym_key_file: Path | None = None
@@ -101,11 +106,13 @@ class GatewayConfig:
         if backend not in BACKENDS:
             raise ConfigError(f"LEDGER_GW_BACKEND must be one of {', '.join(BACKENDS)}")
         profile = env.get("LEDGER_GW_FABRIC_PROFILE")
+        appender = env.get("LEDGER_GW_APPENDER")
         return cls(
             directory=Path(env.get("LEDGER_GW_DIR", "var/demo")),
             backend=backend,
             ledger_url=env.get("LEDGER_GW_LEDGER_URL") or None,
             fabric_profile=Path(profile) if profile else None,
+            appender=Path(appender) if appender else None,
             offchain_url=env.get("LEDGER_GW_OFFCHAIN_URL") or None,
             orgs=orgs,
             pseudonym_key_file=Path(key_file) if key_file else None,

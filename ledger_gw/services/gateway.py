@@ -14,6 +14,7 @@ from ledger_gw import checkpoint as notes
 from ledger_gw.backend import Ledger
 from ledger_gw.backends import fabric_profile_path
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded.appender import RemoteAppender, appender_key
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import ConfigError, RejectedError
 from ledger_gw.identity import Signer
@@ -69,7 +70,10 @@ class Gateway:
             profile = FabricProfile.load(fabric_profile_path(self.config.fabric_profile))
             return FabricLedger(profile, self.signers)
         ws = self.workspace
-        return EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer())
+        appender = None
+        if self.config.appender is not None:
+            appender = RemoteAppender(str(self.config.appender), appender_key())
+        return EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer(), appender=appender)
 
     @property
     def embedded(self) -> EmbeddedLedger:

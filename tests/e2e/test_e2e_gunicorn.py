@@ -1,10 +1,14 @@
-"""End to end over HTTP against gunicorn with two workers writing one embedded ledger."""
+"""End to end over HTTP against gunicorn: two workers, one appending process, one ledger."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import signal
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +118,37 @@ def test_concurrent_writers_make_one_verifiable_log(server: Server) -> None:
     assert report.size == start + total
     metrics = requests.get(f"{server.url}/metrics", timeout=10).text
     assert "ledger_gw_events_total" in metrics
+
+
+def _appender_pid(directory: Path) -> int:
+    """The appending process that gunicorn's master started for this server."""
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"ledger_gw.embedded.appender" in cmdline and (
+            f"LEDGER_GW_DIR={directory}".encode() in environ
+        ):
+            return int(entry.name)
+    raise AssertionError("no appender process")
+
+
+def test_a_killed_appender_is_started_again(server: Server) -> None:
+    ready = requests.get(f"{server.url}/readyz", timeout=10).json()
+    assert ready["checks"]["appender"] == "ok"
+    os.kill(_appender_pid(server.directory), signal.SIGKILL)
+    statuses = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        r = requests.post(f"{server.url}/v1/events", headers=server.headers("AGENCY-A"),
+                          json=_grant("h." + "q" * 26), timeout=30)  # fmt: skip
+        statuses.append(r.status_code)
+        if r.status_code == 201:
+            break
+        assert r.status_code == 503, r.text
+        assert r.headers["Content-Type"] == "application/problem+json"
+        time.sleep(0.2)
+    assert statuses[-1] == 201, statuses
+    assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200

@@ -1,0 +1,274 @@
+"""One appending process for an embedded ledger that several processes serve.
+
+SQLite admits one writer at a time. When gunicorn's workers each append, they take
+turns at the write lock, every turn empties the other's page cache, and each
+worker's writer thread shares its GIL with request handling. One appending process
+keeps its cache warm, the tree head in memory and a GIL of its own: workers hand it
+signed transactions over a local socket and read the ledger directly (WAL readers
+never wait for the writer). The appender checks every signature itself; a worker's
+word is not trusted.
+
+    python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock
+
+reads the gateway's configuration (GatewayConfig) and the socket's key from the
+environment (LEDGER_GW_APPENDER_KEY, hex).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection, Listener
+from typing import Any
+
+import orjson
+
+from ledger_gw.backend import Outcome
+from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.errors import ConfigError, LedgerError, RejectedError, UnavailableError
+from ledger_gw.transaction import SignedTransaction
+
+_log = logging.getLogger(__name__)
+KEY_ENV = "LEDGER_GW_APPENDER_KEY"
+SOCKET_ENV = "LEDGER_GW_APPENDER"
+_RESTART_DELAY = 1.0  # seconds before an appender that died is started again
+
+
+def appender_key() -> bytes:
+    """The socket's shared key, from the environment that gunicorn's master set."""
+    try:
+        return bytes.fromhex(os.environ[KEY_ENV])
+    except (KeyError, ValueError):
+        raise ConfigError(f"{KEY_ENV} must hold the appender's key in hex") from None
+
+
+def _verdict_json(verdict: Verdict) -> dict[str, Any]:
+    error, result = verdict.error, verdict.result
+    return {
+        "tx_id": verdict.tx.tx_id,
+        "result": None if result is None else orjson.Fragment(result),
+        "position": verdict.position,
+        "error": None
+        if error is None
+        else {"kind": error.kind, "code": error.code, "message": str(error), "field": error.field},
+    }
+
+
+def _outcome(item: dict[str, Any]) -> Outcome:
+    error = item["error"]
+    return Outcome(
+        item["tx_id"],
+        item["result"],
+        None
+        if error is None
+        else RejectedError(error["kind"], error["code"], error["message"], error["field"]),
+        item["position"],
+    )
+
+
+class AppendServer:
+    """Accepts connections from the serving processes; one thread per connection."""
+
+    def __init__(self, ledger: EmbeddedLedger, address: str, authkey: bytes) -> None:
+        self.ledger = ledger
+        self._listener = Listener(address, family="AF_UNIX", authkey=authkey)
+        self.address = address
+        self._stopping = False
+
+    def serve_forever(self) -> None:
+        while not self._stopping:
+            try:
+                conn = self._listener.accept()
+            except OSError:  # closed by stop()
+                return
+            except Exception:  # a client that failed the key challenge, or stop()'s wake-up
+                if not self._stopping:
+                    _log.warning("refused a connection to the appender", exc_info=True)
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Connection) -> None:
+        with conn:
+            while True:
+                try:
+                    request = conn.recv_bytes()
+                except (EOFError, OSError):
+                    return
+                try:
+                    txs = [SignedTransaction.from_dict(d) for d in orjson.loads(request)]
+                except (LedgerError, orjson.JSONDecodeError, TypeError) as exc:
+                    _log.warning("malformed request to the appender: %s", exc)
+                    return
+                verdicts = self.ledger.decide(txs)
+                conn.send_bytes(orjson.dumps([_verdict_json(v) for v in verdicts]))
+
+    def stop(self) -> None:
+        self._stopping = True
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as wake:
+            wake.connect(self.address)  # accept() returns and sees the flag
+        self._listener.close()
+
+
+class RemoteAppender:
+    """A serving process's side: one connection per thread, reopened after a failure.
+
+    A transaction whose answer is lost with the connection may or may not have been
+    appended: the caller hears "unavailable" and resubmits the event, which the
+    contract's event IDs make safe.
+    """
+
+    def __init__(self, address: str, authkey: bytes) -> None:
+        self.address = address
+        self._authkey = authkey
+        self._local = threading.local()
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = Client(self.address, family="AF_UNIX", authkey=self._authkey)
+        return conn
+
+    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        try:
+            conn = self._connection()
+            conn.send_bytes(orjson.dumps([tx.to_dict() for tx in txs]))
+            answer = orjson.loads(conn.recv_bytes())
+        except (OSError, EOFError, AuthenticationError) as exc:
+            self.close()
+            raise UnavailableError(f"the ledger's appender is unreachable: {exc}") from exc
+        if len(answer) != len(txs):
+            self.close()
+            raise UnavailableError("the ledger's appender answered out of turn")
+        return [_outcome(item) for item in answer]
+
+    def close(self) -> None:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+
+class AppenderProcess:
+    """Runs the appender beside gunicorn's workers and starts it again if it dies.
+
+    The socket lives in a directory of its own that only its owner can enter, and the
+    key is fresh for every start of the server.
+    """
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="ledger-appender-")  # mode 0700
+        self.socket = os.path.join(self._dir, "append.sock")
+        self.key = secrets.token_bytes(32)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def environ(self) -> dict[str, str]:
+        return {SOCKET_ENV: self.socket, KEY_ENV: self.key.hex()}
+
+    def start(self, timeout: float = 60.0) -> None:
+        self._spawn(timeout)
+        self._watcher = threading.Thread(target=self._watch, name="appender-watch", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self, timeout: float) -> None:
+        with contextlib.suppress(FileNotFoundError):  # left by an appender that was killed
+            os.unlink(self.socket)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "ledger_gw.embedded.appender", "--socket", self.socket],
+            env={**os.environ, **self.environ()},
+        )
+        if self._stopping.is_set():  # stop() came while this one was starting
+            self._proc.terminate()
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise UnavailableError("the ledger's appender exited on start")
+            try:
+                Client(self.socket, family="AF_UNIX", authkey=self.key).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise UnavailableError("the ledger's appender did not start")
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            assert self._proc is not None
+            code = self._proc.wait()
+            if self._stopping.is_set():
+                return
+            _log.error("the ledger's appender exited with %s; starting it again", code)
+            time.sleep(_RESTART_DELAY)
+            try:
+                self._spawn(timeout=60.0)
+            except UnavailableError:
+                _log.exception("the ledger's appender could not be started")
+                time.sleep(_RESTART_DELAY)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM: the appender commits what it has queued, then exits."""
+        self._stopping.set()
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _stop_when_orphaned(server: AppendServer) -> None:
+    """A master killed outright cannot stop its appender: it stops on its own."""
+    parent = os.getppid()
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from ledger_gw.services.config import GatewayConfig
+    from ledger_gw.workspace import Workspace
+
+    parser = argparse.ArgumentParser(description="the embedded ledger's appending process")
+    parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
+    authkey = appender_key()
+    config = GatewayConfig.from_env()
+    ws = Workspace.load(config.directory)
+    ledger = EmbeddedLedger(config.ledger, ws.consortium, ws.log_signer())
+    old_umask = os.umask(0o177)  # the socket: its owner only
+    try:
+        server = AppendServer(ledger, args.socket, authkey)
+    finally:
+        os.umask(old_umask)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
+    try:
+        server.serve_forever()
+    finally:
+        ledger.close()  # lets queued transactions commit first
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+"""The appending process: serving processes hand it signed transactions over a socket.
+
+Real sockets, real signatures and real SQLite files; the supervised appender is a real
+child process, killed with SIGKILL to see it come back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.appender import AppenderProcess, AppendServer, RemoteAppender
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import RejectedError, UnavailableError
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+from tests.support.ledgers import MakeLedger, Verify
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def socket_path(tmp_path: Path) -> str:
+    return str(tmp_path / "append.sock")
+
+
+@pytest.fixture
+def server(make_ledger: MakeLedger, socket_path: str) -> Iterator[AppendServer]:
+    served = AppendServer(make_ledger(), socket_path, KEY)
+    thread = threading.Thread(target=served.serve_forever, daemon=True)
+    thread.start()
+    yield served
+    served.stop()
+    thread.join(5)
+
+
+@pytest.fixture
+def remote(make_ledger: MakeLedger, socket_path: str) -> EmbeddedLedger:
+    """A serving process's ledger: reads the file, appends through the socket."""
+    return make_ledger(appender=RemoteAppender(socket_path, KEY))
+
+
+def test_events_are_appended_by_the_appender_and_read_locally(
+    server: AppendServer, remote: EmbeddedLedger, workspace: Workspace, verify: Verify
+) -> None:
+    story = ev.story()
+    positions = []
+    for org, event in story:
+        outcome = OrgClient(remote, workspace.signer(org)).submit_many([event])[0]
+        assert outcome.error is None, outcome.error
+        assert outcome.result is not None
+        assert outcome.result["event_id"] == event["event_id"]
+        positions.append(outcome.position)
+    assert positions == list(range(len(story)))
+    assert remote.size() == server.ledger.size() == len(story)
+    assert verify(str(server.ledger.engine.url)).size == len(story)
+
+
+def test_rejections_and_replays_cross_the_socket_unchanged(
+    server: AppendServer, remote: EmbeddedLedger, workspace: Workspace
+) -> None:
+    agency_a = OrgClient(remote, workspace.signer("AGENCY-A"))
+    grant = ev.entitlement_granted(ev.pid())
+    first = agency_a.submit_many([grant])[0]
+    again = agency_a.submit_many([grant])[0]
+    assert again.error is None
+    assert again.position is None
+    assert again.result == first.result
+    stranger = OrgClient(remote, workspace.signer("AGENCY-C"))
+    refused = stranger.submit_many([ev.delivery(grant["entitlement_id"])])[0]
+    assert isinstance(refused.error, RejectedError)
+    assert (refused.error.kind, refused.error.code) == ("forbidden", "not_granting_org")
+    with pytest.raises(RejectedError) as caught:
+        agency_a.submit(ev.delivery(ev.uid()))
+    assert (caught.value.code, caught.value.field) == ("entitlement_not_found", "entitlement_id")
+    assert remote.size() == 1
+
+
+def test_a_forged_signature_is_refused_by_the_appender(
+    server: AppendServer, remote: EmbeddedLedger, workspace: Workspace
+) -> None:
+    signed = OrgClient(remote, workspace.signer("AGENCY-A")).sign(
+        "submit", ev.entitlement_granted(ev.pid())
+    )
+    forged = type(signed)(signed.proposal, bytes(reversed(signed.signature)))
+    outcome = remote.submit_many([forged])[0]
+    assert outcome.error is not None
+    assert outcome.error.kind == "unauthenticated"
+    assert server.ledger.size() == 0
+
+
+def test_wrong_key_or_no_appender_means_unavailable(
+    server: AppendServer, make_ledger: MakeLedger, socket_path: str, workspace: Workspace
+) -> None:
+    event = ev.entitlement_granted(ev.pid())
+    impostor = make_ledger(appender=RemoteAppender(socket_path, b"x" * 32))
+    with pytest.raises(UnavailableError):
+        OrgClient(impostor, workspace.signer("AGENCY-A")).submit(event)
+    nobody = make_ledger(appender=RemoteAppender(socket_path + ".absent", KEY))
+    with pytest.raises(UnavailableError):
+        OrgClient(nobody, workspace.signer("AGENCY-A")).submit(event)
+    assert server.ledger.size() == 0
+
+
+def test_the_supervised_appender_comes_back_after_sigkill(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: Verify
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    monkeypatch.setenv("LEDGER_GW_DIR", str(workspace.root))
+    monkeypatch.setenv("LEDGER_GW_LEDGER_URL", url)
+    process = AppenderProcess()
+    process.start()
+    try:
+        reader = EmbeddedLedger(
+            url,
+            workspace.consortium,
+            workspace.log_signer(),
+            appender=RemoteAppender(process.socket, process.key),
+        )
+        agency = OrgClient(reader, workspace.signer("AGENCY-A"))
+        assert agency.submit(ev.entitlement_granted(ev.pid()))["type"] == "entitlement.granted"
+        assert process.pid is not None
+        os.kill(process.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        appended = None
+        while appended is None and time.monotonic() < deadline:
+            try:
+                appended = agency.submit(ev.entitlement_granted(ev.pid()))
+            except UnavailableError:
+                time.sleep(0.2)
+        assert appended is not None, "the appender did not come back"
+        assert reader.size() == 2
+        reader.close()
+    finally:
+        process.stop()
+    assert not Path(process.socket).parent.exists()
+    assert verify(url).size == 2
