@@ -54,8 +54,18 @@ def overlapping(tx: Tx, pid: str, assistance_type: str, start: str, end: str) ->
     """IDs of open entitlements of this type whose period shares at least one day."""
     return sorted(
         e["entitlement_id"]
-        for e in for_pid(tx, pid, assistance_type)
+        for _, e in tx.scan(ENTITLEMENT_INDEX, [pid, assistance_type])
         if e["state"] in OPEN_STATES and e["start"] <= end and start <= e["end"]
+    )
+
+
+def _index(tx: Tx, entitlement: Obj) -> None:
+    """Keep the index entry in step with the entitlement's state."""
+    tx.put(
+        entitlement_index_key(
+            entitlement["pid"], entitlement["assistance_type"], entitlement["entitlement_id"]
+        ),
+        {key: entitlement[key] for key in ("entitlement_id", "state", "start", "end")},
     )
 
 
@@ -87,10 +97,7 @@ def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
         "updated_at": tx.timestamp,
     }
     tx.put(entitlement_key(entitlement_id), entitlement)
-    tx.put(
-        entitlement_index_key(pid, event["assistance_type"], entitlement_id),
-        {"entitlement_id": entitlement_id},
-    )
+    _index(tx, entitlement)
     return pid, {
         "entitlement_id": entitlement_id,
         "state": "active",
@@ -153,6 +160,7 @@ def transition(tx: Tx, event: Event) -> tuple[str, Obj]:
     entitlement["reason"] = event.get("reason")
     entitlement["updated_at"] = tx.timestamp
     tx.put(entitlement_key(entitlement["entitlement_id"]), entitlement)
+    _index(tx, entitlement)
     return entitlement["pid"], {
         "entitlement_id": entitlement["entitlement_id"],
         "state": step.target,

@@ -27,7 +27,9 @@ EVENT = "evt"  # [pid, timestamp, event_id] -> event record; per-person log in t
 RECEIPT = "receipt"  # [event_id] -> content hash, pid, timestamp and the original result
 REFERRAL = "referral"  # [referral_id] -> referral object (current state)
 ENTITLEMENT = "entitlement"  # [entitlement_id] -> entitlement object (current state)
-ENTITLEMENT_INDEX = "ent_idx"  # [pid, assistance_type, entitlement_id] -> {"entitlement_id"}
+# [pid, assistance_type, entitlement_id] -> {"entitlement_id", "state", "start", "end"}: what
+# the overlap check needs, so that a grant reads one range instead of every entitlement
+ENTITLEMENT_INDEX = "ent_idx"
 CONSENT = "consent"  # [consent_id] -> consent object (current state)
 CONSENT_INDEX = "consent_idx"  # [pid, consent_id] -> {"consent_id"}
 
