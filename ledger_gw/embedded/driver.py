@@ -22,8 +22,11 @@ class Driver:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        self._get = f"SELECT value FROM state WHERE key = {m}"  # noqa: S608
-        self._scan = f"SELECT key, value FROM state WHERE key >= {m} AND key < {m} ORDER BY key"  # noqa: S608
+        current = (
+            "SELECT s.key, v.value FROM state s JOIN versions v ON v.seq = s.seq AND v.idx = s.idx"
+        )
+        self._get = f"{current} WHERE s.key = {m}"
+        self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -32,7 +35,7 @@ class Driver:
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))
-        return bytes(rows[0][0]) if rows else None
+        return bytes(rows[0][1]) if rows else None
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(k), bytes(v)) for k, v in self._all(self._scan, (low, high))]
@@ -59,9 +62,13 @@ class Driver:
         )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
         c.executemany(
-            f"INSERT INTO state (key, seq, value) VALUES ({m}, {m}, {m}) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value",
-            [(key, seq, value) for key, (seq, value) in rows.state.items()],
+            f"INSERT INTO versions (seq, idx, value) VALUES ({m}, {m}, {m})",  # noqa: S608
+            rows.versions,
+        )
+        c.executemany(
+            f"INSERT INTO state (key, seq, idx) VALUES ({m}, {m}, {m}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, idx = excluded.idx",
+            [(key, seq, idx) for key, (seq, idx) in rows.state.items()],
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
@@ -73,7 +80,8 @@ class Rows:
 
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
-    state: dict[bytes, tuple[int, bytes]] = field(default_factory=dict)  # the last write wins
+    versions: list[tuple[int, int, bytes]] = field(default_factory=list)
+    state: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # the last write wins
 
     def add(
         self,
@@ -86,5 +94,6 @@ class Rows:
     ) -> None:
         self.log.append((position, tx_id, timestamp, entry))
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
-        for key, value in writes:
-            self.state[key] = (position, value)
+        for idx, (key, value) in enumerate(writes):
+            self.versions.append((position, idx, value))
+            self.state[key] = (position, idx)

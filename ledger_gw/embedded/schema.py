@@ -1,10 +1,10 @@
 """Tables of the embedded ledger (SQLAlchemy Core; SQLite or PostgreSQL).
 
-The tables keyed by something other than an integer (tree nodes, world state) are
-WITHOUT ROWID on SQLite: one B-tree instead of a table and its primary-key index, so
-the contract's reads cost one lookup each. World state holds only the current value
-of each key: every earlier version can be recomputed from the log, and verification
-does exactly that.
+The tables keyed by something other than an integer are WITHOUT ROWID on SQLite: one
+B-tree instead of a table and its primary-key index. World state is split in two so
+that each write touches one small random-keyed row: `state` maps a key to the write
+that made its current value (rows of a hundred bytes, dense pages, few splits), and
+`versions` holds every value ever written, appended in log order.
 
 Keys are stored as UTF-8 bytes: Fabric's composite keys contain U+0000, which
 PostgreSQL text cannot hold, and byte order is code point order, as Fabric sorts.
@@ -45,12 +45,22 @@ nodes = Table(
     sqlite_with_rowid=False,
 )
 
-# World state: the current value of each key and the log position that wrote it.
+# World state: which write made each key's current value (the idx-th write at seq).
 state = Table(
     "state",
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, nullable=False),
+    Column("idx", Integer, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# Every value written: the idx-th write (in key order) of the transaction at seq.
+versions = Table(
+    "versions",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
     Column("value", LargeBinary, nullable=False),
     sqlite_with_rowid=False,
 )

@@ -3,7 +3,7 @@
 Recomputes everything from the log: each entry's canonical form and signature,
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
-world state against the replayed one. The first discrepancy is
+world state and every stored value against the replayed ones. The first discrepancy is
 reported with the log position it belongs to.
 """
 
@@ -26,7 +26,7 @@ from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import log_size, node_hashes
-from ledger_gw.embedded.schema import checkpoints, log, nodes, state
+from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.merkle import CompactRange, NodeID, leaf_hash
@@ -120,24 +120,30 @@ class _Replay:
         return stub
 
 
-def _state_rows(conn: Connection) -> CursorResult[Any]:
+_TABLES = {
+    "state": select(state.c.seq, state.c.key, state.c.idx).order_by(state.c.key),
+    "versions": select(versions.c.seq, versions.c.idx, versions.c.value).order_by(
+        versions.c.seq, versions.c.idx
+    ),
+}
+
+
+def _rows(conn: Connection, table: str) -> CursorResult[Any]:
     """Streamed (a server-side cursor on PostgreSQL): close it, even on a mismatch."""
-    query = select(state.c.key, state.c.seq, state.c.value).order_by(state.c.key)
-    return conn.execute(query.execution_options(yield_per=_CHUNK))
+    return conn.execute(_TABLES[table].execution_options(yield_per=_CHUNK))
 
 
-def _compare_state(stored: Connection, replayed: Connection) -> int:
+def _compare(stored: Connection, replayed: Connection, table: str) -> int:
+    """Row by row; a difference is reported at the log position its stored row names."""
     count = 0
-    with closing(_state_rows(stored)) as mine, closing(_state_rows(replayed)) as theirs:
+    with closing(_rows(stored, table)) as mine, closing(_rows(replayed, table)) as theirs:
         # zip_longest: plain zip would swallow one extra stored row at the end unseen.
         for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
             if row_stored is None or row_replayed is None:
-                raise IntegrityError("state has keys that the log does not explain or lacks some")
+                raise IntegrityError(f"{table} has rows the log does not explain, or lacks some")
             count += 1
-            mine_row, theirs_row = tuple(row_stored), tuple(row_replayed)
-            if mine_row != theirs_row:
-                key, seq = mine_row[0], mine_row[1]
-                raise _fail(int(seq), f"state of key {key!r} was altered")
+            if tuple(row_stored) != tuple(row_replayed):
+                raise _fail(int(row_stored[0]), f"a {table} row differs from the replayed one")
     return count
 
 
@@ -199,7 +205,8 @@ def verify_ledger(
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
-            state_keys = _compare_state(stored, replayed)
+            state_keys = _compare(stored, replayed, "state")
+            _compare(stored, replayed, "versions")
             count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
     finally:
         replay.close()

@@ -148,12 +148,12 @@ def _retouch(value: bytes) -> bytes:
     return canonical_json(obj)
 
 
-def _current(db: sqlite3.Connection, order: str) -> tuple[bytes, int, bytes]:
-    """A key's current value and the position that wrote it."""
-    return _one(  # type: ignore[return-value]
-        db,
-        f"SELECT key, seq, value FROM state ORDER BY key {order}",  # noqa: S608
-    )
+_CURRENT = "SELECT s.seq, s.idx, v.value FROM state s JOIN versions v USING (seq, idx)"
+
+
+def _current(db: sqlite3.Connection, order: str) -> tuple[int, int, bytes]:
+    """A key's current value and the write that made it (log position, write index)."""
+    return _one(db, f"{_CURRENT} ORDER BY s.key {order}")  # type: ignore[return-value]
 
 
 @pytest.mark.parametrize("which", ["first", "last", "delivered"])
@@ -161,14 +161,14 @@ def test_changed_current_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, which: str
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
-        rows = db.execute("SELECT key, seq, value FROM state").fetchall()
-        (key, seq, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
+        rows = db.execute(_CURRENT).fetchall()
+        (seq, idx, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
-        key, seq, value = _current(db, "ASC" if which == "first" else "DESC")
+        seq, idx, value = _current(db, "ASC" if which == "first" else "DESC")
         new = _retouch(value)
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    db.execute("UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (new, seq, idx))
     _fails_at(workspace, copy, seq)
 
 
@@ -193,16 +193,31 @@ def test_deleted_state_row(
 def test_added_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
 ) -> None:
-    db.execute("INSERT INTO state (key, seq, value) VALUES (?, ?, ?)", (key, 3, b"{}"))
+    db.execute("INSERT INTO state (key, seq, idx) VALUES (?, ?, ?)", (key, 3, 0))
     _fails_at(workspace, copy, None)
 
 
+@pytest.mark.parametrize("current", [True, False], ids=["current", "overwritten"])
 def test_altered_value_in_the_middle(
-    workspace: Workspace, copy: Path, db: sqlite3.Connection
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, current: bool
 ) -> None:
-    key, value = _one(db, "SELECT key, value FROM state WHERE seq = 12 ORDER BY key LIMIT 1")
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (_retouch(value), key))
-    _fails_at(workspace, copy, 12)
+    """Values that a later write replaced are checked too."""
+    query = (
+        f"{_CURRENT} WHERE s.seq = 12 LIMIT 1"
+        if current
+        else "SELECT seq, idx, value FROM versions WHERE (seq, idx) NOT IN "
+        "(SELECT seq, idx FROM state) ORDER BY seq LIMIT 1"
+    )
+    seq, idx, value = _one(db, query)
+    db.execute(
+        "UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (_retouch(value), seq, idx)
+    )
+    _fails_at(workspace, copy, seq)
+
+
+def test_deleted_version(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM versions WHERE seq = 12")
+    _fails_at(workspace, copy, None)
 
 
 @pytest.mark.parametrize("column", ["tx_id", "timestamp"])
