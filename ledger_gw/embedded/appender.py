@@ -125,9 +125,9 @@ class AppendServer:
 class RemoteAppender:
     """A serving process's side: one connection per thread, reopened after a failure.
 
-    A transaction whose answer is lost with the connection may or may not have been
-    appended: the caller hears "unavailable" and resubmits the event, which the
-    contract's event IDs make safe.
+    When the appender is gone for good, a transaction whose answer was lost may or may
+    not have been appended: the caller hears "unavailable" and resubmits the event,
+    which the contract's event IDs make safe.
     """
 
     def __init__(self, address: str, authkey: bytes) -> None:
@@ -142,13 +142,19 @@ class RemoteAppender:
         return conn
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        try:
-            conn = self._connection()
-            conn.send_bytes(orjson.dumps([tx.to_dict() for tx in txs]))
-            answer = orjson.loads(conn.recv_bytes())
-        except (OSError, EOFError, AuthenticationError) as exc:
-            self.close()
-            raise UnavailableError(f"the ledger's appender is unreachable: {exc}") from exc
+        request = orjson.dumps([tx.to_dict() for tx in txs])
+        for attempt in range(2):
+            try:
+                conn = self._connection()
+                conn.send_bytes(request)
+                answer = orjson.loads(conn.recv_bytes())
+                break
+            except (OSError, EOFError, AuthenticationError) as exc:
+                # Once more on a new connection: this thread's may predate a restart. The
+                # same signed transactions again are safe: the ledger knows their IDs.
+                self.close()
+                if attempt:
+                    raise UnavailableError(f"the ledger's appender is unreachable: {exc}") from exc
         if len(answer) != len(txs):
             self.close()
             raise UnavailableError("the ledger's appender answered out of turn")
