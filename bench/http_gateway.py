@@ -166,7 +166,10 @@ def run(args: argparse.Namespace) -> None:
         p50 = statistics.median(latencies)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         size = requests.get(f"{url}/readyz", timeout=10).json()["checks"]["ledger"]
-        print(f"ledger: {size} entries; gunicorn 2 workers x 8 threads; {args.clients} clients")
+        print(
+            f"ledger: {size} entries; gunicorn 2 workers x 8 threads + 1 appending process; "
+            f"{args.clients} clients"
+        )
         print(f"batch  ({args.batch}/request): {accepted:,} events, {batch_rate:,.0f} events/s")
         print(f"single (1/request):   {singles:,} events, {single_rate:,.0f} events/s")
         print(f"history lookup: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({args.lookups} lookups)")
