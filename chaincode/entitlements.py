@@ -39,11 +39,10 @@ def load(tx: Tx, entitlement_id: str) -> Obj:
     return entitlement
 
 
-def for_pid(tx: Tx, pid: str, assistance_type: str | None = None) -> list[Obj]:
-    """Entitlements of a person (optionally of one type), by range scan of the index."""
-    attributes = [pid] if assistance_type is None else [pid, assistance_type]
+def for_pid(tx: Tx, pid: str) -> list[Obj]:
+    """Entitlements of a person, by range scan of the index."""
     out = []
-    for _, entry in tx.scan(ENTITLEMENT_INDEX, attributes):
+    for _, entry in tx.scan(ENTITLEMENT_INDEX, [pid]):
         entitlement = tx.get(entitlement_key(entry["entitlement_id"]))
         if entitlement is not None:
             out.append(entitlement)
