@@ -1,7 +1,7 @@
 """Flask's JSON through orjson: batch requests and answers carry thousands of objects.
 
 Same output as Flask's default provider (sorted keys, its `default` for dates, decimals
-and dataclasses), a tenth of the encoding time.
+and dataclasses); the standard library's encoder was a visible share of a batch's time.
 """
 
 from __future__ import annotations

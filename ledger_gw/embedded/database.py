@@ -17,7 +17,7 @@ READ_ONLY = "ledger_read_only"  # execution option: a reader takes no write lock
 _WRITE_LOCK_ID = 0x4C454447  # "LEDG"
 _BUSY_TIMEOUT_MS = 60_000
 _CACHE_KIB = 64 * 1024
-_MMAP_BYTES = 1 << 34
+_MMAP_BYTES = 1 << 31
 
 
 def make_engine(url: str) -> Engine:
@@ -35,9 +35,10 @@ def make_engine(url: str) -> Engine:
             # inserts off the disk as the ledger grows.
             cursor.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
             cursor.execute("PRAGMA wal_autocheckpoint=16384")
-            # Another process's commit empties this connection's page cache (gunicorn
-            # workers take turns): mapped reads then come from the OS's shared cache
-            # without a system call each.
+            # Another process's commit empties this connection's page cache (the
+            # appender's, for gunicorn's workers): mapped reads then come from the OS's
+            # shared cache without a system call each. SQLite's default build maps at
+            # most the first 2 GiB of the file.
             cursor.execute(f"PRAGMA mmap_size={_MMAP_BYTES}")
             cursor.close()
 
