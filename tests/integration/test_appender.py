@@ -7,7 +7,10 @@ child process, killed with SIGKILL to see it come back.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -142,3 +145,43 @@ def test_the_supervised_appender_comes_back_after_sigkill(
         process.stop()
     assert not Path(process.socket).parent.exists()
     assert verify(url).size == 2
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has exited
+
+
+def test_an_orphaned_appender_stops(workspace: Workspace, tmp_path: Path) -> None:
+    """A gunicorn master killed outright cannot stop its appender: it stops on its own."""
+    parent_script = (
+        "import time\n"
+        "from ledger_gw.embedded.appender import AppenderProcess\n"
+        "p = AppenderProcess()\n"
+        "p.start()\n"
+        "print(p.pid, p.socket, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {
+        **os.environ,
+        "LEDGER_GW_DIR": str(workspace.root),
+        "LEDGER_GW_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
+    }
+    parent = subprocess.Popen(
+        [sys.executable, "-c", parent_script], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    pid_text, socket_path = parent.stdout.readline().split()
+    appender = int(pid_text)
+    assert _running(appender)
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 30
+    while _running(appender) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _running(appender)
+    shutil.rmtree(Path(socket_path).parent, ignore_errors=True)
