@@ -3,8 +3,8 @@
 Recomputes everything from the log: each entry's canonical form and signature,
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
-world state and every stored value against the replayed ones. The first discrepancy is
-reported with the log position it belongs to.
+world state and every stored value against the replayed ones. The first
+discrepancy is reported with the log position it belongs to.
 """
 
 from __future__ import annotations
