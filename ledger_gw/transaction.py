@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import orjson
+
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import AuthenticationError
 from ledger_gw.identity import Signer
 
 NONCE_BYTES = 24
+_PROPOSAL_FIELDS = frozenset({"creator", "nonce", "timestamp", "function", "args"})
 
 
 def format_time(when: dt.datetime) -> str:
@@ -70,6 +73,28 @@ class Proposal:
     def payload(self) -> bytes:
         """The signed bytes."""
         return canonical_json(self.to_dict())
+
+    @classmethod
+    def from_payload(cls, payload: bytes) -> Proposal:
+        """The proposal whose signed bytes are exactly `payload`, kept as they came rather
+        than encoded again. Raises ValueError for anything `payload` would not produce."""
+        try:
+            p = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"malformed proposal: {exc}") from exc
+        if type(p) is not dict or set(p) != _PROPOSAL_FIELDS or type(p["args"]) is not list:
+            raise ValueError("malformed proposal: unexpected fields")
+        if any(type(p[name]) is not str for name in _PROPOSAL_FIELDS - {"args"}):
+            raise ValueError("malformed proposal: fields must be strings")
+        try:
+            canonical = canonical_json(p)
+        except TypeError as exc:
+            raise ValueError(f"malformed proposal: {exc}") from exc
+        if canonical != payload:
+            raise ValueError("malformed proposal: not in canonical form")
+        proposal = cls(p["creator"], p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
+        vars(proposal)["payload"] = payload  # the cached property, already known
+        return proposal
 
     def contract_args(self) -> list[bytes]:
         return [a.encode() if isinstance(a, str) else canonical_json(a) for a in self.args]

@@ -5,8 +5,13 @@ turns at the write lock, every turn empties the other's page cache, and each
 worker's writer thread shares its GIL with request handling. One appending process
 keeps its cache warm, the tree head in memory and a GIL of its own: workers hand it
 signed transactions over a local socket and read the ledger directly (WAL readers
-never wait for the writer). The appender checks every signature itself; a worker's
-word is not trusted.
+never wait for the writer).
+
+Workers admit transactions themselves (signature, certificate, role, clock) and send
+the appender the signed bytes with the identity they established; the appender runs
+the contract. It trusts whoever holds the socket's key: only the gateway's own
+processes do, and they hold the organisations' signing keys anyway. Every entry still
+carries its signature, which verification checks.
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock
 
@@ -17,6 +22,7 @@ environment (LEDGER_GW_APPENDER_KEY, hex).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import logging
 import os
@@ -36,10 +42,11 @@ from typing import Any
 
 import orjson
 
+from chaincode.stub import ROLES, Identity
 from ledger_gw.backend import Outcome
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.errors import ConfigError, LedgerError, RejectedError, UnavailableError
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
+from ledger_gw.transaction import Proposal, SignedTransaction
 
 _log = logging.getLogger(__name__)
 KEY_ENV = "LEDGER_GW_APPENDER_KEY"
@@ -53,6 +60,24 @@ def appender_key() -> bytes:
         return bytes.fromhex(os.environ[KEY_ENV])
     except (KeyError, ValueError):
         raise ConfigError(f"{KEY_ENV} must hold the appender's key in hex") from None
+
+
+def _admitted_json(verdict: Verdict) -> list[str]:
+    tx, identity = verdict.tx, verdict.identity
+    assert identity is not None
+    payload = tx.proposal.payload.decode()
+    return [payload, base64.b64encode(tx.signature).decode(), identity.org_id, identity.role]
+
+
+def _admitted(item: Any) -> Verdict:
+    """Raises ValueError or TypeError for anything that `_admitted_json` would not write."""
+    payload, signature, org_id, role = item
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    tx = SignedTransaction(
+        Proposal.from_payload(payload.encode()), base64.b64decode(signature, validate=True)
+    )
+    return Verdict(tx, Identity(str(org_id), role))
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -108,11 +133,11 @@ class AppendServer:
                 except (EOFError, OSError):
                     return
                 try:
-                    txs = [SignedTransaction.from_dict(d) for d in orjson.loads(request)]
-                except (LedgerError, orjson.JSONDecodeError, TypeError) as exc:
+                    verdicts = [_admitted(item) for item in orjson.loads(request)]
+                except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
                     _log.warning("malformed request to the appender: %s", exc)
                     return
-                verdicts = self.ledger.decide(txs)
+                self.ledger.append_admitted(verdicts)
                 conn.send_bytes(orjson.dumps([_verdict_json(v) for v in verdicts]))
 
     def stop(self) -> None:
@@ -141,8 +166,8 @@ class RemoteAppender:
             conn = self._local.conn = Client(self.address, family="AF_UNIX", authkey=self._authkey)
         return conn
 
-    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        request = orjson.dumps([tx.to_dict() for tx in txs])
+    def append(self, admitted: Sequence[Verdict]) -> list[Outcome]:
+        request = orjson.dumps([_admitted_json(v) for v in admitted])
         for attempt in range(2):
             try:
                 conn = self._connection()
@@ -155,7 +180,7 @@ class RemoteAppender:
                 self.close()
                 if attempt:
                     raise UnavailableError(f"the ledger's appender is unreachable: {exc}") from exc
-        if len(answer) != len(txs):
+        if len(answer) != len(admitted):
             self.close()
             raise UnavailableError("the ledger's appender answered out of turn")
         return [_outcome(item) for item in answer]

@@ -80,9 +80,10 @@ class Verdict:
 
 
 class Appender(Protocol):
-    """Another process that appends on this ledger's behalf (embedded.appender)."""
+    """Another process that appends on this ledger's behalf (embedded.appender), trusting
+    this process's admission of each transaction (signature, membership, role, clock)."""
 
-    def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]: ...
+    def append(self, admitted: Sequence[Verdict]) -> list[Outcome]: ...
 
     def close(self) -> None: ...
 
@@ -90,7 +91,8 @@ class Appender(Protocol):
 class EmbeddedLedger:
     """A Ledger backend on one SQL database.
 
-    With an `appender`, this process only reads: its writes go to the appending process.
+    With an `appender`, this process admits transactions and reads; the appending
+    process appends them.
     """
 
     def __init__(
@@ -123,9 +125,11 @@ class EmbeddedLedger:
         return self.submit_many([tx])[0].unwrap()
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        if self._appender is not None:
-            return self._appender.submit_many(txs)
-        return [v.outcome() for v in self.decide(txs)]
+        if self._appender is None:
+            return [v.outcome() for v in self.decide(txs)]
+        verdicts = [self._admit(tx) for tx in txs]
+        answers = iter(self._appender.append([v for v in verdicts if not v.decided]))
+        return [v.outcome() if v.decided else next(answers) for v in verdicts]
 
     def decide(self, txs: Sequence[SignedTransaction]) -> list[Verdict]:
         """Append in this process; the verdicts keep the contract's answers encoded."""
@@ -144,6 +148,12 @@ class EmbeddedLedger:
             done.wait()
         assert all(p.decided for p in pending)
         return pending
+
+    def append_admitted(self, admitted: Sequence[Verdict]) -> None:
+        """Append transactions that another process of this gateway admitted."""
+        if admitted:
+            self._enqueue(list(admitted)).wait()
+        assert all(p.decided for p in admitted)
 
     def _enqueue(self, queued: list[Verdict]) -> threading.Event:
         done = threading.Event()

@@ -6,6 +6,7 @@ child process, killed with SIGKILL to see it come back.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import Client
 from pathlib import Path
 
 import pytest
@@ -86,7 +88,7 @@ def test_rejections_and_replays_cross_the_socket_unchanged(
     assert remote.size() == 1
 
 
-def test_a_forged_signature_is_refused_by_the_appender(
+def test_a_forged_signature_is_refused_before_the_socket(
     server: AppendServer, remote: EmbeddedLedger, workspace: Workspace
 ) -> None:
     signed = OrgClient(remote, workspace.signer("AGENCY-A")).sign(
@@ -96,6 +98,31 @@ def test_a_forged_signature_is_refused_by_the_appender(
     outcome = remote.submit_many([forged])[0]
     assert outcome.error is not None
     assert outcome.error.kind == "unauthenticated"
+    assert server.ledger.size() == 0
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        b"not json",
+        b'[["{}", "", "AGENCY-A", "agency"]]',  # not a proposal
+        b"[[1, 2]]",
+        None,  # a real proposal with a role the consortium does not know
+    ],
+)
+def test_the_appender_drops_a_request_it_cannot_read(
+    server: AppendServer, socket_path: str, workspace: Workspace, request_body: bytes | None
+) -> None:
+    if request_body is None:
+        signed = OrgClient(server.ledger, workspace.signer("AGENCY-A")).sign(
+            "submit", ev.entitlement_granted(ev.pid())
+        )
+        payload = signed.proposal.payload.decode()
+        request_body = json.dumps([[payload, "c2ln", "AGENCY-A", "admin"]]).encode()
+    with Client(socket_path, family="AF_UNIX", authkey=KEY) as conn:
+        conn.send_bytes(request_body)
+        with pytest.raises(EOFError):
+            conn.recv_bytes()
     assert server.ledger.size() == 0
 
 
