@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ledger_gw.embedded.schema import INLINE_MAX
 from ledger_gw.merkle import NodeID
 
 
@@ -22,8 +23,10 @@ class Driver:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        # COALESCE stops at the inline value: the subquery runs only for large values.
         current = (
-            "SELECT s.key, v.value FROM state s JOIN versions v ON v.seq = s.seq AND v.idx = s.idx"
+            "SELECT s.key, coalesce(s.value, (SELECT v.value FROM versions v"
+            " WHERE v.seq = s.seq AND v.idx = s.idx)) FROM state s"
         )
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
@@ -66,9 +69,10 @@ class Driver:
             rows.versions,
         )
         c.executemany(
-            f"INSERT INTO state (key, seq, idx) VALUES ({m}, {m}, {m}) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, idx = excluded.idx",
-            [(key, seq, idx) for key, (seq, idx) in rows.state.items()],
+            f"INSERT INTO state (key, seq, idx, value) VALUES ({m}, {m}, {m}, {m}) "  # noqa: S608
+            "ON CONFLICT (key) DO UPDATE "
+            "SET seq = excluded.seq, idx = excluded.idx, value = excluded.value",
+            [(key, *where) for key, where in rows.state.items()],
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
@@ -81,7 +85,8 @@ class Rows:
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     versions: list[tuple[int, int, bytes]] = field(default_factory=list)
-    state: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # the last write wins
+    # key → (seq, idx, the value if inline); the last write wins
+    state: dict[bytes, tuple[int, int, bytes | None]] = field(default_factory=dict)
 
     def add(
         self,
@@ -96,4 +101,4 @@ class Rows:
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
         for idx, (key, value) in enumerate(writes):
             self.versions.append((position, idx, value))
-            self.state[key] = (position, idx)
+            self.state[key] = (position, idx, value if len(value) <= INLINE_MAX else None)

@@ -45,15 +45,19 @@ nodes = Table(
     sqlite_with_rowid=False,
 )
 
-# World state: which write made each key's current value (the idx-th write at seq).
+# World state: which write made each key's current value (the idx-th write at seq), and
+# that value itself when it is small (INLINE_MAX bytes at most): the contract's index
+# entries, which it reads a person's range at a time, then need no lookup in `versions`.
 state = Table(
     "state",
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("idx", Integer, nullable=False),
+    Column("value", LargeBinary, nullable=True),
     sqlite_with_rowid=False,
 )
+INLINE_MAX = 128
 
 # Every value written: the idx-th write (in key order) of the transaction at seq.
 versions = Table(

@@ -121,7 +121,7 @@ class _Replay:
 
 
 _TABLES = {
-    "state": select(state.c.seq, state.c.key, state.c.idx).order_by(state.c.key),
+    "state": select(state.c.seq, state.c.key, state.c.idx, state.c.value).order_by(state.c.key),
     "versions": select(versions.c.seq, versions.c.idx, versions.c.value).order_by(
         versions.c.seq, versions.c.idx
     ),

@@ -180,6 +180,17 @@ def test_state_naming_another_writer(
     _fails_at(workspace, copy, 11)
 
 
+@pytest.mark.parametrize("change", ["retouched", "dropped"])
+def test_changed_inline_value(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, change: str
+) -> None:
+    """Small current values are also held in `state` itself: that copy is checked too."""
+    key, seq, value = _one(db, "SELECT key, seq, value FROM state WHERE value IS NOT NULL LIMIT 1")
+    new = _retouch(value) if change == "retouched" else None
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    _fails_at(workspace, copy, seq)
+
+
 @pytest.mark.parametrize("order", ["ASC", "DESC"])
 def test_deleted_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, order: str
