@@ -7,11 +7,13 @@ keeps its cache warm, the tree head in memory and a GIL of its own: workers hand
 signed transactions over a local socket and read the ledger directly (WAL readers
 never wait for the writer).
 
-Workers admit transactions themselves (signature, certificate, role, clock) and send
-the appender the signed bytes with the identity they established; the appender runs
-the contract. It trusts whoever holds the socket's key: only the gateway's own
-processes do, and they hold the organisations' signing keys anyway. Every entry still
-carries its signature, which verification checks.
+Workers admit transactions themselves (signature, certificate, role, clock) and run
+the contract on their own snapshot of the ledger (embedded.simulation); they send the
+appender the signed bytes, the identity they established and that run. The appender
+takes the run when nothing it read has been written since the snapshot, and runs the
+contract itself otherwise. It trusts whoever holds the socket's key: only the
+gateway's own processes do, and they hold the organisations' signing keys anyway.
+Every entry still carries its signature, and verification replays every entry.
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock
 
@@ -45,6 +47,7 @@ import orjson
 from chaincode.stub import ROLES, Identity
 from ledger_gw.backend import Outcome
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.embedded.simulation import Simulation
 from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
 from ledger_gw.transaction import Proposal, SignedTransaction
 
@@ -62,22 +65,61 @@ def appender_key() -> bytes:
         raise ConfigError(f"{KEY_ENV} must hold the appender's key in hex") from None
 
 
-def _admitted_json(verdict: Verdict) -> list[str]:
-    tx, identity = verdict.tx, verdict.identity
+def _admitted_json(verdict: Verdict) -> list[Any]:
+    tx, identity, sim = verdict.tx, verdict.identity, verdict.simulation
     assert identity is not None
     payload = tx.proposal.payload.decode()
-    return [payload, base64.b64encode(tx.signature).decode(), identity.org_id, identity.role]
+    signature = base64.b64encode(tx.signature).decode()
+    return [payload, signature, identity.org_id, identity.role, _simulation_json(sim)]
+
+
+def _simulation_json(sim: Simulation | None) -> dict[str, Any] | None:
+    # Keys, values, events and results are UTF-8 (composite keys and canonical JSON).
+    if sim is None:
+        return None
+    return {
+        "snapshot": sim.snapshot,
+        "reads": [k.decode() for k in sim.reads],
+        "scans": [k.decode() for k in sim.scans],
+        "result": None if sim.result is None else sim.result.decode(),
+        "error": None if sim.error is None else _error_json(sim.error),
+        "writes": [[k.decode(), v.decode()] for k, v in sim.writes.items()],
+        "events": [[name, payload.decode()] for name, payload in sim.events],
+    }
+
+
+def _simulation(item: Any) -> Simulation | None:
+    if item is None:
+        return None
+    result, error = item["result"], item["error"]
+    return Simulation(
+        result=None if result is None else result.encode(),
+        error=None if error is None else _error(error),
+        writes={k.encode(): v.encode() for k, v in item["writes"]},
+        events=[(str(name), payload.encode()) for name, payload in item["events"]],
+        snapshot=int(item["snapshot"]),
+        reads=[k.encode() for k in item["reads"]],
+        scans=[k.encode() for k in item["scans"]],
+    )
 
 
 def _admitted(item: Any) -> Verdict:
-    """Raises ValueError or TypeError for anything that `_admitted_json` would not write."""
-    payload, signature, org_id, role = item
+    """Raises ValueError, TypeError or KeyError for what `_admitted_json` would not write."""
+    payload, signature, org_id, role, sim = item
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     tx = SignedTransaction(
         Proposal.from_payload(payload.encode()), base64.b64decode(signature, validate=True)
     )
-    return Verdict(tx, Identity(str(org_id), role))
+    return Verdict(tx, Identity(str(org_id), role), simulation=_simulation(sim))
+
+
+def _error_json(error: RejectedError) -> dict[str, Any]:
+    return {"kind": error.kind, "code": error.code, "message": str(error), "field": error.field}
+
+
+def _error(item: Any) -> RejectedError:
+    return RejectedError(item["kind"], item["code"], item["message"], item["field"])
 
 
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:
@@ -86,21 +128,14 @@ def _verdict_json(verdict: Verdict) -> dict[str, Any]:
         "tx_id": verdict.tx.tx_id,
         "result": None if result is None else orjson.Fragment(result),
         "position": verdict.position,
-        "error": None
-        if error is None
-        else {"kind": error.kind, "code": error.code, "message": str(error), "field": error.field},
+        "error": None if error is None else _error_json(error),
     }
 
 
 def _outcome(item: dict[str, Any]) -> Outcome:
     error = item["error"]
     return Outcome(
-        item["tx_id"],
-        item["result"],
-        None
-        if error is None
-        else RejectedError(error["kind"], error["code"], error["message"], error["field"]),
-        item["position"],
+        item["tx_id"], item["result"], None if error is None else _error(error), item["position"]
     )
 
 
@@ -134,7 +169,7 @@ class AppendServer:
                     return
                 try:
                     verdicts = [_admitted(item) for item in orjson.loads(request)]
-                except (ValueError, TypeError) as exc:  # JSONDecodeError is a ValueError
+                except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError: ValueError
                     _log.warning("malformed request to the appender: %s", exc)
                     return
                 self.ledger.append_admitted(verdicts)

@@ -31,6 +31,14 @@ from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.schema import checkpoints
+from ledger_gw.embedded.simulation import (
+    Execution,
+    RecentWrites,
+    RecordingStub,
+    Simulation,
+    execute,
+    simulate,
+)
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import (
     AuthenticationError,
@@ -65,6 +73,7 @@ class Verdict:
     result: bytes | None = None  # the contract's canonical JSON answer, when accepted
     error: RejectedError | None = None
     position: int | None = None  # None when rejected or an idempotent replay
+    simulation: Simulation | None = None  # the contract run ahead, in a serving process
 
     @property
     def decided(self) -> bool:
@@ -91,8 +100,8 @@ class Appender(Protocol):
 class EmbeddedLedger:
     """A Ledger backend on one SQL database.
 
-    With an `appender`, this process admits transactions and reads; the appending
-    process appends them.
+    With an `appender`, this process admits transactions, runs the contract on them
+    ahead (see embedded.simulation) and reads; the appending process appends them.
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class EmbeddedLedger:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._range: CompactRange | None = None
+        self._recent = RecentWrites()  # to check runs of the contract made elsewhere
         self._appender = appender
         self.log = LogReader(self.engine)
 
@@ -128,8 +138,26 @@ class EmbeddedLedger:
         if self._appender is None:
             return [v.outcome() for v in self.decide(txs)]
         verdicts = [self._admit(tx) for tx in txs]
-        answers = iter(self._appender.append([v for v in verdicts if not v.decided]))
+        admitted = [v for v in verdicts if not v.decided]
+        if admitted:
+            self._simulate(admitted)
+        answers = iter(self._appender.append(admitted))
         return [v.outcome() if v.decided else next(answers) for v in verdicts]
+
+    def _simulate(self, admitted: list[Verdict]) -> None:
+        """Run the contract here, on one snapshot, so that the appender need not."""
+        try:
+            with self.reader() as conn:
+                snapshot = Driver(conn).log_size()
+                view = StateView(conn)
+                for v in admitted:
+                    assert v.identity is not None
+                    stub = RecordingStub(view, v.identity, v.tx.tx_id, v.tx.proposal.time)
+                    v.simulation = simulate(stub, v.tx, snapshot)
+        except Exception:  # the appender runs the contract itself
+            _log.warning("could not run the contract ahead of the appender", exc_info=True)
+            for v in admitted:
+                v.simulation = None
 
     def decide(self, txs: Sequence[SignedTransaction]) -> list[Verdict]:
         """Append in this process; the verdicts keep the contract's answers encoded."""
@@ -239,6 +267,9 @@ class EmbeddedLedger:
         size = driver.log_size()
         if self._range is not None and self._range.size == size:
             return self._range
+        # First append, a failed commit, or another process appended: the writes this
+        # process remembers are not the whole recent log.
+        self._recent.reset(size)
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
@@ -257,29 +288,28 @@ class EmbeddedLedger:
                 p.position, p.result = seen[tx_id]
                 continue
             assert p.identity is not None
-            stub = TxStub(view, p.identity, tx_id, p.tx.proposal.time)
-            try:
-                result = invoke(stub, p.tx.proposal.function, p.tx.proposal.contract_args())
-            except ContractError as error:
-                p.error = RejectedError.from_contract(error)
+            sim = p.simulation
+            run: Execution = (
+                sim
+                if sim is not None and self._recent.unchanged_since(sim)
+                else execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
+            )
+            if run.error is not None:
+                p.error = run.error
                 continue
-            except Exception:  # a contract bug must not sink the rest of the batch
-                _log.exception("contract failed on transaction %s", tx_id)
-                p.error = _rejected(
-                    "internal", "contract_failure", "the contract failed on this transaction"
-                )
+            p.result = run.result
+            if not run.writes:  # an idempotent replay: the original result, nothing new
                 continue
-            p.result = result
-            if not stub.writes:  # an idempotent replay: the original result, nothing new
-                continue
+            assert run.result is not None
             position = tree.size
-            writes = tuple(sorted(stub.writes.items()))
-            entry = Entry(p.tx, result, effects_digest(writes, stub.events)).to_bytes()
+            writes = tuple(sorted(run.writes.items()))
+            entry = Entry(p.tx, run.result, effects_digest(writes, run.events)).to_bytes()
             new_nodes = tree.append(leaf_hash(entry))
             rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
-            view.apply(stub.writes)
+            view.apply(run.writes)
+            self._recent.record(position, run.writes)
             p.position = position
-            seen[tx_id] = (position, result)
+            seen[tx_id] = (position, run.result)
         if not rows.log:
             return
         # Every acknowledged transaction is covered by a signed checkpoint at once.

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from chaincode.canonical import canonical_json
 from ledger_gw import checkpoint as notes
 from ledger_gw.client import OrgClient
-from ledger_gw.embedded import ledger as embedded
+from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.schema import checkpoints, metadata
 from ledger_gw.errors import AuthenticationError, RejectedError
@@ -435,14 +435,14 @@ def test_contract_crash_on_one_transaction_spares_the_batch(
 ) -> None:
     """A contract bug (not a ContractError) rejects only the transaction that hit it."""
     good_1, poison, good_2 = ev.independent(0), ev.independent(1), ev.independent(2)
-    real_invoke = embedded.invoke
+    real_invoke = simulation.invoke
 
     def crashing(stub: Any, function: str, args: list[bytes]) -> bytes:
         if poison["event_id"].encode() in args[0]:
             raise RuntimeError("simulated contract bug")
         return real_invoke(stub, function, args)
 
-    monkeypatch.setattr(embedded, "invoke", crashing)
+    monkeypatch.setattr(simulation, "invoke", crashing)
     size = seeded.ledger.size()
     outcomes = seeded.a.submit_many([good_1, poison, good_2])
     assert [o.error is None for o in outcomes] == [True, False, True]

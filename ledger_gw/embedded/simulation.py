@@ -1,0 +1,139 @@
+"""Running the contract ahead of the appender, and knowing when that run still holds.
+
+A serving process runs the contract on its own snapshot of the ledger (as Fabric's
+endorsing peers do) and records every key it read and every prefix it scanned. The
+appender then takes that run as its own only if nothing it read has been written
+since the snapshot: a deterministic contract given the same reads and the same
+transaction does the same thing, so the log is exactly what running every
+transaction in log order would make. Anything else is run again by the appender.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from chaincode.contract import invoke
+from chaincode.errors import ContractError
+from chaincode.stub import Identity, composite_key
+from ledger_gw.embedded.stub import StateView, TxStub
+from ledger_gw.errors import RejectedError
+from ledger_gw.transaction import SignedTransaction
+
+_log = logging.getLogger(__name__)
+KEEP = 20_000  # log positions whose writes the appender remembers, at least
+
+
+@dataclass
+class Execution:
+    """What the contract did with one transaction: an answer or a refusal, and effects."""
+
+    result: bytes | None = None  # canonical JSON, when accepted
+    error: RejectedError | None = None
+    writes: dict[bytes, bytes] = field(default_factory=dict)
+    events: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+@dataclass
+class Simulation(Execution):
+    """An execution on the ledger as it was at `snapshot` (its log size), and its reads."""
+
+    snapshot: int = 0
+    reads: list[bytes] = field(default_factory=list)  # keys read, whether present or not
+    scans: list[bytes] = field(default_factory=list)  # composite-key prefixes scanned
+
+
+def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
+    proposal = tx.proposal
+    try:
+        result = invoke(stub, proposal.function, proposal.contract_args())
+    except ContractError as error:
+        return Execution(error=RejectedError.from_contract(error))
+    except Exception:  # a contract bug must not sink the rest of the batch
+        _log.exception("contract failed on transaction %s", tx.tx_id)
+        message = "the contract failed on this transaction"
+        return Execution(error=RejectedError("internal", "contract_failure", message))
+    return Execution(result, None, stub.writes, stub.events)
+
+
+class RecordingStub(TxStub):
+    """A TxStub that remembers what the contract read."""
+
+    def __init__(self, view: StateView, creator: Identity, tx_id: str, timestamp: datetime) -> None:
+        super().__init__(view, creator, tx_id, timestamp)
+        self.reads: list[bytes] = []
+        self.scans: list[bytes] = []
+
+    def get_state(self, key: str) -> bytes | None:
+        self.reads.append(key.encode())
+        return super().get_state(key)
+
+    def get_state_by_partial_composite_key(
+        self, object_type: str, attributes: Sequence[str]
+    ) -> Iterator[tuple[str, bytes]]:
+        self.scans.append(composite_key(object_type, attributes).encode())
+        return super().get_state_by_partial_composite_key(object_type, attributes)
+
+
+def simulate(stub: RecordingStub, tx: SignedTransaction, snapshot: int) -> Simulation:
+    run = execute(stub, tx)
+    return Simulation(
+        run.result, run.error, run.writes, run.events, snapshot, stub.reads, stub.scans
+    )
+
+
+def _prefixes(key: bytes) -> Iterator[bytes]:
+    """The composite-key prefixes a scan could name: up to each U+0000 after the first."""
+    if key[:1] != b"\x00":
+        return
+    end = key.find(b"\x00", 1)
+    while end != -1:
+        yield key[: end + 1]
+        end = key.find(b"\x00", end + 1)
+
+
+class RecentWrites:
+    """The last position that wrote each key, and each key prefix, over the recent log.
+
+    Two generations, each covering at least KEEP positions: the older is dropped whole
+    when the newer is full. Keys are held by their hash; a collision only sends a
+    simulation back to be run again.
+    """
+
+    def __init__(self, keep: int = KEEP) -> None:
+        self.keep = keep
+        self.floor: int | None = None  # no position before this one is known
+        self._old: dict[int, int] = {}
+        self._new: dict[int, int] = {}
+        self._new_from = 0
+
+    def reset(self, size: int) -> None:
+        """Forget everything: writes before `size` were made by someone else."""
+        self.floor = self._new_from = size
+        self._old, self._new = {}, {}
+
+    def record(self, position: int, keys: Iterable[bytes]) -> None:
+        if position - self._new_from >= self.keep:
+            self.floor = self._new_from
+            self._old, self._new, self._new_from = self._new, {}, position
+        new = self._new
+        for key in keys:
+            new[hash(key)] = position
+            for prefix in _prefixes(key):
+                new[hash(prefix)] = position
+
+    def _last(self, item: bytes) -> int:
+        h = hash(item)
+        last = self._new.get(h)
+        return self._old.get(h, -1) if last is None else last
+
+    def unchanged_since(self, simulation: Simulation) -> bool:
+        """True if nothing the simulation read was written at or after its snapshot."""
+        snapshot = simulation.snapshot
+        if self.floor is None or snapshot < self.floor:
+            return False
+        return all(self._last(k) < snapshot for k in simulation.reads) and all(
+            self._last(p) < snapshot for p in simulation.scans
+        )

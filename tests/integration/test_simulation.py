@@ -1,0 +1,195 @@
+"""Runs of the contract made ahead of the appender are taken only while they still hold.
+
+A serving process runs the contract on its snapshot; the appender keeps that run only
+if nothing it read was written since, and runs the contract again otherwise. Either
+way, the log must be what running every transaction in log order makes: the replay
+of `verify` checks exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded import simulation
+from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.embedded.schema import INLINE_MAX, state, versions
+from ledger_gw.embedded.simulation import RecentWrites, RecordingStub, Simulation
+from ledger_gw.embedded.stub import StateView
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+from tests.support.ledgers import MakeLedger, Verify
+
+
+def _admitted(ledger: EmbeddedLedger, client: OrgClient, events: list[dict]) -> list[Verdict]:  # type: ignore[type-arg]
+    verdicts = [ledger._admit(client.sign("submit", e)) for e in events]
+    assert not any(v.decided for v in verdicts)
+    return verdicts
+
+
+def _simulate(ledger: EmbeddedLedger, verdicts: list[Verdict]) -> None:
+    ledger._simulate(verdicts)
+    assert all(v.simulation is not None for v in verdicts)
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The IDs of the transactions the contract was run on, in order."""
+    runs: list[str] = []
+    real = simulation.execute
+
+    def counting(stub, tx):  # type: ignore[no-untyped-def]
+        runs.append(tx.tx_id)
+        return real(stub, tx)
+
+    monkeypatch.setattr(simulation, "execute", counting)
+    from ledger_gw.embedded import ledger as module
+
+    monkeypatch.setattr(module, "execute", counting)
+    return runs
+
+
+def test_a_run_that_still_holds_is_taken_as_it_is(
+    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    counted: list[str],
+) -> None:  # fmt: skip
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    agency.submit(ev.entitlement_granted(ev.pid()))  # the appender knows the log from here
+    verdicts = _admitted(ledger, agency, [ev.entitlement_granted(ev.pid()) for _ in range(3)])
+    _simulate(ledger, verdicts)
+    counted.clear()
+    ledger.append_admitted(verdicts)
+    assert counted == []  # taken as they were run
+    assert [v.position for v in verdicts] == [1, 2, 3]
+    assert [v.result for v in verdicts] == [v.simulation.result for v in verdicts]  # type: ignore[union-attr]
+    assert verify(ledger_url).size == 4
+
+
+def _duplicates_of(verdict: Verdict) -> list[str]:
+    assert verdict.result is not None
+    return list(json.loads(verdict.result)["possible_duplicate_of"])
+
+
+def test_a_run_made_stale_by_a_later_write_is_run_again(
+    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    counted: list[str],
+) -> None:  # fmt: skip
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    person = ev.pid()
+    agency.submit(ev.entitlement_granted(ev.pid()))
+    # Run on a snapshot where `person` has no entitlement, the second grant overlaps
+    # nothing. Then the first grant is appended: run again, the second must name it as
+    # a possible duplicate (the deduplication this ledger exists for).
+    first, second = ev.entitlement_granted(person), ev.entitlement_granted(person)
+    [late] = _admitted(ledger, agency, [second])
+    _simulate(ledger, [late])
+    assert late.simulation is not None
+    assert late.simulation.result is not None
+    assert json.loads(late.simulation.result)["possible_duplicate_of"] == []
+    agency.submit(first)
+    counted.clear()
+    ledger.append_admitted([late])
+    assert counted == [late.tx.tx_id]  # run again
+    assert _duplicates_of(late) == [first["entitlement_id"]]
+    assert verify(ledger_url).size == 3
+
+
+def test_writes_earlier_in_the_same_batch_also_make_a_run_stale(
+    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    counted: list[str],
+) -> None:  # fmt: skip
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    agency.submit(ev.entitlement_granted(ev.pid()))
+    person = ev.pid()
+    grants = [ev.entitlement_granted(person) for _ in range(2)]
+    verdicts = _admitted(ledger, agency, grants)
+    _simulate(ledger, verdicts)  # each on the snapshot: neither sees the other
+    counted.clear()
+    ledger.append_admitted(verdicts)
+    assert counted == [verdicts[1].tx.tx_id]
+    assert [v.position for v in verdicts] == [1, 2]
+    assert _duplicates_of(verdicts[0]) == []
+    assert _duplicates_of(verdicts[1]) == [grants[0]["entitlement_id"]]
+    assert verify(ledger_url).size == 3
+
+
+def test_another_process_appending_makes_every_earlier_run_stale(
+    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    counted: list[str],
+) -> None:  # fmt: skip
+    ledger, other = make_ledger(), make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    agency.submit(ev.entitlement_granted(ev.pid()))
+    person = ev.pid()
+    first, second = ev.entitlement_granted(person), ev.entitlement_granted(person)
+    [late] = _admitted(ledger, agency, [second])
+    _simulate(ledger, [late])
+    OrgClient(other, workspace.signer("AGENCY-B")).submit(first)  # unseen by `ledger`
+    counted.clear()
+    ledger.append_admitted([late])
+    assert counted == [late.tx.tx_id]
+    assert late.position == 2
+    assert _duplicates_of(late) == [first["entitlement_id"]]
+    assert verify(ledger_url).size == 3
+
+
+def test_recent_writes_cover_prefixes_and_forget_whole_generations() -> None:
+    recent = RecentWrites(keep=2)
+    recent.reset(10)
+    key = b"\x00ent_idx\x00P1\x00food\x00E1\x00"
+    recent.record(10, [key])
+
+    def holds(snapshot: int, reads: list[bytes] = [], scans: list[bytes] = []) -> bool:  # noqa: B006
+        return recent.unchanged_since(Simulation(snapshot=snapshot, reads=reads, scans=scans))
+
+    assert not holds(10, reads=[key])
+    assert holds(11, reads=[key])
+    assert not holds(10, scans=[b"\x00ent_idx\x00P1\x00"])
+    assert not holds(10, scans=[b"\x00ent_idx\x00P1\x00food\x00"])
+    assert holds(10, scans=[b"\x00ent_idx\x00P2\x00"])
+    assert not holds(9)  # before anything this process knows
+    recent.record(12, [b"\x00evt\x00P3\x00"])  # a new generation from 12
+    recent.record(14, [b"\x00evt\x00P4\x00"])  # and another: the one from 10 is gone
+    assert recent.floor == 12
+    assert not holds(11)
+    assert holds(12, reads=[key])
+
+
+def test_small_values_are_held_in_state_itself(
+    make_ledger: MakeLedger, workspace: Workspace
+) -> None:
+    ledger = make_ledger()
+    OrgClient(ledger, workspace.signer("AGENCY-A")).submit(ev.entitlement_granted(ev.pid()))
+    with ledger.reader() as conn:
+        rows = conn.execute(
+            select(state.c.key, state.c.value, versions.c.value.label("written")).join(
+                versions, (versions.c.seq == state.c.seq) & (versions.c.idx == state.c.idx)
+            )
+        ).all()
+        view = StateView(conn)
+        assert all(view.get(bytes(r.key)) == bytes(r.written) for r in rows)
+    inline = [r for r in rows if r.value is not None]
+    assert inline
+    assert all(bytes(r.value) == bytes(r.written) for r in inline)
+    assert all(len(r.written) <= INLINE_MAX for r in inline)
+    assert all(len(r.written) > INLINE_MAX for r in rows if r.value is None)
+    assert any(r.value is None for r in rows)
+
+
+def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace: Workspace) -> None:
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    grant = ev.entitlement_granted(ev.pid())
+    [verdict] = _admitted(ledger, agency, [grant])
+    _simulate(ledger, [verdict])
+    sim = verdict.simulation
+    assert sim is not None
+    assert any(grant["event_id"].encode() in k for k in sim.reads)  # the receipt
+    assert any(grant["pid"].encode() in p for p in sim.scans)  # her entitlements
+    assert isinstance(RecordingStub, type)
