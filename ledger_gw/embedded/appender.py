@@ -24,10 +24,11 @@ environment (LEDGER_GW_APPENDER_KEY, hex).
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
+import io
 import logging
 import os
+import pickle
 import secrets
 import shutil
 import signal
@@ -65,77 +66,89 @@ def appender_key() -> bytes:
         raise ConfigError(f"{KEY_ENV} must hold the appender's key in hex") from None
 
 
-def _admitted_json(verdict: Verdict) -> list[Any]:
+# The wire: pickled tuples of plain values (bytes, str, int, None, lists, tuples). Peers
+# hold the socket's key; even so, unpickling refuses every class, so nothing but plain
+# values can be read from it.
+Plain = Any
+_Error = tuple[str, str, str, str | None]
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        raise pickle.UnpicklingError(f"{module}.{name} may not cross the appender's socket")
+
+
+def _dumps(value: Plain) -> bytes:
+    return pickle.dumps(value, protocol=5)
+
+
+def _loads(data: bytes) -> Plain:
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+def _admitted_wire(verdict: Verdict) -> Plain:
     tx, identity, sim = verdict.tx, verdict.identity, verdict.simulation
     assert identity is not None
-    payload = tx.proposal.payload.decode()
-    signature = base64.b64encode(tx.signature).decode()
-    return [payload, signature, identity.org_id, identity.role, _simulation_json(sim)]
+    wire_sim = None
+    if sim is not None:
+        error = None if sim.error is None else _error_wire(sim.error)
+        writes = list(sim.writes.items())
+        wire_sim = (sim.snapshot, sim.reads, sim.scans, sim.result, error, writes, sim.events)
+    return (tx.proposal.payload, tx.signature, identity.org_id, identity.role, wire_sim)
 
 
-def _simulation_json(sim: Simulation | None) -> dict[str, Any] | None:
-    # Keys, values, events and results are UTF-8 (composite keys and canonical JSON).
-    if sim is None:
-        return None
-    return {
-        "snapshot": sim.snapshot,
-        "reads": [k.decode() for k in sim.reads],
-        "scans": [k.decode() for k in sim.scans],
-        "result": None if sim.result is None else sim.result.decode(),
-        "error": None if sim.error is None else _error_json(sim.error),
-        "writes": [[k.decode(), v.decode()] for k, v in sim.writes.items()],
-        "events": [[name, payload.decode()] for name, payload in sim.events],
-    }
+def _admitted(item: Plain) -> Verdict:
+    """Raises ValueError or TypeError for anything `_admitted_wire` would not write."""
+    payload, signature, org_id, role, wire_sim = item
+    if role not in ROLES or type(org_id) is not str or type(signature) is not bytes:
+        raise ValueError("malformed identity or signature")
+    tx = SignedTransaction(Proposal.from_payload(payload), signature)
+    sim = None
+    if wire_sim is not None:
+        snapshot, reads, scans, result, error, writes, events = wire_sim
+        sim = Simulation(
+            result=_bytes_or_none(result),
+            error=None if error is None else _error(error),
+            writes={_bytes(k): _bytes(v) for k, v in writes},
+            events=[(str(name), _bytes(payload)) for name, payload in events],
+            snapshot=int(snapshot),
+            reads=[_bytes(k) for k in reads],
+            scans=[_bytes(k) for k in scans],
+        )
+    return Verdict(tx, Identity(org_id, role), simulation=sim)
 
 
-def _simulation(item: Any) -> Simulation | None:
-    if item is None:
-        return None
-    result, error = item["result"], item["error"]
-    return Simulation(
-        result=None if result is None else result.encode(),
-        error=None if error is None else _error(error),
-        writes={k.encode(): v.encode() for k, v in item["writes"]},
-        events=[(str(name), payload.encode()) for name, payload in item["events"]],
-        snapshot=int(item["snapshot"]),
-        reads=[k.encode() for k in item["reads"]],
-        scans=[k.encode() for k in item["scans"]],
-    )
+def _bytes(value: Plain) -> bytes:
+    if type(value) is not bytes:
+        raise TypeError("expected bytes")
+    return value
 
 
-def _admitted(item: Any) -> Verdict:
-    """Raises ValueError, TypeError or KeyError for what `_admitted_json` would not write."""
-    payload, signature, org_id, role, sim = item
-    if role not in ROLES:
-        raise ValueError(f"unknown role {role!r}")
-    tx = SignedTransaction(
-        Proposal.from_payload(payload.encode()), base64.b64decode(signature, validate=True)
-    )
-    return Verdict(tx, Identity(str(org_id), role), simulation=_simulation(sim))
+def _bytes_or_none(value: Plain) -> bytes | None:
+    return None if value is None else _bytes(value)
 
 
-def _error_json(error: RejectedError) -> dict[str, Any]:
-    return {"kind": error.kind, "code": error.code, "message": str(error), "field": error.field}
+def _error_wire(error: RejectedError) -> _Error:
+    return (error.kind, error.code, str(error), error.field)
 
 
-def _error(item: Any) -> RejectedError:
-    return RejectedError(item["kind"], item["code"], item["message"], item["field"])
+def _error(item: Plain) -> RejectedError:
+    kind, code, message, field = item
+    return RejectedError(str(kind), str(code), str(message), field)
 
 
-def _verdict_json(verdict: Verdict) -> dict[str, Any]:
-    error, result = verdict.error, verdict.result
-    return {
-        "tx_id": verdict.tx.tx_id,
-        "result": None if result is None else orjson.Fragment(result),
-        "position": verdict.position,
-        "error": None if error is None else _error_json(error),
-    }
+def _verdict_wire(verdict: Verdict) -> Plain:
+    error = None if verdict.error is None else _error_wire(verdict.error)
+    return (verdict.tx.tx_id, verdict.result, verdict.position, error)
 
 
-def _outcome(item: dict[str, Any]) -> Outcome:
-    error = item["error"]
+def _outcome(item: Plain) -> Outcome:
+    tx_id, result, position, error = item
     return Outcome(
-        item["tx_id"], item["result"], None if error is None else _error(error), item["position"]
+        tx_id,
+        None if result is None else orjson.loads(result),
+        None if error is None else _error(error),
+        position,
     )
 
 
@@ -168,12 +181,12 @@ class AppendServer:
                 except (EOFError, OSError):
                     return
                 try:
-                    verdicts = [_admitted(item) for item in orjson.loads(request)]
-                except (ValueError, TypeError, KeyError) as exc:  # JSONDecodeError: ValueError
+                    verdicts = [_admitted(item) for item in _loads(request)]
+                except (ValueError, TypeError, EOFError, pickle.UnpicklingError) as exc:
                     _log.warning("malformed request to the appender: %s", exc)
                     return
                 self.ledger.append_admitted(verdicts)
-                conn.send_bytes(orjson.dumps([_verdict_json(v) for v in verdicts]))
+                conn.send_bytes(_dumps([_verdict_wire(v) for v in verdicts]))
 
     def stop(self) -> None:
         self._stopping = True
@@ -202,12 +215,12 @@ class RemoteAppender:
         return conn
 
     def append(self, admitted: Sequence[Verdict]) -> list[Outcome]:
-        request = orjson.dumps([_admitted_json(v) for v in admitted])
+        request = _dumps([_admitted_wire(v) for v in admitted])
         for attempt in range(2):
             try:
                 conn = self._connection()
                 conn.send_bytes(request)
-                answer = orjson.loads(conn.recv_bytes())
+                answer = _loads(conn.recv_bytes())
                 break
             except (OSError, EOFError, AuthenticationError) as exc:
                 # Once more on a new connection: this thread's may predate a restart. The

@@ -72,7 +72,7 @@ class Driver:
             f"INSERT INTO state (key, seq, idx, value) VALUES ({m}, {m}, {m}, {m}) "  # noqa: S608
             "ON CONFLICT (key) DO UPDATE "
             "SET seq = excluded.seq, idx = excluded.idx, value = excluded.value",
-            [(key, *where) for key, where in rows.state.items()],
+            list(rows.state.values()),
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
@@ -85,8 +85,8 @@ class Rows:
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     versions: list[tuple[int, int, bytes]] = field(default_factory=list)
-    # key → (seq, idx, the value if inline); the last write wins
-    state: dict[bytes, tuple[int, int, bytes | None]] = field(default_factory=dict)
+    # key → (key, seq, idx, the value if inline): the last write wins
+    state: dict[bytes, tuple[bytes, int, int, bytes | None]] = field(default_factory=dict)
 
     def add(
         self,
@@ -101,4 +101,4 @@ class Rows:
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
         for idx, (key, value) in enumerate(writes):
             self.versions.append((position, idx, value))
-            self.state[key] = (position, idx, value if len(value) <= INLINE_MAX else None)
+            self.state[key] = (key, position, idx, value if len(value) <= INLINE_MAX else None)

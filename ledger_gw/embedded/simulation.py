@@ -84,16 +84,6 @@ def simulate(stub: RecordingStub, tx: SignedTransaction, snapshot: int) -> Simul
     )
 
 
-def _prefixes(key: bytes) -> Iterator[bytes]:
-    """The composite-key prefixes a scan could name: up to each U+0000 after the first."""
-    if key[:1] != b"\x00":
-        return
-    end = key.find(b"\x00", 1)
-    while end != -1:
-        yield key[: end + 1]
-        end = key.find(b"\x00", end + 1)
-
-
 class RecentWrites:
     """The last position that wrote each key, and each key prefix, over the recent log.
 
@@ -119,10 +109,14 @@ class RecentWrites:
             self.floor = self._new_from
             self._old, self._new, self._new_from = self._new, {}, position
         new = self._new
+        # The key, then each prefix a scan could name: up to each U+0000 after the first.
         for key in keys:
             new[hash(key)] = position
-            for prefix in _prefixes(key):
-                new[hash(prefix)] = position
+            if key[:1] == b"\x00":
+                end = key.find(b"\x00", 1)
+                while end != -1:
+                    new[hash(key[: end + 1])] = position
+                    end = key.find(b"\x00", end + 1)
 
     def _last(self, item: bytes) -> int:
         h = hash(item)

@@ -34,7 +34,7 @@ class StateView:
 
     conn: Connection
     overlay: dict[bytes, bytes] = field(default_factory=dict)
-    _sorted: list[bytes] = field(default_factory=list)  # overlay keys, for range scans
+    _sorted: list[bytes] | None = None  # overlay keys in order, made when a scan needs them
 
     def __post_init__(self) -> None:
         self._driver = Driver(self.conn)
@@ -47,6 +47,8 @@ class StateView:
     def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         upper = _upper_bound(prefix)
         rows = dict(self._driver.scan_state(prefix, upper))
+        if self._sorted is None:
+            self._sorted = sorted(self.overlay)
         first = bisect.bisect_left(self._sorted, prefix)
         last = bisect.bisect_left(self._sorted, upper, lo=first)
         if first == last:
@@ -56,9 +58,10 @@ class StateView:
         return sorted(rows.items())
 
     def apply(self, writes: dict[bytes, bytes]) -> None:
-        for key in writes:
-            if key not in self.overlay:
-                bisect.insort(self._sorted, key)
+        if self._sorted is not None:  # kept in order once a scan has needed it
+            for key in writes:
+                if key not in self.overlay:
+                    bisect.insort(self._sorted, key)
         self.overlay.update(writes)
 
 

@@ -6,8 +6,9 @@ child process, killed with SIGKILL to see it come back.
 
 from __future__ import annotations
 
-import json
+import datetime
 import os
+import pickle
 import shutil
 import signal
 import subprocess
@@ -104,9 +105,10 @@ def test_a_forged_signature_is_refused_before_the_socket(
 @pytest.mark.parametrize(
     "request_body",
     [
-        b"not json",
-        b'[["{}", "", "AGENCY-A", "agency"]]',  # not a proposal
-        b"[[1, 2]]",
+        b"not a pickle",
+        pickle.dumps([datetime.date(2026, 1, 1)]),  # a class: refused before it is built
+        pickle.dumps([(b"{}", b"sig", "AGENCY-A", "agency", None)]),  # not a proposal
+        pickle.dumps([(1, 2)]),
         None,  # a real proposal with a role the consortium does not know
     ],
 )
@@ -117,8 +119,8 @@ def test_the_appender_drops_a_request_it_cannot_read(
         signed = OrgClient(server.ledger, workspace.signer("AGENCY-A")).sign(
             "submit", ev.entitlement_granted(ev.pid())
         )
-        payload = signed.proposal.payload.decode()
-        request_body = json.dumps([[payload, "c2ln", "AGENCY-A", "admin"]]).encode()
+        item = (signed.proposal.payload, signed.signature, "AGENCY-A", "admin", None)
+        request_body = pickle.dumps([item])
     with Client(socket_path, family="AF_UNIX", authkey=KEY) as conn:
         conn.send_bytes(request_body)
         with pytest.raises(EOFError):
