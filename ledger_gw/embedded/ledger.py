@@ -90,7 +90,8 @@ class Verdict:
 
 class Appender(Protocol):
     """Another process that appends on this ledger's behalf (embedded.appender), trusting
-    this process's admission of each transaction (signature, membership, role, clock)."""
+    this process's admission of each transaction (signature, membership, role, clock)
+    and, while it still holds, its run of the contract."""
 
     def append(self, admitted: Sequence[Verdict]) -> list[Outcome]: ...
 
@@ -291,7 +292,7 @@ class EmbeddedLedger:
             sim = p.simulation
             run: Execution = (
                 sim
-                if sim is not None and self._recent.unchanged_since(sim)
+                if sim is not None and sim.snapshot <= start and self._recent.unchanged_since(sim)
                 else execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
             )
             if run.error is not None:

@@ -23,7 +23,9 @@ from ledger_gw.errors import RejectedError
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
-KEEP = 20_000  # log positions whose writes the appender remembers, at least
+# Log positions whose writes the appender remembers, at least: runs made on older
+# snapshots are run again. Some tens of megabytes at four writes an event.
+KEEP = 20_000
 
 
 @dataclass

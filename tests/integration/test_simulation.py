@@ -193,3 +193,18 @@ def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace:
     assert any(grant["event_id"].encode() in k for k in sim.reads)  # the receipt
     assert any(grant["pid"].encode() in p for p in sim.scans)  # her entitlements
     assert isinstance(RecordingStub, type)
+
+
+def test_a_run_claiming_a_snapshot_the_log_has_not_reached_is_run_again(
+    make_ledger: MakeLedger, workspace: Workspace, counted: list[str]
+) -> None:
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    agency.submit(ev.entitlement_granted(ev.pid()))
+    [verdict] = _admitted(ledger, agency, [ev.entitlement_granted(ev.pid())])
+    verdict.simulation = Simulation(result=b'{"forged":true}', writes={b"k": b"{}"}, snapshot=99)
+    counted.clear()
+    ledger.append_admitted([verdict])
+    assert counted == [verdict.tx.tx_id]
+    assert verdict.result is not None
+    assert b"forged" not in verdict.result
