@@ -126,7 +126,9 @@ class EmbeddedLedger:
         self._writer: threading.Thread | None = None
         self._closing = False
         self._range: CompactRange | None = None
-        self._recent = RecentWrites()  # to check runs of the contract made elsewhere
+        # What the recent log wrote, to check runs of the contract made elsewhere: kept
+        # once such runs arrive (in the appending process only).
+        self._recent: RecentWrites | None = None
         self._appender = appender
         self.log = LogReader(self.engine)
 
@@ -180,6 +182,9 @@ class EmbeddedLedger:
 
     def append_admitted(self, admitted: Sequence[Verdict]) -> None:
         """Append transactions that another process of this gateway admitted."""
+        with self._wakeup:
+            if self._recent is None:
+                self._recent = RecentWrites()  # knows nothing yet: every run is run again
         if admitted:
             self._enqueue(list(admitted)).wait()
         assert all(p.decided for p in admitted)
@@ -270,7 +275,8 @@ class EmbeddedLedger:
             return self._range
         # First append, a failed commit, or another process appended: the writes this
         # process remembers are not the whole recent log.
-        self._recent.reset(size)
+        if self._recent is not None:
+            self._recent.reset(size)
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
@@ -283,6 +289,9 @@ class EmbeddedLedger:
             for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
         }
         rows = Rows()
+        recent = self._recent
+        if recent is not None and recent.floor is None:  # from here on, it sees every write
+            recent.reset(start)
         for p in batch:
             tx_id = p.tx.tx_id
             if tx_id in seen:  # a retried transport: the same signed transaction again
@@ -292,7 +301,10 @@ class EmbeddedLedger:
             sim = p.simulation
             run: Execution = (
                 sim
-                if sim is not None and sim.snapshot <= start and self._recent.unchanged_since(sim)
+                if sim is not None
+                and recent is not None
+                and sim.snapshot <= start
+                and recent.unchanged_since(sim)
                 else execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
             )
             if run.error is not None:
@@ -308,7 +320,8 @@ class EmbeddedLedger:
             new_nodes = tree.append(leaf_hash(entry))
             rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
             view.apply(run.writes)
-            self._recent.record(position, run.writes)
+            if recent is not None:
+                recent.record(position, run.writes)
             p.position = position
             seen[tx_id] = (position, run.result)
         if not rows.log:
