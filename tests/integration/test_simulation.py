@@ -35,6 +35,18 @@ def _simulate(ledger: EmbeddedLedger, verdicts: list[Verdict]) -> None:
     assert all(v.simulation is not None for v in verdicts)
 
 
+Started = tuple[EmbeddedLedger, OrgClient]
+
+
+@pytest.fixture
+def started(make_ledger: MakeLedger, workspace: Workspace) -> Started:
+    """A ledger with one entry, and AGENCY-A's client on it."""
+    ledger = make_ledger()
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    agency.submit(ev.entitlement_granted(ev.pid()))
+    return ledger, agency
+
+
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The IDs of the transactions the contract was run on, in order."""
@@ -53,12 +65,10 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_run_that_still_holds_is_taken_as_it_is(
-    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    started: Started, verify: Verify, ledger_url: str,
     counted: list[str],
 ) -> None:  # fmt: skip
-    ledger = make_ledger()
-    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
-    agency.submit(ev.entitlement_granted(ev.pid()))  # the appender knows the log from here
+    ledger, agency = started
     verdicts = _admitted(ledger, agency, [ev.entitlement_granted(ev.pid()) for _ in range(3)])
     _simulate(ledger, verdicts)
     counted.clear()
@@ -75,13 +85,11 @@ def _duplicates_of(verdict: Verdict) -> list[str]:
 
 
 def test_a_run_made_stale_by_a_later_write_is_run_again(
-    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    started: Started, verify: Verify, ledger_url: str,
     counted: list[str],
 ) -> None:  # fmt: skip
-    ledger = make_ledger()
-    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    ledger, agency = started
     person = ev.pid()
-    agency.submit(ev.entitlement_granted(ev.pid()))
     # Run on a snapshot where `person` has no entitlement, the second grant overlaps
     # nothing. Then the first grant is appended: run again, the second must name it as
     # a possible duplicate (the deduplication this ledger exists for).
@@ -100,12 +108,10 @@ def test_a_run_made_stale_by_a_later_write_is_run_again(
 
 
 def test_writes_earlier_in_the_same_batch_also_make_a_run_stale(
-    make_ledger: MakeLedger, workspace: Workspace, verify: Verify, ledger_url: str,
+    started: Started, verify: Verify, ledger_url: str,
     counted: list[str],
 ) -> None:  # fmt: skip
-    ledger = make_ledger()
-    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
-    agency.submit(ev.entitlement_granted(ev.pid()))
+    ledger, agency = started
     person = ev.pid()
     grants = [ev.entitlement_granted(person) for _ in range(2)]
     verdicts = _admitted(ledger, agency, grants)
@@ -196,11 +202,9 @@ def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace:
 
 
 def test_a_run_claiming_a_snapshot_the_log_has_not_reached_is_run_again(
-    make_ledger: MakeLedger, workspace: Workspace, counted: list[str]
+    started: Started, counted: list[str]
 ) -> None:
-    ledger = make_ledger()
-    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
-    agency.submit(ev.entitlement_granted(ev.pid()))
+    ledger, agency = started
     [verdict] = _admitted(ledger, agency, [ev.entitlement_granted(ev.pid())])
     verdict.simulation = Simulation(result=b'{"forged":true}', writes={b"k": b"{}"}, snapshot=99)
     counted.clear()

@@ -1,15 +1,17 @@
-"""The log entry's bytes are exactly RFC 8785 canonical JSON, however they are built."""
+"""The log entry's bytes are exactly RFC 8785 canonical JSON, however they are built; the
+proposal inside, read back from its signed bytes, keeps exactly those bytes."""
 
 from __future__ import annotations
 
 import json
 
+import orjson
 import pytest
 
 from chaincode.canonical import canonical_json
 from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.identity import Signer, issue_ca, issue_member
-from ledger_gw.transaction import sign_proposal
+from ledger_gw.transaction import Proposal, sign_proposal
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,37 @@ def test_non_canonical_entries_are_refused(signer: Signer, mutate: object) -> No
 def test_effects_digest_separates_writes_from_events() -> None:
     assert effects_digest([(b"a", b"b")], []) != effects_digest([], [("a", b"b")])
     assert effects_digest([(b"ab", b"")], []) != effects_digest([(b"a", b"b")], [])
+
+
+# -- the proposal inside: read back from its signed bytes, it keeps them exactly ------
+
+
+def test_a_proposal_read_from_its_payload_is_the_same_proposal(signer: Signer) -> None:
+    signed = sign_proposal(signer, "submit", [{"type": "consent.revoked", "note": 'é "q"'}])
+    again = Proposal.from_payload(signed.proposal.payload)
+    assert again == signed.proposal
+    assert again.payload == signed.proposal.payload
+    assert again.tx_id == signed.tx_id
+
+
+def _payload(signer: Signer) -> dict[str, object]:
+    return sign_proposal(signer, "submit", [{"type": "x"}]).proposal.to_dict()
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda p: orjson.dumps(p),  # keys out of order
+        lambda p: orjson.dumps({**p, "extra": 1}, option=orjson.OPT_SORT_KEYS),
+        lambda p: orjson.dumps({**p, "function": 7}, option=orjson.OPT_SORT_KEYS),
+        lambda p: orjson.dumps({**p, "args": {"a": 1}}, option=orjson.OPT_SORT_KEYS),
+        lambda p: orjson.dumps({**p, "args": [1.5]}, option=orjson.OPT_SORT_KEYS),
+        lambda p: orjson.dumps([p], option=orjson.OPT_SORT_KEYS),
+        lambda p: orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b" ",
+        lambda p: b"{not json",
+    ],
+)
+def test_anything_else_is_refused(signer: Signer, spoil: object) -> None:
+    payload = spoil(_payload(signer))  # type: ignore[operator]
+    with pytest.raises(ValueError, match="malformed proposal"):
+        Proposal.from_payload(payload)
