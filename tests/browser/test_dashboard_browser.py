@@ -16,18 +16,42 @@ from browser_site import Site, screenshot
 pytestmark = pytest.mark.slow
 
 
-def _submit(driver: Any, button_id: str) -> None:
-    """Click a form's button and wait until the next page has replaced this one."""
+def _replaced(element: Any) -> Any:
+    """A wait condition: `element`'s page has been replaced by the next one.
+
+    Selenium's `staleness_of` expects StaleElementReferenceException only; Chrome may
+    instead answer, for a node of a document it is tearing down, "Node with given id
+    does not belong to the document". Either way the old page is gone.
+    """
+    from selenium.common.exceptions import WebDriverException
+
+    def check(_driver: Any) -> bool:
+        try:
+            element.is_enabled()
+        except WebDriverException:
+            return True
+        return False
+
+    return check
+
+
+def _click_and_wait(driver: Any, element: Any) -> None:
+    """Click `element` and wait until the next page has replaced this one."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.wait import WebDriverWait
 
     old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.ID, button_id).click()
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    element.click()
+    WebDriverWait(driver, 30).until(_replaced(old))
     WebDriverWait(driver, 30).until(
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
+
+
+def _submit(driver: Any, button_id: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _click_and_wait(driver, driver.find_element(By.ID, button_id))
 
 
 def _login(driver: Any, site: Site, org: str) -> None:
@@ -124,8 +148,6 @@ def test_donor_report_has_charts_and_suppressed_cells(browser: Any, site: Site) 
 
 def test_agency_sees_its_own_report_only(browser: Any, site: Site) -> None:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.wait import WebDriverWait
 
     _login(browser, site, "AGENCY-A")
     browser.get(f"{site.url}/dashboard/reports")
@@ -134,7 +156,5 @@ def test_agency_sees_its_own_report_only(browser: Any, site: Site) -> None:
     screenshot(browser, "agency-report")
     browser.get(f"{site.url}/dashboard/reports?org=AGENCY-B")
     assert "may read only its own report" in _text(browser)
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.CSS_SELECTOR, ".logout button").click()
-    WebDriverWait(browser, 30).until(expected_conditions.staleness_of(old))
+    _click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, ".logout button"))
     assert "/dashboard/login" in browser.current_url
