@@ -89,6 +89,21 @@ def test_idempotent_resubmission(server: Server) -> None:
     assert after["size"] == size["size"]
 
 
+def test_a_batch_for_one_person_flags_each_earlier_grant(server: Server) -> None:
+    """The worker runs every grant on one snapshot, where none sees the others; the
+    appender must run each again after the first, so that each names all before it."""
+    a = server.headers("AGENCY-A")
+    pid = "h." + "c" * 26
+    events = [_grant(pid) for _ in range(12)]
+    r = requests.post(
+        f"{server.url}/v1/events/batch", headers=a, json={"events": events}, timeout=30
+    )
+    assert r.json()["accepted"] == 12
+    flagged = [item["result"]["possible_duplicate_of"] for item in r.json()["results"]]
+    ids = [e["entitlement_id"] for e in events]
+    assert [sorted(f) for f in flagged] == [sorted(ids[:i]) for i in range(12)]
+
+
 def test_concurrent_writers_make_one_verifiable_log(server: Server) -> None:
     orgs = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
 
