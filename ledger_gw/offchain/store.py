@@ -8,6 +8,7 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
 
+_log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
@@ -46,6 +48,9 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Erasure must leave nothing readable in the file: zero what is deleted, whatever
+        # the platform's SQLite was built with.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
         cursor.close()
 
@@ -101,6 +106,20 @@ class OffchainStore:
                 f"off-chain store of {self.org_id} failed: {exc.__class__.__name__}",
                 code="offchain_unavailable",
             ) from exc
+
+    def purge_deleted(self) -> None:
+        """After an erasure on SQLite: move the WAL into the database and truncate it, so
+        that no older copy of an erased page stays in the WAL file. (PostgreSQL keeps dead
+        rows until VACUUM reclaims them: protect its storage accordingly.)"""
+        if self.engine.dialect.name != "sqlite":
+            return
+        raw = self.engine.raw_connection()  # outside any transaction, as checkpoints must be
+        try:
+            busy, _, _ = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.close()
+        if busy:  # the erasure stands; the next checkpoint may still keep old frames
+            _log.warning("off-chain store of %s: WAL not emptied after an erasure", self.org_id)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent, concurrency-safe)."""

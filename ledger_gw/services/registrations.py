@@ -112,13 +112,15 @@ def correct(
 
 def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
     """Delete her record, documents and salts; returns the pid for the audit log."""
-    with gateway.store(caller.org).session() as s:
+    store = gateway.store(caller.org)
+    with store.session() as s:
         person = s.get(Person, person_id)
         if person is None:
             raise _not_found(person_id)
         pid = person.pid
         s.delete(person)
-        return pid
+    store.purge_deleted()
+    return pid
 
 
 def add_document(

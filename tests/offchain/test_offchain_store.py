@@ -94,3 +94,37 @@ def test_url_template_needs_an_org_placeholder() -> None:
     with pytest.raises(Exception, match="one DB per org"):
         org_url("sqlite:///shared.db", "AGENCY-A")
     assert OffchainStore  # imported for the type
+
+
+def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Crypto-shredding holds on disk: the record, the document and its salt are gone from
+    the database file and its WAL, not merely unlinked from the tables."""
+    ws = tmp_path / "ws"
+    Workspace.create(ws)
+    config = GatewayConfig(
+        directory=ws,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
+        orgs=ORGS,
+    )
+    gw = Gateway.open(config)
+    files = [tmp_path / "offchain-AGENCY-A.db", tmp_path / "offchain-AGENCY-A.db-wal"]
+
+    def on_disk() -> bytes:
+        return b"".join(f.read_bytes() for f in files if f.exists())
+
+    try:
+        a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+        person = registrations.register(gw, a, {"given_name": "Qwertzuiopa"})
+        registrations.correct(gw, a, person["person_id"], {"given_name": "Asdfghjklo"})
+        registrations.add_document(gw, a, person["person_id"], "referral", b"Yxcvbnmlkj")
+        with gw.stores["AGENCY-A"].engine.connect() as conn:
+            salt = conn.execute(text("SELECT salt FROM documents")).scalar()
+        secrets = [b"Qwertzuiopa", b"Asdfghjklo", b"Yxcvbnmlkj", bytes(salt)]
+        assert all(s in on_disk() for s in secrets[1:])  # the check can see them
+
+        registrations.erase(gw, a, person["person_id"])
+        data = on_disk()
+        assert [s for s in secrets if s in data] == []
+    finally:
+        gw.close()
