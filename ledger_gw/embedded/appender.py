@@ -50,6 +50,7 @@ from ledger_gw.backend import Outcome
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.embedded.simulation import Simulation
 from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
+from ledger_gw.runtime import settle_gc
 from ledger_gw.transaction import Proposal, SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -343,6 +344,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
+    settle_gc()
     try:
         server.serve_forever()
     finally:

@@ -40,6 +40,7 @@ from ledger_gw.embedded.simulation import (
     simulate,
 )
 from ledger_gw.embedded.stub import StateView, TxStub
+from ledger_gw.embedded.walcopy import WalCopier
 from ledger_gw.errors import (
     AuthenticationError,
     LedgerError,
@@ -124,6 +125,7 @@ class EmbeddedLedger:
         self._queue: list[tuple[list[Verdict], threading.Event]] = []
         self._wakeup = threading.Condition()
         self._writer: threading.Thread | None = None
+        self._walcopy: WalCopier | None = None
         self._closing = False
         self._range: CompactRange | None = None
         # What the recent log wrote, to check runs of the contract made elsewhere: kept
@@ -199,6 +201,8 @@ class EmbeddedLedger:
                     target=self._write_loop, name="ledger-writer", daemon=True
                 )
                 self._writer.start()
+                if self.engine.dialect.name == "sqlite":
+                    self._walcopy = WalCopier(self.engine)
             self._queue.append((queued, done))
             self._wakeup.notify()
         return done
@@ -215,6 +219,8 @@ class EmbeddedLedger:
             try:
                 for start in range(0, len(batch), MAX_BATCH):
                     self._commit(batch[start : start + MAX_BATCH])
+                    if self._walcopy is not None:
+                        self._walcopy.committed()
             except Exception as exc:  # nothing of what is left was committed
                 error = (
                     exc
@@ -398,4 +404,6 @@ class EmbeddedLedger:
             self._wakeup.notify()
         if self._writer is not None:
             self._writer.join()
+        if self._walcopy is not None:
+            self._walcopy.close()
         self.engine.dispose()
