@@ -47,12 +47,6 @@ def on_starting(server: Any) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-gw-metrics-")
 
 
-def post_worker_init(worker: Any) -> None:
-    from ledger_gw.runtime import settle_gc
-
-    settle_gc()  # the application is loaded: it lives as long as the worker
-
-
 def on_exit(server: Any) -> None:
     if _appender is not None:
         _appender.stop()
