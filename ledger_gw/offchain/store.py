@@ -1,8 +1,7 @@
 """Engines, sessions and migrations of the per-organisation off-chain databases.
 
-SQLite (the default) runs in WAL mode and takes its write lock at BEGIN, so that
-several gunicorn workers writing the same file serialise instead of failing on a
-lock upgrade. PostgreSQL gets one database per organisation from a URL template.
+SQLite (the default; see ledger_gw.sqlite) lets several gunicorn workers write the
+same file. PostgreSQL gets one database per organisation from a URL template.
 Migrations are Alembic revisions under `migrations/`, applied programmatically.
 """
 
@@ -12,21 +11,20 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
+from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 30_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
-_READ_ONLY = "offchain_read_only"  # execution option: a reader takes no write lock
 
 
 def org_url(template: str, org_id: str) -> str:
@@ -39,27 +37,10 @@ def org_url(template: str, org_id: str) -> str:
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # BEGIN is ours
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        # Erasure must leave nothing readable in the file: zero what is deleted, whatever
-        # the platform's SQLite was built with.
-        cursor.execute("PRAGMA secure_delete=ON")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        reading = conn.get_execution_options().get(_READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
+    # Erasure must leave nothing readable in the file: zero what is deleted, whatever
+    # the platform's SQLite was built with.
+    pragmas = {"synchronous": synchronous, "foreign_keys": "ON", "secure_delete": "ON"}
+    return sqlite_engine(url, _BUSY_TIMEOUT_MS, pragmas)
 
 
 class OffchainStore:
@@ -70,7 +51,7 @@ class OffchainStore:
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
-            self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+            self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
         # The audit log is written on every request. In WAL mode, synchronous=NORMAL
         # keeps a commit through a crash of the process but skips the fsync, so reads

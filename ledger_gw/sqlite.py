@@ -1,0 +1,37 @@
+"""SQLite engines that several threads and processes can write without failing.
+
+WAL mode, so that readers never block the writer nor wait for it. A writer opens its
+transaction with BEGIN IMMEDIATE, taking the write lock before it reads: two writers
+then queue on the busy timeout instead of one failing to upgrade its read lock. A
+connection with the READ_ONLY execution option opens a plain BEGIN and takes no lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+
+READ_ONLY = "sqlite_read_only"  # execution option: a reader takes no write lock
+
+
+def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int]) -> Engine:
+    """`pragmas` are set on every new connection, after WAL mode and the busy timeout."""
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    settings = {"journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # BEGIN is ours
+        cursor = dbapi_connection.cursor()
+        for name, value in settings.items():
+            cursor.execute(f"PRAGMA {name}={value}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        reading = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+
+    return engine
