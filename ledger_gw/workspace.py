@@ -15,8 +15,12 @@ organisation keeps its own directory; the demo keeps all of them in one place.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
 from chaincode.stub import Role
 from ledger_gw import checkpoint as notes
@@ -77,7 +81,16 @@ class Workspace:
         return cls(root, Consortium.load(path))
 
     @classmethod
-    def create(cls, root: Path, name: str = "demo") -> Workspace:
+    def create(
+        cls,
+        root: Path,
+        name: str = "demo",
+        *,
+        cas: Mapping[str, tuple[EllipticCurvePrivateKey, x509.Certificate]] | None = None,
+        domain: Callable[[str], str] = str.lower,
+    ) -> Workspace:
+        """The demo consortium. Each organisation gets a CA of its own, kept beside its
+        identity, unless `cas` gives the CAs to issue from (on Fabric, the MSPs')."""
         if (root / "consortium.json").exists():
             raise ConfigError(f"{root} already holds a consortium")
         root.mkdir(parents=True, exist_ok=True)
@@ -87,10 +100,13 @@ class Workspace:
         orgs: dict[str, Organisation] = {}
         for org_id, role, _ in DEMO_ORGANISATIONS:
             d = root / "orgs" / org_id
-            ca_key, ca_cert = issue_ca(org_id)
-            key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{org_id.lower()}")
+            if cas is None:
+                ca_key, ca_cert = issue_ca(org_id)
+                _write_secret(d / "ca.key", key_pem(ca_key))
+            else:
+                ca_key, ca_cert = cas[org_id]
+            key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
             witness, witness_vkey = notes.generate_signer(f"witness.{org_id.lower()}")
-            _write_secret(d / "ca.key", key_pem(ca_key))
             _write_secret(d / "signer.key", key_pem(key))
             _write_secret(d / "witness.key", notes.dump_signer(witness))
             (d / "ca.pem").write_text(cert_pem(ca_cert))

@@ -26,11 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ledger_gw import checkpoint as notes
-from ledger_gw.consortium import Consortium
-from ledger_gw.identity import Organisation, cert_pem, issue_member, key_pem
-from ledger_gw.pseudonym import PseudonymKey
-from ledger_gw.workspace import DEMO_ORGANISATIONS, DEMO_PROGRAMMES, _write_secret
+from ledger_gw.identity import key_pem
+from ledger_gw.workspace import DEMO_ORGANISATIONS, Workspace, _write_secret
 
 DOMAIN = "ledger.local"
 
@@ -66,23 +63,8 @@ def set_client_roles(crypto: Path) -> None:
 
 def make_workspace(crypto: Path, out: Path, name: str = "fabric") -> None:
     """A ledger workspace whose organisations' CAs are the Fabric MSPs' CAs."""
-    out.mkdir(parents=True, exist_ok=True)
-    origin = f"ledger.local/{name}"
-    log_signer, log_vkey = notes.generate_signer(origin)
-    _write_secret(out / "node" / "log.key", notes.dump_signer(log_signer))
-    orgs: dict[str, Organisation] = {}
-    for org_id, role, _ in DEMO_ORGANISATIONS:
-        ca_key, ca_cert = _load_ca(org_dir(crypto, org_id) / "ca")
-        key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{org_domain(org_id)}")
-        witness, witness_vkey = notes.generate_signer(f"witness.{org_id.lower()}")
-        d = out / "orgs" / org_id
-        _write_secret(d / "signer.key", key_pem(key))
-        _write_secret(d / "witness.key", notes.dump_signer(witness))
-        (d / "ca.pem").write_text(cert_pem(ca_cert))
-        (d / "signer.pem").write_text(cert_pem(cert))
-        orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
-    _write_secret(out / "pseudonym.key", PseudonymKey.generate().to_text().encode())
-    Consortium(name, origin, log_vkey, orgs, DEMO_PROGRAMMES).save(out / "consortium.json")
+    cas = {org_id: _load_ca(org_dir(crypto, org_id) / "ca") for org_id, _, _ in DEMO_ORGANISATIONS}
+    Workspace.create(out, name, cas=cas, domain=org_domain)
 
 
 def _tls_cert(
