@@ -396,6 +396,13 @@ class EmbeddedLedger:
     def size(self) -> int:
         return self.log.size()
 
+    def ready(self) -> dict[str, str]:
+        checks = {"ledger": f"size {self.size()}"}
+        if self._appender is not None:
+            self._appender.append([])  # a round trip to the appending process
+            checks["appender"] = "ok"
+        return checks
+
     def close(self) -> None:
         if self._appender is not None:
             self._appender.close()

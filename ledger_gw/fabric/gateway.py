@@ -353,6 +353,9 @@ class FabricLedger:
         """Blocks on the channel (the embedded ledger counts log entries)."""
         return self.height()
 
+    def ready(self) -> dict[str, str]:
+        return {"ledger": f"height {self.height()}"}
+
     def block(self, number: int, org_id: str | None = None) -> bytes:
         return self._qscc("GetBlockByNumber", str(number), org_id=org_id)
 
