@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, update
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
@@ -29,7 +29,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.entry import Entry, effects_digest
-from ledger_gw.embedded.reader import LogReader, node_hashes
+from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.embedded.simulation import (
     Execution,
@@ -44,7 +44,6 @@ from ledger_gw.embedded.walcopy import WalCopier
 from ledger_gw.errors import (
     AuthenticationError,
     LedgerError,
-    NotFoundError,
     RejectedError,
     UnavailableError,
 )
@@ -370,26 +369,17 @@ class EmbeddedLedger:
         ]
         with self.engine.begin() as conn:
             lock_for_append(conn)
-            query = select(checkpoints.c.size, checkpoints.c.note)
-            if size is None:
-                query = query.order_by(checkpoints.c.size.desc()).limit(1)
-            else:
-                query = query.where(checkpoints.c.size == size)
-            row = conn.execute(query).first()
-            if row is None:
-                raise NotFoundError(
-                    "no checkpoint yet" if size is None else f"no checkpoint at {size}"
-                )
-            before = notes.open_checkpoint(row.note, log_verifier, members)
+            stored_size, stored = stored_checkpoint(conn, size)
+            before = notes.open_checkpoint(stored, log_verifier, members)
             stamp = int(self._clock().timestamp())
-            note = notes.add_cosignature(row.note, witness, stamp)
+            note = notes.add_cosignature(stored, witness, stamp)
             after = notes.open_checkpoint(note, log_verifier, members)
             if len(after.cosignatures) != len(before.cosignatures) + 1:
                 raise AuthenticationError(
                     f"{witness.name} is not a witness of this consortium", code="unknown_witness"
                 )
             conn.execute(
-                update(checkpoints).where(checkpoints.c.size == row.size).values(note=note)
+                update(checkpoints).where(checkpoints.c.size == stored_size).values(note=note)
             )
         return note
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
@@ -32,6 +32,19 @@ def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
             raise IntegrityError(f"tree node {node} is missing from storage")
         found.append(h)
     return found
+
+
+def stored_checkpoint(conn: Connection, size: int | None) -> tuple[int, str]:
+    """The stored checkpoint for `size` (the latest when None): its size and its note."""
+    query = select(checkpoints.c.size, checkpoints.c.note)
+    if size is None:
+        query = query.order_by(checkpoints.c.size.desc()).limit(1)
+    else:
+        query = query.where(checkpoints.c.size == size)
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFoundError("no checkpoint yet" if size is None else f"no checkpoint at {size}")
+    return int(row.size), str(row.note)
 
 
 class LogReader:
@@ -104,17 +117,4 @@ class LogReader:
     def checkpoint(self, size: int | None = None) -> str:
         """The node's signed note for `size` (the latest when None), with cosignatures."""
         with self._read() as conn:
-            query = select(checkpoints.c.note)
-            if size is None:
-                query = query.order_by(checkpoints.c.size.desc()).limit(1)
-            else:
-                query = query.where(checkpoints.c.size == size)
-            note = conn.execute(query).scalar()
-        if note is None:
-            raise NotFoundError("no checkpoint yet" if size is None else f"no checkpoint at {size}")
-        return str(note)
-
-    def replace_checkpoint(self, size: int, note: str) -> None:
-        """Store a note that gained cosignatures (the caller has verified it)."""
-        with self.engine.begin() as conn:
-            conn.execute(update(checkpoints).where(checkpoints.c.size == size).values(note=note))
+            return stored_checkpoint(conn, size)[1]
