@@ -1,5 +1,6 @@
 """HTTP gateway benchmark: events/s through gunicorn (2 workers), batch and single, and
-history lookup latency (p50/p99) on a ledger preloaded with `--events` events.
+history lookup latency (p50/p99) on a ledger preloaded with `--events` events. On Linux
+it also prints the CPU time each process spent per batch event.
 
 Preloading goes straight into the embedded ledger with `submit_many` (signed, checked,
 appended as usual) and its duration is printed. Prints figures; asserts nothing.
@@ -79,6 +80,27 @@ def preload(ws: Workspace, events: int, per_person: int = 5) -> list[str]:
     return pids
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _server_cpu(master: int) -> dict[str, float]:
+    """CPU seconds so far of gunicorn's workers and of the appending process (Linux)."""
+    totals = {"appender": 0.0, "workers": 0.0}
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == master:
+                role = "appender" if b"appender" in (entry / "cmdline").read_bytes() else "workers"
+                totals[role] += _cpu_seconds(int(entry.name))
+        except OSError:  # gone meanwhile
+            continue
+    return totals
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -143,10 +165,15 @@ def run(args: argparse.Namespace) -> None:
             return int(r.status_code == 201)
 
         n_batches = max(1, args.batch_events // args.batch)
+        linux = Path("/proc/self/stat").exists()
+        cpu_before = _server_cpu(proc.pid) if linux else {}
+        client_before = time.process_time()
         t = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             accepted = sum(pool.map(post_batch, range(n_batches)))
         batch_rate = accepted / (time.perf_counter() - t)
+        cpu = {k: v - cpu_before[k] for k, v in _server_cpu(proc.pid).items()} if linux else {}
+        cpu["client"] = time.process_time() - client_before
         t = time.perf_counter()
         with ThreadPoolExecutor(args.clients) as pool:
             singles = sum(pool.map(post_one, range(args.single_events)))
@@ -171,6 +198,8 @@ def run(args: argparse.Namespace) -> None:
             f"{args.clients} clients"
         )
         print(f"batch  ({args.batch}/request): {accepted:,} events, {batch_rate:,.0f} events/s")
+        per_event = ", ".join(f"{k} {v / accepted * 1e6:,.0f}" for k, v in cpu.items())
+        print(f"  CPU per batch event (µs): {per_event}")
         print(f"single (1/request):   {singles:,} events, {single_rate:,.0f} events/s")
         print(f"history lookup: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({args.lookups} lookups)")
     finally:
