@@ -10,7 +10,9 @@ organisation.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,37 @@ def verify_low_s(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: 
         public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise AuthenticationError("signature does not verify", code="bad_signature") from exc
+
+
+class OwnSignatures:
+    """Signatures that this process's Signers made, each with a key that matches the
+    certificate it was made under: valid by construction. The Authenticator of the same
+    process (the gateway's own ledger admitting what its clients just signed) takes each
+    one once instead of verifying it, which would only repeat the signer's arithmetic.
+    Anything from elsewhere, or seen again, is verified as always. Bounded: the oldest
+    go first."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._limit = limit
+        self._made: dict[tuple[str, bytes, bytes], None] = {}
+        self._lock = threading.Lock()
+
+    def add(self, pem: str, payload: bytes, signature: bytes) -> None:
+        with self._lock:
+            self._made[(pem, payload, signature)] = None
+            while len(self._made) > self._limit:
+                del self._made[next(iter(self._made))]
+
+    def take(self, pem: str, payload: bytes, signature: bytes) -> bool:
+        with self._lock:
+            try:
+                del self._made[(pem, payload, signature)]
+            except KeyError:
+                return False
+            return True
+
+
+OWN_SIGNATURES = OwnSignatures()
 
 
 def load_certificate(pem: str | bytes) -> x509.Certificate:
@@ -182,7 +215,8 @@ class Authenticator:
 
     Certificate chains are checked once per certificate and cached; validity is
     judged at the transaction's own time, so that replaying an old log does not
-    fail once a certificate has expired; each signature is always checked.
+    fail once a certificate has expired; each signature is checked, unless this process
+    made it a moment ago (OwnSignatures).
     """
 
     organisations: dict[str, Organisation]
@@ -225,7 +259,8 @@ class Authenticator:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
             )
-        verify_low_s(known.public_key, signature, payload)
+        if not OWN_SIGNATURES.take(pem, payload, signature):
+            verify_low_s(known.public_key, signature, payload)
         return known.identity
 
 
@@ -237,7 +272,15 @@ class Signer:
     cert_pem: str
 
     def sign(self, payload: bytes) -> bytes:
-        return sign_low_s(self.key, payload)
+        signature = sign_low_s(self.key, payload)
+        if self._key_matches_certificate:
+            OWN_SIGNATURES.add(self.cert_pem, payload, signature)
+        return signature
+
+    @functools.cached_property
+    def _key_matches_certificate(self) -> bool:
+        public = load_certificate(self.cert_pem).public_key()
+        return public == self.key.public_key()
 
     @property
     def org_id(self) -> str:
