@@ -60,17 +60,26 @@ def verify_low_s(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: 
 class OwnSignatures:
     """Signatures that this process's Signers made, each with a key that matches the
     certificate it was made under: valid by construction. The Authenticator of the same
-    process (the gateway's own ledger admitting what its clients just signed) takes each
-    one once instead of verifying it, which would only repeat the signer's arithmetic.
-    Anything from elsewhere, or seen again, is verified as always. Bounded: the oldest
-    go first."""
+    process (the embedded ledger admitting what the gateway just signed) takes each one
+    once instead of verifying it, which would only repeat the signer's arithmetic.
+    Anything from elsewhere, or seen again, is verified as always.
 
-    def __init__(self, limit: int = 100_000) -> None:
+    Kept only once a ledger that admits transactions in this process enables it (a
+    gateway on Fabric signs for the peers, which verify), and bounded: the oldest go
+    first."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.enabled = False
         self._limit = limit
         self._made: dict[tuple[str, bytes, bytes], None] = {}
         self._lock = threading.Lock()
 
+    def enable(self) -> None:
+        self.enabled = True
+
     def add(self, pem: str, payload: bytes, signature: bytes) -> None:
+        if not self.enabled:
+            return
         with self._lock:
             self._made[(pem, payload, signature)] = None
             while len(self._made) > self._limit:

@@ -47,6 +47,7 @@ from ledger_gw.errors import (
     RejectedError,
     UnavailableError,
 )
+from ledger_gw.identity import OWN_SIGNATURES
 from ledger_gw.merkle import CompactRange, leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
@@ -118,6 +119,7 @@ class EmbeddedLedger:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
         self._auth = consortium.authenticator()
+        OWN_SIGNATURES.enable()  # what this process signs, it admits here
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew

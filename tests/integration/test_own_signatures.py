@@ -9,7 +9,7 @@ import pytest
 
 from ledger_gw import identity
 from ledger_gw.errors import AuthenticationError
-from ledger_gw.identity import OwnSignatures, Signer, sign_low_s
+from ledger_gw.identity import OWN_SIGNATURES, OwnSignatures, Signer, sign_low_s
 from ledger_gw.workspace import Workspace
 
 NOW = dt.datetime.now(dt.UTC)
@@ -26,6 +26,7 @@ def verified(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         return real(public_key, signature, data)
 
     monkeypatch.setattr(identity, "verify_low_s", counting)
+    monkeypatch.setattr(OWN_SIGNATURES, "enabled", True)  # as an embedded ledger does
     return seen
 
 
@@ -64,8 +65,18 @@ def test_a_key_that_is_not_the_certificates_vouches_for_nothing(
     assert verified == [signature]
 
 
+def test_own_signatures_are_kept_only_once_enabled() -> None:
+    own = OwnSignatures()
+    own.add("pem", b"payload", b"sig")
+    assert not own.take("pem", b"payload", b"sig")  # a Fabric gateway keeps none
+    own.enable()
+    own.add("pem", b"payload", b"sig")
+    assert own.take("pem", b"payload", b"sig")
+
+
 def test_own_signatures_are_bounded_and_exact() -> None:
     own = OwnSignatures(limit=2)
+    own.enable()
     for n in range(3):
         own.add("pem", b"payload%d" % n, b"sig%d" % n)
     assert not own.take("pem", b"payload0", b"sig0")  # the oldest went first
