@@ -111,7 +111,7 @@ def _admitted(item: Plain) -> Verdict:
             result=_bytes_or_none(result),
             error=None if error is None else _error(error),
             writes={_bytes(k): _bytes(v) for k, v in writes},
-            events=[(str(name), _bytes(payload)) for name, payload in events],
+            events=[(str(name), _bytes(data)) for name, data in events],
             snapshot=int(snapshot),
             reads=[_bytes(k) for k in reads],
             scans=[_bytes(k) for k in scans],
