@@ -48,6 +48,7 @@ import orjson
 
 from chaincode.stub import ROLES, Identity
 from ledger_gw.backend import Outcome
+from ledger_gw.embedded.entry import Logged
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.embedded.simulation import Simulation
 from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
@@ -90,33 +91,58 @@ def _loads(data: bytes) -> Plain:
 def _admitted_wire(verdict: Verdict) -> Plain:
     tx, identity, sim = verdict.tx, verdict.identity, verdict.simulation
     assert identity is not None
+    p = tx.proposal
+    proposal = (p.payload, p.creator, p.nonce, p.timestamp, p.function, list(p.args), p.tx_id)
     wire_sim = None
     if sim is not None:
         error = None if sim.error is None else _error_wire(sim.error)
-        writes = list(sim.writes.items())
-        wire_sim = (sim.snapshot, sim.reads, sim.scans, sim.result, error, writes, sim.events)
-    return (tx.proposal.payload, tx.signature, identity.org_id, identity.role, wire_sim)
+        logged = sim.prepared
+        if logged is None:
+            writes, entry = list(sim.writes.items()), None
+        else:
+            writes, entry = list(logged.writes), (logged.entry, logged.leaf)
+        events = sim.events
+        wire_sim = (sim.snapshot, sim.reads, sim.scans, sim.result, error, writes, events, entry)
+    return (proposal, tx.signature, identity.org_id, identity.role, wire_sim)
 
 
 def _admitted(item: Plain) -> Verdict:
-    """Raises ValueError or TypeError for anything `_admitted_wire` would not write."""
-    payload, signature, org_id, role, wire_sim = item
+    """Raises ValueError or TypeError for anything `_admitted_wire` would not write.
+
+    The proposal comes as its signed bytes and the fields they encode, so that the
+    appender need not decode them again: a peer that holds the socket's key is one of
+    the gateway's own processes, trusted with the signing keys anyway.
+    """
+    proposal, signature, org_id, role, wire_sim = item
     if role not in ROLES or type(org_id) is not str or type(signature) is not bytes:
         raise ValueError("malformed identity or signature")
-    tx = SignedTransaction(Proposal.from_payload(payload), signature)
+    tx = SignedTransaction(_proposal(proposal), signature)
     sim = None
     if wire_sim is not None:
-        snapshot, reads, scans, result, error, writes, events = wire_sim
+        snapshot, reads, scans, result, error, writes, events, entry = wire_sim
+        pairs = tuple((_bytes(k), _bytes(v)) for k, v in writes)
         sim = Simulation(
             result=_bytes_or_none(result),
             error=None if error is None else _error(error),
-            writes={_bytes(k): _bytes(v) for k, v in writes},
+            writes=dict(pairs),
             events=[(str(name), _bytes(data)) for name, data in events],
             snapshot=int(snapshot),
             reads=[_bytes(k) for k in reads],
             scans=[_bytes(k) for k in scans],
+            prepared=None if entry is None else Logged(pairs, _bytes(entry[0]), _bytes(entry[1])),
         )
     return Verdict(tx, Identity(org_id, role), simulation=sim)
+
+
+def _proposal(item: Plain) -> Proposal:
+    payload, creator, nonce, timestamp, function, args, tx_id = item
+    if type(payload) is not bytes or type(args) is not list:
+        raise TypeError("malformed proposal")
+    if any(type(v) is not str for v in (creator, nonce, timestamp, function, tx_id)):
+        raise TypeError("malformed proposal")
+    proposal = Proposal(creator, nonce, timestamp, function, tuple(args))
+    vars(proposal).update(payload=payload, tx_id=tx_id)  # its cached properties, known
+    return proposal
 
 
 def _bytes(value: Plain) -> bytes:

@@ -28,7 +28,7 @@ from ledger_gw.backend import Outcome
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
-from ledger_gw.embedded.entry import Entry, effects_digest
+from ledger_gw.embedded.entry import Entry
 from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.embedded.simulation import (
@@ -48,7 +48,7 @@ from ledger_gw.errors import (
     UnavailableError,
 )
 from ledger_gw.identity import OWN_SIGNATURES
-from ledger_gw.merkle import CompactRange, leaf_hash
+from ledger_gw.merkle import CompactRange
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -318,14 +318,16 @@ class EmbeddedLedger:
                 p.error = run.error
                 continue
             p.result = run.result
-            if not run.writes:  # an idempotent replay: the original result, nothing new
+            prepared = run.prepared if isinstance(run, Simulation) else None
+            logged = prepared or run.logged(p.tx)
+            if logged is None:  # an idempotent replay: the original result, nothing new
                 continue
             assert run.result is not None
             position = tree.size
-            writes = tuple(sorted(run.writes.items()))
-            entry = Entry(p.tx, run.result, effects_digest(writes, run.events)).to_bytes()
-            new_nodes = tree.append(leaf_hash(entry))
-            rows.add(position, tx_id, p.tx.proposal.timestamp, entry, writes, new_nodes)
+            new_nodes = tree.append(logged.leaf)
+            rows.add(
+                position, tx_id, p.tx.proposal.timestamp, logged.entry, logged.writes, new_nodes
+            )
             view.apply(run.writes)
             if recent is not None:
                 recent.record(position, run.writes)

@@ -18,8 +18,10 @@ from datetime import datetime
 from chaincode.contract import invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity, composite_key
+from ledger_gw.embedded.entry import Entry, Logged, effects_digest
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import RejectedError
+from ledger_gw.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -37,6 +39,14 @@ class Execution:
     writes: dict[bytes, bytes] = field(default_factory=dict)
     events: list[tuple[str, bytes]] = field(default_factory=list)
 
+    def logged(self, tx: SignedTransaction) -> Logged | None:
+        """None when refused, or accepted without writes (an idempotent replay)."""
+        if self.result is None or not self.writes:
+            return None
+        writes = tuple(sorted(self.writes.items()))
+        entry = Entry(tx, self.result, effects_digest(writes, self.events)).to_bytes()
+        return Logged(writes, entry, leaf_hash(entry))
+
 
 @dataclass
 class Simulation(Execution):
@@ -45,6 +55,8 @@ class Simulation(Execution):
     snapshot: int = 0
     reads: list[bytes] = field(default_factory=list)  # keys read, whether present or not
     scans: list[bytes] = field(default_factory=list)  # composite-key prefixes scanned
+    # What it adds to the log, made where it ran: the appender's one writer need not.
+    prepared: Logged | None = None
 
 
 def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
@@ -82,7 +94,14 @@ class RecordingStub(TxStub):
 def simulate(stub: RecordingStub, tx: SignedTransaction, snapshot: int) -> Simulation:
     run = execute(stub, tx)
     return Simulation(
-        run.result, run.error, run.writes, run.events, snapshot, stub.reads, stub.scans
+        run.result,
+        run.error,
+        run.writes,
+        run.events,
+        snapshot,
+        stub.reads,
+        stub.scans,
+        run.logged(tx),
     )
 
 

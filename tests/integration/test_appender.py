@@ -21,9 +21,15 @@ from pathlib import Path
 
 import pytest
 
+from chaincode.stub import Identity
 from ledger_gw.client import OrgClient
-from ledger_gw.embedded.appender import AppenderProcess, AppendServer, RemoteAppender
-from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.appender import (
+    AppenderProcess,
+    AppendServer,
+    RemoteAppender,
+    _admitted_wire,
+)
+from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.errors import RejectedError, UnavailableError
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
@@ -108,6 +114,7 @@ def test_a_forged_signature_is_refused_before_the_socket(
         b"not a pickle",
         pickle.dumps([datetime.date(2026, 1, 1)]),  # a class: refused before it is built
         pickle.dumps([(b"{}", b"sig", "AGENCY-A", "agency", None)]),  # not a proposal
+        pickle.dumps([((b"{}", 1, "n", "t", "f", [], "i"), b"s", "AGENCY-A", "agency", None)]),
         pickle.dumps([(1, 2)]),
         None,  # a real proposal with a role the consortium does not know
     ],
@@ -119,7 +126,7 @@ def test_the_appender_drops_a_request_it_cannot_read(
         signed = OrgClient(server.ledger, workspace.signer("AGENCY-A")).sign(
             "submit", ev.entitlement_granted(ev.pid())
         )
-        item = (signed.proposal.payload, signed.signature, "AGENCY-A", "admin", None)
+        item = _admitted_wire(Verdict(signed, Identity("AGENCY-A", "admin")))
         request_body = pickle.dumps([item])
     with Client(socket_path, family="AF_UNIX", authkey=KEY) as conn:
         conn.send_bytes(request_body)

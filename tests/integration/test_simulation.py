@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.embedded.schema import INLINE_MAX, state, versions
+from ledger_gw.embedded.schema import INLINE_MAX, log, state, versions
 from ledger_gw.embedded.simulation import RecentWrites, RecordingStub, Simulation
 from ledger_gw.embedded.stub import StateView
 from ledger_gw.workspace import Workspace
@@ -77,6 +77,30 @@ def test_a_run_that_still_holds_is_taken_as_it_is(
     assert [v.position for v in verdicts] == [1, 2, 3]
     assert [v.result for v in verdicts] == [v.simulation.result for v in verdicts]  # type: ignore[union-attr]
     assert verify(ledger_url).size == 4
+
+
+def test_a_run_that_holds_is_logged_as_it_prepared_its_entry(
+    started: Started, verify: Verify, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger, agency = started
+    verdicts = _admitted(ledger, agency, [ev.entitlement_granted(ev.pid()) for _ in range(3)])
+    _simulate(ledger, verdicts)
+    prepared = [v.simulation.prepared for v in verdicts]  # type: ignore[union-attr]
+    assert all(p is not None for p in prepared)
+    made: list[str] = []
+    real = simulation.Execution.logged
+
+    def counting(run, tx):  # type: ignore[no-untyped-def]
+        made.append(tx.tx_id)
+        return real(run, tx)
+
+    monkeypatch.setattr(simulation.Execution, "logged", counting)
+    ledger.append_admitted(verdicts)
+    assert made == []  # the writer made no entry of its own
+    with ledger.engine.connect() as conn:
+        logged = conn.execute(select(log.c.entry).where(log.c.seq > 0).order_by(log.c.seq))
+        assert [bytes(e) for (e,) in logged] == [p.entry for p in prepared]  # type: ignore[union-attr]
+    assert verify(ledger_url).size == 4  # the same entries as running each in turn makes
 
 
 def _duplicates_of(verdict: Verdict) -> list[str]:
