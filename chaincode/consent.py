@@ -18,7 +18,7 @@ from chaincode.errors import (
     ValidationError,
 )
 from chaincode.schemas import Event
-from chaincode.store import CONSENT_INDEX, Obj, Tx, consent_index_key, consent_key
+from chaincode.store import CONSENTS, Obj, Tx, consent_index_key, consent_key
 
 CATEGORY_OF_TYPE = {
     "referral": "referrals",
@@ -66,7 +66,7 @@ def load(tx: Tx, consent_id: str, field: str = "consent_id") -> Obj:
 def for_pid(tx: Tx, pid: str) -> list[Obj]:
     """All consents about a person, by consent ID, via the per-person index."""
     out = []
-    for _, entry in tx.scan(CONSENT_INDEX, [pid]):
+    for _, entry in tx.of_person(pid, CONSENTS):
         consent = tx.get(consent_key(entry["consent_id"]))
         if consent is not None:
             out.append(consent)

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from chaincode import authz, fields
 from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from chaincode.schemas import Event
-from chaincode.store import ENTITLEMENT_INDEX, Obj, Tx, entitlement_index_key, entitlement_key
+from chaincode.store import ENTITLEMENTS, Obj, Tx, entitlement_index_key, entitlement_key
 
 OPEN_STATES = frozenset({"active", "suspended"})
 
@@ -42,7 +42,7 @@ def load(tx: Tx, entitlement_id: str) -> Obj:
 def for_pid(tx: Tx, pid: str) -> list[Obj]:
     """Entitlements of a person, by range scan of the index."""
     out = []
-    for _, entry in tx.scan(ENTITLEMENT_INDEX, [pid]):
+    for _, entry in tx.of_person(pid, ENTITLEMENTS):
         entitlement = tx.get(entitlement_key(entry["entitlement_id"]))
         if entitlement is not None:
             out.append(entitlement)
@@ -53,7 +53,7 @@ def overlapping(tx: Tx, pid: str, assistance_type: str, start: str, end: str) ->
     """IDs of open entitlements of this type whose period shares at least one day."""
     return sorted(
         e["entitlement_id"]
-        for _, e in tx.scan(ENTITLEMENT_INDEX, [pid, assistance_type])
+        for _, e in tx.of_person(pid, ENTITLEMENTS, assistance_type)
         if e["state"] in OPEN_STATES and e["start"] <= end and start <= e["end"]
     )
 

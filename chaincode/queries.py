@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from chaincode import consent, entitlements, referrals
 from chaincode.errors import ForbiddenError, NotFoundError
-from chaincode.store import EVENT, Obj, Tx, event_key, receipt_key
+from chaincode.store import HISTORY, Obj, Tx, event_key, receipt_key
 from chaincode.visibility import Reader
 
 MAX_CHAIN = 64  # chains cannot cycle (a parent exists before its child); this only bounds work
 
 
 def _log(tx: Tx, pid: str) -> list[Obj]:
-    """A person's event records in time order (key order: pid, timestamp, event_id)."""
-    return [record for _, record in tx.scan(EVENT, [pid])]
+    """A person's event records in time order (key order: timestamp, event_id)."""
+    return [record for _, record in tx.of_person(pid, HISTORY)]
 
 
 def history(tx: Tx, pid: str, purpose: str) -> Obj:

@@ -23,19 +23,25 @@ from chaincode.stub import Identity, Stub, composite_key
 
 Obj = dict[str, Any]
 
-EVENT = "evt"  # [pid, timestamp, event_id] -> event record; per-person log in time order
 RECEIPT = "receipt"  # [event_id] -> content hash, pid, timestamp and the original result
 REFERRAL = "referral"  # [referral_id] -> referral object (current state)
 ENTITLEMENT = "entitlement"  # [entitlement_id] -> entitlement object (current state)
-# [pid, assistance_type, entitlement_id] -> {"entitlement_id", "state", "start", "end"}: what
-# the overlap check needs, so that a grant reads one range instead of every entitlement
-ENTITLEMENT_INDEX = "ent_idx"
 CONSENT = "consent"  # [consent_id] -> consent object (current state)
-CONSENT_INDEX = "consent_idx"  # [pid, consent_id] -> {"consent_id"}
+# Everything kept per person shares one prefix, [pid, ...], so that her keys sit side by
+# side in a sorted store: recording an event for her, which writes her history and an
+# index entry, changes one page rather than two in places far apart.
+PERSON = "person"
+# [pid, "event", timestamp, event_id] -> event record: her log in time order
+HISTORY = "event"
+# [pid, "entitlement", assistance_type, entitlement_id] -> {"entitlement_id", "state",
+# "start", "end"}: what the overlap check needs, so a grant reads one range, not every
+# entitlement
+ENTITLEMENTS = "entitlement"
+CONSENTS = "consent"  # [pid, "consent", consent_id] -> {"consent_id"}
 
 
 def event_key(pid: str, timestamp: str, event_id: str) -> str:
-    return composite_key(EVENT, [pid, timestamp, event_id])
+    return composite_key(PERSON, [pid, HISTORY, timestamp, event_id])
 
 
 def receipt_key(event_id: str) -> str:
@@ -51,7 +57,7 @@ def entitlement_key(entitlement_id: str) -> str:
 
 
 def entitlement_index_key(pid: str, assistance_type: str, entitlement_id: str) -> str:
-    return composite_key(ENTITLEMENT_INDEX, [pid, assistance_type, entitlement_id])
+    return composite_key(PERSON, [pid, ENTITLEMENTS, assistance_type, entitlement_id])
 
 
 def consent_key(consent_id: str) -> str:
@@ -59,7 +65,7 @@ def consent_key(consent_id: str) -> str:
 
 
 def consent_index_key(pid: str, consent_id: str) -> str:
-    return composite_key(CONSENT_INDEX, [pid, consent_id])
+    return composite_key(PERSON, [pid, CONSENTS, consent_id])
 
 
 def iso_timestamp(moment: datetime) -> str:
@@ -101,6 +107,10 @@ class Tx:
     def scan(self, object_type: str, attributes: list[str]) -> Iterator[tuple[str, Obj]]:
         for key, raw in self.stub.get_state_by_partial_composite_key(object_type, attributes):
             yield key, _decode(raw)
+
+    def of_person(self, pid: str, part: str, *attributes: str) -> Iterator[tuple[str, Obj]]:
+        """Her keys of one part (HISTORY, ENTITLEMENTS or CONSENTS), in key order."""
+        return self.scan(PERSON, [pid, part, *attributes])
 
     def put(self, key: str, value: Obj) -> None:
         self._writes[key] = canonical_json_of_validated(value)

@@ -172,7 +172,7 @@ def test_another_process_appending_makes_every_earlier_run_stale(
 def test_recent_writes_cover_prefixes_and_forget_whole_generations() -> None:
     recent = RecentWrites(keep=2)
     recent.reset(10)
-    key = b"\x00ent_idx\x00P1\x00food\x00E1\x00"
+    key = b"\x00person\x00P1\x00entitlement\x00food\x00E1\x00"
     recent.record(10, [key])
 
     def holds(snapshot: int, reads: list[bytes] = [], scans: list[bytes] = []) -> bool:  # noqa: B006
@@ -180,12 +180,12 @@ def test_recent_writes_cover_prefixes_and_forget_whole_generations() -> None:
 
     assert not holds(10, reads=[key])
     assert holds(11, reads=[key])
-    assert not holds(10, scans=[b"\x00ent_idx\x00P1\x00"])
-    assert not holds(10, scans=[b"\x00ent_idx\x00P1\x00food\x00"])
-    assert holds(10, scans=[b"\x00ent_idx\x00P2\x00"])
+    assert not holds(10, scans=[b"\x00person\x00P1\x00entitlement\x00"])
+    assert not holds(10, scans=[b"\x00person\x00P1\x00entitlement\x00food\x00"])
+    assert holds(10, scans=[b"\x00person\x00P2\x00entitlement\x00"])
     assert not holds(9)  # before anything this process knows
-    recent.record(12, [b"\x00evt\x00P3\x00"])  # a new generation from 12
-    recent.record(14, [b"\x00evt\x00P4\x00"])  # and another: the one from 10 is gone
+    recent.record(12, [b"\x00person\x00P3\x00event\x00"])  # a new generation from 12
+    recent.record(14, [b"\x00person\x00P4\x00event\x00"])  # and another: the one from 10 is gone
     assert recent.floor == 12
     assert not holds(11)
     assert holds(12, reads=[key])

@@ -210,9 +210,7 @@ def test_event_query(ledger: Ledger) -> None:
     assert ledger.stub.events[2] == (
         "entitlement.granted",
         ledger.stub.state[
-            next(
-                k for k in ledger.stub.state if k.startswith("\x00evt\x00") and ent["event_id"] in k
-            )
+            next(k for k in ledger.stub.state if "\x00event\x00" in k and ent["event_id"] in k)
         ],
     )
     with pytest.raises(ForbiddenError) as info:

@@ -102,8 +102,8 @@ def test_each_write_stores_one_event_record_and_emits_it(ledger: Ledger) -> None
     keys = [k for k, _ in ledger.stub.puts]
     assert keys == [
         "\x00entitlement\x00" + event["entitlement_id"] + "\x00",
-        "\x00ent_idx\x00" + PID_1 + "\x00cash\x00" + event["entitlement_id"] + "\x00",
-        "\x00evt\x00" + PID_1 + "\x002025-03-01T09:00:01.000000Z\x00" + event["event_id"] + "\x00",
+        f"\x00person\x00{PID_1}\x00entitlement\x00cash\x00{event['entitlement_id']}\x00",
+        f"\x00person\x00{PID_1}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}\x00",
         "\x00receipt\x00" + event["event_id"] + "\x00",
     ]
     name, payload = ledger.stub.events[-1]
