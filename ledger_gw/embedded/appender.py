@@ -9,11 +9,12 @@ never wait for the writer).
 
 Workers admit transactions themselves (signature, certificate, role, clock) and run
 the contract on their own snapshot of the ledger (embedded.simulation); they send the
-appender the signed bytes, the identity they established and that run. The appender
-takes the run when nothing it read has been written since the snapshot, and runs the
-contract itself otherwise. It trusts whoever holds the socket's key: only the
-gateway's own processes do, and they hold the organisations' signing keys anyway.
-Every entry still carries its signature, and verification replays every entry.
+appender the signed bytes, the identity they established, that run and the log entry it
+makes. The appender takes the run and its entry when nothing it read has been written
+since the snapshot, and runs the contract itself otherwise. It trusts whoever holds the
+socket's key: only the gateway's own processes do, and they hold the organisations'
+signing keys anyway. Every entry still carries its signature, and verification replays
+every entry.
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock
 
@@ -96,11 +97,11 @@ def _admitted_wire(verdict: Verdict) -> Plain:
     wire_sim = None
     if sim is not None:
         error = None if sim.error is None else _error_wire(sim.error)
-        logged = sim.prepared
-        if logged is None:
+        prepared = sim.prepared
+        if prepared is None:
             writes, entry = list(sim.writes.items()), None
         else:
-            writes, entry = list(logged.writes), (logged.entry, logged.leaf)
+            writes, entry = list(prepared.writes), (prepared.entry, prepared.leaf)
         events = sim.events
         wire_sim = (sim.snapshot, sim.reads, sim.scans, sim.result, error, writes, events, entry)
     return (proposal, tx.signature, identity.org_id, identity.role, wire_sim)
