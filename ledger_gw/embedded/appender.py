@@ -40,7 +40,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
@@ -231,9 +232,15 @@ class RemoteAppender:
     which the contract's event IDs make safe.
     """
 
-    def __init__(self, address: str, authkey: bytes) -> None:
+    def __init__(
+        self,
+        address: str,
+        authkey: bytes,
+        waiting: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
+    ) -> None:
         self.address = address
         self._authkey = authkey
+        self._waiting = waiting  # entered while this thread waits for the appender
         self._local = threading.local()
 
     def _connection(self) -> Connection:
@@ -246,9 +253,11 @@ class RemoteAppender:
         request = _dumps([_admitted_wire(v) for v in admitted])
         for attempt in range(2):
             try:
-                conn = self._connection()
-                conn.send_bytes(request)
-                answer = _loads(conn.recv_bytes())
+                with self._waiting():
+                    conn = self._connection()
+                    conn.send_bytes(request)
+                    reply = conn.recv_bytes()
+                answer = _loads(reply)
                 break
             except (OSError, EOFError, AuthenticationError) as exc:
                 # Once more on a new connection: this thread's may predate a restart. The

@@ -8,6 +8,7 @@ from files at start-up and kept in memory only.
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 from ledger_gw import checkpoint as notes
@@ -22,6 +23,7 @@ from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.services.access import Caller
 from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.turns import Turns
 from ledger_gw.workspace import Workspace
 
 
@@ -34,6 +36,7 @@ class Gateway:
     stores: dict[str, OffchainStore]
     _ledger: Ledger | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _turns: Turns = field(default_factory=Turns)
 
     @classmethod
     def open(cls, config: GatewayConfig) -> Gateway:
@@ -72,7 +75,9 @@ class Gateway:
         ws = self.workspace
         appender = None
         if self.config.appender is not None:
-            appender = RemoteAppender(str(self.config.appender), appender_key())
+            appender = RemoteAppender(
+                str(self.config.appender), appender_key(), waiting=self._turns.waiting
+            )
         return EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer(), appender=appender)
 
     @property
@@ -88,6 +93,15 @@ class Gateway:
                 "chain (ledger_gw.fabric.evidence)",
             )
         return ledger
+
+    def submitting(self) -> AbstractContextManager[None]:
+        """This thread's turn at submitting, when an appending process appends: it waits
+        for that process without the turn (services.turns). Elsewhere submissions run
+        side by side: the ledger's own writer, or Fabric's peers, are waited for in this
+        process, and a turn held meanwhile would keep every other submission waiting."""
+        if self.config.backend == "embedded" and self.config.appender is not None:
+            return self._turns.turn()
+        return nullcontext()
 
     def store(self, org: str) -> OffchainStore:
         try:

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ledger_gw.embedded.appender import (
 )
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.errors import RejectedError, UnavailableError
+from ledger_gw.services.turns import Turns
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.ledgers import MakeLedger, Verify
@@ -133,6 +135,35 @@ def test_the_appender_drops_a_request_it_cannot_read(
         with pytest.raises(EOFError):
             conn.recv_bytes()
     assert server.ledger.size() == 0
+
+
+def test_a_thread_waits_for_the_appender_without_its_turn(
+    server: AppendServer, make_ledger: MakeLedger, socket_path: str, workspace: Workspace
+) -> None:
+    turns = Turns()
+    seen: list[tuple[int, bool]] = []  # (the appender's log size, the turn was free)
+
+    def take_a_turn() -> None:
+        with turns.turn():
+            pass
+
+    @contextmanager
+    def waiting() -> Iterator[None]:
+        with turns.waiting():
+            other = threading.Thread(target=take_a_turn)
+            other.start()
+            other.join(5)
+            seen.append((server.ledger.size(), not other.is_alive()))
+            yield
+            seen.append((server.ledger.size(), False))
+
+    remote = make_ledger(appender=RemoteAppender(socket_path, KEY, waiting=waiting))
+    with turns.turn():
+        agency = OrgClient(remote, workspace.signer("AGENCY-A"))
+        outcome = agency.submit_many([ev.entitlement_granted(ev.pid())])[0]
+    assert outcome.error is None
+    assert outcome.position == 0
+    assert seen == [(0, True), (1, False)]  # appended while this thread had no turn
 
 
 def test_wrong_key_or_no_appender_means_unavailable(
