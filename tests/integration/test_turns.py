@@ -20,7 +20,7 @@ GLANCE = 0.2  # seconds a thread that should stay out is watched
 
 
 def _enters(turn: Callable[[], AbstractContextManager[None]]) -> threading.Event:
-    """Starts a thread that takes `turn` and holds it for a moment; set once it is in."""
+    """Starts a thread that takes `turn`; the event is set once it is in."""
     inside = threading.Event()
 
     def take() -> None:
@@ -41,22 +41,20 @@ def test_one_thread_at_a_time_has_its_turn() -> None:
 
 def test_a_thread_gives_its_turn_up_while_it_waits_and_then_takes_it_back() -> None:
     turns = Turns()
-    back = threading.Event()
-    other_done = threading.Event()
+    inside, back, leaving = threading.Event(), threading.Event(), threading.Event()
+
+    def take_and_hold() -> None:
+        with turns.turn():
+            inside.set()
+            back.wait(PATIENCE)
+            leaving.set()
+
     with turns.turn():
         with turns.waiting():
-            inside = threading.Event()
-
-            def take_and_hold() -> None:
-                with turns.turn():
-                    inside.set()
-                    back.wait(PATIENCE)
-                other_done.set()
-
             threading.Thread(target=take_and_hold, daemon=True).start()
             assert inside.wait(PATIENCE)  # the other thread computes while this one waits
             back.set()
-        assert other_done.is_set()  # the turn came back only once the other gave it up
+        assert leaving.is_set()  # the turn came back only once the other gave it up
         late = _enters(turns.turn)
         assert not late.wait(GLANCE)  # and it is this thread's again
     assert late.wait(PATIENCE)
