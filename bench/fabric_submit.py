@@ -24,7 +24,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ledger_gw.backends import fabric_ledger, fabric_profile_path
+from ledger_gw.bootstrap import fabric_ledger, fabric_profile_path
 from ledger_gw.client import OrgClient
 
 AGENCIES = ("AGENCY-A", "AGENCY-B", "AGENCY-C")

@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 import requests
 
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.services.access import issue_token
@@ -117,7 +118,7 @@ def _workspace(args: argparse.Namespace) -> tuple[Path, list[str]]:
         pids: list[str] = json.loads(pids_file.read_text())
         print(f"reusing the preloaded workspace {root}", flush=True)
         return root, pids
-    ws = Workspace.create(root)
+    ws = Workspace.create(root, DEMO)
     pids = preload(ws, args.events) if args.events else [new_held_id()]
     if args.keep:
         pids_file.write_text(json.dumps(pids))

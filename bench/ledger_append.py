@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rich.console import Console
 from rich.table import Table
 
-from ledger_gw import checkpoint as notes
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
-from ledger_gw.merkle import leaf_hash, verify_inclusion
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import leaf_hash, verify_inclusion
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
@@ -156,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        ws = Workspace.create(Path(tmp) / "ws", "bench")
+        ws = Workspace.create(Path(tmp) / "ws", replace(DEMO, name="bench"))
         txs, t_sign = timed("signing", lambda: signed_events(ws, args.events, 1))
         rows.append(("client signing (not in append figures)", f"{len(txs) / t_sign:,.0f} tx/s"))
         ledger = EmbeddedLedger(
@@ -213,7 +215,7 @@ def main() -> None:
         rng = random.Random(4)
         positions = [rng.randrange(size) for _ in range(args.proofs)]
         root_note = ledger.log.checkpoint(size)
-        cp = notes.open_checkpoint(root_note, notes.Verifier.from_vkey(ws.consortium.log_vkey))
+        cp = ckpt.open_checkpoint(root_note, ckpt.NoteVerifier.from_vkey(ws.consortium.log_vkey))
 
         def proofs() -> None:
             for p in positions:

@@ -6,8 +6,8 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ledger_gw.backend import Ledger, Outcome
 from ledger_gw.identity import Signer
+from ledger_gw.interfaces import Ledger, Outcome
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 
 

@@ -10,13 +10,54 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from chaincode.stub import ROLES
+from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certificate
 
 _ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+
+
+@dataclass(frozen=True)
+class Definition:
+    """What the members agreed before any key exists: who they are, their roles, the
+    programme codes. ``ledger-gw init`` turns it into a consortium with keys."""
+
+    name: str
+    members: tuple[tuple[str, Role], ...]  # (organisation ID, role)
+    programmes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for org_id, role in self.members:
+            if not _ORG_ID.match(org_id):
+                raise ConfigError(f"organisation ID {org_id!r} is malformed")
+            if role not in ROLES:
+                raise ConfigError(f"organisation {org_id} has unknown role {role!r}")
+            if org_id in seen:
+                raise ConfigError(f"organisation {org_id} is listed twice")
+            seen.add(org_id)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Definition:
+        """``{"name", "members": [{"id", "role"}], "programmes": [...]}``."""
+        try:
+            members = tuple((str(m["id"]), cast(Role, str(m["role"]))) for m in data["members"])
+            programmes = tuple(str(p) for p in data.get("programmes", ()))
+            return cls(str(data["name"]), members, programmes)
+        except (KeyError, TypeError) as exc:
+            raise ConfigError(f"consortium definition is missing {exc}") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> Definition:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read consortium definition {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"consortium definition {path} is not a JSON object")
+        return cls.from_dict(data)
 
 
 @dataclass(frozen=True)

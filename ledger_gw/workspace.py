@@ -22,22 +22,11 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
-from chaincode.stub import Role
-from ledger_gw import checkpoint as notes
-from ledger_gw.consortium import Consortium
+from ledger_gw.consortium import Consortium, Definition
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Organisation, Signer, cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.pseudonym import PseudonymKey
-
-DEMO_ORGANISATIONS: tuple[tuple[str, Role, str], ...] = (
-    ("AGENCY-A", "agency", "a national Red Crescent society: cash assistance"),
-    ("AGENCY-B", "agency", "a health NGO at the first service point"),
-    ("AGENCY-C", "agency", "a health partner in the next country"),
-    ("AUDITOR-X", "auditor", "an independent auditor"),
-    ("DONOR-Y", "donor", "a humanitarian donor"),
-)
-
-DEMO_PROGRAMMES = ("MPCA-2025", "MPCA-2026", "HEALTH-ACCESS", "WASH-2026", "SHELTER-2026")
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -45,6 +34,15 @@ def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def _note_signer(path: Path) -> ckpt.NoteSigner:
+    try:
+        return ckpt.parse_signer(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc}") from exc
+    except ckpt.CheckpointError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -64,11 +62,11 @@ class Workspace:
         d = self._org_dir(org_id)
         return Signer.load(d / "signer.key", d / "signer.pem")
 
-    def witness(self, org_id: str) -> notes.Signer:
-        return notes.load_signer(self._org_dir(org_id) / "witness.key")
+    def witness(self, org_id: str) -> ckpt.NoteSigner:
+        return _note_signer(self._org_dir(org_id) / "witness.key")
 
-    def log_signer(self) -> notes.Signer:
-        return notes.load_signer(self.root / "node" / "log.key")
+    def log_signer(self) -> ckpt.NoteSigner:
+        return _note_signer(self.root / "node" / "log.key")
 
     def pseudonym_key(self) -> PseudonymKey:
         return PseudonymKey.load(self.root / "pseudonym.key")
@@ -84,21 +82,22 @@ class Workspace:
     def create(
         cls,
         root: Path,
-        name: str = "demo",
+        definition: Definition,
         *,
         cas: Mapping[str, tuple[EllipticCurvePrivateKey, x509.Certificate]] | None = None,
         domain: Callable[[str], str] = str.lower,
     ) -> Workspace:
-        """The demo consortium. Each organisation gets a CA of its own, kept beside its
-        identity, unless `cas` gives the CAs to issue from (on Fabric, the MSPs')."""
+        """A consortium with every key, from what its members agreed. Each organisation
+        gets a CA of its own, kept beside its identity, unless `cas` gives the CAs to
+        issue from (on Fabric, the MSPs')."""
         if (root / "consortium.json").exists():
             raise ConfigError(f"{root} already holds a consortium")
         root.mkdir(parents=True, exist_ok=True)
-        origin = f"ledger.local/{name}"
-        log_signer, log_vkey = notes.generate_signer(origin)
-        _write_secret(root / "node" / "log.key", notes.dump_signer(log_signer))
+        origin = f"ledger.local/{definition.name}"
+        log_signer, log_vkey = ckpt.generate_signer(origin)
+        _write_secret(root / "node" / "log.key", ckpt.dump_signer(log_signer))
         orgs: dict[str, Organisation] = {}
-        for org_id, role, _ in DEMO_ORGANISATIONS:
+        for org_id, role in definition.members:
             d = root / "orgs" / org_id
             if cas is None:
                 ca_key, ca_cert = issue_ca(org_id)
@@ -106,13 +105,13 @@ class Workspace:
             else:
                 ca_key, ca_cert = cas[org_id]
             key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
-            witness, witness_vkey = notes.generate_signer(f"witness.{org_id.lower()}")
+            witness, witness_vkey = ckpt.generate_signer(f"witness.{org_id.lower()}")
             _write_secret(d / "signer.key", key_pem(key))
-            _write_secret(d / "witness.key", notes.dump_signer(witness))
+            _write_secret(d / "witness.key", ckpt.dump_signer(witness))
             (d / "ca.pem").write_text(cert_pem(ca_cert))
             (d / "signer.pem").write_text(cert_pem(cert))
             orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
         _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
-        consortium = Consortium(name, origin, log_vkey, orgs, DEMO_PROGRAMMES)
+        consortium = Consortium(definition.name, origin, log_vkey, orgs, definition.programmes)
         consortium.save(root / "consortium.json")
         return cls(root, consortium)

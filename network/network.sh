@@ -25,7 +25,7 @@ CC_VERSION=1.0
 # Any two of the three agencies: no single agency (or one compromised peer) can write
 # alone, and writes go on while one agency is down. The auditor and donor endorse
 # nothing: the auditor's peer holds a full copy to verify, not a vote.
-POLICY="OutOf(2,'AGENCY-A.peer','AGENCY-B.peer','AGENCY-C.peer')"
+POLICY="OutOf(2,'AGENCY-A.peer','AGENCY-B.peer','AGENCY-C.peer')"  # also in profile.json, below
 PEER_ORGS=(AGENCY-A AGENCY-B AGENCY-C AUDITOR-X)
 ORDERERS=1
 MODE=local   # local: processes on 127.0.0.1; compose: container host names (docker-compose.yml)
@@ -70,7 +70,7 @@ check_home() {
     [[ -e "$FABRIC_HOME/$f" ]] || die "FABRIC_HOME=$FABRIC_HOME has no $f"
   done
   [[ -x "$PY" ]] || die "no Python at $PY (run make first, or set PYTHON)"
-  "$PY" -c 'import ledger_gw.fabric.protos' || die "install the fabric extra: pip install -e '.[fabric]'"
+  "$PY" -c 'import ledger_gw.protos' || die "install the fabric extra: pip install -e '.[fabric]'"
 }
 
 peer_env() { # org, admin|peer: environment for the peer binary
@@ -110,8 +110,8 @@ make_config() {
   log "crypto material (cryptogen) and organisation roles"
   mkdir -p "$STATE"
   "$FABRIC_HOME/bin/cryptogen" generate --config "$HERE/crypto-config.yaml" --output "$STATE/crypto" >/dev/null
-  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto"
-  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$STATE/workspace"
+  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$HERE/consortium.json"
+  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$HERE/consortium.json" "$STATE/workspace"
 
   local endpoints="" consenters="" i tls addr
   for ((i = 0; i < ORDERERS; i++)); do
@@ -272,13 +272,13 @@ approve_and_commit() {
 write_profile() {
   local specs=() org
   for org in "${PEER_ORGS[@]}"; do specs+=("$org=$(peer_addr "$org")"); done
-  "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" --channel "$CHANNEL" --chaincode "$CC_NAME" "${specs[@]}"
+  "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" --channel "$CHANNEL" --chaincode "$CC_NAME" --policy "2:AGENCY-A,AGENCY-B,AGENCY-C" "${specs[@]}"
 }
 
 wait_ready() { # until a query through AGENCY-A's gateway answers
   local n
   for n in $(seq 1 60); do
-    if "$PY" -m ledger_gw.fabric.ping "$STATE/profile.json" >/dev/null 2>"$STATE/logs/ping.log"; then
+    if "$PY" -m ledger_gw.demo.ping "$STATE/profile.json" >/dev/null 2>"$STATE/logs/ping.log"; then
       return 0
     fi
     sleep 1

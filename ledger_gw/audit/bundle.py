@@ -28,13 +28,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ledger_gw import checkpoint as notes
 from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.entry import Entry
 from ledger_gw.embedded.reader import LogReader
-from ledger_gw.note import Note
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.note import Note
 
 BUNDLE_FORMAT = "ledger-gw/audit-bundle/v1"
 CLAIM_KINDS = ("referral_chain", "entitlement", "events")
@@ -102,7 +102,7 @@ def build_bundle(
     if kind not in CLAIM_KINDS:
         raise AuditError(f"unknown claim kind {kind!r}; use one of {', '.join(CLAIM_KINDS)}")
     note = reader.checkpoint(size)
-    tree_size = notes.Checkpoint.parse(Note.parse(note).text).size
+    tree_size = ckpt.Checkpoint.parse(Note.parse(note).text).size
     scanned: list[tuple[int, Entry]] = []
     raw: dict[int, bytes] = {}
     for position, data in reader.entries():

@@ -1,41 +1,35 @@
-"""Evidence that events are in the ledger, by backend: the ``evidence.kind`` extension point.
+"""Evidence that events are in the ledger, by backend: the ``evidence.kind`` of a bundle.
 
 The embedded ledger proves membership with RFC 9162 inclusion proofs against a
-C2SP checkpoint signed by the log and cosigned by witnesses
-(``merkle/rfc9162-v1``). A Fabric backend proves it with blocks, their hash chain
-and endorsements; whoever builds that registers a verifier for its own kind with
-:func:`register_evidence`, and :func:`ledger_gw.audit.verify.verify_bundle`
-dispatches on the kind. An evidence verifier only establishes *which entries the
-ledger holds*; signatures, claims and state machines are checked by the caller
-the same way for every backend.
+C2SP checkpoint signed by the log and cosigned by witnesses (``merkle/rfc9162-v1``,
+here). Fabric proves it with blocks, their hash chain, the orderers' signatures and
+the endorsements (``fabric/blocks-v1``, :mod:`ledger_gw.audit.fabric_evidence`).
+:func:`evidence_verifier` picks one by kind. An evidence verifier only establishes
+*which entries the ledger holds*; signatures, claims and state machines are checked
+by the caller the same way for every backend.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaincode.canonical import canonical_json
-from ledger_gw import checkpoint as notes
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.entry import Entry
 from ledger_gw.errors import LedgerError
-from ledger_gw.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger_gw.note import NoteError
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import ProofError, leaf_hash, verify_inclusion
+from ledger_gw.log.note import NoteError
 from ledger_gw.transaction import SignedTransaction
 
 MERKLE_KIND = "merkle/rfc9162-v1"
 FABRIC_KIND = "fabric/blocks-v1"
-
-#: Verifiers that live with their backend (and its optional dependencies) are imported
-#: the first time a bundle of their kind is verified, so the audit core needs no extra.
-_LAZY = {FABRIC_KIND: "ledger_gw.fabric.audit"}
 
 
 @dataclass(frozen=True)
@@ -92,21 +86,19 @@ class EvidenceResult:
 
 EvidenceVerifier = Callable[[Mapping[str, Any], Consortium, EvidenceOptions], EvidenceResult]
 
-_VERIFIERS: dict[str, EvidenceVerifier] = {}
-
-
-def register_evidence(kind: str, verifier: EvidenceVerifier) -> None:
-    """Make ``verify_bundle`` accept bundles whose ``evidence.kind`` is ``kind``."""
-    _VERIFIERS[kind] = verifier
-
 
 def evidence_verifier(kind: str) -> EvidenceVerifier | None:
-    if kind not in _VERIFIERS and kind in _LAZY:
+    """The verifier of one evidence kind; None when unknown, or when it is Fabric's and
+    the ``fabric`` extra (its protocol buffers) is not installed."""
+    if kind == MERKLE_KIND:
+        return verify_merkle
+    if kind == FABRIC_KIND:
         try:
-            importlib.import_module(_LAZY[kind])  # registers itself on import
-        except ImportError:  # the backend's extra is not installed: unknown_evidence_kind
+            from ledger_gw.audit.fabric_evidence import verify_fabric
+        except ImportError:
             return None
-    return _VERIFIERS.get(kind)
+        return verify_fabric
+    return None
 
 
 def b64(data: bytes) -> str:
@@ -144,7 +136,7 @@ def entry_bytes(obj: Mapping[str, Any]) -> tuple[Entry, bytes]:
     return entry, entry.to_bytes()
 
 
-def _checkpoint_failure(exc: notes.CheckpointError, witness_names: set[str]) -> Failure:
+def _checkpoint_failure(exc: ckpt.CheckpointError, witness_names: set[str]) -> Failure:
     text = str(exc)
     if "quorum" in text:
         return Failure("quorum_not_met", f"checkpoint: {text}")
@@ -158,19 +150,19 @@ def _checkpoint_failure(exc: notes.CheckpointError, witness_names: set[str]) -> 
 
 def _open(
     note: object, consortium: Consortium, quorum: int
-) -> tuple[notes.VerifiedCheckpoint | None, Failure | None]:
+) -> tuple[ckpt.VerifiedCheckpoint | None, Failure | None]:
     if not isinstance(note, str):
         return None, Failure("malformed_bundle", "evidence.checkpoint must be a signed note")
     witnesses = [
-        notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
+        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
     ]
     names = {w.name for w in witnesses}
     try:
-        log_key = notes.Verifier.from_vkey(consortium.log_vkey)
-        return notes.open_checkpoint(
+        log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        return ckpt.open_checkpoint(
             note, log_key, witnesses, quorum, origin=consortium.origin
         ), None
-    except notes.CheckpointError as exc:
+    except ckpt.CheckpointError as exc:
         return None, _checkpoint_failure(exc, names)
     except (NoteError, ValueError) as exc:
         return None, Failure("bad_checkpoint", f"checkpoint cannot be checked: {exc}")
@@ -226,7 +218,7 @@ def verify_merkle(
 
 
 def _merkle_item(
-    raw: object, cp: notes.Checkpoint | None, failures: list[Failure]
+    raw: object, cp: ckpt.Checkpoint | None, failures: list[Failure]
 ) -> EvidenceItem | None:
     if not isinstance(raw, dict) or not isinstance(raw.get("index"), int):
         failures.append(Failure("malformed_entry", "an evidence entry lacks an integer index"))
@@ -283,6 +275,3 @@ def merkle_evidence(
             for position, data, proof in entries
         ],
     }
-
-
-register_evidence(MERKLE_KIND, verify_merkle)

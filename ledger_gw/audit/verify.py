@@ -30,7 +30,7 @@ Every check runs, and every failure is reported with its own code:
 ``document_mismatch``       a handed-over document does not match its hash
 ==========================  ============================================================
 
-Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.fabric.audit`) replace the
+Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.audit.fabric_evidence`) replace the
 checkpoint codes with their own: ``genesis_mismatch`` (not the pinned genesis block),
 ``block_data_mismatch``, ``broken_chain``, ``bad_orderer_signature``,
 ``bad_endorsement``, ``endorsement_policy``, ``proposal_mismatch`` (the endorsers

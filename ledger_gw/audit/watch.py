@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ledger_gw import checkpoint as notes
 from ledger_gw.audit.errors import AuditError, LogInconsistentError
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.reader import LogReader
-from ledger_gw.merkle import ProofError, verify_consistency
-from ledger_gw.note import Note
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import ProofError, verify_consistency
+from ledger_gw.log.note import Note
 
 
 class CheckpointSource(Protocol):
@@ -62,23 +62,23 @@ class Monitor:
     def __init__(self, state_path: Path, consortium: Consortium, quorum: int = 0) -> None:
         self.state_path = state_path
         self.origin = consortium.origin
-        self.log_key = notes.Verifier.from_vkey(consortium.log_vkey)
+        self.log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self.witnesses = [
-            notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
+            ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
         ]
         self.quorum = quorum
 
-    def trusted(self) -> notes.Checkpoint | None:
+    def trusted(self) -> ckpt.Checkpoint | None:
         """The last checkpoint proven consistent, or None before the first observation."""
         try:
             state = json.loads(self.state_path.read_text())
-            return notes.Checkpoint(state["origin"], int(state["size"]), unb64(state["root"]))
+            return ckpt.Checkpoint(state["origin"], int(state["size"]), unb64(state["root"]))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, TypeError, notes.CheckpointError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError) as exc:
             raise AuditError(f"monitor state {self.state_path} is unreadable: {exc}") from exc
 
-    def _save(self, cp: notes.Checkpoint, note: str) -> None:
+    def _save(self, cp: ckpt.Checkpoint, note: str) -> None:
         state = {"origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash), "note": note}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2) + "\n")
@@ -87,10 +87,10 @@ class Monitor:
     def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint."""
         try:
-            new = notes.open_checkpoint(
+            new = ckpt.open_checkpoint(
                 note, self.log_key, self.witnesses, self.quorum, origin=self.origin
             ).checkpoint
-        except notes.CheckpointError as exc:
+        except ckpt.CheckpointError as exc:
             raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
         old = self.trusted()
         root = b64(new.root_hash)
@@ -122,7 +122,7 @@ class Monitor:
     def poll(self, source: CheckpointSource) -> Observation:
         """Fetch the latest checkpoint and a proof from the trusted size, then observe."""
         note = source.latest_checkpoint()
-        size = notes.Checkpoint.parse(Note.parse(note).text).size
+        size = ckpt.Checkpoint.parse(Note.parse(note).text).size
         old = self.trusted()
         proof: list[bytes] = []
         if old is not None and 0 < old.size < size:

@@ -49,11 +49,10 @@ from typing import Any
 import orjson
 
 from chaincode.stub import ROLES, Identity
-from ledger_gw.backend import Outcome
-from ledger_gw.embedded.entry import Logged
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.embedded.simulation import Simulation
+from ledger_gw.embedded.simulation import Logged, Simulation
 from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
+from ledger_gw.interfaces import Outcome
 from ledger_gw.transaction import Proposal, SignedTransaction
 
 _log = logging.getLogger(__name__)

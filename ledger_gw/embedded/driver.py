@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ledger_gw.embedded.schema import INLINE_MAX
-from ledger_gw.merkle import NodeID
+from ledger_gw.log.merkle import NodeID
 
 
 class Driver:

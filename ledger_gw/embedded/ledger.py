@@ -23,12 +23,9 @@ from sqlalchemy import Connection, Engine, update
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
-from ledger_gw import checkpoint as notes
-from ledger_gw.backend import Outcome
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
-from ledger_gw.embedded.entry import Entry
 from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.embedded.simulation import (
@@ -48,7 +45,10 @@ from ledger_gw.errors import (
     UnavailableError,
 )
 from ledger_gw.identity import OWN_SIGNATURES
-from ledger_gw.merkle import CompactRange
+from ledger_gw.interfaces import Outcome
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import CompactRange
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class EmbeddedLedger:
         self,
         engine: Engine | str,
         consortium: Consortium,
-        log_signer: notes.Signer,
+        log_signer: ckpt.NoteSigner,
         *,
         clock: Callable[[], dt.datetime] = _now,
         max_skew: dt.timedelta = MAX_SKEW,
@@ -336,8 +336,8 @@ class EmbeddedLedger:
         if not rows.log:
             return
         # Every acknowledged transaction is covered by a signed checkpoint at once.
-        cp = notes.Checkpoint(self.consortium.origin, tree.size, tree.root())
-        note = notes.sign_checkpoint(cp, self._log_signer)
+        cp = ckpt.Checkpoint(self.consortium.origin, tree.size, tree.root())
+        note = ckpt.sign_checkpoint(cp, self._log_signer)
         driver.append(rows, (tree.size, note))
         self._range = tree
         assert tree.size == start + len(rows.log)
@@ -361,23 +361,24 @@ class EmbeddedLedger:
         """A read-only connection in one consistent snapshot."""
         return self.engine.execution_options(**{READ_ONLY: True}).begin()
 
-    def cosign(self, witness: notes.Signer, size: int | None = None) -> str:
+    def cosign(self, witness: ckpt.NoteSigner, size: int | None = None) -> str:
         """Add a member's witness cosignature to a checkpoint (the latest when None).
 
         The witness first checks the log's own signature; the stored note must then
         still verify with the witness counted, so a stranger's key is refused.
         """
-        log_verifier = notes.Verifier.from_vkey(self.consortium.log_vkey)
+        log_verifier = ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey)
         members = [
-            notes.Verifier.from_vkey(o.witness_vkey) for o in self.consortium.organisations.values()
+            ckpt.NoteVerifier.from_vkey(o.witness_vkey)
+            for o in self.consortium.organisations.values()
         ]
         with self.engine.begin() as conn:
             lock_for_append(conn)
             stored_size, stored = stored_checkpoint(conn, size)
-            before = notes.open_checkpoint(stored, log_verifier, members)
+            before = ckpt.open_checkpoint(stored, log_verifier, members)
             stamp = int(self._clock().timestamp())
-            note = notes.add_cosignature(stored, witness, stamp)
-            after = notes.open_checkpoint(note, log_verifier, members)
+            note = ckpt.add_cosignature(stored, witness, stamp)
+            after = ckpt.open_checkpoint(note, log_verifier, members)
             if len(after.cosignatures) != len(before.cosignatures) + 1:
                 raise AuthenticationError(
                     f"{witness.name} is not a witness of this consortium", code="unknown_witness"

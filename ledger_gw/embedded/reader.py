@@ -15,7 +15,7 @@ from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.schema import checkpoints, log
 from ledger_gw.errors import IntegrityError, NotFoundError
-from ledger_gw.merkle import NodeID, consistency_nodes, inclusion_nodes
+from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
 
 
 def log_size(conn: Connection) -> int:

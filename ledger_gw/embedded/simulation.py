@@ -18,16 +18,26 @@ from datetime import datetime
 from chaincode.contract import invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity, composite_key
-from ledger_gw.embedded.entry import Entry, Logged, effects_digest
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import RejectedError
-from ledger_gw.merkle import leaf_hash
+from ledger_gw.log.entry import Entry, effects_digest
+from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
 # Log positions whose writes the appender remembers, at least: runs made on older
 # snapshots are run again. Some tens of megabytes at four writes an event.
 KEEP = 20_000
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What an accepted transaction that writes adds to the log: its writes in key order
+    and its entry, with the entry's leaf hash."""
+
+    writes: tuple[tuple[bytes, bytes], ...]
+    entry: bytes
+    leaf: bytes
 
 
 @dataclass

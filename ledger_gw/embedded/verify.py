@@ -20,16 +20,16 @@ from sqlalchemy import Connection, CursorResult, Engine, func, select
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
-from ledger_gw import checkpoint as notes
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
-from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.embedded.reader import log_size, node_hashes
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import IntegrityError, LedgerError
-from ledger_gw.merkle import CompactRange, NodeID, leaf_hash
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry, effects_digest
+from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
 
 _CHUNK = 2000
 
@@ -152,16 +152,16 @@ def _check_checkpoints(
     consortium: Consortium,
     roots: dict[int, bytes],
 ) -> tuple[int, int]:
-    log_verifier = notes.Verifier.from_vkey(consortium.log_vkey)
+    log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
     witnesses = [
-        notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
+        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
     ]
     count = cosigned = 0
     for size, text in conn.execute(select(checkpoints.c.size, checkpoints.c.note)):
         position = int(size) - 1
         try:
-            opened = notes.open_checkpoint(text, log_verifier, witnesses)
-        except notes.CheckpointError as exc:
+            opened = ckpt.open_checkpoint(text, log_verifier, witnesses)
+        except ckpt.CheckpointError as exc:
             raise _fail(position, f"checkpoint {size} does not verify: {exc}") from exc
         cp = opened.checkpoint
         if cp.origin != consortium.origin or cp.size != size:

@@ -36,7 +36,7 @@ from chaincode.contract import invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from chaincode.stub import composite_key as make_composite_key
-from ledger_gw.fabric import protos as pb
+from ledger_gw import protos as pb
 from ledger_gw.fabric.identity import identity_from_creator
 from ledger_gw.fabric.proposal import read_proposal
 

@@ -14,8 +14,8 @@ from typing import Any
 import grpc
 from google.rpc import status_pb2
 
+from ledger_gw import protos as pb
 from ledger_gw.errors import LedgerError, RejectedError, UnavailableError
-from ledger_gw.fabric import protos as pb
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 PAYLOAD_MISMATCH = "ProposalResponsePayloads do not match"

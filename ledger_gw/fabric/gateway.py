@@ -26,21 +26,20 @@ from typing import Any, TypeVar
 
 import grpc
 
-from ledger_gw.backend import Outcome
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import EndorsementPolicy, Evidence, block_number_of
 from ledger_gw.errors import (
     AuthenticationError,
     ConfigError,
     LedgerError,
     RejectedError,
 )
-from ledger_gw.fabric import protos as pb
 from ledger_gw.fabric.errors import (
     DuplicateTransactionError,
     failure_of,
     to_ledger_error,
     validation_error,
 )
-from ledger_gw.fabric.evidence import Evidence, block_number_of
 from ledger_gw.fabric.proposal import (
     BuiltProposal,
     FabricSigner,
@@ -52,6 +51,7 @@ from ledger_gw.fabric.proposal import (
     signed_commit_status_request,
 )
 from ledger_gw.identity import Signer, load_certificate, verify_low_s
+from ledger_gw.interfaces import Outcome
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class FabricProfile:
     peers: dict[str, PeerEndpoint]  # organisation (MSP ID) → its peer
     default_peer: str  # organisation whose peer serves members that run none
     workspace: Path | None = None
+    policy: EndorsementPolicy | None = None  # what the chaincode was committed with
     timeouts: dict[str, float] = field(
         default_factory=lambda: {"evaluate": 15.0, "endorse": 30.0, "submit": 15.0, "commit": 60.0}
     )
@@ -93,12 +94,16 @@ class FabricProfile:
                 for org, p in data["peers"].items()
             }
             ws = data.get("workspace")
+            policy = data.get("endorsement_policy")
             return cls(
                 channel=data["channel"],
                 chaincode=data["chaincode"],
                 peers=peers,
                 default_peer=data.get("default_peer", next(iter(peers))),
                 workspace=(base / ws) if ws else None,
+                policy=None
+                if policy is None
+                else EndorsementPolicy(int(policy["required"]), frozenset(policy["among"])),
             )
         except (OSError, KeyError, ValueError, StopIteration) as exc:
             raise ConfigError(f"cannot read Fabric profile {path}: {exc}") from exc

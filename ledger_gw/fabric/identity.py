@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from chaincode.errors import ForbiddenError
 from chaincode.stub import ROLES, Identity, Role
-from ledger_gw.fabric import protos as pb
+from ledger_gw import protos as pb
 
 FABRIC_CA_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 ROLE_ATTRIBUTE = "role"

@@ -1,7 +1,7 @@
 """Helpers `network/network.sh` calls: material cryptogen cannot make, and the profile.
 
-    python -m ledger_gw.fabric.netsetup roles CRYPTO            NodeOUs: client OU = role
-    python -m ledger_gw.fabric.netsetup workspace CRYPTO OUT    ledger workspace (signers)
+    python -m ledger_gw.fabric.netsetup roles CRYPTO DEF          NodeOUs: client OU = role
+    python -m ledger_gw.fabric.netsetup workspace CRYPTO DEF OUT  ledger workspace (signers)
     python -m ledger_gw.fabric.netsetup cc-tls CRYPTO ORG OUT   chaincode server/peer TLS pair
     python -m ledger_gw.fabric.netsetup profile STATE ...       profile.json for the gateway
 
@@ -26,8 +26,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ledger_gw.consortium import Definition
 from ledger_gw.identity import key_pem
-from ledger_gw.workspace import DEMO_ORGANISATIONS, Workspace, _write_secret
+from ledger_gw.workspace import Workspace, _write_secret
 
 DOMAIN = "ledger.local"
 
@@ -47,9 +48,9 @@ def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certific
     return key, cert
 
 
-def set_client_roles(crypto: Path) -> None:
-    """Rewrite every NodeOUs config.yaml: a client of AGENCY-A is a cert with OU=agency."""
-    for org_id, role, _ in DEMO_ORGANISATIONS:
+def set_client_roles(crypto: Path, definition: Definition) -> None:
+    """Rewrite every NodeOUs config.yaml: a client of an agency is a cert with OU=agency."""
+    for org_id, role in definition.members:
         for config in org_dir(crypto, org_id).rglob("config.yaml"):
             text = config.read_text()
             text = re.sub(
@@ -61,10 +62,10 @@ def set_client_roles(crypto: Path) -> None:
             config.write_text(text)
 
 
-def make_workspace(crypto: Path, out: Path, name: str = "fabric") -> None:
+def make_workspace(crypto: Path, out: Path, definition: Definition) -> None:
     """A ledger workspace whose organisations' CAs are the Fabric MSPs' CAs."""
-    cas = {org_id: _load_ca(org_dir(crypto, org_id) / "ca") for org_id, _, _ in DEMO_ORGANISATIONS}
-    Workspace.create(out, name, cas=cas, domain=org_domain)
+    cas = {org_id: _load_ca(org_dir(crypto, org_id) / "ca") for org_id, _ in definition.members}
+    Workspace.create(out, definition, cas=cas, domain=org_domain)
 
 
 def _tls_cert(
@@ -128,8 +129,11 @@ def write_connection(tls_dir: Path, address: str, out: Path) -> None:
     out.write_text(json.dumps(data, indent=2))
 
 
-def write_profile(state: Path, channel: str, chaincode: str, peers: Sequence[str]) -> None:
-    """profile.json: each ORG=host:port peer, its TLS CA (relative paths), the workspace."""
+def write_profile(
+    state: Path, channel: str, chaincode: str, peers: Sequence[str], policy: str | None = None
+) -> None:
+    """profile.json: each ORG=host:port peer, its TLS CA (relative paths), the workspace,
+    and the endorsement policy the chaincode was committed with (``N:ORG,ORG,...``)."""
     entries = {}
     for spec in peers:
         org_id, address = spec.split("=", 1)
@@ -138,22 +142,28 @@ def write_profile(state: Path, channel: str, chaincode: str, peers: Sequence[str
             "address": address,
             "tls_root_cert": str(next(tlsca.glob("*-cert.pem")).relative_to(state)),
         }
-    profile = {
+    profile: dict[str, object] = {
         "channel": channel,
         "chaincode": chaincode,
         "peers": entries,
         "default_peer": next(iter(entries)),
         "workspace": "workspace",
     }
+    if policy:
+        required, among = policy.split(":", 1)
+        profile["endorsement_policy"] = {"required": int(required), "among": among.split(",")}
     (state / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="netsetup")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("roles").add_argument("crypto", type=Path)
+    roles = sub.add_parser("roles")
+    roles.add_argument("crypto", type=Path)
+    roles.add_argument("definition", type=Path, help="the consortium definition (JSON)")
     ws = sub.add_parser("workspace")
     ws.add_argument("crypto", type=Path)
+    ws.add_argument("definition", type=Path, help="the consortium definition (JSON)")
     ws.add_argument("out", type=Path)
     cc = sub.add_parser("cc-tls")
     cc.add_argument("crypto", type=Path)
@@ -167,18 +177,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     prof.add_argument("state", type=Path)
     prof.add_argument("--channel", required=True)
     prof.add_argument("--chaincode", required=True)
+    prof.add_argument("--policy", help="N:ORG,ORG,...: any N of these must endorse")
     prof.add_argument("peers", nargs="+", help="ORG=host:port")
     args = parser.parse_args(argv)
     if args.cmd == "roles":
-        set_client_roles(args.crypto)
+        set_client_roles(args.crypto, Definition.load(args.definition))
     elif args.cmd == "workspace":
-        make_workspace(args.crypto, args.out)
+        make_workspace(args.crypto, args.out, Definition.load(args.definition))
     elif args.cmd == "cc-tls":
         make_cc_tls(args.crypto, args.org, args.out)
     elif args.cmd == "connection":
         write_connection(args.tls_dir, args.address, args.out)
     else:
-        write_profile(args.state, args.channel, args.chaincode, args.peers)
+        write_profile(args.state, args.channel, args.chaincode, args.peers, args.policy)
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ledger_gw.fabric import protos as pb
+from ledger_gw import protos as pb
 from ledger_gw.identity import sign_low_s
 
 NONCE_BYTES = 24

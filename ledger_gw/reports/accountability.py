@@ -29,14 +29,14 @@ from typing import Any
 from cryptography.x509.oid import NameOID
 
 from chaincode.fields import format_amount
-from ledger_gw import checkpoint as notes
 from ledger_gw.audit.evidence import b64
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.entry import Entry
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.errors import LedgerError
 from ledger_gw.identity import load_certificate
-from ledger_gw.merkle import CompactRange, leaf_hash
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import CompactRange, leaf_hash
 from ledger_gw.reports.suppression import DEFAULT_K, suppress
 
 REPORT_FORMAT = "ledger-gw/accountability-report/v1"
@@ -312,8 +312,8 @@ def report_from_ledger(
 ) -> dict[str, Any]:
     """Compute at a signed checkpoint (default: the latest) and check the root matches it."""
     note = reader.checkpoint(size)
-    cp = notes.open_checkpoint(
-        note, notes.Verifier.from_vkey(consortium.log_vkey), origin=consortium.origin
+    cp = ckpt.open_checkpoint(
+        note, ckpt.NoteVerifier.from_vkey(consortium.log_vkey), origin=consortium.origin
     ).checkpoint
     report = compute_report(
         reader.entries(), origin=consortium.origin, tree_size=cp.size, query=query

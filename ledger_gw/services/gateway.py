@@ -11,19 +11,19 @@ import threading
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
-from ledger_gw import checkpoint as notes
-from ledger_gw.backend import Ledger
-from ledger_gw.backends import fabric_profile_path
+from ledger_gw.bootstrap import fabric_profile_path
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.appender import RemoteAppender, appender_key
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.turns import Turns
 from ledger_gw.errors import ConfigError, RejectedError
 from ledger_gw.identity import Signer
+from ledger_gw.interfaces import Ledger
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.services.access import Caller
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.turns import Turns
 from ledger_gw.workspace import Workspace
 
 
@@ -90,7 +90,7 @@ class Gateway:
                 "embedded_only",
                 "this gateway runs on Fabric: Merkle proofs, checkpoints, bundles and reports "
                 "come from the embedded ledger; on Fabric the audit evidence is the block "
-                "chain (ledger_gw.fabric.evidence)",
+                "chain (ledger_gw.audit.fabric_blocks)",
             )
         return ledger
 
@@ -123,7 +123,7 @@ class Gateway:
     def org_role(self, org: str) -> str:
         return self.workspace.consortium.organisation(org).role
 
-    def witness(self, org: str) -> notes.Signer:
+    def witness(self, org: str) -> ckpt.NoteSigner:
         if org not in self.signers:
             raise RejectedError(
                 "forbidden", "org_not_served", f"this gateway holds no key for {org}"

@@ -21,9 +21,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ledger_gw import checkpoint as notes
 from ledger_gw.errors import RejectedError
-from ledger_gw.note import Note
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.note import Note
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
 from ledger_gw.reports.iati import to_iati
@@ -89,7 +89,7 @@ def query_for(
 
 def _latest_size(gateway: Gateway) -> int:
     note = gateway.embedded.log.checkpoint(None)
-    return notes.Checkpoint.parse(Note.parse(note).text).size
+    return ckpt.Checkpoint.parse(Note.parse(note).text).size
 
 
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import ROLES_FOR_ORG, issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -21,7 +22,7 @@ from ledger_gw.workspace import Workspace
 @pytest.fixture(scope="session")
 def consortium_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("gateway") / "ws"
-    Workspace.create(root)
+    Workspace.create(root, DEMO)
     return root
 
 

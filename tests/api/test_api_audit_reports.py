@@ -14,9 +14,9 @@ import pytest
 from api_helpers import Api
 from lxml import etree
 
+from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.reports.signing import verify_report
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.seed import seed_fatima
 
 XSD = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas" / "iati-2.03"
 Bundle = dict[str, Any]
@@ -187,7 +187,7 @@ def test_bad_report_queries_are_422(api: Api, journey: Any, query: str, field: s
 
 
 def test_synthetic_population_fills_the_report(api: Api, gateway: Gateway) -> None:
-    from ledger_gw.services.synthetic import seed_synthetic
+    from ledger_gw.demo.synthetic import seed_synthetic
 
     seed_fatima(gateway)
     signed = seed_synthetic(gateway)

@@ -6,8 +6,8 @@ import base64
 
 from api_helpers import PID, Api, consent, grant, new_id, referral
 
-from ledger_gw import checkpoint as notes
-from ledger_gw.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.services.gateway import Gateway
 
 
@@ -68,14 +68,14 @@ def test_proofs_verify(api: Api, gateway: Gateway) -> None:
         _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
     cp = _ok(api.as_("DONOR-Y", "donor").get("/v1/checkpoints/latest"))
     assert cp["size"] == 5
-    log_key = notes.Verifier.from_vkey(gateway.workspace.consortium.log_vkey)
-    head = notes.open_checkpoint(str(cp["note"]), log_key, []).checkpoint
+    log_key = ckpt.NoteVerifier.from_vkey(gateway.workspace.consortium.log_vkey)
+    head = ckpt.open_checkpoint(str(cp["note"]), log_key, []).checkpoint
     proof = _ok(api.as_("AGENCY-A").get("/v1/proofs/inclusion?index=2"))
     entry = base64.b64decode(str(proof["entry"]))
     hashes = [base64.b64decode(h) for h in proof["proof"]]  # type: ignore[attr-defined]
     verify_inclusion(leaf_hash(entry), 2, 5, hashes, head.root_hash)
     old = _ok(api.as_("AGENCY-A").get("/v1/checkpoints/3"))
-    old_head = notes.open_checkpoint(str(old["note"]), log_key, []).checkpoint
+    old_head = ckpt.open_checkpoint(str(old["note"]), log_key, []).checkpoint
     cons = _ok(api.as_("AUDITOR-X", "auditor").get("/v1/proofs/consistency?size1=3"))
     verify_consistency(
         3, 5, [base64.b64decode(h) for h in cons["proof"]],  # type: ignore[attr-defined]
@@ -102,13 +102,13 @@ def test_cosign(api: Api, gateway: Gateway) -> None:
     _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
     note = _ok(api.as_("AGENCY-A", "admin").post("/v1/checkpoints/cosign", json={}))["note"]
     _ok(api.as_("AUDITOR-X", "auditor").post("/v1/checkpoints/cosign", json={"size": 1}))
-    log_key = notes.Verifier.from_vkey(gateway.workspace.consortium.log_vkey)
+    log_key = ckpt.NoteVerifier.from_vkey(gateway.workspace.consortium.log_vkey)
     witnesses = [
-        notes.Verifier.from_vkey(o.witness_vkey)
+        ckpt.NoteVerifier.from_vkey(o.witness_vkey)
         for o in gateway.workspace.consortium.organisations.values()
     ]
     latest = _ok(api.as_("AGENCY-A").get("/v1/checkpoints/latest"))["note"]
-    assert notes.open_checkpoint(str(latest), log_key, witnesses, quorum=2)
+    assert ckpt.open_checkpoint(str(latest), log_key, witnesses, quorum=2)
     assert note != latest
     r = api.as_("AGENCY-A").post("/v1/checkpoints/cosign", json={})
     assert r.status_code == 403

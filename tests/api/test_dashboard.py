@@ -11,9 +11,9 @@ from api_helpers import Tokens
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.services.access import authenticate, revoke_token
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.seed import seed_fatima
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

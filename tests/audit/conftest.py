@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.pseudonym import document_hash
 from ledger_gw.workspace import Workspace
@@ -35,7 +36,7 @@ class Scenario:
 
 @pytest.fixture(scope="session")
 def audit_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("audit") / "ws")
+    return Workspace.create(tmp_path_factory.mktemp("audit") / "ws", DEMO)
 
 
 def build_scenario(ws: Workspace, path: Path) -> Iterator[Scenario]:

@@ -12,8 +12,9 @@ import pytest
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, sign_low_s
-from ledger_gw.note import Note, NoteSignature
+from ledger_gw.log.note import Note, NoteSignature
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
 from tests.audit.conftest import DOCUMENT, SALT, Scenario
@@ -208,7 +209,7 @@ def test_illegal_transition_inserted(scenario: Scenario, chain_bundle: Bundle) -
 def test_pinned_consortium_differs(
     chain_bundle: Bundle, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    other = Workspace.create(tmp_path_factory.mktemp("other") / "ws")
+    other = Workspace.create(tmp_path_factory.mktemp("other") / "ws", DEMO)
     codes = verify_bundle(chain_bundle, trusted_consortium=other.consortium).codes
     assert "consortium_mismatch" in codes
     assert "bad_checkpoint" in codes  # the pinned log key did not sign it

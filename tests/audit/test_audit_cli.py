@@ -9,13 +9,14 @@ from click.testing import CliRunner
 
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 
 
 def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
-    ws = Workspace.create(tmp_path / "ws")
+    ws = Workspace.create(tmp_path / "ws", DEMO)
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
     try:
         referral = ev.referral_created(ev.pid())

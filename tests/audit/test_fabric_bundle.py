@@ -18,11 +18,14 @@ from typing import Any, cast
 import pytest
 from click.testing import CliRunner
 
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import block_header_hash
+from ledger_gw.audit.fabric_blocks import EndorsementPolicy
+from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
-from ledger_gw.fabric import protos as pb
-from ledger_gw.fabric.audit import POSITION_STRIDE, build_fabric_bundle
-from ledger_gw.fabric.evidence import block_header_hash
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.fabric.bundle import build_fabric_bundle
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
@@ -38,6 +41,7 @@ AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
 class _Profile:
     channel: str = fb.CHANNEL
     chaincode: str = fb.CHAINCODE
+    policy: EndorsementPolicy = EndorsementPolicy(2, AGENCIES)
 
 
 class StandInPeer:
@@ -223,7 +227,7 @@ def test_other_genesis_and_policy(fabric: FabricScenario) -> None:
 def test_pinned_consortium_must_match_the_channel(
     fabric: FabricScenario, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    other = Workspace.create(tmp_path_factory.mktemp("other-fabric") / "ws")
+    other = Workspace.create(tmp_path_factory.mktemp("other-fabric") / "ws", DEMO)
     codes = verify_bundle(fabric.bundle, trusted_consortium=other.consortium).codes
     assert "consortium_mismatch" in codes
 

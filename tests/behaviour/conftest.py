@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger_gw.backend import Ledger
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.interfaces import Ledger
 from ledger_gw.workspace import Workspace
 
 NETWORK_SH = Path(__file__).resolve().parents[2] / "network" / "network.sh"
@@ -69,7 +70,7 @@ def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def embedded_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws")
+    return Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws", DEMO)
 
 
 def _embedded(ws: Workspace, path: Path) -> Backend:
@@ -91,7 +92,7 @@ def backend(
         profile: Path = request.getfixturevalue("fabric_profile")
 
         def make() -> Backend:
-            from ledger_gw.backends import fabric_ledger
+            from ledger_gw.bootstrap import fabric_ledger
 
             ledger, ws = fabric_ledger(profile)
             return Backend("fabric", ledger, ws)

@@ -42,10 +42,10 @@ class Built:
 @pytest.fixture(scope="module")
 def built(fabric_profile: Path) -> Built:
     """Two linked referrals on the network, then a bundle for the onward one's chain."""
-    from ledger_gw.backends import fabric_ledger
-    from ledger_gw.fabric import protos as pb
-    from ledger_gw.fabric.audit import build_fabric_bundle
-    from ledger_gw.fabric.evidence import block_header_hash
+    from ledger_gw import protos as pb
+    from ledger_gw.audit.fabric_blocks import block_header_hash
+    from ledger_gw.bootstrap import fabric_ledger
+    from ledger_gw.fabric.bundle import build_fabric_bundle
     from ledger_gw.fabric.gateway import FabricLedger
 
     ledger, ws = fabric_ledger(fabric_profile)
@@ -100,7 +100,7 @@ def _verify(built: Built, bundle: Bundle) -> set[str]:
 
 
 def _index(bundle: Bundle, tx_id: str) -> int:
-    from ledger_gw.fabric import protos as pb
+    from ledger_gw import protos as pb
 
     entry = next(e for e in bundle["evidence"]["entries"] if e["tx_id"] == tx_id)
     first = pb.common.Block.FromString(base64.b64decode(bundle["evidence"]["blocks"][0]))

@@ -14,7 +14,7 @@ from tests.support import events as ev
 
 @pytest.fixture
 def fabric(fabric_profile: Path) -> Iterator[Backend]:
-    from ledger_gw.backends import fabric_ledger
+    from ledger_gw.bootstrap import fabric_ledger
 
     ledger, ws = fabric_ledger(fabric_profile)
     try:
@@ -24,14 +24,14 @@ def fabric(fabric_profile: Path) -> Iterator[Backend]:
 
 
 def test_block_evidence_verifies_offline_and_catches_tampering(fabric: Backend) -> None:
-    from ledger_gw.errors import IntegrityError
-    from ledger_gw.fabric import protos as pb
-    from ledger_gw.fabric.evidence import (
+    from ledger_gw import protos as pb
+    from ledger_gw.audit.fabric_blocks import (
         EndorsementPolicy,
         Evidence,
         block_header_hash,
         verify_evidence,
     )
+    from ledger_gw.errors import IntegrityError
     from ledger_gw.fabric.gateway import FabricLedger
 
     ledger = fabric.ledger

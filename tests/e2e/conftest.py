@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from e2e_server import Server
 
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -24,7 +25,7 @@ TOKENS = (
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e") / "ws"
-    Workspace.create(root)
+    Workspace.create(root, DEMO)
     gw = Gateway.open(GatewayConfig(directory=root))
     try:
         tokens = {

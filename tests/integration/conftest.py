@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.workspace import Workspace
 from tests.support.ledgers import MakeClient, MakeLedger, Verify, verify_url
@@ -21,7 +22,7 @@ from tests.support.ledgers import MakeClient, MakeLedger, Verify, verify_url
 
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("consortium") / "ws")
+    return Workspace.create(tmp_path_factory.mktemp("consortium") / "ws", DEMO)
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ from ledger_gw.embedded.appender import (
     _admitted_wire,
 )
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.embedded.turns import Turns
 from ledger_gw.errors import RejectedError, UnavailableError
-from ledger_gw.services.turns import Turns
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.ledgers import MakeLedger, Verify

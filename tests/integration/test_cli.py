@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger_gw import checkpoint as notes
 from ledger_gw.consortium import Consortium
-from ledger_gw.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 pytestmark = pytest.mark.slow
 
@@ -51,13 +51,13 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def _log_key(directory: Path) -> notes.Verifier:
-    return notes.Verifier.from_vkey(Consortium.load(directory / "consortium.json").log_vkey)
+def _log_key(directory: Path) -> ckpt.NoteVerifier:
+    return ckpt.NoteVerifier.from_vkey(Consortium.load(directory / "consortium.json").log_vkey)
 
 
-def _witnesses(directory: Path) -> list[notes.Verifier]:
+def _witnesses(directory: Path) -> list[ckpt.NoteVerifier]:
     consortium = Consortium.load(directory / "consortium.json")
-    return [notes.Verifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()]
+    return [ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()]
 
 
 def _entry(directory: Path, position: int) -> bytes:
@@ -89,7 +89,7 @@ def test_prove_inclusion(demo_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     assert proof["index"] == 3
-    cp = notes.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
+    cp = ckpt.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
     assert cp.size == proof["size"] == _size(demo_dir)
     leaf = leaf_hash(_entry(demo_dir, 3))  # recomputed from the stored entry, not trusted
     assert base64.b64decode(proof["leaf_hash"]) == leaf
@@ -103,7 +103,7 @@ def test_prove_inclusion_by_tx_against_older_size(demo_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     assert (proof["index"], proof["size"]) == (1, 4)
-    cp = notes.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
+    cp = ckpt.open_checkpoint(proof["checkpoint"], _log_key(demo_dir)).checkpoint
     assert cp.size == 4
     verify_inclusion(leaf_hash(_entry(demo_dir, 1)), 1, 4, _b64(proof["proof"]), cp.root_hash)
 
@@ -113,8 +113,8 @@ def test_prove_consistency(demo_dir: Path) -> None:
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     log_key = _log_key(demo_dir)
-    cp1 = notes.open_checkpoint(proof["checkpoint1"], log_key).checkpoint
-    cp2 = notes.open_checkpoint(proof["checkpoint2"], log_key).checkpoint
+    cp1 = ckpt.open_checkpoint(proof["checkpoint1"], log_key).checkpoint
+    cp2 = ckpt.open_checkpoint(proof["checkpoint2"], log_key).checkpoint
     assert (cp1.size, cp2.size) == (2, _size(demo_dir))
     verify_consistency(2, cp2.size, _b64(proof["proof"]), cp1.root_hash, cp2.root_hash)
 
@@ -122,7 +122,7 @@ def test_prove_consistency(demo_dir: Path) -> None:
 def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
     shown = run("checkpoint", "show", "--dir", str(demo_dir))
     assert shown.returncode == 0, shown.stderr
-    opened = notes.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir))
+    opened = ckpt.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir))
     assert opened.checkpoint.size == _size(demo_dir)
     assert "witness.agency-a" in opened.witnesses  # the demo's audit had it cosign
 
@@ -130,7 +130,7 @@ def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
         "checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-A", "--size", "5"
     )
     assert cosigned.returncode == 0, cosigned.stderr
-    old = notes.open_checkpoint(cosigned.stdout, _log_key(demo_dir), _witnesses(demo_dir))
+    old = ckpt.open_checkpoint(cosigned.stdout, _log_key(demo_dir), _witnesses(demo_dir))
     assert old.checkpoint.size == 5
     assert old.witnesses == ("witness.agency-a",)
     again = run("checkpoint", "show", "--dir", str(demo_dir), "--size", "5")

@@ -9,11 +9,11 @@ from collections import Counter
 import pytest
 from sqlalchemy import func, select
 
-from ledger_gw import checkpoint as notes
-from ledger_gw.backend import Outcome
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.schema import checkpoints, log
-from ledger_gw.merkle import verify_consistency
+from ledger_gw.interfaces import Outcome
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import verify_consistency
 from ledger_gw.workspace import Workspace
 from tests.support import writer
 from tests.support.events import independent
@@ -31,12 +31,12 @@ def _log_positions(ledger: EmbeddedLedger) -> dict[str, int]:
 
 
 def _checkpoint_roots(ledger: EmbeddedLedger, workspace: Workspace) -> dict[int, bytes]:
-    verifier = notes.Verifier.from_vkey(workspace.consortium.log_vkey)
+    verifier = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
     with ledger.reader() as conn:
         rows = conn.execute(select(checkpoints.c.size, checkpoints.c.note)).all()
     roots = {}
     for size, note in rows:
-        cp = notes.open_checkpoint(note, verifier).checkpoint
+        cp = ckpt.open_checkpoint(note, verifier).checkpoint
         assert cp.size == size
         roots[int(size)] = cp.root_hash
     return roots

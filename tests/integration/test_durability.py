@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ledger_gw import checkpoint as notes
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.workspace import Workspace
 from tests.support import writer
 from tests.support.events import independent
@@ -65,7 +65,7 @@ def test_acknowledged_transactions_survive_sigkill(
 ) -> None:
     seed = int.from_bytes(os.urandom(4), "big")
     rng = random.Random(seed)
-    log_key = notes.Verifier.from_vkey(workspace.consortium.log_vkey)
+    log_key = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
     make_ledger().close()  # create the tables before the first writer starts
     acked: dict[str, int] = {}
     for round_ in range(ROUNDS):
@@ -82,7 +82,7 @@ def test_acknowledged_transactions_survive_sigkill(
         for tx_id, position in acked.items():
             assert ledger.log.position_of(tx_id) == position, where
         # No torn batch: the latest checkpoint covers exactly the log, and all verifies.
-        latest = notes.open_checkpoint(ledger.log.checkpoint(), log_key).checkpoint
+        latest = ckpt.open_checkpoint(ledger.log.checkpoint(), log_key).checkpoint
         assert latest.size == size, where
         report = verify(ledger_url)
         assert report.size == size, where

@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from sqlalchemy import select
 
 from chaincode.canonical import canonical_json
-from ledger_gw import checkpoint as notes
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
@@ -38,7 +37,8 @@ from ledger_gw.identity import (
     load_certificate,
     load_signing_key,
 )
-from ledger_gw.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
@@ -348,12 +348,12 @@ def test_evaluate_refuses_writes_and_submit_refuses_queries(seeded: Seeded) -> N
 
 
 def _roots(ledger: EmbeddedLedger, workspace: Workspace) -> dict[int, bytes]:
-    log_key = notes.Verifier.from_vkey(workspace.consortium.log_vkey)
+    log_key = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
     with ledger.reader() as conn:
         rows = conn.execute(select(checkpoints.c.size, checkpoints.c.note)).all()
     out = {}
     for size, note in rows:
-        cp = notes.open_checkpoint(note, log_key).checkpoint
+        cp = ckpt.open_checkpoint(note, log_key).checkpoint
         assert cp.size == size
         assert cp.origin == workspace.consortium.origin
         out[cp.size] = cp.root_hash
@@ -397,27 +397,27 @@ def test_proofs_verify_against_signed_checkpoints(seeded: Seeded, workspace: Wor
 def test_member_witness_cosigns(
     seeded: Seeded, workspace: Workspace, ledger_url: str, verify: Verify
 ) -> None:
-    log_key = notes.Verifier.from_vkey(workspace.consortium.log_vkey)
+    log_key = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
     members = [
-        notes.Verifier.from_vkey(o.witness_vkey)
+        ckpt.NoteVerifier.from_vkey(o.witness_vkey)
         for o in workspace.consortium.organisations.values()
     ]
     note = seeded.ledger.cosign(workspace.witness("AGENCY-B"))
     assert seeded.ledger.log.checkpoint() == note
-    opened = notes.open_checkpoint(note, log_key, members, quorum=1)
+    opened = ckpt.open_checkpoint(note, log_key, members, quorum=1)
     assert opened.witnesses == ("witness.agency-b",)
     assert opened.checkpoint.size == 3
     older = seeded.ledger.cosign(workspace.witness("AUDITOR-X"), size=1)
-    assert notes.open_checkpoint(older, log_key, members, quorum=1).checkpoint.size == 1
+    assert ckpt.open_checkpoint(older, log_key, members, quorum=1).checkpoint.size == 1
     report = verify(ledger_url)
     assert report.cosignatures == 2
-    with pytest.raises(notes.CheckpointError):  # no witness counts twice
+    with pytest.raises(ckpt.CheckpointError):  # no witness counts twice
         seeded.ledger.cosign(workspace.witness("AGENCY-B"))
 
 
 @pytest.mark.parametrize("name", ["witness.stranger", "witness.agency-b"])
 def test_non_member_cannot_cosign(seeded: Seeded, name: str) -> None:
-    stranger, _ = notes.generate_signer(name)
+    stranger, _ = ckpt.generate_signer(name)
     before = snapshot(seeded.ledger)
     with pytest.raises(AuthenticationError) as caught:
         seeded.ledger.cosign(stranger)

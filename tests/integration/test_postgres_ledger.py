@@ -14,12 +14,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
-from ledger_gw import checkpoint as notes
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
-from ledger_gw.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.writer import parse_ack, start
@@ -58,13 +58,13 @@ def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLed
     report = verify_ledger(pg_ledger.engine, workspace.consortium)
     assert report.size == size + 1
     note = pg_ledger.log.checkpoint()
-    cp = notes.open_checkpoint(note, notes.Verifier.from_vkey(workspace.consortium.log_vkey))
+    cp = ckpt.open_checkpoint(note, ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey))
     root = cp.checkpoint.root_hash
     for i in range(report.size):
         proof = pg_ledger.log.inclusion_proof(i, report.size)
         verify_inclusion(leaf_hash(pg_ledger.log.entry(i)), i, report.size, proof, root)
-    old = notes.open_checkpoint(
-        pg_ledger.log.checkpoint(3), notes.Verifier.from_vkey(workspace.consortium.log_vkey)
+    old = ckpt.open_checkpoint(
+        pg_ledger.log.checkpoint(3), ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
     )
     proof = pg_ledger.log.consistency_proof(3, report.size)
     verify_consistency(3, report.size, proof, old.checkpoint.root_hash, root)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from ledger_gw.embedded.turns import Turns
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.turns import Turns
 from ledger_gw.workspace import Workspace
 
 PATIENCE = 5.0  # seconds a thread that should get in is given

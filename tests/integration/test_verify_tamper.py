@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 
 from chaincode.canonical import canonical_json
-from ledger_gw import checkpoint as notes
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import IntegrityError
-from ledger_gw.note import Note, NoteSignature, SigType
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.note import Note, NoteSignature, SigType
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent, story
 from tests.support.ledgers import verify_url
@@ -280,7 +280,7 @@ def test_changed_checkpoint_root(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, size: int
 ) -> None:
     note = _note(db, size)
-    root = notes.Checkpoint.parse(Note.parse(note).text).root_hash
+    root = ckpt.Checkpoint.parse(Note.parse(note).text).root_hash
     forged = base64.b64encode(bytes(b ^ 0xFF for b in root)).decode()
     _store_note(db, size, note.replace(base64.b64encode(root).decode(), forged))
     _fails_at(workspace, copy, size - 1)
@@ -290,8 +290,8 @@ def test_checkpoint_resigned_by_log_key_with_wrong_root(
     workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
     """Even the log's own key cannot vouch for a root the log does not have."""
-    cp = notes.Checkpoint(workspace.consortium.origin, 10, bytes(32))
-    _store_note(db, 10, notes.sign_checkpoint(cp, workspace.log_signer()))
+    cp = ckpt.Checkpoint(workspace.consortium.origin, 10, bytes(32))
+    _store_note(db, 10, ckpt.sign_checkpoint(cp, workspace.log_signer()))
     _fails_at(workspace, copy, 9)
 
 
@@ -308,8 +308,8 @@ def test_changed_checkpoint_signature(
 def test_cosignature_by_unknown_key_is_ignored(
     workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
-    stranger, _ = notes.generate_signer("witness.stranger")
-    note = notes.add_cosignature(_note(db, SIZE), stranger, 1_700_000_000)
+    stranger, _ = ckpt.generate_signer("witness.stranger")
+    note = ckpt.add_cosignature(_note(db, SIZE), stranger, 1_700_000_000)
     parsed = Note.parse(note)
     junk = NoteSignature("random.name", os.urandom(4), os.urandom(72))
     _store_note(db, SIZE, Note(parsed.text, (*parsed.signatures, junk)).format())
@@ -323,7 +323,7 @@ def test_cosignature_by_unknown_key_is_ignored(
 def test_forged_cosignature_by_known_witness_fails(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, org_id: str, size: int
 ) -> None:
-    witness = notes.Verifier.from_vkey(workspace.consortium.organisation(org_id).witness_vkey)
+    witness = ckpt.NoteVerifier.from_vkey(workspace.consortium.organisation(org_id).witness_vkey)
     cosigner = witness.as_type(SigType.COSIGNATURE_V1)
     parsed = Note.parse(_note(db, size))
     forged = NoteSignature(cosigner.name, cosigner.key_id, os.urandom(72))

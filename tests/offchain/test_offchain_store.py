@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.services import registrations
@@ -22,7 +23,7 @@ ORGS = ("AGENCY-A", "AGENCY-B")
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("off") / "ws"
-    Workspace.create(root)
+    Workspace.create(root, DEMO)
     return root
 
 
@@ -100,7 +101,7 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
     """Crypto-shredding holds on disk: the record, the document and its salt are gone from
     the database file and its WAL, not merely unlinked from the tables."""
     ws = tmp_path / "ws"
-    Workspace.create(ws)
+    Workspace.create(ws, DEMO)
     config = GatewayConfig(
         directory=ws,
         ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import AuthenticationError
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_ledger
@@ -31,7 +32,7 @@ PEOPLE = sum(a + b for a, b in LAYOUT.values())
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, EmbeddedLedger]]:
     root = tmp_path_factory.mktemp("reports")
-    ws = Workspace.create(root / "ws")
+    ws = Workspace.create(root / "ws", DEMO)
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
     a = OrgClient(ledger, ws.signer("AGENCY-A"))
     grants, deliveries = [], []

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaincode.canonical import canonical_json
-from ledger_gw.fabric import protos as pb
-from ledger_gw.fabric.evidence import block_data_hash, block_header_bytes, block_header_hash
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_bytes, block_header_hash
 from ledger_gw.fabric.proposal import FabricSigner, build_proposal, new_nonce
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
 from ledger_gw.workspace import Workspace

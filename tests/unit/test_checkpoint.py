@@ -1,4 +1,4 @@
-"""Tests for ledger_gw.note and ledger_gw.checkpoint (C2SP signed-note, tlog-checkpoint,
+"""Tests for ledger_gw.log.note and ledger_gw.log.checkpoint (C2SP signed-note, tlog-checkpoint,
 tlog-cosignature)."""
 
 from __future__ import annotations
@@ -11,23 +11,23 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger_gw.checkpoint import (
+from ledger_gw.log.checkpoint import (
     Checkpoint,
     CheckpointError,
     add_cosignature,
     dump_signer,
-    load_signer,
     open_checkpoint,
+    parse_signer,
     sign_checkpoint,
 )
-from ledger_gw.note import (
+from ledger_gw.log.note import (
     MAX_SIGNATURES,
     Note,
     NoteError,
     NoteSignature,
-    Signer,
+    NoteSigner,
+    NoteVerifier,
     SigType,
-    Verifier,
     cosignature_v1_message,
     generate_signer,
     key_id,
@@ -48,7 +48,7 @@ GO_SIG_LINE = (
 )
 GO_NOTE = GO_TEXT + "\n" + GO_SIG_LINE
 
-# c2sp.org/signed-note, "Verifier keys" / "Example".
+# c2sp.org/signed-note, "NoteVerifier keys" / "Example".
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
 C2SP_NOTE = (
     "This is an example message.\n"
@@ -71,9 +71,9 @@ ROOT = hashlib.sha256(b"root").digest()
 ORIGIN = "ledger.example/log"
 
 
-def _seeded(name: str, seed: int, sig_type: SigType = SigType.ED25519) -> Signer:
+def _seeded(name: str, seed: int, sig_type: SigType = SigType.ED25519) -> NoteSigner:
     key = Ed25519PrivateKey.from_private_bytes(bytes([seed]) * 32)
-    return Signer(name, key, sig_type)
+    return NoteSigner(name, key, sig_type)
 
 
 LOG = _seeded(ORIGIN, 1)
@@ -87,7 +87,7 @@ def _signed(cp: Checkpoint = CP) -> str:
     return sign_checkpoint(cp, LOG)
 
 
-def _cosigned(*witnesses: Signer, ts: int = 1679315147) -> str:
+def _cosigned(*witnesses: NoteSigner, ts: int = 1679315147) -> str:
     note = _signed()
     for w in witnesses:
         note = add_cosignature(note, w, ts)
@@ -98,7 +98,7 @@ def _cosigned(*witnesses: Signer, ts: int = 1679315147) -> str:
 
 
 def test_go_note_vector_sign_reproduces_bytes() -> None:
-    signer = Signer.from_skey(GO_SKEY)
+    signer = NoteSigner.from_skey(GO_SKEY)
     assert signer.verifier.vkey == GO_VKEY
     assert signer.key_id.hex() == "c74f20a3"
     assert signer.to_skey() == GO_SKEY
@@ -107,7 +107,7 @@ def test_go_note_vector_sign_reproduces_bytes() -> None:
 
 
 def test_go_note_vector_verifies() -> None:
-    v = Verifier.from_vkey(GO_VKEY)
+    v = NoteVerifier.from_vkey(GO_VKEY)
     note = Note.parse(GO_NOTE)
     assert note.text == GO_TEXT
     (sig,) = note.signatures
@@ -152,11 +152,11 @@ def test_invalid_utf8_rejected() -> None:
 )
 def test_bad_vkeys_rejected(bad_vkey: str) -> None:
     with pytest.raises(NoteError):
-        Verifier.from_vkey(bad_vkey)
+        NoteVerifier.from_vkey(bad_vkey)
 
 
 def test_c2sp_signed_note_example() -> None:
-    v = Verifier.from_vkey(C2SP_VKEY)
+    v = NoteVerifier.from_vkey(C2SP_VKEY)
     assert v.vkey == C2SP_VKEY
     note = Note.parse(C2SP_NOTE)
     (sig,) = note.signatures
@@ -165,10 +165,10 @@ def test_c2sp_signed_note_example() -> None:
 
 
 def test_transparency_dev_cosigner_vkeys() -> None:
-    cosigner = Verifier.from_vkey(FORMATS_COSIG_VKEY)  # key ID check is 0x04-specific
+    cosigner = NoteVerifier.from_vkey(FORMATS_COSIG_VKEY)  # key ID check is 0x04-specific
     assert cosigner.sig_type is SigType.COSIGNATURE_V1
     assert cosigner.vkey == FORMATS_COSIG_VKEY
-    plain = Verifier.from_vkey(FORMATS_ED25519_VKEY)
+    plain = NoteVerifier.from_vkey(FORMATS_ED25519_VKEY)
     assert plain.sig_type is SigType.ED25519
     converted = plain.as_type(SigType.COSIGNATURE_V1)
     assert converted.key_id == key_id("TEST", SigType.COSIGNATURE_V1, plain.public_key)
@@ -282,24 +282,24 @@ def test_round_trip_with_cosignatures_and_quorum() -> None:
 
 def test_vkey_round_trip_and_generate_signer() -> None:
     signer, vkey = generate_signer("gen.example/log")
-    v = Verifier.from_vkey(vkey)
+    v = NoteVerifier.from_vkey(vkey)
     assert v == signer.verifier
     cosigner, cvkey = generate_signer("gen.example/w", SigType.COSIGNATURE_V1)
-    assert Verifier.from_vkey(cvkey).sig_type is SigType.COSIGNATURE_V1
-    assert Signer.from_skey(cosigner.to_skey()).verifier == cosigner.verifier
+    assert NoteVerifier.from_vkey(cvkey).sig_type is SigType.COSIGNATURE_V1
+    assert NoteSigner.from_skey(cosigner.to_skey()).verifier == cosigner.verifier
 
 
 def test_key_file_round_trip(tmp_path: Path) -> None:
     signer, vkey = generate_signer(ORIGIN)
     path = tmp_path / "log.key"
     path.write_bytes(dump_signer(signer))
-    loaded = load_signer(path)
+    loaded = parse_signer(path.read_bytes())
     assert loaded.verifier.vkey == vkey
     note = sign_checkpoint(CP, loaded)
-    assert open_checkpoint(note, Verifier.from_vkey(vkey)).checkpoint == CP
+    assert open_checkpoint(note, NoteVerifier.from_vkey(vkey)).checkpoint == CP
     path.write_text("PRIVATE+KEY+garbage\n")
     with pytest.raises(CheckpointError):
-        load_signer(path)
+        parse_signer(path.read_bytes())
 
 
 def test_ed25519_witness_keys_are_used_as_cosigners() -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from api.dashboard import charts
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.demo.synthetic import AGENCIES, plan
 from ledger_gw.services.reports import WeekPoint, protect_series
-from ledger_gw.services.synthetic import AGENCIES, plan
-from ledger_gw.workspace import DEMO_PROGRAMMES
 
 
 def test_suppressed_bars_have_a_fixed_length_that_tells_nothing() -> None:
@@ -46,7 +46,7 @@ def test_synthetic_plan_is_deterministic_and_uses_listed_programmes() -> None:
     events = [e for phase in first for batch in phase.values() for e in batch]
     grants = [e for e in events if e["type"] == "entitlement.granted"]
     assert len(grants) >= sum(AGENCIES.values())
-    assert {g["programme"] for g in grants} <= set(DEMO_PROGRAMMES)
+    assert {g["programme"] for g in grants} <= set(DEMO.programmes)
     deliveries = [e for e in events if e["type"] == "assistance.delivered"]
     assert all(e["date"] <= today.isoformat() for e in deliveries)
     assert min(e["date"] for e in deliveries) < (today - dt.timedelta(weeks=8)).isoformat()

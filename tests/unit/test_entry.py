@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from chaincode.canonical import canonical_json
-from ledger_gw.embedded.entry import Entry, effects_digest
 from ledger_gw.identity import Signer, issue_ca, issue_member
+from ledger_gw.log.entry import Entry, effects_digest
 from ledger_gw.transaction import Proposal, sign_proposal
 
 

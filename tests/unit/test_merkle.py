@@ -1,4 +1,4 @@
-"""Tests for ledger_gw.merkle: RFC 6962 / RFC 9162 hashing, proofs, compact ranges."""
+"""Tests for ledger_gw.log.merkle: RFC 6962 / RFC 9162 hashing, proofs, compact ranges."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger_gw.merkle import (
+from ledger_gw.log.merkle import (
     EMPTY_ROOT,
     CompactRange,
     NodeID,

@@ -7,9 +7,8 @@ from dataclasses import dataclass, replace
 
 import pytest
 
-from ledger_gw.errors import IntegrityError
-from ledger_gw.fabric import protos as pb
-from ledger_gw.fabric.evidence import (
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import (
     EndorsementPolicy,
     Evidence,
     block_data_hash,
@@ -17,6 +16,7 @@ from ledger_gw.fabric.evidence import (
     block_header_hash,
     verify_evidence,
 )
+from ledger_gw.errors import IntegrityError
 from ledger_gw.fabric.proposal import FabricSigner
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
 from tests.support import fabric_blocks as fb

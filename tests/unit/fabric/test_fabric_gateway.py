@@ -18,9 +18,9 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
+from ledger_gw import protos as pb
 from ledger_gw.client import OrgClient
 from ledger_gw.errors import RejectedError, UnavailableError
-from ledger_gw.fabric import protos as pb
 from ledger_gw.fabric.errors import (
     GatewayFailure,
     contract_error_in,

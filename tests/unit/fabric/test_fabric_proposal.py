@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from ledger_gw.fabric import protos as pb
+from ledger_gw import protos as pb
 from ledger_gw.fabric.proposal import (
     FabricSigner,
     build_proposal,

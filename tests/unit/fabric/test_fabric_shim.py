@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from chaincode.errors import ValidationError
 from chaincode.stub import Identity, composite_key
-from ledger_gw.fabric import protos as pb
+from ledger_gw import protos as pb
 from ledger_gw.fabric.chaincode_server import TlsFiles, serve
 from ledger_gw.fabric.identity import FABRIC_CA_ATTRS_OID, identity_from_creator, role_of
 from ledger_gw.fabric.proposal import FabricSigner, build_proposal

@@ -7,15 +7,18 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from ledger_gw.consortium import Definition
 from ledger_gw.fabric.netsetup import make_workspace, org_dir
 from ledger_gw.identity import cert_pem, issue_ca, key_pem
-from ledger_gw.workspace import DEMO_ORGANISATIONS, Workspace
+from ledger_gw.workspace import Workspace
+
+NETWORK = Definition.load(Path(__file__).parents[3] / "network" / "consortium.json")
 
 
 def test_workspace_identities_come_from_the_msp_cas(tmp_path: Path) -> None:
     crypto = tmp_path / "crypto"
     ca_certs: dict[str, x509.Certificate] = {}
-    for org_id, _, _ in DEMO_ORGANISATIONS:  # the layout cryptogen writes
+    for org_id, _ in NETWORK.members:  # the layout cryptogen writes
         ca_key, ca_cert = issue_ca(org_id)
         d = org_dir(crypto, org_id) / "ca"
         d.mkdir(parents=True)
@@ -23,11 +26,11 @@ def test_workspace_identities_come_from_the_msp_cas(tmp_path: Path) -> None:
         (d / "priv_sk").write_bytes(key_pem(ca_key))
         ca_certs[org_id] = ca_cert
 
-    make_workspace(crypto, tmp_path / "ws")
+    make_workspace(crypto, tmp_path / "ws", NETWORK)
 
     ws = Workspace.load(tmp_path / "ws")
     assert ws.consortium.name == "fabric"
-    for org_id, role, _ in DEMO_ORGANISATIONS:
+    for org_id, role in NETWORK.members:
         assert ws.consortium.organisation(org_id).ca_cert == ca_certs[org_id]
         cert = x509.load_pem_x509_certificate(ws.signer(org_id).cert_pem.encode())
         cert.verify_directly_issued_by(ca_certs[org_id])

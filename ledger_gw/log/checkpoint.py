@@ -4,7 +4,7 @@
   optional extension lines) signed by the log with an Ed25519 note key (0x01);
 * https://c2sp.org/tlog-cosignature -- Ed25519 cosignatures v1 (0x04) added by
   witnesses, each carrying the time it was made;
-* https://c2sp.org/signed-note -- the note format itself (see :mod:`ledger_gw.note`).
+* https://c2sp.org/signed-note -- the note format itself (see :mod:`ledger_gw.log.note`).
 
 Opening a checkpoint is fail-closed: the log's signature must be present and
 valid, a known key with a bad signature rejects the whole note, a known key may
@@ -14,20 +14,18 @@ sign only once, unknown signatures are ignored, and a witness quorum is enforced
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
-from ledger_gw.note import (
+from ledger_gw.log.note import (
     MAX_TIMESTAMP,
     Note,
     NoteError,
     NoteSignature,
-    Signer,
+    NoteSigner,
+    NoteVerifier,
     SigType,
-    Verifier,
     generate_signer,
     sign_note,
 )
@@ -36,15 +34,15 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Cosignature",
+    "NoteSigner",
+    "NoteVerifier",
     "SigType",
-    "Signer",
     "VerifiedCheckpoint",
-    "Verifier",
     "add_cosignature",
     "dump_signer",
     "generate_signer",
-    "load_signer",
     "open_checkpoint",
+    "parse_signer",
     "sign_checkpoint",
 ]
 
@@ -133,7 +131,7 @@ class Checkpoint:
 class Cosignature:
     """A verified witness cosignature: who signed, and when (POSIX seconds)."""
 
-    witness: Verifier
+    witness: NoteVerifier
     timestamp: int
 
 
@@ -151,7 +149,7 @@ class VerifiedCheckpoint:
         return tuple(c.witness.name for c in self.cosignatures)
 
 
-def sign_checkpoint(cp: Checkpoint, log_signer: Signer) -> str:
+def sign_checkpoint(cp: Checkpoint, log_signer: NoteSigner) -> str:
     """Sign a checkpoint as the log (Ed25519 note signature, type 0x01).
 
     tlog-checkpoint: the log's key name SHOULD match the origin line; this is not
@@ -162,7 +160,7 @@ def sign_checkpoint(cp: Checkpoint, log_signer: Signer) -> str:
     return sign_note(cp.text(), [log_signer])
 
 
-def add_cosignature(note_text: str, witness_signer: Signer, timestamp: int) -> str:
+def add_cosignature(note_text: str, witness_signer: NoteSigner, timestamp: int) -> str:
     """Append a witness cosignature (tlog-cosignature v1, type 0x04) to a signed note.
 
     An Ed25519 (0x01) signer is used as the cosigner key of the same private key
@@ -192,8 +190,8 @@ def add_cosignature(note_text: str, witness_signer: Signer, timestamp: int) -> s
 
 
 def _index_verifiers(
-    log_verifier: Verifier, witnesses: Sequence[Verifier], quorum: int
-) -> dict[tuple[str, bytes], Verifier]:
+    log_verifier: NoteVerifier, witnesses: Sequence[NoteVerifier], quorum: int
+) -> dict[tuple[str, bytes], NoteVerifier]:
     if log_verifier.sig_type is not SigType.ED25519:
         raise ValueError("the log verifier must be an Ed25519 (0x01) note key")
     known = {(log_verifier.name, log_verifier.key_id): log_verifier}
@@ -212,8 +210,8 @@ def _index_verifiers(
 
 def open_checkpoint(
     note_text: str | bytes,
-    log_verifier: Verifier,
-    witnesses: Sequence[Verifier] = (),
+    log_verifier: NoteVerifier,
+    witnesses: Sequence[NoteVerifier] = (),
     quorum: int = 0,
     *,
     origin: str | None = None,
@@ -273,18 +271,18 @@ def open_checkpoint(
     return VerifiedCheckpoint(cp, tuple(cosigs), note_str)
 
 
-def dump_signer(signer: Signer) -> bytes:
+def dump_signer(signer: NoteSigner) -> bytes:
     """Serialise a private key for a key file: the skey line (keep the file private)."""
     return (signer.to_skey() + "\n").encode()
 
 
-def load_signer(path: str | os.PathLike[str]) -> Signer:
-    """Load a key file written by :func:`dump_signer` (or a Go note skey)."""
+def parse_signer(data: bytes) -> NoteSigner:
+    """A key file's contents written by :func:`dump_signer` (or a Go note skey)."""
     try:
-        text = Path(path).read_text(encoding="ascii").strip()
+        text = data.decode("ascii").strip()
     except UnicodeDecodeError as exc:
-        raise CheckpointError(f"{path} is not an skey file") from exc
+        raise CheckpointError("not an skey file") from exc
     try:
-        return Signer.from_skey(text)
+        return NoteSigner.from_skey(text)
     except NoteError as exc:
-        raise CheckpointError(f"{path}: {exc}") from exc
+        raise CheckpointError(str(exc)) from exc

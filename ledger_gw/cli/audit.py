@@ -18,8 +18,8 @@ from ledger_gw.audit.chain import Documents
 from ledger_gw.audit.errors import AuditError, AuditFailedError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
-from ledger_gw.backends import BACKENDS
-from ledger_gw.cli_options import directory_option, ledger_option
+from ledger_gw.bootstrap import BACKENDS
+from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.reader import LogReader
@@ -75,9 +75,8 @@ def audit() -> None:
 @click.option(
     "--as",
     "as_org",
-    default="AUDITOR-X",
-    show_default=True,
-    help="Fabric: the member whose identity and peer read the ledger.",
+    help="Fabric: the member whose identity and peer read the ledger "
+    "(default: the consortium's first auditor).",
 )
 @click.option("--pid", help="The person's pid (Fabric entitlement bundles).")
 def audit_bundle(
@@ -90,7 +89,7 @@ def audit_bundle(
     out: Path,
     backend: str,
     profile: Path | None,
-    as_org: str,
+    as_org: str | None,
     pid: str | None,
 ) -> None:
     """Write an offline audit bundle for a referral chain, an entitlement or transactions."""
@@ -111,20 +110,25 @@ def audit_bundle(
 
 def _fabric_bundle(
     profile: Path | None,
-    as_org: str,
+    as_org: str | None,
     kind: str,
     subject: str | None,
     tx_ids: tuple[str, ...],
     pid: str | None,
 ) -> dict[str, Any]:
     """A Fabric bundle read through ``as_org``'s peer; the connection closes before writing."""
-    from ledger_gw.backends import fabric_ledger
-    from ledger_gw.fabric.audit import build_fabric_bundle
+    from ledger_gw.bootstrap import fabric_ledger
+    from ledger_gw.fabric.bundle import build_fabric_bundle
     from ledger_gw.fabric.gateway import FabricLedger
 
     ledger, ws = fabric_ledger(profile)
     try:
         assert isinstance(ledger, FabricLedger)
+        if as_org is None:
+            auditors = [o for o, m in ws.consortium.organisations.items() if m.role == "auditor"]
+            if not auditors:
+                raise click.UsageError("the consortium has no auditor: name a member with --as")
+            as_org = auditors[0]
         return build_fabric_bundle(
             ledger,
             ws.signer(as_org),

@@ -22,13 +22,13 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from ledger_gw import checkpoint as notes
-from ledger_gw.backend import Ledger
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import LedgerError
-from ledger_gw.merkle import leaf_hash, verify_inclusion
+from ledger_gw.interfaces import Ledger
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import leaf_hash, verify_inclusion
 from ledger_gw.pseudonym import document_hash, new_salt
 from ledger_gw.workspace import Workspace
 
@@ -350,11 +350,11 @@ def _audit_chain(j: Journey, referral_id: str) -> None:
     for org_id in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
         j.ledger.cosign(j.ws.witness(org_id))
     note = j.ledger.log.checkpoint()
-    log_key = notes.Verifier.from_vkey(j.ws.consortium.log_vkey)
+    log_key = ckpt.NoteVerifier.from_vkey(j.ws.consortium.log_vkey)
     witnesses = [
-        notes.Verifier.from_vkey(o.witness_vkey) for o in j.ws.consortium.organisations.values()
+        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in j.ws.consortium.organisations.values()
     ]
-    checkpoint = notes.open_checkpoint(note, log_key, witnesses, quorum=QUORUM)
+    checkpoint = ckpt.open_checkpoint(note, log_key, witnesses, quorum=QUORUM)
     cp = checkpoint.checkpoint
     j.console.print(
         Panel(

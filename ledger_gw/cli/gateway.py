@@ -16,21 +16,10 @@ import click
 from rich.console import Console
 
 from ledger_gw.services.access import issue_token, revoke_token
-from ledger_gw.services.config import GatewayConfig, create_session_key
+from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.workspace import Workspace
 
 console = Console()
-
-DEMO_TOKENS: tuple[tuple[str, str], ...] = (
-    ("AGENCY-A", "agency-writer"),
-    ("AGENCY-A", "agency-reader"),
-    ("AGENCY-A", "admin"),
-    ("AGENCY-B", "agency-writer"),
-    ("AGENCY-C", "agency-writer"),
-    ("AUDITOR-X", "auditor"),
-    ("DONOR-Y", "donor"),
-)
 
 _DIR = click.option(
     "--dir",
@@ -87,35 +76,6 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
     click.echo(f"revoked {token_id}")
 
 
-def prepare_demo(directory: Path) -> tuple[dict[str, str], str]:
-    """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
-    from ledger_gw.services.seed import FATIMA, seed_fatima
-    from ledger_gw.services.synthetic import seed_synthetic
-
-    if not (directory / "consortium.json").exists():
-        Workspace.create(directory)
-    gw = _gateway(directory)
-    try:
-        create_session_key(gw.config.session_key_path)
-        if gw.ledger.size() == 0:
-            journey = seed_fatima(gw)
-            seed_synthetic(gw)
-            (directory / "demo-journey.json").write_text(
-                json.dumps({"referrals": journey["referrals"]}) + "\n"
-            )
-        pid = gw.pseudonym_key.pseudonym(FATIMA)
-        tokens: dict[str, str] = {}
-        for org, role in DEMO_TOKENS:
-            _, tokens[f"{org}/{role}"] = issue_token(gw.store(org), gw.org_role(org), role, "demo")
-    finally:
-        gw.close()
-    path = directory / "demo-tokens.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(tokens, f, indent=2)
-    return tokens, pid
-
-
 @click.command()
 @_DIR
 @click.option("--demo", is_flag=True, help="Demo consortium, Fatima's journey, demo tokens.")
@@ -130,6 +90,8 @@ def serve(directory: Path | None, demo: bool, host: str, port: int, workers: int
     os.environ["LEDGER_GW_WORKERS"] = str(workers)
     url = f"http://{host}:{port}"
     if demo:
+        from ledger_gw.demo.seed import prepare_demo
+
         tokens, pid = prepare_demo(directory)
         console.print(f"[bold]Gateway[/]  {url}\n[bold]API docs[/] {url}/docs")
         console.print(

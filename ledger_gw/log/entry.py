@@ -75,13 +75,3 @@ class Entry:
         if entry.to_bytes() != data:
             raise ValueError("entry is not in canonical form")
         return entry
-
-
-@dataclass(frozen=True)
-class Logged:
-    """What an accepted transaction that writes adds to the log: its writes in key order
-    and its entry, with the entry's leaf hash."""
-
-    writes: tuple[tuple[bytes, bytes], ...]
-    entry: bytes
-    leaf: bytes

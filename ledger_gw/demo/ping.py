@@ -3,7 +3,7 @@
 Peers answer queries as soon as the chaincode runs, but a write needs discovery to
 know enough peers to satisfy the endorsement policy, which takes a few more seconds.
 
-python -m ledger_gw.fabric.ping network/.state/profile.json
+python -m ledger_gw.demo.ping network/.state/profile.json
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ledger_gw.backends import fabric_ledger
+from ledger_gw.bootstrap import fabric_ledger
 from ledger_gw.client import OrgClient
 from ledger_gw.fabric.gateway import FabricLedger, FabricProfile
 

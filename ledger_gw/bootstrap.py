@@ -5,10 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rich.console import Console
-
-from ledger_gw.backend import Ledger
 from ledger_gw.errors import ConfigError
+from ledger_gw.interfaces import Ledger
 from ledger_gw.workspace import Workspace
 
 BACKENDS = ("embedded", "fabric")
@@ -39,17 +37,3 @@ def fabric_ledger(profile_path: Path | None = None) -> tuple[Ledger, Workspace]:
     ws = Workspace.load(profile.workspace)
     signers = {org_id: ws.signer(org_id) for org_id in ws.consortium.organisations}
     return FabricLedger(profile, signers), ws
-
-
-def run_fabric_demo(console: Console, profile_path: Path | None = None) -> None:
-    """Fatima's journey on the Fabric network, with the block evidence as its audit."""
-    from ledger_gw.demo import run_demo
-    from ledger_gw.fabric.demo_audit import audit_on_fabric
-    from ledger_gw.fabric.gateway import FabricLedger
-
-    ledger, ws = fabric_ledger(profile_path)
-    assert isinstance(ledger, FabricLedger)
-    try:
-        run_demo(ws, console, ledger, audit_on_fabric)
-    finally:
-        ledger.close()

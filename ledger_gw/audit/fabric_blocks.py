@@ -21,8 +21,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ledger_gw import protos as pb
 from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.fabric import protos as pb
 from ledger_gw.identity import verify_low_s
 
 VALID = 0

@@ -33,9 +33,9 @@ __all__ = [
     "Note",
     "NoteError",
     "NoteSignature",
+    "NoteSigner",
+    "NoteVerifier",
     "SigType",
-    "Signer",
-    "Verifier",
     "check_key_name",
     "cosignature_v1_message",
     "generate_signer",
@@ -118,7 +118,7 @@ def _raw_public(pub: Ed25519PublicKey) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Verifier:
+class NoteVerifier:
     """A trusted public key: name, signature type and Ed25519 public key."""
 
     name: str
@@ -139,12 +139,12 @@ class Verifier:
 
     @property
     def vkey(self) -> str:
-        """``<name>+<hex key ID>+<base64(type || pubkey)>`` (signed-note, "Verifier keys")."""
+        """``<name>+<hex key ID>+<base64(type || pubkey)>`` (signed-note, "NoteVerifier keys")."""
         material = base64.b64encode(bytes([self.sig_type]) + self.public_key).decode("ascii")
         return f"{self.name}+{self.key_id.hex()}+{material}"
 
     @classmethod
-    def from_vkey(cls, vkey: str) -> Verifier:
+    def from_vkey(cls, vkey: str) -> NoteVerifier:
         """Parse a vkey; the key ID must match the one computed from name and key."""
         parts = vkey.split("+", 2)
         if len(parts) != 3:
@@ -165,7 +165,7 @@ class Verifier:
             raise NoteError(f"vkey key ID {hex_id} does not match its key ({v.key_id.hex()})")
         return v
 
-    def as_type(self, sig_type: SigType) -> Verifier:
+    def as_type(self, sig_type: SigType) -> NoteVerifier:
         """The same public key as another signature type (new key ID).
 
         Only Ed25519 (0x01) -> cosignature/v1 (0x04) is allowed, as
@@ -174,7 +174,7 @@ class Verifier:
         if sig_type == self.sig_type:
             return self
         _check_retype(self.sig_type, sig_type)
-        return Verifier(self.name, sig_type, self.public_key)
+        return NoteVerifier(self.name, sig_type, self.public_key)
 
     def verify(self, text: bytes, signature: bytes) -> bool:
         """Check one note signature (without the 4-byte key ID prefix) over ``text``."""
@@ -196,7 +196,7 @@ class Verifier:
         return True
 
 
-class Signer:
+class NoteSigner:
     """A named Ed25519 private key producing note signatures of one type."""
 
     __slots__ = ("_key", "_verifier")
@@ -205,7 +205,9 @@ class Signer:
         self, name: str, private_key: Ed25519PrivateKey, sig_type: SigType = SigType.ED25519
     ) -> None:
         self._key = private_key
-        self._verifier = Verifier(name, SigType(sig_type), _raw_public(private_key.public_key()))
+        self._verifier = NoteVerifier(
+            name, SigType(sig_type), _raw_public(private_key.public_key())
+        )
 
     @property
     def name(self) -> str:
@@ -223,7 +225,7 @@ class Signer:
         return self._verifier.key_id
 
     @property
-    def verifier(self) -> Verifier:
+    def verifier(self) -> NoteVerifier:
         """The matching public verifier."""
         return self._verifier
 
@@ -254,7 +256,7 @@ class Signer:
         return f"{_SKEY_PREFIX}{self.name}+{self.key_id.hex()}+{material}"
 
     @classmethod
-    def from_skey(cls, skey: str, sig_type: SigType | None = None) -> Signer:
+    def from_skey(cls, skey: str, sig_type: SigType | None = None) -> NoteSigner:
         """Parse an skey (golang.org/x/mod/sumdb/note format).
 
         ``sig_type`` may re-type a 0x01 Ed25519 skey as a 0x04 cosigner key, as
@@ -278,20 +280,20 @@ class Signer:
             raise NoteError(f"skey key ID {hex_id} does not match its key")
         return signer if sig_type is None else signer.as_type(sig_type)
 
-    def as_type(self, sig_type: SigType) -> Signer:
-        """The same private key as another signature type (see :meth:`Verifier.as_type`)."""
+    def as_type(self, sig_type: SigType) -> NoteSigner:
+        """The same private key as another signature type (see :meth:`NoteVerifier.as_type`)."""
         if sig_type == self.sig_type:
             return self
         _check_retype(self.sig_type, sig_type)
-        return Signer(self.name, self._key, sig_type)
+        return NoteSigner(self.name, self._key, sig_type)
 
     def __repr__(self) -> str:
-        return f"Signer({self._verifier.vkey!r})"
+        return f"NoteSigner({self._verifier.vkey!r})"
 
 
-def generate_signer(name: str, sig_type: SigType = SigType.ED25519) -> tuple[Signer, str]:
+def generate_signer(name: str, sig_type: SigType = SigType.ED25519) -> tuple[NoteSigner, str]:
     """A fresh random key: returns the signer and its vkey string."""
-    signer = Signer(name, Ed25519PrivateKey.generate(), sig_type)
+    signer = NoteSigner(name, Ed25519PrivateKey.generate(), sig_type)
     return signer, signer.verifier.vkey
 
 
@@ -369,7 +371,7 @@ def _parse_sig_line(line: str) -> NoteSignature:
     return NoteSignature(name, raw[:4], raw[4:])
 
 
-def sign_note(text: str, signers: Iterable[Signer], *, timestamp: int | None = None) -> str:
+def sign_note(text: str, signers: Iterable[NoteSigner], *, timestamp: int | None = None) -> str:
     """Sign ``text`` (which must end in a newline) with each signer; return the note."""
     _check_note_text(text)
     body = text.encode()

@@ -9,16 +9,20 @@ endorsement policy (two of the three agencies).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from rich.console import Console
 from rich.table import Table
 
-from ledger_gw.demo import Journey
-from ledger_gw.errors import LedgerError
-from ledger_gw.fabric import protos as pb
-from ledger_gw.fabric.evidence import (
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import (
     EndorsementPolicy,
     block_header_hash,
     verify_evidence,
 )
+from ledger_gw.bootstrap import fabric_ledger
+from ledger_gw.demo.journey import Journey, run_demo
+from ledger_gw.errors import LedgerError
 from ledger_gw.fabric.gateway import FabricLedger
 
 AUDITOR = "AUDITOR-X"
@@ -65,3 +69,16 @@ def audit_on_fabric(j: Journey, referral_id: str) -> None:
         "orderer's signatures, submitters' and endorsers' signatures against the channel's "
         "CA certificates, and the endorsement policy (2 of 3 agencies)."
     )
+
+
+def run_fabric_demo(console: Console, profile_path: Path | None = None) -> None:
+    """Fatima's journey on the Fabric network, with the block evidence as its audit."""
+    from ledger_gw.demo.fabric import audit_on_fabric
+    from ledger_gw.fabric.gateway import FabricLedger
+
+    ledger, ws = fabric_ledger(profile_path)
+    assert isinstance(ledger, FabricLedger)
+    try:
+        run_demo(ws, console, ledger, audit_on_fabric)
+    finally:
+        ledger.close()

@@ -1,18 +1,26 @@
 """Fatima's journey through the gateway's own services, quietly: demo data for `serve --demo`.
 
 Her personal data goes into AGENCY-A's off-chain store; the ledger gets her pseudonymous
-ID, codes, amounts and the keyed hashes of her consent form and referral notes.
+ID, codes, amounts and the keyed hashes of her consent form and referral ckpt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
+from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.services import events, registrations
-from ledger_gw.services.access import Caller, Role
+from ledger_gw.services.access import Caller, Role, issue_token
+from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.workspace import Workspace
 
 FATIMA = {
     "given_name": "Fatima",
@@ -78,3 +86,29 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
     })  # fmt: skip
     submit(c, {"type": "referral.accepted", "referral_id": second})
     return {"pid": pid, "person_id": person_id, "referrals": [first, second]}
+
+
+def prepare_demo(directory: Path) -> tuple[dict[str, str], str]:
+    """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
+    if not (directory / "consortium.json").exists():
+        Workspace.create(directory, DEMO)
+    gw = Gateway.open(replace(GatewayConfig.from_env(), directory=directory))
+    try:
+        create_session_key(gw.config.session_key_path)
+        if gw.ledger.size() == 0:
+            journey = seed_fatima(gw)
+            seed_synthetic(gw)
+            (directory / "demo-journey.json").write_text(
+                json.dumps({"referrals": journey["referrals"]}) + "\n"
+            )
+        pid = gw.pseudonym_key.pseudonym(FATIMA)
+        tokens: dict[str, str] = {}
+        for org, role in DEMO_TOKENS:
+            _, tokens[f"{org}/{role}"] = issue_token(gw.store(org), gw.org_role(org), role, "demo")
+    finally:
+        gw.close()
+    path = directory / "demo-tokens.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(tokens, f, indent=2)
+    return tokens, pid

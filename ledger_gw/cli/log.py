@@ -1,14 +1,9 @@
-"""`ledger-gw`: set up a consortium, run the demo, verify, prove, checkpoint.
-
-Expected errors reach the user once, as one line, with exit status 1.
-"""
+"""`ledger-gw verify|prove|checkpoint`: the embedded log, read and checked from its database."""
 
 from __future__ import annotations
 
 import base64
 import json
-import shutil
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,17 +13,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger_gw import checkpoint as notes
-from ledger_gw import cli_audit as audit_commands
-from ledger_gw import cli_gateway as gateway_commands
-from ledger_gw.cli_options import directory_option, ledger_option
+from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
-from ledger_gw.errors import LedgerError
 from ledger_gw.workspace import Workspace
 
 console = Console()
-errors = Console(stderr=True)
 
 
 @contextmanager
@@ -45,48 +35,7 @@ def _b64(items: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in items]
 
 
-@click.group()
-def cli() -> None:
-    """Referral and entitlement audit ledger: personal data stays with the agency."""
-
-
-@cli.command()
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--name", default="demo", show_default=True, help="Consortium name.")
-def init(directory: Path, name: str) -> None:
-    """Create a demo consortium: three agencies, an auditor, a donor, all keys."""
-    ws = Workspace.create(directory, name)
-    console.print(f"[green]Consortium {name!r} created in {directory}[/]")
-    for org in ws.consortium.organisations.values():
-        console.print(f"  {org.org_id:<10} {org.role}")
-
-
-@cli.command()
-@directory_option
-@click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
-@click.option(
-    "--backend",
-    type=click.Choice(["embedded", "fabric"]),
-    default="embedded",
-    show_default=True,
-    help="fabric: the network `network/network.sh up` started (LEDGER_GW_FABRIC_PROFILE).",
-)
-def demo(directory: Path, fresh: bool, backend: str) -> None:
-    """Fatima's journey across three service points, end to end."""
-    from ledger_gw.demo import run_demo
-
-    if backend == "fabric":
-        from ledger_gw.backends import run_fabric_demo
-
-        run_fabric_demo(console)
-        return
-    if fresh and directory.exists():
-        shutil.rmtree(directory)
-    ws = Workspace.load(directory) if directory.exists() else Workspace.create(directory)
-    run_demo(ws, console)
-
-
-@cli.command()
+@click.command()
 @directory_option
 @ledger_option
 def verify(directory: Path, ledger_url: str | None) -> None:
@@ -113,7 +62,7 @@ def verify(directory: Path, ledger_url: str | None) -> None:
     )
 
 
-@cli.group()
+@click.group()
 def prove() -> None:
     """Merkle proofs, as JSON."""
 
@@ -170,7 +119,7 @@ def prove_consistency(
         click.echo(json.dumps(out, indent=2))
 
 
-@cli.group()
+@click.group()
 def checkpoint() -> None:
     """Signed tree heads and witness cosignatures."""
 
@@ -197,30 +146,3 @@ def checkpoint_cosign(
     with _open(directory, ledger_url) as (ws, ledger):
         note = ledger.cosign(ws.witness(org_id), size)
         click.echo(note, nl=False)
-
-
-cli.add_command(gateway_commands.token)
-cli.add_command(gateway_commands.serve)
-cli.add_command(audit_commands.audit)
-cli.add_command(audit_commands.report)
-
-
-def main() -> None:
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        errors.print("aborted")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except LedgerError as exc:
-        errors.print(f"[red]error[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except notes.CheckpointError as exc:
-        errors.print(f"[red]error[/] checkpoint: {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-
-
-if __name__ == "__main__":
-    main()

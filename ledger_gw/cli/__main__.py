@@ -1,0 +1,3 @@
+from ledger_gw.cli import main
+
+main()
