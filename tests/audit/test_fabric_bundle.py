@@ -19,8 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger_gw import protos as pb
-from ledger_gw.audit.fabric_blocks import block_header_hash
-from ledger_gw.audit.fabric_blocks import EndorsementPolicy
+from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
@@ -35,13 +34,14 @@ from tests.support import fabric_blocks as fb
 
 Bundle = dict[str, Any]
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
+POLICY = EndorsementPolicy(2, AGENCIES)
 
 
 @dataclass
 class _Profile:
     channel: str = fb.CHANNEL
     chaincode: str = fb.CHAINCODE
-    policy: EndorsementPolicy = EndorsementPolicy(2, AGENCIES)
+    policy: EndorsementPolicy = POLICY
 
 
 class StandInPeer:
