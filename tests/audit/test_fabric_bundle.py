@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import pytest
 from click.testing import CliRunner
+from ledger_gw.fabric.bundle import build_fabric_bundle
 
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
@@ -24,7 +25,6 @@ from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.fabric.bundle import build_fabric_bundle
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace

@@ -42,10 +42,11 @@ class Built:
 @pytest.fixture(scope="module")
 def built(fabric_profile: Path) -> Built:
     """Two linked referrals on the network, then a bundle for the onward one's chain."""
+    from ledger_gw.fabric.bundle import build_fabric_bundle
+
     from ledger_gw import protos as pb
     from ledger_gw.audit.fabric_blocks import block_header_hash
     from ledger_gw.bootstrap import fabric_ledger
-    from ledger_gw.fabric.bundle import build_fabric_bundle
     from ledger_gw.fabric.gateway import FabricLedger
 
     ledger, ws = fabric_ledger(fabric_profile)
