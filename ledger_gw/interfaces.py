@@ -88,6 +88,25 @@ def anchor_size(summary: dict[str, Any]) -> int:
     return int(summary["tree_size"] if "tree_size" in summary else summary["height"])
 
 
+@dataclass(frozen=True)
+class AnchorName:
+    """How a person reads an anchor on either backend: which ledger, how far, which head."""
+
+    ledger: str  # the log's origin line, or the Fabric channel
+    size: int  # tree size, or block height
+    head: str  # the Merkle root (base64), or the head block's hash (hex)
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> AnchorName:
+        if "tree_size" in summary:
+            return cls(str(summary["origin"]), int(summary["tree_size"]), str(summary["root"]))
+        return cls(
+            f"fabric channel {summary['channel']}",
+            int(summary["height"]),
+            str(summary["head_hash"]),
+        )
+
+
 class VerifiableLog(Protocol):
     """What audit bundles, reports, proofs and checkpoints need of a ledger.
 
