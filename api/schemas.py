@@ -186,13 +186,27 @@ class InclusionArgs(Schema):
     size = fields.Integer(validate=validate.Range(min=1))
 
 
+_ON_FABRIC = "Fabric only"
+_EMBEDDED = "embedded ledger only"
+
+
 class InclusionOut(Schema):
-    index = fields.Integer(required=True)
-    size = fields.Integer(required=True)
-    leaf_hash = fields.String(required=True)
-    entry = fields.String(required=True, metadata={"description": "base64 of the log entry"})
-    proof = fields.List(fields.String(), required=True)
-    checkpoint = fields.String(required=True)
+    """Embedded ledger: a Merkle inclusion proof with its checkpoint. Fabric: the
+    transaction's block evidence (`fabric/blocks-v1`) up to height `size`."""
+
+    index = fields.Integer(
+        required=True, metadata={"description": "log position (Fabric: block x 10^6 + index)"}
+    )
+    size = fields.Integer(required=True, metadata={"description": "tree size or block height"})
+    leaf_hash = fields.String(metadata={"description": _EMBEDDED})
+    entry = fields.String(metadata={"description": f"base64 of the log entry; {_EMBEDDED}"})
+    proof = fields.List(fields.String(), metadata={"description": _EMBEDDED})
+    checkpoint = fields.String(metadata={"description": _EMBEDDED})
+    kind = fields.String(metadata={"description": f"fabric/blocks-v1; {_ON_FABRIC}"})
+    tx_id = fields.String(metadata={"description": _ON_FABRIC})
+    block = fields.Integer(metadata={"description": _ON_FABRIC})
+    head_hash = fields.String(metadata={"description": f"hex header hash; {_ON_FABRIC}"})
+    evidence = fields.Dict(metadata={"description": f"bundle evidence object; {_ON_FABRIC}"})
 
 
 class ConsistencyArgs(Schema):
@@ -201,16 +215,32 @@ class ConsistencyArgs(Schema):
 
 
 class ConsistencyOut(Schema):
+    """Embedded ledger: a Merkle consistency proof with both checkpoints. Fabric: the
+    headers of blocks `size1 - 1` to `size2 - 1`, each naming the previous one's hash."""
+
     size1 = fields.Integer(required=True)
     size2 = fields.Integer(required=True)
-    proof = fields.List(fields.String(), required=True)
-    checkpoint1 = fields.String(required=True)
-    checkpoint2 = fields.String(required=True)
+    proof = fields.List(fields.String(), metadata={"description": _EMBEDDED})
+    checkpoint1 = fields.String(metadata={"description": _EMBEDDED})
+    checkpoint2 = fields.String(metadata={"description": _EMBEDDED})
+    kind = fields.String(metadata={"description": f"fabric/blocks-v1; {_ON_FABRIC}"})
+    channel = fields.String(metadata={"description": _ON_FABRIC})
+    headers = fields.List(
+        fields.Dict(),
+        metadata={"description": f"{{number, previous_hash, data_hash, hash}}; {_ON_FABRIC}"},
+    )
 
 
 class CheckpointOut(Schema):
-    size = fields.Integer(required=True)
-    note = fields.String(required=True, metadata={"description": "C2SP signed note"})
+    """Embedded ledger: the signed checkpoint note. Fabric: the head block, which the
+    ordering service signed, and its header hash (no cosigning: 409 there)."""
+
+    size = fields.Integer(required=True, metadata={"description": "tree size or block height"})
+    note = fields.String(metadata={"description": f"C2SP signed note; {_EMBEDDED}"})
+    kind = fields.String(metadata={"description": f"fabric/blocks-v1; {_ON_FABRIC}"})
+    channel = fields.String(metadata={"description": _ON_FABRIC})
+    head_hash = fields.String(metadata={"description": f"hex header hash; {_ON_FABRIC}"})
+    head_block = fields.String(metadata={"description": f"base64 block; {_ON_FABRIC}"})
 
 
 class CosignIn(Schema):

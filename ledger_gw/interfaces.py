@@ -1,12 +1,14 @@
-"""The one interface every ledger backend offers (embedded log, Hyperledger Fabric)."""
+"""The interfaces every ledger backend offers (embedded log, Hyperledger Fabric): the
+ledger that takes transactions, and the verifiable log that proves what it holds."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger_gw.errors import RejectedError
+from ledger_gw.log.checkpoint import NoteSigner
 from ledger_gw.transaction import SignedTransaction
 
 
@@ -48,3 +50,104 @@ class Ledger(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Record:
+    """One accepted transaction as the log holds it, in plain values.
+
+    Audit and reports read nothing else: so a claim's events are selected, and a
+    report's figures computed, the same way whichever backend holds the log.
+    """
+
+    position: int  # log index (embedded); block x POSITION_STRIDE + index (Fabric)
+    tx_id: str
+    timestamp: str  # the signed transaction's own time, RFC 3339 UTC
+    org: str  # the submitting organisation, read from the signer's certificate
+    event: dict[str, Any]  # the event as submitted ({} when the call was no submission)
+    result: dict[str, Any]  # the contract's answer
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A point of the log that records and evidence are read at.
+
+    ``summary`` is what a report carries to name it: ``{"origin", "tree_size",
+    "root"}`` on the embedded log, ``{"channel", "height", "head_hash"}`` on Fabric.
+    ``note`` is the embedded log's signed checkpoint (None on Fabric, whose blocks
+    the ordering service signs).
+    """
+
+    size: int  # entries (embedded) or blocks (Fabric) before this point
+    summary: dict[str, Any]
+    note: str | None = None
+
+
+def anchor_size(summary: dict[str, Any]) -> int:
+    """The size a report's anchor names, on either backend."""
+    return int(summary["tree_size"] if "tree_size" in summary else summary["height"])
+
+
+@dataclass(frozen=True)
+class AnchorName:
+    """How a person reads an anchor on either backend: which ledger, how far, which head."""
+
+    ledger: str  # the log's origin line, or the Fabric channel
+    size: int  # tree size, or block height
+    head: str  # the Merkle root (base64), or the head block's hash (hex)
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> AnchorName:
+        if "tree_size" in summary:
+            return cls(str(summary["origin"]), int(summary["tree_size"]), str(summary["root"]))
+        return cls(
+            f"fabric channel {summary['channel']}",
+            int(summary["height"]),
+            str(summary["head_hash"]),
+        )
+
+
+class VerifiableLog(Protocol):
+    """What audit bundles, reports, proofs and checkpoints need of a ledger.
+
+    Both backends keep an append-only, signed history: the embedded log as a Merkle
+    tree with signed checkpoints, Fabric as a hash chain of orderer-signed blocks.
+    The few operations below are phrased so either can answer them; answers that
+    are evidence (``evidence``, ``inclusion``, ``consistency``, ``checkpoint``) are
+    JSON objects in the backend's own, documented shape, which the offline
+    verifier (:mod:`ledger_gw.audit.verify`) dispatches on.
+    """
+
+    def size(self) -> int:
+        """Entries (embedded) or blocks (Fabric) so far."""
+        ...
+
+    def anchor(self, size: int | None = None) -> Anchor:
+        """The anchor at ``size`` (the latest when None); NotFoundError when none."""
+        ...
+
+    def records(self, anchor: Anchor) -> Iterator[Record]:
+        """Every record before ``anchor``, in log order; raises IntegrityError once
+        the log read turns out not to be the one the anchor names."""
+        ...
+
+    def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
+        """A bundle's ``evidence`` object proving ``records`` at ``anchor``."""
+        ...
+
+    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
+        """Proof that one transaction (by position or ID) is in the log at ``size``."""
+        ...
+
+    def consistency(self, size1: int, size2: int | None) -> Any:
+        """Proof that the log at ``size1`` is a prefix of the log at ``size2``."""
+        ...
+
+    def checkpoint(self, size: int | None) -> Any:
+        """The signed head of the log at ``size`` (the latest when None)."""
+        ...
+
+    def cosign(self, witness: NoteSigner, size: int | None) -> Any:
+        """A witness's cosignature on a checkpoint; a 4xx RejectedError where
+        witnesses do not apply."""
+        ...

@@ -20,7 +20,12 @@ from ledger_gw.errors import RejectedError
 from ledger_gw.services import proofs
 from ledger_gw.services.access import Action
 
-blp = Blueprint("proofs", __name__, url_prefix="/v1", description="Merkle proofs, checkpoints")
+blp = Blueprint(
+    "proofs",
+    __name__,
+    url_prefix="/v1",
+    description="Proofs and checkpoints: Merkle (embedded), blocks (Fabric)",
+)
 
 
 @blp.route("/proofs/inclusion", methods=["GET"])
@@ -60,7 +65,7 @@ def at_size(size: int) -> Any:
 
 
 @blp.route("/checkpoints/cosign", methods=["POST"])
-@protected(blp, Action.CHECKPOINTS_COSIGN, 400, 404, 422)
+@protected(blp, Action.CHECKPOINTS_COSIGN, 400, 404, 409, 422)
 @blp.arguments(CosignIn)
 @blp.response(200, CheckpointOut)
 def cosign(body: dict[str, Any]) -> Any:

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from api.auth import caller, gateway
 from api.blueprints.common import protected
 from api.schemas import ReportArgs, ReportOut
+from ledger_gw.interfaces import AnchorName
 from ledger_gw.reports.accountability import ReportQuery
 from ledger_gw.services import reports
 from ledger_gw.services.access import Action
@@ -46,7 +47,7 @@ def report_response(args: dict[str, Any]) -> Response:
     org_ref = query.org or gw.workspace.consortium.name
     body, mimetype, suffix = reports.export(report, args["format"], org_ref, args.get("glide"))
     response = Response(body, mimetype=mimetype)
-    name = f"accountability-{query.org or 'all'}-{report['anchor']['tree_size']}.{suffix}"
+    name = f"accountability-{query.org or 'all'}-{AnchorName.of(report['anchor']).size}.{suffix}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -22,6 +22,7 @@ from api.dashboard.session import can, csrf_ok, csrf_token, log_in, page
 from api.errors import STATUS_BY_KIND
 from api.schemas import ReportArgs
 from ledger_gw.errors import AuthenticationError, LedgerError, NotFoundError, RejectedError
+from ledger_gw.interfaces import AnchorName
 from ledger_gw.services import bundles, reports
 from ledger_gw.services.access import Action
 
@@ -190,6 +191,7 @@ def report() -> str:
     return render_template(
         "report.html",
         report=data,
+        anchor=AnchorName.of(data["anchor"]),
         query=query,
         charts=figures,
         weeks=weeks,

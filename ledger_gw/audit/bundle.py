@@ -1,4 +1,4 @@
-"""Build an offline audit bundle from an embedded ledger.
+"""Build an offline audit bundle from either ledger (any :class:`VerifiableLog`).
 
 A bundle is one JSON file an auditor can check with nothing else (see
 :mod:`ledger_gw.audit.verify`)::
@@ -14,12 +14,13 @@ A bundle is one JSON file an auditor can check with nothing else (see
                    "tree_size": N,
                    "entries": [{"index": i, "entry": {"tx", "result", "effects"},
                                 "proof": [<base64 hashes>]}]}
+                  | {"kind": "fabric/blocks-v1", ...}  (ledger_gw.audit.fabric_evidence)
     }
 
 The claim says what the bundle pretends to contain ("every event of referral X's
 chain as of tree size N"), so the verifier can tell a dropped event from a short
-history. Selection scans the log once up to the checkpoint: it is the builder's
-cost, never the verifier's.
+history. Selection scans the log's records once up to the anchor, the same way on
+both backends: it is the builder's cost, never the verifier's.
 """
 
 from __future__ import annotations
@@ -29,20 +30,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ledger_gw.audit.errors import AuditError
-from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.reader import LogReader
-from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry
-from ledger_gw.log.note import Note
+from ledger_gw.interfaces import Record, VerifiableLog
 
 BUNDLE_FORMAT = "ledger-gw/audit-bundle/v1"
 CLAIM_KINDS = ("referral_chain", "entitlement", "events")
-
-
-def _event(entry: Entry) -> dict[str, Any]:
-    args = entry.tx.proposal.args
-    return args[0] if args and isinstance(args[0], dict) else {}
 
 
 def referral_chain_ids(events: Iterable[dict[str, Any]], referral_id: str) -> list[str]:
@@ -72,21 +64,21 @@ def referral_chain_ids(events: Iterable[dict[str, Any]], referral_id: str) -> li
 
 
 def _select(
-    entries: Sequence[tuple[int, Entry]], kind: str, subject: str | None, tx_ids: Sequence[str]
-) -> list[int]:
+    records: Sequence[Record], kind: str, subject: str | None, tx_ids: Sequence[str]
+) -> list[Record]:
     if kind == "events":
         wanted = set(tx_ids)
-        return [p for p, e in entries if e.tx.tx_id in wanted]
+        return [r for r in records if r.tx_id in wanted]
     if subject is None:
         raise AuditError(f"a {kind} bundle needs a subject ID")
     if kind == "entitlement":
-        return [p for p, e in entries if _event(e).get("entitlement_id") == subject]
-    chain = set(referral_chain_ids((_event(e) for _, e in entries), subject))
-    return [p for p, e in entries if _event(e).get("referral_id") in chain]
+        return [r for r in records if r.event.get("entitlement_id") == subject]
+    chain = set(referral_chain_ids((r.event for r in records), subject))
+    return [r for r in records if r.event.get("referral_id") in chain]
 
 
 def build_bundle(
-    reader: LogReader,
+    log: VerifiableLog,
     consortium: Consortium,
     *,
     kind: str,
@@ -94,40 +86,27 @@ def build_bundle(
     tx_ids: Sequence[str] = (),
     size: int | None = None,
 ) -> dict[str, Any]:
-    """Collect the claimed events with inclusion proofs against one checkpoint.
+    """Collect the claimed events with the log's evidence at one anchor.
 
-    ``size`` picks a stored checkpoint (default: the latest); the note is copied
-    with every cosignature it has gathered.
+    ``size`` picks the anchor (a stored checkpoint's tree size, or a Fabric block
+    height; default: the latest). An embedded checkpoint is copied with every
+    cosignature it has gathered.
     """
     if kind not in CLAIM_KINDS:
         raise AuditError(f"unknown claim kind {kind!r}; use one of {', '.join(CLAIM_KINDS)}")
-    note = reader.checkpoint(size)
-    tree_size = ckpt.Checkpoint.parse(Note.parse(note).text).size
-    scanned: list[tuple[int, Entry]] = []
-    raw: dict[int, bytes] = {}
-    for position, data in reader.entries():
-        if position >= tree_size:
-            break
-        scanned.append((position, Entry.from_bytes(data)))
-        raw[position] = data
-    positions = _select(scanned, kind, subject, tx_ids)
-    if not positions:
+    anchor = log.anchor(size)
+    selected = _select(list(log.records(anchor)), kind, subject, tx_ids)
+    if not selected:
         raise AuditError("no log entry matches the claim", code="not_found")
-    by_position = dict(scanned)
     claim: dict[str, Any] = {
         "kind": kind,
-        "events": [str(_event(by_position[p]).get("event_id")) for p in positions],
+        "events": [str(r.event.get("event_id")) for r in selected],
     }
     if subject is not None and kind != "events":
         claim["subject"] = subject
-    evidence = merkle_evidence(
-        note,
-        tree_size,
-        [(p, raw[p], reader.inclusion_proof(p, tree_size)) for p in positions],
-    )
     return {
         "format": BUNDLE_FORMAT,
         "claim": claim,
         "consortium": consortium.to_dict(),
-        "evidence": evidence,
+        "evidence": log.evidence(selected, anchor),
     }

@@ -19,7 +19,6 @@ from typing import Protocol
 from ledger_gw.audit.errors import AuditError, LogInconsistentError
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.reader import LogReader
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note
@@ -33,11 +32,19 @@ class CheckpointSource(Protocol):
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]: ...
 
 
+class _Reader(Protocol):
+    """What :class:`ReaderSource` reads: the embedded ledger's log reader."""
+
+    def checkpoint(self, size: int | None = None) -> str: ...
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]: ...
+
+
 @dataclass(frozen=True)
 class ReaderSource:
     """A :class:`CheckpointSource` over an embedded ledger's log."""
 
-    reader: LogReader
+    reader: _Reader
 
     def latest_checkpoint(self) -> str:
         return self.reader.checkpoint()

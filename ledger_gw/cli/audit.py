@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.reader import LogReader
+from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.reports import exports
-from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
+from ledger_gw.reports.accountability import ReportQuery, report_from_log
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.workspace import Workspace
@@ -52,33 +56,76 @@ def audit() -> None:
     """Offline audit bundles, referral-chain checks, checkpoint monitoring."""
 
 
+def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--backend, --profile and --as: which ledger's verifiable log to read."""
+    for option in reversed(
+        (
+            click.option(
+                "--backend",
+                type=click.Choice(BACKENDS),
+                default="embedded",
+                show_default=True,
+                help="fabric: read the channel's blocks through a member's peer.",
+            ),
+            click.option(
+                "--profile",
+                type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
+            ),
+            click.option(
+                "--as",
+                "as_org",
+                help="Fabric: the member whose identity and peer read the ledger "
+                "(default: the consortium's first auditor).",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def open_log(
+    directory: Path, ledger_url: str | None, backend: str, profile: Path | None, as_org: str | None
+) -> Iterator[tuple[Workspace, VerifiableLog]]:
+    """The workspace and the verifiable log of either backend, closed on the way out.
+
+    On Fabric the workspace is the one the network's profile names."""
+    if backend == "fabric":
+        from ledger_gw.bootstrap import fabric_ledger
+        from ledger_gw.fabric.gateway import FabricLedger
+        from ledger_gw.fabric.verifiable import FabricLog
+
+        ledger, ws = fabric_ledger(profile)
+        try:
+            assert isinstance(ledger, FabricLedger)
+            if as_org is None:
+                orgs = ws.consortium.organisations.items()
+                auditors = [o for o, m in orgs if m.role == "auditor"]
+                if not auditors:
+                    raise click.UsageError("the consortium has no auditor: name a member with --as")
+                as_org = auditors[0]
+            yield ws, FabricLog(ledger, as_org)
+        finally:
+            ledger.close()
+        return
+    ws = Workspace.load(directory)
+    reader = _reader(ws, ledger_url)
+    try:
+        yield ws, EmbeddedLog(reader, ws.consortium)
+    finally:
+        reader.engine.dispose()
+
+
 @audit.command("bundle")
 @directory_option
 @ledger_option
 @click.option("--kind", type=click.Choice(CLAIM_KINDS), default="referral_chain")
 @click.option("--subject", help="Referral or entitlement ID.")
 @click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
-@click.option("--size", type=int, help="Checkpoint tree size (default: latest).")
+@click.option("--size", type=int, help="Checkpoint tree size or Fabric height (default: latest).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option(
-    "--backend",
-    type=click.Choice(BACKENDS),
-    default="embedded",
-    show_default=True,
-    help="fabric: block evidence from the network's profile instead of Merkle proofs.",
-)
-@click.option(
-    "--profile",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
-)
-@click.option(
-    "--as",
-    "as_org",
-    help="Fabric: the member whose identity and peer read the ledger "
-    "(default: the consortium's first auditor).",
-)
-@click.option("--pid", help="The person's pid (Fabric entitlement bundles).")
+@log_options
 def audit_bundle(
     directory: Path,
     ledger_url: str | None,
@@ -90,56 +137,15 @@ def audit_bundle(
     backend: str,
     profile: Path | None,
     as_org: str | None,
-    pid: str | None,
 ) -> None:
-    """Write an offline audit bundle for a referral chain, an entitlement or transactions."""
-    if backend == "fabric":
-        bundle = _fabric_bundle(profile, as_org, kind, subject, tx_ids, pid)
-    else:
-        ws = Workspace.load(directory)
-        reader = _reader(ws, ledger_url)
-        try:
-            bundle = build_bundle(
-                reader, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
-            )
-        finally:
-            reader.engine.dispose()
+    """Write an offline audit bundle for a referral chain, an entitlement or transactions:
+    Merkle proofs on the embedded ledger, the blocks themselves on Fabric."""
+    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+        bundle = build_bundle(
+            log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
+        )
     out.write_text(json.dumps(bundle, indent=2) + "\n")
     click.echo(f"{len(bundle['claim']['events'])} events written to {out}")
-
-
-def _fabric_bundle(
-    profile: Path | None,
-    as_org: str | None,
-    kind: str,
-    subject: str | None,
-    tx_ids: tuple[str, ...],
-    pid: str | None,
-) -> dict[str, Any]:
-    """A Fabric bundle read through ``as_org``'s peer; the connection closes before writing."""
-    from ledger_gw.bootstrap import fabric_ledger
-    from ledger_gw.fabric.bundle import build_fabric_bundle
-    from ledger_gw.fabric.gateway import FabricLedger
-
-    ledger, ws = fabric_ledger(profile)
-    try:
-        assert isinstance(ledger, FabricLedger)
-        if as_org is None:
-            auditors = [o for o, m in ws.consortium.organisations.items() if m.role == "auditor"]
-            if not auditors:
-                raise click.UsageError("the consortium has no auditor: name a member with --as")
-            as_org = auditors[0]
-        return build_fabric_bundle(
-            ledger,
-            ws.signer(as_org),
-            ws.consortium,
-            kind=kind,
-            subject=subject,
-            tx_ids=tx_ids,
-            pid=pid,
-        )
-    finally:
-        ledger.close()
 
 
 def _policy(text: str | None) -> tuple[int, frozenset[str]] | None:
@@ -205,16 +211,20 @@ def audit_verify(
 @click.argument("referral_id")
 @click.option("--quorum", type=int, default=1, show_default=True)
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
+@log_options
 def audit_chain(
-    directory: Path, ledger_url: str | None, referral_id: str, quorum: int, docs: tuple[str, ...]
+    directory: Path,
+    ledger_url: str | None,
+    referral_id: str,
+    quorum: int,
+    docs: tuple[str, ...],
+    backend: str,
+    profile: Path | None,
+    as_org: str | None,
 ) -> None:
     """Walk a referral chain on the ledger and print each step's verdict."""
-    ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
-    try:
-        bundle = build_bundle(reader, ws.consortium, kind="referral_chain", subject=referral_id)
-    finally:
-        reader.engine.dispose()
+    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+        bundle = build_bundle(log, ws.consortium, kind="referral_chain", subject=referral_id)
     report = verify_bundle(
         bundle, trusted_consortium=ws.consortium, quorum=quorum, documents=_documents(docs)
     )
@@ -279,6 +289,7 @@ def report() -> None:
     show_default=True,
 )
 @click.option("--glide", help="GLIDE number for the IATI humanitarian scope.")
+@log_options
 def report_accountability(
     directory: Path,
     ledger_url: str | None,
@@ -290,14 +301,13 @@ def report_accountability(
     sign_as: str | None,
     fmt: str,
     glide: str | None,
+    backend: str,
+    profile: Path | None,
+    as_org: str | None,
 ) -> None:
-    """Compute the report at the latest checkpoint and print it."""
-    ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
-    try:
-        data = report_from_ledger(reader, ws.consortium, ReportQuery(org, programme, start, end, k))
-    finally:
-        reader.engine.dispose()
+    """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
+    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+        data = report_from_log(log, ReportQuery(org, programme, start, end, k))
     if sign_as:
         data = sign_report(data, ws.signer(sign_as))
     if fmt == "json":
@@ -312,12 +322,16 @@ def report_accountability(
 @directory_option
 @ledger_option
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-def report_verify(directory: Path, ledger_url: str | None, path: Path) -> None:
+@log_options
+def report_verify(
+    directory: Path,
+    ledger_url: str | None,
+    path: Path,
+    backend: str,
+    profile: Path | None,
+    as_org: str | None,
+) -> None:
     """Check a signed JSON report's signature and recompute it from the ledger."""
-    ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
-    try:
-        org = verify_report(json.loads(path.read_text()), ws.consortium, reader.entries())
-    finally:
-        reader.engine.dispose()
+    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+        org = verify_report(json.loads(path.read_text()), ws.consortium, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

@@ -1,8 +1,10 @@
-"""Donor accountability figures, computed by replaying the log up to a checkpoint.
+"""Donor accountability figures, computed by replaying the log up to an anchor.
 
-Each log entry carries the signed event and the contract's result, so these
-figures depend on nothing but the log prefix named in ``anchor``: anyone holding
-the ledger recomputes them (:func:`compute_report`) and gets the same JSON. No
+Each record carries the signed event and the contract's result, so these figures
+depend on nothing but the log prefix named in ``anchor`` (a checkpoint's origin,
+tree size and root on the embedded log; the channel, height and head block hash on
+Fabric): anyone holding the ledger recomputes them (:func:`compute_report`) and gets
+the same JSON. No
 pseudonym, event ID or date finer than the period leaves this module: figures are
 counts, sums and a median, and every count of people below ``k`` is suppressed
 (:mod:`ledger_gw.reports.suppression`).
@@ -18,7 +20,6 @@ complementary suppression needs.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -26,18 +27,11 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
 
-from cryptography.x509.oid import NameOID
-
 from chaincode.fields import format_amount
-from ledger_gw.audit.evidence import b64
-from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.reader import LogReader
-from ledger_gw.errors import LedgerError
-from ledger_gw.identity import load_certificate
-from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry
-from ledger_gw.log.merkle import CompactRange, leaf_hash
+from ledger_gw.errors import IntegrityError, LedgerError
+from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports.suppression import DEFAULT_K, suppress
+from ledger_gw.transaction import parse_time
 
 REPORT_FORMAT = "ledger-gw/accountability-report/v1"
 REFERRAL_STATES = ("open", "accepted", "completed", "declined", "cancelled")
@@ -89,7 +83,6 @@ class _Ref:
 class _Tally:
     def __init__(self, query: ReportQuery) -> None:
         self.q = query
-        self.orgs: dict[str, str] = {}
         self.ents: dict[str, _Ent] = {}
         self.refs: dict[str, _Ref] = {}
         self.people: set[str] = set()
@@ -100,23 +93,17 @@ class _Tally:
         self.flagged: set[str] = set()
         self.duplicates_of: dict[str, list[str]] = {}
 
-    def org_of(self, pem: str) -> str:
-        if pem not in self.orgs:
-            attrs = load_certificate(pem).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-            self.orgs[pem] = str(attrs[0].value)
-        return self.orgs[pem]
-
     def mine(self, org: str) -> bool:
         return self.q.org is None or org == self.q.org
 
-    def add(self, entry: Entry) -> None:
-        p = entry.tx.proposal
-        if p.function != "submit" or not p.args or not isinstance(p.args[0], dict):
+    def add(self, record: Record) -> None:
+        e = record.event
+        if not e:
             return
-        e: dict[str, Any] = p.args[0]
-        org, kind, day = self.org_of(p.creator), str(e.get("type")), p.timestamp[:10]
+        org, kind, day = record.org, str(e.get("type")), record.timestamp[:10]
+        when = parse_time(record.timestamp)
         if kind == "entitlement.granted":
-            self._grant(e, org, day, entry.result)
+            self._grant(e, org, day, record.result)
         elif kind == "assistance.delivered":
             self._deliver(e)
         elif kind.startswith("entitlement."):
@@ -126,20 +113,20 @@ class _Tally:
                 if kind == "entitlement.revoked" and self._counts(ent) and self.q.in_period(day):
                     self.revoked += 1
         elif kind == "referral.created":
-            self.refs[str(e["referral_id"])] = _Ref(org, str(e["pid"]), str(e["sector"]), p.time)
+            self.refs[str(e["referral_id"])] = _Ref(org, str(e["pid"]), str(e["sector"]), when)
         elif kind.startswith("referral."):
-            self._referral_step(str(e["referral_id"]), kind.split(".", 1)[1], p.time)
+            self._referral_step(str(e["referral_id"]), kind.split(".", 1)[1], when)
 
     def _counts(self, ent: _Ent) -> bool:
         return self.mine(ent.org) and self.q.programme in (None, ent.programme)
 
-    def _grant(self, e: dict[str, Any], org: str, day: str, result: bytes) -> None:
+    def _grant(self, e: dict[str, Any], org: str, day: str, result: dict[str, Any]) -> None:
         eid = str(e["entitlement_id"])
         ent = _Ent(org, str(e["pid"]), str(e["programme"]), str(e["modality"]), e.get("location"))
         self.ents[eid] = ent
         if self._counts(ent) and self.q.in_period(day):
             self.granted += 1
-            duplicates = json.loads(result).get("possible_duplicate_of") or []
+            duplicates = result.get("possible_duplicate_of") or []
             if duplicates:
                 self.flagged.add(eid)
                 self.duplicates_of[eid] = [str(d) for d in duplicates]
@@ -256,20 +243,12 @@ def _median_days(refs: list[_Ref]) -> str:
 
 
 def compute_report(
-    entries: Iterable[tuple[int, bytes]], *, origin: str, tree_size: int, query: ReportQuery
+    records: Iterable[Record], *, anchor: dict[str, Any], query: ReportQuery
 ) -> dict[str, Any]:
-    """Figures over log positions ``[0, tree_size)``; the anchor root is recomputed too."""
+    """Figures over ``records``, the log's records up to ``anchor`` (its summary)."""
     tally = _Tally(query)
-    tree = CompactRange()
-    for position, data in entries:
-        if position >= tree_size:
-            break
-        if position != tree.size:
-            raise ReportError(f"log entry {tree.size} is missing")
-        tree.append(leaf_hash(data))
-        tally.add(Entry.from_bytes(data))
-    if tree.size != tree_size:
-        raise ReportError(f"the log has {tree.size} entries, fewer than {tree_size}")
+    for record in records:
+        tally.add(record)
     k = query.k
     reached = _reached_table(tally, k)
     referrals, refs = _referral_table(tally, k)
@@ -299,7 +278,7 @@ def compute_report(
         suppressed.append("median_days_to_completion")
     return {
         "format": REPORT_FORMAT,
-        "anchor": {"origin": origin, "tree_size": tree_size, "root": b64(tree.root())},
+        "anchor": anchor,
         "query": {key: value for key, value in asdict(query).items()},
         "summary": summary,
         "suppressed": suppressed,
@@ -307,17 +286,13 @@ def compute_report(
     }
 
 
-def report_from_ledger(
-    reader: LogReader, consortium: Consortium, query: ReportQuery, size: int | None = None
+def report_from_log(
+    log: VerifiableLog, query: ReportQuery, size: int | None = None
 ) -> dict[str, Any]:
-    """Compute at a signed checkpoint (default: the latest) and check the root matches it."""
-    note = reader.checkpoint(size)
-    cp = ckpt.open_checkpoint(
-        note, ckpt.NoteVerifier.from_vkey(consortium.log_vkey), origin=consortium.origin
-    ).checkpoint
-    report = compute_report(
-        reader.entries(), origin=consortium.origin, tree_size=cp.size, query=query
-    )
-    if report["anchor"]["root"] != b64(cp.root_hash):
-        raise ReportError("the log's entries do not hash to its own checkpoint")
-    return report
+    """Compute at an anchor of the log (default: the latest); the log checks that the
+    records it reads are the ones its anchor names."""
+    anchor = log.anchor(size)
+    try:
+        return compute_report(log.records(anchor), anchor=anchor.summary, query=query)
+    except IntegrityError as exc:
+        raise ReportError(str(exc)) from exc

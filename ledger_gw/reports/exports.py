@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from ledger_gw.interfaces import AnchorName
+
 COLUMNS = (
     ("org", "Organisation", "#org+code"),
     ("programme", "Programme", "#activity+code"),
@@ -79,8 +81,8 @@ def records(report: dict[str, Any]) -> list[dict[str, Any]]:
         "programme": q["programme"],
         "from": q["start"],
         "to": q["end"],
-        "tree_size": anchor["tree_size"],
-        "root": anchor["root"],
+        "tree_size": AnchorName.of(anchor).size,
+        "root": AnchorName.of(anchor).head,
     }
     out = [
         {

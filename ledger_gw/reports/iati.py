@@ -16,6 +16,8 @@ from typing import Any
 
 from lxml import etree
 
+from ledger_gw.interfaces import AnchorName
+
 DISBURSEMENT, EXPENDITURE = "3", "4"
 DISBURSED_MODALITIES = frozenset({"cash", "voucher"})
 
@@ -57,12 +59,12 @@ def to_iati(
     etree.SubElement(activity, "iati-identifier").text = f"{org_ref}-{programme}"
     _narrative(activity, "reporting-org", q["org"] or org_ref, ref=org_ref, type=org_type)
     _narrative(activity, "title", f"Programme {programme}")
-    anchor = report["anchor"]
+    anchor = AnchorName.of(report["anchor"])
     _narrative(
         activity,
         "description",
-        f"Assistance recorded on ledger {anchor['origin']} up to tree size "
-        f"{anchor['tree_size']} (root {anchor['root']}); figures below {q['k']} people suppressed.",
+        f"Assistance recorded on ledger {anchor.ledger} up to size {anchor.size} "
+        f"(head {anchor.head}); figures below {q['k']} people suppressed.",
     )
     _narrative(activity, "participating-org", q["org"] or org_ref, ref=org_ref, role="4")
     etree.SubElement(activity, "activity-status", code="2")

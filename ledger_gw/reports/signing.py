@@ -2,21 +2,23 @@
 
 The signature is ECDSA P-256 (low-S, as for transactions) over the RFC 8785
 canonical JSON of the report without its ``signature`` member; the report embeds
-its anchor (origin, tree size, root), so the signature binds the figures to one
-log prefix. :func:`verify_report` checks the certificate against the consortium,
-the signature, and -- given the ledger's entries -- recomputes the figures.
+its anchor (origin, tree size, root; or channel, height, head hash on Fabric), so the
+signature binds the figures to one log prefix. :func:`verify_report` checks the
+certificate against the consortium, the signature, and -- given the ledger's
+verifiable log, on either backend -- recomputes the figures at that anchor.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterable
 from typing import Any
 
 from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
+from ledger_gw.errors import IntegrityError, NotFoundError
 from ledger_gw.identity import Signer
+from ledger_gw.interfaces import VerifiableLog, anchor_size
 from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
 
 ALGORITHM = "ECDSA-P256-SHA256"
@@ -42,9 +44,9 @@ def sign_report(report: dict[str, Any], signer: Signer) -> dict[str, Any]:
 def verify_report(
     report: dict[str, Any],
     consortium: Consortium,
-    entries: Iterable[tuple[int, bytes]] | None = None,
+    log: VerifiableLog | None = None,
 ) -> str:
-    """Check signature and (with ``entries``) the figures; returns the signing org.
+    """Check signature and (with ``log``) the figures; returns the signing org.
 
     Raises ReportError (or AuthenticationError for the certificate) on any mismatch.
     """
@@ -59,17 +61,18 @@ def verify_report(
     )
     if identity.org_id != sig.get("org"):
         raise ReportError(f"signed by {identity.org_id}, not {sig.get('org')}")
-    if entries is None:
+    if log is None:
         return identity.org_id
     anchor, q = report["anchor"], report["query"]
-    again = compute_report(
-        entries,
-        origin=str(anchor["origin"]),
-        tree_size=int(anchor["tree_size"]),
-        query=ReportQuery(**q),
-    )
-    if again["anchor"] != anchor:
-        raise ReportError("the ledger's root at the anchored size differs from the report's")
+    try:
+        at = log.anchor(anchor_size(anchor))
+        if at.summary != anchor:
+            raise ReportError("the ledger's root at the anchored size differs from the report's")
+        again = compute_report(log.records(at), anchor=at.summary, query=ReportQuery(**q))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReportError(f"the report's anchor or query is malformed: {exc}") from exc
+    except (IntegrityError, NotFoundError) as exc:
+        raise ReportError(f"cannot recompute the report from this ledger: {exc}") from exc
     unsigned = {k: v for k, v in report.items() if k != "signature"}
     if canonical_json(again) != canonical_json(unsigned):
         differing = sorted(k for k in again if again[k] != unsigned.get(k))

@@ -1,6 +1,7 @@
 """Audit use cases of the gateway: download a bundle, verify one, judge a referral chain.
 
-The gateway adds no trust of its own here. A bundle is built from the log exactly as
+The gateway adds no trust of its own here. A bundle is built from the verifiable log
+(Merkle evidence on the embedded ledger, block evidence on Fabric) exactly as
 ``ledger-gw audit bundle`` builds it, and verification runs the same pure
 :func:`ledger_gw.audit.verify.verify_bundle` an auditor runs offline: the server's
 answer is a convenience, never evidence, and the auditor can always check it herself.
@@ -27,7 +28,7 @@ def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = 
         raise RejectedError("validation", "missing_field", "a subject ID is required", "subject")
     try:
         return build_bundle(
-            gateway.embedded.log,
+            gateway.log,
             gateway.workspace.consortium,
             kind=kind,
             subject=subject,

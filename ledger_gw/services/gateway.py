@@ -16,9 +16,10 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded.appender import RemoteAppender, appender_key
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.turns import Turns
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import ConfigError, RejectedError
 from ledger_gw.identity import Signer
-from ledger_gw.interfaces import Ledger
+from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
@@ -35,6 +36,7 @@ class Gateway:
     signers: dict[str, Signer]
     stores: dict[str, OffchainStore]
     _ledger: Ledger | None = None
+    _log: VerifiableLog | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _turns: Turns = field(default_factory=Turns)
 
@@ -81,18 +83,24 @@ class Gateway:
         return EmbeddedLedger(self.config.ledger, ws.consortium, ws.log_signer(), appender=appender)
 
     @property
-    def embedded(self) -> EmbeddedLedger:
-        """Merkle proofs, checkpoints, bundles and reports read the embedded log."""
+    def log(self) -> VerifiableLog:
+        """The ledger's verifiable log: proofs, checkpoints, bundles and reports read it,
+        on either backend. On Fabric it reads blocks through the first served
+        organisation's peer."""
         ledger = self.ledger
-        if not isinstance(ledger, EmbeddedLedger):
-            raise RejectedError(
-                "unsupported",
-                "embedded_only",
-                "this gateway runs on Fabric: Merkle proofs, checkpoints, bundles and reports "
-                "come from the embedded ledger; on Fabric the audit evidence is the block "
-                "chain (ledger_gw.audit.fabric_blocks)",
-            )
-        return ledger
+        with self._lock:
+            if self._log is None:
+                self._log = self._open_log(ledger)
+            return self._log
+
+    def _open_log(self, ledger: Ledger) -> VerifiableLog:
+        if isinstance(ledger, EmbeddedLedger):
+            return EmbeddedLog.of(ledger)
+        from ledger_gw.fabric.gateway import FabricLedger
+        from ledger_gw.fabric.verifiable import FabricLog
+
+        assert isinstance(ledger, FabricLedger)
+        return FabricLog(ledger, next(iter(self.signers)))
 
     def submitting(self) -> AbstractContextManager[None]:
         """This thread's turn at submitting, when an appending process appends: it waits

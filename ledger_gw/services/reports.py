@@ -1,8 +1,9 @@
 """Donor accountability reports through the gateway: computed, signed, exported, charted.
 
 A report is a pure function of a log prefix and a query
-(:func:`ledger_gw.reports.accountability.report_from_ledger`), so it is cached by
-(tree size, query): a new checkpoint makes a new key, and nothing stale is ever served.
+(:func:`ledger_gw.reports.accountability.report_from_log`), so it is cached by
+(anchor, query): a new checkpoint (or block) makes a new key, and nothing stale is
+ever served.
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
@@ -21,11 +22,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ledger_gw.errors import RejectedError
-from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.note import Note
+from chaincode.canonical import canonical_json
+from ledger_gw.errors import IntegrityError, RejectedError
 from ledger_gw.reports import exports
-from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
+from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report
 from ledger_gw.reports.suppression import DEFAULT_K
@@ -40,7 +40,7 @@ FORMATS = {
 }
 CACHE_SIZE = 128
 
-_cache: OrderedDict[tuple[int, ReportQuery], dict[str, Any]] = OrderedDict()
+_cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -87,21 +87,19 @@ def query_for(
     return ReportQuery(report_org(caller, org), programme, start, end, k)
 
 
-def _latest_size(gateway: Gateway) -> int:
-    note = gateway.embedded.log.checkpoint(None)
-    return ckpt.Checkpoint.parse(Note.parse(note).text).size
-
-
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
-    """The unsigned report at the latest checkpoint (cached per tree size and query)."""
-    size = _latest_size(gateway)
-    key = (size, query)
+    """The unsigned report at the latest anchor (cached per anchor and query)."""
+    anchor = gateway.log.anchor()
+    key = (canonical_json(anchor.summary).decode(), query)
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    report = report_from_ledger(gateway.embedded.log, gateway.workspace.consortium, query, size)
+    try:
+        report = compute_report(gateway.log.records(anchor), anchor=anchor.summary, query=query)
+    except IntegrityError as exc:
+        raise ReportError(str(exc)) from exc
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:

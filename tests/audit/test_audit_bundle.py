@@ -13,6 +13,7 @@ from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, sign_low_s
 from ledger_gw.log.note import Note, NoteSignature
 from ledger_gw.transaction import SignedTransaction
@@ -26,7 +27,7 @@ Bundle = dict[str, Any]
 @pytest.fixture(scope="module")
 def chain_bundle(scenario: Scenario) -> Bundle:
     return build_bundle(
-        scenario.ledger.log,
+        EmbeddedLog.of(scenario.ledger),
         scenario.ws.consortium,
         kind="referral_chain",
         subject=scenario.onward_referral,
@@ -36,7 +37,7 @@ def chain_bundle(scenario: Scenario) -> Bundle:
 @pytest.fixture(scope="module")
 def ent_bundle(scenario: Scenario) -> Bundle:
     return build_bundle(
-        scenario.ledger.log,
+        EmbeddedLog.of(scenario.ledger),
         scenario.ws.consortium,
         kind="entitlement",
         subject=scenario.entitlement,
@@ -149,7 +150,7 @@ def test_stale_checkpoint_older_than_entries(scenario: Scenario, chain_bundle: B
 
 def test_stale_checkpoint_against_auditor_minimum(scenario: Scenario) -> None:
     old = build_bundle(
-        scenario.ledger.log,
+        EmbeddedLog.of(scenario.ledger),
         scenario.ws.consortium,
         kind="referral_chain",
         subject=scenario.root_referral,

@@ -13,6 +13,7 @@ from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.workspace import Workspace
 from tests.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
@@ -20,7 +21,7 @@ from tests.support import events as ev
 
 def test_document_hash_mismatch_is_a_failed_step(scenario: Scenario) -> None:
     bundle = build_bundle(
-        scenario.ledger.log,
+        EmbeddedLog.of(scenario.ledger),
         scenario.ws.consortium,
         kind="referral_chain",
         subject=scenario.root_referral,

@@ -1,8 +1,8 @@
 """Fabric bundles offline: blocks made here (tests/support/fabric_blocks.py), no network.
 
-The same referral chain as the embedded scenario, built into a Fabric bundle by
-`build_fabric_bundle` over a stand-in for the peer, then verified by the one
-`verify_bundle`; each tampering fails with its own code.
+The same referral chain as the embedded scenario, built into a Fabric bundle by the
+one `build_bundle` over the Fabric verifiable log (`FabricLog`) on a stand-in for the
+peer, then verified by the one `verify_bundle`; each tampering fails with its own code.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,18 @@ import pytest
 from click.testing import CliRunner
 
 from ledger_gw import protos as pb
+from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.fabric.bundle import build_fabric_bundle
+from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.fabric.verifiable import FabricLog
+from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
+from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
 from tests.audit.conftest import DOCUMENT, SALT, Scenario
@@ -45,7 +51,7 @@ class _Profile:
 
 
 class StandInPeer:
-    """What `build_fabric_bundle` asks of a FabricLedger: contract queries and qscc blocks."""
+    """What `FabricLog` asks of a FabricLedger: qscc blocks, and the profile."""
 
     def __init__(self, channel: fb.Channel, records: list[dict[str, Any]]) -> None:
         self.profile = _Profile()
@@ -106,9 +112,8 @@ def fabric(scenario: Scenario) -> FabricScenario:
             if len(records) == 4:
                 other = fb.endorser_tx(channel, "AGENCY-C", ev.consent_granted(ev.pid()), {}, when)
                 channel.order([other.envelope])
-    bundle = build_fabric_bundle(
-        cast(FabricLedger, peer),
-        ws.signer("AUDITOR-X"),
+    bundle = build_bundle(
+        FabricLog(cast(FabricLedger, peer), "AUDITOR-X"),
         ws.consortium,
         kind="referral_chain",
         subject=scenario.onward_referral,
@@ -246,11 +251,10 @@ def test_cli_verifies_a_fabric_bundle_offline(fabric: FabricScenario, tmp_path: 
 
 
 def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
-    """Kind "events": the blocks of the named transactions only, no contract query."""
+    """Kind "events": the named transactions only, with the blocks from theirs to the head."""
     tx_ids = [_tx_of(fabric, "referral.accepted", 0), _tx_of(fabric, "referral.created", 0)]
-    bundle = build_fabric_bundle(
-        cast(FabricLedger, fabric.peer),
-        fabric.ws.signer("AUDITOR-X"),
+    bundle = build_bundle(
+        FabricLog(cast(FabricLedger, fabric.peer), "AUDITOR-X"),
         fabric.ws.consortium,
         kind="events",
         tx_ids=tx_ids,
@@ -267,3 +271,108 @@ def test_malformed_fabric_evidence(fabric: FabricScenario) -> None:
     bundle = _copy(fabric)
     bundle["evidence"]["blocks"][-1] = base64.b64encode(b"\xff\xff not a block").decode()
     assert "malformed_bundle" in verify_bundle(bundle).codes
+
+
+# -- the Fabric verifiable log itself ------------------------------------------------------
+
+
+def _log(f: FabricScenario) -> FabricLog:
+    return FabricLog(cast(FabricLedger, f.peer), "AUDITOR-X")
+
+
+def test_records_are_the_valid_transactions_read_from_the_blocks(
+    scenario: Scenario, fabric: FabricScenario
+) -> None:
+    log = _log(fabric)
+    anchor = log.anchor()
+    assert anchor.size == len(fabric.peer.channel.blocks) + 1
+    head = pb.common.Block.FromString(fabric.peer.channel.head())
+    assert anchor.summary == {
+        "channel": fb.CHANNEL,
+        "height": anchor.size,
+        "head_hash": block_header_hash(head.header).hex(),
+    }
+    records = list(log.records(anchor))
+    embedded = [json.loads(d) for _, d in scenario.ledger.log.entries()]
+    mine = [r for r in records if r.tx_id in fabric.peer.where]
+    assert [r.event for r in mine] == [e["tx"]["proposal"]["args"][0] for e in embedded]
+    assert [r.timestamp for r in mine] == [e["tx"]["proposal"]["timestamp"] for e in embedded]
+    embedded_log = EmbeddedLog.of(scenario.ledger)
+    same = list(embedded_log.records(embedded_log.anchor()))
+    assert [(r.org, r.result) for r in mine] == [(r.org, r.result) for r in same]
+    assert {r.org for r in mine} >= {"AGENCY-A", "AGENCY-B", "AGENCY-C"}
+    assert all(r.position // POSITION_STRIDE == fabric.peer.where[r.tx_id] for r in mine)
+    assert [r.position for r in records] == sorted(r.position for r in records)
+
+
+def test_an_invalid_transaction_is_no_record(fabric: FabricScenario) -> None:
+    channel = copy.deepcopy(fabric.peer.channel)
+    peer = StandInPeer(channel, fabric.peer.records)
+    when = dt.datetime.now(dt.UTC)
+    good = fb.endorser_tx(channel, "AGENCY-A", ev.consent_granted(ev.pid()), {}, when)
+    bad = fb.endorser_tx(channel, "AGENCY-B", ev.consent_granted(ev.pid()), {}, when)
+    number = channel.order([good.envelope, bad.envelope], flags=bytes([0, 11]))  # MVCC
+    log = FabricLog(cast(FabricLedger, peer), "AUDITOR-X")
+    last = [r for r in log.records(log.anchor()) if r.position // POSITION_STRIDE == number]
+    assert [(r.tx_id, r.org) for r in last] == [(good.tx_id, "AGENCY-A")]
+
+
+def test_records_refuse_a_history_that_does_not_reach_the_anchor(fabric: FabricScenario) -> None:
+    log = _log(fabric)
+    anchor = log.anchor()
+    channel = copy.deepcopy(fabric.peer.channel)
+    channel.blocks[1], channel.blocks[2] = channel.blocks[2], channel.blocks[1]
+    swapped = FabricLog(cast(FabricLedger, StandInPeer(channel, [])), "AUDITOR-X")
+    with pytest.raises(IntegrityError, match="chain"):
+        list(swapped.records(anchor))
+
+
+def test_inclusion_consistency_and_checkpoint_on_fabric(fabric: FabricScenario) -> None:
+    log = _log(fabric)
+    tx_id = _tx_of(fabric, "referral.created", 0)  # a chain's first event replays alone
+    proof = log.inclusion(None, tx_id, None)
+    assert proof["block"] == fabric.peer.where[tx_id]
+    assert proof["evidence"]["kind"] == "fabric/blocks-v1"
+    bundle = {**fabric.bundle, "claim": {"kind": "events", "events": [_event_id(fabric, tx_id)]}}
+    bundle["evidence"] = proof["evidence"]
+    assert verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes == set()
+    assert log.inclusion(proof["index"], None, None)["tx_id"] == tx_id
+    consistency = log.consistency(2, None)
+    headers = consistency["headers"]
+    assert [h["number"] for h in headers] == list(range(1, log.size()))
+    assert all(b["previous_hash"] == a["hash"] for a, b in itertools.pairwise(headers))
+    checkpoint = log.checkpoint(None)
+    assert checkpoint["head_hash"] == headers[-1]["hash"] == log.anchor().summary["head_hash"]
+    assert base64.b64decode(checkpoint["head_block"]) == fabric.peer.channel.head()
+    with pytest.raises(NotFoundError):
+        log.checkpoint(log.size() + 1)
+
+
+def test_no_witness_cosigns_on_fabric(fabric: FabricScenario) -> None:
+    with pytest.raises(RejectedError) as caught:
+        _log(fabric).cosign(fabric.ws.witness("AUDITOR-X"), None)
+    assert (caught.value.kind, caught.value.code) == ("conflict", "witnesses_not_applicable")
+
+
+def test_a_report_on_fabric_is_anchored_to_the_head_and_recomputes(
+    scenario: Scenario, fabric: FabricScenario
+) -> None:
+    log = _log(fabric)
+    report = report_from_log(log, ReportQuery(k=1))
+    assert report["anchor"] == log.anchor().summary
+    embedded = report_from_log(EmbeddedLog.of(scenario.ledger), ReportQuery(k=1))
+    assert report["summary"] == embedded["summary"]
+    created = [r for r in fabric.peer.records if r["event"]["type"] == "referral.created"]
+    assert report["summary"]["referrals_made"] == len(created) > 0
+    signed = sign_report(report, fabric.ws.signer("DONOR-Y"))
+    assert verify_report(signed, fabric.ws.consortium, log) == "DONOR-Y"
+    moved = sign_report(
+        {**report, "anchor": {**report["anchor"], "head_hash": "00" * 32}},
+        fabric.ws.signer("DONOR-Y"),
+    )
+    with pytest.raises(ReportError, match="differs"):
+        verify_report(moved, fabric.ws.consortium, log)
+
+
+def _event_id(f: FabricScenario, tx_id: str) -> str:
+    return str(next(r for r in f.peer.records if r["tx_id"] == tx_id)["event"]["event_id"])

@@ -1,7 +1,8 @@
 """Fabric-only: an offline audit bundle for a referral chain, from the real network.
 
-The bundle is built through the auditor's peer (contract queries for the events, qscc
-for the blocks), the connection is closed, and the bundle is verified by the same
+The bundle is built from the Fabric verifiable log read through the auditor's peer
+(qscc blocks, decoded into records), the connection is closed, and the bundle is
+verified by the same
 `verify_bundle` as an embedded-ledger bundle; each tampering then fails with its own
 reason. Without FABRIC_HOME the `fabric_profile` fixture skips with its reason.
 """
@@ -43,10 +44,11 @@ class Built:
 def built(fabric_profile: Path) -> Built:
     """Two linked referrals on the network, then a bundle for the onward one's chain."""
     from ledger_gw import protos as pb
+    from ledger_gw.audit.bundle import build_bundle
     from ledger_gw.audit.fabric_blocks import block_header_hash
     from ledger_gw.bootstrap import fabric_ledger
-    from ledger_gw.fabric.bundle import build_fabric_bundle
     from ledger_gw.fabric.gateway import FabricLedger
+    from ledger_gw.fabric.verifiable import FabricLog
 
     ledger, ws = fabric_ledger(fabric_profile)
     try:
@@ -71,9 +73,8 @@ def built(fabric_profile: Path) -> Built:
         # another person's event after the chain: the head lies beyond the last event
         a.submit(ev.consent_granted(ev.pid()))
         pinned = block_header_hash(pb.common.Block.FromString(ledger.block(0, "AGENCY-B")).header)
-        bundle = build_fabric_bundle(
-            ledger,
-            ws.signer("AUDITOR-X"),
+        bundle = build_bundle(
+            FabricLog(ledger, "AUDITOR-X"),
             ws.consortium,
             kind="referral_chain",
             subject=r2["referral_id"],

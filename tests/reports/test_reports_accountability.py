@@ -15,8 +15,9 @@ from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuthenticationError
-from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_ledger
+from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.exports import to_csv
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
@@ -57,8 +58,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace,
 
 @pytest.fixture(scope="module")
 def report(world: tuple[Workspace, EmbeddedLedger]) -> dict[str, Any]:
-    ws, ledger = world
-    return report_from_ledger(ledger.log, ws.consortium, ReportQuery(org="AGENCY-A"))
+    _, ledger = world
+    return report_from_log(EmbeddedLog.of(ledger), ReportQuery(org="AGENCY-A"))
 
 
 def test_figures_and_small_cell_suppression(
@@ -94,7 +95,7 @@ def test_signed_report_verifies_and_recomputes(
 ) -> None:
     ws, ledger = world
     signed = sign_report(report, ws.signer("AGENCY-A"))
-    assert verify_report(signed, ws.consortium, ledger.log.entries()) == "AGENCY-A"
+    assert verify_report(signed, ws.consortium, EmbeddedLog.of(ledger)) == "AGENCY-A"
     changed = copy.deepcopy(signed)
     changed["summary"]["people_assisted"] += 1
     with pytest.raises(AuthenticationError):
@@ -103,7 +104,7 @@ def test_signed_report_verifies_and_recomputes(
         {k: v for k, v in changed.items() if k != "signature"}, ws.signer("AGENCY-A")
     )
     with pytest.raises(ReportError, match="summary"):
-        verify_report(resigned, ws.consortium, ledger.log.entries())
+        verify_report(resigned, ws.consortium, EmbeddedLog.of(ledger))
 
 
 def test_iati_validates_against_schema(report: dict[str, Any]) -> None:

@@ -1,0 +1,160 @@
+"""The embedded log as a :class:`~ledger_gw.interfaces.VerifiableLog`: Merkle proofs
+against signed checkpoints (RFC 9162), read with :class:`LogReader`."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from cryptography.x509.oid import NameOID
+
+from ledger_gw.audit.evidence import merkle_evidence
+from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.reader import LogReader
+from ledger_gw.errors import IntegrityError
+from ledger_gw.identity import load_certificate
+from ledger_gw.interfaces import Anchor, Record
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import CompactRange, leaf_hash
+
+Cosigner = Callable[[ckpt.NoteSigner, int | None], str]
+
+
+def _b64(items: Sequence[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in items]
+
+
+def _no_cosigner(witness: ckpt.NoteSigner, size: int | None) -> str:
+    raise NotImplementedError("this log was opened read-only")
+
+
+class EmbeddedLog:
+    """Records, evidence and checkpoints of an embedded ledger's log.
+
+    Opened over a :class:`LogReader` alone (read-only, as auditors and the CLI do) or
+    over a running :class:`EmbeddedLedger` (:meth:`of`), which also stores cosignatures.
+    """
+
+    def __init__(
+        self, reader: LogReader, consortium: Consortium, cosigner: Cosigner = _no_cosigner
+    ) -> None:
+        self.reader = reader
+        self.consortium = consortium
+        self._cosign = cosigner
+        self._orgs: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, ledger: EmbeddedLedger) -> EmbeddedLog:
+        return cls(ledger.log, ledger.consortium, ledger.cosign)
+
+    def size(self) -> int:
+        return self.reader.size()
+
+    def anchor(self, size: int | None = None) -> Anchor:
+        """A stored checkpoint, its log signature checked against the consortium."""
+        note = self.reader.checkpoint(size)
+        cp = ckpt.open_checkpoint(
+            note,
+            ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
+            origin=self.consortium.origin,
+        ).checkpoint
+        summary = {
+            "origin": self.consortium.origin,
+            "tree_size": cp.size,
+            "root": base64.b64encode(cp.root_hash).decode(),
+        }
+        return Anchor(cp.size, summary, note)
+
+    def _org_of(self, pem: str) -> str:
+        if pem not in self._orgs:
+            attrs = load_certificate(pem).subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+            self._orgs[pem] = str(attrs[0].value)
+        return self._orgs[pem]
+
+    def _record(self, position: int, entry: Entry) -> Record:
+        p = entry.tx.proposal
+        args = p.args
+        submitted = p.function == "submit" and args and isinstance(args[0], dict)
+        result = json.loads(entry.result)
+        return Record(
+            position=position,
+            tx_id=entry.tx.tx_id,
+            timestamp=p.timestamp,
+            org=self._org_of(p.creator),
+            event=dict(args[0]) if submitted else {},
+            result=result if isinstance(result, dict) else {},
+        )
+
+    def records(self, anchor: Anchor) -> Iterator[Record]:
+        """Entries ``[0, anchor.size)``, hashed as they are read: the root must be the
+        checkpoint's, or the log read is not the one the checkpoint signed."""
+        tree = CompactRange()
+        for position, data in self.reader.entries():
+            if position >= anchor.size:
+                break
+            if position != tree.size:
+                raise IntegrityError(f"log entry {tree.size} is missing")
+            tree.append(leaf_hash(data))
+            yield self._record(position, Entry.from_bytes(data))
+        if tree.size != anchor.size:
+            raise IntegrityError(f"the log has {tree.size} entries, fewer than {anchor.size}")
+        if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
+            raise IntegrityError("the log's entries do not hash to its own checkpoint")
+
+    def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
+        """``merkle/rfc9162-v1``: each entry with its inclusion proof at the checkpoint."""
+        assert anchor.note is not None
+        return merkle_evidence(
+            anchor.note,
+            anchor.size,
+            [
+                (
+                    r.position,
+                    self.reader.entry(r.position),
+                    self.reader.inclusion_proof(r.position, anchor.size),
+                )
+                for r in records
+            ],
+        )
+
+    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
+        log = self.reader
+        index = log.position_of(tx_id) if tx_id is not None else position
+        assert index is not None
+        size = size or log.size()
+        proof = _b64(log.inclusion_proof(index, size))  # NotFoundError when out of range
+        return {
+            "index": index,
+            "size": size,
+            "leaf_hash": _b64([log.leaf_hash(index)])[0],
+            "entry": base64.b64encode(log.entry(index)).decode(),
+            "proof": proof,
+            "checkpoint": log.checkpoint(size),
+        }
+
+    def consistency(self, size1: int, size2: int | None) -> Any:
+        log = self.reader
+        size2 = size2 or log.size()
+        return {
+            "size1": size1,
+            "size2": size2,
+            "proof": _b64(log.consistency_proof(size1, size2)),
+            "checkpoint1": log.checkpoint(size1),
+            "checkpoint2": log.checkpoint(size2),
+        }
+
+    def checkpoint(self, size: int | None) -> Any:
+        note = self.reader.checkpoint(size)
+        return {"size": _size_of(note), "note": note}
+
+    def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
+        note = self._cosign(witness, size)
+        return {"size": _size_of(note), "note": note}
+
+
+def _size_of(note: str) -> int:
+    return int(note.split("\n", 2)[1])

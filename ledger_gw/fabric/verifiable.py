@@ -1,0 +1,247 @@
+"""A Fabric channel as a :class:`~ledger_gw.interfaces.VerifiableLog`: the blocks,
+read through one member's peer (qscc), are the log.
+
+Records are decoded from the blocks themselves, never from contract queries: each
+VALID endorser transaction of the chaincode (the block's TRANSACTIONS_FILTER) is one
+record, at position ``block x POSITION_STRIDE + index``; the submitting organisation
+is the MSP ID of the certificate that signed the envelope. The anchor is the block
+height with the head block's header hash, and every read of records checks the
+blocks' hash chain up to that head, so a peer cannot hand over another history
+without it showing.
+
+Evidence is ``fabric/blocks-v1`` (:mod:`ledger_gw.audit.fabric_evidence`): what the
+ordering service signed. There is no witness cosigning on Fabric: the orderers'
+signatures on each block play that part.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from ledger_gw import protos as pb
+from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_hash
+from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
+from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
+from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.interfaces import Anchor, Record
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.transaction import format_time
+
+ENDORSER_TRANSACTION = 3  # common.HeaderType
+TRANSACTIONS_FILTER = 2  # common.BlockMetadataIndex
+
+
+def _object(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def block_records(raw: bytes, chaincode: str) -> list[Record]:
+    """The valid endorser transactions of ``chaincode`` in one block, as records."""
+    block = pb.common.Block.FromString(raw)
+    number = int(block.header.number)
+    flags = bytes(block.metadata.metadata[TRANSACTIONS_FILTER]) if number else b""
+    out: list[Record] = []
+    for index, data in enumerate(block.data.data):
+        if index >= len(flags) or flags[index] != VALID:
+            continue
+        payload = pb.common.Payload.FromString(pb.common.Envelope.FromString(data).payload)
+        header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
+        if header.type != ENDORSER_TRANSACTION:
+            continue
+        creator = pb.common.SignatureHeader.FromString(payload.header.signature_header).creator
+        tx = pb.transaction.Transaction.FromString(payload.data)
+        if len(tx.actions) != 1:
+            continue
+        cap = pb.transaction.ChaincodeActionPayload.FromString(tx.actions[0].payload)
+        prp = pb.proposal_response.ProposalResponsePayload.FromString(
+            cap.action.proposal_response_payload
+        )
+        action = pb.proposal.ChaincodeAction.FromString(prp.extension)
+        if action.chaincode_id.name != chaincode:
+            continue
+        spec = pb.chaincode.ChaincodeInvocationSpec.FromString(
+            pb.proposal.ChaincodeProposalPayload.FromString(cap.chaincode_proposal_payload).input
+        )
+        args = [bytes(a) for a in spec.chaincode_spec.input.args]
+        submitted = len(args) == 2 and args[0] == b"submit"
+        out.append(
+            Record(
+                position=number * POSITION_STRIDE + index,
+                tx_id=header.tx_id,
+                timestamp=format_time(header.timestamp.ToDatetime(tzinfo=dt.UTC)),
+                org=pb.identities.SerializedIdentity.FromString(creator).mspid,
+                event=_object(args[1]) if submitted else {},
+                result=_object(bytes(action.response.payload)),
+            )
+        )
+    return out
+
+
+def _hex(h: bytes) -> str:
+    return h.hex()
+
+
+class FabricLog:
+    """The channel's blocks as read through ``org_id``'s peer (its identity signs qscc)."""
+
+    def __init__(self, ledger: FabricLedger, org_id: str) -> None:
+        self.ledger = ledger
+        self.org_id = org_id
+        self._records: dict[int, list[Record]] = {}  # blocks never change once cut
+
+    @property
+    def channel(self) -> str:
+        return self.ledger.profile.channel
+
+    def _block(self, number: int) -> Any:
+        return pb.common.Block.FromString(self.ledger.block(number, self.org_id))
+
+    def size(self) -> int:
+        return self.ledger.height(self.org_id)
+
+    def _height(self, size: int | None) -> int:
+        height = self.size()
+        if size is None:
+            return height
+        if not 0 < size <= height:
+            raise NotFoundError(f"height {size} is outside 1..{height}", code="not_found")
+        return size
+
+    def anchor(self, size: int | None = None) -> Anchor:
+        """The height and the header hash of the block below it."""
+        height = self._height(size)
+        head = self._block(height - 1)
+        summary = {
+            "channel": self.channel,
+            "height": height,
+            "head_hash": _hex(block_header_hash(head.header)),
+        }
+        return Anchor(height, summary)
+
+    def records(self, anchor: Anchor) -> Iterator[Record]:
+        """Every valid record below the anchor; the blocks must chain to its head hash."""
+        previous = b""
+        for number in range(anchor.size):
+            raw = self.ledger.block(number, self.org_id)
+            block = pb.common.Block.FromString(raw)
+            if int(block.header.number) != number or (
+                number and block.header.previous_hash != previous
+            ):
+                raise IntegrityError(f"block {number} does not chain to block {number - 1}")
+            if block.header.data_hash != block_data_hash(block.data.data):
+                raise IntegrityError(f"block {number}'s data does not match its header")
+            previous = block_header_hash(block.header)
+            if number not in self._records:
+                self._records[number] = block_records(raw, self.ledger.profile.chaincode)
+            yield from self._records[number]
+        if _hex(previous) != anchor.summary["head_hash"]:
+            raise IntegrityError("the peer's blocks do not lead to the anchored head")
+
+    def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
+        """``fabric/blocks-v1``: the genesis block and the blocks from the earliest
+        record's to the anchor's head, with the policy the chaincode was committed with."""
+        if not records:
+            raise NotFoundError("no transaction to prove", code="not_found")
+        numbers = [r.position // POSITION_STRIDE for r in records]
+        start = min(numbers)
+        profile = self.ledger.profile
+        return fabric_evidence(
+            channel=profile.channel,
+            chaincode=profile.chaincode,
+            genesis=self.ledger.block(0, self.org_id),
+            blocks=[self.ledger.block(n, self.org_id) for n in range(start, anchor.size)],
+            entries=[(r.tx_id, n) for r, n in zip(records, numbers, strict=True)],
+            policy=profile.policy,
+        )
+
+    def _record_at(self, position: int | None, tx_id: str | None) -> Record:
+        if tx_id is not None:
+            raw = self.ledger.block_of(tx_id, self.org_id)
+            found = [r for r in block_records(raw, self.ledger.profile.chaincode)]
+            match = [r for r in found if r.tx_id == tx_id]
+        else:
+            assert position is not None
+            number = position // POSITION_STRIDE
+            if not 0 < number < self.size():
+                raise NotFoundError(f"no block holds position {position}", code="not_found")
+            found = block_records(
+                self.ledger.block(number, self.org_id), self.ledger.profile.chaincode
+            )
+            match = [r for r in found if r.position == position]
+        if not match:
+            raise NotFoundError("no valid transaction there", code="not_found")
+        return match[0]
+
+    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
+        """The transaction's block evidence up to height ``size``."""
+        record = self._record_at(position, tx_id)
+        anchor = self.anchor(size)
+        if record.position // POSITION_STRIDE >= anchor.size:
+            raise NotFoundError(f"the transaction is above height {anchor.size}", code="not_found")
+        return {
+            "kind": "fabric/blocks-v1",
+            "index": record.position,
+            "size": anchor.size,
+            "tx_id": record.tx_id,
+            "block": record.position // POSITION_STRIDE,
+            "head_hash": anchor.summary["head_hash"],
+            "evidence": self.evidence([record], anchor),
+        }
+
+    def consistency(self, size1: int, size2: int | None) -> Any:
+        """The headers of blocks ``size1 - 1`` to ``size2 - 1``: each names the hash of
+        the one before, so the first's hash (the head at ``size1``) is chained into
+        the last's (the head at ``size2``)."""
+        size2 = self._height(size2)
+        if not 0 < size1 <= size2:
+            raise NotFoundError(
+                f"cannot prove height {size1} consistent with height {size2}", code="not_found"
+            )
+        headers = []
+        for number in range(size1 - 1, size2):
+            header = self._block(number).header
+            headers.append(
+                {
+                    "number": number,
+                    "previous_hash": _hex(header.previous_hash),
+                    "data_hash": _hex(header.data_hash),
+                    "hash": _hex(block_header_hash(header)),
+                }
+            )
+        return {
+            "kind": "fabric/blocks-v1",
+            "channel": self.channel,
+            "size1": size1,
+            "size2": size2,
+            "headers": headers,
+        }
+
+    def checkpoint(self, size: int | None) -> Any:
+        """The head block at height ``size``: its header hash, and the block itself,
+        which carries the ordering service's signatures."""
+        height = self._height(size)
+        raw = self.ledger.block(height - 1, self.org_id)
+        head = pb.common.Block.FromString(raw)
+        return {
+            "kind": "fabric/blocks-v1",
+            "size": height,
+            "channel": self.channel,
+            "head_hash": _hex(block_header_hash(head.header)),
+            "head_block": base64.b64encode(raw).decode(),
+        }
+
+    def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
+        raise RejectedError(
+            "conflict",
+            "witnesses_not_applicable",
+            "this gateway runs on Fabric, where the ordering service signs every block: "
+            "there are no checkpoints for witnesses to cosign",
+        )
