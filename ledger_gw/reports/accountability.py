@@ -32,7 +32,7 @@ from chaincode.fields import format_amount
 from ledger_gw.audit.evidence import b64
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.reader import LogReader
-from ledger_gw.errors import LedgerError
+from ledger_gw.errors import IntegrityError
 from ledger_gw.identity import load_certificate
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -44,7 +44,7 @@ REFERRAL_STATES = ("open", "accepted", "completed", "declined", "cancelled")
 UNKNOWN_LOCATION = "UNKNOWN"
 
 
-class ReportError(LedgerError):
+class ReportError(IntegrityError):
     """A report cannot be computed, or does not verify."""
 
     code = "report_error"

@@ -16,7 +16,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded.appender import RemoteAppender, appender_key
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.turns import Turns
-from ledger_gw.errors import ConfigError, RejectedError
+from ledger_gw.errors import ConfigError, ForbiddenError, UnsupportedError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger
 from ledger_gw.log import checkpoint as ckpt
@@ -85,12 +85,11 @@ class Gateway:
         """Merkle proofs, checkpoints, bundles and reports read the embedded log."""
         ledger = self.ledger
         if not isinstance(ledger, EmbeddedLedger):
-            raise RejectedError(
-                "unsupported",
-                "embedded_only",
+            raise UnsupportedError(
                 "this gateway runs on Fabric: Merkle proofs, checkpoints, bundles and reports "
                 "come from the embedded ledger; on Fabric the audit evidence is the block "
                 "chain (ledger_gw.audit.fabric_blocks)",
+                code="embedded_only",
             )
         return ledger
 
@@ -107,16 +106,16 @@ class Gateway:
         try:
             return self.stores[org]
         except KeyError:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway does not serve {org}"
+            raise ForbiddenError(
+                f"this gateway does not serve {org}", code="org_not_served"
             ) from None
 
     def client(self, caller: Caller) -> OrgClient:
         """A ledger client that signs as the caller's organisation, and only as it."""
         signer = self.signers.get(caller.org)
         if signer is None:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway holds no key for {caller.org}"
+            raise ForbiddenError(
+                f"this gateway holds no key for {caller.org}", code="org_not_served"
             )
         return OrgClient(self.ledger, signer)
 
@@ -125,9 +124,7 @@ class Gateway:
 
     def witness(self, org: str) -> ckpt.NoteSigner:
         if org not in self.signers:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway holds no key for {org}"
-            )
+            raise ForbiddenError(f"this gateway holds no key for {org}", code="org_not_served")
         return self.workspace.witness(org)
 
     def close(self) -> None:
