@@ -46,8 +46,8 @@ class RejectedError(LedgerError):
     kind = "rejected"
     code = "rejected"
 
-    @classmethod
-    def from_contract(cls, error: ContractErrorLike | Mapping[str, Any]) -> RejectedError:
+    @staticmethod
+    def from_contract(error: ContractErrorLike | Mapping[str, Any]) -> RejectedError:
         """The refusal for the contract's error (or its JSON form), by its kind; a kind
         this library does not know is a plain refusal."""
         data = error if isinstance(error, Mapping) else error.to_dict()

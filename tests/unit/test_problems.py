@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 
+import grpc
 import pytest
 from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 
@@ -30,7 +31,12 @@ from ledger_gw.errors import (
     ValidationError,
     of_kind,
 )
-from ledger_gw.fabric.errors import DuplicateTransactionError, validation_error
+from ledger_gw.fabric.errors import (
+    DuplicateTransactionError,
+    GatewayFailure,
+    to_ledger_error,
+    validation_error,
+)
 from ledger_gw.log.checkpoint import CheckpointError
 from ledger_gw.log.merkle import ProofError
 from ledger_gw.log.note import NoteError
@@ -212,6 +218,30 @@ def test_fabric_validation_codes_map_to_classes() -> None:
     assert isinstance(validation_error("DUPLICATE_TXID", "t"), DuplicateTransactionError)
     other = validation_error("BAD_RWSET", "t")
     assert (type(other), other.code) == (RejectedError, "bad_rwset")
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "cls", "status"),
+    [
+        (
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "access denied: creator org unknown",
+            AuthenticationError,
+            401,
+        ),
+        (grpc.StatusCode.PERMISSION_DENIED, "policy says no", ForbiddenError, 403),
+        (grpc.StatusCode.FAILED_PRECONDITION, "channel is paused", RejectedError, 422),
+        (grpc.StatusCode.UNAVAILABLE, "peer down", UnavailableError, 503),
+        (grpc.StatusCode.DEADLINE_EXCEEDED, "slow", UnavailableError, 503),
+        (grpc.StatusCode.UNKNOWN, "duplicate transaction found", DuplicateTransactionError, 409),
+    ],
+)
+def test_fabric_grpc_statuses_map_to_classes(
+    code: grpc.StatusCode, message: str, cls: type[LedgerError], status: int
+) -> None:
+    error = to_ledger_error(GatewayFailure(code, message, ()), "submit")
+    assert type(error) is cls
+    assert problem_for(error).status == status
 
 
 def test_the_log_cores_errors_are_evidence_and_still_values() -> None:
