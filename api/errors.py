@@ -1,38 +1,56 @@
-"""RFC 9457 problem details: one handler for the library's error tree, one for HTTP errors,
-and a last one that logs the traceback server-side and tells the client nothing of it."""
+"""RFC 9457 problem details for any exception, for the API and the dashboard alike.
+
+The library's error tree maps to a status by class, walking the class's MRO, so a new
+subclass answers as its family does. A refusal's message is for the caller; a fault's is
+for the operator only, and is logged here, never sent. Anything else is a bug: 500, with
+nothing of it in the body.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, json, request
+from flask import Flask, Response, g, has_request_context, json, request
 from werkzeug.exceptions import HTTPException
 
 from ledger_gw.errors import (
     AuthenticationError,
-    ConfigError,
-    IntegrityError,
+    ConflictError,
+    FaultError,
+    ForbiddenError,
+    InternalError,
     LedgerError,
     NotFoundError,
     RejectedError,
     UnavailableError,
+    UnsupportedError,
+    ValidationError,
 )
 
 log = logging.getLogger("api")
 PROBLEM = "application/problem+json"
 
-STATUS_BY_KIND = {
-    "validation": 422,
-    "forbidden": 403,
-    "not_found": 404,
-    "transition": 409,
-    "conflict": 409,
-    "unauthenticated": 401,
-    "unavailable": 503,
-    "internal": 500,
-    "unsupported": 501,
+STATUS: dict[type[LedgerError], int] = {
+    LedgerError: 500,
+    RejectedError: 422,
+    ValidationError: 422,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    UnsupportedError: 501,
+    FaultError: 500,
+    UnavailableError: 503,
 }
+#: What a client is told of a fault, instead of its message.
+FAULT_DETAIL: dict[type[LedgerError], str] = {
+    LedgerError: "the gateway cannot answer this; its operator is told",
+    UnavailableError: "the ledger or a database cannot be reached now; retry later",
+    InternalError: "the ledger failed on this request; its operator is told",
+}
+UNEXPECTED_DETAIL = "the gateway failed; its operator is told"
 TITLES = {
     400: "Bad request",
     401: "Unauthenticated",
@@ -49,47 +67,47 @@ TITLES = {
 }
 
 
-def problem(status: int, code: str, detail: str, field: str | None = None) -> Response:
-    body: dict[str, Any] = {
-        "type": f"urn:referral-ledger:problem:{code}",
-        "title": TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-        "code": code,
-        "instance": request.path,
-    }
-    if field is not None:
-        body["field"] = field
-    g.problem_code = code
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="ledger-gw"'
-    return response
+@dataclass(frozen=True)
+class Problem:
+    """What a client is told of a failed request: nothing an operator alone should see."""
+
+    status: int
+    code: str
+    detail: str
+    field: str | None = None
+
+    @property
+    def title(self) -> str:
+        return TITLES.get(self.status, "Error")
+
+    def body(self, instance: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": f"urn:referral-ledger:problem:{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "code": self.code,
+            "instance": instance,
+        }
+        if self.field is not None:
+            out["field"] = self.field
+        return out
 
 
-def _ledger_error(error: LedgerError) -> Response:
+def _nearest(table: dict[type[LedgerError], Any], error: LedgerError) -> Any:
+    """The entry of the error's nearest class in `table` (LedgerError is always there)."""
+    return next(table[c] for c in type(error).__mro__ if c in table)
+
+
+def _ledger_problem(error: LedgerError) -> Problem:
+    status = _nearest(STATUS, error)
     if isinstance(error, RejectedError):
-        status = STATUS_BY_KIND.get(error.kind, 422)
-        if status == 503:
-            log.warning("ledger unavailable: %s", error)
-            return problem(503, error.code, "the ledger cannot take this now; retry later")
-        if status == 500:
-            log.error("%s: %s", error.code, error)
-            return problem(
-                500, error.code, "the ledger failed on this request; its operator is told"
-            )
-        return problem(status, error.code, str(error), error.field)
-    if isinstance(error, AuthenticationError):
-        return problem(401, error.code, str(error))
-    if isinstance(error, NotFoundError):
-        return problem(404, error.code, str(error))
+        return Problem(status, error.code, str(error), error.field)
     if isinstance(error, UnavailableError):
         log.warning("unavailable: %s", error)
-        return problem(503, error.code, "a database cannot be reached now; retry later")
-    if isinstance(error, ConfigError | IntegrityError):
+    else:
         log.error("%s: %s", error.code, error)
-        return problem(500, error.code, "the gateway cannot answer this; its operator is told")
-    return problem(422, error.code, str(error))
+    return Problem(status, error.code, _nearest(FAULT_DETAIL, error))
 
 
 def _first_field(messages: Any, prefix: str = "") -> str | None:
@@ -105,26 +123,45 @@ def _first_field(messages: Any, prefix: str = "") -> str | None:
     return nested or name
 
 
-def _http_error(error: HTTPException) -> Response:
+def _http_problem(error: HTTPException) -> Problem:
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     if status == 422:
         field = _first_field(data.get("messages"))
-        return problem(422, "invalid_request", "the request does not match its schema", field)
+        return Problem(422, "invalid_request", "the request does not match its schema", field)
     if status == 400:
-        return problem(400, "malformed_request", "the request body is not valid JSON")
+        return Problem(400, "malformed_request", "the request body is not valid JSON")
     if status >= 500:
-        return problem(status, "internal_error", "the gateway failed; its operator is told")
+        return Problem(status, "internal_error", UNEXPECTED_DETAIL)
     code = (error.name or "error").lower().replace(" ", "_")
-    return problem(status, code, error.description or error.name)
+    return Problem(status, code, error.description or error.name)
 
 
-def _unexpected(error: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
-    return problem(500, "internal_error", "the gateway failed; its operator is told")
+def problem_for(error: BaseException) -> Problem:
+    """The status and safe body for any exception; a fault or a bug is logged here."""
+    if isinstance(error, LedgerError):
+        return _ledger_problem(error)
+    if isinstance(error, HTTPException):
+        return _http_problem(error)
+    where = f" on {request.method} {request.path}" if has_request_context() else ""
+    log.error("unhandled error%s", where, exc_info=error)
+    return Problem(500, "internal_error", UNEXPECTED_DETAIL)
+
+
+def problem(found: Problem) -> Response:
+    """The problem+json response, its code noted for the audit log."""
+    g.problem_code = found.code
+    response = Response(json.dumps(found.body(request.path)), status=found.status, mimetype=PROBLEM)
+    if found.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="ledger-gw"'
+    return response
+
+
+def _handle(error: Exception) -> Response:
+    return problem(problem_for(error))
 
 
 def register(app: Flask) -> None:
-    app.register_error_handler(LedgerError, _ledger_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected)
+    """After flask-smorest's Api(), whose own HTTPException handler this one replaces."""
+    app.register_error_handler(HTTPException, _handle)
+    app.register_error_handler(Exception, _handle)

@@ -1,79 +1,206 @@
 """One error tree for the whole library; the CLI and the API each catch its root once.
 
-Two families, as in python-tuf: the ledger said no (`RejectedError`, the request was bad
-and changed nothing) and something is broken or unreachable (`UnavailableError`,
-`IntegrityError`).
+Two families, as in python-tuf:
+
+* `RejectedError`: the request was refused and changed nothing; the caller can fix it.
+* `FaultError`: something is broken or unreachable; the request itself may have been fine.
+
+Each class names its `kind`, the word the contract and batch items use for it, and a
+default `code` that a raiser may make more precise. The HTTP status of each class lives
+in `api.errors`, not here. This module imports nothing of the project, so that the log
+core can base its errors on it too.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from chaincode.errors import ContractError
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
 
 
 class LedgerError(Exception):
     """Root of every error this library raises on purpose."""
 
-    code = "ledger_error"
+    kind: ClassVar[str] = "error"
+    code: str = "ledger_error"
+    field: str | None = None
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.field = field
 
     def diagnostics(self) -> str:
         """One line for a person, no traceback."""
-        return f"{self.code}: {self}"
-
-
-class ConfigError(LedgerError):
-    """A file, key or setting the library needs is missing or malformed."""
-
-    code = "config_error"
-
-
-class AuthenticationError(LedgerError):
-    """A transaction's signature, certificate or organisation does not check out."""
-
-    code = "authentication_failed"
-
-
-class RejectedError(LedgerError):
-    """The contract refused the transaction or query; nothing was written."""
-
-    def __init__(self, kind: str, code: str, message: str, field: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.kind = kind
-        self.field = field
-
-    @classmethod
-    def from_contract(cls, error: ContractError | dict[str, Any]) -> RejectedError:
-        data = error.to_dict() if isinstance(error, ContractError) else error
-        return cls(str(data["kind"]), str(data["code"]), str(data["message"]), data.get("field"))
-
-    def diagnostics(self) -> str:
         where = f" (field {self.field})" if self.field else ""
         return f"{self.code}{where}: {self}"
 
 
-class NotFoundError(LedgerError):
-    """A log position, checkpoint or object the caller asked for does not exist."""
+# -- the request was refused and changed nothing ------------------------------------------
 
+
+class RejectedError(LedgerError):
+    """The request was refused and nothing was written; what the contract calls a
+    refusal without a more precise kind."""
+
+    kind = "rejected"
+    code = "rejected"
+
+    @staticmethod
+    def from_contract(error: ContractErrorLike | Mapping[str, Any]) -> RejectedError:
+        """The refusal for the contract's error (or its JSON form), by its kind; a kind
+        this library does not know is a plain refusal."""
+        data = error if isinstance(error, Mapping) else error.to_dict()
+        refusal = _CONTRACT_KINDS.get(str(data.get("kind")), RejectedError)
+        return refusal(str(data["message"]), code=str(data["code"]), field=data.get("field"))
+
+
+class ValidationError(RejectedError):
+    """The input does not match its schema: a field is unknown, missing or malformed."""
+
+    kind = "validation"
+    code = "invalid_value"
+
+
+class AuthenticationError(RejectedError):
+    """A token, signature, certificate or organisation does not check out."""
+
+    kind = "unauthenticated"
+    code = "authentication_failed"
+
+
+class ForbiddenError(RejectedError):
+    """The caller is who it says, but its organisation or role may not do this."""
+
+    kind = "forbidden"
+    code = "forbidden"
+
+
+class NotFoundError(RejectedError):
+    """The object, log position or checkpoint asked for does not exist."""
+
+    kind = "not_found"
     code = "not_found"
 
 
-class IntegrityError(LedgerError):
-    """Stored ledger data does not verify: someone or something changed it."""
+class ConflictError(RejectedError):
+    """An ID is already used with different content, or the state has moved on."""
 
+    kind = "conflict"
+    code = "conflict"
+
+
+class TransitionError(ConflictError):
+    """The object's state machine does not allow this event now."""
+
+    kind = "transition"
+    code = "invalid_transition"
+
+
+class StaleReadError(ConflictError):
+    """Another transaction changed what this one read before it committed: nothing took
+    effect, and the same request sent again may well succeed."""
+
+    code = "mvcc_read_conflict"
+
+
+class UnsupportedError(RejectedError):
+    """This gateway does not offer the operation (on its backend, or at all)."""
+
+    kind = "unsupported"
+    code = "unsupported"
+
+
+# -- something is broken or unreachable --------------------------------------------------
+
+
+class FaultError(LedgerError):
+    """Something on the ledger's side is broken or unreachable; the caller is not at fault."""
+
+    kind = "fault"
+    code = "ledger_fault"
+
+
+class UnavailableError(FaultError):
+    """The ledger's storage or network cannot be reached now; retrying may help."""
+
+    kind = "unavailable"
+    code = "ledger_unavailable"
+
+
+class ConfigError(FaultError):
+    """A file, key or setting the library needs is missing or malformed."""
+
+    kind = "config"
+    code = "config_error"
+
+
+class InternalError(FaultError):
+    """Code that should not fail did, such as the contract crashing on a transaction."""
+
+    kind = "internal"
+    code = "internal_error"
+
+
+class IntegrityError(FaultError):
+    """Data that should verify does not: someone or something changed it."""
+
+    kind = "integrity"
     code = "integrity_error"
 
-    def __init__(self, message: str, *, position: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        position: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code, field=field)
         self.position = position
 
 
-class UnavailableError(LedgerError):
-    """The ledger's storage or network cannot be reached now; retrying may help."""
+class EvidenceError(IntegrityError, ValueError):
+    """A signed note, checkpoint or proof is malformed or does not verify. Still a
+    ValueError: parsing a note is parsing a value."""
 
-    code = "ledger_unavailable"
+    code = "invalid_evidence"
+
+
+# -- across process and contract boundaries ----------------------------------------------
+
+
+class ContractErrorLike(Protocol):
+    """The contract's own error (`chaincode.errors.ContractError`), as this module sees it."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+_CONTRACT_KINDS: dict[str, type[RejectedError]] = {
+    c.kind: c
+    for c in (
+        RejectedError,
+        ValidationError,
+        ForbiddenError,
+        NotFoundError,
+        ConflictError,
+        TransitionError,
+    )
+}
+_OTHER_KINDS: tuple[type[LedgerError], ...] = (
+    AuthenticationError,
+    UnsupportedError,
+    UnavailableError,
+    ConfigError,
+    InternalError,
+    IntegrityError,
+)
+_KINDS: dict[str, type[LedgerError]] = {
+    c.kind: c for c in (*_CONTRACT_KINDS.values(), *_OTHER_KINDS)
+}
+
+
+def of_kind(kind: str, message: str, *, code: str, field: str | None = None) -> LedgerError:
+    """The error a batch item or another process names by its kind; a kind this library
+    does not know is a plain refusal."""
+    return _KINDS.get(kind, RejectedError)(message, code=code, field=field)

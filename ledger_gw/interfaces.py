@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import LedgerError
 from ledger_gw.log.checkpoint import NoteSigner
 from ledger_gw.transaction import SignedTransaction
 
@@ -18,7 +18,7 @@ class Outcome:
 
     tx_id: str
     result: dict[str, Any] | None  # the contract's answer, when accepted
-    error: RejectedError | None = None
+    error: LedgerError | None = None  # a refusal, or a fault that stopped this one
     position: int | None = None  # log index; None when rejected or an idempotent replay
 
     def unwrap(self) -> dict[str, Any]:
@@ -34,7 +34,7 @@ class Ledger(Protocol):
         ...
 
     def submit(self, tx: SignedTransaction) -> dict[str, Any]:
-        """Submit one transaction; raises RejectedError when the contract refuses it."""
+        """Submit one transaction; raises a RejectedError when it is refused."""
         ...
 
     def evaluate(self, tx: SignedTransaction) -> Any:

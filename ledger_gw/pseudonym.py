@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, hmac
 
 from chaincode.canonical import canonical_json
-from ledger_gw.errors import ConfigError, LedgerError
+from ledger_gw.errors import ConfigError, ValidationError
 
 KEY_BYTES = 32
 SALT_BYTES = 32
@@ -32,7 +32,7 @@ _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 HELD_ID = re.compile(r"^h\.[a-z2-7]{26}$")
 
 
-class PseudonymError(LedgerError):
+class PseudonymError(ValidationError):
     code = "invalid_identity_attributes"
 
 

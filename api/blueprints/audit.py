@@ -21,7 +21,7 @@ from api.schemas import (
     VerifyArgs,
     VerifyOut,
 )
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import ValidationError
 from ledger_gw.services import bundles
 from ledger_gw.services.access import Action
 
@@ -47,7 +47,7 @@ def uploaded_bundle() -> bytes:
     upload = request.files.get("bundle")
     data = upload.read() if upload is not None else request.get_data(cache=False)
     if not data:
-        raise RejectedError("validation", "missing_field", "no bundle was sent", "bundle")
+        raise ValidationError("no bundle was sent", code="missing_field", field="bundle")
     return data
 
 

@@ -16,7 +16,7 @@ from api.schemas import (
     InclusionArgs,
     InclusionOut,
 )
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import ValidationError
 from ledger_gw.services import proofs
 from ledger_gw.services.access import Action
 
@@ -35,7 +35,7 @@ blp = Blueprint(
 def inclusion(args: dict[str, Any]) -> Any:
     """Inclusion proof of one entry (by `index` or `tx_id`) in the tree of `size`."""
     if ("index" in args) == ("tx_id" in args):
-        raise RejectedError("validation", "invalid_request", "give index or tx_id", "index")
+        raise ValidationError("give index or tx_id", code="invalid_request", field="index")
     return proofs.inclusion(gateway(), args.get("index"), args.get("tx_id"), args.get("size"))
 
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from cryptography.fernet import Fernet, InvalidToken
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, redirect, request, session, url_for
+from werkzeug.exceptions import BadRequest
 
 from api.auth import authenticate_token
 from ledger_gw.errors import AuthenticationError
@@ -60,9 +61,15 @@ def csrf_ok() -> bool:
     return bool(sent and expected) and hmac.compare_digest(sent, expected)
 
 
+class StaleForm(BadRequest):
+    """A form posted without this session's CSRF token."""
+
+    description = "the form's CSRF token is missing or stale: reload the page"
+
+
 def check_csrf() -> None:
     if not csrf_ok():
-        abort(400, "the form's CSRF token is missing or stale: reload the page")
+        raise StaleForm()
 
 
 def _fernet() -> Fernet:

@@ -12,16 +12,16 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Response, g, json, redirect, render_template, request, session, url_for
-from marshmallow import ValidationError
+from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
 from api.auth import caller, gateway
 from api.blueprints.reports import query_from, report_response
 from api.dashboard import charts
-from api.dashboard.session import can, csrf_ok, csrf_token, log_in, page
-from api.errors import STATUS_BY_KIND
+from api.dashboard.session import StaleForm, can, csrf_ok, csrf_token, log_in, page
+from api.errors import problem_for
 from api.schemas import ReportArgs
-from ledger_gw.errors import AuthenticationError, LedgerError, NotFoundError, RejectedError
+from ledger_gw.errors import AuthenticationError, ValidationError
 from ledger_gw.interfaces import AnchorName
 from ledger_gw.services import bundles, reports
 from ledger_gw.services.access import Action
@@ -55,22 +55,22 @@ def _headers(response: Response) -> Response:
     return response
 
 
-@bp.errorhandler(LedgerError)
-def _ledger_error(error: LedgerError) -> tuple[str, int]:
-    status = 422
-    if isinstance(error, RejectedError):
-        status = STATUS_BY_KIND.get(error.kind, 422)
-    elif isinstance(error, NotFoundError):
-        status = 404
-    elif isinstance(error, AuthenticationError):
-        status = 401
-    return render_template("error.html", status=status, message=str(error)), status
-
-
 @bp.errorhandler(HTTPException)
-def _http_error(error: HTTPException) -> tuple[str, int]:
-    status = error.code or 500
-    return render_template("error.html", status=status, message=error.description), status
+@bp.errorhandler(Exception)
+def _error(error: Exception) -> tuple[str, int]:
+    """The API's status and safe detail, as a page."""
+    found = problem_for(error)
+    html = render_template(
+        "error.html", status=found.status, title=found.title, message=found.detail
+    )
+    return html, found.status
+
+
+@bp.errorhandler(StaleForm)
+def _stale_form(error: StaleForm) -> tuple[str, int]:
+    """A form without its CSRF token: the page says what to do, not what the API would."""
+    html = render_template("error.html", status=400, title="Bad request", message=error.description)
+    return html, 400
 
 
 @bp.route("/", methods=["GET"])
@@ -112,8 +112,8 @@ def _referral_id() -> str | None:
     try:
         return str(uuid.UUID(raw))
     except ValueError:
-        raise RejectedError(
-            "validation", "invalid_value", "a referral ID is a UUID", "referral_id"
+        raise ValidationError(
+            "a referral ID is a UUID", code="invalid_value", field="referral_id"
         ) from None
 
 
@@ -130,7 +130,7 @@ def chain() -> str:
 def bundle() -> Response:
     referral_id = _referral_id()
     if referral_id is None:
-        raise RejectedError("validation", "missing_field", "referral_id is required", "referral_id")
+        raise ValidationError("referral_id is required", code="missing_field", field="referral_id")
     out = bundles.bundle(gateway(), "referral_chain", referral_id)
     response = Response(json.dumps(out, indent=2) + "\n", mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="bundle-{referral_id}.json"'
@@ -145,7 +145,7 @@ def verify() -> str:
         upload = request.files.get("bundle")
         data = upload.read() if upload is not None else b""
         if not data:
-            raise RejectedError("validation", "missing_field", "choose a bundle file", "bundle")
+            raise ValidationError("choose a bundle file", code="missing_field", field="bundle")
         result = bundles.verify(gateway(), data).to_dict()
     return render_template("verify.html", result=result)
 
@@ -153,9 +153,9 @@ def verify() -> str:
 def _report_args() -> dict[str, Any]:
     try:
         args: dict[str, Any] = ReportArgs().load({k: v for k, v in request.args.items() if v != ""})
-    except ValidationError as exc:
+    except SchemaError as exc:
         field = sorted(exc.messages_dict)[0]
-        raise RejectedError("validation", "invalid_request", f"{field}: not valid", field) from None
+        raise ValidationError(f"{field}: not valid", code="invalid_request", field=field) from None
     return args
 
 

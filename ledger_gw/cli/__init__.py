@@ -15,7 +15,6 @@ from ledger_gw.cli import consortium as consortium_commands
 from ledger_gw.cli import gateway as gateway_commands
 from ledger_gw.cli import log as log_commands
 from ledger_gw.errors import LedgerError
-from ledger_gw.log import checkpoint as ckpt
 
 errors = Console(stderr=True)
 
@@ -47,9 +46,6 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except LedgerError as exc:
         errors.print(f"[red]error[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
-        sys.exit(1)
-    except ckpt.CheckpointError as exc:
-        errors.print(f"[red]error[/] checkpoint: {exc}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

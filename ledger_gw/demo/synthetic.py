@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import of_kind
 from ledger_gw.services import events
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.gateway import Gateway
@@ -200,7 +200,9 @@ def seed_synthetic(
                 for item in events.submit_batch(gateway, caller, batch[i : i + limit]):
                     if item["status"] == "rejected":
                         err = item["error"]
-                        raise RejectedError(err["kind"], err["code"], err["detail"], err["field"])
+                        raise of_kind(
+                            err["kind"], err["detail"], code=err["code"], field=err["field"]
+                        )
             signed[org] += len(batch)
     for org in witnesses:
         gateway.log.cosign(gateway.witness(org), None)

@@ -51,7 +51,7 @@ import orjson
 from chaincode.stub import ROLES, Identity
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.embedded.simulation import Logged, Simulation
-from ledger_gw.errors import ConfigError, RejectedError, UnavailableError
+from ledger_gw.errors import ConfigError, LedgerError, UnavailableError, of_kind
 from ledger_gw.interfaces import Outcome
 from ledger_gw.transaction import Proposal, SignedTransaction
 
@@ -156,13 +156,13 @@ def _bytes_or_none(value: Plain) -> bytes | None:
     return None if value is None else _bytes(value)
 
 
-def _error_wire(error: RejectedError) -> _Error:
+def _error_wire(error: LedgerError) -> _Error:
     return (error.kind, error.code, str(error), error.field)
 
 
-def _error(item: Plain) -> RejectedError:
+def _error(item: Plain) -> LedgerError:
     kind, code, message, field = item
-    return RejectedError(str(kind), str(code), str(message), field)
+    return of_kind(str(kind), str(message), code=str(code), field=field)
 
 
 def _verdict_wire(verdict: Verdict) -> Plain:

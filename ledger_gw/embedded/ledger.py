@@ -43,6 +43,7 @@ from ledger_gw.errors import (
     LedgerError,
     RejectedError,
     UnavailableError,
+    ValidationError,
 )
 from ledger_gw.identity import OWN_SIGNATURES
 from ledger_gw.interfaces import Outcome
@@ -61,10 +62,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _rejected(kind: str, code: str, message: str) -> RejectedError:
-    return RejectedError(kind, code, message)
-
-
 @dataclass
 class Verdict:
     """What the ledger decided about one transaction, the contract's answer still encoded."""
@@ -72,7 +69,7 @@ class Verdict:
     tx: SignedTransaction
     identity: Identity | None = None
     result: bytes | None = None  # the contract's canonical JSON answer, when accepted
-    error: RejectedError | None = None
+    error: LedgerError | None = None
     position: int | None = None  # None when rejected or an idempotent replay
     simulation: Simulation | None = None  # the contract run ahead, in a serving process
 
@@ -230,7 +227,7 @@ class EmbeddedLedger:
                 )
                 for p in batch:
                     if not p.decided:
-                        p.error = RejectedError("unavailable", error.code, str(error))
+                        p.error = UnavailableError(str(error), code=error.code)
             finally:
                 for _, done in calls:
                     done.set()
@@ -244,7 +241,7 @@ class EmbeddedLedger:
             rejected = (
                 error
                 if isinstance(error, RejectedError)
-                else RejectedError("unauthenticated", error.code, str(error))
+                else AuthenticationError(str(error), code=error.code)
             )
             pending.error = rejected
         return pending
@@ -252,14 +249,14 @@ class EmbeddedLedger:
     def _authenticate(self, tx: SignedTransaction, functions: frozenset[str]) -> Identity:
         proposal = tx.proposal
         if proposal.function not in functions:
-            raise _rejected(
-                "validation", "unknown_function", f"{proposal.function!r} is not allowed here"
+            raise ValidationError(
+                f"{proposal.function!r} is not allowed here", code="unknown_function"
             )
         # The contract judges consent expiry by this time: it must be the present.
         skew = abs(proposal.time - self._clock())
         if skew > self._max_skew:
-            raise _rejected(
-                "validation", "clock_skew", f"transaction time is {skew} away from the ledger's"
+            raise ValidationError(
+                f"transaction time is {skew} away from the ledger's", code="clock_skew"
             )
         return self._auth.authenticate(
             proposal.creator, tx.signature, proposal.payload, proposal.time
@@ -354,7 +351,7 @@ class EmbeddedLedger:
             except ContractError as error:
                 raise RejectedError.from_contract(error) from None
         if stub.writes:
-            raise _rejected("validation", "query_writes", "a query tried to write")
+            raise ValidationError("a query tried to write", code="query_writes")
         return orjson.loads(result)
 
     def reader(self) -> Any:

@@ -19,7 +19,7 @@ from chaincode.contract import invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity, composite_key
 from ledger_gw.embedded.stub import StateView, TxStub
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import InternalError, LedgerError, RejectedError
 from ledger_gw.log.entry import Entry, effects_digest
 from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
@@ -45,7 +45,7 @@ class Execution:
     """What the contract did with one transaction: an answer or a refusal, and effects."""
 
     result: bytes | None = None  # canonical JSON, when accepted
-    error: RejectedError | None = None
+    error: LedgerError | None = None
     writes: dict[bytes, bytes] = field(default_factory=dict)
     events: list[tuple[str, bytes]] = field(default_factory=list)
 
@@ -78,7 +78,7 @@ def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
     except Exception:  # a contract bug must not sink the rest of the batch
         _log.exception("contract failed on transaction %s", tx.tx_id)
         message = "the contract failed on this transaction"
-        return Execution(error=RejectedError("internal", "contract_failure", message))
+        return Execution(error=InternalError(message, code="contract_failure"))
     return Execution(result, None, stub.writes, stub.events)
 
 

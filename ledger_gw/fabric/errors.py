@@ -2,7 +2,8 @@
 
 The peer gateway reports chaincode rejections as gRPC errors whose `gateway.ErrorDetail`s
 carry each endorser's message ("chaincode response 400, {...}"); the contract's JSON error
-is found there and becomes the same `RejectedError` the embedded ledger raises.
+is found there and becomes the same refusal the embedded ledger raises. Every other gRPC
+status, and every validation code a committing peer gives, is mapped to a class below.
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ import grpc
 from google.rpc import status_pb2
 
 from ledger_gw import protos as pb
-from ledger_gw.errors import LedgerError, RejectedError, UnavailableError
+from ledger_gw.errors import (
+    AuthenticationError,
+    ConflictError,
+    ForbiddenError,
+    LedgerError,
+    RejectedError,
+    StaleReadError,
+    UnavailableError,
+)
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 PAYLOAD_MISMATCH = "ProposalResponsePayloads do not match"
 DUPLICATE_TX = "duplicate transaction found"
 
 
-class DuplicateTransactionError(RejectedError):
+class DuplicateTransactionError(ConflictError):
     """The peer already holds a transaction with this ID: it was submitted before."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__("invalid_transaction", "duplicate_txid", message)
+    code = "duplicate_txid"
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,10 @@ def to_ledger_error(failure: GatewayFailure, what: str) -> LedgerError:
     if failure.code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.FAILED_PRECONDITION):
         lowered = text.lower()
         if "access denied" in lowered or "creator" in lowered or "signature" in lowered:
-            return RejectedError("unauthenticated", "access_denied", f"{what} refused: {text}")
-        return RejectedError("rejected", "precondition_failed", f"{what} refused: {text}")
+            return AuthenticationError(f"{what} refused: {text}", code="access_denied")
+        if failure.code == grpc.StatusCode.PERMISSION_DENIED:
+            return ForbiddenError(f"{what} refused: {text}", code="permission_denied")
+        return RejectedError(f"{what} refused: {text}", code="precondition_failed")
     if failure.code == grpc.StatusCode.ABORTED and PAYLOAD_MISMATCH in text:
         return UnavailableError(
             f"{what}: endorsing peers disagree (different ledger heights?): {text}",
@@ -123,14 +133,26 @@ def to_ledger_error(failure: GatewayFailure, what: str) -> LedgerError:
     return UnavailableError(f"{what} failed ({failure.code.name}): {text}", code="fabric_error")
 
 
+#: Fabric's transaction validation codes (peer.TxValidationCode) that mean more than
+#: "invalid": the refusal each is, and what to tell the caller.
+VALIDATION_CODES: dict[str, tuple[type[RejectedError], str]] = {
+    "MVCC_READ_CONFLICT": (
+        StaleReadError,
+        "another transaction changed what this one read; resubmit",
+    ),
+    "PHANTOM_READ_CONFLICT": (StaleReadError, "a range this transaction read changed; resubmit"),
+    "ENDORSEMENT_POLICY_FAILURE": (
+        ForbiddenError,
+        "the endorsements do not satisfy the endorsement policy",
+    ),
+    "BAD_CREATOR_SIGNATURE": (AuthenticationError, "the creator's signature does not verify"),
+    "DUPLICATE_TXID": (DuplicateTransactionError, "this transaction ID was already committed"),
+}
+
+
 def validation_error(code_name: str, tx_id: str) -> RejectedError:
     """A transaction the peers ordered but marked invalid: nothing it wrote took effect."""
-    explain = {
-        "MVCC_READ_CONFLICT": "another transaction changed what this one read; resubmit",
-        "PHANTOM_READ_CONFLICT": "a range this transaction read changed; resubmit",
-        "ENDORSEMENT_POLICY_FAILURE": "the endorsements do not satisfy the endorsement policy",
-        "DUPLICATE_TXID": "this transaction ID was already committed",
-    }.get(code_name, "the committing peer marked the transaction invalid")
-    return RejectedError(
-        "invalid_transaction", code_name.lower(), f"transaction {tx_id} is {code_name}: {explain}"
+    refusal, explain = VALIDATION_CODES.get(
+        code_name, (RejectedError, "the committing peer marked the transaction invalid")
     )
+    return refusal(f"transaction {tx_id} is {code_name}: {explain}", code=code_name.lower())

@@ -31,7 +31,6 @@ from ledger_gw.audit.fabric_blocks import EndorsementPolicy, Evidence, block_num
 from ledger_gw.errors import (
     AuthenticationError,
     ConfigError,
-    LedgerError,
     RejectedError,
 )
 from ledger_gw.fabric.errors import (
@@ -258,8 +257,8 @@ class FabricLedger:
     def _submit_one(self, tx: SignedTransaction) -> Outcome:
         try:
             signer = self._signer_for(tx)
-        except LedgerError as error:
-            return Outcome(tx.tx_id, None, RejectedError("unauthenticated", error.code, str(error)))
+        except AuthenticationError as error:
+            return Outcome(tx.tx_id, None, error)
         nonce = base64.b64decode(tx.proposal.nonce)
         for attempt in range(1, self.retry.attempts + 1):
             built = self._proposal(tx, signer, nonce)

@@ -25,7 +25,7 @@ from typing import Any
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
-from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
+from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.interfaces import Anchor, Record
 from ledger_gw.log import checkpoint as ckpt
@@ -239,9 +239,8 @@ class FabricLog:
         }
 
     def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
-        raise RejectedError(
-            "conflict",
-            "witnesses_not_applicable",
+        raise ConflictError(
             "this gateway runs on Fabric, where the ordering service signs every block: "
             "there are no checkpoints for witnesses to cosign",
+            code="witnesses_not_applicable",
         )

@@ -53,6 +53,8 @@ _HASH_SIZE = 32
 class CheckpointError(NoteError):
     """A checkpoint is malformed, badly signed, or lacks the required signatures."""
 
+    code = "invalid_checkpoint"
+
 
 def _check_line(what: str, line: str) -> None:
     if not line:

@@ -23,6 +23,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ledger_gw.errors import EvidenceError
+
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
@@ -49,8 +51,10 @@ _sha256 = hashlib.sha256
 EMPTY_ROOT: bytes = _sha256(b"").digest()
 
 
-class ProofError(ValueError):
+class ProofError(EvidenceError):
     """A proof, hash or root failed verification."""
+
+    code = "invalid_proof"
 
 
 def leaf_hash(data: bytes) -> bytes:

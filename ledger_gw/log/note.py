@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger_gw.errors import EvidenceError
+
 __all__ = [
     "MAX_SIGNATURES",
     "MAX_TIMESTAMP",
@@ -56,8 +58,10 @@ _ED25519_SIG_LEN = 64
 _COSIG_PREFIX = b"cosignature/v1\ntime "
 
 
-class NoteError(ValueError):
+class NoteError(EvidenceError):
     """A note, key or signature is malformed or fails verification."""
+
+    code = "invalid_note"
 
 
 class SigType(IntEnum):

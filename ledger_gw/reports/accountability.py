@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from chaincode.fields import format_amount
-from ledger_gw.errors import IntegrityError, LedgerError
+from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports.suppression import DEFAULT_K, suppress
 from ledger_gw.transaction import parse_time
@@ -38,7 +38,7 @@ REFERRAL_STATES = ("open", "accepted", "completed", "declined", "cancelled")
 UNKNOWN_LOCATION = "UNKNOWN"
 
 
-class ReportError(LedgerError):
+class ReportError(IntegrityError):
     """A report cannot be computed, or does not verify."""
 
     code = "report_error"

@@ -17,7 +17,7 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from ledger_gw.errors import AuthenticationError, ConfigError, NotFoundError, RejectedError
+from ledger_gw.errors import AuthenticationError, ConfigError, ForbiddenError, NotFoundError
 from ledger_gw.offchain.models import ApiToken, utcnow
 from ledger_gw.offchain.store import OffchainStore
 
@@ -161,14 +161,10 @@ def report_org(caller: Caller, requested: str | None) -> str | None:
     if caller.role not in OWN_ORG_REPORTS:
         return requested
     if requested not in (None, caller.org):
-        raise RejectedError(
-            "forbidden", "org_forbidden", f"{caller.org} may read only its own report"
-        )
+        raise ForbiddenError(f"{caller.org} may read only its own report", code="org_forbidden")
     return caller.org
 
 
 def authorise(caller: Caller, action: Action) -> None:
     if caller.role not in PERMISSIONS[action]:
-        raise RejectedError(
-            "forbidden", "role_forbidden", f"role {caller.role} may not do {action}"
-        )
+        raise ForbiddenError(f"role {caller.role} may not do {action}", code="role_forbidden")

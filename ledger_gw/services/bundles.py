@@ -14,7 +14,7 @@ from typing import Any
 from ledger_gw.audit.bundle import CLAIM_KINDS, build_bundle
 from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.verify import BundleReport, verify_bundle
-from ledger_gw.errors import NotFoundError, RejectedError
+from ledger_gw.errors import NotFoundError, ValidationError
 from ledger_gw.services.gateway import Gateway
 
 TRUST_ANCHORS = ("consortium", "bundle")
@@ -23,9 +23,9 @@ TRUST_ANCHORS = ("consortium", "bundle")
 def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = None) -> Any:
     """A ``ledger-gw/audit-bundle/v1`` for a referral chain or an entitlement."""
     if kind not in CLAIM_KINDS or kind == "events":
-        raise RejectedError("validation", "invalid_value", "kind is not supported here", "kind")
+        raise ValidationError("kind is not supported here", code="invalid_value", field="kind")
     if not subject:
-        raise RejectedError("validation", "missing_field", "a subject ID is required", "subject")
+        raise ValidationError("a subject ID is required", code="missing_field", field="subject")
     try:
         return build_bundle(
             gateway.log,
@@ -37,7 +37,7 @@ def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = 
     except AuditError as exc:
         if exc.code == "not_found":
             raise NotFoundError(str(exc), code="not_found") from None
-        raise RejectedError("validation", exc.code, str(exc), "subject") from None
+        raise ValidationError(str(exc), code=exc.code, field="subject") from None
 
 
 def verify(
@@ -55,14 +55,14 @@ def verify(
     bundle's own copy and so proves only internal consistency.
     """
     if trust not in TRUST_ANCHORS:
-        raise RejectedError("validation", "invalid_value", "unknown trust anchor", "trust")
+        raise ValidationError("unknown trust anchor", code="invalid_value", field="trust")
     pinned = gateway.workspace.consortium if trust == "consortium" else None
     try:
         return verify_bundle(
             data, trusted_consortium=pinned, quorum=quorum, min_tree_size=min_tree_size
         )
     except AuditError as exc:
-        raise RejectedError("validation", exc.code, str(exc), "bundle") from None
+        raise ValidationError(str(exc), code=exc.code, field="bundle") from None
 
 
 def chain(gateway: Gateway, referral_id: str, quorum: int = 1) -> dict[str, Any]:

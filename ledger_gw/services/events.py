@@ -13,7 +13,7 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import ValidationError
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.services.pii_guard import guard
@@ -26,7 +26,7 @@ def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]
         consortium = gateway.workspace.consortium
         today = dt.datetime.now(dt.UTC).date()
         guard(checked, consortium.organisations, consortium.programmes, today)
-    except RejectedError as exc:
+    except ValidationError as exc:
         exc.field = f"{where}.{exc.field}" if where else exc.field
         raise
     return checked
@@ -34,7 +34,7 @@ def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]
 
 def _parse(event: Any, where: str) -> dict[str, Any]:
     if not isinstance(event, Mapping):
-        raise RejectedError("validation", "invalid_type", "an event must be an object", where)
+        raise ValidationError("an event must be an object", code="invalid_type", field=where)
     try:
         return parse_event(canonical_json(dict(event)))
     except (ContractError, TypeError, ValueError) as exc:
@@ -42,7 +42,7 @@ def _parse(event: Any, where: str) -> dict[str, Any]:
         code = exc.code if isinstance(exc, ContractError) else "invalid_value"
         message = exc.message if isinstance(exc, ContractError) else "the event is not valid"
         path = f"{where}.{field}" if where and field else (field or where or None)
-        raise RejectedError("validation", code, message, path) from None
+        raise ValidationError(message, code=code, field=path) from None
 
 
 def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any], bool]:
@@ -56,16 +56,16 @@ def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any]
 def submit_batch(gateway: Gateway, caller: Caller, events: Sequence[Any]) -> list[dict[str, Any]]:
     """Each event gets its own outcome; a malformed event refuses the whole batch first."""
     if not events:
-        raise RejectedError("validation", "invalid_value", "events must not be empty", "events")
+        raise ValidationError("events must not be empty", code="invalid_value", field="events")
     if len(events) > gateway.config.max_batch:
-        raise RejectedError(
-            "validation", "too_large", f"at most {gateway.config.max_batch} events", "events"
+        raise ValidationError(
+            f"at most {gateway.config.max_batch} events", code="too_large", field="events"
         )
     with gateway.submitting():
         checked = [check_event(gateway, e, f"events[{i}]") for i, e in enumerate(events)]
         ids = [e["event_id"] for e in checked]
         if len(set(ids)) != len(ids):
-            raise RejectedError("validation", "duplicate_event_id", "event IDs repeat", "events")
+            raise ValidationError("event IDs repeat", code="duplicate_event_id", field="events")
         outcomes = gateway.client(caller).submit_many(checked)
     out: list[dict[str, Any]] = []
     for event, outcome in zip(checked, outcomes, strict=True):

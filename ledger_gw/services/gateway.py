@@ -17,7 +17,7 @@ from ledger_gw.embedded.appender import RemoteAppender, appender_key
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.turns import Turns
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.errors import ConfigError, RejectedError
+from ledger_gw.errors import ConfigError, ForbiddenError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.log import checkpoint as ckpt
@@ -115,16 +115,16 @@ class Gateway:
         try:
             return self.stores[org]
         except KeyError:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway does not serve {org}"
+            raise ForbiddenError(
+                f"this gateway does not serve {org}", code="org_not_served"
             ) from None
 
     def client(self, caller: Caller) -> OrgClient:
         """A ledger client that signs as the caller's organisation, and only as it."""
         signer = self.signers.get(caller.org)
         if signer is None:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway holds no key for {caller.org}"
+            raise ForbiddenError(
+                f"this gateway holds no key for {caller.org}", code="org_not_served"
             )
         return OrgClient(self.ledger, signer)
 
@@ -133,9 +133,7 @@ class Gateway:
 
     def witness(self, org: str) -> ckpt.NoteSigner:
         if org not in self.signers:
-            raise RejectedError(
-                "forbidden", "org_not_served", f"this gateway holds no key for {org}"
-            )
+            raise ForbiddenError(f"this gateway holds no key for {org}", code="org_not_served")
         return self.workspace.witness(org)
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ import re
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import ValidationError
 
 DATE_WINDOW = dt.timedelta(days=366 * 5)
 _PCODE = re.compile(r"[A-Z]{2}[0-9]{0,10}")
@@ -27,14 +27,14 @@ _DATE_FIELDS = ("start", "end", "date", "expires")
 _MAX_AMOUNT_DIGITS = 9
 
 
-def _refuse(field: str, message: str) -> RejectedError:
-    return RejectedError("validation", "implausible_value", message, field)
+def _refuse(field: str, message: str) -> ValidationError:
+    return ValidationError(message, code="implausible_value", field=field)
 
 
 def guard(
     event: Mapping[str, Any], members: Collection[str], programmes: Collection[str], today: dt.date
 ) -> None:
-    """Raise RejectedError (validation) for a value that may carry personal data."""
+    """Raise ValidationError for a value that may carry personal data."""
     programme = event.get("programme")
     if programme is not None and programme not in programmes:
         raise _refuse("programme", "programme is not one the consortium file lists")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from chaincode.fields import PID, matches
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import ConflictError, NotFoundError, ValidationError
 from ledger_gw.offchain.models import Document, Person, utcnow
 from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
 from ledger_gw.pseudonym import new_salt as _new_salt
@@ -28,20 +28,20 @@ def check_attributes(attributes: Mapping[str, Any]) -> None:
     try:
         canonical_attributes(attributes)
     except PseudonymError as exc:
-        raise RejectedError("validation", exc.code, str(exc), "attributes") from None
+        raise ValidationError(str(exc), code=exc.code, field="attributes") from None
 
 
 def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: str | None) -> str:
     """The keyed pseudonymous ID of identity attributes, or a checked person-held ID."""
     if held_id is not None:
         if not matches(PID, held_id) or not held_id.startswith("h."):
-            raise RejectedError(
-                "validation", "invalid_held_id", "held_id is not a person-held ID", "held_id"
+            raise ValidationError(
+                "held_id is not a person-held ID", code="invalid_held_id", field="held_id"
             )
         return held_id
     if attributes is None:
-        raise RejectedError(
-            "validation", "missing_field", "give attributes or held_id", "attributes"
+        raise ValidationError(
+            "give attributes or held_id", code="missing_field", field="attributes"
         )
     check_attributes(attributes)
     return gateway.pseudonym_key.pseudonym(attributes)
@@ -57,8 +57,8 @@ def _view(person: Person) -> dict[str, Any]:
     }
 
 
-def _not_found(person_id: str) -> RejectedError:
-    return RejectedError("not_found", "registration_not_found", f"no registration {person_id}")
+def _not_found(person_id: str) -> NotFoundError:
+    return NotFoundError(f"no registration {person_id}", code="registration_not_found")
 
 
 def register(
@@ -78,8 +78,8 @@ def register(
         pid = gateway.pseudonym_key.pseudonym(attributes)
     with gateway.store(caller.org).session() as s:
         if s.scalar(select(Person.id).where(Person.pid == pid)) is not None:
-            raise RejectedError(
-                "conflict", "already_registered", "this person is already registered", "pid"
+            raise ConflictError(
+                "this person is already registered", code="already_registered", field="pid"
             )
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
@@ -128,9 +128,9 @@ def add_document(
 ) -> dict[str, Any]:
     """Store a document off-chain; its keyed hash is what an event may carry."""
     if kind not in DOCUMENT_KINDS:
-        raise RejectedError("validation", "invalid_code", "kind is not a document kind", "kind")
+        raise ValidationError("kind is not a document kind", code="invalid_code", field="kind")
     if len(content) > MAX_DOCUMENT_BYTES:
-        raise RejectedError("validation", "too_large", "documents are limited to 1 MiB", "content")
+        raise ValidationError("documents are limited to 1 MiB", code="too_large", field="content")
     with gateway.store(caller.org).session() as s:
         person = s.get(Person, person_id)
         if person is None:
@@ -155,7 +155,7 @@ def get_document(
     with gateway.store(caller.org).session() as s:
         doc = s.get(Document, document_id)
         if doc is None or doc.person_id != person_id:
-            raise RejectedError("not_found", "document_not_found", f"no document {document_id}")
+            raise NotFoundError(f"no document {document_id}", code="document_not_found")
         return {
             "document_id": doc.id,
             "kind": doc.kind,

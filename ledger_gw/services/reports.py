@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chaincode.canonical import canonical_json
-from ledger_gw.errors import IntegrityError, RejectedError
+from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
 from ledger_gw.reports.iati import to_iati
@@ -72,18 +72,15 @@ def query_for(
     nobody may lower k below the consortium's default (raising it is always allowed)."""
     consortium = gateway.workspace.consortium
     if org is not None and org not in consortium.organisations:
-        raise RejectedError("validation", "unknown_org", "org is not a consortium member", "org")
+        raise ValidationError("org is not a consortium member", code="unknown_org", field="org")
     if programme is not None and programme not in consortium.programmes:
-        raise RejectedError(
-            "validation",
-            "unknown_programme",
-            "programme is not in the consortium file",
-            "programme",
+        raise ValidationError(
+            "programme is not in the consortium file", code="unknown_programme", field="programme"
         )
     if start and end and start > end:
-        raise RejectedError("validation", "invalid_period", "from is after to", "from")
+        raise ValidationError("from is after to", code="invalid_period", field="from")
     if k < DEFAULT_K:
-        raise RejectedError("validation", "k_too_small", f"k must be at least {DEFAULT_K}", "k")
+        raise ValidationError(f"k must be at least {DEFAULT_K}", code="k_too_small", field="k")
     return ReportQuery(report_org(caller, org), programme, start, end, k)
 
 
@@ -111,9 +108,7 @@ def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, An
     """The report signed by the gateway acting for the caller's organisation."""
     signer = gateway.signers.get(caller.org)
     if signer is None:
-        raise RejectedError(
-            "forbidden", "org_not_served", f"this gateway holds no key for {caller.org}"
-        )
+        raise ForbiddenError(f"this gateway holds no key for {caller.org}", code="org_not_served")
     return sign_report(compute(gateway, query), signer)
 
 
@@ -122,7 +117,7 @@ def export(
 ) -> tuple[bytes, str, str]:
     """(body, media type, file suffix) of the report in one of :data:`FORMATS`."""
     if fmt not in FORMATS:
-        raise RejectedError("validation", "invalid_value", "unknown format", "format")
+        raise ValidationError("unknown format", code="invalid_value", field="format")
     mimetype, suffix = FORMATS[fmt]
     if fmt == "json":
         body = exports.to_json(report).encode()

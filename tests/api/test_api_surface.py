@@ -7,6 +7,7 @@ from api_helpers import PID, Api, grant
 from flask import Flask
 from flask.testing import FlaskClient
 
+from ledger_gw.errors import InternalError, LedgerError, UnavailableError
 from ledger_gw.services import queries
 
 UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
@@ -70,10 +71,37 @@ def test_unexpected_error_is_500_without_traceback(
     r = api.as_("AGENCY-A").get(f"/v1/persons/{PID}/history?purpose=referral")
     body = r.get_data(as_text=True)
     assert r.status_code == 500
+    assert r.headers["Content-Type"] == "application/problem+json"
     assert r.json["code"] == "internal_error"
     assert "Traceback" not in body
     assert "secret" not in body
+    assert "RuntimeError" not in body
     assert "secret internals" in caplog.text  # the operator sees it
+
+
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (UnavailableError("postgres at 10.0.0.7 refused", code="ledger_unavailable"), 503),
+        (InternalError("postgres at 10.0.0.7: KeyError", code="contract_failure"), 500),
+    ],
+)
+def test_a_fault_in_a_route_is_told_without_its_message(
+    api: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fault: LedgerError,
+    status: int,
+) -> None:
+    def fail(*_: object) -> None:
+        raise fault
+
+    monkeypatch.setattr(queries, "history", fail)
+    r = api.as_("AGENCY-A").get(f"/v1/persons/{PID}/history?purpose=referral")
+    assert (r.status_code, r.json["code"], r.json["status"]) == (status, fault.code, status)
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert "10.0.0.7" not in r.get_data(as_text=True)
+    assert "10.0.0.7" in caplog.text
 
 
 def test_unknown_route_and_method(client: FlaskClient, api: Api) -> None:

@@ -4,6 +4,7 @@ security headers, revocation. The browser tests drive the same pages in Chromium
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -12,6 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger_gw.demo.seed import seed_fatima
+from ledger_gw.errors import InternalError, UnavailableError
+from ledger_gw.services import bundles
 from ledger_gw.services.access import authenticate, revoke_token
 from ledger_gw.services.gateway import Gateway
 
@@ -104,6 +107,34 @@ def test_input_is_escaped(client: FlaskClient, tokens: Tokens) -> None:
     assert "<script>alert" not in r.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    ("fault", "status"),
+    [
+        (UnavailableError("postgres at 10.0.0.7 refused", code="ledger_unavailable"), 503),
+        (InternalError("the contract crashed at 10.0.0.7", code="contract_failure"), 500),
+        (RuntimeError("the gateway crashed at 10.0.0.7"), 500),
+    ],
+)
+def test_a_fault_shows_the_apis_status_and_not_its_message(
+    client: FlaskClient,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Exception,
+    status: int,
+) -> None:
+    def fail(*_: object) -> None:
+        raise fault
+
+    monkeypatch.setattr(bundles, "chain", fail)
+    _login(client, tokens["AUDITOR-X", "auditor"])
+    r = client.get(f"/dashboard/audit/chain?referral_id={uuid.uuid4()}")
+    page = r.get_data(as_text=True)
+    assert (r.status_code, r.mimetype) == (status, "text/html")
+    assert f"<h1>{status} " in page
+    assert "10.0.0.7" not in page
+    assert "operator is told" in page or "retry later" in page
+
+
 def test_verify_needs_the_csrf_token(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
@@ -112,7 +143,9 @@ def test_verify_needs_the_csrf_token(
     _login(client, tokens["AUDITOR-X", "auditor"])
     bundle = client.get(f"/dashboard/audit/bundle?referral_id={journey['referrals'][0]}").data
     form = {"bundle": (io.BytesIO(bundle), "b.json")}
-    assert client.post("/dashboard/audit/verify", data=form).status_code == 400
+    r = client.post("/dashboard/audit/verify", data=form)
+    assert r.status_code == 400
+    assert "reload the page" in r.get_data(as_text=True)
     form = {"csrf": _csrf(client, "/dashboard/audit/verify"), "bundle": (io.BytesIO(bundle), "b")}
     r = client.post("/dashboard/audit/verify", data=form)
     assert (r.status_code, "The bundle verifies" in r.get_data(as_text=True)) == (200, True)
