@@ -28,7 +28,7 @@ from ledger_gw.fabric.bundle import build_fabric_bundle
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
-from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
 from tests.support import fabric_blocks as fb
 
