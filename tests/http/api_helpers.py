@@ -1,19 +1,12 @@
-"""Helpers of the API tests: callers with tokens and valid sample events."""
+"""Helpers of the HTTP tests: callers with their tokens. Events: tests/support/events.py."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from typing import Any
 
 from flask.testing import FlaskClient
 
-TODAY = dt.datetime.now(dt.UTC).date()
 Tokens = dict[tuple[str, str], str]
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -46,55 +39,3 @@ class _Caller:
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.client.delete(url, headers=self.headers, **kw)
-
-
-def consent(pid: str, grantees: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-    return {
-        "event_id": new_id(),
-        "type": "consent.granted",
-        "consent_id": new_id(),
-        "pid": pid,
-        "grantees": grantees or ["*"],
-        "purposes": ["deduplication", "referral", "service_continuity"],
-        "data_categories": ["assistance", "consent", "entitlements", "referrals"],
-        "lawful_basis": "consent",
-        "expires": (TODAY + dt.timedelta(days=365)).isoformat(),
-        "form_hash": "cd" * 32,
-        **extra,
-    }
-
-
-def grant(pid: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "event_id": new_id(),
-        "type": "entitlement.granted",
-        "entitlement_id": new_id(),
-        "pid": pid,
-        "programme": "MPCA-2026",
-        "assistance_type": "cash",
-        "modality": "cash",
-        "amount": "450.00",
-        "currency": "USD",
-        "start": TODAY.isoformat(),
-        "end": (TODAY + dt.timedelta(days=90)).isoformat(),
-        "location": "LB11",
-        **extra,
-    }
-
-
-def referral(pid: str, to_org: str = "AGENCY-B", **extra: Any) -> dict[str, Any]:
-    return {
-        "event_id": new_id(),
-        "type": "referral.created",
-        "referral_id": new_id(),
-        "pid": pid,
-        "to_org": to_org,
-        "sector": "health",
-        "urgency": "urgent",
-        "document_hash": "ef" * 32,
-        **extra,
-    }
-
-
-PID = "k1.abcdefghijklmnopqrstuvwxyz"
-PID2 = "h.abcdefghijklmnopqrstuvwxy2"

@@ -6,11 +6,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from api_helpers import PID, Api, consent, grant, new_id, referral
+from api_helpers import Api
 from flask.testing import FlaskClient
 
 from chaincode.schemas import SCHEMAS
 from ledger_gw.services.gateway import Gateway
+from tests.support.events import PID, consent_granted, entitlement_granted, referral_created, uid
 
 FORMS: list[Any] = [
     "Fatima Al-Hassan",
@@ -32,14 +33,14 @@ TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _samples() -> dict[str, dict[str, Any]]:
-    ref, ent = new_id(), new_id()
+    ref, ent = uid(), uid()
     samples: dict[str, dict[str, Any]] = {
-        "referral.created": referral(PID, parent_referral_id=new_id(), consent_id=new_id()),
+        "referral.created": referral_created(PID, parent_referral_id=uid(), consent_id=uid()),
         "referral.accepted": {"referral_id": ref},
         "referral.declined": {"referral_id": ref, "reason": "capacity"},
         "referral.completed": {"referral_id": ref, "outcome": "service_provided"},
         "referral.cancelled": {"referral_id": ref, "reason": "error"},
-        "entitlement.granted": grant(PID),
+        "entitlement.granted": entitlement_granted(PID),
         "assistance.delivered": {
             "entitlement_id": ent, "amount": "1", "currency": "USD", "date": TODAY,
             "location": "LB11",
@@ -48,11 +49,11 @@ def _samples() -> dict[str, dict[str, Any]]:
         "entitlement.resumed": {"entitlement_id": ent},
         "entitlement.revoked": {"entitlement_id": ent, "reason": "error"},
         "entitlement.closed": {"entitlement_id": ent, "reason": "completed"},
-        "consent.granted": consent(PID),
-        "consent.revoked": {"consent_id": new_id(), "reason": "person_request"},
+        "consent.granted": consent_granted(PID),
+        "consent.revoked": {"consent_id": uid(), "reason": "person_request"},
     }  # fmt: skip
     for event_type, event in samples.items():
-        event.setdefault("event_id", new_id())
+        event.setdefault("event_id", uid())
         event["type"] = event_type
     return samples
 
@@ -91,7 +92,7 @@ def test_pii_in_any_field_is_refused(
 def test_programme_must_be_listed_by_the_consortium(
     api: Api, gateway: Gateway, programme: str
 ) -> None:
-    r = api.as_("AGENCY-A").post("/v1/events", json=grant(PID, programme=programme))
+    r = api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID, programme=programme))
     assert r.status_code == 422
     assert r.json["field"] == "programme"
     assert gateway.ledger.size() == 0
