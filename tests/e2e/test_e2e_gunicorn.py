@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import signal
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,22 +16,24 @@ from e2e_server import Server
 
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.workspace import Workspace
+from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
 TODAY = dt.datetime.now(dt.UTC).date()
 
 
-def _id() -> str:
-    return str(uuid.uuid4())
+# A month of food vouchers from today: every grant to one person overlaps the others.
+VOUCHERS = {
+    "assistance_type": "food",
+    "modality": "voucher",
+    "amount": "20",
+    "start": TODAY.isoformat(),
+    "end": (TODAY + dt.timedelta(days=30)).isoformat(),
+}
 
 
 def _grant(pid: str) -> dict[str, Any]:
-    return {
-        "event_id": _id(), "type": "entitlement.granted", "entitlement_id": _id(), "pid": pid,
-        "programme": "MPCA-2026", "assistance_type": "food", "modality": "voucher",
-        "amount": "20", "currency": "USD", "start": TODAY.isoformat(),
-        "end": (TODAY + dt.timedelta(days=30)).isoformat(),
-    }  # fmt: skip
+    return ev.entitlement_granted(pid, **VOUCHERS)
 
 
 def test_multi_agency_flow(server: Server) -> None:
@@ -50,24 +51,27 @@ def test_multi_agency_flow(server: Server) -> None:
         json={"kind": "consent_form", "content": "signed"},
         timeout=10,
     ).json()
-    pid, consent_id, ref = person["pid"], _id(), _id()
-    events = [
-        {
-            "event_id": _id(), "type": "consent.granted", "consent_id": consent_id, "pid": pid,
-            "grantees": ["AGENCY-B", "AGENCY-C"], "purposes": ["referral", "service_continuity"],
-            "data_categories": ["entitlements", "referrals"], "lawful_basis": "consent",
-            "expires": (TODAY + dt.timedelta(days=90)).isoformat(), "form_hash": doc["hash"],
-        },
-        _grant(pid),
-        {
-            "event_id": _id(), "type": "referral.created", "referral_id": ref, "pid": pid,
-            "to_org": "AGENCY-B", "sector": "protection", "urgency": "routine",
-            "document_hash": doc["hash"], "consent_id": consent_id,
-        },
-    ]  # fmt: skip
+    pid = person["pid"]
+    consent = ev.consent_granted(
+        pid,
+        grantees=["AGENCY-B", "AGENCY-C"],
+        purposes=["referral", "service_continuity"],
+        categories=["entitlements", "referrals"],
+        expires=(TODAY + dt.timedelta(days=90)).isoformat(),
+        form_hash=doc["hash"],
+    )
+    referral = ev.referral_created(
+        pid,
+        sector="protection",
+        urgency="routine",
+        document_hash=doc["hash"],
+        consent_id=consent["consent_id"],
+    )
+    ref = referral["referral_id"]
+    events = [consent, _grant(pid), referral]
     r = s.post(f"{server.url}/v1/events/batch", headers=a, json={"events": events}, timeout=30)
     assert r.json()["accepted"] == 3, r.json()
-    accept = {"event_id": _id(), "type": "referral.accepted", "referral_id": ref}
+    accept = ev.referral_step("accepted", ref)
     assert s.post(f"{server.url}/v1/events", headers=b, json=accept, timeout=10).status_code == 201
     url = f"{server.url}/v1/persons/{pid}/history?purpose=service_continuity"
     seen = s.get(url, headers=c, timeout=10).json()["events"]

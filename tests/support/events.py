@@ -1,7 +1,9 @@
-"""Builders of valid contract events (uuid4 IDs, codes from the vocabularies).
+"""Builders of valid contract events (uuid4 IDs, codes from the vocabularies), for
+every tier: the contract on its stub, the services, the HTTP surface, real ledgers.
 
-Each builder returns a plain dict ready for `OrgClient.submit`; keyword arguments
-override or add fields, so a test can make an event invalid on purpose.
+Each builder returns a plain dict ready for `OrgClient.submit` or a POST; keyword
+arguments override or add fields, so a test can make an event invalid on purpose.
+The person defaults to PID, a fixed pseudonym, so contract tests can query it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 Event = dict[str, Any]
 
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+PID = "k1." + "a" * 26  # a keyed pseudonym
+PID_2 = "h." + "b" * 26  # a person-held random ID
 DOC_HASH = "ab" * 32
 FORM_HASH = "cd" * 32
 PERIOD = ("2026-01-01", "2026-12-31")
@@ -29,16 +33,23 @@ def pid() -> str:
     return "h." + "".join(secrets.choice(_BASE32) for _ in range(26))
 
 
-def consent_granted(person: str, **kw: Any) -> Event:
+def consent_granted(
+    person: str = PID,
+    grantees: list[str] | None = None,
+    purposes: list[str] | None = None,
+    categories: list[str] | None = None,
+    **kw: Any,
+) -> Event:
+    """A consent for every purpose and category, to every organisation unless named."""
     expires = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=365)).isoformat()
     return {
         "event_id": uid(),
         "type": "consent.granted",
         "consent_id": uid(),
         "pid": person,
-        "grantees": ["*"],
-        "purposes": ["deduplication", "referral", "service_continuity"],
-        "data_categories": ["assistance", "consent", "entitlements", "referrals"],
+        "grantees": grantees or ["*"],
+        "purposes": purposes or ["deduplication", "referral", "service_continuity"],
+        "data_categories": categories or ["assistance", "consent", "entitlements", "referrals"],
         "lawful_basis": "consent",
         "expires": expires,
         "form_hash": FORM_HASH,
@@ -56,7 +67,7 @@ def consent_revoked(consent_id: str, **kw: Any) -> Event:
     }
 
 
-def referral_created(person: str, to_org: str = "AGENCY-B", **kw: Any) -> Event:
+def referral_created(person: str = PID, to_org: str = "AGENCY-B", **kw: Any) -> Event:
     return {
         "event_id": uid(),
         "type": "referral.created",
@@ -88,7 +99,7 @@ def referral_step(kind: str, referral_id: str, **kw: Any) -> Event:
     }
 
 
-def entitlement_granted(person: str, **kw: Any) -> Event:
+def entitlement_granted(person: str = PID, **kw: Any) -> Event:
     return {
         "event_id": uid(),
         "type": "entitlement.granted",

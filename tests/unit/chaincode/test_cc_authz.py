@@ -6,23 +6,20 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_B,
-    ORG_C,
-    PID_1,
-    Ledger,
+from cc_support import ORG_A, ORG_B, ORG_C, Ledger
+
+from chaincode.errors import ForbiddenError
+from chaincode.stub import ROLES
+from tests.support.events import (
+    PID,
     consent_granted,
     consent_revoked,
-    delivered,
+    delivery,
     entitlement_granted,
     entitlement_step,
     referral_created,
     referral_step,
 )
-
-from chaincode.errors import ForbiddenError
-from chaincode.stub import ROLES
 
 Setup = Callable[[Ledger], dict[str, Any]]
 
@@ -63,7 +60,7 @@ CASES: dict[str, tuple[Setup, set[str]]] = {
     ),
     "referral.cancelled": (lambda led: referral_step("cancelled", _referral(led)), {ORG_A}),
     "entitlement.granted": (lambda _: entitlement_granted(), {ORG_A, ORG_B, ORG_C}),
-    "assistance.delivered": (lambda led: delivered(_entitlement(led)), {ORG_B}),
+    "assistance.delivered": (lambda led: delivery(_entitlement(led)), {ORG_B}),
     "entitlement.suspended": (
         lambda led: entitlement_step("suspended", _entitlement(led)),
         {ORG_B},
@@ -95,7 +92,7 @@ def test_matrix(ledger: Ledger, event_type: str, org: str, role: Any) -> None:
     if role == "agency" and org in allowed:
         result = ledger.submit(org, event, role=role)
         assert result["type"] == event_type
-        assert result["pid"] == PID_1
+        assert result["pid"] == PID
         assert len(ledger.stub.puts) > before
         return
     with pytest.raises(ForbiddenError) as info:
@@ -122,9 +119,9 @@ def test_donors_read_no_person_level_data(ledger: Ledger, function: str) -> None
     event = referral_created()
     ledger.submit(ORG_A, event)
     args = {
-        "history": [PID_1, "referral"],
-        "entitlements": [PID_1, "deduplication"],
-        "consents": [PID_1],
+        "history": [PID, "referral"],
+        "entitlements": [PID, "deduplication"],
+        "consents": [PID],
         "referral": [event["referral_id"]],
         "referral_chain": [event["referral_id"]],
         "event": [event["event_id"]],

@@ -6,22 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_B,
-    ORG_C,
-    ORG_D,
-    PID_1,
-    PID_2,
-    START,
-    Ledger,
-    consent_granted,
-    consent_revoked,
-    delivered,
-    entitlement_granted,
-    referral_created,
-    referral_step,
-)
+from cc_support import ORG_A, ORG_B, ORG_C, ORG_D, START, Ledger
 
 from chaincode.errors import (
     ConflictError,
@@ -30,23 +15,33 @@ from chaincode.errors import (
     TransitionError,
     ValidationError,
 )
+from tests.support.events import (
+    PID,
+    PID_2,
+    consent_granted,
+    consent_revoked,
+    delivery,
+    entitlement_granted,
+    referral_created,
+    referral_step,
+)
 
 
 def person_with_records(ledger: Ledger) -> dict[str, Any]:
-    """A refers PID_1 to B (accepted); A grants cash and delivers some."""
+    """A refers PID to B (accepted); A grants cash and delivers some."""
     ref = referral_created(to_org=ORG_B)
     ledger.submit(ORG_A, ref)
     ledger.submit(ORG_B, referral_step("accepted", ref["referral_id"]))
     ent = entitlement_granted()
     ledger.submit(ORG_A, ent)
-    ledger.submit(ORG_A, delivered(ent["entitlement_id"]))
+    ledger.submit(ORG_A, delivery(ent["entitlement_id"]))
     ledger.submit(ORG_A, entitlement_granted(pid=PID_2))
     return {"referral": ref, "entitlement": ent}
 
 
 def visible_types(ledger: Ledger, org: str, purpose: str, **kw: Any) -> list[str]:
-    out = ledger.query(org, "history", PID_1, purpose, **kw)
-    assert out["pid"] == PID_1
+    out = ledger.query(org, "history", PID, purpose, **kw)
+    assert out["pid"] == PID
     assert out["purpose"] == purpose
     return [e["event"]["type"] for e in out["events"]]
 
@@ -55,24 +50,28 @@ ALL_A = ["referral.created", "referral.accepted", "entitlement.granted", "assist
 
 
 def test_consent_grant_and_revoke(ledger: Ledger) -> None:
-    event = consent_granted(grantees=sorted([ORG_B, ORG_C]), purposes=["referral", "deduplication"])
+    event = consent_granted(
+        grantees=sorted([ORG_B, ORG_C]),
+        purposes=["referral", "deduplication"],
+        expires="2026-03-01",
+    )
     result = ledger.submit(ORG_A, event)
     assert result == {
         "event_id": event["event_id"],
         "type": "consent.granted",
         "tx_id": "tx000001",
         "timestamp": "2025-03-01T09:00:01.000000Z",
-        "pid": PID_1,
+        "pid": PID,
         "consent_id": event["consent_id"],
         "state": "granted",
     }
-    listed = ledger.query(ORG_B, "consents", PID_1)
+    listed = ledger.query(ORG_B, "consents", PID)
     assert listed == {
-        "pid": PID_1,
+        "pid": PID,
         "consents": [
             {
                 "consent_id": event["consent_id"],
-                "pid": PID_1,
+                "pid": PID,
                 "collected_by": ORG_A,
                 "grantees": sorted([ORG_B, ORG_C]),
                 "purposes": ["deduplication", "referral"],
@@ -94,26 +93,24 @@ def test_consent_grant_and_revoke(ledger: Ledger) -> None:
     with pytest.raises(TransitionError) as info:
         ledger.submit(ORG_A, consent_revoked(event["consent_id"]))
     assert info.value.code == "invalid_transition"
-    after = ledger.query(ORG_A, "consents", PID_1)["consents"][0]
+    after = ledger.query(ORG_A, "consents", PID)["consents"][0]
     assert (after["state"], after["active"], after["revoked_by"], after["revoke_reason"]) == (
         "revoked",
         False,
         ORG_D,
         "person_request",
     )
-    assert (
-        ledger.query(ORG_D, "consents", PID_1)["consents"][0]["consent_id"] == event["consent_id"]
-    )
+    assert ledger.query(ORG_D, "consents", PID)["consents"][0]["consent_id"] == event["consent_id"]
 
 
 def test_consents_are_visible_to_parties_only(ledger: Ledger) -> None:
     ledger.submit(ORG_A, consent_granted(grantees=[ORG_B]))
-    assert len(ledger.query(ORG_A, "consents", PID_1)["consents"]) == 1
-    assert len(ledger.query(ORG_B, "consents", PID_1)["consents"]) == 1
-    assert ledger.query(ORG_C, "consents", PID_1)["consents"] == []
-    assert len(ledger.query(ORG_C, "consents", PID_1, role="auditor")["consents"]) == 1
+    assert len(ledger.query(ORG_A, "consents", PID)["consents"]) == 1
+    assert len(ledger.query(ORG_B, "consents", PID)["consents"]) == 1
+    assert ledger.query(ORG_C, "consents", PID)["consents"] == []
+    assert len(ledger.query(ORG_C, "consents", PID, role="auditor")["consents"]) == 1
     ledger.submit(ORG_A, consent_granted(grantees=["*"]))
-    assert len(ledger.query(ORG_C, "consents", PID_1)["consents"]) == 1
+    assert len(ledger.query(ORG_C, "consents", PID)["consents"]) == 1
 
 
 def test_consent_expiry_must_be_after_tx_date(ledger: Ledger) -> None:
@@ -186,13 +183,13 @@ def test_revoked_and_expired_consent_hide_again(ledger: Ledger) -> None:
 
 def test_entitlements_query_is_gated(ledger: Ledger) -> None:
     person_with_records(ledger)
-    assert ledger.query(ORG_C, "entitlements", PID_1, "deduplication")["entitlements"] == []
+    assert ledger.query(ORG_C, "entitlements", PID, "deduplication")["entitlements"] == []
     ledger.submit(
         ORG_A,
         consent_granted(grantees=[ORG_C], purposes=["deduplication"], categories=["entitlements"]),
     )
-    assert len(ledger.query(ORG_C, "entitlements", PID_1, "deduplication")["entitlements"]) == 1
-    assert ledger.query(ORG_C, "entitlements", PID_1, "referral")["entitlements"] == []
+    assert len(ledger.query(ORG_C, "entitlements", PID, "deduplication")["entitlements"]) == 1
+    assert ledger.query(ORG_C, "entitlements", PID, "referral")["entitlements"] == []
 
 
 def test_event_query(ledger: Ledger) -> None:
@@ -205,7 +202,7 @@ def test_event_query(ledger: Ledger) -> None:
         "tx_id": "tx000003",
         "timestamp": "2025-03-01T09:00:03.000000Z",
         "category": "entitlements",
-        "pid": PID_1,
+        "pid": PID,
     }
     assert ledger.stub.events[2] == (
         "entitlement.granted",
@@ -291,10 +288,10 @@ def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
 @pytest.mark.parametrize(
     ("function", "args", "code"),
     [
-        ("history", [PID_1, "marketing"], "invalid_code"),
-        ("history", [PID_1], "invalid_arguments"),
+        ("history", [PID, "marketing"], "invalid_code"),
+        ("history", [PID], "invalid_arguments"),
         ("history", ["Fatima Al-Hassan", "referral"], "invalid_format"),
-        ("entitlements", [PID_1, "Referral"], "invalid_code"),
+        ("entitlements", [PID, "Referral"], "invalid_code"),
         ("consents", ["+963944123456"], "invalid_format"),
         ("referral", ["not-a-uuid"], "invalid_format"),
         ("referral_chain", ["00000000-0000-4000-8000-000000000001", "x"], "invalid_code"),
@@ -315,9 +312,9 @@ def test_queries_never_write(ledger: Ledger) -> None:
     ledger.submit(ORG_A, consent_granted(grantees=["*"]))
     puts, events = len(ledger.stub.puts), len(ledger.stub.events)
     for org in (ORG_A, ORG_B, ORG_C):
-        ledger.query(org, "history", PID_1, "referral")
-        ledger.query(org, "entitlements", PID_1, "deduplication")
-        ledger.query(org, "consents", PID_1)
+        ledger.query(org, "history", PID, "referral")
+        ledger.query(org, "entitlements", PID, "deduplication")
+        ledger.query(org, "consents", PID)
         ledger.query(org, "referral", records["referral"]["referral_id"])
         ledger.query(org, "referral_chain", records["referral"]["referral_id"])
         ledger.query(org, "event", records["entitlement"]["event_id"], "deduplication")

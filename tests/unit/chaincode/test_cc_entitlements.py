@@ -5,19 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_B,
-    ORG_C,
-    PID_1,
-    PID_2,
-    Ledger,
-    delivered,
-    entitlement_granted,
-    entitlement_step,
-)
+from cc_support import ORG_A, ORG_B, ORG_C, Ledger
 
 from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from tests.support.events import PID, PID_2, delivery, entitlement_granted, entitlement_step
 
 PATHS: dict[str, list[str]] = {
     "active": [],
@@ -33,13 +24,26 @@ LEGAL = {
     "suspended": {"resumed", "revoked", "closed"},
 }
 TARGET = {"suspended": "suspended", "resumed": "active", "revoked": "revoked", "closed": "closed"}
+# The entitlement these tests reason about: 100 SYP over the spring of 2025, paid in SYP.
+TERMS = {
+    "programme": "MPCA-2025",
+    "amount": "100",
+    "currency": "SYP",
+    "start": "2025-03-01",
+    "end": "2025-05-31",
+}
+PAYMENT = {"amount": "10", "currency": "SYP", "date": "2025-03-15"}
 
 
 def grant(ledger: Ledger, org: str = ORG_A, **kw: Any) -> dict[str, Any]:
-    event = entitlement_granted(**kw)
+    event = entitlement_granted(**{**TERMS, **kw})
     result = ledger.submit(org, event)
     assert result["entitlement_id"] == event["entitlement_id"]
     return result
+
+
+def paid(entitlement_id: str, **kw: Any) -> dict[str, Any]:
+    return delivery(entitlement_id, **{**PAYMENT, **kw})
 
 
 @pytest.mark.parametrize("path", sorted(PATHS))
@@ -49,9 +53,7 @@ def test_every_transition(ledger: Ledger, path: str, step: str) -> None:
     for s in PATHS[path]:
         ledger.submit(ORG_A, entitlement_step(s, entitlement_id))
     state = {"resumed": "active"}.get(path, path.split("_")[0])
-    event = (
-        delivered(entitlement_id) if step == "delivered" else entitlement_step(step, entitlement_id)
-    )
+    event = paid(entitlement_id) if step == "delivered" else entitlement_step(step, entitlement_id)
     if step in LEGAL.get(state, set()):
         result = ledger.submit(ORG_A, event)
         if step != "delivered":
@@ -64,26 +66,26 @@ def test_every_transition(ledger: Ledger, path: str, step: str) -> None:
 
 
 def test_grant_result_and_open_view(ledger: Ledger) -> None:
-    event = entitlement_granted(location="SY0203")
+    event = entitlement_granted(location="SY0203", **TERMS)
     result = ledger.submit(ORG_A, event)
     assert result == {
         "event_id": event["event_id"],
         "type": "entitlement.granted",
         "tx_id": "tx000001",
         "timestamp": "2025-03-01T09:00:01.000000Z",
-        "pid": PID_1,
+        "pid": PID,
         "entitlement_id": event["entitlement_id"],
         "state": "active",
         "possible_duplicate_of": [],
     }
-    ledger.submit(ORG_A, delivered(event["entitlement_id"], amount="12.5"))
-    view = ledger.query(ORG_A, "entitlements", PID_1, "deduplication")
-    assert view["pid"] == PID_1
+    ledger.submit(ORG_A, paid(event["entitlement_id"], amount="12.5"))
+    view = ledger.query(ORG_A, "entitlements", PID, "deduplication")
+    assert view["pid"] == PID
     assert view["purpose"] == "deduplication"
     assert view["entitlements"] == [
         {
             "entitlement_id": event["entitlement_id"],
-            "pid": PID_1,
+            "pid": PID,
             "granted_by": ORG_A,
             "programme": "MPCA-2025",
             "assistance_type": "cash",
@@ -113,7 +115,7 @@ def test_entitlements_query_lists_only_open_ones(ledger: Ledger) -> None:
     done = grant(ledger, assistance_type="wash")["entitlement_id"]
     ledger.submit(ORG_A, entitlement_step("closed", done))
     grant(ledger, pid=PID_2)
-    listed = ledger.query(ORG_A, "entitlements", PID_1, "deduplication")["entitlements"]
+    listed = ledger.query(ORG_A, "entitlements", PID, "deduplication")["entitlements"]
     assert {e["entitlement_id"]: e["state"] for e in listed} == {
         keep: "active",
         paused: "suspended",
@@ -122,24 +124,24 @@ def test_entitlements_query_lists_only_open_ones(ledger: Ledger) -> None:
 
 def test_deliveries_up_to_the_entitled_amount(ledger: Ledger) -> None:
     eid = grant(ledger, amount="100.50")["entitlement_id"]
-    first = ledger.submit(ORG_A, delivered(eid, amount="60.25"))
+    first = ledger.submit(ORG_A, paid(eid, amount="60.25"))
     assert (first["delivered"], first["remaining"]) == ("60.25", "40.25")
-    second = ledger.submit(ORG_A, delivered(eid, amount="40.25", date="2025-05-31"))
+    second = ledger.submit(ORG_A, paid(eid, amount="40.25", date="2025-05-31"))
     assert (second["delivered"], second["remaining"]) == ("100.5", "0")
     before = len(ledger.stub.puts)
     with pytest.raises(TransitionError) as info:
-        ledger.submit(ORG_A, delivered(eid, amount="0.0001"))
+        ledger.submit(ORG_A, paid(eid, amount="0.0001"))
     assert (info.value.code, info.value.field) == ("exceeds_entitlement", "amount")
     assert len(ledger.stub.puts) == before
 
 
 def test_single_over_delivery_rejected(ledger: Ledger) -> None:
     eid = grant(ledger)["entitlement_id"]
-    ledger.submit(ORG_A, delivered(eid, amount="60"))
+    ledger.submit(ORG_A, paid(eid, amount="60"))
     with pytest.raises(TransitionError) as info:
-        ledger.submit(ORG_A, delivered(eid, amount="41"))
+        ledger.submit(ORG_A, paid(eid, amount="41"))
     assert info.value.code == "exceeds_entitlement"
-    assert ledger.submit(ORG_A, delivered(eid, amount="40"))["remaining"] == "0"
+    assert ledger.submit(ORG_A, paid(eid, amount="40"))["remaining"] == "0"
 
 
 @pytest.mark.parametrize(
@@ -155,13 +157,13 @@ def test_delivery_must_match_entitlement(
 ) -> None:
     eid = grant(ledger)["entitlement_id"]
     with pytest.raises(ValidationError) as info:
-        ledger.submit(ORG_A, delivered(eid, **kw))
+        ledger.submit(ORG_A, paid(eid, **kw))
     assert (info.value.code, info.value.field) == (code, field)
 
 
 def test_delivery_against_unknown_entitlement(ledger: Ledger) -> None:
     with pytest.raises(NotFoundError) as info:
-        ledger.submit(ORG_A, delivered("00000000-0000-4000-8000-999999999999"))
+        ledger.submit(ORG_A, paid("00000000-0000-4000-8000-999999999999"))
     assert info.value.code == "entitlement_not_found"
 
 
@@ -205,7 +207,7 @@ def test_duplicate_flag_rules(ledger: Ledger) -> None:
     ledger.submit(ORG_B, entitlement_step("suspended", suspended))
     result = grant(ledger, ORG_B, start="2025-04-15", end="2025-04-15")
     assert result["possible_duplicate_of"] == sorted([own, other_org["entitlement_id"], suspended])
-    view = ledger.query(ORG_B, "entitlements", PID_1, "deduplication")["entitlements"]
+    view = ledger.query(ORG_B, "entitlements", PID, "deduplication")["entitlements"]
     mine = {e["entitlement_id"]: e for e in view}
     assert (
         mine[result["entitlement_id"]]["possible_duplicate_of"] == result["possible_duplicate_of"]

@@ -7,26 +7,21 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_B,
-    ORG_C,
-    PID_1,
-    FakeStub,
-    Ledger,
+from cc_support import ORG_A, ORG_B, ORG_C, FakeStub, Ledger, dump
+
+from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
+from chaincode.errors import ConflictError
+from chaincode.stub import Identity
+from tests.support.events import (
+    PID,
     consent_granted,
     consent_revoked,
-    delivered,
-    dump,
+    delivery,
     entitlement_granted,
     entitlement_step,
     referral_created,
     referral_step,
 )
-
-from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
-from chaincode.errors import ConflictError
-from chaincode.stub import Identity
 
 
 def test_public_surface() -> None:
@@ -85,10 +80,10 @@ def test_conflicting_reuse_of_event_id(ledger: Ledger) -> None:
 
 
 def test_failed_transaction_writes_nothing(ledger: Ledger) -> None:
-    eid = entitlement_granted()
+    eid = entitlement_granted(amount="100")
     ledger.submit(ORG_A, eid)
     puts = len(ledger.stub.puts)
-    bad = delivered(eid["entitlement_id"], amount="1000")
+    bad = delivery(eid["entitlement_id"], amount="1000")
     with pytest.raises(Exception):  # noqa: B017, PT011 - any ContractError
         ledger.submit(ORG_A, bad)
     assert len(ledger.stub.puts) == puts
@@ -102,8 +97,8 @@ def test_each_write_stores_one_event_record_and_emits_it(ledger: Ledger) -> None
     keys = [k for k, _ in ledger.stub.puts]
     assert keys == [
         "\x00entitlement\x00" + event["entitlement_id"] + "\x00",
-        f"\x00person\x00{PID_1}\x00entitlement\x00cash\x00{event['entitlement_id']}\x00",
-        f"\x00person\x00{PID_1}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}\x00",
+        f"\x00person\x00{PID}\x00entitlement\x00cash\x00{event['entitlement_id']}\x00",
+        f"\x00person\x00{PID}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}\x00",
         "\x00receipt\x00" + event["event_id"] + "\x00",
     ]
     name, payload = ledger.stub.events[-1]
@@ -129,7 +124,7 @@ def scenario() -> list[tuple[str, dict[str, Any]]]:
         (ORG_B, referral_created(to_org=ORG_C, parent_referral_id=ref["referral_id"])),
         (ORG_A, ent),
         (ORG_C, entitlement_granted()),
-        (ORG_A, delivered(ent["entitlement_id"], amount="33.3")),
+        (ORG_A, delivery(ent["entitlement_id"], amount="33.3")),
         (ORG_A, entitlement_step("suspended", ent["entitlement_id"])),
         (ORG_C, consent_revoked(con["consent_id"])),
         (ORG_A, ref),  # replay
@@ -146,9 +141,9 @@ def run(txs: list[tuple[str, dict[str, Any]]]) -> tuple[FakeStub, list[bytes]]:
         results.append(invoke(stub, "submit", [dump(event)]))
     stub.creator = Identity(ORG_C, "auditor")
     for function, args in [
-        ("history", [PID_1, "referral"]),
-        ("entitlements", [PID_1, "deduplication"]),
-        ("consents", [PID_1]),
+        ("history", [PID, "referral"]),
+        ("entitlements", [PID, "deduplication"]),
+        ("consents", [PID]),
     ]:
         results.append(invoke(stub, function, [a.encode() for a in args]))
     return stub, results

@@ -3,20 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_B,
-    ORG_C,
-    ORG_D,
-    PID_1,
-    PID_2,
-    START,
-    Ledger,
-    consent_granted,
-    consent_revoked,
-    referral_created,
-    referral_step,
-)
+from cc_support import ORG_A, ORG_B, ORG_C, ORG_D, START, Ledger
 
 from chaincode.errors import (
     ConflictError,
@@ -24,6 +11,14 @@ from chaincode.errors import (
     NotFoundError,
     TransitionError,
     ValidationError,
+)
+from tests.support.events import (
+    PID,
+    PID_2,
+    consent_granted,
+    consent_revoked,
+    referral_created,
+    referral_step,
 )
 
 # How to reach each state (the step, then who submits it).
@@ -79,7 +74,7 @@ def test_result_and_stored_shape(ledger: Ledger) -> None:
         "type": "referral.created",
         "tx_id": "tx000001",
         "timestamp": "2025-03-01T09:00:01.000000Z",
-        "pid": PID_1,
+        "pid": PID,
         "referral_id": event["referral_id"],
         "state": "created",
     }
@@ -87,7 +82,7 @@ def test_result_and_stored_shape(ledger: Ledger) -> None:
     view = ledger.query(ORG_B, "referral", event["referral_id"])
     assert {k: v for k, v in view.items() if k != "events"} == {
         "referral_id": event["referral_id"],
-        "pid": PID_1,
+        "pid": PID,
         "from_org": ORG_A,
         "to_org": ORG_B,
         "sector": "health",
@@ -138,12 +133,12 @@ def test_child_referral_by_parents_receiver(ledger: Ledger) -> None:
 @pytest.mark.parametrize(
     ("org", "parent_state", "pid", "error", "code"),
     [
-        (ORG_A, "accepted", PID_1, ForbiddenError, "not_parent_receiver"),
-        (ORG_C, "accepted", PID_1, ForbiddenError, "not_parent_receiver"),
+        (ORG_A, "accepted", PID, ForbiddenError, "not_parent_receiver"),
+        (ORG_C, "accepted", PID, ForbiddenError, "not_parent_receiver"),
         (ORG_B, "accepted", PID_2, ValidationError, "parent_pid_mismatch"),
-        (ORG_B, "created", PID_1, TransitionError, "parent_not_accepted"),
-        (ORG_B, "declined", PID_1, TransitionError, "parent_not_accepted"),
-        (ORG_B, "cancelled", PID_1, TransitionError, "parent_not_accepted"),
+        (ORG_B, "created", PID, TransitionError, "parent_not_accepted"),
+        (ORG_B, "declined", PID, TransitionError, "parent_not_accepted"),
+        (ORG_B, "cancelled", PID, TransitionError, "parent_not_accepted"),
     ],
 )
 def test_child_referral_rules(

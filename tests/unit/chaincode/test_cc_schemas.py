@@ -8,24 +8,22 @@ import re
 from typing import Any
 
 import pytest
-from cc_support import (
-    ORG_A,
-    ORG_C,
-    Ledger,
+from cc_support import ORG_A, ORG_C, Ledger
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chaincode.errors import ValidationError
+from chaincode.schemas import MAX_EVENT_BYTES, validate
+from tests.support.events import (
     consent_granted,
     consent_revoked,
-    delivered,
+    delivery,
     entitlement_granted,
     entitlement_step,
     referral_created,
     referral_step,
     uid,
 )
-from hypothesis import given
-from hypothesis import strategies as st
-
-from chaincode.errors import ValidationError
-from chaincode.schemas import MAX_EVENT_BYTES, validate
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "referral.created": referral_created(parent_referral_id=uid(), consent_id=uid()),
@@ -34,7 +32,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "referral.completed": referral_step("completed", uid()),
     "referral.cancelled": referral_step("cancelled", uid()),
     "entitlement.granted": entitlement_granted(location="SY0203"),
-    "assistance.delivered": delivered(uid(), location="SY02"),
+    "assistance.delivered": delivery(uid(), location="SY02"),
     "entitlement.suspended": entitlement_step("suspended", uid()),
     "entitlement.resumed": entitlement_step("resumed", uid()),
     "entitlement.revoked": entitlement_step("revoked", uid()),

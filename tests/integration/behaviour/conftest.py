@@ -23,7 +23,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.interfaces import Ledger
 from ledger_gw.workspace import Workspace
 
-NETWORK_SH = Path(__file__).resolve().parents[2] / "network" / "network.sh"
+NETWORK_SH = Path(__file__).resolve().parents[3] / "network" / "network.sh"
 NO_FABRIC = (
     "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs the Fabric 2.5 "
     "release binaries (bin/peer, bin/orderer, ..., builders/ccaas); see network/README.md"

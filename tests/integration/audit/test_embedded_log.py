@@ -11,7 +11,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash, verify_inclusion
-from tests.audit.conftest import Scenario
+from tests.integration.audit.conftest import Scenario
 
 
 def test_records_follow_the_log_up_to_the_checkpoint(scenario: Scenario) -> None:

@@ -6,11 +6,13 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from api_helpers import PID, Api, consent, grant, new_id, referral
+from api_helpers import Api
 from flask.testing import FlaskClient
 
 from chaincode.schemas import SCHEMAS
 from ledger_gw.services.gateway import Gateway
+from tests.support import events as ev
+from tests.support.events import PID
 
 FORMS: list[Any] = [
     "Fatima Al-Hassan",
@@ -32,28 +34,21 @@ TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 
 
 def _samples() -> dict[str, dict[str, Any]]:
-    ref, ent = new_id(), new_id()
+    ref, ent = ev.uid(), ev.uid()
     samples: dict[str, dict[str, Any]] = {
-        "referral.created": referral(PID, parent_referral_id=new_id(), consent_id=new_id()),
-        "referral.accepted": {"referral_id": ref},
-        "referral.declined": {"referral_id": ref, "reason": "capacity"},
-        "referral.completed": {"referral_id": ref, "outcome": "service_provided"},
-        "referral.cancelled": {"referral_id": ref, "reason": "error"},
-        "entitlement.granted": grant(PID),
-        "assistance.delivered": {
-            "entitlement_id": ent, "amount": "1", "currency": "USD", "date": TODAY,
-            "location": "LB11",
-        },
-        "entitlement.suspended": {"entitlement_id": ent, "reason": "error"},
-        "entitlement.resumed": {"entitlement_id": ent},
-        "entitlement.revoked": {"entitlement_id": ent, "reason": "error"},
-        "entitlement.closed": {"entitlement_id": ent, "reason": "completed"},
-        "consent.granted": consent(PID),
-        "consent.revoked": {"consent_id": new_id(), "reason": "person_request"},
-    }  # fmt: skip
-    for event_type, event in samples.items():
-        event.setdefault("event_id", new_id())
-        event["type"] = event_type
+        "referral.created": ev.referral_created(
+            PID, parent_referral_id=ev.uid(), consent_id=ev.uid()
+        ),
+        "entitlement.granted": ev.entitlement_granted(PID),
+        "assistance.delivered": ev.delivery(ent, "1", date=TODAY, location="LB11"),
+        "entitlement.resumed": ev.entitlement_step("resumed", ent),
+        "consent.granted": ev.consent_granted(PID),
+        "consent.revoked": ev.consent_revoked(ev.uid()),
+    }
+    for kind in ("accepted", "declined", "completed", "cancelled"):
+        samples[f"referral.{kind}"] = ev.referral_step(kind, ref)
+    for kind in ("suspended", "revoked", "closed"):
+        samples[f"entitlement.{kind}"] = ev.entitlement_step(kind, ent)
     return samples
 
 
@@ -91,7 +86,9 @@ def test_pii_in_any_field_is_refused(
 def test_programme_must_be_listed_by_the_consortium(
     api: Api, gateway: Gateway, programme: str
 ) -> None:
-    r = api.as_("AGENCY-A").post("/v1/events", json=grant(PID, programme=programme))
+    r = api.as_("AGENCY-A").post(
+        "/v1/events", json=ev.entitlement_granted(PID, programme=programme)
+    )
     assert r.status_code == 422
     assert r.json["field"] == "programme"
     assert gateway.ledger.size() == 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ledger_gw.errors import RejectedError
-from tests.behaviour.conftest import Backend
+from tests.integration.behaviour.conftest import Backend
 from tests.support import events as ev
 
 A, B, C, AUDITOR, DONOR = "AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X", "DONOR-Y"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from api_helpers import PID, Api, grant
+from api_helpers import Api
 from flask import Flask
 from flask.testing import FlaskClient
 
 from ledger_gw.errors import InternalError, LedgerError, UnavailableError
 from ledger_gw.services import queries
+from tests.support.events import PID, entitlement_granted
 
 UNDOCUMENTED = {"/openapi.json", "/docs", "/docs/assets/<path:filename>", "/static/<path:filename>"}
 
@@ -45,7 +46,7 @@ def test_docs_work_offline(client: FlaskClient) -> None:
 def test_health_ready_metrics(api: Api, client: FlaskClient) -> None:
     assert client.get("/healthz").json["status"] == "ok"
     assert client.get("/readyz").json["status"] == "ready"
-    api.as_("AGENCY-A").post("/v1/events", json=grant(PID))
+    api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID))
     text = client.get("/metrics").get_data(as_text=True)
     assert "ledger_gw_http_requests_total" in text
     assert 'ledger_gw_events_total{outcome="accepted"}' in text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.behaviour.conftest import Backend
+from tests.integration.behaviour.conftest import Backend
 from tests.support import events as ev
 
 

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from api_helpers import PID, Api, consent, grant, new_id, referral
+from api_helpers import Api
 
 from ledger_gw.services.gateway import Gateway
+from tests.support.events import (
+    PID,
+    consent_granted,
+    entitlement_granted,
+    referral_created,
+    referral_step,
+    uid,
+)
 
 
 def test_submit_then_replay_is_idempotent(api: Api, gateway: Gateway) -> None:
-    event = grant(PID)
+    event = entitlement_granted(PID)
     r = api.as_("AGENCY-A").post("/v1/events", json=event)
     assert r.status_code == 201, r.json
     first = r.json
@@ -20,7 +28,7 @@ def test_submit_then_replay_is_idempotent(api: Api, gateway: Gateway) -> None:
 
 
 def test_reused_event_id_with_other_content_conflicts(api: Api, gateway: Gateway) -> None:
-    event = grant(PID)
+    event = entitlement_granted(PID)
     assert api.as_("AGENCY-A").post("/v1/events", json=event).status_code == 201
     size = gateway.ledger.size()
     r = api.as_("AGENCY-A").post("/v1/events", json={**event, "amount": "9.00"})
@@ -30,33 +38,28 @@ def test_reused_event_id_with_other_content_conflicts(api: Api, gateway: Gateway
 
 
 def test_transition_not_found_and_forbidden(api: Api, gateway: Gateway) -> None:
-    ref = referral(PID, "AGENCY-B")
+    ref = referral_created(PID, "AGENCY-B")
     assert api.as_("AGENCY-A").post("/v1/events", json=ref).status_code == 201
     size = gateway.ledger.size()
-    accept = {"event_id": new_id(), "type": "referral.accepted", "referral_id": ref["referral_id"]}
+    accept = referral_step("accepted", ref["referral_id"])
     r = api.as_("AGENCY-A").post("/v1/events", json=accept)  # only the receiver may accept
     assert r.status_code == 403
-    r = api.as_("AGENCY-C").post("/v1/events", json={**accept, "event_id": new_id()})
+    r = api.as_("AGENCY-C").post("/v1/events", json={**accept, "event_id": uid()})
     assert r.status_code == 403
-    done = {
-        "event_id": new_id(),
-        "type": "referral.completed",
-        "referral_id": ref["referral_id"],
-        "outcome": "service_provided",
-    }
+    done = referral_step("completed", ref["referral_id"], outcome="service_provided")
     r = api.as_("AGENCY-B").post("/v1/events", json=done)  # not accepted yet
     assert r.status_code == 409
-    missing = {**accept, "event_id": new_id(), "referral_id": new_id()}
+    missing = {**accept, "event_id": uid(), "referral_id": uid()}
     r = api.as_("AGENCY-B").post("/v1/events", json=missing)
     assert r.status_code == 404
     assert gateway.ledger.size() == size
 
 
 def test_validation_names_the_field(api: Api, gateway: Gateway) -> None:
-    r = api.as_("AGENCY-A").post("/v1/events", json={**grant(PID), "currency": "XYZ"})
+    r = api.as_("AGENCY-A").post("/v1/events", json={**entitlement_granted(PID), "currency": "XYZ"})
     assert r.status_code == 422
     assert r.json["field"] == "currency"
-    r = api.as_("AGENCY-A").post("/v1/events", json={"event_id": new_id(), "type": "nope"})
+    r = api.as_("AGENCY-A").post("/v1/events", json={"event_id": uid(), "type": "nope"})
     assert (r.status_code, r.json["field"]) == (422, "type")
     assert gateway.ledger.size() == 0
 
@@ -69,13 +72,9 @@ def test_malformed_json_is_400(api: Api) -> None:
 
 
 def test_batch_reports_each_event(api: Api, gateway: Gateway) -> None:
-    good = grant(PID)
-    ref = referral(PID, "AGENCY-B")
-    accept_own = {
-        "event_id": new_id(),
-        "type": "referral.accepted",
-        "referral_id": ref["referral_id"],
-    }
+    good = entitlement_granted(PID)
+    ref = referral_created(PID, "AGENCY-B")
+    accept_own = referral_step("accepted", ref["referral_id"])
     r = api.as_("AGENCY-A").post("/v1/events/batch", json={"events": [good, ref, accept_own]})
     assert r.status_code == 200, r.json
     assert [x["status"] for x in r.json["results"]] == ["accepted", "accepted", "rejected"]
@@ -90,21 +89,23 @@ def test_batch_reports_each_event(api: Api, gateway: Gateway) -> None:
 
 
 def test_batch_with_one_malformed_event_changes_nothing(api: Api, gateway: Gateway) -> None:
-    bad = {**grant(PID), "pid": "Fatima Al-Hassan"}
-    r = api.as_("AGENCY-A").post("/v1/events/batch", json={"events": [grant(PID), bad]})
+    bad = {**entitlement_granted(PID), "pid": "Fatima Al-Hassan"}
+    r = api.as_("AGENCY-A").post(
+        "/v1/events/batch", json={"events": [entitlement_granted(PID), bad]}
+    )
     assert r.status_code == 422
     assert r.json["field"] == "events[1].pid"
-    for body in ({"events": []}, {"events": [grant(PID)] * 2}, {"events": "x"}, {}):
+    for body in ({"events": []}, {"events": [entitlement_granted(PID)] * 2}, {"events": "x"}, {}):
         assert api.as_("AGENCY-A").post("/v1/events/batch", json=body).status_code == 422
     assert gateway.ledger.size() == 0
 
 
 def test_consent_event_and_event_lookup(api: Api) -> None:
-    event = consent(PID)
+    event = consent_granted(PID)
     assert api.as_("AGENCY-A").post("/v1/events", json=event).status_code == 201
     r = api.as_("AGENCY-A").get(f"/v1/events/{event['event_id']}")
     assert r.status_code == 200
     assert r.json["event"] == event
-    assert api.as_("AGENCY-A").get(f"/v1/events/{new_id()}").status_code == 404
+    assert api.as_("AGENCY-A").get(f"/v1/events/{uid()}").status_code == 404
     r = api.as_("AGENCY-A").get(f"/v1/events/{event['event_id']}?purpose=gossip")
     assert (r.status_code, r.json["field"]) == (422, "purpose")

@@ -18,7 +18,7 @@ from ledger_gw.identity import cert_pem, issue_ca, issue_member, sign_low_s
 from ledger_gw.log.note import Note, NoteSignature
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
-from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
 
 Bundle = dict[str, Any]

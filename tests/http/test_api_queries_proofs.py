@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import base64
 
-from api_helpers import PID, Api, consent, grant, new_id, referral
+from api_helpers import Api
 
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.services.gateway import Gateway
+from tests.support.events import (
+    PID,
+    consent_granted,
+    entitlement_granted,
+    referral_created,
+    referral_step,
+    uid,
+)
 
 
 def _ok(r: object) -> dict[str, object]:
@@ -17,11 +25,11 @@ def _ok(r: object) -> dict[str, object]:
 
 
 def test_history_is_consent_gated(api: Api) -> None:
-    _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
     url = f"/v1/persons/{PID}/history?purpose=service_continuity"
     assert len(_ok(api.as_("AGENCY-A", "agency-reader").get(url))["events"]) == 1
     assert _ok(api.as_("AGENCY-C").get(url))["events"] == []  # no consent yet
-    _ok(api.as_("AGENCY-A").post("/v1/events", json=consent(PID, ["AGENCY-C"])))
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=consent_granted(PID, ["AGENCY-C"])))
     assert len(_ok(api.as_("AGENCY-C").get(url))["events"]) == 2
     assert _ok(api.as_("AGENCY-B").get(url))["events"] == []  # consent names C only
     assert len(_ok(api.as_("AUDITOR-X", "auditor").get(url))["events"]) >= 1
@@ -41,16 +49,12 @@ def test_person_reads_validate_arguments(api: Api) -> None:
 
 
 def test_referral_and_chain(api: Api) -> None:
-    _ok(api.as_("AGENCY-A").post("/v1/events", json=consent(PID)))
-    first = referral(PID, "AGENCY-B")
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=consent_granted(PID)))
+    first = referral_created(PID, "AGENCY-B")
     _ok(api.as_("AGENCY-A").post("/v1/events", json=first))
-    accept = {
-        "event_id": new_id(),
-        "type": "referral.accepted",
-        "referral_id": first["referral_id"],
-    }
+    accept = referral_step("accepted", first["referral_id"])
     _ok(api.as_("AGENCY-B").post("/v1/events", json=accept))
-    second = referral(PID, "AGENCY-C", parent_referral_id=first["referral_id"])
+    second = referral_created(PID, "AGENCY-C", parent_referral_id=first["referral_id"])
     _ok(api.as_("AGENCY-B").post("/v1/events", json=second))
     r = _ok(api.as_("AGENCY-C").get(f"/v1/referrals/{second['referral_id']}"))
     assert r["referral_id"] == second["referral_id"]
@@ -59,13 +63,13 @@ def test_referral_and_chain(api: Api) -> None:
         second["referral_id"],
         first["referral_id"],
     ]
-    assert api.as_("AGENCY-A").get(f"/v1/referrals/{new_id()}").status_code == 404
+    assert api.as_("AGENCY-A").get(f"/v1/referrals/{uid()}").status_code == 404
     assert api.as_("AGENCY-A").get("/v1/referrals/not-a-uuid").status_code == 404
 
 
 def test_proofs_verify(api: Api, gateway: Gateway) -> None:
     for _ in range(5):
-        _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
+        _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
     cp = _ok(api.as_("DONOR-Y", "donor").get("/v1/checkpoints/latest"))
     assert cp["size"] == 5
     log_key = ckpt.NoteVerifier.from_vkey(gateway.workspace.consortium.log_vkey)
@@ -92,14 +96,14 @@ def test_proofs_verify(api: Api, gateway: Gateway) -> None:
 
 
 def test_inclusion_by_tx_id(api: Api) -> None:
-    result = _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
+    result = _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
     proof = _ok(api.as_("AGENCY-A").get(f"/v1/proofs/inclusion?tx_id={result['tx_id']}"))
     assert proof["index"] == 0
 
 
 def test_cosign(api: Api, gateway: Gateway) -> None:
     assert api.as_("AGENCY-A", "admin").post("/v1/checkpoints/cosign", json={}).status_code == 404
-    _ok(api.as_("AGENCY-A").post("/v1/events", json=grant(PID)))
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
     note = _ok(api.as_("AGENCY-A", "admin").post("/v1/checkpoints/cosign", json={}))["note"]
     _ok(api.as_("AUDITOR-X", "auditor").post("/v1/checkpoints/cosign", json={"size": 1}))
     log_key = ckpt.NoteVerifier.from_vkey(gateway.workspace.consortium.log_vkey)

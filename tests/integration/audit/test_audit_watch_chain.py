@@ -15,7 +15,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.workspace import Workspace
-from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
 
 

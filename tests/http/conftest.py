@@ -1,4 +1,4 @@
-"""Fixtures of the API tier: a real gateway (keys, SQLite ledger and off-chain files) behind
+"""Fixtures of the HTTP tier: a real gateway (keys, SQLite ledger and off-chain files) behind
 Flask's test client. The consortium is made once per session; each test gets fresh files."""
 
 from __future__ import annotations

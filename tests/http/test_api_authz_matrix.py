@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from api_helpers import PID, Api, Tokens, bearer, grant
+from api_helpers import Api, Tokens, bearer
 from flask.testing import FlaskClient
 
 from ledger_gw.services.access import PERMISSIONS, ROLES_FOR_ORG, Action, Role
+from tests.support.events import PID, entitlement_granted
 
 ORGS = {"AGENCY-A": "agency", "AGENCY-B": "agency", "AUDITOR-X": "auditor", "DONOR-Y": "donor"}
 PAIRS = [(org, role) for org, kind in ORGS.items() for role in sorted(ROLES_FOR_ORG[kind])]
@@ -29,9 +30,9 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "pseudonym": (Action.PSEUDONYMS, lambda c, h: c.post(
         "/v1/pseudonyms", headers=h, json={"attributes": FATIMA})),
     "submit event": (Action.EVENTS_WRITE, lambda c, h: c.post(
-        "/v1/events", headers=h, json=grant(PID))),
+        "/v1/events", headers=h, json=entitlement_granted(PID))),
     "submit batch": (Action.EVENTS_WRITE, lambda c, h: c.post(
-        "/v1/events/batch", headers=h, json={"events": [grant(PID)]})),
+        "/v1/events/batch", headers=h, json={"events": [entitlement_granted(PID)]})),
     "history": (Action.PERSONS_READ, lambda c, h: c.get(
         f"/v1/persons/{PID}/history?purpose=referral", headers=h)),
     "entitlements": (Action.PERSONS_READ, lambda c, h: c.get(
@@ -99,7 +100,7 @@ def test_revoked_token_is_401(api: Api, tokens: Tokens) -> None:
 
 def test_a_writer_signs_only_as_its_organisation(api: Api) -> None:
     """A's token always signs as A: the event on the ledger names A, never B."""
-    r = api.as_("AGENCY-A").post("/v1/events", json=grant(PID))
+    r = api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID))
     url = f"/v1/persons/{PID}/history?purpose=referral"
     events = api.as_("AGENCY-A").get(url).json["events"]
     assert r.status_code == 201

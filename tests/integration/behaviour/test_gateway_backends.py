@@ -1,7 +1,7 @@
 """The HTTP gateway over either backend: the same requests, the same answers.
 
 Checkpoints answer on both: a signed note on the embedded ledger, the head block on
-Fabric (tests/behaviour/test_verifiable_log.py covers proofs, bundles and reports).
+Fabric (tests/integration/behaviour/test_verifiable_log.py covers proofs, bundles and reports).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support import events as ev
 
 ORGS = ("AGENCY-A", "AGENCY-B")
 
@@ -75,18 +76,14 @@ def test_register_submit_and_read_over_http(served: Served) -> None:
     )
     assert person.status_code == 201, person.json
     pid = person.json["pid"]
-    consent = {
-        "event_id": str(uuid.uuid4()),
-        "type": "consent.granted",
-        "consent_id": str(uuid.uuid4()),
-        "pid": pid,
-        "grantees": ["AGENCY-B"],
-        "purposes": ["service_continuity"],
-        "data_categories": ["consent", "entitlements"],
-        "lawful_basis": "consent",
-        "expires": "2027-06-30",
-        "form_hash": "ab" * 32,
-    }
+    consent = ev.consent_granted(
+        pid,
+        grantees=["AGENCY-B"],
+        purposes=["service_continuity"],
+        categories=["consent", "entitlements"],
+        expires="2027-06-30",
+        form_hash="ab" * 32,
+    )
     first = c.post("/v1/events", json=consent, headers=served.headers("AGENCY-A"))
     assert first.status_code == 201, first.json
     again = c.post("/v1/events", json=consent, headers=served.headers("AGENCY-A"))
@@ -101,19 +98,9 @@ def test_register_submit_and_read_over_http(served: Served) -> None:
 
 def test_checkpoints_on_either_backend(served: Served) -> None:
     c = served.client
-    event = {
-        "event_id": str(uuid.uuid4()),
-        "type": "entitlement.granted",
-        "entitlement_id": str(uuid.uuid4()),
-        "pid": new_held_id(),
-        "programme": "MPCA-2026",
-        "assistance_type": "cash",
-        "modality": "cash",
-        "amount": "100",
-        "currency": "USD",
-        "start": "2026-11-01",
-        "end": "2027-01-31",
-    }
+    event = ev.entitlement_granted(
+        new_held_id(), amount="100", start="2026-11-01", end="2027-01-31"
+    )
     assert c.post("/v1/events", json=event, headers=served.headers("AGENCY-A")).status_code == 201
     latest = c.get("/v1/checkpoints/latest", headers=served.headers("AGENCY-A"))
     if served.backend == "embedded":

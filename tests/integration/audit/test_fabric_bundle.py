@@ -34,7 +34,7 @@ from ledger_gw.reports.accountability import ReportError, ReportQuery, report_fr
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
-from tests.audit.conftest import DOCUMENT, SALT, Scenario
+from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
 from tests.support import fabric_blocks as fb
 
