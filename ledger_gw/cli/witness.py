@@ -45,6 +45,13 @@ def init(org_id: str, directory: Path) -> None:
 @_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8070, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--read-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection may stay silent before the witness drops it.",
+)
 @click.option("--log-vkey", help="The log's Ed25519 note verifier key.")
 @click.option("--origin", help="The log's checkpoint origin line.")
 @click.option(
@@ -58,6 +65,7 @@ def serve_command(
     directory: Path,
     host: str,
     port: int,
+    read_timeout: float,
     log_vkey: str | None,
     origin: str | None,
     consortium_file: Path | None,
@@ -69,7 +77,13 @@ def serve_command(
         raise ConfigError(f"the key in {directory} is not {org_id}'s witness key ({vkey})")
     log = _trusted_log(org_id, vkey, log_vkey, origin, consortium_file)
     served = home.open([log])
-    serve(served, host, port, lambda url: click.echo(f"witness {vkey} on {url}"))
+    serve(
+        served,
+        host,
+        port,
+        lambda url: click.echo(f"witness {vkey} on {url}"),
+        read_timeout=read_timeout,
+    )
 
 
 def _trusted_log(

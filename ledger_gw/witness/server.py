@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
@@ -42,7 +43,7 @@ def create_app(witness: Witness) -> Flask:
     def add_checkpoint() -> Response:
         try:
             body = request.get_data(cache=False)
-        except OSError:  # the client stopped sending: the read timed out
+        except (ClientDisconnected, OSError):  # the client stopped sending: the read timed out
             return _text(408, "the request body did not arrive in time")
         try:
             done = witness.add_checkpoint(body)
@@ -55,22 +56,25 @@ def create_app(witness: Witness) -> Flask:
     return app
 
 
-class _TimedRequestHandler(WSGIRequestHandler):
-    timeout = READ_TIMEOUT_S  # socketserver applies it to every read of the connection
-
-
-def make_witness_server(witness: Witness, host: str, port: int) -> BaseWSGIServer:
+def make_witness_server(
+    witness: Witness, host: str, port: int, read_timeout: float = READ_TIMEOUT_S
+) -> BaseWSGIServer:
     """A threaded server bound to (host, port); port 0 picks a free one (``server_port``)."""
-    return make_server(
-        host, port, create_app(witness), threaded=True, request_handler=_TimedRequestHandler
-    )
+    # socketserver applies the handler's timeout to every read of the connection.
+    handler = type("TimedRequestHandler", (WSGIRequestHandler,), {"timeout": read_timeout})
+    return make_server(host, port, create_app(witness), threaded=True, request_handler=handler)
 
 
 def serve(
-    witness: Witness, host: str, port: int, ready: Callable[[str], None] = lambda _: None
+    witness: Witness,
+    host: str,
+    port: int,
+    ready: Callable[[str], None] = lambda _: None,
+    *,
+    read_timeout: float = READ_TIMEOUT_S,
 ) -> None:
     """Serve until interrupted; ``ready`` gets the base URL once the socket listens."""
-    server = make_witness_server(witness, host, port)
+    server = make_witness_server(witness, host, port, read_timeout)
     ready(f"http://{host}:{server.server_port}")
     try:
         server.serve_forever()
