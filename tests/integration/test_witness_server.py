@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from ledger_gw.cli.witness import witness as witness_group
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import ConfigError
 from ledger_gw.log.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from ledger_gw.log.note import Note, NoteVerifier, generate_signer
 from ledger_gw.witness import (
@@ -329,3 +332,34 @@ def test_the_witness_remembers_across_a_kill(
 
 def _vkey(witness: WitnessProcess) -> NoteVerifier:
     return NoteVerifier.from_vkey(witness.vkey)
+
+
+def test_init_keeps_the_key_out_of_the_operators_directory(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(witness_group, ["init", "--org", ORG, "--dir", str(workspace.root)])
+    assert isinstance(refused.exception, ConfigError)
+    assert "log operator's directory" in str(refused.exception)
+    assert not (workspace.root / "witness.key").exists()
+    home = tmp_path / "home"
+    made = runner.invoke(witness_group, ["init", "--org", ORG, "--dir", str(home)])
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith("witness.agency-c+")
+    assert NoteVerifier.from_vkey(made.output.strip()).sig_type == 0x04
+    assert (home / "witness.key").stat().st_mode & 0o777 == 0o600
+    again = runner.invoke(witness_group, ["init", "--org", ORG, "--dir", str(home)])
+    assert isinstance(again.exception, ConfigError)
+    serve_both = runner.invoke(
+        witness_group,
+        [
+            *("serve", "--org", ORG, "--dir", str(home), "--origin", "o"),
+            *("--consortium", str(workspace.root / "consortium.json")),
+        ],
+    )
+    assert serve_both.exit_code == 2
+    assert "--consortium replaces" in serve_both.output
+    other_org = runner.invoke(
+        witness_group, ["serve", "--org", "AGENCY-A", "--dir", str(home), "--origin", "o"]
+    )
+    assert isinstance(other_org.exception, ConfigError)
