@@ -1,0 +1,74 @@
+"""The witness's own directory: its key and its memory, apart from any log operator's.
+
+witness.key     the cosigning key (skey, readable by the owner only)
+witness.db      the last checkpoint cosigned for each log (SQLite)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ledger_gw.errors import ConfigError
+from ledger_gw.log.checkpoint import CheckpointError, dump_signer, parse_signer
+from ledger_gw.log.note import NoteError, NoteSigner, SigType, generate_signer
+from ledger_gw.witness.core import TrustedLog
+from ledger_gw.witness.service import Witness
+from ledger_gw.witness.store import WitnessStore
+
+KEY_FILE = "witness.key"
+STATE_FILE = "witness.db"
+# Files that mark a log operator's directory (see ledger_gw.workspace).
+_OPERATOR_FILES = ("consortium.json", "node/log.key")
+
+
+def key_name(org_id: str) -> str:
+    """The witness key's name for an organisation, as the consortium file names it."""
+    return f"witness.{org_id.lower()}"
+
+
+@dataclass(frozen=True)
+class WitnessHome:
+    root: Path
+
+    @property
+    def state_url(self) -> str:
+        return f"sqlite:///{self.root / STATE_FILE}"
+
+    def signer(self) -> NoteSigner:
+        path = self.root / KEY_FILE
+        try:
+            return parse_signer(path.read_bytes()).as_type(SigType.COSIGNATURE_V1)
+        except OSError as exc:
+            raise ConfigError(f"cannot read the witness key {path}: {exc}") from exc
+        except (CheckpointError, NoteError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+
+    def open(self, logs: Iterable[TrustedLog]) -> Witness:
+        """The witness this directory holds, serving ``logs``."""
+        return Witness(self.signer(), logs, WitnessStore(self.state_url))
+
+    @classmethod
+    def create(cls, root: Path, org_id: str) -> WitnessHome:
+        """A new witness key in ``root``; never overwrites one, never in an operator's directory."""
+        for name in _OPERATOR_FILES:
+            if (root / name).exists():
+                raise ConfigError(f"{root} is a log operator's directory: a witness keeps its own")
+        root.mkdir(parents=True, exist_ok=True)
+        signer, _ = generate_signer(key_name(org_id), SigType.COSIGNATURE_V1)
+        path = root / KEY_FILE
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConfigError(f"{path} already exists") from None
+        with os.fdopen(fd, "wb") as f:
+            f.write(dump_signer(signer))
+        return cls(root)
+
+    @classmethod
+    def load(cls, root: Path) -> WitnessHome:
+        home = cls(root)
+        home.signer()
+        return home

@@ -1,0 +1,92 @@
+"""The witness's memory: per log, the last checkpoint it cosigned, in its own SQLite file.
+
+Deciding and remembering happen in one transaction that takes SQLite's write lock
+before reading (BEGIN IMMEDIATE), and the write compares and swaps the size, so two
+requests can never both advance from the same old size (tlog-witness requires this
+to be atomic). WAL with synchronous=FULL: a cosignature is only returned once the
+new size is on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    LargeBinary,
+    MetaData,
+    Row,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+
+from ledger_gw.sqlite import READ_ONLY, sqlite_engine
+from ledger_gw.witness.core import Cosigned, Witnessed
+from ledger_gw.witness.errors import SizeConflictError
+
+_BUSY_TIMEOUT_MS = 30_000
+
+metadata = MetaData()
+
+witnessed = Table(
+    "witnessed",
+    metadata,
+    Column("origin", String, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),  # the checkpoint with this witness's cosignature
+)
+
+Step = Callable[[Witnessed | None], Cosigned]
+
+
+class WitnessStore:
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = sqlite_engine(url, _BUSY_TIMEOUT_MS, {"synchronous": "FULL"})
+        metadata.create_all(self.engine)
+
+    def latest(self, origin: str) -> Witnessed | None:
+        with self.engine.execution_options(**{READ_ONLY: True}).begin() as conn:
+            row = conn.execute(select(witnessed).where(witnessed.c.origin == origin)).first()
+        return None if row is None else _state(row)
+
+    def advance(self, origin: str, step: Step) -> Cosigned:
+        """Run ``step`` on the remembered state and keep its result, atomically.
+
+        Whatever ``step`` raises leaves the memory unchanged.
+        """
+        with self.engine.begin() as conn:
+            row = conn.execute(select(witnessed).where(witnessed.c.origin == origin)).first()
+            before = None if row is None else _state(row)
+            done = step(before)
+            after = done.state
+            values = {"size": after.size, "root_hash": after.root_hash, "note": after.note}
+            if before is None:
+                conn.execute(insert(witnessed).values(origin=origin, **values))
+            else:
+                swapped = conn.execute(
+                    update(witnessed)
+                    .where(witnessed.c.origin == origin, witnessed.c.size == before.size)
+                    .values(**values)
+                )
+                if swapped.rowcount != 1:
+                    raise SizeConflictError(self._size_now(origin))
+        return done
+
+    def _size_now(self, origin: str) -> int:
+        now = self.latest(origin)
+        return 0 if now is None else now.size
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _state(row: Row[Any]) -> Witnessed:
+    return Witnessed(str(row.origin), int(row.size), bytes(row.root_hash), str(row.note))
