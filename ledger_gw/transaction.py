@@ -21,6 +21,7 @@ import orjson
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import AuthenticationError
 from ledger_gw.identity import Signer
+from ledger_gw.log.entry import Entry
 
 NONCE_BYTES = 24
 _PROPOSAL_FIELDS = frozenset({"creator", "nonce", "timestamp", "function", "args"})
@@ -114,6 +115,20 @@ class SignedTransaction:
             "proposal": self.proposal.to_dict(),
             "signature": base64.b64encode(self.signature).decode(),
         }
+
+    def entry(self, result: bytes, effects: str) -> Entry:
+        """The log entry that records this transaction and what it did."""
+        return Entry(self.proposal.payload, self.signature, result, effects)
+
+    @classmethod
+    def of_entry(cls, entry: Entry) -> SignedTransaction:
+        """The transaction a log entry carries, its proposal kept as the signed bytes."""
+        try:
+            return cls(Proposal.from_payload(entry.proposal), entry.signature)
+        except ValueError as exc:
+            raise AuthenticationError(
+                f"malformed transaction: {exc}", code="malformed_transaction"
+            ) from exc
 
     @classmethod
     def from_dict(cls, data: Any) -> SignedTransaction:

@@ -117,23 +117,21 @@ def unb64(text: object) -> bytes:
 def entry_to_json(entry: Entry) -> dict[str, Any]:
     """A log entry in readable form; :func:`entry_bytes` restores the exact leaf bytes."""
     return {
-        "tx": entry.tx.to_dict(),
+        "tx": SignedTransaction.of_entry(entry).to_dict(),
         "result": json.loads(entry.result),
         "effects": entry.effects,
     }
 
 
-def entry_bytes(obj: Mapping[str, Any]) -> tuple[Entry, bytes]:
-    """The canonical leaf bytes of a readable entry (ValueError if it is not one)."""
+def entry_bytes(obj: Mapping[str, Any]) -> tuple[SignedTransaction, Entry, bytes]:
+    """The canonical leaf bytes of a readable entry, with the transaction and entry they
+    hold (ValueError if it is not one)."""
     try:
-        entry = Entry(
-            tx=SignedTransaction.from_dict(obj["tx"]),
-            result=canonical_json(obj["result"]),
-            effects=str(obj["effects"]),
-        )
+        tx = SignedTransaction.from_dict(obj["tx"])
+        entry = tx.entry(canonical_json(obj["result"]), str(obj["effects"]))
     except (KeyError, TypeError, LedgerError) as exc:
         raise ValueError(f"not a log entry: {exc}") from exc
-    return entry, entry.to_bytes()
+    return tx, entry, entry.to_bytes()
 
 
 def _checkpoint_failure(exc: ckpt.CheckpointError, witness_names: set[str]) -> Failure:
@@ -225,12 +223,12 @@ def _merkle_item(
         return None
     position: int = raw["index"]
     try:
-        entry, data = entry_bytes(raw.get("entry") or {})
+        tx, entry, data = entry_bytes(raw.get("entry") or {})
         proof = [unb64(h) for h in raw.get("proof", [])]
     except ValueError as exc:
         failures.append(Failure("malformed_entry", str(exc), position))
         return None
-    item = EvidenceItem(position, entry.tx, json.loads(entry.result), included=False)
+    item = EvidenceItem(position, tx, json.loads(entry.result), included=False)
     if cp is None:
         return item
     if position >= cp.size:

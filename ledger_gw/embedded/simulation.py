@@ -20,7 +20,7 @@ from chaincode.errors import ContractError
 from chaincode.stub import Identity, composite_key
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.errors import InternalError, LedgerError, RejectedError
-from ledger_gw.log.entry import Entry, effects_digest
+from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
@@ -54,7 +54,7 @@ class Execution:
         if self.result is None or not self.writes:
             return None
         writes = tuple(sorted(self.writes.items()))
-        entry = Entry(tx, self.result, effects_digest(writes, self.events)).to_bytes()
+        entry = tx.entry(self.result, effects_digest(writes, self.events)).to_bytes()
         return Logged(writes, entry, leaf_hash(entry))
 
 

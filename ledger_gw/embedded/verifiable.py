@@ -20,6 +20,7 @@ from ledger_gw.interfaces import Anchor, Record
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, leaf_hash
+from ledger_gw.transaction import SignedTransaction
 
 Cosigner = Callable[[ckpt.NoteSigner, int | None], str]
 
@@ -76,13 +77,14 @@ class EmbeddedLog:
         return self._orgs[pem]
 
     def _record(self, position: int, entry: Entry) -> Record:
-        p = entry.tx.proposal
+        tx = SignedTransaction.of_entry(entry)
+        p = tx.proposal
         args = p.args
         submitted = p.function == "submit" and args and isinstance(args[0], dict)
         result = json.loads(entry.result)
         return Record(
             position=position,
-            tx_id=entry.tx.tx_id,
+            tx_id=tx.tx_id,
             timestamp=p.timestamp,
             org=self._org_of(p.creator),
             event=dict(args[0]) if submitted else {},

@@ -30,6 +30,7 @@ from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry, effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
+from ledger_gw.transaction import SignedTransaction
 
 _CHUNK = 2000
 
@@ -74,11 +75,10 @@ class _Replay:
         for position, data in entries:
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
-            entry = self._entry(position, data)
-            tx = entry.tx
+            entry, tx = self._entry(position, data)
             if stored_log.get(position) != (tx.tx_id, tx.proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            stub = self._execute(position, view, entry)
+            stub = self._execute(position, view, entry, tx)
             writes = tuple(sorted(stub.writes.items()))
             if effects_digest(writes, stub.events) != entry.effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
@@ -94,23 +94,26 @@ class _Replay:
             raise _fail(entries[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
 
-    def _entry(self, position: int, data: bytes) -> Entry:
+    def _entry(self, position: int, data: bytes) -> tuple[Entry, SignedTransaction]:
         try:
-            return Entry.from_bytes(data)
-        except ValueError as exc:
+            entry = Entry.from_bytes(data)
+            return entry, SignedTransaction.of_entry(entry)
+        except (ValueError, LedgerError) as exc:
             raise _fail(position, str(exc)) from exc
 
-    def _execute(self, position: int, view: StateView, entry: Entry) -> TxStub:
-        proposal = entry.tx.proposal
+    def _execute(
+        self, position: int, view: StateView, entry: Entry, tx: SignedTransaction
+    ) -> TxStub:
+        proposal = tx.proposal
         if proposal.function not in WRITE_FUNCTIONS:
             raise _fail(position, f"{proposal.function!r} is not a write function")
         try:
             identity = self.auth.authenticate(
-                proposal.creator, entry.tx.signature, proposal.payload, proposal.time
+                proposal.creator, tx.signature, proposal.payload, proposal.time
             )
         except LedgerError as exc:
             raise _fail(position, f"signature check failed: {exc}") from exc
-        stub = TxStub(view, identity, entry.tx.tx_id, proposal.time)
+        stub = TxStub(view, identity, tx.tx_id, proposal.time)
         try:
             result = invoke(stub, proposal.function, proposal.contract_args())
         except ContractError as exc:

@@ -4,6 +4,10 @@ An entry holds the signed transaction, the contract's result, and a digest of
 everything the contract did with it (writes and events), so an auditor can check
 the signature and the outcome from the entry alone, and a verifier that replays
 the contract can check the effects position by position.
+
+The signed proposal is carried as the exact bytes that were signed: what they say
+(creator, function, arguments) is read by :class:`ledger_gw.transaction.Proposal`,
+so the log's framing stays apart from the transaction's meaning.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaincode.canonical import canonical_json
-from ledger_gw.transaction import SignedTransaction
 
 _LENGTH = struct.Struct(">I")  # 4-byte big-endian lengths
 
@@ -36,14 +39,14 @@ def effects_digest(
 
 @dataclass(frozen=True)
 class Entry:
-    tx: SignedTransaction
+    proposal: bytes  # the signed proposal: canonical JSON, exactly the signed bytes
+    signature: bytes  # the submitter's signature over ``proposal``
     result: bytes  # the contract's canonical JSON answer
     effects: str  # effects_digest() of its writes and events
 
     def to_bytes(self) -> bytes:
         """Canonical JSON of {"effects", "result", "tx"}, assembled from parts that are
         canonical already (the signed payload, the contract's result), in key order."""
-        signature = base64.b64encode(self.tx.signature)
         return b"".join(
             (
                 b'{"effects":"',
@@ -51,9 +54,9 @@ class Entry:
                 b'","result":',
                 self.result,
                 b',"tx":{"proposal":',
-                self.tx.proposal.payload,
+                self.proposal,
                 b',"signature":"',
-                signature,
+                base64.b64encode(self.signature),
                 b'"}}',
             )
         )
@@ -63,10 +66,16 @@ class Entry:
         """Parse an entry; raises ValueError on anything that is not one."""
         try:
             obj: Any = json.loads(data)
-            if set(obj) != {"tx", "result", "effects"}:
+            if set(obj) != {"tx", "result", "effects"} or set(obj["tx"]) != {
+                "proposal",
+                "signature",
+            }:
                 raise ValueError("unexpected fields")
+            if not isinstance(obj["tx"]["proposal"], dict):
+                raise ValueError("the proposal is not an object")
             entry = cls(
-                tx=SignedTransaction.from_dict(obj["tx"]),
+                proposal=canonical_json(obj["tx"]["proposal"]),
+                signature=base64.b64decode(obj["tx"]["signature"], validate=True),
                 result=canonical_json(obj["result"]),
                 effects=str(obj["effects"]),
             )

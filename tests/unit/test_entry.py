@@ -11,7 +11,7 @@ import pytest
 from chaincode.canonical import canonical_json
 from ledger_gw.identity import Signer, issue_ca, issue_member
 from ledger_gw.log.entry import Entry, effects_digest
-from ledger_gw.transaction import Proposal, sign_proposal
+from ledger_gw.transaction import Proposal, SignedTransaction, sign_proposal
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +26,14 @@ def signer() -> Signer:
 def _entry(signer: Signer) -> Entry:
     tx = sign_proposal(signer, "submit", [{"type": "consent.revoked", "note": 'é \u2028 "q"'}])
     result = canonical_json({"b": [1, None, True], "a": "x"})
-    return Entry(tx, result, effects_digest([(b"k", b"v")], [("e", b"{}")]))
+    return tx.entry(result, effects_digest([(b"k", b"v")], [("e", b"{}")]))
 
 
 def test_entry_bytes_are_canonical_json(signer: Signer) -> None:
     entry = _entry(signer)
     data = entry.to_bytes()
     as_dict = {
-        "tx": entry.tx.to_dict(),
+        "tx": SignedTransaction.of_entry(entry).to_dict(),
         "result": json.loads(entry.result),
         "effects": entry.effects,
     }

@@ -11,6 +11,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash, verify_inclusion
+from ledger_gw.transaction import SignedTransaction
 from tests.integration.audit.conftest import Scenario
 
 
@@ -20,10 +21,12 @@ def test_records_follow_the_log_up_to_the_checkpoint(scenario: Scenario) -> None
     assert anchor.summary["origin"] == scenario.ws.consortium.origin
     assert anchor.summary["tree_size"] == anchor.size == log.size()
     records = list(log.records(anchor))
-    entries = [Entry.from_bytes(d) for _, d in scenario.ledger.log.entries()]
+    txs = [
+        SignedTransaction.of_entry(Entry.from_bytes(d)) for _, d in scenario.ledger.log.entries()
+    ]
     assert [r.position for r in records] == list(range(anchor.size))
-    assert [r.tx_id for r in records] == [e.tx.tx_id for e in entries]
-    assert [r.event for r in records] == [e.tx.proposal.args[0] for e in entries]
+    assert [r.tx_id for r in records] == [tx.tx_id for tx in txs]
+    assert [r.event for r in records] == [tx.proposal.args[0] for tx in txs]
     assert records[0].org == "AGENCY-A"
 
 
@@ -39,7 +42,7 @@ def test_records_refuse_a_log_that_is_not_the_checkpoints(scenario: Scenario) ->
 
 def test_inclusion_proof_verifies_against_the_checkpoint(scenario: Scenario) -> None:
     log = EmbeddedLog.of(scenario.ledger)
-    tx_id = Entry.from_bytes(scenario.ledger.log.entry(2)).tx.tx_id
+    tx_id = SignedTransaction.of_entry(Entry.from_bytes(scenario.ledger.log.entry(2))).tx_id
     proof = log.inclusion(None, tx_id, None)
     assert proof["index"] == 2
     entry = base64.b64decode(proof["entry"])
