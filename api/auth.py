@@ -10,7 +10,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, request
 
 from ledger_gw.errors import AuthenticationError, LedgerError
-from ledger_gw.services import access, audit
+from ledger_gw.services import access, request_log
 from ledger_gw.services.access import Action, Caller
 from ledger_gw.services.gateway import Gateway
 
@@ -72,7 +72,7 @@ def _record(response: Response) -> Response:
     view_args = request.view_args or {}
     pid = g.get("audit_pid") or view_args.get("pid")
     try:
-        audit.record(
+        request_log.record(
             gateway().stores[who.org],
             token_id=who.token_id,
             role=who.role.value,

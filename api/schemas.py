@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from chaincode.fields import PURPOSES
-from ledger_gw.reports.suppression import DEFAULT_K
+from ledger_gw.services.reports import DEFAULT_K
 
 PURPOSE = fields.String(
     required=True,

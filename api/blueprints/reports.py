@@ -11,7 +11,6 @@ from api.auth import caller, gateway
 from api.blueprints.common import protected
 from api.schemas import ReportArgs, ReportOut
 from ledger_gw.interfaces import AnchorName
-from ledger_gw.reports.accountability import ReportQuery
 from ledger_gw.services import reports
 from ledger_gw.services.access import Action
 
@@ -24,7 +23,7 @@ _FORMATS = {
 }
 
 
-def query_from(args: dict[str, Any]) -> ReportQuery:
+def query_from(args: dict[str, Any]) -> reports.ReportQuery:
     """The report the caller asks for, held to what its role may see (shared with the
     dashboard)."""
     start, end = args.get("start"), args.get("end")

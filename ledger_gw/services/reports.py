@@ -25,10 +25,11 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
 from ledger_gw.reports import exports
-from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
+from ledger_gw.reports.accountability import ReportError, compute_report
+from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report
-from ledger_gw.reports.suppression import DEFAULT_K
+from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
 from ledger_gw.services.access import Caller, report_org
 from ledger_gw.services.gateway import Gateway
 

@@ -1,4 +1,5 @@
-"""The audit log of who asked what, kept in the caller's organisation's own database."""
+"""The record of who asked the gateway what, kept in the caller's organisation's own database
+(its ``audit_log`` table: the agency's own audit trail, not the ledger's)."""
 
 from __future__ import annotations
 
