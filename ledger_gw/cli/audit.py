@@ -18,20 +18,14 @@ from ledger_gw.audit.chain import Documents
 from ledger_gw.audit.errors import AuditError, AuditFailedError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
-from ledger_gw.bootstrap import BACKENDS
+from ledger_gw.bootstrap import BACKENDS, log_reader
 from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import make_engine
-from ledger_gw.embedded.reader import LogReader
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import ReportQuery, report_from_ledger
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.workspace import Workspace
-
-
-def _reader(ws: Workspace, url: str | None) -> LogReader:
-    return LogReader(make_engine(url or ws.ledger_url))
 
 
 def _documents(specs: tuple[str, ...]) -> Documents:
@@ -97,7 +91,7 @@ def audit_bundle(
         bundle = _fabric_bundle(profile, as_org, kind, subject, tx_ids, pid)
     else:
         ws = Workspace.load(directory)
-        reader = _reader(ws, ledger_url)
+        reader = log_reader(ws, ledger_url)
         try:
             bundle = build_bundle(
                 reader, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
@@ -210,7 +204,7 @@ def audit_chain(
 ) -> None:
     """Walk a referral chain on the ledger and print each step's verdict."""
     ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
+    reader = log_reader(ws, ledger_url)
     try:
         bundle = build_bundle(reader, ws.consortium, kind="referral_chain", subject=referral_id)
     finally:
@@ -242,7 +236,7 @@ def audit_watch(
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted."""
     ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
+    reader = log_reader(ws, ledger_url)
     monitor = Monitor(state, ws.consortium, quorum)
     polls = 0
     try:
@@ -293,7 +287,7 @@ def report_accountability(
 ) -> None:
     """Compute the report at the latest checkpoint and print it."""
     ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
+    reader = log_reader(ws, ledger_url)
     try:
         data = report_from_ledger(reader, ws.consortium, ReportQuery(org, programme, start, end, k))
     finally:
@@ -315,7 +309,7 @@ def report_accountability(
 def report_verify(directory: Path, ledger_url: str | None, path: Path) -> None:
     """Check a signed JSON report's signature and recompute it from the ledger."""
     ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
+    reader = log_reader(ws, ledger_url)
     try:
         org = verify_report(json.loads(path.read_text()), ws.consortium, reader.entries())
     finally:

@@ -10,10 +10,9 @@ import datetime as dt
 import json
 import os
 import uuid
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
 from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.services import events, registrations
@@ -88,11 +87,12 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
     return {"pid": pid, "person_id": person_id, "referrals": [first, second]}
 
 
-def prepare_demo(directory: Path) -> tuple[dict[str, str], str]:
+def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
     """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
+    directory = config.directory
     if not (directory / "consortium.json").exists():
         Workspace.create(directory, DEMO)
-    gw = Gateway.open(replace(GatewayConfig.from_env(), directory=directory))
+    gw = open_gateway(config)
     try:
         create_session_key(gw.config.session_key_path)
         if gw.ledger.size() == 0:

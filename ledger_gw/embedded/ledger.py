@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,6 +27,7 @@ from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
+from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.embedded.simulation import (
@@ -44,7 +46,6 @@ from ledger_gw.errors import (
     RejectedError,
     UnavailableError,
 )
-from ledger_gw.identity import OWN_SIGNATURES
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -104,6 +105,13 @@ class EmbeddedLedger:
 
     With an `appender`, this process admits transactions, runs the contract on them
     ahead (see embedded.simulation) and reads; the appending process appends them.
+
+    `own_signatures`: what this process's signers signed (their `recording` wrappers),
+    admitted without verifying the signature again. `take_turns` (with an appender):
+    submitting threads admit and run the contract one at a time, and wait for the
+    appender without the turn. Python threads share one interpreter lock; two that
+    compute at once hand it over at every short call into C (a SQLite query, a
+    signature check), and on a busy machine those hand-overs cost more CPU than the work.
     """
 
     def __init__(
@@ -115,11 +123,16 @@ class EmbeddedLedger:
         clock: Callable[[], dt.datetime] = _now,
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
+        own_signatures: OwnSignatures | None = None,
+        take_turns: bool = False,
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
         self._auth = consortium.authenticator()
-        OWN_SIGNATURES.enable()  # what this process signs, it admits here
+        self._own = own_signatures
+        self._turn: AbstractContextManager[Any] = (
+            threading.Lock() if take_turns and appender is not None else nullcontext()
+        )
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
@@ -143,10 +156,11 @@ class EmbeddedLedger:
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         if self._appender is None:
             return [v.outcome() for v in self.decide(txs)]
-        verdicts = [self._admit(tx) for tx in txs]
-        admitted = [v for v in verdicts if not v.decided]
-        if admitted:
-            self._simulate(admitted)
+        with self._turn:
+            verdicts = [self._admit(tx) for tx in txs]
+            admitted = [v for v in verdicts if not v.decided]
+            if admitted:
+                self._simulate(admitted)
         answers = iter(self._appender.append(admitted))
         return [v.outcome() if v.decided else next(answers) for v in verdicts]
 
@@ -261,6 +275,10 @@ class EmbeddedLedger:
             raise _rejected(
                 "validation", "clock_skew", f"transaction time is {skew} away from the ledger's"
             )
+        if self._own is not None and self._own.take(
+            proposal.creator, proposal.payload, tx.signature
+        ):
+            return self._auth.identify(proposal.creator, proposal.time)
         return self._auth.authenticate(
             proposal.creator, tx.signature, proposal.payload, proposal.time
         )

@@ -1,89 +1,88 @@
-"""Submitting threads of one process take turns, and give the turn up while they wait
-for the appender. Real threads; the gateway's turns are checked on a real workspace."""
+"""Submitting threads of a process whose ledger an appending process appends take turns
+at admitting and running the contract, and wait for the appender without the turn.
+Real threads, a real ledger file; the appender is a stand-in that records and waits."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
-from ledger_gw.embedded.turns import Turns
-from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.gateway import Gateway
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.interfaces import Outcome
 from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+from tests.support.ledgers import MakeLedger
 
 PATIENCE = 5.0  # seconds a thread that should get in is given
 GLANCE = 0.2  # seconds a thread that should stay out is watched
 
 
-def _enters(turn: Callable[[], AbstractContextManager[None]]) -> threading.Event:
-    """Starts a thread that takes `turn`; the event is set once it is in."""
-    inside = threading.Event()
+class HeldAppender:
+    """Answers every transaction as appended at position 0, once `release` is set."""
 
-    def take() -> None:
-        with turn():
-            inside.set()
+    def __init__(self) -> None:
+        self.entered = threading.Semaphore(0)  # released once per call
+        self.release = threading.Event()
 
-    threading.Thread(target=take, daemon=True).start()
-    return inside
+    def append(self, admitted: Sequence[Verdict]) -> list[Outcome]:
+        self.entered.release()
+        self.release.wait(PATIENCE)
+        return [Outcome(v.tx.tx_id, {}, None, 0) for v in admitted]
 
-
-def test_one_thread_at_a_time_has_its_turn() -> None:
-    turns = Turns()
-    with turns.turn():
-        other = _enters(turns.turn)
-        assert not other.wait(GLANCE)
-    assert other.wait(PATIENCE)
+    def close(self) -> None:
+        pass
 
 
-def test_a_thread_gives_its_turn_up_while_it_waits_and_then_takes_it_back() -> None:
-    turns = Turns()
-    inside, back, leaving = threading.Event(), threading.Event(), threading.Event()
-
-    def take_and_hold() -> None:
-        with turns.turn():
-            inside.set()
-            back.wait(PATIENCE)
-            leaving.set()
-
-    with turns.turn():
-        with turns.waiting():
-            threading.Thread(target=take_and_hold, daemon=True).start()
-            assert inside.wait(PATIENCE)  # the other thread computes while this one waits
-            back.set()
-        assert leaving.is_set()  # the turn came back only once the other gave it up
-        late = _enters(turns.turn)
-        assert not late.wait(GLANCE)  # and it is this thread's again
-    assert late.wait(PATIENCE)
+def _submits(ledger: EmbeddedLedger, workspace: Workspace) -> threading.Thread:
+    agency = OrgClient(ledger, workspace.signer("AGENCY-A"))
+    thread = threading.Thread(
+        target=agency.submit_many, args=([ev.entitlement_granted(ev.pid())],), daemon=True
+    )
+    thread.start()
+    return thread
 
 
-def test_waiting_without_a_turn_and_a_turn_within_a_turn_change_nothing() -> None:
-    turns = Turns()
-    # No turn to give up; then the same thread's turn twice, not a deadlock.
-    with turns.waiting(), turns.turn(), turns.turn():
-        other = _enters(turns.turn)
-        assert not other.wait(GLANCE)
-    assert other.wait(PATIENCE)
-
-
-@contextmanager
-def _gateway(root: Path, appender: Path | None) -> Iterator[Gateway]:
-    gateway = Gateway.open(GatewayConfig(directory=root, appender=appender, migrate=False))
-    try:
-        yield gateway
-    finally:
-        gateway.close()
-
-
-@pytest.mark.parametrize("appender", [True, False], ids=["appending-process", "in-process"])
-def test_the_gateway_takes_turns_only_when_an_appending_process_appends(
-    workspace: Workspace, tmp_path: Path, appender: bool
+@pytest.mark.parametrize("take_turns", [True, False], ids=["turns", "side-by-side"])
+def test_one_thread_at_a_time_runs_the_contract(
+    workspace: Workspace, make_ledger: MakeLedger, monkeypatch: pytest.MonkeyPatch, take_turns: bool
 ) -> None:
-    socket = tmp_path / "append.sock" if appender else None  # never opened here
-    with _gateway(workspace.root, socket) as gateway, gateway.submitting():
-        other = _enters(gateway.submitting)
-        assert other.wait(GLANCE if appender else PATIENCE) is not appender
-    assert other.wait(PATIENCE)
+    ledger = make_ledger(appender=HeldAppender(), take_turns=take_turns)
+    inside, leave = threading.Semaphore(0), threading.Event()
+    real = ledger._simulate
+
+    def held(admitted: list[Verdict]) -> None:
+        inside.release()
+        leave.wait(PATIENCE)
+        real(admitted)
+
+    monkeypatch.setattr(ledger, "_simulate", held)
+    first = _submits(ledger, workspace)
+    assert inside.acquire(timeout=PATIENCE)
+    second = _submits(ledger, workspace)
+    assert inside.acquire(timeout=GLANCE if take_turns else PATIENCE) is not take_turns
+    leave.set()
+    assert ledger._appender is not None
+    ledger._appender.release.set()  # type: ignore[attr-defined]
+    first.join(PATIENCE)
+    second.join(PATIENCE)
+    assert not first.is_alive()
+    assert not second.is_alive()
+
+
+def test_a_thread_waits_for_the_appender_without_its_turn(
+    workspace: Workspace, make_ledger: MakeLedger
+) -> None:
+    appender = HeldAppender()
+    ledger = make_ledger(appender=appender, take_turns=True)
+    first = _submits(ledger, workspace)
+    assert appender.entered.acquire(timeout=PATIENCE)  # the first waits for the appender...
+    second = _submits(ledger, workspace)
+    assert appender.entered.acquire(timeout=PATIENCE)  # ...while the second took its turn
+    appender.release.set()
+    first.join(PATIENCE)
+    second.join(PATIENCE)
+    assert not first.is_alive()
+    assert not second.is_alive()
