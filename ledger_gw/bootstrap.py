@@ -169,8 +169,8 @@ def embedded_ledger(
     own_signatures: OwnSignatures | None = None,
 ) -> EmbeddedLedger:
     """The workspace's embedded ledger; with an appending process's socket and key, this
-    process admits and reads, that process appends, and submitting threads take turns.
-    `own_signatures` records what this process's signers sign (`OwnSignatures.recording`)."""
+    process admits and reads, and that process appends. `own_signatures` records what
+    this process's signers sign (`OwnSignatures.recording`)."""
     remote = None
     if appender is not None:
         if appender_key is None:
@@ -182,7 +182,6 @@ def embedded_ledger(
         ws.log_signer(),
         appender=remote,
         own_signatures=own_signatures,
-        take_turns=remote is not None,
     )
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import logging
 import os
@@ -368,10 +367,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
-    # The writer allocates a few tuples a row and makes hardly any cycles: with Python's
-    # default threshold (700), the cycle collector took a tenth of its time.
-    gc.freeze()  # what the process keeps for life: never scanned again
-    gc.set_threshold(50_000, 50, 100)
     try:
         server.serve_forever()
     finally:

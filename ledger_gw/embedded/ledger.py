@@ -14,7 +14,6 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -107,11 +106,7 @@ class EmbeddedLedger:
     ahead (see embedded.simulation) and reads; the appending process appends them.
 
     `own_signatures`: what this process's signers signed (their `recording` wrappers),
-    admitted without verifying the signature again. `take_turns` (with an appender):
-    submitting threads admit and run the contract one at a time, and wait for the
-    appender without the turn. Python threads share one interpreter lock; two that
-    compute at once hand it over at every short call into C (a SQLite query, a
-    signature check), and on a busy machine those hand-overs cost more CPU than the work.
+    admitted without verifying the signature again.
     """
 
     def __init__(
@@ -124,15 +119,11 @@ class EmbeddedLedger:
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
         own_signatures: OwnSignatures | None = None,
-        take_turns: bool = False,
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
         self._auth = consortium.authenticator()
         self._own = own_signatures
-        self._turn: AbstractContextManager[Any] = (
-            threading.Lock() if take_turns and appender is not None else nullcontext()
-        )
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
@@ -156,11 +147,10 @@ class EmbeddedLedger:
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         if self._appender is None:
             return [v.outcome() for v in self.decide(txs)]
-        with self._turn:
-            verdicts = [self._admit(tx) for tx in txs]
-            admitted = [v for v in verdicts if not v.decided]
-            if admitted:
-                self._simulate(admitted)
+        verdicts = [self._admit(tx) for tx in txs]
+        admitted = [v for v in verdicts if not v.decided]
+        if admitted:
+            self._simulate(admitted)
         answers = iter(self._appender.append(admitted))
         return [v.outcome() if v.decided else next(answers) for v in verdicts]
 
