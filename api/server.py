@@ -13,16 +13,17 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
 from api.app import create_app
-from ledger_gw.bootstrap import Serving, open_gateway
-from ledger_gw.embedded.appender import AppenderProcess
+from ledger_gw.bootstrap import Serving, open_gateway, start_appender
 from ledger_gw.services.config import GatewayConfig
+
+if TYPE_CHECKING:
+    from ledger_gw.embedded.appender import AppenderProcess
 
 
 class GatewayServer(BaseApplication):  # type: ignore[misc]
@@ -57,13 +58,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
     def start_appender(self) -> None:
         """Migrate once, then start the appending process and tell the workers of it."""
         open_gateway(self.config).close()
-        self.config = replace(self.config, migrate=False)
-        if self.config.backend == "embedded" and self.config.appender is None:
-            self.appender = AppenderProcess(self.config.directory, self.config.ledger)
-            self.appender.start()
-            self.config = replace(
-                self.config, appender=Path(self.appender.socket), appender_key=self.appender.key
-            )
+        self.config, self.appender = start_appender(replace(self.config, migrate=False))
 
     def stop_appender(self) -> None:
         if self.appender is not None:

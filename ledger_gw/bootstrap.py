@@ -50,11 +50,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-from ledger_gw.embedded.appender import RemoteAppender
+from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.own_signatures import OwnSignatures
@@ -252,3 +252,13 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     if config.migrate:
         gateway.migrate()
     return gateway
+
+
+def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, AppenderProcess | None]:
+    """For processes that serve one embedded ledger side by side: its appending process,
+    started, and the configuration that tells them of it (none is needed otherwise)."""
+    if config.backend != "embedded" or config.appender is not None:
+        return config, None
+    process = AppenderProcess(config.directory, config.ledger)
+    process.start()
+    return replace(config, appender=Path(process.socket), appender_key=process.key), process
