@@ -259,6 +259,6 @@ def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, AppenderProces
     started, and the configuration that tells them of it (none is needed otherwise)."""
     if config.backend != "embedded" or config.appender is not None:
         return config, None
-    process = AppenderProcess(config.directory, config.ledger)
+    process = AppenderProcess(config.directory, config.ledger, tune_gc=True)
     process.start()
     return replace(config, appender=Path(process.socket), appender_key=process.key), process
