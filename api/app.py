@@ -24,6 +24,7 @@ from api.blueprints import (
 )
 from api.json_provider import OrjsonProvider
 from api.schemas import ProblemSchema
+from ledger_gw.bootstrap import config_from_env, open_gateway
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 
@@ -66,12 +67,12 @@ def _swagger_asset(filename: str) -> ResponseReturnValue:
 
 def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = None) -> Flask:
     """Build the app for one process; `gateway` lets tests share one already opened."""
-    config = config or GatewayConfig.from_env()
+    config = config or config_from_env()
     app = Flask("api")
     app.json = OrjsonProvider(app)
     app.config.update(_settings())
     app.config.update(config.extra)
-    app.extensions["ledger_gw"] = gateway or Gateway.open(config)
+    app.extensions["ledger_gw"] = gateway or open_gateway(config)
     api = GatewayApi(app)
     for module in (
         health,

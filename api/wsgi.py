@@ -1,4 +1,8 @@
-"""WSGI entry point for gunicorn (`api.wsgi:app`): configuration from the environment."""
+"""WSGI entry point (`api.wsgi:app`) for any WSGI server: configuration from the environment.
+
+One process, or processes that each append in turn; `ledger-gw serve` runs gunicorn with
+one appending process for its workers (api.server).
+"""
 
 from __future__ import annotations
 

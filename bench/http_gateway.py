@@ -34,12 +34,12 @@ from typing import Any
 import orjson
 import requests
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.gateway import Gateway
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 
@@ -127,15 +127,13 @@ def _workspace(args: argparse.Namespace) -> tuple[Path, list[str]]:
 
 def run(args: argparse.Namespace) -> None:
     root, pids = _workspace(args)
-    gw = Gateway.open(GatewayConfig(directory=root))
+    gw = open_gateway(GatewayConfig(directory=root))
     tokens = {org: issue_token(gw.store(org), "agency", "agency-writer")[1] for org in AGENCIES}
     gw.close()
     port = _free_port()
-    env = {**os.environ, "LEDGER_GW_DIR": str(root), "LEDGER_GW_BIND": f"127.0.0.1:{port}",
-           "LEDGER_GW_WORKERS": "2"}  # fmt: skip
+    serve = ["serve", "--dir", str(root), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"],
-        env=env,
+        [sys.executable, "-m", "ledger_gw.cli", *serve, "--workers", "2", "--threads", "8"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

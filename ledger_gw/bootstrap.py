@@ -1,24 +1,195 @@
-"""Choosing a ledger backend: the embedded log, or a Fabric network through its gateways."""
+"""Start-up: the one place that reads the environment and opens a ledger backend.
+
+Everything else receives what is opened here: the gateway its signers and a way to open
+its ledger (each gunicorn worker opens its own, after the fork), the appending process
+its settings as arguments, the command line its ledger or log reader.
+
+Environment variables (all optional), read by `config_from_env`:
+
+- ``LEDGER_GW_DIR`` → `directory`: the consortium directory made by ``ledger-gw init``
+  (consortium.json, the organisations' signing and witness keys, the pseudonymisation
+  key, the ledger node's log key). Default ``var/demo``.
+- ``LEDGER_GW_BACKEND`` → `backend`: ``embedded`` (default) or ``fabric``.
+- ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
+  Default: ``ledger.db`` in `directory`.
+- ``LEDGER_GW_FABRIC_PROFILE`` → `fabric_profile`: the Fabric connection profile
+  (peers' gateway endpoints, TLS roots, channel, chaincode) that
+  ``network/network.sh up`` writes; `directory` is then the network's workspace.
+- ``LEDGER_GW_OFFCHAIN_URL`` → `offchain_url`: URL template of the off-chain databases,
+  one per organisation: ``{org}`` is replaced by the organisation ID, ``{org_slug}`` by
+  it in lower case with underscores (for PostgreSQL database names). Default
+  ``sqlite:///<directory>/offchain-{org}.db``.
+- ``LEDGER_GW_ORGS`` → `orgs`: comma-separated organisations this gateway serves and
+  signs for; their keys must be in `directory`. Production: exactly one. Default: every
+  member of the consortium (the demo gateway).
+- ``LEDGER_GW_PSEUDONYM_KEY_FILE`` → `pseudonym_key_file`: the consortium's
+  pseudonymisation key (``VERSION:BASE64``). Default ``<directory>/pseudonym.key``.
+- ``LEDGER_GW_APPENDER`` → `appender`: Unix socket of an embedded ledger's appending
+  process (ledger_gw.embedded.appender) already running, whose key is in
+  ``LEDGER_GW_APPENDER_KEY`` (hex). Unset, ``ledger-gw serve`` starts one for its workers,
+  and any other process appends itself.
+- ``LEDGER_GW_MIGRATE`` → `migrate`: apply off-chain migrations when the app starts
+  (default true; ``ledger-gw serve`` migrates once and turns it off for its workers).
+- ``LEDGER_GW_MAX_BATCH`` → `max_batch`: most events in one batch request (default 1000).
+- ``LEDGER_GW_SESSION_KEY_FILE`` → `session_key_file`: the secret that signs the
+  dashboard's session cookies; every worker must read the same one. Default
+  ``<directory>/session.key`` (``serve --demo`` creates it); when absent, each process
+  makes a random one and dashboard logins last only as long as that process.
+- ``LEDGER_GW_COOKIE_SECURE`` → `cookie_secure`: send the session cookie over HTTPS
+  only (default true; browsers also accept it from http://127.0.0.1 and localhost).
+
+and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
+``LEDGER_GW_WORKERS`` (2), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
+group-commits concurrent requests).
+
+``PROMETHEUS_MULTIPROC_DIR`` is read by prometheus-client itself: set it (an empty
+directory) when running several workers so that /metrics adds them up.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
+from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
+from ledger_gw.embedded.database import make_engine
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.own_signatures import OwnSignatures
+from ledger_gw.embedded.reader import LogReader
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import ConfigError
-from ledger_gw.interfaces import Ledger
+from ledger_gw.identity import Signer
+from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.offchain.store import OffchainStore, org_url
+from ledger_gw.pseudonym import PseudonymKey
+from ledger_gw.services.config import BACKENDS, GatewayConfig
+from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
-BACKENDS = ("embedded", "fabric")
+__all__ = ["BACKENDS"]
+
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "network" / ".state" / "profile.json"
+
+
+# -- the environment -------------------------------------------------------------------
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _flag(name: str, value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: {value!r} is not a boolean")
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, str(default)))
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer") from None
+
+
+def _path(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    return Path(value) if value else None
+
+
+def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
+    """The gateway's configuration from the variables listed above."""
+    env = _env(environ)
+    backend = env.get("LEDGER_GW_BACKEND", "embedded")
+    if backend not in BACKENDS:
+        raise ConfigError(f"LEDGER_GW_BACKEND must be one of {', '.join(BACKENDS)}")
+    appender = _path(env, "LEDGER_GW_APPENDER")
+    appender_key = None
+    if appender is not None:
+        try:
+            appender_key = bytes.fromhex(env["LEDGER_GW_APPENDER_KEY"])
+        except (KeyError, ValueError):
+            raise ConfigError("LEDGER_GW_APPENDER_KEY must hold the key in hex") from None
+    return GatewayConfig(
+        directory=Path(env.get("LEDGER_GW_DIR", "var/demo")),
+        backend=backend,
+        ledger_url=env.get("LEDGER_GW_LEDGER_URL") or None,
+        fabric_profile=_path(env, "LEDGER_GW_FABRIC_PROFILE"),
+        appender=appender,
+        appender_key=appender_key,
+        offchain_url=env.get("LEDGER_GW_OFFCHAIN_URL") or None,
+        orgs=tuple(o.strip() for o in env.get("LEDGER_GW_ORGS", "").split(",") if o.strip()),
+        pseudonym_key_file=_path(env, "LEDGER_GW_PSEUDONYM_KEY_FILE"),
+        migrate=_flag("LEDGER_GW_MIGRATE", env.get("LEDGER_GW_MIGRATE", "1")),
+        max_batch=_int(env, "LEDGER_GW_MAX_BATCH", 1000),
+        session_key_file=_path(env, "LEDGER_GW_SESSION_KEY_FILE"),
+        cookie_secure=_flag("LEDGER_GW_COOKIE_SECURE", env.get("LEDGER_GW_COOKIE_SECURE", "1")),
+    )
+
+
+@dataclass(frozen=True)
+class Serving:
+    """How gunicorn serves the gateway."""
+
+    bind: str = "127.0.0.1:8080"
+    workers: int = 2
+    threads: int = 8
+
+
+def serving_from_env(environ: Mapping[str, str] | None = None) -> Serving:
+    env = _env(environ)
+    return Serving(
+        bind=env.get("LEDGER_GW_BIND", Serving.bind),
+        workers=_int(env, "LEDGER_GW_WORKERS", Serving.workers),
+        threads=_int(env, "LEDGER_GW_THREADS", Serving.threads),
+    )
+
+
+def default_directory(environ: Mapping[str, str] | None = None) -> Path:
+    return Path(_env(environ).get("LEDGER_GW_DIR", "var/demo"))
 
 
 def fabric_profile_path(path: Path | None = None) -> Path:
     """The profile `network/network.sh up` wrote (or LEDGER_GW_FABRIC_PROFILE)."""
-    if path is not None:
-        return path
-    env = os.environ.get("LEDGER_GW_FABRIC_PROFILE")
-    return Path(env) if env else DEFAULT_PROFILE
+    return path or _path(os.environ, "LEDGER_GW_FABRIC_PROFILE") or DEFAULT_PROFILE
+
+
+# -- ledgers ---------------------------------------------------------------------------
+
+
+def embedded_ledger(
+    ws: Workspace,
+    url: str | None = None,
+    *,
+    appender: Path | None = None,
+    appender_key: bytes | None = None,
+    own_signatures: OwnSignatures | None = None,
+) -> EmbeddedLedger:
+    """The workspace's embedded ledger; with an appending process's socket and key, this
+    process admits and reads, and that process appends. `own_signatures` records what
+    this process's signers sign (`OwnSignatures.recording`)."""
+    remote = None
+    if appender is not None:
+        if appender_key is None:
+            raise ConfigError("an appending process needs its key (LEDGER_GW_APPENDER_KEY)")
+        remote = RemoteAppender(str(appender), appender_key)
+    return EmbeddedLedger(
+        url or ws.ledger_url,
+        ws.consortium,
+        ws.log_signer(),
+        appender=remote,
+        own_signatures=own_signatures,
+    )
+
+
+def log_reader(ws: Workspace, url: str | None = None) -> LogReader:
+    """Read-only access to the embedded log, for audits and reports."""
+    return LogReader(make_engine(url or ws.ledger_url))
 
 
 def fabric_ledger(profile_path: Path | None = None) -> tuple[Ledger, Workspace]:
@@ -37,3 +208,113 @@ def fabric_ledger(profile_path: Path | None = None) -> tuple[Ledger, Workspace]:
     ws = Workspace.load(profile.workspace)
     signers = {org_id: ws.signer(org_id) for org_id in ws.consortium.organisations}
     return FabricLedger(profile, signers), ws
+
+
+def _fabric_gateway_ledger(config: GatewayConfig, signers: dict[str, Signer]) -> Ledger:
+    from ledger_gw.fabric.gateway import FabricLedger, FabricProfile
+
+    return FabricLedger(FabricProfile.load(fabric_profile_path(config.fabric_profile)), signers)
+
+
+# -- the gateway -----------------------------------------------------------------------
+
+
+def _signers(ws: Workspace, orgs: tuple[str, ...]) -> dict[str, Signer]:
+    signers: dict[str, Signer] = {}
+    for org in orgs:
+        ws.consortium.organisation(org)  # ConfigError when not a member
+        signers[org] = ws.signer(org)
+        if signers[org].org_id != org:
+            raise ConfigError(f"the signing certificate for {org} names another organisation")
+    return signers
+
+
+def open_gateway(config: GatewayConfig) -> Gateway:
+    """The organisations' keys and stores now; the ledger when first used, in this process."""
+    ws = Workspace.load(config.directory)
+    orgs = config.orgs or tuple(ws.consortium.organisations)
+    signers = _signers(ws, orgs)
+    open_ledger: Callable[[], Ledger]
+    if config.backend == "fabric":
+        open_ledger = partial(_fabric_gateway_ledger, config, signers)
+    else:  # the ledger admits here what the gateway signs here: no second verification
+        own = OwnSignatures()
+        signers = {org: own.recording(signer) for org, signer in signers.items()}
+        open_ledger = partial(
+            embedded_ledger,
+            ws,
+            config.ledger,
+            appender=config.appender,
+            appender_key=config.appender_key,
+            own_signatures=own,
+        )
+    stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
+    pseudonym_key = PseudonymKey.load(config.pseudonym_key_path)
+    reader = next(iter(signers))  # on Fabric, the peer the gateway's log reads through
+    gateway = Gateway(
+        config,
+        ws,
+        pseudonym_key,
+        signers,
+        stores,
+        open_ledger,
+        partial(verifiable_log, reader=reader),
+    )
+    if config.migrate:
+        gateway.migrate()
+    return gateway
+
+
+def verifiable_log(ledger: Ledger, *, reader: str) -> VerifiableLog:
+    """The verifiable log of an opened ledger; on Fabric it reads blocks through
+    ``reader``'s peer."""
+    if isinstance(ledger, EmbeddedLedger):
+        return EmbeddedLog.of(ledger)
+    from ledger_gw.fabric.gateway import FabricLedger
+    from ledger_gw.fabric.verifiable import FabricLog
+
+    assert isinstance(ledger, FabricLedger)
+    return FabricLog(ledger, reader)
+
+
+@contextmanager
+def open_log(
+    directory: Path,
+    ledger_url: str | None = None,
+    *,
+    backend: str = "embedded",
+    profile: Path | None = None,
+    reader: str | None = None,
+) -> Iterator[tuple[Workspace, VerifiableLog]]:
+    """A workspace and its ledger's verifiable log, for reading only, closed on the way
+    out. On Fabric the workspace is the one the network's profile names, and the log
+    reads through ``reader``'s peer (default: the consortium's first auditor)."""
+    if backend == "fabric":
+        ledger, ws = fabric_ledger(profile)
+        try:
+            if reader is None:
+                orgs = ws.consortium.organisations.items()
+                auditors = [o for o, m in orgs if m.role == "auditor"]
+                if not auditors:
+                    raise ConfigError("the consortium has no auditor: name the reading member")
+                reader = auditors[0]
+            yield ws, verifiable_log(ledger, reader=reader)
+        finally:
+            ledger.close()
+        return
+    ws = Workspace.load(directory)
+    log = log_reader(ws, ledger_url)
+    try:
+        yield ws, EmbeddedLog(log, ws.consortium)
+    finally:
+        log.engine.dispose()
+
+
+def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, AppenderProcess | None]:
+    """For processes that serve one embedded ledger side by side: its appending process,
+    started, and the configuration that tells them of it (none is needed otherwise)."""
+    if config.backend != "embedded" or config.appender is not None:
+        return config, None
+    process = AppenderProcess(config.directory, config.ledger, tune_gc=True)
+    process.start()
+    return replace(config, appender=Path(process.socket), appender_key=process.key), process

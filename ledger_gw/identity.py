@@ -10,9 +10,7 @@ organisation.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,46 +53,6 @@ def verify_low_s(public_key: ec.EllipticCurvePublicKey, signature: bytes, data: 
         public_key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
     except InvalidSignature as exc:
         raise AuthenticationError("signature does not verify", code="bad_signature") from exc
-
-
-class OwnSignatures:
-    """Signatures that this process's Signers made, each with a key that matches the
-    certificate it was made under: valid by construction. The Authenticator of the same
-    process (the embedded ledger admitting what the gateway just signed) takes each one
-    once instead of verifying it, which would only repeat the signer's arithmetic.
-    Anything from elsewhere, or seen again, is verified as always.
-
-    Kept only once a ledger that admits transactions in this process enables it (a
-    gateway on Fabric signs for the peers, which verify), and bounded: the oldest go
-    first."""
-
-    def __init__(self, limit: int = 20_000) -> None:
-        self.enabled = False
-        self._limit = limit
-        self._made: dict[tuple[str, bytes, bytes], None] = {}
-        self._lock = threading.Lock()
-
-    def enable(self) -> None:
-        self.enabled = True
-
-    def add(self, pem: str, payload: bytes, signature: bytes) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            self._made[(pem, payload, signature)] = None
-            while len(self._made) > self._limit:
-                del self._made[next(iter(self._made))]
-
-    def take(self, pem: str, payload: bytes, signature: bytes) -> bool:
-        with self._lock:
-            try:
-                del self._made[(pem, payload, signature)]
-            except KeyError:
-                return False
-            return True
-
-
-OWN_SIGNATURES = OwnSignatures()
 
 
 def load_certificate(pem: str | bytes) -> x509.Certificate:
@@ -224,8 +182,7 @@ class Authenticator:
 
     Certificate chains are checked once per certificate and cached; validity is
     judged at the transaction's own time, so that replaying an old log does not
-    fail once a certificate has expired; each signature is checked, unless this process
-    made it a moment ago (OwnSignatures).
+    fail once a certificate has expired; each signature is checked.
     """
 
     organisations: dict[str, Organisation]
@@ -261,6 +218,15 @@ class Authenticator:
         )
 
     def authenticate(self, pem: str, signature: bytes, payload: bytes, at: dt.datetime) -> Identity:
+        known = self._certificate(pem, at)
+        verify_low_s(known.public_key, signature, payload)
+        return known.identity
+
+    def identify(self, pem: str, at: dt.datetime) -> Identity:
+        """The certificate's identity at `at`, for a signature its caller knows is valid."""
+        return self._certificate(pem, at).identity
+
+    def _certificate(self, pem: str, at: dt.datetime) -> _Known:
         known = self._known.get(pem)
         if known is None:
             known = self._known[pem] = self._check_certificate(pem)
@@ -268,9 +234,7 @@ class Authenticator:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
             )
-        if not OWN_SIGNATURES.take(pem, payload, signature):
-            verify_low_s(known.public_key, signature, payload)
-        return known.identity
+        return known
 
 
 @dataclass(frozen=True)
@@ -281,15 +245,7 @@ class Signer:
     cert_pem: str
 
     def sign(self, payload: bytes) -> bytes:
-        signature = sign_low_s(self.key, payload)
-        if self._key_matches_certificate:
-            OWN_SIGNATURES.add(self.cert_pem, payload, signature)
-        return signature
-
-    @functools.cached_property
-    def _key_matches_certificate(self) -> bool:
-        public = load_certificate(self.cert_pem).public_key()
-        return public == self.key.public_key()
+        return sign_low_s(self.key, payload)
 
     @property
     def org_id(self) -> str:

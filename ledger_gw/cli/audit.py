@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +19,14 @@ from ledger_gw.audit.chain import Documents
 from ledger_gw.audit.errors import AuditError, AuditFailedError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
-from ledger_gw.bootstrap import BACKENDS
+from ledger_gw.bootstrap import BACKENDS, log_reader, open_log
 from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import make_engine
-from ledger_gw.embedded.reader import LogReader
-from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import ReportQuery, report_from_log
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.workspace import Workspace
-
-
-def _reader(ws: Workspace, url: str | None) -> LogReader:
-    return LogReader(make_engine(url or ws.ledger_url))
 
 
 def _documents(specs: tuple[str, ...]) -> Documents:
@@ -84,39 +75,6 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-@contextmanager
-def open_log(
-    directory: Path, ledger_url: str | None, backend: str, profile: Path | None, as_org: str | None
-) -> Iterator[tuple[Workspace, VerifiableLog]]:
-    """The workspace and the verifiable log of either backend, closed on the way out.
-
-    On Fabric the workspace is the one the network's profile names."""
-    if backend == "fabric":
-        from ledger_gw.bootstrap import fabric_ledger
-        from ledger_gw.fabric.gateway import FabricLedger
-        from ledger_gw.fabric.verifiable import FabricLog
-
-        ledger, ws = fabric_ledger(profile)
-        try:
-            assert isinstance(ledger, FabricLedger)
-            if as_org is None:
-                orgs = ws.consortium.organisations.items()
-                auditors = [o for o, m in orgs if m.role == "auditor"]
-                if not auditors:
-                    raise click.UsageError("the consortium has no auditor: name a member with --as")
-                as_org = auditors[0]
-            yield ws, FabricLog(ledger, as_org)
-        finally:
-            ledger.close()
-        return
-    ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
-    try:
-        yield ws, EmbeddedLog(reader, ws.consortium)
-    finally:
-        reader.engine.dispose()
-
-
 @audit.command("bundle")
 @directory_option
 @ledger_option
@@ -140,7 +98,10 @@ def audit_bundle(
 ) -> None:
     """Write an offline audit bundle for a referral chain, an entitlement or transactions:
     Merkle proofs on the embedded ledger, the blocks themselves on Fabric."""
-    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        ws,
+        log,
+    ):
         bundle = build_bundle(
             log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
         )
@@ -223,7 +184,10 @@ def audit_chain(
     as_org: str | None,
 ) -> None:
     """Walk a referral chain on the ledger and print each step's verdict."""
-    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        ws,
+        log,
+    ):
         bundle = build_bundle(log, ws.consortium, kind="referral_chain", subject=referral_id)
     report = verify_bundle(
         bundle, trusted_consortium=ws.consortium, quorum=quorum, documents=_documents(docs)
@@ -252,7 +216,7 @@ def audit_watch(
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted."""
     ws = Workspace.load(directory)
-    reader = _reader(ws, ledger_url)
+    reader = log_reader(ws, ledger_url)
     monitor = Monitor(state, ws.consortium, quorum)
     polls = 0
     try:
@@ -306,7 +270,10 @@ def report_accountability(
     as_org: str | None,
 ) -> None:
     """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
-    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        ws,
+        log,
+    ):
         data = report_from_log(log, ReportQuery(org, programme, start, end, k))
     if sign_as:
         data = sign_report(data, ws.signer(sign_as))
@@ -332,6 +299,9 @@ def report_verify(
     as_org: str | None,
 ) -> None:
     """Check a signed JSON report's signature and recompute it from the ledger."""
-    with open_log(directory, ledger_url, backend, profile, as_org) as (ws, log):
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        ws,
+        log,
+    ):
         org = verify_report(json.loads(path.read_text()), ws.consortium, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

@@ -1,13 +1,12 @@
 """`ledger-gw token …` and `ledger-gw serve`: the agency gateway's admin commands.
 
-Registered on `ledger_gw.cli.cli`. Imports no Flask: `serve` hands gunicorn the app by
-name (`api.wsgi:app`), and tokens are managed through the services layer.
+Registered on `ledger_gw.cli.cli`. Imports no Flask until `serve` runs gunicorn (api.server)
+in this process; tokens are managed through the services layer.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from ledger_gw.bootstrap import Serving, config_from_env, open_gateway, serving_from_env
 from ledger_gw.services.access import issue_token, revoke_token
-from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 
 console = Console()
@@ -31,10 +30,10 @@ _DIR = click.option(
 
 
 def _gateway(directory: Path | None) -> Gateway:
-    config = GatewayConfig.from_env()
+    config = config_from_env()
     if directory is not None:
         config = replace(config, directory=directory)
-    return Gateway.open(config)
+    return open_gateway(config)
 
 
 @click.group()
@@ -79,20 +78,35 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 @click.command()
 @_DIR
 @click.option("--demo", is_flag=True, help="Demo consortium, Fatima's journey, demo tokens.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve(directory: Path | None, demo: bool, host: str, port: int, workers: int) -> None:
+@click.option("--host", help="Default: from LEDGER_GW_BIND, or 127.0.0.1.")
+@click.option("--port", type=int, help="Default: from LEDGER_GW_BIND, or 8080.")
+@click.option("--workers", type=int, help="Default: LEDGER_GW_WORKERS, or 2.")
+@click.option("--threads", type=int, help="Threads per worker (default: LEDGER_GW_THREADS, or 8).")
+def serve(
+    directory: Path | None,
+    demo: bool,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    threads: int | None,
+) -> None:
     """Run the gateway under gunicorn."""
-    directory = directory or Path(os.environ.get("LEDGER_GW_DIR", "var/demo"))
-    os.environ["LEDGER_GW_DIR"] = str(directory)
-    os.environ["LEDGER_GW_BIND"] = f"{host}:{port}"
-    os.environ["LEDGER_GW_WORKERS"] = str(workers)
-    url = f"http://{host}:{port}"
+    from api.server import serve as run_gunicorn
+
+    config = config_from_env()
+    if directory is not None:
+        config = replace(config, directory=directory)
+    serving = serving_from_env()
+    bind = serving.bind
+    if host or port:
+        env_host, _, env_port = bind.rpartition(":")
+        bind = f"{host or env_host}:{port or env_port}"
+    serving = Serving(bind, workers or serving.workers, threads or serving.threads)
+    url = f"http://{bind}"
     if demo:
         from ledger_gw.demo.seed import prepare_demo
 
-        tokens, pid = prepare_demo(directory)
+        tokens, pid = prepare_demo(config)
         console.print(f"[bold]Gateway[/]  {url}\n[bold]API docs[/] {url}/docs")
         console.print(
             f"[bold]Dashboard[/] {url}/dashboard/ : log in with the AUDITOR-X/auditor token "
@@ -101,7 +115,7 @@ def serve(directory: Path | None, demo: bool, host: str, port: int, workers: int
             soft_wrap=True,
             highlight=False,
         )
-        journey = directory / "demo-journey.json"
+        journey = config.directory / "demo-journey.json"
         if journey.exists():
             first = json.loads(journey.read_text())["referrals"][0]
             console.print(
@@ -123,5 +137,4 @@ def serve(directory: Path | None, demo: bool, host: str, port: int, workers: int
     else:
         console.print(f"[bold]Gateway[/] {url}  docs {url}/docs")
     sys.stdout.flush()
-    args = [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"]
-    os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
+    run_gunicorn(config, serving)

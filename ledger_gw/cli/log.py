@@ -13,6 +13,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.cli.options import directory_option, ledger_option
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
@@ -24,7 +25,7 @@ console = Console()
 @contextmanager
 def _open(directory: Path, ledger_url: str | None) -> Iterator[tuple[Workspace, EmbeddedLedger]]:
     ws = Workspace.load(directory)
-    ledger = EmbeddedLedger(ledger_url or ws.ledger_url, ws.consortium, ws.log_signer())
+    ledger = embedded_ledger(ws, ledger_url)
     try:
         yield ws, ledger
     finally:

@@ -1,19 +1,14 @@
-"""Fatima's journey: the seed story, end to end on a fresh embedded ledger.
+"""Fatima's journey (demo.story) on a terminal, end to end on a fresh embedded ledger.
 
-She registers once, at service point 1; her identity never leaves the agency that
-collected it. Everything the ledger holds about her is a keyed pseudonym, codes,
-amounts and salted hashes. At each later service point she is found by that
-pseudonym, under the consent she gave, and an auditor can check the referral
+After the story, what each party may read of it, and an auditor checking the referral
 chain against a witnessed checkpoint without trusting the ledger's operator.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,26 +17,24 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.story import tell
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import LedgerError
 from ledger_gw.interfaces import Ledger
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_inclusion
-from ledger_gw.pseudonym import document_hash, new_salt
+from ledger_gw.pseudonym import PseudonymKey, document_hash, new_salt
 from ledger_gw.workspace import Workspace
 
 QUORUM = 2  # witnesses an auditor requires on a checkpoint
 
 
-def _id() -> str:
-    return str(uuid.uuid4())
-
-
 @dataclass
 class OffChainRecord:
-    """What agency A keeps in its own database (never sent to the ledger)."""
+    """What the registering agency keeps in its own database (never sent to the ledger)."""
 
     attributes: dict[str, str]
     pid: str
@@ -50,13 +43,20 @@ class OffChainRecord:
 
 @dataclass
 class Journey:
+    """The story told on a terminal: each organisation signs with its own key, personal
+    data and documents stay in this process, and what staff read is shown."""
+
     ws: Workspace
     ledger: Ledger
     console: Console
-    today: dt.date = field(default_factory=lambda: dt.datetime.now(dt.UTC).date())
+    key: PseudonymKey
+    kept: dict[str, OffChainRecord] = field(default_factory=dict)  # by pid
 
     def client(self, org_id: str) -> OrgClient:
         return OrgClient(self.ledger, self.ws.signer(org_id))
+
+    def chapter(self, title: str) -> None:
+        self.console.rule(f"[bold]{title}")
 
     @contextmanager
     def step(self, title: str) -> Iterator[None]:
@@ -64,8 +64,57 @@ class Journey:
             yield
         self.console.print(f"[green]✓[/] {title}")
 
-    def submit(self, org_id: str, event: dict[str, Any]) -> dict[str, Any]:
-        return self.client(org_id).submit(event)
+    def says(self, text: str) -> None:
+        self.console.print(text)
+
+    def register(self, org: str, attributes: Mapping[str, str]) -> str:
+        record = OffChainRecord(dict(attributes), self.key.pseudonym(attributes))
+        self.kept[record.pid] = record
+        self.console.print(
+            Panel(
+                "\n".join(f"{k}: {v}" for k, v in record.attributes.items())
+                + f"\n\n→ pseudonymous ID on the ledger: [bold]{record.pid}[/]",
+                title=f"kept off-chain by {org} only",
+                expand=False,
+            )
+        )
+        return record.pid
+
+    def pseudonym(self, attributes: Mapping[str, str]) -> str:
+        return self.key.pseudonym(attributes)
+
+    def document(self, org: str, pid: str, kind: str, content: bytes) -> str:
+        salt = new_salt()
+        record = self.kept.get(pid)
+        if record is not None:
+            record.salts[f"{kind}-{len(record.salts)}"] = salt
+        return document_hash(salt, content)
+
+    def submit(self, org: str, event: dict[str, Any]) -> dict[str, Any]:
+        return self.client(org).submit(event)
+
+    def duplicate_check(self, org: str, typed: Mapping[str, str], pid: str) -> None:
+        again = self.key.pseudonym(typed)
+        found = self.client(org).entitlements(again, "deduplication")["entitlements"]
+        self.console.print(
+            f"{org}'s duplicate check for {again} ({'same' if again == pid else 'other'} "
+            f"pseudonym): {len(found)} active entitlement(s) → no second registration"
+        )
+        for e in found:
+            self.console.print(
+                f"   {e['granted_by']} {e['programme']} {e['assistance_type']} "
+                f"{e['delivered']}/{e['amount']} {e['currency']} until {e['end']}"
+            )
+
+    def arrival(self, org: str, spelled: Mapping[str, str], pid: str) -> None:
+        other = self.key.pseudonym(spelled)
+        if other != pid:
+            self.console.print(
+                f"[yellow]a different spelling gives another pseudonym ({other});[/] "
+                f"{org} uses the one on her referral slip instead"
+            )
+        history = self.client(org).history(pid, "service_continuity")["events"]
+        self.console.print(_events_table(f"What {org} sees under her consent", history))
 
 
 def _events_table(title: str, events: list[dict[str, Any]]) -> Table:
@@ -88,237 +137,20 @@ def run_demo(
 ) -> None:
     """On the embedded ledger by default; another backend brings its ledger and audit."""
     if ledger is None:
-        ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
-    j = Journey(ws, ledger, console)
-    key = ws.pseudonym_key()
-    today = j.today
-    console.rule("[bold]Service point 1: registration at AGENCY-A (cash)")
-
-    # Registration: personal data stays in AGENCY-A's own store.
-    fatima = OffChainRecord(
-        {
-            "given_name": "Fatima",
-            "family_name": "Al-Hassan",
-            "date_of_birth": "1991-03-14",
-            "place_of_birth": "Aleppo",
-        },
-        pid="",
-    )
-    fatima.pid = key.pseudonym(fatima.attributes)
-    console.print(
-        Panel(
-            "\n".join(f"{k}: {v}" for k, v in fatima.attributes.items())
-            + f"\n\n→ pseudonymous ID on the ledger: [bold]{fatima.pid}[/]",
-            title="kept off-chain by AGENCY-A only",
-            expand=False,
-        )
-    )
-
-    consent_form = b"signed consent form, scanned at service point 1"
-    fatima.salts["consent"] = new_salt()
-    consent_id = _id()
-    with j.step("consent recorded for the consortium (referral, deduplication, continuity)"):
-        j.submit(
-            "AGENCY-A",
-            {
-                "event_id": _id(),
-                "type": "consent.granted",
-                "consent_id": consent_id,
-                "pid": fatima.pid,
-                "grantees": ["*"],
-                "purposes": ["deduplication", "referral", "service_continuity"],
-                "data_categories": ["assistance", "consent", "entitlements", "referrals"],
-                "lawful_basis": "consent",
-                "expires": (today + dt.timedelta(days=365)).isoformat(),
-                "form_hash": document_hash(fatima.salts["consent"], consent_form),
-            },
-        )
-
-    cash_id = _id()
-    with j.step("AGENCY-A grants multi-purpose cash: 3 × 150 USD"):
-        j.submit(
-            "AGENCY-A",
-            {
-                "event_id": _id(),
-                "type": "entitlement.granted",
-                "entitlement_id": cash_id,
-                "pid": fatima.pid,
-                "programme": "MPCA-2026",
-                "assistance_type": "cash",
-                "modality": "cash",
-                "amount": "450.00",
-                "currency": "USD",
-                "start": today.isoformat(),
-                "end": (today + dt.timedelta(days=90)).isoformat(),
-                "location": "LB11",
-            },
-        )
-    with j.step("AGENCY-A delivers the first instalment"):
-        j.submit(
-            "AGENCY-A",
-            {
-                "event_id": _id(),
-                "type": "assistance.delivered",
-                "entitlement_id": cash_id,
-                "amount": "150.00",
-                "currency": "USD",
-                "date": today.isoformat(),
-                "location": "LB11",
-            },
-        )
-
-    referral_note = b"referral note: follow-up care needed (clinical details stay off-chain)"
-    fatima.salts["referral-1"] = new_salt()
-    first_referral = _id()
-    with j.step("AGENCY-A refers her to AGENCY-B for health care"):
-        j.submit(
-            "AGENCY-A",
-            {
-                "event_id": _id(),
-                "type": "referral.created",
-                "referral_id": first_referral,
-                "pid": fatima.pid,
-                "to_org": "AGENCY-B",
-                "sector": "health",
-                "urgency": "urgent",
-                "document_hash": document_hash(fatima.salts["referral-1"], referral_note),
-                "consent_id": consent_id,
-            },
-        )
-    with j.step("AGENCY-B accepts and completes the referral"):
-        j.submit(
-            "AGENCY-B",
-            {"event_id": _id(), "type": "referral.accepted", "referral_id": first_referral},
-        )
-        j.submit(
-            "AGENCY-B",
-            {
-                "event_id": _id(),
-                "type": "referral.completed",
-                "referral_id": first_referral,
-                "outcome": "service_provided",
-            },
-        )
-
-    console.rule("[bold]Service point 2: she arrives elsewhere in the country")
-    # Staff type her name differently; canonicalisation gives the same pseudonym.
-    typed = {
-        "given_name": " FATIMA ",
-        "family_name": "al-hassan",
-        "date_of_birth": "1991-03-14",
-        "place_of_birth": "ALEPPO",
-    }
-    again = key.pseudonym(typed)
-    found = j.client("AGENCY-A").entitlements(again, "deduplication")["entitlements"]
-    console.print(
-        f"AGENCY-A's duplicate check for {again} ({'same' if again == fatima.pid else 'other'} "
-        f"pseudonym): {len(found)} active entitlement(s) → no second registration"
-    )
-    for e in found:
-        console.print(
-            f"   {e['granted_by']} {e['programme']} {e['assistance_type']} "
-            f"{e['delivered']}/{e['amount']} {e['currency']} until {e['end']}"
-        )
-    with j.step("AGENCY-B grants transport cash: flagged as a possible duplicate"):
-        result = j.submit(
-            "AGENCY-B",
-            {
-                "event_id": _id(),
-                "type": "entitlement.granted",
-                "entitlement_id": _id(),
-                "pid": fatima.pid,
-                "programme": "HEALTH-ACCESS",
-                "assistance_type": "cash",
-                "modality": "voucher",
-                "amount": "40.00",
-                "currency": "USD",
-                "start": today.isoformat(),
-                "end": (today + dt.timedelta(days=30)).isoformat(),
-                "location": "LB15",
-            },
-        )
-    console.print(f"   possible duplicate of: {result['possible_duplicate_of']}")
-
-    fatima.salts["referral-2"] = new_salt()
-    second_referral = _id()
-    with j.step("AGENCY-B refers her on to AGENCY-C, continuing the referral chain"):
-        j.submit(
-            "AGENCY-B",
-            {
-                "event_id": _id(),
-                "type": "referral.created",
-                "referral_id": second_referral,
-                "pid": fatima.pid,
-                "to_org": "AGENCY-C",
-                "sector": "health",
-                "urgency": "routine",
-                "document_hash": document_hash(fatima.salts["referral-2"], b"continuity of care"),
-                "parent_referral_id": first_referral,
-                "consent_id": consent_id,
-            },
-        )
-
-    karim = key.pseudonym(
-        {"given_name": "Karim", "family_name": "Haddad", "date_of_birth": "1987-09-02"}
-    )
-    with j.step("AGENCY-B also assists Karim, who did not consent to any sharing"):
-        j.submit(
-            "AGENCY-B",
-            {
-                "event_id": _id(),
-                "type": "entitlement.granted",
-                "entitlement_id": _id(),
-                "pid": karim,
-                "programme": "HEALTH-ACCESS",
-                "assistance_type": "health",
-                "modality": "service",
-                "amount": "1",
-                "currency": "USD",
-                "start": today.isoformat(),
-                "end": (today + dt.timedelta(days=30)).isoformat(),
-            },
-        )
-
-    console.rule("[bold]Service point 3: another country, AGENCY-C")
-    pid_c = key.pseudonym(
-        {
-            "given_name": "Fatima",
-            "family_name": "Al Hassan",
-            "date_of_birth": "1991-03-14",
-            "place_of_birth": "Aleppo",
-        }
-    )
-    if pid_c != fatima.pid:
-        console.print(
-            f"[yellow]a different spelling gives another pseudonym ({pid_c});[/] "
-            "AGENCY-C uses the one on her referral slip instead"
-        )
-    history = j.client("AGENCY-C").history(fatima.pid, "service_continuity")["events"]
-    console.print(_events_table("What AGENCY-C sees under her consent", history))
-    with j.step("AGENCY-C accepts, provides care and completes the referral"):
-        j.submit(
-            "AGENCY-C",
-            {"event_id": _id(), "type": "referral.accepted", "referral_id": second_referral},
-        )
-        j.submit(
-            "AGENCY-C",
-            {
-                "event_id": _id(),
-                "type": "referral.completed",
-                "referral_id": second_referral,
-                "outcome": "service_provided",
-            },
-        )
-
+        ledger = embedded_ledger(ws)
+    j = Journey(ws, ledger, console, ws.pseudonym_key())
+    told = tell(j)
     console.rule("[bold]What each party saw")
-    _show_parties(
-        j, {"Fatima (consent to the consortium)": fatima.pid, "Karim (no consent to share)": karim}
-    )
+    people = {
+        "Fatima (consent to the consortium)": told.pid,
+        "Karim (no consent to share)": told.karim,
+    }
+    _show_parties(j, people)
     if audit is not None:
-        audit(j, second_referral)
+        audit(j, told.referrals[1])
         return
     console.rule("[bold]Audit: the referral chain against a witnessed checkpoint")
-    _audit_chain(j, second_referral)
+    _audit_chain(j, told.referrals[1])
 
 
 def _show_parties(j: Journey, people: dict[str, str]) -> None:

@@ -1,98 +1,90 @@
-"""Fatima's journey through the gateway's own services, quietly: demo data for `serve --demo`.
+"""Fatima's journey (demo.story) through the gateway's own services: `serve --demo`'s data.
 
 Her personal data goes into AGENCY-A's off-chain store; the ledger gets her pseudonymous
-ID, codes, amounts and the keyed hashes of her consent form and referral ckpt.
+ID, codes, amounts and the keyed hashes of her consent form and referral notes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
-import uuid
-from dataclasses import replace
-from pathlib import Path
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
+from ledger_gw.demo.story import FATIMA, tell
 from ledger_gw.demo.synthetic import seed_synthetic
+from ledger_gw.pseudonym import document_hash, new_salt
 from ledger_gw.services import events, registrations
 from ledger_gw.services.access import Caller, Role, issue_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
-FATIMA = {
-    "given_name": "Fatima",
-    "family_name": "Al-Hassan",
-    "date_of_birth": "1991-03-14",
-    "place_of_birth": "Aleppo",
-}
-
-
-def _id() -> str:
-    return str(uuid.uuid4())
-
 
 def _as(org: str) -> Caller:
     return Caller("seed", org, Role.AGENCY_WRITER)
 
 
+@dataclass
+class Seeding:
+    """The story told through the gateway's services, quietly: registrations and
+    documents go into the agencies' off-chain stores, events through the API's checks."""
+
+    gateway: Gateway
+    people: dict[tuple[str, str], str] = field(default_factory=dict)  # (org, pid) → person
+
+    def chapter(self, title: str) -> None:
+        pass
+
+    def step(self, title: str) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def says(self, text: str) -> None:
+        pass
+
+    def register(self, org: str, attributes: Mapping[str, str]) -> str:
+        person = registrations.register(self.gateway, _as(org), attributes)
+        self.people[org, person["pid"]] = person["person_id"]
+        return str(person["pid"])
+
+    def pseudonym(self, attributes: Mapping[str, str]) -> str:
+        return self.gateway.pseudonym_key.pseudonym(attributes)
+
+    def document(self, org: str, pid: str, kind: str, content: bytes) -> str:
+        person_id = self.people.get((org, pid))
+        if person_id is None:  # an agency that holds no registration of hers
+            return document_hash(new_salt(), content)
+        stored = registrations.add_document(self.gateway, _as(org), person_id, kind, content)
+        return str(stored["hash"])
+
+    def submit(self, org: str, event: dict[str, Any]) -> dict[str, Any]:
+        return events.submit(self.gateway, _as(org), event)[0]
+
+    def duplicate_check(self, org: str, typed: Mapping[str, str], pid: str) -> None:
+        pass
+
+    def arrival(self, org: str, spelled: Mapping[str, str], pid: str) -> None:
+        pass
+
+
 def seed_fatima(gateway: Gateway) -> dict[str, Any]:
     """Register Fatima at AGENCY-A and record her journey across AGENCY-A, -B and -C."""
-    a, b, c = _as("AGENCY-A"), _as("AGENCY-B"), _as("AGENCY-C")
-    today = dt.datetime.now(dt.UTC).date()
-    person = registrations.register(gateway, a, FATIMA)
-    pid, person_id = person["pid"], person["person_id"]
-    form = registrations.add_document(
-        gateway, a, person_id, "consent_form", b"signed consent form, service point 1"
-    )
-    note = registrations.add_document(
-        gateway, a, person_id, "referral", b"referral note: follow-up care needed"
-    )
-    consent_id, cash, first, second = _id(), _id(), _id(), _id()
-
-    def submit(who: Caller, event: dict[str, Any]) -> dict[str, Any]:
-        return events.submit(gateway, who, {"event_id": _id(), **event})[0]
-
-    submit(a, {
-        "type": "consent.granted", "consent_id": consent_id, "pid": pid, "grantees": ["*"],
-        "purposes": ["deduplication", "referral", "service_continuity"],
-        "data_categories": ["assistance", "consent", "entitlements", "referrals"],
-        "lawful_basis": "consent", "expires": (today + dt.timedelta(days=365)).isoformat(),
-        "form_hash": form["hash"],
-    })  # fmt: skip
-    submit(a, {
-        "type": "entitlement.granted", "entitlement_id": cash, "pid": pid,
-        "programme": "MPCA-2026", "assistance_type": "cash", "modality": "cash",
-        "amount": "450.00", "currency": "USD", "start": today.isoformat(),
-        "end": (today + dt.timedelta(days=90)).isoformat(), "location": "LB11",
-    })  # fmt: skip
-    submit(a, {
-        "type": "assistance.delivered", "entitlement_id": cash, "amount": "150.00",
-        "currency": "USD", "date": today.isoformat(), "location": "LB11",
-    })  # fmt: skip
-    submit(a, {
-        "type": "referral.created", "referral_id": first, "pid": pid, "to_org": "AGENCY-B",
-        "sector": "health", "urgency": "urgent", "document_hash": note["hash"],
-        "consent_id": consent_id,
-    })  # fmt: skip
-    submit(b, {"type": "referral.accepted", "referral_id": first})
-    submit(b, {"type": "referral.completed", "referral_id": first, "outcome": "service_provided"})
-    submit(b, {
-        "type": "referral.created", "referral_id": second, "pid": pid, "to_org": "AGENCY-C",
-        "sector": "health", "urgency": "routine", "document_hash": "ab" * 32,
-        "parent_referral_id": first, "consent_id": consent_id,
-    })  # fmt: skip
-    submit(c, {"type": "referral.accepted", "referral_id": second})
-    return {"pid": pid, "person_id": person_id, "referrals": [first, second]}
+    seeding = Seeding(gateway)
+    told = tell(seeding)
+    person_id = seeding.people["AGENCY-A", told.pid]
+    return {"pid": told.pid, "person_id": person_id, "referrals": list(told.referrals)}
 
 
-def prepare_demo(directory: Path) -> tuple[dict[str, str], str]:
+def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
     """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
+    directory = config.directory
     if not (directory / "consortium.json").exists():
         Workspace.create(directory, DEMO)
-    gw = Gateway.open(replace(GatewayConfig.from_env(), directory=directory))
+    gw = open_gateway(config)
     try:
         create_session_key(gw.config.session_key_path)
         if gw.ledger.size() == 0:

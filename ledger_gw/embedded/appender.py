@@ -16,10 +16,10 @@ socket's key: only the gateway's own processes do, and they hold the organisatio
 signing keys anyway. Every entry still carries its signature, and verification replays
 every entry.
 
-    python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock
+    python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
+        --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
 
-reads the gateway's configuration (GatewayConfig) and the socket's key from the
-environment (LEDGER_GW_APPENDER_KEY, hex).
+reads the socket's key (hex) from its standard input, where `ps` does not show it.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -56,17 +56,7 @@ from ledger_gw.interfaces import Outcome
 from ledger_gw.transaction import Proposal, SignedTransaction
 
 _log = logging.getLogger(__name__)
-KEY_ENV = "LEDGER_GW_APPENDER_KEY"
-SOCKET_ENV = "LEDGER_GW_APPENDER"
 _RESTART_DELAY = 1.0  # seconds before an appender that died is started again
-
-
-def appender_key() -> bytes:
-    """The socket's shared key, from the environment that gunicorn's master set."""
-    try:
-        return bytes.fromhex(os.environ[KEY_ENV])
-    except (KeyError, ValueError):
-        raise ConfigError(f"{KEY_ENV} must hold the appender's key in hex") from None
 
 
 # The wire: pickled tuples of plain values (bytes, str, int, None, lists, tuples). Peers
@@ -231,15 +221,9 @@ class RemoteAppender:
     which the contract's event IDs make safe.
     """
 
-    def __init__(
-        self,
-        address: str,
-        authkey: bytes,
-        waiting: Callable[[], AbstractContextManager[None]] = contextlib.nullcontext,
-    ) -> None:
+    def __init__(self, address: str, authkey: bytes) -> None:
         self.address = address
         self._authkey = authkey
-        self._waiting = waiting  # entered while this thread waits for the appender
         self._local = threading.local()
 
     def _connection(self) -> Connection:
@@ -252,10 +236,9 @@ class RemoteAppender:
         request = _dumps([_admitted_wire(v) for v in admitted])
         for attempt in range(2):
             try:
-                with self._waiting():
-                    conn = self._connection()
-                    conn.send_bytes(request)
-                    reply = conn.recv_bytes()
+                conn = self._connection()
+                conn.send_bytes(request)
+                reply = conn.recv_bytes()
                 answer = _loads(reply)
                 break
             except (OSError, EOFError, AuthenticationError) as exc:
@@ -283,7 +266,10 @@ class AppenderProcess:
     key is fresh for every start of the server.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, directory: Path, ledger_url: str, *, tune_gc: bool = False) -> None:
+        self._args = ["--dir", str(directory), "--ledger", ledger_url]
+        if tune_gc:
+            self._args.append("--tune-gc")
         self._dir = tempfile.mkdtemp(prefix="ledger-appender-")  # mode 0700
         self.socket = os.path.join(self._dir, "append.sock")
         self.key = secrets.token_bytes(32)
@@ -295,9 +281,6 @@ class AppenderProcess:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
-    def environ(self) -> dict[str, str]:
-        return {SOCKET_ENV: self.socket, KEY_ENV: self.key.hex()}
-
     def start(self, timeout: float = 60.0) -> None:
         self._spawn(timeout)
         self._watcher = threading.Thread(target=self._watch, name="appender-watch", daemon=True)
@@ -306,10 +289,11 @@ class AppenderProcess:
     def _spawn(self, timeout: float) -> None:
         with contextlib.suppress(FileNotFoundError):  # left by an appender that was killed
             os.unlink(self.socket)
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "ledger_gw.embedded.appender", "--socket", self.socket],
-            env={**os.environ, **self.environ()},
-        )
+        command = [sys.executable, "-m", "ledger_gw.embedded.appender", "--socket", self.socket]
+        self._proc = subprocess.Popen([*command, *self._args], stdin=subprocess.PIPE)
+        assert self._proc.stdin is not None
+        with self._proc.stdin as key_pipe:
+            key_pipe.write(self.key.hex().encode() + b"\n")
         if self._stopping.is_set():  # stop() came while this one was starting
             self._proc.terminate()
             return
@@ -359,18 +343,35 @@ def _stop_when_orphaned(server: AppendServer) -> None:
     server.stop()
 
 
+def _tune_gc() -> None:
+    """The writer allocates a few tuples a row and makes hardly any cycles: with Python's
+    default threshold (700), the cycle collector took a tenth of its time."""
+    gc.freeze()  # what the process keeps for life: never scanned again
+    gc.set_threshold(50_000, 50, 100)
+
+
+def _read_key(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError:
+        raise ConfigError("the appender's key on standard input must be hex") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    from ledger_gw.services.config import GatewayConfig
     from ledger_gw.workspace import Workspace
 
     parser = argparse.ArgumentParser(description="the embedded ledger's appending process")
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    parser.add_argument("--dir", required=True, type=Path, help="the consortium directory")
+    parser.add_argument("--ledger", required=True, help="SQLAlchemy URL of the ledger")
+    parser.add_argument(
+        "--tune-gc", action="store_true", help="collect cycles rarely (a busy appender)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
-    authkey = appender_key()
-    config = GatewayConfig.from_env()
-    ws = Workspace.load(config.directory)
-    ledger = EmbeddedLedger(config.ledger, ws.consortium, ws.log_signer())
+    authkey = _read_key(sys.stdin.readline())
+    ws = Workspace.load(args.dir)
+    ledger = EmbeddedLedger(args.ledger, ws.consortium, ws.log_signer())
     old_umask = os.umask(0o177)  # the socket: its owner only
     try:
         server = AppendServer(ledger, args.socket, authkey)
@@ -379,10 +380,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
-    # The writer allocates a few tuples a row and makes hardly any cycles: with Python's
-    # default threshold (700), the cycle collector took a tenth of its time.
-    gc.freeze()  # what the process keeps for life: never scanned again
-    gc.set_threshold(50_000, 50, 100)
+    if args.tune_gc:
+        _tune_gc()
     try:
         server.serve_forever()
     finally:

@@ -26,6 +26,7 @@ from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
+from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.embedded.simulation import (
@@ -45,7 +46,6 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
-from ledger_gw.identity import OWN_SIGNATURES
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -101,6 +101,9 @@ class EmbeddedLedger:
 
     With an `appender`, this process admits transactions, runs the contract on them
     ahead (see embedded.simulation) and reads; the appending process appends them.
+
+    `own_signatures`: what this process's signers signed (their `recording` wrappers),
+    admitted without verifying the signature again.
     """
 
     def __init__(
@@ -112,11 +115,12 @@ class EmbeddedLedger:
         clock: Callable[[], dt.datetime] = _now,
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
+        own_signatures: OwnSignatures | None = None,
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
         self._auth = consortium.authenticator()
-        OWN_SIGNATURES.enable()  # what this process signs, it admits here
+        self._own = own_signatures
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
@@ -258,6 +262,10 @@ class EmbeddedLedger:
             raise ValidationError(
                 f"transaction time is {skew} away from the ledger's", code="clock_skew"
             )
+        if self._own is not None and self._own.take(
+            proposal.creator, proposal.payload, tx.signature
+        ):
+            return self._auth.identify(proposal.creator, proposal.time)
         return self._auth.authenticate(
             proposal.creator, tx.signature, proposal.payload, proposal.time
         )

@@ -47,9 +47,8 @@ def _parse(event: Any, where: str) -> dict[str, Any]:
 
 def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any], bool]:
     """Returns the contract's result and whether this call appended it (False: a replay)."""
-    with gateway.submitting():
-        checked = check_event(gateway, event)
-        outcome = gateway.client(caller).submit_many([checked])[0]
+    checked = check_event(gateway, event)
+    outcome = gateway.client(caller).submit_many([checked])[0]
     return outcome.unwrap(), outcome.position is not None
 
 
@@ -61,12 +60,11 @@ def submit_batch(gateway: Gateway, caller: Caller, events: Sequence[Any]) -> lis
         raise ValidationError(
             f"at most {gateway.config.max_batch} events", code="too_large", field="events"
         )
-    with gateway.submitting():
-        checked = [check_event(gateway, e, f"events[{i}]") for i, e in enumerate(events)]
-        ids = [e["event_id"] for e in checked]
-        if len(set(ids)) != len(ids):
-            raise ValidationError("event IDs repeat", code="duplicate_event_id", field="events")
-        outcomes = gateway.client(caller).submit_many(checked)
+    checked = [check_event(gateway, e, f"events[{i}]") for i, e in enumerate(events)]
+    ids = [e["event_id"] for e in checked]
+    if len(set(ids)) != len(ids):
+        raise ValidationError("event IDs repeat", code="duplicate_event_id", field="events")
+    outcomes = gateway.client(caller).submit_many(checked)
     out: list[dict[str, Any]] = []
     for event, outcome in zip(checked, outcomes, strict=True):
         item: dict[str, Any] = {"event_id": event["event_id"]}

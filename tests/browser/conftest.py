@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from browser_site import Site
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
-from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support.gunicorn import gunicorn
 
@@ -56,7 +56,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         pytest.skip(reason)
     root = tmp_path_factory.mktemp("browser") / "ws"
     Workspace.create(root, DEMO)
-    gw = Gateway.open(GatewayConfig(directory=root))
+    gw = open_gateway(GatewayConfig(directory=root))
     try:
         create_session_key(gw.config.session_key_path)
         journey = seed_fatima(gw)

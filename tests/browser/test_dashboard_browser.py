@@ -95,7 +95,7 @@ def test_auditor_sees_verdicts_and_catches_a_tampered_bundle(
     browser.get(f"{site.url}/dashboard/audit/chain?referral_id={site.referrals[0]}")
     assert "Every step of this chain verifies" in _text(browser)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.steps tbody tr")
-    assert len(rows) == 5  # created, accepted, completed; onward created, accepted
+    assert len(rows) == 6  # created, accepted, completed; onward created, accepted, completed
     assert all(r.get_attribute("class") == "pass" for r in rows)
     assert "✓" in rows[0].text
     assert "Fatima" not in browser.page_source

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from e2e_server import Server
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support.gunicorn import gunicorn
 
@@ -26,7 +26,7 @@ TOKENS = (
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("e2e") / "ws"
     Workspace.create(root, DEMO)
-    gw = Gateway.open(GatewayConfig(directory=root))
+    gw = open_gateway(GatewayConfig(directory=root))
     try:
         tokens = {
             org: issue_token(gw.store(org), gw.org_role(org), role)[1] for org, role in TOKENS

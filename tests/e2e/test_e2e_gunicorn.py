@@ -143,12 +143,11 @@ def _appender_pid(directory: Path) -> int:
     """The appending process that gunicorn's master started for this server."""
     for entry in Path("/proc").iterdir():
         try:
-            cmdline = (entry / "cmdline").read_bytes()
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except (OSError, ValueError):
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
             continue
         if b"ledger_gw.embedded.appender" in cmdline and (
-            f"LEDGER_GW_DIR={directory}".encode() in environ
+            f"--dir\0{directory}".encode() in b"\0".join(cmdline)
         ):
             return int(entry.name)
     raise AssertionError("no appender process")

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import create_app
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import ROLES_FOR_ORG, issue_token
 from ledger_gw.services.config import GatewayConfig
@@ -37,7 +38,7 @@ def config(consortium_dir: Path, tmp_path: Path) -> GatewayConfig:
 
 @pytest.fixture
 def gateway(config: GatewayConfig) -> Iterator[Gateway]:
-    gw = Gateway.open(config)
+    gw = open_gateway(config)
     yield gw
     gw.close()
 

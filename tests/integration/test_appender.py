@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from ledger_gw.embedded.appender import (
     _admitted_wire,
 )
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.embedded.turns import Turns
 from ledger_gw.errors import RejectedError, UnavailableError
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
@@ -137,38 +135,6 @@ def test_the_appender_drops_a_request_it_cannot_read(
     assert server.ledger.size() == 0
 
 
-def test_a_thread_waits_for_the_appender_without_its_turn(
-    server: AppendServer, make_ledger: MakeLedger, socket_path: str, workspace: Workspace
-) -> None:
-    turns = Turns()
-    sizes: list[int] = []  # the appender's log as this thread starts and stops waiting
-    free: list[bool] = []  # whether another thread could take the turn meanwhile
-
-    def take_a_turn() -> None:
-        with turns.turn():
-            pass
-
-    @contextmanager
-    def waiting() -> Iterator[None]:
-        with turns.waiting():
-            other = threading.Thread(target=take_a_turn)
-            other.start()
-            other.join(5)
-            free.append(not other.is_alive())
-            sizes.append(server.ledger.size())
-            yield
-            sizes.append(server.ledger.size())
-
-    remote = make_ledger(appender=RemoteAppender(socket_path, KEY, waiting=waiting))
-    with turns.turn():
-        agency = OrgClient(remote, workspace.signer("AGENCY-A"))
-        outcome = agency.submit_many([ev.entitlement_granted(ev.pid())])[0]
-    assert outcome.error is None
-    assert outcome.position == 0
-    assert free == [True]
-    assert sizes == [0, 1]  # appended while this thread had no turn
-
-
 def test_wrong_key_or_no_appender_means_unavailable(
     server: AppendServer, make_ledger: MakeLedger, socket_path: str, workspace: Workspace
 ) -> None:
@@ -183,12 +149,10 @@ def test_wrong_key_or_no_appender_means_unavailable(
 
 
 def test_the_supervised_appender_comes_back_after_sigkill(
-    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verify: Verify
+    workspace: Workspace, tmp_path: Path, verify: Verify
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    monkeypatch.setenv("LEDGER_GW_DIR", str(workspace.root))
-    monkeypatch.setenv("LEDGER_GW_LEDGER_URL", url)
-    process = AppenderProcess()
+    process = AppenderProcess(workspace.root, url)
     process.start()
     try:
         reader = EmbeddedLedger(
@@ -227,21 +191,19 @@ def _running(pid: int) -> bool:
 
 def test_an_orphaned_appender_stops(workspace: Workspace, tmp_path: Path) -> None:
     """A gunicorn master killed outright cannot stop its appender: it stops on its own."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
     parent_script = (
-        "import time\n"
+        "import sys, time\n"
         "from ledger_gw.embedded.appender import AppenderProcess\n"
-        "p = AppenderProcess()\n"
+        "p = AppenderProcess(sys.argv[1], sys.argv[2])\n"
         "p.start()\n"
         "print(p.pid, p.socket, flush=True)\n"
         "time.sleep(600)\n"
     )
-    env = {
-        **os.environ,
-        "LEDGER_GW_DIR": str(workspace.root),
-        "LEDGER_GW_LEDGER_URL": f"sqlite:///{tmp_path / 'ledger.db'}",
-    }
     parent = subprocess.Popen(
-        [sys.executable, "-c", parent_script], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", parent_script, str(workspace.root), url],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert parent.stdout is not None
     pid_text, socket_path = parent.stdout.readline().split()

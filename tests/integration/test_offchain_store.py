@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError
 from ledger_gw.offchain.store import OffchainStore, org_url
@@ -46,7 +47,7 @@ def gateway(request: pytest.FixtureRequest, consortium: Path, tmp_path: Path) ->
         offchain_url=template,
         orgs=ORGS,
     )
-    gw = Gateway.open(config)
+    gw = open_gateway(config)
     yield gw
     gw.close()
 
@@ -108,7 +109,7 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
         orgs=ORGS,
     )
-    gw = Gateway.open(config)
+    gw = open_gateway(config)
     files = [tmp_path / "offchain-AGENCY-A.db", tmp_path / "offchain-AGENCY-A.db-wal"]
 
     def on_disk() -> bytes:

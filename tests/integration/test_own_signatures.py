@@ -1,18 +1,18 @@
-"""A signature this process just made with a key matching its certificate is taken once
-without a second verification; everything else is verified as always."""
+"""A signature this process just made, through a recording signer whose key matches its
+certificate, is admitted once by the embedded ledger without a second verification;
+everything else is verified as always."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 
 from ledger_gw import identity
-from ledger_gw.errors import AuthenticationError
-from ledger_gw.identity import OWN_SIGNATURES, OwnSignatures, Signer, sign_low_s
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.own_signatures import OwnSignatures
+from ledger_gw.identity import Signer
 from ledger_gw.workspace import Workspace
-
-NOW = dt.datetime.now(dt.UTC)
+from tests.support import events as ev
+from tests.support.ledgers import MakeLedger
 
 
 @pytest.fixture
@@ -26,57 +26,66 @@ def verified(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
         return real(public_key, signature, data)
 
     monkeypatch.setattr(identity, "verify_low_s", counting)
-    monkeypatch.setattr(OWN_SIGNATURES, "enabled", True)  # as an embedded ledger does
     return seen
 
 
-def test_an_own_signature_is_taken_once(workspace: Workspace, verified: list[bytes]) -> None:
-    auth = workspace.consortium.authenticator()
-    signer = workspace.signer("AGENCY-A")
-    payload = b'{"a":1}'
-    signature = signer.sign(payload)
-    assert auth.authenticate(signer.cert_pem, signature, payload, NOW).org_id == "AGENCY-A"
+def test_an_own_signature_is_taken_once(
+    workspace: Workspace, make_ledger: MakeLedger, verified: list[bytes]
+) -> None:
+    own = OwnSignatures()
+    ledger = make_ledger(own_signatures=own)
+    agency = OrgClient(ledger, own.recording(workspace.signer("AGENCY-A")))
+    signed = agency.sign("submit", ev.entitlement_granted(ev.pid()))
+    [first] = ledger.submit_many([signed])
+    assert first.error is None
+    assert first.position == 0
     assert verified == []
-    auth.authenticate(signer.cert_pem, signature, payload, NOW)  # seen again: verified
-    assert verified == [signature]
+    [again] = ledger.submit_many([signed])  # seen again: verified
+    assert again.error is None
+    assert verified == [signed.signature]
 
 
 def test_signatures_made_elsewhere_are_verified(
-    workspace: Workspace, verified: list[bytes]
+    workspace: Workspace, make_ledger: MakeLedger, verified: list[bytes]
 ) -> None:
-    auth = workspace.consortium.authenticator()
-    signer = workspace.signer("AGENCY-A")
-    payload = b'{"a":2}'
-    signature = sign_low_s(signer.key, payload)  # not through a Signer of this process
-    auth.authenticate(signer.cert_pem, signature, payload, NOW)
-    assert verified == [signature]
+    own = OwnSignatures()
+    ledger = make_ledger(own_signatures=own)
+    signed = OrgClient(ledger, workspace.signer("AGENCY-A")).sign(  # not recorded
+        "submit", ev.entitlement_granted(ev.pid())
+    )
+    assert ledger.submit_many([signed])[0].error is None
+    assert verified == [signed.signature]
+
+
+def test_a_ledger_without_own_signatures_verifies_everything(
+    workspace: Workspace, make_ledger: MakeLedger, verified: list[bytes]
+) -> None:
+    own = OwnSignatures()
+    ledger = make_ledger()
+    agency = OrgClient(ledger, own.recording(workspace.signer("AGENCY-A")))
+    signed = agency.sign("submit", ev.entitlement_granted(ev.pid()))
+    assert ledger.submit_many([signed])[0].error is None
+    assert verified == [signed.signature]
 
 
 def test_a_key_that_is_not_the_certificates_vouches_for_nothing(
-    workspace: Workspace, verified: list[bytes]
+    workspace: Workspace, make_ledger: MakeLedger, verified: list[bytes]
 ) -> None:
-    auth = workspace.consortium.authenticator()
-    a, b = workspace.signer("AGENCY-A"), workspace.signer("AGENCY-B")
-    mismatched = Signer(b.key, a.cert_pem)
-    payload = b'{"a":3}'
-    signature = mismatched.sign(payload)
-    with pytest.raises(AuthenticationError, match="does not verify"):
-        auth.authenticate(a.cert_pem, signature, payload, NOW)
-    assert verified == [signature]
-
-
-def test_own_signatures_are_kept_only_once_enabled() -> None:
     own = OwnSignatures()
-    own.add("pem", b"payload", b"sig")
-    assert not own.take("pem", b"payload", b"sig")  # a Fabric gateway keeps none
-    own.enable()
-    own.add("pem", b"payload", b"sig")
-    assert own.take("pem", b"payload", b"sig")
+    ledger = make_ledger(own_signatures=own)
+    a, b = workspace.signer("AGENCY-A"), workspace.signer("AGENCY-B")
+    mismatched = own.recording(Signer(b.key, a.cert_pem))
+    assert type(mismatched) is Signer  # not wrapped
+    signed = OrgClient(ledger, mismatched).sign("submit", ev.entitlement_granted(ev.pid()))
+    [outcome] = ledger.submit_many([signed])
+    assert outcome.error is not None
+    assert outcome.error.code == "bad_signature"
+    assert verified == [signed.signature]
+    assert ledger.size() == 0
 
 
 def test_own_signatures_are_bounded_and_exact() -> None:
     own = OwnSignatures(limit=2)
-    own.enable()
     for n in range(3):
         own.add("pem", b"payload%d" % n, b"sig%d" % n)
     assert not own.take("pem", b"payload0", b"sig0")  # the oldest went first

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.offchain.store import OffchainStore, org_url
+from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.services.access import Caller, authenticate, issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -30,21 +33,30 @@ def consortium_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def _no_log(ledger: Ledger) -> VerifiableLog:
+    raise AssertionError("the service tier's in-memory ledger keeps no verifiable log")
+
+
 @pytest.fixture
 def gateway(consortium_dir: Path, tmp_path: Path) -> Iterator[Gateway]:
-    """The one place that decides how the service tier's Gateway gets its ledger.
-
-    Gateway has no way to be given a ledger yet, so its `_ledger` field is set here,
-    before anything asks for the ledger (`migrate` would otherwise open the embedded
-    one on a file).
-    """
+    """The one place that decides how the service tier's Gateway gets its ledger: the
+    in-memory one, handed over as bootstrap hands over a real backend."""
     config = GatewayConfig(
         directory=consortium_dir,
         offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-        migrate=False,
     )
-    gw = Gateway.open(config)
-    gw._ledger = MemoryLedger(gw.workspace.consortium)
+    ws = Workspace.load(consortium_dir)
+    orgs = tuple(ws.consortium.organisations)
+    memory = MemoryLedger(ws.consortium)
+    gw = Gateway(
+        config,
+        ws,
+        PseudonymKey.load(config.pseudonym_key_path),
+        {org: ws.signer(org) for org in orgs},
+        {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs},
+        open_ledger=lambda: memory,
+        open_log=_no_log,
+    )
     gw.migrate()
     yield gw
     gw.close()

@@ -1,4 +1,4 @@
-"""A real gunicorn serving the gateway on loopback, for the end-to-end and browser tiers."""
+"""A real `ledger-gw serve` (gunicorn) on loopback, for the end-to-end and browser tiers."""
 
 from __future__ import annotations
 
@@ -28,17 +28,12 @@ def gunicorn(directory: Path, metrics_dir: Path, workers: int = 2) -> Iterator[s
     Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/gunicorn.log`.
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "LEDGER_GW_DIR": str(directory),
-        "LEDGER_GW_BIND": f"127.0.0.1:{port}",
-        "LEDGER_GW_WORKERS": str(workers),
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    command = ["serve", "--dir", str(directory), "--host", "127.0.0.1", "--port", str(port)]
     log_path = directory / "gunicorn.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_conf", "api.wsgi:app"],
+            [sys.executable, "-m", "ledger_gw.cli", *command, "--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -15,11 +15,11 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 
@@ -58,7 +58,7 @@ def served(
             offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
             orgs=ORGS,
         )
-    gateway = Gateway.open(config)
+    gateway = open_gateway(config)
     app = create_app(config, gateway=gateway)
     tokens = {org: issue_token(gateway.store(org), "agency", "agency-writer")[1] for org in ORGS}
     try:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from api.app import create_app
 from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.client import OrgClient
 from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.reports.signing import verify_report
@@ -62,7 +63,7 @@ def served(
             offchain_url=offchain,
             orgs=ORGS,
         )
-    gateway = Gateway.open(config)
+    gateway = open_gateway(config)
     app = create_app(config, gateway=gateway)
     tokens = {
         org: issue_token(gateway.store(org), *ROLES.get(org, ("agency", "agency-writer")))[1]

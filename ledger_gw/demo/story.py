@@ -1,0 +1,168 @@
+"""Fatima's journey, told once: the terminal demo narrates it, `serve --demo` seeds it.
+
+She registers once, at service point 1; her identity never leaves the agency that
+collected it. Everything the ledger holds about her is a keyed pseudonym, codes,
+amounts and salted hashes. At each later service point she is found by that
+pseudonym, under the consent she gave.
+
+A `Teller` carries the story out: it keeps her personal data and documents off-chain
+for the agency that collects them, submits the events as each organisation, and
+narrates (or not) what staff see along the way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+FATIMA = {
+    "given_name": "Fatima",
+    "family_name": "Al-Hassan",
+    "date_of_birth": "1991-03-14",
+    "place_of_birth": "Aleppo",
+}
+# How staff at service point 2 type her name: canonicalisation gives the same pseudonym.
+FATIMA_TYPED = {
+    "given_name": " FATIMA ",
+    "family_name": "al-hassan",
+    "date_of_birth": "1991-03-14",
+    "place_of_birth": "ALEPPO",
+}
+# How service point 3 spells it: another pseudonym, so her referral slip's is used.
+FATIMA_SPELLED = {
+    "given_name": "Fatima",
+    "family_name": "Al Hassan",
+    "date_of_birth": "1991-03-14",
+    "place_of_birth": "Aleppo",
+}
+KARIM = {"given_name": "Karim", "family_name": "Haddad", "date_of_birth": "1987-09-02"}
+CONSENT_FORM = b"signed consent form, scanned at service point 1"
+REFERRAL_NOTE = b"referral note: follow-up care needed (clinical details stay off-chain)"
+CONTINUITY_NOTE = b"continuity of care"
+
+
+class Teller(Protocol):
+    def chapter(self, title: str) -> None:
+        """A new service point."""
+
+    def step(self, title: str) -> AbstractContextManager[None]:
+        """What happens within is one step of the story."""
+
+    def says(self, text: str) -> None:
+        """A remark on what just happened."""
+
+    def register(self, org: str, attributes: Mapping[str, str]) -> str:
+        """`org` keeps her personal data; returns her pseudonymous ID."""
+
+    def pseudonym(self, attributes: Mapping[str, str]) -> str:
+        """The pseudonymous ID of someone no agency registers here."""
+
+    def document(self, org: str, pid: str, kind: str, content: bytes) -> str:
+        """`org` keeps the document off-chain; returns its salted hash for the ledger."""
+
+    def submit(self, org: str, event: dict[str, Any]) -> dict[str, Any]:
+        """The contract's answer to `event`, submitted as `org`."""
+
+    def duplicate_check(self, org: str, typed: Mapping[str, str], pid: str) -> None:
+        """`org` looks for assistance already granted to whoever `typed` names."""
+
+    def arrival(self, org: str, spelled: Mapping[str, str], pid: str) -> None:
+        """She arrives at `org`, which spells her name `spelled` and reads her history."""
+
+
+@dataclass(frozen=True)
+class Told:
+    pid: str
+    karim: str
+    referrals: tuple[str, str]  # the first, and the one that continues its chain
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+def _days(today: dt.date, days: int) -> str:
+    return (today + dt.timedelta(days=days)).isoformat()
+
+
+def tell(t: Teller, today: dt.date | None = None) -> Told:
+    """Her journey across AGENCY-A, -B and -C, and Karim, who consented to no sharing."""
+    today = today or dt.datetime.now(dt.UTC).date()
+
+    def submit(org: str, event: dict[str, Any]) -> dict[str, Any]:
+        return t.submit(org, {"event_id": _id(), **event})
+
+    t.chapter("Service point 1: registration at AGENCY-A (cash)")
+    pid = t.register("AGENCY-A", FATIMA)
+    consent_id, cash, first, second = _id(), _id(), _id(), _id()
+    form_hash = t.document("AGENCY-A", pid, "consent_form", CONSENT_FORM)
+    with t.step("consent recorded for the consortium (referral, deduplication, continuity)"):
+        submit("AGENCY-A", {
+            "type": "consent.granted", "consent_id": consent_id, "pid": pid, "grantees": ["*"],
+            "purposes": ["deduplication", "referral", "service_continuity"],
+            "data_categories": ["assistance", "consent", "entitlements", "referrals"],
+            "lawful_basis": "consent", "expires": _days(today, 365), "form_hash": form_hash,
+        })  # fmt: skip
+    with t.step("AGENCY-A grants multi-purpose cash: 3 × 150 USD"):
+        submit("AGENCY-A", {
+            "type": "entitlement.granted", "entitlement_id": cash, "pid": pid,
+            "programme": "MPCA-2026", "assistance_type": "cash", "modality": "cash",
+            "amount": "450.00", "currency": "USD", "start": today.isoformat(),
+            "end": _days(today, 90), "location": "LB11",
+        })  # fmt: skip
+    with t.step("AGENCY-A delivers the first instalment"):
+        submit("AGENCY-A", {
+            "type": "assistance.delivered", "entitlement_id": cash, "amount": "150.00",
+            "currency": "USD", "date": today.isoformat(), "location": "LB11",
+        })  # fmt: skip
+    note_hash = t.document("AGENCY-A", pid, "referral", REFERRAL_NOTE)
+    with t.step("AGENCY-A refers her to AGENCY-B for health care"):
+        submit("AGENCY-A", {
+            "type": "referral.created", "referral_id": first, "pid": pid, "to_org": "AGENCY-B",
+            "sector": "health", "urgency": "urgent", "document_hash": note_hash,
+            "consent_id": consent_id,
+        })  # fmt: skip
+    with t.step("AGENCY-B accepts and completes the referral"):
+        submit("AGENCY-B", {"type": "referral.accepted", "referral_id": first})
+        submit("AGENCY-B", {
+            "type": "referral.completed", "referral_id": first, "outcome": "service_provided",
+        })  # fmt: skip
+
+    t.chapter("Service point 2: she arrives elsewhere in the country")
+    t.duplicate_check("AGENCY-A", FATIMA_TYPED, pid)
+    with t.step("AGENCY-B grants transport cash: flagged as a possible duplicate"):
+        result = submit("AGENCY-B", {
+            "type": "entitlement.granted", "entitlement_id": _id(), "pid": pid,
+            "programme": "HEALTH-ACCESS", "assistance_type": "cash", "modality": "voucher",
+            "amount": "40.00", "currency": "USD", "start": today.isoformat(),
+            "end": _days(today, 30), "location": "LB15",
+        })  # fmt: skip
+    t.says(f"   possible duplicate of: {result['possible_duplicate_of']}")
+    continuity_hash = t.document("AGENCY-B", pid, "referral", CONTINUITY_NOTE)
+    with t.step("AGENCY-B refers her on to AGENCY-C, continuing the referral chain"):
+        submit("AGENCY-B", {
+            "type": "referral.created", "referral_id": second, "pid": pid, "to_org": "AGENCY-C",
+            "sector": "health", "urgency": "routine", "document_hash": continuity_hash,
+            "parent_referral_id": first, "consent_id": consent_id,
+        })  # fmt: skip
+    karim = t.pseudonym(KARIM)
+    with t.step("AGENCY-B also assists Karim, who did not consent to any sharing"):
+        submit("AGENCY-B", {
+            "type": "entitlement.granted", "entitlement_id": _id(), "pid": karim,
+            "programme": "HEALTH-ACCESS", "assistance_type": "health", "modality": "service",
+            "amount": "1", "currency": "USD", "start": today.isoformat(),
+            "end": _days(today, 30),
+        })  # fmt: skip
+
+    t.chapter("Service point 3: another country, AGENCY-C")
+    t.arrival("AGENCY-C", FATIMA_SPELLED, pid)
+    with t.step("AGENCY-C accepts, provides care and completes the referral"):
+        submit("AGENCY-C", {"type": "referral.accepted", "referral_id": second})
+        submit("AGENCY-C", {
+            "type": "referral.completed", "referral_id": second, "outcome": "service_provided",
+        })  # fmt: skip
+    return Told(pid, karim, (first, second))

@@ -1,0 +1,61 @@
+"""Start-up reads every documented environment variable, and refuses bad values clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.bootstrap import Serving, config_from_env, serving_from_env
+from ledger_gw.errors import ConfigError
+from ledger_gw.services.config import GatewayConfig
+
+
+def test_nothing_set_means_the_defaults() -> None:
+    assert config_from_env({}) == GatewayConfig()
+    assert serving_from_env({}) == Serving("127.0.0.1:8080", 2, 8)
+
+
+def test_every_variable_reaches_its_field() -> None:
+    config = config_from_env({
+        "LEDGER_GW_DIR": "/srv/ws", "LEDGER_GW_BACKEND": "fabric",
+        "LEDGER_GW_LEDGER_URL": "sqlite:///x.db", "LEDGER_GW_FABRIC_PROFILE": "/p.json",
+        "LEDGER_GW_APPENDER": "/run/a.sock", "LEDGER_GW_APPENDER_KEY": "00ff",
+        "LEDGER_GW_OFFCHAIN_URL": "sqlite:///{org}.db", "LEDGER_GW_ORGS": " AGENCY-A, AGENCY-B ,",
+        "LEDGER_GW_PSEUDONYM_KEY_FILE": "/k", "LEDGER_GW_MIGRATE": "off",
+        "LEDGER_GW_MAX_BATCH": "7", "LEDGER_GW_SESSION_KEY_FILE": "/s",
+        "LEDGER_GW_COOKIE_SECURE": "no",
+    })  # fmt: skip
+    assert config == GatewayConfig(
+        directory=Path("/srv/ws"), backend="fabric", ledger_url="sqlite:///x.db",
+        fabric_profile=Path("/p.json"), appender=Path("/run/a.sock"), appender_key=b"\x00\xff",
+        offchain_url="sqlite:///{org}.db", orgs=("AGENCY-A", "AGENCY-B"),
+        pseudonym_key_file=Path("/k"), migrate=False, max_batch=7,
+        session_key_file=Path("/s"), cookie_secure=False,
+    )  # fmt: skip
+    assert "00ff" not in repr(config)
+    assert serving_from_env(
+        {"LEDGER_GW_BIND": "0.0.0.0:9", "LEDGER_GW_WORKERS": "3", "LEDGER_GW_THREADS": "4"}
+    ) == Serving("0.0.0.0:9", 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"LEDGER_GW_BACKEND": "ledger"}, "LEDGER_GW_BACKEND"),
+        ({"LEDGER_GW_MAX_BATCH": "many"}, "LEDGER_GW_MAX_BATCH"),
+        ({"LEDGER_GW_MIGRATE": "perhaps"}, "LEDGER_GW_MIGRATE"),
+        ({"LEDGER_GW_COOKIE_SECURE": "2"}, "LEDGER_GW_COOKIE_SECURE"),
+        ({"LEDGER_GW_APPENDER": "/run/a.sock"}, "LEDGER_GW_APPENDER_KEY"),
+        ({"LEDGER_GW_APPENDER": "/a", "LEDGER_GW_APPENDER_KEY": "xyz"}, "LEDGER_GW_APPENDER_KEY"),
+    ],
+)
+def test_a_bad_value_is_refused_by_name(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        config_from_env(env)
+
+
+@pytest.mark.parametrize("name", ["LEDGER_GW_WORKERS", "LEDGER_GW_THREADS"])
+def test_a_bad_serving_value_is_refused_by_name(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        serving_from_env({name: "two"})
