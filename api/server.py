@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
@@ -22,9 +23,6 @@ from api.app import create_app
 from ledger_gw.bootstrap import Serving, open_gateway, start_appender
 from ledger_gw.services.config import GatewayConfig
 
-if TYPE_CHECKING:
-    from ledger_gw.embedded.appender import AppenderProcess
-
 
 class GatewayServer(BaseApplication):  # type: ignore[misc]
     """gunicorn's application: its hooks and its workers read `config` from it."""
@@ -32,7 +30,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, config: GatewayConfig, serving: Serving) -> None:
         self.config = config
         self.serving = serving
-        self.appender: AppenderProcess | None = None
+        self.stop_appender: Callable[[], None] = lambda: None
         super().__init__()
 
     def load_config(self) -> None:
@@ -58,11 +56,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
     def start_appender(self) -> None:
         """Migrate once, then start the appending process and tell the workers of it."""
         open_gateway(self.config).close()
-        self.config, self.appender = start_appender(replace(self.config, migrate=False))
-
-    def stop_appender(self) -> None:
-        if self.appender is not None:
-            self.appender.stop()
+        self.config, self.stop_appender = start_appender(replace(self.config, migrate=False))
 
 
 def _on_starting(arbiter: Any) -> None:

@@ -61,6 +61,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.embedded.verify import VerifyReport, verify_ledger
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
@@ -285,10 +286,12 @@ def open_log(
     backend: str = "embedded",
     profile: Path | None = None,
     reader: str | None = None,
+    cosigning: bool = False,
 ) -> Iterator[tuple[Workspace, VerifiableLog]]:
-    """A workspace and its ledger's verifiable log, for reading only, closed on the way
-    out. On Fabric the workspace is the one the network's profile names, and the log
-    reads through ``reader``'s peer (default: the consortium's first auditor)."""
+    """A workspace and its ledger's verifiable log, closed on the way out: read-only
+    unless ``cosigning`` (the embedded log then stores the cosignatures it is given).
+    On Fabric the workspace is the one the network's profile names, and the log reads
+    through ``reader``'s peer (default: the consortium's first auditor)."""
     if backend == "fabric":
         ledger, ws = fabric_ledger(profile)
         try:
@@ -303,6 +306,13 @@ def open_log(
             ledger.close()
         return
     ws = Workspace.load(directory)
+    if cosigning:
+        ledger = embedded_ledger(ws, ledger_url)
+        try:
+            yield ws, EmbeddedLog.of(ledger)
+        finally:
+            ledger.close()
+        return
     log = log_reader(ws, ledger_url)
     try:
         yield ws, EmbeddedLog(log, ws.consortium)
@@ -310,11 +320,25 @@ def open_log(
         log.engine.dispose()
 
 
-def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, AppenderProcess | None]:
+def verify_embedded(
+    ws: Workspace, url: str | None = None, progress: Callable[[int, int], None] | None = None
+) -> VerifyReport:
+    """The embedded ledger's full check: every entry replayed, every node and checkpoint
+    recomputed, trusting only the consortium file."""
+    return verify_ledger(url or ws.ledger_url, ws.consortium, progress=progress)
+
+
+def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, Callable[[], None]]:
     """For processes that serve one embedded ledger side by side: its appending process,
-    started, and the configuration that tells them of it (none is needed otherwise)."""
+    started, the configuration that tells them of it, and how to stop it (nothing to
+    start or stop otherwise)."""
     if config.backend != "embedded" or config.appender is not None:
-        return config, None
+        return config, _nothing
     process = AppenderProcess(config.directory, config.ledger, tune_gc=True)
     process.start()
-    return replace(config, appender=Path(process.socket), appender_key=process.key), process
+    told = replace(config, appender=Path(process.socket), appender_key=process.key)
+    return told, process.stop
+
+
+def _nothing() -> None:
+    return None

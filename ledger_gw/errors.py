@@ -111,6 +111,12 @@ class UnsupportedError(RejectedError):
     code = "unsupported"
 
 
+class AuditError(RejectedError):
+    """An audit input (bundle, state file, claim) is unusable: nothing was verified."""
+
+    code = "audit_error"
+
+
 # -- something is broken or unreachable --------------------------------------------------
 
 
@@ -165,6 +171,18 @@ class EvidenceError(IntegrityError, ValueError):
     ValueError: parsing a note is parsing a value."""
 
     code = "invalid_evidence"
+
+
+class AuditFailedError(IntegrityError):
+    """Verification ran and found at least one failure; the report says which."""
+
+    code = "audit_failed"
+
+
+class LogInconsistentError(IntegrityError):
+    """A new checkpoint does not extend the one already trusted: the log forked or was rewritten."""
+
+    code = "log_inconsistent"
 
 
 # -- across process and contract boundaries ----------------------------------------------

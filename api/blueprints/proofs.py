@@ -36,7 +36,7 @@ def inclusion(args: dict[str, Any]) -> Any:
     """Inclusion proof of one entry (by `index` or `tx_id`) in the tree of `size`."""
     if ("index" in args) == ("tx_id" in args):
         raise ValidationError("give index or tx_id", code="invalid_request", field="index")
-    return proofs.inclusion(gateway(), args.get("index"), args.get("tx_id"), args.get("size"))
+    return proofs.inclusion(gateway().log, args.get("index"), args.get("tx_id"), args.get("size"))
 
 
 @blp.route("/proofs/consistency", methods=["GET"])
@@ -45,7 +45,7 @@ def inclusion(args: dict[str, Any]) -> Any:
 @blp.response(200, ConsistencyOut)
 def consistency(args: dict[str, Any]) -> Any:
     """Proof that the tree of `size1` is a prefix of the tree of `size2` (default latest)."""
-    return proofs.consistency(gateway(), args["size1"], args.get("size2"))
+    return proofs.consistency(gateway().log, args["size1"], args.get("size2"))
 
 
 @blp.route("/checkpoints/latest", methods=["GET"])
@@ -53,7 +53,7 @@ def consistency(args: dict[str, Any]) -> Any:
 @blp.response(200, CheckpointOut)
 def latest() -> Any:
     """The newest signed checkpoint with its cosignatures."""
-    return proofs.checkpoint(gateway(), None)
+    return proofs.checkpoint(gateway().log, None)
 
 
 @blp.route("/checkpoints/<int:size>", methods=["GET"])
@@ -61,7 +61,7 @@ def latest() -> Any:
 @blp.response(200, CheckpointOut)
 def at_size(size: int) -> Any:
     """The signed checkpoint of one tree size."""
-    return proofs.checkpoint(gateway(), size)
+    return proofs.checkpoint(gateway().log, size)
 
 
 @blp.route("/checkpoints/cosign", methods=["POST"])
@@ -70,4 +70,5 @@ def at_size(size: int) -> Any:
 @blp.response(200, CheckpointOut)
 def cosign(body: dict[str, Any]) -> Any:
     """Cosign a checkpoint (default the latest) as the caller's organisation's witness."""
-    return proofs.cosign(gateway(), caller(), body.get("size"))
+    gw = gateway()
+    return proofs.cosign(gw.log, gw.witness(caller().org), body.get("size"))

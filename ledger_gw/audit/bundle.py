@@ -29,8 +29,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ledger_gw.audit.errors import AuditError
 from ledger_gw.consortium import Consortium
+from ledger_gw.errors import AuditError
 from ledger_gw.interfaces import Record, VerifiableLog
 
 BUNDLE_FORMAT = "ledger-gw/audit-bundle/v1"

@@ -55,10 +55,9 @@ from ledger_gw.audit.chain import (
     referral_steps,
     step_failures,
 )
-from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.model import AuditedEvent, Failure
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuthenticationError, ConfigError, LedgerError
+from ledger_gw.errors import AuditError, AuthenticationError, ConfigError, LedgerError
 from ledger_gw.identity import Authenticator
 
 

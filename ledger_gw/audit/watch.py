@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ledger_gw.audit.errors import AuditError, LogInconsistentError
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
+from ledger_gw.errors import AuditError, LogInconsistentError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note

@@ -1,4 +1,4 @@
-"""`ledger-gw audit ...` and `ledger-gw report ...`: thin wrappers over the audit and report cores.
+"""`ledger-gw audit ...` and `ledger-gw report ...`: thin wrappers over their services.
 
 `audit verify` needs only the bundle file (and optionally a consortium file to pin);
 it prints the report as JSON and exits 1 on any failure.
@@ -8,28 +8,18 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
-from ledger_gw.audit.bundle import CLAIM_KINDS, build_bundle
-from ledger_gw.audit.chain import Documents
-from ledger_gw.audit.errors import AuditError, AuditFailedError
-from ledger_gw.audit.verify import verify_bundle
-from ledger_gw.audit.watch import Monitor, ReaderSource
-from ledger_gw.bootstrap import BACKENDS, log_reader, open_log
-from ledger_gw.cli.options import directory_option, ledger_option
+from ledger_gw.bootstrap import open_log
+from ledger_gw.cli.options import directory_option, ledger_option, log_options
 from ledger_gw.consortium import Consortium
-from ledger_gw.reports import exports
-from ledger_gw.reports.accountability import ReportQuery, report_from_log
-from ledger_gw.reports.iati import to_iati
-from ledger_gw.reports.signing import sign_report, verify_report
-from ledger_gw.workspace import Workspace
+from ledger_gw.errors import AuditFailedError, ValidationError
+from ledger_gw.services import bundles, reports, watch
 
 
-def _documents(specs: tuple[str, ...]) -> Documents:
+def _documents(specs: tuple[str, ...]) -> bundles.Documents:
     """REFERRAL_ID=PATH:SALT_HEX, as handed over by the agency holding the document."""
     docs: dict[str, tuple[bytes, bytes]] = {}
     for spec in specs:
@@ -38,7 +28,7 @@ def _documents(specs: tuple[str, ...]) -> Documents:
         try:
             docs[rid] = (Path(path).read_bytes(), bytes.fromhex(salt))
         except (OSError, ValueError) as exc:
-            raise AuditError(f"--doc {spec!r}: {exc}") from exc
+            raise ValidationError(f"--doc {spec!r}: {exc}", field="--doc") from exc
     return docs
 
 
@@ -47,38 +37,10 @@ def audit() -> None:
     """Offline audit bundles, referral-chain checks, checkpoint monitoring."""
 
 
-def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--backend, --profile and --as: which ledger's verifiable log to read."""
-    for option in reversed(
-        (
-            click.option(
-                "--backend",
-                type=click.Choice(BACKENDS),
-                default="embedded",
-                show_default=True,
-                help="fabric: read the channel's blocks through a member's peer.",
-            ),
-            click.option(
-                "--profile",
-                type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
-            ),
-            click.option(
-                "--as",
-                "as_org",
-                help="Fabric: the member whose identity and peer read the ledger "
-                "(default: the consortium's first auditor).",
-            ),
-        )
-    ):
-        command = option(command)
-    return command
-
-
 @audit.command("bundle")
 @directory_option
 @ledger_option
-@click.option("--kind", type=click.Choice(CLAIM_KINDS), default="referral_chain")
+@click.option("--kind", type=click.Choice(bundles.CLAIM_KINDS), default="referral_chain")
 @click.option("--subject", help="Referral or entitlement ID.")
 @click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
 @click.option("--size", type=int, help="Checkpoint tree size or Fabric height (default: latest).")
@@ -102,7 +64,7 @@ def audit_bundle(
         ws,
         log,
     ):
-        bundle = build_bundle(
+        bundle = bundles.build(
             log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
         )
     out.write_text(json.dumps(bundle, indent=2) + "\n")
@@ -117,14 +79,18 @@ def _policy(text: str | None) -> tuple[int, frozenset[str]] | None:
     try:
         return int(required), frozenset(o for o in orgs.split(",") if o)
     except ValueError as exc:
-        raise AuditError(f"--policy {text!r}: expected N:ORG,ORG,...") from exc
+        raise ValidationError(
+            f"--policy {text!r}: expected N:ORG,ORG,...", field="--policy"
+        ) from exc
 
 
 def _hex(text: str | None) -> bytes | None:
     try:
         return None if text is None else bytes.fromhex(text)
     except ValueError as exc:
-        raise AuditError(f"--genesis-hash {text!r} is not hex") from exc
+        raise ValidationError(
+            f"--genesis-hash {text!r} is not hex", field="--genesis-hash"
+        ) from exc
 
 
 @audit.command("verify")
@@ -149,14 +115,14 @@ def audit_verify(
     policy: str | None,
 ) -> None:
     """Verify a bundle (Merkle or Fabric evidence) offline; exit 1 on any failure."""
-    report = verify_bundle(
+    report = bundles.verify_bytes(
         bundle.read_bytes(),
-        trusted_consortium=Consortium.load(consortium) if consortium else None,
+        Consortium.load(consortium) if consortium else None,
         quorum=quorum,
         min_tree_size=min_size,
         documents=_documents(docs),
         genesis_hash=_hex(genesis_hash),
-        endorsement_policy=_policy(policy),
+        policy=_policy(policy),
     )
     click.echo(json.dumps(report.to_dict(), indent=2))
     if not report.ok:
@@ -188,10 +154,9 @@ def audit_chain(
         ws,
         log,
     ):
-        bundle = build_bundle(log, ws.consortium, kind="referral_chain", subject=referral_id)
-    report = verify_bundle(
-        bundle, trusted_consortium=ws.consortium, quorum=quorum, documents=_documents(docs)
-    )
+        report = bundles.judge_chain(
+            log, ws.consortium, referral_id, quorum=quorum, documents=_documents(docs)
+        )
     for step in report.steps:
         mark = "PASS" if step.ok else "FAIL"
         click.echo(
@@ -215,20 +180,15 @@ def audit_watch(
     directory: Path, ledger_url: str | None, state: Path, quorum: int, interval: float, count: int
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted."""
-    ws = Workspace.load(directory)
-    reader = log_reader(ws, ledger_url)
-    monitor = Monitor(state, ws.consortium, quorum)
     polls = 0
-    try:
+    with open_log(directory, ledger_url) as (ws, log):
         while True:
-            seen = monitor.poll(ReaderSource(reader))
+            seen = watch.poll(state, ws.consortium, log, quorum)
             click.echo(f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}")
             polls += 1
             if count and polls >= count:
                 return
             time.sleep(interval)
-    finally:
-        reader.engine.dispose()
 
 
 @click.group()
@@ -274,15 +234,11 @@ def report_accountability(
         ws,
         log,
     ):
-        data = report_from_log(log, ReportQuery(org, programme, start, end, k))
+        data = reports.report_at(log, reports.ReportQuery(org, programme, start, end, k))
     if sign_as:
-        data = sign_report(data, ws.signer(sign_as))
-    if fmt == "json":
-        click.echo(exports.to_json(data), nl=False)
-    elif fmt in ("csv", "hxl"):
-        click.echo(exports.to_csv(data, hxl=fmt == "hxl"), nl=False)
-    else:
-        click.echo(to_iati(data, org_ref=org or ws.consortium.name, glide=glide).decode(), nl=False)
+        data = reports.sign(data, ws.signer(sign_as))
+    body, _, _ = reports.export(data, fmt, org or ws.consortium.name, glide)
+    click.echo(body.decode(), nl=False)
 
 
 @report.command("verify")
@@ -303,5 +259,5 @@ def report_verify(
         ws,
         log,
     ):
-        org = verify_report(json.loads(path.read_text()), ws.consortium, log)
+        org = reports.verify(json.loads(path.read_text()), ws.consortium, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

@@ -1,39 +1,25 @@
-"""`ledger-gw verify|prove|checkpoint`: the embedded log, read and checked from its database."""
+"""`ledger-gw verify|prove|checkpoint`: the log, checked in full, proven, checkpointed.
+
+`verify` replays the embedded ledger from its database; `prove` and `checkpoint` answer
+from either backend's verifiable log, as the gateway's proof routes do.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ledger_gw.bootstrap import embedded_ledger
-from ledger_gw.cli.options import directory_option, ledger_option
-from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.bootstrap import open_log, verify_embedded
+from ledger_gw.cli.options import directory_option, ledger_option, log_options
+from ledger_gw.services import proofs
 from ledger_gw.workspace import Workspace
 
 console = Console()
-
-
-@contextmanager
-def _open(directory: Path, ledger_url: str | None) -> Iterator[tuple[Workspace, EmbeddedLedger]]:
-    ws = Workspace.load(directory)
-    ledger = embedded_ledger(ws, ledger_url)
-    try:
-        yield ws, ledger
-    finally:
-        ledger.close()
-
-
-def _b64(items: list[bytes]) -> list[str]:
-    return [base64.b64encode(h).decode() for h in items]
 
 
 @click.command()
@@ -51,9 +37,9 @@ def verify(directory: Path, ledger_url: str | None) -> None:
         transient=True,
     ) as bar:
         task = bar.add_task("verify", total=None)
-        report = verify_ledger(
-            ledger_url or ws.ledger_url,
-            ws.consortium,
+        report = verify_embedded(
+            ws,
+            ledger_url,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     console.print(
@@ -65,7 +51,7 @@ def verify(directory: Path, ledger_url: str | None) -> None:
 
 @click.group()
 def prove() -> None:
-    """Merkle proofs, as JSON."""
+    """Proofs, as JSON: Merkle proofs on the embedded ledger, block evidence on Fabric."""
 
 
 @prove.command("inclusion")
@@ -74,29 +60,25 @@ def prove() -> None:
 @click.option("--index", type=int, help="Log position of the entry.")
 @click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
 @click.option("--size", type=int, help="Tree size to prove against (default: latest).")
+@log_options
 def prove_inclusion(
     directory: Path,
     ledger_url: str | None,
     index: int | None,
     tx_id: str | None,
     size: int | None,
+    backend: str,
+    profile: Path | None,
+    as_org: str | None,
 ) -> None:
     """Prove that an entry is in the log."""
-    with _open(directory, ledger_url) as (_, ledger):
-        if (index is None) == (tx_id is None):
-            raise click.UsageError("give exactly one of --index and --tx")
-        position = ledger.log.position_of(tx_id) if tx_id is not None else index
-        assert position is not None
-        size = ledger.log.size() if size is None else size
-        proof = _b64(ledger.log.inclusion_proof(position, size))  # NotFound when out of range
-        out: dict[str, Any] = {
-            "index": position,
-            "size": size,
-            "leaf_hash": _b64([ledger.log.leaf_hash(position)])[0],
-            "proof": proof,
-            "checkpoint": ledger.log.checkpoint(size),
-        }
-        click.echo(json.dumps(out, indent=2))
+    if (index is None) == (tx_id is None):
+        raise click.UsageError("give exactly one of --index and --tx")
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        _,
+        log,
+    ):
+        click.echo(json.dumps(proofs.inclusion(log, index, tx_id, size), indent=2))
 
 
 @prove.command("consistency")
@@ -104,20 +86,22 @@ def prove_inclusion(
 @ledger_option
 @click.argument("size1", type=int)
 @click.argument("size2", type=int, required=False)
+@log_options
 def prove_consistency(
-    directory: Path, ledger_url: str | None, size1: int, size2: int | None
+    directory: Path,
+    ledger_url: str | None,
+    size1: int,
+    size2: int | None,
+    backend: str,
+    profile: Path | None,
+    as_org: str | None,
 ) -> None:
-    """Prove that the tree at SIZE1 is a prefix of the tree at SIZE2 (default: latest)."""
-    with _open(directory, ledger_url) as (_, ledger):
-        size2 = ledger.log.size() if size2 is None else size2
-        out = {
-            "size1": size1,
-            "size2": size2,
-            "proof": _b64(ledger.log.consistency_proof(size1, size2)),
-            "checkpoint1": ledger.log.checkpoint(size1),
-            "checkpoint2": ledger.log.checkpoint(size2),
-        }
-        click.echo(json.dumps(out, indent=2))
+    """Prove that the log at SIZE1 is a prefix of the log at SIZE2 (default: latest)."""
+    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
+        _,
+        log,
+    ):
+        click.echo(json.dumps(proofs.consistency(log, size1, size2), indent=2))
 
 
 @click.group()
@@ -131,8 +115,8 @@ def checkpoint() -> None:
 @click.option("--size", type=int, help="Tree size (default: latest).")
 def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
     """Print a checkpoint note, with its cosignatures."""
-    with _open(directory, ledger_url) as (_, ledger):
-        click.echo(ledger.log.checkpoint(size), nl=False)
+    with open_log(directory, ledger_url) as (_, log):
+        click.echo(proofs.checkpoint(log, size)["note"], nl=False)
 
 
 @checkpoint.command("cosign")
@@ -144,6 +128,5 @@ def checkpoint_cosign(
     directory: Path, ledger_url: str | None, org_id: str, size: int | None
 ) -> None:
     """Cosign a checkpoint as an organisation's witness and store the cosignature."""
-    with _open(directory, ledger_url) as (ws, ledger):
-        note = ledger.cosign(ws.witness(org_id), size)
-        click.echo(note, nl=False)
+    with open_log(directory, ledger_url, cosigning=True) as (ws, log):
+        click.echo(proofs.cosign(log, ws.witness(org_id), size)["note"], nl=False)

@@ -9,35 +9,94 @@ answer is a convenience, never evidence, and the auditor can always check it her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ledger_gw.audit.bundle import CLAIM_KINDS, build_bundle
-from ledger_gw.audit.errors import AuditError
-from ledger_gw.audit.verify import BundleReport, verify_bundle
-from ledger_gw.errors import NotFoundError, ValidationError
+from ledger_gw.audit.bundle import CLAIM_KINDS as CLAIM_KINDS  # part of this API
+from ledger_gw.audit.bundle import build_bundle
+from ledger_gw.audit.chain import Documents as Documents  # part of this API
+from ledger_gw.audit.verify import BundleReport as BundleReport  # part of this API
+from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import AuditError, NotFoundError, RejectedError, ValidationError
+from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.services.gateway import Gateway
 
 TRUST_ANCHORS = ("consortium", "bundle")
 
 
-def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = None) -> Any:
-    """A ``ledger-gw/audit-bundle/v1`` for a referral chain or an entitlement."""
+def build(
+    log: VerifiableLog,
+    consortium: Consortium,
+    *,
+    kind: str,
+    subject: str | None = None,
+    tx_ids: Sequence[str] = (),
+    size: int | None = None,
+) -> dict[str, Any]:
+    """A ``ledger-gw/audit-bundle/v1`` of any claim kind, from either backend's log."""
+    return build_bundle(log, consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size)
+
+
+def verify_bytes(
+    data: bytes | dict[str, Any],
+    consortium: Consortium | None,
+    *,
+    quorum: int = 1,
+    min_tree_size: int = 0,
+    documents: Documents | None = None,
+    genesis_hash: bytes | None = None,
+    policy: tuple[int, frozenset[str]] | None = None,
+) -> BundleReport:
+    """The offline verifier, with the trust roots the caller pins."""
+    return verify_bundle(
+        data,
+        trusted_consortium=consortium,
+        quorum=quorum,
+        min_tree_size=min_tree_size,
+        documents=documents,
+        genesis_hash=genesis_hash,
+        endorsement_policy=policy,
+    )
+
+
+def judge_chain(
+    log: VerifiableLog,
+    consortium: Consortium,
+    referral_id: str,
+    *,
+    quorum: int = 1,
+    documents: Documents | None = None,
+) -> BundleReport:
+    """A referral chain's bundle, built from the log and verified against ``consortium``:
+    a step fails here exactly when it would fail on the auditor's own machine."""
+    built = build(log, consortium, kind="referral_chain", subject=referral_id)
+    return verify_bytes(built, consortium, quorum=quorum, documents=documents)
+
+
+def _claim(kind: str, subject: str | None) -> str:
     if kind not in CLAIM_KINDS or kind == "events":
         raise ValidationError("kind is not supported here", code="invalid_value", field="kind")
     if not subject:
         raise ValidationError("a subject ID is required", code="missing_field", field="subject")
+    return subject
+
+
+def _as_refusal(exc: AuditError) -> RejectedError:
+    if exc.code == "not_found":
+        return NotFoundError(str(exc), code="not_found")
+    return ValidationError(str(exc), code=exc.code, field="subject")
+
+
+def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = None) -> Any:
+    """A ``ledger-gw/audit-bundle/v1`` for a referral chain or an entitlement."""
+    subject = _claim(kind, subject)
     try:
-        return build_bundle(
-            gateway.log,
-            gateway.workspace.consortium,
-            kind=kind,
-            subject=subject,
-            size=size,
+        return build(
+            gateway.log, gateway.workspace.consortium, kind=kind, subject=subject, size=size
         )
     except AuditError as exc:
-        if exc.code == "not_found":
-            raise NotFoundError(str(exc), code="not_found") from None
-        raise ValidationError(str(exc), code=exc.code, field="subject") from None
+        raise _as_refusal(exc) from None
 
 
 def verify(
@@ -58,9 +117,7 @@ def verify(
         raise ValidationError("unknown trust anchor", code="invalid_value", field="trust")
     pinned = gateway.workspace.consortium if trust == "consortium" else None
     try:
-        return verify_bundle(
-            data, trusted_consortium=pinned, quorum=quorum, min_tree_size=min_tree_size
-        )
+        return verify_bytes(data, pinned, quorum=quorum, min_tree_size=min_tree_size)
     except AuditError as exc:
         raise ValidationError(str(exc), code=exc.code, field="bundle") from None
 
@@ -71,8 +128,11 @@ def chain(gateway: Gateway, referral_id: str, quorum: int = 1) -> dict[str, Any]
     The bundle is built and then verified against the pinned consortium, so a step
     fails here exactly when it would fail on the auditor's own machine.
     """
-    built = bundle(gateway, "referral_chain", referral_id)
-    report = verify_bundle(built, trusted_consortium=gateway.workspace.consortium, quorum=quorum)
+    _claim("referral_chain", referral_id)
+    try:
+        report = judge_chain(gateway.log, gateway.workspace.consortium, referral_id, quorum=quorum)
+    except AuditError as exc:
+        raise _as_refusal(exc) from None
     return {
         "referral_id": referral_id,
         "ok": report.ok,

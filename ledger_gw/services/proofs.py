@@ -2,7 +2,7 @@
 
 Each answer is the verifiable log's own (:class:`ledger_gw.interfaces.VerifiableLog`):
 Merkle proofs and signed checkpoint notes on the embedded ledger, orderer-signed
-blocks and their header chain on Fabric.
+blocks and their header chain on Fabric. The gateway and the CLI ask the same way.
 """
 
 from __future__ import annotations
@@ -10,24 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from ledger_gw.errors import NotFoundError
-from ledger_gw.services.access import Caller
-from ledger_gw.services.gateway import Gateway
+from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.log.checkpoint import NoteSigner
 
 
-def inclusion(gateway: Gateway, index: int | None, tx_id: str | None, size: int | None) -> Any:
+def inclusion(log: VerifiableLog, index: int | None, tx_id: str | None, size: int | None) -> Any:
     if index is None and tx_id is None:
         raise NotFoundError("give index or tx_id", code="not_found")
-    return gateway.log.inclusion(index, tx_id, size)
+    return log.inclusion(index, tx_id, size)
 
 
-def consistency(gateway: Gateway, size1: int, size2: int | None) -> Any:
-    return gateway.log.consistency(size1, size2)
+def consistency(log: VerifiableLog, size1: int, size2: int | None) -> Any:
+    return log.consistency(size1, size2)
 
 
-def checkpoint(gateway: Gateway, size: int | None) -> Any:
-    return gateway.log.checkpoint(size)
+def checkpoint(log: VerifiableLog, size: int | None) -> Any:
+    return log.checkpoint(size)
 
 
-def cosign(gateway: Gateway, caller: Caller, size: int | None) -> Any:
-    """Cosign as the caller's organisation's witness (its key must be on this gateway)."""
-    return gateway.log.cosign(gateway.witness(caller.org), size)
+def cosign(log: VerifiableLog, witness: NoteSigner, size: int | None) -> Any:
+    """Cosign as a witness whose key this process holds."""
+    return log.cosign(witness, size)

@@ -23,12 +23,15 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chaincode.canonical import canonical_json
+from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
+from ledger_gw.identity import Signer
+from ledger_gw.interfaces import Anchor, VerifiableLog
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import ReportError, compute_report
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
 from ledger_gw.reports.iati import to_iati
-from ledger_gw.reports.signing import sign_report
+from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
 from ledger_gw.services.access import Caller, report_org
 from ledger_gw.services.gateway import Gateway
@@ -85,6 +88,28 @@ def query_for(
     return ReportQuery(report_org(caller, org), programme, start, end, k)
 
 
+def report_at(
+    log: VerifiableLog, query: ReportQuery, anchor: Anchor | None = None
+) -> dict[str, Any]:
+    """The unsigned report at ``anchor`` (default: the latest), from either backend's log."""
+    anchor = anchor or log.anchor()
+    try:
+        return compute_report(log.records(anchor), anchor=anchor.summary, query=query)
+    except IntegrityError as exc:
+        raise ReportError(str(exc)) from exc
+
+
+def sign(report: dict[str, Any], signer: Signer) -> dict[str, Any]:
+    """The report with ``signer``'s organisation's signature over its canonical form."""
+    return sign_report(report, signer)
+
+
+def verify(report: dict[str, Any], consortium: Consortium, log: VerifiableLog) -> str:
+    """The organisation whose signature the report carries, once its figures are
+    recomputed from ``log``; ReportError otherwise."""
+    return verify_report(report, consortium, log)
+
+
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     """The unsigned report at the latest anchor (cached per anchor and query)."""
     anchor = gateway.log.anchor()
@@ -94,10 +119,7 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    try:
-        report = compute_report(gateway.log.records(anchor), anchor=anchor.summary, query=query)
-    except IntegrityError as exc:
-        raise ReportError(str(exc)) from exc
+    report = report_at(gateway.log, query, anchor)
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:
@@ -110,7 +132,7 @@ def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, An
     signer = gateway.signers.get(caller.org)
     if signer is None:
         raise ForbiddenError(f"this gateway holds no key for {caller.org}", code="org_not_served")
-    return sign_report(compute(gateway, query), signer)
+    return sign(compute(gateway, query), signer)
 
 
 def export(

@@ -11,8 +11,9 @@ from werkzeug.exceptions import BadRequest, NotFound, UnprocessableEntity
 
 import chaincode.errors as contract
 from api.errors import problem_for
-from ledger_gw.audit.errors import AuditError, AuditFailedError, LogInconsistentError
 from ledger_gw.errors import (
+    AuditError,
+    AuditFailedError,
     AuthenticationError,
     ConfigError,
     ConflictError,
@@ -22,6 +23,7 @@ from ledger_gw.errors import (
     IntegrityError,
     InternalError,
     LedgerError,
+    LogInconsistentError,
     NotFoundError,
     RejectedError,
     StaleReadError,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from ledger_gw.audit.bundle import build_bundle
-from ledger_gw.audit.errors import AuditError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.errors import AuditError
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, sign_low_s
 from ledger_gw.log.note import Note, NoteSignature
 from ledger_gw.transaction import SignedTransaction

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.audit.bundle import build_bundle
-from ledger_gw.audit.errors import LogInconsistentError
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.audit.watch import Monitor, ReaderSource
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.errors import LogInconsistentError
 from ledger_gw.workspace import Workspace
 from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
