@@ -6,7 +6,6 @@ in this process; tokens are managed through the services layer.
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -104,36 +103,9 @@ def serve(
     serving = Serving(bind, workers or serving.workers, threads or serving.threads)
     url = f"http://{bind}"
     if demo:
-        from ledger_gw.demo.seed import prepare_demo
+        from ledger_gw.demo.seed import prepare_demo, show_demo
 
-        tokens, pid = prepare_demo(config)
-        console.print(f"[bold]Gateway[/]  {url}\n[bold]API docs[/] {url}/docs")
-        console.print(
-            f"[bold]Dashboard[/] {url}/dashboard/ : log in with the AUDITOR-X/auditor token "
-            "(referral chains, bundle checks) or the DONOR-Y/donor token (accountability "
-            "report); an agency token shows its own organisation's report.",
-            soft_wrap=True,
-            highlight=False,
-        )
-        journey = config.directory / "demo-journey.json"
-        if journey.exists():
-            first = json.loads(journey.read_text())["referrals"][0]
-            console.print(
-                f"Fatima's referral chain, for the auditor: {url}/dashboard/audit/chain"
-                f"?referral_id={first}",
-                soft_wrap=True,
-                highlight=False,
-            )
-        console.print("Demo tokens (also in demo-tokens.json; use as `Authorization: Bearer …`):")
-        for name, secret in tokens.items():
-            console.print(f"  {name:<24} {secret}", soft_wrap=True, highlight=False)
-        console.print(
-            "Fatima's history, as AGENCY-C sees it:\n"
-            f"  curl -H 'Authorization: Bearer {tokens['AGENCY-C/agency-writer']}' "
-            f"'{url}/v1/persons/{pid}/history?purpose=service_continuity'",
-            soft_wrap=True,
-            highlight=False,
-        )
+        show_demo(console, url, config.directory, *prepare_demo(config))
     else:
         console.print(f"[bold]Gateway[/] {url}  docs {url}/docs")
     sys.stdout.flush()

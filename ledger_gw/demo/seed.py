@@ -11,7 +11,10 @@ import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from rich.console import Console
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
@@ -104,3 +107,36 @@ def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
     with os.fdopen(fd, "w") as f:
         json.dump(tokens, f, indent=2)
     return tokens, pid
+
+
+def show_demo(
+    console: Console, url: str, directory: Path, tokens: dict[str, str], pid: str
+) -> None:
+    """Where to look first: the dashboard, Fatima's chain, the demo tokens, one curl."""
+    console.print(f"[bold]Gateway[/]  {url}\n[bold]API docs[/] {url}/docs")
+    console.print(
+        f"[bold]Dashboard[/] {url}/dashboard/ : log in with the AUDITOR-X/auditor token "
+        "(referral chains, bundle checks) or the DONOR-Y/donor token (accountability "
+        "report); an agency token shows its own organisation's report.",
+        soft_wrap=True,
+        highlight=False,
+    )
+    journey = directory / "demo-journey.json"
+    if journey.exists():
+        first = json.loads(journey.read_text())["referrals"][0]
+        console.print(
+            f"Fatima's referral chain, for the auditor: {url}/dashboard/audit/chain"
+            f"?referral_id={first}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    console.print("Demo tokens (also in demo-tokens.json; use as `Authorization: Bearer …`):")
+    for name, secret in tokens.items():
+        console.print(f"  {name:<24} {secret}", soft_wrap=True, highlight=False)
+    console.print(
+        "Fatima's history, as AGENCY-C sees it:\n"
+        f"  curl -H 'Authorization: Bearer {tokens['AGENCY-C/agency-writer']}' "
+        f"'{url}/v1/persons/{pid}/history?purpose=service_continuity'",
+        soft_wrap=True,
+        highlight=False,
+    )
