@@ -19,6 +19,27 @@ from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certi
 _ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
 
 
+def _member(org_id: str, role: str, seen: set[str] | dict[str, Any]) -> Role:
+    """A member's role, once its ID, role and uniqueness check out."""
+    if not _ORG_ID.match(org_id):
+        raise ConfigError(f"organisation ID {org_id!r} is malformed")
+    if role not in ROLES:
+        raise ConfigError(f"organisation {org_id} has unknown role {role!r}")
+    if org_id in seen:
+        raise ConfigError(f"organisation {org_id} is listed twice")
+    return role
+
+
+def _json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} {path} is not a JSON object")
+    return data
+
+
 @dataclass(frozen=True)
 class Definition:
     """What the members agreed before any key exists: who they are, their roles, the
@@ -31,12 +52,7 @@ class Definition:
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for org_id, role in self.members:
-            if not _ORG_ID.match(org_id):
-                raise ConfigError(f"organisation ID {org_id!r} is malformed")
-            if role not in ROLES:
-                raise ConfigError(f"organisation {org_id} has unknown role {role!r}")
-            if org_id in seen:
-                raise ConfigError(f"organisation {org_id} is listed twice")
+            _member(org_id, role, seen)
             seen.add(org_id)
 
     @classmethod
@@ -51,13 +67,7 @@ class Definition:
 
     @classmethod
     def load(cls, path: Path) -> Definition:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read consortium definition {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"consortium definition {path} is not a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(_json_object(path, "consortium definition"))
 
 
 @dataclass(frozen=True)
@@ -101,13 +111,8 @@ class Consortium:
         try:
             orgs: dict[str, Organisation] = {}
             for item in data["organisations"]:
-                org_id, role = str(item["id"]), str(item["role"])
-                if not _ORG_ID.match(org_id):
-                    raise ConfigError(f"organisation ID {org_id!r} is malformed")
-                if role not in ROLES:
-                    raise ConfigError(f"organisation {org_id} has unknown role {role!r}")
-                if org_id in orgs:
-                    raise ConfigError(f"organisation {org_id} is listed twice")
+                org_id = str(item["id"])
+                role = _member(org_id, str(item["role"]), orgs)
                 orgs[org_id] = Organisation(
                     org_id,
                     role,
@@ -126,10 +131,4 @@ class Consortium:
 
     @classmethod
     def load(cls, path: Path) -> Consortium:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"cannot read consortium file {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"consortium file {path} is not a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(_json_object(path, "consortium file"))
