@@ -18,6 +18,7 @@ try:
     from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2 as kvrwset
     from fabric_protos.msp import identities_pb2 as identities
     from fabric_protos.msp import msp_config_pb2 as msp_config
+    from fabric_protos.msp import msp_principal_pb2 as msp_principal
     from fabric_protos.orderer import ab_pb2 as orderer_ab
     from fabric_protos.peer import chaincode_event_pb2 as chaincode_event
     from fabric_protos.peer import chaincode_pb2 as chaincode
@@ -42,6 +43,7 @@ __all__ = [
     "identities",
     "kvrwset",
     "msp_config",
+    "msp_principal",
     "orderer_ab",
     "policies",
     "proposal",

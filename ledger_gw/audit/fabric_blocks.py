@@ -71,11 +71,15 @@ class Msp:
     roots: tuple[x509.Certificate, ...]
 
 
-def channel_msps(config_block: Any) -> dict[str, Msp]:
-    """Every organisation's MSP (root CA certificates) in a configuration block."""
+def _config(config_block: Any) -> Any:
     envelope = pb.common.Envelope.FromString(config_block.data.data[0])
     payload = pb.common.Payload.FromString(envelope.payload)
-    config = pb.configtx.ConfigEnvelope.FromString(payload.data).config
+    return pb.configtx.ConfigEnvelope.FromString(payload.data).config
+
+
+def channel_msps(config_block: Any) -> dict[str, Msp]:
+    """Every organisation's MSP (root CA certificates) in a configuration block."""
+    config = _config(config_block)
     out: dict[str, Msp] = {}
     for section in ("Application", "Orderer"):
         if section not in config.channel_group.groups:
@@ -88,6 +92,67 @@ def channel_msps(config_block: Any) -> dict[str, Msp]:
             roots = tuple(x509.load_pem_x509_certificate(bytes(c)) for c in fabric.root_certs)
             out[fabric.name] = Msp(fabric.name, roots)
     return out
+
+
+@dataclass(frozen=True)
+class BlockValidation:
+    """Who must sign a block: the channel's orderer organisations and its
+    ``Orderer/BlockValidation`` policy, an implicit rule over those organisations
+    (``ANY``/``ALL``/``MAJORITY`` of their Writers, Raft's default being ANY) or an
+    explicit signature policy over named organisations (BFT)."""
+
+    orderers: frozenset[str]
+    implicit: str | None = "ANY"  # None when ``rule`` is an explicit signature policy
+    rule: Any = None  # common.SignaturePolicy
+    principals: tuple[str, ...] = ()  # the MSP ID of each identity ``rule`` signs by
+
+    def satisfied_by(self, signers: set[str]) -> bool:
+        if self.implicit is not None:
+            have = len(signers & self.orderers)
+            need = {
+                "ANY": 1,
+                "ALL": len(self.orderers),
+                "MAJORITY": len(self.orderers) // 2 + 1,
+            }[self.implicit]
+            return have >= max(need, 1)
+        return _signed(self.rule, self.principals, signers)
+
+
+def _signed(rule: Any, principals: tuple[str, ...], signers: set[str]) -> bool:
+    if rule.WhichOneof("Type") == "signed_by":
+        index = int(rule.signed_by)
+        return 0 <= index < len(principals) and principals[index] in signers
+    met = sum(_signed(r, principals, signers) for r in rule.n_out_of.rules)
+    return met >= int(rule.n_out_of.n)
+
+
+def block_validation(config_block: Any) -> BlockValidation:
+    """The rule a block's orderer signatures must meet, from a configuration block."""
+    orderer = _config(config_block).channel_group.groups["Orderer"]
+    orgs = frozenset(
+        pb.msp_config.FabricMSPConfig.FromString(
+            pb.msp_config.MSPConfig.FromString(g.values["MSP"].value).config
+        ).name
+        for g in orderer.groups.values()
+        if "MSP" in g.values
+    )
+    if not orgs:
+        raise IntegrityError("the channel configuration names no orderer organisation")
+    if "BlockValidation" not in orderer.policies:
+        return BlockValidation(orgs)
+    policy = orderer.policies["BlockValidation"].policy
+    kinds = pb.policies.Policy.PolicyType
+    if policy.type == kinds.Value("IMPLICIT_META"):
+        meta = pb.policies.ImplicitMetaPolicy.FromString(policy.value)
+        return BlockValidation(orgs, pb.policies.ImplicitMetaPolicy.Rule.Name(meta.rule))
+    if policy.type == kinds.Value("SIGNATURE"):
+        envelope = pb.policies.SignaturePolicyEnvelope.FromString(policy.value)
+        principals = tuple(
+            pb.msp_principal.MSPRole.FromString(p.principal).msp_identifier
+            for p in envelope.identities
+        )
+        return BlockValidation(orgs, None, envelope.rule, principals)
+    raise IntegrityError(f"unsupported block validation policy type {policy.type}")
 
 
 def _identity(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, ec.EllipticCurvePublicKey]:
@@ -157,24 +222,60 @@ class EndorsementPolicy:
     among: frozenset[str]
 
 
-def _verify_orderer_signature(block: Any, msps: dict[str, Msp]) -> None:
-    md = pb.common.Metadata.FromString(
+def _signatures(block: Any) -> Any:
+    return pb.common.Metadata.FromString(
         block.metadata.metadata[pb.common.BlockMetadataIndex.Value("SIGNATURES")]
     )
+
+
+def _verify_orderer_signature(
+    block: Any, msps: dict[str, Msp], validation: BlockValidation
+) -> None:
+    """Every signature on the block is an orderer organisation's and verifies, and together
+    they meet the channel's block validation policy: a member that is no orderer cannot
+    sign a block into the chain, whatever its certificate says."""
+    n = block.header.number
+    md = _signatures(block)
     if not md.signatures:
-        raise IntegrityError(f"block {block.header.number} carries no orderer signature")
-    header = block_header_bytes(
-        block.header.number, block.header.previous_hash, block.header.data_hash
-    )
+        raise IntegrityError(f"block {n} carries no orderer signature")
+    header = block_header_bytes(n, block.header.previous_hash, block.header.data_hash)
+    signers: set[str] = set()
     for sig in md.signatures:
         creator = pb.common.SignatureHeader.FromString(sig.signature_header).creator
-        msp_id, key = _identity(creator, msps)
+        try:
+            msp_id, key = _identity(creator, msps)
+        except AuthenticationError as exc:
+            raise IntegrityError(f"block {n}: orderer signature: {exc}") from exc
+        if msp_id not in validation.orderers:
+            raise IntegrityError(
+                f"block {n}: orderer signature by {msp_id}, which is not an orderer "
+                "organisation of the channel"
+            )
         try:
             verify_low_s(key, sig.signature, md.value + sig.signature_header + header)
         except AuthenticationError as exc:
             raise IntegrityError(
-                f"block {block.header.number}: orderer signature by {msp_id} does not verify"
+                f"block {n}: orderer signature by {msp_id} does not verify"
             ) from exc
+        signers.add(msp_id)
+    if not validation.satisfied_by(signers):
+        raise IntegrityError(
+            f"block {n}: orderer signatures by {sorted(signers)} do not meet the channel's "
+            "block validation policy"
+        )
+
+
+def _last_config(block: Any) -> int:
+    """The block number of the channel configuration this block was ordered under."""
+    value = _signatures(block).value
+    return int(pb.common.OrdererBlockMetadata.FromString(value).last_config.index) if value else 0
+
+
+def _is_config(block: Any) -> bool:
+    envelope = pb.common.Envelope.FromString(block.data.data[0])
+    payload = pb.common.Payload.FromString(envelope.payload)
+    header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
+    return bool(header.type == pb.common.HeaderType.Value("CONFIG"))
 
 
 def _find_tx(block: Any, tx_id: str) -> tuple[int, Any, Any]:
@@ -203,12 +304,19 @@ def verify_evidence(
     if block_data_hash(genesis.data.data) != genesis.header.data_hash:
         raise IntegrityError("the genesis block's data does not match its header")
     msps = channel_msps(genesis)
+    validation = block_validation(genesis)
+    configs = {0}  # the configuration blocks whose rules this check follows
     if not evidence.blocks:
         raise IntegrityError("no blocks in the evidence")
     blocks = [pb.common.Block.FromString(raw) for raw in evidence.blocks]
     previous = None
     for block in blocks:
         n = block.header.number
+        if _last_config(block) not in configs:
+            raise IntegrityError(
+                f"block {n} was ordered under the channel configuration of block "
+                f"{_last_config(block)}, which the evidence does not carry"
+            )
         if block_data_hash(block.data.data) != block.header.data_hash:
             raise IntegrityError(f"block {n}: data does not match the header's data hash")
         if previous is not None:
@@ -216,7 +324,10 @@ def verify_evidence(
                 raise IntegrityError(f"block {n} does not follow block {previous.header.number}")
             if block.header.previous_hash != block_header_hash(previous.header):
                 raise IntegrityError(f"block {n} does not chain to block {n - 1}")
-        _verify_orderer_signature(block, msps)
+        _verify_orderer_signature(block, msps, validation)
+        if _is_config(block):  # its signatures met the old rules; the new ones apply next
+            msps, validation = channel_msps(block), block_validation(block)
+            configs.add(int(n))
         previous = block
     first = blocks[0]
     index, envelope, payload = _find_tx(first, evidence.tx_id)

@@ -376,3 +376,37 @@ def test_a_report_on_fabric_is_anchored_to_the_head_and_recomputes(
 
 def _event_id(f: FabricScenario, tx_id: str) -> str:
     return str(next(r for r in f.peer.records if r["tx_id"] == tx_id)["event"]["event_id"])
+
+
+def test_a_block_signed_by_a_member_proves_nothing(
+    scenario: Scenario, fabric: FabricScenario
+) -> None:
+    """An agency has an entitlement of 9999.00 endorsed, never submits it, wraps it in a
+    block numbered as the next one and signs that block with its own key."""
+    channel = fabric.peer.channel
+    head = pb.common.Block.FromString(channel.blocks[-1])
+    event = ev.entitlement_granted(ev.pid(), amount="9999.00")
+    when = dt.datetime.now(dt.UTC)
+    forged_tx = fb.endorser_tx(channel, "AGENCY-A", event, {"flagged": []}, when)
+    number = int(head.header.number) + 1
+    forged = fb.make_block(
+        number,
+        block_header_hash(head.header),
+        [forged_tx.envelope],
+        channel.signers["AGENCY-A"],
+        b"\x00",
+    )
+    bundle = _copy(fabric)
+    bundle["evidence"]["blocks"].append(base64.b64encode(forged).decode())
+    bundle["evidence"]["entries"].append({"tx_id": forged_tx.tx_id, "block": number})
+    bundle["claim"] = {"kind": "events", "events": [event["event_id"]]}
+    bundle["evidence"]["entries"] = bundle["evidence"]["entries"][-1:]
+    report = verify_bundle(
+        bundle,
+        trusted_consortium=scenario.ws.consortium,
+        genesis_hash=fabric.genesis_hash,
+        endorsement_policy=(2, AGENCIES),
+    )
+    assert not report.ok
+    assert "bad_orderer_signature" in report.codes
+    assert not any(e.included for e in report.events)

@@ -85,3 +85,58 @@ def test_resubmitting_the_same_signed_transaction_is_safe(fabric: Backend) -> No
     assert again.error is None
     assert again.position is None
     assert again.result == first.result
+
+
+def test_a_block_signed_by_an_agency_is_refused(fabric: Backend) -> None:
+    """On the real channel: an agency has an entitlement endorsed by the peers, never
+    submits it, puts it in a block numbered as the next one and signs that block with
+    its own gateway key. The offline check refuses it; the real evidence passes."""
+    from ledger_gw import protos as pb
+    from ledger_gw.audit.fabric_blocks import (
+        EndorsementPolicy,
+        Evidence,
+        block_data_hash,
+        block_header_bytes,
+        block_header_hash,
+        verify_evidence,
+    )
+    from ledger_gw.errors import IntegrityError
+    from ledger_gw.fabric.gateway import FabricLedger
+
+    ledger = fabric.ledger
+    assert isinstance(ledger, FabricLedger)
+    [outcome] = fabric.client("AGENCY-A").submit_many([ev.entitlement_granted(ev.pid())])
+    evidence = ledger.evidence(outcome.tx_id, "AUDITOR-X")
+    pinned = block_header_hash(pb.common.Block.FromString(ledger.block(0, "AGENCY-B")).header)
+    policy = EndorsementPolicy(2, frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"}))
+    verify_evidence(evidence, genesis_hash=pinned, policy=policy)
+
+    real = pb.common.Block.FromString(evidence.blocks[-1])
+    forged = pb.common.Block()
+    forged.header.number = real.header.number + 1
+    forged.header.previous_hash = block_header_hash(real.header)
+    forged.data.data.extend(real.data.data)  # genuinely endorsed transactions
+    forged.header.data_hash = block_data_hash(forged.data.data)
+    agency = fabric.ws.signer("AGENCY-A")
+    creator = pb.identities.SerializedIdentity(
+        mspid="AGENCY-A", id_bytes=agency.cert_pem.encode()
+    ).SerializeToString()
+    sig_header = pb.common.SignatureHeader(creator=creator, nonce=b"forged").SerializeToString()
+    header = block_header_bytes(
+        forged.header.number, forged.header.previous_hash, forged.header.data_hash
+    )
+    signatures = pb.common.Metadata(value=b"")
+    signatures.signatures.add(
+        signature_header=sig_header, signature=agency.sign(sig_header + header)
+    )
+    forged.metadata.metadata.extend(
+        [signatures.SerializeToString(), b"", real.metadata.metadata[2], b""]
+    )
+    tampered = Evidence(
+        evidence.channel,
+        evidence.tx_id,
+        evidence.config_block,
+        (*evidence.blocks, forged.SerializeToString()),
+    )
+    with pytest.raises(IntegrityError, match="AGENCY-A, which is not an orderer organisation"):
+        verify_evidence(tampered, genesis_hash=pinned, policy=policy)

@@ -162,3 +162,144 @@ def test_an_outsider_endorsement_is_refused(orgs: dict[str, Org]) -> None:
     )
     with pytest.raises(Exception, match="not issued by AGENCY-B"):
         verify_evidence(replace(config, blocks=(block,)))
+
+
+# -- who may sign a block: the channel's orderer organisations, under its policy ---------
+
+
+def _genesis(orgs: dict[str, Org], orderers: list[str], policy: object | None = None) -> bytes:
+    config = pb.configtx.ConfigEnvelope()
+    app = config.config.channel_group.groups["Application"]
+    for o in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
+        app.groups[o].CopyFrom(_msp_group(orgs[o]))
+    orderer = config.config.channel_group.groups["Orderer"]
+    for o in orderers:
+        orderer.groups[o].CopyFrom(_msp_group(orgs[o]))
+    if policy is not None:
+        orderer.policies["BlockValidation"].policy.CopyFrom(policy)
+    data = pb.common.Envelope(
+        payload=pb.common.Payload(data=config.SerializeToString()).SerializeToString()
+    ).SerializeToString()
+    return _block(0, b"", [data], None, b"\x00")
+
+
+def _signed_block(
+    number: int, previous: bytes, data: list[bytes], signers: list[Org], last_config: int = 0
+) -> bytes:
+    """A block signed by each of ``signers``, as orderers sign: over the metadata value,
+    the signature header and the block header."""
+    block = pb.common.Block.FromString(_block(number, previous, data, None, b"\x00" * len(data)))
+    value = b""
+    if last_config:
+        meta = pb.common.OrdererBlockMetadata()
+        meta.last_config.index = last_config
+        value = meta.SerializeToString()
+    signatures = pb.common.Metadata(value=value)
+    header = block_header_bytes(number, previous, block.header.data_hash)
+    for org in signers:
+        raw = pb.common.SignatureHeader(creator=org.member.creator, nonce=b"n").SerializeToString()
+        signatures.signatures.add(
+            signature_header=raw, signature=org.member.sign(value + raw + header)
+        )
+    block.metadata.metadata[0] = signatures.SerializeToString()
+    return bytes(block.SerializeToString())
+
+
+def _one_block(
+    orgs: dict[str, Org], genesis: bytes, signers: list[str], last_config: int = 0
+) -> Evidence:
+    g_hash = block_header_hash(pb.common.Block.FromString(genesis).header)
+    tx = _tx(orgs["AGENCY-A"], [orgs["AGENCY-A"], orgs["AGENCY-B"]])
+    one = _signed_block(1, g_hash, [tx], [orgs[s] for s in signers], last_config)
+    return Evidence("referrals", TX_ID, genesis, (one,))
+
+
+def test_a_member_that_is_no_orderer_cannot_sign_a_block(orgs: dict[str, Org]) -> None:
+    """The forgery: an agency endorses an event, never submits it, wraps it in a block of
+    its own and signs that block with its own key."""
+    genesis = _genesis(orgs, ["ORDERER"])
+    assert verify_evidence(_one_block(orgs, genesis, ["ORDERER"])).block == 1
+    for forger in ("AGENCY-A", "AGENCY-B"):
+        with pytest.raises(IntegrityError, match=f"by {forger}, which is not an orderer"):
+            verify_evidence(_one_block(orgs, genesis, [forger]))
+    with pytest.raises(IntegrityError, match="not an orderer organisation"):
+        verify_evidence(_one_block(orgs, genesis, ["ORDERER", "AGENCY-A"]))
+
+
+def _org_policy(*, rule: str | None = None, n: int = 0, of: tuple[str, ...] = ()) -> object:
+    if rule is not None:
+        meta = pb.policies.ImplicitMetaPolicy(
+            sub_policy="Writers", rule=pb.policies.ImplicitMetaPolicy.Rule.Value(rule)
+        )
+        return pb.policies.Policy(type=3, value=meta.SerializeToString())
+    envelope = pb.policies.SignaturePolicyEnvelope()
+    envelope.rule.n_out_of.n = n
+    for i, msp in enumerate(of):
+        envelope.rule.n_out_of.rules.add(signed_by=i)
+        envelope.identities.add(
+            principal_classification=0,
+            principal=pb.msp_principal.MSPRole(msp_identifier=msp, role=0).SerializeToString(),
+        )
+    return pb.policies.Policy(type=1, value=envelope.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def two_orderers(orgs: dict[str, Org]) -> dict[str, Org]:
+    return {**orgs, "ORDERER-2": _org("ORDERER-2")}
+
+
+def test_block_validation_policy_counts_orderer_organisations(
+    two_orderers: dict[str, Org],
+) -> None:
+    orgs = two_orderers
+    both = ("ORDERER", "ORDERER-2")
+    cases = [
+        (_org_policy(rule="ANY"), ["ORDERER"], True),
+        (_org_policy(rule="ALL"), ["ORDERER"], False),
+        (_org_policy(rule="ALL"), both, True),
+        (_org_policy(rule="MAJORITY"), ["ORDERER-2"], False),
+        (_org_policy(n=2, of=both), ["ORDERER"], False),
+        (_org_policy(n=2, of=both), both, True),
+        (_org_policy(n=1, of=("ORDERER-2",)), ["ORDERER"], False),
+    ]
+    for policy, signers, ok in cases:
+        evidence = _one_block(orgs, _genesis(orgs, list(both), policy), signers)
+        if ok:
+            assert verify_evidence(evidence).block == 1
+        else:
+            with pytest.raises(IntegrityError, match="block validation policy"):
+                verify_evidence(evidence)
+
+
+def test_a_block_ordered_under_a_configuration_the_evidence_lacks_is_refused(
+    orgs: dict[str, Org],
+) -> None:
+    """After a configuration change (say, a new orderer organisation), blocks are judged by
+    the new rules: evidence that skips the configuration block cannot be checked."""
+    genesis = _genesis(orgs, ["ORDERER"])
+    with pytest.raises(IntegrityError, match="configuration of block 7"):
+        verify_evidence(_one_block(orgs, genesis, ["ORDERER"], last_config=7))
+
+
+def test_a_configuration_block_in_the_chain_changes_who_signs_next(
+    two_orderers: dict[str, Org],
+) -> None:
+    orgs = two_orderers
+    genesis = _genesis(orgs, ["ORDERER"])
+    evidence = _one_block(orgs, genesis, ["ORDERER"])
+    config_data = pb.common.Block.FromString(_genesis(orgs, ["ORDERER", "ORDERER-2"])).data.data[0]
+    envelope = pb.common.Envelope.FromString(config_data)
+    payload = pb.common.Payload.FromString(envelope.payload)
+    payload.header.channel_header = pb.common.ChannelHeader(type=1).SerializeToString()
+    config = pb.common.Envelope(payload=payload.SerializeToString()).SerializeToString()
+    one = evidence.blocks[0]
+    one_hash = block_header_hash(pb.common.Block.FromString(one).header)
+    two = _signed_block(2, one_hash, [config], [orgs["ORDERER"]])
+    two_hash = block_header_hash(pb.common.Block.FromString(two).header)
+    filler = _tx(orgs["AGENCY-C"], [orgs["AGENCY-C"]], "cd" * 32)
+    by_new = _signed_block(3, two_hash, [filler], [orgs["ORDERER-2"]], last_config=2)
+    assert verify_evidence(replace(evidence, blocks=(one, two, by_new))).head == 3
+    # the new orderer could not have signed before the configuration named it
+    early = _signed_block(2, one_hash, [filler], [orgs["ORDERER-2"]])
+    with pytest.raises(IntegrityError, match="ORDERER-2 is not in the channel configuration"):
+        verify_evidence(replace(evidence, blocks=(one, early)))
