@@ -325,9 +325,19 @@ class FabricLedger:
 
     # -- blocks (qscc, through the gateway's Evaluate) -------------------------------------
 
-    def _qscc(self, function: str, *args: str, org_id: str | None = None) -> bytes:
+    def _qscc_signer(self, org_id: str | None) -> FabricSigner:
         signers = list(self._by_cert.values())
-        signer = next((s for s in signers if s.msp_id == org_id), signers[0])
+        return next((s for s in signers if s.msp_id == org_id), signers[0])
+
+    def _caught_up(self, org_id: str | None) -> str:
+        """The organisation whose peer answers, once it holds every block this client saw
+        committed: a block read right after a write finds that write, as `evaluate` does."""
+        reader = self._qscc_signer(org_id).msp_id
+        self._catch_up(reader)
+        return reader
+
+    def _qscc(self, function: str, *args: str, org_id: str | None = None) -> bytes:
+        signer = self._qscc_signer(org_id)
         built = build_proposal(
             creator=signer.creator,
             channel=self.profile.channel,
@@ -361,14 +371,15 @@ class FabricLedger:
         return {"ledger": f"height {self.height()}"}
 
     def block(self, number: int, org_id: str | None = None) -> bytes:
-        return self._qscc("GetBlockByNumber", str(number), org_id=org_id)
+        return self._qscc("GetBlockByNumber", str(number), org_id=self._caught_up(org_id))
 
     def block_of(self, tx_id: str, org_id: str | None = None) -> bytes:
-        return self._qscc("GetBlockByTxID", tx_id, org_id=org_id)
+        return self._qscc("GetBlockByTxID", tx_id, org_id=self._caught_up(org_id))
 
     def evidence(self, tx_id: str, org_id: str | None = None) -> Evidence:
         """The genesis block and the blocks from the transaction's to the head, as read
         from `org_id`'s peer (the auditor's own, typically)."""
+        org_id = self._caught_up(org_id)
         first = self.block_of(tx_id, org_id)
         start = block_number_of(first)
         head = self.height(org_id) - 1

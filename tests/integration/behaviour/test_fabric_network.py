@@ -140,3 +140,17 @@ def test_a_block_signed_by_an_agency_is_refused(fabric: Backend) -> None:
     )
     with pytest.raises(IntegrityError, match="AGENCY-A, which is not an orderer organisation"):
         verify_evidence(tampered, genesis_hash=pinned, policy=policy)
+
+
+def test_evidence_read_right_after_a_commit_finds_it(fabric: Backend) -> None:
+    """Read-your-write for block reads: the auditor's peer may lag the one that confirmed
+    the commit; the read waits for it, as a query does."""
+    from ledger_gw.fabric.gateway import FabricLedger
+
+    ledger = fabric.ledger
+    assert isinstance(ledger, FabricLedger)
+    client = fabric.client("AGENCY-A")
+    for _ in range(100):
+        [outcome] = client.submit_many([ev.consent_granted(ev.pid())])
+        evidence = ledger.evidence(outcome.tx_id, "AUDITOR-X")
+        assert evidence.tx_id == outcome.tx_id
