@@ -275,12 +275,16 @@ class BundleOut(Schema):
 
 
 class VerifyArgs(Schema):
+    """The bundle is always checked against this gateway's own consortium file, never
+    against the copy it carries; a Fabric bundle fails with `policy_not_pinned` here (no
+    endorsement policy is pinned) and is verified offline with `--policy`."""
+
     trust = fields.String(
         load_default="consortium",
-        validate=validate.OneOf(["consortium", "bundle"]),
+        validate=validate.OneOf(["consortium"]),
         metadata={
-            "description": "consortium: pin this gateway's consortium file; bundle: trust the "
-            "bundle's own copy (internal consistency only)"
+            "description": "consortium (the only trust root): this gateway's consortium file; "
+            "`bundle` is refused, a bundle's own copy proves nothing about who signed it"
         },
     )
     quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
