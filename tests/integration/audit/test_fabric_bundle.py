@@ -30,6 +30,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.verifiable import FabricLog
+from ledger_gw.interfaces import reveal_all
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.transaction import SignedTransaction
@@ -361,13 +362,16 @@ def test_records_refuse_a_history_that_does_not_reach_the_anchor(fabric: FabricS
 def test_inclusion_consistency_and_checkpoint_on_fabric(fabric: FabricScenario) -> None:
     log = _log(fabric)
     tx_id = _tx_of(fabric, "referral.created", 0)  # a chain's first event replays alone
-    proof = log.inclusion(None, tx_id, None)
+    proof = log.inclusion(None, tx_id, None, reveal_all)
     assert proof["block"] == fabric.peer.where[tx_id]
     assert proof["evidence"]["kind"] == "fabric/blocks-v1"
     bundle = {**fabric.bundle, "claim": {"kind": "events", "events": [_event_id(fabric, tx_id)]}}
     bundle["evidence"] = proof["evidence"]
     assert pinned(fabric, bundle, genesis_hash=fabric.genesis_hash).codes == set()
-    assert log.inclusion(proof["index"], None, None)["tx_id"] == tx_id
+    assert log.inclusion(proof["index"], None, None, reveal_all)["tx_id"] == tx_id
+    withheld = log.inclusion(None, tx_id, None, lambda record: False)
+    assert "evidence" not in withheld  # its blocks hold the event
+    assert [h["number"] for h in withheld["headers"]] == list(range(proof["block"], log.size()))
     consistency = log.consistency(2, None)
     headers = consistency["headers"]
     assert [h["number"] for h in headers] == list(range(1, log.size()))
