@@ -3,6 +3,8 @@ schemas (in the service layer), so the gateway and the ledger can never disagree
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from chaincode.fields import PURPOSES
@@ -180,10 +182,23 @@ class ChainOut(Schema):
     chain = fields.List(fields.Dict(), required=True)
 
 
+# Sizes and positions are SQL BIGINTs: anything above is refused here (422), not by the
+# database (500).
+MAX_SIZE = 2**63 - 1
+
+
+def _size(low: int, **kw: Any) -> fields.Integer:
+    return fields.Integer(validate=validate.Range(min=low, max=MAX_SIZE), **kw)
+
+
 class InclusionArgs(Schema):
-    index = fields.Integer(validate=validate.Range(min=0))
+    index = _size(0)
     tx_id = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
-    size = fields.Integer(validate=validate.Range(min=1))
+    size = _size(1)
+    purpose = fields.String(
+        validate=validate.OneOf(sorted(PURPOSES)),
+        metadata={"description": "the purpose consent must name for the entry to be returned"},
+    )
 
 
 _ON_FABRIC = "Fabric only"
@@ -199,19 +214,36 @@ class InclusionOut(Schema):
     )
     size = fields.Integer(required=True, metadata={"description": "tree size or block height"})
     leaf_hash = fields.String(metadata={"description": _EMBEDDED})
-    entry = fields.String(metadata={"description": f"base64 of the log entry; {_EMBEDDED}"})
+    entry = fields.String(
+        metadata={
+            "description": f"base64 of the log entry, only to a caller who may read its event "
+            f"(never a donor); {_EMBEDDED}"
+        }
+    )
     proof = fields.List(fields.String(), metadata={"description": _EMBEDDED})
     checkpoint = fields.String(metadata={"description": _EMBEDDED})
     kind = fields.String(metadata={"description": f"fabric/blocks-v1; {_ON_FABRIC}"})
     tx_id = fields.String(metadata={"description": _ON_FABRIC})
     block = fields.Integer(metadata={"description": _ON_FABRIC})
     head_hash = fields.String(metadata={"description": f"hex header hash; {_ON_FABRIC}"})
-    evidence = fields.Dict(metadata={"description": f"bundle evidence object; {_ON_FABRIC}"})
+    evidence = fields.Dict(
+        metadata={
+            "description": "bundle evidence object (its blocks hold the event), only to a "
+            f"caller who may read the event; {_ON_FABRIC}"
+        }
+    )
+    headers = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "{number, previous_hash, data_hash, hash} from the transaction's "
+            f"block to the head, instead of `evidence` for everyone else; {_ON_FABRIC}"
+        },
+    )
 
 
 class ConsistencyArgs(Schema):
-    size1 = fields.Integer(required=True, validate=validate.Range(min=1))
-    size2 = fields.Integer(validate=validate.Range(min=1))
+    size1 = _size(1, required=True)
+    size2 = _size(1)
 
 
 class ConsistencyOut(Schema):
@@ -257,9 +289,7 @@ class BundleArgs(Schema):
         load_default="referral_chain", validate=validate.OneOf(["referral_chain", "entitlement"])
     )
     subject = fields.UUID(required=True, metadata={"description": "referral or entitlement ID"})
-    size = fields.Integer(
-        validate=validate.Range(min=1), metadata={"description": "checkpoint tree size"}
-    )
+    size = _size(1, metadata={"description": "checkpoint tree size"})
 
 
 class BundleOut(Schema):
@@ -275,16 +305,20 @@ class BundleOut(Schema):
 
 
 class VerifyArgs(Schema):
+    """The bundle is always checked against this gateway's own consortium file, never
+    against the copy it carries; a Fabric bundle fails with `policy_not_pinned` here (no
+    endorsement policy is pinned) and is verified offline with `--policy`."""
+
     trust = fields.String(
         load_default="consortium",
-        validate=validate.OneOf(["consortium", "bundle"]),
+        validate=validate.OneOf(["consortium"]),
         metadata={
-            "description": "consortium: pin this gateway's consortium file; bundle: trust the "
-            "bundle's own copy (internal consistency only)"
+            "description": "consortium (the only trust root): this gateway's consortium file; "
+            "`bundle` is refused, a bundle's own copy proves nothing about who signed it"
         },
     )
     quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
-    min_tree_size = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    min_tree_size = _size(0, load_default=0)
 
 
 class FailureOut(Schema):

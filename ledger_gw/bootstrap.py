@@ -49,7 +49,7 @@ directory) when running several workers so that /metrics adds them up.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
@@ -69,6 +69,7 @@ from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.services.config import BACKENDS, GatewayConfig
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.witness.store import witnessed_in
 from ledger_gw.workspace import Workspace
 
 __all__ = ["BACKENDS"]
@@ -321,11 +322,23 @@ def open_log(
 
 
 def verify_embedded(
-    ws: Workspace, url: str | None = None, progress: Callable[[int, int], None] | None = None
+    ws: Workspace,
+    url: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    witness_states: Sequence[Path] = (),
 ) -> VerifyReport:
     """The embedded ledger's full check: every entry replayed, every node and checkpoint
-    recomputed, trusting only the consortium file."""
-    return verify_ledger(url or ws.ledger_url, ws.consortium, progress=progress)
+    recomputed, trusting only the consortium file; and against what each witness whose
+    state file is given last cosigned (read only, never written)."""
+    notes = {}
+    for path in witness_states:
+        seen = witnessed_in(path, ws.consortium.origin)
+        if seen is None:
+            raise ConfigError(
+                f"{path}: this witness has cosigned nothing of {ws.consortium.origin}"
+            )
+        notes[f"the witness of {path}"] = seen.note
+    return verify_ledger(url or ws.ledger_url, ws.consortium, progress=progress, witnessed=notes)
 
 
 def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, Callable[[], None]]:

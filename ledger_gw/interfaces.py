@@ -3,7 +3,7 @@ ledger that takes transactions, and the verifiable log that proves what it holds
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -107,6 +107,14 @@ class AnchorName:
         )
 
 
+Reveal = Callable[["Record"], bool]  # may this caller read the entry of this record?
+
+
+def reveal_all(record: Record) -> bool:
+    """For the log's own operator, reading her own database."""
+    return True
+
+
 class VerifiableLog(Protocol):
     """What audit bundles, reports, proofs and checkpoints need of a ledger.
 
@@ -135,8 +143,11 @@ class VerifiableLog(Protocol):
         """A bundle's ``evidence`` object proving ``records`` at ``anchor``."""
         ...
 
-    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
-        """Proof that one transaction (by position or ID) is in the log at ``size``."""
+    def inclusion(
+        self, position: int | None, tx_id: str | None, size: int | None, reveal: Reveal
+    ) -> Any:
+        """Proof that one transaction (by position or ID) is in the log at ``size``; the
+        entry itself (which names a person) only when ``reveal`` allows its record."""
         ...
 
     def consistency(self, size1: int, size2: int | None) -> Any:

@@ -78,7 +78,6 @@ def verify(args: dict[str, Any]) -> Any:
     report = bundles.verify(
         gateway(),
         uploaded_bundle(),
-        trust=args["trust"],
         quorum=args["quorum"],
         min_tree_size=args["min_tree_size"],
     )

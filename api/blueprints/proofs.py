@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 from api.auth import caller, gateway
 from api.blueprints.common import protected
 from api.schemas import (
+    MAX_SIZE,
     CheckpointOut,
     ConsistencyArgs,
     ConsistencyOut,
@@ -16,7 +17,7 @@ from api.schemas import (
     InclusionArgs,
     InclusionOut,
 )
-from ledger_gw.errors import ValidationError
+from ledger_gw.errors import NotFoundError, ValidationError
 from ledger_gw.services import proofs
 from ledger_gw.services.access import Action
 
@@ -33,10 +34,22 @@ blp = Blueprint(
 @blp.arguments(InclusionArgs, location="query")
 @blp.response(200, InclusionOut)
 def inclusion(args: dict[str, Any]) -> Any:
-    """Inclusion proof of one entry (by `index` or `tx_id`) in the tree of `size`."""
+    """Inclusion proof of one entry (by `index` or `tx_id`) in the tree of `size`.
+
+    The entry itself (embedded: `entry`; Fabric: `evidence`, whose blocks hold the event)
+    comes only to a caller who may read that event, as `GET /v1/events/{id}` decides
+    (with `purpose` for consent); everyone else, donors always, gets the leaf hash and
+    the proof (Fabric: the block headers from the transaction's block to the head)."""
     if ("index" in args) == ("tx_id" in args):
         raise ValidationError("give index or tx_id", code="invalid_request", field="index")
-    return proofs.inclusion(gateway().log, args.get("index"), args.get("tx_id"), args.get("size"))
+    return proofs.inclusion_for(
+        gateway(),
+        caller(),
+        args.get("index"),
+        args.get("tx_id"),
+        args.get("size"),
+        args.get("purpose"),
+    )
 
 
 @blp.route("/proofs/consistency", methods=["GET"])
@@ -60,7 +73,9 @@ def latest() -> Any:
 @protected(blp, Action.PROOFS_READ, 404)
 @blp.response(200, CheckpointOut)
 def at_size(size: int) -> Any:
-    """The signed checkpoint of one tree size."""
+    """The signed checkpoint of one tree size (404 for any size the log cannot have)."""
+    if size > MAX_SIZE:
+        raise NotFoundError(f"no checkpoint of size {size}", code="not_found")
     return proofs.checkpoint(gateway().log, size)
 
 

@@ -25,7 +25,10 @@ against the channel configuration's CAs), and whether it is proven included. Cha
 replay, actor checks, document hashes and missing events then run unchanged.
 
 The trust anchor is the genesis block: the auditor pins its header hash
-(``genesis_hash``) as it pins a consortium file, and may pin the endorsement policy.
+(``genesis_hash``) as it pins a consortium file, and pins the endorsement policy: the
+bundle names the policy it was built under, but a forger would name a lax one, so
+without a pinned policy the bundle fails (``policy_not_pinned``) and the bundle's
+policy only serves to report what each endorsement would satisfy.
 A pinned consortium is also checked against the channel: each organisation's CA must
 be one of its MSP's root certificates.
 """
@@ -420,7 +423,15 @@ def verify_fabric(
         )
     out.failures.extend(_consortium_failures(consortium, msps))
     policy = parsed.policy
-    if options.endorsement_policy is not None:
+    if options.endorsement_policy is None:
+        out.failures.append(
+            Failure(
+                "policy_not_pinned",
+                "no endorsement policy is pinned, and the bundle's own cannot vouch for "
+                "its endorsements: pin one (N:ORG,ORG,...)",
+            )
+        )
+    else:
         policy = EndorsementPolicy(*options.endorsement_policy)
     head = parsed.numbers[-1]
     out.anchor = {

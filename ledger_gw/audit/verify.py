@@ -1,16 +1,17 @@
-"""Standalone bundle verification: the bundle and, optionally, what the auditor pins.
+"""Standalone bundle verification: the bundle, checked against what the auditor pins.
 
 No database, no network, no gateway: :func:`verify_bundle` takes the bundle's
-bytes (or parsed JSON), and optionally a consortium file the auditor trusts
-(pinning the organisations' CAs, the log key and the witness keys). Without a
-pinned consortium the bundle's own copy is used and the report says so
-(``trust_anchor: "bundle"``): it then proves internal consistency, not identity.
+bytes (or parsed JSON) and the consortium file the auditor trusts (pinning the
+organisations' CAs, the log key and the witness keys). A bundle carries its own copy
+of the consortium, but whoever forged the bundle wrote that copy too: it is only ever
+compared with the pinned one, never trusted.
 
 Every check runs, and every failure is reported with its own code:
 
 ==========================  ============================================================
 ``malformed_bundle``        not JSON, wrong format, missing parts
 ``consortium_mismatch``     the bundle's consortium differs from the pinned one
+``policy_not_pinned``       a Fabric bundle, and no endorsement policy pinned
 ``unknown_evidence_kind``   no verifier registered for ``evidence.kind``
 ``bad_checkpoint*``         the log's signature on the checkpoint fails
 ``bad_cosignature``         a witness cosignature is forged or damaged
@@ -118,26 +119,20 @@ def _load(data: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
     return parsed
 
 
-def _consortium(
-    bundle: dict[str, Any], trusted: Consortium | None, failures: list[Failure]
-) -> Consortium:
+def _consortium_failures(bundle: dict[str, Any], trusted: Consortium) -> list[Failure]:
+    """The bundle's own copy of the consortium, compared with the pinned one."""
     try:
         carried = Consortium.from_dict(bundle["consortium"])
     except (ConfigError, AuthenticationError) as exc:
-        if trusted is None:
-            raise AuditError(f"bundle consortium: {exc}", code="malformed_bundle") from exc
-        failures.append(Failure("consortium_mismatch", f"bundle consortium unreadable: {exc}"))
-        return trusted
-    if trusted is None:
-        return carried
+        return [Failure("consortium_mismatch", f"bundle consortium unreadable: {exc}")]
     if carried.to_dict() != trusted.to_dict():
-        failures.append(
+        return [
             Failure(
                 "consortium_mismatch",
                 "the bundle's certificates or keys differ from the consortium the auditor pinned",
             )
-        )
-    return trusted
+        ]
+    return []
 
 
 def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
@@ -232,23 +227,25 @@ def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[F
 def verify_bundle(
     data: Mapping[str, Any] | bytes | str,
     *,
-    trusted_consortium: Consortium | None = None,
+    trusted_consortium: Consortium,
     quorum: int = 1,
     min_tree_size: int = 0,
     documents: Documents | None = None,
     genesis_hash: bytes | None = None,
     endorsement_policy: tuple[int, frozenset[str]] | None = None,
 ) -> BundleReport:
-    """Check a bundle from its own contents (plus what the auditor pins); never raises
-    for a failed check, only for a file that is not a bundle at all (AuditError).
+    """Check a bundle against ``trusted_consortium``, the auditor's own copy of the
+    consortium file; never raises for a failed check, only for a file that is not a
+    bundle at all (AuditError).
 
     ``genesis_hash`` and ``endorsement_policy`` are Fabric's pins (the channel's genesis
-    block header hash, and OutOf(n, orgs)); Merkle bundles ignore them."""
+    block header hash, and OutOf(n, orgs)); Merkle bundles ignore them. A Fabric bundle
+    without a pinned policy fails (``policy_not_pinned``): the policy the bundle names
+    is the forger's to choose."""
     bundle = _load(data)
-    failures: list[Failure] = []
-    consortium = _consortium(bundle, trusted_consortium, failures)
-    pinned = trusted_consortium is not None or genesis_hash is not None
-    report = BundleReport(claim=bundle["claim"], trust_anchor="pinned" if pinned else "bundle")
+    consortium = trusted_consortium
+    failures = _consortium_failures(bundle, consortium)
+    report = BundleReport(claim=bundle["claim"], trust_anchor="pinned")
     kind = bundle["evidence"].get("kind")
     verifier = ev.evidence_verifier(str(kind))
     if verifier is None:

@@ -1,7 +1,8 @@
 """`ledger-gw audit ...` and `ledger-gw report ...`: thin wrappers over their services.
 
-`audit verify` needs only the bundle file (and optionally a consortium file to pin);
-it prints the report as JSON and exits 1 on any failure.
+`audit verify` needs only the bundle file and the consortium file the auditor pins
+(on Fabric also the endorsement policy, and ideally the genesis block's hash); it prints
+the report as JSON and exits 1 on any failure.
 """
 
 from __future__ import annotations
@@ -98,13 +99,15 @@ def _hex(text: str | None) -> bytes | None:
 @click.option(
     "--consortium",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Consortium file to pin (default: trust the bundle's copy).",
+    help="The consortium file you trust (CAs, log key, witness keys); required.",
 )
 @click.option("--quorum", type=int, default=1, show_default=True)
 @click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @click.option("--genesis-hash", help="Fabric: the channel genesis block's header hash (hex).")
-@click.option("--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,...")
+@click.option(
+    "--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,... (required there)."
+)
 def audit_verify(
     bundle: Path,
     consortium: Path | None,
@@ -114,10 +117,18 @@ def audit_verify(
     genesis_hash: str | None,
     policy: str | None,
 ) -> None:
-    """Verify a bundle (Merkle or Fabric evidence) offline; exit 1 on any failure."""
+    """Verify a bundle (Merkle or Fabric evidence) offline against the consortium file
+    you pin, never the bundle's own copy; exit 1 on any failure."""
+    if consortium is None:
+        raise ValidationError(
+            "pin the consortium file you trust with --consortium: "
+            "a bundle's own copy is not a trust root",
+            code="trust_root_not_pinned",
+            field="--consortium",
+        )
     report = bundles.verify_bytes(
         bundle.read_bytes(),
-        Consortium.load(consortium) if consortium else None,
+        Consortium.load(consortium),
         quorum=quorum,
         min_tree_size=min_size,
         documents=_documents(docs),
@@ -245,19 +256,27 @@ def report_accountability(
 @directory_option
 @ledger_option
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The consortium file you trust (default: the one in --dir); never the report's.",
+)
 @log_options
 def report_verify(
     directory: Path,
     ledger_url: str | None,
     path: Path,
+    consortium: Path | None,
     backend: str,
     profile: Path | None,
     as_org: str | None,
 ) -> None:
-    """Check a signed JSON report's signature and recompute it from the ledger."""
+    """Check a signed JSON report's signature against the consortium you pin and
+    recompute its figures from the ledger."""
     with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
         ws,
         log,
     ):
-        org = reports.verify(json.loads(path.read_text()), ws.consortium, log)
+        pinned = Consortium.load(consortium) if consortium else ws.consortium
+        org = reports.verify(json.loads(path.read_text()), pinned, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

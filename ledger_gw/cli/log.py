@@ -25,8 +25,17 @@ console = Console()
 @click.command()
 @directory_option
 @ledger_option
-def verify(directory: Path, ledger_url: str | None) -> None:
-    """Recompute everything from the log and name the first bad position."""
+@click.option(
+    "--witness-state",
+    "witness_states",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A witness's state file (witness.db): the log must hold, and extend, what it "
+    "last cosigned. Repeatable.",
+)
+def verify(directory: Path, ledger_url: str | None, witness_states: tuple[Path, ...]) -> None:
+    """Recompute everything from the log and name the first bad position; the log must
+    hold a checkpoint at its size, and agree with what each given witness cosigned."""
     ws = Workspace.load(directory)
     with Progress(
         TextColumn("verifying"),
@@ -41,11 +50,13 @@ def verify(directory: Path, ledger_url: str | None) -> None:
             ws,
             ledger_url,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            witness_states=witness_states,
         )
+    against = f", agrees with {len(witness_states)} witness(es)" if witness_states else ""
     console.print(
         f"[green]ledger verifies[/]: {report.size} entries, root "
         f"{base64.b64encode(report.root).decode()}, {report.checkpoints} checkpoints "
-        f"({report.cosignatures} cosignatures), {report.state_keys} state keys"
+        f"({report.cosignatures} cosignatures), {report.state_keys} state keys{against}"
     )
 
 

@@ -16,7 +16,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.errors import IntegrityError
 from ledger_gw.identity import load_certificate
-from ledger_gw.interfaces import Anchor, Record
+from ledger_gw.interfaces import Anchor, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, leaf_hash
@@ -123,20 +123,27 @@ class EmbeddedLog:
             ],
         )
 
-    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
+    def inclusion(
+        self, position: int | None, tx_id: str | None, size: int | None, reveal: Reveal
+    ) -> Any:
+        """The Merkle proof of the leaf hash; the entry only when ``reveal`` allows it
+        (the leaf hash covers a random nonce, so it gives nothing of the entry away)."""
         log = self.reader
         index = log.position_of(tx_id) if tx_id is not None else position
         assert index is not None
         size = size or log.size()
         proof = _b64(log.inclusion_proof(index, size))  # NotFoundError when out of range
-        return {
+        out = {
             "index": index,
             "size": size,
             "leaf_hash": _b64([log.leaf_hash(index)])[0],
-            "entry": base64.b64encode(log.entry(index)).decode(),
             "proof": proof,
             "checkpoint": log.checkpoint(size),
         }
+        data = log.entry(index)
+        if reveal(self._record(index, Entry.from_bytes(data))):
+            out["entry"] = base64.b64encode(data).decode()
+        return out
 
     def consistency(self, size1: int, size2: int | None) -> Any:
         log = self.reader

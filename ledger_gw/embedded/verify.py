@@ -5,13 +5,19 @@ the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
 world state and every stored value against the replayed ones. The first
 discrepancy is reported with the log position it belongs to.
+
+The log must hold a checkpoint at its current size (every commit is covered by one at
+once): an operator who deletes the newest checkpoints is caught. What witnesses
+cosigned is the check from outside: given the checkpoint a witness last cosigned
+(signed by the log's key, so the log cannot disown it), the log must not be behind it,
+must hash to its root at its size, and must still hold that checkpoint.
 """
 
 from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -176,12 +182,74 @@ def _check_checkpoints(
     return count, cosigned
 
 
+def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ckpt.Checkpoint]:
+    """Each witness's checkpoint, once the log's own signature on it verifies."""
+    log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+    out = {}
+    for name, note in notes.items():
+        try:
+            opened = ckpt.open_checkpoint(note, log_verifier, origin=consortium.origin)
+        except ckpt.CheckpointError as exc:
+            raise IntegrityError(
+                f"{name}: its checkpoint is not one this log signed: {exc}",
+                code="bad_witness_checkpoint",
+            ) from exc
+        out[name] = opened.checkpoint
+    return out
+
+
+def _check_coverage(size: int, stored_sizes: set[int]) -> None:
+    if size and size not in stored_sizes:
+        latest = max((s for s in stored_sizes if s < size), default=None)
+        raise IntegrityError(
+            f"no checkpoint covers the log's {size} entries (the latest is at size {latest}): "
+            "checkpoints were deleted or never written",
+            code="missing_checkpoint",
+            position=size - 1,
+        )
+
+
+def _check_not_behind(size: int, witnessed: Mapping[str, ckpt.Checkpoint]) -> None:
+    for name, cp in witnessed.items():
+        if cp.size > size:
+            raise IntegrityError(
+                f"the log has {size} entries, behind the checkpoint of size {cp.size} that "
+                f"{name} cosigned: it was rolled back",
+                code="log_behind_witness",
+                position=size,
+            )
+
+
+def _check_witnessed(
+    witnessed: Mapping[str, ckpt.Checkpoint], roots: dict[int, bytes], stored_sizes: set[int]
+) -> None:
+    for name, cp in witnessed.items():
+        if cp.size and roots.get(cp.size) != cp.root_hash:
+            raise IntegrityError(
+                f"the log at size {cp.size} does not hash to the root {name} cosigned: "
+                "it was rewritten (a fork)",
+                code="log_inconsistent",
+                position=cp.size - 1,
+            )
+        if cp.size and cp.size not in stored_sizes:
+            raise IntegrityError(
+                f"the checkpoint of size {cp.size} that {name} cosigned is missing from the log",
+                code="missing_checkpoint",
+                position=cp.size - 1,
+            )
+
+
 def verify_ledger(
     engine: Engine | str,
     consortium: Consortium,
     progress: Callable[[int, int], None] | None = None,
+    witnessed: Mapping[str, str] | None = None,
 ) -> VerifyReport:
-    """Verify everything in one read snapshot, so a live ledger can be checked too."""
+    """Verify everything in one read snapshot, so a live ledger can be checked too.
+
+    ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
+    """
+    witness_cps = _witnessed(consortium, witnessed or {})
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay(consortium)
@@ -191,9 +259,9 @@ def verify_ledger(
             replay.engine.begin() as replayed,
         ):
             size = log_size(stored)
-            replay.checkpoint_sizes = {
-                int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()
-            }
+            stored_sizes = {int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()}
+            replay.checkpoint_sizes = stored_sizes | {cp.size for cp in witness_cps.values()}
+            _check_not_behind(size, witness_cps)
             for start in range(0, size, _CHUNK):
                 rows = stored.execute(
                     select(log.c.seq, log.c.entry)
@@ -205,6 +273,8 @@ def verify_ledger(
                     progress(min(start + _CHUNK, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
+            _check_witnessed(witness_cps, replay.roots, stored_sizes)
+            _check_coverage(size, stored_sizes)
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")

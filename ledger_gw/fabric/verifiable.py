@@ -27,7 +27,7 @@ from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_h
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
-from ledger_gw.interfaces import Anchor, Record
+from ledger_gw.interfaces import Anchor, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.transaction import format_time
 
@@ -180,21 +180,45 @@ class FabricLog:
             raise NotFoundError("no valid transaction there", code="not_found")
         return match[0]
 
-    def inclusion(self, position: int | None, tx_id: str | None, size: int | None) -> Any:
-        """The transaction's block evidence up to height ``size``."""
+    def inclusion(
+        self, position: int | None, tx_id: str | None, size: int | None, reveal: Reveal
+    ) -> Any:
+        """The transaction's block evidence up to height ``size``. The blocks carry the
+        event itself, so a caller ``reveal`` refuses gets only the headers from the
+        transaction's block to the head: that the block is in the chain, not what it holds."""
         record = self._record_at(position, tx_id)
         anchor = self.anchor(size)
-        if record.position // POSITION_STRIDE >= anchor.size:
+        block = record.position // POSITION_STRIDE
+        if block >= anchor.size:
             raise NotFoundError(f"the transaction is above height {anchor.size}", code="not_found")
-        return {
+        out = {
             "kind": "fabric/blocks-v1",
             "index": record.position,
             "size": anchor.size,
             "tx_id": record.tx_id,
-            "block": record.position // POSITION_STRIDE,
+            "block": block,
             "head_hash": anchor.summary["head_hash"],
-            "evidence": self.evidence([record], anchor),
         }
+        if reveal(record):
+            out["evidence"] = self.evidence([record], anchor)
+        else:
+            out["headers"] = self._headers(block, anchor.size)
+        return out
+
+    def _headers(self, first: int, height: int) -> list[dict[str, Any]]:
+        """Blocks ``first`` to ``height - 1``: each header names the hash of the one before."""
+        headers = []
+        for number in range(first, height):
+            header = self._block(number).header
+            headers.append(
+                {
+                    "number": number,
+                    "previous_hash": _hex(header.previous_hash),
+                    "data_hash": _hex(header.data_hash),
+                    "hash": _hex(block_header_hash(header)),
+                }
+            )
+        return headers
 
     def consistency(self, size1: int, size2: int | None) -> Any:
         """The headers of blocks ``size1 - 1`` to ``size2 - 1``: each names the hash of
@@ -205,17 +229,7 @@ class FabricLog:
             raise NotFoundError(
                 f"cannot prove height {size1} consistent with height {size2}", code="not_found"
             )
-        headers = []
-        for number in range(size1 - 1, size2):
-            header = self._block(number).header
-            headers.append(
-                {
-                    "number": number,
-                    "previous_hash": _hex(header.previous_hash),
-                    "data_hash": _hex(header.data_hash),
-                    "hash": _hex(block_header_hash(header)),
-                }
-            )
+        headers = self._headers(size1 - 1, size2)
         return {
             "kind": "fabric/blocks-v1",
             "channel": self.channel,

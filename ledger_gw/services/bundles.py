@@ -22,8 +22,6 @@ from ledger_gw.errors import AuditError, NotFoundError, RejectedError, Validatio
 from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.services.gateway import Gateway
 
-TRUST_ANCHORS = ("consortium", "bundle")
-
 
 def build(
     log: VerifiableLog,
@@ -40,7 +38,7 @@ def build(
 
 def verify_bytes(
     data: bytes | dict[str, Any],
-    consortium: Consortium | None,
+    consortium: Consortium,
     *,
     quorum: int = 1,
     min_tree_size: int = 0,
@@ -48,7 +46,8 @@ def verify_bytes(
     genesis_hash: bytes | None = None,
     policy: tuple[int, frozenset[str]] | None = None,
 ) -> BundleReport:
-    """The offline verifier, with the trust roots the caller pins."""
+    """The offline verifier, with the trust roots the caller pins: the consortium always,
+    and on Fabric the genesis block's hash and the endorsement policy."""
     return verify_bundle(
         data,
         trusted_consortium=consortium,
@@ -71,7 +70,18 @@ def judge_chain(
     """A referral chain's bundle, built from the log and verified against ``consortium``:
     a step fails here exactly when it would fail on the auditor's own machine."""
     built = build(log, consortium, kind="referral_chain", subject=referral_id)
-    return verify_bytes(built, consortium, quorum=quorum, documents=documents)
+    return verify_bytes(
+        built, consortium, quorum=quorum, documents=documents, policy=_own_policy(built)
+    )
+
+
+def _own_policy(built: dict[str, Any]) -> tuple[int, frozenset[str]] | None:
+    """The endorsement policy of a bundle this process has just built from its own
+    ledger profile (Fabric): that profile is the verifier's own pin here."""
+    policy = built["evidence"].get("policy")
+    if not isinstance(policy, dict):
+        return None
+    return int(policy["required"]), frozenset(policy["among"])
 
 
 def _claim(kind: str, subject: str | None) -> str:
@@ -103,21 +113,18 @@ def verify(
     gateway: Gateway,
     data: bytes,
     *,
-    trust: str = "consortium",
     quorum: int = 1,
     min_tree_size: int = 0,
 ) -> BundleReport:
-    """Run the offline verifier on uploaded bytes.
-
-    ``trust="consortium"`` pins the consortium file this gateway was configured with
-    (the same file an auditor pins with ``--consortium``); ``"bundle"`` trusts the
-    bundle's own copy and so proves only internal consistency.
+    """Run the offline verifier on uploaded bytes, pinning the consortium file this
+    gateway was configured with (the same file an auditor pins with ``--consortium``),
+    never the bundle's own copy. It pins no Fabric endorsement policy: a Fabric bundle
+    fails here with ``policy_not_pinned`` and is verified offline with ``--policy``.
     """
-    if trust not in TRUST_ANCHORS:
-        raise ValidationError("unknown trust anchor", code="invalid_value", field="trust")
-    pinned = gateway.workspace.consortium if trust == "consortium" else None
     try:
-        return verify_bytes(data, pinned, quorum=quorum, min_tree_size=min_tree_size)
+        return verify_bytes(
+            data, gateway.workspace.consortium, quorum=quorum, min_tree_size=min_tree_size
+        )
     except AuditError as exc:
         raise ValidationError(str(exc), code=exc.code, field="bundle") from None
 

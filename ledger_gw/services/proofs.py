@@ -3,21 +3,63 @@
 Each answer is the verifiable log's own (:class:`ledger_gw.interfaces.VerifiableLog`):
 Merkle proofs and signed checkpoint notes on the embedded ledger, orderer-signed
 blocks and their header chain on Fabric. The gateway and the CLI ask the same way.
+
+A log entry names a person, so an inclusion proof carries it only to a caller who may
+read that event (:func:`inclusion_for`): the rule of ``GET /v1/events/{id}``, decided
+by the contract's consent-gated ``event`` query signed as the caller's organisation.
+Everyone else gets the leaf hash and the proof; donors never get an entry.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from ledger_gw.errors import NotFoundError
-from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.errors import NotFoundError, RejectedError
+from ledger_gw.interfaces import Record, Reveal, VerifiableLog, reveal_all
 from ledger_gw.log.checkpoint import NoteSigner
+from ledger_gw.services import queries
+from ledger_gw.services.access import PERMISSIONS, Action, Caller
+from ledger_gw.services.gateway import Gateway
 
 
-def inclusion(log: VerifiableLog, index: int | None, tx_id: str | None, size: int | None) -> Any:
+def inclusion(
+    log: VerifiableLog,
+    index: int | None,
+    tx_id: str | None,
+    size: int | None,
+    reveal: Reveal = reveal_all,
+) -> Any:
+    """The proof, with the entry itself only where ``reveal`` allows (the operator's CLI
+    reading its own database: everywhere)."""
     if index is None and tx_id is None:
         raise NotFoundError("give index or tx_id", code="not_found")
-    return log.inclusion(index, tx_id, size)
+    return log.inclusion(index, tx_id, size, reveal)
+
+
+def inclusion_for(
+    gateway: Gateway,
+    caller: Caller,
+    index: int | None,
+    tx_id: str | None,
+    size: int | None,
+    purpose: str | None = None,
+) -> Any:
+    """The proof a gateway caller gets: the entry only if she may read its event."""
+    return inclusion(gateway.log, index, tx_id, size, partial(_may_read, gateway, caller, purpose))
+
+
+def _may_read(gateway: Gateway, caller: Caller, purpose: str | None, record: Record) -> bool:
+    if caller.role not in PERMISSIONS[Action.PERSONS_READ]:
+        return False  # donors and admins read no person-level data
+    event_id = record.event.get("event_id")
+    if not isinstance(event_id, str):
+        return False
+    try:
+        queries.event(gateway, caller, event_id, purpose)
+    except RejectedError:  # no consent, not found, or an organisation this gateway lacks
+        return False
+    return True
 
 
 def consistency(log: VerifiableLog, size1: int, size2: int | None) -> Any:

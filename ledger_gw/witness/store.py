@@ -10,6 +10,7 @@ new size is on disk.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -22,11 +23,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    create_engine,
     insert,
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
+from ledger_gw.errors import ConfigError
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 from ledger_gw.witness.core import Cosigned, Witnessed
 from ledger_gw.witness.errors import SizeConflictError
@@ -90,3 +94,19 @@ class WitnessStore:
 
 def _state(row: Row[Any]) -> Witnessed:
     return Witnessed(str(row.origin), int(row.size), bytes(row.root_hash), str(row.note))
+
+
+def witnessed_in(path: Path, origin: str) -> Witnessed | None:
+    """What the witness whose state file ``path`` is last cosigned for ``origin``, read
+    without writing a byte to it (a verifier reads a copy of another party's file)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no witness state file there")
+    engine = create_engine(f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true")
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(witnessed).where(witnessed.c.origin == origin)).first()
+    except DBAPIError as exc:
+        raise ConfigError(f"{path}: not a witness state file ({exc.orig})") from None
+    finally:
+        engine.dispose()
+    return None if row is None else _state(row)

@@ -98,11 +98,20 @@ def test_mutated_bundle_fails_with_its_code(
     assert code in {f["code"] for f in r.json["failures"]}, r.json["failures"]
 
 
-def test_a_foreign_consortium_fails_only_when_pinned(api: Api, bundle: Bundle) -> None:
+def test_a_foreign_consortium_always_fails(api: Api, bundle: Bundle) -> None:
     bad = copy.deepcopy(bundle)
     bad["consortium"]["name"] = "another consortium"
     codes = {f["code"] for f in _verify(api, bad).json["failures"]}
     assert "consortium_mismatch" in codes
+
+
+def test_the_bundles_own_consortium_cannot_be_chosen_as_trust_root(
+    api: Api, bundle: Bundle
+) -> None:
+    r = _verify(api, bundle, "?trust=bundle")
+    assert r.status_code == 422
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json["field"] == "trust"
 
 
 @pytest.mark.parametrize("body", [b"not json", b"{}", b'{"format": "ledger-gw/audit-bundle/v1"}'])

@@ -13,6 +13,7 @@ from tests.support.events import (
     PID,
     consent_granted,
     entitlement_granted,
+    pid,
     referral_created,
     referral_step,
     uid,
@@ -116,3 +117,57 @@ def test_cosign(api: Api, gateway: Gateway) -> None:
     assert note != latest
     r = api.as_("AGENCY-A").post("/v1/checkpoints/cosign", json={})
     assert r.status_code == 403
+
+
+def test_inclusion_proofs_carry_entries_only_to_who_may_read_them(api: Api) -> None:
+    people = [pid() for _ in range(12)]
+    for person in people:
+        _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(person)))
+    for index, person in enumerate(people):
+        url = f"/v1/proofs/inclusion?index={index}"
+        for org, role in (("DONOR-Y", "donor"), ("AGENCY-B", "agency-reader")):
+            r = api.as_(org, role)
+            proof = _ok(r.get(url))
+            assert "entry" not in proof
+            assert proof["leaf_hash"]
+            assert isinstance(proof["proof"], list)
+            assert not any(p in r.get(url).get_data(as_text=True) for p in people)
+        for org, role in (("AUDITOR-X", "auditor"), ("AGENCY-A", "agency-reader")):
+            entry = base64.b64decode(str(_ok(api.as_(org, role).get(url))["entry"]))
+            assert person.encode() in entry
+            assert base64.b64decode(str(proof["leaf_hash"])) == leaf_hash(entry)
+
+
+def test_inclusion_entry_follows_consent(api: Api) -> None:
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
+    url = "/v1/proofs/inclusion?index=0&purpose=service_continuity"
+    assert "entry" not in _ok(api.as_("AGENCY-C", "agency-reader").get(url))
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=consent_granted(PID, ["AGENCY-C"])))
+    assert "entry" in _ok(api.as_("AGENCY-C", "agency-reader").get(url))
+    assert "entry" not in _ok(api.as_("AGENCY-B", "agency-reader").get(url))
+
+
+def test_hostile_sizes_and_indexes_are_refused_not_500(api: Api) -> None:
+    _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
+    huge, beyond = 2**63 - 1, 2**63
+    for url in (
+        f"/v1/proofs/inclusion?index={beyond}",
+        f"/v1/proofs/inclusion?index={huge}",
+        "/v1/proofs/inclusion?index=-1",
+        f"/v1/proofs/inclusion?index=0&size={beyond}",
+        f"/v1/proofs/inclusion?index=0&size={huge}",
+        f"/v1/proofs/inclusion?index=0&size={2**70}",
+        f"/v1/proofs/consistency?size1={beyond}",
+        f"/v1/proofs/consistency?size1=1&size2={huge}",
+        "/v1/proofs/consistency?size1=-5",
+        f"/v1/checkpoints/{beyond}",
+        f"/v1/checkpoints/{huge}",
+        f"/v1/checkpoints/{2**80}",
+        "/v1/checkpoints/-1",
+        f"/v1/audit/bundles?subject={uid()}&size={beyond}",
+        f"/v1/audit/bundles?subject={uid()}&size={huge}",
+        f"/v1/audit/bundles?subject={uid()}&size=-1",
+    ):
+        r = api.as_("AUDITOR-X", "auditor").get(url)
+        assert r.status_code in (404, 422), (url, r.status_code)
+        assert r.headers["Content-Type"] == "application/problem+json", url

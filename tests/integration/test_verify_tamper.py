@@ -16,13 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from chaincode.canonical import canonical_json
+from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.note import Note, NoteSignature, SigType
+from ledger_gw.witness.core import TrustedLog
+from ledger_gw.witness.home import STATE_FILE, WitnessHome
+from ledger_gw.witness.store import witnessed_in
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent, story
 from tests.support.ledgers import verify_url
@@ -337,3 +344,117 @@ def test_deleted_checkpoint_still_verifies_the_rest(
     """Checkpoints are attestations, not data: dropping one loses nothing verifiable."""
     db.execute("DELETE FROM checkpoints WHERE size = 5")
     assert _verify(workspace, copy).checkpoints == STORY + len(BATCHES) - 1
+
+
+# -- checkpoints that must be there: the newest, and what witnesses cosigned -------------
+
+WITNESSED = 32  # a checkpoint of the batches, cosigned by an independent witness
+
+
+def _witness(tmp_path: Path, workspace: Workspace, note: str) -> Path:
+    """A real witness (its own key and SQLite state) that has cosigned ``note``."""
+    home = WitnessHome.create(tmp_path / "witness", "AUDITOR-X")
+    log = TrustedLog.from_vkey(workspace.consortium.origin, workspace.consortium.log_vkey)
+    witness = home.open([log])
+    try:
+        witness.add_checkpoint(f"old 0\n\n{note}".encode())
+    finally:
+        witness.store.close()
+    return home.root / STATE_FILE
+
+
+def _note_at(original: Path, size: int) -> str:
+    with closing(sqlite3.connect(original)) as conn:
+        (note,) = _one(conn, "SELECT note FROM checkpoints WHERE size = ?", size)
+    return str(note)
+
+
+@pytest.fixture
+def witness_state(original: Path, workspace: Workspace, tmp_path: Path) -> Path:
+    return _witness(tmp_path, workspace, _note_at(original, WITNESSED))
+
+
+def _refused(workspace: Workspace, copy: Path, *states: Path) -> IntegrityError:
+    engine = make_engine(f"sqlite:///{copy}")
+    notes = {
+        f"witness {i}": seen.note
+        for i, path in enumerate(states)
+        if (seen := witnessed_in(path, workspace.consortium.origin)) is not None
+    }
+    assert len(notes) == len(states)
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            verify_ledger(engine, workspace.consortium, witnessed=notes)
+    finally:
+        engine.dispose()
+    return caught.value
+
+
+def test_the_copy_agrees_with_the_witness(
+    workspace: Workspace, copy: Path, witness_state: Path
+) -> None:
+    engine = make_engine(f"sqlite:///{copy}")
+    try:
+        notes = {"witness": _note_at(copy, WITNESSED)}
+        assert verify_ledger(engine, workspace.consortium, witnessed=notes).size == SIZE
+    finally:
+        engine.dispose()
+
+
+def test_deleted_latest_checkpoint(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    db.execute("DELETE FROM checkpoints WHERE size = ?", (SIZE,))
+    exc = _fails_at(workspace, copy, SIZE - 1)
+    assert exc.code == "missing_checkpoint"
+    assert f"no checkpoint covers the log's {SIZE} entries" in str(exc)
+
+
+def test_deleted_cosigned_checkpoint(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, witness_state: Path
+) -> None:
+    db.execute("DELETE FROM checkpoints WHERE size = ?", (WITNESSED,))
+    exc = _refused(workspace, copy, witness_state)
+    assert exc.code == "missing_checkpoint"
+    assert f"checkpoint of size {WITNESSED} that witness 0 cosigned is missing" in str(exc)
+
+
+def test_log_rolled_back_behind_the_witness(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, witness_state: Path
+) -> None:
+    db.execute("DELETE FROM log WHERE seq >= 30")
+    db.execute("DELETE FROM checkpoints WHERE size > 30")
+    exc = _refused(workspace, copy, witness_state)
+    assert exc.code == "log_behind_witness"
+    assert f"behind the checkpoint of size {WITNESSED} that witness 0 cosigned" in str(exc)
+
+
+def test_log_forked_from_what_the_witness_cosigned(
+    workspace: Workspace, copy: Path, original: Path, tmp_path: Path
+) -> None:
+    """The log's key signed another tree of the same size, and a witness cosigned it."""
+    real = ckpt.open_checkpoint(
+        _note_at(original, WITNESSED),
+        ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey),
+    ).checkpoint
+    other = ckpt.Checkpoint(real.origin, real.size, bytes(32))
+    state = _witness(tmp_path, workspace, ckpt.sign_checkpoint(other, workspace.log_signer()))
+    exc = _refused(workspace, copy, state)
+    assert exc.code == "log_inconsistent"
+    assert f"the log at size {WITNESSED} does not hash to the root witness 0 cosigned" in str(exc)
+
+
+def test_cli_verifies_against_a_witness_state(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, witness_state: Path
+) -> None:
+    args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    runner = CliRunner()
+    good = runner.invoke(cli, [*args, "--witness-state", str(witness_state)])
+    assert good.exit_code == 0, good.output
+    assert "agrees with 1 witness" in good.output
+    db.execute("DELETE FROM checkpoints WHERE size = ?", (WITNESSED,))
+    assert runner.invoke(cli, args).exit_code == 0  # nothing says it was ever there
+    bad = runner.invoke(cli, [*args, "--witness-state", str(witness_state)])
+    assert bad.exit_code == 1
+    assert isinstance(bad.exception, IntegrityError)
+    assert bad.exception.code == "missing_checkpoint"

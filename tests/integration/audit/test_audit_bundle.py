@@ -79,71 +79,79 @@ def test_good_chain_bundle_verifies_against_pinned_consortium(
     assert names == {"signature", "inclusion", "actor", "transition", "result", "document_hash"}
 
 
-def test_good_entitlement_bundle_verifies(ent_bundle: Bundle) -> None:
-    report = verify_bundle(ent_bundle)
+def test_good_entitlement_bundle_verifies(scenario: Scenario, ent_bundle: Bundle) -> None:
+    report = verify_bundle(ent_bundle, trusted_consortium=scenario.ws.consortium)
     assert report.ok, report.failures
-    assert report.trust_anchor == "bundle"
+    assert report.trust_anchor == "pinned"
     assert len(report.events) == 3
 
 
-def test_quorum_not_met(chain_bundle: Bundle) -> None:
-    assert "quorum_not_met" in verify_bundle(chain_bundle, quorum=3).codes
+def test_quorum_not_met(scenario: Scenario, chain_bundle: Bundle) -> None:
+    assert (
+        "quorum_not_met"
+        in verify_bundle(chain_bundle, trusted_consortium=scenario.ws.consortium, quorum=3).codes
+    )
 
 
-def test_changed_amount(ent_bundle: Bundle) -> None:
+def test_changed_amount(scenario: Scenario, ent_bundle: Bundle) -> None:
     bundle = copy.deepcopy(ent_bundle)
     _entry(bundle, "assistance.delivered")["entry"]["tx"]["proposal"]["args"][0]["amount"] = "10"
-    codes = verify_bundle(bundle).codes
+    codes = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
     assert {"bad_signature", "not_included", "amount_mismatch"} <= codes
 
 
-def test_changed_result_amount(ent_bundle: Bundle) -> None:
+def test_changed_result_amount(scenario: Scenario, ent_bundle: Bundle) -> None:
     bundle = copy.deepcopy(ent_bundle)
     _entry(bundle, "assistance.delivered")["entry"]["result"]["delivered"] = "1000"
-    assert verify_bundle(bundle).codes == {"not_included", "amount_mismatch"}
+    assert verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes == {
+        "not_included",
+        "amount_mismatch",
+    }
 
 
-def test_dropped_event(chain_bundle: Bundle) -> None:
+def test_dropped_event(scenario: Scenario, chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     bundle["evidence"]["entries"].remove(_entry(bundle, "referral.accepted", 1))
-    codes = verify_bundle(bundle).codes
+    codes = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
     assert "missing_event" in codes
     assert "illegal_transition" in codes  # completed straight from created
 
 
-def test_dropped_link_with_claim_rewritten(chain_bundle: Bundle) -> None:
+def test_dropped_link_with_claim_rewritten(scenario: Scenario, chain_bundle: Bundle) -> None:
     """A server hiding the parent referral entirely, claim included: the link is missing."""
     bundle = copy.deepcopy(chain_bundle)
     parent = _entry(bundle, "referral.created", 0)
     bundle["evidence"]["entries"].remove(parent)
     event_id = parent["entry"]["tx"]["proposal"]["args"][0]["event_id"]
     bundle["claim"]["events"].remove(event_id)
-    assert "missing_link" in verify_bundle(bundle).codes
+    assert "missing_link" in verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
 
 
-def test_swapped_proof_node(chain_bundle: Bundle) -> None:
+def test_swapped_proof_node(scenario: Scenario, chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     entry = next(e for e in bundle["evidence"]["entries"] if len(e["proof"]) >= 2)
     entry["proof"][0], entry["proof"][1] = entry["proof"][1], entry["proof"][0]
-    report = verify_bundle(bundle)
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium)
     assert report.codes == {"not_included"}
     assert report.failures[0].position == entry["index"]
 
 
-def test_forged_cosignature(chain_bundle: Bundle) -> None:
+def test_forged_cosignature(scenario: Scenario, chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     note = Note.parse(bundle["evidence"]["checkpoint"])
     log_sig, cosig, *rest = note.signatures
     flipped = bytes([cosig.signature[-1] ^ 0x01])  # always a different signature
     forged = NoteSignature(cosig.name, cosig.key_id, cosig.signature[:-1] + flipped)
     bundle["evidence"]["checkpoint"] = Note(note.text, (log_sig, forged, *rest)).format()
-    assert verify_bundle(bundle).codes == {"bad_cosignature"}
+    assert verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes == {
+        "bad_cosignature"
+    }
 
 
 def test_stale_checkpoint_older_than_entries(scenario: Scenario, chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     bundle["evidence"]["checkpoint"] = scenario.ledger.log.checkpoint(5)
-    report = verify_bundle(bundle, quorum=0)
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium, quorum=0)
     assert "stale_checkpoint" in report.codes
     assert any("predates log position" in f.message for f in report.failures)
 
@@ -156,26 +164,37 @@ def test_stale_checkpoint_against_auditor_minimum(scenario: Scenario) -> None:
         subject=scenario.root_referral,
         size=6,
     )
-    assert verify_bundle(old, quorum=0).ok
-    report = verify_bundle(old, quorum=0, min_tree_size=scenario.ledger.size())
+    assert verify_bundle(old, trusted_consortium=scenario.ws.consortium, quorum=0).ok
+    report = verify_bundle(
+        old,
+        trusted_consortium=scenario.ws.consortium,
+        quorum=0,
+        min_tree_size=scenario.ledger.size(),
+    )
     assert report.codes == {"stale_checkpoint"}
 
 
-def test_wrong_certificate(chain_bundle: Bundle) -> None:
+def test_wrong_certificate(scenario: Scenario, chain_bundle: Bundle) -> None:
     ca_key, ca_cert = issue_ca("AGENCY-B")  # a rogue CA claiming to be AGENCY-B's
     _, rogue = issue_member(ca_key, ca_cert, "AGENCY-B", "agency", "gateway.agency-b")
     bundle = copy.deepcopy(chain_bundle)
     _entry(bundle, "referral.accepted")["entry"]["tx"]["proposal"]["creator"] = cert_pem(rogue)
-    assert "untrusted_certificate" in verify_bundle(bundle).codes
+    assert (
+        "untrusted_certificate"
+        in verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
+    )
 
 
-def test_tampered_signature(chain_bundle: Bundle) -> None:
+def test_tampered_signature(scenario: Scenario, chain_bundle: Bundle) -> None:
     bundle = copy.deepcopy(chain_bundle)
     tx = _entry(bundle, "referral.accepted")["entry"]["tx"]
     sig = bytearray(base64.b64decode(tx["signature"]))
     sig[-1] ^= 1
     tx["signature"] = base64.b64encode(bytes(sig)).decode()
-    assert verify_bundle(bundle).codes == {"bad_signature", "not_included"}
+    assert verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes == {
+        "bad_signature",
+        "not_included",
+    }
 
 
 def test_illegal_transition_inserted(scenario: Scenario, chain_bundle: Bundle) -> None:
@@ -202,7 +221,7 @@ def test_illegal_transition_inserted(scenario: Scenario, chain_bundle: Bundle) -
     }
     bundle["evidence"]["entries"].append(forged)
     bundle["claim"]["events"].append(cancel["event_id"])
-    codes = verify_bundle(bundle).codes
+    codes = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
     assert {"illegal_transition", "wrong_actor", "not_included"} <= codes
     assert "bad_signature" not in codes
 
@@ -216,17 +235,23 @@ def test_pinned_consortium_differs(
     assert "bad_checkpoint" in codes  # the pinned log key did not sign it
 
 
-def test_unknown_evidence_kind_is_an_extension_point(chain_bundle: Bundle) -> None:
+def test_unknown_evidence_kind_is_an_extension_point(
+    scenario: Scenario, chain_bundle: Bundle
+) -> None:
     bundle = copy.deepcopy(chain_bundle)
     bundle["evidence"]["kind"] = "example/unknown-v1"
-    assert verify_bundle(bundle).codes == {"unknown_evidence_kind"}
+    assert verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes == {
+        "unknown_evidence_kind"
+    }
     # Fabric's kind is registered (lazily): Merkle evidence under its name is malformed
     bundle["evidence"]["kind"] = "fabric/blocks-v1"
-    assert "malformed_bundle" in verify_bundle(bundle).codes
+    assert (
+        "malformed_bundle" in verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
+    )
 
 
-def test_not_a_bundle() -> None:
+def test_not_a_bundle(scenario: Scenario) -> None:
     with pytest.raises(AuditError):
-        verify_bundle(b"{}")
+        verify_bundle(b"{}", trusted_consortium=scenario.ws.consortium)
     with pytest.raises(AuditError):
-        verify_bundle(b"not json")
+        verify_bundle(b"not json", trusted_consortium=scenario.ws.consortium)

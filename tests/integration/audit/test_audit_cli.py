@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from ledger_gw.cli import cli
+from ledger_gw.cli import cli, main
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
@@ -37,11 +39,16 @@ def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
     good = runner.invoke(cli, ["audit", "verify", str(out), "--consortium", consortium])
     assert good.exit_code == 0, good.output
     assert json.loads(good.output)["ok"] is True
+    stranger = Workspace.create(tmp_path / "stranger", DEMO)  # same names, other keys
+    foreign = str(stranger.root / "consortium.json")
+    refused = runner.invoke(cli, ["audit", "verify", str(out), "--consortium", foreign])
+    assert refused.exit_code == 1
+    assert "consortium_mismatch" in str(refused.exception)
 
     bundle = json.loads(out.read_text())
     bundle["evidence"]["entries"].pop()
     out.write_text(json.dumps(bundle))
-    bad = runner.invoke(cli, ["audit", "verify", str(out)])
+    bad = runner.invoke(cli, ["audit", "verify", str(out), "--consortium", consortium])
     assert bad.exit_code == 1
     assert "missing_event" in str(bad.exception)
 
@@ -55,3 +62,18 @@ def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
     )
     assert watch.exit_code == 0
     assert watch.output.startswith("first: size None -> 2")
+
+
+def test_verify_without_a_pinned_consortium_refuses_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text("{}")
+    monkeypatch.setattr(sys, "argv", ["ledger-gw", "audit", "verify", str(bundle)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "--consortium" in err
+    assert "trust_root_not_pinned" in err
+    assert len(err.splitlines()) == 1

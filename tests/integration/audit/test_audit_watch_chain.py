@@ -26,7 +26,11 @@ def test_document_hash_mismatch_is_a_failed_step(scenario: Scenario) -> None:
         kind="referral_chain",
         subject=scenario.root_referral,
     )
-    report = verify_bundle(bundle, documents={scenario.root_referral: (DOCUMENT + b"!", SALT)})
+    report = verify_bundle(
+        bundle,
+        trusted_consortium=scenario.ws.consortium,
+        documents={scenario.root_referral: (DOCUMENT + b"!", SALT)},
+    )
     assert report.codes == {"document_mismatch"}
     first = report.steps[0].to_dict()
     assert first["verdict"] == "fail"

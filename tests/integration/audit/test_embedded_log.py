@@ -9,6 +9,7 @@ import pytest
 
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError
+from ledger_gw.interfaces import reveal_all
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash, verify_inclusion
 from ledger_gw.transaction import SignedTransaction
@@ -43,7 +44,7 @@ def test_records_refuse_a_log_that_is_not_the_checkpoints(scenario: Scenario) ->
 def test_inclusion_proof_verifies_against_the_checkpoint(scenario: Scenario) -> None:
     log = EmbeddedLog.of(scenario.ledger)
     tx_id = SignedTransaction.of_entry(Entry.from_bytes(scenario.ledger.log.entry(2))).tx_id
-    proof = log.inclusion(None, tx_id, None)
+    proof = log.inclusion(None, tx_id, None, reveal_all)
     assert proof["index"] == 2
     entry = base64.b64decode(proof["entry"])
     root = base64.b64decode(log.anchor(proof["size"]).summary["root"])

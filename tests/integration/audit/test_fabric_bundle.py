@@ -23,13 +23,14 @@ from ledger_gw import protos as pb
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
-from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.audit.verify import BundleReport, verify_bundle
 from ledger_gw.cli import cli
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.verifiable import FabricLog
+from ledger_gw.interfaces import reveal_all
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.transaction import SignedTransaction
@@ -122,6 +123,21 @@ def fabric(scenario: Scenario) -> FabricScenario:
     return FabricScenario(peer, ws, bundle, pinned)
 
 
+def pinned(
+    f: FabricScenario,
+    bundle: Bundle,
+    genesis_hash: bytes | None = None,
+    endorsement_policy: tuple[int, frozenset[str]] | None = (2, AGENCIES),
+) -> BundleReport:
+    """The verifier with what an auditor pins: the consortium file and the policy."""
+    return verify_bundle(
+        bundle,
+        trusted_consortium=f.ws.consortium,
+        genesis_hash=genesis_hash,
+        endorsement_policy=endorsement_policy,
+    )
+
+
 def _copy(f: FabricScenario) -> Bundle:
     return copy.deepcopy(f.bundle)
 
@@ -187,7 +203,7 @@ def test_changed_event_field(fabric: FabricScenario) -> None:
     bundle = _copy(fabric)
     tx_id = _tx_of(fabric, "referral.created", 1)
     _rewrite(bundle, tx_id, lambda env: fb.change_event(env, "to_org", "AGENCY-A"))
-    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    codes = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash).codes
     assert {"proposal_mismatch", "bad_signature", "block_data_mismatch"} <= codes
     assert "bad_endorsement" not in codes
 
@@ -196,7 +212,7 @@ def test_forged_endorsement_signature(fabric: FabricScenario) -> None:
     bundle = _copy(fabric)
     tx_id = _tx_of(fabric, "referral.accepted", 1)
     _rewrite(bundle, tx_id, fb.forge_endorsement)
-    report = verify_bundle(bundle, genesis_hash=fabric.genesis_hash)
+    report = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash)
     assert "bad_endorsement" in report.codes
     assert "proposal_mismatch" not in report.codes
     assert not next(e for e in report.events if e.tx_id == tx_id).included
@@ -208,7 +224,7 @@ def test_dropped_event(fabric: FabricScenario) -> None:
     bundle["evidence"]["entries"] = [
         e for e in bundle["evidence"]["entries"] if e["tx_id"] != tx_id
     ]
-    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    codes = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash).codes
     assert {"missing_event", "illegal_transition"} <= codes
     assert "broken_chain" not in codes
 
@@ -218,15 +234,24 @@ def test_swapped_block(fabric: FabricScenario) -> None:
     blocks = bundle["evidence"]["blocks"]
     i = _block_index(bundle, _tx_of(fabric, "referral.accepted", 1))
     blocks[i], blocks[i + 1] = blocks[i + 1], blocks[i]
-    codes = verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes
+    codes = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash).codes
     assert "broken_chain" in codes
     assert not codes & {"proposal_mismatch", "bad_endorsement", "bad_signature"}
 
 
 def test_other_genesis_and_policy(fabric: FabricScenario) -> None:
-    assert verify_bundle(fabric.bundle, genesis_hash=bytes(32)).codes == {"genesis_mismatch"}
-    strict = verify_bundle(fabric.bundle, endorsement_policy=(3, AGENCIES)).codes
+    assert pinned(fabric, fabric.bundle, genesis_hash=bytes(32)).codes == {"genesis_mismatch"}
+    strict = pinned(fabric, fabric.bundle, endorsement_policy=(3, AGENCIES)).codes
     assert strict == {"endorsement_policy"}
+
+
+def test_the_bundles_own_policy_never_stands_in_for_a_pinned_one(fabric: FabricScenario) -> None:
+    lax = _copy(fabric)
+    lax["evidence"]["policy"] = {"required": 0, "among": []}
+    report = pinned(fabric, lax, genesis_hash=fabric.genesis_hash, endorsement_policy=None)
+    assert report.codes == {"policy_not_pinned"}
+    assert not report.anchor["policy_pinned"]
+    assert pinned(fabric, lax, genesis_hash=fabric.genesis_hash).ok  # the pin decides
 
 
 def test_pinned_consortium_must_match_the_channel(
@@ -241,13 +266,20 @@ def test_cli_verifies_a_fabric_bundle_offline(fabric: FabricScenario, tmp_path: 
     path = tmp_path / "fabric-bundle.json"
     path.write_text(json.dumps(fabric.bundle))
     runner = CliRunner()
-    pin = ["--genesis-hash", fabric.genesis_hash.hex(), "--policy", "2:" + ",".join(AGENCIES)]
+    consortium = ["--consortium", str(fabric.ws.root / "consortium.json")]
+    policy = ["--policy", "2:" + ",".join(AGENCIES)]
+    pin = [*consortium, "--genesis-hash", fabric.genesis_hash.hex(), *policy]
     good = runner.invoke(cli, ["audit", "verify", str(path), *pin])
     assert good.exit_code == 0, good.output
     assert json.loads(good.output)["anchor"]["kind"] == "fabric/blocks-v1"
-    bad = runner.invoke(cli, ["audit", "verify", str(path), "--genesis-hash", "00" * 32])
+    bad = runner.invoke(
+        cli, ["audit", "verify", str(path), *consortium, *policy, "--genesis-hash", "00" * 32]
+    )
     assert bad.exit_code == 1
     assert "genesis_mismatch" in str(bad.exception)
+    unpinned = runner.invoke(cli, ["audit", "verify", str(path), *consortium])
+    assert unpinned.exit_code == 1
+    assert "policy_not_pinned" in str(unpinned.exception)
 
 
 def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
@@ -259,7 +291,7 @@ def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
         kind="events",
         tx_ids=tx_ids,
     )
-    report = verify_bundle(bundle, genesis_hash=fabric.genesis_hash)
+    report = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash)
     assert report.ok, report.failures
     assert [e.tx_id for e in report.events] == tx_ids[::-1]  # log order, not request order
 
@@ -267,10 +299,10 @@ def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
 def test_malformed_fabric_evidence(fabric: FabricScenario) -> None:
     bundle = _copy(fabric)
     bundle["evidence"]["genesis_block"] = "not base64!"
-    assert "malformed_bundle" in verify_bundle(bundle).codes
+    assert "malformed_bundle" in pinned(fabric, bundle).codes
     bundle = _copy(fabric)
     bundle["evidence"]["blocks"][-1] = base64.b64encode(b"\xff\xff not a block").decode()
-    assert "malformed_bundle" in verify_bundle(bundle).codes
+    assert "malformed_bundle" in pinned(fabric, bundle).codes
 
 
 # -- the Fabric verifiable log itself ------------------------------------------------------
@@ -330,13 +362,16 @@ def test_records_refuse_a_history_that_does_not_reach_the_anchor(fabric: FabricS
 def test_inclusion_consistency_and_checkpoint_on_fabric(fabric: FabricScenario) -> None:
     log = _log(fabric)
     tx_id = _tx_of(fabric, "referral.created", 0)  # a chain's first event replays alone
-    proof = log.inclusion(None, tx_id, None)
+    proof = log.inclusion(None, tx_id, None, reveal_all)
     assert proof["block"] == fabric.peer.where[tx_id]
     assert proof["evidence"]["kind"] == "fabric/blocks-v1"
     bundle = {**fabric.bundle, "claim": {"kind": "events", "events": [_event_id(fabric, tx_id)]}}
     bundle["evidence"] = proof["evidence"]
-    assert verify_bundle(bundle, genesis_hash=fabric.genesis_hash).codes == set()
-    assert log.inclusion(proof["index"], None, None)["tx_id"] == tx_id
+    assert pinned(fabric, bundle, genesis_hash=fabric.genesis_hash).codes == set()
+    assert log.inclusion(proof["index"], None, None, reveal_all)["tx_id"] == tx_id
+    withheld = log.inclusion(None, tx_id, None, lambda record: False)
+    assert "evidence" not in withheld  # its blocks hold the event
+    assert [h["number"] for h in withheld["headers"]] == list(range(proof["block"], log.size()))
     consistency = log.consistency(2, None)
     headers = consistency["headers"]
     assert [h["number"] for h in headers] == list(range(1, log.size()))

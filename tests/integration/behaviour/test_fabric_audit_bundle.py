@@ -199,9 +199,14 @@ def test_cli_builds_on_fabric_and_verifies_offline(
     )
     assert made.exit_code == 0, made.output
     assert "6 events" in made.output
-    pin = ["--genesis-hash", built.genesis_hash.hex(), "--policy", "2:" + ",".join(AGENCIES)]
+    built.consortium.save(tmp_path / "consortium.json")
+    trusted = ["--consortium", str(tmp_path / "consortium.json")]
+    policy = ["--policy", "2:" + ",".join(AGENCIES)]
+    pin = [*trusted, "--genesis-hash", built.genesis_hash.hex(), *policy]
     good = runner.invoke(cli, ["audit", "verify", str(out), *pin])
     assert good.exit_code == 0, good.output
-    bad = runner.invoke(cli, ["audit", "verify", str(out), "--genesis-hash", "00" * 32])
+    bad = runner.invoke(
+        cli, ["audit", "verify", str(out), *trusted, *policy, "--genesis-hash", "00" * 32]
+    )
     assert bad.exit_code == 1
     assert "genesis_mismatch" in str(bad.exception)
