@@ -115,6 +115,16 @@ def reveal_all(record: Record) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Pins:
+    """What a verifier pins beyond the consortium file, from its own configuration: on
+    Fabric, the channel's genesis block hash and the endorsement policy its profile
+    names (the embedded log needs none: its keys are in the consortium file)."""
+
+    genesis_hash: bytes | None = None
+    policy: tuple[int, frozenset[str]] | None = None
+
+
 class VerifiableLog(Protocol):
     """What audit bundles, reports, proofs and checkpoints need of a ledger.
 
@@ -161,4 +171,8 @@ class VerifiableLog(Protocol):
     def cosign(self, witness: NoteSigner, size: int | None) -> Any:
         """A witness's cosignature on a checkpoint; a 4xx RejectedError where
         witnesses do not apply."""
+        ...
+
+    def pins(self) -> Pins:
+        """The trust roots this member's own configuration gives a verifier."""
         ...

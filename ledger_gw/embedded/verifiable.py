@@ -16,7 +16,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.errors import IntegrityError
 from ledger_gw.identity import load_certificate
-from ledger_gw.interfaces import Anchor, Record, Reveal
+from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, leaf_hash
@@ -163,6 +163,9 @@ class EmbeddedLog:
     def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
         note = self._cosign(witness, size)
         return {"size": _size_of(note), "note": note}
+
+    def pins(self) -> Pins:
+        return Pins()
 
 
 def _size_of(note: str) -> int:

@@ -27,7 +27,7 @@ from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_h
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
-from ledger_gw.interfaces import Anchor, Record, Reveal
+from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.transaction import format_time
 
@@ -251,6 +251,15 @@ class FabricLog:
             "head_hash": _hex(block_header_hash(head.header)),
             "head_block": base64.b64encode(raw).decode(),
         }
+
+    def pins(self) -> Pins:
+        """The genesis block as this member's own peer holds it, and the policy its
+        profile says the chaincode was committed with."""
+        policy = self.ledger.profile.policy
+        return Pins(
+            block_header_hash(self._block(0).header),
+            None if policy is None else (policy.required, policy.among),
+        )
 
     def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
         raise ConflictError(

@@ -70,18 +70,30 @@ def judge_chain(
     """A referral chain's bundle, built from the log and verified against ``consortium``:
     a step fails here exactly when it would fail on the auditor's own machine."""
     built = build(log, consortium, kind="referral_chain", subject=referral_id)
+    return verify_own(built, log, consortium, quorum=quorum, documents=documents)
+
+
+def verify_own(
+    data: bytes | dict[str, Any],
+    log: VerifiableLog,
+    consortium: Consortium,
+    *,
+    quorum: int = 1,
+    min_tree_size: int = 0,
+    documents: Documents | None = None,
+) -> BundleReport:
+    """The verifier with this member's own trust roots: its consortium file and, on
+    Fabric, the genesis block its own peer holds and the policy its profile names."""
+    pins = log.pins()
     return verify_bytes(
-        built, consortium, quorum=quorum, documents=documents, policy=_own_policy(built)
+        data,
+        consortium,
+        quorum=quorum,
+        min_tree_size=min_tree_size,
+        documents=documents,
+        genesis_hash=pins.genesis_hash,
+        policy=pins.policy,
     )
-
-
-def _own_policy(built: dict[str, Any]) -> tuple[int, frozenset[str]] | None:
-    """The endorsement policy of a bundle this process has just built from its own
-    ledger profile (Fabric): that profile is the verifier's own pin here."""
-    policy = built["evidence"].get("policy")
-    if not isinstance(policy, dict):
-        return None
-    return int(policy["required"]), frozenset(policy["among"])
 
 
 def _claim(kind: str, subject: str | None) -> str:
@@ -117,13 +129,17 @@ def verify(
     min_tree_size: int = 0,
 ) -> BundleReport:
     """Run the offline verifier on uploaded bytes, pinning the consortium file this
-    gateway was configured with (the same file an auditor pins with ``--consortium``),
-    never the bundle's own copy. It pins no Fabric endorsement policy: a Fabric bundle
-    fails here with ``policy_not_pinned`` and is verified offline with ``--policy``.
+    gateway was configured with (the same file an auditor pins with ``--consortium``)
+    and, on Fabric, its own channel's genesis block and endorsement policy; never
+    anything the bundle brings.
     """
     try:
-        return verify_bytes(
-            data, gateway.workspace.consortium, quorum=quorum, min_tree_size=min_tree_size
+        return verify_own(
+            data,
+            gateway.log,
+            gateway.workspace.consortium,
+            quorum=quorum,
+            min_tree_size=min_tree_size,
         )
     except AuditError as exc:
         raise ValidationError(str(exc), code=exc.code, field="bundle") from None

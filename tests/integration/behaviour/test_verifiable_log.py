@@ -102,7 +102,13 @@ def test_bundle_downloads_and_verifies_against_the_pinned_consortium(served: Ser
     bundle = json.loads(r.data)  # type: ignore[attr-defined]
     kind = "merkle/rfc9162-v1" if served.backend == "embedded" else "fabric/blocks-v1"
     assert bundle["evidence"]["kind"] == kind
-    report = verify_bundle(bundle, trusted_consortium=served.gateway.workspace.consortium)
+    pins = served.gateway.log.pins()  # on Fabric: this member's genesis block and policy
+    pinned = {
+        "trusted_consortium": served.gateway.workspace.consortium,
+        "genesis_hash": pins.genesis_hash,
+        "endorsement_policy": pins.policy,
+    }
+    report = verify_bundle(bundle, **pinned)  # type: ignore[arg-type]
     assert report.ok, report.failures
     assert [s.type for s in report.steps][:2] == ["referral.created", "referral.accepted"]
     assert len(report.steps) == 5
@@ -112,7 +118,17 @@ def test_bundle_downloads_and_verifies_against_the_pinned_consortium(served: Ser
     else:
         blocks = tampered["evidence"]["blocks"]
         blocks[0], blocks[-1] = blocks[-1], blocks[0]
-    assert not verify_bundle(tampered, trusted_consortium=served.gateway.workspace.consortium).ok
+    assert not verify_bundle(tampered, **pinned).ok  # type: ignore[arg-type]
+    uploaded = served.client.post(
+        "/v1/audit/bundles/verify",
+        data=r.data,  # type: ignore[attr-defined]
+        headers={
+            "Authorization": f"Bearer {served.tokens['AUDITOR-X']}",
+            "Content-Type": "application/json",
+        },
+    )
+    assert uploaded.status_code == 200, uploaded.json
+    assert uploaded.json["ok"] is True, uploaded.json
 
 
 def test_chain_verdict_on_both_backends(served: Served) -> None:
