@@ -11,7 +11,6 @@ from typing import Any
 
 from ledger_gw.errors import NotFoundError
 from ledger_gw.interfaces import VerifiableLog
-from ledger_gw.log.checkpoint import NoteSigner
 
 
 def inclusion(log: VerifiableLog, index: int | None, tx_id: str | None, size: int | None) -> Any:
@@ -28,6 +27,7 @@ def checkpoint(log: VerifiableLog, size: int | None) -> Any:
     return log.checkpoint(size)
 
 
-def cosign(log: VerifiableLog, witness: NoteSigner, size: int | None) -> Any:
-    """Cosign as a witness whose key this process holds."""
-    return log.cosign(witness, size)
+def cosign(log: VerifiableLog, size: int | None) -> Any:
+    """Ask the consortium's witnesses now to cosign a checkpoint (the log's node also
+    pushes every new one to them on its own): the note with their cosignatures."""
+    return log.cosign(size)
