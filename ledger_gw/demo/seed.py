@@ -84,9 +84,12 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
 
 
 def create_demo(directory: Path) -> None:
-    """The demo consortium, with its witnesses (demo.witnesses), unless it exists."""
+    """The demo consortium with its witnesses (demo.witnesses), unless it exists; one
+    that `ledger-gw init` made, with an empty ledger, gets its witnesses."""
     if not (directory / "consortium.json").exists():
         Workspace.create(directory, DEMO)
+    ws = Workspace.load(directory)
+    if not ws.consortium.witness_urls() and not (directory / "ledger.db").exists():
         enlist(directory)
 
 

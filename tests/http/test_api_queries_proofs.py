@@ -9,7 +9,6 @@ from api_helpers import Api
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.services.gateway import Gateway
-from tests.support.witnesses import settled
 from tests.support.events import (
     PID,
     consent_granted,
@@ -18,6 +17,7 @@ from tests.support.events import (
     referral_step,
     uid,
 )
+from tests.support.witnesses import settled
 
 
 def _ok(r: object) -> dict[str, object]:

@@ -28,6 +28,7 @@ NO_FABRIC = (
     "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs the Fabric 2.5 "
     "release binaries (bin/peer, bin/orderer, ..., builders/ccaas); see network/README.md"
 )
+from tests.support.witnesses import TestWitnesses
 
 
 @dataclass
@@ -69,8 +70,17 @@ def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def embedded_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws", DEMO)
+def embedded_witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWitnesses]:
+    """AGENCY-A's and AUDITOR-X's witnesses for the embedded consortium (quorum 2)."""
+    ws = Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws", DEMO)
+    running = TestWitnesses(ws, tmp_path_factory.mktemp("behaviour-witnesses"))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def embedded_workspace(embedded_witnesses: TestWitnesses) -> Workspace:
+    return embedded_witnesses.workspace
 
 
 def _embedded(ws: Workspace, path: Path) -> Backend:
