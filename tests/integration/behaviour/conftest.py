@@ -22,13 +22,13 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.interfaces import Ledger
 from ledger_gw.workspace import Workspace
+from tests.support.witnesses import TestWitnesses
 
 NETWORK_SH = Path(__file__).resolve().parents[3] / "network" / "network.sh"
 NO_FABRIC = (
     "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs the Fabric 2.5 "
     "release binaries (bin/peer, bin/orderer, ..., builders/ccaas); see network/README.md"
 )
-from tests.support.witnesses import TestWitnesses
 
 
 @dataclass

@@ -22,10 +22,10 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.witnesses import settled
 
 ORGS = ("AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X", "DONOR-Y")
 ROLES = {"AUDITOR-X": ("auditor", "auditor"), "DONOR-Y": ("donor", "donor")}
-from tests.support.witnesses import settled
 
 
 @dataclass
