@@ -352,7 +352,11 @@ class VerifyOut(Schema):
 
 
 class ChainVerdictArgs(Schema):
-    quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
+    quorum = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "witness cosignatures required (default: the consortium's)"},
+    )
 
 
 class ChainVerdictOut(Schema):

@@ -7,8 +7,9 @@ its settings as arguments, the command line its ledger or log reader.
 Environment variables (all optional), read by `config_from_env`:
 
 - ``LEDGER_GW_DIR`` → `directory`: the consortium directory made by ``ledger-gw init``
-  (consortium.json, the organisations' signing and witness keys, the pseudonymisation
-  key, the ledger node's log key). Default ``var/demo``.
+  (consortium.json, the organisations' signing keys, the pseudonymisation key, the
+  ledger node's log key). The consortium file's witnesses are where the embedded
+  ledger's appending process pushes its checkpoints. Default ``var/demo``.
 - ``LEDGER_GW_BACKEND`` → `backend`: ``embedded`` (default) or ``fabric``.
 - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
   Default: ``ledger.db`` in `directory`.
@@ -62,6 +63,7 @@ from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import VerifyReport, verify_ledger
+from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
@@ -174,7 +176,8 @@ def embedded_ledger(
 ) -> EmbeddedLedger:
     """The workspace's embedded ledger; with an appending process's socket and key, this
     process admits and reads, and that process appends. `own_signatures` records what
-    this process's signers sign (`OwnSignatures.recording`)."""
+    this process's signers sign (`OwnSignatures.recording`). Whichever process appends
+    pushes each new checkpoint to the witnesses the consortium file names."""
     remote = None
     if appender is not None:
         if appender_key is None:
@@ -186,6 +189,7 @@ def embedded_ledger(
         ws.log_signer(),
         appender=remote,
         own_signatures=own_signatures,
+        witnesses=witness_endpoints(ws.consortium),
     )
 
 
@@ -290,7 +294,8 @@ def open_log(
     cosigning: bool = False,
 ) -> Iterator[tuple[Workspace, VerifiableLog]]:
     """A workspace and its ledger's verifiable log, closed on the way out: read-only
-    unless ``cosigning`` (the embedded log then stores the cosignatures it is given).
+    unless ``cosigning`` (the embedded log then asks the witnesses and stores their
+    cosignatures).
     On Fabric the workspace is the one the network's profile names, and the log reads
     through ``reader``'s peer (default: the consortium's first auditor)."""
     if backend == "fabric":

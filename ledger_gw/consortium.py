@@ -1,20 +1,25 @@
-"""The consortium file: who the members are, their roles, CAs and witness keys.
+"""The consortium file: who the members are, their roles, CAs, and their witnesses.
 
 It is the embedded ledger's equivalent of a Fabric channel configuration, and the
-trust anchor an offline auditor starts from.
+trust anchor an offline auditor starts from. A member that runs a witness lists its
+cosignature key and URL; ``witness_quorum`` is how many witness cosignatures make a
+checkpoint trusted (the log anchors bundles there, verifiers default to it).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certificate
+from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
 
@@ -28,6 +33,51 @@ def _member(org_id: str, role: str, seen: set[str] | dict[str, Any]) -> Role:
     if org_id in seen:
         raise ConfigError(f"organisation {org_id} is listed twice")
     return role
+
+
+def _witness_key(org_id: str, vkey: str, *, legacy: bool = False) -> str:
+    """A witness's cosignature (0x04) vkey; files written before witnesses ran apart
+    (``legacy``) may hold plain Ed25519 (0x01) keys, which verify cosignatures too."""
+    try:
+        verifier = NoteVerifier.from_vkey(vkey)
+    except NoteError as exc:
+        raise ConfigError(f"the witness key of {org_id} is malformed: {exc}") from None
+    allowed = (SigType.COSIGNATURE_V1, SigType.ED25519) if legacy else (SigType.COSIGNATURE_V1,)
+    if verifier.sig_type not in allowed:
+        raise ConfigError(
+            f"the witness key of {org_id} must be a cosignature (0x04) key, "
+            "as `ledger-gw witness init` prints it"
+        )
+    return vkey
+
+
+def _witness_url(org_id: str, url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ConfigError(f"the witness URL of {org_id} must be an http(s) base URL: {url!r}")
+    return url.rstrip("/")
+
+
+def _quorum(quorum: object, witnesses: int) -> int:
+    if isinstance(quorum, bool) or not isinstance(quorum, int) or not 0 <= quorum <= witnesses:
+        raise ConfigError(
+            f"witness_quorum must be a whole number from 0 to {witnesses} "
+            f"(the witnesses listed), not {quorum!r}"
+        )
+    return quorum
+
+
+@dataclass(frozen=True)
+class WitnessListing:
+    """A member's witness as the members agreed it: its key and where it listens."""
+
+    org_id: str
+    vkey: str
+    url: str
+
+    def __post_init__(self) -> None:
+        _witness_key(self.org_id, self.vkey)
+        _witness_url(self.org_id, self.url)
 
 
 def _json_object(path: Path, what: str) -> dict[str, Any]:
@@ -48,20 +98,31 @@ class Definition:
     name: str
     members: tuple[tuple[str, Role], ...]  # (organisation ID, role)
     programmes: tuple[str, ...] = ()
+    # The members that run a witness (each made its key with `ledger-gw witness init`).
+    witnesses: tuple[WitnessListing, ...] = ()
+    witness_quorum: int = 0
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
         for org_id, role in self.members:
             _member(org_id, role, seen)
             seen.add(org_id)
+        _check_witnesses(((w.org_id, w.vkey) for w in self.witnesses), seen)
+        _quorum(self.witness_quorum, len(self.witnesses))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Definition:
-        """``{"name", "members": [{"id", "role"}], "programmes": [...]}``."""
+        """``{"name", "members": [{"id", "role"}], "programmes": [...], "witnesses":
+        [{"org", "vkey", "url"}], "witness_quorum": n}``."""
         try:
             members = tuple((str(m["id"]), cast(Role, str(m["role"]))) for m in data["members"])
             programmes = tuple(str(p) for p in data.get("programmes", ()))
-            return cls(str(data["name"]), members, programmes)
+            witnesses = tuple(
+                WitnessListing(str(w["org"]), str(w["vkey"]), str(w["url"]))
+                for w in data.get("witnesses", ())
+            )
+            quorum = data.get("witness_quorum", 0)
+            return cls(str(data["name"]), members, programmes, witnesses, quorum)
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"consortium definition is missing {exc}") from exc
 
@@ -79,6 +140,43 @@ class Consortium:
     # Programme codes the members have agreed on. The contract can only check a code's
     # pattern, and an all-capital name fits it; gateways refuse codes not listed here.
     programmes: tuple[str, ...] = ()
+    witness_quorum: int = 0
+
+    def __post_init__(self) -> None:
+        listed = [(o.org_id, o.witness_vkey) for o in self.organisations.values() if o.witness_vkey]
+        _check_witnesses(listed, self.organisations)
+        _quorum(self.witness_quorum, len(listed))
+
+    def witness_verifiers(self) -> list[NoteVerifier]:
+        """The members' witness keys: whose cosignatures count towards the quorum."""
+        return [NoteVerifier.from_vkey(k) for k in self.witness_keys().values()]
+
+    def witness_keys(self) -> dict[str, str]:
+        """Organisation → its witness's vkey, for the members that run one."""
+        return {o.org_id: o.witness_vkey for o in self.organisations.values() if o.witness_vkey}
+
+    def witness_urls(self) -> dict[str, tuple[str, str]]:
+        """Organisation → (its witness's URL, vkey), for the witnesses the log pushes to."""
+        return {
+            o.org_id: (o.witness_url, o.witness_vkey)
+            for o in self.organisations.values()
+            if o.witness_vkey and o.witness_url
+        }
+
+    def with_witness(
+        self, org_id: str, vkey: str, url: str, quorum: int | None = None
+    ) -> Consortium:
+        """This consortium with ``org_id``'s witness listed (replacing an earlier one)."""
+        org = self.organisation(org_id)
+        listed = replace(
+            org, witness_vkey=_witness_key(org_id, vkey), witness_url=_witness_url(org_id, url)
+        )
+        orgs = {**self.organisations, org_id: listed}
+        return replace(
+            self,
+            organisations=orgs,
+            witness_quorum=self.witness_quorum if quorum is None else quorum,
+        )
 
     def authenticator(self) -> Authenticator:
         return Authenticator(self.organisations)
@@ -95,15 +193,8 @@ class Consortium:
             "origin": self.origin,
             "log_vkey": self.log_vkey,
             "programmes": list(self.programmes),
-            "organisations": [
-                {
-                    "id": o.org_id,
-                    "role": o.role,
-                    "ca_certificate": cert_pem(o.ca_cert),
-                    "witness_vkey": o.witness_vkey,
-                }
-                for o in self.organisations.values()
-            ],
+            "witness_quorum": self.witness_quorum,
+            "organisations": [_org_dict(o) for o in self.organisations.values()],
         }
 
     @classmethod
@@ -113,17 +204,26 @@ class Consortium:
             for item in data["organisations"]:
                 org_id = str(item["id"])
                 role = _member(org_id, str(item["role"]), orgs)
+                vkey, url = item.get("witness_vkey"), item.get("witness_url")
                 orgs[org_id] = Organisation(
                     org_id,
                     role,
                     load_certificate(item["ca_certificate"]),
-                    str(item["witness_vkey"]),
+                    None if vkey is None else _witness_key(org_id, str(vkey), legacy=url is None),
+                    None if url is None else _witness_url(org_id, str(url)),
                 )
             programmes = tuple(str(p) for p in data.get("programmes", ()))
+            # Files from before witnesses ran apart have keys but no URL and no quorum:
+            # their cosignatures still verify, nobody is pushed to, nothing is required.
             return cls(
-                str(data["name"]), str(data["origin"]), str(data["log_vkey"]), orgs, programmes
+                str(data["name"]),
+                str(data["origin"]),
+                str(data["log_vkey"]),
+                orgs,
+                programmes,
+                data.get("witness_quorum", 0),
             )
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"consortium file is missing {exc}") from exc
 
     def save(self, path: Path) -> None:
@@ -132,3 +232,38 @@ class Consortium:
     @classmethod
     def load(cls, path: Path) -> Consortium:
         return cls.from_dict(_json_object(path, "consortium file"))
+
+
+def _org_dict(o: Organisation) -> dict[str, Any]:
+    listed: dict[str, Any] = {"id": o.org_id, "role": o.role, "ca_certificate": cert_pem(o.ca_cert)}
+    if o.witness_vkey is not None:
+        listed["witness_vkey"] = o.witness_vkey
+    if o.witness_url is not None:
+        listed["witness_url"] = o.witness_url
+    return listed
+
+
+def _check_witnesses(listed: Iterable[tuple[str, str]], members: Iterable[str]) -> None:
+    known, keys = set(members), set()
+    for org_id, vkey in listed:
+        if org_id not in known:
+            raise ConfigError(f"witness of {org_id}: {org_id} is not a member")
+        try:
+            key = NoteVerifier.from_vkey(vkey).as_type(SigType.COSIGNATURE_V1)
+        except NoteError as exc:
+            raise ConfigError(f"the witness key of {org_id} is malformed: {exc}") from None
+        if (key.name, key.key_id) in keys:
+            raise ConfigError(f"the witness key of {org_id} is listed twice")
+        keys.add((key.name, key.key_id))
+
+
+def add_witness(
+    path: Path, org_id: str, vkey: str, url: str, quorum: int | None = None
+) -> Consortium:
+    """List ``org_id``'s witness (its cosignature key and URL) in the consortium file at
+    ``path``, and set the quorum when given; the file is unchanged on any error."""
+    updated = Consortium.load(path).with_witness(org_id, vkey, url, quorum)
+    temporary = path.with_suffix(".json.new")
+    temporary.write_text(json.dumps(updated.to_dict(), indent=2) + "\n")
+    temporary.replace(path)
+    return updated

@@ -165,7 +165,10 @@ class Organisation:
     org_id: str
     role: Role
     ca_cert: x509.Certificate
-    witness_vkey: str  # Ed25519 note verifier key for checkpoint cosignatures
+    # The member's witness, when it runs one: its cosignature (0x04) note verifier key
+    # and the base URL of its C2SP tlog-witness endpoint.
+    witness_vkey: str | None = None
+    witness_url: str | None = None
 
 
 @dataclass(frozen=True)

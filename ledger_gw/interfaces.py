@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ledger_gw.errors import LedgerError
-from ledger_gw.log.checkpoint import NoteSigner
 from ledger_gw.transaction import SignedTransaction
 
 
@@ -168,9 +167,9 @@ class VerifiableLog(Protocol):
         """The signed head of the log at ``size`` (the latest when None)."""
         ...
 
-    def cosign(self, witness: NoteSigner, size: int | None) -> Any:
-        """A witness's cosignature on a checkpoint; a 4xx RejectedError where
-        witnesses do not apply."""
+    def cosign(self, size: int | None) -> Any:
+        """Ask the consortium's witnesses now to cosign the checkpoint at ``size`` (the
+        latest when None); a 4xx RejectedError where witnesses do not apply."""
         ...
 
     def pins(self) -> Pins:

@@ -1,22 +1,27 @@
 """A directory holding a consortium's files: what `ledger-gw init` creates.
 
-    consortium.json             members, roles, CA certificates, witness keys
+    consortium.json             the consortium file: its name, the log's origin and
+                                key, each member's ID, role and CA certificate, the
+                                witnesses (a member's cosignature key and URL) and
+                                the witness quorum a trusted checkpoint needs
     ledger.db                   the embedded ledger (default URL)
     node/log.key                the ledger node's checkpoint-signing key
     orgs/<ORG>/ca.pem, ca.key   the organisation's CA (the demo's Fabric CA)
     orgs/<ORG>/signer.pem, .key its signing identity
-    orgs/<ORG>/witness.key      its checkpoint cosigning key
     pseudonym.key               the consortium's pseudonymisation key
 
 Private keys are written readable by the owner only. In production each
-organisation keeps its own directory; the demo keeps all of them in one place.
+organisation keeps its own directory; the demo keeps all of them in one place. No
+witness key is ever here: a witness keeps its key in its own directory
+(`ledger-gw witness init`), and the consortium file lists only its public key and URL
+(`ledger-gw consortium add-witness`), so the log's operator cannot cosign for it.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cryptography import x509
@@ -62,9 +67,6 @@ class Workspace:
         d = self._org_dir(org_id)
         return Signer.load(d / "signer.key", d / "signer.pem")
 
-    def witness(self, org_id: str) -> ckpt.NoteSigner:
-        return _note_signer(self._org_dir(org_id) / "witness.key")
-
     def log_signer(self) -> ckpt.NoteSigner:
         return _note_signer(self.root / "node" / "log.key")
 
@@ -105,13 +107,20 @@ class Workspace:
             else:
                 ca_key, ca_cert = cas[org_id]
             key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
-            witness, witness_vkey = ckpt.generate_signer(f"witness.{org_id.lower()}")
             _write_secret(d / "signer.key", key_pem(key))
-            _write_secret(d / "witness.key", ckpt.dump_signer(witness))
             (d / "ca.pem").write_text(cert_pem(ca_cert))
             (d / "signer.pem").write_text(cert_pem(cert))
-            orgs[org_id] = Organisation(org_id, role, ca_cert, witness_vkey)
+            orgs[org_id] = Organisation(org_id, role, ca_cert)
+        for w in definition.witnesses:
+            orgs[w.org_id] = replace(orgs[w.org_id], witness_vkey=w.vkey, witness_url=w.url)
         _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
-        consortium = Consortium(definition.name, origin, log_vkey, orgs, definition.programmes)
+        consortium = Consortium(
+            definition.name,
+            origin,
+            log_vkey,
+            orgs,
+            definition.programmes,
+            definition.witness_quorum,
+        )
         consortium.save(root / "consortium.json")
         return cls(root, consortium)

@@ -84,6 +84,15 @@ def at_size(size: int) -> Any:
 @blp.arguments(CosignIn)
 @blp.response(200, CheckpointOut)
 def cosign(body: dict[str, Any]) -> Any:
-    """Cosign a checkpoint (default the latest) as the caller's organisation's witness."""
-    gw = gateway()
-    return proofs.cosign(gw.log, gw.witness(caller().org), body.get("size"))
+    """Ask the consortium's witnesses now to cosign a checkpoint (default the latest).
+
+    The ledger's node pushes every new checkpoint to the witnesses the consortium file
+    names, in the background; this asks at once those that have not cosigned this one
+    yet, and answers the note with the cosignatures they gave. 404 for a size the log
+    has no checkpoint of; 409 when every witness has already cosigned it
+    (`already_cosigned`), when the consortium lists none (`no_witnesses`), when the
+    witnesses refuse (`witness_refused`), or on Fabric (`witnesses_not_applicable`);
+    503 when none can be reached (`witnesses_unavailable`). The gateway holds no
+    witness key: only the witnesses cosign.
+    """
+    return proofs.cosign(gateway().log, body.get("size"))

@@ -151,9 +151,7 @@ def _open(
 ) -> tuple[ckpt.VerifiedCheckpoint | None, Failure | None]:
     if not isinstance(note, str):
         return None, Failure("malformed_bundle", "evidence.checkpoint must be a signed note")
-    witnesses = [
-        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
-    ]
+    witnesses = consortium.witness_verifiers()
     names = {w.name for w in witnesses}
     try:
         log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)

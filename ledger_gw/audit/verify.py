@@ -254,7 +254,7 @@ def verify_bundle(
             Failure("unknown_evidence_kind", f"no verifier for evidence kind {kind!r}"),
         ]
         return report
-    quorum = min(quorum, len(consortium.organisations))
+    quorum = min(quorum, len(consortium.witness_verifiers()))
     options = ev.EvidenceOptions(quorum, min_tree_size, genesis_hash, endorsement_policy)
     found = verifier(bundle["evidence"], consortium, options)
     failures.extend(found.failures)

@@ -70,9 +70,7 @@ class Monitor:
         self.state_path = state_path
         self.origin = consortium.origin
         self.log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
-        self.witnesses = [
-            ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
-        ]
+        self.witnesses = consortium.witness_verifiers()
         self.quorum = quorum
 
     def trusted(self) -> ckpt.Checkpoint | None:

@@ -26,6 +26,7 @@ def cli() -> None:
 
 
 cli.add_command(consortium_commands.init)
+cli.add_command(consortium_commands.consortium)
 cli.add_command(consortium_commands.demo)
 cli.add_command(log_commands.verify)
 cli.add_command(log_commands.prove)

@@ -1,4 +1,5 @@
-"""`ledger-gw init` and `ledger-gw demo`: a consortium from its definition; the demo."""
+"""`ledger-gw init`, `ledger-gw consortium add-witness` and `ledger-gw demo`: a
+consortium from its definition, its witnesses listed, the demo."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import click
 from rich.console import Console
 
 from ledger_gw.cli.options import directory_option
-from ledger_gw.consortium import Definition
+from ledger_gw.consortium import Definition, add_witness
 from ledger_gw.workspace import Workspace
 
 console = Console()
@@ -21,8 +22,8 @@ console = Console()
     "--definition",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help='The members\' agreement, JSON: {"name", "members": [{"id", "role"}], '
-    '"programmes": [...]}. Without it: the demo consortium (three agencies, an auditor, '
-    "a donor).",
+    '"programmes": [...], "witnesses": [{"org", "vkey", "url"}], "witness_quorum": n}. '
+    "Without it: the demo consortium (three agencies, an auditor, a donor).",
 )
 def init(directory: Path, definition: Path | None) -> None:
     """Create a consortium from its definition, with every member's keys."""
@@ -38,6 +39,37 @@ def init(directory: Path, definition: Path | None) -> None:
         console.print(f"  {org.org_id:<10} {org.role}")
 
 
+@click.group()
+def consortium() -> None:
+    """The consortium file: its members' witnesses."""
+
+
+@consortium.command("add-witness")
+@directory_option
+@click.option("--org", "org_id", required=True, help="The member that runs the witness.")
+@click.option(
+    "--vkey", required=True, help="Its cosignature key, as `ledger-gw witness init` prints it."
+)
+@click.option("--url", required=True, help="Its base URL (where it serves /add-checkpoint).")
+@click.option(
+    "--quorum",
+    type=click.IntRange(min=0),
+    help="Set the consortium's witness quorum too (default: unchanged).",
+)
+def consortium_add_witness(
+    directory: Path, org_id: str, vkey: str, url: str, quorum: int | None
+) -> None:
+    """List a member's witness in the consortium file (replacing an earlier one).
+
+    The ledger's node pushes its checkpoints to the witnesses listed once it starts
+    again; every member must be given the new file, which verifiers pin."""
+    updated = add_witness(directory / "consortium.json", org_id, vkey, url, quorum)
+    console.print(
+        f"[green]{org_id}'s witness listed[/]: {len(updated.witness_keys())} witnesses, "
+        f"quorum {updated.witness_quorum}"
+    )
+
+
 @click.command()
 @directory_option
 @click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
@@ -50,14 +82,16 @@ def init(directory: Path, definition: Path | None) -> None:
 )
 def demo(directory: Path, fresh: bool, backend: str) -> None:
     """Fatima's journey across three service points, end to end."""
-    from ledger_gw.demo.consortium import DEMO
     from ledger_gw.demo.fabric import run_fabric_demo
     from ledger_gw.demo.journey import run_demo
+    from ledger_gw.demo.seed import create_demo
+    from ledger_gw.demo.witnesses import running_witnesses
 
     if backend == "fabric":
         run_fabric_demo(console)
         return
     if fresh and directory.exists():
         shutil.rmtree(directory)
-    ws = Workspace.load(directory) if directory.exists() else Workspace.create(directory, DEMO)
-    run_demo(ws, console)
+    create_demo(directory)
+    with running_witnesses(directory):
+        run_demo(Workspace.load(directory), console)

@@ -7,6 +7,7 @@ in this process; tokens are managed through the services layer.
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,11 +103,17 @@ def serve(
         bind = f"{host or env_host}:{port or env_port}"
     serving = Serving(bind, workers or serving.workers, threads or serving.threads)
     url = f"http://{bind}"
-    if demo:
-        from ledger_gw.demo.seed import prepare_demo, show_demo
+    with ExitStack() as demo_processes:
+        if demo:
+            from ledger_gw.demo.seed import create_demo, prepare_demo, show_demo
+            from ledger_gw.demo.witnesses import running_witnesses
 
-        show_demo(console, url, config.directory, *prepare_demo(config))
-    else:
-        console.print(f"[bold]Gateway[/] {url}  docs {url}/docs")
-    sys.stdout.flush()
-    run_gunicorn(config, serving)
+            create_demo(config.directory)
+            witnesses = demo_processes.enter_context(running_witnesses(config.directory))
+            for org, witness_url in witnesses.items():
+                console.print(f"[bold]Witness[/]  {org} on {witness_url}", highlight=False)
+            show_demo(console, url, config.directory, *prepare_demo(config))
+        else:
+            console.print(f"[bold]Gateway[/] {url}  docs {url}/docs")
+        sys.stdout.flush()
+        run_gunicorn(config, serving)

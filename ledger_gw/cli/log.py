@@ -133,11 +133,8 @@ def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -
 @checkpoint.command("cosign")
 @directory_option
 @ledger_option
-@click.option("--org", "org_id", required=True, help="Witnessing organisation.")
 @click.option("--size", type=int, help="Tree size (default: latest).")
-def checkpoint_cosign(
-    directory: Path, ledger_url: str | None, org_id: str, size: int | None
-) -> None:
-    """Cosign a checkpoint as an organisation's witness and store the cosignature."""
-    with open_log(directory, ledger_url, cosigning=True) as (ws, log):
-        click.echo(proofs.cosign(log, ws.witness(org_id), size)["note"], nl=False)
+def checkpoint_cosign(directory: Path, ledger_url: str | None, size: int | None) -> None:
+    """Ask the consortium's witnesses now to cosign a checkpoint; print the note."""
+    with open_log(directory, ledger_url, cosigning=True) as (_, log):
+        click.echo(proofs.cosign(log, size)["note"], nl=False)

@@ -29,7 +29,7 @@ from ledger_gw.log.merkle import leaf_hash, verify_inclusion
 from ledger_gw.pseudonym import PseudonymKey, document_hash, new_salt
 from ledger_gw.workspace import Workspace
 
-QUORUM = 2  # witnesses an auditor requires on a checkpoint
+WITNESS_WAIT_S = 10.0  # how long the audit waits for the witnesses' cosignatures
 
 
 @dataclass
@@ -179,14 +179,13 @@ def _show_parties(j: Journey, people: dict[str, str]) -> None:
 
 def _audit_chain(j: Journey, referral_id: str) -> None:
     assert isinstance(j.ledger, EmbeddedLedger)
-    for org_id in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
-        j.ledger.cosign(j.ws.witness(org_id))
+    j.ledger.settle_witnesses(WITNESS_WAIT_S)  # the ledger pushed its checkpoints to them
+    consortium = j.ws.consortium
     note = j.ledger.log.checkpoint()
-    log_key = ckpt.NoteVerifier.from_vkey(j.ws.consortium.log_vkey)
-    witnesses = [
-        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in j.ws.consortium.organisations.values()
-    ]
-    checkpoint = ckpt.open_checkpoint(note, log_key, witnesses, quorum=QUORUM)
+    log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+    checkpoint = ckpt.open_checkpoint(
+        note, log_key, consortium.witness_verifiers(), quorum=consortium.witness_quorum
+    )
     cp = checkpoint.checkpoint
     j.console.print(
         Panel(

@@ -20,6 +20,7 @@ from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
 from ledger_gw.demo.story import FATIMA, tell
 from ledger_gw.demo.synthetic import seed_synthetic
+from ledger_gw.demo.witnesses import enlist
 from ledger_gw.pseudonym import document_hash, new_salt
 from ledger_gw.services import events, registrations
 from ledger_gw.services.access import Caller, Role, issue_token
@@ -82,11 +83,21 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
     return {"pid": told.pid, "person_id": person_id, "referrals": list(told.referrals)}
 
 
-def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
-    """Create the demo consortium if missing, seed Fatima once, issue fresh demo tokens."""
-    directory = config.directory
+def create_demo(directory: Path) -> None:
+    """The demo consortium with its witnesses (demo.witnesses), unless it exists; one
+    that `ledger-gw init` made, with an empty ledger, gets its witnesses."""
     if not (directory / "consortium.json").exists():
         Workspace.create(directory, DEMO)
+    ws = Workspace.load(directory)
+    if not ws.consortium.witness_urls() and not (directory / "ledger.db").exists():
+        enlist(directory)
+
+
+def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
+    """Seed Fatima once into the demo consortium, issue fresh demo tokens. Its witnesses
+    must be running (demo.witnesses.running_witnesses): closing the ledger waits a
+    moment for them to cosign its latest checkpoint."""
+    directory = config.directory
     gw = open_gateway(config)
     try:
         create_session_key(gw.config.session_key_path)

@@ -48,7 +48,6 @@ REFERRED, ACCEPTED, DECLINED, COMPLETED = 0.4, 0.75, 0.1, 0.65
 DUPLICATES = 8  # people granted cash twice by two agencies; half revoked as duplicates
 WEEKS = 8
 EARLY = 3  # people helped in the ninth week back, fewer than k
-WITNESSES = ("AGENCY-A", "AGENCY-B", "AUDITOR-X")
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
@@ -185,12 +184,10 @@ def plan(seed: int = 2026, today: dt.date | None = None) -> list[dict[str, list[
     return builder.plan.phases
 
 
-def seed_synthetic(
-    gateway: Gateway, seed: int = 2026, witnesses: Sequence[str] = WITNESSES
-) -> dict[str, int]:
-    """Submit the synthetic population, then have ``witnesses`` cosign the checkpoint, so
-    that bundles built from it meet an auditor's quorum; returns how many events each
-    organisation signed. Any rejected event is a bug in this module, so it raises."""
+def seed_synthetic(gateway: Gateway, seed: int = 2026) -> dict[str, int]:
+    """Submit the synthetic population (the ledger pushes its checkpoints to the
+    consortium's witnesses meanwhile); returns how many events each organisation
+    signed. Any rejected event is a bug in this module, so it raises."""
     signed: dict[str, int] = defaultdict(int)
     for phase in plan(seed):
         for org, batch in phase.items():
@@ -204,6 +201,4 @@ def seed_synthetic(
                             err["kind"], err["detail"], code=err["code"], field=err["field"]
                         )
             signed[org] += len(batch)
-    for org in witnesses:
-        gateway.log.cosign(gateway.witness(org), None)
     return dict(signed)

@@ -14,7 +14,8 @@ makes. The appender takes the run and its entry when nothing it read has been wr
 since the snapshot, and runs the contract itself otherwise. It trusts whoever holds the
 socket's key: only the gateway's own processes do, and they hold the organisations'
 signing keys anyway. Every entry still carries its signature, and verification replays
-every entry.
+every entry. Being the one that appends, it also pushes each new checkpoint to the
+consortium's witnesses (embedded.witnessing).
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
         --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
@@ -51,6 +52,7 @@ import orjson
 from chaincode.stub import ROLES, Identity
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.embedded.simulation import Logged, Simulation
+from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, LedgerError, UnavailableError, of_kind
 from ledger_gw.interfaces import Outcome
 from ledger_gw.transaction import Proposal, SignedTransaction
@@ -371,7 +373,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
     authkey = _read_key(sys.stdin.readline())
     ws = Workspace.load(args.dir)
-    ledger = EmbeddedLedger(args.ledger, ws.consortium, ws.log_signer())
+    ledger = EmbeddedLedger(
+        args.ledger, ws.consortium, ws.log_signer(), witnesses=witness_endpoints(ws.consortium)
+    )
     old_umask = os.umask(0o177)  # the socket: its owner only
     try:
         server = AppendServer(ledger, args.socket, authkey)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
@@ -27,8 +27,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.own_signatures import OwnSignatures
-from ledger_gw.embedded.reader import LogReader, node_hashes, stored_checkpoint
-from ledger_gw.embedded.schema import checkpoints
+from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.simulation import (
     Execution,
     RecentWrites,
@@ -39,6 +38,7 @@ from ledger_gw.embedded.simulation import (
 )
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.walcopy import WalCopier
+from ledger_gw.embedded.witnessing import Cosigner, Endpoint, Witnessing
 from ledger_gw.errors import (
     AuthenticationError,
     LedgerError,
@@ -104,6 +104,9 @@ class EmbeddedLedger:
 
     `own_signatures`: what this process's signers signed (their `recording` wrappers),
     admitted without verifying the signature again.
+
+    `witnesses`: where this process, once it appends, pushes every new checkpoint
+    (embedded.witnessing), off the commit path.
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class EmbeddedLedger:
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
         own_signatures: OwnSignatures | None = None,
+        witnesses: Sequence[Endpoint] = (),
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
@@ -134,6 +138,8 @@ class EmbeddedLedger:
         # once such runs arrive (in the appending process only).
         self._recent: RecentWrites | None = None
         self._appender = appender
+        self._witnesses = tuple(witnesses)
+        self._witnessing: Witnessing | None = None
         self.log = LogReader(self.engine)
 
     # -- writing -----------------------------------------------------------------------
@@ -205,6 +211,8 @@ class EmbeddedLedger:
                 self._writer.start()
                 if self.engine.dialect.name == "sqlite":
                     self._walcopy = WalCopier(self.engine)
+                if self._witnesses:
+                    self._witnessing = Witnessing(self.engine, self.consortium, self._witnesses)
             self._queue.append((queued, done))
             self._wakeup.notify()
         return done
@@ -223,6 +231,8 @@ class EmbeddedLedger:
                     self._commit(batch[start : start + MAX_BATCH])
                     if self._walcopy is not None:
                         self._walcopy.committed()
+                    if self._witnessing is not None:
+                        self._witnessing.committed()
             except Exception as exc:  # nothing of what is left was committed
                 error = (
                     exc
@@ -366,32 +376,15 @@ class EmbeddedLedger:
         """A read-only connection in one consistent snapshot."""
         return self.engine.execution_options(**{READ_ONLY: True}).begin()
 
-    def cosign(self, witness: ckpt.NoteSigner, size: int | None = None) -> str:
-        """Add a member's witness cosignature to a checkpoint (the latest when None).
+    def cosign(self, size: int | None = None) -> str:
+        """Ask the consortium's witnesses now to cosign a checkpoint (the latest when
+        None); the note with the cosignatures they gave (see embedded.witnessing)."""
+        return Cosigner(self.engine, self.consortium).ask(self._witnesses, size)
 
-        The witness first checks the log's own signature; the stored note must then
-        still verify with the witness counted, so a stranger's key is refused.
-        """
-        log_verifier = ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey)
-        members = [
-            ckpt.NoteVerifier.from_vkey(o.witness_vkey)
-            for o in self.consortium.organisations.values()
-        ]
-        with self.engine.begin() as conn:
-            lock_for_append(conn)
-            stored_size, stored = stored_checkpoint(conn, size)
-            before = ckpt.open_checkpoint(stored, log_verifier, members)
-            stamp = int(self._clock().timestamp())
-            note = ckpt.add_cosignature(stored, witness, stamp)
-            after = ckpt.open_checkpoint(note, log_verifier, members)
-            if len(after.cosignatures) != len(before.cosignatures) + 1:
-                raise AuthenticationError(
-                    f"{witness.name} is not a witness of this consortium", code="unknown_witness"
-                )
-            conn.execute(
-                update(checkpoints).where(checkpoints.c.size == stored_size).values(note=note)
-            )
-        return note
+    def settle_witnesses(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) until this process has offered its latest
+        checkpoint to every witness; whether all of them cosigned it."""
+        return self._witnessing is None or self._witnessing.settle(timeout)
 
     def size(self) -> int:
         return self.log.size()
@@ -411,6 +404,8 @@ class EmbeddedLedger:
             self._wakeup.notify()
         if self._writer is not None:
             self._writer.join()
+        if self._witnessing is not None:
+            self._witnessing.close()
         if self._walcopy is not None:
             self._walcopy.close()
         self.engine.dispose()

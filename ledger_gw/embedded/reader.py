@@ -36,6 +36,8 @@ def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
 
 def stored_checkpoint(conn: Connection, size: int | None) -> tuple[int, str]:
     """The stored checkpoint for `size` (the latest when None): its size and its note."""
+    if size is not None and not 0 <= size < 1 << 63:  # beyond any log, and any SQL integer
+        raise NotFoundError(f"no checkpoint at {size}")
     query = select(checkpoints.c.size, checkpoints.c.note)
     if size is None:
         query = query.order_by(checkpoints.c.size.desc()).limit(1)
@@ -116,5 +118,24 @@ class LogReader:
 
     def checkpoint(self, size: int | None = None) -> str:
         """The node's signed note for `size` (the latest when None), with cosignatures."""
+        return self.sized_checkpoint(size)[1]
+
+    def sized_checkpoint(self, size: int | None = None) -> tuple[int, str]:
+        """The checkpoint for `size` (the latest when None): its size and its note."""
         with self._read() as conn:
-            return stored_checkpoint(conn, size)[1]
+            return stored_checkpoint(conn, size)
+
+    def checkpoints_newest_first(self, chunk: int = 500) -> Iterator[tuple[int, str]]:
+        """Every stored checkpoint, newest first, a chunk at a time."""
+        below: int | None = None
+        while True:
+            query = select(checkpoints.c.size, checkpoints.c.note)
+            if below is not None:
+                query = query.where(checkpoints.c.size < below)
+            with self._read() as conn:
+                rows = conn.execute(query.order_by(checkpoints.c.size.desc()).limit(chunk)).all()
+            if not rows:
+                return
+            for size, note in rows:
+                yield int(size), str(note)
+            below = int(rows[-1][0])

@@ -22,14 +22,14 @@ from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
-Cosigner = Callable[[ckpt.NoteSigner, int | None], str]
+Cosigner = Callable[[int | None], str]  # asks the witnesses to cosign a checkpoint
 
 
 def _b64(items: Sequence[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in items]
 
 
-def _no_cosigner(witness: ckpt.NoteSigner, size: int | None) -> str:
+def _no_cosigner(size: int | None) -> str:
     raise NotImplementedError("this log was opened read-only")
 
 
@@ -37,7 +37,7 @@ class EmbeddedLog:
     """Records, evidence and checkpoints of an embedded ledger's log.
 
     Opened over a :class:`LogReader` alone (read-only, as auditors and the CLI do) or
-    over a running :class:`EmbeddedLedger` (:meth:`of`), which also stores cosignatures.
+    over a running :class:`EmbeddedLedger` (:meth:`of`), which also asks the witnesses.
     """
 
     def __init__(
@@ -56,8 +56,13 @@ class EmbeddedLog:
         return self.reader.size()
 
     def anchor(self, size: int | None = None) -> Anchor:
-        """A stored checkpoint, its log signature checked against the consortium."""
-        note = self.reader.checkpoint(size)
+        """A stored checkpoint, its log signature checked against the consortium.
+
+        The latest (``size`` None) is the latest that meets the consortium's witness
+        quorum, which is what a verifier demands by default: bundles, chain verdicts
+        and reports anchor there. Before any checkpoint meets it, the latest one.
+        """
+        note = self.reader.checkpoint(size) if size is not None else self._trusted_note()
         cp = ckpt.open_checkpoint(
             note,
             ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
@@ -69,6 +74,24 @@ class EmbeddedLog:
             "root": base64.b64encode(cp.root_hash).decode(),
         }
         return Anchor(cp.size, summary, note)
+
+    def _trusted_note(self) -> str:
+        quorum = self.consortium.witness_quorum
+        if quorum == 0:
+            return self.reader.checkpoint(None)
+        log_key = ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey)
+        witnesses = self.consortium.witness_verifiers()
+        for _, note in self.reader.checkpoints_newest_first():
+            if note.count("\n\u2014 ") <= quorum:  # fewer signature lines than it takes
+                continue
+            try:
+                ckpt.open_checkpoint(
+                    note, log_key, witnesses, quorum, origin=self.consortium.origin
+                )
+            except ckpt.CheckpointError:
+                continue
+            return note
+        return self.reader.checkpoint(None)
 
     def _org_of(self, pem: str) -> str:
         if pem not in self._orgs:
@@ -160,8 +183,8 @@ class EmbeddedLog:
         note = self.reader.checkpoint(size)
         return {"size": _size_of(note), "note": note}
 
-    def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
-        note = self._cosign(witness, size)
+    def cosign(self, size: int | None) -> Any:
+        note = self._cosign(size)
         return {"size": _size_of(note), "note": note}
 
     def pins(self) -> Pins:

@@ -162,9 +162,7 @@ def _check_checkpoints(
     roots: dict[int, bytes],
 ) -> tuple[int, int]:
     log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
-    witnesses = [
-        ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()
-    ]
+    witnesses = consortium.witness_verifiers()
     count = cosigned = 0
     for size, text in conn.execute(select(checkpoints.c.size, checkpoints.c.note)):
         position = int(size) - 1

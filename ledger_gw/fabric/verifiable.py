@@ -28,7 +28,6 @@ from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
-from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.transaction import format_time
 
 ENDORSER_TRANSACTION = 3  # common.HeaderType
@@ -261,7 +260,7 @@ class FabricLog:
             None if policy is None else (policy.required, policy.among),
         )
 
-    def cosign(self, witness: ckpt.NoteSigner, size: int | None) -> Any:
+    def cosign(self, size: int | None) -> Any:
         raise ConflictError(
             "this gateway runs on Fabric, where the ordering service signs every block: "
             "there are no checkpoints for witnesses to cosign",

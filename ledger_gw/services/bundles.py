@@ -64,13 +64,15 @@ def judge_chain(
     consortium: Consortium,
     referral_id: str,
     *,
-    quorum: int = 1,
+    quorum: int | None = None,
     documents: Documents | None = None,
 ) -> BundleReport:
-    """A referral chain's bundle, built from the log and verified against ``consortium``:
-    a step fails here exactly when it would fail on the auditor's own machine."""
+    """A referral chain's bundle, built from the log and verified against ``consortium``
+    (at its witness quorum unless ``quorum`` says otherwise): a step fails here exactly
+    when it would fail on the auditor's own machine."""
     built = build(log, consortium, kind="referral_chain", subject=referral_id)
-    return verify_own(built, log, consortium, quorum=quorum, documents=documents)
+    demanded = consortium.witness_quorum if quorum is None else quorum
+    return verify_own(built, log, consortium, quorum=demanded, documents=documents)
 
 
 def verify_own(
@@ -145,11 +147,12 @@ def verify(
         raise ValidationError(str(exc), code=exc.code, field="bundle") from None
 
 
-def chain(gateway: Gateway, referral_id: str, quorum: int = 1) -> dict[str, Any]:
+def chain(gateway: Gateway, referral_id: str, quorum: int | None = None) -> dict[str, Any]:
     """Each step of a referral's chain with its verdict, as ``ledger-gw audit chain`` prints.
 
-    The bundle is built and then verified against the pinned consortium, so a step
-    fails here exactly when it would fail on the auditor's own machine.
+    The bundle is built and then verified against the pinned consortium (by default at
+    its witness quorum), so a step fails here exactly when it would fail on the
+    auditor's own machine.
     """
     _claim("referral_chain", referral_id)
     try:

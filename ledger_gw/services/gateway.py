@@ -16,7 +16,6 @@ from ledger_gw.client import OrgClient
 from ledger_gw.errors import ForbiddenError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
-from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.services.access import Caller
@@ -79,11 +78,6 @@ class Gateway:
 
     def org_role(self, org: str) -> str:
         return self.workspace.consortium.organisation(org).role
-
-    def witness(self, org: str) -> ckpt.NoteSigner:
-        if org not in self.signers:
-            raise ForbiddenError(f"this gateway holds no key for {org}", code="org_not_served")
-        return self.workspace.witness(org)
 
     def close(self) -> None:
         if self._ledger is not None:

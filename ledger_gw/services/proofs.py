@@ -17,7 +17,6 @@ from typing import Any
 
 from ledger_gw.errors import NotFoundError, RejectedError
 from ledger_gw.interfaces import Record, Reveal, VerifiableLog, reveal_all
-from ledger_gw.log.checkpoint import NoteSigner
 from ledger_gw.services import queries
 from ledger_gw.services.access import PERMISSIONS, Action, Caller
 from ledger_gw.services.gateway import Gateway
@@ -70,6 +69,7 @@ def checkpoint(log: VerifiableLog, size: int | None) -> Any:
     return log.checkpoint(size)
 
 
-def cosign(log: VerifiableLog, witness: NoteSigner, size: int | None) -> Any:
-    """Cosign as a witness whose key this process holds."""
-    return log.cosign(witness, size)
+def cosign(log: VerifiableLog, size: int | None) -> Any:
+    """Ask the consortium's witnesses now to cosign a checkpoint (the log's node also
+    pushes every new one to them on its own): the note with their cosignatures."""
+    return log.cosign(size)

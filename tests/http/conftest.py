@@ -18,17 +18,31 @@ from ledger_gw.services.access import ROLES_FOR_ORG, issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support.witnesses import TestWitnesses
 
 
 @pytest.fixture(scope="session")
-def consortium_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def session_witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWitnesses]:
+    """AGENCY-A's and AUDITOR-X's witnesses, serving the session's consortium (quorum 2)."""
     root = tmp_path_factory.mktemp("gateway") / "ws"
-    Workspace.create(root, DEMO)
-    return root
+    running = TestWitnesses(Workspace.create(root, DEMO), tmp_path_factory.mktemp("witnesses"))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def consortium_dir(session_witnesses: TestWitnesses) -> Path:
+    return session_witnesses.workspace.root
 
 
 @pytest.fixture
-def config(consortium_dir: Path, tmp_path: Path) -> GatewayConfig:
+def witnesses(session_witnesses: TestWitnesses) -> TestWitnesses:
+    return session_witnesses
+
+
+@pytest.fixture
+def config(consortium_dir: Path, tmp_path: Path, witnesses: TestWitnesses) -> GatewayConfig:
+    witnesses.forget()  # this test's ledger is a new log to them
     return GatewayConfig(
         directory=consortium_dir,
         ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",

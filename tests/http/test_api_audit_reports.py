@@ -17,6 +17,7 @@ from lxml import etree
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.reports.signing import verify_report
 from ledger_gw.services.gateway import Gateway
+from tests.support.witnesses import settled
 
 XSD = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas" / "iati-2.03"
 Bundle = dict[str, Any]
@@ -25,7 +26,7 @@ Bundle = dict[str, Any]
 @pytest.fixture
 def journey(gateway: Gateway) -> dict[str, Any]:
     out = seed_fatima(gateway)
-    gateway.ledger.cosign(gateway.witness("AGENCY-A"))
+    settled(gateway.ledger)  # its witnesses cosigned the latest checkpoint
     return out
 
 
@@ -199,6 +200,7 @@ def test_synthetic_population_fills_the_report(api: Api, gateway: Gateway) -> No
 
     seed_fatima(gateway)
     signed = seed_synthetic(gateway)
+    settled(gateway.ledger)  # reports anchor at the latest checkpoint the witnesses cosigned
     assert set(signed) == {"AGENCY-A", "AGENCY-B", "AGENCY-C"}
     report = api.as_("DONOR-Y", "donor").get("/v1/reports/accountability").json
     assert report["summary"]["people_assisted"] > 300

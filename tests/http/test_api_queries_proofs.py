@@ -18,6 +18,7 @@ from tests.support.events import (
     referral_step,
     uid,
 )
+from tests.support.witnesses import settled
 
 
 def _ok(r: object) -> dict[str, object]:
@@ -103,18 +104,22 @@ def test_inclusion_by_tx_id(api: Api) -> None:
 
 
 def test_cosign(api: Api, gateway: Gateway) -> None:
-    assert api.as_("AGENCY-A", "admin").post("/v1/checkpoints/cosign", json={}).status_code == 404
+    admin = api.as_("AGENCY-A", "admin")
+    assert admin.post("/v1/checkpoints/cosign", json={}).status_code == 404
     _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
-    note = _ok(api.as_("AGENCY-A", "admin").post("/v1/checkpoints/cosign", json={}))["note"]
-    _ok(api.as_("AUDITOR-X", "auditor").post("/v1/checkpoints/cosign", json={"size": 1}))
+    settled(gateway.ledger)  # the ledger pushed its checkpoint to the witnesses itself
     log_key = ckpt.NoteVerifier.from_vkey(gateway.workspace.consortium.log_vkey)
-    witnesses = [
-        ckpt.NoteVerifier.from_vkey(o.witness_vkey)
-        for o in gateway.workspace.consortium.organisations.values()
-    ]
+    witnesses = gateway.workspace.consortium.witness_verifiers()
     latest = _ok(api.as_("AGENCY-A").get("/v1/checkpoints/latest"))["note"]
     assert ckpt.open_checkpoint(str(latest), log_key, witnesses, quorum=2)
-    assert note != latest
+    again = admin.post("/v1/checkpoints/cosign", json={})
+    assert (again.status_code, again.json["code"]) == (409, "already_cosigned")
+    for size in (2, 2**63 - 1, 2**63, 10**40):
+        body = f'{{"size": {size}}}'  # raw: beyond what the JSON encoders here write
+        beyond = admin.post("/v1/checkpoints/cosign", data=body, content_type="application/json")
+        assert beyond.status_code == 404, (size, beyond.json)
+        assert api.as_("AGENCY-A").get(f"/v1/checkpoints/{size}").status_code == 404
+    assert _ok(api.as_("AGENCY-A").get("/v1/checkpoints/latest"))["note"] == latest
     r = api.as_("AGENCY-A").post("/v1/checkpoints/cosign", json={})
     assert r.status_code == 403
 

@@ -17,6 +17,7 @@ from ledger_gw.errors import InternalError, UnavailableError
 from ledger_gw.services import bundles
 from ledger_gw.services.access import authenticate, revoke_token
 from ledger_gw.services.gateway import Gateway
+from tests.support.witnesses import settled
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -34,7 +35,7 @@ def _login(client: FlaskClient, token: str) -> Any:
 @pytest.fixture
 def journey(gateway: Gateway) -> dict[str, Any]:
     out = seed_fatima(gateway)
-    gateway.ledger.cosign(gateway.witness("AGENCY-A"))
+    settled(gateway.ledger)  # its witnesses cosigned the latest checkpoint
     return out
 
 

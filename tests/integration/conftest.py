@@ -18,11 +18,29 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.workspace import Workspace
 from tests.support.ledgers import MakeClient, MakeLedger, Verify, verify_url
+from tests.support.witnesses import TestWitnesses
 
 
 @pytest.fixture(scope="session")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("consortium") / "ws", DEMO)
+def session_witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWitnesses]:
+    """AGENCY-A's and AUDITOR-X's witnesses, serving the session's consortium (quorum 2)."""
+    ws = Workspace.create(tmp_path_factory.mktemp("consortium") / "ws", DEMO)
+    running = TestWitnesses(ws, tmp_path_factory.mktemp("witnesses"))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def workspace(session_witnesses: TestWitnesses) -> Workspace:
+    return session_witnesses.workspace
+
+
+@pytest.fixture
+def witnesses(session_witnesses: TestWitnesses) -> TestWitnesses:
+    """The witnesses, with no memory of another test's ledger. A ledger pushes to them
+    when made with ``witnesses=endpoints(workspace.consortium)``."""
+    session_witnesses.forget()
+    return session_witnesses
 
 
 @pytest.fixture

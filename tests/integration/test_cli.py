@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from ledger_gw.bootstrap import embedded_ledger
+from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +60,7 @@ def _log_key(directory: Path) -> ckpt.NoteVerifier:
 
 
 def _witnesses(directory: Path) -> list[ckpt.NoteVerifier]:
-    consortium = Consortium.load(directory / "consortium.json")
-    return [ckpt.NoteVerifier.from_vkey(o.witness_vkey) for o in consortium.organisations.values()]
+    return Consortium.load(directory / "consortium.json").witness_verifiers()
 
 
 def _entry(directory: Path, position: int) -> bytes:
@@ -119,25 +122,41 @@ def test_prove_consistency(demo_dir: Path) -> None:
     verify_consistency(2, cp2.size, _b64(proof["proof"]), cp1.root_hash, cp2.root_hash)
 
 
+def _cosigners(demo_dir: Path, size: int) -> tuple[str, ...]:
+    note = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(size)).stdout
+    return ckpt.open_checkpoint(note, _log_key(demo_dir), _witnesses(demo_dir), 0).witnesses
+
+
 def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
     shown = run("checkpoint", "show", "--dir", str(demo_dir))
     assert shown.returncode == 0, shown.stderr
-    opened = ckpt.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir))
+    opened = ckpt.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir), 2)
     assert opened.checkpoint.size == _size(demo_dir)
-    assert "witness.agency-a" in opened.witnesses  # the demo's audit had it cosign
+    # The demo's two witnesses, processes of their own, cosigned what the demo wrote.
+    assert sorted(opened.witnesses) == ["witness.agency-a", "witness.auditor-x"]
+    assert not list(demo_dir.rglob("witness.key"))
+    assert len(list((demo_dir.parent / "demo-witnesses").glob("*/witness.key"))) == 2
 
-    cosigned = run(
-        "checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-A", "--size", "5"
-    )
-    assert cosigned.returncode == 0, cosigned.stderr
-    old = ckpt.open_checkpoint(cosigned.stdout, _log_key(demo_dir), _witnesses(demo_dir))
-    assert old.checkpoint.size == 5
-    assert old.witnesses == ("witness.agency-a",)
-    again = run("checkpoint", "show", "--dir", str(demo_dir), "--size", "5")
-    assert again.stdout == cosigned.stdout
-
-    twice = run("checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-A")
+    beyond = run("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(10**30))
+    assert "not_found" in assert_clean_failure(beyond)
+    twice = run("checkpoint", "cosign", "--dir", str(demo_dir))
     assert "already" in assert_clean_failure(twice)
+
+    # One more write while the witnesses are stopped (they stopped with the demo): its
+    # checkpoint has no cosignature, and asking for one fails cleanly, changing nothing.
+    ws = Workspace.load(demo_dir)
+    ledger = embedded_ledger(ws)
+    try:
+        OrgClient(ledger, ws.signer("AGENCY-A")).submit(ev.consent_granted(ev.pid()))
+    finally:
+        ledger.close()
+    latest = _size(demo_dir)
+    assert _cosigners(demo_dir, latest) == ()
+    before = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
+    gone = run("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(latest))
+    assert "witnesses_unavailable" in assert_clean_failure(gone)
+    after = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
+    assert after == before
     assert run("verify", "--dir", str(demo_dir)).returncode == 0
 
 
@@ -151,9 +170,28 @@ def test_prove_inclusion_out_of_range(demo_dir: Path) -> None:
     assert "not_found" in assert_clean_failure(done)
 
 
-def test_unknown_org_cannot_cosign(demo_dir: Path) -> None:
-    done = run("checkpoint", "cosign", "--dir", str(demo_dir), "--org", "AGENCY-Z")
-    assert "AGENCY-Z" in assert_clean_failure(done)
+def test_add_witness_lists_a_members_witness(demo_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "demo"
+    shutil.copytree(demo_dir, copy)
+    made = run("witness", "init", "--org", "AGENCY-C", "--dir", str(tmp_path / "wc"))
+    vkey = made.stdout.strip()
+    add = ("consortium", "add-witness", "--dir", str(copy))
+    before = (copy / "consortium.json").read_text()
+    for bad, what in (
+        (("--org", "AGENCY-Z", "--vkey", vkey, "--url", "http://127.0.0.1:9"), "AGENCY-Z"),
+        (("--org", "AGENCY-C", "--vkey", "nonsense", "--url", "http://x"), "malformed"),
+        (("--org", "AGENCY-C", "--vkey", vkey, "--url", "ftp://x"), "URL"),
+        (("--org", "AGENCY-C", "--vkey", vkey, "--url", "http://x", "--quorum", "4"), "quorum"),
+    ):
+        assert what in assert_clean_failure(run(*add, *bad))
+        assert (copy / "consortium.json").read_text() == before
+    done = run(
+        *add, "--org", "AGENCY-C", "--vkey", vkey, "--url", "http://127.0.0.1:9/", "--quorum", "3"
+    )
+    assert done.returncode == 0, done.stderr
+    listed = Consortium.load(copy / "consortium.json")
+    assert listed.witness_quorum == 3
+    assert listed.witness_urls()["AGENCY-C"] == ("http://127.0.0.1:9", vkey)
 
 
 def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 Rejections write nothing; retries and replays return the original result; every
 authentication failure is an Outcome error with its code; proofs verify against the
-stored, signed checkpoints; only member witnesses may cosign.
+stored, signed checkpoints; only the witnesses the consortium lists cosign them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +28,8 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.schema import checkpoints, metadata
-from ledger_gw.errors import AuthenticationError, RejectedError
+from ledger_gw.embedded.witnessing import Cosigner, endpoints
+from ledger_gw.errors import AuthenticationError, ConflictError, NotFoundError, RejectedError
 from ledger_gw.identity import (
     P256_ORDER,
     Signer,
@@ -40,9 +42,12 @@ from ledger_gw.identity import (
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.transaction import SignedTransaction, sign_proposal
+from ledger_gw.witness import TrustedLog, WitnessHome
+from ledger_gw.witness.server import make_witness_server
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.ledgers import MakeClient, MakeLedger, Verify
+from tests.support.witnesses import TestWitnesses
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
 
@@ -394,35 +399,60 @@ def test_proofs_verify_against_signed_checkpoints(seeded: Seeded, workspace: Wor
 # -- cosigning ----------------------------------------------------------------------------------
 
 
-def test_member_witness_cosigns(
-    seeded: Seeded, workspace: Workspace, ledger_url: str, verify: Verify
+def test_witnesses_cosign_when_asked(
+    seeded: Seeded,
+    workspace: Workspace,
+    witnesses: TestWitnesses,
+    make_ledger: MakeLedger,
+    ledger_url: str,
+    verify: Verify,
 ) -> None:
+    asking = make_ledger(witnesses=endpoints(workspace.consortium))  # appends nothing itself
     log_key = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
-    members = [
-        ckpt.NoteVerifier.from_vkey(o.witness_vkey)
-        for o in workspace.consortium.organisations.values()
-    ]
-    note = seeded.ledger.cosign(workspace.witness("AGENCY-B"))
+    members = workspace.consortium.witness_verifiers()
+    note = asking.cosign()
     assert seeded.ledger.log.checkpoint() == note
-    opened = ckpt.open_checkpoint(note, log_key, members, quorum=1)
-    assert opened.witnesses == ("witness.agency-b",)
+    opened = ckpt.open_checkpoint(note, log_key, members, quorum=2)
+    assert sorted(opened.witnesses) == ["witness.agency-a", "witness.auditor-x"]
     assert opened.checkpoint.size == 3
-    older = seeded.ledger.cosign(workspace.witness("AUDITOR-X"), size=1)
-    assert ckpt.open_checkpoint(older, log_key, members, quorum=1).checkpoint.size == 1
-    report = verify(ledger_url)
-    assert report.cosignatures == 2
-    with pytest.raises(ckpt.CheckpointError):  # no witness counts twice
-        seeded.ledger.cosign(workspace.witness("AGENCY-B"))
-
-
-@pytest.mark.parametrize("name", ["witness.stranger", "witness.agency-b"])
-def test_non_member_cannot_cosign(seeded: Seeded, name: str) -> None:
-    stranger, _ = ckpt.generate_signer(name)
+    assert verify(ledger_url).cosignatures == 2
     before = snapshot(seeded.ledger)
-    with pytest.raises(AuthenticationError) as caught:
-        seeded.ledger.cosign(stranger)
-    assert caught.value.code == "unknown_witness"
+    with pytest.raises(ConflictError) as twice:
+        asking.cosign()
+    assert twice.value.code == "already_cosigned"
+    with pytest.raises(ConflictError) as older:  # a witness never goes back to a smaller tree
+        asking.cosign(size=1)
+    assert older.value.code == "witness_refused"
+    for size in (0, 4, 2**63 - 1, 2**63, 10**30):
+        with pytest.raises(NotFoundError):
+            asking.cosign(size=size)
     assert snapshot(seeded.ledger) == before
+
+
+def test_a_cosignature_by_an_unlisted_key_is_not_kept(
+    seeded: Seeded, workspace: Workspace, witnesses: TestWitnesses, tmp_path: Path
+) -> None:
+    log = TrustedLog.from_vkey(workspace.consortium.origin, workspace.consortium.log_vkey)
+    impostor = WitnessHome.create(tmp_path / "impostor", "AGENCY-A").open([log])
+    server = make_witness_server(impostor, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        listed = endpoints(workspace.consortium)[0]
+        elsewhere = replace(listed, url=f"http://127.0.0.1:{server.server_port}")
+        before = snapshot(seeded.ledger)
+        with pytest.raises(ConflictError) as caught:
+            Cosigner(seeded.ledger.engine, workspace.consortium).ask([elsewhere], None)
+        assert caught.value.code == "witness_refused"
+        assert snapshot(seeded.ledger) == before
+    finally:
+        server.shutdown()
+        server.server_close()
+        impostor.store.close()
+
+
+def test_no_witness_key_in_the_operators_directory(workspace: Workspace) -> None:
+    assert not list(workspace.root.rglob("witness.key"))
+    assert workspace.consortium.witness_keys()  # the file lists their public keys only
 
 
 def test_workspace_paths_are_private(workspace: Workspace) -> None:

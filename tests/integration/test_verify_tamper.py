@@ -326,7 +326,7 @@ def test_cosignature_by_unknown_key_is_ignored(
 
 
 @pytest.mark.parametrize("size", [10, SIZE])
-@pytest.mark.parametrize("org_id", ["AGENCY-B", "AUDITOR-X"])
+@pytest.mark.parametrize("org_id", ["AGENCY-A", "AUDITOR-X"])
 def test_forged_cosignature_by_known_witness_fails(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, org_id: str, size: int
 ) -> None:

@@ -1,4 +1,6 @@
-"""An embedded ledger with one referral chain, one entitlement and some noise, cosigned.
+"""An embedded ledger with one referral chain, one entitlement and some noise, its
+latest checkpoint cosigned by two of the three witnesses the consortium lists (real
+servers; the quorum is two).
 
 Built once per module (keys and signatures are not free); tests only read it, and
 mutate copies of the bundles they build.
@@ -15,9 +17,11 @@ import pytest
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.witnessing import Cosigner, endpoints
 from ledger_gw.pseudonym import document_hash
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.witnesses import TestWitnesses
 
 DOCUMENT = b"referral form: off-chain, kept by AGENCY-A"
 SALT = b"\x07" * 32
@@ -35,11 +39,20 @@ class Scenario:
 
 
 @pytest.fixture(scope="session")
-def audit_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("audit") / "ws", DEMO)
+def audit_witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWitnesses]:
+    ws = Workspace.create(tmp_path_factory.mktemp("audit") / "ws", DEMO)
+    orgs = ("AGENCY-A", "AGENCY-B", "AUDITOR-X")
+    running = TestWitnesses(ws, tmp_path_factory.mktemp("audit-witnesses"), orgs, quorum=2)
+    yield running
+    running.close()
 
 
-def build_scenario(ws: Workspace, path: Path) -> Iterator[Scenario]:
+@pytest.fixture(scope="session")
+def audit_ws(audit_witnesses: TestWitnesses) -> Workspace:
+    return audit_witnesses.workspace
+
+
+def build_scenario(ws: Workspace, path: Path, witnesses: TestWitnesses) -> Iterator[Scenario]:
     url = f"sqlite:///{path / 'ledger.db'}"
     ledger = EmbeddedLedger(url, ws.consortium, ws.log_signer())
     a, b, c = (OrgClient(ledger, ws.signer(o)) for o in ("AGENCY-A", "AGENCY-B", "AGENCY-C"))
@@ -64,12 +77,17 @@ def build_scenario(ws: Workspace, path: Path) -> Iterator[Scenario]:
     ]
     for who, event in steps:  # one commit each: a checkpoint at every size
         who.submit(event)
-    ledger.cosign(ws.witness("AGENCY-A"))
-    ledger.cosign(ws.witness("AGENCY-B"))
+    witnesses.forget()  # a new log to them
+    asked = [w for w in endpoints(ws.consortium) if w.org_id in ("AGENCY-A", "AGENCY-B")]
+    Cosigner(ledger.engine, ws.consortium).ask(asked, None)
     yield Scenario(ws, ledger, url, r1["referral_id"], r2["referral_id"], ent)
     ledger.close()
 
 
 @pytest.fixture(scope="module")
-def scenario(audit_ws: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    yield from build_scenario(audit_ws, tmp_path_factory.mktemp("scenario"))
+def scenario(
+    audit_ws: Workspace,
+    audit_witnesses: TestWitnesses,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Scenario]:
+    yield from build_scenario(audit_ws, tmp_path_factory.mktemp("scenario"), audit_witnesses)

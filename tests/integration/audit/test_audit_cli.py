@@ -13,22 +13,28 @@ from ledger_gw.cli import cli, main
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.witnessing import endpoints
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.witnesses import TestWitnesses, settled
 
 
 def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
-    ws = Workspace.create(tmp_path / "ws", DEMO)
-    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+    witnesses = TestWitnesses(Workspace.create(tmp_path / "ws", DEMO), tmp_path / "witnesses")
+    ws = witnesses.workspace
+    ledger = EmbeddedLedger(
+        ws.ledger_url, ws.consortium, ws.log_signer(), witnesses=endpoints(ws.consortium)
+    )
     try:
         referral = ev.referral_created(ev.pid())
         OrgClient(ledger, ws.signer("AGENCY-A")).submit(referral)
         OrgClient(ledger, ws.signer("AGENCY-B")).submit(
             ev.referral_step("accepted", referral["referral_id"])
         )
-        ledger.cosign(ws.witness("AGENCY-C"))
+        settled(ledger)  # pushed to the witnesses in the background
     finally:
         ledger.close()
+        witnesses.close()
     runner = CliRunner()
     rid, out = referral["referral_id"], tmp_path / "bundle.json"
     made = runner.invoke(

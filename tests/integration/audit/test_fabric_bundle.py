@@ -385,7 +385,7 @@ def test_inclusion_consistency_and_checkpoint_on_fabric(fabric: FabricScenario) 
 
 def test_no_witness_cosigns_on_fabric(fabric: FabricScenario) -> None:
     with pytest.raises(RejectedError) as caught:
-        _log(fabric).cosign(fabric.ws.witness("AUDITOR-X"), None)
+        _log(fabric).cosign(None)
     assert (caught.value.kind, caught.value.code) == ("conflict", "witnesses_not_applicable")
 
 

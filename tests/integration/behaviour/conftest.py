@@ -22,6 +22,7 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.interfaces import Ledger
 from ledger_gw.workspace import Workspace
+from tests.support.witnesses import TestWitnesses
 
 NETWORK_SH = Path(__file__).resolve().parents[3] / "network" / "network.sh"
 NO_FABRIC = (
@@ -69,8 +70,17 @@ def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def embedded_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    return Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws", DEMO)
+def embedded_witnesses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestWitnesses]:
+    """AGENCY-A's and AUDITOR-X's witnesses for the embedded consortium (quorum 2)."""
+    ws = Workspace.create(tmp_path_factory.mktemp("behaviour") / "ws", DEMO)
+    running = TestWitnesses(ws, tmp_path_factory.mktemp("behaviour-witnesses"))
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="session")
+def embedded_workspace(embedded_witnesses: TestWitnesses) -> Workspace:
+    return embedded_witnesses.workspace
 
 
 def _embedded(ws: Workspace, path: Path) -> Backend:
