@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -172,23 +173,50 @@ def audit_chain(
 @audit.command("watch")
 @directory_option
 @ledger_option
+@click.option("--url", help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).")
+@click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --url (any role).")
+@click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --url: the consortium file to pin (default: the directory's).",
+)
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--quorum", type=int, default=0, show_default=True)
+@click.option("--quorum", type=int, default=0, show_default=True, help="Witnesses required.")
 @click.option("--interval", type=float, default=10.0, show_default=True)
 @click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
 def audit_watch(
-    directory: Path, ledger_url: str | None, state: Path, quorum: int, interval: float, count: int
+    directory: Path,
+    ledger_url: str | None,
+    url: str | None,
+    token: str | None,
+    consortium: Path | None,
+    state: Path,
+    quorum: int,
+    interval: float,
+    count: int,
 ) -> None:
-    """Prove every new checkpoint consistent with the last one trusted."""
-    polls = 0
+    """Prove every new checkpoint consistent with the last one trusted: read from the
+    ledger's database, or with --url from a gateway's tiles, computing the proofs here."""
+    if url is not None:
+        pinned = Consortium.load(consortium or directory / "consortium.json")
+        _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
+        return
     with open_log(directory, ledger_url) as (ws, log):
-        while True:
-            seen = watch.poll(state, ws.consortium, log, quorum)
-            click.echo(f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}")
-            polls += 1
-            if count and polls >= count:
-                return
-            time.sleep(interval)
+        _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
+
+
+def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -> None:
+    polls = 0
+    while True:
+        seen = poll()
+        cosigned = f" cosigned by {', '.join(seen.witnesses)}" if seen.witnesses else ""
+        click.echo(
+            f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}{cosigned}"
+        )
+        polls += 1
+        if count and polls >= count:
+            return
+        time.sleep(interval)
 
 
 @click.group()
