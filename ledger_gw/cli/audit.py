@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +18,7 @@ from ledger_gw.bootstrap import open_log
 from ledger_gw.cli.options import directory_option, ledger_option, log_options
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
-from ledger_gw.services import bundles, reports, watch
+from ledger_gw.services import bundles, reports, tlog_proofs, watch
 
 
 def _documents(specs: tuple[str, ...]) -> bundles.Documents:
@@ -94,6 +95,41 @@ def _hex(text: str | None) -> bytes | None:
         ) from exc
 
 
+def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--entry and --leaf-hash: what a tlog-proof proves is in the log."""
+    command = click.option(
+        "--leaf-hash", help="tlog-proof: the entry's RFC 6962 leaf hash (hex), if not --entry."
+    )(command)
+    return click.option(
+        "--entry",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="tlog-proof: the log entry's bytes.",
+    )(command)
+
+
+def _verify_tlog_proof(
+    path: Path, consortium: Path | None, quorum: int, entry: Path | None, leaf_hash: str | None
+) -> None:
+    """A tlog-proof carries no consortium: it is checked against a pinned one only."""
+    if consortium is None:
+        raise ValidationError(
+            "a tlog-proof is checked against a pinned consortium file: give --consortium",
+            field="--consortium",
+        )
+    try:
+        leaf = None if leaf_hash is None else bytes.fromhex(leaf_hash)
+    except ValueError as exc:
+        raise ValidationError(f"--leaf-hash {leaf_hash!r} is not hex", field="--leaf-hash") from exc
+    proven = tlog_proofs.verify(
+        path.read_bytes(),
+        Consortium.load(consortium),
+        entry=entry.read_bytes() if entry else None,
+        leaf_hash=leaf,
+        quorum=quorum,
+    )
+    click.echo(json.dumps(proven.to_dict(), indent=2))
+
+
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
@@ -106,6 +142,7 @@ def _hex(text: str | None) -> bytes | None:
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @click.option("--genesis-hash", help="Fabric: the channel genesis block's header hash (hex).")
 @click.option("--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,...")
+@tlog_proof_options
 def audit_verify(
     bundle: Path,
     consortium: Path | None,
@@ -114,8 +151,14 @@ def audit_verify(
     docs: tuple[str, ...],
     genesis_hash: str | None,
     policy: str | None,
+    entry: Path | None,
+    leaf_hash: str | None,
 ) -> None:
-    """Verify a bundle (Merkle or Fabric evidence) offline; exit 1 on any failure."""
+    """Verify a bundle (Merkle or Fabric evidence) or a C2SP tlog-proof offline; exit 1 on
+    any failure."""
+    if tlog_proofs.is_tlog_proof(bundle.read_bytes()[:64]):
+        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash)
+        return
     report = bundles.verify_bytes(
         bundle.read_bytes(),
         Consortium.load(consortium) if consortium else None,
