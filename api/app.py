@@ -15,6 +15,7 @@ from api.blueprints import (
     audit,
     events,
     health,
+    log,
     persons,
     proofs,
     pseudonyms,
@@ -82,6 +83,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         persons,
         referrals,
         proofs,
+        log,
         audit,
         reports,
     ):

@@ -114,6 +114,11 @@ def reveal_all(record: Record) -> bool:
     return True
 
 
+def reveal_none(record: Record) -> bool:
+    """For what carries hashes only (a tlog-proof file)."""
+    return False
+
+
 @dataclass(frozen=True)
 class Pins:
     """What a verifier pins beyond the consortium file, from its own configuration: on

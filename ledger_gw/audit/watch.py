@@ -55,12 +55,14 @@ class ReaderSource:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one poll established: ``status`` is "first", "unchanged" or "extended"."""
+    """What one poll established: ``status`` is "first", "unchanged" or "extended";
+    ``witnesses`` names the consortium's witnesses whose cosignatures verified."""
 
     status: str
     old_size: int | None
     new_size: int
     root: str
+    witnesses: tuple[str, ...] = ()
 
 
 class Monitor:
@@ -92,16 +94,17 @@ class Monitor:
     def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint."""
         try:
-            new = ckpt.open_checkpoint(
+            opened = ckpt.open_checkpoint(
                 note, self.log_key, self.witnesses, self.quorum, origin=self.origin
-            ).checkpoint
+            )
         except ckpt.CheckpointError as exc:
             raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
+        new, cosigners = opened.checkpoint, opened.witnesses
         old = self.trusted()
         root = b64(new.root_hash)
         if old is None:
             self._save(new, note)
-            return Observation("first", None, new.size, root)
+            return Observation("first", None, new.size, root, cosigners)
         if new.size < old.size:
             raise LogInconsistentError(
                 f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
@@ -113,7 +116,7 @@ class Monitor:
                     f"LOG FORKED: two different roots for tree size {new.size} "
                     f"(trusted {b64(old.root_hash)}, new {root})"
                 )
-            return Observation("unchanged", old.size, new.size, root)
+            return Observation("unchanged", old.size, new.size, root, cosigners)
         try:
             verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
         except ProofError as exc:
@@ -122,7 +125,7 @@ class Monitor:
                 f"checkpoint {old.size}: {exc}"
             ) from exc
         self._save(new, note)
-        return Observation("extended", old.size, new.size, root)
+        return Observation("extended", old.size, new.size, root, cosigners)
 
     def poll(self, source: CheckpointSource) -> Observation:
         """Fetch the latest checkpoint and a proof from the trusted size, then observe."""

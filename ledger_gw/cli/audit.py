@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,7 +19,7 @@ from ledger_gw.bootstrap import open_log
 from ledger_gw.cli.options import directory_option, ledger_option, log_options
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
-from ledger_gw.services import bundles, reports, watch
+from ledger_gw.services import bundles, reports, tlog_proofs, watch
 
 
 def _documents(specs: tuple[str, ...]) -> bundles.Documents:
@@ -94,6 +96,41 @@ def _hex(text: str | None) -> bytes | None:
         ) from exc
 
 
+def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--entry and --leaf-hash: what a tlog-proof proves is in the log."""
+    command = click.option(
+        "--leaf-hash", help="tlog-proof: the entry's RFC 6962 leaf hash (hex), if not --entry."
+    )(command)
+    return click.option(
+        "--entry",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="tlog-proof: the log entry's bytes.",
+    )(command)
+
+
+def _verify_tlog_proof(
+    path: Path, consortium: Path | None, quorum: int, entry: Path | None, leaf_hash: str | None
+) -> None:
+    """A tlog-proof carries no consortium: it is checked against a pinned one only."""
+    if consortium is None:
+        raise ValidationError(
+            "a tlog-proof is checked against a pinned consortium file: give --consortium",
+            field="--consortium",
+        )
+    try:
+        leaf = None if leaf_hash is None else bytes.fromhex(leaf_hash)
+    except ValueError as exc:
+        raise ValidationError(f"--leaf-hash {leaf_hash!r} is not hex", field="--leaf-hash") from exc
+    proven = tlog_proofs.verify(
+        path.read_bytes(),
+        Consortium.load(consortium),
+        entry=entry.read_bytes() if entry else None,
+        leaf_hash=leaf,
+        quorum=quorum,
+    )
+    click.echo(json.dumps(proven.to_dict(), indent=2))
+
+
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
@@ -108,6 +145,7 @@ def _hex(text: str | None) -> bytes | None:
 @click.option(
     "--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,... (required there)."
 )
+@tlog_proof_options
 def audit_verify(
     bundle: Path,
     consortium: Path | None,
@@ -116,9 +154,11 @@ def audit_verify(
     docs: tuple[str, ...],
     genesis_hash: str | None,
     policy: str | None,
+    entry: Path | None,
+    leaf_hash: str | None,
 ) -> None:
-    """Verify a bundle (Merkle or Fabric evidence) offline against the consortium file
-    you pin, never the bundle's own copy; exit 1 on any failure."""
+    """Verify a bundle (Merkle or Fabric evidence) or a C2SP tlog-proof offline against
+    the consortium file you pin, never the bundle's own copy; exit 1 on any failure."""
     if consortium is None:
         raise ValidationError(
             "pin the consortium file you trust with --consortium: "
@@ -126,6 +166,9 @@ def audit_verify(
             code="trust_root_not_pinned",
             field="--consortium",
         )
+    if tlog_proofs.is_tlog_proof(bundle.read_bytes()[:64]):
+        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash)
+        return
     report = bundles.verify_bytes(
         bundle.read_bytes(),
         Consortium.load(consortium),
@@ -183,23 +226,50 @@ def audit_chain(
 @audit.command("watch")
 @directory_option
 @ledger_option
+@click.option("--url", help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).")
+@click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --url (any role).")
+@click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="With --url: the consortium file to pin (default: the directory's).",
+)
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--quorum", type=int, default=0, show_default=True)
+@click.option("--quorum", type=int, default=0, show_default=True, help="Witnesses required.")
 @click.option("--interval", type=float, default=10.0, show_default=True)
 @click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
 def audit_watch(
-    directory: Path, ledger_url: str | None, state: Path, quorum: int, interval: float, count: int
+    directory: Path,
+    ledger_url: str | None,
+    url: str | None,
+    token: str | None,
+    consortium: Path | None,
+    state: Path,
+    quorum: int,
+    interval: float,
+    count: int,
 ) -> None:
-    """Prove every new checkpoint consistent with the last one trusted."""
-    polls = 0
+    """Prove every new checkpoint consistent with the last one trusted: read from the
+    ledger's database, or with --url from a gateway's tiles, computing the proofs here."""
+    if url is not None:
+        pinned = Consortium.load(consortium or directory / "consortium.json")
+        _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
+        return
     with open_log(directory, ledger_url) as (ws, log):
-        while True:
-            seen = watch.poll(state, ws.consortium, log, quorum)
-            click.echo(f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}")
-            polls += 1
-            if count and polls >= count:
-                return
-            time.sleep(interval)
+        _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
+
+
+def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -> None:
+    polls = 0
+    while True:
+        seen = poll()
+        cosigned = f" cosigned by {', '.join(seen.witnesses)}" if seen.witnesses else ""
+        click.echo(
+            f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}{cosigned}"
+        )
+        polls += 1
+        if count and polls >= count:
+            return
+        time.sleep(interval)
 
 
 @click.group()

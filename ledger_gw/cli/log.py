@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger_gw.bootstrap import open_log, verify_embedded
 from ledger_gw.cli.options import directory_option, ledger_option, log_options
-from ledger_gw.services import proofs
+from ledger_gw.services import proofs, tlog_proofs
 from ledger_gw.workspace import Workspace
 
 console = Console()
@@ -71,6 +71,14 @@ def prove() -> None:
 @click.option("--index", type=int, help="Log position of the entry.")
 @click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
 @click.option("--size", type=int, help="Tree size to prove against (default: latest).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "tlog-proof"]),
+    default="json",
+    show_default=True,
+    help="tlog-proof: a C2SP tlog-proof file (hashes and checkpoint only, no entry).",
+)
 @log_options
 def prove_inclusion(
     directory: Path,
@@ -78,6 +86,7 @@ def prove_inclusion(
     index: int | None,
     tx_id: str | None,
     size: int | None,
+    fmt: str,
     backend: str,
     profile: Path | None,
     as_org: str | None,
@@ -89,6 +98,9 @@ def prove_inclusion(
         _,
         log,
     ):
+        if fmt == "tlog-proof":
+            click.echo(tlog_proofs.export(log, index, tx_id, size), nl=False)
+            return
         click.echo(json.dumps(proofs.inclusion(log, index, tx_id, size), indent=2))
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import checkpoints, log
+from ledger_gw.embedded.schema import checkpoints, log, nodes
 from ledger_gw.errors import IntegrityError, NotFoundError
 from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
 
@@ -139,3 +139,27 @@ class LogReader:
             for size, note in rows:
                 yield int(size), str(note)
             below = int(rows[-1][0])
+
+    def level_hashes(self, level: int, begin: int, end: int) -> list[bytes]:
+        """Hashes of the perfect subtrees ``[begin, end)`` of one level, in one range read."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(nodes.c.idx, nodes.c.hash)
+                .where(nodes.c.level == level, nodes.c.idx >= begin, nodes.c.idx < end)
+                .order_by(nodes.c.idx)
+            ).all()
+        if [int(r.idx) for r in rows] != list(range(begin, end)):
+            raise NotFoundError(f"the tree has no nodes {begin}..{end - 1} at level {level}")
+        return [bytes(r.hash) for r in rows]
+
+    def entry_range(self, begin: int, end: int) -> list[bytes]:
+        """The entries ``[begin, end)``, in one range read."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(log.c.seq, log.c.entry)
+                .where(log.c.seq >= begin, log.c.seq < end)
+                .order_by(log.c.seq)
+            ).all()
+        if [int(r.seq) for r in rows] != list(range(begin, end)):
+            raise NotFoundError(f"the log has no entries {begin}..{end - 1}")
+        return [bytes(r.entry) for r in rows]

@@ -190,6 +190,14 @@ class EmbeddedLog:
     def pins(self) -> Pins:
         return Pins()
 
+    def tree_hashes(self, level: int, begin: int, end: int) -> list[bytes]:
+        """Hashes of the perfect subtrees ``[begin, end)`` at ``level``: what tiles list."""
+        return self.reader.level_hashes(level, begin, end)
+
+    def leaves(self, begin: int, end: int) -> list[bytes]:
+        """The leaf data (log entries) ``[begin, end)``: what entry bundles list."""
+        return self.reader.entry_range(begin, end)
+
 
 def _size_of(note: str) -> int:
     return int(note.split("\n", 2)[1])

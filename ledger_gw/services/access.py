@@ -36,7 +36,8 @@ class Action(StrEnum):
     PSEUDONYMS = "pseudonyms.derive"
     EVENTS_WRITE = "events.write"
     PERSONS_READ = "persons.read"  # history, entitlements, consents, referrals, events
-    PROOFS_READ = "proofs.read"  # proofs and checkpoints
+    PROOFS_READ = "proofs.read"  # proofs, checkpoints and the log's hash tiles
+    LOG_ENTRIES = "log.entries"  # the log's entries in bulk: every organisation's events
     CHECKPOINTS_COSIGN = "checkpoints.cosign"
     AUDIT_BUNDLES = "audit.bundles"  # offline bundles and chain verdicts: person-level pseudonyms
     AUDIT_VERIFY = "audit.verify"  # run the pure verifier on a bundle the caller brings
@@ -51,6 +52,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.EVENTS_WRITE: frozenset({W}),
     Action.PERSONS_READ: frozenset({W, R, AU}),
     Action.PROOFS_READ: frozenset({W, R, AU, D, AD}),
+    Action.LOG_ENTRIES: frozenset({AU}),
     Action.CHECKPOINTS_COSIGN: frozenset({AU, AD}),
     Action.AUDIT_BUNDLES: frozenset({AU}),
     Action.AUDIT_VERIFY: frozenset({W, R, AU}),

@@ -1,7 +1,8 @@
 """Watching a log: every new checkpoint must extend the last one this watcher trusted.
 
 The checkpoints and consistency proofs come from the verifiable log
-(:class:`ledger_gw.interfaces.VerifiableLog`) as any member may read them; the trusted
+(:class:`ledger_gw.interfaces.VerifiableLog`) as any member may read them, or from a
+gateway's tiles over HTTP, the proofs then computed by the watcher itself; the trusted
 head lives in the watcher's own state file (:class:`ledger_gw.audit.watch.Monitor`).
 """
 
@@ -11,10 +12,13 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger_gw.audit.tile_client import TileClient
 from ledger_gw.audit.watch import Monitor, Observation
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import UnsupportedError
 from ledger_gw.interfaces import VerifiableLog
+
+__all__ = ["Observation", "poll", "poll_remote"]
 
 
 @dataclass(frozen=True)
@@ -41,3 +45,11 @@ class _LogSource:
 def poll(state: Path, consortium: Consortium, log: VerifiableLog, quorum: int = 0) -> Observation:
     """One look at the log: the latest checkpoint, proven to extend the trusted one."""
     return Monitor(state, consortium, quorum).poll(_LogSource(log))
+
+
+def poll_remote(
+    state: Path, consortium: Consortium, url: str, token: str | None = None, quorum: int = 0
+) -> Observation:
+    """One look at a gateway's log over HTTP (its tlog-tiles): the latest checkpoint, proven
+    to extend the trusted one by a proof computed here from the tiles."""
+    return Monitor(state, consortium, quorum).poll(TileClient(url, token))

@@ -53,6 +53,10 @@ CALLS: dict[str, tuple[Action, Call]] = {
         "/v1/audit/bundles/verify", headers=h, json={"format": "x"})),
     "report": (Action.REPORTS_READ, lambda c, h: c.get(
         "/v1/reports/accountability?format=csv", headers=h)),
+    "log checkpoint": (Action.PROOFS_READ, lambda c, h: c.get("/v1/log/checkpoint", headers=h)),
+    "hash tile": (Action.PROOFS_READ, lambda c, h: c.get("/v1/log/tile/0/000.p/1", headers=h)),
+    "entry bundle": (Action.LOG_ENTRIES, lambda c, h: c.get(
+        "/v1/log/tile/entries/000.p/1", headers=h)),
 }  # fmt: skip
 
 

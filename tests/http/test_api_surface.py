@@ -21,7 +21,7 @@ def test_openapi_describes_every_route_and_error(app: Flask, client: FlaskClient
     for rule in app.url_map.iter_rules():
         if rule.rule in UNDOCUMENTED or rule.rule.startswith("/dashboard"):
             continue  # the dashboard's HTML pages are not part of the API
-        path = rule.rule.replace("<uuid:", "<").replace("<int:", "<")
+        path = rule.rule.replace("<uuid:", "<").replace("<int:", "<").replace("<path:", "<")
         path = path.replace("<", "{").replace(">", "}")
         assert path in paths, path
         for method in rule.methods - {"HEAD", "OPTIONS"}:  # type: ignore[operator]

@@ -1,0 +1,71 @@
+"""A tlog-tiles client: the checkpoint and the proofs a monitor needs, from a gateway's
+``/v1/log`` over HTTP, computed here from the hash tiles rather than taken from the server.
+
+Whatever the server sends is checked by the one who asked: the checkpoint by its
+signatures (:class:`ledger_gw.audit.watch.Monitor`), the tiles by the proof they make
+having to reproduce both signed roots.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+from ledger_gw.errors import AuditError, UnavailableError
+from ledger_gw.log.merkle import consistency_nodes
+from ledger_gw.log.tiles import WIDTH, Tile, decode_hashes, proof_from_tiles
+
+TIMEOUT_S = 30.0
+_MAX_NOTE = 64 * 1024
+_MAX_TILE = WIDTH * 32
+
+
+class TileClient:
+    """A :class:`ledger_gw.audit.watch.CheckpointSource` over a gateway's tiles."""
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = TIMEOUT_S) -> None:
+        self.prefix = url.rstrip("/") + "/v1/log/"
+        self.token = token
+        self.timeout = timeout
+        self._tiles: dict[Tile, list[bytes]] = {}
+
+    def _get(self, path: str, limit: int) -> bytes:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        request = urllib.request.Request(self.prefix + path, headers=headers)  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+                return bytes(reply.read(limit + 1))  # longer than the limit: refused later
+        except urllib.error.HTTPError as error:
+            with error:
+                detail = _problem_detail(error.read(_MAX_NOTE))
+            raise AuditError(
+                f"{self.prefix}{path} answered {error.code}: {detail}", code="log_refused"
+            ) from None
+        except OSError as exc:
+            raise UnavailableError(f"cannot reach {self.prefix}{path}: {exc}") from exc
+
+    def latest_checkpoint(self) -> str:
+        data = self._get("checkpoint", _MAX_NOTE)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AuditError("the log's checkpoint is not UTF-8", code="bad_checkpoint") from exc
+
+    def tile(self, tile: Tile) -> list[bytes]:
+        """A hash tile's hashes (each tile fetched once)."""
+        if tile not in self._tiles:
+            self._tiles[tile] = decode_hashes(tile, self._get(tile.path, _MAX_TILE))
+        return self._tiles[tile]
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """The RFC 9162 consistency proof, made from the tiles of the tree of ``size2``."""
+        return proof_from_tiles(consistency_nodes(size1, size2), size2, self.tile)
+
+
+def _problem_detail(body: bytes) -> str:
+    try:
+        problem = json.loads(body)
+        return f"{problem['code']}: {problem['detail']}"
+    except (ValueError, KeyError, TypeError):
+        return body[:200].decode("utf-8", "replace")

@@ -1,0 +1,140 @@
+"""`ledger-gw audit watch --url` against a real gunicorn gateway: it follows the log from
+its tiles, asks for witnesses, and fails loudly once the served log is swapped for a fork
+(the database copied at an earlier size, then extended differently)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ledger_gw.bootstrap import open_gateway
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.services.access import issue_token
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+from tests.support.gunicorn import gunicorn
+from tests.support.witnesses import TestWitnesses
+
+
+@pytest.fixture
+def witnessed(tmp_path: Path) -> Iterator[TestWitnesses]:
+    """A consortium whose auditor runs a witness (a server of its own, in a thread)."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    witnesses = TestWitnesses(ws, tmp_path / "witnesses", ["AUDITOR-X"], quorum=1)
+    yield witnesses
+    witnesses.close()
+
+
+@pytest.fixture
+def root(witnessed: TestWitnesses) -> Path:
+    return witnessed.workspace.root
+
+
+def _tokens(root: Path) -> dict[str, str]:
+    gw = open_gateway(GatewayConfig(directory=root))
+    try:
+        return {
+            "writer": issue_token(gw.store("AGENCY-A"), "agency", "agency-writer")[1],
+            "donor": issue_token(gw.store("DONOR-Y"), "donor", "donor")[1],
+            "auditor": issue_token(gw.store("AUDITOR-X"), "auditor", "auditor")[1],
+        }
+    finally:
+        gw.close()
+
+
+def _write(url: str, token: str, first: int, count: int) -> None:
+    for i in range(first, first + count):
+        r = requests.post(
+            f"{url}/v1/events",
+            json=ev.independent(i),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert r.status_code == 201, r.text
+
+
+def _watch(
+    url: str, root: Path, state: Path, token: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    command = ["audit", "watch", "--url", url, "--state", str(state), "--count", "1"]
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", *command, "--dir", str(root), *extra],
+        env={**os.environ, "LEDGER_GW_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _snapshot(database: Path, to: Path) -> None:
+    """A consistent copy of a live SQLite ledger (its WAL included)."""
+    with sqlite3.connect(database) as src, sqlite3.connect(to) as dst:
+        src.backup(dst)
+
+
+def _watch_until_extended(
+    url: str, root: Path, state: Path, token: str
+) -> subprocess.CompletedProcess[str]:
+    """The witness cosigns a moment after each commit: poll until the watch sees it."""
+    deadline = time.monotonic() + 30
+    while True:
+        seen = _watch(url, root, state, token, "--quorum", "1")
+        if seen.returncode == 0 or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
+
+
+def test_watch_follows_the_tiles_and_catches_a_fork(
+    root: Path, tmp_path: Path, witnessed: TestWitnesses
+) -> None:
+    tokens = _tokens(root)
+    state = tmp_path / "watch.json"
+    fork = tmp_path / "fork.db"
+    for metrics in ("metrics-1", "metrics-2"):
+        (tmp_path / metrics).mkdir()
+    with gunicorn(root, tmp_path / "metrics-1") as url:
+        _write(url, tokens["writer"], 0, 3)
+        seen = _watch(url, root, state, tokens["donor"])
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout.startswith("first: size None -> 3 root ")
+        _snapshot(root / "ledger.db", fork)  # the fork starts from size 3
+
+        _write(url, tokens["writer"], 3, 300)  # past a full tile: level-1 hashes
+        seen = _watch_until_extended(url, root, state, tokens["donor"])
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout.startswith("extended: size 3 -> 303 root ")
+        assert "cosigned by" in seen.stdout
+
+        witnessed.close()  # the witness goes away: what comes next is not cosigned
+        _write(url, tokens["writer"], 303, 1)  # a quorum of 1 is not met
+        refused = _watch(url, root, state, tokens["donor"], "--quorum", "1")
+        assert refused.returncode == 1
+        assert "quorum not met" in refused.stderr
+        assert json.loads(state.read_text())["size"] == 303
+
+    trusted = state.read_text()
+    for suffix in ("", "-wal", "-shm"):
+        (root / f"ledger.db{suffix}").unlink(missing_ok=True)
+    fork.rename(root / "ledger.db")
+    with gunicorn(root, tmp_path / "metrics-2") as url:
+        _write(url, tokens["writer"], 1000, 302)  # size 305, another history
+        seen = _watch(url, root, state, tokens["donor"])
+        assert seen.returncode == 1
+        assert "LOG INCONSISTENT" in seen.stderr
+        assert "303" in seen.stderr
+        assert state.read_text() == trusted  # the trusted head never moves on a failure
+
+        no_token = _watch(url, root, state, "")
+        assert no_token.returncode == 1
+        assert "401" in no_token.stderr
