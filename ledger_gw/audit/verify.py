@@ -41,11 +41,11 @@ as on the embedded ledger.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger_gw import strict_json
 from ledger_gw.audit import evidence as ev
 from ledger_gw.audit.bundle import BUNDLE_FORMAT, referral_chain_ids
 from ledger_gw.audit.chain import (
@@ -57,7 +57,13 @@ from ledger_gw.audit.chain import (
 )
 from ledger_gw.audit.model import AuditedEvent, Failure
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditError, AuthenticationError, ConfigError, LedgerError
+from ledger_gw.errors import (
+    AuditError,
+    AuthenticationError,
+    ConfigError,
+    LedgerError,
+    MalformedError,
+)
 from ledger_gw.identity import Authenticator
 
 
@@ -105,8 +111,8 @@ class BundleReport:
 def _load(data: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
     if isinstance(data, bytes | str):
         try:
-            parsed = json.loads(data)
-        except ValueError as exc:
+            parsed = strict_json.loads(data)
+        except MalformedError as exc:
             raise AuditError(f"bundle is not JSON: {exc}", code="malformed_bundle") from exc
     else:
         parsed = dict(data)
