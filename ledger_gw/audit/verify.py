@@ -45,6 +45,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaincode import schemas
+from chaincode.errors import ContractError
 from ledger_gw import strict_json
 from ledger_gw.audit import evidence as ev
 from ledger_gw.audit.bundle import BUNDLE_FORMAT, referral_chain_ids
@@ -148,22 +150,38 @@ def _consortium(
 
 def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
     """An event whose submitter the evidence itself verified (Fabric's envelope)."""
+    event, problems = _contract_event(sub.event, item)
     audited = AuditedEvent(
         item.position,
         sub.tx_id,
         sub.timestamp,
         sub.org,
-        dict(sub.event),
-        item.result,
+        event,
+        _result(item),
         item.included,
-        problems=list(sub.problems),
+        problems=[*sub.problems, *problems],
     )
     audited.signature_ok = sub.org is not None and not sub.problems
-    if not sub.event:
-        audited.problems.append(
-            Failure("malformed_entry", "the transaction carries no event", item.position)
-        )
     return audited
+
+
+def _contract_event(raw: object, item: ev.EvidenceItem) -> tuple[dict[str, Any], list[Failure]]:
+    """The event as the contract reads it. One the contract would refuse (a field of the
+    wrong type, say) is a malformed entry, and the checks that follow see nothing of it."""
+    if not isinstance(raw, dict) or not raw:
+        return {}, [Failure("malformed_entry", "the transaction carries no event", item.position)]
+    try:
+        schemas.validate(raw)
+    except ContractError as exc:
+        message = f"position {item.position}: not an event the contract accepts: {exc}"
+        return {}, [Failure("malformed_entry", message, item.position)]
+    return dict(raw), []
+
+
+def _result(item: ev.EvidenceItem) -> dict[str, Any]:
+    """The contract's logged result; anything but an object is no result (the result
+    checks then fail)."""
+    return item.result if isinstance(item.result, dict) else {}
 
 
 def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
@@ -171,9 +189,10 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
         sub = item.submission or ev.Submission("", "", {}, None)
         return _submitted(item, sub)
     p = item.tx.proposal
-    event = p.args[0] if p.function == "submit" and p.args and isinstance(p.args[0], dict) else {}
+    raw = p.args[0] if p.function == "submit" and p.args else None
+    event, problems = _contract_event(raw, item)
     audited = AuditedEvent(
-        item.position, item.tx.tx_id, p.timestamp, None, dict(event), item.result, item.included
+        item.position, item.tx.tx_id, p.timestamp, None, event, _result(item), item.included
     )
     try:
         identity = auth.authenticate(p.creator, item.tx.signature, p.payload, p.time)
@@ -184,17 +203,14 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
         return audited
     audited.org = identity.org_id
     audited.signature_ok = True
-    if not event:
-        audited.problems.append(
-            Failure("malformed_entry", "the transaction carries no event", item.position)
-        )
+    audited.problems.extend(problems)
     return audited
 
 
 def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[Failure]:
     out: list[Failure] = []
     claimed = claim.get("events")
-    if not isinstance(claimed, list):
+    if not isinstance(claimed, list) or not all(isinstance(eid, str) for eid in claimed):
         return [Failure("malformed_bundle", "claim.events must list event IDs")]
     have: dict[str, int] = {}
     for e in events:
