@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, dashboard, errors, metrics
+from api import auth, dashboard, errors, json_provider, metrics
 from api.blueprints import (
     audit,
     events,
@@ -23,7 +23,6 @@ from api.blueprints import (
     registrations,
     reports,
 )
-from api.json_provider import OrjsonProvider
 from api.schemas import ProblemSchema
 from ledger_gw.bootstrap import config_from_env, open_gateway
 from ledger_gw.services.config import GatewayConfig
@@ -70,7 +69,6 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     """Build the app for one process; `gateway` lets tests share one already opened."""
     config = config or config_from_env()
     app = Flask("api")
-    app.json = OrjsonProvider(app)
     app.config.update(_settings())
     app.config.update(config.extra)
     app.extensions["ledger_gw"] = gateway or open_gateway(config)
@@ -92,5 +90,6 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     errors.register(app)  # after Api(), which registers its own HTTPException handler
     metrics.init_app(app)
     auth.init_app(app)
+    json_provider.init_app(app)
     dashboard.init_app(app, config)
     return app

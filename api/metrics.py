@@ -16,6 +16,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
     multiprocess,
+    values,
 )
 
 REQUESTS = Counter(
@@ -51,6 +52,17 @@ def exposition() -> Response:
     else:
         data = generate_latest(REGISTRY)
     return Response(data, mimetype=CONTENT_TYPE_LATEST)
+
+
+def count_in_directory() -> None:
+    """In a worker, after the fork: keep its values in PROMETHEUS_MULTIPROC_DIR.
+
+    prometheus_client picks where values live when it is first imported, which under
+    `ledger-gw serve` is in gunicorn's master, before the master names the directory.
+    Labelled values are made on first use, so a worker that picks again before it
+    counts anything counts where /metrics adds every worker up."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from chaincode.fields import PURPOSES
 from ledger_gw.services.reports import DEFAULT_K
+from ledger_gw.strict_json import MAX_INTEGER
 
 PURPOSE = fields.String(
     required=True,
@@ -182,9 +183,10 @@ class ChainOut(Schema):
     chain = fields.List(fields.Dict(), required=True)
 
 
-# Sizes and positions are SQL BIGINTs: anything above is refused here (422), not by the
-# database (500).
-MAX_SIZE = 2**63 - 1
+# Sizes and positions beyond what JSON carries exactly (and far below the SQL BIGINT the
+# database holds) are refused here (422 or 404), never by the database (500): the same
+# bound as request bodies' numbers.
+MAX_SIZE = MAX_INTEGER
 
 
 def _size(low: int, **kw: Any) -> fields.Integer:

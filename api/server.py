@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
+from api import metrics
 from api.app import create_app
 from ledger_gw.bootstrap import Serving, open_gateway, start_appender
 from ledger_gw.services.config import GatewayConfig
@@ -46,6 +47,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             "on_starting": _on_starting,
             "on_exit": _on_exit,
             "child_exit": _child_exit,
+            "post_fork": _post_fork,
         }
         for name, value in settings.items():
             self.cfg.set(name, value)
@@ -69,6 +71,10 @@ def _on_starting(arbiter: Any) -> None:
 def _on_exit(arbiter: Any) -> None:
     server: GatewayServer = arbiter.app
     server.stop_appender()
+
+
+def _post_fork(arbiter: Any, worker: Any) -> None:
+    metrics.count_in_directory()
 
 
 def _child_exit(arbiter: Any, worker: Any) -> None:

@@ -62,6 +62,13 @@ class ValidationError(RejectedError):
     code = "invalid_value"
 
 
+class MalformedError(ValidationError):
+    """The bytes are not the format they claim: not JSON, or JSON this library refuses
+    to read (a repeated key, too deep, a lone surrogate, a number out of range)."""
+
+    code = "malformed_request"
+
+
 class AuthenticationError(RejectedError):
     """A token, signature, certificate or organisation does not check out."""
 

@@ -4,20 +4,27 @@ WAL mode, so that readers never block the writer nor wait for it. A writer opens
 transaction with BEGIN IMMEDIATE, taking the write lock before it reads: two writers
 then queue on the busy timeout instead of one failing to upgrade its read lock. A
 connection with the READ_ONLY execution option opens a plain BEGIN and takes no lock.
+
+A database file is created readable by its owner only (0600): the off-chain stores hold
+personal data, and SQLite gives the -wal and -shm files the database file's mode.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
 
 READ_ONLY = "sqlite_read_only"  # execution option: a reader takes no write lock
 
 
 def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int]) -> Engine:
     """`pragmas` are set on every new connection, after WAL mode and the busy timeout."""
+    _create_owner_only(make_url(url).database)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
     settings = {"journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
 
@@ -35,3 +42,11 @@ def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | in
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _create_owner_only(database: str | None) -> None:
+    """Create the database file 0600 unless it exists (or lives in memory)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    with contextlib.suppress(OSError):  # it exists; or SQLite will say why it cannot be
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

@@ -13,6 +13,7 @@ from flask_smorest import Blueprint
 
 from api.auth import gateway
 from api.blueprints.common import protected
+from api.json_provider import raw_body
 from api.schemas import (
     BundleArgs,
     BundleOut,
@@ -68,6 +69,7 @@ def download(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/bundles/verify", methods=["POST"])
+@raw_body
 @protected(blp, Action.AUDIT_VERIFY, 400, 422)
 @blp.arguments(VerifyArgs, location="query")
 @blp.doc(requestBody=_BUNDLE_BODY)

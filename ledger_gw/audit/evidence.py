@@ -151,9 +151,10 @@ def _open(
 ) -> tuple[ckpt.VerifiedCheckpoint | None, Failure | None]:
     if not isinstance(note, str):
         return None, Failure("malformed_bundle", "evidence.checkpoint must be a signed note")
-    witnesses = consortium.witness_verifiers()
-    names = {w.name for w in witnesses}
+    names: set[str] = set()
     try:
+        witnesses = consortium.witness_verifiers()
+        names = {w.name for w in witnesses}
         log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         return ckpt.open_checkpoint(
             note, log_key, witnesses, quorum, origin=consortium.origin
@@ -222,7 +223,7 @@ def _merkle_item(
     position: int = raw["index"]
     try:
         tx, entry, data = entry_bytes(raw.get("entry") or {})
-        proof = [unb64(h) for h in raw.get("proof", [])]
+        proof = [unb64(h) for h in _listed(raw.get("proof", []), "the inclusion proof")]
     except ValueError as exc:
         failures.append(Failure("malformed_entry", str(exc), position))
         return None
@@ -252,6 +253,12 @@ def _merkle_item(
         return item
     item.included = True
     return item
+
+
+def _listed(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a list")
+    return value
 
 
 def merkle_evidence(

@@ -42,11 +42,13 @@ as on the embedded ledger.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from chaincode import schemas
+from chaincode.errors import ContractError
+from ledger_gw import strict_json
 from ledger_gw.audit import evidence as ev
 from ledger_gw.audit.bundle import BUNDLE_FORMAT, referral_chain_ids
 from ledger_gw.audit.chain import (
@@ -58,7 +60,13 @@ from ledger_gw.audit.chain import (
 )
 from ledger_gw.audit.model import AuditedEvent, Failure
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditError, AuthenticationError, ConfigError, LedgerError
+from ledger_gw.errors import (
+    AuditError,
+    AuthenticationError,
+    ConfigError,
+    LedgerError,
+    MalformedError,
+)
 from ledger_gw.identity import Authenticator
 
 
@@ -106,8 +114,8 @@ class BundleReport:
 def _load(data: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
     if isinstance(data, bytes | str):
         try:
-            parsed = json.loads(data)
-        except ValueError as exc:
+            parsed = strict_json.loads(data)
+        except MalformedError as exc:
             raise AuditError(f"bundle is not JSON: {exc}", code="malformed_bundle") from exc
     else:
         parsed = dict(data)
@@ -137,22 +145,38 @@ def _consortium_failures(bundle: dict[str, Any], trusted: Consortium) -> list[Fa
 
 def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
     """An event whose submitter the evidence itself verified (Fabric's envelope)."""
+    event, problems = _contract_event(sub.event, item)
     audited = AuditedEvent(
         item.position,
         sub.tx_id,
         sub.timestamp,
         sub.org,
-        dict(sub.event),
-        item.result,
+        event,
+        _result(item),
         item.included,
-        problems=list(sub.problems),
+        problems=[*sub.problems, *problems],
     )
     audited.signature_ok = sub.org is not None and not sub.problems
-    if not sub.event:
-        audited.problems.append(
-            Failure("malformed_entry", "the transaction carries no event", item.position)
-        )
     return audited
+
+
+def _contract_event(raw: object, item: ev.EvidenceItem) -> tuple[dict[str, Any], list[Failure]]:
+    """The event as the contract reads it. One the contract would refuse (a field of the
+    wrong type, say) is a malformed entry, and the checks that follow see nothing of it."""
+    if not isinstance(raw, dict) or not raw:
+        return {}, [Failure("malformed_entry", "the transaction carries no event", item.position)]
+    try:
+        schemas.validate(raw)
+    except ContractError as exc:
+        message = f"position {item.position}: not an event the contract accepts: {exc}"
+        return {}, [Failure("malformed_entry", message, item.position)]
+    return dict(raw), []
+
+
+def _result(item: ev.EvidenceItem) -> dict[str, Any]:
+    """The contract's logged result; anything but an object is no result (the result
+    checks then fail)."""
+    return item.result if isinstance(item.result, dict) else {}
 
 
 def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
@@ -160,9 +184,10 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
         sub = item.submission or ev.Submission("", "", {}, None)
         return _submitted(item, sub)
     p = item.tx.proposal
-    event = p.args[0] if p.function == "submit" and p.args and isinstance(p.args[0], dict) else {}
+    raw = p.args[0] if p.function == "submit" and p.args else None
+    event, problems = _contract_event(raw, item)
     audited = AuditedEvent(
-        item.position, item.tx.tx_id, p.timestamp, None, dict(event), item.result, item.included
+        item.position, item.tx.tx_id, p.timestamp, None, event, _result(item), item.included
     )
     try:
         identity = auth.authenticate(p.creator, item.tx.signature, p.payload, p.time)
@@ -173,17 +198,14 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
         return audited
     audited.org = identity.org_id
     audited.signature_ok = True
-    if not event:
-        audited.problems.append(
-            Failure("malformed_entry", "the transaction carries no event", item.position)
-        )
+    audited.problems.extend(problems)
     return audited
 
 
 def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[Failure]:
     out: list[Failure] = []
     claimed = claim.get("events")
-    if not isinstance(claimed, list):
+    if not isinstance(claimed, list) or not all(isinstance(eid, str) for eid in claimed):
         return [Failure("malformed_bundle", "claim.events must list event IDs")]
     have: dict[str, int] = {}
     for e in events:

@@ -22,13 +22,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(directory: Path, metrics_dir: Path, workers: int = 2) -> Iterator[str]:
+def gunicorn(directory: Path, metrics_dir: Path | None, workers: int = 2) -> Iterator[str]:
     """Serve the consortium in `directory`; yields the base URL once /readyz answers 200.
+
+    Without `metrics_dir`, PROMETHEUS_MULTIPROC_DIR is left unset, as an operator would:
+    `ledger-gw serve` then makes its own.
 
     Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/gunicorn.log`.
     """
     port = free_port()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    if metrics_dir is not None:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     command = ["serve", "--dir", str(directory), "--host", "127.0.0.1", "--port", str(port)]
     log_path = directory / "gunicorn.log"
     with log_path.open("wb") as log:

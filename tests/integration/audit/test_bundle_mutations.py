@@ -1,0 +1,102 @@
+"""A bundle is hostile input: a value of the wrong type anywhere is a failed check.
+
+Every value of a genuine bundle, at every path, is replaced in turn by values of
+other types; the verifier must answer each with a report (or, for a file that is not
+a bundle at all, its documented ``malformed_bundle`` refusal), never an exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ledger_gw.audit.bundle import build_bundle
+from ledger_gw.audit.verify import verify_bundle
+from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.errors import AuditError
+from tests.integration.audit.conftest import Scenario
+
+Path = tuple[str | int, ...]
+
+
+def _nested(depth: int) -> list[Any]:
+    out: list[Any] = []
+    for _ in range(depth):
+        out = [out]
+    return out
+
+
+REPLACEMENTS: list[Any] = [None, True, 0, -1, 2**64, "", "x", [], {}, _nested(40)]
+
+
+def _paths(value: Any, path: Path = ()) -> Iterator[Path]:
+    """Every path to a value inside `value` (not the root itself)."""
+    children: Any = (
+        value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list)
+        else ()
+    )  # fmt: skip
+    for key, child in children:
+        yield (*path, key)
+        yield from _paths(child, (*path, key))
+
+
+def _replaced(bundle: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(bundle)
+    parent: Any = out
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = copy.deepcopy(value)
+    return out
+
+
+@pytest.fixture(scope="module")
+def genuine(scenario: Scenario) -> dict[str, Any]:
+    bundle = build_bundle(
+        EmbeddedLog.of(scenario.ledger),
+        scenario.ws.consortium,
+        kind="referral_chain",
+        subject=scenario.onward_referral,
+    )
+    return json.loads(json.dumps(bundle))  # type: ignore[no-any-return]
+
+
+def _outcome(scenario: Scenario, bundle: dict[str, Any]) -> str:
+    try:
+        report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium, quorum=2)
+    except AuditError as exc:
+        if exc.code != "malformed_bundle":
+            raise
+        return "refused"
+    json.dumps(report.to_dict())  # the report itself is JSON, whatever the bundle held
+    return "ok" if report.ok else "failed"
+
+
+def test_genuine_bundle_verifies(scenario: Scenario, genuine: dict[str, Any]) -> None:
+    assert _outcome(scenario, genuine) == "ok"
+
+
+def test_every_single_field_mutation_is_reported(
+    scenario: Scenario, genuine: dict[str, Any]
+) -> None:
+    """With the consortium pinned (as every verifier must): every mutation fails."""
+    crashes: list[str] = []
+    passed: list[str] = []
+    for path in _paths(genuine):
+        for value in REPLACEMENTS:
+            mutated = _replaced(genuine, path, value)
+            if mutated == genuine:
+                continue
+            where = f"{'.'.join(map(str, path))} = {json.dumps(value)[:20]}"
+            try:
+                outcome = _outcome(scenario, mutated)
+            except Exception as exc:
+                crashes.append(f"{where}: {type(exc).__name__}: {exc}")
+                continue
+            if outcome == "ok":
+                passed.append(where)
+    assert not crashes, f"{len(crashes)} crashes:\n" + "\n".join(crashes[:60])
+    assert not passed, "mutations that still verify:\n" + "\n".join(passed[:60])

@@ -1,0 +1,68 @@
+"""Databases that hold personal data, and the ledger, are readable by their owner only."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.bootstrap import open_gateway
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.offchain.store import OffchainStore
+from ledger_gw.services import events, registrations
+from ledger_gw.services.access import Caller, Role
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.workspace import Workspace
+from tests.support.events import PID, entitlement_granted
+
+FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
+
+
+@pytest.fixture
+def world_readable_umask() -> Iterator[None]:
+    """The usual umask, under which a file made with the default mode is 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_offchain_and_ledger_files_are_owner_only(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    Workspace.create(root, DEMO)
+    data = tmp_path / "data"
+    data.mkdir()
+    config = GatewayConfig(
+        directory=root,
+        ledger_url=f"sqlite:///{data / 'ledger.db'}",
+        offchain_url=f"sqlite:///{data}/offchain-{{org}}.db",
+    )
+    gateway = open_gateway(config)
+    try:
+        caller = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+        registrations.register(gateway, caller, FATIMA)
+        events.submit(gateway, caller, entitlement_granted(PID))
+        names = sorted(p.name for p in data.iterdir())
+        for expected in ("ledger.db", "ledger.db-wal", "ledger.db-shm"):
+            assert expected in names
+        for expected in ("offchain-AGENCY-A.db", "offchain-AGENCY-A.db-wal"):
+            assert expected in names
+        modes = {name: oct(_mode(data / name)) for name in names}
+        assert set(modes.values()) == {oct(0o600)}, modes
+    finally:
+        gateway.close()
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o640)
+    OffchainStore("AGENCY-A", f"sqlite:///{path}").migrate()
+    assert _mode(path) == 0o640
