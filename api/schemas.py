@@ -319,7 +319,11 @@ class VerifyArgs(Schema):
             "`bundle` is refused, a bundle's own copy proves nothing about who signed it"
         },
     )
-    quorum = fields.Integer(load_default=1, validate=validate.Range(min=0, max=100))
+    quorum = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "witness cosignatures required (default: the consortium's)"},
+    )
     min_tree_size = _size(0, load_default=0)
 
 

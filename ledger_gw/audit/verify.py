@@ -250,7 +250,7 @@ def verify_bundle(
     data: Mapping[str, Any] | bytes | str,
     *,
     trusted_consortium: Consortium,
-    quorum: int = 1,
+    quorum: int | None = None,
     min_tree_size: int = 0,
     documents: Documents | None = None,
     genesis_hash: bytes | None = None,
@@ -263,7 +263,8 @@ def verify_bundle(
     ``genesis_hash`` and ``endorsement_policy`` are Fabric's pins (the channel's genesis
     block header hash, and OutOf(n, orgs)); Merkle bundles ignore them. A Fabric bundle
     without a pinned policy fails (``policy_not_pinned``): the policy the bundle names
-    is the forger's to choose."""
+    is the forger's to choose. ``quorum`` (default: the consortium's witness quorum) is
+    demanded as given: asking for more witnesses than cosigned fails, never less."""
     bundle = _load(data)
     consortium = trusted_consortium
     failures = _consortium_failures(bundle, consortium)
@@ -276,8 +277,8 @@ def verify_bundle(
             Failure("unknown_evidence_kind", f"no verifier for evidence kind {kind!r}"),
         ]
         return report
-    quorum = min(quorum, len(consortium.witness_verifiers()))
-    options = ev.EvidenceOptions(quorum, min_tree_size, genesis_hash, endorsement_policy)
+    demanded = consortium.witness_quorum if quorum is None else quorum
+    options = ev.EvidenceOptions(demanded, min_tree_size, genesis_hash, endorsement_policy)
     found = verifier(bundle["evidence"], consortium, options)
     failures.extend(found.failures)
     report.anchor = found.anchor

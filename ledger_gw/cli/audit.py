@@ -35,6 +35,11 @@ def _documents(specs: tuple[str, ...]) -> bundles.Documents:
     return docs
 
 
+quorum_option = click.option(
+    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
+)
+
+
 @click.group()
 def audit() -> None:
     """Offline audit bundles, referral-chain checks, checkpoint monitoring."""
@@ -109,7 +114,11 @@ def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _verify_tlog_proof(
-    path: Path, consortium: Path | None, quorum: int, entry: Path | None, leaf_hash: str | None
+    path: Path,
+    consortium: Path | None,
+    quorum: int | None,
+    entry: Path | None,
+    leaf_hash: str | None,
 ) -> None:
     """A tlog-proof carries no consortium: it is checked against a pinned one only."""
     if consortium is None:
@@ -121,12 +130,13 @@ def _verify_tlog_proof(
         leaf = None if leaf_hash is None else bytes.fromhex(leaf_hash)
     except ValueError as exc:
         raise ValidationError(f"--leaf-hash {leaf_hash!r} is not hex", field="--leaf-hash") from exc
+    pinned = Consortium.load(consortium)
     proven = tlog_proofs.verify(
         path.read_bytes(),
-        Consortium.load(consortium),
+        pinned,
         entry=entry.read_bytes() if entry else None,
         leaf_hash=leaf,
-        quorum=quorum,
+        quorum=pinned.witness_quorum if quorum is None else quorum,
     )
     click.echo(json.dumps(proven.to_dict(), indent=2))
 
@@ -138,7 +148,9 @@ def _verify_tlog_proof(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The consortium file you trust (CAs, log key, witness keys); required.",
 )
-@click.option("--quorum", type=int, default=1, show_default=True)
+@click.option(
+    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
+)
 @click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @click.option("--genesis-hash", help="Fabric: the channel genesis block's header hash (hex).")
@@ -149,7 +161,7 @@ def _verify_tlog_proof(
 def audit_verify(
     bundle: Path,
     consortium: Path | None,
-    quorum: int,
+    quorum: int | None,
     min_size: int,
     docs: tuple[str, ...],
     genesis_hash: str | None,
@@ -190,14 +202,16 @@ def audit_verify(
 @directory_option
 @ledger_option
 @click.argument("referral_id")
-@click.option("--quorum", type=int, default=1, show_default=True)
+@click.option(
+    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
+)
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @log_options
 def audit_chain(
     directory: Path,
     ledger_url: str | None,
     referral_id: str,
-    quorum: int,
+    quorum: int | None,
     docs: tuple[str, ...],
     backend: str,
     profile: Path | None,

@@ -40,7 +40,7 @@ def verify_bytes(
     data: bytes | dict[str, Any],
     consortium: Consortium,
     *,
-    quorum: int = 1,
+    quorum: int | None = None,
     min_tree_size: int = 0,
     documents: Documents | None = None,
     genesis_hash: bytes | None = None,
@@ -80,7 +80,7 @@ def verify_own(
     log: VerifiableLog,
     consortium: Consortium,
     *,
-    quorum: int = 1,
+    quorum: int | None = None,
     min_tree_size: int = 0,
     documents: Documents | None = None,
 ) -> BundleReport:
@@ -127,7 +127,7 @@ def verify(
     gateway: Gateway,
     data: bytes,
     *,
-    quorum: int = 1,
+    quorum: int | None = None,
     min_tree_size: int = 0,
 ) -> BundleReport:
     """Run the offline verifier on uploaded bytes, pinning the consortium file this

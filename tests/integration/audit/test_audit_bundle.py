@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -91,6 +92,24 @@ def test_quorum_not_met(scenario: Scenario, chain_bundle: Bundle) -> None:
         "quorum_not_met"
         in verify_bundle(chain_bundle, trusted_consortium=scenario.ws.consortium, quorum=3).codes
     )
+
+
+def test_a_demanded_quorum_is_never_lowered(scenario: Scenario, chain_bundle: Bundle) -> None:
+    """An auditor who pins a consortium listing fewer witnesses than she demands is told
+    the quorum is not met; her demand is not cut down to what the file lists."""
+    listed = scenario.ws.consortium
+    unwitnessed = replace(
+        listed,
+        organisations={
+            org_id: replace(o, witness_vkey=None, witness_url=None)
+            for org_id, o in listed.organisations.items()
+        },
+        witness_quorum=0,
+    )
+    for consortium, demanded in ((unwitnessed, 1), (listed, len(listed.witness_keys()) + 1)):
+        report = verify_bundle(chain_bundle, trusted_consortium=consortium, quorum=demanded)
+        assert not report.ok
+        assert any("quorum" in f.message for f in report.failures), report.failures
 
 
 def test_changed_amount(scenario: Scenario, ent_bundle: Bundle) -> None:
