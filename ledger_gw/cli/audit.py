@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from ledger_gw.bootstrap import open_log
-from ledger_gw.cli.options import directory_option, ledger_option, log_options
+from ledger_gw.cli.options import LogChoice, directory_option, ledger_option, log_options
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
@@ -46,8 +46,6 @@ def audit() -> None:
 
 
 @audit.command("bundle")
-@directory_option
-@ledger_option
 @click.option("--kind", type=click.Choice(bundles.CLAIM_KINDS), default="referral_chain")
 @click.option("--subject", help="Referral or entitlement ID.")
 @click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
@@ -55,23 +53,16 @@ def audit() -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @log_options
 def audit_bundle(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     kind: str,
     subject: str | None,
     tx_ids: tuple[str, ...],
     size: int | None,
     out: Path,
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Write an offline audit bundle for a referral chain, an entitlement or transactions:
     Merkle proofs on the embedded ledger, the blocks themselves on Fabric."""
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        ws,
-        log,
-    ):
+    with source.open() as (ws, log):
         bundle = bundles.build(
             log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
         )
@@ -199,8 +190,6 @@ def audit_verify(
 
 
 @audit.command("chain")
-@directory_option
-@ledger_option
 @click.argument("referral_id")
 @click.option(
     "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
@@ -208,20 +197,13 @@ def audit_verify(
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @log_options
 def audit_chain(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     referral_id: str,
     quorum: int | None,
     docs: tuple[str, ...],
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Walk a referral chain on the ledger and print each step's verdict."""
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        ws,
-        log,
-    ):
+    with source.open() as (ws, log):
         report = bundles.judge_chain(
             log, ws.consortium, referral_id, quorum=quorum, documents=_documents(docs)
         )
@@ -292,8 +274,6 @@ def report() -> None:
 
 
 @report.command("accountability")
-@directory_option
-@ledger_option
 @click.option("--org", help="Organisation whose activity is reported (default: all).")
 @click.option("--programme")
 @click.option("--from", "start", help="YYYY-MM-DD")
@@ -310,8 +290,7 @@ def report() -> None:
 @click.option("--glide", help="GLIDE number for the IATI humanitarian scope.")
 @log_options
 def report_accountability(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     org: str | None,
     programme: str | None,
     start: str | None,
@@ -320,15 +299,9 @@ def report_accountability(
     sign_as: str | None,
     fmt: str,
     glide: str | None,
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        ws,
-        log,
-    ):
+    with source.open() as (ws, log):
         data = reports.report_at(log, reports.ReportQuery(org, programme, start, end, k))
     if sign_as:
         data = reports.sign(data, ws.signer(sign_as))
@@ -337,8 +310,6 @@ def report_accountability(
 
 
 @report.command("verify")
-@directory_option
-@ledger_option
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 @click.option(
     "--consortium",
@@ -347,20 +318,13 @@ def report_accountability(
 )
 @log_options
 def report_verify(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     path: Path,
     consortium: Path | None,
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Check a signed JSON report's signature against the consortium you pin and
     recompute its figures from the ledger."""
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        ws,
-        log,
-    ):
+    with source.open() as (ws, log):
         pinned = Consortium.load(consortium) if consortium else ws.consortium
         org = reports.verify(json.loads(path.read_text()), pinned, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger_gw.bootstrap import open_log, verify_embedded
-from ledger_gw.cli.options import directory_option, ledger_option, log_options
+from ledger_gw.cli.options import LogChoice, directory_option, ledger_option, log_options
 from ledger_gw.services import proofs, tlog_proofs
 from ledger_gw.workspace import Workspace
 
@@ -66,8 +66,6 @@ def prove() -> None:
 
 
 @prove.command("inclusion")
-@directory_option
-@ledger_option
 @click.option("--index", type=int, help="Log position of the entry.")
 @click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
 @click.option("--size", type=int, help="Tree size to prove against (default: latest).")
@@ -81,23 +79,16 @@ def prove() -> None:
 )
 @log_options
 def prove_inclusion(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     index: int | None,
     tx_id: str | None,
     size: int | None,
     fmt: str,
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Prove that an entry is in the log."""
     if (index is None) == (tx_id is None):
         raise click.UsageError("give exactly one of --index and --tx")
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        _,
-        log,
-    ):
+    with source.open() as (_, log):
         if fmt == "tlog-proof":
             click.echo(tlog_proofs.export(log, index, tx_id, size), nl=False)
             return
@@ -105,25 +96,16 @@ def prove_inclusion(
 
 
 @prove.command("consistency")
-@directory_option
-@ledger_option
 @click.argument("size1", type=int)
 @click.argument("size2", type=int, required=False)
 @log_options
 def prove_consistency(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     size1: int,
     size2: int | None,
-    backend: str,
-    profile: Path | None,
-    as_org: str | None,
 ) -> None:
     """Prove that the log at SIZE1 is a prefix of the log at SIZE2 (default: latest)."""
-    with open_log(directory, ledger_url, backend=backend, profile=profile, reader=as_org) as (
-        _,
-        log,
-    ):
+    with source.open() as (_, log):
         click.echo(json.dumps(proofs.consistency(log, size1, size2), indent=2))
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+
+from ledger_gw.bootstrap import open_log
+from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.workspace import Workspace
+
+LogAndWorkspace = tuple[Workspace, VerifiableLog]
 
 BACKENDS = ("embedded", "fabric")
 
@@ -27,10 +36,50 @@ ledger_option = click.option(
 )
 
 
+@dataclass(frozen=True)
+class LogChoice:
+    """Which ledger's verifiable log a command reads: the embedded one of a consortium
+    directory (``--dir``, ``--ledger``), or a Fabric channel through a member's peer
+    (``--backend fabric``, ``--profile``, ``--as``)."""
+
+    directory: Path
+    ledger_url: str | None
+    backend: str
+    profile: Path | None
+    reader: str | None
+
+    def open(self, *, cosigning: bool = False) -> AbstractContextManager[LogAndWorkspace]:
+        return open_log(
+            self.directory,
+            self.ledger_url,
+            backend=self.backend,
+            profile=self.profile,
+            reader=self.reader,
+            cosigning=cosigning,
+        )
+
+
 def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--backend, --profile and --as: which ledger's verifiable log to read."""
+    """--dir, --ledger, --backend, --profile and --as, handed to the command as one
+    ``source`` (a :class:`LogChoice`)."""
+
+    @functools.wraps(command)
+    def chosen(
+        *args: Any,
+        directory: Path,
+        ledger_url: str | None,
+        backend: str,
+        profile: Path | None,
+        as_org: str | None,
+        **kwargs: Any,
+    ) -> Any:
+        source = LogChoice(directory, ledger_url, backend, profile, as_org)
+        return command(*args, source=source, **kwargs)
+
     for option in reversed(
         (
+            directory_option,
+            ledger_option,
             click.option(
                 "--backend",
                 type=click.Choice(BACKENDS),
@@ -51,5 +100,5 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
         )
     ):
-        command = option(command)
-    return command
+        chosen = option(chosen)
+    return chosen
