@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,15 +24,11 @@ def fabric(fabric_profile: Path) -> Iterator[Backend]:
         ledger.close()
 
 
-def test_block_evidence_verifies_offline_and_catches_tampering(fabric: Backend) -> None:
+def _fresh_evidence(fabric: Backend) -> tuple[Any, Any, bytes, Any]:
+    """A new entitlement's outcome and its block evidence read through the auditor's
+    peer, with what the auditor pins: the genesis block's hash and the policy."""
     from ledger_gw import protos as pb
-    from ledger_gw.audit.fabric_blocks import (
-        EndorsementPolicy,
-        Evidence,
-        block_header_hash,
-        verify_evidence,
-    )
-    from ledger_gw.errors import IntegrityError
+    from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
     from ledger_gw.fabric.gateway import FabricLedger
 
     ledger = fabric.ledger
@@ -40,6 +37,18 @@ def test_block_evidence_verifies_offline_and_catches_tampering(fabric: Backend) 
     evidence = ledger.evidence(outcome.tx_id, "AUDITOR-X")
     pinned = block_header_hash(pb.common.Block.FromString(ledger.block(0, "AGENCY-B")).header)
     policy = EndorsementPolicy(2, frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"}))
+    return outcome, evidence, pinned, policy
+
+
+def test_block_evidence_verifies_offline_and_catches_tampering(fabric: Backend) -> None:
+    from ledger_gw import protos as pb
+    from ledger_gw.audit.fabric_blocks import (
+        Evidence,
+        verify_evidence,
+    )
+    from ledger_gw.errors import IntegrityError
+
+    outcome, evidence, pinned, policy = _fresh_evidence(fabric)
     bundle = Evidence.from_dict(evidence.to_dict())  # what travels to the auditor
     report = verify_evidence(bundle, genesis_hash=pinned, policy=policy)
     assert report.block == outcome.position
@@ -93,7 +102,6 @@ def test_a_block_signed_by_an_agency_is_refused(fabric: Backend) -> None:
     its own gateway key. The offline check refuses it; the real evidence passes."""
     from ledger_gw import protos as pb
     from ledger_gw.audit.fabric_blocks import (
-        EndorsementPolicy,
         Evidence,
         block_data_hash,
         block_header_bytes,
@@ -101,14 +109,8 @@ def test_a_block_signed_by_an_agency_is_refused(fabric: Backend) -> None:
         verify_evidence,
     )
     from ledger_gw.errors import IntegrityError
-    from ledger_gw.fabric.gateway import FabricLedger
 
-    ledger = fabric.ledger
-    assert isinstance(ledger, FabricLedger)
-    [outcome] = fabric.client("AGENCY-A").submit_many([ev.entitlement_granted(ev.pid())])
-    evidence = ledger.evidence(outcome.tx_id, "AUDITOR-X")
-    pinned = block_header_hash(pb.common.Block.FromString(ledger.block(0, "AGENCY-B")).header)
-    policy = EndorsementPolicy(2, frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"}))
+    _, evidence, pinned, policy = _fresh_evidence(fabric)
     verify_evidence(evidence, genesis_hash=pinned, policy=policy)
 
     real = pb.common.Block.FromString(evidence.blocks[-1])
