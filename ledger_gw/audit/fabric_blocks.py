@@ -265,6 +265,20 @@ def _verify_orderer_signature(
         )
 
 
+def compact(block_bytes: bytes) -> bytes:
+    """A block reduced to what proves it is in the chain: its header and its orderer
+    signatures, which sign the header (not the data). Configuration blocks stay whole,
+    since the rules for the blocks after them are in their data."""
+    block = pb.common.Block.FromString(block_bytes)
+    if _is_config(block):
+        return block_bytes
+    header_only = pb.common.Block(header=block.header)
+    header_only.metadata.metadata.extend(
+        [block.metadata.metadata[pb.common.BlockMetadataIndex.Value("SIGNATURES")]]
+    )
+    return bytes(header_only.SerializeToString())
+
+
 def _last_config(block: Any) -> int:
     """The block number of the channel configuration this block was ordered under."""
     value = _signatures(block).value
@@ -310,14 +324,17 @@ def verify_evidence(
         raise IntegrityError("no blocks in the evidence")
     blocks = [pb.common.Block.FromString(raw) for raw in evidence.blocks]
     previous = None
-    for block in blocks:
+    for position, block in enumerate(blocks):
         n = block.header.number
+        whole = bool(block.data.data)  # a later block may come as its header alone
+        if position == 0 and not whole:
+            raise IntegrityError(f"block {n}, which holds the transaction, came without its data")
         if _last_config(block) not in configs:
             raise IntegrityError(
                 f"block {n} was ordered under the channel configuration of block "
                 f"{_last_config(block)}, which the evidence does not carry"
             )
-        if block_data_hash(block.data.data) != block.header.data_hash:
+        if whole and block_data_hash(block.data.data) != block.header.data_hash:
             raise IntegrityError(f"block {n}: data does not match the header's data hash")
         if previous is not None:
             if n != previous.header.number + 1:
@@ -325,7 +342,7 @@ def verify_evidence(
             if block.header.previous_hash != block_header_hash(previous.header):
                 raise IntegrityError(f"block {n} does not chain to block {n - 1}")
         _verify_orderer_signature(block, msps, validation)
-        if _is_config(block):  # its signatures met the old rules; the new ones apply next
+        if whole and _is_config(block):  # signed under the old rules; the new ones apply next
             msps, validation = channel_msps(block), block_validation(block)
             configs.add(int(n))
         previous = block

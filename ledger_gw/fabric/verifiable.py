@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ledger_gw import protos as pb
-from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_hash
+from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_hash, compact
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
@@ -145,18 +145,29 @@ class FabricLog:
             raise IntegrityError("the peer's blocks do not lead to the anchored head")
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
-        """``fabric/blocks-v1``: the genesis block and the blocks from the earliest
-        record's to the anchor's head, with the policy the chaincode was committed with."""
+        """``fabric/blocks-v1``: the genesis block, the blocks that hold the records, and
+        between and after them, up to the anchor's head, each block's header and orderer
+        signatures only (whole when it changes the channel's configuration); with the
+        policy the chaincode was committed with."""
         if not records:
             raise NotFoundError("no transaction to prove", code="not_found")
         numbers = [r.position // POSITION_STRIDE for r in records]
         start = min(numbers)
         profile = self.ledger.profile
+        blocks = []
+        for n in range(start, anchor.size):
+            raw = self.ledger.block(n, self.org_id)
+            blocks.append(raw if n in numbers else compact(raw))
         return fabric_evidence(
             channel=profile.channel,
             chaincode=profile.chaincode,
             genesis=self.ledger.block(0, self.org_id),
-            blocks=[self.ledger.block(n, self.org_id) for n in range(start, anchor.size)],
+            blocks=[
+                raw if n in numbers else compact(raw)
+                for n, raw in (
+                    (n, self.ledger.block(n, self.org_id)) for n in range(start, anchor.size)
+                )
+            ],
             entries=[(r.tx_id, n) for r, n in zip(records, numbers, strict=True)],
             policy=profile.policy,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, replace
 
 import pytest
@@ -14,6 +15,7 @@ from ledger_gw.audit.fabric_blocks import (
     block_data_hash,
     block_header_bytes,
     block_header_hash,
+    compact,
     verify_evidence,
 )
 from ledger_gw.errors import IntegrityError
@@ -303,3 +305,54 @@ def test_a_configuration_block_in_the_chain_changes_who_signs_next(
     early = _signed_block(2, one_hash, [filler], [orgs["ORDERER-2"]])
     with pytest.raises(IntegrityError, match="ORDERER-2 is not in the channel configuration"):
         verify_evidence(replace(evidence, blocks=(one, early)))
+
+
+# -- compact evidence: later blocks as their signed headers ------------------------------
+
+
+def _long_chain(orgs: dict[str, Org], length: int) -> Evidence:
+    """The transaction's block, then ``length`` more blocks of other transactions."""
+    evidence = _chain(orgs, ["AGENCY-A", "AGENCY-B"])
+    blocks = list(evidence.blocks)
+    filler = _tx(orgs["AGENCY-C"], [orgs["AGENCY-C"]], "cd" * 32)
+    while len(blocks) < length + 1:
+        previous = pb.common.Block.FromString(blocks[-1])
+        blocks.append(
+            _block(
+                previous.header.number + 1,
+                block_header_hash(previous.header),
+                [filler] * 20,
+                orgs["ORDERER"],
+                bytes(20),
+            )
+        )
+    return replace(evidence, blocks=tuple(blocks))
+
+
+def _compacted(evidence: Evidence) -> Evidence:
+    return replace(evidence, blocks=(evidence.blocks[0], *map(compact, evidence.blocks[1:])))
+
+
+def test_later_blocks_as_signed_headers_prove_the_same(orgs: dict[str, Org]) -> None:
+    full = _long_chain(orgs, 10)
+    small = _compacted(full)
+    assert verify_evidence(small) == verify_evidence(full)
+    assert len(json.dumps(small.to_dict())) < len(json.dumps(full.to_dict())) / 4
+
+
+def test_a_signed_header_cannot_be_changed(orgs: dict[str, Org]) -> None:
+    small = _compacted(_long_chain(orgs, 3))
+    block = pb.common.Block.FromString(small.blocks[2])
+    block.header.data_hash = bytes(32)  # another block's content under the same signature
+    tampered = replace(
+        small, blocks=(*small.blocks[:2], block.SerializeToString(), *small.blocks[3:])
+    )
+    with pytest.raises(IntegrityError):
+        verify_evidence(tampered)
+
+
+def test_the_transactions_own_block_must_come_whole(orgs: dict[str, Org]) -> None:
+    full = _long_chain(orgs, 2)
+    headers_only = replace(full, blocks=tuple(map(compact, full.blocks)))
+    with pytest.raises(IntegrityError, match="came without its data"):
+        verify_evidence(headers_only)
