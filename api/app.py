@@ -23,6 +23,7 @@ from api.blueprints import (
     registrations,
     reports,
 )
+from api.http_framing import MAX_BODY
 from api.schemas import ProblemSchema
 from ledger_gw.bootstrap import config_from_env, open_gateway
 from ledger_gw.services.config import GatewayConfig
@@ -57,7 +58,7 @@ def _settings() -> dict[str, Any]:
             },
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
-        "MAX_CONTENT_LENGTH": 8 << 20,
+        "MAX_CONTENT_LENGTH": MAX_BODY,
     }
 
 

@@ -38,7 +38,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         settings: dict[str, Any] = {
             "bind": [self.serving.bind],
             "workers": self.serving.workers,
-            "worker_class": "gthread",
+            "worker_class": "api.worker.BufferingWorker",  # reads requests whole first
             "threads": self.serving.threads,  # the ledger group-commits concurrent requests
             "preload_app": False,
             "timeout": 60,

@@ -1,0 +1,70 @@
+"""Clients that never finish their requests hold no thread of a real `ledger-gw serve`."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from e2e_server import Server
+
+pytestmark = pytest.mark.slow
+
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Slow: "
+HALF_BODY = (
+    b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 1000\r\n\r\n{"event": '
+)
+HALF_CHUNKED = (
+    b'POST /v1/events HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"a'
+)
+
+
+@contextmanager
+def stalled(url: str, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections, each with a third of them half a head, body or chunked body."""
+    parts = urlsplit(url)
+    with ExitStack() as stack:
+        socks = []
+        for i in range(count):
+            s = stack.enter_context(socket.create_connection((parts.hostname, parts.port)))
+            s.sendall((HALF_HEAD, HALF_BODY, HALF_CHUNKED)[i % 3])
+            socks.append(s)
+        yield socks
+
+
+def _healthz_within_a_second(url: str) -> None:
+    started = time.monotonic()
+    answer = requests.get(f"{url}/healthz", timeout=1)
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 1
+
+
+def test_a_hundred_stalled_requests_do_not_stall_the_gateway(server: Server) -> None:
+    with stalled(server.url, 100):
+        time.sleep(0.5)  # every worker has seen them all
+        for _ in range(5):
+            _healthz_within_a_second(server.url)
+    _healthz_within_a_second(server.url)
+
+
+def test_a_request_sent_in_pieces_is_served(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        time.sleep(0.3)
+        s.sendall(b"st: gw\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: s.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_an_oversized_head_is_refused(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (80 << 10))
+        answer = b"".join(iter(lambda: s.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 431 ")
