@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, dashboard, errors, json_provider, metrics
+from api import auth, bodies, dashboard, errors, headers, json_provider, metrics
 from api.blueprints import (
     audit,
     events,
@@ -91,6 +91,8 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     errors.register(app)  # after Api(), which registers its own HTTPException handler
     metrics.init_app(app)
     auth.init_app(app)
+    bodies.init_app(app)  # before the JSON body is read
     json_provider.init_app(app)
     dashboard.init_app(app, config)
+    headers.init_app(app)
     return app

@@ -12,6 +12,8 @@ import pytest
 import requests
 from e2e_server import Server
 
+from api.http_framing import MAX_BODY
+
 pytestmark = pytest.mark.slow
 
 HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Slow: "
@@ -68,3 +70,19 @@ def test_an_oversized_head_is_refused(server: Server) -> None:
         s.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (80 << 10))
         answer = b"".join(iter(lambda: s.recv(4096), b""))
     assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_a_body_over_the_limit_is_413_chunked_or_not(server: Server) -> None:
+    token = {**server.headers("AGENCY-A"), "Content-Type": "application/json"}
+    too_big = b"[" + b" " * MAX_BODY + b"]"
+
+    def chunks() -> Iterator[bytes]:
+        for at in range(0, len(too_big), 1 << 20):
+            yield too_big[at : at + (1 << 20)]
+
+    for body in (too_big, chunks()):
+        r = requests.post(f"{server.url}/v1/events", data=body, headers=token, timeout=30)
+        assert r.status_code == 413
+        assert r.headers["Content-Type"] == "application/problem+json"
+        assert r.json()["code"] == "request_entity_too_large"
+    _healthz_within_a_second(server.url)
