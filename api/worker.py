@@ -62,8 +62,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         conn.sock.setblocking(False)
         self.reading.append(reading)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read, reading))
-        if reading.data:
-            self._read(reading, conn.sock)
+        self._read(reading, conn.sock)  # a kept-alive client's request is usually there
 
     def _read(self, reading: Reading, _sock: Any) -> None:
         conn = reading.conn
