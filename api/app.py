@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, bodies, dashboard, errors, headers, json_provider, metrics
+from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics
 from api.blueprints import (
     audit,
     events,
@@ -95,4 +95,5 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     json_provider.init_app(app)
     dashboard.init_app(app, config)
     headers.init_app(app)
+    logs.init_app(app)
     return app

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-from api import metrics
+from api import logs, metrics
 from api.app import create_app
 from ledger_gw.bootstrap import Serving, open_gateway, start_appender
 from ledger_gw.services.config import GatewayConfig
@@ -44,6 +44,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
+            "logconfig_dict": logs.LOGGING,  # JSON lines, each with its request ID
             "on_starting": _on_starting,
             "on_exit": _on_exit,
             "child_exit": _child_exit,

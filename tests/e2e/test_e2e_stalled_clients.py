@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -86,3 +87,16 @@ def test_a_body_over_the_limit_is_413_chunked_or_not(server: Server) -> None:
         assert r.headers["Content-Type"] == "application/problem+json"
         assert r.json()["code"] == "request_entity_too_large"
     _healthz_within_a_second(server.url)
+
+
+def test_every_log_line_is_json_and_each_request_has_its_access_line(server: Server) -> None:
+    r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-7"}, timeout=5)
+    assert r.headers["X-Request-ID"] == "probe-7"
+    time.sleep(0.2)
+    lines = (server.directory / "gunicorn.log").read_text().splitlines()
+    banner = [line for line in lines if line.startswith("Gateway http://")]  # on stdout
+    assert len(banner) == 1
+    records = [json.loads(line) for line in lines if line not in banner]  # gunicorn's too
+    assert any(rec["logger"] == "gunicorn.error" for rec in records)
+    [probe] = [rec for rec in records if rec.get("request_id") == "probe-7"]
+    assert (probe["logger"], probe["route"], probe["status"]) == ("api.access", "/healthz", 200)
