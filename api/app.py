@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, dashboard, errors, json_provider, metrics
+from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics
 from api.blueprints import (
     audit,
     events,
@@ -23,6 +23,7 @@ from api.blueprints import (
     registrations,
     reports,
 )
+from api.http_framing import MAX_BODY
 from api.schemas import ProblemSchema
 from ledger_gw.bootstrap import config_from_env, open_gateway
 from ledger_gw.services.config import GatewayConfig
@@ -57,7 +58,7 @@ def _settings() -> dict[str, Any]:
             },
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
         },
-        "MAX_CONTENT_LENGTH": 8 << 20,
+        "MAX_CONTENT_LENGTH": MAX_BODY,
     }
 
 
@@ -90,6 +91,9 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     errors.register(app)  # after Api(), which registers its own HTTPException handler
     metrics.init_app(app)
     auth.init_app(app)
+    bodies.init_app(app)  # before the JSON body is read
     json_provider.init_app(app)
     dashboard.init_app(app, config)
+    headers.init_app(app)
+    logs.init_app(app)
     return app

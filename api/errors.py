@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, json, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ledger_gw.errors import (
     AuthenticationError,
@@ -160,7 +160,10 @@ def problem(found: Problem) -> Response:
 
 
 def _handle(error: Exception) -> Response:
-    return problem(problem_for(error))
+    response = problem(problem_for(error))
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def register(app: Flask) -> None:

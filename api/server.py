@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 
-from api import metrics
+from api import logs, metrics
 from api.app import create_app
 from ledger_gw.bootstrap import Serving, open_gateway, start_appender
 from ledger_gw.services.config import GatewayConfig
@@ -38,12 +38,13 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         settings: dict[str, Any] = {
             "bind": [self.serving.bind],
             "workers": self.serving.workers,
-            "worker_class": "gthread",
+            "worker_class": "api.worker.BufferingWorker",  # reads requests whole first
             "threads": self.serving.threads,  # the ledger group-commits concurrent requests
             "preload_app": False,
             "timeout": 60,
             "graceful_timeout": 10,
             "keepalive": 5,
+            "logconfig_dict": logs.LOGGING,  # JSON lines, each with its request ID
             "on_starting": _on_starting,
             "on_exit": _on_exit,
             "child_exit": _child_exit,

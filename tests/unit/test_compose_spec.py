@@ -47,6 +47,25 @@ def test_official_images_our_chaincode_and_a_gateway_per_agency(compose: dict[st
     assert (ROOT / "Dockerfile").exists()
 
 
+def test_the_gateways_are_reached_through_a_buffering_proxy_only(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("gateway.agency-a", "gateway.agency-b", "gateway.agency-c"):
+        assert "ports" not in services[name]
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert proxy["ports"] == [f"127.0.0.1:{p}:{p}" for p in (8081, 8082, 8083)]
+    [mount] = proxy["volumes"]
+    conf = (ROOT / mount["source"]).read_text()
+    for directive in (
+        "client_header_timeout 10s;",
+        "client_body_timeout 10s;",
+        "client_max_body_size 8m;",
+    ):
+        assert directive in conf
+    for org in ("agency-a", "agency-b", "agency-c"):
+        assert f"proxy_pass http://gateway.{org}:8080;" in conf
+
+
 def test_network_script_and_config_parse() -> None:
     crypto = yaml.safe_load((ROOT / "network" / "crypto-config.yaml").read_text())
     names = [o["Name"] for o in crypto["PeerOrgs"]]

@@ -1,0 +1,27 @@
+"""A chunked request body over the limit is refused as 413, as one with Content-Length is.
+
+werkzeug stops reading a chunked body at MAX_CONTENT_LENGTH and hands the view the bytes
+read so far: truncated JSON, answered 400. Reading it here, one byte past the limit, tells
+the two apart. The body is in memory already (the serving worker read it whole).
+"""
+
+from __future__ import annotations
+
+import io
+
+from flask import Flask, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+
+def _bound_chunked_body() -> None:
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return
+    limit: int = current_app.config["MAX_CONTENT_LENGTH"]
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    request.environ["wsgi.input"] = io.BytesIO(data)
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_bound_chunked_body)

@@ -1,0 +1,131 @@
+"""gunicorn's threaded worker, reading each request whole before a thread serves it.
+
+gthread hands a connection to a thread as soon as it is readable; a client that sends
+half a request then holds that thread until it finishes or gives up, and a few dozen such
+clients stall the gateway. Here the worker's event loop reads the request without
+blocking until its head and body are complete (see api.http_framing), and only then
+hands it to a thread, with the bytes already read. A request not complete within
+READ_TIMEOUT is dropped; a body over the limit is handed over at once (the app answers
+413) and its connection closed after the answer, never drained.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from gunicorn import http  # type: ignore[import-untyped]
+from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
+
+from api.http_framing import MAX_BODY, MAX_HEAD, framing
+
+#: Seconds a client has to send a whole request, head and body.
+READ_TIMEOUT = 30.0
+CHUNK = 64 << 10
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+@dataclass
+class Reading:
+    """A connection whose request is still arriving."""
+
+    conn: Any
+    deadline: float
+    data: bytearray = field(default_factory=bytearray)
+    continued: bool = False
+
+
+class BufferingWorker(ThreadWorker):  # type: ignore[misc]
+    """gthread, with each request read in full by the event loop before a thread runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reading: deque[Reading] = deque()
+
+    def enqueue_req(self, conn: TConn) -> None:
+        if getattr(conn, "request_ready", False):
+            conn.request_ready = False
+            super().enqueue_req(conn)
+            return
+        reading = Reading(conn, time.monotonic() + READ_TIMEOUT)
+        if conn.parser is not None:  # a kept-alive connection: what its parser read ahead
+            reading.data += conn.parser.unreader.take_buffered() or b""
+        conn.sock.setblocking(False)
+        self.reading.append(reading)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read, reading))
+        self._read(reading, conn.sock)  # a kept-alive client's request is usually there
+
+    def _read(self, reading: Reading, _sock: Any) -> None:
+        conn = reading.conn
+        try:
+            while len(reading.data) < MAX_BODY + MAX_HEAD:
+                chunk = conn.sock.recv(CHUNK)
+                if not chunk:
+                    self._drop(reading)
+                    return
+                reading.data += chunk
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(reading)
+            return
+        found = framing(reading.data, MAX_BODY)
+        if found.head_too_large:
+            self._refuse(reading)
+        elif found.complete:
+            self._hand_over(reading, close_after=found.body_too_large)
+        elif found.expects_continue and not reading.continued:
+            reading.continued = True
+            self._send(conn, CONTINUE)
+
+    def _hand_over(self, reading: Reading, close_after: bool) -> None:
+        conn = reading.conn
+        self._forget(reading)
+        conn.sock.setblocking(True)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+            conn.initialized = True
+        conn.parser.unreader.unread(bytes(reading.data))
+        conn.close_after = close_after
+        conn.request_ready = True
+        self.enqueue_req(conn)
+
+    def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
+        if getattr(conn, "close_after", False):
+            return False  # the rest of an oversized body is never read
+        return bool(super()._keepalive_after(conn, keepalive))
+
+    def _refuse(self, reading: Reading) -> None:
+        self._send(reading.conn, HEAD_TOO_LARGE)
+        self._drop(reading)
+
+    @staticmethod
+    def _send(conn: TConn, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            conn.sock.send(data)
+
+    def _forget(self, reading: Reading) -> None:
+        self.reading.remove(reading)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(reading.conn.sock)
+
+    def _drop(self, reading: Reading) -> None:
+        self._forget(reading)
+        self.nr_conns -= 1
+        reading.conn.close()
+
+    def murder_pending(self) -> None:
+        """Also drop the connections whose request did not arrive in time."""
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading and self.reading[0].deadline <= now:
+            self._drop(self.reading[0])

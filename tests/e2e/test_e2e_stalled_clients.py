@@ -1,0 +1,102 @@
+"""Clients that never finish their requests hold no thread of a real `ledger-gw serve`."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from e2e_server import Server
+
+from api.http_framing import MAX_BODY
+
+pytestmark = pytest.mark.slow
+
+HALF_HEAD = b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Slow: "
+HALF_BODY = (
+    b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+    b'Content-Length: 1000\r\n\r\n{"event": '
+)
+HALF_CHUNKED = (
+    b'POST /v1/events HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{"a'
+)
+
+
+@contextmanager
+def stalled(url: str, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections, each with a third of them half a head, body or chunked body."""
+    parts = urlsplit(url)
+    with ExitStack() as stack:
+        socks = []
+        for i in range(count):
+            s = stack.enter_context(socket.create_connection((parts.hostname, parts.port)))
+            s.sendall((HALF_HEAD, HALF_BODY, HALF_CHUNKED)[i % 3])
+            socks.append(s)
+        yield socks
+
+
+def _healthz_within_a_second(url: str) -> None:
+    started = time.monotonic()
+    answer = requests.get(f"{url}/healthz", timeout=1)
+    assert answer.status_code == 200
+    assert time.monotonic() - started < 1
+
+
+def test_a_hundred_stalled_requests_do_not_stall_the_gateway(server: Server) -> None:
+    with stalled(server.url, 100):
+        time.sleep(0.5)  # every worker has seen them all
+        for _ in range(5):
+            _healthz_within_a_second(server.url)
+    _healthz_within_a_second(server.url)
+
+
+def test_a_request_sent_in_pieces_is_served(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        time.sleep(0.3)
+        s.sendall(b"st: gw\r\nConnection: close\r\n\r\n")
+        answer = b"".join(iter(lambda: s.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+def test_an_oversized_head_is_refused(server: Server) -> None:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (80 << 10))
+        answer = b"".join(iter(lambda: s.recv(4096), b""))
+    assert answer.startswith(b"HTTP/1.1 431 ")
+
+
+def test_a_body_over_the_limit_is_413_chunked_or_not(server: Server) -> None:
+    token = {**server.headers("AGENCY-A"), "Content-Type": "application/json"}
+    too_big = b"[" + b" " * MAX_BODY + b"]"
+
+    def chunks() -> Iterator[bytes]:
+        for at in range(0, len(too_big), 1 << 20):
+            yield too_big[at : at + (1 << 20)]
+
+    for body in (too_big, chunks()):
+        r = requests.post(f"{server.url}/v1/events", data=body, headers=token, timeout=30)
+        assert r.status_code == 413
+        assert r.headers["Content-Type"] == "application/problem+json"
+        assert r.json()["code"] == "request_entity_too_large"
+    _healthz_within_a_second(server.url)
+
+
+def test_every_log_line_is_json_and_each_request_has_its_access_line(server: Server) -> None:
+    r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-7"}, timeout=5)
+    assert r.headers["X-Request-ID"] == "probe-7"
+    time.sleep(0.2)
+    lines = (server.directory / "gunicorn.log").read_text().splitlines()
+    banner = [line for line in lines if line.startswith("Gateway http://")]  # on stdout
+    assert len(banner) == 1
+    records = [json.loads(line) for line in lines if line not in banner]  # gunicorn's too
+    assert any(rec["logger"] == "gunicorn.error" for rec in records)
+    [probe] = [rec for rec in records if rec.get("request_id") == "probe-7"]
+    assert (probe["logger"], probe["route"], probe["status"]) == ("api.access", "/healthz", 200)
