@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, dashboard, errors, json_provider, metrics
+from api import auth, dashboard, errors, json_provider, metrics, ratelimit
 from api.blueprints import (
     audit,
     events,
@@ -92,4 +92,5 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     auth.init_app(app)
     json_provider.init_app(app)
     dashboard.init_app(app, config)
+    ratelimit.init_app(app, config)
     return app

@@ -9,6 +9,7 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, request
 
+from api import ratelimit
 from api.metrics import AUTH_FAILURES
 from ledger_gw.errors import AuthenticationError, LedgerError
 from ledger_gw.services import access, request_log
@@ -30,7 +31,9 @@ def caller() -> Caller:
 def authenticate_token(token: str) -> Caller:
     """The caller a token stands for, from the database of the organisation it names
     (the dashboard's session holds the same tokens, so both check them here). A refusal
-    is counted and recorded in the named organisation's log, by token ID only."""
+    is counted and recorded in the named organisation's log, by token ID only; a client
+    refused too often is refused at once (429)."""
+    ratelimit.check_failures()
     try:
         org = access.token_org(token)
         store = gateway().stores.get(org)
@@ -44,6 +47,7 @@ def authenticate_token(token: str) -> Caller:
 
 def _record_failure(token: str, error: AuthenticationError) -> None:
     AUTH_FAILURES.labels(error.code).inc()
+    ratelimit.count_failure()
     token_id = access.token_id_of(token)
     store = gateway().stores.get(access.token_org(token)) if token_id else None
     if store is None:
