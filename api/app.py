@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics
+from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics, ratelimit
 from api.blueprints import (
     audit,
     events,
@@ -96,4 +96,5 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     dashboard.init_app(app, config)
     headers.init_app(app)
     logs.init_app(app)
+    ratelimit.init_app(app, config)
     return app

@@ -9,6 +9,8 @@ from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, g, request
 
+from api import ratelimit
+from api.metrics import AUTH_FAILURES
 from ledger_gw.errors import AuthenticationError, LedgerError
 from ledger_gw.services import access, request_log
 from ledger_gw.services.access import Action, Caller
@@ -28,19 +30,51 @@ def caller() -> Caller:
 
 def authenticate_token(token: str) -> Caller:
     """The caller a token stands for, from the database of the organisation it names
-    (the dashboard's session holds the same tokens, so both check them here)."""
-    org = access.token_org(token)
-    store = gateway().stores.get(org)
+    (the dashboard's session holds the same tokens, so both check them here). A refusal
+    is counted and recorded in the named organisation's log, by token ID only; a client
+    refused too often is refused at once (429)."""
+    ratelimit.check_failures()
+    try:
+        org = access.token_org(token)
+        store = gateway().stores.get(org)
+        if store is None:
+            raise AuthenticationError("unknown bearer token", code="invalid_token")
+        return access.authenticate(store, token)
+    except AuthenticationError as exc:
+        _record_failure(token, exc)
+        raise
+
+
+def _record_failure(token: str, error: AuthenticationError) -> None:
+    AUTH_FAILURES.labels(error.code).inc()
+    ratelimit.count_failure()
+    token_id = access.token_id_of(token)
+    store = gateway().stores.get(access.token_org(token)) if token_id else None
     if store is None:
-        raise AuthenticationError("unknown bearer token", code="invalid_token")
-    return access.authenticate(store, token)
+        return  # nothing names an organisation whose log would hold it
+    route = request.url_rule.rule if request.url_rule is not None else request.path
+    try:
+        request_log.record(
+            store,
+            token_id=token_id,
+            role=None,
+            method=request.method,
+            route=route,
+            pid=None,
+            status=401,
+            code=error.code,
+        )
+    except LedgerError:
+        log.exception("audit record failed for a refused token %s", token_id)
 
 
 def _authenticate() -> Caller:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise AuthenticationError("a bearer token is required", code="missing_token")
+        error = AuthenticationError("a bearer token is required", code="missing_token")
+        AUTH_FAILURES.labels(error.code).inc()
+        raise error
     return authenticate_token(token.strip())
 
 

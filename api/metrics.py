@@ -28,6 +28,9 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+AUTH_FAILURES = Counter(
+    "ledger_gw_auth_failures_total", "Bearer tokens refused, by reason", ["code"]
+)
 EVENTS = Counter("ledger_gw_events_total", "Events submitted, by outcome", ["outcome"])
 
 

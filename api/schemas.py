@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from chaincode.fields import PURPOSES
+from ledger_gw.pseudonym import MAX_ATTRIBUTES, PseudonymError, check_bounds
 from ledger_gw.services.reports import DEFAULT_K
 from ledger_gw.strict_json import MAX_INTEGER
 
@@ -30,15 +31,34 @@ class ProblemSchema(Schema):
     instance = fields.String(required=True)
 
 
-Attributes = fields.Dict(
-    keys=fields.String(),
-    values=fields.String(),
-    metadata={"description": "identity attributes, e.g. given_name, family_name, date_of_birth"},
-)
+class IdentityAttributes(fields.Dict):
+    """Identity attributes, bounded before marshmallow walks them: a body of 100,000 keys
+    is refused by its size, not after checking each key."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            keys=fields.String(),
+            values=fields.String(),
+            metadata={
+                "description": (
+                    f"identity attributes (at most {MAX_ATTRIBUTES}), e.g. given_name, "
+                    "family_name, date_of_birth"
+                )
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict):
+            try:
+                check_bounds(value)
+            except PseudonymError as exc:
+                raise ValidationError(str(exc)) from None
+        return super()._deserialize(value, attr, data, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class RegistrationIn(Schema):
-    attributes = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    attributes = IdentityAttributes(required=True)
     id_scheme = fields.String(
         load_default="keyed",
         validate=validate.OneOf(["keyed", "held"]),
@@ -48,7 +68,7 @@ class RegistrationIn(Schema):
 
 
 class CorrectionIn(Schema):
-    attributes = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    attributes = IdentityAttributes(required=True)
 
 
 class RegistrationOut(Schema):
@@ -76,7 +96,7 @@ class DocumentOut(Schema):
 
 
 class PseudonymIn(Schema):
-    attributes = fields.Dict(keys=fields.String(), values=fields.String())
+    attributes = IdentityAttributes()
     held_id = fields.String()
 
 

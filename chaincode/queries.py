@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chaincode import consent, entitlements, referrals
-from chaincode.errors import ForbiddenError, NotFoundError
+from chaincode.errors import NotFoundError
 from chaincode.store import HISTORY, Obj, Tx, event_key, receipt_key
 from chaincode.visibility import Reader
 
@@ -46,8 +46,8 @@ def _referral_item(tx: Tx, reader: Reader, referral: Obj) -> Obj:
 def referral(tx: Tx, referral_id: str, purpose: str) -> Obj:
     reader = Reader(tx, purpose)
     item = _referral_item(tx, reader, referrals.load(tx, referral_id))
-    if item["withheld"]:
-        raise ForbiddenError("consent_required", "no active consent covers this referral")
+    if item["withheld"]:  # as if unknown: a refusal would tell that the ID exists
+        raise NotFoundError("referral_not_found", "no such referral", "referral_id")
     return item
 
 
@@ -77,8 +77,7 @@ def event(tx: Tx, event_id: str, purpose: str | None) -> Obj:
         if receipt is None
         else tx.get(event_key(receipt["pid"], receipt["timestamp"], event_id))
     )
-    if record is None:
+    if record is None or not Reader(tx, purpose).sees_event(record):
+        # what the caller may not read answers as if unknown: a refusal would tell it exists
         raise NotFoundError("event_not_found", "no such event", "event_id")
-    if not Reader(tx, purpose).sees_event(record):
-        raise ForbiddenError("consent_required", "no active consent covers this event")
     return record

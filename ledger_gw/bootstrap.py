@@ -38,6 +38,10 @@ Environment variables (all optional), read by `config_from_env`:
   makes a random one and dashboard logins last only as long as that process.
 - ``LEDGER_GW_COOKIE_SECURE`` → `cookie_secure`: send the session cookie over HTTPS
   only (default true; browsers also accept it from http://127.0.0.1 and localhost).
+- ``LEDGER_GW_RATE_LIMIT_STORAGE`` → `rate_limit_storage`: where rate-limit counts live
+  (a `limits` storage URI). The default ``memory://`` counts in each worker alone, so
+  with N workers a client gets up to N times the limit; in production use a store all
+  workers share, e.g. ``redis://host:6379``.
 
 and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
 ``LEDGER_GW_WORKERS`` (2), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
@@ -133,6 +137,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
         max_batch=_int(env, "LEDGER_GW_MAX_BATCH", 1000),
         session_key_file=_path(env, "LEDGER_GW_SESSION_KEY_FILE"),
         cookie_secure=_flag("LEDGER_GW_COOKIE_SECURE", env.get("LEDGER_GW_COOKIE_SECURE", "1")),
+        rate_limit_storage=env.get("LEDGER_GW_RATE_LIMIT_STORAGE") or "memory://",
     )
 
 

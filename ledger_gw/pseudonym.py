@@ -29,6 +29,26 @@ SALT_BYTES = 32
 _ID_CHARS = 26  # 130 bits of base32: collisions are out of reach
 _WHITESPACE = re.compile(r"\s+")
 _ATTRIBUTE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+#: The identity attributes a pseudonymous ID may be derived from. A closed set keeps the
+#: derivation's cost and the off-chain record's size bounded, and keeps the same person
+#: from being split by ad-hoc field names.
+IDENTITY_ATTRIBUTES = frozenset(
+    {
+        "given_name",
+        "middle_name",
+        "family_name",
+        "father_name",
+        "mother_name",
+        "date_of_birth",
+        "place_of_birth",
+        "sex",
+        "nationality",
+        "document_number",
+    }
+)
+MAX_ATTRIBUTES = len(IDENTITY_ATTRIBUTES)
+MAX_ATTRIBUTE_CHARS = 200
 HELD_ID = re.compile(r"^h\.[a-z2-7]{26}$")
 
 
@@ -57,13 +77,29 @@ def canonical_attribute(name: str, value: str) -> str:
     return text
 
 
+def check_bounds(attributes: Mapping[str, object]) -> None:
+    """Refuse too many attributes, undeclared names and long values before any work."""
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise PseudonymError(f"at most {MAX_ATTRIBUTES} identity attributes are accepted")
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not _ATTRIBUTE.match(name):
+            raise PseudonymError(f"attribute name {name!r} is not a lowercase identifier")
+        if name not in IDENTITY_ATTRIBUTES:
+            raise PseudonymError(
+                f"attribute {name} is not one of {', '.join(sorted(IDENTITY_ATTRIBUTES))}"
+            )
+        if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS:
+            raise PseudonymError(
+                f"attribute {name} is longer than {MAX_ATTRIBUTE_CHARS} characters"
+            )
+
+
 def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
     if not attributes:
         raise PseudonymError("at least one identity attribute is needed")
+    check_bounds(attributes)
     clean: dict[str, str] = {}
     for name, value in attributes.items():
-        if not _ATTRIBUTE.match(name):
-            raise PseudonymError(f"attribute name {name!r} is not a lowercase identifier")
         if not isinstance(value, str):
             raise PseudonymError(f"attribute {name} must be text")
         clean[name] = canonical_attribute(name, value)

@@ -3,7 +3,8 @@
 The cookie is HttpOnly (no script reads the token), SameSite=Strict (no other site's
 page can send it) and Secure unless configured off. The token is checked again on every
 request, so a revoked token logs the browser out at once. Each POST form carries a
-per-session CSRF token, compared in constant time.
+per-session CSRF token, compared in constant time. Each log-in is a session recorded in
+the organisation's database: logging out ends it there, so the cookie dies with it.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from cryptography.fernet import Fernet, InvalidToken
 from flask import Flask, current_app, g, redirect, request, session, url_for
 from werkzeug.exceptions import BadRequest
 
-from api.auth import authenticate_token
+from api.auth import authenticate_token, gateway
 from ledger_gw.errors import AuthenticationError
-from ledger_gw.services import access
+from ledger_gw.services import access, dashboard_sessions
 from ledger_gw.services.access import Action, Caller
 from ledger_gw.services.config import GatewayConfig
 
@@ -87,18 +88,30 @@ def log_in(token: str) -> Caller:
     session.clear()
     session.permanent = True
     session["token"] = _fernet().encrypt(token.encode()).decode()
+    session["sid"] = dashboard_sessions.start(gateway().store(caller.org), caller.token_id)
     session["csrf"] = secrets.token_urlsafe(32)
     return caller
 
 
+def log_out() -> None:
+    """End the session server-side too: a copy of the cookie is worthless afterwards."""
+    caller, sid = current_caller(), session.get("sid")
+    if caller is not None and isinstance(sid, str):
+        dashboard_sessions.end(gateway().store(caller.org), sid)
+    session.clear()
+
+
 def current_caller() -> Caller | None:
-    sealed = session.get("token")
-    if not isinstance(sealed, str):
+    sealed, sid = session.get("token"), session.get("sid")
+    if not isinstance(sealed, str) or not isinstance(sid, str):
         return None
     try:
         token = _fernet().decrypt(sealed.encode(), ttl=SESSION_SECONDS).decode()
         caller = authenticate_token(token)
     except (InvalidToken, AuthenticationError):
+        session.clear()
+        return None
+    if not dashboard_sessions.is_live(gateway().store(caller.org), sid, caller.token_id):
         session.clear()
         return None
     g.caller = caller  # the audit log records dashboard requests as it does API ones

@@ -11,14 +11,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, Response, g, json, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, g, json, redirect, render_template, request, url_for
 from marshmallow import ValidationError as SchemaError
 from werkzeug.exceptions import HTTPException
 
 from api.auth import caller, gateway
 from api.blueprints.reports import query_from, report_response
 from api.dashboard import charts
-from api.dashboard.session import StaleForm, can, csrf_ok, csrf_token, log_in, page
+from api.dashboard.session import StaleForm, can, csrf_ok, csrf_token, log_in, log_out, page
 from api.errors import problem_for
 from api.schemas import ReportArgs
 from ledger_gw.errors import AuthenticationError, ValidationError
@@ -101,7 +101,7 @@ def login() -> Any:
 @bp.route("/logout", methods=["POST"])
 @page()
 def logout() -> Any:
-    session.clear()
+    log_out()
     return redirect(url_for("dashboard.login"))
 
 

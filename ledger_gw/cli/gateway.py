@@ -6,6 +6,7 @@ in this process; tokens are managed through the services layer.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from contextlib import ExitStack
 from dataclasses import replace
@@ -15,7 +16,7 @@ import click
 from rich.console import Console
 
 from ledger_gw.bootstrap import Serving, config_from_env, open_gateway, serving_from_env
-from ledger_gw.services.access import issue_token, revoke_token
+from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
 from ledger_gw.services.gateway import Gateway
 
 console = Console()
@@ -38,7 +39,7 @@ def _gateway(directory: Path | None) -> Gateway:
 
 @click.group()
 def token() -> None:
-    """Issue and revoke the gateway's bearer API tokens (stored hashed)."""
+    """Issue, list and revoke the gateway's bearer API tokens (stored hashed)."""
 
 
 @token.command("issue")
@@ -50,15 +51,50 @@ def token() -> None:
     type=click.Choice(["agency-writer", "agency-reader", "auditor", "donor", "admin"]),
 )
 @click.option("--label", default="", help="A note for the operator (never personal data).")
-def token_issue(directory: Path | None, org: str, role: str, label: str) -> None:
+@click.option(
+    "--expires-in",
+    "days",
+    type=click.IntRange(min=1, max=3650),
+    default=DEFAULT_LIFETIME.days,
+    show_default=True,
+    help="Days until the token stops working.",
+)
+def token_issue(directory: Path | None, org: str, role: str, label: str, days: int) -> None:
     """Print a new token once; only its SHA-256 is stored."""
     gw = _gateway(directory)
     try:
-        token_id, secret = issue_token(gw.store(org), gw.org_role(org), role, label)
+        token_id, secret = issue_token(
+            gw.store(org), gw.org_role(org), role, label, lifetime=dt.timedelta(days=days)
+        )
     finally:
         gw.close()
-    click.echo(f"token id: {token_id}", err=True)
+    click.echo(f"token id: {token_id} (expires in {days} days)", err=True)
     click.echo(secret)
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@token.command("list")
+@_DIR
+@click.option("--org", required=True, help="Organisation whose tokens to list.")
+def token_list(directory: Path | None, org: str) -> None:
+    """Each token's ID, role, label, creation, expiry and revocation (never its secret)."""
+    gw = _gateway(directory)
+    try:
+        tokens = list_tokens(gw.store(org))
+    finally:
+        gw.close()
+    click.echo("id\trole\tlabel\tcreated\texpires\trevoked")
+    for t in tokens:
+        fields = (
+            t.token_id,
+            t.role,
+            t.label,
+            *map(_when, (t.created_at, t.expires_at, t.revoked_at)),
+        )
+        click.echo("\t".join(fields))
 
 
 @token.command("revoke")

@@ -7,6 +7,7 @@ the secret's holder can present it.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import re
@@ -69,6 +70,8 @@ ROLES_FOR_ORG: dict[str, frozenset[Role]] = {
     "donor": frozenset({D, AD}),
 }
 
+DEFAULT_LIFETIME = dt.timedelta(days=90)
+
 _TOKEN = re.compile(r"lgw\.([A-Z][A-Z0-9-]{1,31})\.([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
 
 
@@ -83,6 +86,18 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What an operator may see of a token: never its secret or its hash."""
+
+    token_id: str
+    role: str
+    label: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+
 def token_org(token: str) -> str:
     match = _TOKEN.fullmatch(token)
     if match is None:
@@ -90,8 +105,24 @@ def token_org(token: str) -> str:
     return match.group(1)
 
 
-def issue_token(store: OffchainStore, org_role: str, role: str, label: str = "") -> tuple[str, str]:
-    """Create a token; returns (token ID, token). The token is shown once, never stored."""
+def token_id_of(token: str) -> str | None:
+    """The ID a well-formed token names (for the record of a failed attempt), else None."""
+    match = _TOKEN.fullmatch(token)
+    return match.group(2) if match else None
+
+
+def issue_token(
+    store: OffchainStore,
+    org_role: str,
+    role: str,
+    label: str = "",
+    *,
+    lifetime: dt.timedelta = DEFAULT_LIFETIME,
+) -> tuple[str, str]:
+    """Create a token valid for `lifetime`; returns (token ID, token). The token is shown
+    once, never stored."""
+    if lifetime <= dt.timedelta(0):
+        raise ConfigError("a token's lifetime must be positive")
     try:
         api_role = Role(role)
     except ValueError:
@@ -108,9 +139,19 @@ def issue_token(store: OffchainStore, org_role: str, role: str, label: str = "")
                 org=store.org_id,
                 role=api_role.value,
                 label=label[:100],
+                expires_at=utcnow() + lifetime,
             )
         )
     return token_id, token
+
+
+def list_tokens(store: OffchainStore) -> list[TokenInfo]:
+    """Every token of the organisation, oldest first."""
+    with store.reading() as s:
+        rows = s.scalars(select(ApiToken).order_by(ApiToken.created_at)).all()
+        return [
+            TokenInfo(r.id, r.role, r.label, r.created_at, r.expires_at, r.revoked_at) for r in rows
+        ]
 
 
 def revoke_token(store: OffchainStore, token_id: str) -> None:
@@ -142,19 +183,30 @@ def authenticate(store: OffchainStore, token: str) -> Caller:
     cached = _valid.get((store.org_id, digest))
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
-    caller = _look_up(store, match.group(2), digest)
-    _valid[(store.org_id, digest)] = (caller, time.monotonic() + CACHE_SECONDS)
+    caller, left = _look_up(store, match.group(2), digest)
+    _valid[(store.org_id, digest)] = (caller, time.monotonic() + min(CACHE_SECONDS, left))
     return caller
 
 
-def _look_up(store: OffchainStore, token_id: str, digest: str) -> Caller:
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; every one stored is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _look_up(store: OffchainStore, token_id: str, digest: str) -> tuple[Caller, float]:
+    """The caller and how many seconds its token has left."""
     with store.reading() as s:
         row = s.scalar(select(ApiToken).where(ApiToken.id == token_id))
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         raise AuthenticationError("unknown bearer token", code="invalid_token")
     if row.revoked_at is not None:
         raise AuthenticationError("the bearer token was revoked", code="token_revoked")
-    return Caller(row.id, row.org, Role(row.role))
+    left = float("inf")
+    if row.expires_at is not None:
+        left = (_aware(row.expires_at) - utcnow()).total_seconds()
+        if left <= 0:
+            raise AuthenticationError("the bearer token has expired", code="token_expired")
+    return Caller(row.id, row.org, Role(row.role)), left
 
 
 def report_org(caller: Caller, requested: str | None) -> str | None:

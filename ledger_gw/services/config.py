@@ -32,6 +32,7 @@ class GatewayConfig:
     max_batch: int = 1000
     session_key_file: Path | None = None
     cookie_secure: bool = True
+    rate_limit_storage: str = "memory://"
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property

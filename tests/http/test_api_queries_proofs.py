@@ -178,3 +178,22 @@ def test_hostile_sizes_and_indexes_are_refused_not_500(api: Api) -> None:
         r = api.as_("AUDITOR-X", "auditor").get(url)
         assert r.status_code in (404, 422), (url, r.status_code)
         assert r.headers["Content-Type"] == "application/problem+json", url
+
+
+def test_what_a_caller_may_not_read_answers_as_if_unknown(api: Api) -> None:
+    """No consent covers C: the referral and the event it may not read are 404 like IDs
+    nobody used, so a refusal does not tell C that they exist."""
+    person = pid()
+    referral = referral_created(person, "AGENCY-B")
+    created = _ok(api.as_("AGENCY-A").post("/v1/events", json=referral))
+    assert _ok(api.as_("AGENCY-B").get(f"/v1/referrals/{referral['referral_id']}"))
+    for known, unknown in (
+        (f"/v1/referrals/{referral['referral_id']}", f"/v1/referrals/{uid()}"),
+        (f"/v1/referrals/{referral['referral_id']}/chain", f"/v1/referrals/{uid()}/chain"),
+        (f"/v1/events/{created['event_id']}", f"/v1/events/{uid()}"),
+    ):
+        hidden, missing = api.as_("AGENCY-C").get(known), api.as_("AGENCY-C").get(unknown)
+        assert hidden.status_code == missing.status_code == 404, (known, hidden.json)
+        assert {k: v for k, v in hidden.json.items() if k != "instance"} == {
+            k: v for k, v in missing.json.items() if k != "instance"
+        }

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
+import pytest
 from api_helpers import Api
+
+from ledger_gw.pseudonym import MAX_ATTRIBUTE_CHARS
 
 FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
 
@@ -107,3 +111,23 @@ def test_reader_cannot_write_registrations(api: Api) -> None:
     r = api.as_("AGENCY-A", "agency-reader").post("/v1/registrations", json={"attributes": FATIMA})
     assert r.status_code == 403
     assert r.json["code"] == "role_forbidden"
+
+
+@pytest.mark.parametrize("route", ["/v1/registrations", "/v1/pseudonyms"])
+def test_identity_attributes_are_bounded_and_refused_fast(api: Api, route: str) -> None:
+    flood = {f"a{i}": "x" for i in range(100_000)}
+    started = time.perf_counter()
+    r = api.as_("AGENCY-A").post(route, json={"attributes": flood})
+    assert time.perf_counter() - started < 1.0
+    assert (r.status_code, r.json["field"]) == (422, "attributes")
+    for attributes in (
+        {"given_name": "Fatima", "favourite_colour": "blue"},
+        {"given_name": "F" * (MAX_ATTRIBUTE_CHARS + 1)},
+    ):
+        r = api.as_("AGENCY-A").post(route, json={"attributes": attributes})
+        assert (r.status_code, r.json["field"]) == (422, "attributes"), attributes
+        assert r.headers["Content-Type"] == "application/problem+json"
+    r = api.as_("AGENCY-A").post(
+        route, json={"attributes": {"given_name": "F" * MAX_ATTRIBUTE_CHARS}}
+    )
+    assert r.status_code in (200, 201)

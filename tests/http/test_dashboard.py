@@ -195,3 +195,28 @@ def test_logout(client: FlaskClient, tokens: Tokens) -> None:
     csrf = _csrf(client, "/dashboard/")
     assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
     assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -> None:
+    """A copy of the cookie taken while logged in (a shared computer, a proxy's log)."""
+    browser = app.test_client()
+    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    stolen = browser.get_cookie("ledger_gw_session")
+    assert stolen is not None
+    csrf = _csrf(browser, "/dashboard/")
+    assert browser.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("ledger_gw_session", stolen.value)
+    r = thief.get("/dashboard/")
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("/dashboard/login")
+
+
+def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
+    browser = app.test_client()
+    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    stolen = browser.get_cookie("ledger_gw_session")
+    assert stolen is not None
+    thief = app.test_client()
+    thief.set_cookie("ledger_gw_session", stolen.value)
+    assert thief.get("/dashboard/").status_code == 200

@@ -6,14 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError
-from ledger_gw.offchain.store import OffchainStore, org_url
+from ledger_gw.offchain.store import MIGRATIONS, OffchainStore, org_url
 from ledger_gw.services import registrations
-from ledger_gw.services.access import Caller, Role, authenticate, issue_token, revoke_token
+from ledger_gw.services.access import (
+    Caller,
+    Role,
+    authenticate,
+    issue_token,
+    list_tokens,
+    revoke_token,
+)
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
@@ -130,3 +139,27 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         assert [s for s in secrets if s in data] == []
     finally:
         gw.close()
+
+
+def test_a_database_from_before_token_expiry_migrates_with_its_tokens(tmp_path: Path) -> None:
+    """Tokens issued before expiry existed keep working, now with the default lifetime."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (id, token_hash, org, role, label, created_at) "
+                "VALUES ('00000000000000aa', 'h', 'AGENCY-A', 'agency-reader', '', "
+                "'2026-01-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    store = OffchainStore("AGENCY-A", url)
+    store.migrate()
+    (info,) = list_tokens(store)
+    assert info.expires_at is not None
+    store.close()

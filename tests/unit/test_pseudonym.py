@@ -13,6 +13,8 @@ from chaincode.fields import PID
 from ledger_gw.errors import ConfigError
 from ledger_gw.pseudonym import (
     HELD_ID,
+    IDENTITY_ATTRIBUTES,
+    MAX_ATTRIBUTE_CHARS,
     PseudonymError,
     PseudonymKey,
     document_hash,
@@ -93,3 +95,15 @@ def test_document_hash_needs_the_salt() -> None:
     assert document_hash(salt, doc) == document_hash(salt, doc)
     assert document_hash(new_salt(), doc) != document_hash(salt, doc)
     assert re.fullmatch(r"[0-9a-f]{64}", document_hash(salt, doc))
+
+
+def test_only_declared_attributes_within_bounds_are_accepted(key: PseudonymKey) -> None:
+    every = {name: "x" for name in IDENTITY_ATTRIBUTES} | {"date_of_birth": "1991-03-14"}
+    assert key.pseudonym(every)
+    for attributes in (
+        {"given_name": "x", "shoe_size": "42"},
+        {"given_name": "x" * (MAX_ATTRIBUTE_CHARS + 1)},
+        every | {"extra": "x"},
+    ):
+        with pytest.raises(PseudonymError):
+            key.pseudonym(attributes)

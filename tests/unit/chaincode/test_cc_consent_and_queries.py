@@ -10,7 +10,6 @@ from cc_support import ORG_A, ORG_B, ORG_C, ORG_D, START, Ledger
 
 from chaincode.errors import (
     ConflictError,
-    ForbiddenError,
     NotFoundError,
     TransitionError,
     ValidationError,
@@ -210,11 +209,11 @@ def test_event_query(ledger: Ledger) -> None:
             next(k for k in ledger.stub.state if "\x00event\x00" in k and ent["event_id"] in k)
         ],
     )
-    with pytest.raises(ForbiddenError) as info:
+    with pytest.raises(NotFoundError) as info:  # as if unknown: not a hint that it exists
         ledger.query(ORG_C, "event", ent["event_id"])
-    assert info.value.code == "consent_required"
+    assert info.value.code == "event_not_found"
     ledger.submit(ORG_A, consent_granted(grantees=[ORG_C], purposes=["deduplication"]))
-    with pytest.raises(ForbiddenError):
+    with pytest.raises(NotFoundError):
         ledger.query(ORG_C, "event", ent["event_id"], "referral")
     assert ledger.query(ORG_C, "event", ent["event_id"], "deduplication") == record
     with pytest.raises(NotFoundError):
@@ -223,9 +222,12 @@ def test_event_query(ledger: Ledger) -> None:
 
 def test_referral_query_is_gated(ledger: Ledger) -> None:
     ref = person_with_records(ledger)["referral"]
-    with pytest.raises(ForbiddenError) as info:
+    with pytest.raises(NotFoundError) as info:  # as if unknown: not a hint that it exists
         ledger.query(ORG_C, "referral", ref["referral_id"])
-    assert info.value.code == "consent_required"
+    assert info.value.code == "referral_not_found"
+    with pytest.raises(NotFoundError) as unknown:
+        ledger.query(ORG_C, "referral", "00000000-0000-4000-8000-999999999999")
+    assert unknown.value.to_dict() == info.value.to_dict()
     assert (
         ledger.query(ORG_C, "referral", ref["referral_id"], role="auditor")["state"] == "accepted"
     )
@@ -281,8 +283,8 @@ def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
     assert [
         i["withheld"] for i in ledger.query(ORG_D, "referral_chain", r3["referral_id"])["chain"]
     ] == [False, True, True]
-    with pytest.raises(ForbiddenError):
-        ledger.query(ORG_A, "referral_chain", r3["referral_id"])  # A is not party to r3
+    with pytest.raises(NotFoundError):  # A is not party to r3: as if it did not exist
+        ledger.query(ORG_A, "referral_chain", r3["referral_id"])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,93 @@
+"""Rate limits: on refused tokens, on the expensive routes, on dashboard log-in.
+
+Counts live in LEDGER_GW_RATE_LIMIT_STORAGE (default ``memory://``: each worker counts
+alone, which is enough for the demo; several workers or hosts need a shared store such as
+``redis://host:6379``). Over a limit the answer is 429 problem+json with Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+from werkzeug.exceptions import TooManyRequests
+
+from ledger_gw.services import access
+from ledger_gw.services.config import GatewayConfig
+
+#: Default limits, each overridable through the Flask setting of the same name.
+LIMITS = {
+    "AUTH_FAILURE_LIMIT": "30/minute",  # refused tokens per client address
+    "EXPENSIVE_LIMIT": "120/minute",  # per token: registrations, pseudonyms, bundles, reports
+    "LOGIN_LIMIT": "10/minute",  # dashboard log-in attempts per client address
+}
+EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports")
+
+
+def _client() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _caller_key() -> str:
+    """The token's ID when one is presented (one client, many addresses), else the address."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token_id = access.token_id_of(token.strip()) if scheme.lower() == "bearer" else None
+    return f"token:{token_id}" if token_id else f"addr:{_client()}"
+
+
+def _setting(name: str) -> Callable[[], str]:
+    return lambda: str(current_app.config.get(name, LIMITS[name]))
+
+
+def _limiter() -> Limiter:
+    limiter: Limiter = current_app.extensions["ledger_gw_limiter"]
+    return limiter
+
+
+def _failure_limit() -> RateLimitItem:
+    return parse(_setting("AUTH_FAILURE_LIMIT")())
+
+
+def check_failures() -> None:
+    """Refuse a client whose tokens were refused too often lately, before checking another."""
+    strategy, item = _limiter().limiter, _failure_limit()
+    if not strategy.test(item, "auth-failure", _client()):
+        reset = strategy.get_window_stats(item, "auth-failure", _client()).reset_time
+        g.retry_after = max(1, math.ceil(reset - time.time()))
+        raise TooManyRequests("too many refused tokens from this address: wait and retry")
+
+
+def count_failure() -> None:
+    _limiter().limiter.hit(_failure_limit(), "auth-failure", _client())
+
+
+def _retry_after(response: Response) -> Response:
+    seconds = g.get("retry_after")
+    if response.status_code == 429 and seconds is not None:
+        response.headers["Retry-After"] = str(seconds)
+    return response
+
+
+def init_app(app: Flask, config: GatewayConfig) -> None:
+    """After the blueprints and the dashboard are registered: it limits them by name."""
+    limiter = Limiter(
+        _caller_key,
+        app=app,
+        storage_uri=config.rate_limit_storage,
+        strategy="moving-window",
+        headers_enabled=True,
+    )
+    app.extensions["ledger_gw_limiter"] = limiter
+    expensive = limiter.shared_limit(_setting("EXPENSIVE_LIMIT"), scope="expensive")
+    for name in EXPENSIVE_BLUEPRINTS:
+        expensive(cast(Blueprint, app.blueprints[name]))
+    login: Callable[..., Any] | None = app.view_functions.get("dashboard.login")
+    if login is not None:
+        limit = limiter.limit(_setting("LOGIN_LIMIT"), key_func=_client, methods=["POST"])
+        app.view_functions["dashboard.login"] = limit(login)  # it checks when called
+    app.after_request(_retry_after)

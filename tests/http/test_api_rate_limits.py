@@ -1,0 +1,78 @@
+"""Rate limits: refused tokens, the expensive routes and dashboard log-in answer 429
+problem+json with Retry-After once over their limit; other clients are not held back."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import pytest
+from api_helpers import Tokens
+from flask import Flask
+from flask.testing import FlaskClient
+
+from api.app import create_app
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.gateway import Gateway
+
+FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
+
+
+@pytest.fixture
+def app(config: GatewayConfig, gateway: Gateway) -> Flask:
+    limits = {
+        "AUTH_FAILURE_LIMIT": "3/minute",
+        "EXPENSIVE_LIMIT": "4/minute",
+        "LOGIN_LIMIT": "2/minute",
+    }
+    return create_app(replace(config, extra={**config.extra, **limits}), gateway)
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _assert_429(r: object) -> None:
+    assert r.status_code == 429  # type: ignore[attr-defined]
+    assert r.headers["Content-Type"] == "application/problem+json"  # type: ignore[attr-defined]
+    assert int(r.headers["Retry-After"]) > 0  # type: ignore[attr-defined]
+    assert r.json["code"] == "too_many_requests"  # type: ignore[attr-defined]
+
+
+def test_refused_tokens_hold_the_address_back_even_with_a_good_token(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    good = tokens["AGENCY-A", "agency-writer"]
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    for _ in range(3):
+        assert client.get("/v1/checkpoints/latest", headers=_bearer(forged)).status_code == 401
+    _assert_429(client.get("/v1/checkpoints/latest", headers=_bearer(forged)))
+    _assert_429(client.get("/v1/checkpoints/latest", headers=_bearer(good)))
+    other = client.get(
+        "/v1/checkpoints/latest", headers=_bearer(good), environ_base={"REMOTE_ADDR": "10.0.0.9"}
+    )
+    assert other.status_code == 404  # another address is not held back
+
+
+def test_expensive_routes_are_limited_per_token(client: FlaskClient, tokens: Tokens) -> None:
+    writer, reader = tokens["AGENCY-A", "agency-writer"], tokens["AGENCY-A", "agency-reader"]
+    body = {"attributes": FATIMA}
+    for _ in range(4):
+        assert client.post("/v1/pseudonyms", json=body, headers=_bearer(writer)).status_code == 200
+    _assert_429(client.post("/v1/pseudonyms", json=body, headers=_bearer(writer)))
+    _assert_429(client.post("/v1/registrations", json=body, headers=_bearer(writer)))
+    assert client.post("/v1/pseudonyms", json=body, headers=_bearer(reader)).status_code == 200
+    # cheap routes are not counted
+    assert client.get("/v1/checkpoints/latest", headers=_bearer(writer)).status_code == 404
+
+
+def test_dashboard_login_is_limited_per_address(client: FlaskClient, tokens: Tokens) -> None:
+    page = client.get("/dashboard/login").get_data(as_text=True)
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match is not None
+    form = {"csrf": match.group(1), "token": "lgw.AGENCY-A.0000000000000000." + "A" * 43}
+    for _ in range(2):
+        assert client.post("/dashboard/login", data=form).status_code == 401
+    r = client.post("/dashboard/login", data=form)
+    assert r.status_code == 429
+    assert int(r.headers["Retry-After"]) > 0
