@@ -110,8 +110,8 @@ def query_for(
 def _check_month(start: str | None, end: str | None) -> None:
     """Donors' periods are calendar months (or all time): overlapping or shifted
     periods would let one report be subtracted from another."""
-    month = None if start is None else start[:7]
-    first, last = month_bounds(month)
+    given = start or end
+    first, last = month_bounds(given[:7] if given else None)
     if start != first:
         raise ValidationError(
             "donor reports cover a calendar month: from must be its first day",
