@@ -57,6 +57,7 @@ FORMATS = {
     "iati": ("application/xml", "iati.xml"),
 }
 CACHE_SIZE = 128
+MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
 _cubes: OrderedDict[tuple[str, int, int], Cube] = OrderedDict()
@@ -220,7 +221,7 @@ def weekly_deliveries(
     (default today), with complementary suppression across the weeks; for a query on
     the lattice, per calendar month instead (the lattice is suppressed as a whole)."""
     if query.on_lattice:
-        return _monthly(gateway, query, weeks // 3 or 1, today)
+        return _monthly(gateway, query, MONTHS_SHOWN, today)
     last = (
         dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
     )
