@@ -11,17 +11,65 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from chaincode.fields import parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certificate
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+PCODE = re.compile(r"[A-Z]{2}[0-9]{0,10}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The largest amount one entitlement of a programme may hold, and its currency:
+    the members' own bound, far tighter than the contract's, so that a phone number
+    or an ID number written as an amount is refused."""
+
+    currency: str
+    max_amount: str
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY.fullmatch(self.currency):
+            raise ConfigError(f"ceiling currency {self.currency!r} is not an ISO 4217 code")
+        if parse_amount(self.max_amount) is None:
+            raise ConfigError(f"ceiling {self.max_amount!r} is not a positive amount")
+
+    @property
+    def limit(self) -> Decimal:
+        return Decimal(self.max_amount)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"currency": self.currency, "max_amount": self.max_amount}
+
+
+def _vocabulary(
+    locations: Iterable[object], ceilings: Mapping[str, Any], programmes: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, Ceiling]]:
+    """The administrative codes and programme ceilings of a definition or file, checked."""
+    codes = tuple(str(code) for code in locations)
+    bad = [code for code in codes if not PCODE.fullmatch(code)]
+    if bad:
+        raise ConfigError(f"locations must be P-codes (country code and digits): {bad[:3]}")
+    if len(set(codes)) != len(codes):
+        raise ConfigError("a location is listed twice")
+    limits: dict[str, Ceiling] = {}
+    for programme, ceiling in ceilings.items():
+        if programme not in programmes:
+            raise ConfigError(f"ceiling for {programme}, which is not a listed programme")
+        if isinstance(ceiling, Ceiling):
+            limits[programme] = ceiling
+        else:
+            limits[programme] = Ceiling(str(ceiling["currency"]), str(ceiling["max_amount"]))
+    return codes, limits
 
 
 def _member(org_id: str, role: str, seen: set[str] | dict[str, Any]) -> Role:
@@ -101,8 +149,13 @@ class Definition:
     # The members that run a witness (each made its key with `ledger-gw witness init`).
     witnesses: tuple[WitnessListing, ...] = ()
     witness_quorum: int = 0
+    # The administrative codes (P-codes) the members work in, and per programme the
+    # largest amount of one entitlement; empty means "not agreed" (shape checks only).
+    locations: tuple[str, ...] = ()
+    ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _vocabulary(self.locations, self.ceilings, self.programmes)
         seen: set[str] = set()
         for org_id, role in self.members:
             _member(org_id, role, seen)
@@ -113,7 +166,8 @@ class Definition:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Definition:
         """``{"name", "members": [{"id", "role"}], "programmes": [...], "witnesses":
-        [{"org", "vkey", "url"}], "witness_quorum": n}``."""
+        [{"org", "vkey", "url"}], "witness_quorum": n, "locations": [P-code, ...],
+        "ceilings": {programme: {"currency", "max_amount"}}}``."""
         try:
             members = tuple((str(m["id"]), cast(Role, str(m["role"]))) for m in data["members"])
             programmes = tuple(str(p) for p in data.get("programmes", ()))
@@ -122,8 +176,13 @@ class Definition:
                 for w in data.get("witnesses", ())
             )
             quorum = data.get("witness_quorum", 0)
-            return cls(str(data["name"]), members, programmes, witnesses, quorum)
-        except (KeyError, TypeError) as exc:
+            locations, ceilings = _vocabulary(
+                data.get("locations", ()), data.get("ceilings", {}), programmes
+            )
+            return cls(
+                str(data["name"]), members, programmes, witnesses, quorum, locations, ceilings
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"consortium definition is missing {exc}") from exc
 
     @classmethod
@@ -141,8 +200,13 @@ class Consortium:
     # pattern, and an all-capital name fits it; gateways refuse codes not listed here.
     programmes: tuple[str, ...] = ()
     witness_quorum: int = 0
+    # What the gateway's guard checks values against (see Definition); files written
+    # before these were agreed have neither, and the guard falls back to shapes.
+    locations: tuple[str, ...] = ()
+    ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _vocabulary(self.locations, self.ceilings, self.programmes)
         listed = [(o.org_id, o.witness_vkey) for o in self.organisations.values() if o.witness_vkey]
         _check_witnesses(listed, self.organisations)
         _quorum(self.witness_quorum, len(listed))
@@ -195,6 +259,12 @@ class Consortium:
             "programmes": list(self.programmes),
             "witness_quorum": self.witness_quorum,
             "organisations": [_org_dict(o) for o in self.organisations.values()],
+            **({"locations": list(self.locations)} if self.locations else {}),
+            **(
+                {"ceilings": {p: c.to_dict() for p, c in self.ceilings.items()}}
+                if self.ceilings
+                else {}
+            ),
         }
 
     @classmethod
@@ -215,6 +285,9 @@ class Consortium:
             programmes = tuple(str(p) for p in data.get("programmes", ()))
             # Files from before witnesses ran apart have keys but no URL and no quorum:
             # their cosignatures still verify, nobody is pushed to, nothing is required.
+            locations, ceilings = _vocabulary(
+                data.get("locations", ()), data.get("ceilings", {}), programmes
+            )
             return cls(
                 str(data["name"]),
                 str(data["origin"]),
@@ -222,6 +295,8 @@ class Consortium:
                 orgs,
                 programmes,
                 data.get("witness_quorum", 0),
+                locations,
+                ceilings,
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"consortium file is missing {exc}") from exc

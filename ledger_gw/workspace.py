@@ -121,6 +121,8 @@ class Workspace:
             orgs,
             definition.programmes,
             definition.witness_quorum,
+            definition.locations,
+            dict(definition.ceilings),
         )
         consortium.save(root / "consortium.json")
         return cls(root, consortium)

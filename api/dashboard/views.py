@@ -173,7 +173,9 @@ def report() -> str:
     funnel.append(("completed", summary["referrals_completed"]))
     figures = {
         "weeks": charts.vertical(
-            "Deliveries per week", [(w.start[5:], w.deliveries) for w in weeks], k
+            f"Deliveries per {'month' if query.on_lattice else 'week'}",
+            [(w.start[5:], w.deliveries) for w in weeks],
+            k,
         ),
         "funnel": charts.horizontal("Referral funnel", funnel, k),
         "sectors": charts.horizontal(

@@ -6,7 +6,7 @@ stores stay empty of them. The ledger refuses transactions more than 10 minutes 
 its clock, so every event is submitted now; what spreads over the past weeks is the
 events' own dates (entitlement periods, delivery dates), which is what the reports
 chart. Sizes are chosen so that most cells are published and a few fall below k
-(a rare location, a rare sector, a thin week), to show suppression as it works.
+(a rare location, a rare sector, a thin month), to show suppression as it works.
 
 Events go in phases through the gateway's own batch service (the same checks as the
 API), each phase after the one it depends on: consents and grants, then deliveries,
@@ -47,7 +47,7 @@ SECTORS = (("health", 8), ("protection", 5), ("shelter", 4), ("education", 3), (
 REFERRED, ACCEPTED, DECLINED, COMPLETED = 0.4, 0.75, 0.1, 0.65
 DUPLICATES = 8  # people granted cash twice by two agencies; half revoked as duplicates
 WEEKS = 8
-EARLY = 3  # people helped in the ninth week back, fewer than k
+EARLY = 3  # people helped in the month before everyone else, fewer than k
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
@@ -121,9 +121,11 @@ class _Builder:
         return entitlement_id
 
     def early(self, org: str) -> None:
-        """One of a thin cohort helped before everyone else: a week below k on the chart."""
+        """One of a thin cohort helped in the calendar month before everyone else: a
+        month below k on the donors' chart."""
         pid, entitlement_id = self.pid(), self.uid()
-        start = self.today - dt.timedelta(days=WEEKS * 7 + 4)
+        first = (self.today - dt.timedelta(days=WEEKS * 7 + 2)).replace(day=1)
+        start = first - dt.timedelta(days=15)
         self.ev(0, org, {
             "type": "entitlement.granted", "entitlement_id": entitlement_id, "pid": pid,
             "programme": "MPCA-2026", "assistance_type": "cash", "modality": "cash",

@@ -15,6 +15,11 @@ a delivery's location is its own, else its entitlement's, cut to ``location_char
 characters of the P-code (admin 1 by default) so no cell is finer than that.
 Table cells count (person, cell) pairs, so margins add up exactly, which is what
 complementary suppression needs.
+
+A query ``on_lattice`` (what donors get) names a slice of a fixed lattice (a calendar
+month or all time, an organisation or all, a programme or all) and is suppressed with
+the whole lattice (:mod:`ledger_gw.reports.lattice`), so that no hidden figure is a
+difference of figures published in any reports a donor may ask for.
 """
 
 from __future__ import annotations
@@ -22,15 +27,17 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Hashable, Iterable
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from chaincode.fields import format_amount
 from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
-from ledger_gw.reports.suppression import DEFAULT_K, suppress
+from ledger_gw.reports import lattice
+from ledger_gw.reports.lattice import TOTAL, Entry, Slice
+from ledger_gw.reports.suppression import DEFAULT_K, Suppressed, suppress
 from ledger_gw.transaction import parse_time
 
 REPORT_FORMAT = "ledger-gw/accountability-report/v1"
@@ -54,9 +61,33 @@ class ReportQuery:
     end: str | None = None  # YYYY-MM-DD, inclusive
     k: int = DEFAULT_K
     location_chars: int = 4
+    on_lattice: bool = False  # a donor's slice: a calendar month or all time
+
+    def slice(self) -> Slice:
+        """The lattice slice this query names; ValueError when its period is not one."""
+        month = None if self.start is None else self.start[:7]
+        if (self.start, self.end) != month_bounds(month):
+            raise ValueError("the period is not a calendar month")
+        return (month, self.org, self.programme)
+
+    def as_dict(self) -> dict[str, Any]:
+        """As reports carry it (``on_lattice`` only when set, as older reports lack it)."""
+        out = asdict(self)
+        if not self.on_lattice:
+            del out["on_lattice"]
+        return out
 
     def in_period(self, day: str) -> bool:
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+def month_bounds(month: str | None) -> tuple[str | None, str | None]:
+    """The first and last day of a ``YYYY-MM`` month; (None, None) for all time."""
+    if month is None:
+        return None, None
+    first = dt.date.fromisoformat(f"{month}-01")
+    following = (first + dt.timedelta(days=31)).replace(day=1)
+    return first.isoformat(), (following - dt.timedelta(days=1)).isoformat()
 
 
 @dataclass
@@ -168,11 +199,16 @@ def _hide(value: int, hidden: bool) -> int | None:
     return None if hidden else value
 
 
-def _reached_table(t: _Tally, k: int) -> dict[str, Any]:
+def _reached_counts(t: _Tally) -> tuple[list[str], list[str], list[list[int]]]:
     rows = sorted({r for r, _ in t.reached})
     cols = sorted({c for _, c in t.reached})
-    people = [[len(t.reached.get((r, c), set())) for c in cols] for r in rows]
-    mask = suppress(people, k) if rows else suppress([[0]], k)
+    return rows, cols, [[len(t.reached.get((r, c), set())) for c in cols] for r in rows]
+
+
+def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[str, Any]:
+    rows, cols, people = _reached_counts(t)
+    if mask is None:
+        mask = suppress(people, k) if rows else suppress([[0]], k)
 
     def shaped(values: list[list[Any]], zero: Any, fmt: Any) -> dict[str, Any]:
         row_tot = [sum(row, zero) for row in values]
@@ -208,14 +244,22 @@ def _reached_table(t: _Tally, k: int) -> dict[str, Any]:
     }
 
 
-def _referral_table(t: _Tally, k: int) -> tuple[dict[str, Any], list[_Ref]]:
+def _referral_counts(t: _Tally) -> tuple[list[str], list[str], list[list[int]], list[_Ref]]:
     mine = [
         r for r in t.refs.values() if t.mine(r.org) and t.q.in_period(r.created.date().isoformat())
     ]
     rows = sorted({r.sector for r in mine})
     cols = list(REFERRAL_STATES)
     counts = [[sum(1 for r in mine if r.sector == s and r.state == c) for c in cols] for s in rows]
-    mask = suppress(counts, k) if rows else suppress([[0] * len(cols)], k)
+    return rows, cols, counts, mine
+
+
+def _referral_table(
+    t: _Tally, k: int, mask: Suppressed | None = None
+) -> tuple[dict[str, Any], list[_Ref]]:
+    rows, cols, counts, mine = _referral_counts(t)
+    if mask is None:
+        mask = suppress(counts, k) if rows else suppress([[0] * len(cols)], k)
     table = {
         "rows": rows,
         "columns": cols,
@@ -242,34 +286,157 @@ def _median_days(refs: list[_Ref]) -> str:
     return format_amount(Decimal(str(round(statistics.median(days), 1))))
 
 
-def compute_report(
-    records: Iterable[Record], *, anchor: dict[str, Any], query: ReportQuery
-) -> dict[str, Any]:
-    """Figures over ``records``, the log's records up to ``anchor`` (its summary)."""
-    tally = _Tally(query)
+# Summary counts of their own (not a table's total), and those that are referrals' (which
+# a programme does not filter, so they belong to the programme-wide slice).
+_OWN = (
+    "entitlements_granted",
+    "entitlements_revoked",
+    "duplicates_flagged",
+    "duplicates_resolved",
+    "referrals_accepted",
+)
+_REFERRAL_FIGURES = ("referrals", "referrals_accepted")
+
+
+def _own_counts(t: _Tally, refs: list[_Ref]) -> dict[str, int]:
+    return {
+        "entitlements_granted": t.granted,
+        "entitlements_revoked": t.revoked,
+        "duplicates_flagged": len(t.flagged),
+        "duplicates_resolved": t.resolved(),
+        "referrals_accepted": sum(1 for r in refs if r.accepted or r.state == "completed"),
+        "referrals_completed": sum(1 for r in refs if r.state == "completed"),
+    }
+
+
+def _table_figures(
+    name: str, rows: list[str], cols: list[str], counts: list[list[int]]
+) -> dict[Hashable, int]:
+    out: dict[Hashable, int] = {}
+    for r, row in zip(rows, counts, strict=True):
+        out.update({(name, r, c): v for c, v in zip(cols, row, strict=True)})
+        out[(name, r, TOTAL)] = sum(row)
+    for i, c in enumerate(cols):
+        out[(name, TOTAL, c)] = sum(row[i] for row in counts)
+    out[(name, TOTAL, TOTAL)] = sum(map(sum, counts))
+    return out
+
+
+@dataclass
+class Cube:
+    """Every slice of the lattice over one log prefix, and the one suppression pattern."""
+
+    tallies: dict[Slice, _Tally]
+    hidden: set[Entry] = field(default_factory=set)
+
+    def mask(self, s: Slice, name: str, rows: list[str], cols: list[str]) -> Suppressed:
+        if name in _REFERRAL_FIGURES:
+            s = (s[0], s[1], None)
+        h = self.hidden
+        return Suppressed(
+            tuple(tuple((s, (name, r, c)) in h for c in cols) for r in rows),
+            tuple((s, (name, r, TOTAL)) in h for r in rows),
+            tuple((s, (name, TOTAL, c)) in h for c in cols),
+            (s, (name, TOTAL, TOTAL)) in h,
+        )
+
+    def hides(self, s: Slice, name: str) -> bool:
+        if name in _REFERRAL_FIGURES:
+            s = (s[0], s[1], None)
+        return (s, name) in self.hidden
+
+
+def build_cube(records: Iterable[Record], k: int, location_chars: int = 4) -> Cube:
+    """Tally every slice of the lattice the records span, then suppress it as one."""
+    records = list(records)
+    months, orgs, programmes = set(), set(), set()
     for record in records:
-        tally.add(record)
+        e = record.event
+        if not e:
+            continue
+        orgs.add(record.org)
+        months.add(record.timestamp[:7])
+        if e.get("type") == "assistance.delivered":
+            months.add(str(e["date"])[:7])
+        if e.get("type") == "entitlement.granted":
+            programmes.add(str(e["programme"]))
+    cube = Cube({})
+    for s in lattice.slices(months, orgs, programmes):
+        start, end = month_bounds(s[0])
+        query = ReportQuery(s[1], s[2], start, end, k, location_chars, on_lattice=True)
+        cube.tallies[s] = _Tally(query)
+    for record in records:
+        for tally in cube.tallies.values():
+            tally.add(record)
+    figures: dict[Slice, dict[Hashable, int]] = {}
+    lines: list[lattice.Line] = []
+    for s, t in cube.tallies.items():
+        rows, cols, people = _reached_counts(t)
+        held = _table_figures("reached", rows, cols, people)
+        lines += lattice.table_lines(s, "reached", rows, cols)
+        sectors, states, counts, refs = _referral_counts(t)
+        own = _own_counts(t, refs)
+        held.update({n: v for n, v in own.items() if n not in _REFERRAL_FIGURES})
+        if s[2] is None:  # referrals: in the programme-wide slice only
+            held.update(_table_figures("referrals", sectors, states, counts))
+            held.update({n: v for n, v in own.items() if n in _REFERRAL_FIGURES})
+            lines += lattice.table_lines(s, "referrals", sectors, states)
+        figures[s] = held
+    lines += lattice.cross_lines(figures)
+    cube.hidden = lattice.protect(figures, lines, k)
+    return cube
+
+
+def compute_report(
+    records: Iterable[Record],
+    *,
+    anchor: dict[str, Any],
+    query: ReportQuery,
+    cube: Cube | None = None,
+) -> dict[str, Any]:
+    """Figures over ``records``, the log's records up to ``anchor`` (its summary); a
+    query on the lattice is suppressed with ``cube`` (built from the records if not
+    given: pass one only when it was built from the same records)."""
     k = query.k
-    reached = _reached_table(tally, k)
-    referrals, refs = _referral_table(tally, k)
-    accepted = sum(1 for r in refs if r.accepted or r.state == "completed")
-    completed = sum(1 for r in refs if r.state == "completed")
+    if query.on_lattice:
+        try:
+            where = query.slice()
+        except ValueError as exc:
+            raise ReportError(str(exc)) from None
+        records = list(records)
+        cube = cube or build_cube(records, k, query.location_chars)
+        tally = cube.tallies.get(where) or _Tally(query)
+        if where not in cube.tallies:
+            for record in records:
+                tally.add(record)
+        rows, cols, _ = _reached_counts(tally)
+        sectors, states, _, _ = _referral_counts(tally)
+        reached = _reached_table(tally, k, cube.mask(where, "reached", rows, cols))
+        referrals, refs = _referral_table(tally, k, cube.mask(where, "referrals", sectors, states))
+    else:
+        tally = _Tally(query)
+        for record in records:
+            tally.add(record)
+        reached = _reached_table(tally, k)
+        referrals, refs = _referral_table(tally, k)
+    own = _own_counts(tally, refs)
+    completed = own["referrals_completed"]
     people_hidden = reached["people"]["total"] is None
     counts: dict[str, tuple[int, bool]] = {
         "people_assisted": (len(tally.people), people_hidden),
         "deliveries": (sum(tally.deliveries.values()), people_hidden),
-        "entitlements_granted": (tally.granted, False),
-        "entitlements_revoked": (tally.revoked, False),
-        "duplicates_flagged": (len(tally.flagged), False),
-        "duplicates_resolved": (tally.resolved(), False),
+        **{name: (own[name], False) for name in _OWN[:4]},
         "referrals_made": (len(refs), referrals["referrals"]["total"] is None),
-        "referrals_accepted": (accepted, False),
-        "referrals_completed": (completed, False),
+        "referrals_accepted": (own["referrals_accepted"], False),
+        # the referrals table's "completed" column total, hidden with it
+        "referrals_completed": (completed, referrals["referrals"]["column_totals"][2] is None),
     }
     summary: dict[str, Any] = {}
     suppressed: list[str] = []
     for name, (value, forced) in counts.items():
         hidden = forced or 0 < value < k
+        if query.on_lattice and cube is not None and name in _OWN:
+            hidden |= cube.hides(where, name)
         summary[name] = None if hidden else value
         if hidden:
             suppressed.append(name)
@@ -279,7 +446,7 @@ def compute_report(
     return {
         "format": REPORT_FORMAT,
         "anchor": anchor,
-        "query": {key: value for key, value in asdict(query).items()},
+        "query": query.as_dict(),
         "summary": summary,
         "suppressed": suppressed,
         "tables": {"reached": reached, "referrals": referrals},

@@ -25,7 +25,14 @@ def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]
     try:
         consortium = gateway.workspace.consortium
         today = dt.datetime.now(dt.UTC).date()
-        guard(checked, consortium.organisations, consortium.programmes, today)
+        guard(
+            checked,
+            consortium.organisations,
+            consortium.programmes,
+            today,
+            consortium.locations,
+            consortium.ceilings,
+        )
     except ValidationError as exc:
         exc.field = f"{where}.{exc.field}" if where else exc.field
         raise

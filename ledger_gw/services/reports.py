@@ -7,11 +7,19 @@ ever served.
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
-The weekly delivery series is one report per week (each week's figures are what a
-report with that ``from``/``to`` says, so each is checkable on its own), plus one
-rule the single reports cannot apply: deliveries add up across weeks, so when exactly
-one week is suppressed a second (the smallest published non-zero week) is hidden
-too, or the total minus the others would give it away.
+Donors read figures only for slices of a fixed lattice: a calendar month (``from`` its
+first day, ``to`` its last) or all time, for one organisation or all, one programme or
+all; suppression is computed over the whole lattice at once, so no hidden count is
+the difference of published ones, whichever of these reports a donor asks for.
+Agencies and auditors keep arbitrary periods: an agency reads its own figures, an
+auditor reads the log itself.
+
+The delivery series is one report per period (each point is what a report with that
+``from``/``to`` says, so each is checkable on its own): calendar months on the
+lattice for donors; for others 7-day weeks, plus one rule the single reports cannot
+apply: deliveries add up across weeks, so when exactly one week is suppressed a second
+(the smallest published non-zero week) is hidden too, or the total minus the others
+would give it away.
 """
 
 from __future__ import annotations
@@ -28,12 +36,18 @@ from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Anchor, VerifiableLog
 from ledger_gw.reports import exports
-from ledger_gw.reports.accountability import ReportError, compute_report
+from ledger_gw.reports.accountability import (
+    Cube,
+    ReportError,
+    build_cube,
+    compute_report,
+    month_bounds,
+)
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
-from ledger_gw.services.access import Caller, report_org
+from ledger_gw.services.access import Caller, Role, report_org
 from ledger_gw.services.gateway import Gateway
 
 FORMATS = {
@@ -43,9 +57,12 @@ FORMATS = {
     "iati": ("application/xml", "iati.xml"),
 }
 CACHE_SIZE = 128
+MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
+_cubes: OrderedDict[tuple[str, int, int], Cube] = OrderedDict()
 _cache_lock = threading.Lock()
+CUBES = 4
 
 
 @dataclass(frozen=True)
@@ -85,7 +102,29 @@ def query_for(
         raise ValidationError("from is after to", code="invalid_period", field="from")
     if k < DEFAULT_K:
         raise ValidationError(f"k must be at least {DEFAULT_K}", code="k_too_small", field="k")
-    return ReportQuery(report_org(caller, org), programme, start, end, k)
+    if caller.role is not Role.DONOR:
+        return ReportQuery(report_org(caller, org), programme, start, end, k)
+    _check_month(start, end)
+    return ReportQuery(report_org(caller, org), programme, start, end, k, on_lattice=True)
+
+
+def _check_month(start: str | None, end: str | None) -> None:
+    """Donors' periods are calendar months (or all time): overlapping or shifted
+    periods would let one report be subtracted from another."""
+    given = start or end
+    first, last = month_bounds(given[:7] if given else None)
+    if start != first:
+        raise ValidationError(
+            "donor reports cover a calendar month: from must be its first day",
+            code="unaligned_period",
+            field="from",
+        )
+    if end != last:
+        raise ValidationError(
+            "donor reports cover a calendar month: to must be the last day of from's month",
+            code="unaligned_period",
+            field="to",
+        )
 
 
 def report_at(
@@ -119,12 +158,36 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    report = report_at(gateway.log, query, anchor)
+    if query.on_lattice:
+        cube = _cube(gateway.log, anchor, query)
+        report = compute_report(
+            gateway.log.records(anchor), anchor=anchor.summary, query=query, cube=cube
+        )
+    else:
+        report = report_at(gateway.log, query, anchor)
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
     return report
+
+
+def _cube(log: VerifiableLog, anchor: Anchor, query: ReportQuery) -> Cube:
+    """The lattice's suppression at ``anchor`` (cached: every donor slice shares it)."""
+    key = (canonical_json(anchor.summary).decode(), query.k, query.location_chars)
+    with _cache_lock:
+        hit = _cubes.get(key)
+    if hit is not None:
+        return hit
+    try:
+        cube = build_cube(log.records(anchor), query.k, query.location_chars)
+    except IntegrityError as exc:
+        raise ReportError(str(exc)) from exc
+    with _cache_lock:
+        _cubes[key] = cube
+        while len(_cubes) > CUBES:
+            _cubes.popitem(last=False)
+    return cube
 
 
 def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, Any]:
@@ -155,7 +218,10 @@ def weekly_deliveries(
     gateway: Gateway, query: ReportQuery, weeks: int = 9, today: dt.date | None = None
 ) -> list[WeekPoint]:
     """Deliveries and people reached per 7-day period, the last ending on ``query.end``
-    (default today), with complementary suppression across the weeks."""
+    (default today), with complementary suppression across the weeks; for a query on
+    the lattice, per calendar month instead (the lattice is suppressed as a whole)."""
+    if query.on_lattice:
+        return _monthly(gateway, query, MONTHS_SHOWN, today)
     last = (
         dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
     )
@@ -175,6 +241,22 @@ def weekly_deliveries(
             )
         )
     return protect_series(points)
+
+
+def _monthly(
+    gateway: Gateway, query: ReportQuery, months: int, today: dt.date | None
+) -> list[WeekPoint]:
+    last = (
+        dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
+    )
+    points: list[WeekPoint] = []
+    year, month = last.year, last.month
+    for _ in range(months):
+        start, end = map(str, month_bounds(f"{year:04d}-{month:02d}"))
+        summary = compute(gateway, replace(query, start=start, end=end))["summary"]
+        points.append(WeekPoint(start, end, summary["people_assisted"], summary["deliveries"]))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return points[::-1]
 
 
 def protect_series(points: list[WeekPoint]) -> list[WeekPoint]:

@@ -195,6 +195,23 @@ def test_bad_report_queries_are_422(api: Api, journey: Any, query: str, field: s
     assert (r.status_code, r.json["field"]) == (422, field), r.json
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("from=2026-05-01&to=2026-05-30", "to"), ("from=2026-05-02&to=2026-05-31", "from")],
+)
+def test_donor_periods_off_a_calendar_month_are_422(
+    api: Api, journey: Any, query: str, field: str
+) -> None:
+    r = api.as_("DONOR-Y", "donor").get(f"/v1/reports/accountability?{query}")
+    assert (r.status_code, r.json["code"], r.json["field"]) == (422, "unaligned_period", field)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    month = api.as_("DONOR-Y", "donor").get(
+        "/v1/reports/accountability?from=2026-05-01&to=2026-05-31"
+    )
+    assert month.status_code == 200
+    assert month.json["query"]["on_lattice"] is True
+
+
 def test_synthetic_population_fills_the_report(api: Api, gateway: Gateway) -> None:
     from ledger_gw.demo.synthetic import seed_synthetic
 

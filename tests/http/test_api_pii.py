@@ -92,3 +92,20 @@ def test_programme_must_be_listed_by_the_consortium(
     assert r.status_code == 422
     assert r.json["field"] == "programme"
     assert gateway.ledger.size() == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "rule"),
+    [
+        (ev.entitlement_granted(PID, location="KE0712345679"), "location", "unlisted_location"),
+        (ev.entitlement_granted(PID, amount="963944123.4567"), "amount", "above_ceiling"),
+    ],
+)
+def test_values_outside_the_consortium_vocabulary_are_422(
+    api: Api, gateway: Gateway, event: dict[str, Any], field: str, rule: str
+) -> None:
+    r = api.as_("AGENCY-A").post("/v1/events", json=event)
+    assert (r.status_code, r.json["field"], r.json["code"]) == (422, field, rule)
+    assert r.headers["Content-Type"].startswith("application/problem+json")
+    assert "0712345679" not in r.get_data(as_text=True)
+    assert gateway.ledger.size() == 0

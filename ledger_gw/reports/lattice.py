@@ -1,0 +1,91 @@
+"""Suppression that holds across every report a donor may ask for, not only within one.
+
+A donor may ask for any slice of a fixed lattice: a calendar month or all time, one
+organisation or all, one programme or all. The slices are related by addition (the
+months add up to all time, the organisations to all, the programmes to all), so a
+count hidden in one slice could be the difference of figures published in others.
+Every figure is therefore placed on *lines*: within a slice, a table's row with its
+row total, a column with its column total; across slices, the same figure along one
+dimension with the dimension's total. Primary suppression hides every count from 1 to
+k-1; then a line with exactly one hidden entry gets a second one (the smallest
+non-zero part, else the total), until nothing changes. The pattern is a function of
+the whole lattice, so every slice reads its part of one and the same pattern.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+
+#: A slice of the lattice: (month "YYYY-MM" or None, organisation or None, programme or None).
+Slice = tuple[str | None, str | None, str | None]
+#: One figure of one slice: the slice, then the figure's own key.
+Entry = tuple[Slice, Hashable]
+Line = tuple[Sequence[Entry], Entry]  # (parts, total)
+
+TOTAL = "*"  # the row or column total of a table, in a figure's key
+
+
+def slices(months: Iterable[str], orgs: Iterable[str], programmes: Iterable[str]) -> list[Slice]:
+    """Every slice of the lattice, the "all" coordinate (None) included."""
+    return list(
+        itertools.product(
+            [None, *sorted(months)], [None, *sorted(orgs)], [None, *sorted(programmes)]
+        )
+    )
+
+
+def cross_lines(figures: Mapping[Slice, Mapping[Hashable, int]]) -> list[Line]:
+    """Each figure along each dimension, its parts with the dimension's total."""
+    lines: list[Line] = []
+    for dim in range(3):
+        groups: dict[Slice, list[Slice]] = defaultdict(list)
+        for s in figures:
+            if s[dim] is not None:
+                total = (*s[:dim], None, *s[dim + 1 :])
+                groups[total].append(s)  # type: ignore[index]
+        for total, parts in groups.items():
+            keys = set(figures.get(total, {})).union(*(figures[p] for p in parts))
+            for key in sorted(keys, key=repr):
+                lines.append(([(p, key) for p in parts], (total, key)))
+    return lines
+
+
+def table_lines(s: Slice, name: str, rows: Sequence[str], cols: Sequence[str]) -> list[Line]:
+    """The lines of one two-way table with its margins, keyed ``(name, row, column)``."""
+    lines: list[Line] = []
+    for r in [*rows, TOTAL]:
+        lines.append(([(s, (name, r, c)) for c in cols], (s, (name, r, TOTAL))))
+    for c in [*cols, TOTAL]:
+        lines.append(([(s, (name, r, c)) for r in rows], (s, (name, TOTAL, c))))
+    return lines
+
+
+def protect(
+    figures: Mapping[Slice, Mapping[Hashable, int]], lines: Iterable[Line], k: int
+) -> set[Entry]:
+    """The hidden entries: counts below k, then one more on every line with only one."""
+    value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
+    hidden = {e for e, v in value.items() if 0 < v < k}
+    lines = list(lines)
+    changed = True
+    while changed:
+        changed = False
+        for parts, total in lines:
+            if sum(e in hidden for e in (*parts, total)) != 1:
+                continue
+            candidates = sorted(
+                (value[e], repr(e), e) for e in parts if e not in hidden and value.get(e, 0) > 0
+            )
+            if candidates:
+                hidden.add(candidates[0][2])
+            elif total not in hidden:
+                hidden.add(total)
+            else:  # only zero parts beside a hidden total: hide a published zero
+                zeros = sorted((repr(e), e) for e in parts if e in value and e not in hidden)
+                if not zeros:
+                    continue
+                hidden.add(zeros[0][1])
+            changed = True
+    return hidden

@@ -1,0 +1,84 @@
+"""The consortium's administrative codes and programme ceilings: checked when read,
+kept when written, optional for files written before they existed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger_gw.consortium import Ceiling, Definition
+from ledger_gw.errors import ConfigError, ValidationError
+from ledger_gw.services.pii_guard import guard
+
+NETWORK = Path(__file__).parents[2] / "network" / "consortium.json"
+TODAY = dt.date(2026, 6, 1)
+GRANT = {"programme": "P-1", "amount": "100", "currency": "USD", "location": "KE01"}
+
+
+def _definition(**extra: Any) -> dict[str, Any]:
+    members = [{"id": "AGENCY-A", "role": "agency"}]
+    return {"name": "x", "members": members, "programmes": ["P-1"], **extra}
+
+
+def test_network_file_lists_codes_and_ceilings() -> None:
+    network = Definition.load(NETWORK)
+    assert "KE0712345679" not in network.locations
+    assert all(p in network.ceilings for p in network.programmes)
+
+
+def test_older_definition_without_vocabulary_still_reads() -> None:
+    old = Definition.from_dict(_definition())
+    assert (old.locations, dict(old.ceilings)) == ((), {})
+    # ... and its guard falls back to the P-code shape, which a phone number fits.
+    guard({**GRANT, "location": "KE0712345679"}, ["AGENCY-A"], ["P-1"], TODAY)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"locations": ["Nairobi"]},
+        {"locations": ["KE01", "KE01"]},
+        {"ceilings": {"P-2": {"currency": "USD", "max_amount": "10"}}},
+        {"ceilings": {"P-1": {"currency": "dollars", "max_amount": "10"}}},
+        {"ceilings": {"P-1": {"currency": "USD", "max_amount": "-1"}}},
+        {"ceilings": {"P-1": {"currency": "USD"}}},
+        {"ceilings": ["P-1"]},
+    ],
+)
+def test_malformed_vocabulary_is_refused(extra: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        Definition.from_dict(_definition(**extra))
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "rule"),
+    [
+        ({**GRANT, "location": "KE0712345679"}, "location", "unlisted_location"),
+        ({**GRANT, "amount": "963944123.4567"}, "amount", "above_ceiling"),
+        ({**GRANT, "amount": "500.0001"}, "amount", "above_ceiling"),
+        ({**GRANT, "currency": "EUR"}, "currency", "wrong_currency"),
+        ({"amount": "500.01", "currency": "USD"}, "amount", "above_ceiling"),
+    ],
+)
+def test_guard_holds_values_to_the_vocabulary(event: dict[str, Any], field: str, rule: str) -> None:
+    definition = Definition.from_dict(
+        _definition(
+            locations=["KE01", "KE0101"],
+            ceilings={"P-1": {"currency": "USD", "max_amount": "500"}},
+        )
+    )
+    args = (["AGENCY-A"], definition.programmes, TODAY, definition.locations, definition.ceilings)
+    guard({**GRANT, "amount": "500"}, *args)
+    with pytest.raises(ValidationError) as info:
+        guard(event, *args)
+    assert (info.value.field, info.value.code) == (field, rule)
+
+
+def test_vocabulary_survives_a_round_trip(tmp_path: Path) -> None:
+    data = _definition(locations=["KE01"], ceilings={"P-1": {"currency": "KES", "max_amount": "9"}})
+    definition = Definition.from_dict(json.loads(json.dumps(data)))
+    assert definition.ceilings == {"P-1": Ceiling("KES", "9")}
