@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= var/demo
 
-.PHONY: run demo test lint postgres browser reformat bench bench-http clean
+.PHONY: run demo test lint postgres browser reformat bench bench-http fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,12 @@ bench: $(STAMP)
 
 bench-http: $(STAMP)
 	$(BIN)/python bench/http_gateway.py
+
+# Schemathesis over the whole OpenAPI with every demo role (bounded in time; not part of
+# `make test`): no 5xx and no answer outside its schema.
+fuzz: $(STAMP)
+	$(BIN)/python -m pip install --quiet 'schemathesis>=4'
+	BIN=$(BIN) scripts/fuzz-api.sh
 
 # Fabric: FABRIC_HOME must name the Fabric 2.5 release layout (see network/README.md).
 fabric-up: $(STAMP)

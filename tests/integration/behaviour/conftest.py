@@ -20,7 +20,9 @@ import pytest
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.interfaces import Ledger
+from ledger_gw.services.config import GatewayConfig
 from ledger_gw.workspace import Workspace
 from tests.support.witnesses import TestWitnesses
 
@@ -112,3 +114,31 @@ def backend(
         yield b
     finally:
         b.ledger.close()
+
+
+def gateway_config(
+    request: pytest.FixtureRequest, tmp_path: Path, orgs: tuple[str, ...]
+) -> GatewayConfig:
+    """A gateway on the backend ``request.param`` names, serving ``orgs`` with its own
+    off-chain databases in ``tmp_path``: a fresh embedded ledger (new to the session's
+    witnesses), or the session's Fabric network."""
+    offchain = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
+    if request.param == "embedded":
+        request.getfixturevalue("embedded_witnesses").forget()
+        workspace: Workspace = request.getfixturevalue("embedded_workspace")
+        return GatewayConfig(
+            directory=workspace.root,
+            ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+            offchain_url=offchain,
+            orgs=orgs,
+        )
+    profile: Path = request.getfixturevalue("fabric_profile")
+    fabric_workspace = FabricProfile.load(profile).workspace
+    assert fabric_workspace is not None
+    return GatewayConfig(
+        directory=Path(fabric_workspace),
+        backend="fabric",
+        fabric_profile=profile,
+        offchain_url=offchain,
+        orgs=orgs,
+    )

@@ -16,11 +16,10 @@ from flask.testing import FlaskClient
 
 from api.app import create_app
 from ledger_gw.bootstrap import open_gateway
-from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.services.access import issue_token
-from ledger_gw.services.config import GatewayConfig
 from ledger_gw.workspace import Workspace
+from tests.integration.behaviour.conftest import gateway_config
 from tests.support import events as ev
 
 ORGS = ("AGENCY-A", "AGENCY-B")
@@ -40,24 +39,7 @@ class Served:
 def served(
     request: pytest.FixtureRequest, embedded_workspace: Workspace, tmp_path: Path
 ) -> Iterator[Served]:
-    if request.param == "embedded":
-        config = GatewayConfig(
-            directory=embedded_workspace.root,
-            ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-            orgs=ORGS,
-        )
-    else:
-        profile: Path = request.getfixturevalue("fabric_profile")
-        workspace = FabricProfile.load(profile).workspace
-        assert workspace is not None
-        config = GatewayConfig(
-            directory=Path(workspace),
-            backend="fabric",
-            fabric_profile=profile,
-            offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-            orgs=ORGS,
-        )
+    config = gateway_config(request, tmp_path, ORGS)
     gateway = open_gateway(config)
     app = create_app(config, gateway=gateway)
     tokens = {org: issue_token(gateway.store(org), "agency", "agency-writer")[1] for org in ORGS}

@@ -15,12 +15,11 @@ from api.app import create_app
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.client import OrgClient
-from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.reports.signing import verify_report
 from ledger_gw.services.access import issue_token
-from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.integration.behaviour.conftest import gateway_config
 from tests.support import events as ev
 from tests.support.witnesses import settled
 
@@ -45,26 +44,7 @@ class Served:
 def served(
     request: pytest.FixtureRequest, embedded_workspace: Workspace, tmp_path: Path
 ) -> Iterator[Served]:
-    offchain = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
-    if request.param == "embedded":
-        request.getfixturevalue("embedded_witnesses").forget()  # a new log to them
-        config = GatewayConfig(
-            directory=embedded_workspace.root,
-            ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-            offchain_url=offchain,
-            orgs=ORGS,
-        )
-    else:
-        profile: Path = request.getfixturevalue("fabric_profile")
-        workspace = FabricProfile.load(profile).workspace
-        assert workspace is not None
-        config = GatewayConfig(
-            directory=Path(workspace),
-            backend="fabric",
-            fabric_profile=profile,
-            offchain_url=offchain,
-            orgs=ORGS,
-        )
+    config = gateway_config(request, tmp_path, ORGS)
     gateway = open_gateway(config)
     app = create_app(config, gateway=gateway)
     tokens = {
