@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -292,14 +293,24 @@ def _is_config(block: Any) -> bool:
     return bool(header.type == pb.common.HeaderType.Value("CONFIG"))
 
 
-def _find_tx(block: Any, tx_id: str) -> tuple[int, Any, Any]:
+def find_tx(block: Any, tx_id: str) -> tuple[int, Any, Any] | None:
+    """The transaction's index in the block, its envelope and payload; None if absent."""
     for index, raw in enumerate(block.data.data):
         envelope = pb.common.Envelope.FromString(raw)
         payload = pb.common.Payload.FromString(envelope.payload)
         channel_header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
         if channel_header.tx_id == tx_id:
             return index, envelope, payload
-    raise IntegrityError(f"block {block.header.number} does not hold transaction {tx_id}")
+    return None
+
+
+def json_object(data: bytes) -> dict[str, Any]:
+    """A JSON object read from a transaction (an event, a contract's answer); {} else."""
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def verify_evidence(
@@ -347,7 +358,12 @@ def verify_evidence(
             configs.add(int(n))
         previous = block
     first = blocks[0]
-    index, envelope, payload = _find_tx(first, evidence.tx_id)
+    found = find_tx(first, evidence.tx_id)
+    if found is None:
+        raise IntegrityError(
+            f"block {first.header.number} does not hold transaction {evidence.tx_id}"
+        )
+    index, envelope, payload = found
     flags = first.metadata.metadata[pb.common.BlockMetadataIndex.Value("TRANSACTIONS_FILTER")]
     if index >= len(flags) or flags[index] != VALID:
         raise IntegrityError(f"transaction {evidence.tx_id} is not marked valid in its block")

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +60,8 @@ from ledger_gw.audit.fabric_blocks import (
     Msp,
     block_header_hash,
     channel_msps,
+    find_tx,
+    json_object,
     verify_evidence,
 )
 from ledger_gw.audit.fabric_blocks import _identity as msp_identity  # judge certificates alike
@@ -207,24 +208,6 @@ class _Tx:
     found: bool = True
 
 
-def _find(block: Any, tx_id: str) -> tuple[int, Any, Any] | None:
-    for index, raw in enumerate(block.data.data):
-        envelope = pb.common.Envelope.FromString(raw)
-        payload = pb.common.Payload.FromString(envelope.payload)
-        header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
-        if header.tx_id == tx_id:
-            return index, envelope, payload
-    return None
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def _read_tx(
     block_bytes: bytes,
     entry: _Entry,
@@ -240,7 +223,7 @@ def _read_tx(
     event the endorsers never saw) besides the broken block.
     """
     block = pb.common.Block.FromString(block_bytes)
-    found = _find(block, entry.tx_id)
+    found = find_tx(block, entry.tx_id)
     position = entry.block * POSITION_STRIDE
     if found is None:
         return _Tx(
@@ -303,14 +286,14 @@ def _read_tx(
                 position,
             )
         )
-    out.result = _json_object(bytes(action.response.payload))
+    out.result = json_object(bytes(action.response.payload))
     proposal_payload = pb.proposal.ChaincodeProposalPayload.FromString(
         cap.chaincode_proposal_payload
     )
     spec = pb.chaincode.ChaincodeInvocationSpec.FromString(proposal_payload.input)
     args = [bytes(a) for a in spec.chaincode_spec.input.args]
     if len(args) == 2 and args[0] == b"submit":
-        out.event = _json_object(args[1])
+        out.event = json_object(args[1])
     if check_endorsements:
         _check_endorsements(out, cap, msps)
     return out

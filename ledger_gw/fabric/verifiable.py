@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ledger_gw import protos as pb
-from ledger_gw.audit.fabric_blocks import VALID, block_data_hash, block_header_hash, compact
+from ledger_gw.audit.fabric_blocks import (
+    VALID,
+    block_data_hash,
+    block_header_hash,
+    compact,
+    json_object,
+)
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
@@ -32,14 +37,6 @@ from ledger_gw.transaction import format_time
 
 ENDORSER_TRANSACTION = 3  # common.HeaderType
 TRANSACTIONS_FILTER = 2  # common.BlockMetadataIndex
-
-
-def _object(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def block_records(raw: bytes, chaincode: str) -> list[Record]:
@@ -77,8 +74,8 @@ def block_records(raw: bytes, chaincode: str) -> list[Record]:
                 tx_id=header.tx_id,
                 timestamp=format_time(header.timestamp.ToDatetime(tzinfo=dt.UTC)),
                 org=pb.identities.SerializedIdentity.FromString(creator).mspid,
-                event=_object(args[1]) if submitted else {},
-                result=_object(bytes(action.response.payload)),
+                event=json_object(args[1]) if submitted else {},
+                result=json_object(bytes(action.response.payload)),
             )
         )
     return out
