@@ -8,6 +8,7 @@ checkpoint trusted (the log anchors bundles there, verifiers default to it).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import urllib.parse
@@ -17,15 +18,47 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
+from cryptography.exceptions import InvalidSignature
+
 from chaincode.fields import parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
-from ledger_gw.identity import Authenticator, Organisation, cert_pem, load_certificate
+from ledger_gw.identity import (
+    Authenticator,
+    KeyPeriod,
+    Organisation,
+    Profile,
+    cert_pem,
+    certificate_fingerprint,
+    load_certificate,
+)
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
 PCODE = re.compile(r"[A-Z]{2}[0-9]{0,10}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# An IATI organisation identifier: a registration agency prefix, then the agency's own
+# code, without the characters IATI forbids in identifiers (space, / & | ?).
+IATI_REF = re.compile(r"[A-Z]{2}(-[A-Za-z0-9_.:]+)+")
+#: IATI's OrganisationType codelist.
+IATI_TYPES = {
+    "10": "Government",
+    "11": "Local Government",
+    "15": "Other Public Sector",
+    "21": "International NGO",
+    "22": "National NGO",
+    "23": "Regional NGO",
+    "24": "Partner Country based NGO",
+    "30": "Public Private Partnership",
+    "40": "Multilateral",
+    "60": "Foundation",
+    "70": "Private Sector",
+    "71": "Private Sector in Provider Country",
+    "72": "Private Sector in Aid Recipient Country",
+    "73": "Private Sector in Third Country",
+    "80": "Academic, Training and Research",
+    "90": "Other",
+}
 
 
 @dataclass(frozen=True)
@@ -115,6 +148,56 @@ def _quorum(quorum: object, witnesses: int) -> int:
     return quorum
 
 
+def check_profile(org_id: str, profile: Profile) -> Profile:
+    """A member's names, checked: a display name, and IATI's own forms of its reference
+    and type (what an IATI export writes as ``ref`` and ``type``)."""
+    if not profile.display_name.strip():
+        raise ConfigError(f"the display name of {org_id} is empty")
+    if profile.iati_ref is not None and not IATI_REF.fullmatch(profile.iati_ref):
+        raise ConfigError(
+            f"the IATI reference of {org_id}, {profile.iati_ref!r}, is not an IATI "
+            "organisation identifier (e.g. XM-DAC-41121)"
+        )
+    if profile.iati_type is not None and profile.iati_type not in IATI_TYPES:
+        raise ConfigError(
+            f"the IATI type of {org_id}, {profile.iati_type!r}, is not an IATI "
+            f"OrganisationType code ({', '.join(IATI_TYPES)})"
+        )
+    return profile
+
+
+@dataclass(frozen=True)
+class Endorsement:
+    """The Fabric endorsement policy the members agreed: any ``required`` of the peers
+    of ``among`` must endorse a write."""
+
+    required: int
+    among: tuple[str, ...]
+
+    def check(self, members: Mapping[str, str]) -> None:
+        """Every endorser a member with a peer (not a donor), and a reachable count."""
+        for org_id in self.among:
+            if org_id not in members:
+                raise ConfigError(f"endorsement: {org_id} is not a member")
+            if members[org_id] == "donor":
+                raise ConfigError(f"endorsement: {org_id} is a donor, which runs no peer")
+        if len(set(self.among)) != len(self.among):
+            raise ConfigError("endorsement: an endorser is listed twice")
+        if not 1 <= self.required <= len(self.among):
+            raise ConfigError(
+                f"endorsement: required must be from 1 to {len(self.among)} "
+                f"(the endorsers listed), not {self.required}"
+            )
+
+    def fabric(self) -> str:
+        """The signature policy as `peer lifecycle chaincode` takes it."""
+        peers = ",".join(f"'{org}.peer'" for org in self.among)
+        return f"OutOf({self.required},{peers})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"required": self.required, "among": list(self.among)}
+
+
 @dataclass(frozen=True)
 class WitnessListing:
     """A member's witness as the members agreed it: its key and where it listens."""
@@ -153,15 +236,25 @@ class Definition:
     # largest amount of one entitlement; empty means "not agreed" (shape checks only).
     locations: tuple[str, ...] = ()
     ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
+    # How each member is named to people and in IATI exports (organisation → Profile),
+    # and the Fabric endorsement policy; empty and None when not agreed.
+    profiles: Mapping[str, Profile] = field(default_factory=dict)
+    endorsement: Endorsement | None = None
 
     def __post_init__(self) -> None:
         _vocabulary(self.locations, self.ceilings, self.programmes)
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for org_id, role in self.members:
             _member(org_id, role, seen)
-            seen.add(org_id)
+            seen[org_id] = role
         _check_witnesses(((w.org_id, w.vkey) for w in self.witnesses), seen)
         _quorum(self.witness_quorum, len(self.witnesses))
+        for org_id, profile in self.profiles.items():
+            if org_id not in seen:
+                raise ConfigError(f"names given for {org_id}, which is not a member")
+            check_profile(org_id, profile)
+        if self.endorsement is not None:
+            self.endorsement.check(seen)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Definition:
@@ -187,6 +280,11 @@ class Definition:
 
     @classmethod
     def load(cls, path: Path) -> Definition:
+        """A definition file: TOML (see ledger_gw.consortium_toml), or the older JSON."""
+        if path.suffix == ".toml":
+            from ledger_gw.consortium_toml import load_definition
+
+            return load_definition(path)
         return cls.from_dict(_json_object(path, "consortium definition"))
 
 
@@ -204,12 +302,47 @@ class Consortium:
     # before these were agreed have neither, and the guard falls back to shapes.
     locations: tuple[str, ...] = ()
     ceilings: Mapping[str, Ceiling] = field(default_factory=dict)
+    endorsement: Endorsement | None = None
 
     def __post_init__(self) -> None:
         _vocabulary(self.locations, self.ceilings, self.programmes)
         listed = [(o.org_id, o.witness_vkey) for o in self.organisations.values() if o.witness_vkey]
         _check_witnesses(listed, self.organisations)
         _quorum(self.witness_quorum, len(listed))
+        for org in self.organisations.values():
+            if org.profile is not None:
+                check_profile(org.org_id, org.profile)
+        if self.endorsement is not None:
+            self.endorsement.check({o: m.role for o, m in self.organisations.items()})
+
+    def profile(self, org_id: str) -> Profile:
+        """How ``org_id`` is named in reports: its agreed profile, else its ID alone."""
+        return self.organisation(org_id).profile or Profile(org_id)
+
+    def with_member(self, org: Organisation) -> Consortium:
+        """This consortium with a new member (its CA and first signing key listed)."""
+        if org.org_id in self.organisations:
+            raise ConfigError(f"{org.org_id} is already a member of consortium {self.name}")
+        _member(org.org_id, org.role, self.organisations)
+        return replace(self, organisations={**self.organisations, org.org_id: org})
+
+    def with_rotated_key(self, org_id: str, cert_pem_text: str, at: dt.datetime) -> Consortium:
+        """``org_id``'s signing key replaced at ``at``: the current one closes there and
+        keeps its period (what it signed before still verifies), the new one opens."""
+        org = self.organisation(org_id)
+        cert = load_certificate(cert_pem_text)
+        try:
+            cert.verify_directly_issued_by(org.ca_cert)
+        except (ValueError, TypeError, InvalidSignature):
+            raise ConfigError(f"the new certificate is not issued by {org_id}'s CA") from None
+        closed = tuple(
+            replace(p, valid_until=at) if p.valid_until is None else p for p in org.signing_keys
+        )
+        opened = KeyPeriod(certificate_fingerprint(cert), at)
+        if any(p.fingerprint == opened.fingerprint for p in closed):
+            raise ConfigError(f"that certificate was already a signing key of {org_id}")
+        rotated = replace(org, signing_keys=(*closed, opened))
+        return replace(self, organisations={**self.organisations, org_id: rotated})
 
     def witness_verifiers(self) -> list[NoteVerifier]:
         """The members' witness keys: whose cosignatures count towards the quorum."""
@@ -265,6 +398,7 @@ class Consortium:
                 if self.ceilings
                 else {}
             ),
+            **({"endorsement": self.endorsement.to_dict()} if self.endorsement else {}),
         }
 
     @classmethod
@@ -281,6 +415,8 @@ class Consortium:
                     load_certificate(item["ca_certificate"]),
                     None if vkey is None else _witness_key(org_id, str(vkey), legacy=url is None),
                     None if url is None else _witness_url(org_id, str(url)),
+                    _profile_from(item),
+                    tuple(_period_from(org_id, p) for p in item.get("signing_keys", ())),
                 )
             programmes = tuple(str(p) for p in data.get("programmes", ()))
             # Files from before witnesses ran apart have keys but no URL and no quorum:
@@ -288,6 +424,7 @@ class Consortium:
             locations, ceilings = _vocabulary(
                 data.get("locations", ()), data.get("ceilings", {}), programmes
             )
+            endorsement = data.get("endorsement")
             return cls(
                 str(data["name"]),
                 str(data["origin"]),
@@ -297,12 +434,18 @@ class Consortium:
                 data.get("witness_quorum", 0),
                 locations,
                 ceilings,
+                None
+                if endorsement is None
+                else Endorsement(endorsement["required"], tuple(endorsement["among"])),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"consortium file is missing {exc}") from exc
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Written whole or not at all: readers never see half a file."""
+        temporary = path.with_name(path.name + ".new")
+        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        temporary.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> Consortium:
@@ -315,7 +458,56 @@ def _org_dict(o: Organisation) -> dict[str, Any]:
         listed["witness_vkey"] = o.witness_vkey
     if o.witness_url is not None:
         listed["witness_url"] = o.witness_url
+    if o.profile is not None:
+        listed["display_name"] = o.profile.display_name
+        if o.profile.iati_ref is not None:
+            listed["iati_ref"] = o.profile.iati_ref
+        if o.profile.iati_type is not None:
+            listed["iati_type"] = o.profile.iati_type
+    if o.signing_keys:
+        listed["signing_keys"] = [
+            {
+                "fingerprint": p.fingerprint,
+                "valid_from": _instant(p.valid_from),
+                **({} if p.valid_until is None else {"valid_until": _instant(p.valid_until)}),
+            }
+            for p in o.signing_keys
+        ]
     return listed
+
+
+def _instant(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def _parse_instant(org_id: str, text: object) -> dt.datetime:
+    try:
+        moment = dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        raise ConfigError(f"a signing key period of {org_id} has a bad time {text!r}") from None
+    if moment.tzinfo is None:
+        raise ConfigError(f"a signing key period of {org_id} has a time without a zone")
+    return moment
+
+
+def _profile_from(item: Mapping[str, Any]) -> Profile | None:
+    if "display_name" not in item:
+        return None
+    ref, kind = item.get("iati_ref"), item.get("iati_type")
+    return Profile(
+        str(item["display_name"]),
+        None if ref is None else str(ref),
+        None if kind is None else str(kind),
+    )
+
+
+def _period_from(org_id: str, item: Mapping[str, Any]) -> KeyPeriod:
+    until = item.get("valid_until")
+    return KeyPeriod(
+        str(item["fingerprint"]),
+        _parse_instant(org_id, item["valid_from"]),
+        None if until is None else _parse_instant(org_id, until),
+    )
 
 
 def _check_witnesses(listed: Iterable[tuple[str, str]], members: Iterable[str]) -> None:
@@ -338,7 +530,5 @@ def add_witness(
     """List ``org_id``'s witness (its cosignature key and URL) in the consortium file at
     ``path``, and set the quorum when given; the file is unchanged on any error."""
     updated = Consortium.load(path).with_witness(org_id, vkey, url, quorum)
-    temporary = path.with_suffix(".json.new")
-    temporary.write_text(json.dumps(updated.to_dict(), indent=2) + "\n")
-    temporary.replace(path)
+    updated.save(path)
     return updated

@@ -159,6 +159,31 @@ def _single(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> st
 
 
 @dataclass(frozen=True)
+class Profile:
+    """How a member is named to people and in IATI exports: its display name, its IATI
+    organisation identifier (``iati_ref``, e.g. ``XM-DAC-41121``) and IATI
+    OrganisationType code (``iati_type``, e.g. ``21`` for an international NGO)."""
+
+    display_name: str
+    iati_ref: str | None = None
+    iati_type: str | None = None
+
+
+@dataclass(frozen=True)
+class KeyPeriod:
+    """One signing certificate of a member and when the members accepted it: from
+    ``valid_from`` until ``valid_until`` (open while it is the current key). A rotated
+    key keeps its period, so what it signed before still verifies, and nothing after."""
+
+    fingerprint: str  # SHA-256 of the certificate's DER, hex
+    valid_from: dt.datetime
+    valid_until: dt.datetime | None = None
+
+    def covers(self, at: dt.datetime) -> bool:
+        return self.valid_from <= at and (self.valid_until is None or at < self.valid_until)
+
+
+@dataclass(frozen=True)
 class Organisation:
     """A consortium member as listed in the consortium file."""
 
@@ -169,6 +194,10 @@ class Organisation:
     # and the base URL of its C2SP tlog-witness endpoint.
     witness_vkey: str | None = None
     witness_url: str | None = None
+    profile: Profile | None = None
+    # Its signing certificates, oldest first; empty in files written before keys were
+    # listed, where any certificate its CA issued is accepted.
+    signing_keys: tuple[KeyPeriod, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +206,7 @@ class _Known:
     public_key: ec.EllipticCurvePublicKey
     not_before: dt.datetime
     not_after: dt.datetime
+    periods: tuple[KeyPeriod, ...] | None  # None: the organisation lists no keys
 
 
 @dataclass
@@ -213,11 +243,21 @@ class Authenticator:
         public_key = cert.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise AuthenticationError("certificate key is not ECDSA", code="bad_certificate")
+        periods: tuple[KeyPeriod, ...] | None = None
+        if org.signing_keys:
+            mine = certificate_fingerprint(cert)
+            periods = tuple(p for p in org.signing_keys if p.fingerprint == mine)
+            if not periods:
+                raise AuthenticationError(
+                    f"certificate is not one of {org_id}'s listed signing keys",
+                    code="unlisted_certificate",
+                )
         return _Known(
             Identity(org_id, role),
             public_key,
             cert.not_valid_before_utc,
             cert.not_valid_after_utc,
+            periods,
         )
 
     def authenticate(self, pem: str, signature: bytes, payload: bytes, at: dt.datetime) -> Identity:
@@ -236,6 +276,12 @@ class Authenticator:
         if not known.not_before <= at <= known.not_after:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
+            )
+        if known.periods is not None and not any(p.covers(at) for p in known.periods):
+            raise AuthenticationError(
+                f"{known.identity.org_id}'s certificate was not its signing key "
+                f"at {at:%Y-%m-%dT%H:%M:%SZ}",
+                code="retired_certificate",
             )
         return known
 
@@ -264,6 +310,8 @@ class Signer:
 
 
 def fingerprint(pem: str) -> str:
-    return hashlib.sha256(
-        load_certificate(pem).public_bytes(serialization.Encoding.DER)
-    ).hexdigest()
+    return certificate_fingerprint(load_certificate(pem))
+
+
+def certificate_fingerprint(cert: x509.Certificate) -> str:
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()

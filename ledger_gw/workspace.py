@@ -1,17 +1,23 @@
 """A directory holding a consortium's files: what `ledger-gw init` creates.
 
     consortium.json             the consortium file: its name, the log's origin and
-                                key, each member's ID, role and CA certificate, the
-                                witnesses (a member's cosignature key and URL) and
-                                the witness quorum a trusted checkpoint needs
+                                key, each member's ID, role, names, CA certificate and
+                                signing keys with when each was valid, the witnesses
+                                (a member's cosignature key and URL) and the witness
+                                quorum a trusted checkpoint needs
     ledger.db                   the embedded ledger (default URL)
     node/log.key                the ledger node's checkpoint-signing key
     orgs/<ORG>/ca.pem, ca.key   the organisation's CA (the demo's Fabric CA)
-    orgs/<ORG>/signer.pem, .key its signing identity
+    orgs/<ORG>/signer.pem, .key its signing identity (the current one: `ledger-gw key
+                                rotate` replaces it, keeping the old certificate in
+                                orgs/<ORG>/retired/ and no old private key)
     pseudonym.key               the consortium's pseudonymisation key
 
 Private keys are written readable by the owner only. In production each
-organisation keeps its own directory; the demo keeps all of them in one place. No
+organisation keeps its own directory, and its gateway is given a workspace holding
+only consortium.json, pseudonym.key and orgs/<its ORG> (`ledger-gw member add` makes a
+new member's directory without touching the others'); the demo keeps all of them in
+one place. No
 witness key is ever here: a witness keeps its key in its own directory
 (`ledger-gw witness init`), and the consortium file lists only its public key and URL
 (`ledger-gw consortium add-witness`), so the log's operator cannot cosign for it.
@@ -19,6 +25,7 @@ witness key is ever here: a witness keeps its key in its own directory
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -27,9 +34,22 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 
+from chaincode.stub import Role
 from ledger_gw.consortium import Consortium, Definition
 from ledger_gw.errors import ConfigError
-from ledger_gw.identity import Organisation, Signer, cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.identity import (
+    KeyPeriod,
+    Organisation,
+    Profile,
+    Signer,
+    cert_pem,
+    certificate_fingerprint,
+    issue_ca,
+    issue_member,
+    key_pem,
+    load_certificate,
+    load_signing_key,
+)
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.pseudonym import PseudonymKey
 
@@ -39,6 +59,30 @@ def _write_secret(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
+
+
+def _new_member(
+    root: Path,
+    org_id: str,
+    role: Role,
+    profile: Profile | None,
+    ca: tuple[EllipticCurvePrivateKey, x509.Certificate] | None,
+    domain: Callable[[str], str],
+) -> Organisation:
+    """``orgs/<org_id>``: a CA (unless given one) and a first signing identity, listed
+    from the certificate's own start."""
+    d = root / "orgs" / org_id
+    if ca is None:
+        ca_key, ca_cert = issue_ca(org_id)
+        _write_secret(d / "ca.key", key_pem(ca_key))
+    else:
+        ca_key, ca_cert = ca
+    key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
+    _write_secret(d / "signer.key", key_pem(key))
+    (d / "ca.pem").write_text(cert_pem(ca_cert))
+    (d / "signer.pem").write_text(cert_pem(cert))
+    first = KeyPeriod(certificate_fingerprint(cert), cert.not_valid_before_utc)
+    return Organisation(org_id, role, ca_cert, profile=profile, signing_keys=(first,))
 
 
 def _note_signer(path: Path) -> ckpt.NoteSigner:
@@ -100,17 +144,9 @@ class Workspace:
         _write_secret(root / "node" / "log.key", ckpt.dump_signer(log_signer))
         orgs: dict[str, Organisation] = {}
         for org_id, role in definition.members:
-            d = root / "orgs" / org_id
-            if cas is None:
-                ca_key, ca_cert = issue_ca(org_id)
-                _write_secret(d / "ca.key", key_pem(ca_key))
-            else:
-                ca_key, ca_cert = cas[org_id]
-            key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
-            _write_secret(d / "signer.key", key_pem(key))
-            (d / "ca.pem").write_text(cert_pem(ca_cert))
-            (d / "signer.pem").write_text(cert_pem(cert))
-            orgs[org_id] = Organisation(org_id, role, ca_cert)
+            ca = None if cas is None else cas[org_id]
+            profile = definition.profiles.get(org_id)
+            orgs[org_id] = _new_member(root, org_id, role, profile, ca, domain)
         for w in definition.witnesses:
             orgs[w.org_id] = replace(orgs[w.org_id], witness_vkey=w.vkey, witness_url=w.url)
         _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
@@ -123,6 +159,56 @@ class Workspace:
             definition.witness_quorum,
             definition.locations,
             dict(definition.ceilings),
+            definition.endorsement,
         )
         consortium.save(root / "consortium.json")
         return cls(root, consortium)
+
+    def add_member(
+        self, org_id: str, role: Role, profile: Profile, *, domain: Callable[[str], str] = str.lower
+    ) -> Workspace:
+        """A new member: its own directory with its CA and signing key, and the
+        consortium file listing it; no other member's directory is read or written."""
+        d = self.root / "orgs" / org_id
+        if org_id in self.consortium.organisations or d.exists():
+            raise ConfigError(f"{org_id} is already a member of consortium {self.consortium.name}")
+        check = Organisation(org_id, role, issue_ca(org_id)[1], profile=profile)
+        self.consortium.with_member(check)  # refuses a bad ID, role or profile first
+        org = _new_member(self.root, org_id, role, profile, None, domain)
+        updated = self.consortium.with_member(org)
+        updated.save(self.root / "consortium.json")
+        return replace(self, consortium=updated)
+
+    def rotate_key(
+        self,
+        org_id: str,
+        *,
+        at: dt.datetime | None = None,
+        domain: Callable[[str], str] = str.lower,
+    ) -> Workspace:
+        """A new signing key and certificate for ``org_id``, issued by its CA. The old
+        certificate's period closes now (what it signed still verifies, nothing it
+        signs later does); its private key is deleted, its certificate kept in
+        ``retired/``. Gateways signing for ``org_id`` must be restarted."""
+        org = self.consortium.organisation(org_id)
+        d = self._org_dir(org_id)
+        ca_key_path = d / "ca.key"
+        if not ca_key_path.exists():
+            raise ConfigError(
+                f"{ca_key_path} does not exist: {org_id}'s CA (on Fabric, its MSP's) must "
+                "issue the new certificate"
+            )
+        ca_key = load_signing_key(ca_key_path)
+        key, cert = issue_member(ca_key, org.ca_cert, org_id, org.role, f"gateway.{domain(org_id)}")
+        moment = at or dt.datetime.now(dt.UTC)
+        updated = self.consortium.with_rotated_key(org_id, cert_pem(cert), moment)
+        old = load_certificate((d / "signer.pem").read_text())
+        retired = d / "retired" / f"{certificate_fingerprint(old)[:16]}.pem"
+        retired.parent.mkdir(exist_ok=True)
+        retired.write_text(cert_pem(old))
+        _write_secret(d / "signer.key.new", key_pem(key))
+        (d / "signer.pem.new").write_text(cert_pem(cert))
+        updated.save(self.root / "consortium.json")
+        (d / "signer.key.new").replace(d / "signer.key")
+        (d / "signer.pem.new").replace(d / "signer.pem")
+        return replace(self, consortium=updated)

@@ -110,8 +110,8 @@ make_config() {
   log "crypto material (cryptogen) and organisation roles"
   mkdir -p "$STATE"
   "$FABRIC_HOME/bin/cryptogen" generate --config "$HERE/crypto-config.yaml" --output "$STATE/crypto" >/dev/null
-  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$HERE/consortium.json"
-  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$HERE/consortium.json" "$STATE/workspace"
+  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$HERE/consortium.toml"
+  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$HERE/consortium.toml" "$STATE/workspace"
 
   local endpoints="" consenters="" i tls addr
   for ((i = 0; i < ORDERERS; i++)); do

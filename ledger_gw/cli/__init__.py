@@ -14,6 +14,7 @@ from ledger_gw.cli import audit as audit_commands
 from ledger_gw.cli import consortium as consortium_commands
 from ledger_gw.cli import gateway as gateway_commands
 from ledger_gw.cli import log as log_commands
+from ledger_gw.cli import members as member_commands
 from ledger_gw.cli import witness as witness_commands
 from ledger_gw.errors import LedgerError
 
@@ -28,6 +29,8 @@ def cli() -> None:
 cli.add_command(consortium_commands.init)
 cli.add_command(consortium_commands.consortium)
 cli.add_command(consortium_commands.demo)
+cli.add_command(member_commands.member)
+cli.add_command(member_commands.key)
 cli.add_command(log_commands.verify)
 cli.add_command(log_commands.prove)
 cli.add_command(log_commands.checkpoint)

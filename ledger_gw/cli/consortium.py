@@ -19,14 +19,17 @@ console = Console()
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
+    "--consortium",
     "--definition",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help='The members\' agreement, JSON: {"name", "members": [{"id", "role"}], '
-    '"programmes": [...], "witnesses": [{"org", "vkey", "url"}], "witness_quorum": n}. '
+    "definition",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The members' agreement: a TOML consortium definition (members, programmes, "
+    "P-codes, witnesses, endorsement policy, IATI references; see "
+    "ledger_gw/demo/consortium.toml), or the older JSON form. "
     "Without it: the demo consortium (three agencies, an auditor, a donor).",
 )
 def init(directory: Path, definition: Path | None) -> None:
-    """Create a consortium from its definition, with every member's keys."""
+    """Create a consortium from its definition, each member's keys in its own directory."""
     if definition is None:
         from ledger_gw.demo.consortium import DEMO
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ledger_gw.consortium import Ceiling, Definition
+from pathlib import Path
+
+from ledger_gw.consortium_toml import load_definition
+
+#: The demo's definition file, as a consortium of its own would write one.
+DEFINITION_FILE = Path(__file__).with_name("consortium.toml")
 
 #: Who they stand for in the story (shown by ``ledger-gw demo``).
 DESCRIPTIONS = {
@@ -13,26 +18,7 @@ DESCRIPTIONS = {
     "DONOR-Y": "a humanitarian donor",
 }
 
-DEMO = Definition(
-    name="demo",
-    members=(
-        ("AGENCY-A", "agency"),
-        ("AGENCY-B", "agency"),
-        ("AGENCY-C", "agency"),
-        ("AUDITOR-X", "auditor"),
-        ("DONOR-Y", "donor"),
-    ),
-    programmes=("MPCA-2025", "MPCA-2026", "HEALTH-ACCESS", "WASH-2026", "SHELTER-2026"),
-    # Illustrative admin 1-2 codes where the story and the synthetic people live.
-    locations=("LB11", "LB12", "LB15", "LB21", "LB22", "LB31", "LB81", "SY02", "SY0203"),
-    ceilings={
-        "MPCA-2025": Ceiling("USD", "2000"),
-        "MPCA-2026": Ceiling("USD", "2000"),
-        "HEALTH-ACCESS": Ceiling("USD", "1000"),
-        "WASH-2026": Ceiling("USD", "1000"),
-        "SHELTER-2026": Ceiling("USD", "3000"),
-    },
-)
+DEMO = load_definition(DEFINITION_FILE)
 
 #: The bearer tokens ``serve --demo`` issues: one per (organisation, API role).
 DEMO_TOKENS: tuple[tuple[str, str], ...] = (

@@ -14,7 +14,7 @@ from ledger_gw.consortium import Ceiling, Definition
 from ledger_gw.errors import ConfigError, ValidationError
 from ledger_gw.services.pii_guard import guard
 
-NETWORK = Path(__file__).parents[2] / "network" / "consortium.json"
+NETWORK = Path(__file__).parents[2] / "network" / "consortium.toml"
 TODAY = dt.date(2026, 6, 1)
 GRANT = {"programme": "P-1", "amount": "100", "currency": "USD", "location": "KE01"}
 

@@ -12,7 +12,7 @@ from ledger_gw.fabric.netsetup import make_workspace, org_dir
 from ledger_gw.identity import cert_pem, issue_ca, key_pem
 from ledger_gw.workspace import Workspace
 
-NETWORK = Definition.load(Path(__file__).parents[3] / "network" / "consortium.json")
+NETWORK = Definition.load(Path(__file__).parents[3] / "network" / "consortium.toml")
 
 
 def test_workspace_identities_come_from_the_msp_cas(tmp_path: Path) -> None:

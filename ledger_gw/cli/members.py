@@ -1,0 +1,73 @@
+"""`ledger-gw member add` and `ledger-gw key rotate`: a consortium changing its members
+and their keys after `ledger-gw init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import cast
+
+import click
+from rich.console import Console
+
+from chaincode.stub import ROLES, Role
+from ledger_gw.cli.options import directory_option
+from ledger_gw.identity import Profile
+from ledger_gw.workspace import Workspace
+
+console = Console()
+
+
+@click.group()
+def member() -> None:
+    """The consortium's members."""
+
+
+@member.command("add")
+@directory_option
+@click.option("--org", "org_id", required=True, help="Its organisation ID, e.g. RIVER-AID.")
+@click.option("--role", required=True, type=click.Choice(sorted(ROLES)))
+@click.option("--display-name", required=True, help="How people and reports name it.")
+@click.option("--iati-ref", help="Its IATI organisation identifier, e.g. XM-DAC-41121.")
+@click.option("--iati-type", help="Its IATI OrganisationType code, e.g. 22.")
+def member_add(
+    directory: Path,
+    org_id: str,
+    role: str,
+    display_name: str,
+    iati_ref: str | None,
+    iati_type: str | None,
+) -> None:
+    """Admit a new member: its CA and signing key in orgs/ORG, listed in the
+    consortium file; no other member's directory is touched.
+
+    Every member must be given the new consortium file (verifiers pin it), and
+    gateways restarted to accept the new member's signatures."""
+    ws = Workspace.load(directory).add_member(
+        org_id, cast(Role, role), Profile(display_name, iati_ref, iati_type)
+    )
+    console.print(
+        f"[green]{org_id} admitted[/] as {role}: its keys in {ws.root / 'orgs' / org_id}, "
+        f"{len(ws.consortium.organisations)} members"
+    )
+
+
+@click.group()
+def key() -> None:
+    """Members' signing keys."""
+
+
+@key.command("rotate")
+@directory_option
+@click.option("--org", "org_id", required=True, help="The member whose signing key to replace.")
+def key_rotate(directory: Path, org_id: str) -> None:
+    """Replace a member's signing key and certificate, issued by its CA.
+
+    The consortium file keeps each key with when it was valid: what the old key signed
+    still verifies, anything it signs from now on is refused. Restart the gateways
+    that sign for the member."""
+    ws = Workspace.load(directory).rotate_key(org_id)
+    keys = ws.consortium.organisation(org_id).signing_keys
+    console.print(
+        f"[green]{org_id}'s signing key rotated[/]: key {len(keys)} since "
+        f"{keys[-1].valid_from:%Y-%m-%d %H:%M:%S}Z, fingerprint {keys[-1].fingerprint[:16]}"
+    )

@@ -1,0 +1,213 @@
+"""`ledger-gw member add` and `ledger-gw key rotate` on a real workspace and ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.bootstrap import embedded_ledger, open_gateway
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.transaction import sign_proposal
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+
+DEFINITION = """
+name = "east-basin"
+[[members]]
+id = "RIVER-AID"
+role = "agency"
+display_name = "River Aid"
+[[members]]
+id = "LAKE-AUDIT"
+role = "auditor"
+display_name = "Lake Audit"
+"""
+
+
+def ledger_gw(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def _files(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    definition = tmp_path / "east-basin.toml"
+    definition.write_text(DEFINITION)
+    done = ledger_gw("init", str(tmp_path / "ws"), "--consortium", str(definition))
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "ws"
+
+
+def test_init_refuses_unknown_malformed_and_incomplete_files_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('name = "x"\n[[members]\n')
+    (tmp_path / "short.toml").write_text('name = "x"\n')
+    for name, said in [
+        ("absent.toml", "cannot read consortium definition"),
+        ("bad.toml", "is not valid TOML"),
+        ("short.toml", "members: Missing data for required field"),
+    ]:
+        line = one_line_failure(
+            ledger_gw("init", str(tmp_path / "ws"), "--consortium", str(tmp_path / name))
+        )
+        assert said in line, line
+        assert name in line, line
+    assert not (tmp_path / "ws").exists()
+
+
+def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> None:
+    before = {org: _files(root / "orgs" / org) for org in ("RIVER-AID", "LAKE-AUDIT")}
+    done = ledger_gw(
+        "member", "add", "--dir", str(root), "--org", "HILL-HEALTH", "--role", "agency",
+        "--display-name", "Hill Health", "--iati-ref", "ZZ-EB-HILL", "--iati-type", "21",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert {org: _files(root / "orgs" / org) for org in before} == before
+    new = root / "orgs" / "HILL-HEALTH"
+    assert sorted(_files(new)) == ["ca.key", "ca.pem", "signer.key", "signer.pem"]
+    assert (new / "signer.key").stat().st_mode & 0o077 == 0
+    ws = Workspace.load(root)
+    assert ws.consortium.profile("HILL-HEALTH").iati_type == "21"
+    # ... and the ledger admits what the new member signs.
+    ledger = embedded_ledger(ws)
+    try:
+        (outcome,) = ledger.submit_many(
+            [sign_proposal(ws.signer("HILL-HEALTH"), "submit", [ev.independent(0)])]
+        )
+    finally:
+        ledger.close()
+    assert outcome.error is None, outcome.error
+
+
+def test_member_add_refuses_a_member_twice_and_bad_names_changing_nothing(root: Path) -> None:
+    before = _files(root)
+    again = ledger_gw(
+        "member", "add", "--dir", str(root), "--org", "RIVER-AID", "--role", "agency",
+        "--display-name", "River Aid",
+    )  # fmt: skip
+    assert "already a member" in one_line_failure(again)
+    bad_type = ledger_gw(
+        "member", "add", "--dir", str(root), "--org", "SEA-AID", "--role", "agency",
+        "--display-name", "Sea Aid", "--iati-type", "99",
+    )  # fmt: skip
+    assert "IATI OrganisationType" in one_line_failure(bad_type)
+    assert _files(root) == before
+
+
+def test_a_gateway_needs_only_its_own_organisations_keys(root: Path, tmp_path: Path) -> None:
+    own = tmp_path / "river-aid-gateway"
+    own.mkdir()
+    for name in ("consortium.json", "pseudonym.key"):
+        shutil.copy(root / name, own / name)
+    shutil.copytree(root / "orgs" / "RIVER-AID", own / "orgs" / "RIVER-AID")
+    shutil.copytree(root / "node", own / "node")
+    gateway = open_gateway(GatewayConfig(directory=own, orgs=("RIVER-AID",)))
+    gateway.close()
+    with pytest.raises(ConfigError, match="LAKE-AUDIT"):
+        open_gateway(GatewayConfig(directory=own, orgs=("LAKE-AUDIT",)))
+
+
+def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root: Path) -> None:
+    ws = Workspace.load(root)
+    old = ws.signer("RIVER-AID")
+    ledger = embedded_ledger(ws)
+    try:
+        (first,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(0)])])
+    finally:
+        ledger.close()
+    assert first.error is None
+
+    done = ledger_gw("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+    assert done.returncode == 0, done.stderr
+    ws = Workspace.load(root)
+    new = ws.signer("RIVER-AID")
+    periods = ws.consortium.organisation("RIVER-AID").signing_keys
+    assert len(periods) == 2
+    assert periods[0].valid_until == periods[1].valid_from
+    assert periods[1].valid_until is None
+    assert len(list((root / "orgs" / "RIVER-AID" / "retired").glob("*.pem"))) == 1
+
+    ledger = embedded_ledger(ws)
+    try:
+        outcomes = ledger.submit_many(
+            [
+                sign_proposal(new, "submit", [ev.independent(1)]),
+                sign_proposal(old, "submit", [ev.independent(2)]),
+            ]
+        )
+    finally:
+        ledger.close()
+    assert outcomes[0].error is None
+    assert outcomes[1].error is not None
+    assert outcomes[1].error.code == "retired_certificate"
+
+    verified = ledger_gw("verify", "--dir", str(root))
+    assert verified.returncode == 0, verified.stderr
+    assert "2 entries" in " ".join(verified.stdout.split())
+
+
+def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path) -> None:
+    """Holding the CA key is not enough: the members list each signing key."""
+    ws = Workspace.load(root)
+    org = ws.consortium.organisation("RIVER-AID")
+    ca_key = load_signing_key(root / "orgs" / "RIVER-AID" / "ca.key")
+    key, cert = issue_member(ca_key, org.ca_cert, "RIVER-AID", "agency", "rogue.gateway")
+    ledger = embedded_ledger(ws)
+    try:
+        (outcome,) = ledger.submit_many(
+            [sign_proposal(Signer(key, cert_pem(cert)), "submit", [ev.independent(0)])]
+        )
+    finally:
+        ledger.close()
+    assert outcome.error is not None
+    assert outcome.error.code == "unlisted_certificate"
+
+
+def test_rotation_needs_the_organisations_ca_and_changes_nothing_without_it(root: Path) -> None:
+    (root / "orgs" / "LAKE-AUDIT" / "ca.key").unlink()
+    before = _files(root)
+    line = one_line_failure(ledger_gw("key", "rotate", "--dir", str(root), "--org", "LAKE-AUDIT"))
+    assert "ca.key does not exist" in line
+    assert _files(root) == before
+    assert "is not a member" in one_line_failure(
+        ledger_gw("key", "rotate", "--dir", str(root), "--org", "SEA-AID")
+    )
+
+
+def test_the_key_history_survives_a_round_trip(root: Path, tmp_path: Path) -> None:
+    Workspace.load(root).rotate_key("RIVER-AID", at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    consortium = Consortium.load(root / "consortium.json")
+    consortium.save(tmp_path / "copy.json")
+    assert Consortium.load(tmp_path / "copy.json") == consortium
+    assert consortium.organisation("RIVER-AID").signing_keys[0].valid_until == dt.datetime(
+        2030, 1, 1, tzinfo=dt.UTC
+    )
