@@ -248,7 +248,7 @@ start_chaincode_servers() { # local mode: one chaincode server per organisation
   for org in "${PEER_ORGS[@]}"; do wait_port "$(cc_port "$org")" "chaincode server of $org"; done
 }
 
-approve_and_commit() {
+approve() {
   local org
   for org in "${PEER_ORGS[@]}"; do
     as_admin "$org" lifecycle chaincode approveformyorg $(orderer_flags) --channelID "$CHANNEL" \
@@ -258,7 +258,10 @@ approve_and_commit() {
       || die "approval by $org failed: $(tail -3 "$STATE/logs/approve-$org.log")"
   done
   log "approved by ${PEER_ORGS[*]}"
-  local targets=() dir
+}
+
+commit() { # by the first agency's admin; the others' peers endorse with their own keys
+  local targets=() dir org
   for org in AGENCY-A AGENCY-B AGENCY-C; do
     dir=$(org_path "$org")
     targets+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$dir/tlsca/tlsca.$(lower "$org").ledger.local-cert.pem")
@@ -268,6 +271,8 @@ approve_and_commit() {
     "${targets[@]}" >"$STATE/logs/commit.log" 2>&1 || die "commit failed: $(tail -5 "$STATE/logs/commit.log")"
   log "chaincode $CC_NAME committed with endorsement policy $POLICY"
 }
+
+approve_and_commit() { approve; commit; }
 
 write_profile() {
   local specs=() org
@@ -305,6 +310,8 @@ stop_all() {
 }
 
 cmd=${1:-}; shift || true
+ORG=""
+if [[ $cmd == setup-org ]]; then ORG=${1:-}; shift || true; [[ -n $ORG ]] || die "setup-org ORG"; fi
 while [[ $# -gt 0 ]]; do
   case $1 in
     --orderers) ORDERERS=$2; shift 2 ;;
@@ -340,6 +347,10 @@ case $cmd in
     make_config
     package_chaincode
     write_profile
+    mkdir -p "$STATE/secrets"
+    for org in AGENCY-A AGENCY-B AGENCY-C; do # each gateway's dashboard session secret
+      (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/secrets/session-$(lower "$org")")
+    done
     log "prepared $STATE for docker compose (then: docker compose up -d)"
     ;;
   setup) # inside the fabric-tools container of docker-compose.yml: channel and chaincode
@@ -350,6 +361,14 @@ case $cmd in
     install_chaincode
     approve_and_commit
     ;;
+  # The same in steps, each run with one organisation's keys only (docker-compose.yml):
+  setup-orderer) # the orderers join the channel (the orderer organisation's TLS keys)
+    MODE=compose; mkdir -p "$STATE/logs"; join_orderers ;;
+  setup-org) # ORG's admin joins its peer, installs and approves the chaincode
+    MODE=compose; mkdir -p "$STATE/logs"; PEER_ORGS=("$ORG")
+    join_peers; install_chaincode; approve ;;
+  commit) # the first agency's admin commits the definition the members approved
+    MODE=compose; mkdir -p "$STATE/logs"; commit ;;
   down)
     stop_all
     rm -rf "$STATE"
@@ -362,5 +381,5 @@ case $cmd in
       if kill -0 "$pid" 2>/dev/null; then echo "$name $pid running"; else echo "$name $pid dead"; fi
     done
     ;;
-  *) echo "usage: $0 up [--orderers 3] | down | status | prepare --compose [--orderers 3] | setup" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--orderers 3] | down | status | prepare --compose [--orderers 3] | setup | setup-orderer | setup-org ORG | commit" >&2; exit 2 ;;
 esac

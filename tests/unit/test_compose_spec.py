@@ -35,8 +35,10 @@ def test_valid_against_the_compose_specification(compose: dict[str, Any]) -> Non
 def test_official_images_our_chaincode_and_a_gateway_per_agency(compose: dict[str, Any]) -> None:
     services = compose["services"]
     images = {s.get("image", "") for s in services.values()}
-    for image in ("fabric-peer", "fabric-orderer", "fabric-ca"):
+    for image in ("fabric-peer", "fabric-orderer", "fabric-tools"):
         assert f"hyperledger/{image}:2.5" in images
+    # Fabric CA has its own release line: 1.5 is the one that serves Fabric 2.5.
+    assert "hyperledger/fabric-ca:1.5" in images
     chaincode = [n for n in services if n.startswith("cc.")]
     assert len(chaincode) == 4
     for name in chaincode:
@@ -74,3 +76,83 @@ def test_network_script_and_config_parse() -> None:
     if bash is None:
         pytest.skip("no bash")
     subprocess.run([bash, "-n", str(ROOT / "network" / "network.sh")], check=True)
+
+
+ORG_DIRS = {
+    "agency-a": "AGENCY-A",
+    "agency-b": "AGENCY-B",
+    "agency-c": "AGENCY-C",
+    "auditor-x": "AUDITOR-X",
+}
+
+
+def _owner(service: str) -> str | None:
+    """The organisation a service runs for, from its name (commit: the first agency)."""
+    if service == "commit":
+        return "agency-a"
+    return next((slug for slug in ORG_DIRS if slug in service), None)
+
+
+def _key_dirs(source: str) -> set[str]:
+    """The organisations whose private material a mounted path holds."""
+    held = set()
+    for slug, org in ORG_DIRS.items():
+        for secret in (
+            f"peerOrganizations/{slug}.ledger.local",
+            f"chaincode/{org}",
+            f"workspace/orgs/{org}",
+            f"peers/{org}",
+        ):
+            inside = source.rstrip("/").endswith(secret) or f"{secret}/" in source
+            if inside and not source.endswith("-cert.pem"):
+                held.add(slug)
+    if source.rstrip("/") in ("./network/.state-compose", "./network/.state-compose/crypto"):
+        held.update(ORG_DIRS)
+    return held
+
+
+def test_no_container_mounts_another_organisations_keys(compose: dict[str, Any]) -> None:
+    mounted_somewhere = set()
+    for name, service in compose["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume["source"] if isinstance(volume, dict) else volume.split(":")[0]
+            held = _key_dirs(source)
+            mounted_somewhere |= held
+            assert held <= {_owner(name)}, f"{name} mounts {source}"
+            if "ordererOrganizations" in source and not source.endswith("-cert.pem"):
+                assert name in ("orderer0.orderer.ledger.local", "setup.orderer"), name
+    assert mounted_somewhere == set(ORG_DIRS)
+
+
+def test_the_isolation_check_catches_a_shared_state_mount() -> None:
+    assert _key_dirs("./network/.state-compose") == set(ORG_DIRS)
+    assert _key_dirs("./network/.state-compose/workspace/orgs/AGENCY-B") == {"agency-b"}
+    tls_root = "./network/.state-compose/crypto/peerOrganizations/agency-b.ledger.local/tlsca/"
+    assert _key_dirs(tls_root + "tlsca.agency-b.ledger.local-cert.pem") == set()
+
+
+def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name, service in services.items():
+        depends = service.get("depends_on", {})
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        for dependency, condition in depends.items():
+            wanted = condition["condition"]
+            if wanted == "service_healthy":
+                assert "healthcheck" in services[dependency], dependency
+            else:
+                assert wanted == "service_completed_successfully", name
+                assert services[dependency]["restart"] == "no", dependency
+    for name in ("gateway.agency-a", "gateway.agency-b", "gateway.agency-c"):
+        assert "healthcheck" in services[name]
+
+
+def test_each_gateway_has_a_session_secret_of_its_own(compose: dict[str, Any]) -> None:
+    files = set()
+    for org in ("agency-a", "agency-b", "agency-c"):
+        gateway = compose["services"][f"gateway.{org}"]
+        assert gateway["secrets"] == [f"session-{org}"]
+        path = gateway["environment"]["LEDGER_GW_SESSION_KEY_FILE"]
+        assert path == f"/run/secrets/session-{org}"
+        files.add(compose["secrets"][f"session-{org}"]["file"])
+    assert len(files) == 3
