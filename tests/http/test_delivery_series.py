@@ -11,6 +11,7 @@ from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.services.reports import WeekPoint
 from tests.support import events as ev
+from tests.support.witnesses import settled
 
 AGENCY = Caller("t", "AGENCY-A", Role.AGENCY_READER)
 
@@ -21,6 +22,7 @@ def _deliver(gateway: Gateway, day: dt.date, people: int) -> None:
         grant = ev.entitlement_granted(ev.pid())
         client.submit(grant)
         client.submit(ev.delivery(grant["entitlement_id"], date=day.isoformat()))
+    settled(gateway.ledger)  # reports anchor at the latest checkpoint the witnesses cosigned
 
 
 def test_the_weekly_series_starts_at_from_and_ends_at_to(gateway: Gateway) -> None:
