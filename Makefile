@@ -2,24 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
-DEMO_DIR ?= var/demo
+# Serving needs the package alone; lint and tests need the development extras.
+RUN_STAMP := $(VENV)/.run-stamp
+DEV_STAMP := $(VENV)/.dev-stamp
+# `make run` serves one directory while `make demo` replays the journey from scratch in
+# another: a fresh demo never deletes the ledger a running gateway serves.
+RUN_DIR ?= var/demo
+DEMO_DIR ?= var/journey
 
 .PHONY: run demo test lint postgres browser reformat bench bench-http fuzz clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(DEV_STAMP) $(RUN_STAMP)
 
-run: $(STAMP)
-	$(BIN)/ledger-gw serve --demo --dir $(DEMO_DIR)
+run: $(RUN_STAMP)
+	$(BIN)/ledger-gw serve --demo --dir $(RUN_DIR)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/ledger-gw demo --dir $(DEMO_DIR) --fresh
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -44,33 +55,33 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
 	  echo "chromium is not installed: the browser tests will be skipped"
 
-reformat: $(STAMP)
+reformat: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/ledger_append.py
 
-bench-http: $(STAMP)
+bench-http: $(DEV_STAMP)
 	$(BIN)/python bench/http_gateway.py
 
 # Schemathesis over the whole OpenAPI with every demo role (bounded in time; not part of
 # `make test`): no 5xx and no answer outside its schema.
-fuzz: $(STAMP)
+fuzz: $(DEV_STAMP)
 	$(BIN)/python -m pip install --quiet 'schemathesis>=4'
 	BIN=$(BIN) scripts/fuzz-api.sh
 
 # Fabric: FABRIC_HOME must name the Fabric 2.5 release layout (see network/README.md).
-fabric-up: $(STAMP)
+fabric-up: $(DEV_STAMP)
 	network/network.sh up
 
 fabric-down:
 	network/network.sh down
 
-demo-fabric: $(STAMP)
+demo-fabric: $(DEV_STAMP)
 	$(BIN)/ledger-gw demo --backend fabric
 
-bench-fabric: $(STAMP)
+bench-fabric: $(DEV_STAMP)
 	$(BIN)/python bench/fabric_submit.py
 
 clean:

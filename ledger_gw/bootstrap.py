@@ -53,12 +53,17 @@ directory) when running several workers so that /metrics adds them up.
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+
+from sqlalchemy import exc as sql_errors
+from sqlalchemy.engine import make_url
 
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
 from ledger_gw.embedded.database import make_engine
@@ -68,7 +73,7 @@ from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import VerifyReport, verify_ledger
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
-from ledger_gw.errors import ConfigError
+from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.offchain.store import OffchainStore, org_url
@@ -198,9 +203,58 @@ def embedded_ledger(
     )
 
 
+def existing_ledger(ws: Workspace, url: str | None = None) -> str:
+    """The embedded ledger's URL, refused when it names an SQLite file that is not there:
+    reading or verifying a ledger must never create an empty one."""
+    url = url or ws.ledger_url
+    try:
+        parsed = make_url(url)
+    except sql_errors.ArgumentError:
+        raise ConfigError(f"{url!r} is not a database URL") from None
+    database = parsed.database or ":memory:"
+    on_disk = parsed.get_backend_name() == "sqlite" and database != ":memory:"
+    if on_disk and not Path(database).is_file():
+        raise ConfigError(f"no ledger at {database}: nothing has been written to it yet")
+    return url
+
+
 def log_reader(ws: Workspace, url: str | None = None) -> LogReader:
     """Read-only access to the embedded log, for audits and reports."""
-    return LogReader(make_engine(url or ws.ledger_url))
+    return LogReader(make_engine(existing_ledger(ws, url)))
+
+
+@contextmanager
+def storage_faults() -> Iterator[None]:
+    """A database that is corrupt, truncated or unreachable, or a file that cannot be
+    read, as one line for a person rather than a driver's traceback."""
+    try:
+        yield
+    except sql_errors.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "failed"
+        raise UnavailableError(f"the database cannot be used: {reason}") from exc
+    except (sql_errors.ArgumentError, sql_errors.NoSuchModuleError) as exc:
+        raise ConfigError(f"bad database URL: {exc}") from exc
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise ConfigError(f"{where}{exc.strerror or exc}") from exc
+
+
+def check_bind(bind: str) -> None:
+    """Refuse now, before anything is printed or started, an address gunicorn could not
+    listen on (another process holds the port, or the host is not this machine's)."""
+    host, _, port = bind.rpartition(":")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{bind}: the address must end with :PORT") from None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), number))
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            reason = "the port is in use by another process" if busy else exc.strerror
+            raise ConfigError(f"cannot listen on {bind}: {reason}") from None
 
 
 def fabric_ledger(profile_path: Path | None = None) -> tuple[Ledger, Workspace]:
@@ -348,7 +402,9 @@ def verify_embedded(
                 f"{path}: this witness has cosigned nothing of {ws.consortium.origin}"
             )
         notes[f"the witness of {path}"] = seen.note
-    return verify_ledger(url or ws.ledger_url, ws.consortium, progress=progress, witnessed=notes)
+    return verify_ledger(
+        existing_ledger(ws, url), ws.consortium, progress=progress, witnessed=notes
+    )
 
 
 def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, Callable[[], None]]:

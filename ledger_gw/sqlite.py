@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import weakref
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -21,11 +23,20 @@ from sqlalchemy.engine import make_url
 
 READ_ONLY = "sqlite_read_only"  # execution option: a reader takes no write lock
 
+# The file each engine opened, by device and inode: an open connection keeps reading a
+# file that was deleted or replaced, so only the path can tell that it is gone.
+_opened: weakref.WeakKeyDictionary[Engine, tuple[Path, int, int]] = weakref.WeakKeyDictionary()
+
 
 def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int]) -> Engine:
     """`pragmas` are set on every new connection, after WAL mode and the busy timeout."""
-    _create_owner_only(make_url(url).database)
+    database = make_url(url).database
+    _create_owner_only(database)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    if database and database != ":memory:" and not database.startswith("file:"):
+        with contextlib.suppress(OSError):
+            found = os.stat(database)
+            _opened[engine] = (Path(database), found.st_dev, found.st_ino)
     settings = {"journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
 
     @event.listens_for(engine, "connect")
@@ -50,3 +61,19 @@ def _create_owner_only(database: str | None) -> None:
         return
     with contextlib.suppress(OSError):  # it exists; or SQLite will say why it cannot be
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def file_gone(engine: Engine) -> str | None:
+    """Why the file this engine opened is no longer the one at its path (deleted, its
+    directory removed, or replaced by another file); None while it is."""
+    opened = _opened.get(engine)
+    if opened is None:
+        return None
+    path, device, inode = opened
+    try:
+        now = os.stat(path)
+    except OSError:
+        return f"{path} is gone"
+    if (now.st_dev, now.st_ino) != (device, inode):
+        return f"{path} was replaced by another file"
+    return None

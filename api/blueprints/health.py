@@ -27,8 +27,11 @@ def healthz() -> Any:
 @blp.response(200, HealthOut)
 @errors(blp, 503)
 def readyz() -> Any:
-    """The ledger and every off-chain database answer."""
+    """The consortium directory is still there, and the ledger and every off-chain
+    database answer from the files this process opened."""
     gw = gateway()
+    if not gw.config.directory.is_dir():
+        raise UnavailableError(f"{gw.config.directory} is gone", code="not_ready")
     try:
         checks = gw.ledger.ready()
         for org, store in gw.stores.items():

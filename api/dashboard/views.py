@@ -174,7 +174,7 @@ def report() -> str:
     figures = {
         "weeks": charts.vertical(
             f"Deliveries per {'month' if query.on_lattice else 'week'}",
-            [(w.start[5:], w.deliveries) for w in weeks],
+            [(w.label, w.deliveries) for w in weeks],
             k,
         ),
         "funnel": charts.horizontal("Referral funnel", funnel, k),

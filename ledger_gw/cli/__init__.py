@@ -10,6 +10,7 @@ import sys
 import click
 from rich.console import Console
 
+from ledger_gw.bootstrap import storage_faults
 from ledger_gw.cli import audit as audit_commands
 from ledger_gw.cli import consortium as consortium_commands
 from ledger_gw.cli import gateway as gateway_commands
@@ -22,6 +23,7 @@ errors = Console(stderr=True)
 
 
 @click.group()
+@click.version_option(package_name="referral-ledger", prog_name="ledger-gw")
 def cli() -> None:
     """Referral and entitlement audit ledger: personal data stays with the agency."""
 
@@ -43,7 +45,8 @@ cli.add_command(audit_commands.report)
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        with storage_faults():
+            cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         errors.print("aborted")
         sys.exit(1)

@@ -15,7 +15,13 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ledger_gw.bootstrap import Serving, config_from_env, open_gateway, serving_from_env
+from ledger_gw.bootstrap import (
+    Serving,
+    check_bind,
+    config_from_env,
+    open_gateway,
+    serving_from_env,
+)
 from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
 from ledger_gw.services.gateway import Gateway
 
@@ -138,6 +144,7 @@ def serve(
         env_host, _, env_port = bind.rpartition(":")
         bind = f"{host or env_host}:{port or env_port}"
     serving = Serving(bind, workers or serving.workers, threads or serving.threads)
+    check_bind(bind)
     url = f"http://{bind}"
     with ExitStack() as demo_processes:
         if demo:

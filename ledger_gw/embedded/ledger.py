@@ -50,6 +50,7 @@ from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange
+from ledger_gw.sqlite import file_gone
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -390,6 +391,9 @@ class EmbeddedLedger:
         return self.log.size()
 
     def ready(self) -> dict[str, str]:
+        gone = file_gone(self.engine)
+        if gone is not None:
+            raise UnavailableError(f"the ledger's database: {gone}", code="ledger_unavailable")
         checks = {"ledger": f"size {self.size()}"}
         if self._appender is not None:
             self._appender.append([])  # a round trip to the appending process

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
-from ledger_gw.sqlite import READ_ONLY, sqlite_engine
+from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -113,6 +113,11 @@ class OffchainStore:
             command.upgrade(config, "head")
 
     def ping(self) -> None:
+        gone = file_gone(self.engine)
+        if gone is not None:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id}: {gone}", code="offchain_unavailable"
+            )
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))

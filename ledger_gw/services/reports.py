@@ -67,12 +67,24 @@ CUBES = 4
 
 @dataclass(frozen=True)
 class WeekPoint:
-    """One week of the delivery series; ``None`` figures are suppressed."""
+    """One period of the delivery series (an ISO week, or a calendar month on the
+    lattice); ``None`` figures are suppressed."""
 
     start: str
     end: str
     people: int | None
     deliveries: int | None
+    period: str = "week"
+
+    @property
+    def label(self) -> str:
+        """With its year, so that a series across New Year reads in order: the ISO week
+        (``2026-W01``, whose ISO year may differ from the calendar year of its days) or
+        the month (``2026-12``)."""
+        if self.period == "month":
+            return self.start[:7]
+        year, week, _ = dt.date.fromisoformat(self.start).isocalendar()
+        return f"{year}-W{week:02d}"
 
     @property
     def suppressed(self) -> bool:
@@ -217,46 +229,69 @@ def export(
 def weekly_deliveries(
     gateway: Gateway, query: ReportQuery, weeks: int = 9, today: dt.date | None = None
 ) -> list[WeekPoint]:
-    """Deliveries and people reached per 7-day period, the last ending on ``query.end``
-    (default today), with complementary suppression across the weeks; for a query on
-    the lattice, per calendar month instead (the lattice is suppressed as a whole)."""
+    """Deliveries and people reached per ISO week (Monday to Sunday) within the query's
+    period, the first and last weeks cut to ``from`` and ``to``; without ``from``, the
+    ``weeks`` weeks up to ``to`` (default today). Complementary suppression across the
+    weeks. For a query on the lattice, per calendar month instead (the lattice is
+    suppressed as a whole)."""
+    last = _last_day(query, today)
     if query.on_lattice:
-        return _monthly(gateway, query, MONTHS_SHOWN, today)
-    last = (
-        dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
+        return _monthly(gateway, query, last)
+    this_monday = last - dt.timedelta(days=last.weekday())
+    first = (
+        dt.date.fromisoformat(query.start)
+        if query.start
+        else this_monday - dt.timedelta(days=7 * (weeks - 1))
     )
     points: list[WeekPoint] = []
-    for i in range(weeks - 1, -1, -1):
-        end = last - dt.timedelta(days=7 * i)
-        start = end - dt.timedelta(days=6)
-        summary = compute(gateway, replace(query, start=start.isoformat(), end=end.isoformat()))[
-            "summary"
-        ]
-        points.append(
-            WeekPoint(
-                start.isoformat(),
-                end.isoformat(),
-                summary["people_assisted"],
-                summary["deliveries"],
-            )
-        )
+    monday = first - dt.timedelta(days=first.weekday())
+    while monday <= last:
+        start, end = max(monday, first), min(monday + dt.timedelta(days=6), last)
+        points.append(_point(gateway, query, start, end, "week"))
+        monday += dt.timedelta(days=7)
     return protect_series(points)
 
 
-def _monthly(
-    gateway: Gateway, query: ReportQuery, months: int, today: dt.date | None
-) -> list[WeekPoint]:
-    last = (
-        dt.date.fromisoformat(query.end) if query.end else today or dt.datetime.now(dt.UTC).date()
+def _last_day(query: ReportQuery, today: dt.date | None) -> dt.date:
+    if query.end:
+        return dt.date.fromisoformat(query.end)
+    return today or dt.datetime.now(dt.UTC).date()
+
+
+def _point(
+    gateway: Gateway, query: ReportQuery, start: dt.date, end: dt.date, period: str
+) -> WeekPoint:
+    """What a report of that one period says."""
+    summary = compute(gateway, replace(query, start=start.isoformat(), end=end.isoformat()))
+    figures = summary["summary"]
+    return WeekPoint(
+        start.isoformat(),
+        end.isoformat(),
+        figures["people_assisted"],
+        figures["deliveries"],
+        period,
+    )
+
+
+def _monthly(gateway: Gateway, query: ReportQuery, last: dt.date) -> list[WeekPoint]:
+    """The months from ``from`` (or the MONTHS_SHOWN up to ``to``) to ``to``."""
+    first = (
+        dt.date.fromisoformat(query.start)
+        if query.start
+        else _months_before(last.replace(day=1), MONTHS_SHOWN - 1)
     )
     points: list[WeekPoint] = []
-    year, month = last.year, last.month
-    for _ in range(months):
-        start, end = map(str, month_bounds(f"{year:04d}-{month:02d}"))
-        summary = compute(gateway, replace(query, start=start, end=end))["summary"]
-        points.append(WeekPoint(start, end, summary["people_assisted"], summary["deliveries"]))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return points[::-1]
+    month = first.replace(day=1)
+    while month <= last:
+        start, end = (dt.date.fromisoformat(str(d)) for d in month_bounds(f"{month:%Y-%m}"))
+        points.append(_point(gateway, query, start, end, "month"))
+        month = end + dt.timedelta(days=1)
+    return points
+
+
+def _months_before(first_day: dt.date, months: int) -> dt.date:
+    index = first_day.year * 12 + first_day.month - 1 - months
+    return dt.date(index // 12, index % 12 + 1, 1)
 
 
 def protect_series(points: list[WeekPoint]) -> list[WeekPoint]:

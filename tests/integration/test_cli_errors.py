@@ -1,0 +1,131 @@
+"""What a new user meets when a path, a database or a port is wrong: one line on stderr,
+exit status 1, and nothing created or printed as if all were well."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def clean_failure(done: subprocess.CompletedProcess[str]) -> str:
+    """Exit status 1, exactly one line on stderr, no traceback anywhere."""
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr + done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("errors") / "demo"
+    done = run("demo", "--dir", str(directory))
+    assert done.returncode == 0, done.stderr
+    return directory
+
+
+def test_version_prints_the_installed_package_version() -> None:
+    done = run("--version")
+    assert done.returncode == 0, done.stderr
+    assert (
+        done.stdout.strip() == f"ledger-gw, version {importlib.metadata.version('referral-ledger')}"
+    )
+
+
+def test_verify_refuses_a_missing_ledger_and_creates_none(tmp_path: Path) -> None:
+    directory = tmp_path / "consortium"
+    assert run("init", str(directory)).returncode == 0
+    line = clean_failure(run("verify", "--dir", str(directory)))
+    assert "no ledger at" in line
+    assert "ledger.db" in line
+    assert not (directory / "ledger.db").exists()
+    assert "verifies" not in run("verify", "--dir", str(directory)).stdout
+
+
+def test_reading_commands_never_create_a_ledger(demo_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.db"
+    line = clean_failure(
+        run("checkpoint", "show", "--dir", str(demo_dir), "--ledger", f"sqlite:///{missing}")
+    )
+    assert "no ledger at" in line
+    assert not missing.exists()
+
+
+def test_a_missing_consortium_directory_is_one_line(tmp_path: Path) -> None:
+    assert "holds no consortium" in clean_failure(run("verify", "--dir", str(tmp_path / "no")))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_a_database"])
+def test_a_damaged_database_is_one_line(demo_dir: Path, tmp_path: Path, damage: str) -> None:
+    whole = (demo_dir / "ledger.db").read_bytes()
+    with closing(sqlite3.connect(demo_dir / "ledger.db")) as db:
+        page = int(db.execute("PRAGMA page_size").fetchone()[0])
+    assert len(whole) > 4 * page
+    damaged = tmp_path / "ledger.db"
+    damaged.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"junk" * page)
+    url = f"sqlite:///{damaged}"
+    for command in (("verify",), ("checkpoint", "show"), ("prove", "consistency", "1")):
+        line = clean_failure(run(*command, "--dir", str(demo_dir), "--ledger", url))
+        assert line.startswith("error ledger_unavailable: the database cannot be used"), line
+
+
+def test_an_unreachable_postgresql_url_is_one_line(demo_dir: Path) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"postgresql+psycopg://ledger:secret@127.0.0.1:{port}/ledger?connect_timeout=3"
+    line = clean_failure(run("verify", "--dir", str(demo_dir), "--ledger", url))
+    assert "the database cannot be used" in line
+    assert "refused" in line
+    assert "secret" not in line
+
+
+def test_a_bad_database_url_is_one_line(demo_dir: Path) -> None:
+    line = clean_failure(run("verify", "--dir", str(demo_dir), "--ledger", "nonsense"))
+    assert "not a database URL" in line
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def test_serve_on_a_busy_port_fails_before_printing_tokens(busy_port: int, tmp_path: Path) -> None:
+    directory = tmp_path / "served"
+    done = run("serve", "--demo", "--dir", str(directory), "--port", str(busy_port))
+    line = clean_failure(done)
+    assert f"127.0.0.1:{busy_port}" in line
+    assert "in use" in line
+    assert done.stdout == ""  # no URL, no witness, no token
+    assert not directory.exists()
+
+
+def test_serve_without_demo_on_a_busy_port_fails_the_same_way(
+    busy_port: int, demo_dir: Path
+) -> None:
+    done = run("serve", "--dir", str(demo_dir), "--port", str(busy_port))
+    assert "in use" in clean_failure(done)
+    assert done.stdout == ""
