@@ -206,3 +206,25 @@ def change_event(envelope: Any, key: str, value: Any) -> Any:
     payload.data = tx.SerializeToString()
     envelope.payload = payload.SerializeToString()
     return envelope
+
+
+MVCC_READ_CONFLICT = 11  # peer.TxValidationCode
+
+
+def set_code(block_bytes: bytes, index: int, code: int) -> bytes:
+    """``block_bytes`` with one transaction's validation code changed: what anyone can do,
+    since the orderers' signature and the data hash leave the codes out."""
+    block = pb.common.Block.FromString(block_bytes)
+    codes = bytearray(block.metadata.metadata[2])
+    codes[index] = code
+    block.metadata.metadata[2] = bytes(codes)
+    return bytes(block.SerializeToString())
+
+
+def tx_index(block_bytes: bytes, tx_id: str) -> int:
+    block = pb.common.Block.FromString(block_bytes)
+    for i, raw in enumerate(block.data.data):
+        payload = pb.common.Payload.FromString(pb.common.Envelope.FromString(raw).payload)
+        if pb.common.ChannelHeader.FromString(payload.header.channel_header).tx_id == tx_id:
+            return i
+    raise AssertionError(f"{tx_id} is not in the block")
