@@ -9,6 +9,8 @@ So a Fabric bundle can be built and mutated without a network.
 
 from __future__ import annotations
 
+import base64
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -228,3 +230,19 @@ def tx_index(block_bytes: bytes, tx_id: str) -> int:
         if pb.common.ChannelHeader.FromString(payload.header.channel_header).tx_id == tx_id:
             return i
     raise AssertionError(f"{tx_id} is not in the block")
+
+
+def claim_lost_version(bundle: dict[str, Any], lost_tx_id: str, lost_block: bytes) -> Any:
+    """A forger's bundle: its one event swapped for the version Fabric refused
+    (``lost_tx_id``), whose whole block goes in with that transaction's code set to VALID."""
+    out = copy.deepcopy(bundle)
+    evidence = out["evidence"]
+    number = int(pb.common.Block.FromString(lost_block).header.number)
+    first = int(pb.common.Block.FromString(base64.b64decode(evidence["blocks"][0])).header.number)
+    flipped = set_code(lost_block, tx_index(lost_block, lost_tx_id), 0)
+    evidence["blocks"][number - first] = base64.b64encode(flipped).decode()
+    [entry] = evidence["entries"]
+    entry.update(tx_id=lost_tx_id, block=number)
+    for stated in evidence.get("validity", {}).get("entries", []):
+        stated["tx_id"] = lost_tx_id
+    return out

@@ -54,15 +54,8 @@ class Conflict:
 
     def forged(self) -> Bundle:
         """The bundle naming the lost version, its code flipped to VALID in its block."""
-        bundle = copy.deepcopy(self.bundle)
-        evidence = bundle["evidence"]
-        [entry] = evidence["entries"]
-        entry["tx_id"] = self.lost.tx_id
-        raw = base64.b64decode(evidence["blocks"][0])
-        flipped = fb.set_code(raw, fb.tx_index(raw, self.lost.tx_id), 0)
-        evidence["blocks"][0] = base64.b64encode(flipped).decode()
-        evidence["validity"]["entries"][0]["tx_id"] = self.lost.tx_id
-        return bundle
+        lost_block = self.peer.channel.block(self.number)
+        return dict(fb.claim_lost_version(self.bundle, self.lost.tx_id, lost_block))
 
     def verify(self, bundle: Bundle) -> BundleReport:
         return pinned(self.f, bundle, genesis_hash=self.f.genesis_hash)
