@@ -162,7 +162,7 @@ def gateway_config(
 ) -> GatewayConfig:
     """A gateway on the backend ``request.param`` names, serving ``orgs`` with its own
     off-chain databases in ``tmp_path``: a fresh embedded ledger (new to the session's
-    witnesses), or the session's Fabric network."""
+    witnesses), or the session's Fabric network, whose agencies attest validity."""
     offchain = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
     if request.param == "embedded":
         request.getfixturevalue("embedded_witnesses").forget()
@@ -173,7 +173,7 @@ def gateway_config(
             offchain_url=offchain,
             orgs=orgs,
         )
-    profile: Path = request.getfixturevalue("fabric_profile")
+    profile: Path = request.getfixturevalue("fabric_validity").profile
     fabric_workspace = FabricProfile.load(profile).workspace
     assert fabric_workspace is not None
     return GatewayConfig(
