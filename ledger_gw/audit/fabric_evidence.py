@@ -8,7 +8,9 @@ The bundle is the same ``ledger-gw/audit-bundle/v1`` file as on the embedded led
      "genesis_block": <base64 block 0: the channel configuration, the trust anchor>,
      "blocks": [<base64 blocks, consecutive, from the earliest event's block to the head>],
      "policy": {"required": 2, "among": ["AGENCY-A", "AGENCY-B", "AGENCY-C"]},
-     "entries": [{"tx_id": <Fabric transaction ID>, "block": <its block number>}]}
+     "entries": [{"tx_id": <Fabric transaction ID>, "block": <its block number>}],
+     "validity": {"checkpoint": <the members' signed note>,
+                  "entries": [{"tx_id": ..., "leaf": <index>, "proof": [<base64 hashes>]}]}}
 
 Each block is carried once however many events it holds. The verifier checks each
 event with :func:`ledger_gw.audit.fabric_blocks.verify_evidence` on the blocks from the
@@ -31,6 +33,13 @@ without a pinned policy the bundle fails (``policy_not_pinned``) and the bundle'
 policy only serves to report what each endorsement would satisfy.
 A pinned consortium is also checked against the channel: each organisation's CA must
 be one of its MSP's root certificates.
+
+A transaction's validation code is not in what the orderers sign: each peer writes
+it after validating the block. So a bundle proves an event *valid* only through the
+members' signed statement of their peers' codes (``validity``,
+:mod:`ledger_gw.audit.fabric_validity`), opened with the pinned consortium's witness
+keys and quorum: without it every event fails ``validity_not_attested``, and a code
+changed in a block fails ``validity_mismatch``.
 """
 
 from __future__ import annotations
@@ -65,6 +74,7 @@ from ledger_gw.audit.fabric_blocks import (
     verify_evidence,
 )
 from ledger_gw.audit.fabric_blocks import _identity as msp_identity  # judge certificates alike
+from ledger_gw.audit.fabric_validity import Attestation, check_validity, open_validity
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, IntegrityError
@@ -114,8 +124,10 @@ def fabric_evidence(
     blocks: Sequence[bytes],
     entries: Sequence[tuple[str, int]],
     policy: EndorsementPolicy | None,
+    validity: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``evidence`` object of a Fabric bundle (``entries``: tx ID, block number)."""
+    """The ``evidence`` object of a Fabric bundle (``entries``: tx ID, block number;
+    ``validity``: :func:`ledger_gw.audit.fabric_validity.validity_evidence`)."""
     out: dict[str, Any] = {
         "kind": FABRIC_KIND,
         "channel": channel,
@@ -126,6 +138,8 @@ def fabric_evidence(
     }
     if policy is not None:
         out["policy"] = {"required": policy.required, "among": sorted(policy.among)}
+    if validity is not None:
+        out["validity"] = validity
     return out
 
 
@@ -405,6 +419,9 @@ def verify_fabric(
             )
         )
     out.failures.extend(_consortium_failures(consortium, msps))
+    attestation = open_validity(evidence.get("validity"), consortium, g_hash)
+    if attestation.failure is not None:
+        out.failures.append(attestation.failure)
     policy = parsed.policy
     if options.endorsement_policy is None:
         out.failures.append(
@@ -429,6 +446,7 @@ def verify_fabric(
         if policy is None
         else {"required": policy.required, "among": sorted(policy.among)},
         "policy_pinned": options.endorsement_policy is not None,
+        "validity_witnesses": list(attestation.witnesses),
     }
     if head + 1 < options.min_tree_size:
         out.failures.append(
@@ -439,7 +457,7 @@ def verify_fabric(
             )
         )
     for entry, start, stop in _runs(parsed):
-        item = _verify_entry(parsed, msps, policy, entry, start, stop, out.failures)
+        item = _verify_entry(parsed, msps, policy, attestation, entry, start, stop, out.failures)
         if item is not None:
             out.items.append(item)
     return out
@@ -449,6 +467,7 @@ def _verify_entry(
     parsed: _Parsed,
     msps: dict[str, Msp],
     policy: EndorsementPolicy | None,
+    attestation: Attestation,
     entry: _Entry,
     start: int | None,
     stop: int | None,
@@ -490,7 +509,14 @@ def _verify_entry(
     if fault is not None and failure_code(fault) not in own:
         failures.append(Failure(failure_code(fault), f"{entry.tx_id}: {fault}", tx.position, None))
     failures.extend(tx.failures)
-    included = fault is None and not tx.failures and not tx.submitter_problems
+    unattested = attestation.failure is not None
+    if not unattested:
+        block = pb.common.Block.FromString(parsed.blocks[start])
+        mismatch = check_validity(attestation, block, tx.position % POSITION_STRIDE, tx.position)
+        if mismatch is not None:
+            failures.append(mismatch)
+            unattested = True
+    included = fault is None and not unattested and not tx.failures and not tx.submitter_problems
     event_id = str(tx.event.get("event_id")) if tx.event else None
     problems = tuple(
         Failure(p.code, p.message, p.position, event_id) for p in tx.submitter_problems

@@ -35,9 +35,11 @@ Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.audit.fabric_evidence`) re
 checkpoint codes with their own: ``genesis_mismatch`` (not the pinned genesis block),
 ``block_data_mismatch``, ``broken_chain``, ``bad_orderer_signature``,
 ``bad_endorsement``, ``endorsement_policy``, ``proposal_mismatch`` (the endorsers
-signed another event), ``invalid_transaction``, ``unknown_identity``; a failed
-submitter signature is ``bad_signature`` and an absent transaction ``not_included``,
-as on the embedded ledger.
+signed another event), ``invalid_transaction``, ``unknown_identity``,
+``validity_not_attested`` (no quorum of the pinned consortium's witnesses signed which
+transactions their peers found valid) and ``validity_mismatch`` (they did not sign the
+validation code the block carries); a failed submitter signature is ``bad_signature``
+and an absent transaction ``not_included``, as on the embedded ledger.
 """
 
 from __future__ import annotations

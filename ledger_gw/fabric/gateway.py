@@ -77,6 +77,9 @@ class FabricProfile:
     default_peer: str  # organisation whose peer serves members that run none
     workspace: Path | None = None
     policy: EndorsementPolicy | None = None  # what the chaincode was committed with
+    # Members whose witness keys live with this gateway: they state, signed, which
+    # transactions their own peers found valid (ledger_gw.fabric.validity).
+    validity_keys: dict[str, Path] = field(default_factory=dict)
     timeouts: dict[str, float] = field(
         default_factory=lambda: {"evaluate": 15.0, "endorse": 30.0, "submit": 15.0, "commit": 60.0}
     )
@@ -103,6 +106,9 @@ class FabricProfile:
                 policy=None
                 if policy is None
                 else EndorsementPolicy(int(policy["required"]), frozenset(policy["among"])),
+                validity_keys={
+                    str(org): base / str(key) for org, key in data.get("validity_keys", {}).items()
+                },
             )
         except (OSError, KeyError, ValueError, StopIteration) as exc:
             raise ConfigError(f"cannot read Fabric profile {path}: {exc}") from exc

@@ -10,8 +10,12 @@ blocks' hash chain up to that head, so a peer cannot hand over another history
 without it showing.
 
 Evidence is ``fabric/blocks-v1`` (:mod:`ledger_gw.audit.fabric_evidence`): what the
-ordering service signed. There is no witness cosigning on Fabric: the orderers'
-signatures on each block play that part.
+ordering service signed, and what the members signed about validity. The orderers'
+signatures on each block stand for checkpoints, so there is no checkpoint cosigning
+on Fabric; but they do not cover the validation codes peers write into each block, so
+a bundle also carries the members' signed statements of which transactions their own
+peers found valid (:mod:`ledger_gw.fabric.validity`), collected from the attesters
+this log is given (by default those of the profile's ``validity_keys``).
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from ledger_gw.audit.fabric_blocks import (
     json_object,
 )
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
+from ledger_gw.audit.fabric_validity import validity_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.fabric.validity import Attester, PeerTree, attest, profile_attesters
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
+from ledger_gw.log.note import Note
 from ledger_gw.transaction import format_time
 
 ENDORSER_TRANSACTION = 3  # common.HeaderType
@@ -88,10 +95,14 @@ def _hex(h: bytes) -> str:
 class FabricLog:
     """The channel's blocks as read through ``org_id``'s peer (its identity signs qscc)."""
 
-    def __init__(self, ledger: FabricLedger, org_id: str) -> None:
+    def __init__(
+        self, ledger: FabricLedger, org_id: str, attesters: Sequence[Attester] | None = None
+    ) -> None:
         self.ledger = ledger
         self.org_id = org_id
+        self.attesters = profile_attesters(ledger) if attesters is None else list(attesters)
         self._records: dict[int, list[Record]] = {}  # blocks never change once cut
+        self._validity = PeerTree(ledger, org_id)
 
     @property
     def channel(self) -> str:
@@ -151,10 +162,6 @@ class FabricLog:
         numbers = [r.position // POSITION_STRIDE for r in records]
         start = min(numbers)
         profile = self.ledger.profile
-        blocks = []
-        for n in range(start, anchor.size):
-            raw = self.ledger.block(n, self.org_id)
-            blocks.append(raw if n in numbers else compact(raw))
         return fabric_evidence(
             channel=profile.channel,
             chaincode=profile.chaincode,
@@ -167,6 +174,24 @@ class FabricLog:
             ],
             entries=[(r.tx_id, n) for r, n in zip(records, numbers, strict=True)],
             policy=profile.policy,
+            validity=self._validity_evidence(records, anchor.size),
+        )
+
+    def _validity_evidence(self, records: Sequence[Record], height: int) -> dict[str, Any] | None:
+        """The members' statements at ``height``, with proofs from this peer's tree, which
+        must be theirs; None when no member states anything."""
+        note = attest(self.attesters, height)
+        if note is None:
+            return None
+        tree = self._validity.tree(height)
+        if Note.parse(note).text != tree.checkpoint().text():
+            raise IntegrityError(
+                f"the members' statement of validity at height {height} is not what "
+                f"{self.org_id}'s peer committed"
+            )
+        positions = [divmod(r.position, POSITION_STRIDE) for r in records]
+        return validity_evidence(
+            note, tree, [(r.tx_id, n, i) for r, (n, i) in zip(records, positions, strict=True)]
         )
 
     def _record_at(self, position: int | None, tx_id: str | None) -> Record:

@@ -39,9 +39,12 @@ __all__ = [
     "SigType",
     "VerifiedCheckpoint",
     "add_cosignature",
+    "cosign_statement",
     "dump_signer",
     "generate_signer",
+    "merge_statements",
     "open_checkpoint",
+    "open_statement",
     "parse_signer",
     "sign_checkpoint",
 ]
@@ -239,6 +242,29 @@ def open_checkpoint(
     configuration (wrong key types, duplicate witnesses, quorum > witnesses).
     """
     known = _index_verifiers(log_verifier, witnesses, quorum)
+    note, seen, cosigs = _verified_signatures(note_text, known, log_verifier)
+    if (log_verifier.name, log_verifier.key_id) not in seen:
+        raise CheckpointError(f"no signature by the log key {log_verifier.name}")
+    cp = Checkpoint.parse(note.text)
+    want_origin = log_verifier.name if origin is None else origin
+    if cp.origin != want_origin:
+        raise CheckpointError(f"checkpoint origin {cp.origin!r} is not {want_origin!r}")
+    if len(cosigs) < quorum:
+        raise CheckpointError(
+            f"cosignature quorum not met: {len(cosigs)} of {len(witnesses)} witnesses "
+            f"verified, {quorum} required"
+        )
+    note_str = note_text if isinstance(note_text, str) else note_text.decode("utf-8")
+    return VerifiedCheckpoint(cp, tuple(cosigs), note_str)
+
+
+def _verified_signatures(
+    note_text: str | bytes,
+    known: dict[tuple[str, bytes], NoteVerifier],
+    log_verifier: NoteVerifier | None,
+) -> tuple[Note, set[tuple[str, bytes]], list[Cosignature]]:
+    """The note and the known keys whose signatures verified (the witnesses' as
+    cosignatures); CheckpointError if a known key's does not, or one signs twice."""
     try:
         note = Note.parse(note_text)
     except NoteError as exc:
@@ -258,16 +284,72 @@ def open_checkpoint(
             raise CheckpointError(f"invalid signature by known key {sig.name}+{sig.key_id.hex()}")
         if verifier is not log_verifier:
             cosigs.append(Cosignature(verifier, int.from_bytes(sig.signature[:8], "big")))
-    if (log_verifier.name, log_verifier.key_id) not in seen:
-        raise CheckpointError(f"no signature by the log key {log_verifier.name}")
+    return note, seen, cosigs
+
+
+# -- checkpoints without a log key: statements the witnesses make themselves -------------
+
+
+def cosign_statement(cp: Checkpoint, witness_signer: NoteSigner, timestamp: int) -> str:
+    """A checkpoint signed by one witness alone (cosignature v1): the witness states a
+    tree it computed itself, where no single log operator speaks for the log."""
+    try:
+        signer = witness_signer.as_type(SigType.COSIGNATURE_V1)
+    except NoteError as exc:
+        raise CheckpointError(f"witness {witness_signer.name} cannot cosign: {exc}") from exc
+    if not 0 <= timestamp <= MAX_TIMESTAMP:
+        raise CheckpointError(f"cosignature timestamp {timestamp} outside [0, 2^63-1]")
+    raw = signer.sign(cp.body(), timestamp=timestamp)
+    return Note(cp.text(), (NoteSignature(signer.name, signer.key_id, raw),)).format()
+
+
+def merge_statements(notes: Sequence[str]) -> str:
+    """One note with every signature of ``notes``, which must state the same checkpoint
+    (nothing is verified here: :func:`open_statement` does)."""
+    if not notes:
+        raise CheckpointError("no statement to merge")
+    try:
+        parsed = [Note.parse(n) for n in notes]
+    except NoteError as exc:
+        raise CheckpointError(str(exc)) from exc
+    text = parsed[0].text
+    if any(p.text != text for p in parsed):
+        raise CheckpointError("the statements are about different checkpoints")
+    Checkpoint.parse(text)
+    signatures: list[NoteSignature] = []
+    for p in parsed:
+        signatures.extend(s for s in p.signatures if s not in signatures)
+    return Note(text, tuple(signatures)).format()
+
+
+def open_statement(
+    note_text: str | bytes, witnesses: Sequence[NoteVerifier], quorum: int, *, origin: str
+) -> VerifiedCheckpoint:
+    """Verify a checkpoint that only witnesses sign (:func:`cosign_statement`): the same
+    fail-closed rules as :func:`open_checkpoint` without a log key, and at least one
+    witness however low ``quorum`` is, since a statement nobody signs states nothing."""
+    if not witnesses:
+        raise ValueError("no witness key to check the statement with")
+    known: dict[tuple[str, bytes], NoteVerifier] = {}
+    for given in witnesses:
+        try:
+            w = given.as_type(SigType.COSIGNATURE_V1)
+        except NoteError as exc:
+            raise ValueError(f"witness {given.name}: {exc}") from exc
+        if (w.name, w.key_id) in known:
+            raise ValueError(f"witness key {w.vkey} listed twice")
+        known[(w.name, w.key_id)] = w
+    if not 0 <= quorum <= len(witnesses):
+        raise ValueError(f"quorum {quorum} impossible with {len(witnesses)} witnesses")
+    note, _, cosigs = _verified_signatures(note_text, known, None)
     cp = Checkpoint.parse(note.text)
-    want_origin = log_verifier.name if origin is None else origin
-    if cp.origin != want_origin:
-        raise CheckpointError(f"checkpoint origin {cp.origin!r} is not {want_origin!r}")
-    if len(cosigs) < quorum:
+    if cp.origin != origin:
+        raise CheckpointError(f"checkpoint origin {cp.origin!r} is not {origin!r}")
+    need = max(quorum, 1)
+    if len(cosigs) < need:
         raise CheckpointError(
             f"cosignature quorum not met: {len(cosigs)} of {len(witnesses)} witnesses "
-            f"verified, {quorum} required"
+            f"verified, {need} required"
         )
     note_str = note_text if isinstance(note_text, str) else note_text.decode("utf-8")
     return VerifiedCheckpoint(cp, tuple(cosigs), note_str)

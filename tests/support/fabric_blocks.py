@@ -9,6 +9,8 @@ So a Fabric bundle can be built and mutated without a network.
 
 from __future__ import annotations
 
+import base64
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -206,3 +208,41 @@ def change_event(envelope: Any, key: str, value: Any) -> Any:
     payload.data = tx.SerializeToString()
     envelope.payload = payload.SerializeToString()
     return envelope
+
+
+MVCC_READ_CONFLICT = 11  # peer.TxValidationCode
+
+
+def set_code(block_bytes: bytes, index: int, code: int) -> bytes:
+    """``block_bytes`` with one transaction's validation code changed: what anyone can do,
+    since the orderers' signature and the data hash leave the codes out."""
+    block = pb.common.Block.FromString(block_bytes)
+    codes = bytearray(block.metadata.metadata[2])
+    codes[index] = code
+    block.metadata.metadata[2] = bytes(codes)
+    return bytes(block.SerializeToString())
+
+
+def tx_index(block_bytes: bytes, tx_id: str) -> int:
+    block = pb.common.Block.FromString(block_bytes)
+    for i, raw in enumerate(block.data.data):
+        payload = pb.common.Payload.FromString(pb.common.Envelope.FromString(raw).payload)
+        if pb.common.ChannelHeader.FromString(payload.header.channel_header).tx_id == tx_id:
+            return i
+    raise AssertionError(f"{tx_id} is not in the block")
+
+
+def claim_lost_version(bundle: dict[str, Any], lost_tx_id: str, lost_block: bytes) -> Any:
+    """A forger's bundle: its one event swapped for the version Fabric refused
+    (``lost_tx_id``), whose whole block goes in with that transaction's code set to VALID."""
+    out = copy.deepcopy(bundle)
+    evidence = out["evidence"]
+    number = int(pb.common.Block.FromString(lost_block).header.number)
+    first = int(pb.common.Block.FromString(base64.b64decode(evidence["blocks"][0])).header.number)
+    flipped = set_code(lost_block, tx_index(lost_block, lost_tx_id), 0)
+    evidence["blocks"][number - first] = base64.b64encode(flipped).decode()
+    [entry] = evidence["entries"]
+    entry.update(tx_id=lost_tx_id, block=number)
+    for stated in evidence.get("validity", {}).get("entries", []):
+        stated["tx_id"] = lost_tx_id
+    return out

@@ -15,8 +15,11 @@ from ledger_gw.log.checkpoint import (
     Checkpoint,
     CheckpointError,
     add_cosignature,
+    cosign_statement,
     dump_signer,
+    merge_statements,
     open_checkpoint,
+    open_statement,
     parse_signer,
     sign_checkpoint,
 )
@@ -512,3 +515,46 @@ def test_text_with_blank_lines_splits_at_last_blank_line() -> None:
     parsed = Note.parse(note)
     assert parsed.text == text
     assert LOG.verifier.verify(text.encode(), parsed.signatures[0].signature)
+
+
+# --- statements: checkpoints only witnesses sign --------------------------------------------------
+
+
+def _statement_keys(n: int) -> list[NoteSigner]:
+    return [generate_signer(f"witness.m{i}", SigType.COSIGNATURE_V1)[0] for i in range(n)]
+
+
+def test_statements_merge_and_open_with_a_quorum_and_no_log_key() -> None:
+    cp = Checkpoint("fabric-validity/x", 3, bytes(range(32)))
+    signers = _statement_keys(3)
+    note = merge_statements([cosign_statement(cp, s, 10 + i) for i, s in enumerate(signers)])
+    opened = open_statement(note, [s.verifier for s in signers], 2, origin="fabric-validity/x")
+    assert opened.checkpoint == cp
+    assert opened.witnesses == tuple(s.name for s in signers)
+    assert [c.timestamp for c in opened.cosignatures] == [10, 11, 12]
+
+
+def test_a_statement_below_quorum_or_by_strangers_or_tampered_fails() -> None:
+    cp = Checkpoint("fabric-validity/x", 3, bytes(range(32)))
+    members = _statement_keys(3)
+    keys = [s.verifier for s in members]
+    one = cosign_statement(cp, members[0], 1)
+    with pytest.raises(CheckpointError, match="quorum"):
+        open_statement(one, keys, 2, origin="fabric-validity/x")
+    strangers = merge_statements([cosign_statement(cp, s, 1) for s in _statement_keys(3)])
+    with pytest.raises(CheckpointError, match="quorum"):
+        open_statement(strangers, keys, 1, origin="fabric-validity/x")  # at least one, always
+    with pytest.raises(CheckpointError, match="quorum"):
+        open_statement(strangers, keys, 0, origin="fabric-validity/x")
+    two = merge_statements([one, cosign_statement(cp, members[1], 1)])
+    other = two.replace(
+        base64.b64encode(cp.root_hash).decode(), base64.b64encode(bytes(32)).decode()
+    )
+    with pytest.raises(CheckpointError, match="invalid signature"):
+        open_statement(other, keys, 2, origin="fabric-validity/x")
+    with pytest.raises(CheckpointError, match="origin"):
+        open_statement(two, keys, 2, origin="fabric-validity/y")
+    with pytest.raises(CheckpointError, match="different checkpoints"):
+        merge_statements(
+            [one, cosign_statement(Checkpoint("fabric-validity/x", 4, bytes(32)), members[1], 1)]
+        )

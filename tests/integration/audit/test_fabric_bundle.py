@@ -12,7 +12,7 @@ import copy
 import datetime as dt
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
@@ -29,6 +29,7 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
+from ledger_gw.fabric.validity import Attester, PeerAttester
 from ledger_gw.fabric.verifiable import FabricLog
 from ledger_gw.interfaces import reveal_all
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
@@ -38,6 +39,7 @@ from ledger_gw.workspace import Workspace
 from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
 from tests.support import fabric_blocks as fb
+from tests.support.witnesses import TestWitnesses
 
 Bundle = dict[str, Any]
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
@@ -49,6 +51,7 @@ class _Profile:
     channel: str = fb.CHANNEL
     chaincode: str = fb.CHAINCODE
     policy: EndorsementPolicy = POLICY
+    validity_keys: dict[str, Path] = field(default_factory=dict)
 
 
 class StandInPeer:
@@ -84,10 +87,24 @@ class FabricScenario:
     ws: Workspace
     bundle: Bundle
     genesis_hash: bytes
+    attesters: list[Attester]
+
+    def log(self, peer: StandInPeer | None = None) -> FabricLog:
+        """The auditor's view of the channel, the members' witnesses attesting validity
+        from their own (here: the one stand-in) peer."""
+        return FabricLog(cast(FabricLedger, peer or self.peer), "AUDITOR-X", self.attesters)
+
+
+def member_attesters(peer: StandInPeer, witnesses: TestWitnesses) -> list[Attester]:
+    """Each member that runs a witness, signing with its witness key what its peer holds."""
+    return [
+        PeerAttester(cast(FabricLedger, peer), org, home.signer())
+        for org, home in witnesses.homes.items()
+    ]
 
 
 @pytest.fixture(scope="module")
-def fabric(scenario: Scenario) -> FabricScenario:
+def fabric(scenario: Scenario, audit_witnesses: TestWitnesses) -> FabricScenario:
     """Every event of the embedded log, in the same order, on a Fabric channel: the first
     two share a block, a block of another person's event sits in between."""
     ws = scenario.ws
@@ -113,14 +130,15 @@ def fabric(scenario: Scenario) -> FabricScenario:
             if len(records) == 4:
                 other = fb.endorser_tx(channel, "AGENCY-C", ev.consent_granted(ev.pid()), {}, when)
                 channel.order([other.envelope])
+    attesters = member_attesters(peer, audit_witnesses)
     bundle = build_bundle(
-        FabricLog(cast(FabricLedger, peer), "AUDITOR-X"),
+        FabricLog(cast(FabricLedger, peer), "AUDITOR-X", attesters),
         ws.consortium,
         kind="referral_chain",
         subject=scenario.onward_referral,
     )
     pinned = block_header_hash(pb.common.Block.FromString(channel.genesis).header)
-    return FabricScenario(peer, ws, bundle, pinned)
+    return FabricScenario(peer, ws, bundle, pinned, attesters)
 
 
 def pinned(
@@ -286,7 +304,7 @@ def test_events_bundle_by_transaction_ids(fabric: FabricScenario) -> None:
     """Kind "events": the named transactions only, with the blocks from theirs to the head."""
     tx_ids = [_tx_of(fabric, "referral.accepted", 0), _tx_of(fabric, "referral.created", 0)]
     bundle = build_bundle(
-        FabricLog(cast(FabricLedger, fabric.peer), "AUDITOR-X"),
+        fabric.log(),
         fabric.ws.consortium,
         kind="events",
         tx_ids=tx_ids,
@@ -309,7 +327,7 @@ def test_malformed_fabric_evidence(fabric: FabricScenario) -> None:
 
 
 def _log(f: FabricScenario) -> FabricLog:
-    return FabricLog(cast(FabricLedger, f.peer), "AUDITOR-X")
+    return f.log()
 
 
 def test_records_are_the_valid_transactions_read_from_the_blocks(

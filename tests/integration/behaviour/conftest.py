@@ -8,7 +8,9 @@ from FABRIC_TEST_PORT_BASE (default 28000), and takes it down at the end.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -18,11 +20,14 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.client import OrgClient
+from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.interfaces import Ledger
 from ledger_gw.services.config import GatewayConfig
+from ledger_gw.witness import WitnessHome
+from ledger_gw.witness.home import KEY_FILE
 from ledger_gw.workspace import Workspace
 from tests.support.witnesses import TestWitnesses
 
@@ -69,6 +74,42 @@ def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         subprocess.run(
             [str(NETWORK_SH), "down"], env=env, capture_output=True, timeout=120, check=False
         )
+
+
+VALIDITY_MEMBERS = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
+
+
+@dataclass
+class FabricValidity:
+    """The agencies' witness keys, which state what each agency's own peer committed; the
+    consortium an auditor pins, listing those keys (quorum two); and a profile whose
+    workspace lists them too and which gives the gateway the keys, so the bundles it
+    builds carry the statements."""
+
+    homes: dict[str, WitnessHome]
+    consortium: Consortium
+    profile: Path
+
+
+@pytest.fixture(scope="session")
+def fabric_validity(
+    fabric_profile: Path, tmp_path_factory: pytest.TempPathFactory
+) -> FabricValidity:
+    root = tmp_path_factory.mktemp("fabric-validity")
+    homes = {org: WitnessHome.create(root / org, org) for org in VALIDITY_MEMBERS}
+    profile = FabricProfile.load(fabric_profile)
+    assert profile.workspace is not None
+    workspace = root / "workspace"  # the session's own stays as it is
+    shutil.copytree(profile.workspace, workspace)
+    for n, (org, home) in enumerate(homes.items(), start=1):
+        url = f"https://witness.{org.lower()}.invalid"
+        add_witness(workspace / "consortium.json", org, home.signer().verifier.vkey, url, min(n, 2))
+    data = json.loads(fabric_profile.read_text())
+    data["workspace"] = str(workspace)
+    data["validity_keys"] = {org: str(home.root / KEY_FILE) for org, home in homes.items()}
+    attesting = fabric_profile.with_name("profile-validity.json")  # beside: relative paths hold
+    attesting.write_text(json.dumps(data))
+    return FabricValidity(homes, Workspace.load(workspace).consortium, attesting)
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +162,7 @@ def gateway_config(
 ) -> GatewayConfig:
     """A gateway on the backend ``request.param`` names, serving ``orgs`` with its own
     off-chain databases in ``tmp_path``: a fresh embedded ledger (new to the session's
-    witnesses), or the session's Fabric network."""
+    witnesses), or the session's Fabric network, whose agencies attest validity."""
     offchain = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
     if request.param == "embedded":
         request.getfixturevalue("embedded_witnesses").forget()
@@ -132,7 +173,7 @@ def gateway_config(
             offchain_url=offchain,
             orgs=orgs,
         )
-    profile: Path = request.getfixturevalue("fabric_profile")
+    profile: Path = request.getfixturevalue("fabric_validity").profile
     fabric_workspace = FabricProfile.load(profile).workspace
     assert fabric_workspace is not None
     return GatewayConfig(

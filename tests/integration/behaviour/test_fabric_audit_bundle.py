@@ -23,6 +23,7 @@ from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
+from tests.integration.behaviour.conftest import FabricValidity
 from tests.support import events as ev
 from tests.support import fabric_blocks as fb
 
@@ -41,8 +42,9 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(fabric_profile: Path) -> Built:
-    """Two linked referrals on the network, then a bundle for the onward one's chain."""
+def built(fabric_validity: FabricValidity) -> Built:
+    """Two linked referrals on the network, then a bundle for the onward one's chain, with
+    the agencies' statements of what their own peers found valid."""
     from ledger_gw import protos as pb
     from ledger_gw.audit.bundle import build_bundle
     from ledger_gw.audit.fabric_blocks import block_header_hash
@@ -50,7 +52,7 @@ def built(fabric_profile: Path) -> Built:
     from ledger_gw.fabric.gateway import FabricLedger
     from ledger_gw.fabric.verifiable import FabricLog
 
-    ledger, ws = fabric_ledger(fabric_profile)
+    ledger, ws = fabric_ledger(fabric_validity.profile)
     try:
         assert isinstance(ledger, FabricLedger)
         a, b, c = (OrgClient(ledger, ws.signer(o)) for o in ("AGENCY-A", "AGENCY-B", "AGENCY-C"))
@@ -74,8 +76,8 @@ def built(fabric_profile: Path) -> Built:
         a.submit(ev.consent_granted(ev.pid()))
         pinned = block_header_hash(pb.common.Block.FromString(ledger.block(0, "AGENCY-B")).header)
         bundle = build_bundle(
-            FabricLog(ledger, "AUDITOR-X"),
-            ws.consortium,
+            FabricLog(ledger, "AUDITOR-X"),  # the profile's agencies attest validity
+            fabric_validity.consortium,
             kind="referral_chain",
             subject=r2["referral_id"],
         )
@@ -83,7 +85,7 @@ def built(fabric_profile: Path) -> Built:
         ledger.close()  # everything below is offline
     return Built(
         json.loads(json.dumps(bundle)),
-        ws.consortium,
+        fabric_validity.consortium,
         pinned,
         tx_ids,
         r1["referral_id"],
@@ -178,7 +180,7 @@ def test_swapped_block_fails(built: Built) -> None:
 
 
 def test_cli_builds_on_fabric_and_verifies_offline(
-    built: Built, fabric_profile: Path, tmp_path: Path
+    built: Built, fabric_validity: FabricValidity, tmp_path: Path
 ) -> None:
     runner = CliRunner()
     out = tmp_path / "bundle.json"
@@ -190,7 +192,7 @@ def test_cli_builds_on_fabric_and_verifies_offline(
             "--backend",
             "fabric",
             "--profile",
-            str(fabric_profile),
+            str(fabric_validity.profile),
             "--subject",
             built.root,
             "--out",
