@@ -8,10 +8,12 @@ their own, never the issuer's.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image, ImageFilter
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO
@@ -237,6 +239,29 @@ def test_card_png_and_pdf_round_trip(
     altered = forge.join(jwt, [forge.disclosure("programme", "X")], proof)
     with pytest.raises(CredentialError):  # a card of an altered credential is not made
         credentials.render_card(altered.encode(), pinned, "png")
+
+
+def _photographed(png: bytes) -> bytes:
+    """The card as a phone would photograph it: on a table, askew, soft, JPEG."""
+    card = Image.open(io.BytesIO(png)).convert("RGB")
+    table = Image.new("RGB", (card.width * 7 // 5, card.height * 8 // 5), (120, 110, 95))
+    table.paste(card, (card.width // 5, card.height * 3 // 10))
+    askew = table.rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(120, 110, 95))
+    out = io.BytesIO()
+    askew.filter(ImageFilter.GaussianBlur(0.8)).save(out, format="JPEG", quality=70)
+    return out.getvalue()
+
+
+def test_card_read_from_a_photo(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    photo = _photographed(credentials.render_card(text.encode(), pinned, "png"))
+    assert photo.startswith(b"\xff\xd8")
+    from_photo = credentials.verify_offline(photo, pinned)
+    assert from_photo == credentials.verify_offline(text.encode(), pinned)
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 300), (255, 255, 255)).save(blank, format="PNG")
+    assert refused(blank.getvalue(), pinned) == "credential_malformed"
 
 
 def test_not_an_entitlement(gateway: Gateway) -> None:
