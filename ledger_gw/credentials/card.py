@@ -96,8 +96,8 @@ def read_image(data: bytes) -> str:
     try:
         image: Any = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError):
-        raise malformed("the image cannot be read") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+        raise malformed("the image cannot be read (or is far larger than a photo)") from None
     for found in zxingcpp.read_barcodes(image.convert("L")):
         if found.bytes.startswith(QR_MAGIC):
             return from_qr_payload(found.bytes)
