@@ -13,6 +13,7 @@ from flask_smorest import Api
 from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics, ratelimit
 from api.blueprints import (
     audit,
+    credentials,
     events,
     health,
     log,
@@ -85,6 +86,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         log,
         audit,
         reports,
+        credentials,
     ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)

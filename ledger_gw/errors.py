@@ -124,6 +124,13 @@ class AuditError(RejectedError):
     code = "audit_error"
 
 
+class CredentialError(RejectedError):
+    """A credential does not verify: forged, altered, expired, revoked, issued by whom it
+    may not be, or under another consortium. Its ``code`` says which, stably."""
+
+    code = "credential_invalid"
+
+
 # -- something is broken or unreachable --------------------------------------------------
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.dashboard import session
+from api.dashboard import credential_views, session
 from api.dashboard.views import bp
 from ledger_gw.services.config import GatewayConfig
+
+__all__ = ["credential_views", "init_app"]  # its pages are routes of the one blueprint
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:

@@ -13,6 +13,7 @@ from rich.console import Console
 from ledger_gw.bootstrap import storage_faults
 from ledger_gw.cli import audit as audit_commands
 from ledger_gw.cli import consortium as consortium_commands
+from ledger_gw.cli import credential as credential_commands
 from ledger_gw.cli import gateway as gateway_commands
 from ledger_gw.cli import log as log_commands
 from ledger_gw.cli import members as member_commands
@@ -41,6 +42,7 @@ cli.add_command(gateway_commands.token)
 cli.add_command(gateway_commands.serve)
 cli.add_command(audit_commands.audit)
 cli.add_command(audit_commands.report)
+cli.add_command(credential_commands.credential)
 
 
 def main() -> None:

@@ -43,6 +43,8 @@ class Action(StrEnum):
     AUDIT_BUNDLES = "audit.bundles"  # offline bundles and chain verdicts: person-level pseudonyms
     AUDIT_VERIFY = "audit.verify"  # run the pure verifier on a bundle the caller brings
     REPORTS_READ = "reports.read"  # aggregate figures; agencies only their own organisation's
+    CREDENTIALS_ISSUE = "credentials.issue"  # sign a person's credential as the organisation
+    CREDENTIALS_VERIFY = "credentials.verify"  # check one presented, with its status now
 
 
 W, R, AU, D, AD = Role.AGENCY_WRITER, Role.AGENCY_READER, Role.AUDITOR, Role.DONOR, Role.ADMIN
@@ -58,6 +60,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.AUDIT_BUNDLES: frozenset({AU}),
     Action.AUDIT_VERIFY: frozenset({W, R, AU}),
     Action.REPORTS_READ: frozenset({W, R, AU, D}),
+    Action.CREDENTIALS_ISSUE: frozenset({W}),
+    Action.CREDENTIALS_VERIFY: frozenset({W, R, AU}),
 }
 
 # Roles that read reports of their own organisation only (see `report_org`).

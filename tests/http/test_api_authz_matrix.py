@@ -57,6 +57,11 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "hash tile": (Action.PROOFS_READ, lambda c, h: c.get("/v1/log/tile/0/000.p/1", headers=h)),
     "entry bundle": (Action.LOG_ENTRIES, lambda c, h: c.get(
         "/v1/log/tile/entries/000.p/1", headers=h)),
+    "issue credential": (Action.CREDENTIALS_ISSUE, lambda c, h: c.post("/v1/credentials",
+        headers=h, json={"event_id": "00000000-0000-4000-8000-000000000000",
+                         "purpose": "referral"})),
+    "verify credential": (Action.CREDENTIALS_VERIFY, lambda c, h: c.post(
+        "/v1/credentials/verify", headers=h, json={"credential": "x"})),
 }  # fmt: skip
 
 

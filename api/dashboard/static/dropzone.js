@@ -1,8 +1,8 @@
-// Drag a bundle file onto the form: it fills the file input. No other script, no network.
+// Drag a file (a bundle, a photo of a card) onto the form: it fills its file input. No other script, no network.
 (function () {
   "use strict";
   var zone = document.getElementById("dropzone");
-  var input = document.getElementById("bundle");
+  var input = zone && zone.querySelector("input[type=file]");
   if (!zone || !input) { return; }
   ["dragenter", "dragover"].forEach(function (name) {
     zone.addEventListener(name, function (e) { e.preventDefault(); zone.classList.add("over"); });

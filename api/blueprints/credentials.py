@@ -1,0 +1,161 @@
+"""/v1/credentials: issue a person's credential, and verify one she presents.
+
+Verifying runs the same offline check ``ledger-gw credential verify`` runs, against this
+gateway's own consortium file (never a key the credential carries), then asks the ledger
+whether the entitlement still stands.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from api.auth import caller, gateway
+from api.blueprints.common import protected
+from api.schemas import PURPOSE
+from chaincode.fields import PURPOSES
+from ledger_gw.errors import ValidationError
+from ledger_gw.services import credentials
+from ledger_gw.services.access import Action
+from ledger_gw.services.credentials import DISCLOSABLE
+
+blp = Blueprint(
+    "credentials",
+    __name__,
+    url_prefix="/v1/credentials",
+    description="Credentials a person carries (SD-JWT VC on a QR card), checkable offline",
+)
+
+_MAX_TEXT = 16 << 10
+_MAX_IMAGE = 6 << 20
+
+
+class CredentialIssueIn(Schema):
+    event_id = fields.UUID(
+        required=True, metadata={"description": "the entitlement.granted event it stands on"}
+    )
+    purpose = PURPOSE
+    disclose = fields.List(
+        fields.String(validate=validate.OneOf(DISCLOSABLE)),
+        load_default=list,
+        validate=validate.Length(max=len(DISCLOSABLE)),
+        metadata={"description": "the claims she chose to show; the rest stay hidden"},
+    )
+    expires = fields.AwareDateTime(
+        metadata={"description": "an earlier end than the entitlement's last day"}
+    )
+
+
+class LedgerEventOut(Schema):
+    origin = fields.String(required=True)
+    tx_id = fields.String(required=True)
+    index = fields.Integer(required=True)
+    leaf_hash = fields.String(required=True)
+    entitlement_id = fields.String(required=True)
+
+
+class VerifiedOut(Schema):
+    ok = fields.Boolean(required=True)
+    issuer = fields.String(required=True)
+    pid = fields.String(required=True)
+    disclosed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    expires = fields.String(required=True)
+    event = fields.Nested(LedgerEventOut, required=True)
+    tree_size = fields.Integer(required=True)
+    witnesses = fields.List(fields.String(), required=True)
+    status = fields.String(
+        metadata={"description": "active, or `not checked` when verified offline only"}
+    )
+
+
+class CredentialOut(Schema):
+    credential = fields.String(
+        required=True, metadata={"description": "the credential text (its QR code's content)"}
+    )
+    verified = fields.Nested(VerifiedOut, required=True)
+
+
+class CredentialVerifyIn(Schema):
+    credential = fields.String(
+        validate=validate.Length(min=1, max=_MAX_TEXT),
+        metadata={"description": "the credential text"},
+    )
+    image = fields.String(
+        validate=validate.Length(min=1, max=_MAX_IMAGE),
+        metadata={"description": "or a photo or scan of the card, base64"},
+    )
+    purpose = fields.String(
+        load_default="service_continuity", validate=validate.OneOf(sorted(PURPOSES))
+    )
+    online = fields.Boolean(
+        load_default=True, metadata={"description": "also check the entitlement still stands"}
+    )
+    quorum = fields.Integer(
+        validate=validate.Range(min=0, max=64),
+        metadata={"description": "witness cosignatures required (default: the consortium's)"},
+    )
+
+
+def presented(body: dict[str, Any]) -> bytes:
+    """The credential's bytes: its text, or the image of its card."""
+    if ("credential" in body) == ("image" in body):
+        raise ValidationError(
+            "give the credential text or an image of its card", field="credential"
+        )
+    if "credential" in body:
+        return str(body["credential"]).encode()
+    try:
+        return base64.b64decode(body["image"], validate=True)
+    except binascii.Error:
+        raise ValidationError("image is not base64", field="image") from None
+
+
+@blp.route("", methods=["POST"])
+@protected(blp, Action.CREDENTIALS_ISSUE, 404, 409, 422)
+@blp.arguments(CredentialIssueIn)
+@blp.response(201, CredentialOut)
+def issue(body: dict[str, Any]) -> Any:
+    """Issue her credential for an entitlement this organisation granted.
+
+    The event is read as the caller's organisation under the contract's consent rules
+    (404 when it may not read it); 403 `not_granting_org` for another agency's grant;
+    422 `credential_revoked` / `credential_suspended` / `credential_closed` when the
+    entitlement no longer stands; 409 `not_yet_witnessed` until a checkpoint the witness
+    quorum cosigned holds the event (retry); 501 on Fabric, which has no tlog-proofs."""
+    return credentials.issue(
+        gateway(),
+        caller(),
+        str(body["event_id"]),
+        body["purpose"],
+        body["disclose"],
+        expires=body.get("expires"),
+    ).to_dict()
+
+
+@blp.route("/verify", methods=["POST"])
+@protected(blp, Action.CREDENTIALS_VERIFY, 400, 422)
+@blp.arguments(CredentialVerifyIn)
+@blp.response(200, VerifiedOut)
+def verify(body: dict[str, Any]) -> Any:
+    """Verify a credential (its text, or a photo of its card): the issuer's signature
+    against this gateway's consortium file, the disclosures, the event's inclusion under
+    a witnessed checkpoint and, `online`, that the entitlement still stands.
+
+    A credential that fails answers 422 with its reason: `credential_malformed`,
+    `credential_forged`, `credential_altered`, `credential_expired`,
+    `credential_wrong_issuer`, `credential_foreign_consortium`,
+    `credential_not_witnessed`, `credential_unproven`, `credential_revoked`,
+    `credential_suspended`, `credential_closed`; 403 `credential_status_unknown` when the
+    caller may not read the entitlement for `purpose`."""
+    return credentials.verify(
+        gateway(),
+        caller(),
+        presented(body),
+        body["purpose"],
+        online=body["online"],
+        quorum=body.get("quorum"),
+    )

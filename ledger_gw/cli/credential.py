@@ -1,0 +1,126 @@
+"""`ledger-gw credential issue|verify|card`: a person's credential, from the agency that
+issues it to any member that checks it, offline or asking a gateway for its status."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ledger_gw.bootstrap import config_from_env, open_gateway
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import ValidationError
+from ledger_gw.services import credentials
+from ledger_gw.services.access import Caller, Role
+
+_PURPOSE = click.option(
+    "--purpose",
+    type=click.Choice(["referral", "deduplication", "service_continuity"]),
+    default="service_continuity",
+    show_default=True,
+    help="Why the ledger is read: her consent must cover it.",
+)
+_PINNED = click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The consortium file you trust (members' CAs, log and witness keys); required.",
+)
+
+
+def _pinned(path: Path | None) -> Consortium:
+    if path is None:
+        raise ValidationError(
+            "a credential is checked against a consortium file you pin: give --consortium "
+            "(the credential's own certificate is no trust root)",
+            code="trust_root_not_pinned",
+            field="--consortium",
+        )
+    return Consortium.load(path)
+
+
+@click.group()
+def credential() -> None:
+    """Issue, verify and print a person's credential (SD-JWT VC on a QR card)."""
+
+
+@credential.command("issue")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Consortium directory (default: LEDGER_GW_DIR or var/demo).",
+)
+@click.option("--org", required=True, help="The issuing agency: the one that granted it.")
+@click.option("--event", "event_id", required=True, help="The entitlement.granted event ID.")
+@_PURPOSE
+@click.option(
+    "--disclose",
+    multiple=True,
+    type=click.Choice(credentials.DISCLOSABLE),
+    help="A claim she chose to show (repeat); the others stay hidden.",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def issue(
+    directory: Path | None,
+    org: str,
+    event_id: str,
+    purpose: str,
+    disclose: tuple[str, ...],
+    out: Path,
+) -> None:
+    """Sign her credential as ORG and write it to OUT (text; `card` prints it)."""
+    config = config_from_env()
+    if directory is not None:
+        config = replace(config, directory=directory)
+    gateway = open_gateway(config)
+    try:
+        operator = Caller("cli", org, Role.AGENCY_WRITER)
+        made = credentials.issue(gateway, operator, event_id, purpose, disclose)
+    finally:
+        gateway.close()
+    out.write_text(made.credential.text())
+    click.echo(json.dumps(made.verified.to_dict(), indent=2))
+
+
+@credential.command("verify")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@_PINNED
+@click.option("--quorum", type=int, help="Witness cosignatures required (default: the file's).")
+@click.option("--gateway", "url", help="Also ask this member gateway whether it still stands.")
+@click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --gateway.")
+@_PURPOSE
+def verify(
+    path: Path,
+    consortium: Path | None,
+    quorum: int | None,
+    url: str | None,
+    token: str | None,
+    purpose: str,
+) -> None:
+    """Check the credential in PATH (its text, or a photo or scan of its card)."""
+    data = path.read_bytes()
+    verified = credentials.verify_offline(data, _pinned(consortium), quorum=quorum)
+    report = {**verified.to_dict(), "status": "not checked"}
+    if url is not None:
+        if token is None:
+            raise ValidationError("--gateway needs --token", field="--token")
+        report["status"] = credentials.remote_status(url, token, data, purpose)["status"]
+    click.echo(json.dumps(report, indent=2))
+
+
+@credential.command("card")
+@click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@_PINNED
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="card.png or card.pdf",
+)
+def card(path: Path, consortium: Path | None, out: Path) -> None:
+    """Print the credential in PATH as a card with its QR code, once it verifies."""
+    kind = out.suffix.lower().lstrip(".")
+    out.write_bytes(credentials.render_card(path.read_bytes(), _pinned(consortium), kind))
+    click.echo(f"wrote {out}")

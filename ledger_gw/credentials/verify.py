@@ -1,0 +1,243 @@
+"""Verifying a credential offline, against the consortium file the verifier pins.
+
+Each way a credential can fail has its own code (a CredentialError), checked in this order:
+
+* ``credential_malformed``: not a credential, or a part of it does not parse.
+* ``credential_foreign_consortium``: the signing certificate does not chain to a CA of the
+  pinned consortium, or the event is in another ledger.
+* ``credential_wrong_issuer``: the signer is a member, but not the ``iss`` it claims, or
+  not an agency.
+* ``credential_forged``: the issuer's signature does not verify.
+* ``credential_altered``: a disclosure is not one the issuer signed (changed or added).
+* ``credential_expired``: past its ``exp`` (or its certificate's validity).
+* ``credential_not_witnessed``: the checkpoint lacks the witness quorum the verifier asks.
+* ``credential_unproven``: the tlog-proof does not prove the event the issuer signed.
+
+Whether the entitlement was revoked or suspended since is an online question
+(:mod:`ledger_gw.services.credentials`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwcrypto.common import JWException
+from jwcrypto.jwk import JWK
+from sd_jwt.verifier import SDJWTVerifier
+
+from ledger_gw.audit.tlog_proof import verify_tlog_proof
+from ledger_gw.consortium import Consortium
+from ledger_gw.credentials.format import (
+    ALG,
+    DISCLOSABLE,
+    TYP,
+    VCT_ENTITLEMENT,
+    Binding,
+    Credential,
+    malformed,
+)
+from ledger_gw.errors import AuditFailedError, AuthenticationError, CredentialError
+from ledger_gw.identity import cert_pem, load_certificate
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.tlog_proof import TlogProof, TlogProofError
+
+_CERTIFICATE_CODES = {
+    "unknown_organisation": "credential_foreign_consortium",
+    "untrusted_certificate": "credential_foreign_consortium",
+    "wrong_role": "credential_wrong_issuer",
+    "expired_certificate": "credential_expired",
+}
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a credential that verifies establishes."""
+
+    issuer: str
+    pid: str
+    disclosed: dict[str, Any]
+    expires: dt.datetime
+    binding: Binding
+    tree_size: int
+    witnesses: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "issuer": self.issuer,
+            "pid": self.pid,
+            "disclosed": self.disclosed,
+            "expires": self.expires.isoformat().replace("+00:00", "Z"),
+            "event": self.binding.to_claim(),
+            "tree_size": self.tree_size,
+            "witnesses": list(self.witnesses),
+        }
+
+
+def _b64url_json(part: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError):
+        raise malformed(f"the credential's {what} is not base64url JSON") from None
+    if not isinstance(value, dict):
+        raise malformed(f"the credential's {what} is not a JSON object")
+    return value
+
+
+def _signer(
+    header: dict[str, Any], payload: dict[str, Any], consortium: Consortium, now: dt.datetime
+) -> JWK:
+    """The issuer's public key, once its certificate checks out against the pinned CAs."""
+    chain = header.get("x5c")
+    if not (isinstance(chain, list) and len(chain) == 1 and isinstance(chain[0], str)):
+        raise malformed("the credential must carry its signing certificate (x5c)")
+    pem = _certificate_pem(chain[0])
+    try:
+        identity = consortium.authenticator().identify(pem, now)
+    except AuthenticationError as exc:
+        code = _CERTIFICATE_CODES.get(exc.code, "credential_malformed")
+        raise CredentialError(f"the issuer's certificate: {exc}", code=code) from None
+    if identity.org_id != payload.get("iss"):
+        raise CredentialError(
+            f"signed by {identity.org_id}, not by the issuer it names",
+            code="credential_wrong_issuer",
+        )
+    if identity.role != "agency":
+        raise CredentialError(
+            f"{identity.org_id} is not an agency: it issues no credentials",
+            code="credential_wrong_issuer",
+        )
+    key = load_certificate(pem).public_key()
+    assert isinstance(key, ec.EllipticCurvePublicKey)  # the authenticator insists
+    return JWK.from_pyca(key)
+
+
+def _certificate_pem(b64: str) -> str:
+    """The PEM of an ``x5c`` entry (standard base64 of DER, RFC 7515)."""
+    try:
+        return cert_pem(x509.load_der_x509_certificate(base64.b64decode(b64, validate=True)))
+    except (binascii.Error, ValueError):
+        raise malformed("the signing certificate is not a base64 DER certificate") from None
+
+
+def _digest(disclosure: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(disclosure.encode()).digest()).decode().rstrip("=")
+    )
+
+
+def _claims(credential: Credential, signed: dict[str, Any], key: JWK) -> dict[str, Any]:
+    """The signed payload (as decoded before its signature was checked) with the
+    disclosed claims, once the signature holds and every disclosure is the issuer's."""
+    try:
+        verifier = SDJWTVerifier(credential.sd_jwt, lambda _iss, _header: key)
+    except JWException:
+        raise CredentialError(
+            "the issuer's signature does not verify", code="credential_forged"
+        ) from None
+    except (ValueError, UnicodeError):
+        raise CredentialError(
+            "a disclosure is not well formed", code="credential_altered"
+        ) from None
+    digests = signed.get("_sd", [])
+    given = credential.sd_jwt.split("~")[1:-1]
+    if any(_digest(d) not in digests for d in given) or len(set(given)) != len(given):
+        raise CredentialError(
+            "a disclosure is not one the issuer signed", code="credential_altered"
+        )
+    try:
+        claims: dict[str, Any] = verifier.get_verified_payload()
+    except ValueError:
+        raise CredentialError("the disclosures contradict", code="credential_altered") from None
+    return claims
+
+
+def _proven(proof_text: str, binding: Binding, consortium: Consortium, quorum: int) -> Any:
+    try:
+        proof = TlogProof.parse(proof_text)
+    except TlogProofError as exc:
+        raise malformed(f"the event's proof: {exc}") from None
+    log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+    try:
+        cosigned = ckpt.open_checkpoint(
+            proof.checkpoint, log_key, consortium.witness_verifiers(), 0, origin=consortium.origin
+        )
+    except ckpt.CheckpointError:
+        raise CredentialError(
+            "the event's checkpoint is not signed by the pinned consortium's log",
+            code="credential_foreign_consortium",
+        ) from None
+    if len(cosigned.witnesses) < quorum:
+        raise CredentialError(
+            f"the event's checkpoint has {len(cosigned.witnesses)} of the {quorum} "
+            "witness cosignatures asked for",
+            code="credential_not_witnessed",
+        )
+    try:
+        leaf = base64.b64decode(binding.leaf_hash, validate=True)
+        if proof.index != binding.index:
+            raise AuditFailedError("the proof is of another log position")
+        return verify_tlog_proof(proof, consortium, leaf=leaf, quorum=quorum)
+    except (AuditFailedError, binascii.Error) as exc:
+        raise CredentialError(
+            f"the tlog-proof does not prove the signed event: {exc}", code="credential_unproven"
+        ) from None
+
+
+def verify(
+    data: str | bytes,
+    consortium: Consortium,
+    *,
+    now: dt.datetime,
+    quorum: int | None = None,
+) -> Verified:
+    """Check a credential against ``consortium`` (the verifier's own pinned file), its
+    event under a checkpoint cosigned by ``quorum`` witnesses (default the file's)."""
+    credential = Credential.parse(data)
+    jwt = credential.sd_jwt.split("~", 1)[0]
+    parts = jwt.split(".")
+    if len(parts) != 3:
+        raise malformed("the issuer-signed JWT has three parts")
+    header, payload = _b64url_json(parts[0], "header"), _b64url_json(parts[1], "payload")
+    if header.get("alg") != ALG or header.get("typ") != TYP:
+        raise malformed(f"a credential is an {TYP} signed with {ALG}")
+    key = _signer(header, payload, consortium, now)
+    claims = _claims(credential, payload, key)
+    if claims.get("vct") != VCT_ENTITLEMENT or not isinstance(claims.get("sub"), str):
+        raise malformed("the credential is not an entitlement credential")
+    exp = claims.get("exp")
+    if isinstance(exp, bool) or not isinstance(exp, int):
+        raise malformed("the credential has no expiry")
+    expires = dt.datetime.fromtimestamp(exp, dt.UTC)
+    if now >= expires:
+        raise CredentialError(
+            f"the credential expired on {expires:%Y-%m-%d}", code="credential_expired"
+        )
+    binding = Binding.from_claim(claims.get("ledger"))
+    if binding.origin != consortium.origin:
+        raise CredentialError(
+            f"the event is in ledger {binding.origin!r}, not the pinned consortium's",
+            code="credential_foreign_consortium",
+        )
+    proven = _proven(credential.tlog_proof, binding, consortium, _quorum(quorum, consortium))
+    return Verified(
+        issuer=str(claims["iss"]),
+        pid=claims["sub"],
+        disclosed={name: claims[name] for name in DISCLOSABLE if name in claims},
+        expires=expires,
+        binding=binding,
+        tree_size=proven.checkpoint.checkpoint.size,
+        witnesses=tuple(proven.checkpoint.witnesses),
+    )
+
+
+def _quorum(asked: int | None, consortium: Consortium) -> int:
+    return consortium.witness_quorum if asked is None else asked

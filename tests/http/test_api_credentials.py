@@ -1,0 +1,92 @@
+"""POST /v1/credentials and /v1/credentials/verify: the same use cases over HTTP, every
+refusal a problem+json with its stable code."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from api_helpers import Api
+
+from ledger_gw.services import credentials
+from ledger_gw.services.gateway import Gateway
+from tests.support import credentials as forge
+from tests.support import events as ev
+from tests.support.witnesses import settled
+
+
+def _granted(api: Api, gateway: Gateway) -> dict[str, Any]:
+    grant = ev.entitlement_granted(ev.pid())
+    assert api.as_("AGENCY-A").post("/v1/events", json=grant).status_code == 201
+    settled(gateway.ledger)
+    return grant
+
+
+def _issue(api: Api, grant: dict[str, Any], **body: Any) -> Any:
+    return api.as_("AGENCY-A").post(
+        "/v1/credentials",
+        json={"event_id": grant["event_id"], "purpose": "service_continuity", **body},
+    )
+
+
+def test_issue_and_verify_over_http(api: Api, gateway: Gateway) -> None:
+    grant = _granted(api, gateway)
+    r = _issue(api, grant, disclose=["assistance_type"])
+    assert r.status_code == 201, r.json
+    text = r.json["credential"]
+    assert r.json["verified"]["disclosed"] == {"assistance_type": "cash"}
+    checked = api.as_("AUDITOR-X", "auditor").post(
+        "/v1/credentials/verify", json={"credential": text}
+    )
+    assert checked.status_code == 200, checked.json
+    assert (checked.json["status"], checked.json["pid"]) == ("active", grant["pid"])
+
+    png = gateway.workspace.root / "card.png"
+    png.write_bytes(credentials.render_card(text.encode(), gateway.workspace.consortium, "png"))
+    photo = base64.b64encode(png.read_bytes()).decode()
+    by_image = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": photo})
+    assert by_image.status_code == 200, by_image.json
+    assert by_image.json["event"] == checked.json["event"]
+
+
+def test_each_failure_is_a_problem_with_its_code(api: Api, gateway: Gateway) -> None:
+    grant = _granted(api, gateway)
+    text = _issue(api, grant, disclose=["programme"]).json["credential"]
+    jwt, disclosures, proof = forge.split(text)
+    verify = api.as_("AGENCY-A").post
+    cases = {
+        "credential_altered": forge.join(jwt, [forge.disclosure("programme", "X")], proof),
+        "credential_forged": forge.join(forge.with_payload(jwt, sub=ev.pid()), disclosures, proof),
+        "credential_wrong_issuer": forge.join(
+            forge.resign(jwt, gateway.workspace.signer("AGENCY-B")), disclosures, proof
+        ),
+        "credential_malformed": "not a credential",
+    }
+    for code, forged in cases.items():
+        r = verify("/v1/credentials/verify", json={"credential": forged})
+        assert (r.status_code, r.json["code"]) == (422, code), r.json
+        assert r.headers["Content-Type"] == "application/problem+json"
+    steps = api.as_("AGENCY-A").post(
+        "/v1/events", json=ev.entitlement_step("revoked", grant["entitlement_id"])
+    )
+    assert steps.status_code == 201
+    r = verify("/v1/credentials/verify", json={"credential": text})
+    assert (r.status_code, r.json["code"]) == (422, "credential_revoked")
+    offline = verify("/v1/credentials/verify", json={"credential": text, "online": False})
+    assert (offline.status_code, offline.json["status"]) == (200, "not checked")
+    again = _issue(api, grant)
+    assert (again.status_code, again.json["code"]) == (422, "credential_revoked")
+
+
+def test_issue_refusals(api: Api, gateway: Gateway) -> None:
+    grant = _granted(api, gateway)
+    r = api.as_("AGENCY-B").post(
+        "/v1/credentials", json={"event_id": grant["event_id"], "purpose": "referral"}
+    )
+    assert (r.status_code, r.json["code"]) == (404, "event_not_found")  # no consent: unknown
+    r = _issue(api, grant, disclose=["amount"])
+    assert (r.status_code, r.json["code"]) == (422, "invalid_request")
+    r = api.as_("DONOR-Y", "donor").post("/v1/credentials/verify", json={"credential": "x"})
+    assert (r.status_code, r.json["code"]) == (403, "role_forbidden")
+    r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={})
+    assert (r.status_code, r.json["field"]) == (422, "credential")

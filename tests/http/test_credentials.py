@@ -1,0 +1,273 @@
+"""A person's credential: issued by the agency that granted her entitlement, verified by
+any member against the consortium file it pins, each forgery refused with its own code.
+
+Real SQLite ledger, real witnesses (quorum 2), real signatures; attacks hold keys of
+their own, never the issuer's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageFilter
+
+from ledger_gw.consortium import Consortium
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.errors import CredentialError, ForbiddenError, LedgerError, NotFoundError
+from ledger_gw.services import credentials
+from ledger_gw.services.access import Caller, authenticate, issue_token
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.workspace import Workspace
+from tests.support import credentials as forge
+from tests.support import events as ev
+from tests.support.witnesses import settled
+
+PURPOSE = "service_continuity"
+
+
+def as_(gateway: Gateway, org: str, role: str = "agency-writer") -> Caller:
+    store = gateway.store(org)
+    return authenticate(store, issue_token(store, gateway.org_role(org), role)[1])
+
+
+def granted(gateway: Gateway, pid: str | None = None) -> dict[str, Any]:
+    """AGENCY-A grants her an entitlement, under a checkpoint both witnesses cosigned."""
+    grant = ev.entitlement_granted(pid or ev.pid())
+    gateway.client(as_(gateway, "AGENCY-A")).submit(grant)
+    settled(gateway.ledger)
+    return grant
+
+
+@pytest.fixture
+def issued(gateway: Gateway) -> tuple[dict[str, Any], str]:
+    grant = granted(gateway)
+    made = credentials.issue(
+        gateway, as_(gateway, "AGENCY-A"), grant["event_id"], PURPOSE, ["programme", "valid_until"]
+    )
+    return grant, made.credential.text()
+
+
+def refused(text: str | bytes, consortium: Consortium, **kw: Any) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    with pytest.raises(CredentialError) as caught:
+        credentials.verify_offline(data, consortium, **kw)
+    return caught.value.code
+
+
+def test_issue_then_verify_shows_only_what_she_chose(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    grant, text = issued
+    result = credentials.verify(gateway, as_(gateway, "AGENCY-A"), text.encode(), PURPOSE)
+    assert result["status"] == "active"
+    assert (result["issuer"], result["pid"]) == ("AGENCY-A", grant["pid"])
+    assert result["disclosed"] == {"programme": "MPCA-2026", "valid_until": "2026-12-31"}
+    assert result["expires"] == "2027-01-01T00:00:00Z"
+    assert result["event"]["entitlement_id"] == grant["entitlement_id"]
+    assert sorted(result["witnesses"]) == ["witness.agency-a", "witness.auditor-x"]
+    # what she hid is nowhere in it: no disclosure of it, no value in clear
+    assert set(forge.disclosed(text)) == {"programme", "valid_until"}
+    assert "cash" not in text
+    assert "2026-01-01" not in text
+
+
+def test_a_member_without_her_consent_cannot_tell_the_status(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    grant, text = issued
+    reader = as_(gateway, "AGENCY-B", "agency-reader")
+    offline = credentials.verify(gateway, reader, text.encode(), PURPOSE, online=False)
+    assert offline["status"] == "not checked"
+    with pytest.raises(ForbiddenError) as caught:
+        credentials.verify(gateway, reader, text.encode(), PURPOSE)
+    assert caught.value.code == "credential_status_unknown"
+    gateway.client(as_(gateway, "AGENCY-A")).submit(ev.consent_granted(grant["pid"]))
+    assert credentials.verify(gateway, reader, text.encode(), PURPOSE)["status"] == "active"
+
+
+@pytest.mark.parametrize(("step", "code"), [("revoked", "credential_revoked"),
+                                            ("suspended", "credential_suspended")])  # fmt: skip
+def test_revoked_or_suspended_since_fails_online_only(
+    gateway: Gateway, issued: tuple[dict[str, Any], str], step: str, code: str
+) -> None:
+    grant, text = issued
+    agency = as_(gateway, "AGENCY-A")
+    gateway.client(agency).submit(ev.entitlement_step(step, grant["entitlement_id"]))
+    with pytest.raises(CredentialError) as caught:
+        credentials.verify(gateway, agency, text.encode(), PURPOSE)
+    assert caught.value.code == code
+    # offline, a verifier cannot know: the signed facts still hold
+    assert credentials.verify(gateway, agency, text.encode(), PURPOSE, online=False)["ok"]
+    with pytest.raises(CredentialError) as again:  # and none is issued for it any more
+        credentials.issue(gateway, agency, grant["event_id"], PURPOSE, [])
+    assert again.value.code == code
+
+
+def test_only_the_granting_agency_issues_and_consent_rules_reads(gateway: Gateway) -> None:
+    grant = granted(gateway)
+    other = as_(gateway, "AGENCY-B")
+    with pytest.raises(NotFoundError):  # without her consent B cannot read the grant at all
+        credentials.issue(gateway, other, grant["event_id"], PURPOSE, [])
+    gateway.client(as_(gateway, "AGENCY-A")).submit(ev.consent_granted(grant["pid"]))
+    with pytest.raises(ForbiddenError) as caught:
+        credentials.issue(gateway, other, grant["event_id"], PURPOSE, [])
+    assert caught.value.code == "not_granting_org"
+    with pytest.raises(ForbiddenError):  # a reader role issues nothing
+        credentials.issue(gateway, as_(gateway, "AGENCY-A", "agency-reader"),
+                          grant["event_id"], PURPOSE, [])  # fmt: skip
+
+
+def test_forged_signature_or_payload(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    jwt, disclosures, proof = forge.split(text)
+    head, body, signature = jwt.split(".")
+    flipped = signature[:10] + ("A" if signature[10] != "A" else "B") + signature[11:]
+    assert refused(forge.join(f"{head}.{body}.{flipped}", disclosures, proof), pinned) == (
+        "credential_forged"
+    )
+    someone_else = forge.with_payload(jwt, sub=ev.pid())
+    assert refused(forge.join(someone_else, disclosures, proof), pinned) == "credential_forged"
+    longer = forge.with_payload(jwt, exp=2_000_000_000)
+    assert refused(forge.join(longer, disclosures, proof), pinned) == "credential_forged"
+
+
+def test_altered_disclosures(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    jwt, disclosures, proof = forge.split(text)
+    changed = [forge.disclosure("programme", "OTHER-2026"), *disclosures[1:]]
+    added = [*disclosures, forge.disclosure("assistance_type", "food")]
+    twice = [*disclosures, disclosures[0]]
+    for altered in (changed, added, twice):
+        assert refused(forge.join(jwt, altered, proof), pinned) == "credential_altered"
+    # dropping a disclosure is her right: it still verifies, showing less
+    fewer = credentials.verify_offline(forge.join(jwt, disclosures[:1], proof).encode(), pinned)
+    assert len(fewer.disclosed) == 1
+
+
+def test_expired(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    end = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    assert credentials.verify_offline(text.encode(), pinned, now=end - dt.timedelta(seconds=1))
+    assert refused(text, pinned, now=end) == "credential_expired"
+
+
+def test_wrong_issuer(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    ws, pinned = gateway.workspace, gateway.workspace.consortium
+    jwt, disclosures, proof = forge.split(text)
+    as_a_by_b = forge.resign(jwt, ws.signer("AGENCY-B"))  # B signs, claiming to be A
+    assert refused(forge.join(as_a_by_b, disclosures, proof), pinned) == "credential_wrong_issuer"
+    donor = forge.resign(jwt, ws.signer("DONOR-Y"), iss="DONOR-Y")  # a member, not an agency
+    assert refused(forge.join(donor, disclosures, proof), pinned) == "credential_wrong_issuer"
+    b_itself = forge.resign(jwt, ws.signer("AGENCY-B"), iss="AGENCY-B")  # a real agency's own
+    assert credentials.verify_offline(forge.join(b_itself, disclosures, proof).encode(), pinned)
+
+
+def test_foreign_consortium(
+    gateway: Gateway, issued: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
+    """Another consortium with the same members' names, CAs and log of its own: its
+    credentials fail against the verifier's pin, and the verifier's pin is what counts."""
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    elsewhere = Workspace.create(tmp_path / "elsewhere", DEMO)
+    jwt, disclosures, proof = forge.split(text)
+    their_a = forge.resign(jwt, elsewhere.signer("AGENCY-A"))
+    assert refused(forge.join(their_a, disclosures, proof), pinned) == (
+        "credential_foreign_consortium"
+    )
+    assert refused(text, elsewhere.consortium) == "credential_foreign_consortium"
+    other_ledger = forge.resign(
+        jwt,
+        gateway.workspace.signer("AGENCY-A"),
+        ledger={**forge.unb64url(jwt.split(".")[1])["ledger"], "origin": "ledger.example/other"},
+    )
+    assert refused(forge.join(other_ledger, disclosures, proof), pinned) == (
+        "credential_foreign_consortium"
+    )  # fmt: skip
+
+
+def test_event_proof_must_be_witnessed_and_prove_the_signed_leaf(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    jwt, disclosures, proof = forge.split(text)
+    body, _, note = proof.partition("\n\n")
+    lines = note.rstrip("\n").split("\n")
+    one_witness = "\n".join(line for line in lines if "witness.auditor-x" not in line) + "\n"
+    stripped = forge.join(jwt, disclosures, f"{body}\n\n{one_witness}")
+    assert refused(stripped, pinned) == "credential_not_witnessed"
+    assert credentials.verify_offline(stripped.encode(), pinned, quorum=1)
+    # the proof of another event: a genuine tlog-proof, not of the leaf the issuer signed
+    other = credentials.issue(
+        gateway, as_(gateway, "AGENCY-A"), granted(gateway)["event_id"], PURPOSE, []
+    )
+    _, _, other_proof = forge.split(other.credential.text())
+    assert refused(forge.join(jwt, disclosures, other_proof), pinned) == "credential_unproven"
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [b"", b"hello", b"ledger-gw-credential@v1\nnot-a-jwt~\nx", b"\xff\xfe", b"\x89PNG\r\n\x1a\n"],
+)
+def test_malformed(gateway: Gateway, garbage: bytes) -> None:
+    assert refused(garbage, gateway.workspace.consortium) == "credential_malformed"
+
+
+def test_card_png_and_pdf_round_trip(
+    gateway: Gateway, issued: tuple[dict[str, Any], str], tmp_path: Path
+) -> None:
+    """Render the card, read its QR code back from the image, verify what it holds."""
+    grant, text = issued
+    pinned = gateway.workspace.consortium
+    png = credentials.render_card(text.encode(), pinned, "png")
+    pdf = credentials.render_card(text.encode(), pinned, "pdf")
+    assert png.startswith(b"\x89PNG")
+    assert pdf.startswith(b"%PDF")
+    assert credentials.read(png).decode() == text
+    seen = credentials.verify(gateway, as_(gateway, "AGENCY-A"), png, PURPOSE)
+    assert (seen["pid"], seen["status"]) == (grant["pid"], "active")
+    jwt, _disclosures, proof = forge.split(text)
+    altered = forge.join(jwt, [forge.disclosure("programme", "X")], proof)
+    with pytest.raises(CredentialError):  # a card of an altered credential is not made
+        credentials.render_card(altered.encode(), pinned, "png")
+
+
+def _photographed(png: bytes) -> bytes:
+    """The card as a phone would photograph it: on a table, askew, soft, JPEG."""
+    card = Image.open(io.BytesIO(png)).convert("RGB")
+    table = Image.new("RGB", (card.width * 7 // 5, card.height * 8 // 5), (120, 110, 95))
+    table.paste(card, (card.width // 5, card.height * 3 // 10))
+    askew = table.rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(120, 110, 95))
+    out = io.BytesIO()
+    askew.filter(ImageFilter.GaussianBlur(0.8)).save(out, format="JPEG", quality=70)
+    return out.getvalue()
+
+
+def test_card_read_from_a_photo(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
+    _, text = issued
+    pinned = gateway.workspace.consortium
+    photo = _photographed(credentials.render_card(text.encode(), pinned, "png"))
+    assert photo.startswith(b"\xff\xd8")
+    from_photo = credentials.verify_offline(photo, pinned)
+    assert from_photo == credentials.verify_offline(text.encode(), pinned)
+    blank = io.BytesIO()
+    Image.new("RGB", (400, 300), (255, 255, 255)).save(blank, format="PNG")
+    assert refused(blank.getvalue(), pinned) == "credential_malformed"
+
+
+def test_not_an_entitlement(gateway: Gateway) -> None:
+    consent = ev.consent_granted(ev.pid())
+    agency = as_(gateway, "AGENCY-A")
+    gateway.client(agency).submit(consent)
+    with pytest.raises(LedgerError) as caught:
+        credentials.issue(gateway, agency, consent["event_id"], PURPOSE, [])
+    assert caught.value.code == "not_an_entitlement"
