@@ -8,6 +8,11 @@
 #   FABRIC_HOME=/opt/fabric network/network.sh up [--orderers 3]
 #   network/network.sh down        # stops exactly the processes `up` started
 #   network/network.sh status
+#   network/network.sh deploy NAME PORT_OFFSET -- COMMAND...
+#       another chaincode-as-a-service NAME, under the same endorsement policy: COMMAND is
+#       started once per organisation (stopped by `down`) with CHAINCODE_SERVER_ADDRESS
+#       (127.0.0.1:peer port + PORT_OFFSET), CHAINCODE_ID and CHAINCODE_TLS_{CERT,KEY,CLIENT_CA}
+#       in its environment; benchmarks use it to run a bare chaincode beside the contract.
 #
 # FABRIC_HOME is the official release layout: bin/{peer,orderer,configtxgen,osnadmin,
 # cryptogen}, builders/ccaas/, config/. State (crypto, ledgers, logs, pids, profile.json
@@ -36,7 +41,8 @@ die() { log "error: $*"; exit 1; }
 lower() { echo "$1" | tr '[:upper:]' '[:lower:]'; }
 org_index() { local i; for i in "${!PEER_ORGS[@]}"; do [[ "${PEER_ORGS[$i]}" == "$1" ]] && echo "$i"; done; }
 peer_port() { echo $((BASE + 100 * ($(org_index "$1") + 1))); }        # 27100, 27200 ...
-cc_port() { echo $(($(peer_port "$1") + 5)); }
+CC_PORT_OFFSET=5
+cc_port() { echo $(($(peer_port "$1") + CC_PORT_OFFSET)); }
 orderer_port() { echo $((BASE + 50 + 10 * $1)); }                        # 27050, 27060 ...
 orderer_admin_port() { echo $(($(orderer_port "$1") + 3)); }
 # Where each node is reached: 127.0.0.1 and distinct ports locally, host names in Compose.
@@ -45,6 +51,8 @@ cc_addr() { if [[ $MODE == local ]]; then echo "127.0.0.1:$(cc_port "$1")"; else
 orderer_addr() { if [[ $MODE == local ]]; then echo "127.0.0.1:$(orderer_port "$1")"; else echo "orderer$1.orderer.ledger.local:7050"; fi; }
 org_path() { echo "$STATE/crypto/peerOrganizations/$(lower "$1").ledger.local"; }
 ord_path() { echo "$STATE/crypto/ordererOrganizations/orderer.ledger.local/orderers/orderer$1.orderer.ledger.local"; }
+# The contract's packages keep their historical place; another chaincode's sit under its name.
+cc_dir() { if [[ $CC_NAME == ledger ]]; then echo "$STATE/chaincode/$1"; else echo "$STATE/chaincode/$CC_NAME/$1"; fi; }
 ORDERER_TLS_CA() { echo "$STATE/crypto/ordererOrganizations/orderer.ledger.local/tlsca/tlsca.orderer.ledger.local-cert.pem"; }
 
 start_bg() { # name, then command: runs in its own process group, pid recorded
@@ -216,7 +224,7 @@ join_peers() {
 package_chaincode() { # CCaaS: the package holds only where the peer dials, and TLS
   local org pkgdir
   for org in "${PEER_ORGS[@]}"; do
-    pkgdir="$STATE/chaincode/$org"
+    pkgdir=$(cc_dir "$org")
     mkdir -p "$pkgdir/src"
     "$PY" -m ledger_gw.fabric.netsetup cc-tls "$STATE/crypto" "$org" "$pkgdir/tls"
     "$PY" -m ledger_gw.fabric.netsetup connection "$pkgdir/tls" "$(cc_addr "$org")" "$pkgdir/src/connection.json"
@@ -231,15 +239,15 @@ package_chaincode() { # CCaaS: the package holds only where the peer dials, and 
 install_chaincode() {
   local org
   for org in "${PEER_ORGS[@]}"; do
-    as_admin "$org" lifecycle chaincode install "$STATE/chaincode/$org/$CC_NAME.tar.gz" >"$STATE/logs/install-$org.log" 2>&1 \
-      || die "install on $org failed: $(tail -3 "$STATE/logs/install-$org.log")"
+    as_admin "$org" lifecycle chaincode install "$(cc_dir "$org")/$CC_NAME.tar.gz" >"$STATE/logs/install-$CC_NAME-$org.log" 2>&1 \
+      || die "install on $org failed: $(tail -3 "$STATE/logs/install-$CC_NAME-$org.log")"
   done
 }
 
 start_chaincode_servers() { # local mode: one chaincode server per organisation
   local org pkgdir id
   for org in "${PEER_ORGS[@]}"; do
-    pkgdir="$STATE/chaincode/$org"; id=$(cat "$pkgdir/package-id")
+    pkgdir=$(cc_dir "$org"); id=$(cat "$pkgdir/package-id")
     log "chaincode server of $org ($id) on $(cc_addr "$org")"
     start_bg "chaincode-$org" "$PY" -m ledger_gw.fabric.chaincode_server \
       --address "$(cc_addr "$org")" --id "$id" \
@@ -253,9 +261,9 @@ approve() {
   for org in "${PEER_ORGS[@]}"; do
     as_admin "$org" lifecycle chaincode approveformyorg $(orderer_flags) --channelID "$CHANNEL" \
       --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 \
-      --package-id "$(cat "$STATE/chaincode/$org/package-id")" \
-      --signature-policy "$POLICY" >"$STATE/logs/approve-$org.log" 2>&1 \
-      || die "approval by $org failed: $(tail -3 "$STATE/logs/approve-$org.log")"
+      --package-id "$(cat "$(cc_dir "$org")/package-id")" \
+      --signature-policy "$POLICY" >"$STATE/logs/approve-$CC_NAME-$org.log" 2>&1 \
+      || die "approval by $org failed: $(tail -3 "$STATE/logs/approve-$CC_NAME-$org.log")"
   done
   log "approved by ${PEER_ORGS[*]}"
 }
@@ -268,7 +276,7 @@ commit() { # by the first agency's admin; the others' peers endorse with their o
   done
   as_admin AGENCY-A lifecycle chaincode commit $(orderer_flags) --channelID "$CHANNEL" \
     --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 --signature-policy "$POLICY" \
-    "${targets[@]}" >"$STATE/logs/commit.log" 2>&1 || die "commit failed: $(tail -5 "$STATE/logs/commit.log")"
+    "${targets[@]}" >"$STATE/logs/commit-$CC_NAME.log" 2>&1 || die "commit failed: $(tail -5 "$STATE/logs/commit-$CC_NAME.log")"
   log "chaincode $CC_NAME committed with endorsement policy $POLICY"
 }
 
@@ -309,9 +317,36 @@ stop_all() {
   done
 }
 
+start_extra_servers() { # deploy: COMMAND once per organisation, told where and who it is
+  local org pkgdir
+  for org in "${PEER_ORGS[@]}"; do
+    pkgdir=$(cc_dir "$org")
+    log "chaincode $CC_NAME of $org on $(cc_addr "$org")"
+    start_bg "chaincode-$CC_NAME-$org" env CHAINCODE_SERVER_ADDRESS="$(cc_addr "$org")" \
+      CHAINCODE_ID="$(cat "$pkgdir/package-id")" CHAINCODE_TLS_CERT="$pkgdir/tls/server.pem" \
+      CHAINCODE_TLS_KEY="$pkgdir/tls/server.key" CHAINCODE_TLS_CLIENT_CA="$pkgdir/tls/ca.pem" "$@"
+  done
+  for org in "${PEER_ORGS[@]}"; do wait_port "$(cc_port "$org")" "chaincode $CC_NAME of $org"; done
+}
+
 cmd=${1:-}; shift || true
 ORG=""
 if [[ $cmd == setup-org ]]; then ORG=${1:-}; shift || true; [[ -n $ORG ]] || die "setup-org ORG"; fi
+if [[ $cmd == deploy ]]; then
+  [[ $# -ge 4 && $3 == -- ]] || die "usage: $0 deploy NAME PORT_OFFSET -- COMMAND..."
+  CC_NAME=$1; CC_PORT_OFFSET=$2; shift 3
+  [[ $CC_NAME =~ ^[a-z][a-z0-9_-]*$ && $CC_NAME != ledger ]] || die "deploy: bad chaincode name $CC_NAME"
+  [[ $CC_PORT_OFFSET =~ ^[0-9]+$ ]] && ((CC_PORT_OFFSET > 5 && CC_PORT_OFFSET < 50)) \
+    || die "deploy: PORT_OFFSET is 6..49 (0..5 are the peer's and the contract's ports)"
+  [[ -e "$STATE/profile.json" ]] || die "deploy: no network up in $STATE"
+  check_home
+  package_chaincode
+  install_chaincode
+  start_extra_servers "$@"
+  approve_and_commit
+  log "deployed $CC_NAME"
+  exit 0
+fi
 while [[ $# -gt 0 ]]; do
   case $1 in
     --orderers) ORDERERS=$2; shift 2 ;;
@@ -381,5 +416,5 @@ case $cmd in
       if kill -0 "$pid" 2>/dev/null; then echo "$name $pid running"; else echo "$name $pid dead"; fi
     done
     ;;
-  *) echo "usage: $0 up [--orderers 3] | down | status | prepare --compose [--orderers 3] | setup | setup-orderer | setup-org ORG | commit" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--orderers 3] | down | status | deploy NAME PORT_OFFSET -- COMMAND... | prepare --compose [--orderers 3] | setup | setup-orderer | setup-org ORG | commit" >&2; exit 2 ;;
 esac

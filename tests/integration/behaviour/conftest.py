@@ -3,7 +3,8 @@
 The Fabric side needs the Fabric 2.5 release binaries (FABRIC_HOME). It uses the network
 named by LEDGER_GW_FABRIC_PROFILE when set (one `network/network.sh up` started), and
 otherwise brings up its own network for the session in a temporary directory, on ports
-from FABRIC_TEST_PORT_BASE (default 28000), and takes it down at the end.
+from FABRIC_TEST_PORT_BASE (default 28000), with FABRIC_TEST_ORDERERS Raft orderers (1,
+the default, or 3), and takes it down at the end.
 """
 
 from __future__ import annotations
@@ -63,8 +64,14 @@ def fabric_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "FABRIC_PORT_BASE": os.environ.get("FABRIC_TEST_PORT_BASE", "28000"),
         "PYTHON": sys.executable,
     }
+    orderers = os.environ.get("FABRIC_TEST_ORDERERS", "1")
     up = subprocess.run(
-        [str(NETWORK_SH), "up"], env=env, capture_output=True, text=True, timeout=900, check=False
+        [str(NETWORK_SH), "up", "--orderers", orderers],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     if up.returncode != 0:
         pytest.fail(f"network.sh up failed:\n{up.stdout}\n{up.stderr}")
