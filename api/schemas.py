@@ -19,8 +19,17 @@ PURPOSE = fields.String(
 )
 
 
+class FieldErrorSchema(Schema):
+    field = fields.String(required=True, metadata={"description": "e.g. `amount`, `events[2].pid`"})
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    allowed = fields.List(fields.String(), metadata={"description": "the values the field accepts"})
+    pattern = fields.String(metadata={"description": "the pattern the field must match"})
+
+
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, with a stable `code` and the offending `field`."""
+    """RFC 9457 problem details, with a stable `code` and the offending `field`; a refused
+    event lists every field error in `errors`, a registration conflict the `person_id`."""
 
     type = fields.String(required=True)
     title = fields.String(required=True)
@@ -29,6 +38,13 @@ class ProblemSchema(Schema):
     code = fields.String(required=True, metadata={"description": "stable error code"})
     field = fields.String(metadata={"description": "the offending field, when there is one"})
     instance = fields.String(required=True)
+    errors = fields.List(
+        fields.Nested(FieldErrorSchema),
+        metadata={"description": "every field error of a refused event, the first as `field`"},
+    )
+    person_id = fields.String(
+        metadata={"description": "`already_registered`: her existing registration"}
+    )
 
 
 class IdentityAttributes(fields.Dict):
@@ -106,16 +122,6 @@ class PseudonymOut(Schema):
     registered = fields.Boolean(
         required=True, metadata={"description": "whether this agency has registered her"}
     )
-
-
-class EventIn(Schema):
-    """One event: `event_id` (a client-chosen UUID), `type`, and the type's own fields."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    event_id = fields.String(required=True)
-    type = fields.String(required=True)
 
 
 class EventResult(Schema):
