@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.dashboard import session
+from api.dashboard import casework, landing, session
 from api.dashboard.views import bp
 from ledger_gw.services.config import GatewayConfig
+
+PAGES = (casework, landing)  # casework adds its pages to the dashboard's blueprint
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:
     session.configure(app, config)
     app.register_blueprint(bp)
+    app.register_blueprint(landing.bp)
