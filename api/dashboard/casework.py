@@ -15,7 +15,7 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers.response import Response
 
-from api.auth import caller, gateway
+from api.auth import audit_pid, caller, gateway
 from api.dashboard.session import page
 from api.dashboard.views import bp
 from api.errors import problem_for
@@ -31,9 +31,7 @@ def _arg(name: str) -> str | None:
 
 
 def _inbox(refusal: Any = None, status: int = 200) -> tuple[str, int]:
-    state = _arg("state")
-    if state is not None and state not in casework.REFERRAL_STATES:
-        state = None
+    state = casework.check_state(_arg("state"))
     found = queries.referrals_page(
         gateway(), caller(), "incoming", state, _arg("cursor"), PAGE_SIZE
     )
@@ -72,6 +70,7 @@ def answer(referral_id: uuid.UUID) -> Response | tuple[str, int]:
     except LedgerError as error:
         found = problem_for(error)
         return _inbox(found, found.status)
+    audit_pid(result.get("pid"))
     flash(f"Referral {result['referral_id']} is now {result['state']}.", "pass")
     return redirect(url_for("dashboard.inbox", state=_arg("state")))
 

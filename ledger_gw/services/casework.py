@@ -28,6 +28,14 @@ REFERRAL_STATES = tuple(sorted(STATES))
 REASONS = tuple(sorted(DECLINE_REASONS))
 
 
+def check_state(state: str | None) -> str | None:
+    if state is not None and state not in REFERRAL_STATES:
+        raise ValidationError(
+            f"state is one of {', '.join(REFERRAL_STATES)}", code="invalid_value", field="state"
+        )
+    return state
+
+
 def incoming(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, Any]:
     """A referral addressed to the caller's organisation; NotFoundError for any other."""
     found: dict[str, Any] = queries.referral(gateway, caller, referral_id, PURPOSE)
@@ -40,23 +48,23 @@ def answer(
     gateway: Gateway,
     caller: Caller,
     referral_id: str,
-    answer: str,
+    choice: str,
     event_id: str,
     reason: str | None = None,
 ) -> dict[str, Any]:
     """Accept or decline a referral of the inbox. `event_id` comes with the form, so
     submitting the same form twice is one event, not a refused second one."""
-    if answer not in ANSWERS:
+    if choice not in ANSWERS:
         raise ValidationError(
             "the answer is accept or decline", code="invalid_value", field="answer"
         )
     incoming(gateway, caller, referral_id)
     event: dict[str, Any] = {
         "event_id": event_id,
-        "type": ANSWERS[answer],
+        "type": ANSWERS[choice],
         "referral_id": referral_id,
     }
-    if answer == "decline" and reason:  # none: the contract's own missing-field error
+    if choice == "decline" and reason:  # none: the contract's own missing-field error
         event["reason"] = reason
     result, _ = events.submit(gateway, caller, event)
     return result

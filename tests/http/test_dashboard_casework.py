@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import html
 import re
+import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -396,3 +398,21 @@ def test_a_bad_cursor_is_refused(client: FlaskClient, tokens: Tokens) -> None:
         r = client.get(url)
         assert r.status_code == 422
         assert "cursor is not one this list gave" in _text(r)
+    r = client.get("/dashboard/referrals?state=lost")
+    assert r.status_code == 422
+    assert "state is one of accepted, cancelled" in _text(r)
+
+
+def test_the_audit_log_names_whom_a_caseworker_read_and_answered_for(
+    client: FlaskClient, tokens: Tokens, fatima: dict[str, str], tmp_path: Path
+) -> None:
+    csrf = _login(client, tokens["AGENCY-B", "agency-writer"])
+    assert client.get(f"/dashboard/persons/{fatima['pid']}").status_code == 200
+    assert _answer(client, csrf, fatima["referral_id"], "accept").status_code == 302
+    db = sqlite3.connect(tmp_path / "offchain-AGENCY-B.db")
+    try:
+        rows = db.execute("SELECT method, route, pid, status FROM audit_log").fetchall()
+    finally:
+        db.close()
+    assert ("GET", "/dashboard/persons/<pid>", fatima["pid"], 200) in rows
+    assert ("POST", "/dashboard/referrals/<uuid:referral_id>/answer", fatima["pid"], 302) in rows
