@@ -277,11 +277,10 @@ class RegistrationListOut(Schema):
     next = NEXT
 
 
-class ReferralOut(Schema):
-    class Meta:
-        unknown = INCLUDE
+class ReferralOut(ReferralSummary):
+    """A referral the caller may read (one it may not is 404): its state and parties as
+    the inbox lists them, and its events."""
 
-    referral_id = fields.String(required=True)
     withheld = fields.Boolean(required=True)
     events = fields.List(fields.Nested(EventRecord))
 
