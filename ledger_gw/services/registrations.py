@@ -54,8 +54,8 @@ def _view(person: Person) -> dict[str, Any]:
         "person_id": person.id,
         "pid": person.pid,
         "attributes": person.attributes,
-        "created_at": person.created_at,
-        "updated_at": person.updated_at,
+        "created_at": _aware(person.created_at),
+        "updated_at": _aware(person.updated_at),
     }
 
 
@@ -128,10 +128,12 @@ def _haystack(view: Mapping[str, Any]) -> str:
 
 
 def _position(view: Mapping[str, Any]) -> tuple[str, str]:
-    return (_aware(view["created_at"]).isoformat(), view["person_id"])
+    return (view["created_at"].isoformat(), view["person_id"])
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
+    """UTC, as stored: SQLite keeps no time zone, and a time without one is not an RFC
+    3339 date-time (what the API documents)."""
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
