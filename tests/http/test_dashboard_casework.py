@@ -133,7 +133,9 @@ def test_the_inbox_lists_the_agencys_incoming_referrals_with_their_state(
     assert "<caption>Referrals to AGENCY-B (2 shown)</caption>" in page
     assert f'id="referral-{inbox["first"]}"' in page
     assert f'id="referral-{inbox["elsewhere"]}"' not in page  # AGENCY-C's
-    assert f'id="accept-{inbox["first"]}"' in page
+    assert f'id="accept-{inbox["first"]}" aria-label="Accept referral {inbox["first"]}"' in page
+    assert f'<label for="reason-{inbox["first"]}">' in page
+    assert f'<select id="reason-{inbox["first"]}" name="reason">' in page
     assert f'id="accept-{inbox["second"]}"' not in page  # answered already
     assert "declined (capacity)" in page
     assert r.headers["Content-Security-Policy"].startswith("default-src 'none'")
