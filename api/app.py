@@ -10,7 +10,18 @@ from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
 
-from api import auth, bodies, dashboard, errors, headers, json_provider, logs, metrics, ratelimit
+from api import (
+    auth,
+    bodies,
+    dashboard,
+    errors,
+    event_docs,
+    headers,
+    json_provider,
+    logs,
+    metrics,
+    ratelimit,
+)
 from api.blueprints import (
     audit,
     credentials,
@@ -73,8 +84,9 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     app = Flask("api")
     app.config.update(_settings())
     app.config.update(config.extra)
-    app.extensions["ledger_gw"] = gateway or open_gateway(config)
+    gw = app.extensions["ledger_gw"] = gateway or open_gateway(config)
     api = GatewayApi(app)
+    event_docs.register(api.spec, gw.workspace.consortium)
     for module in (
         health,
         registrations,

@@ -8,7 +8,9 @@ nothing of it in the body.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,7 @@ class Problem:
     code: str
     detail: str
     field: str | None = None
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -93,7 +96,7 @@ class Problem:
         }
         if self.field is not None:
             out["field"] = self.field
-        return out
+        return {**self.details, **out}
 
 
 def _nearest(table: dict[type[LedgerError], Any], error: LedgerError) -> Any:
@@ -101,10 +104,17 @@ def _nearest(table: dict[type[LedgerError], Any], error: LedgerError) -> Any:
     return next(table[c] for c in type(error).__mro__ if c in table)
 
 
+def _details(error: RejectedError) -> Mapping[str, Any]:
+    """Extension members a refusal carries for its caller (RFC 9457 section 3.2): the
+    list of field errors, the ID of what an ID conflicts with."""
+    details = getattr(error, "details", None)
+    return dict(details) if isinstance(details, Mapping) else {}
+
+
 def _ledger_problem(error: LedgerError) -> Problem:
     status = _nearest(STATUS, error)
     if isinstance(error, RejectedError):
-        return Problem(status, error.code, str(error), error.field)
+        return Problem(status, error.code, str(error), error.field, _details(error))
     if isinstance(error, UnavailableError):
         log.warning("unavailable: %s", error)
     else:

@@ -8,7 +8,9 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from chaincode.fields import PURPOSES
+from chaincode.referrals import STATES as REFERRAL_STATES
 from ledger_gw.pseudonym import MAX_ATTRIBUTES, PseudonymError, check_bounds
+from ledger_gw.services.pages import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from ledger_gw.services.reports import DEFAULT_K
 from ledger_gw.strict_json import MAX_INTEGER
 
@@ -19,8 +21,17 @@ PURPOSE = fields.String(
 )
 
 
+class FieldErrorSchema(Schema):
+    field = fields.String(required=True, metadata={"description": "e.g. `amount`, `events[2].pid`"})
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+    allowed = fields.List(fields.String(), metadata={"description": "the values the field accepts"})
+    pattern = fields.String(metadata={"description": "the pattern the field must match"})
+
+
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, with a stable `code` and the offending `field`."""
+    """RFC 9457 problem details, with a stable `code` and the offending `field`; a refused
+    event lists every field error in `errors`, a registration conflict the `person_id`."""
 
     type = fields.String(required=True)
     title = fields.String(required=True)
@@ -29,6 +40,13 @@ class ProblemSchema(Schema):
     code = fields.String(required=True, metadata={"description": "stable error code"})
     field = fields.String(metadata={"description": "the offending field, when there is one"})
     instance = fields.String(required=True)
+    errors = fields.List(
+        fields.Nested(FieldErrorSchema),
+        metadata={"description": "every field error of a refused event, the first as `field`"},
+    )
+    person_id = fields.String(
+        metadata={"description": "`already_registered`: her existing registration"}
+    )
 
 
 class IdentityAttributes(fields.Dict):
@@ -108,16 +126,6 @@ class PseudonymOut(Schema):
     )
 
 
-class EventIn(Schema):
-    """One event: `event_id` (a client-chosen UUID), `type`, and the type's own fields."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    event_id = fields.String(required=True)
-    type = fields.String(required=True)
-
-
 class EventResult(Schema):
     class Meta:
         unknown = INCLUDE
@@ -150,8 +158,55 @@ class BatchOut(Schema):
     rejected = fields.Integer(required=True)
 
 
-class PurposeArgs(Schema):
+class PageArgs(Schema):
+    """Cursor pagination: `cursor` is the `next` of the previous page, opaque."""
+
+    cursor = fields.String(
+        validate=validate.Length(max=MAX_CURSOR),
+        metadata={"description": "the `next` of the previous page; absent for the first"},
+    )
+    limit = fields.Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=validate.Range(min=1, max=MAX_LIMIT),
+        metadata={"description": f"items per page, 1 to {MAX_LIMIT}"},
+    )
+
+
+NEXT = fields.String(
+    required=True,
+    allow_none=True,
+    metadata={"description": "cursor of the following page (also a `Link: rel=next`); null last"},
+)
+WITHHELD = fields.Integer(
+    required=True,
+    metadata={
+        "description": "records about her the caller may not see (no consent covers them): "
+        "that they exist, not what they are"
+    },
+)
+
+
+class PurposeArgs(PageArgs):
     purpose = PURPOSE
+
+
+class ReferralListArgs(PageArgs):
+    direction = fields.String(
+        required=True,
+        validate=validate.OneOf(["incoming", "outgoing"]),
+        metadata={"description": "incoming: referrals to the caller's agency; outgoing: from it"},
+    )
+    state = fields.String(validate=validate.OneOf(sorted(REFERRAL_STATES)))
+
+
+class RegistrationSearchArgs(PageArgs):
+    q = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={
+            "description": "text a registration's attributes, pseudonymous ID or person ID "
+            "contain (case-insensitive); only this agency's own registrations are searched"
+        },
+    )
 
 
 class ReferralArgs(Schema):
@@ -175,24 +230,57 @@ class HistoryOut(Schema):
     pid = fields.String(required=True)
     purpose = fields.String(required=True)
     events = fields.List(fields.Nested(EventRecord), required=True)
+    withheld = WITHHELD
+    next = NEXT
 
 
 class EntitlementsOut(Schema):
     pid = fields.String(required=True)
     purpose = fields.String(required=True)
     entitlements = fields.List(fields.Dict(), required=True)
+    withheld = WITHHELD
+    next = NEXT
 
 
 class ConsentsOut(Schema):
     pid = fields.String(required=True)
     consents = fields.List(fields.Dict(), required=True)
+    next = NEXT
 
 
-class ReferralOut(Schema):
-    class Meta:
-        unknown = INCLUDE
-
+class ReferralSummary(Schema):
     referral_id = fields.String(required=True)
+    pid = fields.String(required=True)
+    from_org = fields.String(required=True)
+    to_org = fields.String(required=True)
+    sector = fields.String(required=True)
+    urgency = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(sorted(REFERRAL_STATES)))
+    document_hash = fields.String(required=True)
+    parent_referral_id = fields.String(required=True, allow_none=True)
+    consent_id = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    outcome = fields.String(required=True, allow_none=True)
+    created_at = fields.String(required=True)
+    updated_at = fields.String(required=True)
+
+
+class ReferralListOut(Schema):
+    direction = fields.String(required=True)
+    state = fields.String(required=True, allow_none=True)
+    referrals = fields.List(fields.Nested(ReferralSummary), required=True)
+    next = NEXT
+
+
+class RegistrationListOut(Schema):
+    registrations = fields.List(fields.Nested(RegistrationOut), required=True)
+    next = NEXT
+
+
+class ReferralOut(ReferralSummary):
+    """A referral the caller may read (one it may not is 404): its state and parties as
+    the inbox lists them, and its events."""
+
     withheld = fields.Boolean(required=True)
     events = fields.List(fields.Nested(EventRecord))
 

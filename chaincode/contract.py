@@ -8,7 +8,7 @@ list) plus the receipt that makes resubmission idempotent. Queries are read-only
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from chaincode import authz, consent, entitlements, queries, referrals
 from chaincode.canonical import canonical_json, canonical_json_of_validated
@@ -21,7 +21,7 @@ from chaincode.visibility import check_purpose
 
 WRITE_FUNCTIONS: frozenset[str] = frozenset({"submit"})
 QUERY_FUNCTIONS: frozenset[str] = frozenset(
-    {"history", "entitlements", "referral", "referral_chain", "consents", "event"}
+    {"history", "entitlements", "referral", "referral_chain", "consents", "event", "referrals"}
 )
 
 Handler = Callable[[Tx, Event], tuple[str, Obj]]
@@ -102,6 +102,13 @@ def query(stub: Stub, function: str, args: list[str]) -> Obj:
     if function == "consents":
         _arity(args, 1, 1)
         return queries.consents_of(tx, _pid(args[0]))
+    if function == "referrals":
+        _arity(args, 1, 2)
+        return queries.referrals_of_org(
+            tx,
+            _vocabulary(args[0], "direction", queries.REFERRAL_DIRECTIONS),
+            _vocabulary(args[1], "state", referrals.STATES) if len(args) == 2 else None,
+        )
     if function == "event":
         _arity(args, 1, 2)
         purpose = check_purpose(args[1]) if len(args) == 2 else None
@@ -124,6 +131,12 @@ def _text(arg: bytes) -> str:
         return arg.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError("invalid_arguments", "arguments must be UTF-8") from exc
+
+
+def _vocabulary(value: str, field: str, vocabulary: Collection[str]) -> str:
+    if value not in vocabulary:
+        raise ValidationError("invalid_code", f"{field} is not in its vocabulary", field)
+    return value
 
 
 def _pid(value: str) -> str:

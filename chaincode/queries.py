@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaincode import consent, entitlements, referrals
 from chaincode.errors import NotFoundError
-from chaincode.store import HISTORY, Obj, Tx, event_key, receipt_key
+from chaincode.store import HISTORY, REFERRAL, Obj, Tx, event_key, receipt_key
 from chaincode.visibility import Reader
 
 MAX_CHAIN = 64  # chains cannot cycle (a parent exists before its child); this only bounds work
@@ -17,19 +17,18 @@ def _log(tx: Tx, pid: str) -> list[Obj]:
 
 def history(tx: Tx, pid: str, purpose: str) -> Obj:
     reader = Reader(tx, purpose)
-    events = [r for r in _log(tx, pid) if reader.sees_event(r)]
-    return {"pid": pid, "purpose": purpose, "events": events}
+    log = _log(tx, pid)
+    events = [r for r in log if reader.sees_event(r)]
+    return {"pid": pid, "purpose": purpose, "events": events, "withheld": len(log) - len(events)}
 
 
 def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
     reader = Reader(tx, purpose)
-    found = [
-        entitlements.view(e)
-        for e in entitlements.for_pid(tx, pid)
-        if e["state"] in entitlements.OPEN_STATES and reader.sees_entitlement(e)
-    ]
+    open_ones = [e for e in entitlements.for_pid(tx, pid) if e["state"] in entitlements.OPEN_STATES]
+    found = [entitlements.view(e) for e in open_ones if reader.sees_entitlement(e)]
     found.sort(key=lambda e: (e["start"], e["end"], e["entitlement_id"]))
-    return {"pid": pid, "purpose": purpose, "entitlements": found}
+    withheld = len(open_ones) - len(found)
+    return {"pid": pid, "purpose": purpose, "entitlements": found, "withheld": withheld}
 
 
 def _referral_item(tx: Tx, reader: Reader, referral: Obj) -> Obj:
@@ -61,6 +60,22 @@ def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
         chain.append(_referral_item(tx, reader, parent))
         parent_id = parent["parent_referral_id"]
     return {"referral_id": referral_id, "purpose": purpose, "chain": chain}
+
+
+REFERRAL_DIRECTIONS = {"incoming": "to_org", "outgoing": "from_org"}
+
+
+def referrals_of_org(tx: Tx, direction: str, state: str | None) -> Obj:
+    """The reader's own referrals, received or sent, oldest first: an agency's inbox or
+    outbox. A scan of every referral; an index by organisation would make it a range."""
+    party = REFERRAL_DIRECTIONS[direction]
+    found = [
+        referral
+        for _, referral in tx.scan(REFERRAL, [])
+        if referral[party] == tx.org and (state is None or referral["state"] == state)
+    ]
+    found.sort(key=lambda r: (r["created_at"], r["referral_id"]))
+    return {"direction": direction, "state": state, "referrals": found}
 
 
 def consents_of(tx: Tx, pid: str) -> Obj:

@@ -32,6 +32,9 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
+STATES = frozenset({"created", *(t.target for t in TRANSITIONS.values())})
+
+
 def load(tx: Tx, referral_id: str, field: str = "referral_id") -> Obj:
     referral = tx.get(referral_key(referral_id))
     if referral is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
+from flask import request
 from flask_smorest import Blueprint
 
 from api.auth import requires
@@ -55,3 +57,12 @@ def protected(blp: Blueprint, action: Action, *statuses: int) -> Callable[[F], F
         return doc(view)  # type: ignore[no-any-return]
 
     return decorate
+
+
+def paged(out: dict[str, Any]) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A page with its `next` cursor also as an RFC 8288 `Link: <...>; rel="next"`."""
+    headers: dict[str, str] = {}
+    if out.get("next"):
+        args = request.args.to_dict() | {"cursor": out["next"]}
+        headers["Link"] = f'<{request.path}?{urlencode(args)}>; rel="next"'
+    return out, 200, headers

@@ -4,26 +4,38 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
 from api.blueprints.common import protected
+from api.event_docs import BATCH_BODY, EVENT_BODY
 from api.metrics import EVENTS
-from api.schemas import BatchIn, BatchOut, EventIn, EventRecord, EventResult, OptionalPurposeArgs
+from api.schemas import BatchIn, BatchOut, EventRecord, EventResult, OptionalPurposeArgs
+from ledger_gw.errors import MalformedError
 from ledger_gw.services import events, queries
 from ledger_gw.services.access import Action
 
 blp = Blueprint("events", __name__, url_prefix="/v1/events", description="Ledger events")
 
 
+def _json_body() -> Any:
+    """The body, read strictly (before the view, see `api.json_provider`); its fields are
+    the contract's to check."""
+    if not request.is_json:
+        raise MalformedError("the body must be JSON (application/json)", code="malformed_request")
+    return request.get_json()
+
+
 @blp.route("", methods=["POST"])
 @protected(blp, Action.EVENTS_WRITE, 400, 404, 409, 422)
-@blp.arguments(EventIn)
+@blp.doc(requestBody=EVENT_BODY)
 @blp.response(201, EventResult, description="Appended to the ledger")
 @blp.alt_response(200, schema=EventResult, description="Already recorded: the original result")
-def submit(body: dict[str, Any]) -> Any:
-    """Sign and submit one event as the caller's organisation. Resubmission is idempotent."""
-    result, appended = events.submit(gateway(), caller(), body)
+def submit() -> Any:
+    """Sign and submit one event as the caller's organisation. Resubmission is idempotent.
+    A malformed event is refused with every field error at once (`errors`)."""
+    result, appended = events.submit(gateway(), caller(), _json_body())
     audit_pid(result.get("pid"))
     EVENTS.labels("accepted" if appended else "replayed").inc()
     return result, 201 if appended else 200
@@ -32,6 +44,7 @@ def submit(body: dict[str, Any]) -> Any:
 @blp.route("/batch", methods=["POST"])
 @protected(blp, Action.EVENTS_WRITE, 400, 422)
 @blp.arguments(BatchIn)
+@blp.doc(requestBody=BATCH_BODY)
 @blp.response(200, BatchOut)
 def submit_batch(body: dict[str, Any]) -> Any:
     """Submit up to LEDGER_GW_MAX_BATCH events. A malformed event refuses the whole batch;

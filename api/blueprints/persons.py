@@ -7,8 +7,8 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api.auth import caller, gateway
-from api.blueprints.common import protected
-from api.schemas import ConsentsOut, EntitlementsOut, HistoryOut, PurposeArgs
+from api.blueprints.common import paged, protected
+from api.schemas import ConsentsOut, EntitlementsOut, HistoryOut, PageArgs, PurposeArgs
 from ledger_gw.services import queries
 from ledger_gw.services.access import Action
 
@@ -22,8 +22,13 @@ blp = Blueprint(
 @blp.arguments(PurposeArgs, location="query")
 @blp.response(200, HistoryOut)
 def history(args: dict[str, Any], pid: str) -> Any:
-    """Her events: the caller's own, and others' where her active consent covers the purpose."""
-    return queries.history(gateway(), caller(), pid, args["purpose"])
+    """Her events: the caller's own, and others' where her active consent covers the purpose;
+    `withheld` counts the others."""
+    return paged(
+        queries.history_page(
+            gateway(), caller(), pid, args["purpose"], args.get("cursor"), args["limit"]
+        )
+    )
 
 
 @blp.route("/<pid>/entitlements", methods=["GET"])
@@ -31,13 +36,19 @@ def history(args: dict[str, Any], pid: str) -> Any:
 @blp.arguments(PurposeArgs, location="query")
 @blp.response(200, EntitlementsOut)
 def entitlements(args: dict[str, Any], pid: str) -> Any:
-    """Her open entitlements the caller may see (for duplicate checks)."""
-    return queries.entitlements(gateway(), caller(), pid, args["purpose"])
+    """Her open entitlements the caller may see (for duplicate checks); `withheld` counts
+    the open ones it may not."""
+    return paged(
+        queries.entitlements_page(
+            gateway(), caller(), pid, args["purpose"], args.get("cursor"), args["limit"]
+        )
+    )
 
 
 @blp.route("/<pid>/consents", methods=["GET"])
 @protected(blp, Action.PERSONS_READ, 422)
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, ConsentsOut)
-def consents(pid: str) -> Any:
+def consents(args: dict[str, Any], pid: str) -> Any:
     """Her consent records the caller may see."""
-    return queries.consents(gateway(), caller(), pid)
+    return paged(queries.consents_page(gateway(), caller(), pid, args.get("cursor"), args["limit"]))

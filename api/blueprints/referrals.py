@@ -1,4 +1,4 @@
-"""/v1/referrals/{id}: a referral and its chain of parent referrals."""
+"""/v1/referrals: an agency's inbox and outbox, a referral and its chain of parents."""
 
 from __future__ import annotations
 
@@ -7,12 +7,25 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
-from api.blueprints.common import protected
-from api.schemas import ChainOut, ReferralArgs, ReferralOut
+from api.blueprints.common import paged, protected
+from api.schemas import ChainOut, ReferralArgs, ReferralListArgs, ReferralListOut, ReferralOut
 from ledger_gw.services import queries
 from ledger_gw.services.access import Action
 
 blp = Blueprint("referrals", __name__, url_prefix="/v1/referrals", description="Referrals")
+
+
+@blp.route("", methods=["GET"])
+@protected(blp, Action.PERSONS_READ, 422)
+@blp.arguments(ReferralListArgs, location="query")
+@blp.response(200, ReferralListOut)
+def inbox(args: dict[str, Any]) -> Any:
+    """The caller's agency's referrals: `incoming` (its inbox) or `outgoing` (its outbox),
+    oldest first, optionally in one `state`."""
+    out = queries.referrals_page(
+        gateway(), caller(), args["direction"], args.get("state"), args.get("cursor"), args["limit"]
+    )
+    return paged(out)
 
 
 @blp.route("/<uuid:referral_id>", methods=["GET"])

@@ -7,8 +7,16 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
-from api.blueprints.common import protected
-from api.schemas import CorrectionIn, DocumentIn, DocumentOut, RegistrationIn, RegistrationOut
+from api.blueprints.common import paged, protected
+from api.schemas import (
+    CorrectionIn,
+    DocumentIn,
+    DocumentOut,
+    RegistrationIn,
+    RegistrationListOut,
+    RegistrationOut,
+    RegistrationSearchArgs,
+)
 from ledger_gw.services import registrations
 from ledger_gw.services.access import Action
 
@@ -20,12 +28,26 @@ blp = Blueprint(
 )
 
 
+@blp.route("", methods=["GET"])
+@protected(blp, Action.REGISTRATIONS_READ, 422)
+@blp.arguments(RegistrationSearchArgs, location="query")
+@blp.response(200, RegistrationListOut)
+def search(args: dict[str, Any]) -> Any:
+    """This agency's own registrations, oldest first; with `q`, those it finds in their
+    attributes, pseudonymous ID or person ID. Never another agency's."""
+    page = registrations.search(
+        gateway(), caller(), args.get("q"), args.get("cursor"), args["limit"]
+    )
+    return paged({"registrations": page.items, "next": page.next})
+
+
 @blp.route("", methods=["POST"])
 @protected(blp, Action.REGISTRATIONS_WRITE, 400, 409, 422)
 @blp.arguments(RegistrationIn)
 @blp.response(201, RegistrationOut)
 def create(body: dict[str, Any]) -> Any:
-    """Register a person: her data stays here; returns her pseudonymous ID."""
+    """Register a person: her data stays here; returns her pseudonymous ID. 409
+    `already_registered` names her existing registration in `person_id`."""
     out = registrations.register(
         gateway(),
         caller(),

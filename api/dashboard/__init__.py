@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from api.dashboard import credential_views, session
+from api.dashboard import casework, credential_views, landing, session
 from api.dashboard.views import bp
 from ledger_gw.services.config import GatewayConfig
 
-__all__ = ["credential_views", "init_app"]  # its pages are routes of the one blueprint
+PAGES = (casework, credential_views, landing)  # each adds its pages to the dashboard's blueprint
 
 
 def init_app(app: Flask, config: GatewayConfig) -> None:
     session.configure(app, config)
     app.register_blueprint(bp)
+    app.register_blueprint(landing.bp)

@@ -47,7 +47,7 @@ def _globals() -> dict[str, Any]:
 
 
 @bp.after_request
-def _headers(response: Response) -> Response:
+def dashboard_headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"

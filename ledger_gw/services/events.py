@@ -15,41 +15,48 @@ from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.errors import ValidationError
 from ledger_gw.services.access import Caller
+from ledger_gw.services.field_errors import FieldError, InvalidEventError, contract_errors
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pii_guard import guard
+from ledger_gw.services.pii_guard import findings
 
 
 def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]:
-    """The contract's own schema check, then the gateway's PII guard."""
-    checked = _parse(event, where)
-    try:
-        consortium = gateway.workspace.consortium
-        today = dt.datetime.now(dt.UTC).date()
-        guard(
-            checked,
-            consortium.organisations,
-            consortium.programmes,
-            today,
-            consortium.locations,
-            consortium.ceilings,
-        )
-    except ValidationError as exc:
-        exc.field = f"{where}.{exc.field}" if where else exc.field
-        raise
+    """The contract's own schema check, then the gateway's PII guard; every field error
+    at once (InvalidEventError)."""
+    checked, found = event_errors(gateway, event, where)
+    if found:
+        raise InvalidEventError(found)
+    assert checked is not None
     return checked
 
 
-def _parse(event: Any, where: str) -> dict[str, Any]:
+def event_errors(
+    gateway: Gateway, event: Any, where: str = ""
+) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """The checked event, or every field error it has (fields prefixed by `where`)."""
     if not isinstance(event, Mapping):
-        raise ValidationError("an event must be an object", code="invalid_type", field=where)
-    try:
-        return parse_event(canonical_json(dict(event)))
-    except (ContractError, TypeError, ValueError) as exc:
-        field = exc.field if isinstance(exc, ContractError) else None
-        code = exc.code if isinstance(exc, ContractError) else "invalid_value"
-        message = exc.message if isinstance(exc, ContractError) else "the event is not valid"
-        path = f"{where}.{field}" if where and field else (field or where or None)
-        raise ValidationError(message, code=code, field=path) from None
+        return None, [FieldError(where or "event", "invalid_type", "an event must be an object")]
+    found = contract_errors(event)
+    if not found:
+        try:  # what the field checks alone do not see: the contract's size bound
+            checked = parse_event(canonical_json(dict(event)))
+        except ContractError as exc:
+            found = [FieldError(exc.field or "event", exc.code, exc.message)]
+        except (TypeError, ValueError):
+            found = [FieldError("event", "invalid_value", "the event is not valid")]
+        else:
+            consortium = gateway.workspace.consortium
+            found = findings(
+                checked,
+                consortium.organisations,
+                consortium.programmes,
+                dt.datetime.now(dt.UTC).date(),
+                consortium.locations,
+                consortium.ceilings,
+            )
+            if not found:
+                return checked, []
+    return None, [e.under(where) for e in found]
 
 
 def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any], bool]:
@@ -67,7 +74,11 @@ def submit_batch(gateway: Gateway, caller: Caller, events: Sequence[Any]) -> lis
         raise ValidationError(
             f"at most {gateway.config.max_batch} events", code="too_large", field="events"
         )
-    checked = [check_event(gateway, e, f"events[{i}]") for i, e in enumerate(events)]
+    results = [event_errors(gateway, e, f"events[{i}]") for i, e in enumerate(events)]
+    found = [error for _, errors in results for error in errors]
+    if found:
+        raise InvalidEventError(found)
+    checked = [event for event, _ in results if event is not None]
     ids = [e["event_id"] for e in checked]
     if len(set(ids)) != len(ids):
         raise ValidationError("event IDs repeat", code="duplicate_event_id", field="events")

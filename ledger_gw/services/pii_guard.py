@@ -29,14 +29,20 @@ from typing import Any
 
 from ledger_gw.consortium import PCODE, Ceiling
 from ledger_gw.errors import ValidationError
+from ledger_gw.services.field_errors import FieldError
 
 DATE_WINDOW = dt.timedelta(days=366 * 5)
 _DATE_FIELDS = ("start", "end", "date", "expires")
 _MAX_AMOUNT_DIGITS = 9
 
 
-def _refuse(field: str, message: str, rule: str = "implausible_value") -> ValidationError:
-    return ValidationError(message, code=rule, field=field)
+def _refuse(
+    field: str,
+    message: str,
+    rule: str = "implausible_value",
+    allowed: Collection[str] | None = None,
+) -> FieldError:
+    return FieldError(field, rule, message, None if allowed is None else tuple(sorted(allowed)))
 
 
 def guard(
@@ -47,59 +53,95 @@ def guard(
     locations: Collection[str] = (),
     ceilings: Mapping[str, Ceiling] | None = None,
 ) -> None:
-    """Raise ValidationError for a value that may carry personal data."""
+    """Raise ValidationError for the first value that may carry personal data."""
+    found = findings(event, members, programmes, today, locations, ceilings)
+    if found:
+        raise ValidationError(found[0].message, code=found[0].code, field=found[0].field)
+
+
+def findings(
+    event: Mapping[str, Any],
+    members: Collection[str],
+    programmes: Collection[str],
+    today: dt.date,
+    locations: Collection[str] = (),
+    ceilings: Mapping[str, Ceiling] | None = None,
+) -> list[FieldError]:
+    """Every value of a schema-valid event that may carry personal data, each with the
+    values the consortium allows where it lists them."""
+    found: list[FieldError] = []
     programme = event.get("programme")
     if programme is not None and programme not in programmes:
-        raise _refuse("programme", "programme is not one the consortium file lists")
+        found.append(
+            _refuse(
+                "programme", "programme is not one the consortium file lists", allowed=programmes
+            )
+        )
     to_org = event.get("to_org")
     if to_org is not None and to_org not in members:
-        raise _refuse("to_org", "to_org is not a consortium member")
+        found.append(_refuse("to_org", "to_org is not a consortium member", allowed=members))
     grantees = event.get("grantees")
     if isinstance(grantees, list) and grantees != ["*"] and any(g not in members for g in grantees):
-        raise _refuse("grantees", "grantees must be consortium members")
+        found.append(_refuse("grantees", "grantees must be consortium members", allowed=members))
     location = event.get("location")
     if location is not None and PCODE.fullmatch(str(location)) is None:
-        raise _refuse("location", "location must be a P-code: country code and digits")
-    if location is not None and locations and location not in locations:
-        raise _refuse(
-            "location",
-            "location is not an administrative code the consortium lists",
-            "unlisted_location",
+        found.append(_refuse("location", "location must be a P-code: country code and digits"))
+    elif location is not None and locations and location not in locations:
+        found.append(
+            _refuse(
+                "location",
+                "location is not an administrative code the consortium lists",
+                "unlisted_location",
+                locations,
+            )
         )
     for name in _DATE_FIELDS:
         if name in event:
             when = dt.date.fromisoformat(str(event[name]))
             if abs(when - today) > DATE_WINDOW:
-                raise _refuse(name, f"{name} is too far from today")
+                found.append(_refuse(name, f"{name} is too far from today"))
     amount = event.get("amount")
     if amount is not None and len(str(amount).split(".")[0]) > _MAX_AMOUNT_DIGITS:
-        raise _refuse("amount", "amount is implausibly large")
-    if amount is not None and ceilings:
-        _within_ceiling(event, Decimal(str(amount)), ceilings)
+        found.append(_refuse("amount", "amount is implausibly large"))
+    elif amount is not None and ceilings:
+        found += _within_ceiling(event, Decimal(str(amount)), ceilings)
+    return found
 
 
 def _within_ceiling(
     event: Mapping[str, Any], amount: Decimal, ceilings: Mapping[str, Ceiling]
-) -> None:
+) -> list[FieldError]:
     currency = str(event.get("currency"))
     programme = event.get("programme")
     if programme is not None:
         ceiling = ceilings.get(str(programme))
         if ceiling is None:
-            return
+            return []
         if currency != ceiling.currency:
-            raise _refuse(
-                "currency", f"programme {programme} is paid in {ceiling.currency}", "wrong_currency"
-            )
+            return [
+                _refuse(
+                    "currency",
+                    f"programme {programme} is paid in {ceiling.currency}",
+                    "wrong_currency",
+                    [ceiling.currency],
+                )
+            ]
         if amount > ceiling.limit:
-            raise _refuse(
-                "amount",
-                f"amount is above the programme's ceiling of {ceiling.max_amount}",
-                "above_ceiling",
-            )
-        return
+            return [
+                _refuse(
+                    "amount",
+                    f"amount is above the programme's ceiling of {ceiling.max_amount}",
+                    "above_ceiling",
+                )
+            ]
+        return []
     limits = [c.limit for c in ceilings.values() if c.currency == currency]
     if limits and amount > max(limits):
-        raise _refuse(
-            "amount", "amount is above every programme's ceiling in its currency", "above_ceiling"
-        )
+        return [
+            _refuse(
+                "amount",
+                "amount is above every programme's ceiling in its currency",
+                "above_ceiling",
+            )
+        ]
+    return []

@@ -1,4 +1,9 @@
-"""Reads, signed as the caller's organisation: the contract decides what consent allows."""
+"""Reads, signed as the caller's organisation: the contract decides what consent allows.
+
+The `*_page` functions are what lists are read through: one page after an opaque
+cursor, with `next` for the following one, and for consent-gated lists the number of
+records the contract `withheld` from the caller (that something is there, not what).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from typing import Any
 
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.pages import DEFAULT_LIMIT, paginate
 
 
 def history(gateway: Gateway, caller: Caller, pid: str, purpose: str) -> Any:
@@ -31,3 +37,84 @@ def referral_chain(gateway: Gateway, caller: Caller, referral_id: str, purpose: 
 def event(gateway: Gateway, caller: Caller, event_id: str, purpose: str | None) -> Any:
     args = (event_id,) if purpose is None else (event_id, purpose)
     return gateway.client(caller).query("event", *args)
+
+
+def history_page(
+    gateway: Gateway,
+    caller: Caller,
+    pid: str,
+    purpose: str,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Her events in time order, a page at a time, and how many she has that the caller
+    may not see."""
+    out = history(gateway, caller, pid, purpose)
+    page = paginate(
+        f"history:{pid}",
+        out["events"],
+        lambda r: (r["timestamp"], r["event"]["event_id"]),
+        cursor,
+        limit,
+    )
+    return {**out, "events": page.items, "next": page.next}
+
+
+def entitlements_page(
+    gateway: Gateway,
+    caller: Caller,
+    pid: str,
+    purpose: str,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """Her open entitlements the caller may see, a page at a time, and how many are withheld."""
+    out = entitlements(gateway, caller, pid, purpose)
+    page = paginate(
+        f"entitlements:{pid}",
+        out["entitlements"],
+        lambda e: (e["start"], e["end"], e["entitlement_id"]),
+        cursor,
+        limit,
+    )
+    return {**out, "entitlements": page.items, "next": page.next}
+
+
+def consents_page(
+    gateway: Gateway,
+    caller: Caller,
+    pid: str,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    out = consents(gateway, caller, pid)
+    page = paginate(
+        f"consents:{pid}",
+        out["consents"],
+        lambda c: (c["granted_at"], c["consent_id"]),
+        cursor,
+        limit,
+    )
+    return {**out, "consents": page.items, "next": page.next}
+
+
+def referrals_page(
+    gateway: Gateway,
+    caller: Caller,
+    direction: str,
+    state: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """The caller's organisation's inbox (`incoming`) or outbox (`outgoing`), oldest
+    first, optionally in one state."""
+    args = (direction,) if state is None else (direction, state)
+    out = gateway.client(caller).query("referrals", *args)
+    page = paginate(
+        f"referrals:{direction}:{state or ''}",
+        out["referrals"],
+        lambda r: (r["created_at"], r["referral_id"]),
+        cursor,
+        limit,
+    )
+    return {**out, "referrals": page.items, "next": page.next}

@@ -6,6 +6,7 @@ ledger is not rewritten, and the keyed hashes on it no longer link to anything.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,7 @@ from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_h
 from ledger_gw.pseudonym import new_salt as _new_salt
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.pages import DEFAULT_LIMIT, Page, paginate
 
 DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -52,9 +54,24 @@ def _view(person: Person) -> dict[str, Any]:
         "person_id": person.id,
         "pid": person.pid,
         "attributes": person.attributes,
-        "created_at": person.created_at,
-        "updated_at": person.updated_at,
+        "created_at": _aware(person.created_at),
+        "updated_at": _aware(person.updated_at),
     }
+
+
+class AlreadyRegisteredError(ConflictError):
+    """She is registered here already: the answer names her registration, which only
+    this agency's callers can read."""
+
+    def __init__(self, person_id: str) -> None:
+        super().__init__(
+            "this person is already registered", code="already_registered", field="pid"
+        )
+        self.person_id = person_id
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return {"person_id": self.person_id}
 
 
 def _not_found(person_id: str) -> NotFoundError:
@@ -77,14 +94,47 @@ def register(
     else:
         pid = gateway.pseudonym_key.pseudonym(attributes)
     with gateway.store(caller.org).session() as s:
-        if s.scalar(select(Person.id).where(Person.pid == pid)) is not None:
-            raise ConflictError(
-                "this person is already registered", code="already_registered", field="pid"
-            )
+        existing = s.scalar(select(Person.id).where(Person.pid == pid))
+        if existing is not None:
+            raise AlreadyRegisteredError(existing)
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
         s.flush()
         return _view(person)
+
+
+def search(
+    gateway: Gateway,
+    caller: Caller,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[dict[str, Any]]:
+    """The agency's own registrations, oldest first; with `q`, those whose attribute
+    values, pseudonymous ID or person ID contain it (case-insensitive). Only this
+    agency's database is searched: no other agency's people, and nothing on the ledger."""
+    needle = (q or "").casefold()
+    with gateway.store(caller.org).reading() as s:
+        people = [
+            _view(p) for p in s.scalars(select(Person).order_by(Person.created_at, Person.id))
+        ]
+    found = [v for v in people if not needle or needle in _haystack(v)]
+    return paginate("registrations", found, _position, cursor, limit)
+
+
+def _haystack(view: Mapping[str, Any]) -> str:
+    values = [str(v) for v in view["attributes"].values()]
+    return "\n".join([view["person_id"], view["pid"], *values]).casefold()
+
+
+def _position(view: Mapping[str, Any]) -> tuple[str, str]:
+    return (view["created_at"].isoformat(), view["person_id"])
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """UTC, as stored: SQLite keeps no time zone, and a time without one is not an RFC
+    3339 date-time (what the API documents)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def get(gateway: Gateway, caller: Caller, person_id: str) -> dict[str, Any]:

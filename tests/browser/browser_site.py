@@ -17,11 +17,11 @@ class Site:
     referrals: list[str]
 
 
-def screenshot(driver: Any, name: str) -> Path:
+def screenshot(driver: Any, name: str, directory: Path = SCREENSHOTS) -> Path:
     """Save the whole page (the window grown to the document's height) for people to see."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(1280, max(900, min(height + 120, 6000)))
-    path = SCREENSHOTS / f"{name}.png"
+    path = directory / f"{name}.png"
     driver.save_screenshot(str(path))
     return path

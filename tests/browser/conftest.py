@@ -24,7 +24,12 @@ from tests.support.gunicorn import gunicorn
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-TOKENS = (("AUDITOR-X", "auditor"), ("DONOR-Y", "donor"), ("AGENCY-A", "agency-writer"))
+TOKENS = (
+    ("AUDITOR-X", "auditor"),
+    ("DONOR-Y", "donor"),
+    ("AGENCY-A", "agency-writer"),
+    ("AGENCY-B", "agency-writer"),
+)
 FLAGS = (
     "--headless",
     "--no-sandbox",

@@ -60,6 +60,9 @@ def test_referral_and_chain(api: Api) -> None:
     _ok(api.as_("AGENCY-B").post("/v1/events", json=second))
     r = _ok(api.as_("AGENCY-C").get(f"/v1/referrals/{second['referral_id']}"))
     assert r["referral_id"] == second["referral_id"]
+    assert (r["state"], r["from_org"], r["to_org"]) == ("created", "AGENCY-B", "AGENCY-C")
+    assert r["parent_referral_id"] == first["referral_id"]
+    assert [e["event"]["type"] for e in r["events"]] == ["referral.created"]
     chain = _ok(api.as_("AUDITOR-X", "auditor").get(f"/v1/referrals/{second['referral_id']}/chain"))
     assert [c["referral_id"] for c in chain["chain"]] == [
         second["referral_id"],

@@ -44,6 +44,16 @@ def test_same_person_twice_conflicts_and_pseudonym_finds_her(api: Api) -> None:
     assert r.json == {"pid": out["pid"], "scheme": "keyed", "registered": True}
 
 
+def test_times_read_back_are_rfc3339_with_their_offset(api: Api) -> None:
+    """SQLite keeps no time zone: a time read back must still say it is UTC."""
+    created = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": FATIMA}).json
+    read = api.as_("AGENCY-A", "agency-reader").get(f"/v1/registrations/{created['person_id']}")
+    listed = api.as_("AGENCY-A", "agency-reader").get("/v1/registrations").json["registrations"]
+    for view in (created, read.json, listed[0]):
+        for name in ("created_at", "updated_at"):
+            assert view[name].endswith("+00:00"), (name, view[name])
+
+
 def test_held_ids(api: Api) -> None:
     out = _register(api, id_scheme="held")
     assert str(out["pid"]).startswith("h.")

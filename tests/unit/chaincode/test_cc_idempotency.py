@@ -27,7 +27,17 @@ from tests.support.events import (
 def test_public_surface() -> None:
     assert frozenset({"submit"}) == WRITE_FUNCTIONS
     assert (
-        frozenset({"history", "entitlements", "referral", "referral_chain", "consents", "event"})
+        frozenset(
+            {
+                "history",
+                "entitlements",
+                "referral",
+                "referral_chain",
+                "consents",
+                "event",
+                "referrals",
+            }
+        )
         == QUERY_FUNCTIONS
     )
 

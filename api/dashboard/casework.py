@@ -1,0 +1,92 @@
+"""Caseworkers' pages: the agency's referral inbox, answering a referral, a person's page
+and the search of the agency's own registrations that leads to it.
+
+The inbox and the search are an agency's (its writers and readers); answering needs the
+right to write events; a person's page, like the API's history, anyone who may read
+persons. Answers are the same events the API writes, through the same services; a
+refused answer is shown on the inbox with its status, code and every field error.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+from werkzeug.wrappers.response import Response
+
+from api.auth import audit_pid, caller, gateway
+from api.dashboard.session import page
+from api.dashboard.views import bp
+from api.errors import problem_for
+from ledger_gw.errors import LedgerError
+from ledger_gw.services import casework, queries, registrations
+from ledger_gw.services.access import Action
+
+PAGE_SIZE = 25
+
+
+def _arg(name: str) -> str | None:
+    return request.args.get(name, "").strip() or None
+
+
+def _inbox(refusal: Any = None, status: int = 200) -> tuple[str, int]:
+    state = casework.check_state(_arg("state"))
+    found = queries.referrals_page(
+        gateway(), caller(), "incoming", state, _arg("cursor"), PAGE_SIZE
+    )
+    html = render_template(
+        "inbox.html",
+        referrals=found["referrals"],
+        next=found["next"],
+        state=state or "",
+        states=casework.REFERRAL_STATES,
+        reasons=casework.REASONS,
+        refusal=refusal,
+        new_event_id=lambda: str(uuid.uuid4()),
+    )
+    return html, status
+
+
+@bp.route("/referrals", methods=["GET"])
+@page(Action.REGISTRATIONS_READ)
+def inbox() -> tuple[str, int]:
+    return _inbox()
+
+
+@bp.route("/referrals/<uuid:referral_id>/answer", methods=["POST"])
+@page(Action.EVENTS_WRITE)
+def answer(referral_id: uuid.UUID) -> Response | tuple[str, int]:
+    form = request.form
+    try:
+        result = casework.answer(
+            gateway(),
+            caller(),
+            str(referral_id),
+            form.get("answer", ""),
+            form.get("event_id", ""),
+            form.get("reason", "").strip() or None,
+        )
+    except LedgerError as error:
+        found = problem_for(error)
+        return _inbox(found, found.status)
+    audit_pid(result.get("pid"))
+    flash(f"Referral {result['referral_id']} is now {result['state']}.", "pass")
+    return redirect(url_for("dashboard.inbox", state=_arg("state")))
+
+
+@bp.route("/persons", methods=["GET"])
+@page(Action.REGISTRATIONS_READ)
+def search() -> str:
+    q = _arg("q")
+    found = registrations.search(gateway(), caller(), q, _arg("cursor"), PAGE_SIZE)
+    return render_template("search.html", q=q or "", people=found.items, next=found.next)
+
+
+@bp.route("/persons/<pid>", methods=["GET"])
+@page(Action.PERSONS_READ)
+def person(pid: str) -> str:
+    found = casework.person(
+        gateway(), caller(), pid, _arg("history_after"), _arg("entitlements_after"), PAGE_SIZE
+    )
+    return render_template("person.html", person=found, purpose=casework.PURPOSE)

@@ -1,0 +1,81 @@
+"""Cursor pagination over ordered lists: an opaque cursor names the last item a page
+showed, so appending new items never shifts or repeats the next page.
+
+A cursor is base64url of a small JSON array: the list it belongs to, then the sort key of
+the last item shown. It carries no secret and grants nothing (every page is read with
+the caller's own rights); a cursor of another list, or one that is not ours, is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ledger_gw.errors import ValidationError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_CURSOR = 512
+
+T = TypeVar("T")
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next: str | None  # the cursor of the following page, None on the last one
+
+
+def encode(kind: str, key: Key) -> str:
+    raw = json.dumps([kind, *key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str) -> Key:
+    """The key a cursor of list `kind` names; ValidationError for anything else."""
+    try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        value = json.loads(raw)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        value = None
+    if (
+        not isinstance(value, list)
+        or len(value) < 2
+        or value[0] != kind
+        or not all(isinstance(v, str) for v in value)
+    ):
+        raise ValidationError(
+            "cursor is not one this list gave", code="invalid_cursor", field="cursor"
+        )
+    return tuple(value[1:])
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            f"limit must be 1 to {MAX_LIMIT}", code="invalid_value", field="limit"
+        )
+    return limit
+
+
+def paginate(
+    kind: str,
+    items: Sequence[T],
+    key: Callable[[T], Key],
+    cursor: str | None,
+    limit: int = DEFAULT_LIMIT,
+) -> Page[T]:
+    """The page after `cursor` of `items`, which are sorted by `key`."""
+    check_limit(limit)
+    after = decode(kind, cursor) if cursor else None
+    rest = [item for item in items if after is None or key(item) > after]
+    shown = rest[:limit]
+    more = len(rest) > limit
+    return Page(shown, encode(kind, key(shown[-1])) if more else None)
