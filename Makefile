@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 RUN_DIR ?= var/demo
 DEMO_DIR ?= var/journey
 
-.PHONY: run demo test lint postgres browser reformat bench bench-http fuzz clean
+.PHONY: run demo test lint postgres browser nginx reformat bench bench-http bench-claims fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint postgres browser
+test: lint postgres browser nginx
 	$(BIN)/pytest
 
 # The off-chain store is also tested on a real PostgreSQL that the tests start
@@ -55,6 +55,14 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; } || \
 	  echo "chromium is not installed: the browser tests will be skipped"
 
+# The reverse proxy's configuration (deploy/nginx/gateways.conf) is tested in Debian's
+# nginx in front of a real gateway: install it when missing and we may (root, apt).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; } || \
+	  echo "nginx is not installed: its tests will be skipped"
+
 reformat: $(DEV_STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
@@ -64,6 +72,9 @@ bench: $(DEV_STAMP)
 
 bench-http: $(DEV_STAMP)
 	$(BIN)/python bench/http_gateway.py
+
+bench-claims: $(DEV_STAMP)
+	$(BIN)/python bench/claim_bundles.py
 
 # Schemathesis over the whole OpenAPI with every demo role (bounded in time; not part of
 # `make test`): no 5xx and no answer outside its schema.

@@ -1,8 +1,9 @@
 """The contract's single entry point: dispatch, idempotency, event records.
 
 Every write goes through `submit`: validate the event, replay or reject a reused
-event_id, apply the type's rules, then write one record per event (never a shared
-list) plus the receipt that makes resubmission idempotent. Queries are read-only.
+event_id (each organisation has its own event IDs), apply the type's rules, then write
+one record per event (never a shared list) plus the receipt that makes resubmission
+idempotent. Queries are read-only.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def submit(stub: Stub, raw: bytes) -> bytes:
     fingerprint = hashlib.sha256(
         canonical_json_of_validated({"org": tx.org, "event": event})
     ).hexdigest()
-    receipt = tx.get(receipt_key(event["event_id"]))
+    receipt = tx.get(receipt_key(event["event_id"], tx.org))
     if receipt is not None:
         if receipt["hash"] != fingerprint:
             raise ConflictError(
@@ -79,10 +80,10 @@ def submit(stub: Stub, raw: bytes) -> bytes:
         "category": consent.category_of(event["type"]),
         "pid": pid,
     }
-    record_key = event_key(pid, tx.timestamp, event["event_id"])
+    record_key = event_key(pid, tx.timestamp, event["event_id"], tx.org)
     tx.put(record_key, record)
     tx.put(
-        receipt_key(event["event_id"]),
+        receipt_key(event["event_id"], tx.org),
         {"hash": fingerprint, "pid": pid, "timestamp": tx.timestamp, "result": result},
     )
     tx.emit(event["type"], record_key)

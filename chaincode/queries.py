@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chaincode import consent, entitlements, referrals
-from chaincode.errors import NotFoundError
-from chaincode.store import HISTORY, REFERRAL, Obj, Tx, event_key, receipt_key
+from chaincode.errors import ConflictError, NotFoundError
+from chaincode.store import HISTORY, REFERRAL, Obj, Tx, event_key, receipts
 from chaincode.visibility import Reader
 
 MAX_CHAIN = 64  # chains cannot cycle (a parent exists before its child); this only bounds work
@@ -86,13 +86,22 @@ def consents_of(tx: Tx, pid: str) -> Obj:
 
 
 def event(tx: Tx, event_id: str, purpose: str | None) -> Obj:
-    receipt = tx.get(receipt_key(event_id))
-    record = (
-        None
-        if receipt is None
-        else tx.get(event_key(receipt["pid"], receipt["timestamp"], event_id))
-    )
-    if record is None or not Reader(tx, purpose).sees_event(record):
-        # what the caller may not read answers as if unknown: a refusal would tell it exists
+    """The caller's own organisation's event of this ID, else the one other organisation's
+    event of this ID it may read; several such answer as a conflict (the record's
+    ``tx_id`` or the person's history tell them apart)."""
+    reader = Reader(tx, purpose)
+    visible: list[Obj] = []
+    for org, receipt in receipts(tx, event_id):
+        record = tx.get(event_key(receipt["pid"], receipt["timestamp"], event_id, org))
+        if record is None or not reader.sees_event(record):
+            continue  # what the caller may not read is as if unknown
+        if org == tx.org:
+            return record
+        visible.append(record)
+    if not visible:
         raise NotFoundError("event_not_found", "no such event", "event_id")
-    return record
+    if len(visible) > 1:
+        raise ConflictError(
+            "event_id_ambiguous", "several organisations' events have this ID", "event_id"
+        )
+    return visible[0]

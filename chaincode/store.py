@@ -23,7 +23,10 @@ from chaincode.stub import Identity, Stub, composite_key
 
 Obj = dict[str, Any]
 
-RECEIPT = "receipt"  # [event_id] -> content hash, pid, timestamp and the original result
+# [event_id, org] -> content hash, pid, timestamp and the original result. Event IDs are
+# each organisation's own: the same ID from another organisation is another event, so a
+# write never tells whether someone else used an ID.
+RECEIPT = "receipt"
 REFERRAL = "referral"  # [referral_id] -> referral object (current state)
 ENTITLEMENT = "entitlement"  # [entitlement_id] -> entitlement object (current state)
 CONSENT = "consent"  # [consent_id] -> consent object (current state)
@@ -31,7 +34,7 @@ CONSENT = "consent"  # [consent_id] -> consent object (current state)
 # side in a sorted store: recording an event for her, which writes her history and an
 # index entry, changes one page rather than two in places far apart.
 PERSON = "person"
-# [pid, "event", timestamp, event_id] -> event record: her log in time order
+# [pid, "event", timestamp, event_id, org] -> event record: her log in time order
 HISTORY = "event"
 # [pid, "entitlement", assistance_type, entitlement_id] -> {"entitlement_id", "state",
 # "start", "end"}: what the overlap check needs, so a grant reads one range, not every
@@ -40,12 +43,19 @@ ENTITLEMENTS = "entitlement"
 CONSENTS = "consent"  # [pid, "consent", consent_id] -> {"consent_id"}
 
 
-def event_key(pid: str, timestamp: str, event_id: str) -> str:
-    return composite_key(PERSON, [pid, HISTORY, timestamp, event_id])
+def event_key(pid: str, timestamp: str, event_id: str, org: str) -> str:
+    return composite_key(PERSON, [pid, HISTORY, timestamp, event_id, org])
 
 
-def receipt_key(event_id: str) -> str:
-    return composite_key(RECEIPT, [event_id])
+def receipt_key(event_id: str, org: str) -> str:
+    """An event is known by its ID and the organisation that wrote it."""
+    return composite_key(RECEIPT, [event_id, org])
+
+
+def receipts(tx: Tx, event_id: str) -> Iterator[tuple[str, Obj]]:
+    """Every organisation's receipt for one event ID: (org, receipt)."""
+    for key, receipt in tx.scan(RECEIPT, [event_id]):
+        yield key.split("\x00")[3], receipt
 
 
 def referral_key(referral_id: str) -> str:

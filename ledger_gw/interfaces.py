@@ -153,6 +153,12 @@ class VerifiableLog(Protocol):
         the log read turns out not to be the one the anchor names."""
         ...
 
+    def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
+        """The records before ``anchor`` a claim about one referral's chain (``kind``
+        "referral_chain") or one entitlement may select from, in log order: every record
+        about it, and perhaps others (every record, where the backend has no index)."""
+        ...
+
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
         """A bundle's ``evidence`` object proving ``records`` at ``anchor``."""
         ...

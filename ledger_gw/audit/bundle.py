@@ -19,8 +19,11 @@ A bundle is one JSON file an auditor can check with nothing else (see
 
 The claim says what the bundle pretends to contain ("every event of referral X's
 chain as of tree size N"), so the verifier can tell a dropped event from a short
-history. Selection scans the log's records once up to the anchor, the same way on
-both backends: it is the builder's cost, never the verifier's.
+history. Selection reads the records the log offers for the claim's subject
+(:meth:`VerifiableLog.claim_records`: the person's records through the embedded
+ledger's world state, every record on Fabric) or, for a list of transactions, scans
+the log up to the anchor: either way it is the builder's cost, never the verifier's,
+and it selects the same events.
 """
 
 from __future__ import annotations
@@ -95,7 +98,12 @@ def build_bundle(
     if kind not in CLAIM_KINDS:
         raise AuditError(f"unknown claim kind {kind!r}; use one of {', '.join(CLAIM_KINDS)}")
     anchor = log.anchor(size)
-    selected = _select(list(log.records(anchor)), kind, subject, tx_ids)
+    candidates = (
+        log.claim_records(anchor, kind, subject)
+        if kind != "events" and subject is not None
+        else list(log.records(anchor))
+    )
+    selected = _select(candidates, kind, subject, tx_ids)
     if not selected:
         raise AuditError("no log entry matches the claim", code="not_found")
     claim: dict[str, Any] = {

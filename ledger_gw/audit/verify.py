@@ -44,6 +44,7 @@ and an absent transaction ``not_included``, as on the embedded ledger.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -209,23 +210,33 @@ def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[F
     claimed = claim.get("events")
     if not isinstance(claimed, list) or not all(isinstance(eid, str) for eid in claimed):
         return [Failure("malformed_bundle", "claim.events must list event IDs")]
-    have: dict[str, int] = {}
+    # Event IDs are each organisation's own: two organisations' events may share one.
+    seen: set[tuple[str | None, str]] = set()
+    positions: set[int] = set()
     for e in events:
-        if e.event_id in have or any(e.position == p for p in have.values()):
+        if (e.org, e.event_id) in seen or e.position in positions:
             out.append(Failure("duplicate_event", "an event appears twice", e.position, e.event_id))
-        have[e.event_id] = e.position
-    for eid in claimed:
-        if eid not in have:
+        seen.add((e.org, e.event_id))
+        positions.add(e.position)
+    have = Counter(e.event_id for e in events)
+    wanted = Counter(claimed)
+    for eid in (wanted - have).elements():
+        out.append(
+            Failure(
+                "missing_event",
+                f"event {eid} is claimed but its evidence is missing (dropped)",
+                event_id=str(eid),
+            )
+        )
+    extra = have - wanted
+    for e in events:
+        if extra[e.event_id] > 0:
+            extra[e.event_id] -= 1
             out.append(
                 Failure(
-                    "missing_event",
-                    f"event {eid} is claimed but its evidence is missing (dropped)",
-                    event_id=str(eid),
+                    "unclaimed_event", "evidence for an unclaimed event", e.position, e.event_id
                 )
             )
-    for eid, position in have.items():
-        if eid not in claimed:
-            out.append(Failure("unclaimed_event", "evidence for an unclaimed event", position, eid))
     subject = claim.get("subject")
     kind = claim.get("kind")
     if kind == "referral_chain" and isinstance(subject, str):

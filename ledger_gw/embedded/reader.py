@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import checkpoints, log, nodes
+from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.errors import IntegrityError, NotFoundError
 from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
 
@@ -90,6 +90,42 @@ class LogReader:
             for seq, data in rows:
                 yield int(seq), bytes(data)
             position = int(rows[-1][0]) + 1
+
+    def state_value(self, key: bytes) -> bytes | None:
+        """The current value of one world-state key (inline, or its version's)."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(state.c.value, versions.c.value)
+                .select_from(state)
+                .outerjoin(
+                    versions, (versions.c.seq == state.c.seq) & (versions.c.idx == state.c.idx)
+                )
+                .where(state.c.key == key)
+            ).first()
+        if row is None:
+            return None
+        return bytes(row[0] if row[0] is not None else row[1])
+
+    def written_at(self, prefix: bytes, below: int) -> list[int]:
+        """Log positions below ``below`` of the last writes of the keys under ``prefix``
+        (the world state's primary key answers the range), in log order."""
+        with self._read() as conn:
+            seqs = conn.execute(
+                select(state.c.seq).where(
+                    state.c.key >= prefix, state.c.key < prefix + b"\xff", state.c.seq < below
+                )
+            ).scalars()
+            return sorted({int(s) for s in seqs})
+
+    def entries_at(self, positions: Sequence[int]) -> list[tuple[int, bytes]]:
+        """The entries at ``positions``, in log order."""
+        with self._read() as conn:
+            rows = conn.execute(
+                select(log.c.seq, log.c.entry).where(log.c.seq.in_(positions)).order_by(log.c.seq)
+            ).all()
+        if [int(r.seq) for r in rows] != sorted(set(positions)):
+            raise IntegrityError("the log lacks entries its world state names")
+        return [(int(r.seq), bytes(r.entry)) for r in rows]
 
     def _check_size(self, conn: Connection, size: int) -> None:
         current = log_size(conn)

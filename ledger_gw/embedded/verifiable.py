@@ -10,6 +10,8 @@ from typing import Any
 
 from cryptography.x509.oid import NameOID
 
+from chaincode.store import HISTORY, PERSON, entitlement_key, referral_key
+from chaincode.stub import composite_key
 from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.ledger import EmbeddedLedger
@@ -19,7 +21,7 @@ from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
-from ledger_gw.log.merkle import CompactRange, leaf_hash
+from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
 from ledger_gw.transaction import SignedTransaction
 
 Cosigner = Callable[[int | None], str]  # asks the witnesses to cosign a checkpoint
@@ -129,6 +131,43 @@ class EmbeddedLog:
             raise IntegrityError(f"the log has {tree.size} entries, fewer than {anchor.size}")
         if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
             raise IntegrityError("the log's entries do not hash to its own checkpoint")
+
+    def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
+        """Every record of the person the referral or entitlement is about, read through
+        the contract's own world state rather than by scanning the log.
+
+        A referral chain and an entitlement never leave their person (the contract
+        refuses a parent about someone else, and every later event names the object),
+        and each accepted transaction writes exactly one key of her history, ``[pid,
+        "event", ...]``, never rewritten: the state's row for it holds that
+        transaction's log position. Each record read is proven included at the anchor,
+        as the scan hashes every entry it reads.
+        """
+        try:
+            key = entitlement_key(subject) if kind == "entitlement" else referral_key(subject)
+        except ValueError:  # not a key the contract could have written
+            return []
+        value = self.reader.state_value(key.encode())
+        if value is None:
+            return []
+        pid = str(json.loads(value)["pid"])
+        prefix = composite_key(PERSON, [pid, HISTORY]).encode()
+        positions = self.reader.written_at(prefix, anchor.size)
+        root = base64.b64decode(anchor.summary["root"])
+        records = []
+        for position, data in self.reader.entries_at(positions):
+            try:
+                verify_inclusion(
+                    leaf_hash(data),
+                    position,
+                    anchor.size,
+                    self.reader.inclusion_proof(position, anchor.size),
+                    root,
+                )
+            except ProofError as exc:
+                raise IntegrityError(f"log entry {position} is not the anchor's: {exc}") from None
+            records.append(self._record(position, Entry.from_bytes(data)))
+        return records
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
         """``merkle/rfc9162-v1``: each entry with its inclusion proof at the checkpoint."""

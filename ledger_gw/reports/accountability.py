@@ -16,10 +16,12 @@ characters of the P-code (admin 1 by default) so no cell is finer than that.
 Table cells count (person, cell) pairs, so margins add up exactly, which is what
 complementary suppression needs.
 
-A query ``on_lattice`` (what donors get) names a slice of a fixed lattice (a calendar
-month or all time, an organisation or all, a programme or all) and is suppressed with
-the whole lattice (:mod:`ledger_gw.reports.lattice`), so that no hidden figure is a
-difference of figures published in any reports a donor may ask for.
+A query ``on_lattice`` (what donors get) names a slice of a fixed lattice (an
+organisation or all, a programme or all, in one closed calendar month) and is
+suppressed with the whole lattice (:mod:`ledger_gw.reports.lattice`), so that no
+hidden figure is a difference of figures published in any reports a donor may ask
+for; the month is counted by the time the ledger logged its events, on the records of
+its own closing (:mod:`ledger_gw.reports.release`), so its release never changes.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 from chaincode.fields import format_amount
 from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
-from ledger_gw.reports import lattice
+from ledger_gw.reports import lattice, release
 from ledger_gw.reports.lattice import TOTAL, Entry, Slice
 from ledger_gw.reports.suppression import DEFAULT_K, Suppressed, suppress
 from ledger_gw.transaction import parse_time
@@ -51,6 +53,12 @@ class ReportError(IntegrityError):
     code = "report_error"
 
 
+class PeriodNotClosedError(ReportError):
+    """A donor's month is not closed on the ledger yet."""
+
+    code = "period_not_closed"
+
+
 @dataclass(frozen=True)
 class ReportQuery:
     """Whose figures, for which programme and period, with which k."""
@@ -61,12 +69,12 @@ class ReportQuery:
     end: str | None = None  # YYYY-MM-DD, inclusive
     k: int = DEFAULT_K
     location_chars: int = 4
-    on_lattice: bool = False  # a donor's slice: a calendar month or all time
+    on_lattice: bool = False  # a donor's slice: a closed calendar month
 
     def slice(self) -> Slice:
         """The lattice slice this query names; ValueError when its period is not one."""
         month = None if self.start is None else self.start[:7]
-        if (self.start, self.end) != month_bounds(month):
+        if month is None or (self.start, self.end) != month_bounds(month):
             raise ValueError("the period is not a calendar month")
         return (month, self.org, self.programme)
 
@@ -136,7 +144,8 @@ class _Tally:
         if kind == "entitlement.granted":
             self._grant(e, org, day, record.result)
         elif kind == "assistance.delivered":
-            self._deliver(e)
+            # on the lattice, by when the ledger logged it: a closed month stays closed
+            self._deliver(e, day if self.q.on_lattice else str(e["date"]))
         elif kind.startswith("entitlement."):
             ent = self.ents.get(str(e["entitlement_id"]))
             if ent is not None:
@@ -162,9 +171,9 @@ class _Tally:
                 self.flagged.add(eid)
                 self.duplicates_of[eid] = [str(d) for d in duplicates]
 
-    def _deliver(self, e: dict[str, Any]) -> None:
+    def _deliver(self, e: dict[str, Any], day: str) -> None:
         ent = self.ents.get(str(e["entitlement_id"]))
-        if ent is None or not self._counts(ent) or not self.q.in_period(str(e["date"])):
+        if ent is None or not self._counts(ent) or not self.q.in_period(day):
             return
         where = e.get("location") or ent.location or UNKNOWN_LOCATION
         cell = (str(where)[: self.q.location_chars], ent.modality)
@@ -346,22 +355,29 @@ class Cube:
         return (s, name) in self.hidden
 
 
-def build_cube(records: Iterable[Record], k: int, location_chars: int = 4) -> Cube:
-    """Tally every slice of the lattice the records span, then suppress it as one."""
-    records = list(records)
-    months, orgs, programmes = set(), set(), set()
+def month_records(records: Iterable[Record], month: str) -> list[Record]:
+    """The records a closed month's release counts; ReportError while it is open."""
+    try:
+        return release.closing_records(records, month)
+    except release.PeriodOpenError as exc:
+        raise PeriodNotClosedError(str(exc)) from None
+
+
+def build_cube(records: Iterable[Record], k: int, month: str, location_chars: int = 4) -> Cube:
+    """Tally every slice of one closed month's lattice, then suppress it as one."""
+    records = month_records(records, month)
+    orgs, programmes = set(), set()
     for record in records:
         e = record.event
         if not e:
             continue
         orgs.add(record.org)
-        months.add(record.timestamp[:7])
-        if e.get("type") == "assistance.delivered":
-            months.add(str(e["date"])[:7])
         if e.get("type") == "entitlement.granted":
             programmes.add(str(e["programme"]))
     cube = Cube({})
-    for s in lattice.slices(months, orgs, programmes):
+    for s in lattice.slices([month], orgs, programmes):
+        if s[0] is None:
+            continue  # no figure spans months
         start, end = month_bounds(s[0])
         query = ReportQuery(s[1], s[2], start, end, k, location_chars, on_lattice=True)
         cube.tallies[s] = _Tally(query)
@@ -403,8 +419,9 @@ def compute_report(
             where = query.slice()
         except ValueError as exc:
             raise ReportError(str(exc)) from None
-        records = list(records)
-        cube = cube or build_cube(records, k, query.location_chars)
+        logged = list(records)
+        records = month_records(logged, str(where[0]))
+        cube = cube or build_cube(logged, k, str(where[0]), query.location_chars)
         tally = cube.tallies.get(where) or _Tally(query)
         if where not in cube.tallies:
             for record in records:

@@ -1,9 +1,10 @@
 """Suppression that holds across every report a donor may ask for, not only within one.
 
-A donor may ask for any slice of a fixed lattice: a calendar month or all time, one
-organisation or all, one programme or all. The slices are related by addition (the
-months add up to all time, the organisations to all, the programmes to all), so a
-count hidden in one slice could be the difference of figures published in others.
+A donor may ask for any slice of a fixed lattice: one organisation or all, one
+programme or all, within a closed calendar month (:mod:`ledger_gw.reports.release`).
+The slices are related by addition (the organisations add up to all, the programmes
+to all), so a count hidden in one slice could be the difference of figures published
+in others.
 Every figure is therefore placed on *lines*: within a slice, a table's row with its
 row total, a column with its column total; across slices, the same figure along one
 dimension with the dimension's total. Primary suppression hides every count from 1 to
@@ -46,7 +47,9 @@ def cross_lines(figures: Mapping[Slice, Mapping[Hashable, int]]) -> list[Line]:
                 total = (*s[:dim], None, *s[dim + 1 :])
                 groups[total].append(s)  # type: ignore[index]
         for total, parts in groups.items():
-            keys = set(figures.get(total, {})).union(*(figures[p] for p in parts))
+            if total not in figures:  # a dimension fixed for the whole lattice
+                continue
+            keys = set(figures[total]).union(*(figures[p] for p in parts))
             for key in sorted(keys, key=repr):
                 lines.append(([(p, key) for p in parts], (total, key)))
     return lines

@@ -55,10 +55,11 @@ def _may_read(gateway: Gateway, caller: Caller, purpose: str | None, record: Rec
     if not isinstance(event_id, str):
         return False
     try:
-        queries.event(gateway, caller, event_id, purpose)
+        found = queries.event(gateway, caller, event_id, purpose)
     except RejectedError:  # no consent, not found, or an organisation this gateway lacks
         return False
-    return True
+    # event IDs are each organisation's own: the one read must be this very record
+    return isinstance(found, dict) and found.get("tx_id") == record.tx_id
 
 
 def consistency(log: VerifiableLog, size1: int, size2: int | None) -> Any:

@@ -7,10 +7,13 @@ ever served.
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
-Donors read figures only for slices of a fixed lattice: a calendar month (``from`` its
-first day, ``to`` its last) or all time, for one organisation or all, one programme or
-all; suppression is computed over the whole lattice at once, so no hidden count is
-the difference of published ones, whichever of these reports a donor asks for.
+Donors read figures only for slices of a fixed lattice: a closed calendar month
+(``from`` its first day, ``to`` its last; by default the last month closed), for one
+organisation or all, one programme or all, at the consortium's k; suppression is
+computed over the month's whole lattice at once, and a month's release never changes
+once it is closed (:mod:`ledger_gw.reports.release`), so no hidden count is the
+difference of published ones, whichever of these reports a donor asks for and
+whenever.
 Agencies and auditors keep arbitrary periods: an agency reads its own figures, an
 auditor reads the log itself.
 
@@ -38,6 +41,7 @@ from ledger_gw.interfaces import Anchor, VerifiableLog
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import (
     Cube,
+    PeriodNotClosedError,
     ReportError,
     build_cube,
     compute_report,
@@ -45,6 +49,7 @@ from ledger_gw.reports.accountability import (
 )
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
 from ledger_gw.reports.iati import to_iati
+from ledger_gw.reports.release import DONOR_K, GRACE
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
 from ledger_gw.services.access import Caller, Role, report_org
@@ -60,7 +65,7 @@ CACHE_SIZE = 128
 MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
-_cubes: OrderedDict[tuple[str, int, int], Cube] = OrderedDict()
+_cubes: OrderedDict[tuple[str, str, int, int], Cube] = OrderedDict()
 _cache_lock = threading.Lock()
 CUBES = 4
 
@@ -102,7 +107,8 @@ def query_for(
     k: int = DEFAULT_K,
 ) -> ReportQuery:
     """The query the caller may run: agencies are held to their own organisation, and
-    nobody may lower k below the consortium's default (raising it is always allowed)."""
+    nobody may lower k below the consortium's default; donors get the consortium's k
+    and closed calendar months (by default the last one)."""
     consortium = gateway.workspace.consortium
     if org is not None and org not in consortium.organisations:
         raise ValidationError("org is not a consortium member", code="unknown_org", field="org")
@@ -116,13 +122,30 @@ def query_for(
         raise ValidationError(f"k must be at least {DEFAULT_K}", code="k_too_small", field="k")
     if caller.role is not Role.DONOR:
         return ReportQuery(report_org(caller, org), programme, start, end, k)
+    if k != DONOR_K:  # two patterns of one month would give each other's hidden cells
+        raise ValidationError(
+            f"donor reports are suppressed at the consortium's k={DONOR_K}",
+            code="k_fixed",
+            field="k",
+        )
+    if start is None and end is None:
+        start, end = last_closed_month()
     _check_month(start, end)
     return ReportQuery(report_org(caller, org), programme, start, end, k, on_lattice=True)
 
 
+def last_closed_month(now: dt.datetime | None = None) -> tuple[str, str]:
+    """The bounds of the last calendar month closed by the clock (the ledger closes it
+    with its first record logged after it)."""
+    moment = (now or dt.datetime.now(dt.UTC)) - GRACE
+    first = moment.date().replace(day=1)
+    start, end = month_bounds((first - dt.timedelta(days=1)).isoformat()[:7])
+    return str(start), str(end)
+
+
 def _check_month(start: str | None, end: str | None) -> None:
-    """Donors' periods are calendar months (or all time): overlapping or shifted
-    periods would let one report be subtracted from another."""
+    """Donors' periods are calendar months: overlapping or shifted periods would let one
+    report be subtracted from another."""
     given = start or end
     first, last = month_bounds(given[:7] if given else None)
     if start != first:
@@ -171,10 +194,13 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
             _cache.move_to_end(key)
             return hit
     if query.on_lattice:
-        cube = _cube(gateway.log, anchor, query)
-        report = compute_report(
-            gateway.log.records(anchor), anchor=anchor.summary, query=query, cube=cube
-        )
+        try:
+            cube = _cube(gateway.log, anchor, query)
+            report = compute_report(
+                gateway.log.records(anchor), anchor=anchor.summary, query=query, cube=cube
+            )
+        except PeriodNotClosedError as exc:
+            raise ValidationError(str(exc), code="period_not_closed", field="to") from None
     else:
         report = report_at(gateway.log, query, anchor)
     with _cache_lock:
@@ -186,13 +212,16 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
 
 def _cube(log: VerifiableLog, anchor: Anchor, query: ReportQuery) -> Cube:
     """The lattice's suppression at ``anchor`` (cached: every donor slice shares it)."""
-    key = (canonical_json(anchor.summary).decode(), query.k, query.location_chars)
+    month = str(query.start)[:7]
+    key = (canonical_json(anchor.summary).decode(), month, query.k, query.location_chars)
     with _cache_lock:
         hit = _cubes.get(key)
     if hit is not None:
         return hit
     try:
-        cube = build_cube(log.records(anchor), query.k, query.location_chars)
+        cube = build_cube(log.records(anchor), query.k, month, query.location_chars)
+    except PeriodNotClosedError:
+        raise
     except IntegrityError as exc:
         raise ReportError(str(exc)) from exc
     with _cache_lock:

@@ -14,6 +14,7 @@ import pytest
 from browser_site import Site
 
 from ledger_gw.bootstrap import open_gateway
+from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.demo.synthetic import seed_synthetic
@@ -21,6 +22,7 @@ from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.workspace import Workspace
 from tests.support.gunicorn import gunicorn
+from tests.support.months import month_closed
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -66,6 +68,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         create_session_key(gw.config.session_key_path)
         journey = seed_fatima(gw)
         seed_synthetic(gw)
+        with month_closed(OrgClient(gw.ledger, gw.signers["AGENCY-A"]).submit):
+            pass  # donors read this month's figures once it is closed
         tokens = {
             org: issue_token(gw.store(org), gw.org_role(org), role)[1] for org, role in TOKENS
         }

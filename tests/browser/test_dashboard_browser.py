@@ -13,6 +13,8 @@ import pytest
 import requests
 from browser_site import Site, screenshot
 
+from tests.support.months import this_month
+
 pytestmark = pytest.mark.slow
 
 
@@ -132,9 +134,15 @@ def test_donor_report_has_charts_and_suppressed_cells(browser: Any, site: Site) 
 
     _login(browser, site, "DONOR-Y")
     assert "Referral chains" not in _text(browser)  # not an auditor
-    browser.get(f"{site.url}/dashboard/reports")
+    start, end = this_month()  # closed on the ledger by the site's last record
+    month = f"{site.url}/dashboard/reports?from={start}&to={end}"
+    browser.get(month)
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 3
     assert browser.find_elements(By.CSS_SELECTOR, "figure.chart svg rect")
+    for org in ("AGENCY-C", "AGENCY-B", "AGENCY-A"):  # an organisation's smaller figures
+        browser.get(f"{month}&org={org}")
+        if browser.find_elements(By.CSS_SELECTOR, "g.bar.suppressed"):
+            break
     assert browser.find_elements(By.CSS_SELECTOR, "g.bar.suppressed")
     assert browser.find_elements(By.CSS_SELECTOR, "td.suppressed")
     assert "suppressed (< 5)" in _text(browser)

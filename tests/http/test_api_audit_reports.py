@@ -17,6 +17,8 @@ from lxml import etree
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.reports.signing import verify_report
 from ledger_gw.services.gateway import Gateway
+from tests.support.events import entitlement_granted, pid
+from tests.support.months import closer, month_closed, this_month
 from tests.support.witnesses import settled
 
 XSD = Path(__file__).resolve().parents[2] / ".." / "shared" / "schemas" / "iati-2.03"
@@ -139,15 +141,41 @@ def test_chain_verdicts_and_unknown_referral(api: Api, journey: dict[str, Any]) 
     assert (r.status_code, r.json["field"]) == (422, "subject")
 
 
+def _closer(gateway: Gateway) -> Any:
+    return closer(gateway.ledger, gateway.signers["AGENCY-A"])
+
+
 def test_report_json_is_signed_and_recomputes(api: Api, gateway: Gateway, journey: Any) -> None:
-    r = api.as_("DONOR-Y", "donor").get("/v1/reports/accountability")
-    assert r.status_code == 200
-    report = r.json
-    assert report["signature"]["org"] == "DONOR-Y"
-    assert report["anchor"]["tree_size"] == gateway.ledger.size()
-    assert report["summary"]["people_assisted"] is None  # one person: suppressed
-    assert "people_assisted" in report["suppressed"]
-    assert verify_report(report, gateway.workspace.consortium, gateway.log) == "DONOR-Y"
+    with month_closed(_closer(gateway)):
+        r = api.as_("DONOR-Y", "donor").get("/v1/reports/accountability")
+        assert r.status_code == 200
+        report = r.json
+        assert report["signature"]["org"] == "DONOR-Y"
+        assert report["anchor"]["tree_size"] == gateway.ledger.size()
+        assert report["summary"]["people_assisted"] is None  # one person: suppressed
+        assert "people_assisted" in report["suppressed"]
+        assert verify_report(report, gateway.workspace.consortium, gateway.log) == "DONOR-Y"
+
+
+def test_donors_get_a_month_once_closed_and_then_always_the_same(
+    api: Api, gateway: Gateway, journey: Any
+) -> None:
+    donor = api.as_("DONOR-Y", "donor")
+    start, end = this_month()
+    month = f"/v1/reports/accountability?from={start}&to={end}"
+    r = donor.get(month)  # still open: later events would change it
+    assert (r.status_code, r.json["code"], r.json["field"]) == (422, "period_not_closed", "to")
+    submit = _closer(gateway)
+    with month_closed(submit):
+        first = donor.get(month).json
+        for _ in range(3):  # the next month's events leave it as it was
+            submit(entitlement_granted(pid(), start=start))
+        again = donor.get(month).json
+    assert again["anchor"]["tree_size"] > first["anchor"]["tree_size"]
+    assert (again["summary"], again["tables"]) == (first["summary"], first["tables"])
+    for k in (2, 6):  # the consortium's k only
+        r = donor.get(f"{month}&k={k}")
+        assert (r.status_code, r.json["field"]) == (422, "k"), r.json
 
 
 def test_report_csv_hxl_and_iati(api: Api, journey: Any) -> None:
@@ -219,7 +247,8 @@ def test_synthetic_population_fills_the_report(api: Api, gateway: Gateway) -> No
     signed = seed_synthetic(gateway)
     settled(gateway.ledger)  # reports anchor at the latest checkpoint the witnesses cosigned
     assert set(signed) == {"AGENCY-A", "AGENCY-B", "AGENCY-C"}
-    report = api.as_("DONOR-Y", "donor").get("/v1/reports/accountability").json
+    with month_closed(_closer(gateway)):
+        report = api.as_("DONOR-Y", "donor").get("/v1/reports/accountability").json
     assert report["summary"]["people_assisted"] > 300
     cells = [c for row in report["tables"]["reached"]["people"]["cells"] for c in row]
     assert None in cells

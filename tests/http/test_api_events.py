@@ -37,6 +37,19 @@ def test_reused_event_id_with_other_content_conflicts(api: Api, gateway: Gateway
     assert gateway.ledger.size() == size
 
 
+def test_another_organisations_event_id_is_no_conflict(api: Api, gateway: Gateway) -> None:
+    event = entitlement_granted(PID)
+    first = api.as_("AGENCY-A").post("/v1/events", json=event)
+    assert first.status_code == 201
+    other = {**entitlement_granted(PID), "event_id": event["event_id"]}
+    size = gateway.ledger.size()
+    r = api.as_("AGENCY-C").post("/v1/events", json=other)
+    assert r.status_code == 201, r.json
+    assert gateway.ledger.size() == size + 1
+    again = api.as_("AGENCY-A").post("/v1/events", json=event)
+    assert (again.status_code, again.json) == (200, first.json)
+
+
 def test_transition_not_found_and_forbidden(api: Api, gateway: Gateway) -> None:
     ref = referral_created(PID, "AGENCY-B")
     assert api.as_("AGENCY-A").post("/v1/events", json=ref).status_code == 201

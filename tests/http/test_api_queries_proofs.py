@@ -157,6 +157,22 @@ def test_inclusion_entry_follows_consent(api: Api) -> None:
     assert "entry" not in _ok(api.as_("AGENCY-B", "agency-reader").get(url))
 
 
+def test_reusing_another_organisations_event_id_reveals_none_of_its_entry(api: Api) -> None:
+    """B writes its own event under A's event ID: asking for A's entry, it is judged on
+    A's record (which it may not read), not on its own event of that ID."""
+    secret = entitlement_granted(pid())
+    first = _ok(api.as_("AGENCY-A").post("/v1/events", json=secret))
+    mine = {**entitlement_granted(pid()), "event_id": secret["event_id"]}
+    _ok(api.as_("AGENCY-B").post("/v1/events", json=mine))
+    own = _ok(api.as_("AGENCY-B", "agency-reader").get(f"/v1/events/{secret['event_id']}"))
+    assert own["org"] == "AGENCY-B"
+    url = f"/v1/proofs/inclusion?tx_id={first['tx_id']}"
+    proof = _ok(api.as_("AGENCY-B", "agency-reader").get(url))
+    assert "entry" not in proof
+    assert secret["pid"] not in api.as_("AGENCY-B", "agency-reader").get(url).get_data(as_text=True)
+    assert "entry" in _ok(api.as_("AGENCY-A", "agency-reader").get(url))
+
+
 def test_hostile_sizes_and_indexes_are_refused_not_500(api: Api) -> None:
     _ok(api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)))
     huge, beyond = 2**63 - 1, 2**63

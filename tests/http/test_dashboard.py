@@ -17,6 +17,7 @@ from ledger_gw.errors import InternalError, UnavailableError
 from ledger_gw.services import bundles
 from ledger_gw.services.access import authenticate, revoke_token
 from ledger_gw.services.gateway import Gateway
+from tests.support.months import closer, month_closed
 from tests.support.witnesses import settled
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -155,18 +156,20 @@ def test_verify_needs_the_csrf_token(
 def test_donor_report_page_and_downloads(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
-    _login(client, tokens["DONOR-Y", "donor"])
-    page = client.get("/dashboard/reports").get_data(as_text=True)
-    assert page.count("<svg") == 3
-    assert "suppressed (&lt; 5)" in page
-    for fmt, mimetype in (
-        ("json", "application/json"),
-        ("hxl", "text/csv"),
-        ("iati", "application/xml"),
-    ):
-        r = client.get(f"/dashboard/reports/download?format={fmt}&programme=MPCA-2026")
-        assert (r.status_code, r.mimetype) == (200, mimetype)
-    assert client.get("/dashboard/audit/chain").status_code == 403
+    gateway = client.application.extensions["ledger_gw"]
+    with month_closed(closer(gateway.ledger, gateway.signers["AGENCY-A"])):
+        _login(client, tokens["DONOR-Y", "donor"])  # a session of the moved clock
+        page = client.get("/dashboard/reports").get_data(as_text=True)
+        assert page.count("<svg") == 3
+        assert "suppressed (&lt; 5)" in page
+        for fmt, mimetype in (
+            ("json", "application/json"),
+            ("hxl", "text/csv"),
+            ("iati", "application/xml"),
+        ):
+            r = client.get(f"/dashboard/reports/download?format={fmt}&programme=MPCA-2026")
+            assert (r.status_code, r.mimetype) == (200, mimetype)
+        assert client.get("/dashboard/audit/chain").status_code == 403
 
 
 def test_agency_is_held_to_its_own_report(

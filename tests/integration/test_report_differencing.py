@@ -1,8 +1,12 @@
-"""A donor plays the differencing attack: it asks for every report it may ask for and
-tries to recover a count below k from the published figures by linear algebra over
-every additive relation between them (parts of a table add up to its margins; months
-add up to all time, organisations to all, programmes to all). It must fail; the same
-attack on reports suppressed one at a time succeeds, so the attack is a real one."""
+"""A donor plays the differencing attack: it asks for every report it may ask for, at
+every checkpoint, and tries to recover a count below k from the published figures by
+linear algebra over every additive relation between them (parts of a table add up to
+its margins; organisations add up to all, programmes to all). It must fail; the same
+attack on reports suppressed one at a time succeeds, so the attack is a real one.
+
+The events are logged month by month on the ledger's own (test) clock; a record in
+December closes November; later, more events arrive, one of them backdated into a
+closed month, as a Fabric member could date its transactions."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import datetime as dt
 import random
 from collections import defaultdict
 from collections.abc import Hashable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,18 +25,33 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.interfaces import Record
 from ledger_gw.reports.accountability import (
+    PeriodNotClosedError,
     ReportError,
     ReportQuery,
     build_cube,
     compute_report,
     month_bounds,
 )
+from ledger_gw.reports.release import DONOR_K, closing_records
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 
-K = 5
-MONTHS = ("2026-08", "2026-09", "2026-10", "2026-11")  # August stays empty
+K = DONOR_K
+
+
+def _month(offset: int) -> str:
+    """The calendar month ``offset`` months from this one (within the members'
+    certificates' validity, which starts today)."""
+    today = dt.datetime.now(dt.UTC)
+    n = today.year * 12 + today.month - 1 + offset
+    return f"{n // 12:04d}-{n % 12 + 1:02d}"
+
+
+MONTHS = tuple(_month(i) for i in range(1, 5))  # the first stays empty
+OPEN = _month(5)
+CLOSED = dt.datetime.fromisoformat(f"{OPEN}-01T01:00:00+00:00")  # a first record in OPEN
+YEAR = {"start": f"{MONTHS[0]}-01", "end": f"{OPEN}-28"}  # entitlements cover the months
 ORGS = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
 PROGRAMMES = ("MPCA-2026", "HEALTH-ACCESS", "WASH-2026")
 PLACES = (("LB11", "cash"), ("LB11", "voucher"), ("LB21", "cash"), ("LB81", "cash"))
@@ -43,38 +63,59 @@ Key = tuple[Hashable, ...]
 Var = tuple[Slice, Key]
 
 
+@dataclass
+class World:
+    ws: Workspace
+    ledger: EmbeddedLedger
+    log: EmbeddedLog
+    now: list[dt.datetime]  # the ledger's and the clients' clock
+    closed: int = 0  # the log's size once November was closed
+
+    def submit(self, org: str, events: list[dict[str, Any]]) -> None:
+        client = OrgClient(self.ledger, self.ws.signer(org), clock=lambda: self.now[0])
+        assert [o.error for o in client.submit_many(events) if o.error][:1] == []
+
+
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workspace, EmbeddedLog]]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     ws = Workspace.create(tmp_path_factory.mktemp("differencing") / "ws", DEMO)
-    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
-    _seed(ws, ledger)
-    yield ws, EmbeddedLog.of(ledger)
+    now = [CLOSED]
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
+    w = World(ws, ledger, EmbeddedLog.of(ledger), now)
+    _seed(w)
+    yield w
     ledger.close()
 
 
-def _seed(ws: Workspace, ledger: EmbeddedLedger) -> None:
+def _seed(w: World) -> None:
     rng = random.Random(7)
-    for org in ORGS:
-        grants, deliveries, referrals = [], [], []
-        for programme in PROGRAMMES:
-            for location, modality in PLACES:
-                for month in MONTHS[1:]:
-                    n = rng.choice((0, 1, 3, 9, 12, 15, 20, 25))
-                    for _ in range(n):
+    for month in MONTHS[1:]:
+        w.now[0] = dt.datetime.fromisoformat(f"{month}-15T12:00:00+00:00")
+        for org in ORGS:
+            grants, deliveries, referrals = [], [], []
+            for programme in PROGRAMMES:
+                for location, modality in PLACES:
+                    for _ in range(rng.choice((0, 1, 3, 9, 12, 15, 20, 25))):
                         g = ev.entitlement_granted(
-                            ev.pid(), programme=programme, modality=modality, location=location
+                            ev.pid(),
+                            programme=programme,
+                            modality=modality,
+                            location=location,
+                            **YEAR,
                         )
                         grants.append(g)
                         deliveries.append(
                             ev.delivery(g["entitlement_id"], "10", date=f"{month}-15")
                         )
-        for sector in SECTORS:
-            for _ in range(rng.choice((1, 2, 7, 9))):
-                to = "AGENCY-C" if org == "AGENCY-B" else "AGENCY-B"
-                referrals.append(ev.referral_created(ev.pid(), to, sector=sector))
-        client = OrgClient(ledger, ws.signer(org))
-        for batch in (grants, deliveries, referrals):
-            assert [o.error for o in client.submit_many(batch) if o.error][:1] == []
+            for sector in SECTORS:
+                for _ in range(rng.choice((0, 1, 2, 3))):
+                    to = "AGENCY-C" if org == "AGENCY-B" else "AGENCY-B"
+                    referrals.append(ev.referral_created(ev.pid(), to, sector=sector))
+            for batch in (grants, deliveries, referrals):
+                w.submit(org, batch)
+    w.now[0] = CLOSED
+    w.submit("AGENCY-A", [ev.entitlement_granted(ev.pid(), **YEAR)])
+    w.closed = w.ledger.size()
 
 
 def _figures(report: dict[str, Any], people: bool = False) -> dict[Key, int | None]:
@@ -97,8 +138,7 @@ def _figures(report: dict[str, Any], people: bool = False) -> dict[Key, int | No
 
 
 def _slices() -> Iterator[Slice]:
-    recorded = dt.datetime.now(dt.UTC).strftime("%Y-%m")  # grants and referrals are dated now
-    for month in (None, *sorted({*MONTHS, recorded})):
+    for month in MONTHS:  # the closed months: no donor period spans months
         for org in (None, *ORGS):
             for programme in (None, *PROGRAMMES):
                 yield month, org, programme
@@ -121,6 +161,8 @@ def _relations(published: dict[Slice, dict[Key, int | None]]) -> Iterator[list[t
             if s[dim] is not None:
                 groups[(*s[:dim], None, *s[dim + 1 :])].append(s)  # type: ignore[arg-type]
         for total, parts in groups.items():
+            if total not in published:
+                continue
             keys = set(published[total]).union(*(published[p] for p in parts))
             for key in keys:
                 if dim == 2 and key[0] == "referrals":
@@ -168,28 +210,47 @@ def _determined(published: dict[Slice, dict[Key, int | None]]) -> set[Var]:
     return {lead for lead, row in pivots.items() if len(row) == 1}
 
 
-def _reports(log: EmbeddedLog, lattice: bool) -> dict[Slice, dict[str, Any]]:
-    """Every report of the lattice at the latest anchor, suppressed with the lattice
-    or one by one."""
-    anchor = log.anchor()
+def _reports(
+    log: EmbeddedLog, size: int, lattice: bool = True, k: int = K
+) -> dict[Slice, dict[str, Any]]:
+    """Every report of the lattice at the anchor of ``size``, suppressed with each
+    month's lattice or one by one."""
+    anchor = log.anchor(size)
     records: list[Record] = list(log.records(anchor))
-    cube = build_cube(records, K) if lattice else None
+    cubes = {m: build_cube(records, k, m) for m in MONTHS} if lattice else {}
     out = {}
     for s in _slices():
-        q = ReportQuery(s[1], s[2], *month_bounds(s[0]), k=K, on_lattice=lattice)
-        out[s] = compute_report(records, anchor=anchor.summary, query=q, cube=cube)
+        q = ReportQuery(s[1], s[2], *month_bounds(s[0]), k=k, on_lattice=lattice)
+        cube = cubes.get(str(s[0]))
+        counted = records if lattice else closing_records(records, str(s[0]))
+        out[s] = compute_report(counted, anchor=anchor.summary, query=q, cube=cube)
     return out
 
 
-def _attack(log: EmbeddedLog, lattice: bool) -> list[tuple[Var, int]]:
-    """The small counts a donor holding every report of the lattice recovers."""
-    published = {s: _figures(r) for s, r in _reports(log, lattice).items()}
-    anchor = log.anchor()
+def _union(*answers: dict[Slice, dict[str, Any]]) -> dict[Slice, dict[Key, int | None]]:
+    """What a donor knows from several answers for the same slices: each figure any of
+    them published."""
+    out: dict[Slice, dict[Key, int | None]] = {}
+    for answer in answers:
+        for s, report in answer.items():
+            held = out.setdefault(s, {})
+            for key, value in _figures(report).items():
+                if held.get(key) is None:
+                    held[key] = value
+    return out
+
+
+def _recovered(
+    log: EmbeddedLog, size: int, published: dict[Slice, dict[Key, int | None]]
+) -> list[tuple[Var, int]]:
+    """The counts below k (of the records each month's release counts) pinned down."""
+    anchor = log.anchor(size)
     records = list(log.records(anchor))
     truth: dict[Slice, dict[Key, int | None]] = {}
     for s in published:
         plain = ReportQuery(s[1], s[2], *month_bounds(s[0]), k=1)
-        report = compute_report(records, anchor=anchor.summary, query=plain)
+        counted = closing_records(records, str(s[0]))
+        report = compute_report(counted, anchor=anchor.summary, query=plain)
         truth[s] = _figures(report, people=True)
     return [
         ((s, key), value)
@@ -198,31 +259,58 @@ def _attack(log: EmbeddedLog, lattice: bool) -> list[tuple[Var, int]]:
     ]
 
 
-def test_no_count_below_k_is_recovered_from_every_donor_report(
-    world: tuple[Workspace, EmbeddedLog],
-) -> None:
-    _, log = world
-    every = _reports(log, lattice=True)
+def test_no_count_below_k_is_recovered_from_every_donor_report(world: World) -> None:
+    every = _reports(world.log, world.closed)
     values = [v for r in every.values() for v in _figures(r).values()]
     assert values.count(None) > 0  # some figures are hidden
-    # ... not all: the whole consortium's totals and a third of the others are published
-    assert every[(None, None, None)]["summary"]["people_assisted"] is not None
+    # ... not all: each month's consortium totals and a third of the others are published
+    assert every[(MONTHS[2], None, None)]["summary"]["people_assisted"] is not None
     assert sum(1 for v in values if v) > values.count(None) / 2
-    assert _attack(log, lattice=True) == []
+    assert _recovered(world.log, world.closed, _union(every)) == []
 
 
-def test_the_same_attack_breaks_reports_suppressed_one_by_one(
-    world: tuple[Workspace, EmbeddedLog],
-) -> None:
-    _, log = world
-    assert _attack(log, lattice=False)
+def test_the_same_attack_breaks_reports_suppressed_one_by_one(world: World) -> None:
+    one_by_one = _reports(world.log, world.closed, lattice=False)
+    assert _recovered(world.log, world.closed, _union(one_by_one))
 
 
-def test_a_lattice_report_verifies_by_recomputing_the_lattice(
-    world: tuple[Workspace, EmbeddedLog],
-) -> None:
-    ws, log = world
-    report = _reports(log, lattice=True)[("2026-10", "AGENCY-C", "HEALTH-ACCESS")]
+def test_a_closed_month_reads_the_same_at_every_later_checkpoint(world: World) -> None:
+    before = _reports(world.log, world.closed)
+    # later: the open month's events, and one delivery backdated into a closed month
+    world.now[0] = CLOSED + dt.timedelta(days=1)
+    newer = [ev.entitlement_granted(ev.pid(), **YEAR) for _ in range(7)]
+    world.submit("AGENCY-B", newer)
+    day = world.now[0].date().isoformat()
+    world.submit("AGENCY-B", [ev.delivery(g["entitlement_id"], "10", date=day) for g in newer])
+    world.now[0] = dt.datetime.fromisoformat(f"{MONTHS[2]}-15T12:00:00+00:00")
+    late = ev.entitlement_granted(ev.pid(), modality="cash", location="LB11", **YEAR)
+    world.submit("AGENCY-A", [late])
+    backdated = ev.delivery(late["entitlement_id"], "10", date=f"{MONTHS[2]}-15")
+    world.submit("AGENCY-A", [backdated])
+    world.now[0] = CLOSED + dt.timedelta(days=2)
+    world.submit("AGENCY-C", [ev.entitlement_granted(ev.pid(), **YEAR)])
+    after = _reports(world.log, world.ledger.size())
+    assert world.ledger.size() > world.closed
+    for s, report in before.items():
+        assert _figures(after[s]) == _figures(report), s
+        assert after[s]["summary"] == report["summary"]
+    assert _recovered(world.log, world.ledger.size(), _union(before, after)) == []
+    # ... while the month's figures, counted on everything logged, did change
+    plain = ReportQuery("AGENCY-A", None, *month_bounds(MONTHS[2]), k=1)
+    moved = [
+        compute_report(world.log.records(a), anchor=a.summary, query=plain)["summary"]
+        for a in (world.log.anchor(world.closed), world.log.anchor())
+    ]
+    assert moved[1]["deliveries"] == moved[0]["deliveries"] + 1
+    anchor = world.log.anchor()
+    open_month = ReportQuery(None, None, *month_bounds(OPEN), k=K, on_lattice=True)
+    with pytest.raises(PeriodNotClosedError):  # still open
+        compute_report(world.log.records(anchor), anchor=anchor.summary, query=open_month)
+
+
+def test_a_lattice_report_verifies_by_recomputing_the_lattice(world: World) -> None:
+    ws, log = world.ws, world.log
+    report = _reports(log, world.closed)[(MONTHS[2], "AGENCY-C", "HEALTH-ACCESS")]
     assert report["query"]["on_lattice"] is True
     signed = sign_report(report, ws.signer("DONOR-Y"))
     assert verify_report(signed, ws.consortium, log) == "DONOR-Y"

@@ -15,29 +15,27 @@ def test_donor_queries_are_on_the_lattice(gateway: Gateway, caller: MakeCaller) 
     donor = caller("DONOR-Y", "donor")
     month = reports.query_for(gateway, donor, start="2026-02-01", end="2026-02-28")
     assert (month.start, month.end, month.on_lattice) == ("2026-02-01", "2026-02-28", True)
-    assert reports.query_for(gateway, donor).on_lattice  # all time is the lattice's total
-
-
-@pytest.mark.parametrize(
-    ("start", "end", "field"),
-    [
-        ("2026-10-01", "2026-10-30", "to"),  # a day short: 302 and 305, 3 people
-        ("2026-10-02", "2026-10-31", "from"),
-        ("2026-10-01", "2026-11-30", "to"),  # two months overlap the single ones
-        ("2026-10-01", None, "to"),
-        (None, "2026-10-31", "from"),
-    ],
-)
-def test_donor_periods_are_calendar_months(
-    gateway: Gateway, caller: MakeCaller, start: str | None, end: str | None, field: str
-) -> None:
-    with pytest.raises(ValidationError) as info:
-        reports.query_for(gateway, caller("DONOR-Y", "donor"), start=start, end=end)
-    assert (info.value.code, info.value.field) == ("unaligned_period", field)
-
-
-def test_agencies_keep_arbitrary_periods(gateway: Gateway, caller: MakeCaller) -> None:
-    own = reports.query_for(
-        gateway, caller("AGENCY-A", "agency-reader"), start="2026-10-02", end="2026-10-30"
+    default = reports.query_for(gateway, donor)  # the last month closed
+    assert (default.start, default.end, default.on_lattice) == (
+        *reports.last_closed_month(),
+        True,
     )
-    assert (own.org, own.start, own.on_lattice) == ("AGENCY-A", "2026-10-02", False)
+
+
+def test_last_closed_month_waits_for_the_grace_after_a_month_ends() -> None:
+    import datetime as dt
+
+    just_after = dt.datetime(2026, 3, 1, 0, 5, tzinfo=dt.UTC)
+    assert reports.last_closed_month(just_after) == ("2026-01-01", "2026-01-31")
+    later = dt.datetime(2026, 3, 1, 0, 30, tzinfo=dt.UTC)
+    assert reports.last_closed_month(later) == ("2026-02-01", "2026-02-28")
+
+
+@pytest.mark.parametrize(("k", "code"), [(2, "k_too_small"), (6, "k_fixed"), (20, "k_fixed")])
+def test_donors_cannot_choose_k(gateway: Gateway, caller: MakeCaller, k: int, code: str) -> None:
+    """Two suppression patterns of one month could give each other's hidden cells."""
+    with pytest.raises(ValidationError) as info:
+        reports.query_for(gateway, caller("DONOR-Y", "donor"), k=k)
+    assert (info.value.code, info.value.field) == (code, "k")
+    own = reports.query_for(gateway, caller("AGENCY-A", "agency-reader"), k=20)
+    assert own.k == 20  # an agency may be stricter with its own figures

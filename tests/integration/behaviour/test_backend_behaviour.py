@@ -67,6 +67,22 @@ def test_resubmission_is_idempotent_and_ids_cannot_be_reused(backend: Backend) -
     assert len(agency.history(grant["pid"], "deduplication")["events"]) == 1
 
 
+def test_another_organisations_event_id_tells_nothing(backend: Backend) -> None:
+    """B writing an event with A's event ID is judged on its own content (no conflict that
+    would reveal the ID exists); A's replay still answers its original result."""
+    grant = ev.entitlement_granted(ev.pid())
+    first = backend.client(A).submit(grant)
+    own = {**ev.entitlement_granted(ev.pid()), "event_id": grant["event_id"]}
+    theirs = backend.client(B).submit(own)
+    assert theirs["entitlement_id"] == own["entitlement_id"]
+    assert theirs["tx_id"] != first["tx_id"]
+    [again] = backend.client(A).submit_many([grant])
+    assert (again.error, again.position, again.result) == (None, None, first)
+    with pytest.raises(RejectedError) as conflict:
+        backend.client(A).submit({**grant, "amount": "999.00"})
+    assert conflict.value.code == "event_id_conflict"
+
+
 def test_reads_are_gated_by_consent(backend: Backend) -> None:
     person = ev.pid()
     backend.client(A).submit(ev.entitlement_granted(person))

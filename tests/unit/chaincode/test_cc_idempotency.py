@@ -10,7 +10,7 @@ import pytest
 from cc_support import ORG_A, ORG_B, ORG_C, FakeStub, Ledger, dump
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
-from chaincode.errors import ConflictError
+from chaincode.errors import ConflictError, NotFoundError
 from chaincode.stub import Identity
 from tests.support.events import (
     PID,
@@ -80,13 +80,56 @@ def test_conflicting_reuse_of_event_id(ledger: Ledger) -> None:
     puts = len(ledger.stub.puts)
     for org, changed in [
         (ORG_A, {**event, "urgency": "emergency"}),
-        (ORG_C, event),
         (ORG_A, {**referral_created(), "event_id": event["event_id"]}),
     ]:
         with pytest.raises(ConflictError) as info:
             ledger.submit(org, changed)
         assert (info.value.code, info.value.field) == ("event_id_conflict", "event_id")
     assert len(ledger.stub.puts) == puts
+
+
+def test_another_organisations_event_id_is_judged_on_its_own_content(ledger: Ledger) -> None:
+    """Org C cannot probe org A's event IDs: reusing one is no conflict, and C's event
+    is judged as any other; A's own replay still answers as before."""
+    event = referral_created()
+    original = ledger.submit_raw(ORG_A, dump(event))
+    # the same event under C's name: refused for what it says (the referral exists),
+    # never for its ID
+    with pytest.raises(ConflictError) as info:
+        ledger.submit(ORG_C, event)
+    assert info.value.code == "referral_exists"
+    # C's own, different event with A's ID is accepted as C's
+    mine = {**referral_created(to_org=ORG_A), "event_id": event["event_id"]}
+    accepted = ledger.submit(ORG_C, mine)
+    assert accepted["referral_id"] == mine["referral_id"]
+    assert json.loads(ledger.submit_raw(ORG_C, dump(mine))) == accepted  # C's own replay
+    # A's replay is still A's original, and A's ID still conflicts for A
+    assert ledger.submit_raw(ORG_A, dump(event)) == original
+    with pytest.raises(ConflictError) as conflict:
+        ledger.submit(ORG_A, {**event, "urgency": "emergency"})
+    assert conflict.value.code == "event_id_conflict"
+    # both events are in the person's history, each under its writer
+    history = ledger.query(ORG_A, "history", PID, "referral")["events"]
+    assert sorted(r["org"] for r in history if r["event"]["event_id"] == event["event_id"]) == [
+        ORG_A,
+        ORG_C,
+    ]
+
+
+def test_an_event_id_reads_as_the_callers_own_then_the_one_it_may_read(ledger: Ledger) -> None:
+    event = referral_created()  # A refers to B
+    ledger.submit(ORG_A, event)
+    eid = event["event_id"]
+    assert ledger.query(ORG_A, "event", eid)["org"] == ORG_A
+    assert ledger.query(ORG_B, "event", eid)["org"] == ORG_A
+    with pytest.raises(NotFoundError):  # C may not read A's event: as if unknown
+        ledger.query(ORG_C, "event", eid)
+    ledger.submit(ORG_C, {**referral_created(), "event_id": eid})  # C refers to B too
+    assert ledger.query(ORG_A, "event", eid)["org"] == ORG_A
+    assert ledger.query(ORG_C, "event", eid)["org"] == ORG_C
+    with pytest.raises(ConflictError) as both:  # B may read both: it is told to tell them apart
+        ledger.query(ORG_B, "event", eid)
+    assert both.value.code == "event_id_ambiguous"
 
 
 def test_failed_transaction_writes_nothing(ledger: Ledger) -> None:
@@ -108,8 +151,9 @@ def test_each_write_stores_one_event_record_and_emits_it(ledger: Ledger) -> None
     assert keys == [
         "\x00entitlement\x00" + event["entitlement_id"] + "\x00",
         f"\x00person\x00{PID}\x00entitlement\x00cash\x00{event['entitlement_id']}\x00",
-        f"\x00person\x00{PID}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}\x00",
-        "\x00receipt\x00" + event["event_id"] + "\x00",
+        f"\x00person\x00{PID}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}"
+        f"\x00{ORG_A}\x00",
+        f"\x00receipt\x00{event['event_id']}\x00{ORG_A}\x00",
     ]
     name, payload = ledger.stub.events[-1]
     assert name == "entitlement.granted"
