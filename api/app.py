@@ -22,6 +22,7 @@ from api.blueprints import (
     referrals,
     registrations,
     reports,
+    validity,
 )
 from api.http_framing import MAX_BODY
 from api.schemas import ProblemSchema
@@ -85,6 +86,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         log,
         audit,
         reports,
+        validity,
     ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)
