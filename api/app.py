@@ -34,6 +34,7 @@ from api.blueprints import (
     referrals,
     registrations,
     reports,
+    validity,
 )
 from api.http_framing import MAX_BODY
 from api.schemas import ProblemSchema
@@ -99,6 +100,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         audit,
         reports,
         credentials,
+        validity,
     ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)

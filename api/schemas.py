@@ -383,6 +383,25 @@ class CheckpointOut(Schema):
     channel = fields.String(metadata={"description": _ON_FABRIC})
     head_hash = fields.String(metadata={"description": f"hex header hash; {_ON_FABRIC}"})
     head_block = fields.String(metadata={"description": f"base64 block; {_ON_FABRIC}"})
+    validity = fields.String(
+        metadata={
+            "description": "C2SP checkpoint note of the validity log at this height, "
+            f"cosigned by the members that state it (absent when none does); {_ON_FABRIC}"
+        }
+    )
+
+
+class ValidityOut(Schema):
+    """Fabric: the validity log of the channel at a block height, as members sign it."""
+
+    height = fields.Integer(required=True, metadata={"description": "block height"})
+    statement = fields.String(
+        required=True,
+        metadata={
+            "description": "C2SP checkpoint note (origin fabric-validity/<genesis hash>), "
+            "one cosignature/v1 per member whose witness key this gateway holds"
+        },
+    )
 
 
 class CosignIn(Schema):

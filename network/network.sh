@@ -48,6 +48,7 @@ orderer_admin_port() { echo $(($(orderer_port "$1") + 3)); }
 # Where each node is reached: 127.0.0.1 and distinct ports locally, host names in Compose.
 peer_addr() { if [[ $MODE == local ]]; then echo "127.0.0.1:$(peer_port "$1")"; else echo "peer0.$(lower "$1").ledger.local:7051"; fi; }
 cc_addr() { if [[ $MODE == local ]]; then echo "127.0.0.1:$(cc_port "$1")"; else echo "cc.$(lower "$1").ledger.local:9999"; fi; }
+gateway_url() { if [[ $MODE == local ]]; then echo "http://127.0.0.1:$(($(peer_port "$1") + 8))"; else echo "http://gateway.$(lower "$1").ledger.local:8080"; fi; }
 orderer_addr() { if [[ $MODE == local ]]; then echo "127.0.0.1:$(orderer_port "$1")"; else echo "orderer$1.orderer.ledger.local:7050"; fi; }
 org_path() { echo "$STATE/crypto/peerOrganizations/$(lower "$1").ledger.local"; }
 ord_path() { echo "$STATE/crypto/ordererOrganizations/orderer.ledger.local/orderers/orderer$1.orderer.ledger.local"; }
@@ -120,6 +121,10 @@ make_config() {
   "$FABRIC_HOME/bin/cryptogen" generate --config "$HERE/crypto-config.yaml" --output "$STATE/crypto" >/dev/null
   "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$HERE/consortium.toml"
   "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$HERE/consortium.toml" "$STATE/workspace"
+  # Each agency's witness key, in its own organisation's directory, signs which
+  # transactions its own peer found valid; any two of the three make a statement hold.
+  "$PY" -m ledger_gw.fabric.netsetup witnesses "$STATE/crypto" "$STATE/workspace" --quorum 2 \
+    "AGENCY-A=$(gateway_url AGENCY-A)" "AGENCY-B=$(gateway_url AGENCY-B)" "AGENCY-C=$(gateway_url AGENCY-C)"
 
   local endpoints="" consenters="" i tls addr
   for ((i = 0; i < ORDERERS; i++)); do
@@ -282,10 +287,22 @@ commit() { # by the first agency's admin; the others' peers endorse with their o
 
 approve_and_commit() { approve; commit; }
 
-write_profile() {
-  local specs=() org
+write_profile() { # profile.json; and profile-ORG.json, each agency's gateway's own
+  local specs=() org other attest=() urls
   for org in "${PEER_ORGS[@]}"; do specs+=("$org=$(peer_addr "$org")"); done
-  "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" --channel "$CHANNEL" --chaincode "$CC_NAME" --policy "2:AGENCY-A,AGENCY-B,AGENCY-C" "${specs[@]}"
+  local common=(--channel "$CHANNEL" --chaincode "$CC_NAME" --policy "2:AGENCY-A,AGENCY-B,AGENCY-C")
+  # Locally every organisation's directory is on this machine (as the workspace holds
+  # every signer), so the one profile states validity with every agency's key.
+  [[ $MODE == local ]] && attest=(--attest AGENCY-A --attest AGENCY-B --attest AGENCY-C)
+  "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" "${common[@]}" "${attest[@]}" "${specs[@]}"
+  for org in AGENCY-A AGENCY-B AGENCY-C; do
+    urls=()
+    for other in AGENCY-A AGENCY-B AGENCY-C; do
+      [[ $other == "$org" ]] || urls+=(--statement "$other=$(gateway_url "$other")")
+    done
+    "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" "${common[@]}" --name "profile-$org.json" \
+      --default-peer "$org" --attest "$org" "${urls[@]}" "${specs[@]}"
+  done
 }
 
 wait_ready() { # until a query through AGENCY-A's gateway answers

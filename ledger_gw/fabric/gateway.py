@@ -80,6 +80,8 @@ class FabricProfile:
     # Members whose witness keys live with this gateway: they state, signed, which
     # transactions their own peers found valid (ledger_gw.fabric.validity).
     validity_keys: dict[str, Path] = field(default_factory=dict)
+    # Where the other members' gateways answer for their statements (organisation → URL).
+    validity_urls: dict[str, str] = field(default_factory=dict)
     timeouts: dict[str, float] = field(
         default_factory=lambda: {"evaluate": 15.0, "endorse": 30.0, "submit": 15.0, "commit": 60.0}
     )
@@ -108,6 +110,10 @@ class FabricProfile:
                 else EndorsementPolicy(int(policy["required"]), frozenset(policy["among"])),
                 validity_keys={
                     str(org): base / str(key) for org, key in data.get("validity_keys", {}).items()
+                },
+                validity_urls={
+                    str(org): str(url).rstrip("/")
+                    for org, url in data.get("validity_urls", {}).items()
                 },
             )
         except (OSError, KeyError, ValueError, StopIteration) as exc:

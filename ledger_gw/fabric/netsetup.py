@@ -3,6 +3,7 @@
     python -m ledger_gw.fabric.netsetup roles CRYPTO DEF          NodeOUs: client OU = role
     python -m ledger_gw.fabric.netsetup workspace CRYPTO DEF OUT  ledger workspace (signers)
     python -m ledger_gw.fabric.netsetup cc-tls CRYPTO ORG OUT   chaincode server/peer TLS pair
+    python -m ledger_gw.fabric.netsetup witnesses CRYPTO WS ... each member's witness key
     python -m ledger_gw.fabric.netsetup profile STATE ...       profile.json for the gateway
 
 Organisations are named by MSP ID (AGENCY-A ...). Each organisation's MSP classifies a
@@ -26,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ledger_gw.consortium import Definition
+from ledger_gw.consortium import Definition, add_witness
 from ledger_gw.identity import key_pem
+from ledger_gw.witness.home import KEY_FILE, WitnessHome
 from ledger_gw.workspace import Workspace, _write_secret
 
 DOMAIN = "ledger.local"
@@ -66,6 +68,22 @@ def make_workspace(crypto: Path, out: Path, definition: Definition) -> None:
     """A ledger workspace whose organisations' CAs are the Fabric MSPs' CAs."""
     cas = {org_id: _load_ca(org_dir(crypto, org_id) / "ca") for org_id, _ in definition.members}
     Workspace.create(out, definition, cas=cas, domain=org_domain)
+
+
+def witness_key(crypto: Path, org_id: str) -> Path:
+    """Where ``org_id`` keeps the key it signs validity statements with: in its own
+    organisation's directory, beside its MSP, never in the shared workspace."""
+    return org_dir(crypto, org_id) / "witness" / KEY_FILE
+
+
+def make_witnesses(crypto: Path, workspace: Path, members: Sequence[str], quorum: int) -> None:
+    """A witness key for each of ``members`` (``ORG=URL``: where its gateway answers for
+    its statements), listed with the quorum in the workspace's consortium file."""
+    for n, spec in enumerate(members, start=1):
+        org_id, url = spec.split("=", 1)
+        home = WitnessHome.create(witness_key(crypto, org_id).parent, org_id)
+        vkey = home.signer().verifier.vkey
+        add_witness(workspace / "consortium.json", org_id, vkey, url, min(n, quorum))
 
 
 def _tls_cert(
@@ -130,10 +148,21 @@ def write_connection(tls_dir: Path, address: str, out: Path) -> None:
 
 
 def write_profile(
-    state: Path, channel: str, chaincode: str, peers: Sequence[str], policy: str | None = None
+    state: Path,
+    channel: str,
+    chaincode: str,
+    peers: Sequence[str],
+    policy: str | None = None,
+    *,
+    attesting: Sequence[str] = (),
+    statements: Sequence[str] = (),
+    default_peer: str | None = None,
+    name: str = "profile.json",
 ) -> None:
     """profile.json: each ORG=host:port peer, its TLS CA (relative paths), the workspace,
-    and the endorsement policy the chaincode was committed with (``N:ORG,ORG,...``)."""
+    the endorsement policy the chaincode was committed with (``N:ORG,ORG,...``), the
+    members whose witness keys this gateway holds (``attesting``) and where the others'
+    gateways answer for their statements (``statements``, ``ORG=URL``)."""
     entries = {}
     for spec in peers:
         org_id, address = spec.split("=", 1)
@@ -146,13 +175,20 @@ def write_profile(
         "channel": channel,
         "chaincode": chaincode,
         "peers": entries,
-        "default_peer": next(iter(entries)),
+        "default_peer": default_peer or next(iter(entries)),
         "workspace": "workspace",
     }
+    if attesting:
+        profile["validity_keys"] = {
+            org_id: str(witness_key(state / "crypto", org_id).relative_to(state))
+            for org_id in attesting
+        }
+    if statements:
+        profile["validity_urls"] = dict(spec.split("=", 1) for spec in statements)
     if policy:
         required, among = policy.split(":", 1)
         profile["endorsement_policy"] = {"required": int(required), "among": among.split(",")}
-    (state / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
+    (state / name).write_text(json.dumps(profile, indent=2) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,11 +209,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     conn.add_argument("tls_dir", type=Path)
     conn.add_argument("address")
     conn.add_argument("out", type=Path)
+    wit = sub.add_parser("witnesses")
+    wit.add_argument("crypto", type=Path)
+    wit.add_argument("workspace", type=Path)
+    wit.add_argument("--quorum", type=int, required=True)
+    wit.add_argument("members", nargs="+", help="ORG=URL of its gateway")
     prof = sub.add_parser("profile")
     prof.add_argument("state", type=Path)
     prof.add_argument("--channel", required=True)
     prof.add_argument("--chaincode", required=True)
     prof.add_argument("--policy", help="N:ORG,ORG,...: any N of these must endorse")
+    prof.add_argument("--attest", action="append", default=[], help="ORG whose key it holds")
+    prof.add_argument("--statement", action="append", default=[], help="ORG=URL of its gateway")
+    prof.add_argument("--default-peer")
+    prof.add_argument("--name", default="profile.json")
     prof.add_argument("peers", nargs="+", help="ORG=host:port")
     args = parser.parse_args(argv)
     if args.cmd == "roles":
@@ -188,8 +233,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         make_cc_tls(args.crypto, args.org, args.out)
     elif args.cmd == "connection":
         write_connection(args.tls_dir, args.address, args.out)
+    elif args.cmd == "witnesses":
+        make_witnesses(args.crypto, args.workspace, args.members, args.quorum)
     else:
-        write_profile(args.state, args.channel, args.chaincode, args.peers, args.policy)
+        write_profile(
+            args.state,
+            args.channel,
+            args.chaincode,
+            args.peers,
+            args.policy,
+            attesting=args.attest,
+            statements=args.statement,
+            default_peer=args.default_peer,
+            name=args.name,
+        )
     return 0
 
 

@@ -2,19 +2,29 @@
 member computes the tree from the blocks its own peer committed and signs it with its
 witness key; a bundle's builder collects the statements and merges those that agree.
 
-Where the signatures come from: a :class:`PeerAttester` per member, holding that
-member's witness key and reading through that member's peer. The gateway builds them
-from its Fabric profile's ``validity_keys`` (organisation → its witness key file),
-for the members whose keys live with it; a member whose key is elsewhere answers
-through any :class:`Attester` that reaches it. The statements are only as good as
-the quorum: the verifier counts signatures by the pinned consortium's witness keys,
-so a gateway holding fewer keys than the quorum builds bundles that do not verify.
+Where the signatures come from: a :class:`PeerAttester` per member whose witness key
+lives with this gateway (its Fabric profile's ``validity_keys``: organisation → its
+witness key file), reading through that member's own peer; and an :class:`HttpAttester`
+per member whose gateway runs elsewhere (``validity_urls``), asking it over HTTP for
+what it signed at a height (``GET /v1/validity/<height>``). A statement is counted
+only when it states the tree the builder's own peer committed; one that states
+another is left out and logged. The statements are only as good as the quorum: the
+verifier counts signatures by the pinned consortium's witness keys, so a bundle
+carrying fewer than the quorum does not verify.
+
+Blocks never change once cut, so each process reads a block's leaves once per peer
+(:func:`peer_tree`) and the next bundle reads only the blocks cut since.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+import urllib.error
+import urllib.request
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,7 +32,7 @@ from typing import Protocol
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
 from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves
-from ledger_gw.errors import ConfigError, IntegrityError, LedgerError
+from ledger_gw.errors import ConfigError, IntegrityError, LedgerError, UnavailableError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.log.checkpoint import (
     CheckpointError,
@@ -52,27 +62,39 @@ class PeerTree:
     org_id: str
     _leaves: dict[int, list[bytes]] = field(default_factory=dict)
     _hashes: dict[int, bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    blocks_read: int = 0
 
     def tree(self, height: int) -> ValidityTree:
         """Blocks 0 to ``height - 1``, checked to chain, as a tree (the genesis block,
         which the auditor pins, states nothing)."""
+        with self._lock:
+            self._read(height)
+            return ValidityTree(self._hashes[0], [self._leaves[n] for n in range(height)])
+
+    def _read(self, height: int) -> None:
         for number in range(height):
             if number in self._leaves:
                 continue
             raw = self.ledger.block(number, self.org_id)
+            self.blocks_read += 1
             block = pb.common.Block.FromString(raw)
             if block.header.data_hash != block_data_hash(block.data.data):
                 raise IntegrityError(f"block {number}'s data does not match its header")
-            if number and block.header.previous_hash != self._hash(number - 1):
+            if number and block.header.previous_hash != self._hashes[number - 1]:
                 raise IntegrityError(f"block {number} does not chain to block {number - 1}")
             self._hashes[number] = block_header_hash(block.header)
             self._leaves[number] = block_leaves(raw) if number else []
-        return ValidityTree(self._hash(0), [self._leaves[n] for n in range(height)])
 
-    def _hash(self, number: int) -> bytes:
-        if number not in self._hashes:
-            self.tree(number + 1)
-        return self._hashes[number]
+
+_trees: weakref.WeakKeyDictionary[FabricLedger, dict[str, PeerTree]] = weakref.WeakKeyDictionary()
+_trees_lock = threading.Lock()
+
+
+def peer_tree(ledger: FabricLedger, org_id: str) -> PeerTree:
+    """The one tree this process keeps of ``org_id``'s peer through ``ledger``."""
+    with _trees_lock:
+        return _trees.setdefault(ledger, {}).setdefault(org_id, PeerTree(ledger, org_id))
 
 
 @dataclass
@@ -84,17 +106,44 @@ class PeerAttester:
     signer: NoteSigner
     clock: Callable[[], float] = time.time
 
-    def __post_init__(self) -> None:
-        self._tree = PeerTree(self.ledger, self.org_id)
-
     def statement(self, height: int) -> str:
-        cp = self._tree.tree(height).checkpoint()
+        cp = peer_tree(self.ledger, self.org_id).tree(height).checkpoint()
         return cosign_statement(cp, self.signer, int(self.clock()))
 
 
-def profile_attesters(ledger: FabricLedger) -> list[Attester]:
+MAX_STATEMENT = 64 * 1024
+TIMEOUT_S = 30.0
+
+
+@dataclass
+class HttpAttester:
+    """A member whose gateway runs elsewhere, asked for what it signed at a height."""
+
+    org_id: str
+    url: str
+    timeout: float = TIMEOUT_S
+
+    def statement(self, height: int) -> str:
+        request = urllib.request.Request(f"{self.url}/v1/validity/{height}")  # noqa: S310
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+                body = reply.read(MAX_STATEMENT + 1)
+        except (urllib.error.URLError, OSError) as exc:
+            raise UnavailableError(f"{self.url} did not answer: {exc}") from exc
+        if len(body) > MAX_STATEMENT:
+            raise UnavailableError(f"{self.url} answered more than a statement")
+        try:
+            note = json.loads(body)["statement"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UnavailableError(f"{self.url} answered no statement: {exc}") from exc
+        if not isinstance(note, str):
+            raise UnavailableError(f"{self.url} answered no statement")
+        return note
+
+
+def own_attesters(ledger: FabricLedger) -> list[PeerAttester]:
     """The members whose witness keys the profile lists, each through its own peer."""
-    out: list[Attester] = []
+    out: list[PeerAttester] = []
     for org_id, path in ledger.profile.validity_keys.items():
         try:
             signer = parse_signer(path.read_bytes())
@@ -104,26 +153,38 @@ def profile_attesters(ledger: FabricLedger) -> list[Attester]:
     return out
 
 
-def attest(attesters: Sequence[Attester], height: int) -> str | None:
-    """The statements of every member that answers, merged: those about the checkpoint
-    most of them signed (a member that states another is logged, not counted); None
-    when no member answers."""
-    by_text: dict[str, list[str]] = {}
+def profile_attesters(ledger: FabricLedger) -> list[Attester]:
+    """The members this gateway signs for, then the others the profile says where to ask."""
+    own: list[Attester] = list(own_attesters(ledger))
+    held = set(ledger.profile.validity_keys)
+    return own + [
+        HttpAttester(org_id, url)
+        for org_id, url in ledger.profile.validity_urls.items()
+        if org_id not in held
+    ]
+
+
+def attest(attesters: Sequence[Attester], height: int, expected: str) -> str | None:
+    """The statements of the members that state ``expected`` (the checkpoint text the
+    builder's own peer committed), merged; a member that states another, or none, is
+    logged and left out. None when no member agrees."""
+    agreed: list[str] = []
     for attester in attesters:
         try:
             note = attester.statement(height)
-            by_text.setdefault(Note.parse(note).text, []).append(note)
+            text = Note.parse(note).text
         except (LedgerError, NoteError) as exc:
             _log.warning("%s states no validity at height %d: %s", attester.org_id, height, exc)
-    if not by_text:
-        return None
-    agreed = max(by_text.values(), key=len)
-    if len(by_text) > 1:
-        _log.error(
-            "members' peers disagree on the validity of the channel at height %d: "
-            "%d statements of %d differ from the most signed",
-            height,
-            sum(len(v) for v in by_text.values()) - len(agreed),
-            sum(len(v) for v in by_text.values()),
-        )
-    return merge_statements(agreed)
+            continue
+        if text != expected:
+            _log.error(
+                "%s states another validity log at height %d than this peer committed: "
+                "left out (%r, not %r)",
+                attester.org_id,
+                height,
+                text,
+                expected,
+            )
+            continue
+        agreed.append(note)
+    return merge_statements(agreed) if agreed else None

@@ -37,9 +37,15 @@ from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
 from ledger_gw.audit.fabric_validity import validity_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
-from ledger_gw.fabric.validity import Attester, PeerTree, attest, profile_attesters
+from ledger_gw.fabric.validity import (
+    Attester,
+    PeerAttester,
+    attest,
+    peer_tree,
+    profile_attesters,
+)
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
-from ledger_gw.log.note import Note
+from ledger_gw.log.checkpoint import merge_statements
 from ledger_gw.transaction import format_time
 
 ENDORSER_TRANSACTION = 3  # common.HeaderType
@@ -102,7 +108,7 @@ class FabricLog:
         self.org_id = org_id
         self.attesters = profile_attesters(ledger) if attesters is None else list(attesters)
         self._records: dict[int, list[Record]] = {}  # blocks never change once cut
-        self._validity = PeerTree(ledger, org_id)
+        self._validity = peer_tree(ledger, org_id)
 
     @property
     def channel(self) -> str:
@@ -184,21 +190,28 @@ class FabricLog:
         )
 
     def _validity_evidence(self, records: Sequence[Record], height: int) -> dict[str, Any] | None:
-        """The members' statements at ``height``, with proofs from this peer's tree, which
-        must be theirs; None when no member states anything."""
-        note = attest(self.attesters, height)
+        """The statements of the members that state this peer's tree at ``height``, with
+        its proofs; None when none does."""
+        tree = self._validity.tree(height)
+        note = attest(self.attesters, height, tree.checkpoint().text())
         if note is None:
             return None
-        tree = self._validity.tree(height)
-        if Note.parse(note).text != tree.checkpoint().text():
-            raise IntegrityError(
-                f"the members' statement of validity at height {height} is not what "
-                f"{self.org_id}'s peer committed"
-            )
         positions = [divmod(r.position, POSITION_STRIDE) for r in records]
         return validity_evidence(
             note, tree, [(r.tx_id, n, i) for r, (n, i) in zip(records, positions, strict=True)]
         )
+
+    def statement(self, height: int | None) -> str:
+        """What the members whose keys this gateway holds sign about the validity log at
+        ``height`` (the latest when None): asked for by the other members' gateways."""
+        own = [a for a in self.attesters if isinstance(a, PeerAttester)]
+        if not own:
+            raise ConflictError(
+                "this gateway holds no member's witness key: it states no validity",
+                code="no_validity_key",
+            )
+        height = self._height(height)
+        return merge_statements([a.statement(height) for a in own])
 
     def _record_at(self, position: int | None, tx_id: str | None) -> Record:
         if tx_id is not None:
@@ -278,17 +291,22 @@ class FabricLog:
 
     def checkpoint(self, size: int | None) -> Any:
         """The head block at height ``size``: its header hash, and the block itself,
-        which carries the ordering service's signatures."""
+        which carries the ordering service's signatures; with the validity log's
+        checkpoint at that height as the members who state it cosign it."""
         height = self._height(size)
         raw = self.ledger.block(height - 1, self.org_id)
         head = pb.common.Block.FromString(raw)
-        return {
+        out = {
             "kind": "fabric/blocks-v1",
             "size": height,
             "channel": self.channel,
             "head_hash": _hex(block_header_hash(head.header)),
             "head_block": base64.b64encode(raw).decode(),
         }
+        validity = attest(self.attesters, height, self._validity.tree(height).checkpoint().text())
+        if validity is not None:
+            out["validity"] = validity
+        return out
 
     def pins(self) -> Pins:
         """The genesis block as this member's own peer holds it, and the policy its

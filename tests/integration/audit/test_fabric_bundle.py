@@ -52,6 +52,7 @@ class _Profile:
     chaincode: str = fb.CHAINCODE
     policy: EndorsementPolicy = POLICY
     validity_keys: dict[str, Path] = field(default_factory=dict)
+    validity_urls: dict[str, str] = field(default_factory=dict)
 
 
 class StandInPeer:
