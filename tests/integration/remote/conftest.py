@@ -131,7 +131,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             url = f"http://127.0.0.1:{gw_port}"
             _until(lambda u=url: _ready(u), f"{org}'s gateway", proc)
             agencies[org] = Agency(org, root, url, token)
-        yield Site(operator, node, node_url, node_proc, agencies, witnesses)
+        made = Site(operator, node, node_url, node_proc, agencies, witnesses)
+        yield made
+        procs.append(made.node_proc)  # a test may have restarted the node
     finally:
         for proc in procs:
             _stop(proc)
