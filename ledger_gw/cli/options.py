@@ -82,7 +82,7 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ledger_option,
             click.option(
                 "--backend",
-                type=click.Choice([b for b in BACKENDS if b != "remote"]),
+                type=click.Choice(BACKENDS),
                 default="embedded",
                 show_default=True,
                 help="fabric: read the channel's blocks through a member's peer.",
