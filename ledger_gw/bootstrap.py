@@ -15,7 +15,11 @@ Environment variables (all optional), read by `config_from_env`:
   backend (an agency's gateway on its own machine, `ledger-gw serve --log-url`); it
   presents ``orgs/<ORG>/tls-client.pem`` (`ledger-gw log client-cert`) and trusts only
   the node certificate in ``LEDGER_GW_LOG_CERT`` → `log_certificate` (default
-  ``<directory>/node/tls.pem``). It signs for exactly one organisation.
+  ``<directory>/node/tls.pem``). It signs for exactly one organisation. Every
+  ``LEDGER_GW_SYNC_INTERVAL`` → `sync_interval_s` seconds (default 5) it hands its
+  outbox to the node and checks the node's receipts; an acknowledged append that no
+  quorum-cosigned checkpoint covers after ``LEDGER_GW_RECEIPT_DEADLINE`` →
+  `receipt_deadline_s` seconds (default 600) fails the gateway's readiness for good.
 - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
   Default: ``ledger.db`` in `directory`.
 - ``LEDGER_GW_FABRIC_PROFILE`` → `fabric_profile`: the Fabric connection profile
@@ -82,6 +86,7 @@ from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.remote import tls
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
+from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services.config import BACKENDS, GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -113,6 +118,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(env.get(name, str(default)))
     except ValueError:
         raise ConfigError(f"{name} must be an integer") from None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -150,6 +168,8 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
         rate_limit_storage=env.get("LEDGER_GW_RATE_LIMIT_STORAGE") or "memory://",
         log_url=env.get("LEDGER_GW_LOG_URL") or None,
         log_certificate=_path(env, "LEDGER_GW_LOG_CERT"),
+        sync_interval_s=_seconds(env, "LEDGER_GW_SYNC_INTERVAL", 5.0),
+        receipt_deadline_s=_seconds(env, "LEDGER_GW_RECEIPT_DEADLINE", 600.0),
     )
 
 
@@ -275,9 +295,10 @@ def issue_log_client_certificate(directory: Path, org: str) -> Path:
     return tls.issue_client_certificate(directory / "orgs" / org, ws.consortium, org)
 
 
-def remote_ledger(ws: Workspace, config: GatewayConfig, org: str) -> RemoteLedger:
+def remote_ledger(ws: Workspace, config: GatewayConfig, org: str, signer: Signer) -> RemoteLedger:
     """This organisation's gateway on a log node: its client certificate, the node's
-    pinned certificate, and its own record of what the node acknowledged."""
+    pinned certificate, its own record of what the node acknowledged, and its outbox
+    for what it captures while the node cannot be reached."""
     if not config.log_url:
         raise ConfigError("the remote backend needs the log node's URL (LEDGER_GW_LOG_URL)")
     org_dir = ws.root / "orgs" / org
@@ -287,7 +308,9 @@ def remote_ledger(ws: Workspace, config: GatewayConfig, org: str) -> RemoteLedge
         org_dir / "tls-client.key",
     )
     node = NodeClient(config.log_url, context)
-    return RemoteLedger(node, ws.consortium, Receipts(org_dir / "receipts.db", ws.consortium, node))
+    receipts = Receipts(org_dir / "receipts.db", ws.consortium, node, config.receipt_deadline_s)
+    outbox = Outbox(org_dir / "outbox.db", signer)
+    return RemoteLedger(node, ws.consortium, receipts, outbox, config.sync_interval_s)
 
 
 # -- the gateway -----------------------------------------------------------------------
@@ -312,7 +335,7 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     if config.backend == "remote":
         if len(orgs) != 1:
             raise ConfigError("a gateway on a log node signs for exactly one organisation")
-        open_ledger = partial(remote_ledger, ws, config, orgs[0])
+        open_ledger = partial(remote_ledger, ws, config, orgs[0], signers[orgs[0]])
     elif config.backend == "fabric":
         open_ledger = partial(_fabric_gateway_ledger, config, signers)
     else:  # the ledger admits here what the gateway signs here: no second verification

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import make_response
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
 from api.blueprints.common import protected
 from api.metrics import EVENTS
-from api.schemas import BatchIn, BatchOut, EventIn, EventRecord, EventResult, OptionalPurposeArgs
+from api.schemas import (
+    BATCH_STATUSES,
+    BatchIn,
+    BatchOut,
+    EventIn,
+    EventQueued,
+    EventRecord,
+    EventResult,
+    OptionalPurposeArgs,
+)
 from ledger_gw.services import events, queries
 from ledger_gw.services.access import Action
 
@@ -21,12 +31,20 @@ blp = Blueprint("events", __name__, url_prefix="/v1/events", description="Ledger
 @blp.arguments(EventIn)
 @blp.response(201, EventResult, description="Appended to the ledger")
 @blp.alt_response(200, schema=EventResult, description="Already recorded: the original result")
+@blp.alt_response(
+    202,
+    schema=EventQueued,
+    description="The log node cannot be reached: signed and kept in this gateway's outbox, "
+    "to be logged in order when it returns (GET /v1/outbox)",
+)
 def submit(body: dict[str, Any]) -> Any:
     """Sign and submit one event as the caller's organisation. Resubmission is idempotent."""
-    result, appended = events.submit(gateway(), caller(), body)
+    result, status = events.submit(gateway(), caller(), body)
+    EVENTS.labels(status).inc()
+    if status == "queued":
+        return make_response(EventQueued().dump(result), 202)
     audit_pid(result.get("pid"))
-    EVENTS.labels("accepted" if appended else "replayed").inc()
-    return result, 201 if appended else 200
+    return result, 201 if status == "accepted" else 200
 
 
 @blp.route("/batch", methods=["POST"])
@@ -37,8 +55,7 @@ def submit_batch(body: dict[str, Any]) -> Any:
     """Submit up to LEDGER_GW_MAX_BATCH events. A malformed event refuses the whole batch;
     the contract's verdict on each well-formed event is reported per event."""
     results = events.submit_batch(gateway(), caller(), body["events"])
-    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "replayed")}
-    counts["rejected"] = len(results) - counts["accepted"] - counts["replayed"]
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in BATCH_STATUSES}
     for status, n in counts.items():
         EVENTS.labels(status).inc(n)
     return {"results": results, **counts}

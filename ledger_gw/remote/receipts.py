@@ -16,7 +16,8 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ _log = logging.getLogger(__name__)
 _SCHEMA = """
 create table if not exists acknowledged (
     tx_id text primary key, position integer not null, signature text not null,
-    verified integer not null default 0);
+    verified integer not null default 0, acknowledged_at real not null);
 create table if not exists trusted (
     id integer primary key check (id = 1), size integer not null, root blob not null);
 create table if not exists broken (id integer primary key check (id = 1), reason text not null);
@@ -50,7 +51,14 @@ def _sig(signature: bytes) -> str:
 
 
 class Receipts:
-    def __init__(self, path: Path, consortium: Consortium, node: NodeClient) -> None:
+    def __init__(
+        self,
+        path: Path,
+        consortium: Consortium,
+        node: NodeClient,
+        deadline_s: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.executescript(_SCHEMA)
@@ -58,11 +66,13 @@ class Receipts:
         self.consortium = consortium
         self.node = node
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        self.deadline_s = deadline_s
+        self.clock = clock
 
     def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
         """Keep what the node acknowledged as appended (durably, before it is answered)."""
         rows = [
-            (o.tx_id, o.position, _sig(tx.signature))
+            (o.tx_id, o.position, _sig(tx.signature), self.clock())
             for tx, o in zip(txs, outcomes, strict=True)
             if o.error is None and o.position is not None
         ]
@@ -71,7 +81,7 @@ class Receipts:
         with self._lock:
             self._db.execute("begin immediate")
             try:
-                for tx_id, position, sig in rows:
+                for tx_id, position, sig, at in rows:
                     known = self._db.execute(
                         "select position from acknowledged where tx_id = ?", (tx_id,)
                     ).fetchone()
@@ -80,9 +90,9 @@ class Receipts:
                             f"the node acknowledged {tx_id} at {position}, and before at {known[0]}"
                         )
                     self._db.execute(
-                        "insert or ignore into acknowledged (tx_id, position, signature) "
-                        "values (?, ?, ?)",
-                        (tx_id, position, sig),
+                        "insert or ignore into acknowledged "
+                        "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
+                        (tx_id, position, sig, at),
                     )
                 self._db.execute("commit")
             except BaseException:
@@ -93,6 +103,12 @@ class Receipts:
         """The node answered something that cannot be: fail now, and for good."""
         with self._lock:
             self._fail(reason)
+
+    def failure(self) -> None:
+        """Raises the IntegrityError a failed check left behind, if any."""
+        reason = self.broken()
+        if reason is not None:
+            raise IntegrityError(reason, code="log_node_untrusted")
 
     def broken(self) -> str | None:
         row = self._db.execute("select reason from broken").fetchone()
@@ -141,9 +157,8 @@ class Receipts:
             )
         try:
             cp = self._open(self.node.get("/v1/node/checkpoint/trusted")["note"])
-        except NotFoundError:
-            return {"verified": 0, "pending": self._pending_count()}
-        except ckpt.CheckpointError:  # not yet cosigned by the quorum: wait for it
+        except (NotFoundError, ckpt.CheckpointError):  # not yet cosigned by the quorum
+            self._overdue(0)
             return {"verified": 0, "pending": self._pending_count()}
         self._extend(cp)
         verified = 0
@@ -156,7 +171,25 @@ class Receipts:
             self._verify_entry(cp, str(tx_id), int(position), str(sig))
             self._db.execute("update acknowledged set verified = 1 where tx_id = ?", (tx_id,))
             verified += 1
+        self._overdue(cp.size)
         return {"verified": verified, "pending": self._pending_count(), "size": cp.size}
+
+    def _overdue(self, covered: int) -> None:
+        """An append acknowledged long ago that no cosigned checkpoint covers yet: the node
+        shows this gateway a tree the witnesses never saw."""
+        row = self._db.execute(
+            "select tx_id, position, acknowledged_at from acknowledged "
+            "where verified = 0 and position >= ? and acknowledged_at < ? "
+            "order by position limit 1",
+            (covered, self.clock() - self.deadline_s),
+        ).fetchone()
+        if row is not None:
+            tx_id, position, at = row
+            self._fail(
+                f"the node acknowledged {tx_id} at position {position} "
+                f"{self.clock() - float(at):.0f} s ago, and no checkpoint the witness quorum "
+                f"cosigned covers it (cosigned size {covered})"
+            )
 
     def _open_log_signed(self, note: str) -> None:
         ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin)

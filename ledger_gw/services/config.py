@@ -35,6 +35,8 @@ class GatewayConfig:
     rate_limit_storage: str = "memory://"
     log_url: str | None = None  # the log node's base URL (backend "remote")
     log_certificate: Path | None = None  # the node's TLS certificate, pinned
+    sync_interval_s: float = 5.0  # outbox sync and receipts check, in the background
+    receipt_deadline_s: float = 600.0  # an acknowledged append uncovered by then: a failure
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property

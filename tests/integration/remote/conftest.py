@@ -124,7 +124,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             finally:
                 gw.close()
             gw_port = free_port()
-            env = {**os.environ, "LEDGER_GW_ORGS": org}
+            env = {**os.environ, "LEDGER_GW_ORGS": org, "LEDGER_GW_SYNC_INTERVAL": "0.5"}
             command = _cli("serve", "--dir", str(root), "--port", str(gw_port), "--workers", "1")
             proc = _start([*command, "--log-url", node_url], root / "gateway.log", env)
             procs.append(proc)
