@@ -16,6 +16,7 @@ from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
 from ledger_gw.remote import tls
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.receipts import Receipts
+from ledger_gw.remote.wire import outcome_from_dict
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.integration.remote.conftest import Agency, Site, _stop, _until, start_node
@@ -142,6 +143,50 @@ def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
         receipts.check()
 
 
+def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
+    site: Site, tmp_path: Path
+) -> None:
+    """A node that shows a gateway a tree the witnesses never see: it acknowledges, and
+    its cosigned head never reaches the append. Within the deadline that is only
+    pending; past it, a failure that stays."""
+    a = site.agencies["AGENCY-B"]
+    org_dir = a.root / "orgs" / "AGENCY-B"
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    frozen = NodeClient(site.node_url, context).get("/v1/node/checkpoint/trusted")
+
+    class Withholding(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/checkpoint/trusted":
+                return frozen  # the witnesses' latest, as the node lets this gateway see
+            return super().get(path, **params)
+
+    now = [1_000_000.0]
+    consortium = Workspace.load(a.root).consortium
+    node = Withholding(site.node_url, context)
+    receipts = Receipts(tmp_path / "r.db", consortium, node, deadline_s=60, clock=lambda: now[0])
+    tx = sign_proposal(
+        Workspace.load(site.operator).signer("AGENCY-B"), "submit", [ev.consent_granted(ev.pid())]
+    )
+    outcome = outcome_from_dict(
+        node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})["outcomes"][0]
+    )
+    assert outcome.position is not None
+    assert outcome.position >= frozen["size"]
+    receipts.record([tx], [outcome])
+    assert receipts.check()["pending"] == 1  # not yet cosigned: waiting is fine
+    now[0] += 61
+    with pytest.raises(IntegrityError, match="no checkpoint the witness quorum cosigned"):
+        receipts.check()
+    with pytest.raises(IntegrityError):
+        receipts.check()  # and stays caught
+    # the same receipt against the node's real cosigned head holds
+    honest = Receipts(tmp_path / "h.db", consortium, NodeClient(site.node_url, context), 60)
+    honest.record([tx], [outcome])
+    _until(lambda: honest.check()["pending"] == 0, "the witnesses cosigning the append")
+
+
 def test_a_node_that_forgets_an_acknowledged_append_is_caught(site: Site) -> None:
     a = site.agencies["AGENCY-A"]
     _until(lambda: _checked(a), "the receipts checked")
@@ -157,9 +202,12 @@ def test_a_node_that_forgets_an_acknowledged_append_is_caught(site: Site) -> Non
         Path(f"{ledger}{suffix}").unlink(missing_ok=True)
     earlier.rename(ledger)  # the node comes back without the last append
     site.node_proc = start_node(site.node, port)
+    log = a.root / "gateway.log"
+    # the gateway's background check finds it, before anyone asks for readiness
+    _until(lambda: "not to be trusted" in log.read_text(), "the background receipts check")
     r = a.call("GET", "/readyz")
     assert r.status_code == 503, r.text
     assert r.json()["code"] == "not_ready"
-    said = (a.root / "gateway.log").read_text()
+    said = log.read_text()
     assert "not to be trusted" in said
     assert "acknowledged an entry at position" in said
