@@ -18,7 +18,13 @@ from typing import Any
 from cryptography.x509.oid import NameOID
 
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import IntegrityError, LedgerError, UnavailableError, UnsupportedError
+from ledger_gw.errors import (
+    FaultError,
+    IntegrityError,
+    LedgerError,
+    UnavailableError,
+    UnsupportedError,
+)
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
@@ -83,7 +89,7 @@ class RemoteLedger:
             return True
         try:
             synced = self.outbox.sync(self._send)
-        except UnavailableError as exc:
+        except FaultError as exc:  # unreachable, or a node not to be handed more
             _log.info("outbox kept: %s", exc)
             return False
         if synced:

@@ -86,8 +86,9 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("pragma journal_mode=wal")
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-        self._sync_lock = path.with_suffix(".lock")
+        self._lock = threading.Lock()  # the connection, for one statement or transaction
+        self._syncing = threading.Lock()  # one syncer in this process, while it waits
+        self._sync_lock = path.with_suffix(".lock")  # ... and across worker processes
         self.signer = signer
         self.clock = clock
 
@@ -121,7 +122,8 @@ class Outbox:
         ]
 
     def pending(self) -> int:
-        row = self._db.execute("select count(*) from outbox where state = 'pending'").fetchone()
+        with self._lock:
+            row = self._db.execute("select count(*) from outbox where state = 'pending'").fetchone()
         return int(row[0])
 
     def items(self) -> list[Item]:
@@ -149,7 +151,7 @@ class Outbox:
     @contextmanager
     def _exclusive(self) -> Iterator[bool]:
         """One syncer per outbox, across the gateway's threads and worker processes."""
-        if not self._lock.acquire(blocking=False):
+        if not self._syncing.acquire(blocking=False):
             yield False
             return
         try:
@@ -164,48 +166,53 @@ class Outbox:
                 finally:
                     fcntl.flock(handle, fcntl.LOCK_UN)
         finally:
-            self._lock.release()
+            self._syncing.release()
 
     def _next_batch(self) -> list[Item]:
-        rows = self._db.execute(
-            "select seq, event_id, captured_at, tx, state, error, attempts from outbox "
-            "where state = 'pending' order by seq limit ?",
-            (SYNC_BATCH,),
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(
+                "select seq, event_id, captured_at, tx, state, error, attempts from outbox "
+                "where state = 'pending' order by seq limit ?",
+                (SYNC_BATCH,),
+            ).fetchall()
         return [_item(row) for row in rows]
 
     def _current(self, item: Item) -> SignedTransaction:
         """The item's transaction, signed again (and kept) once outside the clock window."""
         tx = item.tx
-        self._db.execute("update outbox set attempts = attempts + 1 where seq = ?", (item.seq,))
-        if self.clock() - tx.proposal.time < RESIGN_AFTER:
-            return tx
-        event = {**tx.proposal.args[0], "captured_at": item.captured_at}
-        fresh = sign_proposal(self.signer, "submit", (event,), clock=self.clock)
-        self._db.execute(
-            "update outbox set tx = ? where seq = ?", (json.dumps(fresh.to_dict()), item.seq)
-        )
-        return fresh
+        fresh = None
+        if self.clock() - tx.proposal.time >= RESIGN_AFTER:
+            event = {**tx.proposal.args[0], "captured_at": item.captured_at}
+            fresh = sign_proposal(self.signer, "submit", (event,), clock=self.clock)
+        with self._lock:
+            self._db.execute(
+                "update outbox set attempts = attempts + 1, tx = ? where seq = ?",
+                (json.dumps((fresh or tx).to_dict()), item.seq),
+            )
+        return fresh or tx
 
     def _settle(self, batch: Sequence[Item], outcomes: Sequence[Outcome]) -> None:
-        self._db.execute("begin immediate")
-        try:
-            for item, outcome in zip(batch, outcomes, strict=True):
-                if outcome.error is None:
-                    self._db.execute("delete from outbox where seq = ?", (item.seq,))
-                elif isinstance(outcome.error, RejectedError):
-                    self._db.execute(
-                        "update outbox set state = 'failed', error = ? where seq = ?",
-                        (json.dumps(error_to_dict(outcome.error)), item.seq),
-                    )
-                else:  # a fault on the node's side: the item waits for the next sync
-                    self._db.execute("commit")
-                    raise outcome.error
-            self._db.execute("commit")
-        except BaseException:
-            if self._db.in_transaction:
+        fault = None
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome.error is None:
+                        self._db.execute("delete from outbox where seq = ?", (item.seq,))
+                    elif isinstance(outcome.error, RejectedError):
+                        self._db.execute(
+                            "update outbox set state = 'failed', error = ? where seq = ?",
+                            (json.dumps(error_to_dict(outcome.error)), item.seq),
+                        )
+                    else:  # a fault on the node's side: this and later wait for the next sync
+                        fault = outcome.error
+                        break
+                self._db.execute("commit")
+            except BaseException:
                 self._db.execute("rollback")
-            raise
+                raise
+        if fault is not None:
+            raise fault
 
 
 def _item(row: Any) -> Item:

@@ -167,7 +167,7 @@ def test_the_node_killed_mid_submission_loses_and_duplicates_nothing(site: Site)
     assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
     results = [item for r in answers for item in r.json()["results"]]
     statuses = Counter(item["status"] for item in results)
-    assert statuses["queued"] >= 20, statuses
+    assert statuses["queued"] >= 10, statuses  # at least the batches sent after the kill
     assert statuses["rejected"] == 0, statuses
     _restart(site)
     _until(lambda: _drained(a), "the outbox synced")
