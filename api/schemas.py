@@ -142,11 +142,19 @@ class BatchIn(Schema):
     events = fields.List(fields.Dict(), required=True)
 
 
+class EventQueued(Schema):
+    event_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.Equal("queued"))
+    captured_at = fields.String(required=True)
+    tx_id = fields.String(required=True)
+
+
+BATCH_STATUSES = ("accepted", "replayed", "rejected", "queued")
+
+
 class BatchItem(Schema):
     event_id = fields.String(required=True)
-    status = fields.String(
-        required=True, validate=validate.OneOf(["accepted", "replayed", "rejected"])
-    )
+    status = fields.String(required=True, validate=validate.OneOf(BATCH_STATUSES))
     result = fields.Dict()
     error = fields.Dict()
 
@@ -156,6 +164,24 @@ class BatchOut(Schema):
     accepted = fields.Integer(required=True)
     replayed = fields.Integer(required=True)
     rejected = fields.Integer(required=True)
+    queued = fields.Integer(required=True)
+
+
+class OutboxItem(Schema):
+    seq = fields.Integer(required=True)
+    event_id = fields.String(required=True)
+    captured_at = fields.String(required=True, metadata={"description": "When it was signed"})
+    tx_id = fields.String(required=True)
+    state = fields.String(required=True, validate=validate.OneOf(["pending", "failed"]))
+    error = fields.Dict(
+        allow_none=True, metadata={"description": "The contract's refusal, when failed"}
+    )
+    attempts = fields.Integer(required=True)
+
+
+class OutboxOut(Schema):
+    pending = fields.List(fields.Nested(OutboxItem), required=True)
+    failed = fields.List(fields.Nested(OutboxItem), required=True)
 
 
 class PageArgs(Schema):

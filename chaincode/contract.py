@@ -53,8 +53,17 @@ def submit(stub: Stub, raw: bytes) -> bytes:
     tx = Tx(stub)
     authz.require_writer(tx.creator)
     event = parse_event(raw)
+    if event.get("captured_at", "") > tx.timestamp:
+        raise ValidationError(
+            "invalid_value", "captured_at is after the time it is logged", "captured_at"
+        )
+    # When it was captured is not what it says: the same event logged again later, with
+    # its capture time added, replays the original.
+    what = event
+    if "captured_at" in event:
+        what = {k: v for k, v in event.items() if k != "captured_at"}
     fingerprint = hashlib.sha256(
-        canonical_json_of_validated({"org": tx.org, "event": event})
+        canonical_json_of_validated({"org": tx.org, "event": what})
     ).hexdigest()
     receipt = tx.get(receipt_key(event["event_id"], tx.org))
     if receipt is not None:

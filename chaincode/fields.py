@@ -20,6 +20,7 @@ PROGRAMME = re.compile(r"[A-Z0-9][A-Z0-9-]{1,31}")
 PCODE = re.compile(r"[A-Z]{2}[A-Z0-9]{0,10}")
 AMOUNT = re.compile(r"(0|[1-9][0-9]{0,11})(\.[0-9]{1,4})?")
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 # Shapes of birth dates and phone/ID numbers. The org and programme patterns alone would
 # admit "1987-04-12" or "963944123456", so those fields also must not contain these.
 PERSONAL_DIGITS = re.compile(

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -66,6 +67,21 @@ def code(vocabulary: frozenset[str]) -> Check:
 def iso_date(name: str, value: object) -> None:
     if f.parse_date(_string(name, value)) is None:
         raise ValidationError("invalid_format", f"{name} must be a real date YYYY-MM-DD", name)
+
+
+def timestamp(name: str, value: object) -> None:
+    """A transaction timestamp's one spelling (UTC, microseconds, "Z"), a real instant."""
+    text = _string(name, value)
+    if not f.matches(f.TIMESTAMP, text) or not _real_instant(text[:-1]):
+        raise ValidationError("invalid_format", f"{name} must be YYYY-MM-DDTHH:MM:SS.ffffffZ", name)
+
+
+def _real_instant(text: str) -> bool:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def amount(name: str, value: object) -> None:
@@ -161,11 +177,18 @@ SCHEMAS: Mapping[str, Mapping[str, Spec]] = {
     },
 }
 EVENT_TYPES: frozenset[str] = frozenset(SCHEMAS)
+CAPTURED_AT = Spec(timestamp, required=False)
 
 
 def fields_of(event_type: str) -> dict[str, Spec]:
-    """All fields of a type, in validation order: event_id, type, then the type's own."""
-    return {"event_id": UUID, "type": Spec(code(EVENT_TYPES)), **SCHEMAS[event_type]}
+    """All fields of a type, in validation order: event_id, type, then the type's own, then
+    when it was captured, for an event logged later than it happened (an offline gateway)."""
+    return {
+        "event_id": UUID,
+        "type": Spec(code(EVENT_TYPES)),
+        **SCHEMAS[event_type],
+        "captured_at": CAPTURED_AT,
+    }
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

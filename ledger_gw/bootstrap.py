@@ -10,7 +10,16 @@ Environment variables (all optional), read by `config_from_env`:
   (consortium.json, the organisations' signing keys, the pseudonymisation key, the
   ledger node's log key). The consortium file's witnesses are where the embedded
   ledger's appending process pushes its checkpoints. Default ``var/demo``.
-- ``LEDGER_GW_BACKEND`` → `backend`: ``embedded`` (default) or ``fabric``.
+- ``LEDGER_GW_BACKEND`` → `backend`: ``embedded`` (default), ``fabric`` or ``remote``.
+- ``LEDGER_GW_LOG_URL`` → `log_url`: the log node's HTTPS base URL, for the ``remote``
+  backend (an agency's gateway on its own machine, `ledger-gw serve --log-url`); it
+  presents ``orgs/<ORG>/tls-client.pem`` (`ledger-gw log client-cert`) and trusts only
+  the node certificate in ``LEDGER_GW_LOG_CERT`` → `log_certificate` (default
+  ``<directory>/node/tls.pem``). It signs for exactly one organisation. Every
+  ``LEDGER_GW_SYNC_INTERVAL`` → `sync_interval_s` seconds (default 5) it hands its
+  outbox to the node and checks the node's receipts; an acknowledged append that no
+  quorum-cosigned checkpoint covers after ``LEDGER_GW_RECEIPT_DEADLINE`` →
+  `receipt_deadline_s` seconds (default 600) fails the gateway's readiness for good.
 - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
   Default: ``ledger.db`` in `directory`.
 - ``LEDGER_GW_FABRIC_PROFILE`` → `fabric_profile`: the Fabric connection profile
@@ -76,8 +85,14 @@ from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.node.service import LogNode
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
+from ledger_gw.remote import tls
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
+from ledger_gw.remote.outbox import Outbox
+from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services.config import BACKENDS, GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.witness.store import witnessed_in
@@ -108,6 +123,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(env.get(name, str(default)))
     except ValueError:
         raise ConfigError(f"{name} must be an integer") from None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
 
 
 def _path(env: Mapping[str, str], name: str) -> Path | None:
@@ -143,6 +171,10 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
         session_key_file=_path(env, "LEDGER_GW_SESSION_KEY_FILE"),
         cookie_secure=_flag("LEDGER_GW_COOKIE_SECURE", env.get("LEDGER_GW_COOKIE_SECURE", "1")),
         rate_limit_storage=env.get("LEDGER_GW_RATE_LIMIT_STORAGE") or "memory://",
+        log_url=env.get("LEDGER_GW_LOG_URL") or None,
+        log_certificate=_path(env, "LEDGER_GW_LOG_CERT"),
+        sync_interval_s=_seconds(env, "LEDGER_GW_SYNC_INTERVAL", 5.0),
+        receipt_deadline_s=_seconds(env, "LEDGER_GW_RECEIPT_DEADLINE", 600.0),
     )
 
 
@@ -281,6 +313,60 @@ def _fabric_gateway_ledger(config: GatewayConfig, signers: dict[str, Signer]) ->
     return FabricLedger(FabricProfile.load(fabric_profile_path(config.fabric_profile)), signers)
 
 
+# -- the log node and the gateways on their own machines -----------------------------
+
+
+@dataclass(frozen=True)
+class NodeServing:
+    """How gunicorn serves a log node: where, and its TLS files."""
+
+    bind: str
+    cert: Path
+    key: Path
+    client_cas: Path
+    threads: int = 8
+
+
+def prepare_node(directory: Path, host: str, port: int, threads: int = 8) -> NodeServing:
+    """The node's TLS server certificate (made once, for ``host``) and the members' CAs
+    it accepts client certificates from (rewritten from the consortium file each start)."""
+    ws = Workspace.load(directory)
+    node = directory / "node"
+    tls.ensure_server_certificate(node / "tls.pem", node / "tls.key", [host])
+    cas = tls.write_client_cas(ws.consortium, node / "client-cas.pem")
+    return NodeServing(f"{host}:{port}", node / "tls.pem", node / "tls.key", cas, threads)
+
+
+def open_node(directory: Path, ledger_url: str | None = None) -> LogNode:
+    """The log node over the workspace's embedded ledger, pushing to its witnesses."""
+    ws = Workspace.load(directory)
+    return LogNode(embedded_ledger(ws, ledger_url))
+
+
+def issue_log_client_certificate(directory: Path, org: str) -> Path:
+    """An organisation's TLS client certificate for the log node, from its CA."""
+    ws = Workspace.load(directory)
+    return tls.issue_client_certificate(directory / "orgs" / org, ws.consortium, org)
+
+
+def remote_ledger(ws: Workspace, config: GatewayConfig, org: str, signer: Signer) -> RemoteLedger:
+    """This organisation's gateway on a log node: its client certificate, the node's
+    pinned certificate, its own record of what the node acknowledged, and its outbox
+    for what it captures while the node cannot be reached."""
+    if not config.log_url:
+        raise ConfigError("the remote backend needs the log node's URL (LEDGER_GW_LOG_URL)")
+    org_dir = ws.root / "orgs" / org
+    context = tls.client_context(
+        config.log_certificate or ws.root / "node" / "tls.pem",
+        org_dir / "tls-client.pem",
+        org_dir / "tls-client.key",
+    )
+    node = NodeClient(config.log_url, context)
+    receipts = Receipts(org_dir / "receipts.db", ws.consortium, node, config.receipt_deadline_s)
+    outbox = Outbox(org_dir / "outbox.db", signer)
+    return RemoteLedger(node, ws.consortium, receipts, outbox, config.sync_interval_s)
+
+
 # -- the gateway -----------------------------------------------------------------------
 
 
@@ -300,7 +386,11 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     orgs = config.orgs or tuple(ws.consortium.organisations)
     signers = _signers(ws, orgs)
     open_ledger: Callable[[], Ledger]
-    if config.backend == "fabric":
+    if config.backend == "remote":
+        if len(orgs) != 1:
+            raise ConfigError("a gateway on a log node signs for exactly one organisation")
+        open_ledger = partial(remote_ledger, ws, config, orgs[0], signers[orgs[0]])
+    elif config.backend == "fabric":
         open_ledger = partial(_fabric_gateway_ledger, config, signers)
     else:  # the ledger admits here what the gateway signs here: no second verification
         own = OwnSignatures()
@@ -335,6 +425,8 @@ def verifiable_log(ledger: Ledger, *, reader: str) -> VerifiableLog:
     ``reader``'s peer."""
     if isinstance(ledger, EmbeddedLedger):
         return EmbeddedLog.of(ledger)
+    if isinstance(ledger, RemoteLedger):
+        return RemoteLog(ledger)
     from ledger_gw.fabric.gateway import FabricLedger
     from ledger_gw.fabric.verifiable import FabricLog
 

@@ -221,7 +221,7 @@ class Authenticator:
     organisations: dict[str, Organisation]
     _known: dict[str, _Known] = field(default_factory=dict)
 
-    def _check_certificate(self, pem: str) -> _Known:
+    def _check_certificate(self, pem: str, *, signing: bool = True) -> _Known:
         cert = load_certificate(pem)
         org_id = _single(cert, NameOID.ORGANIZATION_NAME, "organisation (O)")
         role = _single(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)")
@@ -244,7 +244,7 @@ class Authenticator:
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise AuthenticationError("certificate key is not ECDSA", code="bad_certificate")
         periods: tuple[KeyPeriod, ...] | None = None
-        if org.signing_keys:
+        if signing and org.signing_keys:
             mine = certificate_fingerprint(cert)
             periods = tuple(p for p in org.signing_keys if p.fingerprint == mine)
             if not periods:
@@ -268,6 +268,16 @@ class Authenticator:
     def identify(self, pem: str, at: dt.datetime) -> Identity:
         """The certificate's identity at `at`, for a signature its caller knows is valid."""
         return self._certificate(pem, at).identity
+
+    def transport_peer(self, pem: str, at: dt.datetime) -> Identity:
+        """The member a TLS client certificate names: issued by its CA for its role and
+        valid at ``at``. It signs no transaction, so the listed signing keys do not apply."""
+        known = self._check_certificate(pem, signing=False)
+        if not known.not_before <= at <= known.not_after:
+            raise AuthenticationError(
+                "certificate is outside its validity period", code="expired_certificate"
+            )
+        return known.identity
 
     def _certificate(self, pem: str, at: dt.datetime) -> _Known:
         known = self._known.get(pem)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from ledger_gw.errors import LedgerError
 from ledger_gw.transaction import SignedTransaction
@@ -19,6 +19,7 @@ class Outcome:
     result: dict[str, Any] | None  # the contract's answer, when accepted
     error: LedgerError | None = None  # a refusal, or a fault that stopped this one
     position: int | None = None  # log index; None when rejected or an idempotent replay
+    queued: bool = False  # kept by an offline gateway, to be logged when its node returns
 
     def unwrap(self) -> dict[str, Any]:
         if self.error is not None:
@@ -185,4 +186,13 @@ class VerifiableLog(Protocol):
 
     def pins(self) -> Pins:
         """The trust roots this member's own configuration gives a verifier."""
+        ...
+
+
+@runtime_checkable
+class Deferring(Protocol):
+    """A ledger that may keep a transaction to log it later (a gateway's outbox)."""
+
+    def outbox_items(self, org: str) -> list[dict[str, Any]]:
+        """Pending and failed items signed by ``org``, in capture order."""
         ...

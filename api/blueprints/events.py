@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import make_response, request
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
 from api.blueprints.common import protected
 from api.event_docs import BATCH_BODY, EVENT_BODY
 from api.metrics import EVENTS
-from api.schemas import BatchIn, BatchOut, EventRecord, EventResult, OptionalPurposeArgs
+from api.schemas import (
+    BATCH_STATUSES,
+    BatchIn,
+    BatchOut,
+    EventQueued,
+    EventRecord,
+    EventResult,
+    OptionalPurposeArgs,
+)
 from ledger_gw.errors import MalformedError
 from ledger_gw.services import events, queries
 from ledger_gw.services.access import Action
@@ -32,13 +40,21 @@ def _json_body() -> Any:
 @blp.doc(requestBody=EVENT_BODY)
 @blp.response(201, EventResult, description="Appended to the ledger")
 @blp.alt_response(200, schema=EventResult, description="Already recorded: the original result")
+@blp.alt_response(
+    202,
+    schema=EventQueued,
+    description="The log node cannot be reached: signed and kept in this gateway's outbox, "
+    "to be logged in order when it returns (GET /v1/outbox)",
+)
 def submit() -> Any:
     """Sign and submit one event as the caller's organisation. Resubmission is idempotent.
     A malformed event is refused with every field error at once (`errors`)."""
-    result, appended = events.submit(gateway(), caller(), _json_body())
+    result, status = events.submit(gateway(), caller(), _json_body())
+    EVENTS.labels(status).inc()
+    if status == "queued":
+        return make_response(EventQueued().dump(result), 202)
     audit_pid(result.get("pid"))
-    EVENTS.labels("accepted" if appended else "replayed").inc()
-    return result, 201 if appended else 200
+    return result, 201 if status == "accepted" else 200
 
 
 @blp.route("/batch", methods=["POST"])
@@ -50,8 +66,7 @@ def submit_batch(body: dict[str, Any]) -> Any:
     """Submit up to LEDGER_GW_MAX_BATCH events. A malformed event refuses the whole batch;
     the contract's verdict on each well-formed event is reported per event."""
     results = events.submit_batch(gateway(), caller(), body["events"])
-    counts = {s: sum(1 for r in results if r["status"] == s) for s in ("accepted", "replayed")}
-    counts["rejected"] = len(results) - counts["accepted"] - counts["replayed"]
+    counts = {s: sum(1 for r in results if r["status"] == s) for s in BATCH_STATUSES}
     for status, n in counts.items():
         EVENTS.labels(status).inc(n)
     return {"results": results, **counts}

@@ -17,6 +17,7 @@ from ledger_gw.cli import credential as credential_commands
 from ledger_gw.cli import gateway as gateway_commands
 from ledger_gw.cli import log as log_commands
 from ledger_gw.cli import members as member_commands
+from ledger_gw.cli import node as node_commands
 from ledger_gw.cli import witness as witness_commands
 from ledger_gw.errors import LedgerError
 
@@ -38,6 +39,7 @@ cli.add_command(log_commands.verify)
 cli.add_command(log_commands.prove)
 cli.add_command(log_commands.checkpoint)
 cli.add_command(witness_commands.witness)
+cli.add_command(node_commands.log)
 cli.add_command(gateway_commands.token)
 cli.add_command(gateway_commands.serve)
 cli.add_command(audit_commands.audit)

@@ -124,6 +124,11 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 @click.option("--port", type=int, help="Default: from LEDGER_GW_BIND, or 8080.")
 @click.option("--workers", type=int, help="Default: LEDGER_GW_WORKERS, or 2.")
 @click.option("--threads", type=int, help="Threads per worker (default: LEDGER_GW_THREADS, or 8).")
+@click.option(
+    "--log-url",
+    help="Append at this log node (the remote backend; default: LEDGER_GW_LOG_URL when "
+    "LEDGER_GW_BACKEND=remote).",
+)
 def serve(
     directory: Path | None,
     demo: bool,
@@ -131,6 +136,7 @@ def serve(
     port: int | None,
     workers: int | None,
     threads: int | None,
+    log_url: str | None,
 ) -> None:
     """Run the gateway under gunicorn."""
     from api.server import serve as run_gunicorn
@@ -138,6 +144,8 @@ def serve(
     config = config_from_env()
     if directory is not None:
         config = replace(config, directory=directory)
+    if log_url is not None:
+        config = replace(config, backend="remote", log_url=log_url)
     serving = serving_from_env()
     bind = serving.bind
     if host or port:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BACKENDS = ("embedded", "fabric")
+BACKENDS = ("embedded", "fabric", "remote")
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class GatewayConfig:
     session_key_file: Path | None = None
     cookie_secure: bool = True
     rate_limit_storage: str = "memory://"
+    log_url: str | None = None  # the log node's base URL (backend "remote")
+    log_certificate: Path | None = None  # the node's TLS certificate, pinned
+    sync_interval_s: float = 5.0  # outbox sync and receipts check, in the background
+    receipt_deadline_s: float = 600.0  # an acknowledged append uncovered by then: a failure
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property

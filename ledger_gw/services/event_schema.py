@@ -47,6 +47,11 @@ _PLAIN: dict[s.Check, JsonSchema] = {
         "not": {"pattern": r"^0(\.0+)?$"},
         "description": "a decimal string greater than zero, up to 4 decimals",
     },
+    s.timestamp: {
+        **_regex(f.TIMESTAMP),
+        "format": "date-time",
+        "description": "a real instant in UTC, to the microsecond: YYYY-MM-DDTHH:MM:SS.ffffffZ",
+    },
     s.grantees: {
         "oneOf": [
             {

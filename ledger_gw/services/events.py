@@ -14,6 +14,7 @@ from chaincode.canonical import canonical_json
 from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.errors import ValidationError
+from ledger_gw.interfaces import Outcome
 from ledger_gw.services.access import Caller
 from ledger_gw.services.field_errors import FieldError, InvalidEventError, contract_errors
 from ledger_gw.services.gateway import Gateway
@@ -59,11 +60,18 @@ def event_errors(
     return None, [e.under(where) for e in found]
 
 
-def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any], bool]:
-    """Returns the contract's result and whether this call appended it (False: a replay)."""
+def submit(gateway: Gateway, caller: Caller, event: Any) -> tuple[dict[str, Any], str]:
+    """The contract's result and what this call did: accepted (appended), replayed, or
+    queued (kept in an offline gateway's outbox: the result then says only that)."""
     checked = check_event(gateway, event)
     outcome = gateway.client(caller).submit_many([checked])[0]
-    return outcome.unwrap(), outcome.position is not None
+    return outcome.unwrap(), _status(outcome)
+
+
+def _status(outcome: Outcome) -> str:
+    if outcome.queued:
+        return "queued"
+    return "accepted" if outcome.position is not None else "replayed"
 
 
 def submit_batch(gateway: Gateway, caller: Caller, events: Sequence[Any]) -> list[dict[str, Any]]:
@@ -93,9 +101,6 @@ def submit_batch(gateway: Gateway, caller: Caller, events: Sequence[Any]) -> lis
                 error={"kind": err.kind, "code": err.code, "detail": str(err), "field": err.field},
             )
         else:
-            item.update(
-                status="accepted" if outcome.position is not None else "replayed",
-                result=outcome.result,
-            )
+            item.update(status=_status(outcome), result=outcome.result)
         out.append(item)
     return out

@@ -122,3 +122,16 @@ def test_consent_event_and_event_lookup(api: Api) -> None:
     assert api.as_("AGENCY-A").get(f"/v1/events/{uid()}").status_code == 404
     r = api.as_("AGENCY-A").get(f"/v1/events/{event['event_id']}?purpose=gossip")
     assert (r.status_code, r.json["field"]) == (422, "purpose")
+
+
+def test_a_ledger_that_appends_while_it_answers_has_an_empty_outbox(api: Api) -> None:
+    assert api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)).status_code == 201
+    r = api.as_("AGENCY-A").get("/v1/outbox")
+    assert r.status_code == 200, r.json
+    assert r.json == {"pending": [], "failed": []}
+
+
+def test_the_outbox_and_the_queued_answer_are_documented(api: Api) -> None:
+    spec = api.client.get("/openapi.json").json
+    assert "200" in spec["paths"]["/v1/outbox"]["get"]["responses"]
+    assert "202" in spec["paths"]["/v1/events"]["post"]["responses"]

@@ -17,15 +17,15 @@ def test_submit_appends_once_and_a_replay_returns_the_original(
 ) -> None:
     a = caller("AGENCY-A")
     grant = ev.entitlement_granted(ev.pid())
-    result, appended = events.submit(gateway, a, grant)
-    assert appended
+    result, status = events.submit(gateway, a, grant)
+    assert status == "accepted"
     assert (result["type"], result["entitlement_id"]) == (
         "entitlement.granted",
         grant["entitlement_id"],
     )
     assert ledger.size() == 1
-    again, appended = events.submit(gateway, a, grant)
-    assert (again, appended) == (result, False)
+    again, status = events.submit(gateway, a, grant)
+    assert (again, status) == (result, "replayed")
     assert ledger.size() == 1
 
 

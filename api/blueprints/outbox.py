@@ -1,0 +1,26 @@
+"""/v1/outbox: events this gateway captured while its log node could not be reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from api.auth import caller, gateway
+from api.blueprints.common import protected
+from api.schemas import OutboxOut
+from ledger_gw.services import outbox
+from ledger_gw.services.access import Action
+
+blp = Blueprint("outbox", __name__, url_prefix="/v1/outbox", description="Offline capture")
+
+
+@blp.route("", methods=["GET"])
+@protected(blp, Action.EVENTS_WRITE)
+@blp.response(200, OutboxOut)
+def listing() -> Any:
+    """The caller's organisation's events answered 202: pending ones wait, in capture
+    order, for the log node (synced in the background and on every request); failed ones
+    were refused by the contract when they reached it, with its error, and are never
+    retried (submit a corrected event under a new event_id)."""
+    return outbox.listing(gateway(), caller())

@@ -1,0 +1,52 @@
+"""`ledger-gw log serve|client-cert`: the log node, for agencies on their own machines.
+
+Imports no Flask until `serve` runs gunicorn (api.node_server) in this process.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from ledger_gw.bootstrap import issue_log_client_certificate, open_node, prepare_node
+from ledger_gw.cli.options import directory_option, ledger_option
+
+console = Console()
+
+
+@click.group()
+def log() -> None:
+    """The log node: the embedded ledger served to members' gateways over mutual TLS."""
+
+
+@log.command("serve")
+@directory_option
+@ledger_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8443, show_default=True)
+@click.option("--threads", type=int, default=8, show_default=True)
+def serve(directory: Path, ledger_url: str | None, host: str, port: int, threads: int) -> None:
+    """Append members' signed transactions, sign checkpoints, push them to the witnesses,
+    serve proofs and tiles: to clients with a certificate from a member's CA only. The
+    directory needs the consortium file and node/log.key; no member's key, no personal
+    data. Gateways pin node/tls.pem (made on first start)."""
+    from api.node_server import serve_node
+
+    serving = prepare_node(directory, host, port, threads)
+    console.print(f"[bold]Log node[/] https://{serving.bind}  certificate {serving.cert}")
+    sys.stdout.flush()
+    serve_node(serving, partial(open_node, directory, ledger_url))
+
+
+@log.command("client-cert")
+@directory_option
+@click.option("--org", required=True, help="The organisation whose gateway it is.")
+def client_cert(directory: Path, org: str) -> None:
+    """Issue the organisation's TLS client certificate for the log node from its CA
+    (orgs/ORG/ca.key), into orgs/ORG/tls-client.pem and .key."""
+    path = issue_log_client_certificate(directory, org)
+    console.print(f"[green]issued[/] {path}")

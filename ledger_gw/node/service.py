@@ -1,0 +1,98 @@
+"""What the log node does for an authenticated member: append its signed transactions,
+answer its signed queries, prove what the log holds. No HTTP here (api.node serves it).
+
+The caller is the organisation its TLS client certificate names, checked against the
+consortium's CAs; every transaction it hands over must be signed by that organisation,
+so one member can neither write nor query as another, even with another's transactions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from chaincode.stub import Identity
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
+from ledger_gw.identity import cert_pem
+from ledger_gw.interfaces import Record
+from ledger_gw.remote.wire import error_to_dict, outcome_to_dict
+from ledger_gw.transaction import SignedTransaction
+
+__all__ = ["LogNode", "error_to_dict"]
+
+MAX_BATCH = 1000
+
+
+class LogNode:
+    def __init__(self, ledger: EmbeddedLedger) -> None:
+        self.ledger = ledger
+        self.log = EmbeddedLog.of(ledger)
+        self._auth = ledger.consortium.authenticator()
+
+    def caller(self, peer_certificate: bytes | None) -> Identity:
+        """The member a verified TLS client certificate (DER) names."""
+        if not peer_certificate:
+            raise AuthenticationError("no client certificate", code="no_client_certificate")
+        from cryptography import x509
+
+        try:
+            pem = cert_pem(x509.load_der_x509_certificate(peer_certificate))
+        except ValueError as exc:
+            raise AuthenticationError("malformed client certificate") from exc
+        return self._auth.transport_peer(pem, dt.datetime.now(dt.UTC))
+
+    def _transactions(self, caller: Identity, items: Any) -> list[SignedTransaction]:
+        if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
+            raise MalformedError(f"give 1 to {MAX_BATCH} transactions in a list")
+        txs = [SignedTransaction.from_dict(item) for item in items]
+        for tx in txs:
+            signer = self._auth.identify(tx.proposal.creator, tx.proposal.time)
+            if signer.org_id != caller.org_id:
+                raise ForbiddenError(
+                    f"{caller.org_id} handed over a transaction signed by {signer.org_id}",
+                    code="not_your_transaction",
+                )
+        return txs
+
+    def submit(self, caller: Identity, items: Any) -> list[dict[str, Any]]:
+        """Append in order; each outcome once it is durable and under a signed checkpoint."""
+        txs = self._transactions(caller, items)
+        return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
+
+    def evaluate(self, caller: Identity, item: Any) -> Any:
+        """A signed query, answered for its signer's organisation (the contract's consent
+        rules see that organisation)."""
+        (tx,) = self._transactions(caller, [item])
+        return self.ledger.evaluate(tx)
+
+    def inclusion(
+        self, caller: Identity, index: int | None, tx_id: str | None, size: int | None
+    ) -> Any:
+        """A Merkle proof; the entry too when the caller submitted it."""
+        if (index is None) == (tx_id is None):
+            raise MalformedError("give exactly one of index and tx")
+
+        def own(record: Record) -> bool:
+            return record.org == caller.org_id
+
+        return self.log.inclusion(index, tx_id, size, own)
+
+    def consistency(self, size1: int, size2: int | None) -> Any:
+        return self.log.consistency(size1, size2)
+
+    def checkpoint(self, size: int | None) -> Any:
+        return self.log.checkpoint(size)
+
+    def trusted_checkpoint(self) -> dict[str, Any]:
+        """The latest checkpoint the consortium's witness quorum cosigned (the latest the
+        log signed while no quorum is set)."""
+        anchor = self.log.anchor()
+        return {"size": anchor.size, "note": anchor.note}
+
+    def ready(self) -> dict[str, str]:
+        return self.ledger.ready()
+
+    def close(self) -> None:
+        self.ledger.close()

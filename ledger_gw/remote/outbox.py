@@ -1,0 +1,228 @@
+"""The outbox: events a gateway captured while its log node could not be reached.
+
+Each item is the transaction signed at capture, kept in the gateway's own SQLite file
+before the caller is answered, in capture order. Syncing hands the items to the node in
+that order, and resubmits the very same signed transaction until the node answers, so a
+node that appended it and died before answering replays it: nothing lost, nothing twice.
+
+The node's clock window judges when an event is logged, not when it happened: an item
+older than the window is signed again at sync, the same event with its capture time as
+``captured_at`` (the contract replays it if the first signature was logged after all),
+and that new transaction is kept before it is sent, so its retries are the same too.
+An event the contract refuses stays in the outbox as failed, for its caller to see.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger_gw.errors import RejectedError
+from ledger_gw.identity import Signer
+from ledger_gw.interfaces import Outcome
+from ledger_gw.remote.wire import error_to_dict
+from ledger_gw.transaction import SignedTransaction, sign_proposal
+
+# Well inside the node's clock window (ten minutes): an item older is signed again.
+RESIGN_AFTER = dt.timedelta(minutes=5)
+SYNC_BATCH = 100
+
+_SCHEMA = """
+create table if not exists outbox (
+    seq integer primary key autoincrement,
+    event_id text not null, captured_at text not null, tx text not null,
+    state text not null default 'pending', error text, attempts integer not null default 0);
+create index if not exists outbox_state on outbox (state, seq);
+"""
+
+Send = Callable[[Sequence[SignedTransaction]], list[Outcome]]
+
+
+@dataclass(frozen=True)
+class Item:
+    seq: int
+    event_id: str
+    captured_at: str
+    tx: SignedTransaction
+    state: str  # pending or failed
+    error: dict[str, Any] | None
+    attempts: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "captured_at": self.captured_at,
+            "tx_id": self.tx.tx_id,
+            "state": self.state,
+            "error": self.error,
+            "attempts": self.attempts,
+        }
+
+
+def event_id_of(tx: SignedTransaction) -> str:
+    args = tx.proposal.args
+    if tx.proposal.function == "submit" and args and isinstance(args[0], dict):
+        return str(args[0].get("event_id", ""))
+    return ""
+
+
+class Outbox:
+    def __init__(
+        self,
+        path: Path,
+        signer: Signer,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("pragma journal_mode=wal")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()  # the connection, for one statement or transaction
+        self._syncing = threading.Lock()  # one syncer in this process, while it waits
+        self._sync_lock = path.with_suffix(".lock")  # ... and across worker processes
+        self.signer = signer
+        self.clock = clock
+
+    def capture(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        """Keep the signed transactions, durably and in order; each caller is answered
+        that its event is queued (no position: nothing is logged yet)."""
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                for tx in txs:
+                    self._db.execute(
+                        "insert into outbox (event_id, captured_at, tx) values (?, ?, ?)",
+                        (event_id_of(tx), tx.proposal.timestamp, json.dumps(tx.to_dict())),
+                    )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+        return [
+            Outcome(
+                tx.tx_id,
+                {
+                    "event_id": event_id_of(tx),
+                    "status": "queued",
+                    "captured_at": tx.proposal.timestamp,
+                    "tx_id": tx.tx_id,
+                },
+                queued=True,
+            )
+            for tx in txs
+        ]
+
+    def pending(self) -> int:
+        with self._lock:
+            row = self._db.execute("select count(*) from outbox where state = 'pending'").fetchone()
+        return int(row[0])
+
+    def items(self) -> list[Item]:
+        """Pending and failed items, in capture order."""
+        rows = self._db.execute(
+            "select seq, event_id, captured_at, tx, state, error, attempts from outbox order by seq"
+        ).fetchall()
+        return [_item(row) for row in rows]
+
+    def sync(self, send: Send) -> int | None:
+        """Hand pending items to the node in order until none is left or it cannot be
+        reached (its UnavailableError propagates); the number logged or refused, or
+        None when another thread or process is syncing this outbox already."""
+        with self._exclusive() as mine:
+            if not mine:
+                return None
+            done = 0
+            while batch := self._next_batch():
+                txs = [self._current(item) for item in batch]
+                outcomes = send(txs)
+                self._settle(batch, outcomes)
+                done += len(batch)
+            return done
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[bool]:
+        """One syncer per outbox, across the gateway's threads and worker processes."""
+        if not self._syncing.acquire(blocking=False):
+            yield False
+            return
+        try:
+            with self._sync_lock.open("a") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        finally:
+            self._syncing.release()
+
+    def _next_batch(self) -> list[Item]:
+        with self._lock:
+            rows = self._db.execute(
+                "select seq, event_id, captured_at, tx, state, error, attempts from outbox "
+                "where state = 'pending' order by seq limit ?",
+                (SYNC_BATCH,),
+            ).fetchall()
+        return [_item(row) for row in rows]
+
+    def _current(self, item: Item) -> SignedTransaction:
+        """The item's transaction, signed again (and kept) once outside the clock window."""
+        tx = item.tx
+        fresh = None
+        if self.clock() - tx.proposal.time >= RESIGN_AFTER:
+            event = {**tx.proposal.args[0], "captured_at": item.captured_at}
+            fresh = sign_proposal(self.signer, "submit", (event,), clock=self.clock)
+        with self._lock:
+            self._db.execute(
+                "update outbox set attempts = attempts + 1, tx = ? where seq = ?",
+                (json.dumps((fresh or tx).to_dict()), item.seq),
+            )
+        return fresh or tx
+
+    def _settle(self, batch: Sequence[Item], outcomes: Sequence[Outcome]) -> None:
+        fault = None
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                for item, outcome in zip(batch, outcomes, strict=True):
+                    if outcome.error is None:
+                        self._db.execute("delete from outbox where seq = ?", (item.seq,))
+                    elif isinstance(outcome.error, RejectedError):
+                        self._db.execute(
+                            "update outbox set state = 'failed', error = ? where seq = ?",
+                            (json.dumps(error_to_dict(outcome.error)), item.seq),
+                        )
+                    else:  # a fault on the node's side: this and later wait for the next sync
+                        fault = outcome.error
+                        break
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+        if fault is not None:
+            raise fault
+
+
+def _item(row: Any) -> Item:
+    seq, event_id, captured_at, tx, state, error, attempts = row
+    return Item(
+        int(seq),
+        str(event_id),
+        str(captured_at),
+        SignedTransaction.from_dict(json.loads(tx)),
+        str(state),
+        None if error is None else json.loads(error),
+        int(attempts),
+    )

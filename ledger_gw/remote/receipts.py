@@ -1,0 +1,234 @@
+"""What the log node acknowledged to this gateway, and the check that it still holds it.
+
+Each accepted submission is recorded here (its transaction ID, signature and position)
+in the gateway's own SQLite file. `Receipts.check` then takes the latest checkpoint the
+witness quorum cosigned, checks it extends the last one this gateway trusted, and for
+every acknowledged transaction it covers, that the entry at its position is the very
+transaction signed here, under a Merkle proof to that cosigned root. A node that drops,
+alters or reorders an acknowledged transaction, rewrites its tree, or serves a tree the
+witnesses did not see fails the check, and stays failed: the reason is kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import EvidenceError, IntegrityError, LedgerError, NotFoundError
+from ledger_gw.interfaces import Outcome
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.transaction import SignedTransaction
+
+_log = logging.getLogger(__name__)
+
+_SCHEMA = """
+create table if not exists acknowledged (
+    tx_id text primary key, position integer not null, signature text not null,
+    verified integer not null default 0, acknowledged_at real not null);
+create table if not exists trusted (
+    id integer primary key check (id = 1), size integer not null, root blob not null);
+create table if not exists broken (id integer primary key check (id = 1), reason text not null);
+"""
+
+
+def _b64d(items: Sequence[str]) -> list[bytes]:
+    return [base64.b64decode(h) for h in items]
+
+
+def _sig(signature: bytes) -> str:
+    return hashlib.sha256(signature).hexdigest()
+
+
+class Receipts:
+    def __init__(
+        self,
+        path: Path,
+        consortium: Consortium,
+        node: NodeClient,
+        deadline_s: float = 600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self.consortium = consortium
+        self.node = node
+        self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        self.deadline_s = deadline_s
+        self.clock = clock
+
+    def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
+        """Keep what the node acknowledged as appended (durably, before it is answered)."""
+        rows = [
+            (o.tx_id, o.position, _sig(tx.signature), self.clock())
+            for tx, o in zip(txs, outcomes, strict=True)
+            if o.error is None and o.position is not None
+        ]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                for tx_id, position, sig, at in rows:
+                    known = self._db.execute(
+                        "select position from acknowledged where tx_id = ?", (tx_id,)
+                    ).fetchone()
+                    if known is not None and known[0] != position:
+                        self._fail(
+                            f"the node acknowledged {tx_id} at {position}, and before at {known[0]}"
+                        )
+                    self._db.execute(
+                        "insert or ignore into acknowledged "
+                        "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
+                        (tx_id, position, sig, at),
+                    )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+
+    def mismatch(self, reason: str) -> None:
+        """The node answered something that cannot be: fail now, and for good."""
+        with self._lock:
+            self._fail(reason)
+
+    def failure(self) -> None:
+        """Raises the IntegrityError a failed check left behind, if any."""
+        reason = self.broken()
+        if reason is not None:
+            raise IntegrityError(reason, code="log_node_untrusted")
+
+    def broken(self) -> str | None:
+        row = self._db.execute("select reason from broken").fetchone()
+        return None if row is None else str(row[0])
+
+    def _fail(self, reason: str) -> None:
+        self._db.execute("insert or ignore into broken (id, reason) values (1, ?)", (reason,))
+        _log.error("the log node is not to be trusted: %s", reason)
+        raise IntegrityError(reason, code="log_node_untrusted")
+
+    def check(self) -> dict[str, int]:
+        """Verify what the node shows against what it acknowledged; raises IntegrityError
+        (and remembers why) when it does not hold."""
+        with self._lock:
+            reason = self.broken()
+            if reason is not None:
+                raise IntegrityError(reason, code="log_node_untrusted")
+            try:
+                return self._check()
+            except (EvidenceError, ckpt.CheckpointError) as exc:  # a forged proof or note
+                self._fail(f"the node's evidence does not verify: {exc}")
+                raise AssertionError from None  # _fail raised
+
+    def _open(self, note: str) -> ckpt.Checkpoint:
+        return ckpt.open_checkpoint(
+            note,
+            self._log_key,
+            self.consortium.witness_verifiers(),
+            self.consortium.witness_quorum,
+            origin=self.consortium.origin,
+        ).checkpoint
+
+    def _check(self) -> dict[str, int]:
+        try:
+            latest = self.node.get("/v1/node/checkpoint")
+        except NotFoundError:
+            latest = {"size": 0}
+        signed = int(latest["size"])
+        if signed:
+            self._open_log_signed(str(latest["note"]))
+        top = self._db.execute("select max(position) from acknowledged").fetchone()[0]
+        if top is not None and signed <= top:
+            self._fail(
+                f"the node acknowledged an entry at position {top}, "
+                f"yet its log now holds only {signed}"
+            )
+        try:
+            cp = self._open(self.node.get("/v1/node/checkpoint/trusted")["note"])
+        except (NotFoundError, ckpt.CheckpointError):  # not yet cosigned by the quorum
+            self._overdue(0)
+            return {"verified": 0, "pending": self._pending_count()}
+        self._extend(cp)
+        verified = 0
+        pending = self._db.execute(
+            "select tx_id, position, signature from acknowledged "
+            "where verified = 0 and position < ? order by position",
+            (cp.size,),
+        ).fetchall()
+        for tx_id, position, sig in pending:
+            self._verify_entry(cp, str(tx_id), int(position), str(sig))
+            self._db.execute("update acknowledged set verified = 1 where tx_id = ?", (tx_id,))
+            verified += 1
+        self._overdue(cp.size)
+        return {"verified": verified, "pending": self._pending_count(), "size": cp.size}
+
+    def _overdue(self, covered: int) -> None:
+        """An append acknowledged long ago that no cosigned checkpoint covers yet: the node
+        shows this gateway a tree the witnesses never saw."""
+        row = self._db.execute(
+            "select tx_id, position, acknowledged_at from acknowledged "
+            "where verified = 0 and position >= ? and acknowledged_at < ? "
+            "order by position limit 1",
+            (covered, self.clock() - self.deadline_s),
+        ).fetchone()
+        if row is not None:
+            tx_id, position, at = row
+            self._fail(
+                f"the node acknowledged {tx_id} at position {position} "
+                f"{self.clock() - float(at):.0f} s ago, and no checkpoint the witness quorum "
+                f"cosigned covers it (cosigned size {covered})"
+            )
+
+    def _open_log_signed(self, note: str) -> None:
+        ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin)
+
+    def _pending_count(self) -> int:
+        return int(
+            self._db.execute("select count(*) from acknowledged where verified = 0").fetchone()[0]
+        )
+
+    def _extend(self, cp: ckpt.Checkpoint) -> None:
+        """The new trusted head must extend the last one (a consistency proof)."""
+        row = self._db.execute("select size, root from trusted").fetchone()
+        if row is not None:
+            size0, root0 = int(row[0]), bytes(row[1])
+            if cp.size < size0:
+                self._fail(f"the node's cosigned log shrank from {size0} to {cp.size} entries")
+            if cp.size == size0 and cp.root_hash != root0:
+                self._fail(f"the node shows another tree of size {size0}")
+            if size0 and cp.size > size0:
+                proof = self.node.get("/v1/node/consistency", size1=size0, size2=cp.size)
+                verify_consistency(size0, cp.size, _b64d(proof["proof"]), root0, cp.root_hash)
+        self._db.execute(
+            "insert or replace into trusted (id, size, root) values (1, ?, ?)",
+            (cp.size, cp.root_hash),
+        )
+
+    def _verify_entry(self, cp: ckpt.Checkpoint, tx_id: str, position: int, sig: str) -> None:
+        try:
+            proof: Any = self.node.get("/v1/node/inclusion", index=position, size=cp.size)
+        except LedgerError as exc:
+            if isinstance(exc, NotFoundError):
+                self._fail(f"the node has no entry at position {position}, where it put {tx_id}")
+            raise
+        entry_b64 = proof.get("entry")
+        if entry_b64 is None:
+            self._fail(f"the entry at {position} is not {tx_id}: the node calls it another's")
+        data = base64.b64decode(entry_b64)
+        entry = Entry.from_bytes(data)
+        tx = SignedTransaction.of_entry(entry)
+        if tx.tx_id != tx_id or _sig(tx.signature) != sig:
+            self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
+        verify_inclusion(leaf_hash(data), position, cp.size, _b64d(proof["proof"]), cp.root_hash)

@@ -1,0 +1,101 @@
+"""The TLS identities between a log node and the agencies' gateways.
+
+A gateway's client certificate is issued by its organisation's CA, the one the
+consortium file lists (O = organisation, OU = role, as a signing certificate), so the
+node knows who is calling from the handshake alone, never from a claim in a request.
+The node's server certificate is its own, self-signed: each gateway pins it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import socket
+import ssl
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import cert_pem, issue_member, key_pem, load_signing_key
+from ledger_gw.identity import load_certificate as load_pem
+
+_YEARS = 5
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def issue_client_certificate(org_dir: Path, consortium: Consortium, org_id: str) -> Path:
+    """``tls-client.pem``/``.key`` in an organisation's directory, issued by its CA key
+    (``ca.key`` there); the certificate's path."""
+    org = consortium.organisation(org_id)
+    ca_key = load_signing_key(org_dir / "ca.key")
+    ca_cert = load_pem((org_dir / "ca.pem").read_text())
+    if ca_cert != org.ca_cert:
+        raise ConfigError(f"{org_dir}/ca.pem is not the CA the consortium lists for {org_id}")
+    key, cert = issue_member(ca_key, ca_cert, org_id, org.role, f"tls.{org_id.lower()}")
+    _write(org_dir / "tls-client.key", key_pem(key), 0o600)
+    _write(org_dir / "tls-client.pem", cert_pem(cert).encode(), 0o644)
+    return org_dir / "tls-client.pem"
+
+
+def ensure_server_certificate(cert_path: Path, key_path: Path, hosts: list[str]) -> None:
+    """A self-signed server certificate for ``hosts`` (names or IP addresses), unless
+    one is there already."""
+    if cert_path.exists() and key_path.exists():
+        return
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"log node {socket.gethostname()}")])
+    names: list[x509.GeneralName] = []
+    for host in dict.fromkeys([*hosts, "localhost", "127.0.0.1"]):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365 * _YEARS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    _write(key_path, key_pem(key), 0o600)
+    _write(cert_path, cert_pem(cert).encode(), 0o644)
+
+
+def write_client_cas(consortium: Consortium, path: Path) -> Path:
+    """Every member's CA in one PEM file: what the node's TLS accepts client certificates
+    from (which member it is, the node then reads from the certificate)."""
+    _write(
+        path,
+        "".join(cert_pem(o.ca_cert) for o in consortium.organisations.values()).encode(),
+        0o644,
+    )
+    return path
+
+
+def client_context(node_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
+    """A gateway's TLS: trusts only the pinned node certificate, presents its own."""
+    for path in (node_cert, cert, key):
+        if not path.exists():
+            raise ConfigError(f"missing {path}")
+    context = ssl.create_default_context(cafile=str(node_cert))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(cert), str(key))
+    return context

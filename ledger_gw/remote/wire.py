@@ -1,0 +1,41 @@
+"""What a log node and a gateway say to each other about outcomes and errors, as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger_gw.errors import LedgerError, of_kind
+from ledger_gw.interfaces import Outcome
+
+
+def error_to_dict(error: LedgerError) -> dict[str, Any]:
+    return {"kind": error.kind, "code": error.code, "message": str(error), "field": error.field}
+
+
+def error_from_dict(data: Any) -> LedgerError:
+    try:
+        return of_kind(
+            str(data["kind"]), str(data["message"]), code=str(data["code"]), field=data.get("field")
+        )
+    except (KeyError, TypeError):
+        return of_kind("unavailable", f"the log node answered {data!r:.200}", code="bad_answer")
+
+
+def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "tx_id": outcome.tx_id,
+        "result": outcome.result,
+        "error": None if outcome.error is None else error_to_dict(outcome.error),
+        "position": outcome.position,
+    }
+
+
+def outcome_from_dict(data: Any) -> Outcome:
+    error = data.get("error")
+    position = data.get("position")
+    return Outcome(
+        str(data["tx_id"]),
+        data.get("result"),
+        None if error is None else error_from_dict(error),
+        None if position is None else int(position),
+    )

@@ -1,0 +1,213 @@
+"""Agencies on their own machines: gateways append through a log node over mutual TLS."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger_gw.errors import ForbiddenError, IntegrityError, UnavailableError
+from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.remote import tls
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.receipts import Receipts
+from ledger_gw.remote.wire import outcome_from_dict
+from ledger_gw.transaction import sign_proposal
+from ledger_gw.workspace import Workspace
+from tests.integration.remote.conftest import Agency, Site, _stop, _until, start_node
+from tests.support import events as ev
+
+pytestmark = pytest.mark.slow
+
+NAME = "Zainab-Quetzalcoatl"  # a test person's registration data, to look for in bytes
+BIRTH = "1977-03-14"
+
+
+def test_register_grant_refer_and_history_through_the_node(site: Site) -> None:
+    a, b = site.agencies["AGENCY-A"], site.agencies["AGENCY-B"]
+    person = a.call(
+        "POST",
+        "/v1/registrations",
+        json={"attributes": {"given_name": NAME, "date_of_birth": BIRTH}},
+    )
+    assert person.status_code == 201, person.text
+    pid = person.json()["pid"]
+    for event in (ev.consent_granted(pid), ev.entitlement_granted(pid)):
+        r = a.call("POST", "/v1/events", json=event)
+        assert r.status_code == 201, r.text
+    referral = ev.referral_created(pid)
+    assert a.call("POST", "/v1/events", json=referral).status_code == 201
+    accepted = b.call(
+        "POST", "/v1/events", json=ev.referral_step("accepted", referral["referral_id"])
+    )
+    assert accepted.status_code == 201, accepted.text
+    history = b.call("GET", f"/v1/persons/{pid}/history", params={"purpose": "referral"})
+    assert history.status_code == 200, history.text
+    seen = [(e["org"], e["event"]["type"]) for e in history.json()["events"]]
+    assert seen == [
+        ("AGENCY-A", "consent.granted"),
+        ("AGENCY-A", "entitlement.granted"),
+        ("AGENCY-A", "referral.created"),
+        ("AGENCY-B", "referral.accepted"),
+    ]
+
+
+def _client(root: Path, org: str, node_url: str) -> NodeClient:
+    org_dir = root / "orgs" / org
+    context = tls.client_context(
+        root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    return NodeClient(node_url, context)
+
+
+def test_a_certificate_from_no_member_ca_is_refused_at_the_handshake(
+    site: Site, tmp_path: Path
+) -> None:
+    ca_key, ca_cert = issue_ca("AGENCY-A")  # a CA the consortium does not list
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-A", "agency", "impostor")
+    (tmp_path / "c.pem").write_text(cert_pem(cert))
+    (tmp_path / "c.key").write_bytes(key_pem(key))
+    a = site.agencies["AGENCY-A"].root
+    context = tls.client_context(a / "node" / "tls.pem", tmp_path / "c.pem", tmp_path / "c.key")
+    with pytest.raises(UnavailableError):
+        NodeClient(site.node_url, context).get("/v1/node/size")
+
+
+def test_one_member_cannot_submit_or_query_as_another(site: Site) -> None:
+    ws = Workspace.load(site.operator)
+    as_a = sign_proposal(ws.signer("AGENCY-A"), "submit", [ev.independent(900)])
+    b = _client(site.agencies["AGENCY-B"].root, "AGENCY-B", site.node_url)
+    before = b.get("/v1/node/size")["size"]
+    with pytest.raises(ForbiddenError, match="signed by AGENCY-A"):
+        b.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})
+    query = sign_proposal(ws.signer("AGENCY-A"), "history", ["k1.x", "referral"])
+    with pytest.raises(ForbiddenError):
+        b.post("/v1/node/evaluate", {"transaction": query.to_dict()})
+    assert b.get("/v1/node/size")["size"] == before  # nothing written
+    # A's own submission, replayed by B's gateway, is still A's: refused the same way
+    a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
+    assert (
+        a.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})["outcomes"][0]["error"]
+        is None
+    )
+    with pytest.raises(ForbiddenError):
+        b.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})
+
+
+def test_the_node_holds_no_registration_data(site: Site) -> None:
+    found = [
+        path
+        for path in site.node.rglob("*")
+        if path.is_file() and any(s.encode() in path.read_bytes() for s in (NAME, BIRTH))
+    ]
+    assert found == []
+    agency = site.agencies["AGENCY-A"].root
+    assert any(NAME.encode() in p.read_bytes() for p in agency.glob("offchain-*.db*"))
+
+
+def _checked(agency: Agency) -> bool:
+    r = agency.call("GET", "/readyz")
+    assert r.status_code == 200, r.text
+    return str(r.json()["checks"]["log_node_receipts"]).startswith("0 pending")
+
+
+def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
+    a = site.agencies["AGENCY-A"]
+    _until(lambda: _checked(a), "every acknowledged append checked against cosigned heads")
+
+    class Forging(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            answer = super().get(path, **params)
+            if path == "/v1/node/inclusion" and answer["proof"]:
+                answer["proof"][0] = base64.b64encode(b"\x00" * 32).decode()
+            return answer
+
+    copy = tmp_path / "receipts.db"
+    shutil.copy(a.root / "orgs" / "AGENCY-A" / "receipts.db", copy)
+    with closing(sqlite3.connect(copy)) as db, db:
+        db.execute("update acknowledged set verified = 0")
+        db.execute("delete from trusted")
+    org_dir = a.root / "orgs" / "AGENCY-A"
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    receipts = Receipts(copy, Workspace.load(a.root).consortium, Forging(site.node_url, context))
+    with pytest.raises(IntegrityError, match="does not verify"):
+        receipts.check()
+    with pytest.raises(IntegrityError):  # and stays caught
+        receipts.check()
+
+
+def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
+    site: Site, tmp_path: Path
+) -> None:
+    """A node that shows a gateway a tree the witnesses never see: it acknowledges, and
+    its cosigned head never reaches the append. Within the deadline that is only
+    pending; past it, a failure that stays."""
+    a = site.agencies["AGENCY-B"]
+    org_dir = a.root / "orgs" / "AGENCY-B"
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    frozen = NodeClient(site.node_url, context).get("/v1/node/checkpoint/trusted")
+
+    class Withholding(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/checkpoint/trusted":
+                return frozen  # the witnesses' latest, as the node lets this gateway see
+            return super().get(path, **params)
+
+    now = [1_000_000.0]
+    consortium = Workspace.load(a.root).consortium
+    node = Withholding(site.node_url, context)
+    receipts = Receipts(tmp_path / "r.db", consortium, node, deadline_s=60, clock=lambda: now[0])
+    tx = sign_proposal(
+        Workspace.load(site.operator).signer("AGENCY-B"), "submit", [ev.consent_granted(ev.pid())]
+    )
+    outcome = outcome_from_dict(
+        node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})["outcomes"][0]
+    )
+    assert outcome.position is not None
+    assert outcome.position >= frozen["size"]
+    receipts.record([tx], [outcome])
+    assert receipts.check()["pending"] == 1  # not yet cosigned: waiting is fine
+    now[0] += 61
+    with pytest.raises(IntegrityError, match="no checkpoint the witness quorum cosigned"):
+        receipts.check()
+    with pytest.raises(IntegrityError):
+        receipts.check()  # and stays caught
+    # the same receipt against the node's real cosigned head holds
+    honest = Receipts(tmp_path / "h.db", consortium, NodeClient(site.node_url, context), 60)
+    honest.record([tx], [outcome])
+    _until(lambda: honest.check()["pending"] == 0, "the witnesses cosigning the append")
+
+
+def test_a_node_that_forgets_an_acknowledged_append_is_caught(site: Site) -> None:
+    a = site.agencies["AGENCY-A"]
+    _until(lambda: _checked(a), "the receipts checked")
+    ledger = site.node / "ledger.db"
+    earlier = site.node / "earlier.db"
+    with closing(sqlite3.connect(ledger)) as live, closing(sqlite3.connect(earlier)) as copy:
+        live.backup(copy)
+    r = a.call("POST", "/v1/events", json=ev.independent(901))
+    assert r.status_code == 201, r.text
+    port = int(site.node_url.rsplit(":", 1)[1])
+    _stop(site.node_proc)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{ledger}{suffix}").unlink(missing_ok=True)
+    earlier.rename(ledger)  # the node comes back without the last append
+    site.node_proc = start_node(site.node, port)
+    log = a.root / "gateway.log"
+    # the gateway's background check finds it, before anyone asks for readiness
+    _until(lambda: "not to be trusted" in log.read_text(), "the background receipts check")
+    r = a.call("GET", "/readyz")
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "not_ready"
+    said = log.read_text()
+    assert "not to be trusted" in said
+    assert "acknowledged an entry at position" in said

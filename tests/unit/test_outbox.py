@@ -1,0 +1,99 @@
+"""The outbox on its own: order, the clock window, refusals kept, faults retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.errors import ConflictError, UnavailableError
+from ledger_gw.interfaces import Outcome
+from ledger_gw.remote.outbox import Outbox
+from ledger_gw.transaction import SignedTransaction, format_time, sign_proposal
+from ledger_gw.workspace import Workspace
+from tests.support import events as ev
+
+NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    return Workspace.create(tmp_path_factory.mktemp("ws"), DEMO)
+
+
+def _signed(ws: Workspace, at: dt.datetime, n: int) -> list[SignedTransaction]:
+    signer = ws.signer("AGENCY-A")
+    return [
+        sign_proposal(signer, "submit", [ev.independent(i)], clock=lambda: at) for i in range(n)
+    ]
+
+
+class Node:
+    """Records what it is handed; answers with the outcomes it is told to."""
+
+    def __init__(self) -> None:
+        self.seen: list[SignedTransaction] = []
+        self.refuse: set[str] = set()
+        self.down = False
+
+    def __call__(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        if self.down:
+            raise UnavailableError("down", code="log_node_unreachable")
+        self.seen.extend(txs)
+        return [
+            Outcome(t.tx_id, None, ConflictError("no", code="x"))
+            if t.tx_id in self.refuse
+            else Outcome(t.tx_id, {}, None, len(self.seen))
+            for t in txs
+        ]
+
+
+def test_synced_in_capture_order_and_kept_while_down(workspace: Workspace, tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 5)
+    answered = box.capture(txs)
+    assert all(o.queued and o.position is None for o in answered)
+    node = Node()
+    node.down = True
+    with pytest.raises(UnavailableError):
+        box.sync(node)
+    assert box.pending() == 5
+    node.down = False
+    assert box.sync(node) == 5
+    assert [t.tx_id for t in node.seen] == [t.tx_id for t in txs]  # the same, in order
+    assert box.items() == []
+
+
+def test_a_refusal_stays_failed_and_later_items_go_on(workspace: Workspace, tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 3)
+    box.capture(txs)
+    node = Node()
+    node.refuse = {txs[1].tx_id}
+    box.sync(node)
+    (failed,) = box.items()
+    assert (failed.tx.tx_id, failed.state, failed.error["code"]) == (txs[1].tx_id, "failed", "x")
+    assert box.sync(node) == 0  # never handed over again
+    assert len(node.seen) == 3
+
+
+def test_an_item_older_than_the_window_is_signed_again_once(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    day_ago = NOW - dt.timedelta(days=1)
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    (old,) = _signed(workspace, day_ago, 1)
+    box.capture([old])
+    node = Node()
+    node.down = True
+    with pytest.raises(UnavailableError):
+        box.sync(node)
+    (kept,) = box.items()
+    assert kept.tx.proposal.time == NOW  # signed again, and kept before it was sent
+    assert kept.tx.proposal.args[0] == {**old.proposal.args[0], "captured_at": format_time(day_ago)}
+    node.down = False
+    box.sync(node)
+    assert [t.tx_id for t in node.seen] == [kept.tx.tx_id]  # its retry is the same one
