@@ -15,6 +15,7 @@ from api.blueprints import (
     audit,
     credentials,
     events,
+    handovers,
     health,
     log,
     persons,
@@ -87,6 +88,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         audit,
         reports,
         credentials,
+        handovers,
     ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)

@@ -33,6 +33,7 @@ class GatewayConfig:
     session_key_file: Path | None = None
     cookie_secure: bool = True
     rate_limit_storage: str = "memory://"
+    peers: Mapping[str, str] = field(default_factory=dict)  # org ID -> its gateway's URL
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property
