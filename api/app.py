@@ -26,6 +26,7 @@ from api.blueprints import (
     audit,
     credentials,
     events,
+    handovers,
     health,
     log,
     outbox,
@@ -103,6 +104,7 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
         reports,
         credentials,
         validity,
+        handovers,
     ):
         api.register_blueprint(module.blp)
     app.add_url_rule("/docs/assets/<path:filename>", "swagger_assets", _swagger_asset)

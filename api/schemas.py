@@ -85,6 +85,36 @@ class RegistrationIn(Schema):
     held_id = fields.String(metadata={"description": "a person-held ID she already carries"})
 
 
+class HandoverIn(Schema):
+    referral_id = fields.UUID(required=True)
+    note = fields.String(
+        load_default="",
+        validate=validate.Length(max=4000),
+        metadata={"description": "the referral note for the receiving caseworker"},
+    )
+
+
+class HandoverOut(Schema):
+    referral_id = fields.String(required=True)
+    to_org = fields.String(required=True)
+    document_hash = fields.String(required=True)
+    event_id = fields.String(required=True)
+    expires_at = fields.DateTime(required=True)
+
+
+class FromReferralIn(Schema):
+    referral_id = fields.UUID(required=True)
+
+
+class FromReferralOut(Schema):
+    referral_id = fields.String(required=True)
+    from_org = fields.String(required=True)
+    pid = fields.String(required=True)
+    attributes = fields.Dict(keys=fields.String(), values=fields.String())
+    note = fields.String()
+    document_hash = fields.String(required=True)
+
+
 class CorrectionIn(Schema):
     attributes = IdentityAttributes(required=True)
 

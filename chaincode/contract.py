@@ -30,6 +30,7 @@ Handler = Callable[[Tx, Event], tuple[str, Obj]]
 HANDLERS: dict[str, Handler] = {
     "referral.created": referrals.create,
     **{t: referrals.transition for t in referrals.TRANSITIONS},
+    "referral.handed_over": referrals.hand_over,
     "entitlement.granted": entitlements.grant,
     "assistance.delivered": entitlements.deliver,
     **{t: entitlements.transition for t in entitlements.TRANSITIONS},

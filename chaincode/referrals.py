@@ -7,11 +7,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from chaincode import authz, consent
-from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from chaincode.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    TransitionError,
+    ValidationError,
+)
 from chaincode.schemas import Event
 from chaincode.store import Obj, Tx, referral_key
 
 # A parent may be continued only once its receiver has taken it on.
+OPEN_STATES = frozenset({"created", "accepted"})
 PARENT_STATES = frozenset({"accepted", "completed"})
 
 
@@ -112,3 +119,32 @@ def transition(tx: Tx, event: Event) -> tuple[str, Obj]:
         referral[step.detail] = event[step.detail]
     tx.put(referral_key(referral["referral_id"]), referral)
     return referral["pid"], {"referral_id": referral["referral_id"], "state": step.target}
+
+
+def hand_over(tx: Tx, event: Event) -> tuple[str, Obj]:
+    """The sender records, by its salted hash only, the package it sealed for the
+    receiver: allowed while the referral is open and under the consent it cites, which
+    must still name the receiver for referral and cover the referrals category."""
+    referral = load(tx, event["referral_id"])
+    authz.require_org(tx.creator, referral["from_org"], "not_sender", "the sending organisation")
+    if referral["state"] not in OPEN_STATES:
+        raise TransitionError(
+            "referral_closed", f"the referral is {referral['state']}", "referral_id"
+        )
+    consent_id: str | None = referral["consent_id"]
+    if consent_id is None:
+        raise ValidationError(
+            "consent_required", "the referral cites no consent to share under", "referral_id"
+        )
+    consent.require_cover(tx, consent_id, referral["pid"], referral["to_org"], "referral")
+    cited = consent.load(tx, consent_id)
+    if not consent.covers(cited, tx.date, referral["to_org"], "referral", "referrals"):
+        raise ForbiddenError(
+            "consent_not_covering",
+            "the consent does not cover sharing referral data",
+            "referral_id",
+        )
+    return referral["pid"], {
+        "referral_id": referral["referral_id"],
+        "document_hash": event["document_hash"],
+    }

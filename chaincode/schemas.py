@@ -135,6 +135,7 @@ SCHEMAS: Mapping[str, Mapping[str, Spec]] = {
     "referral.declined": {"referral_id": UUID, "reason": Spec(code(f.DECLINE_REASONS))},
     "referral.completed": {"referral_id": UUID, "outcome": Spec(code(f.OUTCOMES))},
     "referral.cancelled": {"referral_id": UUID, "reason": Spec(code(f.CHANGE_REASONS))},
+    "referral.handed_over": {"referral_id": UUID, "document_hash": Spec(pattern(f.SHA256_HEX))},
     "entitlement.granted": {
         "entitlement_id": UUID,
         "pid": Spec(pattern(f.PID)),

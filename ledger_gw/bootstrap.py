@@ -51,6 +51,9 @@ Environment variables (all optional), read by `config_from_env`:
   (a `limits` storage URI). The default ``memory://`` counts in each worker alone, so
   with N workers a client gets up to N times the limit; in production use a store all
   workers share, e.g. ``redis://host:6379``.
+- ``LEDGER_GW_PEERS`` → `peers`: the other members' gateways this one fetches referral
+  hand-overs from, ``ORG=URL`` separated by commas (e.g.
+  ``AGENCY-A=https://gw.agency-a.example``).
 
 and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
 ``LEDGER_GW_WORKERS`` (2), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
@@ -175,7 +178,18 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
         log_certificate=_path(env, "LEDGER_GW_LOG_CERT"),
         sync_interval_s=_seconds(env, "LEDGER_GW_SYNC_INTERVAL", 5.0),
         receipt_deadline_s=_seconds(env, "LEDGER_GW_RECEIPT_DEADLINE", 600.0),
+        peers=_peers(env.get("LEDGER_GW_PEERS", "")),
     )
+
+
+def _peers(text: str) -> dict[str, str]:
+    peers: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        org, _, url = item.partition("=")
+        if not org or not url.startswith(("http://", "https://")):
+            raise ConfigError(f"LEDGER_GW_PEERS: {item!r} is not ORG=http(s)://host:port")
+        peers[org.strip()] = url.rstrip("/")
+    return peers
 
 
 @dataclass(frozen=True)

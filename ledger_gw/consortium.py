@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from chaincode.fields import parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
+from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     Authenticator,
     KeyPeriod,
@@ -378,6 +380,13 @@ class Consortium:
     def authenticator(self) -> Authenticator:
         return Authenticator(self.organisations)
 
+    def handover_key(self, org_id: str) -> X25519PublicKey:
+        """The key a referral hand-over to `org_id` is sealed to, as the members published it."""
+        text = self.organisation(org_id).handover_key
+        if text is None:
+            raise ConfigError(f"{org_id} publishes no hand-over key in consortium {self.name}")
+        return handover_keys.parse_public(org_id, text)
+
     def organisation(self, org_id: str) -> Organisation:
         try:
             return self.organisations[org_id]
@@ -417,6 +426,7 @@ class Consortium:
                     None if url is None else _witness_url(org_id, str(url)),
                     _profile_from(item),
                     tuple(_period_from(org_id, p) for p in item.get("signing_keys", ())),
+                    _handover_key(org_id, item.get("handover_key")),
                 )
             programmes = tuple(str(p) for p in data.get("programmes", ()))
             # Files from before witnesses ran apart have keys but no URL and no quorum:
@@ -464,6 +474,8 @@ def _org_dict(o: Organisation) -> dict[str, Any]:
             listed["iati_ref"] = o.profile.iati_ref
         if o.profile.iati_type is not None:
             listed["iati_type"] = o.profile.iati_type
+    if o.handover_key is not None:
+        listed["handover_key"] = o.handover_key
     if o.signing_keys:
         listed["signing_keys"] = [
             {
@@ -474,6 +486,13 @@ def _org_dict(o: Organisation) -> dict[str, Any]:
             for p in o.signing_keys
         ]
     return listed
+
+
+def _handover_key(org_id: str, text: object) -> str | None:
+    if text is None:
+        return None
+    handover_keys.parse_public(org_id, str(text))
+    return str(text)
 
 
 def _instant(moment: dt.datetime) -> str:

@@ -131,6 +131,13 @@ class CredentialError(RejectedError):
     code = "credential_invalid"
 
 
+class HandoverError(RejectedError):
+    """A referral hand-over package cannot be taken: tampered with, sealed to another
+    organisation, or not the one the ledger records. Its ``code`` says which, stably."""
+
+    code = "handover_invalid"
+
+
 # -- something is broken or unreachable --------------------------------------------------
 
 

@@ -198,6 +198,8 @@ class Organisation:
     # Its signing certificates, oldest first; empty in files written before keys were
     # listed, where any certificate its CA issued is accepted.
     signing_keys: tuple[KeyPeriod, ...] = ()
+    # Its referral hand-over key (X25519, base64): what other members seal packages to.
+    handover_key: str | None = None
 
 
 @dataclass(frozen=True)

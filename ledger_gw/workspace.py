@@ -8,6 +8,8 @@
     ledger.db                   the embedded ledger (default URL)
     node/log.key                the ledger node's checkpoint-signing key
     orgs/<ORG>/ca.pem, ca.key   the organisation's CA (the demo's Fabric CA)
+    orgs/<ORG>/handover.key     its referral hand-over key (X25519); the consortium
+                                file publishes the public half
     orgs/<ORG>/signer.pem, .key its signing identity (the current one: `ledger-gw key
                                 rotate` replaces it, keeping the old certificate in
                                 orgs/<ORG>/retired/ and no old private key)
@@ -33,10 +35,12 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chaincode.stub import Role
 from ledger_gw.consortium import Consortium, Definition
 from ledger_gw.errors import ConfigError
+from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     KeyPeriod,
     Organisation,
@@ -52,6 +56,8 @@ from ledger_gw.identity import (
 )
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.pseudonym import PseudonymKey
+
+HANDOVER_KEY = "handover.key"
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -82,7 +88,16 @@ def _new_member(
     (d / "ca.pem").write_text(cert_pem(ca_cert))
     (d / "signer.pem").write_text(cert_pem(cert))
     first = KeyPeriod(certificate_fingerprint(cert), cert.not_valid_before_utc)
-    return Organisation(org_id, role, ca_cert, profile=profile, signing_keys=(first,))
+    handover = handover_keys.generate()
+    _write_secret(d / HANDOVER_KEY, handover_keys.private_pem(handover))
+    return Organisation(
+        org_id,
+        role,
+        ca_cert,
+        profile=profile,
+        signing_keys=(first,),
+        handover_key=handover_keys.public_text(handover.public_key()),
+    )
 
 
 def _note_signer(path: Path) -> ckpt.NoteSigner:
@@ -110,6 +125,10 @@ class Workspace:
     def signer(self, org_id: str) -> Signer:
         d = self._org_dir(org_id)
         return Signer.load(d / "signer.key", d / "signer.pem")
+
+    def handover_key(self, org_id: str) -> X25519PrivateKey:
+        """The private half of the organisation's published hand-over key."""
+        return handover_keys.load_private(self._org_dir(org_id) / HANDOVER_KEY)
 
     def log_signer(self) -> ckpt.NoteSigner:
         return _note_signer(self.root / "node" / "log.key")

@@ -12,12 +12,14 @@ from api.schemas import (
     CorrectionIn,
     DocumentIn,
     DocumentOut,
+    FromReferralIn,
+    FromReferralOut,
     RegistrationIn,
     RegistrationListOut,
     RegistrationOut,
     RegistrationSearchArgs,
 )
-from ledger_gw.services import registrations
+from ledger_gw.services import handover, registrations
 from ledger_gw.services.access import Action
 
 blp = Blueprint(
@@ -55,6 +57,19 @@ def create(body: dict[str, Any]) -> Any:
         id_scheme=body["id_scheme"],
         held_id=body.get("held_id"),
     )
+    audit_pid(out["pid"])
+    return out
+
+
+@blp.route("/from-referral", methods=["POST"])
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 409, 422)
+@blp.arguments(FromReferralIn)
+@blp.response(200, FromReferralOut)
+def from_referral(body: dict[str, Any]) -> Any:
+    """Fetch the referring agency's sealed hand-over, check it against the ledger and
+    answer with her registration pre-filled, for the caseworker to confirm (POST
+    /v1/registrations then creates it). Nothing is created here."""
+    out = handover.from_referral(gateway(), caller(), str(body["referral_id"]))
     audit_pid(out["pid"])
     return out
 

@@ -115,3 +115,28 @@ class AuditRecord(Base):
     pid: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     status: Mapped[int] = mapped_column(Integer)
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class SealedHandover(Base):
+    """A referral hand-over package, sealed to the receiving organisation: kept only
+    until that organisation has fetched it, or until it expires."""
+
+    __tablename__ = "handovers"
+
+    referral_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    to_org: Mapped[str] = mapped_column(String(32))
+    document_hash: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class SeenNonce(Base):
+    """A signed gateway-to-gateway request already answered: the same request sent again
+    is refused while its time is still within the accepted window."""
+
+    __tablename__ = "seen_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    org: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)

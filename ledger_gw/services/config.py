@@ -37,6 +37,7 @@ class GatewayConfig:
     log_certificate: Path | None = None  # the node's TLS certificate, pinned
     sync_interval_s: float = 5.0  # outbox sync and receipts check, in the background
     receipt_deadline_s: float = 600.0  # an acknowledged append uncovered by then: a failure
+    peers: Mapping[str, str] = field(default_factory=dict)  # org ID -> its gateway's URL
     extra: Mapping[str, str] = field(default_factory=dict)  # Flask settings (tests)
 
     @property

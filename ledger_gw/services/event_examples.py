@@ -21,6 +21,7 @@ from ledger_gw.consortium import Ceiling
 
 PID = "k1.abcdefghijklmnopqrstuvwxyz"
 DOCUMENT_HASH = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PACKAGE_HASH = "fcde2b2edba56bf408601fb721fe9b5c338d10ee429ea04fae5511b68fbf8fb9"
 FORM_HASH = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
 
@@ -83,6 +84,8 @@ def examples(
         (sender, {"type": "referral.created", "referral_id": REFERRAL_ID, "pid": PID,
                   "to_org": receiver, "sector": "health", "urgency": "urgent",
                   "document_hash": DOCUMENT_HASH, "consent_id": CONSENT_ID}),
+        (sender, {"type": "referral.handed_over", "referral_id": REFERRAL_ID,
+                  "document_hash": PACKAGE_HASH}),
         (receiver, {"type": "referral.accepted", "referral_id": REFERRAL_ID}),
         (receiver, {"type": "referral.completed", "referral_id": REFERRAL_ID,
                     "outcome": "service_provided"}),

@@ -44,6 +44,12 @@ def _samples() -> dict[str, dict[str, Any]]:
         "entitlement.resumed": ev.entitlement_step("resumed", ent),
         "consent.granted": ev.consent_granted(PID),
         "consent.revoked": ev.consent_revoked(ev.uid()),
+        "referral.handed_over": {
+            "event_id": ev.uid(),
+            "type": "referral.handed_over",
+            "referral_id": ref,
+            "document_hash": "ab" * 32,
+        },
     }
     for kind in ("accepted", "declined", "completed", "cancelled"):
         samples[f"referral.{kind}"] = ev.referral_step(kind, ref)

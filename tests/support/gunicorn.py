@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,20 +22,28 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(directory: Path, metrics_dir: Path | None, workers: int = 2) -> Iterator[str]:
+def gunicorn(
+    directory: Path,
+    metrics_dir: Path | None,
+    workers: int = 2,
+    environ: Mapping[str, str] | None = None,
+    log_name: str = "gunicorn.log",
+) -> Iterator[str]:
     """Serve the consortium in `directory`; yields the base URL once /readyz answers 200.
 
     Without `metrics_dir`, PROMETHEUS_MULTIPROC_DIR is left unset, as an operator would:
     `ledger-gw serve` then makes its own.
 
-    Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/gunicorn.log`.
+    `environ` adds to the environment (e.g. LEDGER_GW_ORGS for one organisation's gateway).
+    Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/<log_name>`.
     """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(environ or {})
     if metrics_dir is not None:
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     command = ["serve", "--dir", str(directory), "--host", "127.0.0.1", "--port", str(port)]
-    log_path = directory / "gunicorn.log"
+    log_path = directory / log_name
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "ledger_gw.cli", *command, "--workers", str(workers)],

@@ -1,0 +1,47 @@
+"""/v1/handovers: a referral's hand-over package, sealed by this agency to the receiver.
+
+The referring caseworker seals one (bearer token); the receiving organisation's gateway
+fetches it with a request its organisation signed, not with a token of this gateway."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+from flask_smorest import Blueprint
+
+from api.auth import caller, gateway
+from api.blueprints.common import errors, protected
+from api.schemas import HandoverIn, HandoverOut
+from ledger_gw.services import handover
+from ledger_gw.services.access import Action
+
+blp = Blueprint(
+    "handovers",
+    __name__,
+    url_prefix="/v1/handovers",
+    description="Referral hand-overs between agencies' gateways",
+)
+
+
+@blp.route("", methods=["POST"])
+@protected(blp, Action.EVENTS_WRITE, 400, 404, 409, 422)
+@blp.arguments(HandoverIn)
+@blp.response(201, HandoverOut)
+def create(body: dict[str, Any]) -> Any:
+    """Seal her registration and a note to the referral's receiver, under the consent the
+    referral cites; the ledger records the package's salted hash only."""
+    return handover.prepare(gateway(), caller(), str(body["referral_id"]), body["note"])
+
+
+@blp.route("/<uuid:referral_id>", methods=["GET"])
+@errors(blp, 401, 403, 404, 409)
+@blp.doc(
+    description="For the receiving organisation's gateway only: signed with its "
+    "organisation's key (Ledger-Org-Certificate, Ledger-Timestamp, Ledger-Nonce, "
+    "Ledger-Signature), answered once, then deleted here."
+)
+def fetch(referral_id: Any) -> Any:
+    """The sealed package, to the organisation it is sealed to."""
+    sealed = handover.release(gateway(), str(referral_id), dict(request.headers))
+    return Response(sealed, status=200, mimetype="application/json")
