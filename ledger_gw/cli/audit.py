@@ -93,7 +93,12 @@ def _hex(text: str | None) -> bytes | None:
 
 
 def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--entry and --leaf-hash: what a tlog-proof proves is in the log."""
+    """--entry, --leaf-hash and --block: what a tlog-proof proves is in the log."""
+    command = click.option(
+        "--block",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Fabric tlog-proof: the transaction's block (protobuf), to check its content too.",
+    )(command)
     command = click.option(
         "--leaf-hash", help="tlog-proof: the entry's RFC 6962 leaf hash (hex), if not --entry."
     )(command)
@@ -110,6 +115,8 @@ def _verify_tlog_proof(
     quorum: int | None,
     entry: Path | None,
     leaf_hash: str | None,
+    genesis_hash: bytes | None = None,
+    block: Path | None = None,
 ) -> None:
     """A tlog-proof carries no consortium: it is checked against a pinned one only."""
     if consortium is None:
@@ -128,6 +135,8 @@ def _verify_tlog_proof(
         entry=entry.read_bytes() if entry else None,
         leaf_hash=leaf,
         quorum=pinned.witness_quorum if quorum is None else quorum,
+        genesis_hash=genesis_hash,
+        block=block.read_bytes() if block else None,
     )
     click.echo(json.dumps(proven.to_dict(), indent=2))
 
@@ -159,6 +168,7 @@ def audit_verify(
     policy: str | None,
     entry: Path | None,
     leaf_hash: str | None,
+    block: Path | None,
 ) -> None:
     """Verify a bundle (Merkle or Fabric evidence) or a C2SP tlog-proof offline against
     the consortium file you pin, never the bundle's own copy; exit 1 on any failure."""
@@ -170,7 +180,7 @@ def audit_verify(
             field="--consortium",
         )
     if tlog_proofs.is_tlog_proof(bundle.read_bytes()[:64]):
-        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash)
+        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash, _hex(genesis_hash), block)
         return
     report = bundles.verify_bytes(
         bundle.read_bytes(),
