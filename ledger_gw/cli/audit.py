@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from ledger_gw.bootstrap import open_log
-from ledger_gw.cli.options import LogChoice, directory_option, ledger_option, log_options
+from ledger_gw.cli.options import LogChoice, log_options
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
@@ -230,8 +229,7 @@ def audit_chain(
 
 
 @audit.command("watch")
-@directory_option
-@ledger_option
+@log_options
 @click.option("--url", help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).")
 @click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --url (any role).")
 @click.option(
@@ -244,8 +242,7 @@ def audit_chain(
 @click.option("--interval", type=float, default=10.0, show_default=True)
 @click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
 def audit_watch(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     url: str | None,
     token: str | None,
     consortium: Path | None,
@@ -255,12 +252,13 @@ def audit_watch(
     count: int,
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted: read from the
-    ledger's database, or with --url from a gateway's tiles, computing the proofs here."""
+    ledger's database, or with --url from a gateway's tiles, computing the proofs here;
+    on Fabric (--backend fabric) the members' validity log, through a member's peer."""
     if url is not None:
-        pinned = Consortium.load(consortium or directory / "consortium.json")
+        pinned = Consortium.load(consortium or source.directory / "consortium.json")
         _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
         return
-    with open_log(directory, ledger_url) as (ws, log):
+    with source.open() as (ws, log):
         _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
 
 

@@ -116,13 +116,12 @@ def checkpoint() -> None:
 
 
 @checkpoint.command("show")
-@directory_option
-@ledger_option
-@click.option("--size", type=int, help="Tree size (default: latest).")
-def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
+@click.option("--size", type=int, help="Tree size, on Fabric block height (default: latest).")
+@log_options
+def checkpoint_show(source: LogChoice, size: int | None) -> None:
     """Print a checkpoint note, with its cosignatures (on Fabric: the validity log's at
     block height SIZE, signed by the members who state it)."""
-    with open_log(directory, ledger_url) as (_, log):
+    with source.open() as (_, log):
         click.echo(proofs.checkpoint_note(log, size), nl=False)
 
 
