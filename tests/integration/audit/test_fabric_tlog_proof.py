@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from click.testing import CliRunner
 
 from chaincode.canonical import canonical_json
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves, statement
+from ledger_gw.cli import cli
 from ledger_gw.errors import AuditError, AuditFailedError, ConflictError, LogInconsistentError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.verifiable import FabricLog
@@ -246,3 +248,19 @@ def test_watch_refuses_a_checkpoint_below_the_members_quorum(
     with pytest.raises(AuditError, match="quorum"):
         watch.poll(state, consortium, one)
     assert not state.exists()
+
+
+def test_audit_verify_checks_a_fabric_tlog_proof_file(conflict: Conflict, tmp_path: Path) -> None:
+    proof, block = tmp_path / "tx.tlog-proof", tmp_path / "block.bin"
+    proof.write_text(_export(conflict, conflict.kept.tx_id).text())
+    raw = conflict.peer.channel.block(conflict.number)
+    block.write_bytes(raw)
+    pins = ["--consortium", str(conflict.f.ws.root / "consortium.json")]
+    pins += ["--genesis-hash", conflict.f.genesis_hash.hex()]
+    good = CliRunner().invoke(cli, ["audit", "verify", str(proof), *pins, "--block", str(block)])
+    assert good.exit_code == 0, good.output
+    assert json.loads(good.output)["transaction"]["tx_id"] == conflict.kept.tx_id
+    block.write_bytes(fb.set_code(raw, 0, fb.MVCC_READ_CONFLICT))
+    bad = CliRunner().invoke(cli, ["audit", "verify", str(proof), *pins, "--block", str(block)])
+    assert bad.exit_code == 1
+    assert "does not bear out" in str(bad.exception)
