@@ -31,11 +31,19 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from ledger_gw import protos as pb
 from ledger_gw.audit.evidence import b64, unb64
-from ledger_gw.audit.fabric_blocks import block_header_hash
+from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.merkle import ProofError, inclusion_nodes, leaf_hash, root_of, verify_inclusion
+from ledger_gw.log.merkle import (
+    ProofError,
+    ProofNodes,
+    consistency_nodes,
+    inclusion_nodes,
+    leaf_hash,
+    root_of,
+    verify_inclusion,
+)
 from ledger_gw.log.note import NoteError
 
 TRANSACTIONS_FILTER = 2  # common.BlockMetadataIndex
@@ -44,7 +52,15 @@ NOT_VALIDATED = 254  # peer.TxValidationCode, for a block that carries no codes 
 
 def validity_origin(genesis_hash: bytes) -> str:
     """The validity log's checkpoint origin: one per channel, named by its genesis block."""
-    return f"fabric-validity/{genesis_hash.hex()}"
+    return f"{ORIGIN_PREFIX}{genesis_hash.hex()}"
+
+
+ORIGIN_PREFIX = "fabric-validity/"
+
+
+def is_validity_origin(origin: str) -> bool:
+    """Whether a checkpoint is a Fabric channel's validity log (signed by members only)."""
+    return origin.startswith(ORIGIN_PREFIX)
 
 
 def _tx_id(raw: bytes) -> str:
@@ -70,6 +86,19 @@ def statement(block: Any, index: int) -> bytes:
             "header": block_header_hash(block.header).hex(),
         }
     )
+
+
+def statement_of(raw: bytes, tx_id: str) -> tuple[int, bytes]:
+    """The index in its block of the transaction ``tx_id`` and its leaf, recomputed from
+    the block (whose data must match its header, so the leaf's header hash binds the
+    transaction's content); ValueError when the block does not hold it."""
+    block = pb.common.Block.FromString(raw)
+    if block.header.data_hash != block_data_hash(block.data.data):
+        raise ValueError("the block's data does not match its header")
+    for index, data in enumerate(block.data.data):
+        if _tx_id(data) == tx_id:
+            return index, statement(block, index)
+    raise ValueError(f"the block does not hold {tx_id}")
 
 
 def block_leaves(raw: bytes) -> list[bytes]:
@@ -102,9 +131,20 @@ class ValidityTree:
     def proof(self, leaf: int) -> list[bytes]:
         """The RFC 9162 inclusion proof of ``leaf`` in the whole tree."""
         leaves = self.leaves()
-        nodes = inclusion_nodes(leaf, len(leaves))
-        hashes = [root_of(leaves[n.begin : n.begin + (1 << n.level)]) for n in nodes.ids]
-        return nodes.rehash(hashes)
+        return _hashes(leaves, inclusion_nodes(leaf, len(leaves)))
+
+    def consistency(self, size1: int, size2: int) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``size1`` leaves is a prefix of the tree of
+        ``size2`` (each no larger than this one): blocks once cut never change, so the
+        members' validity log only grows, and a watcher shown another history sees it."""
+        leaves = self.leaves()
+        if not 0 < size1 <= size2 <= len(leaves):
+            raise ValueError(f"no proof from {size1} to {size2} leaves in {len(leaves)}")
+        return _hashes(leaves[:size2], consistency_nodes(size1, size2))
+
+
+def _hashes(leaves: Sequence[bytes], nodes: ProofNodes) -> list[bytes]:
+    return nodes.rehash([root_of(leaves[n.begin : n.begin + (1 << n.level)]) for n in nodes.ids])
 
 
 def validity_evidence(

@@ -5,6 +5,11 @@ history today and another tomorrow (RFC 9162 section 8.1.4; C2SP witnesses).
 The trusted head lives in a small JSON state file, written atomically and only
 after a new checkpoint has been opened and proven consistent; a failed check
 leaves it untouched and raises :class:`LogInconsistentError`.
+
+On Fabric the log watched is the channel's validity log
+(:mod:`ledger_gw.audit.fabric_validity`): no log key signs it, so each checkpoint must
+carry the signatures of at least the consortium's quorum of members' witnesses, and a
+member shown a forked validity history by its gateway is told, as on the embedded log.
 """
 
 from __future__ import annotations
@@ -68,12 +73,29 @@ class Observation:
 class Monitor:
     """A checkpoint monitor with its state in ``state_path``."""
 
-    def __init__(self, state_path: Path, consortium: Consortium, quorum: int = 0) -> None:
+    def __init__(
+        self,
+        state_path: Path,
+        consortium: Consortium,
+        quorum: int = 0,
+        *,
+        validity_origin: str | None = None,
+    ) -> None:
+        """``validity_origin``: watch that Fabric channel's validity log, whose
+        checkpoints the members sign alone (at least the consortium's quorum)."""
         self.state_path = state_path
-        self.origin = consortium.origin
+        self.validity = validity_origin is not None
+        self.origin = validity_origin or consortium.origin
         self.log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self.witnesses = consortium.witness_verifiers()
-        self.quorum = quorum
+        self.quorum = max(quorum, consortium.witness_quorum) if self.validity else quorum
+
+    def _open(self, note: str) -> ckpt.VerifiedCheckpoint:
+        if self.validity:
+            return ckpt.open_statement(note, self.witnesses, self.quorum, origin=self.origin)
+        return ckpt.open_checkpoint(
+            note, self.log_key, self.witnesses, self.quorum, origin=self.origin
+        )
 
     def trusted(self) -> ckpt.Checkpoint | None:
         """The last checkpoint proven consistent, or None before the first observation."""
@@ -94,13 +116,16 @@ class Monitor:
     def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint."""
         try:
-            opened = ckpt.open_checkpoint(
-                note, self.log_key, self.witnesses, self.quorum, origin=self.origin
-            )
-        except ckpt.CheckpointError as exc:
+            opened = self._open(note)
+        except (ckpt.CheckpointError, ValueError) as exc:
             raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
         new, cosigners = opened.checkpoint, opened.witnesses
         old = self.trusted()
+        if old is not None and old.origin != new.origin:
+            raise AuditError(
+                f"monitor state {self.state_path} is of {old.origin}, not {new.origin}",
+                code="bad_checkpoint",
+            )
         root = b64(new.root_hash)
         if old is None:
             self._save(new, note)

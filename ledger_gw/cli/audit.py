@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from ledger_gw.bootstrap import open_log
-from ledger_gw.cli.options import LogChoice, directory_option, ledger_option, log_options
+from ledger_gw.cli.options import LogChoice, log_options
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
@@ -93,7 +92,12 @@ def _hex(text: str | None) -> bytes | None:
 
 
 def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--entry and --leaf-hash: what a tlog-proof proves is in the log."""
+    """--entry, --leaf-hash and --block: what a tlog-proof proves is in the log."""
+    command = click.option(
+        "--block",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Fabric tlog-proof: the transaction's block (protobuf), to check its content too.",
+    )(command)
     command = click.option(
         "--leaf-hash", help="tlog-proof: the entry's RFC 6962 leaf hash (hex), if not --entry."
     )(command)
@@ -110,6 +114,8 @@ def _verify_tlog_proof(
     quorum: int | None,
     entry: Path | None,
     leaf_hash: str | None,
+    genesis_hash: bytes | None = None,
+    block: Path | None = None,
 ) -> None:
     """A tlog-proof carries no consortium: it is checked against a pinned one only."""
     if consortium is None:
@@ -128,6 +134,8 @@ def _verify_tlog_proof(
         entry=entry.read_bytes() if entry else None,
         leaf_hash=leaf,
         quorum=pinned.witness_quorum if quorum is None else quorum,
+        genesis_hash=genesis_hash,
+        block=block.read_bytes() if block else None,
     )
     click.echo(json.dumps(proven.to_dict(), indent=2))
 
@@ -159,6 +167,7 @@ def audit_verify(
     policy: str | None,
     entry: Path | None,
     leaf_hash: str | None,
+    block: Path | None,
 ) -> None:
     """Verify a bundle (Merkle or Fabric evidence) or a C2SP tlog-proof offline against
     the consortium file you pin, never the bundle's own copy; exit 1 on any failure."""
@@ -170,7 +179,7 @@ def audit_verify(
             field="--consortium",
         )
     if tlog_proofs.is_tlog_proof(bundle.read_bytes()[:64]):
-        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash)
+        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash, _hex(genesis_hash), block)
         return
     report = bundles.verify_bytes(
         bundle.read_bytes(),
@@ -220,8 +229,7 @@ def audit_chain(
 
 
 @audit.command("watch")
-@directory_option
-@ledger_option
+@log_options
 @click.option("--url", help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).")
 @click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --url (any role).")
 @click.option(
@@ -234,8 +242,7 @@ def audit_chain(
 @click.option("--interval", type=float, default=10.0, show_default=True)
 @click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
 def audit_watch(
-    directory: Path,
-    ledger_url: str | None,
+    source: LogChoice,
     url: str | None,
     token: str | None,
     consortium: Path | None,
@@ -245,12 +252,13 @@ def audit_watch(
     count: int,
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted: read from the
-    ledger's database, or with --url from a gateway's tiles, computing the proofs here."""
+    ledger's database, or with --url from a gateway's tiles, computing the proofs here;
+    on Fabric (--backend fabric) the members' validity log, through a member's peer."""
     if url is not None:
-        pinned = Consortium.load(consortium or directory / "consortium.json")
+        pinned = Consortium.load(consortium or source.directory / "consortium.json")
         _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
         return
-    with open_log(directory, ledger_url) as (ws, log):
+    with source.open() as (ws, log):
         _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
 
 

@@ -75,7 +75,8 @@ def prove() -> None:
     type=click.Choice(["json", "tlog-proof"]),
     default="json",
     show_default=True,
-    help="tlog-proof: a C2SP tlog-proof file (hashes and checkpoint only, no entry).",
+    help="tlog-proof: a C2SP tlog-proof file (hashes and checkpoint only, no entry; on "
+    "Fabric, of the transaction's leaf in the members' validity log).",
 )
 @log_options
 def prove_inclusion(
@@ -115,13 +116,13 @@ def checkpoint() -> None:
 
 
 @checkpoint.command("show")
-@directory_option
-@ledger_option
-@click.option("--size", type=int, help="Tree size (default: latest).")
-def checkpoint_show(directory: Path, ledger_url: str | None, size: int | None) -> None:
-    """Print a checkpoint note, with its cosignatures."""
-    with open_log(directory, ledger_url) as (_, log):
-        click.echo(proofs.checkpoint(log, size)["note"], nl=False)
+@click.option("--size", type=int, help="Tree size, on Fabric block height (default: latest).")
+@log_options
+def checkpoint_show(source: LogChoice, size: int | None) -> None:
+    """Print a checkpoint note, with its cosignatures (on Fabric: the validity log's at
+    block height SIZE, signed by the members who state it)."""
+    with source.open() as (_, log):
+        click.echo(proofs.checkpoint_note(log, size), nl=False)
 
 
 @checkpoint.command("cosign")

@@ -34,7 +34,7 @@ from ledger_gw.audit.fabric_blocks import (
     json_object,
 )
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
-from ledger_gw.audit.fabric_validity import validity_evidence
+from ledger_gw.audit.fabric_validity import ValidityTree, statement_of, validity_evidence
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.validity import (
@@ -92,6 +92,11 @@ def block_records(raw: bytes, chaincode: str) -> list[Record]:
             )
         )
     return out
+
+
+def _tx_id(raw: bytes) -> str:
+    payload = pb.common.Payload.FromString(pb.common.Envelope.FromString(raw).payload)
+    return str(pb.common.ChannelHeader.FromString(payload.header.channel_header).tx_id)
 
 
 def _hex(h: bytes) -> str:
@@ -213,6 +218,64 @@ class FabricLog:
         height = self._height(height)
         return merge_statements([a.statement(height) for a in own])
 
+    def _attested(self, height: int) -> tuple[ValidityTree, str]:
+        """The validity tree at ``height`` and the members' merged statement of it;
+        409 when fewer members than one state this peer's tree."""
+        tree = self._validity.tree(height)
+        note = attest(self.attesters, height, tree.checkpoint().text())
+        if note is None:
+            raise ConflictError(
+                f"no member states the validity log this peer committed at height {height}",
+                code="validity_not_attested",
+            )
+        return tree, note
+
+    def validity_inclusion(
+        self, position: int | None, tx_id: str | None, size: int | None
+    ) -> dict[str, Any]:
+        """The transaction's leaf in the validity log (any transaction, valid or not: the
+        leaf states its code), its inclusion proof, and the members' statement of the
+        tree at height ``size``. Hashes, the transaction's ID and code: nothing of the
+        event, which stays in the block."""
+        height = self._height(size)
+        if tx_id is not None:
+            raw = self.ledger.block_of(tx_id, self.org_id)
+            number = int(pb.common.Block.FromString(raw).header.number)
+        else:
+            assert position is not None
+            number, index = divmod(position, POSITION_STRIDE)
+            if not 0 < number < height:
+                raise NotFoundError(f"no block below {height} holds {position}", code="not_found")
+            raw = self.ledger.block(number, self.org_id)
+            block = pb.common.Block.FromString(raw)
+            if index >= len(block.data.data):
+                raise NotFoundError(f"no transaction at {position}", code="not_found")
+            tx_id = _tx_id(block.data.data[index])
+        if number >= height:
+            raise NotFoundError(f"the transaction is above height {height}", code="not_found")
+        try:
+            index, leaf_data = statement_of(raw, tx_id)
+        except ValueError as exc:
+            raise IntegrityError(f"the peer's block {number}: {exc}") from exc
+        tree, note = self._attested(height)
+        leaf = tree.first_leaf(number) + index
+        return {
+            "kind": "fabric/validity-v1",
+            "checkpoint": note,
+            "index": leaf,
+            "proof": [base64.b64encode(h).decode() for h in tree.proof(leaf)],
+            "statement": leaf_data.decode(),
+        }
+
+    def validity_consistency(self, size1: int, size2: int) -> list[bytes]:
+        """The Merkle proof that the validity log of ``size1`` leaves is a prefix of the
+        one of ``size2`` (leaves, not blocks), from the tree this peer committed."""
+        tree = self._validity.tree(self.size())
+        try:
+            return tree.consistency(size1, size2)
+        except ValueError as exc:
+            raise NotFoundError(str(exc), code="not_found") from exc
+
     def _record_at(self, position: int | None, tx_id: str | None) -> Record:
         if tx_id is not None:
             raw = self.ledger.block_of(tx_id, self.org_id)
@@ -274,19 +337,30 @@ class FabricLog:
     def consistency(self, size1: int, size2: int | None) -> Any:
         """The headers of blocks ``size1 - 1`` to ``size2 - 1``: each names the hash of
         the one before, so the first's hash (the head at ``size1``) is chained into
-        the last's (the head at ``size2``)."""
+        the last's (the head at ``size2``); and the Merkle consistency proof between the
+        validity log at those heights (in leaves: empty from the genesis block alone)."""
         size2 = self._height(size2)
         if not 0 < size1 <= size2:
             raise NotFoundError(
                 f"cannot prove height {size1} consistent with height {size2}", code="not_found"
             )
         headers = self._headers(size1 - 1, size2)
+        tree = self._validity.tree(size2)
+        leaves1, leaves2 = tree.first_leaf(size1), len(tree.leaves())
         return {
             "kind": "fabric/blocks-v1",
             "channel": self.channel,
             "size1": size1,
             "size2": size2,
             "headers": headers,
+            "validity": {
+                "size1": leaves1,
+                "size2": leaves2,
+                "proof": [
+                    base64.b64encode(h).decode()
+                    for h in (tree.consistency(leaves1, leaves2) if leaves1 else [])
+                ],
+            },
         }
 
     def checkpoint(self, size: int | None) -> Any:

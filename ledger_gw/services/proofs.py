@@ -13,13 +13,26 @@ Everyone else gets the leaf hash and the proof; donors never get an entry.
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
-from ledger_gw.errors import NotFoundError, RejectedError
+from ledger_gw.errors import ConflictError, NotFoundError, RejectedError
 from ledger_gw.interfaces import Record, Reveal, VerifiableLog, reveal_all
 from ledger_gw.services import queries
 from ledger_gw.services.access import PERMISSIONS, Action, Caller
 from ledger_gw.services.gateway import Gateway
+
+
+@runtime_checkable
+class ValidityLog(Protocol):
+    """A Fabric channel's validity log (:mod:`ledger_gw.audit.fabric_validity`): a Merkle
+    tree of the members' statements of each transaction, its checkpoints signed by the
+    members' quorum. What the verifiable-log tools (tlog-proofs, watching) read there."""
+
+    def validity_inclusion(
+        self, position: int | None, tx_id: str | None, size: int | None
+    ) -> dict[str, Any]: ...
+
+    def validity_consistency(self, size1: int, size2: int) -> list[bytes]: ...
 
 
 def inclusion(
@@ -68,6 +81,21 @@ def consistency(log: VerifiableLog, size1: int, size2: int | None) -> Any:
 
 def checkpoint(log: VerifiableLog, size: int | None) -> Any:
     return log.checkpoint(size)
+
+
+def checkpoint_note(log: VerifiableLog, size: int | None) -> str:
+    """The signed checkpoint note: the log's, cosigned by witnesses, on the embedded
+    ledger; on Fabric the validity log's, signed by the members who state it (409
+    ``validity_not_attested`` when none does)."""
+    answer = log.checkpoint(size)
+    note = answer.get("note", answer.get("validity"))
+    if not isinstance(note, str):
+        raise ConflictError(
+            "no member states this channel's validity log: its checkpoints are the members' "
+            "signatures (the profile's validity_keys and validity_urls)",
+            code="validity_not_attested",
+        )
+    return note
 
 
 def cosign(log: VerifiableLog, size: int | None) -> Any:

@@ -4,6 +4,10 @@ The checkpoints and consistency proofs come from the verifiable log
 (:class:`ledger_gw.interfaces.VerifiableLog`) as any member may read them, or from a
 gateway's tiles over HTTP, the proofs then computed by the watcher itself; the trusted
 head lives in the watcher's own state file (:class:`ledger_gw.audit.watch.Monitor`).
+
+On Fabric the log watched is the channel's validity log: its checkpoints signed by the
+members' quorum, the Merkle consistency proofs computed from the blocks this gateway's
+peer committed, and its origin named by the genesis block that peer holds.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ import base64
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger_gw.audit.fabric_validity import validity_origin
 from ledger_gw.audit.tile_client import TileClient
 from ledger_gw.audit.watch import Monitor, Observation
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import UnsupportedError
+from ledger_gw.errors import ConflictError
 from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.services.proofs import ValidityLog, checkpoint_note
 
 __all__ = ["Observation", "poll", "poll_remote"]
 
@@ -28,22 +34,31 @@ class _LogSource:
     log: VerifiableLog
 
     def latest_checkpoint(self) -> str:
-        note = self.log.checkpoint(None).get("note")
-        if not isinstance(note, str):
-            raise UnsupportedError(
-                "this log has no signed checkpoints to watch: on Fabric the ordering "
-                "service signs each block, and `audit verify` checks them",
-                code="no_checkpoints",
-            )
-        return note
+        return checkpoint_note(self.log, None)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         proof = self.log.consistency(size1, size2)["proof"]
         return [base64.b64decode(h) for h in proof]
 
 
+@dataclass(frozen=True)
+class _ValiditySource(_LogSource):
+    """A Fabric channel's validity log: sizes in leaves, not blocks."""
+
+    validity: ValidityLog
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return list(self.validity.validity_consistency(size1, size2))
+
+
 def poll(state: Path, consortium: Consortium, log: VerifiableLog, quorum: int = 0) -> Observation:
     """One look at the log: the latest checkpoint, proven to extend the trusted one."""
+    if isinstance(log, ValidityLog):
+        genesis = log.pins().genesis_hash
+        if genesis is None:
+            raise ConflictError("the channel's genesis block is unknown", code="no_genesis")
+        monitor = Monitor(state, consortium, quorum, validity_origin=validity_origin(genesis))
+        return monitor.poll(_ValiditySource(log, log))
     return Monitor(state, consortium, quorum).poll(_LogSource(log))
 
 
