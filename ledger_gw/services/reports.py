@@ -3,7 +3,10 @@
 A report is a pure function of a log prefix and a query
 (:func:`ledger_gw.reports.accountability.report_from_log`), so it is cached by
 (anchor, query): a new checkpoint (or block) makes a new key, and nothing stale is
-ever served.
+ever served. The gateway does not replay the log for each report: it keeps the log's
+running totals (:mod:`ledger_gw.reports.aggregates`), to which a new checkpoint adds
+only its own new records, and sums them over each report's period; the figures are the
+replay's (``report verify`` still replays).
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -34,16 +38,17 @@ from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
 from ledger_gw.identity import Signer
-from ledger_gw.interfaces import Anchor, VerifiableLog
+from ledger_gw.interfaces import Anchor, AnchorName, VerifiableLog
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import (
     Cube,
     ReportError,
-    build_cube,
     compute_report,
     month_bounds,
+    report_of,
 )
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
+from ledger_gw.reports.aggregates import Aggregates
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
@@ -63,6 +68,20 @@ _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
 _cubes: OrderedDict[tuple[str, int, int], Cube] = OrderedDict()
 _cache_lock = threading.Lock()
 CUBES = 4
+
+
+@dataclass
+class _Fold:
+    """A log's aggregates and the anchor they have reached."""
+
+    log: weakref.ref[VerifiableLog]
+    aggregates: Aggregates
+    anchor: Anchor
+
+
+_folds: OrderedDict[tuple[int, int], _Fold] = OrderedDict()  # (id of the log, location_chars)
+FOLDS = 4
+_fold_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -163,20 +182,22 @@ def verify(report: dict[str, Any], consortium: Consortium, log: VerifiableLog) -
 
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     """The unsigned report at the latest anchor (cached per anchor and query)."""
-    anchor = gateway.log.anchor()
-    key = (canonical_json(anchor.summary).decode(), query)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    if query.on_lattice:
-        cube = _cube(gateway.log, anchor, query)
-        report = compute_report(
-            gateway.log.records(anchor), anchor=anchor.summary, query=query, cube=cube
-        )
-    else:
-        report = report_at(gateway.log, query, anchor)
+    with _fold_lock:
+        fold = _advance(gateway.log, query.location_chars)
+        anchor = fold.anchor
+        key = (canonical_json(anchor.summary).decode(), query)
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit
+        cube = _cube(fold, query) if query.on_lattice else None
+        tally = None
+        if cube is not None:
+            tally = cube.tallies.get(query.slice())
+        if tally is None:
+            tally = fold.aggregates.tally(query)
+        report = report_of(tally, anchor=anchor.summary, query=query, cube=cube)
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:
@@ -184,17 +205,47 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     return report
 
 
-def _cube(log: VerifiableLog, anchor: Anchor, query: ReportQuery) -> Cube:
-    """The lattice's suppression at ``anchor`` (cached: every donor slice shares it)."""
-    key = (canonical_json(anchor.summary).decode(), query.k, query.location_chars)
+def _advance(log: VerifiableLog, location_chars: int) -> _Fold:
+    """The log's aggregates at its latest anchor: only records new since the last call
+    are folded in (all of them the first time, or when the log is not the one folded)."""
+    anchor = log.anchor()
+    key = (id(log), location_chars)
+    fold = _folds.get(key)
+    same_log = fold is not None and fold.log() is log and _ledger(fold.anchor) == _ledger(anchor)
+    try:
+        if fold is None or not same_log or anchor.size < fold.anchor.size:
+            fold = _Fold(weakref.ref(log), Aggregates(location_chars), anchor)
+            fold.aggregates.add(log.records(anchor))
+        elif anchor.size > fold.anchor.size:
+            fold.aggregates.add(log.records(anchor, since=fold.anchor))
+            fold.anchor = anchor
+    except IntegrityError as exc:
+        _folds.pop(key, None)
+        raise ReportError(str(exc)) from exc
+    _folds[key] = fold
+    _folds.move_to_end(key)
+    while len(_folds) > FOLDS:
+        _folds.popitem(last=False)
+    return fold
+
+
+def _ledger(anchor: Anchor) -> str:
+    return AnchorName.of(anchor.summary).ledger
+
+
+def _cube(fold: _Fold, query: ReportQuery) -> Cube:
+    """The lattice's suppression at the fold's anchor (cached: every donor slice shares
+    it)."""
+    try:
+        query.slice()
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    key = (canonical_json(fold.anchor.summary).decode(), query.k, query.location_chars)
     with _cache_lock:
         hit = _cubes.get(key)
     if hit is not None:
         return hit
-    try:
-        cube = build_cube(log.records(anchor), query.k, query.location_chars)
-    except IntegrityError as exc:
-        raise ReportError(str(exc)) from exc
+    cube = fold.aggregates.cube(query.k)
     with _cache_lock:
         _cubes[key] = cube
         while len(_cubes) > CUBES:
