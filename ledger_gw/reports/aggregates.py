@@ -163,6 +163,16 @@ class Aggregates:
         }
         return t
 
+    def first_day(self, query: ReportQuery) -> str | None:
+        """The first day with a grant, revocation or delivery the query counts."""
+        for day in sorted(self.days):
+            if query.in_period(day) and any(
+                (query.org in (None, org)) and query.programme in (None, programme)
+                for org, programme in self.days[day]
+            ):
+                return day
+        return None
+
     def _days_of(self, query: ReportQuery) -> list[str]:
         return [day for day in self.days if query.in_period(day)]
 

@@ -37,6 +37,7 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
+from ledger_gw.identity import Profile as Profile  # part of this API
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Anchor, AnchorName, VerifiableLog
 from ledger_gw.reports import exports
@@ -262,9 +263,15 @@ def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, An
 
 
 def export(
-    report: dict[str, Any], fmt: str, org_ref: str, glide: str | None = None
+    report: dict[str, Any],
+    fmt: str,
+    reporting: Profile,
+    glide: str | None = None,
+    first_day: str | None = None,
 ) -> tuple[bytes, str, str]:
-    """(body, media type, file suffix) of the report in one of :data:`FORMATS`."""
+    """(body, media type, file suffix) of the report in one of :data:`FORMATS`;
+    ``reporting`` names the organisation reporting (IATI), ``first_day`` is when an
+    all-time report's figures begin (:func:`first_day`)."""
     if fmt not in FORMATS:
         raise ValidationError("unknown format", code="invalid_value", field="format")
     mimetype, suffix = FORMATS[fmt]
@@ -273,8 +280,19 @@ def export(
     elif fmt in ("csv", "hxl"):
         body = exports.to_csv(report, hxl=fmt == "hxl").encode()
     else:
-        body = to_iati(report, org_ref=org_ref, glide=glide)
+        start = report["query"]["start"] or first_day
+        if start is None:
+            raise ValidationError("the report has no figures to date", code="empty_report")
+        body = to_iati(report, reporting=reporting, first_day=start, glide=glide)
     return body, mimetype, suffix
+
+
+def first_day(log: VerifiableLog, query: ReportQuery) -> str | None:
+    """The first day of the month in which the query's figures begin (None: none yet);
+    a month, so that no finer date leaves the reports."""
+    with _fold_lock:
+        day = _advance(log, query.location_chars).aggregates.first_day(query)
+    return None if day is None else f"{day[:7]}-01"
 
 
 def weekly_deliveries(
