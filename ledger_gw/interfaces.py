@@ -149,9 +149,10 @@ class VerifiableLog(Protocol):
         """The anchor at ``size`` (the latest when None); NotFoundError when none."""
         ...
 
-    def records(self, anchor: Anchor) -> Iterator[Record]:
-        """Every record before ``anchor``, in log order; raises IntegrityError once
-        the log read turns out not to be the one the anchor names."""
+    def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
+        """Every record before ``anchor`` (only those after ``since``, an earlier anchor
+        of this log, when given), in log order; raises IntegrityError once the log read
+        turns out not to be the one the anchor names, or not to extend ``since``."""
         ...
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:

@@ -43,8 +43,13 @@ def report_response(args: dict[str, Any]) -> Response:
     gw, who = gateway(), caller()
     query = query_from(args)
     report = reports.signed(gw, who, query)
-    org_ref = query.org or gw.workspace.consortium.name
-    body, mimetype, suffix = reports.export(report, args["format"], org_ref, args.get("glide"))
+    body, mimetype, suffix = reports.export(
+        report,
+        args["format"],
+        gw.workspace.consortium.profile(who.org),
+        args.get("glide"),
+        reports.first_day(gw.log, query) if args["format"] == "iati" else None,
+    )
     response = Response(body, mimetype=mimetype)
     name = f"accountability-{query.org or 'all'}-{AnchorName.of(report['anchor']).size}.{suffix}"
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'

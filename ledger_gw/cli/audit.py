@@ -309,11 +309,20 @@ def report_accountability(
     glide: str | None,
 ) -> None:
     """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
+    query = reports.ReportQuery(org, programme, start, end, k)
     with source.open() as (ws, log):
-        data = reports.report_at(log, reports.ReportQuery(org, programme, start, end, k))
+        data = reports.report_at(log, query)
+        first = reports.first_day(log, query) if fmt == "iati" else None
     if sign_as:
         data = reports.sign(data, ws.signer(sign_as))
-    body, _, _ = reports.export(data, fmt, org or ws.consortium.name, glide)
+    reporting = sign_as or org
+    if fmt == "iati" and reporting is None:
+        raise click.UsageError(
+            "an IATI export names its reporting organisation: --org or --sign-as"
+        )
+    name = reporting or ws.consortium.name
+    profile = ws.consortium.profile(name) if reporting else reports.Profile(name)
+    body, _, _ = reports.export(data, fmt, profile, glide, first)
     click.echo(body.decode(), nl=False)
 
 

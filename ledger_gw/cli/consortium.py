@@ -15,6 +15,11 @@ from ledger_gw.workspace import Workspace
 
 console = Console()
 
+#: Where the journey is replayed unless told otherwise: never the directory a gateway
+#: serves (``var/demo``, or LEDGER_GW_DIR), which ``--fresh`` would delete; the same
+#: directory as ``make demo``.
+DEMO_DIR = Path("var/journey")
+
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
@@ -74,7 +79,14 @@ def consortium_add_witness(
 
 
 @click.command()
-@directory_option
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEMO_DIR,
+    show_default=True,
+    help="Directory to replay the journey in (not LEDGER_GW_DIR: never the one served).",
+)
 @click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
 @click.option(
     "--backend",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
 from ledger_gw.transaction import SignedTransaction
+
+BORDERS_KEPT = 8  # trees' borders kept, so that reading on from an anchor hashes only what is new
 
 Cosigner = Callable[[int | None], str]  # asks the witnesses to cosign a checkpoint
 
@@ -49,6 +52,8 @@ class EmbeddedLog:
         self.consortium = consortium
         self._cosign = cosigner
         self._orgs: dict[str, str] = {}
+        self._borders: dict[tuple[int, str], CompactRange] = {}  # (size, root): border
+        self._borders_lock = threading.Lock()
 
     @classmethod
     def of(cls, ledger: EmbeddedLedger) -> EmbeddedLog:
@@ -116,21 +121,37 @@ class EmbeddedLog:
             result=result if isinstance(result, dict) else {},
         )
 
-    def records(self, anchor: Anchor) -> Iterator[Record]:
-        """Entries ``[0, anchor.size)``, hashed as they are read: the root must be the
-        checkpoint's, or the log read is not the one the checkpoint signed."""
-        tree = CompactRange()
-        for position, data in self.reader.entries():
+    def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
+        """Entries ``[0, anchor.size)`` (from ``since.size`` when given), hashed as they
+        are read: the root must be the checkpoint's, or the log read is not the one the
+        checkpoint signed. Entries before ``since`` are hashed again unless this log
+        already read them up to ``since`` and kept the tree's border."""
+        start = 0 if since is None else since.size
+        if start > anchor.size:
+            raise IntegrityError(f"anchor {start} is beyond anchor {anchor.size}")
+        with self._borders_lock:
+            kept = None if since is None else self._borders.get((since.size, since.summary["root"]))
+        tree = CompactRange(kept.size, kept.hashes) if kept is not None else CompactRange()
+        unchecked = since is not None and kept is None  # since's root: checked on the way
+        for position, data in self.reader.entries(tree.size):
             if position >= anchor.size:
                 break
             if position != tree.size:
                 raise IntegrityError(f"log entry {tree.size} is missing")
+            if unchecked and position == start:
+                unchecked = _check_root(tree, since)
             tree.append(leaf_hash(data))
-            yield self._record(position, Entry.from_bytes(data))
+            if position >= start:
+                yield self._record(position, Entry.from_bytes(data))
         if tree.size != anchor.size:
             raise IntegrityError(f"the log has {tree.size} entries, fewer than {anchor.size}")
-        if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
-            raise IntegrityError("the log's entries do not hash to its own checkpoint")
+        if unchecked:
+            _check_root(tree, since)
+        _check_root(tree, anchor)
+        with self._borders_lock:
+            self._borders[(anchor.size, anchor.summary["root"])] = tree
+            while len(self._borders) > BORDERS_KEPT:
+                del self._borders[next(iter(self._borders))]
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
         """Every record of the person the referral or entitlement is about, read through
@@ -240,3 +261,11 @@ class EmbeddedLog:
 
 def _size_of(note: str) -> int:
     return int(note.split("\n", 2)[1])
+
+
+def _check_root(tree: CompactRange, anchor: Anchor | None) -> bool:
+    """False once ``tree`` hashes to ``anchor``'s root; IntegrityError when it does not."""
+    assert anchor is not None
+    if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
+        raise IntegrityError("the log's entries do not hash to its own checkpoint")
+    return False

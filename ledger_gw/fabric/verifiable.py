@@ -144,10 +144,14 @@ class FabricLog:
         }
         return Anchor(height, summary)
 
-    def records(self, anchor: Anchor) -> Iterator[Record]:
-        """Every valid record below the anchor; the blocks must chain to its head hash."""
-        previous = b""
-        for number in range(anchor.size):
+    def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
+        """Every valid record below the anchor (in the blocks from ``since``'s height
+        when given); the blocks must chain to its head hash (and from ``since``'s)."""
+        first = 0 if since is None else since.size
+        if first > anchor.size:
+            raise IntegrityError(f"height {first} is beyond height {anchor.size}")
+        previous = b"" if since is None else bytes.fromhex(since.summary["head_hash"])
+        for number in range(first, anchor.size):
             raw = self.ledger.block(number, self.org_id)
             block = pb.common.Block.FromString(raw)
             if int(block.header.number) != number or (

@@ -376,14 +376,22 @@ def build_cube(records: Iterable[Record], k: int, month: str, location_chars: in
             programmes.add(str(e["programme"]))
     cube = Cube({})
     for s in lattice.slices([month], orgs, programmes):
-        if s[0] is None:
-            continue  # no figure spans months
-        start, end = month_bounds(s[0])
-        query = ReportQuery(s[1], s[2], start, end, k, location_chars, on_lattice=True)
-        cube.tallies[s] = _Tally(query)
+        if s[0] is not None:  # no figure spans months
+            cube.tallies[s] = _Tally(slice_query(s, k, location_chars))
     for record in records:
         for tally in cube.tallies.values():
             tally.add(record)
+    return suppress_cube(cube, k)
+
+
+def slice_query(s: Slice, k: int, location_chars: int) -> ReportQuery:
+    """The donor's query that names slice ``s``."""
+    start, end = month_bounds(s[0])
+    return ReportQuery(s[1], s[2], start, end, k, location_chars, on_lattice=True)
+
+
+def suppress_cube(cube: Cube, k: int) -> Cube:
+    """The cube with the lattice's one suppression pattern over its tallies."""
     figures: dict[Slice, dict[Hashable, int]] = {}
     lines: list[lattice.Line] = []
     for s, t in cube.tallies.items():
@@ -413,27 +421,44 @@ def compute_report(
     """Figures over ``records``, the log's records up to ``anchor`` (its summary); a
     query on the lattice is suppressed with ``cube`` (built from the records if not
     given: pass one only when it was built from the same records)."""
-    k = query.k
     if query.on_lattice:
-        try:
-            where = query.slice()
-        except ValueError as exc:
-            raise ReportError(str(exc)) from None
+        where = _slice_of(query)
         logged = list(records)
         records = month_records(logged, str(where[0]))
-        cube = cube or build_cube(logged, k, str(where[0]), query.location_chars)
-        tally = cube.tallies.get(where) or _Tally(query)
-        if where not in cube.tallies:
+        cube = cube or build_cube(logged, query.k, str(where[0]), query.location_chars)
+        tally = cube.tallies.get(where)
+        if tally is None:
+            tally = _Tally(query)
             for record in records:
                 tally.add(record)
+    else:
+        tally = _Tally(query)
+        for record in records:
+            tally.add(record)
+    return report_of(tally, anchor=anchor, query=query, cube=cube)
+
+
+def _slice_of(query: ReportQuery) -> Slice:
+    try:
+        return query.slice()
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def report_of(
+    tally: _Tally, *, anchor: dict[str, Any], query: ReportQuery, cube: Cube | None
+) -> dict[str, Any]:
+    """The report of a tally of the log up to ``anchor``; a query on the lattice is
+    suppressed with ``cube``, the lattice over the same records."""
+    k = query.k
+    if query.on_lattice:
+        assert cube is not None
+        where = _slice_of(query)
         rows, cols, _ = _reached_counts(tally)
         sectors, states, _, _ = _referral_counts(tally)
         reached = _reached_table(tally, k, cube.mask(where, "reached", rows, cols))
         referrals, refs = _referral_table(tally, k, cube.mask(where, "referrals", sectors, states))
     else:
-        tally = _Tally(query)
-        for record in records:
-            tally.add(record)
         reached = _reached_table(tally, k)
         referrals, refs = _referral_table(tally, k)
     own = _own_counts(tally, refs)

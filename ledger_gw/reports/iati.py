@@ -5,6 +5,9 @@ individual deliveries (those would disclose a person's amount and date). Cash an
 voucher deliveries put funds at the recipients' disposal and are reported as
 transaction type 3 (Disbursement); in-kind and service deliveries are spending on
 goods and services, type 4 (Expenditure) -- IATI TransactionType codelist.
+The reporting organisation is named by its profile in the consortium definition (IATI
+reference and OrganisationType code, both required); the activity starts on the report's
+first day, or for an all-time report on the first day of the month the figures begin.
 Humanitarian scope uses the HumanitarianScopeType codelist (1 Emergency,
 2 Appeal) with vocabulary 1-2 (GLIDE) or 2-1 (Humanitarian Plan).
 """
@@ -16,6 +19,8 @@ from typing import Any
 
 from lxml import etree
 
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import Profile
 from ledger_gw.interfaces import AnchorName
 
 DISBURSEMENT, EXPENDITURE = "3", "4"
@@ -31,16 +36,23 @@ def _narrative(parent: etree._Element, tag: str, text: str, **attrs: str) -> etr
 def to_iati(
     report: dict[str, Any],
     *,
-    org_ref: str,
-    org_type: str = "21",
+    reporting: Profile,
+    first_day: str,
     glide: str | None = None,
     plan: str | None = None,
     now: dt.datetime | None = None,
 ) -> bytes:
     """The report as an ``iati-activities`` document (UTF-8 bytes)."""
+    if reporting.iati_ref is None or reporting.iati_type is None:
+        raise ConfigError(
+            f"the consortium definition gives {reporting.display_name} no "
+            f"{'iati_ref' if reporting.iati_ref is None else 'iati_type'}: an IATI export "
+            "needs the reporting organisation's IATI reference and type"
+        )
+    org_ref, org_type = reporting.iati_ref, reporting.iati_type
     q = report["query"]
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    start = q["start"] or "1970-01-01"
+    start = q["start"] or first_day
     end = q["end"] or dt.date.today().isoformat()
     programme = q["programme"] or "ALL"
     root = etree.Element("iati-activities", {"version": "2.03", "generated-datetime": stamp})
@@ -57,7 +69,7 @@ def to_iati(
         },
     )
     etree.SubElement(activity, "iati-identifier").text = f"{org_ref}-{programme}"
-    _narrative(activity, "reporting-org", q["org"] or org_ref, ref=org_ref, type=org_type)
+    _narrative(activity, "reporting-org", reporting.display_name, ref=org_ref, type=org_type)
     _narrative(activity, "title", f"Programme {programme}")
     anchor = AnchorName.of(report["anchor"])
     _narrative(
@@ -66,7 +78,7 @@ def to_iati(
         f"Assistance recorded on ledger {anchor.ledger} up to size {anchor.size} "
         f"(head {anchor.head}); figures below {q['k']} people suppressed.",
     )
-    _narrative(activity, "participating-org", q["org"] or org_ref, ref=org_ref, role="4")
+    _narrative(activity, "participating-org", reporting.display_name, ref=org_ref, role="4")
     etree.SubElement(activity, "activity-status", code="2")
     etree.SubElement(activity, "activity-date", {"type": "2", "iso-date": start})
     if glide:

@@ -49,15 +49,24 @@ def next_month(month: str) -> str:
     return (first + dt.timedelta(days=31)).replace(day=1).isoformat()[:7]
 
 
+def month_end(month: str) -> dt.datetime:
+    """The first instant after ``month``: what its release counts is dated before it."""
+    return _month_start(next_month(month))
+
+
+def closes(month: str) -> dt.datetime:
+    """The earliest time of a record that closes ``month``."""
+    return month_end(month) + GRACE
+
+
 def closing_records(records: Iterable[Record], month: str) -> list[Record]:
     """The records a month's release counts: those logged before its closing record and
     dated before its end; PeriodOpenError when the log holds no closing record yet."""
-    end = _month_start(next_month(month))
-    closes = end + GRACE
+    end, closing = month_end(month), closes(month)
     held: list[Record] = []
     for record in records:
         when = parse_time(record.timestamp)
-        if when >= closes:
+        if when >= closing:
             return held
         if when < end:
             held.append(record)

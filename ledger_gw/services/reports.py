@@ -3,7 +3,10 @@
 A report is a pure function of a log prefix and a query
 (:func:`ledger_gw.reports.accountability.report_from_log`), so it is cached by
 (anchor, query): a new checkpoint (or block) makes a new key, and nothing stale is
-ever served.
+ever served. The gateway does not replay the log for each report: it keeps the log's
+running totals (:mod:`ledger_gw.reports.aggregates`), to which a new checkpoint adds
+only its own new records, and sums them over each report's period; the figures are the
+replay's (``report verify`` still replays).
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
@@ -13,7 +16,9 @@ organisation or all, one programme or all, at the consortium's k; suppression is
 computed over the month's whole lattice at once, and a month's release never changes
 once it is closed (:mod:`ledger_gw.reports.release`), so no hidden count is the
 difference of published ones, whichever of these reports a donor asks for and
-whenever.
+whenever. The running totals freeze each month's lattice as the log closes it
+(:mod:`ledger_gw.reports.monthly`) and its suppression is computed once: a write
+changes only the open month, which no donor sees, and agencies' own figures.
 Agencies and auditors keep arbitrary periods: an agency reads its own figures, an
 auditor reads the log itself.
 
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
@@ -36,18 +42,20 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ForbiddenError, IntegrityError, ValidationError
+from ledger_gw.identity import Profile as Profile  # part of this API
 from ledger_gw.identity import Signer
-from ledger_gw.interfaces import Anchor, VerifiableLog
+from ledger_gw.interfaces import Anchor, AnchorName, VerifiableLog
 from ledger_gw.reports import exports
 from ledger_gw.reports.accountability import (
     Cube,
     PeriodNotClosedError,
     ReportError,
-    build_cube,
     compute_report,
     month_bounds,
+    report_of,
 )
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
+from ledger_gw.reports.aggregates import Aggregates
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.release import DONOR_K, GRACE
 from ledger_gw.reports.signing import sign_report, verify_report
@@ -65,9 +73,21 @@ CACHE_SIZE = 128
 MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
-_cubes: OrderedDict[tuple[str, str, int, int], Cube] = OrderedDict()
 _cache_lock = threading.Lock()
-CUBES = 4
+
+
+@dataclass
+class _Fold:
+    """A log's aggregates and the anchor they have reached."""
+
+    log: weakref.ref[VerifiableLog]
+    aggregates: Aggregates
+    anchor: Anchor
+
+
+_folds: OrderedDict[tuple[int, int], _Fold] = OrderedDict()  # (id of the log, location_chars)
+FOLDS = 4
+_fold_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -186,23 +206,21 @@ def verify(report: dict[str, Any], consortium: Consortium, log: VerifiableLog) -
 
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     """The unsigned report at the latest anchor (cached per anchor and query)."""
-    anchor = gateway.log.anchor()
-    key = (canonical_json(anchor.summary).decode(), query)
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None:
-            _cache.move_to_end(key)
-            return hit
-    if query.on_lattice:
-        try:
-            cube = _cube(gateway.log, anchor, query)
-            report = compute_report(
-                gateway.log.records(anchor), anchor=anchor.summary, query=query, cube=cube
-            )
-        except PeriodNotClosedError as exc:
-            raise ValidationError(str(exc), code="period_not_closed", field="to") from None
-    else:
-        report = report_at(gateway.log, query, anchor)
+    with _fold_lock:
+        fold = _advance(gateway.log, query.location_chars)
+        anchor = fold.anchor
+        key = (canonical_json(anchor.summary).decode(), query)
+        with _cache_lock:
+            hit = _cache.get(key)
+            if hit is not None:
+                _cache.move_to_end(key)
+                return hit
+        if query.on_lattice:
+            cube = _cube(fold, query)
+            tally = fold.aggregates.monthly.tally(query, cube)
+        else:
+            cube, tally = None, fold.aggregates.tally(query)
+        report = report_of(tally, anchor=anchor.summary, query=query, cube=cube)
     with _cache_lock:
         _cache[key] = report
         while len(_cache) > CACHE_SIZE:
@@ -210,25 +228,45 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     return report
 
 
-def _cube(log: VerifiableLog, anchor: Anchor, query: ReportQuery) -> Cube:
-    """The lattice's suppression at ``anchor`` (cached: every donor slice shares it)."""
-    month = str(query.start)[:7]
-    key = (canonical_json(anchor.summary).decode(), month, query.k, query.location_chars)
-    with _cache_lock:
-        hit = _cubes.get(key)
-    if hit is not None:
-        return hit
+def _advance(log: VerifiableLog, location_chars: int) -> _Fold:
+    """The log's aggregates at its latest anchor: only records new since the last call
+    are folded in (all of them the first time, or when the log is not the one folded)."""
+    anchor = log.anchor()
+    key = (id(log), location_chars)
+    fold = _folds.get(key)
+    same_log = fold is not None and fold.log() is log and _ledger(fold.anchor) == _ledger(anchor)
     try:
-        cube = build_cube(log.records(anchor), query.k, month, query.location_chars)
-    except PeriodNotClosedError:
-        raise
+        if fold is None or not same_log or anchor.size < fold.anchor.size:
+            fold = _Fold(weakref.ref(log), Aggregates(location_chars), anchor)
+            fold.aggregates.add(log.records(anchor))
+        elif anchor.size > fold.anchor.size:
+            fold.aggregates.add(log.records(anchor, since=fold.anchor))
+            fold.anchor = anchor
     except IntegrityError as exc:
+        _folds.pop(key, None)
         raise ReportError(str(exc)) from exc
-    with _cache_lock:
-        _cubes[key] = cube
-        while len(_cubes) > CUBES:
-            _cubes.popitem(last=False)
-    return cube
+    _folds[key] = fold
+    _folds.move_to_end(key)
+    while len(_folds) > FOLDS:
+        _folds.popitem(last=False)
+    return fold
+
+
+def _ledger(anchor: Anchor) -> str:
+    return AnchorName.of(anchor.summary).ledger
+
+
+def _cube(fold: _Fold, query: ReportQuery) -> Cube:
+    """The suppressed lattice of the query's month: computed once the month is closed,
+    and kept, as later records cannot change it."""
+    try:
+        month = str(query.slice()[0])
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    try:
+        return fold.aggregates.cube(month, query.k)
+    except PeriodNotClosedError as exc:
+        raise ValidationError(str(exc), code="period_not_closed", field="to") from None
 
 
 def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, Any]:
@@ -240,9 +278,15 @@ def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, An
 
 
 def export(
-    report: dict[str, Any], fmt: str, org_ref: str, glide: str | None = None
+    report: dict[str, Any],
+    fmt: str,
+    reporting: Profile,
+    glide: str | None = None,
+    first_day: str | None = None,
 ) -> tuple[bytes, str, str]:
-    """(body, media type, file suffix) of the report in one of :data:`FORMATS`."""
+    """(body, media type, file suffix) of the report in one of :data:`FORMATS`;
+    ``reporting`` names the organisation reporting (IATI), ``first_day`` is when an
+    all-time report's figures begin (:func:`first_day`)."""
     if fmt not in FORMATS:
         raise ValidationError("unknown format", code="invalid_value", field="format")
     mimetype, suffix = FORMATS[fmt]
@@ -251,8 +295,19 @@ def export(
     elif fmt in ("csv", "hxl"):
         body = exports.to_csv(report, hxl=fmt == "hxl").encode()
     else:
-        body = to_iati(report, org_ref=org_ref, glide=glide)
+        start = report["query"]["start"] or first_day
+        if start is None:
+            raise ValidationError("the report has no figures to date", code="empty_report")
+        body = to_iati(report, reporting=reporting, first_day=start, glide=glide)
     return body, mimetype, suffix
+
+
+def first_day(log: VerifiableLog, query: ReportQuery) -> str | None:
+    """The first day of the month in which the query's figures begin (None: none yet);
+    a month, so that no finer date leaves the reports."""
+    with _fold_lock:
+        day = _advance(log, query.location_chars).aggregates.first_day(query)
+    return None if day is None else f"{day[:7]}-01"
 
 
 def weekly_deliveries(

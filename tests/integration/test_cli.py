@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -22,6 +23,7 @@ from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -208,3 +210,23 @@ def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> N
     assert "integrity_error" in line
     assert "position 4" in line
     assert run("verify", "--dir", str(demo_dir)).returncode == 0
+
+
+def test_demo_without_dir_never_touches_the_served_directory(tmp_path: Path) -> None:
+    """`ledger-gw demo --fresh` alone replays in var/journey, as `make demo` does: not in
+    var/demo (what `ledger-gw serve --demo` serves), nor in LEDGER_GW_DIR."""
+    served = tmp_path / "var" / "demo"
+    served.mkdir(parents=True)
+    (served / "ledger.db").write_bytes(b"the served ledger")
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", "demo", "--fresh"],
+        cwd=tmp_path,
+        env={**os.environ, "LEDGER_GW_DIR": str(served), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (served / "ledger.db").read_bytes() == b"the served ledger"
+    assert (tmp_path / "var" / "journey" / "ledger.db").exists()

@@ -16,7 +16,8 @@ from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.errors import AuthenticationError
+from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.identity import Profile
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.exports import to_csv
 from ledger_gw.reports.iati import to_iati
@@ -113,12 +114,28 @@ def test_iati_validates_against_schema(report: dict[str, Any]) -> None:
     from lxml import etree
 
     schema = etree.XMLSchema(etree.parse(str(XSD / "iati-activities-schema.xsd")))
-    xml = to_iati(report, org_ref="XM-DAC-0000-AGENCY-A", glide="EQ-2023-000015-TUR")
+    reporting = Profile("Agency A", "XM-DAC-0000-AGENCY-A", "22")
+    xml = to_iati(report, reporting=reporting, first_day="2026-09-01", glide="EQ-2023-000015-TUR")
     doc = etree.fromstring(xml)
     assert schema.validate(doc), schema.error_log
+    org = doc.find(".//reporting-org")
+    assert (org.get("ref"), org.get("type")) == ("XM-DAC-0000-AGENCY-A", "22")
+    assert org.findtext("narrative") == "Agency A"
+    start = doc.find(".//activity-date").get("iso-date")
+    assert start == (report["query"]["start"] or "2026-09-01")
+    assert doc.findtext(".//iati-identifier").startswith("XM-DAC-0000-AGENCY-A-")
     codes = [t.get("code") for t in doc.iter("transaction-type")]
     assert sorted(codes) == ["3", "3"]  # cash and voucher: disbursements
     assert doc.find(".//humanitarian-scope").get("vocabulary") == "1-2"
+
+
+def test_iati_needs_the_reporting_organisations_reference(report: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match="iati_ref"):
+        to_iati(report, reporting=Profile("Agency A", None, "22"), first_day="2026-09-01")
+    with pytest.raises(ConfigError, match="iati_type"):
+        to_iati(
+            report, reporting=Profile("Agency A", "XM-DAC-0000-A", None), first_day="2026-09-01"
+        )
 
 
 def test_hxl_csv(report: dict[str, Any]) -> None:
