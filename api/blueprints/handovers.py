@@ -35,7 +35,7 @@ def create(body: dict[str, Any]) -> Any:
 
 
 @blp.route("/<uuid:referral_id>", methods=["GET"])
-@errors(blp, 401, 403, 404, 409)
+@errors(blp, 401, 403, 404, 409, 503)
 @blp.doc(
     description="For the receiving organisation's gateway only: signed with its "
     "organisation's key (Ledger-Org-Certificate, Ledger-Timestamp, Ledger-Nonce, "

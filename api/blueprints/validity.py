@@ -25,7 +25,7 @@ blp = Blueprint(
 
 
 @blp.route("/<int:height>", methods=["GET"])
-@errors(blp, 404, 409)
+@errors(blp, 404, 409, 503)
 @blp.response(200, ValidityOut)
 def at_height(height: int) -> Any:
     """The validity log at block height `height`, as this gateway's members sign it
