@@ -172,7 +172,7 @@ class RemoteLog:
         }
         return Anchor(cp.size, summary, note)
 
-    def records(self, anchor: Anchor) -> Iterator[Record]:
+    def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
         raise UnsupportedError(
             "a gateway on a log node reads no other member's entries: bundles and reports "
             "are made where the log is",
