@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,59 +18,15 @@ from ledger_gw.identity import Signer
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.east_basin import init_east_basin, issue_token, ledger_gw
 from tests.support.gunicorn import gunicorn
 
 pytestmark = pytest.mark.slow
 TODAY = dt.datetime.now(dt.UTC).date()
 
-DEFINITION = """
-name = "east-basin"
-locations = ["KE01", "KE0101", "KE0102"]
-
-[[members]]
-id = "RIVER-AID"
-role = "agency"
-display_name = "River Aid"
-iati_ref = "ZZ-EB-RIVER"
-iati_type = "22"
-
-[[members]]
-id = "HILL-HEALTH"
-role = "agency"
-display_name = "Hill Health"
-iati_ref = "ZZ-EB-HILL"
-iati_type = "21"
-
-[[members]]
-id = "LAKE-AUDIT"
-role = "auditor"
-display_name = "Lake Audit"
-
-[[programmes]]
-code = "FOOD-2026"
-currency = "KES"
-ceiling = "20000"
-
-[endorsement]
-required = 2
-among = ["RIVER-AID", "HILL-HEALTH"]
-"""
-
-
-def ledger_gw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
 
 def _token(directory: Path, org: str, role: str) -> dict[str, str]:
-    done = ledger_gw("token", "issue", "--dir", str(directory), "--org", org, "--role", role)
-    assert done.returncode == 0, done.stderr
-    return {"Authorization": f"Bearer {done.stdout.strip()}"}
+    return {"Authorization": f"Bearer {issue_token(directory, org, role)}"}
 
 
 def _grant(pid: str) -> dict[str, Any]:
@@ -95,11 +49,7 @@ def _post(url: str, headers: dict[str, str], event: dict[str, Any]) -> dict[str,
 
 
 def test_a_consortium_of_its_own_from_definition_to_verified_rotation(tmp_path: Path) -> None:
-    definition = tmp_path / "east-basin.toml"
-    definition.write_text(DEFINITION)
-    root = tmp_path / "east-basin"
-    init = ledger_gw("init", str(root), "--consortium", str(definition))
-    assert init.returncode == 0, init.stderr
+    root = init_east_basin(tmp_path)
     ws = Workspace.load(root)
     assert sorted(ws.consortium.organisations) == ["HILL-HEALTH", "LAKE-AUDIT", "RIVER-AID"]
     assert ws.consortium.profile("RIVER-AID").iati_ref == "ZZ-EB-RIVER"

@@ -1,0 +1,69 @@
+"""East Basin: a consortium of its own (two agencies and an auditor, none of the demo's),
+defined in the file its operators would write, and the `ledger-gw` they would run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+DEFINITION = """
+name = "east-basin"
+locations = ["KE01", "KE0101", "KE0102"]
+
+[[members]]
+id = "RIVER-AID"
+role = "agency"
+display_name = "River Aid"
+iati_ref = "ZZ-EB-RIVER"
+iati_type = "22"
+
+[[members]]
+id = "HILL-HEALTH"
+role = "agency"
+display_name = "Hill Health"
+iati_ref = "ZZ-EB-HILL"
+iati_type = "21"
+
+[[members]]
+id = "LAKE-AUDIT"
+role = "auditor"
+display_name = "Lake Audit"
+
+[[programmes]]
+code = "FOOD-2026"
+currency = "KES"
+ceiling = "20000"
+
+[endorsement]
+required = 2
+among = ["RIVER-AID", "HILL-HEALTH"]
+"""
+
+
+def ledger_gw(*args: str) -> subprocess.CompletedProcess[str]:
+    """The command line, in a process of its own, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "ledger_gw.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def init_east_basin(tmp_path: Path) -> Path:
+    """Write the definition file and `ledger-gw init` a directory from it."""
+    definition = tmp_path / "east-basin.toml"
+    definition.write_text(DEFINITION)
+    root = tmp_path / "east-basin"
+    done = ledger_gw("init", str(root), "--consortium", str(definition))
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+def issue_token(directory: Path, org: str, role: str) -> str:
+    """A bearer token from `ledger-gw token issue`."""
+    done = ledger_gw("token", "issue", "--dir", str(directory), "--org", org, "--role", role)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
