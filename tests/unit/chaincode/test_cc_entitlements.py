@@ -218,7 +218,9 @@ def test_duplicate_flag_rules(ledger: Ledger) -> None:
 
 def test_a_grant_continues_an_entitlement_of_the_same_person(ledger: Ledger) -> None:
     cited = grant(ledger)["entitlement_id"]
-    result = grant(ledger, ORG_C, continues_entitlement_id=cited, start="2025-06-01", end="2025-08-31")
+    result = grant(
+        ledger, ORG_C, continues_entitlement_id=cited, start="2025-06-01", end="2025-08-31"
+    )
     assert result["possible_duplicate_of"] == []
     history = ledger.query(ORG_C, "history", PID, "service_continuity")["events"]
     assert history[-1]["event"]["continues_entitlement_id"] == cited
