@@ -197,13 +197,25 @@ def _transition(ev: AuditedEvent, seen: dict[str, _Referral]) -> tuple[str | Non
 
 def _handed_over(ev: AuditedEvent, ref: _Referral) -> tuple[str | None, list[Check]]:
     """The sender records its sealed package while the referral is open: no new state."""
-    ok = ev.org == ref.from_org and ref.state in referrals.OPEN_STATES
-    check = (
-        Check("actor", True, f"{ev.org} is the sender, the referral {ref.state}")
-        if ok
-        else _fail("actor", "wrong_actor", f"{ev.type} by {ev.org} on a {ref.state} referral")
+    actor = (
+        Check("actor", True, f"{ev.org} is the sender")
+        if ev.org == ref.from_org
+        else _fail(
+            "actor",
+            "wrong_actor",
+            f"only the sender {ref.from_org} may record a hand-over, not {ev.org}",
+        )
     )
-    return ref.state, [check]
+    transition = (
+        Check("transition", True, f"handed over while {ref.state}")
+        if ref.state in referrals.OPEN_STATES
+        else _fail(
+            "transition",
+            "illegal_transition",
+            f"a hand-over recorded after the referral was {ref.state}",
+        )
+    )
+    return ref.state, [actor, transition]
 
 
 def referral_steps(
