@@ -68,6 +68,20 @@ def _index(tx: Tx, entitlement: Obj) -> None:
     )
 
 
+def _check_continued(tx: Tx, pid: str, continued_id: str | None) -> None:
+    """A grant continues an entitlement of the same person, one that exists."""
+    if continued_id is None:
+        return
+    continued = tx.get(entitlement_key(continued_id))
+    field = "continues_entitlement_id"
+    if continued is None:
+        raise NotFoundError("entitlement_not_found", "no such entitlement to continue", field)
+    if continued["pid"] != pid:
+        raise ValidationError(
+            "continued_pid_mismatch", "the continued entitlement is about another person", field
+        )
+
+
 def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
     entitlement_id: str = event["entitlement_id"]
     pid: str = event["pid"]
@@ -75,6 +89,7 @@ def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
         raise ConflictError(
             "entitlement_exists", "entitlement_id is already used", "entitlement_id"
         )
+    _check_continued(tx, pid, event.get("continues_entitlement_id"))
     duplicates = overlapping(tx, pid, event["assistance_type"], event["start"], event["end"])
     entitlement: Obj = {
         "entitlement_id": entitlement_id,

@@ -147,6 +147,8 @@ SCHEMAS: Mapping[str, Mapping[str, Spec]] = {
         "start": Spec(iso_date),
         "end": Spec(iso_date),
         "location": Spec(pattern(f.PCODE), required=False),
+        # the entitlement this one continues, e.g. the one a verified credential names
+        "continues_entitlement_id": Spec(pattern(f.UUID), required=False),
     },
     "assistance.delivered": {
         "entitlement_id": UUID,

@@ -434,6 +434,24 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     return gateway
 
 
+def gateway_over(ws: Workspace, ledger: Ledger, orgs: tuple[str, ...]) -> Gateway:
+    """A gateway serving ``orgs`` of the workspace over a ledger already open (the
+    terminal demo's, on either backend); their off-chain stores in its directory."""
+    config = GatewayConfig(directory=ws.root, orgs=orgs)
+    stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
+    gateway = Gateway(
+        config,
+        ws,
+        ws.pseudonym_key(),
+        _signers(ws, orgs),
+        stores,
+        lambda: ledger,
+        partial(verifiable_log, reader=orgs[0]),
+    )
+    gateway.migrate()
+    return gateway
+
+
 def verifiable_log(ledger: Ledger, *, reader: str) -> VerifiableLog:
     """The verifiable log of an opened ledger; on Fabric it reads blocks through
     ``reader``'s peer."""

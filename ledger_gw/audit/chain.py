@@ -195,6 +195,29 @@ def _transition(ev: AuditedEvent, seen: dict[str, _Referral]) -> tuple[str | Non
     return before, checks
 
 
+def _handed_over(ev: AuditedEvent, ref: _Referral) -> tuple[str | None, list[Check]]:
+    """The sender records its sealed package while the referral is open: no new state."""
+    actor = (
+        Check("actor", True, f"{ev.org} is the sender")
+        if ev.org == ref.from_org
+        else _fail(
+            "actor",
+            "wrong_actor",
+            f"only the sender {ref.from_org} may record a hand-over, not {ev.org}",
+        )
+    )
+    transition = (
+        Check("transition", True, f"handed over while {ref.state}")
+        if ref.state in referrals.OPEN_STATES
+        else _fail(
+            "transition",
+            "illegal_transition",
+            f"a hand-over recorded after the referral was {ref.state}",
+        )
+    )
+    return ref.state, [actor, transition]
+
+
 def referral_steps(
     events: Sequence[AuditedEvent], documents: Documents | None = None
 ) -> list[Step]:
@@ -209,10 +232,13 @@ def referral_steps(
             before, checks = _created(ev, seen, documents or {})
         elif ev.type in referrals.TRANSITIONS:
             before, checks = _transition(ev, seen)
+        elif ev.type == "referral.handed_over" and rid in seen:
+            before, checks = _handed_over(ev, seen[rid])
         else:
             before, checks = None, [_fail("transition", "illegal_transition", "unknown type")]
         after = seen[rid].state if rid in seen else None
-        if ev.result.get("state") == after and ev.result.get("referral_id") == rid:
+        logged = ev.result.get("state", after if ev.type == "referral.handed_over" else None)
+        if logged == after and ev.result.get("referral_id") == rid:
             checks.append(Check("result", True, f"the logged result agrees: {after}"))
         else:
             checks.append(

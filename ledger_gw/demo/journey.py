@@ -11,14 +11,16 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from ledger_gw.bootstrap import embedded_ledger
+from ledger_gw.bootstrap import embedded_ledger, gateway_over
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.seed import Seeding, as_writer
 from ledger_gw.demo.story import tell
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
@@ -26,31 +28,31 @@ from ledger_gw.errors import LedgerError
 from ledger_gw.interfaces import Ledger
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_inclusion
-from ledger_gw.pseudonym import PseudonymKey, document_hash, new_salt
+from ledger_gw.services import queries
 from ledger_gw.workspace import Workspace
 
+AGENCIES = ("AGENCY-A", "AGENCY-B", "AGENCY-C")
 WITNESS_WAIT_S = 10.0  # how long the audit waits for the witnesses' cosignatures
 
 
 @dataclass
-class OffChainRecord:
-    """What the registering agency keeps in its own database (never sent to the ledger)."""
+class Journey(Seeding):
+    """The story told on a terminal through the gateway's own services: each
+    organisation signs with its own key, personal data stays in the agencies' off-chain
+    stores, and what staff read is shown. One in-process gateway serves every
+    organisation, so the hand-over between AGENCY-A's and AGENCY-B's gateways is its
+    signed release called in process, not over HTTP."""
 
-    attributes: dict[str, str]
-    pid: str
-    salts: dict[str, bytes] = field(default_factory=dict)
+    console: Console = field(default_factory=Console)
+    directory: Path = Path()
 
+    @property
+    def ws(self) -> Workspace:
+        return self.gateway.workspace
 
-@dataclass
-class Journey:
-    """The story told on a terminal: each organisation signs with its own key, personal
-    data and documents stay in this process, and what staff read is shown."""
-
-    ws: Workspace
-    ledger: Ledger
-    console: Console
-    key: PseudonymKey
-    kept: dict[str, OffChainRecord] = field(default_factory=dict)  # by pid
+    @property
+    def ledger(self) -> Ledger:
+        return self.gateway.ledger
 
     def client(self, org_id: str) -> OrgClient:
         return OrgClient(self.ledger, self.ws.signer(org_id))
@@ -68,53 +70,78 @@ class Journey:
         self.console.print(text)
 
     def register(self, org: str, attributes: Mapping[str, str]) -> str:
-        record = OffChainRecord(dict(attributes), self.key.pseudonym(attributes))
-        self.kept[record.pid] = record
+        pid = super().register(org, attributes)
         self.console.print(
             Panel(
-                "\n".join(f"{k}: {v}" for k, v in record.attributes.items())
-                + f"\n\n→ pseudonymous ID on the ledger: [bold]{record.pid}[/]",
+                "\n".join(f"{k}: {v}" for k, v in attributes.items())
+                + f"\n\n→ pseudonymous ID on the ledger: [bold]{pid}[/]",
                 title=f"kept off-chain by {org} only",
                 expand=False,
             )
         )
-        return record.pid
+        return pid
 
-    def pseudonym(self, attributes: Mapping[str, str]) -> str:
-        return self.key.pseudonym(attributes)
-
-    def document(self, org: str, pid: str, kind: str, content: bytes) -> str:
-        salt = new_salt()
-        record = self.kept.get(pid)
-        if record is not None:
-            record.salts[f"{kind}-{len(record.salts)}"] = salt
-        return document_hash(salt, content)
-
-    def submit(self, org: str, event: dict[str, Any]) -> dict[str, Any]:
-        return self.client(org).submit(event)
-
-    def duplicate_check(self, org: str, typed: Mapping[str, str], pid: str) -> None:
-        again = self.key.pseudonym(typed)
-        found = self.client(org).entitlements(again, "deduplication")["entitlements"]
-        self.console.print(
-            f"{org}'s duplicate check for {again} ({'same' if again == pid else 'other'} "
-            f"pseudonym): {len(found)} active entitlement(s) → no second registration"
+    def hand_over(self, referral_id: str, note: str) -> dict[str, Any]:
+        with self.step("AGENCY-A seals her registration to AGENCY-B's key (referral.handed_over)"):
+            received = super().hand_over(referral_id, note)
+        self.says(
+            "[green]✓[/] AGENCY-B's gateway fetched it with a signed request, checked it "
+            "against the ledger and registered her from it: "
+            + ", ".join(f"{k}={v}" for k, v in received["attributes"].items())
         )
-        for e in found:
-            self.console.print(
+        self.says(f"   [bold]not asked again[/] at AGENCY-B: {NOT_ASKED_AT_B}")
+        return received
+
+    def other_office(self, org: str, typed: Mapping[str, str], pid: str) -> str:
+        person_id = super().other_office(org, typed, pid)
+        self.says(
+            f"{org}'s other office types {typed['given_name']!r} {typed['family_name']!r}: "
+            f"409 already_registered, her existing registration {person_id}"
+        )
+        reader = as_writer(org)
+        found = queries.entitlements(self.gateway, reader, pid, "deduplication")
+        for e in found["entitlements"]:
+            self.says(
                 f"   {e['granted_by']} {e['programme']} {e['assistance_type']} "
                 f"{e['delivered']}/{e['amount']} {e['currency']} until {e['end']}"
             )
+        history = queries.history(self.gateway, reader, pid, "service_continuity")["events"]
+        self.console.print(_events_table(f"Her history, found by {pid}", history))
+        self.says(
+            "   [bold]not asked again[/]: her identity and consent; [bold]not done[/]: a "
+            "second registration or a second cash grant"
+        )
+        return person_id
 
-    def arrival(self, org: str, spelled: Mapping[str, str], pid: str) -> None:
-        other = self.key.pseudonym(spelled)
-        if other != pid:
-            self.console.print(
-                f"[yellow]a different spelling gives another pseudonym ({other});[/] "
-                f"{org} uses the one on her referral slip instead"
-            )
-        history = self.client(org).history(pid, "service_continuity")["events"]
+    def card(self, org: str, grant_event_id: str) -> None:
+        with self.step(f"{org} issues her a credential for its cash entitlement, on a card"):
+            super().card(org, grant_event_id)
+        if self.card_png is None:
+            self.says("   no credential on Fabric (no tlog-proof): her referral slip serves")
+            return
+        path = self.directory / "fatima-card.png"
+        path.write_bytes(self.card_png)
+        self.says(f"   SD-JWT credential, printed as a QR card: {path}")
+
+    def present_card(self, org: str) -> tuple[str, str] | None:
+        presented = super().present_card(org)
+        if presented is None:
+            return None
+        pid, entitlement_id = presented
+        self.says(
+            f"[green]✓[/] {org} verified her card offline against its pinned consortium: "
+            f"pseudonymous ID {pid}, entitlement {entitlement_id}"
+        )
+        self.says(
+            f"   [bold]not asked again[/] at {org}: who she is (the card's pseudonymous "
+            "ID, not a new spelling of her name), what she was granted, by whom"
+        )
+        history = queries.history(self.gateway, as_writer(org), pid, "service_continuity")["events"]
         self.console.print(_events_table(f"What {org} sees under her consent", history))
+        return presented
+
+
+NOT_ASKED_AT_B = "name, family name, date and place of birth, consent"
 
 
 def _events_table(title: str, events: list[dict[str, Any]]) -> Table:
@@ -138,7 +165,8 @@ def run_demo(
     """On the embedded ledger by default; another backend brings its ledger and audit."""
     if ledger is None:
         ledger = embedded_ledger(ws)
-    j = Journey(ws, ledger, console, ws.pseudonym_key())
+    gateway = gateway_over(ws, ledger, AGENCIES)
+    j = Journey(gateway, console=console, directory=ws.root)
     told = tell(j)
     console.rule("[bold]What each party saw")
     people = {

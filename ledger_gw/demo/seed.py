@@ -17,19 +17,24 @@ from typing import Any
 from rich.console import Console
 
 from ledger_gw.bootstrap import open_gateway
+from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
 from ledger_gw.demo.story import FATIMA, tell
 from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.demo.witnesses import enlist
+from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.pseudonym import document_hash, new_salt
-from ledger_gw.services import events, registrations
+from ledger_gw.services import credentials, events, handover, registrations
 from ledger_gw.services.access import Caller, Role, issue_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
+from ledger_gw.services.credentials import DISCLOSABLE
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
+WITNESS_WAIT_S = 10.0  # how long issuing a credential waits for the witnesses
 
-def _as(org: str) -> Caller:
+
+def as_writer(org: str) -> Caller:
     return Caller("seed", org, Role.AGENCY_WRITER)
 
 
@@ -40,6 +45,8 @@ class Seeding:
 
     gateway: Gateway
     people: dict[tuple[str, str], str] = field(default_factory=dict)  # (org, pid) → person
+    credential: str | None = None
+    card_png: bytes | None = None
 
     def chapter(self, title: str) -> None:
         pass
@@ -51,7 +58,7 @@ class Seeding:
         pass
 
     def register(self, org: str, attributes: Mapping[str, str]) -> str:
-        person = registrations.register(self.gateway, _as(org), attributes)
+        person = registrations.register(self.gateway, as_writer(org), attributes)
         self.people[org, person["pid"]] = person["person_id"]
         return str(person["pid"])
 
@@ -62,17 +69,51 @@ class Seeding:
         person_id = self.people.get((org, pid))
         if person_id is None:  # an agency that holds no registration of hers
             return document_hash(new_salt(), content)
-        stored = registrations.add_document(self.gateway, _as(org), person_id, kind, content)
+        stored = registrations.add_document(self.gateway, as_writer(org), person_id, kind, content)
         return str(stored["hash"])
 
     def submit(self, org: str, event: dict[str, Any]) -> dict[str, Any]:
-        return events.submit(self.gateway, _as(org), event)[0]
+        return events.submit(self.gateway, as_writer(org), event)[0]
 
-    def duplicate_check(self, org: str, typed: Mapping[str, str], pid: str) -> None:
-        pass
+    def hand_over(self, referral_id: str, note: str) -> dict[str, Any]:
+        """AGENCY-A seals her registration; AGENCY-B's gateway fetches and opens it (here
+        the same gateway, through the same signed request) and registers her from it."""
+        sent = handover.prepare(self.gateway, as_writer("AGENCY-A"), referral_id, note)
+        received = handover.from_referral(self.gateway, as_writer(sent["to_org"]), referral_id)
+        person = registrations.register(
+            self.gateway, as_writer(sent["to_org"]), received["attributes"]
+        )
+        self.people[sent["to_org"], person["pid"]] = person["person_id"]
+        return received
 
-    def arrival(self, org: str, spelled: Mapping[str, str], pid: str) -> None:
-        pass
+    def other_office(self, org: str, typed: Mapping[str, str], pid: str) -> str:
+        """The existing person ID the 409 `already_registered` answer names."""
+        caseworker = Caller("second-office", org, Role.AGENCY_WRITER)
+        try:
+            registrations.register(self.gateway, caseworker, typed)
+        except registrations.AlreadyRegisteredError as exc:
+            return exc.person_id
+        raise AssertionError("her registration was not found")  # pragma: no cover
+
+    def card(self, org: str, grant_event_id: str) -> None:
+        ledger = self.gateway.ledger
+        if not isinstance(ledger, EmbeddedLedger):
+            return  # Fabric has no tlog-proof, so no credential
+        ledger.settle_witnesses(WITNESS_WAIT_S)  # a credential stands on a witnessed event
+        issued = credentials.issue(
+            self.gateway, as_writer(org), grant_event_id, "service_continuity", DISCLOSABLE
+        )
+        self.credential = issued.credential.text()
+        self.card_png = credentials.render_card(
+            self.credential.encode(), self.gateway.workspace.consortium, "png"
+        )
+
+    def present_card(self, org: str) -> tuple[str, str] | None:
+        if self.card_png is None:
+            return None
+        pinned = Consortium.load(self.gateway.workspace.root / "consortium.json")
+        verified = credentials.verify_offline(self.card_png, pinned)
+        return verified.pid, verified.binding.entitlement_id
 
 
 def seed_fatima(gateway: Gateway) -> dict[str, Any]:
@@ -80,7 +121,12 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
     seeding = Seeding(gateway)
     told = tell(seeding)
     person_id = seeding.people["AGENCY-A", told.pid]
-    return {"pid": told.pid, "person_id": person_id, "referrals": list(told.referrals)}
+    return {
+        "pid": told.pid,
+        "person_id": person_id,
+        "referrals": list(told.referrals),
+        "credential": seeding.credential,
+    }
 
 
 def create_demo(directory: Path) -> None:
@@ -105,7 +151,7 @@ def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
             journey = seed_fatima(gw)
             seed_synthetic(gw)
             (directory / "demo-journey.json").write_text(
-                json.dumps({"referrals": journey["referrals"]}) + "\n"
+                json.dumps({k: journey[k] for k in ("referrals", "credential")}) + "\n"
             )
         pid = gw.pseudonym_key.pseudonym(FATIMA)
         tokens: dict[str, str] = {}

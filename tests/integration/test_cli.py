@@ -54,6 +54,19 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     demo = run("demo", "--dir", str(directory))
     assert demo.returncode == 0, demo.stderr
     assert "Whole ledger verified" in demo.stdout
+    told = " ".join(demo.stdout.split())  # the terminal wraps lines
+    for step in (
+        "Humanitarian service point 1",
+        "registered her from it",  # AGENCY-B, from AGENCY-A's hand-over
+        "not asked again at AGENCY-B",
+        "Humanitarian service point 2",
+        "409 already_registered, her existing registration",
+        "Humanitarian service point 3",
+        "AGENCY-C verified her card offline against its pinned consortium",
+        "AGENCY-C continues her cash where AGENCY-A's ends, citing it",
+    ):
+        assert step in told, step
+    assert (directory / "fatima-card.png").read_bytes().startswith(b"\x89PNG")
     return directory
 
 

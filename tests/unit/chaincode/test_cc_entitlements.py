@@ -214,3 +214,37 @@ def test_duplicate_flag_rules(ledger: Ledger) -> None:
     )
     food = grant(ledger, ORG_B, assistance_type="food", start="2025-04-15", end="2025-04-15")
     assert len(food["possible_duplicate_of"]) == 1
+
+
+def test_a_grant_continues_an_entitlement_of_the_same_person(ledger: Ledger) -> None:
+    cited = grant(ledger)["entitlement_id"]
+    result = grant(
+        ledger, ORG_C, continues_entitlement_id=cited, start="2025-06-01", end="2025-08-31"
+    )
+    assert result["possible_duplicate_of"] == []
+    history = ledger.query(ORG_C, "history", PID, "service_continuity")["events"]
+    assert history[-1]["event"]["continues_entitlement_id"] == cited
+
+
+@pytest.mark.parametrize(
+    ("cited_pid", "error", "code"),
+    [
+        (None, NotFoundError, "entitlement_not_found"),
+        (PID_2, ValidationError, "continued_pid_mismatch"),
+    ],
+)
+def test_continuing_an_unknown_or_someone_elses_entitlement_is_refused(
+    ledger: Ledger, cited_pid: str | None, error: type[Exception], code: str
+) -> None:
+    """The attack: citing an entitlement that does not exist, or another person's, to
+    make a grant look like a continuation. Refused, and nothing is written."""
+    cited = (
+        "00000000-0000-4000-8000-000000000000"
+        if cited_pid is None
+        else grant(ledger, pid=cited_pid)["entitlement_id"]
+    )
+    size = len(ledger.query(ORG_A, "history", PID, "service_continuity")["events"])
+    with pytest.raises(error) as info:
+        grant(ledger, ORG_C, continues_entitlement_id=cited)
+    assert (info.value.code, info.value.field) == (code, "continues_entitlement_id")  # type: ignore[attr-defined]
+    assert len(ledger.query(ORG_A, "history", PID, "service_continuity")["events"]) == size
