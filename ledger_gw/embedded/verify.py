@@ -16,14 +16,17 @@ must hash to its root at its size, and must still hold that checkpoint.
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, CursorResult, Engine, func, select
 
+from chaincode.canonical import canonical_json_of_validated
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
@@ -32,13 +35,15 @@ from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.reader import log_size, node_hashes
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.embedded.stub import StateView, TxStub
+from ledger_gw.embedded.verify_pool import Checks, EntryChecker
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry, effects_digest
+from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import Proposal
 
 _CHUNK = 2000
+_Row = tuple[int, bytes, str, str]  # a log row: position, entry, transaction ID, time
 
 
 @dataclass(frozen=True)
@@ -70,63 +75,62 @@ class _Replay:
         self._scratch.cleanup()
 
     def chunk(
-        self,
-        conn: Connection,
-        entries: list[tuple[int, bytes]],
-        stored_log: dict[int, tuple[str, str]],
+        self, conn: Connection, batch: list[_Row], checks: Checks
     ) -> list[tuple[int, NodeID, bytes]]:
         view = StateView(conn)
         produced: list[tuple[int, NodeID, bytes]] = []
         rows = Rows()
-        for position, data in entries:
+        for offset, (position, data, tx_id, timestamp) in enumerate(batch):
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
-            entry, tx = self._entry(position, data)
-            if stored_log.get(position) != (tx.tx_id, tx.proposal.timestamp):
+            if offset in checks.malformed:
+                raise _fail(position, checks.malformed[offset])
+            proposal, result, effects = _read(data)
+            if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            stub = self._execute(position, view, entry, tx)
+            stub, replayed = self._execute(position, view, proposal, checks.unsigned.get(offset))
+            if replayed != result:
+                raise _fail(position, "replayed result differs from the logged result")
             writes = tuple(sorted(stub.writes.items()))
-            if effects_digest(writes, stub.events) != entry.effects:
+            if effects_digest(writes, stub.events) != effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
-            new_nodes = self.tree.append(leaf_hash(data))
+            new_nodes = self.tree.append(checks.leaves[offset])
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            rows.add(position, tx.tx_id, tx.proposal.timestamp, b"", writes, new_nodes)
+            rows.add(position, tx_id, timestamp, b"", writes, new_nodes)
             view.apply(stub.writes)
         try:
             Driver(conn).append(rows, None)
         except Exception as exc:  # a repeated transaction ID
-            raise _fail(entries[0][0], f"log entries repeat a transaction: {exc}") from exc
+            raise _fail(batch[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
 
-    def _entry(self, position: int, data: bytes) -> tuple[Entry, SignedTransaction]:
-        try:
-            entry = Entry.from_bytes(data)
-            return entry, SignedTransaction.of_entry(entry)
-        except (ValueError, LedgerError) as exc:
-            raise _fail(position, str(exc)) from exc
-
     def _execute(
-        self, position: int, view: StateView, entry: Entry, tx: SignedTransaction
-    ) -> TxStub:
-        proposal = tx.proposal
+        self, position: int, view: StateView, proposal: Proposal, unsigned: str | None
+    ) -> tuple[TxStub, bytes]:
         if proposal.function not in WRITE_FUNCTIONS:
             raise _fail(position, f"{proposal.function!r} is not a write function")
         try:
-            identity = self.auth.authenticate(
-                proposal.creator, tx.signature, proposal.payload, proposal.time
-            )
+            identity = self.auth.identify(proposal.creator, proposal.time)
         except LedgerError as exc:
             raise _fail(position, f"signature check failed: {exc}") from exc
-        stub = TxStub(view, identity, tx.tx_id, proposal.time)
+        if unsigned is not None:
+            raise _fail(position, f"signature check failed: {unsigned}")
+        stub = TxStub(view, identity, proposal.tx_id, proposal.time)
         try:
-            result = invoke(stub, proposal.function, proposal.contract_args())
+            return stub, invoke(stub, proposal.function, proposal.contract_args())
         except ContractError as exc:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
-        if result != entry.result:
-            raise _fail(position, "replayed result differs from the logged result")
-        return stub
+
+
+def _read(data: bytes) -> tuple[Proposal, bytes, str]:
+    """An entry that ``check_entries`` found well-formed, read without checking its form
+    again: its proposal, its result's canonical bytes and its effects digest."""
+    obj = orjson.loads(data)
+    p = obj["tx"]["proposal"]
+    proposal = Proposal(p["creator"], p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
+    return proposal, canonical_json_of_validated(obj["result"]), str(obj["effects"])
 
 
 _TABLES = {
@@ -242,15 +246,21 @@ def verify_ledger(
     consortium: Consortium,
     progress: Callable[[int, int], None] | None = None,
     witnessed: Mapping[str, str] | None = None,
+    *,
+    workers: int | None = None,
+    chunk: int = _CHUNK,
 ) -> VerifyReport:
     """Verify everything in one read snapshot, so a live ledger can be checked too.
 
     ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
+    Entries' signatures are checked on ``workers`` processes (default: one per core),
+    ``chunk`` entries at a time; ``workers=1`` checks them in this process.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay(consortium)
+    checker: EntryChecker | None = None
     try:
         with (
             source.execution_options(**{READ_ONLY: True}).begin() as stored,
@@ -260,15 +270,13 @@ def verify_ledger(
             stored_sizes = {int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()}
             replay.checkpoint_sizes = stored_sizes | {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
-            for start in range(0, size, _CHUNK):
-                rows = stored.execute(
-                    select(log.c.seq, log.c.entry)
-                    .where(log.c.seq >= start, log.c.seq < start + _CHUNK)
-                    .order_by(log.c.seq)
-                )
-                _verify_chunk(stored, replayed, replay, [(int(p), bytes(d)) for p, d in rows])
+            chunks = -(-size // chunk)
+            checker = EntryChecker(consortium, min(workers or os.cpu_count() or 1, chunks))
+            batches = ((start, _batch(stored, start, chunk)) for start in range(0, size, chunk))
+            for (start, batch), checks in checker.map(batches, _entries):
+                _verify_chunk(stored, replayed, replay, batch, checks)
                 if progress is not None:
-                    progress(min(start + _CHUNK, size), size)
+                    progress(min(start + chunk, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
             _check_witnessed(witness_cps, replay.roots, stored_sizes)
@@ -280,25 +288,35 @@ def verify_ledger(
             _compare(stored, replayed, "versions")
             count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
     finally:
+        if checker is not None:
+            checker.close()
         replay.close()
         if owned:
             source.dispose()
     return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
 
 
+def _batch(stored: Connection, start: int, chunk: int) -> list[_Row]:
+    rows = stored.execute(
+        select(log.c.seq, log.c.entry, log.c.tx_id, log.c.timestamp)
+        .where(log.c.seq >= start, log.c.seq < start + chunk)
+        .order_by(log.c.seq)
+    )
+    return [(int(p), bytes(d), tx_id, ts) for p, d, tx_id, ts in rows]
+
+
+def _entries(chunk: tuple[int, list[_Row]]) -> list[bytes]:
+    return [data for _, data, _, _ in chunk[1]]
+
+
 def _verify_chunk(
-    stored: Connection, replayed: Connection, replay: _Replay, batch: list[tuple[int, bytes]]
+    stored: Connection, replayed: Connection, replay: _Replay, batch: list[_Row], checks: Checks
 ) -> None:
     if not batch:
         return
-    first, last = batch[0][0], batch[-1][0]
-    stored_log = stored.execute(
-        select(log.c.seq, log.c.tx_id, log.c.timestamp).where(log.c.seq.between(first, last))
-    )
+    first = batch[0][0]
     try:
-        produced = replay.chunk(
-            replayed, batch, {int(seq): (tx_id, ts) for seq, tx_id, ts in stored_log}
-        )
+        produced = replay.chunk(replayed, batch, checks)
     except IntegrityError as exc:
         # Entries moved within the log replay fine until a later one fails: an earlier
         # leaf that differs from the stored tree is the first bad position.
@@ -316,9 +334,9 @@ def _verify_chunk(
 
 
 def _first_bad_leaf(
-    stored: Connection, batch: list[tuple[int, bytes]], before: int | None
+    stored: Connection, batch: list[_Row], before: int | None
 ) -> IntegrityError | None:
-    earlier = [(p, data) for p, data in batch if before is not None and p < before]
+    earlier = [(p, data) for p, data, _, _ in batch if before is not None and p < before]
     try:
         found = node_hashes(stored, [NodeID(0, p) for p, _ in earlier])
     except IntegrityError:
