@@ -56,12 +56,14 @@ def copy(original: Path, tmp_path: Path) -> Path:
 
 
 def _run(workspace: Workspace, copy: Path, workers: int) -> tuple[Any, int]:
-    """The report or the error, and how many worker processes were alive meanwhile."""
+    """The report or the error, and how many worker processes it started."""
+    before = {p.pid for p in multiprocessing.active_children()}
     seen = 0
 
     def progress(done: int, total: int) -> None:
         nonlocal seen
-        seen = max(seen, len(multiprocessing.active_children()))
+        started = {p.pid for p in multiprocessing.active_children()} - before
+        seen = max(seen, len(started))
 
     try:
         report = verify_ledger(
