@@ -18,13 +18,13 @@ from __future__ import annotations
 import itertools
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, CursorResult, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, func, select
 
 from chaincode.canonical import canonical_json_of_validated
 from chaincode.contract import WRITE_FUNCTIONS, invoke
@@ -35,7 +35,7 @@ from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.reader import log_size, node_hashes
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.embedded.stub import StateView, TxStub
-from ledger_gw.embedded.verify_pool import Checks, EntryChecker
+from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
@@ -160,28 +160,42 @@ def _compare(stored: Connection, replayed: Connection, table: str) -> int:
     return count
 
 
-def _check_checkpoints(
-    conn: Connection,
-    consortium: Consortium,
-    roots: dict[int, bytes],
-) -> tuple[int, int]:
-    log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
-    witnesses = consortium.witness_verifiers()
-    count = cosigned = 0
-    for size, text in conn.execute(select(checkpoints.c.size, checkpoints.c.note)):
-        position = int(size) - 1
-        try:
-            opened = ckpt.open_checkpoint(text, log_verifier, witnesses)
-        except ckpt.CheckpointError as exc:
-            raise _fail(position, f"checkpoint {size} does not verify: {exc}") from exc
-        cp = opened.checkpoint
-        if cp.origin != consortium.origin or cp.size != size:
-            raise _fail(position, f"checkpoint {size} names another log or size")
-        if roots.get(int(size)) != cp.root_hash:
-            raise _fail(position, f"checkpoint {size} root does not match the log")
-        count += 1
-        cosigned += len(opened.cosignatures)
-    return count, cosigned
+class _Checkpoints:
+    """Each stored checkpoint judged once its chunk has replayed; the first failure in
+    size order is raised at the end, where a pass over them all in that order would."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.count = self.cosigned = 0
+        self.failure: IntegrityError | None = None
+
+    def judge(
+        self, notes: list[tuple[int, str]], verdicts: list[Opened | str], roots: dict[int, bytes]
+    ) -> None:
+        for (size, _), verdict in zip(notes, verdicts, strict=True):
+            failure = self._failure(size, verdict, roots)
+            if failure is None:
+                assert isinstance(verdict, Opened)
+                self.count += 1
+                self.cosigned += verdict.cosignatures
+            elif self.failure is None or size - 1 < (self.failure.position or 0):
+                self.failure = failure
+
+    def _failure(
+        self, size: int, verdict: Opened | str, roots: dict[int, bytes]
+    ) -> IntegrityError | None:
+        if isinstance(verdict, str):
+            return _fail(size - 1, f"checkpoint {size} does not verify: {verdict}")
+        if verdict.origin != self.origin or verdict.size != size:
+            return _fail(size - 1, f"checkpoint {size} names another log or size")
+        if roots.get(size) != verdict.root:
+            return _fail(size - 1, f"checkpoint {size} root does not match the log")
+        return None
+
+    def verdict(self) -> tuple[int, int]:
+        if self.failure is not None:
+            raise self.failure
+        return self.count, self.cosigned
 
 
 def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ckpt.Checkpoint]:
@@ -260,7 +274,7 @@ def verify_ledger(
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay(consortium)
-    checker: EntryChecker | None = None
+    checker: Checker | None = None
     try:
         with (
             source.execution_options(**{READ_ONLY: True}).begin() as stored,
@@ -271,10 +285,11 @@ def verify_ledger(
             replay.checkpoint_sizes = stored_sizes | {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
-            checker = EntryChecker(consortium, min(workers or os.cpu_count() or 1, chunks))
-            batches = ((start, _batch(stored, start, chunk)) for start in range(0, size, chunk))
-            for (start, batch), checks in checker.map(batches, _entries):
+            checker = Checker(consortium, max(1, min(workers or os.cpu_count() or 1, chunks)))
+            judged = _Checkpoints(consortium.origin)
+            for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
                 _verify_chunk(stored, replayed, replay, batch, checks)
+                judged.judge(notes, checks.checkpoints, replay.roots)
                 if progress is not None:
                     progress(min(start + chunk, size), size)
             if replay.tree.size != size:
@@ -286,7 +301,7 @@ def verify_ledger(
                 raise IntegrityError("the tree has nodes that no log entry explains")
             state_keys = _compare(stored, replayed, "state")
             _compare(stored, replayed, "versions")
-            count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
+            count, cosigned = judged.verdict()
     finally:
         if checker is not None:
             checker.close()
@@ -305,8 +320,31 @@ def _batch(stored: Connection, start: int, chunk: int) -> list[_Row]:
     return [(int(p), bytes(d), tx_id, ts) for p, d, tx_id, ts in rows]
 
 
-def _entries(chunk: tuple[int, list[_Row]]) -> list[bytes]:
-    return [data for _, data, _, _ in chunk[1]]
+_Chunk = tuple[int, list[_Row], list[tuple[int, str]]]  # first position, rows, checkpoints
+
+
+def _chunks(stored: Connection, size: int, chunk: int) -> Iterator[_Chunk]:
+    """The log in chunks, each with the stored checkpoints of the sizes it reaches; then
+    the checkpoints of sizes no entry reaches, which no log root can match."""
+    for start in range(0, size, chunk):
+        end = min(start + chunk, size)
+        yield (
+            start,
+            _batch(stored, start, chunk),
+            _notes(stored, (checkpoints.c.size > start) & (checkpoints.c.size <= end)),
+        )
+    yield size, [], _notes(stored, (checkpoints.c.size <= 0) | (checkpoints.c.size > size))
+
+
+def _notes(stored: Connection, where: ColumnElement[bool]) -> list[tuple[int, str]]:
+    rows = stored.execute(
+        select(checkpoints.c.size, checkpoints.c.note).where(where).order_by(checkpoints.c.size)
+    )
+    return [(int(size), str(note)) for size, note in rows]
+
+
+def _work(chunk: _Chunk) -> tuple[list[bytes], list[str]]:
+    return [data for _, data, _, _ in chunk[1]], [note for _, note in chunk[2]]
 
 
 def _verify_chunk(

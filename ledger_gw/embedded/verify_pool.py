@@ -1,11 +1,13 @@
-"""The checks of a log entry that need no contract state, on every core.
+"""The checks that need no contract state, on every core.
 
 An entry's form, its certificate and signature, and its leaf hash depend on the entry
-alone, and the signature is most of the cost of verifying a log; the contract's replay
-depends on every entry before it and stays in one process, in log order. So chunks of
-entries go to worker processes, a bounded number ahead of the replay, and come back
-in order as :class:`Checks` that the replay consults at each position: the verdict
-for a position is the same whichever process found it.
+alone, as a checkpoint's signatures depend on its note alone; these signatures are
+most of the cost of verifying a log (a log written one entry at a time holds a
+checkpoint per entry). The contract's replay depends on every entry before it and
+stays in one process, in log order. So chunks of entries, with the checkpoints of the
+same sizes, go to worker processes, a bounded number ahead of the replay, and come
+back in order as :class:`Checks` that the replay consults where it used to check: a
+verdict is the same whichever process found it.
 """
 
 from __future__ import annotations
@@ -14,16 +16,27 @@ import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import LedgerError
 from ledger_gw.identity import Authenticator
+from ledger_gw.log.checkpoint import CheckpointError, NoteVerifier, open_checkpoint
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
 T = TypeVar("T")
+
+
+class Opened(NamedTuple):
+    """What a checkpoint whose signatures verify says, and how many witnesses cosigned."""
+
+    origin: str
+    size: int
+    root: bytes
+    cosignatures: int
 
 
 class Checks(NamedTuple):
@@ -32,12 +45,31 @@ class Checks(NamedTuple):
     leaves: list[bytes]
     malformed: dict[int, str]  # not an entry, or not a well-formed transaction
     unsigned: dict[int, str]  # its certificate or signature fails
+    checkpoints: list[Opened | str]  # each note given, opened or why it is not
 
 
-def check_entries(auth: Authenticator, entries: Sequence[bytes]) -> Checks:
+@dataclass(frozen=True)
+class TrustRoots:
+    """The consortium's keys, as a worker holds them: certificates parsed once each."""
+
+    auth: Authenticator
+    log: NoteVerifier
+    witnesses: list[NoteVerifier]
+
+    @classmethod
+    def of(cls, consortium: Consortium) -> TrustRoots:
+        return cls(
+            consortium.authenticator(),
+            NoteVerifier.from_vkey(consortium.log_vkey),
+            consortium.witness_verifiers(),
+        )
+
+
+def check(roots: TrustRoots, entries: Sequence[bytes], notes: Sequence[str]) -> Checks:
     """Each entry parsed in full (canonical form, proposal, timestamp) and, if it
-    parses, its certificate and signature checked; ``auth`` caches each certificate."""
-    checks = Checks([leaf_hash(data) for data in entries], {}, {})
+    parses, its certificate and signature checked; each note's signatures checked."""
+    checks = Checks([leaf_hash(data) for data in entries], {}, {}, [])
+    auth = roots.auth
     for offset, data in enumerate(entries):
         try:
             entry = Entry.from_bytes(data)
@@ -50,15 +82,25 @@ def check_entries(auth: Authenticator, entries: Sequence[bytes]) -> Checks:
             auth.authenticate(proposal.creator, entry.signature, proposal.payload, at)
         except LedgerError as exc:
             checks.unsigned[offset] = str(exc)
+    for note in notes:
+        try:
+            opened = open_checkpoint(note, roots.log, roots.witnesses)
+        except CheckpointError as exc:
+            checks.checkpoints.append(str(exc))
+            continue
+        cp = opened.checkpoint
+        checks.checkpoints.append(
+            Opened(cp.origin, cp.size, cp.root_hash, len(opened.cosignatures))
+        )
     return checks
 
 
-class EntryChecker:
-    """``check_entries`` over a stream of chunks, in this process (one worker) or on a
-    pool of ``workers`` processes that each parse a certificate once."""
+class Checker:
+    """``check`` over a stream of chunks, in this process (one worker) or on a pool of
+    ``workers`` processes."""
 
     def __init__(self, consortium: Consortium, workers: int) -> None:
-        self._auth = consortium.authenticator()
+        self._roots = TrustRoots.of(consortium)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             # Forked: a spawned worker would run the caller's main module again.
@@ -69,16 +111,17 @@ class EntryChecker:
         self._ahead = 2 * workers
 
     def map(
-        self, chunks: Iterable[T], entries: Callable[[T], list[bytes]]
+        self, chunks: Iterable[T], work: Callable[[T], tuple[list[bytes], list[str]]]
     ) -> Iterator[tuple[T, Checks]]:
-        """Each chunk with its checks, in order; ``entries(chunk)`` is its entries' bytes."""
+        """Each chunk with its checks, in order; ``work(chunk)`` is its entries' bytes
+        and its checkpoints' notes."""
         if self._pool is None:
             for chunk in chunks:
-                yield chunk, check_entries(self._auth, entries(chunk))
+                yield chunk, check(self._roots, *work(chunk))
             return
         pending: deque[tuple[T, Future[Checks]]] = deque()
         for chunk in chunks:
-            pending.append((chunk, self._pool.submit(_check, entries(chunk))))
+            pending.append((chunk, self._pool.submit(_check, *work(chunk))))
             if len(pending) > self._ahead:
                 done, future = pending.popleft()
                 yield done, future.result()
@@ -91,14 +134,14 @@ class EntryChecker:
             self._pool.shutdown(cancel_futures=True)
 
 
-_worker_auth: Authenticator | None = None
+_worker_roots: TrustRoots | None = None
 
 
 def _start(consortium: dict[str, Any]) -> None:
-    global _worker_auth  # one authenticator, and so one certificate cache, per worker
-    _worker_auth = Consortium.from_dict(consortium).authenticator()
+    global _worker_roots  # one authenticator, and so one certificate cache, per worker
+    _worker_roots = TrustRoots.of(Consortium.from_dict(consortium))
 
 
-def _check(entries: list[bytes]) -> Checks:
-    assert _worker_auth is not None
-    return check_entries(_worker_auth, entries)
+def _check(entries: list[bytes], notes: list[str]) -> Checks:
+    assert _worker_roots is not None
+    return check(_worker_roots, entries, notes)

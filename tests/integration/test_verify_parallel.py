@@ -175,3 +175,19 @@ def test_cli_workers_one_reports_what_the_pool_reports(
     refused = CliRunner().invoke(cli, [*args, "--workers", "0"])
     assert refused.exit_code == 2
     assert "--workers" in refused.output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_first_bad_checkpoint_by_size_is_reported(
+    workspace: Workspace, copy: Path, workers: int
+) -> None:
+    """Checkpoints are judged chunk by chunk on the pool: still the smallest bad one."""
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        for size in (90, 30):
+            db.execute(
+                "UPDATE checkpoints SET note = replace(note, ?, ?) WHERE size = ?",
+                (f"\n{size}\n", f"\n{size + 1}\n", size),
+            )
+    exc = _failure(workspace, copy, workers)
+    assert exc.position == 29
+    assert str(exc).startswith("position 29: checkpoint 30 does not verify")
