@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import LedgerError
@@ -103,10 +103,11 @@ class Checker:
         self._roots = TrustRoots.of(consortium)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
-            # Forked: a spawned worker would run the caller's main module again.
+            # Forked: a spawned worker would run the caller's main module again, and a
+            # forked one inherits the trust roots as they are, nothing lost in a copy.
             context = multiprocessing.get_context("fork")
             self._pool = ProcessPoolExecutor(
-                workers, context, initializer=_start, initargs=(consortium.to_dict(),)
+                workers, context, initializer=_start, initargs=(self._roots,)
             )
         self._ahead = 2 * workers
 
@@ -137,9 +138,9 @@ class Checker:
 _worker_roots: TrustRoots | None = None
 
 
-def _start(consortium: dict[str, Any]) -> None:
+def _start(roots: TrustRoots) -> None:
     global _worker_roots  # one authenticator, and so one certificate cache, per worker
-    _worker_roots = TrustRoots.of(Consortium.from_dict(consortium))
+    _worker_roots = roots
 
 
 def _check(entries: list[bytes], notes: list[str]) -> Checks:
