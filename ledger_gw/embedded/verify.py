@@ -4,7 +4,9 @@ Recomputes everything from the log: each entry's canonical form and signature,
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
 world state and every stored value against the replayed ones. The first
-discrepancy is reported with the log position it belongs to.
+discrepancy is reported with the log position it belongs to. What depends on one
+entry or one checkpoint alone (form, signatures, leaf hash) is checked on a pool of
+processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
 
 The log must hold a checkpoint at its current size (every commit is covered by one at
 once): an operator who deletes the newest checkpoints is caught. What witnesses
@@ -125,7 +127,7 @@ class _Replay:
 
 
 def _read(data: bytes) -> tuple[Proposal, bytes, str]:
-    """An entry that ``check_entries`` found well-formed, read without checking its form
+    """An entry that the pool's ``check`` found well-formed, read without checking its form
     again: its proposal, its result's canonical bytes and its effects digest."""
     obj = orjson.loads(data)
     p = obj["tx"]["proposal"]
