@@ -69,8 +69,8 @@ class _Replay:
         self.engine = make_engine(f"sqlite:///{self._scratch.name}/replay.db")
         self.auth = consortium.authenticator()
         self.tree = CompactRange()
-        self.checkpoint_sizes: set[int] = set()
-        self.roots: dict[int, bytes] = {}  # recomputed roots at the checkpointed sizes
+        self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
+        self.roots: dict[int, bytes] = {}  # recomputed roots at those sizes, until judged
 
     def close(self) -> None:
         self.engine.dispose()
@@ -216,9 +216,16 @@ def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ck
     return out
 
 
-def _check_coverage(size: int, stored_sizes: set[int]) -> None:
-    if size and size not in stored_sizes:
-        latest = max((s for s in stored_sizes if s < size), default=None)
+def _held(stored: Connection, sizes: set[int]) -> set[int]:
+    """Which of ``sizes`` the log holds a checkpoint at."""
+    found = stored.execute(select(checkpoints.c.size).where(checkpoints.c.size.in_(sizes)))
+    return {int(s) for s in found.scalars()}
+
+
+def _check_coverage(stored: Connection, size: int) -> None:
+    if size and not _held(stored, {size}):
+        below = select(func.max(checkpoints.c.size)).where(checkpoints.c.size < size)
+        latest = stored.execute(below).scalar_one_or_none()
         raise IntegrityError(
             f"no checkpoint covers the log's {size} entries (the latest is at size {latest}): "
             "checkpoints were deleted or never written",
@@ -283,21 +290,23 @@ def verify_ledger(
             replay.engine.begin() as replayed,
         ):
             size = log_size(stored)
-            stored_sizes = {int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()}
-            replay.checkpoint_sizes = stored_sizes | {cp.size for cp in witness_cps.values()}
+            witness_sizes = {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
             checker = Checker(consortium, max(1, min(workers or os.cpu_count() or 1, chunks)))
             judged = _Checkpoints(consortium.origin)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
+                replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}
                 _verify_chunk(stored, replayed, replay, batch, checks)
                 judged.judge(notes, checks.checkpoints, replay.roots)
+                for judged_size in {s for s, _ in notes} - witness_sizes:
+                    replay.roots.pop(judged_size, None)  # memory stays flat
                 if progress is not None:
                     progress(min(start + chunk, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
-            _check_witnessed(witness_cps, replay.roots, stored_sizes)
-            _check_coverage(size, stored_sizes)
+            _check_witnessed(witness_cps, replay.roots, _held(stored, witness_sizes))
+            _check_coverage(stored, size)
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
