@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 RUN_DIR ?= var/demo
 DEMO_DIR ?= var/journey
 
-.PHONY: run demo test lint postgres browser nginx reformat bench bench-http bench-claims fuzz clean
+.PHONY: run demo test lint postgres browser nginx reformat bench bench-verify bench-http bench-claims fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,9 @@ reformat: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ledger_append.py
+
+bench-verify: $(DEV_STAMP)
+	$(BIN)/python bench/verify_full.py
 
 bench-http: $(DEV_STAMP)
 	$(BIN)/python bench/http_gateway.py

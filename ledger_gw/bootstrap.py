@@ -514,10 +514,12 @@ def verify_embedded(
     url: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     witness_states: Sequence[Path] = (),
+    workers: int | None = None,
 ) -> VerifyReport:
     """The embedded ledger's full check: every entry replayed, every node and checkpoint
     recomputed, trusting only the consortium file; and against what each witness whose
-    state file is given last cosigned (read only, never written)."""
+    state file is given last cosigned (read only, never written). Signatures are checked
+    on ``workers`` processes (default: one per core)."""
     notes = {}
     for path in witness_states:
         seen = witnessed_in(path, ws.consortium.origin)
@@ -527,7 +529,11 @@ def verify_embedded(
             )
         notes[f"the witness of {path}"] = seen.note
     return verify_ledger(
-        existing_ledger(ws, url), ws.consortium, progress=progress, witnessed=notes
+        existing_ledger(ws, url),
+        ws.consortium,
+        progress=progress,
+        witnessed=notes,
+        workers=workers,
     )
 
 

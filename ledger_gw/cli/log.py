@@ -33,7 +33,18 @@ console = Console()
     help="A witness's state file (witness.db): the log must hold, and extend, what it "
     "last cosigned. Repeatable.",
 )
-def verify(directory: Path, ledger_url: str | None, witness_states: tuple[Path, ...]) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that check signatures while this one replays the contract "
+    "[default: one per core; 1: all in this process].",
+)
+def verify(
+    directory: Path,
+    ledger_url: str | None,
+    witness_states: tuple[Path, ...],
+    workers: int | None,
+) -> None:
     """Recompute everything from the log and name the first bad position; the log must
     hold a checkpoint at its size, and agree with what each given witness cosigned."""
     ws = Workspace.load(directory)
@@ -51,6 +62,7 @@ def verify(directory: Path, ledger_url: str | None, witness_states: tuple[Path, 
             ledger_url,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             witness_states=witness_states,
+            workers=workers,
         )
     against = f", agrees with {len(witness_states)} witness(es)" if witness_states else ""
     console.print(

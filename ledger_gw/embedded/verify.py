@@ -4,7 +4,9 @@ Recomputes everything from the log: each entry's canonical form and signature,
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored
 world state and every stored value against the replayed ones. The first
-discrepancy is reported with the log position it belongs to.
+discrepancy is reported with the log position it belongs to. What depends on one
+entry or one checkpoint alone (form, signatures, leaf hash) is checked on a pool of
+processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
 
 The log must hold a checkpoint at its current size (every commit is covered by one at
 once): an operator who deletes the newest checkpoints is caught. What witnesses
@@ -16,14 +18,17 @@ must hash to its root at its size, and must still hold that checkpoint.
 from __future__ import annotations
 
 import itertools
+import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, func, select
+import orjson
+from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, func, select
 
+from chaincode.canonical import canonical_json_of_validated
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
@@ -32,13 +37,15 @@ from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.reader import log_size, node_hashes
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.embedded.stub import StateView, TxStub
+from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry, effects_digest
+from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import Proposal
 
 _CHUNK = 2000
+_Row = tuple[int, bytes, str, str]  # a log row: position, entry, transaction ID, time
 
 
 @dataclass(frozen=True)
@@ -62,71 +69,70 @@ class _Replay:
         self.engine = make_engine(f"sqlite:///{self._scratch.name}/replay.db")
         self.auth = consortium.authenticator()
         self.tree = CompactRange()
-        self.checkpoint_sizes: set[int] = set()
-        self.roots: dict[int, bytes] = {}  # recomputed roots at the checkpointed sizes
+        self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
+        self.roots: dict[int, bytes] = {}  # recomputed roots at those sizes, until judged
 
     def close(self) -> None:
         self.engine.dispose()
         self._scratch.cleanup()
 
     def chunk(
-        self,
-        conn: Connection,
-        entries: list[tuple[int, bytes]],
-        stored_log: dict[int, tuple[str, str]],
+        self, conn: Connection, batch: list[_Row], checks: Checks
     ) -> list[tuple[int, NodeID, bytes]]:
         view = StateView(conn)
         produced: list[tuple[int, NodeID, bytes]] = []
         rows = Rows()
-        for position, data in entries:
+        for offset, (position, data, tx_id, timestamp) in enumerate(batch):
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
-            entry, tx = self._entry(position, data)
-            if stored_log.get(position) != (tx.tx_id, tx.proposal.timestamp):
+            if offset in checks.malformed:
+                raise _fail(position, checks.malformed[offset])
+            proposal, result, effects = _read(data)
+            if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            stub = self._execute(position, view, entry, tx)
+            stub, replayed = self._execute(position, view, proposal, checks.unsigned.get(offset))
+            if replayed != result:
+                raise _fail(position, "replayed result differs from the logged result")
             writes = tuple(sorted(stub.writes.items()))
-            if effects_digest(writes, stub.events) != entry.effects:
+            if effects_digest(writes, stub.events) != effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
-            new_nodes = self.tree.append(leaf_hash(data))
+            new_nodes = self.tree.append(checks.leaves[offset])
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            rows.add(position, tx.tx_id, tx.proposal.timestamp, b"", writes, new_nodes)
+            rows.add(position, tx_id, timestamp, b"", writes, new_nodes)
             view.apply(stub.writes)
         try:
             Driver(conn).append(rows, None)
         except Exception as exc:  # a repeated transaction ID
-            raise _fail(entries[0][0], f"log entries repeat a transaction: {exc}") from exc
+            raise _fail(batch[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
 
-    def _entry(self, position: int, data: bytes) -> tuple[Entry, SignedTransaction]:
-        try:
-            entry = Entry.from_bytes(data)
-            return entry, SignedTransaction.of_entry(entry)
-        except (ValueError, LedgerError) as exc:
-            raise _fail(position, str(exc)) from exc
-
     def _execute(
-        self, position: int, view: StateView, entry: Entry, tx: SignedTransaction
-    ) -> TxStub:
-        proposal = tx.proposal
+        self, position: int, view: StateView, proposal: Proposal, unsigned: str | None
+    ) -> tuple[TxStub, bytes]:
         if proposal.function not in WRITE_FUNCTIONS:
             raise _fail(position, f"{proposal.function!r} is not a write function")
         try:
-            identity = self.auth.authenticate(
-                proposal.creator, tx.signature, proposal.payload, proposal.time
-            )
+            identity = self.auth.identify(proposal.creator, proposal.time)
         except LedgerError as exc:
             raise _fail(position, f"signature check failed: {exc}") from exc
-        stub = TxStub(view, identity, tx.tx_id, proposal.time)
+        if unsigned is not None:
+            raise _fail(position, f"signature check failed: {unsigned}")
+        stub = TxStub(view, identity, proposal.tx_id, proposal.time)
         try:
-            result = invoke(stub, proposal.function, proposal.contract_args())
+            return stub, invoke(stub, proposal.function, proposal.contract_args())
         except ContractError as exc:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
-        if result != entry.result:
-            raise _fail(position, "replayed result differs from the logged result")
-        return stub
+
+
+def _read(data: bytes) -> tuple[Proposal, bytes, str]:
+    """An entry that the pool's ``check`` found well-formed, read without checking its form
+    again: its proposal, its result's canonical bytes and its effects digest."""
+    obj = orjson.loads(data)
+    p = obj["tx"]["proposal"]
+    proposal = Proposal(p["creator"], p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
+    return proposal, canonical_json_of_validated(obj["result"]), str(obj["effects"])
 
 
 _TABLES = {
@@ -156,28 +162,42 @@ def _compare(stored: Connection, replayed: Connection, table: str) -> int:
     return count
 
 
-def _check_checkpoints(
-    conn: Connection,
-    consortium: Consortium,
-    roots: dict[int, bytes],
-) -> tuple[int, int]:
-    log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
-    witnesses = consortium.witness_verifiers()
-    count = cosigned = 0
-    for size, text in conn.execute(select(checkpoints.c.size, checkpoints.c.note)):
-        position = int(size) - 1
-        try:
-            opened = ckpt.open_checkpoint(text, log_verifier, witnesses)
-        except ckpt.CheckpointError as exc:
-            raise _fail(position, f"checkpoint {size} does not verify: {exc}") from exc
-        cp = opened.checkpoint
-        if cp.origin != consortium.origin or cp.size != size:
-            raise _fail(position, f"checkpoint {size} names another log or size")
-        if roots.get(int(size)) != cp.root_hash:
-            raise _fail(position, f"checkpoint {size} root does not match the log")
-        count += 1
-        cosigned += len(opened.cosignatures)
-    return count, cosigned
+class _Checkpoints:
+    """Each stored checkpoint judged once its chunk has replayed; the first failure in
+    size order is raised at the end, where a pass over them all in that order would."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+        self.count = self.cosigned = 0
+        self.failure: IntegrityError | None = None
+
+    def judge(
+        self, notes: list[tuple[int, str]], verdicts: list[Opened | str], roots: dict[int, bytes]
+    ) -> None:
+        for (size, _), verdict in zip(notes, verdicts, strict=True):
+            failure = self._failure(size, verdict, roots)
+            if failure is None:
+                assert isinstance(verdict, Opened)
+                self.count += 1
+                self.cosigned += verdict.cosignatures
+            elif self.failure is None or size - 1 < (self.failure.position or 0):
+                self.failure = failure
+
+    def _failure(
+        self, size: int, verdict: Opened | str, roots: dict[int, bytes]
+    ) -> IntegrityError | None:
+        if isinstance(verdict, str):
+            return _fail(size - 1, f"checkpoint {size} does not verify: {verdict}")
+        if verdict.origin != self.origin or verdict.size != size:
+            return _fail(size - 1, f"checkpoint {size} names another log or size")
+        if roots.get(size) != verdict.root:
+            return _fail(size - 1, f"checkpoint {size} root does not match the log")
+        return None
+
+    def verdict(self) -> tuple[int, int]:
+        if self.failure is not None:
+            raise self.failure
+        return self.count, self.cosigned
 
 
 def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ckpt.Checkpoint]:
@@ -196,9 +216,16 @@ def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ck
     return out
 
 
-def _check_coverage(size: int, stored_sizes: set[int]) -> None:
-    if size and size not in stored_sizes:
-        latest = max((s for s in stored_sizes if s < size), default=None)
+def _held(stored: Connection, sizes: set[int]) -> set[int]:
+    """Which of ``sizes`` the log holds a checkpoint at."""
+    found = stored.execute(select(checkpoints.c.size).where(checkpoints.c.size.in_(sizes)))
+    return {int(s) for s in found.scalars()}
+
+
+def _check_coverage(stored: Connection, size: int) -> None:
+    if size and not _held(stored, {size}):
+        below = select(func.max(checkpoints.c.size)).where(checkpoints.c.size < size)
+        latest = stored.execute(below).scalar_one_or_none()
         raise IntegrityError(
             f"no checkpoint covers the log's {size} entries (the latest is at size {latest}): "
             "checkpoints were deleted or never written",
@@ -242,63 +269,103 @@ def verify_ledger(
     consortium: Consortium,
     progress: Callable[[int, int], None] | None = None,
     witnessed: Mapping[str, str] | None = None,
+    *,
+    workers: int | None = None,
+    chunk: int = _CHUNK,
 ) -> VerifyReport:
     """Verify everything in one read snapshot, so a live ledger can be checked too.
 
     ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
+    Entries' signatures are checked on ``workers`` processes (default: one per core),
+    ``chunk`` entries at a time; ``workers=1`` checks them in this process.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay(consortium)
+    checker: Checker | None = None
     try:
         with (
             source.execution_options(**{READ_ONLY: True}).begin() as stored,
             replay.engine.begin() as replayed,
         ):
             size = log_size(stored)
-            stored_sizes = {int(s) for s in stored.execute(select(checkpoints.c.size)).scalars()}
-            replay.checkpoint_sizes = stored_sizes | {cp.size for cp in witness_cps.values()}
+            witness_sizes = {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
-            for start in range(0, size, _CHUNK):
-                rows = stored.execute(
-                    select(log.c.seq, log.c.entry)
-                    .where(log.c.seq >= start, log.c.seq < start + _CHUNK)
-                    .order_by(log.c.seq)
-                )
-                _verify_chunk(stored, replayed, replay, [(int(p), bytes(d)) for p, d in rows])
+            chunks = -(-size // chunk)
+            checker = Checker(consortium, max(1, min(workers or os.cpu_count() or 1, chunks)))
+            judged = _Checkpoints(consortium.origin)
+            for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
+                replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}
+                _verify_chunk(stored, replayed, replay, batch, checks)
+                judged.judge(notes, checks.checkpoints, replay.roots)
+                for judged_size in {s for s, _ in notes} - witness_sizes:
+                    replay.roots.pop(judged_size, None)  # memory stays flat
                 if progress is not None:
-                    progress(min(start + _CHUNK, size), size)
+                    progress(min(start + chunk, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
-            _check_witnessed(witness_cps, replay.roots, stored_sizes)
-            _check_coverage(size, stored_sizes)
+            _check_witnessed(witness_cps, replay.roots, _held(stored, witness_sizes))
+            _check_coverage(stored, size)
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
             state_keys = _compare(stored, replayed, "state")
             _compare(stored, replayed, "versions")
-            count, cosigned = _check_checkpoints(stored, consortium, replay.roots)
+            count, cosigned = judged.verdict()
     finally:
+        if checker is not None:
+            checker.close()
         replay.close()
         if owned:
             source.dispose()
     return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
 
 
+def _batch(stored: Connection, start: int, chunk: int) -> list[_Row]:
+    rows = stored.execute(
+        select(log.c.seq, log.c.entry, log.c.tx_id, log.c.timestamp)
+        .where(log.c.seq >= start, log.c.seq < start + chunk)
+        .order_by(log.c.seq)
+    )
+    return [(int(p), bytes(d), tx_id, ts) for p, d, tx_id, ts in rows]
+
+
+_Chunk = tuple[int, list[_Row], list[tuple[int, str]]]  # first position, rows, checkpoints
+
+
+def _chunks(stored: Connection, size: int, chunk: int) -> Iterator[_Chunk]:
+    """The log in chunks, each with the stored checkpoints of the sizes it reaches; then
+    the checkpoints of sizes no entry reaches, which no log root can match."""
+    for start in range(0, size, chunk):
+        end = min(start + chunk, size)
+        yield (
+            start,
+            _batch(stored, start, chunk),
+            _notes(stored, (checkpoints.c.size > start) & (checkpoints.c.size <= end)),
+        )
+    yield size, [], _notes(stored, (checkpoints.c.size <= 0) | (checkpoints.c.size > size))
+
+
+def _notes(stored: Connection, where: ColumnElement[bool]) -> list[tuple[int, str]]:
+    rows = stored.execute(
+        select(checkpoints.c.size, checkpoints.c.note).where(where).order_by(checkpoints.c.size)
+    )
+    return [(int(size), str(note)) for size, note in rows]
+
+
+def _work(chunk: _Chunk) -> tuple[list[bytes], list[str]]:
+    return [data for _, data, _, _ in chunk[1]], [note for _, note in chunk[2]]
+
+
 def _verify_chunk(
-    stored: Connection, replayed: Connection, replay: _Replay, batch: list[tuple[int, bytes]]
+    stored: Connection, replayed: Connection, replay: _Replay, batch: list[_Row], checks: Checks
 ) -> None:
     if not batch:
         return
-    first, last = batch[0][0], batch[-1][0]
-    stored_log = stored.execute(
-        select(log.c.seq, log.c.tx_id, log.c.timestamp).where(log.c.seq.between(first, last))
-    )
+    first = batch[0][0]
     try:
-        produced = replay.chunk(
-            replayed, batch, {int(seq): (tx_id, ts) for seq, tx_id, ts in stored_log}
-        )
+        produced = replay.chunk(replayed, batch, checks)
     except IntegrityError as exc:
         # Entries moved within the log replay fine until a later one fails: an earlier
         # leaf that differs from the stored tree is the first bad position.
@@ -316,9 +383,9 @@ def _verify_chunk(
 
 
 def _first_bad_leaf(
-    stored: Connection, batch: list[tuple[int, bytes]], before: int | None
+    stored: Connection, batch: list[_Row], before: int | None
 ) -> IntegrityError | None:
-    earlier = [(p, data) for p, data in batch if before is not None and p < before]
+    earlier = [(p, data) for p, data, _, _ in batch if before is not None and p < before]
     try:
         found = node_hashes(stored, [NodeID(0, p) for p, _ in earlier])
     except IntegrityError:

@@ -1,7 +1,9 @@
 """verify_ledger finds every kind of tampering with the stored ledger, and where it is.
 
 One ledger of 40 mixed events is built per module; each test mutates a copy of its
-SQLite file with raw sqlite3, as an operator with database access could.
+SQLite file with raw sqlite3, as an operator with database access could. Every test
+runs twice: with the entries checked in the verifying process, and on a pool of worker
+processes in chunks of 8, so that the tampering lands in the middle of the pipeline.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from tests.support.ledgers import verify_url
 SIZE = 40
 STORY = len(story())  # submitted one at a time: a checkpoint at every size up to here
 BATCHES = (5, 4, 4, 4)  # then submit_many batches: checkpoints at 28, 32, 36, 40
+
+
+@pytest.fixture(autouse=True, params=[(1, 2000), (2, 8)], ids=["inline", "pool"])
+def checked_on(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The defaults of every verify_ledger call made by the test, the CLI's included."""
+    workers, chunk = request.param
+    monkeypatch.setattr(verify_ledger, "__kwdefaults__", {"workers": workers, "chunk": chunk})
 
 
 @pytest.fixture(scope="module")

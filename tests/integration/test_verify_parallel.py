@@ -1,0 +1,193 @@
+"""Signatures checked on a pool of worker processes give the verdict the verifying
+process gives alone: the same report, or the same first bad position and message.
+
+One ledger of 120 entries (every signature real) per module; each test tampers with a
+copy of its file, as an operator with database access could.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from chaincode.canonical import canonical_json
+from ledger_gw.cli import cli
+from ledger_gw.client import OrgClient
+from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.errors import IntegrityError
+from ledger_gw.log.entry import Entry
+from ledger_gw.workspace import Workspace
+from tests.support.events import independent
+
+SIZE = 120
+CHUNK = 16  # eight chunks: several in flight at once on the pool
+MIDDLE = 71  # in the fifth chunk, neither its first entry nor its last
+
+
+@pytest.fixture(scope="module")
+def original(workspace: Workspace, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("parallel") / "ledger.db"
+    ledger = EmbeddedLedger(f"sqlite:///{path}", workspace.consortium, workspace.log_signer())
+    try:
+        client = OrgClient(ledger, workspace.signer("AGENCY-A"))
+        for start in range(0, SIZE, 30):
+            outcomes = client.submit_many([independent(i) for i in range(start, start + 30)])
+            assert all(o.error is None for o in outcomes)
+        assert ledger.size() == SIZE
+    finally:
+        ledger.close()
+    return path
+
+
+@pytest.fixture
+def copy(original: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "copy.db"
+    with closing(sqlite3.connect(original)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+def _run(workspace: Workspace, copy: Path, workers: int) -> tuple[Any, int]:
+    """The report or the error, and how many worker processes it started."""
+    before = {p.pid for p in multiprocessing.active_children()}
+    seen = 0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal seen
+        started = {p.pid for p in multiprocessing.active_children()} - before
+        seen = max(seen, len(started))
+
+    try:
+        report = verify_ledger(
+            f"sqlite:///{copy}", workspace.consortium, progress, workers=workers, chunk=CHUNK
+        )
+    except IntegrityError as exc:
+        return exc, seen
+    return report, seen
+
+
+def _failure(workspace: Workspace, copy: Path, workers: int) -> IntegrityError:
+    """The error; when a chunk was done before it, the pool was seen at work."""
+    outcome, seen = _run(workspace, copy, workers)
+    assert isinstance(outcome, IntegrityError), outcome
+    if outcome.position is not None and outcome.position >= CHUNK:
+        assert seen == (workers if workers > 1 else 0)
+    return outcome
+
+
+def _rewrite(copy: Path, position: int, change: Any) -> None:
+    """Replace the entry at ``position`` by ``change(entry)``, in canonical form."""
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        (data,) = db.execute("SELECT entry FROM log WHERE seq = ?", (position,)).fetchone()
+        db.execute(
+            "UPDATE log SET entry = ? WHERE seq = ?", (change(Entry.from_bytes(data)), position)
+        )
+
+
+def test_same_report_on_one_process_and_on_a_pool(workspace: Workspace, copy: Path) -> None:
+    alone, none = _run(workspace, copy, 1)
+    pooled, seen = _run(workspace, copy, 3)
+    assert (none, seen) == (0, 3)
+    assert alone == pooled
+    assert alone.size == SIZE
+
+
+def test_signature_by_another_member_in_the_middle(workspace: Workspace, copy: Path) -> None:
+    """A valid signature, by a key that is not the certificate's."""
+    other = workspace.signer("AGENCY-C")
+    _rewrite(
+        copy,
+        MIDDLE,
+        lambda e: Entry(e.proposal, other.sign(e.proposal), e.result, e.effects).to_bytes(),
+    )
+    pooled = _failure(workspace, copy, 2)
+    assert pooled.position == MIDDLE
+    assert str(pooled) == f"position {MIDDLE}: signature check failed: signature does not verify"
+    alone = _failure(workspace, copy, 1)
+    assert (str(alone), alone.position, alone.code) == (
+        str(pooled),
+        pooled.position,
+        pooled.code,
+    )
+
+
+@pytest.mark.parametrize("position", [CHUNK - 1, CHUNK, SIZE - 1])
+def test_signature_with_a_flipped_bit(workspace: Workspace, copy: Path, position: int) -> None:
+    def flip(e: Entry) -> bytes:
+        sig = bytearray(e.signature)
+        sig[-3] ^= 0x04
+        return Entry(e.proposal, bytes(sig), e.result, e.effects).to_bytes()
+
+    _rewrite(copy, position, flip)
+    pooled = _failure(workspace, copy, 2)
+    alone = _failure(workspace, copy, 1)
+    assert pooled.position == alone.position == position
+    assert str(pooled) == str(alone)
+    assert "signature check failed" in str(pooled)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_impossible_timestamp_is_reported_not_raised(
+    workspace: Workspace, copy: Path, workers: int
+) -> None:
+    """A date that does not exist, in the entry and in the log's own column alike."""
+    bad = "2026-02-30T10:00:00.000000Z"
+
+    def redate(e: Entry) -> bytes:
+        proposal = json.loads(e.proposal)
+        proposal["timestamp"] = bad
+        return Entry(canonical_json(proposal), e.signature, e.result, e.effects).to_bytes()
+
+    _rewrite(copy, MIDDLE, redate)
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        db.execute("UPDATE log SET timestamp = ? WHERE seq = ?", (bad, MIDDLE))
+    exc = _failure(workspace, copy, workers)
+    assert exc.position == MIDDLE
+    assert "day is out of range for month" in str(exc)
+
+
+def test_cli_workers_one_reports_what_the_pool_reports(
+    workspace: Workspace, copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify_ledger, "__kwdefaults__", {"workers": None, "chunk": CHUNK})
+    other = workspace.signer("AGENCY-C")
+    _rewrite(
+        copy,
+        MIDDLE,
+        lambda e: Entry(e.proposal, other.sign(e.proposal), e.result, e.effects).to_bytes(),
+    )
+    args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    runs = [CliRunner().invoke(cli, [*args, "--workers", n]) for n in ("1", "2")]
+    for run in runs:
+        assert run.exit_code == 1
+        assert isinstance(run.exception, IntegrityError)
+        assert run.exception.position == MIDDLE
+    assert str(runs[0].exception) == str(runs[1].exception)
+    assert runs[0].output == runs[1].output
+    refused = CliRunner().invoke(cli, [*args, "--workers", "0"])
+    assert refused.exit_code == 2
+    assert "--workers" in refused.output
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_first_bad_checkpoint_by_size_is_reported(
+    workspace: Workspace, copy: Path, workers: int
+) -> None:
+    """Checkpoints are judged chunk by chunk on the pool: still the smallest bad one."""
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        for size in (90, 30):
+            db.execute(
+                "UPDATE checkpoints SET note = replace(note, ?, ?) WHERE size = ?",
+                (f"\n{size}\n", f"\n{size + 1}\n", size),
+            )
+    exc = _failure(workspace, copy, workers)
+    assert exc.position == 29
+    assert str(exc).startswith("position 29: checkpoint 30 does not verify")
