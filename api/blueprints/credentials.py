@@ -2,7 +2,7 @@
 
 Verifying runs the same offline check ``ledger-gw credential verify`` runs, against this
 gateway's own consortium file (never a key the credential carries), then asks the ledger
-whether the entitlement still stands.
+whether the entitlement (or, for a registration, her consent) still stands.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from marshmallow import Schema, fields, validate
 from api.auth import caller, gateway
 from api.blueprints.common import protected
 from api.schemas import PURPOSE
-from chaincode.fields import PURPOSES
+from chaincode.fields import PID, PURPOSES
 from ledger_gw.errors import ValidationError
 from ledger_gw.services import credentials
 from ledger_gw.services.access import Action
-from ledger_gw.services.credentials import DISCLOSABLE
+from ledger_gw.services.credentials import DISCLOSABLE_OF, KINDS
 
 blp = Blueprint(
     "credentials",
@@ -32,18 +32,35 @@ blp = Blueprint(
 
 _MAX_TEXT = 16 << 10
 _MAX_IMAGE = 6 << 20
+_DISCLOSABLE = sorted({name for names in DISCLOSABLE_OF.values() for name in names})
 
 
 class CredentialIssueIn(Schema):
+    kind = fields.String(
+        load_default="entitlement",
+        validate=validate.OneOf(KINDS),
+        metadata={"description": "what it states: an entitlement, or her registration here"},
+    )
     event_id = fields.UUID(
-        required=True, metadata={"description": "the entitlement.granted event it stands on"}
+        metadata={
+            "description": "the event it stands on: the entitlement.granted, or the "
+            "consent.granted that records her registration (required for an entitlement)"
+        }
+    )
+    pid = fields.String(
+        validate=validate.Regexp(rf"(?:{PID.pattern})\Z", error="not a pseudonymous ID"),
+        metadata={"description": "for a registration: hers, instead of the consent event"},
     )
     purpose = PURPOSE
     disclose = fields.List(
-        fields.String(validate=validate.OneOf(DISCLOSABLE)),
+        fields.String(validate=validate.OneOf(_DISCLOSABLE)),
         load_default=list,
-        validate=validate.Length(max=len(DISCLOSABLE)),
-        metadata={"description": "the claims she chose to show; the rest stay hidden"},
+        validate=validate.Length(max=len(_DISCLOSABLE)),
+        metadata={
+            "description": "the claims she chose to show (an entitlement's: "
+            f"{', '.join(DISCLOSABLE_OF['entitlement'])}; a registration's: "
+            f"{', '.join(DISCLOSABLE_OF['registration'])}); the rest stay hidden"
+        },
     )
     expires = fields.AwareDateTime(
         metadata={"description": "an earlier end than the entitlement's last day"}
@@ -55,11 +72,13 @@ class LedgerEventOut(Schema):
     tx_id = fields.String(required=True)
     index = fields.Integer(required=True)
     leaf_hash = fields.String(required=True)
-    entitlement_id = fields.String(required=True)
+    entitlement_id = fields.String(metadata={"description": "an entitlement's"})
+    consent_id = fields.String(metadata={"description": "a registration's"})
 
 
 class VerifiedOut(Schema):
     ok = fields.Boolean(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     issuer = fields.String(required=True)
     pid = fields.String(required=True)
     disclosed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
@@ -119,19 +138,24 @@ def presented(body: dict[str, Any]) -> bytes:
 @blp.arguments(CredentialIssueIn)
 @blp.response(201, CredentialOut)
 def issue(body: dict[str, Any]) -> Any:
-    """Issue her credential for an entitlement this organisation granted.
+    """Issue her credential for an entitlement this organisation granted, or (`kind`
+    `registration`) for her registration here.
 
     The event is read as the caller's organisation under the contract's consent rules
-    (404 when it may not read it); 403 `not_granting_org` for another agency's grant;
-    422 `credential_revoked` / `credential_suspended` / `credential_closed` when the
-    entitlement no longer stands; 409 `not_yet_witnessed` until a checkpoint the witness
+    (404 when it may not read it); 403 `not_granting_org` for another agency's grant,
+    `not_registering_org` when this organisation holds no registration of her or another
+    recorded the consent; 422 `credential_revoked` / `credential_suspended` /
+    `credential_closed` when the entitlement no longer stands (`credential_revoked` when
+    her consent is withdrawn); 409 `not_yet_witnessed` until a checkpoint the witness
     quorum cosigned holds the event (retry); 501 on Fabric, which has no tlog-proofs."""
     return credentials.issue(
         gateway(),
         caller(),
-        str(body["event_id"]),
+        str(body["event_id"]) if "event_id" in body else None,
         body["purpose"],
         body["disclose"],
+        kind=body["kind"],
+        pid=body.get("pid"),
         expires=body.get("expires"),
     ).to_dict()
 
@@ -143,7 +167,8 @@ def issue(body: dict[str, Any]) -> Any:
 def verify(body: dict[str, Any]) -> Any:
     """Verify a credential (its text, or a photo of its card): the issuer's signature
     against this gateway's consortium file, the disclosures, the event's inclusion under
-    a witnessed checkpoint and, `online`, that the entitlement still stands.
+    a witnessed checkpoint and, `online`, that the entitlement still stands (for a
+    registration, that her consent is neither withdrawn nor expired).
 
     A credential that fails answers 422 with its reason: `credential_malformed`,
     `credential_forged`, `credential_altered`, `credential_expired`,

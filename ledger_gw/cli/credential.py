@@ -52,20 +52,36 @@ def credential() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Consortium directory (default: LEDGER_GW_DIR or var/demo).",
 )
-@click.option("--org", required=True, help="The issuing agency: the one that granted it.")
-@click.option("--event", "event_id", required=True, help="The entitlement.granted event ID.")
+@click.option(
+    "--org", required=True, help="The issuing agency: the one that granted it or registered her."
+)
+@click.option(
+    "--kind",
+    type=click.Choice(credentials.KINDS),
+    default="entitlement",
+    show_default=True,
+    help="What it states: an entitlement, or her registration with ORG.",
+)
+@click.option(
+    "--event",
+    "event_id",
+    help="The entitlement.granted event ID, or the consent.granted recording her registration.",
+)
+@click.option("--pid", help="For a registration: her pseudonymous ID, instead of --event.")
 @_PURPOSE
 @click.option(
     "--disclose",
     multiple=True,
-    type=click.Choice(credentials.DISCLOSABLE),
+    type=click.Choice(sorted({n for names in credentials.DISCLOSABLE_OF.values() for n in names})),
     help="A claim she chose to show (repeat); the others stay hidden.",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def issue(
     directory: Path | None,
     org: str,
-    event_id: str,
+    kind: str,
+    event_id: str | None,
+    pid: str | None,
     purpose: str,
     disclose: tuple[str, ...],
     out: Path,
@@ -77,7 +93,7 @@ def issue(
     gateway = open_gateway(config)
     try:
         operator = Caller("cli", org, Role.AGENCY_WRITER)
-        made = credentials.issue(gateway, operator, event_id, purpose, disclose)
+        made = credentials.issue(gateway, operator, event_id, purpose, disclose, kind=kind, pid=pid)
     finally:
         gateway.close()
     out.write_text(made.credential.text())

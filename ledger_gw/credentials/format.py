@@ -16,13 +16,23 @@ from typing import Any
 from ledger_gw.errors import CredentialError
 
 CARD_HEADER = "ledger-gw-credential@v1"
-#: The SD-JWT VC type of an entitlement credential.
+#: The SD-JWT VC type of each kind of credential.
 VCT_ENTITLEMENT = "urn:referral-ledger:credential:entitlement"
+VCT_REGISTRATION = "urn:referral-ledger:credential:registration"
+VCTS = {"entitlement": VCT_ENTITLEMENT, "registration": VCT_REGISTRATION}
+KINDS = tuple(VCTS)
+#: The field naming, in the ``ledger`` claim, what the establishing event is about.
+REFERENCES = {"entitlement": "entitlement_id", "registration": "consent_id"}
 #: The JOSE ``typ`` of an SD-JWT VC (draft-ietf-oauth-sd-jwt-vc).
 TYP = "dc+sd-jwt"
 ALG = "ES256"
-#: Claims the person may choose to show; everything else is always shown.
-DISCLOSABLE = ("programme", "assistance_type", "valid_from", "valid_until")
+#: Claims the person may choose to show, by kind; everything else is always shown. A
+#: registration's never include a personal attribute: those stay off-chain and off-card.
+DISCLOSABLE_OF = {
+    "entitlement": ("programme", "assistance_type", "valid_from", "valid_until"),
+    "registration": ("registered_on",),
+}
+DISCLOSABLE = DISCLOSABLE_OF["entitlement"]
 
 
 def malformed(message: str) -> CredentialError:
@@ -37,7 +47,8 @@ class Binding:
     tx_id: str
     index: int
     leaf_hash: str  # base64, as tlog-proofs write hashes
-    entitlement_id: str
+    ref: str  # what the event is about: the entitlement, or the consent, by its ID
+    kind: str = "entitlement"
 
     def to_claim(self) -> dict[str, Any]:
         return {
@@ -45,20 +56,24 @@ class Binding:
             "tx_id": self.tx_id,
             "index": self.index,
             "leaf_hash": self.leaf_hash,
-            "entitlement_id": self.entitlement_id,
+            REFERENCES[self.kind]: self.ref,
         }
 
     @classmethod
-    def from_claim(cls, claim: object) -> Binding:
+    def from_claim(cls, claim: object, kind: str) -> Binding:
         if not isinstance(claim, dict):
             raise malformed("the credential names no ledger event")
+        others = set(REFERENCES.values()) - {REFERENCES[kind]}
+        if others & set(claim):
+            raise malformed(f"a {kind} credential's ledger event names {others & set(claim)}")
         try:
             binding = cls(
                 str(claim["origin"]),
                 str(claim["tx_id"]),
                 claim["index"],
                 str(claim["leaf_hash"]),
-                str(claim["entitlement_id"]),
+                str(claim[REFERENCES[kind]]),
+                kind,
             )
         except KeyError as exc:
             raise malformed(f"the ledger event lacks {exc}") from None

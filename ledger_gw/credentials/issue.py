@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -16,9 +16,9 @@ from sd_jwt.issuer import SDJWTIssuer
 
 from ledger_gw.credentials.format import (
     ALG,
-    DISCLOSABLE,
+    DISCLOSABLE_OF,
     TYP,
-    VCT_ENTITLEMENT,
+    VCTS,
     Binding,
     Credential,
 )
@@ -26,34 +26,53 @@ from ledger_gw.errors import ValidationError
 from ledger_gw.identity import Signer, load_certificate
 
 
+def _day_end(day: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), dt.UTC)
+
+
 @dataclass(frozen=True)
 class Subject:
-    """What the credential says of her: her pseudonymous ID and the entitlement's terms."""
+    """What the credential says of her: her pseudonymous ID, the kind's claims she may
+    hide, and when what it states ends."""
 
+    kind: str
     pid: str
-    programme: str
-    assistance_type: str
-    valid_from: str  # ISO dates, as the ledger holds them
-    valid_until: str
+    claims: Mapping[str, str]
+    ends: dt.datetime
 
-    def disclosable(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in DISCLOSABLE}
+    @classmethod
+    def entitlement(
+        cls, pid: str, programme: str, assistance_type: str, valid_from: str, valid_until: str
+    ) -> Subject:
+        """An entitlement's terms, to the end of its last day (UTC)."""
+        terms = {
+            "programme": programme,
+            "assistance_type": assistance_type,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+        }
+        return cls("entitlement", pid, terms, _day_end(valid_until))
+
+    @classmethod
+    def registration(cls, pid: str, registered_on: str, consent_expires: str) -> Subject:
+        """Her registration, while the consent that records it on the ledger holds (a
+        consent is active before its ``expires`` day)."""
+        ends = dt.datetime.combine(dt.date.fromisoformat(consent_expires), dt.time(), dt.UTC)
+        return cls("registration", pid, {"registered_on": registered_on}, ends)
 
 
 def expiry(subject: Subject, requested: dt.datetime | None) -> dt.datetime:
-    """The end of the entitlement's last day (UTC), or earlier when asked."""
-    end = dt.datetime.combine(
-        dt.date.fromisoformat(subject.valid_until) + dt.timedelta(days=1), dt.time(), dt.UTC
-    )
-    return end if requested is None else min(end, requested)
+    """When what it states ends, or earlier when asked."""
+    return subject.ends if requested is None else min(subject.ends, requested)
 
 
-def _disclosed(disclose: Iterable[str]) -> set[str]:
+def _disclosed(kind: str, disclose: Iterable[str]) -> set[str]:
     chosen = set(disclose)
-    unknown = sorted(chosen - set(DISCLOSABLE))
+    allowed = DISCLOSABLE_OF[kind]
+    unknown = sorted(chosen - set(allowed))
     if unknown:
         raise ValidationError(
-            f"only {', '.join(DISCLOSABLE)} may be disclosed, not {', '.join(unknown)}",
+            f"only {', '.join(allowed)} may be disclosed, not {', '.join(unknown)}",
             code="invalid_value",
             field="disclose",
         )
@@ -72,7 +91,7 @@ def issue(
 ) -> Credential:
     """The credential, signed as ``signer``'s organisation (its certificate in ``x5c``,
     checked by verifiers against the CA their pinned consortium file lists)."""
-    chosen = _disclosed(disclose)
+    chosen = _disclosed(subject.kind, disclose)
     exp = expiry(subject, expires)
     if exp <= now:
         raise ValidationError(
@@ -81,12 +100,12 @@ def issue(
     claims: dict[object, object] = {
         "iss": signer.org_id,
         "sub": subject.pid,
-        "vct": VCT_ENTITLEMENT,
+        "vct": VCTS[subject.kind],
         "iat": int(now.timestamp()),
         "exp": int(exp.timestamp()),
         "ledger": binding.to_claim(),
     }
-    claims.update({SDObj(name): value for name, value in subject.disclosable().items()})
+    claims.update({SDObj(name): value for name, value in subject.claims.items()})
     der = load_certificate(signer.cert_pem).public_bytes(serialization.Encoding.DER)
     issued = SDJWTIssuer(
         claims,

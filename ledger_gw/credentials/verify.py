@@ -2,7 +2,8 @@
 
 Each way a credential can fail has its own code (a CredentialError), checked in this order:
 
-* ``credential_malformed``: not a credential, or a part of it does not parse.
+* ``credential_malformed``: not a credential, or a part of it does not parse, or its
+  claims are not its kind's (an entitlement's terms on a registration, or the reverse).
 * ``credential_foreign_consortium``: the signing certificate does not chain to a CA of the
   pinned consortium, or the event is in another ledger.
 * ``credential_wrong_issuer``: the signer is a member, but not the ``iss`` it claims, or
@@ -13,7 +14,8 @@ Each way a credential can fail has its own code (a CredentialError), checked in 
 * ``credential_not_witnessed``: the checkpoint lacks the witness quorum the verifier asks.
 * ``credential_unproven``: the tlog-proof does not prove the event the issuer signed.
 
-Whether the entitlement was revoked or suspended since is an online question
+Whether the entitlement was revoked or suspended since, or the registration's consent
+withdrawn, is an online question
 (:mod:`ledger_gw.services.credentials`).
 """
 
@@ -37,9 +39,9 @@ from ledger_gw.audit.tlog_proof import verify_tlog_proof
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials.format import (
     ALG,
-    DISCLOSABLE,
+    DISCLOSABLE_OF,
     TYP,
-    VCT_ENTITLEMENT,
+    VCTS,
     Binding,
     Credential,
     malformed,
@@ -61,6 +63,7 @@ _CERTIFICATE_CODES = {
 class Verified:
     """What a credential that verifies establishes."""
 
+    kind: str
     issuer: str
     pid: str
     disclosed: dict[str, Any]
@@ -72,6 +75,7 @@ class Verified:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ok": True,
+            "kind": self.kind,
             "issuer": self.issuer,
             "pid": self.pid,
             "disclosed": self.disclosed,
@@ -211,8 +215,7 @@ def verify(
         raise malformed(f"a credential is an {TYP} signed with {ALG}")
     key = _signer(header, payload, consortium, now)
     claims = _claims(credential, payload, key)
-    if claims.get("vct") != VCT_ENTITLEMENT or not isinstance(claims.get("sub"), str):
-        raise malformed("the credential is not an entitlement credential")
+    kind = _kind(claims)
     exp = claims.get("exp")
     if isinstance(exp, bool) or not isinstance(exp, int):
         raise malformed("the credential has no expiry")
@@ -221,7 +224,7 @@ def verify(
         raise CredentialError(
             f"the credential expired on {expires:%Y-%m-%d}", code="credential_expired"
         )
-    binding = Binding.from_claim(claims.get("ledger"))
+    binding = Binding.from_claim(claims.get("ledger"), kind)
     if binding.origin != consortium.origin:
         raise CredentialError(
             f"the event is in ledger {binding.origin!r}, not the pinned consortium's",
@@ -229,14 +232,29 @@ def verify(
         )
     proven = _proven(credential.tlog_proof, binding, consortium, _quorum(quorum, consortium))
     return Verified(
+        kind=kind,
         issuer=str(claims["iss"]),
         pid=claims["sub"],
-        disclosed={name: claims[name] for name in DISCLOSABLE if name in claims},
+        disclosed={name: claims[name] for name in DISCLOSABLE_OF[kind] if name in claims},
         expires=expires,
         binding=binding,
         tree_size=proven.checkpoint.checkpoint.size,
         witnesses=tuple(proven.checkpoint.witnesses),
     )
+
+
+_STANDARD = frozenset({"iss", "sub", "vct", "iat", "exp", "ledger", "cnf", "_sd", "_sd_alg"})
+
+
+def _kind(claims: dict[str, Any]) -> str:
+    """The credential's kind, once it carries that kind's claims and no other."""
+    kinds = [kind for kind, vct in VCTS.items() if claims.get("vct") == vct]
+    if not kinds or not isinstance(claims.get("sub"), str):
+        raise malformed("the credential is not an entitlement or a registration credential")
+    foreign = sorted(set(claims) - _STANDARD - set(DISCLOSABLE_OF[kinds[0]]))
+    if foreign:
+        raise malformed(f"a {kinds[0]} credential does not state {', '.join(foreign)}")
+    return kinds[0]
 
 
 def _quorum(asked: int | None, consortium: Consortium) -> int:

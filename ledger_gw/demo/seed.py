@@ -113,7 +113,7 @@ class Seeding:
             return None
         pinned = Consortium.load(self.gateway.workspace.root / "consortium.json")
         verified = credentials.verify_offline(self.card_png, pinned)
-        return verified.pid, verified.binding.entitlement_id
+        return verified.pid, verified.binding.ref
 
 
 def seed_fatima(gateway: Gateway) -> dict[str, Any]:

@@ -1,9 +1,21 @@
-"""A person's credential: issued by the agency that granted her entitlement, checked by
-any member offline, and online for whether the entitlement still stands.
+"""A person's credential: issued by the agency that granted her entitlement, or that
+registered her, checked by any member offline, and online for whether what it states
+still stands.
 
 Issuing reads the establishing event as the issuing organisation, so the contract's
-consent rules for reads of her history apply (the granting agency reads what it wrote);
-only that agency may vouch for it. The credential is anchored at the latest checkpoint
+consent rules for reads of her history apply (the agency reads what it wrote); only that
+agency may vouch for it.
+
+A registration lives off-chain, with her personal attributes, in the registering
+agency's store; what establishes it on the ledger is the ``consent.granted`` that agency
+recorded for her. Of the events an agency writes about a person's pid it is the one that
+says "this agency holds her data, on this lawful basis, until this date": a referral or
+an entitlement is a service, not her registration, and it may follow a registration
+elsewhere. So a registration credential stands on that consent event (``consent_id`` in
+its ledger claim), is issued only by the agency that both recorded it and holds her
+registration, expires with the consent, and is withdrawn with it: online, a revoked
+consent answers ``credential_revoked``. It states her pid, the agency and the date she
+registered; never a personal attribute. The credential is anchored at the latest checkpoint
 the witness quorum has cosigned: an event not yet under one is refused for now
 (``not_yet_witnessed``). On Hyperledger Fabric there is no tlog-proof, so no credential.
 """
@@ -18,6 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger_gw import credentials
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials import card
@@ -25,16 +39,20 @@ from ledger_gw.errors import (
     ConflictError,
     CredentialError,
     ForbiddenError,
+    NotFoundError,
     UnavailableError,
     ValidationError,
 )
 from ledger_gw.interfaces import reveal_none
+from ledger_gw.offchain.models import Person
 from ledger_gw.services import queries, tlog_proofs
 from ledger_gw.services.access import Action, Caller, authorise
 from ledger_gw.services.gateway import Gateway
 
 __all__ = [
     "DISCLOSABLE",
+    "DISCLOSABLE_OF",
+    "KINDS",
     "Issued",
     "check_status",
     "issue",
@@ -46,6 +64,8 @@ __all__ = [
 ]
 
 DISCLOSABLE = credentials.DISCLOSABLE
+DISCLOSABLE_OF = credentials.DISCLOSABLE_OF
+KINDS = credentials.KINDS
 
 _STATES = {
     "entitlement.suspended": "suspended",
@@ -71,17 +91,40 @@ class Issued:
 def issue(
     gateway: Gateway,
     caller: Caller,
-    event_id: str,
+    event_id: str | None,
     purpose: str,
     disclose: Iterable[str],
     *,
+    kind: str = "entitlement",
+    pid: str | None = None,
     expires: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> Issued:
-    """Her credential for the entitlement ``event_id`` granted, signed as the caller's
-    organisation, showing only the claims in ``disclose``."""
+    """Her credential of ``kind``, signed as the caller's organisation, showing only the
+    claims in ``disclose``: for the entitlement ``event_id`` granted, or for her
+    registration here (its consent event ``event_id``, or found by her ``pid``)."""
     authorise(caller, Action.CREDENTIALS_ISSUE)
     now = now or _now()
+    if kind == "entitlement":
+        if event_id is None:
+            raise ValidationError(
+                "an entitlement credential names its event", code="missing_field", field="event_id"
+            )
+        record, subject = _entitlement(gateway, caller, event_id, purpose)
+    elif kind == "registration":
+        record, subject = _registration(gateway, caller, event_id, pid, purpose)
+    else:
+        raise ValidationError(f"a credential is one of {', '.join(KINDS)}", field="kind")
+    binding, proof = _anchor(gateway, record, subject.kind)
+    signer = gateway.client(caller).signer
+    made = credentials.issue(signer, subject, binding, proof, disclose, now=now, expires=expires)
+    verified = credentials.verify(made.text(), gateway.workspace.consortium, now=now)
+    return Issued(made, verified)
+
+
+def _entitlement(
+    gateway: Gateway, caller: Caller, event_id: str, purpose: str
+) -> tuple[dict[str, Any], credentials.Subject]:
     record = queries.event(gateway, caller, event_id, purpose)  # the contract's consent rules
     if record["event"]["type"] != "entitlement.granted":
         raise ValidationError(
@@ -96,21 +139,87 @@ def issue(
         )
     event = record["event"]
     _require_standing(_state(gateway, caller, record, purpose))
-    binding, proof = _anchor(gateway, record)
-    subject = credentials.Subject(
-        pid=record["pid"],
-        programme=event["programme"],
-        assistance_type=event["assistance_type"],
-        valid_from=event["start"],
-        valid_until=event["end"],
+    subject = credentials.Subject.entitlement(
+        record["pid"], event["programme"], event["assistance_type"], event["start"], event["end"]
     )
-    signer = gateway.client(caller).signer
-    made = credentials.issue(signer, subject, binding, proof, disclose, now=now, expires=expires)
-    verified = credentials.verify(made.text(), gateway.workspace.consortium, now=now)
-    return Issued(made, verified)
+    return record, subject
 
 
-def _anchor(gateway: Gateway, record: dict[str, Any]) -> tuple[credentials.Binding, str]:
+def _registration(
+    gateway: Gateway, caller: Caller, event_id: str | None, pid: str | None, purpose: str
+) -> tuple[dict[str, Any], credentials.Subject]:
+    if (event_id is None) == (pid is None):
+        raise ValidationError(
+            "a registration credential names her pid or her consent event",
+            code="missing_field",
+            field="pid",
+        )
+    if event_id is not None:
+        record = queries.event(gateway, caller, event_id, purpose)
+        if record["event"]["type"] != "consent.granted":
+            raise ValidationError(
+                "a registration credential stands on the consent.granted event that "
+                "records her with the agency",
+                code="not_a_registration",
+                field="event_id",
+            )
+        pid = str(record["pid"])
+    assert pid is not None
+    registered_on = _registered_on(gateway, caller, pid)
+    if event_id is None:
+        record = _consent_event(gateway, caller, pid, purpose)
+    if record["org"] != caller.org:
+        raise ForbiddenError(
+            f"only {record['org']}, which recorded her consent, may issue its credential",
+            code="not_registering_org",
+        )
+    consent = _consent(gateway, caller, record)
+    _require_standing("active" if consent["state"] == "granted" else "revoked")
+    if not consent["active"]:
+        raise CredentialError("her consent has expired", code="credential_expired")
+    subject = credentials.Subject.registration(pid, registered_on, consent["expires"])
+    return record, subject
+
+
+def _registered_on(gateway: Gateway, caller: Caller, pid: str) -> str:
+    """The date the caller's organisation registered her: only it may say she is."""
+    with gateway.store(caller.org).reading() as s:
+        person = s.scalars(select(Person).where(Person.pid == pid)).one_or_none()
+        if person is None:
+            raise ForbiddenError(
+                f"{caller.org} holds no registration of this person",
+                code="not_registering_org",
+                field="pid",
+            )
+        return person.created_at.date().isoformat()
+
+
+def _consent_event(gateway: Gateway, caller: Caller, pid: str, purpose: str) -> dict[str, Any]:
+    """The latest consent.granted the caller's organisation recorded for her."""
+    own = [
+        r
+        for r in queries.history(gateway, caller, pid, purpose)["events"]
+        if r["event"]["type"] == "consent.granted" and r["org"] == caller.org
+    ]
+    if not own:
+        raise NotFoundError(
+            f"{caller.org} recorded no consent for her on the ledger",
+            code="registration_event_not_found",
+            field="pid",
+        )
+    return max(own, key=lambda r: (r["timestamp"], r["tx_id"]))
+
+
+def _consent(gateway: Gateway, caller: Caller, record: dict[str, Any]) -> Any:
+    """The consent the event granted, as the ledger holds it now, if the caller may see it."""
+    consent_id = record["event"]["consent_id"]
+    for consent in queries.consents(gateway, caller, record["pid"])["consents"]:
+        if consent["consent_id"] == consent_id:
+            return consent
+    return None
+
+
+def _anchor(gateway: Gateway, record: dict[str, Any], kind: str) -> tuple[credentials.Binding, str]:
     """Where the event is, and its tlog-proof at the latest witnessed checkpoint."""
     log = gateway.log
     tx_id = str(record["tx_id"])
@@ -127,7 +236,8 @@ def _anchor(gateway: Gateway, record: dict[str, Any]) -> tuple[credentials.Bindi
         tx_id=tx_id,
         index=int(where["index"]),
         leaf_hash=str(where["leaf_hash"]),
-        entitlement_id=str(record["event"]["entitlement_id"]),
+        ref=str(record["event"][credentials.REFERENCES[kind]]),
+        kind=kind,
     )
     return binding, proof
 
@@ -167,28 +277,61 @@ def verify_offline(
 def check_status(
     gateway: Gateway, caller: Caller, verified: credentials.Verified, purpose: str
 ) -> str:
-    """That the entitlement still stands: ``active``, else CredentialError naming its
-    state; ``credential_status_unknown`` when the caller may not read it (no consent)."""
+    """That what the credential states still stands: ``active``, else CredentialError
+    naming its state; ``credential_status_unknown`` when the caller may not read it."""
+    if verified.kind == "registration":
+        return _registration_status(gateway, caller, verified)
     history = queries.history(gateway, caller, verified.pid, purpose)["events"]
     grants = [
         r
         for r in history
         if r["event"]["type"] == "entitlement.granted"
-        and r["event"]["entitlement_id"] == verified.binding.entitlement_id
+        and r["event"]["entitlement_id"] == verified.binding.ref
     ]
     if not grants:
         raise ForbiddenError(
             f"{caller.org} may not read this entitlement for {purpose}: its status is unknown",
             code="credential_status_unknown",
         )
-    if grants[0]["tx_id"] != verified.binding.tx_id:
-        raise CredentialError(
-            "the credential names another transaction than the entitlement's grant",
-            code="credential_unproven",
-        )
+    _require_same_event(grants[0], verified)
     state = _state(gateway, caller, grants[0], purpose)
     _require_standing(state)
     return state
+
+
+def _registration_status(gateway: Gateway, caller: Caller, verified: credentials.Verified) -> str:
+    """Her registration stands while the consent that records it is neither withdrawn
+    nor expired, and was recorded by the agency that signed."""
+    consent = _consent(
+        gateway, caller, {"pid": verified.pid, "event": {"consent_id": verified.binding.ref}}
+    )
+    if consent is None:
+        raise ForbiddenError(
+            f"{caller.org} may not read this registration's consent: its status is unknown",
+            code="credential_status_unknown",
+        )
+    if consent["collected_by"] != verified.issuer:
+        raise CredentialError(
+            f"the consent was recorded by {consent['collected_by']}, not the issuer",
+            code="credential_wrong_issuer",
+        )
+    _require_standing("active" if consent["state"] == "granted" else "revoked")
+    if not consent["active"]:
+        raise CredentialError("her consent has expired", code="credential_expired")
+    return "active"
+
+
+def _require_same_event(record: dict[str, Any], verified: credentials.Verified) -> None:
+    if record["tx_id"] != verified.binding.tx_id:
+        raise CredentialError(
+            f"the credential names another transaction than the {verified.kind}'s event",
+            code="credential_unproven",
+        )
+    if record["org"] != verified.issuer:
+        raise CredentialError(
+            f"the event was written by {record['org']}, not the issuer",
+            code="credential_wrong_issuer",
+        )
 
 
 def verify(

@@ -47,7 +47,8 @@ def test_the_seeded_journey_holds_hand_over_registration_card_and_continued_gran
     granted = {
         e["entitlement_id"]: (o, e) for o, e in events if e.get("type") == "entitlement.granted"
     }
-    entitlement = verified.binding.entitlement_id
+    assert verified.kind == verified.binding.kind == "entitlement"
+    entitlement = verified.binding.ref
     assert granted[entitlement][0] == "AGENCY-A"
 
     continued = [
