@@ -93,8 +93,9 @@ def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> 
     assert done.returncode == 0, done.stderr
     assert {org: _files(root / "orgs" / org) for org in before} == before
     new = root / "orgs" / "HILL-HEALTH"
-    assert sorted(_files(new)) == ["ca.key", "ca.pem", "signer.key", "signer.pem"]
+    assert sorted(_files(new)) == ["ca.key", "ca.pem", "handover.key", "signer.key", "signer.pem"]
     assert (new / "signer.key").stat().st_mode & 0o077 == 0
+    assert (new / "handover.key").stat().st_mode & 0o077 == 0
     ws = Workspace.load(root)
     assert ws.consortium.profile("HILL-HEALTH").iati_type == "21"
     # ... and the ledger admits what the new member signs.
