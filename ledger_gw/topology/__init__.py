@@ -111,7 +111,8 @@ def running(
         for org in witnesses:
             port = urllib.parse.urlsplit(listed[org][0]).port
             assert port is not None
-            started[org] = start_witness(org, layout.witness(org), port, consortium_file)
+            home = layout.witness(org)
+            started[org] = start_witness(org, home, port, home / CONSORTIUM_FILE)
             stack.callback(started[org].stop)
         node = start_node(layout.node, free_port())
         stack.callback(node.stop)

@@ -4,9 +4,11 @@
                                  node/tls.pem and the ledger): no member's key
     <site>/<ORG>/                an agency's gateway: consortium.json, pseudonym.key,
                                  orgs/<ORG>/ only (its keys, its TLS client certificate),
-                                 node/tls.pem (the node's certificate, pinned) and its
-                                 own off-chain database
-    <site>/witness-<ORG>/        a member's witness: its key and its memory
+                                 node/tls.pem (the node's certificate, pinned), the
+                                 session.key its workers share and its own off-chain
+                                 database
+    <site>/witness-<ORG>/        a member's witness: its key, its memory and the
+                                 consortium file (whose log key it trusts)
 
 The operator's directory keeps every member's keys (what `ledger-gw init` made); the
 site copies out of it, so that no running process is given another party's key.
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.errors import ConfigError
+from ledger_gw.services.config import create_session_key
 from ledger_gw.witness import WitnessHome
 
 CONSORTIUM_FILE = "consortium.json"
@@ -72,10 +75,13 @@ def lay_out(
         vkey = home.signer().verifier.vkey
         add_witness(operator / CONSORTIUM_FILE, org, vkey, witness_urls[org], quorum=n)
     _copy(operator, layout.node, CONSORTIUM_FILE, LOG_KEY)
+    for org in witnesses:
+        _copy(operator, layout.witness(org), CONSORTIUM_FILE)
     for org in agencies:
         root = layout.agency(org)
         _copy(operator, root, CONSORTIUM_FILE, "pseudonym.key")
         shutil.copytree(operator / "orgs" / org, root / "orgs" / org)
+        create_session_key(root / "session.key")
     return layout
 
 
