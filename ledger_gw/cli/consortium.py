@@ -210,6 +210,8 @@ def consortium_up(
                 time.sleep(0.5)
         except KeyboardInterrupt:
             console.print("stopping")
+            for each in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C: still stop all
+                signal.signal(each, signal.SIG_IGN)
             return
         stopped = [s.name for s in topology.services() if s.process.poll() is not None]
         raise click.ClickException(f"{', '.join(stopped)} stopped: see its log")
