@@ -133,7 +133,8 @@ def consortium_prepare(
     witness's (its key). Without a consortium in DIR: the demo consortium."""
     from ledger_gw.topology import prepare
 
-    agencies = agencies or _agencies(directory)
+    found = _agencies(directory)
+    agencies = agencies or found
     if site.exists():
         raise click.UsageError(f"{site} exists: the site is prepared once")
     layout = prepare(directory, site, agencies, list(witnesses), witnesses, node_hosts)
