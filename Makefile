@@ -10,7 +10,7 @@ DEV_STAMP := $(VENV)/.dev-stamp
 RUN_DIR ?= var/demo
 DEMO_DIR ?= var/journey
 
-.PHONY: run demo test lint postgres browser nginx reformat bench bench-verify bench-http bench-claims fuzz clean
+.PHONY: run demo test lint postgres browser nginx reformat bench bench-verify bench-http bench-claims bench-remote up fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,13 @@ bench-http: $(DEV_STAMP)
 
 bench-claims: $(DEV_STAMP)
 	$(BIN)/python bench/claim_bundles.py
+
+bench-remote: $(DEV_STAMP)
+	$(BIN)/python bench/remote_batches.py
+
+# The embedded topology as processes: a log node, every agency's gateway, two witnesses.
+up: $(DEV_STAMP)
+	$(BIN)/ledger-gw consortium up --dir var/embedded
 
 # Schemathesis over the whole OpenAPI with every demo role (bounded in time; not part of
 # `make test`): no 5xx and no answer outside its schema.

@@ -1,16 +1,20 @@
-"""`ledger-gw init`, `ledger-gw consortium add-witness` and `ledger-gw demo`: a
-consortium from its definition, its witnesses listed, the demo."""
+"""`ledger-gw init`, `ledger-gw consortium add-witness|up` and `ledger-gw demo`: a
+consortium from its definition, its witnesses listed, its parties run as processes,
+the demo."""
 
 from __future__ import annotations
 
 import shutil
+import signal
+import time
 from pathlib import Path
+from types import FrameType
 
 import click
 from rich.console import Console
 
 from ledger_gw.cli.options import directory_option
-from ledger_gw.consortium import Definition, add_witness
+from ledger_gw.consortium import Consortium, Definition, add_witness
 from ledger_gw.workspace import Workspace
 
 console = Console()
@@ -76,6 +80,146 @@ def consortium_add_witness(
         f"[green]{org_id}'s witness listed[/]: {len(updated.witness_keys())} witnesses, "
         f"quorum {updated.witness_quorum}"
     )
+
+
+def _witness_url(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    urls = {}
+    for value in values:
+        org, sep, url = value.partition("=")
+        if not sep or not url.startswith(("http://", "https://")):
+            raise click.BadParameter(f"{value!r} is not ORG=URL")
+        urls[org] = url
+    return urls
+
+
+@consortium.command("prepare")
+@directory_option
+@click.option(
+    "--site",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each party gets its own directory (must not exist).",
+)
+@click.option(
+    "--agency", "agencies", multiple=True, help="An agency that runs a gateway (repeatable)."
+)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    callback=_witness_url,
+    help="ORG=URL: a member's witness and where the node reaches it (repeatable).",
+)
+@click.option(
+    "--node-host",
+    "node_hosts",
+    multiple=True,
+    default=("127.0.0.1",),
+    show_default=True,
+    help="A name the gateways reach the log node by, in its TLS certificate (repeatable).",
+)
+def consortium_prepare(
+    directory: Path,
+    site: Path,
+    agencies: tuple[str, ...],
+    witnesses: dict[str, str],
+    node_hosts: tuple[str, ...],
+) -> None:
+    """Split the consortium in DIR into one directory per party under SITE, as each
+    would hold it on its own machine: the node's (no member's key), each agency's
+    (its own keys, the node's pinned certificate, its client certificate) and each
+    witness's (its key). Without a consortium in DIR: the demo consortium."""
+    from ledger_gw.topology import prepare
+
+    found = _agencies(directory)
+    agencies = agencies or found
+    if site.exists():
+        raise click.UsageError(f"{site} exists: the site is prepared once")
+    layout = prepare(directory, site, agencies, list(witnesses), witnesses, node_hosts)
+    for party in layout.parties():
+        console.print(f"  {party}")
+
+
+def _agencies(directory: Path) -> tuple[str, ...]:
+    """Every agency of the consortium in ``directory`` (the demo's, made if none)."""
+    from ledger_gw.demo.consortium import DEMO
+
+    if not (directory / "consortium.json").exists():
+        Workspace.create(directory, DEMO)
+    members = Consortium.load(directory / "consortium.json").organisations.values()
+    return tuple(o.org_id for o in members if o.role == "agency")
+
+
+@consortium.command("up")
+@directory_option
+@click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where each party gets its own directory (default: DIR-site beside DIR); "
+    "reused when it exists.",
+)
+@click.option(
+    "--agency",
+    "agencies",
+    multiple=True,
+    help="An agency whose gateway to run (repeatable; default: every agency).",
+)
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A member whose witness to run (repeatable; default: the demo's two).",
+)
+@click.option("--fresh", is_flag=True, help="Lay the site out anew (its ledger and all).")
+def consortium_up(
+    directory: Path,
+    site: Path | None,
+    agencies: tuple[str, ...],
+    witnesses: tuple[str, ...],
+    fresh: bool,
+) -> None:
+    """Run the consortium on this machine: a log node, each agency's gateway and the
+    members' witnesses, as processes on loopback ports, each given only its own
+    party's directory. Without a consortium in DIR: the demo consortium. Ctrl-C stops
+    them all."""
+    from ledger_gw.demo.witnesses import DEMO_WITNESSES
+    from ledger_gw.topology import running
+
+    found = _agencies(directory)
+    agencies = agencies or found
+    witnesses = witnesses or DEMO_WITNESSES
+    site = site or directory.resolve().parent / f"{directory.resolve().name}-site"
+    if fresh and site.exists():
+        shutil.rmtree(site)
+    signal.signal(signal.SIGTERM, _interrupt)
+    with running(directory, site, agencies, witnesses) as topology:
+        console.print(f"[bold]Log node[/]  {topology.node.url}  ({topology.layout.node})")
+        for org, service in topology.witnesses.items():
+            console.print(f"[bold]Witness[/]   {org:<10} {service.url}", highlight=False)
+        for org, service in topology.gateways.items():
+            token = topology.tokens[org]
+            console.print(
+                f"[bold]Gateway[/]   {org:<10} {service.url}  token {token}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        console.print("[green]ready[/]: Ctrl-C stops them all", highlight=False)
+        try:
+            while all(s.process.poll() is None for s in topology.services()):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            console.print("stopping")
+            for each in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C: still stop all
+                signal.signal(each, signal.SIG_IGN)
+            return
+        stopped = [s.name for s in topology.services() if s.process.poll() is not None]
+        raise click.ClickException(f"{', '.join(stopped)} stopped: see its log")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()

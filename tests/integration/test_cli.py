@@ -243,3 +243,24 @@ def test_demo_without_dir_never_touches_the_served_directory(tmp_path: Path) -> 
     assert done.returncode == 0, done.stderr
     assert (served / "ledger.db").read_bytes() == b"the served ledger"
     assert (tmp_path / "var" / "journey" / "ledger.db").exists()
+
+
+def test_prepare_splits_a_consortium_once_and_refuses_a_bad_witness(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    base = ("consortium", "prepare", "--dir", str(tmp_path / "c"), "--site", str(site))
+    bad = run(*base, "--witness", "AGENCY-A")  # no URL
+    assert bad.returncode == 2, bad
+    assert "is not ORG=URL" in bad.stderr
+    assert not site.exists()
+    witness = ("--witness", "AUDITOR-X=http://w:8070", "--node-host", "node.example")
+    done = run(*base, "--agency", "AGENCY-B", *witness)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in site.iterdir()) == ["AGENCY-B", "node", "witness-AUDITOR-X"]
+    assert Consortium.load(site / "AGENCY-B" / "consortium.json").witness_urls()["AUDITOR-X"][
+        0
+    ] == ("http://w:8070")
+    before = (site / "node" / "node" / "log.key").read_bytes()
+    again = run(*base, "--agency", "AGENCY-B", *witness)
+    assert again.returncode == 2, again
+    assert "prepared once" in again.stderr
+    assert (site / "node" / "node" / "log.key").read_bytes() == before

@@ -93,20 +93,29 @@ def _owner(service: str) -> str | None:
     return next((slug for slug in ORG_DIRS if slug in service), None)
 
 
+EMBEDDED_SITE = "./deploy/.state-embedded"
+EMBEDDED_NODE = (f"{EMBEDDED_SITE}/node", "embedded-node")  # the log key
+
+
 def _key_dirs(source: str) -> set[str]:
     """The organisations whose private material a mounted path holds."""
     held = set()
     for slug, org in ORG_DIRS.items():
+        if source in (f"embedded-{slug}", f"embedded-witness-{slug}"):  # named volumes
+            held.add(slug)
         for secret in (
             f"peerOrganizations/{slug}.ledger.local",
             f"chaincode/{org}",
             f"workspace/orgs/{org}",
             f"peers/{org}",
+            f".state-embedded/{org}",
+            f".state-embedded/witness-{org}",
         ):
             inside = source.rstrip("/").endswith(secret) or f"{secret}/" in source
             if inside and not source.endswith("-cert.pem"):
                 held.add(slug)
-    if source.rstrip("/") in ("./network/.state-compose", "./network/.state-compose/crypto"):
+    whole = ("./network/.state-compose", "./network/.state-compose/crypto", EMBEDDED_SITE)
+    if source.rstrip("/") in whole:
         held.update(ORG_DIRS)
     return held
 
@@ -121,7 +130,60 @@ def test_no_container_mounts_another_organisations_keys(compose: dict[str, Any])
             assert held <= {_owner(name)}, f"{name} mounts {source}"
             if "ordererOrganizations" in source and not source.endswith("-cert.pem"):
                 assert name in ("orderer0.orderer.ledger.local", "setup.orderer"), name
+            if source.rstrip("/") in EMBEDDED_NODE or source.rstrip("/") == EMBEDDED_SITE:
+                assert name in ("embedded-node", "embedded-seed.node"), name
     assert mounted_somewhere == set(ORG_DIRS)
+
+
+def test_the_embedded_profile_gives_each_party_its_own_named_volume(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    embedded = sorted(n for n, s in services.items() if s.get("profiles") == ["embedded"])
+    running = [n for n in embedded if not n.startswith("embedded-seed.")]
+    assert running == [
+        "embedded-gateway.agency-a",
+        "embedded-gateway.agency-b",
+        "embedded-gateway.agency-c",
+        "embedded-node",
+        "embedded-witness.agency-a",
+        "embedded-witness.auditor-x",
+    ]
+    volumes = set()
+    for name in running:
+        service = services[name]
+        assert service["image"] == "referral-ledger:local"
+        assert service["build"]["dockerfile"] == "Dockerfile"
+        assert "healthcheck" in service, name
+        [mount] = service["volumes"]  # its own directory, nothing else
+        volume, target = mount.split(":")
+        assert target == "/state"
+        assert volume in compose["volumes"], volume  # a named volume, not the host's
+        assert volume == name.replace(".", "-").replace("gateway-", ""), name
+        volumes.add(volume)
+        seed = services[name]["depends_on"]
+        [seeded] = [d for d in seed if d.startswith("embedded-seed.")]
+        assert [m["source"] for m in services[seeded]["volumes"] if isinstance(m, dict)] == [
+            f"{EMBEDDED_SITE}/{_party_dir(name)}"
+        ]
+        assert f"{volume}:/state" in services[seeded]["volumes"]
+    assert len(volumes) == len(running)
+    for org in ("agency-a", "agency-b", "agency-c"):
+        gateway = services[f"embedded-gateway.{org}"]
+        assert gateway["environment"]["LEDGER_GW_ORGS"] == org.upper()
+        assert gateway["depends_on"]["embedded-node"]["condition"] == "service_healthy"
+        assert "--log-url" in gateway["command"]
+    node = services["embedded-node"]["depends_on"]
+    for witness in ("embedded-witness.agency-a", "embedded-witness.auditor-x"):
+        assert node[witness]["condition"] == "service_healthy"
+
+
+def _party_dir(service: str) -> str:
+    """The prepared directory a service's party holds (`ledger-gw consortium prepare`)."""
+    kind, _, slug = service.partition(".")
+    if kind == "embedded-node":
+        return "node"
+    return ("witness-" if kind == "embedded-witness" else "") + slug.upper()
 
 
 def test_the_isolation_check_catches_a_shared_state_mount() -> None:
@@ -129,6 +191,11 @@ def test_the_isolation_check_catches_a_shared_state_mount() -> None:
     assert _key_dirs("./network/.state-compose/workspace/orgs/AGENCY-B") == {"agency-b"}
     tls_root = "./network/.state-compose/crypto/peerOrganizations/agency-b.ledger.local/tlsca/"
     assert _key_dirs(tls_root + "tlsca.agency-b.ledger.local-cert.pem") == set()
+    assert _key_dirs(EMBEDDED_SITE) == set(ORG_DIRS)
+    assert _key_dirs(f"{EMBEDDED_SITE}/AGENCY-B") == {"agency-b"}
+    assert _key_dirs(f"{EMBEDDED_SITE}/witness-AUDITOR-X") == {"auditor-x"}
+    assert _key_dirs("embedded-agency-c") == {"agency-c"}
+    assert _key_dirs("embedded-witness-agency-a") == {"agency-a"}
 
 
 def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:

@@ -5,11 +5,7 @@ agency's holds its own organisation's keys and its own off-chain database."""
 
 from __future__ import annotations
 
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,16 +19,15 @@ from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
+from ledger_gw.topology import processes
+from ledger_gw.topology.layout import lay_out, pin_node_certificate
+from ledger_gw.topology.processes import free_port
+from ledger_gw.topology.processes import stop as _stop
 from ledger_gw.workspace import Workspace
-from tests.support.gunicorn import free_port
 from tests.support.witnesses import TestWitnesses
 
 AGENCIES = ("AGENCY-A", "AGENCY-B")
 WAIT_S = 60.0
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ledger_gw.cli", *args]
 
 
 def _until(done: Any, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -41,11 +36,6 @@ def _until(done: Any, what: str, proc: subprocess.Popen[bytes] | None = None) ->
         assert proc is None or proc.poll() is None, f"{what}: the process exited"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
@@ -70,67 +60,39 @@ class Site:
     witnesses: TestWitnesses
 
 
-def _start(command: list[str], log: Path, env: dict[str, str] | None = None) -> Any:
-    with log.open("ab") as out:
-        return subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def start_node(node: Path, port: int) -> subprocess.Popen[bytes]:
-    proc = _start(_cli("log", "serve", "--dir", str(node), "--port", str(port)), node / "node.log")
-    _until(lambda: _listening(port), "the log node", proc)
-    return proc
+    return processes.start_node(node, port).process
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    import os
-
     base = tmp_path_factory.mktemp("remote")
     operator = base / "operator"
     ws = Workspace.create(operator, DEMO)
     witnesses = TestWitnesses(ws, base / "witnesses")
-    node = base / "node"
-    (node / "node").mkdir(parents=True)
-    shutil.copy(operator / "consortium.json", node / "consortium.json")
-    shutil.copy(operator / "node" / "log.key", node / "node" / "log.key")
+    layout = lay_out(operator, base, AGENCIES, (), {})
+    node = layout.node
     port = free_port()
     node_proc = start_node(node, port)
     node_url = f"https://127.0.0.1:{port}"
+    pin_node_certificate(layout)
     agencies: dict[str, Agency] = {}
     procs = [node_proc]
     try:
         for org in AGENCIES:
-            root = base / org
-            (root / "node").mkdir(parents=True)
-            shutil.copy(operator / "consortium.json", root / "consortium.json")
-            shutil.copy(operator / "pseudonym.key", root / "pseudonym.key")
-            shutil.copytree(operator / "orgs" / org, root / "orgs" / org)
-            shutil.copy(node / "node" / "tls.pem", root / "node" / "tls.pem")  # pinned
-            subprocess.run(_cli("log", "client-cert", "--dir", str(root), "--org", org), check=True)
+            root = layout.agency(org)
+            subprocess.run(
+                processes.cli("log", "client-cert", "--dir", str(root), "--org", org), check=True
+            )
             config = GatewayConfig(directory=root, orgs=(org,), backend="remote", log_url=node_url)
             gw = open_gateway(config)
             try:
                 token = issue_token(gw.store(org), gw.org_role(org), "agency-writer")[1]
             finally:
                 gw.close()
-            gw_port = free_port()
-            env = {**os.environ, "LEDGER_GW_ORGS": org, "LEDGER_GW_SYNC_INTERVAL": "0.5"}
-            command = _cli("serve", "--dir", str(root), "--port", str(gw_port), "--workers", "1")
-            proc = _start([*command, "--log-url", node_url], root / "gateway.log", env)
-            procs.append(proc)
-            url = f"http://127.0.0.1:{gw_port}"
-            _until(lambda u=url: _ready(u), f"{org}'s gateway", proc)
-            agencies[org] = Agency(org, root, url, token)
+            gateway = processes.start_gateway(org, root, free_port(), node_url, sync_interval_s=0.5)
+            procs.append(gateway.process)
+            agencies[org] = Agency(org, root, gateway.url, token)
         made = Site(operator, node, node_url, node_proc, agencies, witnesses)
         yield made
         procs.append(made.node_proc)  # a test may have restarted the node
@@ -138,10 +100,3 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         for proc in procs:
             _stop(proc)
         witnesses.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/readyz", timeout=5).status_code == 200
-    except requests.ConnectionError:
-        return False
