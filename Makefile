@@ -83,7 +83,7 @@ bench-remote: $(DEV_STAMP)
 	$(BIN)/python bench/remote_batches.py
 
 # The embedded topology as processes: a log node, every agency's gateway, two witnesses.
-up: $(DEV_STAMP)
+up: $(RUN_STAMP)
 	$(BIN)/ledger-gw consortium up --dir var/embedded
 
 # Schemathesis over the whole OpenAPI with every demo role (bounded in time; not part of
