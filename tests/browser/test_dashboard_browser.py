@@ -97,7 +97,8 @@ def test_auditor_sees_verdicts_and_catches_a_tampered_bundle(
     browser.get(f"{site.url}/dashboard/audit/chain?referral_id={site.referrals[0]}")
     assert "Every step of this chain verifies" in _text(browser)
     rows = browser.find_elements(By.CSS_SELECTOR, "table.steps tbody tr")
-    assert len(rows) == 6  # created, accepted, completed; onward created, accepted, completed
+    # created, handed over, accepted, completed; onward created, accepted, completed
+    assert len(rows) == 7
     assert all(r.get_attribute("class") == "pass" for r in rows)
     assert "✓" in rows[0].text
     assert "Fatima" not in browser.page_source
@@ -112,7 +113,7 @@ def test_auditor_sees_verdicts_and_catches_a_tampered_bundle(
     good, bad = tmp_path / "good.json", tmp_path / "tampered.json"
     good.write_text(json.dumps(bundle))
     tampered = copy.deepcopy(bundle)
-    del tampered["evidence"]["entries"][1]  # drop the acceptance: the chain skips a step
+    del tampered["evidence"]["entries"][2]  # drop the acceptance: the chain skips a step
     bad.write_text(json.dumps(tampered))
 
     browser.get(f"{site.url}/dashboard/audit/verify")

@@ -50,12 +50,12 @@ def _verify(api: Api, body: Bundle | bytes, query: str = "") -> Any:
 
 def test_downloaded_bundle_verifies_as_json_and_as_upload(api: Api, bundle: Bundle) -> None:
     assert bundle["format"] == "ledger-gw/audit-bundle/v1"
-    assert len(bundle["claim"]["events"]) == 6
+    assert len(bundle["claim"]["events"]) == 7  # with the hand-over AGENCY-A recorded
     r = _verify(api, bundle)
     assert r.status_code == 200
     assert r.json["ok"] is True, r.json["failures"]
     assert r.json["trust_anchor"] == "pinned"
-    assert [s["verdict"] for s in r.json["steps"]] == ["pass"] * 6
+    assert [s["verdict"] for s in r.json["steps"]] == ["pass"] * 7
     upload = {"bundle": (io.BytesIO(json.dumps(bundle).encode()), "bundle.json")}
     r = api.as_("AGENCY-A").post(
         "/v1/audit/bundles/verify", data=upload, content_type="multipart/form-data"
@@ -131,7 +131,7 @@ def test_chain_verdicts_and_unknown_referral(api: Api, journey: dict[str, Any]) 
     assert r.status_code == 200
     assert r.json["ok"] is True
     assert [s["type"] for s in r.json["steps"]] == [
-        "referral.created", "referral.accepted", "referral.completed",
+        "referral.created", "referral.handed_over", "referral.accepted", "referral.completed",
         "referral.created", "referral.accepted", "referral.completed",
     ]  # fmt: skip
     assert r.json["anchor"]["tree_size"] >= 5
