@@ -25,9 +25,12 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def consortium_examples(consortium: Consortium, today: dt.date | None = None) -> dict[str, Example]:
-    """The worked examples for this consortium: its first two agencies refer to each other."""
+    """The worked examples for this consortium: its first two agencies refer to each other
+    (placeholders stand in for agencies it does not have)."""
     agencies = sorted(o for o, org in consortium.organisations.items() if org.role == "agency")
-    pair = (agencies[0], agencies[1]) if len(agencies) > 1 else ("AGENCY-A", "AGENCY-B")
+    pair = (
+        (agencies[0], agencies[1]) if len(agencies) > 1 else ("SENDING-AGENCY", "RECEIVING-AGENCY")
+    )
     return examples(
         pair,
         consortium.programmes,
