@@ -238,5 +238,5 @@ def test_the_demo_verifies_its_bundle_on_the_network(
     monkeypatch.setenv("COLUMNS", "200")
     result = CliRunner().invoke(cli, ["demo", "--backend", "fabric", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "Audit bundle verified offline: 6 events" in result.output
+    assert "Audit bundle verified offline: 7 events" in result.output
     assert "witness.agency-a, witness.agency-b, witness.agency-c (quorum 2)" in result.output
