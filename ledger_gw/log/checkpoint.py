@@ -199,7 +199,18 @@ def _index_verifiers(
 ) -> dict[tuple[str, bytes], NoteVerifier]:
     if log_verifier.sig_type is not SigType.ED25519:
         raise ValueError("the log verifier must be an Ed25519 (0x01) note key")
-    known = {(log_verifier.name, log_verifier.key_id): log_verifier}
+    return _index_witnesses(
+        witnesses, quorum, {(log_verifier.name, log_verifier.key_id): log_verifier}
+    )
+
+
+def _index_witnesses(
+    witnesses: Sequence[NoteVerifier],
+    quorum: int,
+    known: dict[tuple[str, bytes], NoteVerifier],
+) -> dict[tuple[str, bytes], NoteVerifier]:
+    """``known`` with each witness's cosignature key added; a key listed twice or a
+    quorum the witnesses cannot reach is the caller's mistake."""
     for given in witnesses:
         try:
             w = given.as_type(SigType.COSIGNATURE_V1)
@@ -330,17 +341,7 @@ def open_statement(
     witness however low ``quorum`` is, since a statement nobody signs states nothing."""
     if not witnesses:
         raise ValueError("no witness key to check the statement with")
-    known: dict[tuple[str, bytes], NoteVerifier] = {}
-    for given in witnesses:
-        try:
-            w = given.as_type(SigType.COSIGNATURE_V1)
-        except NoteError as exc:
-            raise ValueError(f"witness {given.name}: {exc}") from exc
-        if (w.name, w.key_id) in known:
-            raise ValueError(f"witness key {w.vkey} listed twice")
-        known[(w.name, w.key_id)] = w
-    if not 0 <= quorum <= len(witnesses):
-        raise ValueError(f"quorum {quorum} impossible with {len(witnesses)} witnesses")
+    known = _index_witnesses(witnesses, quorum, {})
     note, _, cosigs = _verified_signatures(note_text, known, None)
     cp = Checkpoint.parse(note.text)
     if cp.origin != origin:
