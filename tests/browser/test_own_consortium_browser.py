@@ -20,7 +20,8 @@ from test_dashboard_browser import _login, _submit, _text
 
 from ledger_gw.demo.consortium import DEMO
 from tests.support import events as ev
-from tests.support.east_basin import init_east_basin, issue_token, ledger_gw
+from tests.support.cli import run_cli
+from tests.support.east_basin import init_east_basin, issue_token
 from tests.support.gunicorn import gunicorn
 
 pytestmark = pytest.mark.slow
@@ -123,7 +124,7 @@ def test_a_consortium_of_its_own_accepts_a_referral_in_the_browser(
         assert path.stat().st_size > 20_000, path  # a rendered page, not a blank one
         print(f"screenshot: {path}")
 
-    verified = ledger_gw("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "ledger verifies: 3 entries" in " ".join(verified.stdout.split())
 
@@ -132,11 +133,11 @@ def test_a_consortium_of_its_own_accepts_a_referral_in_the_browser(
     pinned.parent.mkdir()
     shutil.copy(root / "consortium.json", pinned)
     bundle = tmp_path / "lake-audit" / "referral.json"
-    made = ledger_gw(
+    made = run_cli(
         "audit", "bundle", "--dir", str(root), "--subject", referral_id, "--out", str(bundle)
     )
     assert made.returncode == 0, made.stdout + made.stderr
-    checked = ledger_gw("audit", "verify", str(bundle), "--consortium", str(pinned))
+    checked = run_cli("audit", "verify", str(bundle), "--consortium", str(pinned))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     report = json.loads(checked.stdout)
     assert report["ok"] is True

@@ -18,7 +18,8 @@ from ledger_gw.identity import Signer
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.east_basin import init_east_basin, issue_token, ledger_gw
+from tests.support.cli import run_cli
+from tests.support.east_basin import init_east_basin, issue_token
 from tests.support.gunicorn import gunicorn
 
 pytestmark = pytest.mark.slow
@@ -84,7 +85,7 @@ def test_a_consortium_of_its_own_from_definition_to_verified_rotation(tmp_path: 
         assert demo_code.status_code == 422, demo_code.text
 
     stolen = Workspace.load(root).signer("RIVER-AID")  # the key about to be retired
-    rotated = ledger_gw("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+    rotated = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
     assert rotated.returncode == 0, rotated.stderr
     assert Workspace.load(root).signer("RIVER-AID").cert_pem != stolen.cert_pem
     assert not list((root / "orgs" / "RIVER-AID" / "retired").glob("*.key"))
@@ -105,15 +106,15 @@ def test_a_consortium_of_its_own_from_definition_to_verified_rotation(tmp_path: 
     assert outcome.error is not None
     assert outcome.error.code == "retired_certificate", str(outcome.error)
 
-    verified = ledger_gw("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root))
     assert verified.returncode == 0, verified.stderr
     assert "ledger verifies: 6 entries" in " ".join(verified.stdout.split())
 
     bundle = tmp_path / "referral.json"
-    made = ledger_gw("audit", "bundle", "--dir", str(root), "--subject", rid, "--out", str(bundle))
+    made = run_cli("audit", "bundle", "--dir", str(root), "--subject", rid, "--out", str(bundle))
     assert made.returncode == 0, made.stderr
     pinned = str(root / "consortium.json")
-    checked = ledger_gw("audit", "verify", str(bundle), "--consortium", pinned)
+    checked = run_cli("audit", "verify", str(bundle), "--consortium", pinned)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     report = json.loads(checked.stdout)
     assert report["ok"] is True

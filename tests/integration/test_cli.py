@@ -21,37 +21,19 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.cli import clean_failure, run_cli
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def assert_clean_failure(done: subprocess.CompletedProcess[str]) -> str:
-    """Exit status 1, exactly one line on stderr, no traceback anywhere."""
-    assert done.returncode == 1, done
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("cli") / "demo"
-    init = run("init", str(directory))
+    init = run_cli("init", str(directory))
     assert init.returncode == 0, init.stderr
     assert (directory / "consortium.json").exists()
-    demo = run("demo", "--dir", str(directory))
+    demo = run_cli("demo", "--dir", str(directory))
     assert demo.returncode == 0, demo.stderr
     assert "Whole ledger verified" in demo.stdout
     told = " ".join(demo.stdout.split())  # the terminal wraps lines
@@ -96,14 +78,14 @@ def _b64(items: list[str]) -> list[bytes]:
 
 
 def test_verify(demo_dir: Path) -> None:
-    done = run("verify", "--dir", str(demo_dir))
+    done = run_cli("verify", "--dir", str(demo_dir))
     assert done.returncode == 0, done.stderr
     assert "ledger verifies" in done.stdout
     assert f"{_size(demo_dir)} entries" in done.stdout
 
 
 def test_prove_inclusion(demo_dir: Path) -> None:
-    done = run("prove", "inclusion", "--dir", str(demo_dir), "--index", "3")
+    done = run_cli("prove", "inclusion", "--dir", str(demo_dir), "--index", "3")
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     assert proof["index"] == 3
@@ -117,7 +99,7 @@ def test_prove_inclusion(demo_dir: Path) -> None:
 def test_prove_inclusion_by_tx_against_older_size(demo_dir: Path) -> None:
     with closing(sqlite3.connect(demo_dir / "ledger.db")) as db:
         (tx_id,) = db.execute("SELECT tx_id FROM log WHERE seq = 1").fetchone()
-    done = run("prove", "inclusion", "--dir", str(demo_dir), "--tx", tx_id, "--size", "4")
+    done = run_cli("prove", "inclusion", "--dir", str(demo_dir), "--tx", tx_id, "--size", "4")
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     assert (proof["index"], proof["size"]) == (1, 4)
@@ -127,7 +109,7 @@ def test_prove_inclusion_by_tx_against_older_size(demo_dir: Path) -> None:
 
 
 def test_prove_consistency(demo_dir: Path) -> None:
-    done = run("prove", "consistency", "--dir", str(demo_dir), "2")
+    done = run_cli("prove", "consistency", "--dir", str(demo_dir), "2")
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     log_key = _log_key(demo_dir)
@@ -138,12 +120,12 @@ def test_prove_consistency(demo_dir: Path) -> None:
 
 
 def _cosigners(demo_dir: Path, size: int) -> tuple[str, ...]:
-    note = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(size)).stdout
+    note = run_cli("checkpoint", "show", "--dir", str(demo_dir), "--size", str(size)).stdout
     return ckpt.open_checkpoint(note, _log_key(demo_dir), _witnesses(demo_dir), 0).witnesses
 
 
 def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
-    shown = run("checkpoint", "show", "--dir", str(demo_dir))
+    shown = run_cli("checkpoint", "show", "--dir", str(demo_dir))
     assert shown.returncode == 0, shown.stderr
     opened = ckpt.open_checkpoint(shown.stdout, _log_key(demo_dir), _witnesses(demo_dir), 2)
     assert opened.checkpoint.size == _size(demo_dir)
@@ -152,10 +134,10 @@ def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
     assert not list(demo_dir.rglob("witness.key"))
     assert len(list((demo_dir.parent / "demo-witnesses").glob("*/witness.key"))) == 2
 
-    beyond = run("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(10**30))
-    assert "not_found" in assert_clean_failure(beyond)
-    twice = run("checkpoint", "cosign", "--dir", str(demo_dir))
-    assert "already" in assert_clean_failure(twice)
+    beyond = run_cli("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(10**30))
+    assert "not_found" in clean_failure(beyond)
+    twice = run_cli("checkpoint", "cosign", "--dir", str(demo_dir))
+    assert "already" in clean_failure(twice)
 
     # One more write while the witnesses are stopped (they stopped with the demo): its
     # checkpoint has no cosignature, and asking for one fails cleanly, changing nothing.
@@ -167,28 +149,28 @@ def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
         ledger.close()
     latest = _size(demo_dir)
     assert _cosigners(demo_dir, latest) == ()
-    before = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
-    gone = run("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(latest))
-    assert "witnesses_unavailable" in assert_clean_failure(gone)
-    after = run("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
+    before = run_cli("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
+    gone = run_cli("checkpoint", "cosign", "--dir", str(demo_dir), "--size", str(latest))
+    assert "witnesses_unavailable" in clean_failure(gone)
+    after = run_cli("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
     assert after == before
-    assert run("verify", "--dir", str(demo_dir)).returncode == 0
+    assert run_cli("verify", "--dir", str(demo_dir)).returncode == 0
 
 
 def test_verify_missing_directory() -> None:
-    done = run("verify", "--dir", "/nonexistent/consortium/directory/of/a/long/path/name")
-    assert "config_error" in assert_clean_failure(done)
+    done = run_cli("verify", "--dir", "/nonexistent/consortium/directory/of/a/long/path/name")
+    assert "config_error" in clean_failure(done)
 
 
 def test_prove_inclusion_out_of_range(demo_dir: Path) -> None:
-    done = run("prove", "inclusion", "--dir", str(demo_dir), "--index", "999")
-    assert "not_found" in assert_clean_failure(done)
+    done = run_cli("prove", "inclusion", "--dir", str(demo_dir), "--index", "999")
+    assert "not_found" in clean_failure(done)
 
 
 def test_add_witness_lists_a_members_witness(demo_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "demo"
     shutil.copytree(demo_dir, copy)
-    made = run("witness", "init", "--org", "AGENCY-C", "--dir", str(tmp_path / "wc"))
+    made = run_cli("witness", "init", "--org", "AGENCY-C", "--dir", str(tmp_path / "wc"))
     vkey = made.stdout.strip()
     add = ("consortium", "add-witness", "--dir", str(copy))
     before = (copy / "consortium.json").read_text()
@@ -198,9 +180,9 @@ def test_add_witness_lists_a_members_witness(demo_dir: Path, tmp_path: Path) -> 
         (("--org", "AGENCY-C", "--vkey", vkey, "--url", "ftp://x"), "URL"),
         (("--org", "AGENCY-C", "--vkey", vkey, "--url", "http://x", "--quorum", "4"), "quorum"),
     ):
-        assert what in assert_clean_failure(run(*add, *bad))
+        assert what in clean_failure(run_cli(*add, *bad))
         assert (copy / "consortium.json").read_text() == before
-    done = run(
+    done = run_cli(
         *add, "--org", "AGENCY-C", "--vkey", vkey, "--url", "http://127.0.0.1:9/", "--quorum", "3"
     )
     assert done.returncode == 0, done.stderr
@@ -219,10 +201,10 @@ def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> N
             (entry.replace(b'"type":"', b'"type":"x', 1),),
         )
         db.commit()
-    line = assert_clean_failure(run("verify", "--dir", str(copy)))
+    line = clean_failure(run_cli("verify", "--dir", str(copy)))
     assert "integrity_error" in line
     assert "position 4" in line
-    assert run("verify", "--dir", str(demo_dir)).returncode == 0
+    assert run_cli("verify", "--dir", str(demo_dir)).returncode == 0
 
 
 def test_demo_without_dir_never_touches_the_served_directory(tmp_path: Path) -> None:
@@ -248,19 +230,19 @@ def test_demo_without_dir_never_touches_the_served_directory(tmp_path: Path) -> 
 def test_prepare_splits_a_consortium_once_and_refuses_a_bad_witness(tmp_path: Path) -> None:
     site = tmp_path / "site"
     base = ("consortium", "prepare", "--dir", str(tmp_path / "c"), "--site", str(site))
-    bad = run(*base, "--witness", "AGENCY-A")  # no URL
+    bad = run_cli(*base, "--witness", "AGENCY-A")  # no URL
     assert bad.returncode == 2, bad
     assert "is not ORG=URL" in bad.stderr
     assert not site.exists()
     witness = ("--witness", "AUDITOR-X=http://w:8070", "--node-host", "node.example")
-    done = run(*base, "--agency", "AGENCY-B", *witness)
+    done = run_cli(*base, "--agency", "AGENCY-B", *witness)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in site.iterdir()) == ["AGENCY-B", "node", "witness-AUDITOR-X"]
     assert Consortium.load(site / "AGENCY-B" / "consortium.json").witness_urls()["AUDITOR-X"][
         0
     ] == ("http://w:8070")
     before = (site / "node" / "node" / "log.key").read_bytes()
-    again = run(*base, "--agency", "AGENCY-B", *witness)
+    again = run_cli(*base, "--agency", "AGENCY-B", *witness)
     assert again.returncode == 2, again
     assert "prepared once" in again.stderr
     assert (site / "node" / "node" / "log.key").read_bytes() == before

@@ -6,46 +6,27 @@ from __future__ import annotations
 import importlib.metadata
 import socket
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import clean_failure, run_cli
+
 pytestmark = pytest.mark.slow
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def clean_failure(done: subprocess.CompletedProcess[str]) -> str:
-    """Exit status 1, exactly one line on stderr, no traceback anywhere."""
-    assert done.returncode == 1, done
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("errors") / "demo"
-    done = run("demo", "--dir", str(directory))
+    done = run_cli("demo", "--dir", str(directory))
     assert done.returncode == 0, done.stderr
     return directory
 
 
 def test_version_prints_the_installed_package_version() -> None:
-    done = run("--version")
+    done = run_cli("--version")
     assert done.returncode == 0, done.stderr
     assert (
         done.stdout.strip() == f"ledger-gw, version {importlib.metadata.version('referral-ledger')}"
@@ -54,25 +35,25 @@ def test_version_prints_the_installed_package_version() -> None:
 
 def test_verify_refuses_a_missing_ledger_and_creates_none(tmp_path: Path) -> None:
     directory = tmp_path / "consortium"
-    assert run("init", str(directory)).returncode == 0
-    line = clean_failure(run("verify", "--dir", str(directory)))
+    assert run_cli("init", str(directory)).returncode == 0
+    line = clean_failure(run_cli("verify", "--dir", str(directory)))
     assert "no ledger at" in line
     assert "ledger.db" in line
     assert not (directory / "ledger.db").exists()
-    assert "verifies" not in run("verify", "--dir", str(directory)).stdout
+    assert "verifies" not in run_cli("verify", "--dir", str(directory)).stdout
 
 
 def test_reading_commands_never_create_a_ledger(demo_dir: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nothing.db"
     line = clean_failure(
-        run("checkpoint", "show", "--dir", str(demo_dir), "--ledger", f"sqlite:///{missing}")
+        run_cli("checkpoint", "show", "--dir", str(demo_dir), "--ledger", f"sqlite:///{missing}")
     )
     assert "no ledger at" in line
     assert not missing.exists()
 
 
 def test_a_missing_consortium_directory_is_one_line(tmp_path: Path) -> None:
-    assert "holds no consortium" in clean_failure(run("verify", "--dir", str(tmp_path / "no")))
+    assert "holds no consortium" in clean_failure(run_cli("verify", "--dir", str(tmp_path / "no")))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not_a_database"])
@@ -85,7 +66,7 @@ def test_a_damaged_database_is_one_line(demo_dir: Path, tmp_path: Path, damage: 
     damaged.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"junk" * page)
     url = f"sqlite:///{damaged}"
     for command in (("verify",), ("checkpoint", "show"), ("prove", "consistency", "1")):
-        line = clean_failure(run(*command, "--dir", str(demo_dir), "--ledger", url))
+        line = clean_failure(run_cli(*command, "--dir", str(demo_dir), "--ledger", url))
         assert line.startswith("error ledger_unavailable: the database cannot be used"), line
 
 
@@ -94,14 +75,14 @@ def test_an_unreachable_postgresql_url_is_one_line(demo_dir: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql+psycopg://ledger:secret@127.0.0.1:{port}/ledger?connect_timeout=3"
-    line = clean_failure(run("verify", "--dir", str(demo_dir), "--ledger", url))
+    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), "--ledger", url))
     assert "the database cannot be used" in line
     assert "refused" in line
     assert "secret" not in line
 
 
 def test_a_bad_database_url_is_one_line(demo_dir: Path) -> None:
-    line = clean_failure(run("verify", "--dir", str(demo_dir), "--ledger", "nonsense"))
+    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), "--ledger", "nonsense"))
     assert "not a database URL" in line
 
 
@@ -115,7 +96,7 @@ def busy_port() -> Iterator[int]:
 
 def test_serve_on_a_busy_port_fails_before_printing_tokens(busy_port: int, tmp_path: Path) -> None:
     directory = tmp_path / "served"
-    done = run("serve", "--demo", "--dir", str(directory), "--port", str(busy_port))
+    done = run_cli("serve", "--demo", "--dir", str(directory), "--port", str(busy_port))
     line = clean_failure(done)
     assert f"127.0.0.1:{busy_port}" in line
     assert "in use" in line
@@ -126,6 +107,6 @@ def test_serve_on_a_busy_port_fails_before_printing_tokens(busy_port: int, tmp_p
 def test_serve_without_demo_on_a_busy_port_fails_the_same_way(
     busy_port: int, demo_dir: Path
 ) -> None:
-    done = run("serve", "--dir", str(demo_dir), "--port", str(busy_port))
+    done = run_cli("serve", "--dir", str(demo_dir), "--port", str(busy_port))
     assert "in use" in clean_failure(done)
     assert done.stdout == ""

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.cli import clean_failure, run_cli
 
 DEFINITION = """
 name = "east-basin"
@@ -33,24 +32,6 @@ display_name = "Lake Audit"
 """
 
 
-def ledger_gw(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def one_line_failure(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 1, done
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    return lines[0]
-
-
 def _files(directory: Path) -> dict[str, str]:
     return {
         str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -63,7 +44,7 @@ def _files(directory: Path) -> dict[str, str]:
 def root(tmp_path: Path) -> Path:
     definition = tmp_path / "east-basin.toml"
     definition.write_text(DEFINITION)
-    done = ledger_gw("init", str(tmp_path / "ws"), "--consortium", str(definition))
+    done = run_cli("init", str(tmp_path / "ws"), "--consortium", str(definition))
     assert done.returncode == 0, done.stderr
     return tmp_path / "ws"
 
@@ -76,8 +57,8 @@ def test_init_refuses_unknown_malformed_and_incomplete_files_in_one_line(tmp_pat
         ("bad.toml", "is not valid TOML"),
         ("short.toml", "members: Missing data for required field"),
     ]:
-        line = one_line_failure(
-            ledger_gw("init", str(tmp_path / "ws"), "--consortium", str(tmp_path / name))
+        line = clean_failure(
+            run_cli("init", str(tmp_path / "ws"), "--consortium", str(tmp_path / name))
         )
         assert said in line, line
         assert name in line, line
@@ -86,7 +67,7 @@ def test_init_refuses_unknown_malformed_and_incomplete_files_in_one_line(tmp_pat
 
 def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> None:
     before = {org: _files(root / "orgs" / org) for org in ("RIVER-AID", "LAKE-AUDIT")}
-    done = ledger_gw(
+    done = run_cli(
         "member", "add", "--dir", str(root), "--org", "HILL-HEALTH", "--role", "agency",
         "--display-name", "Hill Health", "--iati-ref", "ZZ-EB-HILL", "--iati-type", "21",
     )  # fmt: skip
@@ -111,16 +92,16 @@ def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> 
 
 def test_member_add_refuses_a_member_twice_and_bad_names_changing_nothing(root: Path) -> None:
     before = _files(root)
-    again = ledger_gw(
+    again = run_cli(
         "member", "add", "--dir", str(root), "--org", "RIVER-AID", "--role", "agency",
         "--display-name", "River Aid",
     )  # fmt: skip
-    assert "already a member" in one_line_failure(again)
-    bad_type = ledger_gw(
+    assert "already a member" in clean_failure(again)
+    bad_type = run_cli(
         "member", "add", "--dir", str(root), "--org", "SEA-AID", "--role", "agency",
         "--display-name", "Sea Aid", "--iati-type", "99",
     )  # fmt: skip
-    assert "IATI OrganisationType" in one_line_failure(bad_type)
+    assert "IATI OrganisationType" in clean_failure(bad_type)
     assert _files(root) == before
 
 
@@ -147,7 +128,7 @@ def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root
         ledger.close()
     assert first.error is None
 
-    done = ledger_gw("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+    done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
     assert done.returncode == 0, done.stderr
     ws = Workspace.load(root)
     new = ws.signer("RIVER-AID")
@@ -171,7 +152,7 @@ def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root
     assert outcomes[1].error is not None
     assert outcomes[1].error.code == "retired_certificate"
 
-    verified = ledger_gw("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root))
     assert verified.returncode == 0, verified.stderr
     assert "2 entries" in " ".join(verified.stdout.split())
 
@@ -196,11 +177,11 @@ def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path
 def test_rotation_needs_the_organisations_ca_and_changes_nothing_without_it(root: Path) -> None:
     (root / "orgs" / "LAKE-AUDIT" / "ca.key").unlink()
     before = _files(root)
-    line = one_line_failure(ledger_gw("key", "rotate", "--dir", str(root), "--org", "LAKE-AUDIT"))
+    line = clean_failure(run_cli("key", "rotate", "--dir", str(root), "--org", "LAKE-AUDIT"))
     assert "ca.key does not exist" in line
     assert _files(root) == before
-    assert "is not a member" in one_line_failure(
-        ledger_gw("key", "rotate", "--dir", str(root), "--org", "SEA-AID")
+    assert "is not a member" in clean_failure(
+        run_cli("key", "rotate", "--dir", str(root), "--org", "SEA-AID")
     )
 
 

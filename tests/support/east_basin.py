@@ -3,9 +3,9 @@ defined in the file its operators would write, and the `ledger-gw` they would ru
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.cli import run_cli
 
 DEFINITION = """
 name = "east-basin"
@@ -41,29 +41,18 @@ among = ["RIVER-AID", "HILL-HEALTH"]
 """
 
 
-def ledger_gw(*args: str) -> subprocess.CompletedProcess[str]:
-    """The command line, in a process of its own, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def init_east_basin(tmp_path: Path) -> Path:
     """Write the definition file and `ledger-gw init` a directory from it."""
     definition = tmp_path / "east-basin.toml"
     definition.write_text(DEFINITION)
     root = tmp_path / "east-basin"
-    done = ledger_gw("init", str(root), "--consortium", str(definition))
+    done = run_cli("init", str(root), "--consortium", str(definition))
     assert done.returncode == 0, done.stderr
     return root
 
 
 def issue_token(directory: Path, org: str, role: str) -> str:
     """A bearer token from `ledger-gw token issue`."""
-    done = ledger_gw("token", "issue", "--dir", str(directory), "--org", org, "--role", role)
+    done = run_cli("token", "issue", "--dir", str(directory), "--org", org, "--role", role)
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
