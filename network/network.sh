@@ -305,15 +305,10 @@ write_profile() { # profile.json; and profile-ORG.json, each agency's gateway's 
   done
 }
 
-wait_ready() { # until a query through AGENCY-A's gateway answers
-  local n
-  for n in $(seq 1 60); do
-    if "$PY" -m ledger_gw.demo.ping "$STATE/profile.json" >/dev/null 2>"$STATE/logs/ping.log"; then
-      return 0
-    fi
-    sleep 1
-  done
-  die "the chaincode does not answer: $(tail -3 "$STATE/logs/ping.log")"
+wait_ready() { # until every endorsing agency's gateway can have a write endorsed
+  "$PY" -m ledger_gw.demo.ping "$STATE/profile.json" --timeout "${FABRIC_READY_TIMEOUT:-120}" \
+    >"$STATE/logs/ping.log" 2>&1 || die "not ready: $(tail -3 "$STATE/logs/ping.log")"
+  log "$(tail -1 "$STATE/logs/ping.log")"
 }
 
 stop_all() {

@@ -231,7 +231,7 @@ class FabricLedger:
             return
         deadline = time.monotonic() + wait
         while True:
-            height = self.height(org_id)
+            height = self._chain_height(org_id)
             self._peer_height[org_id] = height
             if height >= target or time.monotonic() > deadline:
                 return
@@ -247,12 +247,17 @@ class FabricLedger:
         response = self._call("evaluate", lambda: gateway.Evaluate(request, timeout=timeout))
         return json.loads(response.result.payload)
 
-    def probe_endorsement(self, tx: SignedTransaction) -> None:
-        """Endorse a read-only query without submitting it: succeeds only once discovery
-        knows enough peers to satisfy the endorsement policy, i.e. once writes can work."""
+    def probe_endorsement(self, tx: SignedTransaction, orgs: Sequence[str] = ()) -> None:
+        """Endorse a read-only query without submitting it. With no ``orgs``, the signer's
+        peer plans with discovery and the chaincode's endorsement policy: this succeeds
+        only once writes can work. With ``orgs``, it asks a peer of each of them: this
+        succeeds only once discovery knows every one of them runs the chaincode."""
         tx_id, signed, gateway = self._signed_proposal(tx)
         request = pb.gateway.EndorseRequest(
-            transaction_id=tx_id, channel_id=self.profile.channel, proposed_transaction=signed
+            transaction_id=tx_id,
+            channel_id=self.profile.channel,
+            proposed_transaction=signed,
+            endorsing_organizations=list(orgs),
         )
         timeout = self.profile.timeouts["endorse"]
         self._call("endorse", lambda: gateway.Endorse(request, timeout=timeout))
@@ -371,9 +376,14 @@ class FabricLedger:
         )
         return bytes(response.result.payload)
 
-    def height(self, org_id: str | None = None) -> int:
+    def _chain_height(self, org_id: str | None) -> int:
         info = pb.common_ledger.BlockchainInfo.FromString(self._qscc("GetChainInfo", org_id=org_id))
         return int(info.height)
+
+    def height(self, org_id: str | None = None) -> int:
+        """The channel's height at ``org_id``'s peer, never below a block this client saw
+        committed: an anchor taken right after a write covers that write."""
+        return self._chain_height(self._caught_up(org_id))
 
     def size(self) -> int:
         """Blocks on the channel (the embedded ledger counts log entries)."""

@@ -9,7 +9,7 @@ with their ErrorDetails, land in the library's error tree.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,6 +91,7 @@ class FakeGateway:
     submit_errors: list[grpc.StatusCode] = field(default_factory=list)
     commit_codes: list[int] = field(default_factory=list)
     calls: list[tuple[str, str, bytes]] = field(default_factory=list)  # (method, tx id, bytes)
+    heights: list[int] = field(default_factory=list)  # qscc GetChainInfo answers, in turn
 
     def _result(self, proposal_bytes: bytes) -> bytes:
         view = read_proposal(proposal_bytes)
@@ -101,6 +102,9 @@ class FakeGateway:
             ("Evaluate", request.transaction_id, request.proposed_transaction.proposal_bytes)
         )
         payload = self._result(request.proposed_transaction.proposal_bytes)
+        if json.loads(payload)["fn"] == "GetChainInfo":
+            info = pb.common_ledger.BlockchainInfo(height=self.heights.pop(0))
+            payload = info.SerializeToString()
         return pb.gateway.EvaluateResponse(
             result=pb.proposal_response.Response(status=200, payload=payload)
         )
@@ -157,12 +161,12 @@ def signer() -> Signer:
 
 
 @pytest.fixture
-def fabric(signer: Signer) -> Iterator[Callable[[FakeGateway], OrgClient]]:
+def fabric(signer: Signer) -> Iterator[Callable[..., OrgClient]]:
     servers: list[grpc.Server] = []
     ledgers: list[FabricLedger] = []
     cert, key = self_signed_localhost()
 
-    def make(fake: FakeGateway) -> OrgClient:
+    def make(fake: FakeGateway, others: Mapping[str, Signer] | None = None) -> OrgClient:
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
 
         def unary(fn: Callable[[Any, Any], Any], req: Any, resp: Any) -> Any:
@@ -193,7 +197,10 @@ def fabric(signer: Signer) -> Iterator[Callable[[FakeGateway], OrgClient]]:
             default_peer="AGENCY-A",
         )
         ledger = FabricLedger(
-            profile, {"AGENCY-A": signer}, retry=Retry(3, 0.0), sleep=lambda _: None
+            profile,
+            {"AGENCY-A": signer, **(others or {})},
+            retry=Retry(3, 0.0),
+            sleep=lambda _: None,
         )
         ledgers.append(ledger)
         return OrgClient(ledger, signer)
@@ -307,3 +314,17 @@ def test_evaluate_and_unknown_identities(fabric: Callable[[FakeGateway], OrgClie
     [outcome] = stranger.submit_many([{"event": 1}])
     assert isinstance(outcome.error, RejectedError)
     assert outcome.error.code == "unknown_identity"
+
+
+def test_a_height_read_after_a_write_covers_that_write(
+    fabric: Callable[..., OrgClient],
+) -> None:
+    """Another member's peer may be a block behind the submitter's for a moment: the
+    height read through it waits for the block this client saw committed."""
+    ca_key, ca_cert = issue_ca("AGENCY-B")
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-B", "agency", "gw")
+    fake = FakeGateway(heights=[7, 7, 8, 8])
+    client = fabric(fake, {"AGENCY-B": Signer(key, cert_pem(cert))})
+    client.submit({"event": 1})  # committed in block 7: height 8
+    assert client.ledger.height("AGENCY-B") == 8
+    assert fake.heights == []
