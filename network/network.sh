@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # A local Fabric 2.5 network of plain processes on 127.0.0.1 (no Docker):
-#   Raft orderer(s), one peer per agency (AGENCY-A/B/C) and for the auditor (AUDITOR-X),
+#   Raft orderer(s), one peer per member of the consortium but donors (the demo's
+#   agencies AGENCY-A/B/C and auditor AUDITOR-X; --consortium FILE for another),
 #   channel `referrals` created through the channel participation API (no system
 #   channel), the contract installed as chaincode-as-a-service (one chaincode server per
 #   organisation, mutual TLS), approved by the members and committed.
 #
-#   FABRIC_HOME=/opt/fabric network/network.sh up [--orderers 3]
+#   FABRIC_HOME=/opt/fabric network/network.sh up [--orderers 3] [--consortium FILE]
+#       FILE (or $FABRIC_CONSORTIUM; default network/consortium.toml) names the members,
+#       their roles and the endorsement policy; the organisations, MSPs, channel and
+#       chaincode policy are made from it (ledger_gw.fabric.netconfig).
 #   network/network.sh down        # stops exactly the processes `up` started
 #   network/network.sh status
 #   network/network.sh deploy NAME PORT_OFFSET -- COMMAND...
@@ -27,11 +31,15 @@ PY="${PYTHON:-$REPO/.venv/bin/python}"
 CHANNEL=referrals
 CC_NAME=ledger
 CC_VERSION=1.0
-# Any two of the three agencies: no single agency (or one compromised peer) can write
-# alone, and writes go on while one agency is down. The auditor and donor endorse
-# nothing: the auditor's peer holds a full copy to verify, not a vote.
-POLICY="OutOf(2,'AGENCY-A.peer','AGENCY-B.peer','AGENCY-C.peer')"  # also in profile.json, below
+CONSORTIUM="${FABRIC_CONSORTIUM:-$HERE/consortium.toml}"
+# The members with a peer, the endorsers (AGENCIES) and their policy come from the
+# consortium (`up` and `prepare` write them to $STATE/network.env). These are the demo's,
+# for docker-compose.yml's setup containers, which see no network.env: any two of the
+# three agencies endorse; the auditor's peer holds a full copy to verify, not a vote.
+POLICY="OutOf(2,'AGENCY-A.peer','AGENCY-B.peer','AGENCY-C.peer')"
 PEER_ORGS=(AGENCY-A AGENCY-B AGENCY-C AUDITOR-X)
+AGENCIES=(AGENCY-A AGENCY-B AGENCY-C)
+REQUIRED=2
 ORDERERS=1
 MODE=local   # local: processes on 127.0.0.1; compose: container host names (docker-compose.yml)
 
@@ -82,6 +90,21 @@ check_home() {
   "$PY" -c 'import ledger_gw.protos' || die "install the fabric extra: pip install -e '.[fabric]'"
 }
 
+take_consortium() { # up, prepare: the organisations and policy from $CONSORTIUM, kept
+  [[ $CONSORTIUM == *.toml && -f $CONSORTIUM ]] || die "no consortium definition (TOML) at $CONSORTIUM"
+  mkdir -p "$STATE/logs"
+  cp "$CONSORTIUM" "$STATE/consortium.toml"
+  "$PY" -m ledger_gw.fabric.netconfig shell "$STATE/consortium.toml" >"$STATE/network.env" \
+    2>"$STATE/logs/netconfig.log" || die "$(cat "$STATE/logs/netconfig.log")"
+  load_env
+}
+
+load_env() { # the network's own organisations, as `up` or `prepare` took them
+  # shellcheck source=/dev/null
+  [[ -f "$STATE/network.env" ]] && source "$STATE/network.env"
+  return 0
+}
+
 peer_env() { # org, admin|peer: environment for the peer binary
   local org=$1 who=$2 dir port
   dir=$(org_path "$org"); port=$(peer_port "$org")
@@ -118,39 +141,26 @@ orderer_flags() { echo -o "$(orderer_addr 0)" --tls --cafile "$(ORDERER_TLS_CA)"
 make_config() {
   log "crypto material (cryptogen) and organisation roles"
   mkdir -p "$STATE"
-  "$FABRIC_HOME/bin/cryptogen" generate --config "$HERE/crypto-config.yaml" --output "$STATE/crypto" >/dev/null
-  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$HERE/consortium.toml"
-  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$HERE/consortium.toml" "$STATE/workspace"
+  "$PY" -m ledger_gw.fabric.netconfig crypto "$STATE/consortium.toml" "$STATE/crypto-config.yaml"
+  "$FABRIC_HOME/bin/cryptogen" generate --config "$STATE/crypto-config.yaml" --output "$STATE/crypto" >/dev/null
+  "$PY" -m ledger_gw.fabric.netsetup roles "$STATE/crypto" "$STATE/consortium.toml"
+  "$PY" -m ledger_gw.fabric.netsetup workspace "$STATE/crypto" "$STATE/consortium.toml" "$STATE/workspace"
   # Each agency's witness key, in its own organisation's directory, signs which
-  # transactions its own peer found valid; any two of the three make a statement hold.
-  "$PY" -m ledger_gw.fabric.netsetup witnesses "$STATE/crypto" "$STATE/workspace" --quorum 2 \
-    "AGENCY-A=$(gateway_url AGENCY-A)" "AGENCY-B=$(gateway_url AGENCY-B)" "AGENCY-C=$(gateway_url AGENCY-C)"
+  # transactions its own peer found valid; as many as the endorsement policy asks for
+  # make a statement hold.
+  local witnesses=() org i orderers=() peers=()
+  for org in "${AGENCIES[@]}"; do witnesses+=("$org=$(gateway_url "$org")"); done
+  "$PY" -m ledger_gw.fabric.netsetup witnesses "$STATE/crypto" "$STATE/workspace" \
+    --quorum "$REQUIRED" "${witnesses[@]}"
 
-  local endpoints="" consenters="" i tls addr
-  for ((i = 0; i < ORDERERS; i++)); do
-    tls="$(ord_path "$i")/tls/server.crt"
-    addr=$(orderer_addr "$i")
-    endpoints+="      - $addr"$'\n'
-    consenters+="      - {Host: ${addr%:*}, Port: ${addr##*:}, ClientTLSCert: $tls, ServerTLSCert: $tls}"$'\n'
-  done
-  mkdir -p "$STATE/configtx"
-  "$PY" - "$HERE/configtx.template.yaml" "$STATE/configtx/configtx.yaml" "$STATE" "$endpoints" "$consenters" \
-    "AGENCY-A=$(peer_addr AGENCY-A)" "AGENCY-B=$(peer_addr AGENCY-B)" "AGENCY-C=$(peer_addr AGENCY-C)" "AUDITOR-X=$(peer_addr AUDITOR-X)" <<'PYEOF'
-import sys
-src, dst, state, endpoints, consenters, *peers = sys.argv[1:]
-text = open(src).read().replace("@STATE@", state)
-text = text.replace("@ORDERER_ENDPOINTS@\n", endpoints).replace("@CONSENTERS@\n", consenters)
-for spec in peers:
-    org, address = spec.split("=")
-    host, port = address.rsplit(":", 1)
-    text = text.replace(f"@HOST_{org}@", host).replace(f"@PORT_{org}@", port)
-open(dst, "w").write(text)
-PYEOF
+  for ((i = 0; i < ORDERERS; i++)); do orderers+=(--orderer "$(orderer_addr "$i")"); done
+  for org in "${PEER_ORGS[@]}"; do peers+=(--peer "$org=$(peer_addr "$org")"); done
+  "$PY" -m ledger_gw.fabric.netconfig configtx "$STATE/consortium.toml" "$STATE" \
+    "$STATE/configtx/configtx.yaml" "${orderers[@]}" "${peers[@]}"
   FABRIC_CFG_PATH="$STATE/configtx" "$FABRIC_HOME/bin/configtxgen" -profile Referrals \
     -outputBlock "$STATE/configtx/$CHANNEL.block" -channelID "$CHANNEL" 2>"$STATE/configtx/configtxgen.log" \
     || die "configtxgen failed: $(tail -3 "$STATE/configtx/configtxgen.log")"
 
-  local org
   for org in "${PEER_ORGS[@]}"; do
     mkdir -p "$STATE/peers/$org/data"
     # The release core.yaml, pointed at this FABRIC_HOME's ccaas builder, without Docker.
@@ -275,11 +285,11 @@ approve() {
 
 commit() { # by the first agency's admin; the others' peers endorse with their own keys
   local targets=() dir org
-  for org in AGENCY-A AGENCY-B AGENCY-C; do
+  for org in "${AGENCIES[@]}"; do
     dir=$(org_path "$org")
     targets+=(--peerAddresses "$(peer_addr "$org")" --tlsRootCertFiles "$dir/tlsca/tlsca.$(lower "$org").ledger.local-cert.pem")
   done
-  as_admin AGENCY-A lifecycle chaincode commit $(orderer_flags) --channelID "$CHANNEL" \
+  as_admin "${AGENCIES[0]}" lifecycle chaincode commit $(orderer_flags) --channelID "$CHANNEL" \
     --name "$CC_NAME" --version "$CC_VERSION" --sequence 1 --signature-policy "$POLICY" \
     "${targets[@]}" >"$STATE/logs/commit-$CC_NAME.log" 2>&1 || die "commit failed: $(tail -5 "$STATE/logs/commit-$CC_NAME.log")"
   log "chaincode $CC_NAME committed with endorsement policy $POLICY"
@@ -290,14 +300,15 @@ approve_and_commit() { approve; commit; }
 write_profile() { # profile.json; and profile-ORG.json, each agency's gateway's own
   local specs=() org other attest=() urls
   for org in "${PEER_ORGS[@]}"; do specs+=("$org=$(peer_addr "$org")"); done
-  local common=(--channel "$CHANNEL" --chaincode "$CC_NAME" --policy "2:AGENCY-A,AGENCY-B,AGENCY-C")
+  local among; among=$(IFS=,; echo "${AGENCIES[*]}")
+  local common=(--channel "$CHANNEL" --chaincode "$CC_NAME" --policy "$REQUIRED:$among")
   # Locally every organisation's directory is on this machine (as the workspace holds
   # every signer), so the one profile states validity with every agency's key.
-  [[ $MODE == local ]] && attest=(--attest AGENCY-A --attest AGENCY-B --attest AGENCY-C)
+  if [[ $MODE == local ]]; then for org in "${AGENCIES[@]}"; do attest+=(--attest "$org"); done; fi
   "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" "${common[@]}" "${attest[@]}" "${specs[@]}"
-  for org in AGENCY-A AGENCY-B AGENCY-C; do
+  for org in "${AGENCIES[@]}"; do
     urls=()
-    for other in AGENCY-A AGENCY-B AGENCY-C; do
+    for other in "${AGENCIES[@]}"; do
       [[ $other == "$org" ]] || urls+=(--statement "$other=$(gateway_url "$other")")
     done
     "$PY" -m ledger_gw.fabric.netsetup profile "$STATE" "${common[@]}" --name "profile-$org.json" \
@@ -352,6 +363,7 @@ if [[ $cmd == deploy ]]; then
     || die "deploy: PORT_OFFSET is 6..49 (0..5 are the peer's and the contract's ports)"
   [[ -e "$STATE/profile.json" ]] || die "deploy: no network up in $STATE"
   check_home
+  load_env
   package_chaincode
   install_chaincode
   start_extra_servers "$@"
@@ -363,10 +375,12 @@ while [[ $# -gt 0 ]]; do
   case $1 in
     --orderers) ORDERERS=$2; shift 2 ;;
     --compose) MODE=compose; STATE="${FABRIC_STATE:-$HERE/.state-compose}"; shift ;;
+    --consortium) CONSORTIUM=$2; shift 2 ;;
     *) die "unknown option $1" ;;
   esac
 done
 [[ $ORDERERS == 1 || $ORDERERS == 3 ]] || die "--orderers is 1 or 3"
+[[ $cmd == up || $cmd == prepare ]] || load_env
 
 case $cmd in
   up)
@@ -374,6 +388,7 @@ case $cmd in
     [[ -e "$STATE/pids" ]] && [[ -n "$(ls -A "$STATE/pids" 2>/dev/null)" ]] && die "already up ($STATE): run down first"
     rm -rf "$STATE"
     trap 'if [[ -z "${UP_OK:-}" ]]; then log "up failed; stopping what was started (state kept in $STATE)"; stop_all; fi' EXIT
+    take_consortium
     make_config
     package_chaincode
     start_orderers
@@ -391,11 +406,12 @@ case $cmd in
     check_home
     [[ $MODE == compose ]] || die "prepare is for --compose (up prepares the local network itself)"
     rm -rf "$STATE"
+    take_consortium
     make_config
     package_chaincode
     write_profile
     mkdir -p "$STATE/secrets"
-    for org in AGENCY-A AGENCY-B AGENCY-C; do # each gateway's dashboard session secret
+    for org in "${AGENCIES[@]}"; do # each gateway's dashboard session secret
       (umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$STATE/secrets/session-$(lower "$org")")
     done
     log "prepared $STATE for docker compose (then: docker compose up -d)"
@@ -428,5 +444,5 @@ case $cmd in
       if kill -0 "$pid" 2>/dev/null; then echo "$name $pid running"; else echo "$name $pid dead"; fi
     done
     ;;
-  *) echo "usage: $0 up [--orderers 3] | down | status | deploy NAME PORT_OFFSET -- COMMAND... | prepare --compose [--orderers 3] | setup | setup-orderer | setup-org ORG | commit" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--orderers 3] [--consortium FILE] | down | status | deploy NAME PORT_OFFSET -- COMMAND... | prepare --compose [--orderers 3] | setup | setup-orderer | setup-org ORG | commit" >&2; exit 2 ;;
 esac

@@ -12,6 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
+from ledger_gw.consortium import Definition
+from ledger_gw.fabric.netconfig import crypto_config
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT.parent / "shared" / "schemas" / "compose" / "compose-spec.json"
 
@@ -69,7 +72,7 @@ def test_the_gateways_are_reached_through_a_buffering_proxy_only(compose: dict[s
 
 
 def test_network_script_and_config_parse() -> None:
-    crypto = yaml.safe_load((ROOT / "network" / "crypto-config.yaml").read_text())
+    crypto = crypto_config(Definition.load(ROOT / "network" / "consortium.toml"))
     names = [o["Name"] for o in crypto["PeerOrgs"]]
     assert names == ["AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X", "DONOR-Y"]
     bash = shutil.which("bash")
