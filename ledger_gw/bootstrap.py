@@ -303,6 +303,20 @@ def check_bind(bind: str) -> None:
             raise ConfigError(f"cannot listen on {bind}: {reason}") from None
 
 
+def rotate_key(directory: Path, org_id: str, ca_key: Path | None = None) -> Workspace:
+    """``org_id``'s new signing key from its CA: ``ca_key``, else its ``ca.key``, else
+    (a network.sh workspace) its MSP's CA key in its own organisation's directory,
+    which Fabric's MSP accepts what it issues from."""
+    from ledger_gw.fabric.netsetup import fabric_ca_key, org_domain
+
+    ws = Workspace.load(directory)
+    msp_ca = fabric_ca_key(ws.root, org_id)
+    own = ws.root / "orgs" / org_id / "ca.key"
+    if ca_key is None and not own.exists() and msp_ca.exists():
+        return ws.rotate_key(org_id, ca_key_path=msp_ca, domain=org_domain)
+    return ws.rotate_key(org_id, ca_key_path=ca_key)
+
+
 def fabric_ledger(profile_path: Path | None = None) -> tuple[Ledger, Workspace]:
     """A FabricLedger holding every member's gateway identity, and that workspace."""
     from ledger_gw.fabric.gateway import FabricLedger, FabricProfile

@@ -204,20 +204,25 @@ class Workspace:
         *,
         at: dt.datetime | None = None,
         domain: Callable[[str], str] = str.lower,
+        ca_key_path: Path | None = None,
     ) -> Workspace:
-        """A new signing key and certificate for ``org_id``, issued by its CA. The old
-        certificate's period closes now (what it signed still verifies, nothing it
-        signs later does); its private key is deleted, its certificate kept in
-        ``retired/``. Gateways signing for ``org_id`` must be restarted."""
+        """A new signing key and certificate for ``org_id``, issued by its CA (whose key
+        is ``ca_key_path``, by default its ``ca.key``; on Fabric, its MSP's CA key in
+        its own organisation's directory). The old certificate's period closes now
+        (what it signed still verifies, nothing it signs later does); its private key
+        is deleted, its certificate kept in ``retired/``. Gateways signing for
+        ``org_id`` must be restarted."""
         org = self.consortium.organisation(org_id)
         d = self._org_dir(org_id)
-        ca_key_path = d / "ca.key"
+        ca_key_path = ca_key_path or d / "ca.key"
         if not ca_key_path.exists():
             raise ConfigError(
                 f"{ca_key_path} does not exist: {org_id}'s CA (on Fabric, its MSP's) must "
                 "issue the new certificate"
             )
         ca_key = load_signing_key(ca_key_path)
+        if ca_key.public_key() != org.ca_cert.public_key():
+            raise ConfigError(f"{ca_key_path} is not the key of {org_id}'s CA")
         key, cert = issue_member(ca_key, org.ca_cert, org_id, org.role, f"gateway.{domain(org_id)}")
         moment = at or dt.datetime.now(dt.UTC)
         updated = self.consortium.with_rotated_key(org_id, cert_pem(cert), moment)

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from chaincode.stub import ROLES, Role
+from ledger_gw.bootstrap import rotate_key
 from ledger_gw.cli.options import directory_option
 from ledger_gw.identity import Profile
 from ledger_gw.workspace import Workspace
@@ -59,13 +60,19 @@ def key() -> None:
 @key.command("rotate")
 @directory_option
 @click.option("--org", "org_id", required=True, help="The member whose signing key to replace.")
-def key_rotate(directory: Path, org_id: str) -> None:
+@click.option(
+    "--ca-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Its CA's private key: by default its ca.key, or in a Fabric network's state "
+    "directory its MSP's CA key, in its own organisation's directory.",
+)
+def key_rotate(directory: Path, org_id: str, ca_key: Path | None) -> None:
     """Replace a member's signing key and certificate, issued by its CA.
 
     The consortium file keeps each key with when it was valid: what the old key signed
     still verifies, anything it signs from now on is refused. Restart the gateways
     that sign for the member."""
-    ws = Workspace.load(directory).rotate_key(org_id)
+    ws = rotate_key(directory, org_id, ca_key)
     keys = ws.consortium.organisation(org_id).signing_keys
     console.print(
         f"[green]{org_id}'s signing key rotated[/]: key {len(keys)} since "

@@ -43,6 +43,12 @@ def org_dir(crypto: Path, org_id: str) -> Path:
     return crypto / "peerOrganizations" / org_domain(org_id)
 
 
+def fabric_ca_key(workspace: Path, org_id: str) -> Path:
+    """Where network.sh keeps ``org_id``'s MSP CA key: its own organisation's directory
+    in the crypto material beside the workspace (each member's, never another's)."""
+    return org_dir(workspace.parent / "crypto", org_id) / "ca" / "priv_sk"
+
+
 def _load_ca(directory: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     cert = x509.load_pem_x509_certificate(next(directory.glob("*-cert.pem")).read_bytes())
     key = serialization.load_pem_private_key((directory / "priv_sk").read_bytes(), None)
