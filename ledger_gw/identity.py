@@ -201,6 +201,30 @@ class Organisation:
     # Its referral hand-over key (X25519, base64): what other members seal packages to.
     handover_key: str | None = None
 
+    def key_periods(self, cert: x509.Certificate) -> tuple[KeyPeriod, ...] | None:
+        """When the members accepted ``cert`` as this member's signing key; None when the
+        file lists no keys. A certificate its CA issued but the members never listed is
+        refused: holding the CA key is not enough to sign for the member."""
+        if not self.signing_keys:
+            return None
+        mine = certificate_fingerprint(cert)
+        periods = tuple(p for p in self.signing_keys if p.fingerprint == mine)
+        if not periods:
+            raise AuthenticationError(
+                f"certificate is not one of {self.org_id}'s listed signing keys",
+                code="unlisted_certificate",
+            )
+        return periods
+
+
+def check_key_period(org_id: str, periods: tuple[KeyPeriod, ...] | None, at: dt.datetime) -> None:
+    """Refuse a signature made when the certificate was not (or no longer) the key."""
+    if periods is not None and not any(p.covers(at) for p in periods):
+        raise AuthenticationError(
+            f"{org_id}'s certificate was not its signing key at {at:%Y-%m-%dT%H:%M:%SZ}",
+            code="retired_certificate",
+        )
+
 
 @dataclass(frozen=True)
 class _Known:
@@ -245,15 +269,7 @@ class Authenticator:
         public_key = cert.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise AuthenticationError("certificate key is not ECDSA", code="bad_certificate")
-        periods: tuple[KeyPeriod, ...] | None = None
-        if signing and org.signing_keys:
-            mine = certificate_fingerprint(cert)
-            periods = tuple(p for p in org.signing_keys if p.fingerprint == mine)
-            if not periods:
-                raise AuthenticationError(
-                    f"certificate is not one of {org_id}'s listed signing keys",
-                    code="unlisted_certificate",
-                )
+        periods = org.key_periods(cert) if signing else None
         return _Known(
             Identity(org_id, role),
             public_key,
@@ -289,12 +305,7 @@ class Authenticator:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
             )
-        if known.periods is not None and not any(p.covers(at) for p in known.periods):
-            raise AuthenticationError(
-                f"{known.identity.org_id}'s certificate was not its signing key "
-                f"at {at:%Y-%m-%dT%H:%M:%SZ}",
-                code="retired_certificate",
-            )
+        check_key_period(known.identity.org_id, known.periods, at)
         return known
 
 

@@ -50,6 +50,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from google.protobuf.message import DecodeError
 
@@ -78,7 +79,7 @@ from ledger_gw.audit.fabric_validity import Attestation, check_validity, open_va
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.identity import verify_low_s
+from ledger_gw.identity import check_key_period, verify_low_s
 from ledger_gw.transaction import format_time
 
 #: A Fabric event's position in the bundle report: block number x STRIDE + index in the
@@ -226,6 +227,7 @@ def _read_tx(
     block_bytes: bytes,
     entry: _Entry,
     msps: dict[str, Msp],
+    consortium: Consortium,
     chaincode: str,
     *,
     check_endorsements: bool,
@@ -256,8 +258,9 @@ def _read_tx(
     position = int(block.header.number) * POSITION_STRIDE + index
     out = _Tx(position, entry.tx_id)
     channel_header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
-    out.timestamp = format_time(channel_header.timestamp.ToDatetime(tzinfo=dt.UTC))
-    _check_submitter(out, payload, envelope, msps)
+    at = channel_header.timestamp.ToDatetime(tzinfo=dt.UTC)
+    out.timestamp = format_time(at)
+    _check_submitter(out, payload, envelope, msps, consortium, at)
     tx = pb.transaction.Transaction.FromString(payload.data)
     if len(tx.actions) != 1:
         out.failures.append(
@@ -313,13 +316,32 @@ def _read_tx(
     return out
 
 
-def _check_submitter(out: _Tx, payload: Any, envelope: Any, msps: dict[str, Msp]) -> None:
+_KEY_CODES = frozenset({"bad_signature", "unlisted_certificate", "retired_certificate"})
+
+
+def _check_submitter(
+    out: _Tx,
+    payload: Any,
+    envelope: Any,
+    msps: dict[str, Msp],
+    consortium: Consortium,
+    at: dt.datetime,
+) -> None:
+    """The envelope's signature by a certificate its MSP issued, and -- since an MSP
+    accepts anything its CA issued -- one the pinned consortium lists as the member's
+    signing key at the transaction's time."""
     creator = pb.common.SignatureHeader.FromString(payload.header.signature_header).creator
     try:
         org, key = msp_identity(creator, msps)
         verify_low_s(key, envelope.signature, envelope.payload)
+        member = consortium.organisations.get(org)
+        if member is not None:
+            cert = x509.load_pem_x509_certificate(
+                bytes(pb.identities.SerializedIdentity.FromString(creator).id_bytes)
+            )
+            check_key_period(org, member.key_periods(cert), at)
     except AuthenticationError as exc:
-        code = "bad_signature" if exc.code == "bad_signature" else "unknown_identity"
+        code = exc.code if exc.code in _KEY_CODES else "unknown_identity"
         out.submitter_problems.append(
             Failure(
                 code,
@@ -457,7 +479,9 @@ def verify_fabric(
             )
         )
     for entry, start, stop in _runs(parsed):
-        item = _verify_entry(parsed, msps, policy, attestation, entry, start, stop, out.failures)
+        item = _verify_entry(
+            parsed, msps, consortium, policy, attestation, entry, start, stop, out.failures
+        )
         if item is not None:
             out.items.append(item)
     return out
@@ -466,6 +490,7 @@ def verify_fabric(
 def _verify_entry(
     parsed: _Parsed,
     msps: dict[str, Msp],
+    consortium: Consortium,
     policy: EndorsementPolicy | None,
     attestation: Attestation,
     entry: _Entry,
@@ -496,6 +521,7 @@ def _verify_entry(
             parsed.blocks[start],
             entry,
             msps,
+            consortium,
             parsed.chaincode,
             check_endorsements=fault is not None,
         )

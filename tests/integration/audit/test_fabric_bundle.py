@@ -12,7 +12,7 @@ import copy
 import datetime as dt
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,12 +25,14 @@ from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
 from ledger_gw.audit.verify import BundleReport, verify_bundle
 from ledger_gw.cli import cli
+from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.validity import Attester, PeerAttester
 from ledger_gw.fabric.verifiable import FabricLog
+from ledger_gw.identity import KeyPeriod, certificate_fingerprint, load_certificate
 from ledger_gw.interfaces import reveal_all
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.signing import sign_report, verify_report
@@ -464,3 +466,40 @@ def test_a_block_signed_by_a_member_proves_nothing(
     assert not report.ok
     assert "bad_orderer_signature" in report.codes
     assert not any(e.included for e in report.events)
+
+
+def _with_key_periods(f: FabricScenario, org_id: str, *periods: KeyPeriod) -> Consortium:
+    """The auditor's consortium file with another list of `org_id`'s signing keys."""
+    c = f.ws.consortium
+    org = replace(c.organisations[org_id], signing_keys=periods)
+    return replace(c, organisations={**c.organisations, org_id: org})
+
+
+def test_a_certificate_the_members_retired_or_never_listed_signs_nothing(
+    fabric: FabricScenario,
+) -> None:
+    """Fabric's MSP accepts any certificate the member's CA issued; the pinned
+    consortium's key list decides which of them signed for the member, and when."""
+    cert = load_certificate(fabric.ws.signer("AGENCY-A").cert_pem)
+    mine = certificate_fingerprint(cert)
+    epoch = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    def codes(consortium: Consortium) -> set[str]:
+        bundle = {**_copy(fabric), "consortium": consortium.to_dict()}  # as built after it
+        return verify_bundle(
+            bundle,
+            trusted_consortium=consortium,
+            genesis_hash=fabric.genesis_hash,
+            endorsement_policy=(2, AGENCIES),
+        ).codes
+
+    retired = _with_key_periods(
+        fabric,
+        "AGENCY-A",
+        KeyPeriod(mine, epoch, epoch + dt.timedelta(days=1)),
+        KeyPeriod("00" * 32, epoch + dt.timedelta(days=1)),
+    )
+    assert codes(retired) == {"retired_certificate"}
+    unlisted = _with_key_periods(fabric, "AGENCY-A", KeyPeriod("00" * 32, epoch))
+    assert codes(unlisted) == {"unlisted_certificate"}
+    assert codes(_with_key_periods(fabric, "AGENCY-A", KeyPeriod(mine, epoch))) == set()

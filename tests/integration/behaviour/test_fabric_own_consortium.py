@@ -132,11 +132,6 @@ def test_key_rotation_on_fabric_verifies_offline_and_refuses_the_retired_key(
 RETIRED_VERDICTS: list[set[str]] = []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Fabric bundles' events are judged from their blocks (the submission path), "
-    "which does not yet check the creator against the pinned key periods",
-)
 def test_the_retired_key_signing_after_the_rotation_is_refused_offline(profile: Path) -> None:
     assert RETIRED_VERDICTS, "the rotation test did not run"
     assert "retired_certificate" in RETIRED_VERDICTS[0]
