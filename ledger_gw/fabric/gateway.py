@@ -302,6 +302,9 @@ class FabricLedger:
         )
 
     def _endorse_submit_commit(self, built: BuiltProposal, signer: FabricSigner) -> Outcome | None:
+        # The contract runs on the signer's peer first: one that has not yet caught up with
+        # a write this client saw committed (another member's, say) would not find it.
+        self._catch_up(signer.msp_id)
         gateway = self._gateway(signer.msp_id)
         channel = self.profile.channel
         t = self.profile.timeouts

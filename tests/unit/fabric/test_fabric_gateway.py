@@ -328,3 +328,20 @@ def test_a_height_read_after_a_write_covers_that_write(
     client.submit({"event": 1})  # committed in block 7: height 8
     assert client.ledger.height("AGENCY-B") == 8
     assert fake.heights == []
+
+
+def test_a_write_after_another_members_write_is_endorsed_where_that_write_is(
+    fabric: Callable[..., OrgClient],
+) -> None:
+    """A referral accepted right after another member created it: the accepting member's
+    peer runs the contract only once it holds the block this client saw committed."""
+    ca_key, ca_cert = issue_ca("AGENCY-B")
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-B", "agency", "gw")
+    b = Signer(key, cert_pem(cert))
+    fake = FakeGateway(heights=[7, 8])  # AGENCY-B's peer: a block behind, then caught up
+    client = fabric(fake, {"AGENCY-B": b})
+    client.submit({"event": 1})  # committed in block 7 by AGENCY-A
+    OrgClient(client.ledger, b).submit({"event": 2})
+    methods = [method for method, _, _ in fake.calls]
+    assert methods[3:] == ["Evaluate", "Evaluate", "Endorse", "Submit", "CommitStatus"]
+    assert fake.heights == []
