@@ -20,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,8 @@ from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.fabric.gateway import FabricProfile
-from ledger_gw.interfaces import Ledger
+from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.topology import processes
 from ledger_gw.witness import WitnessHome
@@ -94,6 +96,29 @@ class LogNodeSite:
             for org, ws in workspaces.items()
         }
         return Backend("remote", ledgers["AGENCY-A"], workspaces["AGENCY-A"], ledgers, workspaces)
+
+
+def cosigned(log: VerifiableLog, consortium: Consortium, timeout: float = 15.0) -> None:
+    """Wait until the log node's witness quorum has cosigned all it holds."""
+    deadline = time.monotonic() + timeout
+    while not _quorum_covers(log, consortium):
+        assert time.monotonic() < deadline, "the witnesses did not cosign the node's log"
+        time.sleep(0.1)
+
+
+def _quorum_covers(log: VerifiableLog, consortium: Consortium) -> bool:
+    size, anchor = log.size(), log.anchor()
+    try:
+        ckpt.open_checkpoint(
+            str(anchor.note),
+            ckpt.NoteVerifier.from_vkey(consortium.log_vkey),
+            consortium.witness_verifiers(),
+            consortium.witness_quorum,
+            origin=consortium.origin,
+        )
+    except ckpt.CheckpointError:
+        return False
+    return anchor.size >= size
 
 
 @pytest.fixture(scope="session")
