@@ -79,6 +79,7 @@ class LogNodeSite:
     url: str
     roots: dict[str, Path]
     witnesses: TestWitnesses
+    operator: Workspace  # where the consortium (and the node's log key) was made
 
     def config(self, org: str) -> GatewayConfig:
         return GatewayConfig(
@@ -141,7 +142,7 @@ def log_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogNodeSite]:
             shutil.copytree(operator.root / "orgs" / org, root / "orgs" / org)
             shutil.copy(node / "node" / "tls.pem", root / "node" / "tls.pem")
             issue_log_client_certificate(root, org)
-        yield LogNodeSite(service.url, roots, witnesses)
+        yield LogNodeSite(service.url, roots, witnesses, operator)
     finally:
         service.stop()
         witnesses.close()
