@@ -33,7 +33,7 @@ from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
-from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash
+from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
@@ -210,7 +210,11 @@ class RemoteLog:
                 if position >= start:
                     kept.append(_record(position, base64.b64encode(data).decode()))
         if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
-            raise IntegrityError("the node's entries do not hash to its signed checkpoint")
+            raise IntegrityError(
+                f"the node's entry bundles do not hash to the root of its signed checkpoint "
+                f"of size {anchor.size}: none of their entries is used",
+                code="log_node_entries_forged",
+            )
         yield from kept
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
@@ -218,16 +222,38 @@ class RemoteLog:
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
         """``merkle/rfc9162-v1``, as the embedded log makes it: each entry (from the
-        node's bundles) with its inclusion proof at the anchor."""
+        node's bundles) with its inclusion proof at the anchor, both checked here against
+        the anchor's root before any of them is handed on."""
         assert anchor.note is not None
+        root = base64.b64decode(anchor.summary["root"])
         bundles: dict[int, list[bytes]] = {}
         proven = []
         for r in records:
+            if not 0 <= r.position < anchor.size:
+                raise IntegrityError(f"entry {r.position} is beyond anchor {anchor.size}")
             index, offset = divmod(r.position, tiles.WIDTH)
             if index not in bundles:
                 bundles[index] = self._bundle(index, anchor.size)
-            proof = self.node.get("/v1/node/inclusion", index=r.position, size=anchor.size)
-            proven.append((r.position, bundles[index][offset], _b64d(proof["proof"])))
+            data = bundles[index][offset]
+            proof = _b64d(
+                self.node.get("/v1/node/inclusion", index=r.position, size=anchor.size)["proof"]
+            )
+            try:
+                verify_inclusion(leaf_hash(data), r.position, anchor.size, proof, root)
+            except ProofError as exc:
+                raise IntegrityError(
+                    f"the node's entry {r.position} is not leaf {r.position} of its signed "
+                    f"checkpoint of size {anchor.size}: {exc}",
+                    code="log_node_entries_forged",
+                    position=r.position,
+                ) from None
+            if SignedTransaction.of_entry(Entry.from_bytes(data)).tx_id != r.tx_id:
+                raise IntegrityError(
+                    f"the node's entry {r.position} is not transaction {r.tx_id}",
+                    code="log_node_entries_forged",
+                    position=r.position,
+                )
+            proven.append((r.position, data, proof))
         return merkle_evidence(anchor.note, anchor.size, proven)
 
     def inclusion(
