@@ -200,6 +200,7 @@ class BatchOut(Schema):
 class OutboxItem(Schema):
     seq = fields.Integer(required=True)
     event_id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "The event's type"})
     captured_at = fields.String(required=True, metadata={"description": "When it was signed"})
     tx_id = fields.String(required=True)
     state = fields.String(required=True, validate=validate.OneOf(["pending", "failed"]))

@@ -489,12 +489,24 @@ def open_log(
     profile: Path | None = None,
     reader: str | None = None,
     cosigning: bool = False,
+    log_url: str | None = None,
 ) -> Iterator[tuple[Workspace, VerifiableLog]]:
     """A workspace and its ledger's verifiable log, closed on the way out: read-only
     unless ``cosigning`` (the embedded log then asks the witnesses and stores their
     cosignatures).
     On Fabric the workspace is the one the network's profile names, and the log reads
-    through ``reader``'s peer (default: the consortium's first auditor)."""
+    through ``reader``'s peer (default: the consortium's first auditor); on a log node
+    (``log_url``) as ``reader``, the member whose keys the directory holds."""
+    if backend == "remote":
+        ws = Workspace.load(directory)
+        org = reader or _sole_member(directory)
+        config = GatewayConfig(directory=directory, backend="remote", log_url=log_url, orgs=(org,))
+        remote = remote_ledger(ws, config, org, ws.signer(org))
+        try:
+            yield ws, RemoteLog(remote)
+        finally:
+            remote.close()
+        return
     if backend == "fabric":
         ledger, ws = fabric_ledger(profile)
         try:
@@ -521,6 +533,14 @@ def open_log(
         yield ws, EmbeddedLog(log, ws.consortium)
     finally:
         log.engine.dispose()
+
+
+def _sole_member(directory: Path) -> str:
+    """The one organisation whose keys a member's directory holds."""
+    held = sorted(p.name for p in (directory / "orgs").glob("*") if p.is_dir())
+    if len(held) != 1:
+        raise ConfigError(f"{directory} holds the keys of {len(held)} members: name one (--as)")
+    return held[0]
 
 
 def verify_embedded(

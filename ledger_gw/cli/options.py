@@ -17,7 +17,7 @@ from ledger_gw.workspace import Workspace
 
 LogAndWorkspace = tuple[Workspace, VerifiableLog]
 
-BACKENDS = ("embedded", "fabric")
+BACKENDS = ("embedded", "fabric", "remote")
 
 directory_option = click.option(
     "--dir",
@@ -39,14 +39,16 @@ ledger_option = click.option(
 @dataclass(frozen=True)
 class LogChoice:
     """Which ledger's verifiable log a command reads: the embedded one of a consortium
-    directory (``--dir``, ``--ledger``), or a Fabric channel through a member's peer
-    (``--backend fabric``, ``--profile``, ``--as``)."""
+        directory (``--dir``, ``--ledger``), or a Fabric channel through a member's peer
+        (``--backend fabric``, ``--profile``, ``--as``), or a log node as one member whose
+    directory holds its keys (``--backend remote``, ``--log-url``, ``--as``)."""
 
     directory: Path
     ledger_url: str | None
     backend: str
     profile: Path | None
     reader: str | None
+    log_url: str | None = None
 
     def open(self, *, cosigning: bool = False) -> AbstractContextManager[LogAndWorkspace]:
         return open_log(
@@ -56,6 +58,7 @@ class LogChoice:
             profile=self.profile,
             reader=self.reader,
             cosigning=cosigning,
+            log_url=self.log_url,
         )
 
 
@@ -71,9 +74,10 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
         backend: str,
         profile: Path | None,
         as_org: str | None,
+        log_url: str | None,
         **kwargs: Any,
     ) -> Any:
-        source = LogChoice(directory, ledger_url, backend, profile, as_org)
+        source = LogChoice(directory, ledger_url, backend, profile, as_org, log_url)
         return command(*args, source=source, **kwargs)
 
     for option in reversed(
@@ -85,7 +89,13 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 type=click.Choice(BACKENDS),
                 default="embedded",
                 show_default=True,
-                help="fabric: read the channel's blocks through a member's peer.",
+                help="fabric: read the channel's blocks through a member's peer; "
+                "remote: read a log node's log as the member whose directory this is.",
+            ),
+            click.option(
+                "--log-url",
+                envvar="LEDGER_GW_LOG_URL",
+                help="remote: the log node's HTTPS base URL.",
             ),
             click.option(
                 "--profile",
@@ -96,7 +106,8 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "--as",
                 "as_org",
                 help="Fabric: the member whose identity and peer read the ledger "
-                "(default: the consortium's first auditor).",
+                "(default: the consortium's first auditor); remote: the member whose "
+                "client certificate the node sees (default: the directory's only one).",
             ),
         )
     ):

@@ -33,14 +33,26 @@ class NodeClient:
             headers={"Content-Type": "application/json"},
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def get_bytes(self, path: str) -> bytes:
+        """A binary answer (a tile); errors are problem+json as everywhere else."""
+        response = self._send("GET", path)
+        if response.status >= 400:
+            self._json(response)
+        return bytes(response.data)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._http.request(method, self.base_url + path, **kwargs)
+            return self._http.request(method, self.base_url + path, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
             raise UnavailableError(
                 f"the log node at {self.base_url} cannot be reached: {exc.__class__.__name__}",
                 code="log_node_unreachable",
             ) from None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self._json(self._send(method, path, **kwargs))
+
+    def _json(self, response: urllib3.BaseHTTPResponse) -> Any:
         try:
             data = json.loads(response.data)
         except ValueError:

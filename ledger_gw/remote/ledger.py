@@ -10,6 +10,7 @@ gateway is not ready once that check fails.
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -17,9 +18,11 @@ from typing import Any
 
 from cryptography.x509.oid import NameOID
 
+from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import (
     FaultError,
+    ForbiddenError,
     IntegrityError,
     LedgerError,
     UnavailableError,
@@ -28,7 +31,9 @@ from ledger_gw.errors import (
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
@@ -142,9 +147,10 @@ class RemoteLedger:
 
 
 class RemoteLog:
-    """The node's log as this gateway may read it: checkpoints and proofs. Bundles and
-    reports read every member's entries, which only the node (or an auditor's own copy)
-    holds."""
+    """The node's log as this gateway may read it: checkpoints and proofs; and, for an
+    auditor (to whom the node hands every member's entries as tlog-tiles entry bundles),
+    the records that bundles, chain verdicts and reports read, hashed here to the
+    checkpoint's root so the node cannot slip in other entries."""
 
     def __init__(self, ledger: RemoteLedger) -> None:
         self.node = ledger.node
@@ -172,18 +178,83 @@ class RemoteLog:
         }
         return Anchor(cp.size, summary, note)
 
+    def _bundle(self, index: int, size: int) -> list[bytes]:
+        """Entry bundle ``index`` as the tree of ``size`` has it (refused but to auditors)."""
+        tile = tiles.tile_of(0, index, size, entries=True)
+        try:
+            data = self.node.get_bytes(f"/v1/log/{tile.path}")
+            entries = tiles.decode_bundle(data)
+        except ForbiddenError as exc:
+            raise UnsupportedError(
+                "a gateway on a log node reads other members' entries only as an auditor: "
+                "bundles and reports are made where the log is, or by an auditor",
+                code="remote_log_records",
+            ) from exc
+        except ProofError as exc:
+            raise IntegrityError(f"the node's entry bundle {tile.path}: {exc}") from None
+        if len(entries) != tile.width:
+            raise IntegrityError(f"the node's entry bundle {tile.path} has {len(entries)} entries")
+        return entries
+
     def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
-        raise UnsupportedError(
-            "a gateway on a log node reads no other member's entries: bundles and reports "
-            "are made where the log is",
-            code="remote_log_records",
-        )
+        """Entries ``[0, anchor.size)`` (yielded from ``since.size``), all hashed: their
+        root must be the anchor's, which the caller opened against its own pins."""
+        start = 0 if since is None else since.size
+        if start > anchor.size:
+            raise IntegrityError(f"anchor {start} is beyond anchor {anchor.size}")
+        tree, kept = CompactRange(), []
+        for index in range(-(-anchor.size // tiles.WIDTH)):
+            for offset, data in enumerate(self._bundle(index, anchor.size)):
+                position = index * tiles.WIDTH + offset
+                tree.append(leaf_hash(data))
+                if position >= start:
+                    kept.append(_record(position, base64.b64encode(data).decode()))
+        if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
+            raise IntegrityError(
+                f"the node's entry bundles do not hash to the root of its signed checkpoint "
+                f"of size {anchor.size}: none of their entries is used",
+                code="log_node_entries_forged",
+            )
+        yield from kept
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
         return list(self.records(anchor))
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
-        raise UnsupportedError("bundles are made where the log is", code="remote_log_records")
+        """``merkle/rfc9162-v1``, as the embedded log makes it: each entry (from the
+        node's bundles) with its inclusion proof at the anchor, both checked here against
+        the anchor's root before any of them is handed on."""
+        assert anchor.note is not None
+        root = base64.b64decode(anchor.summary["root"])
+        bundles: dict[int, list[bytes]] = {}
+        proven = []
+        for r in records:
+            if not 0 <= r.position < anchor.size:
+                raise IntegrityError(f"entry {r.position} is beyond anchor {anchor.size}")
+            index, offset = divmod(r.position, tiles.WIDTH)
+            if index not in bundles:
+                bundles[index] = self._bundle(index, anchor.size)
+            data = bundles[index][offset]
+            proof = _b64d(
+                self.node.get("/v1/node/inclusion", index=r.position, size=anchor.size)["proof"]
+            )
+            try:
+                verify_inclusion(leaf_hash(data), r.position, anchor.size, proof, root)
+            except ProofError as exc:
+                raise IntegrityError(
+                    f"the node's entry {r.position} is not leaf {r.position} of its signed "
+                    f"checkpoint of size {anchor.size}: {exc}",
+                    code="log_node_entries_forged",
+                    position=r.position,
+                ) from None
+            if SignedTransaction.of_entry(Entry.from_bytes(data)).tx_id != r.tx_id:
+                raise IntegrityError(
+                    f"the node's entry {r.position} is not transaction {r.tx_id}",
+                    code="log_node_entries_forged",
+                    position=r.position,
+                )
+            proven.append((r.position, data, proof))
+        return merkle_evidence(anchor.note, anchor.size, proven)
 
     def inclusion(
         self, position: int | None, tx_id: str | None, size: int | None, reveal: Reveal
@@ -213,10 +284,21 @@ def _org_of(tx: SignedTransaction) -> str:
     return str(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
 
 
+def _b64d(items: Sequence[str]) -> list[bytes]:
+    return [base64.b64decode(h) for h in items]
+
+
 def _record(position: int, entry_b64: str) -> Record:
-    tx = SignedTransaction.of_entry(Entry.from_bytes(base64.b64decode(entry_b64)))
+    entry = Entry.from_bytes(base64.b64decode(entry_b64))
+    tx = SignedTransaction.of_entry(entry)
     p = tx.proposal
     submitted = p.function == "submit" and p.args and isinstance(p.args[0], dict)
+    result = json.loads(entry.result)
     return Record(
-        position, tx.tx_id, p.timestamp, _org_of(tx), dict(p.args[0]) if submitted else {}, {}
+        position,
+        tx.tx_id,
+        p.timestamp,
+        _org_of(tx),
+        dict(p.args[0]) if submitted else {},
+        result if isinstance(result, dict) else {},
     )

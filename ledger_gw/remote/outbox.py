@@ -60,12 +60,20 @@ class Item:
         return {
             "seq": self.seq,
             "event_id": self.event_id,
+            "type": event_type_of(self.tx),
             "captured_at": self.captured_at,
             "tx_id": self.tx.tx_id,
             "state": self.state,
             "error": self.error,
             "attempts": self.attempts,
         }
+
+
+def event_type_of(tx: SignedTransaction) -> str:
+    args = tx.proposal.args
+    if tx.proposal.function == "submit" and args and isinstance(args[0], dict):
+        return str(args[0].get("type", ""))
+    return ""
 
 
 def event_id_of(tx: SignedTransaction) -> str:

@@ -1,7 +1,8 @@
-"""A real gunicorn on a seeded ledger (Fatima and the synthetic population) and a headless
-Debian Chromium driven by Selenium through /usr/bin/chromedriver (never a downloaded
-browser). Without Chromium, its driver or Selenium the tests skip and say why; `make
-test` installs the first two when it may (root, apt)."""
+"""A real gunicorn on a seeded ledger (Fatima and the synthetic population), a log node
+with two agencies' own gateways on it (the remote backend), and a headless Debian
+Chromium driven by Selenium through /usr/bin/chromedriver (never a downloaded browser).
+Without Chromium, its driver or Selenium the tests skip and say why; `make test`
+installs the first two when it may (root, apt)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.workspace import Workspace
+from tests.integration.remote.conftest import Site as RemoteSite
+from tests.integration.remote.conftest import remote_site
 from tests.support.gunicorn import gunicorn
 from tests.support.months import month_closed
 
@@ -77,6 +80,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         gw.close()
     with gunicorn(root, tmp_path_factory.mktemp("metrics")) as url:
         yield Site(url, root, tokens, list(journey["referrals"]))
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RemoteSite]:
+    """A log node and two agencies' gateways, each on its own machine's directory and
+    keys, as the remote backend's tests run them."""
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    with remote_site(tmp_path_factory.mktemp("remote")) as made:
+        yield made
 
 
 @pytest.fixture

@@ -1,4 +1,10 @@
-"""One behaviour suite, two backends: the embedded ledger always, Fabric when it can run.
+"""One behaviour suite, three backends: the embedded ledger and a log node always, Fabric
+when it can run.
+
+The log node is one process for the session, on its own consortium with its own two
+witnesses (the embedded tests' witnesses forget their ledgers between tests, which a
+long-lived node's would see as a fork); each member has its own directory with only its
+own keys, and reaches the node over mutual TLS on loopback.
 
 The Fabric side needs the Fabric 2.5 release binaries (FABRIC_HOME). It uses the network
 named by LEDGER_GW_FABRIC_PROFILE when set (one `network/network.sh up` started), and
@@ -14,19 +20,23 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from ledger_gw.bootstrap import issue_log_client_certificate, remote_ledger
 from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.fabric.gateway import FabricProfile
-from ledger_gw.interfaces import Ledger
+from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.services.config import GatewayConfig
+from ledger_gw.topology import processes
 from ledger_gw.witness import WitnessHome
 from ledger_gw.witness.home import KEY_FILE
 from ledger_gw.workspace import Workspace
@@ -41,12 +51,101 @@ NO_FABRIC = (
 
 @dataclass
 class Backend:
+    """A ledger every member writes to; on a log node, each member's own ``ledgers``."""
+
     name: str
     ledger: Ledger
     ws: Workspace
+    ledgers: dict[str, Ledger] | None = None
+    workspaces: dict[str, Workspace] | None = None
 
     def client(self, org_id: str) -> OrgClient:
-        return OrgClient(self.ledger, self.ws.signer(org_id))
+        if self.ledgers is None or self.workspaces is None:
+            return OrgClient(self.ledger, self.ws.signer(org_id))
+        return OrgClient(self.ledgers[org_id], self.workspaces[org_id].signer(org_id))
+
+    def close(self) -> None:
+        for ledger in (self.ledgers or {"": self.ledger}).values():
+            ledger.close()
+
+
+MEMBERS = ("AGENCY-A", "AGENCY-B", "AGENCY-C", "AUDITOR-X", "DONOR-Y")
+
+
+@dataclass
+class LogNodeSite:
+    """A running log node and each member's own directory for a gateway on it."""
+
+    url: str
+    roots: dict[str, Path]
+    witnesses: TestWitnesses
+    operator: Workspace  # where the consortium (and the node's log key) was made
+
+    def config(self, org: str) -> GatewayConfig:
+        return GatewayConfig(
+            directory=self.roots[org],
+            backend="remote",
+            log_url=self.url,
+            orgs=(org,),
+            sync_interval_s=0.5,
+        )
+
+    def backend(self) -> Backend:
+        workspaces = {org: Workspace.load(root) for org, root in self.roots.items()}
+        ledgers: dict[str, Ledger] = {
+            org: remote_ledger(ws, self.config(org), org, ws.signer(org))
+            for org, ws in workspaces.items()
+        }
+        return Backend("remote", ledgers["AGENCY-A"], workspaces["AGENCY-A"], ledgers, workspaces)
+
+
+def cosigned(log: VerifiableLog, consortium: Consortium, timeout: float = 15.0) -> None:
+    """Wait until the log node's witness quorum has cosigned all it holds."""
+    deadline = time.monotonic() + timeout
+    while not _quorum_covers(log, consortium):
+        assert time.monotonic() < deadline, "the witnesses did not cosign the node's log"
+        time.sleep(0.1)
+
+
+def _quorum_covers(log: VerifiableLog, consortium: Consortium) -> bool:
+    size, anchor = log.size(), log.anchor()
+    try:
+        ckpt.open_checkpoint(
+            str(anchor.note),
+            ckpt.NoteVerifier.from_vkey(consortium.log_vkey),
+            consortium.witness_verifiers(),
+            consortium.witness_quorum,
+            origin=consortium.origin,
+        )
+    except ckpt.CheckpointError:
+        return False
+    return anchor.size >= size
+
+
+@pytest.fixture(scope="session")
+def log_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogNodeSite]:
+    base = tmp_path_factory.mktemp("log-node")
+    operator = Workspace.create(base / "operator", DEMO)
+    witnesses = TestWitnesses(operator, base / "witnesses")
+    node = base / "node"
+    (node / "node").mkdir(parents=True)
+    shutil.copy(operator.root / "consortium.json", node / "consortium.json")
+    shutil.copy(operator.root / "node" / "log.key", node / "node" / "log.key")
+    service = processes.start_node(node, processes.free_port())
+    roots = {}
+    try:
+        for org in MEMBERS:
+            root = roots[org] = base / org
+            (root / "node").mkdir(parents=True)
+            for name in ("consortium.json", "pseudonym.key"):
+                shutil.copy(operator.root / name, root / name)
+            shutil.copytree(operator.root / "orgs" / org, root / "orgs" / org)
+            shutil.copy(node / "node" / "tls.pem", root / "node" / "tls.pem")
+            issue_log_client_certificate(root, org)
+        yield LogNodeSite(service.url, roots, witnesses, operator)
+    finally:
+        service.stop()
+        witnesses.close()
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +237,7 @@ def _embedded(ws: Workspace, path: Path) -> Backend:
     return Backend("embedded", EmbeddedLedger(url, ws.consortium, ws.log_signer()), ws)
 
 
-@pytest.fixture(params=["embedded", "fabric"])
+@pytest.fixture(params=["embedded", "fabric", "remote"])
 def backend(
     request: pytest.FixtureRequest, embedded_workspace: Workspace, tmp_path: Path
 ) -> Iterator[Backend]:
@@ -148,6 +247,8 @@ def backend(
         def make() -> Backend:
             return _embedded(embedded_workspace, tmp_path)
 
+    elif request.param == "remote":
+        make = request.getfixturevalue("log_node").backend
     else:
         profile: Path = request.getfixturevalue("fabric_profile")
 
@@ -161,7 +262,7 @@ def backend(
     try:
         yield b
     finally:
-        b.ledger.close()
+        b.close()
 
 
 def gateway_config(

@@ -1,6 +1,7 @@
-"""The verifiable-log tools on both backends: a transaction's C2SP tlog-proof verifies
+"""The verifiable-log tools on every backend: a transaction's C2SP tlog-proof verifies
 with the consortium the caller pins (on Fabric: the members' validity log), a watcher
-follows the signed checkpoints with consistency proofs, `checkpoint show` prints one."""
+follows the signed checkpoints with consistency proofs, `checkpoint show` prints one
+(on a log node: as a member, from its own directory, over mutual TLS)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from ledger_gw.services import proofs, tlog_proofs, watch
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
-from tests.integration.behaviour.conftest import gateway_config
+from tests.integration.behaviour.conftest import LogNodeSite, cosigned, gateway_config
 from tests.support import events as ev
 from tests.support.witnesses import settled
 
@@ -39,9 +40,12 @@ class Served:
 
     def submit(self) -> str:
         """One more referral; its transaction ID."""
-        OrgClient(self.gateway.ledger, self.gateway.signers["AGENCY-A"]).submit(
+        result = OrgClient(self.gateway.ledger, self.gateway.signers["AGENCY-A"]).submit(
             ev.referral_created(ev.pid())
         )
+        if self.backend == "remote":  # no other member's entries to read here
+            cosigned(self.gateway.log, self.consortium)
+            return str(result["tx_id"])
         if self.backend == "embedded":
             settled(self.gateway.ledger)
         log = self.gateway.log
@@ -65,11 +69,15 @@ class Served:
         )
 
 
-@pytest.fixture(params=["embedded", "fabric"])
+@pytest.fixture(params=["embedded", "fabric", "remote"])
 def served(
     request: pytest.FixtureRequest, embedded_workspace: Workspace, tmp_path: Path
 ) -> Iterator[Served]:
-    config = gateway_config(request, tmp_path, ORGS)
+    if request.param == "remote":
+        site: LogNodeSite = request.getfixturevalue("log_node")
+        config = site.config("AGENCY-A")
+    else:
+        config = gateway_config(request, tmp_path, ORGS)
     gateway = open_gateway(config)
     try:
         pinned = Workspace.load(config.directory).consortium
@@ -116,6 +124,10 @@ def test_checkpoint_show_prints_the_signed_checkpoint(served: Served) -> None:
         where = ["--backend", "fabric", "--profile", str(served.config.fabric_profile)]
         where += ["--dir", str(served.config.directory)]
         origin = "fabric-validity/"
+    elif served.backend == "remote":
+        where = ["--backend", "remote", "--dir", str(served.config.directory)]
+        where += ["--log-url", str(served.config.log_url)]
+        origin = served.consortium.origin
     else:
         where = ["--dir", str(served.config.directory), "--ledger", str(served.config.ledger_url)]
         origin = served.consortium.origin

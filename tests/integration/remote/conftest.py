@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,10 @@ def start_node(node: Path, port: int) -> subprocess.Popen[bytes]:
     return processes.start_node(node, port).process
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    base = tmp_path_factory.mktemp("remote")
+@contextmanager
+def remote_site(base: Path) -> Iterator[Site]:
+    """A log node, its witnesses and both agencies' gateways under ``base``, until the
+    block ends (any test restarts the node through ``Site.node_proc``)."""
     operator = base / "operator"
     ws = Workspace.create(operator, DEMO)
     witnesses = TestWitnesses(ws, base / "witnesses")
@@ -94,9 +96,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             procs.append(gateway.process)
             agencies[org] = Agency(org, root, gateway.url, token)
         made = Site(operator, node, node_url, node_proc, agencies, witnesses)
-        yield made
-        procs.append(made.node_proc)  # a test may have restarted the node
+        try:
+            yield made
+        finally:
+            procs.append(made.node_proc)  # a test may have restarted the node
     finally:
         for proc in procs:
             _stop(proc)
         witnesses.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with remote_site(tmp_path_factory.mktemp("remote")) as made:
+        yield made

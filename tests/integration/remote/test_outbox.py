@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from ledger_gw.log.entry import Entry
 from ledger_gw.remote.outbox import Outbox
@@ -115,6 +117,45 @@ def test_an_event_the_contract_refuses_on_sync_stays_failed(site: Site) -> None:
     assert stray["event_id"] not in logged
     b = site.agencies["AGENCY-B"]
     assert _outbox(b)["failed"] == []  # one organisation's outbox is not another's
+    assert failed[0]["type"] == "referral.accepted"
+    shown = _dashboard_outbox(a)
+    assert stray["event_id"] in shown
+    assert "referral.accepted" in shown
+    assert failed[0]["captured_at"] in shown
+    assert failed[0]["error"]["code"] in shown
+    assert fine["event_id"] not in shown  # logged: not a refusal
+    assert stray["event_id"] not in _dashboard_outbox(b)
+    assert "No refused events" in _dashboard_outbox(b)
+    anonymous = requests.get(a.url + "/dashboard/outbox", timeout=30, allow_redirects=False)
+    assert anonymous.status_code == 302
+    assert "/dashboard/login" in anonymous.headers["Location"]
+
+
+def _dashboard_outbox(agency: Agency) -> str:
+    """The dashboard's refused-events page, as the agency's logged-in caseworker (the
+    session cookie is Secure: carried by hand over the loopback's plain HTTP)."""
+    jar: dict[str, str] = {}
+
+    def get(path: str, **kw: Any) -> requests.Response:
+        return visit("GET", path, **kw)
+
+    def visit(method: str, path: str, **kw: Any) -> requests.Response:
+        cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+        r = requests.request(
+            method, agency.url + path, headers={"Cookie": cookie}, timeout=30, **kw
+        )
+        jar.update(r.cookies.get_dict())
+        return r
+
+    match = re.search(r'name="csrf" value="([^"]+)"', get("/dashboard/login").text)
+    assert match is not None
+    form = {"csrf": match.group(1), "token": agency.token}
+    logged_in = visit("POST", "/dashboard/login", data=form, allow_redirects=False)
+    assert logged_in.status_code == 302, logged_in.text
+    assert 'id="outbox-link"' in get("/").text  # the landing page links it
+    page = get("/dashboard/outbox")
+    assert page.status_code == 200, page.text
+    return page.text
 
 
 def test_a_gateway_offline_for_a_day_syncs_with_both_times(site: Site) -> None:
