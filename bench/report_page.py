@@ -46,13 +46,14 @@ from ledger_gw.reports.accountability import (
     compute_report,
     month_bounds,
 )
-from ledger_gw.services import reports
+from ledger_gw.services import reports, saved_totals
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
 console = Console()
+SAVE_EVERY = reports.SAVE_EVERY
 
 
 def page(gw: Gateway, who: Caller, query: ReportQuery) -> None:
@@ -77,6 +78,17 @@ def timed(fn: Callable[[], Any]) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+def start_and_view(config: GatewayConfig, who: Caller, query: ReportQuery, tune: int) -> float:
+    """The first view of a new gateway (as after a start), from the totals saved."""
+    cold()
+    saved_totals.TUNE_GC = bool(tune)
+    started = open_gateway(config)
+    t = timed(lambda: page(started, who, query))
+    started.close()
+    saved_totals.TUNE_GC = True
+    return t
 
 
 def cold(gw: Gateway | None = None) -> None:
@@ -118,19 +130,23 @@ def main() -> None:
             ),
         }
         table = Table(title=f"report page, {gw.log.size()} log entries")
-        columns = ("first view, saved totals", "first view, nothing saved", "ratio")
+        columns = ("first view, saved totals", "nothing saved", "ratio", "saving")
+        columns += ("saved, gc untuned", "untuned / tuned")
         columns += ("warm", "after a write", "full replay", "replay / after")
         for col in ("view", *columns):
             table.add_column(col, justify="right")
         for name, (who, query) in views.items():
             cold(gw)
-            t_cold = timed(lambda: page(gw, who, query))  # noqa: B023  (saves the totals)
+            reports.SAVE_EVERY = sys.maxsize  # the baseline: the whole log folded, no save
+            t_cold = timed(lambda: page(gw, who, query))  # noqa: B023
+            reports.SAVE_EVERY = SAVE_EVERY
+            saved = reports.saved_for(gw, query)
+            assert saved is not None
+            fold = next(iter(reports._folds.values()))
+            t_save = timed(lambda: saved.save(fold.aggregates, fold.anchor))  # noqa: B023
             for _ in range(3):  # records logged after the totals were saved
                 gw.ledger.submit(next(more))
-            cold()  # a start: a new gateway, the totals the first view saved
-            started = open_gateway(config)
-            t_saved = timed(lambda: page(started, who, query))  # noqa: B023
-            started.close()
+            t_saved, t_untuned = (start_and_view(config, who, query, tune) for tune in (1, 0))
             page(gw, who, query)  # this gateway warm again
             t_warm = timed(lambda: page(gw, who, query))  # noqa: B023
             gw.ledger.submit(next(more))
@@ -141,6 +157,9 @@ def main() -> None:
                 f"{t_saved * 1000:.0f} ms",
                 f"{t_cold:.2f} s",
                 f"{t_cold / t_saved:.0f}x",
+                f"{t_save * 1000:.0f} ms, {saved.path.stat().st_size / 1e6:.0f} MB",
+                f"{t_untuned * 1000:.0f} ms",
+                f"{t_untuned / t_saved:.2f}x",
                 f"{t_warm * 1000:.1f} ms",
                 f"{t_write * 1000:.0f} ms",
                 f"{t_full:.2f} s",
