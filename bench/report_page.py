@@ -52,7 +52,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 
-console = Console()
+console = Console(width=180)
 SAVE_EVERY = reports.SAVE_EVERY
 
 

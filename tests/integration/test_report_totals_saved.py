@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
@@ -32,6 +33,7 @@ from ledger_gw.reports.accountability import (
     report_of,
 )
 from ledger_gw.services import reports
+from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.saved_totals import MAGIC, SavedTotals
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
@@ -250,3 +252,29 @@ def test_a_state_directory_that_cannot_be_written_costs_the_reports_nothing(
     blocked.write_text("not a directory")
     fold = _start(book.log, _saved(book, blocked / "state"))
     _assert_replayed(fold, book.log)
+
+
+def test_a_started_gateway_reports_from_the_totals_the_last_one_saved(
+    book: Book, tmp_path: Path
+) -> None:
+    book.ledger.close()
+    config = GatewayConfig(directory=book.ws.root, offchain_url=f"sqlite:///{tmp_path}/o-{{org}}")
+    query = ReportQuery("AGENCY-A", None, None, None)
+    reports._folds.clear()
+    first = open_gateway(config)
+    before = reports.compute(first, query)
+    first.close()
+    assert (reports.state_dir(first) / "report-totals-4.bin").exists()
+    book._open()
+    book.write(MONTHS[1], 2)
+    book.ledger.close()
+    reports._folds.clear()  # a new process
+    started = open_gateway(config)
+    after = reports.compute(started, query)
+    (fold,) = reports._folds.values()
+    assert fold.unsaved == 6  # two grants and a delivery for each of the two organisations
+    log = started.log
+    assert after == compute_report(log.records(log.anchor()), anchor=after["anchor"], query=query)
+    assert after["summary"]["entitlements_granted"] == before["summary"]["entitlements_granted"] + 2
+    started.close()
+    book._open()
