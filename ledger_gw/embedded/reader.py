@@ -15,7 +15,7 @@ from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
 from ledger_gw.errors import IntegrityError, NotFoundError
-from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
+from ledger_gw.log.merkle import CompactRange, NodeID, consistency_nodes, inclusion_nodes
 
 
 def log_size(conn: Connection) -> int:
@@ -175,6 +175,12 @@ class LogReader:
             for size, note in rows:
                 yield int(size), str(note)
             below = int(rows[-1][0])
+
+    def border_hashes(self, size: int) -> list[bytes]:
+        """The stored roots of the perfect subtrees covering ``[0, size)`` (a compact
+        range's hashes): about log2 n lookups, where hashing the prefix reads it all."""
+        with self._read() as conn:
+            return node_hashes(conn, CompactRange.border_ids(size))
 
     def level_hashes(self, level: int, begin: int, end: int) -> list[bytes]:
         """Hashes of the perfect subtrees ``[begin, end)`` of one level, in one range read."""

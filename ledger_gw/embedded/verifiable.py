@@ -124,13 +124,15 @@ class EmbeddedLog:
     def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
         """Entries ``[0, anchor.size)`` (from ``since.size`` when given), hashed as they
         are read: the root must be the checkpoint's, or the log read is not the one the
-        checkpoint signed. Entries before ``since`` are hashed again unless this log
-        already read them up to ``since`` and kept the tree's border."""
+        checkpoint signed. The tree's border at ``since`` is the one this log kept when
+        it last read up to there, else the stored subtree roots if they hash to
+        ``since``'s root (the new entries, hashed onto it, must still give the anchor's
+        root, so ``since`` is proven a prefix of the anchor's tree); else the entries
+        before ``since`` are hashed again."""
         start = 0 if since is None else since.size
         if start > anchor.size:
             raise IntegrityError(f"anchor {start} is beyond anchor {anchor.size}")
-        with self._borders_lock:
-            kept = None if since is None else self._borders.get((since.size, since.summary["root"]))
+        kept = None if since is None else self._border(since)
         tree = CompactRange(kept.size, kept.hashes) if kept is not None else CompactRange()
         unchecked = since is not None and kept is None  # since's root: checked on the way
         for position, data in self.reader.entries(tree.size):
@@ -152,6 +154,20 @@ class EmbeddedLog:
             self._borders[(anchor.size, anchor.summary["root"])] = tree
             while len(self._borders) > BORDERS_KEPT:
                 del self._borders[next(iter(self._borders))]
+
+    def _border(self, since: Anchor) -> CompactRange | None:
+        """The tree's border at ``since``, with ``since``'s root, without reading entries."""
+        with self._borders_lock:
+            kept = self._borders.get((since.size, since.summary["root"]))
+        if kept is not None or since.size == 0:
+            return kept
+        try:
+            stored = CompactRange(since.size, self.reader.border_hashes(since.size))
+        except (IntegrityError, ValueError):  # nodes missing or malformed: hash the entries
+            return None
+        if base64.b64encode(stored.root()).decode() != since.summary["root"]:
+            return None  # not this tree's, or storage gone wrong: the entries will say
+        return stored
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
         """Every record of the person the referral or entitlement is about, read through

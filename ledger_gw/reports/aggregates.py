@@ -37,10 +37,14 @@ class Aggregates:
         self.days: dict[str, dict[tuple[str, str], Day]] = defaultdict(dict)
         self.monthly = MonthlyReleases(location_chars)
 
-    def add(self, records: Iterable[Record]) -> None:
+    def add(self, records: Iterable[Record]) -> int:
+        """Fold the records in; how many there were."""
+        n = 0
         for record in records:
             self._add(record)
             self.monthly.add(record)
+            n += 1
+        return n
 
     def _day(self, day: str, ent: _Ent) -> Day:
         return Day.of(self.days, day, ent)

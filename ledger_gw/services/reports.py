@@ -6,7 +6,10 @@ A report is a pure function of a log prefix and a query
 ever served. The gateway does not replay the log for each report: it keeps the log's
 running totals (:mod:`ledger_gw.reports.aggregates`), to which a new checkpoint adds
 only its own new records, and sums them over each report's period; the figures are the
-replay's (``report verify`` still replays).
+replay's (``report verify`` still replays). The totals are saved, signed, in the
+gateway's state directory (:mod:`ledger_gw.services.saved_totals`), so a gateway that
+starts folds only the records logged since; the log proves their anchor a prefix of
+its own (on either backend) before they are used, else the whole log is folded again.
 The report is signed by the gateway acting for the caller's organisation; anyone
 holding the ledger recomputes it with ``ledger-gw report verify``.
 
@@ -32,11 +35,13 @@ would give it away.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from chaincode.canonical import canonical_json
@@ -62,6 +67,7 @@ from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
 from ledger_gw.services.access import Caller, Role, report_org
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.saved_totals import SavedTotals
 
 FORMATS = {
     "json": ("application/json", "json"),
@@ -83,10 +89,12 @@ class _Fold:
     log: weakref.ref[VerifiableLog]
     aggregates: Aggregates
     anchor: Anchor
+    unsaved: int = 0  # records folded since the totals were last saved
 
 
 _folds: OrderedDict[tuple[int, int], _Fold] = OrderedDict()  # (id of the log, location_chars)
 FOLDS = 4
+SAVE_EVERY = 5000  # records folded between two saves of the totals
 _fold_lock = threading.Lock()
 
 
@@ -207,7 +215,7 @@ def verify(report: dict[str, Any], consortium: Consortium, log: VerifiableLog) -
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     """The unsigned report at the latest anchor (cached per anchor and query)."""
     with _fold_lock:
-        fold = _advance(gateway.log, query.location_chars)
+        fold = _advance(gateway.log, query.location_chars, saved_for(gateway, query))
         anchor = fold.anchor
         key = (canonical_json(anchor.summary).decode(), query)
         with _cache_lock:
@@ -228,28 +236,65 @@ def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:
     return report
 
 
-def _advance(log: VerifiableLog, location_chars: int) -> _Fold:
+def _advance(log: VerifiableLog, location_chars: int, saved: SavedTotals | None = None) -> _Fold:
     """The log's aggregates at its latest anchor: only records new since the last call
-    are folded in (all of them the first time, or when the log is not the one folded)."""
+    are folded in (the first time, those since the ``saved`` totals, or all of them;
+    all of them too when the log is not the one folded)."""
     anchor = log.anchor()
     key = (id(log), location_chars)
     fold = _folds.get(key)
     same_log = fold is not None and fold.log() is log and _ledger(fold.anchor) == _ledger(anchor)
     try:
         if fold is None or not same_log or anchor.size < fold.anchor.size:
-            fold = _Fold(weakref.ref(log), Aggregates(location_chars), anchor)
-            fold.aggregates.add(log.records(anchor))
+            fold = _resume(log, anchor, location_chars, saved)
         elif anchor.size > fold.anchor.size:
-            fold.aggregates.add(log.records(anchor, since=fold.anchor))
+            fold.unsaved += fold.aggregates.add(log.records(anchor, since=fold.anchor))
             fold.anchor = anchor
     except IntegrityError as exc:
         _folds.pop(key, None)
         raise ReportError(str(exc)) from exc
+    if saved is not None and fold.unsaved >= SAVE_EVERY:
+        with contextlib.suppress(OSError):  # a cache: the reports stand without it
+            saved.save(fold.aggregates, fold.anchor)
+        fold.unsaved = 0
     _folds[key] = fold
     _folds.move_to_end(key)
     while len(_folds) > FOLDS:
         _folds.popitem(last=False)
     return fold
+
+
+def _resume(
+    log: VerifiableLog, anchor: Anchor, location_chars: int, saved: SavedTotals | None
+) -> _Fold:
+    """The fold from the saved totals when the log proves their anchor a prefix of its
+    own (as it reads the records since); else from the start."""
+    held = None if saved is None else saved.load()
+    if held is not None and _ledger(held[1]) == _ledger(anchor) and held[1].size <= anchor.size:
+        aggregates, since = held
+        try:
+            n = aggregates.add(log.records(anchor, since=since))
+            return _Fold(weakref.ref(log), aggregates, anchor, n)
+        except IntegrityError:
+            pass  # another ledger's, or a history this log does not extend: fold it all
+    aggregates = Aggregates(location_chars)
+    aggregates.add(log.records(anchor))
+    return _Fold(weakref.ref(log), aggregates, anchor, SAVE_EVERY)
+
+
+def saved_for(gateway: Gateway, query: ReportQuery) -> SavedTotals | None:
+    """Where the gateway keeps its totals for the query's location cut, signed by the
+    first organisation it signs for (None: it signs for none, and saves nothing)."""
+    if not gateway.signers:
+        return None
+    org = min(gateway.signers)
+    path = state_dir(gateway) / f"report-totals-{query.location_chars}.bin"
+    return SavedTotals(path, gateway.signers[org], query.location_chars)
+
+
+def state_dir(gateway: Gateway) -> Path:
+    """Where the gateway keeps its report totals (off the ledger)."""
+    return gateway.workspace.root / "gateway"
 
 
 def _ledger(anchor: Anchor) -> str:

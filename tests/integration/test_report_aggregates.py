@@ -15,12 +15,15 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.schema import nodes
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Anchor, Record
@@ -278,10 +281,69 @@ def test_reading_on_from_an_anchor_checks_the_new_records_against_the_checkpoint
     assert list(log.records(before, since=before)) == []
     world.submit("AGENCY-A", [ev.entitlement_granted(ev.pid())])
     after = log.anchor()
-    fresh = EmbeddedLog.of(ledger)  # has read nothing: hashes the prefix again
+    fresh = EmbeddedLog.of(ledger)  # has read nothing: starts from the stored border
     assert [r.position for r in fresh.records(after, since=before)] == [before.size]
     forged = Anchor(before.size, {**before.summary, "root": after.summary["root"]})
     with pytest.raises(IntegrityError):
         list(log.records(after, since=forged))
     with pytest.raises(IntegrityError):
         list(log.records(before, since=after))
+
+
+def _reads_from(log: EmbeddedLog, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Where each read of the log's entries starts."""
+    starts: list[int] = []
+    entries = log.reader.entries
+
+    def spy(start: int = 0, chunk: int = 2000) -> Iterator[tuple[int, bytes]]:
+        starts.append(start)
+        return entries(start, chunk)
+
+    monkeypatch.setattr(log.reader, "entries", spy)
+    return starts
+
+
+def test_reading_on_from_an_anchor_starts_from_the_stored_tree_not_the_first_entry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = world.ledger
+    world.submit("AGENCY-A", [ev.entitlement_granted(ev.pid()) for _ in range(13)])
+    before = EmbeddedLog.of(ledger).anchor()
+    world.submit("AGENCY-B", [ev.entitlement_granted(ev.pid()) for _ in range(2)])
+    after = EmbeddedLog.of(ledger).anchor()
+    fresh = EmbeddedLog.of(ledger)
+    starts = _reads_from(fresh, monkeypatch)
+    assert [r.position for r in fresh.records(after, since=before)] == [
+        before.size,
+        before.size + 1,
+    ]
+    assert starts == [before.size]
+    # an anchor whose root the stored tree does not give: the prefix is hashed, and refused
+    forged = Anchor(before.size, {**before.summary, "root": after.summary["root"]})
+    fresh = EmbeddedLog.of(ledger)
+    starts = _reads_from(fresh, monkeypatch)
+    with pytest.raises(IntegrityError):
+        list(fresh.records(after, since=forged))
+    assert starts == [0]
+
+
+def test_a_stored_tree_node_gone_wrong_costs_a_rehash_not_the_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
+    world = World(ws, ledger, [dt.datetime.now(dt.UTC)])
+    world.submit("AGENCY-A", [ev.entitlement_granted(ev.pid()) for _ in range(6)])
+    before = EmbeddedLog.of(ledger).anchor()
+    world.submit("AGENCY-B", [ev.entitlement_granted(ev.pid())])
+    after = EmbeddedLog.of(ledger).anchor()
+    with ledger.log.engine.begin() as conn:  # the largest subtree of the border, overwritten
+        level = before.size.bit_length() - 1
+        conn.execute(
+            update(nodes).where(nodes.c.level == level, nodes.c.idx == 0).values(hash=b"x" * 32)
+        )
+    fresh = EmbeddedLog.of(ledger)
+    starts = _reads_from(fresh, monkeypatch)
+    assert [r.position for r in fresh.records(after, since=before)] == [before.size]
+    assert starts == [0]
+    ledger.close()
