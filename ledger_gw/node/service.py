@@ -17,7 +17,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
 from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
-from ledger_gw.remote.wire import error_to_dict, outcome_to_dict
+from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
 
 __all__ = ["LogNode", "error_to_dict"]
@@ -43,10 +43,12 @@ class LogNode:
             raise AuthenticationError("malformed client certificate") from exc
         return self._auth.transport_peer(pem, dt.datetime.now(dt.UTC))
 
-    def _transactions(self, caller: Identity, items: Any) -> list[SignedTransaction]:
+    def _transactions(
+        self, caller: Identity, items: Any, creators: Any = None
+    ) -> list[SignedTransaction]:
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
             raise MalformedError(f"give 1 to {MAX_BATCH} transactions in a list")
-        txs = [SignedTransaction.from_dict(item) for item in items]
+        txs = batch_from_dict(creators, items)
         for tx in txs:
             signer = self._auth.identify(tx.proposal.creator, tx.proposal.time)
             if signer.org_id != caller.org_id:
@@ -56,9 +58,11 @@ class LogNode:
                 )
         return txs
 
-    def submit(self, caller: Identity, items: Any) -> list[dict[str, Any]]:
-        """Append in order; each outcome once it is durable and under a signed checkpoint."""
-        txs = self._transactions(caller, items)
+    def submit(self, caller: Identity, items: Any, creators: Any = None) -> list[dict[str, Any]]:
+        """Append in order; each outcome once it is durable and under a signed checkpoint.
+        A transaction may name its creator by its place in ``creators``
+        (ledger_gw.remote.wire.batch_to_dict)."""
+        txs = self._transactions(caller, items, creators)
         return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
 
     def evaluate(self, caller: Identity, item: Any) -> Any:

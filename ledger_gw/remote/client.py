@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any
 
+import orjson
 import urllib3
 
 from ledger_gw.errors import UnavailableError
@@ -29,7 +29,7 @@ class NodeClient:
         return self._request(
             "POST",
             path,
-            body=json.dumps(body).encode(),
+            body=orjson.dumps(body),
             headers={"Content-Type": "application/json"},
         )
 
@@ -42,8 +42,8 @@ class NodeClient:
                 code="log_node_unreachable",
             ) from None
         try:
-            data = json.loads(response.data)
-        except ValueError:
+            data = orjson.loads(response.data)
+        except orjson.JSONDecodeError:
             raise UnavailableError(
                 f"the log node answered {response.status} without JSON", code="bad_answer"
             ) from None

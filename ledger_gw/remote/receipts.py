@@ -61,6 +61,7 @@ class Receipts:
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("pragma journal_mode=wal")  # one fsync a batch, not a few
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self.consortium = consortium
@@ -81,23 +82,29 @@ class Receipts:
         with self._lock:
             self._db.execute("begin immediate")
             try:
-                for tx_id, position, sig, at in rows:
-                    known = self._db.execute(
-                        "select position from acknowledged where tx_id = ?", (tx_id,)
-                    ).fetchone()
-                    if known is not None and known[0] != position:
-                        self._fail(
-                            f"the node acknowledged {tx_id} at {position}, and before at {known[0]}"
-                        )
-                    self._db.execute(
-                        "insert or ignore into acknowledged "
-                        "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
-                        (tx_id, position, sig, at),
-                    )
+                before = self._db.total_changes
+                self._db.executemany(
+                    "insert or ignore into acknowledged "
+                    "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
+                    rows,
+                )
+                known = self._db.total_changes - before < len(rows)  # a retry, acknowledged again
+                moved = self._moved(rows) if known else None
                 self._db.execute("commit")
             except BaseException:
                 self._db.execute("rollback")
                 raise
+            if moved is not None:
+                self._fail(moved)
+
+    def _moved(self, rows: Sequence[tuple[str, int, str, float]]) -> str | None:
+        for tx_id, position, _, _ in rows:
+            (kept,) = self._db.execute(
+                "select position from acknowledged where tx_id = ?", (tx_id,)
+            ).fetchone()
+            if kept != position:
+                return f"the node acknowledged {tx_id} at {position}, and before at {kept}"
+        return None
 
     def mismatch(self, reason: str) -> None:
         """The node answered something that cannot be: fail now, and for good."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -128,7 +127,9 @@ def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
             return answer
 
     copy = tmp_path / "receipts.db"
-    shutil.copy(a.root / "orgs" / "AGENCY-A" / "receipts.db", copy)
+    live = sqlite3.connect(a.root / "orgs" / "AGENCY-A" / "receipts.db")
+    with closing(live), closing(sqlite3.connect(copy)) as db:
+        live.backup(db)  # the file and its write-ahead log
     with closing(sqlite3.connect(copy)) as db, db:
         db.execute("update acknowledged set verified = 0")
         db.execute("delete from trusted")
