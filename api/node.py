@@ -103,6 +103,14 @@ def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
             node.inclusion(who, _int_arg("index"), request.args.get("tx"), _int_arg("size"))
         )
 
+    @app.get("/v1/node/entries")
+    def entries() -> Response:
+        who = caller()
+        begin, end = _int_arg("begin"), _int_arg("end")
+        if begin is None or end is None:
+            raise MalformedError("begin and end are required")
+        return _json({"begin": begin, "entries": node.entries(who, begin, end)})
+
     @app.get("/v1/node/consistency")
     def consistency() -> Response:
         caller()

@@ -8,6 +8,7 @@ so one member can neither write nor query as another, even with another's transa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
@@ -23,6 +24,7 @@ from ledger_gw.transaction import SignedTransaction
 __all__ = ["LogNode", "error_to_dict"]
 
 MAX_BATCH = 1000
+MAX_ENTRIES = 256  # a level-0 tile's
 
 
 class LogNode:
@@ -82,6 +84,18 @@ class LogNode:
             return record.org == caller.org_id
 
         return self.log.inclusion(index, tx_id, size, own)
+
+    def entries(self, caller: Identity, begin: int, end: int) -> list[str | None]:
+        """The entries ``[begin, end)`` (one tile's width at most), the caller's own only:
+        with the hash tiles, what its gateway needs to check many receipts at once."""
+        if not 0 <= begin < end <= begin + MAX_ENTRIES:
+            raise MalformedError(f"give 1 to {MAX_ENTRIES} positions, begin < end")
+
+        def own(record: Record) -> bool:
+            return record.org == caller.org_id
+
+        revealed = self.log.revealed(begin, end, own)
+        return [None if e is None else base64.b64encode(e).decode() for e in revealed]
 
     def consistency(self, size1: int, size2: int | None) -> Any:
         return self.log.consistency(size1, size2)

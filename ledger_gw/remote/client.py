@@ -22,25 +22,32 @@ class NodeClient:
         self._http = urllib3.PoolManager(ssl_context=context, timeout=TIMEOUT, retries=False)
 
     def get(self, path: str, **params: Any) -> Any:
-        fields = {k: str(v) for k, v in params.items() if v is not None}
-        return self._request("GET", path, fields=fields)
+        return self._json(self._request("GET", path, fields=_fields(params)))
+
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """An answer that is not JSON (a tile); errors are JSON all the same."""
+        response = self._request("GET", path, fields=_fields(params))
+        if response.status >= 400:
+            self._json(response)
+        return bytes(response.data)
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._request(
-            "POST",
-            path,
-            body=orjson.dumps(body),
-            headers={"Content-Type": "application/json"},
+        return self._json(
+            self._request(
+                "POST", path, body=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            )
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _request(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._http.request(method, self.base_url + path, **kwargs)
+            return self._http.request(method, self.base_url + path, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
             raise UnavailableError(
                 f"the log node at {self.base_url} cannot be reached: {exc.__class__.__name__}",
                 code="log_node_unreachable",
             ) from None
+
+    def _json(self, response: urllib3.BaseHTTPResponse) -> Any:
         try:
             data = orjson.loads(response.data)
         except orjson.JSONDecodeError:
@@ -53,3 +60,7 @@ class NodeClient:
 
     def close(self) -> None:
         self._http.clear()
+
+
+def _fields(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in params.items() if v is not None}
