@@ -13,6 +13,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from flask import Flask, Response, request
 
 from api.errors import problem_for
@@ -25,7 +26,11 @@ PROBLEM = "application/problem+json"
 
 
 def _json(data: Any, status: int = 200) -> Response:
-    return Response(json.dumps(data), status=status, mimetype="application/json")
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
+        mimetype="application/json",
+    )
 
 
 def _problem(error: BaseException) -> Response:
@@ -52,11 +57,14 @@ def _int_arg(name: str) -> int | None:
     return int(value)
 
 
-def _body(key: str) -> Any:
-    data = request.get_json(silent=True)
+def _body(key: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(request.get_data(cache=False))
+    except orjson.JSONDecodeError:
+        data = None
     if not isinstance(data, dict) or key not in data:
         raise MalformedError(f"the body must be a JSON object with {key!r}")
-    return data[key]
+    return data
 
 
 def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
@@ -75,12 +83,13 @@ def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
     @app.post("/v1/node/submit")
     def submit() -> Response:
         who = caller()
-        return _json({"outcomes": node.submit(who, _body("transactions"))})
+        body = _body("transactions")
+        return _json({"outcomes": node.submit(who, body["transactions"], body.get("creators"))})
 
     @app.post("/v1/node/evaluate")
     def evaluate() -> Response:
         who = caller()
-        return _json({"result": node.evaluate(who, _body("transaction"))})
+        return _json({"result": node.evaluate(who, _body("transaction")["transaction"])})
 
     @app.get("/v1/node/size")
     def size() -> Response:
@@ -93,6 +102,14 @@ def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
         return _json(
             node.inclusion(who, _int_arg("index"), request.args.get("tx"), _int_arg("size"))
         )
+
+    @app.get("/v1/node/entries")
+    def entries() -> Response:
+        who = caller()
+        begin, end = _int_arg("begin"), _int_arg("end")
+        if begin is None or end is None:
+            raise MalformedError("begin and end are required")
+        return _json({"begin": begin, "entries": node.entries(who, begin, end)})
 
     @app.get("/v1/node/consistency")
     def consistency() -> Response:

@@ -142,7 +142,7 @@ class SignedTransaction:
                 args=tuple(p["args"]),
             )
             base64.b64decode(proposal.nonce, validate=True)
-            parse_time(proposal.timestamp)
+            proposal.time  # checked here, and kept for the signature's checks  # noqa: B018
             return cls(proposal, base64.b64decode(data["signature"], validate=True))
         except (KeyError, TypeError, ValueError) as exc:
             raise AuthenticationError(

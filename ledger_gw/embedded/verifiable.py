@@ -244,6 +244,13 @@ class EmbeddedLog:
             out["entry"] = base64.b64encode(data).decode()
         return out
 
+    def revealed(self, begin: int, end: int, reveal: Reveal) -> list[bytes | None]:
+        """The entries ``[begin, end)``, each only when ``reveal`` allows it."""
+        return [
+            data if reveal(self._record(at, Entry.from_bytes(data))) else None
+            for at, data in enumerate(self.leaves(begin, end), begin)
+        ]
+
     def consistency(self, size1: int, size2: int | None) -> Any:
         log = self.reader
         size2 = size2 or log.size()

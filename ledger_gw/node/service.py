@@ -8,6 +8,7 @@ so one member can neither write nor query as another, even with another's transa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from typing import Any
 
@@ -17,12 +18,13 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
 from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
-from ledger_gw.remote.wire import error_to_dict, outcome_to_dict
+from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
 
 __all__ = ["LogNode", "error_to_dict"]
 
 MAX_BATCH = 1000
+MAX_ENTRIES = 256  # a level-0 tile's
 
 
 class LogNode:
@@ -43,10 +45,12 @@ class LogNode:
             raise AuthenticationError("malformed client certificate") from exc
         return self._auth.transport_peer(pem, dt.datetime.now(dt.UTC))
 
-    def _transactions(self, caller: Identity, items: Any) -> list[SignedTransaction]:
+    def _transactions(
+        self, caller: Identity, items: Any, creators: Any = None
+    ) -> list[SignedTransaction]:
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
             raise MalformedError(f"give 1 to {MAX_BATCH} transactions in a list")
-        txs = [SignedTransaction.from_dict(item) for item in items]
+        txs = batch_from_dict(creators, items)
         for tx in txs:
             signer = self._auth.identify(tx.proposal.creator, tx.proposal.time)
             if signer.org_id != caller.org_id:
@@ -56,9 +60,11 @@ class LogNode:
                 )
         return txs
 
-    def submit(self, caller: Identity, items: Any) -> list[dict[str, Any]]:
-        """Append in order; each outcome once it is durable and under a signed checkpoint."""
-        txs = self._transactions(caller, items)
+    def submit(self, caller: Identity, items: Any, creators: Any = None) -> list[dict[str, Any]]:
+        """Append in order; each outcome once it is durable and under a signed checkpoint.
+        A transaction may name its creator by its place in ``creators``
+        (ledger_gw.remote.wire.batch_to_dict)."""
+        txs = self._transactions(caller, items, creators)
         return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
 
     def evaluate(self, caller: Identity, item: Any) -> Any:
@@ -78,6 +84,18 @@ class LogNode:
             return record.org == caller.org_id
 
         return self.log.inclusion(index, tx_id, size, own)
+
+    def entries(self, caller: Identity, begin: int, end: int) -> list[str | None]:
+        """The entries ``[begin, end)`` (one tile's width at most), the caller's own only:
+        with the hash tiles, what its gateway needs to check many receipts at once."""
+        if not 0 <= begin < end <= begin + MAX_ENTRIES:
+            raise MalformedError(f"give 1 to {MAX_ENTRIES} positions, begin < end")
+
+        def own(record: Record) -> bool:
+            return record.org == caller.org_id
+
+        revealed = self.log.revealed(begin, end, own)
+        return [None if e is None else base64.b64encode(e).decode() for e in revealed]
 
     def consistency(self, size1: int, size2: int | None) -> Any:
         return self.log.consistency(size1, size2)

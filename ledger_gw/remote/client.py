@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import ssl
 from typing import Any
 
+import orjson
 import urllib3
 
 from ledger_gw.errors import UnavailableError
@@ -22,25 +22,23 @@ class NodeClient:
         self._http = urllib3.PoolManager(ssl_context=context, timeout=TIMEOUT, retries=False)
 
     def get(self, path: str, **params: Any) -> Any:
-        fields = {k: str(v) for k, v in params.items() if v is not None}
-        return self._request("GET", path, fields=fields)
+        return self._json(self._request("GET", path, fields=_fields(params)))
 
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        return self._request(
-            "POST",
-            path,
-            body=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-
-    def get_bytes(self, path: str) -> bytes:
-        """A binary answer (a tile); errors are problem+json as everywhere else."""
-        response = self._send("GET", path)
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """An answer that is not JSON (a tile); errors are JSON all the same."""
+        response = self._request("GET", path, fields=_fields(params))
         if response.status >= 400:
             self._json(response)
         return bytes(response.data)
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        return self._json(
+            self._request(
+                "POST", path, body=orjson.dumps(body), headers={"Content-Type": "application/json"}
+            )
+        )
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
         try:
             return self._http.request(method, self.base_url + path, **kwargs)
         except urllib3.exceptions.HTTPError as exc:
@@ -49,13 +47,10 @@ class NodeClient:
                 code="log_node_unreachable",
             ) from None
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        return self._json(self._send(method, path, **kwargs))
-
     def _json(self, response: urllib3.BaseHTTPResponse) -> Any:
         try:
-            data = json.loads(response.data)
-        except ValueError:
+            data = orjson.loads(response.data)
+        except orjson.JSONDecodeError:
             raise UnavailableError(
                 f"the log node answered {response.status} without JSON", code="bad_answer"
             ) from None
@@ -65,3 +60,7 @@ class NodeClient:
 
     def close(self) -> None:
         self._http.clear()
+
+
+def _fields(params: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in params.items() if v is not None}

@@ -37,7 +37,7 @@ from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inc
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
-from ledger_gw.remote.wire import outcome_from_dict
+from ledger_gw.remote.wire import batch_to_dict, outcome_from_dict
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class RemoteLedger:
             return self.outbox.capture(txs)
 
     def _send(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        answer = self.node.post("/v1/node/submit", {"transactions": [t.to_dict() for t in txs]})
+        answer = self.node.post("/v1/node/submit", batch_to_dict(txs))
         outcomes = [outcome_from_dict(o) for o in answer["outcomes"]]
         if [o.tx_id for o in outcomes] != [t.tx_id for t in txs]:
             self.receipts.mismatch("the node answered for other transactions than it was given")

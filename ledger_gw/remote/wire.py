@@ -1,11 +1,14 @@
-"""What a log node and a gateway say to each other about outcomes and errors, as JSON."""
+"""What a log node and a gateway say to each other: batches of transactions, outcomes and
+errors, as JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ledger_gw.errors import LedgerError, of_kind
+from ledger_gw.errors import LedgerError, MalformedError, of_kind
 from ledger_gw.interfaces import Outcome
+from ledger_gw.transaction import SignedTransaction
 
 
 def error_to_dict(error: LedgerError) -> dict[str, Any]:
@@ -39,3 +42,35 @@ def outcome_from_dict(data: Any) -> Outcome:
         None if error is None else error_from_dict(error),
         None if position is None else int(position),
     )
+
+
+def batch_to_dict(txs: Sequence[SignedTransaction]) -> dict[str, Any]:
+    """Transactions to hand over, each signer's certificate sent once: a transaction
+    names it by its place in ``creators`` (half of a transaction's bytes otherwise)."""
+    creators: dict[str, int] = {}
+    items = []
+    for tx in txs:
+        item = tx.to_dict()
+        proposal = item["proposal"]
+        proposal["creator"] = creators.setdefault(proposal["creator"], len(creators))
+        items.append(item)
+    return {"creators": list(creators), "transactions": items}
+
+
+def batch_from_dict(creators: Any, items: Any) -> list[SignedTransaction]:
+    """The transactions of a batch; a creator is its PEM, or its place in ``creators``
+    (which a batch of PEMs only may leave out)."""
+    creators = [] if creators is None else creators
+    if not isinstance(creators, list) or not isinstance(items, list):
+        raise MalformedError("creators and transactions must be lists")
+    return [SignedTransaction.from_dict(_with_creator(item, creators)) for item in items]
+
+
+def _with_creator(item: Any, creators: list[Any]) -> Any:
+    proposal = item.get("proposal") if isinstance(item, dict) else None
+    if not isinstance(proposal, dict) or type(proposal.get("creator")) is not int:
+        return item  # a PEM, or what SignedTransaction.from_dict refuses
+    creator = proposal["creator"]
+    if not 0 <= creator < len(creators):
+        raise MalformedError("a transaction names a creator the batch does not list")
+    return {**item, "proposal": {**proposal, "creator": creators[creator]}}

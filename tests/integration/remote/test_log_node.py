@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -91,12 +89,14 @@ def test_one_member_cannot_submit_or_query_as_another(site: Site) -> None:
     assert b.get("/v1/node/size")["size"] == before  # nothing written
     # A's own submission, replayed by B's gateway, is still A's: refused the same way
     a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
-    assert (
-        a.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})["outcomes"][0]["error"]
-        is None
-    )
+    (outcome,) = a.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})["outcomes"]
+    assert outcome["error"] is None
     with pytest.raises(ForbiddenError):
         b.post("/v1/node/submit", {"transactions": [as_a.to_dict()]})
+    # the entries a gateway reads to check its receipts: its own only
+    at = {"begin": outcome["position"], "end": outcome["position"] + 1}
+    assert a.get("/v1/node/entries", **at)["entries"][0] is not None
+    assert b.get("/v1/node/entries", **at)["entries"] == [None]
 
 
 def test_the_node_holds_no_registration_data(site: Site) -> None:
@@ -121,14 +121,18 @@ def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
     _until(lambda: _checked(a), "every acknowledged append checked against cosigned heads")
 
     class Forging(NodeClient):
-        def get(self, path: str, **params: Any) -> Any:
-            answer = super().get(path, **params)
-            if path == "/v1/node/inclusion" and answer["proof"]:
-                answer["proof"][0] = base64.b64encode(b"\x00" * 32).decode()
+        """Serves hash tiles whose first hash is not the tree's."""
+
+        def get_bytes(self, path: str, **params: Any) -> bytes:
+            answer = super().get_bytes(path, **params)
+            if path.startswith("/v1/log/tile/"):
+                answer = b"\x00" * 32 + answer[32:]
             return answer
 
     copy = tmp_path / "receipts.db"
-    shutil.copy(a.root / "orgs" / "AGENCY-A" / "receipts.db", copy)
+    live = sqlite3.connect(a.root / "orgs" / "AGENCY-A" / "receipts.db")
+    with closing(live), closing(sqlite3.connect(copy)) as db:
+        live.backup(db)  # the file and its write-ahead log
     with closing(sqlite3.connect(copy)) as db, db:
         db.execute("update acknowledged set verified = 0")
         db.execute("delete from trusted")
