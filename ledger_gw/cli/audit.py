@@ -266,7 +266,7 @@ def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -
     polls = 0
     while True:
         seen = poll()
-        cosigned = f" cosigned by {', '.join(seen.witnesses)}" if seen.witnesses else ""
+        cosigned = f" cosigned by {', '.join(sorted(seen.witnesses))}" if seen.witnesses else ""
         click.echo(
             f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}{cosigned}"
         )
