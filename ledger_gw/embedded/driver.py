@@ -63,6 +63,11 @@ class Driver:
             f"INSERT INTO log (seq, tx_id, timestamp, entry) VALUES ({m}, {m}, {m}, {m})",  # noqa: S608
             rows.log,
         )
+        c.executemany(
+            f"INSERT INTO certificates (ref, pem) VALUES ({m}, {m}) "  # noqa: S608
+            "ON CONFLICT (ref) DO NOTHING",
+            list(rows.certificates.items()),
+        )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
         c.executemany(
             f"INSERT INTO versions (seq, idx, value) VALUES ({m}, {m}, {m})",  # noqa: S608
@@ -83,6 +88,7 @@ class Rows:
     """The rows one batch of appended transactions adds to the ledger's tables."""
 
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    certificates: dict[str, str] = field(default_factory=dict)  # reference → PEM, new ones
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     versions: list[tuple[int, int, bytes]] = field(default_factory=list)
     # key → (key, seq, idx, the value if inline): the last write wins

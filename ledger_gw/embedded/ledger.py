@@ -51,7 +51,7 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange
 from ledger_gw.sqlite import file_gone
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 _log = logging.getLogger(__name__)
 MAX_SKEW = dt.timedelta(minutes=10)
@@ -344,6 +344,8 @@ class EmbeddedLedger:
             rows.add(
                 position, tx_id, p.tx.proposal.timestamp, logged.entry, logged.writes, new_nodes
             )
+            creator = p.tx.proposal.creator
+            rows.certificates[certificate_ref(creator)] = creator
             view.apply(run.writes)
             if recent is not None:
                 recent.record(position, run.writes)

@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
-from ledger_gw.errors import IntegrityError, NotFoundError
+from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state, versions
+from ledger_gw.errors import IntegrityError, LedgerError, NotFoundError
 from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
+from ledger_gw.transaction import certificate_ref
 
 
 def log_size(conn: Connection) -> int:
@@ -31,6 +32,22 @@ def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
         if h is None:
             raise IntegrityError(f"tree node {node} is missing from storage")
         found.append(h)
+    return found
+
+
+def stored_certificates(conn: Connection) -> dict[str, str]:
+    """Every stored certificate by its reference, each row checked by hashing its PEM."""
+    found: dict[str, str] = {}
+    for ref, pem in conn.execute(select(certificates.c.ref, certificates.c.pem)):
+        try:
+            ok = certificate_ref(pem) == ref
+        except LedgerError:  # not a certificate at all
+            ok = False
+        if not ok:
+            raise IntegrityError(
+                f"stored certificate {ref[:16]} is not the one its reference names"
+            )
+        found[str(ref)] = str(pem)
     return found
 
 
@@ -66,6 +83,11 @@ class LogReader:
         if data is None:
             raise NotFoundError(f"no log entry at position {index}")
         return bytes(data)
+
+    def certificates(self) -> dict[str, str]:
+        """Every certificate that signed an entry, by reference (checked as read)."""
+        with self._read() as conn:
+            return stored_certificates(conn)
 
     def position_of(self, tx_id: str) -> int:
         with self._read() as conn:

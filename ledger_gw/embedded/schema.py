@@ -35,6 +35,17 @@ log = Table(
     Column("entry", LargeBinary, nullable=False),
 )
 
+# Each certificate that signed an entry, once: entries name it by reference (SHA-256 of
+# its DER), which the leaf commits to, so a row is checked by hashing it. Written in the
+# transaction that appends its first entry.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    Column("pem", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Hashes of every perfect subtree of the tree (level 0 = leaf hashes).
 nodes = Table(
     "nodes",

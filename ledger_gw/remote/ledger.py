@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from cryptography.x509.oid import NameOID
@@ -28,11 +28,10 @@ from ledger_gw.errors import (
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
-from ledger_gw.remote.wire import outcome_from_dict
+from ledger_gw.remote.wire import outcome_from_dict, revealed_transaction
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -191,8 +190,8 @@ class RemoteLog:
         """The node reveals the entry to its submitter only; this gateway then applies the
         caller's own rule on top (``reveal`` sees a record built from what it got)."""
         proof = dict(self.node.get("/v1/node/inclusion", index=position, tx=tx_id, size=size))
-        if "entry" in proof and not reveal(_record(int(proof["index"]), proof["entry"])):
-            del proof["entry"]
+        if "entry" in proof and not reveal(_record(int(proof["index"]), proof)):
+            del proof["entry"], proof["certificate"]
         return proof
 
     def consistency(self, size1: int, size2: int | None) -> Any:
@@ -213,8 +212,10 @@ def _org_of(tx: SignedTransaction) -> str:
     return str(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
 
 
-def _record(position: int, entry_b64: str) -> Record:
-    tx = SignedTransaction.of_entry(Entry.from_bytes(base64.b64decode(entry_b64)))
+def _record(position: int, proof: Mapping[str, Any]) -> Record:
+    """The record of a revealed entry, its signer's certificate checked against the hash
+    the entry names."""
+    tx = revealed_transaction(proof)
     p = tx.proposal
     submitted = p.function == "submit" and p.args and isinstance(p.args[0], dict)
     return Record(

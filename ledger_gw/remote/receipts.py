@@ -25,9 +25,9 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.errors import EvidenceError, IntegrityError, LedgerError, NotFoundError
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.wire import revealed_transaction
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
@@ -227,8 +227,7 @@ class Receipts:
         if entry_b64 is None:
             self._fail(f"the entry at {position} is not {tx_id}: the node calls it another's")
         data = base64.b64decode(entry_b64)
-        entry = Entry.from_bytes(data)
-        tx = SignedTransaction.of_entry(entry)
+        tx = revealed_transaction(proof)
         if tx.tx_id != tx_id or _sig(tx.signature) != sig:
             self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
         verify_inclusion(leaf_hash(data), position, cp.size, _b64d(proof["proof"]), cp.root_hash)

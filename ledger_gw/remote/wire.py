@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Mapping
 from typing import Any
 
-from ledger_gw.errors import LedgerError, of_kind
+from ledger_gw.errors import AuthenticationError, LedgerError, of_kind
 from ledger_gw.interfaces import Outcome
+from ledger_gw.log.entry import Entry
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 
 def error_to_dict(error: LedgerError) -> dict[str, Any]:
@@ -39,3 +44,14 @@ def outcome_from_dict(data: Any) -> Outcome:
         None if error is None else error_from_dict(error),
         None if position is None else int(position),
     )
+
+
+def revealed_transaction(proof: Mapping[str, Any]) -> SignedTransaction:
+    """The transaction of an entry a node revealed with its signer's certificate: the
+    entry names the certificate by hash, so only that one fits."""
+    try:
+        entry = Entry.from_bytes(base64.b64decode(proof["entry"], validate=True))
+        pem = str(proof["certificate"])
+    except (KeyError, ValueError, binascii.Error) as exc:
+        raise AuthenticationError(f"the node revealed no entry: {exc}") from exc
+    return SignedTransaction.of_entry(entry, {certificate_ref(pem): pem})

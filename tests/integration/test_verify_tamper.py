@@ -29,6 +29,7 @@ from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.note import Note, NoteSignature, SigType
+from ledger_gw.transaction import certificate_ref
 from ledger_gw.witness.core import TrustedLog
 from ledger_gw.witness.home import STATE_FILE, WitnessHome
 from ledger_gw.witness.store import witnessed_in
@@ -255,6 +256,76 @@ def test_altered_log_column(
     new = {"tx_id": "0" * 64, "timestamp": timestamp.replace("2", "1", 1)}[column]
     db.execute(f"UPDATE log SET {column} = ? WHERE seq = 12", (new,))  # noqa: S608
     _fails_at(workspace, copy, 12)
+
+
+# -- the certificates, stored once and named by hash in the entries ------------------------
+
+
+def _first_signed_by(db: sqlite3.Connection, ref: str) -> int:
+    for seq, entry in db.execute("SELECT seq, entry FROM log ORDER BY seq"):
+        if json.loads(entry)["tx"]["proposal"]["creator"] == ref:
+            return int(seq)
+    raise AssertionError(f"no entry names {ref}")
+
+
+def _some_certificate(db: sqlite3.Connection) -> tuple[str, str]:
+    ref, pem = _one(db, "SELECT ref, pem FROM certificates ORDER BY ref LIMIT 1")
+    return str(ref), str(pem)
+
+
+def test_every_signer_certificate_is_stored_once(db: sqlite3.Connection) -> None:
+    (count,) = _one(db, "SELECT count(*) FROM certificates")
+    named = {
+        json.loads(entry)["tx"]["proposal"]["creator"]
+        for (entry,) in db.execute("SELECT entry FROM log")
+    }
+    assert count == len(named) == len({org for org, _ in story()})
+
+
+def test_deleted_certificate(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    ref, _ = _some_certificate(db)
+    db.execute("DELETE FROM certificates WHERE ref = ?", (ref,))
+    _fails_at(workspace, copy, _first_signed_by(db, ref))
+
+
+@pytest.mark.parametrize("rekeyed", [False, True], ids=["same-reference", "its-own-reference"])
+def test_certificate_swapped_for_another_members(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, rekeyed: bool
+) -> None:
+    """Another valid certificate of the consortium, under the old reference or its own."""
+    ref, pem = _some_certificate(db)
+    other = next(
+        s.cert_pem
+        for s in map(workspace.signer, ("AGENCY-A", "AGENCY-B", "AGENCY-C"))
+        if s.cert_pem != pem
+    )
+    new_ref = certificate_ref(other) if rekeyed else ref
+    db.execute("DELETE FROM certificates WHERE ref = ?", (new_ref,))
+    db.execute("UPDATE certificates SET ref = ?, pem = ? WHERE ref = ?", (new_ref, other, ref))
+    if rekeyed:  # the other member's entries still find theirs
+        _fails_at(workspace, copy, _first_signed_by(db, ref))
+    else:
+        with pytest.raises(IntegrityError, match="certificate"):
+            _verify(workspace, copy)
+
+
+def test_flipped_byte_in_certificate(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    ref, pem = _some_certificate(db)
+    data = bytearray(pem.encode())
+    data[len(data) // 2] ^= 0x01
+    db.execute("UPDATE certificates SET pem = ? WHERE ref = ?", (data.decode(), ref))
+    with pytest.raises(IntegrityError, match="certificate"):
+        _verify(workspace, copy)
+
+
+def test_added_certificate(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    """A certificate no entry names: a row the log does not explain."""
+    pem = workspace.signer("AUDITOR-X").cert_pem
+    db.execute("INSERT INTO certificates VALUES (?, ?)", (certificate_ref(pem), pem))
+    with pytest.raises(IntegrityError, match="certificates that sign no entry"):
+        _verify(workspace, copy)
 
 
 # -- the Merkle tree ----------------------------------------------------------------------
