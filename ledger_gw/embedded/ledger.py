@@ -341,11 +341,18 @@ class EmbeddedLedger:
             assert run.result is not None
             position = tree.size
             new_nodes = tree.append(logged.leaf)
+            proposal = p.tx.proposal
+            quotable = (run.result, *proposal.contract_args())
             rows.add(
-                position, tx_id, p.tx.proposal.timestamp, logged.entry, logged.writes, new_nodes
+                position,
+                tx_id,
+                proposal.timestamp,
+                logged.entry,
+                logged.writes,
+                new_nodes,
+                quotable,
             )
-            creator = p.tx.proposal.creator
-            rows.certificates[certificate_ref(creator)] = creator
+            rows.certificates[certificate_ref(proposal.creator)] = proposal.creator
             view.apply(run.writes)
             if recent is not None:
                 recent.record(position, run.writes)

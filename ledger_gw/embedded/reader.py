@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state, versions
+from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state
 from ledger_gw.errors import IntegrityError, LedgerError, NotFoundError
 from ledger_gw.log.merkle import NodeID, consistency_nodes, inclusion_nodes
 from ledger_gw.transaction import certificate_ref
@@ -114,19 +114,9 @@ class LogReader:
             position = int(rows[-1][0]) + 1
 
     def state_value(self, key: bytes) -> bytes | None:
-        """The current value of one world-state key (inline, or its version's)."""
+        """The current value of one world-state key."""
         with self._read() as conn:
-            row = conn.execute(
-                select(state.c.value, versions.c.value)
-                .select_from(state)
-                .outerjoin(
-                    versions, (versions.c.seq == state.c.seq) & (versions.c.idx == state.c.idx)
-                )
-                .where(state.c.key == key)
-            ).first()
-        if row is None:
-            return None
-        return bytes(row[0] if row[0] is not None else row[1])
+            return Driver(conn).get_state(key)
 
     def written_at(self, prefix: bytes, below: int) -> list[int]:
         """Log positions below ``below`` of the last writes of the keys under ``prefix``

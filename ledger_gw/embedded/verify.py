@@ -3,9 +3,9 @@
 Recomputes everything from the log: each entry's canonical form and signature (by
 the certificate the entry names, each stored certificate hashed and named by some entry),
 the contract's replay (same result, same writes, same events), the Merkle tree
-node by node, every checkpoint's root and signatures, and finally the stored
-world state and every stored value against the replayed ones. The first
-discrepancy is reported with the log position it belongs to. What depends on one
+node by node, every checkpoint's root and signatures, and finally the stored world
+state (each current value, and what of its entry it quotes) against the replayed one.
+The first discrepancy is reported with the log position it belongs to. What depends on one
 entry or one checkpoint alone (form, signatures, leaf hash) is checked on a pool of
 processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
 
@@ -36,7 +36,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.reader import log_size, node_hashes, stored_certificates
-from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
+from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
 from ledger_gw.errors import IntegrityError, LedgerError
@@ -104,7 +104,8 @@ class _Replay:
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            rows.add(position, tx_id, timestamp, b"", writes, new_nodes)
+            quotable = (replayed, *proposal.contract_args())
+            rows.add(position, tx_id, timestamp, data, writes, new_nodes, quotable)
             view.apply(stub.writes)
         try:
             Driver(conn).append(rows, None)
@@ -142,10 +143,14 @@ def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, bytes, str
 
 
 _TABLES = {
-    "state": select(state.c.seq, state.c.key, state.c.idx, state.c.value).order_by(state.c.key),
-    "versions": select(versions.c.seq, versions.c.idx, versions.c.value).order_by(
-        versions.c.seq, versions.c.idx
-    ),
+    "state": select(
+        state.c.seq,
+        state.c.key,
+        state.c.value,
+        state.c.quote_at,
+        state.c.quote_from,
+        state.c.quote_len,
+    ).order_by(state.c.key),
 }
 
 
@@ -322,7 +327,6 @@ def verify_ledger(
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
             state_keys = _compare(stored, replayed, "state")
-            _compare(stored, replayed, "versions")
             count, cosigned = judged.verdict()
     finally:
         if checker is not None:

@@ -165,12 +165,21 @@ def _retouch(value: bytes) -> bytes:
     return canonical_json(obj)
 
 
-_CURRENT = "SELECT s.seq, s.idx, v.value FROM state s JOIN versions v USING (seq, idx)"
+_CURRENT = "SELECT s.seq, s.key, s.value FROM state s"
 
 
-def _current(db: sqlite3.Connection, order: str) -> tuple[int, int, bytes]:
-    """A key's current value and the write that made it (log position, write index)."""
+def _current(db: sqlite3.Connection, order: str) -> tuple[int, bytes, bytes]:
+    """A key's current value as stored (without what it quotes) and the log position
+    that wrote it."""
     return _one(db, f"{_CURRENT} ORDER BY s.key {order}")  # type: ignore[return-value]
+
+
+def _spoil(value: bytes) -> bytes:
+    """Retouched when it is JSON; a value that quotes its entry is only a part of some."""
+    try:
+        return _retouch(value)
+    except ValueError:
+        return value.replace(b'"', b'"x', 1)
 
 
 @pytest.mark.parametrize("which", ["first", "last", "delivered"])
@@ -179,13 +188,13 @@ def test_changed_current_value(
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
         rows = db.execute(_CURRENT).fetchall()
-        (seq, idx, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
+        (seq, key, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
-        seq, idx, value = _current(db, "ASC" if which == "first" else "DESC")
-        new = _retouch(value)
-    db.execute("UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (new, seq, idx))
+        seq, key, value = _current(db, "ASC" if which == "first" else "DESC")
+        new = _spoil(value)
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
     _fails_at(workspace, copy, seq)
 
 
@@ -201,9 +210,11 @@ def test_state_naming_another_writer(
 def test_changed_inline_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, change: str
 ) -> None:
-    """Small current values are also held in `state` itself: that copy is checked too."""
-    key, seq, value = _one(db, "SELECT key, seq, value FROM state WHERE value IS NOT NULL LIMIT 1")
-    new = _retouch(value) if change == "retouched" else None
+    """Small values, which quote nothing of their entry, are checked as they are."""
+    key, seq, value = _one(
+        db, "SELECT key, seq, value FROM state WHERE quote_at IS NULL ORDER BY length(value)"
+    )
+    new = _retouch(value) if change == "retouched" else b""
     db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
     _fails_at(workspace, copy, seq)
 
@@ -221,31 +232,41 @@ def test_deleted_state_row(
 def test_added_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
 ) -> None:
-    db.execute("INSERT INTO state (key, seq, idx) VALUES (?, ?, ?)", (key, 3, 0))
+    db.execute("INSERT INTO state (key, seq, value) VALUES (?, ?, ?)", (key, 3, b"{}"))
     _fails_at(workspace, copy, None)
 
 
-@pytest.mark.parametrize("current", [True, False], ids=["current", "overwritten"])
 def test_altered_value_in_the_middle(
-    workspace: Workspace, copy: Path, db: sqlite3.Connection, current: bool
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
-    """Values that a later write replaced are checked too."""
-    query = (
-        f"{_CURRENT} WHERE s.seq = 12 LIMIT 1"
-        if current
-        else "SELECT seq, idx, value FROM versions WHERE (seq, idx) NOT IN "
-        "(SELECT seq, idx FROM state) ORDER BY seq LIMIT 1"
-    )
-    seq, idx, value = _one(db, query)
-    db.execute(
-        "UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (_retouch(value), seq, idx)
-    )
+    seq, key, value = _one(db, f"{_CURRENT} WHERE s.seq = 12 LIMIT 1")
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (_spoil(value), key))
     _fails_at(workspace, copy, seq)
 
 
-def test_deleted_version(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
-    db.execute("DELETE FROM versions WHERE seq = 12")
-    _fails_at(workspace, copy, None)
+@pytest.mark.parametrize(
+    "change",
+    [
+        "quote_at = quote_at + 1",
+        "quote_from = quote_from - 1",
+        "quote_len = quote_len - 1",
+        "quote_at = NULL, quote_from = NULL, quote_len = NULL",
+    ],
+    ids=["moved-in-value", "moved-in-entry", "shortened", "dropped"],
+)
+def test_altered_quote_of_the_entry(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, change: str
+) -> None:
+    """What a value quotes of its entry is checked as its own bytes are."""
+    key, seq = _one(db, "SELECT key, seq FROM state WHERE quote_at > 0 AND seq >= 12 LIMIT 1")
+    db.execute(f"UPDATE state SET {change} WHERE key = ?", (key,))  # noqa: S608
+    _fails_at(workspace, copy, seq)
+
+
+def test_values_quote_what_their_entries_hold(db: sqlite3.Connection) -> None:
+    """Every event's history record and receipt quote its entry instead of copying it."""
+    (quoting,) = _one(db, "SELECT count(*) FROM state WHERE quote_at IS NOT NULL")
+    assert quoting >= 2 * SIZE
 
 
 @pytest.mark.parametrize("column", ["tx_id", "timestamp"])
