@@ -109,7 +109,12 @@ def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
         begin, end = _int_arg("begin"), _int_arg("end")
         if begin is None or end is None:
             raise MalformedError("begin and end are required")
-        return _json({"begin": begin, "entries": node.entries(who, begin, end)})
+        return _json(node.entries(who, begin, end))
+
+    @app.get("/v1/node/certificates")
+    def certificates() -> Response:
+        caller()
+        return _json({"certificates": node.certificates()})
 
     @app.get("/v1/node/consistency")
     def consistency() -> Response:

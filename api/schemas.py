@@ -387,6 +387,12 @@ class InclusionOut(Schema):
             f"(never a donor); {_EMBEDDED}"
         }
     )
+    certificate = fields.String(
+        metadata={
+            "description": "PEM certificate of the entry's signer, which the entry names by "
+            f"the SHA-256 of its DER; with the entry only; {_EMBEDDED}"
+        }
+    )
     proof = fields.List(fields.String(), metadata={"description": _EMBEDDED})
     checkpoint = fields.String(metadata={"description": _EMBEDDED})
     kind = fields.String(metadata={"description": f"fabric/blocks-v1; {_ON_FABRIC}"})

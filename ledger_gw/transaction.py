@@ -3,6 +3,11 @@
 As in Fabric, the transaction ID is SHA-256(nonce ‖ creator) so that a client
 knows it before submitting and can safely retry: the same ID never carries other
 content. The signature covers the canonical JSON of the proposal.
+
+A log entry names the creator by its certificate's reference (SHA-256 of its DER)
+instead of carrying the PEM: the log holds each certificate once, beside the entries.
+The leaf commits to the reference, so no other certificate can be put in its place,
+and the signed bytes are the proposal again with the certificate the reference names.
 """
 
 from __future__ import annotations
@@ -11,16 +16,17 @@ import base64
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives import serialization
 
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import AuthenticationError
-from ledger_gw.identity import Signer
+from ledger_gw.identity import Signer, load_certificate
 from ledger_gw.log.entry import Entry
 
 NONCE_BYTES = 24
@@ -43,6 +49,16 @@ def parse_time(text: str) -> dt.datetime:
     if format_time(when) != text:
         raise ValueError(f"non-canonical timestamp {text!r}")
     return when
+
+
+Certificates = Mapping[str, str]  # certificate reference → PEM
+
+
+@cache
+def certificate_ref(pem: str) -> str:
+    """SHA-256 (hex) of the certificate's DER: one name for it, however the PEM is wrapped."""
+    der = load_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return hashlib.sha256(der).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -75,30 +91,56 @@ class Proposal:
         """The signed bytes."""
         return canonical_json(self.to_dict())
 
+    @cached_property
+    def logged(self) -> bytes:
+        """The proposal as a log entry holds it: the creator named by its reference."""
+        return canonical_json({**self.to_dict(), "creator": certificate_ref(self.creator)})
+
     @classmethod
     def from_payload(cls, payload: bytes) -> Proposal:
         """The proposal whose signed bytes are exactly `payload`, kept as they came rather
         than encoded again. Raises ValueError for anything `payload` would not produce."""
-        try:
-            p = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"malformed proposal: {exc}") from exc
-        if type(p) is not dict or set(p) != _PROPOSAL_FIELDS or type(p["args"]) is not list:
-            raise ValueError("malformed proposal: unexpected fields")
-        if any(type(p[name]) is not str for name in _PROPOSAL_FIELDS - {"args"}):
-            raise ValueError("malformed proposal: fields must be strings")
-        try:
-            canonical = canonical_json(p)
-        except TypeError as exc:
-            raise ValueError(f"malformed proposal: {exc}") from exc
-        if canonical != payload:
-            raise ValueError("malformed proposal: not in canonical form")
+        p = _parse(payload)
         proposal = cls(p["creator"], p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
         vars(proposal)["payload"] = payload  # the cached property, already known
         return proposal
 
+    @classmethod
+    def from_logged(cls, logged: bytes, certificates: Certificates) -> Proposal:
+        """The proposal a log entry holds, its creator's certificate found by reference.
+        Raises ValueError for anything `logged` would not produce, or an unknown or
+        mismatched certificate."""
+        p = _parse(logged)
+        pem = certificates.get(p["creator"])
+        if pem is None:
+            raise ValueError(f"unknown certificate {p['creator'][:16]}")
+        if certificate_ref(pem) != p["creator"]:
+            raise ValueError(f"certificate {p['creator'][:16]} is not the one named")
+        proposal = cls(pem, p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
+        vars(proposal)["logged"] = logged  # the cached property, already known
+        return proposal
+
     def contract_args(self) -> list[bytes]:
         return [a.encode() if isinstance(a, str) else canonical_json(a) for a in self.args]
+
+
+def _parse(data: bytes) -> dict[str, Any]:
+    """A proposal's fields from its canonical JSON; ValueError for anything else."""
+    try:
+        p = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"malformed proposal: {exc}") from exc
+    if type(p) is not dict or set(p) != _PROPOSAL_FIELDS or type(p["args"]) is not list:
+        raise ValueError("malformed proposal: unexpected fields")
+    if any(type(p[name]) is not str for name in _PROPOSAL_FIELDS - {"args"}):
+        raise ValueError("malformed proposal: fields must be strings")
+    try:
+        canonical = canonical_json(p)
+    except TypeError as exc:
+        raise ValueError(f"malformed proposal: {exc}") from exc
+    if canonical != data:
+        raise ValueError("malformed proposal: not in canonical form")
+    return p
 
 
 @dataclass(frozen=True)
@@ -118,13 +160,13 @@ class SignedTransaction:
 
     def entry(self, result: bytes, effects: str) -> Entry:
         """The log entry that records this transaction and what it did."""
-        return Entry(self.proposal.payload, self.signature, result, effects)
+        return Entry(self.proposal.logged, self.signature, result, effects)
 
     @classmethod
-    def of_entry(cls, entry: Entry) -> SignedTransaction:
-        """The transaction a log entry carries, its proposal kept as the signed bytes."""
+    def of_entry(cls, entry: Entry, certificates: Certificates) -> SignedTransaction:
+        """The transaction a log entry carries, with its creator's certificate."""
         try:
-            return cls(Proposal.from_payload(entry.proposal), entry.signature)
+            return cls(Proposal.from_logged(entry.proposal, certificates), entry.signature)
         except ValueError as exc:
             raise AuthenticationError(
                 f"malformed transaction: {exc}", code="malformed_transaction"

@@ -114,10 +114,12 @@ def unb64(text: object) -> bytes:
         raise ValueError(f"not base64: {exc}") from exc
 
 
-def entry_to_json(entry: Entry) -> dict[str, Any]:
-    """A log entry in readable form; :func:`entry_bytes` restores the exact leaf bytes."""
+def entry_to_json(tx: SignedTransaction, entry: Entry) -> dict[str, Any]:
+    """A log entry in readable form, its transaction with the signer's certificate in
+    full; :func:`entry_bytes` restores the exact leaf bytes, which name that certificate
+    by its hash."""
     return {
-        "tx": SignedTransaction.of_entry(entry).to_dict(),
+        "tx": tx.to_dict(),
         "result": json.loads(entry.result),
         "effects": entry.effects,
     }
@@ -262,7 +264,9 @@ def _listed(value: object, what: str) -> list[Any]:
 
 
 def merkle_evidence(
-    note: str, tree_size: int, entries: Sequence[tuple[int, bytes, Sequence[bytes]]]
+    note: str,
+    tree_size: int,
+    entries: Sequence[tuple[int, SignedTransaction, Entry, Sequence[bytes]]],
 ) -> dict[str, Any]:
     """The ``evidence`` object of an embedded-ledger bundle."""
     return {
@@ -272,9 +276,9 @@ def merkle_evidence(
         "entries": [
             {
                 "index": position,
-                "entry": entry_to_json(Entry.from_bytes(data)),
+                "entry": entry_to_json(tx, entry),
                 "proof": [b64(h) for h in proof],
             }
-            for position, data, proof in entries
+            for position, tx, entry, proof in entries
         ],
     }

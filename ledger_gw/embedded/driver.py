@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from ledger_gw.embedded.schema import INLINE_MAX
+from ledger_gw.embedded.quoting import parts_of, restored, stored
 from ledger_gw.log.merkle import NodeID
 
 
@@ -23,10 +23,10 @@ class Driver:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # COALESCE stops at the inline value: the subquery runs only for large values.
+        # The entry is read only for a value that quotes it, and only the part quoted.
         current = (
-            "SELECT s.key, coalesce(s.value, (SELECT v.value FROM versions v"
-            " WHERE v.seq = s.seq AND v.idx = s.idx)) FROM state s"
+            "SELECT s.key, s.value, s.quote_at, substr(l.entry, s.quote_from + 1, s.quote_len)"
+            " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
         )
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
@@ -38,10 +38,10 @@ class Driver:
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))
-        return bytes(rows[0][1]) if rows else None
+        return _value(rows[0]) if rows else None
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
-        return [(bytes(k), bytes(v)) for k, v in self._all(self._scan, (low, high))]
+        return [(bytes(row[0]), _value(row)) for row in self._all(self._scan, (low, high))]
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -63,15 +63,17 @@ class Driver:
             f"INSERT INTO log (seq, tx_id, timestamp, entry) VALUES ({m}, {m}, {m}, {m})",  # noqa: S608
             rows.log,
         )
+        c.executemany(
+            f"INSERT INTO certificates (ref, pem) VALUES ({m}, {m}) "  # noqa: S608
+            "ON CONFLICT (ref) DO NOTHING",
+            list(rows.certificates.items()),
+        )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
         c.executemany(
-            f"INSERT INTO versions (seq, idx, value) VALUES ({m}, {m}, {m})",  # noqa: S608
-            rows.versions,
-        )
-        c.executemany(
-            f"INSERT INTO state (key, seq, idx, value) VALUES ({m}, {m}, {m}, {m}) "  # noqa: S608
-            "ON CONFLICT (key) DO UPDATE "
-            "SET seq = excluded.seq, idx = excluded.idx, value = excluded.value",
+            "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len) "  # noqa: S608
+            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (key) DO UPDATE "
+            "SET seq = excluded.seq, value = excluded.value, quote_at = excluded.quote_at, "
+            "quote_from = excluded.quote_from, quote_len = excluded.quote_len",
             list(rows.state.values()),
         )
         if checkpoint is not None:
@@ -83,10 +85,12 @@ class Rows:
     """The rows one batch of appended transactions adds to the ledger's tables."""
 
     log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    certificates: dict[str, str] = field(default_factory=dict)  # reference → PEM, new ones
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
-    versions: list[tuple[int, int, bytes]] = field(default_factory=list)
-    # key → (key, seq, idx, the value if inline): the last write wins
-    state: dict[bytes, tuple[bytes, int, int, bytes | None]] = field(default_factory=dict)
+    # key → (key, seq, value, quote_at, quote_from, quote_len): the last write wins
+    state: dict[bytes, tuple[bytes, int, bytes, int | None, int | None, int | None]] = field(
+        default_factory=dict
+    )
 
     def add(
         self,
@@ -96,9 +100,18 @@ class Rows:
         entry: bytes,
         writes: Sequence[tuple[bytes, bytes]],
         new_nodes: Sequence[tuple[NodeID, bytes]],
+        quotable: Sequence[bytes] = (),
     ) -> None:
+        """`quotable`: the parts of `entry` its writes may contain (its result, its
+        arguments), which they then quote rather than copy."""
         self.log.append((position, tx_id, timestamp, entry))
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
-        for idx, (key, value) in enumerate(writes):
-            self.versions.append((position, idx, value))
-            self.state[key] = (key, position, idx, value if len(value) <= INLINE_MAX else None)
+        parts = parts_of(entry, quotable)
+        for key, value in writes:
+            self.state[key] = (key, position, *stored(value, parts))
+
+
+def _value(row: Sequence[Any]) -> bytes:
+    """A value as written, from a row of ``key, value, quote_at, the part quoted``."""
+    part = row[3]
+    return restored(bytes(row[1]), row[2], None if part is None else bytes(part))

@@ -51,7 +51,7 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange
 from ledger_gw.sqlite import file_gone
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 _log = logging.getLogger(__name__)
 MAX_SKEW = dt.timedelta(minutes=10)
@@ -341,9 +341,18 @@ class EmbeddedLedger:
             assert run.result is not None
             position = tree.size
             new_nodes = tree.append(logged.leaf)
+            proposal = p.tx.proposal
+            quotable = (run.result, *proposal.contract_args())
             rows.add(
-                position, tx_id, p.tx.proposal.timestamp, logged.entry, logged.writes, new_nodes
+                position,
+                tx_id,
+                proposal.timestamp,
+                logged.entry,
+                logged.writes,
+                new_nodes,
+                quotable,
             )
+            rows.certificates[certificate_ref(proposal.creator)] = proposal.creator
             view.apply(run.writes)
             if recent is not None:
                 recent.record(position, run.writes)

@@ -13,9 +13,10 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
-from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
-from ledger_gw.errors import IntegrityError, NotFoundError
+from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state
+from ledger_gw.errors import IntegrityError, LedgerError, NotFoundError
 from ledger_gw.log.merkle import CompactRange, NodeID, consistency_nodes, inclusion_nodes
+from ledger_gw.transaction import certificate_ref
 
 
 def log_size(conn: Connection) -> int:
@@ -31,6 +32,22 @@ def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
         if h is None:
             raise IntegrityError(f"tree node {node} is missing from storage")
         found.append(h)
+    return found
+
+
+def stored_certificates(conn: Connection) -> dict[str, str]:
+    """Every stored certificate by its reference, each row checked by hashing its PEM."""
+    found: dict[str, str] = {}
+    for ref, pem in conn.execute(select(certificates.c.ref, certificates.c.pem)):
+        try:
+            ok = certificate_ref(pem) == ref
+        except LedgerError:  # not a certificate at all
+            ok = False
+        if not ok:
+            raise IntegrityError(
+                f"stored certificate {ref[:16]} is not the one its reference names"
+            )
+        found[str(ref)] = str(pem)
     return found
 
 
@@ -67,6 +84,11 @@ class LogReader:
             raise NotFoundError(f"no log entry at position {index}")
         return bytes(data)
 
+    def certificates(self) -> dict[str, str]:
+        """Every certificate that signed an entry, by reference (checked as read)."""
+        with self._read() as conn:
+            return stored_certificates(conn)
+
     def position_of(self, tx_id: str) -> int:
         with self._read() as conn:
             seq = conn.execute(select(log.c.seq).where(log.c.tx_id == tx_id)).scalar()
@@ -92,19 +114,9 @@ class LogReader:
             position = int(rows[-1][0]) + 1
 
     def state_value(self, key: bytes) -> bytes | None:
-        """The current value of one world-state key (inline, or its version's)."""
+        """The current value of one world-state key."""
         with self._read() as conn:
-            row = conn.execute(
-                select(state.c.value, versions.c.value)
-                .select_from(state)
-                .outerjoin(
-                    versions, (versions.c.seq == state.c.seq) & (versions.c.idx == state.c.idx)
-                )
-                .where(state.c.key == key)
-            ).first()
-        if row is None:
-            return None
-        return bytes(row[0] if row[0] is not None else row[1])
+            return Driver(conn).get_state(key)
 
     def written_at(self, prefix: bytes, below: int) -> list[int]:
         """Log positions below ``below`` of the last writes of the keys under ``prefix``

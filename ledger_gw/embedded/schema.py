@@ -1,10 +1,10 @@
 """Tables of the embedded ledger (SQLAlchemy Core; SQLite or PostgreSQL).
 
 The tables keyed by something other than an integer are WITHOUT ROWID on SQLite: one
-B-tree instead of a table and its primary-key index. World state is split in two so
-that each write touches one small random-keyed row: `state` maps a key to the write
-that made its current value (rows of a hundred bytes, dense pages, few splits), and
-`versions` holds every value ever written, appended in log order.
+B-tree instead of a table and its primary-key index. World state keeps each key's
+current value only, and no copy of what the log holds already: a value quotes the part
+of its entry it contains (embedded.quoting). Earlier values are what replaying the log
+gives, as verification does.
 
 Keys are stored as UTF-8 bytes: Fabric's composite keys contain U+0000, which
 PostgreSQL text cannot hold, and byte order is code point order, as Fabric sorts.
@@ -35,6 +35,17 @@ log = Table(
     Column("entry", LargeBinary, nullable=False),
 )
 
+# Each certificate that signed an entry, once: entries name it by reference (SHA-256 of
+# its DER), which the leaf commits to, so a row is checked by hashing it. Written in the
+# transaction that appends its first entry.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("ref", String(64), primary_key=True),
+    Column("pem", Text, nullable=False),
+    sqlite_with_rowid=False,
+)
+
 # Hashes of every perfect subtree of the tree (level 0 = leaf hashes).
 nodes = Table(
     "nodes",
@@ -45,27 +56,18 @@ nodes = Table(
     sqlite_with_rowid=False,
 )
 
-# World state: which write made each key's current value (the idx-th write at seq), and
-# that value itself when it is small (INLINE_MAX bytes at most): the contract's index
-# entries, which it reads a person's range at a time, then need no lookup in `versions`.
+# World state: each key's current value and the log position that wrote it. The value
+# is stored without the part of that entry it quotes, if any: ``quote_at`` is where the
+# part goes, ``quote_from`` and ``quote_len`` where the entry holds it.
 state = Table(
     "state",
     metadata,
     Column("key", LargeBinary, primary_key=True),
     Column("seq", BigInteger, nullable=False),
-    Column("idx", Integer, nullable=False),
-    Column("value", LargeBinary, nullable=True),
-    sqlite_with_rowid=False,
-)
-INLINE_MAX = 128
-
-# Every value written: the idx-th write (in key order) of the transaction at seq.
-versions = Table(
-    "versions",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("idx", Integer, primary_key=True, autoincrement=False),
     Column("value", LargeBinary, nullable=False),
+    Column("quote_at", Integer, nullable=True),
+    Column("quote_from", Integer, nullable=True),
+    Column("quote_len", Integer, nullable=True),
     sqlite_with_rowid=False,
 )
 

@@ -17,7 +17,7 @@ from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
-from ledger_gw.errors import IntegrityError
+from ledger_gw.errors import AuthenticationError, IntegrityError
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
@@ -52,6 +52,7 @@ class EmbeddedLog:
         self.consortium = consortium
         self._cosign = cosigner
         self._orgs: dict[str, str] = {}
+        self._certificates: dict[str, str] = {}  # the log's, read again when one is new
         self._borders: dict[tuple[int, str], CompactRange] = {}  # (size, root): border
         self._borders_lock = threading.Lock()
 
@@ -106,8 +107,16 @@ class EmbeddedLog:
             self._orgs[pem] = str(attrs[0].value)
         return self._orgs[pem]
 
+    def transaction(self, entry: Entry) -> SignedTransaction:
+        """The transaction an entry of this log carries, with its signer's certificate."""
+        try:
+            return SignedTransaction.of_entry(entry, self._certificates)
+        except AuthenticationError:  # signed by a certificate new since they were read
+            self._certificates = self.reader.certificates()
+            return SignedTransaction.of_entry(entry, self._certificates)
+
     def _record(self, position: int, entry: Entry) -> Record:
-        tx = SignedTransaction.of_entry(entry)
+        tx = self.transaction(entry)
         p = tx.proposal
         args = p.args
         submitted = p.function == "submit" and args and isinstance(args[0], dict)
@@ -209,18 +218,12 @@ class EmbeddedLog:
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
         """``merkle/rfc9162-v1``: each entry with its inclusion proof at the checkpoint."""
         assert anchor.note is not None
-        return merkle_evidence(
-            anchor.note,
-            anchor.size,
-            [
-                (
-                    r.position,
-                    self.reader.entry(r.position),
-                    self.reader.inclusion_proof(r.position, anchor.size),
-                )
-                for r in records
-            ],
-        )
+        entries = []
+        for r in records:
+            entry = Entry.from_bytes(self.reader.entry(r.position))
+            proof = self.reader.inclusion_proof(r.position, anchor.size)
+            entries.append((r.position, self.transaction(entry), entry, proof))
+        return merkle_evidence(anchor.note, anchor.size, entries)
 
     def inclusion(
         self, position: int | None, tx_id: str | None, size: int | None, reveal: Reveal
@@ -240,8 +243,11 @@ class EmbeddedLog:
             "checkpoint": log.checkpoint(size),
         }
         data = log.entry(index)
-        if reveal(self._record(index, Entry.from_bytes(data))):
+        entry = Entry.from_bytes(data)
+        if reveal(self._record(index, entry)):
+            # With the certificate the entry names by hash: the reader needs nothing else.
             out["entry"] = base64.b64encode(data).decode()
+            out["certificate"] = self.transaction(entry).proposal.creator
         return out
 
     def revealed(self, begin: int, end: int, reveal: Reveal) -> list[bytes | None]:

@@ -1,10 +1,11 @@
 """Full verification of an embedded ledger, trusting nothing but the consortium file.
 
-Recomputes everything from the log: each entry's canonical form and signature,
+Recomputes everything from the log: each entry's canonical form and signature (by
+the certificate the entry names, each stored certificate hashed and named by some entry),
 the contract's replay (same result, same writes, same events), the Merkle tree
-node by node, every checkpoint's root and signatures, and finally the stored
-world state and every stored value against the replayed ones. The first
-discrepancy is reported with the log position it belongs to. What depends on one
+node by node, every checkpoint's root and signatures, and finally the stored world
+state (each current value, and what of its entry it quotes) against the replayed one.
+The first discrepancy is reported with the log position it belongs to. What depends on one
 entry or one checkpoint alone (form, signatures, leaf hash) is checked on a pool of
 processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
 
@@ -34,15 +35,15 @@ from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
-from ledger_gw.embedded.reader import log_size, node_hashes
-from ledger_gw.embedded.schema import checkpoints, log, nodes, state, versions
+from ledger_gw.embedded.reader import log_size, node_hashes, stored_certificates
+from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
 from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
-from ledger_gw.transaction import Proposal
+from ledger_gw.transaction import Certificates, Proposal, certificate_ref
 
 _CHUNK = 2000
 _Row = tuple[int, bytes, str, str]  # a log row: position, entry, transaction ID, time
@@ -71,6 +72,8 @@ class _Replay:
         self.tree = CompactRange()
         self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
         self.roots: dict[int, bytes] = {}  # recomputed roots at those sizes, until judged
+        self.certificates: Certificates = {}  # the log's, by reference
+        self.signers: set[str] = set()  # references the entries replayed so far name
 
     def close(self) -> None:
         self.engine.dispose()
@@ -87,7 +90,8 @@ class _Replay:
                 raise _fail(self.tree.size, "entry missing from the log")
             if offset in checks.malformed:
                 raise _fail(position, checks.malformed[offset])
-            proposal, result, effects = _read(data)
+            proposal, result, effects = _read(data, self.certificates)
+            self.signers.add(certificate_ref(proposal.creator))
             if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
             stub, replayed = self._execute(position, view, proposal, checks.unsigned.get(offset))
@@ -100,7 +104,8 @@ class _Replay:
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            rows.add(position, tx_id, timestamp, b"", writes, new_nodes)
+            quotable = (replayed, *proposal.contract_args())
+            rows.add(position, tx_id, timestamp, data, writes, new_nodes, quotable)
             view.apply(stub.writes)
         try:
             Driver(conn).append(rows, None)
@@ -126,20 +131,26 @@ class _Replay:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
 
 
-def _read(data: bytes) -> tuple[Proposal, bytes, str]:
-    """An entry that the pool's ``check`` found well-formed, read without checking its form
-    again: its proposal, its result's canonical bytes and its effects digest."""
+def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, bytes, str]:
+    """An entry that the pool's ``check`` found well-formed, its certificate known, read
+    without checking its form again: its proposal (with the certificate), its result's
+    canonical bytes and its effects digest."""
     obj = orjson.loads(data)
     p = obj["tx"]["proposal"]
-    proposal = Proposal(p["creator"], p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
+    pem = certificates[p["creator"]]
+    proposal = Proposal(pem, p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
     return proposal, canonical_json_of_validated(obj["result"]), str(obj["effects"])
 
 
 _TABLES = {
-    "state": select(state.c.seq, state.c.key, state.c.idx, state.c.value).order_by(state.c.key),
-    "versions": select(versions.c.seq, versions.c.idx, versions.c.value).order_by(
-        versions.c.seq, versions.c.idx
-    ),
+    "state": select(
+        state.c.seq,
+        state.c.key,
+        state.c.value,
+        state.c.quote_at,
+        state.c.quote_from,
+        state.c.quote_len,
+    ).order_by(state.c.key),
 }
 
 
@@ -293,7 +304,10 @@ def verify_ledger(
             witness_sizes = {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
-            checker = Checker(consortium, max(1, min(workers or os.cpu_count() or 1, chunks)))
+            certificates = stored_certificates(stored)
+            replay.certificates = certificates
+            workers = max(1, min(workers or os.cpu_count() or 1, chunks))
+            checker = Checker(consortium, certificates, workers)
             judged = _Checkpoints(consortium.origin)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
                 replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}
@@ -307,11 +321,12 @@ def verify_ledger(
                 raise _fail(replay.tree.size, "the log has a gap")
             _check_witnessed(witness_cps, replay.roots, _held(stored, witness_sizes))
             _check_coverage(stored, size)
+            if replay.signers != set(certificates):
+                raise IntegrityError("the log holds certificates that sign no entry")
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
             state_keys = _compare(stored, replayed, "state")
-            _compare(stored, replayed, "versions")
             count, cosigned = judged.verdict()
     finally:
         if checker is not None:

@@ -25,7 +25,7 @@ from ledger_gw.identity import Authenticator
 from ledger_gw.log.checkpoint import CheckpointError, NoteVerifier, open_checkpoint
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import Certificates, SignedTransaction
 
 T = TypeVar("T")
 
@@ -55,13 +55,15 @@ class TrustRoots:
     auth: Authenticator
     log: NoteVerifier
     witnesses: list[NoteVerifier]
+    certificates: Certificates  # the log's own, by reference: entries name them
 
     @classmethod
-    def of(cls, consortium: Consortium) -> TrustRoots:
+    def of(cls, consortium: Consortium, certificates: Certificates) -> TrustRoots:
         return cls(
             consortium.authenticator(),
             NoteVerifier.from_vkey(consortium.log_vkey),
             consortium.witness_verifiers(),
+            certificates,
         )
 
 
@@ -73,7 +75,7 @@ def check(roots: TrustRoots, entries: Sequence[bytes], notes: Sequence[str]) -> 
     for offset, data in enumerate(entries):
         try:
             entry = Entry.from_bytes(data)
-            proposal = SignedTransaction.of_entry(entry).proposal
+            proposal = SignedTransaction.of_entry(entry, roots.certificates).proposal
             at = proposal.time
         except (ValueError, LedgerError) as exc:
             checks.malformed[offset] = str(exc)
@@ -99,8 +101,8 @@ class Checker:
     """``check`` over a stream of chunks, in this process (one worker) or on a pool of
     ``workers`` processes."""
 
-    def __init__(self, consortium: Consortium, workers: int) -> None:
-        self._roots = TrustRoots.of(consortium)
+    def __init__(self, consortium: Consortium, certificates: Certificates, workers: int) -> None:
+        self._roots = TrustRoots.of(consortium, certificates)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             # Forked: a spawned worker would run the caller's main module again, and a

@@ -5,9 +5,11 @@ everything the contract did with it (writes and events), so an auditor can check
 the signature and the outcome from the entry alone, and a verifier that replays
 the contract can check the effects position by position.
 
-The signed proposal is carried as the exact bytes that were signed: what they say
-(creator, function, arguments) is read by :class:`ledger_gw.transaction.Proposal`,
-so the log's framing stays apart from the transaction's meaning.
+The proposal is carried as canonical JSON with its creator named by certificate
+reference (SHA-256 of the DER), the certificate itself stored once beside the log:
+what it says (creator, function, arguments) and the bytes that were signed are
+rebuilt by :class:`ledger_gw.transaction.Proposal`, so the log's framing stays apart
+from the transaction's meaning.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def effects_digest(
 
 @dataclass(frozen=True)
 class Entry:
-    proposal: bytes  # the signed proposal: canonical JSON, exactly the signed bytes
+    proposal: bytes  # the proposal, canonical JSON, its creator a certificate reference
     signature: bytes  # the submitter's signature over ``proposal``
     result: bytes  # the contract's canonical JSON answer
     effects: str  # effects_digest() of its writes and events

@@ -18,6 +18,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
 from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
+from ledger_gw.log.entry import Entry
 from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
 
@@ -85,9 +86,10 @@ class LogNode:
 
         return self.log.inclusion(index, tx_id, size, own)
 
-    def entries(self, caller: Identity, begin: int, end: int) -> list[str | None]:
-        """The entries ``[begin, end)`` (one tile's width at most), the caller's own only:
-        with the hash tiles, what its gateway needs to check many receipts at once."""
+    def entries(self, caller: Identity, begin: int, end: int) -> dict[str, Any]:
+        """The entries ``[begin, end)`` (one tile's width at most), the caller's own only,
+        and the certificates they name by hash: with the hash tiles, what its gateway
+        needs to check many receipts at once."""
         if not 0 <= begin < end <= begin + MAX_ENTRIES:
             raise MalformedError(f"give 1 to {MAX_ENTRIES} positions, begin < end")
 
@@ -95,7 +97,19 @@ class LogNode:
             return record.org == caller.org_id
 
         revealed = self.log.revealed(begin, end, own)
-        return [None if e is None else base64.b64encode(e).decode() for e in revealed]
+        certificates = {
+            self.log.transaction(Entry.from_bytes(e)).proposal.creator for e in revealed if e
+        }
+        return {
+            "begin": begin,
+            "entries": [None if e is None else base64.b64encode(e).decode() for e in revealed],
+            "certificates": sorted(certificates),
+        }
+
+    def certificates(self) -> list[str]:
+        """Every certificate an entry names by hash: members' certificates, which the
+        consortium file lists already; a reader keys them by their own hash."""
+        return sorted(self.log.reader.certificates().values())
 
     def consistency(self, size1: int, size2: int | None) -> Any:
         return self.log.consistency(size1, size2)

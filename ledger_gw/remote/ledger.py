@@ -13,7 +13,7 @@ import base64
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from cryptography.x509.oid import NameOID
@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import (
+    AuthenticationError,
     FaultError,
     ForbiddenError,
     IntegrityError,
@@ -37,8 +38,8 @@ from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inc
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
-from ledger_gw.remote.wire import batch_to_dict, outcome_from_dict
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.remote.wire import batch_to_dict, outcome_from_dict, revealed_transaction
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 _log = logging.getLogger(__name__)
 SYNC_INTERVAL_S = 5.0
@@ -155,6 +156,27 @@ class RemoteLog:
     def __init__(self, ledger: RemoteLedger) -> None:
         self.node = ledger.node
         self.consortium = ledger.consortium
+        self._certificates: dict[str, str] = {}  # the node's, asked again when one is new
+
+    def _transaction(self, entry: Entry) -> SignedTransaction:
+        """The transaction an entry carries, with the certificate it names by hash: the
+        node's list is keyed here by each certificate's own hash, so none can stand in."""
+        try:
+            return SignedTransaction.of_entry(entry, self._certificates)
+        except AuthenticationError:
+            pems = self.node.get("/v1/node/certificates")["certificates"]
+            self._certificates = {certificate_ref(pem): pem for pem in pems}
+        try:
+            return SignedTransaction.of_entry(entry, self._certificates)
+        except AuthenticationError as exc:
+            raise IntegrityError(
+                f"the node shows no certificate that fits an entry's signer: {exc}",
+                code="log_node_entries_forged",
+            ) from None
+
+    def _record(self, position: int, data: bytes) -> Record:
+        entry = Entry.from_bytes(data)
+        return _record(position, self._transaction(entry), entry)
 
     def size(self) -> int:
         return int(self.node.get("/v1/node/size")["size"])
@@ -208,7 +230,7 @@ class RemoteLog:
                 position = index * tiles.WIDTH + offset
                 tree.append(leaf_hash(data))
                 if position >= start:
-                    kept.append(_record(position, base64.b64encode(data).decode()))
+                    kept.append(self._record(position, data))
         if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
             raise IntegrityError(
                 f"the node's entry bundles do not hash to the root of its signed checkpoint "
@@ -247,13 +269,15 @@ class RemoteLog:
                     code="log_node_entries_forged",
                     position=r.position,
                 ) from None
-            if SignedTransaction.of_entry(Entry.from_bytes(data)).tx_id != r.tx_id:
+            entry = Entry.from_bytes(data)
+            tx = self._transaction(entry)
+            if tx.tx_id != r.tx_id:
                 raise IntegrityError(
                     f"the node's entry {r.position} is not transaction {r.tx_id}",
                     code="log_node_entries_forged",
                     position=r.position,
                 )
-            proven.append((r.position, data, proof))
+            proven.append((r.position, tx, entry, proof))
         return merkle_evidence(anchor.note, anchor.size, proven)
 
     def inclusion(
@@ -262,8 +286,8 @@ class RemoteLog:
         """The node reveals the entry to its submitter only; this gateway then applies the
         caller's own rule on top (``reveal`` sees a record built from what it got)."""
         proof = dict(self.node.get("/v1/node/inclusion", index=position, tx=tx_id, size=size))
-        if "entry" in proof and not reveal(_record(int(proof["index"]), proof["entry"])):
-            del proof["entry"]
+        if "entry" in proof and not reveal(_revealed_record(int(proof["index"]), proof)):
+            del proof["entry"], proof["certificate"]
         return proof
 
     def consistency(self, size1: int, size2: int | None) -> Any:
@@ -288,9 +312,13 @@ def _b64d(items: Sequence[str]) -> list[bytes]:
     return [base64.b64decode(h) for h in items]
 
 
-def _record(position: int, entry_b64: str) -> Record:
-    entry = Entry.from_bytes(base64.b64decode(entry_b64))
-    tx = SignedTransaction.of_entry(entry)
+def _revealed_record(position: int, proof: Mapping[str, Any]) -> Record:
+    """The record of an entry the node revealed, with the certificate it names by hash."""
+    tx = revealed_transaction(proof)
+    return _record(position, tx, Entry.from_bytes(base64.b64decode(proof["entry"])))
+
+
+def _record(position: int, tx: SignedTransaction, entry: Entry) -> Record:
     p = tx.proposal
     submitted = p.function == "submit" and p.args and isinstance(p.args[0], dict)
     result = json.loads(entry.result)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import EvidenceError, IntegrityError, NotFoundError
+from ledger_gw.errors import AuthenticationError, EvidenceError, IntegrityError, NotFoundError
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -32,7 +32,7 @@ from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.log.tiles import WIDTH
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.tree import TiledTree
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 _log = logging.getLogger(__name__)
 
@@ -230,9 +230,12 @@ class Receipts:
         proof to the cosigned root, made here from the node's hash tiles."""
         begin, end = run[0][1], run[-1][1] + 1
         try:
-            entries = self.node.get("/v1/node/entries", begin=begin, end=end)["entries"]
+            answer = self.node.get("/v1/node/entries", begin=begin, end=end)
         except NotFoundError:
-            entries = []
+            answer = {"entries": [], "certificates": []}
+        entries = answer["entries"]
+        # Keyed by their own hash: only the certificate an entry names can fit it.
+        certificates = {certificate_ref(pem): pem for pem in answer["certificates"]}
         for tx_id, position, sig in run:
             at = position - begin
             entry_b64 = entries[at] if at < len(entries) else None
@@ -241,7 +244,10 @@ class Receipts:
                     f"the node shows no entry of this gateway at {position}, where it put {tx_id}"
                 )
             data = base64.b64decode(entry_b64)
-            tx = SignedTransaction.of_entry(Entry.from_bytes(data))
+            try:
+                tx = SignedTransaction.of_entry(Entry.from_bytes(data), certificates)
+            except AuthenticationError:
+                self._fail(f"the entry at position {position} names a certificate not shown")
             if tx.tx_id != tx_id or _sig(tx.signature) != sig:
                 self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
             proof = tree.inclusion_proof(position)

@@ -3,12 +3,15 @@ errors, as JSON."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ledger_gw.errors import LedgerError, MalformedError, of_kind
+from ledger_gw.errors import AuthenticationError, LedgerError, MalformedError, of_kind
 from ledger_gw.interfaces import Outcome
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.log.entry import Entry
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 
 
 def error_to_dict(error: LedgerError) -> dict[str, Any]:
@@ -74,3 +77,14 @@ def _with_creator(item: Any, creators: list[Any]) -> Any:
     if not 0 <= creator < len(creators):
         raise MalformedError("a transaction names a creator the batch does not list")
     return {**item, "proposal": {**proposal, "creator": creators[creator]}}
+
+
+def revealed_transaction(proof: Mapping[str, Any]) -> SignedTransaction:
+    """The transaction of an entry a node revealed with its signer's certificate: the
+    entry names the certificate by hash, so only that one fits."""
+    try:
+        entry = Entry.from_bytes(base64.b64decode(proof["entry"], validate=True))
+        pem = str(proof["certificate"])
+    except (KeyError, ValueError, binascii.Error) as exc:
+        raise AuthenticationError(f"the node revealed no entry: {exc}") from exc
+    return SignedTransaction.of_entry(entry, {certificate_ref(pem): pem})

@@ -105,8 +105,8 @@ def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) ->
     for org, event in ev.story()[:10]:
         OrgClient(pg_ledger, workspace.signer(org)).submit(event)
     with pg_ledger.engine.begin() as conn:
-        seq = conn.execute(text("SELECT min(seq) FROM versions WHERE seq >= 4")).scalar_one()
-        tamper = text("UPDATE versions SET value = value || ' '::bytea WHERE seq = :s")
+        seq = conn.execute(text("SELECT min(seq) FROM state WHERE seq >= 4")).scalar_one()
+        tamper = text("UPDATE state SET value = value || ' '::bytea WHERE seq = :s")
         conn.execute(tamper, {"s": seq})
     with pytest.raises(IntegrityError) as caught:
         verify_ledger(pg_ledger.engine, workspace.consortium)

@@ -13,10 +13,11 @@ import json
 import pytest
 from sqlalchemy import select
 
+from chaincode.canonical import canonical_json
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.embedded.schema import INLINE_MAX, log, state, versions
+from ledger_gw.embedded.schema import log, state
 from ledger_gw.embedded.simulation import RecentWrites, RecordingStub, Simulation
 from ledger_gw.embedded.stub import StateView
 from ledger_gw.workspace import Workspace
@@ -191,25 +192,29 @@ def test_recent_writes_cover_prefixes_and_forget_whole_generations() -> None:
     assert holds(12, reads=[key])
 
 
-def test_small_values_are_held_in_state_itself(
+def test_values_quote_their_entry_rather_than_copy_it(
     make_ledger: MakeLedger, workspace: Workspace
 ) -> None:
     ledger = make_ledger()
-    OrgClient(ledger, workspace.signer("AGENCY-A")).submit(ev.entitlement_granted(ev.pid()))
+    event = ev.entitlement_granted(ev.pid())
+    OrgClient(ledger, workspace.signer("AGENCY-A")).submit(event)
+    arg = canonical_json(event)
     with ledger.reader() as conn:
-        rows = conn.execute(
-            select(state.c.key, state.c.value, versions.c.value.label("written")).join(
-                versions, (versions.c.seq == state.c.seq) & (versions.c.idx == state.c.idx)
-            )
-        ).all()
+        (entry,) = conn.execute(select(log.c.entry)).scalars()
+        rows = conn.execute(select(state)).all()
         view = StateView(conn)
-        assert all(view.get(bytes(r.key)) == bytes(r.written) for r in rows)
-    inline = [r for r in rows if r.value is not None]
-    assert inline
-    assert all(bytes(r.value) == bytes(r.written) for r in inline)
-    assert all(len(r.written) <= INLINE_MAX for r in inline)
-    assert all(len(r.written) > INLINE_MAX for r in rows if r.value is None)
-    assert any(r.value is None for r in rows)
+        read = {bytes(r.key): view.get(bytes(r.key)) for r in rows}
+    quoting = [r for r in rows if r.quote_at is not None]
+    assert quoting
+    assert any(r.quote_at is None for r in rows)  # small ones hold no part of it
+    for r in quoting:
+        value = read[bytes(r.key)]
+        assert value is not None
+        part = bytes(entry)[r.quote_from : r.quote_from + r.quote_len]
+        assert part not in bytes(r.value)
+        assert value == bytes(r.value)[: r.quote_at] + part + bytes(r.value)[r.quote_at :]
+    assert any(arg in value for value in read.values() if value is not None)
+    assert not any(arg in bytes(r.value) for r in rows)  # the event is stored in its entry only
 
 
 def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace: Workspace) -> None:

@@ -29,6 +29,7 @@ from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.note import Note, NoteSignature, SigType
+from ledger_gw.transaction import certificate_ref
 from ledger_gw.witness.core import TrustedLog
 from ledger_gw.witness.home import STATE_FILE, WitnessHome
 from ledger_gw.witness.store import witnessed_in
@@ -164,12 +165,21 @@ def _retouch(value: bytes) -> bytes:
     return canonical_json(obj)
 
 
-_CURRENT = "SELECT s.seq, s.idx, v.value FROM state s JOIN versions v USING (seq, idx)"
+_CURRENT = "SELECT s.seq, s.key, s.value FROM state s"
 
 
-def _current(db: sqlite3.Connection, order: str) -> tuple[int, int, bytes]:
-    """A key's current value and the write that made it (log position, write index)."""
+def _current(db: sqlite3.Connection, order: str) -> tuple[int, bytes, bytes]:
+    """A key's current value as stored (without what it quotes) and the log position
+    that wrote it."""
     return _one(db, f"{_CURRENT} ORDER BY s.key {order}")  # type: ignore[return-value]
+
+
+def _spoil(value: bytes) -> bytes:
+    """Retouched when it is JSON; a value that quotes its entry is only a part of some."""
+    try:
+        return _retouch(value)
+    except ValueError:
+        return value.replace(b'"', b'"x', 1)
 
 
 @pytest.mark.parametrize("which", ["first", "last", "delivered"])
@@ -178,13 +188,13 @@ def test_changed_current_value(
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
         rows = db.execute(_CURRENT).fetchall()
-        (seq, idx, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
+        (seq, key, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
-        seq, idx, value = _current(db, "ASC" if which == "first" else "DESC")
-        new = _retouch(value)
-    db.execute("UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (new, seq, idx))
+        seq, key, value = _current(db, "ASC" if which == "first" else "DESC")
+        new = _spoil(value)
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
     _fails_at(workspace, copy, seq)
 
 
@@ -200,9 +210,11 @@ def test_state_naming_another_writer(
 def test_changed_inline_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, change: str
 ) -> None:
-    """Small current values are also held in `state` itself: that copy is checked too."""
-    key, seq, value = _one(db, "SELECT key, seq, value FROM state WHERE value IS NOT NULL LIMIT 1")
-    new = _retouch(value) if change == "retouched" else None
+    """Small values, which quote nothing of their entry, are checked as they are."""
+    key, seq, value = _one(
+        db, "SELECT key, seq, value FROM state WHERE quote_at IS NULL ORDER BY length(value)"
+    )
+    new = _retouch(value) if change == "retouched" else b""
     db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
     _fails_at(workspace, copy, seq)
 
@@ -220,31 +232,41 @@ def test_deleted_state_row(
 def test_added_state_row(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, key: bytes
 ) -> None:
-    db.execute("INSERT INTO state (key, seq, idx) VALUES (?, ?, ?)", (key, 3, 0))
+    db.execute("INSERT INTO state (key, seq, value) VALUES (?, ?, ?)", (key, 3, b"{}"))
     _fails_at(workspace, copy, None)
 
 
-@pytest.mark.parametrize("current", [True, False], ids=["current", "overwritten"])
 def test_altered_value_in_the_middle(
-    workspace: Workspace, copy: Path, db: sqlite3.Connection, current: bool
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
-    """Values that a later write replaced are checked too."""
-    query = (
-        f"{_CURRENT} WHERE s.seq = 12 LIMIT 1"
-        if current
-        else "SELECT seq, idx, value FROM versions WHERE (seq, idx) NOT IN "
-        "(SELECT seq, idx FROM state) ORDER BY seq LIMIT 1"
-    )
-    seq, idx, value = _one(db, query)
-    db.execute(
-        "UPDATE versions SET value = ? WHERE seq = ? AND idx = ?", (_retouch(value), seq, idx)
-    )
+    seq, key, value = _one(db, f"{_CURRENT} WHERE s.seq = 12 LIMIT 1")
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (_spoil(value), key))
     _fails_at(workspace, copy, seq)
 
 
-def test_deleted_version(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
-    db.execute("DELETE FROM versions WHERE seq = 12")
-    _fails_at(workspace, copy, None)
+@pytest.mark.parametrize(
+    "change",
+    [
+        "quote_at = quote_at + 1",
+        "quote_from = quote_from - 1",
+        "quote_len = quote_len - 1",
+        "quote_at = NULL, quote_from = NULL, quote_len = NULL",
+    ],
+    ids=["moved-in-value", "moved-in-entry", "shortened", "dropped"],
+)
+def test_altered_quote_of_the_entry(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, change: str
+) -> None:
+    """What a value quotes of its entry is checked as its own bytes are."""
+    key, seq = _one(db, "SELECT key, seq FROM state WHERE quote_at > 0 AND seq >= 12 LIMIT 1")
+    db.execute(f"UPDATE state SET {change} WHERE key = ?", (key,))  # noqa: S608
+    _fails_at(workspace, copy, seq)
+
+
+def test_values_quote_what_their_entries_hold(db: sqlite3.Connection) -> None:
+    """Every event's history record and receipt quote its entry instead of copying it."""
+    (quoting,) = _one(db, "SELECT count(*) FROM state WHERE quote_at IS NOT NULL")
+    assert quoting >= 2 * SIZE
 
 
 @pytest.mark.parametrize("column", ["tx_id", "timestamp"])
@@ -255,6 +277,76 @@ def test_altered_log_column(
     new = {"tx_id": "0" * 64, "timestamp": timestamp.replace("2", "1", 1)}[column]
     db.execute(f"UPDATE log SET {column} = ? WHERE seq = 12", (new,))  # noqa: S608
     _fails_at(workspace, copy, 12)
+
+
+# -- the certificates, stored once and named by hash in the entries ------------------------
+
+
+def _first_signed_by(db: sqlite3.Connection, ref: str) -> int:
+    for seq, entry in db.execute("SELECT seq, entry FROM log ORDER BY seq"):
+        if json.loads(entry)["tx"]["proposal"]["creator"] == ref:
+            return int(seq)
+    raise AssertionError(f"no entry names {ref}")
+
+
+def _some_certificate(db: sqlite3.Connection) -> tuple[str, str]:
+    ref, pem = _one(db, "SELECT ref, pem FROM certificates ORDER BY ref LIMIT 1")
+    return str(ref), str(pem)
+
+
+def test_every_signer_certificate_is_stored_once(db: sqlite3.Connection) -> None:
+    (count,) = _one(db, "SELECT count(*) FROM certificates")
+    named = {
+        json.loads(entry)["tx"]["proposal"]["creator"]
+        for (entry,) in db.execute("SELECT entry FROM log")
+    }
+    assert count == len(named) == len({org for org, _ in story()})
+
+
+def test_deleted_certificate(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    ref, _ = _some_certificate(db)
+    db.execute("DELETE FROM certificates WHERE ref = ?", (ref,))
+    _fails_at(workspace, copy, _first_signed_by(db, ref))
+
+
+@pytest.mark.parametrize("rekeyed", [False, True], ids=["same-reference", "its-own-reference"])
+def test_certificate_swapped_for_another_members(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, rekeyed: bool
+) -> None:
+    """Another valid certificate of the consortium, under the old reference or its own."""
+    ref, pem = _some_certificate(db)
+    other = next(
+        s.cert_pem
+        for s in map(workspace.signer, ("AGENCY-A", "AGENCY-B", "AGENCY-C"))
+        if s.cert_pem != pem
+    )
+    new_ref = certificate_ref(other) if rekeyed else ref
+    db.execute("DELETE FROM certificates WHERE ref = ?", (new_ref,))
+    db.execute("UPDATE certificates SET ref = ?, pem = ? WHERE ref = ?", (new_ref, other, ref))
+    if rekeyed:  # the other member's entries still find theirs
+        _fails_at(workspace, copy, _first_signed_by(db, ref))
+    else:
+        with pytest.raises(IntegrityError, match="certificate"):
+            _verify(workspace, copy)
+
+
+def test_flipped_byte_in_certificate(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection
+) -> None:
+    ref, pem = _some_certificate(db)
+    data = bytearray(pem.encode())
+    data[len(data) // 2] ^= 0x01
+    db.execute("UPDATE certificates SET pem = ? WHERE ref = ?", (data.decode(), ref))
+    with pytest.raises(IntegrityError, match="certificate"):
+        _verify(workspace, copy)
+
+
+def test_added_certificate(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    """A certificate no entry names: a row the log does not explain."""
+    pem = workspace.signer("AUDITOR-X").cert_pem
+    db.execute("INSERT INTO certificates VALUES (?, ?)", (certificate_ref(pem), pem))
+    with pytest.raises(IntegrityError, match="certificates that sign no entry"):
+        _verify(workspace, copy)
 
 
 # -- the Merkle tree ----------------------------------------------------------------------

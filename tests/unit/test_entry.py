@@ -1,25 +1,27 @@
-"""The log entry's bytes are exactly RFC 8785 canonical JSON, however they are built; the
-proposal inside, read back from its signed bytes, keeps exactly those bytes."""
+"""The log entry's bytes are exactly RFC 8785 canonical JSON, however they are built, and
+name the signer's certificate by hash; the proposal inside, read back with that
+certificate, gives back exactly the signed bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from chaincode.canonical import canonical_json
-from ledger_gw.identity import Signer, issue_ca, issue_member
+from ledger_gw.errors import AuthenticationError
+from ledger_gw.identity import Signer, cert_pem, issue_ca, issue_member, load_certificate
 from ledger_gw.log.entry import Entry, effects_digest
-from ledger_gw.transaction import Proposal, SignedTransaction, sign_proposal
+from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref, sign_proposal
 
 
 @pytest.fixture(scope="module")
 def signer() -> Signer:
     ca_key, ca_cert = issue_ca("AGENCY-A")
     key, cert = issue_member(ca_key, ca_cert, "AGENCY-A", "agency", "gw")
-    from ledger_gw.identity import cert_pem
-
     return Signer(key, cert_pem(cert))
 
 
@@ -32,8 +34,9 @@ def _entry(signer: Signer) -> Entry:
 def test_entry_bytes_are_canonical_json(signer: Signer) -> None:
     entry = _entry(signer)
     data = entry.to_bytes()
+    tx = SignedTransaction.of_entry(entry, {certificate_ref(signer.cert_pem): signer.cert_pem})
     as_dict = {
-        "tx": SignedTransaction.of_entry(entry).to_dict(),
+        "tx": {**tx.to_dict(), "proposal": {**tx.proposal.to_dict(), "creator": _ref(signer)}},
         "result": json.loads(entry.result),
         "effects": entry.effects,
     }
@@ -55,6 +58,36 @@ def test_non_canonical_entries_are_refused(signer: Signer, mutate: object) -> No
     data = _entry(signer).to_bytes()
     with pytest.raises(ValueError, match="entry"):
         Entry.from_bytes(mutate(data))  # type: ignore[operator]
+
+
+def _ref(signer: Signer) -> str:
+    return certificate_ref(signer.cert_pem)
+
+
+def test_an_entry_names_its_certificate_by_the_hash_of_its_der(signer: Signer) -> None:
+    data = _entry(signer).to_bytes()
+    assert b"CERTIFICATE" not in data
+    der = load_certificate(signer.cert_pem).public_bytes(serialization.Encoding.DER)
+    assert _ref(signer) == hashlib.sha256(der).hexdigest()
+    assert f'"creator":"{_ref(signer)}"'.encode() in data
+
+
+def test_an_entry_gives_back_the_signed_transaction_with_its_certificate(signer: Signer) -> None:
+    signed = sign_proposal(signer, "submit", [{"type": "consent.revoked", "note": 'é "q"'}])
+    entry = Entry.from_bytes(signed.entry(b"{}", effects_digest([], [])).to_bytes())
+    again = SignedTransaction.of_entry(entry, {_ref(signer): signer.cert_pem})
+    assert again.proposal.payload == signed.proposal.payload  # the signed bytes, rebuilt
+    assert (again.tx_id, again.signature) == (signed.tx_id, signed.signature)
+
+
+def test_an_entry_is_read_with_no_certificate_but_the_one_it_names(signer: Signer) -> None:
+    entry = _entry(signer)
+    with pytest.raises(AuthenticationError, match="unknown certificate"):
+        SignedTransaction.of_entry(entry, {})
+    ca_key, ca_cert = issue_ca("AGENCY-A")
+    _, other = issue_member(ca_key, ca_cert, "AGENCY-A", "agency", "gw")
+    with pytest.raises(AuthenticationError, match="not the one named"):
+        SignedTransaction.of_entry(entry, {_ref(signer): cert_pem(other)})
 
 
 def test_effects_digest_separates_writes_from_events() -> None:

@@ -36,7 +36,7 @@ from ledger_gw.identity import KeyPeriod, certificate_fingerprint, load_certific
 from ledger_gw.interfaces import reveal_all
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.signing import sign_report, verify_report
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import SignedTransaction, certificate_ref
 from ledger_gw.workspace import Workspace
 from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
@@ -112,7 +112,7 @@ def fabric(scenario: Scenario, audit_witnesses: TestWitnesses) -> FabricScenario
     two share a block, a block of another person's event sits in between."""
     ws = scenario.ws
     channel = fb.make_channel(ws)
-    by_cert = {ws.signer(o).cert_pem: o for o in ws.consortium.organisations}
+    by_cert = {certificate_ref(ws.signer(o).cert_pem): o for o in ws.consortium.organisations}
     records: list[dict[str, Any]] = []
     peer = StandInPeer(channel, records)
     pending: list[fb.FabricTx] = []

@@ -48,9 +48,10 @@ def _logged(site: Site) -> list[tuple[str, str, dict[str, Any]]]:
     """(tx_id, timestamp, event) of every submitted event in the node's log, in order."""
     with closing(sqlite3.connect(site.node / "ledger.db")) as db:
         rows = db.execute("select tx_id, timestamp, entry from log order by seq").fetchall()
+        certificates = dict(db.execute("select ref, pem from certificates").fetchall())
     found = []
     for tx_id, timestamp, entry in rows:
-        tx = SignedTransaction.of_entry(Entry.from_bytes(bytes(entry)))
+        tx = SignedTransaction.of_entry(Entry.from_bytes(bytes(entry)), certificates)
         if tx.proposal.function == "submit":
             found.append((str(tx_id), str(timestamp), dict(tx.proposal.args[0])))
     return found
