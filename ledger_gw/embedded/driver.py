@@ -4,6 +4,10 @@ Each append reads a few keys per transaction and writes a few rows; compiling a
 SQLAlchemy statement costs more than running it, so these few statements are
 plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
+
+On PostgreSQL every statement is a round trip to the server, which costs more than
+running it: the rows of a batch go in one statement per table, as arrays, and the
+keys a batch will read can be fetched in one statement (`get_many`, `scan_many`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,9 @@ class Driver:
     def __init__(self, conn: Connection) -> None:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         self.mark = m
+        # Whether a statement costs a round trip to a server (PostgreSQL) rather than a
+        # call into the library (SQLite).
+        self.remote = conn.dialect.name == "postgresql"
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         # The entry is read only for a value that quotes it, and only the part quoted.
         current = (
@@ -31,6 +38,7 @@ class Driver:
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
+        self._current = current
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.cursor.execute(sql, tuple(params))
@@ -42,6 +50,36 @@ class Driver:
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(row[0]), _value(row)) for row in self._all(self._scan, (low, high))]
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The current values of those of `keys` that have one."""
+        found: dict[bytes, bytes] = {}
+        if self.remote:
+            rows = self._all(f"{self._current} WHERE s.key = ANY(%s)", (list(keys),))
+            return {bytes(row[0]): _value(row) for row in rows}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._all(f"{self._current} WHERE s.key IN ({marks})", chunk)
+            found.update((bytes(row[0]), _value(row)) for row in rows)
+        return found
+
+    def scan_many(self, ranges: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
+        """`scan_state` of each range, in one statement on PostgreSQL."""
+        if not self.remote:
+            return [self.scan_state(low, high) for low, high in ranges]
+        sql = (
+            "SELECT r.i, s.key, s.value, s.quote_at, substr(l.entry, s.quote_from + 1, s.quote_len)"
+            " FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS r(low, high, i)"
+            " JOIN state s ON s.key >= r.low AND s.key < r.high"
+            " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
+            " ORDER BY r.i, s.key"
+        )
+        lows, highs = [low for low, _ in ranges], [high for _, high in ranges]
+        out: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
+        for row in self._all(sql, (lows, highs)):
+            out[int(row[0]) - 1].append((bytes(row[1]), _value(row[1:])))
+        return out
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -57,6 +95,9 @@ class Driver:
         return [(str(t), int(s), bytes(e)) for t, s, e in self._all(sql, tx_ids)]
 
     def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
+        if self.remote:
+            self._append_arrays(rows, checkpoint)
+            return
         m = self.mark
         c = self.cursor
         c.executemany(
@@ -78,6 +119,45 @@ class Driver:
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
+
+    def _append_arrays(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
+        """One statement per table, its rows as arrays, all sent before any answer."""
+        c = self.cursor
+        with c.connection.pipeline():
+            if rows.log:
+                c.execute(
+                    "INSERT INTO log (seq, tx_id, timestamp, entry)"
+                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[])",
+                    _columns(rows.log, 4),
+                )
+            if rows.certificates:
+                c.execute(
+                    "INSERT INTO certificates (ref, pem)"
+                    " SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (ref) DO NOTHING",
+                    (list(rows.certificates), list(rows.certificates.values())),
+                )
+            if rows.nodes:
+                c.execute(
+                    "INSERT INTO nodes (level, idx, hash)"
+                    " SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::bytea[])",
+                    _columns(rows.nodes, 3),
+                )
+            if rows.state:
+                c.execute(
+                    "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len)"
+                    " SELECT * FROM unnest(%s::bytea[], %s::bigint[], %s::bytea[],"
+                    " %s::integer[], %s::integer[], %s::integer[])"
+                    " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
+                    " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
+                    " quote_len = excluded.quote_len",
+                    _columns(list(rows.state.values()), 6),
+                )
+            if checkpoint is not None:
+                c.execute("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoint)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
+    return tuple([row[i] for row in rows] for i in range(width))
 
 
 @dataclass

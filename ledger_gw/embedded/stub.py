@@ -8,7 +8,7 @@ where reads come from the committed ledger and writes are buffered.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,33 +29,69 @@ class StateView:
 
     The contract reads a few keys per transaction, so these reads go straight to
     the DB-API cursor of the SQLAlchemy connection (same transaction, same
-    snapshot): building a statement costs more than running it.
+    snapshot): building a statement costs more than running it. What was read from
+    `conn` is kept for the view's life: a writer holds the write lock, so committed
+    state cannot change under it; `prefetch` fills this in one statement.
     """
 
     conn: Connection
     overlay: dict[bytes, bytes] = field(default_factory=dict)
     _sorted: list[bytes] | None = None  # overlay keys in order, made when a scan needs them
+    # Committed state read so far: each key's value (None: no value), each prefix's rows.
+    _known: dict[bytes, bytes | None] = field(default_factory=dict)
+    _scanned: dict[bytes, list[tuple[bytes, bytes]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._driver = Driver(self.conn)
 
+    @property
+    def remote(self) -> bool:
+        """Whether each read costs a round trip to a database server."""
+        return self._driver.remote
+
     def get(self, key: bytes) -> bytes | None:
         if key in self.overlay:
             return self.overlay[key]
-        return self._driver.get_state(key)
+        known = self._known
+        if key in known:
+            return known[key]
+        value = known[key] = self._driver.get_state(key)
+        return value
 
     def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         upper = _upper_bound(prefix)
-        rows = dict(self._driver.scan_state(prefix, upper))
+        committed = self._scanned.get(prefix)
+        if committed is None:
+            committed = self._scanned[prefix] = self._driver.scan_state(prefix, upper)
+        return self._overlaid(committed, prefix, upper)
+
+    def _overlaid(
+        self, committed: list[tuple[bytes, bytes]], prefix: bytes, upper: bytes
+    ) -> list[tuple[bytes, bytes]]:
         if self._sorted is None:
             self._sorted = sorted(self.overlay)
         first = bisect.bisect_left(self._sorted, prefix)
         last = bisect.bisect_left(self._sorted, upper, lo=first)
         if first == last:
-            return list(rows.items())
+            return list(committed)
+        rows = dict(committed)
         for key in self._sorted[first:last]:
             rows[key] = self.overlay[key]
         return sorted(rows.items())
+
+    def prefetch(self, keys: Iterable[bytes], prefixes: Iterable[bytes]) -> None:
+        """Read the committed values of `keys` and rows under `prefixes`, those not read
+        yet, in one statement each."""
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
+        if wanted:
+            found = self._driver.get_many(wanted)
+            for key in wanted:
+                self._known[key] = found.get(key)
+        scans = [p for p in dict.fromkeys(prefixes) if p not in self._scanned]
+        if scans:
+            ranges = [(p, _upper_bound(p)) for p in scans]
+            for prefix, rows in zip(scans, self._driver.scan_many(ranges), strict=True):
+                self._scanned[prefix] = rows
 
     def apply(self, writes: dict[bytes, bytes]) -> None:
         if self._sorted is not None:  # kept in order once a scan has needed it
@@ -63,6 +99,45 @@ class StateView:
                 if key not in self.overlay:
                     bisect.insort(self._sorted, key)
         self.overlay.update(writes)
+
+
+class Lookahead(StateView):
+    """A view for running the contract ahead of its turn: it reads nothing from the
+    database, answers from what `base` has read and its own overlay, and records the
+    keys and prefixes it could not answer (read as absent, empty), and every answer it
+    gave (`reads`, `scans`: start new lists for each transaction)."""
+
+    def __init__(self, base: StateView) -> None:
+        self.conn = base.conn
+        self.overlay = {}
+        self._sorted = None
+        self._known = base._known
+        self._scanned = base._scanned
+        self._driver = base._driver
+        self.missed: list[bytes] = []
+        self.missed_scans: list[bytes] = []
+        self.reads: list[tuple[bytes, bytes | None]] = []
+        self.scans: list[tuple[bytes, list[tuple[bytes, bytes]]]] = []
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None
+        if key in self.overlay:
+            value = self.overlay[key]
+        else:
+            if key not in self._known:
+                self.missed.append(key)
+            value = self._known.get(key)
+        self.reads.append((key, value))
+        return value
+
+    def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
+        committed = self._scanned.get(prefix)
+        if committed is None:
+            self.missed_scans.append(prefix)
+            committed = []
+        rows = self._overlaid(committed, prefix, _upper_bound(prefix))
+        self.scans.append((prefix, rows))
+        return rows
 
 
 class TxStub:
