@@ -6,8 +6,8 @@ plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
 
 On PostgreSQL every statement is a round trip to the server, which costs more than
-running it: the rows of a batch go in one statement per table, as arrays, and the
-keys a batch will read can be fetched in one statement (`get_many`, `scan_many`).
+running it: the keys a batch will read can be fetched in one statement (`get_many`,
+`scan_many`), and psycopg sends the rows of each `executemany` in one pipeline.
 """
 
 from __future__ import annotations
@@ -95,9 +95,6 @@ class Driver:
         return [(str(t), int(s), bytes(e)) for t, s, e in self._all(sql, tx_ids)]
 
     def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
-        if self.remote:
-            self._append_arrays(rows, checkpoint)
-            return
         m = self.mark
         c = self.cursor
         c.executemany(
@@ -119,45 +116,6 @@ class Driver:
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
-
-    def _append_arrays(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
-        """One statement per table, its rows as arrays, all sent before any answer."""
-        c = self.cursor
-        with c.connection.pipeline():
-            if rows.log:
-                c.execute(
-                    "INSERT INTO log (seq, tx_id, timestamp, entry)"
-                    " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::bytea[])",
-                    _columns(rows.log, 4),
-                )
-            if rows.certificates:
-                c.execute(
-                    "INSERT INTO certificates (ref, pem)"
-                    " SELECT * FROM unnest(%s::text[], %s::text[]) ON CONFLICT (ref) DO NOTHING",
-                    (list(rows.certificates), list(rows.certificates.values())),
-                )
-            if rows.nodes:
-                c.execute(
-                    "INSERT INTO nodes (level, idx, hash)"
-                    " SELECT * FROM unnest(%s::integer[], %s::bigint[], %s::bytea[])",
-                    _columns(rows.nodes, 3),
-                )
-            if rows.state:
-                c.execute(
-                    "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len)"
-                    " SELECT * FROM unnest(%s::bytea[], %s::bigint[], %s::bytea[],"
-                    " %s::integer[], %s::integer[], %s::integer[])"
-                    " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
-                    " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
-                    " quote_len = excluded.quote_len",
-                    _columns(list(rows.state.values()), 6),
-                )
-            if checkpoint is not None:
-                c.execute("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoint)
-
-
-def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
-    return tuple([row[i] for row in rows] for i in range(width))
 
 
 @dataclass
