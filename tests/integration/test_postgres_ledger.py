@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -20,6 +21,7 @@ from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.writer import parse_ack, start
@@ -44,6 +46,32 @@ def pg_ledger(workspace: Workspace, pg_ledger_url: str) -> Iterator[EmbeddedLedg
     ledger = EmbeddedLedger(pg_ledger_url, workspace.consortium, workspace.log_signer())
     yield ledger
     ledger.close()
+
+
+def test_batches_decide_as_on_sqlite(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, tmp_path: Path
+) -> None:
+    """A batch's contracts run ahead of their turn on PostgreSQL: each transaction gets
+    what running it in its turn gives, as on SQLite, where nothing runs ahead. The
+    second batch depends on the first, repeats transactions of both, and has refusals."""
+    sqlite = EmbeddedLedger(
+        f"sqlite:///{tmp_path / 'ledger.db'}", workspace.consortium, workspace.log_signer()
+    )
+    txs = [sign_proposal(workspace.signer(org), "submit", [e]) for org, e in ev.story()]
+    half = len(txs) // 2
+    refused = sign_proposal(workspace.signer("AGENCY-B"), "submit", [ev.story()[1][1]])
+    batches = [txs[:half], [*txs[half:], txs[0], txs[-1], txs[-1], refused]]
+    try:
+        for batch in batches:
+            got = pg_ledger.submit_many(batch)
+            want = sqlite.submit_many(batch)
+            assert [(o.result, o.error and o.error.code, o.position) for o in got] == [
+                (o.result, o.error and o.error.code, o.position) for o in want
+            ]
+        assert any(o.error is not None for o in got)
+    finally:
+        sqlite.close()
+    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == len(txs)
 
 
 def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
