@@ -7,6 +7,7 @@ full verification; and tampering is caught the same way.
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -16,7 +17,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded import ledger as ledger_module
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.simulation import Foreseen, foresee
+from ledger_gw.embedded.stub import StateView
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
@@ -48,12 +52,9 @@ def pg_ledger(workspace: Workspace, pg_ledger_url: str) -> Iterator[EmbeddedLedg
     ledger.close()
 
 
-def test_batches_decide_as_on_sqlite(
-    workspace: Workspace, pg_ledger: EmbeddedLedger, tmp_path: Path
-) -> None:
-    """A batch's contracts run ahead of their turn on PostgreSQL: each transaction gets
-    what running it in its turn gives, as on SQLite, where nothing runs ahead. The
-    second batch depends on the first, repeats transactions of both, and has refusals."""
+def _decides_as_on_sqlite(workspace: Workspace, pg: EmbeddedLedger, tmp_path: Path) -> None:
+    """The story in two batches, the second depending on the first, repeating
+    transactions of both and with a refusal: the same answers and positions as SQLite's."""
     sqlite = EmbeddedLedger(
         f"sqlite:///{tmp_path / 'ledger.db'}", workspace.consortium, workspace.log_signer()
     )
@@ -63,7 +64,7 @@ def test_batches_decide_as_on_sqlite(
     batches = [txs[:half], [*txs[half:], txs[0], txs[-1], txs[-1], refused]]
     try:
         for batch in batches:
-            got = pg_ledger.submit_many(batch)
+            got = pg.submit_many(batch)
             want = sqlite.submit_many(batch)
             assert [(o.result, o.error and o.error.code, o.position) for o in got] == [
                 (o.result, o.error and o.error.code, o.position) for o in want
@@ -71,7 +72,37 @@ def test_batches_decide_as_on_sqlite(
         assert any(o.error is not None for o in got)
     finally:
         sqlite.close()
-    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == len(txs)
+    assert verify_ledger(pg.engine, workspace.consortium).size == len(txs)
+
+
+def test_batches_decide_as_on_sqlite(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, tmp_path: Path
+) -> None:
+    """A batch's contracts run ahead of their turn on PostgreSQL: each transaction gets
+    what running it in its turn gives, as on SQLite, where nothing runs ahead."""
+    _decides_as_on_sqlite(workspace, pg_ledger, tmp_path)
+
+
+def test_a_run_misled_ahead_of_its_turn_is_run_again(
+    workspace: Workspace,
+    pg_ledger: EmbeddedLedger,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With one round of reading ahead, runs that needed another's reads (an acceptance
+    needs its referral) are made on what was missed: none of them is taken."""
+    monkeypatch.setattr(ledger_module, "foresee", functools.partial(foresee, rounds=1))
+    verdicts: list[bool] = []
+    holds = Foreseen.holds
+
+    def judged(self: Foreseen, view: StateView) -> bool:
+        verdicts.append(holds(self, view))
+        return verdicts[-1]
+
+    monkeypatch.setattr(Foreseen, "holds", judged)
+    _decides_as_on_sqlite(workspace, pg_ledger, tmp_path)
+    assert False in verdicts  # misled, and run again in its turn
+    assert True in verdicts
 
 
 def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
