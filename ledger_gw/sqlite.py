@@ -28,8 +28,11 @@ READ_ONLY = "sqlite_read_only"  # execution option: a reader takes no write lock
 _opened: weakref.WeakKeyDictionary[Engine, tuple[Path, int, int]] = weakref.WeakKeyDictionary()
 
 
-def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int]) -> Engine:
-    """`pragmas` are set on every new connection, after WAL mode and the busy timeout."""
+def sqlite_engine(
+    url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int], page_size: int | None = None
+) -> Engine:
+    """`pragmas` are set on every new connection, after WAL mode and the busy timeout.
+    `page_size` is a new database's (an existing one keeps its own)."""
     database = make_url(url).database
     _create_owner_only(database)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
@@ -37,7 +40,9 @@ def sqlite_engine(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | in
         with contextlib.suppress(OSError):
             found = os.stat(database)
             _opened[engine] = (Path(database), found.st_dev, found.st_ino)
-    settings = {"journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
+    # Before WAL mode, which writes the database's first page at the default size.
+    first = {} if page_size is None else {"page_size": page_size}
+    settings = {**first, "journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:

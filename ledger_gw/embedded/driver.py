@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.quoting import parts_of, restored, stored
 from ledger_gw.log.merkle import NodeID
 
@@ -30,9 +31,9 @@ class Driver:
         # call into the library (SQLite).
         self.remote = conn.dialect.name == "postgresql"
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # The entry is read only for a value that quotes it, and only the part quoted.
+        # The entry is read only for a value that quotes it.
         current = (
-            "SELECT s.key, s.value, s.quote_at, substr(l.entry, s.quote_from + 1, s.quote_len)"
+            "SELECT s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
             " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
         )
         self._get = f"{current} WHERE s.key = {m}"
@@ -92,7 +93,8 @@ class Driver:
     def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
         marks = ", ".join([self.mark] * len(tx_ids))
         sql = f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})"  # noqa: S608
-        return [(str(t), int(s), bytes(e)) for t, s, e in self._all(sql, tx_ids)]
+        found = self._all(sql, [bytes.fromhex(t) for t in tx_ids])
+        return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
 
     def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
         m = self.mark
@@ -120,9 +122,10 @@ class Driver:
 
 @dataclass
 class Rows:
-    """The rows one batch of appended transactions adds to the ledger's tables."""
+    """The rows one batch of appended transactions adds to the ledger's tables, entries
+    and values in their stored form (embedded.packing)."""
 
-    log: list[tuple[int, str, str, bytes]] = field(default_factory=list)
+    log: list[tuple[int, bytes, str, bytes]] = field(default_factory=list)
     certificates: dict[str, str] = field(default_factory=dict)  # reference → PEM, new ones
     nodes: list[tuple[int, int, bytes]] = field(default_factory=list)
     # key → (key, seq, value, quote_at, quote_from, quote_len): the last write wins
@@ -142,14 +145,18 @@ class Rows:
     ) -> None:
         """`quotable`: the parts of `entry` its writes may contain (its result, its
         arguments), which they then quote rather than copy."""
-        self.log.append((position, tx_id, timestamp, entry))
+        self.log.append((position, bytes.fromhex(tx_id), timestamp, pack(entry)))
         self.nodes.extend((n.level, n.index, h) for n, h in new_nodes)
         parts = parts_of(entry, quotable)
         for key, value in writes:
-            self.state[key] = (key, position, *stored(value, parts))
+            kept, at, start, length = stored(value, parts)
+            self.state[key] = (key, position, pack(kept), at, start, length)
 
 
 def _value(row: Sequence[Any]) -> bytes:
-    """A value as written, from a row of ``key, value, quote_at, the part quoted``."""
-    part = row[3]
-    return restored(bytes(row[1]), row[2], None if part is None else bytes(part))
+    """A value as written, from a row of ``key, value, quote_at, quote_from, quote_len,
+    the entry quoted``."""
+    _, value, at, start, length, entry = row
+    named = entry is not None and start is not None and length is not None
+    part = unpack(bytes(entry))[start : start + length] if named else None
+    return restored(unpack(bytes(value)), at, part)

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.packing import unpack
 from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state
 from ledger_gw.errors import IntegrityError, LedgerError, NotFoundError
 from ledger_gw.log.merkle import CompactRange, NodeID, consistency_nodes, inclusion_nodes
@@ -82,7 +83,7 @@ class LogReader:
             data = conn.execute(select(log.c.entry).where(log.c.seq == index)).scalar()
         if data is None:
             raise NotFoundError(f"no log entry at position {index}")
-        return bytes(data)
+        return unpack(bytes(data))
 
     def certificates(self) -> dict[str, str]:
         """Every certificate that signed an entry, by reference (checked as read)."""
@@ -90,8 +91,12 @@ class LogReader:
             return stored_certificates(conn)
 
     def position_of(self, tx_id: str) -> int:
+        try:
+            key = bytes.fromhex(tx_id)
+        except ValueError:
+            raise NotFoundError(f"transaction {tx_id} is not in the log") from None
         with self._read() as conn:
-            seq = conn.execute(select(log.c.seq).where(log.c.tx_id == tx_id)).scalar()
+            seq = conn.execute(select(log.c.seq).where(log.c.tx_id == key)).scalar()
         if seq is None:
             raise NotFoundError(f"transaction {tx_id} is not in the log")
         return int(seq)
@@ -110,7 +115,7 @@ class LogReader:
             if not rows:
                 return
             for seq, data in rows:
-                yield int(seq), bytes(data)
+                yield int(seq), unpack(bytes(data))
             position = int(rows[-1][0]) + 1
 
     def state_value(self, key: bytes) -> bytes | None:
@@ -137,7 +142,7 @@ class LogReader:
             ).all()
         if [int(r.seq) for r in rows] != sorted(set(positions)):
             raise IntegrityError("the log lacks entries its world state names")
-        return [(int(r.seq), bytes(r.entry)) for r in rows]
+        return [(int(r.seq), unpack(bytes(r.entry))) for r in rows]
 
     def _check_size(self, conn: Connection, size: int) -> None:
         current = log_size(conn)
@@ -216,4 +221,4 @@ class LogReader:
             ).all()
         if [int(r.seq) for r in rows] != list(range(begin, end)):
             raise NotFoundError(f"the log has no entries {begin}..{end - 1}")
-        return [bytes(r.entry) for r in rows]
+        return [unpack(bytes(r.entry)) for r in rows]

@@ -25,12 +25,17 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# One row per committed transaction: the leaf data of the Merkle tree.
+# On SQLite, an INTEGER primary key is the table's rowid: the table's own B-tree is keyed
+# by it, with no separate index (SQLite's INTEGER holds 64 bits).
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+# One row per committed transaction: the leaf data of the Merkle tree, each entry in
+# its stored form (embedded.packing).
 log = Table(
     "log",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("tx_id", String(64), nullable=False, unique=True),
+    Column("seq", Position, primary_key=True, autoincrement=False),
+    Column("tx_id", LargeBinary(32), nullable=False, unique=True),  # the SHA-256, not hex
     Column("timestamp", String(32), nullable=False),
     Column("entry", LargeBinary, nullable=False),
 )
@@ -57,8 +62,9 @@ nodes = Table(
 )
 
 # World state: each key's current value and the log position that wrote it. The value
-# is stored without the part of that entry it quotes, if any: ``quote_at`` is where the
-# part goes, ``quote_from`` and ``quote_len`` where the entry holds it.
+# is stored (embedded.packing) without the part of that entry it quotes, if any:
+# ``quote_at`` is where the part goes, ``quote_from`` and ``quote_len`` where the entry
+# (as written) holds it.
 state = Table(
     "state",
     metadata,
@@ -75,6 +81,6 @@ state = Table(
 checkpoints = Table(
     "checkpoints",
     metadata,
-    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("size", Position, primary_key=True, autoincrement=False),
     Column("note", Text, nullable=False),
 )

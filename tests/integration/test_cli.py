@@ -17,6 +17,7 @@ import pytest
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.workspace import Workspace
@@ -64,7 +65,7 @@ def _entry(directory: Path, position: int) -> bytes:
     with closing(sqlite3.connect(directory / "ledger.db")) as db:
         row = db.execute("SELECT entry FROM log WHERE seq = ?", (position,)).fetchone()
     assert row is not None
-    return bytes(row[0])
+    return unpack(bytes(row[0]))
 
 
 def _size(directory: Path) -> int:
@@ -99,7 +100,7 @@ def test_prove_inclusion(demo_dir: Path) -> None:
 def test_prove_inclusion_by_tx_against_older_size(demo_dir: Path) -> None:
     with closing(sqlite3.connect(demo_dir / "ledger.db")) as db:
         (tx_id,) = db.execute("SELECT tx_id FROM log WHERE seq = 1").fetchone()
-    done = run_cli("prove", "inclusion", "--dir", str(demo_dir), "--tx", tx_id, "--size", "4")
+    done = run_cli("prove", "inclusion", "--dir", str(demo_dir), "--tx", tx_id.hex(), "--size", "4")
     assert done.returncode == 0, done.stderr
     proof = json.loads(done.stdout)
     assert (proof["index"], proof["size"]) == (1, 4)
@@ -198,7 +199,7 @@ def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> N
         (entry,) = db.execute("SELECT entry FROM log WHERE seq = 4").fetchone()
         db.execute(
             "UPDATE log SET entry = ? WHERE seq = 4",
-            (entry.replace(b'"type":"', b'"type":"x', 1),),
+            (pack(unpack(entry).replace(b'"type":"', b'"type":"x', 1)),),
         )
         db.commit()
     line = clean_failure(run_cli("verify", "--dir", str(copy)))

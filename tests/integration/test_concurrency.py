@@ -27,7 +27,8 @@ PER_PROCESS = 150
 
 def _log_positions(ledger: EmbeddedLedger) -> dict[str, int]:
     with ledger.reader() as conn:
-        return {tx_id: int(seq) for seq, tx_id in conn.execute(select(log.c.seq, log.c.tx_id))}
+        rows = conn.execute(select(log.c.seq, log.c.tx_id))
+        return {bytes(tx_id).hex(): int(seq) for seq, tx_id in rows}
 
 
 def _checkpoint_roots(ledger: EmbeddedLedger, workspace: Workspace) -> dict[int, bytes]:

@@ -21,6 +21,7 @@ from chaincode.canonical import canonical_json
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log.entry import Entry
@@ -88,7 +89,8 @@ def _rewrite(copy: Path, position: int, change: Any) -> None:
     with closing(sqlite3.connect(copy, isolation_level=None)) as db:
         (data,) = db.execute("SELECT entry FROM log WHERE seq = ?", (position,)).fetchone()
         db.execute(
-            "UPDATE log SET entry = ? WHERE seq = ?", (change(Entry.from_bytes(data)), position)
+            "UPDATE log SET entry = ? WHERE seq = ?",
+            (pack(change(Entry.from_bytes(unpack(data)))), position),
         )
 
 

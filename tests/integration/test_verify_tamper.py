@@ -25,6 +25,7 @@ from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
@@ -127,6 +128,37 @@ def test_flipped_byte_in_entry(
     _fails_at(workspace, copy, position)
 
 
+@pytest.mark.parametrize("position", [0, STORY, SIZE - 1])
+def test_flipped_byte_in_entry_as_written(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, position: int
+) -> None:
+    """Stored deflated: a change made before deflating inflates cleanly, and is caught."""
+    (entry,) = _one(db, "SELECT entry FROM log WHERE seq = ?", position)
+    data = bytearray(unpack(entry))
+    data[len(data) // 2] ^= 0x01
+    db.execute("UPDATE log SET entry = ? WHERE seq = ?", (pack(bytes(data)), position))
+    _fails_at(workspace, copy, position)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda b: b"",
+        lambda b: b"\x00" + b[1:],  # a format this ledger never wrote
+        lambda b: b[:-3],  # deflate cut short
+        lambda b: b + b"\x00",  # bytes after the end of the deflate stream
+        lambda b: b"\x01" + b"{}",  # not deflate at all
+    ],
+    ids=["empty", "format", "truncated", "trailing", "raw"],
+)
+def test_entry_that_does_not_inflate(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, spoil: Any
+) -> None:
+    (entry,) = _one(db, "SELECT entry FROM log WHERE seq = 12")
+    db.execute("UPDATE log SET entry = ? WHERE seq = 12", (spoil(entry),))
+    _fails_at(workspace, copy, 12)
+
+
 def test_deleted_last_entry(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM log WHERE seq = ?", (SIZE - 1,))
     _fails_at(workspace, copy, None)
@@ -146,7 +178,7 @@ def test_swapped_entries(
     tx_j, entry_j = _one(db, "SELECT tx_id, entry FROM log WHERE seq = ?", j)
     db.execute("BEGIN")
     if with_tx_ids:  # reorder whole rows: each entry keeps its own transaction ID
-        db.execute("UPDATE log SET tx_id = 'swap' WHERE seq = ?", (i,))
+        db.execute("UPDATE log SET tx_id = x'00' WHERE seq = ?", (i,))
         db.execute("UPDATE log SET tx_id = ?, entry = ? WHERE seq = ?", (tx_i, entry_i, j))
         db.execute("UPDATE log SET tx_id = ?, entry = ? WHERE seq = ?", (tx_j, entry_j, i))
     else:
@@ -171,7 +203,8 @@ _CURRENT = "SELECT s.seq, s.key, s.value FROM state s"
 def _current(db: sqlite3.Connection, order: str) -> tuple[int, bytes, bytes]:
     """A key's current value as stored (without what it quotes) and the log position
     that wrote it."""
-    return _one(db, f"{_CURRENT} ORDER BY s.key {order}")  # type: ignore[return-value]
+    seq, key, value = _one(db, f"{_CURRENT} ORDER BY s.key {order}")
+    return seq, key, unpack(value)
 
 
 def _spoil(value: bytes) -> bytes:
@@ -187,14 +220,14 @@ def test_changed_current_value(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, which: str
 ) -> None:
     if which == "delivered":  # the entitlement that received deliveries: lower the total
-        rows = db.execute(_CURRENT).fetchall()
+        rows = [(seq, key, unpack(value)) for seq, key, value in db.execute(_CURRENT)]
         (seq, key, value), *_ = [r for r in rows if b'"delivered":"85.5"' in r[2]]
         new = value.replace(b'"delivered":"85.5"', b'"delivered":"5.5"')
         assert new != value
     else:
         seq, key, value = _current(db, "ASC" if which == "first" else "DESC")
         new = _spoil(value)
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (pack(new), key))
     _fails_at(workspace, copy, seq)
 
 
@@ -214,9 +247,27 @@ def test_changed_inline_value(
     key, seq, value = _one(
         db, "SELECT key, seq, value FROM state WHERE quote_at IS NULL ORDER BY length(value)"
     )
-    new = _retouch(value) if change == "retouched" else b""
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (new, key))
+    new = _retouch(unpack(value)) if change == "retouched" else b""
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (pack(new), key))
     _fails_at(workspace, copy, seq)
+
+
+@pytest.mark.parametrize("quoting", [True, False], ids=["quoting", "inline"])
+def test_value_that_does_not_inflate(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, quoting: bool
+) -> None:
+    where = "quote_at IS NOT NULL" if quoting else "quote_at IS NULL"
+    key, seq, value = _one(db, f"SELECT key, seq, value FROM state WHERE {where} AND seq >= 12")  # noqa: S608
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (value[:-2], key))
+    _fails_at(workspace, copy, seq)
+
+
+def test_values_are_stored_deflated(db: sqlite3.Connection) -> None:
+    """Every entry and value inflates, and most take fewer bytes stored than written."""
+    for table, column in (("log", "entry"), ("state", "value")):
+        rows = [bytes(r[0]) for r in db.execute(f"SELECT {column} FROM {table}")]  # noqa: S608
+        written = [unpack(r) for r in rows]
+        assert sum(map(len, rows)) < 0.8 * sum(map(len, written)), table
 
 
 @pytest.mark.parametrize("order", ["ASC", "DESC"])
@@ -240,7 +291,7 @@ def test_altered_value_in_the_middle(
     workspace: Workspace, copy: Path, db: sqlite3.Connection
 ) -> None:
     seq, key, value = _one(db, f"{_CURRENT} WHERE s.seq = 12 LIMIT 1")
-    db.execute("UPDATE state SET value = ? WHERE key = ?", (_spoil(value), key))
+    db.execute("UPDATE state SET value = ? WHERE key = ?", (pack(_spoil(unpack(value))), key))
     _fails_at(workspace, copy, seq)
 
 
@@ -274,7 +325,7 @@ def test_altered_log_column(
     workspace: Workspace, copy: Path, db: sqlite3.Connection, column: str
 ) -> None:
     (timestamp,) = _one(db, "SELECT timestamp FROM log WHERE seq = 12")
-    new = {"tx_id": "0" * 64, "timestamp": timestamp.replace("2", "1", 1)}[column]
+    new = {"tx_id": bytes(32), "timestamp": timestamp.replace("2", "1", 1)}[column]
     db.execute(f"UPDATE log SET {column} = ? WHERE seq = 12", (new,))  # noqa: S608
     _fails_at(workspace, copy, 12)
 
@@ -284,7 +335,7 @@ def test_altered_log_column(
 
 def _first_signed_by(db: sqlite3.Connection, ref: str) -> int:
     for seq, entry in db.execute("SELECT seq, entry FROM log ORDER BY seq"):
-        if json.loads(entry)["tx"]["proposal"]["creator"] == ref:
+        if json.loads(unpack(entry))["tx"]["proposal"]["creator"] == ref:
             return int(seq)
     raise AssertionError(f"no entry names {ref}")
 
@@ -297,7 +348,7 @@ def _some_certificate(db: sqlite3.Connection) -> tuple[str, str]:
 def test_every_signer_certificate_is_stored_once(db: sqlite3.Connection) -> None:
     (count,) = _one(db, "SELECT count(*) FROM certificates")
     named = {
-        json.loads(entry)["tx"]["proposal"]["creator"]
+        json.loads(unpack(entry))["tx"]["proposal"]["creator"]
         for (entry,) in db.execute("SELECT entry FROM log")
     }
     assert count == len(named) == len({org for org, _ in story()})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import text
 
+from ledger_gw.embedded.database import make_engine
 from ledger_gw.sqlite import file_gone, sqlite_engine
 
 
@@ -28,3 +30,19 @@ def test_a_database_in_memory_is_never_gone() -> None:
     engine = sqlite_engine("sqlite://", 1000, {})
     assert file_gone(engine) is None
     engine.dispose()
+
+
+def test_a_new_ledger_has_16_kib_pages_and_an_existing_database_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:  # made elsewhere, at SQLite's default size
+        conn.execute("CREATE TABLE t (x)")
+    for path, expected in ((tmp_path / "new.db", 16384), (old, 4096)):
+        engine = make_engine(f"sqlite:///{path}")
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA page_size").scalar() == expected
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        finally:
+            engine.dispose()

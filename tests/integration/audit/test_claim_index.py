@@ -20,6 +20,7 @@ from sqlalchemy import text
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuditError, IntegrityError
 from ledger_gw.interfaces import Anchor, Record
@@ -169,7 +170,7 @@ def test_an_entry_changed_under_the_index_is_refused(claims: Claims) -> None:
         ).scalar()
         conn.execute(
             text("UPDATE log SET entry = :e WHERE seq = :s"),
-            {"e": bytes(original).replace(b"50", b"99", 1), "s": target},
+            {"e": pack(unpack(bytes(original)).replace(b"50", b"99", 1)), "s": target},
         )
     try:
         with pytest.raises(IntegrityError, match="not the anchor's"):

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from ledger_gw.embedded.packing import unpack
 from ledger_gw.log.entry import Entry
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.transaction import SignedTransaction, format_time, sign_proposal
@@ -51,9 +52,9 @@ def _logged(site: Site) -> list[tuple[str, str, dict[str, Any]]]:
         certificates = dict(db.execute("select ref, pem from certificates").fetchall())
     found = []
     for tx_id, timestamp, entry in rows:
-        tx = SignedTransaction.of_entry(Entry.from_bytes(bytes(entry)), certificates)
+        tx = SignedTransaction.of_entry(Entry.from_bytes(unpack(bytes(entry))), certificates)
         if tx.proposal.function == "submit":
-            found.append((str(tx_id), str(timestamp), dict(tx.proposal.args[0])))
+            found.append((bytes(tx_id).hex(), str(timestamp), dict(tx.proposal.args[0])))
     return found
 
 
