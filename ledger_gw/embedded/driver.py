@@ -70,7 +70,7 @@ class Driver:
         if not self.remote:
             return [self.scan_state(low, high) for low, high in ranges]
         sql = (
-            "SELECT r.i, s.key, s.value, s.quote_at, substr(l.entry, s.quote_from + 1, s.quote_len)"
+            "SELECT r.i, s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
             " FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS r(low, high, i)"
             " JOIN state s ON s.key >= r.low AND s.key < r.high"
             " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"

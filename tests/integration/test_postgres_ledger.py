@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import ledger as ledger_module
+from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.simulation import Foreseen, foresee
 from ledger_gw.embedded.stub import StateView
@@ -170,3 +171,20 @@ def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) ->
     with pytest.raises(IntegrityError) as caught:
         verify_ledger(pg_ledger.engine, workspace.consortium)
     assert caught.value.position == seq
+
+
+def test_many_reads_in_one_statement_read_what_one_at_a_time_reads(
+    workspace: Workspace, pg_ledger: EmbeddedLedger
+) -> None:
+    """The statements that read a batch's keys and ranges at once give, row for row,
+    what reading each one alone gives: quoted values restored, absent keys left out."""
+    for org, event in ev.story():
+        OrgClient(pg_ledger, workspace.signer(org)).submit(event)
+    with pg_ledger.engine.connect() as conn:
+        driver = Driver(conn)
+        keys = [bytes(k) for (k,) in conn.execute(text("SELECT key FROM state")).all()]
+        assert driver.get_many([*keys, b"absent"]) == {k: driver.get_state(k) for k in keys}
+        ranges = [*sorted({(k[:12], k[:12] + b"\xff") for k in keys}), (b"\x00", b"\x01")]
+        many = driver.scan_many(ranges)
+        assert many == [driver.scan_state(low, high) for low, high in ranges]
+        assert sum(map(len, many)) >= len(keys)
