@@ -13,7 +13,6 @@ ratio printed. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -30,26 +29,12 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ledger_append import signed_events
+from verify_full import build
 
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.workspace import Workspace
 
 console = Console(width=120)
-
-
-def build(ws: Workspace, n: int, batch: int) -> None:
-    txs = signed_events(ws, n, 1)
-    ledger = EmbeddedLedger(
-        ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: dt.datetime.now(dt.UTC)
-    )
-    try:
-        for i in range(0, len(txs), batch):
-            for outcome in ledger.submit_many(txs[i : i + batch]):
-                outcome.unwrap()
-    finally:
-        ledger.close()
 
 
 def measure(n: int, batch: int) -> dict[str, Any]:
