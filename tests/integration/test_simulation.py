@@ -17,6 +17,7 @@ from chaincode.canonical import canonical_json
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
+from ledger_gw.embedded.packing import unpack
 from ledger_gw.embedded.schema import log, state
 from ledger_gw.embedded.simulation import RecentWrites, RecordingStub, Simulation
 from ledger_gw.embedded.stub import StateView
@@ -100,7 +101,7 @@ def test_a_run_that_holds_is_logged_as_it_prepared_its_entry(
     assert made == []  # the writer made no entry of its own
     with ledger.engine.connect() as conn:
         logged = conn.execute(select(log.c.entry).where(log.c.seq > 0).order_by(log.c.seq))
-        assert [bytes(e) for (e,) in logged] == [p.entry for p in prepared]  # type: ignore[union-attr]
+        assert [unpack(bytes(e)) for (e,) in logged] == [p.entry for p in prepared]  # type: ignore[union-attr]
     assert verify(ledger_url).size == 4  # the same entries as running each in turn makes
 
 
@@ -207,14 +208,15 @@ def test_values_quote_their_entry_rather_than_copy_it(
     quoting = [r for r in rows if r.quote_at is not None]
     assert quoting
     assert any(r.quote_at is None for r in rows)  # small ones hold no part of it
+    stored = {bytes(r.key): unpack(bytes(r.value)) for r in rows}  # as written, inflated
     for r in quoting:
-        value = read[bytes(r.key)]
+        value, kept = read[bytes(r.key)], stored[bytes(r.key)]
         assert value is not None
-        part = bytes(entry)[r.quote_from : r.quote_from + r.quote_len]
-        assert part not in bytes(r.value)
-        assert value == bytes(r.value)[: r.quote_at] + part + bytes(r.value)[r.quote_at :]
+        part = unpack(bytes(entry))[r.quote_from : r.quote_from + r.quote_len]
+        assert part not in kept
+        assert value == kept[: r.quote_at] + part + kept[r.quote_at :]
     assert any(arg in value for value in read.values() if value is not None)
-    assert not any(arg in bytes(r.value) for r in rows)  # the event is stored in its entry only
+    assert not any(arg in kept for kept in stored.values())  # the event is in its entry only
 
 
 def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace: Workspace) -> None:
