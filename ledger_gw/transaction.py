@@ -18,15 +18,14 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives import serialization
 
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import AuthenticationError
-from ledger_gw.identity import Signer, load_certificate
+from ledger_gw.identity import Signer, fingerprint
 from ledger_gw.log.entry import Entry
 
 NONCE_BYTES = 24
@@ -54,11 +53,11 @@ def parse_time(text: str) -> dt.datetime:
 Certificates = Mapping[str, str]  # certificate reference → PEM
 
 
-@cache
+@lru_cache(maxsize=4096)  # a consortium has few certificates; a caller may send many
 def certificate_ref(pem: str) -> str:
-    """SHA-256 (hex) of the certificate's DER: one name for it, however the PEM is wrapped."""
-    der = load_certificate(pem).public_bytes(serialization.Encoding.DER)
-    return hashlib.sha256(der).hexdigest()
+    """SHA-256 (hex) of the certificate's DER, the fingerprint the consortium file's key
+    list names it by: one name for it, however the PEM is wrapped."""
+    return fingerprint(pem)
 
 
 @dataclass(frozen=True)

@@ -127,3 +127,18 @@ def test_anything_else_is_refused(signer: Signer, spoil: object) -> None:
     payload = spoil(_payload(signer))  # type: ignore[operator]
     with pytest.raises(ValueError, match="malformed proposal"):
         Proposal.from_payload(payload)
+
+
+def test_a_certificate_is_named_by_the_fingerprint_the_key_list_uses(signer: Signer) -> None:
+    """One name however the PEM is wrapped, and the one the consortium's key periods use."""
+    body = "".join(signer.cert_pem.strip().splitlines()[1:-1])
+    rewrapped = (
+        "-----BEGIN CERTIFICATE-----\n"
+        + "\n".join(body[i : i + 76] for i in range(0, len(body), 76))
+        + "\n-----END CERTIFICATE-----\n"
+    )
+    assert rewrapped != signer.cert_pem
+    der = load_certificate(signer.cert_pem).public_bytes(serialization.Encoding.DER)
+    assert certificate_ref(rewrapped) == certificate_ref(signer.cert_pem)
+    assert certificate_ref(signer.cert_pem) == hashlib.sha256(der).hexdigest()
+    assert certificate_ref.cache_info().maxsize is not None  # callers cannot grow it unbounded
