@@ -3,11 +3,15 @@ ledger that takes transactions, and the verifiable log that proves what it holds
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ledger_gw.errors import LedgerError
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
 from ledger_gw.transaction import SignedTransaction
 
 
@@ -67,6 +71,21 @@ class Record:
     event: dict[str, Any]  # the event as submitted ({} when the call was no submission)
     result: dict[str, Any]  # the contract's answer
 
+    @classmethod
+    def of_entry(cls, position: int, tx: SignedTransaction, entry: Entry, org: str) -> Record:
+        """The record of a log entry, read from its transaction and its logged result."""
+        p = tx.proposal
+        submitted = p.function == "submit" and p.args and isinstance(p.args[0], dict)
+        result = json.loads(entry.result)
+        return cls(
+            position,
+            tx.tx_id,
+            p.timestamp,
+            org,
+            dict(p.args[0]) if submitted else {},
+            result if isinstance(result, dict) else {},
+        )
+
 
 @dataclass(frozen=True)
 class Anchor:
@@ -81,6 +100,17 @@ class Anchor:
     size: int  # entries (embedded) or blocks (Fabric) before this point
     summary: dict[str, Any]
     note: str | None = None
+
+    @classmethod
+    def of_note(cls, note: str, log_vkey: str, origin: str) -> Anchor:
+        """A Merkle log's anchor at a checkpoint, once the log's key has opened it."""
+        cp = ckpt.open_checkpoint(note, ckpt.NoteVerifier.from_vkey(log_vkey), origin=origin)
+        root = base64.b64encode(cp.checkpoint.root_hash).decode()
+        return cls(
+            cp.checkpoint.size,
+            {"origin": origin, "tree_size": cp.checkpoint.size, "root": root},
+            note,
+        )
 
 
 def anchor_size(summary: dict[str, Any]) -> int:

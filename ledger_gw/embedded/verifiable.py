@@ -71,17 +71,7 @@ class EmbeddedLog:
         and reports anchor there. Before any checkpoint meets it, the latest one.
         """
         note = self.reader.checkpoint(size) if size is not None else self._trusted_note()
-        cp = ckpt.open_checkpoint(
-            note,
-            ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
-            origin=self.consortium.origin,
-        ).checkpoint
-        summary = {
-            "origin": self.consortium.origin,
-            "tree_size": cp.size,
-            "root": base64.b64encode(cp.root_hash).decode(),
-        }
-        return Anchor(cp.size, summary, note)
+        return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
     def _trusted_note(self) -> str:
         quorum = self.consortium.witness_quorum
@@ -117,18 +107,7 @@ class EmbeddedLog:
 
     def _record(self, position: int, entry: Entry) -> Record:
         tx = self.transaction(entry)
-        p = tx.proposal
-        args = p.args
-        submitted = p.function == "submit" and args and isinstance(args[0], dict)
-        result = json.loads(entry.result)
-        return Record(
-            position=position,
-            tx_id=tx.tx_id,
-            timestamp=p.timestamp,
-            org=self._org_of(p.creator),
-            event=dict(args[0]) if submitted else {},
-            result=result if isinstance(result, dict) else {},
-        )
+        return Record.of_entry(position, tx, entry, self._org_of(tx.proposal.creator))
 
     def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
         """Entries ``[0, anchor.size)`` (from ``since.size`` when given), hashed as they

@@ -10,7 +10,6 @@ gateway is not ready once that check fails.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +30,6 @@ from ledger_gw.errors import (
 )
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
-from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
@@ -187,18 +185,7 @@ class RemoteLog:
             if size is None
             else self.node.get("/v1/node/checkpoint", size=size)
         )
-        note = str(data["note"])
-        cp = ckpt.open_checkpoint(
-            note,
-            ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
-            origin=self.consortium.origin,
-        ).checkpoint
-        summary = {
-            "origin": self.consortium.origin,
-            "tree_size": cp.size,
-            "root": base64.b64encode(cp.root_hash).decode(),
-        }
-        return Anchor(cp.size, summary, note)
+        return Anchor.of_note(str(data["note"]), self.consortium.log_vkey, self.consortium.origin)
 
     def _bundle(self, index: int, size: int) -> list[bytes]:
         """Entry bundle ``index`` as the tree of ``size`` has it (refused but to auditors)."""
@@ -319,14 +306,4 @@ def _revealed_record(position: int, proof: Mapping[str, Any]) -> Record:
 
 
 def _record(position: int, tx: SignedTransaction, entry: Entry) -> Record:
-    p = tx.proposal
-    submitted = p.function == "submit" and p.args and isinstance(p.args[0], dict)
-    result = json.loads(entry.result)
-    return Record(
-        position,
-        tx.tx_id,
-        p.timestamp,
-        _org_of(tx),
-        dict(p.args[0]) if submitted else {},
-        result if isinstance(result, dict) else {},
-    )
+    return Record.of_entry(position, tx, entry, _org_of(tx))
