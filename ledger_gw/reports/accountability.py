@@ -118,6 +118,13 @@ class _Ref:
     accepted: bool = False
     completed: dt.datetime | None = None
 
+    def step(self, step: str, when: dt.datetime) -> None:
+        """A referral event's step (accepted, declined, completed...) taken at `when`."""
+        self.state = step
+        self.accepted |= step == "accepted"
+        if step == "completed":
+            self.completed = when
+
 
 class _Tally:
     def __init__(self, query: ReportQuery) -> None:
@@ -184,12 +191,8 @@ class _Tally:
 
     def _referral_step(self, rid: str, step: str, when: dt.datetime) -> None:
         ref = self.refs.get(rid)
-        if ref is None:
-            return
-        ref.state = step
-        ref.accepted |= step == "accepted"
-        if step == "completed":
-            ref.completed = when
+        if ref is not None:
+            ref.step(step, when)
 
     def resolved(self) -> int:
         closed = {"revoked", "closed"}

@@ -92,12 +92,8 @@ class Aggregates:
 
     def _referral_step(self, rid: str, step: str, when: dt.datetime) -> None:
         ref = self.refs.get(rid)
-        if ref is None:
-            return
-        ref.state = step
-        ref.accepted |= step == "accepted"
-        if step == "completed":
-            ref.completed = when
+        if ref is not None:
+            ref.step(step, when)
 
     def tally(self, query: ReportQuery) -> _Tally:
         """The query's tally, as a replay of the same records would leave it."""
