@@ -36,6 +36,27 @@ def node_hashes(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
     return found
 
 
+def nodes_in_order(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
+    """`node_hashes` of many nodes that lie in a few runs per level (those a run of
+    appends made): one range read per level rather than a lookup per node."""
+    wanted: dict[int, list[int]] = {}
+    for node in ids:
+        wanted.setdefault(node.level, []).append(node.index)
+    found: dict[tuple[int, int], bytes] = {}
+    for level, indices in wanted.items():
+        rows = conn.execute(
+            select(nodes.c.idx, nodes.c.hash).where(
+                nodes.c.level == level, nodes.c.idx.between(min(indices), max(indices))
+            )
+        )
+        found.update(((level, int(idx)), bytes(h)) for idx, h in rows)
+    try:
+        return [found[(node.level, node.index)] for node in ids]
+    except KeyError as missing:
+        level, index = missing.args[0]
+        raise IntegrityError(f"tree node {NodeID(level, index)} is missing from storage") from None
+
+
 def stored_certificates(conn: Connection) -> dict[str, str]:
     """Every stored certificate by its reference, each row checked by hashing its PEM."""
     found: dict[str, str] = {}

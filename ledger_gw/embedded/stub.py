@@ -11,6 +11,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -21,6 +22,23 @@ from ledger_gw.embedded.driver import Driver
 def _upper_bound(prefix: bytes) -> bytes:
     # Composite prefixes end in 0x00, so the bound never overflows.
     return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+class StateReads(Protocol):
+    """Where a view reads committed state: the ledger's tables (embedded.driver), or a
+    verifier's scratch (embedded.replay)."""
+
+    remote: bool
+
+    def get_state(self, key: bytes) -> bytes | None: ...
+
+    def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]: ...
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]: ...
+
+    def scan_many(
+        self, ranges: Sequence[tuple[bytes, bytes]]
+    ) -> list[list[tuple[bytes, bytes]]]: ...
 
 
 @dataclass
@@ -42,7 +60,7 @@ class StateView:
     _scanned: dict[bytes, list[tuple[bytes, bytes]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._driver = Driver(self.conn)
+        self._driver: StateReads = Driver(self.conn)
 
     @property
     def remote(self) -> bool:

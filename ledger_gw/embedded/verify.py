@@ -20,23 +20,22 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, Connection, CursorResult, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from chaincode.canonical import canonical_json_of_validated
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
-from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.packing import unpack
-from ledger_gw.embedded.reader import log_size, node_hashes, stored_certificates
+from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
+from ledger_gw.embedded.replay import Scratch, ScratchReads, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
@@ -64,11 +63,10 @@ def _fail(position: int, message: str) -> IntegrityError:
 
 
 class _Replay:
-    """Re-executes the log into a private scratch database (a file, so memory stays flat)."""
+    """Re-executes the log in order into a scratch database (embedded.replay)."""
 
     def __init__(self, consortium: Consortium) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix="ledger-verify-")
-        self.engine = make_engine(f"sqlite:///{self._scratch.name}/replay.db")
+        self.scratch = Scratch()
         self.auth = consortium.authenticator()
         self.tree = CompactRange()
         self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
@@ -77,15 +75,15 @@ class _Replay:
         self.signers: set[str] = set()  # references the entries replayed so far name
 
     def close(self) -> None:
-        self.engine.dispose()
-        self._scratch.cleanup()
+        self.scratch.close()
 
     def chunk(
         self, conn: Connection, batch: list[_Row], checks: Checks
     ) -> list[tuple[int, NodeID, bytes]]:
-        view = StateView(conn)
+        view = ScratchView(conn)
         produced: list[tuple[int, NodeID, bytes]] = []
-        rows = Rows()
+        tx_ids: list[bytes] = []
+        rows: dict[bytes, StateRow] = {}
         for offset, (position, data, tx_id, timestamp) in enumerate(batch):
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
@@ -105,11 +103,11 @@ class _Replay:
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
-            quotable = (replayed, *proposal.contract_args())
-            rows.add(position, tx_id, timestamp, data, writes, new_nodes, quotable)
+            tx_ids.append(bytes.fromhex(tx_id))
+            state_rows(position, data, writes, (replayed, *proposal.contract_args()), rows)
             view.apply(stub.writes)
         try:
-            Driver(conn).append(rows, None)
+            view.reads.write(tx_ids, rows)
         except Exception as exc:  # a repeated transaction ID
             raise _fail(batch[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
@@ -143,42 +141,33 @@ def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, bytes, str
     return proposal, canonical_json_of_validated(obj["result"]), str(obj["effects"])
 
 
-_TABLES = {
-    "state": select(
-        state.c.seq,
-        state.c.key,
-        state.c.value,
-        state.c.quote_at,
-        state.c.quote_from,
-        state.c.quote_len,
-    ).order_by(state.c.key),
-}
+_STORED_STATE = select(
+    state.c.key, state.c.seq, state.c.value, state.c.quote_at, state.c.quote_from, state.c.quote_len
+).order_by(state.c.key)
 
 
-def _rows(conn: Connection, table: str) -> CursorResult[Any]:
-    """Streamed (a server-side cursor on PostgreSQL): close it, even on a mismatch."""
-    return conn.execute(_TABLES[table].execution_options(yield_per=_CHUNK))
-
-
-def _compare(stored: Connection, replayed: Connection, table: str) -> int:
-    """Row by row; a difference is reported at the log position its stored row names."""
+def _compare(stored: Connection, replayed: ScratchReads) -> int:
+    """Row by row, in key order; a difference is reported at the log position its stored
+    row names."""
     count = 0
-    with closing(_rows(stored, table)) as mine, closing(_rows(replayed, table)) as theirs:
+    # Streamed (a server-side cursor on PostgreSQL): closed, even on a mismatch.
+    mine = stored.execute(_STORED_STATE.execution_options(yield_per=_CHUNK))
+    with closing(mine), closing(replayed.rows()) as theirs:
         # zip_longest: plain zip would swallow one extra stored row at the end unseen.
         for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
             if row_stored is None or row_replayed is None:
-                raise IntegrityError(f"{table} has rows the log does not explain, or lacks some")
+                raise IntegrityError("state has rows the log does not explain, or lacks some")
             count += 1
-            if _inflated(row_stored) != _inflated(row_replayed):
-                raise _fail(int(row_stored[0]), f"a {table} row differs from the replayed one")
+            if _inflated(row_stored) != row_replayed:
+                raise _fail(int(row_stored[1]), "a state row differs from the replayed one")
     return count
 
 
 def _inflated(row: Any) -> tuple[Any, ...]:
-    """A state row with its value as written: the same value may deflate otherwise."""
-    seq, key, value, *quote = row
+    """A stored state row with its value inflated: the same value may deflate otherwise."""
+    key, seq, value, *quote = row
     try:
-        return (seq, key, unpack(bytes(value)), *quote)
+        return (bytes(key), int(seq), unpack(bytes(value)), *quote)
     except IntegrityError as exc:
         raise _fail(int(seq), str(exc)) from exc
 
@@ -308,7 +297,7 @@ def verify_ledger(
     try:
         with (
             source.execution_options(**{READ_ONLY: True}).begin() as stored,
-            replay.engine.begin() as replayed,
+            replay.scratch.engine.begin() as replayed,
         ):
             size = log_size(stored)
             witness_sizes = {cp.size for cp in witness_cps.values()}
@@ -336,7 +325,7 @@ def verify_ledger(
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
-            state_keys = _compare(stored, replayed, "state")
+            state_keys = _compare(stored, ScratchReads(replayed))
             count, cosigned = judged.verdict()
     finally:
         if checker is not None:
@@ -413,7 +402,7 @@ def _verify_chunk(
             raise earlier from exc
         raise
     try:
-        found = node_hashes(stored, [node_id for _, node_id, _ in produced])
+        found = nodes_in_order(stored, [node_id for _, node_id, _ in produced])
     except IntegrityError as exc:
         raise _fail(first, str(exc)) from exc
     for (position, node_id, h), stored_hash in zip(produced, found, strict=True):

@@ -417,6 +417,16 @@ def test_flipped_byte_in_tree_node(
     _fails_at(workspace, copy, (index + 1) * 2**level - 1)
 
 
+@pytest.mark.parametrize(("level", "index"), [(0, 3), (1, 4), (2, 1), (0, SIZE - 1)])
+def test_deleted_tree_node(
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, level: int, index: int
+) -> None:
+    """Nodes are read a range per level: one missing inside the range is still found."""
+    db.execute("DELETE FROM nodes WHERE level = ? AND idx = ?", (level, index))
+    failure = _fails_at(workspace, copy, None)
+    assert f"tree node NodeID(level={level}, index={index}) is missing" in str(failure)
+
+
 def test_extra_tree_node(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
     db.execute("INSERT INTO nodes (level, idx, hash) VALUES (6, 0, ?)", (bytes(32),))
     _fails_at(workspace, copy, None)

@@ -1,0 +1,136 @@
+"""The contract re-run over a log, in log order, into a private scratch database.
+
+Verification replays every entry and compares the world state it makes with the stored
+one. The scratch holds only what the replay reads and what is compared: each key's
+current value as written, never deflated (nothing but this process reads it: deflating
+every value again took half the replay's time), with what of its entry it quotes; and
+each transaction ID seen, so that a repeated one is found. Not the entries: the replay
+reads those from the log. A file, so memory stays flat however long the log.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Generator, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Connection, Integer, LargeBinary, MetaData, Table
+
+from ledger_gw.embedded.quoting import parts_of, stored
+from ledger_gw.embedded.stub import StateView
+from ledger_gw.sqlite import sqlite_engine
+
+_metadata = MetaData()
+_state = Table(
+    "state",
+    _metadata,
+    Column("key", LargeBinary, primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("value", LargeBinary, nullable=False),  # as written, whole
+    Column("quote_at", Integer),
+    Column("quote_from", Integer),
+    Column("quote_len", Integer),
+    sqlite_with_rowid=False,
+)
+_tx_ids = Table(
+    "tx_ids", _metadata, Column("tx_id", LargeBinary, primary_key=True), sqlite_with_rowid=False
+)
+
+# key, seq, value as written, quote_at, quote_from, quote_len
+StateRow = tuple[bytes, int, bytes, int | None, int | None, int | None]
+
+
+class Scratch:
+    """The scratch database, in a temporary directory removed on close."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="ledger-verify-")
+        # Nothing here needs to survive a crash: a failed run starts again from the log.
+        self.engine = sqlite_engine(
+            f"sqlite:///{self._dir.name}/replay.db",
+            60_000,
+            {"synchronous": "OFF", "cache_size": -64 * 1024},
+            page_size=16384,
+        )
+        _metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self._dir.cleanup()
+
+
+class ScratchReads:
+    """The contract's reads, from the scratch: values as written, no join, no inflating."""
+
+    remote = False
+
+    def __init__(self, conn: Connection) -> None:
+        self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def get_state(self, key: bytes) -> bytes | None:
+        self.cursor.execute("SELECT value FROM state WHERE key = ?", (key,))
+        row = self.cursor.fetchone()
+        return None if row is None else bytes(row[0])
+
+    def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
+        self.cursor.execute(
+            "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key", (low, high)
+        )
+        return [(bytes(k), bytes(v)) for k, v in self.cursor.fetchall()]
+
+    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        found = {key: self.get_state(key) for key in keys}
+        return {key: value for key, value in found.items() if value is not None}
+
+    def scan_many(self, ranges: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
+        return [self.scan_state(low, high) for low, high in ranges]
+
+    def write(self, tx_ids: list[bytes], rows: dict[bytes, StateRow]) -> None:
+        """One chunk's transaction IDs (IntegrityError from SQLite on a repeat) and the
+        current values it leaves."""
+        self.cursor.executemany("INSERT INTO tx_ids (tx_id) VALUES (?)", [(t,) for t in tx_ids])
+        self.cursor.executemany(
+            "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, "
+            "value = excluded.value, quote_at = excluded.quote_at, "
+            "quote_from = excluded.quote_from, quote_len = excluded.quote_len",
+            list(rows.values()),
+        )
+
+    def rows(self) -> Generator[StateRow, None, None]:
+        """Every key's row in key order, each value in the form the ledger stores it
+        (without the part it quotes), for comparing with the stored rows."""
+        cursor = self.cursor.connection.cursor()
+        try:
+            cursor.execute(
+                "SELECT key, seq, value, quote_at, quote_from, quote_len FROM state ORDER BY key"
+            )
+            for key, seq, value, at, start, length in cursor:
+                whole = bytes(value)
+                kept = whole if at is None else whole[:at] + whole[at + length :]
+                yield bytes(key), int(seq), kept, at, start, length
+        finally:
+            cursor.close()
+
+
+class ScratchView(StateView):
+    """A chunk's view of the replayed state: the scratch, overlaid by the chunk's writes."""
+
+    def __post_init__(self) -> None:
+        self.reads = ScratchReads(self.conn)
+        self._driver = self.reads
+
+
+def state_rows(
+    position: int,
+    entry: bytes,
+    writes: Sequence[tuple[bytes, bytes]],
+    quotable: Sequence[bytes],
+    into: dict[bytes, StateRow],
+) -> None:
+    """What each write leaves in the scratch: its value whole, and what of the entry it
+    quotes, as the ledger found when it stored it (embedded.quoting)."""
+    parts = parts_of(entry, quotable)
+    for key, value in writes:
+        _, at, start, length = stored(value, parts)
+        into[key] = (key, position, value, at, start, length)
