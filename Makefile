@@ -70,6 +70,7 @@ reformat: $(DEV_STAMP)
 # With LEDGER_GW_BENCH_PG (a PostgreSQL URL, or `local` for a throwaway server), the
 # same appends also run on SQLite and on PostgreSQL side by side.
 bench: $(DEV_STAMP)
+	$(BIN)/python bench/ledger_sizes.py
 	$(BIN)/python bench/ledger_append.py
 	@if [ -n "$$LEDGER_GW_BENCH_PG" ]; then $(BIN)/python bench/postgres_append.py; fi
 
