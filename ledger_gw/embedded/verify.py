@@ -93,7 +93,9 @@ class _Replay:
             self.signers.add(certificate_ref(proposal.creator))
             if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            stub, replayed = self._execute(position, view, proposal, checks.unsigned.get(offset))
+            args = proposal.contract_args()
+            unsigned = checks.unsigned.get(offset)
+            stub, replayed = self._execute(position, view, proposal, args, unsigned)
             if replayed != result:
                 raise _fail(position, "replayed result differs from the logged result")
             writes = tuple(sorted(stub.writes.items()))
@@ -104,7 +106,7 @@ class _Replay:
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
             tx_ids.append(bytes.fromhex(tx_id))
-            state_rows(position, data, writes, (replayed, *proposal.contract_args()), rows)
+            state_rows(position, data, writes, (replayed, *args), rows)
             view.apply(stub.writes)
         try:
             view.reads.write(tx_ids, rows)
@@ -113,7 +115,12 @@ class _Replay:
         return produced
 
     def _execute(
-        self, position: int, view: StateView, proposal: Proposal, unsigned: str | None
+        self,
+        position: int,
+        view: StateView,
+        proposal: Proposal,
+        args: list[bytes],
+        unsigned: str | None,
     ) -> tuple[TxStub, bytes]:
         if proposal.function not in WRITE_FUNCTIONS:
             raise _fail(position, f"{proposal.function!r} is not a write function")
@@ -125,7 +132,7 @@ class _Replay:
             raise _fail(position, f"signature check failed: {unsigned}")
         stub = TxStub(view, identity, proposal.tx_id, proposal.time)
         try:
-            return stub, invoke(stub, proposal.function, proposal.contract_args())
+            return stub, invoke(stub, proposal.function, args)
         except ContractError as exc:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
 
