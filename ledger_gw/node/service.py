@@ -18,6 +18,7 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
 from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
+from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
 from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
@@ -25,7 +26,7 @@ from ledger_gw.transaction import SignedTransaction
 __all__ = ["LogNode", "error_to_dict"]
 
 MAX_BATCH = 1000
-MAX_ENTRIES = 256  # a level-0 tile's
+MAX_ENTRIES = tiles.WIDTH  # a level-0 tile's
 
 
 class LogNode:
