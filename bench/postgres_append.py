@@ -1,11 +1,11 @@
 """The same appends on SQLite and on PostgreSQL, in the same run: events/s each and the
-ratio.
+ratio; and PostgreSQL without its run-ahead (embedded.simulation.foresee), to weigh it.
 
 Both ledgers verify every signature, as in production, and commit durably (SQLite
-synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Rounds alternate the
-two backends, each round on fresh databases, so that the machine's load falls on both
-alike; the load average is printed with each round. Signing is done beforehand and
-not timed. Prints figures; asserts nothing.
+synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Rounds rotate the order
+of the contenders, each round on fresh databases, so that the machine's load falls on
+all alike; each round prints its figures, its ratios to SQLite and the load average.
+Signing is done beforehand and not timed. Prints figures; asserts nothing.
 
     python bench/postgres_append.py                     # a throwaway local server
     python bench/postgres_append.py --pg postgresql+psycopg://user@host/
@@ -25,6 +25,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +39,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
@@ -144,53 +146,77 @@ def append_rate(
         ledger.close()
 
 
+@contextlib.contextmanager
+def run_ahead(on: bool) -> Iterator[None]:
+    """Without it, no batch is long enough to be run ahead of its turn."""
+    kept = simulation.LOOKAHEAD_FROM
+    simulation.LOOKAHEAD_FROM = kept if on else sys.maxsize
+    try:
+        yield
+    finally:
+        simulation.LOOKAHEAD_FROM = kept
+
+
+def _ratio(a: list[tuple[float, float]], b: list[tuple[float, float]], i: int) -> str:
+    """Each round's ratio is a same-moment comparison: the median of rounds' ratios."""
+    return f"{statistics.median(x[i] / y[i] for x, y in zip(a, b, strict=True)):.2f}×"
+
+
+CONTENDERS = ("sqlite", "postgresql", "pg, no run-ahead")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pg", default=os.environ.get("LEDGER_GW_BENCH_PG"))
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--events", type=int, default=11_000, help="per round and backend")
     parser.add_argument("--batch", type=int, default=1000)
     args = parser.parse_args()
     given = args.pg not in (None, "", "local")
     server = contextlib.nullcontext(args.pg) if given else throwaway_postgres()
-    figures: dict[str, list[tuple[float, float]]] = {"sqlite": [], "postgresql": []}
+    figures: dict[str, list[tuple[float, float]]] = {c: [] for c in CONTENDERS}
     with tempfile.TemporaryDirectory() as tmp, server as pg:
         ws = Workspace.create(Path(tmp) / "ws", replace(DEMO, name="bench"))
         with console.status("signing"):
             rounds = [signed_events(ws, args.events, seed) for seed in range(args.rounds)]
         for r, txs in enumerate(rounds):
-            # Alternate which backend goes first, so neither always follows the other.
-            order = ["sqlite", "postgresql"] if r % 2 == 0 else ["postgresql", "sqlite"]
-            for backend in order:
-                if backend == "sqlite":
+            # Rotate the order, so that none always follows another.
+            order = CONTENDERS[r % 3 :] + CONTENDERS[: r % 3]
+            for contender in order:
+                if contender == "sqlite":
                     path = Path(tmp) / f"round{r}.db"
                     figure = append_rate(f"sqlite:///{path}", ws, txs, args.batch)
                     for leftover in Path(tmp).glob(f"round{r}.db*"):
                         leftover.unlink()
                 else:
-                    with fresh_database(pg) as url:
+                    with fresh_database(pg) as url, run_ahead(contender == "postgresql"):
                         figure = append_rate(url, ws, txs, args.batch)
-                figures[backend].append(figure)
-                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+                figures[contender].append(figure)
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            console.print(f"round {r + 1}  (load {load})")
+            base = figures["sqlite"][-1]
+            for contender in CONTENDERS:
+                b, o = figures[contender][-1]
                 console.print(
-                    f"round {r + 1} {backend:<10} batched {figure[0]:7,.0f} events/s"
-                    f"  one by one {figure[1]:6,.0f} events/s  (load {load})"
+                    f"  {contender:<17} batched {b:7,.0f} events/s ({b / base[0]:.2f}×)"
+                    f"  one by one {o:6,.0f} events/s ({o / base[1]:.2f}×)"
                 )
     table = Table(title=f"append on SQLite and PostgreSQL, {os.cpu_count()} cores")
     table.add_column("measure")
-    for backend in figures:
-        table.add_column(backend, justify="right")
+    for contender in CONTENDERS:
+        table.add_column(contender, justify="right")
     table.add_column("PostgreSQL ÷ SQLite", justify="right")
+    table.add_column("run-ahead on ÷ off", justify="right")
     for i, label in enumerate((f"batches of {args.batch}", "one by one")):
-        # Each round's ratio is a same-moment comparison; the median ratio, of rounds.
-        pairs = zip(figures["sqlite"], figures["postgresql"], strict=True)
-        ratios = [p[i] / s[i] for s, p in pairs]
         table.add_row(
             f"append, {label} (events/s, median of {args.rounds})",
-            *(f"{statistics.median(f[i] for f in figures[b]):,.0f}" for b in figures),
-            f"{statistics.median(ratios):.2f}×",
+            *(f"{statistics.median(f[i] for f in figures[c]):,.0f}" for c in CONTENDERS),
+            _ratio(figures["postgresql"], figures["sqlite"], i),
+            _ratio(figures["postgresql"], figures["pg, no run-ahead"], i),
         )
     console.print(table)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"load average at the end: {load}")
 
 
 if __name__ == "__main__":

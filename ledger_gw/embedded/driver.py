@@ -5,9 +5,11 @@ SQLAlchemy statement costs more than running it, so these few statements are
 plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
 
-On PostgreSQL every statement is a round trip to the server, which costs more than
-running it: the keys a batch will read can be fetched in one statement (`get_many`,
-`scan_many`), and psycopg sends the rows of each `executemany` in one pipeline.
+On PostgreSQL every statement is a round trip to the server, and each row a statement
+of its own costs the server more than writing it: the keys a batch will read are
+fetched in one statement (`get_many`, `scan_many`); a batch's rows go as arrays, one
+statement per table, all of them in one pipeline with the checkpoint (one round trip);
+so do the lock, the log's size and the committed transaction IDs that start it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from sqlalchemy import Connection
 from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.quoting import parts_of, restored, stored
 from ledger_gw.log.merkle import NodeID
+
+WRITE_LOCK_ID = 0x4C454447  # "LEDG": PostgreSQL's advisory lock that serialises appenders
+_MAX_SEQ = "SELECT max(seq) FROM log"
 
 
 class Driver:
@@ -87,16 +92,51 @@ class Driver:
         return bytes(rows[0][0]) if rows else None
 
     def log_size(self) -> int:
-        last = self._all("SELECT max(seq) FROM log")[0][0]
+        last = self._all(_MAX_SEQ)[0][0]
         return 0 if last is None else int(last) + 1
 
     def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
+        sql, params = self._committed(tx_ids)
+        return _committed_rows(self._all(sql, params))
+
+    def _committed(self, tx_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        ids = [bytes.fromhex(t) for t in tx_ids]
+        if self.remote:
+            return "SELECT tx_id, seq, entry FROM log WHERE tx_id = ANY(%b::bytea[])", (ids,)
         marks = ", ".join([self.mark] * len(tx_ids))
-        sql = f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})"  # noqa: S608
-        found = self._all(sql, [bytes.fromhex(t) for t in tx_ids])
-        return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
+        return f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", tuple(ids)  # noqa: S608
+
+    def head(self, tx_ids: Sequence[str]) -> tuple[int, list[tuple[str, int, bytes]]]:
+        """The log's size and which of `tx_ids` it holds, once this transaction holds the
+        append lock (SQLite's BEGIN IMMEDIATE has taken it already).
+
+        On PostgreSQL, one round trip: the server runs a pipeline's statements in turn,
+        and each (READ COMMITTED) reads what was committed when it starts, so after the
+        lock is taken."""
+        if not self.remote:
+            return self.log_size(), self.committed(tx_ids)
+        _, (last,), found = self._pipeline(
+            [
+                ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_ID,)),
+                (_MAX_SEQ, ()),
+                self._committed(tx_ids),
+            ]
+        )
+        return (0 if last[0] is None else int(last[0]) + 1), _committed_rows(found)
+
+    def _pipeline(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Rows of each statement, all of them sent before the first answer is awaited."""
+        conn = self.cursor.connection
+        cursors = [conn.cursor() for _ in statements]
+        with conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, tuple(params))
+        return [list(c.fetchall()) if c.description else [] for c in cursors]
 
     def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
+        if self.remote:
+            self._pipeline(rows.as_arrays(checkpoint))
+            return
         m = self.mark
         c = self.cursor
         c.executemany(
@@ -151,6 +191,48 @@ class Rows:
         for key, value in writes:
             kept, at, start, length = stored(value, parts)
             self.state[key] = (key, position, pack(kept), at, start, length)
+
+    def as_arrays(self, checkpoint: tuple[int, str] | None) -> list[tuple[str, tuple[Any, ...]]]:
+        """PostgreSQL statements that write these rows, one per table: each column an
+        array, its rows unnested by the server."""
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (_INSERT_LOG, _columns(self.log, 4)),
+            (_INSERT_CERTIFICATES, _columns(list(self.certificates.items()), 2)),
+            (_INSERT_NODES, _columns(self.nodes, 3)),
+            (_UPSERT_STATE, _columns(list(self.state.values()), 6)),
+        ]
+        if checkpoint is not None:
+            statements.append(("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoint))
+        return statements
+
+
+_INSERT_LOG = (
+    "INSERT INTO log (seq, tx_id, timestamp, entry)"
+    " SELECT * FROM unnest(%s::int8[], %b::bytea[], %s::text[], %b::bytea[])"
+)
+_INSERT_CERTIFICATES = (
+    "INSERT INTO certificates (ref, pem) SELECT * FROM unnest(%s::text[], %s::text[])"
+    " ON CONFLICT (ref) DO NOTHING"
+)
+_INSERT_NODES = (
+    "INSERT INTO nodes (level, idx, hash) SELECT * FROM unnest(%s::int4[], %s::int8[], %b::bytea[])"
+)
+_UPSERT_STATE = (
+    "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len)"
+    " SELECT * FROM unnest(%b::bytea[], %s::int8[], %b::bytea[], %s::int4[], %s::int4[],"
+    " %s::int4[])"
+    " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
+    " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
+    " quote_len = excluded.quote_len"
+)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
+    return tuple([row[i] for row in rows] for i in range(width))
+
+
+def _committed_rows(found: Sequence[Any]) -> list[tuple[str, int, bytes]]:
+    return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
 
 
 def _value(row: Sequence[Any]) -> bytes:
