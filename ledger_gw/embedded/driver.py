@@ -124,18 +124,28 @@ class Driver:
         )
         return (0 if last[0] is None else int(last[0]) + 1), _committed_rows(found)
 
-    def _pipeline(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
-        """Rows of each statement, all of them sent before the first answer is awaited."""
+    def _pipeline(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
+    ) -> list[list[Any]]:
+        """Rows of each statement, all of them sent (and COMMIT, if `commit`) before the
+        first answer is awaited."""
         conn = self.cursor.connection
         cursors = [conn.cursor() for _ in statements]
         with conn.pipeline():
             for cursor, (sql, params) in zip(cursors, statements, strict=True):
                 cursor.execute(sql, tuple(params))
+            if commit:
+                conn.commit()
         return [list(c.fetchall()) if c.description else [] for c in cursors]
 
-    def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
+    def append(
+        self, rows: Rows, checkpoint: tuple[int, str] | None, *, commit: bool = False
+    ) -> None:
+        """`commit`: these are the transaction's last statements. PostgreSQL then commits
+        with them, in the same round trip, and the connection's transaction has nothing
+        left to do; elsewhere it commits as ever."""
         if self.remote:
-            self._pipeline(rows.as_arrays(checkpoint))
+            self._pipeline(rows.as_arrays(checkpoint), commit=commit)
             return
         m = self.mark
         c = self.cursor

@@ -391,9 +391,9 @@ class EmbeddedLedger:
         # Every acknowledged transaction is covered by a signed checkpoint at once.
         cp = ckpt.Checkpoint(self.consortium.origin, tree.size, tree.root())
         note = ckpt.sign_checkpoint(cp, self._log_signer)
-        driver.append(rows, (tree.size, note))
-        self._range = tree
         assert tree.size == start + len(rows.log)
+        self._range = tree
+        driver.append(rows, (tree.size, note), commit=True)
 
     # -- reading -----------------------------------------------------------------------
 
