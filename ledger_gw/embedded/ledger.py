@@ -35,6 +35,7 @@ from ledger_gw.embedded.simulation import (
     RecordingStub,
     Simulation,
     execute,
+    first_reads,
     foresee,
     simulate,
 )
@@ -323,17 +324,24 @@ class EmbeddedLedger:
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
-        driver = Driver(conn)
-        size, committed = driver.head([p.tx.tx_id for p in batch])
-        tree = self._load_range(conn, size)
-        start = tree.size
         view = StateView(conn)
-        seen = {tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in committed}
+        # On a database server, a few round trips for the batch rather than some for each:
+        # what its transactions read first comes with the log's head, the rest with the
+        # rounds of running them ahead (embedded.simulation.foresee).
+        runs = [
+            (p.identity, p.tx) for p in batch if p.identity is not None and p.simulation is None
+        ]
+        first = first_reads(view, runs) if view.remote else ((), ())
+        head = view.head([p.tx.tx_id for p in batch], *first)
+        tree = self._load_range(conn, head.size)
+        start = tree.size
+        seen = {
+            tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in head.committed
+        }
         rows = Rows()
         recent = self._recent
         if recent is not None and recent.floor is None:  # from here on, it sees every write
             recent.reset(start)
-        # On a database server, a few round trips for the batch rather than some for each.
         foreseen: dict[int, Foreseen | None] = {}
         if view.remote:
             ahead = [p for p in batch if p.tx.tx_id not in seen and p.simulation is None]
@@ -393,7 +401,7 @@ class EmbeddedLedger:
         note = ckpt.sign_checkpoint(cp, self._log_signer)
         assert tree.size == start + len(rows.log)
         self._range = tree
-        driver.append(rows, (tree.size, note), commit=True)
+        Driver(conn).append(rows, (tree.size, note), commit=True)
 
     # -- reading -----------------------------------------------------------------------
 
