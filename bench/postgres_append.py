@@ -1,11 +1,13 @@
 """The same appends on SQLite and on PostgreSQL, in the same run: events/s each and the
-ratio.
+ratio; and PostgreSQL without its run-ahead (embedded.simulation.foresee), to weigh it.
 
-Both ledgers verify every signature, as in production, and commit durably (SQLite
-synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Rounds alternate the
-two backends, each round on fresh databases, so that the machine's load falls on both
-alike; the load average is printed with each round. Signing is done beforehand and
-not timed. Prints figures; asserts nothing.
+The ledgers verify every signature, as in production, and commit durably (SQLite
+synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Each round, on fresh
+databases, the contenders take turns, a batch (or ten events one by one) each, in a
+rotating order, so that the machine's load falls on all alike even when it shifts from
+second to second; each round prints its figures, its ratios to SQLite and the load
+average.
+Signing is done beforehand and not timed. Prints figures; asserts nothing.
 
     python bench/postgres_append.py                     # a throwaway local server
     python bench/postgres_append.py --pg postgresql+psycopg://user@host/
@@ -25,6 +27,7 @@ import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -38,6 +41,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
@@ -119,78 +123,118 @@ def fresh_database(server: str) -> Iterator[str]:
         admin.dispose()
 
 
-def append_rate(
-    url: str, ws: Workspace, txs: list[SignedTransaction], batch: int
-) -> tuple[float, float]:
-    """Events/s in batches of `batch`, then one by one over the last tenth (the ledger
-    already holds the rest)."""
-    ledger = EmbeddedLedger(url, ws.consortium, ws.log_signer())
-    try:
-        singles = max(1, len(txs) // 10)
-        bulk, tail = txs[:-singles], txs[-singles:]
-        ledger.submit_many(bulk[:1])[0].unwrap()  # connect, create the tables
-        start = time.perf_counter()
-        for i in range(1, len(bulk), batch):
-            for outcome in ledger.submit_many(bulk[i : i + batch]):
-                outcome.unwrap()
-        batched = (len(bulk) - 1) / (time.perf_counter() - start)
-        start = time.perf_counter()
-        for tx in tail:
-            ledger.submit(tx)
-        one_by_one = len(tail) / (time.perf_counter() - start)
-        assert ledger.size() == len(txs)
-        return batched, one_by_one
-    finally:
-        ledger.close()
+Figure = tuple[float, float]  # events/s batched, one by one
+
+
+class Contender:
+    """One ledger of the race, and the time it spent appending."""
+
+    def __init__(self, name: str, url: str, ws: Workspace, txs: list[SignedTransaction]) -> None:
+        self.name = name
+        self.ledger = EmbeddedLedger(url, ws.consortium, ws.log_signer())
+        self.ledger.submit_many(txs[:1])[0].unwrap()  # connect, create the tables
+        self.txs = txs
+        self.spent = {"batched": 0.0, "one by one": 0.0}
+
+    def append(self, part: str, txs: list[SignedTransaction]) -> None:
+        run_ahead = simulation.LOOKAHEAD_FROM
+        if self.name == "pg, no run-ahead":  # no batch is long enough to run ahead
+            simulation.LOOKAHEAD_FROM = sys.maxsize
+        try:
+            start = time.perf_counter()
+            if part == "batched":
+                for outcome in self.ledger.submit_many(txs):
+                    outcome.unwrap()
+            else:
+                for tx in txs:
+                    self.ledger.submit(tx)
+            self.spent[part] += time.perf_counter() - start
+        finally:
+            simulation.LOOKAHEAD_FROM = run_ahead
+
+
+def race(contenders: list[Contender], batch: int, singles_turn: int) -> dict[str, Figure]:
+    """Each contender in turn appends a batch (then a few events one by one), the order
+    rotating: they share the machine's load moment by moment. Events/s in batches of
+    `batch`, then one by one over the last tenth (the ledger already holds the rest)."""
+    txs = contenders[0].txs
+    singles = max(1, len(txs) // 10)
+    bulk = len(txs) - singles
+    turns = [("batched", i, min(i + batch, bulk)) for i in range(1, bulk, batch)]
+    turns += [("one by one", i, i + singles_turn) for i in range(bulk, len(txs), singles_turn)]
+    for n, (part, begin, end) in enumerate(turns):
+        for c in contenders[n % len(contenders) :] + contenders[: n % len(contenders)]:
+            c.append(part, c.txs[begin:end])
+    for c in contenders:
+        assert c.ledger.size() == len(txs)
+        c.ledger.close()
+    return {
+        c.name: ((bulk - 1) / c.spent["batched"], singles / c.spent["one by one"])
+        for c in contenders
+    }
+
+
+def _ratio(a: list[Figure], b: list[Figure], i: int) -> str:
+    """Each round's ratio is a same-moment comparison: the median of rounds' ratios."""
+    return f"{statistics.median(x[i] / y[i] for x, y in zip(a, b, strict=True)):.2f}×"
+
+
+CONTENDERS = ("sqlite", "postgresql", "pg, no run-ahead")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pg", default=os.environ.get("LEDGER_GW_BENCH_PG"))
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--events", type=int, default=11_000, help="per round and backend")
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--singles-turn", type=int, default=10, help="events one by one per contender's turn"
+    )
     args = parser.parse_args()
     given = args.pg not in (None, "", "local")
     server = contextlib.nullcontext(args.pg) if given else throwaway_postgres()
-    figures: dict[str, list[tuple[float, float]]] = {"sqlite": [], "postgresql": []}
+    figures: dict[str, list[Figure]] = {c: [] for c in CONTENDERS}
     with tempfile.TemporaryDirectory() as tmp, server as pg:
         ws = Workspace.create(Path(tmp) / "ws", replace(DEMO, name="bench"))
         with console.status("signing"):
             rounds = [signed_events(ws, args.events, seed) for seed in range(args.rounds)]
         for r, txs in enumerate(rounds):
-            # Alternate which backend goes first, so neither always follows the other.
-            order = ["sqlite", "postgresql"] if r % 2 == 0 else ["postgresql", "sqlite"]
-            for backend in order:
-                if backend == "sqlite":
-                    path = Path(tmp) / f"round{r}.db"
-                    figure = append_rate(f"sqlite:///{path}", ws, txs, args.batch)
-                    for leftover in Path(tmp).glob(f"round{r}.db*"):
-                        leftover.unlink()
-                else:
-                    with fresh_database(pg) as url:
-                        figure = append_rate(url, ws, txs, args.batch)
-                figures[backend].append(figure)
-                load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            with contextlib.ExitStack() as stack:
+                urls = {
+                    "sqlite": f"sqlite:///{Path(tmp) / f'round{r}.db'}",
+                    **{c: stack.enter_context(fresh_database(pg)) for c in CONTENDERS[1:]},
+                }
+                contenders = [Contender(c, urls[c], ws, txs) for c in CONTENDERS]
+                result = race(contenders, args.batch, args.singles_turn)
+            for leftover in Path(tmp).glob(f"round{r}.db*"):
+                leftover.unlink()
+            load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+            console.print(f"round {r + 1}  (load {load})")
+            base = result["sqlite"]
+            for contender in CONTENDERS:
+                figures[contender].append(result[contender])
+                b, o = result[contender]
                 console.print(
-                    f"round {r + 1} {backend:<10} batched {figure[0]:7,.0f} events/s"
-                    f"  one by one {figure[1]:6,.0f} events/s  (load {load})"
+                    f"  {contender:<17} batched {b:7,.0f} events/s ({b / base[0]:.2f}×)"
+                    f"  one by one {o:6,.0f} events/s ({o / base[1]:.2f}×)"
                 )
     table = Table(title=f"append on SQLite and PostgreSQL, {os.cpu_count()} cores")
     table.add_column("measure")
-    for backend in figures:
-        table.add_column(backend, justify="right")
+    for contender in CONTENDERS:
+        table.add_column(contender, justify="right")
     table.add_column("PostgreSQL ÷ SQLite", justify="right")
+    table.add_column("run-ahead on ÷ off", justify="right")
     for i, label in enumerate((f"batches of {args.batch}", "one by one")):
-        # Each round's ratio is a same-moment comparison; the median ratio, of rounds.
-        pairs = zip(figures["sqlite"], figures["postgresql"], strict=True)
-        ratios = [p[i] / s[i] for s, p in pairs]
         table.add_row(
             f"append, {label} (events/s, median of {args.rounds})",
-            *(f"{statistics.median(f[i] for f in figures[b]):,.0f}" for b in figures),
-            f"{statistics.median(ratios):.2f}×",
+            *(f"{statistics.median(f[i] for f in figures[c]):,.0f}" for c in CONTENDERS),
+            _ratio(figures["postgresql"], figures["sqlite"], i),
+            _ratio(figures["postgresql"], figures["pg, no run-ahead"], i),
         )
     console.print(table)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    console.print(f"load average at the end: {load}")
 
 
 if __name__ == "__main__":

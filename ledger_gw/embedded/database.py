@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, Engine, create_engine, text
 
+from ledger_gw.embedded.driver import WRITE_LOCK_ID
 from ledger_gw.embedded.schema import metadata
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 
 __all__ = ["READ_ONLY", "lock_for_append", "make_engine"]
 
-_WRITE_LOCK_ID = 0x4C454447  # "LEDG"
 _BUSY_TIMEOUT_MS = 60_000
 _CACHE_KIB = 64 * 1024
 _MMAP_BYTES = 1 << 31
@@ -55,4 +55,4 @@ def make_engine(url: str) -> Engine:
 def lock_for_append(conn: Connection) -> None:
     """Serialise appenders across processes (SQLite already holds its write lock)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _WRITE_LOCK_ID})
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": WRITE_LOCK_ID})

@@ -5,9 +5,11 @@ SQLAlchemy statement costs more than running it, so these few statements are
 plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
 
-On PostgreSQL every statement is a round trip to the server, which costs more than
-running it: the keys a batch will read can be fetched in one statement (`get_many`,
-`scan_many`), and psycopg sends the rows of each `executemany` in one pipeline.
+On PostgreSQL every statement is a round trip to the server, and each row a statement
+of its own costs the server more than writing it: the keys a batch will read are
+fetched in one statement (`get_many`, `scan_many`); a batch's rows go as arrays, one
+statement per table, all of them in one pipeline with the checkpoint (one round trip);
+so do the lock, the log's size and the committed transaction IDs that start it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.quoting import parts_of, restored, stored
 from ledger_gw.log.merkle import NodeID
 
+WRITE_LOCK_ID = 0x4C454447  # "LEDG": PostgreSQL's advisory lock that serialises appenders
+_MAX_SEQ = "SELECT max(seq) FROM log"
+
 
 class Driver:
     def __init__(self, conn: Connection) -> None:
@@ -31,11 +36,7 @@ class Driver:
         # call into the library (SQLite).
         self.remote = conn.dialect.name == "postgresql"
         self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        # The entry is read only for a value that quotes it.
-        current = (
-            "SELECT s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
-            " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
-        )
+        current = _CURRENT  # the entry is read only for a value that quotes it
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
@@ -54,49 +55,95 @@ class Driver:
 
     def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
         """The current values of those of `keys` that have one."""
-        found: dict[bytes, bytes] = {}
-        if self.remote:
-            rows = self._all(f"{self._current} WHERE s.key = ANY(%s)", (list(keys),))
-            return {bytes(row[0]): _value(row) for row in rows}
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = self._all(f"{self._current} WHERE s.key IN ({marks})", chunk)
-            found.update((bytes(row[0]), _value(row)) for row in rows)
-        return found
+        return self.read_many(keys, ())[0]
 
     def scan_many(self, ranges: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
-        """`scan_state` of each range, in one statement on PostgreSQL."""
+        """`scan_state` of each range."""
+        return self.read_many((), ranges)[1]
+
+    def read_many(
+        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
+        """`get_many` and `scan_many` at once: on PostgreSQL, one round trip."""
         if not self.remote:
-            return [self.scan_state(low, high) for low, high in ranges]
-        sql = (
-            "SELECT r.i, s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
-            " FROM unnest(%s::bytea[], %s::bytea[]) WITH ORDINALITY AS r(low, high, i)"
-            " JOIN state s ON s.key >= r.low AND s.key < r.high"
-            " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
-            " ORDER BY r.i, s.key"
-        )
-        lows, highs = [low for low, _ in ranges], [high for _, high in ranges]
-        out: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
-        for row in self._all(sql, (lows, highs)):
-            out[int(row[0]) - 1].append((bytes(row[1]), _value(row[1:])))
-        return out
+            found: dict[bytes, bytes] = {}
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = self._all(f"{self._current} WHERE s.key IN ({marks})", chunk)
+                found.update((bytes(row[0]), _value(row)) for row in rows)
+            return found, [self.scan_state(low, high) for low, high in ranges]
+        statements = _reads(keys, ranges)
+        return _read_rows(self._pipeline(statements) if statements else [], keys, ranges)
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
         return bytes(rows[0][0]) if rows else None
 
     def log_size(self) -> int:
-        last = self._all("SELECT max(seq) FROM log")[0][0]
+        last = self._all(_MAX_SEQ)[0][0]
         return 0 if last is None else int(last) + 1
 
     def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
-        marks = ", ".join([self.mark] * len(tx_ids))
-        sql = f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})"  # noqa: S608
-        found = self._all(sql, [bytes.fromhex(t) for t in tx_ids])
-        return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
+        sql, params = self._committed(tx_ids)
+        return _committed_rows(self._all(sql, params))
 
-    def append(self, rows: Rows, checkpoint: tuple[int, str] | None) -> None:
+    def _committed(self, tx_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        ids = [bytes.fromhex(t) for t in tx_ids]
+        if self.remote:
+            return "SELECT tx_id, seq, entry FROM log WHERE tx_id = ANY(%b::bytea[])", (ids,)
+        marks = ", ".join([self.mark] * len(tx_ids))
+        return f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", tuple(ids)  # noqa: S608
+
+    def head(
+        self,
+        tx_ids: Sequence[str],
+        keys: Sequence[bytes] = (),
+        ranges: Sequence[tuple[bytes, bytes]] = (),
+    ) -> Head:
+        """The log's size, which of `tx_ids` it holds, and `read_many` of `keys` and
+        `ranges`, once this transaction holds the append lock (SQLite's BEGIN IMMEDIATE
+        has taken it already).
+
+        On PostgreSQL, one round trip: the server runs a pipeline's statements in turn,
+        and each (READ COMMITTED) reads what was committed when it starts, so after the
+        lock is taken."""
+        if not self.remote:
+            return Head(self.log_size(), self.committed(tx_ids), *self.read_many(keys, ranges))
+        _, (last,), found, *reads = self._pipeline(
+            [
+                ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_ID,)),
+                (_MAX_SEQ, ()),
+                self._committed(tx_ids),
+                *_reads(keys, ranges),
+            ]
+        )
+        size = 0 if last[0] is None else int(last[0]) + 1
+        return Head(size, _committed_rows(found), *_read_rows(reads, keys, ranges))
+
+    def _pipeline(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
+    ) -> list[list[Any]]:
+        """Rows of each statement, all of them sent (and COMMIT, if `commit`) before the
+        first answer is awaited."""
+        conn = self.cursor.connection
+        cursors = [conn.cursor() for _ in statements]
+        with conn.pipeline():
+            for cursor, (sql, params) in zip(cursors, statements, strict=True):
+                cursor.execute(sql, tuple(params))
+            if commit:
+                conn.commit()
+        return [list(c.fetchall()) if c.description else [] for c in cursors]
+
+    def append(
+        self, rows: Rows, checkpoint: tuple[int, str] | None, *, commit: bool = False
+    ) -> None:
+        """`commit`: these are the transaction's last statements. PostgreSQL then commits
+        with them, in the same round trip, and the connection's transaction has nothing
+        left to do; elsewhere it commits as ever."""
+        if self.remote:
+            self._pipeline(rows.as_arrays(checkpoint), commit=commit)
+            return
         m = self.mark
         c = self.cursor
         c.executemany(
@@ -118,6 +165,16 @@ class Driver:
         )
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
+
+
+@dataclass
+class Head:
+    """What an append starts from (`Driver.head`)."""
+
+    size: int  # the log's
+    committed: list[tuple[str, int, bytes]]  # (transaction ID, position, entry as written)
+    values: dict[bytes, bytes]  # of the keys asked for, those that have a value
+    scans: list[list[tuple[bytes, bytes]]]  # of each range asked for, its rows in key order
 
 
 @dataclass
@@ -151,6 +208,86 @@ class Rows:
         for key, value in writes:
             kept, at, start, length = stored(value, parts)
             self.state[key] = (key, position, pack(kept), at, start, length)
+
+    def as_arrays(self, checkpoint: tuple[int, str] | None) -> list[tuple[str, tuple[Any, ...]]]:
+        """PostgreSQL statements that write these rows, one per table: each column an
+        array, its rows unnested by the server."""
+        statements: list[tuple[str, tuple[Any, ...]]] = [
+            (_INSERT_LOG, _columns(self.log, 4)),
+            (_INSERT_CERTIFICATES, _columns(list(self.certificates.items()), 2)),
+            (_INSERT_NODES, _columns(self.nodes, 3)),
+            (_UPSERT_STATE, _columns(list(self.state.values()), 6)),
+        ]
+        if checkpoint is not None:
+            statements.append(("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoint))
+        return statements
+
+
+_INSERT_LOG = (
+    "INSERT INTO log (seq, tx_id, timestamp, entry)"
+    " SELECT * FROM unnest(%s::int8[], %b::bytea[], %s::text[], %b::bytea[])"
+)
+_INSERT_CERTIFICATES = (
+    "INSERT INTO certificates (ref, pem) SELECT * FROM unnest(%s::text[], %s::text[])"
+    " ON CONFLICT (ref) DO NOTHING"
+)
+_INSERT_NODES = (
+    "INSERT INTO nodes (level, idx, hash) SELECT * FROM unnest(%s::int4[], %s::int8[], %b::bytea[])"
+)
+_UPSERT_STATE = (
+    "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len)"
+    " SELECT * FROM unnest(%b::bytea[], %s::int8[], %b::bytea[], %s::int4[], %s::int4[],"
+    " %s::int4[])"
+    " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
+    " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
+    " quote_len = excluded.quote_len"
+)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]:
+    return tuple([row[i] for row in rows] for i in range(width))
+
+
+def _reads(
+    keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """PostgreSQL statements that read `keys` (if any), then `ranges` (if any)."""
+    statements: list[tuple[str, tuple[Any, ...]]] = []
+    if keys:
+        statements.append((_GET_MANY, (list(keys),)))
+    if ranges:
+        statements.append((_SCAN_MANY, ([low for low, _ in ranges], [h for _, h in ranges])))
+    return statements
+
+
+def _read_rows(
+    results: Sequence[list[Any]], keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
+) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
+    """What the `_reads` statements returned, decoded."""
+    rows = iter(results)
+    found = {bytes(row[0]): _value(row) for row in next(rows)} if keys else {}
+    scans: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
+    for row in next(rows) if ranges else ():
+        scans[int(row[0]) - 1].append((bytes(row[1]), _value(row[1:])))
+    return found, scans
+
+
+_CURRENT = (
+    "SELECT s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
+    " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
+)
+_GET_MANY = f"{_CURRENT} WHERE s.key = ANY(%b::bytea[])"
+_SCAN_MANY = (
+    "SELECT r.i, s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
+    " FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(low, high, i)"
+    " JOIN state s ON s.key >= r.low AND s.key < r.high"
+    " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
+    " ORDER BY r.i, s.key"
+)
+
+
+def _committed_rows(found: Sequence[Any]) -> list[tuple[str, int, bytes]]:
+    return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
 
 
 def _value(row: Sequence[Any]) -> bytes:

@@ -24,7 +24,7 @@ from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import READ_ONLY, lock_for_append, make_engine
+from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader, node_hashes
@@ -35,6 +35,7 @@ from ledger_gw.embedded.simulation import (
     RecordingStub,
     Simulation,
     execute,
+    first_reads,
     foresee,
     simulate,
 )
@@ -89,6 +90,11 @@ class Verdict:
         return Outcome(self.tx.tx_id, result, self.error, self.position)
 
 
+def _gone(conn: Connection) -> bool:
+    """Whether the server ended this connection (it restarted, or dropped this client)."""
+    return conn.invalidated or bool(getattr(conn.connection.driver_connection, "closed", False))
+
+
 class Appender(Protocol):
     """Another process that appends on this ledger's behalf (embedded.appender), trusting
     this process's admission of each transaction (signature, membership, role, clock)
@@ -134,6 +140,7 @@ class EmbeddedLedger:
         self._queue: list[tuple[list[Verdict], threading.Event]] = []
         self._wakeup = threading.Condition()
         self._writer: threading.Thread | None = None
+        self._writing: Connection | None = None  # the writer thread's
         self._walcopy: WalCopier | None = None
         self._closing = False
         self._range: CompactRange | None = None
@@ -284,18 +291,30 @@ class EmbeddedLedger:
         )
 
     def _commit(self, batch: list[Verdict]) -> None:
-        try:
-            with self.engine.begin() as conn:
-                lock_for_append(conn)
-                self._append(conn, batch)
-        except BaseException:
-            self._range = None  # the tree head in memory may be ahead of the database
-            for p in batch:  # outcomes set before the failed commit are void
-                p.void()
-            raise
+        """Append `batch` in one database transaction on the writer's own connection,
+        kept from one commit to the next: checking a connection out of the pool would
+        cost a round trip each time (its ping). A connection found broken (the server
+        restarted) is replaced and the batch appended once more, which is safe: the
+        ledger knows the transaction IDs it committed."""
+        for attempt in range(2):
+            if self._writing is None:
+                self._writing = self.engine.connect()
+            try:
+                with self._writing.begin():
+                    self._append(self._writing, batch)
+                return
+            except BaseException as exc:
+                self._range = None  # the tree head in memory may be ahead of the database
+                for p in batch:  # outcomes set before the failed commit are void
+                    p.void()
+                broken = _gone(self._writing)
+                if broken:
+                    self._writing.close()
+                    self._writing = None
+                if attempt or not broken or not isinstance(exc, Exception):
+                    raise
 
-    def _load_range(self, conn: Connection, driver: Driver) -> CompactRange:
-        size = driver.log_size()
+    def _load_range(self, conn: Connection, size: int) -> CompactRange:
         if self._range is not None and self._range.size == size:
             return self._range
         # First append, a failed commit, or another process appended: the writes this
@@ -305,19 +324,24 @@ class EmbeddedLedger:
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
-        driver = Driver(conn)
-        tree = self._load_range(conn, driver)
-        start = tree.size
         view = StateView(conn)
+        # On a database server, a few round trips for the batch rather than some for each:
+        # what its transactions read first comes with the log's head, the rest with the
+        # rounds of running them ahead (embedded.simulation.foresee).
+        runs = [
+            (p.identity, p.tx) for p in batch if p.identity is not None and p.simulation is None
+        ]
+        first = first_reads(view, runs) if view.remote else ((), ())
+        head = view.head([p.tx.tx_id for p in batch], *first)
+        tree = self._load_range(conn, head.size)
+        start = tree.size
         seen = {
-            tx_id: (seq, Entry.from_bytes(entry).result)
-            for tx_id, seq, entry in driver.committed([p.tx.tx_id for p in batch])
+            tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in head.committed
         }
         rows = Rows()
         recent = self._recent
         if recent is not None and recent.floor is None:  # from here on, it sees every write
             recent.reset(start)
-        # On a database server, a few round trips for the batch rather than some for each.
         foreseen: dict[int, Foreseen | None] = {}
         if view.remote:
             ahead = [p for p in batch if p.tx.tx_id not in seen and p.simulation is None]
@@ -375,9 +399,9 @@ class EmbeddedLedger:
         # Every acknowledged transaction is covered by a signed checkpoint at once.
         cp = ckpt.Checkpoint(self.consortium.origin, tree.size, tree.root())
         note = ckpt.sign_checkpoint(cp, self._log_signer)
-        driver.append(rows, (tree.size, note))
-        self._range = tree
         assert tree.size == start + len(rows.log)
+        self._range = tree
+        Driver(conn).append(rows, (tree.size, note), commit=True)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -429,6 +453,8 @@ class EmbeddedLedger:
             self._wakeup.notify()
         if self._writer is not None:
             self._writer.join()
+        if self._writing is not None:
+            self._writing.close()
         if self._witnessing is not None:
             self._witnessing.close()
         if self._walcopy is not None:

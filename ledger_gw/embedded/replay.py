@@ -78,12 +78,12 @@ class ScratchReads:
         )
         return [(bytes(k), bytes(v)) for k, v in self.cursor.fetchall()]
 
-    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+    def read_many(
+        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
         found = {key: self.get_state(key) for key in keys}
-        return {key: value for key, value in found.items() if value is not None}
-
-    def scan_many(self, ranges: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
-        return [self.scan_state(low, high) for low, high in ranges]
+        values = {key: value for key, value in found.items() if value is not None}
+        return values, [self.scan_state(low, high) for low, high in ranges]
 
     def write(self, tx_ids: list[bytes], rows: dict[bytes, StateRow]) -> None:
         """One chunk's transaction IDs (IntegrityError from SQLite on a repeat) and the

@@ -16,7 +16,7 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from chaincode.stub import Identity, composite_key
-from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.driver import Driver, Head
 
 
 def _upper_bound(prefix: bytes) -> bytes:
@@ -34,11 +34,9 @@ class StateReads(Protocol):
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]: ...
 
-    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]: ...
-
-    def scan_many(
-        self, ranges: Sequence[tuple[bytes, bytes]]
-    ) -> list[list[tuple[bytes, bytes]]]: ...
+    def read_many(
+        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
+    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]: ...
 
 
 @dataclass
@@ -49,7 +47,7 @@ class StateView:
     the DB-API cursor of the SQLAlchemy connection (same transaction, same
     snapshot): building a statement costs more than running it. What was read from
     `conn` is kept for the view's life: a writer holds the write lock, so committed
-    state cannot change under it; `prefetch` fills this in one statement.
+    state cannot change under it; `prefetch` and `head` fill this in one round trip.
     """
 
     conn: Connection
@@ -99,17 +97,41 @@ class StateView:
 
     def prefetch(self, keys: Iterable[bytes], prefixes: Iterable[bytes]) -> None:
         """Read the committed values of `keys` and rows under `prefixes`, those not read
-        yet, in one statement each."""
-        wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
-        if wanted:
-            found = self._driver.get_many(wanted)
-            for key in wanted:
-                self._known[key] = found.get(key)
-        scans = [p for p in dict.fromkeys(prefixes) if p not in self._scanned]
-        if scans:
+        yet, in one round trip."""
+        wanted, scans = self._unread(keys, prefixes)
+        if wanted or scans:
             ranges = [(p, _upper_bound(p)) for p in scans]
-            for prefix, rows in zip(scans, self._driver.scan_many(ranges), strict=True):
-                self._scanned[prefix] = rows
+            self._learn(wanted, scans, *self._driver.read_many(wanted, ranges))
+
+    def head(
+        self, tx_ids: Sequence[str], keys: Iterable[bytes] = (), prefixes: Iterable[bytes] = ()
+    ) -> Head:
+        """The log's head (`Driver.head`), prefetching `keys` and `prefixes` with it."""
+        if not isinstance(self._driver, Driver):
+            raise TypeError("only the ledger's own tables have a head")
+        wanted, scans = self._unread(keys, prefixes)
+        head = self._driver.head(tx_ids, wanted, [(p, _upper_bound(p)) for p in scans])
+        self._learn(wanted, scans, head.values, head.scans)
+        return head
+
+    def _unread(
+        self, keys: Iterable[bytes], prefixes: Iterable[bytes]
+    ) -> tuple[list[bytes], list[bytes]]:
+        return (
+            [k for k in dict.fromkeys(keys) if k not in self._known],
+            [p for p in dict.fromkeys(prefixes) if p not in self._scanned],
+        )
+
+    def _learn(
+        self,
+        keys: Sequence[bytes],
+        prefixes: Sequence[bytes],
+        found: dict[bytes, bytes],
+        rows: Sequence[list[tuple[bytes, bytes]]],
+    ) -> None:
+        for key in keys:
+            self._known[key] = found.get(key)
+        self._scanned.update(zip(prefixes, rows, strict=True))
 
     def apply(self, writes: dict[bytes, bytes]) -> None:
         if self._sorted is not None:  # kept in order once a scan has needed it

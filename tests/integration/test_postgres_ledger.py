@@ -90,9 +90,11 @@ def test_a_run_misled_ahead_of_its_turn_is_run_again(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With one round of reading ahead, runs that needed another's reads (an acceptance
-    needs its referral) are made on what was missed: none of them is taken."""
+    """With one round of reading ahead and nothing read with the log's head, runs that
+    needed another's reads (an acceptance needs its referral) are made on what was
+    missed: none of them is taken."""
     monkeypatch.setattr(ledger_module, "foresee", functools.partial(foresee, rounds=1))
+    monkeypatch.setattr(ledger_module, "first_reads", lambda view, runs: ([], []))
     verdicts: list[bool] = []
     holds = Foreseen.holds
 
@@ -188,3 +190,28 @@ def test_many_reads_in_one_statement_read_what_one_at_a_time_reads(
         many = driver.scan_many(ranges)
         assert many == [driver.scan_state(low, high) for low, high in ranges]
         assert sum(map(len, many)) >= len(keys)
+
+
+def test_a_dropped_connection_costs_no_acknowledged_append(
+    workspace: Workspace, pg_ledger: EmbeddedLedger
+) -> None:
+    """The writer keeps its connection from one commit to the next: when the server ends
+    it (a restart, an administrator), the next batch is appended on a new one, once, and
+    what was acknowledged before stays in one verified log."""
+    signer = workspace.signer("AGENCY-A")
+    txs = [sign_proposal(signer, "submit", [ev.independent(i)]) for i in range(5)]
+    assert [o.position for o in pg_ledger.submit_many(txs[:3])] == [0, 1, 2]
+    for position in (3, 4):
+        with pg_ledger.engine.connect() as admin:
+            ended = admin.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+        assert ended >= 1  # the writer's connection, at least
+        (outcome,) = pg_ledger.submit_many([txs[position]])
+        assert (outcome.error, outcome.position) == (None, position)
+    replayed = pg_ledger.submit_many(txs)  # the same transactions: replays, not appends
+    assert [(o.error, o.position) for o in replayed] == [(None, i) for i in range(5)]
+    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 5
