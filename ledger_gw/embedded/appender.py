@@ -10,12 +10,14 @@ never wait for the writer).
 Workers admit transactions themselves (signature, certificate, role, clock) and run
 the contract on their own snapshot of the ledger (embedded.simulation); they send the
 appender the signed bytes, the identity they established, that run and the log entry it
-makes. The appender takes the run and its entry when nothing it read has been written
-since the snapshot, and runs the contract itself otherwise. It trusts whoever holds the
-socket's key: only the gateway's own processes do, and they hold the organisations'
-signing keys anyway. Every entry still carries its signature, and verification replays
-every entry. Being the one that appends, it also pushes each new checkpoint to the
-consortium's witnesses (embedded.witnessing).
+makes; the calls a serving process's threads make while one is being handed over go
+together next, on one snapshot and in one round trip (ledger_gw.grouping). The appender
+takes the run and its entry when nothing it read has been written since the snapshot,
+and runs the contract itself otherwise. It trusts whoever holds the socket's key: only
+the gateway's own processes do, and they hold the organisations' signing keys anyway.
+Every entry still carries its signature, and verification replays every entry. Being
+the one that appends, it also pushes each new checkpoint to the consortium's witnesses
+(embedded.witnessing).
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
         --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
