@@ -577,7 +577,7 @@ def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, Callable[[], N
     start or stop otherwise)."""
     if config.backend != "embedded" or config.appender is not None:
         return config, _nothing
-    process = AppenderProcess(config.directory, config.ledger, tune_gc=True)
+    process = AppenderProcess(config.directory, config.ledger)
     process.start()
     told = replace(config, appender=Path(process.socket), appender_key=process.key)
     return told, process.stop

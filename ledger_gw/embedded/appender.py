@@ -10,12 +10,14 @@ never wait for the writer).
 Workers admit transactions themselves (signature, certificate, role, clock) and run
 the contract on their own snapshot of the ledger (embedded.simulation); they send the
 appender the signed bytes, the identity they established, that run and the log entry it
-makes. The appender takes the run and its entry when nothing it read has been written
-since the snapshot, and runs the contract itself otherwise. It trusts whoever holds the
-socket's key: only the gateway's own processes do, and they hold the organisations'
-signing keys anyway. Every entry still carries its signature, and verification replays
-every entry. Being the one that appends, it also pushes each new checkpoint to the
-consortium's witnesses (embedded.witnessing).
+makes; the calls a serving process's threads make while one is being handed over go
+together next, on one snapshot and in one round trip (ledger_gw.grouping). The appender
+takes the run and its entry when nothing it read has been written since the snapshot,
+and runs the contract itself otherwise. It trusts whoever holds the socket's key: only
+the gateway's own processes do, and they hold the organisations' signing keys anyway.
+Every entry still carries its signature, and verification replays every entry. Being
+the one that appends, it also pushes each new checkpoint to the consortium's witnesses
+(embedded.witnessing).
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
         --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import io
 import logging
 import os
@@ -268,10 +269,8 @@ class AppenderProcess:
     key is fresh for every start of the server.
     """
 
-    def __init__(self, directory: Path, ledger_url: str, *, tune_gc: bool = False) -> None:
+    def __init__(self, directory: Path, ledger_url: str) -> None:
         self._args = ["--dir", str(directory), "--ledger", ledger_url]
-        if tune_gc:
-            self._args.append("--tune-gc")
         self._dir = tempfile.mkdtemp(prefix="ledger-appender-")  # mode 0700
         self.socket = os.path.join(self._dir, "append.sock")
         self.key = secrets.token_bytes(32)
@@ -345,13 +344,6 @@ def _stop_when_orphaned(server: AppendServer) -> None:
     server.stop()
 
 
-def _tune_gc() -> None:
-    """The writer allocates a few tuples a row and makes hardly any cycles: with Python's
-    default threshold (700), the cycle collector took a tenth of its time."""
-    gc.freeze()  # what the process keeps for life: never scanned again
-    gc.set_threshold(50_000, 50, 100)
-
-
 def _read_key(text: str) -> bytes:
     try:
         return bytes.fromhex(text.strip())
@@ -366,9 +358,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     parser.add_argument("--dir", required=True, type=Path, help="the consortium directory")
     parser.add_argument("--ledger", required=True, help="SQLAlchemy URL of the ledger")
-    parser.add_argument(
-        "--tune-gc", action="store_true", help="collect cycles rarely (a busy appender)"
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
     authkey = _read_key(sys.stdin.readline())
@@ -384,8 +373,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
-    if args.tune_gc:
-        _tune_gc()
     try:
         server.serve_forever()
     finally:

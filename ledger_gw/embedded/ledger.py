@@ -49,6 +49,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
+from ledger_gw.grouping import Grouped
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -148,9 +149,13 @@ class EmbeddedLedger:
         # once such runs arrive (in the appending process only).
         self._recent: RecentWrites | None = None
         self._appender = appender
+        # Concurrent callers' transactions go to the appender together: one snapshot to
+        # run the contract on, one round trip, as a batch would.
+        self._handover: Grouped[Verdict, Outcome] = Grouped(self._hand_over)
         self._witnesses = tuple(witnesses)
         self._witnessing: Witnessing | None = None
         self.log = LogReader(self.engine)
+        self._read_only = self.engine.execution_options(**{READ_ONLY: True})
 
     # -- writing -----------------------------------------------------------------------
 
@@ -162,10 +167,13 @@ class EmbeddedLedger:
             return [v.outcome() for v in self.decide(txs)]
         verdicts = [self._admit(tx) for tx in txs]
         admitted = [v for v in verdicts if not v.decided]
-        if admitted:
-            self._simulate(admitted)
-        answers = iter(self._appender.append(admitted))
+        answers = iter(self._handover(admitted) if admitted else ())
         return [v.outcome() if v.decided else next(answers) for v in verdicts]
+
+    def _hand_over(self, admitted: list[Verdict]) -> list[Outcome]:
+        assert self._appender is not None
+        self._simulate(admitted)
+        return self._appender.append(admitted)
 
     def _simulate(self, admitted: list[Verdict]) -> None:
         """Run the contract here, on one snapshot, so that the appender need not."""
@@ -420,7 +428,7 @@ class EmbeddedLedger:
 
     def reader(self) -> Any:
         """A read-only connection in one consistent snapshot."""
-        return self.engine.execution_options(**{READ_ONLY: True}).begin()
+        return self._read_only.begin()
 
     def cosign(self, size: int | None = None) -> str:
         """Ask the consortium's witnesses now to cosign a checkpoint (the latest when

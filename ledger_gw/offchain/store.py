@@ -8,17 +8,19 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, insert, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
+from ledger_gw.offchain.models import AuditRecord
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
 
 _log = logging.getLogger(__name__)
@@ -57,7 +59,6 @@ class OffchainStore:
         # keeps a commit through a crash of the process but skips the fsync, so reads
         # do not wait for the disk; the next FULL commit makes those records durable.
         self._audit = make_engine(url, synchronous="NORMAL")
-        self._audit_sessions = sessionmaker(self._audit, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -71,11 +72,17 @@ class OffchainStore:
         with self._unit(self._readers) as session:
             yield session
 
-    @contextmanager
-    def audit_session(self) -> Iterator[Session]:
-        """For audit records only (see __init__)."""
-        with self._unit(self._audit_sessions) as session:
-            yield session
+    def audit(self, record: Mapping[str, Any]) -> None:
+        """One row of the audit log, committed when this returns. Written on every
+        request: a plain INSERT, where the ORM's unit of work costs more than the write."""
+        try:
+            with self._audit.begin() as conn:
+                conn.execute(insert(AuditRecord), [record])
+        except SQLAlchemyError as exc:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id} failed: {exc.__class__.__name__}",
+                code="offchain_unavailable",
+            ) from exc
 
     @contextmanager
     def _unit(self, factory: sessionmaker[Session]) -> Iterator[Session]:

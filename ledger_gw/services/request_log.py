@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert
-
-from ledger_gw.offchain.models import AuditRecord, utcnow
+from ledger_gw.offchain.models import utcnow
 from ledger_gw.offchain.store import OffchainStore
 
 
@@ -20,20 +18,15 @@ def record(
     status: int,
     code: str | None,
 ) -> None:
-    # A plain INSERT: on every request, the ORM's unit of work costs more than the write.
-    with store.audit_session() as s:
-        s.execute(
-            insert(AuditRecord),
-            [
-                {
-                    "at": utcnow(),
-                    "token_id": token_id,
-                    "role": role,
-                    "method": method,
-                    "route": route[:200],
-                    "pid": pid,
-                    "status": status,
-                    "code": code,
-                }
-            ],
-        )
+    store.audit(
+        {
+            "at": utcnow(),
+            "token_id": token_id,
+            "role": role,
+            "method": method,
+            "route": route[:200],
+            "pid": pid,
+            "status": status,
+            "code": code,
+        }
+    )

@@ -15,7 +15,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ledger_gw.embedded.appender import (
 )
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.errors import RejectedError, UnavailableError
+from ledger_gw.interfaces import Outcome
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.ledgers import MakeLedger, Verify
@@ -73,6 +75,47 @@ def test_events_are_appended_by_the_appender_and_read_locally(
     assert positions == list(range(len(story)))
     assert remote.size() == server.ledger.size() == len(story)
     assert verify(str(server.ledger.engine.url)).size == len(story)
+
+
+class CountingAppender(RemoteAppender):
+    """Counts round trips, each held a little so that callers arrive while one is out."""
+
+    def __init__(self, address: str, authkey: bytes) -> None:
+        super().__init__(address, authkey)
+        self.round_trips: list[int] = []
+
+    def append(self, admitted: Sequence[Verdict]) -> list[Outcome]:
+        self.round_trips.append(len(admitted))
+        time.sleep(0.02)
+        return super().append(admitted)
+
+
+def test_concurrent_single_submissions_share_round_trips_and_each_gets_its_own_outcome(
+    server: AppendServer,
+    make_ledger: MakeLedger,
+    socket_path: str,
+    workspace: Workspace,
+    verify: Verify,
+) -> None:
+    counting = CountingAppender(socket_path, KEY)
+    remote = make_ledger(appender=counting)
+    agency = OrgClient(remote, workspace.signer("AGENCY-A"))
+    grants = [ev.entitlement_granted(ev.pid()) for _ in range(24)]
+    duplicate = grants[0]
+    with ThreadPoolExecutor(12) as pool:
+        outcomes = list(pool.map(lambda e: agency.submit_many([e])[0], [*grants, duplicate]))
+    assert all(o.error is None for o in outcomes)
+    for grant, outcome in zip([*grants, duplicate], outcomes, strict=True):
+        assert outcome.result is not None
+        assert outcome.result["entitlement_id"] == grant["entitlement_id"]
+    # The same event sent twice at once is appended once; the other hears its result.
+    positions = [o.position for o in outcomes if o.position is not None]
+    assert sorted(positions) == list(range(len(grants)))
+    assert outcomes[0].result == outcomes[-1].result
+    assert sum(counting.round_trips) == len(grants) + 1
+    assert len(counting.round_trips) < len(grants) / 2, counting.round_trips
+    assert max(counting.round_trips) > 1
+    assert verify(str(server.ledger.engine.url)).size == len(grants)
 
 
 def test_rejections_and_replays_cross_the_socket_unchanged(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ from sqlalchemy import create_engine, text
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import RejectedError, UnavailableError
 from ledger_gw.offchain.store import MIGRATIONS, OffchainStore, org_url
-from ledger_gw.services import registrations
+from ledger_gw.services import registrations, request_log
 from ledger_gw.services.access import (
     Caller,
     Role,
@@ -163,3 +164,49 @@ def test_a_database_from_before_token_expiry_migrates_with_its_tokens(tmp_path: 
     (info,) = list_tokens(store)
     assert info.expires_at is not None
     store.close()
+
+
+def _audited_routes(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(text("SELECT route FROM audit_log")).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_audit_records_of_concurrent_requests_are_each_committed_on_return(
+    gateway: Gateway,
+) -> None:
+    store = gateway.store("AGENCY-A")
+    url = store.engine.url.render_as_string(hide_password=False)
+
+    def one(n: int) -> bool:
+        route = f"/v1/test/{n}"
+        request_log.record(
+            store, token_id="t", role="agency-writer", method="POST", route=route,
+            pid=None, status=201, code=None,
+        )  # fmt: skip
+        return route in _audited_routes(url)  # another connection sees it at once
+
+    with ThreadPoolExecutor(16) as pool:
+        seen = list(pool.map(one, range(64)))
+    assert all(seen)
+    assert _audited_routes(url) >= {f"/v1/test/{n}" for n in range(64)}
+
+
+def test_an_audit_record_that_cannot_be_written_is_reported_and_writes_nothing(
+    gateway: Gateway,
+) -> None:
+    store = gateway.store("AGENCY-A")
+    url = store.engine.url.render_as_string(hide_password=False)
+    before = _audited_routes(url)
+    with pytest.raises(UnavailableError) as caught:
+        store.audit({"method": "POST", "route": "/v1/refused", "status": None})
+    assert caught.value.code == "offchain_unavailable"
+    assert _audited_routes(url) == before
+    request_log.record(
+        store, token_id=None, role=None, method="GET", route="/v1/after",
+        pid=None, status=200, code=None,
+    )  # fmt: skip
+    assert _audited_routes(url) == before | {"/v1/after"}
