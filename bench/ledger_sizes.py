@@ -8,8 +8,11 @@ events to both, alternately, and prints for the real ledger: bytes per event on 
 the process's RSS, append rate and its ratio to the baseline's at the same size,
 inclusion proof (fetch + verify against the signed checkpoint) and history query
 (signed, authenticated, run by the contract) p50/p99, and full verification on every
-core. Flat cost means the ratio column holds and the latencies do not climb. Prints the
-machine's load with each size: on a shared machine the absolute rates follow it.
+core. A second ledger kept at the smallest size takes its turn in each window too, so
+that "append at this size ÷ at the smallest" compares rates measured side by side, not
+an hour and a different load apart: flat cost means that column stays near 1 and the
+latencies do not climb. Prints the machine's load with each size: on a shared machine
+the absolute rates follow it.
 
     python bench/ledger_sizes.py                       # 10k, 100k, 1M (`make bench`)
     python bench/ledger_sizes.py --sizes 10000,100000 --window 5000
@@ -46,7 +49,7 @@ from ledger_gw.log.merkle import leaf_hash, verify_inclusion
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 
-console = Console()
+console = Console(width=160)
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -57,6 +60,7 @@ class Sized:
     rss_mib: float
     rate: float
     baseline: float
+    small: float  # the ledger kept at the smallest size, same window
     proof: tuple[float, float]  # p50, p99 in ms
     history: tuple[float, float]
     verify: float  # entries/s
@@ -112,19 +116,30 @@ def _grow(
 
 
 def _window(
-    ledger: EmbeddedLedger, honest: HonestLedger, events: Events, n: int, batch: int
-) -> tuple[float, float]:
-    """Events/s of each, the same events, batch by batch alternately (the baseline's
-    commits signed and appended too)."""
-    spent = {"ledger": 0.0, "honest": 0.0}
+    ledger: EmbeddedLedger,
+    honest: HonestLedger,
+    small: EmbeddedLedger,
+    events: Events,
+    small_events: Events,
+    n: int,
+    batch: int,
+) -> tuple[float, float, float]:
+    """Events/s of the ledger, the baseline and the small ledger, batch by batch in turn:
+    the same events to the first two (the baseline's commits signed and appended too),
+    others of the same kind to the small one."""
+    spent = [0.0, 0.0, 0.0]
+    others = _batches(small_events.take(n), batch)
     for txs in _batches(events.take(n), batch):
         start = time.perf_counter()
         _append(ledger, txs)
-        spent["ledger"] += time.perf_counter() - start
+        spent[0] += time.perf_counter() - start
         start = time.perf_counter()
         honest.append(txs)
-        spent["honest"] += time.perf_counter() - start
-    return n / spent["ledger"], n / spent["honest"]
+        spent[1] += time.perf_counter() - start
+        start = time.perf_counter()
+        _append(small, next(others))
+        spent[2] += time.perf_counter() - start
+    return n / spent[0], n / spent[1], n / spent[2]
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -193,12 +208,25 @@ def main() -> None:
         )
         honest = HonestLedger(Path(tmp) / "honest.db")
         events = Events(ws)
+        small_ws = Workspace.create(Path(tmp) / "small", replace(DEMO, name="bench-small"))
+        small = EmbeddedLedger(
+            small_ws.ledger_url,
+            small_ws.consortium,
+            small_ws.log_signer(),
+            clock=lambda: dt.datetime.now(dt.UTC),
+        )
+        small_events = Events(small_ws)
         try:
+            with console.status(f"growing the small ledger to {sizes[0]:,}"):
+                for txs in _batches(small_events.take(sizes[0]), args.batch):
+                    _append(small, txs)
             for size in sizes:
                 with console.status(f"growing both ledgers to {size:,}"):
                     _grow(ledger, honest, events, size, args.batch)
                 with console.status(f"at {size:,}: appending {args.window:,} to each"):
-                    rate, baseline = _window(ledger, honest, events, args.window, args.batch)
+                    rate, baseline, at_small = _window(
+                        ledger, honest, small, events, small_events, args.window, args.batch
+                    )
                 with console.status(f"at {size:,}: proofs and history"):
                     proof = _proofs(ledger, ws, args.samples)
                     history = _histories(ledger, ws, events.people, args.samples)
@@ -214,6 +242,7 @@ def main() -> None:
                         _rss_mib(),
                         rate,
                         baseline,
+                        at_small,
                         proof,
                         history,
                         verify,
@@ -224,6 +253,7 @@ def main() -> None:
         finally:
             ledger.close()
             honest.close()
+            small.close()
     _print(rows, args.window, args.batch)
 
 
@@ -239,6 +269,7 @@ def _print(rows: list[Sized], window: int, batch: int) -> None:
         "append ev/s",
         "baseline ev/s",
         "ratio",
+        "÷ small, same run",
         "proof p50/p99 ms",
         "history p50/p99 ms",
         "verify entries/s",
@@ -253,6 +284,7 @@ def _print(rows: list[Sized], window: int, batch: int) -> None:
             f"{r.rate:,.0f}",
             f"{r.baseline:,.0f}",
             f"{r.rate / r.baseline:.2f}",
+            f"{r.rate / r.small:.2f}",
             f"{r.proof[0]:.2f} / {r.proof[1]:.2f}",
             f"{r.history[0]:.2f} / {r.history[1]:.2f}",
             f"{r.verify:,.0f}",
@@ -262,10 +294,12 @@ def _print(rows: list[Sized], window: int, batch: int) -> None:
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         console.print(
-            f"from {first.size:,} to {last.size:,} entries: append ratio "
-            f"{(last.rate / last.baseline) / (first.rate / first.baseline):.2f}× (raw rate "
-            f"{last.rate / first.rate:.2f}×), proof p99 {last.proof[1] / first.proof[1]:.2f}×, "
-            f"history p99 {last.history[1] / first.history[1]:.2f}×"
+            f"from {first.size:,} to {last.size:,} entries: append at {last.size:,} ÷ the "
+            f"small ledger's in the same window {last.rate / last.small:.2f}× (÷ its own rate "
+            f"at {first.size:,}: {last.rate / first.rate:.2f}×; ratio to the baseline "
+            f"{(last.rate / last.baseline) / (first.rate / first.baseline):.2f}×), proof p99 "
+            f"{last.proof[1] / first.proof[1]:.2f}×, history p99 "
+            f"{last.history[1] / first.history[1]:.2f}×"
         )
 
 
