@@ -50,14 +50,13 @@ from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 
 console = Console(width=160)
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 @dataclass
 class Sized:
     size: int
     bytes_per_event: float
-    rss_mib: float
+    rss_mib: tuple[float, float]  # all, the process's own
     rate: float
     baseline: float
     small: float  # the ledger kept at the smallest size, same window
@@ -186,9 +185,16 @@ def _disk(path: Path, size: int) -> float:
     return sum(f.stat().st_size for f in files if f.exists()) / size
 
 
-def _rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * _PAGE / 2**20
+def _rss_mib() -> tuple[float, float]:
+    """Resident memory, and of it what is the process's own (not pages of the ledger's
+    file that SQLite maps, which the OS may drop at any time)."""
+    status = Path("/proc/self/status").read_text().splitlines()
+    fields = dict(line.split(":", 1) for line in status)
+
+    def mib(name: str) -> float:
+        return int(fields[name].split()[0]) / 1024
+
+    return mib("VmRSS"), mib("RssAnon")
 
 
 def main() -> None:
@@ -265,7 +271,7 @@ def _print(rows: list[Sized], window: int, batch: int) -> None:
     for column in (
         "entries",
         "bytes/event",
-        "RSS MiB",
+        "RSS / own MiB",
         "append ev/s",
         "baseline ev/s",
         "ratio",
@@ -280,7 +286,7 @@ def _print(rows: list[Sized], window: int, batch: int) -> None:
         table.add_row(
             f"{r.size:,}",
             f"{r.bytes_per_event:,.0f}",
-            f"{r.rss_mib:,.0f}",
+            f"{r.rss_mib[0]:,.0f} / {r.rss_mib[1]:,.0f}",
             f"{r.rate:,.0f}",
             f"{r.baseline:,.0f}",
             f"{r.rate / r.baseline:.2f}",
