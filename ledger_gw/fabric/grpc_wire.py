@@ -39,6 +39,7 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIORITY = 0x1, 0x1, 0x4, 0x8, 0x20
 INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE = 0x4, 0x5
 MAX_WINDOW = 2**31 - 1
 DEFAULT_WINDOW = 65_535
+READ_SIZE = 262_144
 OK, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED = 0, 13, 12, 8
 _FRAME = struct.Struct(">HBBBI")
 _PREFIX = struct.Struct(">BI")
@@ -152,6 +153,7 @@ class Connection:
         self._out += _frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - DEFAULT_WINDOW))
         self._flush()
         buffer = bytearray()
+        chunk = memoryview(bytearray(READ_SIZE))  # reused: a fresh one per read costs mmaps
         poller = select.poll()
         poller.register(self._sock, select.POLLIN)
         pending = getattr(self._sock, "pending", lambda: 0)
@@ -159,10 +161,10 @@ class Connection:
         preface = False
         while True:
             if pending() or poller.poll(self._tick * 1000):
-                chunk = self._sock.recv(262_144)
-                if not chunk:
+                size = self._sock.recv_into(chunk)
+                if not size:
                     return
-                buffer += chunk
+                buffer += chunk[:size]
                 if not preface:
                     if len(buffer) < len(PREFACE):
                         continue
