@@ -73,8 +73,8 @@ def for_pid(tx: Tx, pid: str) -> list[Obj]:
     return out
 
 
-def require_cover(tx: Tx, consent_id: str, pid: str, org: str, purpose: str) -> None:
-    """A referral that cites a consent must cite one that actually allows it."""
+def require_cover(tx: Tx, consent_id: str, pid: str, org: str, purpose: str) -> Obj:
+    """A referral that cites a consent must cite one that actually allows it; returns it."""
     consent = load(tx, consent_id)
     if consent["pid"] != pid:
         raise ValidationError(
@@ -86,6 +86,7 @@ def require_cover(tx: Tx, consent_id: str, pid: str, org: str, purpose: str) -> 
         raise ForbiddenError(
             "consent_not_covering", f"the consent does not cover {org} for {purpose}", "consent_id"
         )
+    return consent
 
 
 def grant(tx: Tx, event: Event) -> tuple[str, Obj]:

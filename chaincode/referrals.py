@@ -136,8 +136,7 @@ def hand_over(tx: Tx, event: Event) -> tuple[str, Obj]:
         raise ValidationError(
             "consent_required", "the referral cites no consent to share under", "referral_id"
         )
-    consent.require_cover(tx, consent_id, referral["pid"], referral["to_org"], "referral")
-    cited = consent.load(tx, consent_id)
+    cited = consent.require_cover(tx, consent_id, referral["pid"], referral["to_org"], "referral")
     if not consent.covers(cited, tx.date, referral["to_org"], "referral", "referrals"):
         raise ForbiddenError(
             "consent_not_covering",

@@ -210,3 +210,27 @@ def test_referral_citing_missing_consent(ledger: Ledger) -> None:
     with pytest.raises(NotFoundError) as info:
         ledger.submit(ORG_A, referral_created(consent_id="00000000-0000-4000-8000-999999999999"))
     assert (info.value.code, info.value.field) == ("consent_not_found", "consent_id")
+
+
+def test_a_hand_over_reads_each_key_once(ledger: Ledger) -> None:
+    """On Fabric every read is a round trip to the peer: the cited consent is read once."""
+    consent = consent_granted(grantees=[ORG_B], purposes=["referral"])
+    ledger.submit(ORG_A, consent)
+    referral = referral_created(consent_id=consent["consent_id"])
+    ledger.submit(ORG_A, referral)
+    reads: list[str] = []
+    stored = ledger.stub.get_state
+
+    def get_state(key: str) -> bytes | None:
+        reads.append(key)
+        return stored(key)
+
+    ledger.stub.get_state = get_state  # type: ignore[method-assign]
+    handed = {
+        "event_id": "00000000-0000-4000-8000-00000000a001",
+        "type": "referral.handed_over",
+        "referral_id": referral["referral_id"],
+        "document_hash": "ab" * 32,
+    }
+    assert ledger.submit(ORG_A, handed)["document_hash"] == "ab" * 32
+    assert len(reads) == len(set(reads)) == 3  # its receipt, the referral, the consent
