@@ -78,13 +78,13 @@ _identity = lru_cache(maxsize=1024)(identity_from_creator)
 
 
 class FabricStub:
-    """The contract's Stub for one transaction, run in a greenlet of the stream's loop."""
+    """The contract's Stub for one transaction, run in a greenlet of its connection's thread."""
 
-    def __init__(self, message: Any, loop: greenlet) -> None:
+    def __init__(self, message: Any, connection: greenlet) -> None:
         self._txid = str(message.txid)
         self._channel = str(message.channel_id)
         self._proposal = read_proposal(message.proposal.proposal_bytes)
-        self._loop = loop
+        self._connection = connection
         self.event: Any = None
 
     @property
@@ -106,7 +106,7 @@ class FabricStub:
             txid=self._txid,
             channel_id=self._channel,
         )
-        reply = self._loop.switch(request)  # back here with the peer's answer
+        reply = self._connection.switch(request)  # back here with the peer's answer
         if reply.type == M.RESPONSE:
             return bytes(reply.payload)
         if reply.type == M.ERROR:
