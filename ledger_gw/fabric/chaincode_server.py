@@ -8,6 +8,12 @@ INIT) messages. While a transaction runs, each stub call is a request on the sam
 answered by RESPONSE or ERROR. An ERROR always raises: it is never taken for a value.
 The transaction ends with COMPLETED carrying a peer.Response and the chaincode event.
 
+A peer's connection is served by one thread (`grpc_wire`), and each transaction runs in
+a greenlet of that thread: a stub call switches back to the connection with its request,
+and the peer's answer switches straight back into the transaction. A message costs no
+thread hand-off, no lock and no queue, and many transactions still wait on the peer at
+once.
+
 Run: python -m ledger_gw.fabric.chaincode_server --address 127.0.0.1:9999 \
         --id ledger:<hash> --tls-cert cc.pem --tls-key cc.key [--tls-client-ca ca.pem]
 (or the CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_* environment variables).
@@ -16,27 +22,32 @@ Run: python -m ledger_gw.fabric.chaincode_server --address 127.0.0.1:9999 \
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import logging
 import os
-import queue
 import signal
+import socket
+import ssl
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent import futures
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
-import grpc
+from google.protobuf.message import DecodeError
+from greenlet import greenlet
 
 from chaincode.contract import invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from chaincode.stub import composite_key as make_composite_key
 from ledger_gw import protos as pb
+from ledger_gw.fabric.grpc_wire import INTERNAL as INTERNAL_STATUS
+from ledger_gw.fabric.grpc_wire import Call, Connection
 from ledger_gw.fabric.identity import identity_from_creator
 from ledger_gw.fabric.proposal import read_proposal
 
@@ -44,6 +55,8 @@ _log = logging.getLogger("ledger_gw.fabric.chaincode")
 M = pb.shim.ChaincodeMessage
 MAX_UNICODE_RUNE = "\U0010ffff"
 OK, BAD_REQUEST, INTERNAL = 200, 400, 500
+CONNECT = "/protos.Chaincode/Connect"
+MAX_MESSAGE = 100 * 1024 * 1024
 
 Contract = Callable[[Any, str, Sequence[bytes]], bytes]
 
@@ -60,72 +73,18 @@ def _type_name(value: int) -> str:
     return str(M.Type.Name(value))
 
 
-class _Conversation:
-    """One Connect stream: outgoing queue, and replies routed to the waiting transaction."""
-
-    def __init__(self) -> None:
-        self.outgoing: queue.Queue[Any] = queue.Queue()
-        self._waiting: dict[tuple[str, str], queue.Queue[Any]] = {}
-        self._lock = threading.Lock()
-        self.closed = threading.Event()
-
-    def send(self, message: Any) -> None:
-        self.outgoing.put(message)
-
-    def messages(self) -> Iterator[Any]:
-        while True:
-            message = self.outgoing.get()
-            if message is None:
-                return
-            yield message
-
-    def request(self, message: Any, timeout: float) -> Any:
-        """Send a stub request for one transaction and wait for the peer's answer."""
-        key = (message.channel_id, message.txid)
-        box: queue.Queue[Any] = queue.Queue(maxsize=1)
-        with self._lock:
-            if self.closed.is_set():
-                raise StreamClosedError("the peer closed the chaincode stream")
-            self._waiting[key] = box
-        try:
-            self.send(message)
-            try:
-                reply = box.get(timeout=timeout)
-            except queue.Empty:
-                raise PeerError(f"no answer from the peer to {_type_name(message.type)}") from None
-        finally:
-            with self._lock:
-                self._waiting.pop(key, None)
-        if reply is None:
-            raise StreamClosedError("the peer closed the chaincode stream")
-        return reply
-
-    def deliver(self, message: Any) -> bool:
-        with self._lock:
-            box = self._waiting.get((message.channel_id, message.txid))
-        if box is None:
-            return False
-        box.put(message)
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed.set()
-            boxes = list(self._waiting.values())
-        for box in boxes:
-            box.put(None)
-        self.outgoing.put(None)
+# A consortium has few submitting certificates; parsing one costs more than the contract.
+_identity = lru_cache(maxsize=1024)(identity_from_creator)
 
 
 class FabricStub:
-    """The contract's Stub for one transaction, over the peer's stream."""
+    """The contract's Stub for one transaction, run in a greenlet of its connection's thread."""
 
-    def __init__(self, conversation: _Conversation, message: Any, timeout: float) -> None:
-        self._conversation = conversation
+    def __init__(self, message: Any, connection: greenlet) -> None:
         self._txid = str(message.txid)
         self._channel = str(message.channel_id)
         self._proposal = read_proposal(message.proposal.proposal_bytes)
-        self._timeout = timeout
+        self._connection = connection
         self.event: Any = None
 
     @property
@@ -138,16 +97,16 @@ class FabricStub:
 
     @cached_property
     def creator(self) -> Identity:
-        return identity_from_creator(self._proposal.creator)
+        return _identity(self._proposal.creator)
 
     def _ask(self, kind: int, payload: Any) -> bytes:
-        message = M(
+        request = M(
             type=kind,
             payload=payload.SerializeToString(),
             txid=self._txid,
             channel_id=self._channel,
         )
-        reply = self._conversation.request(message, self._timeout)
+        reply = self._connection.switch(request)  # back here with the peer's answer
         if reply.type == M.RESPONSE:
             return bytes(reply.payload)
         if reply.type == M.ERROR:
@@ -196,81 +155,96 @@ class FabricStub:
         self.event = pb.chaincode_event.ChaincodeEvent(event_name=name, payload=payload)
 
 
-@dataclass
-class ChaincodeService:
-    """The `protos.Chaincode` servicer: one conversation per peer connection."""
+class _Stream:
+    """One Connect stream: its transactions, each a greenlet waiting for the peer's answer.
 
-    chaincode_id: str
-    contract: Contract = invoke
-    workers: int = 8
-    stub_timeout: float = 30.0
+    Every message from the peer is handled at once on the connection's thread, and the
+    one message it calls for (the transaction's next request or its COMPLETED, a
+    KEEPALIVE's echo, an ERROR) is sent back.
+    """
 
-    def __post_init__(self) -> None:
-        self._pool = futures.ThreadPoolExecutor(self.workers, thread_name_prefix="chaincode-tx")
+    def __init__(self, call: Call, contract: Contract, chaincode_id: str, timeout: float):
+        self._call = call
+        self._contract = contract
+        self._chaincode_id = chaincode_id
+        self._timeout = timeout
+        self._waiting: dict[tuple[str, str], tuple[greenlet, float]] = {}
+        self._ready = False
+        self._connection = greenlet.getcurrent()  # where transactions switch to ask the peer
+        register = pb.chaincode.ChaincodeID(name=chaincode_id).SerializeToString()
+        call.send(M(type=M.REGISTER, payload=register).SerializeToString())
 
-    def Connect(self, request_iterator: Iterable[Any], context: Any) -> Iterator[Any]:  # noqa: N802
-        conversation = _Conversation()
-        register = pb.chaincode.ChaincodeID(name=self.chaincode_id)
-        conversation.send(M(type=M.REGISTER, payload=register.SerializeToString()))
-        reader = threading.Thread(
-            target=self._read, args=(conversation, request_iterator), daemon=True
-        )
-        reader.start()
-        if hasattr(context, "add_callback"):
-            context.add_callback(conversation.close)
-        yield from conversation.messages()
-
-    def _read(self, conversation: _Conversation, incoming: Iterable[Any]) -> None:
-        state = "created"
+    def received(self, data: bytes) -> None:
         try:
-            for message in incoming:
-                kind = message.type
-                if kind == M.REGISTERED:
-                    state = "established"
-                elif kind == M.READY:
-                    state = "ready"
-                    _log.info("chaincode %s ready", self.chaincode_id)
-                elif kind == M.KEEPALIVE:
-                    conversation.send(message)
-                elif kind in (M.TRANSACTION, M.INIT):
-                    if state != "ready":
-                        conversation.send(self._error(message, "chaincode is not ready"))
-                        continue
-                    self._pool.submit(self._transaction, conversation, message)
-                elif kind in (M.RESPONSE, M.ERROR):
-                    if not conversation.deliver(message):
-                        _log.warning("unexpected %s for tx %s", _type_name(kind), message.txid)
-                else:
-                    _log.warning("ignoring %s from the peer", _type_name(kind))
-        except grpc.RpcError:
-            pass
-        finally:
-            conversation.close()
+            message = M.FromString(data)
+        except DecodeError:
+            _log.warning("the peer sent a message that is not a ChaincodeMessage")
+            self._call.finish(INTERNAL_STATUS, "not a ChaincodeMessage")
+            return
+        reply = self._handle(message)
+        if reply is not None:
+            self._call.send(reply.SerializeToString())
 
-    @staticmethod
-    def _error(message: Any, text: str) -> Any:
-        return M(
-            type=M.ERROR,
-            payload=text.encode(),
-            txid=message.txid,
-            channel_id=message.channel_id,
-        )
+    def _handle(self, message: Any) -> Any:
+        kind = message.type
+        if kind == M.RESPONSE or kind == M.ERROR:
+            waiting = self._waiting.pop((message.channel_id, message.txid), None)
+            if waiting is None:
+                _log.warning("unexpected %s for tx %s", _type_name(kind), message.txid)
+                return None
+            return self._step(waiting[0], waiting[0].switch, message)
+        if kind == M.TRANSACTION or kind == M.INIT:
+            if not self._ready:
+                return _error(message, "chaincode is not ready")
+            run = greenlet(self._transaction)
+            return self._step(run, run.switch, message)
+        if kind == M.KEEPALIVE:
+            return message
+        if kind == M.READY:
+            self._ready = True
+            _log.info("chaincode %s ready", self._chaincode_id)
+        elif kind != M.REGISTERED:
+            _log.warning("ignoring %s from the peer", _type_name(kind))
+        return None
 
-    def _transaction(self, conversation: _Conversation, message: Any) -> None:
+    def _step(self, run: greenlet, resume: Callable[[Any], Any], value: Any) -> Any:
+        """Resume a transaction until it asks the peer something or ends."""
+        out = resume(value)
+        if not run.dead:
+            self._waiting[(out.channel_id, out.txid)] = (run, time.monotonic() + self._timeout)
+        return out
+
+    def tick(self) -> None:
+        """Fail the transactions whose request the peer has left unanswered too long."""
+        now = time.monotonic()
+        for key in [key for key, (_, deadline) in self._waiting.items() if deadline < now]:
+            run, _ = self._waiting.pop(key)
+            reply = self._step(run, run.throw, PeerError("no answer from the peer"))
+            if reply is not None:
+                self._call.send(reply.SerializeToString())
+
+    def ended(self) -> None:
+        """The stream ended: each waiting transaction ends without answering."""
+        waiting, self._waiting = self._waiting, {}
+        for run, _ in waiting.values():
+            run.throw(StreamClosedError("the peer closed the chaincode stream"))
+
+    def _transaction(self, message: Any) -> Any:
+        """One transaction, in its own greenlet: its COMPLETED message, or None."""
         event = None
         try:
-            stub = FabricStub(conversation, message, self.stub_timeout)
+            stub = FabricStub(message, self._connection)
             args = list(pb.chaincode.ChaincodeInput.FromString(message.payload).args)
             if not args:
                 raise ContractError("invalid_arguments", "no function named")
             function = bytes(args[0]).decode("utf-8", "replace")
-            result = self.contract(stub, function, [bytes(a) for a in args[1:]])
+            result = self._contract(stub, function, [bytes(a) for a in args[1:]])
             response = _response(OK, "", result)
             event = stub.event
         except ContractError as error:
             response = _response(BAD_REQUEST, error.to_json(), b"")
         except StreamClosedError:
-            return
+            return None
         except PeerError as error:
             _log.warning("transaction %s: %s", message.txid, error)
             response = _response(INTERNAL, f"chaincode stopped: {error}", b"")
@@ -285,7 +259,11 @@ class ChaincodeService:
         )
         if event is not None:
             completed.chaincode_event.CopyFrom(event)
-        conversation.send(completed)
+        return completed
+
+
+def _error(message: Any, text: str) -> Any:
+    return M(type=M.ERROR, payload=text.encode(), txid=message.txid, channel_id=message.channel_id)
 
 
 def _response(status: int, message: str, payload: bytes) -> Any:
@@ -298,6 +276,87 @@ class TlsFiles:
     key: Path
     client_ca: Path | None = None  # when set, peers must present a certificate it issued
 
+    def context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.cert, self.key)
+        if self.client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.client_ca)
+        context.set_alpn_protocols(["h2"])  # gRPC clients insist on it
+        return context
+
+
+class Server:
+    """Accepts peers' connections; each is served by a thread of its own."""
+
+    HANDSHAKE_TIMEOUT = 10.0
+
+    def __init__(self, listener: socket.socket, tls: ssl.SSLContext | None, methods: Any):
+        self._listener = listener
+        self._tls = tls
+        self._methods = methods
+        self._connections: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, name="chaincode-accept")
+        self._accepting.start()
+
+    @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+            except OSError:
+                return  # stopped
+            thread = threading.Thread(target=self._serve, args=(sock,), name="chaincode-conn")
+            with self._lock:
+                self._connections.add(sock)
+                self._threads = [t for t in self._threads if t.is_alive()]
+                self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        conn = sock
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                sock.settimeout(self.HANDSHAKE_TIMEOUT)
+                conn = self._tls.wrap_socket(sock, server_side=True)  # takes sock's place
+                conn.settimeout(None)
+                with self._lock:
+                    self._connections.add(conn)
+            Connection(conn, self._methods, MAX_MESSAGE).run()
+        except OSError as error:  # ssl.SSLError is one
+            _log.warning("chaincode connection failed: %s", error)
+        except Exception:
+            _log.exception("chaincode connection failed")
+        finally:
+            with self._lock:
+                self._connections.discard(sock)
+                self._connections.discard(conn)
+            conn.close()
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop accepting, give open connections `grace` seconds, then close them."""
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self._listener.close()
+        self._accepting.join()
+        deadline = time.monotonic() + (grace or 0.0)
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            for sock in self._connections:
+                with contextlib.suppress(OSError):  # closing already
+                    sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join()
+
 
 def serve(
     address: str,
@@ -305,38 +364,20 @@ def serve(
     tls: TlsFiles | None,
     *,
     contract: Contract = invoke,
-    workers: int = 8,
-) -> tuple[grpc.Server, int]:
+    stub_timeout: float = 30.0,
+) -> tuple[Server, int]:
     """Start the server; returns it and the bound port (address may end in :0)."""
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="chaincode-grpc"),
-        options=[("grpc.max_receive_message_length", 100 * 1024 * 1024)],
-    )
-    service = ChaincodeService(chaincode_id, contract, workers)
-    handler = grpc.method_handlers_generic_handler(
-        "protos.Chaincode",
-        {
-            "Connect": grpc.stream_stream_rpc_method_handler(
-                service.Connect,
-                request_deserializer=M.FromString,
-                response_serializer=M.SerializeToString,
-            )
-        },
-    )
-    server.add_generic_rpc_handlers((handler,))
-    if tls is None:
-        port = server.add_insecure_port(address)
-    else:
-        credentials = grpc.ssl_server_credentials(
-            [(tls.key.read_bytes(), tls.cert.read_bytes())],
-            root_certificates=tls.client_ca.read_bytes() if tls.client_ca else None,
-            require_client_auth=tls.client_ca is not None,
-        )
-        port = server.add_secure_port(address, credentials)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
-    server.start()
-    return server, port
+    host, _, port = address.rpartition(":")
+    try:
+        listener = socket.create_server((host.strip("[]"), int(port)), backlog=64)
+    except (OSError, ValueError) as error:
+        raise OSError(f"cannot listen on {address}: {error}") from error
+
+    def connect(call: Call) -> _Stream:
+        return _Stream(call, contract, chaincode_id, stub_timeout)
+
+    server = Server(listener, None if tls is None else tls.context(), {CONNECT: connect})
+    return server, server.port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -376,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    server.stop(grace=2).wait()
+    server.stop(grace=2)
     return 0
 
 

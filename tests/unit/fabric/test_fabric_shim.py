@@ -69,14 +69,16 @@ class FakePeer:
         self.send(M(type=M.READY))
         return register
 
-    def transaction(self, signer: FabricSigner, function: str, *args: bytes) -> str:
+    def transaction(
+        self, signer: FabricSigner, function: str, *args: bytes, nonce: bytes = b"n" * 24
+    ) -> str:
         built = build_proposal(
             creator=signer.creator,
             channel="referrals",
             chaincode="ledger",
             function=function,
             args=list(args),
-            nonce=b"n" * 24,
+            nonce=nonce,
             timestamp=WHEN,
         )
         self.send(
@@ -289,6 +291,119 @@ def test_tls_server(tmp_path: Path, signer: FabricSigner) -> None:
         peer.transaction(signer, "history")
         assert _response(peer.receive()).payload == b'{"tls":true}'
         peer.close()
+    finally:
+        server.stop(grace=None)
+
+
+def test_messages_larger_than_a_frame_travel_both_ways(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    big = bytes(range(256)) * 4096  # 1 MiB: 64 frames each way
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        value = stub.get_state("big")
+        stub.put_state("copy", value[::-1])
+        return value[:10]
+
+    peer = connect(contract)
+    peer.handshake()
+    tx_id = peer.transaction(signer, "submit", b"{}")
+    assert peer.receive().type == M.GET_STATE
+    peer.send(M(type=M.RESPONSE, payload=big, txid=tx_id, channel_id="referrals"))
+    put = peer.receive()
+    assert pb.shim.PutState.FromString(put.payload).value == big[::-1]
+    peer.send(M(type=M.RESPONSE, txid=tx_id, channel_id="referrals"))
+    assert _response(peer.receive()).payload == big[:10]
+
+
+def test_transactions_on_one_stream_wait_for_the_peer_side_by_side(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        return b"seen " + (stub.get_state(args[0].decode()) or b"nothing")
+
+    peer = connect(contract)
+    peer.handshake()
+    asked = {}
+    for name in ("k1", "k2", "k3"):
+        tx_id = peer.transaction(signer, "submit", name.encode(), nonce=name.encode() * 8)
+        ask = peer.receive()
+        assert ask.type == M.GET_STATE
+        assert ask.txid == tx_id
+        asked[pb.shim.GetState.FromString(ask.payload).key] = tx_id
+    # Answered in the other order: each answer resumes its own transaction.
+    for name in ("k3", "k1", "k2"):
+        tx_id = asked[name]
+        peer.send(
+            M(type=M.RESPONSE, payload=name.upper().encode(), txid=tx_id, channel_id="referrals")
+        )
+        done = peer.receive()
+        assert done.txid == tx_id
+        assert _response(done).payload == b"seen " + name.upper().encode()
+
+
+def test_a_request_the_peer_leaves_unanswered_fails_its_transaction(
+    signer: FabricSigner,
+) -> None:
+    server, port = serve(
+        "127.0.0.1:0",
+        "ledger:abc",
+        None,
+        contract=lambda stub, fn, args: stub.get_state("k") or b"{}",
+        stub_timeout=0.2,
+    )
+    try:
+        peer = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        peer.handshake()
+        peer.transaction(signer, "history")
+        assert peer.receive().type == M.GET_STATE
+        response = _response(peer.receive())  # within about a second
+        assert response.status == 500
+        assert "no answer from the peer" in response.message
+        peer.close()
+    finally:
+        server.stop(grace=None)
+
+
+def test_a_peer_that_goes_away_mid_transaction_leaves_the_server_serving(
+    signer: FabricSigner,
+) -> None:
+    finished: list[str] = []
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        try:
+            stub.get_state("k")
+        finally:
+            finished.append(stub.tx_id)
+        return b"{}"
+
+    server, port = serve("127.0.0.1:0", "ledger:abc", None, contract=contract)
+    try:
+        first = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        first.handshake()
+        gone = first.transaction(signer, "history")
+        assert first.receive().type == M.GET_STATE
+        first.close()
+        second = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
+        second.handshake()
+        tx_id = second.transaction(signer, "history", nonce=b"again" * 5)
+        second.receive()
+        second.send(M(type=M.RESPONSE, payload=b"v", txid=tx_id, channel_id="referrals"))
+        assert _response(second.receive()).status == 200
+        second.close()
+        assert finished == [gone, tx_id]  # the first ended when its stream did
+    finally:
+        server.stop(grace=None)
+
+
+def test_another_method_is_unimplemented() -> None:
+    server, port = serve("127.0.0.1:0", "ledger:abc", None, contract=lambda *_: b"{}")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            other = channel.unary_unary("/protos.Chaincode/Other")
+            with pytest.raises(grpc.RpcError) as failure:
+                other(b"", timeout=5)
+        assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         server.stop(grace=None)
 

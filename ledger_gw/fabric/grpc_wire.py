@@ -1,0 +1,266 @@
+"""gRPC's bidirectional streams over HTTP/2, server side, on one blocking socket.
+
+The chaincode server has one long-lived stream per peer that carries many small
+messages. Here one thread owns a connection: it reads what the socket has, hands the
+bytes to `h2` (the HTTP/2 state machine, sans I/O), gives each gRPC message to its
+stream's endpoint (which answers at once), and writes all the answers with one send. A
+message costs no thread hand-off, no lock and no event loop, where grpcio's threads took
+several context switches for each.
+
+`h2` keeps HTTP/2 itself: the settings exchange and their ranges, PING answers, flow
+control both ways, header blocks and their CONTINUATION (a bounded number), padding,
+RST_STREAM, and GOAWAY when the client breaks the protocol. This module adds gRPC: the
+5-byte message prefix, the response headers and the trailers that carry the status.
+Compressed messages are refused (none is offered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import struct
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from h2 import events
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes, Settings
+
+MAX_WINDOW = 2**31 - 1
+READ_SIZE = 262_144
+OK, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED = 0, 13, 12, 8
+_PREFIX = struct.Struct(">BI")
+# Our own headers are constant and valid: checking them on every call buys nothing.
+_CONFIG = H2Configuration(
+    client_side=False,
+    header_encoding=None,
+    validate_outbound_headers=False,
+    normalize_outbound_headers=False,
+)
+_RESPONSE = [(b":status", b"200"), (b"content-type", b"application/grpc")]
+
+
+class Endpoint(Protocol):
+    """One open call, as the method sees it."""
+
+    def received(self, message: bytes) -> None: ...
+
+    def tick(self) -> None:
+        """Called about once a second while the connection lives."""
+
+    def ended(self) -> None:
+        """The client ended the call, reset it, or the connection closed."""
+
+
+class Call:
+    """A call's sending side: messages, then the status (trailers)."""
+
+    def __init__(self, connection: Connection, stream_id: int) -> None:
+        self._connection = connection
+        self.stream_id = stream_id
+        self.pending = bytearray()  # data the flow control holds back
+        self.trailers: list[tuple[bytes, bytes]] | None = None  # sent once `pending` has gone
+        self.inbox = bytearray()
+        self.endpoint: Endpoint | None = None  # None once ended
+
+    @property
+    def closed(self) -> bool:
+        return self.endpoint is None
+
+    def send(self, message: bytes) -> None:
+        self._connection.send_data(self, _PREFIX.pack(0, len(message)) + message)
+
+    def finish(self, status: int = OK, message: str = "") -> None:
+        self._connection.finish(self, status, message)
+
+
+Method = Callable[[Call], Endpoint]
+
+
+class Connection:
+    """The server side of one HTTP/2 connection; `run` serves it on the calling thread."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        methods: Mapping[str, Method],
+        max_message: int,
+        tick: float = 1.0,
+    ) -> None:
+        self._sock = sock
+        self._methods = methods
+        self._max_message = max_message
+        self._tick = tick
+        self._h2 = H2Connection(config=_CONFIG)
+        # A stream's window is as large as HTTP/2 allows: the peer never waits for us.
+        self._h2.local_settings = Settings(
+            client=False,
+            initial_values={
+                SettingCodes.INITIAL_WINDOW_SIZE: MAX_WINDOW,
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.MAX_HEADER_LIST_SIZE: 65_536,
+            },
+        )
+        self._calls: dict[int, Call] = {}  # until their trailers are sent
+
+    def run(self) -> None:
+        """Serve until the client goes away or breaks the protocol; open calls then end."""
+        try:
+            self._serve()
+        except ProtocolError:
+            with contextlib.suppress(OSError):
+                self._flush()  # the GOAWAY h2 prepared, where it gives one
+        except OSError:
+            pass
+        finally:
+            calls, self._calls = self._calls, {}
+            for call in calls.values():
+                self._close(call)
+
+    def _serve(self) -> None:
+        h2 = self._h2
+        h2.initiate_connection()
+        h2.increment_flow_control_window(MAX_WINDOW - h2.inbound_flow_control_window)
+        self._flush()
+        chunk = memoryview(bytearray(READ_SIZE))  # reused: a fresh one per read costs mmaps
+        poller = select.poll()
+        poller.register(self._sock, select.POLLIN)
+        pending = getattr(self._sock, "pending", lambda: 0)
+        next_tick = time.monotonic() + self._tick
+        while True:
+            if pending() or poller.poll(self._tick * 1000):
+                size = self._sock.recv_into(chunk)
+                if not size:
+                    return
+                for event in h2.receive_data(chunk[:size]):
+                    if not self._event(event):
+                        self._flush()
+                        return
+            if time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + self._tick
+                for call in list(self._calls.values()):
+                    if call.endpoint is not None:
+                        call.endpoint.tick()
+            self._flush()
+
+    def _flush(self) -> None:
+        out = self._h2.data_to_send()
+        if out:
+            self._sock.sendall(out)
+
+    def _event(self, event: events.Event) -> bool:
+        """Act on one event; False once the client has ended the connection."""
+        if isinstance(event, events.DataReceived):
+            stream_id = event.stream_id or 0  # h2 always sets the fields it reports
+            self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+            call = self._calls.get(stream_id)
+            if call is not None and call.endpoint is not None:
+                self._data(call, event.data or b"")
+        elif isinstance(event, events.RequestReceived):
+            path = dict(event.headers or []).get(b":path", b"")
+            self._open(event.stream_id or 0, bytes(path).decode("latin-1"))
+        elif isinstance(event, events.StreamEnded):
+            call = self._calls.get(event.stream_id or 0)
+            if call is not None:
+                self.finish(call, OK, "")
+        elif isinstance(event, events.WindowUpdated):
+            if event.stream_id:
+                call = self._calls.get(event.stream_id)
+                if call is not None:
+                    self._release_call(call)
+            else:
+                self._release()
+        elif isinstance(event, events.RemoteSettingsChanged):
+            self._release()
+        elif isinstance(event, events.StreamReset):
+            call = self._calls.pop(event.stream_id or 0, None)
+            if call is not None:
+                self._close(call)
+        elif isinstance(event, events.ConnectionTerminated):
+            return False
+        return True
+
+    def _open(self, stream_id: int, path: str) -> None:
+        method = self._methods.get(path)
+        if method is None:
+            self._h2.send_headers(
+                stream_id,
+                [
+                    *_RESPONSE,
+                    (b"grpc-status", str(UNIMPLEMENTED).encode()),
+                    (b"grpc-message", f"no method {path}".encode()),
+                ],
+                end_stream=True,
+            )
+            return
+        self._h2.send_headers(stream_id, _RESPONSE)
+        call = Call(self, stream_id)
+        self._calls[stream_id] = call
+        call.endpoint = method(call)
+
+    def _data(self, call: Call, data: bytes) -> None:
+        """Hand the call's whole messages to its endpoint; keep a partial one."""
+        inbox = call.inbox
+        inbox += data
+        used = 0
+        while len(inbox) - used >= 5:
+            compressed, size = _PREFIX.unpack_from(inbox, used)
+            if compressed:
+                self.finish(call, INTERNAL, "compressed messages are not accepted")
+                return
+            if size > self._max_message:
+                self.finish(call, RESOURCE_EXHAUSTED, "message too large")
+                return
+            if len(inbox) - used - 5 < size:
+                break
+            message = bytes(inbox[used + 5 : used + 5 + size])
+            used += 5 + size
+            assert call.endpoint is not None
+            call.endpoint.received(message)
+            if call.closed:
+                return
+        del inbox[:used]
+
+    @staticmethod
+    def _close(call: Call) -> None:
+        """No more messages for the endpoint: tell it, once."""
+        endpoint, call.endpoint = call.endpoint, None
+        if endpoint is not None:
+            endpoint.ended()
+
+    def send_data(self, call: Call, data: bytes) -> None:
+        if call.trailers is not None or self._calls.get(call.stream_id) is not call:
+            return  # finished, reset by the client, or the connection is gone
+        call.pending += data
+        self._release_call(call)
+
+    def finish(self, call: Call, status: int, message: str) -> None:
+        """End the call: its endpoint hears no more, the status follows its data."""
+        self._close(call)
+        if call.trailers is not None or self._calls.get(call.stream_id) is not call:
+            return
+        call.trailers = [(b"grpc-status", str(status).encode())]
+        if message:
+            call.trailers.append((b"grpc-message", message.encode()))
+        self._release_call(call)
+
+    def _release(self) -> None:
+        for call in list(self._calls.values()):
+            self._release_call(call)
+
+    def _release_call(self, call: Call) -> None:
+        """Send what flow control allows of the call's data, then its trailers."""
+        h2, pending = self._h2, call.pending
+        while pending:
+            window = h2.local_flow_control_window(call.stream_id)
+            size = min(len(pending), window, h2.max_outbound_frame_size)
+            if size <= 0:
+                return
+            h2.send_data(call.stream_id, bytes(pending[:size]))
+            del pending[:size]
+        if call.trailers is not None and self._calls.pop(call.stream_id, None) is not None:
+            h2.send_headers(call.stream_id, call.trailers, end_stream=True)
