@@ -7,7 +7,7 @@ differs (a fixed token, never data: every value is bound).
 
 On PostgreSQL every statement is a round trip to the server, and each row a statement
 of its own costs the server more than writing it: the keys a batch will read are
-fetched in one statement (`get_many`, `scan_many`); a batch's rows go as arrays, one
+fetched in one round trip (`read_many`); a batch's rows go as arrays, one
 statement per table, all of them in one pipeline with the checkpoint (one round trip);
 so do the lock, the log's size and the committed transaction IDs that start it.
 """
@@ -53,18 +53,11 @@ class Driver:
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(row[0]), _value(row)) for row in self._all(self._scan, (low, high))]
 
-    def get_many(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
-        """The current values of those of `keys` that have one."""
-        return self.read_many(keys, ())[0]
-
-    def scan_many(self, ranges: Sequence[tuple[bytes, bytes]]) -> list[list[tuple[bytes, bytes]]]:
-        """`scan_state` of each range."""
-        return self.read_many((), ranges)[1]
-
     def read_many(
         self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
     ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
-        """`get_many` and `scan_many` at once: on PostgreSQL, one round trip."""
+        """The current values of those of `keys` that have one, and `scan_state` of each
+        range: on PostgreSQL, in one round trip."""
         if not self.remote:
             found: dict[bytes, bytes] = {}
             for start in range(0, len(keys), 500):

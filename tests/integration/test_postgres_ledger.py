@@ -185,9 +185,10 @@ def test_many_reads_in_one_statement_read_what_one_at_a_time_reads(
     with pg_ledger.engine.connect() as conn:
         driver = Driver(conn)
         keys = [bytes(k) for (k,) in conn.execute(text("SELECT key FROM state")).all()]
-        assert driver.get_many([*keys, b"absent"]) == {k: driver.get_state(k) for k in keys}
+        found, _ = driver.read_many([*keys, b"absent"], ())
+        assert found == {k: driver.get_state(k) for k in keys}
         ranges = [*sorted({(k[:12], k[:12] + b"\xff") for k in keys}), (b"\x00", b"\x01")]
-        many = driver.scan_many(ranges)
+        _, many = driver.read_many((), ranges)
         assert many == [driver.scan_state(low, high) for low, high in ranges]
         assert sum(map(len, many)) >= len(keys)
 
