@@ -90,13 +90,12 @@ def submit(stub: Stub, raw: bytes) -> bytes:
         "category": consent.category_of(event["type"]),
         "pid": pid,
     }
-    record_key = event_key(pid, tx.timestamp, event["event_id"], tx.org)
-    tx.put(record_key, record)
-    tx.put(
-        receipt_key(event["event_id"], tx.org),
-        {"hash": fingerprint, "pid": pid, "timestamp": tx.timestamp, "result": result},
+    tx.put(event_key(pid, tx.timestamp, event["event_id"], tx.org), record)
+    tx.put(receipt_key(event["event_id"], tx.org), {"hash": fingerprint, "result": result})
+    tx.emit(
+        event["type"],
+        {"event_id": event["event_id"], "org": tx.org, "pid": pid, "timestamp": tx.timestamp},
     )
-    tx.emit(event["type"], record_key)
     tx.commit()
     return canonical_json_of_validated(result)
 

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from chaincode import authz, fields
 from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from chaincode.schemas import Event
-from chaincode.store import ENTITLEMENTS, Obj, Tx, entitlement_index_key, entitlement_key
+from chaincode.store import ENTITLEMENTS, Obj, Tx, entitlement_key, open_entitlements_key
 
 OPEN_STATES = frozenset({"active", "suspended"})
 
@@ -39,32 +39,36 @@ def load(tx: Tx, entitlement_id: str) -> Obj:
     return entitlement
 
 
-def for_pid(tx: Tx, pid: str) -> list[Obj]:
-    """Entitlements of a person, by range scan of the index."""
+def open_for_pid(tx: Tx, pid: str) -> list[Obj]:
+    """Her open entitlements, every type, by range scan of the index."""
     out = []
-    for _, entry in tx.of_person(pid, ENTITLEMENTS):
-        entitlement = tx.get(entitlement_key(entry["entitlement_id"]))
-        if entitlement is not None:
-            out.append(entitlement)
+    for _, index in tx.of_person(pid, ENTITLEMENTS):
+        for entry in index["open"]:
+            entitlement = tx.get(entitlement_key(entry["entitlement_id"]))
+            if entitlement is not None:
+                out.append(entitlement)
     return out
 
 
-def overlapping(tx: Tx, pid: str, assistance_type: str, start: str, end: str) -> list[str]:
-    """IDs of open entitlements of this type whose period shares at least one day."""
-    return sorted(
-        e["entitlement_id"]
-        for _, e in tx.of_person(pid, ENTITLEMENTS, assistance_type)
-        if e["state"] in OPEN_STATES and e["start"] <= end and start <= e["end"]
-    )
+def _open_of_type(tx: Tx, pid: str, assistance_type: str) -> list[Obj]:
+    index = tx.get(open_entitlements_key(pid, assistance_type))
+    return [] if index is None else list(index["open"])
 
 
-def _index(tx: Tx, entitlement: Obj) -> None:
-    """Keep the index entry in step with the entitlement's state."""
+def overlapping(open_ones: list[Obj], start: str, end: str) -> list[str]:
+    """IDs of open entitlements whose period shares at least one day."""
+    return sorted(e["entitlement_id"] for e in open_ones if e["start"] <= end and start <= e["end"])
+
+
+def _index(tx: Tx, open_ones: list[Obj], entitlement: Obj) -> None:
+    """Write her index of open entitlements of this type with or without this one."""
+    entitlement_id = entitlement["entitlement_id"]
+    kept = [e for e in open_ones if e["entitlement_id"] != entitlement_id]
+    if entitlement["state"] in OPEN_STATES:
+        kept.append({key: entitlement[key] for key in ("entitlement_id", "start", "end")})
+    kept.sort(key=lambda e: str(e["entitlement_id"]))
     tx.put(
-        entitlement_index_key(
-            entitlement["pid"], entitlement["assistance_type"], entitlement["entitlement_id"]
-        ),
-        {key: entitlement[key] for key in ("entitlement_id", "state", "start", "end")},
+        open_entitlements_key(entitlement["pid"], entitlement["assistance_type"]), {"open": kept}
     )
 
 
@@ -90,7 +94,8 @@ def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
             "entitlement_exists", "entitlement_id is already used", "entitlement_id"
         )
     _check_continued(tx, pid, event.get("continues_entitlement_id"))
-    duplicates = overlapping(tx, pid, event["assistance_type"], event["start"], event["end"])
+    open_ones = _open_of_type(tx, pid, event["assistance_type"])
+    duplicates = overlapping(open_ones, event["start"], event["end"])
     entitlement: Obj = {
         "entitlement_id": entitlement_id,
         "pid": pid,
@@ -111,7 +116,7 @@ def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
         "updated_at": tx.timestamp,
     }
     tx.put(entitlement_key(entitlement_id), entitlement)
-    _index(tx, entitlement)
+    _index(tx, open_ones, entitlement)
     return pid, {
         "entitlement_id": entitlement_id,
         "state": "active",
@@ -174,7 +179,10 @@ def transition(tx: Tx, event: Event) -> tuple[str, Obj]:
     entitlement["reason"] = event.get("reason")
     entitlement["updated_at"] = tx.timestamp
     tx.put(entitlement_key(entitlement["entitlement_id"]), entitlement)
-    _index(tx, entitlement)
+    if step.target not in OPEN_STATES:  # suspended is still open: the index holds it
+        _index(
+            tx, _open_of_type(tx, entitlement["pid"], entitlement["assistance_type"]), entitlement
+        )
     return entitlement["pid"], {
         "entitlement_id": entitlement["entitlement_id"],
         "state": step.target,

@@ -24,7 +24,7 @@ def history(tx: Tx, pid: str, purpose: str) -> Obj:
 
 def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
     reader = Reader(tx, purpose)
-    open_ones = [e for e in entitlements.for_pid(tx, pid) if e["state"] in entitlements.OPEN_STATES]
+    open_ones = entitlements.open_for_pid(tx, pid)
     found = [entitlements.view(e) for e in open_ones if reader.sees_entitlement(e)]
     found.sort(key=lambda e: (e["start"], e["end"], e["entitlement_id"]))
     withheld = len(open_ones) - len(found)
@@ -92,7 +92,8 @@ def event(tx: Tx, event_id: str, purpose: str | None) -> Obj:
     reader = Reader(tx, purpose)
     visible: list[Obj] = []
     for org, receipt in receipts(tx, event_id):
-        record = tx.get(event_key(receipt["pid"], receipt["timestamp"], event_id, org))
+        result = receipt["result"]
+        record = tx.get(event_key(result["pid"], result["timestamp"], event_id, org))
         if record is None or not reader.sees_event(record):
             continue  # what the caller may not read is as if unknown
         if org == tx.org:

@@ -23,7 +23,7 @@ from chaincode.stub import Identity, Stub, composite_key
 
 Obj = dict[str, Any]
 
-# [event_id, org] -> content hash, pid, timestamp and the original result. Event IDs are
+# [event_id, org] -> content hash and the original result. Event IDs are
 # each organisation's own: the same ID from another organisation is another event, so a
 # write never tells whether someone else used an ID.
 RECEIPT = "receipt"
@@ -36,9 +36,10 @@ CONSENT = "consent"  # [consent_id] -> consent object (current state)
 PERSON = "person"
 # [pid, "event", timestamp, event_id, org] -> event record: her log in time order
 HISTORY = "event"
-# [pid, "entitlement", assistance_type, entitlement_id] -> {"entitlement_id", "state",
-# "start", "end"}: what the overlap check needs, so a grant reads one range, not every
-# entitlement
+# [pid, "entitlement", assistance_type] -> {"open": [{"entitlement_id", "state", "start",
+# "end"}, ...]}: her open entitlements of one type, what the overlap check needs, so a
+# grant reads one key (a point read costs the peers less to endorse and validate than a
+# range, and two grants that must see each other still conflict on it)
 ENTITLEMENTS = "entitlement"
 CONSENTS = "consent"  # [pid, "consent", consent_id] -> {"consent_id"}
 
@@ -66,8 +67,8 @@ def entitlement_key(entitlement_id: str) -> str:
     return composite_key(ENTITLEMENT, [entitlement_id])
 
 
-def entitlement_index_key(pid: str, assistance_type: str, entitlement_id: str) -> str:
-    return composite_key(PERSON, [pid, ENTITLEMENTS, assistance_type, entitlement_id])
+def open_entitlements_key(pid: str, assistance_type: str) -> str:
+    return composite_key(PERSON, [pid, ENTITLEMENTS, assistance_type])
 
 
 def consent_key(consent_id: str) -> str:
@@ -125,9 +126,10 @@ class Tx:
     def put(self, key: str, value: Obj) -> None:
         self._writes[key] = canonical_json_of_validated(value)
 
-    def emit(self, name: str, key: str) -> None:
-        """Emit the value staged under `key` as the contract event (encoded once)."""
-        self._event = (name, self._writes[key])
+    def emit(self, name: str, value: Obj) -> None:
+        """The contract event: what a subscriber needs to find the record, not a copy of it
+        (every byte of it travels to and is kept by every peer)."""
+        self._event = (name, canonical_json_of_validated(value))
 
     def commit(self) -> None:
         """Apply the staged writes in the order they were staged, then the contract event."""

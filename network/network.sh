@@ -131,6 +131,9 @@ peer_env() { # org, admin|peer: environment for the peer binary
     echo CORE_OPERATIONS_LISTENADDRESS="127.0.0.1:$((port + 3))"
     echo CORE_METRICS_PROVIDER=disabled
     echo CORE_CHAINCODE_EXECUTETIMEOUT=30s
+    # No per-key history index: nothing reads it (the contract keeps its own records and
+    # evidence is read from blocks), and it cost the peers a write for every key written.
+    echo CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE=false
   fi
 }
 

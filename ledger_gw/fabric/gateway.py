@@ -152,6 +152,9 @@ class FabricLedger:
         # and another organisation's peer may be a block behind for a moment.
         self._committed_height = 0
         self._peer_height: dict[str, int] = {}
+        # One height query per peer at a time: callers waiting on the same peer share
+        # its answer instead of each asking (under load, one per block, not one per call).
+        self._height_locks: dict[str, threading.Lock] = {}
 
     # -- connections -------------------------------------------------------------------
 
@@ -229,11 +232,17 @@ class FabricLedger:
         target = self._committed_height
         if self._peer_height.get(org_id, 0) >= target:
             return
+        with self._lock:
+            asking = self._height_locks.setdefault(org_id, threading.Lock())
         deadline = time.monotonic() + wait
         while True:
-            height = self._chain_height(org_id)
-            self._peer_height[org_id] = height
-            if height >= target or time.monotonic() > deadline:
+            with asking:
+                if self._peer_height.get(org_id, 0) < target:  # no one asked since
+                    height = self._chain_height(org_id)
+                    with self._lock:
+                        known = self._peer_height.get(org_id, 0)
+                        self._peer_height[org_id] = max(known, height)
+            if self._peer_height.get(org_id, 0) >= target or time.monotonic() > deadline:
                 return
             self._sleep(0.05)
 
@@ -333,10 +342,11 @@ class FabricLedger:
         )
         if status.result == VALID:
             block = int(status.block_number)
-            self._committed_height = max(self._committed_height, block + 1)
-            self._peer_height[signer.msp_id] = max(
-                self._peer_height.get(signer.msp_id, 0), block + 1
-            )
+            with self._lock:  # only ever raised: concurrent commits may report out of order
+                self._committed_height = max(self._committed_height, block + 1)
+                self._peer_height[signer.msp_id] = max(
+                    self._peer_height.get(signer.msp_id, 0), block + 1
+                )
             return Outcome(built.tx_id, payload, position=block)
         name = pb.transaction.TxValidationCode.Name(status.result)
         if name in MVCC_CODES:

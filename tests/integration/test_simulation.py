@@ -9,11 +9,14 @@ of `verify` checks exactly that.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from chaincode.canonical import canonical_json
+from chaincode.store import entitlement_key, open_entitlements_key, receipt_key
+from chaincode.stub import Identity
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
@@ -227,9 +230,17 @@ def test_the_recording_stub_notes_every_read(make_ledger: MakeLedger, workspace:
     _simulate(ledger, [verdict])
     sim = verdict.simulation
     assert sim is not None
-    assert any(grant["event_id"].encode() in k for k in sim.reads)  # the receipt
-    assert any(grant["pid"].encode() in p for p in sim.scans)  # her entitlements
-    assert isinstance(RecordingStub, type)
+    assert receipt_key(grant["event_id"], "AGENCY-A").encode() in sim.reads
+    assert entitlement_key(grant["entitlement_id"]).encode() in sim.reads  # not in use
+    assert open_entitlements_key(grant["pid"], "cash").encode() in sim.reads  # her index
+    assert sim.scans == []  # a grant reads keys only
+    agency.submit(ev.entitlement_granted(grant["pid"]))  # her keys, committed
+    with ledger.reader() as conn:
+        stub = RecordingStub(
+            StateView(conn), Identity("AGENCY-A", "agency"), "t", datetime.now(UTC)
+        )
+        assert list(stub.get_state_by_partial_composite_key("person", [grant["pid"]]))
+    assert stub.scans == [f"\x00person\x00{grant['pid']}\x00".encode()]
 
 
 def test_a_run_claiming_a_snapshot_the_log_has_not_reached_is_run_again(

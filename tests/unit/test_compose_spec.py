@@ -81,6 +81,17 @@ def test_network_script_and_config_parse() -> None:
     subprocess.run([bash, "-n", str(ROOT / "network" / "network.sh")], check=True)
 
 
+def test_peers_keep_no_per_key_history_in_either_network(compose: dict[str, Any]) -> None:
+    """Nothing reads Fabric's history index, and every key written cost the peers a
+    write to it: both networks run their peers without it."""
+    peers = {n: s for n, s in compose["services"].items() if n.startswith("peer0.")}
+    assert len(peers) == 4
+    for service in peers.values():
+        assert service["environment"]["CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE"] == "false"
+    script = (ROOT / "network" / "network.sh").read_text()
+    assert "echo CORE_LEDGER_HISTORY_ENABLEHISTORYDATABASE=false" in script
+
+
 ORG_DIRS = {
     "agency-a": "AGENCY-A",
     "agency-b": "AGENCY-B",

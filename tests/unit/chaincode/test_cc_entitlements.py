@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from cc_support import ORG_A, ORG_B, ORG_C, Ledger
 
 from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
+from chaincode.store import open_entitlements_key
 from tests.support.events import PID, PID_2, delivery, entitlement_granted, entitlement_step
 
 PATHS: dict[str, list[str]] = {
@@ -214,6 +216,24 @@ def test_duplicate_flag_rules(ledger: Ledger) -> None:
     )
     food = grant(ledger, ORG_B, assistance_type="food", start="2025-04-15", end="2025-04-15")
     assert len(food["possible_duplicate_of"]) == 1
+
+
+def test_the_overlap_index_holds_her_open_entitlements_of_a_type_only(ledger: Ledger) -> None:
+    """One key per person and type, so a grant reads it with one point read; it keeps
+    what is still open (suspended included), so it does not grow with her past."""
+    kept = grant(ledger)["entitlement_id"]
+    paused = grant(ledger, ORG_B)["entitlement_id"]
+    ledger.submit(ORG_B, entitlement_step("suspended", paused))
+    for step in ("revoked", "closed"):
+        gone = grant(ledger, ORG_C)["entitlement_id"]
+        ledger.submit(ORG_C, entitlement_step(step, gone))
+    grant(ledger, assistance_type="food")
+    index = json.loads(ledger.stub.state[open_entitlements_key(PID, "cash")])
+    assert [e["entitlement_id"] for e in index["open"]] == sorted([kept, paused])
+    ledger.submit(ORG_B, entitlement_step("resumed", paused))
+    ledger.submit(ORG_B, entitlement_step("closed", paused))
+    index = json.loads(ledger.stub.state[open_entitlements_key(PID, "cash")])
+    assert [e["entitlement_id"] for e in index["open"]] == [kept]
 
 
 def test_a_grant_continues_an_entitlement_of_the_same_person(ledger: Ledger) -> None:

@@ -11,6 +11,7 @@ from cc_support import ORG_A, ORG_B, ORG_C, FakeStub, Ledger, dump
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ConflictError, NotFoundError
+from chaincode.store import event_key
 from chaincode.stub import Identity
 from tests.support.events import (
     PID,
@@ -144,21 +145,22 @@ def test_failed_transaction_writes_nothing(ledger: Ledger) -> None:
     assert ledger.submit(ORG_A, {**bad, "amount": "100"})["remaining"] == "0"
 
 
-def test_each_write_stores_one_event_record_and_emits_it(ledger: Ledger) -> None:
+def test_each_write_stores_one_event_record_and_emits_its_key(ledger: Ledger) -> None:
     event = entitlement_granted()
     ledger.submit(ORG_A, event)
     keys = [k for k, _ in ledger.stub.puts]
     assert keys == [
         "\x00entitlement\x00" + event["entitlement_id"] + "\x00",
-        f"\x00person\x00{PID}\x00entitlement\x00cash\x00{event['entitlement_id']}\x00",
+        f"\x00person\x00{PID}\x00entitlement\x00cash\x00",
         f"\x00person\x00{PID}\x00event\x002025-03-01T09:00:01.000000Z\x00{event['event_id']}"
         f"\x00{ORG_A}\x00",
         f"\x00receipt\x00{event['event_id']}\x00{ORG_A}\x00",
     ]
+    assert json.loads(ledger.stub.state[keys[2]])["event"] == event
     name, payload = ledger.stub.events[-1]
     assert name == "entitlement.granted"
-    assert payload == ledger.stub.state[keys[2]]
-    assert json.loads(payload)["event"] == event
+    named = json.loads(payload)
+    assert event_key(named["pid"], named["timestamp"], named["event_id"], named["org"]) == keys[2]
 
 
 def test_timestamps_are_normalised_to_utc(ledger: Ledger) -> None:

@@ -9,6 +9,8 @@ with their ErrorDetails, land in the library's error tree.
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -92,6 +94,7 @@ class FakeGateway:
     commit_codes: list[int] = field(default_factory=list)
     calls: list[tuple[str, str, bytes]] = field(default_factory=list)  # (method, tx id, bytes)
     heights: list[int] = field(default_factory=list)  # qscc GetChainInfo answers, in turn
+    height_delay: float = 0.0  # how long the peer takes to answer GetChainInfo
 
     def _result(self, proposal_bytes: bytes) -> bytes:
         view = read_proposal(proposal_bytes)
@@ -103,6 +106,7 @@ class FakeGateway:
         )
         payload = self._result(request.proposed_transaction.proposal_bytes)
         if json.loads(payload)["fn"] == "GetChainInfo":
+            time.sleep(self.height_delay)
             info = pb.common_ledger.BlockchainInfo(height=self.heights.pop(0))
             payload = info.SerializeToString()
         return pb.gateway.EvaluateResponse(
@@ -345,3 +349,28 @@ def test_a_write_after_another_members_write_is_endorsed_where_that_write_is(
     methods = [method for method, _, _ in fake.calls]
     assert methods[3:] == ["Evaluate", "Evaluate", "Endorse", "Submit", "CommitStatus"]
     assert fake.heights == []
+
+
+def test_writers_waiting_on_the_same_peer_share_one_height_query(
+    fabric: Callable[..., OrgClient],
+) -> None:
+    """Under load every write may find another member's peer a block behind: the writers
+    waiting on it at the same time take one answer, not one query each."""
+    ca_key, ca_cert = issue_ca("AGENCY-B")
+    key, cert = issue_member(ca_key, ca_cert, "AGENCY-B", "agency", "gw")
+    b = Signer(key, cert_pem(cert))
+    fake = FakeGateway(heights=[8] * 8, height_delay=0.3)
+    client = fabric(fake, {"AGENCY-B": b})
+    client.submit({"event": 0})  # committed in block 7 by AGENCY-A
+    writers = [
+        threading.Thread(target=OrgClient(client.ledger, b).submit, args=({"event": n},))
+        for n in range(1, 9)
+    ]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    methods = [method for method, _, _ in fake.calls]
+    assert methods.count("Evaluate") == 1
+    assert methods.count("CommitStatus") == 9
+    assert len(fake.heights) == 7
