@@ -72,7 +72,8 @@ def test_chaincode_events_reach_the_gateway(fabric: Backend) -> None:
 
     ledger = fabric.ledger
     assert isinstance(ledger, FabricLedger)
-    [outcome] = fabric.client("AGENCY-B").submit_many([ev.consent_granted(ev.pid())])
+    event = ev.consent_granted(ev.pid())
+    [outcome] = fabric.client("AGENCY-B").submit_many([event])
     assert outcome.position is not None
     signer = fabric.ws.signer("AGENCY-B")
     seen = [
@@ -81,8 +82,14 @@ def test_chaincode_events_reach_the_gateway(fabric: Backend) -> None:
         if e[1] == outcome.tx_id
     ]
     assert [(block, name) for block, _, name, _ in seen] == [(outcome.position, "consent.granted")]
-    record = json.loads(seen[0][3])  # the event record the contract wrote
-    assert (record["tx_id"], record["org"]) == (outcome.tx_id, "AGENCY-B")
+    named = json.loads(seen[0][3])  # what names the record the contract wrote
+    assert (named["event_id"], named["org"], named["pid"]) == (
+        event["event_id"],
+        "AGENCY-B",
+        event["pid"],
+    )
+    history = fabric.client("AGENCY-B").history(event["pid"], "service_continuity")["events"]
+    assert [(r["tx_id"], r["timestamp"]) for r in history] == [(outcome.tx_id, named["timestamp"])]
 
 
 def test_resubmitting_the_same_signed_transaction_is_safe(fabric: Backend) -> None:
