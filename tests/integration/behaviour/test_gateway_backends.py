@@ -11,6 +11,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,7 @@ def test_register_submit_and_read_over_http(served: Served) -> None:
         grantees=["AGENCY-B"],
         purposes=["service_continuity"],
         categories=["consent", "entitlements"],
-        expires="2027-06-30",
+        expires=(date.today() + timedelta(days=365)).isoformat(),  # valid whenever run
         form_hash="ab" * 32,
     )
     first = c.post("/v1/events", json=consent, headers=served.headers("AGENCY-A"))
