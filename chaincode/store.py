@@ -36,10 +36,10 @@ CONSENT = "consent"  # [consent_id] -> consent object (current state)
 PERSON = "person"
 # [pid, "event", timestamp, event_id, org] -> event record: her log in time order
 HISTORY = "event"
-# [pid, "entitlement", assistance_type] -> {"open": [{"entitlement_id", "state", "start",
-# "end"}, ...]}: her open entitlements of one type, what the overlap check needs, so a
-# grant reads one key (a point read costs the peers less to endorse and validate than a
-# range, and two grants that must see each other still conflict on it)
+# [pid, "entitlement", assistance_type] -> {"open": [{"entitlement_id", "start", "end"},
+# ...]}: her open (active or suspended) entitlements of one type, what the overlap check
+# needs, so a grant reads one key (a point read costs the peers less to endorse and
+# validate than a range, and two grants that must see each other still conflict on it)
 ENTITLEMENTS = "entitlement"
 CONSENTS = "consent"  # [pid, "consent", consent_id] -> {"consent_id"}
 
