@@ -45,7 +45,7 @@ def open_for_pid(tx: Tx, pid: str) -> list[Obj]:
     for _, index in tx.of_person(pid, ENTITLEMENTS):
         for entry in index["open"]:
             entitlement = tx.get(entitlement_key(entry["entitlement_id"]))
-            if entitlement is not None:
+            if entitlement is not None and entitlement["state"] in OPEN_STATES:
                 out.append(entitlement)
     return out
 
