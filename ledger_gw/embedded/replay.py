@@ -14,24 +14,17 @@ import tempfile
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Integer, LargeBinary, MetaData, Table
+from sqlalchemy import Column, Connection, LargeBinary, MetaData, Table
 
+from ledger_gw.embedded import schema
 from ledger_gw.embedded.quoting import parts_of, stored
 from ledger_gw.embedded.stub import StateView
 from ledger_gw.sqlite import sqlite_engine
 
 _metadata = MetaData()
-_state = Table(
-    "state",
-    _metadata,
-    Column("key", LargeBinary, primary_key=True),
-    Column("seq", Integer, nullable=False),
-    Column("value", LargeBinary, nullable=False),  # as written, whole
-    Column("quote_at", Integer),
-    Column("quote_from", Integer),
-    Column("quote_len", Integer),
-    sqlite_with_rowid=False,
-)
+# The ledger's own state table, so the reads StateView makes find the same columns; here
+# each value is kept as written, whole.
+_state = schema.state.to_metadata(_metadata)
 _tx_ids = Table(
     "tx_ids", _metadata, Column("tx_id", LargeBinary, primary_key=True), sqlite_with_rowid=False
 )
