@@ -7,15 +7,13 @@ keeps its cache warm, the tree head in memory and a GIL of its own: workers hand
 signed transactions over a local socket and read the ledger directly (WAL readers
 never wait for the writer).
 
-Workers admit transactions themselves (signature, certificate, role, clock) and run
-the contract on their own snapshot of the ledger (embedded.simulation); they send the
-appender the signed bytes, the identity they established, that run and the log entry it
-makes; the calls a serving process's threads make while one is being handed over go
-together next, on one snapshot and in one round trip (ledger_gw.grouping). The appender
-takes the run and its entry when nothing it read has been written since the snapshot,
-and runs the contract itself otherwise. It trusts whoever holds the socket's key: only
-the gateway's own processes do, and they hold the organisations' signing keys anyway.
-Every entry still carries its signature, and verification replays every entry. Being
+Workers admit transactions themselves (signature, certificate, role, clock) and send
+the appender the signed bytes and the identity they established; the calls a serving
+process's threads make while one is being handed over go together next, in one round
+trip (ledger_gw.grouping). The appender runs the contract on each in log order. It
+trusts whoever holds the socket's key: only the gateway's own processes do, and they
+hold the organisations' signing keys anyway. Every entry still carries its signature,
+and verification replays every entry. Being
 the one that appends, it also pushes each new checkpoint to the consortium's witnesses
 (embedded.witnessing).
 
@@ -52,7 +50,6 @@ import orjson
 
 from chaincode.stub import ROLES, Identity
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
-from ledger_gw.embedded.simulation import Logged, Simulation
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, LedgerError, UnavailableError, of_kind
 from ledger_gw.interfaces import Outcome
@@ -83,21 +80,11 @@ def _loads(data: bytes) -> Plain:
 
 
 def _admitted_wire(verdict: Verdict) -> Plain:
-    tx, identity, sim = verdict.tx, verdict.identity, verdict.simulation
+    tx, identity = verdict.tx, verdict.identity
     assert identity is not None
     p = tx.proposal
     proposal = (p.payload, p.creator, p.nonce, p.timestamp, p.function, list(p.args), p.tx_id)
-    wire_sim = None
-    if sim is not None:
-        error = None if sim.error is None else _error_wire(sim.error)
-        prepared = sim.prepared
-        if prepared is None:
-            writes, entry = list(sim.writes.items()), None
-        else:
-            writes, entry = list(prepared.writes), (prepared.entry, prepared.leaf)
-        events = sim.events
-        wire_sim = (sim.snapshot, sim.reads, sim.scans, sim.result, error, writes, events, entry)
-    return (proposal, tx.signature, identity.org_id, identity.role, wire_sim)
+    return (proposal, tx.signature, identity.org_id, identity.role)
 
 
 def _admitted(item: Plain) -> Verdict:
@@ -107,25 +94,10 @@ def _admitted(item: Plain) -> Verdict:
     appender need not decode them again: a peer that holds the socket's key is one of
     the gateway's own processes, trusted with the signing keys anyway.
     """
-    proposal, signature, org_id, role, wire_sim = item
+    proposal, signature, org_id, role = item
     if role not in ROLES or type(org_id) is not str or type(signature) is not bytes:
         raise ValueError("malformed identity or signature")
-    tx = SignedTransaction(_proposal(proposal), signature)
-    sim = None
-    if wire_sim is not None:
-        snapshot, reads, scans, result, error, writes, events, entry = wire_sim
-        pairs = tuple((_bytes(k), _bytes(v)) for k, v in writes)
-        sim = Simulation(
-            result=_bytes_or_none(result),
-            error=None if error is None else _error(error),
-            writes=dict(pairs),
-            events=[(str(name), _bytes(data)) for name, data in events],
-            snapshot=int(snapshot),
-            reads=[_bytes(k) for k in reads],
-            scans=[_bytes(k) for k in scans],
-            prepared=None if entry is None else Logged(pairs, _bytes(entry[0]), _bytes(entry[1])),
-        )
-    return Verdict(tx, Identity(org_id, role), simulation=sim)
+    return Verdict(SignedTransaction(_proposal(proposal), signature), Identity(org_id, role))
 
 
 def _proposal(item: Plain) -> Proposal:
@@ -137,16 +109,6 @@ def _proposal(item: Plain) -> Proposal:
     proposal = Proposal(creator, nonce, timestamp, function, tuple(args))
     vars(proposal).update(payload=payload, tx_id=tx_id)  # its cached properties, known
     return proposal
-
-
-def _bytes(value: Plain) -> bytes:
-    if type(value) is not bytes:
-        raise TypeError("expected bytes")
-    return value
-
-
-def _bytes_or_none(value: Plain) -> bytes | None:
-    return None if value is None else _bytes(value)
 
 
 def _error_wire(error: LedgerError) -> _Error:

@@ -28,17 +28,7 @@ from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader, node_hashes
-from ledger_gw.embedded.simulation import (
-    Execution,
-    Foreseen,
-    RecentWrites,
-    RecordingStub,
-    Simulation,
-    execute,
-    first_reads,
-    foresee,
-    simulate,
-)
+from ledger_gw.embedded.simulation import Execution, Foreseen, execute, first_reads, foresee
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.walcopy import WalCopier
 from ledger_gw.embedded.witnessing import Cosigner, Endpoint, Witnessing
@@ -76,7 +66,6 @@ class Verdict:
     result: bytes | None = None  # the contract's canonical JSON answer, when accepted
     error: LedgerError | None = None
     position: int | None = None  # None when rejected or an idempotent replay
-    simulation: Simulation | None = None  # the contract run ahead, in a serving process
 
     @property
     def decided(self) -> bool:
@@ -98,8 +87,7 @@ def _gone(conn: Connection) -> bool:
 
 class Appender(Protocol):
     """Another process that appends on this ledger's behalf (embedded.appender), trusting
-    this process's admission of each transaction (signature, membership, role, clock)
-    and, while it still holds, its run of the contract."""
+    this process's admission of each transaction (signature, membership, role, clock)."""
 
     def append(self, admitted: Sequence[Verdict]) -> list[Outcome]: ...
 
@@ -109,8 +97,8 @@ class Appender(Protocol):
 class EmbeddedLedger:
     """A Ledger backend on one SQL database.
 
-    With an `appender`, this process admits transactions, runs the contract on them
-    ahead (see embedded.simulation) and reads; the appending process appends them.
+    With an `appender`, this process admits transactions and reads; the appending
+    process runs the contract on them and appends them.
 
     `own_signatures`: what this process's signers signed (their `recording` wrappers),
     admitted without verifying the signature again.
@@ -145,13 +133,10 @@ class EmbeddedLedger:
         self._walcopy: WalCopier | None = None
         self._closing = False
         self._range: CompactRange | None = None
-        # What the recent log wrote, to check runs of the contract made elsewhere: kept
-        # once such runs arrive (in the appending process only).
-        self._recent: RecentWrites | None = None
         self._appender = appender
-        # Concurrent callers' transactions go to the appender together: one snapshot to
-        # run the contract on, one round trip, as a batch would.
-        self._handover: Grouped[Verdict, Outcome] = Grouped(self._hand_over)
+        # Concurrent callers' transactions go to the appender together: one round trip,
+        # as a batch would.
+        self._handover = None if appender is None else Grouped(appender.append)
         self._witnesses = tuple(witnesses)
         self._witnessing: Witnessing | None = None
         self.log = LogReader(self.engine)
@@ -163,32 +148,12 @@ class EmbeddedLedger:
         return self.submit_many([tx])[0].unwrap()
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
-        if self._appender is None:
+        if self._handover is None:
             return [v.outcome() for v in self.decide(txs)]
         verdicts = [self._admit(tx) for tx in txs]
         admitted = [v for v in verdicts if not v.decided]
         answers = iter(self._handover(admitted) if admitted else ())
         return [v.outcome() if v.decided else next(answers) for v in verdicts]
-
-    def _hand_over(self, admitted: list[Verdict]) -> list[Outcome]:
-        assert self._appender is not None
-        self._simulate(admitted)
-        return self._appender.append(admitted)
-
-    def _simulate(self, admitted: list[Verdict]) -> None:
-        """Run the contract here, on one snapshot, so that the appender need not."""
-        try:
-            with self.reader() as conn:
-                snapshot = Driver(conn).log_size()
-                view = StateView(conn)
-                for v in admitted:
-                    assert v.identity is not None
-                    stub = RecordingStub(view, v.identity, v.tx.tx_id, v.tx.proposal.time)
-                    v.simulation = simulate(stub, v.tx, snapshot)
-        except Exception:  # the appender runs the contract itself
-            _log.warning("could not run the contract ahead of the appender", exc_info=True)
-            for v in admitted:
-                v.simulation = None
 
     def decide(self, txs: Sequence[SignedTransaction]) -> list[Verdict]:
         """Append in this process; the verdicts keep the contract's answers encoded."""
@@ -210,9 +175,6 @@ class EmbeddedLedger:
 
     def append_admitted(self, admitted: Sequence[Verdict]) -> None:
         """Append transactions that another process of this gateway admitted."""
-        with self._wakeup:
-            if self._recent is None:
-                self._recent = RecentWrites()  # knows nothing yet: every run is run again
         if admitted:
             self._enqueue(list(admitted)).wait()
         assert all(p.decided for p in admitted)
@@ -325,10 +287,6 @@ class EmbeddedLedger:
     def _load_range(self, conn: Connection, size: int) -> CompactRange:
         if self._range is not None and self._range.size == size:
             return self._range
-        # First append, a failed commit, or another process appended: the writes this
-        # process remembers are not the whole recent log.
-        if self._recent is not None:
-            self._recent.reset(size)
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
@@ -336,9 +294,7 @@ class EmbeddedLedger:
         # On a database server, a few round trips for the batch rather than some for each:
         # what its transactions read first comes with the log's head, the rest with the
         # rounds of running them ahead (embedded.simulation.foresee).
-        runs = [
-            (p.identity, p.tx) for p in batch if p.identity is not None and p.simulation is None
-        ]
+        runs = [(p.identity, p.tx) for p in batch if p.identity is not None]
         first = first_reads(view, runs) if view.remote else ((), ())
         head = view.head([p.tx.tx_id for p in batch], *first)
         tree = self._load_range(conn, head.size)
@@ -347,12 +303,9 @@ class EmbeddedLedger:
             tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in head.committed
         }
         rows = Rows()
-        recent = self._recent
-        if recent is not None and recent.floor is None:  # from here on, it sees every write
-            recent.reset(start)
         foreseen: dict[int, Foreseen | None] = {}
         if view.remote:
-            ahead = [p for p in batch if p.tx.tx_id not in seen and p.simulation is None]
+            ahead = [p for p in batch if p.tx.tx_id not in seen]
             runs = [(p.identity, p.tx) for p in ahead if p.identity is not None]
             if len(runs) == len(ahead):
                 foreseen = dict(zip(map(id, ahead), foresee(view, runs), strict=True))
@@ -362,15 +315,9 @@ class EmbeddedLedger:
                 p.position, p.result = seen[tx_id]
                 continue
             assert p.identity is not None
-            sim = p.simulation
             seer = foreseen.get(id(p))
             run: Execution = (
-                sim
-                if sim is not None
-                and recent is not None
-                and sim.snapshot <= start
-                and recent.unchanged_since(sim)
-                else seer.run
+                seer.run
                 if seer is not None and seer.holds(view)
                 else execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
             )
@@ -378,8 +325,7 @@ class EmbeddedLedger:
                 p.error = run.error
                 continue
             p.result = run.result
-            prepared = run.prepared if isinstance(run, Simulation) else None
-            logged = prepared or run.logged(p.tx)
+            logged = run.logged(p.tx)
             if logged is None:  # an idempotent replay: the original result, nothing new
                 continue
             assert run.result is not None
@@ -398,8 +344,6 @@ class EmbeddedLedger:
             )
             rows.certificates[certificate_ref(proposal.creator)] = proposal.creator
             view.apply(run.writes)
-            if recent is not None:
-                recent.record(position, run.writes)
             p.position = position
             seen[tx_id] = (position, run.result)
         if not rows.log:

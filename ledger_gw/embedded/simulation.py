@@ -1,24 +1,23 @@
-"""Running the contract ahead of the appender, and knowing when that run still holds.
+"""Running the contract in the writer's turn, and ahead of it on a database server.
 
-A serving process runs the contract on its own snapshot of the ledger (as Fabric's
-endorsing peers do) and records every key it read and every prefix it scanned. The
-appender then takes that run as its own only if nothing it read has been written
-since the snapshot: a deterministic contract given the same reads and the same
-transaction does the same thing, so the log is exactly what running every
-transaction in log order would make. Anything else is run again by the appender.
+The writer runs every transaction in log order. On a database server each read is a
+round trip, so a batch is first run ahead over what has been fetched (`foresee`), a few
+statements fetching what those runs read; each run is taken in its turn only if every
+read it made gets the same answer then (`Foreseen.holds`): a deterministic contract
+given the same reads and the same transaction does the same thing, so the log is
+exactly what running every transaction in log order makes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from chaincode.contract import invoke
 from chaincode.errors import ContractError
-from chaincode.stub import Identity, composite_key
+from chaincode.stub import Identity
 from ledger_gw.embedded.stub import Lookahead, StateView, TxStub
 from ledger_gw.errors import InternalError, LedgerError, RejectedError
 from ledger_gw.log.entry import effects_digest
@@ -26,9 +25,6 @@ from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
 
 _log = logging.getLogger(__name__)
-# Log positions whose writes the appender remembers, at least: runs made on older
-# snapshots are run again. Some tens of megabytes at four writes an event.
-KEEP = 20_000
 
 
 @dataclass(frozen=True)
@@ -59,17 +55,6 @@ class Execution:
         return Logged(writes, entry, leaf_hash(entry))
 
 
-@dataclass
-class Simulation(Execution):
-    """An execution on the ledger as it was at `snapshot` (its log size), and its reads."""
-
-    snapshot: int = 0
-    reads: list[bytes] = field(default_factory=list)  # keys read, whether present or not
-    scans: list[bytes] = field(default_factory=list)  # composite-key prefixes scanned
-    # What it adds to the log, made where it ran: the appender's one writer need not.
-    prepared: Logged | None = None
-
-
 def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
     proposal = tx.proposal
     try:
@@ -81,39 +66,6 @@ def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
         message = "the contract failed on this transaction"
         return Execution(error=InternalError(message, code="contract_failure"))
     return Execution(result, None, stub.writes, stub.events)
-
-
-class RecordingStub(TxStub):
-    """A TxStub that remembers what the contract read."""
-
-    def __init__(self, view: StateView, creator: Identity, tx_id: str, timestamp: datetime) -> None:
-        super().__init__(view, creator, tx_id, timestamp)
-        self.reads: list[bytes] = []
-        self.scans: list[bytes] = []
-
-    def get_state(self, key: str) -> bytes | None:
-        self.reads.append(key.encode())
-        return super().get_state(key)
-
-    def get_state_by_partial_composite_key(
-        self, object_type: str, attributes: Sequence[str]
-    ) -> Iterator[tuple[str, bytes]]:
-        self.scans.append(composite_key(object_type, attributes).encode())
-        return super().get_state_by_partial_composite_key(object_type, attributes)
-
-
-def simulate(stub: RecordingStub, tx: SignedTransaction, snapshot: int) -> Simulation:
-    run = execute(stub, tx)
-    return Simulation(
-        run.result,
-        run.error,
-        run.writes,
-        run.events,
-        snapshot,
-        stub.reads,
-        stub.scans,
-        run.logged(tx),
-    )
 
 
 LOOKAHEAD_ROUNDS = 3
@@ -199,52 +151,3 @@ def foresee(
         view.prefetch(ahead.missed, ahead.missed_scans)
         todo = missing
     return foreseen
-
-
-class RecentWrites:
-    """The last position that wrote each key, and each key prefix, over the recent log.
-
-    Two generations, each covering at least KEEP positions: the older is dropped whole
-    when the newer is full. Keys are held by their hash; a collision only sends a
-    simulation back to be run again.
-    """
-
-    def __init__(self, keep: int = KEEP) -> None:
-        self.keep = keep
-        self.floor: int | None = None  # no position before this one is known
-        self._old: dict[int, int] = {}
-        self._new: dict[int, int] = {}
-        self._new_from = 0
-
-    def reset(self, size: int) -> None:
-        """Forget everything: writes before `size` were made by someone else."""
-        self.floor = self._new_from = size
-        self._old, self._new = {}, {}
-
-    def record(self, position: int, keys: Iterable[bytes]) -> None:
-        if position - self._new_from >= self.keep:
-            self.floor = self._new_from
-            self._old, self._new, self._new_from = self._new, {}, position
-        new = self._new
-        # The key, then each prefix a scan could name: up to each U+0000 after the first.
-        for key in keys:
-            new[hash(key)] = position
-            if key[:1] == b"\x00":
-                end = key.find(b"\x00", 1)
-                while end != -1:
-                    new[hash(key[: end + 1])] = position
-                    end = key.find(b"\x00", end + 1)
-
-    def _last(self, item: bytes) -> int:
-        h = hash(item)
-        last = self._new.get(h)
-        return self._old.get(h, -1) if last is None else last
-
-    def unchanged_since(self, simulation: Simulation) -> bool:
-        """True if nothing the simulation read was written at or after its snapshot."""
-        snapshot = simulation.snapshot
-        if self.floor is None or snapshot < self.floor:
-            return False
-        return all(self._last(k) < snapshot for k in simulation.reads) and all(
-            self._last(p) < snapshot for p in simulation.scans
-        )

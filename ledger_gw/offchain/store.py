@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
+from ledger_gw.grouping import Grouped
 from ledger_gw.offchain.models import AuditRecord
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
 
@@ -59,6 +60,7 @@ class OffchainStore:
         # keeps a commit through a crash of the process but skips the fsync, so reads
         # do not wait for the disk; the next FULL commit makes those records durable.
         self._audit = make_engine(url, synchronous="NORMAL")
+        self._audit_rows: Grouped[Mapping[str, Any], None] = Grouped(self._write_audit)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -74,15 +76,20 @@ class OffchainStore:
 
     def audit(self, record: Mapping[str, Any]) -> None:
         """One row of the audit log, committed when this returns. Written on every
-        request: a plain INSERT, where the ORM's unit of work costs more than the write."""
+        request, so the rows of concurrent requests share one commit (ledger_gw.grouping)."""
+        self._audit_rows([record])
+
+    def _write_audit(self, records: list[Mapping[str, Any]]) -> list[None]:
+        """A plain INSERT, where the ORM's unit of work costs more than the write."""
         try:
             with self._audit.begin() as conn:
-                conn.execute(insert(AuditRecord), [record])
+                conn.execute(insert(AuditRecord), records)
         except SQLAlchemyError as exc:
             raise UnavailableError(
                 f"off-chain store of {self.org_id} failed: {exc.__class__.__name__}",
                 code="offchain_unavailable",
             ) from exc
+        return [None] * len(records)
 
     @contextmanager
     def _unit(self, factory: sessionmaker[Session]) -> Iterator[Session]:

@@ -156,20 +156,24 @@ def test_a_forged_signature_is_refused_before_the_socket(
     [
         b"not a pickle",
         pickle.dumps([datetime.date(2026, 1, 1)]),  # a class: refused before it is built
-        pickle.dumps([(b"{}", b"sig", "AGENCY-A", "agency", None)]),  # not a proposal
-        pickle.dumps([((b"{}", 1, "n", "t", "f", [], "i"), b"s", "AGENCY-A", "agency", None)]),
+        pickle.dumps([(b"{}", b"sig", "AGENCY-A", "agency")]),  # not a proposal
+        pickle.dumps([((b"{}", 1, "n", "t", "f", [], "i"), b"s", "AGENCY-A", "agency")]),
         pickle.dumps([(1, 2)]),
-        None,  # a real proposal with a role the consortium does not know
+        "unknown role",  # a real proposal with a role the consortium does not know
+        "with a result",  # a real one, and a result of the contract for it: never taken
     ],
 )
 def test_the_appender_drops_a_request_it_cannot_read(
-    server: AppendServer, socket_path: str, workspace: Workspace, request_body: bytes | None
+    server: AppendServer, socket_path: str, workspace: Workspace, request_body: bytes | str
 ) -> None:
-    if request_body is None:
+    if isinstance(request_body, str):
         signed = OrgClient(server.ledger, workspace.signer("AGENCY-A")).sign(
             "submit", ev.entitlement_granted(ev.pid())
         )
-        item = _admitted_wire(Verdict(signed, Identity("AGENCY-A", "admin")))
+        role = "admin" if request_body == "unknown role" else "agency"
+        item = _admitted_wire(Verdict(signed, Identity("AGENCY-A", role)))
+        if request_body == "with a result":
+            item = (*item, (0, [], [], b'{"forged":true}', None, [(b"k", b"{}")], [], None))
         request_body = pickle.dumps([item])
     with Client(socket_path, family="AF_UNIX", authkey=KEY) as conn:
         conn.send_bytes(request_body)

@@ -27,7 +27,9 @@ from chaincode.canonical import canonical_json
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.schema import checkpoints, metadata
+from ledger_gw.embedded.packing import unpack
+from ledger_gw.embedded.schema import checkpoints, log, metadata, state
+from ledger_gw.embedded.stub import StateView
 from ledger_gw.embedded.witnessing import Cosigner, endpoints
 from ledger_gw.errors import AuthenticationError, ConflictError, NotFoundError, RejectedError
 from ledger_gw.identity import (
@@ -480,3 +482,29 @@ def test_contract_crash_on_one_transaction_spares_the_batch(
     assert error is not None
     assert (error.kind, error.code) == ("internal", "contract_failure")
     assert seeded.ledger.size() == size + 2
+
+
+def test_values_quote_their_entry_rather_than_copy_it(
+    make_ledger: MakeLedger, workspace: Workspace
+) -> None:
+    ledger = make_ledger()
+    event = ev.entitlement_granted(ev.pid())
+    OrgClient(ledger, workspace.signer("AGENCY-A")).submit(event)
+    arg = canonical_json(event)
+    with ledger.reader() as conn:
+        (entry,) = conn.execute(select(log.c.entry)).scalars()
+        rows = conn.execute(select(state)).all()
+        view = StateView(conn)
+        read = {bytes(r.key): view.get(bytes(r.key)) for r in rows}
+    quoting = [r for r in rows if r.quote_at is not None]
+    assert quoting
+    assert any(r.quote_at is None for r in rows)  # small ones hold no part of it
+    stored = {bytes(r.key): unpack(bytes(r.value)) for r in rows}  # as written, inflated
+    for r in quoting:
+        value, kept = read[bytes(r.key)], stored[bytes(r.key)]
+        assert value is not None
+        part = unpack(bytes(entry))[r.quote_from : r.quote_from + r.quote_len]
+        assert part not in kept
+        assert value == kept[: r.quote_at] + part + kept[r.quote_at :]
+    assert any(arg in value for value in read.values() if value is not None)
+    assert not any(arg in kept for kept in stored.values())  # the event is in its entry only

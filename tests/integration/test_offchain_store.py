@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
@@ -193,6 +195,43 @@ def test_audit_records_of_concurrent_requests_are_each_committed_on_return(
         seen = list(pool.map(one, range(64)))
     assert all(seen)
     assert _audited_routes(url) >= {f"/v1/test/{n}" for n in range(64)}
+
+
+def test_audit_records_arriving_during_a_commit_share_the_next_one(gateway: Gateway) -> None:
+    store = gateway.store("AGENCY-B")
+    url = store.engine.url.render_as_string(hide_password=False)
+    commits: list[int] = []
+    first, release = threading.Event(), threading.Event()
+
+    def committing(_conn: object) -> None:
+        commits.append(len(commits))
+        if len(commits) == 1:  # hold the first commit while eight more requests arrive
+            first.set()
+            assert release.wait(10)
+
+    def one(n: int) -> None:
+        request_log.record(
+            store, token_id="t", role="agency-writer", method="POST", route=f"/v1/group/{n}",
+            pid=None, status=201, code=None,
+        )  # fmt: skip
+
+    event.listen(store._audit, "commit", committing)
+    try:
+        with ThreadPoolExecutor(9) as pool:
+            held = pool.submit(one, 0)
+            assert first.wait(10)
+            later = [pool.submit(one, n) for n in range(1, 9)]
+            for _ in range(1000):
+                if len(store._audit_rows._waiting) == 8:
+                    break
+                time.sleep(0.005)
+            release.set()
+            for f in [held, *later]:
+                f.result()
+    finally:
+        event.remove(store._audit, "commit", committing)
+    assert len(commits) == 2  # the held one, then the eight that waited for it
+    assert _audited_routes(url) >= {f"/v1/group/{n}" for n in range(9)}
 
 
 def test_an_audit_record_that_cannot_be_written_is_reported_and_writes_nothing(
