@@ -2,8 +2,7 @@
 
 Each append figure has a same-run baseline: the same signed events appended, the same
 way (in batches, or one commit each), to the minimum honest ledger
-(bench/honest_baseline.py), and the ratio. Every signature is verified on append (the
-benchmark's signers record nothing, so no own-signature shortcut applies). Prints
+(bench/honest_baseline.py), and the ratio. Every signature is verified on append. Prints
 figures; asserts nothing. Run with `make bench` (defaults: 100k events appended in
 batches, 10k one by one, 10k from 8 threads one by one).
 """

@@ -1,9 +1,8 @@
 """The embedded ledger as it grows: the same measures at each size, with a same-run baseline.
 
 Grows one ledger (SQLite, synchronous=FULL, batches of 1,000, every signature made by
-the consortium's members and verified on append: the benchmark's signers record
-nothing, so no own-signature shortcut applies) and, beside it, the minimum honest ledger
-(bench/honest_baseline.py) to each size. At each size it then appends a window of new
+the consortium's members and verified on append) and, beside it, the minimum honest
+ledger (bench/honest_baseline.py) to each size. At each size it then appends a window of new
 events to both, alternately, and prints for the real ledger: bytes per event on disk,
 the process's RSS, append rate and its ratio to the baseline's at the same size,
 inclusion proof (fetch + verify against the signed checkpoint) and history query

@@ -1,7 +1,7 @@
 """Full verification of an embedded ledger: in one process, and with signatures on a pool.
 
 Builds a ledger of N entries (default 100k, realistic journeys, every signature real and
-checked on append: no own-signature shortcut; a checkpoint per batch of 1000, or per
+checked on append; a checkpoint per batch of 1000, or per
 entry with --batch 1, as a ledger written one entry at a time holds), then verifies it
 alternately with ``workers=1`` (the baseline, same run) and one worker per core, and
 prints entries/s, the ratio, CPU time per entry in the replaying process and in the

@@ -80,7 +80,6 @@ from sqlalchemy.engine import make_url
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import VerifyReport, verify_ledger
@@ -228,11 +227,9 @@ def embedded_ledger(
     *,
     appender: Path | None = None,
     appender_key: bytes | None = None,
-    own_signatures: OwnSignatures | None = None,
 ) -> EmbeddedLedger:
     """The workspace's embedded ledger; with an appending process's socket and key, this
-    process admits and reads, and that process appends. `own_signatures` records what
-    this process's signers sign (`OwnSignatures.recording`). Whichever process appends
+    process admits and reads, and that process appends. Whichever process appends
     pushes each new checkpoint to the witnesses the consortium file names."""
     remote = None
     if appender is not None:
@@ -244,7 +241,6 @@ def embedded_ledger(
         ws.consortium,
         ws.log_signer(),
         appender=remote,
-        own_signatures=own_signatures,
         witnesses=witness_endpoints(ws.consortium),
     )
 
@@ -420,16 +416,13 @@ def open_gateway(config: GatewayConfig) -> Gateway:
         open_ledger = partial(remote_ledger, ws, config, orgs[0], signers[orgs[0]])
     elif config.backend == "fabric":
         open_ledger = partial(_fabric_gateway_ledger, config, signers)
-    else:  # the ledger admits here what the gateway signs here: no second verification
-        own = OwnSignatures()
-        signers = {org: own.recording(signer) for org, signer in signers.items()}
+    else:
         open_ledger = partial(
             embedded_ledger,
             ws,
             config.ledger,
             appender=config.appender,
             appender_key=config.appender_key,
-            own_signatures=own,
         )
     stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
     pseudonym_key = PseudonymKey.load(config.pseudonym_key_path)

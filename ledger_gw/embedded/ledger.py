@@ -26,7 +26,6 @@ from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
-from ledger_gw.embedded.own_signatures import OwnSignatures
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.simulation import Execution, Foreseen, execute, first_reads, foresee
 from ledger_gw.embedded.stub import StateView, TxStub
@@ -100,9 +99,6 @@ class EmbeddedLedger:
     With an `appender`, this process admits transactions and reads; the appending
     process runs the contract on them and appends them.
 
-    `own_signatures`: what this process's signers signed (their `recording` wrappers),
-    admitted without verifying the signature again.
-
     `witnesses`: where this process, once it appends, pushes every new checkpoint
     (embedded.witnessing), off the commit path.
     """
@@ -116,13 +112,11 @@ class EmbeddedLedger:
         clock: Callable[[], dt.datetime] = _now,
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
-        own_signatures: OwnSignatures | None = None,
         witnesses: Sequence[Endpoint] = (),
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
         self.consortium = consortium
         self._auth = consortium.authenticator()
-        self._own = own_signatures
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
@@ -252,10 +246,6 @@ class EmbeddedLedger:
             raise ValidationError(
                 f"transaction time is {skew} away from the ledger's", code="clock_skew"
             )
-        if self._own is not None and self._own.take(
-            proposal.creator, proposal.payload, tx.signature
-        ):
-            return self._auth.identify(proposal.creator, proposal.time)
         return self._auth.authenticate(
             proposal.creator, tx.signature, proposal.payload, proposal.time
         )
