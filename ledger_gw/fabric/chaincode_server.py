@@ -49,7 +49,7 @@ from ledger_gw import protos as pb
 from ledger_gw.fabric.grpc_wire import INTERNAL as INTERNAL_STATUS
 from ledger_gw.fabric.grpc_wire import Call, Connection
 from ledger_gw.fabric.identity import identity_from_creator
-from ledger_gw.fabric.proposal import read_proposal
+from ledger_gw.fabric.proposal import proposer
 
 _log = logging.getLogger("ledger_gw.fabric.chaincode")
 M = pb.shim.ChaincodeMessage
@@ -83,7 +83,7 @@ class FabricStub:
     def __init__(self, message: Any, connection: greenlet) -> None:
         self._txid = str(message.txid)
         self._channel = str(message.channel_id)
-        self._proposal = read_proposal(message.proposal.proposal_bytes)
+        self._timestamp, self._creator = proposer(message.proposal.proposal_bytes)
         self._connection = connection
         self.event: Any = None
 
@@ -93,11 +93,11 @@ class FabricStub:
 
     @property
     def tx_timestamp(self) -> dt.datetime:
-        return self._proposal.timestamp
+        return self._timestamp
 
     @cached_property
     def creator(self) -> Identity:
-        return _identity(self._proposal.creator)
+        return _identity(self._creator)
 
     def _ask(self, kind: int, payload: Any) -> bytes:
         request = M(

@@ -3,9 +3,9 @@
 The chaincode server has one long-lived stream per peer that carries many small
 messages. Here one thread owns a connection: it reads what the socket has, hands the
 bytes to `h2` (the HTTP/2 state machine, sans I/O), gives each gRPC message to its
-stream's endpoint (which answers at once), and writes all the answers with one send. A
-message costs no thread hand-off, no lock and no event loop, where grpcio's threads took
-several context switches for each.
+stream's endpoint (which answers at once), and writes all the answers with one send,
+each stream's in one DATA frame. A message costs no thread hand-off, no lock and no
+event loop, where grpcio's threads took several context switches for each.
 
 `h2` keeps HTTP/2 itself: the settings exchange and their ranges, PING answers, flow
 control both ways, header blocks and their CONTINUATION (a bounded number), padding,
@@ -106,6 +106,8 @@ class Connection:
             },
         )
         self._calls: dict[int, Call] = {}  # until their trailers are sent
+        self._written: dict[int, Call] = {}  # calls with messages not yet framed
+        self._received: dict[int, int] = {}  # flow-controlled bytes read, not yet acknowledged
 
     def run(self) -> None:
         """Serve until the client goes away or breaks the protocol; open calls then end."""
@@ -148,6 +150,15 @@ class Connection:
             self._flush()
 
     def _flush(self) -> None:
+        """Acknowledge what was read and frame what the calls wrote since the last flush,
+        once per stream, then send it all at once."""
+        received, self._received = self._received, {}
+        for stream_id, size in received.items():
+            self._h2.acknowledge_received_data(size, stream_id)
+        written, self._written = self._written, {}
+        for call in written.values():
+            if self._calls.get(call.stream_id) is call:  # not reset meanwhile
+                self._release_call(call)
         out = self._h2.data_to_send()
         if out:
             self._sock.sendall(out)
@@ -156,7 +167,8 @@ class Connection:
         """Act on one event; False once the client has ended the connection."""
         if isinstance(event, events.DataReceived):
             stream_id = event.stream_id or 0  # h2 always sets the fields it reports
-            self._h2.acknowledge_received_data(event.flow_controlled_length or 0, stream_id)
+            size = event.flow_controlled_length or 0
+            self._received[stream_id] = self._received.get(stream_id, 0) + size
             call = self._calls.get(stream_id)
             if call is not None and call.endpoint is not None:
                 self._data(call, event.data or b"")
@@ -236,7 +248,9 @@ class Connection:
         if call.trailers is not None or self._calls.get(call.stream_id) is not call:
             return  # finished, reset by the client, or the connection is gone
         call.pending += data
-        self._release_call(call)
+        # Framed at the next flush: the answers to every message one read brought go in
+        # one DATA frame, not one each (h2 spends more on a frame than on its bytes).
+        self._written[call.stream_id] = call
 
     def finish(self, call: Call, status: int, message: str) -> None:
         """End the call: its endpoint hears no more, the status follows its data."""

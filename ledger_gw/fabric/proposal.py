@@ -129,11 +129,22 @@ class ProposalView:
     args: list[bytes]
 
 
-def read_proposal(proposal_bytes: bytes) -> ProposalView:
-    proposal = pb.proposal.Proposal.FromString(proposal_bytes)
+def _headers(proposal: Any) -> tuple[Any, Any]:
     header = pb.common.Header.FromString(proposal.header)
     channel_header = pb.common.ChannelHeader.FromString(header.channel_header)
-    signature_header = pb.common.SignatureHeader.FromString(header.signature_header)
+    return channel_header, pb.common.SignatureHeader.FromString(header.signature_header)
+
+
+def proposer(proposal_bytes: bytes) -> tuple[dt.datetime, bytes]:
+    """When and by whom a proposal was made: all the chaincode needs of it (its
+    arguments come beside it), read from four messages rather than seven."""
+    channel_header, signature_header = _headers(pb.proposal.Proposal.FromString(proposal_bytes))
+    return channel_header.timestamp.ToDatetime(tzinfo=dt.UTC), bytes(signature_header.creator)
+
+
+def read_proposal(proposal_bytes: bytes) -> ProposalView:
+    proposal = pb.proposal.Proposal.FromString(proposal_bytes)
+    channel_header, signature_header = _headers(proposal)
     extension = pb.proposal.ChaincodeHeaderExtension.FromString(channel_header.extension)
     payload = pb.proposal.ChaincodeProposalPayload.FromString(proposal.payload)
     invocation = pb.chaincode.ChaincodeInvocationSpec.FromString(payload.input)

@@ -14,6 +14,7 @@ from ledger_gw import protos as pb
 from ledger_gw.fabric.proposal import (
     FabricSigner,
     build_proposal,
+    proposer,
     read_prepared_transaction,
     read_proposal,
     read_proposal_response_payload,
@@ -70,6 +71,7 @@ def test_proposal_round_trip_and_determinism(signer: FabricSigner) -> None:
     assert view.creator == signer.creator
     assert view.nonce == NONCE
     assert view.args == [b"submit", b'{"a":1}']
+    assert proposer(built.proposal_bytes) == (WHEN, signer.creator)  # what the chaincode reads
     header = pb.common.Header.FromString(
         pb.proposal.Proposal.FromString(built.proposal_bytes).header
     )

@@ -189,6 +189,16 @@ def test_the_clients_end_of_stream_is_answered_with_ok(client: Client) -> None:
     assert dict(client.decoder.decode(block)) == {"grpc-status": "0"}
 
 
+def test_the_answers_to_messages_read_together_go_in_one_frame(client: Client) -> None:
+    client.open(9, "/test.Echo/Chat")
+    client.next_of(HEADERS)
+    messages = [struct.pack(">BI", 0, len(m)) + m for m in (b"one", b"two", b"three")]
+    # Three DATA frames in one write: the server reads them at once.
+    client.sock.sendall(b"".join(FRAME.pack(0, len(m), DATA, 0, 9) + m for m in messages))
+    _, stream_id, data = client.next_of(DATA)
+    assert (stream_id, data) == (9, b"".join(messages))
+
+
 def test_an_unknown_method_is_answered_with_its_status_alone(client: Client) -> None:
     client.open(7, "/test.Echo/Other")
     flags, stream_id, block = client.next_of(HEADERS)
