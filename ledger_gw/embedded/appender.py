@@ -13,9 +13,8 @@ process's threads make while one is being handed over go together next, in one r
 trip (ledger_gw.grouping). The appender runs the contract on each in log order. It
 trusts whoever holds the socket's key: only the gateway's own processes do, and they
 hold the organisations' signing keys anyway. Every entry still carries its signature,
-and verification replays every entry. Being
-the one that appends, it also pushes each new checkpoint to the consortium's witnesses
-(embedded.witnessing).
+and verification replays every entry. Being the one that appends, it also pushes each
+new checkpoint to the consortium's witnesses (embedded.witnessing).
 
     python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
         --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
