@@ -28,6 +28,18 @@ WRITE_LOCK_ID = 0x4C454447  # "LEDG": PostgreSQL's advisory lock that serialises
 _MAX_SEQ = "SELECT max(seq) FROM log"
 
 
+def upsert_state(mark: str) -> str:
+    """Each written key's row as its last write leaves it, `mark` being the driver's
+    parameter mark (the verifier's scratch writes its replayed state with it too)."""
+    marks = ", ".join([mark] * 6)
+    return (
+        f"INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len) VALUES ({marks})"  # noqa: S608
+        " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
+        " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
+        " quote_len = excluded.quote_len"
+    )
+
+
 class Driver:
     def __init__(self, conn: Connection) -> None:
         m = "?" if conn.dialect.paramstyle == "qmark" else "%s"
@@ -149,13 +161,7 @@ class Driver:
             list(rows.certificates.items()),
         )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
-        c.executemany(
-            "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len) "  # noqa: S608
-            f"VALUES ({m}, {m}, {m}, {m}, {m}, {m}) ON CONFLICT (key) DO UPDATE "
-            "SET seq = excluded.seq, value = excluded.value, quote_at = excluded.quote_at, "
-            "quote_from = excluded.quote_from, quote_len = excluded.quote_len",
-            list(rows.state.values()),
-        )
+        c.executemany(upsert_state(m), list(rows.state.values()))
         if checkpoint is not None:
             c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, LargeBinary, MetaData, Table
 
 from ledger_gw.embedded import schema
+from ledger_gw.embedded.driver import upsert_state
 from ledger_gw.embedded.quoting import parts_of, stored
 from ledger_gw.embedded.stub import StateView
 from ledger_gw.sqlite import sqlite_engine
@@ -82,13 +83,7 @@ class ScratchReads:
         """One chunk's transaction IDs (IntegrityError from SQLite on a repeat) and the
         current values it leaves."""
         self.cursor.executemany("INSERT INTO tx_ids (tx_id) VALUES (?)", [(t,) for t in tx_ids])
-        self.cursor.executemany(
-            "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, "
-            "value = excluded.value, quote_at = excluded.quote_at, "
-            "quote_from = excluded.quote_from, quote_len = excluded.quote_len",
-            list(rows.values()),
-        )
+        self.cursor.executemany(upsert_state("?"), list(rows.values()))
 
     def rows(self) -> Generator[StateRow, None, None]:
         """Every key's row in key order, each value in the form the ledger stores it
