@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from api_helpers import Api
 
+from ledger_gw import identity
 from ledger_gw.services.gateway import Gateway
 from tests.support.events import (
     PID,
@@ -25,6 +29,22 @@ def test_submit_then_replay_is_idempotent(api: Api, gateway: Gateway) -> None:
     assert r.status_code == 200
     assert r.json == first
     assert gateway.ledger.size() == size
+
+
+def test_the_gateway_verifies_the_signature_it_has_just_made(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verified: list[bytes] = []
+    real = identity.verify_low_s
+
+    def counting(public_key: Any, signature: bytes, data: bytes) -> None:
+        verified.append(signature)
+        real(public_key, signature, data)
+
+    monkeypatch.setattr(identity, "verify_low_s", counting)
+    r = api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID))
+    assert r.status_code == 201, r.json
+    assert len(verified) == 1  # its own signature, checked like any other
 
 
 def test_reused_event_id_with_other_content_conflicts(api: Api, gateway: Gateway) -> None:
