@@ -11,7 +11,6 @@ only after its database transaction has committed.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -46,7 +45,6 @@ from ledger_gw.log.merkle import CompactRange
 from ledger_gw.sqlite import file_gone
 from ledger_gw.transaction import SignedTransaction, certificate_ref
 
-_log = logging.getLogger(__name__)
 MAX_SKEW = dt.timedelta(minutes=10)
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call

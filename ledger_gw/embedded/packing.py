@@ -50,7 +50,7 @@ _DICTIONARIES = {_FORMAT: _DICTIONARY_1}
 _LEVEL = 6  # level 9 stores no fewer bytes here, and costs more
 # The smallest window and hash that change no stored byte of what entries and values are
 # (the dictionary and a few kB): zlib's defaults (32 kB window, 8 of memory) take 256 kB
-# per call to set up and clear, four times the deflating of a value. Inflating reads any
+# per call to set up and clear, three times the deflating of a value. Inflating reads any
 # window up to 32 kB, so what was stored with the defaults reads the same.
 _WINDOW_BITS, _MEMORY_LEVEL = 13, 6
 
