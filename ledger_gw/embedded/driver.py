@@ -5,11 +5,11 @@ SQLAlchemy statement costs more than running it, so these few statements are
 plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
 
-On PostgreSQL every statement is a round trip to the server, and each row a statement
-of its own costs the server more than writing it: the keys a batch will read are
-fetched in one round trip (`read_many`); a batch's rows go as arrays, one
-statement per table, all of them in one pipeline with the checkpoint (one round trip);
-so do the lock, the log's size and the committed transaction IDs that start it.
+On PostgreSQL every statement is a round trip to the server, and costs the client more
+than the rows it carries: the keys a batch will read are fetched in one statement
+(`read_many`); a batch's rows go as arrays, one per column, all of them in one statement
+with the checkpoint; the log's size and the committed transaction IDs that start it come
+in one statement with the first reads, once the lock is taken.
 """
 
 from __future__ import annotations
@@ -78,8 +78,11 @@ class Driver:
                 rows = self._all(f"{self._current} WHERE s.key IN ({marks})", chunk)
                 found.update((bytes(row[0]), _value(row)) for row in rows)
             return found, [self.scan_state(low, high) for low, high in ranges]
-        statements = _reads(keys, ranges)
-        return _read_rows(self._pipeline(statements) if statements else [], keys, ranges)
+        if not keys and not ranges:
+            return {}, []
+        read = _tagged(_reads(keys, ranges))
+        _, _, found, scans = _untagged(self._all(*read), len(ranges))
+        return found, scans
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -110,44 +113,32 @@ class Driver:
         `ranges`, once this transaction holds the append lock (SQLite's BEGIN IMMEDIATE
         has taken it already).
 
-        On PostgreSQL, one round trip: the server runs a pipeline's statements in turn,
-        and each (READ COMMITTED) reads what was committed when it starts, so after the
-        lock is taken."""
+        On PostgreSQL, one round trip: the lock, then one statement for the rest, sent
+        together; the server runs them in turn, and the second (READ COMMITTED) reads
+        what was committed when it starts, so after the lock is taken."""
         if not self.remote:
             return Head(self.log_size(), self.committed(tx_ids), *self.read_many(keys, ranges))
-        _, (last,), found, *reads = self._pipeline(
-            [
-                ("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_ID,)),
-                (_MAX_SEQ, ()),
-                self._committed(tx_ids),
-                *_reads(keys, ranges),
-            ]
-        )
-        size = 0 if last[0] is None else int(last[0]) + 1
-        return Head(size, _committed_rows(found), *_read_rows(reads, keys, ranges))
-
-    def _pipeline(
-        self, statements: Sequence[tuple[str, Sequence[Any]]], *, commit: bool = False
-    ) -> list[list[Any]]:
-        """Rows of each statement, all of them sent (and COMMIT, if `commit`) before the
-        first answer is awaited."""
+        ids = [bytes.fromhex(t) for t in tx_ids]
+        head = [(_SIZE, ()), (_COMMITTED, (ids,)), *_reads(keys, ranges)]
         conn = self.cursor.connection
-        cursors = [conn.cursor() for _ in statements]
         with conn.pipeline():
-            for cursor, (sql, params) in zip(cursors, statements, strict=True):
-                cursor.execute(sql, tuple(params))
-            if commit:
-                conn.commit()
-        return [list(c.fetchall()) if c.description else [] for c in cursors]
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK_ID,))
+            self.cursor.execute(*_tagged(head))
+        size, committed, found, scans = _untagged(self.cursor.fetchall(), len(ranges))
+        return Head(size, committed, found, scans)
 
     def append(
         self, rows: Rows, checkpoint: tuple[int, str] | None, *, commit: bool = False
     ) -> None:
-        """`commit`: these are the transaction's last statements. PostgreSQL then commits
+        """`commit`: these are the transaction's last rows. PostgreSQL then commits
         with them, in the same round trip, and the connection's transaction has nothing
         left to do; elsewhere it commits as ever."""
         if self.remote:
-            self._pipeline(rows.as_arrays(checkpoint), commit=commit)
+            conn = self.cursor.connection
+            with conn.pipeline():
+                self.cursor.execute(*rows.as_statement(checkpoint))
+                if commit:
+                    conn.commit()
             return
         m = self.mark
         c = self.cursor
@@ -208,18 +199,22 @@ class Rows:
             kept, at, start, length = stored(value, parts)
             self.state[key] = (key, position, pack(kept), at, start, length)
 
-    def as_arrays(self, checkpoint: tuple[int, str] | None) -> list[tuple[str, tuple[Any, ...]]]:
-        """PostgreSQL statements that write these rows, one per table: each column an
-        array, its rows unnested by the server."""
-        statements: list[tuple[str, tuple[Any, ...]]] = [
-            (_INSERT_LOG, _columns(self.log, 4)),
-            (_INSERT_CERTIFICATES, _columns(list(self.certificates.items()), 2)),
-            (_INSERT_NODES, _columns(self.nodes, 3)),
-            (_UPSERT_STATE, _columns(list(self.state.values()), 6)),
-        ]
-        if checkpoint is not None:
-            statements.append(("INSERT INTO checkpoints (size, note) VALUES (%s, %s)", checkpoint))
-        return statements
+    def as_statement(self, checkpoint: tuple[int, str] | None) -> tuple[str, tuple[Any, ...]]:
+        """One PostgreSQL statement that writes these rows and the checkpoint: a
+        statement costs the client more than its rows, which go as a column array each,
+        unnested by the server, one table per part of the statement."""
+        parts = (_INSERT_LOG, _INSERT_CERTIFICATES, _INSERT_NODES, _UPSERT_STATE)
+        tables = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
+        params = (
+            *_columns(self.log, 4),
+            *_columns(list(self.certificates.items()), 2),
+            *_columns(self.nodes, 3),
+            *_columns(list(self.state.values()), 6),
+        )
+        if checkpoint is None:
+            return f"WITH {tables} SELECT 1", params
+        insert = "INSERT INTO checkpoints (size, note) VALUES (%s, %s)"
+        return f"WITH {tables} {insert}", (*params, *checkpoint)
 
 
 _INSERT_LOG = (
@@ -259,29 +254,59 @@ def _reads(
     return statements
 
 
-def _read_rows(
-    results: Sequence[list[Any]], keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
-) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
-    """What the `_reads` statements returned, decoded."""
-    rows = iter(results)
-    found = {bytes(row[0]): _value(row) for row in next(rows)} if keys else {}
-    scans: list[list[tuple[bytes, bytes]]] = [[] for _ in ranges]
-    for row in next(rows) if ranges else ():
-        scans[int(row[0]) - 1].append((bytes(row[1]), _value(row[1:])))
-    return found, scans
+def _tagged(statements: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[str, tuple[Any, ...]]:
+    """Statements whose rows share one shape, tagged by what they answer, as one: each
+    statement on PostgreSQL costs the client more than the rows it returns."""
+    sql = " UNION ALL ".join(f"({part})" for part, _ in statements)
+    return f"{sql} ORDER BY 1, 2", tuple(p for _, params in statements for p in params)
 
 
+def _untagged(
+    rows: Sequence[Any], ranges: int
+) -> tuple[int, list[tuple[str, int, bytes]], dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
+    """What `_tagged` statements returned: the log's size, the committed transactions
+    asked for, the values of the keys asked for, and each range's rows in key order."""
+    size = 0
+    committed: list[tuple[str, int, bytes]] = []
+    found: dict[bytes, bytes] = {}
+    scans: list[list[tuple[bytes, bytes]]] = [[] for _ in range(ranges)]
+    for tag, key, seq, *value in rows:
+        if tag == _SIZE_TAG:
+            size = 0 if seq is None else int(seq) + 1
+        elif tag == _COMMITTED_TAG:
+            committed.append((bytes(key).hex(), int(seq), unpack(bytes(value[-1]))))
+        elif tag == _KEY_TAG:
+            found[bytes(key)] = _value((key, *value))
+        else:
+            scans[int(tag) - _KEY_TAG - 1].append((bytes(key), _value((key, *value))))
+    return size, committed, found, scans
+
+
+# Every tagged row: tag, key (or transaction ID), seq, value, quote_at, quote_from,
+# quote_len, the entry (quoted, or committed). The tags, as the statements spell them:
+_SIZE_TAG, _COMMITTED_TAG, _KEY_TAG = 0, 1, 2  # then one tag per range, in order
+_SIZE = (
+    "SELECT 0, NULL::bytea, max(seq), NULL::bytea, NULL::int4, NULL::int4,"
+    " NULL::int4, NULL::bytea FROM log"
+)
+_COMMITTED = (
+    "SELECT 1, tx_id, seq, NULL::bytea, NULL::int4, NULL::int4, NULL::int4,"
+    " entry FROM log WHERE tx_id = ANY(%b::bytea[])"
+)
+_GET_MANY = (
+    "SELECT 2, s.key, s.seq, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
+    " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
+    " WHERE s.key = ANY(%b::bytea[])"
+)
+_SCAN_MANY = (
+    "SELECT 2 + r.i, s.key, s.seq, s.value, s.quote_at, s.quote_from, s.quote_len,"
+    " l.entry FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(low, high, i)"
+    " JOIN state s ON s.key >= r.low AND s.key < r.high"
+    " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
+)
 _CURRENT = (
     "SELECT s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
     " FROM state s LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
-)
-_GET_MANY = f"{_CURRENT} WHERE s.key = ANY(%b::bytea[])"
-_SCAN_MANY = (
-    "SELECT r.i, s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"
-    " FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(low, high, i)"
-    " JOIN state s ON s.key >= r.low AND s.key < r.high"
-    " LEFT JOIN log l ON s.quote_at IS NOT NULL AND l.seq = s.seq"
-    " ORDER BY r.i, s.key"
 )
 
 
