@@ -216,3 +216,30 @@ def test_a_dropped_connection_costs_no_acknowledged_append(
     replayed = pg_ledger.submit_many(txs)  # the same transactions: replays, not appends
     assert [(o.error, o.position) for o in replayed] == [(None, i) for i in range(5)]
     assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 5
+
+
+def test_appending_looks_rows_up_by_index_however_small_the_tables(
+    workspace: Workspace, pg_ledger: EmbeddedLedger
+) -> None:
+    """A plan made while the tables were small enough to scan would be kept as they grow,
+    and cost more with every append: the append's statements look rows up by index
+    from the first, whatever the server's statistics say."""
+    for org, event in ev.story()[:3]:
+        OrgClient(pg_ledger, workspace.signer(org)).submit(event)
+    with pg_ledger.engine.connect() as conn:
+        keys = [bytes(k) for (k,) in conn.execute(text("SELECT key FROM state")).all()]
+        tx_ids = [bytes(t).hex() for (t,) in conn.execute(text("SELECT tx_id FROM log")).all()]
+    scans = text(
+        "SELECT relname, seq_scan FROM pg_stat_xact_user_tables"
+        " WHERE relname IN ('log', 'state', 'nodes') ORDER BY relname"
+    )
+    with pg_ledger.engine.begin() as conn:
+        before = conn.execute(scans).all()
+        driver = Driver(conn)
+        for _ in range(8):  # past the server's custom plans, into the one it keeps
+            head = driver.head(tx_ids, keys, [(keys[0][:4], keys[0][:4] + b"\xff")])
+            driver.read_many(keys, [])
+        after = conn.execute(scans).all()
+    assert (head.size, len(head.committed), len(head.values)) == (3, 3, len(keys))
+    assert [name for name, _ in before] == ["log", "nodes", "state"]
+    assert after == before  # not one table scanned
