@@ -9,7 +9,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -48,6 +57,8 @@ class Person(Base):
     """A registered person: her identity attributes and the pseudonymous ID derived from them."""
 
     __tablename__ = "persons"
+    # Registrations are listed oldest first, a page at a time from a cursor.
+    __table_args__ = (Index("ix_persons_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # random UUID, stable
     pid: Mapped[str] = mapped_column(String(40), unique=True, index=True)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -75,7 +76,13 @@ def paginate(
     """The page after `cursor` of `items`, which are sorted by `key`."""
     check_limit(limit)
     after = decode(kind, cursor) if cursor else None
-    rest = [item for item in items if after is None or key(item) > after]
-    shown = rest[:limit]
-    more = len(rest) > limit
+    return page_of(kind, (i for i in items if after is None or key(i) > after), key, limit)
+
+
+def page_of(kind: str, rest: Iterable[T], key: Callable[[T], Key], limit: int) -> Page[T]:
+    """The first `limit` of `rest` (what follows a cursor, in order), read no further
+    than one item past them: whether there is a next page."""
+    shown = list(itertools.islice(rest, limit + 1))
+    more = len(shown) > limit
+    del shown[limit:]
     return Page(shown, encode(kind, key(shown[-1])) if more else None)

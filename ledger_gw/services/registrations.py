@@ -9,9 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from contextlib import closing
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from chaincode.fields import PID, matches
 from ledger_gw.errors import ConflictError, NotFoundError, ValidationError
@@ -20,7 +21,7 @@ from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_h
 from ledger_gw.pseudonym import new_salt as _new_salt
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pages import DEFAULT_LIMIT, Page, paginate
+from ledger_gw.services.pages import DEFAULT_LIMIT, Page, check_limit, decode, page_of
 
 DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -112,14 +113,43 @@ def search(
 ) -> Page[dict[str, Any]]:
     """The agency's own registrations, oldest first; with `q`, those whose attribute
     values, pseudonymous ID or person ID contain it (case-insensitive). Only this
-    agency's database is searched: no other agency's people, and nothing on the ledger."""
+    agency's database is searched: no other agency's people, and nothing on the ledger.
+
+    Read in order from where the cursor points and no further than the page needs: an
+    agency's list of people grows without bound, its pages must not cost more with it."""
+    check_limit(limit)
     needle = (q or "").casefold()
-    with gateway.store(caller.org).reading() as s:
-        people = [
-            _view(p) for p in s.scalars(select(Person).order_by(Person.created_at, Person.id))
-        ]
-    found = [v for v in people if not needle or needle in _haystack(v)]
-    return paginate("registrations", found, _position, cursor, limit)
+    query = select(Person).order_by(Person.created_at, Person.id)
+    if cursor:
+        after = _after(cursor)
+        query = query.where(tuple_(Person.created_at, Person.id) > after)
+    if not needle:
+        query = query.limit(limit + 1)
+    with (
+        gateway.store(caller.org).reading() as s,
+        # Streamed (a server-side cursor on PostgreSQL): closed where the page ends.
+        closing(s.scalars(query.execution_options(yield_per=_CHUNK))) as rows,
+    ):
+        people = (_view(p) for p in rows)
+        found = (v for v in people if not needle or needle in _haystack(v))
+        return page_of("registrations", found, _position, limit)
+
+
+_CHUNK = 500  # rows fetched at a time while searching
+
+
+def _after(cursor: str) -> tuple[dt.datetime, str]:
+    """The (created_at, person_id) a cursor of this list names."""
+    key = decode("registrations", cursor)
+    try:
+        moment = dt.datetime.fromisoformat(key[0])
+    except ValueError:
+        moment = None
+    if len(key) != 2 or moment is None or moment.tzinfo is None:
+        raise ValidationError(
+            "cursor is not one this list gave", code="invalid_cursor", field="cursor"
+        )
+    return moment, key[1]
 
 
 def _haystack(view: Mapping[str, Any]) -> str:

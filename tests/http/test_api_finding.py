@@ -103,10 +103,11 @@ def test_a_cursor_is_bound_to_its_list(api: Api) -> None:
     inbox = api.as_("AGENCY-B").get(f"/v1/referrals?direction=incoming&cursor={cursor}")
     assert inbox.status_code == 422
     assert inbox.get_json()["code"] == "invalid_cursor"
-    forged = base64.urlsafe_b64encode(b'["registrations",1]').decode()
-    response = api.as_("AGENCY-A").get(f"/v1/registrations?cursor={forged}")
-    assert response.status_code == 422
-    assert response.get_json()["code"] == "invalid_cursor"
+    for forged_key in (b'["registrations",1]', b'["registrations","yesterday","x"]'):
+        forged = base64.urlsafe_b64encode(forged_key).decode()
+        response = api.as_("AGENCY-A").get(f"/v1/registrations?cursor={forged}")
+        assert response.status_code == 422
+        assert response.get_json()["code"] == "invalid_cursor"
 
 
 def test_donors_and_auditors_have_no_inbox_and_no_registrations(api: Api) -> None:

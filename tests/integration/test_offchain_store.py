@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -11,11 +12,12 @@ from pathlib import Path
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, select, text
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError, UnavailableError
+from ledger_gw.offchain.models import Person
 from ledger_gw.offchain.store import MIGRATIONS, OffchainStore, org_url
 from ledger_gw.services import registrations, request_log
 from ledger_gw.services.access import (
@@ -68,6 +70,51 @@ def test_migrations_are_idempotent(gateway: Gateway) -> None:
     for store in gateway.stores.values():
         store.migrate()
         store.ping()
+
+
+def test_registrations_page_in_order_reading_no_further_than_each_page(
+    gateway: Gateway,
+) -> None:
+    """However many people an agency holds, a page of its list reads the rows it shows
+    and one more; people registered in the same instant each appear once, in order."""
+    a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+    for i in range(25):
+        family = "Nasser" if i % 3 == 0 else "Haddad"
+        registrations.register(gateway, a, {"given_name": f"Person {i}", "family_name": family})
+    with gateway.store("AGENCY-A").session() as s:  # ten of them in one instant
+        people = list(s.scalars(select(Person)))
+        for person in people[5:15]:
+            person.created_at = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+        in_order = sorted(people, key=lambda p: (p.created_at, p.id))
+        nassers = [p.id for p in in_order if p.attributes["family_name"] == "Nasser"]
+        everyone = [p.id for p in in_order]
+    loaded: list[str] = []
+
+    def count(target: Person, context: object) -> None:
+        loaded.append(target.id)
+
+    def pages(q: str | None) -> tuple[list[str], list[int]]:
+        ids: list[str] = []
+        reads: list[int] = []
+        cursor = None
+        while True:
+            loaded.clear()
+            page = registrations.search(gateway, a, q, cursor, 4)
+            reads.append(len(loaded))
+            ids += [view["person_id"] for view in page.items]
+            if page.next is None:
+                return ids, reads
+            cursor = page.next
+
+    event.listen(Person, "load", count)
+    try:
+        listed, reads = pages(None)
+        found, _ = pages("nASSER")
+    finally:
+        event.remove(Person, "load", count)
+    assert listed == everyone
+    assert max(reads) == 5  # four shown, one to know there is more
+    assert found == nassers
 
 
 def test_register_correct_erase_and_isolation(gateway: Gateway) -> None:
