@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from chaincode import authz, consent, entitlements, queries, referrals
 from chaincode.canonical import canonical_json, canonical_json_of_validated
 from chaincode.errors import ConflictError, ValidationError
-from chaincode.fields import PID, UUID, matches
+from chaincode.fields import PID, TIMESTAMP, UUID, matches
 from chaincode.schemas import Event, parse_event
 from chaincode.store import Obj, Tx, event_key, receipt_key
 from chaincode.stub import Stub
@@ -113,11 +113,16 @@ def query(stub: Stub, function: str, args: list[str]) -> Obj:
         _arity(args, 1, 1)
         return queries.consents_of(tx, _pid(args[0]))
     if function == "referrals":
-        _arity(args, 1, 2)
+        # direction[, state[, after's created_at, after's referral_id[, limit]]]; "" for
+        # any state, or from the start
+        _arity(args, 1, 5)
+        direction, state, after_at, after_id, limit = (*args, "", "", "", "")[:5]
         return queries.referrals_of_org(
             tx,
-            _vocabulary(args[0], "direction", queries.REFERRAL_DIRECTIONS),
-            _vocabulary(args[1], "state", referrals.STATES) if len(args) == 2 else None,
+            _vocabulary(direction, "direction", queries.REFERRAL_DIRECTIONS),
+            _vocabulary(state, "state", referrals.STATES) if state else None,
+            _after(after_at, after_id),
+            _limit(limit, queries.MAX_PAGE),
         )
     if function == "event":
         _arity(args, 1, 2)
@@ -147,6 +152,22 @@ def _vocabulary(value: str, field: str, vocabulary: Collection[str]) -> str:
     if value not in vocabulary:
         raise ValidationError("invalid_code", f"{field} is not in its vocabulary", field)
     return value
+
+
+def _after(created_at: str, referral_id: str) -> tuple[str, str] | None:
+    if not created_at and not referral_id:
+        return None
+    if not matches(TIMESTAMP, created_at):
+        raise ValidationError("invalid_format", "after is not a referral's time", "after")
+    return created_at, _uuid(referral_id, "after")
+
+
+def _limit(value: str, most: int) -> int:
+    if not value:
+        return most
+    if not (value.isascii() and value.isdigit() and len(value) <= 4 and 1 <= int(value) <= most):
+        raise ValidationError("invalid_value", f"limit must be 1 to {most}", "limit")
+    return int(value)
 
 
 def _pid(value: str) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from chaincode import consent, entitlements, referrals
 from chaincode.errors import ConflictError, NotFoundError
-from chaincode.store import HISTORY, REFERRAL, Obj, Tx, event_key, receipts
+from chaincode.store import HISTORY, INBOX, OUTBOX, Obj, Tx, event_key, receipts
+from chaincode.stub import MAX_UNICODE, composite_key, split_composite_key
 from chaincode.visibility import Reader
 
 MAX_CHAIN = 64  # chains cannot cycle (a parent exists before its child); this only bounds work
@@ -62,20 +63,40 @@ def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
     return {"referral_id": referral_id, "purpose": purpose, "chain": chain}
 
 
-REFERRAL_DIRECTIONS = {"incoming": "to_org", "outgoing": "from_org"}
+REFERRAL_DIRECTIONS = {"incoming": INBOX, "outgoing": OUTBOX}
+MAX_PAGE = 200  # referrals a page of an inbox or outbox holds at most
 
 
-def referrals_of_org(tx: Tx, direction: str, state: str | None) -> Obj:
-    """The reader's own referrals, received or sent, oldest first: an agency's inbox or
-    outbox. A scan of every referral; an index by organisation would make it a range."""
-    party = REFERRAL_DIRECTIONS[direction]
-    found = [
-        referral
-        for _, referral in tx.scan(REFERRAL, [])
-        if referral[party] == tx.org and (state is None or referral["state"] == state)
-    ]
-    found.sort(key=lambda r: (r["created_at"], r["referral_id"]))
-    return {"direction": direction, "state": state, "referrals": found}
+def referrals_of_org(
+    tx: Tx,
+    direction: str,
+    state: str | None,
+    after: tuple[str, str] | None = None,
+    limit: int = MAX_PAGE,
+) -> Obj:
+    """The reader's own referrals, received or sent, oldest first, the `limit` after
+    `after` (created_at, referral_id), optionally in one state: a page of an agency's
+    inbox or outbox. A range of its own box, read no further than the page needs
+    (`more`: whether another page follows), whatever the other agencies' referrals."""
+    box = REFERRAL_DIRECTIONS[direction]
+    start = composite_key(box, [tx.org, *after]) + "\x00" if after else composite_key(box, [tx.org])
+    end = composite_key(box, [tx.org]) + MAX_UNICODE
+    found: list[Obj] = []
+    while len(found) <= limit:
+        keys = tx.page(start, end, limit + 1)
+        for key in keys:
+            referral = referrals.load(tx, split_composite_key(key)[1][2])
+            if state is None or referral["state"] == state:
+                found.append(referral)
+        if len(keys) <= limit:
+            break
+        start = keys[-1] + "\x00"
+    return {
+        "direction": direction,
+        "state": state,
+        "referrals": found[:limit],
+        "more": len(found) > limit,
+    }
 
 
 def consents_of(tx: Tx, pid: str) -> Obj:

@@ -15,7 +15,7 @@ from chaincode.errors import (
     ValidationError,
 )
 from chaincode.schemas import Event
-from chaincode.store import Obj, Tx, referral_key
+from chaincode.store import INBOX, OUTBOX, Obj, Tx, box_key, referral_key
 
 # A parent may be continued only once its receiver has taken it on.
 OPEN_STATES = frozenset({"created", "accepted"})
@@ -93,6 +93,8 @@ def create(tx: Tx, event: Event) -> tuple[str, Obj]:
         "updated_at": tx.timestamp,
     }
     tx.put(referral_key(referral_id), referral)
+    tx.put(box_key(INBOX, referral["to_org"], tx.timestamp, referral_id), {})
+    tx.put(box_key(OUTBOX, tx.org, tx.timestamp, referral_id), {})
     return pid, {"referral_id": referral_id, "state": "created"}
 
 

@@ -42,6 +42,11 @@ HISTORY = "event"
 # validate than a range, and two grants that must see each other still conflict on it)
 ENTITLEMENTS = "entitlement"
 CONSENTS = "consent"  # [pid, "consent", consent_id] -> {"consent_id"}
+# An agency's referrals, received and sent, oldest first, so that its inbox and outbox
+# are ranges of its own, read a page at a time:
+# [to_org, created_at, referral_id] -> {} and [from_org, created_at, referral_id] -> {}
+INBOX = "inbox"
+OUTBOX = "outbox"
 
 
 def event_key(pid: str, timestamp: str, event_id: str, org: str) -> str:
@@ -69,6 +74,10 @@ def entitlement_key(entitlement_id: str) -> str:
 
 def open_entitlements_key(pid: str, assistance_type: str) -> str:
     return composite_key(PERSON, [pid, ENTITLEMENTS, assistance_type])
+
+
+def box_key(box: str, org: str, created_at: str, referral_id: str) -> str:
+    return composite_key(box, [org, created_at, referral_id])
 
 
 def consent_key(consent_id: str) -> str:
@@ -118,6 +127,10 @@ class Tx:
     def scan(self, object_type: str, attributes: list[str]) -> Iterator[tuple[str, Obj]]:
         for key, raw in self.stub.get_state_by_partial_composite_key(object_type, attributes):
             yield key, _decode(raw)
+
+    def page(self, start: str, end: str, limit: int) -> list[str]:
+        """The keys of a range, at most `limit` of them (queries only)."""
+        return [key for key, _ in self.stub.get_state_page(start, end, limit)]
 
     def of_person(self, pid: str, part: str, *attributes: str) -> Iterator[tuple[str, Obj]]:
         """Her keys of one part (HISTORY, ENTITLEMENTS or CONSENTS), in key order."""

@@ -45,18 +45,23 @@ class Stub(Protocol):
         """Keys in ascending order, as Fabric returns them."""
         ...
 
+    def get_state_page(self, start: str, end: str, limit: int) -> list[tuple[str, bytes]]:
+        """At most `limit` keys from `start` up to, not including, `end`, in ascending
+        order, for queries only (Fabric pages a range only where nothing is written)."""
+        ...
+
     def set_event(self, name: str, payload: bytes) -> None: ...
 
 
 _SEP = "\x00"
-_MAX_UNICODE = "\U0010ffff"
+MAX_UNICODE = "\U0010ffff"  # above every character: the end of a partial key's range
 
 
 def composite_key(object_type: str, attributes: Sequence[str]) -> str:
     """Fabric's composite key layout: U+0000, type, then each attribute followed by U+0000."""
     key = _SEP + _SEP.join((object_type, *attributes, ""))
     # One separator before and after each part: any more means a part held one.
-    if key.count(_SEP) != len(attributes) + 2 or _MAX_UNICODE in key:
+    if key.count(_SEP) != len(attributes) + 2 or MAX_UNICODE in key:
         raise ValueError("composite key parts may not contain U+0000 or U+10FFFF")
     return key
 

@@ -75,6 +75,10 @@ class Driver:
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]:
         return [(bytes(row[0]), _value(row)) for row in self._all(self._scan, (low, high))]
 
+    def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        rows = self._all(f"{self._scan} LIMIT {self.mark}", (low, high, limit))
+        return [(bytes(row[0]), _value(row)) for row in rows]
+
     def read_many(
         self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
     ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:

@@ -72,6 +72,9 @@ class ScratchReads:
         )
         return [(bytes(k), bytes(v)) for k, v in self.cursor.fetchall()]
 
+    def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return self.scan_state(low, high)[:limit]  # the replay runs no query
+
     def read_many(
         self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
     ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:

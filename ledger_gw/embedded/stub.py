@@ -34,6 +34,8 @@ class StateReads(Protocol):
 
     def scan_state(self, low: bytes, high: bytes) -> list[tuple[bytes, bytes]]: ...
 
+    def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+
     def read_many(
         self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
     ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]: ...
@@ -80,6 +82,13 @@ class StateView:
         if committed is None:
             committed = self._scanned[prefix] = self._driver.scan_state(prefix, upper)
         return self._overlaid(committed, prefix, upper)
+
+    def page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """At most `limit` rows from `low` up to `high`: a query's, which writes nothing;
+        a transaction that did write sees its batch's writes too, from a whole range."""
+        if self.overlay:
+            return self._overlaid(self._driver.scan_state(low, high), low, high)[:limit]
+        return self._driver.scan_page(low, high, limit)
 
     def _overlaid(
         self, committed: list[tuple[bytes, bytes]], prefix: bytes, upper: bytes
@@ -215,6 +224,10 @@ class TxStub:
         prefix = composite_key(object_type, attributes).encode()
         for key, value in self._view.scan(prefix):
             yield key.decode(), value
+
+    def get_state_page(self, start: str, end: str, limit: int) -> list[tuple[str, bytes]]:
+        rows = self._view.page(start.encode(), end.encode(), limit)
+        return [(key.decode(), value) for key, value in rows]
 
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, bytes(payload)))

@@ -149,6 +149,17 @@ class FabricStub:
         # contract makes its next call (the Go shim's callers must Close() for the same).
         return iter(list(self.get_state_by_range(start, start + MAX_UNICODE_RUNE)))
 
+    def get_state_page(self, start: str, end: str, limit: int) -> list[tuple[str, bytes]]:
+        """One page of a range: the peer reads no further (queries only: a transaction
+        whose range was paged may not write)."""
+        paged = pb.shim.QueryMetadata(pageSize=limit, bookmark="").SerializeToString()
+        first = self._ask(
+            M.GET_STATE_BY_RANGE,
+            pb.shim.GetStateByRange(startKey=start, endKey=end, collection="", metadata=paged),
+        )
+        rows = [pb.queryresult.KV.FromString(item.resultBytes) for item in self._pages(first)]
+        return [(str(kv.key), bytes(kv.value)) for kv in rows[:limit]]
+
     def set_event(self, name: str, payload: bytes) -> None:
         if not name:
             raise ValueError("an event needs a name")

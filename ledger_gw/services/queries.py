@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from chaincode.fields import TIMESTAMP, UUID, matches
+from ledger_gw.errors import ValidationError
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pages import DEFAULT_LIMIT, paginate
+from ledger_gw.services.pages import DEFAULT_LIMIT, Key, check_limit, decode, encode, paginate
 
 
 def history(gateway: Gateway, caller: Caller, pid: str, purpose: str) -> Any:
@@ -107,14 +109,21 @@ def referrals_page(
     limit: int = DEFAULT_LIMIT,
 ) -> dict[str, Any]:
     """The caller's organisation's inbox (`incoming`) or outbox (`outgoing`), oldest
-    first, optionally in one state."""
-    args = (direction,) if state is None else (direction, state)
+    first, optionally in one state: the contract reads the page and no more."""
+    kind = f"referrals:{direction}:{state or ''}"
+    after = _referral_after(kind, cursor) if cursor else ("", "")
+    args = (direction, state or "", *after, str(check_limit(limit)))
     out = gateway.client(caller).query("referrals", *args)
-    page = paginate(
-        f"referrals:{direction}:{state or ''}",
-        out["referrals"],
-        lambda r: (r["created_at"], r["referral_id"]),
-        cursor,
-        limit,
-    )
-    return {**out, "referrals": page.items, "next": page.next}
+    shown, more = out.pop("referrals"), out.pop("more")
+    last = shown[-1] if shown and more else None
+    following = encode(kind, (last["created_at"], last["referral_id"])) if last else None
+    return {**out, "referrals": shown, "next": following}
+
+
+def _referral_after(kind: str, cursor: str) -> Key:
+    after = decode(kind, cursor)
+    if len(after) != 2 or not matches(TIMESTAMP, after[0]) or not matches(UUID, after[1]):
+        raise ValidationError(
+            "cursor is not one this list gave", code="invalid_cursor", field="cursor"
+        )
+    return after

@@ -58,6 +58,10 @@ class MemoryStub:
         for key in sorted(k for k in self._state if k.startswith(prefix)):
             yield key, self._state[key]
 
+    def get_state_page(self, start: str, end: str, limit: int) -> list[tuple[str, bytes]]:
+        keys = sorted(k for k in self._state if start <= k < end)[:limit]
+        return [(k, self._state[k]) for k in keys]
+
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, bytes(payload)))
 

@@ -131,3 +131,37 @@ def test_overlapping_grants_are_flagged_as_possible_duplicates(backend: Backend)
         ev.entitlement_granted(person, assistance_type="health", modality="service")
     )
     assert other_type["possible_duplicate_of"] == []
+
+
+def test_an_inbox_is_read_a_page_at_a_time(backend: Backend) -> None:
+    """Each page reads on from where the last one ended, in the order of the whole list,
+    and says whether more follow; other agencies' referrals are not in it."""
+    person = ev.pid()
+    sent = [ev.referral_created(person, to_org=C) for _ in range(5)]
+    for referral in sent:
+        backend.client(A).submit(referral)
+    backend.client(B).submit(ev.referral_created(person, to_org=A))
+    backend.client(C).submit(ev.referral_step("accepted", sent[3]["referral_id"]))
+    inbox = backend.client(C)
+
+    def pages(state: str, limit: int) -> tuple[list[str], int]:
+        ids: list[str] = []
+        after = ("", "")
+        for count in range(1, 1000):
+            page = inbox.query("referrals", "incoming", state, *after, str(limit))
+            ids += [r["referral_id"] for r in page["referrals"]]
+            assert all(r["to_org"] == C for r in page["referrals"])
+            if not page["more"]:
+                return ids, count
+            last = page["referrals"][-1]
+            after = (last["created_at"], last["referral_id"])
+        raise AssertionError("the pages never end")
+
+    whole = inbox.query("referrals", "incoming")["referrals"]
+    every, count = pages("", 2)
+    assert every == [r["referral_id"] for r in whole]
+    assert every[-5:] == [r["referral_id"] for r in sent]  # the newest last
+    assert count == -(-len(every) // 2)
+    accepted, _ = pages("accepted", 1)
+    assert sent[3]["referral_id"] in accepted
+    assert accepted == [r["referral_id"] for r in whole if r["state"] == "accepted"]

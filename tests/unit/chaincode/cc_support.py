@@ -46,6 +46,10 @@ class FakeStub:
         for key in sorted(k for k in self.state if k.startswith(prefix)):
             yield key, self.state[key]
 
+    def get_state_page(self, start: str, end: str, limit: int) -> list[tuple[str, bytes]]:
+        keys = sorted(k for k in self.state if start <= k < end)[:limit]
+        return [(k, self.state[k]) for k in keys]
+
     def set_event(self, name: str, payload: bytes) -> None:
         self.events.append((name, payload))
 

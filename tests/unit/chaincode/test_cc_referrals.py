@@ -234,3 +234,51 @@ def test_a_hand_over_reads_each_key_once(ledger: Ledger) -> None:
     }
     assert ledger.submit(ORG_A, handed)["document_hash"] == "ab" * 32
     assert len(reads) == len(set(reads)) == 3  # its receipt, the referral, the consent
+
+
+def test_an_inbox_page_reads_its_own_referrals_and_no_further(ledger: Ledger) -> None:
+    """However many referrals the consortium holds, a page of one agency's inbox reads
+    the referrals it shows and one more (whether another page follows), nobody else's."""
+    to_b = [referral_created(to_org=ORG_B) for _ in range(12)]
+    to_c = [referral_created(to_org=ORG_C) for _ in range(12)]
+    for referral in [x for pair in zip(to_b, to_c, strict=True) for x in pair]:
+        ledger.submit(ORG_A, referral)
+    reads: list[str] = []
+    stored = ledger.stub.get_state
+
+    def get_state(key: str) -> bytes | None:
+        reads.append(key)
+        return stored(key)
+
+    ledger.stub.get_state = get_state  # type: ignore[method-assign]
+    page = ledger.query(ORG_B, "referrals", "incoming", "", "", "", "3")
+    assert [r["referral_id"] for r in page["referrals"]] == [r["referral_id"] for r in to_b[:3]]
+    assert page["more"] is True
+    assert len(reads) == 4
+    assert not any(r["referral_id"] in key for r in to_c for key in reads)
+    last = page["referrals"][-1]
+    rest = ledger.query(ORG_B, "referrals", "incoming", "", last["created_at"], last["referral_id"])
+    assert [r["referral_id"] for r in rest["referrals"]] == [r["referral_id"] for r in to_b[3:]]
+    assert rest["more"] is False
+    sent = ledger.query(ORG_A, "referrals", "outgoing", "created", "", "", "200")["referrals"]
+    assert len(sent) == 24
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("incoming", "", "", "", "0"),
+        ("incoming", "", "", "", "201"),
+        ("incoming", "", "", "", "20x"),
+        ("incoming", "", "", "", "\u0663"),  # a digit, but not an ASCII one
+        ("incoming", "", "", "", "9" * 5000),
+        ("incoming", "", "yesterday", "00000000-0000-4000-8000-000000000001", "5"),
+        ("incoming", "", "2025-03-01T09:00:00.000000Z", "", "5"),
+        ("incoming", "", "", "00000000-0000-4000-8000-000000000001", "5"),
+        ("incoming", "lost"),
+        ("incoming", "", "", "", "5", "extra"),
+    ],
+)
+def test_bad_inbox_arguments_are_refused(ledger: Ledger, args: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError):
+        ledger.query(ORG_B, "referrals", *args)
