@@ -27,7 +27,8 @@ from typing import Protocol
 from h2 import events
 from h2.config import H2Configuration
 from h2.connection import H2Connection
-from h2.exceptions import ProtocolError
+from h2.errors import ErrorCodes
+from h2.exceptions import FrameTooLargeError, ProtocolError
 from h2.settings import SettingCodes, Settings
 
 MAX_WINDOW = 2**31 - 1
@@ -42,6 +43,35 @@ _CONFIG = H2Configuration(
     normalize_outbound_headers=False,
 )
 _RESPONSE = [(b":status", b"200"), (b"content-type", b"application/grpc")]
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class _FrameLengths:
+    """Each frame's length, checked as soon as its header arrives: `h2` checks it only
+    once the whole frame has, so a client declaring 16 MiB would have it buffered first."""
+
+    def __init__(self, most: int) -> None:
+        self._most = most
+        self._skip = len(_PREFACE)  # bytes before the next frame header
+        self._header = b""  # a frame header's first bytes, split between reads
+
+    def exceeded(self, data: memoryview) -> bool:
+        at, size = 0, len(data)
+        while at < size:
+            if self._skip:
+                step = min(self._skip, size - at)
+                self._skip -= step
+                at += step
+                continue
+            taken = bytes(data[at : at + 9 - len(self._header)])
+            self._header += taken
+            at += len(taken)
+            if len(self._header) == 9:
+                self._skip = int.from_bytes(self._header[:3], "big")
+                self._header = b""
+                if self._skip > self._most:
+                    return True
+        return False
 
 
 class Endpoint(Protocol):
@@ -133,11 +163,15 @@ class Connection:
         poller.register(self._sock, select.POLLIN)
         pending = getattr(self._sock, "pending", lambda: 0)
         next_tick = time.monotonic() + self._tick
+        lengths = _FrameLengths(h2.max_inbound_frame_size)
         while True:
             if pending() or poller.poll(self._tick * 1000):
                 size = self._sock.recv_into(chunk)
                 if not size:
                     return
+                if lengths.exceeded(chunk[:size]):
+                    h2.close_connection(error_code=ErrorCodes.FRAME_SIZE_ERROR)
+                    raise FrameTooLargeError("a frame longer than this server allows")
                 for event in h2.receive_data(chunk[:size]):
                     if not self._event(event):
                         self._flush()

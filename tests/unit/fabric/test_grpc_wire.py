@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -315,6 +316,21 @@ def test_a_frame_larger_than_the_advertised_maximum_closes_the_connection(
     client = _connect(server)
     client.open(1, "/test.Echo/Chat")
     client.send(DATA, 0, 1, b"\x00" * 16_385)
+    assert _goaway_then_closed(client) == FRAME_SIZE_ERROR
+    _still_serves(server)
+
+
+def test_a_frame_declared_too_long_is_refused_before_it_arrives(server: Server) -> None:
+    """The length in a frame's header is enough: the server does not buffer the
+    megabytes a client announces before it refuses them."""
+    client = _connect(server)
+    client.open(1, "/test.Echo/Chat")
+    size = 2**24 - 1  # what a frame header can say
+    header = FRAME.pack(size >> 8, size & 0xFF, DATA, 0, 1)
+    client.sock.sendall(header[:2])  # a header split between reads is read whole
+    time.sleep(0.05)
+    client.sock.sendall(header[2:] + b"\x00" * 100)
+    client.sock.settimeout(5)
     assert _goaway_then_closed(client) == FRAME_SIZE_ERROR
     _still_serves(server)
 
