@@ -11,7 +11,9 @@ event loop, where grpcio's threads took several context switches for each.
 control both ways, header blocks and their CONTINUATION (a bounded number), padding,
 RST_STREAM, and GOAWAY when the client breaks the protocol. This module adds gRPC: the
 5-byte message prefix, the response headers and the trailers that carry the status.
-Compressed messages are refused (none is offered).
+Compressed messages are refused (none is offered). It also reads each frame's declared
+length as its header arrives, and refuses a frame longer than allowed at once: `h2`
+would take in the whole frame before judging it.
 """
 
 from __future__ import annotations
