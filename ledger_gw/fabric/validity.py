@@ -31,15 +31,17 @@ from typing import Protocol
 
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
-from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves
+from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves, validity_origin
 from ledger_gw.errors import ConfigError, IntegrityError, LedgerError, UnavailableError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.log.checkpoint import (
+    Checkpoint,
     CheckpointError,
     cosign_statement,
     merge_statements,
     parse_signer,
 )
+from ledger_gw.log.merkle import EMPTY_ROOT, CompactRange
 from ledger_gw.log.note import Note, NoteError, NoteSigner
 
 _log = logging.getLogger(__name__)
@@ -62,6 +64,11 @@ class PeerTree:
     org_id: str
     _leaves: dict[int, list[bytes]] = field(default_factory=dict)
     _hashes: dict[int, bytes] = field(default_factory=dict)
+    # The tree's leaves and root at each height read: a statement is asked for by any
+    # member, unauthenticated, and hashing every leaf again for each would cost it the
+    # whole channel's history.
+    _roots: dict[int, tuple[int, bytes]] = field(default_factory=dict)
+    _range: CompactRange = field(default_factory=CompactRange)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     blocks_read: int = 0
 
@@ -71,6 +78,13 @@ class PeerTree:
         with self._lock:
             self._read(height)
             return ValidityTree(self._hashes[0], [self._leaves[n] for n in range(height)])
+
+    def checkpoint(self, height: int) -> Checkpoint:
+        """What ``tree(height).checkpoint()`` is, from the roots kept as blocks were read."""
+        with self._lock:
+            self._read(max(height, 1))  # the genesis block names the log
+            size, root = self._roots.get(height, (0, EMPTY_ROOT))
+            return Checkpoint(validity_origin(self._hashes[0]), size, root)
 
     def _read(self, height: int) -> None:
         for number in range(height):
@@ -85,6 +99,9 @@ class PeerTree:
                 raise IntegrityError(f"block {number} does not chain to block {number - 1}")
             self._hashes[number] = block_header_hash(block.header)
             self._leaves[number] = block_leaves(raw) if number else []
+            for leaf in self._leaves[number]:  # blocks are read in order, from the first
+                self._range.append(leaf)
+            self._roots[number + 1] = (self._range.size, self._range.root())
 
 
 _trees: weakref.WeakKeyDictionary[FabricLedger, dict[str, PeerTree]] = weakref.WeakKeyDictionary()
@@ -107,7 +124,7 @@ class PeerAttester:
     clock: Callable[[], float] = time.time
 
     def statement(self, height: int) -> str:
-        cp = peer_tree(self.ledger, self.org_id).tree(height).checkpoint()
+        cp = peer_tree(self.ledger, self.org_id).checkpoint(height)
         return cosign_statement(cp, self.signer, int(self.clock()))
 
 

@@ -30,10 +30,11 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import IntegrityError, NotFoundError, RejectedError
 from ledger_gw.fabric.gateway import FabricLedger
-from ledger_gw.fabric.validity import Attester, PeerAttester
+from ledger_gw.fabric.validity import Attester, PeerAttester, PeerTree
 from ledger_gw.fabric.verifiable import FabricLog
 from ledger_gw.identity import KeyPeriod, certificate_fingerprint, load_certificate
 from ledger_gw.interfaces import reveal_all
+from ledger_gw.log import merkle
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.transaction import SignedTransaction, certificate_ref
@@ -177,6 +178,31 @@ def _rewrite(bundle: Bundle, tx_id: str, change: Any) -> None:
     blocks = bundle["evidence"]["blocks"]
     i = _block_index(bundle, tx_id)
     blocks[i] = base64.b64encode(fb.rewrite_tx(base64.b64decode(blocks[i]), tx_id, change)).decode()
+
+
+def test_a_members_statement_at_any_height_is_the_whole_trees_without_rehashing_it(
+    fabric: FabricScenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone may ask a member's gateway for its statement at a height: the member keeps
+    each height's root as it reads the blocks, and hashes no leaf again to answer."""
+    peer = PeerTree(cast(FabricLedger, fabric.peer), "AGENCY-A")
+    top = fabric.peer.height()
+    for height in range(1, top):
+        assert peer.checkpoint(height) == peer.tree(height).checkpoint()
+    assert peer.checkpoint(top - 1).size > peer.checkpoint(0).size == 0
+    attester = fabric.attesters[0]
+    for height in range(top):
+        attester.statement(height)
+    hashed: list[tuple[bytes, bytes]] = []
+
+    def node_hash(left: bytes, right: bytes) -> bytes:
+        hashed.append((left, right))
+        return b""
+
+    monkeypatch.setattr(merkle, "node_hash", node_hash)
+    for height in range(top):
+        attester.statement(height)
+    assert hashed == []
 
 
 def test_good_fabric_bundle_verifies(scenario: Scenario, fabric: FabricScenario) -> None:
