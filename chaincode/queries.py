@@ -32,33 +32,41 @@ def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
     return {"pid": pid, "purpose": purpose, "entitlements": found, "withheld": withheld}
 
 
-def _referral_item(tx: Tx, reader: Reader, referral: Obj) -> Obj:
+def _referral_item(reader: Reader, referral: Obj, log: list[Obj]) -> Obj:
+    """The referral with its events from her `log`, or only its ID when withheld."""
     if not reader.sees_referral(referral):
         return {"referral_id": referral["referral_id"], "withheld": True}
     events = [
         r
-        for r in _log(tx, referral["pid"])
+        for r in log
         if r["category"] == "referrals" and r["event"]["referral_id"] == referral["referral_id"]
     ]
     return {**referral, "events": events, "withheld": False}
 
 
 def referral(tx: Tx, referral_id: str, purpose: str) -> Obj:
-    reader = Reader(tx, purpose)
-    item = _referral_item(tx, reader, referrals.load(tx, referral_id))
-    if item["withheld"]:  # as if unknown: a refusal would tell that the ID exists
+    return _visible(tx, Reader(tx, purpose), referrals.load(tx, referral_id))[0]
+
+
+def _visible(tx: Tx, reader: Reader, referral: Obj) -> tuple[Obj, list[Obj]]:
+    """A referral the reader may see, with her log; else as if unknown (a refusal would
+    tell that the ID exists)."""
+    if not reader.sees_referral(referral):
         raise NotFoundError("referral_not_found", "no such referral", "referral_id")
-    return item
+    log = _log(tx, referral["pid"])
+    return _referral_item(reader, referral, log), log
 
 
 def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
-    """The referral, then its parent, grandparent, ... up to the root."""
+    """The referral, then its parent, grandparent, ... up to the root: all about one
+    person (the contract refuses a parent about another), so her log is read once."""
     reader = Reader(tx, purpose)
-    chain = [referral(tx, referral_id, purpose)]
-    parent_id = chain[0]["parent_referral_id"]
+    first, log = _visible(tx, reader, referrals.load(tx, referral_id))
+    chain = [first]
+    parent_id = first["parent_referral_id"]
     while parent_id is not None and len(chain) < MAX_CHAIN:
         parent = referrals.load(tx, parent_id)
-        chain.append(_referral_item(tx, reader, parent))
+        chain.append(_referral_item(reader, parent, log))
         parent_id = parent["parent_referral_id"]
     return {"referral_id": referral_id, "purpose": purpose, "chain": chain}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -265,7 +266,15 @@ def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
         {"referral_id": r1["referral_id"], "withheld": True},
     ]
 
-    # C is party to r2 and r3 but not r1.
+    scans: list[str] = []
+    stored = ledger.stub.get_state_by_partial_composite_key
+
+    def scan(object_type: str, attributes: Sequence[str]) -> Iterator[tuple[str, bytes]]:
+        scans.append("/".join([object_type, *attributes]))
+        return stored(object_type, attributes)
+
+    ledger.stub.get_state_by_partial_composite_key = scan  # type: ignore[method-assign]
+    # C is party to r2 and r3 but not r1; her history is read once for the whole chain.
     mid = ledger.query(ORG_C, "referral_chain", r3["referral_id"])["chain"]
     assert [i["withheld"] for i in mid] == [False, False, True]
     assert mid[1]["state"] == "accepted"
@@ -273,6 +282,7 @@ def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
         "referral.created",
         "referral.accepted",
     ]
+    assert len([s for s in scans if s.endswith("/event")]) == 1
 
     # A consent for service continuity opens the whole chain to D, only for that purpose.
     ledger.submit(
