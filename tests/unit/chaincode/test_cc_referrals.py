@@ -212,12 +212,8 @@ def test_referral_citing_missing_consent(ledger: Ledger) -> None:
     assert (info.value.code, info.value.field) == ("consent_not_found", "consent_id")
 
 
-def test_a_hand_over_reads_each_key_once(ledger: Ledger) -> None:
-    """On Fabric every read is a round trip to the peer: the cited consent is read once."""
-    consent = consent_granted(grantees=[ORG_B], purposes=["referral"])
-    ledger.submit(ORG_A, consent)
-    referral = referral_created(consent_id=consent["consent_id"])
-    ledger.submit(ORG_A, referral)
+def _counting_reads(ledger: Ledger) -> list[str]:
+    """The keys the contract reads from now on, in order (on Fabric, each a round trip)."""
     reads: list[str] = []
     stored = ledger.stub.get_state
 
@@ -226,6 +222,16 @@ def test_a_hand_over_reads_each_key_once(ledger: Ledger) -> None:
         return stored(key)
 
     ledger.stub.get_state = get_state  # type: ignore[method-assign]
+    return reads
+
+
+def test_a_hand_over_reads_each_key_once(ledger: Ledger) -> None:
+    """On Fabric every read is a round trip to the peer: the cited consent is read once."""
+    consent = consent_granted(grantees=[ORG_B], purposes=["referral"])
+    ledger.submit(ORG_A, consent)
+    referral = referral_created(consent_id=consent["consent_id"])
+    ledger.submit(ORG_A, referral)
+    reads = _counting_reads(ledger)
     handed = {
         "event_id": "00000000-0000-4000-8000-00000000a001",
         "type": "referral.handed_over",
@@ -243,14 +249,7 @@ def test_an_inbox_page_reads_its_own_referrals_and_no_further(ledger: Ledger) ->
     to_c = [referral_created(to_org=ORG_C) for _ in range(12)]
     for referral in [x for pair in zip(to_b, to_c, strict=True) for x in pair]:
         ledger.submit(ORG_A, referral)
-    reads: list[str] = []
-    stored = ledger.stub.get_state
-
-    def get_state(key: str) -> bytes | None:
-        reads.append(key)
-        return stored(key)
-
-    ledger.stub.get_state = get_state  # type: ignore[method-assign]
+    reads = _counting_reads(ledger)
     page = ledger.query(ORG_B, "referrals", "incoming", "", "", "", "3")
     assert [r["referral_id"] for r in page["referrals"]] == [r["referral_id"] for r in to_b[:3]]
     assert page["more"] is True
