@@ -41,6 +41,7 @@ from ledger_gw.log.merkle import (
     consistency_nodes,
     inclusion_nodes,
     leaf_hash,
+    node_hash,
     root_of,
     verify_inclusion,
 )
@@ -107,12 +108,19 @@ def block_leaves(raw: bytes) -> list[bytes]:
     return [leaf_hash(statement(block, i)) for i in range(len(block.data.data))]
 
 
+TILE_LEVEL = 8  # a tile: the 256 leaves under one node of the tree
+
+
 @dataclass
 class ValidityTree:
-    """The validity log of blocks 0 to ``height - 1`` (each block's leaf hashes)."""
+    """The validity log of blocks 0 to ``height - 1`` (each block's leaf hashes), and,
+    where its keeper has them, the roots of its whole tiles in order (``2**tile_level``
+    leaves each): a proof's nodes above a tile then hash tile roots, not every leaf."""
 
     genesis_hash: bytes
     blocks: list[list[bytes]]
+    tiles: Sequence[bytes] = ()
+    tile_level: int = TILE_LEVEL
 
     @property
     def height(self) -> int:
@@ -126,12 +134,13 @@ class ValidityTree:
 
     def checkpoint(self) -> ckpt.Checkpoint:
         leaves = self.leaves()
-        return ckpt.Checkpoint(validity_origin(self.genesis_hash), len(leaves), root_of(leaves))
+        root = self._root(leaves, 0, len(leaves))
+        return ckpt.Checkpoint(validity_origin(self.genesis_hash), len(leaves), root)
 
     def proof(self, leaf: int) -> list[bytes]:
         """The RFC 9162 inclusion proof of ``leaf`` in the whole tree."""
         leaves = self.leaves()
-        return _hashes(leaves, inclusion_nodes(leaf, len(leaves)))
+        return self._hashes(leaves, inclusion_nodes(leaf, len(leaves)))
 
     def consistency(self, size1: int, size2: int) -> list[bytes]:
         """The RFC 9162 proof that the tree of ``size1`` leaves is a prefix of the tree of
@@ -140,11 +149,24 @@ class ValidityTree:
         leaves = self.leaves()
         if not 0 < size1 <= size2 <= len(leaves):
             raise ValueError(f"no proof from {size1} to {size2} leaves in {len(leaves)}")
-        return _hashes(leaves[:size2], consistency_nodes(size1, size2))
+        return self._hashes(leaves[:size2], consistency_nodes(size1, size2))
 
+    def _hashes(self, leaves: Sequence[bytes], nodes: ProofNodes) -> list[bytes]:
+        return nodes.rehash([self._root(leaves, n.begin, 1 << n.level) for n in nodes.ids])
 
-def _hashes(leaves: Sequence[bytes], nodes: ProofNodes) -> list[bytes]:
-    return nodes.rehash([root_of(leaves[n.begin : n.begin + (1 << n.level)]) for n in nodes.ids])
+    def _root(self, leaves: Sequence[bytes], begin: int, size: int) -> bytes:
+        """The root of ``leaves[begin : begin + size]`` (RFC 9162's MTH), from whole
+        tiles' roots wherever it covers them."""
+        size = min(size, len(leaves) - begin)
+        tile = 1 << self.tile_level
+        if size <= tile or begin % tile or (begin + size) // tile > len(self.tiles):
+            return root_of(leaves[begin : begin + size])
+        if size & (size - 1) == 0:  # a whole subtree, so whole tiles
+            return root_of(self.tiles[begin // tile : (begin + size) // tile])
+        left = 1 << ((size - 1).bit_length() - 1)
+        return node_hash(
+            self._root(leaves, begin, left), self._root(leaves, begin + left, size - left)
+        )
 
 
 def validity_evidence(

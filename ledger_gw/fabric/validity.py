@@ -31,7 +31,12 @@ from typing import Protocol
 
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
-from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves, validity_origin
+from ledger_gw.audit.fabric_validity import (
+    TILE_LEVEL,
+    ValidityTree,
+    block_leaves,
+    validity_origin,
+)
 from ledger_gw.errors import ConfigError, IntegrityError, LedgerError, UnavailableError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.log.checkpoint import (
@@ -41,7 +46,7 @@ from ledger_gw.log.checkpoint import (
     merge_statements,
     parse_signer,
 )
-from ledger_gw.log.merkle import EMPTY_ROOT, CompactRange
+from ledger_gw.log.merkle import EMPTY_ROOT, CompactRange, root_of
 from ledger_gw.log.note import Note, NoteError, NoteSigner
 
 _log = logging.getLogger(__name__)
@@ -69,6 +74,11 @@ class PeerTree:
     # whole channel's history.
     _roots: dict[int, tuple[int, bytes]] = field(default_factory=dict)
     _range: CompactRange = field(default_factory=CompactRange)
+    # The roots of the whole tiles read so far, and the leaves of the tile being read:
+    # a proof then hashes a few thousand nodes at a million leaves, not all of them.
+    _tiles: list[bytes] = field(default_factory=list)
+    _tail: list[bytes] = field(default_factory=list)
+    tile_level: int = TILE_LEVEL
     _lock: threading.Lock = field(default_factory=threading.Lock)
     blocks_read: int = 0
 
@@ -76,8 +86,14 @@ class PeerTree:
         """Blocks 0 to ``height - 1``, checked to chain, as a tree (the genesis block,
         which the auditor pins, states nothing)."""
         with self._lock:
-            self._read(height)
-            return ValidityTree(self._hashes[0], [self._leaves[n] for n in range(height)])
+            self._read(max(height, 1))
+            size = self._roots[height][0] if height else 0
+            return ValidityTree(
+                self._hashes[0],
+                [self._leaves[n] for n in range(height)],
+                self._tiles[: size >> self.tile_level],
+                self.tile_level,
+            )
 
     def checkpoint(self, height: int) -> Checkpoint:
         """What ``tree(height).checkpoint()`` is, from the roots kept as blocks were read."""
@@ -101,6 +117,10 @@ class PeerTree:
             self._leaves[number] = block_leaves(raw) if number else []
             for leaf in self._leaves[number]:  # blocks are read in order, from the first
                 self._range.append(leaf)
+                self._tail.append(leaf)
+                if len(self._tail) == 1 << self.tile_level:
+                    self._tiles.append(root_of(self._tail))
+                    self._tail = []
             self._roots[number + 1] = (self._range.size, self._range.root())
 
 

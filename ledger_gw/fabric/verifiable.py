@@ -201,10 +201,10 @@ class FabricLog:
     def _validity_evidence(self, records: Sequence[Record], height: int) -> dict[str, Any] | None:
         """The statements of the members that state this peer's tree at ``height``, with
         its proofs; None when none does."""
-        tree = self._validity.tree(height)
-        note = attest(self.attesters, height, tree.checkpoint().text())
+        note = attest(self.attesters, height, self._validity.checkpoint(height).text())
         if note is None:
             return None
+        tree = self._validity.tree(height)
         positions = [divmod(r.position, POSITION_STRIDE) for r in records]
         return validity_evidence(
             note, tree, [(r.tx_id, n, i) for r, (n, i) in zip(records, positions, strict=True)]
@@ -225,14 +225,13 @@ class FabricLog:
     def _attested(self, height: int) -> tuple[ValidityTree, str]:
         """The validity tree at ``height`` and the members' merged statement of it;
         409 when fewer members than one state this peer's tree."""
-        tree = self._validity.tree(height)
-        note = attest(self.attesters, height, tree.checkpoint().text())
+        note = attest(self.attesters, height, self._validity.checkpoint(height).text())
         if note is None:
             raise ConflictError(
                 f"no member states the validity log this peer committed at height {height}",
                 code="validity_not_attested",
             )
-        return tree, note
+        return self._validity.tree(height), note
 
     def validity_inclusion(
         self, position: int | None, tx_id: str | None, size: int | None
@@ -381,7 +380,7 @@ class FabricLog:
             "head_hash": _hex(block_header_hash(head.header)),
             "head_block": base64.b64encode(raw).decode(),
         }
-        validity = attest(self.attesters, height, self._validity.tree(height).checkpoint().text())
+        validity = attest(self.attesters, height, self._validity.checkpoint(height).text())
         if validity is not None:
             out["validity"] = validity
         return out

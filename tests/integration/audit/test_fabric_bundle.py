@@ -190,6 +190,15 @@ def test_a_members_statement_at_any_height_is_the_whole_trees_without_rehashing_
     for height in range(1, top):
         assert peer.checkpoint(height) == peer.tree(height).checkpoint()
     assert peer.checkpoint(top - 1).size > peer.checkpoint(0).size == 0
+    tiled = PeerTree(cast(FabricLedger, fabric.peer), "AGENCY-A", tile_level=1)
+    whole = peer.tree(top - 1)
+    for height in (top - 1, top // 2):  # the tiles it keeps serve lower heights too
+        tree, leaves = tiled.tree(height), len(peer.tree(height).leaves())
+        assert len(tree.tiles) == leaves // 2
+        assert [tree.proof(n) for n in range(leaves)] == [
+            peer.tree(height).proof(n) for n in range(leaves)
+        ]
+        assert tree.consistency(1, leaves) == whole.consistency(1, leaves)
     attester = fabric.attesters[0]
     for height in range(top):
         attester.statement(height)
