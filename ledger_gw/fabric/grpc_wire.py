@@ -58,21 +58,28 @@ class _FrameLengths:
         self._header = b""  # a frame header's first bytes, split between reads
 
     def exceeded(self, data: memoryview) -> bool:
-        at, size = 0, len(data)
-        while at < size:
-            if self._skip:
-                step = min(self._skip, size - at)
-                self._skip -= step
-                at += step
-                continue
-            taken = bytes(data[at : at + 9 - len(self._header)])
-            self._header += taken
-            at += len(taken)
-            if len(self._header) == 9:
-                self._skip = int.from_bytes(self._header[:3], "big")
-                self._header = b""
-                if self._skip > self._most:
-                    return True
+        size = len(data)
+        at = self._skip  # where the first header starts in this read (maybe beyond it)
+        if self._header:  # a header split between reads: its rest comes first
+            rest = 9 - len(self._header)
+            self._header += bytes(data[:rest])
+            if len(self._header) < 9:
+                self._skip = 0
+                return False
+            length = int.from_bytes(self._header[:3], "big")
+            self._header = b""
+            if length > self._most:
+                return True
+            at = rest + length
+        while at + 9 <= size:  # whole headers: most reads hold several frames
+            length = data[at] << 16 | data[at + 1] << 8 | data[at + 2]
+            if length > self._most:
+                return True
+            at += 9 + length
+        if at < size:
+            self._header = bytes(data[at:])
+            at = size
+        self._skip = at - size
         return False
 
 

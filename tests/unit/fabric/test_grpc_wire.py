@@ -7,6 +7,7 @@ frames (RFC 9113) on a socket pair and reads back exactly what the server sent.
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import threading
@@ -376,3 +377,23 @@ def test_a_compressed_or_oversized_message_ends_its_call_not_the_connection(
     client.next_of(HEADERS)
     client.message(5, b"next")
     assert client.next_of(DATA)[2].endswith(b"next")
+
+
+def test_frame_lengths_are_found_however_the_reads_cut_the_stream() -> None:
+    """Frames of every allowed length pass in reads of any size; a header declaring
+    more is caught in the read that brings its last byte."""
+    rng = random.Random(7)
+    for _ in range(200):
+        lengths = [rng.choice([0, 1, 8, 9, 100, 16_384]) for _ in range(rng.randint(0, 12))]
+        frames = [FRAME.pack(n >> 8, n & 0xFF, DATA, 0, 1) + b"x" * n for n in lengths]
+        stream = PREFACE + b"".join(frames)
+        big = len(stream)
+        stream += FRAME.pack(0x100, 0, DATA, 0, 1) + b"y" * 20  # declares 65,536 bytes
+        guard, at, caught = w._FrameLengths(16_384), 0, None
+        while at < len(stream) and caught is None:
+            read = stream[at : at + rng.choice([1, 2, 5, 9, 10, 64, 4096, 70_000])]
+            if guard.exceeded(memoryview(read)):
+                caught = (at, at + len(read))
+            at += len(read)
+        assert caught is not None
+        assert caught[0] <= big + 8 < caught[1]
