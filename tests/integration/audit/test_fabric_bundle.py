@@ -180,11 +180,12 @@ def _rewrite(bundle: Bundle, tx_id: str, change: Any) -> None:
     blocks[i] = base64.b64encode(fb.rewrite_tx(base64.b64decode(blocks[i]), tx_id, change)).decode()
 
 
-def test_a_members_statement_at_any_height_is_the_whole_trees_without_rehashing_it(
+def test_a_members_checkpoints_and_proofs_come_from_what_it_kept_of_the_blocks(
     fabric: FabricScenario, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Anyone may ask a member's gateway for its statement at a height: the member keeps
-    each height's root as it reads the blocks, and hashes no leaf again to answer."""
+    each height's root as it reads the blocks, and hashes no leaf again to answer; its
+    proofs hash the roots of whole tiles it kept, and are the whole tree's."""
     peer = PeerTree(cast(FabricLedger, fabric.peer), "AGENCY-A")
     top = fabric.peer.height()
     for height in range(1, top):
