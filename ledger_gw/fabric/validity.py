@@ -46,7 +46,7 @@ from ledger_gw.log.checkpoint import (
     merge_statements,
     parse_signer,
 )
-from ledger_gw.log.merkle import EMPTY_ROOT, CompactRange, root_of
+from ledger_gw.log.merkle import EMPTY_ROOT, CompactRange
 from ledger_gw.log.note import Note, NoteError, NoteSigner
 
 _log = logging.getLogger(__name__)
@@ -74,10 +74,9 @@ class PeerTree:
     # whole channel's history.
     _roots: dict[int, tuple[int, bytes]] = field(default_factory=dict)
     _range: CompactRange = field(default_factory=CompactRange)
-    # The roots of the whole tiles read so far, and the leaves of the tile being read:
+    # The roots of the whole tiles read so far (nodes the range completes as it grows):
     # a proof then hashes a few thousand nodes at a million leaves, not all of them.
     _tiles: list[bytes] = field(default_factory=list)
-    _tail: list[bytes] = field(default_factory=list)
     tile_level: int = TILE_LEVEL
     _lock: threading.Lock = field(default_factory=threading.Lock)
     blocks_read: int = 0
@@ -116,11 +115,9 @@ class PeerTree:
             self._hashes[number] = block_header_hash(block.header)
             self._leaves[number] = block_leaves(raw) if number else []
             for leaf in self._leaves[number]:  # blocks are read in order, from the first
-                self._range.append(leaf)
-                self._tail.append(leaf)
-                if len(self._tail) == 1 << self.tile_level:
-                    self._tiles.append(root_of(self._tail))
-                    self._tail = []
+                for node, node_hash in self._range.append(leaf):
+                    if node.level == self.tile_level:
+                        self._tiles.append(node_hash)
             self._roots[number + 1] = (self._range.size, self._range.root())
 
 
