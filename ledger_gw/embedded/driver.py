@@ -107,15 +107,16 @@ class Driver:
         return 0 if last is None else int(last) + 1
 
     def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
-        sql, params = self._committed(tx_ids)
-        return _committed_rows(self._all(sql, params))
-
-    def _committed(self, tx_ids: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+        """Which of `tx_ids` the log holds: (transaction ID, position, entry)."""
         ids = [bytes.fromhex(t) for t in tx_ids]
         if self.remote:
-            return "SELECT tx_id, seq, entry FROM log WHERE tx_id = ANY(%b::bytea[])", (ids,)
-        marks = ", ".join([self.mark] * len(tx_ids))
-        return f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", tuple(ids)  # noqa: S608
+            rows = self._all(
+                "SELECT tx_id, seq, entry FROM log WHERE tx_id = ANY(%b::bytea[])", (ids,)
+            )
+        else:
+            marks = ", ".join([self.mark] * len(tx_ids))
+            rows = self._all(f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", ids)  # noqa: S608
+        return [_committed_row(*row) for row in rows]
 
     def head(
         self,
@@ -288,7 +289,7 @@ def _untagged(
         if tag == _SIZE_TAG:
             size = 0 if seq is None else int(seq) + 1
         elif tag == _COMMITTED_TAG:
-            committed.append((bytes(key).hex(), int(seq), unpack(bytes(value[-1]))))
+            committed.append(_committed_row(key, seq, value[-1]))
         elif tag == _KEY_TAG:
             found[bytes(key)] = _value((key, *value))
         else:
@@ -325,8 +326,9 @@ _CURRENT = (
 )
 
 
-def _committed_rows(found: Sequence[Any]) -> list[tuple[str, int, bytes]]:
-    return [(bytes(t).hex(), int(s), unpack(bytes(e))) for t, s, e in found]
+def _committed_row(tx_id: Any, seq: Any, entry: Any) -> tuple[str, int, bytes]:
+    """A log row found by transaction ID, as `Head.committed` lists it."""
+    return bytes(tx_id).hex(), int(seq), unpack(bytes(entry))
 
 
 def _value(row: Sequence[Any]) -> bytes:
