@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import os
 import signal
@@ -133,10 +134,13 @@ class FabricStub:
             more = self._ask(M.QUERY_STATE_NEXT, pb.shim.QueryStateNext(id=response.id))
             response = pb.shim.QueryResponse.FromString(more)
 
-    def get_state_by_range(self, start: str, end: str) -> Iterator[tuple[str, bytes]]:
-        first = self._ask(
-            M.GET_STATE_BY_RANGE, pb.shim.GetStateByRange(startKey=start, endKey=end, collection="")
+    def get_state_by_range(
+        self, start: str, end: str, metadata: bytes = b""
+    ) -> Iterator[tuple[str, bytes]]:
+        asked = pb.shim.GetStateByRange(
+            startKey=start, endKey=end, collection="", metadata=metadata
         )
+        first = self._ask(M.GET_STATE_BY_RANGE, asked)
         for item in self._pages(first):
             kv = pb.queryresult.KV.FromString(item.resultBytes)
             yield str(kv.key), bytes(kv.value)
@@ -153,12 +157,7 @@ class FabricStub:
         """One page of a range: the peer reads no further (queries only: a transaction
         whose range was paged may not write)."""
         paged = pb.shim.QueryMetadata(pageSize=limit, bookmark="").SerializeToString()
-        first = self._ask(
-            M.GET_STATE_BY_RANGE,
-            pb.shim.GetStateByRange(startKey=start, endKey=end, collection="", metadata=paged),
-        )
-        rows = [pb.queryresult.KV.FromString(item.resultBytes) for item in self._pages(first)]
-        return [(str(kv.key), bytes(kv.value)) for kv in rows[:limit]]
+        return list(itertools.islice(self.get_state_by_range(start, end, paged), limit))
 
     def set_event(self, name: str, payload: bytes) -> None:
         if not name:
