@@ -39,23 +39,29 @@ def encode(kind: str, key: Key) -> str:
 
 def decode(kind: str, cursor: str) -> Key:
     """The key a cursor of list `kind` names; ValidationError for anything else."""
+    return decode_as(kind, cursor, lambda key: key)
+
+
+def decode_as(kind: str, cursor: str, read: Callable[[Key], T]) -> T:
+    """What `read` makes of the key a cursor of list `kind` names; ValidationError for a
+    cursor that list did not give, or whose key `read` refuses (ValueError)."""
     try:
         if len(cursor) > MAX_CURSOR:
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value = json.loads(raw)
+        if (
+            not isinstance(value, list)
+            or len(value) < 2
+            or value[0] != kind
+            or not all(isinstance(v, str) for v in value)
+        ):
+            raise ValueError
+        return read(tuple(value[1:]))
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        value = None
-    if (
-        not isinstance(value, list)
-        or len(value) < 2
-        or value[0] != kind
-        or not all(isinstance(v, str) for v in value)
-    ):
         raise ValidationError(
             "cursor is not one this list gave", code="invalid_cursor", field="cursor"
-        )
-    return tuple(value[1:])
+        ) from None
 
 
 def check_limit(limit: int) -> int:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from chaincode.fields import TIMESTAMP, UUID, matches
-from ledger_gw.errors import ValidationError
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pages import DEFAULT_LIMIT, Key, check_limit, decode, encode, paginate
+from ledger_gw.services.pages import DEFAULT_LIMIT, Key, check_limit, decode_as, encode, paginate
 
 
 def history(gateway: Gateway, caller: Caller, pid: str, purpose: str) -> Any:
@@ -111,7 +110,7 @@ def referrals_page(
     """The caller's organisation's inbox (`incoming`) or outbox (`outgoing`), oldest
     first, optionally in one state: the contract reads the page and no more."""
     kind = f"referrals:{direction}:{state or ''}"
-    after = _referral_after(kind, cursor) if cursor else ("", "")
+    after = decode_as(kind, cursor, _referral_after) if cursor else ("", "")
     args = (direction, state or "", *after, str(check_limit(limit)))
     out = gateway.client(caller).query("referrals", *args)
     shown, more = out.pop("referrals"), out.pop("more")
@@ -120,10 +119,8 @@ def referrals_page(
     return {**out, "referrals": shown, "next": following}
 
 
-def _referral_after(kind: str, cursor: str) -> Key:
-    after = decode(kind, cursor)
-    if len(after) != 2 or not matches(TIMESTAMP, after[0]) or not matches(UUID, after[1]):
-        raise ValidationError(
-            "cursor is not one this list gave", code="invalid_cursor", field="cursor"
-        )
-    return after
+def _referral_after(key: Key) -> Key:
+    """A referral's (created_at, referral_id), as the contract reads on after it."""
+    if len(key) != 2 or not matches(TIMESTAMP, key[0]) or not matches(UUID, key[1]):
+        raise ValueError("not a referral's place in a list")
+    return key

@@ -21,7 +21,7 @@ from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_h
 from ledger_gw.pseudonym import new_salt as _new_salt
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pages import DEFAULT_LIMIT, Page, check_limit, decode, page_of
+from ledger_gw.services.pages import DEFAULT_LIMIT, Key, Page, check_limit, decode_as, page_of
 
 DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -121,7 +121,7 @@ def search(
     needle = (q or "").casefold()
     query = select(Person).order_by(Person.created_at, Person.id)
     if cursor:
-        after = _after(cursor)
+        after = decode_as("registrations", cursor, _after)
         query = query.where(tuple_(Person.created_at, Person.id) > after)
     if not needle:
         query = query.limit(limit + 1)
@@ -138,18 +138,13 @@ def search(
 _CHUNK = 500  # rows fetched at a time while searching
 
 
-def _after(cursor: str) -> tuple[dt.datetime, str]:
+def _after(key: Key) -> tuple[dt.datetime, str]:
     """The (created_at, person_id) a cursor of this list names."""
-    key = decode("registrations", cursor)
-    try:
-        moment = dt.datetime.fromisoformat(key[0])
-    except ValueError:
-        moment = None
-    if len(key) != 2 or moment is None or moment.tzinfo is None:
-        raise ValidationError(
-            "cursor is not one this list gave", code="invalid_cursor", field="cursor"
-        )
-    return moment, key[1]
+    at, person_id = key
+    moment = dt.datetime.fromisoformat(at)
+    if moment.tzinfo is None:
+        raise ValueError("a time with no zone")
+    return moment, person_id
 
 
 def _haystack(view: Mapping[str, Any]) -> str:
