@@ -61,6 +61,7 @@ class Driver:
         current = _CURRENT  # the entry is read only for a value that quotes it
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
+        self._page = f"{self._scan} LIMIT {m}"
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
         self._current = current
 
@@ -76,7 +77,7 @@ class Driver:
         return [(bytes(row[0]), _value(row)) for row in self._all(self._scan, (low, high))]
 
     def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        rows = self._all(f"{self._scan} LIMIT {self.mark}", (low, high, limit))
+        rows = self._all(self._page, (low, high, limit))
         return [(bytes(row[0]), _value(row)) for row in rows]
 
     def read_many(
