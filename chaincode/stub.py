@@ -37,6 +37,11 @@ class Stub(Protocol):
 
     def get_state(self, key: str) -> bytes | None: ...
 
+    def get_states(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's value, in order: one request where the peer takes several at once
+        (Fabric 3.1's multiple-key reads), one each elsewhere."""
+        ...
+
     def put_state(self, key: str, value: bytes) -> None: ...
 
     def get_state_by_partial_composite_key(

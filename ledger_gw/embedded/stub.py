@@ -215,6 +215,9 @@ class TxStub:
     def get_state(self, key: str) -> bytes | None:
         return self._view.get(key.encode())
 
+    def get_states(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.get_state(key) for key in keys]
+
     def put_state(self, key: str, value: bytes) -> None:
         self.writes[key.encode()] = bytes(value)
 

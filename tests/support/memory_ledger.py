@@ -48,6 +48,9 @@ class MemoryStub:
     def get_state(self, key: str) -> bytes | None:
         return self._state.get(key)
 
+    def get_states(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.get_state(key) for key in keys]
+
     def put_state(self, key: str, value: bytes) -> None:
         self.writes[key] = bytes(value)
 

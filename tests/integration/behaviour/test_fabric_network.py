@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -163,3 +166,22 @@ def test_evidence_read_right_after_a_commit_finds_it(fabric: Backend) -> None:
         [outcome] = client.submit_many([ev.consent_granted(ev.pid())])
         evidence = ledger.evidence(outcome.tx_id, "AUDITOR-X")
         assert evidence.tx_id == outcome.tx_id
+
+
+def test_the_chaincode_servers_take_what_their_peers_offer(fabric_profile: Path) -> None:
+    """A Fabric 3.1 peer offers, in READY, reads of several keys in one request and
+    writes in batches, and each chaincode server takes both (a grant is then two
+    requests to the peer, not seven); a 2.5 peer offers neither. Every write of this
+    suite went through what the peers offered."""
+    peer = Path(os.environ["FABRIC_HOME"]) / "bin" / "peer"
+    version = subprocess.run([peer, "version"], capture_output=True, text=True, check=True)
+    found = re.search(r"Version: (\d+)\.(\d+)", version.stdout)
+    assert found is not None
+    offers = (int(found[1]), int(found[2])) >= (3, 1)
+    logs = sorted((fabric_profile.parent / "logs").glob("chaincode-AGENCY-*.log"))
+    assert logs
+    for log in logs:
+        ready = [line for line in log.read_text().splitlines() if " ready (" in line]
+        assert ready, log
+        expected = "keys_a_read=1000, writes_a_batch=1000" if offers else "keys_a_read=0"
+        assert all(expected in line for line in ready), ready

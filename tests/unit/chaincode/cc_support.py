@@ -34,6 +34,9 @@ class FakeStub:
     def get_state(self, key: str) -> bytes | None:
         return self.state.get(key)
 
+    def get_states(self, keys: Sequence[str]) -> list[bytes | None]:
+        return [self.get_state(key) for key in keys]
+
     def put_state(self, key: str, value: bytes) -> None:
         assert isinstance(value, bytes)
         self.puts.append((key, value))

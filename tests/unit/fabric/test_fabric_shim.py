@@ -63,11 +63,16 @@ class FakePeer:
     def receive(self) -> Any:
         return next(self._in)
 
-    def handshake(self) -> Any:
+    def handshake(self, offers: bytes = b"") -> Any:
+        """`offers`: READY's payload, what a Fabric 3.1 peer takes beyond one key a
+        request (a 2.5 peer sends none)."""
         register = self.receive()
         self.send(M(type=M.REGISTERED))
-        self.send(M(type=M.READY))
+        self.send(M(type=M.READY, payload=offers))
         return register
+
+    def answer(self, asked: Any, payload: bytes = b"") -> None:
+        self.send(M(type=M.RESPONSE, payload=payload, txid=asked.txid, channel_id="referrals"))
 
     def transaction(
         self, signer: FabricSigner, function: str, *args: bytes, nonce: bytes = b"n" * 24
@@ -166,6 +171,111 @@ def test_register_ready_and_a_transaction_with_its_event(
     assert seen["time"] == WHEN
     assert seen["creator"] == Identity("AGENCY-B", "agency")
     assert (seen["fn"], list(seen["args"])) == ("submit", [b'{"e":1}'])
+
+
+def _offers(keys: int, writes: int) -> bytes:
+    return bytes(
+        pb.chaincode.ChaincodeAdditionalParams(
+            use_get_multiple_keys=True,
+            max_size_get_multiple_keys=keys,
+            use_write_batch=True,
+            max_size_write_batch=writes,
+        ).SerializeToString()
+    )
+
+
+def _reads_three_writes_three(got: list[list[bytes | None]]) -> Contract:
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        got.append(stub.get_states(["k1", "absent", "k3"]))
+        for n in (1, 2, 3):
+            stub.put_state(f"w{n}", f"v{n}".encode())
+        if args == [b"refuse"]:
+            raise ValidationError("invalid_value", "refused after writing", "x")
+        return b"{}"
+
+    return contract
+
+
+def test_a_peer_that_offers_batches_is_asked_several_keys_at_once_and_sent_writes_at_the_end(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    """A Fabric 3.1 peer's READY offers reads of several keys and batched writes, each
+    up to a size: a transaction's reads and writes go in as few requests as the sizes
+    allow, the writes once the contract has returned, before COMPLETED."""
+    got: list[list[bytes | None]] = []
+    peer = connect(_reads_three_writes_three(got))
+    peer.handshake(_offers(keys=2, writes=2))
+    peer.transaction(signer, "submit")
+    values = {"k1": b"v1", "k3": b"v3"}
+    for expected in (["k1", "absent"], ["k3"]):
+        ask = peer.receive()
+        assert ask.type == M.GET_STATE_MULTIPLE
+        keys = list(pb.shim.GetStateMultiple.FromString(ask.payload).keys)
+        assert keys == expected
+        found = pb.shim.GetStateMultipleResult(values=[values.get(k, b"") for k in keys])
+        peer.answer(ask, found.SerializeToString())
+    sent: list[tuple[str, bytes]] = []
+    for size in (2, 1):
+        batch = peer.receive()
+        assert batch.type == M.WRITE_BATCH_STATE
+        records = pb.shim.WriteBatchState.FromString(batch.payload).rec
+        assert len(records) == size
+        assert {r.type for r in records} == {pb.shim.WriteRecord.PUT_STATE}
+        sent.extend((r.key, r.value) for r in records)
+        peer.answer(batch)
+    assert _response(peer.receive()).status == 200
+    assert got == [[b"v1", None, b"v3"]]
+    assert sent == [("w1", b"v1"), ("w2", b"v2"), ("w3", b"v3")]
+
+
+@pytest.mark.parametrize("offers", [b"", b"\xff\xff not a message"])
+def test_a_peer_that_offers_nothing_is_asked_one_key_a_request(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner, offers: bytes
+) -> None:
+    """Fabric 2.5's READY carries nothing; one that cannot be read offers nothing."""
+    got: list[list[bytes | None]] = []
+    peer = connect(_reads_three_writes_three(got))
+    peer.handshake(offers)
+    peer.transaction(signer, "submit")
+    for key in ("k1", "absent", "k3"):
+        ask = peer.receive()
+        assert (ask.type, pb.shim.GetState.FromString(ask.payload).key) == (M.GET_STATE, key)
+        peer.answer(ask, b"" if key == "absent" else key.encode())
+    for n in (1, 2, 3):
+        put = peer.receive()
+        assert (put.type, pb.shim.PutState.FromString(put.payload).key) == (M.PUT_STATE, f"w{n}")
+        peer.answer(put)
+    assert _response(peer.receive()).status == 200
+    assert got == [[b"k1", None, b"k3"]]
+
+
+def test_a_refused_transaction_sends_none_of_its_batched_writes(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    peer = connect(_reads_three_writes_three([]))
+    peer.handshake(_offers(keys=10, writes=10))
+    peer.transaction(signer, "submit", b"refuse")
+    ask = peer.receive()
+    peer.answer(ask, pb.shim.GetStateMultipleResult(values=[b"", b"", b""]).SerializeToString())
+    response = _response(peer.receive())  # no WRITE_BATCH_STATE before it
+    assert response.status == 400
+
+
+def test_an_answer_with_too_few_values_fails_the_transaction_and_writes_nothing(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner
+) -> None:
+    """The attack: a peer answering three keys with two values, so that each value
+    would be taken for another key's. The transaction fails; no write is sent."""
+    got: list[list[bytes | None]] = []
+    peer = connect(_reads_three_writes_three(got))
+    peer.handshake(_offers(keys=10, writes=10))
+    peer.transaction(signer, "submit")
+    ask = peer.receive()
+    peer.answer(ask, pb.shim.GetStateMultipleResult(values=[b"v1", b"v3"]).SerializeToString())
+    response = _response(peer.receive())
+    assert response.status == 500
+    assert "3 keys with 2 values" in response.message
+    assert got == []
 
 
 def test_a_peer_error_fails_the_transaction_and_is_never_a_value(
