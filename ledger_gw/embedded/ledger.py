@@ -283,8 +283,8 @@ class EmbeddedLedger:
         # what its transactions read first comes with the log's head, the rest with the
         # rounds of running them ahead (embedded.simulation.foresee).
         runs = [(p.identity, p.tx) for p in batch if p.identity is not None]
-        first = first_reads(view, runs) if view.remote else ((), ())
-        head = view.head([p.tx.tx_id for p in batch], *first)
+        first = first_reads(runs) if view.remote else []
+        head = view.head([p.tx.tx_id for p in batch], first)
         tree = self._load_range(conn, head.size)
         start = tree.size
         seen = {

@@ -10,12 +10,11 @@ exactly what running every transaction in log order makes.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from chaincode.contract import invoke
+from chaincode.contract import invoke, keys_read_first
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from ledger_gw.embedded.stub import Lookahead, StateView, TxStub
@@ -88,22 +87,16 @@ class Foreseen:
         )
 
 
-def first_reads(
-    view: StateView, runs: Sequence[tuple[Identity, SignedTransaction]]
-) -> tuple[list[bytes], list[bytes]]:
-    """The keys and prefixes `runs` read first, before any answer tells them what to read
-    next: what running them over `view` (which has read nothing yet) misses. Fetched
-    with the log's head, they spare `foresee` its first round trip, and a single
-    transaction most of its own."""
-    if len(runs) < LOOKAHEAD_FROM:
-        return [], []
-    ahead = Lookahead(view)
+def first_reads(runs: Sequence[tuple[Identity, SignedTransaction]]) -> list[bytes]:
+    """The keys `runs` read first, as the contract names them (`keys_read_first`), each
+    once: fetched with the log's head, they spare `foresee` its first round trip, and a
+    single transaction most of its own."""
+    keys: dict[bytes, None] = {}
     for identity, tx in runs:
-        stub = TxStub(ahead, identity, tx.tx_id, tx.proposal.time)
-        with contextlib.suppress(Exception):  # misled by what it could not read
-            invoke(stub, tx.proposal.function, tx.proposal.contract_args())
-            ahead.apply(stub.writes)
-    return ahead.missed, ahead.missed_scans
+        proposal = tx.proposal
+        for key in keys_read_first(identity.org_id, proposal.function, proposal.contract_args()):
+            keys[key.encode()] = None
+    return list(keys)
 
 
 def foresee(

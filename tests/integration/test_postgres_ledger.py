@@ -94,7 +94,7 @@ def test_a_run_misled_ahead_of_its_turn_is_run_again(
     needed another's reads (an acceptance needs its referral) are made on what was
     missed: none of them is taken."""
     monkeypatch.setattr(ledger_module, "foresee", functools.partial(foresee, rounds=1))
-    monkeypatch.setattr(ledger_module, "first_reads", lambda view, runs: ([], []))
+    monkeypatch.setattr(ledger_module, "first_reads", lambda runs: [])
     verdicts: list[bool] = []
     holds = Foreseen.holds
 
