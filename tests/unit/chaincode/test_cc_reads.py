@@ -4,8 +4,11 @@ what an event's handler reads first, with the event's receipt, in one."""
 
 from __future__ import annotations
 
+import json
+
 from cc_support import ORG_A, ORG_B, Ledger
 
+from chaincode.contract import keys_read_first
 from chaincode.store import (
     consent_key,
     entitlement_key,
@@ -124,3 +127,18 @@ def test_a_resubmitted_event_asks_the_same_once_and_writes_nothing(ledger: Ledge
     assert ledger.submit(ORG_A, event) == original
     assert len(asked) == 1
     assert len(ledger.stub.puts) == writes
+
+
+def test_a_reader_can_learn_the_first_reads_without_running_the_contract(
+    ledger: Ledger,
+) -> None:
+    """What a database-backed ledger fetches with its head: the same keys as the
+    contract's own first request, from the call alone; nothing for anything else."""
+    event = entitlement_granted()
+    raw = json.dumps(event).encode()
+    asked = _requests(ledger)
+    ledger.submit(ORG_A, event)
+    assert keys_read_first(ORG_A, "submit", [raw]) == asked[0]
+    assert keys_read_first(ORG_A, "history", [PID.encode(), b"deduplication"]) == []
+    assert keys_read_first(ORG_A, "submit", [b'{"type": "entitlement.granted"}']) == []
+    assert keys_read_first(ORG_A, "submit", [raw, raw]) == []
