@@ -1,5 +1,5 @@
 """The same appends on SQLite and on PostgreSQL, in the same run: events/s each and the
-ratio; and PostgreSQL without its run-ahead (embedded.simulation.foresee), to weigh it.
+ratio.
 
 The ledgers verify every signature, as in production, and commit durably (SQLite
 synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Each round, on fresh
@@ -27,7 +27,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -41,7 +40,6 @@ from rich.table import Table
 from sqlalchemy import create_engine, text
 
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.embedded import simulation
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
@@ -137,20 +135,14 @@ class Contender:
         self.spent = {"batched": 0.0, "one by one": 0.0}
 
     def append(self, part: str, txs: list[SignedTransaction]) -> None:
-        run_ahead = simulation.LOOKAHEAD_FROM
-        if self.name == "pg, no run-ahead":  # no batch is long enough to run ahead
-            simulation.LOOKAHEAD_FROM = sys.maxsize
-        try:
-            start = time.perf_counter()
-            if part == "batched":
-                for outcome in self.ledger.submit_many(txs):
-                    outcome.unwrap()
-            else:
-                for tx in txs:
-                    self.ledger.submit(tx)
-            self.spent[part] += time.perf_counter() - start
-        finally:
-            simulation.LOOKAHEAD_FROM = run_ahead
+        start = time.perf_counter()
+        if part == "batched":
+            for outcome in self.ledger.submit_many(txs):
+                outcome.unwrap()
+        else:
+            for tx in txs:
+                self.ledger.submit(tx)
+        self.spent[part] += time.perf_counter() - start
 
 
 def race(contenders: list[Contender], batch: int, singles_turn: int) -> dict[str, Figure]:
@@ -179,7 +171,7 @@ def _ratio(a: list[Figure], b: list[Figure], i: int) -> str:
     return f"{statistics.median(x[i] / y[i] for x, y in zip(a, b, strict=True)):.2f}×"
 
 
-CONTENDERS = ("sqlite", "postgresql", "pg, no run-ahead")
+CONTENDERS = ("sqlite", "postgresql")
 
 
 def main() -> None:
@@ -203,7 +195,7 @@ def main() -> None:
             with contextlib.ExitStack() as stack:
                 urls = {
                     "sqlite": f"sqlite:///{Path(tmp) / f'round{r}.db'}",
-                    **{c: stack.enter_context(fresh_database(pg)) for c in CONTENDERS[1:]},
+                    "postgresql": stack.enter_context(fresh_database(pg)),
                 }
                 contenders = [Contender(c, urls[c], ws, txs) for c in CONTENDERS]
                 result = race(contenders, args.batch, args.singles_turn)
@@ -224,13 +216,11 @@ def main() -> None:
     for contender in CONTENDERS:
         table.add_column(contender, justify="right")
     table.add_column("PostgreSQL ÷ SQLite", justify="right")
-    table.add_column("run-ahead on ÷ off", justify="right")
     for i, label in enumerate((f"batches of {args.batch}", "one by one")):
         table.add_row(
             f"append, {label} (events/s, median of {args.rounds})",
             *(f"{statistics.median(f[i] for f in figures[c]):,.0f}" for c in CONTENDERS),
             _ratio(figures["postgresql"], figures["sqlite"], i),
-            _ratio(figures["postgresql"], figures["pg, no run-ahead"], i),
         )
     console.print(table)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -26,7 +26,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
 from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.reader import LogReader, node_hashes
-from ledger_gw.embedded.simulation import Execution, Foreseen, execute, first_reads, foresee
+from ledger_gw.embedded.simulation import execute, first_reads
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.walcopy import WalCopier
 from ledger_gw.embedded.witnessing import Cosigner, Endpoint, Witnessing
@@ -279,9 +279,8 @@ class EmbeddedLedger:
 
     def _append(self, conn: Connection, batch: list[Verdict]) -> None:
         view = StateView(conn)
-        # On a database server, a few round trips for the batch rather than some for each:
-        # what its transactions read first comes with the log's head, the rest with the
-        # rounds of running them ahead (embedded.simulation.foresee).
+        # On a database server, what the batch's transactions read first comes with the
+        # log's head, in its round trip, rather than a round trip each.
         runs = [(p.identity, p.tx) for p in batch if p.identity is not None]
         first = first_reads(runs) if view.remote else []
         head = view.head([p.tx.tx_id for p in batch], first)
@@ -291,24 +290,13 @@ class EmbeddedLedger:
             tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in head.committed
         }
         rows = Rows()
-        foreseen: dict[int, Foreseen | None] = {}
-        if view.remote:
-            ahead = [p for p in batch if p.tx.tx_id not in seen]
-            runs = [(p.identity, p.tx) for p in ahead if p.identity is not None]
-            if len(runs) == len(ahead):
-                foreseen = dict(zip(map(id, ahead), foresee(view, runs), strict=True))
         for p in batch:
             tx_id = p.tx.tx_id
             if tx_id in seen:  # a retried transport: the same signed transaction again
                 p.position, p.result = seen[tx_id]
                 continue
             assert p.identity is not None
-            seer = foreseen.get(id(p))
-            run: Execution = (
-                seer.run
-                if seer is not None and seer.holds(view)
-                else execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
-            )
+            run = execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
             if run.error is not None:
                 p.error = run.error
                 continue

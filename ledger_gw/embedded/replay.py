@@ -75,13 +75,6 @@ class ScratchReads:
     def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         return self.scan_state(low, high)[:limit]  # the replay runs no query
 
-    def read_many(
-        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
-    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
-        found = {key: self.get_state(key) for key in keys}
-        values = {key: value for key, value in found.items() if value is not None}
-        return values, [self.scan_state(low, high) for low, high in ranges]
-
     def write(self, tx_ids: list[bytes], rows: dict[bytes, StateRow]) -> None:
         """One chunk's transaction IDs (IntegrityError from SQLite on a repeat) and the
         current values it leaves."""

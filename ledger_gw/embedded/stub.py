@@ -36,10 +36,6 @@ class StateReads(Protocol):
 
     def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
 
-    def read_many(
-        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
-    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]: ...
-
 
 @dataclass
 class StateView:
@@ -49,7 +45,7 @@ class StateView:
     the DB-API cursor of the SQLAlchemy connection (same transaction, same
     snapshot): building a statement costs more than running it. What was read from
     `conn` is kept for the view's life: a writer holds the write lock, so committed
-    state cannot change under it; `prefetch` and `head` fill this in one round trip.
+    state cannot change under it; `head` fills this in with its round trip.
     """
 
     conn: Connection
@@ -104,43 +100,15 @@ class StateView:
             rows[key] = self.overlay[key]
         return sorted(rows.items())
 
-    def prefetch(self, keys: Iterable[bytes], prefixes: Iterable[bytes]) -> None:
-        """Read the committed values of `keys` and rows under `prefixes`, those not read
-        yet, in one round trip."""
-        wanted, scans = self._unread(keys, prefixes)
-        if wanted or scans:
-            ranges = [(p, _upper_bound(p)) for p in scans]
-            self._learn(wanted, scans, *self._driver.read_many(wanted, ranges))
-
-    def head(
-        self, tx_ids: Sequence[str], keys: Iterable[bytes] = (), prefixes: Iterable[bytes] = ()
-    ) -> Head:
-        """The log's head (`Driver.head`), prefetching `keys` and `prefixes` with it."""
+    def head(self, tx_ids: Sequence[str], keys: Iterable[bytes] = ()) -> Head:
+        """The log's head (`Driver.head`), reading the committed values of `keys` with it."""
         if not isinstance(self._driver, Driver):
             raise TypeError("only the ledger's own tables have a head")
-        wanted, scans = self._unread(keys, prefixes)
-        head = self._driver.head(tx_ids, wanted, [(p, _upper_bound(p)) for p in scans])
-        self._learn(wanted, scans, head.values, head.scans)
+        wanted = [k for k in dict.fromkeys(keys) if k not in self._known]
+        head = self._driver.head(tx_ids, wanted)
+        for key in wanted:
+            self._known[key] = head.values.get(key)
         return head
-
-    def _unread(
-        self, keys: Iterable[bytes], prefixes: Iterable[bytes]
-    ) -> tuple[list[bytes], list[bytes]]:
-        return (
-            [k for k in dict.fromkeys(keys) if k not in self._known],
-            [p for p in dict.fromkeys(prefixes) if p not in self._scanned],
-        )
-
-    def _learn(
-        self,
-        keys: Sequence[bytes],
-        prefixes: Sequence[bytes],
-        found: dict[bytes, bytes],
-        rows: Sequence[list[tuple[bytes, bytes]]],
-    ) -> None:
-        for key in keys:
-            self._known[key] = found.get(key)
-        self._scanned.update(zip(prefixes, rows, strict=True))
 
     def apply(self, writes: dict[bytes, bytes]) -> None:
         if self._sorted is not None:  # kept in order once a scan has needed it
@@ -148,45 +116,6 @@ class StateView:
                 if key not in self.overlay:
                     bisect.insort(self._sorted, key)
         self.overlay.update(writes)
-
-
-class Lookahead(StateView):
-    """A view for running the contract ahead of its turn: it reads nothing from the
-    database, answers from what `base` has read and its own overlay, and records the
-    keys and prefixes it could not answer (read as absent, empty), and every answer it
-    gave (`reads`, `scans`: start new lists for each transaction)."""
-
-    def __init__(self, base: StateView) -> None:
-        self.conn = base.conn
-        self.overlay = {}
-        self._sorted = None
-        self._known = base._known
-        self._scanned = base._scanned
-        self._driver = base._driver
-        self.missed: list[bytes] = []
-        self.missed_scans: list[bytes] = []
-        self.reads: list[tuple[bytes, bytes | None]] = []
-        self.scans: list[tuple[bytes, list[tuple[bytes, bytes]]]] = []
-
-    def get(self, key: bytes) -> bytes | None:
-        value: bytes | None
-        if key in self.overlay:
-            value = self.overlay[key]
-        else:
-            if key not in self._known:
-                self.missed.append(key)
-            value = self._known.get(key)
-        self.reads.append((key, value))
-        return value
-
-    def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
-        committed = self._scanned.get(prefix)
-        if committed is None:
-            self.missed_scans.append(prefix)
-            committed = []
-        rows = self._overlaid(committed, prefix, _upper_bound(prefix))
-        self.scans.append((prefix, rows))
-        return rows
 
 
 class TxStub:

@@ -7,7 +7,6 @@ full verification; and tampering is caught the same way.
 
 from __future__ import annotations
 
-import functools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -17,11 +16,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
-from ledger_gw.embedded import ledger as ledger_module
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.simulation import Foreseen, foresee
-from ledger_gw.embedded.stub import StateView
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
@@ -79,33 +75,33 @@ def _decides_as_on_sqlite(workspace: Workspace, pg: EmbeddedLedger, tmp_path: Pa
 def test_batches_decide_as_on_sqlite(
     workspace: Workspace, pg_ledger: EmbeddedLedger, tmp_path: Path
 ) -> None:
-    """A batch's contracts run ahead of their turn on PostgreSQL: each transaction gets
-    what running it in its turn gives, as on SQLite, where nothing runs ahead."""
+    """On PostgreSQL what the transactions read first comes with the log's head, the
+    rest one key at a time: each transaction gets what it gets on SQLite."""
     _decides_as_on_sqlite(workspace, pg_ledger, tmp_path)
 
 
-def test_a_run_misled_ahead_of_its_turn_is_run_again(
-    workspace: Workspace,
-    pg_ledger: EmbeddedLedger,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+def test_what_a_transaction_reads_first_comes_with_the_head(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With one round of reading ahead and nothing read with the log's head, runs that
-    needed another's reads (an acceptance needs its referral) are made on what was
-    missed: none of them is taken."""
-    monkeypatch.setattr(ledger_module, "foresee", functools.partial(foresee, rounds=1))
-    monkeypatch.setattr(ledger_module, "first_reads", lambda runs: [])
-    verdicts: list[bool] = []
-    holds = Foreseen.holds
+    """On a database server every other read is a round trip: a grant reads nothing
+    more, a closing step only her index of open entitlements (named by the entitlement
+    it reads first)."""
+    reads: list[bytes] = []
+    get_state = Driver.get_state
 
-    def judged(self: Foreseen, view: StateView) -> bool:
-        verdicts.append(holds(self, view))
-        return verdicts[-1]
+    def counted(self: Driver, key: bytes) -> bytes | None:
+        reads.append(key)
+        return get_state(self, key)
 
-    monkeypatch.setattr(Foreseen, "holds", judged)
-    _decides_as_on_sqlite(workspace, pg_ledger, tmp_path)
-    assert False in verdicts  # misled, and run again in its turn
-    assert True in verdicts
+    monkeypatch.setattr(Driver, "get_state", counted)
+    client = OrgClient(pg_ledger, workspace.signer("AGENCY-A"))
+    granted = ev.entitlement_granted(ev.pid())
+    client.submit(granted)
+    assert reads == []
+    client.submit(ev.entitlement_step("closed", granted["entitlement_id"]))
+    assert len(reads) == 1
+    assert b"entitlement" in reads[0]
+    assert granted["pid"].encode() in reads[0]
 
 
 def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
