@@ -6,10 +6,10 @@ plain SQL that SQLite and PostgreSQL both accept. Only the parameter marker
 differs (a fixed token, never data: every value is bound).
 
 On PostgreSQL every statement is a round trip to the server, and costs the client more
-than the rows it carries: the keys a batch will read are fetched in one statement
-(`read_many`); a batch's rows go as arrays, one per column, all of them in one statement
-with the checkpoint; the log's size and the committed transaction IDs that start it come
-in one statement with the first reads, once the lock is taken.
+than the rows it carries: the log's size, the committed transaction IDs that start an
+append and the keys its batch reads first come in one statement, once the lock is taken;
+a batch's rows go as arrays, one per column, all of them in one statement with the
+checkpoint.
 """
 
 from __future__ import annotations
@@ -63,7 +63,6 @@ class Driver:
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
         self._page = f"{self._scan} LIMIT {m}"
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
-        self._current = current
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         self.cursor.execute(sql, tuple(params))
@@ -79,25 +78,6 @@ class Driver:
     def scan_page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         rows = self._all(self._page, (low, high, limit))
         return [(bytes(row[0]), _value(row)) for row in rows]
-
-    def read_many(
-        self, keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
-    ) -> tuple[dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
-        """The current values of those of `keys` that have one, and `scan_state` of each
-        range: on PostgreSQL, in one round trip."""
-        if not self.remote:
-            found: dict[bytes, bytes] = {}
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows = self._all(f"{self._current} WHERE s.key IN ({marks})", chunk)
-                found.update((bytes(row[0]), _value(row)) for row in rows)
-            return found, [self.scan_state(low, high) for low, high in ranges]
-        if not keys and not ranges:
-            return {}, []
-        read = _tagged(_reads(keys, ranges))
-        _, _, found, scans = _untagged(self._all(*read), len(ranges))
-        return found, scans
 
     def node_hash(self, level: int, index: int) -> bytes | None:
         rows = self._all(self._node, (level, index))
@@ -119,29 +99,27 @@ class Driver:
             rows = self._all(f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", ids)  # noqa: S608
         return [_committed_row(*row) for row in rows]
 
-    def head(
-        self,
-        tx_ids: Sequence[str],
-        keys: Sequence[bytes] = (),
-        ranges: Sequence[tuple[bytes, bytes]] = (),
-    ) -> Head:
-        """The log's size, which of `tx_ids` it holds, and `read_many` of `keys` and
-        `ranges`, once this transaction holds the append lock (SQLite's BEGIN IMMEDIATE
-        has taken it already).
+    def head(self, tx_ids: Sequence[str], keys: Sequence[bytes] = ()) -> Head:
+        """The log's size, which of `tx_ids` it holds, and the current values of those of
+        `keys` that have one, once this transaction holds the append lock (SQLite's
+        BEGIN IMMEDIATE has taken it already).
 
         On PostgreSQL, one round trip: the lock, then one statement for the rest, sent
         together; the server runs them in turn, and the second (READ COMMITTED) reads
         what was committed when it starts, so after the lock is taken."""
         if not self.remote:
-            return Head(self.log_size(), self.committed(tx_ids), *self.read_many(keys, ranges))
+            values = {key: self.get_state(key) for key in keys}
+            found = {key: value for key, value in values.items() if value is not None}
+            return Head(self.log_size(), self.committed(tx_ids), found)
         ids = [bytes.fromhex(t) for t in tx_ids]
-        head = [(_SIZE, ()), (_COMMITTED, (ids,)), *_reads(keys, ranges)]
+        head = [(_SIZE, ()), (_COMMITTED, (ids,))]
+        if keys:
+            head.append((_GET_MANY, (list(keys),)))
         conn = self.cursor.connection
         with conn.pipeline():
             conn.execute(_LOCK_AND_PLAN, (WRITE_LOCK_ID,))
             self.cursor.execute(*_tagged(head))
-        size, committed, found, scans = _untagged(self.cursor.fetchall(), len(ranges))
-        return Head(size, committed, found, scans)
+        return Head(*_untagged(self.cursor.fetchall()))
 
     def append(
         self, rows: Rows, checkpoint: tuple[int, str] | None, *, commit: bool = False
@@ -180,7 +158,6 @@ class Head:
     size: int  # the log's
     committed: list[tuple[str, int, bytes]]  # (transaction ID, position, entry as written)
     values: dict[bytes, bytes]  # of the keys asked for, those that have a value
-    scans: list[list[tuple[bytes, bytes]]]  # of each range asked for, its rows in key order
 
 
 @dataclass
@@ -258,18 +235,6 @@ def _columns(rows: Sequence[Sequence[Any]], width: int) -> tuple[list[Any], ...]
     return tuple([row[i] for row in rows] for i in range(width))
 
 
-def _reads(
-    keys: Sequence[bytes], ranges: Sequence[tuple[bytes, bytes]]
-) -> list[tuple[str, tuple[Any, ...]]]:
-    """PostgreSQL statements that read `keys` (if any), then `ranges` (if any)."""
-    statements: list[tuple[str, tuple[Any, ...]]] = []
-    if keys:
-        statements.append((_GET_MANY, (list(keys),)))
-    if ranges:
-        statements.append((_SCAN_MANY, ([low for low, _ in ranges], [h for _, h in ranges])))
-    return statements
-
-
 def _tagged(statements: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[str, tuple[Any, ...]]:
     """Statements whose rows share one shape, tagged by what they answer, as one: each
     statement on PostgreSQL costs the client more than the rows it returns."""
@@ -277,15 +242,12 @@ def _tagged(statements: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[str, tup
     return f"{sql} ORDER BY 1, 2", tuple(p for _, params in statements for p in params)
 
 
-def _untagged(
-    rows: Sequence[Any], ranges: int
-) -> tuple[int, list[tuple[str, int, bytes]], dict[bytes, bytes], list[list[tuple[bytes, bytes]]]]:
+def _untagged(rows: Sequence[Any]) -> tuple[int, list[tuple[str, int, bytes]], dict[bytes, bytes]]:
     """What `_tagged` statements returned: the log's size, the committed transactions
-    asked for, the values of the keys asked for, and each range's rows in key order."""
+    asked for, and the values of the keys asked for."""
     size = 0
     committed: list[tuple[str, int, bytes]] = []
     found: dict[bytes, bytes] = {}
-    scans: list[list[tuple[bytes, bytes]]] = [[] for _ in range(ranges)]
     for tag, key, seq, *value in rows:
         if tag == _SIZE_TAG:
             size = 0 if seq is None else int(seq) + 1
@@ -293,14 +255,12 @@ def _untagged(
             committed.append(_committed_row(key, seq, value[-1]))
         elif tag == _KEY_TAG:
             found[bytes(key)] = _value((key, *value))
-        else:
-            scans[int(tag) - _KEY_TAG - 1].append((bytes(key), _value((key, *value))))
-    return size, committed, found, scans
+    return size, committed, found
 
 
 # Every tagged row: tag, key (or transaction ID), seq, value, quote_at, quote_from,
 # quote_len, the entry (quoted, or committed). The tags, as the statements spell them:
-_SIZE_TAG, _COMMITTED_TAG, _KEY_TAG = 0, 1, 2  # then one tag per range, in order
+_SIZE_TAG, _COMMITTED_TAG, _KEY_TAG = 0, 1, 2
 _SIZE = (
     "SELECT 0, NULL::bytea, max(seq), NULL::bytea, NULL::int4, NULL::int4,"
     " NULL::int4, NULL::bytea FROM log"
@@ -315,11 +275,6 @@ _QUOTED = "(SELECT l.entry FROM log l WHERE s.quote_at IS NOT NULL AND l.seq = s
 _GET_MANY = (
     f"SELECT 2, s.key, s.seq, s.value, s.quote_at, s.quote_from, s.quote_len, {_QUOTED}"  # noqa: S608
     " FROM state s WHERE s.key = ANY(%b::bytea[])"
-)
-_SCAN_MANY = (
-    f"SELECT 2 + r.i, s.key, s.seq, s.value, s.quote_at, s.quote_from, s.quote_len, {_QUOTED}"  # noqa: S608
-    " FROM unnest(%b::bytea[], %b::bytea[]) WITH ORDINALITY AS r(low, high, i)"
-    " JOIN state s ON s.key >= r.low AND s.key < r.high"
 )
 _CURRENT = (
     "SELECT s.key, s.value, s.quote_at, s.quote_from, s.quote_len, l.entry"

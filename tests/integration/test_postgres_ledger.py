@@ -171,22 +171,19 @@ def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) ->
     assert caught.value.position == seq
 
 
-def test_many_reads_in_one_statement_read_what_one_at_a_time_reads(
+def test_the_heads_reads_read_what_one_at_a_time_reads(
     workspace: Workspace, pg_ledger: EmbeddedLedger
 ) -> None:
-    """The statements that read a batch's keys and ranges at once give, row for row,
-    what reading each one alone gives: quoted values restored, absent keys left out."""
+    """The keys the head reads in its one statement give, value for value, what reading
+    each one alone gives: quoted values restored, absent keys left out."""
     for org, event in ev.story():
         OrgClient(pg_ledger, workspace.signer(org)).submit(event)
     with pg_ledger.engine.connect() as conn:
         driver = Driver(conn)
         keys = [bytes(k) for (k,) in conn.execute(text("SELECT key FROM state")).all()]
-        found, _ = driver.read_many([*keys, b"absent"], ())
-        assert found == {k: driver.get_state(k) for k in keys}
-        ranges = [*sorted({(k[:12], k[:12] + b"\xff") for k in keys}), (b"\x00", b"\x01")]
-        _, many = driver.read_many((), ranges)
-        assert many == [driver.scan_state(low, high) for low, high in ranges]
-        assert sum(map(len, many)) >= len(keys)
+        head = driver.head([], [*keys, b"absent"])
+        assert head.values == {k: driver.get_state(k) for k in keys}
+        assert head.size == pg_ledger.size()
 
 
 def test_a_dropped_connection_costs_no_acknowledged_append(
@@ -233,8 +230,7 @@ def test_appending_looks_rows_up_by_index_however_small_the_tables(
         before = conn.execute(scans).all()
         driver = Driver(conn)
         for _ in range(8):  # past the server's custom plans, into the one it keeps
-            head = driver.head(tx_ids, keys, [(keys[0][:4], keys[0][:4] + b"\xff")])
-            driver.read_many(keys, [])
+            head = driver.head(tx_ids, keys)
         after = conn.execute(scans).all()
     assert (head.size, len(head.committed), len(head.values)) == (3, 3, len(keys))
     assert [name for name, _ in before] == ["log", "nodes", "state"]
