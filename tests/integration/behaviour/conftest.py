@@ -6,7 +6,7 @@ witnesses (the embedded tests' witnesses forget their ledgers between tests, whi
 long-lived node's would see as a fork); each member has its own directory with only its
 own keys, and reaches the node over mutual TLS on loopback.
 
-The Fabric side needs the Fabric 2.5 release binaries (FABRIC_HOME). It uses the network
+The Fabric side needs Fabric 2.5 or 3.1 release binaries (FABRIC_HOME). It uses the network
 named by LEDGER_GW_FABRIC_PROFILE when set (one `network/network.sh up` started), and
 otherwise brings up its own network for the session in a temporary directory, on ports
 from FABRIC_TEST_PORT_BASE (default 28000), with FABRIC_TEST_ORDERERS Raft orderers (1,
@@ -44,7 +44,7 @@ from tests.support.witnesses import TestWitnesses
 
 NETWORK_SH = Path(__file__).resolve().parents[3] / "network" / "network.sh"
 NO_FABRIC = (
-    "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs the Fabric 2.5 "
+    "FABRIC_HOME is not set: the Fabric side of the behaviour suite needs Fabric 2.5 or 3.1 "
     "release binaries (bin/peer, bin/orderer, ..., builders/ccaas); see network/README.md"
 )
 
