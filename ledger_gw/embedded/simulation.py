@@ -73,6 +73,10 @@ def first_reads(runs: Sequence[tuple[Identity, SignedTransaction]]) -> list[byte
     keys: dict[bytes, None] = {}
     for identity, tx in runs:
         proposal = tx.proposal
-        for key in keys_read_first(identity.org_id, proposal.function, proposal.contract_args()):
-            keys[key.encode()] = None
+        try:
+            named = keys_read_first(identity.org_id, proposal.function, proposal.contract_args())
+        except Exception:  # a contract bug must not sink the batch
+            _log.exception("the contract failed to name the first reads of %s", tx.tx_id)
+            named = []
+        keys.update((key.encode(), None) for key in named)
     return list(keys)

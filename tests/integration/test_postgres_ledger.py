@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded import simulation
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
@@ -102,6 +103,22 @@ def test_what_a_transaction_reads_first_comes_with_the_head(
     assert len(reads) == 1
     assert b"entitlement" in reads[0]
     assert granted["pid"].encode() in reads[0]
+
+
+def test_a_contract_failing_to_name_its_first_reads_sinks_no_batch(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Naming the first reads runs the contract's parsing before the batch's turn: a bug
+    there costs the round trip it would have saved, not the batch."""
+
+    def broken(*_: object) -> list[str]:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(simulation, "keys_read_first", broken)
+    client = OrgClient(pg_ledger, workspace.signer("AGENCY-A"))
+    outcomes = client.submit_many([ev.entitlement_granted(ev.pid()) for _ in range(3)])
+    assert all(o.error is None for o in outcomes)
+    assert pg_ledger.size() == 3
 
 
 def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
