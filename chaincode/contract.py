@@ -85,9 +85,8 @@ def submit(stub: Stub, raw: bytes) -> bytes:
     fingerprint = hashlib.sha256(
         canonical_json_of_validated({"org": tx.org, "event": what})
     ).hexdigest()
-    receipt_at = receipt_key(event["event_id"], tx.org)
-    tx.read_ahead([receipt_at, *first_reads(event)])
-    receipt = tx.get(receipt_at)
+    tx.read_ahead(first_reads(event, tx.org))
+    receipt = tx.get(receipt_key(event["event_id"], tx.org))
     if receipt is not None:
         if receipt["hash"] != fingerprint:
             raise ConflictError(
@@ -123,22 +122,23 @@ def submit(stub: Stub, raw: bytes) -> bytes:
 
 def keys_read_first(org: str, function: str, args: Sequence[bytes]) -> list[str]:
     """The keys a call by `org` reads before anything it read can tell it what to read
-    next: for a submission its receipt and `first_reads`, for anything else none. A
-    reader that fetches them beforehand (a ledger on a database server) spares a round
-    trip; one that fetches others, or none, only spends one."""
+    next: for a submission its `first_reads`, for anything else none. A reader that
+    fetches them beforehand (a ledger on a database server) spares a round trip; one
+    that fetches others, or none, only spends one."""
     if function not in WRITE_FUNCTIONS or len(args) != 1:
         return []
     try:
         event = parse_event(args[0])
     except ContractError:
         return []
-    return [receipt_key(event["event_id"], org), *first_reads(event)]
+    return first_reads(event, org)
 
 
-def first_reads(event: Event) -> list[str]:
-    """What the event's handler reads first: the objects it names and, for a grant, her
-    open entitlements of its type. Asked for with the receipt, in one request."""
-    keys = [key_of(event[field]) for field, key_of in _NAMED.items() if field in event]
+def first_reads(event: Event, org: str) -> list[str]:
+    """What `org`'s submission of the event reads first, in one request: its receipt,
+    then the objects the event names and, for a grant, her open entitlements of its type."""
+    keys = [receipt_key(event["event_id"], org)]
+    keys += [key_of(event[field]) for field, key_of in _NAMED.items() if field in event]
     if event["type"] == "entitlement.granted":
         keys.append(open_entitlements_key(event["pid"], event["assistance_type"]))
     return keys
