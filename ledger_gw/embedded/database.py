@@ -1,9 +1,17 @@
-"""Engines for the embedded ledger, set up so that concurrent writers serialise.
+"""Engines for the embedded ledger, set up so that concurrent writers make one log.
 
 SQLite (see ledger_gw.sqlite): synchronous=FULL, so that an acknowledged commit
 survives power loss, and BEGIN IMMEDIATE, so that a writer takes the write lock
-before it reads the tree head. PostgreSQL: a transaction-scoped advisory lock plays
-the same part.
+before it reads the tree head.
+
+PostgreSQL: the writer appends optimistically, in two statements and no transaction
+around them (`appending_connection`). A lock held from the head to the commit would
+need a transaction, which costs the client more than the two statements themselves. The
+log's positions are unique, and every append after a head read writes the position
+that head ends at: an append on a stale head is refused whole (driver.StaleHead), and
+the writer appends once more holding the advisory lock (`lock_for_append`), which
+optimistic appends wait for before they write, so that the second try cannot be
+overtaken.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from ledger_gw.embedded.driver import WRITE_LOCK_ID
 from ledger_gw.embedded.schema import metadata
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 
-__all__ = ["READ_ONLY", "lock_for_append", "make_engine"]
+__all__ = ["READ_ONLY", "appending_connection", "lock_for_append", "make_engine"]
 
 _BUSY_TIMEOUT_MS = 60_000
 _CACHE_KIB = 64 * 1024
@@ -53,6 +61,25 @@ def make_engine(url: str) -> Engine:
 
 
 def lock_for_append(conn: Connection) -> None:
-    """Serialise appenders across processes (SQLite already holds its write lock)."""
+    """No other append commits before this transaction ends (SQLite already holds its
+    write lock)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": WRITE_LOCK_ID})
+
+
+def appending_connection(engine: Engine) -> Connection:
+    """The writer's own connection, kept from one commit to the next.
+
+    On PostgreSQL in autocommit, and its own (detached from the pool, since its
+    settings go with it): its statements look rows up by index from the first, planned
+    once, where the server would plan each afresh (which costs more than running it) or
+    keep a plan made while the tables were small enough to scan."""
+    conn = engine.connect()
+    if conn.dialect.name != "postgresql":
+        return conn
+    conn.execution_options(isolation_level="AUTOCOMMIT")
+    conn.detach()
+    conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+    conn.exec_driver_sql("SET enable_seqscan = off")
+    conn.commit()
+    return conn

@@ -7,9 +7,11 @@ differs (a fixed token, never data: every value is bound).
 
 On PostgreSQL every statement is a round trip to the server, and costs the client more
 than the rows it carries: the log's size, the committed transaction IDs that start an
-append and the keys its batch reads first come in one statement, once the lock is taken;
-a batch's rows go as arrays, one per column, all of them in one statement with the
-checkpoint.
+append and the keys its batch reads first come in one statement; a batch's rows go as
+arrays, one per column, all of them in one statement with the checkpoint. The writer
+appends optimistically there (ledger_gw.embedded.database): no transaction spans the
+two statements, and the log's unique positions refuse an append whole when another
+appender committed after its head was read (`StaleHead`).
 """
 
 from __future__ import annotations
@@ -26,16 +28,12 @@ from ledger_gw.log.merkle import NodeID
 
 WRITE_LOCK_ID = 0x4C454447  # "LEDG": PostgreSQL's advisory lock that serialises appenders
 _MAX_SEQ = "SELECT max(seq) FROM log"
-# The append lock; and, until the transaction ends, plans that look rows up by index
-# (they read and write a few rows by key) made once per statement: the server would
-# otherwise plan each statement afresh every time, which costs it more than running it,
-# or keep a plan made while the tables were small enough to scan, whose cost grows with
-# them.
-_LOCK_AND_PLAN = (
-    "SELECT pg_advisory_xact_lock(%s),"
-    " set_config('plan_cache_mode', 'force_generic_plan', true),"
-    " set_config('enable_seqscan', 'off', true)"
-)
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
+
+
+class StaleHead(Exception):  # noqa: N818 (a condition, not a failure: the caller retries)
+    """Another appender committed after this one read the log's head: nothing of this
+    append was written."""
 
 
 def upsert_state(mark: str) -> str:
@@ -57,7 +55,7 @@ class Driver:
         # Whether a statement costs a round trip to a server (PostgreSQL) rather than a
         # call into the library (SQLite).
         self.remote = conn.dialect.name == "postgresql"
-        self.cursor: Any = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self.cursor: Any = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         current = _CURRENT  # the entry is read only for a value that quotes it
         self._get = f"{current} WHERE s.key = {m}"
         self._scan = f"{current} WHERE s.key >= {m} AND s.key < {m} ORDER BY s.key"
@@ -101,12 +99,8 @@ class Driver:
 
     def head(self, tx_ids: Sequence[str], keys: Sequence[bytes] = ()) -> Head:
         """The log's size, which of `tx_ids` it holds, and the current values of those of
-        `keys` that have one, once this transaction holds the append lock (SQLite's
-        BEGIN IMMEDIATE has taken it already).
-
-        On PostgreSQL, one round trip: the lock, then one statement for the rest, sent
-        together; the server runs them in turn, and the second (READ COMMITTED) reads
-        what was committed when it starts, so after the lock is taken."""
+        `keys` that have one: on SQLite under the write lock (BEGIN IMMEDIATE); on
+        PostgreSQL in one statement, whose append fails if another came between them."""
         if not self.remote:
             values = {key: self.get_state(key) for key in keys}
             found = {key: value for key, value in values.items() if value is not None}
@@ -115,24 +109,19 @@ class Driver:
         head = [(_SIZE, ()), (_COMMITTED, (ids,))]
         if keys:
             head.append((_GET_MANY, (list(keys),)))
-        conn = self.cursor.connection
-        with conn.pipeline():
-            conn.execute(_LOCK_AND_PLAN, (WRITE_LOCK_ID,))
-            self.cursor.execute(*_tagged(head))
+        self.cursor.execute(*_tagged(head))
         return Head(*_untagged(self.cursor.fetchall()))
 
-    def append(
-        self, rows: Rows, checkpoint: tuple[int, str] | None, *, commit: bool = False
-    ) -> None:
-        """`commit`: these are the transaction's last rows. PostgreSQL then commits
-        with them, in the same round trip, and the connection's transaction has nothing
-        left to do; elsewhere it commits as ever."""
+    def append(self, rows: Rows, checkpoint: tuple[int, str]) -> None:
+        """On PostgreSQL one statement, atomic on its own: StaleHead, with nothing
+        written, when another append took a position of these rows first."""
         if self.remote:
-            conn = self.cursor.connection
-            with conn.pipeline():
+            try:
                 self.cursor.execute(*rows.as_statement(checkpoint))
-                if commit:
-                    conn.commit()
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) == _UNIQUE_VIOLATION:
+                    raise StaleHead(str(exc)) from exc
+                raise
             return
         m = self.mark
         c = self.cursor
@@ -147,8 +136,7 @@ class Driver:
         )
         c.executemany(f"INSERT INTO nodes (level, idx, hash) VALUES ({m}, {m}, {m})", rows.nodes)  # noqa: S608
         c.executemany(upsert_state(m), list(rows.state.values()))
-        if checkpoint is not None:
-            c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
+        c.execute(f"INSERT INTO checkpoints (size, note) VALUES ({m}, {m})", checkpoint)  # noqa: S608
 
 
 @dataclass
@@ -192,39 +180,45 @@ class Rows:
             kept, at, start, length = stored(value, parts)
             self.state[key] = (key, position, pack(kept), at, start, length)
 
-    def as_statement(self, checkpoint: tuple[int, str] | None) -> tuple[str, tuple[Any, ...]]:
+    def as_statement(self, checkpoint: tuple[int, str]) -> tuple[str, tuple[Any, ...]]:
         """One PostgreSQL statement that writes these rows and the checkpoint: a
         statement costs the client more than its rows, which go as a column array each,
-        unnested by the server, one table per part of the statement."""
+        unnested by the server, one table per part of the statement.
+
+        Every part takes its rows through the append lock, shared: optimistic appends
+        never wait for one another (the log's positions decide between them), but none
+        writes while an appender holds the lock itself (`database.lock_for_append`)."""
         parts = (_INSERT_LOG, _INSERT_CERTIFICATES, _INSERT_NODES, _UPSERT_STATE)
         tables = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
         params = (
+            WRITE_LOCK_ID,
             *_columns(self.log, 4),
             *_columns(list(self.certificates.items()), 2),
             *_columns(self.nodes, 3),
             *_columns(list(self.state.values()), 6),
         )
-        if checkpoint is None:
-            return f"WITH {tables} SELECT 1", params
-        insert = "INSERT INTO checkpoints (size, note) VALUES (%s, %s)"
-        return f"WITH {tables} {insert}", (*params, *checkpoint)
+        insert = "INSERT INTO checkpoints (size, note) SELECT %s::int8, %s::text FROM held"
+        return f"WITH {_HELD}, {tables} {insert}", (*params, *checkpoint)
 
 
+_HELD = "held AS (SELECT pg_advisory_xact_lock_shared(%s))"
 _INSERT_LOG = (
     "INSERT INTO log (seq, tx_id, timestamp, entry)"
-    " SELECT * FROM unnest(%s::int8[], %b::bytea[], %s::text[], %b::bytea[])"
+    " SELECT r.* FROM held, unnest(%s::int8[], %b::bytea[], %s::text[], %b::bytea[]) AS r"
 )
 _INSERT_CERTIFICATES = (
-    "INSERT INTO certificates (ref, pem) SELECT * FROM unnest(%s::text[], %s::text[])"
+    "INSERT INTO certificates (ref, pem)"
+    " SELECT r.* FROM held, unnest(%s::text[], %s::text[]) AS r"
     " ON CONFLICT (ref) DO NOTHING"
 )
 _INSERT_NODES = (
-    "INSERT INTO nodes (level, idx, hash) SELECT * FROM unnest(%s::int4[], %s::int8[], %b::bytea[])"
+    "INSERT INTO nodes (level, idx, hash)"
+    " SELECT r.* FROM held, unnest(%s::int4[], %s::int8[], %b::bytea[]) AS r"
 )
 _UPSERT_STATE = (
     "INSERT INTO state (key, seq, value, quote_at, quote_from, quote_len)"
-    " SELECT * FROM unnest(%b::bytea[], %s::int8[], %b::bytea[], %s::int4[], %s::int4[],"
-    " %s::int4[])"
+    " SELECT r.* FROM held, unnest(%b::bytea[], %s::int8[], %b::bytea[], %s::int4[],"
+    " %s::int4[], %s::int4[]) AS r"
     " ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, value = excluded.value,"
     " quote_at = excluded.quote_at, quote_from = excluded.quote_from,"
     " quote_len = excluded.quote_len"

@@ -23,8 +23,13 @@ from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import READ_ONLY, make_engine
-from ledger_gw.embedded.driver import Driver, Rows
+from ledger_gw.embedded.database import (
+    READ_ONLY,
+    appending_connection,
+    lock_for_append,
+    make_engine,
+)
+from ledger_gw.embedded.driver import Driver, Rows, StaleHead
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.simulation import execute, first_reads
 from ledger_gw.embedded.stub import StateView, TxStub
@@ -79,7 +84,7 @@ class Verdict:
 
 def _gone(conn: Connection) -> bool:
     """Whether the server ended this connection (it restarted, or dropped this client)."""
-    return conn.invalidated or bool(getattr(conn.connection.driver_connection, "closed", False))
+    return conn.invalidated or bool(getattr(conn.connection.dbapi_connection, "closed", False))
 
 
 class Appender(Protocol):
@@ -249,28 +254,47 @@ class EmbeddedLedger:
         )
 
     def _commit(self, batch: list[Verdict]) -> None:
-        """Append `batch` in one database transaction on the writer's own connection,
-        kept from one commit to the next: checking a connection out of the pool would
-        cost a round trip each time (its ping). A connection found broken (the server
-        restarted) is replaced and the batch appended once more, which is safe: the
-        ledger knows the transaction IDs it committed."""
+        """Append `batch` on the writer's own connection, kept from one commit to the
+        next: checking a connection out of the pool would cost a round trip each time
+        (its ping). A connection found broken (the server restarted) is replaced and the
+        batch appended once more, which is safe: the ledger knows the transaction IDs it
+        committed. An append on a head that another process's append made stale
+        (PostgreSQL, see embedded.database) wrote nothing, and is made once more holding
+        the lock that appends wait for."""
+        try:
+            self._commit_on_writer(batch)
+        except StaleHead:
+            try:
+                with self.engine.begin() as conn:
+                    lock_for_append(conn)
+                    self._append(conn, batch)
+            except BaseException:
+                self._forget(batch)
+                raise
+
+    def _commit_on_writer(self, batch: list[Verdict]) -> None:
         for attempt in range(2):
             if self._writing is None:
-                self._writing = self.engine.connect()
+                self._writing = appending_connection(self.engine)
             try:
                 with self._writing.begin():
                     self._append(self._writing, batch)
                 return
             except BaseException as exc:
-                self._range = None  # the tree head in memory may be ahead of the database
-                for p in batch:  # outcomes set before the failed commit are void
-                    p.void()
+                self._forget(batch)
                 broken = _gone(self._writing)
                 if broken:
                     self._writing.close()
                     self._writing = None
                 if attempt or not broken or not isinstance(exc, Exception):
                     raise
+
+    def _forget(self, batch: list[Verdict]) -> None:
+        """After a failed commit: outcomes set before it are void, and the tree head in
+        memory may be ahead of the database."""
+        self._range = None
+        for p in batch:
+            p.void()
 
     def _load_range(self, conn: Connection, size: int) -> CompactRange:
         if self._range is not None and self._range.size == size:
@@ -329,7 +353,7 @@ class EmbeddedLedger:
         note = ckpt.sign_checkpoint(cp, self._log_signer)
         assert tree.size == start + len(rows.log)
         self._range = tree
-        Driver(conn).append(rows, (tree.size, note), commit=True)
+        Driver(conn).append(rows, (tree.size, note))
 
     # -- reading -----------------------------------------------------------------------
 

@@ -42,10 +42,11 @@ class StateView:
     """Committed state in `conn`, overlaid by the writes of the batch so far.
 
     The contract reads a few keys per transaction, so these reads go straight to
-    the DB-API cursor of the SQLAlchemy connection (same transaction, same
-    snapshot): building a statement costs more than running it. What was read from
-    `conn` is kept for the view's life: a writer holds the write lock, so committed
-    state cannot change under it; `head` fills this in with its round trip.
+    the DB-API cursor of the SQLAlchemy connection: building a statement costs more
+    than running it. What was read from `conn` is kept for the view's life: committed
+    state cannot change under a writer that holds the write lock (SQLite), and an
+    optimistic writer's append is refused if it did (PostgreSQL, see
+    embedded.database); `head` fills this in with its round trip.
     """
 
     conn: Connection

@@ -8,6 +8,7 @@ full verification; and tampering is caught the same way.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +17,17 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
+from ledger_gw.embedded import ledger as ledger_module
 from ledger_gw.embedded import simulation
+from ledger_gw.embedded.database import appending_connection, lock_for_append
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.stub import TxStub
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
-from ledger_gw.transaction import sign_proposal
+from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.writer import parse_ack, start
@@ -176,6 +180,71 @@ def test_threads_and_processes_make_one_log(
     assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 200
 
 
+def test_an_append_on_a_stale_head_writes_nothing_and_lands_under_the_lock(
+    workspace: Workspace,
+    pg_ledger: EmbeddedLedger,
+    pg_ledger_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No lock is held between reading the head and appending: another process's append
+    in between makes the head stale. The log's positions refuse the append whole (its
+    rows, its state, its checkpoint), and it is made again on the new head, holding the
+    lock: both land, one log, and the writer's tree head in memory follows."""
+    other = EmbeddedLedger(pg_ledger_url, workspace.consortium, workspace.log_signer())
+    signer = workspace.signer("AGENCY-A")
+    mine, theirs, after = (sign_proposal(signer, "submit", [ev.independent(i)]) for i in range(3))
+    runs: list[str] = []
+    execute = ledger_module.execute
+
+    def overtaken(stub: TxStub, tx: SignedTransaction) -> simulation.Execution:
+        runs.append(tx.tx_id)
+        if runs == [mine.tx_id]:  # its head is read: the other appends now
+            (outcome,) = other.submit_many([theirs])
+            assert outcome.position == 0
+        return execute(stub, tx)
+
+    monkeypatch.setattr(ledger_module, "execute", overtaken)
+    try:
+        (outcome,) = pg_ledger.submit_many([mine])
+    finally:
+        other.close()
+    assert (outcome.error, outcome.position) == (None, 1)
+    assert runs == [mine.tx_id, theirs.tx_id, mine.tx_id]  # once stale, once locked
+    with pg_ledger.engine.connect() as conn:
+        sizes = conn.execute(text("SELECT size FROM checkpoints ORDER BY size")).all()
+    assert sizes == [(1,), (2,)]
+    assert pg_ledger.submit_many([after])[0].position == 2
+    assert pg_ledger.log.position_of(theirs.tx_id) == 0
+    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 3
+
+
+def test_no_append_writes_while_the_lock_is_held(
+    workspace: Workspace, pg_ledger: EmbeddedLedger
+) -> None:
+    """An appender that holds the lock (one whose head went stale, appending again) is
+    not overtaken: an optimistic append waits for it before it writes anything."""
+    tx = sign_proposal(workspace.signer("AGENCY-A"), "submit", [ev.independent(1)])
+    outcomes: list[object] = []
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    )
+    with pg_ledger.engine.begin() as holder:
+        lock_for_append(holder)
+        appender = threading.Thread(target=lambda: outcomes.extend(pg_ledger.submit_many([tx])))
+        appender.start()
+        with pg_ledger.engine.connect() as watcher:
+            deadline = time.monotonic() + 30
+            while watcher.execute(waiting).scalar_one() == 0:
+                assert time.monotonic() < deadline, "the append never waited for the lock"
+                time.sleep(0.02)
+                watcher.rollback()  # a fresh snapshot of the activity
+            assert pg_ledger.size() == 0
+        assert not outcomes
+    appender.join(30)
+    assert [(o.error, o.position) for o in outcomes] == [(None, 0)]  # type: ignore[attr-defined]
+
+
 def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
     for org, event in ev.story()[:10]:
         OrgClient(pg_ledger, workspace.signer(org)).submit(event)
@@ -239,16 +308,19 @@ def test_appending_looks_rows_up_by_index_however_small_the_tables(
     with pg_ledger.engine.connect() as conn:
         keys = [bytes(k) for (k,) in conn.execute(text("SELECT key FROM state")).all()]
         tx_ids = [bytes(t).hex() for (t,) in conn.execute(text("SELECT tx_id FROM log")).all()]
-    scans = text(
+    scans = (
         "SELECT relname, seq_scan FROM pg_stat_xact_user_tables"
         " WHERE relname IN ('log', 'state', 'nodes') ORDER BY relname"
     )
-    with pg_ledger.engine.begin() as conn:
-        before = conn.execute(scans).all()
+    conn = appending_connection(pg_ledger.engine)  # the writer's: autocommit, its settings
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    with conn, raw.transaction():  # the counts are the transaction's
+        before = raw.execute(scans).fetchall()
         driver = Driver(conn)
         for _ in range(8):  # past the server's custom plans, into the one it keeps
             head = driver.head(tx_ids, keys)
-        after = conn.execute(scans).all()
+        after = raw.execute(scans).fetchall()
     assert (head.size, len(head.committed), len(head.values)) == (3, 3, len(keys))
     assert [name for name, _ in before] == ["log", "nodes", "state"]
     assert after == before  # not one table scanned

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ledger_gw.errors import ForbiddenError, IntegrityError, UnavailableError
+from ledger_gw.errors import ForbiddenError, IntegrityError, NotFoundError, UnavailableError
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
 from ledger_gw.remote import tls
 from ledger_gw.remote.client import NodeClient
@@ -147,6 +147,14 @@ def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
         receipts.check()
 
 
+def _cosigned(node: NodeClient) -> bool:
+    try:
+        node.get("/v1/node/checkpoint/trusted")
+    except NotFoundError:  # none yet
+        return False
+    return True
+
+
 def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
     site: Site, tmp_path: Path
 ) -> None:
@@ -158,7 +166,12 @@ def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
     context = tls.client_context(
         a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
     )
-    frozen = NodeClient(site.node_url, context).get("/v1/node/checkpoint/trusted")
+    signer = Workspace.load(site.operator).signer("AGENCY-B")
+    plain = NodeClient(site.node_url, context)
+    earlier = sign_proposal(signer, "submit", [ev.consent_granted(ev.pid())])
+    plain.post("/v1/node/submit", {"transactions": [earlier.to_dict()]})
+    _until(lambda: _cosigned(plain), "a checkpoint the witnesses cosigned")
+    frozen = plain.get("/v1/node/checkpoint/trusted")
 
     class Withholding(NodeClient):
         def get(self, path: str, **params: Any) -> Any:
@@ -170,9 +183,7 @@ def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
     consortium = Workspace.load(a.root).consortium
     node = Withholding(site.node_url, context)
     receipts = Receipts(tmp_path / "r.db", consortium, node, deadline_s=60, clock=lambda: now[0])
-    tx = sign_proposal(
-        Workspace.load(site.operator).signer("AGENCY-B"), "submit", [ev.consent_granted(ev.pid())]
-    )
+    tx = sign_proposal(signer, "submit", [ev.consent_granted(ev.pid())])
     outcome = outcome_from_dict(
         node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})["outcomes"][0]
     )
