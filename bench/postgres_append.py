@@ -1,12 +1,12 @@
 """The same appends on SQLite and on PostgreSQL, in the same run: events/s each and the
-ratio.
+ratio, and both beside the minimum honest ledger (bench/honest_baseline.py).
 
 The ledgers verify every signature, as in production, and commit durably (SQLite
-synchronous=FULL; PostgreSQL fsync and synchronous_commit on). Each round, on fresh
-databases, the contenders take turns, a batch (or ten events one by one) each, in a
-rotating order, so that the machine's load falls on all alike even when it shifts from
-second to second; each round prints its figures, its ratios to SQLite and the load
-average.
+synchronous=FULL; PostgreSQL fsync and synchronous_commit on); so does the baseline.
+Each round, on fresh databases, the contenders take turns, a batch (or ten events one
+by one) each, in a rotating order, so that the machine's load falls on all alike even
+when it shifts from second to second; each round prints its figures, their ratios to
+SQLite and to the baseline, and the load average.
 Signing is done beforehand and not timed. Prints figures; asserts nothing.
 
     python bench/postgres_append.py                     # a throwaway local server
@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from honest_baseline import HonestLedger  # type: ignore[import-not-found]
 from ledger_append import signed_events  # type: ignore[import-not-found]
 from rich.console import Console
 from rich.table import Table
@@ -44,7 +45,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
 
-console = Console()
+console = Console(width=120)
 
 
 def _pg_bin() -> Path | None:
@@ -122,27 +123,72 @@ def fresh_database(server: str) -> Iterator[str]:
 
 
 Figure = tuple[float, float]  # events/s batched, one by one
+BASELINE = "honest baseline"
+CONTENDERS = ("sqlite", "postgresql", BASELINE)
 
 
 class Contender:
     """One ledger of the race, and the time it spent appending."""
 
-    def __init__(self, name: str, url: str, ws: Workspace, txs: list[SignedTransaction]) -> None:
+    def __init__(self, name: str, txs: list[SignedTransaction]) -> None:
         self.name = name
-        self.ledger = EmbeddedLedger(url, ws.consortium, ws.log_signer())
-        self.ledger.submit_many(txs[:1])[0].unwrap()  # connect, create the tables
         self.txs = txs
         self.spent = {"batched": 0.0, "one by one": 0.0}
+
+    def commit(self, txs: list[SignedTransaction]) -> None:
+        raise NotImplementedError
+
+    def size(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
 
     def append(self, part: str, txs: list[SignedTransaction]) -> None:
         start = time.perf_counter()
         if part == "batched":
-            for outcome in self.ledger.submit_many(txs):
-                outcome.unwrap()
+            self.commit(txs)
         else:
             for tx in txs:
-                self.ledger.submit(tx)
+                self.commit([tx])
         self.spent[part] += time.perf_counter() - start
+
+
+class Ledger(Contender):
+    """The embedded ledger on `url`."""
+
+    def __init__(self, name: str, url: str, ws: Workspace, txs: list[SignedTransaction]) -> None:
+        super().__init__(name, txs)
+        self.ledger = EmbeddedLedger(url, ws.consortium, ws.log_signer())
+        self.commit(txs[:1])  # connect, create the tables
+
+    def commit(self, txs: list[SignedTransaction]) -> None:
+        for outcome in self.ledger.submit_many(txs):
+            outcome.unwrap()
+
+    def size(self) -> int:
+        return self.ledger.size()
+
+    def close(self) -> None:
+        self.ledger.close()
+
+
+class Baseline(Contender):
+    """The minimum honest ledger, appending the same events the same way."""
+
+    def __init__(self, path: Path, txs: list[SignedTransaction]) -> None:
+        super().__init__(BASELINE, txs)
+        self.honest = HonestLedger(path)
+        self.commit(txs[:1])
+
+    def commit(self, txs: list[SignedTransaction]) -> None:
+        self.honest.append(txs)
+
+    def size(self) -> int:
+        return self.honest.size
+
+    def close(self) -> None:
+        self.honest.close()
 
 
 def race(contenders: list[Contender], batch: int, singles_turn: int) -> dict[str, Figure]:
@@ -158,8 +204,8 @@ def race(contenders: list[Contender], batch: int, singles_turn: int) -> dict[str
         for c in contenders[n % len(contenders) :] + contenders[: n % len(contenders)]:
             c.append(part, c.txs[begin:end])
     for c in contenders:
-        assert c.ledger.size() == len(txs)
-        c.ledger.close()
+        assert c.size() == len(txs)
+        c.close()
     return {
         c.name: ((bulk - 1) / c.spent["batched"], singles / c.spent["one by one"])
         for c in contenders
@@ -169,9 +215,6 @@ def race(contenders: list[Contender], batch: int, singles_turn: int) -> dict[str
 def _ratio(a: list[Figure], b: list[Figure], i: int) -> str:
     """Each round's ratio is a same-moment comparison: the median of rounds' ratios."""
     return f"{statistics.median(x[i] / y[i] for x, y in zip(a, b, strict=True)):.2f}×"
-
-
-CONTENDERS = ("sqlite", "postgresql")
 
 
 def main() -> None:
@@ -197,30 +240,38 @@ def main() -> None:
                     "sqlite": f"sqlite:///{Path(tmp) / f'round{r}.db'}",
                     "postgresql": stack.enter_context(fresh_database(pg)),
                 }
-                contenders = [Contender(c, urls[c], ws, txs) for c in CONTENDERS]
+                contenders: list[Contender] = [
+                    Ledger(c, urls[c], ws, txs) for c in CONTENDERS if c != BASELINE
+                ]
+                contenders.append(Baseline(Path(tmp) / f"round{r}-honest.db", txs))
                 result = race(contenders, args.batch, args.singles_turn)
-            for leftover in Path(tmp).glob(f"round{r}.db*"):
+            for leftover in Path(tmp).glob(f"round{r}*.db*"):
                 leftover.unlink()
             load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
             console.print(f"round {r + 1}  (load {load})")
-            base = result["sqlite"]
+            sqlite, honest = result["sqlite"], result[BASELINE]
             for contender in CONTENDERS:
                 figures[contender].append(result[contender])
                 b, o = result[contender]
                 console.print(
-                    f"  {contender:<17} batched {b:7,.0f} events/s ({b / base[0]:.2f}×)"
-                    f"  one by one {o:6,.0f} events/s ({o / base[1]:.2f}×)"
+                    f"  {contender:<17} batched {b:7,.0f} events/s"
+                    f" ({b / sqlite[0]:.2f}× SQLite, {b / honest[0]:.2f}× baseline)"
+                    f"  one by one {o:6,.0f} events/s"
+                    f" ({o / sqlite[1]:.2f}×, {o / honest[1]:.2f}×)"
                 )
-    table = Table(title=f"append on SQLite and PostgreSQL, {os.cpu_count()} cores")
+    table = Table(
+        title=f"append, events/s (median of {args.rounds} rounds), {os.cpu_count()} cores"
+    )
     table.add_column("measure")
-    for contender in CONTENDERS:
-        table.add_column(contender, justify="right")
-    table.add_column("PostgreSQL ÷ SQLite", justify="right")
+    for header in ("SQLite", "PostgreSQL", "baseline", "PG ÷ SQLite", "SQLite ÷ base", "PG ÷ base"):
+        table.add_column(header, justify="right")
     for i, label in enumerate((f"batches of {args.batch}", "one by one")):
         table.add_row(
-            f"append, {label} (events/s, median of {args.rounds})",
+            label,
             *(f"{statistics.median(f[i] for f in figures[c]):,.0f}" for c in CONTENDERS),
             _ratio(figures["postgresql"], figures["sqlite"], i),
+            _ratio(figures["sqlite"], figures[BASELINE], i),
+            _ratio(figures["postgresql"], figures[BASELINE], i),
         )
     console.print(table)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
