@@ -1,11 +1,11 @@
 """The embedded ledger: signed transactions → contract → one durable, verifiable log.
 
 Group commit: callers check signatures in their own threads, then queue their
-transactions for one writer thread, which drains the queue into one database
-transaction while the next callers queue up. Across processes, the database's
-write lock serialises writers, and each writer reloads the tree head inside its
-transaction, so all of them extend one linear log. A transaction is acknowledged
-only after its database transaction has committed.
+transactions for one writer thread, which drains the queue into one append while
+the next callers queue up. Across processes, each writer reads the log's head for
+each append, and an append never lands on a stale one (SQLite's write lock; on
+PostgreSQL the log's unique positions, see embedded.database), so all of them extend
+one linear log. A transaction is acknowledged only after its append has committed.
 """
 
 from __future__ import annotations
