@@ -227,3 +227,8 @@ class Deferring(Protocol):
     def outbox_items(self, org: str) -> list[dict[str, Any]]:
         """Pending and failed items signed by ``org``, in capture order."""
         ...
+
+    def dismiss_outbox_item(self, org: str, seq: int) -> dict[str, Any]:
+        """Remove ``org``'s failed item ``seq``; what it was. NotFoundError when ``org``
+        has no such item, ConflictError when it is pending (it will be logged)."""
+        ...

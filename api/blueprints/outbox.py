@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from api.auth import caller, gateway
 from api.blueprints.common import protected
-from api.schemas import OutboxOut
+from api.schemas import OutboxItem, OutboxOut
 from ledger_gw.services import outbox
 from ledger_gw.services.access import Action
 
@@ -24,3 +24,14 @@ def listing() -> Any:
     were refused by the contract when they reached it, with its error, and are never
     retried (submit a corrected event under a new event_id)."""
     return outbox.listing(gateway(), caller())
+
+
+@blp.route("/<int:seq>", methods=["DELETE"])
+@protected(blp, Action.EVENTS_WRITE, 404, 409)
+@blp.response(200, OutboxItem)
+def dismiss(seq: int) -> Any:
+    """Dismiss one of the caller's organisation's failed items, once its refusal has been
+    dealt with (a corrected event submitted under a new event_id): it leaves the outbox,
+    and the answer is the item as it was. A pending item cannot be dismissed
+    (`outbox_item_pending`): it is logged when the log node returns."""
+    return outbox.dismiss(gateway(), caller(), seq)

@@ -21,10 +21,12 @@ from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import (
     AuthenticationError,
+    ConflictError,
     FaultError,
     ForbiddenError,
     IntegrityError,
     LedgerError,
+    NotFoundError,
     UnavailableError,
     UnsupportedError,
 )
@@ -138,6 +140,18 @@ class RemoteLedger:
 
     def outbox_items(self, org: str) -> list[dict[str, Any]]:
         return [item.to_dict() for item in self.outbox.items() if _org_of(item.tx) == org]
+
+    def dismiss_outbox_item(self, org: str, seq: int) -> dict[str, Any]:
+        item = self.outbox.item(seq)
+        if item is None or _org_of(item.tx) != org:
+            raise NotFoundError(f"{org} has no outbox item {seq}", code="outbox_item_not_found")
+        if item.state != "failed" or not self.outbox.dismiss(seq):
+            raise ConflictError(
+                f"outbox item {seq} is pending: it is logged when the log node returns,"
+                " and only a failed item can be dismissed",
+                code="outbox_item_pending",
+            )
+        return item.to_dict()
 
     def close(self) -> None:
         self._stop.set()

@@ -9,7 +9,8 @@ The node's clock window judges when an event is logged, not when it happened: an
 older than the window is signed again at sync, the same event with its capture time as
 ``captured_at`` (the contract replays it if the first signature was logged after all),
 and that new transaction is kept before it is sent, so its retries are the same too.
-An event the contract refuses stays in the outbox as failed, for its caller to see.
+An event the contract refuses stays in the outbox as failed, for its caller to see,
+until the caller dismisses it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ create table if not exists outbox (
 create index if not exists outbox_state on outbox (state, seq);
 """
 
+_SELECT = "select seq, event_id, captured_at, tx, state, error, attempts from outbox"
 Send = Callable[[Sequence[SignedTransaction]], list[Outcome]]
 
 
@@ -136,10 +138,21 @@ class Outbox:
 
     def items(self) -> list[Item]:
         """Pending and failed items, in capture order."""
-        rows = self._db.execute(
-            "select seq, event_id, captured_at, tx, state, error, attempts from outbox order by seq"
-        ).fetchall()
+        with self._lock:
+            rows = self._db.execute(f"{_SELECT} order by seq").fetchall()
         return [_item(row) for row in rows]
+
+    def item(self, seq: int) -> Item | None:
+        with self._lock:
+            row = self._db.execute(f"{_SELECT} where seq = ?", (seq,)).fetchone()
+        return None if row is None else _item(row)
+
+    def dismiss(self, seq: int) -> bool:
+        """Remove a failed item, its refusal dealt with; whether there was one. A pending
+        item stays: it is logged when the node returns."""
+        with self._lock:
+            gone = self._db.execute("delete from outbox where seq = ? and state = 'failed'", (seq,))
+        return gone.rowcount == 1
 
     def sync(self, send: Send) -> int | None:
         """Hand pending items to the node in order until none is left or it cannot be
@@ -179,8 +192,7 @@ class Outbox:
     def _next_batch(self) -> list[Item]:
         with self._lock:
             rows = self._db.execute(
-                "select seq, event_id, captured_at, tx, state, error, attempts from outbox "
-                "where state = 'pending' order by seq limit ?",
+                f"{_SELECT} where state = 'pending' order by seq limit ?",
                 (SYNC_BATCH,),
             ).fetchall()
         return [_item(row) for row in rows]

@@ -34,6 +34,7 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "submit batch": (Action.EVENTS_WRITE, lambda c, h: c.post(
         "/v1/events/batch", headers=h, json={"events": [entitlement_granted(PID)]})),
     "outbox": (Action.EVENTS_WRITE, lambda c, h: c.get("/v1/outbox", headers=h)),
+    "dismiss outbox item": (Action.EVENTS_WRITE, lambda c, h: c.delete("/v1/outbox/1", headers=h)),
     "history": (Action.PERSONS_READ, lambda c, h: c.get(
         f"/v1/persons/{PID}/history?purpose=referral", headers=h)),
     "entitlements": (Action.PERSONS_READ, lambda c, h: c.get(

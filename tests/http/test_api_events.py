@@ -149,9 +149,13 @@ def test_a_ledger_that_appends_while_it_answers_has_an_empty_outbox(api: Api) ->
     r = api.as_("AGENCY-A").get("/v1/outbox")
     assert r.status_code == 200, r.json
     assert r.json == {"pending": [], "failed": []}
+    gone = api.as_("AGENCY-A").delete("/v1/outbox/1")
+    assert (gone.status_code, gone.json["code"]) == (404, "outbox_item_not_found")
 
 
 def test_the_outbox_and_the_queued_answer_are_documented(api: Api) -> None:
     spec = api.client.get("/openapi.json").json
     assert "200" in spec["paths"]["/v1/outbox"]["get"]["responses"]
+    dismiss = spec["paths"]["/v1/outbox/{seq}"]["delete"]["responses"]
+    assert {"200", "404", "409"} <= set(dismiss)
     assert "202" in spec["paths"]["/v1/events"]["post"]["responses"]

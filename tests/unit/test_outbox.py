@@ -80,6 +80,27 @@ def test_a_refusal_stays_failed_and_later_items_go_on(workspace: Workspace, tmp_
     assert len(node.seen) == 3
 
 
+def test_only_a_failed_item_can_be_dismissed(workspace: Workspace, tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 3)
+    box.capture(txs)
+    first, second, _ = box.items()
+    assert not box.dismiss(second.seq)  # pending: it will be logged
+    node = Node()
+    node.down = True
+    node.refuse = {txs[1].tx_id}
+    with pytest.raises(UnavailableError):
+        box.sync(node)
+    node.down = False
+    box.sync(node)
+    assert [(i.seq, i.state) for i in box.items()] == [(second.seq, "failed")]
+    assert not box.dismiss(first.seq)  # logged: no longer there
+    assert box.dismiss(second.seq)
+    assert box.items() == []
+    assert box.item(second.seq) is None
+    assert not box.dismiss(second.seq)
+
+
 def test_an_item_older_than_the_window_is_signed_again_once(
     workspace: Workspace, tmp_path: Path
 ) -> None:

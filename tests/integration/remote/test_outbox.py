@@ -109,11 +109,15 @@ def test_an_event_the_contract_refuses_on_sync_stays_failed(site: Site) -> None:
     fine = ev.independent(3)
     for event in (stray, fine):
         assert a.call("POST", "/v1/events", json=event).status_code == 202
+    (waiting,) = [i for i in _outbox(a)["pending"] if i["event_id"] == stray["event_id"]]
+    pending = a.call("DELETE", f"/v1/outbox/{waiting['seq']}")
+    assert (pending.status_code, pending.json()["code"]) == (409, "outbox_item_pending")
     _restart(site)
     _until(lambda: _drained(a), "the outbox synced")
     failed = _outbox(a)["failed"]
     assert [i["event_id"] for i in failed] == [stray["event_id"]]
     assert failed[0]["error"]["kind"] != "unavailable"
+    assert failed[0]["seq"] == waiting["seq"]
     logged = {e["event_id"] for _, _, e in _logged(site)}
     assert fine["event_id"] in logged
     assert stray["event_id"] not in logged
@@ -131,6 +135,14 @@ def test_an_event_the_contract_refuses_on_sync_stays_failed(site: Site) -> None:
     anonymous = requests.get(a.url + "/dashboard/outbox", timeout=30, allow_redirects=False)
     assert anonymous.status_code == 302
     assert "/dashboard/login" in anonymous.headers["Location"]
+    # its refusal dealt with, the caller dismisses it: once
+    dismissed = a.call("DELETE", f"/v1/outbox/{waiting['seq']}")
+    assert dismissed.status_code == 200, dismissed.text
+    assert dismissed.json() == failed[0]
+    assert _outbox(a)["failed"] == []
+    again = a.call("DELETE", f"/v1/outbox/{waiting['seq']}")
+    assert (again.status_code, again.json()["code"]) == (404, "outbox_item_not_found")
+    assert again.headers["Content-Type"] == "application/problem+json"
 
 
 def _dashboard_outbox(agency: Agency) -> str:
