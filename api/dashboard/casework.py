@@ -1,5 +1,6 @@
-"""Caseworkers' pages: the agency's referral inbox, answering a referral, a person's page
-and the search of the agency's own registrations that leads to it.
+"""Caseworkers' pages: the agency's referral inbox, answering a referral, dismissing a
+refused offline event once it is dealt with, a person's page and the search of the
+agency's own registrations that leads to it.
 
 The inbox and the search are an agency's (its writers and readers); answering needs the
 right to write events; a person's page, like the API's history, anyone who may read
@@ -20,7 +21,7 @@ from api.dashboard.session import page
 from api.dashboard.views import bp
 from api.errors import problem_for
 from ledger_gw.errors import LedgerError
-from ledger_gw.services import casework, queries, registrations
+from ledger_gw.services import casework, outbox, queries, registrations
 from ledger_gw.services.access import Action
 
 PAGE_SIZE = 25
@@ -73,6 +74,19 @@ def answer(referral_id: uuid.UUID) -> Response | tuple[str, int]:
     audit_pid(result.get("pid"))
     flash(f"Referral {result['referral_id']} is now {result['state']}.", "pass")
     return redirect(url_for("dashboard.inbox", state=_arg("state")))
+
+
+@bp.route("/outbox/<int:seq>/dismiss", methods=["POST"])
+@page(Action.EVENTS_WRITE)
+def dismiss_outbox_item(seq: int) -> Response:
+    """Once the corrected event is recorded, the refusal leaves the page."""
+    try:
+        item = outbox.dismiss(gateway(), caller(), seq)
+    except LedgerError as error:  # dismissed already, in another tab say
+        flash(f"Not dismissed: {error}", "fail")
+    else:
+        flash(f"Refused event {item['event_id']} dismissed.", "pass")
+    return redirect(url_for("dashboard.outbox_page"))
 
 
 @bp.route("/persons", methods=["GET"])

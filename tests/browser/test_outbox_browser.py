@@ -1,8 +1,8 @@
 """An agency's caseworker in a real headless Chromium, on her own agency's gateway on a
 log node: an event captured while the node was out of reach was refused by the contract
 when it got there; from the landing page she finds it among the refused offline events,
-with its event ID, type, refusal code, field and reason. The screenshot goes to
-artifacts/screenshots/."""
+with its event ID, type, refusal code, field and reason, and dismisses it. The
+screenshot goes to artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def test_a_caseworker_finds_the_refused_offline_event(browser: Any, remote: Remo
         "referral_not_found",
         "referral_id",
         item["error"]["message"],
+        "Dismiss",
     ]
     assert fine["event_id"] not in browser.page_source  # logged: not a refusal
     path = screenshot(browser, "outbox-refused")
@@ -71,6 +72,13 @@ def test_a_caseworker_finds_the_refused_offline_event(browser: Any, remote: Remo
     assert height >= 600, (path, height)
     assert path.stat().st_size > 10_000, path  # a rendered page, not a blank one
     print(f"screenshot: {path}")
+
+    # the corrected event recorded, she dismisses the refusal
+    _click_and_wait(browser, browser.find_element(By.ID, f"dismiss-{item['seq']}"))
+    assert browser.current_url == f"{a.url}/dashboard/outbox"
+    assert f"Refused event {item['event_id']} dismissed." in _text(browser)
+    assert browser.find_elements(By.ID, "outbox-empty")
+    assert _outbox(a)["failed"] == []
 
     b = remote.agencies["AGENCY-B"]  # another agency's caseworker sees none of it
     _login(browser, Site(b.url, b.root, {b.org: b.token}, []), b.org)

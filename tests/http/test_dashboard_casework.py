@@ -246,6 +246,23 @@ def test_a_form_without_its_csrf_token_changes_nothing(
     _unchanged(api, inbox["first"], "AGENCY-B")
 
 
+def test_dismissing_what_is_not_a_failed_item_says_so_and_needs_its_form(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    """This gateway appends as it answers and keeps no outbox: a dismissal is refused
+    on the page; without the form's CSRF token it is not even tried; a reader may not."""
+    csrf = _login(client, tokens["AGENCY-A", "agency-writer"])
+    r = client.post("/dashboard/outbox/1/dismiss", data={"csrf": csrf})
+    assert (r.status_code, r.headers["Location"]) == (302, "/dashboard/outbox")
+    page = _text(client.get("/dashboard/outbox"))
+    assert "Not dismissed: this gateway keeps no outbox" in page
+    assert 'id="outbox-empty"' in page
+    r = client.post("/dashboard/outbox/1/dismiss", data={"csrf": "forged-" + "x" * 36})
+    assert r.status_code == 400
+    reader = _login(client, tokens["AGENCY-A", "agency-reader"])
+    assert client.post("/dashboard/outbox/1/dismiss", data={"csrf": reader}).status_code == 403
+
+
 def test_a_reader_sees_the_inbox_but_cannot_answer(
     client: FlaskClient, tokens: Tokens, api: Api, inbox: dict[str, str]
 ) -> None:
