@@ -73,11 +73,17 @@ def stored_certificates(conn: Connection) -> dict[str, str]:
     return found
 
 
-def stored_checkpoint(conn: Connection, size: int | None) -> tuple[int, str]:
-    """The stored checkpoint for `size` (the latest when None): its size and its note."""
+def stored_checkpoint(
+    conn: Connection, size: int | None, *, for_update: bool = False
+) -> tuple[int, str]:
+    """The stored checkpoint for `size` (the latest when None): its size and its note.
+    `for_update`: its row is this transaction's until it ends (PostgreSQL; SQLite's
+    writer holds the whole database already)."""
     if size is not None and not 0 <= size < 1 << 63:  # beyond any log, and any SQL integer
         raise NotFoundError(f"no checkpoint at {size}")
     query = select(checkpoints.c.size, checkpoints.c.note)
+    if for_update:
+        query = query.with_for_update()
     if size is None:
         query = query.order_by(checkpoints.c.size.desc()).limit(1)
     else:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, update
 
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import lock_for_append
 from ledger_gw.embedded.reader import LogReader, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints
 from ledger_gw.errors import ConflictError, NotFoundError, UnavailableError
@@ -86,8 +85,9 @@ class Cosigner:
         verify."""
         answer = request_cosignature(witness.url, note, old_size, self.reader.consistency_proof)
         with self.engine.begin() as conn:
-            lock_for_append(conn)  # other witnesses' cosignatures land in the same row
-            _, stored = stored_checkpoint(conn, size)
+            # Other witnesses' cosignatures land in the same row: it is locked, not the
+            # log, whose appends go on meanwhile.
+            _, stored = stored_checkpoint(conn, size, for_update=True)
             cosigned = attach(stored, answer.cosignature, self.log, witness.verifier)
             conn.execute(
                 update(checkpoints).where(checkpoints.c.size == size).values(note=cosigned)

@@ -12,24 +12,27 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import ledger as ledger_module
-from ledger_gw.embedded import simulation
+from ledger_gw.embedded import simulation, witnessing
 from ledger_gw.embedded.database import appending_connection, lock_for_append
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.stub import TxStub
 from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.embedded.witnessing import Cosigner, endpoints
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.witnesses import TestWitnesses
 from tests.support.writer import parse_ack, start
 
 pytestmark = pytest.mark.slow
@@ -243,6 +246,64 @@ def test_no_append_writes_while_the_lock_is_held(
         assert not outcomes
     appender.join(30)
     assert [(o.error, o.position) for o in outcomes] == [(None, 0)]  # type: ignore[attr-defined]
+
+
+def test_a_cosignature_being_stored_holds_up_no_append_and_loses_no_other(
+    workspace: Workspace,
+    pg_ledger: EmbeddedLedger,
+    witnesses: TestWitnesses,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Witnesses' cosignatures of one checkpoint land in its row, which a cosigner locks
+    while it adds its own: the log's appends go on meanwhile, and a second witness's
+    cosignature waits for the row and is kept beside the first."""
+    client = OrgClient(pg_ledger, workspace.signer("AGENCY-A"))
+    client.submit(ev.independent(1))
+    cosigner = Cosigner(pg_ledger.engine, workspace.consortium)
+    size, note = cosigner.latest()
+    first, second = endpoints(workspace.consortium)
+    storing, release = threading.Event(), threading.Event()
+    attach = witnessing.attach
+
+    def held(*args: Any) -> str:
+        if not storing.is_set():  # the first cosigner, its row locked, waits here
+            storing.set()
+            release.wait(60)
+        return attach(*args)
+
+    monkeypatch.setattr(witnessing, "attach", held)
+    pushes = [
+        threading.Thread(target=cosigner.push, args=(witness, size, note, 0))
+        for witness in (first, second)
+    ]
+    pushes[0].start()
+    assert storing.wait(30)
+    appended: list[int | None] = []
+    append = threading.Thread(
+        target=lambda: appended.extend(o.position for o in client.submit_many([ev.independent(2)]))
+    )
+    append.start()
+    append.join(30)
+    assert appended == [1]  # while the first cosigner holds its checkpoint's row
+    pushes[1].start()
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND wait_event_type = 'Lock'"
+    )
+    with pg_ledger.engine.connect() as watcher:
+        deadline = time.monotonic() + 30
+        while watcher.execute(waiting).scalar_one() == 0:  # the second, at the row
+            assert time.monotonic() < deadline, "the second cosigner never waited"
+            time.sleep(0.02)
+            watcher.rollback()
+    release.set()
+    for push in pushes:
+        push.join(30)
+    stored = pg_ledger.log.checkpoint(size)
+    log_key = ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey)
+    members = workspace.consortium.witness_verifiers()
+    opened = ckpt.open_checkpoint(stored, log_key, members, quorum=2)
+    assert sorted(opened.witnesses) == sorted(w.verifier.name for w in (first, second))
 
 
 def test_tampering_is_caught(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
