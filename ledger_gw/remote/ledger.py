@@ -143,14 +143,17 @@ class RemoteLedger:
 
     def dismiss_outbox_item(self, org: str, seq: int) -> dict[str, Any]:
         item = self.outbox.item(seq)
+        missing = NotFoundError(f"{org} has no outbox item {seq}", code="outbox_item_not_found")
         if item is None or _org_of(item.tx) != org:
-            raise NotFoundError(f"{org} has no outbox item {seq}", code="outbox_item_not_found")
-        if item.state != "failed" or not self.outbox.dismiss(seq):
+            raise missing
+        if item.state != "failed":
             raise ConflictError(
                 f"outbox item {seq} is pending: it is logged when the log node returns,"
                 " and only a failed item can be dismissed",
                 code="outbox_item_pending",
             )
+        if not self.outbox.dismiss(seq):  # dismissed meanwhile
+            raise missing
         return item.to_dict()
 
     def close(self) -> None:

@@ -45,6 +45,7 @@ create index if not exists outbox_state on outbox (state, seq);
 """
 
 _SELECT = "select seq, event_id, captured_at, tx, state, error, attempts from outbox"
+_ROWIDS = 1 << 63  # SQLite's integers: no item has a number beyond, nor can one be asked
 Send = Callable[[Sequence[SignedTransaction]], list[Outcome]]
 
 
@@ -143,6 +144,8 @@ class Outbox:
         return [_item(row) for row in rows]
 
     def item(self, seq: int) -> Item | None:
+        if not 0 <= seq < _ROWIDS:
+            return None
         with self._lock:
             row = self._db.execute(f"{_SELECT} where seq = ?", (seq,)).fetchone()
         return None if row is None else _item(row)
@@ -150,6 +153,8 @@ class Outbox:
     def dismiss(self, seq: int) -> bool:
         """Remove a failed item, its refusal dealt with; whether there was one. A pending
         item stays: it is logged when the node returns."""
+        if not 0 <= seq < _ROWIDS:
+            return False
         with self._lock:
             gone = self._db.execute("delete from outbox where seq = ? and state = 'failed'", (seq,))
         return gone.rowcount == 1

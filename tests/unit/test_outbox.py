@@ -99,6 +99,9 @@ def test_only_a_failed_item_can_be_dismissed(workspace: Workspace, tmp_path: Pat
     assert box.items() == []
     assert box.item(second.seq) is None
     assert not box.dismiss(second.seq)
+    for beyond in (-1, 2**63, 10**30):  # no such item, nor any SQLite integer
+        assert box.item(beyond) is None
+        assert not box.dismiss(beyond)
 
 
 def test_an_item_older_than_the_window_is_signed_again_once(
