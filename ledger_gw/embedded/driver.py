@@ -188,15 +188,13 @@ class Rows:
         Every part takes its rows through the append lock, shared: optimistic appends
         never wait for one another (the log's positions decide between them), but none
         writes while an appender holds the lock itself (`database.lock_for_append`)."""
-        parts = (_INSERT_LOG, _INSERT_CERTIFICATES, _INSERT_NODES, _UPSERT_STATE)
-        tables = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
-        params = (
-            WRITE_LOCK_ID,
-            *_columns(self.log, 4),
-            *_columns(list(self.certificates.items()), 2),
-            *_columns(self.nodes, 3),
-            *_columns(list(self.state.values()), 6),
-        )
+        parts = [(_INSERT_LOG, _columns(self.log, 4))]
+        if self.certificates:
+            parts.append((_INSERT_CERTIFICATES, _columns(list(self.certificates.items()), 2)))
+        parts.append((_INSERT_NODES, _columns(self.nodes, 3)))
+        parts.append((_UPSERT_STATE, _columns(list(self.state.values()), 6)))
+        tables = ", ".join(f"w{i} AS ({sql})" for i, (sql, _) in enumerate(parts))
+        params = (WRITE_LOCK_ID, *(column for _, columns in parts for column in columns))
         insert = "INSERT INTO checkpoints (size, note) SELECT %s::int8, %s::text FROM held"
         return f"WITH {_HELD}, {tables} {insert}", (*params, *checkpoint)
 
@@ -233,7 +231,7 @@ def _tagged(statements: Sequence[tuple[str, tuple[Any, ...]]]) -> tuple[str, tup
     """Statements whose rows share one shape, tagged by what they answer, as one: each
     statement on PostgreSQL costs the client more than the rows it returns."""
     sql = " UNION ALL ".join(f"({part})" for part, _ in statements)
-    return f"{sql} ORDER BY 1, 2", tuple(p for _, params in statements for p in params)
+    return sql, tuple(p for _, params in statements for p in params)
 
 
 def _untagged(rows: Sequence[Any]) -> tuple[int, list[tuple[str, int, bytes]], dict[bytes, bytes]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -130,6 +130,9 @@ class EmbeddedLedger:
         self._walcopy: WalCopier | None = None
         self._closing = False
         self._range: CompactRange | None = None
+        # Signers' certificates this process has committed: an entry names its signer's
+        # by reference, and the table need not be sent the same one with every append.
+        self._stored_certificates: set[str] = set()
         self._appender = appender
         # Concurrent callers' transactions go to the appender together: one round trip,
         # as a batch would.
@@ -267,10 +270,11 @@ class EmbeddedLedger:
             try:
                 with self.engine.begin() as conn:
                     lock_for_append(conn)
-                    self._append(conn, batch)
+                    written = self._append(conn, batch)
             except BaseException:
                 self._forget(batch)
                 raise
+            self._stored_certificates.update(written)
 
     def _commit_on_writer(self, batch: list[Verdict]) -> None:
         for attempt in range(2):
@@ -278,7 +282,8 @@ class EmbeddedLedger:
                 self._writing = appending_connection(self.engine)
             try:
                 with self._writing.begin():
-                    self._append(self._writing, batch)
+                    written = self._append(self._writing, batch)
+                self._stored_certificates.update(written)
                 return
             except BaseException as exc:
                 self._forget(batch)
@@ -301,7 +306,8 @@ class EmbeddedLedger:
             return self._range
         return CompactRange(size, node_hashes(conn, CompactRange.border_ids(size)))
 
-    def _append(self, conn: Connection, batch: list[Verdict]) -> None:
+    def _append(self, conn: Connection, batch: list[Verdict]) -> Iterable[str]:
+        """The references of the certificates it writes, once committed."""
         view = StateView(conn)
         # On a database server, what the batch's transactions read first comes with the
         # log's head, in its round trip, rather than a round trip each.
@@ -342,18 +348,21 @@ class EmbeddedLedger:
                 new_nodes,
                 quotable,
             )
-            rows.certificates[certificate_ref(proposal.creator)] = proposal.creator
+            ref = certificate_ref(proposal.creator)
+            if ref not in self._stored_certificates:
+                rows.certificates[ref] = proposal.creator
             view.apply(run.writes)
             p.position = position
             seen[tx_id] = (position, run.result)
         if not rows.log:
-            return
+            return ()
         # Every acknowledged transaction is covered by a signed checkpoint at once.
         cp = ckpt.Checkpoint(self.consortium.origin, tree.size, tree.root())
         note = ckpt.sign_checkpoint(cp, self._log_signer)
         assert tree.size == start + len(rows.log)
         self._range = tree
         Driver(conn).append(rows, (tree.size, note))
+        return rows.certificates.keys()
 
     # -- reading -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded import ledger as ledger_module
 from ledger_gw.embedded import simulation, witnessing
 from ledger_gw.embedded.database import appending_connection, lock_for_append
-from ledger_gw.embedded.driver import Driver
+from ledger_gw.embedded.driver import Driver, Rows
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.stub import TxStub
 from ledger_gw.embedded.verify import verify_ledger
@@ -126,6 +126,38 @@ def test_a_contract_failing_to_name_its_first_reads_sinks_no_batch(
     outcomes = client.submit_many([ev.entitlement_granted(ev.pid()) for _ in range(3)])
     assert all(o.error is None for o in outcomes)
     assert pg_ledger.size() == 3
+
+
+def test_a_signers_certificate_is_sent_once_per_writer(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry names its signer's certificate by reference: once a writer has committed
+    it, its later appends do not send it again; a new writer does, harmlessly, once."""
+    sent: list[set[str]] = []
+    append = Driver.append
+
+    def watched(self: Driver, rows: Rows, checkpoint: tuple[int, str]) -> None:
+        sent.append(set(rows.certificates))
+        append(self, rows, checkpoint)
+
+    monkeypatch.setattr(Driver, "append", watched)
+    a, b = (OrgClient(pg_ledger, workspace.signer(org)) for org in ("AGENCY-A", "AGENCY-B"))
+    for client, i in ((a, 1), (a, 2), (b, 3), (a, 4), (b, 7)):
+        client.submit(ev.independent(i))
+    assert [len(refs) for refs in sent] == [1, 0, 1, 0, 0]
+    again = EmbeddedLedger(
+        pg_ledger.engine.url.render_as_string(hide_password=False),
+        workspace.consortium,
+        workspace.log_signer(),
+    )
+    try:
+        OrgClient(again, workspace.signer("AGENCY-A")).submit(ev.independent(6))
+    finally:
+        again.close()
+    assert sent[-1] == sent[0]
+    with pg_ledger.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM certificates")).scalar_one() == 2
+    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 6
 
 
 def test_story_replays_and_verifies(workspace: Workspace, pg_ledger: EmbeddedLedger) -> None:
