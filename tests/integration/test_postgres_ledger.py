@@ -1,8 +1,9 @@
 """The embedded ledger on a real PostgreSQL: the same code, the same guarantees.
 
-One linear log from threads and from processes (an advisory lock stands in for
-SQLite's write lock), idempotent replays, proofs against signed checkpoints, and a
-full verification; and tampering is caught the same way.
+One linear log from threads and from processes (optimistic appends, refused on a
+stale head and made again under an advisory lock, stand in for SQLite's write lock),
+idempotent replays, proofs against signed checkpoints, and a full verification; and
+tampering is caught the same way.
 """
 
 from __future__ import annotations
@@ -129,7 +130,10 @@ def test_a_contract_failing_to_name_its_first_reads_sinks_no_batch(
 
 
 def test_a_signers_certificate_is_sent_once_per_writer(
-    workspace: Workspace, pg_ledger: EmbeddedLedger, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace,
+    pg_ledger: EmbeddedLedger,
+    pg_ledger_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An entry names its signer's certificate by reference: once a writer has committed
     it, its later appends do not send it again; a new writer does, harmlessly, once."""
@@ -145,11 +149,7 @@ def test_a_signers_certificate_is_sent_once_per_writer(
     for client, i in ((a, 1), (a, 2), (b, 3), (a, 4), (b, 7)):
         client.submit(ev.independent(i))
     assert [len(refs) for refs in sent] == [1, 0, 1, 0, 0]
-    again = EmbeddedLedger(
-        pg_ledger.engine.url.render_as_string(hide_password=False),
-        workspace.consortium,
-        workspace.log_signer(),
-    )
+    again = EmbeddedLedger(pg_ledger_url, workspace.consortium, workspace.log_signer())
     try:
         OrgClient(again, workspace.signer("AGENCY-A")).submit(ev.independent(6))
     finally:
