@@ -85,16 +85,12 @@ class Driver:
         last = self._all(_MAX_SEQ)[0][0]
         return 0 if last is None else int(last) + 1
 
-    def committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
-        """Which of `tx_ids` the log holds: (transaction ID, position, entry)."""
+    def _committed(self, tx_ids: Sequence[str]) -> list[tuple[str, int, bytes]]:
+        """Which of `tx_ids` the log holds, on SQLite (PostgreSQL's head asks with
+        `_COMMITTED`): (transaction ID, position, entry)."""
         ids = [bytes.fromhex(t) for t in tx_ids]
-        if self.remote:
-            rows = self._all(
-                "SELECT tx_id, seq, entry FROM log WHERE tx_id = ANY(%b::bytea[])", (ids,)
-            )
-        else:
-            marks = ", ".join([self.mark] * len(tx_ids))
-            rows = self._all(f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", ids)  # noqa: S608
+        marks = ", ".join([self.mark] * len(tx_ids))
+        rows = self._all(f"SELECT tx_id, seq, entry FROM log WHERE tx_id IN ({marks})", ids)  # noqa: S608
         return [_committed_row(*row) for row in rows]
 
     def head(self, tx_ids: Sequence[str], keys: Sequence[bytes] = ()) -> Head:
@@ -104,7 +100,7 @@ class Driver:
         if not self.remote:
             values = {key: self.get_state(key) for key in keys}
             found = {key: value for key, value in values.items() if value is not None}
-            return Head(self.log_size(), self.committed(tx_ids), found)
+            return Head(self.log_size(), self._committed(tx_ids), found)
         ids = [bytes.fromhex(t) for t in tx_ids]
         head = [(_SIZE, ()), (_COMMITTED, (ids,))]
         if keys:

@@ -267,26 +267,17 @@ class EmbeddedLedger:
         try:
             self._commit_on_writer(batch)
         except StaleHead:
-            try:
-                with self.engine.begin() as conn:
-                    lock_for_append(conn)
-                    written = self._append(conn, batch)
-            except BaseException:
-                self._forget(batch)
-                raise
-            self._stored_certificates.update(written)
+            with self.engine.connect() as conn:
+                self._commit_on(conn, batch, locked=True)
 
     def _commit_on_writer(self, batch: list[Verdict]) -> None:
         for attempt in range(2):
             if self._writing is None:
                 self._writing = appending_connection(self.engine)
             try:
-                with self._writing.begin():
-                    written = self._append(self._writing, batch)
-                self._stored_certificates.update(written)
+                self._commit_on(self._writing, batch)
                 return
             except BaseException as exc:
-                self._forget(batch)
                 broken = _gone(self._writing)
                 if broken:
                     self._writing.close()
@@ -294,12 +285,21 @@ class EmbeddedLedger:
                 if attempt or not broken or not isinstance(exc, Exception):
                     raise
 
-    def _forget(self, batch: list[Verdict]) -> None:
-        """After a failed commit: outcomes set before it are void, and the tree head in
+    def _commit_on(self, conn: Connection, batch: list[Verdict], *, locked: bool = False) -> None:
+        """`_append` in one transaction on `conn`, holding the append lock when `locked`.
+        When it does not commit, the outcomes set before are void, and the tree head in
         memory may be ahead of the database."""
-        self._range = None
-        for p in batch:
-            p.void()
+        try:
+            with conn.begin():
+                if locked:
+                    lock_for_append(conn)
+                written = self._append(conn, batch)
+        except BaseException:
+            self._range = None
+            for p in batch:
+                p.void()
+            raise
+        self._stored_certificates.update(written)
 
     def _load_range(self, conn: Connection, size: int) -> CompactRange:
         if self._range is not None and self._range.size == size:
