@@ -11,7 +11,7 @@ reads those from the log. A file, so memory stays flat however long the log.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Generator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Column, Connection, LargeBinary, MetaData, Table
@@ -39,9 +39,10 @@ class Scratch:
 
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="ledger-verify-")
+        self.path = f"{self._dir.name}/replay.db"
         # Nothing here needs to survive a crash: a failed run starts again from the log.
         self.engine = sqlite_engine(
-            f"sqlite:///{self._dir.name}/replay.db",
+            f"sqlite:///{self.path}",
             60_000,
             {"synchronous": "OFF", "cache_size": -64 * 1024},
             page_size=16384,
@@ -80,21 +81,6 @@ class ScratchReads:
         current values it leaves."""
         self.cursor.executemany("INSERT INTO tx_ids (tx_id) VALUES (?)", [(t,) for t in tx_ids])
         self.cursor.executemany(upsert_state("?"), list(rows.values()))
-
-    def rows(self) -> Generator[StateRow, None, None]:
-        """Every key's row in key order, each value in the form the ledger stores it
-        (without the part it quotes), for comparing with the stored rows."""
-        cursor = self.cursor.connection.cursor()
-        try:
-            cursor.execute(
-                "SELECT key, seq, value, quote_at, quote_from, quote_len FROM state ORDER BY key"
-            )
-            for key, seq, value, at, start, length in cursor:
-                whole = bytes(value)
-                kept = whole if at is None else whole[:at] + whole[at + length :]
-                yield bytes(key), int(seq), kept, at, start, length
-        finally:
-            cursor.close()
 
 
 class ScratchView(StateView):

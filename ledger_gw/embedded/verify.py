@@ -6,7 +6,7 @@ the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored world
 state (each current value, and what of its entry it quotes) against the replayed one.
 The first discrepancy is reported with the log position it belongs to. What depends on one
-entry or one checkpoint alone (form, signatures, leaf hash) is checked on a pool of
+entry or one checkpoint alone (inflating, form, signatures, leaf hash) is checked on a pool of
 processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
 
 The log must hold a checkpoint at its current size (every commit is covered by one at
@@ -18,9 +18,8 @@ must hash to its root at its size, and must still hold that checkpoint.
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -28,15 +27,14 @@ from typing import Any
 import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
-from chaincode.canonical import canonical_json_of_validated
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
-from ledger_gw.embedded.packing import unpack
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
-from ledger_gw.embedded.replay import Scratch, ScratchReads, ScratchView, StateRow, state_rows
+from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
+from ledger_gw.embedded.state_check import Range, StoredRow
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
 from ledger_gw.errors import IntegrityError, LedgerError
@@ -46,7 +44,7 @@ from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
 from ledger_gw.transaction import Certificates, Proposal, certificate_ref
 
 _CHUNK = 2000
-_Row = tuple[int, bytes, str, str]  # a log row: position, entry, transaction ID, time
+_Row = tuple[int, bytes, str, str]  # a log row: position, stored entry, transaction ID, time
 
 
 @dataclass(frozen=True)
@@ -84,22 +82,24 @@ class _Replay:
         produced: list[tuple[int, NodeID, bytes]] = []
         tx_ids: list[bytes] = []
         rows: dict[bytes, StateRow] = {}
-        for offset, (position, data, tx_id, timestamp) in enumerate(batch):
+        for offset, (position, _, tx_id, timestamp) in enumerate(batch):
             if position != self.tree.size:
                 raise _fail(self.tree.size, "entry missing from the log")
             if offset in checks.malformed:
                 raise _fail(position, checks.malformed[offset])
-            proposal, result, effects = _read(data, self.certificates)
+            data = checks.entries[offset]
+            proposal, at = _read(data, self.certificates)
             self.signers.add(certificate_ref(proposal.creator))
             if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
             args = proposal.contract_args()
             unsigned = checks.unsigned.get(offset)
             stub, replayed = self._execute(position, view, proposal, args, unsigned)
-            if replayed != result:
+            if not (data.startswith(replayed, at) and data.startswith(_TX, at + len(replayed))):
                 raise _fail(position, "replayed result differs from the logged result")
             writes = tuple(sorted(stub.writes.items()))
-            if effects_digest(writes, stub.events) != effects:
+            effects = effects_digest(writes, stub.events).encode()
+            if data[len(_EFFECTS) : at - len(_RESULT)] != effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
             new_nodes = self.tree.append(checks.leaves[offset])
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
@@ -137,15 +137,21 @@ class _Replay:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
 
 
-def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, bytes, str]:
+def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, int]:
     """An entry that the pool's ``check`` found well-formed, its certificate known, read
-    without checking its form again: its proposal (with the certificate), its result's
-    canonical bytes and its effects digest."""
+    without checking its form again: its proposal (with the certificate), and where its
+    result starts. The entry is canonical JSON, ``{"effects":"…","result":…,"tx":…}``:
+    its logged result and effects are compared where they lie, never encoded again."""
     obj = orjson.loads(data)
     p = obj["tx"]["proposal"]
     pem = certificates[p["creator"]]
     proposal = Proposal(pem, p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
-    return proposal, canonical_json_of_validated(obj["result"]), str(obj["effects"])
+    # The effects digest is hex: the first `","result":` ends it.
+    return proposal, data.index(_RESULT) + len(_RESULT)
+
+
+# How a canonical entry frames its effects and result (log.entry.Entry.to_bytes).
+_EFFECTS, _RESULT, _TX = b'{"effects":"', b'","result":', b',"tx":{"proposal":'
 
 
 _STORED_STATE = select(
@@ -153,30 +159,31 @@ _STORED_STATE = select(
 ).order_by(state.c.key)
 
 
-def _compare(stored: Connection, replayed: ScratchReads) -> int:
-    """Row by row, in key order; a difference is reported at the log position its stored
-    row names."""
+def _compare(stored: Connection, checker: Checker, scratch: str, chunk: int) -> int:
+    """Row by row, in key order, ``chunk`` rows at a time (embedded.state_check)."""
     count = 0
     # Streamed (a server-side cursor on PostgreSQL): closed, even on a mismatch.
-    mine = stored.execute(_STORED_STATE.execution_options(yield_per=_CHUNK))
-    with closing(mine), closing(replayed.rows()) as theirs:
-        # zip_longest: plain zip would swallow one extra stored row at the end unseen.
-        for row_stored, row_replayed in itertools.zip_longest(mine, theirs):
-            if row_stored is None or row_replayed is None:
-                raise IntegrityError("state has rows the log does not explain, or lacks some")
-            count += 1
-            if _inflated(row_stored) != row_replayed:
-                raise _fail(int(row_stored[1]), "a state row differs from the replayed one")
+    with closing(stored.execute(_STORED_STATE.execution_options(yield_per=_CHUNK))) as mine:
+        for compared in checker.compare(_ranges(mine.partitions(chunk), scratch)):
+            count += compared.rows
+            if compared.failure is not None:
+                position, message = compared.failure
+                if position is None:
+                    raise IntegrityError(message)
+                raise _fail(position, message)
     return count
 
 
-def _inflated(row: Any) -> tuple[Any, ...]:
-    """A stored state row with its value inflated: the same value may deflate otherwise."""
-    key, seq, value, *quote = row
-    try:
-        return (bytes(key), int(seq), unpack(bytes(value)), *quote)
-    except IntegrityError as exc:
-        raise _fail(int(seq), str(exc)) from exc
+def _ranges(parts: Iterable[Sequence[Sequence[Any]]], scratch: str) -> Iterator[Range]:
+    """The stored rows in ranges of keys, the last reaching past the last stored key."""
+    low: bytes | None = None
+    for part in parts:
+        rows: list[StoredRow] = [
+            (bytes(key), int(seq), bytes(value), *quote) for key, seq, value, *quote in part
+        ]
+        yield Range(scratch, low, rows[-1][0], rows)
+        low = rows[-1][0]
+    yield Range(scratch, low, None, [])
 
 
 class _Checkpoints:
@@ -294,7 +301,8 @@ def verify_ledger(
 
     ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
     Entries' signatures are checked on ``workers`` processes (default: one per core),
-    ``chunk`` entries at a time; ``workers=1`` checks them in this process.
+    ``chunk`` entries at a time, then the stored state ``chunk`` rows at a time;
+    ``workers=1`` checks them in this process.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     owned = isinstance(engine, str)
@@ -304,8 +312,9 @@ def verify_ledger(
     try:
         with (
             source.execution_options(**{READ_ONLY: True}).begin() as stored,
-            replay.scratch.engine.begin() as replayed,
+            replay.scratch.engine.connect() as replayed,
         ):
+            replayed.begin()
             size = log_size(stored)
             witness_sizes = {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
@@ -332,7 +341,8 @@ def verify_ledger(
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
-            state_keys = _compare(stored, ScratchReads(replayed))
+            replayed.commit()  # the ranges read it from other processes
+            state_keys = _compare(stored, checker, replay.scratch.path, chunk)
             count, cosigned = judged.verdict()
     finally:
         if checker is not None:
@@ -349,21 +359,12 @@ def _batch(stored: Connection, start: int, chunk: int) -> list[_Row]:
         .where(log.c.seq >= start, log.c.seq < start + chunk)
         .order_by(log.c.seq)
     )
-    return [(int(p), _entry(bytes(d)), _hex(tx_id), ts) for p, d, tx_id, ts in rows]
+    return [(int(p), bytes(d), _hex(tx_id), ts) for p, d, tx_id, ts in rows]
 
 
 def _hex(tx_id: object) -> str:
     """A stored transaction ID as the entry spells it; what is no bytes matches none."""
     return bytes(tx_id).hex() if isinstance(tx_id, bytes | memoryview) else ""
-
-
-def _entry(stored: bytes) -> bytes:
-    """The entry as written; stored bytes that do not inflate are passed on as they are,
-    to fail the entry's form check in log order (its format byte is no JSON)."""
-    try:
-        return unpack(stored)
-    except IntegrityError:
-        return stored
 
 
 _Chunk = tuple[int, list[_Row], list[tuple[int, str]]]  # first position, rows, checkpoints
@@ -404,7 +405,7 @@ def _verify_chunk(
     except IntegrityError as exc:
         # Entries moved within the log replay fine until a later one fails: an earlier
         # leaf that differs from the stored tree is the first bad position.
-        earlier = _first_bad_leaf(stored, batch, exc.position)
+        earlier = _first_bad_leaf(stored, batch, checks.entries, exc.position)
         if earlier is not None:
             raise earlier from exc
         raise
@@ -418,9 +419,13 @@ def _verify_chunk(
 
 
 def _first_bad_leaf(
-    stored: Connection, batch: list[_Row], before: int | None
+    stored: Connection, batch: list[_Row], entries: list[bytes], before: int | None
 ) -> IntegrityError | None:
-    earlier = [(p, data) for p, data, _, _ in batch if before is not None and p < before]
+    earlier = [
+        (row[0], data)
+        for row, data in zip(batch, entries, strict=True)
+        if before is not None and row[0] < before
+    ]
     try:
         found = node_hashes(stored, [NodeID(0, p) for p, _ in earlier])
     except IntegrityError:

@@ -1,13 +1,15 @@
 """The checks that need no contract state, on every core.
 
-An entry's form, its certificate and signature, and its leaf hash depend on the entry
-alone, as a checkpoint's signatures depend on its note alone; these signatures are
-most of the cost of verifying a log (a log written one entry at a time holds a
+An entry's inflating, form, certificate and signature, and leaf hash depend on the
+entry alone, as a checkpoint's signatures depend on its note alone; these signatures
+are most of the cost of verifying a log (a log written one entry at a time holds a
 checkpoint per entry). The contract's replay depends on every entry before it and
 stays in one process, in log order. So chunks of entries, with the checkpoints of the
 same sizes, go to worker processes, a bounded number ahead of the replay, and come
 back in order as :class:`Checks` that the replay consults where it used to check: a
-verdict is the same whichever process found it.
+verdict is the same whichever process found it. Once the replay is done, the stored
+world state is compared with the replayed one the same way, a range of keys at a time
+(:mod:`ledger_gw.embedded.state_check`), while the verifying process reads the next.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import LedgerError
+from ledger_gw.embedded.packing import unpack
+from ledger_gw.embedded.state_check import Compared, Range, compare
+from ledger_gw.errors import IntegrityError, LedgerError
 from ledger_gw.identity import Authenticator
 from ledger_gw.log.checkpoint import CheckpointError, NoteVerifier, open_checkpoint
 from ledger_gw.log.entry import Entry
@@ -28,6 +33,7 @@ from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import Certificates, SignedTransaction
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Opened(NamedTuple):
@@ -42,6 +48,7 @@ class Opened(NamedTuple):
 class Checks(NamedTuple):
     """One chunk's verdicts, by offset in the chunk: only the faults are listed."""
 
+    entries: list[bytes]  # as written; a stored form that does not inflate, as stored
     leaves: list[bytes]
     malformed: dict[int, str]  # not an entry, or not a well-formed transaction
     unsigned: dict[int, str]  # its certificate or signature fails
@@ -67,12 +74,22 @@ class TrustRoots:
         )
 
 
-def check(roots: TrustRoots, entries: Sequence[bytes], notes: Sequence[str]) -> Checks:
-    """Each entry parsed in full (canonical form, proposal, timestamp) and, if it
-    parses, its certificate and signature checked; each note's signatures checked."""
-    checks = Checks([leaf_hash(data) for data in entries], {}, {}, [])
+def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> Checks:
+    """Each entry inflated from its stored form, parsed in full (canonical form,
+    proposal, timestamp) and, if it parses, its certificate and signature checked; each
+    note's signatures checked."""
+    checks = Checks([], [], {}, {}, [])
     auth = roots.auth
-    for offset, data in enumerate(entries):
+    for offset, packed in enumerate(stored):
+        try:
+            data = unpack(packed)
+        except IntegrityError as exc:
+            checks.entries.append(packed)
+            checks.leaves.append(b"")
+            checks.malformed[offset] = str(exc)
+            continue
+        checks.entries.append(data)
+        checks.leaves.append(leaf_hash(data))
         try:
             entry = Entry.from_bytes(data)
             proposal = SignedTransaction.of_entry(entry, roots.certificates).proposal
@@ -98,8 +115,8 @@ def check(roots: TrustRoots, entries: Sequence[bytes], notes: Sequence[str]) -> 
 
 
 class Checker:
-    """``check`` over a stream of chunks, in this process (one worker) or on a pool of
-    ``workers`` processes."""
+    """``check`` over a stream of chunks, then ``state_check.compare`` over a stream of
+    key ranges, in this process (one worker) or on a pool of ``workers`` processes."""
 
     def __init__(self, consortium: Consortium, certificates: Certificates, workers: int) -> None:
         self._roots = TrustRoots.of(consortium, certificates)
@@ -116,15 +133,31 @@ class Checker:
     def map(
         self, chunks: Iterable[T], work: Callable[[T], tuple[list[bytes], list[str]]]
     ) -> Iterator[tuple[T, Checks]]:
-        """Each chunk with its checks, in order; ``work(chunk)`` is its entries' bytes
-        and its checkpoints' notes."""
+        """Each chunk with its checks, in order; ``work(chunk)`` is its entries' stored
+        bytes and its checkpoints' notes."""
+        return self._in_order(chunks, work, partial(check, self._roots), _check)
+
+    def compare(self, ranges: Iterable[Range]) -> Iterator[Compared]:
+        """Each range compared, in order."""
+        for _, compared in self._in_order(ranges, lambda r: (r,), compare, compare):
+            yield compared
+
+    def _in_order(
+        self,
+        items: Iterable[T],
+        args: Callable[[T], tuple[Any, ...]],
+        here: Callable[..., R],
+        there: Callable[..., R],
+    ) -> Iterator[tuple[T, R]]:
+        """``here(*args(item))`` in this process, or ``there`` on the pool, a bounded
+        number ahead of the caller; each item with its result, in order."""
         if self._pool is None:
-            for chunk in chunks:
-                yield chunk, check(self._roots, *work(chunk))
+            for item in items:
+                yield item, here(*args(item))
             return
-        pending: deque[tuple[T, Future[Checks]]] = deque()
-        for chunk in chunks:
-            pending.append((chunk, self._pool.submit(_check, *work(chunk))))
+        pending: deque[tuple[T, Future[R]]] = deque()
+        for item in items:
+            pending.append((item, self._pool.submit(there, *args(item))))
             if len(pending) > self._ahead:
                 done, future = pending.popleft()
                 yield done, future.result()

@@ -193,3 +193,55 @@ def test_first_bad_checkpoint_by_size_is_reported(
     exc = _failure(workspace, copy, workers)
     assert exc.position == 29
     assert str(exc).startswith("position 29: checkpoint 30 does not verify")
+
+
+def _state_keys(copy: Path) -> list[bytes]:
+    with closing(sqlite3.connect(copy)) as db:
+        return [bytes(k) for (k,) in db.execute("SELECT key FROM state ORDER BY key")]
+
+
+@pytest.mark.parametrize("index", [0, CHUNK - 1, CHUNK, -1], ids=["first", "end", "next", "last"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_state_row_deleted_at_a_ranges_edge(
+    workspace: Workspace, copy: Path, workers: int, index: int
+) -> None:
+    """The stored state is compared in ranges of CHUNK keys, each range reading the
+    replayed rows of its keys: a row missing at either edge of a range is found."""
+    key = _state_keys(copy)[index]
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        db.execute("DELETE FROM state WHERE key = ?", (key,))
+    exc = _failure(workspace, copy, workers)
+    assert "state" in str(exc)
+
+
+@pytest.mark.parametrize("index", [0, CHUNK - 1, CHUNK, -1], ids=["first", "end", "next", "last"])
+@pytest.mark.parametrize("workers", [1, 2])
+def test_state_row_added_at_a_ranges_edge(
+    workspace: Workspace, copy: Path, workers: int, index: int
+) -> None:
+    """A row no transaction wrote, sorting just after a range's last key (so it becomes
+    that range's last, or the next one's first), or before the first key of all."""
+    keys = _state_keys(copy)
+    key = keys[index] + b"\x00" if index else keys[0][:-1]
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        (seq, value) = db.execute(
+            "SELECT seq, value FROM state WHERE key = ?", (keys[index],)
+        ).fetchone()
+        db.execute("INSERT INTO state (key, seq, value) VALUES (?, ?, ?)", (key, seq, value))
+    exc = _failure(workspace, copy, workers)
+    assert "state" in str(exc)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_state_value_altered_in_a_later_range(
+    workspace: Workspace, copy: Path, workers: int
+) -> None:
+    """Reported at the position the altered row names, whichever process compared it."""
+    key = _state_keys(copy)[3 * CHUNK + 2]
+    with closing(sqlite3.connect(copy, isolation_level=None)) as db:
+        seq, value = db.execute("SELECT seq, value FROM state WHERE key = ?", (key,)).fetchone()
+        spoiled = unpack(value).replace(b'"', b"'", 1)
+        db.execute("UPDATE state SET value = ? WHERE key = ?", (pack(spoiled), key))
+    exc = _failure(workspace, copy, workers)
+    assert exc.position == seq
+    assert str(exc) == f"position {seq}: a state row differs from the replayed one"
