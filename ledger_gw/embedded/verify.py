@@ -5,9 +5,10 @@ the certificate the entry names, each stored certificate hashed and named by som
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored world
 state (each current value, and what of its entry it quotes) against the replayed one.
-The first discrepancy is reported with the log position it belongs to. What depends on one
-entry or one checkpoint alone (inflating, form, signatures, leaf hash) is checked on a pool of
-processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order.
+The first discrepancy is reported with the log position it belongs to. What depends on
+one entry or one checkpoint alone (inflating, form, signatures, leaf hash) is checked on a
+pool of processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log
+order; then the stored state is compared there too, a range of keys at a time.
 
 The log must hold a checkpoint at its current size (every commit is covered by one at
 once): an operator who deletes the newest checkpoints is caught. What witnesses
@@ -146,7 +147,8 @@ def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, int]:
     p = obj["tx"]["proposal"]
     pem = certificates[p["creator"]]
     proposal = Proposal(pem, p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
-    # The effects digest is hex: the first `","result":` ends it.
+    # A well-formed entry's effects holds no quote (Entry.to_bytes writes it unescaped):
+    # the first `","result":` ends it.
     return proposal, data.index(_RESULT) + len(_RESULT)
 
 
