@@ -25,7 +25,6 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
@@ -37,12 +36,11 @@ from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.state_check import Range, StoredRow
 from ledger_gw.embedded.stub import StateView, TxStub
-from ledger_gw.embedded.verify_pool import Checker, Checks, Opened
-from ledger_gw.errors import IntegrityError, LedgerError
+from ledger_gw.embedded.verify_pool import Checker, Checks, Logged, Opened
+from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
-from ledger_gw.transaction import Certificates, Proposal, certificate_ref
 
 _CHUNK = 2000
 _Row = tuple[int, bytes, str, str]  # a log row: position, stored entry, transaction ID, time
@@ -64,13 +62,11 @@ def _fail(position: int, message: str) -> IntegrityError:
 class _Replay:
     """Re-executes the log in order into a scratch database (embedded.replay)."""
 
-    def __init__(self, consortium: Consortium) -> None:
+    def __init__(self) -> None:
         self.scratch = Scratch()
-        self.auth = consortium.authenticator()
         self.tree = CompactRange()
         self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
         self.roots: dict[int, bytes] = {}  # recomputed roots at those sizes, until judged
-        self.certificates: Certificates = {}  # the log's, by reference
         self.signers: set[str] = set()  # references the entries replayed so far name
 
     def close(self) -> None:
@@ -88,26 +84,22 @@ class _Replay:
                 raise _fail(self.tree.size, "entry missing from the log")
             if offset in checks.malformed:
                 raise _fail(position, checks.malformed[offset])
-            data = checks.entries[offset]
-            proposal, at = _read(data, self.certificates)
-            self.signers.add(certificate_ref(proposal.creator))
-            if (tx_id, timestamp) != (proposal.tx_id, proposal.timestamp):
+            logged = checks.logged[offset]
+            self.signers.add(logged.creator)
+            if (tx_id, timestamp) != (logged.tx_id, logged.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            args = proposal.contract_args()
-            unsigned = checks.unsigned.get(offset)
-            stub, replayed = self._execute(position, view, proposal, args, unsigned)
-            if not (data.startswith(replayed, at) and data.startswith(_TX, at + len(replayed))):
+            stub, replayed = self._execute(position, view, logged, checks.unsigned.get(offset))
+            if replayed != logged.result:
                 raise _fail(position, "replayed result differs from the logged result")
             writes = tuple(sorted(stub.writes.items()))
-            effects = effects_digest(writes, stub.events).encode()
-            if data[len(_EFFECTS) : at - len(_RESULT)] != effects:
+            if effects_digest(writes, stub.events) != logged.effects:
                 raise _fail(position, "replayed writes or events differ from the logged ones")
             new_nodes = self.tree.append(checks.leaves[offset])
             produced.extend((position, node_id, h) for node_id, h in new_nodes)
             if self.tree.size in self.checkpoint_sizes:
                 self.roots[self.tree.size] = self.tree.root()
             tx_ids.append(bytes.fromhex(tx_id))
-            state_rows(position, data, writes, (replayed, *args), rows)
+            state_rows(position, checks.entries[offset], writes, (replayed, *logged.args), rows)
             view.apply(stub.writes)
         try:
             view.reads.write(tx_ids, rows)
@@ -116,44 +108,17 @@ class _Replay:
         return produced
 
     def _execute(
-        self,
-        position: int,
-        view: StateView,
-        proposal: Proposal,
-        args: list[bytes],
-        unsigned: str | None,
+        self, position: int, view: StateView, logged: Logged, unsigned: str | None
     ) -> tuple[TxStub, bytes]:
-        if proposal.function not in WRITE_FUNCTIONS:
-            raise _fail(position, f"{proposal.function!r} is not a write function")
-        try:
-            identity = self.auth.identify(proposal.creator, proposal.time)
-        except LedgerError as exc:
-            raise _fail(position, f"signature check failed: {exc}") from exc
-        if unsigned is not None:
+        if logged.function not in WRITE_FUNCTIONS:
+            raise _fail(position, f"{logged.function!r} is not a write function")
+        if logged.identity is None:  # its certificate or signature fails
             raise _fail(position, f"signature check failed: {unsigned}")
-        stub = TxStub(view, identity, proposal.tx_id, proposal.time)
+        stub = TxStub(view, logged.identity, logged.tx_id, logged.time)
         try:
-            return stub, invoke(stub, proposal.function, args)
+            return stub, invoke(stub, logged.function, logged.args)
         except ContractError as exc:
             raise _fail(position, f"the contract rejects this transaction: {exc}") from exc
-
-
-def _read(data: bytes, certificates: Certificates) -> tuple[Proposal, int]:
-    """An entry that the pool's ``check`` found well-formed, its certificate known, read
-    without checking its form again: its proposal (with the certificate), and where its
-    result starts. The entry is canonical JSON, ``{"effects":"…","result":…,"tx":…}``:
-    its logged result and effects are compared where they lie, never encoded again."""
-    obj = orjson.loads(data)
-    p = obj["tx"]["proposal"]
-    pem = certificates[p["creator"]]
-    proposal = Proposal(pem, p["nonce"], p["timestamp"], p["function"], tuple(p["args"]))
-    # A well-formed entry's effects holds no quote (Entry.to_bytes writes it unescaped):
-    # the first `","result":` ends it.
-    return proposal, data.index(_RESULT) + len(_RESULT)
-
-
-# How a canonical entry frames its effects and result (log.entry.Entry.to_bytes).
-_EFFECTS, _RESULT, _TX = b'{"effects":"', b'","result":', b',"tx":{"proposal":'
 
 
 _STORED_STATE = select(
@@ -309,7 +274,7 @@ def verify_ledger(
     witness_cps = _witnessed(consortium, witnessed or {})
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
-    replay = _Replay(consortium)
+    replay = _Replay()
     checker: Checker | None = None
     try:
         with (
@@ -322,7 +287,6 @@ def verify_ledger(
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
             certificates = stored_certificates(stored)
-            replay.certificates = certificates
             workers = max(1, min(workers or os.cpu_count() or 1, chunks))
             checker = Checker(consortium, certificates, workers)
             judged = _Checkpoints(consortium.origin)

@@ -6,14 +6,16 @@ are most of the cost of verifying a log (a log written one entry at a time holds
 checkpoint per entry). The contract's replay depends on every entry before it and
 stays in one process, in log order. So chunks of entries, with the checkpoints of the
 same sizes, go to worker processes, a bounded number ahead of the replay, and come
-back in order as :class:`Checks` that the replay consults where it used to check: a
-verdict is the same whichever process found it. Once the replay is done, the stored
+back in order as :class:`Checks` that the replay consults where it used to check, with
+what it needs of each entry, read where the entry is parsed: a verdict is the same
+whichever process found it. Once the replay is done, the stored
 world state is compared with the replayed one the same way, a range of keys at a time
 (:mod:`ledger_gw.embedded.state_check`), while the verifying process reads the next.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
+from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.packing import unpack
 from ledger_gw.embedded.state_check import Compared, Range, compare
@@ -30,7 +33,7 @@ from ledger_gw.identity import Authenticator
 from ledger_gw.log.checkpoint import CheckpointError, NoteVerifier, open_checkpoint
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash
-from ledger_gw.transaction import Certificates, SignedTransaction
+from ledger_gw.transaction import Certificates, SignedTransaction, certificate_ref
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -45,11 +48,26 @@ class Opened(NamedTuple):
     cosignatures: int
 
 
+class Logged(NamedTuple):
+    """What the replay needs of a well-formed entry, read once, where it is parsed."""
+
+    creator: str  # its certificate's reference
+    identity: Identity | None  # whom the certificate names, if its signature verifies
+    tx_id: str
+    timestamp: str
+    time: dt.datetime
+    function: str
+    args: list[bytes]  # as the contract takes them
+    result: bytes  # the logged result, canonical JSON
+    effects: str  # the logged effects digest
+
+
 class Checks(NamedTuple):
     """One chunk's verdicts, by offset in the chunk: only the faults are listed."""
 
     entries: list[bytes]  # as written; a stored form that does not inflate, as stored
     leaves: list[bytes]
+    logged: dict[int, Logged]  # each entry that is well-formed
     malformed: dict[int, str]  # not an entry, or not a well-formed transaction
     unsigned: dict[int, str]  # its certificate or signature fails
     checkpoints: list[Opened | str]  # each note given, opened or why it is not
@@ -78,7 +96,7 @@ def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> C
     """Each entry inflated from its stored form, parsed in full (canonical form,
     proposal, timestamp) and, if it parses, its certificate and signature checked; each
     note's signatures checked."""
-    checks = Checks([], [], {}, {}, [])
+    checks = Checks([], [], {}, {}, {}, [])
     auth = roots.auth
     for offset, packed in enumerate(stored):
         try:
@@ -97,10 +115,22 @@ def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> C
         except (ValueError, LedgerError) as exc:
             checks.malformed[offset] = str(exc)
             continue
+        identity: Identity | None = None
         try:
-            auth.authenticate(proposal.creator, entry.signature, proposal.payload, at)
+            identity = auth.authenticate(proposal.creator, entry.signature, proposal.payload, at)
         except LedgerError as exc:
             checks.unsigned[offset] = str(exc)
+        checks.logged[offset] = Logged(
+            certificate_ref(proposal.creator),
+            identity,
+            proposal.tx_id,
+            proposal.timestamp,
+            at,
+            proposal.function,
+            proposal.contract_args(),
+            entry.result,
+            entry.effects,
+        )
     for note in notes:
         try:
             opened = open_checkpoint(note, roots.log, roots.witnesses)
