@@ -8,8 +8,8 @@ stays in one process, in log order. So chunks of entries, with the checkpoints o
 same sizes, go to worker processes, a bounded number ahead of the replay, and come
 back in order as :class:`Checks` that the replay consults where it used to check, with
 what it needs of each entry, read where the entry is parsed: a verdict is the same
-whichever process found it. Once the replay is done, the stored
-world state is compared with the replayed one the same way, a range of keys at a time
+whichever process found it. Once the replay is done, the stored world state is
+compared with the replayed one the same way, a range of keys at a time
 (:mod:`ledger_gw.embedded.state_check`), while the verifying process reads the next.
 """
 
