@@ -22,7 +22,6 @@ from ledger_gw.errors import IntegrityError
 # quote_len
 StoredRow = tuple[bytes, int, bytes, int | None, int | None, int | None]
 
-
 _UNEXPLAINED = "state has rows the log does not explain, or lacks some"
 
 
@@ -46,9 +45,7 @@ def compare(task: Range) -> Compared:
         # zip_longest: plain zip would swallow one extra row at the end unseen.
         for mine, theirs in itertools.zip_longest(task.rows, _replayed(scratch, task)):
             if mine is None or theirs is None:
-                return Compared(
-                    count, (None, "state has rows the log does not explain, or lacks some")
-                )
+                return Compared(count, (None, _UNEXPLAINED))
             count += 1
             try:
                 inflated = (mine[0], mine[1], unpack(mine[2]), *mine[3:])

@@ -94,8 +94,8 @@ class TrustRoots:
 
 def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> Checks:
     """Each entry inflated from its stored form, parsed in full (canonical form,
-    proposal, timestamp) and, if it parses, its certificate and signature checked; each
-    note's signatures checked."""
+    proposal, timestamp) and, if it parses, its certificate and signature checked and
+    what the replay needs of it kept; each note's signatures checked."""
     checks = Checks([], [], {}, {}, {}, [])
     auth = roots.auth
     for offset, packed in enumerate(stored):
