@@ -1,4 +1,4 @@
-"""HTTP gateway benchmark: events/s through gunicorn (2 workers), batch and single, and
+"""HTTP gateway benchmark: events/s through `ledger-gw serve` (its defaults), batch and single, and
 history lookup latency (p50/p99) on a ledger preloaded with `--events` events. On Linux
 it also prints the CPU time each process spent per batch event.
 
@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import requests
 
-from ledger_gw.bootstrap import open_gateway
+from ledger_gw.bootstrap import open_gateway, serving_from_env
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.pseudonym import new_held_id
@@ -131,9 +131,10 @@ def run(args: argparse.Namespace) -> None:
     tokens = {org: issue_token(gw.store(org), "agency", "agency-writer")[1] for org in AGENCIES}
     gw.close()
     port = _free_port()
+    serving = serving_from_env()  # what serve uses, given no options
     serve = ["serve", "--dir", str(root), "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ledger_gw.cli", *serve, "--workers", "2", "--threads", "8"],
+        [sys.executable, "-m", "ledger_gw.cli", *serve],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -204,7 +205,8 @@ def run(args: argparse.Namespace) -> None:
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         size = requests.get(f"{url}/readyz", timeout=10).json()["checks"]["ledger"]
         print(
-            f"ledger: {size} entries; gunicorn 2 workers x 8 threads + 1 appending process; "
+            f"ledger: {size} entries; gunicorn {serving.workers} workers x {serving.threads} "
+            "threads + 1 appending process; "
             f"{args.clients} clients"
         )
         print(

@@ -8,7 +8,7 @@ figures; asserts nothing.
 
     python bench/http_single.py
     python bench/http_single.py --clients 64 --events 6000 --rounds 2
-    python bench/http_single.py --workers 2 --threads 8     # serve's options
+    python bench/http_single.py --workers 4 --threads 8     # serve's options
     python bench/http_single.py --baseline /tmp/base   # alternately: `git archive` of another
     python bench/http_single.py --other-options "--threads 32"   # alternately: other options
 """

@@ -56,7 +56,7 @@ Environment variables (all optional), read by `config_from_env`:
   ``AGENCY-A=https://gw.agency-a.example``).
 
 and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
-``LEDGER_GW_WORKERS`` (2), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
+``LEDGER_GW_WORKERS`` (two per core), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
 group-commits concurrent requests).
 
 ``PROMETHEUS_MULTIPROC_DIR`` is read by prometheus-client itself: set it (an empty
@@ -70,7 +70,7 @@ import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -191,12 +191,20 @@ def _peers(text: str) -> dict[str, str]:
     return peers
 
 
+def workers_per_machine() -> int:
+    """Two serving processes per core this process may run on. A worker's threads spend
+    much of a request waiting for the appender's group commit, and its Python runs on
+    one core at a time (the GIL): with one worker per core, a core idles while its
+    worker waits; with two, the other keeps it busy."""
+    return 2 * len(os.sched_getaffinity(0))
+
+
 @dataclass(frozen=True)
 class Serving:
     """How gunicorn serves the gateway."""
 
     bind: str = "127.0.0.1:8080"
-    workers: int = 2
+    workers: int = field(default_factory=workers_per_machine)
     threads: int = 8
 
 
@@ -204,7 +212,7 @@ def serving_from_env(environ: Mapping[str, str] | None = None) -> Serving:
     env = _env(environ)
     return Serving(
         bind=env.get("LEDGER_GW_BIND", Serving.bind),
-        workers=_int(env, "LEDGER_GW_WORKERS", Serving.workers),
+        workers=_int(env, "LEDGER_GW_WORKERS", workers_per_machine()),
         threads=_int(env, "LEDGER_GW_THREADS", Serving.threads),
     )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,17 @@ from ledger_gw.services.config import GatewayConfig
 
 def test_nothing_set_means_the_defaults() -> None:
     assert config_from_env({}) == GatewayConfig()
-    assert serving_from_env({}) == Serving("127.0.0.1:8080", 2, 8)
+    assert serving_from_env({}) == Serving("127.0.0.1:8080", 2 * len(os.sched_getaffinity(0)), 8)
+
+
+def test_the_default_workers_are_two_per_core_this_process_may_use() -> None:
+    """A container limited to one core of a larger host serves with two workers."""
+    one_core = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from ledger_gw.bootstrap import serving_from_env; print(serving_from_env({}).workers)"
+    )
+    found = subprocess.run([sys.executable, "-c", one_core], capture_output=True, text=True)
+    assert found.stdout.strip() == "2", found.stderr
 
 
 def test_every_variable_reaches_its_field() -> None:
