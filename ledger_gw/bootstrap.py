@@ -82,7 +82,7 @@ from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.embedded.verify import VerifyReport, verify_ledger
+from ledger_gw.embedded.verify import Progress, VerifyReport, verify_ledger
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.identity import Signer
@@ -547,7 +547,7 @@ def _sole_member(directory: Path) -> str:
 def verify_embedded(
     ws: Workspace,
     url: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     witness_states: Sequence[Path] = (),
     workers: int | None = None,
 ) -> VerifyReport:

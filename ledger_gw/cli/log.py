@@ -49,18 +49,20 @@ def verify(
     hold a checkpoint at its size, and agree with what each given witness cosigned."""
     ws = Workspace.load(directory)
     with Progress(
-        TextColumn("verifying"),
+        TextColumn("verifying {task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(),
         console=console,
         transient=True,
     ) as bar:
-        task = bar.add_task("verify", total=None)
+        task = bar.add_task("", total=None)
         report = verify_embedded(
             ws,
             ledger_url,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            progress=lambda step, done, total: bar.update(
+                task, description=step, completed=done, total=total
+            ),
             witness_states=witness_states,
             workers=workers,
         )

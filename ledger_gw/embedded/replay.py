@@ -14,7 +14,17 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, LargeBinary, MetaData, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    func,
+    select,
+)
 
 from ledger_gw.embedded.driver import upsert_state
 from ledger_gw.embedded.quoting import parts_of, stored
@@ -59,6 +69,11 @@ class Scratch:
             page_size=16384,
         )
         _metadata.create_all(self.engine)
+
+    @staticmethod
+    def keys(conn: Connection) -> int:
+        """How many keys the replay left in the state."""
+        return int(conn.execute(select(func.count()).select_from(_state)).scalar_one())
 
     def close(self) -> None:
         self.engine.dispose()

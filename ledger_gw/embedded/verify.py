@@ -45,6 +45,11 @@ from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
 _CHUNK = 2000
 _Row = tuple[int, bytes, str, str]  # a log row: position, stored entry, transaction ID, time
 
+#: Told, as a run goes, its step, how far the step is and where it ends: the log's
+#: entries, then the stored state's keys (as many as the replay left, if the ledger holds).
+Progress = Callable[[str, int, int], None]
+ENTRIES, STATE_KEYS = "entries", "state keys"
+
 
 @dataclass(frozen=True)
 class VerifyReport:
@@ -126,13 +131,20 @@ _STORED_STATE = select(
 ).order_by(state.c.key)
 
 
-def _compare(stored: Connection, checker: Checker, scratch: str, chunk: int) -> int:
+def _compare(
+    stored: Connection,
+    checker: Checker,
+    scratch: str,
+    chunk: int,
+    compared_so_far: Callable[[int], None],
+) -> int:
     """Row by row, in key order, ``chunk`` rows at a time (embedded.state_check)."""
     count = 0
     # Streamed (a server-side cursor on PostgreSQL): closed, even on a mismatch.
     with closing(stored.execute(_STORED_STATE.execution_options(yield_per=_CHUNK))) as mine:
         for compared in checker.compare(_ranges(mine.partitions(chunk), scratch)):
             count += compared.rows
+            compared_so_far(count)
             if compared.failure is not None:
                 position, message = compared.failure
                 if position is None:
@@ -258,7 +270,7 @@ def _check_witnessed(
 def verify_ledger(
     engine: Engine | str,
     consortium: Consortium,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
     witnessed: Mapping[str, str] | None = None,
     *,
     workers: int | None = None,
@@ -272,6 +284,7 @@ def verify_ledger(
     ``workers=1`` checks them in this process.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
+    tell = progress or (lambda step, done, total: None)
     owned = isinstance(engine, str)
     source = make_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay()
@@ -296,8 +309,7 @@ def verify_ledger(
                 judged.judge(notes, checks.checkpoints, replay.roots)
                 for judged_size in {s for s, _ in notes} - witness_sizes:
                     replay.roots.pop(judged_size, None)  # memory stays flat
-                if progress is not None:
-                    progress(min(start + chunk, size), size)
+                tell(ENTRIES, min(start + chunk, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
             _check_witnessed(witness_cps, replay.roots, _held(stored, witness_sizes))
@@ -307,8 +319,11 @@ def verify_ledger(
             n_nodes = stored.execute(select(func.count()).select_from(nodes)).scalar_one()
             if n_nodes != 2 * size - size.bit_count():
                 raise IntegrityError("the tree has nodes that no log entry explains")
+            keys = replay.scratch.keys(replayed)
             replayed.commit()  # the ranges read it from other processes
-            state_keys = _compare(stored, checker, replay.scratch.path, chunk)
+            state_keys = _compare(
+                stored, checker, replay.scratch.path, chunk, lambda n: tell(STATE_KEYS, n, keys)
+            )
             count, cosigned = judged.verdict()
     finally:
         if checker is not None:

@@ -22,7 +22,7 @@ from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.packing import pack, unpack
-from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.embedded.verify import ENTRIES, STATE_KEYS, verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log.entry import Entry
 from ledger_gw.workspace import Workspace
@@ -61,7 +61,7 @@ def _run(workspace: Workspace, copy: Path, workers: int) -> tuple[Any, int]:
     before = {p.pid for p in multiprocessing.active_children()}
     seen = 0
 
-    def progress(done: int, total: int) -> None:
+    def progress(step: str, done: int, total: int) -> None:
         nonlocal seen
         started = {p.pid for p in multiprocessing.active_children()} - before
         seen = max(seen, len(started))
@@ -100,6 +100,30 @@ def test_same_report_on_one_process_and_on_a_pool(workspace: Workspace, copy: Pa
     assert (none, seen) == (0, 3)
     assert alone == pooled
     assert alone.size == SIZE
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_runs_through_the_entries_then_the_state_keys(
+    workspace: Workspace, copy: Path, workers: int
+) -> None:
+    """An auditor's bar ends at 100% when the run does, not before the state is compared."""
+    told: list[tuple[str, int, int]] = []
+    report = verify_ledger(
+        f"sqlite:///{copy}",
+        workspace.consortium,
+        lambda *t: told.append(t),
+        workers=workers,
+        chunk=CHUNK,
+    )
+    steps = [step for step, _, _ in told]
+    assert steps == sorted(steps, key=[ENTRIES, STATE_KEYS].index)  # one step, then the other
+    entries = [(done, total) for step, done, total in told if step == ENTRIES]
+    keys = [(done, total) for step, done, total in told if step == STATE_KEYS]
+    assert set(entries) == {(min(n + CHUNK, SIZE), SIZE) for n in range(0, SIZE, CHUNK)}
+    for told_step in (entries, keys):
+        assert [done for done, _ in told_step] == sorted(done for done, _ in told_step)
+    assert keys[-1] == (report.state_keys, report.state_keys)
+    assert len(keys) > 1  # several ranges: the bar moves while the state is compared
 
 
 def test_signature_by_another_member_in_the_middle(workspace: Workspace, copy: Path) -> None:
