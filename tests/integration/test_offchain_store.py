@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, event, select, text
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError, UnavailableError
-from ledger_gw.offchain.models import Person
+from ledger_gw.offchain.models import AuditRecord, Person
 from ledger_gw.offchain.store import MIGRATIONS, OffchainStore, org_url
 from ledger_gw.services import registrations, request_log
 from ledger_gw.services.access import (
@@ -222,6 +222,30 @@ def _audited_routes(url: str) -> set[str]:
             return set(conn.execute(text("SELECT route FROM audit_log")).scalars())
     finally:
         engine.dispose()
+
+
+def test_an_audit_record_is_stored_as_the_orm_stores_it(gateway: Gateway) -> None:
+    """Its values pass through the column types: the time stored in UTC, as the ORM's."""
+    store = gateway.store("AGENCY-A")
+    at = dt.datetime(2026, 3, 1, 14, 30, 15, 123456, tzinfo=dt.timezone(dt.timedelta(hours=3)))
+    fields = {
+        "token_id": "tok", "role": "auditor", "method": "GET",
+        "route": "/v1/persons/<pid>/history", "pid": "h.1", "status": 404, "code": "not_found",
+    }  # fmt: skip
+    store.audit({"at": at, **fields})
+    with store.session() as session:
+        session.add(AuditRecord(at=at, **{**fields, "token_id": "orm"}))
+    with store.reading() as session:
+        stored = dict(
+            session.execute(
+                text("SELECT token_id, at FROM audit_log WHERE token_id IN ('tok', 'orm')")
+            ).all()
+        )
+        (row,) = session.scalars(select(AuditRecord).where(AuditRecord.token_id == "tok"))
+    assert stored["tok"] == stored["orm"]
+    assert row.at == at
+    assert row.at.utcoffset() == dt.timedelta(0)
+    assert {k: getattr(row, k) for k in fields} == fields
 
 
 def test_audit_records_of_concurrent_requests_are_each_committed_on_return(
