@@ -56,8 +56,8 @@ Environment variables (all optional), read by `config_from_env`:
   ``AGENCY-A=https://gw.agency-a.example``).
 
 and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
-``LEDGER_GW_WORKERS`` (two per core), ``LEDGER_GW_THREADS`` (8 threads per worker: the ledger
-group-commits concurrent requests).
+``LEDGER_GW_WORKERS`` (two per core, at most 8), ``LEDGER_GW_THREADS`` (8 threads per
+worker: the ledger group-commits concurrent requests).
 
 ``PROMETHEUS_MULTIPROC_DIR`` is read by prometheus-client itself: set it (an empty
 directory) when running several workers so that /metrics adds them up.
@@ -192,11 +192,12 @@ def _peers(text: str) -> dict[str, str]:
 
 
 def workers_per_machine() -> int:
-    """Two serving processes per core this process may run on. A worker's threads spend
-    much of a request waiting for the appender's group commit, and its Python runs on
-    one core at a time (the GIL): with one worker per core, a core idles while its
-    worker waits; with two, the other keeps it busy."""
-    return 2 * len(os.sched_getaffinity(0))
+    """Two serving processes per core this process may run on, at most eight. A worker's
+    threads spend much of a request waiting for the appender's group commit, and its
+    Python runs on one core at a time (the GIL): with one worker per core, a core idles
+    while its worker waits; with two, the other keeps it busy. Past eight the one
+    appending process bounds what more would add, and each holds its own memory."""
+    return min(2 * len(os.sched_getaffinity(0)), 8)
 
 
 @dataclass(frozen=True)

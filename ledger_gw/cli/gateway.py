@@ -122,7 +122,9 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 @click.option("--demo", is_flag=True, help="Demo consortium, Fatima's journey, demo tokens.")
 @click.option("--host", help="Default: from LEDGER_GW_BIND, or 127.0.0.1.")
 @click.option("--port", type=int, help="Default: from LEDGER_GW_BIND, or 8080.")
-@click.option("--workers", type=int, help="Default: LEDGER_GW_WORKERS, or two per core.")
+@click.option(
+    "--workers", type=int, help="Default: LEDGER_GW_WORKERS, or two per core (at most 8)."
+)
 @click.option("--threads", type=int, help="Threads per worker (default: LEDGER_GW_THREADS, or 8).")
 @click.option(
     "--log-url",

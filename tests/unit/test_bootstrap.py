@@ -16,7 +16,8 @@ from ledger_gw.services.config import GatewayConfig
 
 def test_nothing_set_means_the_defaults() -> None:
     assert config_from_env({}) == GatewayConfig()
-    assert serving_from_env({}) == Serving("127.0.0.1:8080", 2 * len(os.sched_getaffinity(0)), 8)
+    cores = len(os.sched_getaffinity(0))
+    assert serving_from_env({}) == Serving("127.0.0.1:8080", min(2 * cores, 8), 8)
 
 
 def test_the_default_workers_are_two_per_core_this_process_may_use() -> None:
@@ -27,6 +28,12 @@ def test_the_default_workers_are_two_per_core_this_process_may_use() -> None:
     )
     found = subprocess.run([sys.executable, "-c", one_core], capture_output=True, text=True)
     assert found.stdout.strip() == "2", found.stderr
+
+
+def test_a_large_host_gets_eight_workers_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))
+    assert serving_from_env({}).workers == 8
+    assert serving_from_env({"LEDGER_GW_WORKERS": "20"}).workers == 20  # the operator's call
 
 
 def test_every_variable_reaches_its_field() -> None:
