@@ -197,7 +197,14 @@ def workers_per_machine() -> int:
     Python runs on one core at a time (the GIL): with one worker per core, a core idles
     while its worker waits; with two, the other keeps it busy. Past eight the one
     appending process bounds what more would add, and each holds its own memory."""
-    return min(2 * len(os.sched_getaffinity(0)), 8)
+    return min(2 * _usable_cores(), 8)
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (a container's share of its host, on Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1  # macOS and Windows say only how many the machine has
 
 
 @dataclass(frozen=True)

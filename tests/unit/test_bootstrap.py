@@ -13,13 +13,20 @@ from ledger_gw.bootstrap import Serving, config_from_env, serving_from_env
 from ledger_gw.errors import ConfigError
 from ledger_gw.services.config import GatewayConfig
 
+LINUX = pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux's CPU affinity")
+
 
 def test_nothing_set_means_the_defaults() -> None:
     assert config_from_env({}) == GatewayConfig()
+
+
+@LINUX
+def test_nothing_set_means_the_default_serving() -> None:
     cores = len(os.sched_getaffinity(0))
     assert serving_from_env({}) == Serving("127.0.0.1:8080", min(2 * cores, 8), 8)
 
 
+@LINUX
 def test_the_default_workers_are_two_per_core_this_process_may_use() -> None:
     """A container limited to one core of a larger host serves with two workers."""
     one_core = (
@@ -30,10 +37,18 @@ def test_the_default_workers_are_two_per_core_this_process_may_use() -> None:
     assert found.stdout.strip() == "2", found.stderr
 
 
+@LINUX
 def test_a_large_host_gets_eight_workers_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(32)))
     assert serving_from_env({}).workers == 8
     assert serving_from_env({"LEDGER_GW_WORKERS": "20"}).workers == 20  # the operator's call
+
+
+def test_without_affinity_the_machines_cores_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """macOS has no sched_getaffinity: its gateway still starts, with two per core."""
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert serving_from_env({}).workers == 6
 
 
 def test_every_variable_reaches_its_field() -> None:
