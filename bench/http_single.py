@@ -140,7 +140,14 @@ async def _batches(
 
 
 def _per_event(cpu: dict[str, float], events: int) -> str:
-    return ", ".join(f"{k} {v / max(events, 1) * 1e6:,.0f}" for k, v in cpu.items())
+    """Each process's CPU per event, and the rate their sum allows on this machine's
+    cores were nothing else to run: what any change to the server must move."""
+    each = ", ".join(f"{k} {v / max(events, 1) * 1e6:,.0f}" for k, v in cpu.items())
+    total = sum(cpu.values()) / max(events, 1)
+    if not total:
+        return each
+    cores = os.cpu_count() or 1
+    return f"{each}; all {total * 1e6:,.0f}: at most {cores / total:,.0f} events/s on {cores} cores"
 
 
 def _load() -> str:
