@@ -284,7 +284,7 @@ def verify_ledger(
     ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
     Entries' signatures are checked on ``workers`` processes (default: one per core),
     ``chunk`` entries at a time, then the stored state ``chunk`` rows at a time;
-    ``workers=1`` checks them in this process.
+    ``workers=1`` checks them in this process. ``progress`` hears how far each step is.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     tell = progress or (lambda step, done, total: None)
