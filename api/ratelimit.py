@@ -1,4 +1,5 @@
-"""Rate limits: on refused tokens, on the expensive routes, on dashboard log-in.
+"""Rate limits: on refused tokens, on the expensive routes, on dashboard log-in, and on
+the routes anyone may call without a token.
 
 Counts live in LEDGER_GW_RATE_LIMIT_STORAGE (default ``memory://``: each worker counts
 alone, which is enough for the demo; several workers or hosts need a shared store such as
@@ -25,8 +26,11 @@ LIMITS = {
     "AUTH_FAILURE_LIMIT": "30/minute",  # refused tokens per client address
     "EXPENSIVE_LIMIT": "120/minute",  # per token: registrations, pseudonyms, bundles, reports
     "LOGIN_LIMIT": "10/minute",  # dashboard log-in attempts per client address
+    "PUBLIC_LIMIT": "600/minute",  # per client address: validity statements, no token
 }
 EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports")
+# Signed for whoever asks, each maybe after reading new blocks from a peer.
+PUBLIC_BLUEPRINTS = ("validity",)
 
 
 def _client() -> str:
@@ -86,6 +90,9 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
     expensive = limiter.shared_limit(_setting("EXPENSIVE_LIMIT"), scope="expensive")
     for name in EXPENSIVE_BLUEPRINTS:
         expensive(cast(Blueprint, app.blueprints[name]))
+    public = limiter.shared_limit(_setting("PUBLIC_LIMIT"), scope="public", key_func=_client)
+    for name in PUBLIC_BLUEPRINTS:
+        public(cast(Blueprint, app.blueprints[name]))
     login: Callable[..., Any] | None = app.view_functions.get("dashboard.login")
     if login is not None:
         limit = limiter.limit(_setting("LOGIN_LIMIT"), key_func=_client, methods=["POST"])

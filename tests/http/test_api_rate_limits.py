@@ -24,6 +24,7 @@ def app(config: GatewayConfig, gateway: Gateway) -> Flask:
         "AUTH_FAILURE_LIMIT": "3/minute",
         "EXPENSIVE_LIMIT": "4/minute",
         "LOGIN_LIMIT": "2/minute",
+        "PUBLIC_LIMIT": "3/minute",
     }
     return create_app(replace(config, extra={**config.extra, **limits}), gateway)
 
@@ -76,3 +77,14 @@ def test_dashboard_login_is_limited_per_address(client: FlaskClient, tokens: Tok
     r = client.post("/dashboard/login", data=form)
     assert r.status_code == 429
     assert int(r.headers["Retry-After"]) > 0
+
+
+def test_routes_without_a_token_are_limited_per_address(client: FlaskClient) -> None:
+    """Validity statements are signed for anyone who asks: an address asking too often
+    is held back, whatever it sends; another address is not."""
+    for height in range(3):
+        assert client.get(f"/v1/validity/{height}").status_code == 409  # embedded: none kept
+    _assert_429(client.get("/v1/validity/7"))
+    _assert_429(client.get("/v1/validity/7", headers=_bearer("lgw.AGENCY-A.x.y")))
+    other = client.get("/v1/validity/7", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other.status_code == 409
