@@ -87,6 +87,7 @@ from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
+from ledger_gw.machine import usable_cores
 from ledger_gw.node.service import LogNode
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
@@ -197,14 +198,7 @@ def workers_per_machine() -> int:
     Python runs on one core at a time (the GIL): with one worker per core, a core idles
     while its worker waits; with two, the other keeps it busy. Past eight the one
     appending process bounds what more would add, and each holds its own memory."""
-    return min(2 * _usable_cores(), 8)
-
-
-def _usable_cores() -> int:
-    """The cores this process may run on (a container's share of its host, on Linux)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1  # macOS and Windows say only how many the machine has
+    return min(2 * usable_cores(), 8)
 
 
 @dataclass(frozen=True)
@@ -562,7 +556,7 @@ def verify_embedded(
     """The embedded ledger's full check: every entry replayed, every node and checkpoint
     recomputed, trusting only the consortium file; and against what each witness whose
     state file is given last cosigned (read only, never written). Signatures are checked
-    on ``workers`` processes (default: one per core)."""
+    on ``workers`` processes (default: one per core it may run on)."""
     notes = {}
     for path in witness_states:
         seen = witnessed_in(path, ws.consortium.origin)

@@ -37,7 +37,7 @@ console = Console()
     "--workers",
     type=click.IntRange(min=1),
     help="Processes that check signatures while this one replays the contract "
-    "[default: one per core; 1: all in this process].",
+    "[default: one per core it may run on; 1: all in this process].",
 )
 def verify(
     directory: Path,

@@ -19,7 +19,6 @@ must hash to its root at its size, and must still hold that checkpoint.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
+from ledger_gw.machine import usable_cores
 
 # Entries the pool checks, and state rows it compares, at a time. The replay waits for
 # the first chunk's checks: small chunks let it start at once (at 20,000 entries 500
@@ -282,9 +282,10 @@ def verify_ledger(
     """Verify everything in one read snapshot, so a live ledger can be checked too.
 
     ``witnessed`` names, by who says so, the checkpoint notes witnesses last cosigned.
-    Entries' signatures are checked on ``workers`` processes (default: one per core),
-    ``chunk`` entries at a time, then the stored state ``chunk`` rows at a time;
-    ``workers=1`` checks them in this process. ``progress`` hears how far each step is.
+    Entries' signatures are checked on ``workers`` processes (default: one per core
+    this process may run on), ``chunk`` entries at a time, then the stored state
+    ``chunk`` rows at a time; ``workers=1`` checks them in this process. ``progress``
+    hears how far each step is.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     tell = progress or (lambda step, done, total: None)
@@ -303,7 +304,7 @@ def verify_ledger(
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
             certificates = stored_certificates(stored)
-            workers = max(1, min(workers or os.cpu_count() or 1, chunks))
+            workers = max(1, min(workers or usable_cores(), chunks))
             checker = Checker(consortium, certificates, workers)
             judged = _Checkpoints(consortium.origin)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):

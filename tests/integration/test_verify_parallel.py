@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -56,7 +57,7 @@ def copy(original: Path, tmp_path: Path) -> Path:
     return target
 
 
-def _run(workspace: Workspace, copy: Path, workers: int) -> tuple[Any, int]:
+def _run(workspace: Workspace, copy: Path, workers: int | None) -> tuple[Any, int]:
     """The report or the error, and how many worker processes it started."""
     before = {p.pid for p in multiprocessing.active_children()}
     seen = 0
@@ -100,6 +101,20 @@ def test_same_report_on_one_process_and_on_a_pool(workspace: Workspace, copy: Pa
     assert (none, seen) == (0, 3)
     assert alone == pooled
     assert alone.size == SIZE
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux's CPU affinity")
+@pytest.mark.parametrize(("cores", "started"), [(1, 0), (2, 2)])
+def test_by_default_one_worker_per_core_it_may_run_on(
+    workspace: Workspace, copy: Path, monkeypatch: pytest.MonkeyPatch, cores: int, started: int
+) -> None:
+    """An auditor's container pinned to one core of a 32-core host verifies in its own
+    process, not on 32 processes taking turns at that core."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    monkeypatch.setattr(os, "cpu_count", lambda: 32)
+    report, seen = _run(workspace, copy, None)
+    assert seen == started
+    assert report.size == SIZE
 
 
 @pytest.mark.parametrize("workers", [1, 2])
