@@ -210,11 +210,6 @@ class OutboxItem(Schema):
     attempts = fields.Integer(required=True)
 
 
-class OutboxOut(Schema):
-    pending = fields.List(fields.Nested(OutboxItem), required=True)
-    failed = fields.List(fields.Nested(OutboxItem), required=True)
-
-
 class PageArgs(Schema):
     """Cursor pagination: `cursor` is the `next` of the previous page, opaque."""
 
@@ -241,6 +236,31 @@ WITHHELD = fields.Integer(
         "that they exist, not what they are"
     },
 )
+
+
+class OutboxArgs(PageArgs):
+    state = fields.String(
+        validate=validate.OneOf(["pending", "failed"]),
+        metadata={"description": "only the items in this state; absent for both"},
+    )
+
+
+class OutboxTotals(Schema):
+    pending = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class OutboxOut(Schema):
+    pending = fields.List(
+        fields.Nested(OutboxItem), required=True, metadata={"description": "this page's"}
+    )
+    failed = fields.List(
+        fields.Nested(OutboxItem), required=True, metadata={"description": "this page's"}
+    )
+    next = NEXT
+    totals = fields.Nested(
+        OutboxTotals, required=True, metadata={"description": "the whole outbox's, not the page's"}
+    )
 
 
 class PurposeArgs(PageArgs):

@@ -224,8 +224,15 @@ class VerifiableLog(Protocol):
 class Deferring(Protocol):
     """A ledger that may keep a transaction to log it later (a gateway's outbox)."""
 
-    def outbox_items(self, org: str) -> list[dict[str, Any]]:
-        """Pending and failed items signed by ``org``, in capture order."""
+    def outbox_items(
+        self, org: str, after: int = 0, state: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """``org``'s items numbered after ``after``, pending and failed or of one
+        ``state``, in capture order, read as they are taken."""
+        ...
+
+    def outbox_counts(self, org: str) -> dict[str, int]:
+        """How many of ``org``'s items are pending and how many failed."""
         ...
 
     def dismiss_outbox_item(self, org: str, seq: int) -> dict[str, Any]:

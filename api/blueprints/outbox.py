@@ -7,8 +7,8 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from api.auth import caller, gateway
-from api.blueprints.common import protected
-from api.schemas import OutboxItem, OutboxOut
+from api.blueprints.common import paged, protected
+from api.schemas import OutboxArgs, OutboxItem, OutboxOut
 from ledger_gw.services import outbox
 from ledger_gw.services.access import Action
 
@@ -16,14 +16,18 @@ blp = Blueprint("outbox", __name__, url_prefix="/v1/outbox", description="Offlin
 
 
 @blp.route("", methods=["GET"])
-@protected(blp, Action.EVENTS_WRITE)
+@protected(blp, Action.EVENTS_WRITE, 422)
+@blp.arguments(OutboxArgs, location="query")
 @blp.response(200, OutboxOut)
-def listing() -> Any:
-    """The caller's organisation's events answered 202: pending ones wait, in capture
-    order, for the log node (synced in the background and on every request); failed ones
-    were refused by the contract when they reached it, with its error, and are never
-    retried (submit a corrected event under a new event_id)."""
-    return outbox.listing(gateway(), caller())
+def listing(args: dict[str, Any]) -> Any:
+    """The caller's organisation's events answered 202, a page at a time in capture
+    order (`state` for one kind only), with the whole outbox's totals: pending ones wait
+    for the log node (synced in the background and on every request); failed ones were
+    refused by the contract when they reached it, with its error, and are never retried
+    (submit a corrected event under a new event_id)."""
+    return paged(
+        outbox.listing(gateway(), caller(), args.get("state"), args.get("cursor"), args["limit"])
+    )
 
 
 @blp.route("/<int:seq>", methods=["DELETE"])

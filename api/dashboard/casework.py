@@ -76,6 +76,17 @@ def answer(referral_id: uuid.UUID) -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.inbox", state=_arg("state")))
 
 
+@bp.route("/outbox", methods=["GET"])
+@page(Action.EVENTS_WRITE)
+def outbox_page() -> str:
+    """Events captured offline that the contract refused once they reached the log
+    node: never retried, so a caseworker must see them to record a corrected event."""
+    listed = outbox.listing(gateway(), caller(), "failed", _arg("cursor"), PAGE_SIZE)
+    return render_template(
+        "outbox.html", failed=listed["failed"], totals=listed["totals"], next=listed["next"]
+    )
+
+
 @bp.route("/outbox/<int:seq>/dismiss", methods=["POST"])
 @page(Action.EVENTS_WRITE)
 def dismiss_outbox_item(seq: int) -> Response:

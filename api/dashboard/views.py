@@ -23,7 +23,7 @@ from api.errors import problem_for
 from api.schemas import ReportArgs
 from ledger_gw.errors import AuthenticationError, ValidationError
 from ledger_gw.interfaces import AnchorName
-from ledger_gw.services import bundles, outbox, reports
+from ledger_gw.services import bundles, reports
 from ledger_gw.services.access import Action
 
 bp = Blueprint(
@@ -157,15 +157,6 @@ def _report_args() -> dict[str, Any]:
         field = sorted(exc.messages_dict)[0]
         raise ValidationError(f"{field}: not valid", code="invalid_request", field=field) from None
     return args
-
-
-@bp.route("/outbox", methods=["GET"])
-@page(Action.EVENTS_WRITE)
-def outbox_page() -> str:
-    """Events captured offline that the contract refused once they reached the log
-    node: never retried, so a caseworker must see them to record a corrected event."""
-    listed = outbox.listing(gateway(), caller())
-    return render_template("outbox.html", failed=listed["failed"], pending=len(listed["pending"]))
 
 
 @bp.route("/reports", methods=["GET"])

@@ -138,8 +138,17 @@ class RemoteLedger:
             "outbox": outbox,
         }
 
-    def outbox_items(self, org: str) -> list[dict[str, Any]]:
-        return [item.to_dict() for item in self.outbox.items() if _org_of(item.tx) == org]
+    def outbox_items(
+        self, org: str, after: int = 0, state: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        if org != self.outbox.signer.org_id:  # what it keeps, it signed: one organisation's
+            return iter(())
+        return (item.to_dict() for item in self.outbox.items(after, state))
+
+    def outbox_counts(self, org: str) -> dict[str, int]:
+        if org != self.outbox.signer.org_id:
+            return {"pending": 0, "failed": 0}
+        return self.outbox.counts()
 
     def dismiss_outbox_item(self, org: str, seq: int) -> dict[str, Any]:
         item = self.outbox.item(seq)

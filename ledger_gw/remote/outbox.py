@@ -46,6 +46,7 @@ create index if not exists outbox_state on outbox (state, seq);
 
 _SELECT = "select seq, event_id, captured_at, tx, state, error, attempts from outbox"
 _ROWIDS = 1 << 63  # SQLite's integers: no item has a number beyond, nor can one be asked
+_READ_AHEAD = 64  # rows read at a time by `Outbox.items`
 Send = Callable[[Sequence[SignedTransaction]], list[Outcome]]
 
 
@@ -137,11 +138,26 @@ class Outbox:
             row = self._db.execute("select count(*) from outbox where state = 'pending'").fetchone()
         return int(row[0])
 
-    def items(self) -> list[Item]:
-        """Pending and failed items, in capture order."""
+    def items(self, after: int = 0, state: str | None = None) -> Iterator[Item]:
+        """Items numbered after `after` (of one state when given), in capture order: read
+        as they are taken, a few rows at a time, so a page of a long outbox reads a page."""
+        after = max(after, 0)
+        while after < _ROWIDS:
+            with self._lock:
+                rows = self._db.execute(
+                    f"{_SELECT} where seq > ? and state = coalesce(?, state) order by seq limit ?",
+                    (after, state, _READ_AHEAD),
+                ).fetchall()
+            yield from (_item(row) for row in rows)
+            if len(rows) < _READ_AHEAD:
+                return
+            after = int(rows[-1][0])
+
+    def counts(self) -> dict[str, int]:
+        """How many items are pending and how many failed."""
         with self._lock:
-            rows = self._db.execute(f"{_SELECT} order by seq").fetchall()
-        return [_item(row) for row in rows]
+            rows = self._db.execute("select state, count(*) from outbox group by state").fetchall()
+        return {"pending": 0, "failed": 0} | {str(state): int(n) for state, n in rows}
 
     def item(self, seq: int) -> Item | None:
         if not 0 <= seq < _ROWIDS:

@@ -4,23 +4,53 @@ their caller dismisses them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ledger_gw.errors import NotFoundError
 from ledger_gw.interfaces import Deferring
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.pages import DEFAULT_LIMIT, Key, check_limit, decode_as, page_of
+
+STATES = ("pending", "failed")
+_KIND = "outbox"
 
 
-def listing(gateway: Gateway, caller: Caller) -> dict[str, Any]:
-    """The caller's organisation's items, in capture order (none on a backend that
-    appends while it answers)."""
+def listing(
+    gateway: Gateway,
+    caller: Caller,
+    state: str | None = None,
+    cursor: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> dict[str, Any]:
+    """A page of the caller's organisation's items in capture order, all or of one
+    `state`, and how many of each it holds in all: an outbox that waited days for its
+    log node is read a page at a time (none on a backend that appends while it answers)."""
+    check_limit(limit)
+    after = decode_as(_KIND, cursor, _seq) if cursor else 0
     ledger = gateway.ledger
-    items = ledger.outbox_items(caller.org) if isinstance(ledger, Deferring) else []
+    items: Iterator[dict[str, Any]] = iter(())
+    totals = dict.fromkeys(STATES, 0)
+    if isinstance(ledger, Deferring):
+        items = ledger.outbox_items(caller.org, after, state)
+        totals = ledger.outbox_counts(caller.org)
+    page = page_of(_KIND, items, lambda item: (str(item["seq"]),), limit)
     return {
-        "pending": [i for i in items if i["state"] == "pending"],
-        "failed": [i for i in items if i["state"] == "failed"],
+        "pending": [i for i in page.items if i["state"] == "pending"],
+        "failed": [i for i in page.items if i["state"] == "failed"],
+        "next": page.next,
+        "totals": totals,
     }
+
+
+def _seq(key: Key) -> int:
+    """The item number a cursor names (ValueError for none a page could show)."""
+    (text,) = key
+    seq = int(text)
+    if not 0 < seq < 1 << 63 or text != str(seq):
+        raise ValueError(text)
+    return seq
 
 
 def dismiss(gateway: Gateway, caller: Caller, seq: int) -> dict[str, Any]:

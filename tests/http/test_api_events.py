@@ -148,7 +148,12 @@ def test_a_ledger_that_appends_while_it_answers_has_an_empty_outbox(api: Api) ->
     assert api.as_("AGENCY-A").post("/v1/events", json=entitlement_granted(PID)).status_code == 201
     r = api.as_("AGENCY-A").get("/v1/outbox")
     assert r.status_code == 200, r.json
-    assert r.json == {"pending": [], "failed": []}
+    assert r.json == {
+        "pending": [],
+        "failed": [],
+        "next": None,
+        "totals": {"pending": 0, "failed": 0},
+    }
     gone = api.as_("AGENCY-A").delete("/v1/outbox/1")
     assert (gone.status_code, gone.json["code"]) == (404, "outbox_item_not_found")
 

@@ -22,6 +22,7 @@ import requests
 from ledger_gw.embedded.packing import unpack
 from ledger_gw.log.entry import Entry
 from ledger_gw.remote.outbox import Outbox
+from ledger_gw.services.pages import encode
 from ledger_gw.transaction import SignedTransaction, format_time, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.integration.remote.conftest import Agency, Site, _stop, _until, start_node
@@ -42,7 +43,7 @@ def _outbox(agency: Agency) -> dict[str, Any]:
 
 
 def _drained(agency: Agency) -> bool:
-    return _outbox(agency)["pending"] == []
+    return _outbox(agency)["totals"]["pending"] == 0
 
 
 def _logged(site: Site) -> list[tuple[str, str, dict[str, Any]]]:
@@ -144,6 +145,52 @@ def test_an_event_the_contract_refuses_on_sync_stays_failed(site: Site) -> None:
         again = a.call("DELETE", f"/v1/outbox/{seq}")
         assert (again.status_code, again.json()["code"]) == (404, "outbox_item_not_found")
         assert again.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_long_outbox_is_read_a_page_at_a_time(site: Site) -> None:
+    """Pages follow one another by their `next` (also a `Link` header) in capture order,
+    nothing skipped or repeated, with the whole outbox's totals; a cursor, limit or state
+    the list does not give is refused."""
+    a = site.agencies["AGENCY-A"]
+    _stop(site.node_proc)
+    try:
+        events = [ev.independent(i) for i in range(7)]
+        ours = [event["event_id"] for event in events]
+        for event in events:
+            assert a.call("POST", "/v1/events", json=event).status_code == 202
+        seen: list[str] = []
+        params: dict[str, Any] = {"state": "pending", "limit": 3}
+        while True:
+            r = a.call("GET", "/v1/outbox", params=params)
+            assert r.status_code == 200, r.text
+            page = r.json()
+            assert page["failed"] == []
+            assert 0 < len(page["pending"]) <= 3
+            seen += [item["event_id"] for item in page["pending"]]
+            if page["next"] is None:
+                assert "Link" not in r.headers
+                break
+            assert "cursor=" + page["next"] in r.links["next"]["url"]
+            params["cursor"] = page["next"]
+        assert len(seen) == len(set(seen)) == page["totals"]["pending"]
+        assert [e for e in seen if e in ours] == ours
+        first = a.call("GET", "/v1/outbox", params={"limit": 1}).json()
+        assert len(first["pending"] + first["failed"]) == 1
+        assert first["totals"] == page["totals"]
+        for bad in (
+            {"cursor": "bm9wZQ"},
+            {"cursor": encode("outbox", ("9" * 30,))},
+            {"cursor": encode("outbox", ("+1",))},
+            {"limit": 0},
+            {"limit": 201},
+            {"state": "logged"},
+        ):
+            refused = a.call("GET", "/v1/outbox", params=bad)
+            assert refused.status_code == 422, bad
+            assert refused.headers["Content-Type"] == "application/problem+json"
+    finally:
+        _restart(site)
+    _until(lambda: _drained(a), "the outbox synced")
 
 
 def _dashboard_outbox(agency: Agency) -> str:
