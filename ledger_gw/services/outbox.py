@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ledger_gw.errors import NotFoundError
+from ledger_gw.errors import NotFoundError, ValidationError
 from ledger_gw.interfaces import Deferring
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
@@ -28,6 +28,10 @@ def listing(
     `state`, and how many of each it holds in all: an outbox that waited days for its
     log node is read a page at a time (none on a backend that appends while it answers)."""
     check_limit(limit)
+    if state is not None and state not in STATES:
+        raise ValidationError(
+            f"state is one of {', '.join(STATES)}", code="invalid_value", field="state"
+        )
     after = decode_as(_KIND, cursor, _seq) if cursor else 0
     ledger = gateway.ledger
     items: Iterator[dict[str, Any]] = iter(())
