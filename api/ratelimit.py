@@ -1,5 +1,5 @@
-"""Rate limits: on refused tokens, on the expensive routes, on dashboard log-in, and on
-the routes anyone may call without a token.
+"""Rate limits: on refused tokens, on the expensive routes (and the dashboard pages that
+do the same), on dashboard log-in, and on the routes anyone may call without a token.
 
 Counts live in LEDGER_GW_RATE_LIMIT_STORAGE (default ``memory://``: each worker counts
 alone, which is enough for the demo; several workers or hosts need a shared store such as
@@ -8,10 +8,11 @@ alone, which is enough for the demo; several workers or hosts need a shared stor
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter
@@ -31,6 +32,8 @@ LIMITS = {
 EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports")
 # Signed for whoever asks, each maybe after reading new blocks from a peer.
 PUBLIC_BLUEPRINTS = ("validity",)
+_EXPENSIVE = "expensive"  # the shared limit's scope
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _client() -> str:
@@ -38,7 +41,11 @@ def _client() -> str:
 
 
 def _caller_key() -> str:
-    """The token's ID when one is presented (one client, many addresses), else the address."""
+    """The token's ID when one is presented (one client, many addresses), or a dashboard
+    page's caller logged in with, else the address."""
+    caller = g.get("caller")
+    if caller is not None:
+        return f"token:{caller.token_id}"
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token_id = access.token_id_of(token.strip()) if scheme.lower() == "bearer" else None
     return f"token:{token_id}" if token_id else f"addr:{_client()}"
@@ -66,6 +73,25 @@ def check_failures() -> None:
         raise TooManyRequests("too many refused tokens from this address: wait and retry")
 
 
+def expensive(view: F) -> F:
+    """For a dashboard page that does what an expensive route of the API does (under
+    `page`, which names its caller): it spends the same token's allowance, so the
+    dashboard is no way around the API's limit."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        item, key = parse(_setting("EXPENSIVE_LIMIT")()), _caller_key()
+        strategy = _limiter().limiter
+        # The arguments flask-limiter hits a shared limit with: one count for both doors.
+        if not strategy.hit(item, key, _EXPENSIVE):
+            reset = strategy.get_window_stats(item, key, _EXPENSIVE).reset_time
+            g.retry_after = max(1, math.ceil(reset - time.time()))
+            raise TooManyRequests("too many expensive requests with this token: wait and retry")
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
 def count_failure() -> None:
     _limiter().limiter.hit(_failure_limit(), "auth-failure", _client())
 
@@ -87,9 +113,9 @@ def init_app(app: Flask, config: GatewayConfig) -> None:
         headers_enabled=True,
     )
     app.extensions["ledger_gw_limiter"] = limiter
-    expensive = limiter.shared_limit(_setting("EXPENSIVE_LIMIT"), scope="expensive")
+    shared = limiter.shared_limit(_setting("EXPENSIVE_LIMIT"), scope=_EXPENSIVE)
     for name in EXPENSIVE_BLUEPRINTS:
-        expensive(cast(Blueprint, app.blueprints[name]))
+        shared(cast(Blueprint, app.blueprints[name]))
     public = limiter.shared_limit(_setting("PUBLIC_LIMIT"), scope="public", key_func=_client)
     for name in PUBLIC_BLUEPRINTS:
         public(cast(Blueprint, app.blueprints[name]))

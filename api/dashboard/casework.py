@@ -20,6 +20,7 @@ from api.auth import audit_pid, caller, gateway
 from api.dashboard.session import page
 from api.dashboard.views import bp
 from api.errors import problem_for
+from api.ratelimit import expensive
 from ledger_gw.errors import LedgerError
 from ledger_gw.services import casework, outbox, queries, registrations
 from ledger_gw.services.access import Action
@@ -102,6 +103,7 @@ def dismiss_outbox_item(seq: int) -> Response:
 
 @bp.route("/persons", methods=["GET"])
 @page(Action.REGISTRATIONS_READ)
+@expensive
 def search() -> str:
     q = _arg("q")
     found = registrations.search(gateway(), caller(), q, _arg("cursor"), PAGE_SIZE)

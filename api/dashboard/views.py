@@ -20,6 +20,7 @@ from api.blueprints.reports import query_from, report_response
 from api.dashboard import charts
 from api.dashboard.session import StaleForm, can, csrf_ok, csrf_token, log_in, log_out, page
 from api.errors import problem_for
+from api.ratelimit import expensive
 from api.schemas import ReportArgs
 from ledger_gw.errors import AuthenticationError, ValidationError
 from ledger_gw.interfaces import AnchorName
@@ -119,6 +120,7 @@ def _referral_id() -> str | None:
 
 @bp.route("/audit/chain", methods=["GET"])
 @page(Action.AUDIT_BUNDLES)
+@expensive
 def chain() -> str:
     referral_id = _referral_id()
     result = bundles.chain(gateway(), referral_id) if referral_id else None
@@ -127,6 +129,7 @@ def chain() -> str:
 
 @bp.route("/audit/bundle", methods=["GET"])
 @page(Action.AUDIT_BUNDLES)
+@expensive
 def bundle() -> Response:
     referral_id = _referral_id()
     if referral_id is None:
@@ -139,6 +142,7 @@ def bundle() -> Response:
 
 @bp.route("/audit/verify", methods=["GET", "POST"])
 @page(Action.AUDIT_VERIFY)
+@expensive
 def verify() -> str:
     result = None
     if request.method == "POST":
@@ -161,6 +165,7 @@ def _report_args() -> dict[str, Any]:
 
 @bp.route("/reports", methods=["GET"])
 @page(Action.REPORTS_READ)
+@expensive
 def report() -> str:
     args = _report_args()
     gw, who = gateway(), caller()
@@ -219,5 +224,6 @@ def _echo(args: dict[str, Any]) -> dict[str, str]:
 
 @bp.route("/reports/download", methods=["GET"])
 @page(Action.REPORTS_READ)
+@expensive
 def download() -> Response:
     return report_response(_report_args())

@@ -88,3 +88,51 @@ def test_routes_without_a_token_are_limited_per_address(client: FlaskClient) -> 
     _assert_429(client.get("/v1/validity/7", headers=_bearer("lgw.AGENCY-A.x.y")))
     other = client.get("/v1/validity/7", environ_base={"REMOTE_ADDR": "10.0.0.9"})
     assert other.status_code == 409
+
+
+def _login(client: FlaskClient, token: str) -> None:
+    page = client.get("/dashboard/login").get_data(as_text=True)
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match is not None
+    r = client.post("/dashboard/login", data={"csrf": match.group(1), "token": token})
+    assert r.status_code == 302, r.get_data(as_text=True)
+
+
+def test_the_dashboard_spends_the_same_tokens_allowance(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    """A token's expensive requests are counted once, through the API or the dashboard's
+    pages that do the same: the dashboard is no way around the limit, nor the other way."""
+    writer = tokens["AGENCY-A", "agency-writer"]
+    body = {"attributes": FATIMA}
+    for _ in range(2):
+        assert client.post("/v1/pseudonyms", json=body, headers=_bearer(writer)).status_code == 200
+    _login(client, writer)
+    for _ in range(2):
+        assert client.get("/dashboard/persons?q=Fatima").status_code == 200
+    refused = client.get("/dashboard/persons?q=Fatima")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert "wait and retry" in refused.get_data(as_text=True)
+    _assert_429(client.post("/v1/pseudonyms", json=body, headers=_bearer(writer)))
+    assert client.get("/dashboard/referrals").status_code == 200  # not an expensive page
+    reader = tokens["AGENCY-A", "agency-reader"]
+    assert client.post("/v1/pseudonyms", json=body, headers=_bearer(reader)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "path"),
+    [
+        ("AUDITOR-X", "auditor", "/dashboard/audit/chain"),
+        ("DONOR-Y", "donor", "/dashboard/reports"),
+    ],
+)
+def test_the_dashboards_audit_and_report_pages_are_counted(
+    client: FlaskClient, tokens: Tokens, org: str, role: str, path: str
+) -> None:
+    _login(client, tokens[org, role])
+    for _ in range(4):
+        assert client.get(path).status_code != 429
+    refused = client.get(path)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
