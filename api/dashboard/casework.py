@@ -88,6 +88,14 @@ def outbox_page() -> str:
     )
 
 
+@bp.route("/outbox/<int:seq>/dismiss", methods=["GET"])
+@page(Action.EVENTS_WRITE)
+def confirm_dismiss(seq: int) -> str:
+    """Dismissing cannot be undone and the event was never logged: the caseworker sees
+    what she is about to dismiss, and confirms."""
+    return render_template("dismiss.html", item=outbox.refused(gateway(), caller(), seq))
+
+
 @bp.route("/outbox/<int:seq>/dismiss", methods=["POST"])
 @page(Action.EVENTS_WRITE)
 def dismiss_outbox_item(seq: int) -> Response:

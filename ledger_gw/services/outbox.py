@@ -57,6 +57,17 @@ def _seq(key: Key) -> int:
     return seq
 
 
+def refused(gateway: Gateway, caller: Caller, seq: int) -> dict[str, Any]:
+    """The caller's organisation's failed item `seq` (NotFoundError when it has no such
+    refusal to dismiss)."""
+    ledger = gateway.ledger
+    if isinstance(ledger, Deferring) and 0 < seq < 1 << 63:
+        found = next(ledger.outbox_items(caller.org, seq - 1, "failed"), None)
+        if found is not None and found["seq"] == seq:
+            return found
+    raise NotFoundError(f"{caller.org} has no refused event {seq}", code="outbox_item_not_found")
+
+
 def dismiss(gateway: Gateway, caller: Caller, seq: int) -> dict[str, Any]:
     """The caller's organisation's failed item `seq`, removed from the outbox."""
     ledger = gateway.ledger

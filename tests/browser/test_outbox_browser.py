@@ -73,8 +73,15 @@ def test_a_caseworker_finds_the_refused_offline_event(browser: Any, remote: Remo
     assert path.stat().st_size > 10_000, path  # a rendered page, not a blank one
     print(f"screenshot: {path}")
 
-    # the corrected event recorded, she dismisses the refusal
+    # the corrected event recorded, she dismisses the refusal: the page asks first
     _click_and_wait(browser, browser.find_element(By.ID, f"dismiss-{item['seq']}"))
+    assert browser.current_url == f"{a.url}/dashboard/outbox/{item['seq']}/dismiss"
+    assert f"Dismiss refused event {item['event_id']}?" in _text(browser)
+    assert "cannot be brought back" in _text(browser)
+    _click_and_wait(browser, browser.find_element(By.ID, "keep"))
+    assert _outbox(a)["failed"] == [item]  # kept
+    _click_and_wait(browser, browser.find_element(By.ID, f"dismiss-{item['seq']}"))
+    _click_and_wait(browser, browser.find_element(By.ID, "confirm-dismiss"))
     assert browser.current_url == f"{a.url}/dashboard/outbox"
     assert f"Refused event {item['event_id']} dismissed." in _text(browser)
     assert browser.find_elements(By.ID, "outbox-empty")

@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -133,6 +134,17 @@ def test_an_event_the_contract_refuses_on_sync_stays_failed(site: Site) -> None:
     assert fine["event_id"] not in shown  # logged: not a refusal
     assert stray["event_id"] not in _dashboard_outbox(b)
     assert "No refused events" in _dashboard_outbox(b)
+    # dismissing on the dashboard asks first, showing what would go
+    get = _dashboard(a)
+    confirm = get(f"/dashboard/outbox/{waiting['seq']}/dismiss")
+    assert confirm.status_code == 200, confirm.text
+    assert stray["event_id"] in confirm.text
+    assert failed[0]["error"]["code"] in confirm.text
+    assert 'id="confirm-dismiss"' in confirm.text
+    assert _outbox(a)["failed"] == failed  # asking is not dismissing
+    for seq in (waiting["seq"] + 1, 0, 10**30):  # logged, or never an item: no refusal
+        assert get(f"/dashboard/outbox/{seq}/dismiss").status_code == 404
+    assert _dashboard(b)(f"/dashboard/outbox/{waiting['seq']}/dismiss").status_code == 404
     anonymous = requests.get(a.url + "/dashboard/outbox", timeout=30, allow_redirects=False)
     assert anonymous.status_code == 302
     assert "/dashboard/login" in anonymous.headers["Location"]
@@ -194,8 +206,15 @@ def test_a_long_outbox_is_read_a_page_at_a_time(site: Site) -> None:
 
 
 def _dashboard_outbox(agency: Agency) -> str:
-    """The dashboard's refused-events page, as the agency's logged-in caseworker (the
-    session cookie is Secure: carried by hand over the loopback's plain HTTP)."""
+    """The dashboard's refused-events page, as the agency's logged-in caseworker."""
+    page = _dashboard(agency)("/dashboard/outbox")
+    assert page.status_code == 200, page.text
+    return page.text
+
+
+def _dashboard(agency: Agency) -> Callable[[str], requests.Response]:
+    """GET as the agency's logged-in caseworker (the session cookie is Secure: carried by
+    hand over the loopback's plain HTTP)."""
     jar: dict[str, str] = {}
 
     def get(path: str, **kw: Any) -> requests.Response:
@@ -215,9 +234,7 @@ def _dashboard_outbox(agency: Agency) -> str:
     logged_in = visit("POST", "/dashboard/login", data=form, allow_redirects=False)
     assert logged_in.status_code == 302, logged_in.text
     assert 'id="outbox-link"' in get("/").text  # the landing page links it
-    page = get("/dashboard/outbox")
-    assert page.status_code == 200, page.text
-    return page.text
+    return get
 
 
 def test_a_gateway_offline_for_a_day_syncs_with_both_times(site: Site) -> None:
