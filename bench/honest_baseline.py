@@ -13,15 +13,19 @@ from __future__ import annotations
 import base64
 import os
 import sqlite3
+import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from ledger_gw.identity import Signer
 from ledger_gw.log.merkle import CompactRange, leaf_hash
-from ledger_gw.transaction import SignedTransaction
+from ledger_gw.transaction import SignedTransaction, sign_proposal
 
 
 class HonestLedger:
@@ -64,3 +68,27 @@ class HonestLedger:
 
     def close(self) -> None:
         self._db.close()
+
+
+def honest_rates(
+    signer: Signer, events: Sequence[dict[str, Any]], batch: int, singles: int
+) -> tuple[float, float]:
+    """Events/s of the minimum honest ledger on ``events`` signed by ``signer`` (signing
+    not timed): all of them in batches of ``batch``, then the first ``singles`` with a
+    commit and a signed head each. For a benchmark that has no ledger of its own in its
+    process (one over HTTP), run beside it as its same-run yardstick."""
+    txs = [sign_proposal(signer, "submit", [event]) for event in events]
+    with tempfile.TemporaryDirectory() as tmp:
+        honest = HonestLedger(Path(tmp) / "honest.db")
+        try:
+            started = time.perf_counter()
+            for i in range(0, len(txs), batch):
+                honest.append(txs[i : i + batch])
+            batched = len(txs) / (time.perf_counter() - started)
+            started = time.perf_counter()
+            for tx in txs[:singles]:
+                honest.append([tx])
+            one_by_one = min(singles, len(txs)) / (time.perf_counter() - started)
+        finally:
+            honest.close()
+    return batched, one_by_one

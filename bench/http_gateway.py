@@ -1,6 +1,8 @@
 """HTTP gateway benchmark: events/s through `ledger-gw serve` (its defaults), batch and single, and
 history lookup latency (p50/p99) on a ledger preloaded with `--events` events. On Linux
-it also prints the CPU time each process spent per batch event.
+it also prints the CPU time each process spent per batch event. Each rate has its ratio
+to the minimum honest ledger (bench/honest_baseline.py) on as many signed events of the
+same kind, in the same run: the same batches, and one commit each for singles.
 
 Preloading goes straight into the embedded ledger with `submit_many` (signed, checked,
 appended as usual) and its duration is printed. Prints figures; asserts nothing.
@@ -33,6 +35,7 @@ from typing import Any
 
 import orjson
 import requests
+from honest_baseline import honest_rates
 
 from ledger_gw.bootstrap import open_gateway, serving_from_env
 from ledger_gw.demo.consortium import DEMO
@@ -201,6 +204,12 @@ def run(args: argparse.Namespace) -> None:
             latencies.append((time.perf_counter() - t) * 1000)
             assert r.status_code == 200
         latencies.sort()
+        honest_batch, honest_single = honest_rates(
+            Workspace.load(root).signer(AGENCIES[0]),
+            [_grant(random.choice(pids)) for _ in range(max(accepted, singles))],
+            args.batch,
+            singles,
+        )
         p50 = statistics.median(latencies)
         p99 = latencies[int(len(latencies) * 0.99) - 1]
         size = requests.get(f"{url}/readyz", timeout=10).json()["checks"]["ledger"]
@@ -211,11 +220,16 @@ def run(args: argparse.Namespace) -> None:
         )
         print(
             f"batch  ({args.batch}/request): {accepted:,} events, {batch_rate:,.0f} events/s"
-            f" (after {warm:,} untimed)"
+            f" (after {warm:,} untimed); minimum honest ledger, same batches: "
+            f"{honest_batch:,.0f} events/s, ratio {batch_rate / honest_batch:.2f}"
         )
         per_event = ", ".join(f"{k} {v / accepted * 1e6:,.0f}" for k, v in cpu.items())
         print(f"  CPU per batch event (µs): {per_event}")
-        print(f"single (1/request):   {singles:,} events, {single_rate:,.0f} events/s")
+        print(
+            f"single (1/request):   {singles:,} events, {single_rate:,.0f} events/s; minimum "
+            f"honest ledger, one commit each: {honest_single:,.0f} events/s, "
+            f"ratio {single_rate / honest_single:.2f}"
+        )
         print(f"history lookup: p50 {p50:.2f} ms, p99 {p99:.2f} ms ({args.lookups} lookups)")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -1,5 +1,7 @@
 """Many clients, one event each: `POST /v1/events` from 64 concurrent keep-alive clients
-through a real `ledger-gw serve`, against the same server's batch endpoint as baseline.
+through a real `ledger-gw serve`, against the same server's batch endpoint, and each
+against the minimum honest ledger (bench/honest_baseline.py) on the same kind of signed
+events in the same rounds: one commit each for singles, the same batches for batches.
 
 The clients are one asyncio loop writing raw HTTP/1.1 on kept-alive sockets: they share
 the server's two cores, so they must cost little, and their CPU is printed apart from
@@ -29,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
+from honest_baseline import honest_rates
 from http_gateway import AGENCIES, _free_port, _grant, _server_cpu
 
 from ledger_gw.bootstrap import open_gateway
@@ -229,16 +232,34 @@ def run(args: argparse.Namespace) -> None:
             f"verified, as in production; load {_load()}",
             flush=True,
         )
+        signer = Workspace.load(servers[0].root).signer(AGENCIES[0])
+        honest: list[tuple[float, float]] = []
         for _ in range(args.rounds):
             for server in servers:
                 server.single_round(args.clients, args.events)
                 server.batch_round(args.batch_clients, args.batch_events, args.batch)
+            events = [_grant(new_held_id()) for _ in range(max(args.events, args.batch_events))]
+            honest.append(honest_rates(signer, events, args.batch, args.events))
+            print(
+                f"minimum honest ledger, same events: batches of {args.batch} "
+                f"{honest[-1][0]:,.0f} events/s, one commit each {honest[-1][1]:,.0f} events/s; "
+                f"load {_load()}",
+                flush=True,
+            )
+        honest_batch = statistics.median(b for b, _ in honest)
+        honest_single = statistics.median(o for _, o in honest)
+        print(
+            f"minimum honest ledger median: batches {honest_batch:,.0f} events/s, "
+            f"one commit each {honest_single:,.0f} events/s"
+        )
         this = servers[0]
         for server in servers:
             single, batch = statistics.median(server.singles), statistics.median(server.batches)
             print(
-                f"{server.name} median: single {single:,.0f} events/s, batch {batch:,.0f} "
-                f"events/s, single/batch {single / batch:.2f}"
+                f"{server.name} median: single {single:,.0f} events/s "
+                f"({single / honest_single:.2f}× the honest ledger one commit each), batch "
+                f"{batch:,.0f} events/s ({batch / honest_batch:.2f}× its batches), "
+                f"single/batch {single / batch:.2f}"
                 + (
                     ""
                     if server is this

@@ -8,8 +8,9 @@ machine's load falls on both alike. The remote figure also counts the gateway's
 receipts: it records every acknowledged append; checking them against the node's
 checkpoints (each entry read back and under an inclusion proof made from the node's hash
 tiles, the checkpoint's signature) is timed apart, as it runs in the background in
-production. No witnesses on either side. Prints figures; asserts
-nothing.
+production. No witnesses on either side. The minimum honest ledger
+(bench/honest_baseline.py) takes a turn each round on that round's events, in the
+same batches, as the yardstick of both. Prints figures; asserts nothing.
 
     python bench/remote_batches.py                # 3 rounds of 4,000 events, batches of 500
     python bench/remote_batches.py --events 20000 --batch 1000
@@ -26,6 +27,8 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from honest_baseline import HonestLedger
 
 from ledger_gw.bootstrap import remote_ledger
 from ledger_gw.demo.consortium import DEMO
@@ -85,7 +88,8 @@ def main() -> None:
         )
         remote = remote_ledger(agency, config, ORG, agency.signer(ORG))
         local = EmbeddedLedger(operator.ledger_url, operator.consortium, operator.log_signer())
-        totals = {"local": 0.0, "remote": 0.0}
+        honest = HonestLedger(Path(tmp) / "honest.db")
+        totals = {"local": 0.0, "remote": 0.0, "honest": 0.0}
         try:
             for ledger, ws in ((local, operator), (remote, agency)):  # warm up, untimed
                 append(ledger, signed(ws, args.batch), args.batch)
@@ -95,10 +99,15 @@ def main() -> None:
                     seconds = append(ledger, txs, args.batch)
                     totals[name] += seconds
                     print(f"round {n} {name:<6} {args.events / seconds:>8,.0f} events/s")
+                start = time.perf_counter()
+                for i in range(0, len(txs), args.batch):
+                    honest.append(txs[i : i + args.batch])
+                totals["honest"] += time.perf_counter() - start
             start = time.perf_counter()
             checked = None if args.skip_receipts else remote.receipts.check()
             t_check = time.perf_counter() - start
         finally:
+            honest.close()
             remote.close()
             local.close()
             node.stop()
@@ -109,6 +118,9 @@ def main() -> None:
     print(f"local embedded backend (baseline)   {rate['local']:>8,.0f} events/s")
     print(f"remote backend, node on loopback    {rate['remote']:>8,.0f} events/s")
     print(f"ratio remote / local                {rate['remote'] / rate['local']:>8.2f}x")
+    print(f"minimum honest ledger, same batches {rate['honest']:>8,.0f} events/s")
+    print(f"ratio local / honest                {rate['local'] / rate['honest']:>8.2f}x")
+    print(f"ratio remote / honest               {rate['remote'] / rate['honest']:>8.2f}x")
     if checked is not None:
         rate_check = checked["verified"] / t_check
         print(f"receipts checked afterwards         {rate_check:>8,.0f} receipts/s  {checked}")
