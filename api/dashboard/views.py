@@ -40,6 +40,7 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 FUNNEL = (("made", "referrals_made"), ("accepted", "referrals_accepted"))
+MEDIAN = "median_days_to_completion"  # the summary's one figure that is not a count
 
 
 @bp.app_context_processor
@@ -207,6 +208,7 @@ def report() -> str:
         programmes=consortium.programmes,
         args=_echo(args),
         downloads=downloads,
+        nothing_counted=all(v == 0 for name, v in summary.items() if name != MEDIAN),
     )
 
 

@@ -157,11 +157,17 @@ def test_donor_report_page_and_downloads(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
     gateway = client.application.extensions["ledger_gw"]
+    _login(client, tokens["DONOR-Y", "donor"])
+    before = client.get("/dashboard/reports").get_data(as_text=True)
+    assert 'id="donor-period"' in before  # the last closed month, by default
+    assert 'id="nothing-logged"' in before  # everything here was logged this month
     with month_closed(closer(gateway.ledger, gateway.signers["AGENCY-A"])):
         _login(client, tokens["DONOR-Y", "donor"])  # a session of the moved clock
         page = client.get("/dashboard/reports").get_data(as_text=True)
         assert page.count("<svg") == 3
         assert "suppressed (&lt; 5)" in page
+        assert 'id="donor-period"' in page
+        assert 'id="nothing-logged"' not in page
         for fmt, mimetype in (
             ("json", "application/json"),
             ("hxl", "text/csv"),
@@ -176,9 +182,9 @@ def test_agency_is_held_to_its_own_report(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
     _login(client, tokens["AGENCY-A", "agency-reader"])
-    assert "Accountability report: AGENCY-A" in client.get("/dashboard/reports").get_data(
-        as_text=True
-    )
+    page = client.get("/dashboard/reports").get_data(as_text=True)
+    assert "Accountability report: AGENCY-A" in page
+    assert 'id="donor-period"' not in page  # any period, by the events' own dates
     assert client.get("/dashboard/reports?org=AGENCY-B").status_code == 403
 
 
