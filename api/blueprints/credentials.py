@@ -8,7 +8,6 @@ whether the entitlement (or, for a registration, her consent) still stands.
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Any
 
 from flask_smorest import Blueprint
@@ -129,7 +128,7 @@ def presented(body: dict[str, Any]) -> bytes:
         return str(body["credential"]).encode()
     try:
         return base64.b64decode(body["image"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character beyond ASCII
         raise ValidationError("image is not base64", field="image") from None
 
 

@@ -90,3 +90,7 @@ def test_issue_refusals(api: Api, gateway: Gateway) -> None:
     assert (r.status_code, r.json["code"]) == (403, "role_forbidden")
     r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={})
     assert (r.status_code, r.json["field"]) == (422, "credential")
+    for image in ("not base64!", "\u8405", "QUJD\u00e9"):  # a character beyond ASCII too
+        r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": image})
+        assert (r.status_code, r.json["field"]) == (422, "image"), r.json
+        assert r.headers["Content-Type"] == "application/problem+json"
