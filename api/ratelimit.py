@@ -12,7 +12,7 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter
@@ -64,13 +64,18 @@ def _failure_limit() -> RateLimitItem:
     return parse(_setting("AUTH_FAILURE_LIMIT")())
 
 
+def _held_back(item: RateLimitItem, keys: tuple[str, str], message: str) -> NoReturn:
+    """429, with the seconds until the window lets ``keys`` through again (Retry-After)."""
+    reset = _limiter().limiter.get_window_stats(item, *keys).reset_time
+    g.retry_after = max(1, math.ceil(reset - time.time()))
+    raise TooManyRequests(message)
+
+
 def check_failures() -> None:
     """Refuse a client whose tokens were refused too often lately, before checking another."""
-    strategy, item = _limiter().limiter, _failure_limit()
-    if not strategy.test(item, "auth-failure", _client()):
-        reset = strategy.get_window_stats(item, "auth-failure", _client()).reset_time
-        g.retry_after = max(1, math.ceil(reset - time.time()))
-        raise TooManyRequests("too many refused tokens from this address: wait and retry")
+    item, keys = _failure_limit(), ("auth-failure", _client())
+    if not _limiter().limiter.test(item, *keys):
+        _held_back(item, keys, "too many refused tokens from this address: wait and retry")
 
 
 def expensive(view: F) -> F:
@@ -80,13 +85,10 @@ def expensive(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        item, key = parse(_setting("EXPENSIVE_LIMIT")()), _caller_key()
-        strategy = _limiter().limiter
         # The arguments flask-limiter hits a shared limit with: one count for both doors.
-        if not strategy.hit(item, key, _EXPENSIVE):
-            reset = strategy.get_window_stats(item, key, _EXPENSIVE).reset_time
-            g.retry_after = max(1, math.ceil(reset - time.time()))
-            raise TooManyRequests("too many expensive requests with this token: wait and retry")
+        item, keys = parse(_setting("EXPENSIVE_LIMIT")()), (_caller_key(), _EXPENSIVE)
+        if not _limiter().limiter.hit(item, *keys):
+            _held_back(item, keys, "too many expensive requests with this token: wait and retry")
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
