@@ -98,21 +98,26 @@ class RemoteLedger:
         except FaultError as exc:  # unreachable, or a node not to be handed more
             _log.info("outbox kept: %s", exc)
             return False
+        except LedgerError as exc:  # the node refused the whole hand-over (this gateway)
+            _log.warning("outbox kept, the log node refused it: %s", exc.diagnostics())
+            return False
         if synced:
             _log.info("outbox: %d event(s) handed to the log node", synced)
         return True
 
     def _run(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
-            self.sync()
-            try:
-                self.receipts.check()
-            except IntegrityError:
-                pass  # kept, logged and reported by /readyz
-            except LedgerError as exc:
-                _log.info("receipts not checked now: %s", exc)
-            except Exception:  # the thread must outlive any one bad round
-                _log.exception("background round failed")
+            # Each step on its own: an outbox that cannot be handed over now must not stop
+            # the check of what the node already acknowledged, nor end the thread.
+            for step, what in ((self.sync, "outbox"), (self.receipts.check, "receipts")):
+                try:
+                    step()
+                except IntegrityError:
+                    pass  # kept, logged and reported by /readyz
+                except LedgerError as exc:
+                    _log.info("%s not done now: %s", what, exc)
+                except Exception:  # the thread must outlive any one bad round
+                    _log.exception("background round of the %s failed", what)
 
     def submit(self, tx: SignedTransaction) -> dict[str, Any]:
         return self.submit_many([tx])[0].unwrap()

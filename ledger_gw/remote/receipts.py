@@ -141,6 +141,11 @@ class Receipts:
                 return self._check()
             except (EvidenceError, ckpt.CheckpointError) as exc:  # a forged proof or note
                 self._fail(f"the node's evidence does not verify: {exc}")
+            except (KeyError, TypeError, ValueError) as exc:
+                # An answer the node should never give (a field missing, an entry or a
+                # certificate that does not read): waiting would leave what it covers
+                # unchecked for ever, which is what a node hiding a lost append wants.
+                self._fail(f"the node's answer does not read: {exc!r}")
 
     def _open(self, note: str) -> ckpt.Checkpoint:
         return ckpt.open_checkpoint(
@@ -155,10 +160,9 @@ class Receipts:
         try:
             latest = self.node.get("/v1/node/checkpoint")
         except NotFoundError:
-            latest = {"size": 0}
-        signed = int(latest["size"])
-        if signed:
-            self._open_log_signed(str(latest["note"]))
+            signed = 0
+        else:  # the size the log signed, not the one the node states beside it
+            signed = self._open_log_signed(str(latest["note"])).size
         top = self._db.execute("select max(position) from acknowledged").fetchone()[0]
         if top is not None and signed <= top:
             self._fail(
@@ -200,8 +204,8 @@ class Receipts:
                 f"cosigned covers it (cosigned size {covered})"
             )
 
-    def _open_log_signed(self, note: str) -> None:
-        ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin)
+    def _open_log_signed(self, note: str) -> ckpt.Checkpoint:
+        return ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin).checkpoint
 
     def _pending_count(self) -> int:
         return int(
@@ -235,7 +239,10 @@ class Receipts:
             answer = {"entries": [], "certificates": []}
         entries = answer["entries"]
         # Keyed by their own hash: only the certificate an entry names can fit it.
-        certificates = {certificate_ref(pem): pem for pem in answer["certificates"]}
+        try:
+            certificates = {certificate_ref(pem): pem for pem in answer["certificates"]}
+        except AuthenticationError as exc:
+            raise ValueError(f"a certificate the node shows does not read: {exc}") from None
         for tx_id, position, sig in run:
             at = position - begin
             entry_b64 = entries[at] if at < len(entries) else None
@@ -243,7 +250,7 @@ class Receipts:
                 self._fail(
                     f"the node shows no entry of this gateway at {position}, where it put {tx_id}"
                 )
-            data = base64.b64decode(entry_b64)
+            data = base64.b64decode(entry_b64, validate=True)
             try:
                 tx = SignedTransaction.of_entry(Entry.from_bytes(data), certificates)
             except AuthenticationError:

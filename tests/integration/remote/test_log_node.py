@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -9,10 +10,19 @@ from typing import Any
 
 import pytest
 
-from ledger_gw.errors import ForbiddenError, IntegrityError, NotFoundError, UnavailableError
+from ledger_gw.errors import (
+    ForbiddenError,
+    IntegrityError,
+    NotFoundError,
+    UnavailableError,
+    ValidationError,
+)
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.remote import tls
 from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.ledger import RemoteLedger
+from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.remote.wire import outcome_from_dict
 from ledger_gw.transaction import sign_proposal
@@ -99,6 +109,23 @@ def test_one_member_cannot_submit_or_query_as_another(site: Site) -> None:
     assert b.get("/v1/node/entries", **at)["entries"] == [None]
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/v1/node/checkpoint", {"size": "\u00b2"}),  # a digit to str.isdigit, not to int()
+        ("/v1/node/checkpoint", {"size": "\u0663"}),  # an Arabic-Indic three
+        ("/v1/node/entries", {"begin": 2**63, "end": 2**63 + 1}),  # beyond SQLite's integers
+    ],
+)
+def test_numbers_the_node_cannot_read_are_refused(
+    site: Site, path: str, params: dict[str, Any]
+) -> None:
+    a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
+    with pytest.raises(ValidationError, match="whole number"):
+        a.get(path, **params)
+    assert a.get("/v1/node/size")["size"] >= 0
+
+
 def test_the_node_holds_no_registration_data(site: Site) -> None:
     found = [
         path
@@ -145,6 +172,121 @@ def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
         receipts.check()
     with pytest.raises(IntegrityError):  # and stays caught
         receipts.check()
+
+
+def _unchecked_receipts(a: Agency, tmp_path: Path) -> Path:
+    """A copy of the gateway's receipts (one at least), all waiting to be checked again."""
+    r = a.call("POST", "/v1/events", json=ev.independent(0))
+    assert r.status_code == 201, r.text
+    _until(lambda: _checked(a), "every acknowledged append checked against cosigned heads")
+    copy = tmp_path / "receipts.db"
+    live = sqlite3.connect(a.root / "orgs" / "AGENCY-A" / "receipts.db")
+    with closing(live), closing(sqlite3.connect(copy)) as db:
+        live.backup(db)  # the file and its write-ahead log
+    with closing(sqlite3.connect(copy)) as db, db:
+        db.execute("update acknowledged set verified = 0")
+        db.execute("delete from trusted")
+    return copy
+
+
+def _node_as(a: Agency, site: Site, node_class: type[NodeClient]) -> NodeClient:
+    org_dir = a.root / "orgs" / "AGENCY-A"
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    return node_class(site.node_url, context)
+
+
+ENTRY_ANSWERS = {
+    "an entry that is not base64": lambda answer: {**answer, "entries": ["!!"] * 4096},
+    "an entry that is no entry": lambda answer: {
+        **answer,
+        "entries": [base64.b64encode(b"[" * 5000).decode()] * 4096,
+    },
+    "a certificate that is none": lambda answer: {**answer, "certificates": ["not a PEM"]},
+    "no entries at all": lambda answer: {"certificates": answer["certificates"]},
+    "entries of the wrong type": lambda answer: {**answer, "entries": 7},
+}
+
+
+@pytest.mark.parametrize("how", ENTRY_ANSWERS)
+def test_a_node_answering_entries_that_do_not_read_is_caught_for_good(
+    site: Site, tmp_path: Path, how: str
+) -> None:
+    """Waiting would leave what the cosigned head covers unchecked for ever (the deadline
+    watches only what it does not cover yet): what a node that lost an append wants."""
+    a = site.agencies["AGENCY-A"]
+    garble = ENTRY_ANSWERS[how]
+
+    class Garbling(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            answer = super().get(path, **params)
+            return garble(answer) if path == "/v1/node/entries" else answer
+
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, Garbling))
+    with pytest.raises(IntegrityError, match="does not read"):
+        receipts.check()
+    with pytest.raises(IntegrityError, match="does not read"):  # and stays caught
+        receipts.check()
+
+
+def test_a_rolled_back_node_cannot_hide_behind_the_size_it_states(
+    site: Site, tmp_path: Path
+) -> None:
+    """The size the log signed counts, not the number the node puts beside the note."""
+    a = site.agencies["AGENCY-A"]
+    operator = Workspace.load(site.operator)
+    consortium = operator.consortium
+    old = ckpt.sign_checkpoint(
+        ckpt.Checkpoint(consortium.origin, 1, bytes(32)), operator.log_signer()
+    )
+
+    class RolledBack(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/checkpoint" and not params:
+                return {"size": 10**9, "note": old}
+            return super().get(path, **params)
+
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, RolledBack))
+    with pytest.raises(IntegrityError, match="yet its log now holds only 1"):
+        receipts.check()
+
+
+def test_a_node_refusing_the_hand_over_stops_neither_the_checks_nor_new_captures(
+    site: Site, tmp_path: Path
+) -> None:
+    """The node refuses this gateway's whole hand-over (403): the outbox keeps what it
+    holds, new events are kept behind it, and the background thread goes on checking
+    the receipts instead of ending with the refusal."""
+    a = site.agencies["AGENCY-A"]
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+
+    class Refusing(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            if path == "/v1/node/submit":
+                raise ForbiddenError("this gateway may not submit now", code="forbidden")
+            return super().post(path, body)
+
+    consortium = Workspace.load(a.root).consortium
+    node = _node_as(a, site, Refusing)
+    receipts = Receipts(tmp_path / "r.db", consortium, node)
+    checks = []
+    check = receipts.check
+    receipts.check = lambda: checks.append(1) or check()  # type: ignore[method-assign]
+    outbox = Outbox(tmp_path / "o.db", signer)
+    outbox.capture([sign_proposal(signer, "submit", [ev.independent(0)])])
+    ledger = RemoteLedger(node, consortium, receipts, outbox, interval_s=0.05)
+    try:
+        _until(lambda: len(checks) >= 3, "three background rounds")
+        assert ledger._background.is_alive()
+        later = sign_proposal(signer, "submit", [ev.independent(1)])
+        (outcome,) = ledger.submit_many([later])
+        assert outcome.queued
+        assert outcome.error is None
+        assert outbox.counts() == {"pending": 2, "failed": 0}
+    finally:
+        ledger.close()
 
 
 def _cosigned(node: NodeClient) -> bool:
