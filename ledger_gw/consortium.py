@@ -135,8 +135,13 @@ def _witness_key(org_id: str, vkey: str, *, legacy: bool = False) -> str:
 
 
 def _witness_url(org_id: str, url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+        parts.port  # noqa: B018  (raises ValueError for a port that is none)
+    except ValueError:  # "http://[x", a port out of range
+        good = False
+    if not good:
         raise ConfigError(f"the witness URL of {org_id} must be an http(s) base URL: {url!r}")
     return url.rstrip("/")
 

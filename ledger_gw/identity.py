@@ -150,7 +150,12 @@ def issue_member(
 
 
 def _single(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> str:
-    values = cert.subject.get_attributes_for_oid(oid)
+    try:  # the subject is parsed when first read, not when the certificate is loaded
+        values = cert.subject.get_attributes_for_oid(oid)
+    except ValueError:
+        raise AuthenticationError(
+            "certificate subject is malformed", code="bad_certificate"
+        ) from None
     if len(values) != 1:
         raise AuthenticationError(
             f"certificate must name exactly one {what}", code="bad_certificate"

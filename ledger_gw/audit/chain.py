@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from chaincode import entitlements, referrals
+from chaincode.fields import parse_amount
 from ledger_gw.audit.model import AuditedEvent, Failure
 from ledger_gw.pseudonym import document_hash
 
@@ -276,10 +277,10 @@ class _Entitlement:
 
 
 def _amount(value: object) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(-1)
+    """An amount as the contract writes it, or -1 (which no sum matches): a bundle's
+    "NaN", "sNaN" or "1e999999" must fail its check, not break the arithmetic."""
+    amount = parse_amount(value) if isinstance(value, str) else None
+    return Decimal(-1) if amount is None else amount
 
 
 def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
@@ -299,6 +300,9 @@ def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
     for ev in sorted(events, key=lambda x: x.position):
         e, eid = ev.event, str(ev.event.get("entitlement_id"))
         if ev.type == "entitlement.granted":
+            if eid in seen:  # the contract refuses it: logged anyway, it would reset the sums
+                fail(ev, "illegal_transition", f"entitlement {eid} granted twice")
+                continue
             seen[eid] = _Entitlement(
                 ev.org, str(e.get("currency")), _amount(e.get("amount")), Decimal(0), "active"
             )

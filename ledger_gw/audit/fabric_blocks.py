@@ -308,7 +308,7 @@ def json_object(data: bytes) -> dict[str, Any]:
     """A JSON object read from a transaction (an event, a contract's answer); {} else."""
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # a forged block's "[[[[…" too
         return {}
     return value if isinstance(value, dict) else {}
 

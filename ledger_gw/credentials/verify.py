@@ -25,7 +25,6 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +34,7 @@ from jwcrypto.common import JWException
 from jwcrypto.jwk import JWK
 from sd_jwt.verifier import SDJWTVerifier
 
+from ledger_gw import strict_json
 from ledger_gw.audit.tlog_proof import verify_tlog_proof
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials.format import (
@@ -46,7 +46,12 @@ from ledger_gw.credentials.format import (
     Credential,
     malformed,
 )
-from ledger_gw.errors import AuditFailedError, AuthenticationError, CredentialError
+from ledger_gw.errors import (
+    AuditFailedError,
+    AuthenticationError,
+    CredentialError,
+    MalformedError,
+)
 from ledger_gw.identity import cert_pem, load_certificate
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.tlog_proof import TlogProof, TlogProofError
@@ -87,9 +92,9 @@ class Verified:
 
 
 def _b64url_json(part: str, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, ValueError):
+    try:  # read before its signature is checked: held to I-JSON, at a bounded depth
+        value = strict_json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (ValueError, MalformedError):
         raise malformed(f"the credential's {what} is not base64url JSON") from None
     if not isinstance(value, dict):
         raise malformed(f"the credential's {what} is not a JSON object")
@@ -190,7 +195,7 @@ def _proven(proof_text: str, binding: Binding, consortium: Consortium, quorum: i
         if proof.index != binding.index:
             raise AuditFailedError("the proof is of another log position")
         return verify_tlog_proof(proof, consortium, leaf=leaf, quorum=quorum)
-    except (AuditFailedError, binascii.Error) as exc:
+    except (AuditFailedError, ValueError) as exc:
         raise CredentialError(
             f"the tlog-proof does not prove the signed event: {exc}", code="credential_unproven"
         ) from None

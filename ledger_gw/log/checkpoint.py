@@ -49,7 +49,8 @@ __all__ = [
     "sign_checkpoint",
 ]
 
-_SIZE = re.compile(r"0|[1-9][0-9]*")
+_SIZE = re.compile(r"0|[1-9][0-9]{0,18}")  # at most 19 digits: a size SQLite can hold
+MAX_SIZE = 2**63 - 1
 _HASH_SIZE = 32
 
 
@@ -116,9 +117,9 @@ class Checkpoint:
         if len(lines) < 3:
             raise CheckpointError(f"checkpoint has {len(lines)} lines, needs at least 3")
         origin, size_line, root_line, *extensions = lines
-        if not _SIZE.fullmatch(size_line):
+        if not _SIZE.fullmatch(size_line) or int(size_line) > MAX_SIZE:
             raise CheckpointError(
-                f"checkpoint tree size {size_line[:30]!r} is not canonical decimal"
+                f"checkpoint tree size {size_line[:30]!r} is not canonical decimal below 2^63"
             )
         try:
             root = base64.b64decode(root_line, validate=True)

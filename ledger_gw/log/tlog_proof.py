@@ -12,7 +12,6 @@ checkpoint it proves against, as a self-contained text file that verifies offlin
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 from dataclasses import dataclass
 
@@ -22,7 +21,7 @@ from ledger_gw.log.merkle import HASH_SIZE
 __all__ = ["HEADER", "TlogProof", "TlogProofError", "is_tlog_proof"]
 
 HEADER = "c2sp.org/tlog-proof@v1"
-_INDEX = re.compile(r"index (0|[1-9][0-9]*)")
+_INDEX = re.compile(r"index (0|[1-9][0-9]{0,18})")  # at most a checkpoint's size
 
 
 class TlogProofError(EvidenceError):
@@ -39,7 +38,7 @@ def is_tlog_proof(data: bytes) -> bool:
 def _b64(line: str, what: str) -> bytes:
     try:
         value = base64.b64decode(line, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a character beyond ASCII
         raise TlogProofError(f"{what} is not base64") from exc
     if base64.b64encode(value).decode() != line:
         raise TlogProofError(f"{what} is not canonical base64")

@@ -55,7 +55,8 @@ def verify(
     Fabric validity proof for the statement it carries, pinned to the channel of
     ``genesis_hash`` when given, and to the transaction's content when its ``block`` is."""
     proof = TlogProof.parse(data)
-    if entry is None and leaf_hash is None and not is_validity_proof(proof):
+    carried = proof.extra is not None and is_validity_proof(proof)  # a statement it carries
+    if entry is None and leaf_hash is None and not carried:
         raise ValidationError(
             "a tlog-proof proves one entry: give the entry or its leaf hash", field="--entry"
         )

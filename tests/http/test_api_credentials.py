@@ -4,6 +4,8 @@ refusal a problem+json with its stable code."""
 from __future__ import annotations
 
 import base64
+import struct
+import zlib
 from typing import Any
 
 from api_helpers import Api
@@ -94,3 +96,27 @@ def test_issue_refusals(api: Api, gateway: Gateway) -> None:
         r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": image})
         assert (r.status_code, r.json["field"]) == (422, "image"), r.json
         assert r.headers["Content-Type"] == "application/problem+json"
+
+
+def _png(width: int, height: int) -> bytes:
+    """A greyscale PNG of one colour: a few hundred kB that claim width × height pixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = zlib.compress(bytes(width + 1) * height, 9)  # filter byte 0, then the row
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def test_a_photo_claiming_more_pixels_than_a_photo_is_refused_unread(api: Api) -> None:
+    """Pillow would decode up to 179 Mpx; this one is 81 Mpx in a few hundred kB."""
+    bomb = _png(9_000, 9_000)
+    assert len(bomb) < 200_000
+    image = base64.b64encode(bomb).decode()
+    r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": image})
+    assert (r.status_code, r.json["code"]) == (422, "credential_malformed"), r.json
+    assert "far larger than a photo" in r.json["detail"]

@@ -8,6 +8,7 @@ an earlier size and extended with another history, under the same log key.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import signal
 import socket
@@ -258,6 +259,9 @@ def test_malformed_oversized_and_wrong_method_requests(
     assert witness.post(good.replace(b"old 0", b"old 00")).status_code == 400
     assert witness.post(b"old 0\n\nnot a note").status_code == 400
     assert witness.post(b"\xff" * 10).status_code == 400
+    signature = base64.b64encode(bytes(68)).decode()  # a key ID and 64 bytes: it parses
+    note = f"o\n{'9' * 5000}\n{base64.b64encode(bytes(32)).decode()}\n\n\u2014 o {signature}\n"
+    assert witness.post(f"old 0\n\n{note}".encode()).status_code == 400  # no int() of it
     assert witness.post(good + b"x" * (64 * 1024)).status_code == 413
     assert requests.get(f"{witness.url}/add-checkpoint", timeout=10).status_code == 405
     assert witness.post(good).status_code == 200

@@ -244,6 +244,9 @@ def test_checkpoint_body_format() -> None:
         f"\n1\n{base64.b64encode(ROOT).decode()}\n",  # empty origin
         f"o\n1\n{base64.b64encode(ROOT).decode()}\n\n",  # empty extension line
         f"o\n1\n{base64.b64encode(ROOT).decode()}\nx\r\n",
+        f"o\n{'9' * 5000}\n{base64.b64encode(ROOT).decode()}\n",  # beyond int()'s digits
+        f"o\n{2**63}\n{base64.b64encode(ROOT).decode()}\n",  # beyond SQLite's integers
+        f"o\n1\n{base64.b64encode(ROOT).decode()[:-1]}\u00e9\n",  # base64 beyond ASCII
     ],
 )
 def test_checkpoint_parse_rejects(text: str) -> None:

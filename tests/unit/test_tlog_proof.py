@@ -48,6 +48,10 @@ def test_the_spec_layout_round_trips() -> None:
         "c2sp.org/tlog-proof@v1\nextra !!\nindex 1\n\n" + NOTE,
         "c2sp.org/tlog-proof@v1\nindex 1\n",
         "c2sp.org/tlog-proof@v1\nindex 1",
+        f"c2sp.org/tlog-proof@v1\nindex {'9' * 5000}\n\n" + NOTE,  # beyond int()'s digits
+        f"c2sp.org/tlog-proof@v1\nindex {'9' * 20}\n\n" + NOTE,
+        "c2sp.org/tlog-proof@v1\nextra \u00e9\u00e9\u00e9\u00e9\nindex 1\n\n" + NOTE,
+        "c2sp.org/tlog-proof@v1\nindex 1\n" + "\u00e9" * 44 + "\n\n" + NOTE,
     ],
 )
 def test_deviations_are_refused(text: str) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.verify import verify_bundle
@@ -126,6 +129,61 @@ def test_changed_result_amount(scenario: Scenario, ent_bundle: Bundle) -> None:
         "not_included",
         "amount_mismatch",
     }
+
+
+def test_a_second_grant_of_the_same_entitlement_is_flagged(
+    scenario: Scenario, ent_bundle: Bundle
+) -> None:
+    """The contract refuses it; an operator who logs it anyway must not reset the sums the
+    deliveries are checked against."""
+    bundle = copy.deepcopy(ent_bundle)
+    entries = bundle["evidence"]["entries"]
+    again = copy.deepcopy(_entry(bundle, "entitlement.granted"))
+    again["entry"]["tx"]["proposal"]["args"][0]["event_id"] = str(uuid.uuid4())
+    again["index"] = max(e["index"] for e in entries) + 1
+    entries.append(again)
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium)
+    assert any("granted twice" in f.message for f in report.failures), report.failures
+
+
+@pytest.mark.parametrize("amount", ["sNaN", "NaN", "-Infinity", "1e999999", 12, None])
+def test_a_result_amount_that_is_no_amount_fails_the_check(
+    scenario: Scenario, ent_bundle: Bundle, amount: object
+) -> None:
+    """Not a crash in the verifier's arithmetic: the sums do not match."""
+    bundle = copy.deepcopy(ent_bundle)
+    _entry(bundle, "assistance.delivered")["entry"]["result"]["delivered"] = amount
+    codes = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium).codes
+    assert "amount_mismatch" in codes
+
+
+def test_a_carried_consortium_with_a_witness_url_that_is_no_url_fails_the_check(
+    scenario: Scenario, chain_bundle: Bundle
+) -> None:
+    bundle = copy.deepcopy(chain_bundle)
+    for org in bundle["consortium"]["organisations"]:
+        org["witness_url"] = "http://[not-an-address"
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium)
+    assert "consortium_mismatch" in report.codes
+
+
+def test_a_certificate_whose_subject_does_not_parse_is_refused(
+    scenario: Scenario, chain_bundle: Bundle
+) -> None:
+    """The subject is parsed when first read: bytes that are no UTF-8 in its O= fail
+    there, after the certificate itself loaded."""
+    signer = scenario.ws.signer("AGENCY-B")
+    der = x509.load_pem_x509_certificate(signer.cert_pem.encode()).public_bytes(
+        serialization.Encoding.DER
+    )
+    at = der.rfind(b"AGENCY-B")
+    broken = der[:at] + b"\xff" * 8 + der[at + 8 :]
+    bundle = copy.deepcopy(chain_bundle)
+    pem = cert_pem(x509.load_der_x509_certificate(broken))
+    _entry(bundle, "referral.accepted")["entry"]["tx"]["proposal"]["creator"] = pem
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium)
+    assert not report.ok
+    assert "bad_certificate" in report.codes, report.codes
 
 
 def test_dropped_event(scenario: Scenario, chain_bundle: Bundle) -> None:

@@ -4,6 +4,7 @@ its leaf hash, and refuses what does not hold."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from ledger_gw.audit.fabric_validity import ORIGIN_PREFIX
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
@@ -94,3 +96,17 @@ def test_export_then_verify(ws: Workspace, tmp_path: Path) -> None:
     tampered.write_text(made.output.replace("index 3\n", "index 3\nnot base64!\n"))
     bad = _run("audit", "verify", str(tampered), "--consortium", consortium, "--entry", str(entry))
     assert isinstance(bad.exception, EvidenceError)
+
+
+def test_a_validity_proof_carrying_no_statement_needs_the_entry(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """A Fabric validity proof proves the statement it carries; one without it, and no
+    entry given, is refused as having nothing to prove (not a crash)."""
+    root, signature = base64.b64encode(bytes(32)).decode(), base64.b64encode(bytes(68)).decode()
+    note = f"{ORIGIN_PREFIX}ch\n1\n{root}\n\n\u2014 member {signature}\n"
+    proof = tmp_path / "validity.tlog-proof"
+    proof.write_text(f"c2sp.org/tlog-proof@v1\nindex 0\n\n{note}")
+    bad = _run("audit", "verify", str(proof), "--consortium", str(ws.root / "consortium.json"))
+    assert bad.exit_code == 1
+    assert isinstance(bad.exception, ValidationError), bad.exception

@@ -16,6 +16,7 @@ from ledger_gw.audit.fabric_blocks import (
     block_header_bytes,
     block_header_hash,
     compact,
+    json_object,
     verify_evidence,
 )
 from ledger_gw.errors import IntegrityError
@@ -356,3 +357,10 @@ def test_the_transactions_own_block_must_come_whole(orgs: dict[str, Org]) -> Non
     headers_only = replace(full, blocks=tuple(map(compact, full.blocks)))
     with pytest.raises(IntegrityError, match="came without its data"):
         verify_evidence(headers_only)
+
+
+@pytest.mark.parametrize("payload", [b"[" * 5_000, b'{"a":' * 5_000, b"[]", b"not json"])
+def test_a_transactions_json_that_does_not_read_is_no_object(payload: bytes) -> None:
+    """A forged block's contract answer or event nested past the parser's stack: read as
+    no object (the checks then fail on it), never an exception out of the verifier."""
+    assert json_object(payload) == {}
