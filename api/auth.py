@@ -86,6 +86,7 @@ def requires(action: Action) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             g.caller = _authenticate()
             access.authorise(g.caller, action)
+            ratelimit.spend_expensive()
             return view(*args, **kwargs)
 
         wrapper.__dict__["_required_action"] = action

@@ -9,6 +9,7 @@ with the error's kind so that a gateway raises the same error its own ledger wou
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from ledger_gw.node.service import LogNode, error_to_dict
 from ledger_gw.services import tiles
 
 PROBLEM = "application/problem+json"
+_WHOLE = re.compile(r"[0-9]{1,19}")  # ASCII digits only: int() reads "٣" too
 
 
 def _json(data: Any, status: int = 200) -> Response:
@@ -52,8 +54,8 @@ def _int_arg(name: str) -> int | None:
     value = request.args.get(name)
     if value is None:
         return None
-    if not value.isdigit():
-        raise MalformedError(f"{name} must be a whole number", field=name)
+    if not _WHOLE.fullmatch(value) or int(value) >= 2**63:
+        raise MalformedError(f"{name} must be a whole number below 2^63", field=name)
     return int(value)
 
 

@@ -19,7 +19,6 @@ from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 from werkzeug.exceptions import TooManyRequests
 
-from ledger_gw.services import access
 from ledger_gw.services.config import GatewayConfig
 
 #: Default limits, each overridable through the Flask setting of the same name.
@@ -41,14 +40,9 @@ def _client() -> str:
 
 
 def _caller_key() -> str:
-    """The token's ID when one is presented (one client, many addresses), or a dashboard
-    page's caller logged in with, else the address."""
+    """The authenticated caller's token ID (one client, many addresses)."""
     caller = g.get("caller")
-    if caller is not None:
-        return f"token:{caller.token_id}"
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    token_id = access.token_id_of(token.strip()) if scheme.lower() == "bearer" else None
-    return f"token:{token_id}" if token_id else f"addr:{_client()}"
+    return f"token:{caller.token_id}" if caller is not None else f"addr:{_client()}"
 
 
 def _setting(name: str) -> Callable[[], str]:
@@ -78,6 +72,21 @@ def check_failures() -> None:
         _held_back(item, keys, "too many refused tokens from this address: wait and retry")
 
 
+def spend_expensive() -> None:
+    """For a route of an expensive blueprint, once its caller is authenticated: a token
+    is counted only when it is one, so nobody spends another's allowance by sending
+    forged tokens that name its ID."""
+    if request.blueprint in EXPENSIVE_BLUEPRINTS:
+        _spend_expensive()
+
+
+def _spend_expensive() -> None:
+    # The arguments flask-limiter hits a shared limit with: one count for both doors.
+    item, keys = parse(_setting("EXPENSIVE_LIMIT")()), (_caller_key(), _EXPENSIVE)
+    if not _limiter().limiter.hit(item, *keys):
+        _held_back(item, keys, "too many expensive requests with this token: wait and retry")
+
+
 def expensive(view: F) -> F:
     """For a dashboard page that does what an expensive route of the API does (under
     `page`, which names its caller): it spends the same token's allowance, so the
@@ -85,10 +94,7 @@ def expensive(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        # The arguments flask-limiter hits a shared limit with: one count for both doors.
-        item, keys = parse(_setting("EXPENSIVE_LIMIT")()), (_caller_key(), _EXPENSIVE)
-        if not _limiter().limiter.hit(item, *keys):
-            _held_back(item, keys, "too many expensive requests with this token: wait and retry")
+        _spend_expensive()
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
@@ -108,16 +114,13 @@ def _retry_after(response: Response) -> Response:
 def init_app(app: Flask, config: GatewayConfig) -> None:
     """After the blueprints and the dashboard are registered: it limits them by name."""
     limiter = Limiter(
-        _caller_key,
+        _client,
         app=app,
         storage_uri=config.rate_limit_storage,
         strategy="moving-window",
         headers_enabled=True,
     )
     app.extensions["ledger_gw_limiter"] = limiter
-    shared = limiter.shared_limit(_setting("EXPENSIVE_LIMIT"), scope=_EXPENSIVE)
-    for name in EXPENSIVE_BLUEPRINTS:
-        shared(cast(Blueprint, app.blueprints[name]))
     public = limiter.shared_limit(_setting("PUBLIC_LIMIT"), scope="public", key_func=_client)
     for name in PUBLIC_BLUEPRINTS:
         public(cast(Blueprint, app.blueprints[name]))

@@ -3,6 +3,7 @@ schemas (in the service layer), so the gateway and the ledger can never disagree
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
@@ -583,14 +584,25 @@ class ChainVerdictOut(Schema):
     failures = fields.List(fields.Nested(FailureOut), required=True)
 
 
+# Days a report may name: far from the calendar's ends, where a week or a month
+# around them is no date at all.
+_REPORT_DAYS = validate.Range(min=dt.date(1900, 1, 1), max=dt.date(2999, 12, 31))
+
+
 class ReportArgs(Schema):
     org = fields.String(
         validate=validate.Regexp(r"^[A-Z][A-Z0-9-]{1,31}$"),
         metadata={"description": "organisation reported on; agencies get only their own"},
     )
     programme = fields.String(validate=validate.Regexp(r"^[A-Z0-9][A-Z0-9-]{0,31}$"))
-    start = fields.Date(data_key="from", metadata={"description": "first day, inclusive"})
-    end = fields.Date(data_key="to", metadata={"description": "last day, inclusive"})
+    start = fields.Date(
+        data_key="from",
+        validate=_REPORT_DAYS,
+        metadata={"description": "first day, inclusive"},
+    )
+    end = fields.Date(
+        data_key="to", validate=_REPORT_DAYS, metadata={"description": "last day, inclusive"}
+    )
     k = fields.Integer(
         load_default=DEFAULT_K,
         validate=validate.Range(min=DEFAULT_K, max=100),

@@ -39,15 +39,19 @@ class FieldError:
         return out
 
 
+MAX_LISTED = 100  # a body of a million unknown keys gets its count, not a million errors
+
+
 class InvalidEventError(ValidationError):
-    """One or more events are malformed; `errors` lists every field error found. Its own
-    code and field are the first error's, the one the contract itself would name."""
+    """One or more events are malformed; `errors` lists the field errors found (the first
+    MAX_LISTED; the message counts them all). Its own code and field are the first
+    error's, the one the contract itself would name."""
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"{first.message}{more}", code=first.code, field=first.field)
-        self.errors = tuple(errors)
+        self.errors = tuple(errors[:MAX_LISTED])
 
     @property
     def details(self) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ledger_gw.errors import ValidationError
+from ledger_gw import strict_json
+from ledger_gw.errors import MalformedError, ValidationError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -49,7 +50,7 @@ def decode_as(kind: str, cursor: str, read: Callable[[Key], T]) -> T:
         if len(cursor) > MAX_CURSOR:
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = json.loads(raw)
+        value = strict_json.loads(raw)  # no lone surrogate reaches a query
         if (
             not isinstance(value, list)
             or len(value) < 2
@@ -58,7 +59,7 @@ def decode_as(kind: str, cursor: str, read: Callable[[Key], T]) -> T:
         ):
             raise ValueError
         return read(tuple(value[1:]))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, MalformedError):
         raise ValidationError(
             "cursor is not one this list gave", code="invalid_cursor", field="cursor"
         ) from None

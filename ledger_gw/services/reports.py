@@ -77,6 +77,10 @@ FORMATS = {
 }
 CACHE_SIZE = 128
 MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
+# The most weeks a series draws, the last ones of a longer period: a chart of a decade
+# by week is unreadable, and each point is a report of its own. (A donor's series is
+# one month, or the last MONTHS_SHOWN.)
+MAX_WEEKS = 106
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -253,6 +257,11 @@ def _advance(log: VerifiableLog, location_chars: int, saved: SavedTotals | None 
     except IntegrityError as exc:
         _folds.pop(key, None)
         raise ReportError(str(exc)) from exc
+    except BaseException:
+        # What was read before the failure is folded in already, the anchor not moved:
+        # kept, the next call would count it twice (and might save that). Read it again.
+        _folds.pop(key, None)
+        raise
     if saved is not None and fold.unsaved >= SAVE_EVERY:
         with contextlib.suppress(OSError):  # a cache: the reports stand without it
             saved.save(fold.aggregates, fold.anchor)
@@ -360,9 +369,9 @@ def weekly_deliveries(
 ) -> list[WeekPoint]:
     """Deliveries and people reached per ISO week (Monday to Sunday) within the query's
     period, the first and last weeks cut to ``from`` and ``to``; without ``from``, the
-    ``weeks`` weeks up to ``to`` (default today). Complementary suppression across the
-    weeks. For a query on the lattice, per calendar month instead (the lattice is
-    suppressed as a whole)."""
+    ``weeks`` weeks up to ``to`` (default today); at most the last MAX_WEEKS.
+    Complementary suppression across the weeks. For a query on the lattice, per calendar
+    month instead (the lattice is suppressed as a whole)."""
     last = _last_day(query, today)
     if query.on_lattice:
         return _monthly(gateway, query, last)
@@ -372,6 +381,7 @@ def weekly_deliveries(
         if query.start
         else this_monday - dt.timedelta(days=7 * (weeks - 1))
     )
+    first = max(first, this_monday - dt.timedelta(days=7 * (MAX_WEEKS - 1)))
     points: list[WeekPoint] = []
     monday = first - dt.timedelta(days=first.weekday())
     while monday <= last:

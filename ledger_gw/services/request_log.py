@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from chaincode.fields import PID, matches
 from ledger_gw.offchain.models import utcnow
 from ledger_gw.offchain.store import OffchainStore
 
@@ -25,7 +26,9 @@ def record(
             "role": role,
             "method": method,
             "route": route[:200],
-            "pid": pid,
+            # Only a pseudonymous ID: what a caller put in the path otherwise (41 characters,
+            # a NUL) names nobody, and PostgreSQL would refuse the rows written with it.
+            "pid": pid if pid is not None and matches(PID, pid) else None,
             "status": status,
             "code": code,
         }

@@ -6,6 +6,7 @@ surrogate) is exactly what is tested here.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from pathlib import Path
@@ -139,3 +140,63 @@ def test_bundle_upload_is_read_as_strictly(api: Api, body: bytes) -> None:
     assert r.status_code == 422, r.get_data(as_text=True)
     assert r.headers["Content-Type"] == "application/problem+json"
     assert r.json["code"] == "malformed_bundle"
+
+
+def _cursor(*parts: str) -> str:
+    raw = json.dumps(list(parts)).encode()  # ASCII, \ud800 escaped as JSON allows
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_a_cursor_holding_a_lone_surrogate_is_refused(api: Api) -> None:
+    """Not handed to the database, which cannot encode it (a 500 before)."""
+    cursor = _cursor("registrations", "2024-01-01T00:00:00+00:00", "\ud800")
+    r = api.as_("AGENCY-A").get(f"/v1/registrations?cursor={cursor}")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert (r.json["code"], r.json["field"]) == ("invalid_cursor", "cursor")
+
+
+def test_a_credential_whose_header_nests_deeply_is_malformed(api: Api) -> None:
+    """Its header is read before any signature is checked: held to the same depth."""
+    header = base64.urlsafe_b64encode(b"[" * 3000).decode().rstrip("=")
+    text = f"ledger-gw-credential@v1\n{header}.e30.AA~\nx"
+    r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"credential": text})
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.json["code"] == "credential_malformed"
+
+
+@pytest.mark.parametrize(
+    "query", ["to=9999-12-31", "from=0001-01-01&to=0001-01-10", "from=1899-12-31"]
+)
+def test_report_days_at_the_calendars_ends_are_refused(api: Api, query: str) -> None:
+    r = api.as_("AGENCY-A", "agency-reader").get(f"/v1/reports/accountability?{query}")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert r.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_flood_of_unknown_fields_is_counted_not_listed(api: Api, gateway: Gateway) -> None:
+    """A body of many unknown keys: the problem lists the first hundred and counts all,
+    so the answer is not many times the body."""
+    event = entitlement_granted(PID)
+    flood = {**event, **{f"x{n}": 0 for n in range(5_000)}}
+    before = gateway.ledger.size()
+    body = _event_bytes(flood)
+    r = _post(api, "/v1/events", body)
+    assert r.status_code == 422, r.get_data(as_text=True)
+    assert len(r.json["errors"]) == 100
+    assert r.json["detail"].endswith("(and 4999 more)")
+    assert len(r.get_data()) < len(body)
+    assert gateway.ledger.size() == before
+
+
+@pytest.mark.parametrize("pid", ["h." + "a" * 40, "h.a\x00b"])
+def test_the_audit_log_keeps_no_pid_that_names_nobody(api: Api, tmp_path: Path, pid: str) -> None:
+    """What a caller put in the path is no pseudonymous ID: PostgreSQL would refuse the
+    audit rows written with it (41 characters in a column of 40, a NUL)."""
+    r = api.as_("AGENCY-A").get(f"/v1/persons/{pid}/history?purpose=deduplication")
+    assert r.status_code == 422, r.get_data(as_text=True)
+    with sqlite3.connect(tmp_path / "offchain-AGENCY-A.db") as db:
+        rows = db.execute(
+            "SELECT pid, status FROM audit_log WHERE route = '/v1/persons/<pid>/history'"
+        ).fetchall()
+    assert rows == [(None, 422)]

@@ -67,6 +67,27 @@ def test_expensive_routes_are_limited_per_token(client: FlaskClient, tokens: Tok
     assert client.get("/v1/checkpoints/latest", headers=_bearer(writer)).status_code == 404
 
 
+def test_forged_tokens_naming_anothers_id_do_not_spend_its_allowance(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    """A token's ID is no secret (audit logs name it): a token is counted only once it
+    is verified, so nobody holds a caseworker back by sending forged tokens with her ID."""
+    victim = tokens["AGENCY-A", "agency-writer"]
+    forged = victim[:-4] + ("AAAA" if not victim.endswith("AAAA") else "BBBB")
+    body = {"attributes": FATIMA}
+    for n in range(6):
+        r = client.post(
+            "/v1/pseudonyms",
+            json=body,
+            headers=_bearer(forged),
+            environ_base={"REMOTE_ADDR": f"10.0.1.{n}"},
+        )
+        assert r.status_code == 401
+    for _ in range(4):
+        assert client.post("/v1/pseudonyms", json=body, headers=_bearer(victim)).status_code == 200
+    _assert_429(client.post("/v1/pseudonyms", json=body, headers=_bearer(victim)))
+
+
 def test_dashboard_login_is_limited_per_address(client: FlaskClient, tokens: Tokens) -> None:
     page = client.get("/dashboard/login").get_data(as_text=True)
     match = re.search(r'name="csrf" value="([^"]+)"', page)

@@ -55,6 +55,20 @@ def test_without_from_the_series_is_the_last_weeks_up_to_to(gateway: Gateway) ->
     assert dt.date.fromisoformat(series[0].start).weekday() == 0
 
 
+def test_a_period_of_a_century_draws_only_its_last_weeks(gateway: Gateway) -> None:
+    """Each point is a report of its own: a chart from 1900 by week would be thousands."""
+    end = dt.datetime.now(dt.UTC).date()
+    _deliver(gateway, end, 1)
+    query = reports.query_for(gateway, AGENCY, start="1900-01-01", end=end.isoformat())
+    series = reports.weekly_deliveries(gateway, query)
+    assert len(series) == reports.MAX_WEEKS
+    assert series[-1].end == end.isoformat()
+    for before, after in itertools.pairwise(series):
+        assert dt.date.fromisoformat(after.start) == dt.date.fromisoformat(
+            before.end
+        ) + dt.timedelta(days=1)
+
+
 def test_labels_carry_the_iso_year() -> None:
     assert WeekPoint("2026-12-28", "2027-01-03", None, None).label == "2026-W53"
     assert WeekPoint("2027-01-01", "2027-01-03", None, None).label == "2026-W53"

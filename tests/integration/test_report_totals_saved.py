@@ -145,6 +145,30 @@ def test_saved_totals_give_the_replays_reports_folding_only_the_new_records(
     _assert_replayed(fold, book.log)
 
 
+def test_a_read_that_fails_midway_folds_nothing_twice(
+    book: Book, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails after part of the new records were folded in: the next report
+    reads them again, and counts each once."""
+    log = book.log
+    reports._folds.clear()
+    reports._advance(log, 4)
+    book.write(MONTHS[1], 6)
+    whole = log.records
+
+    def failing(*args: object, **kwargs: object) -> Iterator[object]:
+        for n, record in enumerate(whole(*args, **kwargs)):  # type: ignore[arg-type]
+            if n == 7:
+                raise OSError("disk I/O error")
+            yield record
+
+    monkeypatch.setattr(log, "records", failing)
+    with pytest.raises(OSError, match="disk I/O error"):
+        reports._advance(log, 4)
+    monkeypatch.setattr(log, "records", whole)
+    _assert_replayed(reports._advance(log, 4), log)
+
+
 def _signed_file(saved: SavedTotals, payload: bytes, signer: Signer) -> bytes:
     """A well-formed totals file over ``payload``, signed by ``signer``."""
     digest = hashlib.sha256(payload).digest()
