@@ -59,7 +59,8 @@ def csrf_token() -> str:
 
 def csrf_ok() -> bool:
     sent, expected = request.form.get("csrf", ""), str(session.get("csrf", ""))
-    return bool(sent and expected) and hmac.compare_digest(sent, expected)
+    # Compared as bytes: compare_digest refuses a str beyond ASCII, which a form may send.
+    return bool(sent and expected) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
 class StaleForm(BadRequest):
@@ -83,8 +84,11 @@ def _fernet() -> Fernet:
 
 
 def log_in(token: str) -> Caller:
-    """Check the token, then start a fresh session (no fixation) holding it, encrypted."""
+    """Check the token, then start a fresh session (no fixation) holding it, encrypted;
+    a session this browser held before ends server-side, as at log-out."""
     caller = authenticate_token(token)
+    if current_caller() is not None:
+        log_out()
     session.clear()
     session.permanent = True
     session["token"] = _fernet().encrypt(token.encode()).decode()

@@ -221,6 +221,31 @@ def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -
     assert r.headers["Location"].startswith("/dashboard/login")
 
 
+def test_logging_in_again_ends_the_session_before(app: Flask, tokens: Tokens) -> None:
+    """Another log-in in the same browser (a shared computer, the next caseworker): the
+    cookie of the first session is worthless afterwards, as after log-out."""
+    browser = app.test_client()
+    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    stolen = browser.get_cookie("ledger_gw_session")
+    assert stolen is not None
+    assert _login(browser, tokens["AGENCY-B", "agency-reader"]).status_code == 302
+    assert browser.get("/dashboard/").status_code == 200
+    thief = app.test_client()
+    thief.set_cookie("ledger_gw_session", stolen.value)
+    r = thief.get("/dashboard/")
+    assert r.status_code == 302
+    assert r.headers["Location"].startswith("/dashboard/login")
+
+
+def test_a_csrf_value_beyond_ascii_is_a_stale_form(client: FlaskClient, tokens: Tokens) -> None:
+    _csrf(client)  # the session holds a token to compare with
+    r = client.post(
+        "/dashboard/login", data={"csrf": "\u00e9", "token": tokens["DONOR-Y", "donor"]}
+    )
+    assert r.status_code == 401
+    assert "expired" in r.get_data(as_text=True)
+
+
 def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
     browser = app.test_client()
     _login(browser, tokens["AGENCY-A", "agency-reader"])
