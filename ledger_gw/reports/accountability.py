@@ -39,7 +39,7 @@ from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports import lattice, release
 from ledger_gw.reports.lattice import TOTAL, Entry, Slice
-from ledger_gw.reports.suppression import DEFAULT_K, Suppressed, suppress
+from ledger_gw.reports.suppression import DEFAULT_K, Suppressed, small_counts, suppress, widen
 from ledger_gw.transaction import parse_time
 
 REPORT_FORMAT = "ledger-gw/accountability-report/v1"
@@ -222,7 +222,7 @@ def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[st
     if mask is None:
         mask = suppress(people, k) if rows else suppress([[0]], k)
 
-    def shaped(values: list[list[Any]], zero: Any, fmt: Any) -> dict[str, Any]:
+    def shaped(values: list[list[Any]], zero: Any, fmt: Any, mask: Suppressed) -> dict[str, Any]:
         row_tot = [sum(row, zero) for row in values]
         col_tot = [sum((values[r][c] for r in range(len(rows))), zero) for c in range(len(cols))]
         return {
@@ -238,20 +238,23 @@ def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[st
         }
 
     currencies = sorted({cur for _, _, cur in t.amounts})
+    small = small_counts(people, k) if rows else mask
+    deliveries = [[t.deliveries.get((r, c), 0) for c in cols] for r in rows]
+    amounts = {
+        cur: [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows]
+        for cur in currencies
+    }
     return {
         "rows": rows,
         "columns": cols,
         "row_label": "location",
         "column_label": "modality",
-        "people": shaped(people, 0, int),
-        "deliveries": shaped([[t.deliveries.get((r, c), 0) for c in cols] for r in rows], 0, int),
+        "people": shaped(people, 0, int, mask),
+        "deliveries": shaped(deliveries, 0, int, mask),
+        # A currency's zeros are not the people's (a cell paid in another): its own mask.
         "amounts": {
-            cur: shaped(
-                [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows],
-                Decimal(0),
-                format_amount,
-            )
-            for cur in currencies
+            cur: shaped(grid, Decimal(0), format_amount, widen(mask, grid, small))
+            for cur, grid in amounts.items()
         },
     }
 
@@ -308,6 +311,10 @@ _OWN = (
     "referrals_accepted",
 )
 _REFERRAL_FIGURES = ("referrals", "referrals_accepted")
+# The summary figures the lattice protects: those counts, and the people assisted (a
+# count of distinct people, which no table's margin is, but which a donor could take
+# for one and subtract across organisations or programmes).
+_ON_LATTICE = (*_OWN, "people_assisted")
 
 
 def _own_counts(t: _Tally, refs: list[_Ref]) -> dict[str, int]:
@@ -400,6 +407,7 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
     for s, t in cube.tallies.items():
         rows, cols, people = _reached_counts(t)
         held = _table_figures("reached", rows, cols, people)
+        held["people_assisted"] = len(t.people)
         lines += lattice.table_lines(s, "reached", rows, cols)
         sectors, states, counts, refs = _referral_counts(t)
         own = _own_counts(t, refs)
@@ -408,6 +416,10 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
             held.update(_table_figures("referrals", sectors, states, counts))
             held.update({n: v for n, v in own.items() if n in _REFERRAL_FIGURES})
             lines += lattice.table_lines(s, "referrals", sectors, states)
+            # Those accepted: the accepted and completed columns, and the ones cancelled
+            # after acceptance, which the table does not tell apart (taken as known).
+            accepted = [(s, ("referrals", lattice.TOTAL, c)) for c in ("accepted", "completed")]
+            lines.append((accepted, (s, "referrals_accepted")))
         figures[s] = held
     lines += lattice.cross_lines(figures)
     cube.hidden = lattice.protect(figures, lines, k)
@@ -480,7 +492,7 @@ def report_of(
     suppressed: list[str] = []
     for name, (value, forced) in counts.items():
         hidden = forced or 0 < value < k
-        if query.on_lattice and cube is not None and name in _OWN:
+        if query.on_lattice and cube is not None and name in _ON_LATTICE:
             hidden |= cube.hides(where, name)
         summary[name] = None if hidden else value
         if hidden:

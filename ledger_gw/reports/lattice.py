@@ -19,6 +19,8 @@ import itertools
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 
+from ledger_gw.reports import disclosure
+
 #: A slice of the lattice: (month "YYYY-MM" or None, organisation or None, programme or None).
 Slice = tuple[str | None, str | None, str | None]
 #: One figure of one slice: the slice, then the figure's own key.
@@ -68,7 +70,8 @@ def table_lines(s: Slice, name: str, rows: Sequence[str], cols: Sequence[str]) -
 def protect(
     figures: Mapping[Slice, Mapping[Hashable, int]], lines: Iterable[Line], k: int
 ) -> set[Entry]:
-    """The hidden entries: counts below k, then one more on every line with only one."""
+    """The hidden entries: counts below k, then one more on every line with only one,
+    then more until the published figures determine none below k (reports.disclosure)."""
     value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
     hidden = {e for e, v in value.items() if 0 < v < k}
     lines = list(lines)
@@ -91,4 +94,6 @@ def protect(
                     continue
                 hidden.add(zeros[0][1])
             changed = True
-    return hidden
+    # Two hidden per line is not enough when hidden entries form a tree: solve for them.
+    small = {e for e, v in value.items() if 0 < v < k}
+    return disclosure.complete(value, hidden, lines, small)

@@ -1,20 +1,23 @@
 """Small-cell suppression for a two-way table published with its margins.
 
 Primary suppression hides every cell (and margin) counting 1..k-1 people.
-Complementary suppression then makes sure no hidden value can be recovered by
-subtraction: in the table extended with its totals, every line (a row with its
+Complementary suppression then makes sure no hidden count can be recovered by
+arithmetic: in the table extended with its totals, every line (a row with its
 row total, a column with its column total, the totals row with the grand total)
 must hide either nothing or at least two entries. A line with exactly one hidden
 entry gets a second one: the smallest non-zero cell of the line (zero cells are
 never used, since a published zero pins its partner down), else the line's total.
 This repeats until nothing changes (the classic "hypercube"-style heuristic used by
-statistical offices; it is not an optimal suppression, it is a safe and simple one).
+statistical offices); then the table's equations are solved, and more is hidden while
+they still pin a hidden count down (:mod:`ledger_gw.reports.disclosure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ledger_gw.reports import disclosure
 
 DEFAULT_K = 5
 
@@ -46,18 +49,51 @@ def _small(value: int, k: int) -> bool:
     return 0 < value < k
 
 
+Grid = list[list[disclosure.Number]]
+Cell = tuple[int, int]
+
+
+def _extended(values: Sequence[Sequence[disclosure.Number]]) -> Grid:
+    """The table with its totals: index cols is the row total, index rows the totals row."""
+    rows, cols = len(values), len(values[0]) if values else 0
+    ext: Grid = [[*row, sum(row)] for row in values]
+    ext.append([sum(values[r][c] for r in range(rows)) for c in range(cols)])
+    ext[rows].append(sum(ext[rows][:cols]))
+    return ext
+
+
+def _lines(rows: int, cols: int) -> list[disclosure.Line[Cell]]:
+    lines: list[disclosure.Line[Cell]] = [
+        ([(r, c) for c in range(cols)], (r, cols)) for r in range(rows + 1)
+    ]
+    return lines + [([(r, c) for r in range(rows)], (rows, c)) for c in range(cols + 1)]
+
+
+def _pattern(hidden: Sequence[Sequence[bool]], rows: int, cols: int) -> Suppressed:
+    return Suppressed(
+        tuple(tuple(hidden[r][:cols]) for r in range(rows)),
+        tuple(hidden[r][cols] for r in range(rows)),
+        tuple(hidden[rows][:cols]),
+        hidden[rows][cols],
+    )
+
+
+def _entries(mask: Suppressed) -> set[Cell]:
+    rows, cols = len(mask.cells), len(mask.column_totals)
+    grid = [[*mask.cells[r], mask.row_totals[r]] for r in range(rows)]
+    grid.append([*mask.column_totals, mask.total])
+    return {(r, c) for r in range(rows + 1) for c in range(cols + 1) if grid[r][c]}
+
+
 def suppress(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
     """The suppression pattern of a table of people counts (rows x columns, additive)."""
     if k < 1:
         raise ValueError("k must be at least 1")
     rows, cols = len(counts), len(counts[0]) if counts else 0
-    # Extended table: index cols is the row total, index rows is the column-total row.
-    ext = [[*row, sum(row)] for row in counts]
-    ext.append([sum(counts[r][c] for r in range(rows)) for c in range(cols)])
-    ext[rows].append(sum(ext[rows][:cols]))
-    hidden = [[_small(v, k) for v in row] for row in ext]
+    ext = _extended(counts)
+    hidden = [[_small(int(v), k) for v in row] for row in ext]
 
-    def fix(line: list[tuple[int, int]], total: tuple[int, int]) -> bool:
+    def fix(line: Sequence[Cell], total: Cell) -> bool:
         entries = [*line, total]
         if sum(hidden[r][c] for r, c in entries) != 1:
             return False
@@ -73,16 +109,37 @@ def suppress(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
         hidden[r][c] = True
         return True
 
+    lines = _lines(rows, cols)
     changed = True
     while changed:
         changed = False
-        for r in range(rows + 1):
-            changed |= fix([(r, c) for c in range(cols)], (r, cols))
-        for c in range(cols + 1):
-            changed |= fix([(r, c) for r in range(rows)], (rows, c))
-    return Suppressed(
-        tuple(tuple(hidden[r][:cols]) for r in range(rows)),
-        tuple(hidden[r][cols] for r in range(rows)),
-        tuple(hidden[rows][:cols]),
-        hidden[rows][cols],
-    )
+        for line, total in lines:
+            changed |= fix(line, total)
+    # Two hidden per line is not enough when hidden cells form a tree: solve for them.
+    value = {(r, c): v for r, row in enumerate(ext) for c, v in enumerate(row)}
+    marked = {e for e in value if hidden[e[0]][e[1]]}
+    small = {e for e, v in value.items() if 0 < v < k}
+    for r, c in disclosure.complete(value, marked, lines, small):
+        hidden[r][c] = True
+    return _pattern(hidden, rows, cols)
+
+
+def small_counts(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
+    """Where the extended table counts 1 to k-1: what no published figure may give away."""
+    rows, cols = len(counts), len(counts[0]) if counts else 0
+    return _pattern([[_small(int(v), k) for v in row] for row in _extended(counts)], rows, cols)
+
+
+def widen(
+    mask: Suppressed, values: Sequence[Sequence[disclosure.Number]], small: Suppressed
+) -> Suppressed:
+    """``mask`` (the people's) widened for another measure of the same cells, such as
+    one currency's amounts, until that measure gives away none of the people's small
+    counts' cells (``small``): its zeros differ from the people's (a cell paid in
+    another currency), and a published zero pins the hidden cells of its line."""
+    rows, cols = len(mask.cells), len(mask.column_totals)
+    ext = _extended(values)
+    value = {(r, c): v for r, row in enumerate(ext) for c, v in enumerate(row)}
+    hidden = disclosure.complete(value, _entries(mask), _lines(rows, cols), _entries(small))
+    grid = [[(r, c) in hidden for c in range(cols + 1)] for r in range(rows + 1)]
+    return _pattern(grid, rows, cols)

@@ -318,3 +318,66 @@ def test_a_lattice_report_verifies_by_recomputing_the_lattice(world: World) -> N
     relaxed = {**unsigned, "query": {**report["query"], "on_lattice": False}}
     with pytest.raises(ReportError, match="differ"):  # suppressed alone, figures differ
         verify_report(sign_report(relaxed, ws.signer("DONOR-Y")), ws.consortium, log)
+
+
+@pytest.fixture(scope="module")
+def crossed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """One month of figures that relate otherwise than a table's margins: AGENCY-A
+    assists 3 people, each with cash and a voucher (its table counts 6 in its cells);
+    B 10 with cash and 10 others with vouchers there, C 10 elsewhere; of 30 health
+    referrals from A, B accepted 24 and completed 21."""
+    ws = Workspace.create(tmp_path_factory.mktemp("crossed") / "ws", DEMO)
+    now = [dt.datetime.fromisoformat(f"{MONTHS[1]}-15T12:00:00+00:00")]
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
+    w = World(ws, ledger, EmbeddedLog.of(ledger), now)
+    day = f"{MONTHS[1]}-15"
+    for org, people, modalities, location in (
+        ("AGENCY-A", 3, ("cash", "voucher"), "LB11"),
+        ("AGENCY-B", 10, ("cash",), "LB11"),
+        ("AGENCY-B", 10, ("voucher",), "LB11"),
+        ("AGENCY-C", 10, ("cash",), "LB21"),
+    ):
+        grants = [
+            ev.entitlement_granted(person, modality=m, location=location, **YEAR)
+            for person in (ev.pid() for _ in range(people))
+            for m in modalities
+        ]
+        w.submit(org, grants)
+        w.submit(org, [ev.delivery(g["entitlement_id"], "10", date=day) for g in grants])
+    referrals = [ev.referral_created(ev.pid(), "AGENCY-B", sector="health") for _ in range(30)]
+    w.submit("AGENCY-A", referrals)
+    w.submit("AGENCY-B", [ev.referral_step("accepted", r["referral_id"]) for r in referrals[:24]])
+    w.submit("AGENCY-B", [ev.referral_step("completed", r["referral_id"]) for r in referrals[:21]])
+    now[0] = CLOSED
+    w.submit("AGENCY-A", [ev.entitlement_granted(ev.pid(), **YEAR)])
+    w.closed = ledger.size()
+    yield w
+    ledger.close()
+
+
+def _donor_report(w: World, org: str | None) -> dict[str, Any]:
+    anchor = w.log.anchor(w.closed)
+    records = list(w.log.records(anchor))
+    q = ReportQuery(org, None, *month_bounds(MONTHS[1]), k=K, on_lattice=True)
+    cube = build_cube(records, K, MONTHS[1])
+    return compute_report(records, anchor=anchor.summary, query=q, cube=cube)
+
+
+def test_people_assisted_is_not_the_difference_of_the_other_organisations(
+    crossed: World,
+) -> None:
+    """A's 3 people, hidden in its own report, must not be all's less B's and C's."""
+    people = {org: _donor_report(crossed, org)["summary"]["people_assisted"] for org in ORGS}
+    everyone = _donor_report(crossed, None)["summary"]["people_assisted"]
+    assert people["AGENCY-A"] is None
+    assert None in (everyone, people["AGENCY-B"], people["AGENCY-C"])
+
+
+def test_the_accepted_column_is_not_those_accepted_less_those_completed(crossed: World) -> None:
+    """3 referrals still accepted: hidden in the table, and not 24 accepted − 21 completed."""
+    report = _donor_report(crossed, "AGENCY-A")
+    table = report["tables"]["referrals"]["referrals"]
+    columns = report["tables"]["referrals"]["columns"]
+    assert table["column_totals"][columns.index("accepted")] is None
+    completed = table["column_totals"][columns.index("completed")]
+    assert None in (report["summary"]["referrals_accepted"], completed)

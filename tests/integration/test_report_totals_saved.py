@@ -199,7 +199,18 @@ def _tamper(book: Book, saved: SavedTotals, how: str, other: Book, stranger: Sig
     elif how == "empty":
         path.write_bytes(b"")
     elif how == "future version":
-        path.write_bytes(data.replace(b"totals v2", b"totals v9", 1))
+        path.write_bytes(data.replace(b"totals v3", b"totals v9", 1))
+    elif how == "an older version's, our key":  # its cubes suppressed by an older rule
+        payload = data[len(MAGIC) :].partition(b"\n")[2]
+        signature = saved.signer.sign(
+            b"ledger-gw report totals v2\n"
+            + str(saved.location_chars).encode()
+            + b"\n"
+            + hashlib.sha256(payload).digest()
+        )
+        path.write_bytes(
+            b"ledger-gw report totals v2\n" + base64.b64encode(signature) + b"\n" + payload
+        )
     elif how == "code, another key":
         path.write_bytes(_signed_file(saved, pickle.dumps((None, _Boom())), stranger))
     elif how == "code, our key":  # the restricted unpickler is the second wall
@@ -235,6 +246,7 @@ TAMPERINGS = [
     "truncated",
     "empty",
     "future version",
+    "an older version's, our key",
     "code, another key",
     "code, our key",
     "another ledger's, our key",

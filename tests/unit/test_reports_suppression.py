@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
-from ledger_gw.reports.suppression import suppress
+from ledger_gw.reports.suppression import Suppressed, small_counts, suppress, widen
 
 
 def _fillings(table: list[list[int]], k: int) -> tuple[list[tuple[int, int]], Found]:
@@ -102,3 +104,96 @@ def test_single_small_cell_gets_complements() -> None:
 
 def test_nothing_small_nothing_hidden() -> None:
     assert not suppress([[5, 6], [0, 7]], 5).any
+
+
+def _rank(rows: list[list[Fraction]]) -> int:
+    """Rank by dense Gaussian elimination (checks reports.disclosure another way)."""
+    m, rank = [list(r) for r in rows], 0
+    for c in range(len(m[0]) if m else 0):
+        pivot = next((i for i in range(rank, len(m)) if m[i][c]), None)
+        if pivot is None:
+            continue
+        m[rank], m[pivot] = m[pivot], m[rank]
+        for i in range(len(m)):
+            if i != rank and m[i][c]:
+                f = m[i][c] / m[rank][c]
+                m[i] = [a - f * b for a, b in zip(m[i], m[rank], strict=True)]
+        rank += 1
+    return rank
+
+
+def _solvable(table: list[list[int]], k: int) -> list[tuple[int, int]]:
+    """The hidden cells (margins included) that the published figures' equations fix:
+    a cell is fixed when adding "this cell is known" does not raise the rank."""
+    mask = suppress(table, k)
+    rows, cols = len(table), len(table[0])
+    hidden = [(r, c) for r in range(rows) for c in range(cols) if mask.cells[r][c]]
+    hidden += [(r, cols) for r in range(rows) if mask.row_totals[r]]
+    hidden += [(rows, c) for c in range(cols) if mask.column_totals[c]]
+    hidden += [(rows, cols)] if mask.total else []
+    index = {e: i for i, e in enumerate(hidden)}
+    lines = [([(r, c) for c in range(cols)], (r, cols)) for r in range(rows + 1)]
+    lines += [([(r, c) for r in range(rows)], (rows, c)) for c in range(cols + 1)]
+    equations = []
+    for parts, total in lines:
+        row = [Fraction(0)] * len(hidden)
+        for e in parts:
+            if e in index:
+                row[index[e]] += 1
+        if total in index:
+            row[index[total]] -= 1
+        equations.append(row)
+    base = _rank(equations)
+    fixed = []
+    for e, i in index.items():
+        known = [Fraction(int(j == i)) for j in range(len(hidden))]
+        if _rank([*equations, known]) == base:
+            fixed.append(e)
+    return [(r, c) for r, c in fixed if r < rows and c < cols and 0 < table[r][c] < k]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        [[0, 8, 0, 6], [8, 8, 4, 0], [1, 1, 0, 8]],  # SS03/cash = 10 − (9 + 14 − 14) before
+        [[1, 1, 1, 50], [1, 1, 50, 50], [50, 50, 1, 1], [50, 50, 1, 1]],
+    ],
+)
+def test_hidden_cells_that_form_a_tree_are_not_solved_for(table: list[list[int]]) -> None:
+    """Two hidden entries on every line, and yet each small cell fixed by the equations
+    of its row and column: the suppression hides more until none is."""
+    assert _solvable(table, 5) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_small_cell_of_a_larger_table_is_solved_for(seed: int) -> None:
+    rnd = random.Random(seed)
+    rows, cols = rnd.randint(3, 6), rnd.randint(3, 5)
+    table = [[rnd.choice([0, 0, 1, 2, 4, 6, 8, 9, 30]) for _ in range(cols)] for _ in range(rows)]
+    assert _solvable(table, 5) == []
+
+
+def test_a_currencys_published_zero_pins_nothing_the_people_hide() -> None:
+    """SS01 reaches 3 people with cash (hidden), 20 in kind, 7 with vouchers paid in
+    EUR. In the USD table the vouchers' column is 0 everywhere: published, it pins the
+    hidden voucher cells at 0, and then SS01's cash is its row total less in kind."""
+    people = [[3, 20, 7], [30, 40, 9]]
+    usd = [[Decimal(150), Decimal(1000), Decimal(0)], [Decimal(1500), Decimal(2000), Decimal(0)]]
+    mask = suppress(people, 5)
+    assert mask.cells[0][0]
+    # the people's mask publishes all three in the USD table: the attack is a real one
+    assert [mask.row_totals[0], mask.cells[0][1], mask.column_totals[2]] == [False] * 3
+    widened = widen(mask, usd, small_counts(people, 5))
+    for a, b in zip(_hidden(mask), _hidden(widened), strict=True):
+        assert b or not a  # only ever more hidden
+    published = (
+        not widened.row_totals[0],
+        not widened.cells[0][1],
+        not widened.column_totals[2],
+    )
+    assert not all(published), "SS01 cash = 1150 − 1000 − 0"
+    assert widened.cells[0][0]
+
+
+def _hidden(mask: Suppressed) -> list[bool]:
+    return [*(v for row in mask.cells for v in row), *mask.row_totals, *mask.column_totals]

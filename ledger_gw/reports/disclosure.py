@@ -1,0 +1,148 @@
+"""Whether the published figures give a hidden count away, and more hiding until none do.
+
+Published figures are tied by lines: a line's parts add up to its total (a table's row
+and its row total, a column and its column total, a figure across organisations and
+its all-organisations figure). Each line is an equation; the published values are
+known, the hidden ones unknown. A hidden value is given away when these equations
+leave it only one possible value. "Every line hides none or at least two" does not
+rule that out: the hidden cells of a row may each be pinned down through their
+columns (hidden cells that form a tree, not a cycle).
+
+So this module solves the equations, exactly (rational Gaussian elimination over the
+hidden values only), and while a hidden count below k is determined it hides one more
+figure beside it: the smallest non-zero published figure on one of its lines (a
+published zero pins its partners down), else further along the hidden ones. This
+rules out recovery by arithmetic on what one release publishes. It does not bound what
+non-negativity lets an attacker infer (that a hidden value is at most a few), which
+would take a linear programme per hidden value.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import TypeVar
+
+E = TypeVar("E", bound=Hashable)  # an entry: one published (or hidden) figure
+Line = tuple[Sequence[E], E]  # (parts, total)
+Number = int | Decimal  # a count, or an amount of money
+
+
+def determined(hidden: Collection[E], lines: Iterable[Line[E]]) -> set[E]:
+    """The hidden entries whose value the published ones fix."""
+    column = {e: i for i, e in enumerate(sorted(hidden, key=repr))}
+    pivots: dict[int, dict[int, Fraction]] = {}  # reduced rows, each by its pivot column
+    for parts, total in lines:
+        row: dict[int, Fraction] = defaultdict(Fraction)
+        for e in parts:
+            if e in column:
+                row[column[e]] += 1
+        if total in column:
+            row[column[total]] -= 1
+        for c in [c for c in row if c in pivots]:  # reduce by the pivots so far
+            factor = row[c]
+            for cc, v in pivots[c].items():
+                row[cc] -= factor * v
+        kept = {c: v for c, v in row.items() if v}
+        if not kept:
+            continue
+        pivot = min(kept)
+        new = {c: v / kept[pivot] for c, v in kept.items()}
+        for other in pivots.values():  # keep every row free of the other pivots
+            factor = other.get(pivot, Fraction(0))
+            if factor:
+                for c, v in new.items():
+                    other[c] = other.get(c, Fraction(0)) - factor * v
+                    if not other[c]:
+                        del other[c]
+        pivots[pivot] = new
+    names = list(column)  # in column order
+    return {names[c] for c, reduced in pivots.items() if len(reduced) == 1}
+
+
+def pinned(value: Mapping[E, Number], hidden: set[E], lines: Sequence[Line[E]]) -> dict[E, E]:
+    """The hidden entries that non-negativity pins to zero, each with the total that
+    pins it: the parts of a line whose published total its published parts already
+    make up (a currency's column total of 0, say, beside hidden cells). A pinned entry
+    is then known, which may pin more."""
+    out: dict[E, E] = {}
+    changed = True
+    while changed:
+        changed = False
+        for parts, total in lines:
+            if (total in hidden and total not in out) or total not in value:
+                continue
+            unknown = [e for e in parts if (e in hidden and e not in out) or e not in value]
+            known = sum((value.get(e, 0) for e in parts if e not in unknown), Decimal(0))
+            if unknown and known == value[total]:
+                for e in unknown:
+                    if e in hidden and e not in out:
+                        out[e] = total
+                        changed = True
+    return out
+
+
+def complete(
+    value: Mapping[E, Number], hidden: set[E], lines: Sequence[Line[E]], sensitive: Collection[E]
+) -> set[E]:
+    """``hidden``, with more entries hidden until no ``sensitive`` one is determined."""
+    hidden = set(hidden)
+    on: dict[E, list[Line[E]]] = defaultdict(list)
+    for line in lines:
+        for e in (*line[0], line[1]):
+            on[e].append(line)
+    unpublished = {e for e in on if e not in value}  # on a line, and no figure: unknown
+    while True:
+        zeros = pinned(value, hidden, lines)
+        unknown = (hidden | unpublished) - set(zeros)
+        solved = determined(unknown, _touching(unknown, on)) | set(zeros)
+        exposed = sorted((e for e in solved if e in sensitive), key=repr)
+        if not exposed:
+            return hidden
+        # One at a time: a figure hidden for one often covers others too. A pinned entry
+        # gets the total that pins it hidden, any other the nearest published figure.
+        added = next((c for e in exposed if (c := _cover(e, zeros, value, hidden, on))), None)
+        if added is None:  # nothing is left to hide
+            return hidden
+        hidden.add(added)
+
+
+def _cover(
+    e: E,
+    zeros: Mapping[E, E],
+    value: Mapping[E, Number],
+    hidden: set[E],
+    on: Mapping[E, list[Line[E]]],
+) -> E | None:
+    total = zeros.get(e)
+    if total is not None and total not in hidden:
+        return total
+    return _complement(e, value, hidden, on)
+
+
+def _touching(hidden: set[E], on: Mapping[E, list[Line[E]]]) -> list[Line[E]]:
+    """The lines with a hidden entry (the others are published whole: no equation)."""
+    seen: dict[int, Line[E]] = {}
+    for e in hidden:
+        for line in on.get(e, ()):
+            seen.setdefault(id(line), line)
+    return list(seen.values())
+
+
+def _complement(
+    start: E, value: Mapping[E, Number], hidden: set[E], on: Mapping[E, list[Line[E]]]
+) -> E | None:
+    """The published entry to hide beside ``start``: on its lines if any is published,
+    else on the lines of the hidden entries it is tied to, nearest first."""
+    frontier, seen = [start], {start}
+    while frontier:
+        near = {e for h in frontier for line in on.get(h, ()) for e in (*line[0], line[1])}
+        published = [e for e in near if e not in hidden and e in value]
+        if published:
+            positive = [e for e in published if value[e] > 0]
+            return min(positive or published, key=lambda e: (value[e], repr(e)))
+        frontier = sorted(near - seen, key=repr)
+        seen |= near
+    return None
