@@ -26,10 +26,19 @@ def history(tx: Tx, pid: str, purpose: str) -> Obj:
 def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
     reader = Reader(tx, purpose)
     open_ones = entitlements.open_for_pid(tx, pid)
-    found = [entitlements.view(e) for e in open_ones if reader.sees_entitlement(e)]
+    found = [_entitlement(reader, e) for e in open_ones if reader.sees_entitlement(e)]
     found.sort(key=lambda e: (e["start"], e["end"], e["entitlement_id"]))
     withheld = len(open_ones) - len(found)
     return {"pid": pid, "purpose": purpose, "entitlements": found, "withheld": withheld}
+
+
+def _entitlement(reader: Reader, entitlement: Obj) -> Obj:
+    """What was delivered against it is assistance data: without her consent to that
+    category, the amounts delivered and left, and when it last changed, are withheld."""
+    view = entitlements.view(entitlement)
+    if reader.sees_assistance(entitlement):
+        return view
+    return {**view, "delivered": None, "remaining": None, "updated_at": None}
 
 
 def _referral_item(reader: Reader, referral: Obj, log: list[Obj]) -> Obj:
@@ -59,7 +68,8 @@ def _visible(tx: Tx, reader: Reader, referral: Obj) -> tuple[Obj, list[Obj]]:
 
 def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
     """The referral, then its parent, grandparent, ... up to the root: all about one
-    person (the contract refuses a parent about another), so her log is read once."""
+    person (the contract refuses a parent about another), so her log is read once. It
+    ends at the first link the reader may not see: that link's parent is part of it."""
     reader = Reader(tx, purpose)
     first, log = _visible(tx, reader, referrals.load(tx, referral_id))
     chain = [first]
@@ -67,6 +77,8 @@ def referral_chain(tx: Tx, referral_id: str, purpose: str) -> Obj:
     while parent_id is not None and len(chain) < MAX_CHAIN:
         parent = referrals.load(tx, parent_id)
         chain.append(_referral_item(reader, parent, log))
+        if chain[-1]["withheld"]:
+            break
         parent_id = parent["parent_referral_id"]
     return {"referral_id": referral_id, "purpose": purpose, "chain": chain}
 

@@ -81,5 +81,13 @@ class Reader:
             or self.consented(entitlement["pid"], "entitlements")
         )
 
+    def sees_assistance(self, entitlement: Obj) -> bool:
+        """What was delivered against an entitlement the reader sees."""
+        return (
+            self.auditor
+            or entitlement["granted_by"] == self.org
+            or self.consented(entitlement["pid"], "assistance")
+        )
+
     def sees_consent(self, record: Obj) -> bool:
         return self.auditor or consent.is_party(record, self.org)
