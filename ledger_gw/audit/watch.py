@@ -110,7 +110,10 @@ class Monitor:
     def _save(self, cp: ckpt.Checkpoint, note: str) -> None:
         state = {"origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash), "note": note}
         tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        with tmp.open("w") as f:  # on disk before it replaces the state (a crash keeps one)
+            f.write(json.dumps(state, indent=2) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
 
     def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
@@ -143,7 +146,8 @@ class Monitor:
                 )
             return Observation("unchanged", old.size, new.size, root, cosigners)
         try:
-            verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+            if old.size:  # the empty tree (one root, checked) is a prefix of every tree
+                verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
         except ProofError as exc:
             raise LogInconsistentError(
                 f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "

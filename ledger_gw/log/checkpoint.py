@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ledger_gw.log.merkle import EMPTY_ROOT
 from ledger_gw.log.note import (
     MAX_TIMESTAMP,
     Note,
@@ -84,6 +85,8 @@ class Checkpoint:
             raise CheckpointError(
                 f"checkpoint root hash must be {_HASH_SIZE} bytes, got {len(self.root_hash)}"
             )
+        if self.size == 0 and self.root_hash != EMPTY_ROOT:  # RFC 6962: MTH({}) = SHA-256()
+            raise CheckpointError("a checkpoint of the empty tree must have the empty root")
         for ext in self.extensions:
             _check_line("extension line", ext)
 

@@ -9,12 +9,14 @@ rule that out: the hidden cells of a row may each be pinned down through their
 columns (hidden cells that form a tree, not a cycle).
 
 So this module solves the equations, exactly (rational Gaussian elimination over the
-hidden values only), and while a hidden count below k is determined it hides one more
-figure beside it: the smallest non-zero published figure on one of its lines (a
-published zero pins its partners down), else further along the hidden ones. This
-rules out recovery by arithmetic on what one release publishes. It does not bound what
-non-negativity lets an attacker infer (that a hidden value is at most a few), which
-would take a linear programme per hidden value.
+hidden values only), after taking as known the hidden values that non-negativity pins
+to zero (the parts of a line whose published figures already make up its total), and
+while a sensitive value is determined it hides one more figure beside it: the total
+that pins it, else the smallest non-zero published figure on one of its lines (a
+published zero pins its partners down), else further along the hidden ones. This rules
+out recovery by arithmetic on what one release publishes. Other bounds non-negativity
+gives (that a hidden value is at most a few) are not checked: that would take a linear
+programme per hidden value.
 """
 
 from __future__ import annotations

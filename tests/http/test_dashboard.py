@@ -206,6 +206,13 @@ def test_logout(client: FlaskClient, tokens: Tokens) -> None:
     assert client.get("/dashboard/").status_code == 302
 
 
+def _replayed(app: Flask, cookie: str) -> Any:
+    """The dashboard's home, asked for from another browser holding a copy of the cookie."""
+    thief = app.test_client()
+    thief.set_cookie("ledger_gw_session", cookie)
+    return thief.get("/dashboard/")
+
+
 def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -> None:
     """A copy of the cookie taken while logged in (a shared computer, a proxy's log)."""
     browser = app.test_client()
@@ -214,9 +221,7 @@ def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -
     assert stolen is not None
     csrf = _csrf(browser, "/dashboard/")
     assert browser.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
-    thief = app.test_client()
-    thief.set_cookie("ledger_gw_session", stolen.value)
-    r = thief.get("/dashboard/")
+    r = _replayed(app, stolen.value)
     assert r.status_code == 302
     assert r.headers["Location"].startswith("/dashboard/login")
 
@@ -230,9 +235,7 @@ def test_logging_in_again_ends_the_session_before(app: Flask, tokens: Tokens) ->
     assert stolen is not None
     assert _login(browser, tokens["AGENCY-B", "agency-reader"]).status_code == 302
     assert browser.get("/dashboard/").status_code == 200
-    thief = app.test_client()
-    thief.set_cookie("ledger_gw_session", stolen.value)
-    r = thief.get("/dashboard/")
+    r = _replayed(app, stolen.value)
     assert r.status_code == 302
     assert r.headers["Location"].startswith("/dashboard/login")
 
@@ -251,6 +254,4 @@ def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
     _login(browser, tokens["AGENCY-A", "agency-reader"])
     stolen = browser.get_cookie("ledger_gw_session")
     assert stolen is not None
-    thief = app.test_client()
-    thief.set_cookie("ledger_gw_session", stolen.value)
-    assert thief.get("/dashboard/").status_code == 200
+    assert _replayed(app, stolen.value).status_code == 200

@@ -23,6 +23,7 @@ from ledger_gw.log.checkpoint import (
     parse_signer,
     sign_checkpoint,
 )
+from ledger_gw.log.merkle import EMPTY_ROOT
 from ledger_gw.log.note import (
     MAX_SIGNATURES,
     Note,
@@ -225,7 +226,7 @@ def test_checkpoint_body_format() -> None:
         b"example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
     )
     assert Checkpoint.parse(cp.body()) == cp
-    ext = Checkpoint(ORIGIN, 0, ROOT, ("ext one", "ext two"))
+    ext = Checkpoint(ORIGIN, 1, ROOT, ("ext one", "ext two"))
     assert Checkpoint.parse(ext.text()) == ext
 
 
@@ -263,6 +264,11 @@ def test_checkpoint_constructor_validates() -> None:
         Checkpoint("a\nb", 1, ROOT)
     with pytest.raises(CheckpointError, match="non-empty"):
         Checkpoint(ORIGIN, 1, ROOT, ("",))
+    # the empty tree has one root: a witness must not cosign another for size 0, after
+    # which any tree would extend it without a proof
+    with pytest.raises(CheckpointError, match="empty root"):
+        Checkpoint(ORIGIN, 0, bytes(32))
+    assert Checkpoint(ORIGIN, 0, EMPTY_ROOT).size == 0
 
 
 # --- Sign / cosign / open ----------------------------------------------------------------------

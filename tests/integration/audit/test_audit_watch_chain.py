@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -13,7 +14,10 @@ from ledger_gw.audit.watch import Monitor, ReaderSource
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.errors import LogInconsistentError
+from ledger_gw.errors import AuditError, LogInconsistentError
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.merkle import EMPTY_ROOT
+from ledger_gw.log.note import sign_note
 from ledger_gw.workspace import Workspace
 from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
@@ -91,5 +95,30 @@ def test_monitor_refuses_rollback(audit_ws: Workspace, tmp_path: Path) -> None:
         monitor.poll(ReaderSource(ledger.log))
         with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
             monitor.observe(old_note, [])
+    finally:
+        ledger.close()
+
+
+def test_a_monitor_that_first_saw_the_empty_tree_follows_the_log(
+    audit_ws: Workspace, tmp_path: Path
+) -> None:
+    """The empty tree is a prefix of every tree: no proof is needed from it, and an
+    operator who shows a new monitor size 0 cannot make every later head an alarm. Size
+    0 with another root is no checkpoint at all."""
+    signer = audit_ws.log_signer()
+    origin = audit_ws.consortium.origin
+    monitor = Monitor(tmp_path / "m.json", audit_ws.consortium)
+    zeros = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(AuditError, match="empty root"):  # signed by the log all the same
+        monitor.observe(sign_note(f"{origin}\n0\n{zeros}\n", [signer]), [])
+    empty = ckpt.sign_checkpoint(ckpt.Checkpoint(origin, 0, EMPTY_ROOT), signer)
+    assert monitor.observe(empty, []).status == "first"
+    ledger = EmbeddedLedger(f"sqlite:///{tmp_path / 'l.db'}", audit_ws.consortium, signer)
+    try:
+        client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
+        for i in range(3):
+            client.submit(ev.independent(i))
+        seen = monitor.poll(ReaderSource(ledger.log))
+        assert (seen.status, seen.old_size, seen.new_size) == ("extended", 0, 3)
     finally:
         ledger.close()

@@ -143,37 +143,6 @@ def _checked(agency: Agency) -> bool:
     return str(r.json()["checks"]["log_node_receipts"]).startswith("0 pending")
 
 
-def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
-    a = site.agencies["AGENCY-A"]
-    _until(lambda: _checked(a), "every acknowledged append checked against cosigned heads")
-
-    class Forging(NodeClient):
-        """Serves hash tiles whose first hash is not the tree's."""
-
-        def get_bytes(self, path: str, **params: Any) -> bytes:
-            answer = super().get_bytes(path, **params)
-            if path.startswith("/v1/log/tile/"):
-                answer = b"\x00" * 32 + answer[32:]
-            return answer
-
-    copy = tmp_path / "receipts.db"
-    live = sqlite3.connect(a.root / "orgs" / "AGENCY-A" / "receipts.db")
-    with closing(live), closing(sqlite3.connect(copy)) as db:
-        live.backup(db)  # the file and its write-ahead log
-    with closing(sqlite3.connect(copy)) as db, db:
-        db.execute("update acknowledged set verified = 0")
-        db.execute("delete from trusted")
-    org_dir = a.root / "orgs" / "AGENCY-A"
-    context = tls.client_context(
-        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
-    )
-    receipts = Receipts(copy, Workspace.load(a.root).consortium, Forging(site.node_url, context))
-    with pytest.raises(IntegrityError, match="does not verify"):
-        receipts.check()
-    with pytest.raises(IntegrityError):  # and stays caught
-        receipts.check()
-
-
 def _unchecked_receipts(a: Agency, tmp_path: Path) -> Path:
     """A copy of the gateway's receipts (one at least), all waiting to be checked again."""
     r = a.call("POST", "/v1/events", json=ev.independent(0))
@@ -195,6 +164,27 @@ def _node_as(a: Agency, site: Site, node_class: type[NodeClient]) -> NodeClient:
         a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
     )
     return node_class(site.node_url, context)
+
+
+def test_a_forged_proof_is_caught(site: Site, tmp_path: Path) -> None:
+    a = site.agencies["AGENCY-A"]
+    _until(lambda: _checked(a), "every acknowledged append checked against cosigned heads")
+
+    class Forging(NodeClient):
+        """Serves hash tiles whose first hash is not the tree's."""
+
+        def get_bytes(self, path: str, **params: Any) -> bytes:
+            answer = super().get_bytes(path, **params)
+            if path.startswith("/v1/log/tile/"):
+                answer = b"\x00" * 32 + answer[32:]
+            return answer
+
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, Forging))
+    with pytest.raises(IntegrityError, match="does not verify"):
+        receipts.check()
+    with pytest.raises(IntegrityError):  # and stays caught
+        receipts.check()
 
 
 ENTRY_ANSWERS = {
