@@ -36,7 +36,7 @@ from ledger_gw.identity import (
 )
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
-_ORG_ID = re.compile(r"^[A-Z][A-Z0-9-]{1,31}$")
+_ORG_ID = re.compile(r"[A-Z][A-Z0-9-]{1,31}")  # fullmatch: "$" admits a final newline
 PCODE = re.compile(r"[A-Z]{2}[0-9]{0,10}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 # An IATI organisation identifier: a registration agency prefix, then the agency's own
@@ -109,7 +109,7 @@ def _vocabulary(
 
 def _member(org_id: str, role: str, seen: set[str] | dict[str, Any]) -> Role:
     """A member's role, once its ID, role and uniqueness check out."""
-    if not _ORG_ID.match(org_id):
+    if not _ORG_ID.fullmatch(org_id):
         raise ConfigError(f"organisation ID {org_id!r} is malformed")
     if role not in ROLES:
         raise ConfigError(f"organisation {org_id} has unknown role {role!r}")

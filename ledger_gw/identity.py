@@ -254,6 +254,13 @@ class Authenticator:
 
     def _check_certificate(self, pem: str, *, signing: bool = True) -> _Known:
         cert = load_certificate(pem)
+        if cert_pem(cert) != pem:
+            # The log stores one PEM per certificate (by fingerprint) and signatures cover
+            # the PEM text: another wrapping of the same certificate would verify now and
+            # not once its entry is read back with the stored one.
+            raise AuthenticationError(
+                "certificate is not in canonical PEM form", code="bad_certificate"
+            )
         org_id = _single(cert, NameOID.ORGANIZATION_NAME, "organisation (O)")
         role = _single(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)")
         org = self.organisations.get(org_id)

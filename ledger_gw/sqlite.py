@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -58,6 +59,14 @@ def sqlite_engine(
         conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def connect(path: Path, **kwargs: Any) -> sqlite3.Connection:
+    """A plain sqlite3 connection to a file created 0600 as the engines' are (an outbox of
+    signed transactions, a gateway's receipts)."""
+    _create_owner_only(str(path))
+    connection: sqlite3.Connection = sqlite3.connect(path, **kwargs)
+    return connection
 
 
 def _create_owner_only(database: str | None) -> None:

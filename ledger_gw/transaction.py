@@ -184,6 +184,7 @@ class SignedTransaction:
             )
             base64.b64decode(proposal.nonce, validate=True)
             proposal.time  # checked here, and kept for the signature's checks  # noqa: B018
+            proposal.payload  # canonical JSON, or TypeError (a float)  # noqa: B018
             return cls(proposal, base64.b64decode(data["signature"], validate=True))
         except (KeyError, TypeError, ValueError) as exc:
             raise AuthenticationError(

@@ -247,8 +247,10 @@ package_chaincode() { # CCaaS: the package holds only where the peer dials, and 
     "$PY" -m ledger_gw.fabric.netsetup cc-tls "$STATE/crypto" "$org" "$pkgdir/tls"
     "$PY" -m ledger_gw.fabric.netsetup connection "$pkgdir/tls" "$(cc_addr "$org")" "$pkgdir/src/connection.json"
     printf '{"type":"ccaas","label":"%s"}\n' "$CC_NAME" >"$pkgdir/src/metadata.json"
-    tar -C "$pkgdir/src" -czf "$pkgdir/code.tar.gz" connection.json
-    tar -C "$pkgdir" -czf "$pkgdir/$CC_NAME.tar.gz" -C "$pkgdir/src" metadata.json -C "$pkgdir" code.tar.gz
+    # the packages hold the chaincode client's TLS key: its owner's only, as the key is
+    (umask 077
+      tar -C "$pkgdir/src" -czf "$pkgdir/code.tar.gz" connection.json
+      tar -C "$pkgdir" -czf "$pkgdir/$CC_NAME.tar.gz" -C "$pkgdir/src" metadata.json -C "$pkgdir" code.tar.gz)
     env FABRIC_CFG_PATH="$STATE/peers/$org" "$FABRIC_HOME/bin/peer" lifecycle chaincode \
       calculatepackageid "$pkgdir/$CC_NAME.tar.gz" >"$pkgdir/package-id"
   done

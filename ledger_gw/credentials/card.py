@@ -103,7 +103,8 @@ def read_image(data: bytes) -> str:
         if image.width * image.height > MAX_PIXELS:
             raise Image.DecompressionBombError  # before a few kB become a gigabyte
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError):
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        # ValueError: a header Pillow reads and cannot decode (a BMP of RLE8 at 24 bits)
         raise malformed("the image cannot be read (or is far larger than a photo)") from None
     for found in zxingcpp.read_barcodes(image.convert("L")):
         if found.bytes.startswith(QR_MAGIC):

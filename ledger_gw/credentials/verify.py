@@ -152,7 +152,7 @@ def _claims(credential: Credential, signed: dict[str, Any], key: JWK) -> dict[st
         raise CredentialError(
             "the issuer's signature does not verify", code="credential_forged"
         ) from None
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):  # the library parses them unsigned
         raise CredentialError(
             "a disclosure is not well formed", code="credential_altered"
         ) from None
@@ -164,7 +164,7 @@ def _claims(credential: Credential, signed: dict[str, Any], key: JWK) -> dict[st
         )
     try:
         claims: dict[str, Any] = verifier.get_verified_payload()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise CredentialError("the disclosures contradict", code="credential_altered") from None
     return claims
 

@@ -150,7 +150,7 @@ def write_connection(tls_dir: Path, address: str, out: Path) -> None:
         "client_cert": (tls_dir / "client.pem").read_text(),
         "root_cert": (tls_dir / "ca.pem").read_text(),
     }
-    out.write_text(json.dumps(data, indent=2))
+    _write_secret(out, json.dumps(data, indent=2).encode())  # it holds the client's key
 
 
 def write_profile(

@@ -24,7 +24,7 @@ NONCE = "Ledger-Nonce"
 SIGNATURE = "Ledger-Signature"
 #: How far a request's time may be from the server's: the window its nonce is kept for.
 SKEW = dt.timedelta(minutes=5)
-_NONCE = re.compile(r"^[0-9a-f]{32}$")
+_NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def verify(
         signature = base64.b64decode(headers[SIGNATURE], validate=True)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise _refused("the request's signature headers are malformed") from None
-    if not _NONCE.match(nonce):
+    if not _NONCE.fullmatch(nonce):
         raise _refused("the request's nonce is not 32 hex digits")
     if abs(now - at) > SKEW:
         raise _refused("the request's time is too far from now", "request_stale")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ledger_gw import sqlite
 from ledger_gw.errors import RejectedError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Outcome
@@ -95,7 +95,7 @@ class Outbox:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("pragma journal_mode=wal")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()  # the connection, for one statement or transaction

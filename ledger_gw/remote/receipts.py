@@ -16,13 +16,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ledger_gw import sqlite
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, EvidenceError, IntegrityError, NotFoundError
 from ledger_gw.interfaces import Outcome
@@ -64,7 +64,7 @@ class Receipts:
         clock: Callable[[], float] = time.time,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("pragma journal_mode=wal")  # one fsync a batch, not a few
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()

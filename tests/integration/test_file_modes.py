@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +13,13 @@ import pytest
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.offchain.store import OffchainStore
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.outbox import Outbox
+from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services import events, registrations
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
+from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support.events import PID, entitlement_granted
 
@@ -66,3 +71,17 @@ def test_an_existing_database_keeps_its_mode(tmp_path: Path) -> None:
     path.touch(mode=0o640)
     OffchainStore("AGENCY-A", f"sqlite:///{path}").migrate()
     assert _mode(path) == 0o640
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_a_gateways_outbox_and_receipts_are_owner_only(tmp_path: Path) -> None:
+    """The outbox holds the agency's signed transactions, which a log node shows to that
+    agency alone; the receipts, what the node acknowledged."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    outbox = Outbox(tmp_path / "state" / "outbox.db", ws.signer("AGENCY-A"))
+    outbox.capture([sign_proposal(ws.signer("AGENCY-A"), "submit", [entitlement_granted(PID)])])
+    node = NodeClient("https://127.0.0.1:9", ssl.create_default_context())  # never called
+    Receipts(tmp_path / "state" / "receipts.db", ws.consortium, node)
+    modes = {p.name: oct(_mode(p)) for p in (tmp_path / "state").glob("*.db*")}
+    assert {"outbox.db", "receipts.db"} <= set(modes)
+    assert set(modes.values()) == {oct(0o600)}, modes

@@ -259,7 +259,18 @@ AUTH_CASES: dict[str, tuple[Callable[[Workspace], SignedTransaction], str]] = {
         lambda ws: _with_creator(_tx(ws.signer("AGENCY-A")), "not a certificate"),
         "bad_certificate",
     ),
+    # Signed over another wrapping of its own certificate: it would verify now, and not
+    # once read back from the log, which keeps one PEM per certificate (the member could
+    # then disown its entry as the operator's forgery).
+    "certificate wrapped otherwise, signed so": (
+        lambda ws: _tx(_rewrapped(ws.signer("AGENCY-A"))),
+        "bad_certificate",
+    ),
 }
+
+
+def _rewrapped(signer: Signer) -> Signer:
+    return Signer(signer.key, signer.cert_pem.replace("\n", "\r\n"))
 
 
 def _self_issued(org_id: str) -> tuple[ec.EllipticCurvePrivateKey, str]:
@@ -302,8 +313,9 @@ def test_authentication_failure_is_an_outcome_error(
         lambda d: d["proposal"].__setitem__("timestamp", "2026-01-01T00:00:00Z"),
         lambda d: d["proposal"].pop("args"),
         lambda d: d.__setitem__("proposal", None),
+        lambda d: d["proposal"]["args"][0].__setitem__("amount", 1.5),
     ],
-    ids=["no signature", "signature", "nonce", "timestamp", "no args", "no proposal"],
+    ids=["no signature", "signature", "nonce", "timestamp", "no args", "no proposal", "float"],
 )
 def test_malformed_transaction(workspace: Workspace, damage: Callable[[Any], Any]) -> None:
     data = _tx(workspace.signer("AGENCY-A")).to_dict()

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from ledger_gw.consortium import Ceiling, Definition
+from ledger_gw.consortium import Ceiling, Consortium, Definition
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConfigError, ValidationError
 from ledger_gw.services.pii_guard import guard
+from ledger_gw.workspace import Workspace
 
 NETWORK = Path(__file__).parents[2] / "network" / "consortium.toml"
 TODAY = dt.date(2026, 6, 1)
@@ -82,3 +84,13 @@ def test_vocabulary_survives_a_round_trip(tmp_path: Path) -> None:
     data = _definition(locations=["KE01"], ceilings={"P-1": {"currency": "KES", "max_amount": "9"}})
     definition = Definition.from_dict(json.loads(json.dumps(data)))
     assert definition.ceilings == {"P-1": Ceiling("KES", "9")}
+
+
+@pytest.mark.parametrize("org_id", ["AGENCY-A\n", "agency-a", "A", "AGENCY A"])
+def test_an_organisation_id_is_the_whole_string(tmp_path: Path, org_id: str) -> None:
+    """ "AGENCY-A\\n" is not AGENCY-A: a regex's "$" admits a final newline, the ID's
+    check does not (it would be another member with the same name on every page)."""
+    data = Workspace.create(tmp_path / "ws", DEMO).consortium.to_dict()
+    data["organisations"][0]["id"] = org_id
+    with pytest.raises(ConfigError, match="malformed"):
+        Consortium.from_dict(data)
