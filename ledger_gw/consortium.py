@@ -326,11 +326,15 @@ class Consortium:
         """How ``org_id`` is named in reports: its agreed profile, else its ID alone."""
         return self.organisation(org_id).profile or Profile(org_id)
 
+    def check_new_member(self, org_id: str, role: Role) -> None:
+        """ConfigError unless ``org_id`` (well formed, new) may join with ``role``."""
+        if org_id in self.organisations:
+            raise ConfigError(f"{org_id} is already a member of consortium {self.name}")
+        _member(org_id, role, self.organisations)
+
     def with_member(self, org: Organisation) -> Consortium:
         """This consortium with a new member (its CA and first signing key listed)."""
-        if org.org_id in self.organisations:
-            raise ConfigError(f"{org.org_id} is already a member of consortium {self.name}")
-        _member(org.org_id, org.role, self.organisations)
+        self.check_new_member(org.org_id, org.role)
         return replace(self, organisations={**self.organisations, org.org_id: org})
 
     def with_rotated_key(self, org_id: str, cert_pem_text: str, at: dt.datetime) -> Consortium:

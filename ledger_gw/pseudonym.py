@@ -148,7 +148,7 @@ class PseudonymKey:
     def load(cls, path: Path) -> PseudonymKey:
         try:
             return cls.from_text(path.read_text())
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:  # gone, or binary: not a key file
             raise ConfigError(f"cannot read pseudonymisation key {path}: {exc}") from exc
 
 

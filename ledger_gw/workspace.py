@@ -188,8 +188,9 @@ class Workspace:
     ) -> Workspace:
         """A new member: its own directory with its CA and signing key, and the
         consortium file listing it; no other member's directory is read or written."""
+        self.consortium.check_new_member(org_id, role)  # before its ID names a directory
         d = self.root / "orgs" / org_id
-        if org_id in self.consortium.organisations or d.exists():
+        if d.exists():
             raise ConfigError(f"{org_id} is already a member of consortium {self.consortium.name}")
         check = Organisation(org_id, role, issue_ca(org_id)[1], profile=profile)
         self.consortium.with_member(check)  # refuses a bad ID, role or profile first

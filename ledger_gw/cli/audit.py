@@ -343,5 +343,16 @@ def report_verify(
     recompute its figures from the ledger."""
     with source.open() as (ws, log):
         pinned = Consortium.load(consortium) if consortium else ws.consortium
-        org = reports.verify(json.loads(path.read_text()), pinned, log)
+        org = reports.verify(_report_file(path), pinned, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")
+
+
+def _report_file(path: Path) -> dict[str, Any]:
+    """A signed report file's JSON object; ValidationError for anything else."""
+    try:
+        report = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:  # unreadable, not UTF-8 JSON
+        raise ValidationError(f"{path} is not a JSON report: {exc}", field="PATH") from None
+    if not isinstance(report, dict):
+        raise ValidationError(f"{path} is not a JSON report object", field="PATH")
+    return report

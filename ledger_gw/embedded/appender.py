@@ -16,10 +16,11 @@ hold the organisations' signing keys anyway. Every entry still carries its signa
 and verification replays every entry. Being the one that appends, it also pushes each
 new checkpoint to the consortium's witnesses (embedded.witnessing).
 
-    python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock \
-        --dir var/demo --ledger sqlite:///var/demo/ledger.db  < key.hex
+    printf '%s\n%s\n' "$KEY_HEX" "$LEDGER_URL" |
+        python -m ledger_gw.embedded.appender --socket /run/ledger/append.sock --dir var/demo
 
-reads the socket's key (hex) from its standard input, where `ps` does not show it.
+reads the socket's key (hex), then the ledger's SQLAlchemy URL (which may hold a
+database password), from its standard input, where `ps` does not show them.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ class AppenderProcess:
     """
 
     def __init__(self, directory: Path, ledger_url: str) -> None:
-        self._args = ["--dir", str(directory), "--ledger", ledger_url]
+        self._args = ["--dir", str(directory)]
+        self._ledger_url = ledger_url  # on standard input: it may hold a password
         self._dir = tempfile.mkdtemp(prefix="ledger-appender-")  # mode 0700
         self.socket = os.path.join(self._dir, "append.sock")
         self.key = secrets.token_bytes(32)
@@ -255,7 +257,7 @@ class AppenderProcess:
         self._proc = subprocess.Popen([*command, *self._args], stdin=subprocess.PIPE)
         assert self._proc.stdin is not None
         with self._proc.stdin as key_pipe:
-            key_pipe.write(self.key.hex().encode() + b"\n")
+            key_pipe.write(self.key.hex().encode() + b"\n" + self._ledger_url.encode() + b"\n")
         if self._stopping.is_set():  # stop() came while this one was starting
             self._proc.terminate()
             return
@@ -318,13 +320,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="the embedded ledger's appending process")
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     parser.add_argument("--dir", required=True, type=Path, help="the consortium directory")
-    parser.add_argument("--ledger", required=True, help="SQLAlchemy URL of the ledger")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
     authkey = _read_key(sys.stdin.readline())
+    ledger_url = sys.stdin.readline().strip()
+    if not ledger_url:
+        raise ConfigError("the ledger's URL must follow the key on standard input")
     ws = Workspace.load(args.dir)
     ledger = EmbeddedLedger(
-        args.ledger, ws.consortium, ws.log_signer(), witnesses=witness_endpoints(ws.consortium)
+        ledger_url, ws.consortium, ws.log_signer(), witnesses=witness_endpoints(ws.consortium)
     )
     old_umask = os.umask(0o177)  # the socket: its owner only
     try:

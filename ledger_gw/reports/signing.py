@@ -50,21 +50,23 @@ def verify_report(
 
     Raises ReportError (or AuthenticationError for the certificate) on any mismatch.
     """
-    sig = report.get("signature")
+    sig = report.get("signature") if isinstance(report, dict) else None
     if not isinstance(sig, dict) or sig.get("algorithm") != ALGORITHM:
         raise ReportError("the report is not signed")
+    try:
+        value = base64.b64decode(str(sig.get("value")), validate=True)
+        body = _body(report)  # canonical JSON: no float, no lone surrogate
+    except (TypeError, ValueError):
+        raise ReportError("the report's signature or values are not in their form") from None
     identity = consortium.authenticator().authenticate(
-        str(sig.get("certificate")),
-        base64.b64decode(str(sig.get("value"))),
-        _body(report),
-        dt.datetime.now(dt.UTC),
+        str(sig.get("certificate")), value, body, dt.datetime.now(dt.UTC)
     )
     if identity.org_id != sig.get("org"):
         raise ReportError(f"signed by {identity.org_id}, not {sig.get('org')}")
     if log is None:
         return identity.org_id
-    anchor, q = report["anchor"], report["query"]
     try:
+        anchor, q = report["anchor"], report["query"]
         at = log.anchor(anchor_size(anchor))
         if at.summary != anchor:
             raise ReportError("the ledger's root at the anchored size differs from the report's")

@@ -377,10 +377,9 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            result: dict[str, Any] = json.load(answer)
-            return result
+            result = json.load(answer)
     except urllib.error.HTTPError as exc:
-        problem = json.loads(exc.read() or b"{}")
+        problem = _problem(exc.read(64 * 1024))  # a proxy's HTML page is no problem+json
         code = str(problem.get("code", "gateway_error"))
         message = f"the gateway says: {problem.get('detail', exc.reason)}"
         if code.startswith("credential_"):
@@ -388,3 +387,14 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
         raise UnavailableError(message, code=code) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise UnavailableError(f"cannot reach the gateway at {url}: {exc}") from None
+    if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+        raise UnavailableError(f"the gateway at {url} answered no credential status")
+    return result
+
+
+def _problem(body: bytes) -> dict[str, Any]:
+    try:
+        problem = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return problem if isinstance(problem, dict) else {}

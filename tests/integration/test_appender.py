@@ -198,10 +198,12 @@ def test_wrong_key_or_no_appender_means_unavailable(
 def test_the_supervised_appender_comes_back_after_sigkill(
     workspace: Workspace, tmp_path: Path, verify: Verify
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    url = f"sqlite:///{tmp_path / 'ledger-s3cret.db'}"  # as a database password would
     process = AppenderProcess(workspace.root, url)
     process.start()
     try:
+        assert process.pid is not None  # what `ps` shows every local user: not the URL
+        assert b"s3cret" not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
         reader = EmbeddedLedger(
             url,
             workspace.consortium,

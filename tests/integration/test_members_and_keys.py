@@ -102,7 +102,14 @@ def test_member_add_refuses_a_member_twice_and_bad_names_changing_nothing(root: 
         "--display-name", "Sea Aid", "--iati-type", "99",
     )  # fmt: skip
     assert "IATI OrganisationType" in clean_failure(bad_type)
+    for org in ("A" * 70, "../ESCAPED", "river-aid"):  # too long for a certificate; a path
+        bad_id = run_cli(
+            "member", "add", "--dir", str(root), "--org", org, "--role", "agency",
+            "--display-name", "Bad",
+        )  # fmt: skip
+        assert "is malformed" in clean_failure(bad_id)
     assert _files(root) == before
+    assert not (root / "ESCAPED").exists()
 
 
 def test_a_gateway_needs_only_its_own_organisations_keys(root: Path, tmp_path: Path) -> None:

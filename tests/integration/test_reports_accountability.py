@@ -16,7 +16,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.errors import AuthenticationError, ConfigError, LedgerError
 from ledger_gw.identity import Profile
 from ledger_gw.reports.accountability import ReportError, ReportQuery, report_from_log
 from ledger_gw.reports.exports import to_csv
@@ -165,6 +165,20 @@ def test_cli_report_and_audit(world: tuple[Workspace, EmbeddedLedger], tmp_path:
     path.write_text(out.output)
     ok = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
     assert ok.exit_code == 0, ok.output
+    signed = json.loads(out.output)
+    for name, text in {
+        "not JSON": "not json",
+        "not an object": "[]",
+        "signature not base64": json.dumps(
+            {**signed, "signature": {**signed["signature"], "value": "abc"}}
+        ),
+        "a float in it": json.dumps({**signed, "anchor": 1.5}),
+        "no anchor": json.dumps({k: v for k, v in signed.items() if k != "anchor"}),
+    }.items():
+        path.write_text(text)
+        bad = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+        assert bad.exit_code == 1, name
+        assert isinstance(bad.exception, LedgerError), (name, bad.exception)  # not a traceback
     hxl = runner.invoke(cli, ["report", "accountability", "--dir", str(ws.root), "--format", "hxl"])
     assert hxl.exit_code == 0
     assert "#adm1+code" in hxl.output
