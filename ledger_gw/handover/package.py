@@ -23,7 +23,8 @@ from pyhpke import AEADId, CipherSuite, KDFId, KEMId, KEMKey
 from pyhpke.exceptions import PyHPKEError
 
 from chaincode.canonical import canonical_json
-from ledger_gw.errors import HandoverError
+from ledger_gw import strict_json
+from ledger_gw.errors import HandoverError, MalformedError
 from ledger_gw.pseudonym import document_hash, new_salt
 
 VERSION = 1
@@ -106,9 +107,9 @@ def _tampered(what: str) -> HandoverError:
 def _envelope(sealed: bytes) -> dict[str, Any]:
     if len(sealed) > MAX_SEALED_BYTES:
         raise _tampered("is too large")
-    try:
-        envelope = json.loads(sealed)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    try:  # from whoever answered the fetch: I-JSON at a bounded depth
+        envelope = strict_json.loads(sealed)
+    except MalformedError as exc:
         raise _tampered("is not JSON") from exc
     if not isinstance(envelope, dict) or envelope.get("v") != VERSION:
         raise _tampered("is not a version 1 package")
@@ -151,7 +152,7 @@ def open_sealed(sealed: bytes, binding: Binding, key: X25519PrivateKey) -> Hando
 
 def _handover(plaintext: bytes, binding: Binding) -> Handover:
     try:
-        data = json.loads(plaintext)
+        data = strict_json.loads(plaintext)
         content = data["content"]
         handover = Handover(
             binding,
@@ -160,8 +161,9 @@ def _handover(plaintext: bytes, binding: Binding) -> Handover:
             str(content["note"]),
             bytes.fromhex(data["salt"]),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+        same = handover.content() == canonical_json(content)  # TypeError for a float
+    except (ValueError, KeyError, TypeError, MalformedError) as exc:
         raise _tampered("holds no readable content") from exc
-    if handover.content() != canonical_json(content):
+    if not same:
         raise _tampered("content does not match its binding")
     return handover

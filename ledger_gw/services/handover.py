@@ -203,7 +203,7 @@ def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
         try:
             problem = json.loads(exc.read(64 * 1024))
             code, detail = str(problem["code"]), str(problem.get("detail", ""))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             code, detail = "peer_refused", ""
         if 400 <= exc.code < 500:
             refusal = _REFUSALS.get(exc.code, RejectedError)

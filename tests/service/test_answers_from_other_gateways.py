@@ -1,0 +1,54 @@
+"""Answers from another gateway (or the proxy before it) that are no answer it gives:
+`credential verify --gateway`'s status and a hand-over's fetch from the referring
+gateway end in a clear error, never an exception out of the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from ledger_gw.errors import CredentialError, RejectedError, UnavailableError
+from ledger_gw.services.credentials import remote_status
+from ledger_gw.services.handover import _fetch
+from tests.support.canned_http import serving
+
+VERIFY = "/v1/credentials/verify"
+REPLIES = {
+    f"/proxy-error{VERIFY}": (502, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
+    f"/no-status{VERIFY}": (200, "application/json", b'{"verified": true}'),
+    f"/not-an-object{VERIFY}": (200, "application/json", b"[1, 2]"),
+    f"/revoked{VERIFY}": (
+        422,
+        "application/problem+json",
+        b'{"code": "credential_revoked", "detail": "the entitlement was revoked"}',
+    ),
+    "/handover/deep": (403, "application/problem+json", b"[" * 5_000),
+    "/handover/list": (404, "application/problem+json", b"[1]"),
+}
+TEXT = b"ledger-gw-credential@v1\n"
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with serving(REPLIES) as base:
+        yield base
+
+
+@pytest.mark.parametrize("path", ["/proxy-error", "/no-status", "/not-an-object"])
+def test_an_answer_that_is_no_status_is_unavailable(url: str, path: str) -> None:
+    with pytest.raises(UnavailableError):
+        remote_status(url + path, "token", TEXT, "service_continuity")
+
+
+def test_a_refusal_is_the_credentials_own_error(url: str) -> None:
+    with pytest.raises(CredentialError) as caught:
+        remote_status(url + "/revoked", "token", TEXT, "service_continuity")
+    assert caught.value.code == "credential_revoked"
+
+
+@pytest.mark.parametrize("path", ["/handover/deep", "/handover/list"])
+def test_a_peers_refusal_that_does_not_read_is_still_a_refusal(url: str, path: str) -> None:
+    with pytest.raises(RejectedError) as caught:
+        _fetch(url + path, {})
+    assert caught.value.code == "peer_refused"
