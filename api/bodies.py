@@ -10,14 +10,22 @@ from __future__ import annotations
 import io
 
 from flask import Flask, current_app, request
-from werkzeug.exceptions import RequestEntityTooLarge
+from gunicorn.http.errors import ParseException  # type: ignore[import-untyped]
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+
+from api.http_framing import BODY_TOO_LARGE_KEY
 
 
 def _bound_chunked_body() -> None:
     if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
         return
+    if request.environ.get(BODY_TOO_LARGE_KEY):  # the worker saw it: the rest may never come
+        raise RequestEntityTooLarge()
     limit: int = current_app.config["MAX_CONTENT_LENGTH"]
-    data = request.environ["wsgi.input"].read(limit + 1)
+    try:
+        data = request.environ["wsgi.input"].read(limit + 1)
+    except ParseException:  # gunicorn reads chunk sizes as they come: "-6" is no size
+        raise BadRequest("the request's chunked body is not well formed") from None
     if len(data) > limit:
         raise RequestEntityTooLarge()
     request.environ["wsgi.input"] = io.BytesIO(data)

@@ -7,12 +7,15 @@ so that gunicorn's own parser answers it with its usual error.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: A head longer than this is refused rather than buffered.
 MAX_HEAD = 64 << 10
 #: The largest request body the gateway accepts (Flask's MAX_CONTENT_LENGTH too).
 MAX_BODY = 8 << 20
+#: The WSGI environ's key by which the worker tells the app a body is past the limit.
+BODY_TOO_LARGE_KEY = "ledger_gw.body_too_large"
 
 
 @dataclass(frozen=True)
@@ -30,26 +33,33 @@ READY = Framing(complete=True)
 
 
 def framing(data: bytes | bytearray, max_body: int) -> Framing:
-    """Whether `data` holds one whole request head and body, or can never be let through."""
+    """Whether `data` holds one whole request head and body, or can never be let through.
+
+    Read by offsets, never copied: the worker asks again at every read, and a body grows
+    to megabytes."""
     end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return Framing(False, head_too_large=len(data) > MAX_HEAD)
-    head, body = data[:end], data[end + 4 :]
-    fields = _fields(head)
+    if end < 0 or end > MAX_HEAD:
+        return Framing(False, head_too_large=end > MAX_HEAD or len(data) > MAX_HEAD)
+    fields = _fields(data[:end])
+    start = end + 4
     if "chunked" in fields.get("transfer-encoding", ""):
-        if len(body) > max_body:
-            return Framing(True, body_too_large=True)
-        return READY if _chunks_end(body) else _waiting_for_body(fields, body)
+        return _chunked(data, start, max_body, fields)
     length = fields.get("content-length", "0").strip() or "0"
-    if not length.isdigit():
+    if not _DECIMAL.fullmatch(length):  # "²" is a digit to str.isdigit, not to int()
         return READY
     if int(length) > max_body:
         return Framing(True, body_too_large=True)
-    return READY if len(body) >= int(length) else _waiting_for_body(fields, body)
+    received = len(data) - start
+    return READY if received >= int(length) else _waiting_for_body(fields, received)
 
 
-def _waiting_for_body(fields: dict[str, str], body: bytes | bytearray) -> Framing:
-    expects = not body and fields.get("expect", "").strip().lower() == "100-continue"
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")  # int(x, 16) reads "-6" and "0x6" too
+_MAX_SIZE_LINE = 4096  # a chunk's size and its extensions
+
+
+def _waiting_for_body(fields: dict[str, str], received: int) -> Framing:
+    expects = not received and fields.get("expect", "").strip().lower() == "100-continue"
     return Framing(False, expects_continue=expects)
 
 
@@ -64,21 +74,28 @@ def _fields(head: bytes | bytearray) -> dict[str, str]:
     return out
 
 
-def _chunks_end(body: bytes | bytearray) -> bool:
-    """Whether the chunked body holds its last chunk and trailer section, or is malformed."""
-    at = 0
+def _chunked(data: bytes | bytearray, at: int, max_body: int, fields: dict[str, str]) -> Framing:
+    """The chunks from `at` up to the last one and its trailer section; too large once
+    more than `max_body` bytes of chunk data have arrived (all of them here to be read,
+    so the app's refusal never waits for more); malformed is left to the parser."""
+    start, received = at, 0
     while True:
-        line_end = body.find(b"\r\n", at)
+        line_end = data.find(b"\r\n", at)
         if line_end < 0:
-            return False
-        size_text = body[at:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
-            return True  # malformed: the parser answers it
+            return _waiting_for_body(fields, len(data) - start)
+        if line_end - at > _MAX_SIZE_LINE:
+            return READY  # malformed: the parser answers it
+        size_text = bytes(data[at:line_end]).split(b";", 1)[0].strip()
+        if not _HEX.fullmatch(size_text):
+            return READY
+        size = int(size_text, 16)
         if size == 0:
-            trailers = body[line_end + 2 :]
-            return trailers.startswith(b"\r\n") or b"\r\n\r\n" in trailers
+            trailers = line_end + 2
+            done = data.startswith(b"\r\n", trailers) or data.find(b"\r\n\r\n", trailers) >= 0
+            return READY if done else _waiting_for_body(fields, len(data) - start)
+        received += min(size, len(data) - (line_end + 2))
+        if received > max_body:
+            return Framing(True, body_too_large=True)
         at = line_end + 2 + size + 2
-        if at > len(body):
-            return False
+        if at > len(data):
+            return _waiting_for_body(fields, len(data) - start)

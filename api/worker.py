@@ -12,7 +12,9 @@ READ_TIMEOUT is dropped; a body over the limit is handed over at once (the app a
 from __future__ import annotations
 
 import contextlib
+import logging
 import selectors
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -22,7 +24,9 @@ from typing import Any
 from gunicorn import http  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
-from api.http_framing import MAX_BODY, MAX_HEAD, framing
+from api.http_framing import BODY_TOO_LARGE_KEY, MAX_BODY, MAX_HEAD, framing
+
+_log = logging.getLogger(__name__)
 
 #: Seconds a client has to send a whole request, head and body.
 READ_TIMEOUT = 30.0
@@ -31,7 +35,9 @@ HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"Content-Length: 0\r\nConnection: close\r\n\r\n"
 )
+BODY_TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_serving = threading.local()  # what a thread's current request was found to be
 
 
 @dataclass
@@ -78,9 +84,18 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         except OSError:
             self._drop(reading)
             return
-        found = framing(reading.data, MAX_BODY)
+        try:
+            found = framing(reading.data, MAX_BODY)
+        except Exception:  # this loop serves every connection: one request must not end it
+            _log.exception("could not frame a request; its connection is dropped")
+            self._drop(reading)
+            return
         if found.head_too_large:
-            self._refuse(reading)
+            self._refuse(reading, HEAD_TOO_LARGE)
+        elif not found.complete and len(reading.data) >= MAX_BODY + MAX_HEAD:
+            # Full, and still not a whole request (chunks of a byte each): reading no more,
+            # the poller would call again at once until the deadline.
+            self._refuse(reading, BODY_TOO_LARGE)
         elif found.complete:
             self._hand_over(reading, close_after=found.body_too_large)
         elif found.expects_continue and not reading.continued:
@@ -99,13 +114,29 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         conn.request_ready = True
         self.enqueue_req(conn)
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app: Any = getattr(self, "wsgi")  # noqa: B009 - set by gunicorn, untyped
+
+        def marked(environ: dict[str, Any], start_response: Any) -> Any:
+            environ[BODY_TOO_LARGE_KEY] = getattr(_serving, "too_large", False)
+            return app(environ, start_response)
+
+        self.wsgi = marked
+
+    def handle_request(self, req: Any, conn: TConn) -> Any:
+        # What this loop found, told to the app (api.bodies): a chunked body past the
+        # limit is refused without being read, for the rest of it may never come.
+        _serving.too_large = getattr(conn, "close_after", False)
+        return super().handle_request(req, conn)
+
     def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
         if getattr(conn, "close_after", False):
             return False  # the rest of an oversized body is never read
         return bool(super()._keepalive_after(conn, keepalive))
 
-    def _refuse(self, reading: Reading) -> None:
-        self._send(reading.conn, HEAD_TOO_LARGE)
+    def _refuse(self, reading: Reading, answer: bytes) -> None:
+        self._send(reading.conn, answer)
         self._drop(reading)
 
     @staticmethod

@@ -89,6 +89,44 @@ def test_a_body_over_the_limit_is_413_chunked_or_not(server: Server) -> None:
     _healthz_within_a_second(server.url)
 
 
+def _answer_to(server: Server, request: bytes) -> bytes:
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(request)
+        return b"".join(iter(lambda: s.recv(4096), b""))
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        # a chunk size of -6 sent the reading back to where it began, for ever
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\n",
+        # a digit to str.isdigit, not to int(): an exception out of the worker's loop
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: \xb2\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: " + b"0" * 5000 + b"\r\n\r\n",
+    ],
+    ids=["negative chunk", "superscript length", "long length"],
+)
+def test_framing_that_is_no_http_is_refused_and_the_worker_goes_on(
+    server: Server, request_bytes: bytes
+) -> None:
+    assert _answer_to(server, request_bytes).startswith(b"HTTP/1.1 400 ")
+    for _ in range(4):  # every worker still serves
+        _healthz_within_a_second(server.url)
+
+
+def test_a_chunked_body_too_large_in_declared_size_holds_no_thread(server: Server) -> None:
+    """A chunk declared past the limit, its data sent up to it and one byte more, then
+    silence: refused at once, the thread not left waiting for the rest."""
+    head = b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=20) as s:
+        s.sendall(head + b"1000000\r\n" + b"A" * (MAX_BODY + 1))
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    _healthz_within_a_second(server.url)
+
+
 def test_every_log_line_is_json_and_each_request_has_its_access_line(server: Server) -> None:
     r = requests.get(f"{server.url}/healthz", headers={"X-Request-ID": "probe-7"}, timeout=5)
     assert r.headers["X-Request-ID"] == "probe-7"
