@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,21 @@ def load_certificate(pem: str | bytes) -> x509.Certificate:
         return x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
     except ValueError as exc:
         raise AuthenticationError("malformed certificate", code="bad_certificate") from exc
+
+
+_ONE_PEM_CERTIFICATE = re.compile(
+    rb"-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?"
+)
+
+
+def load_one_certificate(pem: bytes) -> x509.Certificate:
+    """The certificate of bytes that are one PEM certificate and nothing else (a Fabric
+    identity's): Fabric reads the first PEM block whatever its label, this library the
+    first labelled CERTIFICATE, so a block before it would have each read another.
+    ValueError for anything else."""
+    if not _ONE_PEM_CERTIFICATE.fullmatch(pem):
+        raise ValueError("not one PEM certificate")
+    return x509.load_pem_x509_certificate(pem)
 
 
 def cert_pem(cert: x509.Certificate) -> str:

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ledger_gw import protos as pb
 from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.identity import verify_low_s
+from ledger_gw.identity import load_one_certificate, verify_low_s
 
 VALID = 0
 
@@ -162,7 +162,10 @@ def _identity(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, ec.Elliptic
     msp = msps.get(sid.mspid)
     if msp is None:
         raise AuthenticationError(f"{sid.mspid} is not in the channel configuration")
-    cert = x509.load_pem_x509_certificate(bytes(sid.id_bytes))
+    try:
+        cert = load_one_certificate(bytes(sid.id_bytes))
+    except ValueError:
+        raise AuthenticationError(f"{sid.mspid}'s identity is not one PEM certificate") from None
     for root in msp.roots:
         try:
             cert.verify_directly_issued_by(root)

@@ -50,7 +50,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from google.protobuf.message import DecodeError
 
@@ -79,7 +78,7 @@ from ledger_gw.audit.fabric_validity import Attestation, check_validity, open_va
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.identity import check_key_period, verify_low_s
+from ledger_gw.identity import check_key_period, load_one_certificate, verify_low_s
 from ledger_gw.transaction import format_time
 
 #: A Fabric event's position in the bundle report: block number x STRIDE + index in the
@@ -336,7 +335,7 @@ def _check_submitter(
         verify_low_s(key, envelope.signature, envelope.payload)
         member = consortium.organisations.get(org)
         if member is not None:
-            cert = x509.load_pem_x509_certificate(
+            cert = load_one_certificate(
                 bytes(pb.identities.SerializedIdentity.FromString(creator).id_bytes)
             )
             check_key_period(org, member.key_periods(cert), at)
@@ -441,7 +440,7 @@ def verify_fabric(
             )
         )
     out.failures.extend(_consortium_failures(consortium, msps))
-    attestation = open_validity(evidence.get("validity"), consortium, g_hash)
+    attestation = open_validity(evidence.get("validity"), consortium, g_hash, options.quorum)
     if attestation.failure is not None:
         out.failures.append(attestation.failure)
     policy = parsed.policy

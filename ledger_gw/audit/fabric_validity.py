@@ -191,9 +191,12 @@ class Attestation:
     failure: Failure | None = None
 
 
-def open_validity(raw: object, consortium: Consortium, genesis_hash: bytes) -> Attestation:
-    """The bundle's ``validity`` object opened with the pinned consortium's witness keys
-    and quorum; ``failure`` says why it attests nothing."""
+def open_validity(
+    raw: object, consortium: Consortium, genesis_hash: bytes, quorum: int = 0
+) -> Attestation:
+    """The bundle's ``validity`` object opened with the pinned consortium's witness keys,
+    cosigned by its quorum or the auditor's ``quorum`` if higher; ``failure`` says why it
+    attests nothing."""
 
     def refused(message: str) -> Attestation:
         return Attestation(None, (), {}, Failure("validity_not_attested", message))
@@ -211,7 +214,7 @@ def open_validity(raw: object, consortium: Consortium, genesis_hash: bytes) -> A
         opened = ckpt.open_statement(
             note if isinstance(note, str) else "",
             witnesses,
-            consortium.witness_quorum,
+            max(quorum, consortium.witness_quorum),
             origin=validity_origin(genesis_hash),
         )
     except (NoteError, ValueError) as exc:

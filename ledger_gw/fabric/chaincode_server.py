@@ -48,7 +48,7 @@ from google.protobuf.message import DecodeError
 from greenlet import greenlet
 
 from chaincode.contract import invoke
-from chaincode.errors import ContractError
+from chaincode.errors import ContractError, ValidationError
 from chaincode.stub import Identity
 from chaincode.stub import composite_key as make_composite_key
 from ledger_gw import protos as pb
@@ -78,6 +78,18 @@ class StreamClosedError(PeerError):
 
 def _type_name(value: int) -> str:
     return str(M.Type.Name(value))
+
+
+#: How far a proposal's time may be from this peer's clock. Fabric checks no proposal's
+#: time, and the contract judges consent expiry (and orders her history) by it: a member
+#: would otherwise read under a consent expired long ago by dating its query before.
+MAX_SKEW = dt.timedelta(minutes=10)
+
+
+def _check_clock(proposed: dt.datetime) -> None:
+    skew = abs(proposed - dt.datetime.now(dt.UTC))
+    if skew > MAX_SKEW:
+        raise ValidationError("clock_skew", f"the proposal's time is {skew} from this peer's")
 
 
 # A consortium has few submitting certificates; parsing one costs more than the contract.
@@ -304,6 +316,7 @@ class _Stream:
         event = None
         try:
             stub = FabricStub(message, self._connection, self._offers)
+            _check_clock(stub.tx_timestamp)
             args = list(pb.chaincode.ChaincodeInput.FromString(message.payload).args)
             if not args:
                 raise ContractError("invalid_arguments", "no function named")

@@ -16,6 +16,7 @@ from cryptography.x509.oid import NameOID
 from chaincode.errors import ForbiddenError
 from chaincode.stub import ROLES, Identity, Role
 from ledger_gw import protos as pb
+from ledger_gw.identity import load_one_certificate
 
 FABRIC_CA_ATTRS_OID = x509.ObjectIdentifier("1.2.3.4.5.6.7.8.1")
 ROLE_ATTRIBUTE = "role"
@@ -56,7 +57,7 @@ def identity_from_creator(creator: bytes) -> Identity:
     """A serialized `msp.SerializedIdentity` (SignatureHeader.creator) as the contract sees it."""
     sid = pb.identities.SerializedIdentity.FromString(creator)
     try:
-        cert = x509.load_pem_x509_certificate(bytes(sid.id_bytes))
+        cert = load_one_certificate(bytes(sid.id_bytes))
     except ValueError as exc:
         raise ForbiddenError("bad_certificate", "the submitter's certificate is malformed") from exc
     return Identity(str(sid.mspid), role_of(cert))

@@ -20,13 +20,14 @@ import pytest
 
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves, validity_origin
-from ledger_gw.audit.verify import BundleReport
+from ledger_gw.audit.verify import BundleReport, verify_bundle
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.validity import Attester
 from ledger_gw.fabric.verifiable import FabricLog
 from ledger_gw.log.checkpoint import Checkpoint, cosign_statement, merge_statements
 from ledger_gw.log.note import Note, SigType, generate_signer
 from tests.integration.audit.test_fabric_bundle import (
+    AGENCIES,
     FabricScenario,
     StandInPeer,
     member_attesters,
@@ -190,3 +191,22 @@ def test_a_member_whose_peer_disagrees_is_not_counted(conflict: Conflict) -> Non
     report = conflict.verify(bundle)
     assert report.ok, report.failures
     assert len(report.anchor["validity_witnesses"]) == 2
+
+
+def test_an_auditor_demanding_more_members_than_the_consortium_is_heard(
+    conflict: Conflict,
+) -> None:
+    """Stated by two members, the consortium's quorum; an auditor who demands three is
+    not told it verifies (a member and one accomplice can state a flipped flag)."""
+    note = Note.parse(_note(conflict.bundle))
+    two = _with_note(conflict.bundle, Note(note.text, note.signatures[:2]).format())
+    assert conflict.verify(two).ok
+    report = verify_bundle(
+        two,
+        trusted_consortium=conflict.f.ws.consortium,
+        genesis_hash=conflict.f.genesis_hash,
+        endorsement_policy=(2, AGENCIES),
+        quorum=3,
+    )
+    assert "validity_not_attested" in report.codes
+    assert not report.events[0].included

@@ -19,11 +19,11 @@ from typing import Any
 import grpc
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chaincode.errors import ValidationError
+from chaincode.errors import ForbiddenError, ValidationError
 from chaincode.stub import Identity, composite_key
 from ledger_gw import protos as pb
 from ledger_gw.fabric.chaincode_server import TlsFiles, serve
@@ -33,7 +33,7 @@ from ledger_gw.identity import cert_pem, issue_ca, issue_member
 from tests.support.tls import self_signed_localhost
 
 M = pb.shim.ChaincodeMessage
-WHEN = dt.datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)
+WHEN = dt.datetime.now(dt.UTC).replace(microsecond=123456)  # the server holds it to its clock
 Contract = Callable[[Any, str, Sequence[bytes]], bytes]
 
 
@@ -75,7 +75,12 @@ class FakePeer:
         self.send(M(type=M.RESPONSE, payload=payload, txid=asked.txid, channel_id="referrals"))
 
     def transaction(
-        self, signer: FabricSigner, function: str, *args: bytes, nonce: bytes = b"n" * 24
+        self,
+        signer: FabricSigner,
+        function: str,
+        *args: bytes,
+        nonce: bytes = b"n" * 24,
+        when: dt.datetime = WHEN,
     ) -> str:
         built = build_proposal(
             creator=signer.creator,
@@ -84,7 +89,7 @@ class FakePeer:
             function=function,
             args=list(args),
             nonce=nonce,
-            timestamp=WHEN,
+            timestamp=when,
         )
         self.send(
             M(
@@ -194,6 +199,24 @@ def _reads_three_writes_three(got: list[list[bytes | None]]) -> Contract:
         return b"{}"
 
     return contract
+
+
+@pytest.mark.parametrize("minutes", [-11, 11])
+def test_a_proposal_dated_far_from_the_peers_clock_is_refused_unrun(
+    connect: Callable[[Contract], FakePeer], signer: FabricSigner, minutes: int
+) -> None:
+    """Fabric checks no proposal's time; the contract judges consent expiry by it. A query
+    dated before her consent expired, sent after, would read under it."""
+    ran: list[str] = []
+    peer = connect(lambda stub, function, args: ran.append(function) or b"{}")
+    peer.handshake()
+    when = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=minutes)
+    peer.transaction(signer, "history", b"k1.x", b"deduplication", when=when)
+    done = peer.receive()
+    assert done.type == M.COMPLETED
+    assert _response(done).status == 400
+    assert json.loads(_response(done).message)["code"] == "clock_skew"
+    assert ran == []
 
 
 def test_a_peer_that_offers_batches_is_asked_several_keys_at_once_and_sent_writes_at_the_end(
@@ -555,3 +578,19 @@ def test_roles_from_the_ou_or_a_fabric_ca_attribute() -> None:
 
 def test_identity_is_msp_id_and_role(signer: FabricSigner) -> None:
     assert identity_from_creator(signer.creator) == Identity("AGENCY-B", "agency")
+
+
+def test_an_identity_is_one_pem_certificate_and_nothing_else() -> None:
+    """Fabric's MSP checks the first PEM block whatever its label; a parser that skips
+    to the first CERTIFICATE block would give the contract another certificate: a
+    donor's real one under another label, then one it made itself saying auditor."""
+    real = _cert(["donor"]).public_bytes(serialization.Encoding.PEM)
+    relabelled = real.replace(b"CERTIFICATE", b"X")
+    forged = _cert(["auditor"]).public_bytes(serialization.Encoding.PEM)
+    for id_bytes in (relabelled + forged, real + forged, b"junk\n" + forged):
+        creator = pb.identities.SerializedIdentity(mspid="DONOR-Y", id_bytes=id_bytes)
+        with pytest.raises(ForbiddenError) as caught:
+            identity_from_creator(creator.SerializeToString())
+        assert caught.value.code == "bad_certificate"
+    alone = pb.identities.SerializedIdentity(mspid="DONOR-Y", id_bytes=real)
+    assert identity_from_creator(alone.SerializeToString()) == Identity("DONOR-Y", "donor")
