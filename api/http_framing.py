@@ -28,15 +28,14 @@ class Framing:
     expects_continue: bool = False
 
 
-WAIT = Framing(complete=False)
 READY = Framing(complete=True)
 
 
 def framing(data: bytes | bytearray, max_body: int) -> Framing:
     """Whether `data` holds one whole request head and body, or can never be let through.
 
-    Read by offsets, never copied: the worker asks again at every read, and a body grows
-    to megabytes."""
+    The body is read by offsets, never copied: the worker asks again at every read, and a
+    body grows to megabytes."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end > MAX_HEAD:
         return Framing(False, head_too_large=end > MAX_HEAD or len(data) > MAX_HEAD)
