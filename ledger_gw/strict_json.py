@@ -49,6 +49,16 @@ def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+def object_of(data: bytes | str) -> dict[str, Any]:
+    """The JSON object in ``data``, else {}: for a body that only informs, such as another
+    server's refusal (a proxy's HTML page, or a hostile one, is no problem+json)."""
+    try:
+        value = loads(data)
+    except MalformedError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:

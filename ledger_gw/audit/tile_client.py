@@ -8,10 +8,10 @@ having to reproduce both signed roots.
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 
+from ledger_gw import strict_json
 from ledger_gw.errors import AuditError, UnavailableError
 from ledger_gw.log.merkle import consistency_nodes
 from ledger_gw.log.tiles import WIDTH, Tile, decode_hashes, proof_from_tiles
@@ -64,8 +64,7 @@ class TileClient:
 
 
 def _problem_detail(body: bytes) -> str:
-    try:
-        problem = json.loads(body)
+    problem = strict_json.object_of(body)
+    if "code" in problem and "detail" in problem:
         return f"{problem['code']}: {problem['detail']}"
-    except (ValueError, KeyError, TypeError):
-        return body[:200].decode("utf-8", "replace")
+    return body[:200].decode("utf-8", "replace")

@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger_gw import credentials
+from ledger_gw import credentials, strict_json
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials import card
 from ledger_gw.errors import (
@@ -379,7 +379,7 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
             result = json.load(answer)
     except urllib.error.HTTPError as exc:
-        problem = _problem(exc.read(64 * 1024))  # a proxy's HTML page is no problem+json
+        problem = strict_json.object_of(exc.read(64 * 1024))
         code = str(problem.get("code", "gateway_error"))
         message = f"the gateway says: {problem.get('detail', exc.reason)}"
         if code.startswith("credential_"):
@@ -390,11 +390,3 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
     if not isinstance(result, dict) or not isinstance(result.get("status"), str):
         raise UnavailableError(f"the gateway at {url} answered no credential status")
     return result
-
-
-def _problem(body: bytes) -> dict[str, Any]:
-    try:
-        problem = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return problem if isinstance(problem, dict) else {}

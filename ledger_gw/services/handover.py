@@ -13,7 +13,6 @@ signed request and checks.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ledger_gw import strict_json
 from ledger_gw.errors import (
     AuthenticationError,
     ConfigError,
@@ -200,10 +200,10 @@ def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
             body: bytes = answer.read(MAX_SEALED_BYTES + 1)
             return body
     except urllib.error.HTTPError as exc:
-        try:
-            problem = json.loads(exc.read(64 * 1024))
+        problem = strict_json.object_of(exc.read(64 * 1024))
+        if "code" in problem:
             code, detail = str(problem["code"]), str(problem.get("detail", ""))
-        except (ValueError, KeyError, TypeError, RecursionError):
+        else:
             code, detail = "peer_refused", ""
         if 400 <= exc.code < 500:
             refusal = _REFUSALS.get(exc.code, RejectedError)

@@ -1,6 +1,7 @@
 """Answers from another gateway (or the proxy before it) that are no answer it gives:
-`credential verify --gateway`'s status and a hand-over's fetch from the referring
-gateway end in a clear error, never an exception out of the caller."""
+`credential verify --gateway`'s status, a hand-over's fetch from the referring gateway
+and a monitor's read of a log's tiles end in a clear error, never an exception out of
+the caller."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ledger_gw.errors import CredentialError, RejectedError, UnavailableError
+from ledger_gw.audit.tile_client import TileClient
+from ledger_gw.errors import AuditError, CredentialError, RejectedError, UnavailableError
 from ledger_gw.services.credentials import remote_status
 from ledger_gw.services.handover import _fetch
 from tests.support.canned_http import serving
@@ -25,6 +27,7 @@ REPLIES = {
     ),
     "/handover/deep": (403, "application/problem+json", b"[" * 5_000),
     "/handover/list": (404, "application/problem+json", b"[1]"),
+    "/tiles/v1/log/checkpoint": (403, "application/problem+json", b"[" * 5_000),
 }
 TEXT = b"ledger-gw-credential@v1\n"
 
@@ -52,3 +55,9 @@ def test_a_peers_refusal_that_does_not_read_is_still_a_refusal(url: str, path: s
     with pytest.raises(RejectedError) as caught:
         _fetch(url + path, {})
     assert caught.value.code == "peer_refused"
+
+
+def test_a_logs_refusal_that_does_not_read_is_still_a_refusal(url: str) -> None:
+    with pytest.raises(AuditError) as caught:
+        TileClient(url + "/tiles").latest_checkpoint()
+    assert caught.value.code == "log_refused"
