@@ -12,11 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.log.checkpoint import Checkpoint, cosign_statement, parse_signer
 from ledger_gw.log.note import Note
 from tests.support import events as ev
+from tests.support.canned_http import serving_handler
 from tests.support.gunicorn import free_port
 
 AGENCIES = frozenset({"AGENCY-A", "AGENCY-B", "AGENCY-C"})
@@ -155,13 +155,8 @@ def _rogue(fabric_profile: Path, org: str) -> Iterator[str]:
             pass
 
     real = _real[0]
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_handler(Handler) as url:
+        yield url
 
 
 _real: list[str] = []
