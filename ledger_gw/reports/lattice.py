@@ -73,7 +73,8 @@ def protect(
     """The hidden entries: counts below k, then one more on every line with only one,
     then more until the published figures determine none below k (reports.disclosure)."""
     value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
-    hidden = {e for e, v in value.items() if 0 < v < k}
+    small = {e for e, v in value.items() if 0 < v < k}
+    hidden = set(small)
     lines = list(lines)
     changed = True
     while changed:
@@ -95,5 +96,4 @@ def protect(
                 hidden.add(zeros[0][1])
             changed = True
     # Two hidden per line is not enough when hidden entries form a tree: solve for them.
-    small = {e for e, v in value.items() if 0 < v < k}
     return disclosure.complete(value, hidden, lines, small)

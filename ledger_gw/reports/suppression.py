@@ -91,7 +91,9 @@ def suppress(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
         raise ValueError("k must be at least 1")
     rows, cols = len(counts), len(counts[0]) if counts else 0
     ext = _extended(counts)
-    hidden = [[_small(int(v), k) for v in row] for row in ext]
+    value = {(r, c): v for r, row in enumerate(ext) for c, v in enumerate(row)}
+    small = {e for e, v in value.items() if _small(int(v), k)}
+    hidden = [[(r, c) in small for c in range(cols + 1)] for r in range(rows + 1)]
 
     def fix(line: Sequence[Cell], total: Cell) -> bool:
         entries = [*line, total]
@@ -116,9 +118,7 @@ def suppress(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
         for line, total in lines:
             changed |= fix(line, total)
     # Two hidden per line is not enough when hidden cells form a tree: solve for them.
-    value = {(r, c): v for r, row in enumerate(ext) for c, v in enumerate(row)}
     marked = {e for e in value if hidden[e[0]][e[1]]}
-    small = {e for e, v in value.items() if 0 < v < k}
     for r, c in disclosure.complete(value, marked, lines, small):
         hidden[r][c] = True
     return _pattern(hidden, rows, cols)
