@@ -14,6 +14,9 @@ from dataclasses import dataclass
 MAX_HEAD = 64 << 10
 #: The largest request body the gateway accepts (Flask's MAX_CONTENT_LENGTH too).
 MAX_BODY = 8 << 20
+#: The log node's: a hand-over of its 1,000 transactions at most, each an event of the
+#: contract's largest, signed and encoded for the wire, fits four times over.
+MAX_NODE_BODY = 32 << 20
 #: The WSGI environ's key by which the worker tells the app a body is past the limit.
 BODY_TOO_LARGE_KEY = "ledger_gw.body_too_large"
 

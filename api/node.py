@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
+from api import bodies
 from api.errors import problem_for
+from api.http_framing import MAX_NODE_BODY
 from chaincode.stub import Identity
 from ledger_gw.errors import ForbiddenError, LedgerError, MalformedError
 from ledger_gw.node.service import LogNode, error_to_dict
@@ -72,6 +74,8 @@ def _body(key: str) -> dict[str, Any]:
 def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
     """The app for one process; the node (its ledger) is opened in that process."""
     app = Flask("ledger_gw_node")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_NODE_BODY
+    bodies.init_app(app)
     node = open_node()
     app.extensions["ledger_gw_node"] = node
 

@@ -30,7 +30,7 @@ class NodeServer(BaseApplication):  # type: ignore[misc]
         settings: dict[str, Any] = {
             "bind": [self.serving.bind],
             "workers": 1,
-            "worker_class": "gthread",
+            "worker_class": "api.worker.NodeWorker",  # handshakes and reads off-thread
             "threads": self.serving.threads,
             "preload_app": False,
             "timeout": 60,

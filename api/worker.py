@@ -7,6 +7,10 @@ blocking until its head and body are complete (see api.http_framing), and only t
 hands it to a thread, with the bytes already read. A request not complete within
 READ_TIMEOUT is dropped; a body over the limit is handed over at once (the app answers
 413) and its connection closed after the answer, never drained.
+
+Served over TLS (the log node), the loop makes the handshake too, without blocking and
+within the same deadline: gthread would make it in a thread, which a client that sends
+half a hello (no certificate needed) holds for ever.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import selectors
+import ssl
 import threading
 import time
 from collections import deque
@@ -22,9 +27,10 @@ from functools import partial
 from typing import Any
 
 from gunicorn import http  # type: ignore[import-untyped]
+from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
-from api.http_framing import BODY_TOO_LARGE_KEY, MAX_BODY, MAX_HEAD, framing
+from api.http_framing import BODY_TOO_LARGE_KEY, MAX_BODY, MAX_HEAD, MAX_NODE_BODY, framing
 
 _log = logging.getLogger(__name__)
 
@@ -53,9 +59,17 @@ class Reading:
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     """gthread, with each request read in full by the event loop before a thread runs."""
 
+    max_body = MAX_BODY
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: deque[Reading] = deque()
+        self._tls: ssl.SSLContext | None = None
+
+    def init_process(self) -> None:
+        if self.cfg.is_ssl:  # once: gunicorn would load the key and CAs per connection
+            self._tls = ssl_context(self.cfg)
+        super().init_process()
 
     def enqueue_req(self, conn: TConn) -> None:
         if getattr(conn, "request_ready", False):
@@ -67,32 +81,63 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             reading.data += conn.parser.unreader.take_buffered() or b""
         conn.sock.setblocking(False)
         self.reading.append(reading)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read, reading))
+        if self._tls is not None and not isinstance(conn.sock, ssl.SSLSocket):
+            conn.sock = self._tls.wrap_socket(
+                conn.sock,
+                server_side=True,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+            )
+            self._handshake(reading, conn.sock)
+            return
+        self._await(reading, selectors.EVENT_READ, self._read)
         self._read(reading, conn.sock)  # a kept-alive client's request is usually there
+
+    def _await(self, reading: Reading, events: int, then: Any) -> None:
+        sock, callback = reading.conn.sock, partial(then, reading)
+        try:
+            self.poller.modify(sock, events, callback)
+        except KeyError:
+            self.poller.register(sock, events, callback)
+
+    def _handshake(self, reading: Reading, _sock: Any) -> None:
+        try:
+            reading.conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._await(reading, selectors.EVENT_READ, self._handshake)
+            return
+        except ssl.SSLWantWriteError:
+            self._await(reading, selectors.EVENT_WRITE, self._handshake)
+            return
+        except OSError:  # SSLError too: no certificate, or not one from a member's CA
+            self._drop(reading)
+            return
+        self._await(reading, selectors.EVENT_READ, self._read)
+        self._read(reading, reading.conn.sock)  # the request may have come with the hello
 
     def _read(self, reading: Reading, _sock: Any) -> None:
         conn = reading.conn
         try:
-            while len(reading.data) < MAX_BODY + MAX_HEAD:
+            while len(reading.data) < self.max_body + MAX_HEAD:
                 chunk = conn.sock.recv(CHUNK)
                 if not chunk:
                     self._drop(reading)
                     return
                 reading.data += chunk
-        except BlockingIOError:
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
         except OSError:
             self._drop(reading)
             return
         try:
-            found = framing(reading.data, MAX_BODY)
+            found = framing(reading.data, self.max_body)
         except Exception:  # this loop serves every connection: one request must not end it
             _log.exception("could not frame a request; its connection is dropped")
             self._drop(reading)
             return
         if found.head_too_large:
             self._refuse(reading, HEAD_TOO_LARGE)
-        elif not found.complete and len(reading.data) >= MAX_BODY + MAX_HEAD:
+        elif not found.complete and len(reading.data) >= self.max_body + MAX_HEAD:
             # Full, and still not a whole request (chunks of a byte each): reading no more,
             # the poller would call again at once until the deadline.
             self._refuse(reading, BODY_TOO_LARGE)
@@ -160,3 +205,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         now = time.monotonic()
         while self.reading and self.reading[0].deadline <= now:
             self._drop(self.reading[0])
+
+
+class NodeWorker(BufferingWorker):
+    """The log node's: its members hand over batches larger than any one request."""
+
+    max_body = MAX_NODE_BODY

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import socket
 import sqlite3
+import ssl
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -84,6 +87,65 @@ def test_a_certificate_from_no_member_ca_is_refused_at_the_handshake(
     context = tls.client_context(a / "node" / "tls.pem", tmp_path / "c.pem", tmp_path / "c.key")
     with pytest.raises(UnavailableError):
         NodeClient(site.node_url, context).get("/v1/node/size")
+
+
+def _address(site: Site) -> tuple[str, int]:
+    host, port = site.node_url.removeprefix("https://").rsplit(":", 1)
+    return host, int(port)
+
+
+def _member_socket(site: Site) -> ssl.SSLSocket:
+    a = site.agencies["AGENCY-A"]
+    org = a.root / "orgs" / a.org
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org / "tls-client.pem", org / "tls-client.key"
+    )
+    raw = socket.create_connection(_address(site), timeout=10)
+    return context.wrap_socket(raw, server_hostname=_address(site)[0])
+
+
+def _answer(conn: ssl.SSLSocket, request: bytes) -> bytes:
+    """The status line the node sends back within the socket's timeout."""
+    conn.sendall(request)
+    return conn.recv(4096).split(b"\r\n", 1)[0]
+
+
+SIZE = b"GET /v1/node/size HTTP/1.1\r\nHost: node\r\nConnection: close\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "stall",
+    [
+        pytest.param("handshake", id="anyone-half-a-tls-hello"),
+        pytest.param("request", id="a-member-half-a-request"),
+    ],
+)
+def test_clients_that_never_finish_do_not_stall_the_node(site: Site, stall: str) -> None:
+    held: list[socket.socket] = []
+    try:
+        for _ in range(3 * 8):  # three times the node's threads
+            if stall == "handshake":  # no certificate needed to get this far
+                conn = socket.create_connection(_address(site), timeout=10)
+                conn.sendall(b"\x16\x03\x01\x02\x00\x01")  # a ClientHello's first bytes
+            else:
+                conn = _member_socket(site)
+                conn.sendall(b"POST /v1/node/submit HTTP/1.1\r\nHost: node\r\n")
+            held.append(conn)
+        time.sleep(6)  # past the moment a thread would take each of them on
+        with _member_socket(site) as member:
+            assert _answer(member, SIZE) == b"HTTP/1.1 200 OK"
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_a_body_past_the_nodes_limit_is_refused_unread(site: Site) -> None:
+    with _member_socket(site) as member:
+        head = (
+            b"POST /v1/node/submit HTTP/1.1\r\nHost: node\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1073741824\r\n\r\n"
+        )
+        assert _answer(member, head + b"{" * 4096).startswith(b"HTTP/1.1 413 ")
 
 
 def test_one_member_cannot_submit_or_query_as_another(site: Site) -> None:
