@@ -270,7 +270,7 @@ start_chaincode_servers() { # local mode: one chaincode server per organisation
     pkgdir=$(cc_dir "$org"); id=$(cat "$pkgdir/package-id")
     log "chaincode server of $org ($id) on $(cc_addr "$org")"
     start_bg "chaincode-$org" "$PY" -m ledger_gw.fabric.chaincode_server \
-      --address "$(cc_addr "$org")" --id "$id" \
+      --address "$(cc_addr "$org")" --id "$id" --consortium "$STATE/workspace/consortium.json" \
       --tls-cert "$pkgdir/tls/server.pem" --tls-key "$pkgdir/tls/server.key" --tls-client-ca "$pkgdir/tls/ca.pem"
   done
   for org in "${PEER_ORGS[@]}"; do wait_port "$(cc_port "$org")" "chaincode server of $org"; done

@@ -20,8 +20,10 @@ thread hand-off, no lock and no queue, and many transactions still wait on the p
 once.
 
 Run: python -m ledger_gw.fabric.chaincode_server --address 127.0.0.1:9999 \
-        --id ledger:<hash> --tls-cert cc.pem --tls-key cc.key [--tls-client-ca ca.pem]
-(or the CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_TLS_* environment variables).
+        --id ledger:<hash> --consortium consortium.json \
+        --tls-cert cc.pem --tls-key cc.key [--tls-client-ca ca.pem]
+(or the CHAINCODE_SERVER_ADDRESS, CHAINCODE_ID, CHAINCODE_CONSORTIUM, CHAINCODE_TLS_*
+environment variables). The consortium file gives each member's role (fabric.identity).
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +51,10 @@ from greenlet import greenlet
 
 from chaincode.contract import invoke
 from chaincode.errors import ContractError, ValidationError
-from chaincode.stub import Identity
+from chaincode.stub import Identity, Role
 from chaincode.stub import composite_key as make_composite_key
 from ledger_gw import protos as pb
+from ledger_gw.consortium import Consortium
 from ledger_gw.fabric.grpc_wire import INTERNAL as INTERNAL_STATUS
 from ledger_gw.fabric.grpc_wire import Call, Connection
 from ledger_gw.fabric.identity import identity_from_creator
@@ -66,6 +69,7 @@ CONNECT = "/protos.Chaincode/Connect"
 MAX_MESSAGE = 100 * 1024 * 1024
 
 Contract = Callable[[Any, str, Sequence[bytes]], bytes]
+Identify = Callable[[bytes], Identity]  # a serialized creator → who the contract sees
 
 
 class PeerError(Exception):
@@ -93,9 +97,6 @@ def _check_clock(proposed: dt.datetime) -> None:
 
 
 # A consortium has few submitting certificates; parsing one costs more than the contract.
-_identity = lru_cache(maxsize=1024)(identity_from_creator)
-
-
 _NO_LIMIT = 2**31  # an offer without a size: as many as a message holds
 
 
@@ -123,7 +124,10 @@ class PeerOffers:
 class FabricStub:
     """The contract's Stub for one transaction, run in a greenlet of its connection's thread."""
 
-    def __init__(self, message: Any, connection: greenlet, offers: PeerOffers) -> None:
+    def __init__(
+        self, message: Any, connection: greenlet, offers: PeerOffers, identify: Identify
+    ) -> None:
+        self._identify = identify
         self._txid = str(message.txid)
         self._channel = str(message.channel_id)
         self._timestamp, self._creator = proposer(message.proposal.proposal_bytes)
@@ -142,7 +146,7 @@ class FabricStub:
 
     @cached_property
     def creator(self) -> Identity:
-        return _identity(self._creator)
+        return self._identify(self._creator)
 
     def _ask(self, kind: int, payload: Any) -> bytes:
         request = M(
@@ -243,9 +247,12 @@ class _Stream:
     KEEPALIVE's echo, an ERROR) is sent back.
     """
 
-    def __init__(self, call: Call, contract: Contract, chaincode_id: str, timeout: float):
+    def __init__(
+        self, call: Call, contract: Contract, identify: Identify, chaincode_id: str, timeout: float
+    ):
         self._call = call
         self._contract = contract
+        self._identify = identify
         self._chaincode_id = chaincode_id
         self._timeout = timeout
         self._waiting: dict[tuple[str, str], tuple[greenlet, float]] = {}
@@ -315,7 +322,7 @@ class _Stream:
         """One transaction, in its own greenlet: its COMPLETED message, or None."""
         event = None
         try:
-            stub = FabricStub(message, self._connection, self._offers)
+            stub = FabricStub(message, self._connection, self._offers, self._identify)
             _check_clock(stub.tx_timestamp)
             args = list(pb.chaincode.ChaincodeInput.FromString(message.payload).args)
             if not args:
@@ -447,18 +454,22 @@ def serve(
     chaincode_id: str,
     tls: TlsFiles | None,
     *,
+    members: Mapping[str, Role],
     contract: Contract = invoke,
     stub_timeout: float = 30.0,
 ) -> tuple[Server, int]:
-    """Start the server; returns it and the bound port (address may end in :0)."""
+    """Start the server for a consortium whose members have the roles ``members`` gives
+    them; returns it and the bound port (address may end in :0)."""
     host, _, port = address.rpartition(":")
     try:
         listener = socket.create_server((host.strip("[]"), int(port)), backlog=64)
     except (OSError, ValueError) as error:
         raise OSError(f"cannot listen on {address}: {error}") from error
 
+    identify = lru_cache(maxsize=1024)(partial(identity_from_creator, members=dict(members)))
+
     def connect(call: Call) -> _Stream:
-        return _Stream(call, contract, chaincode_id, stub_timeout)
+        return _Stream(call, contract, identify, chaincode_id, stub_timeout)
 
     server = Server(listener, None if tls is None else tls.context(), {CONNECT: connect})
     return server, server.port
@@ -471,6 +482,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--id", dest="chaincode_id", default=env("CHAINCODE_ID"))
     parser.add_argument(
         "--id-file", default=env("CHAINCODE_ID_FILE"), help="read the package ID from a file"
+    )
+    parser.add_argument(
+        "--consortium",
+        type=Path,
+        default=env("CHAINCODE_CONSORTIUM"),
+        help="the consortium file (consortium.json): each member's role",
     )
     parser.add_argument("--tls-cert", default=env("CHAINCODE_TLS_CERT"))
     parser.add_argument("--tls-key", default=env("CHAINCODE_TLS_KEY"))
@@ -487,13 +504,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.chaincode_id = Path(args.id_file).read_text().strip()
     if not args.chaincode_id:
         parser.error("the package ID (--id, --id-file or CHAINCODE_ID) is required")
+    if args.consortium is None:
+        parser.error("the consortium file (--consortium or CHAINCODE_CONSORTIUM) is required")
+    consortium = Consortium.load(args.consortium)
+    members = {org_id: org.role for org_id, org in consortium.organisations.items()}
     tls = None
     if not args.insecure:
         if not (args.tls_cert and args.tls_key):
             parser.error("TLS needs --tls-cert and --tls-key (or --insecure for tests)")
         client_ca = Path(args.tls_client_ca) if args.tls_client_ca else None
         tls = TlsFiles(Path(args.tls_cert), Path(args.tls_key), client_ca)
-    server, port = serve(args.address, args.chaincode_id, tls)
+    server, port = serve(args.address, args.chaincode_id, tls, members=members)
     _log.info(
         "chaincode %s listening on port %d (TLS %s)", args.chaincode_id, port, tls is not None
     )

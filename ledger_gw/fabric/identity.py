@@ -4,11 +4,16 @@ The role comes from a Fabric CA attribute `role` (the JSON extension Fabric CA w
 under OID 1.2.3.4.5.6.7.8.1, as the Go `cid` package reads it) when there is one, else
 from the one organisational unit that names a role (agency, auditor, donor). The peer has
 already checked the signature and the MSP membership before the chaincode runs.
+
+That role must be the one the consortium file gives the MSP's organisation, as on the
+embedded ledger: each organisation's CA is its own, and would otherwise grant it any role
+(a donor's CA a certificate saying agency, to record assistance).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -53,11 +58,22 @@ def role_of(cert: x509.Certificate) -> Role:
     return _as_role(units[0])
 
 
-def identity_from_creator(creator: bytes) -> Identity:
-    """A serialized `msp.SerializedIdentity` (SignatureHeader.creator) as the contract sees it."""
+def identity_from_creator(creator: bytes, members: Mapping[str, Role]) -> Identity:
+    """A serialized `msp.SerializedIdentity` (SignatureHeader.creator) as the contract sees
+    it, for a consortium whose members have the roles ``members`` gives them."""
     sid = pb.identities.SerializedIdentity.FromString(creator)
     try:
         cert = load_one_certificate(bytes(sid.id_bytes))
     except ValueError as exc:
         raise ForbiddenError("bad_certificate", "the submitter's certificate is malformed") from exc
-    return Identity(str(sid.mspid), role_of(cert))
+    org_id, role = str(sid.mspid), role_of(cert)
+    member_role = members.get(org_id)
+    if member_role is None:
+        raise ForbiddenError(
+            "unknown_organisation", f"organisation {org_id!r} is not a consortium member"
+        )
+    if role != member_role:
+        raise ForbiddenError(
+            "wrong_role", f"certificate role {role!r} is not {org_id}'s role {member_role!r}"
+        )
+    return Identity(org_id, role)

@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from chaincode.errors import ForbiddenError, ValidationError
-from chaincode.stub import Identity, composite_key
+from chaincode.stub import Identity, Role, composite_key
 from ledger_gw import protos as pb
-from ledger_gw.fabric.chaincode_server import TlsFiles, serve
+from ledger_gw.fabric.chaincode_server import TlsFiles, main, serve
 from ledger_gw.fabric.identity import FABRIC_CA_ATTRS_OID, identity_from_creator, role_of
 from ledger_gw.fabric.proposal import FabricSigner, build_proposal
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
@@ -35,6 +35,8 @@ from tests.support.tls import self_signed_localhost
 M = pb.shim.ChaincodeMessage
 WHEN = dt.datetime.now(dt.UTC).replace(microsecond=123456)  # the server holds it to its clock
 Contract = Callable[[Any, str, Sequence[bytes]], bytes]
+#: The consortium's members and their roles, as the chaincode server is given them.
+MEMBERS: dict[str, Role] = {"AGENCY-A": "agency", "AGENCY-B": "agency", "DONOR-Y": "donor"}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +124,9 @@ def connect() -> Iterator[Callable[[Contract], FakePeer]]:
     peers: list[FakePeer] = []
 
     def make(contract: Contract) -> FakePeer:
-        server, port = serve("127.0.0.1:0", "ledger:abc123", None, contract=contract)
+        server, port = serve(
+            "127.0.0.1:0", "ledger:abc123", None, members=MEMBERS, contract=contract
+        )
         servers.append(server)
         peer = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
         peers.append(peer)
@@ -413,6 +417,7 @@ def test_tls_server(tmp_path: Path, signer: FabricSigner) -> None:
         "127.0.0.1:0",
         "ledger:abc",
         TlsFiles(tmp_path / "c.pem", tmp_path / "c.key"),
+        members=MEMBERS,
         contract=lambda stub, fn, args: b'{"tls":true}',
     )
     try:
@@ -482,6 +487,7 @@ def test_a_request_the_peer_leaves_unanswered_fails_its_transaction(
         "127.0.0.1:0",
         "ledger:abc",
         None,
+        members=MEMBERS,
         contract=lambda stub, fn, args: stub.get_state("k") or b"{}",
         stub_timeout=0.2,
     )
@@ -510,7 +516,7 @@ def test_a_peer_that_goes_away_mid_transaction_leaves_the_server_serving(
             finished.append(stub.tx_id)
         return b"{}"
 
-    server, port = serve("127.0.0.1:0", "ledger:abc", None, contract=contract)
+    server, port = serve("127.0.0.1:0", "ledger:abc", None, members=MEMBERS, contract=contract)
     try:
         first = FakePeer(grpc.insecure_channel(f"127.0.0.1:{port}"))
         first.handshake()
@@ -530,7 +536,9 @@ def test_a_peer_that_goes_away_mid_transaction_leaves_the_server_serving(
 
 
 def test_another_method_is_unimplemented() -> None:
-    server, port = serve("127.0.0.1:0", "ledger:abc", None, contract=lambda *_: b"{}")
+    server, port = serve(
+        "127.0.0.1:0", "ledger:abc", None, members=MEMBERS, contract=lambda *_: b"{}"
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             other = channel.unary_unary("/protos.Chaincode/Other")
@@ -542,9 +550,17 @@ def test_another_method_is_unimplemented() -> None:
 
 
 def _cert(ou: list[str], attrs: dict[str, str] | None = None) -> x509.Certificate:
+    return _keyed_cert("AGENCY-A", ou, attrs)[1]
+
+
+def _keyed_cert(
+    org: str, ou: list[str], attrs: dict[str, str] | None = None
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A certificate as an organisation's own CA may issue it (self-signed here: the
+    peer's MSP checks the chain before the chaincode sees the creator)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
-        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "AGENCY-A")]
+        [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)]
         + [x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, u) for u in ou]
         + [x509.NameAttribute(NameOID.COMMON_NAME, "x")]
     )
@@ -563,7 +579,7 @@ def _cert(ou: list[str], attrs: dict[str, str] | None = None) -> x509.Certificat
         builder = builder.add_extension(
             x509.UnrecognizedExtension(FABRIC_CA_ATTRS_OID, value), critical=False
         )
-    return builder.sign(key, hashes.SHA256())
+    return key, builder.sign(key, hashes.SHA256())
 
 
 def test_roles_from_the_ou_or_a_fabric_ca_attribute() -> None:
@@ -577,7 +593,40 @@ def test_roles_from_the_ou_or_a_fabric_ca_attribute() -> None:
 
 
 def test_identity_is_msp_id_and_role(signer: FabricSigner) -> None:
-    assert identity_from_creator(signer.creator) == Identity("AGENCY-B", "agency")
+    assert identity_from_creator(signer.creator, MEMBERS) == Identity("AGENCY-B", "agency")
+
+
+@pytest.mark.parametrize(
+    ("msp", "ou", "attrs", "code"),
+    [
+        pytest.param("DONOR-Y", "agency", None, "wrong_role", id="its-ca-says-agency"),
+        pytest.param("DONOR-Y", "client", {"role": "agency"}, "wrong_role", id="its-ca-attribute"),
+        pytest.param("DONOR-Z", "donor", None, "unknown_organisation", id="no-member"),
+    ],
+)
+def test_a_role_its_own_ca_grants_beyond_the_consortiums_is_refused(
+    connect: Callable[[Contract], FakePeer],
+    msp: str,
+    ou: str,
+    attrs: dict[str, str] | None,
+    code: str,
+) -> None:
+    """A donor's CA is the donor's own: a certificate it issues saying agency would let
+    the donor record assistance, were the role read from the certificate alone."""
+    seen: list[Identity] = []
+
+    def contract(stub: Any, function: str, args: Sequence[bytes]) -> bytes:
+        seen.append(stub.creator)
+        return b"{}"
+
+    key, cert = _keyed_cert(msp, [ou], attrs)
+    peer = connect(contract)
+    peer.handshake()
+    peer.transaction(FabricSigner(msp, cert_pem(cert), key), "submit", b"{}")
+    response = _response(peer.receive())
+    assert response.status == 400
+    assert json.loads(response.message)["code"] == code
+    assert seen == []
 
 
 def test_an_identity_is_one_pem_certificate_and_nothing_else() -> None:
@@ -590,7 +639,17 @@ def test_an_identity_is_one_pem_certificate_and_nothing_else() -> None:
     for id_bytes in (relabelled + forged, real + forged, b"junk\n" + forged):
         creator = pb.identities.SerializedIdentity(mspid="DONOR-Y", id_bytes=id_bytes)
         with pytest.raises(ForbiddenError) as caught:
-            identity_from_creator(creator.SerializeToString())
+            identity_from_creator(creator.SerializeToString(), MEMBERS)
         assert caught.value.code == "bad_certificate"
     alone = pb.identities.SerializedIdentity(mspid="DONOR-Y", id_bytes=real)
-    assert identity_from_creator(alone.SerializeToString()) == Identity("DONOR-Y", "donor")
+    assert identity_from_creator(alone.SerializeToString(), MEMBERS) == Identity("DONOR-Y", "donor")
+
+
+def test_a_chaincode_server_without_the_consortium_file_does_not_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CHAINCODE_CONSORTIUM", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["--address", "127.0.0.1:0", "--id", "ledger:abc", "--insecure"])
+    assert exited.value.code == 2
+    assert "consortium file" in capsys.readouterr().err
