@@ -152,11 +152,18 @@ class Checker:
         self._roots = TrustRoots.of(consortium, certificates)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
-            # Forked: a spawned worker would run the caller's main module again, and a
-            # forked one inherits the trust roots as they are, nothing lost in a copy.
-            context = multiprocessing.get_context("fork")
+            # Forked from a server process of one thread, never from the caller: another
+            # thread of the caller may be inside SQLite or OpenSSL at that moment, and a
+            # worker forked from it would wait for ever on a lock held by no one. The
+            # server imports this module, not the caller's main one; a worker reads the
+            # trust roots from the consortium file's own form.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload([__name__])
             self._pool = ProcessPoolExecutor(
-                workers, context, initializer=_start, initargs=(self._roots,)
+                workers,
+                context,
+                initializer=_start,
+                initargs=(consortium.to_dict(), dict(certificates)),
             )
         self._ahead = 2 * workers
 
@@ -203,9 +210,9 @@ class Checker:
 _worker_roots: TrustRoots | None = None
 
 
-def _start(roots: TrustRoots) -> None:
+def _start(consortium: dict[str, Any], certificates: dict[str, str]) -> None:
     global _worker_roots  # one authenticator, and so one certificate cache, per worker
-    _worker_roots = roots
+    _worker_roots = TrustRoots.of(Consortium.from_dict(consortium), certificates)
 
 
 def _check(entries: list[bytes], notes: list[str]) -> Checks:

@@ -11,6 +11,8 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,44 @@ def test_same_report_on_one_process_and_on_a_pool(workspace: Workspace, copy: Pa
     assert (none, seen) == (0, 3)
     assert alone == pooled
     assert alone.size == SIZE
+
+
+BUSY_BESIDE = """
+import sqlite3, sys, threading
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes
+from ledger_gw.embedded.verify import verify_ledger
+from ledger_gw.workspace import Workspace
+
+def busy() -> None:  # what a gateway's writer does: SQLite and OpenSSL, all the time
+    db = sqlite3.connect(":memory:", check_same_thread=False)
+    key = ec.generate_private_key(ec.SECP256R1())
+    while True:
+        db.execute("SELECT length(randomblob(4096))").fetchone()
+        key.sign(b"x", ec.ECDSA(hashes.SHA256()))
+
+threading.Thread(target=busy, daemon=True).start()
+workspace = Workspace.load(Path(sys.argv[1]))
+for _ in range(int(sys.argv[3])):
+    assert verify_ledger(sys.argv[2], workspace.consortium, workers=2, chunk=16).size == 120
+print("verified")
+"""
+
+
+def test_a_pool_started_beside_busy_threads_does_not_hang(workspace: Workspace, copy: Path) -> None:
+    """A process that verifies may have other threads in SQLite or OpenSSL at any moment
+    (a benchmark's ledger, a server's witnesses); a worker forked from it then would
+    inherit their locks held, and wait for ever at its first SQLite call."""
+    assert SIZE == 120
+    done = subprocess.run(
+        [sys.executable, "-c", BUSY_BESIDE, str(workspace.root), f"sqlite:///{copy}", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "verified"
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux's CPU affinity")
