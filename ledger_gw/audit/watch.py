@@ -2,6 +2,11 @@
 
 This is what a witness or an auditor runs so that the log cannot show them one
 history today and another tomorrow (RFC 9162 section 8.1.4; C2SP witnesses).
+A checkpoint is trusted only once the consortium's quorum of witnesses cosigned it
+(the caller may ask for more, or fewer): a watcher shown a history of its own, signed by
+the log alone, would otherwise follow it while everyone else follows another. One
+signed by the log alone is still held to the trusted one, since a fork the log signed is
+proof enough; it is reported "uncosigned" and trusted no further.
 The trusted head lives in a small JSON state file, written atomically and only
 after a new checkpoint has been opened and proven consistent; a failed check
 leaves it untouched and raises :class:`LogInconsistentError`.
@@ -60,7 +65,8 @@ class ReaderSource:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one poll established: ``status`` is "first", "unchanged" or "extended";
+    """What one poll established: ``status`` is "first", "unchanged", "extended" or
+    "uncosigned" (consistent, but short of the quorum: not trusted, the state kept);
     ``witnesses`` names the consortium's witnesses whose cosignatures verified."""
 
     status: str
@@ -77,25 +83,32 @@ class Monitor:
         self,
         state_path: Path,
         consortium: Consortium,
-        quorum: int = 0,
+        quorum: int | None = None,
         *,
         validity_origin: str | None = None,
     ) -> None:
-        """``validity_origin``: watch that Fabric channel's validity log, whose
-        checkpoints the members sign alone (at least the consortium's quorum)."""
+        """``quorum``: the cosignatures a checkpoint needs to be trusted (default: the
+        consortium's). ``validity_origin``: watch that Fabric channel's validity log,
+        whose checkpoints the members sign alone (at least the consortium's quorum)."""
         self.state_path = state_path
         self.validity = validity_origin is not None
         self.origin = validity_origin or consortium.origin
         self.log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self.witnesses = consortium.witness_verifiers()
-        self.quorum = max(quorum, consortium.witness_quorum) if self.validity else quorum
+        required = consortium.witness_quorum if quorum is None else quorum
+        self.quorum = max(required, consortium.witness_quorum) if self.validity else required
 
     def _open(self, note: str) -> ckpt.VerifiedCheckpoint:
         if self.validity:
             return ckpt.open_statement(note, self.witnesses, self.quorum, origin=self.origin)
-        return ckpt.open_checkpoint(
-            note, self.log_key, self.witnesses, self.quorum, origin=self.origin
-        )
+        if self.quorum > len(self.witnesses):
+            raise ValueError(
+                f"a quorum of {self.quorum} is more than the consortium's "
+                f"{len(self.witnesses)} witnesses"
+            )
+        # The log's signature alone opens it: held to the trusted checkpoint even so,
+        # and trusted only with the quorum (observe).
+        return ckpt.open_checkpoint(note, self.log_key, self.witnesses, origin=self.origin)
 
     def trusted(self) -> ckpt.Checkpoint | None:
         """The last checkpoint proven consistent, or None before the first observation."""
@@ -131,6 +144,8 @@ class Monitor:
             )
         root = b64(new.root_hash)
         if old is None:
+            if len(cosigners) < self.quorum:
+                return Observation("uncosigned", None, new.size, root, cosigners)
             self._save(new, note)
             return Observation("first", None, new.size, root, cosigners)
         if new.size < old.size:
@@ -153,6 +168,8 @@ class Monitor:
                 f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "
                 f"checkpoint {old.size}: {exc}"
             ) from exc
+        if len(cosigners) < self.quorum:
+            return Observation("uncosigned", old.size, new.size, root, cosigners)
         self._save(new, note)
         return Observation("extended", old.size, new.size, root, cosigners)
 

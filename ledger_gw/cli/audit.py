@@ -238,7 +238,11 @@ def audit_chain(
     help="With --url: the consortium file to pin (default: the directory's).",
 )
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--quorum", type=int, default=0, show_default=True, help="Witnesses required.")
+@click.option(
+    "--quorum",
+    type=int,
+    help="Witness cosignatures a checkpoint needs to be trusted (default: the consortium's).",
+)
 @click.option("--interval", type=float, default=10.0, show_default=True)
 @click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
 def audit_watch(
@@ -247,7 +251,7 @@ def audit_watch(
     token: str | None,
     consortium: Path | None,
     state: Path,
-    quorum: int,
+    quorum: int | None,
     interval: float,
     count: int,
 ) -> None:

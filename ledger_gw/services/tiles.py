@@ -1,28 +1,28 @@
-"""The embedded log served as C2SP tlog-tiles: the latest checkpoint, hash tiles and entry
-bundles, so that auditors and witnesses compute every proof themselves.
+"""The embedded log served as C2SP tlog-tiles: the latest witnessed checkpoint, hash tiles
+and entry bundles, so that auditors and witnesses compute every proof themselves.
 
-Tiles are read at the latest checkpoint's tree size: nothing beyond a signed size is
-served. On Fabric the history is a chain of orderer-signed blocks, not a Merkle tree,
-and there are no tiles to serve.
+Tiles are read at the size of the latest checkpoint the consortium's witness quorum
+cosigned (the latest the log signed while no quorum is set): nothing beyond a witnessed
+size is served, and what a client proves against is the history everyone else sees.
+On Fabric the history is a chain of orderer-signed blocks, not a Merkle tree, and there
+are no tiles to serve.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ledger_gw.errors import NotFoundError
-from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.interfaces import Anchor, VerifiableLog
 from ledger_gw.log import tiles
-from ledger_gw.log.checkpoint import Checkpoint
-from ledger_gw.log.note import Note
 
 
 @runtime_checkable
 class TiledLog(Protocol):
     """A verifiable log that is a Merkle tree: the embedded ledger's."""
 
-    def checkpoint(self, size: int | None) -> Any: ...
+    def anchor(self, size: int | None = None) -> Anchor: ...
 
     def tree_hashes(self, level: int, begin: int, end: int) -> list[bytes]: ...
 
@@ -48,16 +48,16 @@ def _tiled(log: VerifiableLog) -> TiledLog:
 
 
 def checkpoint(log: VerifiableLog) -> str:
-    """The latest signed checkpoint note, with its witnesses' cosignatures."""
-    return str(_tiled(log).checkpoint(None)["note"])
+    """The latest witnessed checkpoint note, with its witnesses' cosignatures."""
+    return str(_tiled(log).anchor().note)
 
 
 def _tree_size(log: TiledLog) -> int:
-    return Checkpoint.parse(Note.parse(log.checkpoint(None)["note"]).text).size
+    return log.anchor().size
 
 
 def hash_tile(log: VerifiableLog, path: str) -> Served:
-    """The hash tile at ``<L>/<N>[.p/<W>]``, at the latest checkpoint's tree size."""
+    """The hash tile at ``<L>/<N>[.p/<W>]``, at the witnessed tree size."""
     tiled = _tiled(log)
     tile = tiles.parse_path(path)
     if tile.entries:
@@ -68,7 +68,7 @@ def hash_tile(log: VerifiableLog, path: str) -> Served:
 
 
 def entry_bundle(log: VerifiableLog, path: str) -> Served:
-    """The entry bundle at ``entries/<N>[.p/<W>]``, at the latest checkpoint's tree size."""
+    """The entry bundle at ``entries/<N>[.p/<W>]``, at the witnessed tree size."""
     tiled = _tiled(log)
     tile = tiles.parse_path(f"entries/{path}")
     tiles.check_within(tile, _tree_size(tiled))

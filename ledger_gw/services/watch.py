@@ -34,7 +34,10 @@ class _LogSource:
     log: VerifiableLog
 
     def latest_checkpoint(self) -> str:
-        return checkpoint_note(self.log, None)
+        """The latest the consortium's witness quorum cosigned: a watcher trusts no other."""
+        note = self.log.anchor().note
+        assert note is not None  # a Merkle log's anchor is a checkpoint
+        return note
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         proof = self.log.consistency(size1, size2)["proof"]
@@ -47,11 +50,16 @@ class _ValiditySource(_LogSource):
 
     validity: ValidityLog
 
+    def latest_checkpoint(self) -> str:
+        return checkpoint_note(self.log, None)
+
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         return list(self.validity.validity_consistency(size1, size2))
 
 
-def poll(state: Path, consortium: Consortium, log: VerifiableLog, quorum: int = 0) -> Observation:
+def poll(
+    state: Path, consortium: Consortium, log: VerifiableLog, quorum: int | None = None
+) -> Observation:
     """One look at the log: the latest checkpoint, proven to extend the trusted one."""
     if isinstance(log, ValidityLog):
         genesis = log.pins().genesis_hash
@@ -63,7 +71,11 @@ def poll(state: Path, consortium: Consortium, log: VerifiableLog, quorum: int = 
 
 
 def poll_remote(
-    state: Path, consortium: Consortium, url: str, token: str | None = None, quorum: int = 0
+    state: Path,
+    consortium: Consortium,
+    url: str,
+    token: str | None = None,
+    quorum: int | None = None,
 ) -> Observation:
     """One look at a gateway's log over HTTP (its tlog-tiles): the latest checkpoint, proven
     to extend the trusted one by a proof computed here from the tiles."""

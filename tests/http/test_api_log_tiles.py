@@ -25,6 +25,7 @@ def _grow(api: Api, gateway: Gateway, size: int) -> None:
     client = OrgClient(gateway.ledger, gateway.signers["AGENCY-A"])
     for outcome in client.submit_many([ev.independent(i) for i in range(size - 1)]):
         outcome.unwrap()
+    assert gateway.ledger.settle_witnesses(30)  # tiles are served at the witnessed size
 
 
 def _fetcher(api: Api, org: str, role: str) -> Any:

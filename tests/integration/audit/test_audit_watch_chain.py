@@ -14,6 +14,7 @@ from ledger_gw.audit.watch import Monitor, ReaderSource
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
+from ledger_gw.embedded.witnessing import Cosigner, endpoints
 from ledger_gw.errors import AuditError, LogInconsistentError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import EMPTY_ROOT
@@ -21,6 +22,7 @@ from ledger_gw.log.note import sign_note
 from ledger_gw.workspace import Workspace
 from tests.integration.audit.conftest import DOCUMENT, SALT, Scenario
 from tests.support import events as ev
+from tests.support.witnesses import TestWitnesses
 
 
 def test_document_hash_mismatch_is_a_failed_step(scenario: Scenario) -> None:
@@ -61,7 +63,7 @@ def test_monitor_extends_then_detects_fork(audit_ws: Workspace, tmp_path: Path) 
             one.submit(tx)
             two.submit(tx)
         state = tmp_path / "monitor.json"
-        monitor = Monitor(state, audit_ws.consortium)
+        monitor = Monitor(state, audit_ws.consortium, quorum=0)  # no witnesses here
         assert monitor.poll(ReaderSource(one.log)).status == "first"
         a_one.submit(ev.independent(10))
         seen = monitor.poll(ReaderSource(one.log))
@@ -91,7 +93,7 @@ def test_monitor_refuses_rollback(audit_ws: Workspace, tmp_path: Path) -> None:
         client.submit(ev.independent(0))
         old_note = ledger.log.checkpoint()
         client.submit(ev.independent(1))
-        monitor = Monitor(tmp_path / "m.json", audit_ws.consortium)
+        monitor = Monitor(tmp_path / "m.json", audit_ws.consortium, quorum=0)
         monitor.poll(ReaderSource(ledger.log))
         with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
             monitor.observe(old_note, [])
@@ -107,7 +109,7 @@ def test_a_monitor_that_first_saw_the_empty_tree_follows_the_log(
     0 with another root is no checkpoint at all."""
     signer = audit_ws.log_signer()
     origin = audit_ws.consortium.origin
-    monitor = Monitor(tmp_path / "m.json", audit_ws.consortium)
+    monitor = Monitor(tmp_path / "m.json", audit_ws.consortium, quorum=0)
     zeros = base64.b64encode(bytes(32)).decode()
     with pytest.raises(AuditError, match="empty root"):  # signed by the log all the same
         monitor.observe(sign_note(f"{origin}\n0\n{zeros}\n", [signer]), [])
@@ -122,3 +124,48 @@ def test_a_monitor_that_first_saw_the_empty_tree_follows_the_log(
         assert (seen.status, seen.old_size, seen.new_size) == ("extended", 0, 3)
     finally:
         ledger.close()
+
+
+def test_a_history_the_witnesses_never_cosigned_is_never_trusted(
+    audit_ws: Workspace, audit_witnesses: TestWitnesses, tmp_path: Path
+) -> None:
+    """The operator shows one watcher a history of its own, signed with the log's key:
+    without the witnesses' quorum on it the watcher does not follow it, and so cannot be
+    kept apart from what everyone else sees. It is held to what the watcher trusts all
+    the same: a fork the log signed is caught at once."""
+    consortium = audit_ws.consortium
+    one, two = (
+        EmbeddedLedger(f"sqlite:///{tmp_path / name}", consortium, audit_ws.log_signer())
+        for name in ("one.db", "two.db")
+    )
+    try:
+        a_one, a_two = (OrgClient(x, audit_ws.signer("AGENCY-A")) for x in (one, two))
+        for i in range(3):
+            tx = a_one.sign("submit", ev.independent(i))
+            one.submit(tx)
+            two.submit(tx)
+        audit_witnesses.forget()
+        asked = [w for w in endpoints(consortium) if w.org_id in ("AGENCY-A", "AGENCY-B")]
+        Cosigner(one.engine, consortium).ask(asked, None)  # size 3, a quorum of two
+        a_two.submit(ev.independent(11))  # size 4, the log's signature alone
+
+        state = tmp_path / "watch.json"
+        monitor = Monitor(state, consortium)  # the consortium's quorum
+        seen = monitor.poll(ReaderSource(two.log))
+        assert (seen.status, seen.new_size, seen.witnesses) == ("uncosigned", 4, ())
+        assert not state.exists()
+        seen = monitor.poll(ReaderSource(one.log))
+        assert (seen.status, seen.new_size, len(seen.witnesses)) == ("first", 3, 2)
+        assert monitor.poll(ReaderSource(two.log)).status == "uncosigned"  # extends it
+        assert json.loads(state.read_text())["size"] == 3
+
+        a_one.submit(ev.independent(10))  # size 4 of the history the witnesses see
+        Cosigner(one.engine, consortium).ask(asked, None)
+        seen = monitor.poll(ReaderSource(one.log))
+        assert (seen.status, seen.old_size, seen.new_size) == ("extended", 3, 4)
+        with pytest.raises(LogInconsistentError, match="LOG FORKED"):
+            monitor.poll(ReaderSource(two.log))
+        assert json.loads(state.read_text())["size"] == 4
+    finally:
+        one.close()
+        two.close()
