@@ -24,6 +24,7 @@ class NodeServer(BaseApplication):  # type: ignore[misc]
     def __init__(self, serving: NodeServing, open_node: Callable[[], LogNode]) -> None:
         self.serving = serving
         self.open_node = open_node
+        self.node: LogNode | None = None  # the worker's, once loaded
         super().__init__()
 
     def load_config(self) -> None:
@@ -41,12 +42,22 @@ class NodeServer(BaseApplication):  # type: ignore[misc]
             "keyfile": str(self.serving.key),
             "ca_certs": str(self.serving.client_cas),
             "cert_reqs": ssl.CERT_REQUIRED,
+            "worker_exit": _worker_exit,
         }
         for name, value in settings.items():
             self.cfg.set(name, value)
 
     def load(self) -> Flask:
-        return create_node_app(self.open_node)  # in the worker, after the fork
+        app = create_node_app(self.open_node)  # in the worker, after the fork
+        self.node = app.extensions["ledger_gw_node"]
+        return app
+
+
+def _worker_exit(arbiter: Any, worker: Any) -> None:
+    """The worker's last checkpoint offered to the witnesses, its ledger closed."""
+    server: NodeServer = arbiter.app
+    if server.node is not None:
+        server.node.close()
 
 
 def serve_node(serving: NodeServing, open_node: Callable[[], LogNode]) -> None:

@@ -42,7 +42,13 @@ import threading
 import time
 from collections.abc import Sequence
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import (
+    Client,
+    Connection,
+    Listener,
+    answer_challenge,
+    deliver_challenge,
+)
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +63,7 @@ from ledger_gw.transaction import Proposal, SignedTransaction
 
 _log = logging.getLogger(__name__)
 _RESTART_DELAY = 1.0  # seconds before an appender that died is started again
+_BACKLOG = 64  # connections queued for accept(): every thread of every worker may reconnect
 
 
 # The wire: pickled tuples of plain values (bytes, str, int, None, lists, tuples). Peers
@@ -136,11 +143,16 @@ def _outcome(item: Plain) -> Outcome:
 
 
 class AppendServer:
-    """Accepts connections from the serving processes; one thread per connection."""
+    """Accepts connections from the serving processes; one thread per connection.
+
+    The key challenge is made in the connection's thread: made in accept(), as
+    multiprocessing's Listener makes it, one client that never answers would stop every
+    other from connecting, and a queue of them the server from stopping."""
 
     def __init__(self, ledger: EmbeddedLedger, address: str, authkey: bytes) -> None:
         self.ledger = ledger
-        self._listener = Listener(address, family="AF_UNIX", authkey=authkey)
+        self._listener = Listener(address, family="AF_UNIX", backlog=_BACKLOG)
+        self._authkey = authkey
         self.address = address
         self._stopping = False
 
@@ -150,14 +162,17 @@ class AppendServer:
                 conn = self._listener.accept()
             except OSError:  # closed by stop()
                 return
-            except Exception:  # a client that failed the key challenge, or stop()'s wake-up
-                if not self._stopping:
-                    _log.warning("refused a connection to the appender", exc_info=True)
-                continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
         with conn:
+            try:
+                deliver_challenge(conn, self._authkey)
+                answer_challenge(conn, self._authkey)
+            except (AuthenticationError, EOFError, OSError):
+                if not self._stopping:  # stop()'s wake-up answers nothing
+                    _log.warning("refused a connection to the appender", exc_info=True)
+                return
             while True:
                 try:
                     request = conn.recv_bytes()
@@ -172,8 +187,10 @@ class AppendServer:
                 conn.send_bytes(_dumps([_verdict_wire(v) for v in verdicts]))
 
     def stop(self) -> None:
+        """From the signal handler too: nothing here waits."""
         self._stopping = True
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as wake:
+            wake.setblocking(False)  # a full backlog refuses it rather than waiting
             wake.connect(self.address)  # accept() returns and sees the flag
         self._listener.close()
 
@@ -330,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ledger = EmbeddedLedger(
         ledger_url, ws.consortium, ws.log_signer(), witnesses=witness_endpoints(ws.consortium)
     )
+    ledger.resume_witnessing()
     old_umask = os.umask(0o177)  # the socket: its owner only
     try:
         server = AppendServer(ledger, args.socket, authkey)

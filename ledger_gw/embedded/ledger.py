@@ -191,11 +191,28 @@ class EmbeddedLedger:
                 self._writer.start()
                 if self.engine.dialect.name == "sqlite":
                     self._walcopy = WalCopier(self.engine)
-                if self._witnesses:
-                    self._witnessing = Witnessing(self.engine, self.consortium, self._witnesses)
+                self._start_witnessing()
             self._queue.append((queued, done))
             self._wakeup.notify()
         return done
+
+    def _start_witnessing(self) -> Witnessing | None:
+        if self._witnesses and self._witnessing is None:
+            self._witnessing = Witnessing(self.engine, self.consortium, self._witnesses)
+        return self._witnessing
+
+    def resume_witnessing(self) -> None:
+        """For the process that appends, from its start: offer the stored latest
+        checkpoint to the witnesses now, not at the next append. One acknowledged before
+        a restart and not yet cosigned would otherwise wait for a write that may not come
+        for hours, while members' gateways count the time it goes uncosigned
+        (remote.receipts)."""
+        with self._wakeup:
+            if self._closing or self._appender is not None:
+                return
+            witnessing = self._start_witnessing()
+        if witnessing is not None:
+            witnessing.committed()
 
     def _write_loop(self) -> None:
         while True:
@@ -389,8 +406,10 @@ class EmbeddedLedger:
         return Cosigner(self.engine, self.consortium).ask(self._witnesses, size)
 
     def settle_witnesses(self, timeout: float) -> bool:
-        """Wait (at most ``timeout`` seconds) until this process has offered its latest
-        checkpoint to every witness; whether all of them cosigned it."""
+        """Wait (at most ``timeout`` seconds) until this process has offered the latest
+        checkpoint to every witness; whether all of them cosigned it (True when it names
+        none, or another process appends)."""
+        self.resume_witnessing()
         return self._witnessing is None or self._witnessing.settle(timeout)
 
     def size(self) -> int:

@@ -34,6 +34,7 @@ class LogNode:
         self.ledger = ledger
         self.log = EmbeddedLog.of(ledger)
         self._auth = ledger.consortium.authenticator()
+        ledger.resume_witnessing()  # the node appends: what it left uncosigned goes first
 
     def caller(self, peer_certificate: bytes | None) -> Identity:
         """The member a verified TLS client certificate (DER) names."""

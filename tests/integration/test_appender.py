@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -228,6 +229,44 @@ def test_the_supervised_appender_comes_back_after_sigkill(
         process.stop()
     assert not Path(process.socket).parent.exists()
     assert verify(url).size == 2
+
+
+def test_clients_that_never_answer_the_key_challenge_stop_no_one(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """Neither the serving processes' next connections nor SIGTERM wait on them."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    process = AppenderProcess(workspace.root, url)
+    process.start()
+    stuck: list[socket.socket] = []
+    try:
+        for _ in range(3):
+            conn = socket.socket(socket.AF_UNIX)
+            conn.connect(process.socket)
+            stuck.append(conn)
+        reader = EmbeddedLedger(
+            url,
+            workspace.consortium,
+            workspace.log_signer(),
+            appender=RemoteAppender(process.socket, process.key),
+        )
+        agency = OrgClient(reader, workspace.signer("AGENCY-A"))
+        answered: list[dict[str, object]] = []
+        submit = threading.Thread(
+            target=lambda: answered.append(agency.submit(ev.entitlement_granted(ev.pid()))),
+            daemon=True,
+        )
+        submit.start()
+        submit.join(30)
+        assert answered, "a new connection waited behind the stuck ones"
+        reader.close()
+        started = time.monotonic()
+        process.stop()  # SIGTERM, then SIGKILL after 30 s
+        assert time.monotonic() - started < 10
+    finally:
+        process.stop()
+        for conn in stuck:
+            conn.close()
 
 
 def _running(pid: int) -> bool:

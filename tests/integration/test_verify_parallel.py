@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -133,14 +134,17 @@ def test_a_pool_started_beside_busy_threads_does_not_hang(workspace: Workspace, 
     (a benchmark's ledger, a server's witnesses); a worker forked from it then would
     inherit their locks held, and wait for ever at its first SQLite call."""
     assert SIZE == 120
-    done = subprocess.run(
-        [sys.executable, "-c", BUSY_BESIDE, str(workspace.root), f"sqlite:///{copy}", "10"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "verified"
+    command = [sys.executable, "-c", BUSY_BESIDE, str(workspace.root), f"sqlite:///{copy}", "10"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as run:
+        try:
+            out, err = run.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGKILL)  # its hung workers too
+            raise
+    assert run.returncode == 0, err
+    assert out.strip() == "verified"
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux's CPU affinity")
