@@ -1,8 +1,15 @@
-"""HTTPS to the log node, with this organisation's client certificate."""
+"""HTTPS to the log node, with this organisation's client certificate.
+
+The node's answers are read as sent (no Content-Encoding: a few hundred KiB of gzip
+would inflate to gigabytes in the gateway), at most MAX_ANSWER bytes and within
+ANSWER_S seconds: the node is checked, not trusted, and must not be able to exhaust the
+gateway that checks it.
+"""
 
 from __future__ import annotations
 
 import ssl
+import time
 from typing import Any
 
 import orjson
@@ -12,6 +19,20 @@ from ledger_gw.errors import UnavailableError
 from ledger_gw.remote.wire import error_from_dict
 
 TIMEOUT = urllib3.Timeout(connect=5.0, read=60.0)
+#: The largest answer read: the largest a node gives (256 entries, or 1,000 outcomes) is
+#: a few MiB.
+MAX_ANSWER = 16 << 20
+#: Seconds for a whole answer, however slowly its bytes come.
+ANSWER_S = 120.0
+_CHUNK = 1 << 16
+
+
+class _Answer:
+    """An answer's status and body, read whole."""
+
+    def __init__(self, status: int, data: bytes) -> None:
+        self.status = status
+        self.data = data
 
 
 class NodeClient:
@@ -33,21 +54,60 @@ class NodeClient:
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
         return self._json(
-            self._request(
-                "POST", path, body=orjson.dumps(body), headers={"Content-Type": "application/json"}
-            )
+            self._request("POST", path, body=orjson.dumps(body), content_type="application/json")
         )
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+    def _request(
+        self, method: str, path: str, content_type: str | None = None, **kwargs: Any
+    ) -> _Answer:
+        headers = {"Accept-Encoding": "identity"}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
         try:
-            return self._http.request(method, self.base_url + path, **kwargs)
+            response = self._http.request(
+                method,
+                self.base_url + path,
+                headers=headers,
+                preload_content=False,
+                decode_content=False,
+                **kwargs,
+            )
+            try:
+                answer = _Answer(response.status, self._read(response))
+            except BaseException:
+                response.close()  # part of an answer left unread: the connection goes
+                raise
+            response.release_conn()
+            return answer
         except urllib3.exceptions.HTTPError as exc:
             raise UnavailableError(
                 f"the log node at {self.base_url} cannot be reached: {exc.__class__.__name__}",
                 code="log_node_unreachable",
             ) from None
 
-    def _json(self, response: urllib3.BaseHTTPResponse) -> Any:
+    def _read(self, response: urllib3.BaseHTTPResponse) -> bytes:
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise UnavailableError(
+                f"the log node answered in {encoding[:20]!r}, not as it was asked",
+                code="bad_answer",
+            )
+        deadline = time.monotonic() + ANSWER_S
+        data = bytearray()
+        while chunk := response.read1(_CHUNK):
+            data += chunk
+            if len(data) > MAX_ANSWER:
+                raise UnavailableError(
+                    f"the log node's answer is larger than {MAX_ANSWER} bytes", code="bad_answer"
+                )
+            if time.monotonic() > deadline:
+                raise UnavailableError(
+                    f"the log node's answer took more than {ANSWER_S:.0f} s",
+                    code="log_node_unreachable",
+                )
+        return bytes(data)
+
+    def _json(self, response: _Answer) -> Any:
         try:
             data = orjson.loads(response.data)
         except orjson.JSONDecodeError:
