@@ -21,14 +21,18 @@ def check_purpose(purpose: str) -> str:
 
 
 class Reader:
-    """One query's reader; caches the objects and consents it looks up."""
+    """One query's reader; caches the objects it looks up and what consents allow it."""
 
     def __init__(self, tx: Tx, purpose: str | None) -> None:
         self.tx = tx
         self.org = tx.org
         self.auditor = tx.creator.role == "auditor"
         self.purpose = purpose
-        self._consents: dict[str, list[Obj]] = {}
+        # Whether a consent covers this reader, at this time, for this purpose: per
+        # person and category, judged once. A person's records are many, and an agency
+        # may file many consents about her: one judgement per record would cost every
+        # other reader their product.
+        self._covered: dict[tuple[str, str], bool] = {}
         self._objects: dict[str, Obj | None] = {}
 
     def _object(self, key: str) -> Obj | None:
@@ -37,14 +41,16 @@ class Reader:
         return self._objects[key]
 
     def consented(self, pid: str, category: str) -> bool:
-        if self.purpose is None:
+        purpose = self.purpose
+        if purpose is None:
             return False
-        if pid not in self._consents:
-            self._consents[pid] = consent.for_pid(self.tx, pid)
-        return any(
-            consent.covers(c, self.tx.date, self.org, self.purpose, category)
-            for c in self._consents[pid]
-        )
+        if (pid, category) not in self._covered:
+            consents = consent.for_pid(self.tx, pid)
+            for each in fields.DATA_CATEGORIES | {category}:
+                self._covered[(pid, each)] = any(
+                    consent.covers(c, self.tx.date, self.org, purpose, each) for c in consents
+                )
+        return self._covered[(pid, category)]
 
     def is_party(self, record: Obj) -> bool:
         """The reader is a party to the object this event is about."""

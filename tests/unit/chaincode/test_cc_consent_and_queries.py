@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cc_support import ORG_A, ORG_B, ORG_C, ORG_D, START, Ledger
 
+from chaincode import consent, fields
 from chaincode.errors import (
     ConflictError,
     NotFoundError,
@@ -351,3 +352,24 @@ def test_queries_never_write(ledger: Ledger) -> None:
         ledger.query(org, "referral_chain", records["referral"]["referral_id"])
         ledger.query(org, "event", records["entitlement"]["event_id"], "deduplication")
     assert (len(ledger.stub.puts), len(ledger.stub.events)) == (puts, events)
+
+
+def test_a_reader_judges_each_consent_once_per_category(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An agency that files many consents about one person (naming another agency) must
+    not make every other reader's look at her cost their square."""
+    many = 60
+    for _ in range(many):
+        ledger.submit(ORG_A, consent_granted(grantees=[ORG_B]))
+    judged = 0
+    covers = consent.covers
+
+    def counted(*args: Any) -> bool:
+        nonlocal judged
+        judged += 1
+        return covers(*args)
+
+    monkeypatch.setattr(consent, "covers", counted)
+    assert visible_types(ledger, ORG_C, "referral") == []  # none of them names C
+    assert judged <= many * len(fields.DATA_CATEGORIES)
