@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -296,15 +296,38 @@ def _is_config(block: Any) -> bool:
     return bool(header.type == pb.common.HeaderType.Value("CONFIG"))
 
 
-def find_tx(block: Any, tx_id: str) -> tuple[int, Any, Any] | None:
+Found = tuple[int, Any, Any]  # a transaction's index in its block, envelope and payload
+
+
+class TxIndex:
+    """``find_tx`` over one block, each envelope decoded once however many are looked up:
+    a bundle may name many transactions of one block, and must not cost their square."""
+
+    def __init__(self, block: Any) -> None:
+        self._data = block.data.data
+        self._seen: dict[str, Found] = {}
+        self._next = 0
+
+    def find(self, tx_id: str) -> Found | None:
+        """As ``find_tx``: the first transaction of that ID, or None; DecodeError from an
+        envelope that does not decode before it."""
+        if tx_id in self._seen:
+            return self._seen[tx_id]
+        while self._next < len(self._data):
+            index = self._next
+            envelope = pb.common.Envelope.FromString(self._data[index])
+            payload = pb.common.Payload.FromString(envelope.payload)
+            channel_header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
+            self._next += 1
+            found = self._seen.setdefault(str(channel_header.tx_id), (index, envelope, payload))
+            if channel_header.tx_id == tx_id:
+                return found
+        return None
+
+
+def find_tx(block: Any, tx_id: str) -> Found | None:
     """The transaction's index in the block, its envelope and payload; None if absent."""
-    for index, raw in enumerate(block.data.data):
-        envelope = pb.common.Envelope.FromString(raw)
-        payload = pb.common.Payload.FromString(envelope.payload)
-        channel_header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
-        if channel_header.tx_id == tx_id:
-            return index, envelope, payload
-    return None
+    return TxIndex(block).find(tx_id)
 
 
 def json_object(data: bytes) -> dict[str, Any]:
@@ -316,6 +339,16 @@ def json_object(data: bytes) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class Chain:
+    """A run of blocks found sound, from the one holding a transaction to the head."""
+
+    genesis_hash: bytes
+    msps: dict[str, Msp]  # the channel's, as the run's last configuration left them
+    first: Any  # the block holding the transaction, decoded
+    last: Any
+
+
 def verify_evidence(
     evidence: Evidence,
     *,
@@ -323,7 +356,18 @@ def verify_evidence(
     policy: EndorsementPolicy | None = None,
 ) -> EvidenceReport:
     """Everything an auditor checks, offline. Raises IntegrityError naming the first fault."""
-    genesis = pb.common.Block.FromString(evidence.config_block)
+    blocks = [pb.common.Block.FromString(raw) for raw in evidence.blocks]
+    chain = verify_chain(evidence.config_block, blocks, genesis_hash=genesis_hash)
+    return verify_transaction(chain, evidence.tx_id, find_tx(chain.first, evidence.tx_id), policy)
+
+
+def verify_chain(
+    config_block: bytes, blocks: Sequence[Any], *, genesis_hash: bytes | None = None
+) -> Chain:
+    """The genesis block, then each block of the run (decoded): data, chaining, orderer
+    signatures, under the configuration in force. Raises IntegrityError at the first
+    fault."""
+    genesis = pb.common.Block.FromString(config_block)
     g_hash = block_header_hash(genesis.header)
     if genesis.header.number != 0:
         raise IntegrityError("the configuration block given is not the genesis block")
@@ -334,9 +378,8 @@ def verify_evidence(
     msps = channel_msps(genesis)
     validation = block_validation(genesis)
     configs = {0}  # the configuration blocks whose rules this check follows
-    if not evidence.blocks:
+    if not blocks:
         raise IntegrityError("no blocks in the evidence")
-    blocks = [pb.common.Block.FromString(raw) for raw in evidence.blocks]
     previous = None
     for position, block in enumerate(blocks):
         n = block.header.number
@@ -360,22 +403,28 @@ def verify_evidence(
             msps, validation = channel_msps(block), block_validation(block)
             configs.add(int(n))
         previous = block
-    first = blocks[0]
-    found = find_tx(first, evidence.tx_id)
+    return Chain(g_hash, msps, blocks[0], blocks[-1])
+
+
+def verify_transaction(
+    chain: Chain, tx_id: str, found: Found | None, policy: EndorsementPolicy | None
+) -> EvidenceReport:
+    """The transaction ``found`` in the chain's first block (None: not there): valid,
+    signed by its submitter, endorsed as ``policy`` asks. Raises IntegrityError."""
+    first = chain.first
     if found is None:
-        raise IntegrityError(
-            f"block {first.header.number} does not hold transaction {evidence.tx_id}"
-        )
+        raise IntegrityError(f"block {first.header.number} does not hold transaction {tx_id}")
     index, envelope, payload = found
     flags = first.metadata.metadata[pb.common.BlockMetadataIndex.Value("TRANSACTIONS_FILTER")]
     if index >= len(flags) or flags[index] != VALID:
-        raise IntegrityError(f"transaction {evidence.tx_id} is not marked valid in its block")
+        raise IntegrityError(f"transaction {tx_id} is not marked valid in its block")
+    msps = chain.msps
     signature_header = pb.common.SignatureHeader.FromString(payload.header.signature_header)
     creator, creator_key = _identity(signature_header.creator, msps)
     try:
         verify_low_s(creator_key, envelope.signature, envelope.payload)
     except AuthenticationError as exc:
-        raise IntegrityError(f"the submitter's signature on {evidence.tx_id} fails") from exc
+        raise IntegrityError(f"the submitter's signature on {tx_id} fails") from exc
     tx = pb.transaction.Transaction.FromString(payload.data)
     endorsers: list[str] = []
     for action in tx.actions:
@@ -395,16 +444,16 @@ def verify_evidence(
                 f"endorsed by {sorted(set(endorsers))}: fewer than {policy.required} of "
                 f"{sorted(policy.among)}"
             )
-    last = blocks[-1]
+    last = chain.last
     return EvidenceReport(
-        tx_id=evidence.tx_id,
+        tx_id=tx_id,
         block=int(first.header.number),
         tx_index=index,
         creator=creator,
         endorsers=tuple(sorted(set(endorsers))),
         head=int(last.header.number),
         head_hash=block_header_hash(last.header),
-        genesis_hash=g_hash,
+        genesis_hash=chain.genesis_hash,
     )
 
 

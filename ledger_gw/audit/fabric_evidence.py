@@ -44,6 +44,7 @@ changed in a block fails ``validity_mismatch``.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
@@ -64,14 +65,16 @@ from ledger_gw.audit.evidence import (
     unb64,
 )
 from ledger_gw.audit.fabric_blocks import (
+    Chain,
     EndorsementPolicy,
-    Evidence,
+    Found,
     Msp,
+    TxIndex,
     block_header_hash,
     channel_msps,
-    find_tx,
     json_object,
-    verify_evidence,
+    verify_chain,
+    verify_transaction,
 )
 from ledger_gw.audit.fabric_blocks import _identity as msp_identity  # judge certificates alike
 from ledger_gw.audit.fabric_validity import Attestation, check_validity, open_validity
@@ -154,10 +157,15 @@ class _Parsed:
     channel: str
     chaincode: str
     genesis: bytes
-    blocks: list[bytes]
+    blocks: list[Any]  # decoded, once
     numbers: list[int]
     entries: list[_Entry]
     policy: EndorsementPolicy | None
+    # What each run of blocks and each block were found to be, once however many
+    # entries name them: a bundle of many entries naming one large block must not cost
+    # each of them the whole block.
+    chains: dict[tuple[int, int], Chain | Exception] = field(default_factory=dict)
+    indexes: dict[int, TxIndex] = field(default_factory=dict)
 
 
 def _policy(raw: object) -> EndorsementPolicy | None:
@@ -179,11 +187,11 @@ def _parse(evidence: Mapping[str, Any]) -> _Parsed:
         raise ValueError("evidence.blocks must be a non-empty list")
     if not isinstance(entries_raw, list):
         raise ValueError("evidence.entries must be a list")
-    blocks = [unb64(b) for b in blocks_raw]
     try:
-        numbers = [int(pb.common.Block.FromString(b).header.number) for b in blocks]
+        blocks = [pb.common.Block.FromString(unb64(b)) for b in blocks_raw]
     except DecodeError as exc:
         raise ValueError(f"a block does not decode: {exc}") from exc
+    numbers = [int(b.header.number) for b in blocks]
     entries: list[_Entry] = []
     for raw in entries_raw:
         if (
@@ -193,6 +201,8 @@ def _parse(evidence: Mapping[str, Any]) -> _Parsed:
         ):
             raise ValueError("each evidence entry needs a tx_id string and a block number")
         entries.append(_Entry(raw["tx_id"], raw["block"]))
+    if len(set(entries)) != len(entries):
+        raise ValueError("an evidence entry is listed twice")
     return _Parsed(
         channel=str(evidence.get("channel", "")),
         chaincode=str(evidence.get("chaincode", "")),
@@ -223,7 +233,8 @@ class _Tx:
 
 
 def _read_tx(
-    block_bytes: bytes,
+    block: Any,
+    found: Found | None,
     entry: _Entry,
     msps: dict[str, Msp],
     consortium: Consortium,
@@ -237,8 +248,6 @@ def _read_tx(
     charged with its own fault (the submitter's signature, a forged endorsement, an
     event the endorsers never saw) besides the broken block.
     """
-    block = pb.common.Block.FromString(block_bytes)
-    found = find_tx(block, entry.tx_id)
     position = entry.block * POSITION_STRIDE
     if found is None:
         return _Tx(
@@ -405,8 +414,9 @@ def _runs(parsed: _Parsed) -> list[tuple[_Entry, int, int] | tuple[_Entry, None,
         if not 0 <= start < len(parsed.blocks):
             out.append((entry, None, None))
             continue
-        later = [b for b in starts if b > entry.block]
-        end = min(later[0] - first, len(parsed.blocks) - 1) if later else len(parsed.blocks) - 1
+        later = bisect.bisect_right(starts, entry.block)
+        last = len(parsed.blocks) - 1
+        end = min(starts[later] - first, last) if later < len(starts) else last
         out.append((entry, start, end + 1))
     return out
 
@@ -462,7 +472,7 @@ def verify_fabric(
         "genesis_hash": g_hash.hex(),
         "genesis_pinned": options.genesis_hash is not None,
         "head": head,
-        "head_hash": block_header_hash(pb.common.Block.FromString(parsed.blocks[-1]).header).hex(),
+        "head_hash": block_header_hash(parsed.blocks[-1].header).hex(),
         "policy": None
         if policy is None
         else {"required": policy.required, "among": sorted(policy.among)},
@@ -486,6 +496,10 @@ def verify_fabric(
     return out
 
 
+#: What verifying a run of blocks or a transaction may raise: a fault of the evidence.
+_FAULTS = (IntegrityError, AuthenticationError, DecodeError, IndexError, ValueError)
+
+
 def _verify_entry(
     parsed: _Parsed,
     msps: dict[str, Msp],
@@ -507,17 +521,30 @@ def _verify_entry(
             )
         )
         return None
-    fault: Exception | None = None
+    if (start, stop) not in parsed.chains:
+        try:
+            chain: Chain | Exception = verify_chain(parsed.genesis, parsed.blocks[start:stop])
+        except _FAULTS as exc:
+            chain = exc  # a damaged block may not even decode: still this event's own fault
+        parsed.chains[(start, stop)] = chain
+    chain = parsed.chains[(start, stop)]
+    block = parsed.blocks[start]
+    index = parsed.indexes.setdefault(start, TxIndex(block))
     try:
-        verify_evidence(
-            Evidence(parsed.channel, entry.tx_id, parsed.genesis, tuple(parsed.blocks[start:stop])),
-            policy=policy,
-        )
-    except (IntegrityError, AuthenticationError, DecodeError, IndexError, ValueError) as exc:
-        fault = exc  # a damaged block may not even decode: still this event's own fault
+        found = index.find(entry.tx_id)
+    except (DecodeError, IndexError, ValueError) as exc:
+        failures.append(Failure("malformed_entry", f"{entry.tx_id}: {exc}", position))
+        return None
+    fault = chain if isinstance(chain, Exception) else None
+    if isinstance(chain, Chain):
+        try:
+            verify_transaction(chain, entry.tx_id, found, policy)
+        except _FAULTS as exc:
+            fault = exc
     try:
         tx = _read_tx(
-            parsed.blocks[start],
+            block,
+            found,
             entry,
             msps,
             consortium,
@@ -536,7 +563,6 @@ def _verify_entry(
     failures.extend(tx.failures)
     unattested = attestation.failure is not None
     if not unattested:
-        block = pb.common.Block.FromString(parsed.blocks[start])
         mismatch = check_validity(attestation, block, tx.position % POSITION_STRIDE, tx.position)
         if mismatch is not None:
             failures.append(mismatch)

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger_gw import protos as pb
+from ledger_gw.audit import fabric_blocks as fb_blocks
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.fabric_blocks import EndorsementPolicy, block_header_hash
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE
@@ -539,3 +540,35 @@ def test_a_certificate_the_members_retired_or_never_listed_signs_nothing(
     unlisted = _with_key_periods(fabric, "AGENCY-A", KeyPeriod("00" * 32, epoch))
     assert codes(unlisted) == {"unlisted_certificate"}
     assert codes(_with_key_periods(fabric, "AGENCY-A", KeyPeriod(mine, epoch))) == set()
+
+
+def test_many_entries_naming_one_block_check_it_once(
+    fabric: FabricScenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few bytes an entry, each naming the same (large) block: were the block's run
+    checked again for each, a small bundle would cost minutes of a gateway's CPU."""
+    bundle = _copy(fabric)
+    entries = bundle["evidence"]["entries"]
+    block = entries[0]["block"]
+    entries += [{"tx_id": f"absent-{i}", "block": block} for i in range(500)]
+    runs = 0
+    read_channel = fb_blocks.channel_msps
+
+    def counted(config: Any) -> Any:
+        nonlocal runs
+        runs += 1
+        return read_channel(config)
+
+    monkeypatch.setattr(fb_blocks, "channel_msps", counted)
+    report = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash)
+    assert "not_included" in report.codes
+    assert runs <= len(bundle["evidence"]["blocks"]) + 1  # each run of blocks once
+
+
+def test_an_entry_listed_twice_is_a_malformed_bundle(fabric: FabricScenario) -> None:
+    bundle = _copy(fabric)
+    entries = bundle["evidence"]["entries"]
+    entries.append(dict(entries[0]))
+    report = pinned(fabric, bundle, genesis_hash=fabric.genesis_hash)
+    assert "malformed_bundle" in report.codes
+    assert not report.ok
