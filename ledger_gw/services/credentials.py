@@ -363,6 +363,11 @@ def render_card(
     return card.render(credentials.Credential.parse(text), verified, kind)
 
 
+#: The largest credential status read from another gateway: a status is a few hundred
+#: bytes, and a larger answer is none.
+MAX_STATUS = 64 * 1024
+
+
 def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, Any]:
     """Ask a member's gateway (``POST /v1/credentials/verify``) whether the credential's
     entitlement still stands; its refusal comes back as the same CredentialError."""
@@ -377,7 +382,7 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
-            result = json.load(answer)
+            data = answer.read(MAX_STATUS + 1)
     except urllib.error.HTTPError as exc:
         problem = strict_json.object_of(exc.read(64 * 1024))
         code = str(problem.get("code", "gateway_error"))
@@ -387,6 +392,7 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
         raise UnavailableError(message, code=code) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise UnavailableError(f"cannot reach the gateway at {url}: {exc}") from None
-    if not isinstance(result, dict) or not isinstance(result.get("status"), str):
+    result = strict_json.object_of(data) if len(data) <= MAX_STATUS else {}
+    if not isinstance(result.get("status"), str):
         raise UnavailableError(f"the gateway at {url} answered no credential status")
     return result

@@ -20,6 +20,12 @@ REPLIES = {
     f"/proxy-error{VERIFY}": (502, "text/html", b"<html><body>502 Bad Gateway</body></html>"),
     f"/no-status{VERIFY}": (200, "application/json", b'{"verified": true}'),
     f"/not-an-object{VERIFY}": (200, "application/json", b"[1, 2]"),
+    f"/deep{VERIFY}": (200, "application/json", b"[" * 5_000),
+    f"/huge{VERIFY}": (
+        200,
+        "application/json",
+        b'{"status": "valid", "padding": "' + b"x" * (64 << 20) + b'"}',
+    ),
     f"/revoked{VERIFY}": (
         422,
         "application/problem+json",
@@ -38,7 +44,9 @@ def url() -> Iterator[str]:
         yield base
 
 
-@pytest.mark.parametrize("path", ["/proxy-error", "/no-status", "/not-an-object"])
+@pytest.mark.parametrize(
+    "path", ["/proxy-error", "/no-status", "/not-an-object", "/deep", "/huge"]
+)
 def test_an_answer_that_is_no_status_is_unavailable(url: str, path: str) -> None:
     with pytest.raises(UnavailableError):
         remote_status(url + path, "token", TEXT, "service_continuity")
