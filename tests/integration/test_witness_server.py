@@ -39,6 +39,7 @@ from ledger_gw.witness import (
     request_cosignature,
 )
 from ledger_gw.witness.protocol import AddCheckpoint
+from ledger_gw.witness.server import MAX_PER_ADDRESS
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent
 from tests.support.ledgers import MakeClient, MakeLedger
@@ -290,6 +291,35 @@ def test_a_request_that_never_finishes_does_not_stop_the_witness(
     finally:
         stalled_body.close()
         stalled_headers.close()
+
+
+def _threads(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("\nThreads:", 1)[1].split()[0])
+
+
+def test_many_connections_from_one_address_start_no_more_threads_than_its_share(
+    witness: WitnessProcess, ledger: EmbeddedLedger, client: MakeClient
+) -> None:
+    """Each open connection would hold a thread for as long as it sends a byte now and
+    then; past its share an address's connections are closed unread."""
+    grow(ledger, client, 3)
+    assert witness.proc is not None
+    host, port = witness.url.removeprefix("http://").split(":")
+    before = _threads(witness.proc.pid)
+    held = [socket.create_connection((host, int(port)), timeout=10) for _ in range(40)]
+    try:
+        for conn in held:
+            conn.sendall(b"POST /add-checkpoint HTTP/1.1\r\n")
+        time.sleep(0.2)  # well within the read timeout: every one is still open or refused
+        assert _threads(witness.proc.pid) <= before + MAX_PER_ADDRESS
+    finally:
+        for conn in held:
+            conn.close()
+    deadline = time.monotonic() + 5 * READ_TIMEOUT_S
+    while (answer := witness.post(body(ledger, 0, 3))).status_code != 200:
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.1)
 
 
 def test_concurrent_pushes_from_one_size_advance_it_once(
