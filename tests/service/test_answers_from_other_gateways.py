@@ -44,9 +44,7 @@ def url() -> Iterator[str]:
         yield base
 
 
-@pytest.mark.parametrize(
-    "path", ["/proxy-error", "/no-status", "/not-an-object", "/deep", "/huge"]
-)
+@pytest.mark.parametrize("path", ["/proxy-error", "/no-status", "/not-an-object", "/deep", "/huge"])
 def test_an_answer_that_is_no_status_is_unavailable(url: str, path: str) -> None:
     with pytest.raises(UnavailableError):
         remote_status(url + path, "token", TEXT, "service_continuity")
