@@ -79,18 +79,24 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         reading = Reading(conn, time.monotonic() + READ_TIMEOUT)
         if conn.parser is not None:  # a kept-alive connection: what its parser read ahead
             reading.data += conn.parser.unreader.take_buffered() or b""
-        conn.sock.setblocking(False)
         self.reading.append(reading)
-        if self._tls is not None and not isinstance(conn.sock, ssl.SSLSocket):
-            conn.sock = self._tls.wrap_socket(
-                conn.sock,
-                server_side=True,
-                do_handshake_on_connect=False,
-                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
-            )
-            self._handshake(reading, conn.sock)
+        try:
+            conn.sock.setblocking(False)
+            if self._tls is not None and not isinstance(conn.sock, ssl.SSLSocket):
+                conn.sock = self._tls.wrap_socket(
+                    conn.sock,
+                    server_side=True,
+                    do_handshake_on_connect=False,
+                    suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                )
+                self._handshake(reading, conn.sock)
+                return
+            self._await(reading, selectors.EVENT_READ, self._read)
+        except (OSError, ValueError):
+            # Reset before it was read (wrap_socket asks the peer's address), or closed:
+            # raised out of here, it would end the worker, and every request it serves.
+            self._drop(reading)
             return
-        self._await(reading, selectors.EVENT_READ, self._read)
         self._read(reading, conn.sock)  # a kept-alive client's request is usually there
 
     def _await(self, reading: Reading, events: int, then: Any) -> None:
@@ -102,17 +108,18 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
     def _handshake(self, reading: Reading, _sock: Any) -> None:
         try:
-            reading.conn.sock.do_handshake()
-        except ssl.SSLWantReadError:
-            self._await(reading, selectors.EVENT_READ, self._handshake)
-            return
-        except ssl.SSLWantWriteError:
-            self._await(reading, selectors.EVENT_WRITE, self._handshake)
-            return
-        except OSError:  # SSLError too: no certificate, or not one from a member's CA
+            try:
+                reading.conn.sock.do_handshake()
+            except ssl.SSLWantReadError:
+                self._await(reading, selectors.EVENT_READ, self._handshake)
+                return
+            except ssl.SSLWantWriteError:
+                self._await(reading, selectors.EVENT_WRITE, self._handshake)
+                return
+            self._await(reading, selectors.EVENT_READ, self._read)
+        except (OSError, ValueError):  # SSLError too: no certificate, or not a member's
             self._drop(reading)
             return
-        self._await(reading, selectors.EVENT_READ, self._read)
         self._read(reading, reading.conn.sock)  # the request may have come with the hello
 
     def _read(self, reading: Reading, _sock: Any) -> None:

@@ -6,6 +6,7 @@ import base64
 import socket
 import sqlite3
 import ssl
+import struct
 import time
 from contextlib import closing
 from pathlib import Path
@@ -137,6 +138,20 @@ def test_clients_that_never_finish_do_not_stall_the_node(site: Site, stall: str)
     finally:
         for conn in held:
             conn.close()
+
+
+def test_connections_reset_before_they_are_read_do_not_end_the_worker(site: Site) -> None:
+    """Anyone may connect and reset at once (no certificate needed): the worker's event
+    loop wraps each connection for TLS, which a reset one makes fail."""
+    log = site.node / "node.log"
+    before = log.read_text().count("exited with code")
+    for _ in range(300):
+        conn = socket.create_connection(_address(site), timeout=10)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+    with _member_socket(site) as member:
+        assert _answer(member, SIZE) == b"HTTP/1.1 200 OK"
+    assert log.read_text().count("exited with code") == before
 
 
 def test_a_body_past_the_nodes_limit_is_refused_unread(site: Site) -> None:
