@@ -8,6 +8,7 @@ having to reproduce both signed roots.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 
@@ -42,7 +43,7 @@ class TileClient:
             raise AuditError(
                 f"{self.prefix}{path} answered {error.code}: {detail}", code="log_refused"
             ) from None
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:  # no HTTP answer at all
             raise UnavailableError(f"cannot reach {self.prefix}{path}: {exc}") from exc
 
     def latest_checkpoint(self) -> str:

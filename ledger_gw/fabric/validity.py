@@ -18,6 +18,7 @@ Blocks never change once cut, so each process reads a block's leaves once per pe
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -162,7 +163,7 @@ class HttpAttester:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
                 body = reply.read(MAX_STATEMENT + 1)
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise UnavailableError(f"{self.url} did not answer: {exc}") from exc
         if len(body) > MAX_STATEMENT:
             raise UnavailableError(f"{self.url} answered more than a statement")

@@ -23,6 +23,7 @@ the witness quorum has cosigned: an event not yet under one is refused for now
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -390,7 +391,7 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
         if code.startswith("credential_"):
             raise CredentialError(message, code=code) from None
         raise UnavailableError(message, code=code) from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
         raise UnavailableError(f"cannot reach the gateway at {url}: {exc}") from None
     result = strict_json.object_of(data) if len(data) <= MAX_STATUS else {}
     if not isinstance(result.get("status"), str):

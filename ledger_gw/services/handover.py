@@ -13,6 +13,7 @@ signed request and checks.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import urllib.error
 import urllib.request
 import uuid
@@ -211,7 +212,7 @@ def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
         raise UnavailableError(
             f"the referring gateway failed ({exc.code})", code="peer_unavailable"
         ) from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise UnavailableError(
             f"the referring gateway cannot be reached: {exc}", code="peer_unavailable"
         ) from None

@@ -8,6 +8,7 @@ sent once more from that size.
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -77,7 +78,7 @@ def _send(url: str, note: str, size: int, old_size: int, prove: Prover, timeout:
     except urllib.error.HTTPError as error:
         with error:
             raise _refusal(error) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, http.client.HTTPException) as exc:
         raise WitnessUnavailableError(f"witness {url}: {exc}") from exc
 
 

@@ -5,14 +5,21 @@ the caller."""
 
 from __future__ import annotations
 
+import base64
+import socketserver
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from ledger_gw.audit.tile_client import TileClient
 from ledger_gw.errors import AuditError, CredentialError, RejectedError, UnavailableError
+from ledger_gw.fabric.validity import HttpAttester
 from ledger_gw.services.credentials import remote_status
 from ledger_gw.services.handover import _fetch
+from ledger_gw.witness.client import request_cosignature
+from ledger_gw.witness.errors import WitnessUnavailableError
 from tests.support.canned_http import serving
 
 VERIFY = "/v1/credentials/verify"
@@ -67,3 +74,40 @@ def test_a_logs_refusal_that_does_not_read_is_still_a_refusal(url: str) -> None:
     with pytest.raises(AuditError) as caught:
         TileClient(url + "/tiles").latest_checkpoint()
     assert caught.value.code == "log_refused"
+
+
+@pytest.fixture(scope="module")
+def no_http() -> Iterator[str]:
+    """A server that answers every request with something that is not HTTP."""
+
+    class Garbage(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(65536)
+            self.request.sendall(b"SPEAKS NO HTTP\r\n\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+ROOT = base64.b64encode(bytes(32)).decode()
+NOTE = f"o\n1\n{ROOT}\n\n\u2014 o {base64.b64encode(bytes(68)).decode()}\n"  # it parses
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda url: remote_status(url, "t", TEXT, "referral"), id="credential"),
+        pytest.param(lambda url: _fetch(url + "/handover", {}), id="handover"),
+        pytest.param(lambda url: TileClient(url).latest_checkpoint(), id="tiles"),
+        pytest.param(lambda url: request_cosignature(url, NOTE, 0, None), id="witness"),
+        pytest.param(lambda url: HttpAttester("AGENCY-A", url).statement(1), id="validity"),
+    ],
+)
+def test_a_server_that_speaks_no_http_is_unreachable(no_http: str, call: Any) -> None:
+    with pytest.raises((UnavailableError, WitnessUnavailableError)):  # a witness's own
+        call(no_http)
