@@ -15,8 +15,9 @@
 #   network/network.sh deploy NAME PORT_OFFSET -- COMMAND...
 #       another chaincode-as-a-service NAME, under the same endorsement policy: COMMAND is
 #       started once per organisation (stopped by `down`) with CHAINCODE_SERVER_ADDRESS
-#       (127.0.0.1:peer port + PORT_OFFSET), CHAINCODE_ID and CHAINCODE_TLS_{CERT,KEY,CLIENT_CA}
-#       in its environment; benchmarks use it to run a bare chaincode beside the contract.
+#       (127.0.0.1:peer port + PORT_OFFSET), CHAINCODE_ID, CHAINCODE_TLS_{CERT,KEY,CLIENT_CA}
+#       and CHAINCODE_CONSORTIUM in its environment; benchmarks use it to run a bare
+#       chaincode beside the contract.
 #
 # FABRIC_HOME is the official release layout: bin/{peer,orderer,configtxgen,osnadmin,
 # cryptogen}, builders/ccaas/, config/. State (crypto, ledgers, logs, pids, profile.json
@@ -352,7 +353,8 @@ start_extra_servers() { # deploy: COMMAND once per organisation, told where and 
     log "chaincode $CC_NAME of $org on $(cc_addr "$org")"
     start_bg "chaincode-$CC_NAME-$org" env CHAINCODE_SERVER_ADDRESS="$(cc_addr "$org")" \
       CHAINCODE_ID="$(cat "$pkgdir/package-id")" CHAINCODE_TLS_CERT="$pkgdir/tls/server.pem" \
-      CHAINCODE_TLS_KEY="$pkgdir/tls/server.key" CHAINCODE_TLS_CLIENT_CA="$pkgdir/tls/ca.pem" "$@"
+      CHAINCODE_TLS_KEY="$pkgdir/tls/server.key" CHAINCODE_TLS_CLIENT_CA="$pkgdir/tls/ca.pem" \
+      CHAINCODE_CONSORTIUM="$STATE/workspace/consortium.json" "$@"
   done
   for org in "${PEER_ORGS[@]}"; do wait_port "$(cc_port "$org")" "chaincode $CC_NAME of $org"; done
 }
