@@ -65,9 +65,11 @@ class ReaderSource:
 
 @dataclass(frozen=True)
 class Observation:
-    """What one poll established: ``status`` is "first", "unchanged", "extended" or
-    "uncosigned" (consistent, but short of the quorum: not trusted, the state kept);
-    ``witnesses`` names the consortium's witnesses whose cosignatures verified."""
+    """What one poll established: ``status`` is "first", "unchanged", "extended",
+    "uncosigned" (consistent, but short of the quorum: not trusted, the state kept) or
+    "behind" (smaller than the trusted one, which was not witnessed, or this one is not:
+    late rather than rolled back); ``witnesses`` names the consortium's witnesses whose
+    cosignatures verified."""
 
     status: str
     old_size: int | None
@@ -95,6 +97,7 @@ class Monitor:
         self.origin = validity_origin or consortium.origin
         self.log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self.witnesses = consortium.witness_verifiers()
+        self.consortium_quorum = consortium.witness_quorum
         required = consortium.witness_quorum if quorum is None else quorum
         self.quorum = max(required, consortium.witness_quorum) if self.validity else required
 
@@ -119,6 +122,14 @@ class Monitor:
             return None
         except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError) as exc:
             raise AuditError(f"monitor state {self.state_path} is unreadable: {exc}") from exc
+
+    def _trusted_cosigners(self) -> int:
+        """How many witnesses cosigned the trusted checkpoint (0 when it does not say)."""
+        try:
+            note = json.loads(self.state_path.read_text())["note"]
+            return len(self._open(str(note)).witnesses)
+        except (OSError, ValueError, KeyError, TypeError, ckpt.CheckpointError):
+            return 0
 
     def _save(self, cp: ckpt.Checkpoint, note: str) -> None:
         state = {"origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash), "note": note}
@@ -149,10 +160,16 @@ class Monitor:
             self._save(new, note)
             return Observation("first", None, new.size, root, cosigners)
         if new.size < old.size:
-            raise LogInconsistentError(
-                f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
-                f"smaller than the trusted {old.size}"
-            )
+            # An honest log serves its latest witnessed checkpoint, which never shrinks;
+            # before the witnesses' quorum, and for a watcher that trusted less, a smaller
+            # one is only late.
+            witnessed = self.consortium_quorum
+            if len(cosigners) >= witnessed and self._trusted_cosigners() >= witnessed:
+                raise LogInconsistentError(
+                    f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
+                    f"smaller than the trusted {old.size}"
+                )
+            return Observation("behind", old.size, new.size, root, cosigners)
         if new.size == old.size:
             if new.root_hash != old.root_hash:
                 raise LogInconsistentError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,18 +86,52 @@ def test_monitor_extends_then_detects_fork(audit_ws: Workspace, tmp_path: Path) 
 
 
 def test_monitor_refuses_rollback(audit_ws: Workspace, tmp_path: Path) -> None:
-    ledger = EmbeddedLedger(
-        f"sqlite:///{tmp_path / 'l.db'}", audit_ws.consortium, audit_ws.log_signer()
-    )
+    """On a log of a consortium without witnesses, whose latest checkpoint is what it
+    serves; with witnesses, see the next test."""
+    unwitnessed = replace(audit_ws.consortium, witness_quorum=0)
+    ledger = EmbeddedLedger(f"sqlite:///{tmp_path / 'l.db'}", unwitnessed, audit_ws.log_signer())
     try:
         client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
         client.submit(ev.independent(0))
         old_note = ledger.log.checkpoint()
         client.submit(ev.independent(1))
-        monitor = Monitor(tmp_path / "m.json", audit_ws.consortium, quorum=0)
+        monitor = Monitor(tmp_path / "m.json", unwitnessed)
         monitor.poll(ReaderSource(ledger.log))
         with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
             monitor.observe(old_note, [])
+    finally:
+        ledger.close()
+
+
+def test_a_smaller_checkpoint_is_a_rollback_only_between_witnessed_ones(
+    audit_ws: Workspace, audit_witnesses: TestWitnesses, tmp_path: Path
+) -> None:
+    """A log serves its latest witnessed checkpoint: smaller than one a watcher trusted
+    with less than the witnesses' quorum (its own choice, or a state file from before),
+    it is late, not rolled back; smaller than a witnessed one, and witnessed itself, it
+    is rolled back."""
+    consortium = audit_ws.consortium
+    ledger = EmbeddedLedger(f"sqlite:///{tmp_path / 'l.db'}", consortium, audit_ws.log_signer())
+    try:
+        client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
+        for i in range(3):
+            client.submit(ev.independent(i))
+        audit_witnesses.forget()
+        asked = [w for w in endpoints(consortium) if w.org_id in ("AGENCY-A", "AGENCY-B")]
+        witnessed = Cosigner(ledger.engine, consortium).ask(asked, None)  # size 3
+        client.submit(ev.independent(3))  # size 4, the log's signature alone
+
+        lenient = Monitor(tmp_path / "lenient.json", consortium, quorum=0)
+        assert lenient.poll(ReaderSource(ledger.log)).new_size == 4
+        seen = lenient.observe(witnessed, [])
+        assert (seen.status, seen.old_size, seen.new_size) == ("behind", 4, 3)
+        assert json.loads((tmp_path / "lenient.json").read_text())["size"] == 4
+
+        strict = Monitor(tmp_path / "strict.json", consortium)
+        Cosigner(ledger.engine, consortium).ask(asked, None)  # size 4, witnessed
+        assert strict.poll(ReaderSource(ledger.log)).status == "first"
+        with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
+            strict.observe(witnessed, [])
     finally:
         ledger.close()
 
