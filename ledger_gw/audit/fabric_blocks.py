@@ -356,17 +356,16 @@ def verify_evidence(
     policy: EndorsementPolicy | None = None,
 ) -> EvidenceReport:
     """Everything an auditor checks, offline. Raises IntegrityError naming the first fault."""
-    blocks = [pb.common.Block.FromString(raw) for raw in evidence.blocks]
-    chain = verify_chain(evidence.config_block, blocks, genesis_hash=genesis_hash)
+    chain = verify_chain(evidence.config_block, evidence.blocks, genesis_hash=genesis_hash)
     return verify_transaction(chain, evidence.tx_id, find_tx(chain.first, evidence.tx_id), policy)
 
 
 def verify_chain(
     config_block: bytes, blocks: Sequence[Any], *, genesis_hash: bytes | None = None
 ) -> Chain:
-    """The genesis block, then each block of the run (decoded): data, chaining, orderer
-    signatures, under the configuration in force. Raises IntegrityError at the first
-    fault."""
+    """The genesis block, then each block of the run (raw, or decoded already): data,
+    chaining, orderer signatures, under the configuration in force. Raises
+    IntegrityError at the first fault."""
     genesis = pb.common.Block.FromString(config_block)
     g_hash = block_header_hash(genesis.header)
     if genesis.header.number != 0:
@@ -380,6 +379,7 @@ def verify_chain(
     configs = {0}  # the configuration blocks whose rules this check follows
     if not blocks:
         raise IntegrityError("no blocks in the evidence")
+    blocks = [pb.common.Block.FromString(b) if isinstance(b, bytes) else b for b in blocks]
     previous = None
     for position, block in enumerate(blocks):
         n = block.header.number
