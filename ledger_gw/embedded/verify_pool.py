@@ -155,8 +155,10 @@ class Checker:
             # Forked from a server process of one thread, never from the caller: another
             # thread of the caller may be inside SQLite or OpenSSL at that moment, and a
             # worker forked from it would wait for ever on a lock held by no one. The
-            # server imports this module, not the caller's main one; a worker reads the
-            # trust roots from the consortium file's own form.
+            # server imports this module; a worker, as a spawned one would, also imports
+            # the caller's main module unless it is a package's __main__ (a script that
+            # verifies keeps its work under `if __name__ == "__main__"`). A worker reads
+            # the trust roots from the consortium file's own form.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
             self._pool = ProcessPoolExecutor(
