@@ -36,7 +36,9 @@ blp = Blueprint(
 @blp.response(200, RegistrationListOut)
 def search(args: dict[str, Any]) -> Any:
     """This agency's own registrations, oldest first; with `q`, those it finds in their
-    attributes, pseudonymous ID or person ID. Never another agency's."""
+    attributes, pseudonymous ID or person ID. Never another agency's. A search reads at
+    most 5,000 registrations a page: a page may then hold fewer than `limit`, or none,
+    and `next` where the search goes on."""
     page = registrations.search(
         gateway(), caller(), args.get("q"), args.get("cursor"), args["limit"]
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from typing import Any
 
@@ -21,7 +21,15 @@ from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_h
 from ledger_gw.pseudonym import new_salt as _new_salt
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pages import DEFAULT_LIMIT, Key, Page, check_limit, decode_as, page_of
+from ledger_gw.services.pages import (
+    DEFAULT_LIMIT,
+    Key,
+    Page,
+    check_limit,
+    decode_as,
+    encode,
+    page_of,
+)
 
 DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
 MAX_DOCUMENT_BYTES = 1 << 20
@@ -116,7 +124,10 @@ def search(
     agency's database is searched: no other agency's people, and nothing on the ledger.
 
     Read in order from where the cursor points and no further than the page needs: an
-    agency's list of people grows without bound, its pages must not cost more with it."""
+    agency's list of people grows without bound, its pages must not cost more with it.
+    A search reads at most MAX_SCANNED of them a page (each one decrypted to be
+    searched): a page it ends short of `limit`, even empty, has a cursor where the
+    search goes on."""
     check_limit(limit)
     needle = (q or "").casefold()
     query = select(Person).order_by(Person.created_at, Person.id)
@@ -131,11 +142,26 @@ def search(
         closing(s.scalars(query.execution_options(yield_per=_CHUNK))) as rows,
     ):
         people = (_view(p) for p in rows)
-        found = (v for v in people if not needle or needle in _haystack(v))
-        return page_of("registrations", found, _position, limit)
+        if not needle:
+            return page_of("registrations", people, _position, limit)
+        return _searched(people, needle, limit)
 
 
 _CHUNK = 500  # rows fetched at a time while searching
+#: Registrations a page of a search reads at most.
+MAX_SCANNED = 5_000
+
+
+def _searched(people: Iterable[dict[str, Any]], needle: str, limit: int) -> Page[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for scanned, view in enumerate(people, 1):
+        if needle in _haystack(view):
+            found.append(view)
+            if len(found) > limit:
+                return Page(found[:limit], encode("registrations", _position(found[limit - 1])))
+        if scanned >= MAX_SCANNED:
+            return Page(found, encode("registrations", _position(view)))
+    return Page(found, None)
 
 
 def _after(key: Key) -> tuple[dt.datetime, str]:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from api_helpers import Api
 
+from ledger_gw.services import registrations
 from tests.support.events import (
     consent_granted,
     entitlement_granted,
@@ -139,6 +140,31 @@ def test_registrations_search_only_the_agencys_own_people(api: Api) -> None:
     assert found("AGENCY-A", pid_a) == [fatima_a.get_json()["person_id"]]
     every = api.as_("AGENCY-A", "agency-reader").get("/v1/registrations").get_json()
     assert [r["attributes"] for r in every["registrations"]] == [FATIMA, OMAR]
+
+
+def test_a_search_page_reads_a_bounded_number_of_registrations(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each registration is decrypted to be searched: a page reads at most so many, and
+    a text found nowhere among them gives an empty page that goes on, not a read of the
+    agency's whole list."""
+    monkeypatch.setattr(registrations, "MAX_SCANNED", 3)
+    people = [
+        {"given_name": f"Person{i}", "family_name": "Nadir", "date_of_birth": "1990-01-01"}
+        for i in range(7)
+    ]
+    ids = []
+    for attributes in people:
+        made = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": attributes})
+        assert made.status_code == 201
+        ids.append(made.get_json()["person_id"])
+    reader = api.as_("AGENCY-A", "agency-reader")
+    first = reader.get("/v1/registrations?q=person6&limit=5").get_json()
+    assert first["registrations"] == []  # three read, none of them her
+    assert first["next"] is not None
+    url = "/v1/registrations?q=person6&limit=5"
+    assert [r["person_id"] for r in _all_pages(api, "AGENCY-A", url, "registrations")] == [ids[6]]
+    assert len(reader.get("/v1/registrations?limit=5").get_json()["registrations"]) == 5
 
 
 def test_already_registered_names_the_existing_registration(api: Api) -> None:
