@@ -135,6 +135,10 @@ class SealedHandover(Base):
     __tablename__ = "handovers"
 
     referral_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # Erasing her deletes the package (None: sealed before packages named their person).
+    person_id: Mapped[str | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     to_org: Mapped[str] = mapped_column(String(32))
     document_hash: Mapped[str] = mapped_column(String(64))
     sealed: Mapped[bytes] = mapped_column(LargeBinary)

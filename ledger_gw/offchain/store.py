@@ -8,6 +8,9 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +30,7 @@ from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 30_000
+PURGE_RETRY_S = 1.0  # between tries to empty the WAL after an erasure
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
 
 
@@ -61,6 +65,8 @@ class OffchainStore:
         # do not wait for the disk; the next FULL commit makes those records durable.
         self._audit = make_engine(url, synchronous="NORMAL")
         self._audit_rows: Grouped[Mapping[str, Any], None] = Grouped(self._write_audit)
+        self._purging = threading.Lock()
+        self._purger: threading.Thread | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -104,17 +110,38 @@ class OffchainStore:
 
     def purge_deleted(self) -> None:
         """After an erasure on SQLite: move the WAL into the database and truncate it, so
-        that no older copy of an erased page stays in the WAL file. (PostgreSQL keeps dead
-        rows until VACUUM reclaims them: protect its storage accordingly.)"""
-        if self.engine.dialect.name != "sqlite":
+        that no older copy of an erased page stays in the WAL file. A reader in the way
+        makes the checkpoint give up: it is tried again in the background until it is
+        done (and once more when the store is next migrated, as at every start, for an
+        erasure a crash interrupted). (PostgreSQL keeps dead rows until VACUUM reclaims
+        them: protect its storage accordingly.)"""
+        if self.engine.dialect.name != "sqlite" or self._truncated():
             return
+        _log.warning("off-chain store of %s: WAL not emptied yet after an erasure", self.org_id)
+        with self._purging:
+            if self._purger is not None and self._purger.is_alive():
+                return
+            self._purger = threading.Thread(
+                target=self._purge_until_done, name="offchain-purge", daemon=True
+            )
+            self._purger.start()
+
+    def _truncated(self) -> bool:
         raw = self.engine.raw_connection()  # outside any transaction, as checkpoints must be
         try:
             busy, _, _ = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
             raw.close()
-        if busy:  # the erasure stands; the next checkpoint may still keep old frames
-            _log.warning("off-chain store of %s: WAL not emptied after an erasure", self.org_id)
+        return not busy
+
+    def _purge_until_done(self) -> None:
+        try:
+            while not self._truncated():
+                time.sleep(PURGE_RETRY_S)
+        except (SQLAlchemyError, sqlite3.Error):  # the store was closed meanwhile
+            _log.warning("off-chain store of %s: WAL purge given up", self.org_id)
+            return
+        _log.info("off-chain store of %s: WAL emptied after an erasure", self.org_id)
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (idempotent, concurrency-safe)."""
@@ -125,6 +152,7 @@ class OffchainStore:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+        self.purge_deleted()
 
     def ping(self) -> None:
         gone = file_gone(self.engine)

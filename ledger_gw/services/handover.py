@@ -113,6 +113,7 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
         s.add(
             SealedHandover(
                 referral_id=referral_id,
+                person_id=person.id,
                 to_org=binding.to_org,
                 document_hash=handover.document_hash,
                 sealed=package,
@@ -161,6 +162,7 @@ def release(
     )
     _remember(gateway, request, now)
     for org, store in gateway.stores.items():
+        refused: LedgerError | None = None
         with store.session() as s:
             s.execute(delete(SealedHandover).where(SealedHandover.expires_at < now))
             row = s.get(SealedHandover, referral_id)
@@ -172,16 +174,23 @@ def release(
                 )
             holder = Caller(token_id="", org=org, role=Role.AGENCY_WRITER)
             try:
-                _require_shareable(gateway, holder, _referral(gateway, holder, referral_id))
-            except (TransitionError, ForbiddenError):
-                s.delete(row)  # nothing more may be shared: the package goes now
-                s.commit()
-                raise
+                referral = _referral(gateway, holder, referral_id)
+                _require_shareable(gateway, holder, referral)
+                if s.scalar(select(Person.id).where(Person.pid == referral["pid"])) is None:
+                    raise _awaits_none()  # erased since (a package sealed before it named her)
+            except (TransitionError, ForbiddenError, NotFoundError) as exc:
+                refused = exc  # nothing more may be shared: the package goes now
             sealed = row.sealed
             s.delete(row)
         store.purge_deleted()
+        if refused is not None:
+            raise refused
         return sealed
-    raise NotFoundError("no hand-over awaits for this referral", code="handover_not_found")
+    raise _awaits_none()
+
+
+def _awaits_none() -> NotFoundError:
+    return NotFoundError("no hand-over awaits for this referral", code="handover_not_found")
 
 
 _REFUSALS: dict[int, type[RejectedError]] = {

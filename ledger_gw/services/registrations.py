@@ -212,15 +212,17 @@ def correct(
 
 
 def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
-    """Delete her record, documents and salts; returns the pid for the audit log."""
+    """Delete her record, documents, salts and any hand-over package sealed from them;
+    returns the pid for the audit log."""
     store = gateway.store(caller.org)
     with store.session() as s:
         person = s.get(Person, person_id)
-        if person is None:
-            raise _not_found(person_id)
-        pid = person.pid
-        s.delete(person)
-    store.purge_deleted()
+        pid = None if person is None else person.pid
+        if person is not None:
+            s.delete(person)  # the database deletes her documents and packages with her
+    store.purge_deleted()  # a retry after a crash too: what was erased leaves the WAL
+    if pid is None:
+        raise _not_found(person_id)
     return pid
 
 

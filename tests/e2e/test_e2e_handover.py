@@ -249,3 +249,38 @@ def test_no_plaintext_in_a_third_agencys_or_the_logs_files(pair: Pair) -> None:
         for secret in secrets:
             assert secret not in data, f"{secret!r} found in {f}"
     assert _package_count(pair, rid) == 0  # and the sender keeps no package once fetched
+
+
+@pytest.mark.parametrize("sealed_before_packages_named_her", [False, True])
+def test_erasing_her_withdraws_the_package(
+    pair: Pair, sealed_before_packages_named_her: bool
+) -> None:
+    """Her erasure at the referring agency takes the package with it: the receiver gets
+    neither her data nor the salt that would link the ledger's hash to her."""
+    registered = requests.post(
+        f"{pair.a}/v1/registrations",
+        headers=pair.tokens["AGENCY-A"],
+        json={
+            "attributes": {
+                **ATTRIBUTES,
+                "given_name": f"Zubeida{int(sealed_before_packages_named_her)}",
+            }
+        },
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    her = Pair(pair.root, pair.a, pair.b, pair.tokens, registered.json()["pid"])
+    rid, _ = _referral(her)
+    if sealed_before_packages_named_her:
+        with sqlite3.connect(pair.root / "offchain-AGENCY-A.db") as db:
+            db.execute("UPDATE handovers SET person_id = NULL WHERE referral_id = ?", (rid,))
+    erased = requests.delete(
+        f"{pair.a}/v1/registrations/{registered.json()['person_id']}",
+        headers=pair.tokens["AGENCY-A"],
+        timeout=30,
+    )
+    assert erased.status_code == 204, erased.text
+    before = _b_persons(pair)
+    _refused(_take(pair, rid), 404, "handover_not_found")
+    assert _b_persons(pair) == before
+    assert _package_count(pair, rid) == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -189,6 +192,72 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         assert [s for s in secrets if s in data] == []
     finally:
         gw.close()
+
+
+def _stored(name: bytes, where: Path) -> bool:
+    files = [where / "o.db", where / "o.db-wal"]
+    return any(name in f.read_bytes() for f in files if f.exists())
+
+
+def _erased_in_wal(tmp_path: Path, name: bytes) -> OffchainStore:
+    """A store whose last erasure is committed and still in the WAL (the purge after it
+    not yet done)."""
+    store = OffchainStore("AGENCY-A", f"sqlite:///{tmp_path / 'o.db'}")
+    store.migrate()
+    with store.session() as s:
+        s.add(Person(id="p1", pid="k1.x", attributes={"given_name": name.decode()}))
+    with store.session() as s:
+        s.delete(s.get(Person, "p1"))
+    assert _stored(name, tmp_path)  # the check can see it
+    return store
+
+
+def test_an_erasure_a_reader_held_up_leaves_the_wal_once_the_reader_is_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checkpoint that empties the WAL gives up while a reader holds an older
+    snapshot: the erasure stands, and the purge is tried again until it is done."""
+    monkeypatch.setattr("ledger_gw.offchain.store._BUSY_TIMEOUT_MS", 200)
+    monkeypatch.setattr("ledger_gw.offchain.store.PURGE_RETRY_S", 0.1)
+    store = _erased_in_wal(tmp_path, b"Mnbvcxylkj")
+    reader = sqlite3.connect(tmp_path / "o.db")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM persons").fetchone()  # an older snapshot
+        store.purge_deleted()
+        assert _stored(b"Mnbvcxylkj", tmp_path)  # held up
+    finally:
+        reader.close()
+    deadline = time.monotonic() + 10
+    while _stored(b"Mnbvcxylkj", tmp_path):
+        assert time.monotonic() < deadline, "the WAL still holds an erased record"
+        time.sleep(0.05)
+
+
+CRASHES_AFTER_ERASING = """
+import os, sys
+from pathlib import Path
+from ledger_gw.offchain.models import Person
+from ledger_gw.offchain.store import OffchainStore
+store = OffchainStore("AGENCY-A", f"sqlite:///{Path(sys.argv[1]) / 'o.db'}")
+store.migrate()
+with store.session() as s:
+    s.add(Person(id="p1", pid="k1.x", attributes={"given_name": "Poiuztrewq"}))
+with store.session() as s:
+    s.delete(s.get(Person, "p1"))
+os._exit(137)  # killed between the erasure's commit and its purge
+"""
+
+
+def test_an_erasure_a_crash_interrupted_leaves_the_wal_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    crashed = subprocess.run([sys.executable, "-c", CRASHES_AFTER_ERASING, str(tmp_path)])
+    assert crashed.returncode == 137
+    assert _stored(b"Poiuztrewq", tmp_path)
+    restarted = OffchainStore("AGENCY-A", f"sqlite:///{tmp_path / 'o.db'}")
+    restarted.migrate()  # as every start does
+    assert not _stored(b"Poiuztrewq", tmp_path)
 
 
 def test_a_database_from_before_token_expiry_migrates_with_its_tokens(tmp_path: Path) -> None:
