@@ -205,12 +205,7 @@ def test_the_supervised_appender_comes_back_after_sigkill(
     try:
         assert process.pid is not None  # what `ps` shows every local user: not the URL
         assert b"s3cret" not in Path(f"/proc/{process.pid}/cmdline").read_bytes()
-        reader = EmbeddedLedger(
-            url,
-            workspace.consortium,
-            workspace.log_signer(),
-            appender=RemoteAppender(process.socket, process.key),
-        )
+        reader = _served_by(workspace, url, process)
         agency = OrgClient(reader, workspace.signer("AGENCY-A"))
         assert agency.submit(ev.entitlement_granted(ev.pid()))["type"] == "entitlement.granted"
         assert process.pid is not None
@@ -231,6 +226,16 @@ def test_the_supervised_appender_comes_back_after_sigkill(
     assert verify(url).size == 2
 
 
+def _served_by(workspace: Workspace, url: str, process: AppenderProcess) -> EmbeddedLedger:
+    """A serving process's ledger, appending through ``process``."""
+    return EmbeddedLedger(
+        url,
+        workspace.consortium,
+        workspace.log_signer(),
+        appender=RemoteAppender(process.socket, process.key),
+    )
+
+
 def test_clients_that_never_answer_the_key_challenge_stop_no_one(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -244,12 +249,7 @@ def test_clients_that_never_answer_the_key_challenge_stop_no_one(
             conn = socket.socket(socket.AF_UNIX)
             conn.connect(process.socket)
             stuck.append(conn)
-        reader = EmbeddedLedger(
-            url,
-            workspace.consortium,
-            workspace.log_signer(),
-            appender=RemoteAppender(process.socket, process.key),
-        )
+        reader = _served_by(workspace, url, process)
         agency = OrgClient(reader, workspace.signer("AGENCY-A"))
         answered: list[dict[str, object]] = []
         submit = threading.Thread(

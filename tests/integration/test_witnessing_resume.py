@@ -28,6 +28,16 @@ def _left_uncosigned(workspace: Workspace, ledger_url: str) -> None:
         stopped.close()
 
 
+def _next_process(workspace: Workspace, ledger_url: str) -> EmbeddedLedger:
+    """The ledger as the next process that appends opens it, witnesses named."""
+    return EmbeddedLedger(
+        ledger_url,
+        workspace.consortium,
+        workspace.log_signer(),
+        witnesses=endpoints(workspace.consortium),
+    )
+
+
 def _cosigners(ledger: EmbeddedLedger) -> set[str]:
     _, note = ledger.log.sized_checkpoint(None)
     witnesses = endpoints(ledger.consortium)
@@ -38,12 +48,7 @@ def test_a_log_node_offers_what_it_left_uncosigned_when_it_starts(
     workspace: Workspace, witnesses: TestWitnesses, ledger_url: str
 ) -> None:
     _left_uncosigned(workspace, ledger_url)
-    ledger = EmbeddedLedger(
-        ledger_url,
-        workspace.consortium,
-        workspace.log_signer(),
-        witnesses=endpoints(workspace.consortium),
-    )
+    ledger = _next_process(workspace, ledger_url)
     node = LogNode(ledger)
     try:
         assert _cosigners(ledger) == set()
@@ -60,12 +65,7 @@ def test_settling_the_witnesses_offers_them_the_latest_checkpoint(
     workspace: Workspace, witnesses: TestWitnesses, ledger_url: str
 ) -> None:
     _left_uncosigned(workspace, ledger_url)
-    ledger = EmbeddedLedger(
-        ledger_url,
-        workspace.consortium,
-        workspace.log_signer(),
-        witnesses=endpoints(workspace.consortium),
-    )
+    ledger = _next_process(workspace, ledger_url)
     try:
         assert ledger.settle_witnesses(WAIT_S)
         assert _cosigners(ledger) == {"AGENCY-A", "AUDITOR-X"}

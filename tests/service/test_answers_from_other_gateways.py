@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import socketserver
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +19,7 @@ from ledger_gw.services.credentials import remote_status
 from ledger_gw.services.handover import _fetch
 from ledger_gw.witness.client import request_cosignature
 from ledger_gw.witness.errors import WitnessUnavailableError
-from tests.support.canned_http import serving
+from tests.support.canned_http import serving, serving_handler
 
 VERIFY = "/v1/credentials/verify"
 REPLIES = {
@@ -76,22 +75,18 @@ def test_a_logs_refusal_that_does_not_read_is_still_a_refusal(url: str) -> None:
     assert caught.value.code == "log_refused"
 
 
+class _NoHttp(socketserver.BaseRequestHandler):
+    """Answers every request with something that is not HTTP."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"SPEAKS NO HTTP\r\n\r\n")
+
+
 @pytest.fixture(scope="module")
 def no_http() -> Iterator[str]:
-    """A server that answers every request with something that is not HTTP."""
-
-    class Garbage(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            self.request.recv(65536)
-            self.request.sendall(b"SPEAKS NO HTTP\r\n\r\n")
-
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Garbage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_handler(_NoHttp) as base:
+        yield base
 
 
 ROOT = base64.b64encode(bytes(32)).decode()

@@ -8,13 +8,15 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import BaseRequestHandler
 
 Reply = tuple[int, str, bytes]  # status, Content-Type, body
 
 
 @contextmanager
-def serving_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """``handler`` served on a free local port, in a thread: its base URL."""
+def serving_handler(handler: type[BaseRequestHandler]) -> Iterator[str]:
+    """``handler`` (HTTP, or any other bytes) served on a free local port, in a thread:
+    its base URL."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
