@@ -32,6 +32,7 @@ from ledger_gw.errors import (
 )
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
+from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
@@ -186,6 +187,7 @@ class RemoteLog:
         self.node = ledger.node
         self.consortium = ledger.consortium
         self._certificates: dict[str, str] = {}  # the node's, asked again when one is new
+        self._auth = ledger.consortium.authenticator()  # each certificate's chain once
 
     def _transaction(self, entry: Entry) -> SignedTransaction:
         """The transaction an entry carries, with the certificate it names by hash: the
@@ -196,12 +198,22 @@ class RemoteLog:
             pems = self.node.get("/v1/node/certificates")["certificates"]
             self._certificates = {certificate_ref(pem): pem for pem in pems}
         try:
-            return SignedTransaction.of_entry(entry, self._certificates)
+            tx = SignedTransaction.of_entry(entry, self._certificates)
         except AuthenticationError as exc:
             raise IntegrityError(
                 f"the node shows no certificate that fits an entry's signer: {exc}",
                 code="log_node_entries_forged",
             ) from None
+        # The node holds the log key: an entry in its tree proves nothing of who signed it.
+        p = tx.proposal
+        try:
+            self._auth.authenticate(p.creator, tx.signature, p.payload, p.time)
+        except LedgerError as exc:
+            raise IntegrityError(
+                f"an entry the node shows was not signed by a member: {exc}",
+                code="log_node_entries_forged",
+            ) from None
+        return tx
 
     def _record(self, position: int, data: bytes) -> Record:
         entry = Entry.from_bytes(data)
@@ -211,12 +223,27 @@ class RemoteLog:
         return int(self.node.get("/v1/node/size")["size"])
 
     def anchor(self, size: int | None = None) -> Anchor:
-        data = (
-            self.node.get("/v1/node/checkpoint/trusted")
-            if size is None
-            else self.node.get("/v1/node/checkpoint", size=size)
-        )
-        return Anchor.of_note(str(data["note"]), self.consortium.log_vkey, self.consortium.origin)
+        """At ``size``, as the log signed it; the latest, only once the consortium's
+        witness quorum cosigned it (the node holds the log key: a checkpoint it alone
+        signed may be of a history no one else is shown)."""
+        if size is not None:
+            note = str(self.node.get("/v1/node/checkpoint", size=size)["note"])
+            return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+        note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
+        try:
+            ckpt.open_checkpoint(
+                note,
+                ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
+                self.consortium.witness_verifiers(),
+                self.consortium.witness_quorum,
+                origin=self.consortium.origin,
+            )
+        except ckpt.CheckpointError as exc:
+            raise ConflictError(
+                f"the log node shows no checkpoint the witness quorum cosigned: {exc}",
+                code="not_yet_witnessed",
+            ) from None
+        return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
     def _bundle(self, index: int, size: int) -> list[bytes]:
         """Entry bundle ``index`` as the tree of ``size`` has it (refused but to auditors)."""
@@ -246,9 +273,13 @@ class RemoteLog:
         for index in range(-(-anchor.size // tiles.WIDTH)):
             for offset, data in enumerate(self._bundle(index, anchor.size)):
                 position = index * tiles.WIDTH + offset
+                if since is not None and position == start:
+                    self._check_prefix(tree, since)
                 tree.append(leaf_hash(data))
                 if position >= start:
                     kept.append(self._record(position, data))
+        if since is not None and start == anchor.size:
+            self._check_prefix(tree, since)
         if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
             raise IntegrityError(
                 f"the node's entry bundles do not hash to the root of its signed checkpoint "
@@ -256,6 +287,17 @@ class RemoteLog:
                 code="log_node_entries_forged",
             )
         yield from kept
+
+    @staticmethod
+    def _check_prefix(tree: CompactRange, since: Anchor) -> None:
+        """The entries before ``since`` must be its history: the records after it extend
+        what a report read there."""
+        if base64.b64encode(tree.root()).decode() != since.summary["root"]:
+            raise IntegrityError(
+                f"the node's entries before {since.size} do not hash to that checkpoint's "
+                "root: its history since is another one",
+                code="log_node_entries_forged",
+            )
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
         return list(self.records(anchor))

@@ -24,7 +24,14 @@ from typing import Any, NoReturn
 
 from ledger_gw import sqlite
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuthenticationError, EvidenceError, IntegrityError, NotFoundError
+from ledger_gw.errors import (
+    AuthenticationError,
+    EvidenceError,
+    IntegrityError,
+    LedgerError,
+    NotFoundError,
+    UnavailableError,
+)
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -51,7 +58,23 @@ def _b64d(items: Sequence[str]) -> list[bytes]:
 
 
 def _sig(signature: bytes) -> str:
+    """What receipts recorded before they covered the proposal: its signature's hash."""
     return hashlib.sha256(signature).hexdigest()
+
+
+_SIGNED = "e:"  # a receipt's digest of the proposal as logged and its signature
+
+
+def _signed(logged: bytes, signature: bytes) -> str:
+    """A receipt's digest: of what the entry must hold, the proposal and its signature
+    (the transaction's ID covers its nonce and creator only, not what it says)."""
+    return _SIGNED + hashlib.sha256(len(logged).to_bytes(8, "big") + logged + signature).hexdigest()
+
+
+def _holds(kept: str, entry: Entry) -> bool:
+    if kept.startswith(_SIGNED):
+        return kept == _signed(entry.proposal, entry.signature)
+    return kept == _sig(entry.signature)  # recorded before receipts covered the proposal
 
 
 class Receipts:
@@ -77,12 +100,15 @@ class Receipts:
     def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
         """Keep what the node acknowledged as appended (durably, before it is answered)."""
         rows = [
-            (o.tx_id, o.position, _sig(tx.signature), self.clock())
+            (o.tx_id, o.position, _signed(tx.proposal.logged, tx.signature), self.clock())
             for tx, o in zip(txs, outcomes, strict=True)
             if o.error is None and o.position is not None
         ]
         if not rows:
             return
+        bad = next((r for r in rows if type(r[1]) is not int or not 0 <= r[1] < 2**63), None)
+        if bad is not None:
+            self.mismatch(f"the node acknowledged {bad[0]} at no position: {bad[1]!r}")
         with self._lock:
             self._db.execute("begin immediate")
             try:
@@ -146,6 +172,10 @@ class Receipts:
                 # certificate that does not read): waiting would leave what it covers
                 # unchecked for ever, which is what a node hiding a lost append wants.
                 self._fail(f"the node's answer does not read: {exc!r}")
+            except UnavailableError:
+                raise  # unreachable, or answering in a way a network may: tried again
+            except LedgerError as exc:  # a refusal of what it must answer, for good too
+                self._fail(f"the node refuses what it must show: {exc.code}: {exc}")
 
     def _open(self, note: str) -> ckpt.Checkpoint:
         return ckpt.open_checkpoint(
@@ -255,7 +285,7 @@ class Receipts:
                 tx = SignedTransaction.of_entry(Entry.from_bytes(data), certificates)
             except AuthenticationError:
                 self._fail(f"the entry at position {position} names a certificate not shown")
-            if tx.tx_id != tx_id or _sig(tx.signature) != sig:
+            if tx.tx_id != tx_id or not _holds(sig, Entry.from_bytes(data)):
                 self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
             proof = tree.inclusion_proof(position)
             verify_inclusion(leaf_hash(data), position, cp.size, proof, cp.root_hash)

@@ -32,6 +32,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.errors import ConflictError
 from ledger_gw.fabric.gateway import FabricProfile
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.log import checkpoint as ckpt
@@ -108,8 +109,8 @@ def cosigned(log: VerifiableLog, consortium: Consortium, timeout: float = 15.0) 
 
 
 def _quorum_covers(log: VerifiableLog, consortium: Consortium) -> bool:
-    size, anchor = log.size(), log.anchor()
     try:
+        size, anchor = log.size(), log.anchor()  # a gateway on a node: only once cosigned
         ckpt.open_checkpoint(
             str(anchor.note),
             ckpt.NoteVerifier.from_vkey(consortium.log_vkey),
@@ -117,7 +118,7 @@ def _quorum_covers(log: VerifiableLog, consortium: Consortium) -> bool:
             consortium.witness_quorum,
             origin=consortium.origin,
         )
-    except ckpt.CheckpointError:
+    except (ckpt.CheckpointError, ConflictError):
         return False
     return anchor.size >= size
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
 import sqlite3
 import ssl
 import struct
 import time
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
+from chaincode.canonical import canonical_json
 from ledger_gw.errors import (
+    ConflictError,
     ForbiddenError,
     IntegrityError,
     NotFoundError,
@@ -23,9 +28,11 @@ from ledger_gw.errors import (
 )
 from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
 from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.note import Note
 from ledger_gw.remote import tls
 from ledger_gw.remote.client import NodeClient
-from ledger_gw.remote.ledger import RemoteLedger
+from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.remote.wire import outcome_from_dict
@@ -296,6 +303,99 @@ def test_a_node_answering_entries_that_do_not_read_is_caught_for_good(
         receipts.check()
     with pytest.raises(IntegrityError, match="does not read"):  # and stays caught
         receipts.check()
+
+
+def _remote(node: NodeClient, consortium: Any) -> RemoteLedger:
+    """What a RemoteLog reads of its gateway's ledger: the node and the consortium."""
+    return cast(RemoteLedger, SimpleNamespace(node=node, consortium=consortium))
+
+
+def _altered(entry_b64: str) -> str:
+    """The entry with another event under the same nonce, creator and signature: the
+    same transaction ID (it covers the nonce and creator only), not the same event."""
+    entry = Entry.from_bytes(base64.b64decode(entry_b64))
+    proposal = json.loads(entry.proposal)
+    proposal["args"][0] = {**proposal["args"][0], "note": "altered by the node"}
+    forged = replace(entry, proposal=canonical_json(proposal))
+    return base64.b64encode(forged.to_bytes()).decode()
+
+
+def test_a_node_that_alters_what_an_acknowledged_entry_says_is_caught(
+    site: Site, tmp_path: Path
+) -> None:
+    a = site.agencies["AGENCY-A"]
+
+    class Altering(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            answer = super().get(path, **params)
+            if path == "/v1/node/entries":
+                answer = {**answer, "entries": [_altered(e) for e in answer["entries"]]}
+            return answer
+
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, Altering))
+    with pytest.raises(IntegrityError, match="is not the acknowledged"):
+        receipts.check()
+
+
+@pytest.mark.parametrize("position", [-1, 2**63, "7", None])
+def test_an_acknowledgement_at_no_position_is_caught(
+    site: Site, tmp_path: Path, position: Any
+) -> None:
+    a = site.agencies["AGENCY-A"]
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, NodeClient))
+    tx = sign_proposal(Workspace.load(a.root).signer("AGENCY-A"), "submit", [ev.independent(7)])
+    outcome = outcome_from_dict({"tx_id": tx.tx_id, "result": {}, "position": 0})
+    outcome = replace(outcome, position=position)
+    if position is None:  # a replay's answer: nothing to record
+        receipts.record([tx], [outcome])
+        assert receipts.broken() is None
+        return
+    with pytest.raises(IntegrityError, match="at no position"):
+        receipts.record([tx], [outcome])
+    with pytest.raises(IntegrityError):
+        receipts.check()  # and stays caught
+
+
+def test_a_node_refusing_what_it_must_show_is_caught_for_good(site: Site, tmp_path: Path) -> None:
+    a = site.agencies["AGENCY-A"]
+
+    class Refusing(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/entries":
+                raise ForbiddenError("not yours", code="forbidden")
+            return super().get(path, **params)
+
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, Refusing))
+    with pytest.raises(IntegrityError, match="refuses what it must show"):
+        receipts.check()
+    with pytest.raises(IntegrityError):
+        receipts.check()
+
+
+def test_a_gateway_anchors_only_where_the_witnesses_cosigned(site: Site) -> None:
+    """The node holds the log key: the latest checkpoint it signed alone is no anchor for
+    the bundles and reports a gateway makes from the node's log."""
+    a = site.agencies["AGENCY-A"]
+    operator = Workspace.load(site.operator)
+
+    class Unwitnessed(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            answer = super().get(path, **params)
+            if path == "/v1/node/checkpoint/trusted":
+                cp = ckpt.Checkpoint.parse(Note.parse(answer["note"]).text)
+                answer = {**answer, "note": ckpt.sign_checkpoint(cp, operator.log_signer())}
+            return answer
+
+    consortium = Workspace.load(a.root).consortium
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+    assert honest.anchor().size > 0
+    log = RemoteLog(_remote(_node_as(a, site, Unwitnessed), consortium))
+    with pytest.raises(ConflictError) as refused:
+        log.anchor()
+    assert refused.value.code == "not_yet_witnessed"
 
 
 def test_a_rolled_back_node_cannot_hide_behind_the_size_it_states(
