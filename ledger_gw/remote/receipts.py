@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from chaincode.canonical import canonical_json
 from ledger_gw import sqlite
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import (
@@ -50,6 +51,9 @@ create table if not exists acknowledged (
 create table if not exists trusted (
     id integer primary key check (id = 1), size integer not null, root blob not null);
 create table if not exists broken (id integer primary key check (id = 1), reason text not null);
+create table if not exists replayed (
+    tx_id text primary key, original text not null, event text not null,
+    verified integer not null default 0, acknowledged_at real not null);
 """
 
 
@@ -60,6 +64,15 @@ def _b64d(items: Sequence[str]) -> list[bytes]:
 def _sig(signature: bytes) -> str:
     """What receipts recorded before they covered the proposal: its signature's hash."""
     return hashlib.sha256(signature).hexdigest()
+
+
+def _event_digest(tx: SignedTransaction) -> str:
+    """What makes a submission the same event: its content, when it was captured aside
+    (the contract replays it so)."""
+    args = tx.proposal.args
+    event = args[0] if args and isinstance(args[0], dict) else {}
+    what = {k: v for k, v in event.items() if k != "captured_at"}
+    return hashlib.sha256(canonical_json({"org_event": what})).hexdigest()
 
 
 _SIGNED = "e:"  # a receipt's digest of the proposal as logged and its signature
@@ -98,7 +111,9 @@ class Receipts:
         self.clock = clock
 
     def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
-        """Keep what the node acknowledged as appended (durably, before it is answered)."""
+        """Keep what the node acknowledged as appended (durably, before it is answered),
+        and what it answered as logged before (a replay of an event already logged)."""
+        self._record_replays(txs, outcomes)
         rows = [
             (o.tx_id, o.position, _signed(tx.proposal.logged, tx.signature), self.clock())
             for tx, o in zip(txs, outcomes, strict=True)
@@ -126,6 +141,35 @@ class Receipts:
                 raise
             if moved is not None:
                 self._fail(moved)
+
+    def _record_replays(
+        self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]
+    ) -> None:
+        """A replay names the transaction that logged the event first: it must be this
+        organisation's, with this event, under a cosigned checkpoint (`_verify_replays`);
+        a node could otherwise answer "logged before" and log nothing."""
+        rows = []
+        for tx, o in zip(txs, outcomes, strict=True):
+            if o.error is not None or o.position is not None or o.queued:
+                continue
+            original = (o.result or {}).get("tx_id")
+            if type(original) is not str or tx.proposal.function != "submit":
+                self.mismatch(f"the node answered {o.tx_id} as a replay of no transaction")
+            rows.append((o.tx_id, original, _event_digest(tx), self.clock()))
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                self._db.executemany(
+                    "insert or ignore into replayed "
+                    "(tx_id, original, event, acknowledged_at) values (?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
 
     def _moved(self, rows: Sequence[tuple[str, int, str, float]]) -> str | None:
         for tx_id, position, _, _ in rows:
@@ -213,13 +257,55 @@ class Receipts:
         tree = TiledTree(self.node, cp.size)
         for run in _runs(pending):
             self._verify_run(cp, tree, run)
-        verified = len(pending)
+        verified = len(pending) + self._verify_replays(cp)
         self._overdue(cp.size)
         return {"verified": verified, "pending": self._pending_count(), "size": cp.size}
 
+    def _verify_replays(self, cp: ckpt.Checkpoint) -> int:
+        """Each replay's original: revealed to this organisation (its own), holding the
+        same event (its capture time aside), under a Merkle proof to the cosigned root."""
+        pending = self._db.execute(
+            "select tx_id, original, event from replayed where verified = 0"
+        ).fetchall()
+        done = []
+        for tx_id, original, event in pending:
+            try:
+                answer = self.node.get("/v1/node/inclusion", tx=original, size=cp.size)
+            except NotFoundError:
+                continue  # not under this checkpoint (yet): the deadline watches it
+            if "entry" not in answer:
+                self._fail(f"the node answered {tx_id} as a replay of {original}, not ours")
+            data = base64.b64decode(answer["entry"], validate=True)
+            pem = str(answer["certificate"])
+            try:
+                first = SignedTransaction.of_entry(
+                    Entry.from_bytes(data), {certificate_ref(pem): pem}
+                )
+            except AuthenticationError:
+                self._fail(f"the entry of {original} names a certificate not shown")
+            if first.tx_id != original or _event_digest(first) != event:
+                self._fail(f"the node answered {tx_id} as a replay of {original}, another event")
+            proof = _b64d(answer["proof"])
+            verify_inclusion(leaf_hash(data), int(answer["index"]), cp.size, proof, cp.root_hash)
+            done.append((tx_id,))
+        if done:
+            self._db.executemany("update replayed set verified = 1 where tx_id = ?", done)
+        return len(done)
+
     def _overdue(self, covered: int) -> None:
         """An append acknowledged long ago that no cosigned checkpoint covers yet: the node
-        shows this gateway a tree the witnesses never saw."""
+        shows this gateway a tree the witnesses never saw. A replay alike, whose original
+        no cosigned checkpoint shows."""
+        late = self._db.execute(
+            "select tx_id, original from replayed where verified = 0 and acknowledged_at < ? "
+            "limit 1",
+            (self.clock() - self.deadline_s,),
+        ).fetchone()
+        if late is not None:
+            self._fail(
+                f"the node answered {late[0]} as a replay of {late[1]}, and no checkpoint the "
+                f"witness quorum cosigned shows it (cosigned size {covered})"
+            )
         row = self._db.execute(
             "select tx_id, position, acknowledged_at from acknowledged "
             "where verified = 0 and position >= ? and acknowledged_at < ? "
@@ -239,7 +325,10 @@ class Receipts:
 
     def _pending_count(self) -> int:
         return int(
-            self._db.execute("select count(*) from acknowledged where verified = 0").fetchone()[0]
+            self._db.execute(
+                "select (select count(*) from acknowledged where verified = 0)"
+                " + (select count(*) from replayed where verified = 0)"
+            ).fetchone()[0]
         )
 
     def _extend(self, cp: ckpt.Checkpoint) -> None:
