@@ -52,7 +52,7 @@ create table if not exists trusted (
     id integer primary key check (id = 1), size integer not null, root blob not null);
 create table if not exists broken (id integer primary key check (id = 1), reason text not null);
 create table if not exists replayed (
-    tx_id text primary key, original text not null, event text not null,
+    tx_id text primary key, original text not null, event text not null, org text not null,
     verified integer not null default 0, acknowledged_at real not null);
 """
 
@@ -107,6 +107,7 @@ class Receipts:
         self.consortium = consortium
         self.node = node
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        self._auth = consortium.authenticator()
         self.deadline_s = deadline_s
         self.clock = clock
 
@@ -155,7 +156,9 @@ class Receipts:
             original = (o.result or {}).get("tx_id")
             if type(original) is not str or tx.proposal.function != "submit":
                 self.mismatch(f"the node answered {o.tx_id} as a replay of no transaction")
-            rows.append((o.tx_id, original, _event_digest(tx), self.clock()))
+            p = tx.proposal  # this gateway's own, signed here
+            org = self._auth.authenticate(p.creator, tx.signature, p.payload, p.time).org_id
+            rows.append((o.tx_id, original, _event_digest(tx), org, self.clock()))
         if not rows:
             return
         with self._lock:
@@ -163,7 +166,7 @@ class Receipts:
             try:
                 self._db.executemany(
                     "insert or ignore into replayed "
-                    "(tx_id, original, event, acknowledged_at) values (?, ?, ?, ?)",
+                    "(tx_id, original, event, org, acknowledged_at) values (?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._db.execute("commit")
@@ -265,10 +268,10 @@ class Receipts:
         """Each replay's original: revealed to this organisation (its own), holding the
         same event (its capture time aside), under a Merkle proof to the cosigned root."""
         pending = self._db.execute(
-            "select tx_id, original, event from replayed where verified = 0"
+            "select tx_id, original, event, org from replayed where verified = 0"
         ).fetchall()
         done = []
-        for tx_id, original, event in pending:
+        for tx_id, original, event, org in pending:
             try:
                 answer = self.node.get("/v1/node/inclusion", tx=original, size=cp.size)
             except NotFoundError:
@@ -285,6 +288,13 @@ class Receipts:
                 self._fail(f"the entry of {original} names a certificate not shown")
             if first.tx_id != original or _event_digest(first) != event:
                 self._fail(f"the node answered {tx_id} as a replay of {original}, another event")
+            p = first.proposal
+            try:  # the node reveals what it likes: the first must be this member's, signed
+                signer = self._auth.authenticate(p.creator, first.signature, p.payload, p.time)
+            except LedgerError as exc:
+                self._fail(f"the entry of {original} is not signed by a member: {exc}")
+            if signer.org_id != org:
+                self._fail(f"the node answered {tx_id} as a replay of {original}, not ours")
             proof = _b64d(answer["proof"])
             verify_inclusion(leaf_hash(data), int(answer["index"]), cp.size, proof, cp.root_hash)
             done.append((tx_id,))

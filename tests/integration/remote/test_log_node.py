@@ -440,6 +440,39 @@ def test_a_replay_of_nothing_ours_is_caught(site: Site, tmp_path: Path, original
         receipts.check()  # and stays caught
 
 
+def test_a_replay_of_the_same_event_another_member_logged_is_caught(
+    site: Site, tmp_path: Path
+) -> None:
+    """The node reveals entries to their submitter only; one that shows this gateway
+    another member's entry of the same event, as its own first, is caught."""
+    node_b = _node_as(site.agencies["AGENCY-B"], site, NodeClient)
+    event = ev.consent_granted(ev.pid())
+    b_signer = Workspace.load(site.operator).signer("AGENCY-B")
+    theirs = _submitted(node_b, sign_proposal(b_signer, "submit", [event]))
+    assert theirs.position is not None
+
+    class Revealing(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/inclusion":
+                return node_b.get(path, **params)  # what only B may see, shown to A
+            return super().get(path, **params)
+
+    a = site.agencies["AGENCY-A"]
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(tmp_path / "r.db", consortium, _node_as(a, site, Revealing))
+    mine = sign_proposal(Workspace.load(site.operator).signer("AGENCY-A"), "submit", [event])
+    answer = {"tx_id": mine.tx_id, "result": {"tx_id": theirs.tx_id}, "position": None}
+    receipts.record([mine], [outcome_from_dict(answer)])
+    deadline = time.monotonic() + 30
+    while receipts.broken() is None:  # once a cosigned checkpoint covers theirs
+        assert time.monotonic() < deadline, "the replay was never caught"
+        with contextlib.suppress(IntegrityError):
+            receipts.check()
+        time.sleep(0.1)
+    assert "not ours" in str(receipts.broken())
+    node_b.close()
+
+
 def test_a_replay_must_name_the_transaction_logged_first(site: Site, tmp_path: Path) -> None:
     receipts, _, signer, _ = _replaying(site, "AGENCY-A", tmp_path)
     tx = sign_proposal(signer, "submit", [ev.independent(79)])
