@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,6 +66,7 @@ class OffchainStore:
         self._audit_rows: Grouped[Mapping[str, Any], None] = Grouped(self._write_audit)
         self._purging = threading.Lock()
         self._purger: threading.Thread | None = None
+        self._closed = threading.Event()
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -137,9 +137,15 @@ class OffchainStore:
     def _purge_until_done(self) -> None:
         try:
             while not self._truncated():
-                time.sleep(PURGE_RETRY_S)
-        except (SQLAlchemyError, sqlite3.Error):  # the store was closed meanwhile
-            _log.warning("off-chain store of %s: WAL purge given up", self.org_id)
+                if self._closed.wait(PURGE_RETRY_S):
+                    _log.warning(
+                        "off-chain store of %s: closed before its WAL was emptied "
+                        "(it is at the next start)",
+                        self.org_id,
+                    )
+                    return
+        except (SQLAlchemyError, sqlite3.Error):
+            _log.warning("off-chain store of %s: WAL purge given up", self.org_id, exc_info=True)
             return
         _log.info("off-chain store of %s: WAL emptied after an erasure", self.org_id)
 
@@ -169,5 +175,9 @@ class OffchainStore:
             ) from exc
 
     def close(self) -> None:
+        self._closed.set()
+        purger = self._purger
+        if purger is not None:
+            purger.join()  # at most one checkpoint's wait for a reader
         self.engine.dispose()
         self._audit.dispose()

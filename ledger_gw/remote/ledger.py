@@ -35,7 +35,13 @@ from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
-from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
+from ledger_gw.log.merkle import (
+    CompactRange,
+    ProofError,
+    leaf_hash,
+    verify_consistency,
+    verify_inclusion,
+)
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
@@ -223,12 +229,37 @@ class RemoteLog:
         return int(self.node.get("/v1/node/size")["size"])
 
     def anchor(self, size: int | None = None) -> Anchor:
-        """At ``size``, as the log signed it; the latest, only once the consortium's
-        witness quorum cosigned it (the node holds the log key: a checkpoint it alone
-        signed may be of a history no one else is shown)."""
-        if size is not None:
-            note = str(self.node.get("/v1/node/checkpoint", size=size)["note"])
-            return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+        """The latest, only once the consortium's witness quorum cosigned it (the node
+        holds the log key: a checkpoint it alone signed may be of a history no one else
+        is shown); at ``size``, a prefix of that one, by a consistency proof."""
+        if size is None:
+            return self._witnessed()
+        note = str(self.node.get("/v1/node/checkpoint", size=size)["note"])
+        earlier = Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+        latest = self._witnessed()
+        if earlier.size > latest.size:
+            raise ConflictError(
+                f"no checkpoint the witness quorum cosigned covers size {earlier.size} yet",
+                code="not_yet_witnessed",
+            )
+        root, root0 = (base64.b64decode(a.summary["root"]) for a in (latest, earlier))
+        try:
+            if 0 < earlier.size < latest.size:
+                proof = self.node.get(
+                    "/v1/node/consistency", size1=earlier.size, size2=latest.size
+                )["proof"]
+                verify_consistency(earlier.size, latest.size, _b64d(proof), root0, root)
+            elif earlier.size == latest.size and root0 != root:
+                raise ProofError("two roots for one size")
+        except ProofError as exc:
+            raise IntegrityError(
+                f"the node's checkpoint of size {earlier.size} is not of the history the "
+                f"witnesses cosigned: {exc}",
+                code="log_node_entries_forged",
+            ) from None
+        return earlier
+
+    def _witnessed(self) -> Anchor:
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
         try:
             ckpt.open_checkpoint(

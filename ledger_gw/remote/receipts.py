@@ -28,10 +28,11 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.errors import (
     AuthenticationError,
     EvidenceError,
+    ForbiddenError,
     IntegrityError,
     LedgerError,
     NotFoundError,
-    UnavailableError,
+    ValidationError,
 )
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
@@ -219,9 +220,11 @@ class Receipts:
                 # certificate that does not read): waiting would leave what it covers
                 # unchecked for ever, which is what a node hiding a lost append wants.
                 self._fail(f"the node's answer does not read: {exc!r}")
-            except UnavailableError:
-                raise  # unreachable, or answering in a way a network may: tried again
-            except LedgerError as exc:  # a refusal of what it must answer, for good too
+            except (ForbiddenError, ValidationError) as exc:
+                # A refusal to show this gateway its own entries or proofs, asked for as
+                # the node must answer them: for good too. (An expired certificate of its
+                # own, or a fault of the node's, is not done now and tried again: the
+                # deadline catches a node that stalls.)
                 self._fail(f"the node refuses what it must show: {exc.code}: {exc}")
 
     def _open(self, note: str) -> ckpt.Checkpoint:

@@ -234,6 +234,23 @@ def test_an_erasure_a_reader_held_up_leaves_the_wal_once_the_reader_is_done(
         time.sleep(0.05)
 
 
+def test_closing_the_store_ends_a_purge_a_reader_holds_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ledger_gw.offchain.store._BUSY_TIMEOUT_MS", 200)
+    store = _erased_in_wal(tmp_path, b"Lkjhgfdsaq")
+    reader = sqlite3.connect(tmp_path / "o.db")
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM persons").fetchone()
+        store.purge_deleted()
+        assert any(t.name == "offchain-purge" for t in threading.enumerate())
+        store.close()
+        assert not any(t.name == "offchain-purge" for t in threading.enumerate())
+    finally:
+        reader.close()
+
+
 CRASHES_AFTER_ERASING = """
 import os, sys
 from pathlib import Path

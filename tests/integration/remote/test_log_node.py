@@ -20,9 +20,11 @@ import pytest
 
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import (
+    AuthenticationError,
     ConflictError,
     ForbiddenError,
     IntegrityError,
+    InternalError,
     NotFoundError,
     UnavailableError,
     ValidationError,
@@ -479,6 +481,60 @@ def test_a_replay_must_name_the_transaction_logged_first(site: Site, tmp_path: P
     answer = outcome_from_dict({"tx_id": tx.tx_id, "result": {}, "position": None})
     with pytest.raises(IntegrityError, match="as a replay of no transaction"):
         receipts.record([tx], [answer])
+
+
+def test_a_fault_of_the_node_or_of_the_gateway_is_tried_again(site: Site, tmp_path: Path) -> None:
+    """Not every refusal is a lie: the node's own fault, or this gateway's expired
+    certificate, leaves the receipts to be checked again, not the node untrusted."""
+    a = site.agencies["AGENCY-A"]
+    failing = [InternalError("contract failed"), AuthenticationError("expired", code="x")]
+
+    class Faulty(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/v1/node/entries" and failing:
+                raise failing.pop(0)
+            return super().get(path, **params)
+
+    consortium = Workspace.load(a.root).consortium
+    receipts = Receipts(_unchecked_receipts(a, tmp_path), consortium, _node_as(a, site, Faulty))
+    for expected in (InternalError, AuthenticationError):
+        with pytest.raises(expected):
+            receipts.check()
+        assert receipts.broken() is None
+    assert receipts.check()["pending"] == 0
+
+
+def test_an_earlier_checkpoint_must_be_a_prefix_of_the_witnessed_one(site: Site) -> None:
+    a = site.agencies["AGENCY-A"]
+    operator = Workspace.load(site.operator)
+
+    class Forking(NodeClient):
+        def get(self, path: str, **params: Any) -> Any:
+            answer = super().get(path, **params)
+            if path == "/v1/node/checkpoint" and params.get("size") is not None:
+                cp = ckpt.Checkpoint.parse(Note.parse(answer["note"]).text)
+                other = ckpt.Checkpoint(cp.origin, cp.size, bytes(32))  # signed, no tree's
+                answer = {**answer, "note": ckpt.sign_checkpoint(other, operator.log_signer())}
+            return answer
+
+    for i in (80, 81):
+        r = a.call("POST", "/v1/events", json=ev.independent(i))
+        assert r.status_code == 201, r.text
+    consortium = Workspace.load(a.root).consortium
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+
+    def witnessed_two() -> bool:
+        try:
+            return honest.anchor().size >= 2
+        except ConflictError:
+            return False
+
+    _until(witnessed_two, "two entries under a cosigned checkpoint")
+    latest = honest.anchor()
+    assert honest.anchor(latest.size - 1).size == latest.size - 1
+    forked = RemoteLog(_remote(_node_as(a, site, Forking), consortium))
+    with pytest.raises(IntegrityError, match="not of the history the witnesses cosigned"):
+        forked.anchor(latest.size - 1)
 
 
 def test_a_gateway_anchors_only_where_the_witnesses_cosigned(site: Site) -> None:
