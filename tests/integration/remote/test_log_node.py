@@ -394,6 +394,17 @@ def _submitted(node: NodeClient, tx: Any) -> Any:
     )
 
 
+def _caught(receipts: Receipts) -> str:
+    """Why the receipts' checks fail, once a cosigned checkpoint covers what they look at."""
+    deadline = time.monotonic() + 30
+    while receipts.broken() is None:
+        assert time.monotonic() < deadline, "the replay was never caught"
+        with contextlib.suppress(IntegrityError):
+            receipts.check()
+        time.sleep(0.1)
+    return str(receipts.broken())
+
+
 def test_an_honest_replay_is_checked_against_the_event_logged_first(
     site: Site, tmp_path: Path
 ) -> None:
@@ -431,13 +442,7 @@ def test_a_replay_of_nothing_ours_is_caught(site: Site, tmp_path: Path, original
     if original == "no-such-transaction":
         assert receipts.check()["pending"] == 1  # it may yet come: waiting is fine
         now[0] += 61
-    deadline = time.monotonic() + 30
-    while receipts.broken() is None:  # once a cosigned checkpoint covers theirs
-        assert time.monotonic() < deadline, "the replay was never caught"
-        with contextlib.suppress(IntegrityError):
-            receipts.check()
-        time.sleep(0.1)
-    assert "replay" in str(receipts.broken())
+    assert "replay" in _caught(receipts)
     with pytest.raises(IntegrityError):
         receipts.check()  # and stays caught
 
@@ -465,13 +470,7 @@ def test_a_replay_of_the_same_event_another_member_logged_is_caught(
     mine = sign_proposal(Workspace.load(site.operator).signer("AGENCY-A"), "submit", [event])
     answer = {"tx_id": mine.tx_id, "result": {"tx_id": theirs.tx_id}, "position": None}
     receipts.record([mine], [outcome_from_dict(answer)])
-    deadline = time.monotonic() + 30
-    while receipts.broken() is None:  # once a cosigned checkpoint covers theirs
-        assert time.monotonic() < deadline, "the replay was never caught"
-        with contextlib.suppress(IntegrityError):
-            receipts.check()
-        time.sleep(0.1)
-    assert "not ours" in str(receipts.broken())
+    assert "not ours" in _caught(receipts)
     node_b.close()
 
 
