@@ -112,9 +112,9 @@ class OffchainStore:
         """After an erasure on SQLite: move the WAL into the database and truncate it, so
         that no older copy of an erased page stays in the WAL file. A reader in the way
         makes the checkpoint give up: it is tried again in the background until it is
-        done (and once more when the store is next migrated, as at every start, for an
-        erasure a crash interrupted). (PostgreSQL keeps dead rows until VACUUM reclaims
-        them: protect its storage accordingly.)"""
+        done or the store is closed (and once more when the store is next migrated, as
+        at every start, for an erasure a crash or a close interrupted). (PostgreSQL
+        keeps dead rows until VACUUM reclaims them: protect its storage accordingly.)"""
         if self.engine.dialect.name != "sqlite" or self._truncated():
             return
         _log.warning("off-chain store of %s: WAL not emptied yet after an erasure", self.org_id)
