@@ -383,11 +383,12 @@ class Receipts:
                     f"the node shows no entry of this gateway at {position}, where it put {tx_id}"
                 )
             data = base64.b64decode(entry_b64, validate=True)
+            entry = Entry.from_bytes(data)
             try:
-                tx = SignedTransaction.of_entry(Entry.from_bytes(data), certificates)
+                tx = SignedTransaction.of_entry(entry, certificates)
             except AuthenticationError:
                 self._fail(f"the entry at position {position} names a certificate not shown")
-            if tx.tx_id != tx_id or not _holds(sig, Entry.from_bytes(data)):
+            if tx.tx_id != tx_id or not _holds(sig, entry):
                 self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
             proof = tree.inclusion_proof(position)
             verify_inclusion(leaf_hash(data), position, cp.size, proof, cp.root_hash)
