@@ -34,6 +34,7 @@ from ledger_gw.identity import (
     certificate_fingerprint,
     load_certificate,
 )
+from ledger_gw.log.checkpoint import VerifiedCheckpoint, open_checkpoint
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"[A-Z][A-Z0-9-]{1,31}")  # fullmatch: "$" admits a final newline
@@ -358,6 +359,17 @@ class Consortium:
     def witness_verifiers(self) -> list[NoteVerifier]:
         """The members' witness keys: whose cosignatures count towards the quorum."""
         return [NoteVerifier.from_vkey(k) for k in self.witness_keys().values()]
+
+    def open_witnessed(self, note: str) -> VerifiedCheckpoint:
+        """A checkpoint of this consortium's log, signed with its key and cosigned by its
+        witness quorum; CheckpointError otherwise."""
+        return open_checkpoint(
+            note,
+            NoteVerifier.from_vkey(self.log_vkey),
+            self.witness_verifiers(),
+            self.witness_quorum,
+            origin=self.origin,
+        )
 
     def witness_keys(self) -> dict[str, str]:
         """Organisation → its witness's vkey, for the members that run one."""

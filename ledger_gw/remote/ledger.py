@@ -262,13 +262,7 @@ class RemoteLog:
     def _witnessed(self) -> Anchor:
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
         try:
-            ckpt.open_checkpoint(
-                note,
-                ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey),
-                self.consortium.witness_verifiers(),
-                self.consortium.witness_quorum,
-                origin=self.consortium.origin,
-            )
+            self.consortium.open_witnessed(note)
         except ckpt.CheckpointError as exc:
             raise ConflictError(
                 f"the log node shows no checkpoint the witness quorum cosigned: {exc}",

@@ -228,13 +228,7 @@ class Receipts:
                 self._fail(f"the node refuses what it must show: {exc.code}: {exc}")
 
     def _open(self, note: str) -> ckpt.Checkpoint:
-        return ckpt.open_checkpoint(
-            note,
-            self._log_key,
-            self.consortium.witness_verifiers(),
-            self.consortium.witness_quorum,
-            origin=self.consortium.origin,
-        ).checkpoint
+        return self.consortium.open_witnessed(note).checkpoint
 
     def _check(self) -> dict[str, int]:
         try:
