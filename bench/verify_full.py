@@ -27,10 +27,6 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ledger_append import signed_events
-
-from ledger_gw.demo.consortium import DEMO
-from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.workspace import Workspace
 
@@ -75,6 +71,10 @@ def _descendants_cpu() -> float:
 
 
 def build(ws: Workspace, n: int, batch: int) -> None:
+    from ledger_append import signed_events
+
+    from ledger_gw.embedded.ledger import EmbeddedLedger
+
     txs = signed_events(ws, n, 1)
     ledger = EmbeddedLedger(
         ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: dt.datetime.now(dt.UTC)
@@ -113,6 +113,8 @@ def main() -> None:
         if (root / "ws").exists():
             ws = Workspace.load(root / "ws")
         else:
+            from ledger_gw.demo.consortium import DEMO
+
             ws = Workspace.create(root / "ws", replace(DEMO, name="bench"))
             with console.status(f"building {args.entries:,} entries"):
                 build(ws, args.entries, args.batch)

@@ -5,49 +5,64 @@ Expected errors reach the user once, as one line, with exit status 1.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 from rich.console import Console
 
-from ledger_gw.bootstrap import storage_faults
-from ledger_gw.cli import audit as audit_commands
-from ledger_gw.cli import consortium as consortium_commands
-from ledger_gw.cli import credential as credential_commands
-from ledger_gw.cli import gateway as gateway_commands
-from ledger_gw.cli import log as log_commands
-from ledger_gw.cli import members as member_commands
-from ledger_gw.cli import node as node_commands
-from ledger_gw.cli import witness as witness_commands
 from ledger_gw.errors import LedgerError
 
 errors = Console(stderr=True)
 
 
-@click.group()
+# Each command by the module that defines it, imported when it is run: a process that
+# verifies on a pool of processes has each of them import its main module, here the
+# `ledger-gw` script, and a command's own imports (the server, the stores) would cost
+# every worker more than half a second before its first check.
+COMMANDS = {
+    "init": "consortium",
+    "consortium": "consortium",
+    "demo": "consortium",
+    "member": "members",
+    "key": "members",
+    "verify": "log",
+    "prove": "log",
+    "checkpoint": "log",
+    "witness": "witness",
+    "log": "node",
+    "token": "gateway",
+    "serve": "gateway",
+    "audit": "audit",
+    "report": "audit",
+    "credential": "credential",
+}
+
+
+class Commands(click.Group):
+    """The commands of `COMMANDS`, each imported from its module when asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f"ledger_gw.cli.{module}"), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=Commands)
 @click.version_option(package_name="referral-ledger", prog_name="ledger-gw")
 def cli() -> None:
     """Referral and entitlement audit ledger: personal data stays with the agency."""
 
 
-cli.add_command(consortium_commands.init)
-cli.add_command(consortium_commands.consortium)
-cli.add_command(consortium_commands.demo)
-cli.add_command(member_commands.member)
-cli.add_command(member_commands.key)
-cli.add_command(log_commands.verify)
-cli.add_command(log_commands.prove)
-cli.add_command(log_commands.checkpoint)
-cli.add_command(witness_commands.witness)
-cli.add_command(node_commands.log)
-cli.add_command(gateway_commands.token)
-cli.add_command(gateway_commands.serve)
-cli.add_command(audit_commands.audit)
-cli.add_command(audit_commands.report)
-cli.add_command(credential_commands.credential)
-
-
 def main() -> None:
+    from ledger_gw.bootstrap import storage_faults
+
     try:
         with storage_faults():
             cli.main(standalone_mode=False)

@@ -157,7 +157,8 @@ class Checker:
             # worker forked from it would wait for ever on a lock held by no one. The
             # server imports this module; a worker, as a spawned one would, also imports
             # the caller's main module unless it is a package's __main__ (a script that
-            # verifies keeps its work under `if __name__ == "__main__"`). A worker reads
+            # verifies keeps its work under `if __name__ == "__main__"`, and its imports
+            # light: `ledger-gw` imports a command only when it runs). A worker reads
             # the trust roots from the consortium file's own form.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
