@@ -95,7 +95,7 @@ def create_node_app(open_node: Callable[[], LogNode]) -> Flask:
     @app.post("/v1/node/evaluate")
     def evaluate() -> Response:
         who = caller()
-        return _json({"result": node.evaluate(who, _body("transaction")["transaction"])})
+        return _json(node.evaluate(who, _body("transaction")["transaction"]))
 
     @app.get("/v1/node/size")
     def size() -> Response:

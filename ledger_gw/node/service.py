@@ -20,6 +20,7 @@ from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
+from ledger_gw.remote.answers import event_records
 from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
 
@@ -70,11 +71,22 @@ class LogNode:
         txs = self._transactions(caller, items, creators)
         return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
 
-    def evaluate(self, caller: Identity, item: Any) -> Any:
+    def evaluate(self, caller: Identity, item: Any) -> dict[str, Any]:
         """A signed query, answered for its signer's organisation (the contract's consent
-        rules see that organisation)."""
+        rules see that organisation), with what proves each event record it shows
+        (ledger_gw.remote.answers): the entry of the transaction the record names, which
+        the reader may see as it sees the record, under a proof to the latest checkpoint."""
         (tx,) = self._transactions(caller, [item])
-        return self.ledger.evaluate(tx)
+        result = self.ledger.evaluate(tx)
+        tx_ids = sorted({str(r.get("tx_id")) for r in event_records(result)})
+        if not tx_ids:
+            return {"result": result}
+        size, note = self.log.reader.sized_checkpoint(None)  # covers what the query read
+        entries = {}
+        for tx_id in tx_ids:
+            proof = self.log.inclusion(None, tx_id, size, lambda _: True)
+            entries[tx_id] = {k: proof[k] for k in ("index", "entry", "certificate", "proof")}
+        return {"result": result, "evidence": {"checkpoint": note, "entries": entries}}
 
     def inclusion(
         self, caller: Identity, index: int | None, tx_id: str | None, size: int | None

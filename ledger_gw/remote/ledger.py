@@ -42,6 +42,7 @@ from ledger_gw.log.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from ledger_gw.remote.answers import ProvenAnswers
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
@@ -69,6 +70,7 @@ class RemoteLedger:
         self.consortium = consortium
         self.receipts = receipts
         self.outbox = outbox
+        self._answers = ProvenAnswers(consortium)
         self._stop = threading.Event()
         self._background = threading.Thread(
             target=self._run, args=(interval_s,), name="log-node-sync", daemon=True
@@ -130,7 +132,15 @@ class RemoteLedger:
         return self.submit_many([tx])[0].unwrap()
 
     def evaluate(self, tx: SignedTransaction) -> Any:
-        return self.node.post("/v1/node/evaluate", {"transaction": tx.to_dict()})["result"]
+        """The node's answer, once every event record in it is proven to be a member's
+        logged event (ledger_gw.remote.answers); a node that shows one that is not is
+        not trusted again."""
+        answer = self.node.post("/v1/node/evaluate", {"transaction": tx.to_dict()})
+        try:
+            return self._answers.result(answer)
+        except IntegrityError as exc:
+            self.receipts.mismatch(f"a query's answer: {exc}")
+            raise
 
     def size(self) -> int:
         return int(self.node.get("/v1/node/size")["size"])

@@ -1,0 +1,265 @@
+"""A log node's answers to queries: every event record it shows must be a member's
+signed event in its log, exactly as logged. The node is played by a client that edits
+what the real node answered, over real mutual TLS."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chaincode.canonical import canonical_json
+from ledger_gw.consortium import Consortium
+from ledger_gw.errors import IntegrityError
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import leaf_hash
+from ledger_gw.remote import tls
+from ledger_gw.remote.answers import ProvenAnswers, event_records
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.ledger import RemoteLedger
+from ledger_gw.remote.outbox import Outbox
+from ledger_gw.remote.receipts import Receipts
+from ledger_gw.transaction import SignedTransaction, sign_proposal
+from ledger_gw.workspace import Workspace
+from tests.integration.remote.conftest import Site
+from tests.support import events as ev
+
+pytestmark = pytest.mark.slow
+
+Answer = dict[str, Any]
+
+
+def _node(site: Site, org: str, node_class: type[NodeClient] = NodeClient) -> NodeClient:
+    a = site.agencies[org]
+    org_dir = a.root / "orgs" / org
+    context = tls.client_context(
+        a.root / "node" / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+    )
+    return node_class(site.node_url, context)
+
+
+def _query(site: Site, function: str, *args: str) -> SignedTransaction:
+    return sign_proposal(Workspace.load(site.operator).signer("AGENCY-A"), function, list(args))
+
+
+def _evaluate(node: NodeClient, tx: SignedTransaction) -> Answer:
+    answer: Answer = node.post("/v1/node/evaluate", {"transaction": tx.to_dict()})
+    return answer
+
+
+@pytest.fixture(scope="module")
+def person(site: Site) -> str:
+    """AGENCY-A's person: a consent, an entitlement and a referral, logged at the node."""
+    pid = ev.pid()
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    node = _node(site, "AGENCY-A")
+    try:
+        events = [ev.consent_granted(pid), ev.entitlement_granted(pid), ev.referral_created(pid)]
+        for event in events:
+            tx = sign_proposal(signer, "submit", [event])
+            outcome = node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})
+            assert outcome["outcomes"][0]["error"] is None, outcome
+    finally:
+        node.close()
+    return pid
+
+
+@pytest.fixture(scope="module")
+def consortium(site: Site) -> Consortium:
+    return Workspace.load(site.agencies["AGENCY-A"].root).consortium
+
+
+@pytest.fixture(scope="module")
+def history(site: Site, person: str) -> Iterator[Answer]:
+    node = _node(site, "AGENCY-A")
+    try:
+        yield _evaluate(node, _query(site, "history", person, "referral"))
+    finally:
+        node.close()
+
+
+def test_an_honest_answer_proves_each_record_it_shows(
+    site: Site, person: str, consortium: Consortium, history: Answer
+) -> None:
+    checker = ProvenAnswers(consortium)
+    result = checker.result(copy.deepcopy(history))
+    types = [r["event"]["type"] for r in result["events"]]
+    assert types == ["consent.granted", "entitlement.granted", "referral.created"]
+    assert set(history["evidence"]["entries"]) == {r["tx_id"] for r in result["events"]}
+    node = _node(site, "AGENCY-A")
+    try:  # a record inside a referral, and a record as the whole answer
+        referral_id = result["events"][2]["event"]["referral_id"]
+        chain = checker.result(_evaluate(node, _query(site, "referral_chain", referral_id)))
+        assert len(event_records(chain)) == 1
+        event_id = result["events"][1]["event"]["event_id"]
+        one = checker.result(_evaluate(node, _query(site, "event", event_id)))
+        assert one["event"]["event_id"] == event_id
+        plain = _evaluate(node, _query(site, "entitlements", person, "referral"))
+        assert "evidence" not in plain  # no record: nothing to prove
+        assert checker.result(plain)["entitlements"]
+    finally:
+        node.close()
+
+
+def _records(answer: Answer) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = answer["result"]["events"]
+    return events
+
+
+def _entries(answer: Answer) -> dict[str, Any]:
+    entries: dict[str, Any] = answer["evidence"]["entries"]
+    return entries
+
+
+def _grant(answer: Answer) -> dict[str, Any]:
+    return next(r for r in _records(answer) if r["event"]["type"] == "entitlement.granted")
+
+
+def _set(field: str, value: Any) -> Callable[[Answer], None]:
+    def edit(answer: Answer) -> None:
+        _grant(answer)[field] = value
+
+    return edit
+
+
+def _more(answer: Answer) -> None:
+    _grant(answer)["event"]["amount"] = "1500.00"
+
+
+def _swapped(answer: Answer) -> None:
+    first, second = _records(answer)[:2]
+    entries = _entries(answer)
+    entries[first["tx_id"]], entries[second["tx_id"]] = (
+        entries[second["tx_id"]],
+        entries[first["tx_id"]],
+    )
+
+
+def _invented(answer: Answer) -> None:
+    made_up = {**copy.deepcopy(_grant(answer)), "tx_id": secrets.token_hex(32)}
+    made_up["event"]["event_id"] = "00000000-0000-4000-8000-000000000000"
+    _records(answer).append(made_up)
+
+
+def _resigned(answer: Answer) -> None:
+    """The grant's entry saying 1500, under the member's signature of 150 (and a proof
+    recomputed would still need the tree's root: it is left as it was)."""
+    shown = _entries(answer)[_grant(answer)["tx_id"]]
+    entry = Entry.from_bytes(base64.b64decode(shown["entry"]))
+    proposal = json.loads(entry.proposal)
+    proposal["args"][0] = {**proposal["args"][0], "amount": "1500.00"}
+    forged = replace(entry, proposal=canonical_json(proposal))
+    shown["entry"] = base64.b64encode(forged.to_bytes()).decode()
+    _more(answer)
+
+
+def _bad_proof(answer: Answer) -> None:
+    shown = _entries(answer)[_grant(answer)["tx_id"]]
+    shown["proof"][0] = base64.b64encode(b"\x00" * 32).decode()
+
+
+def _moved(answer: Answer) -> None:
+    shown = _entries(answer)[_grant(answer)["tx_id"]]
+    shown["index"] = int(shown["index"]) + 1
+
+
+def _unsigned_checkpoint(answer: Answer) -> None:
+    body, _, _ = answer["evidence"]["checkpoint"].partition("\n\n")
+    answer["evidence"]["checkpoint"] = body + "\n\n\u2014 node AAAA\n"
+
+
+def _no_evidence(answer: Answer) -> None:
+    del answer["evidence"]
+
+
+def _entry_dropped(answer: Answer) -> None:
+    del _entries(answer)[_grant(answer)["tx_id"]]
+
+
+def _key_dropped(answer: Answer) -> None:
+    del _grant(answer)["tx_id"]
+
+
+def _key_added(answer: Answer) -> None:
+    _grant(answer)["note"] = "paid twice"
+
+
+LIES: dict[str, Callable[[Answer], None]] = {
+    "an event's amount raised": _more,
+    "an event moved to another person": _set("pid", ev.pid()),
+    "an event credited to another organisation": _set("org", "AGENCY-B"),
+    "an event logged at another time": _set("timestamp", "2020-01-01T00:00:00.000000Z"),
+    "an event of another category": _set("category", "health"),
+    "two records' entries swapped": _swapped,
+    "a record no member signed": _invented,
+    "an entry rewritten under the member's signature": _resigned,
+    "a proof that does not lead to the root": _bad_proof,
+    "an entry at another position": _moved,
+    "a checkpoint the log key did not sign": _unsigned_checkpoint,
+    "records without any evidence": _no_evidence,
+    "a record without its entry": _entry_dropped,
+    "a record without its transaction ID": _key_dropped,
+    "a record with a key the contract never writes": _key_added,
+}
+
+
+@pytest.mark.parametrize("lie", LIES)
+def test_a_node_showing_a_record_it_cannot_prove_is_caught(
+    consortium: Consortium, history: Answer, lie: str
+) -> None:
+    answer = copy.deepcopy(history)
+    LIES[lie](answer)
+    with pytest.raises(IntegrityError):
+        ProvenAnswers(consortium).result(answer)
+
+
+def test_a_node_cannot_forge_a_members_signature_with_its_own_log_key(
+    site: Site, consortium: Consortium, history: Answer
+) -> None:
+    """The node holds the log key: it can sign a tree of its own making, holding the
+    grant's entry rewritten. The member's signature is what it cannot make."""
+    answer = copy.deepcopy(history)
+    _resigned(answer)
+    shown = _entries(answer)[_grant(answer)["tx_id"]]
+    forged = base64.b64decode(shown["entry"])
+    cp = ckpt.Checkpoint(consortium.origin, 1, leaf_hash(forged))
+    log_key = Workspace.load(site.operator).log_signer()
+    answer["evidence"]["checkpoint"] = ckpt.sign_checkpoint(cp, log_key)
+    answer["result"]["events"] = [_grant(answer)]  # in that tree, no other record is
+    shown.update(index=0, proof=[])
+    with pytest.raises(IntegrityError, match="no member's event"):
+        ProvenAnswers(consortium).result(answer)
+
+
+def test_a_gateway_shown_a_false_record_trusts_its_node_no_more(
+    site: Site, person: str, consortium: Consortium, tmp_path: Path
+) -> None:
+    class Lying(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            answer = super().post(path, body)
+            if path == "/v1/node/evaluate":
+                _more(answer)
+            return answer
+
+    node = _node(site, "AGENCY-A", Lying)
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    receipts = Receipts(tmp_path / "receipts.db", consortium, node)
+    ledger = RemoteLedger(
+        node, consortium, receipts, Outbox(tmp_path / "outbox.db", signer), interval_s=3600
+    )
+    try:
+        with pytest.raises(IntegrityError, match="not what its entry says"):
+            ledger.evaluate(_query(site, "history", person, "referral"))
+        assert "query" in str(receipts.broken())
+        with pytest.raises(IntegrityError):  # for good: the gateway is not ready
+            receipts.failure()
+    finally:
+        ledger.close()
