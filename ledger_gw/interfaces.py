@@ -105,12 +105,13 @@ class Anchor:
     def of_note(cls, note: str, log_vkey: str, origin: str) -> Anchor:
         """A Merkle log's anchor at a checkpoint, once the log's key has opened it."""
         cp = ckpt.open_checkpoint(note, ckpt.NoteVerifier.from_vkey(log_vkey), origin=origin)
-        root = base64.b64encode(cp.checkpoint.root_hash).decode()
-        return cls(
-            cp.checkpoint.size,
-            {"origin": origin, "tree_size": cp.checkpoint.size, "root": root},
-            note,
-        )
+        return cls.of_opened(cp.checkpoint, note)
+
+    @classmethod
+    def of_opened(cls, cp: ckpt.Checkpoint, note: str) -> Anchor:
+        """The anchor at ``note``, whose signatures the caller has checked already."""
+        root = base64.b64encode(cp.root_hash).decode()
+        return cls(cp.size, {"origin": cp.origin, "tree_size": cp.size, "root": root}, note)
 
 
 def anchor_size(summary: dict[str, Any]) -> int:

@@ -70,26 +70,26 @@ class EmbeddedLog:
         quorum, which is what a verifier demands by default: bundles, chain verdicts
         and reports anchor there. Before any checkpoint meets it, the latest one.
         """
-        note = self.reader.checkpoint(size) if size is not None else self._trusted_note()
+        if size is None and self.consortium.witness_quorum:
+            return self._witnessed(self.consortium.witness_quorum)
+        note = self.reader.checkpoint(size)
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
-    def _trusted_note(self) -> str:
-        quorum = self.consortium.witness_quorum
-        if quorum == 0:
-            return self.reader.checkpoint(None)
+    def _witnessed(self, quorum: int) -> Anchor:
         log_key = ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey)
         witnesses = self.consortium.witness_verifiers()
         for _, note in self.reader.checkpoints_newest_first():
             if note.count("\n\u2014 ") <= quorum:  # fewer signature lines than it takes
                 continue
             try:
-                ckpt.open_checkpoint(
+                opened = ckpt.open_checkpoint(
                     note, log_key, witnesses, quorum, origin=self.consortium.origin
                 )
             except ckpt.CheckpointError:
                 continue
-            return note
-        return self.reader.checkpoint(None)
+            return Anchor.of_opened(opened.checkpoint, note)
+        note = self.reader.checkpoint(None)
+        return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
     def _org_of(self, pem: str) -> str:
         if pem not in self._orgs:

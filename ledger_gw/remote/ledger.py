@@ -272,13 +272,13 @@ class RemoteLog:
     def _witnessed(self) -> Anchor:
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
         try:
-            self.consortium.open_witnessed(note)
+            opened = self.consortium.open_witnessed(note)
         except ckpt.CheckpointError as exc:
             raise ConflictError(
                 f"the log node shows no checkpoint the witness quorum cosigned: {exc}",
                 code="not_yet_witnessed",
             ) from None
-        return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+        return Anchor.of_opened(opened.checkpoint, note)
 
     def _bundle(self, index: int, size: int) -> list[bytes]:
         """Entry bundle ``index`` as the tree of ``size`` has it (refused but to auditors)."""
