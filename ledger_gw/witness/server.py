@@ -5,19 +5,28 @@ times out, so a client that never finishes its request holds one thread for a
 while, never the witness. Bodies are bounded before they are read. Connections are
 bounded too, in all and from one address: a client that keeps many open, each
 sending a byte now and then, would otherwise have the witness start threads without
-end, and the log whose checkpoints it cosigns could no longer reach it.
+end. Once full, a new connection closes the oldest one whose request is not whole
+yet (from its own address, once that address has its share), rather than being turned
+away: connections that trickle hold their slots only until someone else needs one,
+and a client that sends its request at once, as the log does, is always served.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
 
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
 from ledger_gw.witness.protocol import SIZE_CONTENT_TYPE, format_size
@@ -29,6 +38,7 @@ READ_TIMEOUT_S = 10.0
 #: Connections served at once, in all and from one address; more are closed unread.
 MAX_CONNECTIONS = 128
 MAX_PER_ADDRESS = 16
+WHOLE = "ledger_gw.witness.request_whole"  # environ: call once the body is read
 
 STATUS = {
     Reason.MALFORMED: 400,
@@ -38,6 +48,10 @@ STATUS = {
     Reason.FORK: 409,
     Reason.BAD_PROOF: 422,
 }
+
+
+def _unserved() -> None:
+    """Outside _BoundedServer (a test client, another WSGI server): nothing to tell."""
 
 
 def _text(status: int, message: str) -> Response:
@@ -54,6 +68,7 @@ def create_app(witness: Witness) -> Flask:
             body = request.get_data(cache=False)
         except (ClientDisconnected, OSError):  # the client stopped sending: the read timed out
             return _text(408, "the request body did not arrive in time")
+        request.environ.get(WHOLE, _unserved)()  # its connection is no longer to be closed
         try:
             done = witness.add_checkpoint(body)
         except SizeConflictError as exc:
@@ -65,39 +80,87 @@ def create_app(witness: Witness) -> Flask:
     return app
 
 
+@dataclass
+class _Open:
+    """A connection being served, and whether its current request has arrived whole."""
+
+    address: str
+    whole: bool = False
+
+
 class _BoundedServer(ThreadedWSGIServer):
-    """One thread per connection, for MAX_CONNECTIONS of them, MAX_PER_ADDRESS from one."""
+    """One thread per connection, for MAX_CONNECTIONS of them, MAX_PER_ADDRESS from one:
+    past either, the oldest still reading its request is closed for the new one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._open: Counter[str] = Counter()
+        self._open: dict[socket.socket, _Open] = {}  # oldest first
         self._counting = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         address = str(client_address[0])
         with self._counting:
-            full = self._open.total() >= MAX_CONNECTIONS
-            if full or self._open[address] >= MAX_PER_ADDRESS:
-                self.shutdown_request(request)
+            ours = [c for c, o in self._open.items() if o.address == address]
+            full = None
+            if len(ours) >= MAX_PER_ADDRESS:
+                full = ours
+            elif len(self._open) >= MAX_CONNECTIONS:
+                full = list(self._open)
+            if full is not None and not self._close_oldest_reading(full):
+                self.shutdown_request(request)  # every one is being served: not for long
                 return
-            self._open[address] += 1
+            self._open[request] = _Open(address)
         try:
             super().process_request(request, client_address)  # its thread, started
         except BaseException:
-            self._closed(address)
+            self._closed(request)
             raise
+
+    def _close_oldest_reading(self, connections: list[socket.socket]) -> bool:
+        for conn in connections:
+            if not self._open[conn].whole:
+                del self._open[conn]
+                with contextlib.suppress(OSError):  # its thread's read ends, and so its thread
+                    conn.shutdown(socket.SHUT_RDWR)
+                return True
+        return False
+
+    def reading(self, conn: socket.socket) -> None:
+        """The connection waits for a request: it may be closed for another."""
+        with self._counting:
+            if conn in self._open:
+                self._open[conn].whole = False
+
+    def whole(self, conn: socket.socket) -> None:
+        """The connection's request has been read whole: it is being served."""
+        with self._counting:
+            if conn in self._open:
+                self._open[conn].whole = True
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._closed(str(client_address[0]))
+            self._closed(request)
 
-    def _closed(self, address: str) -> None:
+    def _closed(self, conn: socket.socket) -> None:
         with self._counting:
-            self._open[address] -= 1
-            if self._open[address] <= 0:
-                del self._open[address]
+            self._open.pop(conn, None)
+
+
+class _Handler(WSGIRequestHandler):
+    """Tells the server when a connection waits for its request and when it has it."""
+
+    server: _BoundedServer
+
+    def handle_one_request(self) -> None:
+        self.server.reading(self.connection)
+        super().handle_one_request()
+
+    def make_environ(self) -> WSGIEnvironment:
+        environ = super().make_environ()
+        environ[WHOLE] = partial(self.server.whole, self.connection)
+        return environ
 
 
 def make_witness_server(
@@ -105,7 +168,7 @@ def make_witness_server(
 ) -> BaseWSGIServer:
     """A threaded server bound to (host, port); port 0 picks a free one (``server_port``)."""
     # socketserver applies the handler's timeout to every read of the connection.
-    handler = type("TimedRequestHandler", (WSGIRequestHandler,), {"timeout": read_timeout})
+    handler = type("TimedRequestHandler", (_Handler,), {"timeout": read_timeout})
     return _BoundedServer(host, port, create_app(witness), handler)
 
 

@@ -9,6 +9,7 @@ an earlier size and extended with another history, under the same log key.
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import signal
 import socket
@@ -39,7 +40,7 @@ from ledger_gw.witness import (
     request_cosignature,
 )
 from ledger_gw.witness.protocol import AddCheckpoint
-from ledger_gw.witness.server import MAX_PER_ADDRESS
+from ledger_gw.witness.server import MAX_CONNECTIONS, MAX_PER_ADDRESS
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent
 from tests.support.ledgers import MakeClient, MakeLedger
@@ -320,6 +321,57 @@ def test_many_connections_from_one_address_start_no_more_threads_than_its_share(
     while (answer := witness.post(body(ledger, 0, 3))).status_code != 200:
         assert time.monotonic() < deadline, answer.text
         time.sleep(0.1)
+
+
+def _closed_by_peer(conn: socket.socket) -> bool:
+    conn.setblocking(False)
+    try:
+        return conn.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_connections_that_trickle_from_many_addresses_cannot_keep_the_log_out(
+    witness: WitnessProcess, ledger: EmbeddedLedger, client: MakeClient
+) -> None:
+    """Eight addresses (loopback has them all), each at its share, hold every slot with
+    requests that never end, a byte at a time within the read timeout. The log's push
+    is still served: the oldest trickling connection is closed to make room for it."""
+    grow(ledger, client, 3)
+    assert witness.proc is not None
+    host, port = witness.url.removeprefix("http://").split(":")
+    before = _threads(witness.proc.pid)
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(READ_TIMEOUT_S / 4):
+            for conn in list(held):
+                with contextlib.suppress(OSError):
+                    conn.send(b"x")
+
+    for n in range(MAX_CONNECTIONS // MAX_PER_ADDRESS):
+        for _ in range(MAX_PER_ADDRESS):
+            source = (f"127.0.0.{n + 2}", 0)
+            conn = socket.create_connection((host, int(port)), timeout=10, source_address=source)
+            conn.sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
+            held.append(conn)
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        time.sleep(READ_TIMEOUT_S * 1.5)  # past the read timeout: trickling keeps them open
+        assert _threads(witness.proc.pid) <= before + MAX_CONNECTIONS + 1
+        assert not any(_closed_by_peer(c) for c in held[-MAX_PER_ADDRESS:])
+        assert witness.post(body(ledger, 0, 3)).status_code == 200
+        assert _closed_by_peer(held[0])  # the oldest made room
+        assert not _closed_by_peer(held[-1])
+    finally:
+        done.set()
+        trickler.join()
+        for conn in held:
+            conn.close()
 
 
 def test_concurrent_pushes_from_one_size_advance_it_once(
