@@ -171,6 +171,29 @@ class LogReader:
             raise IntegrityError("the log lacks entries its world state names")
         return [(int(r.seq), unpack(bytes(r.entry))) for r in rows]
 
+    def proven_entries(
+        self, tx_ids: Sequence[str]
+    ) -> tuple[str, dict[str, tuple[int, bytes, list[bytes]]]]:
+        """The latest checkpoint's note, and the position, entry and inclusion proof to
+        it of each transaction of ``tx_ids`` in the log, all read in one snapshot."""
+        keys: dict[bytes, str] = {}
+        for tx_id in tx_ids:
+            try:
+                keys[bytes.fromhex(tx_id)] = tx_id
+            except ValueError:
+                continue  # no transaction's ID: not in the log
+        found: dict[str, tuple[int, bytes, list[bytes]]] = {}
+        with self._read() as conn:
+            size, note = stored_checkpoint(conn, None)
+            rows = conn.execute(
+                select(log.c.seq, log.c.tx_id, log.c.entry).where(log.c.tx_id.in_(list(keys)))
+            )
+            for seq, key, data in rows:
+                plan = inclusion_nodes(int(seq), size)
+                proof = plan.rehash(node_hashes(conn, plan.ids))
+                found[keys[bytes(key)]] = (int(seq), unpack(bytes(data)), proof)
+        return note, found
+
     def _check_size(self, conn: Connection, size: int) -> None:
         current = log_size(conn)
         if not 0 < size <= current:

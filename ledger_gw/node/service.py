@@ -81,12 +81,18 @@ class LogNode:
         tx_ids = sorted({str(r.get("tx_id")) for r in event_records(result)})
         if not tx_ids:
             return {"result": result}
-        size, note = self.log.reader.sized_checkpoint(None)  # covers what the query read
-        entries = {}
-        for tx_id in tx_ids:
-            proof = self.log.inclusion(None, tx_id, size, lambda _: True)
-            entries[tx_id] = {k: proof[k] for k in ("index", "entry", "certificate", "proof")}
-        return {"result": result, "evidence": {"checkpoint": note, "entries": entries}}
+        note, found = self.log.reader.proven_entries(tx_ids)  # covers what the query read
+        entries: dict[str, Any] = {}
+        certificates: set[str] = set()
+        for tx_id, (index, data, proof) in found.items():
+            certificates.add(self.log.transaction(Entry.from_bytes(data)).proposal.creator)
+            entries[tx_id] = {
+                "index": index,
+                "entry": base64.b64encode(data).decode(),
+                "proof": [base64.b64encode(h).decode() for h in proof],
+            }
+        evidence = {"checkpoint": note, "certificates": sorted(certificates), "entries": entries}
+        return {"result": result, "evidence": evidence}
 
     def inclusion(
         self, caller: Identity, index: int | None, tx_id: str | None, size: int | None

@@ -4,10 +4,11 @@ The node answers a query from its copy of the contract's state, which a gateway 
 read. An event record, though, is the contract's copy of one logged transaction: the
 event as its organisation signed it, that organisation, the transaction's ID and time,
 and the person the contract found it to be about (in the result it logged). So the node
-hands over, with its answer, the entry of each transaction a record names, with an
-inclusion proof to a checkpoint its log key signed; the gateway checks that a member
-signed it, as the organisation the record names, and that it holds exactly what the
-record says. A node can then neither show an event no member signed nor alter one.
+hands over, with its answer, the entry of each transaction a record names (and the
+certificates they name by hash), with an inclusion proof to a checkpoint its log key
+signed; the gateway checks that a member signed it, as the organisation the record
+names, and that it holds exactly what the record says. A node can then neither show an
+event no member signed nor alter one.
 
 What this cannot prove: that the answer leaves no record out, and what the contract
 derives from many events (an entitlement's balance, a referral's state, consents),
@@ -83,12 +84,20 @@ class ProvenAnswers:
             cp = ckpt.open_checkpoint(note, self._log_key, [], 0, origin=self._origin).checkpoint
         except (KeyError, ckpt.CheckpointError) as exc:
             raise IntegrityError(f"the log node's checkpoint does not verify: {exc}") from exc
+        try:
+            certificates = {certificate_ref(str(p)): str(p) for p in evidence["certificates"]}
+        except (KeyError, TypeError, ValueError, LedgerError) as exc:
+            raise IntegrityError(f"the log node's certificates do not read: {exc}") from exc
         for record in records:
-            self._prove(record, entries, cp)
+            self._prove(record, entries, certificates, cp)
         return result
 
     def _prove(
-        self, record: dict[str, Any], entries: Mapping[str, Any], cp: ckpt.Checkpoint
+        self,
+        record: dict[str, Any],
+        entries: Mapping[str, Any],
+        certificates: Mapping[str, str],
+        cp: ckpt.Checkpoint,
     ) -> None:
         if set(record) != RECORD_KEYS:
             raise IntegrityError(f"the log node shows an event record of keys {sorted(record)}")
@@ -101,8 +110,7 @@ class ProvenAnswers:
         try:
             data = base64.b64decode(shown["entry"], validate=True)
             entry = Entry.from_bytes(data)
-            pem = str(shown["certificate"])
-            tx = SignedTransaction.of_entry(entry, {certificate_ref(pem): pem})
+            tx = SignedTransaction.of_entry(entry, certificates)
             proof = [base64.b64decode(h, validate=True) for h in shown["proof"]]
             verify_inclusion(leaf_hash(data), int(shown["index"]), cp.size, proof, cp.root_hash)
             p = tx.proposal

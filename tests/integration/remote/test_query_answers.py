@@ -192,6 +192,13 @@ def _key_added(answer: Answer) -> None:
     _grant(answer)["note"] = "paid twice"
 
 
+def _set_evidence(field: str, value: Any) -> Callable[[Answer], None]:
+    def edit(answer: Answer) -> None:
+        answer["evidence"][field] = value
+
+    return edit
+
+
 LIES: dict[str, Callable[[Answer], None]] = {
     "an event's amount raised": _more,
     "an event moved to another person": _set("pid", ev.pid()),
@@ -205,6 +212,9 @@ LIES: dict[str, Callable[[Answer], None]] = {
     "an entry at another position": _moved,
     "a checkpoint the log key did not sign": _unsigned_checkpoint,
     "records without any evidence": _no_evidence,
+    "the certificates left out": _set_evidence("certificates", []),
+    "a certificate that is none": _set_evidence("certificates", ["not a PEM"]),
+    "certificates that are no list": _set_evidence("certificates", 7),
     "a record without its entry": _entry_dropped,
     "a record without its transaction ID": _key_dropped,
     "a record with a key the contract never writes": _key_added,
