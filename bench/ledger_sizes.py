@@ -2,18 +2,17 @@
 
 Grows one ledger (SQLite, synchronous=FULL, batches of 1,000, every signature made by
 the consortium's members and verified on append) and, beside it, the minimum honest
-ledger (bench/honest_baseline.py) to each size. At each size it then appends a window of new
-events to both, alternately, and prints for the real ledger: bytes per event on disk,
-the process's RSS, append rate and its ratio to the baseline's at the same size,
+ledger (bench/honest_baseline.py) to each size. At each size it then appends a window of
+new events to both, alternately, and prints for the real ledger: bytes per event on
+disk, the process's RSS, append rate and its ratio to the baseline's at the same size,
 inclusion proof (fetch + verify against the signed checkpoint) and history query
 (signed, authenticated, run by the contract) p50/p99, and full verification on every
-core, in a process of its own as `ledger-gw verify` makes it (the pool's workers import
-the verifying process's main module: this script's imports would cost each of them a
-third of a second that the command's do not). A second ledger kept at the smallest size
-takes its turn in each window too, so that "append at this size ÷ at the smallest"
-compares rates measured side by side, not an hour and a different load apart: flat cost
-means that column stays near 1 and the latencies do not climb. Prints the machine's load
-with each size: on a shared machine the absolute rates follow it.
+core, in a process of its own as `ledger-gw verify` makes it (bench/auditor.py). A
+second ledger kept at the smallest size takes its turn in each window too, so that
+"append at this size ÷ at the smallest" compares rates measured side by side, not an
+hour and a different load apart: flat cost means that column stays near 1 and the
+latencies do not climb. Prints the machine's load with each size: on a shared machine
+the absolute rates follow it.
 
     python bench/ledger_sizes.py                       # 10k, 100k, 1M (`make bench`)
     python bench/ledger_sizes.py --sizes 10000,100000 --window 5000
@@ -27,7 +26,6 @@ import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +38,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from auditor import verify_apart
 from honest_baseline import HonestLedger
 from ledger_append import AGENCIES, person_events
 
@@ -186,24 +185,6 @@ def _disk(path: Path, size: int) -> float:
     return sum(f.stat().st_size for f in files if f.exists()) / size
 
 
-_VERIFY = """
-import sys, time
-from pathlib import Path
-from ledger_gw.embedded.verify import verify_ledger
-from ledger_gw.workspace import Workspace
-ws = Workspace.load(Path(sys.argv[1]))
-start = time.perf_counter()
-report = verify_ledger(ws.ledger_url, ws.consortium)
-print(report.size / (time.perf_counter() - start))
-"""
-
-
-def _verify_apart(ws: Workspace) -> float:
-    """Entries/s of a full verify, every core, in a process whose main module is light."""
-    command = [sys.executable, "-c", _VERIFY, str(ws.root)]
-    return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-
-
 def _rss_mib() -> tuple[float, float]:
     """Resident memory, and of it what is the process's own (not pages of the ledger's
     file that SQLite maps, which the OS may drop at any time)."""
@@ -257,7 +238,8 @@ def main() -> None:
                     history = _histories(ledger, ws, events.people, args.samples)
                 grown = ledger.size()
                 with console.status(f"at {size:,}: full verify of {grown:,} entries"):
-                    verify = _verify_apart(ws)
+                    verified, seconds = verify_apart(ws)
+                    verify = verified / seconds
                 rows.append(
                     Sized(
                         grown,
