@@ -11,6 +11,12 @@ READ_TIMEOUT is dropped; a body over the limit is handed over at once (the app a
 Served over TLS (the log node), the loop makes the handshake too, without blocking and
 within the same deadline: gthread would make it in a thread, which a client that sends
 half a hello (no certificate needed) holds for ever.
+
+A worker serves at most `worker_connections` at once. Full, gthread stops accepting, so
+that as many connections, each sending a byte now and then, kept everyone else out. Here
+a full worker goes on accepting while any connection is still reading its request, and
+each new one closes the oldest of those: a connection that trickles holds its slot only
+until someone needs it, and a client that sends its request at once is served.
 """
 
 from __future__ import annotations
@@ -70,6 +76,16 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if self.cfg.is_ssl:  # once: gunicorn would load the key and CAs per connection
             self._tls = ssl_context(self.cfg)
         super().init_process()
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if not enabled and self.alive and self.reading:
+            enabled = True  # full, but a connection still reading makes room (accept)
+        super().set_accept_enabled(enabled)
+
+    def accept(self, listener: Any) -> None:
+        super().accept(listener)
+        if self.nr_conns > self.worker_connections and self.reading:
+            self._drop(self.reading[0])  # the oldest still reading its request
 
     def enqueue_req(self, conn: TConn) -> None:
         if getattr(conn, "request_ready", False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import time
 from collections.abc import Iterator
@@ -53,6 +54,34 @@ def test_a_hundred_stalled_requests_do_not_stall_the_gateway(server: Server) -> 
         for _ in range(5):
             _healthz_within_a_second(server.url)
     _healthz_within_a_second(server.url)
+
+
+def test_stalled_connections_past_every_workers_share_keep_no_client_out(
+    server: Server,
+) -> None:
+    """More half requests than both workers together serve at once (1,000 each): each
+    new connection closes the oldest one still reading, so a whole request gets in."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * 1000 + 500
+    if soft < wanted + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted + 256), hard))
+    try:
+        with stalled(server.url, wanted) as socks:
+            time.sleep(0.5)
+            for _ in range(5):
+                _healthz_within_a_second(server.url)
+            assert _closed_by_server(socks[0])  # the oldest made room
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    _healthz_within_a_second(server.url)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        return sock.recv(4096) == b""
+    except OSError:
+        return True
 
 
 def test_a_request_sent_in_pieces_is_served(server: Server) -> None:
