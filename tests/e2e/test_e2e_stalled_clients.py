@@ -56,34 +56,6 @@ def test_a_hundred_stalled_requests_do_not_stall_the_gateway(server: Server) -> 
     _healthz_within_a_second(server.url)
 
 
-def test_stalled_connections_past_every_workers_share_keep_no_client_out(
-    server: Server,
-) -> None:
-    """More half requests than both workers together serve at once (1,000 each): each
-    new connection closes the oldest one still reading, so a whole request gets in."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 2 * 1000 + 500
-    if soft < wanted + 256:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted + 256), hard))
-    try:
-        with stalled(server.url, wanted) as socks:
-            time.sleep(0.5)
-            for _ in range(5):
-                _healthz_within_a_second(server.url)
-            assert _closed_by_server(socks[0])  # the oldest made room
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    _healthz_within_a_second(server.url)
-
-
-def _closed_by_server(sock: socket.socket) -> bool:
-    sock.settimeout(5)
-    try:
-        return sock.recv(4096) == b""
-    except OSError:
-        return True
-
-
 def test_a_request_sent_in_pieces_is_served(server: Server) -> None:
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:
@@ -167,3 +139,31 @@ def test_every_log_line_is_json_and_each_request_has_its_access_line(server: Ser
     assert any(rec["logger"] == "gunicorn.error" for rec in records)
     [probe] = [rec for rec in records if rec.get("request_id") == "probe-7"]
     assert (probe["logger"], probe["route"], probe["status"]) == ("api.access", "/healthz", 200)
+
+
+def test_stalled_connections_past_every_workers_share_keep_no_client_out(
+    server: Server,
+) -> None:
+    """More half requests than both workers together serve at once (1,000 each): each
+    new connection closes the oldest one still reading, so a whole request gets in."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * 1000 + 500
+    if soft < wanted + 256:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, wanted + 256), hard))
+    try:
+        with stalled(server.url, wanted) as socks:
+            time.sleep(0.5)
+            for _ in range(5):
+                _healthz_within_a_second(server.url)
+            assert _closed_by_server(socks[0])  # the oldest made room
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    _healthz_within_a_second(server.url)
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(5)
+    try:
+        return sock.recv(4096) == b""
+    except OSError:
+        return True
