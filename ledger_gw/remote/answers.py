@@ -6,15 +6,18 @@ event as its organisation signed it, that organisation, the transaction's ID and
 and the person the contract found it to be about (in the result it logged). So the node
 hands over, with its answer, the entry of each transaction a record names (and the
 certificates they name by hash), with an inclusion proof to a checkpoint its log key
-signed; the gateway checks that a member signed it, as the organisation the record
-names, and that it holds exactly what the record says. A node can then neither show an
-event no member signed nor alter one.
+signed; the gateway checks that a member signed it as an event (the node holds every
+query a gateway signs too), as the organisation the record names, that it holds exactly
+what the record says, and that the record stands where the query asked, once. A node
+can then neither show an event no member signed, nor alter one, nor show one as
+another's or about another person than the event names.
 
 What this cannot prove: that the answer leaves no record out, and what the contract
 derives from many events (an entitlement's balance, a referral's state, consents),
 which stay the node's word; nor, for a tree the node signed for this gateway alone, that
-the witnesses will see the same (a member's signed event its contract refused could sit
-in such a tree).
+the witnesses will see the same: in such a tree a member's signed event its contract
+refused could sit, and the person of an event that names none (a delivery, a referral's
+step) is the one the node writes in its result.
 """
 
 from __future__ import annotations
@@ -31,11 +34,11 @@ from chaincode.consent import category_of
 from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import IntegrityError, LedgerError
+from ledger_gw.errors import ConfigError, IntegrityError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import ProofError, leaf_hash, verify_inclusion
-from ledger_gw.transaction import SignedTransaction, certificate_ref
+from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref
 
 #: The keys of an event record as the contract writes it, no more, no fewer.
 RECORD_KEYS = frozenset({"event", "org", "tx_id", "timestamp", "category", "pid"})
@@ -58,6 +61,14 @@ def event_records(answer: Any) -> list[dict[str, Any]]:
     return found
 
 
+#: Refusals of a certificate that a consortium file older than the node's would make
+#: (a member added, a key rotated or retired since): the answer is not shown, but the
+#: node is not to be distrusted for it.
+STALE_FILE = frozenset(
+    {"unknown_organisation", "untrusted_certificate", "unlisted_certificate", "retired_certificate"}
+)
+
+
 class ProvenAnswers:
     """Checks a node's answers against the consortium: its members' CAs and the log key."""
 
@@ -66,13 +77,15 @@ class ProvenAnswers:
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self._origin = consortium.origin
 
-    def result(self, answer: Any) -> Any:
-        """The answer's result once every event record in it is proven; IntegrityError
-        naming the first that is not."""
+    def result(self, query: Proposal, answer: Any) -> Any:
+        """The answer's result once every event record in it is proven and answers
+        ``query``; IntegrityError naming the first that is not (ConfigError when one is
+        signed by a certificate this gateway's consortium file does not know)."""
         if not isinstance(answer, dict) or "result" not in answer:
             raise IntegrityError("the log node's answer holds no result")
         result = answer["result"]
         records = event_records(result)
+        _answers(query, result, records)
         if not records:
             return result
         evidence = answer.get("evidence")
@@ -99,14 +112,10 @@ class ProvenAnswers:
         certificates: Mapping[str, str],
         cp: ckpt.Checkpoint,
     ) -> None:
-        if set(record) != RECORD_KEYS:
-            raise IntegrityError(f"the log node shows an event record of keys {sorted(record)}")
         tx_id = record["tx_id"]
-        shown = entries.get(tx_id) if isinstance(tx_id, str) else None
+        shown = entries.get(tx_id)
         if not isinstance(shown, dict):
-            raise IntegrityError(
-                f"the log node shows the record of {tx_id!r:.80} without its entry"
-            )
+            raise IntegrityError(f"the log node shows the record of {tx_id:.80} without its entry")
         try:
             data = base64.b64decode(shown["entry"], validate=True)
             entry = Entry.from_bytes(data)
@@ -115,36 +124,113 @@ class ProvenAnswers:
             verify_inclusion(leaf_hash(data), int(shown["index"]), cp.size, proof, cp.root_hash)
             p = tx.proposal
             signer = self._auth.authenticate(p.creator, entry.signature, p.payload, p.time)
-            event = parse_event(p.contract_args()[0]) if p.function == "submit" else None
+            if p.function != "submit":
+                raise IntegrityError(f"the entry of {tx_id} is a {p.function!r}, not an event")
+            event = parse_event(p.contract_args()[0])
             logged = orjson.loads(entry.result)
         except ProofError as exc:
             raise IntegrityError(f"the entry of {tx_id} is not in the log: {exc}") from exc
+        except IntegrityError:
+            raise
         except (KeyError, TypeError, IndexError, ValueError, binascii.Error) as exc:
             raise IntegrityError(f"the entry of {tx_id} does not read: {exc}") from exc
-        except (LedgerError, ContractError) as exc:
+        except LedgerError as exc:
+            if exc.code in STALE_FILE:
+                raise ConfigError(
+                    f"the log node shows the event {tx_id} signed by a certificate this "
+                    f"gateway's consortium file does not know ({exc}): update the file",
+                    code="consortium_file_stale",
+                ) from exc
+            raise IntegrityError(f"the entry of {tx_id} is no member's event: {exc}") from exc
+        except ContractError as exc:
             raise IntegrityError(f"the entry of {tx_id} is no member's event: {exc}") from exc
         said = (
             tx.tx_id,
             signer.org_id,
             p.timestamp,
-            None if event is None else canonical_json(event),
-            None if event is None else category_of(event["type"]),
+            canonical_json(event),
+            category_of(event["type"]),
             logged.get("pid") if isinstance(logged, dict) else None,
         )
         shows = (
-            record["tx_id"],
+            tx_id,
             record["org"],
             record["timestamp"],
             _canonical(record["event"]),
             record["category"],
             record["pid"],
         )
-        if said != shows:
+        if said != shows or event.get("pid", record["pid"]) != record["pid"]:
             raise IntegrityError(f"the record of {tx_id} is not what its entry says")
 
 
-def _canonical(value: Any) -> bytes | None:
+def _canonical(value: Any) -> bytes:
+    """The canonical form of what a record shows as its event, or b"" when it has none
+    (not an object, a float, a number past the safe range, nesting past any event's)."""
     try:
-        return canonical_json(value) if isinstance(value, dict) else None
-    except (TypeError, ValueError):  # a float, or a number past the safe range
-        return None
+        return canonical_json(value) if type(value) is dict else b""
+    except (TypeError, ValueError, RecursionError):
+        return b""
+
+
+def _answers(query: Proposal, result: Any, records: list[dict[str, Any]]) -> None:
+    """Each record is one, and where ``query`` puts it: in the history of the person it
+    names, as the event it names, among the events of the referral it names; none in
+    answers that hold no events."""
+    tx_ids = set()
+    for record in records:
+        if set(record) != RECORD_KEYS or not all(
+            type(v) is str for k, v in record.items() if k != "event"
+        ):
+            raise IntegrityError(f"the log node shows an event record of keys {sorted(record)}")
+        tx_ids.add(record["tx_id"])
+    if len(tx_ids) != len(records):
+        raise IntegrityError("the log node shows an event record twice")
+    args = list(query.args)
+    if query.function == "history":
+        placed = _get(result, "events")
+        ok = _get(result, "pid") == args[0] and _holds(placed, records)
+        ok = ok and all(r["pid"] == args[0] for r in records)
+    elif query.function == "event":
+        ok = len(records) == 1 and records[0] is result
+        ok = ok and _field(result["event"], "event_id") == args[0]
+    elif query.function in ("referral", "referral_chain"):
+        items = [result] if query.function == "referral" else _get(result, "chain")
+        ok = isinstance(items, list) and _get(result, "referral_id") == args[0]
+        ok = ok and all(_of_referral(item) for item in items)
+        placed = [r for item in items for r in item.get("events", [])] if ok else None
+        ok = ok and _holds(placed, records)
+    else:
+        ok = not records
+    if not ok:
+        raise IntegrityError(
+            f"the log node's answer to {query.function!r} is not about what it asked"
+        )
+
+
+def _of_referral(item: Any) -> bool:
+    """Whether each event a referral lists is of that referral, and about its person."""
+    if not isinstance(item, dict):
+        return False
+    events = item.get("events", [])
+    return isinstance(events, list) and all(
+        isinstance(r, dict)
+        and _field(r.get("event"), "referral_id") == item.get("referral_id")
+        and r.get("pid") == item.get("pid")
+        for r in events
+    )
+
+
+def _holds(placed: Any, records: list[dict[str, Any]]) -> bool:
+    """Whether the records are exactly the ones ``placed`` lists, no others elsewhere."""
+    if not isinstance(placed, list) or len(placed) != len(records):
+        return False
+    return {id(p) for p in placed} == {id(r) for r in records}
+
+
+def _get(value: Any, key: str) -> Any:
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def _field(event: Any, key: str) -> Any:
+    return event.get(key) if type(event) is dict else None

@@ -5,17 +5,20 @@ times out, so a client that never finishes its request holds one thread for a
 while, never the witness. Bodies are bounded before they are read. Connections are
 bounded too, in all and from one address: a client that keeps many open, each
 sending a byte now and then, would otherwise have the witness start threads without
-end. Once full, a new connection closes the oldest one whose request is not whole
-yet (from its own address, once that address has its share), rather than being turned
-away: connections that trickle hold their slots only until someone else needs one,
-and a client that sends its request at once, as the log does, is always served.
+end (an IPv6 address counts by its /64). Once full, a new connection closes the oldest
+one whose request is not whole yet, of its own address once that address has its
+share, else of the address with most such, rather than being turned away: connections
+that trickle hold their slots only until someone else needs one, and a client that
+sends its request at once, as the log does, is served.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -48,6 +51,20 @@ STATUS = {
     Reason.FORK: 409,
     Reason.BAD_PROOF: 422,
 }
+
+
+def _source(address: str) -> str:
+    """Whom a connection counts for: its IPv4 address, or its IPv6 address's /64 (a
+    host is commonly given a whole /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return address
 
 
 def _unserved() -> None:
@@ -90,7 +107,7 @@ class _Open:
 
 class _BoundedServer(ThreadedWSGIServer):
     """One thread per connection, for MAX_CONNECTIONS of them, MAX_PER_ADDRESS from one:
-    past either, the oldest still reading its request is closed for the new one."""
+    past either, one still reading its request is closed for the new one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,14 +115,14 @@ class _BoundedServer(ThreadedWSGIServer):
         self._counting = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        address = str(client_address[0])
+        address = _source(str(client_address[0]))
         with self._counting:
             ours = [c for c, o in self._open.items() if o.address == address]
             full = None
             if len(ours) >= MAX_PER_ADDRESS:
                 full = ours
             elif len(self._open) >= MAX_CONNECTIONS:
-                full = list(self._open)
+                full = self._most_reading()
             if full is not None and not self._close_oldest_reading(full):
                 self.shutdown_request(request)  # every one is being served: not for long
                 return
@@ -115,6 +132,15 @@ class _BoundedServer(ThreadedWSGIServer):
         except BaseException:
             self._closed(request)
             raise
+
+    def _most_reading(self) -> list[socket.socket]:
+        """The connections of the address with the most requests not whole yet: the one
+        to make room, rather than whoever came first (a push waiting for its body)."""
+        reading = Counter(o.address for o in self._open.values() if not o.whole)
+        if not reading:
+            return []
+        most = reading.most_common(1)[0][0]
+        return [c for c, o in self._open.items() if o.address == most]
 
     def _close_oldest_reading(self, connections: list[socket.socket]) -> bool:
         for conn in connections:

@@ -374,6 +374,56 @@ def test_connections_that_trickle_from_many_addresses_cannot_keep_the_log_out(
             conn.close()
 
 
+def test_a_flood_from_many_addresses_closes_their_connections_not_a_push_in_progress(
+    witness: WitnessProcess, ledger: EmbeddedLedger, client: MakeClient
+) -> None:
+    """Every slot held, four connections from each of 32 addresses; a push sends its
+    head; then 192 connections from 16 more addresses, each below its share. Each closes
+    one of an address holding most, never the push, which then sends its body (closing
+    the oldest instead would close it after the first 128)."""
+    grow(ledger, client, 3)
+    host, port = witness.url.removeprefix("http://").split(":")
+    held: list[socket.socket] = []
+    done = threading.Event()
+
+    def connect(source: str) -> socket.socket:
+        conn = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
+        held.append(conn)
+        return conn
+
+    def trickle() -> None:
+        while not done.wait(READ_TIMEOUT_S / 4):
+            for conn in list(held):
+                with contextlib.suppress(OSError):
+                    conn.send(b"x")
+
+    for n in range(MAX_CONNECTIONS // 4):
+        for _ in range(4):
+            connect(f"127.0.2.{n + 1}").sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
+    data = body(ledger, 0, 3)
+    push = connect("127.0.3.1")
+    push.sendall(
+        b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Type: text/plain\r\n"
+        + f"Content-Length: {len(data)}\r\nX-Wait: ".encode()
+    )
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        for n in range(192):
+            connect(f"127.0.4.{n % 16 + 1}").sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
+        done.set()
+        trickler.join()
+        push.sendall(b"\r\n\r\n" + data)
+        push.settimeout(10)
+        answer = push.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    finally:
+        done.set()
+        trickler.join()
+        for conn in held:
+            conn.close()
+
+
 def test_concurrent_pushes_from_one_size_advance_it_once(
     witness: WitnessProcess, ledger: EmbeddedLedger, client: MakeClient
 ) -> None:

@@ -41,4 +41,4 @@ def test_help_lists_every_command_and_an_unknown_one_is_refused() -> None:
         assert f"\n  {name} " in listed.output
     unknown = runner.invoke(cli, ["verfy"])
     assert unknown.exit_code == 2
-    assert "No such command 'verfy'" in unknown.output
+    assert "No such command 'verfy'. Did you mean 'verify'?" in unknown.output

@@ -17,7 +17,7 @@ import pytest
 
 from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import IntegrityError
+from ledger_gw.errors import ConfigError, IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import leaf_hash
@@ -78,33 +78,45 @@ def consortium(site: Site) -> Consortium:
 
 
 @pytest.fixture(scope="module")
-def history(site: Site, person: str) -> Iterator[Answer]:
+def asked(site: Site, person: str) -> SignedTransaction:
+    return _query(site, "history", person, "referral")
+
+
+@pytest.fixture(scope="module")
+def history(site: Site, asked: SignedTransaction) -> Iterator[Answer]:
     node = _node(site, "AGENCY-A")
     try:
-        yield _evaluate(node, _query(site, "history", person, "referral"))
+        yield _evaluate(node, asked)
     finally:
         node.close()
 
 
+def _checked(checker: ProvenAnswers, node: NodeClient, query: SignedTransaction) -> Any:
+    return checker.result(query.proposal, _evaluate(node, query))
+
+
 def test_an_honest_answer_proves_each_record_it_shows(
-    site: Site, person: str, consortium: Consortium, history: Answer
+    site: Site, person: str, consortium: Consortium, asked: SignedTransaction, history: Answer
 ) -> None:
     checker = ProvenAnswers(consortium)
-    result = checker.result(copy.deepcopy(history))
+    result = checker.result(asked.proposal, copy.deepcopy(history))
     types = [r["event"]["type"] for r in result["events"]]
     assert types == ["consent.granted", "entitlement.granted", "referral.created"]
     assert set(history["evidence"]["entries"]) == {r["tx_id"] for r in result["events"]}
     node = _node(site, "AGENCY-A")
     try:  # a record inside a referral, and a record as the whole answer
         referral_id = result["events"][2]["event"]["referral_id"]
-        chain = checker.result(_evaluate(node, _query(site, "referral_chain", referral_id)))
+        chain = _checked(checker, node, _query(site, "referral_chain", referral_id))
         assert len(event_records(chain)) == 1
+        one = _checked(checker, node, _query(site, "referral", referral_id))
+        assert len(event_records(one)) == 1
         event_id = result["events"][1]["event"]["event_id"]
-        one = checker.result(_evaluate(node, _query(site, "event", event_id)))
+        one = _checked(checker, node, _query(site, "event", event_id))
         assert one["event"]["event_id"] == event_id
-        plain = _evaluate(node, _query(site, "entitlements", person, "referral"))
+        plain_query = _query(site, "entitlements", person, "referral")
+        plain = _evaluate(node, plain_query)
         assert "evidence" not in plain  # no record: nothing to prove
-        assert checker.result(plain)["entitlements"]
+        assert checker.result(plain_query.proposal, plain)["entitlements"]
     finally:
         node.close()
 
@@ -192,6 +204,13 @@ def _key_added(answer: Answer) -> None:
     _grant(answer)["note"] = "paid twice"
 
 
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
 def _set_evidence(field: str, value: Any) -> Callable[[Answer], None]:
     def edit(answer: Answer) -> None:
         answer["evidence"][field] = value
@@ -218,35 +237,146 @@ LIES: dict[str, Callable[[Answer], None]] = {
     "a record without its entry": _entry_dropped,
     "a record without its transaction ID": _key_dropped,
     "a record with a key the contract never writes": _key_added,
+    "an event that is no object": _set("event", "assistance.delivered 9999.00"),
+    "an event with a float": lambda a: _grant(a)["event"].update(amount=9999.0),
+    "an event nested past any event": _set("event", _nested(2000)),
+    "a time that is no text": _set("timestamp", 7),
 }
 
 
 @pytest.mark.parametrize("lie", LIES)
 def test_a_node_showing_a_record_it_cannot_prove_is_caught(
-    consortium: Consortium, history: Answer, lie: str
+    consortium: Consortium, asked: SignedTransaction, history: Answer, lie: str
 ) -> None:
     answer = copy.deepcopy(history)
     LIES[lie](answer)
     with pytest.raises(IntegrityError):
-        ProvenAnswers(consortium).result(answer)
+        ProvenAnswers(consortium).result(asked.proposal, answer)
+
+
+def _tree_of_one(site: Site, consortium: Consortium, answer: Answer, entry: bytes) -> None:
+    """The answer's evidence: ``entry`` alone, in a tree of one the node signs itself."""
+    cp = ckpt.Checkpoint(consortium.origin, 1, leaf_hash(entry))
+    answer["evidence"]["checkpoint"] = ckpt.sign_checkpoint(
+        cp, Workspace.load(site.operator).log_signer()
+    )
 
 
 def test_a_node_cannot_forge_a_members_signature_with_its_own_log_key(
-    site: Site, consortium: Consortium, history: Answer
+    site: Site, consortium: Consortium, asked: SignedTransaction, history: Answer
 ) -> None:
     """The node holds the log key: it can sign a tree of its own making, holding the
     grant's entry rewritten. The member's signature is what it cannot make."""
     answer = copy.deepcopy(history)
     _resigned(answer)
     shown = _entries(answer)[_grant(answer)["tx_id"]]
-    forged = base64.b64decode(shown["entry"])
-    cp = ckpt.Checkpoint(consortium.origin, 1, leaf_hash(forged))
-    log_key = Workspace.load(site.operator).log_signer()
-    answer["evidence"]["checkpoint"] = ckpt.sign_checkpoint(cp, log_key)
+    _tree_of_one(site, consortium, answer, base64.b64decode(shown["entry"]))
     answer["result"]["events"] = [_grant(answer)]  # in that tree, no other record is
     shown.update(index=0, proof=[])
     with pytest.raises(IntegrityError, match="no member's event"):
-        ProvenAnswers(consortium).result(answer)
+        ProvenAnswers(consortium).result(asked.proposal, answer)
+
+
+def test_a_query_the_gateway_signed_cannot_pass_for_an_event(
+    site: Site, person: str, consortium: Consortium, asked: SignedTransaction, history: Answer
+) -> None:
+    """The node holds every query a gateway signs: wrapped in an entry of a tree the node
+    signs itself, it carries a valid signature of the member. It is no event."""
+    answer = copy.deepcopy(history)
+    delivery = {**_grant(answer)["event"], "type": "assistance.delivered", "amount": "9999.00"}
+    entry = asked.entry(b'{"pid":"' + person.encode() + b'"}', "0" * 64)
+    data = entry.to_bytes()
+    _tree_of_one(site, consortium, answer, data)
+    answer["evidence"]["entries"] = {
+        asked.tx_id: {"index": 0, "entry": base64.b64encode(data).decode(), "proof": []}
+    }
+    answer["result"]["events"] = [
+        {
+            "event": delivery,
+            "org": "AGENCY-A",
+            "tx_id": asked.tx_id,
+            "timestamp": asked.proposal.timestamp,
+            "category": "assistance",
+            "pid": person,
+        }
+    ]
+    with pytest.raises(IntegrityError, match="not an event"):
+        ProvenAnswers(consortium).result(asked.proposal, answer)
+
+
+def test_a_person_changed_in_a_tree_the_node_signed_alone_is_caught(
+    site: Site, consortium: Consortium, asked: SignedTransaction, history: Answer
+) -> None:
+    """The logged result names the person; in a tree of its own the node may write any
+    result under the member's signature (which covers the proposal), but an event that
+    names its person must name the record's."""
+    answer = copy.deepcopy(history)
+    grant = _grant(answer)
+    shown = _entries(answer)[grant["tx_id"]]
+    entry = Entry.from_bytes(base64.b64decode(shown["entry"]))
+    stranger = ev.pid()
+    result = json.loads(entry.result)
+    forged = replace(entry, result=canonical_json({**result, "pid": stranger}))
+    data = forged.to_bytes()
+    _tree_of_one(site, consortium, answer, data)
+    shown.update(index=0, proof=[], entry=base64.b64encode(data).decode())
+    answer["result"]["events"] = [{**grant, "pid": stranger}]
+    answer["result"]["pid"] = stranger
+    stranger_history = _query(site, "history", stranger, "referral")
+    with pytest.raises(IntegrityError, match="not what its entry says"):
+        ProvenAnswers(consortium).result(stranger_history.proposal, answer)
+
+
+def test_answers_about_something_else_than_asked_are_caught(
+    site: Site, person: str, consortium: Consortium, asked: SignedTransaction, history: Answer
+) -> None:
+    checker = ProvenAnswers(consortium)
+    grant = _grant(history)
+    other = _query(site, "history", ev.pid(), "referral")
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(other.proposal, copy.deepcopy(history))  # her history as another's
+    event_id = grant["event"]["event_id"]
+    consent = next(r for r in _records(history) if r["event"]["type"] == "consent.granted")
+    asked_event = _query(site, "event", event_id)
+    as_other = {"result": copy.deepcopy(consent), "evidence": copy.deepcopy(history["evidence"])}
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(asked_event.proposal, as_other)  # another event than the one asked
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(asked_event.proposal, {"result": {}})  # no event at all
+    entitlements = _query(site, "entitlements", person, "referral")
+    slipped = {
+        "result": {"pid": person, "entitlements": [copy.deepcopy(grant)]},
+        "evidence": copy.deepcopy(history["evidence"]),
+    }
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(entitlements.proposal, slipped)  # an event where none belongs
+    twice = copy.deepcopy(history)
+    _records(twice).append(copy.deepcopy(_grant(twice)))
+    with pytest.raises(IntegrityError, match="twice"):
+        checker.result(asked.proposal, twice)
+
+
+def test_a_consortium_file_behind_the_nodes_refuses_the_answer_but_trusts_the_node(
+    site: Site, person: str, consortium: Consortium, tmp_path: Path
+) -> None:
+    """A gateway whose file predates a member's joining or a key rotation cannot prove
+    that member's events: it refuses to show them, and says why, without distrusting
+    an honest node for good."""
+    a = consortium.organisations["AGENCY-A"]
+    before = replace(a, signing_keys=(replace(a.signing_keys[0], fingerprint="0" * 64),))
+    stale = replace(consortium, organisations={**consortium.organisations, "AGENCY-A": before})
+    node = _node(site, "AGENCY-A")
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    receipts = Receipts(tmp_path / "receipts.db", stale, node)
+    ledger = RemoteLedger(
+        node, stale, receipts, Outbox(tmp_path / "outbox.db", signer), interval_s=3600
+    )
+    try:
+        with pytest.raises(ConfigError, match="consortium file"):
+            ledger.evaluate(_query(site, "history", person, "referral"))
+        assert receipts.broken() is None
+    finally:
+        ledger.close()
 
 
 def test_a_gateway_shown_a_false_record_trusts_its_node_no_more(
