@@ -12,12 +12,17 @@ what the record says, and that the record stands where the query asked, once. A 
 can then neither show an event no member signed, nor alter one, nor show one as
 another's or about another person than the event names.
 
+The checkpoint is one the log key alone signed (the latest, so that what was just
+logged shows): the gateway keeps each entry's position and leaf hash
+(ledger_gw.remote.receipts), and a checkpoint the witness quorum cosigns must show the
+same leaf there within the deadline. A tree the node signed for this gateway alone (a
+member's signed event its contract refused, or the person of an event that names none
+written as the node likes) is so caught, as an acknowledged append that no cosigned
+tree holds is.
+
 What this cannot prove: that the answer leaves no record out, and what the contract
 derives from many events (an entitlement's balance, a referral's state, consents),
-which stay the node's word; nor, for a tree the node signed for this gateway alone, that
-the witnesses will see the same: in such a tree a member's signed event its contract
-refused could sit, and the person of an event that names none (a delivery, a referral's
-step) is the one the node writes in its result.
+which stay the node's word.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -69,6 +74,14 @@ STALE_FILE = frozenset(
 )
 
 
+class Proven(NamedTuple):
+    """An answer's result, and the entries that proved it: each record's transaction,
+    position and leaf hash, for a cosigned checkpoint to show the same later."""
+
+    result: Any
+    leaves: list[tuple[str, int, bytes]]
+
+
 class ProvenAnswers:
     """Checks a node's answers against the consortium: its members' CAs and the log key."""
 
@@ -77,7 +90,7 @@ class ProvenAnswers:
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
         self._origin = consortium.origin
 
-    def result(self, query: Proposal, answer: Any) -> Any:
+    def result(self, query: Proposal, answer: Any) -> Proven:
         """The answer's result once every event record in it is proven and answers
         ``query``; IntegrityError naming the first that is not (ConfigError when one is
         signed by a certificate this gateway's consortium file does not know)."""
@@ -87,7 +100,7 @@ class ProvenAnswers:
         records = event_records(result)
         _answers(query, result, records)
         if not records:
-            return result
+            return Proven(result, [])
         evidence = answer.get("evidence")
         if not isinstance(evidence, dict) or not isinstance(evidence.get("entries"), dict):
             raise IntegrityError("the log node shows event records without their entries")
@@ -101,9 +114,8 @@ class ProvenAnswers:
             certificates = {certificate_ref(str(p)): str(p) for p in evidence["certificates"]}
         except (KeyError, TypeError, ValueError, LedgerError) as exc:
             raise IntegrityError(f"the log node's certificates do not read: {exc}") from exc
-        for record in records:
-            self._prove(record, entries, certificates, cp)
-        return result
+        leaves = [self._prove(record, entries, certificates, cp) for record in records]
+        return Proven(result, leaves)
 
     def _prove(
         self,
@@ -111,7 +123,7 @@ class ProvenAnswers:
         entries: Mapping[str, Any],
         certificates: Mapping[str, str],
         cp: ckpt.Checkpoint,
-    ) -> None:
+    ) -> tuple[str, int, bytes]:
         tx_id = record["tx_id"]
         shown = entries.get(tx_id)
         if not isinstance(shown, dict):
@@ -121,7 +133,8 @@ class ProvenAnswers:
             entry = Entry.from_bytes(data)
             tx = SignedTransaction.of_entry(entry, certificates)
             proof = [base64.b64decode(h, validate=True) for h in shown["proof"]]
-            verify_inclusion(leaf_hash(data), int(shown["index"]), cp.size, proof, cp.root_hash)
+            index, leaf = int(shown["index"]), leaf_hash(data)
+            verify_inclusion(leaf, index, cp.size, proof, cp.root_hash)
             p = tx.proposal
             signer = self._auth.authenticate(p.creator, entry.signature, p.payload, p.time)
             if p.function != "submit":
@@ -162,6 +175,7 @@ class ProvenAnswers:
         )
         if said != shows or event.get("pid", record["pid"]) != record["pid"]:
             raise IntegrityError(f"the record of {tx_id} is not what its entry says")
+        return tx_id, index, leaf
 
 
 def _canonical(value: Any) -> bytes:

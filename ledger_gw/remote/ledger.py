@@ -133,14 +133,17 @@ class RemoteLedger:
 
     def evaluate(self, tx: SignedTransaction) -> Any:
         """The node's answer, once every event record in it is proven to be a member's
-        logged event, where the query puts it (ledger_gw.remote.answers); a node that
-        shows one that is not is not trusted again."""
+        logged event, where the query puts it (ledger_gw.remote.answers), the entries
+        kept for a cosigned checkpoint to show them too; a node that shows one that is
+        not is not trusted again."""
         answer = self.node.post("/v1/node/evaluate", {"transaction": tx.to_dict()})
         try:
-            return self._answers.result(tx.proposal, answer)
+            proven = self._answers.result(tx.proposal, answer)
         except IntegrityError as exc:
             self.receipts.mismatch(f"a query's answer: {exc}")
             raise
+        self.receipts.shown(proven.leaves)  # for a cosigned checkpoint to show them too
+        return proven.result
 
     def size(self) -> int:
         return int(self.node.get("/v1/node/size")["size"])

@@ -6,9 +6,11 @@ witness quorum cosigned, checks it extends the last one this gateway trusted, an
 every acknowledged transaction it covers, that the entry at its position is the very
 transaction signed here, under a Merkle proof to that cosigned root. The proofs are made
 here from the node's hash tiles, the entries read a tile's width at a time: a few
-requests for thousands of receipts. A node that drops,
-alters or reorders an acknowledged transaction, rewrites its tree, or serves a tree the
-witnesses did not see fails the check, and stays failed: the reason is kept.
+requests for thousands of receipts. The entries a query's answer showed (any member's,
+proved then against a checkpoint the log alone signed) are kept too, by position and
+leaf hash, and checked the same way. A node that drops, alters or reorders an
+acknowledged transaction, rewrites its tree, or serves a tree the witnesses did not see
+fails the check, and stays failed: the reason is kept.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ create table if not exists broken (id integer primary key check (id = 1), reason
 create table if not exists replayed (
     tx_id text primary key, original text not null, event text not null, org text not null,
     verified integer not null default 0, acknowledged_at real not null);
+create table if not exists shown (
+    tx_id text primary key, position integer not null, leaf blob not null,
+    verified integer not null default 0, shown_at real not null);
 """
 
 
@@ -175,6 +180,40 @@ class Receipts:
                 self._db.execute("rollback")
                 raise
 
+    def shown(self, leaves: Sequence[tuple[str, int, bytes]]) -> None:
+        """Keep the entries a query's answer proved against a checkpoint the log alone
+        signed (ledger_gw.remote.answers), each its transaction, position and leaf hash:
+        a cosigned checkpoint must show the same leaf there within the deadline, or the
+        node showed this gateway a tree the witnesses never saw."""
+        if not leaves:
+            return
+        now = self.clock()
+        with self._lock:
+            self._db.execute("begin immediate")
+            try:
+                self._db.executemany(
+                    "insert or ignore into shown (tx_id, position, leaf, shown_at) "
+                    "values (?, ?, ?, ?)",
+                    [(tx_id, position, leaf, now) for tx_id, position, leaf in leaves],
+                )
+                elsewhere = next(
+                    (
+                        tx_id
+                        for tx_id, position, leaf in leaves
+                        if self._db.execute(
+                            "select position, leaf from shown where tx_id = ?", (tx_id,)
+                        ).fetchone()
+                        != (position, leaf)
+                    ),
+                    None,
+                )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
+            if elsewhere is not None:
+                self._fail(f"the node showed {elsewhere} as two different entries")
+
     def _moved(self, rows: Sequence[tuple[str, int, str, float]]) -> str | None:
         for tx_id, position, _, _ in rows:
             (kept,) = self._db.execute(
@@ -257,7 +296,7 @@ class Receipts:
         tree = TiledTree(self.node, cp.size)
         for run in _runs(pending):
             self._verify_run(cp, tree, run)
-        verified = len(pending) + self._verify_replays(cp)
+        verified = len(pending) + self._verify_replays(cp) + self._verify_shown(cp, tree)
         self._overdue(cp.size)
         return {"verified": verified, "pending": self._pending_count(), "size": cp.size}
 
@@ -299,6 +338,27 @@ class Receipts:
             self._db.executemany("update replayed set verified = 1 where tx_id = ?", done)
         return len(done)
 
+    def _verify_shown(self, cp: ckpt.Checkpoint, tree: TiledTree) -> int:
+        """Each entry a query's answer showed, now under the cosigned root: the same leaf
+        at the same position, by a proof made here from the node's hash tiles."""
+        pending = self._db.execute(
+            "select tx_id, position, leaf from shown where verified = 0 and position < ?",
+            (cp.size,),
+        ).fetchall()
+        for tx_id, position, leaf in pending:
+            try:
+                proof = tree.inclusion_proof(int(position))
+                verify_inclusion(bytes(leaf), int(position), cp.size, proof, cp.root_hash)
+            except EvidenceError:
+                self._fail(
+                    f"the node showed {tx_id} at position {position} in a tree the "
+                    "witnesses never saw"
+                )
+        self._db.executemany(
+            "update shown set verified = 1 where tx_id = ?", [(r[0],) for r in pending]
+        )
+        return len(pending)
+
     def _overdue(self, covered: int) -> None:
         """An append acknowledged long ago that no cosigned checkpoint covers yet: the node
         shows this gateway a tree the witnesses never saw. A replay alike, whose original
@@ -312,6 +372,16 @@ class Receipts:
             self._fail(
                 f"the node answered {late[0]} as a replay of {late[1]}, and no checkpoint the "
                 f"witness quorum cosigned shows it (cosigned size {covered})"
+            )
+        shown = self._db.execute(
+            "select tx_id, position from shown where verified = 0 and position >= ? "
+            "and shown_at < ? limit 1",
+            (covered, self.clock() - self.deadline_s),
+        ).fetchone()
+        if shown is not None:
+            self._fail(
+                f"the node showed {shown[0]} at position {shown[1]}, and no checkpoint the "
+                f"witness quorum cosigned covers it (cosigned size {covered})"
             )
         row = self._db.execute(
             "select tx_id, position, acknowledged_at from acknowledged "
@@ -335,6 +405,7 @@ class Receipts:
             self._db.execute(
                 "select (select count(*) from acknowledged where verified = 0)"
                 " + (select count(*) from replayed where verified = 0)"
+                " + (select count(*) from shown where verified = 0)"
             ).fetchone()[0]
         )
 

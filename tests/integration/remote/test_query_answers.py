@@ -5,9 +5,11 @@ what the real node answered, over real mutual TLS."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -57,12 +59,15 @@ def _evaluate(node: NodeClient, tx: SignedTransaction) -> Answer:
 
 @pytest.fixture(scope="module")
 def person(site: Site) -> str:
-    """AGENCY-A's person: a consent, an entitlement and a referral, logged at the node."""
+    """AGENCY-A's person: a consent, an entitlement, a delivery against it and a referral,
+    logged at the node."""
     pid = ev.pid()
     signer = Workspace.load(site.operator).signer("AGENCY-A")
     node = _node(site, "AGENCY-A")
     try:
-        events = [ev.consent_granted(pid), ev.entitlement_granted(pid), ev.referral_created(pid)]
+        grant = ev.entitlement_granted(pid)
+        delivered = ev.delivery(grant["entitlement_id"])  # an event that names no person
+        events = [ev.consent_granted(pid), grant, delivered, ev.referral_created(pid)]
         for event in events:
             tx = sign_proposal(signer, "submit", [event])
             outcome = node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})
@@ -92,20 +97,25 @@ def history(site: Site, asked: SignedTransaction) -> Iterator[Answer]:
 
 
 def _checked(checker: ProvenAnswers, node: NodeClient, query: SignedTransaction) -> Any:
-    return checker.result(query.proposal, _evaluate(node, query))
+    return checker.result(query.proposal, _evaluate(node, query)).result
 
 
 def test_an_honest_answer_proves_each_record_it_shows(
     site: Site, person: str, consortium: Consortium, asked: SignedTransaction, history: Answer
 ) -> None:
     checker = ProvenAnswers(consortium)
-    result = checker.result(asked.proposal, copy.deepcopy(history))
+    result = checker.result(asked.proposal, copy.deepcopy(history)).result
     types = [r["event"]["type"] for r in result["events"]]
-    assert types == ["consent.granted", "entitlement.granted", "referral.created"]
+    assert types == [
+        "consent.granted",
+        "entitlement.granted",
+        "assistance.delivered",
+        "referral.created",
+    ]
     assert set(history["evidence"]["entries"]) == {r["tx_id"] for r in result["events"]}
     node = _node(site, "AGENCY-A")
     try:  # a record inside a referral, and a record as the whole answer
-        referral_id = result["events"][2]["event"]["referral_id"]
+        referral_id = result["events"][3]["event"]["referral_id"]
         chain = _checked(checker, node, _query(site, "referral_chain", referral_id))
         assert len(event_records(chain)) == 1
         one = _checked(checker, node, _query(site, "referral", referral_id))
@@ -116,7 +126,7 @@ def test_an_honest_answer_proves_each_record_it_shows(
         plain_query = _query(site, "entitlements", person, "referral")
         plain = _evaluate(node, plain_query)
         assert "evidence" not in plain  # no record: nothing to prove
-        assert checker.result(plain_query.proposal, plain)["entitlements"]
+        assert checker.result(plain_query.proposal, plain).result["entitlements"]
     finally:
         node.close()
 
@@ -403,3 +413,82 @@ def test_a_gateway_shown_a_false_record_trusts_its_node_no_more(
             receipts.failure()
     finally:
         ledger.close()
+
+
+def _ledger(
+    site: Site, consortium: Consortium, node: NodeClient, tmp_path: Path
+) -> tuple[RemoteLedger, Receipts]:
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    receipts = Receipts(tmp_path / "receipts.db", consortium, node, deadline_s=60)
+    outbox = Outbox(tmp_path / "outbox.db", signer)
+    return RemoteLedger(node, consortium, receipts, outbox, interval_s=3600), receipts
+
+
+def test_the_entries_an_answer_showed_are_checked_again_under_a_cosigned_checkpoint(
+    site: Site, person: str, consortium: Consortium, tmp_path: Path
+) -> None:
+    ledger, receipts = _ledger(site, consortium, _node(site, "AGENCY-A"), tmp_path)
+    try:
+        history = ledger.evaluate(_query(site, "history", person, "referral"))
+        assert len(history["events"]) == 4
+        deadline = time.monotonic() + 60
+        while (seen := receipts.check())["pending"]:
+            assert time.monotonic() < deadline, seen
+            time.sleep(0.2)
+        assert receipts.broken() is None
+    finally:
+        ledger.close()
+
+
+def test_an_event_shown_in_a_tree_the_witnesses_never_saw_is_caught(
+    site: Site, person: str, consortium: Consortium, history: Answer, tmp_path: Path
+) -> None:
+    """A delivery names no person: the logged result does. In a tree of its own, the
+    node may write her delivery into a stranger's history, under the member's signature
+    of the delivery. The query passes; the cosigned tree does not hold that leaf."""
+    stranger = ev.pid()
+    forged_answer = copy.deepcopy(history)
+    record = next(
+        r for r in _records(forged_answer) if r["event"]["type"] == "assistance.delivered"
+    )
+    shown = _entries(forged_answer)[record["tx_id"]]
+    entry = Entry.from_bytes(base64.b64decode(shown["entry"]))
+    logged = {**json.loads(entry.result), "pid": stranger}
+    data = replace(entry, result=canonical_json(logged)).to_bytes()
+    _tree_of_one(site, consortium, forged_answer, data)
+    shown.update(index=0, proof=[], entry=base64.b64encode(data).decode())
+    forged_answer["result"].update(pid=stranger, events=[{**record, "pid": stranger}])
+
+    class Forking(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            answer = super().post(path, body)
+            return forged_answer if path == "/v1/node/evaluate" else answer
+
+    ledger, receipts = _ledger(site, consortium, _node(site, "AGENCY-A", Forking), tmp_path)
+    try:
+        shown_to_gateway = ledger.evaluate(_query(site, "history", stranger, "referral"))
+        assert shown_to_gateway["events"][0]["pid"] == stranger  # passes the query's check
+        deadline = time.monotonic() + 60
+        while receipts.broken() is None:
+            assert time.monotonic() < deadline, "the forked leaf was never caught"
+            with contextlib.suppress(IntegrityError):
+                receipts.check()
+            time.sleep(0.2)
+        assert "witnesses never saw" in str(receipts.broken())
+    finally:
+        ledger.close()
+
+
+def test_one_transaction_shown_as_two_entries_is_caught(
+    site: Site, consortium: Consortium, tmp_path: Path
+) -> None:
+    node = _node(site, "AGENCY-A")
+    receipts = Receipts(tmp_path / "receipts.db", consortium, node)
+    try:
+        receipts.shown([("ab" * 32, 1, b"\x01" * 32)])
+        receipts.shown([("ab" * 32, 1, b"\x01" * 32)])  # the same again: fine
+        with pytest.raises(IntegrityError, match="two different entries"):
+            receipts.shown([("ab" * 32, 2, b"\x01" * 32)])
+        assert receipts.broken() is not None
+    finally:
+        node.close()
