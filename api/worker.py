@@ -15,19 +15,21 @@ half a hello (no certificate needed) holds for ever.
 A worker serves at most `worker_connections` at once. Full, gthread stops accepting, so
 that as many connections, each sending a byte now and then, kept everyone else out. Here
 a full worker goes on accepting while any connection is still reading its request, and
-each new one closes the oldest of those: a connection that trickles holds its slot only
-until someone needs it, and a client that sends its request at once is served.
+each new one closes the oldest of those from the source (address, or IPv6 /64) with the
+most: a connection that trickles holds its slot only until someone needs it, and a
+client that sends its request at once is served.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import selectors
 import ssl
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -37,6 +39,7 @@ from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
 from api.http_framing import BODY_TOO_LARGE_KEY, MAX_BODY, MAX_HEAD, MAX_NODE_BODY, framing
+from ledger_gw.peers import source
 
 _log = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class Reading:
     deadline: float
     data: bytearray = field(default_factory=bytearray)
     continued: bool = False
+    gone: bool = False  # handed over or dropped: a callback already polled must not run
 
 
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
@@ -78,14 +82,21 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         super().init_process()
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        if not enabled and self.alive and self.reading:
+        if not enabled and self.alive and self.ppid == os.getppid() and self.reading:
             enabled = True  # full, but a connection still reading makes room (accept)
         super().set_accept_enabled(enabled)
 
     def accept(self, listener: Any) -> None:
         super().accept(listener)
         if self.nr_conns > self.worker_connections and self.reading:
-            self._drop(self.reading[0])  # the oldest still reading its request
+            self._drop(self._to_close())
+
+    def _to_close(self) -> Reading:
+        """The oldest connection still reading its request, of the source with most such:
+        a flood from a few addresses makes room from its own connections."""
+        sources = Counter(source(r.conn.client) for r in self.reading)
+        most = sources.most_common(1)[0][0]
+        return next(r for r in self.reading if source(r.conn.client) == most)
 
     def enqueue_req(self, conn: TConn) -> None:
         if getattr(conn, "request_ready", False):
@@ -123,6 +134,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self.poller.register(sock, events, callback)
 
     def _handshake(self, reading: Reading, _sock: Any) -> None:
+        if reading.gone:
+            return
         try:
             try:
                 reading.conn.sock.do_handshake()
@@ -139,6 +152,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self._read(reading, reading.conn.sock)  # the request may have come with the hello
 
     def _read(self, reading: Reading, _sock: Any) -> None:
+        if reading.gone:  # closed for a newer connection, in the same poll as its data
+            return
         conn = reading.conn
         try:
             while len(reading.data) < self.max_body + MAX_HEAD:
@@ -213,6 +228,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock.send(data)
 
     def _forget(self, reading: Reading) -> None:
+        reading.gone = True
         self.reading.remove(reading)
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(reading.conn.sock)

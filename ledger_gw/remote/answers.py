@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from chaincode.canonical import canonical_json
 from chaincode.consent import category_of
@@ -40,6 +41,7 @@ from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError, IntegrityError, LedgerError
+from ledger_gw.identity import load_certificate, verify_low_s
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import ProofError, leaf_hash, verify_inclusion
@@ -68,7 +70,8 @@ def event_records(answer: Any) -> list[dict[str, Any]]:
 
 #: Refusals of a certificate that a consortium file older than the node's would make
 #: (a member added, a key rotated or retired since): the answer is not shown, but the
-#: node is not to be distrusted for it.
+#: node is not distrusted for it when the certificate did make the signature (a node can
+#: make a certificate of its own, and be refused the same way, showing nothing).
 STALE_FILE = frozenset(
     {"unknown_organisation", "untrusted_certificate", "unlisted_certificate", "retired_certificate"}
 )
@@ -148,7 +151,7 @@ class ProvenAnswers:
         except (KeyError, TypeError, IndexError, ValueError, binascii.Error) as exc:
             raise IntegrityError(f"the entry of {tx_id} does not read: {exc}") from exc
         except LedgerError as exc:
-            if exc.code in STALE_FILE:
+            if exc.code in STALE_FILE and _signed_by_its_certificate(tx, entry.signature):
                 raise ConfigError(
                     f"the log node shows the event {tx_id} signed by a certificate this "
                     f"gateway's consortium file does not know ({exc}): update the file",
@@ -178,6 +181,20 @@ class ProvenAnswers:
         return tx_id, index, leaf
 
 
+def _signed_by_its_certificate(tx: SignedTransaction, signature: bytes) -> bool:
+    """Whether the certificate a transaction names made its signature, whoever issued
+    it: what a member the gateway's file does not list yet would show, and a forgery
+    of a listed member's signature would not."""
+    try:
+        key = load_certificate(tx.proposal.creator).public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        verify_low_s(key, signature, tx.proposal.payload)
+    except (LedgerError, ValueError):
+        return False
+    return True
+
+
 def _canonical(value: Any) -> bytes:
     """The canonical form of what a record shows as its event, or b"" when it has none
     (not an object, a float, a number past the safe range, nesting past any event's)."""
@@ -200,7 +217,7 @@ def _answers(query: Proposal, result: Any, records: list[dict[str, Any]]) -> Non
         tx_ids.add(record["tx_id"])
     if len(tx_ids) != len(records):
         raise IntegrityError("the log node shows an event record twice")
-    args = list(query.args)
+    args = [*query.args, None]  # a query signed without arguments answers nothing here
     if query.function == "history":
         placed = _get(result, "events")
         ok = _get(result, "pid") == args[0] and _holds(placed, records)
@@ -211,7 +228,7 @@ def _answers(query: Proposal, result: Any, records: list[dict[str, Any]]) -> Non
     elif query.function in ("referral", "referral_chain"):
         items = [result] if query.function == "referral" else _get(result, "chain")
         ok = isinstance(items, list) and _get(result, "referral_id") == args[0]
-        ok = ok and all(_of_referral(item) for item in items)
+        ok = ok and _is_chain(args[0], items) and all(_of_referral(item) for item in items)
         placed = [r for item in items for r in item.get("events", [])] if ok else None
         ok = ok and _holds(placed, records)
     else:
@@ -220,6 +237,20 @@ def _answers(query: Proposal, result: Any, records: list[dict[str, Any]]) -> Non
         raise IntegrityError(
             f"the log node's answer to {query.function!r} is not about what it asked"
         )
+
+
+def _is_chain(referral_id: Any, items: list[Any]) -> bool:
+    """Whether ``items`` is the referral asked for, then each one's parent in turn, all
+    about one person; a withheld link (its ID alone) ends it."""
+    people = set()
+    for at, item in enumerate(items):
+        if not isinstance(item, dict) or item.get("referral_id") != referral_id:
+            return False
+        if item.get("withheld") is True:
+            return at == len(items) - 1
+        people.add(item.get("pid"))
+        referral_id = item.get("parent_referral_id")
+    return len(people) <= 1
 
 
 def _of_referral(item: Any) -> bool:

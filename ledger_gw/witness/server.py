@@ -15,7 +15,6 @@ sends its request at once, as the log does, is served.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 import threading
 from collections import Counter
@@ -31,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHand
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+from ledger_gw.peers import source
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
 from ledger_gw.witness.protocol import SIZE_CONTENT_TYPE, format_size
 from ledger_gw.witness.service import Witness
@@ -51,20 +51,6 @@ STATUS = {
     Reason.FORK: 409,
     Reason.BAD_PROOF: 422,
 }
-
-
-def _source(address: str) -> str:
-    """Whom a connection counts for: its IPv4 address, or its IPv6 address's /64 (a
-    host is commonly given a whole /64)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return address
 
 
 def _unserved() -> None:
@@ -115,7 +101,7 @@ class _BoundedServer(ThreadedWSGIServer):
         self._counting = threading.Lock()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        address = _source(str(client_address[0]))
+        address = source(client_address)
         with self._counting:
             ours = [c for c, o in self._open.items() if o.address == address]
             full = None

@@ -364,6 +364,35 @@ def test_answers_about_something_else_than_asked_are_caught(
     _records(twice).append(copy.deepcopy(_grant(twice)))
     with pytest.raises(IntegrityError, match="twice"):
         checker.result(asked.proposal, twice)
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(_query(site, "history").proposal, copy.deepcopy(history))  # no pid
+
+
+def test_a_chain_must_be_the_referral_asked_for_then_its_parents(
+    site: Site, consortium: Consortium, history: Answer
+) -> None:
+    """Another person's referral chain, relabelled with the referral asked for."""
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    theirs = ev.referral_created(ev.pid())
+    node = _node(site, "AGENCY-A")
+    try:
+        tx = sign_proposal(signer, "submit", [ev.consent_granted(theirs["pid"])])
+        node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})
+        tx = sign_proposal(signer, "submit", [theirs])
+        assert (
+            node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})["outcomes"][0][
+                "position"
+            ]
+            is not None
+        )
+        answer = _evaluate(node, _query(site, "referral_chain", theirs["referral_id"]))
+    finally:
+        node.close()
+    ours = next(r for r in _records(history) if r["event"]["type"] == "referral.created")
+    asked = _query(site, "referral_chain", ours["event"]["referral_id"])
+    answer["result"]["referral_id"] = ours["event"]["referral_id"]
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        ProvenAnswers(consortium).result(asked.proposal, answer)
 
 
 def test_a_consortium_file_behind_the_nodes_refuses_the_answer_but_trusts_the_node(
@@ -387,6 +416,24 @@ def test_a_consortium_file_behind_the_nodes_refuses_the_answer_but_trusts_the_no
         assert receipts.broken() is None
     finally:
         ledger.close()
+
+
+def test_a_signature_its_certificate_did_not_make_is_no_stale_file(
+    site: Site, consortium: Consortium, asked: SignedTransaction, history: Answer
+) -> None:
+    """Even where the gateway's file does not list the certificate, a signature that the
+    certificate did not make is a forgery: the node is caught, not excused."""
+    a = consortium.organisations["AGENCY-A"]
+    before = replace(a, signing_keys=(replace(a.signing_keys[0], fingerprint="0" * 64),))
+    stale = replace(consortium, organisations={**consortium.organisations, "AGENCY-A": before})
+    answer = copy.deepcopy(history)
+    _resigned(answer)
+    shown = _entries(answer)[_grant(answer)["tx_id"]]
+    _tree_of_one(site, consortium, answer, base64.b64decode(shown["entry"]))
+    answer["result"]["events"] = [_grant(answer)]
+    shown.update(index=0, proof=[])
+    with pytest.raises(IntegrityError, match="no member's event"):
+        ProvenAnswers(stale).result(asked.proposal, answer)
 
 
 def test_a_gateway_shown_a_false_record_trusts_its_node_no_more(

@@ -1,0 +1,121 @@
+"""The gateway's gunicorn worker when it is full: trickling connections make room for new
+ones, and the worker's event loop survives a connection closed while its data waits."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support.gunicorn import free_port
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+HALF = b"GET / HTTP/1.1\r\nHost: w\r\nX-Slow: "
+CONNECTIONS = 20
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """One BufferingWorker of CONNECTIONS connections, serving a plain app."""
+    port, log = free_port(), tmp_path / "gunicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2"),
+                *("--worker-class", "api.worker.BufferingWorker"),
+                *("--worker-connections", str(CONNECTIONS), "--bind", f"127.0.0.1:{port}"),
+                "tests.support.wsgi_ok:app",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+        yield port, log
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_closing_a_connection_whose_data_waits_in_the_same_poll_ends_no_worker(
+    served: tuple[int, Path],
+) -> None:
+    """Full, each new connection closes the oldest still reading; a byte sent on that one
+    at the same moment makes its read ready in the same poll. Its read must not run on
+    the closed socket (which ended the worker: a node serves on one)."""
+    port, log = served
+    held: collections.deque[socket.socket] = collections.deque()
+    for _ in range(CONNECTIONS):
+        conn = socket.create_connection(("127.0.0.1", port))
+        conn.sendall(HALF)
+        held.append(conn)
+    time.sleep(0.3)
+    try:
+        for _ in range(300):
+            new = socket.socket()
+            new.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                new.connect(("127.0.0.1", port))
+            for old in list(held)[:3]:
+                with contextlib.suppress(OSError):
+                    old.send(b"a")
+            time.sleep(0.002)
+            try:
+                new.setblocking(True)
+                new.sendall(HALF)
+            except OSError:
+                pass
+            held.append(new)
+            while len(held) > 2 * CONNECTIONS:
+                held.popleft().close()
+        time.sleep(0.5)
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "ok"
+    finally:
+        for conn in held:
+            conn.close()
+    text = log.read_text()
+    assert "exited with code" not in text, text[-2000:]
+    assert text.count("Booting worker") == 1
+
+
+def test_a_flood_from_one_address_makes_room_from_its_own_connections(
+    served: tuple[int, Path],
+) -> None:
+    """A request on its way from one address, then three times the worker's connections
+    trickling from another: they close one another, never the request, which then ends."""
+    port, _ = served
+    honest = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.5", 0))
+    honest.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n")
+    flood = []
+    try:
+        for _ in range(3 * CONNECTIONS):
+            conn = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.6", 0))
+            conn.sendall(HALF)
+            flood.append(conn)
+        time.sleep(0.3)
+        honest.sendall(b"Connection: close\r\n\r\n")
+        honest.settimeout(5)
+        assert honest.recv(4096).startswith(b"HTTP/1.1 200 ")
+    finally:
+        honest.close()
+        for conn in flood:
+            conn.close()
