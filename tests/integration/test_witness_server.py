@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,6 +324,27 @@ def test_many_connections_from_one_address_start_no_more_threads_than_its_share(
         time.sleep(0.1)
 
 
+@contextmanager
+def trickling(held: list[socket.socket]) -> Iterator[None]:
+    """A byte on each held connection every quarter of the read timeout, until the block
+    ends (the caller closes them)."""
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(READ_TIMEOUT_S / 4):
+            for conn in list(held):
+                with contextlib.suppress(OSError):
+                    conn.send(b"x")
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        trickler.join()
+
+
 def _closed_by_peer(conn: socket.socket) -> bool:
     conn.setblocking(False)
     try:
@@ -344,32 +366,21 @@ def test_connections_that_trickle_from_many_addresses_cannot_keep_the_log_out(
     host, port = witness.url.removeprefix("http://").split(":")
     before = _threads(witness.proc.pid)
     held: list[socket.socket] = []
-    done = threading.Event()
-
-    def trickle() -> None:
-        while not done.wait(READ_TIMEOUT_S / 4):
-            for conn in list(held):
-                with contextlib.suppress(OSError):
-                    conn.send(b"x")
-
     for n in range(MAX_CONNECTIONS // MAX_PER_ADDRESS):
         for _ in range(MAX_PER_ADDRESS):
             source = (f"127.0.0.{n + 2}", 0)
             conn = socket.create_connection((host, int(port)), timeout=10, source_address=source)
             conn.sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
             held.append(conn)
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
     try:
-        time.sleep(READ_TIMEOUT_S * 1.5)  # past the read timeout: trickling keeps them open
-        assert _threads(witness.proc.pid) <= before + MAX_CONNECTIONS + 1
-        assert not any(_closed_by_peer(c) for c in held[-MAX_PER_ADDRESS:])
-        assert witness.post(body(ledger, 0, 3)).status_code == 200
-        assert _closed_by_peer(held[0])  # the oldest made room
-        assert not _closed_by_peer(held[-1])
+        with trickling(held):
+            time.sleep(READ_TIMEOUT_S * 1.5)  # past the read timeout: trickling keeps them
+            assert _threads(witness.proc.pid) <= before + MAX_CONNECTIONS + 1
+            assert not any(_closed_by_peer(c) for c in held[-MAX_PER_ADDRESS:])
+            assert witness.post(body(ledger, 0, 3)).status_code == 200
+            assert _closed_by_peer(held[0])  # the oldest made room
+            assert not _closed_by_peer(held[-1])
     finally:
-        done.set()
-        trickler.join()
         for conn in held:
             conn.close()
 
@@ -384,42 +395,31 @@ def test_a_flood_from_many_addresses_closes_their_connections_not_a_push_in_prog
     grow(ledger, client, 3)
     host, port = witness.url.removeprefix("http://").split(":")
     held: list[socket.socket] = []
-    done = threading.Event()
 
     def connect(source: str) -> socket.socket:
         conn = socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0))
         held.append(conn)
         return conn
 
-    def trickle() -> None:
-        while not done.wait(READ_TIMEOUT_S / 4):
-            for conn in list(held):
-                with contextlib.suppress(OSError):
-                    conn.send(b"x")
-
-    for n in range(MAX_CONNECTIONS // 4):
-        for _ in range(4):
-            connect(f"127.0.2.{n + 1}").sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
-    data = body(ledger, 0, 3)
-    push = connect("127.0.3.1")
-    push.sendall(
-        b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Type: text/plain\r\n"
-        + f"Content-Length: {len(data)}\r\nX-Wait: ".encode()
-    )
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
     try:
-        for n in range(192):
-            connect(f"127.0.4.{n % 16 + 1}").sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
-        done.set()
-        trickler.join()
+        for n in range(MAX_CONNECTIONS // 4):
+            for _ in range(4):
+                connect(f"127.0.2.{n + 1}").sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
+        data = body(ledger, 0, 3)
+        push = connect("127.0.3.1")
+        push.sendall(
+            b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Type: text/plain\r\n"
+            + f"Content-Length: {len(data)}\r\nX-Wait: ".encode()
+        )
+        with trickling(held):
+            for n in range(192):
+                flood = connect(f"127.0.4.{n % 16 + 1}")
+                flood.sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
         push.sendall(b"\r\n\r\n" + data)
         push.settimeout(10)
         answer = push.recv(4096)
         assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
     finally:
-        done.set()
-        trickler.join()
         for conn in held:
             conn.close()
 

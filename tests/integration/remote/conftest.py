@@ -5,6 +5,7 @@ agency's holds its own organisation's keys and its own off-chain database."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import requests
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.errors import IntegrityError
+from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.topology import processes
@@ -37,6 +40,17 @@ def _until(done: Any, what: str, proc: subprocess.Popen[bytes] | None = None) ->
         assert proc is None or proc.poll() is None, f"{what}: the process exited"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def caught(receipts: Receipts) -> str:
+    """Why the receipts' checks fail, once a cosigned checkpoint covers what they look at."""
+    deadline = time.monotonic() + 30
+    while receipts.broken() is None:
+        assert time.monotonic() < deadline, "the node was never caught"
+        with contextlib.suppress(IntegrityError):
+            receipts.check()
+        time.sleep(0.1)
+    return str(receipts.broken())
 
 
 @dataclass

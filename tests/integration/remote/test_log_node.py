@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import socket
 import sqlite3
@@ -41,7 +40,7 @@ from ledger_gw.remote.receipts import Receipts
 from ledger_gw.remote.wire import outcome_from_dict
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
-from tests.integration.remote.conftest import Agency, Site, _stop, _until, start_node
+from tests.integration.remote.conftest import Agency, Site, _stop, _until, caught, start_node
 from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
@@ -394,17 +393,6 @@ def _submitted(node: NodeClient, tx: Any) -> Any:
     )
 
 
-def _caught(receipts: Receipts) -> str:
-    """Why the receipts' checks fail, once a cosigned checkpoint covers what they look at."""
-    deadline = time.monotonic() + 30
-    while receipts.broken() is None:
-        assert time.monotonic() < deadline, "the replay was never caught"
-        with contextlib.suppress(IntegrityError):
-            receipts.check()
-        time.sleep(0.1)
-    return str(receipts.broken())
-
-
 def test_an_honest_replay_is_checked_against_the_event_logged_first(
     site: Site, tmp_path: Path
 ) -> None:
@@ -442,7 +430,7 @@ def test_a_replay_of_nothing_ours_is_caught(site: Site, tmp_path: Path, original
     if original == "no-such-transaction":
         assert receipts.check()["pending"] == 1  # it may yet come: waiting is fine
         now[0] += 61
-    assert "replay" in _caught(receipts)
+    assert "replay" in caught(receipts)
     with pytest.raises(IntegrityError):
         receipts.check()  # and stays caught
 
@@ -470,7 +458,7 @@ def test_a_replay_of_the_same_event_another_member_logged_is_caught(
     mine = sign_proposal(Workspace.load(site.operator).signer("AGENCY-A"), "submit", [event])
     answer = {"tx_id": mine.tx_id, "result": {"tx_id": theirs.tx_id}, "position": None}
     receipts.record([mine], [outcome_from_dict(answer)])
-    assert "not ours" in _caught(receipts)
+    assert "not ours" in caught(receipts)
     node_b.close()
 
 

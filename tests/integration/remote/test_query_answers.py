@@ -5,7 +5,6 @@ what the real node answered, over real mutual TLS."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import copy
 import json
 import secrets
@@ -31,7 +30,7 @@ from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
-from tests.integration.remote.conftest import Site
+from tests.integration.remote.conftest import Site, caught
 from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
@@ -395,21 +394,21 @@ def test_a_chain_must_be_the_referral_asked_for_then_its_parents(
         ProvenAnswers(consortium).result(asked.proposal, answer)
 
 
+def _before_a_rotated(consortium: Consortium) -> Consortium:
+    """The consortium file as it was before AGENCY-A's signing key: another one listed."""
+    a = consortium.organisations["AGENCY-A"]
+    before = replace(a, signing_keys=(replace(a.signing_keys[0], fingerprint="0" * 64),))
+    return replace(consortium, organisations={**consortium.organisations, "AGENCY-A": before})
+
+
 def test_a_consortium_file_behind_the_nodes_refuses_the_answer_but_trusts_the_node(
     site: Site, person: str, consortium: Consortium, tmp_path: Path
 ) -> None:
     """A gateway whose file predates a member's joining or a key rotation cannot prove
     that member's events: it refuses to show them, and says why, without distrusting
     an honest node for good."""
-    a = consortium.organisations["AGENCY-A"]
-    before = replace(a, signing_keys=(replace(a.signing_keys[0], fingerprint="0" * 64),))
-    stale = replace(consortium, organisations={**consortium.organisations, "AGENCY-A": before})
-    node = _node(site, "AGENCY-A")
-    signer = Workspace.load(site.operator).signer("AGENCY-A")
-    receipts = Receipts(tmp_path / "receipts.db", stale, node)
-    ledger = RemoteLedger(
-        node, stale, receipts, Outbox(tmp_path / "outbox.db", signer), interval_s=3600
-    )
+    stale = _before_a_rotated(consortium)
+    ledger, receipts = _ledger(site, stale, _node(site, "AGENCY-A"), tmp_path)
     try:
         with pytest.raises(ConfigError, match="consortium file"):
             ledger.evaluate(_query(site, "history", person, "referral"))
@@ -423,9 +422,7 @@ def test_a_signature_its_certificate_did_not_make_is_no_stale_file(
 ) -> None:
     """Even where the gateway's file does not list the certificate, a signature that the
     certificate did not make is a forgery: the node is caught, not excused."""
-    a = consortium.organisations["AGENCY-A"]
-    before = replace(a, signing_keys=(replace(a.signing_keys[0], fingerprint="0" * 64),))
-    stale = replace(consortium, organisations={**consortium.organisations, "AGENCY-A": before})
+    stale = _before_a_rotated(consortium)
     answer = copy.deepcopy(history)
     _resigned(answer)
     shown = _entries(answer)[_grant(answer)["tx_id"]]
@@ -446,12 +443,7 @@ def test_a_gateway_shown_a_false_record_trusts_its_node_no_more(
                 _more(answer)
             return answer
 
-    node = _node(site, "AGENCY-A", Lying)
-    signer = Workspace.load(site.operator).signer("AGENCY-A")
-    receipts = Receipts(tmp_path / "receipts.db", consortium, node)
-    ledger = RemoteLedger(
-        node, consortium, receipts, Outbox(tmp_path / "outbox.db", signer), interval_s=3600
-    )
+    ledger, receipts = _ledger(site, consortium, _node(site, "AGENCY-A", Lying), tmp_path)
     try:
         with pytest.raises(IntegrityError, match="not what its entry says"):
             ledger.evaluate(_query(site, "history", person, "referral"))
@@ -515,13 +507,7 @@ def test_an_event_shown_in_a_tree_the_witnesses_never_saw_is_caught(
     try:
         shown_to_gateway = ledger.evaluate(_query(site, "history", stranger, "referral"))
         assert shown_to_gateway["events"][0]["pid"] == stranger  # passes the query's check
-        deadline = time.monotonic() + 60
-        while receipts.broken() is None:
-            assert time.monotonic() < deadline, "the forked leaf was never caught"
-            with contextlib.suppress(IntegrityError):
-                receipts.check()
-            time.sleep(0.2)
-        assert "witnesses never saw" in str(receipts.broken())
+        assert "witnesses never saw" in caught(receipts)
     finally:
         ledger.close()
 
