@@ -23,6 +23,7 @@ client that sends its request at once is served.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import selectors
@@ -55,12 +56,13 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _serving = threading.local()  # what a thread's current request was found to be
 
 
-@dataclass
+@dataclass(eq=False)  # each one is itself: the deque finds it by identity
 class Reading:
     """A connection whose request is still arriving."""
 
     conn: Any
     deadline: float
+    source: str  # whom it counts for (ledger_gw.peers), found once
     data: bytearray = field(default_factory=bytearray)
     continued: bool = False
     gone: bool = False  # handed over or dropped: a callback already polled must not run
@@ -87,23 +89,30 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         super().set_accept_enabled(enabled)
 
     def accept(self, listener: Any) -> None:
-        super().accept(listener)
+        try:
+            super().accept(listener)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE):
+                raise
+            _log.warning("no file descriptor left for a new connection: one still reading goes")
+            if self.reading:
+                self._drop(self._to_close())
+            return
         if self.nr_conns > self.worker_connections and self.reading:
             self._drop(self._to_close())
 
     def _to_close(self) -> Reading:
         """The oldest connection still reading its request, of the source with most such:
         a flood from a few addresses makes room from its own connections."""
-        sources = Counter(source(r.conn.client) for r in self.reading)
-        most = sources.most_common(1)[0][0]
-        return next(r for r in self.reading if source(r.conn.client) == most)
+        most = Counter(r.source for r in self.reading).most_common(1)[0][0]
+        return next(r for r in self.reading if r.source == most)
 
     def enqueue_req(self, conn: TConn) -> None:
         if getattr(conn, "request_ready", False):
             conn.request_ready = False
             super().enqueue_req(conn)
             return
-        reading = Reading(conn, time.monotonic() + READ_TIMEOUT)
+        reading = Reading(conn, time.monotonic() + READ_TIMEOUT, source(conn.client))
         if conn.parser is not None:  # a kept-alive connection: what its parser read ahead
             reading.data += conn.parser.unreader.take_buffered() or b""
         self.reading.append(reading)

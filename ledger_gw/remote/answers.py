@@ -190,7 +190,7 @@ def _signed_by_its_certificate(tx: SignedTransaction, signature: bytes) -> bool:
         if not isinstance(key, ec.EllipticCurvePublicKey):
             return False
         verify_low_s(key, signature, tx.proposal.payload)
-    except (LedgerError, ValueError):
+    except Exception:  # any certificate a node may make up: an unknown key type too
         return False
     return True
 
@@ -254,15 +254,24 @@ def _is_chain(referral_id: Any, items: list[Any]) -> bool:
 
 
 def _of_referral(item: Any) -> bool:
-    """Whether each event a referral lists is of that referral, and about its person."""
+    """Whether each event a referral lists is of that referral, and about its person,
+    and (unless withheld) one of them its creation, naming the parent the item names:
+    the link a chain follows is then the member's signed word, not the node's."""
     if not isinstance(item, dict):
         return False
     events = item.get("events", [])
-    return isinstance(events, list) and all(
+    if not isinstance(events, list) or not all(
         isinstance(r, dict)
         and _field(r.get("event"), "referral_id") == item.get("referral_id")
         and r.get("pid") == item.get("pid")
         for r in events
+    ):
+        return False
+    if item.get("withheld") is True:
+        return not events
+    created = [r["event"] for r in events if r["event"].get("type") == "referral.created"]
+    return len(created) == 1 and created[0].get("parent_referral_id") == item.get(
+        "parent_referral_id"
     )
 
 

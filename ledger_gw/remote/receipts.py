@@ -355,9 +355,16 @@ class Receipts:
                     f"the node showed {tx_id} at position {position} in a tree the "
                     "witnesses never saw"
                 )
-        self._db.executemany(  # checked: a transaction shown again is checked again
-            "delete from shown where tx_id = ?", [(r[0],) for r in pending]
-        )
+        if pending:  # checked: a transaction shown again is checked again
+            self._db.execute("begin immediate")
+            try:
+                self._db.executemany(
+                    "delete from shown where tx_id = ?", [(r[0],) for r in pending]
+                )
+                self._db.execute("commit")
+            except BaseException:
+                self._db.execute("rollback")
+                raise
         return len(pending)
 
     def _overdue(self, covered: int) -> None:

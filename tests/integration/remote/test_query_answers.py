@@ -394,6 +394,41 @@ def test_a_chain_must_be_the_referral_asked_for_then_its_parents(
         ProvenAnswers(consortium).result(asked.proposal, answer)
 
 
+def test_a_chain_links_referrals_only_as_their_creations_say(
+    site: Site, consortium: Consortium
+) -> None:
+    """Two root referrals of one person; the second's chain shown with the first as its
+    parent, each item with its own, real records: the parent is the node's word unless
+    the second's signed creation names it."""
+    pid = ev.pid()
+    first, second = ev.referral_created(pid), ev.referral_created(pid)
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    node = _node(site, "AGENCY-A")
+    try:
+        for event in (ev.consent_granted(pid), first, second):
+            tx = sign_proposal(signer, "submit", [event])
+            assert (
+                node.post("/v1/node/submit", {"transactions": [tx.to_dict()]})["outcomes"][0][
+                    "error"
+                ]
+                is None
+            )
+        of_first = _evaluate(node, _query(site, "referral_chain", first["referral_id"]))
+        asked = _query(site, "referral_chain", second["referral_id"])
+        honest = _evaluate(node, asked)
+        both = _evaluate(node, _query(site, "history", pid, "referral"))
+    finally:
+        node.close()
+    checker = ProvenAnswers(consortium)
+    assert len(checker.result(asked.proposal, copy.deepcopy(honest)).result["chain"]) == 1
+    forged = copy.deepcopy(honest)
+    forged["result"]["chain"][0]["parent_referral_id"] = first["referral_id"]
+    forged["result"]["chain"].append(copy.deepcopy(of_first["result"]["chain"][0]))
+    forged["evidence"] = both["evidence"]  # both creations' entries, under one checkpoint
+    with pytest.raises(IntegrityError, match="not about what it asked"):
+        checker.result(asked.proposal, forged)
+
+
 def _before_a_rotated(consortium: Consortium) -> Consortium:
     """The consortium file as it was before AGENCY-A's signing key: another one listed."""
     a = consortium.organisations["AGENCY-A"]
