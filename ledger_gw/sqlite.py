@@ -15,7 +15,7 @@ import contextlib
 import os
 import sqlite3
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,20 @@ def connect(path: Path, **kwargs: Any) -> sqlite3.Connection:
     _create_owner_only(str(path))
     connection: sqlite3.Connection = sqlite3.connect(path, **kwargs)
     return connection
+
+
+@contextlib.contextmanager
+def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A write transaction on a plain connection in autocommit mode (isolation_level
+    None): BEGIN IMMEDIATE, so that two writers queue on the busy timeout; COMMIT at the
+    end of the block, ROLLBACK on any exception."""
+    db.execute("begin immediate")
+    try:
+        yield db
+        db.execute("commit")
+    except BaseException:
+        db.execute("rollback")
+        raise
 
 
 def _create_owner_only(database: str | None) -> None:

@@ -107,18 +107,12 @@ class Outbox:
     def capture(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         """Keep the signed transactions, durably and in order; each caller is answered
         that its event is queued (no position: nothing is logged yet)."""
-        with self._lock:
-            self._db.execute("begin immediate")
-            try:
-                for tx in txs:
-                    self._db.execute(
-                        "insert into outbox (event_id, captured_at, tx) values (?, ?, ?)",
-                        (event_id_of(tx), tx.proposal.timestamp, json.dumps(tx.to_dict())),
-                    )
-                self._db.execute("commit")
-            except BaseException:
-                self._db.execute("rollback")
-                raise
+        with self._lock, sqlite.immediate(self._db):
+            for tx in txs:
+                self._db.execute(
+                    "insert into outbox (event_id, captured_at, tx) values (?, ?, ?)",
+                    (event_id_of(tx), tx.proposal.timestamp, json.dumps(tx.to_dict())),
+                )
         return [
             Outcome(
                 tx.tx_id,
@@ -234,24 +228,18 @@ class Outbox:
 
     def _settle(self, batch: Sequence[Item], outcomes: Sequence[Outcome]) -> None:
         fault = None
-        with self._lock:
-            self._db.execute("begin immediate")
-            try:
-                for item, outcome in zip(batch, outcomes, strict=True):
-                    if outcome.error is None:
-                        self._db.execute("delete from outbox where seq = ?", (item.seq,))
-                    elif isinstance(outcome.error, RejectedError):
-                        self._db.execute(
-                            "update outbox set state = 'failed', error = ? where seq = ?",
-                            (json.dumps(error_to_dict(outcome.error)), item.seq),
-                        )
-                    else:  # a fault on the node's side: this and later wait for the next sync
-                        fault = outcome.error
-                        break
-                self._db.execute("commit")
-            except BaseException:
-                self._db.execute("rollback")
-                raise
+        with self._lock, sqlite.immediate(self._db):
+            for item, outcome in zip(batch, outcomes, strict=True):
+                if outcome.error is None:
+                    self._db.execute("delete from outbox where seq = ?", (item.seq,))
+                elif isinstance(outcome.error, RejectedError):
+                    self._db.execute(
+                        "update outbox set state = 'failed', error = ? where seq = ?",
+                        (json.dumps(error_to_dict(outcome.error)), item.seq),
+                    )
+                else:  # a fault on the node's side: this and later wait for the next sync
+                    fault = outcome.error
+                    break
         if fault is not None:
             raise fault
 

@@ -135,8 +135,7 @@ class Receipts:
         if bad is not None:
             self.mismatch(f"the node acknowledged {bad[0]} at no position: {bad[1]!r}")
         with self._lock:
-            self._db.execute("begin immediate")
-            try:
+            with sqlite.immediate(self._db):
                 before = self._db.total_changes
                 self._db.executemany(
                     "insert or ignore into acknowledged "
@@ -145,10 +144,6 @@ class Receipts:
                 )
                 known = self._db.total_changes - before < len(rows)  # a retry, acknowledged again
                 moved = self._moved(rows) if known else None
-                self._db.execute("commit")
-            except BaseException:
-                self._db.execute("rollback")
-                raise
             if moved is not None:
                 self._fail(moved)
 
@@ -170,18 +165,12 @@ class Receipts:
             rows.append((o.tx_id, original, _event_digest(tx), org, self.clock()))
         if not rows:
             return
-        with self._lock:
-            self._db.execute("begin immediate")
-            try:
-                self._db.executemany(
-                    "insert or ignore into replayed "
-                    "(tx_id, original, event, org, acknowledged_at) values (?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute("commit")
-            except BaseException:
-                self._db.execute("rollback")
-                raise
+        with self._lock, sqlite.immediate(self._db):
+            self._db.executemany(
+                "insert or ignore into replayed "
+                "(tx_id, original, event, org, acknowledged_at) values (?, ?, ?, ?, ?)",
+                rows,
+            )
 
     def shown(self, leaves: Sequence[tuple[str, int, bytes]]) -> None:
         """Keep the entries a query's answer proved against a checkpoint the log alone
@@ -192,24 +181,17 @@ class Receipts:
             return
         now = self.clock()
         db = self._shown
-        with self._shown_lock:
-            db.execute("begin immediate")
-            try:
-                db.executemany(
-                    "insert or ignore into shown (tx_id, position, leaf, shown_at) "
-                    "values (?, ?, ?, ?)",
-                    [(tx_id, position, leaf, now) for tx_id, position, leaf in leaves],
-                )
-                kept = {
-                    tx_id: db.execute(
-                        "select position, leaf from shown where tx_id = ?", (tx_id,)
-                    ).fetchone()
-                    for tx_id, _, _ in leaves
-                }
-                db.execute("commit")
-            except BaseException:
-                db.execute("rollback")
-                raise
+        with self._shown_lock, sqlite.immediate(db):
+            db.executemany(
+                "insert or ignore into shown (tx_id, position, leaf, shown_at) values (?, ?, ?, ?)",
+                [(tx_id, position, leaf, now) for tx_id, position, leaf in leaves],
+            )
+            kept = {
+                tx_id: db.execute(
+                    "select position, leaf from shown where tx_id = ?", (tx_id,)
+                ).fetchone()
+                for tx_id, _, _ in leaves
+            }
         # One kept since, and checked and let go: the cosigned tree holds it at one place.
         elsewhere = next((t for t, p, f in leaves if kept[t] not in (None, (p, f))), None)
         if elsewhere is not None:
@@ -356,15 +338,10 @@ class Receipts:
                     "witnesses never saw"
                 )
         if pending:  # checked: a transaction shown again is checked again
-            self._db.execute("begin immediate")
-            try:
+            with sqlite.immediate(self._db):
                 self._db.executemany(
                     "delete from shown where tx_id = ?", [(r[0],) for r in pending]
                 )
-                self._db.execute("commit")
-            except BaseException:
-                self._db.execute("rollback")
-                raise
         return len(pending)
 
     def _overdue(self, covered: int) -> None:
@@ -464,15 +441,10 @@ class Receipts:
                 self._fail(f"the entry at position {position} is not the acknowledged {tx_id}")
             proof = tree.inclusion_proof(position)
             verify_inclusion(leaf_hash(data), position, cp.size, proof, cp.root_hash)
-        self._db.execute("begin immediate")
-        try:
+        with sqlite.immediate(self._db):
             self._db.executemany(
                 "update acknowledged set verified = 1 where tx_id = ?", [(r[0],) for r in run]
             )
-            self._db.execute("commit")
-        except BaseException:
-            self._db.execute("rollback")
-            raise
 
 
 _Pending = tuple[str, int, str]  # tx_id, position, signature hash
