@@ -169,6 +169,11 @@ class InternalError(FaultError):
     code = "internal_error"
 
 
+# The contract crashed on one transaction: the same transaction sent again fails again,
+# while the others of its batch are decided as usual.
+CONTRACT_FAILURE = "contract_failure"
+
+
 class IntegrityError(FaultError):
     """Data that should verify does not: someone or something changed it."""
 

@@ -17,7 +17,7 @@ from chaincode.contract import invoke, keys_read_first
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from ledger_gw.embedded.stub import TxStub
-from ledger_gw.errors import InternalError, LedgerError, RejectedError
+from ledger_gw.errors import CONTRACT_FAILURE, InternalError, LedgerError, RejectedError
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.transaction import SignedTransaction
@@ -62,7 +62,7 @@ def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
     except Exception:  # a contract bug must not sink the rest of the batch
         _log.exception("contract failed on transaction %s", tx.tx_id)
         message = "the contract failed on this transaction"
-        return Execution(error=InternalError(message, code="contract_failure"))
+        return Execution(error=InternalError(message, code=CONTRACT_FAILURE))
     return Execution(result, None, stub.writes, stub.events)
 
 

@@ -9,8 +9,8 @@ The node's clock window judges when an event is logged, not when it happened: an
 older than the window is signed again at sync, the same event with its capture time as
 ``captured_at`` (the contract replays it if the first signature was logged after all),
 and that new transaction is kept before it is sent, so its retries are the same too.
-An event the contract refuses stays in the outbox as failed, for its caller to see,
-until the caller dismisses it.
+An event the contract refuses, or fails on, stays in the outbox as failed, for its
+caller to see, until the caller dismisses it; the items after it go on.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger_gw import sqlite
-from ledger_gw.errors import RejectedError
+from ledger_gw.errors import CONTRACT_FAILURE, LedgerError, RejectedError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Outcome
 from ledger_gw.remote.wire import error_to_dict
@@ -232,7 +232,7 @@ class Outbox:
             for item, outcome in zip(batch, outcomes, strict=True):
                 if outcome.error is None:
                     self._db.execute("delete from outbox where seq = ?", (item.seq,))
-                elif isinstance(outcome.error, RejectedError):
+                elif _refused(outcome.error):
                     self._db.execute(
                         "update outbox set state = 'failed', error = ? where seq = ?",
                         (json.dumps(error_to_dict(outcome.error)), item.seq),
@@ -242,6 +242,13 @@ class Outbox:
                     break
         if fault is not None:
             raise fault
+
+
+def _refused(error: LedgerError) -> bool:
+    """Whether the node's answer is about the item itself, so that sending it again
+    would get the same: the contract refused it, or failed on it (a contract bug, which
+    would otherwise hold every later item back until the node is upgraded)."""
+    return isinstance(error, RejectedError) or error.code == CONTRACT_FAILURE
 
 
 def _item(row: Any) -> Item:

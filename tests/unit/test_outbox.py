@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.errors import ConflictError, UnavailableError
+from ledger_gw.errors import CONTRACT_FAILURE, ConflictError, InternalError, UnavailableError
 from ledger_gw.interfaces import Outcome
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.transaction import SignedTransaction, format_time, sign_proposal
@@ -37,18 +37,24 @@ class Node:
     def __init__(self) -> None:
         self.seen: list[SignedTransaction] = []
         self.refuse: set[str] = set()
+        self.crash: set[str] = set()  # the contract fails on these
         self.down = False
+        self.failing = False  # the node's storage fails each transaction
 
     def __call__(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         if self.down:
             raise UnavailableError("down", code="log_node_unreachable")
         self.seen.extend(txs)
-        return [
-            Outcome(t.tx_id, None, ConflictError("no", code="x"))
-            if t.tx_id in self.refuse
-            else Outcome(t.tx_id, {}, None, len(self.seen))
-            for t in txs
-        ]
+        return [self._outcome(t) for t in txs]
+
+    def _outcome(self, tx: SignedTransaction) -> Outcome:
+        if self.failing:
+            return Outcome(tx.tx_id, None, UnavailableError("ledger write failed"))
+        if tx.tx_id in self.crash:
+            return Outcome(tx.tx_id, None, InternalError("crashed", code=CONTRACT_FAILURE))
+        if tx.tx_id in self.refuse:
+            return Outcome(tx.tx_id, None, ConflictError("no", code="x"))
+        return Outcome(tx.tx_id, {}, None, len(self.seen))
 
 
 def test_synced_in_capture_order_and_kept_while_down(workspace: Workspace, tmp_path: Path) -> None:
@@ -78,6 +84,41 @@ def test_a_refusal_stays_failed_and_later_items_go_on(workspace: Workspace, tmp_
     assert (failed.tx.tx_id, failed.state, failed.error["code"]) == (txs[1].tx_id, "failed", "x")
     assert box.sync(node) == 0  # never handed over again
     assert len(node.seen) == 3
+
+
+def test_an_item_the_contract_fails_on_holds_none_back(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A contract bug on one event would fail it on every sync: it is set aside as failed,
+    for its caller to see, and the events captured after it are logged."""
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 3)
+    box.capture(txs)
+    node = Node()
+    node.crash = {txs[0].tx_id}
+    assert box.sync(node) == 3
+    (failed,) = box.items()
+    assert (failed.tx.tx_id, failed.state) == (txs[0].tx_id, "failed")
+    assert failed.error is not None
+    assert (failed.error["kind"], failed.error["code"]) == ("internal", CONTRACT_FAILURE)
+    assert box.sync(node) == 0  # never handed over again
+    assert [t.tx_id for t in node.seen] == [t.tx_id for t in txs]
+
+
+def test_a_fault_of_the_node_keeps_every_item_for_the_next_sync(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 3)
+    box.capture(txs)
+    node = Node()
+    node.failing = True
+    with pytest.raises(UnavailableError):
+        box.sync(node)
+    assert [(i.tx.tx_id, i.state) for i in box.items()] == [(t.tx_id, "pending") for t in txs]
+    node.failing = False
+    assert box.sync(node) == 3
+    assert list(box.items()) == []
 
 
 def test_only_a_failed_item_can_be_dismissed(workspace: Workspace, tmp_path: Path) -> None:
