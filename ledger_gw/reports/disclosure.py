@@ -14,9 +14,10 @@ to zero (the parts of a line whose published figures already make up its total),
 while a sensitive value is determined it hides one more figure beside it: the total
 that pins it, else the smallest non-zero published figure on one of its lines (a
 published zero pins its partners down), else further along the hidden ones. This rules
-out recovery by arithmetic on what one release publishes. Other bounds non-negativity
-gives (that a hidden value is at most a few) are not checked: that would take a linear
-programme per hidden value.
+out recovery by arithmetic on what one release publishes. What non-negativity and whole
+numbers give beyond that is not checked: an integer programme over the published figures
+can narrow a hidden count, and across a lattice's many lines pin some exactly, which
+only an integer programme per hidden count would find.
 """
 
 from __future__ import annotations
