@@ -14,10 +14,15 @@ to zero (the parts of a line whose published figures already make up its total),
 while a sensitive value is determined it hides one more figure beside it: the total
 that pins it, else the smallest non-zero published figure on one of its lines (a
 published zero pins its partners down), else further along the hidden ones. This rules
-out recovery by arithmetic on what one release publishes. What non-negativity and whole
-numbers give beyond that is not checked: an integer programme over the published figures
-can narrow a hidden count, and across a lattice's many lines pin some exactly, which
-only an integer programme per hidden count would find.
+out recovery by arithmetic on what one release publishes.
+
+Counts are also whole and never negative, which the equations do not know: across a
+lattice's many lines, that can leave a count they leave open a single value. Once the
+equations pin none, each sensitive value is put to an integer programme
+(:mod:`ledger_gw.reports.whole_numbers`), and each one left a single whole value gets
+the nearest published figure hidden beside it, until none is. What integer programmes
+leave is how narrow a hidden count's range is: bounds are not checked, only that there
+are two values or more.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import TypeVar
+
+from ledger_gw.reports import whole_numbers
 
 E = TypeVar("E", bound=Hashable)  # an entry: one published (or hidden) figure
 Line = tuple[Sequence[E], E]  # (parts, total)
@@ -97,19 +104,31 @@ def complete(
         for e in (*line[0], line[1]):
             on[e].append(line)
     unpublished = {e for e in on if e not in value}  # on a line, and no figure: unknown
+    free: set[E] = set()  # sensitive entries a whole-number solution moves: they stay free
     while True:
         zeros = pinned(value, hidden, lines)
         unknown = (hidden | unpublished) - set(zeros)
         solved = determined(unknown, _touching(unknown, on)) | set(zeros)
         exposed = sorted((e for e in solved if e in sensitive), key=repr)
-        if not exposed:
+        if exposed:
+            # One at a time: a figure hidden for one often covers others too. A pinned
+            # entry gets the total that pins it hidden, any other the nearest published.
+            added = next((c for e in exposed if (c := _cover(e, zeros, value, hidden, on))), None)
+            if added is None:  # nothing is left to hide
+                return hidden
+            hidden.add(added)
+            continue
+        # The equations leave every sensitive entry open; whole numbers may not. Each
+        # round of this costs integer programmes, so every exposed entry is covered at once.
+        unknown = hidden | unpublished
+        asked = [e for e in sensitive if e in hidden]
+        pinned_down = whole_numbers.single_solutions(
+            value, unknown, _touching(unknown, on), asked, free
+        )
+        covers = {c for e in pinned_down if (c := _complement(e, value, hidden, on))}
+        if not covers:
             return hidden
-        # One at a time: a figure hidden for one often covers others too. A pinned entry
-        # gets the total that pins it hidden, any other the nearest published figure.
-        added = next((c for e in exposed if (c := _cover(e, zeros, value, hidden, on))), None)
-        if added is None:  # nothing is left to hide
-            return hidden
-        hidden.add(added)
+        hidden |= covers
 
 
 def _cover(

@@ -1,0 +1,120 @@
+"""A donor's integer programme over a month's lattice: no count below k has one value.
+
+Counts are whole and never negative. Across a lattice's lines (each slice's table with
+its margins, each figure along the organisations and along the programmes) that pins
+counts the equations leave open: these months, drawn at random, each had counts below
+k with a single whole solution before suppression checked for them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Hashable
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from scipy.optimize import LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from ledger_gw.reports.lattice import Entry, Line, Slice, cross_lines, protect, slices, table_lines
+from ledger_gw.reports.whole_numbers import single_solutions
+
+K = 5
+MONTH = "2026-01"
+
+
+def _month(
+    seed: int, orgs: int, programmes: int, rows: int, cols: int
+) -> tuple[dict[Slice, dict[Hashable, int]], list[Line]]:
+    """A month's lattice of one table per slice: random counts, many of them small."""
+    rng = random.Random(seed)
+    org_ids = [f"O{i}" for i in range(orgs)]
+    programme_ids = [f"P{i}" for i in range(programmes)]
+    row_ids, col_ids = [f"r{i}" for i in range(rows)], [f"c{i}" for i in range(cols)]
+    base = {
+        (o, p): {
+            (r, c): rng.choice([0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 9, 15])
+            for r in row_ids
+            for c in col_ids
+        }
+        for o in org_ids
+        for p in programme_ids
+    }
+    figures: dict[Slice, dict[Hashable, int]] = {}
+    for s in slices([MONTH], org_ids, programme_ids):
+        if s[0] is None:  # no figure spans months
+            continue
+        cells = {
+            cell: sum(
+                t[cell] for (o, p), t in base.items() if s[1] in (None, o) and s[2] in (None, p)
+            )
+            for cell in base[(org_ids[0], programme_ids[0])]
+        }
+        held: dict[Hashable, int] = {("t", r, c): cells[(r, c)] for r in row_ids for c in col_ids}
+        for r in row_ids:
+            held[("t", r, "*")] = sum(cells[(r, c)] for c in col_ids)
+        for c in col_ids:
+            held[("t", "*", c)] = sum(cells[(r, c)] for r in row_ids)
+        held[("t", "*", "*")] = sum(cells.values())
+        figures[s] = held
+    lines = [line for s in figures for line in table_lines(s, "t", row_ids, col_ids)]
+    return figures, lines + cross_lines(figures)
+
+
+def _single_whole_value(
+    value: dict[Entry, int], hidden: set[Entry], lines: list[Line], asked: list[Entry]
+) -> list[Entry]:
+    """Those of ``asked`` whose least and greatest value over the whole, non-negative
+    solutions of every line agree: what the donor's integer programme recovers."""
+    unknown = sorted(hidden, key=repr)
+    column = {e: i for i, e in enumerate(unknown)}
+    rows: list[int] = []
+    cols: list[int] = []
+    data: list[int] = []
+    rhs: list[int] = []
+    for parts, total in lines:
+        terms = [(e, 1) for e in parts] + [(total, -1)]
+        if not any(e in column for e, _ in terms):
+            continue
+        for e, sign in terms:
+            if e in column:
+                rows.append(len(rhs))
+                cols.append(column[e])
+                data.append(sign)
+        rhs.append(-sum(sign * value[e] for e, sign in terms if e not in column))
+    n = len(unknown)
+    system = LinearConstraint(coo_array((data, (rows, cols)), shape=(len(rhs), n)), rhs, rhs)
+    found = []
+    for e in asked:
+        goal = np.zeros(n)
+        goal[column[e]] = 1
+        ends = [milp(sign * goal, constraints=system, integrality=np.ones(n)) for sign in (1, -1)]
+        assert ends[0].status == 0  # the true month is a solution
+        if ends[1].status == 0 and round(ends[0].fun) == round(-ends[1].fun):
+            found.append(e)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("seed", "shape"), [(189, (3, 4, 3, 2)), (45, (3, 3, 3, 3)), (27, (4, 3, 3, 3))]
+)
+def test_no_count_below_k_has_a_single_whole_value(seed: int, shape: tuple[int, ...]) -> None:
+    figures, lines = _month(seed, *shape)
+    value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
+    small = sorted((e for e, v in value.items() if 0 < v < K), key=repr)
+    hidden = protect(figures, lines, K)
+    assert set(small) <= hidden
+    assert len(hidden) < len(value) * 3 / 4  # most of the month is still published
+    assert _single_whole_value(value, hidden, lines, small) == []
+
+
+def test_amounts_are_whole_in_their_smallest_unit() -> None:
+    """An amount hidden beside another on its line is free by a cent; beside a published
+    zero, it is not."""
+    value = {"a": Decimal("1.50"), "b": Decimal("2.25"), "t": Decimal("3.75")}
+    value |= {"u": Decimal("1.50"), "z": Decimal("0")}
+    free: set[str] = set()
+    assert single_solutions(value, {"a", "b"}, [(["a", "b"], "t")], ["a"], free) == []
+    assert free == {"a"}
+    assert single_solutions(value, {"a"}, [(["a", "z"], "u")], ["a"], set()) == ["a"]
