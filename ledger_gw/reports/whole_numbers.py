@@ -24,6 +24,11 @@ from typing import Any, TypeVar
 
 E = TypeVar("E", bound=Hashable)
 
+# The branch-and-bound nodes one question may take. Lattices' questions are settled at
+# the first (the root's presolve and cuts); a question left open at the limit counts as
+# no solution, so that a release is never held up and errs towards hiding more.
+_NODE_LIMIT = 1000
+
 
 def single_solutions(
     value: Mapping[E, int | Decimal],
@@ -123,6 +128,7 @@ class _System:
             constraints=LinearConstraint(self.matrix, b, b),
             integrality=np.ones(n),
             bounds=Bounds(lower, upper),
+            options={"node_limit": _NODE_LIMIT},
         )
         if result.x is None:
             return None
