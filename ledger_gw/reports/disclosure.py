@@ -17,8 +17,8 @@ published zero pins its partners down), else further along the hidden ones. This
 out recovery by arithmetic on what one release publishes.
 
 Counts are also whole and never negative, which the equations do not know: across a
-lattice's many lines, that can leave a count they leave open a single value. Once the
-equations pin none, each sensitive value is put to an integer programme
+lattice's many lines, a count the equations leave open may have a single whole value.
+Once the equations pin none, each sensitive value is put to an integer programme
 (:mod:`ledger_gw.reports.whole_numbers`), and each one left a single whole value gets
 the nearest published figure hidden beside it, until none is. What integer programmes
 leave is how narrow a hidden count's range is: bounds are not checked, only that there
