@@ -2,8 +2,8 @@
 
 Counts are whole and never negative. Across a lattice's lines (each slice's table with
 its margins, each figure along the organisations and along the programmes) that pins
-counts the equations leave open: these months, drawn at random, each had counts below
-k with a single whole solution before suppression checked for them.
+counts the equations leave open: in each of these months, drawn at random, the
+equations alone leave counts below k with a single whole solution.
 """
 
 from __future__ import annotations
