@@ -59,6 +59,8 @@ def execute(stub: TxStub, tx: SignedTransaction) -> Execution:
         result = invoke(stub, proposal.function, proposal.contract_args())
     except ContractError as error:
         return Execution(error=RejectedError.from_contract(error))
+    except LedgerError:  # the ledger's own failure under the contract (its storage)
+        raise
     except Exception:  # a contract bug must not sink the rest of the batch
         _log.exception("contract failed on transaction %s", tx.tx_id)
         message = "the contract failed on this transaction"

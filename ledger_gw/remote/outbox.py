@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger_gw import sqlite
-from ledger_gw.errors import CONTRACT_FAILURE, LedgerError, RejectedError
+from ledger_gw.errors import CONTRACT_FAILURE, InternalError, LedgerError, RejectedError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Outcome
 from ledger_gw.remote.wire import error_to_dict
@@ -248,7 +248,8 @@ def _refused(error: LedgerError) -> bool:
     """Whether the node's answer is about the item itself, so that sending it again
     would get the same: the contract refused it, or failed on it (a contract bug, which
     would otherwise hold every later item back until the node is upgraded)."""
-    return isinstance(error, RejectedError) or error.code == CONTRACT_FAILURE
+    failed_on = isinstance(error, InternalError) and error.code == CONTRACT_FAILURE
+    return isinstance(error, RejectedError) or failed_on
 
 
 def _item(row: Any) -> Item:

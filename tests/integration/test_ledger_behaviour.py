@@ -8,6 +8,7 @@ stored, signed checkpoints; only the witnesses the consortium lists cosign them.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from chaincode.canonical import canonical_json
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import simulation
+from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.packing import unpack
 from ledger_gw.embedded.schema import checkpoints, log, metadata, state
@@ -494,6 +496,34 @@ def test_contract_crash_on_one_transaction_spares_the_batch(
     assert error is not None
     assert (error.kind, error.code) == ("internal", "contract_failure")
     assert seeded.ledger.size() == size + 2
+
+
+def test_a_storage_failure_under_the_contract_is_the_ledgers_not_the_transactions(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read the contract makes that fails in the database fails the batch as the
+    ledger unavailable, to be sent again; not as the contract failing on that one
+    transaction, which an outbox sets aside for good."""
+    event = ev.independent(3)
+    real_get = Driver.get_state
+    failures = [1]
+
+    def get_state(self: Driver, key: bytes) -> bytes | None:
+        if failures[0]:
+            failures[0] -= 1
+            raise sqlite3.OperationalError("disk I/O error")
+        return real_get(self, key)
+
+    monkeypatch.setattr(Driver, "get_state", get_state)
+    size = seeded.ledger.size()
+    (failed,) = seeded.a.submit_many([event])
+    assert failed.error is not None
+    assert (failed.error.kind, failed.error.code) == ("unavailable", "ledger_unavailable")
+    assert failures == [0]  # the read did fail, under the contract
+    assert seeded.ledger.size() == size
+    (again,) = seeded.a.submit_many([event])
+    assert again.error is None
+    assert seeded.ledger.size() == size + 1
 
 
 def test_values_quote_their_entry_rather_than_copy_it(

@@ -40,6 +40,7 @@ class Node:
         self.crash: set[str] = set()  # the contract fails on these
         self.down = False
         self.failing = False  # the node's storage fails each transaction
+        self.code = "ledger_unavailable"  # with this code
 
     def __call__(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         if self.down:
@@ -49,7 +50,7 @@ class Node:
 
     def _outcome(self, tx: SignedTransaction) -> Outcome:
         if self.failing:
-            return Outcome(tx.tx_id, None, UnavailableError("ledger write failed"))
+            return Outcome(tx.tx_id, None, UnavailableError("ledger write failed", code=self.code))
         if tx.tx_id in self.crash:
             return Outcome(tx.tx_id, None, InternalError("crashed", code=CONTRACT_FAILURE))
         if tx.tx_id in self.refuse:
@@ -105,14 +106,17 @@ def test_an_item_the_contract_fails_on_holds_none_back(
     assert [t.tx_id for t in node.seen] == [t.tx_id for t in txs]
 
 
+@pytest.mark.parametrize("code", ["ledger_unavailable", CONTRACT_FAILURE])
 def test_a_fault_of_the_node_keeps_every_item_for_the_next_sync(
-    workspace: Workspace, tmp_path: Path
+    workspace: Workspace, tmp_path: Path, code: str
 ) -> None:
+    """Whatever its code: only the contract's failure on an item sets the item aside."""
     box = Outbox(tmp_path / "o.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
     txs = _signed(workspace, NOW, 3)
     box.capture(txs)
     node = Node()
     node.failing = True
+    node.code = code
     with pytest.raises(UnavailableError):
         box.sync(node)
     assert [(i.tx.tx_id, i.state) for i in box.items()] == [(t.tx_id, "pending") for t in txs]
