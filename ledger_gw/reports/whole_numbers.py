@@ -24,6 +24,10 @@ from typing import Any, TypeVar
 
 E = TypeVar("E", bound=Hashable)
 
+# The largest whole number a double holds exactly, and every one below it: the solver
+# reads the figures as doubles, so beyond this no question is settled, and all that was
+# asked counts as given away (amounts this large are hidden, not misjudged).
+_EXACT = 2**53
 # The branch-and-bound nodes one question may take. Lattices' questions are settled at
 # the first (the root's presolve and cuts); a question left open at the limit counts as
 # no solution, so that a release is never held up and errs towards hiding more.
@@ -44,6 +48,8 @@ def single_solutions(
     if not todo:
         return []
     system = _System.of(value, unknown, lines)
+    if system is None or any(abs(system.truth(e)) > _EXACT for e in todo):
+        return todo
     given_away = []
     for e in todo:
         if e in free:  # a solution found for an earlier one moved it too
@@ -77,7 +83,8 @@ class _System:
         value: Mapping[E, int | Decimal],
         unknown: Collection[E],
         lines: Iterable[tuple[Sequence[E], E]],
-    ) -> _System:
+    ) -> _System | None:
+        """None when a figure is beyond what the solver reads exactly."""
         import numpy as np
         from scipy.sparse import coo_array
 
@@ -103,6 +110,8 @@ class _System:
                 cols.append(c)
                 data.append(v)
             rhs.append(-known)
+        if any(abs(b) > _EXACT for b in rhs):
+            return None
         matrix = coo_array(
             (np.array(data, dtype=np.int64), (rows, cols)), shape=(len(rhs), len(column))
         ).tocsr()

@@ -15,6 +15,7 @@ from decimal import Decimal
 import pytest
 
 from ledger_gw.reports.lattice import Line, Slice, cross_lines, protect, slices, table_lines
+from ledger_gw.reports.suppression import small_counts, suppress, widen
 from ledger_gw.reports.whole_numbers import single_solutions
 from tests.support.whole_numbers import single_whole_values
 
@@ -84,3 +85,15 @@ def test_amounts_are_whole_in_their_smallest_unit() -> None:
     assert single_solutions(value, {"a", "b"}, [(["a", "b"], "t")], ["a"], free) == []
     assert free == {"a"}
     assert single_solutions(value, {"a"}, [(["a", "z"], "u")], ["a"], set()) == ["a"]
+
+
+def test_figures_beyond_what_the_solver_reads_exactly_are_hidden_not_misjudged() -> None:
+    """A double holds every whole number up to 2**53 only: beyond, what was asked counts
+    as given away, and a table of such amounts is suppressed, not refused."""
+    value = {"a": 3, "b": 2**60, "t": 2**60 + 3}
+    assert single_solutions(value, {"a", "b"}, [(["a", "b"], "t")], ["a"], set()) == ["a"]
+    people = [[3, 8], [7, 9]]
+    amounts = [[Decimal("999999999999.9999"), Decimal("12.50")], [Decimal("3"), Decimal("4")]]
+    mask = suppress(people, K)
+    widened = widen(mask, amounts, small_counts(people, K))
+    assert widened.cells[0][0]
