@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.quoting import parts_of, restored, stored
+from ledger_gw.errors import UnavailableError
 from ledger_gw.log.merkle import NodeID
 
 WRITE_LOCK_ID = 0x4C454447  # "LEDG": PostgreSQL's advisory lock that serialises appenders
@@ -63,8 +64,13 @@ class Driver:
         self._node = f"SELECT hash FROM nodes WHERE level = {m} AND idx = {m}"  # noqa: S608
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        self.cursor.execute(sql, tuple(params))
-        return list(self.cursor.fetchall())
+        """The rows of a read. One that fails is the ledger's storage failing, not the
+        transaction whose contract made it (embedded.simulation)."""
+        try:
+            self.cursor.execute(sql, tuple(params))
+            return list(self.cursor.fetchall())
+        except Exception as exc:
+            raise UnavailableError(f"ledger storage failed: {exc.__class__.__name__}") from exc
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))

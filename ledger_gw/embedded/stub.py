@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -18,20 +17,6 @@ from sqlalchemy import Connection
 
 from chaincode.stub import Identity, composite_key
 from ledger_gw.embedded.driver import Driver, Head
-from ledger_gw.errors import LedgerError, UnavailableError
-
-
-@contextmanager
-def _storage() -> Iterator[None]:
-    """A read the contract makes fails for the ledger's storage, not for the transaction:
-    whoever runs the contract must not take it for the contract failing on it
-    (embedded.simulation)."""
-    try:
-        yield
-    except LedgerError:
-        raise
-    except Exception as exc:
-        raise UnavailableError(f"ledger storage failed: {exc.__class__.__name__}") from exc
 
 
 def _upper_bound(prefix: bytes) -> bytes:
@@ -85,25 +70,22 @@ class StateView:
         known = self._known
         if key in known:
             return known[key]
-        with _storage():
-            value = known[key] = self._driver.get_state(key)
+        value = known[key] = self._driver.get_state(key)
         return value
 
     def scan(self, prefix: bytes) -> list[tuple[bytes, bytes]]:
         upper = _upper_bound(prefix)
         committed = self._scanned.get(prefix)
         if committed is None:
-            with _storage():
-                committed = self._scanned[prefix] = self._driver.scan_state(prefix, upper)
+            committed = self._scanned[prefix] = self._driver.scan_state(prefix, upper)
         return self._overlaid(committed, prefix, upper)
 
     def page(self, low: bytes, high: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """At most `limit` rows from `low` up to `high`: a query's, which writes nothing;
         a transaction that did write sees its batch's writes too, from a whole range."""
-        with _storage():
-            if self.overlay:
-                return self._overlaid(self._driver.scan_state(low, high), low, high)[:limit]
-            return self._driver.scan_page(low, high, limit)
+        if self.overlay:
+            return self._overlaid(self._driver.scan_state(low, high), low, high)[:limit]
+        return self._driver.scan_page(low, high, limit)
 
     def _overlaid(
         self, committed: list[tuple[bytes, bytes]], prefix: bytes, upper: bytes

@@ -505,16 +505,29 @@ def test_a_storage_failure_under_the_contract_is_the_ledgers_not_the_transaction
     ledger unavailable, to be sent again; not as the contract failing on that one
     transaction, which an outbox sets aside for good."""
     event = ev.independent(3)
-    real_get = Driver.get_state
+    real_init = Driver.__init__
     failures = [1]
 
-    def get_state(self: Driver, key: bytes) -> bytes | None:
-        if failures[0]:
-            failures[0] -= 1
-            raise sqlite3.OperationalError("disk I/O error")
-        return real_get(self, key)
+    class Disk:
+        """The database's cursor, whose next state read (the contract's) fails."""
 
-    monkeypatch.setattr(Driver, "get_state", get_state)
+        def __init__(self, cursor: Any, state_read: str) -> None:
+            self.cursor, self.state_read = cursor, state_read
+
+        def execute(self, sql: str, params: Any = ()) -> Any:
+            if failures[0] and sql == self.state_read:
+                failures[0] -= 1
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.cursor.execute(sql, params)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.cursor, name)
+
+    def init(self: Driver, conn: Any) -> None:
+        real_init(self, conn)
+        self.cursor = Disk(self.cursor, self._get)
+
+    monkeypatch.setattr(Driver, "__init__", init)
     size = seeded.ledger.size()
     (failed,) = seeded.a.submit_many([event])
     assert failed.error is not None
