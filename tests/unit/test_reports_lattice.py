@@ -93,7 +93,9 @@ def test_figures_beyond_what_the_solver_reads_exactly_are_hidden_not_misjudged()
     value = {"a": 3, "b": 2**60, "t": 2**60 + 3}
     assert single_solutions(value, {"a", "b"}, [(["a", "b"], "t")], ["a"], set()) == ["a"]
     people = [[3, 8], [7, 9]]
-    amounts = [[Decimal("999999999999.9999"), Decimal("12.50")], [Decimal("3"), Decimal("4")]]
     mask = suppress(people, K)
-    widened = widen(mask, amounts, small_counts(people, K))
-    assert widened.cells[0][0]
+    # beyond 2**53 in ten-thousandths; then beyond a 64-bit integer's range
+    for large in ("999999999999.9999", "999999999999999.9000"):
+        amounts = [[Decimal(large), Decimal("12.50")], [Decimal("3"), Decimal("4")]]
+        widened = widen(mask, amounts, small_counts(people, K))
+        assert widened.cells[0][0]
