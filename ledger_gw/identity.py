@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chaincode.stub import ROLES, Identity, Role
 from ledger_gw.errors import AuthenticationError, ConfigError
@@ -137,15 +137,19 @@ def issue_member(
     org_id: str,
     role: Role,
     common_name: str,
+    *,
+    tls_client: bool = False,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    """A signing identity of an organisation: O = org ID, OU = role.
+    """A signing identity of an organisation: O = org ID, OU = role; or, ``tls_client``,
+    its gateway's TLS client identity, marked for that use alone (TLS client
+    authentication), which signs no transaction.
 
     Valid within its CA's validity: Fabric's MSP checks the chain at the certificate's
     own NotBefore, so a certificate may not start before its CA does.
     """
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(_name(org_id, common_name, role))
         .issuer_name(ca_cert.subject)
@@ -160,9 +164,26 @@ def issue_member(
             x509.KeyUsage(True, False, False, False, False, False, False, False, False),
             critical=True,
         )
-        .sign(ca_key, hashes.SHA256())
     )
+    if tls_client:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    cert = builder.sign(ca_key, hashes.SHA256())
     return key, cert
+
+
+def _tls_client(cert: x509.Certificate) -> bool:
+    """Whether the certificate is marked for TLS client authentication."""
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    except ValueError:  # extensions are parsed when first read
+        raise AuthenticationError(
+            "certificate extensions are malformed", code="bad_certificate"
+        ) from None
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage
 
 
 def _single(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> str:
@@ -276,6 +297,16 @@ class Authenticator:
             # not once its entry is read back with the stored one.
             raise AuthenticationError(
                 "certificate is not in canonical PEM form", code="bad_certificate"
+            )
+        if _tls_client(cert) != (not signing):
+            # A signing key and a TLS key are kept apart: a signing certificate the
+            # organisation rotated out (its key lost, say) opens no connection to the log
+            # node, and a key made for TLS signs no event, listed or not.
+            raise AuthenticationError(
+                "a TLS client certificate signs no transaction"
+                if signing
+                else "not a TLS client certificate: issue one with `ledger-gw log client-cert`",
+                code="wrong_certificate_use",
             )
         org_id = _single(cert, NameOID.ORGANIZATION_NAME, "organisation (O)")
         role = _single(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)")

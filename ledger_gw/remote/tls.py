@@ -3,6 +3,8 @@
 A gateway's client certificate is issued by its organisation's CA, the one the
 consortium file lists (O = organisation, OU = role, as a signing certificate), so the
 node knows who is calling from the handshake alone, never from a claim in a request.
+It is marked for TLS client authentication, which no signing certificate is: each key
+does one job.
 The node's server certificate is its own, self-signed: each gateway pins it.
 """
 
@@ -43,7 +45,9 @@ def issue_client_certificate(org_dir: Path, consortium: Consortium, org_id: str)
     ca_cert = load_pem((org_dir / "ca.pem").read_text())
     if ca_cert != org.ca_cert:
         raise ConfigError(f"{org_dir}/ca.pem is not the CA the consortium lists for {org_id}")
-    key, cert = issue_member(ca_key, ca_cert, org_id, org.role, f"tls.{org_id.lower()}")
+    key, cert = issue_member(
+        ca_key, ca_cert, org_id, org.role, f"tls.{org_id.lower()}", tls_client=True
+    )
     _write(org_dir / "tls-client.key", key_pem(key), 0o600)
     _write(org_dir / "tls-client.pem", cert_pem(cert).encode(), 0o644)
     return org_dir / "tls-client.pem"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
 from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
+from ledger_gw.remote import tls
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
@@ -179,6 +181,36 @@ def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path
         ledger.close()
     assert outcome.error is not None
     assert outcome.error.code == "unlisted_certificate"
+
+
+def test_a_tls_client_key_signs_no_event_even_where_no_keys_are_listed(root: Path) -> None:
+    """A consortium file written before keys were listed accepts any certificate the
+    member's CA issued; not one issued for the gateway's TLS, whose key sits on the
+    gateway's machine for that use alone."""
+    ws = Workspace.load(root)
+    org = ws.consortium.organisation("RIVER-AID")
+    members = {**ws.consortium.organisations, org.org_id: replace(org, signing_keys=())}
+    unlisted = replace(ws.consortium, organisations=members)
+    ws = replace(ws, consortium=unlisted)
+    org_dir = root / "orgs" / "RIVER-AID"
+    tls_pem = tls.issue_client_certificate(org_dir, unlisted, "RIVER-AID")
+    tls_signer = Signer.load(org_dir / "tls-client.key", tls_pem)
+    ca_key = load_signing_key(org_dir / "ca.key")
+    key, cert = issue_member(ca_key, org.ca_cert, "RIVER-AID", "agency", "older.gateway")
+    ledger = embedded_ledger(ws)
+    try:
+        refused, accepted = ledger.submit_many(
+            [
+                sign_proposal(tls_signer, "submit", [ev.independent(0)]),
+                sign_proposal(Signer(key, cert_pem(cert)), "submit", [ev.independent(1)]),
+            ]
+        )
+        assert ledger.log.size() == 1
+    finally:
+        ledger.close()
+    assert refused.error is not None
+    assert refused.error.code == "wrong_certificate_use"
+    assert accepted.error is None
 
 
 def test_rotation_needs_the_organisations_ca_and_changes_nothing_without_it(root: Path) -> None:

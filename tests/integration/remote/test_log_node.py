@@ -28,7 +28,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
-from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem
+from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem, load_signing_key
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.note import Note
@@ -97,6 +97,34 @@ def test_a_certificate_from_no_member_ca_is_refused_at_the_handshake(
     context = tls.client_context(a / "node" / "tls.pem", tmp_path / "c.pem", tmp_path / "c.key")
     with pytest.raises(UnavailableError):
         NodeClient(site.node_url, context).get("/v1/node/size")
+
+
+@pytest.mark.parametrize("which", ["current", "rotated-out"])
+def test_a_signing_key_opens_no_connection_to_the_node(
+    site: Site, tmp_path: Path, which: str
+) -> None:
+    """Whoever holds a member's signing key (stolen, and since rotated out, say) cannot
+    present it as the member's TLS identity: it is issued by the member's CA for its
+    role, but not for TLS, and reads nothing there."""
+    a = site.agencies["AGENCY-A"]
+    org = a.root / "orgs" / a.org
+    cert, key = org / "signer.pem", org / "signer.key"
+    if which == "rotated-out":  # the member's CA's, as a rotation issues it, listed nowhere
+        ca_cert = Workspace.load(site.operator).consortium.organisation(a.org).ca_cert
+        ca_key = load_signing_key(org / "ca.key")
+        issued_key, issued = issue_member(ca_key, ca_cert, a.org, "agency", "gateway.agency-a")
+        cert, key = tmp_path / "c.pem", tmp_path / "c.key"
+        cert.write_text(cert_pem(issued))
+        key.write_bytes(key_pem(issued_key))
+    context = tls.client_context(a.root / "node" / "tls.pem", cert, key)
+    client = NodeClient(site.node_url, context)
+    with pytest.raises(AuthenticationError, match="not a TLS client certificate") as refused:
+        client.get("/v1/node/size")
+    assert refused.value.code == "wrong_certificate_use"
+    with pytest.raises(AuthenticationError):
+        client.get("/v1/node/entries", begin=0, end=1)
+    # the member's TLS client certificate, from the same CA, is let in
+    assert _client(a.root, a.org, site.node_url).get("/v1/node/size")["size"] >= 0
 
 
 def _address(site: Site) -> tuple[str, int]:
