@@ -72,7 +72,8 @@ def _prepared(
     operator: Path, site: Path, agencies: Sequence[str], witnesses: Sequence[str]
 ) -> Layout:
     """The site's layout: made on first use, reused (its ledger, its witnesses' memory)
-    after."""
+    after, each gateway with a client certificate issued afresh (one kept from before
+    client certificates were marked for TLS would be refused)."""
     if not (site / "node" / CONSORTIUM_FILE).exists():
         urls = {org: f"http://{HOST}:{free_port()}" for org in witnesses}
         return prepare(operator, site, agencies, witnesses, urls)
@@ -80,6 +81,8 @@ def _prepared(
     missing = [str(p) for p in layout.parties() if not p.is_dir()]
     if missing:
         raise ConfigError(f"{site} was laid out for other parties (no {', '.join(missing)})")
+    for org in agencies:
+        issue_log_client_certificate(layout.agency(org), org)
     return layout
 
 

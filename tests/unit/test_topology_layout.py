@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO
-from ledger_gw.errors import ConfigError
-from ledger_gw.topology import prepare
+from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.identity import cert_pem, issue_member, key_pem, load_signing_key
+from ledger_gw.topology import _prepared, prepare
 from ledger_gw.topology.layout import lay_out
 from ledger_gw.workspace import Workspace
 
@@ -74,3 +76,26 @@ def test_a_gateway_only_for_an_agency_that_is_a_member(tmp_path: Path) -> None:
         lay_out(ws.root, tmp_path / "b", ["AGENCY-Z"], [], {})
     assert not (tmp_path / "a").exists()
     assert not (tmp_path / "b").exists()
+
+
+def test_a_site_laid_out_before_gets_client_certificates_the_node_lets_in(tmp_path: Path) -> None:
+    """A site kept from before client certificates were marked for TLS: each start of
+    `consortium up` issues its gateways' client certificates afresh."""
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    site = tmp_path / "site"
+    prepare(ws.root, site, AGENCIES, list(WITNESSES), WITNESSES)
+    org = ws.consortium.organisation("AGENCY-A")
+    org_dir = site / "AGENCY-A" / "orgs" / "AGENCY-A"
+    key, unmarked = issue_member(
+        load_signing_key(org_dir / "ca.key"), org.ca_cert, "AGENCY-A", org.role, "tls.agency-a"
+    )
+    (org_dir / "tls-client.pem").write_text(cert_pem(unmarked))
+    (org_dir / "tls-client.key").write_bytes(key_pem(key))
+    auth, now = ws.consortium.authenticator(), dt.datetime.now(dt.UTC)
+    with pytest.raises(AuthenticationError, match="not a TLS client certificate"):
+        auth.transport_peer((org_dir / "tls-client.pem").read_text(), now)
+
+    _prepared(ws.root, site, AGENCIES, list(WITNESSES))
+    for agency in AGENCIES:
+        pem = (site / agency / "orgs" / agency / "tls-client.pem").read_text()
+        assert auth.transport_peer(pem, now).org_id == agency
