@@ -194,6 +194,9 @@ class RemoteLedger:
         self._stop.set()
         self._background.join(timeout=10)
         self.node.close()
+        if not self._background.is_alive():  # else it still syncs or checks, and ends soon
+            self.receipts.close()
+            self.outbox.close()
 
 
 class RemoteLog:

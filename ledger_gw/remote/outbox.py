@@ -104,6 +104,10 @@ class Outbox:
         self.signer = signer
         self.clock = clock
 
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
     def capture(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         """Keep the signed transactions, durably and in order; each caller is answered
         that its event is queued (no position: nothing is logged yet)."""

@@ -120,6 +120,11 @@ class Receipts:
         self.deadline_s = deadline_s
         self.clock = clock
 
+    def close(self) -> None:
+        with self._lock, self._shown_lock:
+            self._db.close()
+            self._shown.close()
+
     def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
         """Keep what the node acknowledged as appended (durably, before it is answered),
         and what it answered as logged before (a replay of an event already logged)."""

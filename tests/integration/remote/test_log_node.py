@@ -633,6 +633,28 @@ def test_a_node_refusing_the_hand_over_stops_neither_the_checks_nor_new_captures
         ledger.close()
 
 
+def _open_files(directory: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    links = [str(fd.readlink()) for fd in fds.iterdir() if fd.is_symlink()]
+    return [link for link in links if link.startswith(str(directory))]
+
+
+def test_a_closed_gateway_ledger_leaves_no_file_open(site: Site, tmp_path: Path) -> None:
+    """A command or a test opens a gateway and closes it again, many times over."""
+    a = site.agencies["AGENCY-A"]
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    consortium = Workspace.load(a.root).consortium
+    for _ in range(3):
+        receipts = Receipts(tmp_path / "r.db", consortium, _node_as(a, site, NodeClient))
+        outbox = Outbox(tmp_path / "o.db", signer)
+        ledger = RemoteLedger(receipts.node, consortium, receipts, outbox, interval_s=0.05)
+        (outcome,) = ledger.submit_many([sign_proposal(signer, "submit", [ev.independent(0)])])
+        assert outcome.error is None
+        assert _open_files(tmp_path)
+        ledger.close()
+        assert _open_files(tmp_path) == []
+
+
 def _cosigned(node: NodeClient) -> bool:
     try:
         node.get("/v1/node/checkpoint/trusted")
