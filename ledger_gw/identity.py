@@ -346,6 +346,18 @@ class Authenticator:
         """The certificate's identity at `at`, for a signature its caller knows is valid."""
         return self._certificate(pem, at).identity
 
+    def not_retired(self, pem: str, at: dt.datetime) -> None:
+        """Refuse a signing certificate rotated out by ``at`` (a ledger's present), whatever
+        time its signature states: that time may lie up to the allowed clock skew before
+        ``at``, and so before the rotation."""
+        known = self._lookup(pem)
+        periods = known.periods or ()
+        if periods and all(p.valid_until is not None and p.valid_until <= at for p in periods):
+            raise AuthenticationError(
+                f"{known.identity.org_id}'s certificate is no longer its signing key",
+                code="retired_certificate",
+            )
+
     def transport_peer(self, pem: str, at: dt.datetime) -> Identity:
         """The member a TLS client certificate names: issued by its CA for its role and
         valid at ``at``. It signs no transaction, so the listed signing keys do not apply."""
@@ -356,10 +368,14 @@ class Authenticator:
             )
         return known.identity
 
-    def _certificate(self, pem: str, at: dt.datetime) -> _Known:
+    def _lookup(self, pem: str) -> _Known:
         known = self._known.get(pem)
         if known is None:
             known = self._known[pem] = self._check_certificate(pem)
+        return known
+
+    def _certificate(self, pem: str, at: dt.datetime) -> _Known:
+        known = self._lookup(pem)
         if not known.not_before <= at <= known.not_after:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"

@@ -264,14 +264,19 @@ class EmbeddedLedger:
                 f"{proposal.function!r} is not allowed here", code="unknown_function"
             )
         # The contract judges consent expiry by this time: it must be the present.
-        skew = abs(proposal.time - self._clock())
+        now = self._clock()
+        skew = abs(proposal.time - now)
         if skew > self._max_skew:
             raise ValidationError(
                 f"transaction time is {skew} away from the ledger's", code="clock_skew"
             )
-        return self._auth.authenticate(
+        identity = self._auth.authenticate(
             proposal.creator, tx.signature, proposal.payload, proposal.time
         )
+        # A key rotated out (lost, say) would otherwise still sign, dated within the skew
+        # before its rotation.
+        self._auth.not_retired(proposal.creator, now)
+        return identity
 
     def _commit(self, batch: list[Verdict]) -> None:
         """Append `batch` on the writer's own connection, kept from one commit to the

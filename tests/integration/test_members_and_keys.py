@@ -12,7 +12,7 @@ import pytest
 
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import ConfigError
+from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
 from ledger_gw.remote import tls
 from ledger_gw.services.config import GatewayConfig
@@ -164,6 +164,43 @@ def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root
     verified = run_cli("verify", "--dir", str(root))
     assert verified.returncode == 0, verified.stderr
     assert "2 entries" in " ".join(verified.stdout.split())
+
+
+def test_a_rotated_out_key_cannot_date_a_signature_back_into_its_period(root: Path) -> None:
+    """Whoever holds the old key after a rotation (the reason to rotate, often) states a
+    time just before it, within the clock skew a ledger allows: refused all the same."""
+    ws = Workspace.load(root)
+    old = ws.signer("RIVER-AID")
+    done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+    assert done.returncode == 0, done.stderr
+    ws = Workspace.load(root)
+    rotated_at = ws.consortium.organisation("RIVER-AID").signing_keys[0].valid_until
+    assert rotated_at is not None
+    before = rotated_at - dt.timedelta(seconds=30)
+    backdated = sign_proposal(old, "submit", [ev.independent(0)], clock=lambda: before)
+    query = sign_proposal(old, "history", [ev.pid(), "referral"], clock=lambda: before)
+    ledger = embedded_ledger(ws)
+    try:
+        (outcome,) = ledger.submit_many([backdated])
+        assert outcome.error is not None
+        assert outcome.error.code == "retired_certificate"
+        assert ledger.log.size() == 0
+        with pytest.raises(AuthenticationError) as refused:
+            ledger.evaluate(query)
+        assert refused.value.code == "retired_certificate"
+        # the new key, at the same stated time, is not yet the key
+        early = sign_proposal(
+            ws.signer("RIVER-AID"), "submit", [ev.independent(1)], clock=lambda: before
+        )
+        (outcome,) = ledger.submit_many([early])
+        assert outcome.error is not None
+        assert outcome.error.code == "retired_certificate"
+        (outcome,) = ledger.submit_many(
+            [sign_proposal(ws.signer("RIVER-AID"), "submit", [ev.independent(2)])]
+        )
+        assert outcome.error is None
+    finally:
+        ledger.close()
 
 
 def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path) -> None:
