@@ -164,12 +164,13 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if reading.gone:  # closed for a newer connection, in the same poll as its data
             return
         conn = reading.conn
+        ended = False  # the client sent all it will: its half of the connection is closed
         try:
             while len(reading.data) < self.max_body + MAX_HEAD:
                 chunk = conn.sock.recv(CHUNK)
                 if not chunk:
-                    self._drop(reading)
-                    return
+                    ended = True
+                    break
                 reading.data += chunk
         except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             pass
@@ -184,12 +185,14 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         if found.head_too_large:
             self._refuse(reading, HEAD_TOO_LARGE)
-        elif not found.complete and len(reading.data) >= self.max_body + MAX_HEAD:
+        elif found.complete:  # a client that closed its half after it is answered all the same
+            self._hand_over(reading, close_after=found.body_too_large or ended)
+        elif ended:
+            self._drop(reading)  # gone, or never to finish its request
+        elif len(reading.data) >= self.max_body + MAX_HEAD:
             # Full, and still not a whole request (chunks of a byte each): reading no more,
             # the poller would call again at once until the deadline.
             self._refuse(reading, BODY_TOO_LARGE)
-        elif found.complete:
-            self._hand_over(reading, close_after=found.body_too_large)
         elif found.expects_continue and not reading.continued:
             reading.continued = True
             self._send(conn, CONTINUE)

@@ -119,3 +119,46 @@ def test_a_flood_from_one_address_makes_room_from_its_own_connections(
         honest.close()
         for conn in flood:
             conn.close()
+
+
+def _all_of(conn: socket.socket) -> bytes:
+    conn.settimeout(5)
+    received = b""
+    while chunk := conn.recv(4096):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n", id="a-get"),
+        pytest.param(b"POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\n\r\nhello", id="a-post"),
+        pytest.param(
+            b"POST / HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\n\r\n",
+            id="chunks",
+        ),
+    ],
+)
+def test_a_client_that_closes_its_half_after_its_request_is_answered(
+    served: tuple[int, Path], request_bytes: bytes
+) -> None:
+    """HTTP/1.1 lets a client close its sending half once its request is sent (as
+    `nc -N` does): the request is answered, then the connection closed."""
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(request_bytes)
+        conn.shutdown(socket.SHUT_WR)
+        answer = _all_of(conn)
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    assert answer.endswith(b"\r\n\r\nok")
+
+
+def test_a_request_cut_short_by_its_client_is_not_answered(served: tuple[int, Path]) -> None:
+    port, _ = served
+    with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.sendall(b"POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\n\r\nhel")
+        conn.shutdown(socket.SHUT_WR)
+        assert _all_of(conn) == b""
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).ok  # and the worker serves on
