@@ -179,7 +179,7 @@ def _tls_client(cert: x509.Certificate) -> bool:
         usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return False
-    except ValueError:  # extensions are parsed when first read
+    except (ValueError, x509.DuplicateExtension):  # parsed when first read
         raise AuthenticationError(
             "certificate extensions are malformed", code="bad_certificate"
         ) from None
@@ -298,16 +298,6 @@ class Authenticator:
             raise AuthenticationError(
                 "certificate is not in canonical PEM form", code="bad_certificate"
             )
-        if _tls_client(cert) != (not signing):
-            # A signing key and a TLS key are kept apart: a signing certificate the
-            # organisation rotated out (its key lost, say) opens no connection to the log
-            # node, and a key made for TLS signs no event, listed or not.
-            raise AuthenticationError(
-                "a TLS client certificate signs no transaction"
-                if signing
-                else "not a TLS client certificate: issue one with `ledger-gw log client-cert`",
-                code="wrong_certificate_use",
-            )
         org_id = _single(cert, NameOID.ORGANIZATION_NAME, "organisation (O)")
         role = _single(cert, NameOID.ORGANIZATIONAL_UNIT_NAME, "role (OU)")
         org = self.organisations.get(org_id)
@@ -325,6 +315,16 @@ class Authenticator:
             raise AuthenticationError(
                 f"certificate is not issued by {org_id}'s CA", code="untrusted_certificate"
             ) from exc
+        if _tls_client(cert) != (not signing):
+            # A signing key and a TLS key are kept apart: a signing certificate the
+            # organisation rotated out (its key lost, say) opens no connection to the log
+            # node, and a key made for TLS signs no event, listed or not.
+            raise AuthenticationError(
+                "a TLS client certificate signs no transaction"
+                if signing
+                else "not a TLS client certificate: issue one with `ledger-gw log client-cert`",
+                code="wrong_certificate_use",
+            )
         public_key = cert.public_key()
         if not isinstance(public_key, ec.EllipticCurvePublicKey):
             raise AuthenticationError("certificate key is not ECDSA", code="bad_certificate")

@@ -9,10 +9,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.handover import request as handover_request
 from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
 from ledger_gw.remote import tls
 from ledger_gw.services.config import GatewayConfig
@@ -201,6 +206,12 @@ def test_a_rotated_out_key_cannot_date_a_signature_back_into_its_period(root: Pa
         assert outcome.error is None
     finally:
         ledger.close()
+    # nor a hand-over request (fetching a sealed package, once), dated back the same way
+    path = "/v1/handover/packages/x"
+    signed = handover_request.sign(old, "GET", path, before)
+    after = rotated_at + dt.timedelta(seconds=30)
+    with pytest.raises(AuthenticationError, match="no longer its signing key"):
+        handover_request.verify(ws.consortium.authenticator(), "GET", path, signed, after)
 
 
 def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path) -> None:
@@ -248,6 +259,64 @@ def test_a_tls_client_key_signs_no_event_even_where_no_keys_are_listed(root: Pat
     assert refused.error is not None
     assert refused.error.code == "wrong_certificate_use"
     assert accepted.error is None
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    size = len(body)
+    if size < 0x80:
+        return bytes([tag, size]) + body
+    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(octets)]) + octets + body
+
+
+def _twice_marked(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> str:
+    """A certificate the member's CA signed that carries its extended key usage twice
+    (which X.509 forbids and no builder makes): one made under another extension's OID,
+    renamed, and signed again."""
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "RIVER-AID"),
+            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "agency"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "twice.river-aid"),
+        ]
+    )
+    usage = x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH])
+    decoy = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.38"), usage.public_bytes())
+    made = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(usage, critical=False)
+        .add_extension(decoy, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    tbs = made.tbs_certificate_bytes.replace(b"\x06\x03\x55\x1d\x26", b"\x06\x03\x55\x1d\x25")
+    der = made.public_bytes(serialization.Encoding.DER)
+    after_tbs = der.index(made.tbs_certificate_bytes) + len(made.tbs_certificate_bytes)
+    algorithm = der[after_tbs : after_tbs + 2 + der[after_tbs + 1]]
+    signature = ca_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    cert = x509.load_der_x509_certificate(
+        _der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature))
+    )
+    cert.verify_directly_issued_by(ca_cert)  # the CA's own signature, over both
+    return cert_pem(cert)
+
+
+def test_a_certificate_marked_twice_is_refused_both_ways_not_a_crash(root: Path) -> None:
+    ws = Workspace.load(root)
+    org = ws.consortium.organisation("RIVER-AID")
+    pem = _twice_marked(load_signing_key(root / "orgs" / "RIVER-AID" / "ca.key"), org.ca_cert)
+    auth, now = ws.consortium.authenticator(), dt.datetime.now(dt.UTC)
+    for use in (auth.transport_peer, auth.identify):
+        with pytest.raises(AuthenticationError) as refused:
+            use(pem, now)
+        assert refused.value.code == "bad_certificate"
 
 
 def test_rotation_needs_the_organisations_ca_and_changes_nothing_without_it(root: Path) -> None:
