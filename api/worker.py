@@ -185,8 +185,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         if found.head_too_large:
             self._refuse(reading, HEAD_TOO_LARGE)
-        elif found.complete:  # a client that closed its half after it is answered all the same
-            self._hand_over(reading, close_after=found.body_too_large or ended)
+        elif found.complete:  # a client that closed its half after it is answered all the
+            # same, and each request it sent first; then the next read finds the end
+            self._hand_over(reading, close_after=found.body_too_large)
         elif ended:
             self._drop(reading)  # gone, or never to finish its request
         elif len(reading.data) >= self.max_body + MAX_HEAD:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,12 @@ CONNECTIONS = 20
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """One BufferingWorker of CONNECTIONS connections, serving a plain app."""
+    with _serving(tmp_path, "tests.support.wsgi_ok:app") as running:
+        yield running
+
+
+@contextlib.contextmanager
+def _serving(tmp_path: Path, app: str) -> Iterator[tuple[int, Path]]:
     port, log = free_port(), tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -35,7 +42,7 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 *(sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2"),
                 *("--worker-class", "api.worker.BufferingWorker"),
                 *("--worker-connections", str(CONNECTIONS), "--bind", f"127.0.0.1:{port}"),
-                "tests.support.wsgi_ok:app",
+                app,
             ],
             cwd=ROOT,
             stdout=out,
@@ -129,36 +136,52 @@ def _all_of(conn: socket.socket) -> bytes:
     return received
 
 
-@pytest.mark.parametrize(
-    "request_bytes",
-    [
-        pytest.param(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n", id="a-get"),
-        pytest.param(b"POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\n\r\nhello", id="a-post"),
-        pytest.param(
-            b"POST / HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"5\r\nhello\r\n0\r\n\r\n",
-            id="chunks",
-        ),
-    ],
-)
-def test_a_client_that_closes_its_half_after_its_request_is_answered(
-    served: tuple[int, Path], request_bytes: bytes
-) -> None:
-    """HTTP/1.1 lets a client close its sending half once its request is sent (as
-    `nc -N` does): the request is answered, then the connection closed."""
-    port, _ = served
+@pytest.fixture
+def reading(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """The same worker, serving an app that reads bodies as the gateway does."""
+    with _serving(tmp_path, "tests.support.wsgi_bodies:app") as running:
+        yield running
+
+
+POST = b"POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\n\r\nhello"
+CHUNKED = b"POST / HTTP/1.1\r\nHost: w\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+
+
+def _sent_then_closed(port: int, request_bytes: bytes) -> bytes:
+    """Everything answered to ``request_bytes`` sent with the end of the client's half
+    of the connection in the same segment (corked), so that the worker reads both at
+    once, as it would from a slower client or a busier worker."""
     with socket.create_connection(("127.0.0.1", port)) as conn:
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
         conn.sendall(request_bytes)
         conn.shutdown(socket.SHUT_WR)
-        answer = _all_of(conn)
-    assert answer.startswith(b"HTTP/1.1 200 "), answer
-    assert answer.endswith(b"\r\n\r\nok")
+        conn.settimeout(5)
+        received = b""
+        while chunk := conn.recv(4096):
+            received += chunk
+    return received
 
 
-def test_a_request_cut_short_by_its_client_is_not_answered(served: tuple[int, Path]) -> None:
-    port, _ = served
-    with socket.create_connection(("127.0.0.1", port)) as conn:
-        conn.sendall(b"POST / HTTP/1.1\r\nHost: w\r\nContent-Length: 5\r\n\r\nhel")
-        conn.shutdown(socket.SHUT_WR)
-        assert _all_of(conn) == b""
+@pytest.mark.parametrize(
+    ("request_bytes", "answers"),
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n", [b"read 0"], id="a-get"),
+        pytest.param(POST, [b"read 5"], id="a-post"),
+        pytest.param(CHUNKED, [b"read 5"], id="chunks"),
+        pytest.param(POST + CHUNKED, [b"read 5", b"read 5"], id="two-in-a-row"),
+    ],
+)
+def test_a_client_that_closes_its_half_after_its_requests_is_answered(
+    reading: tuple[int, Path], request_bytes: bytes, answers: list[bytes]
+) -> None:
+    """HTTP/1.1 lets a client close its sending half once its request is sent (as
+    `nc -N` does): each request is answered, then the connection closed."""
+    received = _sent_then_closed(reading[0], request_bytes)
+    assert received.count(b"HTTP/1.1 ") == received.count(b"HTTP/1.1 200 OK\r\n")
+    assert re.findall(rb"\r\n\r\n(read \d+)", received) == answers, received
+
+
+def test_a_request_cut_short_by_its_client_is_not_answered(reading: tuple[int, Path]) -> None:
+    port, _ = reading
+    assert _sent_then_closed(port, POST[:-2]) == b""
     assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).ok  # and the worker serves on
