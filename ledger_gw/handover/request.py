@@ -95,6 +95,7 @@ def verify(
         identity = authenticator.authenticate(
             pem, signature, _payload(method, path, org_id, timestamp, nonce), at
         )
+        authenticator.not_retired(pem, now)  # a rotated-out key dating a request back
     except LedgerError as exc:
         raise _refused(f"the request's signature does not verify: {exc}") from None
     return SignedRequest(identity.org_id, nonce, at)
