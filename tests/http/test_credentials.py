@@ -65,14 +65,14 @@ def test_issue_then_verify_shows_only_what_she_chose(
     result = credentials.verify(gateway, as_(gateway, "AGENCY-A"), text.encode(), PURPOSE)
     assert result["status"] == "active"
     assert (result["issuer"], result["pid"]) == ("AGENCY-A", grant["pid"])
-    assert result["disclosed"] == {"programme": "MPCA-2026", "valid_until": "2026-12-31"}
-    assert result["expires"] == "2027-01-01T00:00:00Z"
+    assert result["disclosed"] == {"programme": "MPCA-2026", "valid_until": ev.PERIOD[1]}
+    assert result["expires"] == f"{int(ev.PERIOD[1][:4]) + 1}-01-01T00:00:00Z"
     assert result["event"]["entitlement_id"] == grant["entitlement_id"]
     assert sorted(result["witnesses"]) == ["witness.agency-a", "witness.auditor-x"]
     # what she hid is nowhere in it: no disclosure of it, no value in clear
     assert set(forge.disclosed(text)) == {"programme", "valid_until"}
     assert "cash" not in text
-    assert "2026-01-01" not in text
+    assert ev.PERIOD[0] not in text
 
 
 def test_a_member_without_her_consent_cannot_tell_the_status(
@@ -153,7 +153,9 @@ def test_altered_disclosures(gateway: Gateway, issued: tuple[dict[str, Any], str
 def test_expired(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:
     _, text = issued
     pinned = gateway.workspace.consortium
-    end = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    end = dt.datetime.combine(
+        dt.date.fromisoformat(ev.PERIOD[1]) + dt.timedelta(days=1), dt.time(), dt.UTC
+    )
     assert credentials.verify_offline(text.encode(), pinned, now=end - dt.timedelta(seconds=1))
     assert refused(text, pinned, now=end) == "credential_expired"
 

@@ -20,8 +20,12 @@ PID = "k1." + "a" * 26  # a keyed pseudonym
 PID_2 = "h." + "b" * 26  # a person-held random ID
 DOC_HASH = "ab" * 32
 FORM_HASH = "cd" * 32
-PERIOD = ("2026-01-01", "2026-12-31")
-DELIVERY_DATE = "2026-06-01"
+_YEAR = dt.datetime.now(dt.UTC).year
+# Entitlements run from last year to the end of next, whenever the tests run: one that
+# had ended would make every credential issued for it expired already, and every month
+# a test closes fall outside it. Deliveries are on a day of it never in the future.
+PERIOD = (f"{_YEAR - 1}-01-01", f"{_YEAR + 1}-12-31")
+DELIVERY_DATE = f"{_YEAR}-01-01"
 
 
 def uid() -> str:
