@@ -185,8 +185,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         if found.head_too_large:
             self._refuse(reading, HEAD_TOO_LARGE)
-        elif found.complete:  # a client that closed its half after it is answered all the
-            # same, and each request it sent first; then the next read finds the end
+        elif found.complete:  # answered even if its client has closed its sending half
+            # since: each request it sent is, then the next read finds the end
             self._hand_over(reading, close_after=found.body_too_large)
         elif ended:
             self._drop(reading)  # gone, or never to finish its request
