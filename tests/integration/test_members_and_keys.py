@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ledger_gw.audit.fabric_blocks import _der
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, ConfigError
@@ -259,14 +260,6 @@ def test_a_tls_client_key_signs_no_event_even_where_no_keys_are_listed(root: Pat
     assert refused.error is not None
     assert refused.error.code == "wrong_certificate_use"
     assert accepted.error is None
-
-
-def _der(tag: int, body: bytes) -> bytes:
-    size = len(body)
-    if size < 0x80:
-        return bytes([tag, size]) + body
-    octets = size.to_bytes((size.bit_length() + 7) // 8, "big")
-    return bytes([tag, 0x80 | len(octets)]) + octets + body
 
 
 def _twice_marked(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate) -> str:
