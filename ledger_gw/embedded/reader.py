@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ledger_gw.embedded.database import READ_ONLY
 from ledger_gw.embedded.driver import Driver
 from ledger_gw.embedded.packing import unpack
-from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state
+from ledger_gw.embedded.schema import certificates, checkpoints, log, nodes, state, witnessed
 from ledger_gw.errors import IntegrityError, LedgerError, NotFoundError
 from ledger_gw.log.merkle import CompactRange, NodeID, consistency_nodes, inclusion_nodes
 from ledger_gw.transaction import certificate_ref
@@ -228,11 +228,25 @@ class LogReader:
         with self._read() as conn:
             return stored_checkpoint(conn, size)
 
-    def checkpoints_newest_first(self, chunk: int = 500) -> Iterator[tuple[int, str]]:
-        """Every stored checkpoint, newest first, a chunk at a time."""
+    def latest_witnessed(self) -> tuple[int, str] | None:
+        """The latest checkpoint recorded as witnessed (schema.witnessed), if any: its
+        size and its note, which the caller verifies."""
+        with self._read() as conn:
+            row = conn.execute(
+                select(checkpoints.c.size, checkpoints.c.note).where(
+                    checkpoints.c.size == select(func.max(witnessed.c.size)).scalar_subquery()
+                )
+            ).first()
+        return None if row is None else (int(row.size), str(row.note))
+
+    def checkpoints_newest_first(
+        self, above: int = 0, chunk: int = 500
+    ) -> Iterator[tuple[int, str]]:
+        """Every stored checkpoint of a size beyond `above`, newest first, a chunk at a
+        time."""
         below: int | None = None
         while True:
-            query = select(checkpoints.c.size, checkpoints.c.note)
+            query = select(checkpoints.c.size, checkpoints.c.note).where(checkpoints.c.size > above)
             if below is not None:
                 query = query.where(checkpoints.c.size < below)
             with self._read() as conn:

@@ -84,3 +84,13 @@ checkpoints = Table(
     Column("size", Position, primary_key=True, autoincrement=False),
     Column("note", Text, nullable=False),
 )
+
+# The sizes whose checkpoint met the consortium's witness quorum when its cosignatures
+# were stored: the latest witnessed checkpoint is then one lookup, however many newer
+# ones the witnesses have not cosigned (while they are down, one a commit). Only a
+# pointer: the note is verified again whenever it is read.
+witnessed = Table(
+    "witnessed",
+    metadata,
+    Column("size", Position, primary_key=True, autoincrement=False),
+)

@@ -55,6 +55,9 @@ class EmbeddedLog:
         self._certificates: dict[str, str] = {}  # the log's, read again when one is new
         self._borders: dict[tuple[int, str], CompactRange] = {}  # (size, root): border
         self._borders_lock = threading.Lock()
+        self._scanning = threading.Lock()
+        self._scanned = 0  # checkpoints up to this size were read for witness cosignatures
+        self._found: Anchor | None = None  # the latest of them that met the quorum
 
     @classmethod
     def of(cls, ledger: EmbeddedLedger) -> EmbeddedLog:
@@ -76,20 +79,36 @@ class EmbeddedLog:
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
     def _witnessed(self, quorum: int) -> Anchor:
-        log_key = ckpt.NoteVerifier.from_vkey(self.consortium.log_vkey)
-        witnesses = self.consortium.witness_verifiers()
-        for _, note in self.reader.checkpoints_newest_first():
-            if note.count("\n\u2014 ") <= quorum:  # fewer signature lines than it takes
-                continue
-            try:
-                opened = ckpt.open_checkpoint(
-                    note, log_key, witnesses, quorum, origin=self.consortium.origin
-                )
-            except ckpt.CheckpointError:
-                continue
-            return Anchor.of_opened(opened.checkpoint, note)
+        """The later of the checkpoint recorded as the latest witnessed (when it meets
+        this consortium's quorum) and the latest this process found meeting it among
+        those stored. Those are read only beyond what was read before: while the
+        witnesses are down a checkpoint is stored each commit, and every call would
+        read them all again. One read before, and cosigned since, is recorded."""
+        recorded = self.reader.latest_witnessed()
+        best = self._opened(recorded[1], quorum) if recorded is not None else None
+        with self._scanning:
+            floor = max(self._scanned, best.size if best is not None else 0)
+            for size, note in self.reader.checkpoints_newest_first(above=floor):
+                self._scanned = max(self._scanned, size)
+                if (found := self._opened(note, quorum)) is not None:
+                    if self._found is None or found.size > self._found.size:
+                        self._found = found
+                    break
+            if self._found is not None and (best is None or self._found.size > best.size):
+                best = self._found
+        if best is not None:
+            return best
         note = self.reader.checkpoint(None)
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+
+    def _opened(self, note: str, quorum: int) -> Anchor | None:
+        if note.count("\n\u2014 ") <= quorum:  # fewer signature lines than it takes
+            return None
+        try:
+            opened = self.consortium.open_witnessed(note)
+        except ckpt.CheckpointError:
+            return None
+        return Anchor.of_opened(opened.checkpoint, note)
 
     def _org_of(self, pem: str) -> str:
         if pem not in self._orgs:

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.reader import LogReader, stored_checkpoint
-from ledger_gw.embedded.schema import checkpoints
+from ledger_gw.embedded.schema import checkpoints, witnessed
 from ledger_gw.errors import ConflictError, NotFoundError, UnavailableError
 from ledger_gw.log.checkpoint import CheckpointError
 from ledger_gw.log.note import Note, NoteError, NoteVerifier, SigType
@@ -71,6 +71,7 @@ class Cosigner:
 
     def __init__(self, engine: Engine, consortium: Consortium) -> None:
         self.engine = engine
+        self.consortium = consortium
         self.reader = LogReader(engine)
         self.log = TrustedLog.from_vkey(consortium.origin, consortium.log_vkey)
 
@@ -92,6 +93,17 @@ class Cosigner:
             conn.execute(
                 update(checkpoints).where(checkpoints.c.size == size).values(note=cosigned)
             )
+            if self._meets_quorum(cosigned) and not _recorded(conn, size):
+                conn.execute(insert(witnessed).values(size=size))
+
+    def _meets_quorum(self, note: str) -> bool:
+        if not self.consortium.witness_quorum:
+            return False  # nothing anchors at a witnessed checkpoint
+        try:
+            self.consortium.open_witnessed(note)
+        except CheckpointError:
+            return False
+        return True
 
     def ask(self, witnesses: Iterable[Endpoint], size: int | None) -> str:
         """Ask now every witness that has not cosigned the checkpoint of ``size`` (the
@@ -126,6 +138,12 @@ class Cosigner:
                 raise ConflictError(message, code="witness_refused")
             raise UnavailableError(message, code="witnesses_unavailable")
         return self.reader.checkpoint(size)
+
+
+def _recorded(conn: Connection, size: int) -> bool:
+    return (
+        conn.execute(select(witnessed.c.size).where(witnessed.c.size == size)).first() is not None
+    )
 
 
 class Pusher:
