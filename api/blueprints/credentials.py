@@ -62,7 +62,11 @@ class CredentialIssueIn(Schema):
         },
     )
     expires = fields.AwareDateTime(
-        metadata={"description": "an earlier end than the entitlement's last day"}
+        metadata={
+            "description": "an earlier end than the entitlement's last day; where she hides "
+            "valid_until, the credential lasts this long or 30 days, never beyond that day "
+            "(422 `credential_outlasts_subject`)"
+        }
     )
 
 
@@ -82,6 +86,9 @@ class VerifiedOut(Schema):
     pid = fields.String(required=True)
     disclosed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     expires = fields.String(required=True)
+    not_before = fields.String(
+        metadata={"description": "when it becomes valid, if issued before its entitlement began"}
+    )
     event = fields.Nested(LedgerEventOut, required=True)
     tree_size = fields.Integer(required=True)
     witnesses = fields.List(fields.String(), required=True)
@@ -145,7 +152,9 @@ def issue(body: dict[str, Any]) -> Any:
     `not_registering_org` when this organisation holds no registration of her or another
     recorded the consent; 422 `credential_revoked` / `credential_suspended` /
     `credential_closed` when the entitlement no longer stands (`credential_revoked` when
-    her consent is withdrawn); 409 `not_yet_witnessed` until a checkpoint the witness
+    her consent is withdrawn); 422 `credential_outlasts_subject` when its expiry would
+    tell the hidden `valid_until`, `credential_before_subject` when its not-before would
+    tell the hidden `valid_from`; 409 `not_yet_witnessed` until a checkpoint the witness
     quorum cosigned holds the event (retry); 501 on Fabric, which has no tlog-proofs."""
     return credentials.issue(
         gateway(),
@@ -171,7 +180,7 @@ def verify(body: dict[str, Any]) -> Any:
 
     A credential that fails answers 422 with its reason: `credential_malformed`,
     `credential_forged`, `credential_altered`, `credential_expired`,
-    `credential_wrong_issuer`, `credential_foreign_consortium`,
+    `credential_not_yet_valid`, `credential_wrong_issuer`, `credential_foreign_consortium`,
     `credential_not_witnessed`, `credential_unproven`, `credential_revoked`,
     `credential_suspended`, `credential_closed`; 403 `credential_status_unknown` when the
     caller may not read the entitlement for `purpose`."""

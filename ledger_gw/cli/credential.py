@@ -3,6 +3,7 @@ issues it to any member that checks it, offline or asking a gateway for its stat
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -75,6 +76,11 @@ def credential() -> None:
     type=click.Choice(sorted({n for names in credentials.DISCLOSABLE_OF.values() for n in names})),
     help="A claim she chose to show (repeat); the others stay hidden.",
 )
+@click.option(
+    "--expires",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The day it ends (at 00:00 UTC), before the entitlement's last has ended.",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def issue(
     directory: Path | None,
@@ -84,6 +90,7 @@ def issue(
     pid: str | None,
     purpose: str,
     disclose: tuple[str, ...],
+    expires: dt.datetime | None,
     out: Path,
 ) -> None:
     """Sign her credential as ORG and write it to OUT (text; `card` prints it)."""
@@ -93,7 +100,10 @@ def issue(
     gateway = open_gateway(config)
     try:
         operator = Caller("cli", org, Role.AGENCY_WRITER)
-        made = credentials.issue(gateway, operator, event_id, purpose, disclose, kind=kind, pid=pid)
+        ends = None if expires is None else expires.replace(tzinfo=dt.UTC)
+        made = credentials.issue(
+            gateway, operator, event_id, purpose, disclose, kind=kind, pid=pid, expires=ends
+        )
     finally:
         gateway.close()
     out.write_text(made.credential.text())

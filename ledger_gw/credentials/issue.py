@@ -25,45 +25,101 @@ from ledger_gw.credentials.format import (
 from ledger_gw.errors import ValidationError
 from ledger_gw.identity import Signer, load_certificate
 
+#: How long a credential lasts that hides when its entitlement ends, unless its issuer
+#: asks it to end sooner: it cannot expire when the entitlement does, which would show it.
+HIDDEN_END_LIFETIME = dt.timedelta(days=30)
+
+
+def _day_start(day: str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(day), dt.time(), dt.UTC)
+
 
 def _day_end(day: str) -> dt.datetime:
-    return dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return _day_start(day) + dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class Subject:
     """What the credential says of her: her pseudonymous ID, the kind's claims she may
-    hide, and when what it states ends."""
+    hide, and when what it states begins and ends, with the claims that tell them when
+    she may hide those (an entitlement's ``valid_from`` and ``valid_until``)."""
 
     kind: str
     pid: str
     claims: Mapping[str, str]
     ends: dt.datetime
+    ends_claim: str | None = None
+    begins: dt.datetime | None = None
+    begins_claim: str | None = None
 
     @classmethod
     def entitlement(
         cls, pid: str, programme: str, assistance_type: str, valid_from: str, valid_until: str
     ) -> Subject:
-        """An entitlement's terms, to the end of its last day (UTC)."""
+        """An entitlement's terms, from the start of its first day to the end of its
+        last (UTC)."""
         terms = {
             "programme": programme,
             "assistance_type": assistance_type,
             "valid_from": valid_from,
             "valid_until": valid_until,
         }
-        return cls("entitlement", pid, terms, _day_end(valid_until))
+        return cls(
+            "entitlement",
+            pid,
+            terms,
+            _day_end(valid_until),
+            ends_claim="valid_until",
+            begins=_day_start(valid_from),
+            begins_claim="valid_from",
+        )
 
     @classmethod
     def registration(cls, pid: str, registered_on: str, consent_expires: str) -> Subject:
         """Her registration, while the consent that records it on the ledger holds (a
         consent is active before its ``expires`` day)."""
-        ends = dt.datetime.combine(dt.date.fromisoformat(consent_expires), dt.time(), dt.UTC)
-        return cls("registration", pid, {"registered_on": registered_on}, ends)
+        return cls(
+            "registration", pid, {"registered_on": registered_on}, _day_start(consent_expires)
+        )
 
 
-def expiry(subject: Subject, requested: dt.datetime | None) -> dt.datetime:
-    """When what it states ends, or earlier when asked."""
-    return subject.ends if requested is None else min(subject.ends, requested)
+def expiry(
+    subject: Subject, requested: dt.datetime | None, disclosed: set[str], now: dt.datetime
+) -> dt.datetime:
+    """When what it states ends, or earlier when asked. A credential that hides that end
+    lasts as asked, or HIDDEN_END_LIFETIME, and is refused where that outlasts the
+    end: either way its expiry would show what she hides."""
+    if subject.ends_claim is None or subject.ends_claim in disclosed:
+        exp = subject.ends if requested is None else min(subject.ends, requested)
+    else:
+        exp = now + HIDDEN_END_LIFETIME if requested is None else requested
+        if exp > subject.ends:
+            raise ValidationError(
+                f"the credential would outlast the {subject.kind}, and so tell when it ends, "
+                f"which she hides: disclose {subject.ends_claim}, or ask it to expire by then",
+                code="credential_outlasts_subject",
+                field="expires",
+            )
+    if exp <= now:
+        raise ValidationError(
+            "the credential would be expired already", code="invalid_value", field="expires"
+        )
+    return exp
+
+
+def not_before(subject: Subject, disclosed: set[str], now: dt.datetime) -> dt.datetime | None:
+    """When a credential issued before what it states begins becomes valid: when it
+    begins, shown only where she shows that day; hidden, it is refused until then."""
+    if subject.begins is None or subject.begins <= now:
+        return None
+    if subject.begins_claim in disclosed:
+        return subject.begins
+    raise ValidationError(
+        f"the {subject.kind} begins on a later day, which a credential issued now would "
+        f"tell, and she hides it: disclose {subject.begins_claim}, or issue it from then",
+        code="credential_before_subject",
+        field="disclose",
+    )
 
 
 def _disclosed(kind: str, disclose: Iterable[str]) -> set[str]:
@@ -92,11 +148,8 @@ def issue(
     """The credential, signed as ``signer``'s organisation (its certificate in ``x5c``,
     checked by verifiers against the CA their pinned consortium file lists)."""
     chosen = _disclosed(subject.kind, disclose)
-    exp = expiry(subject, expires)
-    if exp <= now:
-        raise ValidationError(
-            "the credential would be expired already", code="invalid_value", field="expires"
-        )
+    exp = expiry(subject, expires, chosen, now)
+    nbf = not_before(subject, chosen, now)
     claims: dict[object, object] = {
         "iss": signer.org_id,
         "sub": subject.pid,
@@ -105,6 +158,8 @@ def issue(
         "exp": int(exp.timestamp()),
         "ledger": binding.to_claim(),
     }
+    if nbf is not None:
+        claims["nbf"] = int(nbf.timestamp())
     claims.update({SDObj(name): value for name, value in subject.claims.items()})
     der = load_certificate(signer.cert_pem).public_bytes(serialization.Encoding.DER)
     issued = SDJWTIssuer(

@@ -11,6 +11,7 @@ Each way a credential can fail has its own code (a CredentialError), checked in 
 * ``credential_forged``: the issuer's signature does not verify.
 * ``credential_altered``: a disclosure is not one the issuer signed (changed or added).
 * ``credential_expired``: past its ``exp`` (or its certificate's validity).
+* ``credential_not_yet_valid``: before its ``nbf``, the day what it states begins.
 * ``credential_not_witnessed``: the checkpoint lacks the witness quorum the verifier asks.
 * ``credential_unproven``: the tlog-proof does not prove the event the issuer signed.
 
@@ -76,19 +77,27 @@ class Verified:
     binding: Binding
     tree_size: int
     witnesses: tuple[str, ...]
+    not_before: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        shown = {
             "ok": True,
             "kind": self.kind,
             "issuer": self.issuer,
             "pid": self.pid,
             "disclosed": self.disclosed,
-            "expires": self.expires.isoformat().replace("+00:00", "Z"),
+            "expires": _instant(self.expires),
             "event": self.binding.to_claim(),
             "tree_size": self.tree_size,
             "witnesses": list(self.witnesses),
         }
+        if self.not_before is not None:
+            shown["not_before"] = _instant(self.not_before)
+        return shown
+
+
+def _instant(at: dt.datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
 
 
 def _b64url_json(part: str, what: str) -> dict[str, Any]:
@@ -207,9 +216,11 @@ def verify(
     *,
     now: dt.datetime,
     quorum: int | None = None,
+    ahead: bool = False,
 ) -> Verified:
     """Check a credential against ``consortium`` (the verifier's own pinned file), its
-    event under a checkpoint cosigned by ``quorum`` witnesses (default the file's)."""
+    event under a checkpoint cosigned by ``quorum`` witnesses (default the file's).
+    ``ahead``: one not valid yet passes too, as its issuer checks it and prints it."""
     credential = Credential.parse(data)
     jwt = credential.sd_jwt.split("~", 1)[0]
     parts = jwt.split(".")
@@ -229,6 +240,11 @@ def verify(
         raise CredentialError(
             f"the credential expired on {expires:%Y-%m-%d}", code="credential_expired"
         )
+    not_before = _not_before(claims)
+    if not_before is not None and now < not_before and not ahead:
+        raise CredentialError(
+            f"the credential is valid from {not_before:%Y-%m-%d}", code="credential_not_yet_valid"
+        )
     binding = Binding.from_claim(claims.get("ledger"), kind)
     if binding.origin != consortium.origin:
         raise CredentialError(
@@ -245,10 +261,21 @@ def verify(
         binding=binding,
         tree_size=proven.checkpoint.checkpoint.size,
         witnesses=tuple(proven.checkpoint.witnesses),
+        not_before=not_before,
     )
 
 
-_STANDARD = frozenset({"iss", "sub", "vct", "iat", "exp", "ledger", "cnf", "_sd", "_sd_alg"})
+_STANDARD = frozenset({"iss", "sub", "vct", "iat", "nbf", "exp", "ledger", "cnf", "_sd", "_sd_alg"})
+
+
+def _not_before(claims: dict[str, Any]) -> dt.datetime | None:
+    """When a credential issued before what it states begins becomes valid (``nbf``)."""
+    if "nbf" not in claims:
+        return None
+    nbf = claims["nbf"]
+    if isinstance(nbf, bool) or not isinstance(nbf, int):
+        raise malformed("the credential's not-before is not a time")
+    return dt.datetime.fromtimestamp(nbf, dt.UTC)
 
 
 def _kind(claims: dict[str, Any]) -> str:

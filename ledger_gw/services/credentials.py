@@ -119,7 +119,7 @@ def issue(
     binding, proof = _anchor(gateway, record, subject.kind)
     signer = gateway.client(caller).signer
     made = credentials.issue(signer, subject, binding, proof, disclose, now=now, expires=expires)
-    verified = credentials.verify(made.text(), gateway.workspace.consortium, now=now)
+    verified = credentials.verify(made.text(), gateway.workspace.consortium, now=now, ahead=True)
     return Issued(made, verified)
 
 
@@ -356,11 +356,12 @@ def verify(
 def render_card(
     data: bytes, consortium: Consortium, kind: str, *, now: dt.datetime | None = None
 ) -> bytes:
-    """The printable card (PNG or PDF) of a credential that verifies."""
+    """The printable card (PNG or PDF) of a credential that verifies, or will from the
+    day it states (printed when it is issued)."""
     if kind not in ("png", "pdf"):
         raise ValidationError("a card is a png or a pdf", field="format")
     text = read(data)
-    verified = credentials.verify(text, consortium, now=now or _now())
+    verified = credentials.verify(text, consortium, now=now or _now(), ahead=True)
     return card.render(credentials.Credential.parse(text), verified, kind)
 
 

@@ -4,6 +4,7 @@ refusal a problem+json with its stable code."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import struct
 import zlib
 from typing import Any
@@ -17,8 +18,8 @@ from tests.support import events as ev
 from tests.support.witnesses import settled
 
 
-def _granted(api: Api, gateway: Gateway) -> dict[str, Any]:
-    grant = ev.entitlement_granted(ev.pid())
+def _granted(api: Api, gateway: Gateway, **terms: Any) -> dict[str, Any]:
+    grant = ev.entitlement_granted(ev.pid(), **terms)
     assert api.as_("AGENCY-A").post("/v1/events", json=grant).status_code == 201
     settled(gateway.ledger)
     return grant
@@ -49,6 +50,36 @@ def test_issue_and_verify_over_http(api: Api, gateway: Gateway) -> None:
     by_image = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": photo})
     assert by_image.status_code == 200, by_image.json
     assert by_image.json["event"] == checked.json["event"]
+
+
+def test_what_she_hides_of_the_period_is_not_told_by_when_the_card_is_valid(
+    api: Api, gateway: Gateway
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    short = _granted(
+        api, gateway, start=ev.PERIOD[0], end=(today + dt.timedelta(days=9)).isoformat()
+    )
+    later = _granted(
+        api, gateway, start=(today + dt.timedelta(days=4)).isoformat(), end=ev.PERIOD[1]
+    )
+    for grant, disclose, code in (
+        (short, ["programme"], "credential_outlasts_subject"),
+        (later, ["valid_until"], "credential_before_subject"),
+    ):
+        r = _issue(api, grant, disclose=disclose)
+        assert (r.status_code, r.json["code"]) == (422, code), r.json
+        assert r.headers["Content-Type"] == "application/problem+json"
+    asked = f"{today + dt.timedelta(days=2)}T00:00:00Z"
+    r = _issue(api, short, disclose=["programme"], expires=asked)
+    assert (r.status_code, r.json["verified"]["expires"]) == (201, asked), r.json
+    r = _issue(api, later, disclose=["valid_from"])
+    assert r.status_code == 201, r.json
+    begins = f"{today + dt.timedelta(days=4)}T00:00:00Z"
+    assert r.json["verified"]["not_before"] == begins
+    checked = api.as_("AUDITOR-X", "auditor").post(
+        "/v1/credentials/verify", json={"credential": r.json["credential"]}
+    )
+    assert (checked.status_code, checked.json["code"]) == (422, "credential_not_yet_valid")
 
 
 def test_each_failure_is_a_problem_with_its_code(api: Api, gateway: Gateway) -> None:

@@ -16,6 +16,7 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ledger_gw.consortium import Consortium
+from ledger_gw.credentials.issue import HIDDEN_END_LIFETIME
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import CredentialError, ForbiddenError, LedgerError, NotFoundError
 from ledger_gw.services import credentials
@@ -34,9 +35,9 @@ def as_(gateway: Gateway, org: str, role: str = "agency-writer") -> Caller:
     return authenticate(store, issue_token(store, gateway.org_role(org), role)[1])
 
 
-def granted(gateway: Gateway, pid: str | None = None) -> dict[str, Any]:
+def granted(gateway: Gateway, pid: str | None = None, **terms: Any) -> dict[str, Any]:
     """AGENCY-A grants her an entitlement, under a checkpoint both witnesses cosigned."""
-    grant = ev.entitlement_granted(pid or ev.pid())
+    grant = ev.entitlement_granted(pid or ev.pid(), **terms)
     gateway.client(as_(gateway, "AGENCY-A")).submit(grant)
     settled(gateway.ledger)
     return grant
@@ -148,6 +149,84 @@ def test_altered_disclosures(gateway: Gateway, issued: tuple[dict[str, Any], str
     # dropping a disclosure is her right: it still verifies, showing less
     fewer = credentials.verify_offline(forge.join(jwt, disclosures[:1], proof).encode(), pinned)
     assert len(fewer.disclosed) == 1
+
+
+def _payload(text: str) -> dict[str, Any]:
+    return dict(forge.unb64url(forge.split(text)[0].split(".")[1]))
+
+
+def _day(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), dt.UTC)
+
+
+def test_a_credential_that_hides_when_the_entitlement_ends_does_not_expire_then(
+    gateway: Gateway,
+) -> None:
+    """The attack: a verifier reads the hidden valid_until off the expiry every
+    credential shows."""
+    grant = granted(gateway)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    made = credentials.issue(
+        gateway, as_(gateway, "AGENCY-A"), grant["event_id"], PURPOSE, ["programme"], now=now
+    )
+    text = made.credential.text()
+    ends = _day(dt.date.fromisoformat(ev.PERIOD[1]) + dt.timedelta(days=1))
+    assert _payload(text)["exp"] == int((now + HIDDEN_END_LIFETIME).timestamp())
+    assert made.verified.expires == now + HIDDEN_END_LIFETIME < ends
+    assert ev.PERIOD[1] not in text
+    asked = now + dt.timedelta(days=3)
+    sooner = credentials.issue(
+        gateway, as_(gateway, "AGENCY-A"), grant["event_id"], PURPOSE, [], now=now, expires=asked
+    )
+    assert sooner.verified.expires == asked
+
+
+def test_a_credential_hiding_the_end_is_refused_where_it_would_outlast_it(
+    gateway: Gateway,
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    last = today + dt.timedelta(days=10)
+    grant = granted(gateway, start=ev.PERIOD[0], end=last.isoformat())
+    a = as_(gateway, "AGENCY-A")
+    with pytest.raises(LedgerError) as outlasts:
+        credentials.issue(gateway, a, grant["event_id"], PURPOSE, ["programme"])
+    assert outlasts.value.code == "credential_outlasts_subject"
+    with pytest.raises(LedgerError) as asked_beyond:
+        credentials.issue(
+            gateway, a, grant["event_id"], PURPOSE, [], expires=_day(last + dt.timedelta(days=2))
+        )
+    assert asked_beyond.value.code == "credential_outlasts_subject"
+    shown = credentials.issue(gateway, a, grant["event_id"], PURPOSE, ["valid_until"])
+    assert shown.verified.expires == _day(last + dt.timedelta(days=1))  # shown: it may say so
+
+
+def test_a_credential_for_an_entitlement_that_begins_later_is_valid_only_from_then(
+    gateway: Gateway,
+) -> None:
+    """The attack: a card issued today for next month's entitlement, shown today."""
+    first = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=5)
+    grant = granted(gateway, start=first.isoformat(), end=ev.PERIOD[1])
+    a, pinned = as_(gateway, "AGENCY-A"), gateway.workspace.consortium
+    with pytest.raises(LedgerError) as hidden:  # the day it begins would be told
+        credentials.issue(gateway, a, grant["event_id"], PURPOSE, ["programme"])
+    assert hidden.value.code == "credential_before_subject"
+    made = credentials.issue(gateway, a, grant["event_id"], PURPOSE, ["valid_from", "valid_until"])
+    text = made.credential.text()
+    assert _payload(text)["nbf"] == int(_day(first).timestamp())
+    assert made.verified.not_before == _day(first)  # checked by its issuer, ahead
+    assert credentials.render_card(text.encode(), pinned, "png")[:4] == b"\x89PNG"
+    assert refused(text, pinned) == "credential_not_yet_valid"
+    assert refused(text, pinned, now=_day(first) - dt.timedelta(seconds=1)) == (
+        "credential_not_yet_valid"
+    )
+    assert credentials.verify_offline(text.encode(), pinned, now=_day(first)).kind == "entitlement"
+    issuer = gateway.workspace.signer("AGENCY-A")
+    jwt = forge.split(text)[0]
+    for forged, code in (
+        (forge.with_payload(jwt, nbf=None), "credential_forged"),  # the issuer's, altered
+        (forge.resign(jwt, issuer, nbf="soon"), "credential_malformed"),  # no time
+    ):
+        assert refused(text.replace(jwt, forged), pinned, now=_day(first)) == code
 
 
 def test_expired(gateway: Gateway, issued: tuple[dict[str, Any], str]) -> None:

@@ -4,6 +4,7 @@ through a member's gateway; forgeries fail with their codes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,6 +53,11 @@ def test_issue_card_verify(ws: Workspace, tmp_path: Path) -> None:
                 "--event", GRANT["event_id"], "--disclose", "programme", "--out", text)  # fmt: skip
     assert made.exit_code == 0, made.output
     assert json.loads(made.output)["disclosed"] == {"programme": "MPCA-2026"}
+    sooner = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=2)).isoformat()
+    asked = _run("credential", "issue", "--dir", ws.root, "--org", "AGENCY-A", "--event",
+                 GRANT["event_id"], "--expires", sooner, "--out", tmp_path / "x")  # fmt: skip
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.output)["expires"] == f"{sooner}T00:00:00Z"
     for out in (png, pdf):
         printed = _run("credential", "card", text, "--consortium", pinned, "--out", out)
         assert printed.exit_code == 0, printed.output
