@@ -92,6 +92,7 @@ from ledger_gw.node.service import LogNode
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.remote import tls
+from ledger_gw.remote.claims import ClaimIndex
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
@@ -398,7 +399,8 @@ def remote_ledger(ws: Workspace, config: GatewayConfig, org: str, signer: Signer
     node = NodeClient(config.log_url, context)
     receipts = Receipts(org_dir / "receipts.db", ws.consortium, node, config.receipt_deadline_s)
     outbox = Outbox(org_dir / "outbox.db", signer)
-    return RemoteLedger(node, ws.consortium, receipts, outbox, config.sync_interval_s)
+    claims = ClaimIndex(org_dir / "claims.db")
+    return RemoteLedger(node, ws.consortium, receipts, outbox, config.sync_interval_s, claims)
 
 
 # -- the gateway -----------------------------------------------------------------------

@@ -43,6 +43,7 @@ from ledger_gw.log.merkle import (
     verify_inclusion,
 )
 from ledger_gw.remote.answers import ProvenAnswers
+from ledger_gw.remote.claims import ClaimIndex, Reading
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
@@ -65,11 +66,13 @@ class RemoteLedger:
         receipts: Receipts,
         outbox: Outbox,
         interval_s: float = SYNC_INTERVAL_S,
+        claims: ClaimIndex | None = None,
     ) -> None:
         self.node = node
         self.consortium = consortium
         self.receipts = receipts
         self.outbox = outbox
+        self.claims = claims or ClaimIndex(None)
         self._answers = ProvenAnswers(consortium)
         self._stop = threading.Event()
         self._background = threading.Thread(
@@ -197,6 +200,7 @@ class RemoteLedger:
         if not self._background.is_alive():  # else it still syncs or checks, and ends soon
             self.receipts.close()
             self.outbox.close()
+            self.claims.close()
 
 
 class RemoteLog:
@@ -210,6 +214,8 @@ class RemoteLog:
         self.consortium = ledger.consortium
         self._certificates: dict[str, str] = {}  # the node's, asked again when one is new
         self._auth = ledger.consortium.authenticator()  # each certificate's chain once
+        self._claims = ledger.claims
+        self._reading = threading.Lock()  # one thread reads on at a time; the rest wait
 
     def _transaction(self, entry: Entry) -> SignedTransaction:
         """The transaction an entry carries, with the certificate it names by hash: the
@@ -341,7 +347,55 @@ class RemoteLog:
             )
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
-        return list(self.records(anchor))
+        """Every record of the person the referral or entitlement is about, from the
+        index of what this gateway read of the log (remote.claims), read on to the
+        anchor first. Each entry is read from the node again, and must have the leaf
+        hash it had when it was proven."""
+        self._read_on(anchor)
+        pid = self._claims.person_of(subject)
+        if pid is None:
+            return []
+        bundles: dict[int, list[bytes]] = {}
+        records = []
+        for position, leaf in self._claims.positions(pid, anchor.size):
+            index, offset = divmod(position, tiles.WIDTH)
+            if index not in bundles:
+                bundles[index] = self._bundle(index, anchor.size)
+            data = bundles[index][offset]
+            if leaf_hash(data) != leaf:
+                raise IntegrityError(
+                    f"the node's entry {position} is not the one it showed before",
+                    code="log_node_entries_forged",
+                    position=position,
+                )
+            records.append(self._record(position, data))
+        return records
+
+    def _read_on(self, anchor: Anchor) -> None:
+        """Read the entries beyond the index up to ``anchor`` into it, once they and the
+        index's border hash to the anchor's root (nothing is kept otherwise). An anchor
+        the index has read past needs nothing: the witnesses cosign one history, and
+        the anchors this log gives are of it."""
+        with self._reading:
+            kept = self._claims.border()
+            if kept.size >= anchor.size:
+                return
+            reading = Reading(kept)
+            for index in range(kept.size // tiles.WIDTH, -(-anchor.size // tiles.WIDTH)):
+                for offset, data in enumerate(self._bundle(index, anchor.size)):
+                    position = index * tiles.WIDTH + offset
+                    if position < kept.size:
+                        continue
+                    leaf = leaf_hash(data)
+                    reading.tree.append(leaf)
+                    reading.add(self._record(position, data), leaf, self._claims)
+            if base64.b64encode(reading.tree.root()).decode() != anchor.summary["root"]:
+                raise IntegrityError(
+                    f"the node's entry bundles do not hash to the root of its signed "
+                    f"checkpoint of size {anchor.size}: none of their entries is used",
+                    code="log_node_entries_forged",
+                )
+            self._claims.keep(reading)
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
         """``merkle/rfc9162-v1``, as the embedded log makes it: each entry (from the

@@ -33,6 +33,7 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.note import Note
 from ledger_gw.remote import tls
+from ledger_gw.remote.claims import ClaimIndex
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
@@ -336,8 +337,11 @@ def test_a_node_answering_entries_that_do_not_read_is_caught_for_good(
 
 
 def _remote(node: NodeClient, consortium: Any) -> RemoteLedger:
-    """What a RemoteLog reads of its gateway's ledger: the node and the consortium."""
-    return cast(RemoteLedger, SimpleNamespace(node=node, consortium=consortium))
+    """What a RemoteLog reads of its gateway's ledger: the node, the consortium and the
+    index of what it read (here in memory)."""
+    return cast(
+        RemoteLedger, SimpleNamespace(node=node, consortium=consortium, claims=ClaimIndex(None))
+    )
 
 
 def _altered(entry_b64: str | None) -> str | None:
