@@ -23,7 +23,7 @@ def _entries_in_file_alone(db: Path, scratch: Path) -> int:
     conn = sqlite3.connect(f"file:{copy}?mode=ro", uri=True)
     try:
         return int(conn.execute("SELECT count(*) FROM log").fetchone()[0])
-    except sqlite3.OperationalError:  # not even the tables have been copied yet
+    except sqlite3.DatabaseError:  # not even the tables copied yet, or copied mid-write
         return 0
     finally:
         conn.close()
