@@ -19,7 +19,8 @@ Environment variables (all optional), read by `config_from_env`:
   ``LEDGER_GW_SYNC_INTERVAL`` → `sync_interval_s` seconds (default 5) it hands its
   outbox to the node and checks the node's receipts; an acknowledged append that no
   quorum-cosigned checkpoint covers after ``LEDGER_GW_RECEIPT_DEADLINE`` →
-  `receipt_deadline_s` seconds (default 600) fails the gateway's readiness for good.
+  `receipt_deadline_s` seconds (default 600) fails the gateway's readiness until one
+  does.
 - ``LEDGER_GW_LEDGER_URL`` → `ledger_url`: SQLAlchemy URL of the embedded ledger.
   Default: ``ledger.db`` in `directory`.
 - ``LEDGER_GW_FABRIC_PROFILE`` → `fabric_profile`: the Fabric connection profile

@@ -9,8 +9,9 @@ here from the node's hash tiles, the entries read a tile's width at a time: a fe
 requests for thousands of receipts. The entries a query's answer showed (any member's,
 proved then against a checkpoint the log alone signed) are kept too, by position and
 leaf hash, and checked the same way. A node that drops, alters or reorders an
-acknowledged transaction, rewrites its tree, or serves a tree the witnesses did not see
-fails the check, and stays failed: the reason is kept.
+acknowledged transaction, or rewrites its tree, fails the check, and stays failed: the
+reason is kept. One whose cosigned checkpoints do not reach what it acknowledged or
+showed within the deadline is not trusted until they do.
 """
 
 from __future__ import annotations
@@ -350,25 +351,39 @@ class Receipts:
         return len(pending)
 
     def _overdue(self, covered: int) -> None:
-        """An append acknowledged long ago that no cosigned checkpoint covers yet: the node
-        shows this gateway a tree the witnesses never saw. A replay alike, whose original
-        no cosigned checkpoint shows."""
+        """What the node claimed long ago that no cosigned checkpoint shows yet.
+
+        A replay whose original no cosigned checkpoint shows: the node said it was
+        logged before, so it fails for good. An append it acknowledged, or an entry a
+        query's answer showed, that no cosigned checkpoint covers: the node shows this
+        gateway a tree the witnesses never saw, or the witnesses are down. The gateway
+        is not ready while that lasts, and ready again once a cosigned checkpoint covers
+        it and its check holds (or fails, for good): waiting gives a node that hides it
+        nothing, and an outage of the witnesses needs no one to trust the node again by
+        hand."""
+        before = self.clock() - self.deadline_s
         late = self._db.execute(
             "select tx_id, original from replayed where verified = 0 and acknowledged_at < ? "
             "limit 1",
-            (self.clock() - self.deadline_s,),
+            (before,),
         ).fetchone()
         if late is not None:
             self._fail(
                 f"the node answered {late[0]} as a replay of {late[1]}, and no checkpoint the "
                 f"witness quorum cosigned shows it (cosigned size {covered})"
             )
+        reason = self._uncovered(covered, before)
+        if reason is not None:
+            _log.error("the log node is not trusted for now: %s", reason)
+            raise IntegrityError(reason, code="log_node_overdue")
+
+    def _uncovered(self, covered: int, before: float) -> str | None:
         shown = self._db.execute(
             "select tx_id, position from shown where position >= ? and shown_at < ? limit 1",
-            (covered, self.clock() - self.deadline_s),
+            (covered, before),
         ).fetchone()
         if shown is not None:
-            self._fail(
+            return (
                 f"the node showed {shown[0]} at position {shown[1]}, and no checkpoint the "
                 f"witness quorum cosigned covers it (cosigned size {covered})"
             )
@@ -376,15 +391,16 @@ class Receipts:
             "select tx_id, position, acknowledged_at from acknowledged "
             "where verified = 0 and position >= ? and acknowledged_at < ? "
             "order by position limit 1",
-            (covered, self.clock() - self.deadline_s),
+            (covered, before),
         ).fetchone()
-        if row is not None:
-            tx_id, position, at = row
-            self._fail(
-                f"the node acknowledged {tx_id} at position {position} "
-                f"{self.clock() - float(at):.0f} s ago, and no checkpoint the witness quorum "
-                f"cosigned covers it (cosigned size {covered})"
-            )
+        if row is None:
+            return None
+        tx_id, position, at = row
+        return (
+            f"the node acknowledged {tx_id} at position {position} "
+            f"{self.clock() - float(at):.0f} s ago, and no checkpoint the witness quorum "
+            f"cosigned covers it (cosigned size {covered})"
+        )
 
     def _open_log_signed(self, note: str) -> ckpt.Checkpoint:
         return ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin).checkpoint
