@@ -157,8 +157,9 @@ class Receipts:
         self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]
     ) -> None:
         """A replay names the transaction that logged the event first: it must be this
-        organisation's, with this event, under a cosigned checkpoint (`_verify_replays`);
-        a node could otherwise answer "logged before" and log nothing."""
+        organisation's, with this event, in the node's log, and then under a cosigned
+        checkpoint (`_verify_replays`); a node could otherwise answer "logged before" and
+        log nothing."""
         rows = []
         for tx, o in zip(txs, outcomes, strict=True):
             if o.error is not None or o.position is not None or o.queued:
@@ -271,11 +272,12 @@ class Receipts:
                 f"the node acknowledged an entry at position {top}, "
                 f"yet its log now holds only {signed}"
             )
+        replays = self._verify_replays()
         try:
             cp = self._open(self.node.get("/v1/node/checkpoint/trusted")["note"])
         except (NotFoundError, ckpt.CheckpointError):  # not yet cosigned by the quorum
             self._overdue(0)
-            return {"verified": 0, "pending": self._pending_count()}
+            return {"verified": replays, "pending": self._pending_count()}
         self._extend(cp)
         pending = self._db.execute(
             "select tx_id, position, signature from acknowledged "
@@ -285,22 +287,28 @@ class Receipts:
         tree = TiledTree(self.node, cp.size)
         for run in _runs(pending):
             self._verify_run(cp, tree, run)
-        verified = len(pending) + self._verify_replays(cp) + self._verify_shown(cp, tree)
+        verified = len(pending) + replays + self._verify_shown(cp, tree)
         self._overdue(cp.size)
         return {"verified": verified, "pending": self._pending_count(), "size": cp.size}
 
-    def _verify_replays(self, cp: ckpt.Checkpoint) -> int:
-        """Each replay's original: revealed to this organisation (its own), holding the
-        same event (its capture time aside), under a Merkle proof to the cosigned root."""
+    def _verify_replays(self) -> int:
+        """Each replay's original, which the node said it logged before: revealed to this
+        organisation (its own), holding the same event (its capture time aside), under a
+        Merkle proof to the latest checkpoint the log signed. Not there, it was never
+        logged: that fails at once. Its leaf is then kept as the entries a query's answer
+        showed are, for a cosigned checkpoint to hold it too (`_verify_shown`)."""
         pending = self._db.execute(
             "select tx_id, original, event, org from replayed where verified = 0"
         ).fetchall()
-        done = []
+        proven = []
         for tx_id, original, event, org in pending:
             try:
-                answer = self.node.get("/v1/node/inclusion", tx=original, size=cp.size)
+                answer = self.node.get("/v1/node/inclusion", tx=original)
             except NotFoundError:
-                continue  # not under this checkpoint (yet): the deadline watches it
+                self._fail(
+                    f"the node answered {tx_id} as a replay of {original}, which its log "
+                    "does not hold"
+                )
             if "entry" not in answer:
                 self._fail(f"the node answered {tx_id} as a replay of {original}, not ours")
             data = base64.b64decode(answer["entry"], validate=True)
@@ -320,12 +328,28 @@ class Receipts:
                 self._fail(f"the entry of {original} is not signed by a member: {exc}")
             if signer.org_id != org:
                 self._fail(f"the node answered {tx_id} as a replay of {original}, not ours")
-            proof = _b64d(answer["proof"])
-            verify_inclusion(leaf_hash(data), int(answer["index"]), cp.size, proof, cp.root_hash)
-            done.append((tx_id,))
-        if done:
-            self._db.executemany("update replayed set verified = 1 where tx_id = ?", done)
-        return len(done)
+            signed = self._open_log_signed(str(answer["checkpoint"]))
+            index, leaf = int(answer["index"]), leaf_hash(data)
+            verify_inclusion(leaf, index, signed.size, _b64d(answer["proof"]), signed.root_hash)
+            proven.append((tx_id, original, index, leaf))
+        if not proven:
+            return 0
+        now = self.clock()
+        with sqlite.immediate(self._db):
+            self._db.executemany(
+                "insert or ignore into shown (tx_id, position, leaf, shown_at) values (?, ?, ?, ?)",
+                [(original, index, leaf, now) for _, original, index, leaf in proven],
+            )
+            self._db.executemany(
+                "update replayed set verified = 1 where tx_id = ?", [(t,) for t, *_ in proven]
+            )
+        for _, original, index, leaf in proven:
+            kept = self._db.execute(
+                "select position, leaf from shown where tx_id = ?", (original,)
+            ).fetchone()
+            if kept is not None and (int(kept[0]), bytes(kept[1])) != (index, leaf):
+                self._fail(f"the node showed {original} as two different entries")
+        return len(proven)
 
     def _verify_shown(self, cp: ckpt.Checkpoint, tree: TiledTree) -> int:
         """Each entry a query's answer showed, now under the cosigned root: the same leaf
@@ -351,28 +375,14 @@ class Receipts:
         return len(pending)
 
     def _overdue(self, covered: int) -> None:
-        """What the node claimed long ago that no cosigned checkpoint shows yet.
-
-        A replay whose original no cosigned checkpoint shows: the node said it was
-        logged before, so it fails for good. An append it acknowledged, or an entry a
-        query's answer showed, that no cosigned checkpoint covers: the node shows this
-        gateway a tree the witnesses never saw, or the witnesses are down. The gateway
-        is not ready while that lasts, and ready again once a cosigned checkpoint covers
-        it and its check holds (or fails, for good): waiting gives a node that hides it
-        nothing, and an outage of the witnesses needs no one to trust the node again by
-        hand."""
-        before = self.clock() - self.deadline_s
-        late = self._db.execute(
-            "select tx_id, original from replayed where verified = 0 and acknowledged_at < ? "
-            "limit 1",
-            (before,),
-        ).fetchone()
-        if late is not None:
-            self._fail(
-                f"the node answered {late[0]} as a replay of {late[1]}, and no checkpoint the "
-                f"witness quorum cosigned shows it (cosigned size {covered})"
-            )
-        reason = self._uncovered(covered, before)
+        """An append the node acknowledged, or an entry it showed (a query's answer, a
+        replay's original), long ago that no cosigned checkpoint covers yet: the node
+        shows this gateway a tree the witnesses never saw, or the witnesses are down. The
+        gateway is not ready while that lasts, and ready again once a cosigned checkpoint
+        covers it and its check holds (or fails, for good): waiting gives a node that
+        hides it nothing, and an outage of the witnesses needs no one to trust the node
+        again by hand."""
+        reason = self._uncovered(covered, self.clock() - self.deadline_s)
         if reason is not None:
             _log.error("the log node is not trusted for now: %s", reason)
             raise IntegrityError(reason, code="log_node_overdue")

@@ -407,12 +407,25 @@ def test_a_node_refusing_what_it_must_show_is_caught_for_good(site: Site, tmp_pa
         receipts.check()
 
 
+class Withholding(NodeClient):
+    """The node, showing this gateway no cosigned checkpoint newer than ``frozen`` while
+    ``withholding``: as when the witnesses are down, or the node hides a tree of its own."""
+
+    frozen: Any = None
+    withholding = True
+
+    def get(self, path: str, **params: Any) -> Any:
+        if path == "/v1/node/checkpoint/trusted" and self.withholding:
+            return self.frozen
+        return super().get(path, **params)
+
+
 def _replaying(
-    site: Site, org: str, tmp_path: Path
+    site: Site, org: str, tmp_path: Path, kind: type[NodeClient] = NodeClient
 ) -> tuple[Receipts, NodeClient, Any, list[float]]:
     """Receipts of ``org`` on a real node, their clock the test's; and its signer."""
     a = site.agencies[org]
-    node = _node_as(a, site, NodeClient)
+    node = _node_as(a, site, kind)
     now = [1_000_000.0]
     consortium = Workspace.load(a.root).consortium
     receipts = Receipts(tmp_path / "r.db", consortium, node, deadline_s=60, clock=lambda: now[0])
@@ -439,11 +452,39 @@ def test_an_honest_replay_is_checked_against_the_event_logged_first(
     assert receipts.broken() is None
 
 
+def test_a_replay_whose_original_no_cosigned_checkpoint_covers_yet_is_waited_for(
+    site: Site, tmp_path: Path
+) -> None:
+    """Its original is in the node's log, under no cosigned checkpoint yet (the witnesses
+    down): past the deadline the gateway is not ready, and once one covers the original
+    it is again."""
+    receipts, node, signer, now = _replaying(site, "AGENCY-A", tmp_path, Withholding)
+    assert isinstance(node, Withholding)
+    _until(lambda: _cosigned(node), "a checkpoint the witnesses cosigned")
+    node.frozen = NodeClient.get(node, "/v1/node/checkpoint/trusted")
+    event = ev.consent_granted(ev.pid())
+    first = _submitted(node, sign_proposal(signer, "submit", [event]))
+    again = sign_proposal(signer, "submit", [event])
+    replay = _submitted(node, again)
+    assert (replay.position, replay.result["tx_id"]) == (None, first.tx_id)
+    receipts.record([again], [replay])
+    assert receipts.check()["pending"] == 1  # in the node's log; not yet cosigned
+    now[0] += 61
+    with pytest.raises(IntegrityError) as late:
+        receipts.check()
+    assert late.value.code == "log_node_overdue"
+    assert f"showed {first.tx_id}" in str(late.value)
+    assert receipts.broken() is None
+    node.withholding = False
+    _until(lambda: receipts.check()["pending"] == 0, "the witnesses cosigning the original")
+    assert receipts.broken() is None
+
+
 @pytest.mark.parametrize("original", ["no-such-transaction", "another-members"])
 def test_a_replay_of_nothing_ours_is_caught(site: Site, tmp_path: Path, original: str) -> None:
     """A node answering "logged before" for an event it never logged: the gateway would
     drop it from its outbox and show it as done."""
-    receipts, node, signer, now = _replaying(site, "AGENCY-A", tmp_path)
+    receipts, node, signer, _ = _replaying(site, "AGENCY-A", tmp_path)
     if original == "another-members":
         b_signer = Workspace.load(site.operator).signer("AGENCY-B")
         theirs = _submitted(
@@ -459,10 +500,7 @@ def test_a_replay_of_nothing_ours_is_caught(site: Site, tmp_path: Path, original
         [tx],
         [outcome_from_dict({"tx_id": tx.tx_id, "result": {"tx_id": original}, "position": None})],
     )
-    if original == "no-such-transaction":
-        assert receipts.check()["pending"] == 1  # it may yet come: waiting is fine
-        now[0] += 61
-    assert "replay" in caught(receipts)
+    assert "replay" in caught(receipts)  # at once: the node's own log must hold it
     with pytest.raises(IntegrityError):
         receipts.check()  # and stays caught
 
@@ -687,17 +725,10 @@ def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
     _until(lambda: _cosigned(plain), "a checkpoint the witnesses cosigned")
     frozen = plain.get("/v1/node/checkpoint/trusted")
 
-    class Withholding(NodeClient):
-        withholding = True
-
-        def get(self, path: str, **params: Any) -> Any:
-            if path == "/v1/node/checkpoint/trusted" and self.withholding:
-                return frozen  # the witnesses' latest, as the node lets this gateway see
-            return super().get(path, **params)
-
     now = [1_000_000.0]
     consortium = Workspace.load(a.root).consortium
     node = Withholding(site.node_url, context)
+    node.frozen = frozen  # the witnesses' latest, as the node lets this gateway see
     receipts = Receipts(tmp_path / "r.db", consortium, node, deadline_s=60, clock=lambda: now[0])
     tx = sign_proposal(signer, "submit", [ev.consent_granted(ev.pid())])
     outcome = outcome_from_dict(
