@@ -327,12 +327,7 @@ class RemoteLog:
                     kept.append(self._record(position, data))
         if since is not None and start == anchor.size:
             self._check_prefix(tree, since)
-        if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
-            raise IntegrityError(
-                f"the node's entry bundles do not hash to the root of its signed checkpoint "
-                f"of size {anchor.size}: none of their entries is used",
-                code="log_node_entries_forged",
-            )
+        _check_root(tree, anchor)
         yield from kept
 
     @staticmethod
@@ -389,12 +384,7 @@ class RemoteLog:
                     leaf = leaf_hash(data)
                     reading.tree.append(leaf)
                     reading.add(self._record(position, data), leaf, self._claims)
-            if base64.b64encode(reading.tree.root()).decode() != anchor.summary["root"]:
-                raise IntegrityError(
-                    f"the node's entry bundles do not hash to the root of its signed "
-                    f"checkpoint of size {anchor.size}: none of their entries is used",
-                    code="log_node_entries_forged",
-                )
+            _check_root(reading.tree, anchor)
             self._claims.keep(reading)
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
@@ -461,6 +451,16 @@ class RemoteLog:
 def _org_of(tx: SignedTransaction) -> str:
     cert = load_certificate(tx.proposal.creator)
     return str(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
+
+
+def _check_root(tree: CompactRange, anchor: Anchor) -> None:
+    """The entries read must hash to the anchor's root, or none of them is used."""
+    if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
+        raise IntegrityError(
+            f"the node's entry bundles do not hash to the root of its signed checkpoint "
+            f"of size {anchor.size}: none of their entries is used",
+            code="log_node_entries_forged",
+        )
 
 
 def _b64d(items: Sequence[str]) -> list[bytes]:
