@@ -89,6 +89,7 @@ from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.machine import usable_cores
+from ledger_gw.node.revoked import RevokedClients
 from ledger_gw.node.service import LogNode
 from ledger_gw.offchain.store import OffchainStore, org_url
 from ledger_gw.pseudonym import PseudonymKey
@@ -376,7 +377,12 @@ def prepare_node(directory: Path, host: str, port: int, threads: int = 8) -> Nod
 def open_node(directory: Path, ledger_url: str | None = None) -> LogNode:
     """The log node over the workspace's embedded ledger, pushing to its witnesses."""
     ws = Workspace.load(directory)
-    return LogNode(embedded_ledger(ws, ledger_url))
+    return LogNode(embedded_ledger(ws, ledger_url), RevokedClients(revoked_clients(directory)))
+
+
+def revoked_clients(directory: Path) -> Path:
+    """The node's list of TLS client certificates it no longer lets in."""
+    return directory / "node" / "revoked-clients"
 
 
 def issue_log_client_certificate(directory: Path, org: str) -> Path:

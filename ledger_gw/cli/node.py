@@ -1,19 +1,29 @@
-"""`ledger-gw log serve|client-cert`: the log node, for agencies on their own machines.
+"""`ledger-gw log serve|client-cert|revoke-client`: the log node, for agencies on their own
+machines.
 
 Imports no Flask until `serve` runs gunicorn (api.node_server) in this process.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from functools import partial
 from pathlib import Path
 
 import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
-from ledger_gw.bootstrap import issue_log_client_certificate, open_node, prepare_node
+from ledger_gw.bootstrap import (
+    issue_log_client_certificate,
+    open_node,
+    prepare_node,
+    revoked_clients,
+)
 from ledger_gw.cli.options import directory_option, ledger_option
+from ledger_gw.node.revoked import fingerprint, revoke
 
 console = Console()
 
@@ -48,5 +58,27 @@ def serve(directory: Path, ledger_url: str | None, host: str, port: int, threads
 def client_cert(directory: Path, org: str) -> None:
     """Issue the organisation's TLS client certificate for the log node from its CA
     (orgs/ORG/ca.key), into orgs/ORG/tls-client.pem and .key."""
+    before = directory / "orgs" / org / "tls-client.pem"
+    old = before.read_bytes() if before.exists() else None
     path = issue_log_client_certificate(directory, org)
-    console.print(f"[green]issued[/] {path}")
+    console.print(f"[green]issued[/] {path}  sha256 {_fingerprint(path.read_bytes())}")
+    if old is not None:
+        console.print(
+            f"it replaces sha256 {_fingerprint(old)}: until the node's operator revokes that "
+            "one (ledger-gw log revoke-client), it still opens connections"
+        )
+
+
+@log.command("revoke-client")
+@directory_option
+@click.argument("certificate", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+def revoke_client(directory: Path, certificate: Path) -> None:
+    """Let the TLS client certificate in CERTIFICATE (PEM) into this node no more, though
+    its member's CA issued it: a gateway's key lost or stolen. Takes effect at once."""
+    found = revoke(revoked_clients(directory), certificate.read_text(), dt.datetime.now(dt.UTC))
+    console.print(f"[green]revoked[/] sha256 {found} in {revoked_clients(directory)}")
+
+
+def _fingerprint(pem: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(pem)
+    return fingerprint(cert.public_bytes(serialization.Encoding.DER))

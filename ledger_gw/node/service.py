@@ -2,8 +2,9 @@
 answer its signed queries, prove what the log holds. No HTTP here (api.node serves it).
 
 The caller is the organisation its TLS client certificate names, checked against the
-consortium's CAs; every transaction it hands over must be signed by that organisation,
-so one member can neither write nor query as another, even with another's transactions.
+consortium's CAs and the certificates the node's operator revoked; every transaction it
+hands over must be signed by that organisation, so one member can neither write nor
+query as another, even with another's transactions.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
+from ledger_gw.node.revoked import RevokedClients
 from ledger_gw.remote.answers import event_records
 from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
@@ -31,16 +33,20 @@ MAX_ENTRIES = tiles.WIDTH  # a level-0 tile's
 
 
 class LogNode:
-    def __init__(self, ledger: EmbeddedLedger) -> None:
+    def __init__(self, ledger: EmbeddedLedger, revoked: RevokedClients | None = None) -> None:
         self.ledger = ledger
         self.log = EmbeddedLog.of(ledger)
         self._auth = ledger.consortium.authenticator()
+        self._revoked = revoked
         ledger.resume_witnessing()  # the node appends: what it left uncosigned goes first
 
     def caller(self, peer_certificate: bytes | None) -> Identity:
-        """The member a verified TLS client certificate (DER) names."""
+        """The member a verified TLS client certificate (DER) names, unless the node's
+        operator revoked it (ledger_gw.node.revoked)."""
         if not peer_certificate:
             raise AuthenticationError("no client certificate", code="no_client_certificate")
+        if self._revoked is not None:
+            self._revoked.check(peer_certificate)
         from cryptography import x509
 
         try:

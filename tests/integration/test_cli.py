@@ -13,6 +13,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.client import OrgClient
@@ -20,6 +22,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
+from ledger_gw.node.revoked import fingerprint
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.cli import clean_failure, run_cli
@@ -247,3 +250,21 @@ def test_prepare_splits_a_consortium_once_and_refuses_a_bad_witness(tmp_path: Pa
     assert again.returncode == 2, again
     assert "prepared once" in again.stderr
     assert (site / "node" / "node" / "log.key").read_bytes() == before
+
+
+def test_a_client_certificate_issued_again_names_the_one_to_revoke(tmp_path: Path) -> None:
+    directory = tmp_path / "ws"
+    assert run_cli("init", str(directory)).returncode == 0
+    issue = ("log", "client-cert", "--dir", str(directory), "--org", "AGENCY-A")
+    assert run_cli(*issue).returncode == 0
+    pem = directory / "orgs" / "AGENCY-A" / "tls-client.pem"
+    old = tmp_path / "old.pem"
+    old.write_bytes(pem.read_bytes())
+    again = run_cli(*issue)
+    assert again.returncode == 0, again.stderr
+    cert = x509.load_pem_x509_certificate(old.read_bytes())
+    old_print = fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    assert f"replaces sha256 {old_print}" in " ".join(again.stdout.split())
+    revoked = run_cli("log", "revoke-client", "--dir", str(directory), str(old))
+    assert revoked.returncode == 0, revoked.stderr
+    assert old_print in (directory / "node" / "revoked-clients").read_text()

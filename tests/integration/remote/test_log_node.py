@@ -16,8 +16,10 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
+from click.testing import CliRunner
 
 from chaincode.canonical import canonical_json
+from ledger_gw.cli import cli
 from ledger_gw.errors import (
     AuthenticationError,
     ConflictError,
@@ -98,6 +100,32 @@ def test_a_certificate_from_no_member_ca_is_refused_at_the_handshake(
     context = tls.client_context(a / "node" / "tls.pem", tmp_path / "c.pem", tmp_path / "c.key")
     with pytest.raises(UnavailableError):
         NodeClient(site.node_url, context).get("/v1/node/size")
+
+
+def test_a_revoked_client_certificate_reads_nothing_more(site: Site, tmp_path: Path) -> None:
+    """A gateway's TLS key stolen: its member issues another, and the node's operator
+    revokes the old one, which the node refuses from the next request on (no restart),
+    on a connection already open too. The member's other certificate, from the same CA,
+    is let in."""
+    a = site.agencies["AGENCY-A"]
+    org = a.root / "orgs" / a.org
+    stolen = tmp_path / "stolen"
+    stolen.mkdir()
+    for name in ("ca.key", "ca.pem"):
+        (stolen / name).write_bytes((org / name).read_bytes())
+    consortium = Workspace.load(a.root).consortium
+    pem = tls.issue_client_certificate(stolen, consortium, a.org)
+    context = tls.client_context(a.root / "node" / "tls.pem", pem, stolen / "tls-client.key")
+    thief = NodeClient(site.node_url, context)
+    assert thief.get("/v1/node/size")["size"] >= 0  # kept alive from here on
+    revoked = CliRunner().invoke(cli, ["log", "revoke-client", "--dir", str(site.node), str(pem)])
+    assert revoked.exit_code == 0, revoked.output
+    for path, params in (("/v1/node/size", {}), ("/v1/node/entries", {"begin": 0, "end": 1})):
+        with pytest.raises(AuthenticationError) as refused:
+            thief.get(path, **params)
+        assert refused.value.code == "revoked_client_certificate"
+    assert _client(a.root, a.org, site.node_url).get("/v1/node/size")["size"] >= 0
+    thief.close()
 
 
 @pytest.mark.parametrize("which", ["current", "rotated-out"])

@@ -1,0 +1,89 @@
+"""TLS client certificates the log node no longer lets in, though their member's CA
+issued them: a gateway's key lost or stolen, its certificate issued again.
+
+Whoever holds such a key could read its organisation's own entries and proofs at the
+node until the certificate expires, and withdrawing the member's CA would end every
+certificate it issued. The node's operator lists the certificate here instead
+(``ledger-gw log revoke-client``): the SHA-256 of its DER, one a line, in
+``node/revoked-clients`` beside the node's own TLS files. The node reads the file again
+whenever it changes, so a revocation needs no restart; a line that is no fingerprint
+refuses every client until it is mended, as a list that may not hold is none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import threading
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ledger_gw.errors import AuthenticationError, ConfigError
+
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def fingerprint(der: bytes) -> str:
+    return hashlib.sha256(der).hexdigest()
+
+
+class RevokedClients:
+    """The node's list, read again when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._seen: tuple[int, int, int] | None = None  # the file's (mtime, size, inode) read
+        self._revoked: frozenset[str] = frozenset()
+
+    def check(self, der: bytes) -> None:
+        """AuthenticationError for a revoked certificate (DER)."""
+        if fingerprint(der) in self._current():
+            raise AuthenticationError(
+                "this TLS client certificate was revoked at the log node",
+                code="revoked_client_certificate",
+            )
+
+    def _current(self) -> frozenset[str]:
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            return frozenset()
+        seen = (found.st_mtime_ns, found.st_size, found.st_ino)
+        with self._lock:
+            if seen != self._seen:
+                self._revoked = _read(self.path)
+                self._seen = seen
+            return self._revoked
+
+
+def _read(path: Path) -> frozenset[str]:
+    revoked = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        value = line.split("#", 1)[0].strip().lower()
+        if not value:
+            continue
+        if not _FINGERPRINT.fullmatch(value):
+            raise ConfigError(f"{path}:{number}: not a SHA-256 fingerprint (64 hex digits)")
+        revoked.add(value)
+    return frozenset(revoked)
+
+
+def revoke(path: Path, pem: str, now: dt.datetime) -> str:
+    """Add the certificate (PEM) to the list; its fingerprint."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(f"not a PEM certificate: {exc}") from None
+    found = fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    subject = cert.subject.rfc4514_string().replace("\n", " ")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write(f"{found}  # {subject}, serial {cert.serial_number:x}, revoked {now:%Y-%m-%d}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return found
