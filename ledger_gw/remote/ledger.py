@@ -47,6 +47,7 @@ from ledger_gw.remote.claims import ClaimIndex, Reading
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
+from ledger_gw.remote.tree import TiledTree
 from ledger_gw.remote.wire import batch_to_dict, outcome_from_dict, revealed_transaction
 from ledger_gw.transaction import SignedTransaction, certificate_ref
 
@@ -312,14 +313,20 @@ class RemoteLog:
 
     def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
         """Entries ``[0, anchor.size)`` (yielded from ``since.size``), all hashed: their
-        root must be the anchor's, which the caller opened against its own pins."""
+        root must be the anchor's, which the caller opened against its own pins. From
+        ``since``, the entries before it are not read again: the tree's border there,
+        from the node's hash tiles, must hash to ``since``'s root, and the entries after
+        it, hashed onto it, to the anchor's (else they are all read)."""
         start = 0 if since is None else since.size
         if start > anchor.size:
             raise IntegrityError(f"anchor {start} is beyond anchor {anchor.size}")
-        tree, kept = CompactRange(), []
-        for index in range(-(-anchor.size // tiles.WIDTH)):
+        tree = (since is not None and self._border(since)) or CompactRange()
+        kept = []
+        for index in range(tree.size // tiles.WIDTH, -(-anchor.size // tiles.WIDTH)):
             for offset, data in enumerate(self._bundle(index, anchor.size)):
                 position = index * tiles.WIDTH + offset
+                if position < tree.size:
+                    continue
                 if since is not None and position == start:
                     self._check_prefix(tree, since)
                 tree.append(leaf_hash(data))
@@ -330,11 +337,21 @@ class RemoteLog:
         _check_root(tree, anchor)
         yield from kept
 
+    def _border(self, since: Anchor) -> CompactRange | None:
+        """The tree's border at ``since``, if the node's tiles give one of its root."""
+        if since.size == 0:
+            return None
+        try:
+            border = TiledTree(self.node, since.size).border()
+        except (ProofError, NotFoundError, ValueError):
+            return None  # the entries will say
+        return border if _root(border) == since.summary["root"] else None
+
     @staticmethod
     def _check_prefix(tree: CompactRange, since: Anchor) -> None:
         """The entries before ``since`` must be its history: the records after it extend
         what a report read there."""
-        if base64.b64encode(tree.root()).decode() != since.summary["root"]:
+        if _root(tree) != since.summary["root"]:
             raise IntegrityError(
                 f"the node's entries before {since.size} do not hash to that checkpoint's "
                 "root: its history since is another one",
@@ -453,9 +470,13 @@ def _org_of(tx: SignedTransaction) -> str:
     return str(cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value)
 
 
+def _root(tree: CompactRange) -> str:
+    return base64.b64encode(tree.root()).decode()
+
+
 def _check_root(tree: CompactRange, anchor: Anchor) -> None:
     """The entries read must hash to the anchor's root, or none of them is used."""
-    if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
+    if _root(tree) != anchor.summary["root"]:
         raise IntegrityError(
             f"the node's entry bundles do not hash to the root of its signed checkpoint "
             f"of size {anchor.size}: none of their entries is used",

@@ -7,7 +7,7 @@ cosigned root it is checked against.
 
 from __future__ import annotations
 
-from ledger_gw.log.merkle import NodeID, inclusion_nodes
+from ledger_gw.log.merkle import CompactRange, NodeID, inclusion_nodes
 from ledger_gw.log.tiles import Tile, decode_hashes, hash_of
 from ledger_gw.remote.client import NodeClient
 
@@ -32,6 +32,11 @@ class TiledTree:
         if node not in self._hashes:
             self._hashes[node] = hash_of(node, self.size, self._tile)
         return self._hashes[node]
+
+    def border(self) -> CompactRange:
+        """The roots of the perfect subtrees covering the whole tree: what hashing its
+        entries one by one would end with, in a few requests."""
+        return CompactRange(self.size, [self._hash(n) for n in CompactRange.border_ids(self.size)])
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         plan = inclusion_nodes(index, self.size)

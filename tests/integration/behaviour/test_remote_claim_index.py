@@ -33,6 +33,16 @@ class CountingLog(RemoteLog):
         return super()._record(position, data)
 
 
+class BundleCounting(RemoteLog):
+    """The auditor's log, noting which entry bundles it fetches."""
+
+    fetched: list[int]
+
+    def _bundle(self, index: int, size: int) -> list[bytes]:
+        self.fetched.append(index)
+        return super()._bundle(index, size)
+
+
 class ScanLog(RemoteLog):
     """The same node, selecting a claim's records by reading every entry."""
 
@@ -156,5 +166,32 @@ def test_bundles_that_do_not_hash_to_the_checkpoint_leave_the_index_as_it_was(
             build_bundle(log, log.consortium, kind="referral_chain", subject=subjects["onward"])
         assert swapped.value.code == "log_node_entries_forged"
         assert "is not the one it showed before" in str(swapped.value)
+    finally:
+        log.node.close()
+
+
+def test_records_since_an_anchor_read_only_the_entries_after_it(log_node: LogNodeSite) -> None:
+    """As a report folds in a month: the entries before the last anchor are not fetched
+    again, their tree's border read from the node's hash tiles instead."""
+    backend = log_node.backend()
+    try:
+        backend.client("AGENCY-A").submit_many([ev.independent(i) for i in range(300)])
+        cosigned(verifiable_log(backend.ledger, reader="AGENCY-A"), log_node.operator.consortium)
+    finally:
+        backend.close()
+    log = _open(log_node, log_node.url, BundleCounting)
+    try:
+        since = log.anchor()
+        assert since.size > 256  # past the first entry bundle
+        _log(log_node, [("AGENCY-A", ev.independent(0)), ("AGENCY-B", ev.independent(1))])
+        anchor = log.anchor()
+        log.fetched = []
+        new = list(log.records(anchor, since))
+        assert [r.position for r in new] == list(range(since.size, anchor.size))
+        assert log.fetched == list(range(since.size // 256, -(-anchor.size // 256)))
+        log.fetched = []
+        whole = list(log.records(anchor))
+        assert log.fetched[0] == 0
+        assert new == whole[since.size :]
     finally:
         log.node.close()
