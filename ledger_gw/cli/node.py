@@ -12,8 +12,6 @@ from functools import partial
 from pathlib import Path
 
 import click
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from rich.console import Console
 
 from ledger_gw.bootstrap import (
@@ -23,7 +21,7 @@ from ledger_gw.bootstrap import (
     revoked_clients,
 )
 from ledger_gw.cli.options import directory_option, ledger_option
-from ledger_gw.node.revoked import fingerprint, revoke
+from ledger_gw.node.revoked import certificate_fingerprint, revoke
 
 console = Console()
 
@@ -59,13 +57,13 @@ def client_cert(directory: Path, org: str) -> None:
     """Issue the organisation's TLS client certificate for the log node from its CA
     (orgs/ORG/ca.key), into orgs/ORG/tls-client.pem and .key."""
     before = directory / "orgs" / org / "tls-client.pem"
-    old = before.read_bytes() if before.exists() else None
+    old = before.read_text() if before.exists() else None
     path = issue_log_client_certificate(directory, org)
-    console.print(f"[green]issued[/] {path}  sha256 {_fingerprint(path.read_bytes())}")
+    console.print(f"[green]issued[/] {path}  sha256 {certificate_fingerprint(path.read_text())}")
     if old is not None:
         console.print(
-            f"it replaces sha256 {_fingerprint(old)}: until the node's operator revokes that "
-            "one (ledger-gw log revoke-client), it still opens connections"
+            f"it replaces sha256 {certificate_fingerprint(old)}: until the node's operator "
+            "revokes that one (ledger-gw log revoke-client), it still opens connections"
         )
 
 
@@ -77,8 +75,3 @@ def revoke_client(directory: Path, certificate: Path) -> None:
     its member's CA issued it: a gateway's key lost or stolen. Takes effect at once."""
     found = revoke(revoked_clients(directory), certificate.read_text(), dt.datetime.now(dt.UTC))
     console.print(f"[green]revoked[/] sha256 {found} in {revoked_clients(directory)}")
-
-
-def _fingerprint(pem: bytes) -> str:
-    cert = x509.load_pem_x509_certificate(pem)
-    return fingerprint(cert.public_bytes(serialization.Encoding.DER))

@@ -73,12 +73,14 @@ def _read(path: Path) -> frozenset[str]:
     return frozenset(revoked)
 
 
+def certificate_fingerprint(pem: str) -> str:
+    """The fingerprint of a certificate in PEM, as the node lists it."""
+    return fingerprint(_certificate(pem).public_bytes(serialization.Encoding.DER))
+
+
 def revoke(path: Path, pem: str, now: dt.datetime) -> str:
     """Add the certificate (PEM) to the list; its fingerprint."""
-    try:
-        cert = x509.load_pem_x509_certificate(pem.encode())
-    except ValueError as exc:
-        raise ConfigError(f"not a PEM certificate: {exc}") from None
+    cert = _certificate(pem)
     found = fingerprint(cert.public_bytes(serialization.Encoding.DER))
     subject = cert.subject.rfc4514_string().replace("\n", " ")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,3 +89,10 @@ def revoke(path: Path, pem: str, now: dt.datetime) -> str:
         out.flush()
         os.fsync(out.fileno())
     return found
+
+
+def _certificate(pem: str) -> x509.Certificate:
+    try:
+        return x509.load_pem_x509_certificate(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(f"not a PEM certificate: {exc}") from None
