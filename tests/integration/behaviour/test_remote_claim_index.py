@@ -1,14 +1,16 @@
 """An auditor's gateway on a log node builds audit bundles from an index of what it read
 of the log: each bundle reads only the entries new since the last, and selects what a
-scan of the whole log selects. A node (here a relay in front of the real one) that
-serves other entries than those it showed before, or bundles that do not hash to its
-checkpoint, gets nothing into the index or a bundle."""
+scan of the whole log selects; a report reading on from an anchor fetches only the
+entries after it. A node (here a relay in front of the real one) that serves other
+entries than those it showed before, or bundles that do not hash to its checkpoint,
+gets nothing into the index or a bundle."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,6 +23,8 @@ from ledger_gw.workspace import Workspace
 from tests.integration.behaviour.conftest import LogNodeSite, cosigned
 from tests.integration.behaviour.test_remote_log_forged_bundles import AUDITOR, Reorderer
 from tests.support import events as ev
+
+L = TypeVar("L", bound=RemoteLog)
 
 
 class CountingLog(RemoteLog):
@@ -57,11 +61,16 @@ def reorderer(log_node: LogNodeSite) -> Iterator[Reorderer]:
     made.close()
 
 
-def _open(site: LogNodeSite, url: str, kind: type[RemoteLog]) -> Any:
+@contextmanager
+def _opened(site: LogNodeSite, url: str, kind: type[L]) -> Iterator[L]:
     """The auditor's gateway on the node at ``url``, its index in the auditor's directory."""
     ws = Workspace.load(site.roots[AUDITOR])
     config = replace(site.config(AUDITOR), log_url=url)
-    return kind(remote_ledger(ws, config, AUDITOR, ws.signer(AUDITOR)))
+    ledger = remote_ledger(ws, config, AUDITOR, ws.signer(AUDITOR))
+    try:
+        yield kind(ledger)
+    finally:
+        ledger.close()
 
 
 def _log(site: LogNodeSite, steps: list[tuple[str, dict[str, Any]]]) -> None:
@@ -110,8 +119,10 @@ def test_each_bundle_reads_only_what_is_new_and_selects_what_a_scan_does(
 ) -> None:
     steps, subjects = _her_claims(ev.pid())
     _log(log_node, steps)
-    log, scan = _open(log_node, log_node.url, CountingLog), _open(log_node, log_node.url, ScanLog)
-    try:
+    with (
+        _opened(log_node, log_node.url, CountingLog) as log,
+        _opened(log_node, log_node.url, ScanLog) as scan,
+    ):
         first = log.anchor()
         assert _bundles(log, subjects) == _bundles(scan, subjects)
         log.read = 0
@@ -129,15 +140,9 @@ def test_each_bundle_reads_only_what_is_new_and_selects_what_a_scan_does(
         assert len(later[0]["claim"]["events"]) == 3  # the grant and both deliveries
         assert log.read == 3 + 3 * 8  # the new entries, then her eight
         assert _bundles(log, subjects, first.size) == _bundles(scan, subjects, first.size)
-    finally:
-        for opened in (log, scan):
-            opened.node.close()
-    again = _open(log_node, log_node.url, CountingLog)  # a restart: the index is a file
-    try:
+    with _opened(log_node, log_node.url, CountingLog) as again:  # a restart: the index is a file
         assert _bundles(again, subjects) == later
         assert again.read == 3 * 8
-    finally:
-        again.node.close()
 
 
 def test_bundles_that_do_not_hash_to_the_checkpoint_leave_the_index_as_it_was(
@@ -145,8 +150,7 @@ def test_bundles_that_do_not_hash_to_the_checkpoint_leave_the_index_as_it_was(
 ) -> None:
     steps, subjects = _her_claims(ev.pid())
     _log(log_node, steps)
-    log = _open(log_node, reorderer.url, CountingLog)
-    try:
+    with _opened(log_node, reorderer.url, CountingLog) as log:
         kept = log._claims.border().size
         reorderer.forging = True
         with pytest.raises(IntegrityError) as refused:
@@ -166,8 +170,6 @@ def test_bundles_that_do_not_hash_to_the_checkpoint_leave_the_index_as_it_was(
             build_bundle(log, log.consortium, kind="referral_chain", subject=subjects["onward"])
         assert swapped.value.code == "log_node_entries_forged"
         assert "is not the one it showed before" in str(swapped.value)
-    finally:
-        log.node.close()
 
 
 def test_records_since_an_anchor_read_only_the_entries_after_it(log_node: LogNodeSite) -> None:
@@ -179,8 +181,7 @@ def test_records_since_an_anchor_read_only_the_entries_after_it(log_node: LogNod
         cosigned(verifiable_log(backend.ledger, reader="AGENCY-A"), log_node.operator.consortium)
     finally:
         backend.close()
-    log = _open(log_node, log_node.url, BundleCounting)
-    try:
+    with _opened(log_node, log_node.url, BundleCounting) as log:
         since = log.anchor()
         assert since.size > 256  # past the first entry bundle
         _log(log_node, [("AGENCY-A", ev.independent(0)), ("AGENCY-B", ev.independent(1))])
@@ -193,5 +194,3 @@ def test_records_since_an_anchor_read_only_the_entries_after_it(log_node: LogNod
         whole = list(log.records(anchor))
         assert log.fetched[0] == 0
         assert new == whole[since.size :]
-    finally:
-        log.node.close()
