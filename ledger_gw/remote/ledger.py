@@ -218,35 +218,37 @@ class RemoteLog:
         self._claims = ledger.claims
         self._reading = threading.Lock()  # one thread reads on at a time; the rest wait
 
-    def _transaction(self, entry: Entry) -> SignedTransaction:
-        """The transaction an entry carries, with the certificate it names by hash: the
-        node's list is keyed here by each certificate's own hash, so none can stand in."""
+    def _transaction(self, entry: Entry) -> tuple[SignedTransaction, str]:
+        """The transaction an entry carries, with the certificate it names by hash (the
+        node's list is keyed here by each certificate's own hash, so none can stand in),
+        and the member whose signature it carries: every entry's is checked."""
         try:
-            return SignedTransaction.of_entry(entry, self._certificates)
+            tx = SignedTransaction.of_entry(entry, self._certificates)
         except AuthenticationError:
             pems = self.node.get("/v1/node/certificates")["certificates"]
             self._certificates = {certificate_ref(pem): pem for pem in pems}
-        try:
-            tx = SignedTransaction.of_entry(entry, self._certificates)
-        except AuthenticationError as exc:
-            raise IntegrityError(
-                f"the node shows no certificate that fits an entry's signer: {exc}",
-                code="log_node_entries_forged",
-            ) from None
+            try:
+                tx = SignedTransaction.of_entry(entry, self._certificates)
+            except AuthenticationError as exc:
+                raise IntegrityError(
+                    f"the node shows no certificate that fits an entry's signer: {exc}",
+                    code="log_node_entries_forged",
+                ) from None
         # The node holds the log key: an entry in its tree proves nothing of who signed it.
         p = tx.proposal
         try:
-            self._auth.authenticate(p.creator, tx.signature, p.payload, p.time)
+            signer = self._auth.authenticate(p.creator, tx.signature, p.payload, p.time)
         except LedgerError as exc:
             raise IntegrityError(
                 f"an entry the node shows was not signed by a member: {exc}",
                 code="log_node_entries_forged",
             ) from None
-        return tx
+        return tx, signer.org_id
 
     def _record(self, position: int, data: bytes) -> Record:
         entry = Entry.from_bytes(data)
-        return _record(position, self._transaction(entry), entry)
+        tx, org = self._transaction(entry)
+        return Record.of_entry(position, tx, entry, org)
 
     def size(self) -> int:
         return int(self.node.get("/v1/node/size")["size"])
@@ -432,7 +434,7 @@ class RemoteLog:
                     position=r.position,
                 ) from None
             entry = Entry.from_bytes(data)
-            tx = self._transaction(entry)
+            tx, _ = self._transaction(entry)
             if tx.tx_id != r.tx_id:
                 raise IntegrityError(
                     f"the node's entry {r.position} is not transaction {r.tx_id}",

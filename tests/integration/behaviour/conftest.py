@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +82,8 @@ class LogNodeSite:
     roots: dict[str, Path]
     witnesses: TestWitnesses
     operator: Workspace  # where the consortium (and the node's log key) was made
+    node: Path  # the node's own directory
+    service: processes.Service
 
     def config(self, org: str) -> GatewayConfig:
         return GatewayConfig(
@@ -123,9 +126,9 @@ def _quorum_covers(log: VerifiableLog, consortium: Consortium) -> bool:
     return anchor.size >= size
 
 
-@pytest.fixture(scope="session")
-def log_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogNodeSite]:
-    base = tmp_path_factory.mktemp("log-node")
+@contextmanager
+def running_log_node(base: Path) -> Iterator[LogNodeSite]:
+    """A log node on a consortium of its own, in ``base``, with its own two witnesses."""
     operator = Workspace.create(base / "operator", DEMO)
     witnesses = TestWitnesses(operator, base / "witnesses")
     node = base / "node"
@@ -133,20 +136,26 @@ def log_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogNodeSite]:
     shutil.copy(operator.root / "consortium.json", node / "consortium.json")
     shutil.copy(operator.root / "node" / "log.key", node / "node" / "log.key")
     service = processes.start_node(node, processes.free_port())
-    roots = {}
+    site = LogNodeSite(service.url, {}, witnesses, operator, node, service)
     try:
         for org in MEMBERS:
-            root = roots[org] = base / org
+            root = site.roots[org] = base / org
             (root / "node").mkdir(parents=True)
             for name in ("consortium.json", "pseudonym.key"):
                 shutil.copy(operator.root / name, root / name)
             shutil.copytree(operator.root / "orgs" / org, root / "orgs" / org)
             shutil.copy(node / "node" / "tls.pem", root / "node" / "tls.pem")
             issue_log_client_certificate(root, org)
-        yield LogNodeSite(service.url, roots, witnesses, operator)
+        yield site
     finally:
-        service.stop()
+        site.service.stop()  # the one running now: a test may have restarted the node
         witnesses.close()
+
+
+@pytest.fixture(scope="session")
+def log_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogNodeSite]:
+    with running_log_node(tmp_path_factory.mktemp("log-node")) as site:
+        yield site
 
 
 @pytest.fixture(scope="session")
