@@ -26,6 +26,9 @@ Every check runs, and every failure is reported with its own code:
 ``missing_link``            a referral/entitlement step whose origin is absent
 ``illegal_transition``      a transition the state machine does not allow
 ``wrong_actor``             made by an organisation not allowed to make it
+``role_forbidden``          signed by a member whose role records no events (a donor's,
+                            an auditor's): the contract refuses it, so a log holding it
+                            was written past the contract
 ``amount_mismatch``         amounts do not add up to the logged results
 ``result_mismatch``         the contract's logged result disagrees with the events
 ``document_mismatch``       a handed-over document does not match its hash
@@ -49,7 +52,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaincode import schemas
+from chaincode import authz, schemas
 from chaincode.errors import ContractError
 from ledger_gw import strict_json
 from ledger_gw.audit import evidence as ev
@@ -202,6 +205,11 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
     audited.org = identity.org_id
     audited.signature_ok = True
     audited.problems.extend(problems)
+    try:
+        authz.require_writer(identity)
+    except ContractError as exc:
+        message = f"position {item.position}: {exc}"
+        audited.problems.append(Failure(exc.code, message, item.position, audited.event_id))
     return audited
 
 
