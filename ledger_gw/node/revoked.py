@@ -4,10 +4,15 @@ issued them: a gateway's key lost or stolen, its certificate issued again.
 Whoever holds such a key could read its organisation's own entries and proofs at the
 node until the certificate expires, and withdrawing the member's CA would end every
 certificate it issued. The node's operator lists the certificate here instead
-(``ledger-gw log revoke-client``): the SHA-256 of its DER, one a line, in
-``node/revoked-clients`` beside the node's own TLS files. The node reads the file again
-whenever it changes, so a revocation needs no restart; a line that is no fingerprint
-refuses every client until it is mended, as a list that may not hold is none.
+(``ledger-gw log revoke-client``): the SHA-256 of its signed part (the TBS
+certificate), one a line, in ``node/revoked-clients`` beside the node's own TLS files.
+Not of the whole DER: an ECDSA signature (r, s) has a twin, (r, n - s), as valid as it,
+and anyone holding the certificate can swap it in without the CA's key and present
+other bytes; the signed part cannot change without the CA signing again.
+
+The node reads the file again whenever it changes, so a revocation needs no restart; a
+line that is no fingerprint refuses every client until it is mended, as a list that may
+not hold is none.
 """
 
 from __future__ import annotations
@@ -20,15 +25,15 @@ import threading
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from ledger_gw.errors import AuthenticationError, ConfigError
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
-def fingerprint(der: bytes) -> str:
-    return hashlib.sha256(der).hexdigest()
+def fingerprint(cert: x509.Certificate) -> str:
+    """What the list holds of a certificate: the SHA-256 of what its CA signed."""
+    return hashlib.sha256(cert.tbs_certificate_bytes).hexdigest()
 
 
 class RevokedClients:
@@ -40,9 +45,9 @@ class RevokedClients:
         self._seen: tuple[int, int, int] | None = None  # the file's (mtime, size, inode) read
         self._revoked: frozenset[str] = frozenset()
 
-    def check(self, der: bytes) -> None:
-        """AuthenticationError for a revoked certificate (DER)."""
-        if fingerprint(der) in self._current():
+    def check(self, cert: x509.Certificate) -> None:
+        """AuthenticationError for a revoked certificate."""
+        if fingerprint(cert) in self._current():
             raise AuthenticationError(
                 "this TLS client certificate was revoked at the log node",
                 code="revoked_client_certificate",
@@ -75,13 +80,13 @@ def _read(path: Path) -> frozenset[str]:
 
 def certificate_fingerprint(pem: str) -> str:
     """The fingerprint of a certificate in PEM, as the node lists it."""
-    return fingerprint(_certificate(pem).public_bytes(serialization.Encoding.DER))
+    return fingerprint(_certificate(pem))
 
 
 def revoke(path: Path, pem: str, now: dt.datetime) -> str:
     """Add the certificate (PEM) to the list; its fingerprint."""
     cert = _certificate(pem)
-    found = fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    found = fingerprint(cert)
     subject = cert.subject.rfc4514_string().replace("\n", " ")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:

@@ -45,15 +45,15 @@ class LogNode:
         operator revoked it (ledger_gw.node.revoked)."""
         if not peer_certificate:
             raise AuthenticationError("no client certificate", code="no_client_certificate")
-        if self._revoked is not None:
-            self._revoked.check(peer_certificate)
         from cryptography import x509
 
         try:
-            pem = cert_pem(x509.load_der_x509_certificate(peer_certificate))
+            cert = x509.load_der_x509_certificate(peer_certificate)
         except ValueError as exc:
             raise AuthenticationError("malformed client certificate") from exc
-        return self._auth.transport_peer(pem, dt.datetime.now(dt.UTC))
+        if self._revoked is not None:
+            self._revoked.check(cert)
+        return self._auth.transport_peer(cert_pem(cert), dt.datetime.now(dt.UTC))
 
     def _transactions(
         self, caller: Identity, items: Any, creators: Any = None

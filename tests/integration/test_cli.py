@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.client import OrgClient
@@ -263,7 +262,7 @@ def test_a_client_certificate_issued_again_names_the_one_to_revoke(tmp_path: Pat
     again = run_cli(*issue)
     assert again.returncode == 0, again.stderr
     cert = x509.load_pem_x509_certificate(old.read_bytes())
-    old_print = fingerprint(cert.public_bytes(serialization.Encoding.DER))
+    old_print = fingerprint(cert)
     assert f"replaces sha256 {old_print}" in " ".join(again.stdout.split())
     revoked = run_cli("log", "revoke-client", "--dir", str(directory), str(old))
     assert revoked.returncode == 0, revoked.stderr

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ledger_gw.audit.fabric_blocks import _der
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, ConfigError
@@ -25,6 +24,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.certificates import reassembled
 from tests.support.cli import clean_failure, run_cli
 
 DEFINITION = """
@@ -290,13 +290,7 @@ def _twice_marked(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate)
         .sign(ca_key, hashes.SHA256())
     )
     tbs = made.tbs_certificate_bytes.replace(b"\x06\x03\x55\x1d\x26", b"\x06\x03\x55\x1d\x25")
-    der = made.public_bytes(serialization.Encoding.DER)
-    after_tbs = der.index(made.tbs_certificate_bytes) + len(made.tbs_certificate_bytes)
-    algorithm = der[after_tbs : after_tbs + 2 + der[after_tbs + 1]]
-    signature = ca_key.sign(tbs, ec.ECDSA(hashes.SHA256()))
-    cert = x509.load_der_x509_certificate(
-        _der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature))
-    )
+    cert = reassembled(made, tbs, ca_key.sign(tbs, ec.ECDSA(hashes.SHA256())))
     cert.verify_directly_issued_by(ca_cert)  # the CA's own signature, over both
     return cert_pem(cert)
 

@@ -30,7 +30,14 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
-from ledger_gw.identity import cert_pem, issue_ca, issue_member, key_pem, load_signing_key
+from ledger_gw.identity import (
+    cert_pem,
+    issue_ca,
+    issue_member,
+    key_pem,
+    load_certificate,
+    load_signing_key,
+)
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.note import Note
@@ -45,6 +52,7 @@ from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.integration.remote.conftest import Agency, Site, _stop, _until, caught, start_node
 from tests.support import events as ev
+from tests.support.certificates import with_twin_signature
 
 pytestmark = pytest.mark.slow
 
@@ -120,12 +128,18 @@ def test_a_revoked_client_certificate_reads_nothing_more(site: Site, tmp_path: P
     assert thief.get("/v1/node/size")["size"] >= 0  # kept alive from here on
     revoked = CliRunner().invoke(cli, ["log", "revoke-client", "--dir", str(site.node), str(pem)])
     assert revoked.exit_code == 0, revoked.output
-    for path, params in (("/v1/node/size", {}), ("/v1/node/entries", {"begin": 0, "end": 1})):
-        with pytest.raises(AuthenticationError) as refused:
-            thief.get(path, **params)
-        assert refused.value.code == "revoked_client_certificate"
+    # The same certificate with its CA's signature swapped for its twin: other bytes,
+    # as valid, made without the CA's key, refused as well.
+    twin = tmp_path / "twin.pem"
+    twin.write_text(cert_pem(with_twin_signature(load_certificate(pem.read_text()))))
+    twin_context = tls.client_context(a.root / "node" / "tls.pem", twin, stolen / "tls-client.key")
+    for client in (thief, NodeClient(site.node_url, twin_context)):
+        for path, params in (("/v1/node/size", {}), ("/v1/node/entries", {"begin": 0, "end": 1})):
+            with pytest.raises(AuthenticationError) as refused:
+                client.get(path, **params)
+            assert refused.value.code == "revoked_client_certificate"
+        client.close()
     assert _client(a.root, a.org, site.node_url).get("/v1/node/size")["size"] >= 0
-    thief.close()
 
 
 @pytest.mark.parametrize("which", ["current", "rotated-out"])
