@@ -9,6 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
     auth,
@@ -85,6 +86,8 @@ def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = No
     """Build the app for one process; `gateway` lets tests share one already opened."""
     config = config or config_from_env()
     app = Flask("api")
+    if config.proxies:  # the client's address as the nearest proxies saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxies)  # type: ignore[method-assign]
     app.config.update(_settings())
     app.config.update(config.extra)
     gw = app.extensions["ledger_gw"] = gateway or open_gateway(config)

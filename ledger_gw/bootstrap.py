@@ -52,6 +52,12 @@ Environment variables (all optional), read by `config_from_env`:
   (a `limits` storage URI). The default ``memory://`` counts in each worker alone, so
   with N workers a client gets up to N times the limit; in production use a store all
   workers share, e.g. ``redis://host:6379``.
+- ``LEDGER_GW_PROXIES`` → `proxies`: how many reverse proxies stand in front of the
+  gateway, each adding the address it was reached from to ``X-Forwarded-For`` (default
+  0). The rate limits count per client address: behind nginx every client otherwise
+  has nginx's, and one client refused often enough would shut everyone out. Set it to
+  exactly the number of proxies: the addresses a client writes itself stand before
+  theirs and are not read, and with 0 the header is not read at all.
 - ``LEDGER_GW_PEERS`` → `peers`: the other members' gateways this one fetches referral
   hand-overs from, ``ORG=URL`` separated by commas (e.g.
   ``AGENCY-A=https://gw.agency-a.example``).
@@ -131,6 +137,13 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be an integer") from None
 
 
+def _count(env: Mapping[str, str], name: str) -> int:
+    count = _int(env, name, 0)
+    if count < 0:
+        raise ConfigError(f"{name} must be 0 or more")
+    return count
+
+
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if not raw:
@@ -177,6 +190,7 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> GatewayConfig:
         session_key_file=_path(env, "LEDGER_GW_SESSION_KEY_FILE"),
         cookie_secure=_flag("LEDGER_GW_COOKIE_SECURE", env.get("LEDGER_GW_COOKIE_SECURE", "1")),
         rate_limit_storage=env.get("LEDGER_GW_RATE_LIMIT_STORAGE") or "memory://",
+        proxies=_count(env, "LEDGER_GW_PROXIES"),
         log_url=env.get("LEDGER_GW_LOG_URL") or None,
         log_certificate=_path(env, "LEDGER_GW_LOG_CERT"),
         sync_interval_s=_seconds(env, "LEDGER_GW_SYNC_INTERVAL", 5.0),

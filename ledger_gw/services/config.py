@@ -33,6 +33,7 @@ class GatewayConfig:
     session_key_file: Path | None = None
     cookie_secure: bool = True
     rate_limit_storage: str = "memory://"
+    proxies: int = 0  # reverse proxies in front whose X-Forwarded-For names the client
     log_url: str | None = None  # the log node's base URL (backend "remote")
     log_certificate: Path | None = None  # the node's TLS certificate, pinned
     sync_interval_s: float = 5.0  # outbox sync and receipts check, in the background

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pytest
 from e2e_server import Server
@@ -22,8 +23,11 @@ TOKENS = (
 )
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+@contextmanager
+def serving(
+    tmp_path_factory: pytest.TempPathFactory, environ: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """The demo consortium served, a token for each of TOKENS; ``environ`` as `gunicorn`."""
     root = tmp_path_factory.mktemp("e2e") / "ws"
     Workspace.create(root, DEMO)
     gw = open_gateway(GatewayConfig(directory=root))
@@ -33,5 +37,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         }
     finally:
         gw.close()
-    with gunicorn(root, tmp_path_factory.mktemp("metrics")) as url:
+    with gunicorn(root, tmp_path_factory.mktemp("metrics"), environ=environ) as url:
         yield Server(url, root, tokens)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serving(tmp_path_factory) as served:
+        yield served

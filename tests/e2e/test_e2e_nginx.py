@@ -7,6 +7,7 @@ compose network's, and a temporary prefix for nginx's own files.
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from conftest import serving
 from e2e_server import Server
 
 from api.http_framing import MAX_BODY
@@ -47,6 +49,13 @@ def render(conf: str, upstream: str, ports: list[int]) -> str:
     rendered, proxied = re.subn(r"proxy_pass http://[^;]+;", f"proxy_pass {upstream};", conf)
     assert proxied == 3
     return rendered
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The gateway as docker-compose.yml configures it behind the proxy."""
+    with serving(tmp_path_factory, {"LEDGER_GW_PROXIES": "1"}) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +223,29 @@ def test_a_body_within_the_limit_reaches_the_gateway(proxy: str, server: Server)
     )
     assert r.status_code in (400, 422), r.text
     assert r.headers["Content-Type"] == "application/problem+json"
+
+
+def _status_from(source: str, proxy: str, token: str) -> int:
+    """GET through nginx from the loopback address ``source``: nginx sees another client."""
+    parts = urlsplit(proxy)
+    conn = http.client.HTTPConnection(
+        parts.hostname, parts.port, timeout=10, source_address=(source, 0)
+    )
+    try:
+        conn.request("GET", "/v1/outbox", headers={"Authorization": f"Bearer {token}"})
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_a_client_sending_bad_tokens_through_the_proxy_holds_back_only_itself(
+    proxy: str, server: Server
+) -> None:
+    """Every client reaches the gateway from nginx's address. Counted by it, one client
+    refused often enough shut out everyone (429 for any token); counted by the address
+    nginx names, only that client is held back."""
+    refused = [_status_from("127.0.0.2", proxy, "lgw.AGENCY-A.0.x") for _ in range(90)]
+    assert set(refused) == {401, 429}  # over the limit in each worker that counted it
+    token = server.tokens["AGENCY-A"]
+    assert {_status_from("127.0.0.3", proxy, token) for _ in range(20)} == {200}
+    assert _status_from("127.0.0.2", proxy, token) == 429

@@ -157,3 +157,40 @@ def test_the_dashboards_audit_and_report_pages_are_counted(
     refused = client.get(path)
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
+
+
+PROXY = {"REMOTE_ADDR": "10.9.9.9"}  # nginx, as every client reaches the gateway
+
+
+def _through_proxy(client: FlaskClient, token: str, chain: str) -> int:
+    """One request as nginx hands it on: X-Forwarded-For is what the client wrote, if
+    anything, then the address nginx was reached from."""
+    headers = {**_bearer(token), "X-Forwarded-For": chain}
+    return client.get("/v1/checkpoints/latest", headers=headers, environ_base=PROXY).status_code
+
+
+def test_behind_a_proxy_one_client_refused_often_holds_back_only_itself(
+    config: GatewayConfig, gateway: Gateway, tokens: Tokens
+) -> None:
+    """Every client has the proxy's address: counted by it, one client sending bad tokens
+    shut out everyone. Counted by the address the proxy names, the client alone is held
+    back, however it varies what it writes into X-Forwarded-For itself."""
+    limits = {**config.extra, "AUTH_FAILURE_LIMIT": "3/minute"}
+    client = create_app(replace(config, proxies=1, extra=limits), gateway).test_client()
+    good = tokens["AGENCY-A", "agency-writer"]
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    for n in range(3):
+        assert _through_proxy(client, forged, f"192.0.2.{n}, 203.0.113.5") == 401
+    assert _through_proxy(client, forged, "192.0.2.99, 203.0.113.5") == 429
+    assert _through_proxy(client, good, "203.0.113.5") == 429  # the same client
+    assert _through_proxy(client, good, "198.51.100.7") == 404  # another: let through
+
+
+def test_without_a_proxy_set_what_a_client_writes_is_not_its_address(
+    client: FlaskClient, tokens: Tokens
+) -> None:
+    good = tokens["AGENCY-A", "agency-writer"]
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    for n in range(3):
+        assert _through_proxy(client, forged, f"192.0.2.{n}") == 401
+    assert _through_proxy(client, forged, "192.0.2.200") == 429

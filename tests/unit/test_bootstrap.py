@@ -60,7 +60,7 @@ def test_every_variable_reaches_its_field() -> None:
         "LEDGER_GW_PSEUDONYM_KEY_FILE": "/k", "LEDGER_GW_MIGRATE": "off",
         "LEDGER_GW_MAX_BATCH": "7", "LEDGER_GW_SESSION_KEY_FILE": "/s",
         "LEDGER_GW_COOKIE_SECURE": "no", "LEDGER_GW_SYNC_INTERVAL": "2.5",
-        "LEDGER_GW_RECEIPT_DEADLINE": "90",
+        "LEDGER_GW_RECEIPT_DEADLINE": "90", "LEDGER_GW_PROXIES": "2",
     })  # fmt: skip
     assert config == GatewayConfig(
         directory=Path("/srv/ws"), backend="fabric", ledger_url="sqlite:///x.db",
@@ -68,7 +68,7 @@ def test_every_variable_reaches_its_field() -> None:
         offchain_url="sqlite:///{org}.db", orgs=("AGENCY-A", "AGENCY-B"),
         pseudonym_key_file=Path("/k"), migrate=False, max_batch=7,
         session_key_file=Path("/s"), cookie_secure=False, sync_interval_s=2.5,
-        receipt_deadline_s=90.0,
+        receipt_deadline_s=90.0, proxies=2,
     )  # fmt: skip
     assert "00ff" not in repr(config)
     assert serving_from_env(
@@ -88,6 +88,8 @@ def test_every_variable_reaches_its_field() -> None:
         ({"LEDGER_GW_SYNC_INTERVAL": "often"}, "LEDGER_GW_SYNC_INTERVAL"),
         ({"LEDGER_GW_RECEIPT_DEADLINE": "0"}, "LEDGER_GW_RECEIPT_DEADLINE"),
         ({"LEDGER_GW_RECEIPT_DEADLINE": "nan"}, "LEDGER_GW_RECEIPT_DEADLINE"),
+        ({"LEDGER_GW_PROXIES": "-1"}, "LEDGER_GW_PROXIES"),
+        ({"LEDGER_GW_PROXIES": "one"}, "LEDGER_GW_PROXIES"),
     ],
 )
 def test_a_bad_value_is_refused_by_name(env: dict[str, str], named: str) -> None:
