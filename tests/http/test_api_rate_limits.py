@@ -33,6 +33,12 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def _good_and_forged(tokens: Tokens) -> tuple[str, str]:
+    """A writer's token, and the same with its MAC changed: refused."""
+    good = tokens["AGENCY-A", "agency-writer"]
+    return good, good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+
+
 def _assert_429(r: object) -> None:
     assert r.status_code == 429  # type: ignore[attr-defined]
     assert r.headers["Content-Type"] == "application/problem+json"  # type: ignore[attr-defined]
@@ -43,8 +49,7 @@ def _assert_429(r: object) -> None:
 def test_refused_tokens_hold_the_address_back_even_with_a_good_token(
     client: FlaskClient, tokens: Tokens
 ) -> None:
-    good = tokens["AGENCY-A", "agency-writer"]
-    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    good, forged = _good_and_forged(tokens)
     for _ in range(3):
         assert client.get("/v1/checkpoints/latest", headers=_bearer(forged)).status_code == 401
     _assert_429(client.get("/v1/checkpoints/latest", headers=_bearer(forged)))
@@ -177,8 +182,7 @@ def test_behind_a_proxy_one_client_refused_often_holds_back_only_itself(
     back, however it varies what it writes into X-Forwarded-For itself."""
     limits = {**config.extra, "AUTH_FAILURE_LIMIT": "3/minute"}
     client = create_app(replace(config, proxies=1, extra=limits), gateway).test_client()
-    good = tokens["AGENCY-A", "agency-writer"]
-    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    good, forged = _good_and_forged(tokens)
     for n in range(3):
         assert _through_proxy(client, forged, f"192.0.2.{n}, 203.0.113.5") == 401
     assert _through_proxy(client, forged, "192.0.2.99, 203.0.113.5") == 429
@@ -189,8 +193,7 @@ def test_behind_a_proxy_one_client_refused_often_holds_back_only_itself(
 def test_without_a_proxy_set_what_a_client_writes_is_not_its_address(
     client: FlaskClient, tokens: Tokens
 ) -> None:
-    good = tokens["AGENCY-A", "agency-writer"]
-    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    _, forged = _good_and_forged(tokens)
     for n in range(3):
         assert _through_proxy(client, forged, f"192.0.2.{n}") == 401
     assert _through_proxy(client, forged, "192.0.2.200") == 429
