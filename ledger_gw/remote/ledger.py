@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from cryptography.x509.oid import NameOID
@@ -324,20 +324,37 @@ class RemoteLog:
             raise IntegrityError(f"anchor {start} is beyond anchor {anchor.size}")
         tree = (since is not None and self._border(since)) or CompactRange()
         kept = []
-        for index in range(tree.size // tiles.WIDTH, -(-anchor.size // tiles.WIDTH)):
-            for offset, data in enumerate(self._bundle(index, anchor.size)):
-                position = index * tiles.WIDTH + offset
-                if position < tree.size:
-                    continue
-                if since is not None and position == start:
-                    self._check_prefix(tree, since)
-                tree.append(leaf_hash(data))
-                if position >= start:
-                    kept.append(self._record(position, data))
+        for position, data in self._entries(tree.size, anchor.size):
+            if since is not None and position == start:
+                self._check_prefix(tree, since)
+            tree.append(leaf_hash(data))
+            if position >= start:
+                kept.append(self._record(position, data))
         if since is not None and start == anchor.size:
             self._check_prefix(tree, since)
         _check_root(tree, anchor)
         yield from kept
+
+    def _entries(self, start: int, size: int) -> Iterator[tuple[int, bytes]]:
+        """The entries ``[start, size)`` and their positions, as the tree of ``size`` has
+        them in the node's entry bundles."""
+        for index in range(start // tiles.WIDTH, -(-size // tiles.WIDTH)):
+            for offset, data in enumerate(self._bundle(index, size)):
+                position = index * tiles.WIDTH + offset
+                if position >= start:
+                    yield position, data
+
+    def _entries_at(self, positions: Iterable[int], size: int) -> Iterator[bytes]:
+        """The entry at each of ``positions`` in the tree of ``size``, each entry bundle
+        fetched once."""
+        bundles: dict[int, list[bytes]] = {}
+        for position in positions:
+            if not 0 <= position < size:
+                raise IntegrityError(f"entry {position} is beyond anchor {size}")
+            index, offset = divmod(position, tiles.WIDTH)
+            if index not in bundles:
+                bundles[index] = self._bundle(index, size)
+            yield bundles[index][offset]
 
     def _border(self, since: Anchor) -> CompactRange | None:
         """The tree's border at ``since``, if the node's tiles give one of its root."""
@@ -369,13 +386,10 @@ class RemoteLog:
         pid = self._claims.person_of(subject)
         if pid is None:
             return []
-        bundles: dict[int, list[bytes]] = {}
+        hers = self._claims.positions(pid, anchor.size)
+        entries = self._entries_at((position for position, _ in hers), anchor.size)
         records = []
-        for position, leaf in self._claims.positions(pid, anchor.size):
-            index, offset = divmod(position, tiles.WIDTH)
-            if index not in bundles:
-                bundles[index] = self._bundle(index, anchor.size)
-            data = bundles[index][offset]
+        for (position, leaf), data in zip(hers, entries, strict=True):
             if leaf_hash(data) != leaf:
                 raise IntegrityError(
                     f"the node's entry {position} is not the one it showed before",
@@ -395,14 +409,10 @@ class RemoteLog:
             if kept.size >= anchor.size:
                 return
             reading = Reading(kept)
-            for index in range(kept.size // tiles.WIDTH, -(-anchor.size // tiles.WIDTH)):
-                for offset, data in enumerate(self._bundle(index, anchor.size)):
-                    position = index * tiles.WIDTH + offset
-                    if position < kept.size:
-                        continue
-                    leaf = leaf_hash(data)
-                    reading.tree.append(leaf)
-                    reading.add(self._record(position, data), leaf, self._claims)
+            for position, data in self._entries(kept.size, anchor.size):
+                leaf = leaf_hash(data)
+                reading.tree.append(leaf)
+                reading.add(self._record(position, data), leaf, self._claims)
             _check_root(reading.tree, anchor)
             self._claims.keep(reading)
 
@@ -412,15 +422,9 @@ class RemoteLog:
         the anchor's root before any of them is handed on."""
         assert anchor.note is not None
         root = base64.b64decode(anchor.summary["root"])
-        bundles: dict[int, list[bytes]] = {}
+        entries = self._entries_at((r.position for r in records), anchor.size)
         proven = []
-        for r in records:
-            if not 0 <= r.position < anchor.size:
-                raise IntegrityError(f"entry {r.position} is beyond anchor {anchor.size}")
-            index, offset = divmod(r.position, tiles.WIDTH)
-            if index not in bundles:
-                bundles[index] = self._bundle(index, anchor.size)
-            data = bundles[index][offset]
+        for r, data in zip(records, entries, strict=True):
             proof = _b64d(
                 self.node.get("/v1/node/inclusion", index=r.position, size=anchor.size)["proof"]
             )
