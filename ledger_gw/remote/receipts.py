@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -186,21 +187,8 @@ class Receipts:
         node showed this gateway a tree the witnesses never saw."""
         if not leaves:
             return
-        now = self.clock()
-        db = self._shown
-        with self._shown_lock, sqlite.immediate(db):
-            db.executemany(
-                "insert or ignore into shown (tx_id, position, leaf, shown_at) values (?, ?, ?, ?)",
-                [(tx_id, position, leaf, now) for tx_id, position, leaf in leaves],
-            )
-            kept = {
-                tx_id: db.execute(
-                    "select position, leaf from shown where tx_id = ?", (tx_id,)
-                ).fetchone()
-                for tx_id, _, _ in leaves
-            }
-        # One kept since, and checked and let go: the cosigned tree holds it at one place.
-        elsewhere = next((t for t, p, f in leaves if kept[t] not in (None, (p, f))), None)
+        with self._shown_lock, sqlite.immediate(self._shown):
+            elsewhere = _keep_shown(self._shown, leaves, self.clock())
         if elsewhere is not None:
             self.mismatch(f"the node showed {elsewhere} as two different entries")
 
@@ -334,21 +322,14 @@ class Receipts:
             proven.append((tx_id, original, index, leaf))
         if not proven:
             return 0
-        now = self.clock()
         with sqlite.immediate(self._db):
-            self._db.executemany(
-                "insert or ignore into shown (tx_id, position, leaf, shown_at) values (?, ?, ?, ?)",
-                [(original, index, leaf, now) for _, original, index, leaf in proven],
-            )
+            originals = [(original, index, leaf) for _, original, index, leaf in proven]
+            elsewhere = _keep_shown(self._db, originals, self.clock())
             self._db.executemany(
                 "update replayed set verified = 1 where tx_id = ?", [(t,) for t, *_ in proven]
             )
-        for _, original, index, leaf in proven:
-            kept = self._db.execute(
-                "select position, leaf from shown where tx_id = ?", (original,)
-            ).fetchone()
-            if kept is not None and (int(kept[0]), bytes(kept[1])) != (index, leaf):
-                self._fail(f"the node showed {original} as two different entries")
+        if elsewhere is not None:
+            self._fail(f"the node showed {elsewhere} as two different entries")
         return len(proven)
 
     def _verify_shown(self, cp: ckpt.Checkpoint, tree: TiledTree) -> int:
@@ -476,6 +457,23 @@ class Receipts:
             self._db.executemany(
                 "update acknowledged set verified = 1 where tx_id = ?", [(r[0],) for r in run]
             )
+
+
+def _keep_shown(
+    db: sqlite3.Connection, leaves: Sequence[tuple[str, int, bytes]], now: float
+) -> str | None:
+    """Keep each entry shown (transaction, position, leaf hash) in ``db``'s open
+    transaction; the first kept before at another place or with another leaf, if any.
+    One kept since, and checked and let go: the cosigned tree holds it at one place."""
+    db.executemany(
+        "insert or ignore into shown (tx_id, position, leaf, shown_at) values (?, ?, ?, ?)",
+        [(tx_id, position, leaf, now) for tx_id, position, leaf in leaves],
+    )
+    for tx_id, position, leaf in leaves:
+        kept = db.execute("select position, leaf from shown where tx_id = ?", (tx_id,)).fetchone()
+        if kept is not None and (int(kept[0]), bytes(kept[1])) != (position, leaf):
+            return tx_id
+    return None
 
 
 _Pending = tuple[str, int, str]  # tx_id, position, signature hash
