@@ -21,7 +21,7 @@ from ledger_gw.bootstrap import (
     revoked_clients,
 )
 from ledger_gw.cli.options import directory_option, ledger_option
-from ledger_gw.node.revoked import certificate_fingerprint, revoke
+from ledger_gw.node.revoked import revocation_key_of, revoke
 
 console = Console()
 
@@ -59,10 +59,10 @@ def client_cert(directory: Path, org: str) -> None:
     before = directory / "orgs" / org / "tls-client.pem"
     old = before.read_text() if before.exists() else None
     path = issue_log_client_certificate(directory, org)
-    console.print(f"[green]issued[/] {path}  sha256 {certificate_fingerprint(path.read_text())}")
+    console.print(f"[green]issued[/] {path}  sha256 {revocation_key_of(path.read_text())}")
     if old is not None:
         console.print(
-            f"it replaces sha256 {certificate_fingerprint(old)}: until the node's operator "
+            f"it replaces sha256 {revocation_key_of(old)}: until the node's operator "
             "revokes that one (ledger-gw log revoke-client), it still opens connections"
         )
 
@@ -73,5 +73,6 @@ def client_cert(directory: Path, org: str) -> None:
 def revoke_client(directory: Path, certificate: Path) -> None:
     """Let the TLS client certificate in CERTIFICATE (PEM) into this node no more, though
     its member's CA issued it: a gateway's key lost or stolen. Takes effect at once."""
-    found = revoke(revoked_clients(directory), certificate.read_text(), dt.datetime.now(dt.UTC))
-    console.print(f"[green]revoked[/] sha256 {found} in {revoked_clients(directory)}")
+    listed = revoked_clients(directory)
+    found = revoke(listed, certificate.read_text(), dt.datetime.now(dt.UTC))
+    console.print(f"[green]revoked[/] sha256 {found} in {listed}")

@@ -31,7 +31,7 @@ from ledger_gw.errors import AuthenticationError, ConfigError
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
 
-def fingerprint(cert: x509.Certificate) -> str:
+def revocation_key(cert: x509.Certificate) -> str:
     """What the list holds of a certificate: the SHA-256 of what its CA signed."""
     return hashlib.sha256(cert.tbs_certificate_bytes).hexdigest()
 
@@ -47,7 +47,7 @@ class RevokedClients:
 
     def check(self, cert: x509.Certificate) -> None:
         """AuthenticationError for a revoked certificate."""
-        if fingerprint(cert) in self._current():
+        if revocation_key(cert) in self._current():
             raise AuthenticationError(
                 "this TLS client certificate was revoked at the log node",
                 code="revoked_client_certificate",
@@ -78,15 +78,16 @@ def _read(path: Path) -> frozenset[str]:
     return frozenset(revoked)
 
 
-def certificate_fingerprint(pem: str) -> str:
-    """The fingerprint of a certificate in PEM, as the node lists it."""
-    return fingerprint(_certificate(pem))
+def revocation_key_of(pem: str) -> str:
+    """What the list would hold of a certificate in PEM. (Not what consortium files
+    list of signing certificates, the SHA-256 of the whole DER: see the module.)"""
+    return revocation_key(_certificate(pem))
 
 
 def revoke(path: Path, pem: str, now: dt.datetime) -> str:
     """Add the certificate (PEM) to the list; its fingerprint."""
     cert = _certificate(pem)
-    found = fingerprint(cert)
+    found = revocation_key(cert)
     subject = cert.subject.rfc4514_string().replace("\n", " ")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8") as out:

@@ -21,7 +21,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
-from ledger_gw.node.revoked import fingerprint
+from ledger_gw.node.revoked import revocation_key
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.cli import clean_failure, run_cli
@@ -262,7 +262,7 @@ def test_a_client_certificate_issued_again_names_the_one_to_revoke(tmp_path: Pat
     again = run_cli(*issue)
     assert again.returncode == 0, again.stderr
     cert = x509.load_pem_x509_certificate(old.read_bytes())
-    old_print = fingerprint(cert)
+    old_print = revocation_key(cert)
     assert f"replaces sha256 {old_print}" in " ".join(again.stdout.split())
     revoked = run_cli("log", "revoke-client", "--dir", str(directory), str(old))
     assert revoked.returncode == 0, revoked.stderr

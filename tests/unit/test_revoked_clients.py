@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
-from ledger_gw.node.revoked import RevokedClients, fingerprint, revoke
+from ledger_gw.node.revoked import RevokedClients, revocation_key, revoke
 from tests.support.certificates import with_twin_signature
 
 NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
@@ -30,7 +30,7 @@ def test_a_revoked_certificate_is_refused_once_listed_and_no_other(tmp_path: Pat
     listed = RevokedClients(path)
     cert, other = _certificate(), _certificate()
     listed.check(cert)  # no file: none revoked
-    assert revoke(path, cert_pem(cert), NOW) == fingerprint(cert)
+    assert revoke(path, cert_pem(cert), NOW) == revocation_key(cert)
     twin = with_twin_signature(cert)  # other bytes, as valid, no CA key needed
     assert twin.public_bytes(serialization.Encoding.DER) != cert.public_bytes(
         serialization.Encoding.DER
