@@ -34,7 +34,7 @@ from ledger_gw.identity import (
     certificate_fingerprint,
     load_certificate,
 )
-from ledger_gw.log.checkpoint import VerifiedCheckpoint, open_checkpoint
+from ledger_gw.log.checkpoint import CheckpointError, VerifiedCheckpoint, open_checkpoint
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"[A-Z][A-Z0-9-]{1,31}")  # fullmatch: "$" admits a final newline
@@ -370,6 +370,17 @@ class Consortium:
             self.witness_quorum,
             origin=self.origin,
         )
+
+    def witnessed(self, note: str) -> VerifiedCheckpoint | None:
+        """The note opened, when it carries this consortium's witness quorum; else None.
+        Its signature lines are counted first (the log's, then one per cosignature):
+        one with too few to meet the quorum has none of them verified."""
+        if note.count("\n\u2014 ") <= self.witness_quorum:
+            return None
+        try:
+            return self.open_witnessed(note)
+        except CheckpointError:
+            return None
 
     def witness_keys(self) -> dict[str, str]:
         """Organisation → its witness's vkey, for the members that run one."""

@@ -20,7 +20,6 @@ from ledger_gw.embedded.reader import LogReader
 from ledger_gw.errors import AuthenticationError, IntegrityError
 from ledger_gw.identity import load_certificate
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
-from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
 from ledger_gw.transaction import SignedTransaction
@@ -74,23 +73,23 @@ class EmbeddedLog:
         and reports anchor there. Before any checkpoint meets it, the latest one.
         """
         if size is None and self.consortium.witness_quorum:
-            return self._witnessed(self.consortium.witness_quorum)
+            return self._witnessed()
         note = self.reader.checkpoint(size)
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
-    def _witnessed(self, quorum: int) -> Anchor:
+    def _witnessed(self) -> Anchor:
         """The later of the checkpoint recorded as the latest witnessed (when it meets
         this consortium's quorum) and the latest this process found meeting it among
         those stored. Those are read only beyond what was read before: while the
         witnesses are down a checkpoint is stored each commit, and every call would
         read them all again. One read before, and cosigned since, is recorded."""
         recorded = self.reader.latest_witnessed()
-        best = self._opened(recorded[1], quorum) if recorded is not None else None
+        best = self._opened(recorded[1]) if recorded is not None else None
         with self._scanning:
             floor = max(self._scanned, best.size if best is not None else 0)
             for size, note in self.reader.checkpoints_newest_first(above=floor):
                 self._scanned = max(self._scanned, size)
-                if (found := self._opened(note, quorum)) is not None:
+                if (found := self._opened(note)) is not None:
                     if self._found is None or found.size > self._found.size:
                         self._found = found
                     break
@@ -101,14 +100,9 @@ class EmbeddedLog:
         note = self.reader.checkpoint(None)
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
-    def _opened(self, note: str, quorum: int) -> Anchor | None:
-        if note.count("\n\u2014 ") <= quorum:  # fewer signature lines than it takes
-            return None
-        try:
-            opened = self.consortium.open_witnessed(note)
-        except ckpt.CheckpointError:
-            return None
-        return Anchor.of_opened(opened.checkpoint, note)
+    def _opened(self, note: str) -> Anchor | None:
+        opened = self.consortium.witnessed(note)
+        return None if opened is None else Anchor.of_opened(opened.checkpoint, note)
 
     def _org_of(self, pem: str) -> str:
         if pem not in self._orgs:
