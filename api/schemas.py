@@ -277,8 +277,12 @@ class ReferralListArgs(PageArgs):
     state = fields.String(validate=validate.OneOf(sorted(REFERRAL_STATES)))
 
 
-class RegistrationSearchArgs(PageArgs):
+class RegistrationSearchIn(PageArgs):
+    """A search's terms travel in the body: a URL is kept by browsers' histories and
+    proxies' logs, and these are names and birth dates."""
+
     q = fields.String(
+        required=True,
         validate=validate.Length(min=1, max=200),
         metadata={
             "description": "text a registration's attributes, pseudonymous ID or person ID "

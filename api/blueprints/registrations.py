@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, cast
 
+from flask import request
 from flask_smorest import Blueprint
 
 from api.auth import audit_pid, caller, gateway
-from api.blueprints.common import paged, protected
+from api.blueprints.common import F, paged, protected
 from api.schemas import (
     CorrectionIn,
     DocumentIn,
     DocumentOut,
     FromReferralIn,
     FromReferralOut,
+    PageArgs,
     RegistrationIn,
     RegistrationListOut,
     RegistrationOut,
-    RegistrationSearchArgs,
+    RegistrationSearchIn,
 )
+from ledger_gw.errors import MalformedError
 from ledger_gw.services import handover, registrations
 from ledger_gw.services.access import Action
 
@@ -30,19 +34,47 @@ blp = Blueprint(
 )
 
 
+def _no_terms_in_url(view: F) -> F:
+    """A search in the query string is refused before it is read, rather than run: the
+    client learns to move it to the body, and no answer rewards the leak."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if "q" in request.args:
+            raise MalformedError(
+                "search terms go in the body of POST /v1/registrations/search, never in a URL",
+                code="search_terms_in_url",
+                field="q",
+            )
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
 @blp.route("", methods=["GET"])
-@protected(blp, Action.REGISTRATIONS_READ, 422)
-@blp.arguments(RegistrationSearchArgs, location="query")
+@protected(blp, Action.REGISTRATIONS_READ, 400, 422)
+@_no_terms_in_url
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, RegistrationListOut)
-def search(args: dict[str, Any]) -> Any:
-    """This agency's own registrations, oldest first; with `q`, those it finds in their
-    attributes, pseudonymous ID or person ID. Never another agency's. A search reads at
-    most 5,000 registrations a page: a page may then hold fewer than `limit`, or none,
-    and `next` where the search goes on."""
-    page = registrations.search(
-        gateway(), caller(), args.get("q"), args.get("cursor"), args["limit"]
-    )
+def listing(args: dict[str, Any]) -> Any:
+    """This agency's own registrations, oldest first; never another agency's. A search
+    is `POST /v1/registrations/search`: `q` here is refused (400 `search_terms_in_url`)."""
+    page = registrations.search(gateway(), caller(), None, args.get("cursor"), args["limit"])
     return paged({"registrations": page.items, "next": page.next})
+
+
+@blp.route("/search", methods=["POST"])
+@protected(blp, Action.REGISTRATIONS_READ, 422)
+@blp.arguments(RegistrationSearchIn)
+@blp.response(200, RegistrationListOut)
+def search(body: dict[str, Any]) -> Any:
+    """This agency's own registrations, oldest first, that `q` finds in their attributes,
+    pseudonymous ID or person ID; never another agency's. The terms are in the body, so
+    that no URL (in a proxy's log, say) holds them. A search reads at most 5,000
+    registrations a page: a page may then hold fewer than `limit`, or none, and `next`
+    where the search goes on (send it back as `cursor`, with the same `q`)."""
+    page = registrations.search(gateway(), caller(), body["q"], body.get("cursor"), body["limit"])
+    return {"registrations": page.items, "next": page.next}
 
 
 @blp.route("", methods=["POST"])

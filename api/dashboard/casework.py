@@ -109,12 +109,18 @@ def dismiss_outbox_item(seq: int) -> Response:
     return redirect(url_for("dashboard.outbox_page"))
 
 
-@bp.route("/persons", methods=["GET"])
+@bp.route("/persons", methods=["GET", "POST"])
 @page(Action.REGISTRATIONS_READ)
 @expensive
 def search() -> str:
-    q = _arg("q")
-    found = registrations.search(gateway(), caller(), q, _arg("cursor"), PAGE_SIZE)
+    """The list, or with a POST a search: its terms, names and birth dates, come in the
+    form and never in the URL, which the browser's history keeps on a shared field
+    device. A `q` in the URL (an old bookmark) is not searched for."""
+    posted = request.method == "POST"
+    fields = request.form if posted else request.args
+    q = (fields.get("q", "").strip() or None) if posted else None
+    cursor = fields.get("cursor", "").strip() or None
+    found = registrations.search(gateway(), caller(), q, cursor, PAGE_SIZE)
     return render_template("search.html", q=q or "", people=found.items, next=found.next)
 
 

@@ -98,3 +98,23 @@ def test_the_receiver_accepts_a_referral_and_opens_her_page(
         assert height >= 600, (path, height)
         assert path.stat().st_size > 20_000, path  # a rendered page, not a blank one
         print(f"screenshot: {path}")
+
+
+def test_a_search_leaves_no_name_in_the_address_bar(browser: Any, site: Site) -> None:
+    """What the address bar shows, the browser's history keeps, on a device caseworkers
+    share: the name she was searched by must not be in it."""
+    from selenium.webdriver.common.by import By
+
+    registered = requests.post(
+        f"{site.url}/v1/registrations",
+        json={"attributes": {"given_name": "Zaynab", "family_name": "Qasim"}},
+        headers={"Authorization": f"Bearer {site.tokens['AGENCY-A']}"},
+        timeout=60,
+    )
+    assert registered.status_code == 201, registered.text
+    _login(browser, site, "AGENCY-A")
+    browser.get(f"{site.url}/dashboard/persons")
+    browser.find_element(By.ID, "q").send_keys("Qasim")
+    _submit(browser, "find")
+    assert "given name: Zaynab" in _text(browser)
+    assert browser.current_url == f"{site.url}/dashboard/persons"

@@ -57,9 +57,8 @@ def test_examples_errors_inbox_and_search_over_http(server: Server) -> None:
         json={"attributes": {"given_name": "Zaynab", "date_of_birth": "1979-05-05"}},
         timeout=10,
     ).json()
-    found = s.get(f"{server.url}/v1/registrations?q=zayn", headers=a, timeout=10).json()
+    search = f"{server.url}/v1/registrations/search"
+    found = s.post(search, headers=a, json={"q": "zayn"}, timeout=10).json()
     assert [r["person_id"] for r in found["registrations"]] == [person["person_id"]]
-    other = s.get(
-        f"{server.url}/v1/registrations?q=zayn", headers=server.headers(receiver), timeout=10
-    ).json()
-    assert other["registrations"] == []
+    other = s.post(search, headers=server.headers(receiver), json={"q": "zayn"}, timeout=10)
+    assert other.json()["registrations"] == []

@@ -46,6 +46,21 @@ def _all_pages(api: Api, org: str, url: str, key: str, role: str = "agency-write
         response = api.as_(org, role).get(link[1 : link.index(">")])
 
 
+def _searched(api: Api, org: str, q: str, limit: int, role: str = "agency-writer") -> list[Any]:
+    """Every page of a search, sending `next` back as `cursor` with the same terms; no
+    page names a URL to follow, since its terms would be in it."""
+    items: list[Any] = []
+    body: dict[str, Any] = {"q": q, "limit": limit}
+    while True:
+        response = api.as_(org, role).post("/v1/registrations/search", json=body)
+        assert response.status_code == 200, response.get_json()
+        assert "Link" not in response.headers
+        items += response.get_json()["registrations"]
+        if response.get_json()["next"] is None:
+            return items
+        body["cursor"] = response.get_json()["next"]
+
+
 def test_inbox_and_outbox_hold_only_the_agencys_own_referrals(api: Api) -> None:
     to_b = [referral_created(pid(), "AGENCY-B") for _ in range(3)]
     to_c = referral_created(pid(), "AGENCY-C")
@@ -124,8 +139,7 @@ def test_registrations_search_only_the_agencys_own_people(api: Api) -> None:
     assert {fatima_a.status_code, omar_a.status_code, fatima_b.status_code} == {201}
 
     def found(org: str, q: str) -> list[str]:
-        url = f"/v1/registrations?q={q}&limit=1"
-        return [r["person_id"] for r in _all_pages(api, org, url, "registrations")]
+        return [r["person_id"] for r in _searched(api, org, q, limit=1)]
 
     assert found("AGENCY-A", "fATiMa") == [fatima_a.get_json()["person_id"]]
     assert found("AGENCY-A", "hadd") == [omar_a.get_json()["person_id"]]
@@ -140,6 +154,44 @@ def test_registrations_search_only_the_agencys_own_people(api: Api) -> None:
     assert found("AGENCY-A", pid_a) == [fatima_a.get_json()["person_id"]]
     every = api.as_("AGENCY-A", "agency-reader").get("/v1/registrations").get_json()
     assert [r["attributes"] for r in every["registrations"]] == [FATIMA, OMAR]
+
+
+def test_search_terms_in_a_url_are_refused_and_not_searched(api: Api) -> None:
+    """A URL stays in browsers' histories and proxies' logs: names and birth dates typed
+    into a search must not travel in one. A client that still sends them there is told
+    so by a stable code, and gets no registration back."""
+    made = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": FATIMA})
+    assert made.status_code == 201
+    for url in (
+        "/v1/registrations?q=Fatima",
+        "/v1/registrations?q=",
+        "/v1/registrations?q=x&limit=5",
+    ):
+        refused = api.as_("AGENCY-A").get(url)
+        assert refused.status_code == 400
+        assert refused.headers["Content-Type"] == "application/problem+json"
+        body = refused.get_json()
+        assert (body["code"], body["field"]) == ("search_terms_in_url", "q")
+        assert "Fatima" not in refused.get_data(as_text=True)
+    listed = api.as_("AGENCY-A").get("/v1/registrations").get_json()["registrations"]
+    assert [r["person_id"] for r in listed] == [made.get_json()["person_id"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({}, "q"), ({"q": ""}, "q"), ({"q": "x" * 201}, "q"), ({"q": "a", "limit": 0}, "limit"),
+     ({"q": "a", "page": 2}, "page")],
+)  # fmt: skip
+def test_a_malformed_search_is_refused(api: Api, body: dict[str, Any], field: str) -> None:
+    refused = api.as_("AGENCY-A").post("/v1/registrations/search", json=body)
+    assert refused.status_code == 422
+    assert field in str(refused.get_json())
+
+
+def test_only_agencies_search(api: Api) -> None:
+    for org, role in (("DONOR-Y", "donor"), ("AUDITOR-X", "auditor"), ("AGENCY-A", "admin")):
+        searched = api.as_(org, role).post("/v1/registrations/search", json={"q": "a"})
+        assert searched.status_code == 403
 
 
 def test_a_search_page_reads_a_bounded_number_of_registrations(
@@ -159,11 +211,10 @@ def test_a_search_page_reads_a_bounded_number_of_registrations(
         assert made.status_code == 201
         ids.append(made.get_json()["person_id"])
     reader = api.as_("AGENCY-A", "agency-reader")
-    first = reader.get("/v1/registrations?q=person6&limit=5").get_json()
-    assert first["registrations"] == []  # three read, none of them her
-    assert first["next"] is not None
-    url = "/v1/registrations?q=person6&limit=5"
-    assert [r["person_id"] for r in _all_pages(api, "AGENCY-A", url, "registrations")] == [ids[6]]
+    first = reader.post("/v1/registrations/search", json={"q": "person6", "limit": 5})
+    assert first.get_json()["registrations"] == []  # three read, none of them her
+    assert first.get_json()["next"] is not None
+    assert [r["person_id"] for r in _searched(api, "AGENCY-A", "person6", 5)] == [ids[6]]
     assert len(reader.get("/v1/registrations?limit=5").get_json()["registrations"]) == 5
 
 

@@ -15,6 +15,7 @@ import pytest
 from api_helpers import Api, Tokens
 from flask.testing import FlaskClient
 
+from api.dashboard import casework as casework_pages
 from tests.support.events import (
     consent_granted,
     delivery,
@@ -283,8 +284,11 @@ def test_roles_without_an_inbox_are_refused(
     client: FlaskClient, tokens: Tokens, api: Api, inbox: dict[str, str], org: str, role: str
 ) -> None:
     csrf = _login(client, tokens[org, role])
-    for url in ("/dashboard/referrals", "/dashboard/persons?q=a"):
-        r = client.get(url)
+    for r in (
+        client.get("/dashboard/referrals"),
+        client.get("/dashboard/persons"),
+        client.post("/dashboard/persons", data={"csrf": csrf, "q": "a"}),
+    ):
         assert r.status_code == 403
         assert "<h1>403 Forbidden</h1>" in r.get_data(as_text=True)
     assert _answer(client, csrf, inbox["first"], "accept").status_code == 403
@@ -363,21 +367,62 @@ def test_the_agency_sees_all_of_its_own_records(
     assert "<caption>Her open entitlements you may see (1 shown)</caption>" in page
 
 
+def _search(client: FlaskClient, q: str, cursor: str | None = None) -> Any:
+    data = {"csrf": _csrf(client), "q": q} | ({"cursor": cursor} if cursor else {})
+    return client.post("/dashboard/persons", data=data)
+
+
 def test_search_finds_only_the_agencys_own_registrations(
     client: FlaskClient, tokens: Tokens, fatima: dict[str, str]
 ) -> None:
     _login(client, tokens["AGENCY-A", "agency-writer"])
-    page = _text(client.get("/dashboard/persons?q=hassan"))
+    page = _text(_search(client, "hassan"))
     assert "given name: Fatima" in page
     assert f'href="/dashboard/persons/{fatima["pid"]}"' in page
     assert "(1 shown)" in page
-    assert "(0 shown)" in _text(client.get("/dashboard/persons?q=nobody-here"))
+    assert "(0 shown)" in _text(_search(client, "nobody-here"))
     client.post("/dashboard/logout", data={"csrf": _csrf(client)})
 
     _login(client, tokens["AGENCY-B", "agency-writer"])
-    page = _text(client.get("/dashboard/persons?q=hassan"))
+    page = _text(_search(client, "hassan"))
     assert "Fatima" not in page
     assert "No registration matches." in page
+
+
+def test_search_terms_never_travel_in_a_url(
+    client: FlaskClient, tokens: Tokens, api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser keeps every URL in its history, on field devices caseworkers share: the
+    search form posts its terms, its next page posts them again, and a URL's `q` (an
+    old bookmark, a link) is not searched for."""
+    for i in range(3):
+        person = {"given_name": f"Amal{i}", "family_name": "Haddad"}
+        assert (
+            api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": person}).status_code
+            == 201
+        )
+    monkeypatch.setattr(casework_pages, "PAGE_SIZE", 2)
+    _login(client, tokens["AGENCY-A", "agency-writer"])
+    form = client.get("/dashboard/persons").get_data(as_text=True)
+    assert re.search(r'<form class="inline" method="post" action="/dashboard/persons"', form)
+
+    first = _search(client, "haddad")
+    assert first.status_code == 200
+    raw = first.get_data(as_text=True)
+    assert "haddad" not in "".join(re.findall(r'(?:href|action)="([^"]*)"', raw)).lower()
+    cursor = re.search(r'name="cursor" value="([^"]+)"', raw)
+    assert cursor is not None
+    assert 'name="q" value="haddad"' in raw
+    second = _text(_search(client, "haddad", html.unescape(cursor.group(1))))
+    assert "Amal2" in second
+    assert "Amal0" not in second
+
+    bookmarked = _text(client.get("/dashboard/persons?q=nobody-at-all"))
+    assert "All registrations" in bookmarked
+    assert "nobody-at-all" not in bookmarked
+    refused = client.post("/dashboard/persons", data={"q": "haddad"})  # no CSRF token
+    assert refused.status_code == 400
+    assert "Amal" not in _text(refused)
 
 
 def test_search_and_person_pages_escape_what_they_show(
@@ -389,10 +434,10 @@ def test_search_and_person_pages_escape_what_they_show(
         == 201
     )
     _login(client, tokens["AGENCY-A", "agency-writer"])
-    raw = client.get("/dashboard/persons?q=script").get_data(as_text=True)
+    raw = _search(client, "script").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in raw
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in raw
-    raw = client.get("/dashboard/persons?q=%3Cb%3E").get_data(as_text=True)
+    raw = _search(client, "<b>").get_data(as_text=True)
     assert "<b>" not in raw.split("<main>")[1]
 
 
