@@ -84,6 +84,7 @@ from pathlib import Path
 from sqlalchemy import exc as sql_errors
 from sqlalchemy.engine import make_url
 
+from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
 from ledger_gw.embedded.database import make_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
@@ -516,15 +517,19 @@ def open_log(
     reader: str | None = None,
     cosigning: bool = False,
     log_url: str | None = None,
+    pinned: Consortium | None = None,
 ) -> Iterator[tuple[Workspace, VerifiableLog]]:
     """A workspace and its ledger's verifiable log, closed on the way out: read-only
     unless ``cosigning`` (the embedded log then asks the witnesses and stores their
     cosignatures).
     On Fabric the workspace is the one the network's profile names, and the log reads
     through ``reader``'s peer (default: the consortium's first auditor); on a log node
-    (``log_url``) as ``reader``, the member whose keys the directory holds."""
+    (``log_url``) as ``reader``, the member whose keys the directory holds.
+    With ``pinned``, the log is checked against that consortium file (its log key,
+    origin, witnesses and members), not the directory's: a verifier's trust roots are
+    its own."""
     if backend == "remote":
-        ws = Workspace.load(directory)
+        ws = _pinned(Workspace.load(directory), pinned)
         org = reader or _sole_member(directory)
         config = GatewayConfig(directory=directory, backend="remote", log_url=log_url, orgs=(org,))
         remote = remote_ledger(ws, config, org, ws.signer(org))
@@ -536,6 +541,11 @@ def open_log(
     if backend == "fabric":
         ledger, ws = fabric_ledger(profile)
         try:
+            if pinned is not None and pinned.to_dict() != ws.consortium.to_dict():
+                raise ConfigError(
+                    "on Fabric the log is read under the network profile's consortium: "
+                    "the pinned file differs from it"
+                )
             if reader is None:
                 orgs = ws.consortium.organisations.items()
                 auditors = [o for o, m in orgs if m.role == "auditor"]
@@ -546,7 +556,7 @@ def open_log(
         finally:
             ledger.close()
         return
-    ws = Workspace.load(directory)
+    ws = _pinned(Workspace.load(directory), pinned)
     if cosigning:
         ledger = embedded_ledger(ws, ledger_url)
         try:
@@ -559,6 +569,10 @@ def open_log(
         yield ws, EmbeddedLog(log, ws.consortium)
     finally:
         log.engine.dispose()
+
+
+def _pinned(ws: Workspace, pinned: Consortium | None) -> Workspace:
+    return ws if pinned is None else replace(ws, consortium=pinned)
 
 
 def _sole_member(directory: Path) -> str:

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from ledger_gw.errors import LedgerError
+from ledger_gw.errors import ConflictError, LedgerError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
+from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.transaction import SignedTransaction
 
 
@@ -112,6 +113,26 @@ class Anchor:
         """The anchor at ``note``, whose signatures the caller has checked already."""
         root = base64.b64encode(cp.root_hash).decode()
         return cls(cp.size, {"origin": cp.origin, "tree_size": cp.size, "root": root}, note)
+
+    def check_within(
+        self, witnessed: Anchor | None, consistency: Callable[[int, int], Sequence[bytes]]
+    ) -> None:
+        """That this checkpoint's tree is a prefix of ``witnessed``'s, by a consistency
+        proof: the log's key alone signs any history, the witnesses only one. Raises
+        ConflictError (``not_yet_witnessed``) when ``witnessed`` does not reach it yet
+        (or is None: no checkpoint met the quorum), ProofError when it is of another
+        history."""
+        if witnessed is None or self.size > witnessed.size:
+            raise ConflictError(
+                f"no checkpoint the witness quorum cosigned covers size {self.size} yet",
+                code="not_yet_witnessed",
+            )
+        root, mine = (base64.b64decode(a.summary["root"]) for a in (witnessed, self))
+        if 0 < self.size < witnessed.size:
+            proof = consistency(self.size, witnessed.size)
+            verify_consistency(self.size, witnessed.size, proof, mine, root)
+        elif self.size == witnessed.size and mine != root:
+            raise ProofError("two roots for one size")
 
 
 def anchor_size(summary: dict[str, Any]) -> int:

@@ -139,7 +139,17 @@ def _parse(data: bytes) -> dict[str, Any]:
         raise ValueError(f"malformed proposal: {exc}") from exc
     if canonical != data:
         raise ValueError("malformed proposal: not in canonical form")
+    check_nonce(p["nonce"])
     return p
+
+
+def check_nonce(nonce: str) -> None:
+    """The nonce in its one base64 spelling: a decoder ignores a final character's
+    unused bits, so a second spelling of the same bytes would give a second signed
+    transaction the first one's ID (and the ledger would answer it as a retry)."""
+    raw = base64.b64decode(nonce, validate=True)
+    if not raw or base64.b64encode(raw).decode() != nonce:
+        raise ValueError("malformed proposal: the nonce is not in canonical base64")
 
 
 @dataclass(frozen=True)
@@ -182,7 +192,7 @@ class SignedTransaction:
                 function=str(p["function"]),
                 args=tuple(p["args"]),
             )
-            base64.b64decode(proposal.nonce, validate=True)
+            check_nonce(proposal.nonce)
             proposal.time  # checked here, and kept for the signature's checks  # noqa: B018
             proposal.payload  # canonical JSON, or TypeError (a float)  # noqa: B018
             return cls(proposal, base64.b64decode(data["signature"], validate=True))

@@ -345,9 +345,9 @@ def report_verify(
 ) -> None:
     """Check a signed JSON report's signature against the consortium you pin and
     recompute its figures from the ledger."""
-    with source.open() as (ws, log):
-        pinned = Consortium.load(consortium) if consortium else ws.consortium
-        org = reports.verify(_report_file(path), pinned, log)
+    pinned = Consortium.load(consortium) if consortium else None
+    with source.open(pinned=pinned) as (ws, log):
+        org = reports.verify(_report_file(path), pinned or ws.consortium, log)
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")
 
 

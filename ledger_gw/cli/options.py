@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from ledger_gw.bootstrap import open_log
+from ledger_gw.consortium import Consortium
 from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.workspace import Workspace
 
@@ -50,7 +51,9 @@ class LogChoice:
     reader: str | None
     log_url: str | None = None
 
-    def open(self, *, cosigning: bool = False) -> AbstractContextManager[LogAndWorkspace]:
+    def open(
+        self, *, cosigning: bool = False, pinned: Consortium | None = None
+    ) -> AbstractContextManager[LogAndWorkspace]:
         return open_log(
             self.directory,
             self.ledger_url,
@@ -59,6 +62,7 @@ class LogChoice:
             reader=self.reader,
             cosigning=cosigning,
             log_url=self.log_url,
+            pinned=pinned,
         )
 
 

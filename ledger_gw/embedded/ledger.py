@@ -37,6 +37,7 @@ from ledger_gw.embedded.walcopy import WalCopier
 from ledger_gw.embedded.witnessing import Cosigner, Endpoint, Witnessing
 from ledger_gw.errors import (
     AuthenticationError,
+    ConflictError,
     LedgerError,
     RejectedError,
     UnavailableError,
@@ -48,7 +49,7 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange
 from ledger_gw.sqlite import file_gone
-from ledger_gw.transaction import SignedTransaction, certificate_ref
+from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref
 
 MAX_SKEW = dt.timedelta(minutes=10)
 MAX_BATCH = 1000  # transactions per database transaction
@@ -80,6 +81,14 @@ class Verdict:
         """Decoded in the caller's thread: the writer's time is the ledger's throughput."""
         result = None if self.result is None else orjson.loads(self.result)
         return Outcome(self.tx.tx_id, result, self.error, self.position)
+
+
+def _same(kept: bytes | Proposal, proposal: Proposal) -> bool:
+    """Whether a retry carries the proposal logged (bytes, as its entry holds it) or
+    appended earlier in its batch under its transaction ID."""
+    if isinstance(kept, Proposal):
+        return kept.payload == proposal.payload
+    return kept == proposal.logged
 
 
 def _gone(conn: Connection) -> bool:
@@ -338,14 +347,22 @@ class EmbeddedLedger:
         head = view.head([p.tx.tx_id for p in batch], first)
         tree = self._load_range(conn, head.size)
         start = tree.size
-        seen = {
-            tx_id: (seq, Entry.from_bytes(entry).result) for tx_id, seq, entry in head.committed
-        }
+        seen: dict[str, tuple[int, Any, bytes | Proposal]] = {}
+        for tx_id, seq, entry in head.committed:
+            earlier = Entry.from_bytes(entry)
+            seen[tx_id] = (seq, earlier.result, earlier.proposal)
         rows = Rows()
         for p in batch:
             tx_id = p.tx.tx_id
             if tx_id in seen:  # a retried transport: the same signed transaction again
-                p.position, p.result = seen[tx_id]
+                p.position, p.result, kept = seen[tx_id]
+                if not _same(kept, p.tx.proposal):
+                    p.position, p.result = None, None
+                    p.error = ConflictError(
+                        "another proposal was logged under this transaction ID: "
+                        "a nonce is never used twice",
+                        code="transaction_id_reused",
+                    )
                 continue
             assert p.identity is not None
             run = execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
@@ -375,7 +392,7 @@ class EmbeddedLedger:
                 rows.certificates[ref] = proposal.creator
             view.apply(run.writes)
             p.position = position
-            seen[tx_id] = (position, run.result)
+            seen[tx_id] = (position, run.result, proposal)
         if not rows.log:
             return ()
         # Every acknowledged transaction is covered by a signed checkpoint at once.

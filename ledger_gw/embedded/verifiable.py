@@ -70,14 +70,32 @@ class EmbeddedLog:
 
         The latest (``size`` None) is the latest that meets the consortium's witness
         quorum, which is what a verifier demands by default: bundles, chain verdicts
-        and reports anchor there. Before any checkpoint meets it, the latest one.
+        and reports anchor there. Before any checkpoint meets it, the latest one. At
+        ``size``, once one meets it, only as a prefix of that one: whoever holds the
+        database and the log's key can sign a checkpoint of any history, and a report
+        or bundle anchored there must be of the one the witnesses saw.
         """
-        if size is None and self.consortium.witness_quorum:
-            return self._witnessed()
+        if not self.consortium.witness_quorum:
+            return self._signed(size)
+        witnessed = self._witnessed()
+        if size is None:
+            return witnessed or self._signed(None)
+        earlier = self._signed(size)
+        try:
+            earlier.check_within(witnessed, self.reader.consistency_proof)
+        except ProofError as exc:
+            raise IntegrityError(
+                f"the log's checkpoint of size {size} is not of the history the "
+                f"witnesses cosigned: {exc}",
+                code="log_forked",
+            ) from None
+        return earlier
+
+    def _signed(self, size: int | None) -> Anchor:
         note = self.reader.checkpoint(size)
         return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
 
-    def _witnessed(self) -> Anchor:
+    def _witnessed(self) -> Anchor | None:
         """The later of the checkpoint recorded as the latest witnessed (when it meets
         this consortium's quorum) and the latest this process found meeting it among
         those stored. Those are read only beyond what was read before: while the
@@ -95,10 +113,7 @@ class EmbeddedLog:
                     break
             if self._found is not None and (best is None or self._found.size > best.size):
                 best = self._found
-        if best is not None:
-            return best
-        note = self.reader.checkpoint(None)
-        return Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
+        return best
 
     def _opened(self, note: str) -> Anchor | None:
         opened = self.consortium.witnessed(note)

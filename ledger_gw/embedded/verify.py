@@ -228,6 +228,26 @@ def _held(stored: Connection, sizes: set[int]) -> set[int]:
     return {int(s) for s in found.scalars()}
 
 
+def _snapshot(engine: Engine) -> Engine:
+    """Reads that all see one committed state. SQLite's read transaction is one already;
+    PostgreSQL's default (read committed) would show verify an append that commits
+    halfway through, and call an honest, live ledger broken."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+def _check_rows(stored: Connection, size: int) -> None:
+    """Exactly the positions 0 to size - 1: the size is the highest position's, so a
+    row below 0 would otherwise stand in the log unread (and answer for its ID)."""
+    count, lowest = stored.execute(select(func.count(), func.min(log.c.seq))).one()
+    if count != size or (size and lowest != 0):
+        raise IntegrityError(
+            f"the log holds {count} rows from position {lowest}, not positions 0 to {size - 1}",
+            code="log_rows_forged",
+        )
+
+
 def _check_coverage(stored: Connection, size: int) -> None:
     if size and not _held(stored, {size}):
         below = select(func.max(checkpoints.c.size)).where(checkpoints.c.size < size)
@@ -295,7 +315,7 @@ def verify_ledger(
     checker: Checker | None = None
     try:
         with (
-            source.execution_options(**{READ_ONLY: True}).begin() as stored,
+            _snapshot(source).begin() as stored,
             replay.scratch.engine.connect() as replayed,
         ):
             replayed.begin()
@@ -316,6 +336,7 @@ def verify_ledger(
                 tell(ENTRIES, min(start + chunk, size), size)
             if replay.tree.size != size:
                 raise _fail(replay.tree.size, "the log has a gap")
+            _check_rows(stored, size)
             _check_witnessed(witness_cps, replay.roots, _held(stored, witness_sizes))
             _check_coverage(stored, size)
             if replay.signers != set(certificates):
@@ -338,10 +359,10 @@ def verify_ledger(
     return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
 
 
-def _batch(stored: Connection, start: int, chunk: int) -> list[_Row]:
+def _batch(stored: Connection, start: int, end: int) -> list[_Row]:
     rows = stored.execute(
         select(log.c.seq, log.c.entry, log.c.tx_id, log.c.timestamp)
-        .where(log.c.seq >= start, log.c.seq < start + chunk)
+        .where(log.c.seq >= start, log.c.seq < end)
         .order_by(log.c.seq)
     )
     return [(int(p), bytes(d), _hex(tx_id), ts) for p, d, tx_id, ts in rows]
@@ -362,7 +383,7 @@ def _chunks(stored: Connection, size: int, chunk: int) -> Iterator[_Chunk]:
         end = min(start + chunk, size)
         yield (
             start,
-            _batch(stored, start, chunk),
+            _batch(stored, start, end),
             _notes(stored, (checkpoints.c.size > start) & (checkpoints.c.size <= end)),
         )
     yield size, [], _notes(stored, (checkpoints.c.size <= 0) | (checkpoints.c.size > size))

@@ -39,7 +39,6 @@ from ledger_gw.log.merkle import (
     CompactRange,
     ProofError,
     leaf_hash,
-    verify_consistency,
     verify_inclusion,
 )
 from ledger_gw.remote.answers import ProvenAnswers
@@ -261,21 +260,8 @@ class RemoteLog:
             return self._witnessed()
         note = str(self.node.get("/v1/node/checkpoint", size=size)["note"])
         earlier = Anchor.of_note(note, self.consortium.log_vkey, self.consortium.origin)
-        latest = self._witnessed()
-        if earlier.size > latest.size:
-            raise ConflictError(
-                f"no checkpoint the witness quorum cosigned covers size {earlier.size} yet",
-                code="not_yet_witnessed",
-            )
-        root, root0 = (base64.b64decode(a.summary["root"]) for a in (latest, earlier))
         try:
-            if 0 < earlier.size < latest.size:
-                proof = self.node.get(
-                    "/v1/node/consistency", size1=earlier.size, size2=latest.size
-                )["proof"]
-                verify_consistency(earlier.size, latest.size, _b64d(proof), root0, root)
-            elif earlier.size == latest.size and root0 != root:
-                raise ProofError("two roots for one size")
+            earlier.check_within(self._witnessed(), self._consistency)
         except ProofError as exc:
             raise IntegrityError(
                 f"the node's checkpoint of size {earlier.size} is not of the history the "
@@ -283,6 +269,10 @@ class RemoteLog:
                 code="log_node_entries_forged",
             ) from None
         return earlier
+
+    def _consistency(self, size1: int, size2: int) -> list[bytes]:
+        answer = self.node.get("/v1/node/consistency", size1=size1, size2=size2)
+        return _b64d(answer["proof"])
 
     def _witnessed(self) -> Anchor:
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])

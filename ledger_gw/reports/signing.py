@@ -16,7 +16,7 @@ from typing import Any
 
 from chaincode.canonical import canonical_json
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import IntegrityError, NotFoundError
+from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import VerifiableLog, anchor_size
 from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
@@ -71,9 +71,9 @@ def verify_report(
         if at.summary != anchor:
             raise ReportError("the ledger's root at the anchored size differs from the report's")
         again = compute_report(log.records(at), anchor=at.summary, query=ReportQuery(**q))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a year past 9999
         raise ReportError(f"the report's anchor or query is malformed: {exc}") from exc
-    except (IntegrityError, NotFoundError) as exc:
+    except (IntegrityError, NotFoundError, ConflictError) as exc:  # not yet witnessed
         raise ReportError(f"cannot recompute the report from this ledger: {exc}") from exc
     unsigned = {k: v for k, v in report.items() if k != "signature"}
     if canonical_json(again) != canonical_json(unsigned):

@@ -417,3 +417,25 @@ def test_appending_looks_rows_up_by_index_however_small_the_tables(
     assert (head.size, len(head.committed), len(head.values)) == (3, 3, len(keys))
     assert [name for name, _ in before] == ["log", "nodes", "state"]
     assert after == before  # not one table scanned
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_append_while_verify_reads_is_not_taken_for_tampering(
+    workspace: Workspace, pg_ledger: EmbeddedLedger, workers: int
+) -> None:
+    """A live ledger is verified as it stood when verify began: an honest append that
+    commits halfway through is not seen, so neither a gap nor an extra entry."""
+    client = OrgClient(pg_ledger, workspace.signer("AGENCY-A"))
+    client.submit_many([ev.independent(i) for i in range(9)])
+    appended: list[int] = []
+
+    def append_once(step: str, done: int, total: int) -> None:
+        if not appended:
+            appended.append(client.submit_many([ev.independent(99)])[0].position or 0)
+
+    report = verify_ledger(
+        pg_ledger.engine, workspace.consortium, append_once, workers=workers, chunk=4
+    )
+    assert appended == [9]
+    assert report.size == 9
+    assert verify_ledger(pg_ledger.engine, workspace.consortium).size == 10

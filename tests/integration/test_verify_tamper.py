@@ -164,6 +164,17 @@ def test_deleted_last_entry(workspace: Workspace, copy: Path, db: sqlite3.Connec
     _fails_at(workspace, copy, None)
 
 
+def test_a_row_below_position_0(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
+    """The log's size is its highest position's: a row written below 0 (a copy of an
+    entry under another ID, say) is in no chunk a verifier reads, and would answer a
+    retry of that ID from the log."""
+    db.execute(
+        "INSERT INTO log (seq, tx_id, timestamp, entry) "
+        "SELECT -1, randomblob(32), timestamp, entry FROM log WHERE seq = 3"
+    )
+    assert _fails_at(workspace, copy, None).code == "log_rows_forged"
+
+
 def test_deleted_middle_entry(workspace: Workspace, copy: Path, db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM log WHERE seq = 10")
     _fails_at(workspace, copy, 10)
