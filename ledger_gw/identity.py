@@ -342,9 +342,14 @@ class Authenticator:
         verify_low_s(known.public_key, signature, payload)
         return known.identity
 
-    def identify(self, pem: str, at: dt.datetime) -> Identity:
-        """The certificate's identity at `at`, for a signature its caller knows is valid."""
-        return self._certificate(pem, at).identity
+    def identify(
+        self, pem: str, at: dt.datetime, *, signed_at: dt.datetime | None = None
+    ) -> Identity:
+        """The certificate's identity at `at`, for a signature its caller knows is valid;
+        with ``signed_at``, the signing key's period is judged then, its certificate's
+        validity still at ``at``."""
+        known = self._certificate(pem, at, signed_at)
+        return known.identity
 
     def not_retired(self, pem: str, at: dt.datetime) -> None:
         """Refuse a signing certificate rotated out by ``at`` (a ledger's present), whatever
@@ -374,13 +379,15 @@ class Authenticator:
             known = self._known[pem] = self._check_certificate(pem)
         return known
 
-    def _certificate(self, pem: str, at: dt.datetime) -> _Known:
+    def _certificate(
+        self, pem: str, at: dt.datetime, signed_at: dt.datetime | None = None
+    ) -> _Known:
         known = self._lookup(pem)
         if not known.not_before <= at <= known.not_after:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
             )
-        check_key_period(known.identity.org_id, known.periods, at)
+        check_key_period(known.identity.org_id, known.periods, signed_at or at)
         return known
 
 

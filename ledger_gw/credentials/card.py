@@ -53,7 +53,7 @@ def qr_code(credential: Credential) -> segno.QRCode:
 
 def _lines(verified: Verified) -> list[str]:
     return [
-        "Entitlement credential",
+        f"{verified.kind.capitalize()} credential",
         f"Issued by {verified.issuer}",
         f"ID {verified.pid}",
         *(f"{name.replace('_', ' ')}: {value}" for name, value in verified.disclosed.items()),

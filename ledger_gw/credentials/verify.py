@@ -57,11 +57,13 @@ from ledger_gw.identity import cert_pem, load_certificate
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.tlog_proof import TlogProof, TlogProofError
 
+CLOCK_SKEW = dt.timedelta(minutes=10)  # a verifier's clock may run behind its issuer's
 _CERTIFICATE_CODES = {
     "unknown_organisation": "credential_foreign_consortium",
     "untrusted_certificate": "credential_foreign_consortium",
     "wrong_role": "credential_wrong_issuer",
     "expired_certificate": "credential_expired",
+    "retired_certificate": "credential_issuer_key_retired",
 }
 
 
@@ -110,6 +112,26 @@ def _b64url_json(part: str, what: str) -> dict[str, Any]:
     return value
 
 
+def _issued(payload: dict[str, Any], now: dt.datetime) -> dt.datetime:
+    """When the credential says it was issued (the signature, checked next, vouches for
+    it), never later than ``now``: the issuer's key must have been its signing key then.
+    A card issued before a routine rotation stays valid; one a stolen key dates back
+    before its rotation is the online check's to catch, as with any offline signature."""
+    iat = payload.get("iat")
+    if isinstance(iat, bool) or not isinstance(iat, int):
+        raise malformed("the credential has no issue time (iat)")
+    try:
+        issued = dt.datetime.fromtimestamp(iat, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise malformed("the credential's issue time (iat) is no time") from None
+    if issued > now + CLOCK_SKEW:
+        raise CredentialError(
+            f"the credential says it was issued on {issued:%Y-%m-%d}, after now",
+            code="credential_not_yet_valid",
+        )
+    return min(issued, now)
+
+
 def _signer(
     header: dict[str, Any], payload: dict[str, Any], consortium: Consortium, now: dt.datetime
 ) -> JWK:
@@ -119,7 +141,7 @@ def _signer(
         raise malformed("the credential must carry its signing certificate (x5c)")
     pem = _certificate_pem(chain[0])
     try:
-        identity = consortium.authenticator().identify(pem, now)
+        identity = consortium.authenticator().identify(pem, now, signed_at=_issued(payload, now))
     except AuthenticationError as exc:
         code = _CERTIFICATE_CODES.get(exc.code, "credential_malformed")
         raise CredentialError(f"the issuer's certificate: {exc}", code=code) from None

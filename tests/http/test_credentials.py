@@ -19,6 +19,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.credentials.issue import HIDDEN_END_LIFETIME
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import CredentialError, ForbiddenError, LedgerError, NotFoundError
+from ledger_gw.identity import cert_pem, issue_member, load_signing_key
 from ledger_gw.services import credentials
 from ledger_gw.services.access import Caller, authenticate, issue_token
 from ledger_gw.services.gateway import Gateway
@@ -352,3 +353,37 @@ def test_not_an_entitlement(gateway: Gateway) -> None:
     with pytest.raises(LedgerError) as caught:
         credentials.issue(gateway, agency, consent["event_id"], PURPOSE, [])
     assert caught.value.code == "not_an_entitlement"
+
+
+def test_a_key_rotation_keeps_the_cards_issued_before_it(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    """People carry their cards for months and cannot all be reached again: a routine
+    rotation of the issuer's key leaves what it signed before valid. What the retired
+    key signs after it, or says it signs in the future, is refused by its own code."""
+    _, text = issued
+    issued_at = dt.datetime.fromtimestamp(_payload(text)["iat"], dt.UTC)
+    ws = gateway.workspace
+    org = ws.consortium.organisation("AGENCY-A")
+    ca_key = load_signing_key(ws.root / "orgs" / "AGENCY-A" / "ca.key")
+    _, new_cert = issue_member(ca_key, org.ca_cert, "AGENCY-A", org.role, "gateway.agency-a")
+    rotation = issued_at + dt.timedelta(seconds=1)
+    rotated = ws.consortium.with_rotated_key("AGENCY-A", cert_pem(new_cert), rotation)
+    later = rotation + dt.timedelta(days=2)
+    assert credentials.verify_offline(text.encode(), rotated, now=later).issuer == "AGENCY-A"
+
+    jwt, disclosures, proof = forge.split(text)
+    old_key = ws.signer("AGENCY-A")
+    after = forge.resign(jwt, old_key, iat=int((rotation + dt.timedelta(hours=1)).timestamp()))
+    assert refused(forge.join(after, disclosures, proof), rotated, now=later) == (
+        "credential_issuer_key_retired"
+    )
+    ahead = forge.resign(jwt, old_key, iat=int((later + dt.timedelta(hours=1)).timestamp()))
+    assert refused(forge.join(ahead, disclosures, proof), rotated, now=later) == (
+        "credential_not_yet_valid"
+    )
+    for iat in ("yesterday", 10**20, True):
+        bad = forge.resign(jwt, old_key, iat=iat)
+        assert refused(forge.join(bad, disclosures, proof), rotated, now=later) == (
+            "credential_malformed"
+        )

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from api_helpers import Api
 
+from ledger_gw.credentials import card
 from ledger_gw.errors import CredentialError, ForbiddenError, NotFoundError, ValidationError
 from ledger_gw.services import credentials, registrations
 from ledger_gw.services.access import Caller, authenticate, issue_token
@@ -76,6 +77,7 @@ def test_round_trip_states_the_agency_and_date_and_nothing_personal(gateway: Gat
     assert by_event.verified.disclosed == {}
     assert by_event.verified.binding.tx_id == result["event"]["tx_id"]
     assert "registered_on" not in forge.disclosed(by_event.credential.text())
+    assert card._lines(by_event.verified)[0] == "Registration credential"  # its card's title
 
 
 def test_only_the_agency_that_registered_her_and_recorded_the_consent(gateway: Gateway) -> None:
