@@ -337,18 +337,30 @@ def report_accountability(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="The consortium file you trust (default: the one in --dir); never the report's.",
 )
+@click.option(
+    "--donor",
+    is_flag=True,
+    help="Also require a donor release: a calendar month on its lattice, at the consortium's k.",
+)
 @log_options
 def report_verify(
     source: LogChoice,
     path: Path,
     consortium: Path | None,
+    donor: bool,
 ) -> None:
     """Check a signed JSON report's signature against the consortium you pin and
-    recompute its figures from the ledger."""
+    recompute its figures from the ledger; say whether it is a donor release."""
     pinned = Consortium.load(consortium) if consortium else None
+    report = _report_file(path)
     with source.open(pinned=pinned) as (ws, log):
-        org = reports.verify(_report_file(path), pinned or ws.consortium, log)
-    click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger")
+        org = reports.verify(report, pinned or ws.consortium, log, donor=donor)
+    release = (
+        "a donor release"
+        if reports.is_donor_release(report)
+        else "NOT a donor release (not a month on its lattice at the consortium's k)"
+    )
+    click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger; {release}")
 
 
 def _report_file(path: Path) -> dict[str, Any]:

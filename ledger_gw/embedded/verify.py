@@ -19,6 +19,7 @@ must hash to its root at its size, and must still hold that checkpoint.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
+from ledger_gw.embedded.ledger import MAX_SKEW
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
@@ -76,6 +78,7 @@ class _Replay:
         self.checkpoint_sizes: set[int] = set()  # where the chunk being replayed needs roots
         self.roots: dict[int, bytes] = {}  # recomputed roots at those sizes, until judged
         self.signers: set[str] = set()  # references the entries replayed so far name
+        self.latest: dt.datetime | None = None  # the latest time an entry so far states
 
     def close(self) -> None:
         self.scratch.close()
@@ -96,6 +99,7 @@ class _Replay:
             self.signers.add(logged.creator)
             if (tx_id, timestamp) != (logged.tx_id, logged.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
+            self._in_time(position, logged.time)
             stub, replayed = self._execute(position, view, logged, checks.unsigned.get(offset))
             if replayed != logged.result:
                 raise _fail(position, "replayed result differs from the logged result")
@@ -114,6 +118,20 @@ class _Replay:
         except Exception as exc:  # a repeated transaction ID
             raise _fail(batch[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
+
+    def _in_time(self, position: int, at: dt.datetime) -> None:
+        """A ledger takes each transaction within MAX_SKEW of its own clock, so an entry
+        never states a time more than twice that before one logged earlier. The times a
+        signing key's period is judged by are then pinned to the log's order: an entry
+        that a retired key dates back before its rotation, appended after entries that
+        came later, fails here, however valid its signature."""
+        if self.latest is not None and at < self.latest - 2 * MAX_SKEW:
+            raise _fail(
+                position,
+                f"the entry is dated {at:%Y-%m-%dT%H:%M:%SZ}, over {2 * MAX_SKEW} before one "
+                f"logged earlier ({self.latest:%Y-%m-%dT%H:%M:%SZ}): no ledger took it then",
+            )
+        self.latest = at if self.latest is None else max(self.latest, at)
 
     def _execute(
         self, position: int, view: StateView, logged: Logged, unsigned: str | None

@@ -20,6 +20,7 @@ from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import VerifiableLog, anchor_size
 from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
+from ledger_gw.reports.release import DONOR_K
 
 ALGORITHM = "ECDSA-P256-SHA256"
 
@@ -45,9 +46,14 @@ def verify_report(
     report: dict[str, Any],
     consortium: Consortium,
     log: VerifiableLog | None = None,
+    *,
+    donor: bool = False,
 ) -> str:
     """Check signature and (with ``log``) the figures; returns the signing org.
 
+    ``donor``: the report must also be a donor release (a calendar month on its
+    lattice, at the consortium's k): a member's own report at a lower k, or off the
+    lattice, is signed and true, and still no figure to hand a donor.
     Raises ReportError (or AuthenticationError for the certificate) on any mismatch.
     """
     sig = report.get("signature") if isinstance(report, dict) else None
@@ -63,6 +69,11 @@ def verify_report(
     )
     if identity.org_id != sig.get("org"):
         raise ReportError(f"signed by {identity.org_id}, not {sig.get('org')}")
+    if donor and not is_donor_release(report):
+        raise ReportError(
+            f"not a donor release: donors' figures are a calendar month on its lattice at "
+            f"k={DONOR_K}, this report's query is {report.get('query')}"
+        )
     if log is None:
         return identity.org_id
     try:
@@ -80,3 +91,14 @@ def verify_report(
         differing = sorted(k for k in again if again[k] != unsigned.get(k))
         raise ReportError(f"recomputed figures differ from the report's: {', '.join(differing)}")
     return identity.org_id
+
+
+def is_donor_release(report: dict[str, Any]) -> bool:
+    """Whether the report's query is the one the donor release policy allows."""
+    query = report.get("query")
+    return (
+        isinstance(query, dict)
+        and query.get("on_lattice") is True
+        and query.get("k") == DONOR_K
+        and type(query.get("k")) is int
+    )

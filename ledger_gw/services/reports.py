@@ -63,6 +63,7 @@ from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part 
 from ledger_gw.reports.aggregates import Aggregates
 from ledger_gw.reports.iati import to_iati
 from ledger_gw.reports.release import DONOR_K, GRACE
+from ledger_gw.reports.signing import is_donor_release as is_donor_release  # part of this API
 from ledger_gw.reports.signing import sign_report, verify_report
 from ledger_gw.reports.suppression import DEFAULT_K as DEFAULT_K  # part of this API
 from ledger_gw.services.access import Caller, Role, report_org
@@ -210,10 +211,13 @@ def sign(report: dict[str, Any], signer: Signer) -> dict[str, Any]:
     return sign_report(report, signer)
 
 
-def verify(report: dict[str, Any], consortium: Consortium, log: VerifiableLog) -> str:
+def verify(
+    report: dict[str, Any], consortium: Consortium, log: VerifiableLog, *, donor: bool = False
+) -> str:
     """The organisation whose signature the report carries, once its figures are
-    recomputed from ``log``; ReportError otherwise."""
-    return verify_report(report, consortium, log)
+    recomputed from ``log`` (and, with ``donor``, it is a donor release); ReportError
+    otherwise."""
+    return verify_report(report, consortium, log, donor=donor)
 
 
 def compute(gateway: Gateway, query: ReportQuery) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.handover import request as handover_request
 from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
@@ -213,6 +214,36 @@ def test_a_rotated_out_key_cannot_date_a_signature_back_into_its_period(root: Pa
     after = rotated_at + dt.timedelta(seconds=30)
     with pytest.raises(AuthenticationError, match="no longer its signing key"):
         handover_request.verify(ws.consortium.authenticator(), "GET", path, signed, after)
+
+
+def test_verify_refuses_an_entry_a_retired_key_dated_back_past_later_entries(
+    root: Path,
+) -> None:
+    """The log's operator holds the stolen old key and sets its own clock back: its
+    ledger takes an entry dated before the rotation, appended after entries dated
+    hours later. Its signature is valid at the time it states; no honest ledger took it
+    then, and verify says so."""
+    ws = Workspace.load(root)
+    old = ws.signer("RIVER-AID")
+    ws = ws.rotate_key("RIVER-AID")
+    rotated_at = ws.consortium.organisation("RIVER-AID").signing_keys[0].valid_until
+    assert rotated_at is not None
+    later, back = rotated_at + dt.timedelta(hours=2), rotated_at - dt.timedelta(seconds=30)
+    for signer, at, n in ((ws.signer("RIVER-AID"), later, 0), (old, back, 1)):
+        ledger = EmbeddedLedger(  # the operator's clock
+            ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda at=at: at
+        )
+        try:
+            (outcome,) = ledger.submit_many(
+                [sign_proposal(signer, "submit", [ev.independent(n)], clock=lambda at=at: at)]
+            )
+            assert outcome.error is None
+        finally:
+            ledger.close()
+    verified = run_cli("verify", "--dir", str(root))
+    assert verified.returncode == 1
+    assert "position 1" in verified.stderr
+    assert "no ledger took it then" in " ".join(verified.stderr.split())
 
 
 def test_a_certificate_the_ca_issues_out_of_band_is_not_a_signing_key(root: Path) -> None:

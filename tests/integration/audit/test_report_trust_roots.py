@@ -5,6 +5,7 @@ refused, not a crash."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -26,6 +27,7 @@ from ledger_gw.embedded.witnessing import Cosigner, endpoints
 from ledger_gw.errors import ConflictError
 from ledger_gw.interfaces import Anchor
 from ledger_gw.reports.accountability import ReportQuery
+from ledger_gw.reports.release import DONOR_K
 from ledger_gw.reports.signing import ReportError, sign_report, verify_report
 from ledger_gw.services.reports import report_at
 from ledger_gw.workspace import Workspace
@@ -166,3 +168,44 @@ def test_a_report_naming_the_last_month_there_is_is_refused_not_a_crash(
     )
     with pytest.raises(ReportError, match="malformed"):
         verify_report(json.loads(path.read_text()), honest.ws.consortium, honest.log)
+
+
+def test_only_a_donor_release_verifies_as_one(tmp_path: Path) -> None:
+    """A member's own report (at any k, any period) is signed and true, and still no
+    figure to hand a donor: donors' figures are a calendar month on its lattice at the
+    consortium's k, else a donor could be given the other pattern of the same cells."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    now = [dt.datetime(2027, 1, 15, 12, tzinfo=dt.UTC)]
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
+    try:
+        client = OrgClient(ledger, ws.signer("AGENCY-A"), clock=lambda: now[0])
+        client.submit_many([ev.entitlement_granted(ev.pid()) for _ in range(6)])
+        now[0] = dt.datetime(2027, 2, 2, tzinfo=dt.UTC)
+        client.submit(ev.entitlement_granted(ev.pid()))  # January closes
+        log, signer = EmbeddedLog.of(ledger), ws.signer("AGENCY-A")
+        january = ReportQuery(None, None, "2027-01-01", "2027-01-31", DONOR_K, on_lattice=True)
+        files = {
+            "release": sign_report(report_at(log, january), signer),
+            "own": sign_report(report_at(log, ReportQuery(k=DONOR_K)), signer),
+            "other_k": sign_report(report_at(log, replace(january, k=DONOR_K + 2)), signer),
+        }
+        assert verify_report(files["release"], ws.consortium, log, donor=True) == "AGENCY-A"
+        for name in ("own", "other_k"):
+            assert verify_report(files[name], ws.consortium, log) == "AGENCY-A"
+            with pytest.raises(ReportError, match="not a donor release"):
+                verify_report(files[name], ws.consortium, log, donor=True)
+    finally:
+        ledger.close()
+    runner = CliRunner()
+    for name, report in files.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(report))
+        said = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+        assert said.exit_code == 0, said.output
+        held = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), "--donor", str(path)])
+        if name == "release":
+            assert "; a donor release" in said.output
+            assert held.exit_code == 0, held.output
+        else:
+            assert "NOT a donor release" in said.output
+            assert held.exit_code != 0
