@@ -84,6 +84,12 @@ class RegistrationIn(Schema):
         metadata={"description": "keyed: HMAC of the attributes; held: a new person-held ID"},
     )
     held_id = fields.String(metadata={"description": "a person-held ID she already carries"})
+    referral_id = fields.UUID(
+        metadata={
+            "description": "a referral to this organisation that it accepted: she is "
+            "registered under the referral's pseudonymous ID (no held_id or id_scheme)"
+        }
+    )
 
 
 class HandoverIn(Schema):

@@ -78,18 +78,25 @@ def search(body: dict[str, Any]) -> Any:
 
 
 @blp.route("", methods=["POST"])
-@protected(blp, Action.REGISTRATIONS_WRITE, 400, 409, 422)
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 409, 422)
 @blp.arguments(RegistrationIn)
 @blp.response(201, RegistrationOut)
 def create(body: dict[str, Any]) -> Any:
     """Register a person: her data stays here; returns her pseudonymous ID. 409
-    `already_registered` names her existing registration in `person_id`."""
+    `already_registered` names her existing registration in `person_id`. With
+    `referral_id` (a referral to this organisation that it accepted) she is registered
+    under the referral's pseudonymous ID, whatever her attributes now derive: 404
+    `referral_not_found`, 403 `not_receiver`, 409 `referral_not_accepted` or
+    `referral_closed` otherwise (422 `conflicting_fields` with a held ID), and nothing is
+    created."""
+    referral_id = body.get("referral_id")
     out = registrations.register(
         gateway(),
         caller(),
         body["attributes"],
         id_scheme=body["id_scheme"],
         held_id=body.get("held_id"),
+        referral_id=None if referral_id is None else str(referral_id),
     )
     audit_pid(out["pid"])
     return out

@@ -5,19 +5,23 @@ it, checks it against the ledger and shows its caseworker a pre-filled registrat
 
 Every step asks the ledger first: the referral must still be open and the consent it
 cites still active and covering the receiver, so a withdrawal stops a hand-over at once.
-The package is deleted once fetched, or when it expires. A gateway that serves both
+The package is deleted once fetched; once expired it can no longer be fetched, and it
+is deleted at the next seal or fetch or start of the gateway. A gateway that serves both
 organisations (a shared deployment, the demo) releases it to itself, through the same
-signed request and checks.
+signed request and checks. Every release and every refused fetch is written to the
+releasing agency's audit log, naming the organisation that asked and the person.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import http.client
+import logging
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -39,18 +43,58 @@ from ledger_gw.errors import (
 from ledger_gw.handover import request as signed
 from ledger_gw.handover.package import MAX_SEALED_BYTES, Binding, new_handover, open_sealed, seal
 from ledger_gw.offchain.models import Person, SealedHandover, SeenNonce, utcnow
+from ledger_gw.offchain.store import OffchainStore
+from ledger_gw.services import request_log
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.gateway import Gateway
+
+log = logging.getLogger(__name__)
 
 LIFETIME = dt.timedelta(days=7)
 OPEN_STATES = frozenset({"created", "accepted"})
 HANDED_OVER = "referral.handed_over"
 MAX_NOTE_CHARS = 4000
 FETCH_TIMEOUT = 30
+#: The route a release is recorded under in the audit log, whichever way the signed
+#: request came (over HTTP, or within a gateway that serves both organisations).
+RELEASE_ROUTE = "/v1/handovers/<uuid:referral_id>"
+#: What a referring gateway's refusal of a fetch may say, as the receiver repeats it to
+#: its caseworker: its own documented codes, each as the same kind of refusal. Any other
+#: answer is a generic `peer_refused`: whatever answers on the link does not choose the
+#: receiver's codes, nor what its audit log records.
+PEER_CODES: dict[str, type[RejectedError]] = {
+    "consent_inactive": TransitionError,
+    "referral_closed": TransitionError,
+    "consent_required": ForbiddenError,
+    "consent_not_covering": ForbiddenError,
+    "handover_not_for_you": ForbiddenError,
+    "handover_not_found": NotFoundError,
+    "request_unsigned": AuthenticationError,
+    "request_signature_invalid": AuthenticationError,
+    "request_stale": AuthenticationError,
+    "request_replayed": AuthenticationError,
+}
+_MAX_PEER_DETAIL = 500
 
 
 def path_of(referral_id: str) -> str:
     return f"/v1/handovers/{referral_id}"
+
+
+def purge_expired(gateway: Gateway, now: dt.datetime | None = None) -> None:
+    """Delete every package past its lifetime, in each organisation's database this
+    gateway serves: an expired package is personal data nobody may fetch any more."""
+    now = now or utcnow()
+    for store in gateway.stores.values():
+        _purge_expired(store, now)
+
+
+def _purge_expired(store: OffchainStore, now: dt.datetime) -> None:
+    with store.session() as s:
+        gone = s.execute(delete(SealedHandover).where(SealedHandover.expires_at <= now))
+        purged = getattr(gone, "rowcount", 0) > 0
+    if purged:
+        store.purge_deleted()  # as after an erasure: no copy left in the WAL
 
 
 def _referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, Any]:
@@ -89,7 +133,9 @@ def _require_shareable(gateway: Gateway, caller: Caller, referral: Mapping[str, 
 
 
 def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> dict[str, Any]:
-    """Seal her registration and the note to the receiver; record the package's hash."""
+    """Seal her registration and the note to the receiver; record the package's hash.
+    Returns her pseudonymous ID too, for the audit log. An expired package no longer
+    awaits: a new one replaces it."""
     if len(note) > MAX_NOTE_CHARS:
         raise RejectedError(f"the note is limited to {MAX_NOTE_CHARS} characters", code="too_large")
     referral = _referral(gateway, caller, referral_id)
@@ -97,6 +143,8 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
         raise ForbiddenError("only the referring organisation hands over", code="not_sender")
     _require_shareable(gateway, caller, referral)
     store = gateway.store(caller.org)
+    now = utcnow()
+    purge_expired(gateway, now)
     with store.session() as s:
         person = s.scalar(select(Person).where(Person.pid == referral["pid"]))
         if person is None:
@@ -104,12 +152,16 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
                 "this organisation holds no registration for the referred person",
                 code="registration_not_found",
             )
-        if s.get(SealedHandover, referral_id) is not None:
+        waiting = s.get(SealedHandover, referral_id)
+        if waiting is not None and waiting.expires_at > now:
             raise ConflictError("a hand-over for this referral awaits", code="handover_exists")
+        if waiting is not None:  # expired since the purge above
+            s.delete(waiting)
+            s.flush()
         binding = Binding(referral_id, caller.org, referral["to_org"])
         handover = new_handover(binding, person.pid, person.attributes, note)
         package = seal(handover, gateway.workspace.consortium.handover_key(binding.to_org))
-        expires = utcnow() + LIFETIME
+        expires = now + LIFETIME
         s.add(
             SealedHandover(
                 referral_id=referral_id,
@@ -130,6 +182,7 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
         gateway.client(caller).submit(event)  # refused: the package is not kept
     return {
         "referral_id": referral_id,
+        "pid": referral["pid"],
         "to_org": binding.to_org,
         "document_hash": handover.document_hash,
         "event_id": event["event_id"],
@@ -152,41 +205,134 @@ def _remember(gateway: Gateway, request: signed.SignedRequest, now: dt.datetime)
             raise
 
 
+@dataclass
+class _Trace:
+    """Whom a fetch concerned, as far as it got: what the referring agency's audit log
+    names for it, for a refusal as for a release."""
+
+    holder: str | None = None  # the referring organisation, if served here: whose log
+    pid: str | None = None  # the referral's person
+    requester: str | None = None  # the organisation whose signature verified
+
+
 def release(
     gateway: Gateway, referral_id: str, headers: Mapping[str, str], now: dt.datetime | None = None
 ) -> bytes:
-    """The sealed package, to the organisation it is sealed to, once."""
+    """The sealed package, to the organisation it is sealed to, once. Whatever the
+    outcome, the referring agency's audit log records who asked for whose package: a
+    release that cannot be recorded is not made."""
     now = now or dt.datetime.now(dt.UTC)
+    trace = _Trace()
+    try:
+        sealed = _release(gateway, referral_id, headers, now, trace)
+    except Exception as exc:
+        _audit_release(gateway, trace, exc)
+        raise
+    _audit_release(gateway, trace, None)
+    return sealed
+
+
+def _release(
+    gateway: Gateway,
+    referral_id: str,
+    headers: Mapping[str, str],
+    now: dt.datetime,
+    trace: _Trace,
+) -> bytes:
+    holder, referral = _holder(gateway, referral_id)
+    if referral is not None:
+        trace.holder, trace.pid = holder, referral["pid"]
     request = signed.verify(
         gateway.workspace.consortium.authenticator(), "GET", path_of(referral_id), headers, now
     )
+    trace.requester = request.org_id
     _remember(gateway, request, now)
-    for org, store in gateway.stores.items():
-        refused: LedgerError | None = None
-        with store.session() as s:
-            s.execute(delete(SealedHandover).where(SealedHandover.expires_at < now))
-            row = s.get(SealedHandover, referral_id)
-            if row is None:
-                continue
-            if row.to_org != request.org_id:
-                raise ForbiddenError(
-                    f"this hand-over is not for {request.org_id}", code="handover_not_for_you"
-                )
-            holder = Caller(token_id="", org=org, role=Role.AGENCY_WRITER)
+    purge_expired(gateway, now)
+    if holder is None or referral is None:
+        raise _awaits_none()
+    store = gateway.store(holder)
+    refused: LedgerError | None = None
+    sealed: bytes | None = None
+    with store.session() as s:
+        row = s.get(SealedHandover, referral_id)
+        if row is not None and row.to_org != request.org_id:
+            raise ForbiddenError(
+                f"this hand-over is not for {request.org_id}", code="handover_not_for_you"
+            )
+        if row is not None:
             try:
-                referral = _referral(gateway, holder, referral_id)
-                _require_shareable(gateway, holder, referral)
+                _require_shareable(gateway, _as(holder), referral)
                 if s.scalar(select(Person.id).where(Person.pid == referral["pid"])) is None:
                     raise _awaits_none()  # erased since (a package sealed before it named her)
             except (TransitionError, ForbiddenError, NotFoundError) as exc:
                 refused = exc  # nothing more may be shared: the package goes now
             sealed = row.sealed
             s.delete(row)
-        store.purge_deleted()
-        if refused is not None:
-            raise refused
-        return sealed
-    raise _awaits_none()
+    if sealed is None:
+        raise _awaits_none()
+    store.purge_deleted()
+    if refused is not None:
+        raise refused
+    return sealed
+
+
+def _as(org: str) -> Caller:
+    """This gateway acting for an organisation it serves, with no caller's token."""
+    return Caller(token_id="", org=org, role=Role.AGENCY_WRITER)
+
+
+def _holder(gateway: Gateway, referral_id: str) -> tuple[str | None, dict[str, Any] | None]:
+    """The referring organisation, if this gateway serves it, and the referral as that
+    organisation reads it; (None, None) for a referral no organisation here made."""
+    for org in gateway.stores:
+        try:
+            referral = _referral(gateway, _as(org), referral_id)
+        except RejectedError:
+            continue  # not one this organisation may see (or read at all)
+        sender: str = referral["from_org"]
+        if sender not in gateway.stores:
+            return None, None
+        if sender != org:
+            referral = _referral(gateway, _as(sender), referral_id)
+        return sender, referral
+    return None, None
+
+
+#: The status each refusal is answered with, the first that matches, as the API answers it.
+_STATUS: tuple[tuple[type[LedgerError], int], ...] = (
+    (AuthenticationError, 401),
+    (ForbiddenError, 403),
+    (NotFoundError, 404),
+    (ConflictError, 409),
+    (RejectedError, 422),
+    (UnavailableError, 503),
+)
+
+
+def _audit_release(gateway: Gateway, trace: _Trace, error: BaseException | None) -> None:
+    """One row in the referring agency's audit log: the organisation that signed the
+    request (none if no signature verified), her pseudonymous ID and the outcome."""
+    if trace.holder is None:
+        return  # no organisation served here made this referral: nobody's data is here
+    if error is None:
+        status, code = 200, None
+    else:
+        status = next((st for kind, st in _STATUS if isinstance(error, kind)), 500)
+        code = error.code if isinstance(error, LedgerError) else "internal_error"
+    try:
+        request_log.record_peer(
+            gateway.store(trace.holder),
+            org=trace.requester,
+            method="GET",
+            route=RELEASE_ROUTE,
+            pid=trace.pid,
+            status=status,
+            code=code,
+        )
+    except LedgerError:
+        if error is None:
+            raise  # released unrecorded: not released
+        log.exception("audit record failed for a refused hand-over fetch of %s", trace.pid)
 
 
 def _awaits_none() -> NotFoundError:
@@ -202,7 +348,8 @@ _REFUSALS: dict[int, type[RejectedError]] = {
 
 
 def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
-    """GET from the peer gateway; its refusal comes back as the same kind and code."""
+    """GET from the peer gateway; a refusal it documents comes back as the same kind and
+    code, any other as `peer_refused`."""
     # the peer's URL is http(s), checked where the configuration is read
     req = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310
     try:
@@ -210,21 +357,24 @@ def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
             body: bytes = answer.read(MAX_SEALED_BYTES + 1)
             return body
     except urllib.error.HTTPError as exc:
-        problem = strict_json.object_of(exc.read(64 * 1024))
-        if "code" in problem:
-            code, detail = str(problem["code"]), str(problem.get("detail", ""))
-        else:
-            code, detail = "peer_refused", ""
-        if 400 <= exc.code < 500:
-            refusal = _REFUSALS.get(exc.code, RejectedError)
-            raise refusal(f"the referring gateway refused: {detail}", code=code) from None
-        raise UnavailableError(
-            f"the referring gateway failed ({exc.code})", code="peer_unavailable"
-        ) from None
+        if not 400 <= exc.code < 500:
+            raise UnavailableError(
+                f"the referring gateway failed ({exc.code})", code="peer_unavailable"
+            ) from None
+        raise _peer_refusal(exc.code, strict_json.object_of(exc.read(64 * 1024))) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise UnavailableError(
             f"the referring gateway cannot be reached: {exc}", code="peer_unavailable"
         ) from None
+
+
+def _peer_refusal(status: int, problem: Mapping[str, Any]) -> RejectedError:
+    code, detail = problem.get("code"), str(problem.get("detail", ""))[:_MAX_PEER_DETAIL]
+    known = PEER_CODES.get(code) if isinstance(code, str) else None
+    if known is not None:
+        return known(f"the referring gateway refused: {detail}", code=str(code))
+    refusal = _REFUSALS.get(status, RejectedError)
+    return refusal(f"the referring gateway refused ({status}): {detail}", code="peer_refused")
 
 
 def from_referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, Any]:

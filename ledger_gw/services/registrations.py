@@ -15,7 +15,13 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from chaincode.fields import PID, matches
-from ledger_gw.errors import ConflictError, NotFoundError, ValidationError
+from ledger_gw.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    TransitionError,
+    ValidationError,
+)
 from ledger_gw.offchain.models import Document, Person, utcnow
 from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
 from ledger_gw.pseudonym import new_salt as _new_salt
@@ -94,9 +100,23 @@ def register(
     *,
     id_scheme: str = "keyed",
     held_id: str | None = None,
+    referral_id: str | None = None,
 ) -> dict[str, Any]:
+    """Register her under the ID her attributes derive, a person-held ID, or, with
+    `referral_id`, the one the ledger records for a referral this organisation accepted:
+    her attributes may have changed since, or the referring agency used another scheme,
+    and she must stay one person across the two agencies."""
     check_attributes(attributes)
-    if held_id is not None:
+    if referral_id is not None:
+        if held_id is not None or id_scheme != "keyed":
+            raise ValidationError(
+                "a registration from a referral takes the referral's pseudonymous ID: "
+                "give neither held_id nor id_scheme",
+                code="conflicting_fields",
+                field="referral_id",
+            )
+        pid = referred_pid(gateway, caller, referral_id)
+    elif held_id is not None:
         pid = derive_pid(gateway, None, held_id)
     elif id_scheme == "held":
         pid = new_held_id()
@@ -104,12 +124,47 @@ def register(
         pid = gateway.pseudonym_key.pseudonym(attributes)
     with gateway.store(caller.org).session() as s:
         existing = s.scalar(select(Person.id).where(Person.pid == pid))
+        if existing is None and referral_id is not None:  # here already, by her attributes
+            keyed = gateway.pseudonym_key.pseudonym(attributes)
+            existing = s.scalar(select(Person.id).where(Person.pid == keyed))
         if existing is not None:
             raise AlreadyRegisteredError(existing)
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
         s.flush()
         return _view(person)
+
+
+#: Referral states in which the receiver registers her under the referral's ID: it has
+#: taken her on. Before it accepts, the referral is only the sender's word; declined,
+#: cancelled or completed, it is over.
+REGISTERING_STATES = frozenset({"accepted"})
+
+
+def referred_pid(gateway: Gateway, caller: Caller, referral_id: str) -> str:
+    """The pseudonymous ID of a referral addressed to the caller's organisation and
+    accepted by it: only its receiver registers someone under it, so a referral cannot
+    attach one agency's record to whichever person another chose."""
+    referral: dict[str, Any] = gateway.client(caller).query("referral", referral_id, "referral")
+    if referral["to_org"] != caller.org:
+        raise ForbiddenError(
+            "only the organisation a referral is addressed to registers her from it",
+            code="not_receiver",
+            field="referral_id",
+        )
+    state = referral["state"]
+    if state == "created":
+        raise TransitionError(
+            "accept the referral before registering her from it",
+            code="referral_not_accepted",
+            field="referral_id",
+        )
+    if state not in REGISTERING_STATES:
+        raise TransitionError(
+            f"the referral is {state}", code="referral_closed", field="referral_id"
+        )
+    pid: str = referral["pid"]
+    return pid
 
 
 def search(

@@ -7,6 +7,10 @@ from chaincode.fields import PID, matches
 from ledger_gw.offchain.models import utcnow
 from ledger_gw.offchain.store import OffchainStore
 
+#: The role a row names for a request another organisation's gateway signed: no token.
+PEER_ROLE = "peer-gateway"
+_CODE_CHARS = 64  # the audit_log.code column
+
 
 def record(
     store: OffchainStore,
@@ -30,6 +34,41 @@ def record(
             # a NUL) names nobody, and PostgreSQL would refuse the rows written with it.
             "pid": pid if pid is not None and matches(PID, pid) else None,
             "status": status,
-            "code": code,
+            "code": _code(code),
         }
     )
+
+
+def record_peer(
+    store: OffchainStore,
+    *,
+    org: str | None,
+    method: str,
+    route: str,
+    pid: str | None,
+    status: int,
+    code: str | None,
+) -> None:
+    """A request signed by another organisation's gateway (a hand-over's fetch): it
+    carries no token, so the organisation whose signature verified (None: none did)
+    stands where a token's ID would, with the role `peer-gateway`."""
+    record(
+        store,
+        token_id=org,
+        role=PEER_ROLE,
+        method=method,
+        route=route,
+        pid=pid,
+        status=status,
+        code=code,
+    )
+
+
+def _code(code: str | None) -> str | None:
+    """A code as its column holds it: whatever produced it (a peer's answer, say), a NUL
+    or a code too long would make PostgreSQL refuse the row, and the rows committed with
+    it."""
+    if code is None:
+        return None
+    kept = "".join(ch for ch in code if ch.isprintable())[:_CODE_CHARS]
+    return kept or None

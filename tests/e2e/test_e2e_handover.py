@@ -150,6 +150,51 @@ def test_the_receiver_gets_her_registration_prefilled_once(pair: Pair) -> None:
     assert made.json()["pid"] == pair.pid
 
 
+def test_the_receiver_registers_her_under_the_referrals_id_and_the_sender_logs_it(
+    pair: Pair,
+) -> None:
+    """A corrected her name since registering her, and B's caseworker corrects her date of
+    birth: her attributes derive another ID now, but B registers her under the referral's,
+    and A's audit log names who fetched whose package."""
+    registered = requests.post(
+        f"{pair.a}/v1/registrations",
+        headers=pair.tokens["AGENCY-A"],
+        json={"attributes": {**ATTRIBUTES, "given_name": "Amalqx"}},
+        timeout=30,
+    )
+    assert registered.status_code == 201, registered.text
+    person = registered.json()
+    corrected = requests.patch(
+        f"{pair.a}/v1/registrations/{person['person_id']}",
+        headers=pair.tokens["AGENCY-A"],
+        json={"attributes": {**ATTRIBUTES, "given_name": "Amalqy"}},
+        timeout=30,
+    )
+    assert corrected.status_code == 200, corrected.text
+    her = Pair(pair.root, pair.a, pair.b, pair.tokens, person["pid"])
+    rid, _ = _referral(her)
+    taken = _take(her, rid)
+    assert taken.status_code == 200, taken.text
+    confirmed = {**taken.json()["attributes"], "date_of_birth": "1991-03-02"}
+    body = {"attributes": confirmed, "referral_id": rid}
+    early = requests.post(
+        f"{pair.b}/v1/registrations", headers=pair.tokens["AGENCY-B"], json=body, timeout=30
+    )
+    _refused(early, 409, "referral_not_accepted")  # not before B takes her on
+    _post(her, "AGENCY-B", ev.referral_step("accepted", rid))
+    made = requests.post(
+        f"{pair.b}/v1/registrations", headers=pair.tokens["AGENCY-B"], json=body, timeout=30
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["pid"] == person["pid"]
+    with sqlite3.connect(pair.root / "offchain-AGENCY-A.db") as db:
+        rows = db.execute(
+            "SELECT token_id, role, status FROM audit_log WHERE route = ? AND pid = ?",
+            ("/v1/handovers/<uuid:referral_id>", person["pid"]),
+        ).fetchall()
+    assert rows == [("AGENCY-B", "peer-gateway", 200)]
+
+
 def _package_count(p: Pair, rid: str) -> int:
     with sqlite3.connect(p.root / "offchain-AGENCY-A.db") as db:
         query = "SELECT count(*) FROM handovers WHERE referral_id = ?"
