@@ -320,9 +320,10 @@ def _audit_release(gateway: Gateway, trace: _Trace, error: BaseException | None)
         status = next((st for kind, st in _STATUS if isinstance(error, kind)), 500)
         code = error.code if isinstance(error, LedgerError) else "internal_error"
     try:
-        request_log.record_peer(
+        request_log.record(
             gateway.store(trace.holder),
-            org=trace.requester,
+            token_id=trace.requester,
+            role=request_log.PEER_ROLE,
             method="GET",
             route=RELEASE_ROUTE,
             pid=trace.pid,

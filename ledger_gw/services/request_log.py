@@ -7,7 +7,8 @@ from chaincode.fields import PID, matches
 from ledger_gw.offchain.models import utcnow
 from ledger_gw.offchain.store import OffchainStore
 
-#: The role a row names for a request another organisation's gateway signed: no token.
+#: The role a row names for a request another organisation's gateway signed: it carries
+#: no token, so the organisation whose signature verified stands where a token's ID would.
 PEER_ROLE = "peer-gateway"
 _CODE_CHARS = 64  # the audit_log.code column
 
@@ -36,31 +37,6 @@ def record(
             "status": status,
             "code": _code(code),
         }
-    )
-
-
-def record_peer(
-    store: OffchainStore,
-    *,
-    org: str | None,
-    method: str,
-    route: str,
-    pid: str | None,
-    status: int,
-    code: str | None,
-) -> None:
-    """A request signed by another organisation's gateway (a hand-over's fetch): it
-    carries no token, so the organisation whose signature verified (None: none did)
-    stands where a token's ID would, with the role `peer-gateway`."""
-    record(
-        store,
-        token_id=org,
-        role=PEER_ROLE,
-        method=method,
-        route=route,
-        pid=pid,
-        status=status,
-        code=code,
     )
 
 
