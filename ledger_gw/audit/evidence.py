@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,10 +131,18 @@ def entry_bytes(obj: Mapping[str, Any]) -> tuple[SignedTransaction, Entry, bytes
     hold (ValueError if it is not one)."""
     try:
         tx = SignedTransaction.from_dict(obj["tx"])
-        entry = tx.entry(canonical_json(obj["result"]), str(obj["effects"]))
+        effects = obj["effects"]
+        # Written into the leaf as it is: anything but the digest's 64 hex digits could
+        # carry quotes, and leaf bytes that read as other fields than the bundle's.
+        if not (isinstance(effects, str) and _DIGEST.fullmatch(effects)):
+            raise TypeError("effects is not a SHA-256 hex digest")
+        entry = tx.entry(canonical_json(obj["result"]), effects)
     except (KeyError, TypeError, LedgerError) as exc:
         raise ValueError(f"not a log entry: {exc}") from exc
     return tx, entry, entry.to_bytes()
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def _checkpoint_failure(exc: ckpt.CheckpointError, witness_names: set[str]) -> Failure:

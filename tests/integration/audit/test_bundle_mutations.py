@@ -100,3 +100,21 @@ def test_every_single_field_mutation_is_reported(
                 passed.append(where)
     assert not crashes, f"{len(crashes)} crashes:\n" + "\n".join(crashes[:60])
     assert not passed, "mutations that still verify:\n" + "\n".join(passed[:60])
+
+
+@pytest.mark.parametrize(
+    "effects",
+    [str.upper, lambda e: e + '","result":{}', lambda e: e[:-1] + '"'],
+    ids=["upper-case", "quoted-fields", "quote"],
+)
+def test_effects_that_are_no_digest_are_refused_as_such(
+    scenario: Scenario, genuine: dict[str, Any], effects: Any
+) -> None:
+    """The leaf is rebuilt with the effects written into it as they come: a quote there
+    would let bytes that read as other fields be hashed, so only the digest's form is
+    taken, before any hash is compared."""
+    bundle = copy.deepcopy(genuine)
+    entry = bundle["evidence"]["entries"][0]["entry"]
+    entry["effects"] = effects(entry["effects"])
+    report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium, quorum=2)
+    assert "malformed_entry" in report.codes, report.failures
