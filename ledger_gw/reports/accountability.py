@@ -7,7 +7,8 @@ Fabric): anyone holding the ledger recomputes them (:func:`compute_report`) and 
 the same JSON. No
 pseudonym, event ID or date finer than the period leaves this module: figures are
 counts, sums and a median, and every count of people below ``k`` is suppressed
-(:mod:`ledger_gw.reports.suppression`).
+(:mod:`ledger_gw.reports.suppression`), as is every amount paid to fewer than ``k``
+people in its currency (a cell of many people may hold one paid in another currency).
 
 Choices: the organisation is the one that *signed* (granted, delivered, referred);
 referrals carry no programme, so a programme filter leaves them unfiltered;
@@ -18,10 +19,11 @@ complementary suppression needs.
 
 A query ``on_lattice`` (what donors get) names a slice of a fixed lattice (an
 organisation or all, a programme or all, in one closed calendar month) and is
-suppressed with the whole lattice (:mod:`ledger_gw.reports.lattice`), so that no
-hidden figure is a difference of figures published in any reports a donor may ask
-for; the month is counted by the time the ledger logged its events, on the records of
-its own closing (:mod:`ledger_gw.reports.release`), so its release never changes.
+suppressed with the whole lattice (:mod:`ledger_gw.reports.lattice`), each currency's
+amounts on a lattice of their own, so that no hidden figure is a difference of figures
+published in any reports a donor may ask for; the month is counted by the time the
+ledger logged its events, on the records of its own closing
+(:mod:`ledger_gw.reports.release`), so its release never changes.
 """
 
 from __future__ import annotations
@@ -29,19 +31,28 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from chaincode.fields import format_amount
 from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports import lattice, release
 from ledger_gw.reports.lattice import TOTAL, Entry, Slice
-from ledger_gw.reports.suppression import DEFAULT_K, Suppressed, small_counts, suppress, widen
+from ledger_gw.reports.suppression import (
+    DEFAULT_K,
+    Suppressed,
+    either,
+    paid_few,
+    small_counts,
+    suppress,
+    widen,
+)
 from ledger_gw.transaction import parse_time
 
+N = TypeVar("N", int, Decimal)  # a count or an amount
 REPORT_FORMAT = "ledger-gw/accountability-report/v1"
 REFERRAL_STATES = ("open", "accepted", "completed", "declined", "cancelled")
 UNKNOWN_LOCATION = "UNKNOWN"
@@ -135,6 +146,7 @@ class _Tally:
         self.reached: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.deliveries: dict[tuple[str, str], int] = defaultdict(int)
         self.amounts: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+        self.paid: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # by currency
         self.granted = self.revoked = 0
         self.flagged: set[str] = set()
         self.duplicates_of: dict[str, list[str]] = {}
@@ -188,6 +200,7 @@ class _Tally:
         self.reached[cell].add(ent.pid)
         self.deliveries[cell] += 1
         self.amounts[(*cell, str(e["currency"]))] += Decimal(str(e["amount"]))
+        self.paid[(*cell, str(e["currency"]))].add(ent.pid)
 
     def _referral_step(self, rid: str, step: str, when: dt.datetime) -> None:
         ref = self.refs.get(rid)
@@ -217,7 +230,29 @@ def _reached_counts(t: _Tally) -> tuple[list[str], list[str], list[list[int]]]:
     return rows, cols, [[len(t.reached.get((r, c), set())) for c in cols] for r in rows]
 
 
-def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[str, Any]:
+def _currencies(t: _Tally) -> list[str]:
+    return sorted({cur for _, _, cur in t.amounts})
+
+
+def _amount_grid(t: _Tally, rows: list[str], cols: list[str], cur: str) -> list[list[Decimal]]:
+    return [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows]
+
+
+def _paid_few(t: _Tally, rows: list[str], cols: list[str], cur: str, k: int) -> Suppressed:
+    """Where 1 to k-1 distinct people were paid in ``cur``: its amount is theirs."""
+    return paid_few([[t.paid.get((r, c, cur), set()) for c in cols] for r in rows], k)
+
+
+def _reached_table(
+    t: _Tally,
+    k: int,
+    mask: Suppressed | None = None,
+    amount_masks: dict[str, Suppressed] | None = None,
+) -> dict[str, Any]:
+    """The people, deliveries and amounts per cell; ``mask`` (the people's) and
+    ``amount_masks`` (each currency's) are the lattice's, else computed for this table
+    alone: a currency's amount is hidden where the people are, and where it was paid
+    to fewer than k people (a cell of many people may hold one paid in that currency)."""
     rows, cols, people = _reached_counts(t)
     if mask is None:
         mask = suppress(people, k) if rows else suppress([[0]], k)
@@ -237,13 +272,14 @@ def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[st
             "total": None if mask.total else fmt(sum(row_tot, zero)),
         }
 
-    currencies = sorted({cur for _, _, cur in t.amounts})
     small = small_counts(people, k) if rows else mask
     deliveries = [[t.deliveries.get((r, c), 0) for c in cols] for r in rows]
-    amounts = {
-        cur: [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows]
-        for cur in currencies
-    }
+    amounts = {cur: _amount_grid(t, rows, cols, cur) for cur in _currencies(t)}
+    if amount_masks is None:
+        amount_masks = {}
+        for cur, grid in amounts.items():
+            few = _paid_few(t, rows, cols, cur, k)
+            amount_masks[cur] = widen(either(mask, few), grid, either(small, few))
     return {
         "rows": rows,
         "columns": cols,
@@ -251,9 +287,8 @@ def _reached_table(t: _Tally, k: int, mask: Suppressed | None = None) -> dict[st
         "column_label": "modality",
         "people": shaped(people, 0, int, mask),
         "deliveries": shaped(deliveries, 0, int, mask),
-        # A currency's zeros are not the people's (a cell paid in another): its own mask.
         "amounts": {
-            cur: shaped(grid, Decimal(0), format_amount, widen(mask, grid, small))
+            cur: shaped(grid, Decimal(0), format_amount, amount_masks[cur])
             for cur, grid in amounts.items()
         },
     }
@@ -329,16 +364,23 @@ def _own_counts(t: _Tally, refs: list[_Ref]) -> dict[str, int]:
 
 
 def _table_figures(
-    name: str, rows: list[str], cols: list[str], counts: list[list[int]]
-) -> dict[Hashable, int]:
-    out: dict[Hashable, int] = {}
+    name: Hashable, rows: list[str], cols: list[str], counts: Sequence[Sequence[N]]
+) -> dict[Hashable, N]:
+    out: dict[Hashable, N] = {}
     for r, row in zip(rows, counts, strict=True):
         out.update({(name, r, c): v for c, v in zip(cols, row, strict=True)})
-        out[(name, r, TOTAL)] = sum(row)
+        out[(name, r, TOTAL)] = _sum(row)
     for i, c in enumerate(cols):
-        out[(name, TOTAL, c)] = sum(row[i] for row in counts)
-    out[(name, TOTAL, TOTAL)] = sum(map(sum, counts))
+        out[(name, TOTAL, c)] = _sum(row[i] for row in counts)
+    out[(name, TOTAL, TOTAL)] = _sum(out[(name, r, TOTAL)] for r in rows)
     return out
+
+
+def _sum(values: Iterable[N]) -> N:
+    total: Any = 0
+    for v in values:
+        total += v
+    return cast(N, total)
 
 
 @dataclass
@@ -348,7 +390,7 @@ class Cube:
     tallies: dict[Slice, _Tally]
     hidden: set[Entry] = field(default_factory=set)
 
-    def mask(self, s: Slice, name: str, rows: list[str], cols: list[str]) -> Suppressed:
+    def mask(self, s: Slice, name: Hashable, rows: list[str], cols: list[str]) -> Suppressed:
         if name in _REFERRAL_FIGURES:
             s = (s[0], s[1], None)
         h = self.hidden
@@ -423,7 +465,53 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
         figures[s] = held
     lines += lattice.cross_lines(figures)
     cube.hidden = lattice.protect(figures, lines, k)
+    for cur in sorted({cur for t in cube.tallies.values() for cur in _currencies(t)}):
+        cube.hidden |= _protect_amounts(cube, cur, k)
     return cube
+
+
+def _amounts_name(cur: str) -> tuple[str, str]:
+    """The key of a currency's amounts table in the lattice's figures."""
+    return ("amounts", cur)
+
+
+def _protect_amounts(cube: Cube, cur: str, k: int) -> set[Entry]:
+    """One currency's amounts over the lattice, hidden where the people are and where
+    that currency was paid to 1 to k-1 people (by distinct payees, cell and margin
+    alike), then more until no such amount follows from published ones: amounts add up
+    exactly along both dimensions (each payment has one organisation and one
+    programme), so a programme-wide cell could otherwise publish what a programme's
+    hides. A currency's lines are its own: no equation ties it to another, or to counts.
+    A slice whose report shows no such row, column or currency shows a 0 a donor knows,
+    so those are left off the lines rather than taken as unknown."""
+    name = _amounts_name(cur)
+    figures: dict[Slice, dict[Hashable, Decimal]] = {}
+    lines: list[lattice.Line] = []
+    sensitive: set[Entry] = set()
+    hidden: set[Entry] = set()
+    for s, t in cube.tallies.items():
+        if cur not in _currencies(t):
+            continue
+        rows, cols, _ = _reached_counts(t)
+        figures[s] = held = _table_figures(name, rows, cols, _amount_grid(t, rows, cols, cur))
+        lines += lattice.table_lines(s, name, rows, cols)
+        few = _keys(_paid_few(t, rows, cols, cur, k), rows, cols)
+        for key in held:
+            _, r, c = cast(tuple[str, str, str], key)
+            if (s, ("reached", r, c)) in cube.hidden:
+                hidden.add((s, key))
+            if (r, c) in few:
+                sensitive.add((s, key))
+    lines += lattice.cross_lines(figures, absent_zero=True)
+    return lattice.protect(figures, lines, k, sensitive=sensitive, hidden=hidden)
+
+
+def _keys(mask: Suppressed, rows: list[str], cols: list[str]) -> set[tuple[str, str]]:
+    """The (row, column) keys ``mask`` hides, TOTAL for a margin."""
+    out = {(r, c) for i, r in enumerate(rows) for j, c in enumerate(cols) if mask.cells[i][j]}
+    out |= {(r, TOTAL) for r, hidden in zip(rows, mask.row_totals, strict=True) if hidden}
+    out |= {(TOTAL, c) for c, hidden in zip(cols, mask.column_totals, strict=True) if hidden}
+    return out | ({(TOTAL, TOTAL)} if mask.total else set())
 
 
 def compute_report(
@@ -471,7 +559,10 @@ def report_of(
         where = _slice_of(query)
         rows, cols, _ = _reached_counts(tally)
         sectors, states, _, _ = _referral_counts(tally)
-        reached = _reached_table(tally, k, cube.mask(where, "reached", rows, cols))
+        amount_masks = {
+            cur: cube.mask(where, _amounts_name(cur), rows, cols) for cur in _currencies(tally)
+        }
+        reached = _reached_table(tally, k, cube.mask(where, "reached", rows, cols), amount_masks)
         referrals, refs = _referral_table(tally, k, cube.mask(where, "referrals", sectors, states))
     else:
         reached = _reached_table(tally, k)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from ledger_gw.interfaces import Record
 from ledger_gw.reports.accountability import Cube, ReportQuery, _Ent, _Ref, _Tally
@@ -29,13 +30,25 @@ from ledger_gw.transaction import parse_time
 class Aggregates:
     """The fold of a log prefix: per-day totals, entitlements and referrals as they stand."""
 
+    #: The rules these totals are folded and their months suppressed by. A gateway saves
+    #: them; a copy saved under other rules (2: amounts hidden by who was paid in their
+    #: currency, which earlier copies neither hold nor applied) is not read back.
+    RULES = 2
+
     def __init__(self, location_chars: int = 4) -> None:
+        self.rules = self.RULES
         self.location_chars = location_chars
         self.ents: dict[str, _Ent] = {}
         self.refs: dict[str, _Ref] = {}
         self.referred: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)  # (day, org)
         self.days: dict[str, dict[tuple[str, str], Day]] = defaultdict(dict)
         self.monthly = MonthlyReleases(location_chars)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickled: refused unless saved under these rules (the log is folded again)."""
+        if state.get("rules") != self.RULES:
+            raise ValueError("report totals saved under other rules")
+        self.__dict__.update(state)
 
     def add(self, records: Iterable[Record]) -> int:
         """Fold the records in; how many there were."""

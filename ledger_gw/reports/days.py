@@ -32,6 +32,8 @@ class Day:
     amounts: dict[tuple[str, str, str], Decimal] = field(
         default_factory=lambda: defaultdict(Decimal)
     )
+    # who was paid in each cell and currency: an amount paid to few is hidden
+    paid: dict[tuple[str, str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
     @staticmethod
     def of(days: dict[str, dict[tuple[str, str], Day]], day: str, ent: _Ent) -> Day:
@@ -49,6 +51,7 @@ class Day:
         self.reached[cell].add(ent.pid)
         self.deliveries[cell] += 1
         self.amounts[(*cell, str(e["currency"]))] += Decimal(str(e["amount"]))
+        self.paid[(*cell, str(e["currency"]))].add(ent.pid)
 
 
 def sum_days(t: _Tally, days: Iterable[Cells]) -> None:
@@ -68,3 +71,5 @@ def sum_days(t: _Tally, days: Iterable[Cells]) -> None:
                 t.deliveries[cell] += n
             for key, amount in totals.amounts.items():
                 t.amounts[key] += amount
+            for key, people in totals.paid.items():
+                t.paid[key] |= people

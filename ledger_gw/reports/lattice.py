@@ -10,16 +10,20 @@ row total, a column with its column total; across slices, the same figure along 
 dimension with the dimension's total. Primary suppression hides every count from 1 to
 k-1; then a line with exactly one hidden entry gets a second one (the smallest
 non-zero part, else the total), until nothing changes. The pattern is a function of
-the whole lattice, so every slice reads its part of one and the same pattern.
+the whole lattice, so every slice reads its part of one and the same pattern. Each
+currency's amounts lie on the same lines (they add up exactly along both dimensions) in
+a lattice of their own, where what is sensitive is an amount paid to 1 to k-1 people,
+whatever its size.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 
 from ledger_gw.reports import disclosure
+from ledger_gw.reports.disclosure import Number
 
 #: A slice of the lattice: (month "YYYY-MM" or None, organisation or None, programme or None).
 Slice = tuple[str | None, str | None, str | None]
@@ -39,8 +43,13 @@ def slices(months: Iterable[str], orgs: Iterable[str], programmes: Iterable[str]
     )
 
 
-def cross_lines(figures: Mapping[Slice, Mapping[Hashable, int]]) -> list[Line]:
-    """Each figure along each dimension, its parts with the dimension's total."""
+def cross_lines(
+    figures: Mapping[Slice, Mapping[Hashable, Number]], absent_zero: bool = False
+) -> list[Line]:
+    """Each figure along each dimension, its parts with the dimension's total. With
+    ``absent_zero``, a part that does not hold the figure is left out: its report
+    shows no such row, column or currency, so a donor knows it is 0 (hiding it could
+    not keep it from her)."""
     lines: list[Line] = []
     for dim in range(3):
         groups: dict[Slice, list[Slice]] = defaultdict(list)
@@ -53,11 +62,12 @@ def cross_lines(figures: Mapping[Slice, Mapping[Hashable, int]]) -> list[Line]:
                 continue
             keys = set(figures[total]).union(*(figures[p] for p in parts))
             for key in sorted(keys, key=repr):
-                lines.append(([(p, key) for p in parts], (total, key)))
+                held = [p for p in parts if not absent_zero or key in figures[p]]
+                lines.append(([(p, key) for p in held], (total, key)))
     return lines
 
 
-def table_lines(s: Slice, name: str, rows: Sequence[str], cols: Sequence[str]) -> list[Line]:
+def table_lines(s: Slice, name: Hashable, rows: Sequence[str], cols: Sequence[str]) -> list[Line]:
     """The lines of one two-way table with its margins, keyed ``(name, row, column)``."""
     lines: list[Line] = []
     for r in [*rows, TOTAL]:
@@ -68,13 +78,19 @@ def table_lines(s: Slice, name: str, rows: Sequence[str], cols: Sequence[str]) -
 
 
 def protect(
-    figures: Mapping[Slice, Mapping[Hashable, int]], lines: Iterable[Line], k: int
+    figures: Mapping[Slice, Mapping[Hashable, Number]],
+    lines: Iterable[Line],
+    k: int,
+    sensitive: Collection[Entry] | None = None,
+    hidden: Iterable[Entry] = (),
 ) -> set[Entry]:
-    """The hidden entries: counts below k, then one more on every line with only one,
-    then more until the published figures determine none below k (reports.disclosure)."""
+    """The hidden entries: the ``sensitive`` ones (by default the counts below k) and
+    those already ``hidden``, then one more on every line with only one, then more until
+    the published figures determine no sensitive one (reports.disclosure). Amounts pass
+    their own: an amount is sensitive by how many people it was paid to, not its size."""
     value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
-    small = {e for e, v in value.items() if 0 < v < k}
-    hidden = set(small)
+    small = {e for e, v in value.items() if 0 < v < k} if sensitive is None else set(sensitive)
+    hidden = small | set(hidden)
     lines = list(lines)
     changed = True
     while changed:

@@ -14,7 +14,7 @@ they still pin a hidden count down (:mod:`ledger_gw.reports.disclosure`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from ledger_gw.reports import disclosure
@@ -130,13 +130,38 @@ def small_counts(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppres
     return _pattern([[_small(int(v), k) for v in row] for row in _extended(counts)], rows, cols)
 
 
+def either(a: Suppressed, b: Suppressed) -> Suppressed:
+    """The entries hidden in ``a`` or in ``b`` (two patterns of one table's shape)."""
+    rows, cols = len(a.cells), len(a.column_totals)
+    hidden = _entries(a) | _entries(b)
+    return _pattern(
+        [[(r, c) in hidden for c in range(cols + 1)] for r in range(rows + 1)], rows, cols
+    )
+
+
+def paid_few(paid: Sequence[Sequence[Collection[str]]], k: int = DEFAULT_K) -> Suppressed:
+    """Where 1 to k-1 distinct people were paid (``paid[r][c]``: who was, in one
+    currency): an amount there is the sum of a few people's payments. Margins count
+    distinct people too, as their amounts are those people's sums."""
+    rows, cols = len(paid), len(paid[0]) if paid else 0
+    row_sets = [set().union(*paid[r]) for r in range(rows)]
+    col_sets = [set().union(*(paid[r][c] for r in range(rows))) for c in range(cols)]
+    grid = [[_small(len(paid[r][c]), k) for c in range(cols)] for r in range(rows)]
+    for r in range(rows):
+        grid[r].append(_small(len(row_sets[r]), k))
+    grid.append([_small(len(s), k) for s in col_sets])
+    grid[rows].append(_small(len(set().union(*row_sets)), k))
+    return _pattern(grid, rows, cols)
+
+
 def widen(
     mask: Suppressed, values: Sequence[Sequence[disclosure.Number]], small: Suppressed
 ) -> Suppressed:
-    """``mask`` (the people's) widened for another measure of the same cells, such as
-    one currency's amounts, until that measure gives away none of the people's small
-    counts' cells (``small``): its zeros differ from the people's (a cell paid in
-    another currency), and a published zero pins the hidden cells of its line."""
+    """``mask`` (the people's, with the entries one currency paid few people) widened
+    for another measure of the same cells, such as that currency's amounts, until that
+    measure gives away none of the ``small`` entries: its zeros differ from the
+    people's (a cell paid in another currency), and a published zero pins the hidden
+    cells of its line."""
     rows, cols = len(mask.cells), len(mask.column_totals)
     ext = _extended(values)
     value = {(r, c): v for r, row in enumerate(ext) for c, v in enumerate(row)}
