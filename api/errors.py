@@ -18,36 +18,16 @@ from flask import Flask, Response, g, has_request_context, json, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ledger_gw.errors import (
-    AuthenticationError,
-    ConflictError,
-    FaultError,
-    ForbiddenError,
     InternalError,
     LedgerError,
-    MalformedError,
-    NotFoundError,
     RejectedError,
     UnavailableError,
-    UnsupportedError,
-    ValidationError,
 )
+from ledger_gw.services.request_log import STATUS
 
 log = logging.getLogger("api")
 PROBLEM = "application/problem+json"
 
-STATUS: dict[type[LedgerError], int] = {
-    LedgerError: 500,
-    RejectedError: 422,
-    ValidationError: 422,
-    MalformedError: 400,
-    AuthenticationError: 401,
-    ForbiddenError: 403,
-    NotFoundError: 404,
-    ConflictError: 409,
-    UnsupportedError: 501,
-    FaultError: 500,
-    UnavailableError: 503,
-}
 #: What a client is told of a fault, instead of its message.
 FAULT_DETAIL: dict[type[LedgerError], str] = {
     LedgerError: "the gateway cannot answer this; its operator is told",

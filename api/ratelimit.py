@@ -29,8 +29,9 @@ LIMITS = {
     "PUBLIC_LIMIT": "600/minute",  # per client address: validity statements, no token
 }
 EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports")
-# Signed for whoever asks, each maybe after reading new blocks from a peer.
-PUBLIC_BLUEPRINTS = ("validity",)
+# Called without a token: validity statements, signed for whoever asks (each maybe after
+# reading new blocks from a peer); hand-over fetches, whose signature is checked first.
+PUBLIC_BLUEPRINTS = ("validity", "handovers")
 _EXPENSIVE = "expensive"  # the shared limit's scope
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -64,7 +64,8 @@ def listing(args: dict[str, Any]) -> Any:
 
 
 @blp.route("/search", methods=["POST"])
-@protected(blp, Action.REGISTRATIONS_READ, 422)
+@protected(blp, Action.REGISTRATIONS_READ, 400, 422)
+@_no_terms_in_url
 @blp.arguments(RegistrationSearchIn)
 @blp.response(200, RegistrationListOut)
 def search(body: dict[str, Any]) -> Any:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, select
 
 from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
@@ -31,6 +31,7 @@ from ledger_gw.embedded.database import (
 )
 from ledger_gw.embedded.driver import Driver, Rows, StaleHead
 from ledger_gw.embedded.reader import LogReader, node_hashes
+from ledger_gw.embedded.schema import log
 from ledger_gw.embedded.simulation import execute, first_reads
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.walcopy import WalCopier
@@ -49,9 +50,13 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange
 from ledger_gw.sqlite import file_gone
-from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref
+from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref, parse_time
 
 MAX_SKEW = dt.timedelta(minutes=10)
+#: How far before an entry logged earlier a transaction may be dated: each is within
+#: MAX_SKEW of a clock that does not go back. Verify holds the log to it, so that a
+#: retired key cannot date an entry back into its period after later ones.
+ORDER_SLACK = 2 * MAX_SKEW
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
 
@@ -139,6 +144,7 @@ class EmbeddedLedger:
         self._walcopy: WalCopier | None = None
         self._closing = False
         self._range: CompactRange | None = None
+        self._latest: tuple[int, dt.datetime] | None = None  # (size, its last entry's time)
         # Signers' certificates this process has committed: an entry names its signer's
         # by reference, and the table need not be sent the same one with every append.
         self._stored_certificates: set[str] = set()
@@ -326,11 +332,21 @@ class EmbeddedLedger:
                     lock_for_append(conn)
                 written = self._append(conn, batch)
         except BaseException:
-            self._range = None
+            self._range = self._latest = None
             for p in batch:
                 p.void()
             raise
         self._stored_certificates.update(written)
+
+    def _latest_time(self, conn: Connection, size: int) -> dt.datetime | None:
+        """The time the log's last entry states (None: no entry), kept from the last
+        append of this process when it made the head."""
+        if self._latest is not None and self._latest[0] == size:
+            return self._latest[1]
+        if size == 0:
+            return None
+        stated = conn.execute(select(log.c.timestamp).where(log.c.seq == size - 1)).scalar_one()
+        return parse_time(str(stated))
 
     def _load_range(self, conn: Connection, size: int) -> CompactRange:
         if self._range is not None and self._range.size == size:
@@ -347,6 +363,7 @@ class EmbeddedLedger:
         head = view.head([p.tx.tx_id for p in batch], first)
         tree = self._load_range(conn, head.size)
         start = tree.size
+        latest = self._latest_time(conn, head.size)
         seen: dict[str, tuple[int, Any, bytes | Proposal]] = {}
         for tx_id, seq, entry in head.committed:
             earlier = Entry.from_bytes(entry)
@@ -365,7 +382,16 @@ class EmbeddedLedger:
                     )
                 continue
             assert p.identity is not None
-            run = execute(TxStub(view, p.identity, tx_id, p.tx.proposal.time), p.tx)
+            stated = p.tx.proposal.time
+            if latest is not None and stated < latest - ORDER_SLACK:
+                # What verify refuses is never written: after the clock stepped back,
+                # past the slack, the ledger waits for it to catch up.
+                p.error = ValidationError(
+                    f"transaction time is over {ORDER_SLACK} before the log's latest entry",
+                    code="clock_skew",
+                )
+                continue
+            run = execute(TxStub(view, p.identity, tx_id, stated), p.tx)
             if run.error is not None:
                 p.error = run.error
                 continue
@@ -393,6 +419,7 @@ class EmbeddedLedger:
             view.apply(run.writes)
             p.position = position
             seen[tx_id] = (position, run.result, proposal)
+            latest = stated if latest is None else max(latest, stated)
         if not rows.log:
             return ()
         # Every acknowledged transaction is covered by a signed checkpoint at once.
@@ -400,6 +427,8 @@ class EmbeddedLedger:
         note = ckpt.sign_checkpoint(cp, self._log_signer)
         assert tree.size == start + len(rows.log)
         self._range = tree
+        assert latest is not None
+        self._latest = (tree.size, latest)
         Driver(conn).append(rows, (tree.size, note))
         return rows.certificates.keys()
 

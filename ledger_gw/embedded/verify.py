@@ -31,7 +31,7 @@ from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, make_engine
-from ledger_gw.embedded.ledger import MAX_SKEW
+from ledger_gw.embedded.ledger import ORDER_SLACK
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
@@ -120,15 +120,14 @@ class _Replay:
         return produced
 
     def _in_time(self, position: int, at: dt.datetime) -> None:
-        """A ledger takes each transaction within MAX_SKEW of its own clock, so an entry
-        never states a time more than twice that before one logged earlier. The times a
-        signing key's period is judged by are then pinned to the log's order: an entry
-        that a retired key dates back before its rotation, appended after entries that
-        came later, fails here, however valid its signature."""
-        if self.latest is not None and at < self.latest - 2 * MAX_SKEW:
+        """A ledger never logs a transaction dated over ORDER_SLACK before an entry it
+        logged earlier. The times a signing key's period is judged by are then pinned to
+        the log's order: an entry that a retired key dates back before its rotation,
+        appended after entries that came later, fails here, however valid its signature."""
+        if self.latest is not None and at < self.latest - ORDER_SLACK:
             raise _fail(
                 position,
-                f"the entry is dated {at:%Y-%m-%dT%H:%M:%SZ}, over {2 * MAX_SKEW} before one "
+                f"the entry is dated {at:%Y-%m-%dT%H:%M:%SZ}, over {ORDER_SLACK} before one "
                 f"logged earlier ({self.latest:%Y-%m-%dT%H:%M:%SZ}): no ledger took it then",
             )
         self.latest = at if self.latest is None else max(self.latest, at)

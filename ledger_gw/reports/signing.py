@@ -94,11 +94,16 @@ def verify_report(
 
 
 def is_donor_release(report: dict[str, Any]) -> bool:
-    """Whether the report's query is the one the donor release policy allows."""
+    """Whether the report's query is the one the donor release policy allows: a month's
+    slice at the consortium's k and the locations' donor precision, nothing else."""
     query = report.get("query")
-    return (
-        isinstance(query, dict)
-        and query.get("on_lattice") is True
-        and query.get("k") == DONOR_K
-        and type(query.get("k")) is int
+    if not isinstance(query, dict) or set(query) != _DONOR_QUERY_KEYS:
+        return False
+    policy = {"on_lattice": True, "k": DONOR_K, "location_chars": DONOR_QUERY.location_chars}
+    return all(
+        type(query[name]) is type(value) and query[name] == value for name, value in policy.items()
     )
+
+
+DONOR_QUERY = ReportQuery(k=DONOR_K, on_lattice=True)
+_DONOR_QUERY_KEYS = frozenset(DONOR_QUERY.as_dict())

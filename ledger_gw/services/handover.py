@@ -42,7 +42,7 @@ from ledger_gw.errors import (
 )
 from ledger_gw.handover import request as signed
 from ledger_gw.handover.package import MAX_SEALED_BYTES, Binding, new_handover, open_sealed, seal
-from ledger_gw.offchain.models import Person, SealedHandover, SeenNonce, utcnow
+from ledger_gw.offchain.models import AuditRecord, Person, SealedHandover, SeenNonce, utcnow
 from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.services import request_log
 from ledger_gw.services.access import Caller, Role
@@ -218,34 +218,33 @@ class _Trace:
 def release(
     gateway: Gateway, referral_id: str, headers: Mapping[str, str], now: dt.datetime | None = None
 ) -> bytes:
-    """The sealed package, to the organisation it is sealed to, once. Whatever the
-    outcome, the referring agency's audit log records who asked for whose package: a
-    release that cannot be recorded is not made."""
+    """The sealed package, to the organisation it is sealed to, once. The referring
+    agency's audit log records each fetch a member signed, who asked for whose package
+    and what came of it: a release in the transaction that deletes the package, so that
+    none is made unrecorded. A request no member signed proves nothing and names no one:
+    it is refused before anything is looked up, and written nowhere."""
     now = now or dt.datetime.now(dt.UTC)
-    trace = _Trace()
+    request = signed.verify(
+        gateway.workspace.consortium.authenticator(), "GET", path_of(referral_id), headers, now
+    )
+    trace = _Trace(requester=request.org_id)
     try:
-        sealed = _release(gateway, referral_id, headers, now, trace)
+        return _release(gateway, referral_id, request, now, trace)
     except Exception as exc:
-        _audit_release(gateway, trace, exc)
+        _audit_refusal(gateway, trace, exc)
         raise
-    _audit_release(gateway, trace, None)
-    return sealed
 
 
 def _release(
     gateway: Gateway,
     referral_id: str,
-    headers: Mapping[str, str],
+    request: signed.SignedRequest,
     now: dt.datetime,
     trace: _Trace,
 ) -> bytes:
     holder, referral = _holder(gateway, referral_id)
     if referral is not None:
         trace.holder, trace.pid = holder, referral["pid"]
-    request = signed.verify(
-        gateway.workspace.consortium.authenticator(), "GET", path_of(referral_id), headers, now
-    )
-    trace.requester = request.org_id
     _remember(gateway, request, now)
     purge_expired(gateway, now)
     if holder is None or referral is None:
@@ -268,6 +267,8 @@ def _release(
                 refused = exc  # nothing more may be shared: the package goes now
             sealed = row.sealed
             s.delete(row)
+            if refused is None:
+                s.add(AuditRecord(**_row(trace, 200, None)))
     if sealed is None:
         raise _awaits_none()
     store.purge_deleted()
@@ -298,41 +299,27 @@ def _holder(gateway: Gateway, referral_id: str) -> tuple[str | None, dict[str, A
     return None, None
 
 
-#: The status each refusal is answered with, the first that matches, as the API answers it.
-_STATUS: tuple[tuple[type[LedgerError], int], ...] = (
-    (AuthenticationError, 401),
-    (ForbiddenError, 403),
-    (NotFoundError, 404),
-    (ConflictError, 409),
-    (RejectedError, 422),
-    (UnavailableError, 503),
-)
+def _row(trace: _Trace, status: int, code: str | None) -> dict[str, Any]:
+    return request_log.row(
+        token_id=trace.requester,
+        role=request_log.PEER_ROLE,
+        method="GET",
+        route=RELEASE_ROUTE,
+        pid=trace.pid,
+        status=status,
+        code=code,
+    )
 
 
-def _audit_release(gateway: Gateway, trace: _Trace, error: BaseException | None) -> None:
+def _audit_refusal(gateway: Gateway, trace: _Trace, error: BaseException) -> None:
     """One row in the referring agency's audit log: the organisation that signed the
-    request (none if no signature verified), her pseudonymous ID and the outcome."""
+    request, her pseudonymous ID and the refusal."""
     if trace.holder is None:
         return  # no organisation served here made this referral: nobody's data is here
-    if error is None:
-        status, code = 200, None
-    else:
-        status = next((st for kind, st in _STATUS if isinstance(error, kind)), 500)
-        code = error.code if isinstance(error, LedgerError) else "internal_error"
+    code = error.code if isinstance(error, LedgerError) else "internal_error"
     try:
-        request_log.record(
-            gateway.store(trace.holder),
-            token_id=trace.requester,
-            role=request_log.PEER_ROLE,
-            method="GET",
-            route=RELEASE_ROUTE,
-            pid=trace.pid,
-            status=status,
-            code=code,
-        )
+        gateway.store(trace.holder).audit(_row(trace, request_log.status_of(error), code))
     except LedgerError:
-        if error is None:
-            raise  # released unrecorded: not released
         log.exception("audit record failed for a refused hand-over fetch of %s", trace.pid)
 
 
@@ -376,6 +363,33 @@ def _peer_refusal(status: int, problem: Mapping[str, Any]) -> RejectedError:
         return known(f"the referring gateway refused: {detail}", code=str(code))
     refusal = _REFUSALS.get(status, RejectedError)
     return refusal(f"the referring gateway refused ({status}): {detail}", code="peer_refused")
+
+
+def referred_pid(gateway: Gateway, caller: Caller, referral_id: str) -> str:
+    """The pseudonymous ID to register her under from a referral: one addressed to the
+    caller's organisation, accepted by it, handed over under a consent still active and
+    covering it (what it took to open her package). Only then is her registration the
+    referral's person: a referral alone is the sender's word, naming any ID it likes."""
+    referral = _referral(gateway, caller, referral_id)
+    if referral["to_org"] != caller.org:
+        raise ForbiddenError(
+            "only the organisation a referral is addressed to registers her from it",
+            code="not_receiver",
+            field="referral_id",
+        )
+    if referral["state"] == "created":
+        raise TransitionError(
+            "accept the referral before registering her from it",
+            code="referral_not_accepted",
+            field="referral_id",
+        )
+    _require_shareable(gateway, caller, referral)
+    if not any(e["event"]["type"] == HANDED_OVER for e in referral["events"]):
+        raise NotFoundError(
+            "the ledger records no hand-over for this referral", code="handover_not_found"
+        )
+    pid: str = referral["pid"]
+    return pid
 
 
 def from_referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, Any]:

@@ -15,16 +15,11 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from chaincode.fields import PID, matches
-from ledger_gw.errors import (
-    ConflictError,
-    ForbiddenError,
-    NotFoundError,
-    TransitionError,
-    ValidationError,
-)
+from ledger_gw.errors import ConflictError, NotFoundError, ValidationError
 from ledger_gw.offchain.models import Document, Person, utcnow
 from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
 from ledger_gw.pseudonym import new_salt as _new_salt
+from ledger_gw.services import handover
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.services.pages import (
@@ -115,7 +110,7 @@ def register(
                 code="conflicting_fields",
                 field="referral_id",
             )
-        pid = referred_pid(gateway, caller, referral_id)
+        pid = handover.referred_pid(gateway, caller, referral_id)
     elif held_id is not None:
         pid = derive_pid(gateway, None, held_id)
     elif id_scheme == "held":
@@ -133,38 +128,6 @@ def register(
         s.add(person)
         s.flush()
         return _view(person)
-
-
-#: Referral states in which the receiver registers her under the referral's ID: it has
-#: taken her on. Before it accepts, the referral is only the sender's word; declined,
-#: cancelled or completed, it is over.
-REGISTERING_STATES = frozenset({"accepted"})
-
-
-def referred_pid(gateway: Gateway, caller: Caller, referral_id: str) -> str:
-    """The pseudonymous ID of a referral addressed to the caller's organisation and
-    accepted by it: only its receiver registers someone under it, so a referral cannot
-    attach one agency's record to whichever person another chose."""
-    referral: dict[str, Any] = gateway.client(caller).query("referral", referral_id, "referral")
-    if referral["to_org"] != caller.org:
-        raise ForbiddenError(
-            "only the organisation a referral is addressed to registers her from it",
-            code="not_receiver",
-            field="referral_id",
-        )
-    state = referral["state"]
-    if state == "created":
-        raise TransitionError(
-            "accept the referral before registering her from it",
-            code="referral_not_accepted",
-            field="referral_id",
-        )
-    if state not in REGISTERING_STATES:
-        raise TransitionError(
-            f"the referral is {state}", code="referral_closed", field="referral_id"
-        )
-    pid: str = referral["pid"]
-    return pid
 
 
 def search(

@@ -3,7 +3,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chaincode.fields import PID, matches
+from ledger_gw.errors import (
+    AuthenticationError,
+    ConflictError,
+    FaultError,
+    ForbiddenError,
+    LedgerError,
+    MalformedError,
+    NotFoundError,
+    RejectedError,
+    UnavailableError,
+    UnsupportedError,
+    ValidationError,
+)
 from ledger_gw.offchain.models import utcnow
 from ledger_gw.offchain.store import OffchainStore
 
@@ -11,6 +26,28 @@ from ledger_gw.offchain.store import OffchainStore
 #: no token, so the organisation whose signature verified stands where a token's ID would.
 PEER_ROLE = "peer-gateway"
 _CODE_CHARS = 64  # the audit_log.code column
+#: The HTTP status each family of errors is answered with (its nearest class's): what
+#: the gateway answers and its audit log records, for a token's request or a peer's.
+STATUS: dict[type[LedgerError], int] = {
+    LedgerError: 500,
+    RejectedError: 422,
+    ValidationError: 422,
+    MalformedError: 400,
+    AuthenticationError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    UnsupportedError: 501,
+    FaultError: 500,
+    UnavailableError: 503,
+}
+
+
+def status_of(error: BaseException) -> int:
+    """The status ``error`` is answered with; 500 for anything not the library's."""
+    if not isinstance(error, LedgerError):
+        return 500
+    return next(STATUS[c] for c in type(error).__mro__ if c in STATUS)
 
 
 def record(
@@ -25,19 +62,41 @@ def record(
     code: str | None,
 ) -> None:
     store.audit(
-        {
-            "at": utcnow(),
-            "token_id": token_id,
-            "role": role,
-            "method": method,
-            "route": route[:200],
-            # Only a pseudonymous ID: what a caller put in the path otherwise (41 characters,
-            # a NUL) names nobody, and PostgreSQL would refuse the rows written with it.
-            "pid": pid if pid is not None and matches(PID, pid) else None,
-            "status": status,
-            "code": _code(code),
-        }
+        row(
+            token_id=token_id,
+            role=role,
+            method=method,
+            route=route,
+            pid=pid,
+            status=status,
+            code=code,
+        )
     )
+
+
+def row(
+    *,
+    token_id: str | None,
+    role: str | None,
+    method: str,
+    route: str,
+    pid: str | None,
+    status: int,
+    code: str | None,
+) -> dict[str, Any]:
+    """An audit row as its columns hold it."""
+    return {
+        "at": utcnow(),
+        "token_id": token_id,
+        "role": role,
+        "method": method,
+        "route": route[:200],
+        # Only a pseudonymous ID: what a caller put in the path otherwise (41 characters,
+        # a NUL) names nobody, and PostgreSQL would refuse the rows written with it.
+        "pid": pid if pid is not None and matches(PID, pid) else None,
+        "status": status,
+        "code": _code(code),
+    }
 
 
 def _code(code: str | None) -> str | None:

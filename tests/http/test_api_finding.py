@@ -175,6 +175,8 @@ def test_search_terms_in_a_url_are_refused_and_not_searched(api: Api) -> None:
         assert "Fatima" not in refused.get_data(as_text=True)
     listed = api.as_("AGENCY-A").get("/v1/registrations").get_json()["registrations"]
     assert [r["person_id"] for r in listed] == [made.get_json()["person_id"]]
+    also = api.as_("AGENCY-A").post("/v1/registrations/search?q=Fatima", json={"q": "x"})
+    assert (also.status_code, also.get_json()["code"]) == (400, "search_terms_in_url")
 
 
 @pytest.mark.parametrize(

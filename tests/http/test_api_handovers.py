@@ -124,13 +124,41 @@ def test_the_receiver_registers_her_under_the_referrals_pseudonymous_id(
     assert again.get_json()["person_id"] == made["person_id"]
 
 
-def test_a_referral_registers_her_without_a_hand_over_too(api: Api) -> None:
-    """The referral's ID, not the package, is what keeps her one person."""
+def test_a_referral_alone_registers_nobody(api: Api, gateway: Gateway) -> None:
+    """A referral is its sender's word and names any ID it likes (another agency's
+    person, derived from her attributes): only a hand-over made under her consent, still
+    active and covering the receiver, lets the receiver register someone under it."""
+    elsewhere = _register(api, "AGENCY-C", {"attributes": {"given_name": "Zed"}})["pid"]
+    a = api.as_("AGENCY-A")
+    bare = ev.referral_created(elsewhere, to_org="AGENCY-B")  # no consent, no hand-over
+    assert a.post("/v1/events", json=bare).status_code == 201
+    _step(api, "AGENCY-B", "accepted", bare["referral_id"])
+    before = _persons(gateway, "AGENCY-B")
+    body = {"attributes": FATIMA, "referral_id": bare["referral_id"]}
+    _refused(api.as_("AGENCY-B").post("/v1/registrations", json=body), 403, "consent_required")
+
     registered = _register(api, "AGENCY-A", {"attributes": FATIMA, "id_scheme": "held"})
     rid = _refer(api, registered["pid"])
     _step(api, "AGENCY-B", "accepted", rid)
-    made = _register(api, "AGENCY-B", {"attributes": {"given_name": "F."}, "referral_id": rid})
-    assert made["pid"] == registered["pid"]
+    body = {"attributes": FATIMA, "referral_id": rid}
+    _refused(api.as_("AGENCY-B").post("/v1/registrations", json=body), 404, "handover_not_found")
+    assert _persons(gateway, "AGENCY-B") == before
+
+
+def test_a_withdrawn_consent_registers_nobody_from_the_referral(api: Api, gateway: Gateway) -> None:
+    registered = _register(api, "AGENCY-A", {"attributes": FATIMA})
+    rid = _refer(api, registered["pid"])
+    _seal(api, rid)
+    _take(api, rid)
+    _step(api, "AGENCY-B", "accepted", rid)
+    listed = api.as_("AGENCY-A").get(f"/v1/persons/{registered['pid']}/consents").get_json()
+    consent_id = listed["consents"][0]["consent_id"]
+    revoked = ev.consent_revoked(consent_id)
+    assert api.as_("AGENCY-A").post("/v1/events", json=revoked).status_code == 201
+    before = _persons(gateway, "AGENCY-B")
+    body = {"attributes": FATIMA, "referral_id": rid}
+    _refused(api.as_("AGENCY-B").post("/v1/registrations", json=body), 409, "consent_inactive")
+    assert _persons(gateway, "AGENCY-B") == before
 
 
 def _accepted(api: Api) -> tuple[str, str]:
@@ -203,7 +231,11 @@ def test_a_person_the_receiver_registered_already_is_not_registered_twice(
     """B has her already under the ID her attributes derive; A referred her under a
     person-held one: a second record at B would be the duplicate this exists to stop."""
     here = _register(api, "AGENCY-B", {"attributes": FATIMA})
-    rid, _ = _accepted(api)
+    registered = _register(api, "AGENCY-A", {"attributes": FATIMA, "id_scheme": "held"})
+    rid = _refer(api, registered["pid"])
+    _seal(api, rid)
+    _take(api, rid)
+    _step(api, "AGENCY-B", "accepted", rid)
     before = _persons(gateway, "AGENCY-B")
     r = api.as_("AGENCY-B").post(
         "/v1/registrations", json={"attributes": FATIMA, "referral_id": rid}
@@ -245,8 +277,7 @@ def test_each_fetch_is_logged_by_the_referring_agency(api: Api, gateway: Gateway
         (r.token_id, r.role, r.method, r.pid, r.status, r.code)
         for r in _log(gateway, "AGENCY-A", RELEASE)
     ]
-    assert rows == [
-        (None, "peer-gateway", "GET", pid, 401, "request_unsigned"),
+    assert rows == [  # the unsigned request proved nothing and named no one: not logged
         ("AGENCY-C", "peer-gateway", "GET", pid, 403, "handover_not_for_you"),
         ("AGENCY-B", "peer-gateway", "GET", pid, 200, None),
         ("AGENCY-B", "peer-gateway", "GET", pid, 404, "handover_not_found"),

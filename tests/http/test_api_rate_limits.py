@@ -4,6 +4,7 @@ problem+json with Retry-After once over their limit; other clients are not held 
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -197,3 +198,13 @@ def test_without_a_proxy_set_what_a_client_writes_is_not_its_address(
     for n in range(3):
         assert _through_proxy(client, forged, f"192.0.2.{n}") == 401
     assert _through_proxy(client, forged, "192.0.2.200") == 429
+
+
+def test_hand_over_fetches_are_held_back_by_address(client: FlaskClient) -> None:
+    """A fetch needs no token, only a member's signature, checked before anything else:
+    anyone may send them, so they count against the sender's address."""
+    path = f"/v1/handovers/{uuid.uuid4()}"
+    for _ in range(3):
+        assert client.get(path).status_code == 401
+    _assert_429(client.get(path))
+    assert client.get(path, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401

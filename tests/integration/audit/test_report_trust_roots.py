@@ -188,9 +188,10 @@ def test_only_a_donor_release_verifies_as_one(tmp_path: Path) -> None:
             "release": sign_report(report_at(log, january), signer),
             "own": sign_report(report_at(log, ReportQuery(k=DONOR_K)), signer),
             "other_k": sign_report(report_at(log, replace(january, k=DONOR_K + 2)), signer),
+            "finer": sign_report(report_at(log, replace(january, location_chars=99)), signer),
         }
         assert verify_report(files["release"], ws.consortium, log, donor=True) == "AGENCY-A"
-        for name in ("own", "other_k"):
+        for name in ("own", "other_k", "finer"):
             assert verify_report(files[name], ws.consortium, log) == "AGENCY-A"
             with pytest.raises(ReportError, match="not a donor release"):
                 verify_report(files[name], ws.consortium, log, donor=True)
