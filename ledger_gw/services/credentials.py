@@ -222,11 +222,14 @@ def _consent(gateway: Gateway, caller: Caller, record: dict[str, Any]) -> Any:
 
 def _anchor(gateway: Gateway, record: dict[str, Any], kind: str) -> tuple[credentials.Binding, str]:
     """Where the event is, and its tlog-proof at the latest witnessed checkpoint."""
-    log = gateway.log
+    log, consortium = gateway.log, gateway.workspace.consortium
     tx_id = str(record["tx_id"])
-    anchor = log.anchor(None)
+    anchor = log.anchor(None)  # before any is cosigned, the latest: not good enough here
+    witnessed = not consortium.witness_quorum or (
+        anchor.note is not None and consortium.witnessed(anchor.note) is not None
+    )
     where: Any = log.inclusion(None, tx_id, None, reveal_none)
-    if int(where["index"]) >= anchor.size:
+    if not witnessed or int(where["index"]) >= anchor.size:
         raise ConflictError(
             "the event is not yet under a checkpoint the witnesses cosigned: retry shortly",
             code="not_yet_witnessed",

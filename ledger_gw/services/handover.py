@@ -144,7 +144,7 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
     _require_shareable(gateway, caller, referral)
     store = gateway.store(caller.org)
     now = utcnow()
-    purge_expired(gateway, now)
+    _purge_expired(store, now)  # this organisation's own: another's being down stops nothing
     with store.session() as s:
         person = s.scalar(select(Person).where(Person.pid == referral["pid"]))
         if person is None:
@@ -246,10 +246,10 @@ def _release(
     if referral is not None:
         trace.holder, trace.pid = holder, referral["pid"]
     _remember(gateway, request, now)
-    purge_expired(gateway, now)
     if holder is None or referral is None:
         raise _awaits_none()
     store = gateway.store(holder)
+    _purge_expired(store, now)
     refused: LedgerError | None = None
     sealed: bytes | None = None
     with store.session() as s:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image, ImageFilter
 
+from ledger_gw.bootstrap import open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials.issue import HIDDEN_END_LIFETIME
 from ledger_gw.demo.consortium import DEMO
@@ -22,6 +25,7 @@ from ledger_gw.errors import CredentialError, ForbiddenError, LedgerError, NotFo
 from ledger_gw.identity import cert_pem, issue_member, load_signing_key
 from ledger_gw.services import credentials
 from ledger_gw.services.access import Caller, authenticate, issue_token
+from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support import credentials as forge
@@ -387,3 +391,33 @@ def test_a_key_rotation_keeps_the_cards_issued_before_it(
         assert refused(forge.join(bad, disclosures, proof), rotated, now=later) == (
             "credential_malformed"
         )
+
+
+def test_no_credential_before_a_checkpoint_is_witnessed(
+    consortium_dir: Path, tmp_path: Path
+) -> None:
+    """Before the witness quorum has cosigned any checkpoint (its witnesses unreachable,
+    say) the log anchors at its latest, signed by its key alone: a credential proven
+    there would be refused by every verifier, so none is issued (409, as at any time an
+    event is newer than the latest cosigned checkpoint)."""
+    copy = tmp_path / "ws"
+    shutil.copytree(consortium_dir, copy)
+    listed = json.loads((copy / "consortium.json").read_text())
+    for member in listed["organisations"]:
+        if "witness_url" in member:
+            member["witness_url"] = "http://127.0.0.1:9"  # nothing listens there
+    (copy / "consortium.json").write_text(json.dumps(listed))
+    config = GatewayConfig(
+        directory=copy,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
+    )
+    gw = open_gateway(config)
+    try:
+        grant = ev.entitlement_granted(ev.pid())
+        gw.client(as_(gw, "AGENCY-A")).submit(grant)
+        with pytest.raises(LedgerError) as refused:
+            credentials.issue(gw, as_(gw, "AGENCY-A"), grant["event_id"], PURPOSE, ["programme"])
+        assert refused.value.code == "not_yet_witnessed"
+    finally:
+        gw.close()
