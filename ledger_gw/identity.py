@@ -363,6 +363,12 @@ class Authenticator:
                 code="retired_certificate",
             )
 
+    def rotated_out(self, pem: str) -> bool:
+        """Whether the certificate is a signing key the member has rotated out since
+        (every period it was the key has closed)."""
+        periods = self._lookup(pem).periods or ()
+        return bool(periods) and all(p.valid_until is not None for p in periods)
+
     def transport_peer(self, pem: str, at: dt.datetime) -> Identity:
         """The member a TLS client certificate names: issued by its CA for its role and
         valid at ``at``. It signs no transaction, so the listed signing keys do not apply."""

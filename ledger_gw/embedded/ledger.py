@@ -53,9 +53,9 @@ from ledger_gw.sqlite import file_gone
 from ledger_gw.transaction import Proposal, SignedTransaction, certificate_ref, parse_time
 
 MAX_SKEW = dt.timedelta(minutes=10)
-#: How far before an entry logged earlier a transaction may be dated: each is within
-#: MAX_SKEW of a clock that does not go back. Verify holds the log to it, so that a
-#: retired key cannot date an entry back into its period after later ones.
+#: How far before an entry logged earlier a rotated-out key's transaction may be dated:
+#: each is within MAX_SKEW of a clock that does not go back. Verify holds the log to it,
+#: so that a retired key cannot date an entry back into its period after later ones.
 ORDER_SLACK = 2 * MAX_SKEW
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
@@ -86,6 +86,12 @@ class Verdict:
         """Decoded in the caller's thread: the writer's time is the ledger's throughput."""
         result = None if self.result is None else orjson.loads(self.result)
         return Outcome(self.tx.tx_id, result, self.error, self.position)
+
+
+def _backdated(latest: dt.datetime | None, stated: dt.datetime) -> bool:
+    """Dated over ORDER_SLACK before an entry logged earlier: no ledger whose clock did
+    not go back took it then."""
+    return latest is not None and stated < latest - ORDER_SLACK
 
 
 def _same(kept: bytes | Proposal, proposal: Proposal) -> bool:
@@ -383,12 +389,13 @@ class EmbeddedLedger:
                 continue
             assert p.identity is not None
             stated = p.tx.proposal.time
-            if latest is not None and stated < latest - ORDER_SLACK:
-                # What verify refuses is never written: after the clock stepped back,
-                # past the slack, the ledger waits for it to catch up.
-                p.error = ValidationError(
-                    f"transaction time is over {ORDER_SLACK} before the log's latest entry",
-                    code="clock_skew",
+            if _backdated(latest, stated) and self._auth.rotated_out(p.tx.proposal.creator):
+                # What verify refuses is never written: after the clock stepped back past
+                # the slack, a key rotated out since signs nothing until it catches up.
+                p.error = AuthenticationError(
+                    f"a rotated-out key's transaction, dated over {ORDER_SLACK} before the "
+                    "log's latest entry",
+                    code="retired_certificate",
                 )
                 continue
             run = execute(TxStub(view, p.identity, tx_id, stated), p.tx)

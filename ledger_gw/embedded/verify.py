@@ -99,7 +99,7 @@ class _Replay:
             self.signers.add(logged.creator)
             if (tx_id, timestamp) != (logged.tx_id, logged.timestamp):
                 raise _fail(position, "stored transaction ID or time does not match the entry")
-            self._in_time(position, logged.time)
+            self._in_time(position, logged)
             stub, replayed = self._execute(position, view, logged, checks.unsigned.get(offset))
             if replayed != logged.result:
                 raise _fail(position, "replayed result differs from the logged result")
@@ -119,16 +119,19 @@ class _Replay:
             raise _fail(batch[0][0], f"log entries repeat a transaction: {exc}") from exc
         return produced
 
-    def _in_time(self, position: int, at: dt.datetime) -> None:
-        """A ledger never logs a transaction dated over ORDER_SLACK before an entry it
-        logged earlier. The times a signing key's period is judged by are then pinned to
-        the log's order: an entry that a retired key dates back before its rotation,
-        appended after entries that came later, fails here, however valid its signature."""
-        if self.latest is not None and at < self.latest - ORDER_SLACK:
+    def _in_time(self, position: int, logged: Logged) -> None:
+        """A ledger never logs a rotated-out key's transaction dated over ORDER_SLACK
+        before an entry it logged earlier. The times a signing key's period is judged by
+        are then pinned to the log's order: an entry that a retired key dates back before
+        its rotation, appended after entries that came later, fails here, however valid
+        its signature."""
+        at = logged.time
+        if logged.rotated_out and self.latest is not None and at < self.latest - ORDER_SLACK:
             raise _fail(
                 position,
-                f"the entry is dated {at:%Y-%m-%dT%H:%M:%SZ}, over {ORDER_SLACK} before one "
-                f"logged earlier ({self.latest:%Y-%m-%dT%H:%M:%SZ}): no ledger took it then",
+                f"a rotated-out key's entry dated {at:%Y-%m-%dT%H:%M:%SZ}, over {ORDER_SLACK} "
+                f"before one logged earlier ({self.latest:%Y-%m-%dT%H:%M:%SZ}): no ledger took "
+                "it then",
             )
         self.latest = at if self.latest is None else max(self.latest, at)
 

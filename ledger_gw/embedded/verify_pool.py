@@ -53,6 +53,7 @@ class Logged(NamedTuple):
 
     creator: str  # its certificate's reference
     identity: Identity | None  # whom the certificate names, if its signature verifies
+    rotated_out: bool  # its certificate is no longer its member's signing key
     tx_id: str
     timestamp: str
     time: dt.datetime
@@ -123,6 +124,7 @@ def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> C
         checks.logged[offset] = Logged(
             certificate_ref(proposal.creator),
             identity,
+            identity is not None and auth.rotated_out(proposal.creator),
             proposal.tx_id,
             proposal.timestamp,
             at,

@@ -1,40 +1,39 @@
-"""The log's entries are dated in its order, within twice the clock skew: the ledger
+"""A rotated-out key's entry is never dated far before one logged earlier: the ledger
 refuses what verify would, even when its own clock steps back, so that an honest ledger
-always verifies and a retired key cannot date an entry back past later ones."""
+always verifies and a retired key cannot date an entry back past later ones. Current
+keys are not held to it: a clock stepped back costs them nothing."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import ORDER_SLACK, EmbeddedLedger
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.ledgers import MakeLedger, verify_url
+from tests.support.ledgers import verify_url
 
 
-def test_a_clock_stepped_back_past_the_slack_waits_to_catch_up(
-    workspace: Workspace, make_ledger: MakeLedger, ledger_url: str
-) -> None:
-    now = [dt.datetime(2027, 1, 15, 12, 30, tzinfo=dt.UTC)]
-    ledger: EmbeddedLedger = make_ledger(clock=lambda: now[0])
-    client = OrgClient(ledger, workspace.signer("AGENCY-A"), clock=lambda: now[0])
-    assert client.submit_many([ev.independent(0)])[0].error is None
-    now[0] -= ORDER_SLACK + dt.timedelta(minutes=4)  # an NTP step back, say
-    refused = client.submit_many([ev.independent(1), ev.independent(2)])
-    assert [o.error.code if o.error else None for o in refused] == ["clock_skew"] * 2
-    assert ledger.size() == 1
-    now[0] += dt.timedelta(minutes=5)  # within the slack again
-    assert client.submit_many([ev.independent(3)])[0].error is None
-    # Another process, its clock 13 minutes behind: a time 9 minutes before its own is
-    # within the skew it allows, and still over the slack before the entry on disk.
-    behind = now[0] - dt.timedelta(minutes=13)
-    reopened: EmbeddedLedger = make_ledger(clock=lambda: behind)
-    late = OrgClient(
-        reopened, workspace.signer("AGENCY-A"), clock=lambda: behind - dt.timedelta(minutes=9)
-    )
-    (outcome,) = late.submit_many([ev.independent(4)])
-    assert outcome.error is not None
-    assert outcome.error.code == "clock_skew"
-    assert "latest entry" in str(outcome.error)
-    assert verify_url(ledger_url, workspace.consortium).size == 2
+def test_a_clock_stepped_back_lets_no_rotated_out_key_sign(tmp_path: Path) -> None:
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    old = ws.signer("AGENCY-A")
+    rotation = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    ws = ws.rotate_key("AGENCY-A", at=rotation)
+    now = [rotation + dt.timedelta(minutes=30)]
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
+    try:
+        new_a = OrgClient(ledger, ws.signer("AGENCY-A"), clock=lambda: now[0])
+        assert new_a.submit_many([ev.independent(0)])[0].error is None
+        now[0] = rotation - dt.timedelta(minutes=5)  # an NTP step back, past the slack
+        assert now[0] < rotation + dt.timedelta(minutes=30) - ORDER_SLACK
+        (refused,) = OrgClient(ledger, old, clock=lambda: now[0]).submit_many([ev.independent(1)])
+        assert refused.error is not None
+        assert refused.error.code == "retired_certificate"
+        assert "before the log's latest entry" in str(refused.error)
+        c = OrgClient(ledger, ws.signer("AGENCY-C"), clock=lambda: now[0])
+        assert c.submit_many([ev.independent(2)])[0].error is None  # a current key: taken
+    finally:
+        ledger.close()
+    assert verify_url(ws.ledger_url, ws.consortium).size == 2
