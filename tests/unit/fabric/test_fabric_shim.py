@@ -33,7 +33,14 @@ from ledger_gw.identity import cert_pem, issue_ca, issue_member
 from tests.support.tls import self_signed_localhost
 
 M = pb.shim.ChaincodeMessage
-WHEN = dt.datetime.now(dt.UTC).replace(microsecond=123456)  # the server holds it to its clock
+
+
+def _now() -> dt.datetime:
+    """A proposal's time: the server holds it to its clock, so it is taken when sent (a
+    time taken as the suite starts would be stale by the time this module runs)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=123456)
+
+
 Contract = Callable[[Any, str, Sequence[bytes]], bytes]
 #: The consortium's members and their roles, as the chaincode server is given them.
 MEMBERS: dict[str, Role] = {"AGENCY-A": "agency", "AGENCY-B": "agency", "DONOR-Y": "donor"}
@@ -82,7 +89,7 @@ class FakePeer:
         function: str,
         *args: bytes,
         nonce: bytes = b"n" * 24,
-        when: dt.datetime = WHEN,
+        when: dt.datetime | None = None,
     ) -> str:
         built = build_proposal(
             creator=signer.creator,
@@ -91,7 +98,7 @@ class FakePeer:
             function=function,
             args=list(args),
             nonce=nonce,
-            timestamp=when,
+            timestamp=when or _now(),
         )
         self.send(
             M(
@@ -158,7 +165,8 @@ def test_register_ready_and_a_transaction_with_its_event(
     register = peer.handshake()
     assert register.type == M.REGISTER
     assert pb.chaincode.ChaincodeID.FromString(register.payload).name == "ledger:abc123"
-    tx_id = peer.transaction(signer, "submit", b'{"e":1}')
+    when = _now()
+    tx_id = peer.transaction(signer, "submit", b'{"e":1}', when=when)
     ask = peer.receive()
     assert ask.type == M.GET_STATE
     assert ask.txid == tx_id
@@ -177,7 +185,7 @@ def test_register_ready_and_a_transaction_with_its_event(
     assert done.chaincode_event.event_name == "referral.created"
     assert done.chaincode_event.payload == b"key-of-the-record"
     assert seen["tx_id"] == tx_id
-    assert seen["time"] == WHEN
+    assert seen["time"] == when
     assert seen["creator"] == Identity("AGENCY-B", "agency")
     assert (seen["fn"], list(seen["args"])) == ("submit", [b'{"e":1}'])
 
