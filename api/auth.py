@@ -54,15 +54,16 @@ def _record_failure(token: str, error: AuthenticationError) -> None:
         return  # nothing names an organisation whose log would hold it
     route = request.url_rule.rule if request.url_rule is not None else request.path
     try:
-        request_log.record(
-            store,
-            token_id=token_id,
-            role=None,
-            method=request.method,
-            route=route,
-            pid=None,
-            status=401,
-            code=error.code,
+        store.audit(
+            request_log.row(
+                token_id=token_id,
+                role=None,
+                method=request.method,
+                route=route,
+                pid=None,
+                status=401,
+                code=error.code,
+            )
         )
     except LedgerError:
         log.exception("audit record failed for a refused token %s", token_id)
@@ -107,15 +108,16 @@ def _record(response: Response) -> Response:
     view_args = request.view_args or {}
     pid = g.get("audit_pid") or view_args.get("pid")
     try:
-        request_log.record(
-            gateway().stores[who.org],
-            token_id=who.token_id,
-            role=who.role.value,
-            method=request.method,
-            route=request.url_rule.rule,
-            pid=pid,
-            status=response.status_code,
-            code=g.get("problem_code"),
+        gateway().stores[who.org].audit(
+            request_log.row(
+                token_id=who.token_id,
+                role=who.role.value,
+                method=request.method,
+                route=request.url_rule.rule,
+                pid=pid,
+                status=response.status_code,
+                code=g.get("problem_code"),
+            )
         )
     except LedgerError:
         log.exception("audit record failed for token %s", who.token_id)

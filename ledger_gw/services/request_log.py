@@ -20,7 +20,6 @@ from ledger_gw.errors import (
     ValidationError,
 )
 from ledger_gw.offchain.models import utcnow
-from ledger_gw.offchain.store import OffchainStore
 
 #: The role a row names for a request another organisation's gateway signed: it carries
 #: no token, so the organisation whose signature verified stands where a token's ID would.
@@ -50,30 +49,6 @@ def status_of(error: BaseException) -> int:
     return next(STATUS[c] for c in type(error).__mro__ if c in STATUS)
 
 
-def record(
-    store: OffchainStore,
-    *,
-    token_id: str | None,
-    role: str | None,
-    method: str,
-    route: str,
-    pid: str | None,
-    status: int,
-    code: str | None,
-) -> None:
-    store.audit(
-        row(
-            token_id=token_id,
-            role=role,
-            method=method,
-            route=route,
-            pid=pid,
-            status=status,
-            code=code,
-        )
-    )
-
-
 def row(
     *,
     token_id: str | None,
@@ -84,7 +59,8 @@ def row(
     status: int,
     code: str | None,
 ) -> dict[str, Any]:
-    """An audit row as its columns hold it."""
+    """An audit row as its columns hold it, for ``OffchainStore.audit`` (or a session's
+    insert, where the row must commit with other writes)."""
     return {
         "at": utcnow(),
         "token_id": token_id,

@@ -45,10 +45,10 @@ def test_a_code_the_column_cannot_hold_is_cut_to_fit(
     store: OffchainStore, code: str, kept: str | None
 ) -> None:
     for route, given in (("/v1/first", code), ("/v1/second", "peer_refused")):
-        request_log.record(
-            store, token_id="0123456789abcdef", role="agency-writer", method="POST",
+        store.audit(request_log.row(
+            token_id="0123456789abcdef", role="agency-writer", method="POST",
             route=route, pid=None, status=403, code=given,
-        )  # fmt: skip
+        ))  # fmt: skip
     with store.reading() as s:
         rows = s.execute(select(AuditRecord.route, AuditRecord.code).order_by(AuditRecord.id))
         assert [tuple(r) for r in rows] == [("/v1/first", kept), ("/v1/second", "peer_refused")]

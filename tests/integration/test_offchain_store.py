@@ -342,10 +342,10 @@ def test_audit_records_of_concurrent_requests_are_each_committed_on_return(
 
     def one(n: int) -> bool:
         route = f"/v1/test/{n}"
-        request_log.record(
-            store, token_id="t", role="agency-writer", method="POST", route=route,
+        store.audit(request_log.row(
+            token_id="t", role="agency-writer", method="POST", route=route,
             pid=None, status=201, code=None,
-        )  # fmt: skip
+        ))  # fmt: skip
         return route in _audited_routes(url)  # another connection sees it at once
 
     with ThreadPoolExecutor(16) as pool:
@@ -367,10 +367,10 @@ def test_audit_records_arriving_during_a_commit_share_the_next_one(gateway: Gate
             assert release.wait(10)
 
     def one(n: int) -> None:
-        request_log.record(
-            store, token_id="t", role="agency-writer", method="POST", route=f"/v1/group/{n}",
+        store.audit(request_log.row(
+            token_id="t", role="agency-writer", method="POST", route=f"/v1/group/{n}",
             pid=None, status=201, code=None,
-        )  # fmt: skip
+        ))  # fmt: skip
 
     event.listen(store._audit, "commit", committing)
     try:
@@ -401,8 +401,8 @@ def test_an_audit_record_that_cannot_be_written_is_reported_and_writes_nothing(
         store.audit({"method": "POST", "route": "/v1/refused", "status": None})
     assert caught.value.code == "offchain_unavailable"
     assert _audited_routes(url) == before
-    request_log.record(
-        store, token_id=None, role=None, method="GET", route="/v1/after",
+    store.audit(request_log.row(
+        token_id=None, role=None, method="GET", route="/v1/after",
         pid=None, status=200, code=None,
-    )  # fmt: skip
+    ))  # fmt: skip
     assert _audited_routes(url) == before | {"/v1/after"}
