@@ -86,7 +86,7 @@ from sqlalchemy.engine import make_url
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
-from ledger_gw.embedded.database import make_engine
+from ledger_gw.embedded.database import reading_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
@@ -290,7 +290,7 @@ def existing_ledger(ws: Workspace, url: str | None = None) -> str:
 
 def log_reader(ws: Workspace, url: str | None = None) -> LogReader:
     """Read-only access to the embedded log, for audits and reports."""
-    return LogReader(make_engine(existing_ledger(ws, url)))
+    return LogReader(reading_engine(existing_ledger(ws, url)))
 
 
 @contextmanager

@@ -37,14 +37,42 @@ def sqlite_engine(
     database = make_url(url).database
     _create_owner_only(database)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+    _track(engine, database)
+    # Before WAL mode, which writes the database's first page at the default size.
+    first = {} if page_size is None else {"page_size": page_size}
+    settings = {**first, "journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
+    _configure(engine, settings, reading=False)
+    return engine
+
+
+def sqlite_reader(url: str, busy_timeout_ms: int, pragmas: Mapping[str, str | int]) -> Engine:
+    """An engine that opens an existing file read-only (SQLite's mode=ro): what an
+    auditor checks is evidence, and reading it must change no byte of it, its journal
+    mode included. `pragmas` must be ones a reader may set."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise ValueError(f"{url!r}: a read-only engine opens a file by its path")
+    # Built here, not by the URL's parser, which would undo the escaping of a path's
+    # spaces, '?', '#' or '%' that the URI needs.
+    uri = f"{Path(database).absolute().as_uri()}?mode=ro"
+    timeout = busy_timeout_ms / 1000
+    engine = create_engine(
+        "sqlite://",
+        creator=lambda: sqlite3.connect(uri, uri=True, timeout=timeout, check_same_thread=False),
+    )
+    _track(engine, database)
+    _configure(engine, {"busy_timeout": busy_timeout_ms, **pragmas}, reading=True)
+    return engine
+
+
+def _track(engine: Engine, database: str | None) -> None:
     if database and database != ":memory:" and not database.startswith("file:"):
         with contextlib.suppress(OSError):
             found = os.stat(database)
             _opened[engine] = (Path(database), found.st_dev, found.st_ino)
-    # Before WAL mode, which writes the database's first page at the default size.
-    first = {} if page_size is None else {"page_size": page_size}
-    settings = {**first, "journal_mode": "WAL", "busy_timeout": busy_timeout_ms, **pragmas}
 
+
+def _configure(engine: Engine, settings: Mapping[str, str | int], reading: bool) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # BEGIN is ours
@@ -55,10 +83,8 @@ def sqlite_engine(
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        reading = conn.get_execution_options().get(READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
-
-    return engine
+        read_only = reading or conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def connect(path: Path, **kwargs: Any) -> sqlite3.Connection:

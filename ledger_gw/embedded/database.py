@@ -20,9 +20,15 @@ from sqlalchemy import Connection, Engine, create_engine, text
 
 from ledger_gw.embedded.driver import WRITE_LOCK_ID
 from ledger_gw.embedded.schema import metadata
-from ledger_gw.sqlite import READ_ONLY, sqlite_engine
+from ledger_gw.sqlite import READ_ONLY, sqlite_engine, sqlite_reader
 
-__all__ = ["READ_ONLY", "appending_connection", "lock_for_append", "make_engine"]
+__all__ = [
+    "READ_ONLY",
+    "appending_connection",
+    "lock_for_append",
+    "make_engine",
+    "reading_engine",
+]
 
 _BUSY_TIMEOUT_MS = 60_000
 _CACHE_KIB = 64 * 1024
@@ -33,24 +39,30 @@ _MMAP_BYTES = 1 << 31
 _PAGE_BYTES = 16384
 
 
+# What a reader sets on its connections, a writer too.
+_READING = {
+    # Keys are random (pseudonyms, UUIDs): a bigger page cache keeps index inserts off
+    # the disk as the ledger grows.
+    "cache_size": -_CACHE_KIB,
+    # Another process's commit empties this connection's page cache (the appender's, for
+    # gunicorn's workers): mapped reads then come from the OS's shared cache without a
+    # system call each. SQLite's default build maps at most the first 2 GiB of the file.
+    "mmap_size": _MMAP_BYTES,
+}
+
+
 def make_engine(url: str) -> Engine:
+    """An engine for the ledger's own processes: tables created if missing."""
     if url.startswith("sqlite"):
         engine = sqlite_engine(
             url,
             _BUSY_TIMEOUT_MS,
             {
                 "synchronous": "FULL",
-                # Keys are random (pseudonyms, UUIDs): a bigger page cache keeps index
-                # inserts off the disk as the ledger grows.
-                "cache_size": -_CACHE_KIB,
                 # The writer's own thread copies the WAL after each commit (walcopy);
                 # SQLite's checkpoint on commit remains as a fallback.
                 "wal_autocheckpoint": 16384,
-                # Another process's commit empties this connection's page cache (the
-                # appender's, for gunicorn's workers): mapped reads then come from the
-                # OS's shared cache without a system call each. SQLite's default build
-                # maps at most the first 2 GiB of the file.
-                "mmap_size": _MMAP_BYTES,
+                **_READING,
             },
             page_size=_PAGE_BYTES,
         )
@@ -58,6 +70,15 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine
+
+
+def reading_engine(url: str) -> Engine:
+    """An engine for audits and reports, which read a ledger they must not change: an
+    SQLite file opened read-only, a PostgreSQL session in read-only transactions; no table
+    created, no setting written."""
+    if url.startswith("sqlite"):
+        return sqlite_reader(url, _BUSY_TIMEOUT_MS, _READING)
+    return create_engine(url, pool_pre_ping=True).execution_options(postgresql_readonly=True)
 
 
 def lock_for_append(conn: Connection) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, func, select
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import READ_ONLY, make_engine
+from ledger_gw.embedded.database import READ_ONLY, reading_engine
 from ledger_gw.embedded.ledger import ORDER_SLACK
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
@@ -330,7 +330,7 @@ def verify_ledger(
     witness_cps = _witnessed(consortium, witnessed or {})
     tell = progress or (lambda step, done, total: None)
     owned = isinstance(engine, str)
-    source = make_engine(engine) if isinstance(engine, str) else engine
+    source = reading_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay()
     checker: Checker | None = None
     try:

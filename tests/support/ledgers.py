@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
-from ledger_gw.embedded.database import make_engine
+from ledger_gw.embedded.database import reading_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import VerifyReport, verify_ledger
 
@@ -19,7 +19,7 @@ Verify = Callable[[str], VerifyReport]
 
 def verify_url(url: str, consortium: Consortium) -> VerifyReport:
     """verify_ledger on a fresh engine that is disposed afterwards."""
-    engine: Engine = make_engine(url)
+    engine: Engine = reading_engine(url)
     try:
         return verify_ledger(engine, consortium)
     finally:
