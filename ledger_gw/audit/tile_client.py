@@ -12,7 +12,7 @@ import http.client
 import urllib.error
 import urllib.request
 
-from ledger_gw import strict_json
+from ledger_gw import outbound, strict_json
 from ledger_gw.errors import AuditError, UnavailableError
 from ledger_gw.log.merkle import consistency_nodes
 from ledger_gw.log.tiles import WIDTH, Tile, decode_hashes, proof_from_tiles
@@ -35,7 +35,7 @@ class TileClient:
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         request = urllib.request.Request(self.prefix + path, headers=headers)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+            with outbound.urlopen(request, timeout=self.timeout) as reply:
                 return bytes(reply.read(limit + 1))  # longer than the limit: refused later
         except urllib.error.HTTPError as error:
             with error:

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ledger_gw import outbound
 from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
 from ledger_gw.audit.fabric_validity import (
@@ -161,7 +162,7 @@ class HttpAttester:
     def statement(self, height: int) -> str:
         request = urllib.request.Request(f"{self.url}/v1/validity/{height}")  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310
+            with outbound.urlopen(request, timeout=self.timeout) as reply:
                 body = reply.read(MAX_STATEMENT + 1)
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             raise UnavailableError(f"{self.url} did not answer: {exc}") from exc

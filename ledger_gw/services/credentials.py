@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger_gw import credentials, strict_json
+from ledger_gw import credentials, outbound, strict_json
 from ledger_gw.consortium import Consortium
 from ledger_gw.credentials import card
 from ledger_gw.errors import (
@@ -386,10 +386,11 @@ def remote_status(url: str, token: str, data: bytes, purpose: str) -> dict[str, 
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310
+        with outbound.urlopen(request, timeout=30) as answer:
             data = answer.read(MAX_STATUS + 1)
     except urllib.error.HTTPError as exc:
-        problem = strict_json.object_of(exc.read(64 * 1024))
+        with exc:
+            problem = strict_json.object_of(exc.read(64 * 1024))
         code = str(problem.get("code", "gateway_error"))
         message = f"the gateway says: {problem.get('detail', exc.reason)}"
         if code.startswith("credential_"):

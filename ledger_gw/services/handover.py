@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from ledger_gw import strict_json
+from ledger_gw import outbound, strict_json
 from ledger_gw.errors import (
     AuthenticationError,
     ConfigError,
@@ -341,15 +341,16 @@ def _fetch(url: str, headers: Mapping[str, str]) -> bytes:
     # the peer's URL is http(s), checked where the configuration is read
     req = urllib.request.Request(url, headers=dict(headers), method="GET")  # noqa: S310
     try:
-        with urllib.request.urlopen(req, timeout=FETCH_TIMEOUT) as answer:  # noqa: S310
+        with outbound.urlopen(req, timeout=FETCH_TIMEOUT) as answer:
             body: bytes = answer.read(MAX_SEALED_BYTES + 1)
             return body
     except urllib.error.HTTPError as exc:
-        if not 400 <= exc.code < 500:
-            raise UnavailableError(
-                f"the referring gateway failed ({exc.code})", code="peer_unavailable"
-            ) from None
-        raise _peer_refusal(exc.code, strict_json.object_of(exc.read(64 * 1024))) from None
+        with exc:
+            if not 400 <= exc.code < 500:
+                raise UnavailableError(
+                    f"the referring gateway failed ({exc.code})", code="peer_unavailable"
+                ) from None
+            raise _peer_refusal(exc.code, strict_json.object_of(exc.read(64 * 1024))) from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         raise UnavailableError(
             f"the referring gateway cannot be reached: {exc}", code="peer_unavailable"

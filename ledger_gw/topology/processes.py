@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ledger_gw import outbound
 from ledger_gw.errors import ConfigError
 
 HOST = "127.0.0.1"
@@ -98,7 +99,7 @@ def listening(port: int) -> Callable[[], bool]:
 def answers_ready(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=5) as answer:  # noqa: S310 (http only)
+            with outbound.urlopen(f"{url}/readyz", timeout=5) as answer:
                 return int(answer.status) == 200
         except (urllib.error.URLError, OSError):
             return False

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ledger_gw import outbound
 from ledger_gw.witness.errors import (
     Reason,
     RefusedError,
@@ -73,7 +74,7 @@ def _send(url: str, note: str, size: int, old_size: int, prove: Prover, timeout:
         headers={"Content-Type": "text/plain; charset=utf-8"},
     )
     try:
-        with urllib.request.urlopen(post, timeout=timeout) as reply:  # noqa: S310
+        with outbound.urlopen(post, timeout=timeout) as reply:
             return Answer(reply.read(_MAX_ANSWER).decode("utf-8"), old_size)
     except urllib.error.HTTPError as error:
         with error:
