@@ -43,8 +43,11 @@ TITLES = {
     405: "Method not allowed",
     409: "Conflict",
     413: "Payload too large",
+    414: "URI too long",
     415: "Unsupported media type",
+    417: "Expectation failed",
     422: "Unprocessable content",
+    431: "Request header fields too large",
     500: "Internal server error",
     501: "Not implemented",
     503: "Service unavailable",
@@ -65,15 +68,17 @@ class Problem:
     def title(self) -> str:
         return TITLES.get(self.status, "Error")
 
-    def body(self, instance: str) -> dict[str, Any]:
+    def body(self, instance: str | None) -> dict[str, Any]:
+        """``instance``: the request's path, or None where even that is not to be echoed."""
         out: dict[str, Any] = {
             "type": f"urn:referral-ledger:problem:{self.code}",
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
             "code": self.code,
-            "instance": instance,
         }
+        if instance is not None:
+            out["instance"] = instance
         if self.field is not None:
             out["field"] = self.field
         return {**self.details, **out}

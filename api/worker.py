@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import selectors
@@ -36,9 +37,11 @@ from functools import partial
 from typing import Any
 
 from gunicorn import http  # type: ignore[import-untyped]
+from gunicorn.http import errors as parse_errors  # type: ignore[import-untyped]
 from gunicorn.sock import ssl_context  # type: ignore[import-untyped]
 from gunicorn.workers.gthread import TConn, ThreadWorker  # type: ignore[import-untyped]
 
+from api.errors import PROBLEM, Problem
 from api.http_framing import BODY_TOO_LARGE_KEY, MAX_BODY, MAX_HEAD, MAX_NODE_BODY, framing
 from ledger_gw.peers import source
 
@@ -47,12 +50,46 @@ _log = logging.getLogger(__name__)
 #: Seconds a client has to send a whole request, head and body.
 READ_TIMEOUT = 30.0
 CHUNK = 64 << 10
-HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _answer(problem: Problem) -> bytes:
+    """A whole problem+json answer, its connection then closed. It echoes nothing of the
+    request: not its path, nor what gunicorn's parser quoted of it."""
+    body = json.dumps(problem.body(None)).encode()
+    return (
+        f"HTTP/1.1 {problem.status} {problem.title}\r\nContent-Type: {PROBLEM}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+HEAD_TOO_LARGE = _answer(
+    Problem(431, "request_header_fields_too_large", "the request's head is over 64 KiB")
 )
-BODY_TOO_LARGE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+BODY_TOO_LARGE = _answer(
+    Problem(413, "request_entity_too_large", "the request's body is over the limit")
+)
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# What gunicorn's parser refuses, answered as the app answers: a stable code each, and
+# nothing quoted back (gunicorn's own page and log line quote the request line or header,
+# which carry people's IDs and what a caseworker searched for).
+_MALFORMED = Problem(400, "malformed_request", "the request is not well-formed HTTP/1.1")
+_NOT_THE_CLIENTS = (  # parse errors of the answer the app made, or of gunicorn's settings
+    parse_errors.InvalidResponseHeader,
+    parse_errors.InvalidResponseHeaderName,
+    parse_errors.ConfigurationProblem,
+)
+_PARSE_REFUSALS: dict[type[Exception], Problem] = {
+    parse_errors.LimitRequestLine: Problem(414, "request_uri_too_large", "the URI is too long"),
+    parse_errors.LimitRequestHeaders: Problem(
+        431, "request_header_fields_too_large", "too many or too large header fields"
+    ),
+    parse_errors.UnsupportedTransferCoding: Problem(
+        501, "unsupported_transfer_coding", "only chunked transfer coding is accepted"
+    ),
+    parse_errors.ExpectationFailed: Problem(
+        417, "expectation_failed", "only 100-continue is expected"
+    ),
+}
 _serving = threading.local()  # what a thread's current request was found to be
 
 
@@ -225,6 +262,25 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         # limit is refused without being read, for the rest of it may never come.
         _serving.too_large = getattr(conn, "close_after", False)
         return super().handle_request(req, conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's answer to what its parser refuses, or to an app that failed past
+        Flask, as problem+json; logged by kind, never with the request line it quotes."""
+        if isinstance(exc, parse_errors.ParseException | ssl.SSLError) and not isinstance(
+            exc, _NOT_THE_CLIENTS
+        ):
+            found = next(
+                (p for kind, p in _PARSE_REFUSALS.items() if isinstance(exc, kind)), _MALFORMED
+            )
+            _log.warning(
+                "refused a request its parser could not read",
+                extra={"error": type(exc).__name__, "status": found.status},
+            )
+        else:
+            found = Problem(500, "internal_error", "the gateway failed; its operator is told")
+            _log.error("a request failed past the app", extra={"error": type(exc).__name__})
+        with contextlib.suppress(OSError):
+            client.sendall(_answer(found))
 
     def _keepalive_after(self, conn: TConn, keepalive: bool) -> bool:
         if getattr(conn, "close_after", False):

@@ -72,6 +72,76 @@ def test_an_oversized_head_is_refused(server: Server) -> None:
         s.sendall(b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * (80 << 10))
         answer = b"".join(iter(lambda: s.recv(4096), b""))
     assert answer.startswith(b"HTTP/1.1 431 ")
+    assert _problem(answer)["code"] == "request_header_fields_too_large"
+
+
+def _problem(answer: bytes) -> dict[str, object]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"\r\nContent-Type: application/problem+json\r\n" in head, answer[:300]
+    found: dict[str, object] = json.loads(body)
+    return found
+
+
+SEARCHED = b"Fatima-Al-Hassan-1990-01-01"  # what a caseworker typed
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        # a client that leaves a space unencoded in a search URL
+        (
+            b"GET /v1/registrations?q=Fatima " + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (
+            b"GET  /v1/registrations?q=" + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (
+            b"GET /v1/persons/" + SEARCHED + b"\x7f/history HTTP/1.1\r\nHost: gw\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-" + SEARCHED + b"\x01: 1\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (
+            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Note: a\r\n " + SEARCHED + b"\r\n\r\n",
+            400,
+            "malformed_request",
+        ),
+        (
+            b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: +5\r\n\r\n" + SEARCHED,
+            400,
+            "malformed_request",
+        ),
+    ],
+    ids=[
+        "space in query",
+        "double space",
+        "control in path",
+        "control in header name",
+        "folded header",
+        "signed length",
+    ],
+)
+def test_what_the_parser_refuses_is_problem_json_and_logged_without_the_request(
+    server: Server, request_bytes: bytes, status: int, code: str
+) -> None:
+    """gunicorn's own answer is an HTML page and its log line quotes the request line or
+    header: what a caseworker searched for, written into the operator's log."""
+    answer = _answer_to(server, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:200]
+    assert _problem(answer)["code"] == code
+    assert SEARCHED not in answer
+    time.sleep(0.2)
+    log = (server.directory / "gunicorn.log").read_bytes()
+    assert SEARCHED not in log
+    assert b"refused a request its parser could not read" in log
 
 
 def test_a_body_over_the_limit_is_413_chunked_or_not(server: Server) -> None:
