@@ -38,12 +38,18 @@ def _start() -> None:
     g.started = time.perf_counter()
 
 
+# Labels take only these values: a client that needs no token chooses the method and
+# the path, and a label value per request would grow every worker's series for ever.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def _observe(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    method = request.method if request.method in _METHODS else "other"
     started = g.get("started")
     if started is not None:
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        LATENCY.labels(method, route).observe(time.perf_counter() - started)
+    REQUESTS.labels(method, route, str(response.status_code)).inc()
     return response
 
 

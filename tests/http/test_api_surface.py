@@ -66,6 +66,18 @@ def test_health_ready_metrics(api: Api, client: FlaskClient) -> None:
     assert 'ledger_gw_events_total{outcome="accepted"}' in text
 
 
+def test_clients_without_a_token_cannot_grow_the_metrics(client: FlaskClient) -> None:
+    """Each method and path a client invents would otherwise be a series of its own, in
+    every worker, for as long as the gateway runs."""
+    for i in range(40):
+        client.open(f"/no-such-{i}", method=f"PROBE{i}X")
+        client.get(f"/v1/persons/invented-{i}/nothing")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "PROBE" not in text
+    assert "invented" not in text
+    assert 'method="other",route="unmatched"' in text
+
+
 def test_readyz_503_when_a_database_is_gone(app: Flask, client: FlaskClient) -> None:
     gw = app.extensions["ledger_gw"]
     from ledger_gw.offchain.store import OffchainStore
