@@ -8,6 +8,7 @@ codes and states.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -81,6 +82,11 @@ def home() -> str:
     return render_template("home.html", caller=caller())
 
 
+# Where a log-in may lead: a path of this dashboard, in characters a URL keeps as they
+# are (never another site, never a control character that would end the header).
+_DASHBOARD_PATH = re.compile(r"/dashboard/[A-Za-z0-9/_.~%?=&+-]*")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
@@ -94,8 +100,7 @@ def login() -> Any:
                 error = "That token is not valid (malformed, unknown or revoked)."
             else:
                 target = request.args.get("next", "")
-                # only a path of this dashboard, never another site
-                ok = target.startswith("/dashboard/") and not target.startswith("//")
+                ok = _DASHBOARD_PATH.fullmatch(target) is not None
                 return redirect(target if ok else url_for("dashboard.home"))
     return render_template("login.html", error=error), 401 if error else 200
 

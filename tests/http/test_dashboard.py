@@ -66,13 +66,33 @@ def test_login_refuses_bad_tokens_and_forms_without_csrf(
     assert "expired" in r.get_data(as_text=True)
 
 
-def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens) -> None:
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/dashboard/%0d%0aSet-Cookie:%20s=x",  # a header of its own in the answer
+        "/dashboard/\\evil.example",
+        "/dashboard/\tx",
+    ],
+)
+def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens, target: str) -> None:
     csrf = _csrf(client)
     r = client.post(
-        "/dashboard/login?next=//evil.example/x",
+        "/dashboard/login",
+        query_string={"next": target.replace("%0d%0a", "\r\n")},
         data={"csrf": csrf, "token": tokens["DONOR-Y", "donor"]},
     )
+    assert r.status_code == 302
     assert r.headers["Location"] == "/dashboard/"
+    assert "Set-Cookie: s=x" not in str(r.headers)
+
+
+def test_next_leads_back_to_a_dashboard_page(client: FlaskClient, tokens: Tokens) -> None:
+    r = client.post(
+        "/dashboard/login?next=/dashboard/report%3Fmonth%3D2026-11",
+        data={"csrf": _csrf(client), "token": tokens["DONOR-Y", "donor"]},
+    )
+    assert r.headers["Location"] == "/dashboard/report?month=2026-11"
 
 
 def test_home_by_role(client: FlaskClient, tokens: Tokens) -> None:
