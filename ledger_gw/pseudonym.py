@@ -66,9 +66,23 @@ def _b32(data: bytes) -> str:
     return base64.b32encode(data).decode().lower()[:_ID_CHARS]
 
 
+# Hyphens and dashes a keyboard, a word processor or a copy from a document puts where
+# a caseworker meant "-" (NFKC leaves them apart); one person's name, one spelling.
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
+
+
+def _visible(text: str) -> str:
+    """Without the characters nobody sees: format characters (a right-to-left mark that
+    an Arabic keyboard or a copy adds, a zero-width space, a soft hyphen) and controls
+    other than whitespace. Typed or not, they must not make her another person."""
+    return "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
+
+
 def canonical_attribute(name: str, value: str) -> str:
-    """NFKC, case-folded, whitespace collapsed; dates (names ending in _date) as ISO dates."""
-    text = _WHITESPACE.sub(" ", unicodedata.normalize("NFKC", value)).strip().casefold()
+    """NFKC, invisible characters dropped, dashes as "-", case-folded, whitespace
+    collapsed; dates (names ending in _date) as ISO dates."""
+    text = _visible(unicodedata.normalize("NFKC", value)).translate(_DASHES)
+    text = _WHITESPACE.sub(" ", text).strip().casefold()
     if name.endswith("_date") or name == "date_of_birth":
         try:
             return dt.date.fromisoformat(text).isoformat()

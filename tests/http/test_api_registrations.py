@@ -44,6 +44,20 @@ def test_same_person_twice_conflicts_and_pseudonym_finds_her(api: Api) -> None:
     assert r.json == {"pid": out["pid"], "scheme": "keyed", "registered": True}
 
 
+def test_invisible_characters_do_not_register_her_twice(api: Api) -> None:
+    """A right-to-left mark that an Arabic keyboard adds, or a hyphen pasted from a
+    document, is the same person to whoever reads the name."""
+    _register(api)
+    pasted = {**FATIMA, "given_name": "Fatima\u200f", "family_name": "Al\u2011Hassan"}
+    r = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": pasted})
+    assert r.status_code == 409
+    assert r.json["code"] == "already_registered"
+    unseen = {**FATIMA, "given_name": "\u200b\u200f"}
+    r = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": unseen})
+    assert r.status_code == 422
+    assert r.json["code"] == "invalid_identity_attributes"
+
+
 def test_times_read_back_are_rfc3339_with_their_offset(api: Api) -> None:
     """SQLite keeps no time zone: a time read back must still say it is UTC."""
     created = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": FATIMA}).json

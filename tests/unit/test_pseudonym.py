@@ -45,8 +45,26 @@ def test_pseudonym_is_hmac_over_canonical_attributes(key: PseudonymKey) -> None:
         {"given_name": " FATIMA ", "family_name": "al-hassan", "date_of_birth": "1991-03-14"},
         {"given_name": "Fatima", "family_name": "Al-Hassan  ", "date_of_birth": "1991-03-14"},
         {"given_name": "Ｆａｔｉｍａ", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"},
+        {**FATIMA, "given_name": "Fatima\u200f"},
+        {**FATIMA, "given_name": "Fat\u200bima"},
+        {**FATIMA, "given_name": "Fati\u00adma"},
+        {**FATIMA, "given_name": "\ufeffFatima", "family_name": "Al\u2011Hassan"},
+        {**FATIMA, "family_name": "Al\u2010Hassan"},
+        {**FATIMA, "family_name": "Al\u2013Hassan\x7f"},
+        {**FATIMA, "date_of_birth": "\u200e1991-03-14"},
     ],
-    ids=["case-and-space", "trailing-space", "fullwidth-nfkc"],
+    ids=[
+        "case-and-space",
+        "trailing-space",
+        "fullwidth-nfkc",
+        "right-to-left-mark",
+        "zero-width-space",
+        "soft-hyphen",
+        "byte-order-mark-and-non-breaking-hyphen",
+        "hyphen",
+        "en-dash-and-delete",
+        "left-to-right-mark-in-date",
+    ],
 )
 def test_canonicalisation_keeps_one_person_one_id(
     key: PseudonymKey, variant: dict[str, str]
@@ -73,8 +91,14 @@ def test_ids_match_the_contracts_pattern(key: PseudonymKey) -> None:
 
 @pytest.mark.parametrize(
     "attributes",
-    [{}, {"Given Name": "x"}, {"given_name": "   "}, {"date_of_birth": "14/03/1991"}],
-    ids=["empty", "bad-name", "blank", "non-iso-date"],
+    [
+        {},
+        {"Given Name": "x"},
+        {"given_name": "   "},
+        {"given_name": "\u200f\u200b\u00ad"},
+        {"date_of_birth": "14/03/1991"},
+    ],
+    ids=["empty", "bad-name", "blank", "invisible-only", "non-iso-date"],
 )
 def test_bad_attributes_are_refused(key: PseudonymKey, attributes: dict[str, str]) -> None:
     with pytest.raises(PseudonymError):
