@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 from flask import Flask, Response, current_app, g, request
 
 from api import ratelimit
+from api.json_provider import read_json_body
 from api.metrics import AUTH_FAILURES
 from ledger_gw.errors import AuthenticationError, LedgerError
 from ledger_gw.services import access, request_log
@@ -88,6 +89,7 @@ def requires(action: Action) -> Callable[[F], F]:
             g.caller = _authenticate()
             access.authorise(g.caller, action)
             ratelimit.spend_expensive()
+            read_json_body()
             return view(*args, **kwargs)
 
         wrapper.__dict__["_required_action"] = action

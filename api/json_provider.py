@@ -47,7 +47,7 @@ def raw_body(view: F) -> F:
     return view
 
 
-def _read_json_body() -> None:
+def read_json_body() -> None:
     """Parse a JSON body once, strictly; Flask caches the value for ``get_json``.
 
     webargs reads the same bytes again with the standard library, which can no longer
@@ -59,7 +59,16 @@ def _read_json_body() -> None:
         request.get_json(cache=True)
 
 
+def _before_view() -> None:
+    """A route that needs a token reads its body once the caller is known
+    (api.auth.requires): a bad token is then refused and counted whatever the body, and a
+    member's malformed body is refused under its token, in its audit log."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "_required_action", None) is None:
+        read_json_body()
+
+
 def init_app(app: Flask) -> None:
     """Strict reading for every route, present and future, before its view runs."""
     app.json = OrjsonProvider(app)
-    app.before_request(_read_json_body)
+    app.before_request(_before_view)

@@ -62,3 +62,47 @@ def test_an_expired_token_is_401_token_expired(
     r = client.get("/v1/checkpoints/latest", headers={"Authorization": f"Bearer {token}"})
     assert (r.status_code, r.json["code"]) == (401, "token_expired")
     assert [row.code for row in _log(gateway, "AGENCY-B") if row.status == 401] == ["token_expired"]
+
+
+def test_a_bad_token_is_refused_whatever_its_body(
+    client: FlaskClient, gateway: Gateway, tokens: Tokens
+) -> None:
+    """The token is judged before the body is read: a body that would fail its strict
+    reading must not turn the refusal of a forged token into an uncounted 400."""
+    good = tokens["AGENCY-A", "agency-writer"]
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    before = _failures("invalid_token"), _failures("missing_token")
+    for headers in ({"Authorization": f"Bearer {forged}"}, {}):
+        r = client.post(
+            "/v1/registrations",
+            data=b'{"attributes": {}, "attributes": {}}',
+            headers={**headers, "Content-Type": "application/json"},
+        )
+        assert r.status_code == 401, r.json
+    assert (_failures("invalid_token"), _failures("missing_token")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
+    (row,) = [row for row in _log(gateway, "AGENCY-A") if row.status == 401]
+    assert (row.route, row.code) == ("/v1/registrations", "invalid_token")
+
+
+def test_a_members_malformed_body_is_in_its_audit_log(
+    client: FlaskClient, gateway: Gateway, tokens: Tokens
+) -> None:
+    token = tokens["AGENCY-A", "agency-writer"]
+    for body, code in (
+        (b'{"attributes": {}, "attributes": {}}', "duplicate_key"),
+        (b'{"attributes": {', "malformed_request"),
+    ):
+        r = client.post(
+            "/v1/registrations",
+            data=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert (r.status_code, r.json["code"]) == (400, code)
+    rows = [row for row in _log(gateway, "AGENCY-A") if row.route == "/v1/registrations"]
+    assert [(row.status, row.code) for row in rows] == [
+        (400, "duplicate_key"),
+        (400, "malformed_request"),
+    ]
