@@ -23,8 +23,10 @@ What :func:`verify_fabric` hands to :func:`ledger_gw.audit.verify.verify_bundle`
 what the Merkle kind hands over: the event and the contract's result *as endorsed*
 (read from the transaction inside the block, never from a readable copy beside it),
 who submitted it (the MSP of the certificate that signed the envelope, checked
-against the channel configuration's CAs), and whether it is proven included. Chain
-replay, actor checks, document hashes and missing events then run unchanged.
+against the channel configuration's CAs, and a member of the pinned consortium signing
+with a key it listed: ``unknown_organisation`` otherwise), and whether it is proven
+included. The contract's rule on who records events, chain replay, actor checks,
+document hashes and missing events then run unchanged.
 
 The trust anchor is the genesis block: the auditor pins its header hash
 (``genesis_hash``) as it pins a consortium file, and pins the endorsement policy: the
@@ -324,7 +326,9 @@ def _read_tx(
     return out
 
 
-_KEY_CODES = frozenset({"bad_signature", "unlisted_certificate", "retired_certificate"})
+_KEY_CODES = frozenset(
+    {"bad_signature", "unlisted_certificate", "retired_certificate", "unknown_organisation"}
+)
 
 
 def _check_submitter(
@@ -342,12 +346,7 @@ def _check_submitter(
     try:
         org, key = msp_identity(creator, msps)
         verify_low_s(key, envelope.signature, envelope.payload)
-        member = consortium.organisations.get(org)
-        if member is not None:
-            cert = load_one_certificate(
-                bytes(pb.identities.SerializedIdentity.FromString(creator).id_bytes)
-            )
-            check_key_period(org, member.key_periods(cert), at)
+        _check_listed_key(org, creator, consortium, at)
     except AuthenticationError as exc:
         code = exc.code if exc.code in _KEY_CODES else "unknown_identity"
         out.submitter_problems.append(
@@ -359,6 +358,20 @@ def _check_submitter(
         )
         return
     out.org = org
+
+
+def _check_listed_key(org: str, creator: bytes, consortium: Consortium, at: dt.datetime) -> None:
+    """The channel may hold MSPs the consortium does not (the orderers', another
+    channel member's): only a member the auditor pinned submits, with a key it listed."""
+    member = consortium.organisations.get(org)
+    if member is None:
+        raise AuthenticationError(
+            f"organisation {org} is not a consortium member", code="unknown_organisation"
+        )
+    cert = load_one_certificate(
+        bytes(pb.identities.SerializedIdentity.FromString(creator).id_bytes)
+    )
+    check_key_period(org, member.key_periods(cert), at)
 
 
 def _check_endorsements(out: _Tx, cap: Any, msps: dict[str, Msp]) -> None:

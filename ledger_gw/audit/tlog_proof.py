@@ -4,8 +4,10 @@ log key and witness keys, and how many witnesses must have cosigned.
 Two logs make such proofs. The embedded ledger's, signed by the log key and cosigned by
 witnesses: its leaf is the log entry. And a Fabric channel's validity log
 (:mod:`ledger_gw.audit.fabric_validity`, origin ``fabric-validity/<genesis hash>``),
-which no log key signs: its checkpoint holds only when the pinned consortium's witness
-keys, each a member's, sign it in at least the consortium's quorum. Its leaf is the
+which no log key signs: its checkpoint holds only when the caller pins the channel (its
+genesis block's hash) and the pinned consortium's witness keys, each a member's, sign it
+in at least the consortium's quorum. Without that pin a proof is held to the embedded
+rule (the consortium's origin and log key) whatever origin it names. Its leaf is the
 members' statement of one transaction (block, index, ID, validation code, the block's
 header hash), which names nobody, so the proof carries it as its ``extra`` line.
 
@@ -62,7 +64,8 @@ class ProvenEntry:
 
 
 def is_validity_proof(proof: TlogProof) -> bool:
-    """Whether the proof is of a Fabric channel's validity log (by its checkpoint's origin)."""
+    """Whether the proof says it is of a Fabric channel's validity log (by its checkpoint's
+    origin): only to tell its verifier what to pin, never which keys to check it with."""
     try:
         return is_validity_origin(Note.parse(proof.checkpoint).text.split("\n", 1)[0])
     except NoteError:
@@ -80,11 +83,15 @@ def verify_tlog_proof(
     block: bytes | None = None,
 ) -> ProvenEntry:
     """Check that the entry (or its RFC 6962 leaf hash) is at ``proof.index`` of a
-    checkpoint signed by the consortium's log and cosigned by ``quorum`` of its
-    witnesses, or, for a Fabric validity log, signed by at least the consortium's quorum
-    of its witnesses (``genesis_hash`` pins the channel; ``block`` ties the leaf to the
-    transaction's content). AuditFailedError names what does not hold."""
-    validity = is_validity_proof(proof)
+    checkpoint of the consortium's origin, signed by its log and cosigned by ``quorum``
+    of its witnesses; or, when the caller pins a Fabric channel (``genesis_hash``), of
+    that channel's validity log, signed by at least the consortium's quorum of its
+    witnesses (``block`` ties the leaf to the transaction's content). Which rule applies
+    is the caller's to say: a proof naming a validity log's origin would otherwise need
+    no log signature. AuditFailedError names what does not hold."""
+    validity = genesis_hash is not None
+    if block is not None and not validity:
+        raise ValueError("a block is checked against a Fabric channel's validity log: pin it")
     if validity and entry is None and leaf is None:
         entry = proof.extra  # the members' statement: it names nobody
     if block is not None:
@@ -96,12 +103,12 @@ def verify_tlog_proof(
         raise AuditFailedError("the entry does not hash to the leaf hash given")
     witnesses = consortium.witness_verifiers()
     try:
-        if validity:
+        if genesis_hash is not None:
             opened = ckpt.open_statement(
                 proof.checkpoint,
                 witnesses,
                 max(quorum, consortium.witness_quorum),
-                origin=_pinned_origin(proof, genesis_hash),
+                origin=validity_origin(genesis_hash),
             )
         else:
             opened = ckpt.open_checkpoint(
@@ -119,13 +126,6 @@ def verify_tlog_proof(
         raise AuditFailedError(f"tlog-proof cannot be checked: {exc}") from exc
     stated = _transaction(entry) if validity and entry is not None else None
     return ProvenEntry(proof.index, hashed, opened, entry is not None, stated)
-
-
-def _pinned_origin(proof: TlogProof, genesis_hash: bytes | None) -> str:
-    """The channel the caller pins, or, unpinned, the one the members signed."""
-    if genesis_hash is not None:
-        return validity_origin(genesis_hash)
-    return Note.parse(proof.checkpoint).text.split("\n", 1)[0]
 
 
 def _leaf_from_block(block: bytes, stated: bytes | None) -> bytes:

@@ -38,7 +38,9 @@ Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.audit.fabric_evidence`) re
 checkpoint codes with their own: ``genesis_mismatch`` (not the pinned genesis block),
 ``block_data_mismatch``, ``broken_chain``, ``bad_orderer_signature``,
 ``bad_endorsement``, ``endorsement_policy``, ``proposal_mismatch`` (the endorsers
-signed another event), ``invalid_transaction``, ``unknown_identity``,
+signed another event), ``invalid_transaction``, ``unknown_identity`` (a certificate its
+MSP did not issue), ``unknown_organisation`` (an MSP of the channel the pinned
+consortium does not list, the orderers' say),
 ``validity_not_attested`` (no quorum of the pinned consortium's witnesses signed which
 transactions their peers found valid) and ``validity_mismatch`` (they did not sign the
 validation code the block carries); a failed submitter signature is ``bad_signature``
@@ -54,6 +56,7 @@ from typing import Any
 
 from chaincode import authz, schemas
 from chaincode.errors import ContractError
+from chaincode.stub import Identity
 from ledger_gw import strict_json
 from ledger_gw.audit import evidence as ev
 from ledger_gw.audit.bundle import BUNDLE_FORMAT, referral_chain_ids
@@ -149,8 +152,10 @@ def _consortium_failures(bundle: dict[str, Any], trusted: Consortium) -> list[Fa
     return []
 
 
-def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
-    """An event whose submitter the evidence itself verified (Fabric's envelope)."""
+def _submitted(item: ev.EvidenceItem, sub: ev.Submission, auth: Authenticator) -> AuditedEvent:
+    """An event whose submitter the evidence itself verified (Fabric's envelope). The
+    contract saw the role the pinned consortium gives the submitter's organisation (it
+    refuses a certificate naming another), so that role is held to the same rule."""
     event, problems = _contract_event(sub.event, item)
     audited = AuditedEvent(
         item.position,
@@ -162,8 +167,29 @@ def _submitted(item: ev.EvidenceItem, sub: ev.Submission) -> AuditedEvent:
         item.included,
         problems=[*sub.problems, *problems],
     )
-    audited.signature_ok = sub.org is not None and not sub.problems
+    if sub.org is None or sub.problems:
+        return audited
+    member = auth.organisations.get(sub.org)
+    if member is None:
+        message = f"position {item.position}: organisation {sub.org} is not a consortium member"
+        audited.problems.append(
+            Failure("unknown_organisation", message, item.position, audited.event_id)
+        )
+        return audited
+    audited.signature_ok = True
+    audited.problems.extend(_writer_failures(Identity(sub.org, member.role), audited))
     return audited
+
+
+def _writer_failures(identity: Identity, audited: AuditedEvent) -> list[Failure]:
+    """The contract's rule on who records events: a log holding an event it refuses was
+    written past the contract, however valid the signature."""
+    try:
+        authz.require_writer(identity)
+    except ContractError as exc:
+        message = f"position {audited.position}: {exc}"
+        return [Failure(exc.code, message, audited.position, audited.event_id)]
+    return []
 
 
 def _contract_event(raw: object, item: ev.EvidenceItem) -> tuple[dict[str, Any], list[Failure]]:
@@ -188,7 +214,7 @@ def _result(item: ev.EvidenceItem) -> dict[str, Any]:
 def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
     if item.submission is not None or item.tx is None:
         sub = item.submission or ev.Submission("", "", {}, None)
-        return _submitted(item, sub)
+        return _submitted(item, sub, auth)
     p = item.tx.proposal
     raw = p.args[0] if p.function == "submit" and p.args else None
     event, problems = _contract_event(raw, item)
@@ -205,11 +231,7 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
     audited.org = identity.org_id
     audited.signature_ok = True
     audited.problems.extend(problems)
-    try:
-        authz.require_writer(identity)
-    except ContractError as exc:
-        message = f"position {item.position}: {exc}"
-        audited.problems.append(Failure(exc.code, message, item.position, audited.event_id))
+    audited.problems.extend(_writer_failures(identity, audited))
     return audited
 
 

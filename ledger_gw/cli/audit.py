@@ -152,7 +152,10 @@ def _verify_tlog_proof(
 )
 @click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
-@click.option("--genesis-hash", help="Fabric: the channel genesis block's header hash (hex).")
+@click.option(
+    "--genesis-hash",
+    help="Fabric: the channel genesis block's header hash (hex); required for a tlog-proof.",
+)
 @click.option(
     "--policy", help="Fabric: the endorsement policy to pin, N:ORG,ORG,... (required there)."
 )

@@ -52,10 +52,17 @@ def verify(
     block: bytes | None = None,
 ) -> ProvenEntry:
     """Check a tlog-proof file for an entry (its leaf bytes) or only its leaf hash; a
-    Fabric validity proof for the statement it carries, pinned to the channel of
-    ``genesis_hash`` when given, and to the transaction's content when its ``block`` is."""
+    Fabric validity proof, only against the channel of ``genesis_hash``, for the
+    statement it carries, and for the transaction's content when its ``block`` is given."""
     proof = TlogProof.parse(data)
-    carried = proof.extra is not None and is_validity_proof(proof)  # a statement it carries
+    if genesis_hash is None and (block is not None or is_validity_proof(proof)):
+        raise ValidationError(
+            "a Fabric validity proof is checked against the channel you pin: "
+            "give --genesis-hash (the channel genesis block's header hash)",
+            code="trust_root_not_pinned",
+            field="--genesis-hash",
+        )
+    carried = genesis_hash is not None and proof.extra is not None  # a statement it carries
     if entry is None and leaf_hash is None and not carried:
         raise ValidationError(
             "a tlog-proof proves one entry: give the entry or its leaf hash", field="--entry"

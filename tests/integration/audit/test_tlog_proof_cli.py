@@ -107,6 +107,10 @@ def test_a_validity_proof_carrying_no_statement_needs_the_entry(
     note = f"{ORIGIN_PREFIX}ch\n1\n{root}\n\n\u2014 member {signature}\n"
     proof = tmp_path / "validity.tlog-proof"
     proof.write_text(f"c2sp.org/tlog-proof@v1\nindex 0\n\n{note}")
-    bad = _run("audit", "verify", str(proof), "--consortium", str(ws.root / "consortium.json"))
+    consortium = str(ws.root / "consortium.json")
+    bad = _run(
+        "audit", "verify", str(proof), "--consortium", consortium, "--genesis-hash", "00" * 32
+    )
     assert bad.exit_code == 1
     assert isinstance(bad.exception, ValidationError), bad.exception
+    assert bad.exception.field == "--entry"
