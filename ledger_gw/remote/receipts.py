@@ -207,10 +207,15 @@ class Receipts:
             self._fail(reason)
 
     def failure(self) -> None:
-        """Raises the IntegrityError a failed check left behind, if any."""
+        """For a node out of reach: raises the IntegrityError a failed check left behind,
+        or that of an acknowledgement overdue by the cosigned head last seen. A node that
+        fails only its readiness to this gateway must not hide a lost append that way."""
         reason = self.broken()
         if reason is not None:
             raise IntegrityError(reason, code="log_node_untrusted")
+        with self._lock:
+            row = self._db.execute("select size from trusted").fetchone()
+            self._overdue(0 if row is None else int(row[0]))
 
     def broken(self) -> str | None:
         row = self._db.execute("select reason from broken").fetchone()

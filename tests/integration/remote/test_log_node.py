@@ -786,6 +786,9 @@ def test_an_append_no_cosigned_checkpoint_covers_in_time_is_caught(
     assert late.value.code == "log_node_overdue"
     with pytest.raises(IntegrityError):
         receipts.check()  # and stays caught while it lasts
+    with pytest.raises(IntegrityError) as unreachable:
+        receipts.failure()  # what readiness asks when the node fails its own /readyz
+    assert unreachable.value.code == "log_node_overdue"
     assert receipts.broken() is None  # not for good: nothing it showed contradicts itself
     node.withholding = False  # the node's real cosigned head, which covers the append
     _until(lambda: receipts.check()["pending"] == 0, "the witnesses cosigning the append")
