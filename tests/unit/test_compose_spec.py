@@ -237,3 +237,23 @@ def test_each_gateway_has_a_session_secret_of_its_own(compose: dict[str, Any]) -
         assert path == f"/run/secrets/session-{org}"
         files.add(compose["secrets"][f"session-{org}"]["file"])
     assert len(files) == 3
+
+
+def test_each_gateway_states_validity_with_its_own_key_and_asks_the_others(
+    compose: dict[str, Any],
+) -> None:
+    """A Fabric bundle needs the members' statements of which transactions were valid:
+    each gateway signs its own with its witness key (its own profile names it) and asks
+    the others' gateways at the URLs network.sh writes, which the fabric network must
+    resolve."""
+    script = (ROOT / "network" / "network.sh").read_text()
+    assert 'echo "http://gateway.$(lower "$1").ledger.local:8080"' in script
+    assert '--name "profile-$org.json"' in script
+    for org in ("AGENCY-A", "AGENCY-B", "AGENCY-C"):
+        low = org.lower()
+        service = compose["services"][f"gateway.{low}"]
+        sources = {v["target"]: v["source"] for v in service["volumes"] if isinstance(v, dict)}
+        assert sources["/state/profile.json"] == f"./network/.state-compose/profile-{org}.json"
+        key = f"crypto/peerOrganizations/{low}.ledger.local/witness/witness.key"
+        assert sources[f"/state/{key}"] == f"./network/.state-compose/{key}"
+        assert f"gateway.{low}.ledger.local" in service["networks"]["fabric"]["aliases"]
