@@ -11,6 +11,7 @@ hands its workers a configuration that says so, with the appender's socket and k
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -32,6 +33,7 @@ class GatewayServer(BaseApplication):  # type: ignore[misc]
         self.config = config
         self.serving = serving
         self.stop_appender: Callable[[], None] = lambda: None
+        self.own_metrics: str | None = None  # a metrics directory it made, not was given
         super().__init__()
 
     def load_config(self) -> None:
@@ -66,12 +68,15 @@ def _on_starting(arbiter: Any) -> None:
     server: GatewayServer = arbiter.app
     server.start_appender()
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # read by prometheus-client
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-gw-metrics-")
+        server.own_metrics = tempfile.mkdtemp(prefix="ledger-gw-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = server.own_metrics
 
 
 def _on_exit(arbiter: Any) -> None:
     server: GatewayServer = arbiter.app
     server.stop_appender()
+    if server.own_metrics is not None:  # made for this run: a run's counts end with it
+        shutil.rmtree(server.own_metrics, ignore_errors=True)
 
 
 def _post_fork(arbiter: Any, worker: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -42,3 +43,15 @@ def test_counters_add_up_every_workers_requests(url: str) -> None:
     assert counted is not None, text[:2000]
     assert float(counted.group(1)) == REQUESTS
     assert re.search(r"^ledger_gw_http_request_seconds_count\{.*\} [1-9]", text, re.M)
+
+
+def test_the_metrics_directory_it_made_goes_when_it_stops(tmp_path: Path) -> None:
+    """Each run's counts end with it: a directory left behind per run fills /tmp."""
+    root = tmp_path / "ws"
+    Workspace.create(root, DEMO)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with gunicorn(root, None, workers=1, environ={"TMPDIR": str(scratch)}) as base:
+        assert requests.get(f"{base}/metrics", timeout=10).status_code == 200
+        assert len(list(scratch.glob("ledger-gw-metrics-*"))) == 1
+    assert list(scratch.glob("ledger-gw-metrics-*")) == []
