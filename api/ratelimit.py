@@ -24,11 +24,12 @@ from ledger_gw.services.config import GatewayConfig
 #: Default limits, each overridable through the Flask setting of the same name.
 LIMITS = {
     "AUTH_FAILURE_LIMIT": "30/minute",  # refused tokens per client address
-    "EXPENSIVE_LIMIT": "120/minute",  # per token: registrations, pseudonyms, bundles, reports
+    "EXPENSIVE_LIMIT": "120/minute",  # per token: see EXPENSIVE_BLUEPRINTS
     "LOGIN_LIMIT": "10/minute",  # dashboard log-in attempts per client address
     "PUBLIC_LIMIT": "600/minute",  # per client address: validity statements, no token
 }
-EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports")
+# Credentials: a card is a picture to render, or to read back (up to a 40-megapixel photo).
+EXPENSIVE_BLUEPRINTS = ("registrations", "pseudonyms", "audit", "reports", "credentials")
 # Called without a token: validity statements, signed for whoever asks (each maybe after
 # reading new blocks from a peer); hand-over fetches, whose signature is checked first.
 PUBLIC_BLUEPRINTS = ("validity", "handovers")

@@ -10,6 +10,7 @@ from flask import render_template, request
 from api.auth import caller, gateway
 from api.dashboard.session import page
 from api.dashboard.views import bp
+from api.ratelimit import expensive
 from ledger_gw.errors import CredentialError, ForbiddenError, ValidationError
 from ledger_gw.services import credentials
 from ledger_gw.services.access import Action
@@ -19,6 +20,7 @@ _STATUS_UNKNOWN = "credential_status_unknown"
 
 @bp.route("/credentials/verify", methods=["GET", "POST"])
 @page(Action.CREDENTIALS_VERIFY)
+@expensive
 def verify_credential() -> str:
     result: dict[str, Any] | None = None
     if request.method == "POST":

@@ -165,6 +165,22 @@ def test_the_dashboards_audit_and_report_pages_are_counted(
     assert int(refused.headers["Retry-After"]) > 0
 
 
+def test_reading_cards_is_counted(client: FlaskClient, tokens: Tokens) -> None:
+    """A card is read back from a photo of up to 40 megapixels: costly for any reader's
+    token to send without end."""
+    reader = tokens["AGENCY-A", "agency-reader"]
+    for _ in range(4):
+        r = client.post("/v1/credentials/verify", json={"credential": "x"}, headers=_bearer(reader))
+        assert r.status_code != 429
+    _assert_429(
+        client.post("/v1/credentials/verify", json={"credential": "x"}, headers=_bearer(reader))
+    )
+    _login(client, reader)
+    refused = client.get("/dashboard/credentials/verify")  # a page, not problem+json
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+
+
 PROXY = {"REMOTE_ADDR": "10.9.9.9"}  # nginx, as every client reaches the gateway
 
 
