@@ -12,6 +12,7 @@ from chaincode.fields import PURPOSES
 from chaincode.referrals import STATES as REFERRAL_STATES
 from ledger_gw.pseudonym import MAX_ATTRIBUTES, PseudonymError, check_bounds
 from ledger_gw.services.pages import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
+from ledger_gw.services.registrations import MAX_SEARCH_CHARS
 from ledger_gw.services.reports import DEFAULT_K
 from ledger_gw.strict_json import MAX_INTEGER
 
@@ -289,7 +290,7 @@ class RegistrationSearchIn(PageArgs):
 
     q = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=200),
+        validate=validate.Length(min=1, max=MAX_SEARCH_CHARS),
         metadata={
             "description": "text a registration's attributes, pseudonymous ID or person ID "
             "contain (case-insensitive); only this agency's own registrations are searched"

@@ -34,6 +34,9 @@ from ledger_gw.services.pages import (
 
 DOCUMENT_KINDS = frozenset({"referral", "consent_form", "other"})
 MAX_DOCUMENT_BYTES = 1 << 20
+#: A search's terms at most: a name and a birth date fit many times over, and each
+#: registration a page reads is compared with them.
+MAX_SEARCH_CHARS = 200
 
 
 def check_attributes(attributes: Mapping[str, Any]) -> None:
@@ -147,6 +150,8 @@ def search(
     searched): a page it ends short of `limit`, even empty, has a cursor where the
     search goes on."""
     check_limit(limit)
+    if q is not None and len(q) > MAX_SEARCH_CHARS:
+        raise ValidationError(f"search terms are at most {MAX_SEARCH_CHARS} characters", field="q")
     needle = (q or "").casefold()
     query = select(Person).order_by(Person.created_at, Person.id)
     if cursor:

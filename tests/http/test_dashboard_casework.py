@@ -389,6 +389,18 @@ def test_search_finds_only_the_agencys_own_registrations(
     assert "No registration matches." in page
 
 
+def test_search_terms_are_bounded_on_the_dashboard_too(
+    client: FlaskClient, tokens: Tokens, fatima: dict[str, str]
+) -> None:
+    """Each registration a page reads is compared with the terms: the API's bound holds
+    for the dashboard's form as well."""
+    _login(client, tokens["AGENCY-A", "agency-writer"])
+    refused = _search(client, "hassan" + "x" * 100_000)
+    assert refused.status_code == 422
+    assert "at most 200 characters" in _text(refused)
+    assert "Fatima" not in _text(refused)
+
+
 def test_search_terms_never_travel_in_a_url(
     client: FlaskClient, tokens: Tokens, api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
