@@ -8,10 +8,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 
 def _free_port() -> int:
@@ -66,3 +68,27 @@ def postgres_url() -> Iterator[str]:
             capture_output=True,
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database(postgres_url: str) -> Iterator[Callable[..., str]]:
+    """make(): the URL of a fresh, empty database on the session's cluster; make(*orgs):
+    an off-chain URL template (``{org_slug}``) whose database for each organisation
+    exists. Every one is dropped after the test."""
+    admin = create_engine(postgres_url + "postgres", isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(*orgs: str) -> str:
+        name = f"t{uuid.uuid4().hex[:12]}"
+        names = [f"{name}_{org.lower().replace('-', '_')}" for org in orgs] or [name]
+        with admin.connect() as conn:
+            for each in names:
+                conn.execute(text(f'CREATE DATABASE "{each}"'))
+                made.append(each)
+        return postgres_url + (f"{name}_{{org_slug}}" if orgs else name)
+
+    yield make
+    with admin.connect() as conn:
+        for each in made:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)'))
+    admin.dispose()

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
 from api_helpers import Api
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from ledger_gw.offchain.models import AuditRecord
 from ledger_gw.services.config import GatewayConfig
@@ -55,14 +54,7 @@ def config(request: pytest.FixtureRequest, config: GatewayConfig, peer: str) -> 
     """One gateway for both agencies, that reaches AGENCY-A's over HTTP all the same."""
     offchain = config.offchain_url
     if request.param == "postgresql":
-        base = request.getfixturevalue("postgres_url")
-        name = f"h{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            for org in ORGS:
-                conn.execute(text(f'CREATE DATABASE "{name}_{org.lower().replace("-", "_")}"'))
-        admin.dispose()
-        offchain = base + name + "_{org_slug}"
+        offchain = request.getfixturevalue("pg_database")(*ORGS)
     return dataclasses.replace(config, offchain_url=offchain, orgs=ORGS, peers={"AGENCY-A": peer})
 
 

@@ -4,11 +4,10 @@ committed with it."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from ledger_gw.offchain.models import AuditRecord
 from ledger_gw.offchain.store import OffchainStore
@@ -20,13 +19,7 @@ def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Offchain
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/offchain.db"
     else:
-        base = request.getfixturevalue("postgres_url")
-        name = f"codes_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base + "postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
-        url = base + name
+        url = request.getfixturevalue("pg_database")()
     opened = OffchainStore("AGENCY-B", url)
     opened.migrate()
     yield opened

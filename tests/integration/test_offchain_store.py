@@ -50,14 +50,7 @@ def gateway(request: pytest.FixtureRequest, consortium: Path, tmp_path: Path) ->
     if request.param == "sqlite":
         template = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
     else:
-        base = request.getfixturevalue("postgres_url")
-        name = f"t{abs(hash(tmp_path)) % 10**8}"
-        engine = create_engine(base + "postgres", isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            for org in ORGS:
-                conn.execute(text(f'CREATE DATABASE "{name}_{org.lower().replace("-", "_")}"'))
-        engine.dispose()
-        template = base + name + "_{org_slug}"
+        template = request.getfixturevalue("pg_database")(*ORGS)
     config = GatewayConfig(
         directory=consortium,
         ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded import ledger as ledger_module
@@ -40,15 +39,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def pg_ledger_url(postgres_url: str) -> Iterator[str]:
-    name = f"ledger_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres_url + "postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield postgres_url + name
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+def pg_ledger_url(pg_database: Callable[..., str]) -> str:
+    return pg_database()
 
 
 @pytest.fixture
