@@ -601,7 +601,7 @@ def verify_embedded(
             raise ConfigError(
                 f"{path}: this witness has cosigned nothing of {ws.consortium.origin}"
             )
-        notes[f"the witness of {path}"] = seen.note
+        notes[f"state file {path}"] = seen.note
     return verify_ledger(
         existing_ledger(ws, url),
         ws.consortium,

@@ -315,7 +315,7 @@ class Consortium:
     def __post_init__(self) -> None:
         _vocabulary(self.locations, self.ceilings, self.programmes)
         listed = [(o.org_id, o.witness_vkey) for o in self.organisations.values() if o.witness_vkey]
-        _check_witnesses(listed, self.organisations)
+        _check_witnesses(listed, self.organisations, self.log_vkey)
         _quorum(self.witness_quorum, len(listed))
         for org in self.organisations.values():
             if org.profile is not None:
@@ -561,8 +561,13 @@ def _period_from(org_id: str, item: Mapping[str, Any]) -> KeyPeriod:
     )
 
 
-def _check_witnesses(listed: Iterable[tuple[str, str]], members: Iterable[str]) -> None:
-    known, keys = set(members), set()
+def _check_witnesses(
+    listed: Iterable[tuple[str, str]], members: Iterable[str], log_vkey: str | None = None
+) -> None:
+    """Each witness belongs to a member and has a key of its own: a public key listed
+    for two members (under any names) or equal to the log's would let one private key
+    make up the quorum, and the log operator vouch for itself."""
+    known, owners = set(members), _log_key_owner(log_vkey)
     for org_id, vkey in listed:
         if org_id not in known:
             raise ConfigError(f"witness of {org_id}: {org_id} is not a member")
@@ -570,9 +575,29 @@ def _check_witnesses(listed: Iterable[tuple[str, str]], members: Iterable[str]) 
             key = NoteVerifier.from_vkey(vkey).as_type(SigType.COSIGNATURE_V1)
         except NoteError as exc:
             raise ConfigError(f"the witness key of {org_id} is malformed: {exc}") from None
-        if (key.name, key.key_id) in keys:
-            raise ConfigError(f"the witness key of {org_id} is listed twice")
-        keys.add((key.name, key.key_id))
+        owner = owners.get(key.public_key)
+        if owner is None:
+            owners[key.public_key] = org_id
+        elif owner == "":
+            raise ConfigError(
+                f"the witness key of {org_id} is the log's own key: the log operator "
+                "would cosign its own checkpoints"
+            )
+        else:
+            raise ConfigError(
+                f"the witness keys of {owner} and {org_id} are the same public key: one "
+                "private key would count twice towards the witness quorum"
+            )
+
+
+def _log_key_owner(log_vkey: str | None) -> dict[bytes, str]:
+    """Public key → the member whose witness holds it, seeded with the log's key ("")."""
+    if log_vkey is None:
+        return {}
+    try:
+        return {NoteVerifier.from_vkey(log_vkey).public_key: ""}
+    except NoteError as exc:
+        raise ConfigError(f"the log key is malformed: {exc}") from None
 
 
 def add_witness(

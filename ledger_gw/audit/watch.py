@@ -28,7 +28,7 @@ from typing import Protocol
 
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditError, LogInconsistentError
+from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note
@@ -66,10 +66,11 @@ class ReaderSource:
 @dataclass(frozen=True)
 class Observation:
     """What one poll established: ``status`` is "first", "unchanged", "extended",
-    "uncosigned" (consistent, but short of the quorum: not trusted, the state kept) or
-    "behind" (smaller than the trusted one, which was not witnessed, or this one is not:
-    late rather than rolled back); ``witnesses`` names the consortium's witnesses whose
-    cosignatures verified."""
+    "uncosigned" (consistent, but short of the quorum: not trusted, the state kept),
+    "behind" (smaller than the trusted one, which was not witnessed, or this one is not,
+    and proven a prefix of it: late rather than rolled back) or "behind_unverified" (the
+    same, but no proof that it is a prefix could be had); ``witnesses`` names the
+    consortium's witnesses whose cosignatures verified."""
 
     status: str
     old_size: int | None
@@ -140,8 +141,10 @@ class Monitor:
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
 
-    def observe(self, note: str, proof: Sequence[bytes]) -> Observation:
-        """Accept ``note`` only if it opens and extends the trusted checkpoint."""
+    def observe(self, note: str, proof: Sequence[bytes] | None) -> Observation:
+        """Accept ``note`` only if it opens and extends the trusted checkpoint. ``proof``
+        is the consistency proof between the two (from the smaller tree to the larger);
+        None when none could be had."""
         try:
             opened = self._open(note)
         except (ckpt.CheckpointError, ValueError) as exc:
@@ -160,16 +163,7 @@ class Monitor:
             self._save(new, note)
             return Observation("first", None, new.size, root, cosigners)
         if new.size < old.size:
-            # An honest log serves its latest witnessed checkpoint, which never shrinks;
-            # before the witnesses' quorum, and for a watcher that trusted less, a smaller
-            # one is only late.
-            witnessed = self.consortium_quorum
-            if len(cosigners) >= witnessed and self._trusted_cosigners() >= witnessed:
-                raise LogInconsistentError(
-                    f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
-                    f"smaller than the trusted {old.size}"
-                )
-            return Observation("behind", old.size, new.size, root, cosigners)
+            return self._behind(old, opened, proof)
         if new.size == old.size:
             if new.root_hash != old.root_hash:
                 raise LogInconsistentError(
@@ -179,7 +173,7 @@ class Monitor:
             return Observation("unchanged", old.size, new.size, root, cosigners)
         try:
             if old.size:  # the empty tree (one root, checked) is a prefix of every tree
-                verify_consistency(old.size, new.size, proof, old.root_hash, new.root_hash)
+                verify_consistency(old.size, new.size, proof or [], old.root_hash, new.root_hash)
         except ProofError as exc:
             raise LogInconsistentError(
                 f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "
@@ -190,12 +184,52 @@ class Monitor:
         self._save(new, note)
         return Observation("extended", old.size, new.size, root, cosigners)
 
+    def _behind(
+        self, old: ckpt.Checkpoint, opened: ckpt.VerifiedCheckpoint, proof: Sequence[bytes] | None
+    ) -> Observation:
+        """A checkpoint smaller than the trusted one. An honest log serves its latest
+        witnessed checkpoint, which never shrinks: between witnessed ones it is a
+        rollback. Before the witnesses' quorum, and for a watcher that trusted less, it
+        is only late, if it is a prefix of the trusted tree: a smaller tree the log
+        signed that is not is as much a fork as another root at the same size."""
+        new, cosigners = opened.checkpoint, opened.witnesses
+        witnessed = self.consortium_quorum
+        if len(cosigners) >= witnessed and self._trusted_cosigners() >= witnessed:
+            raise LogInconsistentError(
+                f"LOG ROLLED BACK: new checkpoint has size {new.size}, "
+                f"smaller than the trusted {old.size}"
+            )
+        root = b64(new.root_hash)
+        if new.size and proof is None:
+            return Observation("behind_unverified", old.size, new.size, root, cosigners)
+        try:
+            if new.size:  # the empty tree is a prefix of every tree
+                verify_consistency(new.size, old.size, proof or [], new.root_hash, old.root_hash)
+        except ProofError as exc:
+            raise LogInconsistentError(
+                f"LOG FORKED: checkpoint {new.size} is no prefix of the trusted checkpoint "
+                f"{old.size} (trusted {b64(old.root_hash)}, new {root}): {exc}"
+            ) from exc
+        return Observation("behind", old.size, new.size, root, cosigners)
+
     def poll(self, source: CheckpointSource) -> Observation:
-        """Fetch the latest checkpoint and a proof from the trusted size, then observe."""
+        """Fetch the latest checkpoint and a proof between it and the trusted one (from
+        the smaller tree to the larger), then observe."""
         note = source.latest_checkpoint()
         size = ckpt.Checkpoint.parse(Note.parse(note).text).size
         old = self.trusted()
-        proof: list[bytes] = []
+        proof: list[bytes] | None = []
         if old is not None and 0 < old.size < size:
             proof = source.consistency_proof(old.size, size)
+        elif old is not None and 0 < size < old.size:
+            proof = _proof_back(source, size, old.size)
         return self.observe(note, proof)
+
+
+def _proof_back(source: CheckpointSource, size: int, trusted: int) -> list[bytes] | None:
+    """The proof that the tree of ``size`` is a prefix of the trusted one; None when the
+    source cannot give it (a log that lags may not serve the larger tree yet)."""
+    try:
+        return source.consistency_proof(size, trusted)
+    except (LedgerError, OSError):
+        return None

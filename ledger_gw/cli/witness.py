@@ -35,7 +35,8 @@ def witness() -> None:
 @_org_option
 @_dir_option
 def init(org_id: str, directory: Path) -> None:
-    """Create the witness key in DIR and print its cosignature (0x04) vkey."""
+    """Create the witness key and its memory (witness.db) in DIR, and print the key's
+    cosignature (0x04) vkey. Keep both, and back them up together."""
     home = WitnessHome.create(directory, org_id)
     click.echo(home.signer().verifier.vkey)
 
@@ -60,6 +61,12 @@ def init(org_id: str, directory: Path) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="Read the log's key and origin from this consortium file instead.",
 )
+@click.option(
+    "--new-memory",
+    is_flag=True,
+    help="If DIR's witness.db is gone, start with an empty one: the witness then trusts "
+    "the next checkpoint it sees, a fork of what it cosigned before included.",
+)
 def serve_command(
     org_id: str,
     directory: Path,
@@ -69,14 +76,16 @@ def serve_command(
     log_vkey: str | None,
     origin: str | None,
     consortium_file: Path | None,
+    new_memory: bool,
 ) -> None:
-    """Serve POST /add-checkpoint (C2SP tlog-witness) for one log."""
+    """Serve POST /add-checkpoint (C2SP tlog-witness) for one log. A witness whose
+    memory (witness.db) is gone does not start without --new-memory."""
     home = WitnessHome.load(directory)
     vkey = home.signer().verifier.vkey
     if not vkey.startswith(key_name(org_id) + "+"):
         raise ConfigError(f"the key in {directory} is not {org_id}'s witness key ({vkey})")
     log = _trusted_log(org_id, vkey, log_vkey, origin, consortium_file)
-    served = home.open([log])
+    served = home.open([log], new_memory=new_memory)
     serve(
         served,
         host,

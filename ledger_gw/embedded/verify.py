@@ -38,7 +38,7 @@ from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.state_check import Range, StoredRow
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Logged, Opened
-from ledger_gw.errors import IntegrityError
+from ledger_gw.errors import ConfigError, IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash
@@ -227,18 +227,30 @@ class _Checkpoints:
 
 
 def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ckpt.Checkpoint]:
-    """Each witness's checkpoint, once the log's own signature on it verifies."""
+    """Each witness's checkpoint, named by the witness keys whose cosignatures on it
+    verify (and the caller's label), once the log's signature and at least one
+    cosignature by a witness the consortium lists verify: a note the log signed alone
+    is the operator's word, which it could give for any history."""
     log_verifier = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+    witnesses = consortium.witness_verifiers()
+    if notes and not witnesses:
+        raise ConfigError(
+            f"consortium {consortium.name} lists no witness: no witness's checkpoint "
+            "can be checked against it"
+        )
     out = {}
-    for name, note in notes.items():
+    for label, note in notes.items():
         try:
-            opened = ckpt.open_checkpoint(note, log_verifier, origin=consortium.origin)
+            opened = ckpt.open_checkpoint(
+                note, log_verifier, witnesses, 1, origin=consortium.origin
+            )
         except ckpt.CheckpointError as exc:
             raise IntegrityError(
-                f"{name}: its checkpoint is not one this log signed: {exc}",
+                f"{label}: its checkpoint is not one this log signed and a witness of "
+                f"consortium {consortium.name} cosigned: {exc}",
                 code="bad_witness_checkpoint",
             ) from exc
-        out[name] = opened.checkpoint
+        out[f"{' and '.join(opened.witnesses)} ({label})"] = opened.checkpoint
     return out
 
 

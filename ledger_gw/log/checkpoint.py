@@ -244,6 +244,8 @@ def open_checkpoint(
     2. Signatures whose (name, key ID) match no known key are ignored.
     3. A known key's signature must verify, or the whole note is rejected; a
        known key signing twice is rejected (so a witness cannot count twice).
+       Cosignatures count by public key: one key under two names counts once,
+       and the log's own key, re-typed as a cosigner, not at all.
     4. The log's signature must be present.
     5. The body must be a well-formed checkpoint whose origin equals ``origin``
        (default: the log key's name, per tlog-checkpoint's SHOULD).
@@ -299,7 +301,19 @@ def _verified_signatures(
             raise CheckpointError(f"invalid signature by known key {sig.name}+{sig.key_id.hex()}")
         if verifier is not log_verifier:
             cosigs.append(Cosignature(verifier, int.from_bytes(sig.signature[:8], "big")))
-    return note, seen, cosigs
+    return note, seen, _independent(cosigs, log_verifier)
+
+
+def _independent(cosigs: list[Cosignature], log_verifier: NoteVerifier | None) -> list[Cosignature]:
+    """One cosignature per public key, none by the log's: a quorum counts parties, and
+    one key under two names is one party, the log's own key none."""
+    taken = set() if log_verifier is None else {log_verifier.public_key}
+    kept: list[Cosignature] = []
+    for cosig in cosigs:
+        if cosig.witness.public_key not in taken:
+            taken.add(cosig.witness.public_key)
+            kept.append(cosig)
+    return kept
 
 
 # -- checkpoints without a log key: statements the witnesses make themselves -------------

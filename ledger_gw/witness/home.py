@@ -2,10 +2,15 @@
 
 witness.key     the cosigning key (skey, readable by the owner only)
 witness.db      the last checkpoint cosigned for each log (SQLite)
+
+The two are made together and kept together: a key whose memory is gone has cosigned
+checkpoints it no longer remembers, and would cosign a fork of them. Such a witness
+does not start unless its operator says, in so many words, that it starts afresh.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -16,7 +21,9 @@ from ledger_gw.log.checkpoint import CheckpointError, dump_signer, parse_signer
 from ledger_gw.log.note import NoteError, NoteSigner, SigType, generate_signer
 from ledger_gw.witness.core import TrustedLog
 from ledger_gw.witness.service import Witness
-from ledger_gw.witness.store import WitnessStore
+from ledger_gw.witness.store import MemoryLostError, WitnessStore
+
+_log = logging.getLogger(__name__)
 
 KEY_FILE = "witness.key"
 STATE_FILE = "witness.db"
@@ -46,13 +53,33 @@ class WitnessHome:
         except (CheckpointError, NoteError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
 
-    def open(self, logs: Iterable[TrustedLog]) -> Witness:
-        """The witness this directory holds, serving ``logs``."""
-        return Witness(self.signer(), logs, WitnessStore(self.state_url))
+    def open(self, logs: Iterable[TrustedLog], *, new_memory: bool = False) -> Witness:
+        """The witness this directory holds, serving ``logs``, with the memory its key
+        was made with. ``new_memory`` starts an empty one where that is gone: the
+        witness will then trust whatever checkpoint it sees next, a fork included."""
+        signer = self.signer()
+        try:
+            store = WitnessStore(self.state_url, create=False)
+        except MemoryLostError as exc:
+            if not new_memory:
+                raise MemoryLostError(
+                    f"witness {signer.name} has lost its memory ({exc}): it would cosign "
+                    "a fork of what it cosigned before. Restore the file from a backup, or "
+                    "start afresh with --new-memory, trusting the next checkpoint it sees"
+                ) from None
+            _log.warning(
+                "witness %s starts with a new, empty memory (%s): it will trust the next "
+                "checkpoint it sees for each log",
+                signer.name,
+                exc,
+            )
+            store = WitnessStore(self.state_url)
+        return Witness(signer, logs, store)
 
     @classmethod
     def create(cls, root: Path, org_id: str) -> WitnessHome:
-        """A new witness key in ``root``; never overwrites one, never in an operator's directory."""
+        """A new witness key in ``root`` and its (empty) memory beside it; never
+        overwrites a key, never in an operator's directory."""
         for name in _OPERATOR_FILES:
             if (root / name).exists():
                 raise ConfigError(f"{root} is a log operator's directory: a witness keeps its own")
@@ -65,7 +92,13 @@ class WitnessHome:
             raise ConfigError(f"{path} already exists") from None
         with os.fdopen(fd, "wb") as f:
             f.write(dump_signer(signer))
-        return cls(root)
+        home = cls(root)
+        try:
+            WitnessStore(home.state_url).close()
+        except BaseException:
+            path.unlink()  # no key without its memory
+            raise
+        return home
 
     @classmethod
     def load(cls, root: Path) -> WitnessHome:

@@ -25,6 +25,8 @@ from sqlalchemy import (
     Text,
     create_engine,
     insert,
+    inspect,
+    make_url,
     select,
     update,
 )
@@ -51,9 +53,24 @@ witnessed = Table(
 Step = Callable[[Witnessed | None], Cosigned]
 
 
+class MemoryLostError(ConfigError):
+    """A witness's state file is missing or holds no memory: opened as usual, SQLite
+    would start an empty one, and the witness would trust the next checkpoint it sees."""
+
+    code = "witness_memory_lost"
+
+
 class WitnessStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        """The state file at ``url``; with ``create`` false, only one that already
+        holds a witness's memory (MemoryLostError otherwise)."""
+        path = Path(make_url(url).database or "")
+        if not create and not path.is_file():
+            raise MemoryLostError(f"{path} is missing")
         self.engine: Engine = sqlite_engine(url, _BUSY_TIMEOUT_MS, {"synchronous": "FULL"})
+        if not create and not inspect(self.engine).has_table(witnessed.name):
+            self.engine.dispose()
+            raise MemoryLostError(f"{path} is not a witness state file")
         metadata.create_all(self.engine)
 
     def latest(self, origin: str) -> Witnessed | None:

@@ -29,14 +29,15 @@ from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.log import checkpoint as ckpt
-from ledger_gw.log.note import Note, NoteSignature, SigType
+from ledger_gw.log.note import Note, NoteSignature, NoteSigner, SigType
 from ledger_gw.transaction import certificate_ref
-from ledger_gw.witness.core import TrustedLog
+from ledger_gw.witness import TrustedLog, Witness, WitnessStore
 from ledger_gw.witness.home import STATE_FILE, WitnessHome
 from ledger_gw.witness.store import witnessed_in
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent, story
 from tests.support.ledgers import verify_url
+from tests.support.witnesses import TestWitnesses
 
 SIZE = 40
 STORY = len(story())  # submitted one at a time: a checkpoint at every size up to here
@@ -524,16 +525,23 @@ def test_deleted_checkpoint_still_verifies_the_rest(
 WITNESSED = 32  # a checkpoint of the batches, cosigned by an independent witness
 
 
-def _witness(tmp_path: Path, workspace: Workspace, note: str) -> Path:
-    """A real witness (its own key and SQLite state) that has cosigned ``note``."""
-    home = WitnessHome.create(tmp_path / "witness", "AUDITOR-X")
+@pytest.fixture
+def listed(session_witnesses: TestWitnesses) -> NoteSigner:
+    """AUDITOR-X's witness key, as the consortium lists it."""
+    return session_witnesses.homes["AUDITOR-X"].signer()
+
+
+def _witness(tmp_path: Path, workspace: Workspace, note: str, key: NoteSigner) -> Path:
+    """A real witness with ``key`` and a SQLite state of its own that has cosigned ``note``."""
+    state = tmp_path / "witness" / STATE_FILE
+    state.parent.mkdir()
     log = TrustedLog.from_vkey(workspace.consortium.origin, workspace.consortium.log_vkey)
-    witness = home.open([log])
+    witness = Witness(key, [log], WitnessStore(f"sqlite:///{state}"))
     try:
         witness.add_checkpoint(f"old 0\n\n{note}".encode())
     finally:
         witness.store.close()
-    return home.root / STATE_FILE
+    return state
 
 
 def _note_at(original: Path, size: int) -> str:
@@ -543,8 +551,8 @@ def _note_at(original: Path, size: int) -> str:
 
 
 @pytest.fixture
-def witness_state(original: Path, workspace: Workspace, tmp_path: Path) -> Path:
-    return _witness(tmp_path, workspace, _note_at(original, WITNESSED))
+def witness_state(original: Path, workspace: Workspace, tmp_path: Path, listed: NoteSigner) -> Path:
+    return _witness(tmp_path, workspace, _note_at(original, WITNESSED), listed)
 
 
 def _refused(workspace: Workspace, copy: Path, *states: Path) -> IntegrityError:
@@ -568,7 +576,9 @@ def test_the_copy_agrees_with_the_witness(
 ) -> None:
     engine = make_engine(f"sqlite:///{copy}")
     try:
-        notes = {"witness": _note_at(copy, WITNESSED)}
+        seen = witnessed_in(witness_state, workspace.consortium.origin)
+        assert seen is not None
+        notes = {"witness": seen.note}
         assert verify_ledger(engine, workspace.consortium, witnessed=notes).size == SIZE
     finally:
         engine.dispose()
@@ -589,7 +599,7 @@ def test_deleted_cosigned_checkpoint(
     db.execute("DELETE FROM checkpoints WHERE size = ?", (WITNESSED,))
     exc = _refused(workspace, copy, witness_state)
     assert exc.code == "missing_checkpoint"
-    assert f"checkpoint of size {WITNESSED} that witness 0 cosigned is missing" in str(exc)
+    assert f"size {WITNESSED} that witness.auditor-x (witness 0) cosigned is missing" in str(exc)
 
 
 def test_log_rolled_back_behind_the_witness(
@@ -599,11 +609,11 @@ def test_log_rolled_back_behind_the_witness(
     db.execute("DELETE FROM checkpoints WHERE size > 30")
     exc = _refused(workspace, copy, witness_state)
     assert exc.code == "log_behind_witness"
-    assert f"behind the checkpoint of size {WITNESSED} that witness 0 cosigned" in str(exc)
+    assert f"size {WITNESSED} that witness.auditor-x (witness 0) cosigned" in str(exc)
 
 
 def test_log_forked_from_what_the_witness_cosigned(
-    workspace: Workspace, copy: Path, original: Path, tmp_path: Path
+    workspace: Workspace, copy: Path, original: Path, tmp_path: Path, listed: NoteSigner
 ) -> None:
     """The log's key signed another tree of the same size, and a witness cosigned it."""
     real = ckpt.open_checkpoint(
@@ -611,10 +621,11 @@ def test_log_forked_from_what_the_witness_cosigned(
         ckpt.NoteVerifier.from_vkey(workspace.consortium.log_vkey),
     ).checkpoint
     other = ckpt.Checkpoint(real.origin, real.size, bytes(32))
-    state = _witness(tmp_path, workspace, ckpt.sign_checkpoint(other, workspace.log_signer()))
+    forked = ckpt.sign_checkpoint(other, workspace.log_signer())
+    state = _witness(tmp_path, workspace, forked, listed)
     exc = _refused(workspace, copy, state)
     assert exc.code == "log_inconsistent"
-    assert f"the log at size {WITNESSED} does not hash to the root witness 0 cosigned" in str(exc)
+    assert f"size {WITNESSED} does not hash to the root witness.auditor-x (witness 0)" in str(exc)
 
 
 def test_cli_verifies_against_a_witness_state(
@@ -631,3 +642,28 @@ def test_cli_verifies_against_a_witness_state(
     assert bad.exit_code == 1
     assert isinstance(bad.exception, IntegrityError)
     assert bad.exception.code == "missing_checkpoint"
+
+
+def test_a_witness_state_no_listed_witness_cosigned_is_refused(
+    workspace: Workspace, copy: Path, original: Path, tmp_path: Path
+) -> None:
+    """The log's signature alone is the operator's word: a state file whose note a witness
+    of the consortium did not cosign (the log's note as it stands, or one a key the
+    consortium does not list cosigned) says nothing of what the witnesses saw."""
+    note = _note_at(original, WITNESSED)  # the log's signature, no cosignature
+    log_only = tmp_path / "log-only.db"
+    WitnessStore(f"sqlite:///{log_only}").close()
+    cp = ckpt.Checkpoint.parse(Note.parse(note).text)
+    with closing(sqlite3.connect(log_only)) as conn, conn:
+        conn.execute(
+            "INSERT INTO witnessed VALUES (?, ?, ?, ?)", (cp.origin, cp.size, cp.root_hash, note)
+        )
+    stranger = WitnessHome.create(tmp_path / "stranger", "AUDITOR-X").signer()
+    unlisted = _witness(tmp_path, workspace, note, stranger)
+    args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    for state in (log_only, unlisted):
+        done = CliRunner().invoke(cli, [*args, "--witness-state", str(state)])
+        assert done.exit_code == 1, done.output
+        assert isinstance(done.exception, IntegrityError)
+        assert done.exception.code == "bad_witness_checkpoint"
+        assert str(state) in str(done.exception)

@@ -118,10 +118,11 @@ def witness_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def witness(
     tmp_path: Path, workspace: Workspace, witness_key: tuple[Path, str]
 ) -> Iterator[WitnessProcess]:
-    """A witness with that key and an empty memory of its own."""
+    """A witness with that key and the empty memory `witness init` made with it."""
     home = tmp_path / "witness-home"
     home.mkdir()
     shutil.copy(witness_key[0], home / "witness.key")
+    shutil.copy(witness_key[0].with_name("witness.db"), home / "witness.db")
     served = WitnessProcess(home, workspace.root / "consortium.json", tmp_path / "witness.log")
     served.start()
     assert served.vkey == witness_key[1]

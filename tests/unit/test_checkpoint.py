@@ -490,6 +490,33 @@ def test_bad_configuration_rejected() -> None:
         add_cosignature(_signed(), W1, 1 << 63)
 
 
+def test_one_private_key_under_two_names_is_one_witness() -> None:
+    """A quorum counts public keys: the same key under another name (so another key ID)
+    cosigning too is one witness, not two."""
+    alias = _seeded("witness.example/alias", 2, SigType.COSIGNATURE_V1)  # W1's key
+    assert alias.key_id != W1.key_id
+    note = add_cosignature(_cosigned(W1), alias, 1679315147)
+    keys = [W1.verifier, alias.verifier, W2.verifier]
+    with pytest.raises(CheckpointError, match="quorum not met: 1 of 3"):
+        open_checkpoint(note, LOG.verifier, keys, quorum=2)
+    assert open_checkpoint(note, LOG.verifier, keys, quorum=1).witnesses == (W1.name,)
+    statement = merge_statements(
+        [cosign_statement(CP, W1, 1679315147), cosign_statement(CP, alias, 1679315147)]
+    )
+    with pytest.raises(CheckpointError, match="quorum not met: 1 of 3"):
+        open_statement(statement, keys, 2, origin=ORIGIN)
+
+
+def test_the_logs_own_key_cosigning_is_no_witness() -> None:
+    """The log's key re-typed as a cosigner (0x04) would let the operator vouch for its
+    own checkpoint: its cosignature verifies but counts for nothing."""
+    itself = _seeded("witness.example/log", 1, SigType.COSIGNATURE_V1)  # LOG's key
+    note = add_cosignature(_signed(), itself, 1679315147)
+    with pytest.raises(CheckpointError, match="quorum not met: 0 of 1"):
+        open_checkpoint(note, LOG.verifier, [itself.verifier], quorum=1)
+    assert open_checkpoint(note, LOG.verifier, [itself.verifier]).cosignatures == ()
+
+
 def test_add_cosignature_requires_a_checkpoint() -> None:
     with pytest.raises(CheckpointError):
         add_cosignature(GO_NOTE, W1, 1)

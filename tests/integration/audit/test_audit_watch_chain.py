@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.witnessing import Cosigner, endpoints
-from ledger_gw.errors import AuditError, LogInconsistentError
+from ledger_gw.errors import AuditError, LogInconsistentError, UnavailableError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import EMPTY_ROOT
 from ledger_gw.log.note import sign_note
@@ -123,7 +123,7 @@ def test_a_smaller_checkpoint_is_a_rollback_only_between_witnessed_ones(
 
         lenient = Monitor(tmp_path / "lenient.json", consortium, quorum=0)
         assert lenient.poll(ReaderSource(ledger.log)).new_size == 4
-        seen = lenient.observe(witnessed, [])
+        seen = lenient.observe(witnessed, ledger.log.consistency_proof(3, 4))
         assert (seen.status, seen.old_size, seen.new_size) == ("behind", 4, 3)
         assert json.loads((tmp_path / "lenient.json").read_text())["size"] == 4
 
@@ -132,6 +132,57 @@ def test_a_smaller_checkpoint_is_a_rollback_only_between_witnessed_ones(
         assert strict.poll(ReaderSource(ledger.log)).status == "first"
         with pytest.raises(LogInconsistentError, match="ROLLED BACK"):
             strict.observe(witnessed, [])
+    finally:
+        ledger.close()
+
+
+@dataclass(frozen=True)
+class _Serving:
+    """A log that serves ``note`` as its latest checkpoint, and the consistency proofs of
+    ``proofs`` (None: it gives none)."""
+
+    note: str
+    proofs: ReaderSource | None
+
+    def latest_checkpoint(self) -> str:
+        return self.note
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        if self.proofs is None:
+            raise UnavailableError("the log gives no proof")
+        return self.proofs.consistency_proof(size1, size2)
+
+
+def test_a_smaller_checkpoint_that_forks_is_caught_not_taken_for_lag(
+    audit_ws: Workspace, audit_witnesses: TestWitnesses, tmp_path: Path
+) -> None:
+    """A watcher that trusts a witnessed head is shown a smaller checkpoint the log signed
+    alone: late if it is a prefix of the trusted tree, a fork if it is not, and not said
+    to be merely late when the log will not prove which."""
+    consortium = audit_ws.consortium
+    ledger = EmbeddedLedger(f"sqlite:///{tmp_path / 'l.db'}", consortium, audit_ws.log_signer())
+    try:
+        client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
+        for i in range(4):
+            client.submit(ev.independent(i))
+        audit_witnesses.forget()
+        asked = [w for w in endpoints(consortium) if w.org_id in ("AGENCY-A", "AGENCY-B")]
+        Cosigner(ledger.engine, consortium).ask(asked, None)  # size 4, witnessed
+        state = tmp_path / "watch.json"
+        monitor = Monitor(state, consortium)
+        assert monitor.poll(ReaderSource(ledger.log)).status == "first"
+        trusted = state.read_text()
+
+        real = ReaderSource(ledger.log)
+        seen = monitor.poll(_Serving(ledger.log.checkpoint(2), real))
+        assert (seen.status, seen.old_size, seen.new_size) == ("behind", 4, 2)
+        forked = ckpt.Checkpoint(consortium.origin, 2, b"\x42" * 32)
+        fork = ckpt.sign_checkpoint(forked, audit_ws.log_signer())
+        with pytest.raises(LogInconsistentError, match="LOG FORKED: checkpoint 2 is no prefix"):
+            monitor.poll(_Serving(fork, real))
+        seen = monitor.poll(_Serving(fork, None))
+        assert (seen.status, seen.old_size, seen.new_size) == ("behind_unverified", 4, 2)
+        assert state.read_text() == trusted
     finally:
         ledger.close()
 
