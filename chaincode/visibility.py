@@ -3,8 +3,11 @@
 Auditors see everything (they verify the whole log anyway). An agency always sees
 what it wrote and the objects it is a party to (sender or receiver of a referral,
 granter of an entitlement, collector/grantee of a consent). Anything else about a
-person it sees only under a consent that is active at the query's timestamp and
-covers the reader, the purpose and the record's data category.
+person it sees only under a consent that the organisation which wrote the record
+recorded, active at the query's timestamp, covering the reader, the purpose and the
+record's data category. Each agency answers for what it wrote and shares it under the
+consent it holds: a consent another member records, the reader itself say, is that
+member's word, and unlocks nothing that member did not write.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ class Reader:
         self.auditor = tx.creator.role == "auditor"
         self.purpose = purpose
         # Whether a consent covers this reader, at this time, for this purpose: per
-        # person and category, judged once. A person's records are many, and an agency
-        # may file many consents about her: one judgement per record would cost every
-        # other reader their product.
-        self._covered: dict[tuple[str, str], bool] = {}
+        # person, recording organisation and category, judged once. A person's records
+        # are many, and an agency may file many consents about her: one judgement per
+        # record would cost every other reader their product.
+        self._covered: dict[tuple[str, str, str], bool] = {}
+        self._consents: dict[str, list[Obj]] = {}
         self._objects: dict[str, Obj | None] = {}
 
     def _object(self, key: str) -> Obj | None:
@@ -40,51 +44,71 @@ class Reader:
             self._objects[key] = self.tx.get(key)
         return self._objects[key]
 
-    def consented(self, pid: str, category: str) -> bool:
+    def consented(self, pid: str, category: str, owner: str) -> bool:
+        """Whether a consent ``owner`` recorded lets this reader see ``owner``'s records
+        of ``category`` about her."""
         purpose = self.purpose
         if purpose is None:
             return False
-        if (pid, category) not in self._covered:
-            consents = consent.for_pid(self.tx, pid)
+        if (pid, owner, category) not in self._covered:
+            if pid not in self._consents:
+                self._consents[pid] = consent.for_pid(self.tx, pid)
+            held = [c for c in self._consents[pid] if c["collected_by"] == owner]
             for each in fields.DATA_CATEGORIES | {category}:
-                self._covered[(pid, each)] = any(
-                    consent.covers(c, self.tx.date, self.org, purpose, each) for c in consents
+                self._covered[(pid, owner, each)] = any(
+                    consent.covers(c, self.tx.date, self.org, purpose, each) for c in held
                 )
-        return self._covered[(pid, category)]
+        return self._covered[(pid, owner, category)]
+
+    def _about(self, record: Obj) -> Obj | None:
+        """The object (referral, entitlement, consent) this event record is about."""
+        event, category = record["event"], record["category"]
+        if category == "referrals":
+            return self._object(referral_key(event["referral_id"]))
+        if category in ("entitlements", "assistance"):
+            return self._object(entitlement_key(event["entitlement_id"]))
+        return self._object(consent_key(event["consent_id"]))
 
     def is_party(self, record: Obj) -> bool:
         """The reader is a party to the object this event is about."""
-        event = record["event"]
-        category = record["category"]
-        if category == "referrals":
-            obj = self._object(referral_key(event["referral_id"]))
-            return obj is not None and self.org in (obj["from_org"], obj["to_org"])
-        if category in ("entitlements", "assistance"):
-            obj = self._object(entitlement_key(event["entitlement_id"]))
-            return obj is not None and obj["granted_by"] == self.org
-        obj = self._object(consent_key(event["consent_id"]))
-        return obj is not None and consent.is_party(obj, self.org)
+        obj = self._about(record)
+        if obj is None:
+            return False
+        if record["category"] == "referrals":
+            return self.org in (obj["from_org"], obj["to_org"])
+        if record["category"] in ("entitlements", "assistance"):
+            return bool(obj["granted_by"] == self.org)
+        return consent.is_party(obj, self.org)
+
+    def _owner(self, record: Obj) -> str:
+        """Whose consent shares this record: that of the organisation whose object it is
+        about (a referral's sender, an entitlement's granter), as the object's own view
+        is shared; a consent's events are their writer's."""
+        obj = self._about(record) if record["category"] != "consent" else None
+        if obj is None:
+            return str(record["org"])
+        return str(obj["from_org"] if record["category"] == "referrals" else obj["granted_by"])
 
     def sees_event(self, record: Obj) -> bool:
         return (
             self.auditor
             or record["org"] == self.org
             or self.is_party(record)
-            or self.consented(record["pid"], record["category"])
+            or self.consented(record["pid"], record["category"], self._owner(record))
         )
 
     def sees_referral(self, referral: Obj) -> bool:
         return (
             self.auditor
             or self.org in (referral["from_org"], referral["to_org"])
-            or self.consented(referral["pid"], "referrals")
+            or self.consented(referral["pid"], "referrals", referral["from_org"])
         )
 
     def sees_entitlement(self, entitlement: Obj) -> bool:
         return (
             self.auditor
             or entitlement["granted_by"] == self.org
-            or self.consented(entitlement["pid"], "entitlements")
+            or self.consented(entitlement["pid"], "entitlements", entitlement["granted_by"])
         )
 
     def sees_assistance(self, entitlement: Obj) -> bool:
@@ -92,7 +116,7 @@ class Reader:
         return (
             self.auditor
             or entitlement["granted_by"] == self.org
-            or self.consented(entitlement["pid"], "assistance")
+            or self.consented(entitlement["pid"], "assistance", entitlement["granted_by"])
         )
 
     def sees_consent(self, record: Obj) -> bool:

@@ -26,6 +26,7 @@ from tests.support.events import (
     entitlement_granted,
     referral_created,
     referral_step,
+    uid,
 )
 
 
@@ -165,9 +166,29 @@ def test_consent_gating(
     ledger: Ledger, consent_kw: dict[str, Any], purpose: str, expected: list[str]
 ) -> None:
     person_with_records(ledger)
-    ledger.submit(ORG_D, consent_granted(**consent_kw))
+    ledger.submit(ORG_A, consent_granted(**consent_kw))
     shown = [t for t in visible_types(ledger, ORG_C, purpose) if not t.startswith("consent.")]
     assert shown == expected
+
+
+@pytest.mark.parametrize("recorder", [ORG_C, ORG_D], ids=["the reader itself", "a third member"])
+def test_a_consent_unlocks_only_what_its_recorder_wrote(ledger: Ledger, recorder: str) -> None:
+    """A member that derives her pseudonymous ID from a name and a birth date, and
+    records a consent naming itself, must not read what other agencies wrote about her:
+    that consent is its own word, and shares only its own records."""
+    person_with_records(ledger)
+    ledger.submit(recorder, consent_granted(grantees=["*"]))
+    shown = [
+        t for t in visible_types(ledger, ORG_C, "deduplication") if not t.startswith("consent.")
+    ]
+    assert shown == []
+    assert ledger.query(ORG_C, "history", PID, "deduplication")["withheld"] == len(ALL_A)
+    assert ledger.query(ORG_C, "entitlements", PID, "deduplication")["entitlements"] == []
+    ledger.submit(ORG_A, consent_granted(grantees=[ORG_C]))  # what A recorded shares A's
+    shown = [
+        t for t in visible_types(ledger, ORG_C, "deduplication") if not t.startswith("consent.")
+    ]
+    assert shown == ALL_A
 
 
 def test_revoked_and_expired_consent_hide_again(ledger: Ledger) -> None:
@@ -301,13 +322,15 @@ def test_referral_chain_with_withheld_link(ledger: Ledger) -> None:
     ]
     assert len([s for s in scans if s.endswith("/event")]) == 1
 
-    # A consent for service continuity opens the whole chain to D, only for that purpose.
-    ledger.submit(
-        ORG_A,
-        consent_granted(
-            grantees=[ORG_D], purposes=["service_continuity"], categories=["referrals"]
-        ),
+    # A consent for service continuity opens to D, only for that purpose, the referrals
+    # of the agency that recorded it: A's opens r1, B's then r2 too.
+    continuity = consent_granted(
+        grantees=[ORG_D], purposes=["service_continuity"], categories=["referrals"]
     )
+    ledger.submit(ORG_A, continuity)
+    part = ledger.query(ORG_D, "referral_chain", r3["referral_id"], "service_continuity")
+    assert [i["withheld"] for i in part["chain"]] == [False, True]  # r2 hides r1's ID
+    ledger.submit(ORG_B, {**continuity, "event_id": uid(), "consent_id": uid()})
     full = ledger.query(ORG_D, "referral_chain", r3["referral_id"], "service_continuity")
     assert [i["withheld"] for i in full["chain"]] == [False, False, False]
     assert full["chain"][2]["from_org"] == ORG_A
