@@ -3,10 +3,12 @@ hash chain up to the head, the orderers' block signatures, and the endorsements,
 against the CA certificates in the channel's configuration block.
 
 An evidence bundle is plain JSON (base64 blocks): the channel's genesis (configuration)
-block, whose hash the auditor pins as it pins the consortium file, and the blocks from
-the one holding the transaction up to the head. `verify_evidence` needs nothing else:
-no peer, no network. It is the Fabric counterpart of checking a Merkle inclusion proof
-against a witnessed checkpoint on the embedded ledger.
+block, whose hash the auditor pins as it pins the consortium file, the configuration
+blocks after it that are in force at the transaction's block (each update checked under
+the configuration before it, so the pinned genesis stays the one trust root), and the
+blocks from the one holding the transaction up to the head. `verify_evidence` needs
+nothing else: no peer, no network. It is the Fabric counterpart of checking a Merkle
+inclusion proof against a witnessed checkpoint on the embedded ledger.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from google.protobuf.message import DecodeError
 
 from ledger_gw import protos as pb
 from ledger_gw.errors import AuthenticationError, IntegrityError
@@ -187,12 +190,14 @@ class Evidence:
     tx_id: str
     config_block: bytes  # the genesis block, raw
     blocks: tuple[bytes, ...]  # the transaction's block, then each following block to the head
+    configs: tuple[bytes, ...] = ()  # the configuration updates in force at blocks[0], in order
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "channel": self.channel,
             "tx_id": self.tx_id,
             "config_block": base64.b64encode(self.config_block).decode(),
+            "config_blocks": [base64.b64encode(b).decode() for b in self.configs],
             "blocks": [base64.b64encode(b).decode() for b in self.blocks],
         }
 
@@ -203,6 +208,7 @@ class Evidence:
             str(data["tx_id"]),
             base64.b64decode(data["config_block"]),
             tuple(base64.b64decode(b) for b in data["blocks"]),
+            tuple(base64.b64decode(b) for b in data.get("config_blocks", ())),
         )
 
 
@@ -283,8 +289,9 @@ def compact(block_bytes: bytes) -> bytes:
     return bytes(header_only.SerializeToString())
 
 
-def _last_config(block: Any) -> int:
-    """The block number of the channel configuration this block was ordered under."""
+def last_config(block: Any) -> int:
+    """The block number of the channel configuration this block was ordered under (a
+    configuration block names itself): orderer-signed, in the signatures' metadata."""
     value = _signatures(block).value
     return int(pb.common.OrdererBlockMetadata.FromString(value).last_config.index) if value else 0
 
@@ -294,6 +301,32 @@ def _is_config(block: Any) -> bool:
     payload = pb.common.Payload.FromString(envelope.payload)
     header = pb.common.ChannelHeader.FromString(payload.header.channel_header)
     return bool(header.type == pb.common.HeaderType.Value("CONFIG"))
+
+
+def holds_config(block: Any) -> bool:
+    """Whether a (decoded) block is whole and a configuration block; False for one that
+    does not decode, whose own check reports it."""
+    try:
+        return bool(block.data.data) and _is_config(block)
+    except (DecodeError, IndexError):
+        return False
+
+
+def configs_in_force(read: Callable[[int], bytes], number: int) -> list[bytes]:
+    """The configuration blocks after genesis in force at block ``number``, oldest first,
+    as ``read`` (a block by number) serves them: LAST_CONFIG names the latest, and the
+    block before that one names the one before it. Only these, never the blocks between."""
+    out: list[bytes] = []
+    named = last_config(pb.common.Block.FromString(read(number)))
+    while named:
+        if named >= number:
+            raise IntegrityError(
+                f"the configuration in force before block {number} is named as block "
+                f"{named}, not an earlier one"
+            )
+        out.append(read(named))
+        number, named = named, last_config(pb.common.Block.FromString(read(named - 1)))
+    return out[::-1]
 
 
 Found = tuple[int, Any, Any]  # a transaction's index in its block, envelope and payload
@@ -340,11 +373,88 @@ def json_object(data: bytes) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ChannelConfig:
+    """The channel configuration in force: the pinned genesis block's, or that of a later
+    configuration block found sound under the one in force before it."""
+
+    block: int  # the number of the block that carries it: 0 for genesis
+    sequence: int  # its Config.sequence, one more with each update
+    msps: dict[str, Msp]
+    validation: BlockValidation
+
+
+def channel_config(config_block: Any) -> ChannelConfig:
+    """What a (decoded) configuration block puts in force, unchecked."""
+    return ChannelConfig(
+        int(config_block.header.number),
+        int(_config(config_block).sequence),
+        channel_msps(config_block),
+        block_validation(config_block),
+    )
+
+
+def genesis_config(
+    config_block: bytes, *, genesis_hash: bytes | None = None
+) -> tuple[bytes, ChannelConfig]:
+    """The genesis block's header hash and configuration, the one trust root: checked
+    against the auditor's pin when given. Raises IntegrityError."""
+    genesis = pb.common.Block.FromString(config_block)
+    g_hash = block_header_hash(genesis.header)
+    if genesis.header.number != 0:
+        raise IntegrityError("the configuration block given is not the genesis block")
+    if genesis_hash is not None and g_hash != genesis_hash:
+        raise IntegrityError("the genesis block is not the one the auditor pinned")
+    if block_data_hash(genesis.data.data) != genesis.header.data_hash:
+        raise IntegrityError("the genesis block's data does not match its header")
+    return g_hash, channel_config(genesis)
+
+
+def next_config(current: ChannelConfig, block: Any) -> ChannelConfig:
+    """The configuration a (decoded) configuration block puts in force after ``current``.
+    Its data must match its header, its sequence must be the next, and the orderers
+    ``current`` names must have signed it under ``current``'s rule: so an update cannot
+    be forged, skipped, replayed or moved. Raises IntegrityError."""
+    n = int(block.header.number)
+    if not block.data.data or not _is_config(block):
+        raise IntegrityError(f"block {n}, carried as a configuration block, is not one")
+    if n <= current.block:
+        raise IntegrityError(
+            f"configuration block {n} does not come after configuration block {current.block}"
+        )
+    if block_data_hash(block.data.data) != block.header.data_hash:
+        raise IntegrityError(f"configuration block {n}: data does not match the header's data hash")
+    sequence = int(_config(block).sequence)
+    if sequence != current.sequence + 1:
+        raise IntegrityError(
+            f"configuration block {n} has sequence {sequence}, not {current.sequence + 1}: "
+            "an update before it is missing or out of order"
+        )
+    _verify_orderer_signature(block, current.msps, current.validation)
+    if last_config(block) not in (n, current.block):
+        raise IntegrityError(
+            f"configuration block {n} names block {last_config(block)} as its configuration"
+        )
+    return channel_config(block)
+
+
+def follow_configs(current: ChannelConfig, blocks: Iterable[Any]) -> ChannelConfig:
+    """The configuration in force after the configuration blocks ``blocks`` (raw or
+    decoded, oldest first), each checked by :func:`next_config`."""
+    for block in blocks:
+        current = next_config(current, _decoded(block))
+    return current
+
+
+def _decoded(block: Any) -> Any:
+    return pb.common.Block.FromString(block) if isinstance(block, bytes) else block
+
+
+@dataclass(frozen=True)
 class Chain:
     """A run of blocks found sound, from the one holding a transaction to the head."""
 
     genesis_hash: bytes
-    msps: dict[str, Msp]  # the channel's, as the run's last configuration left them
+    msps: dict[str, Msp]  # the channel's, as in force at the transaction's block
     first: Any  # the block holding the transaction, decoded
     last: Any
 
@@ -356,41 +466,41 @@ def verify_evidence(
     policy: EndorsementPolicy | None = None,
 ) -> EvidenceReport:
     """Everything an auditor checks, offline. Raises IntegrityError naming the first fault."""
-    chain = verify_chain(evidence.config_block, evidence.blocks, genesis_hash=genesis_hash)
+    chain = verify_chain(
+        evidence.config_block, evidence.blocks, genesis_hash=genesis_hash, configs=evidence.configs
+    )
     return verify_transaction(chain, evidence.tx_id, find_tx(chain.first, evidence.tx_id), policy)
 
 
 def verify_chain(
-    config_block: bytes, blocks: Sequence[Any], *, genesis_hash: bytes | None = None
+    config_block: bytes,
+    blocks: Sequence[Any],
+    *,
+    genesis_hash: bytes | None = None,
+    configs: Sequence[Any] = (),
 ) -> Chain:
-    """The genesis block, then each block of the run (raw, or decoded already): data,
-    chaining, orderer signatures, under the configuration in force. Raises
-    IntegrityError at the first fault."""
-    genesis = pb.common.Block.FromString(config_block)
-    g_hash = block_header_hash(genesis.header)
-    if genesis.header.number != 0:
-        raise IntegrityError("the configuration block given is not the genesis block")
-    if genesis_hash is not None and g_hash != genesis_hash:
-        raise IntegrityError("the genesis block is not the one the auditor pinned")
-    if block_data_hash(genesis.data.data) != genesis.header.data_hash:
-        raise IntegrityError("the genesis block's data does not match its header")
-    msps = channel_msps(genesis)
-    validation = block_validation(genesis)
-    configs = {0}  # the configuration blocks whose rules this check follows
+    """The genesis block, the configuration blocks ``configs`` in force at the run's first
+    block, then each block of the run (raw, or decoded already). Raises IntegrityError
+    at the first fault."""
+    g_hash, config = genesis_config(config_block, genesis_hash=genesis_hash)
+    return verify_run(g_hash, follow_configs(config, configs), blocks)
+
+
+def verify_run(genesis_hash: bytes, config: ChannelConfig, blocks: Sequence[Any]) -> Chain:
+    """Each block of the run (raw, or decoded already): data, chaining, orderer
+    signatures, under ``config`` (in force at its first block) and each configuration
+    block the run holds. Every block must name as LAST_CONFIG the one in force, so none
+    left out goes unnoticed. Raises IntegrityError at the first fault."""
     if not blocks:
         raise IntegrityError("no blocks in the evidence")
-    blocks = [pb.common.Block.FromString(b) if isinstance(b, bytes) else b for b in blocks]
+    blocks = [_decoded(b) for b in blocks]
+    at_first = config
     previous = None
     for position, block in enumerate(blocks):
         n = block.header.number
         whole = bool(block.data.data)  # a later block may come as its header alone
         if position == 0 and not whole:
             raise IntegrityError(f"block {n}, which holds the transaction, came without its data")
-        if _last_config(block) not in configs:
-            raise IntegrityError(
-                f"block {n} was ordered under the channel configuration of block "
-                f"{_last_config(block)}, which the evidence does not carry"
-            )
         if whole and block_data_hash(block.data.data) != block.header.data_hash:
             raise IntegrityError(f"block {n}: data does not match the header's data hash")
         if previous is not None:
@@ -398,12 +508,29 @@ def verify_chain(
                 raise IntegrityError(f"block {n} does not follow block {previous.header.number}")
             if block.header.previous_hash != block_header_hash(previous.header):
                 raise IntegrityError(f"block {n} does not chain to block {n - 1}")
-        _verify_orderer_signature(block, msps, validation)
         if whole and _is_config(block):  # signed under the old rules; the new ones apply next
-            msps, validation = channel_msps(block), block_validation(block)
-            configs.add(int(n))
+            config = next_config(config, block)
+        else:
+            _check_last_config(block, config)
+            _verify_orderer_signature(block, config.msps, config.validation)
         previous = block
-    return Chain(g_hash, msps, blocks[0], blocks[-1])
+    return Chain(genesis_hash, at_first.msps, blocks[0], blocks[-1])
+
+
+def _check_last_config(block: Any, config: ChannelConfig) -> None:
+    """The block names the configuration the evidence has in force, neither one it
+    lacks nor an older one (then the evidence carries one too new)."""
+    n, named = block.header.number, last_config(block)
+    if named > config.block:
+        raise IntegrityError(
+            f"block {n} was ordered under the channel configuration of block {named}, "
+            "which the evidence does not carry"
+        )
+    if named < config.block:
+        raise IntegrityError(
+            f"block {n} was ordered under the channel configuration of block {named}, not "
+            f"under the later one of block {config.block} that the evidence carries"
+        )
 
 
 def verify_transaction(

@@ -6,11 +6,23 @@ The bundle is the same ``ledger-gw/audit-bundle/v1`` file as on the embedded led
     {"kind": "fabric/blocks-v1",
      "channel": "referrals", "chaincode": "referrals",
      "genesis_block": <base64 block 0: the channel configuration, the trust anchor>,
+     "config_blocks": [<base64 configuration blocks after genesis in force at the
+                        earliest event's block, oldest first; left out when none>],
      "blocks": [<base64 blocks, consecutive, from the earliest event's block to the head>],
      "policy": {"required": 2, "among": ["AGENCY-A", "AGENCY-B", "AGENCY-C"]},
      "entries": [{"tx_id": <Fabric transaction ID>, "block": <its block number>}],
      "validity": {"checkpoint": <the members' signed note>,
                   "entries": [{"tx_id": ..., "leaf": <index>, "proof": [<base64 hashes>]}]}}
+
+The channel's configuration may change after genesis (a member or orderer added, a
+batch size or capability changed); each block names, as LAST_CONFIG, the configuration
+block it was ordered under. The bundle carries those configuration blocks whole, and no
+other block before the earliest event's: the verifier checks each one's data and its
+orderer signatures under the configuration before it (genesis for the first), and that
+their config sequence numbers run on from genesis's with none missing; then each event's
+block must name the last of them (with those the bundle's blocks hold before it). So an
+update is never taken from the bundle on trust, and none can be left out, reordered or
+forged.
 
 Each block is carried once however many events it holds. The verifier checks each
 event with :func:`ledger_gw.audit.fabric_blocks.verify_evidence` on the blocks from the
@@ -68,14 +80,18 @@ from ledger_gw.audit.evidence import (
 )
 from ledger_gw.audit.fabric_blocks import (
     Chain,
+    ChannelConfig,
     EndorsementPolicy,
     Found,
     Msp,
     TxIndex,
     block_header_hash,
     channel_msps,
+    genesis_config,
+    holds_config,
     json_object,
-    verify_chain,
+    next_config,
+    verify_run,
     verify_transaction,
 )
 from ledger_gw.audit.fabric_blocks import _identity as msp_identity  # judge certificates alike
@@ -130,9 +146,11 @@ def fabric_evidence(
     entries: Sequence[tuple[str, int]],
     policy: EndorsementPolicy | None,
     validity: dict[str, Any] | None = None,
+    configs: Sequence[bytes] = (),
 ) -> dict[str, Any]:
     """The ``evidence`` object of a Fabric bundle (``entries``: tx ID, block number;
-    ``validity``: :func:`ledger_gw.audit.fabric_validity.validity_evidence`)."""
+    ``validity``: :func:`ledger_gw.audit.fabric_validity.validity_evidence`; ``configs``:
+    the configuration blocks after genesis in force at the first of ``blocks``)."""
     out: dict[str, Any] = {
         "kind": FABRIC_KIND,
         "channel": channel,
@@ -141,6 +159,8 @@ def fabric_evidence(
         "blocks": [b64(b) for b in blocks],
         "entries": [{"tx_id": tx_id, "block": number} for tx_id, number in entries],
     }
+    if configs:  # absent, as in bundles from before configuration updates were carried
+        out["config_blocks"] = [b64(b) for b in configs]
     if policy is not None:
         out["policy"] = {"required": policy.required, "among": sorted(policy.among)}
     if validity is not None:
@@ -159,6 +179,8 @@ class _Parsed:
     channel: str
     chaincode: str
     genesis: bytes
+    genesis_hash: bytes
+    configs: list[Any]  # the configuration blocks carried before ``blocks``, decoded
     blocks: list[Any]  # decoded, once
     numbers: list[int]
     entries: list[_Entry]
@@ -168,6 +190,10 @@ class _Parsed:
     # each of them the whole block.
     chains: dict[tuple[int, int], Chain | Exception] = field(default_factory=dict)
     indexes: dict[int, TxIndex] = field(default_factory=dict)
+    # The positions in ``blocks`` of configuration blocks, and the configuration in
+    # force after the first k configuration updates (carried, then in ``blocks``).
+    config_positions: list[int] = field(default_factory=list)
+    in_force: list[ChannelConfig | Exception] = field(default_factory=list)
 
 
 def _policy(raw: object) -> EndorsementPolicy | None:
@@ -181,6 +207,15 @@ def _policy(raw: object) -> EndorsementPolicy | None:
     return EndorsementPolicy(int(raw["required"]), frozenset(str(a) for a in among))
 
 
+def _decode_blocks(raw: object, name: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise ValueError(f"evidence.{name} must be a list")
+    try:
+        return [pb.common.Block.FromString(unb64(b)) for b in raw]
+    except DecodeError as exc:
+        raise ValueError(f"a block of evidence.{name} does not decode: {exc}") from exc
+
+
 def _parse(evidence: Mapping[str, Any]) -> _Parsed:
     """The evidence's parts, or ValueError naming what is malformed."""
     blocks_raw = evidence.get("blocks")
@@ -189,10 +224,9 @@ def _parse(evidence: Mapping[str, Any]) -> _Parsed:
         raise ValueError("evidence.blocks must be a non-empty list")
     if not isinstance(entries_raw, list):
         raise ValueError("evidence.entries must be a list")
-    try:
-        blocks = [pb.common.Block.FromString(unb64(b)) for b in blocks_raw]
-    except DecodeError as exc:
-        raise ValueError(f"a block does not decode: {exc}") from exc
+    blocks = _decode_blocks(blocks_raw, "blocks")
+    configs = _decode_blocks(evidence.get("config_blocks", []), "config_blocks")
+    genesis = unb64(evidence.get("genesis_block"))
     numbers = [int(b.header.number) for b in blocks]
     entries: list[_Entry] = []
     for raw in entries_raw:
@@ -208,11 +242,14 @@ def _parse(evidence: Mapping[str, Any]) -> _Parsed:
     return _Parsed(
         channel=str(evidence.get("channel", "")),
         chaincode=str(evidence.get("chaincode", "")),
-        genesis=unb64(evidence.get("genesis_block")),
+        genesis=genesis,
+        genesis_hash=block_header_hash(pb.common.Block.FromString(genesis).header),
+        configs=configs,
         blocks=blocks,
         numbers=numbers,
         entries=entries,
         policy=_policy(evidence.get("policy")),
+        config_positions=[i for i, b in enumerate(blocks) if holds_config(b)],
     )
 
 
@@ -397,7 +434,9 @@ def _check_endorsements(out: _Tx, cap: Any, msps: dict[str, Msp]) -> None:
 # -- the verifier --------------------------------------------------------------------------
 
 
-def _consortium_failures(consortium: Consortium, msps: dict[str, Msp]) -> list[Failure]:
+def _consortium_failures(
+    consortium: Consortium, msps: dict[str, Msp], where: str = "the channel configuration"
+) -> list[Failure]:
     """An organisation named by both the consortium file and the channel must have the
     consortium's CA among its MSP's roots: so pinning either anchors identities."""
     out: list[Failure] = []
@@ -410,8 +449,7 @@ def _consortium_failures(consortium: Consortium, msps: dict[str, Msp]) -> list[F
             out.append(
                 Failure(
                     "consortium_mismatch",
-                    f"{org_id}'s CA in the consortium is not a root of its MSP in the "
-                    "channel configuration",
+                    f"{org_id}'s CA in the consortium is not a root of its MSP in {where}",
                 )
             )
     return out
@@ -506,11 +544,44 @@ def verify_fabric(
         )
         if item is not None:
             out.items.append(item)
+    for config in parsed.in_force[1:]:  # the updates the events were judged under
+        if isinstance(config, ChannelConfig):
+            where = f"the channel configuration of block {config.block}"
+            out.failures.extend(_consortium_failures(consortium, config.msps, where))
     return out
 
 
 #: What verifying a run of blocks or a transaction may raise: a fault of the evidence.
 _FAULTS = (IntegrityError, AuthenticationError, DecodeError, IndexError, ValueError)
+
+
+def _config_at(parsed: _Parsed, start: int) -> ChannelConfig | Exception:
+    """The channel configuration in force at ``blocks[start]``: genesis's, then each
+    carried configuration block's, then each one the bundle's blocks hold before it
+    (those between two events); each update checked once however many runs follow it."""
+    count = len(parsed.configs) + bisect.bisect_left(parsed.config_positions, start)
+    while len(parsed.in_force) <= count:
+        parsed.in_force.append(_next_in_force(parsed, len(parsed.in_force)))
+    return parsed.in_force[count]
+
+
+def _next_in_force(parsed: _Parsed, k: int) -> ChannelConfig | Exception:
+    """The configuration after the first ``k`` updates, or the fault that stops it."""
+    try:
+        if k == 0:
+            return genesis_config(parsed.genesis)[1]
+        before = parsed.in_force[k - 1]
+        if isinstance(before, Exception):
+            return before
+        carried = len(parsed.configs)
+        update = (
+            parsed.configs[k - 1]
+            if k <= carried
+            else parsed.blocks[parsed.config_positions[k - 1 - carried]]
+        )
+        return next_config(before, update)
+    except _FAULTS as exc:
+        return exc
 
 
 def _verify_entry(
@@ -534,9 +605,16 @@ def _verify_entry(
             )
         )
         return None
+    config = _config_at(parsed, start)
+    if isinstance(config, ChannelConfig):
+        msps = config.msps  # the identities in force at the event's block
     if (start, stop) not in parsed.chains:
         try:
-            chain: Chain | Exception = verify_chain(parsed.genesis, parsed.blocks[start:stop])
+            if isinstance(config, Exception):
+                raise config
+            chain: Chain | Exception = verify_run(
+                parsed.genesis_hash, config, parsed.blocks[start:stop]
+            )
         except _FAULTS as exc:
             chain = exc  # a damaged block may not even decode: still this event's own fault
         parsed.chains[(start, stop)] = chain

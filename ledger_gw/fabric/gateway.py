@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 import grpc
 
 from ledger_gw import protos as pb
-from ledger_gw.audit.fabric_blocks import EndorsementPolicy, Evidence, block_number_of, compact
+from ledger_gw.audit.fabric_blocks import (
+    EndorsementPolicy,
+    Evidence,
+    block_number_of,
+    compact,
+    configs_in_force,
+)
 from ledger_gw.errors import (
     AuthenticationError,
     ConfigError,
@@ -412,16 +418,19 @@ class FabricLedger:
         return self._qscc("GetBlockByTxID", tx_id, org_id=self._caught_up(org_id))
 
     def evidence(self, tx_id: str, org_id: str | None = None) -> Evidence:
-        """The genesis block, the transaction's block, and each later block's header and
-        orderer signatures up to the head, as read from `org_id`'s peer (the auditor's
-        own, typically)."""
+        """The genesis block, the configuration blocks in force at the transaction's block,
+        that block, and each later block's header and orderer signatures up to the head,
+        as read from `org_id`'s peer (the auditor's own, typically)."""
         org_id = self._caught_up(org_id)
         first = self.block_of(tx_id, org_id)
         start = block_number_of(first)
         head = self.height(org_id) - 1
         later = (compact(self.block(n, org_id)) for n in range(start + 1, head + 1))
         blocks = [first, *later]
-        return Evidence(self.profile.channel, tx_id, self.block(0, org_id), tuple(blocks))
+        configs = configs_in_force(lambda n: first if n == start else self.block(n, org_id), start)
+        return Evidence(
+            self.profile.channel, tx_id, self.block(0, org_id), tuple(blocks), tuple(configs)
+        )
 
     # -- events ------------------------------------------------------------------------
 

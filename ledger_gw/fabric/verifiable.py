@@ -31,6 +31,7 @@ from ledger_gw.audit.fabric_blocks import (
     block_data_hash,
     block_header_hash,
     compact,
+    configs_in_force,
     json_object,
 )
 from ledger_gw.audit.fabric_evidence import POSITION_STRIDE, fabric_evidence
@@ -174,10 +175,11 @@ class FabricLog:
         return list(self.records(anchor))
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
-        """``fabric/blocks-v1``: the genesis block, the blocks that hold the records, and
-        between and after them, up to the anchor's head, each block's header and orderer
-        signatures only (whole when it changes the channel's configuration); with the
-        policy the chaincode was committed with."""
+        """``fabric/blocks-v1``: the genesis block, the configuration blocks in force at
+        the first record's block (found through LAST_CONFIG), the blocks that hold the
+        records, and between and after them, up to the anchor's head, each block's header
+        and orderer signatures only (whole when it changes the channel's configuration);
+        with the policy the chaincode was committed with."""
         if not records:
             raise NotFoundError("no transaction to prove", code="not_found")
         numbers = [r.position // POSITION_STRIDE for r in records]
@@ -187,6 +189,7 @@ class FabricLog:
             channel=profile.channel,
             chaincode=profile.chaincode,
             genesis=self.ledger.block(0, self.org_id),
+            configs=configs_in_force(lambda n: self.ledger.block(n, self.org_id), start),
             blocks=[
                 raw if n in numbers else compact(raw)
                 for n, raw in (

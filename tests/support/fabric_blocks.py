@@ -14,7 +14,7 @@ import copy
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,21 +44,40 @@ class Channel:
     signers: dict[str, FabricSigner]
     genesis: bytes
     blocks: list[bytes] = field(default_factory=list)
+    config: int = 0  # the configuration block in force, which each new block names
+    orderer: str = "ORDERER"  # the orderer organisation that signs new blocks
 
     def head(self) -> bytes:
         return self.blocks[-1] if self.blocks else self.genesis
 
     def order(self, envelopes: Sequence[bytes], flags: bytes | None = None) -> int:
         """Cut one block of ``envelopes`` (all valid unless ``flags``); its number."""
+        return self._cut(
+            list(envelopes), flags if flags is not None else bytes(len(envelopes)), self.config
+        )
+
+    def update_config(self, change: Callable[[Any], None], sequence_step: int = 1) -> int:
+        """Cut a configuration block as the orderers do: the configuration in force,
+        changed by ``change``, at the next sequence (a forger may step further); it names
+        itself as LAST_CONFIG, and the blocks after it name it."""
+        config = config_of(self.block(self.config))
+        change(config)
+        config.sequence += sequence_step
+        number = self._cut([config_envelope(config)], b"\x00", None)
+        self.config = number
+        return number
+
+    def _cut(self, data: list[bytes], flags: bytes, last_config: int | None) -> int:
         previous = pb.common.Block.FromString(self.head())
         number = int(previous.header.number) + 1
         self.blocks.append(
             make_block(
                 number,
                 block_header_hash(previous.header),
-                list(envelopes),
-                self.signers["ORDERER"],
-                flags if flags is not None else bytes(len(envelopes)),
+                data,
+                self.signers[self.orderer],
+                flags,
+                number if last_config is None else last_config,
             )
         )
         return number
@@ -76,23 +95,51 @@ def msp_group(msp_id: str, ca_pem: str) -> Any:
 
 
 def make_block(
-    number: int, previous: bytes, data: list[bytes], orderer: FabricSigner | None, flags: bytes
+    number: int,
+    previous: bytes,
+    data: list[bytes],
+    orderer: FabricSigner | None,
+    flags: bytes,
+    last_config: int = 0,
 ) -> bytes:
+    """A block, signed as orderers sign: over the metadata value (which names the
+    configuration in force, LAST_CONFIG), the signature header and the block header."""
     block = pb.common.Block()
     block.header.number = number
     block.header.previous_hash = previous
     block.header.data_hash = block_data_hash(data)
     block.data.data.extend(data)
-    signatures = pb.common.Metadata(value=b"")
+    value = b""
+    if last_config:
+        value = pb.common.OrdererBlockMetadata(
+            last_config=pb.common.LastConfig(index=last_config)
+        ).SerializeToString()
+    signatures = pb.common.Metadata(value=value)
     if orderer is not None:
         sig_header = pb.common.SignatureHeader(creator=orderer.creator, nonce=b"n")
         raw_header = sig_header.SerializeToString()
         header = block_header_bytes(number, previous, block.header.data_hash)
         signatures.signatures.add(
-            signature_header=raw_header, signature=orderer.sign(raw_header + header)
+            signature_header=raw_header, signature=orderer.sign(value + raw_header + header)
         )
     block.metadata.metadata.extend([signatures.SerializeToString(), b"", flags, b""])
     return bytes(block.SerializeToString())
+
+
+def config_of(block_bytes: bytes) -> Any:
+    """The channel configuration (``configtx.Config``) a configuration block carries."""
+    envelope = pb.common.Envelope.FromString(pb.common.Block.FromString(block_bytes).data.data[0])
+    payload = pb.common.Payload.FromString(envelope.payload)
+    return pb.configtx.ConfigEnvelope.FromString(payload.data).config
+
+
+def config_envelope(config: Any) -> bytes:
+    """A CONFIG transaction carrying ``config`` whole, as a configuration block holds it."""
+    payload = pb.common.Payload(data=pb.configtx.ConfigEnvelope(config=config).SerializeToString())
+    payload.header.channel_header = pb.common.ChannelHeader(
+        type=pb.common.HeaderType.Value("CONFIG"), channel_id=CHANNEL
+    ).SerializeToString()
+    return bytes(pb.common.Envelope(payload=payload.SerializeToString()).SerializeToString())
 
 
 def make_channel(ws: Workspace) -> Channel:

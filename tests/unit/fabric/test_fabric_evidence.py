@@ -294,10 +294,13 @@ def test_a_configuration_block_in_the_chain_changes_who_signs_next(
     envelope = pb.common.Envelope.FromString(config_data)
     payload = pb.common.Payload.FromString(envelope.payload)
     payload.header.channel_header = pb.common.ChannelHeader(type=1).SerializeToString()
+    update = pb.configtx.ConfigEnvelope.FromString(payload.data)
+    update.config.sequence = 1  # the first update after genesis
+    payload.data = update.SerializeToString()
     config = pb.common.Envelope(payload=payload.SerializeToString()).SerializeToString()
     one = evidence.blocks[0]
     one_hash = block_header_hash(pb.common.Block.FromString(one).header)
-    two = _signed_block(2, one_hash, [config], [orgs["ORDERER"]])
+    two = _signed_block(2, one_hash, [config], [orgs["ORDERER"]], last_config=2)
     two_hash = block_header_hash(pb.common.Block.FromString(two).header)
     filler = _tx(orgs["AGENCY-C"], [orgs["AGENCY-C"]], "cd" * 32)
     by_new = _signed_block(3, two_hash, [filler], [orgs["ORDERER-2"]], last_config=2)
