@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from chaincode.fields import parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     Authenticator,
@@ -486,7 +487,7 @@ class Consortium:
     def save(self, path: Path) -> None:
         """Written whole or not at all: readers never see half a file."""
         temporary = path.with_name(path.name + ".new")
-        temporary.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_file(temporary, (json.dumps(self.to_dict(), indent=2) + "\n").encode(), PUBLIC)
         temporary.replace(path)
 
     @classmethod

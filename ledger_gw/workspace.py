@@ -28,7 +28,6 @@ witness key is ever here: a witness keeps its key in its own directory
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from chaincode.stub import Role
 from ledger_gw.consortium import Consortium, Definition
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import PUBLIC, SECRET, make_dirs, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     KeyPeriod,
@@ -61,10 +61,11 @@ HANDOVER_KEY = "handover.key"
 
 
 def _write_secret(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
+    write_file(path, data, SECRET)
+
+
+def _write_public(path: Path, text: str) -> None:
+    write_file(path, text.encode(), PUBLIC)
 
 
 def _new_member(
@@ -85,8 +86,8 @@ def _new_member(
         ca_key, ca_cert = ca
     key, cert = issue_member(ca_key, ca_cert, org_id, role, f"gateway.{domain(org_id)}")
     _write_secret(d / "signer.key", key_pem(key))
-    (d / "ca.pem").write_text(cert_pem(ca_cert))
-    (d / "signer.pem").write_text(cert_pem(cert))
+    _write_public(d / "ca.pem", cert_pem(ca_cert))
+    _write_public(d / "signer.pem", cert_pem(cert))
     first = KeyPeriod(certificate_fingerprint(cert), cert.not_valid_before_utc)
     handover = handover_keys.generate()
     _write_secret(d / HANDOVER_KEY, handover_keys.private_pem(handover))
@@ -157,7 +158,7 @@ class Workspace:
         issue from (on Fabric, the MSPs')."""
         if (root / "consortium.json").exists():
             raise ConfigError(f"{root} already holds a consortium")
-        root.mkdir(parents=True, exist_ok=True)
+        make_dirs(root)
         origin = f"ledger.local/{definition.name}"
         log_signer, log_vkey = ckpt.generate_signer(origin)
         _write_secret(root / "node" / "log.key", ckpt.dump_signer(log_signer))
@@ -229,10 +230,9 @@ class Workspace:
         updated = self.consortium.with_rotated_key(org_id, cert_pem(cert), moment)
         old = load_certificate((d / "signer.pem").read_text())
         retired = d / "retired" / f"{certificate_fingerprint(old)[:16]}.pem"
-        retired.parent.mkdir(exist_ok=True)
-        retired.write_text(cert_pem(old))
+        _write_public(retired, cert_pem(old))
         _write_secret(d / "signer.key.new", key_pem(key))
-        (d / "signer.pem.new").write_text(cert_pem(cert))
+        _write_public(d / "signer.pem.new", cert_pem(cert))
         updated.save(self.root / "consortium.json")
         (d / "signer.key.new").replace(d / "signer.key")
         (d / "signer.pem.new").replace(d / "signer.pem")

@@ -7,7 +7,6 @@ ID, codes, amounts and the keyed hashes of her consent form and referral notes.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ledger_gw.demo.story import FATIMA, tell
 from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.demo.witnesses import enlist
 from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.files import SECRET, write_file
 from ledger_gw.pseudonym import document_hash, new_salt
 from ledger_gw.services import credentials, events, handover, registrations
 from ledger_gw.services.access import Caller, Role, issue_token
@@ -160,9 +160,7 @@ def prepare_demo(config: GatewayConfig) -> tuple[dict[str, str], str]:
     finally:
         gw.close()
     path = directory / "demo-tokens.json"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(tokens, f, indent=2)
+    write_file(path, json.dumps(tokens, indent=2).encode(), SECRET)
     return tokens, pid
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 import ssl
 from pathlib import Path
@@ -24,17 +23,11 @@ from cryptography.x509.oid import NameOID
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import PUBLIC, SECRET, write_file
 from ledger_gw.identity import cert_pem, issue_member, key_pem, load_signing_key
 from ledger_gw.identity import load_certificate as load_pem
 
 _YEARS = 5
-
-
-def _write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
 
 
 def issue_client_certificate(org_dir: Path, consortium: Consortium, org_id: str) -> Path:
@@ -48,8 +41,8 @@ def issue_client_certificate(org_dir: Path, consortium: Consortium, org_id: str)
     key, cert = issue_member(
         ca_key, ca_cert, org_id, org.role, f"tls.{org_id.lower()}", tls_client=True
     )
-    _write(org_dir / "tls-client.key", key_pem(key), 0o600)
-    _write(org_dir / "tls-client.pem", cert_pem(cert).encode(), 0o644)
+    write_file(org_dir / "tls-client.key", key_pem(key), SECRET)
+    write_file(org_dir / "tls-client.pem", cert_pem(cert).encode(), PUBLIC)
     return org_dir / "tls-client.pem"
 
 
@@ -79,17 +72,17 @@ def ensure_server_certificate(cert_path: Path, key_path: Path, hosts: list[str])
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    _write(key_path, key_pem(key), 0o600)
-    _write(cert_path, cert_pem(cert).encode(), 0o644)
+    write_file(key_path, key_pem(key), SECRET)
+    write_file(cert_path, cert_pem(cert).encode(), PUBLIC)
 
 
 def write_client_cas(consortium: Consortium, path: Path) -> Path:
     """Every member's CA in one PEM file: what the node's TLS accepts client certificates
     from (which member it is, the node then reads from the certificate)."""
-    _write(
+    write_file(
         path,
         "".join(cert_pem(o.ca_cert) for o in consortium.organisations.values()).encode(),
-        0o644,
+        PUBLIC,
     )
     return path
 

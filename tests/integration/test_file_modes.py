@@ -16,6 +16,7 @@ from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
+from ledger_gw.remote.tls import issue_client_certificate
 from ledger_gw.services import events, registrations
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
@@ -85,3 +86,40 @@ def test_a_gateways_outbox_and_receipts_are_owner_only(tmp_path: Path) -> None:
     modes = {p.name: oct(_mode(p)) for p in (tmp_path / "state").glob("*.db*")}
     assert {"outbox.db", "receipts.db"} <= set(modes)
     assert set(modes.values()) == {oct(0o600)}, modes
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask of 000, under which a file made with the default mode is anyone's to write."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_no_one_else_may_write_a_consortiums_directory(tmp_path: Path) -> None:
+    """Whoever may write the consortium file changes the trust root (a member added,
+    the quorum dropped); whoever may write a directory of keys swaps a key in it."""
+    root = tmp_path / "ws"
+    ws = Workspace.create(root, DEMO)
+    ws.consortium.save(root / "consortium.json")
+    everything = [root, *root.rglob("*")]
+    writable = [str(p) for p in everything if _mode(p) & 0o022]
+    assert writable == []
+    secrets = [p for p in everything if p.suffix == ".key"]
+    assert secrets
+    assert {p.name: oct(_mode(p)) for p in secrets if _mode(p) != 0o600} == {}
+
+
+@pytest.mark.usefixtures("world_readable_umask")
+def test_a_key_issued_over_a_loosened_file_is_owner_only(tmp_path: Path) -> None:
+    """A copy or a restore may have left an old key file readable by all: the new key
+    written over it must not inherit that."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    org_dir = ws.root / "orgs" / "AGENCY-A"
+    key = org_dir / "tls-client.key"
+    key.write_bytes(b"an old key")
+    key.chmod(0o644)
+    issue_client_certificate(org_dir, ws.consortium, "AGENCY-A")
+    assert key.read_bytes() != b"an old key"
+    assert _mode(key) == 0o600
