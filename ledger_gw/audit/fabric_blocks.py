@@ -23,6 +23,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 from google.protobuf.message import DecodeError
 
 from ledger_gw import protos as pb
@@ -99,35 +100,89 @@ def channel_msps(config_block: Any) -> dict[str, Msp]:
 
 
 @dataclass(frozen=True)
+class Principal:
+    """Whom one place of a signature policy names: any identity of an MSP (a ROLE
+    principal), or one identity, by its certificate (IDENTITY: a BFT consenter)."""
+
+    msp_id: str
+    certificate: bytes | None = None  # DER
+
+
+Signer = tuple[str, bytes]  # a signing identity: its MSP ID and certificate (DER)
+
+
+@dataclass(frozen=True)
 class BlockValidation:
     """Who must sign a block: the channel's orderer organisations and its
     ``Orderer/BlockValidation`` policy, an implicit rule over those organisations
     (``ANY``/``ALL``/``MAJORITY`` of their Writers, Raft's default being ANY) or an
-    explicit signature policy over named organisations (BFT)."""
+    explicit signature policy (BFT: so many of the consenters, each by its identity)."""
 
     orderers: frozenset[str]
     implicit: str | None = "ANY"  # None when ``rule`` is an explicit signature policy
     rule: Any = None  # common.SignaturePolicy
-    principals: tuple[str, ...] = ()  # the MSP ID of each identity ``rule`` signs by
+    principals: tuple[Principal, ...] = ()  # whom each place of ``rule`` names
 
-    def satisfied_by(self, signers: set[str]) -> bool:
+    def satisfied_by(self, signers: Sequence[Signer]) -> bool:
         if self.implicit is not None:
-            have = len(signers & self.orderers)
+            have = len({msp for msp, _ in signers} & self.orderers)
             need = {
                 "ANY": 1,
                 "ALL": len(self.orderers),
                 "MAJORITY": len(self.orderers) // 2 + 1,
             }[self.implicit]
             return have >= max(need, 1)
-        return _signed(self.rule, self.principals, signers)
+        distinct = list(dict.fromkeys(signers))
+        return _signed(self.rule, self.principals, distinct, [False] * len(distinct))
 
 
-def _signed(rule: Any, principals: tuple[str, ...], signers: set[str]) -> bool:
+def _signed(
+    rule: Any, principals: tuple[Principal, ...], signers: list[Signer], used: list[bool]
+) -> bool:
+    """Fabric's evaluation: each signing identity meets at most one place of the rule,
+    the first unused one that matches (so one consenter's signature counts once, however
+    many places name it or its MSP)."""
     if rule.WhichOneof("Type") == "signed_by":
         index = int(rule.signed_by)
-        return 0 <= index < len(principals) and principals[index] in signers
-    met = sum(_signed(r, principals, signers) for r in rule.n_out_of.rules)
-    return met >= int(rule.n_out_of.n)
+        if not 0 <= index < len(principals):
+            return False
+        for i, signer in enumerate(signers):
+            if not used[i] and _matches(principals[index], signer):
+                used[i] = True
+                return True
+        return False
+    trial = list(used)
+    met = sum(_signed(r, principals, signers, trial) for r in rule.n_out_of.rules)
+    if met >= int(rule.n_out_of.n):
+        used[:] = trial
+        return True
+    return False
+
+
+def _matches(principal: Principal, signer: Signer) -> bool:
+    msp_id, certificate = signer
+    if principal.msp_id != msp_id:
+        return False
+    return principal.certificate is None or principal.certificate == certificate
+
+
+def _principal(raw: Any) -> Principal:
+    """A policy's principal as this verifier can judge it; any other kind is refused,
+    never read as something weaker."""
+    kinds = pb.msp_principal.MSPPrincipal.Classification
+    if raw.principal_classification == kinds.Value("ROLE"):
+        return Principal(pb.msp_principal.MSPRole.FromString(raw.principal).msp_identifier)
+    if raw.principal_classification == kinds.Value("IDENTITY"):
+        sid = pb.identities.SerializedIdentity.FromString(raw.principal)
+        try:
+            cert = load_one_certificate(bytes(sid.id_bytes))
+        except ValueError as exc:
+            raise IntegrityError(f"a block validation principal's certificate: {exc}") from exc
+        return Principal(sid.mspid, cert.public_bytes(Encoding.DER))
+    raise IntegrityError(
+        "the block validation policy names a principal of a kind this verifier does not "
+        f"judge ({kinds.Name(raw.principal_classification)})"
+    )
 
 
 def block_validation(config_block: Any) -> BlockValidation:
@@ -151,16 +206,22 @@ def block_validation(config_block: Any) -> BlockValidation:
         return BlockValidation(orgs, pb.policies.ImplicitMetaPolicy.Rule.Name(meta.rule))
     if policy.type == kinds.Value("SIGNATURE"):
         envelope = pb.policies.SignaturePolicyEnvelope.FromString(policy.value)
-        principals = tuple(
-            pb.msp_principal.MSPRole.FromString(p.principal).msp_identifier
-            for p in envelope.identities
-        )
+        principals = tuple(_principal(p) for p in envelope.identities)
         return BlockValidation(orgs, None, envelope.rule, principals)
     raise IntegrityError(f"unsupported block validation policy type {policy.type}")
 
 
 def _identity(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, ec.EllipticCurvePublicKey]:
     """Check that a serialized identity's certificate was issued by its MSP's CA."""
+    msp_id, cert = _certified(serialized, msps)
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise AuthenticationError("certificate key is not ECDSA")
+    return msp_id, key
+
+
+def _certified(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, x509.Certificate]:
+    """A serialized identity's MSP ID and certificate, which its MSP's CA issued."""
     sid = pb.identities.SerializedIdentity.FromString(serialized)
     msp = msps.get(sid.mspid)
     if msp is None:
@@ -174,10 +235,7 @@ def _identity(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, ec.Elliptic
             cert.verify_directly_issued_by(root)
         except (ValueError, TypeError, InvalidSignature):
             continue
-        key = cert.public_key()
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise AuthenticationError("certificate key is not ECDSA")
-        return str(sid.mspid), key
+        return str(sid.mspid), cert
     raise AuthenticationError(f"certificate is not issued by {sid.mspid}'s CA")
 
 
@@ -249,11 +307,14 @@ def _verify_orderer_signature(
     if not md.signatures:
         raise IntegrityError(f"block {n} carries no orderer signature")
     header = block_header_bytes(n, block.header.previous_hash, block.header.data_hash)
-    signers: set[str] = set()
+    signers: list[Signer] = []
     for sig in md.signatures:
         creator = pb.common.SignatureHeader.FromString(sig.signature_header).creator
         try:
-            msp_id, key = _identity(creator, msps)
+            msp_id, cert = _certified(creator, msps)
+            key = cert.public_key()
+            if not isinstance(key, ec.EllipticCurvePublicKey):
+                raise AuthenticationError("certificate key is not ECDSA")
         except AuthenticationError as exc:
             raise IntegrityError(f"block {n}: orderer signature: {exc}") from exc
         if msp_id not in validation.orderers:
@@ -267,11 +328,11 @@ def _verify_orderer_signature(
             raise IntegrityError(
                 f"block {n}: orderer signature by {msp_id} does not verify"
             ) from exc
-        signers.add(msp_id)
+        signers.append((msp_id, cert.public_bytes(Encoding.DER)))
     if not validation.satisfied_by(signers):
         raise IntegrityError(
-            f"block {n}: orderer signatures by {sorted(signers)} do not meet the channel's "
-            "block validation policy"
+            f"block {n}: orderer signatures by {sorted({m for m, _ in signers})} do not meet "
+            "the channel's block validation policy"
         )
 
 

@@ -274,6 +274,76 @@ def test_block_validation_policy_counts_orderer_organisations(
                 verify_evidence(evidence)
 
 
+def _consenters(count: int) -> tuple[Org, list[Org]]:
+    """One orderer organisation's CA and ``count`` consenters it issued, plus in the
+    list's last place an identity the same CA issued that is no consenter."""
+    ca_key, ca_cert = issue_ca("ORDERER")
+    ca_pem = cert_pem(ca_cert).encode()
+    nodes = []
+    for i in range(count + 1):
+        key, cert = issue_member(ca_key, ca_cert, "ORDERER", "agency", f"orderer{i}.example")
+        nodes.append(Org("ORDERER", ca_pem, FabricSigner("ORDERER", cert_pem(cert), key)))
+    return nodes[0], nodes
+
+
+def _bft_policy(n: int, consenters: list[Org]) -> object:
+    """As Fabric encodes a BFT channel's BlockValidation: n of the consenters, each named
+    by its identity."""
+    envelope = pb.policies.SignaturePolicyEnvelope()
+    envelope.rule.n_out_of.n = n
+    for i, node in enumerate(consenters):
+        envelope.rule.n_out_of.rules.add(signed_by=i)
+        identity = pb.identities.SerializedIdentity(
+            mspid="ORDERER", id_bytes=node.member.cert_pem.encode()
+        )
+        envelope.identities.add(
+            principal_classification=pb.msp_principal.MSPPrincipal.IDENTITY,
+            principal=identity.SerializeToString(),
+        )
+    return pb.policies.Policy(type=1, value=envelope.SerializeToString())
+
+
+def test_a_bft_quorum_needs_that_many_distinct_consenters(orgs: dict[str, Org]) -> None:
+    """3 of 4 consenters, each named by its identity: one consenter's signature, the
+    same one thrice, or a certificate of the orderers' CA that is no consenter's, does
+    not meet it, however many places name the orderers' MSP."""
+    ca, nodes = _consenters(4)
+    consenters, outsider = nodes[:4], nodes[4]
+    local = {**orgs, "ORDERER": ca}
+    genesis = _genesis(local, ["ORDERER"], _bft_policy(3, consenters))
+    g_hash = block_header_hash(pb.common.Block.FromString(genesis).header)
+    tx = _tx(orgs["AGENCY-A"], [orgs["AGENCY-A"], orgs["AGENCY-B"]])
+
+    def signed_by(signers: list[Org]) -> Evidence:
+        block = _signed_block(1, g_hash, [tx], signers)
+        return Evidence("referrals", TX_ID, genesis, (block,))
+
+    assert verify_evidence(signed_by(consenters[:3])).block == 1
+    assert verify_evidence(signed_by(consenters[1:])).block == 1
+    for short in (
+        consenters[:1],
+        [consenters[0]] * 3,
+        [*consenters[:2], consenters[1]],
+        [*consenters[:2], outsider],
+        [outsider],
+    ):
+        with pytest.raises(IntegrityError, match="block validation policy"):
+            verify_evidence(signed_by(short))
+
+
+def test_a_principal_of_a_kind_not_judged_is_refused(orgs: dict[str, Org]) -> None:
+    envelope = pb.policies.SignaturePolicyEnvelope()
+    envelope.rule.n_out_of.n = 1
+    envelope.rule.n_out_of.rules.add(signed_by=0)
+    envelope.identities.add(
+        principal_classification=pb.msp_principal.MSPPrincipal.ORGANIZATION_UNIT,
+        principal=b"\x0a\x07ORDERER",
+    )
+    policy = pb.policies.Policy(type=1, value=envelope.SerializeToString())
+    with pytest.raises(IntegrityError, match="principal of a kind"):
+        verify_evidence(_one_block(orgs, _genesis(orgs, ["ORDERER"], policy), ["ORDERER"]))
+
+
 def test_a_block_ordered_under_a_configuration_the_evidence_lacks_is_refused(
     orgs: dict[str, Org],
 ) -> None:
