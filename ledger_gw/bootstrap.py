@@ -255,10 +255,13 @@ def embedded_ledger(
     *,
     appender: Path | None = None,
     appender_key: bytes | None = None,
+    keys_from_file: bool = True,
 ) -> EmbeddedLedger:
     """The workspace's embedded ledger; with an appending process's socket and key, this
     process admits and reads, and that process appends. Whichever process appends
-    pushes each new checkpoint to the witnesses the consortium file names."""
+    pushes each new checkpoint to the witnesses the consortium file names. It takes the
+    members' signing keys from the consortium file when the file changes (a rotation),
+    unless ``keys_from_file`` is False (a consortium pinned apart from the file)."""
     remote = None
     if appender is not None:
         if appender_key is None:
@@ -270,6 +273,7 @@ def embedded_ledger(
         ws.log_signer(),
         appender=remote,
         witnesses=witness_endpoints(ws.consortium),
+        consortium_file=ws.consortium_file if keys_from_file else None,
     )
 
 
@@ -558,7 +562,7 @@ def open_log(
         return
     ws = _pinned(Workspace.load(directory), pinned)
     if cosigning:
-        ledger = embedded_ledger(ws, ledger_url)
+        ledger = embedded_ledger(ws, ledger_url, keys_from_file=pinned is None)
         try:
             yield ws, EmbeddedLog.of(ledger)
         finally:

@@ -259,13 +259,31 @@ class Organisation:
         return periods
 
 
-def check_key_period(org_id: str, periods: tuple[KeyPeriod, ...] | None, at: dt.datetime) -> None:
-    """Refuse a signature made when the certificate was not (or no longer) the key."""
-    if periods is not None and not any(p.covers(at) for p in periods):
+_NO_GRACE = dt.timedelta(0)
+
+
+def check_key_period(
+    org_id: str,
+    periods: tuple[KeyPeriod, ...] | None,
+    at: dt.datetime,
+    *,
+    grace: dt.timedelta = _NO_GRACE,
+) -> None:
+    """Refuse a signature made when the certificate was not (or no longer) the key; with
+    ``grace``, one stated at most that long after a period closed passes (its ledger
+    holds it to the log's order: see Authenticator.successors)."""
+    if periods is not None and not any(_within(p, at, grace) for p in periods):
         raise AuthenticationError(
             f"{org_id}'s certificate was not its signing key at {at:%Y-%m-%dT%H:%M:%SZ}",
             code="retired_certificate",
         )
+
+
+def _within(period: KeyPeriod, at: dt.datetime, grace: dt.timedelta) -> bool:
+    if period.covers(at):
+        return True
+    end = period.valid_until
+    return end is not None and grace > _NO_GRACE and end <= at <= end + grace
 
 
 @dataclass(frozen=True)
@@ -337,19 +355,50 @@ class Authenticator:
             periods,
         )
 
-    def authenticate(self, pem: str, signature: bytes, payload: bytes, at: dt.datetime) -> Identity:
-        known = self._certificate(pem, at)
+    def authenticate(
+        self,
+        pem: str,
+        signature: bytes,
+        payload: bytes,
+        at: dt.datetime,
+        *,
+        grace: dt.timedelta = _NO_GRACE,
+    ) -> Identity:
+        """Whom a valid signature stated at ``at`` is from; ``grace``: see
+        check_key_period."""
+        known = self._certificate(pem, at, grace=grace)
         verify_low_s(known.public_key, signature, payload)
         return known.identity
 
     def identify(
-        self, pem: str, at: dt.datetime, *, signed_at: dt.datetime | None = None
+        self,
+        pem: str,
+        at: dt.datetime,
+        *,
+        signed_at: dt.datetime | None = None,
+        grace: dt.timedelta = _NO_GRACE,
     ) -> Identity:
         """The certificate's identity at `at`, for a signature its caller knows is valid;
         with ``signed_at``, the signing key's period is judged then, its certificate's
         validity still at ``at``."""
-        known = self._certificate(pem, at, signed_at)
+        known = self._certificate(pem, at, signed_at, grace=grace)
         return known.identity
+
+    def successors(self, pem: str, at: dt.datetime) -> frozenset[str]:
+        """For a signature stated at ``at`` after its key was rotated out (within a
+        grace): the fingerprints of the keys its member listed from that rotation on.
+        The first entry one of them signs marks the rotation in the log; the old key's
+        late entries are taken only before it. Empty when a period covers ``at``."""
+        known = self._lookup(pem)
+        periods = known.periods or ()
+        ends = [p.valid_until for p in periods if p.valid_until is not None and p.valid_until <= at]
+        if not ends or any(p.covers(at) for p in periods):
+            return frozenset()
+        rotated, mine = max(ends), {p.fingerprint for p in periods}
+        listed = self.organisations[known.identity.org_id].signing_keys
+        return frozenset(
+            p.fingerprint for p in listed if p.valid_from >= rotated and p.fingerprint not in mine
+        )
 
     def not_retired(self, pem: str, at: dt.datetime) -> None:
         """Refuse a signing certificate rotated out by ``at`` (a ledger's present), whatever
@@ -386,14 +435,19 @@ class Authenticator:
         return known
 
     def _certificate(
-        self, pem: str, at: dt.datetime, signed_at: dt.datetime | None = None
+        self,
+        pem: str,
+        at: dt.datetime,
+        signed_at: dt.datetime | None = None,
+        *,
+        grace: dt.timedelta = _NO_GRACE,
     ) -> _Known:
         known = self._lookup(pem)
         if not known.not_before <= at <= known.not_after:
             raise AuthenticationError(
                 "certificate is outside its validity period", code="expired_certificate"
             )
-        check_key_period(known.identity.org_id, known.periods, signed_at or at)
+        check_key_period(known.identity.org_id, known.periods, signed_at or at, grace=grace)
         return known
 
 

@@ -116,6 +116,10 @@ class Workspace:
     consortium: Consortium
 
     @property
+    def consortium_file(self) -> Path:
+        return self.root / "consortium.json"
+
+    @property
     def ledger_url(self) -> str:
         return f"sqlite:///{self.root / 'ledger.db'}"
 
@@ -212,8 +216,9 @@ class Workspace:
         is ``ca_key_path``, by default its ``ca.key``; on Fabric, its MSP's CA key in
         its own organisation's directory). The old certificate's period closes now
         (what it signed still verifies, nothing it signs later does); its private key
-        is deleted, its certificate kept in ``retired/``. Gateways signing for
-        ``org_id`` must be restarted."""
+        is deleted, its certificate kept in ``retired/``. Ledgers opened from this
+        directory take the new keys from the file as it changes; gateways signing for
+        ``org_id`` must be restarted to sign with the new one."""
         org = self.consortium.organisation(org_id)
         d = self._org_dir(org_id)
         ca_key_path = ca_key_path or d / "ca.key"

@@ -345,7 +345,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError("the ledger's URL must follow the key on standard input")
     ws = Workspace.load(args.dir)
     ledger = EmbeddedLedger(
-        ledger_url, ws.consortium, ws.log_signer(), witnesses=witness_endpoints(ws.consortium)
+        ledger_url,
+        ws.consortium,
+        ws.log_signer(),
+        witnesses=witness_endpoints(ws.consortium),
+        consortium_file=ws.consortium_file,
     )
     ledger.resume_witnessing()
     old_umask = os.umask(0o177)  # the socket: its owner only

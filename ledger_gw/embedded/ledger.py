@@ -14,6 +14,7 @@ import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
@@ -23,6 +24,7 @@ from chaincode.contract import QUERY_FUNCTIONS, WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.consortium_file import ConsortiumFile
 from ledger_gw.embedded.database import (
     READ_ONLY,
     appending_connection,
@@ -31,7 +33,7 @@ from ledger_gw.embedded.database import (
 )
 from ledger_gw.embedded.driver import Driver, Rows, StaleHead
 from ledger_gw.embedded.reader import LogReader, node_hashes
-from ledger_gw.embedded.schema import log
+from ledger_gw.embedded.schema import certificates, log
 from ledger_gw.embedded.simulation import execute, first_reads
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.walcopy import WalCopier
@@ -45,6 +47,7 @@ from ledger_gw.errors import (
     ValidationError,
 )
 from ledger_gw.grouping import Grouped
+from ledger_gw.identity import Authenticator
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -57,6 +60,12 @@ MAX_SKEW = dt.timedelta(minutes=10)
 #: each is within MAX_SKEW of a clock that does not go back. Verify holds the log to it,
 #: so that a retired key cannot date an entry back into its period after later ones.
 ORDER_SLACK = 2 * MAX_SKEW
+#: How long after its rotation a rotated-out key's transaction may be dated: a gateway's
+#: clock may run MAX_SKEW ahead of the ledger's, so one taken just before the rotation
+#: may state a time that much after it. Only until the member's next key first signs:
+#: from that entry on the log shows the rotation, and the old key's entries must be
+#: dated within its period. Verify holds the log to the same.
+ROTATION_SLACK = MAX_SKEW
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
 
@@ -94,6 +103,40 @@ def _backdated(latest: dt.datetime | None, stated: dt.datetime) -> bool:
     return latest is not None and stated < latest - ORDER_SLACK
 
 
+def _key_refusal(
+    auth: Authenticator, proposal: Proposal, now: dt.datetime, latest: dt.datetime | None
+) -> AuthenticationError | None:
+    """Why the signer's key may not sign this entry by the keys in force as it is
+    appended: the file may have changed since the transaction was admitted."""
+    try:
+        auth.identify(proposal.creator, proposal.time, grace=ROTATION_SLACK)
+        auth.not_retired(proposal.creator, now)
+    except AuthenticationError as exc:
+        return exc
+    if _backdated(latest, proposal.time) and auth.rotated_out(proposal.creator):
+        # After the clock stepped back past the slack, a key rotated out since signs
+        # nothing until it catches up.
+        return AuthenticationError(
+            f"a rotated-out key's transaction, dated over {ORDER_SLACK} before the "
+            "log's latest entry",
+            code="retired_certificate",
+        )
+    return None
+
+
+def _succeeded(conn: Connection, auth: Authenticator, proposal: Proposal, batch: set[str]) -> bool:
+    """Whether a rotated-out key's transaction dated after its rotation comes too late:
+    a key its member listed since has signed an entry (the certificates table holds each
+    certificate an entry names), earlier in the log or in ``batch``."""
+    later = auth.successors(proposal.creator, proposal.time)
+    if not later:
+        return False
+    if later & batch:
+        return True
+    found = select(certificates.c.ref).where(certificates.c.ref.in_(sorted(later)))
+    return conn.execute(found.limit(1)).first() is not None
+
+
 def _same(kept: bytes | Proposal, proposal: Proposal) -> bool:
     """Whether a retry carries the proposal logged (bytes, as its entry holds it) or
     appended earlier in its batch under its transaction ID."""
@@ -124,6 +167,10 @@ class EmbeddedLedger:
 
     `witnesses`: where this process, once it appends, pushes every new checkpoint
     (embedded.witnessing), off the commit path.
+
+    `consortium_file`: the file `consortium` was read from, whose members' signing keys
+    are taken again when it changes (embedded.consortium_file): a key rotated out while
+    the ledger runs signs nothing more, and the new key signs, without a restart.
     """
 
     def __init__(
@@ -136,10 +183,10 @@ class EmbeddedLedger:
         max_skew: dt.timedelta = MAX_SKEW,
         appender: Appender | None = None,
         witnesses: Sequence[Endpoint] = (),
+        consortium_file: Path | None = None,
     ) -> None:
         self.engine = make_engine(engine) if isinstance(engine, str) else engine
-        self.consortium = consortium
-        self._auth = consortium.authenticator()
+        self._trust = ConsortiumFile(consortium, consortium_file)
         self._log_signer = log_signer
         self._clock = clock
         self._max_skew = max_skew
@@ -162,6 +209,15 @@ class EmbeddedLedger:
         self._witnessing: Witnessing | None = None
         self.log = LogReader(self.engine)
         self._read_only = self.engine.execution_options(**{READ_ONLY: True})
+
+    @property
+    def consortium(self) -> Consortium:
+        """The consortium in force: its signing keys the file's latest taken."""
+        return self._trust.consortium
+
+    def authenticator(self) -> Authenticator:
+        """The members' signing keys in force, as the ledger admits transactions."""
+        return self._trust.authenticator()
 
     # -- writing -----------------------------------------------------------------------
 
@@ -291,12 +347,13 @@ class EmbeddedLedger:
             raise ValidationError(
                 f"transaction time is {skew} away from the ledger's", code="clock_skew"
             )
-        identity = self._auth.authenticate(
-            proposal.creator, tx.signature, proposal.payload, proposal.time
+        auth = self._trust.authenticator()
+        identity = auth.authenticate(
+            proposal.creator, tx.signature, proposal.payload, proposal.time, grace=ROTATION_SLACK
         )
         # A key rotated out (lost, say) would otherwise still sign, dated within the skew
         # before its rotation.
-        self._auth.not_retired(proposal.creator, now)
+        auth.not_retired(proposal.creator, now)
         return identity
 
     def _commit(self, batch: list[Verdict]) -> None:
@@ -370,6 +427,8 @@ class EmbeddedLedger:
         tree = self._load_range(conn, head.size)
         start = tree.size
         latest = self._latest_time(conn, head.size)
+        auth, now = self._trust.authenticator(now=True), self._clock()
+        signers: set[str] = set()  # references of the certificates this batch appended
         seen: dict[str, tuple[int, Any, bytes | Proposal]] = {}
         for tx_id, seq, entry in head.committed:
             earlier = Entry.from_bytes(entry)
@@ -389,14 +448,15 @@ class EmbeddedLedger:
                 continue
             assert p.identity is not None
             stated = p.tx.proposal.time
-            if _backdated(latest, stated) and self._auth.rotated_out(p.tx.proposal.creator):
-                # What verify refuses is never written: after the clock stepped back past
-                # the slack, a key rotated out since signs nothing until it catches up.
-                p.error = AuthenticationError(
-                    f"a rotated-out key's transaction, dated over {ORDER_SLACK} before the "
-                    "log's latest entry",
+            refused = _key_refusal(auth, p.tx.proposal, now, latest)
+            if refused is None and _succeeded(conn, auth, p.tx.proposal, signers):
+                refused = AuthenticationError(
+                    "a rotated-out key's transaction, dated after its rotation, once the "
+                    "member's next key has signed",
                     code="retired_certificate",
                 )
+            if refused is not None:  # what verify refuses is never written
+                p.error = refused
                 continue
             run = execute(TxStub(view, p.identity, tx_id, stated), p.tx)
             if run.error is not None:
@@ -421,6 +481,7 @@ class EmbeddedLedger:
                 quotable,
             )
             ref = certificate_ref(proposal.creator)
+            signers.add(ref)
             if ref not in self._stored_certificates:
                 rows.certificates[ref] = proposal.creator
             view.apply(run.writes)

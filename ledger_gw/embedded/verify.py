@@ -31,7 +31,7 @@ from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, reading_engine
-from ledger_gw.embedded.ledger import ORDER_SLACK
+from ledger_gw.embedded.ledger import ORDER_SLACK, ROTATION_SLACK
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
@@ -121,11 +121,19 @@ class _Replay:
 
     def _in_time(self, position: int, logged: Logged) -> None:
         """A ledger never logs a rotated-out key's transaction dated over ORDER_SLACK
-        before an entry it logged earlier. The times a signing key's period is judged by
-        are then pinned to the log's order: an entry that a retired key dates back before
-        its rotation, appended after entries that came later, fails here, however valid
-        its signature."""
+        before an entry it logged earlier, nor one dated after the key's rotation (within
+        ROTATION_SLACK) once the member's next key has signed. The times a signing key's
+        period is judged by are then pinned to the log's order: an entry that a retired
+        key dates back before its rotation, appended after entries that came later, or
+        dates just after it, appended after the new key's first entry, fails here,
+        however valid its signature."""
         at = logged.time
+        if logged.late_for & self.signers:
+            raise _fail(
+                position,
+                f"a rotated-out key's entry dated {at:%Y-%m-%dT%H:%M:%SZ}, after its rotation, "
+                "logged after an entry of the member's next key: no ledger took it then",
+            )
         if logged.rotated_out and self.latest is not None and at < self.latest - ORDER_SLACK:
             raise _fail(
                 position,
@@ -357,7 +365,7 @@ def verify_ledger(
             chunks = -(-size // chunk)
             certificates = stored_certificates(stored)
             workers = max(1, min(workers or usable_cores(), chunks))
-            checker = Checker(consortium, certificates, workers)
+            checker = Checker(consortium, certificates, workers, ROTATION_SLACK)
             judged = _Checkpoints(consortium.origin)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
                 replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}

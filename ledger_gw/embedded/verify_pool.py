@@ -54,6 +54,9 @@ class Logged(NamedTuple):
     creator: str  # its certificate's reference
     identity: Identity | None  # whom the certificate names, if its signature verifies
     rotated_out: bool  # its certificate is no longer its member's signing key
+    # Dated after its key's rotation (within the slack): the keys listed since, none of
+    # which may have signed an entry before it. Empty when its key's period covers it.
+    late_for: frozenset[str]
     tx_id: str
     timestamp: str
     time: dt.datetime
@@ -82,14 +85,18 @@ class TrustRoots:
     log: NoteVerifier
     witnesses: list[NoteVerifier]
     certificates: Certificates  # the log's own, by reference: entries name them
+    rotation_slack: dt.timedelta  # how long after its rotation a key's entry may be dated
 
     @classmethod
-    def of(cls, consortium: Consortium, certificates: Certificates) -> TrustRoots:
+    def of(
+        cls, consortium: Consortium, certificates: Certificates, rotation_slack: dt.timedelta
+    ) -> TrustRoots:
         return cls(
             consortium.authenticator(),
             NoteVerifier.from_vkey(consortium.log_vkey),
             consortium.witness_verifiers(),
             certificates,
+            rotation_slack,
         )
 
 
@@ -118,13 +125,17 @@ def check(roots: TrustRoots, stored: Sequence[bytes], notes: Sequence[str]) -> C
             continue
         identity: Identity | None = None
         try:
-            identity = auth.authenticate(proposal.creator, entry.signature, proposal.payload, at)
+            identity = auth.authenticate(
+                proposal.creator, entry.signature, proposal.payload, at, grace=roots.rotation_slack
+            )
         except LedgerError as exc:
             checks.unsigned[offset] = str(exc)
+        signed = identity is not None
         checks.logged[offset] = Logged(
             certificate_ref(proposal.creator),
             identity,
-            identity is not None and auth.rotated_out(proposal.creator),
+            signed and auth.rotated_out(proposal.creator),
+            auth.successors(proposal.creator, at) if signed else frozenset(),
             proposal.tx_id,
             proposal.timestamp,
             at,
@@ -150,8 +161,14 @@ class Checker:
     """``check`` over a stream of chunks, then ``state_check.compare`` over a stream of
     key ranges, in this process (one worker) or on a pool of ``workers`` processes."""
 
-    def __init__(self, consortium: Consortium, certificates: Certificates, workers: int) -> None:
-        self._roots = TrustRoots.of(consortium, certificates)
+    def __init__(
+        self,
+        consortium: Consortium,
+        certificates: Certificates,
+        workers: int,
+        rotation_slack: dt.timedelta,
+    ) -> None:
+        self._roots = TrustRoots.of(consortium, certificates, rotation_slack)
         self._pool: ProcessPoolExecutor | None = None
         if workers > 1:
             # Forked from a server process of one thread, never from the caller: another
@@ -168,7 +185,7 @@ class Checker:
                 workers,
                 context,
                 initializer=_start,
-                initargs=(consortium.to_dict(), dict(certificates)),
+                initargs=(consortium.to_dict(), dict(certificates), rotation_slack),
             )
         self._ahead = 2 * workers
 
@@ -215,9 +232,11 @@ class Checker:
 _worker_roots: TrustRoots | None = None
 
 
-def _start(consortium: dict[str, Any], certificates: dict[str, str]) -> None:
+def _start(
+    consortium: dict[str, Any], certificates: dict[str, str], rotation_slack: dt.timedelta
+) -> None:
     global _worker_roots  # one authenticator, and so one certificate cache, per worker
-    _worker_roots = TrustRoots.of(Consortium.from_dict(consortium), certificates)
+    _worker_roots = TrustRoots.of(Consortium.from_dict(consortium), certificates, rotation_slack)
 
 
 def _check(entries: list[bytes], notes: list[str]) -> Checks:

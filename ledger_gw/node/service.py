@@ -4,7 +4,10 @@ answer its signed queries, prove what the log holds. No HTTP here (api.node serv
 The caller is the organisation its TLS client certificate names, checked against the
 consortium's CAs and the certificates the node's operator revoked; every transaction it
 hands over must be signed by that organisation, so one member can neither write nor
-query as another, even with another's transactions.
+query as another, even with another's transactions. Each member runs its own gateway,
+which may be changed or broken: the node holds every event handed to it to the
+consortium vocabulary again (ledger_gw.pii_guard), the one place all members' writes
+pass that knows the consortium file.
 """
 
 from __future__ import annotations
@@ -13,15 +16,23 @@ import base64
 import datetime as dt
 from typing import Any
 
+from chaincode.contract import WRITE_FUNCTIONS
 from chaincode.stub import Identity
-from ledger_gw.embedded.ledger import EmbeddedLedger
+from ledger_gw.embedded.ledger import ROTATION_SLACK, EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.errors import AuthenticationError, ForbiddenError, MalformedError
+from ledger_gw.errors import (
+    AuthenticationError,
+    FieldError,
+    ForbiddenError,
+    InvalidEventError,
+    MalformedError,
+)
 from ledger_gw.identity import cert_pem
 from ledger_gw.interfaces import Record
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
 from ledger_gw.node.revoked import RevokedClients
+from ledger_gw.pii_guard import logged_findings
 from ledger_gw.remote.answers import event_records
 from ledger_gw.remote.wire import batch_from_dict, error_to_dict, outcome_to_dict
 from ledger_gw.transaction import SignedTransaction
@@ -36,7 +47,6 @@ class LogNode:
     def __init__(self, ledger: EmbeddedLedger, revoked: RevokedClients | None = None) -> None:
         self.ledger = ledger
         self.log = EmbeddedLog.of(ledger)
-        self._auth = ledger.consortium.authenticator()
         self._revoked = revoked
         ledger.resume_witnessing()  # the node appends: what it left uncosigned goes first
 
@@ -53,7 +63,8 @@ class LogNode:
             raise AuthenticationError("malformed client certificate") from exc
         if self._revoked is not None:
             self._revoked.check(cert)
-        return self._auth.transport_peer(cert_pem(cert), dt.datetime.now(dt.UTC))
+        auth = self.ledger.authenticator()
+        return auth.transport_peer(cert_pem(cert), dt.datetime.now(dt.UTC))
 
     def _transactions(
         self, caller: Identity, items: Any, creators: Any = None
@@ -61,8 +72,11 @@ class LogNode:
         if not isinstance(items, list) or not 0 < len(items) <= MAX_BATCH:
             raise MalformedError(f"give 1 to {MAX_BATCH} transactions in a list")
         txs = batch_from_dict(creators, items)
+        # The ledger's keys in force: the consortium file's latest (a rotation taken
+        # while the node runs), judged as the ledger will.
+        auth = self.ledger.authenticator()
         for tx in txs:
-            signer = self._auth.identify(tx.proposal.creator, tx.proposal.time)
+            signer = auth.identify(tx.proposal.creator, tx.proposal.time, grace=ROTATION_SLACK)
             if signer.org_id != caller.org_id:
                 raise ForbiddenError(
                     f"{caller.org_id} handed over a transaction signed by {signer.org_id}",
@@ -75,7 +89,26 @@ class LogNode:
         A transaction may name its creator by its place in ``creators``
         (ledger_gw.remote.wire.batch_to_dict)."""
         txs = self._transactions(caller, items, creators)
+        self._hold_to_vocabulary(txs)
         return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
+
+    def _hold_to_vocabulary(self, txs: list[SignedTransaction]) -> None:
+        """Refuse the whole batch, before anything is appended, when an event carries a
+        value the consortium vocabulary refuses (InvalidEventError, each field named
+        under its transaction's index), as a gateway refuses one before signing."""
+        found = [
+            error.under(f"transactions[{i}]")
+            for i, tx in enumerate(txs)
+            for error in self._findings(tx)
+        ]
+        if found:
+            raise InvalidEventError(found)
+
+    def _findings(self, tx: SignedTransaction) -> list[FieldError]:
+        proposal = tx.proposal
+        if proposal.function not in WRITE_FUNCTIONS or len(proposal.args) != 1:
+            return []  # the ledger refuses it
+        return logged_findings(proposal.args[0], self.ledger.consortium, proposal.time)
 
     def evaluate(self, caller: Identity, item: Any) -> dict[str, Any]:
         """A signed query, answered for its signer's organisation (the contract's consent

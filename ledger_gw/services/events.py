@@ -1,7 +1,8 @@
 """Submitting events: checked here with the contract's own schemas, then signed and sent.
 
 Checking before signing means a batch with one bad event is refused whole and nothing
-of it reaches the ledger. The contract checks again: the gateway is not trusted.
+of it reaches the ledger. The contract checks its patterns again, and a log node the
+vocabulary too: the gateway is not trusted.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ from typing import Any
 from chaincode.canonical import canonical_json
 from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
-from ledger_gw.errors import ValidationError
+from ledger_gw.errors import FieldError, InvalidEventError, ValidationError
 from ledger_gw.interfaces import Outcome
+from ledger_gw.pii_guard import vocabulary_findings
 from ledger_gw.services.access import Caller
-from ledger_gw.services.field_errors import FieldError, InvalidEventError, contract_errors
+from ledger_gw.services.field_errors import contract_errors
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.services.pii_guard import findings
 
 
 def check_event(gateway: Gateway, event: Any, where: str = "") -> dict[str, Any]:
-    """The contract's own schema check, then the gateway's PII guard; every field error
-    at once (InvalidEventError)."""
+    """The contract's own schema check, then the consortium vocabulary
+    (ledger_gw.pii_guard, which the log node holds too); every field error at once
+    (InvalidEventError)."""
     checked, found = event_errors(gateway, event, where)
     if found:
         raise InvalidEventError(found)
@@ -46,15 +48,8 @@ def event_errors(
         except (TypeError, ValueError):
             found = [FieldError("event", "invalid_value", "the event is not valid")]
         else:
-            consortium = gateway.workspace.consortium
-            found = findings(
-                checked,
-                consortium.organisations,
-                consortium.programmes,
-                dt.datetime.now(dt.UTC).date(),
-                consortium.locations,
-                consortium.ceilings,
-            )
+            today = dt.datetime.now(dt.UTC).date()
+            found = vocabulary_findings(checked, gateway.workspace.consortium, today)
             if not found:
                 return checked, []
     return None, [e.under(where) for e in found]

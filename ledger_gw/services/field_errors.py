@@ -9,53 +9,14 @@ from the contract's schema.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Any
+from collections.abc import Mapping
 
 from chaincode import schemas as s
 from chaincode.errors import ValidationError as ContractValidationError
-from ledger_gw.errors import ValidationError
+from ledger_gw.errors import FieldError, InvalidEventError
 from ledger_gw.services.event_schema import field_schema
 
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    code: str
-    message: str
-    allowed: tuple[str, ...] | None = None
-    pattern: str | None = None
-
-    def under(self, where: str) -> FieldError:
-        return replace(self, field=f"{where}.{self.field}") if where else self
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"field": self.field, "code": self.code, "message": self.message}
-        if self.allowed is not None:
-            out["allowed"] = list(self.allowed)
-        if self.pattern is not None:
-            out["pattern"] = self.pattern
-        return out
-
-
-MAX_LISTED = 100  # a body of a million unknown keys gets its count, not a million errors
-
-
-class InvalidEventError(ValidationError):
-    """One or more events are malformed; `errors` lists the field errors found (the first
-    MAX_LISTED; the message counts them all). Its own code and field are the first
-    error's, the one the contract itself would name."""
-
-    def __init__(self, errors: Sequence[FieldError]) -> None:
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        super().__init__(f"{first.message}{more}", code=first.code, field=first.field)
-        self.errors = tuple(errors[:MAX_LISTED])
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return {"errors": [e.as_dict() for e in self.errors]}
+__all__ = ["FieldError", "InvalidEventError", "contract_errors"]
 
 
 def _hints(event_type: object, name: str) -> tuple[tuple[str, ...] | None, str | None]:

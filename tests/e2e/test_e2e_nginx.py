@@ -269,5 +269,5 @@ def test_nginx_logs_no_path_or_query_of_a_request(proxy: str, server: Server, pr
     time.sleep(0.2)  # nginx logs after answering
     logged = (prefix / "access.log").read_text()
     assert "GET" in logged
-    for secret in ("Fatima", "Hassan", "1991", person, "/v1/"):
-        assert secret not in logged
+    for secret in ("Fatima", "Hassan", "1991-03-14", person, "/v1/"):
+        assert secret not in logged  # a request ID, in hex, may hold "1991" by chance

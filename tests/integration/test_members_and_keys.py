@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import shutil
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,10 +18,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ledger_gw.bootstrap import embedded_ledger, open_gateway
 from ledger_gw.consortium import Consortium
+from ledger_gw.embedded.consortium_file import CHECK_EVERY_S
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.handover import request as handover_request
-from ledger_gw.identity import Signer, cert_pem, issue_member, load_signing_key
+from ledger_gw.identity import Profile, Signer, cert_pem, issue_member, load_signing_key
 from ledger_gw.remote import tls
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
@@ -273,7 +276,8 @@ def test_a_tls_client_key_signs_no_event_even_where_no_keys_are_listed(root: Pat
     org = ws.consortium.organisation("RIVER-AID")
     members = {**ws.consortium.organisations, org.org_id: replace(org, signing_keys=())}
     unlisted = replace(ws.consortium, organisations=members)
-    ws = replace(ws, consortium=unlisted)
+    unlisted.save(ws.consortium_file)  # what a ledger opened from the directory reads
+    ws = Workspace.load(root)
     org_dir = root / "orgs" / "RIVER-AID"
     tls_pem = tls.issue_client_certificate(org_dir, unlisted, "RIVER-AID")
     tls_signer = Signer.load(org_dir / "tls-client.key", tls_pem)
@@ -358,3 +362,66 @@ def test_the_key_history_survives_a_round_trip(root: Path, tmp_path: Path) -> No
     assert consortium.organisation("RIVER-AID").signing_keys[0].valid_until == dt.datetime(
         2030, 1, 1, tzinfo=dt.UTC
     )
+
+
+def _code(ledger: EmbeddedLedger, signer: Signer, n: int) -> str | None:
+    """The error code of one event signed now; None when it is logged."""
+    (outcome,) = ledger.submit_many([sign_proposal(signer, "submit", [ev.independent(n)])])
+    return None if outcome.error is None else str(outcome.error.code)
+
+
+def test_a_running_ledger_takes_a_rotation_from_the_file_without_a_restart(root: Path) -> None:
+    """`key rotate` while the ledger runs, its gateway not restarted yet: from its next
+    append the ledger refuses the rotated-out key (lost, perhaps stolen), and within a
+    second it takes the new one. Verify takes the log."""
+    ws = Workspace.load(root)
+    old = ws.signer("RIVER-AID")
+    ledger = embedded_ledger(ws)
+    try:
+        assert _code(ledger, old, 0) is None
+        done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+        assert done.returncode == 0, done.stderr
+        assert _code(ledger, old, 1) == "retired_certificate"
+        time.sleep(CHECK_EVERY_S)
+        assert _code(ledger, Workspace.load(root).signer("RIVER-AID"), 2) is None
+        assert _code(ledger, old, 3) == "retired_certificate"
+    finally:
+        ledger.close()
+    verified = run_cli("verify", "--dir", str(root))
+    assert verified.returncode == 0, verified.stderr
+    assert "2 entries" in " ".join(verified.stdout.split())
+
+
+def test_a_file_a_running_ledger_cannot_take_whole_is_logged_and_rotations_still_taken(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half a file keeps the keys in force; a member added is left for a restart, the
+    rotation that followed is taken; a file that reopens a rotated-out key's period (an
+    old copy put back) is not taken. Each is logged as an error."""
+    ws = Workspace.load(root)
+    before, old = ws.consortium, ws.signer("RIVER-AID")
+    ledger = embedded_ledger(ws)
+    caplog.set_level(logging.INFO, logger="ledger_gw.embedded.consortium_file")
+    try:
+        assert _code(ledger, old, 0) is None
+        ws.consortium_file.write_text('{"name": "east-')
+        time.sleep(CHECK_EVERY_S)
+        assert _code(ledger, old, 1) is None
+        assert "does not read" in caplog.text
+        ws = ws.add_member("HILL-HEALTH", "agency", Profile("Hill Health"))
+        ws = ws.rotate_key("RIVER-AID")
+        time.sleep(CHECK_EVERY_S)
+        assert _code(ledger, old, 2) == "retired_certificate"
+        assert _code(ledger, ws.signer("RIVER-AID"), 3) is None
+        assert _code(ledger, ws.signer("HILL-HEALTH"), 4) == "unknown_organisation"
+        assert "changed the members" in caplog.text
+        before.save(ws.consortium_file)
+        time.sleep(CHECK_EVERY_S)
+        assert _code(ledger, old, 5) == "retired_certificate"
+        assert "changed RIVER-AID's past signing keys" in caplog.text
+    finally:
+        ledger.close()
+    ws.consortium.save(ws.consortium_file)
+    verified = run_cli("verify", "--dir", str(root))
+    assert verified.returncode == 0, verified.stderr
+    assert "3 entries" in " ".join(verified.stdout.split())

@@ -13,8 +13,9 @@ import pytest
 from ledger_gw.consortium import Ceiling, Consortium, Definition
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConfigError, ValidationError
-from ledger_gw.services.pii_guard import guard
+from ledger_gw.pii_guard import DATE_WINDOW, guard, logged_findings
 from ledger_gw.workspace import Workspace
+from tests.support import events as ev
 
 NETWORK = Path(__file__).parents[2] / "network" / "consortium.toml"
 TODAY = dt.date(2026, 6, 1)
@@ -94,3 +95,32 @@ def test_an_organisation_id_is_the_whole_string(tmp_path: Path, org_id: str) -> 
     data["organisations"][0]["id"] = org_id
     with pytest.raises(ConfigError, match="malformed"):
         Consortium.from_dict(data)
+
+
+def test_a_logged_event_is_judged_by_the_day_it_was_captured(tmp_path: Path) -> None:
+    """The log node's reading: dates against the capture an outbox states, not its clock,
+    and no stated capture so old that it moves the window."""
+    consortium = Workspace.create(tmp_path / "ws", DEMO).consortium
+    captured = dt.datetime(2026, 6, 1, 8, tzinfo=dt.UTC)
+    signed = captured + dt.timedelta(days=3)
+    edge = (captured.date() - DATE_WINDOW + dt.timedelta(days=1)).isoformat()
+    event = ev.entitlement_granted(ev.pid(), start=edge, end="2026-12-31")
+    stated = {**event, "captured_at": "2026-06-01T08:00:00.000000Z"}
+    assert [e.field for e in logged_findings(event, consortium, signed)] == ["start"]
+    assert logged_findings(stated, consortium, signed) == []
+    long_after = captured + DATE_WINDOW + dt.timedelta(days=1)
+    assert [e.field for e in logged_findings(stated, consortium, long_after)] == ["captured_at"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {**ev.entitlement_granted(ev.pid()), "start": "12/04/1987"},
+        {**ev.entitlement_granted(ev.pid()), "name": "Fatima"},
+        ["not", "an", "event"],
+    ],
+)
+def test_what_the_contract_refuses_is_left_to_it(tmp_path: Path, event: object) -> None:
+    """The contract refuses these itself, per transaction, naming the field."""
+    consortium = Workspace.create(tmp_path / "ws", DEMO).consortium
+    assert logged_findings(event, consortium, dt.datetime.now(dt.UTC)) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import socket
 import sqlite3
@@ -41,14 +42,15 @@ from ledger_gw.identity import (
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.note import Note
+from ledger_gw.pii_guard import DATE_WINDOW
 from ledger_gw.remote import tls
 from ledger_gw.remote.claims import ClaimIndex
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
-from ledger_gw.remote.wire import outcome_from_dict
-from ledger_gw.transaction import sign_proposal
+from ledger_gw.remote.wire import batch_to_dict, outcome_from_dict
+from ledger_gw.transaction import SignedTransaction, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.integration.remote.conftest import Agency, Site, _stop, _until, caught, start_node
 from tests.support import events as ev
@@ -264,6 +266,87 @@ def test_one_member_cannot_submit_or_query_as_another(site: Site) -> None:
     at = {"begin": outcome["position"], "end": outcome["position"] + 1}
     assert a.get("/v1/node/entries", **at)["entries"][0] is not None
     assert b.get("/v1/node/entries", **at)["entries"] == [None]
+
+
+# Personal data in disguise that the contract's patterns admit: only the consortium file
+# tells a member's ID from a name, a listed programme from a place of birth.
+IN_DISGUISE = {
+    "a name as to_org": (ev.referral_created(ev.pid(), to_org="FATIMA-ALHASSAN"), "to_org"),
+    "names as grantees": (ev.consent_granted(ev.pid(), grantees=["ALHASSAN"]), "grantees"),
+    "a phone number as amount": (ev.entitlement_granted(ev.pid(), amount="963944123456"), "amount"),
+    "a birth date as start": (ev.entitlement_granted(ev.pid(), start="1987-04-12"), "start"),
+    "an unlisted programme": (
+        ev.entitlement_granted(ev.pid(), programme="FATIMA-ALEPPO"),
+        "programme",
+    ),
+    "a capture stated at birth": (
+        ev.entitlement_granted(
+            ev.pid(), start="1987-04-12", captured_at="1987-04-12T08:00:00.000000Z"
+        ),
+        "captured_at",
+    ),
+}
+
+
+def _hand_over(node: NodeClient, txs: list[SignedTransaction]) -> list[Any]:
+    answer = node.post("/v1/node/submit", batch_to_dict(txs))
+    return [outcome_from_dict(o) for o in answer["outcomes"]]
+
+
+@pytest.mark.parametrize("how", IN_DISGUISE)
+def test_a_member_bypassing_its_gateway_is_held_to_the_vocabulary(site: Site, how: str) -> None:
+    """A member signs what its own gateway would have refused and hands it to the node
+    directly: the node refuses the whole batch, with the gateway's code and the field
+    under the transaction's index, and appends nothing of it."""
+    event, field = IN_DISGUISE[how]
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    honest = sign_proposal(signer, "submit", [ev.independent(910)])
+    hostile = sign_proposal(signer, "submit", [event])
+    a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
+    before = a.get("/v1/node/size")["size"]
+    with pytest.raises(ValidationError) as refused:
+        _hand_over(a, [honest, hostile])
+    assert (refused.value.code, refused.value.field) == (
+        "implausible_value",
+        f"transactions[1].{field}",
+    )
+    assert a.get("/v1/node/size")["size"] == before  # the honest one neither
+    (outcome,) = _hand_over(a, [honest])  # alone, it is new to the log
+    assert outcome.position is not None
+
+
+def test_an_honest_batch_handed_over_directly_still_appends(site: Site) -> None:
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    events = [ev.independent(i) for i in range(920, 923)] + [
+        ev.consent_granted(ev.pid(), grantees=["AGENCY-B", "AGENCY-C"])
+    ]
+    a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
+    before = a.get("/v1/node/size")["size"]
+    outcomes = _hand_over(a, [sign_proposal(signer, "submit", [e]) for e in events])
+    assert [o.error for o in outcomes] == [None] * 4
+    assert a.get("/v1/node/size")["size"] == before + 4
+
+
+def test_an_outbox_capture_days_old_is_judged_by_the_day_it_was_captured(
+    site: Site, tmp_path: Path
+) -> None:
+    """Its start was within the window of the day it was captured, no longer of today:
+    the outbox signs it again with its capture time, and the node judges by that."""
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    captured = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    start = captured.date() - DATE_WINDOW + dt.timedelta(days=1)
+    event = ev.entitlement_granted(ev.pid(), start=start.isoformat())
+    outbox = Outbox(tmp_path / "o.db", signer, clock=lambda: captured)
+    outbox.capture([sign_proposal(signer, "submit", [event], clock=lambda: captured)])
+    outbox.clock = lambda: dt.datetime.now(dt.UTC)
+    a = _client(site.agencies["AGENCY-A"].root, "AGENCY-A", site.node_url)
+    before = a.get("/v1/node/size")["size"]
+    try:
+        assert outbox.sync(lambda txs: _hand_over(a, list(txs))) == 1
+        assert outbox.counts() == {"pending": 0, "failed": 0}
+    finally:
+        outbox.close()
+    assert a.get("/v1/node/size")["size"] > before
 
 
 @pytest.mark.parametrize(

@@ -1,23 +1,29 @@
-"""The gateway's second line against personal data, on top of the contract's patterns.
+"""The consortium vocabulary: the second line against personal data, on top of the
+contract's patterns, held by every gateway before it signs and by the log node before it
+appends whatever any member's gateway signed.
 
 The contract's patterns admit some values that could be personal data in disguise: an
 all-capital name fits an organisation or P-code pattern, a birth date is a valid date,
-a phone number a valid amount. The gateway knows more than the contract (the consortium's
-members, today's date), so before signing it also refuses:
+a phone number a valid amount. The consortium file says more than the contract knows
+(its members, programmes, codes and ceilings), so this module also refuses:
 
 - organisation IDs (``to_org``, ``grantees``) that are not consortium members;
 - programme codes that the consortium file does not list;
 - locations that are not a country code followed by digits (OCHA P-codes) and, when
   the consortium file lists its administrative codes, locations it does not list (a
   phone number such as ``KE0712345679`` has a P-code's shape);
-- dates more than ``DATE_WINDOW`` away from today (birth dates of adults);
+- dates more than ``DATE_WINDOW`` away from the day the event was captured (birth
+  dates of adults): a gateway's today, or at the log node the day the transaction
+  states, so that an outbox handing over events captured days ago is judged as its
+  gateway judged them;
 - amounts with ten or more integer digits (phone numbers with a country code) and,
   when the file sets a ceiling for the programme, amounts above it or in another
   currency (``963944123.4567`` is a phone number with a decimal point). A delivery
   names no programme: it is held to the largest ceiling in its currency, and the
   contract holds it to its entitlement.
 
-Consortium files without locations or ceilings get the shape checks only.
+Consortium files without locations or ceilings get the shape checks only. On Fabric a
+member that submits to its peers directly meets the contract's patterns only.
 """
 
 from __future__ import annotations
@@ -27,12 +33,15 @@ from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ledger_gw.consortium import PCODE, Ceiling
-from ledger_gw.errors import ValidationError
-from ledger_gw.services.field_errors import FieldError
+from chaincode.canonical import canonical_json
+from chaincode.errors import ContractError
+from chaincode.schemas import parse_event
+from ledger_gw.consortium import PCODE, Ceiling, Consortium
+from ledger_gw.errors import FieldError, ValidationError
 
 DATE_WINDOW = dt.timedelta(days=366 * 5)
 _DATE_FIELDS = ("start", "end", "date", "expires")
+_CAPTURED_AT = "captured_at"
 _MAX_AMOUNT_DIGITS = 9
 
 
@@ -57,6 +66,53 @@ def guard(
     found = findings(event, members, programmes, today, locations, ceilings)
     if found:
         raise ValidationError(found[0].message, code=found[0].code, field=found[0].field)
+
+
+def vocabulary_findings(
+    event: Mapping[str, Any], consortium: Consortium, today: dt.date
+) -> list[FieldError]:
+    """`findings` against the consortium file's own lists."""
+    return findings(
+        event,
+        consortium.organisations,
+        consortium.programmes,
+        today,
+        consortium.locations,
+        consortium.ceilings,
+    )
+
+
+def logged_findings(
+    event: object, consortium: Consortium, signed_at: dt.datetime
+) -> list[FieldError]:
+    """What the vocabulary finds in the event of a signed submission, its dates judged
+    against the day it was captured: its ``captured_at`` (an outbox states it when it
+    signs an old capture again), else the day the transaction was signed; never the
+    reader's clock. A capture stated more than DATE_WINDOW before the transaction is
+    refused, so that a member cannot move the window by stating one. An event the
+    contract's schema refuses is left to the contract, which names its field."""
+    checked = _schema_valid(event)
+    if checked is None:
+        return []
+    captured = _captured(checked, signed_at)
+    found: list[FieldError] = []
+    if signed_at - captured > DATE_WINDOW:
+        found.append(_refuse(_CAPTURED_AT, "captured_at is too far before the transaction"))
+    return found + vocabulary_findings(checked, consortium, captured.date())
+
+
+def _schema_valid(event: object) -> dict[str, Any] | None:
+    if not isinstance(event, Mapping):
+        return None
+    try:
+        return parse_event(canonical_json(dict(event)))
+    except (ContractError, TypeError, ValueError):
+        return None
+
+
+def _captured(event: Mapping[str, Any], signed_at: dt.datetime) -> dt.datetime:
+    stated = event.get(_CAPTURED_AT)
+    return signed_at if stated is None else dt.datetime.fromisoformat(str(stated))
 
 
 def findings(
