@@ -260,6 +260,13 @@ class Organisation:
 
 
 _NO_GRACE = dt.timedelta(0)
+#: How long after its rotation a rotated-out key's signature may be dated: a ledger takes
+#: a transaction's time up to ten minutes ahead of its clock, so one it took just before
+#: a rotation may state a time that much after it. A ledger and its full verify take
+#: such an entry only before the member's next key first signs (they see the log's
+#: order); a check of entries one by one (a bundle, a node's answer) takes it as the
+#: ledger took it.
+ROTATION_SLACK = dt.timedelta(minutes=10)
 
 
 def check_key_period(

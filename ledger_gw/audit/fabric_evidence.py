@@ -99,7 +99,12 @@ from ledger_gw.audit.fabric_validity import Attestation, check_validity, open_va
 from ledger_gw.audit.model import Failure
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.identity import check_key_period, load_one_certificate, verify_low_s
+from ledger_gw.identity import (
+    ROTATION_SLACK,
+    check_key_period,
+    load_one_certificate,
+    verify_low_s,
+)
 from ledger_gw.transaction import format_time
 
 #: A Fabric event's position in the bundle report: block number x STRIDE + index in the
@@ -408,7 +413,7 @@ def _check_listed_key(org: str, creator: bytes, consortium: Consortium, at: dt.d
     cert = load_one_certificate(
         bytes(pb.identities.SerializedIdentity.FromString(creator).id_bytes)
     )
-    check_key_period(org, member.key_periods(cert), at)
+    check_key_period(org, member.key_periods(cert), at, grace=ROTATION_SLACK)
 
 
 def _check_endorsements(out: _Tx, cap: Any, msps: dict[str, Msp]) -> None:

@@ -76,7 +76,7 @@ from ledger_gw.errors import (
     LedgerError,
     MalformedError,
 )
-from ledger_gw.identity import Authenticator
+from ledger_gw.identity import ROTATION_SLACK, Authenticator
 
 
 @dataclass
@@ -222,7 +222,9 @@ def _authenticate(item: ev.EvidenceItem, auth: Authenticator) -> AuditedEvent:
         item.position, item.tx.tx_id, p.timestamp, None, event, _result(item), item.included
     )
     try:
-        identity = auth.authenticate(p.creator, item.tx.signature, p.payload, p.time)
+        identity = auth.authenticate(
+            p.creator, item.tx.signature, p.payload, p.time, grace=ROTATION_SLACK
+        )
     except LedgerError as exc:
         audited.problems.append(
             Failure(exc.code, f"position {item.position}: {exc}", item.position, audited.event_id)

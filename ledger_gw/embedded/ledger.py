@@ -47,7 +47,7 @@ from ledger_gw.errors import (
     ValidationError,
 )
 from ledger_gw.grouping import Grouped
-from ledger_gw.identity import Authenticator
+from ledger_gw.identity import ROTATION_SLACK, Authenticator
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -60,12 +60,9 @@ MAX_SKEW = dt.timedelta(minutes=10)
 #: each is within MAX_SKEW of a clock that does not go back. Verify holds the log to it,
 #: so that a retired key cannot date an entry back into its period after later ones.
 ORDER_SLACK = 2 * MAX_SKEW
-#: How long after its rotation a rotated-out key's transaction may be dated: a gateway's
-#: clock may run MAX_SKEW ahead of the ledger's, so one taken just before the rotation
-#: may state a time that much after it. Only until the member's next key first signs:
-#: from that entry on the log shows the rotation, and the old key's entries must be
-#: dated within its period. Verify holds the log to the same.
-ROTATION_SLACK = MAX_SKEW
+# ROTATION_SLACK (ledger_gw.identity), MAX_SKEW itself: how long after its rotation a
+# rotated-out key's transaction may be dated, for a gateway's clock that runs that much
+# ahead, and only until the member's next key first signs. Verify holds the log to it.
 MAX_BATCH = 1000  # transactions per database transaction
 ADMIT_CHUNK = 200  # signatures checked before the writer gets the first of a large call
 

@@ -31,7 +31,7 @@ from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, reading_engine
-from ledger_gw.embedded.ledger import ORDER_SLACK, ROTATION_SLACK
+from ledger_gw.embedded.ledger import ORDER_SLACK
 from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
@@ -39,6 +39,7 @@ from ledger_gw.embedded.state_check import Range, StoredRow
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Logged, Opened
 from ledger_gw.errors import ConfigError, IntegrityError
+from ledger_gw.identity import ROTATION_SLACK
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
 from ledger_gw.log.merkle import CompactRange, NodeID, leaf_hash

@@ -18,7 +18,7 @@ from typing import Any
 
 from chaincode.contract import WRITE_FUNCTIONS
 from chaincode.stub import Identity
-from ledger_gw.embedded.ledger import ROTATION_SLACK, EmbeddedLedger
+from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.errors import (
     AuthenticationError,
@@ -27,7 +27,7 @@ from ledger_gw.errors import (
     InvalidEventError,
     MalformedError,
 )
-from ledger_gw.identity import cert_pem
+from ledger_gw.identity import ROTATION_SLACK, cert_pem
 from ledger_gw.interfaces import Record
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry

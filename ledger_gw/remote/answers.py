@@ -41,7 +41,7 @@ from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError, IntegrityError, LedgerError
-from ledger_gw.identity import load_certificate, verify_low_s
+from ledger_gw.identity import ROTATION_SLACK, load_certificate, verify_low_s
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import ProofError, leaf_hash, verify_inclusion
@@ -139,7 +139,9 @@ class ProvenAnswers:
             index, leaf = int(shown["index"]), leaf_hash(data)
             verify_inclusion(leaf, index, cp.size, proof, cp.root_hash)
             p = tx.proposal
-            signer = self._auth.authenticate(p.creator, entry.signature, p.payload, p.time)
+            signer = self._auth.authenticate(
+                p.creator, entry.signature, p.payload, p.time, grace=ROTATION_SLACK
+            )
             if p.function != "submit":
                 raise IntegrityError(f"the entry of {tx_id} is a {p.function!r}, not an event")
             event = parse_event(p.contract_args()[0])

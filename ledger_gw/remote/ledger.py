@@ -30,7 +30,7 @@ from ledger_gw.errors import (
     UnavailableError,
     UnsupportedError,
 )
-from ledger_gw.identity import load_certificate
+from ledger_gw.identity import ROTATION_SLACK, load_certificate
 from ledger_gw.interfaces import Anchor, Outcome, Pins, Record, Reveal
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log import tiles
@@ -236,7 +236,9 @@ class RemoteLog:
         # The node holds the log key: an entry in its tree proves nothing of who signed it.
         p = tx.proposal
         try:
-            signer = self._auth.authenticate(p.creator, tx.signature, p.payload, p.time)
+            signer = self._auth.authenticate(
+                p.creator, tx.signature, p.payload, p.time, grace=ROTATION_SLACK
+            )
         except LedgerError as exc:
             raise IntegrityError(
                 f"an entry the node shows was not signed by a member: {exc}",

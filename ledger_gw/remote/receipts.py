@@ -38,6 +38,7 @@ from ledger_gw.errors import (
     NotFoundError,
     ValidationError,
 )
+from ledger_gw.identity import ROTATION_SLACK
 from ledger_gw.interfaces import Outcome
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import Entry
@@ -316,7 +317,9 @@ class Receipts:
                 self._fail(f"the node answered {tx_id} as a replay of {original}, another event")
             p = first.proposal
             try:  # the node reveals what it likes: the first must be this member's, signed
-                signer = self._auth.authenticate(p.creator, first.signature, p.payload, p.time)
+                signer = self._auth.authenticate(
+                    p.creator, first.signature, p.payload, p.time, grace=ROTATION_SLACK
+                )
             except LedgerError as exc:
                 self._fail(f"the entry of {original} is not signed by a member: {exc}")
             if signer.org_id != org:

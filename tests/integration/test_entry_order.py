@@ -17,9 +17,13 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded import ledger as embedded
 from ledger_gw.embedded.database import reading_engine
 from ledger_gw.embedded.ledger import ORDER_SLACK, EmbeddedLedger
+from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.errors import IntegrityError
 from ledger_gw.identity import Signer
+from ledger_gw.log.entry import Entry
+from ledger_gw.services.bundles import build, verify_bytes
+from ledger_gw.transaction import SignedTransaction
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.ledgers import verify_url
@@ -77,9 +81,17 @@ def test_an_entry_a_fast_clock_dated_past_the_rotation_still_verifies(tmp_path: 
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer())
     try:
         assert _submit(ledger, ws.signer("AGENCY-A"), 1, dt.datetime.now(dt.UTC)) is None
+        # An auditor's bundle checks the entry alone, without the log's order: it takes
+        # it as the ledger took it, rather than calling an honest log tampered with.
+        tx_id = SignedTransaction.of_entry(
+            Entry.from_bytes(ledger.log.entry(0)), ledger.log.certificates()
+        ).tx_id
+        bundle = build(EmbeddedLog.of(ledger), ws.consortium, kind="events", tx_ids=[tx_id])
     finally:
         ledger.close()
     assert verify_url(ws.ledger_url, ws.consortium).size == 2
+    report = verify_bytes(bundle, ws.consortium, quorum=0)
+    assert report.codes == set(), report.failures
 
 
 def _rotated_ahead(tmp_path: Path) -> tuple[Workspace, Signer, dt.datetime]:
