@@ -28,7 +28,7 @@ from ledger_gw.errors import (
     MalformedError,
 )
 from ledger_gw.identity import ROTATION_SLACK, cert_pem
-from ledger_gw.interfaces import Record
+from ledger_gw.interfaces import Outcome, Record
 from ledger_gw.log import tiles
 from ledger_gw.log.entry import Entry
 from ledger_gw.node.revoked import RevokedClients
@@ -87,22 +87,21 @@ class LogNode:
     def submit(self, caller: Identity, items: Any, creators: Any = None) -> list[dict[str, Any]]:
         """Append in order; each outcome once it is durable and under a signed checkpoint.
         A transaction may name its creator by its place in ``creators``
-        (ledger_gw.remote.wire.batch_to_dict)."""
+        (ledger_gw.remote.wire.batch_to_dict). One whose event the consortium vocabulary
+        refuses is answered with that refusal and not appended, as one the contract
+        refuses: the events after it go on, and its gateway's outbox marks it failed
+        rather than handing the batch over again for ever."""
         txs = self._transactions(caller, items, creators)
-        self._hold_to_vocabulary(txs)
-        return [outcome_to_dict(o) for o in self.ledger.submit_many(txs)]
-
-    def _hold_to_vocabulary(self, txs: list[SignedTransaction]) -> None:
-        """Refuse the whole batch, before anything is appended, when an event carries a
-        value the consortium vocabulary refuses (InvalidEventError, each field named
-        under its transaction's index), as a gateway refuses one before signing."""
-        found = [
-            error.under(f"transactions[{i}]")
+        refused = {i: found for i, tx in enumerate(txs) if (found := self._findings(tx))}
+        kept = [tx for i, tx in enumerate(txs) if i not in refused]
+        appended = iter(self.ledger.submit_many(kept) if kept else ())
+        outcomes = [
+            Outcome(tx.tx_id, None, InvalidEventError(refused[i]))
+            if i in refused
+            else next(appended)
             for i, tx in enumerate(txs)
-            for error in self._findings(tx)
         ]
-        if found:
-            raise InvalidEventError(found)
+        return [outcome_to_dict(o) for o in outcomes]
 
     def _findings(self, tx: SignedTransaction) -> list[FieldError]:
         proposal = tx.proposal
