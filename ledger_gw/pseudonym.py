@@ -78,10 +78,13 @@ def _visible(text: str) -> str:
     return "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
 
 
-def canonical_attribute(name: str, value: str) -> str:
+def canonical_attribute(name: str, value: str, *, fold: bool = True) -> str:
     """NFKC, invisible characters dropped, dashes as "-", case-folded, whitespace
-    collapsed; dates (names ending in _date) as ISO dates."""
-    text = _visible(unicodedata.normalize("NFKC", value)).translate(_DASHES)
+    collapsed; dates (names ending in _date) as ISO dates. ``fold`` False: as IDs were
+    derived before invisible characters and dashes were folded."""
+    text = unicodedata.normalize("NFKC", value)
+    if fold:
+        text = _visible(text).translate(_DASHES)
     text = _WHITESPACE.sub(" ", text).strip().casefold()
     if name.endswith("_date") or name == "date_of_birth":
         try:
@@ -108,7 +111,7 @@ def check_bounds(attributes: Mapping[str, object]) -> None:
             )
 
 
-def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
+def canonical_attributes(attributes: Mapping[str, str], *, fold: bool = True) -> bytes:
     if not attributes:
         raise PseudonymError("at least one identity attribute is needed")
     check_bounds(attributes)
@@ -116,7 +119,7 @@ def canonical_attributes(attributes: Mapping[str, str]) -> bytes:
     for name, value in attributes.items():
         if not isinstance(value, str):
             raise PseudonymError(f"attribute {name} must be text")
-        clean[name] = canonical_attribute(name, value)
+        clean[name] = canonical_attribute(name, value, fold=fold)
         if not clean[name]:
             raise PseudonymError(f"attribute {name} is empty")
     return canonical_json(clean)
@@ -139,9 +142,23 @@ class PseudonymKey:
         return f"PseudonymKey(version={self.version})"
 
     def pseudonym(self, attributes: Mapping[str, str]) -> str:
+        return self._derived(canonical_attributes(attributes))
+
+    def earlier_pseudonym(self, attributes: Mapping[str, str]) -> str | None:
+        """The ID these attributes derived before invisible characters and dashes were
+        folded, where it differs: a registration made then holds it, and must still be
+        found, not made again under the new one."""
+        try:
+            earlier = canonical_attributes(attributes, fold=False)
+        except PseudonymError:  # invisible characters alone: no ID was derived then
+            return None
+        if earlier == canonical_attributes(attributes):
+            return None
+        return self._derived(earlier)
+
+    def _derived(self, canonical: bytes) -> str:
         label = f"pid/v1\nk{self.version}\n".encode()  # the version is bound into the MAC
-        digest = _hmac(self.secret, label + canonical_attributes(attributes))
-        return f"k{self.version}.{_b32(digest)}"
+        return f"k{self.version}.{_b32(_hmac(self.secret, label + canonical))}"
 
     @classmethod
     def generate(cls, version: int = 1) -> PseudonymKey:

@@ -24,7 +24,11 @@ blp = Blueprint(
 def derive(body: dict[str, Any]) -> Any:
     """The keyed pseudonymous ID of identity attributes, or a checked person-held ID."""
     gw, who = gateway(), caller()
-    pid = registrations.derive_pid(gw, body.get("attributes"), body.get("held_id"))
+    attributes = body.get("attributes")
+    if attributes is not None and body.get("held_id") is None:
+        pid = registrations.keyed_pid(gw, who, attributes)
+    else:
+        pid = registrations.derive_pid(gw, attributes, body.get("held_id"))
     audit_pid(pid)
     return {
         "pid": pid,

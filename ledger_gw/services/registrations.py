@@ -120,11 +120,17 @@ def register(
         pid = new_held_id()
     else:
         pid = gateway.pseudonym_key.pseudonym(attributes)
+    # Here already, by her attributes: under the ID they derive, or derived before
+    # invisible characters and dashes were folded.
+    also: list[str | None] = []
+    if referral_id is not None or (held_id is None and id_scheme == "keyed"):
+        key = gateway.pseudonym_key
+        also = [key.pseudonym(attributes), key.earlier_pseudonym(attributes)]
     with gateway.store(caller.org).session() as s:
         existing = s.scalar(select(Person.id).where(Person.pid == pid))
-        if existing is None and referral_id is not None:  # here already, by her attributes
-            keyed = gateway.pseudonym_key.pseudonym(attributes)
-            existing = s.scalar(select(Person.id).where(Person.pid == keyed))
+        for other in (p for p in also if p is not None and p != pid):
+            if existing is None:
+                existing = s.scalar(select(Person.id).where(Person.pid == other))
         if existing is not None:
             raise AlreadyRegisteredError(existing)
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
@@ -294,3 +300,14 @@ def get_document(
 def is_registered(gateway: Gateway, caller: Caller, pid: str) -> bool:
     with gateway.store(caller.org).session() as s:
         return s.scalar(select(Person.id).where(Person.pid == pid)) is not None
+
+
+def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -> str:
+    """Her keyed ID: the one her attributes derive, unless this agency registered her
+    under the one they derived before invisible characters and dashes were folded (the
+    ledger knows her by that one)."""
+    pid = derive_pid(gateway, attributes, None)
+    earlier = gateway.pseudonym_key.earlier_pseudonym(attributes)
+    if earlier is None or is_registered(gateway, caller, pid):
+        return pid
+    return earlier if is_registered(gateway, caller, earlier) else pid

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from api_helpers import Api
 
+from ledger_gw.offchain.models import Person
 from ledger_gw.pseudonym import MAX_ATTRIBUTE_CHARS
+from ledger_gw.services.gateway import Gateway
 
 FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
 
@@ -56,6 +59,22 @@ def test_invisible_characters_do_not_register_her_twice(api: Api) -> None:
     r = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": unseen})
     assert r.status_code == 422
     assert r.json["code"] == "invalid_identity_attributes"
+
+
+def test_a_registration_made_before_the_folding_is_still_found(api: Api, gateway: Gateway) -> None:
+    """Registered, before invisible characters were folded, from a name holding a
+    right-to-left mark: her ID was derived with it. The same name typed again finds
+    that registration, and the pseudonym route gives the ID the ledger knows her by."""
+    typed = {**FATIMA, "given_name": "Fatima\u200f"}
+    earlier = gateway.pseudonym_key.earlier_pseudonym(typed)
+    assert earlier is not None
+    assert earlier != gateway.pseudonym_key.pseudonym(typed)
+    with gateway.store("AGENCY-A").session() as s:
+        s.add(Person(id=str(uuid.uuid4()), pid=earlier, attributes=typed))
+    r = api.as_("AGENCY-A").post("/v1/registrations", json={"attributes": typed})
+    assert (r.status_code, r.json["code"]) == (409, "already_registered")
+    r = api.as_("AGENCY-A").post("/v1/pseudonyms", json={"attributes": typed})
+    assert r.json == {"pid": earlier, "scheme": "keyed", "registered": True}
 
 
 def test_times_read_back_are_rfc3339_with_their_offset(api: Api) -> None:
