@@ -40,6 +40,10 @@ from ledger_gw.consortium import PCODE, Ceiling, Consortium
 from ledger_gw.errors import FieldError, ValidationError
 
 DATE_WINDOW = dt.timedelta(days=366 * 5)
+#: The longest an event may honestly wait in a gateway's outbox, offline in the field,
+#: before its transaction: an older capture a member states would move the date window
+#: back with it, and let a child's birth date through.
+MAX_CAPTURE_AGE = dt.timedelta(days=90)
 _DATE_FIELDS = ("start", "end", "date", "expires")
 _CAPTURED_AT = "captured_at"
 _MAX_AMOUNT_DIGITS = 9
@@ -88,7 +92,7 @@ def logged_findings(
     """What the vocabulary finds in the event of a signed submission, its dates judged
     against the day it was captured: its ``captured_at`` (an outbox states it when it
     signs an old capture again), else the day the transaction was signed; never the
-    reader's clock. A capture stated more than DATE_WINDOW before the transaction is
+    reader's clock. A capture stated more than MAX_CAPTURE_AGE before the transaction is
     refused, so that a member cannot move the window by stating one. An event the
     contract's schema refuses is left to the contract, which names its field."""
     checked = _schema_valid(event)
@@ -96,7 +100,7 @@ def logged_findings(
         return []
     captured = _captured(checked, signed_at)
     found: list[FieldError] = []
-    if signed_at - captured > DATE_WINDOW:
+    if signed_at - captured > MAX_CAPTURE_AGE:
         found.append(_refuse(_CAPTURED_AT, "captured_at is too far before the transaction"))
     return found + vocabulary_findings(checked, consortium, captured.date())
 

@@ -13,7 +13,7 @@ import pytest
 from ledger_gw.consortium import Ceiling, Consortium, Definition
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConfigError, ValidationError
-from ledger_gw.pii_guard import DATE_WINDOW, guard, logged_findings
+from ledger_gw.pii_guard import DATE_WINDOW, MAX_CAPTURE_AGE, guard, logged_findings
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 
@@ -108,8 +108,18 @@ def test_a_logged_event_is_judged_by_the_day_it_was_captured(tmp_path: Path) -> 
     stated = {**event, "captured_at": "2026-06-01T08:00:00.000000Z"}
     assert [e.field for e in logged_findings(event, consortium, signed)] == ["start"]
     assert logged_findings(stated, consortium, signed) == []
-    long_after = captured + DATE_WINDOW + dt.timedelta(days=1)
+    long_after = captured + MAX_CAPTURE_AGE + dt.timedelta(days=1)
     assert [e.field for e in logged_findings(stated, consortium, long_after)] == ["captured_at"]
+    # A member stating a capture nearly five years back would otherwise have moved the
+    # window with it, and let a child's birth date through.
+    child = (signed.date() - DATE_WINDOW - dt.timedelta(days=400)).isoformat()
+    pushed = {
+        **ev.entitlement_granted(ev.pid(), start=child, end="2026-12-31"),
+        "captured_at": (signed - DATE_WINDOW + dt.timedelta(days=1)).strftime(
+            "%Y-%m-%dT%H:%M:%S.000000Z"
+        ),
+    }
+    assert "captured_at" in [e.field for e in logged_findings(pushed, consortium, signed)]
 
 
 @pytest.mark.parametrize(
