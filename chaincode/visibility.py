@@ -5,9 +5,10 @@ what it wrote and the objects it is a party to (sender or receiver of a referral
 granter of an entitlement, collector/grantee of a consent). Anything else about a
 person it sees only under a consent that the organisation which wrote the record
 recorded, active at the query's timestamp, covering the reader, the purpose and the
-record's data category. Each agency answers for what it wrote and shares it under the
-consent it holds: a consent another member records, the reader itself say, is that
-member's word, and unlocks nothing that member did not write.
+record's data category. Each agency answers for its records (what it wrote, and the
+events on its referrals and entitlements) and shares them under the consent it holds:
+a consent another member records, the reader itself say, is that member's word, and
+opens nothing of the records another member answers for.
 """
 
 from __future__ import annotations

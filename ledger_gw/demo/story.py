@@ -44,6 +44,7 @@ FATIMA_SPELLED = {
 }
 KARIM = {"given_name": "Karim", "family_name": "Haddad", "date_of_birth": "1987-09-02"}
 CONSENT_FORM = b"signed consent form, scanned at service point 1"
+CONSENT_FORM_B = b"signed consent form, scanned at AGENCY-B"
 REFERRAL_NOTE = b"referral note: follow-up care needed (clinical details stay off-chain)"
 HANDOVER_NOTE = "follow-up care needed; she prefers Arabic; phone on her registration"
 CONTINUITY_NOTE = b"continuity of care"
@@ -147,6 +148,15 @@ def tell(t: Teller, today: dt.date | None = None) -> Told:
         submit("AGENCY-B", {
             "type": "referral.completed", "referral_id": first, "outcome": "service_provided",
         })  # fmt: skip
+    consent_b = _id()
+    form_b = t.document("AGENCY-B", pid, "consent_form", CONSENT_FORM_B)
+    with t.step("AGENCY-B records her consent too: each agency shares what it records"):
+        submit("AGENCY-B", {
+            "type": "consent.granted", "consent_id": consent_b, "pid": pid, "grantees": ["*"],
+            "purposes": ["deduplication", "referral", "service_continuity"],
+            "data_categories": ["assistance", "consent", "entitlements", "referrals"],
+            "lawful_basis": "consent", "expires": _days(today, 365), "form_hash": form_b,
+        })  # fmt: skip
     with t.step("AGENCY-B grants transport cash: flagged as a possible duplicate"):
         result = submit("AGENCY-B", {
             "type": "entitlement.granted", "entitlement_id": _id(), "pid": pid,
@@ -160,7 +170,7 @@ def tell(t: Teller, today: dt.date | None = None) -> Told:
         submit("AGENCY-B", {
             "type": "referral.created", "referral_id": second, "pid": pid, "to_org": "AGENCY-C",
             "sector": "health", "urgency": "routine", "document_hash": continuity_hash,
-            "parent_referral_id": first, "consent_id": consent_id,
+            "parent_referral_id": first, "consent_id": consent_b,
         })  # fmt: skip
     t.card("AGENCY-A", grant_event)
 
