@@ -132,6 +132,9 @@ def _extends(old: tuple[KeyPeriod, ...], new: tuple[KeyPeriod, ...]) -> bool:
     what rotations make. A key's period reopened or moved would let it sign again."""
     if len(new) < len(old):
         return False
+    added = {p.fingerprint for p in new[len(old) :]}
+    if added & {p.fingerprint for p in old}:
+        return False  # a key listed again: a retired one would sign once more
     for was, now in zip(old, new, strict=False):
         closed = was.valid_until is None and now.valid_until is not None
         if now != was and not (closed and now == replace(was, valid_until=now.valid_until)):
