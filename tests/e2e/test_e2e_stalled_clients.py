@@ -86,39 +86,15 @@ SEARCHED = b"Fatima-Al-Hassan-1990-01-01"  # what a caseworker typed
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "status", "code"),
+    "request_bytes",
     [
         # a client that leaves a space unencoded in a search URL
-        (
-            b"GET /v1/registrations?q=Fatima " + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
-            400,
-            "malformed_request",
-        ),
-        (
-            b"GET  /v1/registrations?q=" + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
-            400,
-            "malformed_request",
-        ),
-        (
-            b"GET /v1/persons/" + SEARCHED + b"\x7f/history HTTP/1.1\r\nHost: gw\r\n\r\n",
-            400,
-            "malformed_request",
-        ),
-        (
-            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-" + SEARCHED + b"\x01: 1\r\n\r\n",
-            400,
-            "malformed_request",
-        ),
-        (
-            b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Note: a\r\n " + SEARCHED + b"\r\n\r\n",
-            400,
-            "malformed_request",
-        ),
-        (
-            b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: +5\r\n\r\n" + SEARCHED,
-            400,
-            "malformed_request",
-        ),
+        b"GET /v1/registrations?q=Fatima " + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
+        b"GET  /v1/registrations?q=" + SEARCHED + b" HTTP/1.1\r\nHost: gw\r\n\r\n",
+        b"GET /v1/persons/" + SEARCHED + b"\x7f/history HTTP/1.1\r\nHost: gw\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-" + SEARCHED + b"\x01: 1\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: gw\r\nX-Note: a\r\n " + SEARCHED + b"\r\n\r\n",
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Length: +5\r\n\r\n" + SEARCHED,
     ],
     ids=[
         "space in query",
@@ -130,13 +106,13 @@ SEARCHED = b"Fatima-Al-Hassan-1990-01-01"  # what a caseworker typed
     ],
 )
 def test_what_the_parser_refuses_is_problem_json_and_logged_without_the_request(
-    server: Server, request_bytes: bytes, status: int, code: str
+    server: Server, request_bytes: bytes
 ) -> None:
     """gunicorn's own answer is an HTML page and its log line quotes the request line or
     header: what a caseworker searched for, written into the operator's log."""
     answer = _answer_to(server, request_bytes)
-    assert answer.startswith(b"HTTP/1.1 %d " % status), answer[:200]
-    assert _problem(answer)["code"] == code
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert _problem(answer)["code"] == "malformed_request"
     assert SEARCHED not in answer
     time.sleep(0.2)
     log = (server.directory / "gunicorn.log").read_bytes()
