@@ -171,14 +171,13 @@ class Monitor:
                     f"(trusted {b64(old.root_hash)}, new {root})"
                 )
             return Observation("unchanged", old.size, new.size, root, cosigners)
-        try:
-            if old.size:  # the empty tree (one root, checked) is a prefix of every tree
-                verify_consistency(old.size, new.size, proof or [], old.root_hash, new.root_hash)
-        except ProofError as exc:
-            raise LogInconsistentError(
-                f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "
-                f"checkpoint {old.size}: {exc}"
-            ) from exc
+        _prefix(
+            old,
+            new,
+            proof,
+            f"LOG INCONSISTENT: checkpoint {new.size} does not extend the trusted "
+            f"checkpoint {old.size}",
+        )
         if len(cosigners) < self.quorum:
             return Observation("uncosigned", old.size, new.size, root, cosigners)
         self._save(new, note)
@@ -202,14 +201,13 @@ class Monitor:
         root = b64(new.root_hash)
         if new.size and proof is None:
             return Observation("behind_unverified", old.size, new.size, root, cosigners)
-        try:
-            if new.size:  # the empty tree is a prefix of every tree
-                verify_consistency(new.size, old.size, proof or [], new.root_hash, old.root_hash)
-        except ProofError as exc:
-            raise LogInconsistentError(
-                f"LOG FORKED: checkpoint {new.size} is no prefix of the trusted checkpoint "
-                f"{old.size} (trusted {b64(old.root_hash)}, new {root}): {exc}"
-            ) from exc
+        _prefix(
+            new,
+            old,
+            proof,
+            f"LOG FORKED: checkpoint {new.size} is no prefix of the trusted checkpoint "
+            f"{old.size} (trusted {b64(old.root_hash)}, new {root})",
+        )
         return Observation("behind", old.size, new.size, root, cosigners)
 
     def poll(self, source: CheckpointSource) -> Observation:
@@ -224,6 +222,20 @@ class Monitor:
         elif old is not None and 0 < size < old.size:
             proof = _proof_back(source, size, old.size)
         return self.observe(note, proof)
+
+
+def _prefix(
+    smaller: ckpt.Checkpoint, larger: ckpt.Checkpoint, proof: Sequence[bytes] | None, fault: str
+) -> None:
+    """LogInconsistentError (``fault``, then why) unless ``proof`` shows the smaller tree
+    a prefix of the larger; the empty tree is a prefix of every tree."""
+    try:
+        if smaller.size:
+            verify_consistency(
+                smaller.size, larger.size, proof or [], smaller.root_hash, larger.root_hash
+            )
+    except ProofError as exc:
+        raise LogInconsistentError(f"{fault}: {exc}") from exc
 
 
 def _proof_back(source: CheckpointSource, size: int, trusted: int) -> list[bytes] | None:
