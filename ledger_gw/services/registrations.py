@@ -120,19 +120,18 @@ def register(
         pid = new_held_id()
     else:
         pid = gateway.pseudonym_key.pseudonym(attributes)
-    # Here already, by her attributes: under the ID they derive, or derived before
-    # invisible characters and dashes were folded.
-    also: list[str | None] = []
+    # Here already: under that ID, or by her attributes, under the ID they derive (from
+    # a referral) or derived before invisible characters and dashes were folded.
+    known: list[str | None] = [pid]
+    if referral_id is not None:
+        known.append(gateway.pseudonym_key.pseudonym(attributes))
     if referral_id is not None or (held_id is None and id_scheme == "keyed"):
-        key = gateway.pseudonym_key
-        also = [key.pseudonym(attributes), key.earlier_pseudonym(attributes)]
+        known.append(gateway.pseudonym_key.earlier_pseudonym(attributes))
     with gateway.store(caller.org).session() as s:
-        existing = s.scalar(select(Person.id).where(Person.pid == pid))
-        for other in (p for p in also if p is not None and p != pid):
-            if existing is None:
-                existing = s.scalar(select(Person.id).where(Person.pid == other))
-        if existing is not None:
-            raise AlreadyRegisteredError(existing)
+        for each in dict.fromkeys(k for k in known if k is not None):
+            existing = s.scalar(select(Person.id).where(Person.pid == each))
+            if existing is not None:
+                raise AlreadyRegisteredError(existing)
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
         s.flush()
