@@ -114,14 +114,20 @@ def tell(t: Teller, today: dt.date | None = None) -> Told:
     t.chapter("Humanitarian service point 1: AGENCY-A registers her, gives cash, refers")
     pid = t.register("AGENCY-A", FATIMA)
     consent_id, cash, grant_event, first, second = _id(), _id(), _id(), _id(), _id()
-    form_hash = t.document("AGENCY-A", pid, "consent_form", CONSENT_FORM)
-    with t.step("consent recorded for the consortium (referral, deduplication, continuity)"):
-        submit("AGENCY-A", {
+
+    def consent(org: str, consent_id: str, form: bytes) -> None:
+        """Her consent, on the form she signed at ``org``, to share what ``org`` records
+        with the consortium."""
+        form_hash = t.document(org, pid, "consent_form", form)
+        submit(org, {
             "type": "consent.granted", "consent_id": consent_id, "pid": pid, "grantees": ["*"],
             "purposes": ["deduplication", "referral", "service_continuity"],
             "data_categories": ["assistance", "consent", "entitlements", "referrals"],
             "lawful_basis": "consent", "expires": _days(today, 365), "form_hash": form_hash,
         })  # fmt: skip
+
+    with t.step("consent recorded for the consortium (referral, deduplication, continuity)"):
+        consent("AGENCY-A", consent_id, CONSENT_FORM)
     cash_end = _days(today, 90)
     with t.step("AGENCY-A grants multi-purpose cash: 3 × 150 USD"):
         t.submit("AGENCY-A", {
@@ -149,14 +155,8 @@ def tell(t: Teller, today: dt.date | None = None) -> Told:
             "type": "referral.completed", "referral_id": first, "outcome": "service_provided",
         })  # fmt: skip
     consent_b = _id()
-    form_b = t.document("AGENCY-B", pid, "consent_form", CONSENT_FORM_B)
     with t.step("AGENCY-B records her consent too: each agency shares what it records"):
-        submit("AGENCY-B", {
-            "type": "consent.granted", "consent_id": consent_b, "pid": pid, "grantees": ["*"],
-            "purposes": ["deduplication", "referral", "service_continuity"],
-            "data_categories": ["assistance", "consent", "entitlements", "referrals"],
-            "lawful_basis": "consent", "expires": _days(today, 365), "form_hash": form_b,
-        })  # fmt: skip
+        consent("AGENCY-B", consent_b, CONSENT_FORM_B)
     with t.step("AGENCY-B grants transport cash: flagged as a possible duplicate"):
         result = submit("AGENCY-B", {
             "type": "entitlement.granted", "entitlement_id": _id(), "pid": pid,
