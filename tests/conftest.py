@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.workspace import Workspace
+from tests.support.witnesses import TestWitnesses
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -92,3 +96,14 @@ def pg_database(postgres_url: str) -> Iterator[Callable[..., str]]:
         for each in made:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def witnessed(tmp_path: Path) -> Iterator[TestWitnesses]:
+    """The demo consortium whose auditor runs a witness (a server of its own, in a
+    thread), quorum one."""
+    witnesses = TestWitnesses(
+        Workspace.create(tmp_path / "ws", DEMO), tmp_path / "witnesses", ["AUDITOR-X"], quorum=1
+    )
+    yield witnesses
+    witnesses.close()

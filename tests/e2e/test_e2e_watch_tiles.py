@@ -10,29 +10,17 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from ledger_gw.bootstrap import open_gateway
-from ledger_gw.demo.consortium import DEMO
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.gunicorn import gunicorn
 from tests.support.witnesses import TestWitnesses
-
-
-@pytest.fixture
-def witnessed(tmp_path: Path) -> Iterator[TestWitnesses]:
-    """A consortium whose auditor runs a witness (a server of its own, in a thread)."""
-    ws = Workspace.create(tmp_path / "ws", DEMO)
-    witnesses = TestWitnesses(ws, tmp_path / "witnesses", ["AUDITOR-X"], quorum=1)
-    yield witnesses
-    witnesses.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ proof verifies only against the channel the caller pins (its genesis block's has
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -17,7 +16,6 @@ from ledger_gw import protos as pb
 from ledger_gw.audit.fabric_validity import ValidityTree, block_leaves, statement, validity_origin
 from ledger_gw.audit.tlog_proof import verify_tlog_proof
 from ledger_gw.cli import cli
-from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.fabric.verifiable import FabricLog
@@ -25,7 +23,6 @@ from ledger_gw.log.checkpoint import Checkpoint, cosign_statement, merge_stateme
 from ledger_gw.log.merkle import leaf_hash
 from ledger_gw.log.tlog_proof import TlogProof
 from ledger_gw.services import tlog_proofs
-from ledger_gw.workspace import Workspace
 from tests.integration.audit.test_fabric_bundle import fabric as fabric  # the fixture
 from tests.integration.audit.test_fabric_bundle import member_attesters
 from tests.integration.audit.test_fabric_validity import Conflict
@@ -36,15 +33,6 @@ from tests.support.witnesses import TestWitnesses
 __all__ = ["conflict", "fabric"]
 
 NEVER_LOGGED = b'{"event": "the log never held this"}'
-
-
-@pytest.fixture
-def witnessed(tmp_path: Path) -> Iterator[TestWitnesses]:
-    """An embedded consortium with one witness, quorum one."""
-    ws = Workspace.create(tmp_path / "ws", DEMO)
-    witnesses = TestWitnesses(ws, tmp_path / "witnesses", ["AUDITOR-X"], quorum=1)
-    yield witnesses
-    witnesses.close()
 
 
 def _witness_only(witnesses: TestWitnesses, origin: str) -> TlogProof:
