@@ -53,6 +53,21 @@ def _replaced(bundle: dict[str, Any], path: Path, value: Any) -> dict[str, Any]:
     return out
 
 
+def mutations(
+    bundle: dict[str, Any], under: Path = ()
+) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    """Each value in ``bundle`` (under the path ``under``) replaced by each of
+    REPLACEMENTS that changes it: its path, where and with what, and the bundle."""
+    for path in _paths(bundle):
+        if path[: len(under)] != under:
+            continue
+        for value in REPLACEMENTS:
+            mutated = _replaced(bundle, path, value)
+            if mutated != bundle:
+                where = f"{'.'.join(map(str, path))} = {json.dumps(value)[:20]}"
+                yield path, where, mutated
+
+
 @pytest.fixture(scope="module")
 def genuine(scenario: Scenario) -> dict[str, Any]:
     bundle = build_bundle(
@@ -85,19 +100,14 @@ def test_every_single_field_mutation_is_reported(
     """With the consortium pinned (as every verifier must): every mutation fails."""
     crashes: list[str] = []
     passed: list[str] = []
-    for path in _paths(genuine):
-        for value in REPLACEMENTS:
-            mutated = _replaced(genuine, path, value)
-            if mutated == genuine:
-                continue
-            where = f"{'.'.join(map(str, path))} = {json.dumps(value)[:20]}"
-            try:
-                outcome = _outcome(scenario, mutated)
-            except Exception as exc:
-                crashes.append(f"{where}: {type(exc).__name__}: {exc}")
-                continue
-            if outcome == "ok":
-                passed.append(where)
+    for _, where, mutated in mutations(genuine):
+        try:
+            outcome = _outcome(scenario, mutated)
+        except Exception as exc:
+            crashes.append(f"{where}: {type(exc).__name__}: {exc}")
+            continue
+        if outcome == "ok":
+            passed.append(where)
     assert not crashes, f"{len(crashes)} crashes:\n" + "\n".join(crashes[:60])
     assert not passed, "mutations that still verify:\n" + "\n".join(passed[:60])
 
