@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -108,15 +109,14 @@ def _owner(service: str) -> str | None:
 
 
 EMBEDDED_SITE = "./deploy/.state-embedded"
-EMBEDDED_NODE = (f"{EMBEDDED_SITE}/node", "embedded-node")  # the log key
+EMBEDDED_NODE = f"{EMBEDDED_SITE}/node"  # the log key
+CHOWN = ["chown", "-R", "10001", "/state"]  # to the image's user (Dockerfile)
 
 
 def _key_dirs(source: str) -> set[str]:
     """The organisations whose private material a mounted path holds."""
     held = set()
     for slug, org in ORG_DIRS.items():
-        if source in (f"embedded-{slug}", f"embedded-witness-{slug}"):  # named volumes
-            held.add(slug)
         for secret in (
             f"peerOrganizations/{slug}.ledger.local",
             f"chaincode/{org}",
@@ -144,17 +144,33 @@ def test_no_container_mounts_another_organisations_keys(compose: dict[str, Any])
             assert held <= {_owner(name)}, f"{name} mounts {source}"
             if "ordererOrganizations" in source and not source.endswith("-cert.pem"):
                 assert name in ("orderer0.orderer.ledger.local", "setup.orderer"), name
-            if source.rstrip("/") in EMBEDDED_NODE or source.rstrip("/") == EMBEDDED_SITE:
-                assert name in ("embedded-node", "embedded-seed.node"), name
+            if source.rstrip("/") in (EMBEDDED_NODE, EMBEDDED_SITE):
+                assert name in ("embedded-node", "embedded-chown.node"), name
     assert mounted_somewhere == set(ORG_DIRS)
 
 
-def test_the_embedded_profile_gives_each_party_its_own_named_volume(
+def _mounts(service: dict[str, Any]) -> list[dict[str, Any]]:
+    """A service's mounts in the long syntax (short: SOURCE:TARGET, a named volume unless
+    SOURCE is a path)."""
+    mounts: list[dict[str, Any]] = []
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target = volume.split(":")[:2]
+            kind = "bind" if source.startswith((".", "/", "~")) else "volume"
+            volume = {"type": kind, "source": source, "target": target}
+        mounts.append(volume)
+    return mounts
+
+
+def test_the_embedded_profile_binds_each_party_to_its_own_directory_of_the_site(
     compose: dict[str, Any],
 ) -> None:
+    """What a party keeps (the ledger, a witness's memory, a gateway's off-chain data,
+    receipts and outbox) lives in its directory on the host, which `docker compose down -v`
+    does not remove, and which is never made empty where it is missing."""
     services = compose["services"]
     embedded = sorted(n for n, s in services.items() if s.get("profiles") == ["embedded"])
-    running = [n for n in embedded if not n.startswith("embedded-seed.")]
+    running = [n for n in embedded if not n.startswith("embedded-chown.")]
     assert running == [
         "embedded-gateway.agency-a",
         "embedded-gateway.agency-b",
@@ -163,25 +179,31 @@ def test_the_embedded_profile_gives_each_party_its_own_named_volume(
         "embedded-witness.agency-a",
         "embedded-witness.auditor-x",
     ]
-    volumes = set()
+    chowns = set()
     for name in running:
         service = services[name]
         assert service["image"] == "referral-ledger:local"
         assert service["build"]["dockerfile"] == "Dockerfile"
         assert "healthcheck" in service, name
-        [mount] = service["volumes"]  # its own directory, nothing else
-        volume, target = mount.split(":")
-        assert target == "/state"
-        assert volume in compose["volumes"], volume  # a named volume, not the host's
-        assert volume == name.replace(".", "-").replace("gateway-", ""), name
-        volumes.add(volume)
-        seed = services[name]["depends_on"]
-        [seeded] = [d for d in seed if d.startswith("embedded-seed.")]
-        assert [m["source"] for m in services[seeded]["volumes"] if isinstance(m, dict)] == [
-            f"{EMBEDDED_SITE}/{_party_dir(name)}"
-        ]
-        assert f"{volume}:/state" in services[seeded]["volumes"]
-    assert len(volumes) == len(running)
+        [mount] = _mounts(service)  # its own directory, nothing else
+        assert mount == {
+            "type": "bind",
+            "source": f"{EMBEDDED_SITE}/{_party_dir(name)}",
+            "target": "/state",
+            "bind": {"create_host_path": False},
+        }, name
+        [chown] = [d for d in service["depends_on"] if d.startswith("embedded-chown.")]
+        assert services[chown]["command"] == CHOWN
+        assert services[chown]["user"] == "0"
+        assert _mounts(services[chown]) == [mount]
+        chowns.add(chown)
+    assert sorted(chowns) == [n for n in embedded if n.startswith("embedded-chown.")]
+    assert not [v for v in compose["volumes"] if v.startswith("embedded")]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    user = re.search(r"useradd --system --uid (\d+) (\w+)", dockerfile)
+    assert user is not None
+    assert f"USER {user[2]}\n" in dockerfile
+    assert CHOWN[2] == user[1]  # who must read the party's keys (mode 0600)
     for org in ("agency-a", "agency-b", "agency-c"):
         gateway = services[f"embedded-gateway.{org}"]
         assert gateway["environment"]["LEDGER_GW_ORGS"] == org.upper()
@@ -190,6 +212,32 @@ def test_the_embedded_profile_gives_each_party_its_own_named_volume(
     node = services["embedded-node"]["depends_on"]
     for witness in ("embedded-witness.agency-a", "embedded-witness.auditor-x"):
         assert node[witness]["condition"] == "service_healthy"
+
+
+def test_a_witness_keeps_its_memory_on_the_host_and_none_is_copied_in(
+    compose: dict[str, Any],
+) -> None:
+    """A witness's memory (witness.db) is what lets it refuse a fork. Kept in a named
+    volume, `docker compose down -v` removed it and a seed step copied in the empty one
+    `witness init` made: the witness started afresh without a word. Bound from the host
+    it outlives the volumes, and where it is gone `witness serve` refuses to start
+    (tests/integration/test_compose_witness_state.py)."""
+    services = compose["services"]
+    serving = ["ledger-gw", "witness", "serve"]
+    witnesses = sorted(n for n, s in services.items() if s.get("command", [])[:3] == serving)
+    assert witnesses == ["embedded-witness.agency-a", "embedded-witness.auditor-x"]
+    for name in witnesses:
+        command = services[name]["command"]
+        assert "--new-memory" not in command
+        state = command[command.index("--dir") + 1]
+        [mount] = [m for m in _mounts(services[name]) if m["target"] == state]
+        assert mount["type"] == "bind", f"{name} keeps its memory in a {mount['type']}"
+        assert mount["source"] == f"{EMBEDDED_SITE}/{_party_dir(name)}"
+        assert mount["bind"]["create_host_path"] is False
+        assert not mount.get("read_only")
+        for other, service in services.items():  # nothing else writes there
+            if other != name and any(m["source"] == mount["source"] for m in _mounts(service)):
+                assert service["command"] == CHOWN, other
 
 
 def _party_dir(service: str) -> str:
@@ -208,8 +256,6 @@ def test_the_isolation_check_catches_a_shared_state_mount() -> None:
     assert _key_dirs(EMBEDDED_SITE) == set(ORG_DIRS)
     assert _key_dirs(f"{EMBEDDED_SITE}/AGENCY-B") == {"agency-b"}
     assert _key_dirs(f"{EMBEDDED_SITE}/witness-AUDITOR-X") == {"auditor-x"}
-    assert _key_dirs("embedded-agency-c") == {"agency-c"}
-    assert _key_dirs("embedded-witness-agency-a") == {"agency-a"}
 
 
 def test_services_wait_for_healthy_dependencies(compose: dict[str, Any]) -> None:
