@@ -7,9 +7,10 @@ A checkpoint is trusted only once the consortium's quorum of witnesses cosigned 
 the log alone, would otherwise follow it while everyone else follows another. One
 signed by the log alone is still held to the trusted one, since a fork the log signed is
 proof enough; it is reported "uncosigned" and trusted no further.
-The trusted head lives in a small JSON state file, written atomically and only
-after a new checkpoint has been opened and proven consistent; a failed check
-leaves it untouched and raises :class:`LogInconsistentError`.
+The trusted head lives in a small JSON state file, written atomically and durably (the
+file, then its directory, synced) and only after a new checkpoint has been opened and
+proven consistent; a failed check leaves it untouched and raises
+:class:`LogInconsistentError`.
 
 On Fabric the log watched is the channel's validity log
 (:mod:`ledger_gw.audit.fabric_validity`): no log key signs it, so each checkpoint must
@@ -140,6 +141,7 @@ class Monitor:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
+        _sync_directory(self.state_path.parent)  # and the rename too
 
     def observe(self, note: str, proof: Sequence[bytes] | None) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint. ``proof``
@@ -236,6 +238,15 @@ def _prefix(
             )
     except ProofError as exc:
         raise LogInconsistentError(f"{fault}: {exc}") from exc
+
+
+def _sync_directory(path: Path) -> None:
+    """Write a directory's entries to disk: until then a crash may undo a rename in it."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _proof_back(source: CheckpointSource, size: int, trusted: int) -> list[bytes] | None:

@@ -64,6 +64,12 @@ from ledger_gw.transaction import Proposal, SignedTransaction
 _log = logging.getLogger(__name__)
 _RESTART_DELAY = 1.0  # seconds before an appender that died is started again
 _BACKLOG = 64  # connections queued for accept(): every thread of every worker may reconnect
+#: The longest request the appender reads. The most one call to the gateway hands over,
+#: 1,000 events (LEDGER_GW_MAX_BATCH's default) each of the contract's 4 KiB, signed,
+#: with its certificate, and pickled, is about 10 MiB: it fits three times over. Calls
+#: grouped past it, or a larger batch, go over in turn (RemoteAppender.append). A longer
+#: length announced is refused before anything is allocated for it, that connection closed.
+MAX_FRAME = 32 << 20
 
 
 # The wire: pickled tuples of plain values (bytes, str, int, None, lists, tuples). Peers
@@ -175,8 +181,13 @@ class AppendServer:
                 return
             while True:
                 try:
-                    request = conn.recv_bytes()
+                    request = conn.recv_bytes(MAX_FRAME)
                 except (EOFError, OSError):
+                    if not conn.readable:  # what recv_bytes does to a frame over the bound
+                        _log.warning(
+                            "a request to the appender was longer than %d bytes: connection closed",
+                            MAX_FRAME,
+                        )
                     return
                 try:
                     verdicts = [_admitted(item) for item in _loads(request)]
@@ -216,6 +227,9 @@ class RemoteAppender:
 
     def append(self, admitted: Sequence[Verdict]) -> list[Outcome]:
         request = _dumps([_admitted_wire(v) for v in admitted])
+        if len(request) > MAX_FRAME and len(admitted) > 1:  # many calls grouped: in turn
+            half = len(admitted) // 2
+            return self.append(admitted[:half]) + self.append(admitted[half:])
         for attempt in range(2):
             try:
                 conn = self._connection()

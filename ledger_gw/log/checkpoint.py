@@ -64,7 +64,7 @@ class CheckpointError(NoteError):
 def _check_line(what: str, line: str) -> None:
     if not line:
         raise CheckpointError(f"checkpoint {what} must be non-empty")
-    if any(c < " " for c in line):
+    if any(c < " " or c == "\x7f" for c in line):  # as a note's text (ledger_gw.log.note)
         raise CheckpointError(f"checkpoint {what} contains a newline or control character")
 
 

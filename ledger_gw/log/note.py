@@ -82,11 +82,27 @@ def _b64decode(what: str, s: str) -> bytes:
     return raw
 
 
+def _is_control(c: str) -> bool:
+    """An ASCII control character: below U+0020, those signed-note names, or DEL, which
+    no note text or key name needs either and a terminal would act on."""
+    return c < " " or c == "\x7f"
+
+
+def _check_utf8(what: str, text: str) -> None:
+    """A str that UTF-8 cannot encode (a lone surrogate) is no UTF-8 text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise NoteError(f"{what} is not valid UTF-8") from exc
+
+
 def check_key_name(name: str) -> None:
-    """Key names MUST be non-empty and contain no Unicode spaces or '+' (signed-note)."""
+    """Key names MUST be non-empty UTF-8 with no Unicode spaces or '+' (signed-note); a
+    control character could not stand in a note's signature line either."""
     if not isinstance(name, str) or not name:
         raise NoteError("key name must be a non-empty string")
-    if any(c.isspace() or c == "+" or ord(c) < 0x20 for c in name):
+    _check_utf8("key name", name)
+    if any(c.isspace() or c == "+" or _is_control(c) for c in name):
         raise NoteError(f"invalid key name {name!r}: spaces, '+' and control characters forbidden")
 
 
@@ -316,13 +332,11 @@ class NoteSignature:
 
 
 def _check_text(text: str) -> None:
-    """Notes MUST be UTF-8 with no control characters but newline (signed-note)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise NoteError("note is not valid UTF-8") from exc
+    """Notes MUST be UTF-8 with no ASCII control characters but newline (signed-note),
+    DEL among them: signing refuses such a text, opening such a note."""
+    _check_utf8("note", text)
     for c in text:
-        if c < " " and c != "\n":
+        if _is_control(c) and c != "\n":
             raise NoteError(f"note contains control character {ord(c):#04x}")
 
 
