@@ -107,7 +107,7 @@ from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services.config import BACKENDS, GatewayConfig
-from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.gateway import Gateway, KeysInForce, file_keys
 from ledger_gw.witness.store import witnessed_in
 from ledger_gw.workspace import Workspace
 
@@ -473,6 +473,7 @@ def open_gateway(config: GatewayConfig) -> Gateway:
         stores,
         open_ledger,
         partial(verifiable_log, reader=reader),
+        keys_in_force,
     )
     if config.migrate:
         gateway.migrate()
@@ -492,9 +493,17 @@ def gateway_over(ws: Workspace, ledger: Ledger, orgs: tuple[str, ...]) -> Gatewa
         stores,
         lambda: ledger,
         partial(verifiable_log, reader=orgs[0]),
+        keys_in_force,
     )
     gateway.migrate()
     return gateway
+
+
+def keys_in_force(ws: Workspace, ledger: Ledger) -> KeysInForce:
+    """The members' keys a gateway judges their signatures by: an embedded ledger's own,
+    which follows the consortium file as it admits transactions, so that one reader of
+    the file serves the process; else a reader of the gateway's own."""
+    return ledger if isinstance(ledger, EmbeddedLedger) else file_keys(ws, ledger)
 
 
 def verifiable_log(ledger: Ledger, *, reader: str) -> VerifiableLog:

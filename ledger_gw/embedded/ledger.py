@@ -212,9 +212,10 @@ class EmbeddedLedger:
         """The consortium in force: its signing keys the file's latest taken."""
         return self._trust.consortium
 
-    def authenticator(self) -> Authenticator:
-        """The members' signing keys in force, as the ledger admits transactions."""
-        return self._trust.authenticator()
+    def authenticator(self, *, now: bool = False) -> Authenticator:
+        """The members' signing keys in force, as the ledger admits transactions;
+        ``now``: looking at the consortium file first, for a check nothing re-checks."""
+        return self._trust.authenticator(now=now)
 
     # -- writing -----------------------------------------------------------------------
 

@@ -117,7 +117,7 @@ def bundle(gateway: Gateway, kind: str, subject: str | None, size: int | None = 
     subject = _claim(kind, subject)
     try:
         return build(
-            gateway.log, gateway.workspace.consortium, kind=kind, subject=subject, size=size
+            gateway.log, gateway.consortium_in_force(), kind=kind, subject=subject, size=size
         )
     except AuditError as exc:
         raise _as_refusal(exc) from None
@@ -131,15 +131,16 @@ def verify(
     min_tree_size: int = 0,
 ) -> BundleReport:
     """Run the offline verifier on uploaded bytes, pinning the consortium file this
-    gateway was configured with (the same file an auditor pins with ``--consortium``)
-    and, on Fabric, its own channel's genesis block and endorsement policy; never
-    anything the bundle brings.
+    gateway was configured with (the same file an auditor pins with ``--consortium``;
+    its members' signing keys as rotations have extended them since) and, on Fabric,
+    its own channel's genesis block and endorsement policy; never anything the bundle
+    brings.
     """
     try:
         return verify_own(
             data,
             gateway.log,
-            gateway.workspace.consortium,
+            gateway.consortium_in_force(),
             quorum=quorum,
             min_tree_size=min_tree_size,
         )
@@ -156,7 +157,7 @@ def chain(gateway: Gateway, referral_id: str, quorum: int | None = None) -> dict
     """
     _claim("referral_chain", referral_id)
     try:
-        report = judge_chain(gateway.log, gateway.workspace.consortium, referral_id, quorum=quorum)
+        report = judge_chain(gateway.log, gateway.consortium_in_force(), referral_id, quorum=quorum)
     except AuditError as exc:
         raise _as_refusal(exc) from None
     return {

@@ -119,7 +119,7 @@ def issue(
     binding, proof = _anchor(gateway, record, subject.kind)
     signer = gateway.client(caller).signer
     made = credentials.issue(signer, subject, binding, proof, disclose, now=now, expires=expires)
-    verified = credentials.verify(made.text(), gateway.workspace.consortium, now=now, ahead=True)
+    verified = credentials.verify(made.text(), gateway.consortium_in_force(), now=now, ahead=True)
     return Issued(made, verified)
 
 
@@ -351,7 +351,7 @@ def verify(
     """Check a credential against the gateway's own consortium file, and (``online``)
     that its entitlement is neither revoked nor suspended now."""
     authorise(caller, Action.CREDENTIALS_VERIFY)
-    verified = verify_offline(data, gateway.workspace.consortium, quorum=quorum, now=now)
+    verified = verify_offline(data, gateway.consortium_in_force(), quorum=quorum, now=now)
     status = check_status(gateway, caller, verified, purpose) if online else "not checked"
     return {**verified.to_dict(), "status": status}
 

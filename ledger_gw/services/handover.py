@@ -222,11 +222,12 @@ def release(
     agency's audit log records each fetch a member signed, who asked for whose package
     and what came of it: a release in the transaction that deletes the package, so that
     none is made unrecorded. A request no member signed proves nothing and names no one:
-    it is refused before anything is looked up, and written nowhere."""
+    it is refused before anything is looked up, and written nowhere. The signature is
+    judged by the members' keys in force (a rotation taken while the gateway runs) with no
+    grace: a fetch is answered now, and a rotated-out key takes nothing from then on."""
     now = now or dt.datetime.now(dt.UTC)
-    request = signed.verify(
-        gateway.workspace.consortium.authenticator(), "GET", path_of(referral_id), headers, now
-    )
+    keys = gateway.keys.authenticator(now=True)  # a fetch answered is not re-checked
+    request = signed.verify(keys, "GET", path_of(referral_id), headers, now)
     trace = _Trace(requester=request.org_id)
     try:
         return _release(gateway, referral_id, request, now, trace)

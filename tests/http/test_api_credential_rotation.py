@@ -1,0 +1,98 @@
+"""A member's signing key rotated (`key rotate`) while a gateway runs: the credentials and
+bundles it checks are judged by the keys in force, as the ledger judges transactions, not by those
+it started with. A card the rotated-out key (stolen, perhaps: the reason to rotate)
+signs after the rotation is refused; one the new key signs is taken, with no restart;
+one the old key signed before still verifies."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from api_helpers import Api
+
+from ledger_gw.bootstrap import rotate_key
+from ledger_gw.client import OrgClient
+from ledger_gw.demo.consortium import DEMO
+from ledger_gw.embedded.consortium_file import CHECK_EVERY_S
+from ledger_gw.services.config import GatewayConfig
+from ledger_gw.services.gateway import Gateway
+from ledger_gw.workspace import Workspace
+from tests.support import credentials as forge
+from tests.support import events as ev
+from tests.support.witnesses import settled
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> GatewayConfig:
+    """A consortium of this test's own: the rotation rewrites its file."""
+    root = Workspace.create(tmp_path / "ws", DEMO).root
+    return GatewayConfig(
+        directory=root,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
+    )
+
+
+def _verify(api: Api, text: str) -> Any:
+    return api.as_("AUDITOR-X", "auditor").post("/v1/credentials/verify", json={"credential": text})
+
+
+def test_credentials_are_judged_by_the_keys_in_force_after_a_rotation(
+    api: Api, gateway: Gateway, config: GatewayConfig
+) -> None:
+    grant = ev.entitlement_granted(ev.pid())
+    a = api.as_("AGENCY-A")
+    assert a.post("/v1/events", json=grant).status_code == 201
+    settled(gateway.ledger)
+    issued = a.post(
+        "/v1/credentials", json={"event_id": grant["event_id"], "purpose": "service_continuity"}
+    )
+    assert issued.status_code == 201, issued.json
+    text = issued.json["credential"]
+    old = Workspace.load(config.directory).signer("AGENCY-A")
+
+    rotated = rotate_key(config.directory, "AGENCY-A")  # what `ledger-gw key rotate` runs
+    rotated_at = rotated.consortium.organisation("AGENCY-A").signing_keys[0].valid_until
+    assert rotated_at is not None
+    jwt, disclosures, proof = forge.split(text)
+    after = int(rotated_at.timestamp()) + 1  # a card states its issue in whole seconds
+
+    stolen = forge.join(forge.resign(jwt, old, iat=after), disclosures, proof)
+    refused = _verify(api, stolen)
+    assert refused.status_code == 422, refused.json
+    assert refused.json["code"] == "credential_issuer_key_retired"
+
+    new = rotated.signer("AGENCY-A")
+    renewed = forge.join(forge.resign(jwt, new, iat=after), disclosures, proof)
+    taken = _verify(api, renewed)
+    assert taken.status_code == 200, taken.json
+    assert (taken.json["issuer"], taken.json["status"]) == ("AGENCY-A", "active")
+
+    before = _verify(api, text)
+    assert before.status_code == 200, before.json
+    assert before.json["status"] == "active"
+
+
+def test_bundles_take_the_entries_of_a_key_listed_since_the_gateway_started(
+    api: Api, gateway: Gateway, config: GatewayConfig
+) -> None:
+    grant = ev.entitlement_granted(ev.pid())
+    assert api.as_("AGENCY-A").post("/v1/events", json=grant).status_code == 201
+    rotated = rotate_key(config.directory, "AGENCY-A")
+    time.sleep(CHECK_EVERY_S)  # the ledger admits by the file it looked at within this
+    # AGENCY-A's other gateway, started since, records the delivery with the new key
+    OrgClient(gateway.ledger, rotated.signer("AGENCY-A")).submit(
+        ev.delivery(grant["entitlement_id"])
+    )
+    settled(gateway.ledger)
+
+    auditor = api.as_("AUDITOR-X", "auditor")
+    r = auditor.get(f"/v1/audit/bundles?kind=entitlement&subject={grant['entitlement_id']}")
+    assert r.status_code == 200, r.json
+    assert len(r.json["claim"]["events"]) == 2
+    checked = auditor.post("/v1/audit/bundles/verify", data=r.data, content_type="application/json")
+    assert checked.status_code == 200, checked.json
+    assert checked.json["ok"] is True, checked.json["failures"]
