@@ -485,10 +485,10 @@ class Consortium:
             raise ConfigError(f"consortium file is missing {exc}") from exc
 
     def save(self, path: Path) -> None:
-        """Written whole or not at all: readers never see half a file."""
-        temporary = path.with_name(path.name + ".new")
-        write_file(temporary, (json.dumps(self.to_dict(), indent=2) + "\n").encode(), PUBLIC)
-        temporary.replace(path)
+        """Written whole or not at all, and on disk when this returns: readers never see
+        half a file, and a crash never leaves an empty one, nor the old one behind files
+        written after it (a rotated key, a new member's directory)."""
+        write_file(path, (json.dumps(self.to_dict(), indent=2) + "\n").encode(), PUBLIC)
 
     @classmethod
     def load(cls, path: Path) -> Consortium:

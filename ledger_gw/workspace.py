@@ -38,8 +38,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chaincode.stub import Role
 from ledger_gw.consortium import Consortium, Definition
-from ledger_gw.errors import ConfigError
-from ledger_gw.files import PUBLIC, SECRET, make_dirs, write_file
+from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.files import PUBLIC, SECRET, make_dirs, replace_file, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     KeyPeriod,
@@ -48,6 +48,7 @@ from ledger_gw.identity import (
     Signer,
     cert_pem,
     certificate_fingerprint,
+    fingerprint,
     issue_ca,
     issue_member,
     key_pem,
@@ -101,6 +102,25 @@ def _new_member(
     )
 
 
+def _rotation_cut_short(d: Path, org: Organisation) -> bool:
+    """Whether a rotation stopped (a crash) after the consortium file listed its new key
+    and before that key was in place: the certificate staged is the member's current key."""
+    try:
+        staged = fingerprint((d / "signer.pem.new").read_text())
+    except (OSError, AuthenticationError):  # none staged, or not a certificate
+        return False
+    return any(p.fingerprint == staged and p.valid_until is None for p in org.signing_keys)
+
+
+def _install_staged(d: Path) -> None:
+    """The staged key, then its certificate, in place of the signing identity: the
+    certificate last, so that until the end its staged copy shows the rotation unfinished."""
+    for name in ("signer.key", "signer.pem"):
+        staged = d / f"{name}.new"
+        if staged.exists():
+            replace_file(staged, d / name)
+
+
 def _note_signer(path: Path) -> ckpt.NoteSigner:
     try:
         return ckpt.parse_signer(path.read_bytes())
@@ -128,7 +148,14 @@ class Workspace:
         return self.root / "orgs" / org_id
 
     def signer(self, org_id: str) -> Signer:
+        """The member's signing identity; refused while a rotation is unfinished, whose
+        old key the consortium file has retired."""
         d = self._org_dir(org_id)
+        if _rotation_cut_short(d, self.consortium.organisation(org_id)):
+            raise ConfigError(
+                f"{org_id}'s key rotation stopped before its new key was in place: run "
+                f"`ledger-gw key rotate --org {org_id}` again to finish it"
+            )
         return Signer.load(d / "signer.key", d / "signer.pem")
 
     def handover_key(self, org_id: str) -> X25519PrivateKey:
@@ -218,9 +245,18 @@ class Workspace:
         (what it signed still verifies, nothing it signs later does); its private key
         is deleted, its certificate kept in ``retired/``. Ledgers opened from this
         directory take the new keys from the file as it changes; gateways signing for
-        ``org_id`` must be restarted to sign with the new one."""
+        ``org_id`` must be restarted to sign with the new one.
+
+        Each step is on disk before the next: the old certificate kept, the new key and
+        certificate staged (``signer.*.new``), the consortium file listing the new key
+        (the old one retired from then on), the staged files put in place. A crash
+        before the consortium file changed leaves the old key in force; after it, running
+        this again finishes the rotation with the staged key, issuing none."""
         org = self.consortium.organisation(org_id)
         d = self._org_dir(org_id)
+        if _rotation_cut_short(d, org):
+            _install_staged(d)
+            return self
         ca_key_path = ca_key_path or d / "ca.key"
         if not ca_key_path.exists():
             raise ConfigError(
@@ -239,6 +275,5 @@ class Workspace:
         _write_secret(d / "signer.key.new", key_pem(key))
         _write_public(d / "signer.pem.new", cert_pem(cert))
         updated.save(self.root / "consortium.json")
-        (d / "signer.key.new").replace(d / "signer.key")
-        (d / "signer.pem.new").replace(d / "signer.pem")
+        _install_staged(d)
         return replace(self, consortium=updated)

@@ -21,7 +21,6 @@ member shown a forked validity history by its gateway is told, as on the embedde
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Protocol
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError
+from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note
@@ -135,13 +135,7 @@ class Monitor:
 
     def _save(self, cp: ckpt.Checkpoint, note: str) -> None:
         state = {"origin": cp.origin, "size": cp.size, "root": b64(cp.root_hash), "note": note}
-        tmp = self.state_path.with_suffix(".tmp")
-        with tmp.open("w") as f:  # on disk before it replaces the state (a crash keeps one)
-            f.write(json.dumps(state, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.state_path)
-        _sync_directory(self.state_path.parent)  # and the rename too
+        write_file(self.state_path, (json.dumps(state, indent=2) + "\n").encode(), PUBLIC)
 
     def observe(self, note: str, proof: Sequence[bytes] | None) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint. ``proof``
@@ -238,15 +232,6 @@ def _prefix(
             )
     except ProofError as exc:
         raise LogInconsistentError(f"{fault}: {exc}") from exc
-
-
-def _sync_directory(path: Path) -> None:
-    """Write a directory's entries to disk: until then a crash may undo a rename in it."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _proof_back(source: CheckpointSource, size: int, trusted: int) -> list[bytes] | None:

@@ -21,14 +21,13 @@ import base64
 import gc
 import hashlib
 import io
-import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ledger_gw.errors import AuthenticationError
+from ledger_gw.files import SECRET, write_file
 from ledger_gw.identity import Signer, verify_low_s
 from ledger_gw.interfaces import Anchor
 from ledger_gw.reports.aggregates import Aggregates
@@ -80,21 +79,10 @@ class SavedTotals:
         return MAGIC + str(self.location_chars).encode() + b"\n" + hashlib.sha256(payload).digest()
 
     def save(self, aggregates: Aggregates, anchor: Anchor) -> None:
-        """Write the totals and their anchor, signed, atomically (temporary file, rename)."""
+        """Write the totals and their anchor, signed, whole or not at all."""
         payload = pickle.dumps((anchor, aggregates), protocol=5)
         signature = base64.b64encode(self.signer.sign(self._signed(payload)))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(MAGIC + signature + b"\n")
-                f.write(payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_file(self.path, MAGIC + signature + b"\n" + payload, SECRET)
 
     def load(self) -> tuple[Aggregates, Anchor] | None:
         """The saved totals and their anchor; None when absent or not signed by our key."""

@@ -1,0 +1,71 @@
+"""What a power loss could keep of what a test wrote: the fsyncs and renames made, in
+order, to judge whether each file was on disk before a later step relied on it.
+
+A file's content survives once the file was fsynced; a rename, once its directory was
+fsynced after it. Nothing else is recorded: the calls go through to the real files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+_Path = str | os.PathLike[str]
+
+
+def _where(path: _Path) -> Path:
+    """``path`` with its directory resolved and its own name not (it may be a symlink)."""
+    p = Path(path)
+    return Path(os.path.realpath(p.parent)) / p.name
+
+
+@dataclass
+class Journal:
+    events: list[tuple[str, Path, Path | None]] = field(default_factory=list)
+
+    @classmethod
+    def record(cls, monkeypatch: pytest.MonkeyPatch) -> Journal:
+        journal = cls()
+        fsync, replace = os.fsync, os.replace
+
+        def recording_fsync(fd: int) -> None:
+            journal.events.append(("fsync", _where(os.readlink(f"/proc/self/fd/{fd}")), None))
+            fsync(fd)
+
+        def recording_replace(source: _Path, target: _Path) -> None:
+            replace(source, target)
+            journal.events.append(("rename", _where(target), _where(source)))
+
+        monkeypatch.setattr(os, "fsync", recording_fsync)
+        monkeypatch.setattr(os, "replace", recording_replace)
+        return journal
+
+    def renamed(self, path: Path) -> int:
+        """When the last rename onto ``path`` happened."""
+        path = _where(path)
+        found = [i for i, (kind, p, _) in enumerate(self.events) if kind == "rename" and p == path]
+        assert found, f"nothing was renamed onto {path}"
+        return found[-1]
+
+    def on_disk(self, path: Path) -> int:
+        """When ``path``, as last renamed into place, would survive a power loss: its
+        content fsynced (under whatever name) before the rename, its directory after."""
+        at = self.renamed(path)
+        source = self.events[at][2]
+        assert source is not None
+        synced = [
+            i for i, (kind, p, _) in enumerate(self.events[:at]) if kind == "fsync" and p == source
+        ]
+        content = synced[-1] if synced else self.on_disk(source)
+        assert content < at
+        directory = _where(path).parent
+        entry = [
+            i
+            for i, (kind, p, _) in enumerate(self.events)
+            if i > at and kind == "fsync" and p == directory
+        ]
+        assert entry, f"{path.parent} was not fsynced after {path.name} was renamed into it"
+        return max(content, entry[0])
