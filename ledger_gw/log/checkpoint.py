@@ -35,6 +35,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointError",
     "Cosignature",
+    "ForgedCosignatureError",
     "NoteSigner",
     "NoteVerifier",
     "SigType",
@@ -59,6 +60,15 @@ class CheckpointError(NoteError):
     """A checkpoint is malformed, badly signed, or lacks the required signatures."""
 
     code = "invalid_checkpoint"
+
+
+class ForgedCosignatureError(CheckpointError):
+    """A note whose log signature verifies carries a cosignature by a listed witness's
+    key (its name and key ID) that does not: not a note still awaiting its cosignatures,
+    but one made up. Signature lines are not signed, so who added it is for the caller
+    to judge from where the note came."""
+
+    code = "forged_cosignature"
 
 
 def _check_line(what: str, line: str) -> None:
@@ -244,6 +254,8 @@ def open_checkpoint(
     2. Signatures whose (name, key ID) match no known key are ignored.
     3. A known key's signature must verify, or the whole note is rejected; a
        known key signing twice is rejected (so a witness cannot count twice).
+       A witness's that does not verify, on a note the log's signature does, raises
+       :class:`ForgedCosignatureError`.
        Cosignatures count by public key: one key under two names counts once,
        and the log's own key, re-typed as a cosigner, not at all.
     4. The log's signature must be present.
@@ -281,7 +293,8 @@ def _verified_signatures(
     log_verifier: NoteVerifier | None,
 ) -> tuple[Note, set[tuple[str, bytes]], list[Cosignature]]:
     """The note and the known keys whose signatures verified (the witnesses' as
-    cosignatures); CheckpointError if a known key's does not, or one signs twice."""
+    cosignatures); CheckpointError if a known key's does not, or one signs twice, and
+    ForgedCosignatureError if that key is a witness's and the log's signature verifies."""
     try:
         note = Note.parse(note_text)
     except NoteError as exc:
@@ -289,6 +302,7 @@ def _verified_signatures(
     text = note.text.encode()
     seen: set[tuple[str, bytes]] = set()
     cosigs: list[Cosignature] = []
+    forged: NoteSignature | None = None  # judged once the log's signature is
     for sig in note.signatures:
         ident = (sig.name, sig.key_id)
         verifier = known.get(ident)
@@ -298,10 +312,19 @@ def _verified_signatures(
             raise CheckpointError(f"duplicate signature by {sig.name}+{sig.key_id.hex()}")
         seen.add(ident)
         if not verifier.verify(text, sig.signature):
-            raise CheckpointError(f"invalid signature by known key {sig.name}+{sig.key_id.hex()}")
-        if verifier is not log_verifier:
+            if verifier is log_verifier or log_verifier is None:
+                raise CheckpointError(_invalid(sig))
+            forged = forged or sig
+        elif verifier is not log_verifier:
             cosigs.append(Cosignature(verifier, int.from_bytes(sig.signature[:8], "big")))
+    if forged is not None:  # a proof only if the log's signature verified (seen: it did)
+        logged = log_verifier is not None and (log_verifier.name, log_verifier.key_id) in seen
+        raise (ForgedCosignatureError if logged else CheckpointError)(_invalid(forged))
     return note, seen, _independent(cosigs, log_verifier)
+
+
+def _invalid(sig: NoteSignature) -> str:
+    return f"invalid signature by known key {sig.name}+{sig.key_id.hex()}"
 
 
 def _independent(cosigs: list[Cosignature], log_verifier: NoteVerifier | None) -> list[Cosignature]:

@@ -94,8 +94,16 @@ class RemoteLedger:
             return self.outbox.capture(txs)
 
     def _send(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
+        """The node's outcomes of ``txs``. An answer cut short on the way is not JSON,
+        and the client's UnavailableError keeps them to be handed over again (the node
+        appends none twice). One that is JSON is whole, and the node's (its pinned TLS
+        certificate): if it does not read as their outcomes, the node acknowledged an
+        append at no position this gateway can hold it to, and is not trusted again."""
         answer = self.node.post("/v1/node/submit", batch_to_dict(txs))
-        outcomes = [outcome_from_dict(o) for o in answer["outcomes"]]
+        try:
+            outcomes = [outcome_from_dict(o) for o in answer["outcomes"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            self.receipts.mismatch(f"the node's answer to a hand-over does not read: {exc!r}")
         if [o.tx_id for o in outcomes] != [t.tx_id for t in txs]:
             self.receipts.mismatch("the node answered for other transactions than it was given")
         self.receipts.record(txs, outcomes)

@@ -9,9 +9,10 @@ here from the node's hash tiles, the entries read a tile's width at a time: a fe
 requests for thousands of receipts. The entries a query's answer showed (any member's,
 proved then against a checkpoint the log alone signed) are kept too, by position and
 leaf hash, and checked the same way. A node that drops, alters or reorders an
-acknowledged transaction, or rewrites its tree, fails the check, and stays failed: the
-reason is kept. One whose cosigned checkpoints do not reach what it acknowledged or
-showed within the deadline is not trusted until they do.
+acknowledged transaction, rewrites its tree, or shows a checkpoint its log key signed
+with a listed witness's cosignature that does not verify, fails the check, and stays
+failed: the reason is kept. One whose cosigned checkpoints do not reach what it
+acknowledged or showed within the deadline is not trusted until they do.
 """
 
 from __future__ import annotations
@@ -119,6 +120,7 @@ class Receipts:
         self.consortium = consortium
         self.node = node
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        self._witnesses = consortium.witness_verifiers()
         self._auth = consortium.authenticator()
         self.deadline_s = deadline_s
         self.clock = clock
@@ -202,7 +204,7 @@ class Receipts:
                 return f"the node acknowledged {tx_id} at {position}, and before at {kept}"
         return None
 
-    def mismatch(self, reason: str) -> None:
+    def mismatch(self, reason: str) -> NoReturn:
         """The node answered something that cannot be: fail now, and for good."""
         with self._lock:
             self._fail(reason)
@@ -236,6 +238,8 @@ class Receipts:
                 raise IntegrityError(reason, code="log_node_untrusted")
             try:
                 return self._check()
+            except ckpt.ForgedCosignatureError as exc:  # on a note the log key signed
+                self._fail(f"the node shows a forged witness cosignature: {exc}")
             except (EvidenceError, ckpt.CheckpointError) as exc:  # a forged proof or note
                 self._fail(f"the node's evidence does not verify: {exc}")
             except (KeyError, TypeError, ValueError) as exc:
@@ -269,6 +273,8 @@ class Receipts:
         replays = self._verify_replays()
         try:
             cp = self._open(self.node.get("/v1/node/checkpoint/trusted")["note"])
+        except ckpt.ForgedCosignatureError:
+            raise  # not a quorum yet to come: a lie
         except (NotFoundError, ckpt.CheckpointError):  # not yet cosigned by the quorum
             self._overdue(0)
             return {"verified": replays, "pending": self._pending_count()}
@@ -402,7 +408,12 @@ class Receipts:
         )
 
     def _open_log_signed(self, note: str) -> ckpt.Checkpoint:
-        return ckpt.open_checkpoint(note, self._log_key, origin=self.consortium.origin).checkpoint
+        """A checkpoint the log signed, however few witnesses cosigned it; a cosignature
+        it carries by a witness the consortium lists must verify all the same."""
+        opened = ckpt.open_checkpoint(
+            note, self._log_key, self._witnesses, origin=self.consortium.origin
+        )
+        return opened.checkpoint
 
     def _pending_count(self) -> int:
         return int(

@@ -37,13 +37,19 @@ def outcome_to_dict(outcome: Outcome) -> dict[str, Any]:
 
 
 def outcome_from_dict(data: Any) -> Outcome:
-    error = data.get("error")
-    position = data.get("position")
+    """An outcome as :func:`outcome_to_dict` writes it; ValueError for anything else. A
+    position is taken as written, never made one of a string, a fraction or a truth
+    value: the node is held to the position it states."""
+    if not isinstance(data, dict) or type(data.get("tx_id")) is not str:
+        raise ValueError(f"an outcome names no transaction: {data!r:.200}")
+    error, position = data.get("error"), data.get("position")
+    if position is not None and type(position) is not int:
+        raise ValueError(f"the outcome of {data['tx_id']:.64} is at position {position!r:.40}")
     return Outcome(
-        str(data["tx_id"]),
+        data["tx_id"],
         data.get("result"),
         None if error is None else error_from_dict(error),
-        None if position is None else int(position),
+        position,
     )
 
 

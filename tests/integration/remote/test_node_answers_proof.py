@@ -1,0 +1,217 @@
+"""What proves a log node lies to a gateway, and what only fails on the way.
+
+A node's answers reach its gateways over mutual TLS to its pinned certificate: an answer
+that reads as JSON is whole, and the node's own. One that contradicts itself (a witness
+cosignature that its key did not make, on a checkpoint the log key signed; an
+acknowledgement that does not read as the outcome of what was handed over) marks the
+node untrusted for good. One cut short on the way is a transport failure: the outbox
+hands the same transactions over again, and the node appends nothing twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger_gw.errors import IntegrityError
+from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.note import Note, NoteSignature, SigType
+from ledger_gw.remote.client import NodeClient
+from ledger_gw.remote.ledger import RemoteLedger
+from ledger_gw.remote.outbox import Outbox
+from ledger_gw.remote.receipts import Receipts
+from ledger_gw.transaction import sign_proposal
+from ledger_gw.workspace import Workspace
+from tests.integration.remote.conftest import Site, _until
+from tests.integration.remote.test_log_node import _node_as, _unchecked_receipts
+from tests.support import events as ev
+
+pytestmark = pytest.mark.slow
+
+TRUSTED = "/v1/node/checkpoint/trusted"  # the latest the witness quorum cosigned
+LATEST = "/v1/node/checkpoint"  # the latest the log signed
+
+
+def _witness(site: Site) -> ckpt.NoteVerifier:
+    """AGENCY-A's witness key, as the consortium lists it, as it cosigns."""
+    vkey = Workspace.load(site.operator).consortium.organisation("AGENCY-A").witness_vkey
+    assert vkey is not None
+    return ckpt.NoteVerifier.from_vkey(vkey).as_type(SigType.COSIGNATURE_V1)
+
+
+def _resigned(note: str, name: str, key_id: bytes, sig_type: SigType) -> str:
+    """``note`` with its signature line by (``name``, ``key_id``), if any, replaced by a
+    real signature of the same kind over the same text, made by another key."""
+    parsed = Note.parse(note)
+    other, _ = ckpt.generate_signer(name, sig_type)
+    stamp = int(time.time()) if sig_type is SigType.COSIGNATURE_V1 else None
+    line = NoteSignature(name, key_id, other.sign(parsed.text.encode(), timestamp=stamp))
+    kept = [s for s in parsed.signatures if (s.name, s.key_id) != (name, key_id)]
+    return Note(parsed.text, (*kept, line)).format()
+
+
+def _forged(witness: ckpt.NoteVerifier) -> Callable[[str], str]:
+    """A cosignature under the listed witness's name and key ID its key did not make."""
+    return lambda note: _resigned(note, witness.name, witness.key_id, SigType.COSIGNATURE_V1)
+
+
+def _presenting(path: str, alter: Callable[[str], str]) -> type[NodeClient]:
+    class Presenting(NodeClient):
+        """The node, showing ``path``'s latest note altered."""
+
+        def get(self, asked: str, **params: Any) -> Any:
+            answer = super().get(asked, **params)
+            if asked == path and not params:
+                answer = {**answer, "note": alter(str(answer["note"]))}
+            return answer
+
+    return Presenting
+
+
+@pytest.mark.parametrize("path", [TRUSTED, LATEST])
+def test_a_forged_witness_cosignature_marks_the_node_untrusted(
+    site: Site, tmp_path: Path, path: str
+) -> None:
+    """The log key signed the note, so the node stands behind it; a cosignature on it by
+    a listed witness that does not verify is made up, not one yet to come."""
+    a = site.agencies["AGENCY-A"]
+    copy = _unchecked_receipts(a, tmp_path)  # a checkpoint cosigned by then
+    consortium = Workspace.load(a.root).consortium
+    node = _node_as(a, site, _presenting(path, _forged(_witness(site))))
+    receipts = Receipts(copy, consortium, node)
+    with pytest.raises(IntegrityError, match="forged witness cosignature") as lie:
+        receipts.check()
+    assert lie.value.code == "log_node_untrusted"
+    assert _witness(site).name in str(receipts.broken())
+    with pytest.raises(IntegrityError, match="forged witness cosignature"):
+        receipts.check()  # and stays caught
+    with pytest.raises(IntegrityError, match="forged witness cosignature"):
+        receipts.failure()  # what readiness asks when the node is out of reach
+
+
+NOT_PROOF = {
+    # Unknown keys' cosignatures are ignored (c2sp.org/tlog-cosignature): one in place of
+    # a listed witness's leaves the quorum unmet, which is waited for.
+    "a cosignature by a key no one lists": lambda w, log: (
+        lambda note: _resigned(_strip(note, w), "stranger.example", b"\x01\x02\x03\x04", w.sig_type)
+    ),
+    # Not by the node: the log key did not sign it.
+    "a forged cosignature on a note the log key did not sign": lambda w, log: (
+        lambda note: _resigned(_forged(w)(note), log.name, log.key_id, log.sig_type)
+    ),
+}
+
+
+def _strip(note: str, witness: ckpt.NoteVerifier) -> str:
+    parsed = Note.parse(note)
+    kept = [s for s in parsed.signatures if (s.name, s.key_id) != (witness.name, witness.key_id)]
+    return Note(parsed.text, tuple(kept)).format()
+
+
+@pytest.mark.parametrize("how", NOT_PROOF)
+def test_what_proves_no_lie_is_waited_for(site: Site, tmp_path: Path, how: str) -> None:
+    a = site.agencies["AGENCY-A"]
+    copy = _unchecked_receipts(a, tmp_path)
+    consortium = Workspace.load(a.root).consortium
+    log = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+    node = _node_as(a, site, _presenting(TRUSTED, NOT_PROOF[how](_witness(site), log)))
+    receipts = Receipts(copy, consortium, node)
+    assert receipts.check()["pending"] > 0  # not cosigned as far as this gateway can tell
+    assert receipts.broken() is None
+
+
+@contextmanager
+def _gateway(site: Site, tmp_path: Path, kind: type[NodeClient]) -> Iterator[RemoteLedger]:
+    """AGENCY-A's remote ledger on the real node through ``kind``; no background round."""
+    a = site.agencies["AGENCY-A"]
+    consortium = Workspace.load(a.root).consortium
+    node = _node_as(a, site, kind)
+    receipts = Receipts(tmp_path / "r.db", consortium, node)
+    outbox = Outbox(tmp_path / "o.db", Workspace.load(site.operator).signer("AGENCY-A"))
+    ledger = RemoteLedger(node, consortium, receipts, outbox, interval_s=3600)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _outcome(answer: dict[str, Any], change: Callable[[dict[str, Any]], Any]) -> Any:
+    return {**answer, "outcomes": [change(o) for o in answer["outcomes"]]}
+
+
+ACKNOWLEDGEMENTS = {
+    "no outcomes": lambda answer: {},
+    "outcomes that are no list": lambda answer: {"outcomes": 7},
+    "an outcome that is no object": lambda answer: _outcome(answer, lambda o: [o]),
+    "an outcome that names no transaction": lambda answer: _outcome(
+        answer, lambda o: {k: v for k, v in o.items() if k != "tx_id"}
+    ),
+    "a position in words": lambda answer: _outcome(
+        answer, lambda o: {**o, "position": str(o["position"])}
+    ),
+    "a position in part": lambda answer: _outcome(
+        answer, lambda o: {**o, "position": o["position"] + 0.5}
+    ),
+    "a position that is true": lambda answer: _outcome(answer, lambda o: {**o, "position": True}),
+    "another transaction's outcome": lambda answer: _outcome(
+        answer, lambda o: {**o, "tx_id": "0" * 64}
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ACKNOWLEDGEMENTS)
+def test_an_acknowledgement_that_does_not_read_marks_the_node_untrusted(
+    site: Site, tmp_path: Path, how: str
+) -> None:
+    """The node appended what it was handed, and answered whole, with what is no
+    outcome of it: no position this gateway could hold it to."""
+    garble = ACKNOWLEDGEMENTS[how]
+
+    class Garbling(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            answer = super().post(path, body)
+            return garble(answer) if path == "/v1/node/submit" else answer
+
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    tx = sign_proposal(signer, "submit", [ev.independent(4)])
+    with _gateway(site, tmp_path, Garbling) as ledger:
+        with pytest.raises(IntegrityError) as lie:
+            ledger.submit_many([tx])
+        assert lie.value.code == "log_node_untrusted"
+        assert ledger.receipts.broken() is not None
+        with pytest.raises(IntegrityError):
+            ledger.receipts.check()  # and stays caught
+
+
+def test_an_acknowledgement_cut_short_is_handed_over_again(site: Site, tmp_path: Path) -> None:
+    """An answer that is not whole JSON says nothing of the node: the events are kept in
+    the outbox, handed over again, acknowledged at the one position, and checked."""
+    cut = [True]
+
+    class Cutting(NodeClient):
+        def _request(self, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+            answer = super()._request(method, path, *args, **kwargs)
+            if path == "/v1/node/submit" and cut[0]:
+                answer.data = answer.data[: len(answer.data) // 2]
+            return answer
+
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    tx = sign_proposal(signer, "submit", [ev.independent(5)])
+    with _gateway(site, tmp_path, Cutting) as ledger:
+        before = int(ledger.node.get("/v1/node/size")["size"])
+        (queued,) = ledger.submit_many([tx])
+        assert queued.queued
+        assert queued.error is None
+        assert ledger.outbox.counts() == {"pending": 1, "failed": 0}
+        assert int(ledger.node.get("/v1/node/size")["size"]) == before + 1  # appended
+        cut[0] = False
+        assert ledger.sync()
+        assert ledger.outbox.counts() == {"pending": 0, "failed": 0}
+        assert int(ledger.node.get("/v1/node/size")["size"]) == before + 1  # not twice
+        _until(lambda: ledger.receipts.check()["pending"] == 0, "the append checked")
+        assert ledger.receipts.broken() is None
