@@ -91,6 +91,7 @@ class ProvenAnswers:
     def __init__(self, consortium: Consortium) -> None:
         self._auth = consortium.authenticator()
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
+        self._witnesses = consortium.witness_verifiers()  # none need cosign; a forgery fails
         self._origin = consortium.origin
 
     def result(self, query: Proposal, answer: Any) -> Proven:
@@ -110,7 +111,10 @@ class ProvenAnswers:
         entries: dict[str, Any] = evidence["entries"]
         try:
             note = str(evidence["checkpoint"])
-            cp = ckpt.open_checkpoint(note, self._log_key, [], 0, origin=self._origin).checkpoint
+            opened = ckpt.open_checkpoint(
+                note, self._log_key, self._witnesses, 0, origin=self._origin
+            )
+            cp = opened.checkpoint
         except (KeyError, ckpt.CheckpointError) as exc:
             raise IntegrityError(f"the log node's checkpoint does not verify: {exc}") from exc
         try:

@@ -288,6 +288,11 @@ class RemoteLog:
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
         try:
             opened = self.consortium.open_witnessed(note)
+        except ckpt.ForgedCosignatureError as exc:  # not a quorum yet to come: a lie
+            raise IntegrityError(  # the receipts' next round marks the node for good
+                f"the log node shows a forged witness cosignature: {exc}",
+                code="log_node_checkpoint_forged",
+            ) from None
         except ckpt.CheckpointError as exc:
             raise ConflictError(
                 f"the log node shows no checkpoint the witness quorum cosigned: {exc}",

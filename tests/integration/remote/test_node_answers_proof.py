@@ -18,17 +18,18 @@ from typing import Any
 
 import pytest
 
-from ledger_gw.errors import IntegrityError
+from ledger_gw.client import OrgClient
+from ledger_gw.errors import ConflictError, IntegrityError
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.note import Note, NoteSignature, SigType
 from ledger_gw.remote.client import NodeClient
-from ledger_gw.remote.ledger import RemoteLedger
+from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.integration.remote.conftest import Site, _until
-from tests.integration.remote.test_log_node import _node_as, _unchecked_receipts
+from tests.integration.remote.test_log_node import _node_as, _remote, _unchecked_receipts
 from tests.support import events as ev
 
 pytestmark = pytest.mark.slow
@@ -215,3 +216,57 @@ def test_an_acknowledgement_cut_short_is_handed_over_again(site: Site, tmp_path:
         assert int(ledger.node.get("/v1/node/size")["size"]) == before + 1  # not twice
         _until(lambda: ledger.receipts.check()["pending"] == 0, "the append checked")
         assert ledger.receipts.broken() is None
+
+
+def test_a_query_answer_proved_under_a_forged_cosignature_marks_the_node_untrusted(
+    site: Site, tmp_path: Path
+) -> None:
+    """A query's records are proved against a checkpoint the log signed, however few
+    witnesses cosigned it; one it shows with a listed witness's cosignature that does not
+    verify is made up all the same."""
+    forge = _forged(_witness(site))
+
+    class Presenting(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            answer = super().post(path, body)
+            if path == "/v1/node/evaluate" and answer.get("evidence"):
+                evidence = {
+                    **answer["evidence"],
+                    "checkpoint": forge(answer["evidence"]["checkpoint"]),
+                }
+                answer = {**answer, "evidence": evidence}
+            return answer
+
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    grant = ev.entitlement_granted(ev.pid())
+    with _gateway(site, tmp_path, NodeClient) as honest:
+        OrgClient(honest, signer).submit(grant)
+        assert OrgClient(honest, signer).history(grant["pid"], "deduplication")
+    with _gateway(site, tmp_path / "lied", Presenting) as ledger:
+        with pytest.raises(IntegrityError, match="does not verify") as lie:
+            OrgClient(ledger, signer).history(grant["pid"], "deduplication")
+        assert lie.value.code == "log_node_untrusted"
+        assert "invalid signature by known key" in str(ledger.receipts.broken())
+
+
+def test_an_anchor_under_a_forged_cosignature_is_refused_as_forged(site: Site) -> None:
+    """Bundles and reports anchor only where the witness quorum cosigned: a trusted
+    checkpoint whose listed witness's cosignature does not verify is no quorum to wait
+    for, but a forgery."""
+    a = site.agencies["AGENCY-A"]
+    consortium = Workspace.load(a.root).consortium
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+    _until(lambda: _anchored(honest), "a cosigned checkpoint")
+    log = RemoteLog(
+        _remote(_node_as(a, site, _presenting(TRUSTED, _forged(_witness(site)))), consortium)
+    )
+    with pytest.raises(IntegrityError, match="forged witness cosignature") as refused:
+        log.anchor()
+    assert refused.value.code == "log_node_checkpoint_forged"
+
+
+def _anchored(log: RemoteLog) -> bool:
+    try:
+        return log.anchor().size > 0
+    except ConflictError:
+        return False
