@@ -82,7 +82,7 @@ class RemoteLedger:
 
     def submit_many(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         """Sent to the node after whatever the outbox holds; kept in the outbox (in order)
-        while it cannot be reached or earlier captures still wait."""
+        while it cannot be reached, is not trusted, or earlier captures still wait."""
         if not txs:
             return []
         if not self.sync() or self.outbox.pending():
@@ -110,7 +110,10 @@ class RemoteLedger:
         return outcomes
 
     def sync(self) -> bool:
-        """Hand the outbox to the node, in order; False while the node cannot be reached."""
+        """Hand the outbox to the node, in order; False while the node cannot be reached,
+        or once it is not trusted: a node caught lying is handed nothing more."""
+        if self.receipts.broken() is not None:
+            return False
         if not self.outbox.pending():
             return True
         try:

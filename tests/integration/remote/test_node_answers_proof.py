@@ -270,3 +270,28 @@ def _anchored(log: RemoteLog) -> bool:
         return log.anchor().size > 0
     except ConflictError:
         return False
+
+
+def test_a_node_caught_lying_is_handed_nothing_more(site: Site, tmp_path: Path) -> None:
+    """Once a node is not trusted, what is captured waits in the outbox, unsent, however
+    readily the node would append it."""
+    lying = [True]
+
+    class LyingOnce(NodeClient):
+        def post(self, path: str, body: dict[str, Any]) -> Any:
+            answer = super().post(path, body)
+            if path == "/v1/node/submit" and lying[0]:
+                lying[0] = False
+                return {}
+            return answer
+
+    signer = Workspace.load(site.operator).signer("AGENCY-A")
+    with _gateway(site, tmp_path, LyingOnce) as ledger:
+        with pytest.raises(IntegrityError):
+            ledger.submit_many([sign_proposal(signer, "submit", [ev.independent(7)])])
+        size = int(ledger.node.get("/v1/node/size")["size"])
+        (kept,) = ledger.submit_many([sign_proposal(signer, "submit", [ev.independent(10)])])
+        assert kept.queued
+        assert not ledger.sync()
+        assert ledger.outbox.counts() == {"pending": 1, "failed": 0}
+        assert int(ledger.node.get("/v1/node/size")["size"]) == size
