@@ -1,8 +1,9 @@
-"""Security headers on every answer; `/v1/` answers are never stored by a cache.
+"""Security headers on every answer; no answer is stored by a cache unless it says so.
 
 The API's JSON is person-level data (pseudonymous IDs, histories), so no browser or proxy
-keeps a copy. The log's tiles set their own caching and keep it; the dashboard sets its
-own headers, which these defaults never replace.
+keeps a copy, and neither of any other answer (an error, a page) that sets no caching of
+its own. The log's tiles and the documentation's static files set their own caching and
+keep it; the dashboard sets its own headers, which these defaults never replace.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ DEFAULTS = {
 def _secure(response: Response) -> Response:
     for name, value in DEFAULTS.items():
         response.headers.setdefault(name, value)
-    if request.path.startswith("/v1/") and (
-        response.is_json or "Cache-Control" not in response.headers
+    if "Cache-Control" not in response.headers or (
+        request.path.startswith("/v1/") and response.is_json
     ):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -82,10 +82,10 @@ def spend_expensive() -> None:
         _spend_expensive()
 
 
-def _spend_expensive() -> None:
+def _spend_expensive(requests: int = 1) -> None:
     # The arguments flask-limiter hits a shared limit with: one count for both doors.
     item, keys = parse(_setting("EXPENSIVE_LIMIT")()), (_caller_key(), _EXPENSIVE)
-    if not _limiter().limiter.hit(item, *keys):
+    if not _limiter().limiter.hit(item, *keys, cost=min(requests, item.amount)):
         _held_back(item, keys, "too many expensive requests with this token: wait and retry")
 
 
@@ -100,6 +100,13 @@ def expensive(view: F) -> F:
         return view(*args, **kwargs)
 
     return cast(F, wrapper)
+
+
+def charge(requests: int) -> None:
+    """For a dashboard page (under `page`) that does the work of several expensive
+    requests, before it does it: it spends as many of the token's allowance. At most the
+    whole allowance, so that the page still loads once a window is free."""
+    _spend_expensive(requests)
 
 
 def count_failure() -> None:

@@ -103,7 +103,9 @@ def dismiss_outbox_item(seq: int) -> Response:
     try:
         item = outbox.dismiss(gateway(), caller(), seq)
     except LedgerError as error:  # dismissed already, in another tab say
-        flash(f"Not dismissed: {error}", "fail")
+        # What the API would say: a fault's message is the operator's, and a flash
+        # travels in the session cookie, signed but readable.
+        flash(f"Not dismissed: {problem_for(error).detail}", "fail")
     else:
         flash(f"Refused event {item['event_id']} dismissed.", "pass")
     return redirect(url_for("dashboard.outbox_page"))

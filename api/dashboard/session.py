@@ -2,7 +2,8 @@
 
 The cookie is HttpOnly (no script reads the token), SameSite=Strict (no other site's
 page can send it) and Secure unless configured off. The token is checked again on every
-request, so a revoked token logs the browser out at once. Each POST form carries a
+request, so a revoked token logs the browser out at once; a session unused for
+IDLE_SECONDS is over too, whatever is left of its SESSION_SECONDS. Each POST form carries a
 per-session CSRF token, compared in constant time. Each log-in is a session recorded in
 the organisation's database: logging out ends it there, so the cookie dies with it.
 """
@@ -15,6 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -31,6 +33,9 @@ from ledger_gw.services.config import GatewayConfig
 log = logging.getLogger("api.dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
 SESSION_SECONDS = 8 * 3600
+# A field device is shared and may be left open: a session nobody used for this long is
+# over, so the next person to pick it up finds the log-in page, not the last caseworker's.
+IDLE_SECONDS = 30 * 60
 
 
 def configure(app: Flask, config: GatewayConfig) -> None:
@@ -47,7 +52,8 @@ def configure(app: Flask, config: GatewayConfig) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=config.cookie_secure,
-        PERMANENT_SESSION_LIFETIME=SESSION_SECONDS,
+        # Renewed by every answer: the browser drops the cookie of a session gone idle.
+        PERMANENT_SESSION_LIFETIME=IDLE_SECONDS,
     )
 
 
@@ -94,6 +100,7 @@ def log_in(token: str) -> Caller:
     session["token"] = _fernet().encrypt(token.encode()).decode()
     session["sid"] = dashboard_sessions.start(gateway().store(caller.org), caller.token_id)
     session["csrf"] = secrets.token_urlsafe(32)
+    session["seen"] = int(time.time())
     return caller
 
 
@@ -106,11 +113,17 @@ def log_out() -> None:
 
 
 def current_caller() -> Caller | None:
-    sealed, sid = session.get("token"), session.get("sid")
+    """The session's caller, this request noted as its latest; None (the session
+    cleared) once it has ended, lasted SESSION_SECONDS or sat idle over IDLE_SECONDS."""
+    sealed, sid, seen = session.get("token"), session.get("sid"), session.get("seen")
     if not isinstance(sealed, str) or not isinstance(sid, str):
         return None
+    now = int(time.time())
+    if not isinstance(seen, int) or now - seen > IDLE_SECONDS:
+        session.clear()
+        return None
     try:
-        token = _fernet().decrypt(sealed.encode(), ttl=SESSION_SECONDS).decode()
+        token = _fernet().decrypt_at_time(sealed.encode(), SESSION_SECONDS, now).decode()
         caller = authenticate_token(token)
     except (InvalidToken, AuthenticationError):
         session.clear()
@@ -118,6 +131,7 @@ def current_caller() -> Caller | None:
     if not dashboard_sessions.is_live(gateway().store(caller.org), sid, caller.token_id):
         session.clear()
         return None
+    session["seen"] = now
     g.caller = caller  # the audit log records dashboard requests as it does API ones
     return caller
 

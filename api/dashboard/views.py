@@ -8,6 +8,7 @@ codes and states.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from typing import Any
@@ -21,17 +22,18 @@ from api.blueprints.reports import query_from, report_response
 from api.dashboard import charts
 from api.dashboard.session import StaleForm, can, csrf_ok, csrf_token, log_in, log_out, page
 from api.errors import problem_for
-from api.ratelimit import expensive
+from api.ratelimit import charge, expensive
 from api.schemas import ReportArgs
 from ledger_gw.errors import AuthenticationError, ValidationError
 from ledger_gw.interfaces import AnchorName
 from ledger_gw.services import bundles, reports
 from ledger_gw.services.access import Action
 
+PREFIX = "/dashboard"
 bp = Blueprint(
     "dashboard",
     __name__,
-    url_prefix="/dashboard",
+    url_prefix=PREFIX,
     template_folder="templates",
     static_folder="static",
     static_url_path="/static",
@@ -41,6 +43,7 @@ CSP = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 FUNNEL = (("made", "referrals_made"), ("accepted", "referrals_accepted"))
+SERIES_WEEKS = 9  # the weeks the delivery chart draws when the filter names no `from`
 MEDIAN = "median_days_to_completion"  # the summary's one figure that is not a count
 
 
@@ -55,6 +58,16 @@ def dashboard_headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.after_app_request
+def _unmatched_headers(response: Response) -> Response:
+    """A dashboard path that no page answers (404, 405, the redirect to add a slash):
+    Flask runs the blueprint's own hooks only for its routes."""
+    path = request.path
+    if request.blueprint is None and (path == PREFIX or path.startswith(f"{PREFIX}/")):
+        return dashboard_headers(response)
     return response
 
 
@@ -171,13 +184,16 @@ def _report_args() -> dict[str, Any]:
 
 @bp.route("/reports", methods=["GET"])
 @page(Action.REPORTS_READ)
-@expensive
 def report() -> str:
+    """Each report it computes is charged as one of the API's expensive requests, before
+    any is: a chart of two years' weeks is a hundred reports under the process's lock."""
     args = _report_args()
     gw, who = gateway(), caller()
     query = query_from(args)
+    today = dt.datetime.now(dt.UTC).date()
+    charge(1 + len(reports.series_periods(query, SERIES_WEEKS, today)))  # and the chart's
     data = reports.signed(gw, who, query)
-    weeks = reports.weekly_deliveries(gw, query)
+    weeks = reports.weekly_deliveries(gw, query, SERIES_WEEKS, today)
     summary, k = data["summary"], query.k
     referrals = data["tables"]["referrals"]
     funnel = [(label, summary[name]) for label, name in FUNNEL]

@@ -376,9 +376,21 @@ def weekly_deliveries(
     ``weeks`` weeks up to ``to`` (default today); at most the last MAX_WEEKS.
     Complementary suppression across the weeks. For a query on the lattice, per calendar
     month instead (the lattice is suppressed as a whole)."""
+    points = [
+        _point(gateway, query, start, end, period)
+        for start, end, period in series_periods(query, weeks, today)
+    ]
+    return points if query.on_lattice else protect_series(points)
+
+
+def series_periods(
+    query: ReportQuery, weeks: int = 9, today: dt.date | None = None
+) -> list[tuple[dt.date, dt.date, str]]:
+    """The periods :func:`weekly_deliveries` reports on (each one report's work): first
+    and last day, and "week" or "month"."""
     last = _last_day(query, today)
     if query.on_lattice:
-        return _monthly(gateway, query, last)
+        return _months(query, last)
     this_monday = last - dt.timedelta(days=last.weekday())
     first = (
         dt.date.fromisoformat(query.start)
@@ -386,13 +398,12 @@ def weekly_deliveries(
         else this_monday - dt.timedelta(days=7 * (weeks - 1))
     )
     first = max(first, this_monday - dt.timedelta(days=7 * (MAX_WEEKS - 1)))
-    points: list[WeekPoint] = []
+    periods = []
     monday = first - dt.timedelta(days=first.weekday())
     while monday <= last:
-        start, end = max(monday, first), min(monday + dt.timedelta(days=6), last)
-        points.append(_point(gateway, query, start, end, "week"))
+        periods.append((max(monday, first), min(monday + dt.timedelta(days=6), last), "week"))
         monday += dt.timedelta(days=7)
-    return protect_series(points)
+    return periods
 
 
 def _last_day(query: ReportQuery, today: dt.date | None) -> dt.date:
@@ -416,20 +427,20 @@ def _point(
     )
 
 
-def _monthly(gateway: Gateway, query: ReportQuery, last: dt.date) -> list[WeekPoint]:
+def _months(query: ReportQuery, last: dt.date) -> list[tuple[dt.date, dt.date, str]]:
     """The months from ``from`` (or the MONTHS_SHOWN up to ``to``) to ``to``."""
     first = (
         dt.date.fromisoformat(query.start)
         if query.start
         else _months_before(last.replace(day=1), MONTHS_SHOWN - 1)
     )
-    points: list[WeekPoint] = []
+    periods = []
     month = first.replace(day=1)
     while month <= last:
         start, end = (dt.date.fromisoformat(str(d)) for d in month_bounds(f"{month:%Y-%m}"))
-        points.append(_point(gateway, query, start, end, "month"))
+        periods.append((start, end, "month"))
         month = end + dt.timedelta(days=1)
-    return points
+    return periods
 
 
 def _months_before(first_day: dt.date, months: int) -> dt.date:

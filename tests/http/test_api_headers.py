@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from api_helpers import Api
 from flask.testing import FlaskClient
 
+from api.dashboard.views import CSP
 from ledger_gw.pseudonym import new_held_id
 
 SECURE = {
@@ -41,6 +43,38 @@ def test_the_dashboard_keeps_its_own_headers(client: FlaskClient) -> None:
     _secured(r.headers)
     assert "frame-ancestors" in r.headers["Content-Security-Policy"]
     assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [
+        ("GET", "/dashboard/no/such/page", 404),
+        ("DELETE", "/dashboard/login", 405),
+        ("PUT", "/dashboard/persons", 405),
+        ("GET", "/dashboard", 308),
+    ],
+)
+def test_a_dashboard_path_no_page_answers_has_the_pages_headers(
+    client: FlaskClient, method: str, url: str, status: int
+) -> None:
+    """Left in a browser's cache and history, or framed by another site, as a page."""
+    r = client.open(url, method=method)
+    assert r.status_code == status
+    _secured(r.headers)
+    assert r.headers.get("Cache-Control") == "no-store"
+    assert r.headers.get("Content-Security-Policy") == CSP
+
+
+def test_no_answer_is_stored_unless_it_says_so(client: FlaskClient) -> None:
+    """Errors and pages outside /v1/ too; the documentation's static files keep their
+    own caching (revalidated by ETag), as the log's tiles do."""
+    for url in ("/nothing", "/healthz", "/openapi.json", "/docs"):
+        with client.get(url) as r:
+            assert r.headers.get("Cache-Control") == "no-store", url
+    with client.get("/docs/assets/swagger-ui.css") as r:
+        assert r.status_code == 200
+        assert r.headers["Cache-Control"] == "no-cache"
+        assert "ETag" in r.headers
 
 
 def test_405_says_which_methods_are_allowed(api: Api) -> None:

@@ -13,8 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
+from tests.support.witnesses import settled
 
 FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
 
@@ -147,22 +149,53 @@ def test_the_dashboard_spends_the_same_tokens_allowance(
     assert client.post("/v1/pseudonyms", json=body, headers=_bearer(reader)).status_code == 200
 
 
-@pytest.mark.parametrize(
-    ("org", "role", "path"),
-    [
-        ("AUDITOR-X", "auditor", "/dashboard/audit/chain"),
-        ("DONOR-Y", "donor", "/dashboard/reports"),
-    ],
-)
-def test_the_dashboards_audit_and_report_pages_are_counted(
-    client: FlaskClient, tokens: Tokens, org: str, role: str, path: str
-) -> None:
-    _login(client, tokens[org, role])
+def test_the_dashboards_audit_pages_are_counted(client: FlaskClient, tokens: Tokens) -> None:
+    _login(client, tokens["AUDITOR-X", "auditor"])
     for _ in range(4):
-        assert client.get(path).status_code != 429
-    refused = client.get(path)
+        assert client.get("/dashboard/audit/chain").status_code != 429
+    refused = client.get("/dashboard/audit/chain")
     assert refused.status_code == 429
     assert int(refused.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize(
+    ("org", "role", "query", "cost"),
+    [
+        ("AGENCY-A", "agency-reader", "", 1 + 9),  # the chart's default: the last 9 weeks
+        ("AGENCY-A", "agency-reader", "?from=2026-01-01&to=2026-03-31", 1 + 14),  # ISO weeks
+        ("AGENCY-A", "agency-reader", "?from=2020-01-01&to=2026-03-31", 1 + 106),  # MAX_WEEKS
+        ("DONOR-Y", "donor", "", 1 + 1),  # a donor's one closed month
+    ],
+)
+def test_the_report_page_costs_what_its_reports_cost_through_the_api(
+    config: GatewayConfig,
+    gateway: Gateway,
+    tokens: Tokens,
+    org: str,
+    role: str,
+    query: str,
+    cost: int,
+) -> None:
+    """The page computes its report and one more for each point of its chart, each one
+    API request's worth of work under the process's lock: it spends as many of the
+    token's allowance (at most all of it, so that the longest chart still loads)."""
+    allowance = 32
+    limits = {**config.extra, "EXPENSIVE_LIMIT": f"{allowance}/minute"}
+    client = create_app(replace(config, extra=limits), gateway).test_client()
+    seed_fatima(gateway)
+    settled(gateway.ledger)
+    token = tokens[org, role]
+    _login(client, token)
+    loads = max(allowance // cost, 1)
+    for _ in range(loads):
+        assert client.get(f"/dashboard/reports{query}").status_code == 200
+    refused = client.get(f"/dashboard/reports{query}")
+    assert refused.status_code == 429
+    assert "wait and retry" in refused.get_data(as_text=True)
+    for _ in range(max(allowance - loads * cost, 0)):  # what is left, the API may spend
+        r = client.get("/v1/reports/accountability", headers=_bearer(token))
+        assert r.status_code == 200, r.get_json()
+    _assert_429(client.get("/v1/reports/accountability", headers=_bearer(token)))
 
 
 def test_reading_cards_is_counted(client: FlaskClient, tokens: Tokens) -> None:

@@ -3,11 +3,14 @@ security headers, revocation. The browser tests drive the same pages in Chromium
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+import time_machine
 from api_helpers import Tokens
 from flask import Flask
 from flask.testing import FlaskClient
@@ -275,3 +278,104 @@ def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
     stolen = browser.get_cookie("ledger_gw_session")
     assert stolen is not None
     assert _replayed(app, stolen.value).status_code == 200
+
+
+IDLE = dt.timedelta(minutes=30)
+# What a browser keeps as it was typed and offers again in its autofill: not the date,
+# number, file and hidden fields, nor the choices of a select.
+TYPED = {"text", "search", "password", "email", "tel", "url"}
+
+
+class _Inputs(HTMLParser):
+    """The attributes of every <input> of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "input":
+            self.found.append(dict(attrs))
+
+
+def _typed_inputs(page: str) -> list[dict[str, str | None]]:
+    parser = _Inputs()
+    parser.feed(page)
+    return [i for i in parser.found if (i.get("type") or "text") in TYPED]
+
+
+def test_nothing_typed_into_the_dashboard_stays_in_the_browsers_autofill(
+    app: Flask, tokens: Tokens
+) -> None:
+    """Names and birth dates searched for, referral IDs and the token itself: a shared
+    field device would offer them to the next person who types in a field."""
+    seen: dict[str, str | None] = {}
+    browser = app.test_client()
+    for input_ in _typed_inputs(browser.get("/dashboard/login").get_data(as_text=True)):
+        seen[str(input_["id"])] = input_.get("autocomplete")
+    pages = {
+        ("AGENCY-A", "agency-writer"): (
+            "/dashboard/",
+            "/dashboard/referrals",
+            "/dashboard/persons",
+            "/dashboard/outbox",
+            "/dashboard/credentials/verify",
+        ),
+        ("AUDITOR-X", "auditor"): (
+            "/dashboard/",
+            "/dashboard/audit/chain",
+            "/dashboard/audit/verify",
+        ),
+    }
+    for (org, role), urls in pages.items():
+        assert _login(browser, tokens[org, role]).status_code == 302
+        answers = [browser.get(url) for url in urls]
+        if role == "agency-writer":  # a search's answer echoes its terms in the field
+            form = {"csrf": _csrf(browser, "/dashboard/"), "q": "Fatima Al-Hassan 1990-03-14"}
+            answers.append(browser.post("/dashboard/persons", data=form))
+        for r in answers:
+            assert r.status_code == 200, r.request.path
+            for input_ in _typed_inputs(r.get_data(as_text=True)):
+                seen[str(input_["id"])] = input_.get("autocomplete")
+    assert {"token", "q", "referral_id", "home-referral"} <= set(seen)
+    assert seen == dict.fromkeys(seen, "off")
+
+
+def _at_rest(clock: time_machine.Coordinates, minutes: float) -> None:
+    clock.shift(dt.timedelta(minutes=minutes))
+
+
+def test_a_session_left_idle_for_half_an_hour_is_logged_out(app: Flask, tokens: Tokens) -> None:
+    """A field device left open: half an hour after its last request the session is
+    over, and a copy of its cookie with it; the browser drops the cookie itself."""
+    browser = app.test_client()
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
+        _login(browser, tokens["AGENCY-A", "agency-reader"])
+        _at_rest(clock, 29)
+        assert browser.get("/dashboard/referrals").status_code == 200
+        _at_rest(clock, 29)  # idle since the last request, not since the log-in
+        assert browser.get("/dashboard/referrals").status_code == 200
+        copy = browser.get_cookie("ledger_gw_session")
+        assert copy is not None
+        assert copy.expires == dt.datetime.now(dt.UTC).replace(microsecond=0) + IDLE
+        _at_rest(clock, 31)
+        r = browser.get("/dashboard/referrals")
+        assert r.status_code == 302
+        assert r.headers["Location"] == "/dashboard/login?next=/dashboard/referrals"
+        assert browser.get("/dashboard/").status_code == 302  # not by chance: logged out
+        assert _replayed(app, copy.value).status_code == 302
+
+
+def test_a_session_in_use_lasts_eight_hours_and_no_longer(app: Flask, tokens: Tokens) -> None:
+    browser = app.test_client()
+    with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
+        _login(browser, tokens["AGENCY-A", "agency-reader"])
+        for _ in range(8 * 3 - 1):  # a request every 20 minutes, up to 7 h 40 min
+            _at_rest(clock, 20)
+            assert browser.get("/dashboard/referrals").status_code == 200
+        _at_rest(clock, 19)  # 7 h 59 min
+        assert browser.get("/dashboard/referrals").status_code == 200
+        _at_rest(clock, 2)  # 8 h 1 min, in use a minute ago
+        r = browser.get("/dashboard/referrals")
+        assert r.status_code == 302
+        assert r.headers["Location"].startswith("/dashboard/login?next=")

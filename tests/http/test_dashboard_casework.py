@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 from api_helpers import Api, Tokens
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from flask.testing import FlaskClient
 
 from api.dashboard import casework as casework_pages
+from ledger_gw.errors import InternalError, UnavailableError
+from ledger_gw.services import outbox as outbox_service
 from tests.support.events import (
     consent_granted,
     delivery,
@@ -262,6 +266,44 @@ def test_dismissing_what_is_not_a_failed_item_says_so_and_needs_its_form(
     assert r.status_code == 400
     reader = _login(client, tokens["AGENCY-A", "agency-reader"])
     assert client.post("/dashboard/outbox/1/dismiss", data={"csrf": reader}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        UnavailableError("outbox at /srv/gw/outbox.db: disk I/O error", code="ledger_unavailable"),
+        InternalError("outbox at /srv/gw/outbox.db is corrupt", code="contract_failure"),
+    ],
+)
+def test_a_fault_while_dismissing_says_what_the_api_would_and_no_more(
+    app: Flask,
+    client: FlaskClient,
+    tokens: Tokens,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Exception,
+) -> None:
+    """No dismissal fails this way today (this gateway keeps no outbox, a remote one's
+    refusals are the caseworker's to read): the outbox's store failing stands for it.
+    Its message is the operator's, and the flash travels in the cookie, readable."""
+
+    def fail(*_: object) -> None:
+        raise fault
+
+    csrf = _login(client, tokens["AGENCY-A", "agency-writer"])
+    monkeypatch.setattr(outbox_service, "dismiss", fail)
+    r = client.post("/dashboard/outbox/1/dismiss", data={"csrf": csrf})
+    assert (r.status_code, r.headers["Location"]) == (302, "/dashboard/outbox")
+    cookie = client.get_cookie("ledger_gw_session")
+    assert cookie is not None
+    interface = app.session_interface
+    assert isinstance(interface, SecureCookieSessionInterface)
+    serializer = interface.get_signing_serializer(app)
+    assert serializer is not None
+    assert "/srv/gw" not in str(serializer.loads(cookie.value)["_flashes"])
+    page = _text(client.get("/dashboard/outbox"))
+    assert "Not dismissed: " in page
+    assert "operator is told" in page or "retry later" in page
+    assert "/srv/gw" not in page
 
 
 def test_a_reader_sees_the_inbox_but_cannot_answer(
