@@ -1,10 +1,13 @@
-"""Helpers of the HTTP tests: callers with their tokens. Events: tests/support/events.py."""
+"""Helpers of the HTTP tests: callers with their tokens, and a referral whose hand-over
+awaits. Events: tests/support/events.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask.testing import FlaskClient
+
+from tests.support import events as ev
 
 Tokens = dict[tuple[str, str], str]
 
@@ -39,3 +42,22 @@ class _Caller:
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.client.delete(url, headers=self.headers, **kw)
+
+
+def sealed_referral(api: Api) -> str:
+    """AGENCY-A registers her, records her consent and a referral to AGENCY-B, and seals
+    her hand-over for it: the referral's ID."""
+    a = api.as_("AGENCY-A")
+    attributes = {"given_name": "Fatima", "family_name": "Hassan"}
+    r = a.post("/v1/registrations", json={"attributes": attributes})
+    assert r.status_code == 201, r.get_json()
+    pid = r.get_json()["pid"]
+    consent = ev.consent_granted(
+        pid, grantees=["AGENCY-B"], purposes=["referral"], categories=["referrals"]
+    )
+    referral = ev.referral_created(pid, consent_id=consent["consent_id"])
+    for event in (consent, referral):
+        assert a.post("/v1/events", json=event).status_code == 201
+    rid = str(referral["referral_id"])
+    assert a.post("/v1/handovers", json={"referral_id": rid}).status_code == 201
+    return rid

@@ -12,13 +12,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
-from api_helpers import Api
+from api_helpers import Api, sealed_referral
 from sqlalchemy import select
 
 from ledger_gw.offchain.models import AuditRecord
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
-from tests.support import events as ev
 from tests.support.canned_http import serving_handler
 
 ORGS = ("AGENCY-A", "AGENCY-B")
@@ -58,23 +57,6 @@ def config(request: pytest.FixtureRequest, config: GatewayConfig, peer: str) -> 
     return dataclasses.replace(config, offchain_url=offchain, orgs=ORGS, peers={"AGENCY-A": peer})
 
 
-def _sealed_referral(api: Api) -> str:
-    a = api.as_("AGENCY-A")
-    attributes = {"given_name": "Fatima", "family_name": "Hassan"}
-    r = a.post("/v1/registrations", json={"attributes": attributes})
-    assert r.status_code == 201, r.get_json()
-    pid = r.get_json()["pid"]
-    consent = ev.consent_granted(
-        pid, grantees=["AGENCY-B"], purposes=["referral"], categories=["referrals"]
-    )
-    referral = ev.referral_created(pid, consent_id=consent["consent_id"])
-    for event in (consent, referral):
-        assert a.post("/v1/events", json=event).status_code == 201
-    rid = str(referral["referral_id"])
-    assert a.post("/v1/handovers", json={"referral_id": rid}).status_code == 201
-    return rid
-
-
 def _codes(gateway: Gateway) -> list[tuple[int, str | None]]:
     with gateway.store("AGENCY-B").reading() as s:
         query = select(AuditRecord).where(AuditRecord.route == FROM_REFERRAL)
@@ -93,7 +75,7 @@ def _codes(gateway: Gateway) -> list[tuple[int, str | None]]:
 def test_a_refusal_the_peer_does_not_document_is_a_generic_one(
     api: Api, gateway: Gateway, code: Any
 ) -> None:
-    rid = _sealed_referral(api)
+    rid = sealed_referral(api)
     _Peer.reply = (403, {"code": code, "detail": "refused"})
     r = api.as_("AGENCY-B").post(FROM_REFERRAL, json={"referral_id": rid})
     assert r.status_code == 403, r.get_json()
@@ -112,7 +94,7 @@ def test_a_refusal_the_peer_does_not_document_is_a_generic_one(
 def test_a_documented_refusal_of_the_peer_is_repeated(
     api: Api, gateway: Gateway, status: int, code: str
 ) -> None:
-    rid = _sealed_referral(api)
+    rid = sealed_referral(api)
     _Peer.reply = (status, {"code": code, "detail": "refused"})
     r = api.as_("AGENCY-B").post(FROM_REFERRAL, json={"referral_id": rid})
     assert (r.status_code, r.get_json()["code"]) == (status, code)

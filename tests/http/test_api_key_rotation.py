@@ -1,24 +1,31 @@
-"""A member's signing key rotated (`key rotate`) while a gateway runs: the credentials and
-bundles it checks are judged by the keys in force, as the ledger judges transactions, not by those
-it started with. A card the rotated-out key (stolen, perhaps: the reason to rotate)
-signs after the rotation is refused; one the new key signs is taken, with no restart;
-one the old key signed before still verifies."""
+"""A member's signing key rotated (`key rotate`) while a gateway runs: the gateway judges
+the signatures it checks by the keys in force, as its ledger does, not by those it
+started with. The rotated-out key (stolen, perhaps: the reason to rotate) takes no
+hand-over package, dated now or back before the rotation, and a credential it signs
+after the rotation is refused; the new key takes the package, and its credentials and
+entries are taken, with no restart. A credential the old key signed before still
+verifies."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_helpers import Api
+from api_helpers import Api, sealed_referral
+from sqlalchemy import select
 
 from ledger_gw.bootstrap import rotate_key
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.consortium_file import CHECK_EVERY_S
+from ledger_gw.handover import request as signed
+from ledger_gw.offchain.models import AuditRecord, SealedHandover
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.handover import RELEASE_ROUTE, path_of
 from ledger_gw.workspace import Workspace
 from tests.support import credentials as forge
 from tests.support import events as ev
@@ -34,6 +41,38 @@ def config(tmp_path: Path) -> GatewayConfig:
         ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
         offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
     )
+
+
+def _awaits(gateway: Gateway, rid: str) -> bool:
+    with gateway.store("AGENCY-A").reading() as s:
+        return s.get(SealedHandover, rid) is not None
+
+
+def test_a_fetch_is_judged_by_the_keys_in_force_after_a_rotation(
+    api: Api, gateway: Gateway, config: GatewayConfig
+) -> None:
+    rid = sealed_referral(api)
+    path = path_of(rid)
+    old = Workspace.load(config.directory).signer("AGENCY-B")
+    rotated = rotate_key(config.directory, "AGENCY-B")  # what `ledger-gw key rotate` runs
+    rotated_at = rotated.consortium.organisation("AGENCY-B").signing_keys[0].valid_until
+    assert rotated_at is not None
+
+    for stated in (dt.datetime.now(dt.UTC), rotated_at - dt.timedelta(seconds=30)):
+        r = api.client.get(path, headers=signed.sign(old, "GET", path, stated))
+        assert r.status_code == 401, r.get_json()
+        assert r.get_json()["code"] == "request_signature_invalid"
+    assert _awaits(gateway, rid)
+
+    new = rotated.signer("AGENCY-B")
+    assert new.cert_pem != old.cert_pem
+    stated = rotated_at + dt.timedelta(seconds=1)  # stamps are whole seconds: in its period
+    r = api.client.get(path, headers=signed.sign(new, "GET", path, stated))
+    assert r.status_code == 200, r.get_json()
+    assert not _awaits(gateway, rid)
+    with gateway.store("AGENCY-A").reading() as s:
+        rows = s.scalars(select(AuditRecord).where(AuditRecord.route == RELEASE_ROUTE))
+        assert [(row.token_id, row.status) for row in rows] == [("AGENCY-B", 200)]
 
 
 def _verify(api: Api, text: str) -> Any:
