@@ -73,6 +73,7 @@ directory) when running several workers so that /metrics adds them up.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -86,7 +87,12 @@ from sqlalchemy.engine import make_url
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
-from ledger_gw.embedded.database import reading_engine
+from ledger_gw.embedded.database import (
+    LedgerLostError,
+    ledger_missing,
+    make_engine,
+    reading_engine,
+)
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
@@ -109,9 +115,11 @@ from ledger_gw.remote.receipts import Receipts
 from ledger_gw.services.config import BACKENDS, GatewayConfig
 from ledger_gw.services.gateway import Gateway, KeysInForce, file_keys
 from ledger_gw.witness.store import witnessed_in
-from ledger_gw.workspace import Workspace
+from ledger_gw.workspace import NO_LEDGER_YET, Workspace
 
-__all__ = ["BACKENDS"]
+__all__ = ["BACKENDS", "LedgerLostError"]
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "network" / ".state" / "profile.json"
 
@@ -249,6 +257,37 @@ def fabric_profile_path(path: Path | None = None) -> Path:
 # -- ledgers ---------------------------------------------------------------------------
 
 
+def prepare_ledger(directory: Path, url: str | None = None, *, new_ledger: bool = False) -> None:
+    """The workspace's embedded ledger, opened once before the processes that serve it
+    start (they then only ever open it): made only while its log key has signed
+    nothing (a new workspace's key, see Workspace.create), or when told ``new_ledger``.
+    A key that has had a ledger and finds none (a restore that missed it, the wrong
+    volume mounted, an empty database) has lost it: an empty one would have the key
+    sign a new history from size 0, a fork of the one it signed, which the witnesses
+    refuse to cosign while its appends are acknowledged (LedgerLostError)."""
+    ws = Workspace.load(directory)
+    url = url or ws.ledger_url
+    unused = ws.root / NO_LEDGER_YET
+    missing = None if unused.exists() else ledger_missing(url)
+    if missing is not None and not new_ledger:
+        raise LedgerLostError(
+            f"the log {ws.consortium.origin} has lost its ledger ({missing}): its key has "
+            "had one, and would now sign a fork of what it signed. Restore the ledger "
+            "from a backup (or point --ledger at it). Only if this log is to start again "
+            "from nothing, give --new-ledger: the witnesses will refuse a new history "
+            "under the same key and origin, so a new log needs its own (ledger-gw init)"
+        )
+    if missing is not None:
+        _log.warning(
+            "the log %s starts a new, empty ledger (%s) under a key that has had one: "
+            "its witnesses will cosign nothing of it",
+            ws.consortium.origin,
+            missing,
+        )
+    make_engine(url).dispose()
+    unused.unlink(missing_ok=True)
+
+
 def embedded_ledger(
     ws: Workspace,
     url: str | None = None,
@@ -257,17 +296,19 @@ def embedded_ledger(
     appender_key: bytes | None = None,
     keys_from_file: bool = True,
 ) -> EmbeddedLedger:
-    """The workspace's embedded ledger; with an appending process's socket and key, this
-    process admits and reads, and that process appends. Whichever process appends
-    pushes each new checkpoint to the witnesses the consortium file names. It takes the
-    members' signing keys from the consortium file when the file changes (a rotation),
-    unless ``keys_from_file`` is False (a consortium pinned apart from the file)."""
+    """The workspace's embedded ledger, made if missing (the commands that serve it
+    first go through `prepare_ledger`, which refuses a lost one); with an appending
+    process's socket and key, this process admits and reads, and that process appends.
+    Whichever process appends pushes each new checkpoint to the witnesses the consortium
+    file names. It takes the members' signing keys from the consortium file when the
+    file changes (a rotation), unless ``keys_from_file`` is False (a consortium pinned
+    apart from the file)."""
     remote = None
     if appender is not None:
         if appender_key is None:
             raise ConfigError("an appending process needs its key (LEDGER_GW_APPENDER_KEY)")
         remote = RemoteAppender(str(appender), appender_key)
-    return EmbeddedLedger(
+    ledger = EmbeddedLedger(
         url or ws.ledger_url,
         ws.consortium,
         ws.log_signer(),
@@ -275,6 +316,8 @@ def embedded_ledger(
         witnesses=witness_endpoints(ws.consortium),
         consortium_file=ws.consortium_file if keys_from_file else None,
     )
+    (ws.root / NO_LEDGER_YET).unlink(missing_ok=True)  # the key has a ledger now
+    return ledger
 
 
 def existing_ledger(ws: Workspace, url: str | None = None) -> str:
@@ -571,6 +614,7 @@ def open_log(
         return
     ws = _pinned(Workspace.load(directory), pinned)
     if cosigning:
+        prepare_ledger(directory, ledger_url)  # a lost ledger is not made again
         ledger = embedded_ledger(ws, ledger_url, keys_from_file=pinned is None)
         try:
             yield ws, EmbeddedLog.of(ledger)

@@ -7,6 +7,8 @@
                                 quorum a trusted checkpoint needs
     ledger.db                   the embedded ledger (default URL)
     node/log.key                the ledger node's checkpoint-signing key
+    node/no-ledger-yet          there until the key's ledger is made, when first opened
+                                (without it, a missing ledger is a lost one)
     orgs/<ORG>/ca.pem, ca.key   the organisation's CA (the demo's Fabric CA)
     orgs/<ORG>/handover.key     its referral hand-over key (X25519); the consortium
                                 file publishes the public half
@@ -59,6 +61,15 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.pseudonym import PseudonymKey
 
 HANDOVER_KEY = "handover.key"
+#: Beside a log key that has signed nothing yet, until its ledger is made: a key
+#: without it whose ledger is missing has lost that ledger, and a new one would be a
+#: fork of the history the key signed (bootstrap.prepare_ledger).
+NO_LEDGER_YET = Path("node") / "no-ledger-yet"
+_NO_LEDGER_YET_TEXT = (
+    "node/log.key has signed nothing yet: its ledger is made when it is first opened,\n"
+    "and this file removed. Never copy it beside a key that has had a ledger: without\n"
+    "it, a missing ledger is refused as lost (ledger_lost), not made again from nothing.\n"
+)
 
 
 def _write_secret(path: Path, data: bytes) -> None:
@@ -193,6 +204,7 @@ class Workspace:
         origin = f"ledger.local/{definition.name}"
         log_signer, log_vkey = ckpt.generate_signer(origin)
         _write_secret(root / "node" / "log.key", ckpt.dump_signer(log_signer))
+        _write_public(root / NO_LEDGER_YET, _NO_LEDGER_YET_TEXT)
         orgs: dict[str, Organisation] = {}
         for org_id, role in definition.members:
             ca = None if cas is None else cas[org_id]

@@ -13,7 +13,7 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from ledger_gw.cli.options import directory_option
+from ledger_gw.cli.options import directory_option, new_ledger_option
 from ledger_gw.consortium import Consortium, Definition, add_witness
 from ledger_gw.workspace import Workspace
 
@@ -173,12 +173,14 @@ def _agencies(directory: Path) -> tuple[str, ...]:
     help="A member whose witness to run (repeatable; default: the demo's two).",
 )
 @click.option("--fresh", is_flag=True, help="Lay the site out anew (its ledger and all).")
+@new_ledger_option
 def consortium_up(
     directory: Path,
     site: Path | None,
     agencies: tuple[str, ...],
     witnesses: tuple[str, ...],
     fresh: bool,
+    new_ledger: bool,
 ) -> None:
     """Run the consortium on this machine: a log node, each agency's gateway and the
     members' witnesses, as processes on loopback ports, each given only its own
@@ -194,7 +196,7 @@ def consortium_up(
     if fresh and site.exists():
         shutil.rmtree(site)
     signal.signal(signal.SIGTERM, _interrupt)
-    with running(directory, site, agencies, witnesses) as topology:
+    with running(directory, site, agencies, witnesses, new_ledger=new_ledger) as topology:
         console.print(f"[bold]Log node[/]  {topology.node.url}  ({topology.layout.node})")
         for org, service in topology.witnesses.items():
             console.print(f"[bold]Witness[/]   {org:<10} {service.url}", highlight=False)

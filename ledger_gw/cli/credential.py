@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from ledger_gw.bootstrap import config_from_env, open_gateway
+from ledger_gw.bootstrap import config_from_env, open_gateway, prepare_ledger
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ValidationError
 from ledger_gw.services import credentials
@@ -97,6 +97,8 @@ def issue(
     config = config_from_env()
     if directory is not None:
         config = replace(config, directory=directory)
+    if config.backend == "embedded":
+        prepare_ledger(config.directory, config.ledger)  # a lost ledger is not made again
     gateway = open_gateway(config)
     try:
         operator = Caller("cli", org, Role.AGENCY_WRITER)

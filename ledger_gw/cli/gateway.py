@@ -20,8 +20,10 @@ from ledger_gw.bootstrap import (
     check_bind,
     config_from_env,
     open_gateway,
+    prepare_ledger,
     serving_from_env,
 )
+from ledger_gw.cli.options import new_ledger_option
 from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
 from ledger_gw.services.gateway import Gateway
 
@@ -131,6 +133,7 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
     help="Append at this log node (the remote backend; default: LEDGER_GW_LOG_URL when "
     "LEDGER_GW_BACKEND=remote).",
 )
+@new_ledger_option
 def serve(
     directory: Path | None,
     demo: bool,
@@ -139,8 +142,10 @@ def serve(
     workers: int | None,
     threads: int | None,
     log_url: str | None,
+    new_ledger: bool,
 ) -> None:
-    """Run the gateway under gunicorn."""
+    """Run the gateway under gunicorn. On the embedded ledger, a log whose ledger is
+    gone does not start without --new-ledger."""
     from api.server import serve as run_gunicorn
 
     config = config_from_env()
@@ -155,13 +160,18 @@ def serve(
         bind = f"{host or env_host}:{port or env_port}"
     serving = Serving(bind, workers or serving.workers, threads or serving.threads)
     check_bind(bind)
+    if demo:
+        from ledger_gw.demo.seed import create_demo
+
+        create_demo(config.directory)
+    if config.backend == "embedded":
+        prepare_ledger(config.directory, config.ledger, new_ledger=new_ledger)
     url = f"http://{bind}"
     with ExitStack() as demo_processes:
         if demo:
-            from ledger_gw.demo.seed import create_demo, prepare_demo, show_demo
+            from ledger_gw.demo.seed import prepare_demo, show_demo
             from ledger_gw.demo.witnesses import running_witnesses
 
-            create_demo(config.directory)
             witnesses = demo_processes.enter_context(running_witnesses(config.directory))
             for org, witness_url in witnesses.items():
                 console.print(f"[bold]Witness[/]  {org} on {witness_url}", highlight=False)

@@ -17,10 +17,11 @@ from rich.console import Console
 from ledger_gw.bootstrap import (
     issue_log_client_certificate,
     open_node,
+    prepare_ledger,
     prepare_node,
     revoked_clients,
 )
-from ledger_gw.cli.options import directory_option, ledger_option
+from ledger_gw.cli.options import directory_option, ledger_option, new_ledger_option
 from ledger_gw.node.revoked import revocation_key_of, revoke
 
 console = Console()
@@ -37,13 +38,23 @@ def log() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8443, show_default=True)
 @click.option("--threads", type=int, default=8, show_default=True)
-def serve(directory: Path, ledger_url: str | None, host: str, port: int, threads: int) -> None:
+@new_ledger_option
+def serve(
+    directory: Path,
+    ledger_url: str | None,
+    host: str,
+    port: int,
+    threads: int,
+    new_ledger: bool,
+) -> None:
     """Append members' signed transactions, sign checkpoints, push them to the witnesses,
     serve proofs and tiles: to clients with a certificate from a member's CA only. The
     directory needs the consortium file and node/log.key; no member's key, no personal
-    data. Gateways pin node/tls.pem (made on first start)."""
+    data. Gateways pin node/tls.pem (made on first start). A log whose ledger is gone
+    does not start without --new-ledger."""
     from api.node_server import serve_node
 
+    prepare_ledger(directory, ledger_url, new_ledger=new_ledger)
     serving = prepare_node(directory, host, port, threads)
     console.print(f"[bold]Log node[/] https://{serving.bind}  certificate {serving.cert}")
     sys.stdout.flush()

@@ -36,6 +36,15 @@ ledger_option = click.option(
     help="SQLAlchemy URL of the embedded ledger (default: ledger.db in the directory).",
 )
 
+new_ledger_option = click.option(
+    "--new-ledger",
+    is_flag=True,
+    help="If the log's ledger is gone, start a new, empty one. A new workspace needs no "
+    "flag: its first start makes the ledger. Once the log has signed anything, a new "
+    "history under its key is a fork that its witnesses refuse to cosign: restore the "
+    "ledger from a backup instead.",
+)
+
 
 @dataclass(frozen=True)
 class LogChoice:

@@ -16,15 +16,20 @@ overtaken.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
 
 from ledger_gw.embedded.driver import WRITE_LOCK_ID
-from ledger_gw.embedded.schema import metadata
+from ledger_gw.embedded.schema import log, metadata
+from ledger_gw.errors import ConfigError
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine, sqlite_reader
 
 __all__ = [
     "READ_ONLY",
+    "LedgerLostError",
     "appending_connection",
+    "ledger_missing",
     "lock_for_append",
     "make_engine",
     "reading_engine",
@@ -70,6 +75,32 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     metadata.create_all(engine)
     return engine
+
+
+class LedgerLostError(ConfigError):
+    """A log's ledger is missing, or its database holds none: opened as usual, it would
+    start an empty one, and the log's key would sign a new history, a fork of the one
+    it signed before."""
+
+    code = "ledger_lost"
+
+
+def ledger_missing(url: str) -> str | None:
+    """What is missing of the ledger at ``url``, None when it holds one: an SQLite file
+    that is not there, or a database (an SQLite file, a PostgreSQL database) without the
+    ledger's tables. Reads only: creates no file, writes no byte."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ":memory:"
+        if not Path(database).is_file():
+            return f"{database} is missing"
+    engine = reading_engine(url)
+    try:
+        if inspect(engine).has_table(log.name):
+            return None
+    finally:
+        engine.dispose()
+    return f"{parsed.render_as_string(hide_password=True)} holds no ledger"
 
 
 def reading_engine(url: str) -> Engine:

@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ledger_gw.bootstrap import issue_log_client_certificate, open_gateway
+from ledger_gw.bootstrap import issue_log_client_certificate, open_gateway, prepare_ledger
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
 from ledger_gw.remote import tls
@@ -103,10 +103,14 @@ def running(
     witnesses: Sequence[str],
     *,
     sync_interval_s: float = 5.0,
+    new_ledger: bool = False,
 ) -> Iterator[Topology]:
     """Lay the site out from the operator's consortium directory (or reuse it), start
-    the witnesses, the node and the gateways, and stop them all when the block ends."""
+    the witnesses, the node and the gateways, and stop them all when the block ends.
+    The node's ledger is made or opened first (``new_ledger`` as `log serve` takes it),
+    so that a lost one stops everything before anything starts."""
     layout = _prepared(operator, site, agencies, witnesses)
+    prepare_ledger(layout.node, new_ledger=new_ledger)
     with ExitStack() as stack:
         consortium_file = layout.node / CONSORTIUM_FILE
         listed = Consortium.load(consortium_file).witness_urls()

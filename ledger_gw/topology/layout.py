@@ -1,7 +1,8 @@
 """One consortium directory split the way its parties hold it: each on its own machine.
 
     <site>/node/                 consortium.json, node/log.key (and, once it has served,
-                                 node/tls.pem and the ledger): no member's key
+                                 node/tls.pem and the ledger, which its first start
+                                 makes if the key had none): no member's key
     <site>/<ORG>/                an agency's gateway: consortium.json, pseudonym.key,
                                  orgs/<ORG>/ only (its keys, its TLS client certificate),
                                  node/tls.pem (the node's certificate, pinned), the
@@ -25,6 +26,7 @@ from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.errors import ConfigError
 from ledger_gw.services.config import create_session_key
 from ledger_gw.witness import WitnessHome
+from ledger_gw.workspace import NO_LEDGER_YET
 
 CONSORTIUM_FILE = "consortium.json"
 LOG_KEY = Path("node") / "log.key"
@@ -75,6 +77,8 @@ def lay_out(
         vkey = home.signer().verifier.vkey
         add_witness(operator / CONSORTIUM_FILE, org, vkey, witness_urls[org], quorum=n)
     _copy(operator, layout.node, CONSORTIUM_FILE, LOG_KEY)
+    if (operator / NO_LEDGER_YET).exists():  # else the key has a ledger, not the node's
+        _copy(operator, layout.node, NO_LEDGER_YET)
     for org in witnesses:
         _copy(operator, layout.witness(org), CONSORTIUM_FILE)
     for org in agencies:

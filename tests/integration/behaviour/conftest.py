@@ -41,7 +41,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.topology import processes
 from ledger_gw.witness import WitnessHome
 from ledger_gw.witness.home import KEY_FILE
-from ledger_gw.workspace import Workspace
+from ledger_gw.workspace import NO_LEDGER_YET, Workspace
 from tests.support.witnesses import TestWitnesses
 
 NETWORK_SH = Path(__file__).resolve().parents[3] / "network" / "network.sh"
@@ -134,7 +134,8 @@ def running_log_node(base: Path) -> Iterator[LogNodeSite]:
     node = base / "node"
     (node / "node").mkdir(parents=True)
     shutil.copy(operator.root / "consortium.json", node / "consortium.json")
-    shutil.copy(operator.root / "node" / "log.key", node / "node" / "log.key")
+    for name in ("log.key", NO_LEDGER_YET.name):  # a key that has signed nothing yet
+        shutil.copy(operator.root / "node" / name, node / "node" / name)
     service = processes.start_node(node, processes.free_port())
     site = LogNodeSite(service.url, {}, witnesses, operator, node, service)
     try:
