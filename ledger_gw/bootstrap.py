@@ -34,7 +34,8 @@ Environment variables (all optional), read by `config_from_env`:
   signs for; their keys must be in `directory`. Production: exactly one. Default: every
   member of the consortium (the demo gateway).
 - ``LEDGER_GW_PSEUDONYM_KEY_FILE`` → `pseudonym_key_file`: the consortium's
-  pseudonymisation key (``VERSION:BASE64``). Default ``<directory>/pseudonym.key``.
+  pseudonymisation key (``VERSION:BASE64`` a line, the earlier versions first, the
+  current last), its owner's only (mode 0600). Default ``<directory>/pseudonym.key``.
 - ``LEDGER_GW_APPENDER`` → `appender`: Unix socket of an embedded ledger's appending
   process (ledger_gw.embedded.appender) already running, whose key is in
   ``LEDGER_GW_APPENDER_KEY`` (hex). Unset, ``ledger-gw serve`` starts one for its workers,

@@ -3,8 +3,10 @@
 A plain hash of a name and birth date is reversible by enumeration, so IDs are
 HMAC-SHA-256 under the consortium's secret pseudonymisation key, over attributes
 canonicalised so that spelling noise does not split a person in two. The key's
-version is part of the ID so that keys can rotate. Document hashes are keyed by a
-random per-document salt kept off-chain: erasing the salt unlinks the ledger.
+version is part of the ID so that keys can rotate: the key file keeps the earlier
+versions, under which a person registered before a rotation is still found. Document
+hashes are keyed by a random per-document salt kept off-chain: erasing the salt
+unlinks the ledger.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ import datetime as dt
 import os
 import re
 import secrets
+import stat
 import unicodedata
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,34 +131,43 @@ def canonical_attributes(attributes: Mapping[str, str], *, fold: bool = True) ->
 
 @dataclass(frozen=True)
 class PseudonymKey:
-    """The consortium's secret key for one version of the pseudonymous ID scheme."""
+    """The consortium's secret key for the current version of the pseudonymous ID
+    scheme, with the earlier versions it replaced (oldest first): new IDs derive under
+    the current one, and a person registered under an earlier one is still found."""
 
     version: int
     secret: bytes
+    earlier: tuple[PseudonymKey, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.version < 1000:
             raise ConfigError("pseudonymisation key version must be 1..999")
         if len(self.secret) < KEY_BYTES:
             raise ConfigError(f"pseudonymisation key must have at least {KEY_BYTES} bytes")
+        versions = [key.version for key in self.earlier] + [self.version]
+        if any(key.earlier for key in self.earlier) or versions != sorted(set(versions)):
+            raise ConfigError(
+                "pseudonymisation key versions must each appear once, increasing, the "
+                f"current one last: found {', '.join(map(str, versions))}"
+            )
 
     def __repr__(self) -> str:  # never print the secret
-        return f"PseudonymKey(version={self.version})"
+        earlier = [key.version for key in self.earlier]
+        return f"PseudonymKey(version={self.version}, earlier={earlier})"
 
     def pseudonym(self, attributes: Mapping[str, str]) -> str:
         return self._derived(canonical_attributes(attributes))
 
-    def earlier_pseudonym(self, attributes: Mapping[str, str]) -> str | None:
-        """The ID these attributes derived before invisible characters and dashes were
-        folded, where it differs: a registration made then holds it, and must still be
-        found, not made again under the new one."""
-        try:
-            earlier = canonical_attributes(attributes, fold=False)
-        except PseudonymError:  # invisible characters alone: no ID was derived then
-            return None
-        if earlier == canonical_attributes(attributes):
-            return None
-        return self._derived(earlier)
+    def pseudonyms(self, attributes: Mapping[str, str]) -> tuple[str, ...]:
+        """Every ID these attributes may have been given, the one they derive now first:
+        under each key version (the current, then the earlier ones, newest first), as
+        canonicalised now and as before invisible characters and dashes were folded. A
+        registration made under any holds it, and must still be found, not made again."""
+        forms = [canonical_attributes(attributes)]
+        with suppress(PseudonymError):  # invisible characters alone: no ID was derived then
+            forms.append(canonical_attributes(attributes, fold=False))
+        ring = (self, *reversed(self.earlier))
+        return tuple(key._derived(form) for key in ring for form in dict.fromkeys(forms))
 
     def _derived(self, canonical: bytes) -> str:
         label = f"pid/v1\nk{self.version}\n".encode()  # the version is bound into the MAC
@@ -164,23 +177,56 @@ class PseudonymKey:
     def generate(cls, version: int = 1) -> PseudonymKey:
         return cls(version, secrets.token_bytes(KEY_BYTES))
 
+    def rotated(self) -> PseudonymKey:
+        """The next version, with a new secret, current; this one kept as an earlier one."""
+        return PseudonymKey(
+            self.version + 1,
+            secrets.token_bytes(KEY_BYTES),
+            (*self.earlier, PseudonymKey(self.version, self.secret)),
+        )
+
     def to_text(self) -> str:
-        return f"{self.version}:{base64.b64encode(self.secret).decode()}\n"
+        """One ``VERSION:BASE64`` line a version, the oldest first, the current last."""
+        return "".join(
+            f"{key.version}:{base64.b64encode(key.secret).decode()}\n"
+            for key in (*self.earlier, self)
+        )
 
     @classmethod
     def from_text(cls, text: str) -> PseudonymKey:
-        try:
-            version, secret = text.strip().split(":", 1)
-            return cls(int(version), base64.b64decode(secret, validate=True))
-        except ValueError as exc:
-            raise ConfigError("pseudonymisation key must read VERSION:BASE64") from exc
+        """The ring `to_text` writes; a file of one line (before any rotation) holds the
+        current version alone."""
+        ring = [_key_line(number, line) for number, line in enumerate(text.strip().split("\n"), 1)]
+        return cls(ring[-1].version, ring[-1].secret, tuple(ring[:-1]))
 
     @classmethod
     def load(cls, path: Path) -> PseudonymKey:
+        """The key file's ring, refused if its group or others may read or write it, as
+        ssh refuses such a private key: whoever reads it can reverse every ID by
+        enumeration, and whoever writes it can split every person in two."""
         try:
-            return cls.from_text(path.read_text())
+            with path.open("rb") as f:
+                mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+                text = f.read().decode()
         except (OSError, UnicodeDecodeError) as exc:  # gone, or binary: not a key file
             raise ConfigError(f"cannot read pseudonymisation key {path}: {exc}") from exc
+        if mode & 0o077:
+            raise ConfigError(
+                f"pseudonymisation key {path} is open to group or others (mode {mode:04o}): "
+                f"it must be its owner's only (chmod 600 {path})"
+            )
+        try:
+            return cls.from_text(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+
+
+def _key_line(number: int, line: str) -> PseudonymKey:
+    try:
+        version, secret = line.strip().split(":", 1)
+        return PseudonymKey(int(version), base64.b64decode(secret, validate=True))
+    except ValueError as exc:
+        raise ConfigError(f"pseudonymisation key line {number} must read VERSION:BASE64") from exc
 
 
 def new_held_id() -> str:

@@ -15,7 +15,9 @@
     orgs/<ORG>/signer.pem, .key its signing identity (the current one: `ledger-gw key
                                 rotate` replaces it, keeping the old certificate in
                                 orgs/<ORG>/retired/ and no old private key)
-    pseudonym.key               the consortium's pseudonymisation key
+    pseudonym.key               the consortium's pseudonymisation key: its current
+                                version, after the earlier ones (`ledger-gw
+                                pseudonym-key rotate`)
 
 Private keys are written readable by the owner only. In production each
 organisation keeps its own directory, and its gateway is given a workspace holding
@@ -178,6 +180,13 @@ class Workspace:
 
     def pseudonym_key(self) -> PseudonymKey:
         return PseudonymKey.load(self.root / "pseudonym.key")
+
+    def rotate_pseudonym_key(self) -> PseudonymKey:
+        """The pseudonymisation key's next version, current, the earlier ones kept in the
+        file: new IDs derive under it, registrations made under those are still found."""
+        key = self.pseudonym_key().rotated()
+        _write_secret(self.root / "pseudonym.key", key.to_text().encode())
+        return key
 
     @classmethod
     def load(cls, root: Path) -> Workspace:

@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "consortium",
     "member": "members",
     "key": "members",
+    "pseudonym-key": "members",
     "verify": "log",
     "prove": "log",
     "checkpoint": "log",
@@ -49,7 +50,9 @@ class Commands(click.Group):
         module = COMMANDS.get(cmd_name)
         if module is None:
             return None
-        command = getattr(importlib.import_module(f"ledger_gw.cli.{module}"), cmd_name)
+        command = getattr(
+            importlib.import_module(f"ledger_gw.cli.{module}"), cmd_name.replace("-", "_")
+        )
         assert isinstance(command, click.Command)
         return command
 

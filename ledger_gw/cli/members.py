@@ -1,5 +1,5 @@
-"""`ledger-gw member add` and `ledger-gw key rotate`: a consortium changing its members
-and their keys after `ledger-gw init`."""
+"""`ledger-gw member add`, `ledger-gw key rotate` and `ledger-gw pseudonym-key rotate`: a
+consortium changing its members and their keys after `ledger-gw init`."""
 
 from __future__ import annotations
 
@@ -77,4 +77,33 @@ def key_rotate(directory: Path, org_id: str, ca_key: Path | None) -> None:
     console.print(
         f"[green]{org_id}'s signing key rotated[/]: key {len(keys)} since "
         f"{keys[-1].valid_from:%Y-%m-%d %H:%M:%S}Z, fingerprint {keys[-1].fingerprint[:16]}"
+    )
+
+
+@click.group("pseudonym-key")
+def pseudonym_key() -> None:
+    """The consortium's pseudonymisation key, shared by every member's gateway."""
+
+
+@pseudonym_key.command("rotate")
+@directory_option
+def pseudonym_key_rotate(directory: Path) -> None:
+    """Make a new current version of the pseudonymisation key, keeping the earlier ones
+    in DIR/pseudonym.key.
+
+    New registrations get IDs under the new version (k2.…). Registering someone again
+    and POST /v1/pseudonyms still find her registration made under an earlier version,
+    and answer with the ID she has: her ledger records are under it.
+
+    Every member's gateway shares this key and reads it only when its workers start:
+    stop each gateway, give it the new pseudonym.key (its owner's only, mode 0600) and
+    start it again. Gateways on different versions, or one given the file while
+    running, give a person new to them different IDs. A person first registered at
+    another agency after the rotation gets an ID under the new version there, not
+    linked to her earlier ID at this one (a referral hands her ID over)."""
+    key = Workspace.load(directory).rotate_pseudonym_key()
+    earlier = ", ".join(f"k{each.version}" for each in key.earlier)
+    console.print(
+        f"[green]pseudonymisation key rotated[/]: k{key.version} is current, {earlier} "
+        f"kept; give every gateway {directory / 'pseudonym.key'} and restart it"
     )

@@ -120,15 +120,14 @@ def register(
         pid = new_held_id()
     else:
         pid = gateway.pseudonym_key.pseudonym(attributes)
-    # Here already: under that ID, or by her attributes, under the ID they derive (from
-    # a referral) or derived before invisible characters and dashes were folded.
-    known: list[str | None] = [pid]
-    if referral_id is not None:
-        known.append(gateway.pseudonym_key.pseudonym(attributes))
+    # Here already: under that ID, or by her attributes, under any ID they may have been
+    # given (under an earlier key version, or before invisible characters and dashes
+    # were folded).
+    known = [pid]
     if referral_id is not None or (held_id is None and id_scheme == "keyed"):
-        known.append(gateway.pseudonym_key.earlier_pseudonym(attributes))
+        known.extend(gateway.pseudonym_key.pseudonyms(attributes))
     with gateway.store(caller.org).session() as s:
-        for each in dict.fromkeys(k for k in known if k is not None):
+        for each in dict.fromkeys(known):
             existing = s.scalar(select(Person.id).where(Person.pid == each))
             if existing is not None:
                 raise AlreadyRegisteredError(existing)
@@ -303,10 +302,8 @@ def is_registered(gateway: Gateway, caller: Caller, pid: str) -> bool:
 
 def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -> str:
     """Her keyed ID: the one her attributes derive, unless this agency registered her
-    under the one they derived before invisible characters and dashes were folded (the
-    ledger knows her by that one)."""
+    under another they may have been given, under an earlier key version or before
+    invisible characters and dashes were folded (the ledger knows her by that one)."""
     pid = derive_pid(gateway, attributes, None)
-    earlier = gateway.pseudonym_key.earlier_pseudonym(attributes)
-    if earlier is None or is_registered(gateway, caller, pid):
-        return pid
-    return earlier if is_registered(gateway, caller, earlier) else pid
+    given = gateway.pseudonym_key.pseudonyms(attributes)
+    return next((each for each in given if is_registered(gateway, caller, each)), pid)
