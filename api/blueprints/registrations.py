@@ -138,10 +138,15 @@ def correct(body: dict[str, Any], person_id: Any) -> Any:
 
 
 @blp.route("/<uuid:person_id>", methods=["DELETE"])
-@protected(blp, Action.REGISTRATIONS_WRITE, 404)
+@protected(blp, Action.REGISTRATIONS_WRITE, 404, 409)
 @blp.response(204)
 def erase(person_id: Any) -> Any:
-    """Erase her: personal data, documents and their salts (crypto-shredding)."""
+    """Erase her: first every consent this agency recorded for her that is still active
+    is withdrawn on the ledger (`consent.revoked`, reason `person_request`), so that
+    nothing it shared on her behalf is shared any more; then her personal data,
+    documents and their salts are deleted (crypto-shredding). If the ledger refuses a
+    withdrawal (409 `consent_not_withdrawn`) or cannot be reached (503), nothing is
+    erased: send the request again. Her pseudonymous ID stays on the ledger's records."""
     audit_pid(registrations.erase(gateway(), caller(), str(person_id)))
     return None
 

@@ -23,14 +23,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.grouping import Grouped
-from ledger_gw.offchain.models import AuditRecord
+from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 _BUSY_TIMEOUT_MS = 30_000
 PURGE_RETRY_S = 1.0  # between tries to empty the WAL after an erasure
+#: How long a VACUUM after an erasure waits for a table another holds (a long autovacuum,
+#: a migration) before it gives up, logged: the erasure does not wait on it unbounded.
+VACUUM_LOCK_TIMEOUT_MS = 5_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
+#: The tables where an erasure or a correction leaves her personal data in dead rows.
+_PERSONAL = tuple(m.__tablename__ for m in (Person, Document, SealedHandover))
 
 
 def org_url(template: str, org_id: str) -> str:
@@ -109,12 +114,27 @@ class OffchainStore:
             ) from exc
 
     def purge_deleted(self) -> None:
-        """After an erasure on SQLite: move the WAL into the database and truncate it, so
-        that no older copy of an erased page stays in the WAL file. A reader in the way
-        makes the checkpoint give up: it is tried again in the background until it is
-        done or the store is closed (and once more when the store is next migrated, as
-        at every start, for an erasure a crash or a close interrupted). (PostgreSQL
-        keeps dead rows until VACUUM reclaims them: protect its storage accordingly.)"""
+        """After personal data is deleted or overwritten (an erasure, a correction, a
+        hand-over package gone), leave no older copy of it where the database keeps one.
+
+        SQLite (which zeroes what is deleted, `secure_delete`): move the WAL into the
+        database and truncate it, so that no older copy of a page stays in the WAL file.
+        A reader in the way makes the checkpoint give up: it is tried again in the
+        background until it is done or the store is closed (and once more when the
+        store is next migrated, as at every start, for an erasure a crash or a close
+        interrupted).
+
+        PostgreSQL: VACUUM the tables personal data lives in, so that no dead row version
+        of it stays in them (autovacuum waits until there are many). A dead row that a
+        transaction still open may read is left to the next VACUUM (the next purge's,
+        or the next start's). VACUUM frees the rows' space for reuse but does not
+        overwrite it, pg_wal keeps them until its segments are recycled, and WAL archives
+        and backups as long as they are kept: protect that storage accordingly. A
+        failure, or a table another holds past VACUUM_LOCK_TIMEOUT_MS, is logged, and
+        what was deleted stays deleted."""
+        if self.engine.dialect.name == "postgresql":
+            self._vacuum()
+            return
         if self.engine.dialect.name != "sqlite" or self._truncated():
             return
         _log.warning("off-chain store of %s: WAL not emptied yet after an erasure", self.org_id)
@@ -125,6 +145,23 @@ class OffchainStore:
                 target=self._purge_until_done, name="offchain-purge", daemon=True
             )
             self._purger.start()
+
+    def _vacuum(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")  # VACUUM takes no transaction
+                conn.execute(text(f"SET lock_timeout = {int(VACUUM_LOCK_TIMEOUT_MS)}"))
+                try:
+                    conn.execute(text(f"VACUUM {', '.join(_PERSONAL)}"))
+                finally:
+                    conn.execute(text("RESET lock_timeout"))  # the pool's next user's own
+        except SQLAlchemyError:
+            _log.error(
+                "off-chain store of %s: VACUUM failed, dead rows may still hold erased or "
+                "corrected personal data (the next erasure or start vacuums them)",
+                self.org_id,
+                exc_info=True,
+            )
 
     def _truncated(self) -> bool:
         raw = self.engine.raw_connection()  # outside any transaction, as checkpoints must be

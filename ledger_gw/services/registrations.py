@@ -1,7 +1,8 @@
 """Registrations: a person's personal data, kept off-chain by the agency that collected it.
 
-Erasure deletes her record and every document with its salt (crypto-shredding): the
-ledger is not rewritten, and the keyed hashes on it no longer link to anything.
+Erasure withdraws the consents this agency recorded for her, then deletes her record
+and every document with its salt (crypto-shredding): the ledger is not rewritten, and
+the keyed hashes on it no longer link to anything.
 """
 
 from __future__ import annotations
@@ -15,11 +16,17 @@ from typing import Any
 from sqlalchemy import select, tuple_
 
 from chaincode.fields import PID, matches
-from ledger_gw.errors import ConflictError, NotFoundError, ValidationError
+from ledger_gw.errors import (
+    ConflictError,
+    NotFoundError,
+    RejectedError,
+    TransitionError,
+    ValidationError,
+)
 from ledger_gw.offchain.models import Document, Person, utcnow
 from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
 from ledger_gw.pseudonym import new_salt as _new_salt
-from ledger_gw.services import handover
+from ledger_gw.services import handover, queries
 from ledger_gw.services.access import Caller
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.services.pages import (
@@ -228,29 +235,80 @@ def correct(
 ) -> dict[str, Any]:
     """Correct her personal data. Her pseudonymous ID stays: the ledger refers to it."""
     check_attributes(attributes)
-    with gateway.store(caller.org).session() as s:
+    store = gateway.store(caller.org)
+    with store.session() as s:
         person = s.get(Person, person_id)
         if person is None:
             raise _not_found(person_id)
         person.attributes = dict(attributes)
         person.updated_at = utcnow()
         s.flush()
-        return _view(person)
+        view = _view(person)
+    store.purge_deleted()  # what she corrected leaves the WAL, or the dead rows
+    return view
 
 
 def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
-    """Delete her record, documents, salts and any hand-over package sealed from them;
-    returns the pid for the audit log."""
+    """Erase her here: withdraw on the ledger every consent this organisation recorded
+    for her that is still active, so that nothing it shared on her behalf is shared any
+    more, then delete her record, documents, salts and any hand-over package sealed from
+    them. Returns the pid for the audit log.
+
+    A withdrawal the ledger refuses (ConflictError, `consent_not_withdrawn`) or cannot
+    take now (its FaultError) refuses the erasure, and nothing is deleted: a retry
+    withdraws what is left. One kept in an offline gateway's outbox counts: it is logged when the
+    node returns."""
     store = gateway.store(caller.org)
-    with store.session() as s:
-        person = s.get(Person, person_id)
-        pid = None if person is None else person.pid
-        if person is not None:
-            s.delete(person)  # the database deletes her documents and packages with her
+    with store.reading() as s:
+        pid = s.scalar(select(Person.pid).where(Person.id == person_id))
+    if pid is not None:
+        _withdraw_consents(gateway, caller, pid)
+        with store.session() as s:
+            person = s.get(Person, person_id)
+            if person is None:
+                pid = None  # erased meanwhile
+            else:
+                s.delete(person)  # the database deletes her documents and packages with her
     store.purge_deleted()  # a retry after a crash too: what was erased leaves the WAL
     if pid is None:
         raise _not_found(person_id)
     return pid
+
+
+#: Where the event IDs of an erasure's withdrawals come from: one per consent, so that
+#: a retry sends the same event again, which the ledger replays (a copy still in the
+#: outbox too), rather than a second withdrawal it would refuse.
+_WITHDRAWALS = uuid.uuid5(uuid.NAMESPACE_URL, "urn:referral-ledger:erasure:consent.revoked")
+
+
+def _withdraw_consents(gateway: Gateway, caller: Caller, pid: str) -> None:
+    """Record `consent.revoked` for each active consent the caller's organisation
+    recorded for her, whatever its purposes: she asked it to erase her, so it no longer
+    answers for any (its consent form is erased with her). Another member's consents
+    stay theirs: each opens that member's records only (chaincode.visibility)."""
+    try:
+        consents = queries.consents(gateway, caller, pid)["consents"]
+        withdrawals = [
+            {
+                "event_id": str(uuid.uuid5(_WITHDRAWALS, c["consent_id"])),
+                "type": "consent.revoked",
+                "consent_id": c["consent_id"],
+                "reason": "person_request",
+            }
+            for c in consents
+            if c["collected_by"] == caller.org and c["active"]
+        ]
+        if not withdrawals:
+            return
+        for outcome in gateway.client(caller).submit_many(withdrawals):
+            # revoked since it was read (she withdrew it elsewhere too): as wanted
+            if outcome.error is not None and not isinstance(outcome.error, TransitionError):
+                raise outcome.error
+    except RejectedError as exc:
+        raise ConflictError(
+            f"the ledger refused to withdraw her consents ({exc.code}: {exc}); nothing was erased",
+            code="consent_not_withdrawn",
+        ) from exc
 
 
 def add_document(

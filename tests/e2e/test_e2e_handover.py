@@ -326,6 +326,16 @@ def test_erasing_her_withdraws_the_package(
     )
     assert erased.status_code == 204, erased.text
     before = _b_persons(pair)
-    _refused(_take(pair, rid), 404, "handover_not_found")
+    # the erasure withdrew the consent the referral cites: B's gateway asks for nothing
+    _refused(_take(pair, rid), 409, "consent_inactive")
     assert _b_persons(pair) == before
+    # nor does A give anything to a request signed as B that skips that check
+    now = dt.datetime.now(dt.UTC)
+    as_b = signed.sign(
+        Workspace.load(pair.root).signer("AGENCY-B"), "GET", f"/v1/handovers/{rid}", now
+    )
+    if sealed_before_packages_named_her:  # kept until asked for, then refused and deleted
+        _refused(_fetch(pair, rid, as_b), 409, "consent_inactive")
+    else:  # gone with her
+        _refused(_fetch(pair, rid, as_b), 404, "handover_not_found")
     assert _package_count(pair, rid) == 0

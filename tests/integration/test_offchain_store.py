@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, select, text
+from sqlalchemy import Connection, create_engine, event, select, text
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
@@ -185,6 +187,119 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         assert [s for s in secrets if s in data] == []
     finally:
         gw.close()
+
+
+def test_a_correction_leaves_nothing_of_the_old_attributes_in_the_sqlite_files(
+    tmp_path: Path,
+) -> None:
+    """What she corrected is as gone from the file and its WAL as what is erased: SQLite
+    zeroes the replaced row version (`secure_delete`), and the WAL is emptied."""
+    ws = tmp_path / "ws"
+    Workspace.create(ws, DEMO)
+    config = GatewayConfig(
+        directory=ws,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
+        orgs=ORGS,
+    )
+    gw = open_gateway(config)
+    files = [tmp_path / "offchain-AGENCY-A.db", tmp_path / "offchain-AGENCY-A.db-wal"]
+
+    def on_disk() -> bytes:
+        return b"".join(f.read_bytes() for f in files if f.exists())
+
+    try:
+        a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+        person = registrations.register(gw, a, {"given_name": "Plokijuhzgt"})
+        assert b"Plokijuhzgt" in on_disk()  # the check can see it
+        registrations.correct(gw, a, person["person_id"], {"given_name": "Mjunhzbgtv"})
+        data = on_disk()
+        assert b"Plokijuhzgt" not in data
+        assert b"Mjunhzbgtv" in data
+    finally:
+        gw.close()
+
+
+def _row_versions(conn: Connection, table: str) -> int:
+    """The row versions, live or dead, that a PostgreSQL table's pages hold (its line
+    pointers in use, LP_NORMAL), read from its file once a checkpoint has written it:
+    the server is the test's own, on this machine."""
+    conn.execute(text("CHECKPOINT"))
+    home = Path(str(conn.execute(text("SHOW data_directory")).scalar()))
+    path = home / str(conn.execute(text("SELECT pg_relation_filepath(:t)"), {"t": table}).scalar())
+    page = int(str(conn.execute(text("SHOW block_size")).scalar()))
+    data = path.read_bytes() if path.exists() else b""  # one segment: small tables
+    found = 0
+    for start in range(0, len(data), page):
+        (lower,) = struct.unpack_from("<H", data, start + 12)  # pd_lower: end of the pointers
+        for at in range(start + 24, start + lower, 4):  # after the 24-byte page header
+            (pointer,) = struct.unpack_from("<I", data, at)
+            found += (pointer >> 15) & 3 == 1  # lp_flags
+    return found
+
+
+@pytest.fixture
+def pg_gateway(
+    consortium: Path, tmp_path: Path, pg_database: Callable[..., str]
+) -> Iterator[Gateway]:
+    config = GatewayConfig(
+        directory=consortium,
+        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
+        offchain_url=pg_database(*ORGS),
+        orgs=ORGS,
+    )
+    gw = open_gateway(config)
+    yield gw
+    gw.close()
+
+
+def test_on_postgresql_no_row_version_of_what_was_erased_or_corrected_stays(
+    pg_gateway: Gateway,
+) -> None:
+    """PostgreSQL keeps a deleted or replaced row version until VACUUM, which autovacuum
+    does not run for a few: an erasure or a correction runs it."""
+    gw = pg_gateway
+    a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+    kept = registrations.register(gw, a, {"given_name": "Qaywsxedcr"})
+    gone = registrations.register(gw, a, {"given_name": "Rfvtgbzhnu"})
+    registrations.add_document(gw, a, gone["person_id"], "referral", b"Ujmikolpqw")
+    with gw.stores["AGENCY-A"].engine.begin() as conn:
+        conn.execute(text("UPDATE persons SET updated_at = updated_at"))
+    with gw.stores["AGENCY-A"].engine.connect() as conn:
+        assert _row_versions(conn, "persons") == 4  # the check sees dead versions
+    registrations.correct(gw, a, kept["person_id"], {"given_name": "Tgbzhnujmi"})
+    with gw.stores["AGENCY-A"].engine.connect() as conn:
+        assert _row_versions(conn, "persons") == 2  # each as it is now
+    registrations.erase(gw, a, gone["person_id"])
+    with gw.stores["AGENCY-A"].engine.connect() as conn:
+        assert _row_versions(conn, "persons") == 1
+        assert _row_versions(conn, "documents") == 0
+
+
+def test_on_postgresql_a_vacuum_that_cannot_run_is_logged_and_the_erasure_stands(
+    pg_gateway: Gateway, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table another holds (here a lock VACUUM waits for, and a deletion does not):
+    the VACUUM gives up after its timeout, logged, and the erasure has happened."""
+    monkeypatch.setattr("ledger_gw.offchain.store.VACUUM_LOCK_TIMEOUT_MS", 200)
+    gw = pg_gateway
+    a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
+    person = registrations.register(gw, a, {"given_name": "Wsxedcrfvt"})
+    store = gw.stores["AGENCY-A"]
+    with store.engine.connect() as holder:
+        holder.execute(text("LOCK TABLE persons IN SHARE UPDATE EXCLUSIVE MODE"))
+        with caplog.at_level(logging.ERROR, "ledger_gw.offchain.store"):
+            assert registrations.erase(gw, a, person["person_id"]) == person["pid"]
+        holder.rollback()
+    assert "VACUUM failed" in caplog.text
+    with pytest.raises(RejectedError):
+        registrations.get(gw, a, person["person_id"])
+    with store.engine.connect() as conn:
+        assert _row_versions(conn, "persons") == 1  # dead, left to the next VACUUM
+    other = registrations.register(gw, a, {"given_name": "Edcrfvtgbz"})
+    registrations.correct(gw, a, other["person_id"], {"given_name": "Rfvtgbzhnm"})
+    with store.engine.connect() as conn:
+        assert _row_versions(conn, "persons") == 1  # the next one vacuums it
 
 
 def _stored(name: bytes, where: Path) -> bool:
