@@ -65,7 +65,7 @@ Environment variables (all optional), read by `config_from_env`:
 
 and by `serving_from_env`: ``LEDGER_GW_BIND`` (default 127.0.0.1:8080),
 ``LEDGER_GW_WORKERS`` (two per core, at most 8), ``LEDGER_GW_THREADS`` (8 threads per
-worker: the ledger group-commits concurrent requests).
+worker: the ledger group-commits concurrent requests); each count 1 or more.
 
 ``PROMETHEUS_MULTIPROC_DIR`` is read by prometheus-client itself: set it (an empty
 directory) when running several workers so that /metrics adds them up.
@@ -84,7 +84,7 @@ from functools import partial
 from pathlib import Path
 
 from sqlalchemy import exc as sql_errors
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
@@ -99,8 +99,8 @@ from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import Progress, VerifyReport, verify_ledger
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
-from ledger_gw.errors import ConfigError, UnavailableError
-from ledger_gw.identity import Signer
+from ledger_gw.errors import ConfigError, ForbiddenError, UnavailableError
+from ledger_gw.identity import Organisation, Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.machine import usable_cores
 from ledger_gw.node.revoked import RevokedClients
@@ -122,6 +122,7 @@ __all__ = ["BACKENDS", "LedgerLostError"]
 
 _log = logging.getLogger(__name__)
 
+MAX_PORT = 65535  # ports run from 0 (the system picks a free one) to this
 DEFAULT_PROFILE = Path(__file__).resolve().parent.parent / "network" / ".state" / "profile.json"
 
 
@@ -151,6 +152,13 @@ def _count(env: Mapping[str, str], name: str) -> int:
     count = _int(env, name, 0)
     if count < 0:
         raise ConfigError(f"{name} must be 0 or more")
+    return count
+
+
+def _at_least_one(env: Mapping[str, str], name: str, default: int) -> int:
+    count = _int(env, name, default)
+    if count < 1:
+        raise ConfigError(f"{name} must be 1 or more")
     return count
 
 
@@ -241,8 +249,8 @@ def serving_from_env(environ: Mapping[str, str] | None = None) -> Serving:
     env = _env(environ)
     return Serving(
         bind=env.get("LEDGER_GW_BIND", Serving.bind),
-        workers=_int(env, "LEDGER_GW_WORKERS", workers_per_machine()),
-        threads=_int(env, "LEDGER_GW_THREADS", Serving.threads),
+        workers=_at_least_one(env, "LEDGER_GW_WORKERS", workers_per_machine()),
+        threads=_at_least_one(env, "LEDGER_GW_THREADS", Serving.threads),
     )
 
 
@@ -268,6 +276,7 @@ def prepare_ledger(directory: Path, url: str | None = None, *, new_ledger: bool 
     refuse to cosign while its appends are acknowledged (LedgerLostError)."""
     ws = Workspace.load(directory)
     url = url or ws.ledger_url
+    database_url(url)
     unused = ws.root / NO_LEDGER_YET
     missing = None if unused.exists() else ledger_missing(url)
     if missing is not None and not new_ledger:
@@ -325,15 +334,33 @@ def existing_ledger(ws: Workspace, url: str | None = None) -> str:
     """The embedded ledger's URL, refused when it names an SQLite file that is not there:
     reading or verifying a ledger must never create an empty one."""
     url = url or ws.ledger_url
-    try:
-        parsed = make_url(url)
-    except sql_errors.ArgumentError:
-        raise ConfigError(f"{url!r} is not a database URL") from None
+    parsed = database_url(url)
     database = parsed.database or ":memory:"
     on_disk = parsed.get_backend_name() == "sqlite" and database != ":memory:"
     if on_disk and not Path(database).is_file():
         raise ConfigError(f"no ledger at {database}: nothing has been written to it yet")
     return url
+
+
+def database_url(url: str) -> URL:
+    """``url`` parsed, or refused in a message that does not show its password."""
+    try:
+        return make_url(url)
+    except (sql_errors.ArgumentError, ValueError):  # ValueError: a port that is no number
+        raise ConfigError(f"{shown_url(url)!r} is not a database URL") from None
+
+
+def shown_url(url: str) -> str:
+    """A database URL as a message may show it: its password masked; of one that does
+    not parse, all between its scheme and its last '@'."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (sql_errors.ArgumentError, ValueError):
+        credentials, at, host = url.rpartition("@")
+        if not at:
+            return url
+        scheme, sep, _ = credentials.rpartition("://")
+        return f"{scheme}{sep}***@{host}"
 
 
 def log_reader(ws: Workspace, url: str | None = None) -> LogReader:
@@ -359,12 +386,15 @@ def storage_faults() -> Iterator[None]:
 
 def check_bind(bind: str) -> None:
     """Refuse now, before anything is printed or started, an address gunicorn could not
-    listen on (another process holds the port, or the host is not this machine's)."""
+    listen on (no port, a port out of range, another process holds the port, or the
+    host is not this machine's)."""
     host, _, port = bind.rpartition(":")
     try:
         number = int(port)
     except ValueError:
-        raise ConfigError(f"{bind}: the address must end with :PORT") from None
+        raise ConfigError(f"the address {bind} must end with :PORT") from None
+    if not 0 <= number <= MAX_PORT:
+        raise ConfigError(f"the port of {bind} must be 0 to {MAX_PORT}")
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -444,7 +474,12 @@ def open_node(directory: Path, ledger_url: str | None = None) -> LogNode:
 
 
 def revoked_clients(directory: Path) -> Path:
-    """The node's list of TLS client certificates it no longer lets in."""
+    """The node's list of TLS client certificates it no longer lets in; refused for a
+    directory that is no log node's (no consortium file or no node/log.key), where a
+    revocation would reach no node."""
+    Workspace.load(directory)
+    if not (directory / "node" / "log.key").is_file():
+        raise ConfigError(f"{directory} is not a log node's directory: it holds no node/log.key")
     return directory / "node" / "revoked-clients"
 
 
@@ -522,6 +557,28 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     if config.migrate:
         gateway.migrate()
     return gateway
+
+
+@contextmanager
+def org_store(config: GatewayConfig, org: str) -> Iterator[tuple[OffchainStore, Organisation]]:
+    """One member's off-chain store (migrated, unless ``config.migrate`` is off) and its
+    entry in the consortium file, for the commands that manage its tokens; the store
+    closed on the way out. Nothing else is opened: no ledger, no key, no other member's
+    store, so that a token can be issued or revoked while the ledger or the log node is
+    down."""
+    ws = Workspace.load(config.directory)
+    member = ws.consortium.organisation(org)  # ConfigError when not a member
+    if config.orgs and org not in config.orgs:
+        raise ForbiddenError(f"this gateway does not serve {org}", code="org_not_served")
+    url = org_url(config.offchain, org)
+    database_url(url)
+    store = OffchainStore(org, url)
+    try:
+        if config.migrate:
+            store.migrate()
+        yield store, member
+    finally:
+        store.close()
 
 
 def gateway_over(ws: Workspace, ledger: Ledger, orgs: tuple[str, ...]) -> Gateway:

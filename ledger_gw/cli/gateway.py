@@ -1,7 +1,8 @@
 """`ledger-gw token …` and `ledger-gw serve`: the agency gateway's admin commands.
 
 Registered on `ledger_gw.cli.cli`. Imports no Flask until `serve` runs gunicorn (api.server)
-in this process; tokens are managed through the services layer.
+in this process; tokens are managed through the services layer, in the organisation's
+own off-chain store alone: no ledger or log node need be up to revoke one.
 """
 
 from __future__ import annotations
@@ -16,18 +17,22 @@ import click
 from rich.console import Console
 
 from ledger_gw.bootstrap import (
+    MAX_PORT,
     Serving,
     check_bind,
     config_from_env,
-    open_gateway,
+    org_store,
     prepare_ledger,
     serving_from_env,
 )
 from ledger_gw.cli.options import new_ledger_option
 from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
-from ledger_gw.services.gateway import Gateway
+from ledger_gw.services.config import GatewayConfig
 
 console = Console()
+
+PORT = click.IntRange(0, MAX_PORT)
+COUNT = click.IntRange(min=1)
 
 _DIR = click.option(
     "--dir",
@@ -38,11 +43,9 @@ _DIR = click.option(
 )
 
 
-def _gateway(directory: Path | None) -> Gateway:
+def _config(directory: Path | None) -> GatewayConfig:
     config = config_from_env()
-    if directory is not None:
-        config = replace(config, directory=directory)
-    return open_gateway(config)
+    return config if directory is None else replace(config, directory=directory)
 
 
 @click.group()
@@ -69,13 +72,10 @@ def token() -> None:
 )
 def token_issue(directory: Path | None, org: str, role: str, label: str, days: int) -> None:
     """Print a new token once; only its SHA-256 is stored."""
-    gw = _gateway(directory)
-    try:
+    with org_store(_config(directory), org) as (store, member):
         token_id, secret = issue_token(
-            gw.store(org), gw.org_role(org), role, label, lifetime=dt.timedelta(days=days)
+            store, member.role, role, label, lifetime=dt.timedelta(days=days)
         )
-    finally:
-        gw.close()
     click.echo(f"token id: {token_id} (expires in {days} days)", err=True)
     click.echo(secret)
 
@@ -89,11 +89,8 @@ def _when(moment: dt.datetime | None) -> str:
 @click.option("--org", required=True, help="Organisation whose tokens to list.")
 def token_list(directory: Path | None, org: str) -> None:
     """Each token's ID, role, label, creation, expiry and revocation (never its secret)."""
-    gw = _gateway(directory)
-    try:
-        tokens = list_tokens(gw.store(org))
-    finally:
-        gw.close()
+    with org_store(_config(directory), org) as (store, _):
+        tokens = list_tokens(store)
     click.echo("id\trole\tlabel\tcreated\texpires\trevoked")
     for t in tokens:
         fields = (
@@ -111,11 +108,8 @@ def token_list(directory: Path | None, org: str) -> None:
 @click.argument("token_id")
 def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
     """Revoke a token by its ID; it stops working at once."""
-    gw = _gateway(directory)
-    try:
-        revoke_token(gw.store(org), token_id)
-    finally:
-        gw.close()
+    with org_store(_config(directory), org) as (store, _):
+        revoke_token(store, token_id)
     click.echo(f"revoked {token_id}")
 
 
@@ -123,11 +117,13 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 @_DIR
 @click.option("--demo", is_flag=True, help="Demo consortium, Fatima's journey, demo tokens.")
 @click.option("--host", help="Default: from LEDGER_GW_BIND, or 127.0.0.1.")
-@click.option("--port", type=int, help="Default: from LEDGER_GW_BIND, or 8080.")
+@click.option("--port", type=PORT, help="Default: from LEDGER_GW_BIND, or 8080.")
 @click.option(
-    "--workers", type=int, help="Default: LEDGER_GW_WORKERS, or two per core (at most 8)."
+    "--workers", type=COUNT, help="Default: LEDGER_GW_WORKERS, or two per core (at most 8)."
 )
-@click.option("--threads", type=int, help="Threads per worker (default: LEDGER_GW_THREADS, or 8).")
+@click.option(
+    "--threads", type=COUNT, help="Threads per worker (default: LEDGER_GW_THREADS, or 8)."
+)
 @click.option(
     "--log-url",
     help="Append at this log node (the remote backend; default: LEDGER_GW_LOG_URL when "
@@ -148,16 +144,14 @@ def serve(
     gone does not start without --new-ledger."""
     from api.server import serve as run_gunicorn
 
-    config = config_from_env()
-    if directory is not None:
-        config = replace(config, directory=directory)
+    config = _config(directory)
     if log_url is not None:
         config = replace(config, backend="remote", log_url=log_url)
     serving = serving_from_env()
     bind = serving.bind
-    if host or port:
+    if host or port is not None:
         env_host, _, env_port = bind.rpartition(":")
-        bind = f"{host or env_host}:{port or env_port}"
+        bind = f"{host or env_host}:{env_port if port is None else port}"
     serving = Serving(bind, workers or serving.workers, threads or serving.threads)
     check_bind(bind)
     if demo:

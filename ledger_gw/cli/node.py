@@ -15,6 +15,8 @@ import click
 from rich.console import Console
 
 from ledger_gw.bootstrap import (
+    MAX_PORT,
+    check_bind,
     issue_log_client_certificate,
     open_node,
     prepare_ledger,
@@ -25,6 +27,8 @@ from ledger_gw.cli.options import directory_option, ledger_option, new_ledger_op
 from ledger_gw.node.revoked import revocation_key_of, revoke
 
 console = Console()
+PORT = click.IntRange(0, MAX_PORT)
+COUNT = click.IntRange(min=1)
 
 
 @click.group()
@@ -36,8 +40,8 @@ def log() -> None:
 @directory_option
 @ledger_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8443, show_default=True)
-@click.option("--threads", type=int, default=8, show_default=True)
+@click.option("--port", type=PORT, default=8443, show_default=True)
+@click.option("--threads", type=COUNT, default=8, show_default=True)
 @new_ledger_option
 def serve(
     directory: Path,
@@ -54,6 +58,7 @@ def serve(
     does not start without --new-ledger."""
     from api.node_server import serve_node
 
+    check_bind(f"{host}:{port}")
     prepare_ledger(directory, ledger_url, new_ledger=new_ledger)
     serving = prepare_node(directory, host, port, threads)
     console.print(f"[bold]Log node[/] https://{serving.bind}  certificate {serving.cert}")
@@ -83,7 +88,9 @@ def client_cert(directory: Path, org: str) -> None:
 @click.argument("certificate", type=click.Path(dir_okay=False, exists=True, path_type=Path))
 def revoke_client(directory: Path, certificate: Path) -> None:
     """Let the TLS client certificate in CERTIFICATE (PEM) into this node no more, though
-    its member's CA issued it: a gateway's key lost or stolen. Takes effect at once."""
+    its member's CA issued it: a gateway's key lost or stolen. Takes effect at once. The
+    directory is the node's own (node/log.key)."""
     listed = revoked_clients(directory)
-    found = revoke(listed, certificate.read_text(), dt.datetime.now(dt.UTC))
-    console.print(f"[green]revoked[/] sha256 {found} in {listed}")
+    found, added = revoke(listed, certificate.read_text(), dt.datetime.now(dt.UTC))
+    done = "[green]revoked[/]" if added else "already revoked:"
+    console.print(f"{done} sha256 {found} in {listed}")

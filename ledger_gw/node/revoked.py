@@ -18,15 +18,19 @@ not hold is none.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import hashlib
 import os
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
 
 from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.files import PUBLIC, make_dirs, write_file
 
 _FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 
@@ -67,8 +71,12 @@ class RevokedClients:
 
 
 def _read(path: Path) -> frozenset[str]:
+    return _parse(path, path.read_text(encoding="utf-8"))
+
+
+def _parse(path: Path, text: str) -> frozenset[str]:
     revoked = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         value = line.split("#", 1)[0].strip().lower()
         if not value:
             continue
@@ -84,17 +92,36 @@ def revocation_key_of(pem: str) -> str:
     return revocation_key(_certificate(pem))
 
 
-def revoke(path: Path, pem: str, now: dt.datetime) -> str:
-    """Add the certificate (PEM) to the list; its fingerprint."""
+def revoke(path: Path, pem: str, now: dt.datetime) -> tuple[str, bool]:
+    """Add the certificate (PEM) to the list: its fingerprint, and whether it was not
+    listed already. The whole list is written again and renamed over the old one, so
+    the node reads either, never a line cut short by a crash (which would refuse every
+    client); a list the node would refuse is refused here, to be mended first."""
     cert = _certificate(pem)
     found = revocation_key(cert)
-    subject = cert.subject.rfc4514_string().replace("\n", " ")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
-        out.write(f"{found}  # {subject}, serial {cert.serial_number:x}, revoked {now:%Y-%m-%d}\n")
-        out.flush()
-        os.fsync(out.fileno())
-    return found
+    # Whatever a CA put in the subject stays on its comment's line.
+    subject = " ".join(cert.subject.rfc4514_string().splitlines())
+    with _locked(path.parent):
+        listed = path.read_text(encoding="utf-8") if path.exists() else ""
+        if found in _parse(path, listed):
+            return found, False
+        if listed and not listed.endswith("\n"):
+            listed += "\n"
+        line = f"{found}  # {subject}, serial {cert.serial_number:x}, revoked {now:%Y-%m-%d}\n"
+        write_file(path, (listed + line).encode(), PUBLIC)
+    return found, True
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One revocation at a time in the directory, so that two at once both stay listed."""
+    make_dirs(directory)
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _certificate(pem: str) -> x509.Certificate:
