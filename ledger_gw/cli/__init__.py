@@ -10,10 +10,11 @@ import sys
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from ledger_gw.errors import LedgerError
 
-errors = Console(stderr=True)
+errors = Console(stderr=True, emoji=False)  # a message may quote anything typed
 
 
 # Each command by the module that defines it, imported when it is run: a process that
@@ -86,7 +87,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except LedgerError as exc:
-        errors.print(f"[red]error[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
+        errors.print(f"[red]error[/] {escape(exc.diagnostics())}", highlight=False, soft_wrap=True)
         sys.exit(1)
 
 

@@ -56,6 +56,13 @@ def test_a_missing_consortium_directory_is_one_line(tmp_path: Path) -> None:
     assert "holds no consortium" in clean_failure(run_cli("verify", "--dir", str(tmp_path / "no")))
 
 
+def test_what_a_message_quotes_is_printed_as_typed(tmp_path: Path) -> None:
+    """A path (or any value quoted back) holding console markup or an emoji code is
+    shown as it was typed, not styled or turned into a symbol."""
+    typed = str(tmp_path / "no[bold]such:x:dir")
+    assert f"{typed} holds no consortium" in clean_failure(run_cli("verify", "--dir", typed))
+
+
 @pytest.mark.parametrize("damage", ["truncated", "not_a_database"])
 def test_a_damaged_database_is_one_line(demo_dir: Path, tmp_path: Path, damage: str) -> None:
     whole = (demo_dir / "ledger.db").read_bytes()
