@@ -3,7 +3,6 @@ schemas (in the service layer), so the gateway and the ledger can never disagree
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
@@ -13,7 +12,7 @@ from chaincode.referrals import STATES as REFERRAL_STATES
 from ledger_gw.pseudonym import MAX_ATTRIBUTES, PseudonymError, check_bounds
 from ledger_gw.services.pages import DEFAULT_LIMIT, MAX_CURSOR, MAX_LIMIT
 from ledger_gw.services.registrations import MAX_SEARCH_CHARS
-from ledger_gw.services.reports import DEFAULT_K
+from ledger_gw.services.reports import DEFAULT_K, FIRST_DAY, LAST_DAY
 from ledger_gw.strict_json import MAX_INTEGER
 
 PURPOSE = fields.String(
@@ -595,9 +594,7 @@ class ChainVerdictOut(Schema):
     failures = fields.List(fields.Nested(FailureOut), required=True)
 
 
-# Days a report may name: far from the calendar's ends, where a week or a month
-# around them is no date at all.
-_REPORT_DAYS = validate.Range(min=dt.date(1900, 1, 1), max=dt.date(2999, 12, 31))
+_REPORT_DAYS = validate.Range(min=FIRST_DAY, max=LAST_DAY)
 
 
 class ReportArgs(Schema):

@@ -2,7 +2,9 @@
 
 `audit verify` needs only the bundle file and the consortium file the auditor pins
 (on Fabric also the endorsement policy, and ideally the genesis block's hash); it prints
-the report as JSON and exits 1 on any failure.
+the report as JSON and exits 1 on any failure. Every command here that judges the log
+(`audit verify|chain|watch`, `report verify`) takes the consortium file from the caller
+(--consortium), never from the directory or the file it judges.
 """
 
 from __future__ import annotations
@@ -15,28 +17,40 @@ from typing import Any
 
 import click
 
-from ledger_gw.cli.options import LogChoice, log_options
+from ledger_gw.cli.options import (
+    LogChoice,
+    http_url,
+    log_options,
+    pinned_option,
+    quorum_option,
+    read_input,
+    require_pinned,
+    token_option,
+)
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
+
+# What a directory handed over with the ledger holds: whoever handed it over wrote it.
+_DIRECTORYS_COPY = "the directory's own copy"
 
 
 def _documents(specs: tuple[str, ...]) -> bundles.Documents:
     """REFERRAL_ID=PATH:SALT_HEX, as handed over by the agency holding the document."""
     docs: dict[str, tuple[bytes, bytes]] = {}
     for spec in specs:
-        rid, _, rest = spec.partition("=")
-        path, _, salt = rest.rpartition(":")
+        rid, equals, rest = spec.partition("=")
+        path, colon, salt = rest.rpartition(":")
+        if not (rid and equals and path and colon):
+            raise ValidationError(
+                f"--doc {spec!r}: expected REFERRAL_ID=PATH:SALT_HEX", field="--doc"
+            )
         try:
-            docs[rid] = (Path(path).read_bytes(), bytes.fromhex(salt))
-        except (OSError, ValueError) as exc:
-            raise ValidationError(f"--doc {spec!r}: {exc}", field="--doc") from exc
+            salted = bytes.fromhex(salt)
+        except ValueError:
+            raise ValidationError(f"--doc {spec!r}: the salt is not hex", field="--doc") from None
+        docs[rid] = (read_input(Path(path), "--doc"), salted)
     return docs
-
-
-quorum_option = click.option(
-    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
-)
 
 
 @click.group()
@@ -48,7 +62,11 @@ def audit() -> None:
 @click.option("--kind", type=click.Choice(bundles.CLAIM_KINDS), default="referral_chain")
 @click.option("--subject", help="Referral or entitlement ID.")
 @click.option("--tx", "tx_ids", multiple=True, help="Transaction IDs (kind events).")
-@click.option("--size", type=int, help="Checkpoint tree size or Fabric height (default: latest).")
+@click.option(
+    "--size",
+    type=click.IntRange(min=0),
+    help="Checkpoint tree size or Fabric height (default: latest).",
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @log_options
 def audit_bundle(
@@ -109,48 +127,38 @@ def tlog_proof_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _verify_tlog_proof(
-    path: Path,
-    consortium: Path | None,
+    proof: bytes,
+    pinned: Consortium,
     quorum: int | None,
     entry: Path | None,
     leaf_hash: str | None,
     genesis_hash: bytes | None = None,
     block: Path | None = None,
 ) -> None:
-    """A tlog-proof carries no consortium: it is checked against a pinned one only."""
-    if consortium is None:
-        raise ValidationError(
-            "a tlog-proof is checked against a pinned consortium file: give --consortium",
-            field="--consortium",
-        )
+    """A tlog-proof carries no consortium: it is checked against the pinned one only."""
     try:
         leaf = None if leaf_hash is None else bytes.fromhex(leaf_hash)
     except ValueError as exc:
         raise ValidationError(f"--leaf-hash {leaf_hash!r} is not hex", field="--leaf-hash") from exc
-    pinned = Consortium.load(consortium)
     proven = tlog_proofs.verify(
-        path.read_bytes(),
+        proof,
         pinned,
-        entry=entry.read_bytes() if entry else None,
+        entry=read_input(entry, "--entry") if entry else None,
         leaf_hash=leaf,
         quorum=pinned.witness_quorum if quorum is None else quorum,
         genesis_hash=genesis_hash,
-        block=block.read_bytes() if block else None,
+        block=read_input(block, "--block") if block else None,
     )
     click.echo(json.dumps(proven.to_dict(), indent=2))
 
 
 @audit.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@pinned_option
+@quorum_option
 @click.option(
-    "--consortium",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The consortium file you trust (CAs, log key, witness keys); required.",
+    "--min-size", type=click.IntRange(min=0), default=0, help="Tree size already trusted."
 )
-@click.option(
-    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
-)
-@click.option("--min-size", type=int, default=0, help="Tree size already trusted.")
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @click.option(
     "--genesis-hash",
@@ -174,19 +182,14 @@ def audit_verify(
 ) -> None:
     """Verify a bundle (Merkle or Fabric evidence) or a C2SP tlog-proof offline against
     the consortium file you pin, never the bundle's own copy; exit 1 on any failure."""
-    if consortium is None:
-        raise ValidationError(
-            "pin the consortium file you trust with --consortium: "
-            "a bundle's own copy is not a trust root",
-            code="trust_root_not_pinned",
-            field="--consortium",
-        )
-    if tlog_proofs.is_tlog_proof(bundle.read_bytes()[:64]):
-        _verify_tlog_proof(bundle, consortium, quorum, entry, leaf_hash, _hex(genesis_hash), block)
+    pinned = require_pinned(consortium, "a bundle's own copy")
+    data = read_input(bundle, "BUNDLE")
+    if tlog_proofs.is_tlog_proof(data[:64]):
+        _verify_tlog_proof(data, pinned, quorum, entry, leaf_hash, _hex(genesis_hash), block)
         return
     report = bundles.verify_bytes(
-        bundle.read_bytes(),
-        Consortium.load(consortium),
+        data,
+        pinned,
         quorum=quorum,
         min_tree_size=min_size,
         documents=_documents(docs),
@@ -203,21 +206,24 @@ def audit_verify(
 
 @audit.command("chain")
 @click.argument("referral_id")
-@click.option(
-    "--quorum", type=int, help="Witness cosignatures required (default: the consortium's)."
-)
+@pinned_option
+@quorum_option
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @log_options
 def audit_chain(
     source: LogChoice,
     referral_id: str,
+    consortium: Path | None,
     quorum: int | None,
     docs: tuple[str, ...],
 ) -> None:
-    """Walk a referral chain on the ledger and print each step's verdict."""
-    with source.open() as (ws, log):
+    """Walk a referral chain on the ledger and print each step's verdict, the ledger read
+    under the consortium file you pin (its log key, origin, witnesses and members)."""
+    pinned = require_pinned(consortium, _DIRECTORYS_COPY)
+    documents = _documents(docs)
+    with source.open(pinned=pinned) as (ws, log):
         report = bundles.judge_chain(
-            log, ws.consortium, referral_id, quorum=quorum, documents=_documents(docs)
+            log, ws.consortium, referral_id, quorum=quorum, documents=documents
         )
     for step in report.steps:
         mark = "PASS" if step.ok else "FAIL"
@@ -233,21 +239,25 @@ def audit_chain(
 
 @audit.command("watch")
 @log_options
-@click.option("--url", help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).")
-@click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --url (any role).")
 @click.option(
-    "--consortium",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="With --url: the consortium file to pin (default: the directory's).",
+    "--url",
+    callback=http_url,
+    help="A gateway whose log to watch over HTTP, from its tiles (/v1/log).",
 )
+@token_option
+@pinned_option
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option(
     "--quorum",
-    type=int,
+    type=click.IntRange(min=0),
     help="Witness cosignatures a checkpoint needs to be trusted (default: the consortium's).",
 )
-@click.option("--interval", type=float, default=10.0, show_default=True)
-@click.option("--count", type=int, default=0, help="Polls before exiting (0: forever).")
+@click.option(
+    "--interval", type=click.FloatRange(min=0.1, max=86400), default=10.0, show_default=True
+)
+@click.option(
+    "--count", type=click.IntRange(min=0), default=0, help="Polls before exiting (0: forever)."
+)
 def audit_watch(
     source: LogChoice,
     url: str | None,
@@ -260,12 +270,13 @@ def audit_watch(
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted: read from the
     ledger's database, or with --url from a gateway's tiles, computing the proofs here;
-    on Fabric (--backend fabric) the members' validity log, through a member's peer."""
+    on Fabric (--backend fabric) the members' validity log, through a member's peer.
+    Checkpoints are checked against the consortium file you pin."""
+    pinned = require_pinned(consortium, _DIRECTORYS_COPY)
     if url is not None:
-        pinned = Consortium.load(consortium or source.directory / "consortium.json")
         _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
         return
-    with source.open() as (ws, log):
+    with source.open(pinned=pinned) as (ws, log):
         _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
 
 
@@ -293,7 +304,7 @@ def report() -> None:
 @click.option("--programme")
 @click.option("--from", "start", help="YYYY-MM-DD")
 @click.option("--to", "end", help="YYYY-MM-DD")
-@click.option("--k", type=int, default=5, show_default=True)
+@click.option("--k", type=int, default=reports.DEFAULT_K, show_default=True)
 @click.option("--sign-as", "sign_as", help="Organisation whose gateway key signs the report.")
 @click.option(
     "--format",
@@ -316,8 +327,11 @@ def report_accountability(
     glide: str | None,
 ) -> None:
     """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
-    query = reports.ReportQuery(org, programme, start, end, k)
+    query = reports.ReportQuery(
+        org, programme, reports.report_day(start, "--from"), reports.report_day(end, "--to"), k
+    )
     with source.open() as (ws, log):
+        reports.check_query(ws.consortium, org, programme, query.start, query.end, k)
         data = reports.report_at(log, query)
         first = reports.first_day(log, query) if fmt == "iati" else None
     if sign_as:
@@ -335,11 +349,7 @@ def report_accountability(
 
 @report.command("verify")
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--consortium",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The consortium file you trust (default: the one in --dir); never the report's.",
-)
+@pinned_option
 @click.option(
     "--donor",
     is_flag=True,
@@ -353,11 +363,12 @@ def report_verify(
     donor: bool,
 ) -> None:
     """Check a signed JSON report's signature against the consortium you pin and
-    recompute its figures from the ledger; say whether it is a donor release."""
-    pinned = Consortium.load(consortium) if consortium else None
+    recompute its figures from the ledger, read under that file; say whether it is a
+    donor release."""
+    pinned = require_pinned(consortium, _DIRECTORYS_COPY)
     report = _report_file(path)
-    with source.open(pinned=pinned) as (ws, log):
-        org = reports.verify(report, pinned or ws.consortium, log, donor=donor)
+    with source.open(pinned=pinned) as (_, log):
+        org = reports.verify(report, pinned, log, donor=donor)
     release = (
         "a donor release"
         if reports.is_donor_release(report)
@@ -369,8 +380,8 @@ def report_verify(
 def _report_file(path: Path) -> dict[str, Any]:
     """A signed report file's JSON object; ValidationError for anything else."""
     try:
-        report = json.loads(path.read_bytes())
-    except (OSError, ValueError) as exc:  # unreadable, not UTF-8 JSON
+        report = json.loads(read_input(path, "PATH"))
+    except ValueError as exc:  # not UTF-8 JSON
         raise ValidationError(f"{path} is not a JSON report: {exc}", field="PATH") from None
     if not isinstance(report, dict):
         raise ValidationError(f"{path} is not a JSON report object", field="PATH")

@@ -11,8 +11,18 @@ from pathlib import Path
 import click
 
 from ledger_gw.bootstrap import config_from_env, open_gateway, prepare_ledger
+from ledger_gw.cli.options import (
+    TOKEN_VARIABLE,
+    http_url,
+    pinned_option,
+    quorum_option,
+    read_input,
+    require_pinned,
+    token_option,
+)
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ValidationError
+from ledger_gw.files import SECRET, write_file
 from ledger_gw.services import credentials
 from ledger_gw.services.access import Caller, Role
 
@@ -23,22 +33,10 @@ _PURPOSE = click.option(
     show_default=True,
     help="Why the ledger is read: her consent must cover it.",
 )
-_PINNED = click.option(
-    "--consortium",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The consortium file you trust (members' CAs, log and witness keys); required.",
-)
 
 
 def _pinned(path: Path | None) -> Consortium:
-    if path is None:
-        raise ValidationError(
-            "a credential is checked against a consortium file you pin: give --consortium "
-            "(the credential's own certificate is no trust root)",
-            code="trust_root_not_pinned",
-            field="--consortium",
-        )
-    return Consortium.load(path)
+    return require_pinned(path, "the credential's own certificate")
 
 
 @click.group()
@@ -93,7 +91,10 @@ def issue(
     expires: dt.datetime | None,
     out: Path,
 ) -> None:
-    """Sign her credential as ORG and write it to OUT (text; `card` prints it)."""
+    """Sign her credential as ORG and write it to OUT (text; `card` prints it), readable
+    by its owner only: whoever holds it presents it."""
+    if event_id is not None and pid is not None:
+        raise click.UsageError("give --event or --pid, not both")
     config = config_from_env()
     if directory is not None:
         config = replace(config, directory=directory)
@@ -108,16 +109,21 @@ def issue(
         )
     finally:
         gateway.close()
-    out.write_text(made.credential.text())
+    write_file(out, made.credential.text().encode(), SECRET)
     click.echo(json.dumps(made.verified.to_dict(), indent=2))
 
 
 @credential.command("verify")
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@_PINNED
-@click.option("--quorum", type=int, help="Witness cosignatures required (default: the file's).")
-@click.option("--gateway", "url", help="Also ask this member gateway whether it still stands.")
-@click.option("--token", envvar="LEDGER_GW_TOKEN", help="Bearer token for --gateway.")
+@pinned_option
+@quorum_option
+@click.option(
+    "--gateway",
+    "url",
+    callback=http_url,
+    help="Also ask this member gateway whether it still stands.",
+)
+@token_option
 @_PURPOSE
 def verify(
     path: Path,
@@ -128,19 +134,24 @@ def verify(
     purpose: str,
 ) -> None:
     """Check the credential in PATH (its text, or a photo or scan of its card)."""
-    data = path.read_bytes()
-    verified = credentials.verify_offline(data, _pinned(consortium), quorum=quorum)
+    pinned = _pinned(consortium)
+    if url is not None and token is None:
+        raise ValidationError(
+            f"--gateway needs a bearer token: in {TOKEN_VARIABLE} or --token-file",
+            code="token_missing",
+            field="--token-file",
+        )
+    data = read_input(path, "PATH")
+    verified = credentials.verify_offline(data, pinned, quorum=quorum)
     report = {**verified.to_dict(), "status": "not checked"}
-    if url is not None:
-        if token is None:
-            raise ValidationError("--gateway needs --token", field="--token")
+    if url is not None and token is not None:
         report["status"] = credentials.remote_status(url, token, data, purpose)["status"]
     click.echo(json.dumps(report, indent=2))
 
 
 @credential.command("card")
 @click.argument("path", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@_PINNED
+@pinned_option
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -150,5 +161,6 @@ def verify(
 def card(path: Path, consortium: Path | None, out: Path) -> None:
     """Print the credential in PATH as a card with its QR code, once it verifies."""
     kind = out.suffix.lower().lstrip(".")
-    out.write_bytes(credentials.render_card(path.read_bytes(), _pinned(consortium), kind))
+    pinned = _pinned(consortium)
+    out.write_bytes(credentials.render_card(read_input(path, "PATH"), pinned, kind))
     click.echo(f"wrote {out}")

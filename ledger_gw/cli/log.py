@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -15,7 +16,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ledger_gw.bootstrap import open_log, verify_embedded
-from ledger_gw.cli.options import LogChoice, directory_option, ledger_option, log_options
+from ledger_gw.cli.options import (
+    LogChoice,
+    directory_option,
+    ledger_option,
+    load_pinned,
+    log_options,
+)
 from ledger_gw.services import proofs, tlog_proofs
 from ledger_gw.workspace import Workspace
 
@@ -25,6 +32,13 @@ console = Console()
 @click.command()
 @directory_option
 @ledger_option
+@click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The consortium file you trust (log key, origin, witnesses, members) [default: "
+    "the one in --dir, your own workspace's: pin yours when the directory was handed over "
+    "with the ledger].",
+)
 @click.option(
     "--witness-state",
     "witness_states",
@@ -42,12 +56,23 @@ console = Console()
 def verify(
     directory: Path,
     ledger_url: str | None,
+    consortium: Path | None,
     witness_states: tuple[Path, ...],
     workers: int | None,
 ) -> None:
     """Recompute everything from the log and name the first bad position; the log must
-    hold a checkpoint at its size, and agree with what each given witness cosigned."""
+    hold a checkpoint at its size, and agree with what each given witness cosigned. All
+    of it is checked against one consortium file, named first: --consortium, else the
+    directory's own."""
     ws = Workspace.load(directory)
+    if consortium is not None:
+        ws = replace(ws, consortium=load_pinned(consortium))
+    console.print(
+        f"trusting the consortium file {consortium or ws.consortium_file}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     with Progress(
         TextColumn("verifying {task.description}"),
         BarColumn(),

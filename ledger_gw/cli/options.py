@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+import stat
+import urllib.parse
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -13,12 +17,16 @@ import click
 
 from ledger_gw.bootstrap import open_log
 from ledger_gw.consortium import Consortium
+from ledger_gw.errors import ConfigError, ValidationError
 from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.workspace import Workspace
 
 LogAndWorkspace = tuple[Workspace, VerifiableLog]
 
 BACKENDS = ("embedded", "fabric", "remote")
+MAX_INPUT = 256 << 20  # a file a command reads: a bundle, a report, a block, a card
+MAX_TOKEN = 4096
+TOKEN_VARIABLE = "LEDGER_GW_TOKEN"  # noqa: S105 - the variable's name, not a token
 
 directory_option = click.option(
     "--dir",
@@ -43,6 +51,115 @@ new_ledger_option = click.option(
     "flag: its first start makes the ledger. Once the log has signed anything, a new "
     "history under its key is a fork that its witnesses refuse to cosign: restore the "
     "ledger from a backup instead.",
+)
+
+
+def http_url(ctx: click.Context, param: click.Parameter, url: str | None) -> str | None:
+    """An http(s) base URL, or a one-line refusal; never one with a user or password in it,
+    which `ps` would show and error messages repeat (the bearer token is the credential)."""
+    if url is None:
+        return None
+    option = param.opts[0] if param.opts else "URL"
+    try:
+        parts = urllib.parse.urlsplit(url)
+        good = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018  (raises ValueError for a port that is none)
+    except ValueError:  # "http://[x", a port out of range
+        good = False
+    if good and (parts.username is not None or parts.password is not None):
+        raise ValidationError(
+            f"{option} must not carry a user or password (it is not repeated here): "
+            f"the bearer token goes in {TOKEN_VARIABLE} or --token-file",
+            code="invalid_url",
+            field=option,
+        )
+    if not good:
+        raise ValidationError(
+            f"{option} {url!r} is not an http(s) URL", code="invalid_url", field=option
+        )
+    return url
+
+
+def read_input(path: Path, option: str, limit: int = MAX_INPUT) -> bytes:
+    """A file a command was given, read once: a regular file of at most ``limit`` bytes.
+    A device such as /dev/zero or a FIFO would be read (or waited on) forever."""
+    try:
+        # Not blocking: opening a FIFO waits for a writer otherwise.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ValidationError(
+                    f"{option} {path} is not a regular file", code="not_a_file", field=option
+                )
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise ValidationError(
+            f"{option} {path}: {exc.strerror}", code="unreadable_file", field=option
+        ) from None
+    if len(data) > limit:
+        raise ValidationError(
+            f"{option} {path} is larger than {limit} bytes", code="file_too_large", field=option
+        )
+    return data
+
+
+def load_pinned(path: Path) -> Consortium:
+    """The consortium file the caller trusts, read as ``Consortium.load`` reads one."""
+    try:
+        data = json.loads(read_input(path, "--consortium"))
+    except ValueError as exc:
+        raise ConfigError(f"cannot read consortium file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"consortium file {path} is not a JSON object")
+    return Consortium.from_dict(data)
+
+
+def require_pinned(path: Path | None, untrusted: str) -> Consortium:
+    """The consortium file the caller pins with --consortium: a verifier's trust roots
+    are its own, never ``untrusted``, a copy that comes with what it verifies."""
+    if path is None:
+        raise ValidationError(
+            f"pin the consortium file you trust with --consortium: {untrusted} is not a trust root",
+            code="trust_root_not_pinned",
+            field="--consortium",
+        )
+    return load_pinned(path)
+
+
+pinned_option = click.option(
+    "--consortium",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="The consortium file you trust (CAs, log key, witness keys); required.",
+)
+
+
+def _token(ctx: click.Context, param: click.Parameter, path: Path | None) -> str | None:
+    if path is None:
+        return os.environ.get(TOKEN_VARIABLE) or None
+    try:
+        token = read_input(path, "--token-file", MAX_TOKEN).decode("ascii").strip()
+    except UnicodeDecodeError:
+        token = ""
+    if not token or any(c.isspace() for c in token):
+        raise ValidationError(
+            f"--token-file {path} holds no bearer token", code="invalid_token", field="--token-file"
+        )
+    return token
+
+
+token_option = click.option(
+    "--token-file",
+    "token",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    callback=_token,
+    help=f"A file holding the bearer token (default: the {TOKEN_VARIABLE} variable). "
+    "Never on the command line, where `ps` shows it to every user of the machine.",
+)
+
+quorum_option = click.option(
+    "--quorum",
+    type=click.IntRange(min=0),
+    help="Witness cosignatures required (default: the consortium's).",
 )
 
 
@@ -108,6 +225,7 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--log-url",
                 envvar="LEDGER_GW_LOG_URL",
+                callback=http_url,
                 help="remote: the log node's HTTPS base URL.",
             ),
             click.option(

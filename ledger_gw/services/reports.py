@@ -82,6 +82,10 @@ MONTHS_SHOWN = 4  # the donors' delivery series: this month and the three before
 # by week is unreadable, and each point is a report of its own. (A donor's series is
 # one month, or the last MONTHS_SHOWN.)
 MAX_WEEKS = 106
+# Days a report may name: far from the calendar's ends, where a week or a month around
+# them is no date at all.
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
 
 _cache: OrderedDict[tuple[str, ReportQuery], dict[str, Any]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -142,17 +146,7 @@ def query_for(
     """The query the caller may run: agencies are held to their own organisation, and
     nobody may lower k below the consortium's default; donors get the consortium's k
     and closed calendar months (by default the last one)."""
-    consortium = gateway.workspace.consortium
-    if org is not None and org not in consortium.organisations:
-        raise ValidationError("org is not a consortium member", code="unknown_org", field="org")
-    if programme is not None and programme not in consortium.programmes:
-        raise ValidationError(
-            "programme is not in the consortium file", code="unknown_programme", field="programme"
-        )
-    if start and end and start > end:
-        raise ValidationError("from is after to", code="invalid_period", field="from")
-    if k < DEFAULT_K:
-        raise ValidationError(f"k must be at least {DEFAULT_K}", code="k_too_small", field="k")
+    check_query(gateway.workspace.consortium, org, programme, start, end, k)
     if caller.role is not Role.DONOR:
         return ReportQuery(report_org(caller, org), programme, start, end, k)
     if k != DONOR_K:  # two patterns of one month would give each other's hidden cells
@@ -165,6 +159,47 @@ def query_for(
         start, end = last_closed_month()
     _check_month(start, end)
     return ReportQuery(report_org(caller, org), programme, start, end, k, on_lattice=True)
+
+
+def check_query(
+    consortium: Consortium,
+    org: str | None,
+    programme: str | None,
+    start: str | None,
+    end: str | None,
+    k: int,
+) -> None:
+    """What any report query must be, whoever runs it and however: members and
+    programmes the consortium lists, a period that runs forward, k no lower than the
+    consortium's default. A report of nothing, signed, would read as a true zero."""
+    if org is not None and org not in consortium.organisations:
+        raise ValidationError("org is not a consortium member", code="unknown_org", field="org")
+    if programme is not None and programme not in consortium.programmes:
+        raise ValidationError(
+            "programme is not in the consortium file", code="unknown_programme", field="programme"
+        )
+    if start and end and start > end:
+        raise ValidationError("from is after to", code="invalid_period", field="from")
+    if k < DEFAULT_K:
+        raise ValidationError(f"k must be at least {DEFAULT_K}", code="k_too_small", field="k")
+
+
+def report_day(text: str | None, field: str) -> str | None:
+    """A day a report names, given as text: YYYY-MM-DD, from FIRST_DAY to LAST_DAY, as
+    the report's query then carries it."""
+    if text is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day.isoformat() != text or not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(
+            f"{field} {text!r} is not a day YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}",
+            code="invalid_date",
+            field=field,
+        )
+    return text
 
 
 def last_closed_month(now: dt.datetime | None = None) -> tuple[str, str]:

@@ -52,8 +52,9 @@ def test_credential_on_a_real_server(server: Server, tmp_path: Path) -> None:
                                "--out", str(card)])  # fmt: skip
     assert made.exit_code == 0, made.output
     online = ["credential", "verify", str(card), "--consortium", str(pinned),
-              "--gateway", server.url, "--token", server.tokens["AUDITOR-X"]]  # fmt: skip
-    checked = runner.invoke(cli, online)
+              "--gateway", server.url]  # fmt: skip
+    token = {"LEDGER_GW_TOKEN": server.tokens["AUDITOR-X"]}  # never on the command line
+    checked = runner.invoke(cli, online, env=token)
     assert checked.exit_code == 0, checked.output
     report = json.loads(checked.output)
     assert (report["status"], report["pid"], report["disclosed"]) == (
@@ -66,7 +67,7 @@ def test_credential_on_a_real_server(server: Server, tmp_path: Path) -> None:
         timeout=30,
     )
     assert revoked.status_code == 201, revoked.text
-    again = runner.invoke(cli, online)
+    again = runner.invoke(cli, online, env=token)
     assert isinstance(again.exception, CredentialError)
     assert again.exception.code == "credential_revoked"
     offline = runner.invoke(cli, online[:5])  # without a gateway the card still checks out

@@ -55,8 +55,9 @@ def _watch(
     url: str, root: Path, state: Path, token: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
     command = ["audit", "watch", "--url", url, "--state", str(state), "--count", "1"]
+    pin = ["--consortium", str(root / "consortium.json")]
     return subprocess.run(
-        [sys.executable, "-m", "ledger_gw.cli", *command, "--dir", str(root), *extra],
+        [sys.executable, "-m", "ledger_gw.cli", *command, "--dir", str(root), *pin, *extra],
         env={**os.environ, "LEDGER_GW_TOKEN": token},
         capture_output=True,
         text=True,

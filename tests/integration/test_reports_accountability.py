@@ -163,7 +163,8 @@ def test_cli_report_and_audit(world: tuple[Workspace, EmbeddedLedger], tmp_path:
     assert out.exit_code == 0, out.output
     path = tmp_path / "report.json"
     path.write_text(out.output)
-    ok = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+    verify = ["report", "verify", "--dir", str(ws.root), "--consortium", str(ws.consortium_file)]
+    ok = runner.invoke(cli, [*verify, str(path)])
     assert ok.exit_code == 0, ok.output
     signed = json.loads(out.output)
     for name, text in {
@@ -176,7 +177,7 @@ def test_cli_report_and_audit(world: tuple[Workspace, EmbeddedLedger], tmp_path:
         "no anchor": json.dumps({k: v for k, v in signed.items() if k != "anchor"}),
     }.items():
         path.write_text(text)
-        bad = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+        bad = runner.invoke(cli, [*verify, str(path)])
         assert bad.exit_code == 1, name
         assert isinstance(bad.exception, LedgerError), (name, bad.exception)  # not a traceback
     hxl = runner.invoke(cli, ["report", "accountability", "--dir", str(ws.root), "--format", "hxl"])

@@ -3,17 +3,23 @@ refusal looks like."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from collections.abc import Mapping
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The command run in a process of its own; ``env`` added to this one's environment."""
     return subprocess.run(
         [sys.executable, "-m", "ledger_gw.cli", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 

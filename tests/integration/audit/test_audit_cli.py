@@ -58,13 +58,14 @@ def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "missing_event" in str(bad.exception)
 
-    chain = runner.invoke(cli, ["audit", "chain", "--dir", str(ws.root), rid])
+    pin = ["--consortium", consortium]
+    chain = runner.invoke(cli, ["audit", "chain", "--dir", str(ws.root), *pin, rid])
     assert chain.exit_code == 0, chain.output
     assert chain.output.count("PASS") == 2
 
     state = str(tmp_path / "watch.json")
     watch = runner.invoke(
-        cli, ["audit", "watch", "--dir", str(ws.root), "--state", state, "--count", "1"]
+        cli, ["audit", "watch", "--dir", str(ws.root), *pin, "--state", state, "--count", "1"]
     )
     assert watch.exit_code == 0
     assert watch.output.startswith("first: size None -> 2")

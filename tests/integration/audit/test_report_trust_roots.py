@@ -198,12 +198,13 @@ def test_only_a_donor_release_verifies_as_one(tmp_path: Path) -> None:
     finally:
         ledger.close()
     runner = CliRunner()
+    args = ["report", "verify", "--dir", str(ws.root), "--consortium", str(ws.consortium_file)]
     for name, report in files.items():
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps(report))
-        said = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), str(path)])
+        said = runner.invoke(cli, [*args, str(path)])
         assert said.exit_code == 0, said.output
-        held = runner.invoke(cli, ["report", "verify", "--dir", str(ws.root), "--donor", str(path)])
+        held = runner.invoke(cli, [*args, "--donor", str(path)])
         if name == "release":
             assert "; a donor release" in said.output
             assert held.exit_code == 0, held.output

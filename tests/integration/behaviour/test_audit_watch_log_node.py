@@ -97,8 +97,9 @@ def test_watch_follows_the_node_and_catches_a_fork(
     log_node: LogNodeSite, forger: Forger, tmp_path: Path
 ) -> None:
     state = tmp_path / "watch.json"
+    consortium = str(log_node.roots[AUDITOR] / "consortium.json")
     node = ["--backend", "remote", "--dir", str(log_node.roots[AUDITOR])]
-    node += ["--log-url", log_node.url]
+    node += ["--log-url", log_node.url, "--consortium", consortium]
     _grow(log_node)
     first = _watch(state, *node)
     assert first.startswith("first: size None -> ")
@@ -109,7 +110,6 @@ def test_watch_follows_the_node_and_catches_a_fork(
     assert "cosigned by witness.agency-a, witness.auditor-x" in later
     trusted = state.read_text()
 
-    consortium = str(log_node.roots[AUDITOR] / "consortium.json")
     forged = ["--url", forger.url, "--consortium", consortium]
     forger.forge(size + 1)  # the size trusted, another tree
     argv = ("audit", "watch", *forged, "--state", str(state), "--quorum", "2", "--count", "1")
