@@ -9,10 +9,14 @@ checkpoint trusted (the log anchors bundles there, verifiers default to it).
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import re
+import unicodedata
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -21,10 +25,10 @@ from typing import Any, cast
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from chaincode.fields import parse_amount
+from chaincode.fields import PROGRAMME, is_code, parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw.errors import ConfigError
-from ledger_gw.files import PUBLIC, write_file
+from ledger_gw.files import PUBLIC, SECRET, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     Authenticator,
@@ -39,6 +43,17 @@ from ledger_gw.log.checkpoint import CheckpointError, VerifiedCheckpoint, open_c
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"[A-Z][A-Z0-9-]{1,31}")  # fullmatch: "$" admits a final newline
+# The consortium's name: its log's origin is ledger.local/<name>, so no "/", no space.
+_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,62}")
+MAX_DISPLAY_NAME = 200
+LOCK_FILE = ".consortium.lock"  # beside the consortium file: see `changing`
+# What a name shown to people and written to exports must not hold: controls (a terminal
+# escape, a line break), format characters (a bidirectional override reorders what is
+# shown), line and paragraph separators, and what XML cannot carry (lone surrogates,
+# unassigned code points). The zero-width (non-)joiners are format characters that
+# Persian and Indic scripts need.
+_UNSHOWN = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
+_JOINERS = frozenset("\u200c\u200d")
 PCODE = re.compile(r"[A-Z]{2}[0-9]{0,10}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 # An IATI organisation identifier: a registration agency prefix, then the agency's own
@@ -91,7 +106,16 @@ class Ceiling:
 def _vocabulary(
     locations: Iterable[object], ceilings: Mapping[str, Any], programmes: tuple[str, ...]
 ) -> tuple[tuple[str, ...], dict[str, Ceiling]]:
-    """The administrative codes and programme ceilings of a definition or file, checked."""
+    """The programme codes, administrative codes and programme ceilings of a definition
+    or file, checked: a programme code is one the contract takes, and no name or date."""
+    for programme in programmes:
+        if not is_code(PROGRAMME, programme):
+            raise ConfigError(
+                f"programmes: {programme[:40]!r} is not a programme code (capitals, digits "
+                "and '-', 2 to 32 of them, no date or ID-number shape)"
+            )
+    if len(set(programmes)) != len(programmes):
+        raise ConfigError("programmes: a programme code is listed twice")
     codes = tuple(str(code) for code in locations)
     bad = [code for code in codes if not PCODE.fullmatch(code)]
     if bad:
@@ -160,8 +184,19 @@ def _quorum(quorum: object, witnesses: int) -> int:
 def check_profile(org_id: str, profile: Profile) -> Profile:
     """A member's names, checked: a display name, and IATI's own forms of its reference
     and type (what an IATI export writes as ``ref`` and ``type``)."""
-    if not profile.display_name.strip():
+    name = profile.display_name
+    if not name.strip():
         raise ConfigError(f"the display name of {org_id} is empty")
+    if len(name) > MAX_DISPLAY_NAME:
+        raise ConfigError(
+            f"the display name of {org_id} is longer than {MAX_DISPLAY_NAME} characters"
+        )
+    unshown = [c for c in name if unicodedata.category(c) in _UNSHOWN and c not in _JOINERS]
+    if unshown:
+        raise ConfigError(
+            f"the display name of {org_id} holds U+{ord(unshown[0]):04X}, a control or "
+            "invisible character: a name is shown to people and written to exports as it is"
+        )
     if profile.iati_ref is not None and not IATI_REF.fullmatch(profile.iati_ref):
         raise ConfigError(
             f"the IATI reference of {org_id}, {profile.iati_ref!r}, is not an IATI "
@@ -230,6 +265,22 @@ def _json_object(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def _listed(data: Mapping[str, Any], key: str) -> list[Any]:
+    """A field holding a list (absent: none): a string is not a list of its letters."""
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list, not {type(value).__name__}")
+    return value
+
+
+def _strings(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    """A field holding a list of strings (absent: none)."""
+    values = _listed(data, key)
+    if not all(isinstance(value, str) for value in values):
+        raise ConfigError(f"{key} must be a list of strings")
+    return tuple(values)
+
+
 @dataclass(frozen=True)
 class Definition:
     """What the members agreed before any key exists: who they are, their roles, the
@@ -251,6 +302,11 @@ class Definition:
     endorsement: Endorsement | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"name: {str(self.name)[:70]!r} is not a consortium name (lower-case letters, "
+                "digits, '.' and '-', at most 63, from a letter or digit)"
+            )
         _vocabulary(self.locations, self.ceilings, self.programmes)
         seen: dict[str, str] = {}
         for org_id, role in self.members:
@@ -271,21 +327,26 @@ class Definition:
         [{"org", "vkey", "url"}], "witness_quorum": n, "locations": [P-code, ...],
         "ceilings": {programme: {"currency", "max_amount"}}}``."""
         try:
-            members = tuple((str(m["id"]), cast(Role, str(m["role"]))) for m in data["members"])
-            programmes = tuple(str(p) for p in data.get("programmes", ()))
+            members = tuple(
+                (str(m["id"]), cast(Role, str(m["role"]))) for m in _listed(data, "members")
+            )
+            programmes = _strings(data, "programmes")
             witnesses = tuple(
                 WitnessListing(str(w["org"]), str(w["vkey"]), str(w["url"]))
-                for w in data.get("witnesses", ())
+                for w in _listed(data, "witnesses")
             )
             quorum = data.get("witness_quorum", 0)
             locations, ceilings = _vocabulary(
-                data.get("locations", ()), data.get("ceilings", {}), programmes
+                _strings(data, "locations"), data.get("ceilings", {}), programmes
             )
-            return cls(
-                str(data["name"]), members, programmes, witnesses, quorum, locations, ceilings
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
+            return cls(data["name"], members, programmes, witnesses, quorum, locations, ceilings)
+        except KeyError as exc:
             raise ConfigError(f"consortium definition is missing {exc}") from exc
+        except (TypeError, AttributeError):
+            raise ConfigError(
+                "consortium definition is malformed: members and witnesses are lists of "
+                "objects, ceilings an object"
+            ) from None
 
     @classmethod
     def load(cls, path: Path) -> Definition:
@@ -294,7 +355,11 @@ class Definition:
             from ledger_gw.consortium_toml import load_definition
 
             return load_definition(path)
-        return cls.from_dict(_json_object(path, "consortium definition"))
+        data = _json_object(path, "consortium definition")
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -461,11 +526,11 @@ class Consortium:
                     tuple(_period_from(org_id, p) for p in item.get("signing_keys", ())),
                     _handover_key(org_id, item.get("handover_key")),
                 )
-            programmes = tuple(str(p) for p in data.get("programmes", ()))
+            programmes = _strings(data, "programmes")
             # Files from before witnesses ran apart have keys but no URL and no quorum:
             # their cosignatures still verify, nobody is pushed to, nothing is required.
             locations, ceilings = _vocabulary(
-                data.get("locations", ()), data.get("ceilings", {}), programmes
+                _strings(data, "locations"), data.get("ceilings", {}), programmes
             )
             endorsement = data.get("endorsement")
             return cls(
@@ -601,11 +666,31 @@ def _log_key_owner(log_vkey: str | None) -> dict[bytes, str]:
         raise ConfigError(f"the log key is malformed: {exc}") from None
 
 
+@contextmanager
+def changing(path: Path) -> Iterator[None]:
+    """An exclusive hold on the consortium file at ``path`` until the block ends (a lock
+    on ``.consortium.lock`` beside it, the owner's only): a command that reads the file,
+    changes it and saves it inside the block starts from every change saved before it,
+    and no other command's change made meanwhile is lost."""
+    try:
+        fd = os.open(
+            path.with_name(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, SECRET
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot lock the consortium file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def add_witness(
     path: Path, org_id: str, vkey: str, url: str, quorum: int | None = None
 ) -> Consortium:
     """List ``org_id``'s witness (its cosignature key and URL) in the consortium file at
     ``path``, and set the quorum when given; the file is unchanged on any error."""
-    updated = Consortium.load(path).with_witness(org_id, vkey, url, quorum)
-    updated.save(path)
+    with changing(path):
+        updated = Consortium.load(path).with_witness(org_id, vkey, url, quorum)
+        updated.save(path)
     return updated

@@ -26,8 +26,9 @@
     among = ["RIVER-AID", "..."]
 
 Read with the standard library's tomllib, its shape checked by a marshmallow schema,
-its meaning (P-codes, roles, keys, who may endorse) by `Definition` itself; every error
-names the file and the field.
+its meaning (the name, programme codes, P-codes, roles, display names, keys, who may
+endorse) by `Definition` itself, as for the older JSON form; every error names the file
+and the field.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ class DefinitionSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    name = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9.-]{0,62}$"))
+    name = fields.String(required=True)
     members = fields.List(fields.Nested(_Member), required=True, validate=validate.Length(min=1))
     programmes = fields.List(fields.Nested(_Programme), load_default=list)
     locations = fields.List(fields.String(), load_default=list)
@@ -118,8 +119,6 @@ def definition_from_toml(data: Mapping[str, Any]) -> Definition:
     members = loaded["members"]
     programmes = loaded["programmes"]
     codes = tuple(p["code"] for p in programmes)
-    if len(set(codes)) != len(codes):
-        raise ConfigError("programmes: a programme code is listed twice")
     endorsement = loaded["endorsement"]
     return Definition(
         name=loaded["name"],

@@ -18,6 +18,8 @@
     pseudonym.key               the consortium's pseudonymisation key: its current
                                 version, after the earlier ones (`ledger-gw
                                 pseudonym-key rotate`)
+    .consortium.lock            locked while a command changes consortium.json
+                                (`member add`, `key rotate`, `consortium add-witness`)
 
 Private keys are written readable by the owner only. In production each
 organisation keeps its own directory, and its gateway is given a workspace holding
@@ -32,7 +34,10 @@ witness key is ever here: a witness keeps its key in its own directory
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -41,9 +46,9 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from chaincode.stub import Role
-from ledger_gw.consortium import Consortium, Definition
+from ledger_gw.consortium import Consortium, Definition, changing
 from ledger_gw.errors import AuthenticationError, ConfigError
-from ledger_gw.files import PUBLIC, SECRET, make_dirs, replace_file, write_file
+from ledger_gw.files import DIRECTORY, PUBLIC, SECRET, make_dirs, replace_file, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     KeyPeriod,
@@ -83,16 +88,15 @@ def _write_public(path: Path, text: str) -> None:
 
 
 def _new_member(
-    root: Path,
+    d: Path,
     org_id: str,
     role: Role,
     profile: Profile | None,
     ca: tuple[EllipticCurvePrivateKey, x509.Certificate] | None,
     domain: Callable[[str], str],
 ) -> Organisation:
-    """``orgs/<org_id>``: a CA (unless given one) and a first signing identity, listed
-    from the certificate's own start."""
-    d = root / "orgs" / org_id
+    """The member's directory ``d``: a CA (unless given one) and a first signing
+    identity, listed from the certificate's own start."""
     if ca is None:
         ca_key, ca_cert = issue_ca(org_id)
         _write_secret(d / "ca.key", key_pem(ca_key))
@@ -123,6 +127,54 @@ def _rotation_cut_short(d: Path, org: Organisation) -> bool:
     except (OSError, AuthenticationError):  # none staged, or not a certificate
         return False
     return any(p.fingerprint == staged and p.valid_until is None for p in org.signing_keys)
+
+
+def _member_cut_short(staged: Path, org: Organisation) -> bool:
+    """Whether adding ``org`` stopped (a crash) after the consortium file listed it and
+    before its directory, made as ``staged``, was put in place."""
+    try:
+        staged_ca = fingerprint((staged / "ca.pem").read_text())
+    except (OSError, AuthenticationError):  # none staged, or not a certificate
+        return False
+    return staged_ca == certificate_fingerprint(org.ca_cert)
+
+
+def _claim(root: Path) -> list[Path]:
+    """``root`` made (with any missing parents) or found empty, and ``root/node`` made
+    there by this call alone, so that no file already there (a key, a ledger, someone's
+    own files) is ever overwritten, nor by a second `init` at once; the directories made
+    here, deepest first, for undoing a creation that fails."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        raise ConfigError(
+            f"{root} is not an empty directory: a consortium is made in a new or empty "
+            "one, never over files already there",
+            code="directory_not_empty",
+        )
+    made = [p for p in (root, *root.parents) if not p.exists()]
+    make_dirs(root)
+    try:
+        (root / "node").mkdir(mode=DIRECTORY)
+    except FileExistsError:
+        raise ConfigError(
+            f"{root} is not an empty directory: another `ledger-gw init` is making a "
+            "consortium there",
+            code="directory_not_empty",
+        ) from None
+    os.chmod(root / "node", DIRECTORY)
+    return made
+
+
+def _unmake(root: Path, made: list[Path]) -> None:
+    """What a failed creation made in ``root`` (empty before it) removed, and the
+    directories it made: no half a consortium, no empty directory left behind."""
+    with suppress(OSError):
+        for entry in root.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        for directory in made:
+            directory.rmdir()
 
 
 def _install_staged(d: Path) -> None:
@@ -167,7 +219,7 @@ class Workspace:
         if _rotation_cut_short(d, self.consortium.organisation(org_id)):
             raise ConfigError(
                 f"{org_id}'s key rotation stopped before its new key was in place: run "
-                f"`ledger-gw key rotate --org {org_id}` again to finish it"
+                f"`ledger-gw key rotate --dir {self.root} --org {org_id}` again to finish it"
             )
         return Signer.load(d / "signer.key", d / "signer.pem")
 
@@ -206,10 +258,25 @@ class Workspace:
     ) -> Workspace:
         """A consortium with every key, from what its members agreed. Each organisation
         gets a CA of its own, kept beside its identity, unless `cas` gives the CAs to
-        issue from (on Fabric, the MSPs')."""
-        if (root / "consortium.json").exists():
-            raise ConfigError(f"{root} already holds a consortium")
-        make_dirs(root)
+        issue from (on Fabric, the MSPs').
+
+        Only in a new or empty directory: keys made over an earlier consortium's would
+        orphan its ledger and its pseudonyms. A creation that fails leaves nothing."""
+        made = _claim(root)
+        try:
+            consortium = cls._made(root, definition, cas, domain)
+        except BaseException:
+            _unmake(root, made)
+            raise
+        return cls(root, consortium)
+
+    @staticmethod
+    def _made(
+        root: Path,
+        definition: Definition,
+        cas: Mapping[str, tuple[EllipticCurvePrivateKey, x509.Certificate]] | None,
+        domain: Callable[[str], str],
+    ) -> Consortium:
         origin = f"ledger.local/{definition.name}"
         log_signer, log_vkey = ckpt.generate_signer(origin)
         _write_secret(root / "node" / "log.key", ckpt.dump_signer(log_signer))
@@ -218,7 +285,7 @@ class Workspace:
         for org_id, role in definition.members:
             ca = None if cas is None else cas[org_id]
             profile = definition.profiles.get(org_id)
-            orgs[org_id] = _new_member(root, org_id, role, profile, ca, domain)
+            orgs[org_id] = _new_member(root / "orgs" / org_id, org_id, role, profile, ca, domain)
         for w in definition.witnesses:
             orgs[w.org_id] = replace(orgs[w.org_id], witness_vkey=w.vkey, witness_url=w.url)
         _write_secret(root / "pseudonym.key", PseudonymKey.generate().to_text().encode())
@@ -233,23 +300,42 @@ class Workspace:
             dict(definition.ceilings),
             definition.endorsement,
         )
-        consortium.save(root / "consortium.json")
-        return cls(root, consortium)
+        with changing(root / "consortium.json"):  # its lock file there from the start
+            consortium.save(root / "consortium.json")
+        return consortium
 
     def add_member(
         self, org_id: str, role: Role, profile: Profile, *, domain: Callable[[str], str] = str.lower
     ) -> Workspace:
         """A new member: its own directory with its CA and signing key, and the
-        consortium file listing it; no other member's directory is read or written."""
-        self.consortium.check_new_member(org_id, role)  # before its ID names a directory
-        d = self.root / "orgs" / org_id
-        if d.exists():
-            raise ConfigError(f"{org_id} is already a member of consortium {self.consortium.name}")
-        check = Organisation(org_id, role, issue_ca(org_id)[1], profile=profile)
-        self.consortium.with_member(check)  # refuses a bad ID, role or profile first
-        org = _new_member(self.root, org_id, role, profile, None, domain)
-        updated = self.consortium.with_member(org)
-        updated.save(self.root / "consortium.json")
+        consortium file listing it; no other member's directory is read or written.
+
+        The directory is made as ``orgs/<ORG>.new`` and renamed into place once the
+        consortium file lists the member: a crash before the file changed leaves the
+        member unlisted, and running this again starts over; after it, running this
+        again puts the directory in place."""
+        with changing(self.consortium_file):
+            current = Consortium.load(self.consortium_file)
+            d = self.root / "orgs" / org_id
+            staged = self.root / "orgs" / f"{org_id}.new"
+            listed = current.organisations.get(org_id)
+            if listed is not None and not d.exists() and _member_cut_short(staged, listed):
+                replace_file(staged, d)
+                return replace(self, consortium=current)
+            current.check_new_member(org_id, role)  # before its ID names a directory
+            if d.exists():
+                raise ConfigError(
+                    f"{d} exists but {org_id} is not a member of consortium "
+                    f"{current.name}, so none of its keys is trusted: remove it and run "
+                    "this again"
+                )
+            check = Organisation(org_id, role, issue_ca(org_id)[1], profile=profile)
+            current.with_member(check)  # refuses a bad ID, role or profile first
+            shutil.rmtree(staged, ignore_errors=True)  # made by an attempt cut short
+            org = _new_member(staged, org_id, role, profile, None, domain)
+            updated = current.with_member(org)
+            updated.save(self.consortium_file)
+            replace_file(staged, d)
         return replace(self, consortium=updated)
 
     def rotate_key(
@@ -273,11 +359,23 @@ class Workspace:
         (the old one retired from then on), the staged files put in place. A crash
         before the consortium file changed leaves the old key in force; after it, running
         this again finishes the rotation with the staged key, issuing none."""
-        org = self.consortium.organisation(org_id)
-        d = self._org_dir(org_id)
+        with changing(self.consortium_file):
+            current = Consortium.load(self.consortium_file)
+            return replace(self, consortium=self._rotated(current, org_id, at, domain, ca_key_path))
+
+    def _rotated(
+        self,
+        current: Consortium,
+        org_id: str,
+        at: dt.datetime | None,
+        domain: Callable[[str], str],
+        ca_key_path: Path | None,
+    ) -> Consortium:
+        org = current.organisation(org_id)
+        d = self.root / "orgs" / org_id
         if _rotation_cut_short(d, org):
             _install_staged(d)
-            return self
+            return current
         ca_key_path = ca_key_path or d / "ca.key"
         if not ca_key_path.exists():
             raise ConfigError(
@@ -289,12 +387,12 @@ class Workspace:
             raise ConfigError(f"{ca_key_path} is not the key of {org_id}'s CA")
         key, cert = issue_member(ca_key, org.ca_cert, org_id, org.role, f"gateway.{domain(org_id)}")
         moment = at or dt.datetime.now(dt.UTC)
-        updated = self.consortium.with_rotated_key(org_id, cert_pem(cert), moment)
+        updated = current.with_rotated_key(org_id, cert_pem(cert), moment)
         old = load_certificate((d / "signer.pem").read_text())
         retired = d / "retired" / f"{certificate_fingerprint(old)[:16]}.pem"
         _write_public(retired, cert_pem(old))
         _write_secret(d / "signer.key.new", key_pem(key))
         _write_public(d / "signer.pem.new", cert_pem(cert))
-        updated.save(self.root / "consortium.json")
+        updated.save(self.consortium_file)
         _install_staged(d)
-        return replace(self, consortium=updated)
+        return updated

@@ -4,7 +4,6 @@ the demo."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -38,7 +37,9 @@ DEMO_DIR = Path("var/journey")
     "Without it: the demo consortium (three agencies, an auditor, a donor).",
 )
 def init(directory: Path, definition: Path | None) -> None:
-    """Create a consortium from its definition, each member's keys in its own directory."""
+    """Create a consortium from its definition, each member's keys in its own directory.
+
+    DIRECTORY must be new or empty: nothing already there is overwritten."""
     if definition is None:
         from ledger_gw.demo.consortium import DEMO
 
@@ -193,10 +194,10 @@ def consortium_up(
     agencies = agencies or found
     witnesses = witnesses or DEMO_WITNESSES
     site = site or directory.resolve().parent / f"{directory.resolve().name}-site"
-    if fresh and site.exists():
-        shutil.rmtree(site)
     signal.signal(signal.SIGTERM, _interrupt)
-    with running(directory, site, agencies, witnesses, new_ledger=new_ledger) as topology:
+    with running(
+        directory, site, agencies, witnesses, fresh=fresh, new_ledger=new_ledger
+    ) as topology:
         console.print(f"[bold]Log node[/]  {topology.node.url}  ({topology.layout.node})")
         for org, service in topology.witnesses.items():
             console.print(f"[bold]Witness[/]   {org:<10} {service.url}", highlight=False)
@@ -233,7 +234,12 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     show_default=True,
     help="Directory to replay the journey in (not LEDGER_GW_DIR: never the one served).",
 )
-@click.option("--fresh", is_flag=True, help="Start from a new consortium and an empty ledger.")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Start from a new consortium and an empty ledger: deletes --dir first, only if "
+    "the demo made it.",
+)
 @click.option(
     "--backend",
     type=click.Choice(["embedded", "fabric"]),
@@ -245,14 +251,15 @@ def demo(directory: Path, fresh: bool, backend: str) -> None:
     """Fatima's journey across three service points, end to end."""
     from ledger_gw.demo.fabric import run_fabric_demo
     from ledger_gw.demo.journey import run_demo
+    from ledger_gw.demo.made import remove_made
     from ledger_gw.demo.seed import create_demo
     from ledger_gw.demo.witnesses import running_witnesses
 
     if backend == "fabric":
         run_fabric_demo(console)
         return
-    if fresh and directory.exists():
-        shutil.rmtree(directory)
+    if fresh:
+        remove_made(directory, "give another --dir, or delete it yourself")
     create_demo(directory)
     with running_witnesses(directory):
         run_demo(Workspace.load(directory), console)

@@ -45,7 +45,13 @@ def init(org_id: str, directory: Path) -> None:
 @_org_option
 @_dir_option
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8070, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8070,
+    show_default=True,
+    help="0 picks a free port.",
+)
 @click.option(
     "--read-timeout",
     type=click.FloatRange(min=0.1),
@@ -64,8 +70,9 @@ def init(org_id: str, directory: Path) -> None:
 @click.option(
     "--new-memory",
     is_flag=True,
-    help="If DIR's witness.db is gone, start with an empty one: the witness then trusts "
-    "the next checkpoint it sees, a fork of what it cosigned before included.",
+    help="If DIR's witness.db is gone, or holds no memory made for this key, start with "
+    "an empty one: the witness then trusts the next checkpoint it sees, a fork of what it "
+    "cosigned before included.",
 )
 def serve_command(
     org_id: str,
@@ -79,7 +86,8 @@ def serve_command(
     new_memory: bool,
 ) -> None:
     """Serve POST /add-checkpoint (C2SP tlog-witness) for one log. A witness whose
-    memory (witness.db) is gone does not start without --new-memory."""
+    memory (witness.db) is gone, or holds nothing made for its key, does not start
+    without --new-memory. SIGTERM stops it once the requests in hand are answered."""
     home = WitnessHome.load(directory)
     vkey = home.signer().verifier.vkey
     if not vkey.startswith(key_name(org_id) + "+"):

@@ -18,6 +18,7 @@ from rich.console import Console
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO, DEMO_TOKENS
+from ledger_gw.demo.made import mark_made
 from ledger_gw.demo.story import FATIMA, tell
 from ledger_gw.demo.synthetic import seed_synthetic
 from ledger_gw.demo.witnesses import enlist
@@ -130,10 +131,12 @@ def seed_fatima(gateway: Gateway) -> dict[str, Any]:
 
 
 def create_demo(directory: Path) -> None:
-    """The demo consortium with its witnesses (demo.witnesses), unless it exists; one
-    that `ledger-gw init` made, with an empty ledger, gets its witnesses."""
+    """The demo consortium with its witnesses (demo.witnesses), unless it exists, marked
+    as the demo's (demo.made); one that `ledger-gw init` made, with an empty ledger,
+    gets its witnesses and stays the user's."""
     if not (directory / "consortium.json").exists():
         Workspace.create(directory, DEMO)
+        mark_made(directory)
     ws = Workspace.load(directory)
     if not ws.consortium.witness_urls() and not (directory / "ledger.db").exists():
         enlist(directory)

@@ -9,7 +9,6 @@ runs them for as long as it serves.
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ledger_gw.consortium import Consortium, add_witness
+from ledger_gw.demo.made import mark_made, remove_made
 from ledger_gw.errors import ConfigError
 from ledger_gw.witness import WitnessHome
 
@@ -43,9 +43,11 @@ def _free_port() -> int:
 def enlist(directory: Path) -> Consortium:
     """Give the new demo consortium in ``directory`` its witnesses: fresh keys in their
     own directories (an older demo's witnesses remember another log), listed in its
-    consortium file with a URL each, and a quorum of all of them."""
+    consortium file with a URL each, and a quorum of all of them. An older demo's
+    witnesses' directory is replaced; any other directory there is refused."""
     root = witnesses_dir(directory)
-    shutil.rmtree(root, ignore_errors=True)
+    remove_made(root, f"the demo in {directory} keeps its witnesses there; move it away")
+    mark_made(root)
     consortium = Consortium.load(directory / "consortium.json")
     for n, org in enumerate(DEMO_WITNESSES, start=1):
         vkey = WitnessHome.create(root / org, org).signer().verifier.vkey

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ledger_gw.bootstrap import issue_log_client_certificate, open_gateway, prepare_ledger
@@ -19,7 +19,13 @@ from ledger_gw.errors import ConfigError
 from ledger_gw.remote import tls
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.topology.layout import CONSORTIUM_FILE, Layout, lay_out, pin_node_certificate
+from ledger_gw.topology.layout import (
+    CONSORTIUM_FILE,
+    Layout,
+    discard,
+    laying_out,
+    pin_node_certificate,
+)
 from ledger_gw.topology.processes import (
     HOST,
     Service,
@@ -29,7 +35,7 @@ from ledger_gw.topology.processes import (
     start_witness,
 )
 
-__all__ = ["Layout", "Service", "Topology", "prepare", "running"]
+__all__ = ["Layout", "Service", "Topology", "discard", "prepare", "running"]
 
 GATEWAY_ROLE = "agency-writer"
 
@@ -58,14 +64,15 @@ def prepare(
 ) -> Layout:
     """Lay the site out, with what each party needs before anything runs: the node's
     TLS certificate (for ``node_hosts``), pinned by every gateway, and each gateway's
-    client certificate, issued from its own CA in its own directory."""
-    layout = lay_out(operator, site, agencies, witnesses, witness_urls)
-    node = layout.node / "node"
-    tls.ensure_server_certificate(node / "tls.pem", node / "tls.key", list(node_hosts))
-    pin_node_certificate(layout)
-    for org in agencies:
-        issue_log_client_certificate(layout.agency(org), org)
-    return layout
+    client certificate, issued from its own CA in its own directory. All of it or, if
+    a step fails, none of it."""
+    with laying_out(operator, site, agencies, witnesses, witness_urls) as draft:
+        node = draft.node / "node"
+        tls.ensure_server_certificate(node / "tls.pem", node / "tls.key", list(node_hosts))
+        pin_node_certificate(draft)
+        for org in agencies:
+            issue_log_client_certificate(draft.agency(org), org)
+    return replace(draft, site=site)
 
 
 def _prepared(
@@ -103,12 +110,16 @@ def running(
     witnesses: Sequence[str],
     *,
     sync_interval_s: float = 5.0,
+    fresh: bool = False,
     new_ledger: bool = False,
 ) -> Iterator[Topology]:
-    """Lay the site out from the operator's consortium directory (or reuse it), start
-    the witnesses, the node and the gateways, and stop them all when the block ends.
-    The node's ledger is made or opened first (``new_ledger`` as `log serve` takes it),
-    so that a lost one stops everything before anything starts."""
+    """Lay the site out from the operator's consortium directory (or reuse it, unless
+    ``fresh``: then a site laid out before is deleted first, and any other directory
+    refused), start the witnesses, the node and the gateways, and stop them all when
+    the block ends. The node's ledger is made or opened first (``new_ledger`` as `log
+    serve` takes it), so that a lost one stops everything before anything starts."""
+    if fresh:
+        discard(site)
     layout = _prepared(operator, site, agencies, witnesses)
     prepare_ledger(layout.node, new_ledger=new_ledger)
     with ExitStack() as stack:

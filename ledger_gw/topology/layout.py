@@ -13,17 +13,29 @@
 
 The operator's directory keeps every member's keys (what `ledger-gw init` made); the
 site copies out of it, so that no running process is given another party's key.
+
+A site is built whole in a directory beside it; only once all of it is made does the
+operator's consortium file list its witnesses and the draft take the site's name. So a
+step that fails leaves no half-made site, no key a rerun would trip over, and no
+witness listed whose key is gone. Its directories and files have modes of their own,
+whatever the umask. It is marked as laid out here, so that `consortium up --fresh`
+deletes a site and never some other directory.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
-from collections.abc import Sequence
-from dataclasses import dataclass
+import stat
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ledger_gw.consortium import Consortium, add_witness
+from ledger_gw.consortium import Consortium, changing
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import DIRECTORY, PUBLIC, SECRET, make_dirs, replace_file, write_file
 from ledger_gw.services.config import create_session_key
 from ledger_gw.witness import WitnessHome
 from ledger_gw.workspace import NO_LEDGER_YET
@@ -31,6 +43,13 @@ from ledger_gw.workspace import NO_LEDGER_YET
 CONSORTIUM_FILE = "consortium.json"
 LOG_KEY = Path("node") / "log.key"
 NODE_CERTIFICATE = Path("node") / "tls.pem"
+#: In a site's own directory: it was laid out here, and `up --fresh` may delete it.
+SITE_MARK = "laid-out-by-ledger-gw"
+_SITE_MARK_TEXT = (
+    "`ledger-gw consortium prepare` (or `up`) laid out this site: `ledger-gw consortium\n"
+    "up --fresh` deletes it. It deletes no directory without this file; never copy it\n"
+    "into one.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -62,40 +81,116 @@ def lay_out(
     witnesses: Sequence[str],
     witness_urls: dict[str, str],
 ) -> Layout:
+    """The site as :func:`laying_out` makes it, with nothing more in it."""
+    with laying_out(operator, site, agencies, witnesses, witness_urls) as draft:
+        pass
+    return replace(draft, site=site)
+
+
+@contextmanager
+def laying_out(
+    operator: Path,
+    site: Path,
+    agencies: Sequence[str],
+    witnesses: Sequence[str],
+    witness_urls: dict[str, str],
+) -> Iterator[Layout]:
     """Give each party its own directory under ``site``, copied from the operator's: the
     witnesses' keys made in theirs and listed (key and URL, a quorum of all of them) in
-    the operator's consortium file, which every party then gets."""
-    consortium = Consortium.load(operator / CONSORTIUM_FILE)
-    for org in (*agencies, *witnesses):
-        consortium.organisation(org)  # a clear error for a non-member
-    for org in agencies:
-        if consortium.organisation(org).role != "agency":
-            raise ConfigError(f"{org} is not an agency: it runs no gateway")
-    layout = Layout(site, tuple(agencies), tuple(witnesses))
-    for n, org in enumerate(witnesses, start=1):
-        home = WitnessHome.create(layout.witness(org), org)
-        vkey = home.signer().verifier.vkey
-        add_witness(operator / CONSORTIUM_FILE, org, vkey, witness_urls[org], quorum=n)
-    _copy(operator, layout.node, CONSORTIUM_FILE, LOG_KEY)
-    if (operator / NO_LEDGER_YET).exists():  # else the key has a ledger, not the node's
-        _copy(operator, layout.node, NO_LEDGER_YET)
-    for org in witnesses:
-        _copy(operator, layout.witness(org), CONSORTIUM_FILE)
-    for org in agencies:
-        root = layout.agency(org)
-        _copy(operator, root, CONSORTIUM_FILE, "pseudonym.key")
-        shutil.copytree(operator / "orgs" / org, root / "orgs" / org)
-        create_session_key(root / "session.key")
-    return layout
+    the consortium file every party gets. Yields the site as drafted, for the caller to
+    add to; once the block ends, the draft becomes ``site`` and the operator's
+    consortium file lists the witnesses too. If anything fails, neither happens."""
+    with changing(operator / CONSORTIUM_FILE):  # no member added meanwhile is lost
+        consortium = Consortium.load(operator / CONSORTIUM_FILE)
+        for org in (*agencies, *witnesses):
+            consortium.organisation(org)  # a clear error for a non-member
+        for org in agencies:
+            if consortium.organisation(org).role != "agency":
+                raise ConfigError(f"{org} is not an agency: it runs no gateway")
+        unlisted = [org for org in witnesses if org not in witness_urls]
+        if unlisted:
+            raise ConfigError(f"no URL for the witness of {', '.join(unlisted)}")
+        _check_free(site)
+        with _drafted(site) as root:
+            draft = Layout(root, tuple(agencies), tuple(witnesses))
+            for n, org in enumerate(witnesses, start=1):
+                vkey = WitnessHome.create(draft.witness(org), org).signer().verifier.vkey
+                consortium = consortium.with_witness(org, vkey, witness_urls[org], quorum=n)
+            listed = (operator / CONSORTIUM_FILE).read_bytes()
+            if witnesses:
+                consortium.save(draft.node / CONSORTIUM_FILE)
+                listed = (draft.node / CONSORTIUM_FILE).read_bytes()
+            for party in draft.parties():
+                write_file(party / CONSORTIUM_FILE, listed, PUBLIC)
+            _copy(operator, draft.node, LOG_KEY, SECRET)
+            if (operator / NO_LEDGER_YET).exists():  # else the key has a ledger, not the node's
+                _copy(operator, draft.node, NO_LEDGER_YET, PUBLIC)
+            for org in agencies:
+                agency = draft.agency(org)
+                _copy(operator, agency, "pseudonym.key", SECRET)
+                _copy_tree(operator / "orgs" / org, agency / "orgs" / org)
+                create_session_key(agency / "session.key")
+            yield draft
+            if witnesses:
+                write_file(operator / CONSORTIUM_FILE, listed, PUBLIC)
 
 
 def pin_node_certificate(layout: Layout) -> None:
     """Give every gateway the certificate the node made on its first start."""
     for org in layout.agencies:
-        _copy(layout.node, layout.agency(org), NODE_CERTIFICATE)
+        _copy(layout.node, layout.agency(org), NODE_CERTIFICATE, PUBLIC)
 
 
-def _copy(source: Path, target: Path, *names: str | Path) -> None:
-    for name in names:
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, target / name)
+def discard(site: Path) -> None:
+    """Delete ``site`` if it is one laid out here (its mark says so): a mistyped path
+    names some other directory, which is refused, never deleted."""
+    if not site.exists() and not site.is_symlink():
+        return
+    if site.is_symlink() or not (site / SITE_MARK).is_file():
+        raise ConfigError(
+            f"{site} is not a site `ledger-gw consortium prepare` or `up` laid out (it "
+            f"holds no {SITE_MARK}), so --fresh is not deleting it: give another --site, "
+            "or delete it yourself",
+            code="not_a_prepared_site",
+        )
+    shutil.rmtree(site)
+
+
+@contextmanager
+def _drafted(site: Path) -> Iterator[Path]:
+    """A directory beside ``site`` to build it in, marked and renamed to ``site`` when
+    the block ends, removed if the block raises: ``site`` is made whole or not at all."""
+    make_dirs(site.parent)
+    draft = Path(tempfile.mkdtemp(prefix=f".{site.name}.", dir=site.parent))
+    try:
+        os.chmod(draft, DIRECTORY)
+        yield draft
+        write_file(draft / SITE_MARK, _SITE_MARK_TEXT.encode(), PUBLIC)
+        _check_free(site)
+        replace_file(draft, site)  # over an empty directory, as over nothing
+    except BaseException:
+        shutil.rmtree(draft, ignore_errors=True)
+        raise
+
+
+def _check_free(site: Path) -> None:
+    if site.is_symlink() or (site.exists() and (not site.is_dir() or any(site.iterdir()))):
+        raise ConfigError(f"{site} exists: the site is prepared once")
+
+
+def _copy(source: Path, target: Path, name: str | Path, mode: int) -> None:
+    write_file(target / name, (source / name).read_bytes(), mode)
+
+
+def _copy_tree(source: Path, target: Path) -> None:
+    """``source``'s files under ``target``, each no more open than its own and no one's
+    but its owner's to write."""
+    if not source.is_dir():
+        raise ConfigError(f"{source} is missing")
+    make_dirs(target)
+    for path in sorted(source.rglob("*")):
+        copied = target / path.relative_to(source)
+        if path.is_dir():
+            make_dirs(copied)
+        else:
+            write_file(copied, path.read_bytes(), stat.S_IMODE(path.stat().st_mode) & 0o755)

@@ -1,22 +1,25 @@
 """The witness's own directory: its key and its memory, apart from any log operator's.
 
 witness.key     the cosigning key (skey, readable by the owner only)
-witness.db      the last checkpoint cosigned for each log (SQLite)
+witness.db      the last checkpoint cosigned for each log (SQLite), and the key it is
+                the memory of
 
 The two are made together and kept together: a key whose memory is gone has cosigned
 checkpoints it no longer remembers, and would cosign a fork of them. Such a witness
-does not start unless its operator says, in so many words, that it starts afresh.
+does not start unless its operator says, in so many words, that it starts afresh; nor
+does one whose witness.db is empty without saying it was made for its key (a stale
+copy, or one SQLite made in place of a lost file), or is another witness's.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import SECRET, make_dirs, write_file
 from ledger_gw.log.checkpoint import CheckpointError, dump_signer, parse_signer
 from ledger_gw.log.note import NoteError, NoteSigner, SigType, generate_signer
 from ledger_gw.witness.core import TrustedLog
@@ -59,7 +62,7 @@ class WitnessHome:
         witness will then trust whatever checkpoint it sees next, a fork included."""
         signer = self.signer()
         try:
-            store = WitnessStore(self.state_url, create=False)
+            store = WitnessStore(self.state_url, witness=signer.verifier, create=False)
         except MemoryLostError as exc:
             if not new_memory:
                 raise MemoryLostError(
@@ -67,13 +70,13 @@ class WitnessHome:
                     "a fork of what it cosigned before. Restore the file from a backup, or "
                     "start afresh with --new-memory, trusting the next checkpoint it sees"
                 ) from None
+            store = WitnessStore(self.state_url, witness=signer.verifier)
             _log.warning(
                 "witness %s starts with a new, empty memory (%s): it will trust the next "
                 "checkpoint it sees for each log",
                 signer.name,
                 exc,
             )
-            store = WitnessStore(self.state_url)
         return Witness(signer, logs, store)
 
     @classmethod
@@ -83,18 +86,15 @@ class WitnessHome:
         for name in _OPERATOR_FILES:
             if (root / name).exists():
                 raise ConfigError(f"{root} is a log operator's directory: a witness keeps its own")
-        root.mkdir(parents=True, exist_ok=True)
-        signer, _ = generate_signer(key_name(org_id), SigType.COSIGNATURE_V1)
         path = root / KEY_FILE
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            raise ConfigError(f"{path} already exists") from None
-        with os.fdopen(fd, "wb") as f:
-            f.write(dump_signer(signer))
+        if path.exists():
+            raise ConfigError(f"{path} already exists")
+        make_dirs(root)
+        signer, _ = generate_signer(key_name(org_id), SigType.COSIGNATURE_V1)
+        write_file(path, dump_signer(signer), SECRET)
         home = cls(root)
         try:
-            WitnessStore(home.state_url).close()
+            WitnessStore(home.state_url, witness=signer.verifier).close()
         except BaseException:
             path.unlink()  # no key without its memory
             raise

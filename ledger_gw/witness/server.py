@@ -10,11 +10,17 @@ one whose request is not whole yet, of its own address once that address has its
 share, else of the address with most such, rather than being turned away: connections
 that trickle hold their slots only until someone else needs one, and a client that
 sends its request at once, as the log does, is served.
+
+SIGTERM (what a service manager, `docker stop` or the topology sends) stops it as
+Ctrl-C does: no new connection, those waiting for a request closed, the requests being
+served answered, their cosignatures kept, and then the memory closed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import signal
 import socket
 import threading
 from collections import Counter
@@ -30,6 +36,7 @@ from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHand
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIEnvironment
 
+from ledger_gw.errors import ConfigError
 from ledger_gw.peers import source
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
 from ledger_gw.witness.protocol import SIZE_CONTENT_TYPE, format_size
@@ -95,10 +102,32 @@ class _BoundedServer(ThreadedWSGIServer):
     """One thread per connection, for MAX_CONNECTIONS of them, MAX_PER_ADDRESS from one:
     past either, one still reading its request is closed for the new one."""
 
+    daemon_threads = False  # server_close waits for the requests being served
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._open: dict[socket.socket, _Open] = {}  # oldest first
         self._counting = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def server_bind(self) -> None:
+        """An address the witness cannot listen on, as one line with a code (werkzeug
+        would print the bare reason and exit)."""
+        try:
+            super().server_bind()
+        except OSError as exc:
+            busy = exc.errno == errno.EADDRINUSE
+            reason = "the port is in use by another process" if busy else exc.strerror
+            raise ConfigError(f"cannot listen on {self.host}:{self.port}: {reason}") from None
+
+    def server_close(self) -> None:
+        """Stop listening, close the connections waiting for a request, and wait for the
+        requests being served: a cosignature being made is kept and answered."""
+        with self._counting:
+            for conn, state in self._open.items():
+                if not state.whole:
+                    with contextlib.suppress(OSError):
+                        conn.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         address = source(client_address)
@@ -192,11 +221,17 @@ def serve(
     *,
     read_timeout: float = READ_TIMEOUT_S,
 ) -> None:
-    """Serve until interrupted; ``ready`` gets the base URL once the socket listens."""
-    server = make_witness_server(witness, host, port, read_timeout)
-    ready(f"http://{host}:{server.server_port}")
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
-        witness.store.close()
+    """Serve until interrupted or terminated (SIGINT, SIGTERM); ``ready`` gets the base
+    URL once the socket listens. Called in the main thread, which handles signals."""
+    with contextlib.closing(witness.store):
+        server = make_witness_server(witness, host, port, read_timeout)
+        # shutdown() waits for serve_forever, which this thread runs: another one calls it.
+        stop = signal.signal(
+            signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start()
+        )
+        try:
+            ready(f"http://{host}:{server.server_port}")
+            server.serve_forever()
+        finally:
+            signal.signal(signal.SIGTERM, stop)
+            server.server_close()

@@ -3,12 +3,24 @@
 Deciding and remembering happen in one transaction that takes SQLite's write lock
 before reading (BEGIN IMMEDIATE), and the write compares and swaps the size, so two
 requests can never both advance from the same old size (tlog-witness requires this
-to be atomic). WAL with synchronous=FULL: a cosignature is only returned once the
-new size is on disk.
+to be atomic). A cosignature is only returned once the new size is on disk, and in
+the state file itself: a rollback journal (journal_mode=DELETE), not WAL, which keeps
+what was written in witness.db-wal until a checkpoint that a process stopped by a
+signal never makes. So the file alone, copied or backed up while no cosignature is
+being made, is the whole memory. synchronous=EXTRA: the journal's removal, which
+commits, is on disk too, so that no power cut rolls back a size already answered. A
+cosignature costs a millisecond or two either way, its signature and proof checks
+included.
+
+The file says whose memory it is (the ``memory`` table: the witness key it was made
+for, and when). A file without that is no memory of this witness's: an empty one is
+what a lost memory looks like once SQLite or a stale copy stands in for it, and one
+made for another key remembers what another witness cosigned.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +28,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     Engine,
     LargeBinary,
     MetaData,
@@ -33,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledger_gw.errors import ConfigError
+from ledger_gw.log.note import Note, NoteError, NoteVerifier, SigType
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 from ledger_gw.witness.core import Cosigned, Witnessed
 from ledger_gw.witness.errors import SizeConflictError
@@ -50,28 +64,48 @@ witnessed = Table(
     Column("note", Text, nullable=False),  # the checkpoint with this witness's cosignature
 )
 
+memory = Table(
+    "memory",
+    metadata,
+    Column("witness", String, primary_key=True),  # the witness's cosignature (0x04) vkey
+    Column("made", String, nullable=False),  # when, ISO 8601 UTC
+)
+
 Step = Callable[[Witnessed | None], Cosigned]
 
 
 class MemoryLostError(ConfigError):
-    """A witness's state file is missing or holds no memory: opened as usual, SQLite
-    would start an empty one, and the witness would trust the next checkpoint it sees."""
+    """A witness's state file is missing, holds no memory or another witness's: opened
+    as usual, SQLite would start an empty one, and the witness would trust the next
+    checkpoint it sees."""
 
     code = "witness_memory_lost"
 
 
 class WitnessStore:
-    def __init__(self, url: str, *, create: bool = True) -> None:
-        """The state file at ``url``; with ``create`` false, only one that already
-        holds a witness's memory (MemoryLostError otherwise)."""
+    def __init__(
+        self, url: str, *, witness: NoteVerifier | None = None, create: bool = True
+    ) -> None:
+        """The state file at ``url``, made if missing unless ``create`` is false. With
+        ``witness``, only that witness's memory: the one made for its key, or (with
+        ``create``) a new one made for it where the file holds none. MemoryLostError
+        otherwise, what the file holds then unchanged."""
         path = Path(make_url(url).database or "")
         if not create and not path.is_file():
             raise MemoryLostError(f"{path} is missing")
-        self.engine: Engine = sqlite_engine(url, _BUSY_TIMEOUT_MS, {"synchronous": "FULL"})
-        if not create and not inspect(self.engine).has_table(witnessed.name):
+        # Replaces sqlite_engine's WAL: see the module's docstring.
+        pragmas = {"journal_mode": "DELETE", "synchronous": "EXTRA"}
+        self.engine: Engine = sqlite_engine(url, _BUSY_TIMEOUT_MS, pragmas)
+        try:
+            with self.engine.begin() as conn:
+                if not create and not inspect(conn).has_table(witnessed.name):
+                    raise MemoryLostError(f"{path} is not a witness state file")
+                metadata.create_all(conn)
+                if witness is not None:
+                    _claim(conn, path, witness.as_type(SigType.COSIGNATURE_V1), create)
+        except BaseException:
             self.engine.dispose()
-            raise MemoryLostError(f"{path} is not a witness state file")
-        metadata.create_all(self.engine)
+            raise
 
     def latest(self, origin: str) -> Witnessed | None:
         with self.engine.execution_options(**{READ_ONLY: True}).begin() as conn:
@@ -107,6 +141,35 @@ class WitnessStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _claim(conn: Connection, path: Path, witness: NoteVerifier, create: bool) -> None:
+    """The memory in ``conn`` is ``witness``'s, or is made so here: where nothing says
+    whose it is, if it is empty and ``create``, or if all it holds are checkpoints
+    ``witness`` cosigned (a state file made before files said whose they were)."""
+    made_for = set(conn.execute(select(memory.c.witness)).scalars())
+    if made_for:
+        if made_for != {witness.vkey}:
+            raise MemoryLostError(
+                f"{path} is the memory of another witness ({', '.join(sorted(made_for))}): "
+                "not this one's to use, nor to start afresh over"
+            )
+        return
+    notes = list(conn.execute(select(witnessed.c.note)).scalars())
+    if not notes and not create:
+        raise MemoryLostError(f"{path} holds no memory: no checkpoint, nothing saying whose")
+    if not all(_cosigned_by(note, witness) for note in notes):
+        raise MemoryLostError(f"{path} holds checkpoints that {witness.name} did not cosign")
+    made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    conn.execute(insert(memory).values(witness=witness.vkey, made=made))
+
+
+def _cosigned_by(note: str, witness: NoteVerifier) -> bool:
+    try:
+        signatures = Note.parse(note).signatures
+    except NoteError:
+        return False
+    return any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures)
 
 
 def _state(row: Row[Any]) -> Witnessed:

@@ -240,7 +240,8 @@ def test_prepare_splits_a_consortium_once_and_refuses_a_bad_witness(tmp_path: Pa
     witness = ("--witness", "AUDITOR-X=http://w:8070", "--node-host", "node.example")
     done = run_cli(*base, "--agency", "AGENCY-B", *witness)
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in site.iterdir()) == ["AGENCY-B", "node", "witness-AUDITOR-X"]
+    parties = sorted(p.name for p in site.iterdir() if p.is_dir())
+    assert parties == ["AGENCY-B", "node", "witness-AUDITOR-X"]
     assert Consortium.load(site / "AGENCY-B" / "consortium.json").witness_urls()["AUDITOR-X"][
         0
     ] == ("http://w:8070")

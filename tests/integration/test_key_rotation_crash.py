@@ -6,6 +6,7 @@ disk before the next relies on it, so a power loss leaves one of those states to
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -104,7 +105,8 @@ def test_a_rotation_cut_short_is_finished_by_the_command_and_no_gateway_signs_me
         with pytest.raises(OSError, match="killed"):
             Workspace.load(root).rotate_key(ORG)
     listed = Consortium.load(root / "consortium.json").organisation(ORG).signing_keys[-1]
-    with pytest.raises(ConfigError, match=f"run `ledger-gw key rotate --org {ORG}` again"):
+    again = f"run `ledger-gw key rotate --dir {root} --org {ORG}` again"
+    with pytest.raises(ConfigError, match=re.escape(again)):
         Workspace.load(root).signer(ORG)
     done = run_cli("key", "rotate", "--dir", str(root), "--org", ORG)
     assert done.returncode == 0, done.stderr

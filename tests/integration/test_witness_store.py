@@ -3,13 +3,14 @@ settings, atomic decide-and-remember, and no two advances from one old size."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from ledger_gw.witness.core import Cosigned, Witnessed
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
@@ -44,9 +45,9 @@ def to(old: int, size: int, pause: float = 0.0) -> Step:
 
 
 def test_the_memory_is_durable_and_survives_reopening(store: WitnessStore, url: str) -> None:
-    with store.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    with store.engine.connect() as conn:  # in the file itself once committed: no WAL
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "delete"
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 3  # EXTRA: its removal too
     assert store.latest(ORIGIN) is None
     store.advance(ORIGIN, to(0, 3))
     store.advance(ORIGIN, to(3, 7))
@@ -56,6 +57,15 @@ def test_the_memory_is_durable_and_survives_reopening(store: WitnessStore, url: 
         assert again.latest("example.org/other") is None
     finally:
         again.close()
+    # The file alone, copied while the witness runs, is the whole memory.
+    original = Path(make_url(url).database or "")
+    copy = original.with_name("copy.db")
+    shutil.copyfile(original, copy)
+    copied = WitnessStore(f"sqlite:///{copy}", create=False)
+    try:
+        assert copied.latest(ORIGIN) == Witnessed(ORIGIN, 7, bytes([7]) * 32, "note 7")
+    finally:
+        copied.close()
 
 
 def test_a_refused_step_changes_nothing(store: WitnessStore) -> None:

@@ -76,7 +76,7 @@ def test_the_network_runs_the_endorsement_policy_its_definition_states() -> None
     [
         (('role = "agency"', 'role = "agnecy"'), "members[0].role: Must be one of: agency"),
         (('display_name = "River Aid"\n', ""), "members[0].display_name: Missing data"),
-        (('name = "east-basin"', 'name = "East Basin!"'), "name: String does not match"),
+        (('name = "east-basin"', 'name = "East Basin!"'), "name: 'East Basin!' is not a"),
         (('ceiling = "20000"', "ceiling = 20000"), "programmes[0].ceiling: Not a valid string"),
         (('ceiling = "20000"', 'ceiling = "-5"'), "ceiling '-5' is not a positive amount"),
         (('currency = "KES"', 'currency = "shillings"'), "'shillings' is not an ISO 4217"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +13,11 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.identity import cert_pem, issue_member, key_pem, load_signing_key
-from ledger_gw.topology import _prepared, prepare
-from ledger_gw.topology.layout import lay_out
+from ledger_gw.topology import _prepared, prepare, running
+from ledger_gw.topology.layout import discard, lay_out
+from ledger_gw.witness import WitnessHome
 from ledger_gw.workspace import Workspace
+from tests.support.cli import clean_failure, run_cli
 
 AGENCIES = ("AGENCY-A", "AGENCY-B")
 WITNESSES = {"AGENCY-A": "http://w-a:8070", "AUDITOR-X": "http://w-x:8070"}
@@ -58,7 +62,7 @@ def test_every_party_gets_the_consortium_file_with_the_witnesses(
     listed = Consortium.load(ws.root / "consortium.json")
     assert {o: u for o, (u, _) in listed.witness_urls().items()} == WITNESSES
     assert listed.witness_quorum == len(WITNESSES)
-    for party in site.iterdir():
+    for party in filter(Path.is_dir, site.iterdir()):
         assert (party / "consortium.json").read_bytes() == (
             ws.root / "consortium.json"
         ).read_bytes()
@@ -99,3 +103,94 @@ def test_a_site_laid_out_before_gets_client_certificates_the_node_lets_in(tmp_pa
     for agency in AGENCIES:
         pem = (site / agency / "orgs" / agency / "tls-client.pem").read_text()
         assert auth.transport_peer(pem, now).org_id == agency
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """A umask of 000, under which a file made with the default mode is anyone's to write."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def _writable_by_others(root: Path) -> list[str]:
+    return [str(p) for p in [root, *root.rglob("*")] if p.stat().st_mode & 0o022]
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_no_one_else_may_write_a_sites_directories_or_files(tmp_path: Path) -> None:
+    """Whoever may write a party's directory swaps its keys, the node certificate its
+    gateways pin, or a witness's memory."""
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    site = tmp_path / "deep" / "site"
+    prepare(ws.root, site, AGENCIES, list(WITNESSES), WITNESSES)
+    assert _writable_by_others(tmp_path / "deep") == []
+    secrets = [p for p in site.rglob("*") if p.suffix in (".key", ".db")]
+    assert {p.name for p in secrets} >= {"log.key", "pseudonym.key", "witness.key", "witness.db"}
+    assert {
+        str(p): oct(p.stat().st_mode & 0o777) for p in secrets if p.stat().st_mode & 0o077
+    } == {}
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_witness_init_makes_no_directory_others_may_write(tmp_path: Path) -> None:
+    home = WitnessHome.create(tmp_path / "a" / "b", "AGENCY-A").root
+    assert _writable_by_others(tmp_path / "a") == []
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in home.iterdir()} == {
+        "witness.key": oct(0o600),
+        "witness.db": oct(0o600),
+    }
+
+
+def test_a_site_that_fails_to_be_prepared_leaves_nothing_and_can_be_prepared_again(
+    tmp_path: Path,
+) -> None:
+    """A witness URL the command line lets through but the consortium file refuses:
+    before, the witness's key stayed behind and every rerun was refused."""
+    operator, site = tmp_path / "operator", tmp_path / "site"
+    args = ("consortium", "prepare", "--dir", str(operator), "--site", str(site))
+    failed = run_cli(*args, "--witness", "AGENCY-A=http://[x")
+    assert "must be an http(s) base URL" in clean_failure(failed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["operator"]  # no site, no draft
+    assert Consortium.load(operator / "consortium.json").witness_urls() == {}
+
+    done = run_cli(*args, "--witness", "AGENCY-A=http://127.0.0.1:8070")
+    assert done.returncode == 0, done.stderr
+    assert (site / "witness-AGENCY-A" / "witness.key").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["operator", "site"]
+
+
+def test_a_step_after_the_witness_keys_that_fails_leaves_nothing(tmp_path: Path) -> None:
+    """The node's TLS certificate, made after the witnesses' keys, for a name it cannot
+    hold: no site, and the operator's consortium file lists no witness key now gone."""
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    before = (ws.root / "consortium.json").read_bytes()
+    site = tmp_path / "site"
+    with pytest.raises(ValueError, match="A-label"):
+        prepare(ws.root, site, AGENCIES, list(WITNESSES), WITNESSES, ["é.example"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["operator"]
+    assert (ws.root / "consortium.json").read_bytes() == before
+
+
+def test_fresh_deletes_a_site_it_laid_out_and_refuses_any_other_directory(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    site = tmp_path / "site"
+    lay_out(ws.root, site, AGENCIES, [], {})
+    discard(site)
+    assert not site.exists()
+    discard(site)  # nothing there: nothing to do
+
+    precious = tmp_path / "precious"
+    (precious / "node").mkdir(parents=True)
+    (precious / "node" / "consortium.json").write_text("{}")  # looks like a site
+    with pytest.raises(ConfigError, match="not deleting it") as refused:
+        discard(precious)
+    assert refused.value.code == "not_a_prepared_site"
+    with (
+        pytest.raises(ConfigError, match="not deleting it"),
+        running(ws.root, precious, AGENCIES, [], fresh=True),
+    ):
+        pass
+    assert (precious / "node" / "consortium.json").read_text() == "{}"
