@@ -7,6 +7,7 @@ no connection outlives its test.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,3 +86,12 @@ def client(workspace: Workspace) -> MakeClient:
 def verify(workspace: Workspace) -> Verify:
     """verify(url): full verification of a ledger file, engine disposed afterwards."""
     return lambda url: verify_url(url, workspace.consortium)
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A local port another socket holds."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])

@@ -4,8 +4,6 @@ carries."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -53,14 +51,6 @@ def test_a_setting_out_of_range_is_one_line(
     done = run_cli("serve", "--dir", str(tmp_path / "none"))
     assert clean_failure(done) == f"error config_error: {said}"
     assert done.stdout == ""
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield int(holder.getsockname()[1])
 
 
 def test_the_log_node_on_a_busy_port_fails_before_its_banner(

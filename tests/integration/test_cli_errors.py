@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.metadata
 import socket
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -91,14 +90,6 @@ def test_an_unreachable_postgresql_url_is_one_line(demo_dir: Path) -> None:
 def test_a_bad_database_url_is_one_line(demo_dir: Path) -> None:
     line = clean_failure(run_cli("verify", "--dir", str(demo_dir), "--ledger", "nonsense"))
     assert "not a database URL" in line
-
-
-@pytest.fixture
-def busy_port() -> Iterator[int]:
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield int(holder.getsockname()[1])
 
 
 def test_serve_on_a_busy_port_fails_before_printing_tokens(busy_port: int, tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ half made."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,28 +19,15 @@ from ledger_gw.witness import WitnessHome
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.cli import clean_failure, run_cli
+from tests.support.disk import killed_at
+from tests.support.east_basin import SMALL, init_east_basin
 
-DEFINITION = """
-name = "east-basin"
-[[members]]
-id = "RIVER-AID"
-role = "agency"
-display_name = "River Aid"
-[[members]]
-id = "LAKE-AUDIT"
-role = "auditor"
-display_name = "Lake Audit"
-"""
 ADD = ("--org", "LAKE-AID", "--role", "agency", "--display-name", "Lake Aid")
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    definition = tmp_path / "east-basin.toml"
-    definition.write_text(DEFINITION)
-    done = run_cli("init", str(tmp_path / "ws"), "--consortium", str(definition))
-    assert done.returncode == 0, done.stderr
-    return tmp_path / "ws"
+    return init_east_basin(tmp_path, SMALL)
 
 
 def _at_once(root: Path, changes: list[Callable[[Workspace], Any]]) -> None:
@@ -98,18 +84,6 @@ def test_admin_commands_at_once_each_keep_the_others_change(root: Path, tmp_path
     assert _member_signs(root, "LAKE-AID", 1)
 
 
-def _killed_at(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
-    """The process dies as it would put the file (or directory) of ``step`` in place."""
-    real = os.replace
-
-    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-        if step in (Path(target).name, Path(target).parent.name):
-            raise OSError("killed")
-        real(source, target)
-
-    monkeypatch.setattr(os, "replace", replace)
-
-
 @pytest.mark.parametrize(
     "step",
     [
@@ -122,7 +96,7 @@ def test_a_member_add_cut_short_is_finished_by_running_it_again(
     root: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     with monkeypatch.context() as m:
-        _killed_at(m, step)
+        killed_at(m, step)
         with pytest.raises(OSError, match="killed"):
             Workspace.load(root).add_member("LAKE-AID", "agency", Profile("Lake Aid"))
     done = run_cli("member", "add", "--dir", str(root), *ADD)

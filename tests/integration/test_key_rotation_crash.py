@@ -5,7 +5,6 @@ disk before the next relies on it, so a power loss leaves one of those states to
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from pathlib import Path
@@ -21,7 +20,7 @@ from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.cli import run_cli
-from tests.support.disk import Journal
+from tests.support.disk import Journal, killed_at
 
 ORG = "AGENCY-A"
 # Where a rotation puts each file in place, in order.
@@ -38,18 +37,6 @@ STEPS = (
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     return Workspace.create(tmp_path / "ws", DEMO).root
-
-
-def _killed_at(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
-    """The process dies as it would put the file of ``step`` in place."""
-    real = os.replace
-
-    def replace(source: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
-        if step in (Path(target).name, Path(target).parent.name):
-            raise OSError("killed")
-        real(source, target)
-
-    monkeypatch.setattr(os, "replace", replace)
 
 
 def _logged(ws: Workspace, signer: Signer, n: int) -> bool:
@@ -82,7 +69,7 @@ def test_a_rotation_killed_at_any_step_is_usable_or_finished_by_running_it_again
     root: Path, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     with monkeypatch.context() as m:
-        _killed_at(m, step)
+        killed_at(m, step)
         with pytest.raises(OSError, match="killed"):
             Workspace.load(root).rotate_key(ORG)
     ws = Workspace.load(root)
@@ -101,7 +88,7 @@ def test_a_rotation_cut_short_is_finished_by_the_command_and_no_gateway_signs_me
     """Killed with the new key in place but not its certificate: a gateway started then
     would sign with a key the two files do not share (or the old, retired one)."""
     with monkeypatch.context() as m:
-        _killed_at(m, "signer.pem")
+        killed_at(m, "signer.pem")
         with pytest.raises(OSError, match="killed"):
             Workspace.load(root).rotate_key(ORG)
     listed = Consortium.load(root / "consortium.json").organisation(ORG).signing_keys[-1]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import shutil
 import time
@@ -30,35 +29,13 @@ from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.certificates import reassembled
 from tests.support.cli import clean_failure, run_cli
-
-DEFINITION = """
-name = "east-basin"
-[[members]]
-id = "RIVER-AID"
-role = "agency"
-display_name = "River Aid"
-[[members]]
-id = "LAKE-AUDIT"
-role = "auditor"
-display_name = "Lake Audit"
-"""
-
-
-def _files(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
+from tests.support.disk import digests
+from tests.support.east_basin import SMALL, init_east_basin
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    definition = tmp_path / "east-basin.toml"
-    definition.write_text(DEFINITION)
-    done = run_cli("init", str(tmp_path / "ws"), "--consortium", str(definition))
-    assert done.returncode == 0, done.stderr
-    return tmp_path / "ws"
+    return init_east_basin(tmp_path, SMALL)
 
 
 def test_init_refuses_unknown_malformed_and_incomplete_files_in_one_line(tmp_path: Path) -> None:
@@ -78,15 +55,15 @@ def test_init_refuses_unknown_malformed_and_incomplete_files_in_one_line(tmp_pat
 
 
 def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> None:
-    before = {org: _files(root / "orgs" / org) for org in ("RIVER-AID", "LAKE-AUDIT")}
+    before = {org: digests(root / "orgs" / org) for org in ("RIVER-AID", "LAKE-AUDIT")}
     done = run_cli(
         "member", "add", "--dir", str(root), "--org", "HILL-HEALTH", "--role", "agency",
         "--display-name", "Hill Health", "--iati-ref", "ZZ-EB-HILL", "--iati-type", "21",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert {org: _files(root / "orgs" / org) for org in before} == before
+    assert {org: digests(root / "orgs" / org) for org in before} == before
     new = root / "orgs" / "HILL-HEALTH"
-    assert sorted(_files(new)) == ["ca.key", "ca.pem", "handover.key", "signer.key", "signer.pem"]
+    assert sorted(digests(new)) == ["ca.key", "ca.pem", "handover.key", "signer.key", "signer.pem"]
     assert (new / "signer.key").stat().st_mode & 0o077 == 0
     assert (new / "handover.key").stat().st_mode & 0o077 == 0
     ws = Workspace.load(root)
@@ -103,7 +80,7 @@ def test_member_add_makes_its_own_directory_and_touches_no_other(root: Path) -> 
 
 
 def test_member_add_refuses_a_member_twice_and_bad_names_changing_nothing(root: Path) -> None:
-    before = _files(root)
+    before = digests(root)
     again = run_cli(
         "member", "add", "--dir", str(root), "--org", "RIVER-AID", "--role", "agency",
         "--display-name", "River Aid",
@@ -120,7 +97,7 @@ def test_member_add_refuses_a_member_twice_and_bad_names_changing_nothing(root: 
             "--display-name", "Bad",
         )  # fmt: skip
         assert "is malformed" in clean_failure(bad_id)
-    assert _files(root) == before
+    assert digests(root) == before
     assert not (root / "ESCAPED").exists()
 
 
@@ -345,10 +322,10 @@ def test_a_certificate_marked_twice_is_refused_both_ways_not_a_crash(root: Path)
 
 def test_rotation_needs_the_organisations_ca_and_changes_nothing_without_it(root: Path) -> None:
     (root / "orgs" / "LAKE-AUDIT" / "ca.key").unlink()
-    before = _files(root)
+    before = digests(root)
     line = clean_failure(run_cli("key", "rotate", "--dir", str(root), "--org", "LAKE-AUDIT"))
     assert "ca.key does not exist" in line
-    assert _files(root) == before
+    assert digests(root) == before
     assert "is not a member" in clean_failure(
         run_cli("key", "rotate", "--dir", str(root), "--org", "SEA-AID")
     )

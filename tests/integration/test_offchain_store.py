@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -155,9 +156,10 @@ def test_url_template_needs_an_org_placeholder() -> None:
     assert OffchainStore  # imported for the type
 
 
-def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> None:
-    """Crypto-shredding holds on disk: the record, the document and its salt are gone from
-    the database file and its WAL, not merely unlinked from the tables."""
+@contextmanager
+def _sqlite_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, Callable[[], bytes]]]:
+    """A gateway on SQLite files, and what AGENCY-A's off-chain database and its WAL
+    hold on disk, bytes as written."""
     ws = tmp_path / "ws"
     Workspace.create(ws, DEMO)
     config = GatewayConfig(
@@ -173,6 +175,15 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         return b"".join(f.read_bytes() for f in files if f.exists())
 
     try:
+        yield gw, on_disk
+    finally:
+        gw.close()
+
+
+def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Crypto-shredding holds on disk: the record, the document and its salt are gone from
+    the database file and its WAL, not merely unlinked from the tables."""
+    with _sqlite_gateway(tmp_path) as (gw, on_disk):
         a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
         person = registrations.register(gw, a, {"given_name": "Qwertzuiopa"})
         registrations.correct(gw, a, person["person_id"], {"given_name": "Asdfghjklo"})
@@ -185,8 +196,6 @@ def test_erasure_leaves_nothing_readable_in_the_sqlite_files(tmp_path: Path) -> 
         registrations.erase(gw, a, person["person_id"])
         data = on_disk()
         assert [s for s in secrets if s in data] == []
-    finally:
-        gw.close()
 
 
 def test_a_correction_leaves_nothing_of_the_old_attributes_in_the_sqlite_files(
@@ -194,21 +203,7 @@ def test_a_correction_leaves_nothing_of_the_old_attributes_in_the_sqlite_files(
 ) -> None:
     """What she corrected is as gone from the file and its WAL as what is erased: SQLite
     zeroes the replaced row version (`secure_delete`), and the WAL is emptied."""
-    ws = tmp_path / "ws"
-    Workspace.create(ws, DEMO)
-    config = GatewayConfig(
-        directory=ws,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-        orgs=ORGS,
-    )
-    gw = open_gateway(config)
-    files = [tmp_path / "offchain-AGENCY-A.db", tmp_path / "offchain-AGENCY-A.db-wal"]
-
-    def on_disk() -> bytes:
-        return b"".join(f.read_bytes() for f in files if f.exists())
-
-    try:
+    with _sqlite_gateway(tmp_path) as (gw, on_disk):
         a = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
         person = registrations.register(gw, a, {"given_name": "Plokijuhzgt"})
         assert b"Plokijuhzgt" in on_disk()  # the check can see it
@@ -216,8 +211,6 @@ def test_a_correction_leaves_nothing_of_the_old_attributes_in_the_sqlite_files(
         data = on_disk()
         assert b"Plokijuhzgt" not in data
         assert b"Mjunhzbgtv" in data
-    finally:
-        gw.close()
 
 
 def _row_versions(conn: Connection, table: str) -> int:

@@ -3,7 +3,6 @@ someone's own: nothing in it is overwritten or deleted, and the refusal is one l
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,14 +11,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.workspace import Workspace
 from tests.support.cli import clean_failure, run_cli
-
-
-def _files(directory: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file()
-    }
+from tests.support.disk import digests
 
 
 @pytest.fixture
@@ -34,10 +26,10 @@ def test_init_over_keys_without_a_consortium_file_overwrites_none(workspace: Pat
     """Its consortium file lost (or not yet copied back): a new init would make new keys
     over the old ones, orphaning the ledger they signed and every pseudonym."""
     (workspace / "consortium.json").unlink()
-    before = _files(workspace)
+    before = digests(workspace)
     line = clean_failure(run_cli("init", str(workspace)))
     assert "directory_not_empty" in line, line
-    assert _files(workspace) == before
+    assert digests(workspace) == before
 
 
 def test_init_refuses_any_directory_with_files_and_takes_an_empty_one(tmp_path: Path) -> None:
@@ -75,10 +67,10 @@ def test_demo_fresh_deletes_no_directory_it_did_not_make(tmp_path: Path, workspa
     precious.mkdir()
     (precious / "thesis.txt").write_text("four years of work")
     for directory in (precious, workspace):  # someone's files; a real consortium
-        before = _files(directory)
+        before = digests(directory)
         line = clean_failure(run_cli("demo", "--dir", str(directory), "--fresh"))
         assert "not_made_by_demo" in line, line
-        assert _files(directory) == before
+        assert digests(directory) == before
     assert not (tmp_path / "precious-witnesses").exists()
 
 
@@ -109,7 +101,7 @@ def test_up_fresh_deletes_no_directory_that_is_not_a_site(tmp_path: Path, worksp
     # an agency that is not a member: nothing would start, whatever became of the site
     up = ("consortium", "up", "--dir", str(workspace), "--agency", "NOT-A-MEMBER", "--fresh")
     for site in (precious, workspace):
-        before = _files(site)
+        before = digests(site)
         line = clean_failure(run_cli(*up, "--site", str(site)))
         assert "is not a site" in line, line
-        assert _files(site) == before
+        assert digests(site) == before

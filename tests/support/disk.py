@@ -1,5 +1,6 @@
 """What a power loss could keep of what a test wrote: the fsyncs and renames made, in
-order, to judge whether each file was on disk before a later step relied on it.
+order, to judge whether each file was on disk before a later step relied on it; a
+process killed at a step; what a directory holds, to show a refusal changed nothing.
 
 A file's content survives once the file was fsynced; a rename, once its directory was
 fsynced after it. Nothing else is recorded: the calls go through to the real files.
@@ -7,6 +8,7 @@ fsynced after it. Nothing else is recorded: the calls go through to the real fil
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,3 +71,24 @@ class Journal:
         ]
         assert entry, f"{path.parent} was not fsynced after {path.name} was renamed into it"
         return max(content, entry[0])
+
+
+def killed_at(monkeypatch: pytest.MonkeyPatch, step: str) -> None:
+    """The process dies as it would put the file (or directory) of ``step`` in place."""
+    real = os.replace
+
+    def replace(source: _Path, target: _Path) -> None:
+        if step in (Path(target).name, Path(target).parent.name):
+            raise OSError("killed")
+        real(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def digests(directory: Path) -> dict[str, str]:
+    """Every file under ``directory``, by relative path, with the SHA-256 of its bytes."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }

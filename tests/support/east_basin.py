@@ -7,6 +7,20 @@ from pathlib import Path
 
 from tests.support.cli import run_cli
 
+#: An agency and an auditor: a consortium to add members to and rotate keys in.
+SMALL = """
+name = "east-basin"
+[[members]]
+id = "RIVER-AID"
+role = "agency"
+display_name = "River Aid"
+[[members]]
+id = "LAKE-AUDIT"
+role = "auditor"
+display_name = "Lake Audit"
+"""
+
+
 DEFINITION = """
 name = "east-basin"
 locations = ["KE01", "KE0101", "KE0102"]
@@ -41,10 +55,10 @@ among = ["RIVER-AID", "HILL-HEALTH"]
 """
 
 
-def init_east_basin(tmp_path: Path) -> Path:
+def init_east_basin(tmp_path: Path, text: str = DEFINITION) -> Path:
     """Write the definition file and `ledger-gw init` a directory from it."""
     definition = tmp_path / "east-basin.toml"
-    definition.write_text(DEFINITION)
+    definition.write_text(text)
     root = tmp_path / "east-basin"
     done = run_cli("init", str(root), "--consortium", str(definition))
     assert done.returncode == 0, done.stderr
