@@ -22,7 +22,7 @@ from ledger_gw.bootstrap import issue_log_client_certificate, open_gateway
 from ledger_gw.pseudonym import new_held_id
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.workspace import Workspace
+from ledger_gw.workspace import NO_LEDGER_YET, Workspace
 from tests.integration.behaviour.conftest import gateway_config
 from tests.integration.remote.conftest import _stop as stop_process
 from tests.integration.remote.conftest import start_node
@@ -73,6 +73,7 @@ def _on_a_log_node(
     (node / "node").mkdir(parents=True)
     shutil.copy(ws.root / "consortium.json", node / "consortium.json")
     shutil.copy(ws.root / "node" / "log.key", node / "node" / "log.key")
+    (node / NO_LEDGER_YET).touch()  # a log of its own, under the session's key
     port = free_port()
     node_proc = start_node(node, port)
     gateways = []

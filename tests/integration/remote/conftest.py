@@ -86,7 +86,7 @@ def remote_site(base: Path) -> Iterator[Site]:
     operator = base / "operator"
     ws = Workspace.create(operator, DEMO)
     witnesses = TestWitnesses(ws, base / "witnesses")
-    layout = lay_out(operator, base, AGENCIES, (), {})
+    layout = lay_out(operator, base / "site", AGENCIES, (), {})
     node = layout.node
     port = free_port()
     node_proc = start_node(node, port)
