@@ -10,6 +10,7 @@ the report as JSON and exits 1 on any failure. Every command here that judges th
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -237,6 +238,13 @@ def audit_chain(
         raise AuditFailedError("; ".join(f"{f.code}: {f.message}" for f in report.failures))
 
 
+def _a_number(value: float, option: str) -> float:
+    """A range lets NaN through (no comparison with it holds): refused here."""
+    if math.isnan(value):
+        raise click.BadParameter("not a number", param_hint=option)
+    return value
+
+
 @audit.command("watch")
 @log_options
 @click.option(
@@ -253,7 +261,12 @@ def audit_chain(
     help="Witness cosignatures a checkpoint needs to be trusted (default: the consortium's).",
 )
 @click.option(
-    "--interval", type=click.FloatRange(min=0.1, max=86400), default=10.0, show_default=True
+    "--interval",
+    type=click.FloatRange(min=0.1, max=86400),
+    callback=lambda ctx, param, value: _a_number(value, "--interval"),
+    default=10.0,
+    show_default=True,
+    help="Seconds between polls.",
 )
 @click.option(
     "--count", type=click.IntRange(min=0), default=0, help="Polls before exiting (0: forever)."
