@@ -24,7 +24,7 @@ from ledger_gw.embedded.reader import LogReader, stored_checkpoint
 from ledger_gw.embedded.schema import checkpoints, witnessed
 from ledger_gw.errors import ConflictError, NotFoundError, UnavailableError
 from ledger_gw.log.checkpoint import CheckpointError
-from ledger_gw.log.note import Note, NoteError, NoteVerifier, SigType
+from ledger_gw.log.note import NoteVerifier, SigType, has_cosigned
 from ledger_gw.witness.client import request_cosignature
 from ledger_gw.witness.core import TrustedLog, attach
 from ledger_gw.witness.errors import (
@@ -55,15 +55,6 @@ def endpoints(consortium: Consortium) -> tuple[Endpoint, ...]:
         Endpoint(org, url, NoteVerifier.from_vkey(vkey).as_type(SigType.COSIGNATURE_V1))
         for org, (url, vkey) in consortium.witness_urls().items()
     )
-
-
-def has_cosigned(note: str, witness: NoteVerifier) -> bool:
-    """Whether ``note`` carries a signature line by ``witness``'s key (not verified)."""
-    try:
-        signatures = Note.parse(note).signatures
-    except NoteError:
-        return False
-    return any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures)
 
 
 class Cosigner:

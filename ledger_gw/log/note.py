@@ -410,3 +410,12 @@ def _check_note_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end in a newline")
     _check_text(text)
+
+
+def has_cosigned(note: str, witness: NoteVerifier) -> bool:
+    """Whether ``note`` carries a signature line by ``witness``'s key (not verified)."""
+    try:
+        signatures = Note.parse(note).signatures
+    except NoteError:
+        return False
+    return any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures)

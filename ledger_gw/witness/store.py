@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledger_gw.errors import ConfigError
-from ledger_gw.log.note import Note, NoteError, NoteVerifier, SigType
+from ledger_gw.log.note import NoteVerifier, SigType, has_cosigned
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 from ledger_gw.witness.core import Cosigned, Witnessed
 from ledger_gw.witness.errors import SizeConflictError
@@ -158,18 +158,10 @@ def _claim(conn: Connection, path: Path, witness: NoteVerifier, create: bool) ->
     notes = list(conn.execute(select(witnessed.c.note)).scalars())
     if not notes and not create:
         raise MemoryLostError(f"{path} holds no memory: no checkpoint, nothing saying whose")
-    if not all(_cosigned_by(note, witness) for note in notes):
+    if not all(has_cosigned(note, witness) for note in notes):
         raise MemoryLostError(f"{path} holds checkpoints that {witness.name} did not cosign")
     made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     conn.execute(insert(memory).values(witness=witness.vkey, made=made))
-
-
-def _cosigned_by(note: str, witness: NoteVerifier) -> bool:
-    try:
-        signatures = Note.parse(note).signatures
-    except NoteError:
-        return False
-    return any((s.name, s.key_id) == (witness.name, witness.key_id) for s in signatures)
 
 
 def _state(row: Row[Any]) -> Witnessed:

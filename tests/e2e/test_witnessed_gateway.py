@@ -30,8 +30,9 @@ from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.witnessing import endpoints, has_cosigned
+from ledger_gw.embedded.witnessing import endpoints
 from ledger_gw.log import checkpoint as ckpt
+from ledger_gw.log.note import has_cosigned
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.workspace import Workspace

@@ -10,7 +10,8 @@ import time
 
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.witnessing import endpoints, has_cosigned
+from ledger_gw.embedded.witnessing import endpoints
+from ledger_gw.log.note import has_cosigned
 from ledger_gw.node.service import LogNode
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
