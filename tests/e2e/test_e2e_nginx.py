@@ -144,15 +144,24 @@ def test_requests_pass_through_with_the_gateways_headers(proxy: str, server: Ser
     assert read.headers["Server"] == "nginx"  # server_tokens off: no version
 
 
+def _log_once_it_has(prefix: Path, request_ids: list[str]) -> str:
+    """nginx's access log, read again until it holds these requests' lines: nginx writes
+    them after answering."""
+    deadline = time.monotonic() + 10
+    while not set(request_ids) <= set((logged := (prefix / "access.log").read_text()).split()):
+        assert time.monotonic() < deadline, request_ids
+        time.sleep(0.05)
+    return logged
+
+
 def test_the_request_id_is_the_callers_or_nginxs_own(proxy: str, prefix: Path) -> None:
     given = requests.get(f"{proxy}/healthz", headers={"X-Request-ID": "probe-nginx-1"}, timeout=5)
     assert given.headers["X-Request-ID"] == "probe-nginx-1"
     made = requests.get(f"{proxy}/healthz", timeout=5)
     request_id = made.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
-    time.sleep(0.2)  # nginx logs after answering
-    access_log = prefix / "access.log"
-    assert request_id in access_log.read_text().split()  # nginx's own, not the gateway's
+    logged = _log_once_it_has(prefix, [request_id])
+    assert request_id in logged.split()  # nginx's own, not the gateway's
 
 
 def test_clients_that_never_finish_their_headers_stall_no_one(proxy: str) -> None:
@@ -264,10 +273,13 @@ def test_nginx_logs_no_path_or_query_of_a_request(proxy: str, server: Server, pr
     """A search carries what a caseworker typed and a path names a person: neither is
     in nginx's log, which goes wherever the container's output goes."""
     person = "h.abcdefghijklmnopqrstuvwxyz"
-    for path in ("/v1/registrations?q=Fatima%20Al-Hassan%201991-03-14", f"/v1/persons/{person}"):
-        requests.get(f"{proxy}{path}", headers=server.headers("AGENCY-A"), timeout=10)
-    time.sleep(0.2)  # nginx logs after answering
-    logged = (prefix / "access.log").read_text()
+    request_ids = [
+        requests.get(f"{proxy}{path}", headers=server.headers("AGENCY-A"), timeout=10).headers[
+            "X-Request-ID"
+        ]
+        for path in ("/v1/registrations?q=Fatima%20Al-Hassan%201991-03-14", f"/v1/persons/{person}")
+    ]
+    logged = _log_once_it_has(prefix, request_ids)
     assert "GET" in logged
     for secret in ("Fatima", "Hassan", "1991-03-14", person, "/v1/"):
         assert secret not in logged  # a request ID, in hex, may hold "1991" by chance
