@@ -542,9 +542,7 @@ class Consortium:
                 data.get("witness_quorum", 0),
                 locations,
                 ceilings,
-                None
-                if endorsement is None
-                else Endorsement(endorsement["required"], tuple(endorsement["among"])),
+                None if endorsement is None else _endorsement(endorsement),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(f"consortium file is missing {exc}") from exc
@@ -558,6 +556,15 @@ class Consortium:
     @classmethod
     def load(cls, path: Path) -> Consortium:
         return cls.from_dict(_json_object(path, "consortium file"))
+
+
+def _endorsement(data: Mapping[str, Any]) -> Endorsement:
+    """The policy a consortium file lists: its ``among`` a list of member IDs, never a
+    string read as its letters."""
+    among = data["among"]
+    if not isinstance(among, list) or not all(isinstance(org_id, str) for org_id in among):
+        raise ConfigError(f"endorsement.among must be a list of member IDs, not {among!r:.70}")
+    return Endorsement(data["required"], tuple(among))
 
 
 def _org_dict(o: Organisation) -> dict[str, Any]:

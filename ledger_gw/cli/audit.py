@@ -30,7 +30,10 @@ from ledger_gw.cli.options import (
 )
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
+from ledger_gw.files import PUBLIC, write_file
+from ledger_gw.identity import Signer
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
+from ledger_gw.workspace import Workspace
 
 # What a directory handed over with the ledger holds: whoever handed it over wrote it.
 _DIRECTORYS_COPY = "the directory's own copy"
@@ -84,7 +87,7 @@ def audit_bundle(
         bundle = bundles.build(
             log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
         )
-    out.write_text(json.dumps(bundle, indent=2) + "\n")
+    write_file(out, (json.dumps(bundle, indent=2) + "\n").encode(), PUBLIC)
     click.echo(f"{len(bundle['claim']['events'])} events written to {out}")
 
 
@@ -345,10 +348,11 @@ def report_accountability(
     )
     with source.open() as (ws, log):
         reports.check_query(ws.consortium, org, programme, query.start, query.end, k)
+        signer = _signer(ws, sign_as)
         data = reports.report_at(log, query)
         first = reports.first_day(log, query) if fmt == "iati" else None
-    if sign_as:
-        data = reports.sign(data, ws.signer(sign_as))
+    if signer is not None:
+        data = reports.sign(data, signer)
     reporting = sign_as or org
     if fmt == "iati" and reporting is None:
         raise click.UsageError(
@@ -358,6 +362,20 @@ def report_accountability(
     profile = ws.consortium.profile(name) if reporting else reports.Profile(name)
     body, _, _ = reports.export(data, fmt, profile, glide, first)
     click.echo(body.decode(), nl=False)
+
+
+def _signer(ws: Workspace, org_id: str | None) -> Signer | None:
+    """The key ``--sign-as`` names, found before the report is computed: a member's,
+    held in the directory."""
+    if org_id is None:
+        return None
+    if org_id not in ws.consortium.organisations:
+        raise ValidationError(
+            f"--sign-as {org_id!r} is not a member of consortium {ws.consortium.name}",
+            code="unknown_org",
+            field="--sign-as",
+        )
+    return ws.signer(org_id)
 
 
 @report.command("verify")

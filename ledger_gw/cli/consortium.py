@@ -4,6 +4,8 @@ the demo."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import signal
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from rich.console import Console
 
 from ledger_gw.cli.options import directory_option, new_ledger_option
 from ledger_gw.consortium import Consortium, Definition, add_witness
+from ledger_gw.errors import ValidationError
 from ledger_gw.workspace import Workspace
 
 console = Console()
@@ -76,6 +79,16 @@ def consortium_add_witness(
 
     The ledger's node pushes its checkpoints to the witnesses listed once it starts
     again; every member must be given the new file, which verifiers pin."""
+    from ledger_gw.witness.home import key_name
+
+    named = key_name(org_id)
+    if "+" in vkey and not vkey.startswith(named + "+"):  # without "+": malformed, said below
+        raise ValidationError(
+            f"--vkey is named {vkey.partition('+')[0]!r}, not {named!r}: it is not {org_id}'s "
+            f"witness key (`ledger-gw witness init --org {org_id}` prints that)",
+            code="witness_key_mismatch",
+            field="--vkey",
+        )
     updated = add_witness(directory / "consortium.json", org_id, vkey, url, quorum)
     console.print(
         f"[green]{org_id}'s witness listed[/]: {len(updated.witness_keys())} witnesses, "
@@ -93,6 +106,33 @@ def _witness_url(
             raise click.BadParameter(f"{value!r} is not ORG=URL")
         urls[org] = url
     return urls
+
+
+# One label of a DNS host name: letters, digits and '-', not at either end (RFC 1123).
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _node_host(
+    ctx: click.Context, param: click.Parameter, hosts: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Names the node's TLS certificate can carry, refused before anything is made: an
+    IP address (no IPv6 zone) or an ASCII DNS host name, whose last label is not all
+    digits (an address mistyped); an international name in its xn-- form."""
+    for host in hosts:
+        try:
+            good = not getattr(ipaddress.ip_address(host), "scope_id", None)
+        except ValueError:
+            labels = host.split(".")
+            good = len(host) <= 253 and all(_LABEL.fullmatch(label) for label in labels)
+            good = good and not labels[-1].isdigit()
+        if not good:
+            hint = "" if host.isascii() else " (an international name goes in its xn-- form)"
+            raise ValidationError(
+                f"--node-host {host!r} is not a DNS host name or an IP address{hint}",
+                code="invalid_host",
+                field="--node-host",
+            )
+    return hosts
 
 
 @consortium.command("prepare")
@@ -118,6 +158,7 @@ def _witness_url(
     "node_hosts",
     multiple=True,
     default=("127.0.0.1",),
+    callback=_node_host,
     show_default=True,
     help="A name the gateways reach the log node by, in its TLS certificate (repeatable).",
 )

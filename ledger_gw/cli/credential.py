@@ -159,8 +159,9 @@ def verify(
     help="card.png or card.pdf",
 )
 def card(path: Path, consortium: Path | None, out: Path) -> None:
-    """Print the credential in PATH as a card with its QR code, once it verifies."""
+    """Print the credential in PATH as a card with its QR code, once it verifies, to OUT,
+    readable by its owner only: its code is the credential."""
     kind = out.suffix.lower().lstrip(".")
     pinned = _pinned(consortium)
-    out.write_bytes(credentials.render_card(read_input(path, "PATH"), pinned, kind))
+    write_file(out, credentials.render_card(read_input(path, "PATH"), pinned, kind), SECRET)
     click.echo(f"wrote {out}")

@@ -80,16 +80,26 @@ def http_url(ctx: click.Context, param: click.Parameter, url: str | None) -> str
     return url
 
 
-def read_input(path: Path, option: str, limit: int = MAX_INPUT) -> bytes:
+def read_input(path: Path, option: str, limit: int = MAX_INPUT, *, private: bool = False) -> bytes:
     """A file a command was given, read once: a regular file of at most ``limit`` bytes.
-    A device such as /dev/zero or a FIFO would be read (or waited on) forever."""
+    A device such as /dev/zero or a FIFO would be read (or waited on) forever. A
+    ``private`` one (a secret) is refused if its group or others may read or write it,
+    as the pseudonymisation key is: the mode checked is the one of the file read."""
     try:
         # Not blocking: opening a FIFO waits for a writer otherwise.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            mode = os.fstat(f.fileno()).st_mode
+            if not stat.S_ISREG(mode):
                 raise ValidationError(
                     f"{option} {path} is not a regular file", code="not_a_file", field=option
+                )
+            if private and mode & 0o077:
+                raise ValidationError(
+                    f"{option} {path} is open to group or others (mode "
+                    f"{stat.S_IMODE(mode):04o}): it must be its owner's only (chmod 600 {path})",
+                    code="file_not_private",
+                    field=option,
                 )
             data = f.read(limit + 1)
     except OSError as exc:
@@ -137,7 +147,7 @@ def _token(ctx: click.Context, param: click.Parameter, path: Path | None) -> str
     if path is None:
         return os.environ.get(TOKEN_VARIABLE) or None
     try:
-        token = read_input(path, "--token-file", MAX_TOKEN).decode("ascii").strip()
+        token = read_input(path, "--token-file", MAX_TOKEN, private=True).decode("ascii").strip()
     except UnicodeDecodeError:
         token = ""
     if not token or any(c.isspace() for c in token):
@@ -152,7 +162,8 @@ token_option = click.option(
     "token",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     callback=_token,
-    help=f"A file holding the bearer token (default: the {TOKEN_VARIABLE} variable). "
+    help=f"A file holding the bearer token, its owner's only (chmod 600; default: the "
+    f"{TOKEN_VARIABLE} variable). "
     "Never on the command line, where `ps` shows it to every user of the machine.",
 )
 

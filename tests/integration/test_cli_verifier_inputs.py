@@ -168,6 +168,7 @@ def test_bearer_tokens_come_from_a_file_or_the_environment(
     url, seen = gateway
     token_file = tmp_path / "token"
     token_file.write_text("lgw.from-a-file\n")
+    token_file.chmod(0o600)  # a secret: its owner's only
     watch = ("audit", "watch", "--url", url, *demos.pin, "--state", str(tmp_path / "w.json"))
     watch += ("--count", "1")
     card = ("credential", "verify", str(demos.honest / "fatima-card.png"), *demos.pin)
