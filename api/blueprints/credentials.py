@@ -79,6 +79,17 @@ class LedgerEventOut(Schema):
     consent_id = fields.String(metadata={"description": "a registration's"})
 
 
+class StatusAsOfOut(Schema):
+    ledger_size = fields.Integer(
+        required=True,
+        metadata={
+            "description": "how far the ledger had grown (log entries; blocks on Fabric) "
+            "when the gateway read the status: it reflects at least those"
+        },
+    )
+    at = fields.String(required=True, metadata={"description": "when it read it (UTC)"})
+
+
 class VerifiedOut(Schema):
     ok = fields.Boolean(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
@@ -86,14 +97,20 @@ class VerifiedOut(Schema):
     pid = fields.String(required=True)
     disclosed = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
     expires = fields.String(required=True)
+    issued_at = fields.String(required=True, metadata={"description": "when it was issued"})
     not_before = fields.String(
         metadata={"description": "when it becomes valid, if issued before its entitlement began"}
     )
     event = fields.Nested(LedgerEventOut, required=True)
-    tree_size = fields.Integer(required=True)
+    tree_size = fields.Integer(
+        required=True, metadata={"description": "the size of the checkpoint its proof is under"}
+    )
     witnesses = fields.List(fields.String(), required=True)
     status = fields.String(
         metadata={"description": "active, or `not checked` when verified offline only"}
+    )
+    status_as_of = fields.Nested(
+        StatusAsOfOut, metadata={"description": "online: as of when the status was read"}
     )
 
 
@@ -181,9 +198,13 @@ def verify(body: dict[str, Any]) -> Any:
     A credential that fails answers 422 with its reason: `credential_malformed`,
     `credential_forged`, `credential_altered`, `credential_expired`,
     `credential_not_yet_valid`, `credential_wrong_issuer`, `credential_foreign_consortium`,
-    `credential_not_witnessed`, `credential_unproven`, `credential_revoked`,
-    `credential_suspended`, `credential_closed`; 403 `credential_status_unknown` when the
-    caller may not read the entitlement for `purpose`."""
+    `credential_issuer_key_retired`, `credential_not_witnessed`, `credential_unproven`,
+    `credential_revoked`, `credential_suspended`, `credential_closed`; online,
+    `credential_altered` too when an entitlement credential states what its grant does
+    not (a disclosed term, an expiry or not-before outside its period, an issue before
+    it); 403 `credential_status_unknown` when the caller may not read the entitlement
+    for `purpose`. Online, `status_as_of` says how far the ledger it read had grown, and
+    when."""
     return credentials.verify(
         gateway(),
         caller(),

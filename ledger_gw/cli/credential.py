@@ -145,7 +145,10 @@ def verify(
     verified = credentials.verify_offline(data, pinned, quorum=quorum)
     report = {**verified.to_dict(), "status": "not checked"}
     if url is not None and token is not None:
-        report["status"] = credentials.remote_status(url, token, data, purpose)["status"]
+        answer = credentials.remote_status(url, token, data, purpose)
+        report["status"] = answer["status"]
+        if "status_as_of" in answer:  # how far the gateway's ledger had grown, and when
+            report["status_as_of"] = answer["status_as_of"]
     click.echo(json.dumps(report, indent=2))
 
 

@@ -17,7 +17,7 @@ from ledger_gw.credentials.format import (
     Credential,
 )
 from ledger_gw.credentials.issue import Subject, issue
-from ledger_gw.credentials.verify import Verified, verify
+from ledger_gw.credentials.verify import Verified, as_issued, verify
 
 __all__ = [
     "CARD_HEADER",
@@ -29,6 +29,7 @@ __all__ = [
     "Credential",
     "Subject",
     "Verified",
+    "as_issued",
     "issue",
     "verify",
 ]

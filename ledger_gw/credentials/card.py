@@ -3,7 +3,9 @@ with what it shows written beside it; and reading the credential back from a pho
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import warnings
 import zlib
 from typing import Any
 
@@ -57,12 +59,20 @@ def _lines(verified: Verified) -> list[str]:
         f"Issued by {verified.issuer}",
         f"ID {verified.pid}",
         *(f"{name.replace('_', ' ')}: {value}" for name, value in verified.disclosed.items()),
-        f"Card expires {verified.expires:%Y-%m-%d}",
+        _validity(verified.expires),
         f"Ledger entry {verified.binding.index} (tx {verified.binding.tx_id[:12]}...)",
         "",
         "Any member checks it offline:",
         "ledger-gw credential verify <photo>",
     ]
+
+
+def _validity(expires: dt.datetime) -> str:
+    """Until when the card is valid, as people read a card: through its last whole day
+    (it expires at the midnight after), else up to the minute it expires (UTC)."""
+    if expires.time() == dt.time():
+        return f"Valid through {expires - dt.timedelta(days=1):%Y-%m-%d} (UTC)"
+    return f"Valid until {expires:%Y-%m-%d %H:%M} UTC"
 
 
 def card_image(credential: Credential, verified: Verified) -> Image.Image:
@@ -99,11 +109,19 @@ MAX_PIXELS = 40_000_000
 def read_image(data: bytes) -> str:
     """The credential text in a photo or scan of a card; credential_malformed when none."""
     try:
-        image: Any = Image.open(io.BytesIO(data))  # reads the header only
+        with warnings.catch_warnings():  # of 89 to 179 Mpx Pillow warns on stderr: refuse
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image: Any = Image.open(io.BytesIO(data))  # reads the header only
         if image.width * image.height > MAX_PIXELS:
             raise Image.DecompressionBombError  # before a few kB become a gigabyte
         image.load()
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+    except (
+        UnidentifiedImageError,
+        OSError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ):
         # ValueError: a header Pillow reads and cannot decode (a BMP of RLE8 at 24 bits)
         raise malformed("the image cannot be read (or is far larger than a photo)") from None
     for found in zxingcpp.read_barcodes(image.convert("L")):

@@ -8,8 +8,11 @@ Each way a credential can fail has its own code (a CredentialError), checked in 
   pinned consortium, or the event is in another ledger.
 * ``credential_wrong_issuer``: the signer is a member, but not the ``iss`` it claims, or
   not an agency.
+* ``credential_issuer_key_retired``: the issuer's key was rotated out before the time
+  the credential says it was issued.
 * ``credential_forged``: the issuer's signature does not verify.
-* ``credential_altered``: a disclosure is not one the issuer signed (changed or added).
+* ``credential_altered``: a disclosure is not one the issuer signed (changed or added);
+  online too, it states what issuing it from its ledger event would not (:func:`as_issued`).
 * ``credential_expired``: past its ``exp`` (or its certificate's validity).
 * ``credential_not_yet_valid``: before its ``nbf``, the day what it states begins.
 * ``credential_not_witnessed``: the checkpoint lacks the witness quorum the verifier asks.
@@ -47,6 +50,7 @@ from ledger_gw.credentials.format import (
     Credential,
     malformed,
 )
+from ledger_gw.credentials.issue import Subject
 from ledger_gw.errors import (
     AuditFailedError,
     AuthenticationError,
@@ -58,6 +62,10 @@ from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.tlog_proof import TlogProof, TlogProofError
 
 CLOCK_SKEW = dt.timedelta(minutes=10)  # a verifier's clock may run behind its issuer's
+#: How long before the time its ledger event states a credential may say it was issued:
+#: the event's writer and the issuer each state the time of a clock the ledger takes
+#: within CLOCK_SKEW of its own.
+ISSUE_SLACK = 2 * CLOCK_SKEW
 _CERTIFICATE_CODES = {
     "unknown_organisation": "credential_foreign_consortium",
     "untrusted_certificate": "credential_foreign_consortium",
@@ -76,6 +84,7 @@ class Verified:
     pid: str
     disclosed: dict[str, Any]
     expires: dt.datetime
+    issued_at: dt.datetime
     binding: Binding
     tree_size: int
     witnesses: tuple[str, ...]
@@ -89,6 +98,7 @@ class Verified:
             "pid": self.pid,
             "disclosed": self.disclosed,
             "expires": _instant(self.expires),
+            "issued_at": _instant(self.issued_at),
             "event": self.binding.to_claim(),
             "tree_size": self.tree_size,
             "witnesses": list(self.witnesses),
@@ -114,9 +124,10 @@ def _b64url_json(part: str, what: str) -> dict[str, Any]:
 
 def _issued(payload: dict[str, Any], now: dt.datetime) -> dt.datetime:
     """When the credential says it was issued (the signature, checked next, vouches for
-    it), never later than ``now``: the issuer's key must have been its signing key then.
-    A card issued before a routine rotation stays valid; one a stolen key dates back
-    before its rotation is the online check's to catch, as with any offline signature."""
+    it), not after ``now`` beyond the skew: the issuer's key must have been its signing
+    key then. A card issued before a routine rotation stays valid; one a stolen key
+    dates back before its rotation is the online check's to catch (:func:`as_issued`),
+    as with any offline signature."""
     iat = payload.get("iat")
     if isinstance(iat, bool) or not isinstance(iat, int):
         raise malformed("the credential has no issue time (iat)")
@@ -129,11 +140,15 @@ def _issued(payload: dict[str, Any], now: dt.datetime) -> dt.datetime:
             f"the credential says it was issued on {issued:%Y-%m-%d}, after now",
             code="credential_not_yet_valid",
         )
-    return min(issued, now)
+    return issued
 
 
 def _signer(
-    header: dict[str, Any], payload: dict[str, Any], consortium: Consortium, now: dt.datetime
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    consortium: Consortium,
+    now: dt.datetime,
+    issued: dt.datetime,
 ) -> JWK:
     """The issuer's public key, once its certificate checks out against the pinned CAs."""
     chain = header.get("x5c")
@@ -141,7 +156,7 @@ def _signer(
         raise malformed("the credential must carry its signing certificate (x5c)")
     pem = _certificate_pem(chain[0])
     try:
-        identity = consortium.authenticator().identify(pem, now, signed_at=_issued(payload, now))
+        identity = consortium.authenticator().identify(pem, now, signed_at=min(issued, now))
     except AuthenticationError as exc:
         code = _CERTIFICATE_CODES.get(exc.code, "credential_malformed")
         raise CredentialError(f"the issuer's certificate: {exc}", code=code) from None
@@ -251,7 +266,8 @@ def verify(
     header, payload = _b64url_json(parts[0], "header"), _b64url_json(parts[1], "payload")
     if header.get("alg") != ALG or header.get("typ") != TYP:
         raise malformed(f"a credential is an {TYP} signed with {ALG}")
-    key = _signer(header, payload, consortium, now)
+    issued = _issued(payload, now)
+    key = _signer(header, payload, consortium, now, issued)
     claims = _claims(credential, payload, key)
     kind = _kind(claims)
     exp = claims.get("exp")
@@ -280,11 +296,41 @@ def verify(
         pid=claims["sub"],
         disclosed={name: claims[name] for name in DISCLOSABLE_OF[kind] if name in claims},
         expires=expires,
+        issued_at=issued,
         binding=binding,
         tree_size=proven.checkpoint.checkpoint.size,
         witnesses=tuple(proven.checkpoint.witnesses),
         not_before=not_before,
     )
+
+
+def as_issued(verified: Verified, subject: Subject, recorded: dt.datetime) -> None:
+    """Refuse (``credential_altered``) a credential that states what issuing it for
+    ``subject``, from an event the ledger dates ``recorded``, would not have: a disclosed
+    claim of another value; an expiry after the subject ends; a not-before that is not
+    the day it begins, or none on one issued before that day; an issue time before the
+    event (beyond ISSUE_SLACK). Offline the issuer's signature vouches for all of it, so
+    a key rotated out (stolen, say) signs any terms dated back before its rotation; its
+    ledger event tells them apart."""
+    differ = sorted(
+        name for name, value in verified.disclosed.items() if subject.claims.get(name) != value
+    )
+    if differ:
+        raise _contradicts(f"its {', '.join(differ)} differ from its ledger event's")
+    if verified.expires > subject.ends:
+        raise _contradicts("it expires after its ledger event's end")
+    begins, issued = subject.begins, verified.issued_at
+    if verified.not_before is None:
+        if begins is not None and issued < begins:
+            raise _contradicts("it is valid before its ledger event's start")
+    elif verified.not_before != begins or issued >= verified.not_before:
+        raise _contradicts("its not-before is not as issuing sets it")
+    if issued < recorded - ISSUE_SLACK:
+        raise _contradicts("it says it was issued before its ledger event")
+
+
+def _contradicts(what: str) -> CredentialError:
+    return CredentialError(f"the credential is not as issued: {what}", code="credential_altered")
 
 
 _STANDARD = frozenset({"iss", "sub", "vct", "iat", "nbf", "exp", "ledger", "cnf", "_sd", "_sd_alg"})

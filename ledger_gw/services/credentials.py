@@ -6,6 +6,10 @@ Issuing reads the establishing event as the issuing organisation, so the contrac
 consent rules for reads of her history apply (the agency reads what it wrote); only that
 agency may vouch for it.
 
+Online, an entitlement stands in the state the contract holds it in, as it applied its
+events in log order; and its credential must state what issuing it from its grant would
+have, since a rotated-out key can still sign one dated back before its rotation.
+
 A registration lives off-chain, with her personal attributes, in the registering
 agency's store; what establishes it on the ledger is the ``consent.granted`` that agency
 recorded for her. Of the events an agency writes about a person's pid it is the one that
@@ -49,6 +53,7 @@ from ledger_gw.offchain.models import Person
 from ledger_gw.services import queries, tlog_proofs
 from ledger_gw.services.access import Action, Caller, authorise
 from ledger_gw.services.gateway import Gateway
+from ledger_gw.transaction import parse_time
 
 __all__ = [
     "DISCLOSABLE",
@@ -68,12 +73,9 @@ DISCLOSABLE = credentials.DISCLOSABLE
 DISCLOSABLE_OF = credentials.DISCLOSABLE_OF
 KINDS = credentials.KINDS
 
-_STATES = {
-    "entitlement.suspended": "suspended",
-    "entitlement.resumed": "active",
-    "entitlement.revoked": "revoked",
-    "entitlement.closed": "closed",
-}
+#: The events that end an entitlement, and the state each leaves it in: the contract
+#: lists it no more among her open ones.
+_ENDS = {"entitlement.revoked": "revoked", "entitlement.closed": "closed"}
 
 
 def _now() -> dt.datetime:
@@ -138,12 +140,16 @@ def _entitlement(
             f"only {record['org']}, which granted the entitlement, may issue its credential",
             code="not_granting_org",
         )
-    event = record["event"]
     _require_standing(_state(gateway, caller, record, purpose))
-    subject = credentials.Subject.entitlement(
+    return record, _granted(record)
+
+
+def _granted(record: dict[str, Any]) -> credentials.Subject:
+    """What an entitlement credential states, from the event that granted it."""
+    event = record["event"]
+    return credentials.Subject.entitlement(
         record["pid"], event["programme"], event["assistance_type"], event["start"], event["end"]
     )
-    return record, subject
 
 
 def _registration(
@@ -247,14 +253,26 @@ def _anchor(gateway: Gateway, record: dict[str, Any], kind: str) -> tuple[creden
 
 
 def _state(gateway: Gateway, caller: Caller, grant: dict[str, Any], purpose: str) -> str:
-    """The entitlement's state now, from the events of it the caller may read."""
+    """The entitlement's state as the contract holds it, read as the caller (who has read
+    its grant, under the consent rule that shares its other events): the state of an open
+    one, which the contract lists; else the one event that ended it. Never a replay of
+    her history, which is in the order its events state their times, not the contract's."""
     entitlement_id = grant["event"]["entitlement_id"]
-    state = "active"
+    for held in queries.entitlements(gateway, caller, grant["pid"], purpose)["entitlements"]:
+        if held["entitlement_id"] == entitlement_id:
+            return str(held["state"])
     for record in queries.history(gateway, caller, grant["pid"], purpose)["events"]:
         event = record["event"]
-        if event.get("entitlement_id") == entitlement_id and event["type"] in _STATES:
-            state = _STATES[event["type"]]
-    return state
+        if event.get("entitlement_id") == entitlement_id and event["type"] in _ENDS:
+            return _ENDS[event["type"]]
+    raise _status_unknown(caller, purpose)  # the consent to read it lapsed between reads
+
+
+def _status_unknown(caller: Caller, purpose: str) -> ForbiddenError:
+    return ForbiddenError(
+        f"{caller.org} may not read this entitlement for {purpose}: its status is unknown",
+        code="credential_status_unknown",
+    )
 
 
 def _require_standing(state: str) -> None:
@@ -282,7 +300,9 @@ def check_status(
     gateway: Gateway, caller: Caller, verified: credentials.Verified, purpose: str
 ) -> str:
     """That what the credential states still stands: ``active``, else CredentialError
-    naming its state; ``credential_status_unknown`` when the caller may not read it."""
+    naming its state (``credential_altered`` for an entitlement credential that states
+    what its grant does not); ``credential_status_unknown`` when the caller may not read
+    it."""
     if verified.kind == "registration":
         return _registration_status(gateway, caller, verified)
     history = queries.history(gateway, caller, verified.pid, purpose)["events"]
@@ -293,11 +313,9 @@ def check_status(
         and r["event"]["entitlement_id"] == verified.binding.ref
     ]
     if not grants:
-        raise ForbiddenError(
-            f"{caller.org} may not read this entitlement for {purpose}: its status is unknown",
-            code="credential_status_unknown",
-        )
+        raise _status_unknown(caller, purpose)
     _require_same_event(grants[0], verified)
+    credentials.as_issued(verified, _granted(grants[0]), parse_time(grants[0]["timestamp"]))
     state = _state(gateway, caller, grants[0], purpose)
     _require_standing(state)
     return state
@@ -349,11 +367,24 @@ def verify(
     now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Check a credential against the gateway's own consortium file, and (``online``)
-    that its entitlement is neither revoked nor suspended now."""
+    that its entitlement is neither revoked nor suspended now, saying how far the ledger
+    it read that in had grown, and when (``status_as_of``)."""
     authorise(caller, Action.CREDENTIALS_VERIFY)
     verified = verify_offline(data, gateway.consortium_in_force(), quorum=quorum, now=now)
-    status = check_status(gateway, caller, verified, purpose) if online else "not checked"
-    return {**verified.to_dict(), "status": status}
+    if not online:
+        return {**verified.to_dict(), "status": "not checked"}
+    as_of = _as_of(gateway)
+    status = check_status(gateway, caller, verified, purpose)
+    return {**verified.to_dict(), "status": status, "status_as_of": as_of}
+
+
+def _as_of(gateway: Gateway) -> dict[str, Any]:
+    """The ledger's size and the time, read before a status: it reflects at least that."""
+    read_at = _now().replace(microsecond=0)
+    return {
+        "ledger_size": gateway.ledger.size(),
+        "at": read_at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 def render_card(

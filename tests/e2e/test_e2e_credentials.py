@@ -59,6 +59,7 @@ def test_credential_on_a_real_server(server: Server, tmp_path: Path) -> None:
     report = json.loads(checked.output)
     assert (report["status"], report["pid"], report["disclosed"]) == (
         "active", grant["pid"], {"programme": "MPCA-2026"})  # fmt: skip
+    assert report["status_as_of"]["ledger_size"] >= report["tree_size"]  # read after issuing
 
     revoked = requests.post(
         f"{server.url}/v1/events",

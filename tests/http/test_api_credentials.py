@@ -166,3 +166,34 @@ def test_an_image_pillow_reads_and_cannot_decode_is_refused(api: Api) -> None:
     image = base64.b64encode(bmp).decode()
     r = api.as_("AGENCY-A").post("/v1/credentials/verify", json={"image": image})
     assert (r.status_code, r.json["code"]) == (422, "credential_malformed"), r.json
+
+
+def test_a_verifier_is_told_when_the_card_was_issued_and_how_fresh_its_status_is(
+    api: Api, gateway: Gateway
+) -> None:
+    """The card's anchor is as old as the card; what the gateway read its status in is
+    the ledger as it had grown since, by then."""
+    grant = _granted(api, gateway)
+    issued = _issue(api, grant)
+    assert issued.status_code == 201, issued.json
+    text = issued.json["credential"]
+    iat = forge.unb64url(forge.split(text)[0].split(".")[1])["iat"]
+    stated = dt.datetime.fromtimestamp(iat, dt.UTC).isoformat().replace("+00:00", "Z")
+    assert issued.json["verified"]["issued_at"] == stated
+    for _ in range(3):
+        _granted(api, gateway)
+    auditor = api.as_("AUDITOR-X", "auditor")
+    offline = auditor.post("/v1/credentials/verify", json={"credential": text, "online": False})
+    assert offline.status_code == 200, offline.json
+    assert offline.json["issued_at"] == stated
+    assert "status_as_of" not in offline.json  # nothing was read
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    online = auditor.post("/v1/credentials/verify", json={"credential": text})
+    assert online.status_code == 200, online.json
+    as_of = online.json["status_as_of"]
+    assert as_of["ledger_size"] == gateway.ledger.size() == 4 > online.json["tree_size"]
+    at = dt.datetime.fromisoformat(as_of["at"])
+    assert before <= at <= dt.datetime.now(dt.UTC)
+    spec: Any = api.client.get("/openapi.json").json
+    shape = spec["components"]["schemas"]["VerifiedOut"]["properties"]
+    assert {"issued_at", "status_as_of"} <= set(shape)

@@ -9,6 +9,7 @@ verifies."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,62 @@ def test_bundles_take_the_entries_of_a_key_listed_since_the_gateway_started(
     checked = auditor.post("/v1/audit/bundles/verify", data=r.data, content_type="application/json")
     assert checked.status_code == 200, checked.json
     assert checked.json["ok"] is True, checked.json["failures"]
+
+
+def test_a_stolen_key_cannot_date_back_a_card_of_terms_never_granted(
+    api: Api, gateway: Gateway, config: GatewayConfig
+) -> None:
+    """The key stolen, its member rotates it out; the thief signs cards dated before the
+    rotation, which any member verifies offline as the issuer's. Online the gateway holds
+    each to what issuing it from its grant would have made."""
+    today = dt.datetime.now(dt.UTC).date()
+    a = api.as_("AGENCY-A")
+    grant = ev.entitlement_granted(ev.pid())
+    later = ev.entitlement_granted(ev.pid(), start=str(today + dt.timedelta(days=5)))
+    for each in (grant, later):
+        assert a.post("/v1/events", json=each).status_code == 201
+    settled(gateway.ledger)
+    texts = []
+    for each, disclose in ((grant, ["assistance_type", "valid_until"]), (later, ["valid_from"])):
+        asked = {"event_id": each["event_id"], "purpose": "service_continuity"}
+        issued = a.post("/v1/credentials", json={**asked, "disclose": disclose})
+        assert issued.status_code == 201, issued.json
+        texts.append(issued.json["credential"])
+    stolen = Workspace.load(config.directory).signer("AGENCY-A")
+    rotate_key(config.directory, "AGENCY-A")
+
+    jwt, disclosures, proof = forge.split(texts[0])
+    claims = forge.unb64url(jwt.split(".")[1])
+    terms = [forge.disclosure("assistance_type", "shelter"),
+             forge.disclosure("valid_until", f"{today.year + 5}-12-31")]  # fmt: skip
+    beyond = int(dt.datetime(today.year + 6, 1, 1, tzinfo=dt.UTC).timestamp())
+    ahead, ahead_disclosures, ahead_proof = forge.split(texts[1])
+    head, body, signature = ahead.split(".")
+    unbounded = {k: v for k, v in forge.unb64url(body).items() if k != "nbf"}
+    no_nbf = ".".join((head, forge.b64url(json.dumps(unbounded).encode()), signature))
+    forged = {
+        "other terms": forge.join(
+            forge.resign(jwt, stolen, exp=beyond, _sd=[*map(forge.digest, terms), *claims["_sd"]]),
+            terms,
+            proof,
+        ),
+        "a later expiry": forge.join(forge.resign(jwt, stolen, exp=beyond), disclosures, proof),
+        "issued before its grant": forge.join(
+            forge.resign(jwt, stolen, iat=claims["iat"] - 3600), disclosures, proof
+        ),
+        "valid before it begins": forge.join(
+            forge.resign(no_nbf, stolen), ahead_disclosures, ahead_proof
+        ),
+        "valid from another day": forge.join(
+            forge.resign(ahead, stolen, nbf=unbounded["iat"]), ahead_disclosures, ahead_proof
+        ),
+    }
+    for what, text in forged.items():
+        offline = api.as_("AUDITOR-X", "auditor").post(
+            "/v1/credentials/verify", json={"credential": text, "online": False}
+        )
+        assert offline.status_code == 200, (what, offline.json)  # the issuer's, offline
+        refused = _verify(api, text)
+        assert (refused.status_code, refused.json["code"]) == (422, "credential_altered"), what
+    honest = _verify(api, texts[0])  # issued before the rotation: it stands
+    assert (honest.status_code, honest.json["status"]) == (200, "active"), honest.json

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import json
 import shutil
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,14 @@ import pytest
 from PIL import Image, ImageFilter
 
 from ledger_gw.bootstrap import open_gateway
+from ledger_gw.client import OrgClient
 from ledger_gw.consortium import Consortium
+from ledger_gw.credentials import card
 from ledger_gw.credentials.issue import HIDDEN_END_LIFETIME
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import CredentialError, ForbiddenError, LedgerError, NotFoundError
 from ledger_gw.identity import cert_pem, issue_member, load_signing_key
-from ledger_gw.services import credentials
+from ledger_gw.services import credentials, queries
 from ledger_gw.services.access import Caller, authenticate, issue_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
@@ -111,6 +114,72 @@ def test_revoked_or_suspended_since_fails_online_only(
     with pytest.raises(CredentialError) as again:  # and none is issued for it any more
         credentials.issue(gateway, agency, grant["event_id"], PURPOSE, [])
     assert again.value.code == code
+
+
+FIELD_CLOCK = dt.timedelta(minutes=9)  # ahead: the ledger takes a clock ten minutes off
+
+
+def _stepped(gateway: Gateway, grant: dict[str, Any], *steps: tuple[str, dt.timedelta]) -> None:
+    """AGENCY-A's offices record each step, by a clock that runs so much ahead."""
+    signer = gateway.workspace.signer("AGENCY-A")
+    for step, ahead in steps:
+        office = OrgClient(gateway.ledger, signer, clock=partial(_ahead, ahead))
+        office.submit(ev.entitlement_step(step, grant["entitlement_id"]))
+
+
+def _ahead(by: dt.timedelta) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + by
+
+
+def test_the_status_is_the_contracts_whatever_times_its_events_state(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    """Headquarters suspends, the field office (its clock nine minutes ahead) resumes,
+    headquarters revokes: the contract, in log order, holds it revoked; her history, in
+    the order its events state their times, ends with the resumption."""
+    grant, text = issued
+    agency, now = as_(gateway, "AGENCY-A"), dt.timedelta()
+    _stepped(gateway, grant, ("suspended", now), ("resumed", FIELD_CLOCK), ("revoked", now))
+    history = queries.history(gateway, agency, grant["pid"], PURPOSE)["events"]
+    assert history[-1]["event"]["type"] == "entitlement.resumed"
+    for reader in (agency, as_(gateway, "AUDITOR-X", "auditor")):
+        with pytest.raises(CredentialError) as caught:
+            credentials.verify(gateway, reader, text.encode(), PURPOSE)
+        assert caught.value.code == "credential_revoked"
+    with pytest.raises(CredentialError) as again:  # and none is issued for it
+        credentials.issue(gateway, agency, grant["event_id"], PURPOSE, [])
+    assert again.value.code == "credential_revoked"
+    with pytest.raises(ForbiddenError) as unknown:  # who may not read it learns nothing
+        credentials.verify(gateway, as_(gateway, "AGENCY-B"), text.encode(), PURPOSE)
+    assert unknown.value.code == "credential_status_unknown"
+
+    # the other way: suspended by the field office, resumed at headquarters, it stands
+    resumed = granted(gateway)
+    _stepped(gateway, resumed, ("suspended", FIELD_CLOCK), ("resumed", now))
+    held = credentials.issue(gateway, agency, resumed["event_id"], PURPOSE, []).credential
+    assert credentials.verify(gateway, agency, held.text().encode(), PURPOSE)["status"] == "active"
+    closed = granted(gateway)
+    _stepped(gateway, closed, ("suspended", FIELD_CLOCK), ("closed", now))
+    with pytest.raises(CredentialError) as ended:
+        credentials.issue(gateway, agency, closed["event_id"], PURPOSE, [])
+    assert ended.value.code == "credential_closed"
+
+
+def test_every_card_issuing_makes_stands_online(gateway: Gateway) -> None:
+    """The online check holds a card to what issuing it from its grant would make: each
+    choice of what to show, an expiry asked, a not-before, all stand."""
+    agency, now = as_(gateway, "AGENCY-A"), dt.datetime.now(dt.UTC)
+    grant = granted(gateway)
+    sooner = now + dt.timedelta(days=2)
+    for shown, asked in (([], None), (["programme"], None), (credentials.DISCLOSABLE, sooner)):
+        made = credentials.issue(gateway, agency, grant["event_id"], PURPOSE, shown, expires=asked)
+        text = made.credential.text().encode()
+        assert credentials.verify(gateway, agency, text, PURPOSE)["status"] == "active"
+    first = now.date() + dt.timedelta(days=5)
+    later = granted(gateway, start=first.isoformat(), end=ev.PERIOD[1])
+    ahead = credentials.issue(gateway, agency, later["event_id"], PURPOSE, ["valid_from"])
+    text = ahead.credential.text().encode()
+    assert credentials.verify(gateway, agency, text, PURPOSE, now=_day(first))["status"] == "active"
 
 
 def test_only_the_granting_agency_issues_and_consent_rules_reads(gateway: Gateway) -> None:
@@ -325,6 +394,26 @@ def test_card_png_and_pdf_round_trip(
     altered = forge.join(jwt, [forge.disclosure("programme", "X")], proof)
     with pytest.raises(CredentialError):  # a card of an altered credential is not made
         credentials.render_card(altered.encode(), pinned, "png")
+
+
+def test_the_card_prints_the_last_day_it_is_valid(gateway: Gateway) -> None:
+    """A card showing its entitlement's last day expires at the midnight after it: the
+    card names that last day, never the day it is refused on."""
+    last = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=60)
+    grant = granted(gateway, start=ev.PERIOD[0], end=last.isoformat())
+    agency, pinned = as_(gateway, "AGENCY-A"), gateway.workspace.consortium
+    made = credentials.issue(gateway, agency, grant["event_id"], PURPOSE, ["valid_until"])
+    lines = card._lines(made.verified)
+    assert f"Valid through {last} (UTC)" in lines
+    after = _day(last + dt.timedelta(days=1))
+    assert not any(str(after.date()) in line for line in lines)
+    text = made.credential.text()
+    assert credentials.verify_offline(text.encode(), pinned, now=after - dt.timedelta(seconds=1))
+    assert refused(text, pinned, now=after) == "credential_expired"
+    # one that ends within a day is valid up to the minute, which the card prints
+    asked = dt.datetime.combine(last, dt.time(17, 45, 30), dt.UTC)
+    sooner = credentials.issue(gateway, agency, grant["event_id"], PURPOSE, [], expires=asked)
+    assert f"Valid until {last} 17:45 UTC" in card._lines(sooner.verified)
 
 
 def _photographed(png: bytes) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from PIL import Image
 
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.cli import cli
@@ -20,6 +21,7 @@ from ledger_gw.errors import CredentialError, ValidationError
 from ledger_gw.workspace import Workspace
 from tests.support import credentials as forge
 from tests.support import events as ev
+from tests.support.cli import clean_failure, run_cli
 from tests.support.witnesses import TestWitnesses, settled
 
 GRANT = ev.entitlement_granted(ev.pid())
@@ -86,3 +88,12 @@ def test_issue_card_verify(ws: Workspace, tmp_path: Path) -> None:
     assert bad.exception.code == "credential_altered"
     no_card = _run("credential", "card", altered, "--consortium", pinned, "--out", png)
     assert isinstance(no_card.exception, CredentialError)
+
+
+def test_a_photo_pillow_would_only_warn_of_is_refused_in_one_line(tmp_path: Path) -> None:
+    """100 Mpx in 12 kB: past Pillow's warning (89 Mpx), short of its refusal (179)."""
+    pinned = Workspace.create(tmp_path / "ws", DEMO).root / "consortium.json"
+    photo = tmp_path / "photo.png"
+    Image.new("1", (10_000, 10_000)).save(photo)
+    done = run_cli("credential", "verify", str(photo), "--consortium", str(pinned))
+    assert "credential_malformed" in clean_failure(done)

@@ -4,6 +4,7 @@ with a credential in hand and keys of her own (never the issuer's)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -41,6 +42,11 @@ def unb64url(part: str) -> Any:
 def disclosure(name: str, value: object) -> str:
     """A well-formed disclosure of the issuer never made."""
     return b64url(json.dumps([b64url(secrets.token_bytes(16)), name, value]).encode())
+
+
+def digest(disclosure: str) -> str:
+    """What the issuer signs of a disclosure, in its payload's ``_sd``."""
+    return b64url(hashlib.sha256(disclosure.encode()).digest())
 
 
 def disclosed(text: str) -> dict[str, Any]:
