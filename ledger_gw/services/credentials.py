@@ -303,22 +303,42 @@ def check_status(
     naming its state (``credential_altered`` for an entitlement credential that states
     what its grant does not); ``credential_status_unknown`` when the caller may not read
     it."""
-    if verified.kind == "registration":
-        return _registration_status(gateway, caller, verified)
+    kind = verified.kind
     history = queries.history(gateway, caller, verified.pid, purpose)["events"]
     grants = [
         r
         for r in history
-        if r["event"]["type"] == "entitlement.granted"
-        and r["event"]["entitlement_id"] == verified.binding.ref
+        if r["event"]["type"] == _STANDS_ON[kind]
+        and r["event"][credentials.REFERENCES[kind]] == verified.binding.ref
     ]
     if not grants:
         raise _status_unknown(caller, purpose)
     _require_same_event(grants[0], verified)
+    _require_proven_entry(gateway, verified)
+    if kind == "registration":
+        return _registration_status(gateway, caller, verified)
     credentials.as_issued(verified, _granted(grants[0]), parse_time(grants[0]["timestamp"]))
     state = _state(gateway, caller, grants[0], purpose)
     _require_standing(state)
     return state
+
+
+#: The event each kind of credential stands on.
+_STANDS_ON = {"entitlement": "entitlement.granted", "registration": "consent.granted"}
+
+
+def _require_proven_entry(gateway: Gateway, verified: credentials.Verified) -> None:
+    """Its proof is of its event's own entry: offline a proof says only that some entry
+    is logged, and the issuer's signature alone ties it to the event it names."""
+    where: Any = gateway.log.inclusion(None, verified.binding.tx_id, None, reveal_none)
+    if (int(where["index"]), str(where["leaf_hash"])) != (
+        verified.binding.index,
+        verified.binding.leaf_hash,
+    ):
+        raise CredentialError(
+            "the credential's proof is of another ledger entry than its event's",
+            code="credential_unproven",
+        )
 
 
 def _registration_status(gateway: Gateway, caller: Caller, verified: credentials.Verified) -> str:

@@ -369,6 +369,33 @@ def test_event_proof_must_be_witnessed_and_prove_the_signed_leaf(
     assert refused(forge.join(jwt, disclosures, other_proof), pinned) == "credential_unproven"
 
 
+def test_a_card_proving_another_entry_than_its_event_is_refused_online(
+    gateway: Gateway, issued: tuple[dict[str, Any], str]
+) -> None:
+    """The issuer signs where its event is: one naming its grant's transaction with
+    another entry's place and proof checks out offline (the signature vouches for the
+    pairing), never against the ledger."""
+    _, text = issued
+    jwt, disclosures, _ = forge.split(text)
+    other = credentials.issue(
+        gateway, as_(gateway, "AGENCY-A"), granted(gateway)["event_id"], PURPOSE, []
+    )
+    other_jwt, _, other_proof = forge.split(other.credential.text())
+    claims, elsewhere = forge.unb64url(jwt.split(".")[1]), forge.unb64url(other_jwt.split(".")[1])
+    ledger = {**claims["ledger"], **{k: elsewhere["ledger"][k] for k in ("index", "leaf_hash")}}
+    paired = forge.join(
+        forge.resign(jwt, gateway.workspace.signer("AGENCY-A"), ledger=ledger),
+        disclosures,
+        other_proof,
+    )
+    caller = as_(gateway, "AGENCY-A")
+    assert credentials.verify(gateway, caller, paired.encode(), PURPOSE, online=False)["ok"]
+    with pytest.raises(CredentialError) as caught:
+        credentials.verify(gateway, caller, paired.encode(), PURPOSE)
+    assert caught.value.code == "credential_unproven"
+    assert credentials.verify(gateway, caller, text.encode(), PURPOSE)["status"] == "active"
+
+
 @pytest.mark.parametrize(
     "garbage",
     [b"", b"hello", b"ledger-gw-credential@v1\nnot-a-jwt~\nx", b"\xff\xfe", b"\x89PNG\r\n\x1a\n"],
