@@ -29,7 +29,9 @@ Environment variables (all optional), read by `config_from_env`:
 - ``LEDGER_GW_OFFCHAIN_URL`` → `offchain_url`: URL template of the off-chain databases,
   one per organisation: ``{org}`` is replaced by the organisation ID, ``{org_slug}`` by
   it in lower case with underscores (for PostgreSQL database names). Default
-  ``sqlite:///<directory>/offchain-{org}.db``.
+  ``sqlite:///<directory>/offchain-{org}.db``. The gateway's first start makes each
+  (and, on a log node, each organisation's receipts and outbox) and records it in
+  ``<directory>/stores-made/``; afterwards one that is missing refuses the start.
 - ``LEDGER_GW_ORGS`` → `orgs`: comma-separated organisations this gateway serves and
   signs for; their keys must be in `directory`. Production: exactly one. Default: every
   member of the consortium (the demo gateway).
@@ -84,9 +86,9 @@ from functools import partial
 from pathlib import Path
 
 from sqlalchemy import exc as sql_errors
-from sqlalchemy.engine import URL, make_url
 
 from ledger_gw.consortium import Consortium
+from ledger_gw.database_urls import database_url
 from ledger_gw.embedded.appender import AppenderProcess, RemoteAppender
 from ledger_gw.embedded.database import (
     LedgerLostError,
@@ -100,12 +102,18 @@ from ledger_gw.embedded.verifiable import EmbeddedLog
 from ledger_gw.embedded.verify import Progress, VerifyReport, verify_ledger
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, ForbiddenError, UnavailableError
+from ledger_gw.gateway_stores import (
+    REMOTE_FILES,
+    offchain_stores,
+    refuse_lost,
+    remote_files,
+)
 from ledger_gw.identity import Organisation, Signer
 from ledger_gw.interfaces import Ledger, VerifiableLog
 from ledger_gw.machine import usable_cores
 from ledger_gw.node.revoked import RevokedClients
 from ledger_gw.node.service import LogNode
-from ledger_gw.offchain.store import OffchainStore, org_url
+from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.pseudonym import PseudonymKey
 from ledger_gw.remote import tls
 from ledger_gw.remote.claims import ClaimIndex
@@ -342,27 +350,6 @@ def existing_ledger(ws: Workspace, url: str | None = None) -> str:
     return url
 
 
-def database_url(url: str) -> URL:
-    """``url`` parsed, or refused in a message that does not show its password."""
-    try:
-        return make_url(url)
-    except (sql_errors.ArgumentError, ValueError):  # ValueError: a port that is no number
-        raise ConfigError(f"{shown_url(url)!r} is not a database URL") from None
-
-
-def shown_url(url: str) -> str:
-    """A database URL as a message may show it: its password masked; of one that does
-    not parse, all between its scheme and its last '@'."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (sql_errors.ArgumentError, ValueError):
-        credentials, at, host = url.rpartition("@")
-        if not at:
-            return url
-        scheme, sep, _ = credentials.rpartition("://")
-        return f"{scheme}{sep}***@{host}"
-
-
 def log_reader(ws: Workspace, url: str | None = None) -> LogReader:
     """Read-only access to the embedded log, for audits and reports."""
     return LogReader(reading_engine(existing_ledger(ws, url)))
@@ -492,23 +479,27 @@ def issue_log_client_certificate(directory: Path, org: str) -> Path:
 def remote_ledger(ws: Workspace, config: GatewayConfig, org: str, signer: Signer) -> RemoteLedger:
     """This organisation's gateway on a log node: its client certificate, the node's
     pinned certificate, its own record of what the node acknowledged, and its outbox
-    for what it captures while the node cannot be reached."""
+    for what it captures while the node cannot be reached; those two made on their
+    first open, and refused once lost (GatewayStoreLostError)."""
     if not config.log_url:
         raise ConfigError("the remote backend needs the log node's URL (LEDGER_GW_LOG_URL)")
     org_dir = ws.root / "orgs" / org
+    files = remote_files(ws.root, org)
+    refuse_lost(files)
     context = tls.client_context(
         config.log_certificate or ws.root / "node" / "tls.pem",
         org_dir / "tls-client.pem",
         org_dir / "tls-client.key",
     )
     node = NodeClient(config.log_url, context)
-    receipts = Receipts(org_dir / "receipts.db", ws.consortium, node, config.receipt_deadline_s)
-    outbox = Outbox(org_dir / "outbox.db", signer)
+    receipts = Receipts(
+        org_dir / REMOTE_FILES["receipts"][0], ws.consortium, node, config.receipt_deadline_s
+    )
+    outbox = Outbox(org_dir / REMOTE_FILES["outbox"][0], signer)
+    for made in files:
+        made.made()
     claims = ClaimIndex(org_dir / "claims.db")
     return RemoteLedger(node, ws.consortium, receipts, outbox, config.sync_interval_s, claims)
-
-
-# -- the gateway -----------------------------------------------------------------------
 
 
 def _signers(ws: Workspace, orgs: tuple[str, ...]) -> dict[str, Signer]:
@@ -541,7 +532,7 @@ def open_gateway(config: GatewayConfig) -> Gateway:
             appender=config.appender,
             appender_key=config.appender_key,
         )
-    stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
+    stores = offchain_stores(config, orgs)
     pseudonym_key = PseudonymKey.load(config.pseudonym_key_path)
     reader = next(iter(signers))  # on Fabric, the peer the gateway's log reads through
     gateway = Gateway(
@@ -561,18 +552,16 @@ def open_gateway(config: GatewayConfig) -> Gateway:
 
 @contextmanager
 def org_store(config: GatewayConfig, org: str) -> Iterator[tuple[OffchainStore, Organisation]]:
-    """One member's off-chain store (migrated, unless ``config.migrate`` is off) and its
-    entry in the consortium file, for the commands that manage its tokens; the store
-    closed on the way out. Nothing else is opened: no ledger, no key, no other member's
-    store, so that a token can be issued or revoked while the ledger or the log node is
-    down."""
+    """One member's off-chain store (migrated, unless ``config.migrate`` is off; refused
+    once lost, see `prepare_stores`) and its entry in the consortium file, for the
+    commands that manage its tokens; the store closed on the way out. Nothing else is
+    opened: no ledger, no key, no other member's store, so that a token can be issued or
+    revoked while the ledger or the log node is down."""
     ws = Workspace.load(config.directory)
     member = ws.consortium.organisation(org)  # ConfigError when not a member
     if config.orgs and org not in config.orgs:
         raise ForbiddenError(f"this gateway does not serve {org}", code="org_not_served")
-    url = org_url(config.offchain, org)
-    database_url(url)
-    store = OffchainStore(org, url)
+    store = offchain_stores(config, (org,))[org]
     try:
         if config.migrate:
             store.migrate()
@@ -585,7 +574,7 @@ def gateway_over(ws: Workspace, ledger: Ledger, orgs: tuple[str, ...]) -> Gatewa
     """A gateway serving ``orgs`` of the workspace over a ledger already open (the
     terminal demo's, on either backend); their off-chain stores in its directory."""
     config = GatewayConfig(directory=ws.root, orgs=orgs)
-    stores = {org: OffchainStore(org, org_url(config.offchain, org)) for org in orgs}
+    stores = offchain_stores(config, orgs)
     gateway = Gateway(
         config,
         ws,

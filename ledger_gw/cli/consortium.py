@@ -14,7 +14,7 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from ledger_gw.cli.options import directory_option, new_ledger_option
+from ledger_gw.cli.options import directory_option, new_ledger_option, new_stores_option
 from ledger_gw.consortium import Consortium, Definition, add_witness
 from ledger_gw.errors import ValidationError
 from ledger_gw.workspace import Workspace
@@ -216,6 +216,7 @@ def _agencies(directory: Path) -> tuple[str, ...]:
 )
 @click.option("--fresh", is_flag=True, help="Lay the site out anew (its ledger and all).")
 @new_ledger_option
+@new_stores_option
 def consortium_up(
     directory: Path,
     site: Path | None,
@@ -223,6 +224,7 @@ def consortium_up(
     witnesses: tuple[str, ...],
     fresh: bool,
     new_ledger: bool,
+    new_stores: bool,
 ) -> None:
     """Run the consortium on this machine: a log node, each agency's gateway and the
     members' witnesses, as processes on loopback ports, each given only its own
@@ -237,7 +239,13 @@ def consortium_up(
     site = site or directory.resolve().parent / f"{directory.resolve().name}-site"
     signal.signal(signal.SIGTERM, _interrupt)
     with running(
-        directory, site, agencies, witnesses, fresh=fresh, new_ledger=new_ledger
+        directory,
+        site,
+        agencies,
+        witnesses,
+        fresh=fresh,
+        new_ledger=new_ledger,
+        new_stores=new_stores,
     ) as topology:
         console.print(f"[bold]Log node[/]  {topology.node.url}  ({topology.layout.node})")
         for org, service in topology.witnesses.items():

@@ -25,7 +25,8 @@ from ledger_gw.bootstrap import (
     prepare_ledger,
     serving_from_env,
 )
-from ledger_gw.cli.options import new_ledger_option
+from ledger_gw.cli.options import new_ledger_option, new_stores_option
+from ledger_gw.gateway_stores import prepare_stores
 from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
 from ledger_gw.services.config import GatewayConfig
 
@@ -130,6 +131,7 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
     "LEDGER_GW_BACKEND=remote).",
 )
 @new_ledger_option
+@new_stores_option
 def serve(
     directory: Path | None,
     demo: bool,
@@ -139,9 +141,11 @@ def serve(
     threads: int | None,
     log_url: str | None,
     new_ledger: bool,
+    new_stores: bool,
 ) -> None:
     """Run the gateway under gunicorn. On the embedded ledger, a log whose ledger is
-    gone does not start without --new-ledger."""
+    gone does not start without --new-ledger; a gateway whose off-chain store, receipts
+    or outbox is gone, without --new-stores."""
     from api.server import serve as run_gunicorn
 
     config = _config(directory)
@@ -160,6 +164,7 @@ def serve(
         create_demo(config.directory)
     if config.backend == "embedded":
         prepare_ledger(config.directory, config.ledger, new_ledger=new_ledger)
+    prepare_stores(config, new_stores=new_stores)
     url = f"http://{bind}"
     with ExitStack() as demo_processes:
         if demo:

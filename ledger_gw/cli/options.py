@@ -53,6 +53,15 @@ new_ledger_option = click.option(
     "ledger from a backup instead.",
 )
 
+new_stores_option = click.option(
+    "--new-stores",
+    is_flag=True,
+    help="If the gateway's off-chain store, receipts or outbox is gone, start a new, empty "
+    "one. A new gateway needs no flag: its first start makes them. Once it has served, an "
+    "empty one forgets the people registered there, the events callers were told are "
+    "queued, or what the log node acknowledged: restore it from a backup instead.",
+)
+
 
 def http_url(ctx: click.Context, param: click.Parameter, url: str | None) -> str | None:
     """An http(s) base URL, or a one-line refusal; never one with a user or password in it,

@@ -17,14 +17,25 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy import (
+    Engine,
+    String,
+    column,
+    create_engine,
+    insert,
+    inspect,
+    make_url,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.grouping import Grouped
 from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover
-from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine
+from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine, sqlite_reader
 
 _log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,6 +45,9 @@ PURGE_RETRY_S = 1.0  # between tries to empty the WAL after an erasure
 #: a migration) before it gives up, logged: the erasure does not wait on it unbounded.
 VACUUM_LOCK_TIMEOUT_MS = 5_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
+#: Where Alembic keeps the schema's revision: the first migration makes it, so a database
+#: without a row in it holds no off-chain store (a new one, or one lost and made again).
+VERSION_TABLE = "alembic_version"
 #: The tables where an erasure or a correction leaves her personal data in dead rows.
 _PERSONAL = tuple(m.__tablename__ for m in (Person, Document, SealedHandover))
 
@@ -43,6 +57,31 @@ def org_url(template: str, org_id: str) -> str:
     if "{org}" not in template and "{org_slug}" not in template:
         raise ConfigError("the off-chain URL must contain {org} or {org_slug}: one DB per org")
     return template.replace("{org}", org_id).replace("{org_slug}", org_id.lower().replace("-", "_"))
+
+
+def offchain_missing(url: str) -> str | None:
+    """What is missing of the off-chain store at ``url``, None when it holds one: an
+    SQLite file that is not there, or a database (an SQLite file, a PostgreSQL database)
+    whose schema was never migrated. Reads only: creates no file, writes no byte. One in
+    memory is never missing, nothing of it outlives its process."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ":memory:"
+        if database == ":memory:" or database.startswith("file:"):
+            return None
+        if not Path(database).is_file():
+            return f"{database} is missing"
+        engine = sqlite_reader(url, _BUSY_TIMEOUT_MS, {})
+    else:
+        engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            revision = select(column("version_num", String)).select_from(table(VERSION_TABLE))
+            if inspect(conn).has_table(VERSION_TABLE) and conn.execute(revision).first():
+                return None
+    finally:
+        engine.dispose()
+    return f"{parsed.render_as_string(hide_password=True)} holds no off-chain store"
 
 
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:

@@ -16,6 +16,7 @@ from pathlib import Path
 from ledger_gw.bootstrap import issue_log_client_certificate, open_gateway, prepare_ledger
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
+from ledger_gw.gateway_stores import prepare_stores
 from ledger_gw.remote import tls
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
@@ -112,16 +113,21 @@ def running(
     sync_interval_s: float = 5.0,
     fresh: bool = False,
     new_ledger: bool = False,
+    new_stores: bool = False,
 ) -> Iterator[Topology]:
     """Lay the site out from the operator's consortium directory (or reuse it, unless
     ``fresh``: then a site laid out before is deleted first, and any other directory
     refused), start the witnesses, the node and the gateways, and stop them all when
     the block ends. The node's ledger is made or opened first (``new_ledger`` as `log
-    serve` takes it), so that a lost one stops everything before anything starts."""
+    serve` takes it), and each gateway's stores checked (``new_stores`` as `serve` takes
+    it), so that a lost one stops everything before anything starts."""
     if fresh:
         discard(site)
     layout = _prepared(operator, site, agencies, witnesses)
     prepare_ledger(layout.node, new_ledger=new_ledger)
+    for org in agencies:
+        config = GatewayConfig(directory=layout.agency(org), backend="remote", orgs=(org,))
+        prepare_stores(config, new_stores=new_stores)
     with ExitStack() as stack:
         consortium_file = layout.node / CONSORTIUM_FILE
         listed = Consortium.load(consortium_file).witness_urls()

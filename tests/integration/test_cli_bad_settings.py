@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger_gw import bootstrap
+from ledger_gw import database_urls
 from tests.support.cli import clean_failure, run_cli
 
 pytestmark = pytest.mark.slow
@@ -108,4 +108,4 @@ def test_verify_does_not_show_the_password_of_a_ledger_url(tmp_path: Path) -> No
     ],
 )
 def test_a_url_is_shown_without_its_password(url: str, shown: str) -> None:
-    assert bootstrap.shown_url(url) == shown
+    assert database_urls.shown_url(url) == shown
