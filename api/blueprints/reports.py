@@ -43,12 +43,16 @@ def report_response(args: dict[str, Any]) -> Response:
     gw, who = gateway(), caller()
     query = query_from(args)
     report = reports.signed(gw, who, query)
+    consortium = gw.workspace.consortium
+    implementing, funding = reports.participants(consortium, who.org, query.org)
     body, mimetype, suffix = reports.export(
         report,
         args["format"],
-        gw.workspace.consortium.profile(who.org),
+        consortium.profile(who.org),
         args.get("glide"),
         reports.first_day(gw.log, query) if args["format"] == "iati" else None,
+        implementing=implementing,
+        funding=funding,
     )
     response = Response(body, mimetype=mimetype)
     name = f"accountability-{query.org or 'all'}-{AnchorName.of(report['anchor']).size}.{suffix}"

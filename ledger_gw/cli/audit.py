@@ -360,7 +360,12 @@ def report_accountability(
         )
     name = reporting or ws.consortium.name
     profile = ws.consortium.profile(name) if reporting else reports.Profile(name)
-    body, _, _ = reports.export(data, fmt, profile, glide, first)
+    implementing, funding = (
+        reports.participants(ws.consortium, name, org) if reporting else (None, None)
+    )
+    body, _, _ = reports.export(
+        data, fmt, profile, glide, first, implementing=implementing, funding=funding
+    )
     click.echo(body.decode(), nl=False)
 
 

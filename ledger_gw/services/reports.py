@@ -40,6 +40,7 @@ import datetime as dt
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -370,16 +371,33 @@ def signed(gateway: Gateway, caller: Caller, query: ReportQuery) -> dict[str, An
     return sign(compute(gateway, query), signer)
 
 
+def participants(
+    consortium: Consortium, reporter: str, org: str | None
+) -> tuple[list[Profile], Profile | None]:
+    """Whom an IATI export names besides its reporter: as implementing, the organisation
+    whose figures these are (every agency, for all organisations' figures); as funding,
+    the reporter when it is a donor."""
+    members = consortium.organisations
+    implementing = [org] if org else [o for o, m in members.items() if m.role == "agency"]
+    donor = consortium.organisation(reporter).role == "donor"
+    funding = consortium.profile(reporter) if donor else None
+    return [consortium.profile(o) for o in implementing], funding
+
+
 def export(
     report: dict[str, Any],
     fmt: str,
     reporting: Profile,
     glide: str | None = None,
     first_day: str | None = None,
+    *,
+    implementing: Sequence[Profile] | None = None,
+    funding: Profile | None = None,
 ) -> tuple[bytes, str, str]:
     """(body, media type, file suffix) of the report in one of :data:`FORMATS`;
-    ``reporting`` names the organisation reporting (IATI), ``first_day`` is when an
-    all-time report's figures begin (:func:`first_day`)."""
+    ``reporting`` names the organisation reporting (IATI), ``implementing`` and
+    ``funding`` the other participants (:func:`ledger_gw.reports.iati.to_iati`),
+    ``first_day`` is when an all-time report's figures begin (:func:`first_day`)."""
     if fmt not in FORMATS:
         raise ValidationError("unknown format", code="invalid_value", field="format")
     mimetype, suffix = FORMATS[fmt]
@@ -391,7 +409,14 @@ def export(
         start = report["query"]["start"] or first_day
         if start is None:
             raise ValidationError("the report has no figures to date", code="empty_report")
-        body = to_iati(report, reporting=reporting, first_day=start, glide=glide)
+        body = to_iati(
+            report,
+            reporting=reporting,
+            first_day=start,
+            implementing=implementing,
+            funding=funding,
+            glide=glide,
+        )
     return body, mimetype, suffix
 
 
