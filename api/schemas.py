@@ -625,6 +625,25 @@ class ReportArgs(Schema):
     )
 
 
+class ReportSignature(Schema):
+    """Who signed a report, and when; the signature covers the report with this member
+    but for its ``value``."""
+
+    org = fields.String(required=True, metadata={"description": "the signing organisation"})
+    algorithm = fields.String(required=True, validate=validate.Equal("ECDSA-P256-SHA256"))
+    certificate = fields.String(required=True, metadata={"description": "its signing key's, PEM"})
+    signed_at = fields.String(
+        required=True,
+        metadata={
+            "description": "when it was signed (YYYY-MM-DDTHH:MM:SS.ffffffZ): the key must "
+            "have been its signing key then, so the report verifies after a key rotation"
+        },
+    )
+    value = fields.String(
+        required=True, metadata={"description": "low-S DER ECDSA signature, base64"}
+    )
+
+
 class ReportOut(Schema):
     """A signed ``ledger-gw/accountability-report/v1``; suppressed figures are null."""
 
@@ -637,4 +656,4 @@ class ReportOut(Schema):
     summary = fields.Dict(required=True)
     suppressed = fields.List(fields.String(), required=True)
     tables = fields.Dict(required=True)
-    signature = fields.Dict(required=True)
+    signature = fields.Nested(ReportSignature, required=True)
