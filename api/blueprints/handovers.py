@@ -2,7 +2,9 @@
 
 The referring caseworker seals one (bearer token); the receiving organisation's gateway
 fetches it with a request its organisation signed, not with a token of this gateway.
-Expired packages are deleted as the gateway starts, and at every seal and fetch."""
+Expired packages are deleted as the gateway starts, and at every seal and fetch; those
+the ledger now refuses (the referral closed, its consent withdrawn), as the gateway
+starts and at every fetch."""
 
 from __future__ import annotations
 
@@ -33,13 +35,14 @@ blp = Blueprint(
 
 @blp.record_once
 def _purge_at_start(state: BlueprintSetupState) -> None:
-    """A package that expired while the gateway was down is deleted now, not at the next
-    hand-over; a database unavailable now leaves it to that."""
+    """A package nobody may fetch since the gateway stopped (expired, its referral closed)
+    is deleted now, not at the next hand-over; a database or ledger unavailable now
+    leaves it to that."""
     served: Gateway = state.app.extensions["ledger_gw"]
     try:
-        handover.purge_expired(served)
+        handover.purge_unfetchable(served)
     except LedgerError:
-        log.exception("expired hand-over packages not purged at start")
+        log.exception("hand-over packages nobody may fetch not purged at start")
 
 
 @blp.route("", methods=["POST"])

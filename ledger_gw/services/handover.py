@@ -5,8 +5,11 @@ it, checks it against the ledger and shows its caseworker a pre-filled registrat
 
 Every step asks the ledger first: the referral must still be open and the consent it
 cites still active and covering the receiver, so a withdrawal stops a hand-over at once.
-The package is deleted once fetched; once expired it can no longer be fetched, and it
-is deleted at the next seal or fetch or start of the gateway. A gateway that serves both
+Only an agency receives one: a donor or the auditor, whatever a referral or a consent
+names, is handed nobody's registration. The package is deleted once fetched; once
+expired it can no longer be fetched, and it is deleted at the next seal or fetch or
+start of the gateway; once the ledger refuses it (the referral closed, the consent
+withdrawn), at the next fetch or start. A gateway that serves both
 organisations (a shared deployment, the demo) releases it to itself, through the same
 signed request and checks. Every release and every refused fetch is written to the
 releasing agency's audit log, naming the organisation that asked and the person.
@@ -20,11 +23,11 @@ import logging
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from ledger_gw import outbound, strict_json
@@ -68,6 +71,7 @@ PEER_CODES: dict[str, type[RejectedError]] = {
     "consent_required": ForbiddenError,
     "consent_not_covering": ForbiddenError,
     "handover_not_for_you": ForbiddenError,
+    "receiver_not_agency": ForbiddenError,
     "handover_not_found": NotFoundError,
     "request_unsigned": AuthenticationError,
     "request_signature_invalid": AuthenticationError,
@@ -81,20 +85,46 @@ def path_of(referral_id: str) -> str:
     return f"/v1/handovers/{referral_id}"
 
 
-def purge_expired(gateway: Gateway, now: dt.datetime | None = None) -> None:
-    """Delete every package past its lifetime, in each organisation's database this
-    gateway serves: an expired package is personal data nobody may fetch any more."""
+def purge_unfetchable(gateway: Gateway, now: dt.datetime | None = None) -> None:
+    """Delete every package nobody may fetch any more, in each organisation's database
+    this gateway serves: it is personal data kept for nothing."""
     now = now or utcnow()
-    for store in gateway.stores.values():
-        _purge_expired(store, now)
+    for org in gateway.stores:
+        _purge(gateway.store(org), now, _refused(gateway, org, now))
 
 
-def _purge_expired(store: OffchainStore, now: dt.datetime) -> None:
+def _purge(store: OffchainStore, now: dt.datetime, refused: Sequence[str] = ()) -> None:
+    """Delete the packages past their lifetime, and those of the `refused` referrals."""
     with store.session() as s:
-        gone = s.execute(delete(SealedHandover).where(SealedHandover.expires_at <= now))
+        gone = s.execute(
+            delete(SealedHandover).where(
+                or_(SealedHandover.expires_at <= now, SealedHandover.referral_id.in_(refused))
+            )
+        )
         purged = getattr(gone, "rowcount", 0) > 0
     if purged:
         store.purge_deleted()  # as after an erasure: no copy left in the WAL
+
+
+def _refused(gateway: Gateway, org: str, now: dt.datetime, keep: str = "") -> list[str]:
+    """The referrals of the organisation's waiting packages, but `keep`, whose release the
+    ledger now refuses: a closed referral, a withdrawn or expired consent stay so. Two
+    ledger reads a package, a round trip each to a remote ledger: asked as the gateway
+    starts and at each fetch, not at every seal."""
+    with gateway.store(org).reading() as s:
+        waiting = s.scalars(
+            select(SealedHandover.referral_id).where(SealedHandover.expires_at > now)
+        ).all()
+    return [r for r in waiting if r != keep and not _fetchable(gateway, org, r)]
+
+
+def _fetchable(gateway: Gateway, org: str, referral_id: str) -> bool:
+    """Whether the package `org` sealed for this referral may still be released."""
+    try:
+        _require_shareable(gateway, _as(org), _referral(gateway, _as(org), referral_id))
+    except (TransitionError, ForbiddenError, NotFoundError):
+        return False
+    return True
 
 
 def _referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, Any]:
@@ -103,7 +133,17 @@ def _referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[str, A
 
 
 def _require_shareable(gateway: Gateway, caller: Caller, referral: Mapping[str, Any]) -> None:
-    """Open referral, active consent naming the receiver for referral data."""
+    """An agency as the receiver, open referral, active consent naming the receiver for
+    referral data. The contract records a referral to any member and a consent may name
+    every member (`*`): her registration is handed to an agency, never to a donor or the
+    auditor."""
+    to_org = referral["to_org"]
+    receiver = gateway.workspace.consortium.organisations.get(to_org)
+    if receiver is None or receiver.role != "agency":
+        raise ForbiddenError(
+            f"{to_org} is not an agency: nobody's registration is handed to it",
+            code="receiver_not_agency",
+        )
     if referral["state"] not in OPEN_STATES:
         raise TransitionError(
             f"the referral is {referral['state']}", code="referral_closed", field="referral_id"
@@ -119,7 +159,6 @@ def _require_shareable(gateway: Gateway, caller: Caller, referral: Mapping[str, 
         raise TransitionError(
             "the consent the referral cites is revoked or expired", code="consent_inactive"
         )
-    to_org = referral["to_org"]
     names = cited["grantees"] == ["*"] or to_org in cited["grantees"]
     if (
         not names
@@ -144,7 +183,7 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
     _require_shareable(gateway, caller, referral)
     store = gateway.store(caller.org)
     now = utcnow()
-    _purge_expired(store, now)  # this organisation's own: another's being down stops nothing
+    _purge(store, now)  # this organisation's own: another's being down stops nothing
     with store.session() as s:
         person = s.scalar(select(Person).where(Person.pid == referral["pid"]))
         if person is None:
@@ -250,11 +289,12 @@ def _release(
     if holder is None or referral is None:
         raise _awaits_none()
     store = gateway.store(holder)
-    _purge_expired(store, now)
+    _purge(store, now, _refused(gateway, holder, now, keep=referral_id))
     refused: LedgerError | None = None
     sealed: bytes | None = None
     with store.session() as s:
-        row = s.get(SealedHandover, referral_id)
+        # locked until deleted: a fetch at the same time finds it gone, not released twice
+        row = s.get(SealedHandover, referral_id, with_for_update=True)
         if row is not None and row.to_org != request.org_id:
             raise ForbiddenError(
                 f"this hand-over is not for {request.org_id}", code="handover_not_for_you"
