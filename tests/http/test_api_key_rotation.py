@@ -4,7 +4,8 @@ started with. The rotated-out key (stolen, perhaps: the reason to rotate) takes 
 hand-over package, dated now or back before the rotation, and a credential it signs
 after the rotation is refused; the new key takes the package, and its credentials and
 entries are taken, with no restart. A credential the old key signed before still
-verifies."""
+verifies, and so does a report (it says when it was signed: `signature.signed_at`, in
+the OpenAPI document too)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 from api_helpers import Api, sealed_referral
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from ledger_gw.bootstrap import rotate_key
@@ -24,6 +26,7 @@ from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.consortium_file import CHECK_EVERY_S
 from ledger_gw.handover import request as signed
 from ledger_gw.offchain.models import AuditRecord, SealedHandover
+from ledger_gw.reports.signing import verify_report
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.services.handover import RELEASE_ROUTE, path_of
@@ -195,3 +198,26 @@ def test_a_stolen_key_cannot_date_back_a_card_of_terms_never_granted(
         assert (refused.status_code, refused.json["code"]) == (422, "credential_altered"), what
     honest = _verify(api, texts[0])  # issued before the rotation: it stands
     assert (honest.status_code, honest.json["status"]) == (200, "active"), honest.json
+
+
+def test_a_report_the_gateway_signed_verifies_after_its_members_key_rotation(
+    api: Api, gateway: Gateway, config: GatewayConfig
+) -> None:
+    a = api.as_("AGENCY-A")
+    for _ in range(3):
+        assert a.post("/v1/events", json=ev.entitlement_granted(ev.pid())).status_code == 201
+    settled(gateway.ledger)
+    r = a.get("/v1/reports/accountability")
+    assert r.status_code == 200, r.get_json()
+    report = r.get_json()
+
+    rotated = rotate_key(config.directory, "AGENCY-A")  # what `ledger-gw key rotate` runs
+    assert verify_report(report, rotated.consortium, gateway.log) == "AGENCY-A"
+    assert set(report["signature"]) == {"org", "algorithm", "certificate", "signed_at", "value"}
+
+
+def test_the_openapi_document_declares_when_a_report_was_signed(client: FlaskClient) -> None:
+    schemas = client.get("/openapi.json").get_json()["components"]["schemas"]
+    signature = schemas["ReportSignature"]
+    assert "signed_at" in signature["properties"]
+    assert "signed_at" in signature["required"]
