@@ -60,10 +60,16 @@ def _failure_limit() -> RateLimitItem:
     return parse(_setting("AUTH_FAILURE_LIMIT")())
 
 
-def _held_back(item: RateLimitItem, keys: tuple[str, str], message: str) -> NoReturn:
-    """429, with the seconds until the window lets ``keys`` through again (Retry-After)."""
-    reset = _limiter().limiter.get_window_stats(item, *keys).reset_time
-    g.retry_after = max(1, math.ceil(reset - time.time()))
+def _held_back(item: RateLimitItem, keys: tuple[str, str], message: str, cost: int = 1) -> NoReturn:
+    """429, with the seconds until the window lets ``keys`` through again (Retry-After):
+    for one request, once its oldest counted request leaves the moving window; for
+    several, which wait for as many to leave, once every request counted now has left
+    it (the storage tells the oldest one's time only)."""
+    if cost > 1:
+        g.retry_after = item.get_expiry()
+    else:
+        reset = _limiter().limiter.get_window_stats(item, *keys).reset_time
+        g.retry_after = max(1, math.ceil(reset - time.time()))
     raise TooManyRequests(message)
 
 
@@ -85,8 +91,10 @@ def spend_expensive() -> None:
 def _spend_expensive(requests: int = 1) -> None:
     # The arguments flask-limiter hits a shared limit with: one count for both doors.
     item, keys = parse(_setting("EXPENSIVE_LIMIT")()), (_caller_key(), _EXPENSIVE)
-    if not _limiter().limiter.hit(item, *keys, cost=min(requests, item.amount)):
-        _held_back(item, keys, "too many expensive requests with this token: wait and retry")
+    cost = min(requests, item.amount)
+    if not _limiter().limiter.hit(item, *keys, cost=cost):
+        message = "too many expensive requests with this token: wait and retry"
+        _held_back(item, keys, message, cost)
 
 
 def expensive(view: F) -> F:

@@ -4,6 +4,7 @@ problem+json with Retry-After once over their limit; other clients are not held 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from dataclasses import replace
 
@@ -196,6 +197,27 @@ def test_the_report_page_costs_what_its_reports_cost_through_the_api(
         r = client.get("/v1/reports/accountability", headers=_bearer(token))
         assert r.status_code == 200, r.get_json()
     _assert_429(client.get("/v1/reports/accountability", headers=_bearer(token)))
+
+
+def test_a_page_costing_several_requests_is_served_once_its_retry_after_has_passed(
+    config: GatewayConfig, gateway: Gateway, tokens: Tokens
+) -> None:
+    """The oldest request counted leaving the window frees one request's worth, not the
+    ten the report page costs: a client waiting the Retry-After it was told is served."""
+    limits = {**config.extra, "EXPENSIVE_LIMIT": "12 per 4 seconds"}
+    client = create_app(replace(config, extra=limits), gateway).test_client()
+    seed_fatima(gateway)
+    settled(gateway.ledger)
+    token = tokens["AGENCY-A", "agency-reader"]
+    _login(client, token)
+    assert client.get("/v1/reports/accountability", headers=_bearer(token)).status_code == 200
+    time.sleep(2)  # the oldest request counted leaves the window two seconds before the rest
+    for _ in range(11):
+        assert client.get("/v1/reports/accountability", headers=_bearer(token)).status_code == 200
+    refused = client.get("/dashboard/reports")  # its report and its chart's 9 weeks: 10
+    assert refused.status_code == 429
+    time.sleep(int(refused.headers["Retry-After"]))
+    assert client.get("/dashboard/reports").status_code == 200
 
 
 def test_reading_cards_is_counted(client: FlaskClient, tokens: Tokens) -> None:
