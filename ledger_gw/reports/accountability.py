@@ -15,7 +15,9 @@ referrals carry no programme, so a programme filter leaves them unfiltered;
 a delivery's location is its own, else its entitlement's, cut to ``location_chars``
 characters of the P-code (admin 1 by default) so no cell is finer than that.
 Table cells count (person, cell) pairs, so margins add up exactly, which is what
-complementary suppression needs.
+complementary suppression needs; counts of distinct people (the people assisted, and
+every people figure of all organisations or all programmes) need not add up, and one
+that falls 1 to k-1 short of its parts is hidden like a count below k.
 
 A query ``on_lattice`` (what donors get) names a slice of a fixed lattice (an
 organisation or all, a programme or all, in one closed calendar month) and is
@@ -31,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -446,11 +448,14 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
     """The cube with the lattice's one suppression pattern over its tallies."""
     figures: dict[Slice, dict[Hashable, int]] = {}
     lines: list[lattice.Line] = []
+    assisted: list[lattice.Line] = []
     for s, t in cube.tallies.items():
         rows, cols, people = _reached_counts(t)
         held = _table_figures("reached", rows, cols, people)
         held["people_assisted"] = len(t.people)
         lines += lattice.table_lines(s, "reached", rows, cols)
+        # a person counts once per cell in the table's total, once in the people assisted
+        assisted.append(([(s, ("reached", TOTAL, TOTAL))], (s, "people_assisted")))
         sectors, states, counts, refs = _referral_counts(t)
         own = _own_counts(t, refs)
         held.update({n: v for n, v in own.items() if n not in _REFERRAL_FIGURES})
@@ -463,11 +468,34 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
             accepted = [(s, ("referrals", lattice.TOTAL, c)) for c in ("accepted", "completed")]
             lines.append((accepted, (s, "referrals_accepted")))
         figures[s] = held
-    lines += lattice.cross_lines(figures)
-    cube.hidden = lattice.protect(figures, lines, k)
+    cross = lattice.cross_lines(figures)
+    # where no one is in two cells the people assisted are the table's total: one line
+    lines += cross + [a for a in assisted if lattice.shortfall(figures, a) == 0]
+    small = {(s, key) for s, held in figures.items() for key, v in held.items() if 0 < v < k}
+    overlaps = _overlaps(figures, [*assisted, *cross], k)
+    cube.hidden = lattice.protect(figures, lines, k, sensitive=small | overlaps)
     for cur in sorted({cur for t in cube.tallies.values() for cur in _currencies(t)}):
         cube.hidden |= _protect_amounts(cube, cur, k)
     return cube
+
+
+def _overlaps(
+    figures: Mapping[Slice, Mapping[Hashable, int]], lines: Iterable[lattice.Line], k: int
+) -> set[Entry]:
+    """The people figures 1 to k-1 short of their parts' sum. A slice of all
+    organisations or programmes counts a person served by two once, and the people
+    assisted count once a person in two cells: the shortfall is how many were counted
+    twice, a count as sensitive as any below k, which the total would publish."""
+    return {
+        total
+        for parts, total in lines
+        if _of_people(total[1]) and 0 < lattice.shortfall(figures, (parts, total)) < k
+    }
+
+
+def _of_people(key: Hashable) -> bool:
+    """Whether a lattice figure counts distinct people (which need not add up)."""
+    return key == "people_assisted" or (isinstance(key, tuple) and key[0] == "reached")
 
 
 def _amounts_name(cur: str) -> tuple[str, str]:
@@ -503,7 +531,7 @@ def _protect_amounts(cube: Cube, cur: str, k: int) -> set[Entry]:
             if (r, c) in few:
                 sensitive.add((s, key))
     lines += lattice.cross_lines(figures, absent_zero=True)
-    return lattice.protect(figures, lines, k, sensitive=sensitive, hidden=hidden)
+    return lattice.protect(figures, lines, k, sensitive=sensitive, hidden=hidden, counts=False)
 
 
 def _keys(mask: Suppressed, rows: list[str], cols: list[str]) -> set[tuple[str, str]]:

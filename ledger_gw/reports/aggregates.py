@@ -32,8 +32,10 @@ class Aggregates:
 
     #: The rules these totals are folded and their months suppressed by. A gateway saves
     #: them; a copy saved under other rules (2: amounts hidden by who was paid in their
-    #: currency, which earlier copies neither hold nor applied) is not read back.
-    RULES = 2
+    #: currency, which earlier copies neither hold nor applied; 3: no count below k known
+    #: to be small by a donor who takes hidden counts to be non-zero, nor people counted
+    #: twice published as a shortfall) is not read back.
+    RULES = 3
 
     def __init__(self, location_chars: int = 4) -> None:
         self.rules = self.RULES

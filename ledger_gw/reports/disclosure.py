@@ -17,12 +17,14 @@ published zero pins its partners down), else further along the hidden ones. This
 out recovery by arithmetic on what one release publishes.
 
 Counts are also whole and never negative, which the equations do not know: across a
-lattice's many lines, a count the equations leave open may have a single whole value.
-Once the equations pin none, each sensitive value is put to an integer programme
-(:mod:`ledger_gw.reports.whole_numbers`), and each one left a single whole value gets
-the nearest published figure hidden beside it, until none is. What integer programmes
-leave is how narrow a hidden count's range is: bounds are not checked, only that there
-are two values or more.
+lattice's many lines, a count the equations leave open may have a single whole value,
+all the more so to a donor who takes hidden figures to be at least 1 (as they nearly
+always are). Once the equations pin none, each sensitive value is put to an integer
+programme (:mod:`ledger_gw.reports.whole_numbers`). One it gives away (a count below k
+that cannot be k or more, any other with a single whole value) gets hidden the published
+figures that a whole solution freeing it moves, as few as may be (else the nearest
+published figure), one at a time, until none is given away. What is not bounded is how
+wide a hidden count's range is above k, or below a sensitive figure of k or more.
 """
 
 from __future__ import annotations
@@ -106,9 +108,14 @@ def pinned(value: Mapping[E, Number], hidden: set[E], lines: Sequence[Line[E]]) 
 
 
 def complete(
-    value: Mapping[E, Number], hidden: set[E], lines: Sequence[Line[E]], sensitive: Collection[E]
+    value: Mapping[E, Number],
+    hidden: set[E],
+    lines: Sequence[Line[E]],
+    sensitive: Collection[E],
+    k: int = 0,
 ) -> set[E]:
-    """``hidden``, with more entries hidden until no ``sensitive`` one is determined."""
+    """``hidden``, with more entries hidden until no ``sensitive`` one is determined, nor
+    (counts, with ``k``) known to be below k."""
     hidden = set(hidden)
     on: dict[E, list[Line[E]]] = defaultdict(list)
     for line in lines:
@@ -129,17 +136,23 @@ def complete(
                 return hidden
             hidden.add(added)
             continue
-        # The equations leave every sensitive entry open; whole numbers may not. Each
-        # round of this costs integer programmes, so every exposed entry is covered at once.
+        # The equations leave every sensitive entry open; whole numbers may not. Those
+        # given away are covered one at a time too: a cover often frees others.
         unknown = hidden | unpublished
         asked = [e for e in sensitive if e in hidden]
         pinned_down = whole_numbers.single_solutions(
-            value, unknown, _touching(unknown, on), asked, free
+            value, unknown, _touching(unknown, on), asked, free, k
         )
-        covers = {c for e in pinned_down if (c := _complement(e, value, hidden, on))}
-        if not covers:
+        for e in pinned_down:
+            found = whole_numbers.cover(value, hidden, lines, e, k)
+            if found is None:  # no whole solution frees it: the nearest, as above
+                c = _complement(e, value, hidden, on)
+                found = set() if c is None else {c}
+            if found - hidden:
+                hidden |= found
+                break
+        else:  # nothing is left to hide
             return hidden
-        hidden |= covers
 
 
 def _cover(

@@ -77,17 +77,26 @@ def table_lines(s: Slice, name: Hashable, rows: Sequence[str], cols: Sequence[st
     return lines
 
 
+def shortfall(figures: Mapping[Slice, Mapping[Hashable, Number]], line: Line) -> Number:
+    """How much a line's parts add up to beyond its total: 0 where the figures add up;
+    where they count distinct people, those counted in two parts or more."""
+    parts, (s, key) = line
+    return sum((figures[p].get(q, 0) for p, q in parts), 0) - figures[s].get(key, 0)
+
+
 def protect(
     figures: Mapping[Slice, Mapping[Hashable, Number]],
     lines: Iterable[Line],
     k: int,
     sensitive: Collection[Entry] | None = None,
     hidden: Iterable[Entry] = (),
+    counts: bool = True,
 ) -> set[Entry]:
     """The hidden entries: the ``sensitive`` ones (by default the counts below k) and
     those already ``hidden``, then one more on every line with only one, then more until
-    the published figures determine no sensitive one (reports.disclosure). Amounts pass
-    their own: an amount is sensitive by how many people it was paid to, not its size."""
+    the published figures determine no sensitive one, nor that a count is below k
+    (reports.disclosure). Amounts pass their own, and not ``counts``: an amount is
+    sensitive by how many people it was paid to, not its size."""
     value = {(s, key): v for s, held in figures.items() for key, v in held.items()}
     small = {e for e, v in value.items() if 0 < v < k} if sensitive is None else set(sensitive)
     hidden = small | set(hidden)
@@ -112,4 +121,4 @@ def protect(
                 hidden.add(zeros[0][1])
             changed = True
     # Two hidden per line is not enough when hidden entries form a tree: solve for them.
-    return disclosure.complete(value, hidden, lines, small)
+    return disclosure.complete(value, hidden, lines, small, k if counts else 0)

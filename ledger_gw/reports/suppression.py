@@ -9,7 +9,7 @@ entry gets a second one: the smallest non-zero cell of the line (zero cells are
 never used, since a published zero pins its partner down), else the line's total.
 This repeats until nothing changes (the classic "hypercube"-style heuristic used by
 statistical offices); then the table's equations are solved, and more is hidden while
-they still pin a hidden count down (:mod:`ledger_gw.reports.disclosure`).
+they still pin a hidden count down, or show one below k (:mod:`ledger_gw.reports.disclosure`).
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def suppress(counts: Sequence[Sequence[int]], k: int = DEFAULT_K) -> Suppressed:
             changed |= fix(line, total)
     # Two hidden per line is not enough when hidden cells form a tree: solve for them.
     marked = {e for e in value if hidden[e[0]][e[1]]}
-    for r, c in disclosure.complete(value, marked, lines, small):
+    for r, c in disclosure.complete(value, marked, lines, small, k):
         hidden[r][c] = True
     return _pattern(hidden, rows, cols)
 

@@ -13,10 +13,12 @@ from ledger_gw.reports.suppression import Suppressed, small_counts, suppress, wi
 
 
 def _fillings(table: list[list[int]], k: int) -> tuple[list[tuple[int, int]], Found]:
-    """Every non-negative filling of the hidden cells that fits the published figures.
+    """Values each hidden cell takes in non-negative fillings that fit the published figures.
 
     A depth-first search over the hidden cells, pruned by the published row, column and
-    grand totals; it stops early once every hidden cell is known to take two values.
+    grand totals, each cell tried nearest its true value first: once from the start (it
+    finds the real table if it fits), then once per hidden cell, searched first and kept
+    off its true value (a filling found shows that it takes two values).
     """
     mask = suppress(table, k)
     rows, cols = len(table), len(table[0])
@@ -28,44 +30,52 @@ def _fillings(table: list[list[int]], k: int) -> tuple[list[tuple[int, int]], Fo
     ]
     grand = None if mask.total else sum(map(sum, table))
     t = [[0 if mask.cells[r][c] else table[r][c] for c in range(cols)] for r in range(rows)]
-    last_in_row = {r: max(i for i, (rr, _) in enumerate(hidden) if rr == r) for r, _ in hidden}
-    last_in_col = {c: max(i for i, (_, cc) in enumerate(hidden) if cc == c) for _, c in hidden}
-    found = Found([set() for _ in hidden], truth=False)
-    truth = tuple(table[r][c] for r, c in hidden)
 
-    def fits(i: int) -> bool:
-        r, c = hidden[i]
-        row_sum, col_sum = sum(t[r]), sum(t[x][c] for x in range(rows))
-        if row_tot[r] is not None and (
-            row_sum > row_tot[r] or (last_in_row[r] == i and row_sum != row_tot[r])
-        ):
-            return False
-        if col_tot[c] is not None and (
-            col_sum > col_tot[c] or (last_in_col[c] == i and col_sum != col_tot[c])
-        ):
-            return False
-        return grand is None or sum(map(sum, t)) <= grand
+    def filling(order: list[tuple[int, int]], avoid: bool) -> list[int] | None:
+        """The first filling found, cells in ``order``; ``order[0]`` off its true value
+        when ``avoid``."""
+        last_in_row = {r: max(i for i, (rr, _) in enumerate(order) if rr == r) for r, _ in order}
+        last_in_col = {c: max(i for i, (_, cc) in enumerate(order) if cc == c) for _, c in order}
 
-    def search(i: int, chosen: list[int]) -> bool:
-        """True when the search may stop."""
-        if i == len(hidden):
-            if grand is not None and sum(map(sum, t)) != grand:
+        def fits(i: int) -> bool:
+            r, c = order[i]
+            row_sum, col_sum = sum(t[r]), sum(t[x][c] for x in range(rows))
+            if row_tot[r] is not None and (
+                row_sum > row_tot[r] or (last_in_row[r] == i and row_sum != row_tot[r])
+            ):
                 return False
-            for seen, v in zip(found.values, chosen, strict=True):
-                seen.add(v)
-            found.truth = found.truth or tuple(chosen) == truth
-            return found.truth and all(len(v) >= 2 for v in found.values)
-        r, c = hidden[i]
-        known = [v for v in (row_tot[r], col_tot[c], grand) if v is not None]
-        for v in range(min(known) if known else 3 * k, -1, -1):
-            t[r][c] = v
-            if fits(i) and search(i + 1, [*chosen, v]):
-                return True
-        t[r][c] = 0
-        return False
+            if col_tot[c] is not None and (
+                col_sum > col_tot[c] or (last_in_col[c] == i and col_sum != col_tot[c])
+            ):
+                return False
+            return grand is None or sum(map(sum, t)) <= grand
 
-    if hidden:
-        search(0, [])
+        def search(i: int) -> bool:
+            if i == len(order):
+                return grand is None or sum(map(sum, t)) == grand
+            r, c = order[i]
+            known = [v for v in (row_tot[r], col_tot[c], grand) if v is not None]
+            top = min(known) if known else 3 * k
+            for v in sorted(range(top + 1), key=lambda v: (abs(v - table[r][c]), v)):
+                if avoid and i == 0 and v == table[r][c]:
+                    continue
+                t[r][c] = v
+                if fits(i) and search(i + 1):
+                    return True
+            t[r][c] = 0
+            return False
+
+        found = [t[r][c] for r, c in order] if search(0) else None
+        for r, c in order:
+            t[r][c] = 0
+        return found
+
+    truth = [table[r][c] for r, c in hidden]
+    found = Found([{v} for v in truth], truth=not hidden or filling(hidden, False) == truth)
+    for i, cell in enumerate(hidden):
+        other = filling([cell, *(h for h in hidden if h != cell)], True)
+        if other is not None:
+            found.values[i].add(other[0])
     return hidden, found
 
 
