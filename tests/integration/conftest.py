@@ -18,6 +18,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.workspace import Workspace
+from tests.support.cli import run_cli
 from tests.support.ledgers import MakeClient, MakeLedger, Verify, verify_url
 from tests.support.witnesses import TestWitnesses
 
@@ -95,3 +96,12 @@ def busy_port() -> Iterator[int]:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         yield int(holder.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`ledger-gw demo` run once for the module: a consortium with its journey logged."""
+    directory = tmp_path_factory.mktemp("demo") / "demo"
+    done = run_cli("demo", "--dir", str(directory))
+    assert done.returncode == 0, done.stderr
+    return directory

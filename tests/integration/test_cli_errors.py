@@ -16,14 +16,6 @@ from tests.support.cli import clean_failure, run_cli
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("errors") / "demo"
-    done = run_cli("demo", "--dir", str(directory))
-    assert done.returncode == 0, done.stderr
-    return directory
-
-
 def test_version_prints_the_installed_package_version() -> None:
     done = run_cli("--version")
     assert done.returncode == 0, done.stderr

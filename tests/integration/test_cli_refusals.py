@@ -26,14 +26,6 @@ pytestmark = pytest.mark.slow
 UNREACHABLE = "http://127.0.0.1:9"  # the discard port: nobody answers there
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("refusals") / "demo"
-    done = run_cli("demo", "--dir", str(directory))
-    assert done.returncode == 0, done.stderr
-    return directory
-
-
 @pytest.fixture
 def consortium_dir(tmp_path: Path) -> Path:
     directory = tmp_path / "consortium"

@@ -7,9 +7,7 @@ the start, and only ``--new-stores`` makes it anew."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -31,39 +29,20 @@ from ledger_gw.topology.processes import (
     free_port,
     start,
 )
-from ledger_gw.topology.processes import stop as stop_process
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, refused_to_serve, run_cli
+from tests.support.disk import digests, lose_sqlite
 
 pytestmark = pytest.mark.slow
 
-REFUSAL_WAIT_S = 30.0  # a gateway that started would serve until stopped
 PASSWORD = "SECRETPW"
 
 
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _lose(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
 def _refused(*args: str, env: Mapping[str, str] | None = None) -> str:
-    """The one line ``ledger-gw ARGS`` refuses with; a failure if it starts serving."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_GW_")}
-    pipe = subprocess.PIPE
-    command = cli(*args)
-    with subprocess.Popen(command, stdout=pipe, stderr=pipe, env={**environ, **(env or {})}) as p:
-        try:
-            out, err = p.communicate(timeout=REFUSAL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            stop_process(p)
-            pytest.fail(f"`ledger-gw {' '.join(args)}` started serving")
-    done = subprocess.CompletedProcess(args, p.returncode, out.decode(), err.decode())
-    assert done.stdout == "", done.stdout  # refused before its banner
+    """The one line ``ledger-gw ARGS`` refuses with, before its banner."""
+    done = refused_to_serve(*args, env=env)
+    assert done.stdout == "", done.stdout
     return clean_failure(done)
 
 
@@ -88,8 +67,8 @@ def test_a_lost_offchain_store_is_refused_and_nothing_is_made(tmp_path: Path) ->
     assert token.returncode == 0, token.stderr
     _serving(ws.root).stop()  # a store it made opens as before, no flag
 
-    _lose(store)  # a restore that missed it
-    before = _files(ws.root)
+    lose_sqlite(store)  # a restore that missed it
+    before = digests(ws.root)
     line = _refused("serve", "--dir", str(ws.root), "--port", str(free_port()))
     assert line.startswith("error gateway_store_lost: "), line
     assert "AGENCY-A" in line
@@ -99,7 +78,7 @@ def test_a_lost_offchain_store_is_refused_and_nothing_is_made(tmp_path: Path) ->
     assert "backup" in line
     line = clean_failure(run_cli("token", "list", "--dir", str(ws.root), "--org", "AGENCY-A"))
     assert line.startswith("error gateway_store_lost: "), line  # nor made by another command
-    assert _files(ws.root) == before  # no empty store made, nothing else written
+    assert digests(ws.root) == before  # no empty store made, nothing else written
     assert not store.exists()
 
     store.touch()  # an empty file is no store either
@@ -128,7 +107,7 @@ def test_a_store_from_before_its_gateway_kept_records_is_taken_as_made(tmp_path:
     config = GatewayConfig(directory=ws.root, orgs=("AGENCY-A",), offchain_url=url)
     open_gateway(config).close()
     assert len(list((ws.root / STORES_MADE).glob("AGENCY-A.offchain.*"))) == 1
-    _lose(ws.root / "offchain-AGENCY-A.db")
+    lose_sqlite(ws.root / "offchain-AGENCY-A.db")
     with pytest.raises(GatewayStoreLostError, match=r"offchain-AGENCY-A\.db is missing"):
         open_gateway(config)
     assert not (ws.root / "offchain-AGENCY-A.db").exists()
@@ -148,7 +127,7 @@ def test_a_store_elsewhere_is_another_gateways_own(tmp_path: Path) -> None:
     ]
     for config in configs:
         open_gateway(config).close()
-    _lose(tmp_path / "first-AGENCY-A.db")
+    lose_sqlite(tmp_path / "first-AGENCY-A.db")
     with pytest.raises(GatewayStoreLostError, match=r"first-AGENCY-A\.db is missing"):
         open_gateway(configs[0])
     open_gateway(configs[1]).close()
@@ -211,7 +190,7 @@ def test_a_gateway_on_a_log_node_refuses_to_start_without_its_receipts_or_outbox
     receipts, outbox = agency / "orgs/AGENCY-A/receipts.db", agency / "orgs/AGENCY-A/outbox.db"
     backup = shutil.copy(receipts, tmp_path / "receipts-backup.db")
 
-    _lose(receipts)  # the node could now drop the append unnoticed, were the gateway to start
+    lose_sqlite(receipts)  # the node could now drop the append unnoticed, were the gateway to start
     env = {"LEDGER_GW_ORGS": "AGENCY-A"}
     port = str(free_port())
     node = "https://127.0.0.1:9"
@@ -225,7 +204,7 @@ def test_a_gateway_on_a_log_node_refuses_to_start_without_its_receipts_or_outbox
     assert not receipts.exists()
 
     shutil.copy(backup, receipts)  # restored from a backup
-    _lose(outbox)
+    lose_sqlite(outbox)
     lost = pytest.raises(GatewayStoreLostError, match=r"outbox .*outbox\.db is missing.*queued")
     with lost, running(operator.root, site, ("AGENCY-A",), ()):
         pytest.fail("the consortium started without the gateway's outbox")

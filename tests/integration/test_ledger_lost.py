@@ -6,8 +6,6 @@ A new workspace's first start makes its ledger with no flag; after that, only
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,37 +27,17 @@ from ledger_gw.topology.processes import (
     start,
     start_node,
 )
-from ledger_gw.topology.processes import stop as stop_process
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.cli import clean_failure
+from tests.support.cli import clean_failure, refused_to_serve
+from tests.support.disk import digests, lose_sqlite
 
 pytestmark = pytest.mark.slow
 
-REFUSAL_WAIT_S = 30.0  # a log that started would serve until stopped
-
-
-def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
-def _lose_ledger(directory: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        (directory / f"ledger.db{suffix}").unlink(missing_ok=True)
-
 
 def _refused(*args: str) -> str:
-    """The one line ``ledger-gw ARGS`` refuses with; a failure if it starts serving."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_GW_")}
-    pipe = subprocess.PIPE
-    with subprocess.Popen(cli(*args), stdout=pipe, stderr=pipe, env=env) as process:
-        try:
-            out, err = process.communicate(timeout=REFUSAL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            stop_process(process)
-            pytest.fail(f"`ledger-gw {' '.join(args)}` started serving")
-    done = subprocess.CompletedProcess(args, process.returncode, out.decode(), err.decode())
-    return clean_failure(done)
+    """The one line ``ledger-gw ARGS`` refuses with."""
+    return clean_failure(refused_to_serve(*args))
 
 
 def _node_serving(node: Path, *flags: str) -> Service:
@@ -105,14 +83,14 @@ def test_a_node_that_lost_its_ledger_refuses_to_start_and_changes_nothing(
     _append(open_node(node).ledger, operator)  # the log signs a checkpoint of size 1
     _node_serving(node).stop()  # an existing ledger opens as before, no flag
 
-    _lose_ledger(node)  # a restore that missed it
-    before = _files(node)
+    lose_sqlite(node / "ledger.db")  # a restore that missed it
+    before = digests(node)
     line = _refused("log", "serve", "--dir", str(node), "--port", str(free_port()))
     assert line.startswith("error ledger_lost: "), line
     assert str(node / "ledger.db") in line
     assert "--new-ledger" in line
     assert "backup" in line
-    assert _files(node) == before  # no empty ledger made, nothing else written
+    assert digests(node) == before  # no empty ledger made, nothing else written
     assert not (node / "ledger.db").exists()
 
     (node / "ledger.db").touch()  # an empty file is no ledger either
@@ -141,13 +119,13 @@ def test_a_key_restored_without_its_ledger_is_refused(tmp_path: Path) -> None:
 def test_a_gateway_that_lost_its_ledger_refuses_to_start_and_to_cosign(tmp_path: Path) -> None:
     ws = Workspace.create(tmp_path / "ws", DEMO)
     _append(embedded_ledger(ws), ws)
-    _lose_ledger(ws.root)  # the wrong volume mounted
-    before = _files(ws.root)
+    lose_sqlite(ws.root / "ledger.db")  # the wrong volume mounted
+    before = digests(ws.root)
     line = _refused("serve", "--dir", str(ws.root), "--port", str(free_port()))
     assert line.startswith("error ledger_lost: "), line
     line = _refused("checkpoint", "cosign", "--dir", str(ws.root))
     assert line.startswith("error ledger_lost: "), line
-    assert _files(ws.root) == before
+    assert digests(ws.root) == before
 
     _gateway_serving(ws.root, "--new-ledger").stop()
     assert (ws.root / "ledger.db").is_file()
@@ -160,11 +138,11 @@ def test_serve_demo_makes_its_ledger_and_refuses_once_it_is_lost(tmp_path: Path)
     assert (directory / "ledger.db").is_file()
     assert _size(directory) > 0
 
-    _lose_ledger(directory)
-    before = _files(directory)
+    lose_sqlite(directory / "ledger.db")
+    before = digests(directory)
     line = _refused("serve", "--demo", "--dir", str(directory), "--port", str(free_port()))
     assert line.startswith("error ledger_lost: "), line
-    assert _files(directory) == before
+    assert digests(directory) == before
 
 
 def test_a_postgresql_database_without_the_ledgers_tables_is_a_lost_ledger(

@@ -8,6 +8,10 @@ import subprocess
 import sys
 from collections.abc import Mapping
 
+import pytest
+
+from ledger_gw.topology.processes import cli, stop
+
 
 def run_cli(
     *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
@@ -30,3 +34,22 @@ def clean_failure(done: subprocess.CompletedProcess[str]) -> str:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     return lines[0]
+
+
+def refused_to_serve(
+    *args: str, env: Mapping[str, str] | None = None, wait_s: float = 30
+) -> subprocess.CompletedProcess[str]:
+    """A command that serves until stopped (``ledger-gw serve``, ``log serve``), run where
+    it must refuse to start: a failure if it still runs after ``wait_s``. No LEDGER_GW_
+    variable of this process passes to it, only ``env``."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_GW_")}
+    pipe = subprocess.PIPE
+    with subprocess.Popen(
+        cli(*args), stdout=pipe, stderr=pipe, env={**environ, **(env or {})}
+    ) as p:
+        try:
+            out, err = p.communicate(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            stop(p)
+            pytest.fail(f"`ledger-gw {' '.join(args)}` started serving")
+    return subprocess.CompletedProcess(args, p.returncode, out.decode(), err.decode())

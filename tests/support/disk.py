@@ -92,3 +92,10 @@ def digests(directory: Path) -> dict[str, str]:
         for p in sorted(directory.rglob("*"))
         if p.is_file()
     }
+
+
+def lose_sqlite(path: Path) -> None:
+    """A SQLite database gone, as after a restore that missed it: its file and its
+    write-ahead log."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
