@@ -48,7 +48,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
-from ledger_gw.interfaces import reveal_none
+from ledger_gw.interfaces import VerifiableLog, reveal_none
 from ledger_gw.offchain.models import Person
 from ledger_gw.services import queries, tlog_proofs
 from ledger_gw.services.access import Action, Caller, authorise
@@ -234,8 +234,8 @@ def _anchor(gateway: Gateway, record: dict[str, Any], kind: str) -> tuple[creden
     witnessed = not consortium.witness_quorum or (
         anchor.note is not None and consortium.witnessed(anchor.note) is not None
     )
-    where: Any = log.inclusion(None, tx_id, None, reveal_none)
-    if not witnessed or int(where["index"]) >= anchor.size:
+    index, leaf_hash = _entry_of(log, tx_id)
+    if not witnessed or index >= anchor.size:
         raise ConflictError(
             "the event is not yet under a checkpoint the witnesses cosigned: retry shortly",
             code="not_yet_witnessed",
@@ -244,12 +244,18 @@ def _anchor(gateway: Gateway, record: dict[str, Any], kind: str) -> tuple[creden
     binding = credentials.Binding(
         origin=gateway.workspace.consortium.origin,
         tx_id=tx_id,
-        index=int(where["index"]),
-        leaf_hash=str(where["leaf_hash"]),
+        index=index,
+        leaf_hash=leaf_hash,
         ref=str(record["event"][credentials.REFERENCES[kind]]),
         kind=kind,
     )
     return binding, proof
+
+
+def _entry_of(log: VerifiableLog, tx_id: str) -> tuple[int, str]:
+    """Where the transaction's entry is in the log, and its leaf hash (base64)."""
+    where: Any = log.inclusion(None, tx_id, None, reveal_none)
+    return int(where["index"]), str(where["leaf_hash"])
 
 
 def _state(gateway: Gateway, caller: Caller, grant: dict[str, Any], purpose: str) -> str:
@@ -330,11 +336,8 @@ _STANDS_ON = {"entitlement": "entitlement.granted", "registration": "consent.gra
 def _require_proven_entry(gateway: Gateway, verified: credentials.Verified) -> None:
     """Its proof is of its event's own entry: offline a proof says only that some entry
     is logged, and the issuer's signature alone ties it to the event it names."""
-    where: Any = gateway.log.inclusion(None, verified.binding.tx_id, None, reveal_none)
-    if (int(where["index"]), str(where["leaf_hash"])) != (
-        verified.binding.index,
-        verified.binding.leaf_hash,
-    ):
+    binding = verified.binding
+    if _entry_of(gateway.log, binding.tx_id) != (binding.index, binding.leaf_hash):
         raise CredentialError(
             "the credential's proof is of another ledger entry than its event's",
             code="credential_unproven",
