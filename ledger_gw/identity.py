@@ -369,11 +369,13 @@ class Authenticator:
         payload: bytes,
         at: dt.datetime,
         *,
+        signed_at: dt.datetime | None = None,
         grace: dt.timedelta = _NO_GRACE,
     ) -> Identity:
-        """Whom a valid signature stated at ``at`` is from; ``grace``: see
-        check_key_period."""
-        known = self._certificate(pem, at, grace=grace)
+        """Whom a valid signature stated at ``at`` is from; with ``signed_at``, the signing
+        key's period is judged then, its certificate's validity still at ``at`` (as
+        :meth:`identify`); ``grace``: see check_key_period."""
+        known = self._certificate(pem, at, signed_at, grace=grace)
         verify_low_s(known.public_key, signature, payload)
         return known.identity
 

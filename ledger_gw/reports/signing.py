@@ -22,13 +22,11 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from chaincode.canonical import canonical_json
 from chaincode.stub import Identity
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConflictError, IntegrityError, NotFoundError
-from ledger_gw.identity import Signer, load_certificate, verify_low_s
+from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Record, VerifiableLog, anchor_size
 from ledger_gw.reports.accountability import ReportError, ReportQuery, compute_report
 from ledger_gw.reports.release import DONOR_K
@@ -163,14 +161,8 @@ def _signatory(
 ) -> Identity:
     """Whose signature ``value`` over ``payload`` is: the certificate valid ``now``, and
     its member's signing key when the report was signed (now, when it does not say)."""
-    authenticator = consortium.authenticator()
-    if signed_at is None:
-        return authenticator.authenticate(pem, value, payload, now)
-    identity = authenticator.identify(pem, now, signed_at=min(signed_at, now))
-    key = load_certificate(pem).public_key()
-    assert isinstance(key, ec.EllipticCurvePublicKey)  # the authenticator insists
-    verify_low_s(key, value, payload)
-    return identity
+    when = None if signed_at is None else min(signed_at, now)
+    return consortium.authenticator().authenticate(pem, value, payload, now, signed_at=when)
 
 
 class _Read:
