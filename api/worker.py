@@ -18,6 +18,19 @@ a full worker goes on accepting while any connection is still reading its reques
 each new one closes the oldest of those from the source (address, or IPv6 /64) with the
 most: a connection that trickles holds its slot only until someone needs it, and a
 client that sends its request at once is served.
+
+Every worker waits on the same listening socket, and each new connection wakes them all:
+the one already on a CPU wins, is woken again, and takes a whole burst (64 clients
+connecting together landed 60 on one worker, whose one interpreter then served them while
+three idled). So a worker holding more connections than threads, having taken as many
+again as it has threads, leaves the socket to the others for ACCEPT_REST: a burst spreads,
+and a flood of connections is still taken thousands a second.
+
+An answer that ends its connection half-closes it, then reads what the client still sends
+until it closes too (RFC 9112, section 9.6: closed with bytes unread, the socket would
+reset and could cut the answer short). gthread waits for that in its event loop, up to two
+seconds, so one client that never closes stalled every connection of the worker; here the
+loop lingers on it as on any other socket.
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ import json
 import logging
 import os
 import selectors
+import socket
 import ssl
 import threading
 import time
@@ -49,7 +63,14 @@ _log = logging.getLogger(__name__)
 
 #: Seconds a client has to send a whole request, head and body.
 READ_TIMEOUT = 30.0
+#: Long enough for an idle worker, woken with this one, to reach the socket on a loaded
+#: machine; short enough that when every worker is past its share, no one waits for it.
+ACCEPT_REST = 0.002
 CHUNK = 64 << 10
+#: How long a connection its answer ended may take to close, and how much it may send
+#: meanwhile (gunicorn's own limits), before it is closed anyway.
+LINGER = 2.0
+LINGER_DRAIN = 64 << 10
 
 
 def _answer(problem: Problem) -> bytes:
@@ -105,6 +126,16 @@ class Reading:
     gone: bool = False  # handed over or dropped: a callback already polled must not run
 
 
+@dataclass(eq=False)
+class Lingering:
+    """A connection its answer ended, waiting for its client to close."""
+
+    sock: Any
+    deadline: float
+    drained: int = 0
+    gone: bool = False
+
+
 class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     """gthread, with each request read in full by the event loop before a thread runs."""
 
@@ -113,7 +144,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: deque[Reading] = deque()
+        self.lingering: deque[Lingering] = deque()
         self._tls: ssl.SSLContext | None = None
+        self._rest_until = 0.0  # leaving new connections to the other workers until then
+        self._taken = 0  # connections accepted since the last rest
 
     def init_process(self) -> None:
         if self.cfg.is_ssl:  # once: gunicorn would load the key and CAs per connection
@@ -121,7 +155,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         super().init_process()
 
     def set_accept_enabled(self, enabled: bool) -> None:
-        if not enabled and self.alive and self.ppid == os.getppid() and self.reading:
+        if enabled and time.monotonic() < self._rest_until:
+            enabled = False
+        elif not enabled and self.alive and self.ppid == os.getppid() and self.reading:
             enabled = True  # full, but a connection still reading makes room (accept)
         super().set_accept_enabled(enabled)
 
@@ -137,6 +173,64 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         if self.nr_conns > self.worker_connections and self.reading:
             self._drop(self._to_close())
+        self._taken += 1
+        if self.cfg.workers > 1 and self.nr_conns > self.cfg.threads <= self._taken:
+            self._rest_until, self._taken = time.monotonic() + ACCEPT_REST, 0
+            super().set_accept_enabled(False)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """Also ends a rest on time: gthread's loop asks to accept again after each
+        event, and waits up to a second for one."""
+        rest = self._rest_until - time.monotonic()
+        if rest > 0:
+            timeout = min(timeout, rest)
+        elif self.alive and not self._accepting:
+            self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        super().wait_for_and_dispatch_events(timeout)
+
+    def finish_request(self, conn: TConn, fs: Any) -> None:
+        try:
+            ended = fs.cancelled() or not fs.result()
+        except Exception:  # gthread closes it at once, and says why
+            ended = False
+        if not ended:
+            super().finish_request(conn, fs)
+            return
+        self.nr_conns -= 1
+        if len(self.lingering) >= self.worker_connections:
+            self._close_lingering(self.lingering[0])
+        lingering = Lingering(conn.sock, time.monotonic() + LINGER)
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._drain, lingering))
+        except (OSError, ValueError, KeyError):  # gone already, or closed
+            conn.close()
+            return
+        self.lingering.append(lingering)
+
+    def _drain(self, lingering: Lingering, _sock: Any) -> None:
+        if lingering.gone:
+            return
+        try:
+            while lingering.drained < LINGER_DRAIN:
+                data = lingering.sock.recv(CHUNK)
+                if not data:
+                    break
+                lingering.drained += len(data)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return  # more to come, or its close
+        except OSError:
+            pass
+        self._close_lingering(lingering)
+
+    def _close_lingering(self, lingering: Lingering) -> None:
+        lingering.gone = True
+        self.lingering.remove(lingering)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(lingering.sock)
+        with contextlib.suppress(OSError):
+            lingering.sock.close()
 
     def _to_close(self) -> Reading:
         """The oldest connection still reading its request, of the source with most such:
@@ -308,11 +402,14 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         reading.conn.close()
 
     def murder_pending(self) -> None:
-        """Also drop the connections whose request did not arrive in time."""
+        """Also drop the connections whose request did not arrive in time, and close
+        those that lingered long enough."""
         super().murder_pending()
         now = time.monotonic()
         while self.reading and self.reading[0].deadline <= now:
             self._drop(self.reading[0])
+        while self.lingering and self.lingering[0].deadline <= now:
+            self._close_lingering(self.lingering[0])
 
 
 class NodeWorker(BufferingWorker):

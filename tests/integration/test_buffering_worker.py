@@ -34,12 +34,12 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path, app: str) -> Iterator[tuple[int, Path]]:
+def _serving(tmp_path: Path, app: str, workers: int = 1) -> Iterator[tuple[int, Path]]:
     port, log = free_port(), tmp_path / "gunicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2"),
+                *(sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "2"),
                 *("--worker-class", "api.worker.BufferingWorker"),
                 *("--worker-connections", str(CONNECTIONS), "--bind", f"127.0.0.1:{port}"),
                 app,
@@ -126,6 +126,61 @@ def test_a_flood_from_one_address_makes_room_from_its_own_connections(
         honest.close()
         for conn in flood:
             conn.close()
+
+
+def test_connections_opened_together_spread_over_the_workers(tmp_path: Path) -> None:
+    """Clients connecting at the same moment are each woken for by every worker; the first
+    to run must not take them all while the others idle."""
+    with _serving(tmp_path, "tests.support.wsgi_ok:worker", workers=3) as (port, log):
+        deadline = time.monotonic() + 30
+        while log.read_text().count("Booting worker") < 3:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        time.sleep(0.5)  # and in its loop
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(CONNECTIONS)]
+        try:
+            time.sleep(0.3)  # every connection taken by a worker before any request
+            for conn in conns:
+                conn.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")
+            served = collections.Counter(_answer_of(conn) for conn in conns)
+        finally:
+            for conn in conns:
+                conn.close()
+    assert len(served) == 3, served
+    assert max(served.values()) <= CONNECTIONS // 2, served
+
+
+def test_clients_that_never_close_after_their_last_answer_stall_no_one(
+    served: tuple[int, Path],
+) -> None:
+    """An answer that ends its connection waits for its client to close too; clients that
+    never do must not hold the worker's loop, and every other connection, meanwhile."""
+    port, _ = served
+    started, idle = time.monotonic(), []
+    try:
+        for _ in range(5):
+            conn = socket.create_connection(("127.0.0.1", port))
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: w\r\nConnection: close\r\n\r\n")
+            assert _all_of(conn).endswith(b"\r\n\r\nok")
+            idle.append(conn)
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).text == "ok"
+        assert time.monotonic() - started < 4  # each one stalled it for 2 s
+    finally:
+        for conn in idle:
+            conn.close()
+
+
+def _answer_of(conn: socket.socket) -> bytes:
+    """The body of one answer on a kept-alive connection."""
+    conn.settimeout(5)
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += conn.recv(4096)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
+    while len(body) < length:
+        body += conn.recv(4096)
+    return body
 
 
 def _all_of(conn: socket.socket) -> bytes:
