@@ -8,7 +8,8 @@ the same JSON. No
 pseudonym, event ID or date finer than the period leaves this module: figures are
 counts, sums and a median, and every count of people below ``k`` is suppressed
 (:mod:`ledger_gw.reports.suppression`), as is every amount paid to fewer than ``k``
-people in its currency (a cell of many people may hold one paid in another currency).
+people in its currency (a cell of many people may hold one paid in another currency),
+or so much of it to one person that it tells her payment (the p% rule).
 
 Choices: the organisation is the one that *signed* (granted, delivered, referred);
 referrals carry no programme, so a programme filter leaves them unfiltered;
@@ -47,7 +48,7 @@ from ledger_gw.reports.suppression import (
     DEFAULT_K,
     Suppressed,
     either,
-    paid_few,
+    revealing_amounts,
     small_counts,
     suppress,
     widen,
@@ -148,7 +149,8 @@ class _Tally:
         self.reached: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.deliveries: dict[tuple[str, str], int] = defaultdict(int)
         self.amounts: dict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
-        self.paid: dict[tuple[str, str, str], set[str]] = defaultdict(set)  # by currency
+        # what each person was paid, by cell and currency
+        self.paid: dict[tuple[str, str, str], dict[str, Decimal]] = defaultdict(dict)
         self.granted = self.revoked = 0
         self.flagged: set[str] = set()
         self.duplicates_of: dict[str, list[str]] = {}
@@ -201,8 +203,9 @@ class _Tally:
         self.people.add(ent.pid)
         self.reached[cell].add(ent.pid)
         self.deliveries[cell] += 1
-        self.amounts[(*cell, str(e["currency"]))] += Decimal(str(e["amount"]))
-        self.paid[(*cell, str(e["currency"]))].add(ent.pid)
+        amount, key = Decimal(str(e["amount"])), (*cell, str(e["currency"]))
+        self.amounts[key] += amount
+        add_payment(self.paid[key], ent.pid, amount)
 
     def _referral_step(self, rid: str, step: str, when: dt.datetime) -> None:
         ref = self.refs.get(rid)
@@ -240,9 +243,14 @@ def _amount_grid(t: _Tally, rows: list[str], cols: list[str], cur: str) -> list[
     return [[t.amounts.get((r, c, cur), Decimal(0)) for c in cols] for r in rows]
 
 
-def _paid_few(t: _Tally, rows: list[str], cols: list[str], cur: str, k: int) -> Suppressed:
-    """Where 1 to k-1 distinct people were paid in ``cur``: its amount is theirs."""
-    return paid_few([[t.paid.get((r, c, cur), set()) for c in cols] for r in rows], k)
+def add_payment(payments: dict[str, Decimal], person: str, amount: Decimal) -> None:
+    payments[person] = payments.get(person, Decimal(0)) + amount
+
+
+def _revealing_amounts(t: _Tally, rows: list[str], cols: list[str], cur: str, k: int) -> Suppressed:
+    """Where an amount in ``cur`` gives away someone's payment: paid to few, or mostly
+    to one (:func:`ledger_gw.reports.suppression.revealing_amounts`)."""
+    return revealing_amounts([[t.paid.get((r, c, cur), {}) for c in cols] for r in rows], k)
 
 
 def _reached_table(
@@ -280,7 +288,7 @@ def _reached_table(
     if amount_masks is None:
         amount_masks = {}
         for cur, grid in amounts.items():
-            few = _paid_few(t, rows, cols, cur, k)
+            few = _revealing_amounts(t, rows, cols, cur, k)
             amount_masks[cur] = widen(either(mask, few), grid, either(small, few))
     return {
         "rows": rows,
@@ -523,7 +531,7 @@ def _protect_amounts(cube: Cube, cur: str, k: int) -> set[Entry]:
         rows, cols, _ = _reached_counts(t)
         figures[s] = held = _table_figures(name, rows, cols, _amount_grid(t, rows, cols, cur))
         lines += lattice.table_lines(s, name, rows, cols)
-        few = _keys(_paid_few(t, rows, cols, cur, k), rows, cols)
+        few = _keys(_revealing_amounts(t, rows, cols, cur, k), rows, cols)
         for key in held:
             _, r, c = cast(tuple[str, str, str], key)
             if (s, ("reached", r, c)) in cube.hidden:

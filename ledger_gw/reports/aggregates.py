@@ -34,8 +34,9 @@ class Aggregates:
     #: them; a copy saved under other rules (2: amounts hidden by who was paid in their
     #: currency, which earlier copies neither hold nor applied; 3: no count below k known
     #: to be small by a donor who takes hidden counts to be non-zero, nor people counted
-    #: twice published as a shortfall) is not read back.
-    RULES = 3
+    #: twice published as a shortfall; 4: what each person was paid, for the p% rule on
+    #: amounts) is not read back.
+    RULES = 4
 
     def __init__(self, location_chars: int = 4) -> None:
         self.rules = self.RULES

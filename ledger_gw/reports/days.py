@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from ledger_gw.reports.accountability import UNKNOWN_LOCATION, _Ent, _Tally
+from ledger_gw.reports.accountability import UNKNOWN_LOCATION, _Ent, _Tally, add_payment
 
 Cell = tuple[str, str]  # (location cut to location_chars, modality)
 Cells = Mapping[tuple[str, str], "Day"]  # (organisation, programme): totals
@@ -32,8 +32,11 @@ class Day:
     amounts: dict[tuple[str, str, str], Decimal] = field(
         default_factory=lambda: defaultdict(Decimal)
     )
-    # who was paid in each cell and currency: an amount paid to few is hidden
-    paid: dict[tuple[str, str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+    # what each person was paid in each cell and currency: an amount that gives away
+    # one payment is hidden
+    paid: dict[tuple[str, str, str], dict[str, Decimal]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
 
     @staticmethod
     def of(days: dict[str, dict[tuple[str, str], Day]], day: str, ent: _Ent) -> Day:
@@ -50,8 +53,9 @@ class Day:
         cell = (str(where)[:location_chars], ent.modality)
         self.reached[cell].add(ent.pid)
         self.deliveries[cell] += 1
-        self.amounts[(*cell, str(e["currency"]))] += Decimal(str(e["amount"]))
-        self.paid[(*cell, str(e["currency"]))].add(ent.pid)
+        amount, key = Decimal(str(e["amount"])), (*cell, str(e["currency"]))
+        self.amounts[key] += amount
+        add_payment(self.paid[key], ent.pid, amount)
 
 
 def sum_days(t: _Tally, days: Iterable[Cells]) -> None:
@@ -71,5 +75,6 @@ def sum_days(t: _Tally, days: Iterable[Cells]) -> None:
                 t.deliveries[cell] += n
             for key, amount in totals.amounts.items():
                 t.amounts[key] += amount
-            for key, people in totals.paid.items():
-                t.paid[key] |= people
+            for key, payments in totals.paid.items():
+                for person, amount in payments.items():
+                    add_payment(t.paid[key], person, amount)

@@ -14,12 +14,16 @@ they still pin a hidden count down, or show one below k (:mod:`ledger_gw.reports
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from ledger_gw.reports import disclosure
 
 DEFAULT_K = 5
+#: The p% rule's p for amounts, as statistical offices commonly set it.
+P_PERCENT = Decimal("0.10")
 
 
 @dataclass(frozen=True)
@@ -139,19 +143,40 @@ def either(a: Suppressed, b: Suppressed) -> Suppressed:
     )
 
 
-def paid_few(paid: Sequence[Sequence[Collection[str]]], k: int = DEFAULT_K) -> Suppressed:
-    """Where 1 to k-1 distinct people were paid (``paid[r][c]``: who was, in one
-    currency): an amount there is the sum of a few people's payments. Margins count
-    distinct people too, as their amounts are those people's sums."""
+def revealing_amounts(
+    paid: Sequence[Sequence[Mapping[str, Decimal]]], k: int = DEFAULT_K, p: Decimal = P_PERCENT
+) -> Suppressed:
+    """Where an amount gives away a person's payment (``paid[r][c]``: what each person was
+    paid there, in one currency): paid to 1 to k-1 people, its amount is the sum of a
+    few payments; or, by the p% rule, so much of it went to one person that the rest is
+    less than ``p`` of hers, and the amount less whatever was paid to one other person
+    tells her payment within p% (one payment of 1,960 among four of 10 shows as 2,000).
+    Margins are judged on each person's sum over their line."""
     rows, cols = len(paid), len(paid[0]) if paid else 0
-    row_sets = [set().union(*paid[r]) for r in range(rows)]
-    col_sets = [set().union(*(paid[r][c] for r in range(rows))) for c in range(cols)]
-    grid = [[_small(len(paid[r][c]), k) for c in range(cols)] for r in range(rows)]
+    row_sums = [_merged(paid[r]) for r in range(rows)]
+    col_sums = [_merged(paid[r][c] for r in range(rows)) for c in range(cols)]
+    grid = [[_gives_away(paid[r][c], k, p) for c in range(cols)] for r in range(rows)]
     for r in range(rows):
-        grid[r].append(_small(len(row_sets[r]), k))
-    grid.append([_small(len(s), k) for s in col_sets])
-    grid[rows].append(_small(len(set().union(*row_sets)), k))
+        grid[r].append(_gives_away(row_sums[r], k, p))
+    grid.append([_gives_away(s, k, p) for s in col_sums])
+    grid[rows].append(_gives_away(_merged(row_sums), k, p))
     return _pattern(grid, rows, cols)
+
+
+def _merged(parts: Iterable[Mapping[str, Decimal]]) -> dict[str, Decimal]:
+    """Each person's sum over ``parts``."""
+    out: dict[str, Decimal] = {}
+    for part in parts:
+        for person, amount in part.items():
+            out[person] = out.get(person, Decimal(0)) + amount
+    return out
+
+
+def _gives_away(payments: Mapping[str, Decimal], k: int, p: Decimal) -> bool:
+    if _small(len(payments), k):
+        return True
+    first, second = (heapq.nlargest(2, payments.values()) + [Decimal(0)] * 2)[:2]
+    return sum(payments.values()) - first - second < p * first
 
 
 def widen(

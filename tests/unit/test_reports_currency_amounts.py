@@ -1,4 +1,5 @@
-"""A currency's amounts are hidden by how many people were paid in that currency.
+"""A currency's amounts are hidden by how many people were paid in that currency, and
+where one payment dwarfs the rest (the p% rule).
 
 Programmes usually pay in one currency each, so a cell of many people may hold one
 paid in another: its amount in that currency is that person's payment, whatever the
@@ -35,7 +36,7 @@ from ledger_gw.reports.accountability import (
 )
 from ledger_gw.reports.aggregates import Aggregates
 from ledger_gw.reports.lattice import TOTAL
-from ledger_gw.reports.suppression import DEFAULT_K, paid_few
+from ledger_gw.reports.suppression import DEFAULT_K, revealing_amounts
 from tests.support.whole_numbers import single_whole_values
 
 K = DEFAULT_K
@@ -154,17 +155,27 @@ def published(reports: dict[SliceKey, dict[str, Any]]) -> dict[Figure, Decimal |
     return out
 
 
-def truth(paid: list[Paid]) -> tuple[dict[Figure, Decimal], dict[Figure, set[str]]]:
-    """Every slice's amounts and who was paid them, cells and margins, from the deliveries."""
+def truth(paid: list[Paid]) -> tuple[dict[Figure, Decimal], dict[Figure, dict[str, Decimal]]]:
+    """Every slice's amounts and what each person was paid of them, cells and margins,
+    from the deliveries."""
     amounts: dict[Figure, Decimal] = defaultdict(Decimal)
-    people: dict[Figure, set[str]] = defaultdict(set)
+    people: dict[Figure, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for p in paid:
         for org, programme in itertools.product((None, p.org), (None, p.programme)):
             for r, c in itertools.product((p.cell[0], TOTAL), (p.cell[1], TOTAL)):
                 figure = ((org, programme), p.currency, r, c)
                 amounts[figure] += p.amount
-                people[figure].add(p.pid)
+                people[figure][p.pid] += p.amount
     return amounts, people
+
+
+def gives_away(payments: dict[str, Decimal]) -> bool:
+    """Paid to 1 to k-1 people, or one payment so large that the rest, less the second
+    largest, is under a tenth of it: the amount tells it within 10% (the p% rule)."""
+    if 0 < len(payments) < K:
+        return True
+    first, _second, *rest = sorted(payments.values(), reverse=True) + [Decimal(0)] * 2
+    return sum(rest) < first / 10
 
 
 Relation = list[tuple[Hashable, int]]
@@ -225,8 +236,9 @@ def pinned_by_lp(
 def attack(
     shown: dict[Figure, Decimal | None], paid: list[Paid]
 ) -> tuple[set[Hashable], set[Hashable], set[Figure]]:
-    """What a donor recovers of the amounts paid to 1 to k-1 people: those an LP pins,
-    those an integer programme (in cents) pins, and those published outright."""
+    """What a donor recovers of the amounts that give someone's payment away (paid to 1
+    to k-1 people, or mostly to one): those an LP pins, those an integer programme (in
+    cents) pins, and those published outright."""
     amounts, people = truth(paid)
     for figure, v in shown.items():
         assert v is None or v == amounts.get(figure, 0), figure
@@ -238,7 +250,7 @@ def attack(
         v = shown[f] if f in shown else Decimal(0)
         if v is not None:
             known[f] = v
-    few = {f for f in every if 0 < len(people.get(f, ())) < K}
+    few = {f for f in every if gives_away(people.get(f, {}))}
     asked: list[Hashable] = sorted((f for f in few if f not in known), key=repr)
     by_lp = pinned_by_lp(rels, known, asked)
     by_ip = single_whole_values(rels, {f: int(v * 100) for f, v in known.items()}, asked)
@@ -285,12 +297,40 @@ def test_one_person_paid_in_a_currency_is_hidden_in_every_slice() -> None:
     assert (by_lp, by_ip, outright) == (set(), set(), set())
 
 
+def test_one_payment_that_dwarfs_the_rest_is_hidden_in_every_slice() -> None:
+    """Four people paid 10 USD and one 1,960 in one cell: five payees, but its 2,000
+    tells anyone who knows the standard transfer what she got. Hidden in every slice,
+    with the margins it dominates, and no sum of what is published pins it down."""
+    month = Month()
+    month.pay("AGENCY-A", "fatima", "P1", ("LB11", "cash"), ["1960"])
+    for i in range(4):
+        month.pay("AGENCY-A", f"s{i}", "P1", ("LB11", "cash"), ["10"])
+    for i in range(6):
+        month.pay("AGENCY-A", f"v{i}", "P1", ("LB11", "voucher"), ["80"])
+        month.pay("AGENCY-B", f"w{i}", "P3", ("LB12", "cash"), ["50"])
+    shown = published(donor_reports(month.closed()))
+    cell = [v for (s, cur, r, c), v in shown.items() if (cur, r, c) == ("USD", "LB11", "cash")]
+    assert len(cell) == 4  # all and AGENCY-A, all programmes and P1
+    assert all(v is None for v in cell)
+    assert any(v is not None for f, v in shown.items() if f[1] == "USD")
+    assert attack(shown, month.paid) == (set(), set(), set())
+
+
+def test_payments_of_about_the_same_size_are_published() -> None:
+    """The p% rule hides only a payment that dwarfs the rest: five of 10 to 50 show."""
+    month = Month()
+    for i, amount in enumerate(("10", "20", "30", "40", "50")):
+        month.pay("AGENCY-A", f"s{i}", "P1", ("LB11", "cash"), [amount])
+    shown = published(donor_reports(month.closed()))
+    assert shown[(("AGENCY-A", "P1"), "USD", "LB11", "cash")] == Decimal(150)
+
+
 def test_distinct_payees_count_for_margins() -> None:
     """Two people paid in each of three cells of a row: six (person, cell) pairs, but a
     row total that is the sum of two people's payments."""
-    two = {"a", "b"}
-    five = [{"a", "b", "c", "d", "e"}] * 3
-    few = paid_few([[two, two, two], five], K)
+    two = {"a": Decimal(10), "b": Decimal(10)}
+    five = [{person: Decimal(10) for person in "abcde"}] * 3
+    few = revealing_amounts([[two, two, two], five], K)
     assert few.cells == ((True, True, True), (False, False, False))
     assert few.row_totals == (True, False)
     assert few.column_totals == (False, False, False)
