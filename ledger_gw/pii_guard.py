@@ -16,11 +16,14 @@ a phone number a valid amount. The consortium file says more than the contract k
   dates of adults): a gateway's today, or at the log node the day the transaction
   states, so that an outbox handing over events captured days ago is judged as its
   gateway judged them;
-- amounts with ten or more integer digits (phone numbers with a country code) and,
-  when the file sets a ceiling for the programme, amounts above it or in another
-  currency (``963944123.4567`` is a phone number with a decimal point). A delivery
-  names no programme: it is held to the largest ceiling in its currency, and the
-  contract holds it to its entitlement.
+- amounts with ten or more integer digits (phone numbers with a country code), with
+  more decimals than their currency has (``1987.0412`` is a birth date under any
+  ceiling), and, when the file sets a ceiling for the programme, amounts above it or in
+  another currency (``963944123.4567`` is a phone number with a decimal point). A
+  delivery names no programme: it is held to the largest ceiling in its currency, and
+  the contract holds it to its entitlement;
+- a capture time (``captured_at``) more than MAX_CAPTURE_AGE before the transaction, or
+  before a gateway's now: the dates are judged against it.
 
 Consortium files without locations or ceilings get the shape checks only. On Fabric a
 member that submits to its peers directly meets the contract's patterns only.
@@ -47,6 +50,14 @@ MAX_CAPTURE_AGE = dt.timedelta(days=90)
 _DATE_FIELDS = ("start", "end", "date", "expires")
 _CAPTURED_AT = "captured_at"
 _MAX_AMOUNT_DIGITS = 9
+#: ISO 4217 minor units where they are not 2 (funds codes left out).
+# fmt: off
+_DECIMALS = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
+                     "UGX", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+}
+# fmt: on
 
 
 def _refuse(
@@ -96,8 +107,14 @@ def logged_findings(
     refused, so that a member cannot move the window by stating one. An event the
     contract's schema refuses is left to the contract, which names its field."""
     checked = _schema_valid(event)
-    if checked is None:
-        return []
+    return [] if checked is None else captured_findings(checked, consortium, signed_at)
+
+
+def captured_findings(
+    checked: Mapping[str, Any], consortium: Consortium, signed_at: dt.datetime
+) -> list[FieldError]:
+    """`logged_findings` of an event the contract's schema passed: what a gateway finds
+    at ``signed_at``, its now, before it signs."""
     captured = _captured(checked, signed_at)
     found: list[FieldError] = []
     if signed_at - captured > MAX_CAPTURE_AGE:
@@ -161,8 +178,12 @@ def findings(
             if abs(when - today) > DATE_WINDOW:
                 found.append(_refuse(name, f"{name} is too far from today"))
     amount = event.get("amount")
-    if amount is not None and len(str(amount).split(".")[0]) > _MAX_AMOUNT_DIGITS:
+    whole, _, fraction = str(amount).partition(".")
+    decimals = _DECIMALS.get(str(event.get("currency")), 2)
+    if amount is not None and len(whole) > _MAX_AMOUNT_DIGITS:
         found.append(_refuse("amount", "amount is implausibly large"))
+    elif amount is not None and len(fraction) > decimals:
+        found.append(_refuse("amount", f"amount has more decimals than its currency's {decimals}"))
     elif amount is not None and ceilings:
         found += _within_ceiling(event, Decimal(str(amount)), ceilings)
     return found

@@ -16,7 +16,7 @@ from chaincode.errors import ContractError
 from chaincode.schemas import parse_event
 from ledger_gw.errors import FieldError, InvalidEventError, ValidationError
 from ledger_gw.interfaces import Outcome
-from ledger_gw.pii_guard import vocabulary_findings
+from ledger_gw.pii_guard import captured_findings
 from ledger_gw.services.access import Caller
 from ledger_gw.services.field_errors import contract_errors
 from ledger_gw.services.gateway import Gateway
@@ -48,8 +48,8 @@ def event_errors(
         except (TypeError, ValueError):
             found = [FieldError("event", "invalid_value", "the event is not valid")]
         else:
-            today = dt.datetime.now(dt.UTC).date()
-            found = vocabulary_findings(checked, gateway.workspace.consortium, today)
+            now = dt.datetime.now(dt.UTC)
+            found = captured_findings(checked, gateway.workspace.consortium, now)
             if not found:
                 return checked, []
     return None, [e.under(where) for e in found]

@@ -104,7 +104,13 @@ def test_programme_must_be_listed_by_the_consortium(
     ("event", "field", "rule"),
     [
         (ev.entitlement_granted(PID, location="KE0712345679"), "location", "unlisted_location"),
-        (ev.entitlement_granted(PID, amount="963944123.4567"), "amount", "above_ceiling"),
+        (ev.entitlement_granted(PID, amount="963944123.45"), "amount", "above_ceiling"),
+        (ev.entitlement_granted(PID, amount="1987.0412"), "amount", "implausible_value"),
+        (
+            ev.consent_granted(PID, captured_at="1987-04-12T00:00:00.000000Z"),
+            "captured_at",
+            "implausible_value",
+        ),
     ],
 )
 def test_values_outside_the_consortium_vocabulary_are_422(

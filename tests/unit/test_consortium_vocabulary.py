@@ -61,8 +61,12 @@ def test_malformed_vocabulary_is_refused(extra: dict[str, Any]) -> None:
     ("event", "field", "rule"),
     [
         ({**GRANT, "location": "KE0712345679"}, "location", "unlisted_location"),
-        ({**GRANT, "amount": "963944123.4567"}, "amount", "above_ceiling"),
-        ({**GRANT, "amount": "500.0001"}, "amount", "above_ceiling"),
+        ({**GRANT, "amount": "963944123.45"}, "amount", "above_ceiling"),
+        ({**GRANT, "amount": "500.01"}, "amount", "above_ceiling"),
+        ({**GRANT, "amount": "963944123.4567"}, "amount", "implausible_value"),
+        ({**GRANT, "amount": "1987.0412"}, "amount", "implausible_value"),  # a birth date
+        ({**GRANT, "amount": "10.505"}, "amount", "implausible_value"),
+        ({"amount": "19.87", "currency": "UGX"}, "amount", "implausible_value"),
         ({**GRANT, "currency": "EUR"}, "currency", "wrong_currency"),
         ({"amount": "500.01", "currency": "USD"}, "amount", "above_ceiling"),
     ],
