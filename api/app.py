@@ -9,6 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, send_from_directory
 from flask.typing import ResponseReturnValue
 from flask_smorest import Api
+from werkzeug.exceptions import NotFound
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from api import (
@@ -78,7 +79,16 @@ def _settings() -> dict[str, Any]:
     }
 
 
+#: What the /docs page loads. The package also holds Swagger UI's own demo page, which
+#: fetches a third party's API description and validator into this origin.
+_SWAGGER_PAGE_ASSETS = frozenset(
+    ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
+)
+
+
 def _swagger_asset(filename: str) -> ResponseReturnValue:
+    if filename not in _SWAGGER_PAGE_ASSETS:
+        raise NotFound()
     return send_from_directory(SWAGGER_ASSETS, filename)
 
 

@@ -1,7 +1,11 @@
 """Dashboard log-in: the same bearer tokens as the API, kept in a signed session cookie.
 
 The cookie is HttpOnly (no script reads the token), SameSite=Strict (no other site's
-page can send it) and Secure unless configured off. The token is checked again on every
+page can send it) and Secure unless configured off, then also `__Host-` (no sibling host
+can set it). A browser sends a host's cookies to every port of it, so each gateway names
+its cookie after its own session key: two gateways on one host name (compose publishes
+them on ports of 127.0.0.1) no longer overwrite each other's sessions; only a host name
+of its own keeps one from receiving the other's. The token is checked again on every
 request, so a revoked token logs the browser out at once; a session unused for
 IDLE_SECONDS is over too, whatever is left of its SESSION_SECONDS. Each POST form carries a
 per-session CSRF token, compared in constant time. Each log-in is a session recorded in
@@ -46,9 +50,10 @@ def configure(app: Flask, config: GatewayConfig) -> None:
     else:
         log.warning("no %s: dashboard sessions last only as long as this process", path)
         secret = secrets.token_hex(32)
+    own = hashlib.sha256(b"ledger-gw session cookie\0" + secret.encode()).hexdigest()[:12]
     app.config.update(
         SECRET_KEY=secret,
-        SESSION_COOKIE_NAME="ledger_gw_session",
+        SESSION_COOKIE_NAME=f"{'__Host-' if config.cookie_secure else ''}ledger_gw_{own}",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=config.cookie_secure,
@@ -101,6 +106,7 @@ def log_in(token: str) -> Caller:
     session["sid"] = dashboard_sessions.start(gateway().store(caller.org), caller.token_id)
     session["csrf"] = secrets.token_urlsafe(32)
     session["seen"] = int(time.time())
+    g.caller = caller  # the audit log records the log-in as its own, not the session's before
     return caller
 
 

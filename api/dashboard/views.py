@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import uuid
 from typing import Any
+from urllib.parse import unquote
 
 from flask import Blueprint, Response, g, json, redirect, render_template, request, url_for
 from marshmallow import ValidationError as SchemaError
@@ -100,6 +101,13 @@ def home() -> str:
 _DASHBOARD_PATH = re.compile(r"/dashboard/[A-Za-z0-9/_.~%?=&+-]*")
 
 
+def _climbs(target: str) -> bool:
+    """Whether a path has a dot segment, even percent-encoded: the browser resolves
+    `/dashboard/../docs/...` (or `%2e%2e`) to a page outside the dashboard."""
+    path = unquote(target.partition("?")[0])
+    return bool({".", ".."} & set(path.split("/")))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
     error = None
@@ -113,7 +121,7 @@ def login() -> Any:
                 error = "That token is not valid (malformed, unknown or revoked)."
             else:
                 target = request.args.get("next", "")
-                ok = _DASHBOARD_PATH.fullmatch(target) is not None
+                ok = _DASHBOARD_PATH.fullmatch(target) is not None and not _climbs(target)
                 return redirect(target if ok else url_for("dashboard.home"))
     return render_template("login.html", error=error), 401 if error else 200
 

@@ -88,7 +88,8 @@ def test_auditor_sees_verdicts_and_catches_a_tampered_bundle(
     from selenium.webdriver.common.by import By
 
     _login(browser, site, "AUDITOR-X")
-    cookie = browser.get_cookie("ledger_gw_session")
+    [cookie] = browser.get_cookies()
+    assert cookie["name"].startswith("__Host-ledger_gw_")  # no sibling host can set it
     assert cookie["httpOnly"]
     assert cookie["sameSite"] == "Strict"
     assert cookie["secure"]

@@ -55,6 +55,9 @@ def test_docs_work_offline(client: FlaskClient) -> None:
     for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
         with client.get(f"/docs/assets/{asset}") as r:
             assert r.status_code == 200
+    # Swagger UI's own demo page would load a third party's API into this origin.
+    for asset in ("index.html", "swagger-initializer.js", "oauth2-redirect.html"):
+        assert client.get(f"/docs/assets/{asset}").status_code == 404
 
 
 def test_health_ready_metrics(api: Api, client: FlaskClient) -> None:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sqlite3
 import uuid
+from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,10 +18,12 @@ from api_helpers import Tokens
 from flask import Flask
 from flask.testing import FlaskClient
 
+from api import create_app
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.errors import InternalError, UnavailableError
 from ledger_gw.services import bundles
 from ledger_gw.services.access import authenticate, revoke_token
+from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.services.gateway import Gateway
 from tests.support.months import closer, month_closed
 from tests.support.witnesses import settled
@@ -76,6 +81,8 @@ def test_login_refuses_bad_tokens_and_forms_without_csrf(
         "/dashboard/%0d%0aSet-Cookie:%20s=x",  # a header of its own in the answer
         "/dashboard/\\evil.example",
         "/dashboard/\tx",
+        "/dashboard/../docs/assets/index.html",  # same origin, but not the dashboard
+        "/dashboard/%2e%2e/docs/assets/index.html",
     ],
 )
 def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens, target: str) -> None:
@@ -88,6 +95,57 @@ def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens, ta
     assert r.status_code == 302
     assert r.headers["Location"] == "/dashboard/"
     assert "Set-Cookie: s=x" not in str(r.headers)
+
+
+def test_a_log_in_is_audited_as_its_own_callers(
+    client: FlaskClient, tokens: Tokens, tmp_path: Path
+) -> None:
+    """Logging in over another organisation's session is recorded in the audit log of
+    the one logging in, never in that of the session it replaces."""
+    assert _login(client, tokens["AGENCY-A", "agency-writer"]).status_code == 302
+    assert _login(client, tokens["AGENCY-B", "agency-reader"]).status_code == 302
+
+    def logins(org: str) -> list[str]:
+        db = sqlite3.connect(tmp_path / f"offchain-{org}.db")
+        try:
+            sql = "SELECT role FROM audit_log WHERE route = '/dashboard/login'"
+            return [role for (role,) in db.execute(sql)]
+        finally:
+            db.close()
+
+    assert logins("AGENCY-A") == ["agency-writer"]
+    assert logins("AGENCY-B") == ["agency-reader"]
+
+
+def test_two_gateways_on_one_host_keep_their_own_sessions(
+    config: GatewayConfig, gateway: Gateway, tokens: Tokens, tmp_path: Path
+) -> None:
+    """A browser sends a host's cookies to every port of it, and compose publishes the
+    gateways on ports of 127.0.0.1: opening another gateway's log-in page must not
+    overwrite this one's session."""
+    jar: dict[str, str] = {}  # the host's cookies, by name, whichever port set them
+
+    def visit(app: Flask, path: str, **form: str) -> Any:
+        cookies = "; ".join(f"{name}={value}" for name, value in jar.items())
+        client = app.test_client(use_cookies=False)
+        method = client.post if form else client.get
+        r = method(path, data=form or None, headers={"Cookie": cookies})
+        for raw in r.headers.getlist("Set-Cookie"):
+            name, _, rest = raw.partition("=")
+            jar[name] = rest.partition(";")[0]
+        return r
+
+    keys = [tmp_path / "a.key", tmp_path / "b.key"]
+    for key in keys:
+        create_session_key(key)
+    mine, other = (create_app(replace(config, session_key_file=k), gateway) for k in keys)
+    page = visit(mine, "/dashboard/login").get_data(as_text=True)
+    csrf = CSRF.search(page).group(1)  # type: ignore[union-attr]
+    token = tokens["AGENCY-A", "agency-reader"]
+    assert visit(mine, "/dashboard/login", csrf=csrf, token=token).status_code == 302
+    assert visit(mine, "/dashboard/").status_code == 200
+    assert visit(other, "/dashboard/login").status_code == 200  # it sets a cookie of its own
+    assert visit(mine, "/dashboard/").status_code == 200
 
 
 def test_next_leads_back_to_a_dashboard_page(client: FlaskClient, tokens: Tokens) -> None:
@@ -232,7 +290,7 @@ def test_logout(client: FlaskClient, tokens: Tokens) -> None:
 def _replayed(app: Flask, cookie: str) -> Any:
     """The dashboard's home, asked for from another browser holding a copy of the cookie."""
     thief = app.test_client()
-    thief.set_cookie("ledger_gw_session", cookie)
+    thief.set_cookie(app.config["SESSION_COOKIE_NAME"], cookie)
     return thief.get("/dashboard/")
 
 
@@ -240,7 +298,7 @@ def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -
     """A copy of the cookie taken while logged in (a shared computer, a proxy's log)."""
     browser = app.test_client()
     _login(browser, tokens["AGENCY-A", "agency-reader"])
-    stolen = browser.get_cookie("ledger_gw_session")
+    stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
     csrf = _csrf(browser, "/dashboard/")
     assert browser.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
@@ -254,7 +312,7 @@ def test_logging_in_again_ends_the_session_before(app: Flask, tokens: Tokens) ->
     cookie of the first session is worthless afterwards, as after log-out."""
     browser = app.test_client()
     _login(browser, tokens["AGENCY-A", "agency-reader"])
-    stolen = browser.get_cookie("ledger_gw_session")
+    stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
     assert _login(browser, tokens["AGENCY-B", "agency-reader"]).status_code == 302
     assert browser.get("/dashboard/").status_code == 200
@@ -275,7 +333,7 @@ def test_a_csrf_value_beyond_ascii_is_a_stale_form(client: FlaskClient, tokens: 
 def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
     browser = app.test_client()
     _login(browser, tokens["AGENCY-A", "agency-reader"])
-    stolen = browser.get_cookie("ledger_gw_session")
+    stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
     assert _replayed(app, stolen.value).status_code == 200
 
@@ -355,7 +413,7 @@ def test_a_session_left_idle_for_half_an_hour_is_logged_out(app: Flask, tokens: 
         assert browser.get("/dashboard/referrals").status_code == 200
         _at_rest(clock, 29)  # idle since the last request, not since the log-in
         assert browser.get("/dashboard/referrals").status_code == 200
-        copy = browser.get_cookie("ledger_gw_session")
+        copy = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
         assert copy is not None
         assert copy.expires == dt.datetime.now(dt.UTC).replace(microsecond=0) + IDLE
         _at_rest(clock, 31)

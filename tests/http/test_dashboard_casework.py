@@ -293,7 +293,7 @@ def test_a_fault_while_dismissing_says_what_the_api_would_and_no_more(
     monkeypatch.setattr(outbox_service, "dismiss", fail)
     r = client.post("/dashboard/outbox/1/dismiss", data={"csrf": csrf})
     assert (r.status_code, r.headers["Location"]) == (302, "/dashboard/outbox")
-    cookie = client.get_cookie("ledger_gw_session")
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert cookie is not None
     interface = app.session_interface
     assert isinstance(interface, SecureCookieSessionInterface)
