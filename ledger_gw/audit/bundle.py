@@ -18,12 +18,15 @@ A bundle is one JSON file an auditor can check with nothing else (see
     }
 
 The claim says what the bundle pretends to contain ("every event of referral X's
-chain as of tree size N"), so the verifier can tell a dropped event from a short
-history. Selection reads the records the log offers for the claim's subject
-(:meth:`VerifiableLog.claim_records`: the person's records through the embedded
-ledger's world state, every record on Fabric) or, for a list of transactions, scans
-the log up to the anchor: either way it is the builder's cost, never the verifier's,
-and it selects the same events.
+chain as of tree size N"), so the verifier can tell an event dropped from the evidence
+alone from a short history. Nobody signs the claim: whoever drops an event from both
+goes unseen, unless a state transition then breaks. A bundle proves that each event it
+holds is in the witnessed log, signed and consistent with the others, not that none
+was left out; completeness is judged against a log verified whole. Selection reads the
+records the log offers for the claim's subject (:meth:`VerifiableLog.claim_records`: the
+person's records through the embedded ledger's world state, every record on Fabric) or,
+for a list of transactions, scans the log up to the anchor: either way it is the
+builder's cost, never the verifier's, and it selects the same events.
 """
 
 from __future__ import annotations

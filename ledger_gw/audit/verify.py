@@ -21,7 +21,9 @@ Every check runs, and every failure is reported with its own code:
 ``not_included``            an inclusion proof fails (changed entry, swapped node)
 ``bad_signature`` etc.      a transaction signature or certificate fails
                             (codes of :class:`ledger_gw.identity.Authenticator`)
-``missing_event``           an event the claim lists has no evidence (dropped)
+``missing_event``           an event the claim lists has no evidence (dropped; an event
+                            left out of both the claim and the evidence is not seen: a
+                            bundle proves what it holds, not that nothing is missing)
 ``unclaimed_event``         evidence for an event the claim does not list
 ``missing_link``            a referral/entitlement step whose origin is absent
 ``illegal_transition``      a transition the state machine does not allow
@@ -31,7 +33,8 @@ Every check runs, and every failure is reported with its own code:
                             was written past the contract
 ``amount_mismatch``         amounts do not add up to the logged results
 ``result_mismatch``         the contract's logged result disagrees with the events
-``document_mismatch``       a handed-over document does not match its hash
+``document_mismatch``       a handed-over document does not match its hash, or was given
+                            for a referral the bundle does not hold
 ==========================  ============================================================
 
 Fabric bundles (``fabric/blocks-v1``, :mod:`ledger_gw.audit.fabric_evidence`) replace the
@@ -283,12 +286,25 @@ def _claim_failures(claim: dict[str, Any], events: list[AuditedEvent]) -> list[F
                     Failure("unclaimed_event", "event outside the claimed chain", e.position)
                 )
     elif kind == "entitlement":
+        if not isinstance(subject, str):
+            return [*out, Failure("malformed_bundle", "claim.subject must name the entitlement")]
         for e in events:
             if e.event.get("entitlement_id") != subject:
                 out.append(Failure("unclaimed_event", "event of another entitlement", e.position))
     elif kind != "events":
         out.append(Failure("malformed_bundle", f"unknown claim kind {kind!r}"))
     return out
+
+
+def _unmatched_documents(documents: Documents, events: list[AuditedEvent]) -> list[Failure]:
+    """A document the auditor holds for a referral the bundle does not carry is checked
+    against nothing: said, never passed over as if it matched."""
+    created = {e.event.get("referral_id") for e in events if e.type == "referral.created"}
+    return [
+        Failure("document_mismatch", f"a document was given for referral {rid}, not in the bundle")
+        for rid in sorted(documents)
+        if rid not in created
+    ]
 
 
 def verify_bundle(
@@ -334,6 +350,7 @@ def verify_bundle(
     failures.extend(_claim_failures(report.claim, report.events))
     report.steps = referral_steps(report.events, documents)
     failures.extend(step_failures(report.steps))
+    failures.extend(_unmatched_documents(documents or {}, report.events))
     failures.extend(entitlement_failures(report.events))
     report.failures = failures
     return report

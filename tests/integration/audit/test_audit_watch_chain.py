@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +46,27 @@ def test_document_hash_mismatch_is_a_failed_step(scenario: Scenario) -> None:
         "document_hash: the keyed hash of the document given does not match the ledger's"
     ]
     assert all(s.ok for s in report.steps[1:])
+
+
+def test_a_document_for_a_referral_the_bundle_does_not_hold_is_a_failure(
+    scenario: Scenario,
+) -> None:
+    """The auditor's document is checked against nothing: a bundle of the onward referral
+    alone must not answer "ok" to the root referral's document, right or wrong."""
+    bundle = build_bundle(
+        EmbeddedLog.of(scenario.ledger),
+        scenario.ws.consortium,
+        kind="referral_chain",
+        subject=scenario.onward_referral,
+    )
+    trusted = scenario.ws.consortium
+    assert verify_bundle(bundle, trusted_consortium=trusted).ok
+    absent = str(uuid.uuid4())
+    report = verify_bundle(
+        bundle, trusted_consortium=trusted, documents={absent: (DOCUMENT + b"!", SALT)}
+    )
+    assert report.codes == {"document_mismatch"}
+    assert absent in report.failures[0].message
 
 
 def test_monitor_extends_then_detects_fork(audit_ws: Workspace, tmp_path: Path) -> None:

@@ -128,3 +128,13 @@ def test_effects_that_are_no_digest_are_refused_as_such(
     entry["effects"] = effects(entry["effects"])
     report = verify_bundle(bundle, trusted_consortium=scenario.ws.consortium, quorum=2)
     assert "malformed_entry" in report.codes, report.failures
+
+
+def test_a_chain_relabelled_an_entitlement_without_one_is_refused(
+    scenario: Scenario, genuine: dict[str, Any]
+) -> None:
+    """An entitlement claim that names no entitlement would hold every event to none, and
+    a referral's events have none: it must fail, not pass as a claim about nothing."""
+    bundle = copy.deepcopy(genuine)
+    bundle["claim"] = {"kind": "entitlement", "events": genuine["claim"]["events"]}
+    assert _outcome(scenario, bundle) == "failed"
