@@ -110,11 +110,14 @@ def add_checkpoint(
     line = NoteSignature(
         witness.name, witness.key_id, witness.sign(checkpoint.body(), timestamp=now)
     )
+    # Kept: the log's signature, verified above, and this witness's own. Any other line
+    # came with the request unchecked; kept, it would make this witness's memory
+    # (`ledger-gw verify --witness-state`) fail as forged.
     note = Note.parse(request.note)
-    others = tuple(
-        s for s in note.signatures if (s.name, s.key_id) != (witness.name, witness.key_id)
+    logs = tuple(
+        s for s in note.signatures if (s.name, s.key_id) == (log.verifier.name, log.verifier.key_id)
     )
-    kept = Note(note.text, (*others, line)).format()
+    kept = Note(note.text, (*logs, line)).format()
     return Cosigned(line.line(), Witnessed(log.origin, checkpoint.size, checkpoint.root_hash, kept))
 
 

@@ -306,3 +306,20 @@ def test_size_and_signature_answers() -> None:
     assert parse_signature_lines(b"\xe2\x80\x94 w AAAAAAAA\n")[0].name == "w"
     with pytest.raises(RefusedError):
         parse_signature_lines(b"not a signature\n")
+
+
+def test_lines_a_request_brings_are_not_kept_in_its_memory(
+    log: MemoryLog, trusted: TrustedLog, witness: NoteSigner
+) -> None:
+    """Anyone may post a checkpoint the log signed, with a forged line under another
+    witness's name: kept, it would make this witness's memory read as forged (what
+    `ledger-gw verify --witness-state` opens). Only the log's line and its own stay."""
+    other = generate_signer("witness.auditor-x", SigType.COSIGNATURE_V1)[0]
+    first = push(log, 10, None, trusted, witness)
+    forged = base64.b64encode(other.verifier.key_id + bytes(72)).decode()
+    note = log.checkpoint(10) + f"— witness.auditor-x {forged}\n"
+    again = add_checkpoint(AddCheckpoint.build(10, [], note), first.state, trusted, witness, NOW)
+    kept = Note.parse(again.state.note).signatures
+    assert [s.name for s in kept] == [ORIGIN, "witness.agency-a"]
+    opened = open_checkpoint(again.state.note, trusted.verifier, [witness.verifier, other.verifier])
+    assert [c.witness.name for c in opened.cosignatures] == ["witness.agency-a"]
