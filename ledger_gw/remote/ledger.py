@@ -223,6 +223,7 @@ class RemoteLog:
     def __init__(self, ledger: RemoteLedger) -> None:
         self.node = ledger.node
         self.consortium = ledger.consortium
+        self._receipts = ledger.receipts
         self._certificates: dict[str, str] = {}  # the node's, asked again when one is new
         self._auth = ledger.consortium.authenticator()  # each certificate's chain once
         self._claims = ledger.claims
@@ -288,6 +289,9 @@ class RemoteLog:
         return _b64d(answer["proof"])
 
     def _witnessed(self) -> Anchor:
+        """The latest checkpoint the witness quorum cosigned: not behind the head this
+        gateway's receipts trust, nor another tree of its size (the node is then not
+        trusted again)."""
         note = str(self.node.get("/v1/node/checkpoint/trusted")["note"])
         try:
             opened = self.consortium.open_witnessed(note)
@@ -301,6 +305,7 @@ class RemoteLog:
                 f"the log node shows no checkpoint the witness quorum cosigned: {exc}",
                 code="not_yet_witnessed",
             ) from None
+        self._receipts.hold_to_head(opened.checkpoint)
         return Anchor.of_opened(opened.checkpoint, note)
 
     def _bundle(self, index: int, size: int) -> list[bytes]:

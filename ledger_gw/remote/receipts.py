@@ -9,10 +9,12 @@ here from the node's hash tiles, the entries read a tile's width at a time: a fe
 requests for thousands of receipts. The entries a query's answer showed (any member's,
 proved then against a checkpoint the log alone signed) are kept too, by position and
 leaf hash, and checked the same way. A node that drops, alters or reorders an
-acknowledged transaction, rewrites its tree, or shows a checkpoint its log key signed
-with a listed witness's cosignature that does not verify, fails the check, and stays
-failed: the reason is kept. One whose cosigned checkpoints do not reach what it
-acknowledged or showed within the deadline is not trusted until they do.
+acknowledged transaction (a hand-over's appends must rise in the order handed over),
+rewrites its tree, or shows a checkpoint its log key signed with a listed witness's
+cosignature that does not verify, fails the check, and stays failed: the reason is kept.
+One that has not let this gateway check what it acknowledged or showed under a cosigned
+checkpoint within the deadline (its cosigned head short of it, or the check stalled) is
+not trusted until it does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -114,9 +117,10 @@ class Receipts:
         self._db.execute("pragma journal_mode=wal")  # one fsync a batch, not a few
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        # Its own connection: a query's answer must not wait for a check's network reads.
-        self._shown = sqlite.connect(path, check_same_thread=False, isolation_level=None)
-        self._shown_lock = threading.Lock()
+        # Its own connection: what an append or a query's answer records must not wait
+        # for a check's network reads.
+        self._recording = sqlite.connect(path, check_same_thread=False, isolation_level=None)
+        self._recording_lock = threading.Lock()
         self.consortium = consortium
         self.node = node
         self._log_key = ckpt.NoteVerifier.from_vkey(consortium.log_vkey)
@@ -126,13 +130,15 @@ class Receipts:
         self.clock = clock
 
     def close(self) -> None:
-        with self._lock, self._shown_lock:
+        with self._lock, self._recording_lock:
             self._db.close()
-            self._shown.close()
+            self._recording.close()
 
     def record(self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]) -> None:
         """Keep what the node acknowledged as appended (durably, before it is answered),
-        and what it answered as logged before (a replay of an event already logged)."""
+        and what it answered as logged before (a replay of an event already logged). The
+        node appends a hand-over in its order: positions that do not rise in it are a
+        reordering."""
         self._record_replays(txs, outcomes)
         rows = [
             (o.tx_id, o.position, _signed(tx.proposal.logged, tx.signature), self.clock())
@@ -144,18 +150,24 @@ class Receipts:
         bad = next((r for r in rows if type(r[1]) is not int or not 0 <= r[1] < 2**63), None)
         if bad is not None:
             self.mismatch(f"the node acknowledged {bad[0]} at no position: {bad[1]!r}")
-        with self._lock:
-            with sqlite.immediate(self._db):
-                before = self._db.total_changes
-                self._db.executemany(
-                    "insert or ignore into acknowledged "
-                    "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
-                    rows,
+        for (first, at, _, _), (then, to, _, _) in pairwise(rows):
+            if to <= at:
+                self.mismatch(
+                    f"the node acknowledged {then} at {to}, not after {first} (at {at}), "
+                    "handed over before it"
                 )
-                known = self._db.total_changes - before < len(rows)  # a retry, acknowledged again
-                moved = self._moved(rows) if known else None
-            if moved is not None:
-                self._fail(moved)
+        db = self._recording
+        with self._recording_lock, sqlite.immediate(db):
+            before = db.total_changes
+            db.executemany(
+                "insert or ignore into acknowledged "
+                "(tx_id, position, signature, acknowledged_at) values (?, ?, ?, ?)",
+                rows,
+            )
+            known = db.total_changes - before < len(rows)  # a retry, acknowledged again
+            moved = _moved(db, rows) if known else None
+        if moved is not None:
+            self.mismatch(moved)
 
     def _record_replays(
         self, txs: Sequence[SignedTransaction], outcomes: Sequence[Outcome]
@@ -176,8 +188,8 @@ class Receipts:
             rows.append((o.tx_id, original, _event_digest(tx), org, self.clock()))
         if not rows:
             return
-        with self._lock, sqlite.immediate(self._db):
-            self._db.executemany(
+        with self._recording_lock, sqlite.immediate(self._recording):
+            self._recording.executemany(
                 "insert or ignore into replayed "
                 "(tx_id, original, event, org, acknowledged_at) values (?, ?, ?, ?, ?)",
                 rows,
@@ -190,24 +202,25 @@ class Receipts:
         node showed this gateway a tree the witnesses never saw."""
         if not leaves:
             return
-        with self._shown_lock, sqlite.immediate(self._shown):
-            elsewhere = _keep_shown(self._shown, leaves, self.clock())
+        with self._recording_lock, sqlite.immediate(self._recording):
+            elsewhere = _keep_shown(self._recording, leaves, self.clock())
         if elsewhere is not None:
             self.mismatch(f"the node showed {elsewhere} as two different entries")
 
-    def _moved(self, rows: Sequence[tuple[str, int, str, float]]) -> str | None:
-        for tx_id, position, _, _ in rows:
-            (kept,) = self._db.execute(
-                "select position from acknowledged where tx_id = ?", (tx_id,)
-            ).fetchone()
-            if kept != position:
-                return f"the node acknowledged {tx_id} at {position}, and before at {kept}"
-        return None
-
     def mismatch(self, reason: str) -> NoReturn:
         """The node answered something that cannot be: fail now, and for good."""
-        with self._lock:
-            self._fail(reason)
+        with self._recording_lock:
+            self._fail(reason, self._recording)
+
+    def hold_to_head(self, cp: ckpt.Checkpoint) -> None:
+        """A checkpoint the witness quorum cosigned, shown for something else than the
+        receipts (a bundle's or a report's anchor): one behind the head they trust, or
+        another tree of its size, is a node rolling this gateway back or showing it a
+        fork, and fails as a check would."""
+        with self._recording_lock:
+            reason = _regressed(self._recording, cp)
+        if reason is not None:
+            self.mismatch(reason)
 
     def failure(self) -> None:
         """For a node out of reach: raises the IntegrityError a failed check left behind,
@@ -224,8 +237,10 @@ class Receipts:
         row = self._db.execute("select reason from broken").fetchone()
         return None if row is None else str(row[0])
 
-    def _fail(self, reason: str) -> NoReturn:
-        self._db.execute("insert or ignore into broken (id, reason) values (1, ?)", (reason,))
+    def _fail(self, reason: str, db: sqlite3.Connection | None = None) -> NoReturn:
+        (db or self._db).execute(
+            "insert or ignore into broken (id, reason) values (1, ?)", (reason,)
+        )
         _log.error("the log node is not to be trusted: %s", reason)
         raise IntegrityError(reason, code="log_node_untrusted")
 
@@ -258,13 +273,15 @@ class Receipts:
         return self.consortium.open_witnessed(note).checkpoint
 
     def _check(self) -> dict[str, int]:
+        # Before the node's checkpoint is asked for: an append acknowledged meanwhile may
+        # be past it.
+        top = self._db.execute("select max(position) from acknowledged").fetchone()[0]
         try:
             latest = self.node.get("/v1/node/checkpoint")
         except NotFoundError:
             signed = 0
         else:  # the size the log signed, not the one the node states beside it
             signed = self._open_log_signed(str(latest["note"])).size
-        top = self._db.execute("select max(position) from acknowledged").fetchone()[0]
         if top is not None and signed <= top:
             self._fail(
                 f"the node acknowledged an entry at position {top}, "
@@ -370,41 +387,54 @@ class Receipts:
         return len(pending)
 
     def _overdue(self, covered: int) -> None:
-        """An append the node acknowledged, or an entry it showed (a query's answer, a
-        replay's original), long ago that no cosigned checkpoint covers yet: the node
-        shows this gateway a tree the witnesses never saw, or the witnesses are down. The
-        gateway is not ready while that lasts, and ready again once a cosigned checkpoint
-        covers it and its check holds (or fails, for good): waiting gives a node that
-        hides it nothing, and an outage of the witnesses needs no one to trust the node
-        again by hand."""
+        """An append the node acknowledged, an entry it showed (a query's answer, a
+        replay's original) or a replay it answered, long ago and not yet checked: no
+        cosigned checkpoint covers it (the node shows this gateway a tree the witnesses
+        never saw, or the witnesses are down), or one does and the node stalls what its
+        check reads (the entry, its proof, the replay's original), which is what a node
+        that dropped it would do. The gateway is not ready while that lasts, and ready
+        again once the check holds (or fails, for good): waiting gives a node that hides
+        it nothing, and an outage of the witnesses needs no one to trust the node again
+        by hand."""
         reason = self._uncovered(covered, self.clock() - self.deadline_s)
         if reason is not None:
             _log.error("the log node is not trusted for now: %s", reason)
             raise IntegrityError(reason, code="log_node_overdue")
 
     def _uncovered(self, covered: int, before: float) -> str | None:
+        """Why the first entry kept since before ``before`` and not yet checked is
+        overdue, whatever the cosigned head (of size ``covered``)."""
         shown = self._db.execute(
-            "select tx_id, position from shown where position >= ? and shown_at < ? limit 1",
-            (covered, before),
+            "select tx_id, position from shown where shown_at < ? order by position limit 1",
+            (before,),
         ).fetchone()
         if shown is not None:
-            return (
-                f"the node showed {shown[0]} at position {shown[1]}, and no checkpoint the "
-                f"witness quorum cosigned covers it (cosigned size {covered})"
+            tx_id, position = shown
+            return f"the node showed {tx_id} at position {position}, " + _unchecked(
+                int(position), covered
             )
         row = self._db.execute(
             "select tx_id, position, acknowledged_at from acknowledged "
-            "where verified = 0 and position >= ? and acknowledged_at < ? "
-            "order by position limit 1",
-            (covered, before),
+            "where verified = 0 and acknowledged_at < ? order by position limit 1",
+            (before,),
         ).fetchone()
-        if row is None:
+        if row is not None:
+            tx_id, position, at = row
+            return (
+                f"the node acknowledged {tx_id} at position {position} "
+                f"{self.clock() - float(at):.0f} s ago, " + _unchecked(int(position), covered)
+            )
+        replay = self._db.execute(
+            "select tx_id, original, acknowledged_at from replayed "
+            "where verified = 0 and acknowledged_at < ? limit 1",
+            (before,),
+        ).fetchone()
+        if replay is None:
             return None
-        tx_id, position, at = row
+        tx_id, original, at = replay
         return (
-            f"the node acknowledged {tx_id} at position {position} "
-            f"{self.clock() - float(at):.0f} s ago, and no checkpoint the witness quorum "
-            f"cosigned covers it (cosigned size {covered})"
+            f"the node answered {tx_id} as a replay of {original} "
+            f"{self.clock() - float(at):.0f} s ago, and has not shown that its log holds it"
         )
 
     def _open_log_signed(self, note: str) -> ckpt.Checkpoint:
@@ -426,13 +456,12 @@ class Receipts:
 
     def _extend(self, cp: ckpt.Checkpoint) -> None:
         """The new trusted head must extend the last one (a consistency proof)."""
+        regressed = _regressed(self._db, cp)
+        if regressed is not None:
+            self._fail(regressed)
         row = self._db.execute("select size, root from trusted").fetchone()
         if row is not None:
             size0, root0 = int(row[0]), bytes(row[1])
-            if cp.size < size0:
-                self._fail(f"the node's cosigned log shrank from {size0} to {cp.size} entries")
-            if cp.size == size0 and cp.root_hash != root0:
-                self._fail(f"the node shows another tree of size {size0}")
             if size0 and cp.size > size0:
                 proof = self.node.get("/v1/node/consistency", size1=size0, size2=cp.size)
                 verify_consistency(size0, cp.size, _b64d(proof["proof"]), root0, cp.root_hash)
@@ -476,6 +505,41 @@ class Receipts:
             self._db.executemany(
                 "update acknowledged set verified = 1 where tx_id = ?", [(r[0],) for r in run]
             )
+
+
+def _moved(db: sqlite3.Connection, rows: Sequence[tuple[str, int, str, float]]) -> str | None:
+    for tx_id, position, _, _ in rows:
+        (kept,) = db.execute(
+            "select position from acknowledged where tx_id = ?", (tx_id,)
+        ).fetchone()
+        if kept != position:
+            return f"the node acknowledged {tx_id} at {position}, and before at {kept}"
+    return None
+
+
+def _regressed(db: sqlite3.Connection, cp: ckpt.Checkpoint) -> str | None:
+    """Why ``cp`` cannot follow the trusted head kept in ``db``, if it cannot: it is
+    smaller, or of its size with another root."""
+    row = db.execute("select size, root from trusted").fetchone()
+    if row is None:
+        return None
+    size0, root0 = int(row[0]), bytes(row[1])
+    if cp.size < size0:
+        return f"the node's cosigned log shrank from {size0} to {cp.size} entries"
+    if cp.size == size0 and cp.root_hash != root0:
+        return f"the node shows another tree of size {size0}"
+    return None
+
+
+def _unchecked(position: int, covered: int) -> str:
+    """Why an entry at ``position``, not yet checked, is so under a cosigned head of size
+    ``covered``."""
+    if position >= covered:
+        return f"and no checkpoint the witness quorum cosigned covers it (cosigned size {covered})"
+    return (
+        f"and has not let it be checked under the cosigned checkpoint of size {covered} "
+        "that covers it"
+    )
 
 
 def _keep_shown(

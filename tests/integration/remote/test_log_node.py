@@ -465,12 +465,16 @@ def test_a_node_answering_entries_that_do_not_read_is_caught_for_good(
         receipts.check()
 
 
-def _remote(node: NodeClient, consortium: Any) -> RemoteLedger:
-    """What a RemoteLog reads of its gateway's ledger: the node, the consortium and the
-    index of what it read (here in memory)."""
-    return cast(
-        RemoteLedger, SimpleNamespace(node=node, consortium=consortium, claims=ClaimIndex(None))
+def _remote(node: NodeClient, consortium: Any, receipts: Path) -> RemoteLedger:
+    """What a RemoteLog reads of its gateway's ledger: the node, the consortium, the
+    receipts (in the file ``receipts``) and the index of what it read (here in memory)."""
+    ledger = SimpleNamespace(
+        node=node,
+        consortium=consortium,
+        receipts=Receipts(receipts, consortium, node),
+        claims=ClaimIndex(None),
     )
+    return cast(RemoteLedger, ledger)
 
 
 def _altered(entry_b64: str | None) -> str | None:
@@ -692,7 +696,9 @@ def test_a_fault_of_the_node_or_of_the_gateway_is_tried_again(site: Site, tmp_pa
     assert receipts.check()["pending"] == 0
 
 
-def test_an_earlier_checkpoint_must_be_a_prefix_of_the_witnessed_one(site: Site) -> None:
+def test_an_earlier_checkpoint_must_be_a_prefix_of_the_witnessed_one(
+    site: Site, tmp_path: Path
+) -> None:
     a = site.agencies["AGENCY-A"]
     operator = Workspace.load(site.operator)
 
@@ -709,7 +715,7 @@ def test_an_earlier_checkpoint_must_be_a_prefix_of_the_witnessed_one(site: Site)
         r = a.call("POST", "/v1/events", json=ev.independent(i))
         assert r.status_code == 201, r.text
     consortium = Workspace.load(a.root).consortium
-    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium, tmp_path / "h"))
 
     def witnessed_two() -> bool:
         try:
@@ -720,12 +726,12 @@ def test_an_earlier_checkpoint_must_be_a_prefix_of_the_witnessed_one(site: Site)
     _until(witnessed_two, "two entries under a cosigned checkpoint")
     latest = honest.anchor()
     assert honest.anchor(latest.size - 1).size == latest.size - 1
-    forked = RemoteLog(_remote(_node_as(a, site, Forking), consortium))
+    forked = RemoteLog(_remote(_node_as(a, site, Forking), consortium, tmp_path / "f"))
     with pytest.raises(IntegrityError, match="not of the history the witnesses cosigned"):
         forked.anchor(latest.size - 1)
 
 
-def test_a_gateway_anchors_only_where_the_witnesses_cosigned(site: Site) -> None:
+def test_a_gateway_anchors_only_where_the_witnesses_cosigned(site: Site, tmp_path: Path) -> None:
     """The node holds the log key: the latest checkpoint it signed alone is no anchor for
     the bundles and reports a gateway makes from the node's log."""
     a = site.agencies["AGENCY-A"]
@@ -740,9 +746,9 @@ def test_a_gateway_anchors_only_where_the_witnesses_cosigned(site: Site) -> None
             return answer
 
     consortium = Workspace.load(a.root).consortium
-    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium, tmp_path / "h"))
     assert honest.anchor().size > 0
-    log = RemoteLog(_remote(_node_as(a, site, Unwitnessed), consortium))
+    log = RemoteLog(_remote(_node_as(a, site, Unwitnessed), consortium, tmp_path / "u"))
     with pytest.raises(ConflictError) as refused:
         log.anchor()
     assert refused.value.code == "not_yet_witnessed"

@@ -249,16 +249,22 @@ def test_a_query_answer_proved_under_a_forged_cosignature_marks_the_node_untrust
         assert "invalid signature by known key" in str(ledger.receipts.broken())
 
 
-def test_an_anchor_under_a_forged_cosignature_is_refused_as_forged(site: Site) -> None:
+def test_an_anchor_under_a_forged_cosignature_is_refused_as_forged(
+    site: Site, tmp_path: Path
+) -> None:
     """Bundles and reports anchor only where the witness quorum cosigned: a trusted
     checkpoint whose listed witness's cosignature does not verify is no quorum to wait
     for, but a forgery."""
     a = site.agencies["AGENCY-A"]
     consortium = Workspace.load(a.root).consortium
-    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium))
+    honest = RemoteLog(_remote(_node_as(a, site, NodeClient), consortium, tmp_path / "h"))
     _until(lambda: _anchored(honest), "a cosigned checkpoint")
     log = RemoteLog(
-        _remote(_node_as(a, site, _presenting(TRUSTED, _forged(_witness(site)))), consortium)
+        _remote(
+            _node_as(a, site, _presenting(TRUSTED, _forged(_witness(site)))),
+            consortium,
+            tmp_path / "f",
+        )
     )
     with pytest.raises(IntegrityError, match="forged witness cosignature") as refused:
         log.anchor()
