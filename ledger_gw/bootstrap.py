@@ -99,7 +99,7 @@ from ledger_gw.embedded.database import (
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verifiable import EmbeddedLog
-from ledger_gw.embedded.verify import Progress, VerifyReport, verify_ledger
+from ledger_gw.embedded.verify import Progress, VerifyReport, require_witnessed, verify_ledger
 from ledger_gw.embedded.witnessing import endpoints as witness_endpoints
 from ledger_gw.errors import ConfigError, ForbiddenError, UnavailableError
 from ledger_gw.gateway_stores import (
@@ -695,9 +695,10 @@ def verify_embedded(
     workers: int | None = None,
 ) -> VerifyReport:
     """The embedded ledger's full check: every entry replayed, every node and checkpoint
-    recomputed, trusting only the consortium file; and against what each witness whose
-    state file is given last cosigned (read only, never written). Signatures are checked
-    on ``workers`` processes (default: one per core it may run on)."""
+    recomputed, trusting only the consortium file, some checkpoint cosigned by its witness
+    quorum; and against what each witness whose state file is given last cosigned (read
+    only, never written). Signatures are checked on ``workers`` processes (default: one
+    per core it may run on)."""
     notes = {}
     for path in witness_states:
         seen = witnessed_in(path, ws.consortium.origin)
@@ -706,13 +707,14 @@ def verify_embedded(
                 f"{path}: this witness has cosigned nothing of {ws.consortium.origin}"
             )
         notes[f"state file {path}"] = seen.note
-    return verify_ledger(
+    report = verify_ledger(
         existing_ledger(ws, url),
         ws.consortium,
         progress=progress,
         witnessed=notes,
         workers=workers,
     )
+    return require_witnessed(report, ws.consortium)
 
 
 def start_appender(config: GatewayConfig) -> tuple[GatewayConfig, Callable[[], None]]:

@@ -61,9 +61,10 @@ def verify(
     workers: int | None,
 ) -> None:
     """Recompute everything from the log and name the first bad position; the log must
-    hold a checkpoint at its size, and agree with what each given witness cosigned. All
-    of it is checked against one consortium file, named first: --consortium, else the
-    directory's own."""
+    hold a checkpoint at its size, some checkpoint cosigned by the witness quorum (how
+    far that quorum vouches for the log is told), and agree with what each given witness
+    cosigned. All of it is checked against one consortium file, named first:
+    --consortium, else the directory's own."""
     ws = Workspace.load(directory)
     if consortium is not None:
         ws = replace(ws, consortium=load_pinned(consortium))
@@ -97,6 +98,19 @@ def verify(
         f"{base64.b64encode(report.root).decode()}, {report.checkpoints} checkpoints "
         f"({report.cosignatures} cosignatures), {report.state_keys} state keys{against}"
     )
+    console.print(
+        _witnessing(ws.consortium.witness_quorum, report.witnessed_size, report.size),
+        highlight=False,
+    )
+
+
+def _witnessing(quorum: int, witnessed: int, size: int) -> str:
+    """How far the witnesses vouch for the log: entries past that size have only the
+    log key's word (the newest wait for cosignatures; a rewritten history stays there)."""
+    if not quorum:
+        return "no witness quorum in the consortium file: the log key alone vouches for it"
+    waiting = f" ({size - witnessed} newest not yet cosigned)" if witnessed < size else ""
+    return f"witnessed by the quorum ({quorum}) up to size {witnessed} of {size}{waiting}"
 
 
 @click.group()

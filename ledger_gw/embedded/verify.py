@@ -14,7 +14,13 @@ The log must hold a checkpoint at its current size (every commit is covered by o
 once): an operator who deletes the newest checkpoints is caught. What witnesses
 cosigned is the check from outside: given the checkpoint a witness last cosigned
 (signed by the log's key, so the log cannot disown it), the log must not be behind it,
-must hash to its root at its size, and must still hold that checkpoint.
+must hash to its root at its size, and must still hold that checkpoint. Even without
+a witness's state, the consortium file's ``witness_quorum`` is a check
+(:func:`require_witnessed`): some checkpoint must carry that many of its witnesses'
+cosignatures, else the log is its key's word alone, which its operator could give for
+any history. The newest entries wait for their cosignatures, so the size the quorum
+vouches for (``witnessed_size``) is reported, not required to be the log's: a history
+rewritten from position k is witnessed up to k at most.
 """
 
 from __future__ import annotations
@@ -64,6 +70,9 @@ class VerifyReport:
     checkpoints: int
     cosignatures: int
     state_keys: int
+    # The largest size whose checkpoint the consortium's witness quorum cosigned (every
+    # checkpoint's, with a quorum of 0).
+    witnessed_size: int
 
 
 def _fail(position: int, message: str) -> IntegrityError:
@@ -201,9 +210,10 @@ class _Checkpoints:
     """Each stored checkpoint judged once its chunk has replayed; the first failure in
     size order is raised at the end, where a pass over them all in that order would."""
 
-    def __init__(self, origin: str) -> None:
+    def __init__(self, origin: str, quorum: int) -> None:
         self.origin = origin
-        self.count = self.cosigned = 0
+        self.quorum = quorum
+        self.count = self.cosigned = self.witnessed = 0
         self.failure: IntegrityError | None = None
 
     def judge(
@@ -215,6 +225,8 @@ class _Checkpoints:
                 assert isinstance(verdict, Opened)
                 self.count += 1
                 self.cosigned += verdict.cosignatures
+                if verdict.cosignatures >= self.quorum:
+                    self.witnessed = max(self.witnessed, size)
             elif self.failure is None or size - 1 < (self.failure.position or 0):
                 self.failure = failure
 
@@ -229,10 +241,10 @@ class _Checkpoints:
             return _fail(size - 1, f"checkpoint {size} root does not match the log")
         return None
 
-    def verdict(self) -> tuple[int, int]:
+    def verdict(self) -> tuple[int, int, int]:
         if self.failure is not None:
             raise self.failure
-        return self.count, self.cosigned
+        return self.count, self.cosigned, self.witnessed
 
 
 def _witnessed(consortium: Consortium, notes: Mapping[str, str]) -> dict[str, ckpt.Checkpoint]:
@@ -346,7 +358,10 @@ def verify_ledger(
     Entries' signatures are checked on ``workers`` processes (default: one per core
     this process may run on), ``chunk`` entries at a time, then the stored state
     ``chunk`` rows at a time; ``workers=1`` checks them in this process. ``progress``
-    hears how far each step is.
+    hears how far each step is. How far the witness quorum vouches for the log is
+    reported (``witnessed_size``), not required: a log never shown to its witnesses (a
+    test's, a benchmark's) verifies with 0. An auditor also calls
+    :func:`require_witnessed`, as ``ledger-gw verify`` does.
     """
     witness_cps = _witnessed(consortium, witnessed or {})
     tell = progress or (lambda step, done, total: None)
@@ -367,7 +382,7 @@ def verify_ledger(
             certificates = stored_certificates(stored)
             workers = max(1, min(workers or usable_cores(), chunks))
             checker = Checker(consortium, certificates, workers, ROTATION_SLACK)
-            judged = _Checkpoints(consortium.origin)
+            judged = _Checkpoints(consortium.origin, consortium.witness_quorum)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
                 replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}
                 _verify_chunk(stored, replayed, replay, batch, checks)
@@ -390,14 +405,28 @@ def verify_ledger(
             state_keys = _compare(
                 stored, checker, replay.scratch.path, chunk, lambda n: tell(STATE_KEYS, n, keys)
             )
-            count, cosigned = judged.verdict()
+            count, cosigned, witnessed_size = judged.verdict()
     finally:
         if checker is not None:
             checker.close()
         replay.close()
         if owned:
             source.dispose()
-    return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys)
+    return VerifyReport(size, replay.tree.root(), count, cosigned, state_keys, witnessed_size)
+
+
+def require_witnessed(report: VerifyReport, consortium: Consortium) -> VerifyReport:
+    """``report``, if some checkpoint of a non-empty log carries ``consortium``'s witness
+    quorum (the one verified with: a quorum of 0 witnesses every checkpoint); else the
+    log is its key's word alone, which its operator could give for any history."""
+    if report.size and not report.witnessed_size:
+        raise IntegrityError(
+            f"no checkpoint of the log's {report.size} entries carries the cosignatures of "
+            f"{consortium.witness_quorum} of consortium {consortium.name}'s witnesses: "
+            "it is the log key's word alone, which could sign any history",
+            code="not_witnessed",
+        )
+    return report
 
 
 def _batch(stored: Connection, start: int, end: int) -> list[_Row]:

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -629,9 +630,12 @@ def test_log_forked_from_what_the_witness_cosigned(
 
 
 def test_cli_verifies_against_a_witness_state(
-    workspace: Workspace, copy: Path, db: sqlite3.Connection, witness_state: Path
+    workspace: Workspace, copy: Path, db: sqlite3.Connection, witness_state: Path, tmp_path: Path
 ) -> None:
+    pinned = tmp_path / "consortium.json"  # asks no quorum: the ledger was never shown one
+    replace(workspace.consortium, witness_quorum=0).save(pinned)
     args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    args += ["--consortium", str(pinned)]
     runner = CliRunner()
     good = runner.invoke(cli, [*args, "--witness-state", str(witness_state)])
     assert good.exit_code == 0, good.output

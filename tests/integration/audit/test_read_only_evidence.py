@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,16 @@ def test_verify_changes_no_byte(workspace: Workspace, evidence: Path) -> None:
 
 
 @pytest.mark.slow
-def test_read_only_commands_change_no_byte(workspace: Workspace, evidence: Path) -> None:
+def test_read_only_commands_change_no_byte(
+    workspace: Workspace, evidence: Path, tmp_path: Path
+) -> None:
     """As a user runs them: verify, a proof, a checkpoint, a referral chain."""
     before = _fingerprint(evidence)
     url = f"sqlite:///{evidence}"
+    unwitnessed = tmp_path / "consortium.json"  # the ledger was never shown to its witnesses
+    replace(workspace.consortium, witness_quorum=0).save(unwitnessed)
     for args in (
-        ["verify", "--workers", "2"],
+        ["verify", "--workers", "2", "--consortium", str(unwitnessed)],
         ["prove", "inclusion", "--index", "3"],
         ["checkpoint", "show"],
     ):
