@@ -27,7 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from chaincode.fields import PROGRAMME, is_code, parse_amount
 from chaincode.stub import ROLES, Role
-from ledger_gw.errors import ConfigError
+from ledger_gw import strict_json
+from ledger_gw.errors import ConfigError, MalformedError
 from ledger_gw.files import PUBLIC, SECRET, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
@@ -257,12 +258,25 @@ class WitnessListing:
 
 def _json_object(path: Path, what: str) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        text = path.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{what} {path} is not a JSON object")
-    return data
+    return json_object(text, f"{what} {path}")
+
+
+def json_object(data: bytes, what: str) -> dict[str, Any]:
+    """The JSON object of a consortium file, read strictly (:mod:`ledger_gw.strict_json`):
+    a key given twice is refused (``duplicate_key``), where Python's parser lets the last
+    one win, and a verifier would read ``"witness_quorum": 2, "witness_quorum": 0`` as 0
+    while a reader keeping the first sees 2."""
+    try:
+        value = strict_json.loads(data)
+    except MalformedError as exc:
+        code = None if exc.code == MalformedError.code else exc.code  # not JSON: config_error
+        raise ConfigError(f"cannot read {what}: {exc}", code=code) from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} is not a JSON object")
+    return value
 
 
 def _listed(data: Mapping[str, Any], key: str) -> list[Any]:

@@ -24,8 +24,9 @@ goes unseen, unless a state transition then breaks. A bundle proves that each ev
 holds is in the witnessed log, signed and consistent with the others, not that none
 was left out; completeness is judged against a log verified whole. Selection reads the
 records the log offers for the claim's subject (:meth:`VerifiableLog.claim_records`: the
-person's records through the embedded ledger's world state, every record on Fabric) or,
-for a list of transactions, scans the log up to the anchor: either way it is the
+person's records through a gateway's own embedded ledger's world state, every record up
+to the anchor of a ledger handed over, whose world state is its holder's word, and on
+Fabric) or, for a list of transactions, scans the log up to the anchor: either way it is the
 builder's cost, never the verifier's, and it selects the same events.
 """
 

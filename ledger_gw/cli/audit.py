@@ -32,6 +32,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError, ValidationError
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.identity import Signer
+from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
 from ledger_gw.workspace import Workspace
 
@@ -82,7 +83,8 @@ def audit_bundle(
     out: Path,
 ) -> None:
     """Write an offline audit bundle for a referral chain, an entitlement or transactions:
-    Merkle proofs on the embedded ledger, the blocks themselves on Fabric."""
+    Merkle proofs on the embedded ledger, the blocks themselves on Fabric. A claim's
+    events are found in the log's entries, never in the directory's world state."""
     with source.open() as (ws, log):
         bundle = bundles.build(
             log, ws.consortium, kind=kind, subject=subject, tx_ids=tx_ids, size=size
@@ -212,6 +214,12 @@ def audit_verify(
 @click.argument("referral_id")
 @pinned_option
 @quorum_option
+@click.option(
+    "--min-size",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Tree size already trusted: an older anchor fails (stale_checkpoint).",
+)
 @click.option("--doc", "docs", multiple=True, help="REFERRAL_ID=PATH:SALT_HEX")
 @log_options
 def audit_chain(
@@ -219,16 +227,24 @@ def audit_chain(
     referral_id: str,
     consortium: Path | None,
     quorum: int | None,
+    min_size: int,
     docs: tuple[str, ...],
 ) -> None:
-    """Walk a referral chain on the ledger and print each step's verdict, the ledger read
-    under the consortium file you pin (its log key, origin, witnesses and members)."""
+    """Walk a referral chain on the ledger and print each step's verdict, then the anchor
+    they were judged at, the ledger read under the consortium file you pin (its log key,
+    origin, witnesses and members) and the chain's events found in its entries."""
     pinned = require_pinned(consortium, _DIRECTORYS_COPY)
     documents = _documents(docs)
     with source.open(pinned=pinned) as (ws, log):
         report = bundles.judge_chain(
-            log, ws.consortium, referral_id, quorum=quorum, documents=documents
+            log,
+            ws.consortium,
+            referral_id,
+            quorum=quorum,
+            min_tree_size=min_size,
+            documents=documents,
         )
+        anchor = _anchor_line(report.anchor, log)
     for step in report.steps:
         mark = "PASS" if step.ok else "FAIL"
         click.echo(
@@ -237,8 +253,27 @@ def audit_chain(
         )
         for reason in step.reasons:
             click.echo(f"       {reason}")
+    click.echo(anchor)
     if not report.ok:
         raise AuditFailedError("; ".join(f"{f.code}: {f.message}" for f in report.failures))
+
+
+def _anchor_line(anchor: dict[str, Any], log: VerifiableLog) -> str:
+    """What the verdict is of: the log up to this anchor, who vouched for it, and how
+    many of the ledger's entries lie beyond it, unjudged (a copy whose newest checkpoints
+    were deleted anchors at an older one: ``--min-size`` refuses that)."""
+    if "tree_size" in anchor:
+        point = f"tree size {anchor['tree_size']} root {anchor['root']}"
+        witnesses = anchor.get("witnesses") or []
+        beyond = log.size() - anchor["tree_size"]
+    elif "head" in anchor:  # Fabric: the blocks up to this height
+        point = f"channel {anchor['channel']} height {anchor['head'] + 1}"
+        witnesses = anchor.get("validity_witnesses") or []
+        beyond = 0
+    else:
+        return "anchor: none verified"
+    later = f"; {beyond} later entr{'y' if beyond == 1 else 'ies'} not judged" if beyond > 0 else ""
+    return f"anchor: {point}, cosigned by {', '.join(witnesses) or 'no witness'}{later}"
 
 
 def _a_number(value: float, option: str) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import stat
 import urllib.parse
@@ -16,8 +15,8 @@ from typing import Any
 import click
 
 from ledger_gw.bootstrap import open_log
-from ledger_gw.consortium import Consortium
-from ledger_gw.errors import ConfigError, ValidationError
+from ledger_gw.consortium import Consortium, json_object
+from ledger_gw.errors import ValidationError
 from ledger_gw.interfaces import VerifiableLog
 from ledger_gw.workspace import Workspace
 
@@ -123,14 +122,10 @@ def read_input(path: Path, option: str, limit: int = MAX_INPUT, *, private: bool
 
 
 def load_pinned(path: Path) -> Consortium:
-    """The consortium file the caller trusts, read as ``Consortium.load`` reads one."""
-    try:
-        data = json.loads(read_input(path, "--consortium"))
-    except ValueError as exc:
-        raise ConfigError(f"cannot read consortium file {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"consortium file {path} is not a JSON object")
-    return Consortium.from_dict(data)
+    """The consortium file the caller trusts, read as ``Consortium.load`` reads one:
+    strictly, a key given twice refused (``duplicate_key``)."""
+    data = read_input(path, "--consortium")
+    return Consortium.from_dict(json_object(data, f"consortium file {path}"))
 
 
 def require_pinned(path: Path | None, untrusted: str) -> Consortium:

@@ -41,15 +41,22 @@ class EmbeddedLog:
     """Records, evidence and checkpoints of an embedded ledger's log.
 
     Opened over a :class:`LogReader` alone (read-only, as auditors and the CLI do) or
-    over a running :class:`EmbeddedLedger` (:meth:`of`), which also asks the witnesses.
+    over a running :class:`EmbeddedLedger` (:meth:`of`), which also asks the witnesses
+    and finds a claim's records through the world state it wrote.
     """
 
     def __init__(
-        self, reader: LogReader, consortium: Consortium, cosigner: Cosigner = _no_cosigner
+        self,
+        reader: LogReader,
+        consortium: Consortium,
+        cosigner: Cosigner = _no_cosigner,
+        *,
+        indexed: bool = False,
     ) -> None:
         self.reader = reader
         self.consortium = consortium
         self._cosign = cosigner
+        self.indexed = indexed  # claim_records trusts the world state: see there
         self._orgs: dict[str, str] = {}
         self._certificates: dict[str, str] = {}  # the log's, read again when one is new
         self._borders: dict[tuple[int, str], CompactRange] = {}  # (size, root): border
@@ -60,7 +67,8 @@ class EmbeddedLog:
 
     @classmethod
     def of(cls, ledger: EmbeddedLedger) -> EmbeddedLog:
-        return cls(ledger.log, ledger.consortium, ledger.cosign)
+        """The log of the ledger this process runs, whose world state it wrote itself."""
+        return cls(ledger.log, ledger.consortium, ledger.cosign, indexed=True)
 
     def size(self) -> int:
         return self.reader.size()
@@ -186,9 +194,15 @@ class EmbeddedLog:
         return stored
 
     def claim_records(self, anchor: Anchor, kind: str, subject: str) -> list[Record]:
-        """Every record of the person the referral or entitlement is about, read through
-        the contract's own world state rather than by scanning the log.
+        """The records a claim about a referral chain or an entitlement selects from.
 
+        Opened over a reader alone (a ledger handed over, read by an auditor or the
+        CLI), every record up to the anchor: the entries are the checkpoint's, hashed
+        as they are read, but the world state is its holder's word, and a row deleted
+        there would hide an event.
+
+        :attr:`indexed` (the ledger this process runs): every record of the person the
+        referral or entitlement is about, read through the contract's own world state.
         A referral chain and an entitlement never leave their person (the contract
         refuses a parent about someone else, and every later event names the object),
         and each accepted transaction writes exactly one key of her history, ``[pid,
@@ -196,6 +210,8 @@ class EmbeddedLog:
         transaction's log position. Each record read is proven included at the anchor,
         as the scan hashes every entry it reads.
         """
+        if not self.indexed:
+            return list(self.records(anchor))
         try:
             key = entitlement_key(subject) if kind == "entitlement" else referral_key(subject)
         except ValueError:  # not a key the contract could have written

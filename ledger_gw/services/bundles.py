@@ -65,14 +65,23 @@ def judge_chain(
     referral_id: str,
     *,
     quorum: int | None = None,
+    min_tree_size: int = 0,
     documents: Documents | None = None,
 ) -> BundleReport:
     """A referral chain's bundle, built from the log and verified against ``consortium``
-    (at its witness quorum unless ``quorum`` says otherwise): a step fails here exactly
-    when it would fail on the auditor's own machine."""
+    (at its witness quorum unless ``quorum`` says otherwise; an anchor older than
+    ``min_tree_size`` fails): a step fails here exactly when it would fail on the
+    auditor's own machine."""
     built = build(log, consortium, kind="referral_chain", subject=referral_id)
     demanded = consortium.witness_quorum if quorum is None else quorum
-    return verify_own(built, log, consortium, quorum=demanded, documents=documents)
+    return verify_own(
+        built,
+        log,
+        consortium,
+        quorum=demanded,
+        min_tree_size=min_tree_size,
+        documents=documents,
+    )
 
 
 def verify_own(
