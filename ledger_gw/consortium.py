@@ -179,6 +179,12 @@ def _quorum(quorum: object, witnesses: int) -> int:
             f"witness_quorum must be a whole number from 0 to {witnesses} "
             f"(the witnesses listed), not {quorum!r}"
         )
+    if 0 < quorum <= witnesses // 2:  # two quorums must share a witness, who refuses a fork
+        raise ConfigError(
+            f"witness_quorum {quorum} of {witnesses} witnesses lets two sets that share none "
+            f"each cosign a different history: make it more than half, "
+            f"{witnesses // 2 + 1} or more (or 0, to require none)"
+        )
     return quorum
 
 

@@ -69,3 +69,21 @@ def test_a_definition_sharing_a_witness_key_is_refused() -> None:
     )
     with pytest.raises(ConfigError, match="same public key"):
         Definition("east-basin", members, (), witnesses, 2)
+
+
+def test_a_quorum_two_disjoint_sets_of_witnesses_could_each_reach_is_refused(
+    workspace: Workspace,
+) -> None:
+    """With one of two witnesses enough, the log could show one member a history one
+    witness cosigned and another member a fork the other cosigned: neither was asked
+    about the other's. Two quorums of more than half share a witness, who refuses."""
+    a = workspace.consortium.with_witness("AGENCY-A", _one_key().vkey, "http://a:1")
+    x = generate_signer("witness.auditor-x", SigType.COSIGNATURE_V1)[0].verifier.vkey
+    with pytest.raises(ConfigError, match="more than half, 2 or more"):
+        a.with_witness("AUDITOR-X", x, "http://x:1", 1)
+    assert a.with_witness("AUDITOR-X", x, "http://x:1", 2).witness_quorum == 2
+    assert a.with_witness("AUDITOR-X", x, "http://x:1", 0).witness_quorum == 0
+    data = a.with_witness("AUDITOR-X", x, "http://x:1", 2).to_dict()
+    data["witness_quorum"] = 1
+    with pytest.raises(ConfigError, match="lets two sets that share none"):
+        Consortium.from_dict(data)
