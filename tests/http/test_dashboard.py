@@ -366,11 +366,12 @@ def test_nothing_typed_into_the_dashboard_stays_in_the_browsers_autofill(
     app: Flask, tokens: Tokens
 ) -> None:
     """Names and birth dates searched for, referral IDs and the token itself: a shared
-    field device would offer them to the next person who types in a field."""
-    seen: dict[str, str | None] = {}
+    field device would offer them to the next person who types in a field, and a
+    browser's spelling service in the cloud would be sent them as they are typed."""
+    seen: dict[str, tuple[str | None, str | None]] = {}
     browser = app.test_client()
     for input_ in _typed_inputs(browser.get("/dashboard/login").get_data(as_text=True)):
-        seen[str(input_["id"])] = input_.get("autocomplete")
+        seen[str(input_["id"])] = (input_.get("autocomplete"), input_.get("spellcheck"))
     pages = {
         ("AGENCY-A", "agency-writer"): (
             "/dashboard/",
@@ -394,9 +395,9 @@ def test_nothing_typed_into_the_dashboard_stays_in_the_browsers_autofill(
         for r in answers:
             assert r.status_code == 200, r.request.path
             for input_ in _typed_inputs(r.get_data(as_text=True)):
-                seen[str(input_["id"])] = input_.get("autocomplete")
+                seen[str(input_["id"])] = (input_.get("autocomplete"), input_.get("spellcheck"))
     assert {"token", "q", "referral_id", "home-referral"} <= set(seen)
-    assert seen == dict.fromkeys(seen, "off")
+    assert seen == dict.fromkeys(seen, ("off", "false"))
 
 
 def _at_rest(clock: time_machine.Coordinates, minutes: float) -> None:
