@@ -32,14 +32,13 @@ def test_a_database_in_memory_is_never_gone() -> None:
     engine.dispose()
 
 
-def test_a_new_ledger_has_4_kib_pages_and_an_existing_database_keeps_its_own(
+def test_a_new_ledger_has_16_kib_pages_and_an_existing_database_keeps_its_own(
     tmp_path: Path,
 ) -> None:
     old = tmp_path / "old.db"
-    with sqlite3.connect(old) as conn:  # made by an earlier version, in 16 KiB pages
-        conn.execute("PRAGMA page_size = 16384")
+    with sqlite3.connect(old) as conn:  # made elsewhere, at SQLite's default size
         conn.execute("CREATE TABLE t (x)")
-    for path, expected in ((tmp_path / "new.db", 4096), (old, 16384)):
+    for path, expected in ((tmp_path / "new.db", 16384), (old, 4096)):
         engine = make_engine(f"sqlite:///{path}")
         try:
             with engine.connect() as conn:
