@@ -387,8 +387,14 @@ class Workspace:
             raise ConfigError(f"{ca_key_path} is not the key of {org_id}'s CA")
         key, cert = issue_member(ca_key, org.ca_cert, org_id, org.role, f"gateway.{domain(org_id)}")
         moment = at or dt.datetime.now(dt.UTC)
-        updated = current.with_rotated_key(org_id, cert_pem(cert), moment)
         old = load_certificate((d / "signer.pem").read_text())
+        if not org.signing_keys:
+            # A file from before keys were listed took any certificate the CA issued:
+            # listing the new key alone would unlist the one whose entries are logged.
+            since = KeyPeriod(certificate_fingerprint(old), old.not_valid_before_utc)
+            members = {**current.organisations, org_id: replace(org, signing_keys=(since,))}
+            current = replace(current, organisations=members)
+        updated = current.with_rotated_key(org_id, cert_pem(cert), moment)
         retired = d / "retired" / f"{certificate_fingerprint(old)[:16]}.pem"
         _write_public(retired, cert_pem(old))
         _write_secret(d / "signer.key.new", key_pem(key))

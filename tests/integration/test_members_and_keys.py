@@ -153,6 +153,37 @@ def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root
     assert "2 entries" in " ".join(verified.stdout.split())
 
 
+def test_rotating_a_key_a_file_from_before_keys_were_listed_took_keeps_its_entries(
+    root: Path,
+) -> None:
+    """Such a file takes any certificate the member's CA issued: its rotation lists the
+    key it retires too, so what that key signed still verifies and nothing it signs later."""
+    ws = Workspace.load(root)
+    org = ws.consortium.organisation("RIVER-AID")
+    members = {**ws.consortium.organisations, org.org_id: replace(org, signing_keys=())}
+    replace(ws.consortium, organisations=members).save(ws.consortium_file)
+    old = Workspace.load(root).signer("RIVER-AID")
+    ledger = embedded_ledger(Workspace.load(root))
+    try:
+        (first,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(0)])])
+    finally:
+        ledger.close()
+    assert first.error is None
+
+    done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
+    assert done.returncode == 0, done.stderr
+    verified = run_cli("verify", "--dir", str(root))
+    assert verified.returncode == 0, verified.stderr
+    assert "1 entries" in " ".join(verified.stdout.split())
+    ledger = embedded_ledger(Workspace.load(root))
+    try:
+        (late,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(1)])])
+    finally:
+        ledger.close()
+    assert late.error is not None
+    assert late.error.code == "retired_certificate"
+
+
 def test_a_rotated_out_key_cannot_date_a_signature_back_into_its_period(root: Path) -> None:
     """Whoever holds the old key after a rotation (the reason to rotate, often) states a
     time just before it, within the clock skew a ledger allows: refused all the same."""
