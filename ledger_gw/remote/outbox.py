@@ -221,7 +221,8 @@ class Outbox:
         tx = item.tx
         fresh = None
         if self.clock() - tx.proposal.time >= RESIGN_AFTER:
-            event = {**tx.proposal.args[0], "captured_at": item.captured_at}
+            # a capture time the client gave stands: the field app knew when it happened
+            event = {"captured_at": item.captured_at, **tx.proposal.args[0]}
             fresh = sign_proposal(self.signer, "submit", (event,), clock=self.clock)
         with self._lock:
             self._db.execute(

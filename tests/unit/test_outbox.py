@@ -11,7 +11,7 @@ import pytest
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import CONTRACT_FAILURE, ConflictError, InternalError, UnavailableError
 from ledger_gw.interfaces import Outcome
-from ledger_gw.remote.outbox import Outbox
+from ledger_gw.remote.outbox import RESIGN_AFTER, Outbox
 from ledger_gw.transaction import SignedTransaction, format_time, sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
@@ -166,6 +166,23 @@ def test_an_item_older_than_the_window_is_signed_again_once(
     node.down = False
     box.sync(node)
     assert [t.tx_id for t in node.seen] == [kept.tx.tx_id]  # its retry is the same one
+
+
+def test_an_item_signed_again_keeps_the_capture_time_its_client_gave(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """A field app's event, captured a month before it reached the gateway, waits in the
+    outbox past the window: signed again, it still says when it happened."""
+    month_ago = format_time(NOW - dt.timedelta(days=30))
+    event = {**ev.independent(0), "captured_at": month_ago}
+    signer = workspace.signer("AGENCY-A")
+    box = Outbox(tmp_path / "o.db", signer, clock=lambda: NOW)
+    box.capture([sign_proposal(signer, "submit", [event], clock=lambda: NOW - RESIGN_AFTER)])
+    node = Node()
+    box.sync(node)
+    (sent,) = node.seen
+    assert sent.proposal.time == NOW
+    assert sent.proposal.args[0] == event
 
 
 def test_read_from_where_a_page_ended_all_or_of_one_state(
