@@ -392,6 +392,9 @@ class EmbeddedLedger:
                 if locked:
                     lock_for_append(conn)
                 written = self._append(conn, batch)
+                # Committed into a file no longer at the ledger's path (deleted, or
+                # replaced by a restore), an append would be acknowledged and then lost.
+                self._check_file()
         except BaseException:
             self._range = self._latest = None
             for p in batch:
@@ -532,10 +535,15 @@ class EmbeddedLedger:
     def size(self) -> int:
         return self.log.size()
 
-    def ready(self) -> dict[str, str]:
+    def _check_file(self) -> None:
+        """Raises UnavailableError when the SQLite file this ledger opened is no longer the
+        one at its path: its open connections would go on reading and writing the old one."""
         gone = file_gone(self.engine)
         if gone is not None:
             raise UnavailableError(f"the ledger's database: {gone}", code="ledger_unavailable")
+
+    def ready(self) -> dict[str, str]:
+        self._check_file()
         checks = {"ledger": f"size {self.size()}"}
         if self._appender is not None:
             self._appender.append([])  # a round trip to the appending process
