@@ -52,8 +52,10 @@ def covers(consent: Obj, on: date, org: str, purpose: str, category: str | None 
 
 
 def is_party(consent: Obj, org: str) -> bool:
-    """Orgs that may see a consent record itself: its collector, its grantees, its revoker."""
-    return org in (consent["collected_by"], consent["revoked_by"]) or names(consent, org)
+    """Orgs that may see a consent record itself: its collector and its grantees. Not an
+    agency that only recorded her withdrawal: any may, given the consent's ID, and
+    should learn no more of it than that it is withdrawn."""
+    return org == consent["collected_by"] or names(consent, org)
 
 
 def load(tx: Tx, consent_id: str, field: str = "consent_id") -> Obj:
@@ -71,6 +73,13 @@ def for_pid(tx: Tx, pid: str) -> list[Obj]:
         if consent is not None:
             out.append(consent)
     return out
+
+
+def require_party(tx: Tx, consent_id: str) -> None:
+    """A consent cited by an agency that is no party to it is as if unknown: the answer
+    would tell whom it is about and whom it covers."""
+    if not is_party(load(tx, consent_id), tx.org):
+        raise NotFoundError("consent_not_found", "no such consent", "consent_id")
 
 
 def require_cover(tx: Tx, consent_id: str, pid: str, org: str, purpose: str) -> Obj:

@@ -3,7 +3,8 @@
 active -> suspended | revoked | closed; suspended -> active (resumed) | revoked | closed.
 Only the granting org acts on an entitlement. Overlapping grants of the same
 assistance type for the same person (any org) are flagged, not refused: the
-caseworker decides, the ledger makes the overlap visible.
+caseworker decides, the ledger makes the overlap visible, to a granter that may read
+the other grant for deduplication (`amendments.CONSENT_BOUND`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import NamedTuple
 
-from chaincode import authz, fields
+from chaincode import amendments, authz, fields
 from chaincode.errors import ConflictError, NotFoundError, TransitionError, ValidationError
 from chaincode.schemas import Event
 from chaincode.store import ENTITLEMENTS, Obj, Tx, entitlement_key, open_entitlements_key
+from chaincode.visibility import Reader
 
 OPEN_STATES = frozenset({"active", "suspended"})
 
@@ -96,6 +98,9 @@ def grant(tx: Tx, event: Event) -> tuple[str, Obj]:
     _check_continued(tx, pid, event.get("continues_entitlement_id"))
     open_ones = _open_of_type(tx, pid, event["assistance_type"])
     duplicates = overlapping(open_ones, event["start"], event["end"])
+    if duplicates and amendments.in_force(tx, amendments.CONSENT_BOUND):
+        reader = Reader(tx, "deduplication")
+        duplicates = [d for d in duplicates if reader.sees_entitlement_id(d)]
     entitlement: Obj = {
         "entitlement_id": entitlement_id,
         "pid": pid,

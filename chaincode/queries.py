@@ -34,8 +34,13 @@ def entitlements_of(tx: Tx, pid: str, purpose: str) -> Obj:
 
 def _entitlement(reader: Reader, entitlement: Obj) -> Obj:
     """What was delivered against it is assistance data: without her consent to that
-    category, the amounts delivered and left, and when it last changed, are withheld."""
+    category, the amounts delivered and left, and when it last changed, are withheld.
+    Of the grants it was flagged a possible duplicate of, it names those the reader sees:
+    an ID tells that another agency gave her the same assistance then."""
     view = entitlements.view(entitlement)
+    view["possible_duplicate_of"] = [
+        d for d in view["possible_duplicate_of"] if reader.sees_entitlement_id(d)
+    ]
     if reader.sees_assistance(entitlement):
         return view
     return {**view, "delivered": None, "remaining": None, "updated_at": None}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from chaincode import authz, consent
+from chaincode import amendments, authz, consent
 from chaincode.errors import (
     ConflictError,
     ForbiddenError,
@@ -75,6 +75,8 @@ def create(tx: Tx, event: Event) -> tuple[str, Obj]:
             )
     consent_id: str | None = event.get("consent_id")
     if consent_id is not None:
+        if amendments.in_force(tx, amendments.CONSENT_BOUND):
+            consent.require_party(tx, consent_id)
         consent.require_cover(tx, consent_id, pid, event["to_org"], "referral")
     referral: Obj = {
         "referral_id": referral_id,

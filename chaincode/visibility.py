@@ -112,6 +112,10 @@ class Reader:
             or self.consented(entitlement["pid"], "entitlements", entitlement["granted_by"])
         )
 
+    def sees_entitlement_id(self, entitlement_id: str) -> bool:
+        entitlement = self._object(entitlement_key(entitlement_id))
+        return entitlement is not None and self.sees_entitlement(entitlement)
+
     def sees_assistance(self, entitlement: Obj) -> bool:
         """What was delivered against an entitlement the reader sees."""
         return (

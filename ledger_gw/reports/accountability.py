@@ -44,6 +44,7 @@ from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports import lattice, release
 from ledger_gw.reports.lattice import TOTAL, Entry, Slice
+from ledger_gw.reports.overlaps import flagged
 from ledger_gw.reports.suppression import (
     DEFAULT_K,
     Suppressed,
@@ -158,14 +159,16 @@ class _Tally:
     def mine(self, org: str) -> bool:
         return self.q.org is None or org == self.q.org
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, duplicates: Sequence[str] = ()) -> None:
+        """Count one record; ``duplicates``, for a grant, the open grants it overlaps
+        (:mod:`ledger_gw.reports.overlaps`)."""
         e = record.event
         if not e:
             return
         org, kind, day = record.org, str(e.get("type")), record.timestamp[:10]
         when = parse_time(record.timestamp)
         if kind == "entitlement.granted":
-            self._grant(e, org, day, record.result)
+            self._grant(e, org, day, duplicates)
         elif kind == "assistance.delivered":
             # on the lattice, by when the ledger logged it: a closed month stays closed
             self._deliver(e, day if self.q.on_lattice else str(e["date"]))
@@ -183,16 +186,15 @@ class _Tally:
     def _counts(self, ent: _Ent) -> bool:
         return self.mine(ent.org) and self.q.programme in (None, ent.programme)
 
-    def _grant(self, e: dict[str, Any], org: str, day: str, result: dict[str, Any]) -> None:
+    def _grant(self, e: dict[str, Any], org: str, day: str, duplicates: Sequence[str]) -> None:
         eid = str(e["entitlement_id"])
         ent = _Ent(org, str(e["pid"]), str(e["programme"]), str(e["modality"]), e.get("location"))
         self.ents[eid] = ent
         if self._counts(ent) and self.q.in_period(day):
             self.granted += 1
-            duplicates = result.get("possible_duplicate_of") or []
             if duplicates:
                 self.flagged.add(eid)
-                self.duplicates_of[eid] = [str(d) for d in duplicates]
+                self.duplicates_of[eid] = list(duplicates)
 
     def _deliver(self, e: dict[str, Any], day: str) -> None:
         ent = self.ents.get(str(e["entitlement_id"]))
@@ -427,7 +429,9 @@ def month_records(records: Iterable[Record], month: str) -> list[Record]:
 
 def build_cube(records: Iterable[Record], k: int, month: str, location_chars: int = 4) -> Cube:
     """Tally every slice of one closed month's lattice, then suppress it as one."""
-    records = month_records(records, month)
+    logged = list(records)
+    flags = flagged(logged)
+    records = month_records(logged, month)
     orgs, programmes = set(), set()
     for record in records:
         e = record.event
@@ -441,8 +445,9 @@ def build_cube(records: Iterable[Record], k: int, month: str, location_chars: in
         if s[0] is not None:  # no figure spans months
             cube.tallies[s] = _Tally(slice_query(s, k, location_chars))
     for record in records:
+        duplicates = flags.get(record.position, ())
         for tally in cube.tallies.values():
-            tally.add(record)
+            tally.add(record, duplicates)
     return suppress_cube(cube, k)
 
 
@@ -560,21 +565,26 @@ def compute_report(
     """Figures over ``records``, the log's records up to ``anchor`` (its summary); a
     query on the lattice is suppressed with ``cube`` (built from the records if not
     given: pass one only when it was built from the same records)."""
+    logged = list(records)
     if query.on_lattice:
         where = _slice_of(query)
-        logged = list(records)
-        records = month_records(logged, str(where[0]))
+        counted = month_records(logged, str(where[0]))
         cube = cube or build_cube(logged, query.k, str(where[0]), query.location_chars)
         tally = cube.tallies.get(where)
         if tally is None:
-            tally = _Tally(query)
-            for record in records:
-                tally.add(record)
+            tally = _tally(query, logged, counted)
     else:
-        tally = _Tally(query)
-        for record in records:
-            tally.add(record)
+        tally = _tally(query, logged, logged)
     return report_of(tally, anchor=anchor, query=query, cube=cube)
+
+
+def _tally(query: ReportQuery, logged: list[Record], counted: list[Record]) -> _Tally:
+    """The query's tally of the ``counted`` records, with the overlaps of the whole log."""
+    flags = flagged(logged)
+    tally = _Tally(query)
+    for record in counted:
+        tally.add(record, flags.get(record.position, ()))
+    return tally
 
 
 def _slice_of(query: ReportQuery) -> Slice:

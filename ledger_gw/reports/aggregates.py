@@ -24,6 +24,7 @@ from ledger_gw.interfaces import Record
 from ledger_gw.reports.accountability import Cube, ReportQuery, _Ent, _Ref, _Tally
 from ledger_gw.reports.days import Day, sum_days
 from ledger_gw.reports.monthly import MonthlyReleases
+from ledger_gw.reports.overlaps import Overlaps
 from ledger_gw.transaction import parse_time
 
 
@@ -35,8 +36,9 @@ class Aggregates:
     #: currency, which earlier copies neither hold nor applied; 3: no count below k known
     #: to be small by a donor who takes hidden counts to be non-zero, nor people counted
     #: twice published as a shortfall; 4: what each person was paid, for the p% rule on
-    #: amounts) is not read back.
-    RULES = 4
+    #: amounts; 5: every grant's overlaps, found from the log rather than read from the
+    #: contract's answer, which names only those its granter may read) is not read back.
+    RULES = 5
 
     def __init__(self, location_chars: int = 4) -> None:
         self.rules = self.RULES
@@ -46,6 +48,7 @@ class Aggregates:
         self.referred: dict[tuple[str, str], dict[str, None]] = defaultdict(dict)  # (day, org)
         self.days: dict[str, dict[tuple[str, str], Day]] = defaultdict(dict)
         self.monthly = MonthlyReleases(location_chars)
+        self.overlaps = Overlaps()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickled: refused unless saved under these rules (the log is folded again)."""
@@ -57,15 +60,16 @@ class Aggregates:
         """Fold the records in; how many there were."""
         n = 0
         for record in records:
-            self._add(record)
-            self.monthly.add(record)
+            duplicates = self.overlaps.add(record.event)
+            self._add(record, duplicates)
+            self.monthly.add(record, duplicates)
             n += 1
         return n
 
     def _day(self, day: str, ent: _Ent) -> Day:
         return Day.of(self.days, day, ent)
 
-    def _add(self, record: Record) -> None:
+    def _add(self, record: Record, duplicates: list[str]) -> None:
         e = record.event
         if not e:
             return
@@ -79,9 +83,8 @@ class Aggregates:
             self.ents[eid] = ent
             totals = self._day(day, ent)
             totals.granted += 1
-            duplicates = record.result.get("possible_duplicate_of") or []
             if duplicates:
-                totals.flagged[eid] = [str(d) for d in duplicates]
+                totals.flagged[eid] = duplicates
         elif kind == "assistance.delivered":
             self._deliver(e)
         elif kind.startswith("entitlement."):

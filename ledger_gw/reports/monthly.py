@@ -63,7 +63,8 @@ class MonthlyReleases:
         self.cubes: dict[tuple[str, int], Cube] = {}
         self._ends: dict[str, dt.datetime] = {}
 
-    def add(self, record: Record) -> None:
+    def add(self, record: Record, duplicates: list[str]) -> None:
+        """Fold one record; ``duplicates``, for a grant, the open grants it overlaps."""
         when = parse_time(record.timestamp)
         self._close_before(when)
         e = record.event
@@ -84,9 +85,8 @@ class MonthlyReleases:
             if counted:
                 totals = Day.of(self.days, day, ent)
                 totals.granted += 1
-                duplicates = record.result.get("possible_duplicate_of") or []
                 if duplicates:
-                    totals.flagged[eid] = [str(d) for d in duplicates]
+                    totals.flagged[eid] = duplicates
         elif kind == "assistance.delivered":
             held = self._held(e, month) if counted else None
             if held is not None:

@@ -51,6 +51,7 @@ _ALLOWED = {
     ("ledger_gw.reports.monthly", "MonthlyReleases"),
     ("ledger_gw.reports.monthly", "_Granted"),
     ("ledger_gw.reports.days", "Day"),
+    ("ledger_gw.reports.overlaps", "Overlaps"),
     ("ledger_gw.reports.accountability", "_Ent"),
     ("ledger_gw.reports.accountability", "_Ref"),
     ("ledger_gw.reports.accountability", "_Tally"),

@@ -70,9 +70,7 @@ class Month:
 
     def _record(self, org: str, event: dict[str, Any], when: str) -> None:
         i = next(self._n)
-        granted = event["type"] == "entitlement.granted"
-        result: dict[str, Any] = {"possible_duplicate_of": []} if granted else {}
-        self.records.append(Record(i, f"tx{i}", when, org, event, result))
+        self.records.append(Record(i, f"tx{i}", when, org, event, {}))
 
     def pay(
         self, org: str, pid: str, programme: str, cell: tuple[str, str], amounts: list[str]
@@ -86,10 +84,13 @@ class Month:
             "entitlement_id": eid,
             "pid": pid,
             "programme": programme,
+            "assistance_type": "cash",
             "modality": modality,
             "location": location,
             "currency": currency,
             "amount": "2000",
+            "start": f"{MONTH}-01",
+            "end": f"{MONTH}-28",
         }
         self._record(org, grant, f"{MONTH}-02T12:00:00.000000Z")
         for day, amount in enumerate(amounts, start=10):

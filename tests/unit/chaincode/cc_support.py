@@ -60,14 +60,15 @@ class FakeStub:
 class Ledger:
     """Submits and queries as a given org/role at a steadily advancing (or given) time."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: datetime = START) -> None:
         self.stub = FakeStub()
+        self.start = start
         self.n = 0
 
     def _tx(self, org: str, role: Role, at: datetime | None) -> None:
         self.n += 1
         self.stub.tx_id = f"tx{self.n:06d}"
-        self.stub.tx_timestamp = at or START + timedelta(seconds=self.n)
+        self.stub.tx_timestamp = at or self.start + timedelta(seconds=self.n)
         self.stub.creator = Identity(org, role)
 
     def submit_raw(

@@ -103,7 +103,11 @@ def test_consent_grant_and_revoke(ledger: Ledger) -> None:
         ORG_D,
         "person_request",
     )
-    assert ledger.query(ORG_D, "consents", PID)["consents"][0]["consent_id"] == event["consent_id"]
+    # The agency that recorded her withdrawal learns no more of the consent than that: not
+    # whom it named, nor for what. The withdrawal is its own event.
+    assert ledger.query(ORG_D, "consents", PID)["consents"] == []
+    history = ledger.query(ORG_D, "history", PID, "referral")["events"]
+    assert [r["event"]["type"] for r in history] == ["consent.revoked"]
 
 
 def test_consents_are_visible_to_parties_only(ledger: Ledger) -> None:

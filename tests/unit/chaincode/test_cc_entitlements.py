@@ -209,10 +209,16 @@ def test_duplicate_flag_rules(ledger: Ledger) -> None:
     ledger.submit(ORG_B, entitlement_step("suspended", suspended))
     result = grant(ledger, ORG_B, start="2025-04-15", end="2025-04-15")
     assert result["possible_duplicate_of"] == sorted([own, other_org["entitlement_id"], suspended])
+    # Read back, it names only the grants its reader sees: AGENCY-B's own, without her
+    # consent to the others'; an auditor sees all.
     view = ledger.query(ORG_B, "entitlements", PID, "deduplication")["entitlements"]
     mine = {e["entitlement_id"]: e for e in view}
+    assert mine[result["entitlement_id"]]["possible_duplicate_of"] == [suspended]
+    view = ledger.query(ORG_B, "entitlements", PID, "deduplication", role="auditor")
+    everything = {e["entitlement_id"]: e for e in view["entitlements"]}
     assert (
-        mine[result["entitlement_id"]]["possible_duplicate_of"] == result["possible_duplicate_of"]
+        everything[result["entitlement_id"]]["possible_duplicate_of"]
+        == result["possible_duplicate_of"]
     )
     food = grant(ledger, ORG_B, assistance_type="food", start="2025-04-15", end="2025-04-15")
     assert len(food["possible_duplicate_of"]) == 1
