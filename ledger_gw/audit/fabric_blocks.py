@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from google.protobuf.message import DecodeError
@@ -70,6 +70,10 @@ def block_data_hash(data: Iterable[bytes]) -> bytes:
 # -- the channel configuration: who the organisations are ---------------------------------
 
 
+#: What reading a certificate may raise: the library's version error is no ValueError.
+_BAD_CERTIFICATE = (ValueError, x509.InvalidVersion)
+
+
 @dataclass(frozen=True)
 class Msp:
     msp_id: str
@@ -94,7 +98,10 @@ def channel_msps(config_block: Any) -> dict[str, Msp]:
                 continue
             msp = pb.msp_config.MSPConfig.FromString(group.values["MSP"].value)
             fabric = pb.msp_config.FabricMSPConfig.FromString(msp.config)
-            roots = tuple(x509.load_pem_x509_certificate(bytes(c)) for c in fabric.root_certs)
+            try:
+                roots = tuple(x509.load_pem_x509_certificate(bytes(c)) for c in fabric.root_certs)
+            except _BAD_CERTIFICATE as exc:
+                raise ValueError(f"a root certificate of {fabric.name}: {exc}") from exc
             out[fabric.name] = Msp(fabric.name, roots)
     return out
 
@@ -176,7 +183,7 @@ def _principal(raw: Any) -> Principal:
         sid = pb.identities.SerializedIdentity.FromString(raw.principal)
         try:
             cert = load_one_certificate(bytes(sid.id_bytes))
-        except ValueError as exc:
+        except _BAD_CERTIFICATE as exc:
             raise IntegrityError(f"a block validation principal's certificate: {exc}") from exc
         return Principal(sid.mspid, cert.public_bytes(Encoding.DER))
     raise IntegrityError(
@@ -214,10 +221,19 @@ def block_validation(config_block: Any) -> BlockValidation:
 def _identity(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, ec.EllipticCurvePublicKey]:
     """Check that a serialized identity's certificate was issued by its MSP's CA."""
     msp_id, cert = _certified(serialized, msps)
-    key = cert.public_key()
+    return msp_id, _ec_key(cert)
+
+
+def _ec_key(cert: x509.Certificate) -> ec.EllipticCurvePublicKey:
+    """The certificate's ECDSA key; AuthenticationError for any other, or one on a curve
+    this library cannot load (a CA issues what it likes)."""
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        key = None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise AuthenticationError("certificate key is not ECDSA")
-    return msp_id, key
+    return key
 
 
 def _certified(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, x509.Certificate]:
@@ -228,12 +244,12 @@ def _certified(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, x509.Certi
         raise AuthenticationError(f"{sid.mspid} is not in the channel configuration")
     try:
         cert = load_one_certificate(bytes(sid.id_bytes))
-    except ValueError:
+    except _BAD_CERTIFICATE:
         raise AuthenticationError(f"{sid.mspid}'s identity is not one PEM certificate") from None
     for root in msp.roots:
         try:
             cert.verify_directly_issued_by(root)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             continue
         return str(sid.mspid), cert
     raise AuthenticationError(f"certificate is not issued by {sid.mspid}'s CA")
@@ -312,9 +328,7 @@ def _verify_orderer_signature(
         creator = pb.common.SignatureHeader.FromString(sig.signature_header).creator
         try:
             msp_id, cert = _certified(creator, msps)
-            key = cert.public_key()
-            if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise AuthenticationError("certificate key is not ECDSA")
+            key = _ec_key(cert)
         except AuthenticationError as exc:
             raise IntegrityError(f"block {n}: orderer signature: {exc}") from exc
         if msp_id not in validation.orderers:
