@@ -72,10 +72,17 @@ def load_one_certificate(pem: bytes) -> x509.Certificate:
     """The certificate of bytes that are one PEM certificate and nothing else (a Fabric
     identity's): Fabric reads the first PEM block whatever its label, this library the
     first labelled CERTIFICATE, so a block before it would have each read another.
-    ValueError for anything else."""
+    ValueError for anything else, a certificate malformed within included: its subject
+    and extensions are read here, where cryptography would parse them when first read
+    (by the caller, which would not take the error for the certificate's)."""
     if not _ONE_PEM_CERTIFICATE.fullmatch(pem):
         raise ValueError("not one PEM certificate")
-    return x509.load_pem_x509_certificate(pem)
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        _ = cert.subject, cert.extensions
+    except (x509.InvalidVersion, x509.DuplicateExtension) as exc:  # not ValueErrors
+        raise ValueError(f"a malformed certificate: {exc}") from exc
+    return cert
 
 
 def cert_pem(cert: x509.Certificate) -> str:

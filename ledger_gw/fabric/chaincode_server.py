@@ -33,7 +33,9 @@ import contextlib
 import datetime as dt
 import itertools
 import logging
+import math
 import os
+import select
 import signal
 import socket
 import ssl
@@ -81,7 +83,8 @@ class StreamClosedError(PeerError):
 
 
 def _type_name(value: int) -> str:
-    return str(M.Type.Name(value))
+    """A message type's name, or its number where it has none (a peer may send any)."""
+    return str(M.Type.Name(value)) if value in M.Type.values() else str(value)
 
 
 #: How far a proposal's time may be from this peer's clock. Fabric checks no proposal's
@@ -96,7 +99,6 @@ def _check_clock(proposed: dt.datetime) -> None:
         raise ValidationError("clock_skew", f"the proposal's time is {skew} from this peer's")
 
 
-# A consortium has few submitting certificates; parsing one costs more than the contract.
 _NO_LIMIT = 2**31  # an offer without a size: as many as a message holds
 
 
@@ -284,6 +286,9 @@ class _Stream:
         if kind == M.TRANSACTION or kind == M.INIT:
             if not self._ready:
                 return _error(message, "chaincode is not ready")
+            if (message.channel_id, message.txid) in self._waiting:
+                # The peer's answers name the transaction: a second would take the first's.
+                return _error(message, f"transaction {message.txid} is already running")
             run = greenlet(self._transaction)
             return self._step(run, run.switch, message)
         if kind == M.KEEPALIVE:
@@ -378,18 +383,61 @@ class TlsFiles:
         return context
 
 
+def _handshake(conn: ssl.SSLSocket, deadline: float) -> None:
+    """TLS's handshake, done by `time.monotonic()` `deadline`: a socket's timeout bounds
+    each read, and a client sending a byte at a time would make many."""
+    conn.setblocking(False)
+    poller = select.poll()
+    while True:
+        try:
+            conn.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            poller.register(conn, select.POLLIN)
+        except ssl.SSLWantWriteError:
+            poller.register(conn, select.POLLOUT)
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            raise TimeoutError("the TLS handshake took too long")
+
+
 class Server:
-    """Accepts peers' connections; each is served by a thread of its own."""
+    """Accepts peers' connections; each is served by a thread of its own.
 
-    HANDSHAKE_TIMEOUT = 10.0
+    Before any peer authenticates, whoever reaches the port may connect: a peer keeps
+    one connection, so a few are held at once (`max_connections`; more are closed as
+    they come); each must open its call within `first_call_timeout` seconds of arriving
+    (TLS and HTTP/2's preface included), and is closed when the client leaves what it
+    is sent unread for `send_timeout` seconds.
+    """
 
-    def __init__(self, listener: socket.socket, tls: ssl.SSLContext | None, methods: Any):
+    #: How long accepting pauses when the system refuses a connection its socket or
+    #: thread (out of file descriptors, say): the refusal passes as connections close.
+    ACCEPT_RETRY = 0.1
+    #: How often connections refused for `max_connections` are logged (their count).
+    REFUSALS_LOGGED_EVERY = 60.0
+
+    def __init__(
+        self,
+        listener: socket.socket,
+        tls: ssl.SSLContext | None,
+        methods: Any,
+        *,
+        max_connections: int = 32,
+        first_call_timeout: float = 10.0,
+        send_timeout: float = 30.0,
+    ):
         self._listener = listener
         self._tls = tls
         self._methods = methods
+        self._max_connections = max_connections
+        self._first_call_timeout = first_call_timeout
+        self._send_timeout = send_timeout
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._refused = 0  # connections refused since they were last logged
+        self._refusals_logged = -math.inf
+        self._stopping = threading.Event()
         self._accepting = threading.Thread(target=self._accept, name="chaincode-accept")
         self._accepting.start()
 
@@ -398,29 +446,59 @@ class Server:
         return int(self._listener.getsockname()[1])
 
     def _accept(self) -> None:
-        while True:
+        """Accept until stopped: a failure to accept one connection (a client holding
+        every file descriptor, a thread the system will not start) ends no more than it,
+        or the peers could never connect again."""
+        while not self._stopping.is_set():
             try:
                 sock, _ = self._listener.accept()
-            except OSError:
-                return  # stopped
+            except OSError as error:
+                if not self._stopping.is_set():
+                    _log.warning("cannot accept a chaincode connection: %s", error)
+                    self._stopping.wait(self.ACCEPT_RETRY)
+                continue
             thread = threading.Thread(target=self._serve, args=(sock,), name="chaincode-conn")
             with self._lock:
-                self._connections.add(sock)
                 self._threads = [t for t in self._threads if t.is_alive()]
+                if len(self._threads) >= self._max_connections:
+                    self._refuse(sock)
+                    continue
+                try:
+                    thread.start()
+                except RuntimeError as error:
+                    _log.warning("cannot serve a chaincode connection: %s", error)
+                    sock.close()
+                    continue
+                self._connections.add(sock)
                 self._threads.append(thread)
-            thread.start()
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """Close a connection beyond `max_connections`; log how many, once in a while."""
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refusals_logged >= self.REFUSALS_LOGGED_EVERY:
+            _log.warning(
+                "refused %d chaincode connection(s): %d are open, the most this server holds",
+                self._refused,
+                self._max_connections,
+            )
+            self._refused, self._refusals_logged = 0, now
+        sock.close()
 
     def _serve(self, sock: socket.socket) -> None:
+        deadline = time.monotonic() + self._first_call_timeout
         conn = sock
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._tls is not None:
-                sock.settimeout(self.HANDSHAKE_TIMEOUT)
-                conn = self._tls.wrap_socket(sock, server_side=True)  # takes sock's place
-                conn.settimeout(None)
+                conn = self._tls.wrap_socket(  # takes sock's place
+                    sock, server_side=True, do_handshake_on_connect=False
+                )
                 with self._lock:
                     self._connections.add(conn)
-            Connection(conn, self._methods, MAX_MESSAGE).run()
+                _handshake(conn, deadline)
+            conn.settimeout(self._send_timeout)  # for sends: reads wait in poll first
+            Connection(conn, self._methods, MAX_MESSAGE, first_call_by=deadline).run()
         except OSError as error:  # ssl.SSLError is one
             _log.warning("chaincode connection failed: %s", error)
         except Exception:
@@ -433,6 +511,7 @@ class Server:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop accepting, give open connections `grace` seconds, then close them."""
+        self._stopping.set()
         self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         self._listener.close()
         self._accepting.join()
@@ -447,6 +526,25 @@ class Server:
                     sock.shutdown(socket.SHUT_RDWR)
         for thread in threads:
             thread.join()
+
+
+#: The largest creator whose identity is remembered. A consortium has few submitting
+#: certificates, and parsing one costs more than the contract; but a member may pad its
+#: creator (Fabric's MSP ignores fields it does not know) and each padding, kept as a
+#: cache key, would hold up to a message's size for good.
+MAX_CACHED_CREATOR = 16 * 1024
+
+
+def _identifier(members: Mapping[str, Role]) -> Identify:
+    """``identity_from_creator`` for these members, remembered for creators of a
+    certificate's size."""
+    identify = partial(identity_from_creator, members=dict(members))
+    cached = lru_cache(maxsize=1024)(identify)
+
+    def identity(creator: bytes) -> Identity:
+        return cached(creator) if len(creator) <= MAX_CACHED_CREATOR else identify(creator)
+
+    return identity
 
 
 def serve(
@@ -466,7 +564,7 @@ def serve(
     except (OSError, ValueError) as error:
         raise OSError(f"cannot listen on {address}: {error}") from error
 
-    identify = lru_cache(maxsize=1024)(partial(identity_from_creator, members=dict(members)))
+    identify = _identifier(members)
 
     def connect(call: Call) -> _Stream:
         return _Stream(call, contract, identify, chaincode_id, stub_timeout)

@@ -14,11 +14,16 @@ RST_STREAM, and GOAWAY when the client breaks the protocol. This module adds gRP
 Compressed messages are refused (none is offered). It also reads each frame's declared
 length as its header arrives, and refuses a frame longer than allowed at once: `h2`
 would take in the whole frame before judging it.
+
+Whoever reaches the port may connect, so what a connection may hold is what a peer
+needs: a few streams (the peer opens one), one largest message's bytes in the partial
+messages of all of them together, and no time before its first call beyond a deadline.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import socket
 import struct
@@ -36,6 +41,8 @@ from h2.settings import SettingCodes, Settings
 MAX_WINDOW = 2**31 - 1
 READ_SIZE = 262_144
 OK, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED = 0, 13, 12, 8
+#: Streams a client may have open at once: a peer's chat with the chaincode is one.
+MAX_STREAMS = 4
 _PREFIX = struct.Struct(">BI")
 # Our own headers are constant and valid: checking them on every call buys nothing.
 _CONFIG = H2Configuration(
@@ -129,18 +136,24 @@ class Connection:
         methods: Mapping[str, Method],
         max_message: int,
         tick: float = 1.0,
+        *,
+        first_call_by: float = math.inf,
     ) -> None:
+        """`first_call_by`: the `time.monotonic()` by which the client must have opened a
+        call (of a method served), or be closed; `max_message`: the largest message, and
+        the most bytes all the calls' partial messages may hold at once."""
         self._sock = sock
         self._methods = methods
         self._max_message = max_message
         self._tick = tick
+        self._first_call_by = first_call_by
         self._h2 = H2Connection(config=_CONFIG)
         # A stream's window is as large as HTTP/2 allows: the peer never waits for us.
         self._h2.local_settings = Settings(
             client=False,
             initial_values={
                 SettingCodes.INITIAL_WINDOW_SIZE: MAX_WINDOW,
-                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.MAX_CONCURRENT_STREAMS: MAX_STREAMS,
                 SettingCodes.MAX_HEADER_LIST_SIZE: 65_536,
             },
         )
@@ -174,7 +187,13 @@ class Connection:
         next_tick = time.monotonic() + self._tick
         lengths = _FrameLengths(h2.max_inbound_frame_size)
         while True:
-            if pending() or poller.poll(self._tick * 1000):
+            now = time.monotonic()
+            if now >= self._first_call_by:  # no call yet: not a peer, or not one for us
+                h2.close_connection()
+                self._flush()
+                return
+            wait = max(0.0, min(next_tick, self._first_call_by) - now)
+            if pending() or poller.poll(wait * 1000):
                 size = self._sock.recv_into(chunk)
                 if not size:
                     return
@@ -253,6 +272,7 @@ class Connection:
             )
             return
         self._h2.send_headers(stream_id, _RESPONSE)
+        self._first_call_by = math.inf
         call = Call(self, stream_id)
         self._calls[stream_id] = call
         call.endpoint = method(call)
@@ -279,11 +299,14 @@ class Connection:
             if call.closed:
                 return
         del inbox[:used]
+        if sum(len(c.inbox) for c in self._calls.values()) > self._max_message + _PREFIX.size:
+            self.finish(call, RESOURCE_EXHAUSTED, "too many bytes of partial messages")
 
     @staticmethod
     def _close(call: Call) -> None:
-        """No more messages for the endpoint: tell it, once."""
+        """No more messages for the endpoint: tell it, once, and drop what it would get."""
         endpoint, call.endpoint = call.endpoint, None
+        call.inbox.clear()
         if endpoint is not None:
             endpoint.ended()
 
