@@ -59,3 +59,26 @@ def test_a_ledger_across_the_amendment_verifies_and_reports_every_overlap(
         assert report["summary"]["duplicates_flagged"] == 2
     finally:
         ledger.close()
+
+
+def test_a_member_cannot_date_a_probe_back_into_the_old_rules(tmp_path: Path) -> None:
+    """An hour after the amendment, AGENCY-C signs a probe grant dated a minute before it,
+    when every overlap was named: the ledger takes no transaction dated further than
+    ten minutes from its own clock."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    now = [IN_FORCE + dt.timedelta(hours=1)]
+    ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
+    try:
+        person = ev.pid()
+        OrgClient(ledger, ws.signer("AGENCY-A"), clock=lambda: now[0]).submit(
+            ev.entitlement_granted(person)
+        )
+        back = OrgClient(
+            ledger, ws.signer("AGENCY-C"), clock=lambda: IN_FORCE - dt.timedelta(minutes=1)
+        )
+        (probe,) = back.submit_many([ev.entitlement_granted(person)])
+        assert probe.error is not None
+        assert probe.error.code == "clock_skew"
+        assert ledger.size() == 1
+    finally:
+        ledger.close()
