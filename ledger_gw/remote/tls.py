@@ -15,6 +15,8 @@ import ipaddress
 import socket
 import ssl
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -87,12 +89,39 @@ def write_client_cas(consortium: Consortium, path: Path) -> Path:
     return path
 
 
+class _ClientContext(ssl.SSLContext):
+    """Closes the TLS socket it was making when making it fails.
+
+    Python before 3.11.8 leaves that socket open when the node resets the connection
+    between the TCP and TLS handshakes (a node stopping, or one that refuses): the new
+    socket already owns the descriptor, and urllib3 keeps the error in a reference cycle,
+    so a gateway held the descriptor until a garbage collection came round."""
+
+    def wrap_socket(self, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        try:
+            return super().wrap_socket(*args, **kwargs)
+        except BaseException as exc:
+            _close_sockets(exc.__traceback__)
+            raise
+
+
+def _close_sockets(tb: TracebackType | None) -> None:
+    """Every TLS socket the frames of a failed wrap still hold (closing one twice is a
+    no-op)."""
+    while tb is not None:
+        for value in tb.tb_frame.f_locals.values():
+            if isinstance(value, ssl.SSLSocket):
+                value.close()
+        tb = tb.tb_next
+
+
 def client_context(node_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
     """A gateway's TLS: trusts only the pinned node certificate, presents its own."""
     for path in (node_cert, cert, key):
         if not path.exists():
             raise ConfigError(f"missing {path}")
-    context = ssl.create_default_context(cafile=str(node_cert))
+    context = _ClientContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and host
+    context.load_verify_locations(cafile=str(node_cert))
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(cert), str(key))
     return context
