@@ -74,6 +74,39 @@ def _b32(data: bytes) -> str:
 # a caseworker meant "-" (NFKC leaves them apart); one person's name, one spelling.
 _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"))
 
+# Marks a name is written with or without and still read the same: Arabic vowel signs
+# (harakat), Quranic annotation marks and the tatweel that only stretches a line; and
+# the default-ignorable marks and fillers that draw nothing (combining grapheme joiner,
+# variation selectors, Hangul fillers, Mongolian and Khmer ones).
+_UNWRITTEN = re.compile(
+    "[\u0610-\u061a\u0640\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed"
+    "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u3164\ufe00-\ufe0f\U000e0100-\U000e01ef]"
+)
+# Letters one name is typed with in more than one way: an alef with hamza or madda or
+# without, ta marbuta or ha, alef maqsura or ya, the kaf and ya a Persian keyboard types
+# (other code points than an Arabic one's), and Turkish dotted I and dotless i, which
+# case folding leaves apart from i ("İBRAHİM" on a Turkish card, "Ibrahim" typed).
+_SPELLINGS = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ة": "ه",
+        "ى": "ي",
+        "ی": "ي",
+        "ک": "ك",
+        "İ": "i",
+        "ı": "i",
+    }
+)
+_DIGIT = re.compile(r"[^\D0-9]")  # a decimal digit of another script: Arabic-Indic, Persian…
+
+#: The folds IDs are derived with now. Those given before were derived with fewer: 0,
+#: before invisible characters and dashes were folded; 1, before the marks, spellings and
+#: digits above were. A registration made under any is found (`PseudonymKey.pseudonyms`).
+FOLDS = 2
+
 
 def _visible(text: str) -> str:
     """Without the characters nobody sees: format characters (a right-to-left mark that
@@ -82,13 +115,23 @@ def _visible(text: str) -> str:
     return "".join(c for c in text if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc"))
 
 
-def canonical_attribute(name: str, value: str, *, fold: bool = True) -> str:
-    """NFKC, invisible characters dropped, dashes as "-", case-folded, whitespace
-    collapsed; dates (names ending in _date) as ISO dates. ``fold`` False: as IDs were
-    derived before invisible characters and dashes were folded."""
+def _spelled(text: str) -> str:
+    """One spelling of what is read the same: marks that draw nothing or only vowels
+    dropped, variant letters as one, digits as ASCII ("١٩٨٧" is 1987). Each of these is
+    written both ways for one name; none tells two names apart."""
+    text = _UNWRITTEN.sub("", text).translate(_SPELLINGS).replace("i\u0307", "i")
+    return _DIGIT.sub(lambda digit: str(unicodedata.decimal(digit[0])), text)
+
+
+def canonical_attribute(name: str, value: str, *, folds: int = FOLDS) -> str:
+    """NFKC, invisible characters and unwritten marks dropped, dashes as "-", variant
+    letters and digits as one, case-folded, whitespace collapsed; dates (names ending in
+    _date) as ISO dates. ``folds`` below FOLDS: as IDs were derived before some folds."""
     text = unicodedata.normalize("NFKC", value)
-    if fold:
+    if folds >= 1:
         text = _visible(text).translate(_DASHES)
+    if folds >= 2:
+        text = _spelled(text)
     text = _WHITESPACE.sub(" ", text).strip().casefold()
     if name.endswith("_date") or name == "date_of_birth":
         try:
@@ -115,7 +158,7 @@ def check_bounds(attributes: Mapping[str, object]) -> None:
             )
 
 
-def canonical_attributes(attributes: Mapping[str, str], *, fold: bool = True) -> bytes:
+def canonical_attributes(attributes: Mapping[str, str], *, folds: int = FOLDS) -> bytes:
     if not attributes:
         raise PseudonymError("at least one identity attribute is needed")
     check_bounds(attributes)
@@ -123,7 +166,7 @@ def canonical_attributes(attributes: Mapping[str, str], *, fold: bool = True) ->
     for name, value in attributes.items():
         if not isinstance(value, str):
             raise PseudonymError(f"attribute {name} must be text")
-        clean[name] = canonical_attribute(name, value, fold=fold)
+        clean[name] = canonical_attribute(name, value, folds=folds)
         if not clean[name]:
             raise PseudonymError(f"attribute {name} is empty")
     return canonical_json(clean)
@@ -161,11 +204,12 @@ class PseudonymKey:
     def pseudonyms(self, attributes: Mapping[str, str]) -> tuple[str, ...]:
         """Every ID these attributes may have been given, the one they derive now first:
         under each key version (the current, then the earlier ones, newest first), as
-        canonicalised now and as before invisible characters and dashes were folded. A
-        registration made under any holds it, and must still be found, not made again."""
+        canonicalised now and with each earlier set of folds (`FOLDS`). A registration
+        made under any holds it, and must still be found, not made again."""
         forms = [canonical_attributes(attributes)]
-        with suppress(PseudonymError):  # invisible characters alone: no ID was derived then
-            forms.append(canonical_attributes(attributes, fold=False))
+        for folds in reversed(range(FOLDS)):
+            with suppress(PseudonymError):  # empty, or no ISO date, then: no ID was derived
+                forms.append(canonical_attributes(attributes, folds=folds))
         ring = (self, *reversed(self.earlier))
         return tuple(key._derived(form) for key in ring for form in dict.fromkeys(forms))
 
