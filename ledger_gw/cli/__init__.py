@@ -87,8 +87,15 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except LedgerError as exc:
-        errors.print(f"[red]error[/] {escape(exc.diagnostics())}", highlight=False, soft_wrap=True)
+        said = escape(_printable(exc.diagnostics()))
+        errors.print(f"[red]error[/] {said}", highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _printable(text: str) -> str:
+    """A message may quote a server's words or a file's: no control character of theirs
+    (an escape sequence that clears the screen and prints a verdict) reaches a terminal."""
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\u{ord(c):04x}" for c in text)
 
 
 if __name__ == "__main__":
