@@ -19,6 +19,7 @@ from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 from werkzeug.exceptions import TooManyRequests
 
+from ledger_gw.peers import source
 from ledger_gw.services.config import GatewayConfig
 
 #: Default limits, each overridable through the Flask setting of the same name.
@@ -38,7 +39,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _client() -> str:
-    return request.remote_addr or "unknown"
+    """The client's address, an IPv6 one as its /64: a host given a whole /64 would
+    otherwise pass every limit per address by rotating through it."""
+    return source(request.remote_addr or "unknown")
 
 
 def _caller_key() -> str:
