@@ -60,6 +60,28 @@ class PseudonymError(ValidationError):
     code = "invalid_identity_attributes"
 
 
+class AmbiguousIdentityError(PseudonymError):
+    code = "ambiguous_identity"
+
+
+#: Attributes that tell apart two people of one name and birth date.
+DISTINGUISHING = frozenset({"father_name", "mother_name", "place_of_birth", "document_number"})
+
+
+def check_distinguishable(attributes: Mapping[str, str]) -> None:
+    """Many registries record a birth date they do not know as 1 January, so people of
+    one name with that date would share a new ID, and each be shown the other's history,
+    consents and grants. Such an ID needs an attribute that tells them apart."""
+    born = attributes.get("date_of_birth")
+    if born is None or DISTINGUISHING & attributes.keys():
+        return
+    if canonical_attribute("date_of_birth", born).endswith("-01-01"):
+        raise AmbiguousIdentityError(
+            "a birth date of 1 January is often one recorded for an unknown date: give "
+            f"one of {', '.join(sorted(DISTINGUISHING))} too, or a person-held ID"
+        )
+
+
 def _hmac(key: bytes, data: bytes) -> bytes:
     mac = hmac.HMAC(key, hashes.SHA256())
     mac.update(data)

@@ -24,7 +24,13 @@ from ledger_gw.errors import (
     ValidationError,
 )
 from ledger_gw.offchain.models import Document, Person, utcnow
-from ledger_gw.pseudonym import PseudonymError, canonical_attributes, document_hash, new_held_id
+from ledger_gw.pseudonym import (
+    PseudonymError,
+    canonical_attributes,
+    check_distinguishable,
+    document_hash,
+    new_held_id,
+)
 from ledger_gw.pseudonym import new_salt as _new_salt
 from ledger_gw.services import handover, queries
 from ledger_gw.services.access import Caller
@@ -53,6 +59,16 @@ def check_attributes(attributes: Mapping[str, Any]) -> None:
         raise ValidationError(str(exc), code=exc.code, field="attributes") from None
 
 
+def _new_keyed(gateway: Gateway, attributes: Mapping[str, Any]) -> str:
+    """The keyed ID her attributes derive, for a person not found under it yet: only if
+    they tell her apart from others of her name (`check_distinguishable`)."""
+    try:
+        check_distinguishable(attributes)
+    except PseudonymError as exc:
+        raise ValidationError(str(exc), code=exc.code, field="attributes") from None
+    return gateway.pseudonym_key.pseudonym(attributes)
+
+
 def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: str | None) -> str:
     """The keyed pseudonymous ID of identity attributes, or a checked person-held ID."""
     if held_id is not None:
@@ -66,7 +82,7 @@ def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: 
             "give attributes or held_id", code="missing_field", field="attributes"
         )
     check_attributes(attributes)
-    return gateway.pseudonym_key.pseudonym(attributes)
+    return _new_keyed(gateway, attributes)
 
 
 def _view(person: Person) -> dict[str, Any]:
@@ -126,11 +142,11 @@ def register(
     elif id_scheme == "held":
         pid = new_held_id()
     else:
-        pid = gateway.pseudonym_key.pseudonym(attributes)
+        pid = None  # derived once she is not found under an ID she was given
     # Here already: under that ID, or by her attributes, under any ID they may have been
-    # given (under an earlier key version, or before invisible characters and dashes
-    # were folded).
-    known = [pid]
+    # given (the one they derive now first, then under an earlier key version, or with
+    # fewer folds).
+    known = [] if pid is None else [pid]
     if referral_id is not None or (held_id is None and id_scheme == "keyed"):
         known.extend(gateway.pseudonym_key.pseudonyms(attributes))
     with gateway.store(caller.org).session() as s:
@@ -138,6 +154,8 @@ def register(
             existing = s.scalar(select(Person.id).where(Person.pid == each))
             if existing is not None:
                 raise AlreadyRegisteredError(existing)
+        if pid is None:
+            pid = _new_keyed(gateway, attributes)
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
         s.flush()
@@ -362,6 +380,7 @@ def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -
     """Her keyed ID: the one her attributes derive, unless this agency registered her
     under another they may have been given, under an earlier key version or before
     invisible characters and dashes were folded (the ledger knows her by that one)."""
-    pid = derive_pid(gateway, attributes, None)
+    check_attributes(attributes)
     given = gateway.pseudonym_key.pseudonyms(attributes)
-    return next((each for each in given if is_registered(gateway, caller, each)), pid)
+    found = next((each for each in given if is_registered(gateway, caller, each)), None)
+    return found or derive_pid(gateway, attributes, None)

@@ -204,7 +204,7 @@ def test_a_search_page_reads_a_bounded_number_of_registrations(
     agency's whole list."""
     monkeypatch.setattr(registrations, "MAX_SCANNED", 3)
     people = [
-        {"given_name": f"Person{i}", "family_name": "Nadir", "date_of_birth": "1990-01-01"}
+        {"given_name": f"Person{i}", "family_name": "Nadir", "date_of_birth": "1990-01-02"}
         for i in range(7)
     ]
     ids = []
