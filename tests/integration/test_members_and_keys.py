@@ -22,6 +22,7 @@ from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.handover import request as handover_request
 from ledger_gw.identity import Profile, Signer, cert_pem, issue_member, load_signing_key
+from ledger_gw.interfaces import Outcome
 from ledger_gw.remote import tls
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
@@ -114,15 +115,19 @@ def test_a_gateway_needs_only_its_own_organisations_keys(root: Path, tmp_path: P
         open_gateway(GatewayConfig(directory=own, orgs=("LAKE-AUDIT",)))
 
 
-def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root: Path) -> None:
-    ws = Workspace.load(root)
-    old = ws.signer("RIVER-AID")
-    ledger = embedded_ledger(ws)
+def _submitted(root: Path, signer: Signer, n: int) -> Outcome:
+    """One event signed by ``signer``, on the ledger as the directory now sets it up."""
+    ledger = embedded_ledger(Workspace.load(root))
     try:
-        (first,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(0)])])
+        (outcome,) = ledger.submit_many([sign_proposal(signer, "submit", [ev.independent(n)])])
     finally:
         ledger.close()
-    assert first.error is None
+    return outcome
+
+
+def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root: Path) -> None:
+    old = Workspace.load(root).signer("RIVER-AID")
+    assert _submitted(root, old, 0).error is None
 
     done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
     assert done.returncode == 0, done.stderr
@@ -163,23 +168,14 @@ def test_rotating_a_key_a_file_from_before_keys_were_listed_took_keeps_its_entri
     members = {**ws.consortium.organisations, org.org_id: replace(org, signing_keys=())}
     replace(ws.consortium, organisations=members).save(ws.consortium_file)
     old = Workspace.load(root).signer("RIVER-AID")
-    ledger = embedded_ledger(Workspace.load(root))
-    try:
-        (first,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(0)])])
-    finally:
-        ledger.close()
-    assert first.error is None
+    assert _submitted(root, old, 0).error is None
 
     done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
     assert done.returncode == 0, done.stderr
     verified = run_cli("verify", "--dir", str(root))
     assert verified.returncode == 0, verified.stderr
     assert "1 entries" in " ".join(verified.stdout.split())
-    ledger = embedded_ledger(Workspace.load(root))
-    try:
-        (late,) = ledger.submit_many([sign_proposal(old, "submit", [ev.independent(1)])])
-    finally:
-        ledger.close()
+    late = _submitted(root, old, 1)
     assert late.error is not None
     assert late.error.code == "retired_certificate"
 
