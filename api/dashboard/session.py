@@ -6,7 +6,8 @@ can set it). A browser sends a host's cookies to every port of it, so each gatew
 its cookie after its own session key: two gateways on one host name (compose publishes
 them on ports of 127.0.0.1) no longer overwrite each other's sessions; only a host name
 of its own keeps one from receiving the other's. The token is checked again on every
-request, so a revoked token logs the browser out at once; a session unused for
+request, so a revoked token logs the browser out within the 5 s a process trusts a
+valid token; a session unused for
 IDLE_SECONDS is over too, whatever is left of its SESSION_SECONDS. Each POST form carries a
 per-session CSRF token, compared in constant time. Each log-in is a session recorded in
 the organisation's database: logging out ends it there, so the cookie dies with it.

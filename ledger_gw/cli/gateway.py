@@ -108,7 +108,8 @@ def token_list(directory: Path | None, org: str) -> None:
 @click.option("--org", required=True, help="Organisation the token belongs to.")
 @click.argument("token_id")
 def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
-    """Revoke a token by its ID; it stops working at once."""
+    """Revoke a token by its ID: every running gateway refuses it within 5 seconds (each
+    process trusts a valid token that long), a gateway started afterwards at once."""
     with org_store(_config(directory), org) as (store, _):
         revoke_token(store, token_id)
     click.echo(f"revoked {token_id}")
