@@ -309,6 +309,10 @@ class _Known:
     periods: tuple[KeyPeriod, ...] | None  # None: the organisation lists no keys
 
 
+#: Certificates an Authenticator keeps checked: far more than a consortium's members use.
+_MAX_KNOWN = 4096
+
+
 @dataclass
 class Authenticator:
     """Turns (certificate, signature, payload) into a contract Identity, or refuses.
@@ -447,6 +451,8 @@ class Authenticator:
     def _lookup(self, pem: str) -> _Known:
         known = self._known.get(pem)
         if known is None:
+            if len(self._known) >= _MAX_KNOWN:  # the oldest out: a member holding its
+                del self._known[next(iter(self._known))]  # CA key may mint any number
             known = self._known[pem] = self._check_certificate(pem)
         return known
 
