@@ -26,6 +26,13 @@ three idled). So a worker holding more connections than threads, having taken as
 again as it has threads, leaves the socket to the others for ACCEPT_REST: a burst spreads,
 and a flood of connections is still taken thousands a second.
 
+A thread never writes to the socket either: it runs the app into an `Answer`, and the loop
+sends that as fast as the client takes it. A client that reads slowly, or never (a few
+dozen pipelining a large download and reading nothing held every thread), costs memory for
+one answer, not a thread; it is dropped once it has taken no byte for WRITE_TIMEOUT, and a
+full worker makes room from it as from a connection still reading. A pipelined request is
+handed to a thread only once the answer before it is sent, so answers stay in order.
+
 An answer that ends its connection half-closes it, then reads what the client still sends
 until it closes too (RFC 9112, section 9.6: closed with bytes unread, the socket would
 reset and could cut the answer short). gthread waits for that in its event loop, up to two
@@ -46,6 +53,7 @@ import ssl
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -63,6 +71,11 @@ _log = logging.getLogger(__name__)
 
 #: Seconds a client has to send a whole request, head and body.
 READ_TIMEOUT = 30.0
+#: Seconds a client may take no byte of its answer before its connection is dropped.
+WRITE_TIMEOUT = 30.0
+#: Bytes of answers a worker holds for clients still taking them; past it, the source with
+#: the most such connections loses its oldest (a few dozen slow downloads fit).
+ANSWERS_HELD = 64 << 20
 #: Long enough for an idle worker, woken with this one, to reach the socket on a loaded
 #: machine; short enough that when every worker is past its share, no one waits for it.
 ACCEPT_REST = 0.002
@@ -127,6 +140,46 @@ class Reading:
 
 
 @dataclass(eq=False)
+class Writing:
+    """A connection whose answer is leaving as fast as its client takes it."""
+
+    conn: Any
+    deadline: float  # pushed back by each byte the client takes
+    source: str
+    answer: memoryview
+    served: Any  # the thread's future: whether the connection is kept alive after
+    gone: bool = False
+
+
+class Answer:
+    """What a thread's request writes, in place of the socket: the loop sends it after."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def sendall(self, data: bytes) -> None:
+        self.data += data
+
+    def send(self, data: bytes) -> int:
+        self.data += data
+        return len(data)
+
+    def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> None:
+        file.seek(offset)
+        self.data += file.read(count)
+
+    def setblocking(self, _flag: bool) -> None:
+        pass
+
+    def shutdown(self, _how: int) -> None:
+        """An app failing mid-answer has its connection closed: by the loop, once sent."""
+        raise OSError(errno.ENOTCONN, "closed by the loop once its answer is sent")
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass(eq=False)
 class Lingering:
     """A connection its answer ended, waiting for its client to close."""
 
@@ -144,6 +197,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.reading: deque[Reading] = deque()
+        self.writing: deque[Writing] = deque()
+        self.held = 0  # bytes of the answers in `writing`
         self.lingering: deque[Lingering] = deque()
         self._tls: ssl.SSLContext | None = None
         self._rest_until = 0.0  # leaving new connections to the other workers until then
@@ -157,8 +212,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     def set_accept_enabled(self, enabled: bool) -> None:
         if enabled and time.monotonic() < self._rest_until:
             enabled = False
-        elif not enabled and self.alive and self.ppid == os.getppid() and self.reading:
-            enabled = True  # full, but a connection still reading makes room (accept)
+        elif not enabled and self.alive and self.ppid == os.getppid() and self._evictable:
+            enabled = True  # full, but a connection still reading or stalled makes room
         super().set_accept_enabled(enabled)
 
     def accept(self, listener: Any) -> None:
@@ -168,10 +223,10 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             if exc.errno not in (errno.EMFILE, errno.ENFILE):
                 raise
             _log.warning("no file descriptor left for a new connection: one still reading goes")
-            if self.reading:
+            if self._evictable:
                 self._drop(self._to_close())
             return
-        if self.nr_conns > self.worker_connections and self.reading:
+        if self.nr_conns > self.worker_connections and self._evictable:
             self._drop(self._to_close())
         self._taken += 1
         if self.cfg.workers > 1 and self.nr_conns > self.cfg.threads <= self._taken:
@@ -188,7 +243,56 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             self.set_accept_enabled(self.nr_conns < self.worker_connections)
         super().wait_for_and_dispatch_events(timeout)
 
+    def handle(self, conn: TConn) -> Any:
+        """Runs in a thread: the request, served into an `Answer` the loop then sends."""
+        sock, conn.sock = conn.sock, Answer()
+        _serving.socket = sock
+        try:
+            return super().handle(conn)
+        finally:
+            conn.answer, conn.sock = conn.sock.data, sock
+            _serving.socket = None
+
     def finish_request(self, conn: TConn, fs: Any) -> None:
+        answer = getattr(conn, "answer", b"")
+        if not answer:
+            self._finished(conn, fs)
+            return
+        conn.answer = b""
+        writing = Writing(
+            conn, time.monotonic() + WRITE_TIMEOUT, source(conn.client), memoryview(answer), fs
+        )
+        self.writing.append(writing)
+        self.held += len(answer)
+        while self.held > ANSWERS_HELD and len(self.writing) > 1:
+            self._drop(self._to_close(self.writing))
+        if not writing.gone:
+            self._write(writing, conn.sock)
+
+    def _write(self, writing: Writing, _sock: Any) -> None:
+        if writing.gone:
+            return
+        conn = writing.conn
+        try:
+            while writing.answer:
+                sent = conn.sock.send(writing.answer[:CHUNK])
+                writing.answer = writing.answer[sent:]
+                self.held -= sent
+                writing.deadline = time.monotonic() + WRITE_TIMEOUT
+        except (BlockingIOError, ssl.SSLWantWriteError):
+            self._await(writing, selectors.EVENT_WRITE, self._write)
+            return
+        except ssl.SSLWantReadError:
+            self._await(writing, selectors.EVENT_READ, self._write)
+            return
+        except (OSError, ValueError):  # gone, or closed
+            self._drop(writing)
+            return
+        self._forget(writing)
+        self._finished(conn, writing.served)
+
+    def _finished(self, conn: TConn, fs: Any) -> None:
+        """Its answer sent: the connection kept alive, or closed as its answer said."""
         try:
             ended = fs.cancelled() or not fs.result()
         except Exception:  # gthread closes it at once, and says why
@@ -232,11 +336,19 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         with contextlib.suppress(OSError):
             lingering.sock.close()
 
-    def _to_close(self) -> Reading:
-        """The oldest connection still reading its request, of the source with most such:
-        a flood from a few addresses makes room from its own connections."""
-        most = Counter(r.source for r in self.reading).most_common(1)[0][0]
-        return next(r for r in self.reading if r.source == most)
+    @property
+    def _evictable(self) -> bool:
+        return bool(self.reading or self.writing)
+
+    def _to_close(self, among: Iterable[Reading | Writing] | None = None) -> Reading | Writing:
+        """The oldest connection still reading its request or stalled on its answer (or
+        `among`), of the source with most such: a flood from a few addresses makes room
+        from its own connections."""
+        found: list[Reading | Writing] = [*self.reading, *self.writing]
+        if among is not None:
+            found = list(among)
+        most = Counter(r.source for r in found).most_common(1)[0][0]
+        return next(r for r in found if r.source == most)
 
     def enqueue_req(self, conn: TConn) -> None:
         if getattr(conn, "request_ready", False):
@@ -266,8 +378,8 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         self._read(reading, conn.sock)  # a kept-alive client's request is usually there
 
-    def _await(self, reading: Reading, events: int, then: Any) -> None:
-        sock, callback = reading.conn.sock, partial(then, reading)
+    def _await(self, waiting: Reading | Writing, events: int, then: Any) -> None:
+        sock, callback = waiting.conn.sock, partial(then, waiting)
         try:
             self.poller.modify(sock, events, callback)
         except KeyError:
@@ -332,7 +444,6 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
     def _hand_over(self, reading: Reading, close_after: bool) -> None:
         conn = reading.conn
         self._forget(reading)
-        conn.sock.setblocking(True)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
             conn.initialized = True
@@ -347,6 +458,9 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
 
         def marked(environ: dict[str, Any], start_response: Any) -> Any:
             environ[BODY_TOO_LARGE_KEY] = getattr(_serving, "too_large", False)
+            # The connection itself, for what it is (the node reads its peer's
+            # certificate); what the app answers goes to start_response, not to it.
+            environ["gunicorn.socket"] = _serving.socket
             return app(environ, start_response)
 
         self.wsgi = marked
@@ -390,24 +504,30 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         with contextlib.suppress(OSError):
             conn.sock.send(data)
 
-    def _forget(self, reading: Reading) -> None:
-        reading.gone = True
-        self.reading.remove(reading)
+    def _forget(self, waiting: Reading | Writing) -> None:
+        waiting.gone = True
+        if isinstance(waiting, Reading):
+            self.reading.remove(waiting)
+        else:
+            self.writing.remove(waiting)
+            self.held -= len(waiting.answer)
         with contextlib.suppress(KeyError, ValueError, OSError):
-            self.poller.unregister(reading.conn.sock)
+            self.poller.unregister(waiting.conn.sock)
 
-    def _drop(self, reading: Reading) -> None:
-        self._forget(reading)
+    def _drop(self, waiting: Reading | Writing) -> None:
+        self._forget(waiting)
         self.nr_conns -= 1
-        reading.conn.close()
+        waiting.conn.close()
 
     def murder_pending(self) -> None:
-        """Also drop the connections whose request did not arrive in time, and close
-        those that lingered long enough."""
+        """Also drop the connections whose request did not arrive in time or whose client
+        stopped taking its answer, and close those that lingered long enough."""
         super().murder_pending()
         now = time.monotonic()
         while self.reading and self.reading[0].deadline <= now:
             self._drop(self.reading[0])
+        for stalled in [w for w in self.writing if w.deadline <= now]:
+            self._drop(stalled)
         while self.lingering and self.lingering[0].deadline <= now:
             self._close_lingering(self.lingering[0])
 

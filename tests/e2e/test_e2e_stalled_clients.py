@@ -56,6 +56,26 @@ def test_a_hundred_stalled_requests_do_not_stall_the_gateway(server: Server) -> 
     _healthz_within_a_second(server.url)
 
 
+BUNDLE = b"GET /docs/assets/swagger-ui-bundle.js HTTP/1.1\r\nHost: gw\r\n\r\n"  # a public MiB
+
+
+def test_clients_that_never_take_their_answers_do_not_stall_the_gateway(server: Server) -> None:
+    """More clients than both workers have threads, each pipelining the largest public
+    download and reading none of it: each thread waited on one of them to take its answer,
+    and the gateway answered no one until they closed."""
+    parts = urlsplit(server.url)
+    with ExitStack() as stack:
+        for _ in range(40):
+            s = stack.enter_context(socket.socket())
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect((parts.hostname, parts.port))
+            s.sendall(BUNDLE * 8)  # more than the kernel buffers between them
+        time.sleep(1)
+        for _ in range(5):
+            _healthz_within_a_second(server.url)
+    _healthz_within_a_second(server.url)
+
+
 def test_a_request_sent_in_pieces_is_served(server: Server) -> None:
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=5) as s:

@@ -8,6 +8,7 @@ import contextlib
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +19,8 @@ import pytest
 import requests
 
 from tests.support.gunicorn import free_port
+from tests.support.tls import self_signed_localhost
+from tests.support.wsgi_ok import LARGE
 
 pytestmark = pytest.mark.slow
 
@@ -34,13 +37,24 @@ def served(tmp_path: Path) -> Iterator[tuple[int, Path]]:
 
 
 @contextlib.contextmanager
-def _serving(tmp_path: Path, app: str, workers: int = 1) -> Iterator[tuple[int, Path]]:
+def _serving(
+    tmp_path: Path, app: str, workers: int = 1, tls: bool = False
+) -> Iterator[tuple[int, Path]]:
+    """Over TLS, the log node's worker, its self-signed certificate next to the log."""
     port, log = free_port(), tmp_path / "gunicorn.log"
+    worker, over_tls, verify = "api.worker.BufferingWorker", [], ""
+    if tls:
+        cert, key = self_signed_localhost()
+        verify = str(tmp_path / "cert.pem")
+        (tmp_path / "cert.pem").write_bytes(cert)
+        (tmp_path / "key.pem").write_bytes(key)
+        worker = "api.worker.NodeWorker"
+        over_tls = ["--certfile", verify, "--keyfile", str(tmp_path / "key.pem")]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "2"),
-                *("--worker-class", "api.worker.BufferingWorker"),
+                *("--worker-class", worker, *over_tls),
                 *("--worker-connections", str(CONNECTIONS), "--bind", f"127.0.0.1:{port}"),
                 app,
             ],
@@ -52,7 +66,8 @@ def _serving(tmp_path: Path, app: str, workers: int = 1) -> Iterator[tuple[int, 
         deadline = time.monotonic() + 30
         while True:
             try:
-                if requests.get(f"http://127.0.0.1:{port}/", timeout=2).ok:
+                url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/"
+                if requests.get(url, timeout=2, verify=verify or True).ok:
                     break
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, log.read_text()
@@ -170,16 +185,17 @@ def test_clients_that_never_close_after_their_last_answer_stall_no_one(
             conn.close()
 
 
-def _answer_of(conn: socket.socket) -> bytes:
-    """The body of one answer on a kept-alive connection."""
+def _answer_of(conn: socket.socket, pause: float = 0.0) -> bytes:
+    """The body of one answer on a kept-alive connection, read `pause` seconds apart."""
     conn.settimeout(5)
     received = b""
     while b"\r\n\r\n" not in received:
-        received += conn.recv(4096)
+        received += conn.recv(1)
     head, _, body = received.partition(b"\r\n\r\n")
     length = int(re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
     while len(body) < length:
-        body += conn.recv(4096)
+        body += conn.recv(min(4096, length - len(body)))
+        time.sleep(pause)
     return body
 
 
@@ -240,3 +256,134 @@ def test_a_request_cut_short_by_its_client_is_not_answered(reading: tuple[int, P
     port, _ = reading
     assert _sent_then_closed(port, POST[:-2]) == b""
     assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).ok  # and the worker serves on
+
+
+@pytest.fixture
+def downloads(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """The same worker, answering any path but `/` with a MiB."""
+    with _serving(tmp_path, "tests.support.wsgi_ok:large") as running:
+        yield running
+
+
+def _download(path: bytes) -> bytes:
+    return b"GET " + path + b" HTTP/1.1\r\nHost: w\r\n\r\n"
+
+
+def _reading_little(port: int, address: str = "127.0.0.1") -> socket.socket:
+    """A connection whose client takes its answers through a small window, if at all."""
+    conn = socket.socket()
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.bind((address, 0))
+    conn.connect(("127.0.0.1", port))
+    return conn
+
+
+def _served_at_once(port: int, address: str = "127.0.0.1") -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), source_address=(address, 0)) as conn:
+        conn.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")
+        assert _answer_of(conn) == b"ok"
+    assert time.monotonic() - started < 1.5
+
+
+def test_clients_that_never_take_their_downloads_stall_no_one(
+    downloads: tuple[int, Path],
+) -> None:
+    """More clients than threads, each pipelining downloads larger than the socket's
+    buffers and reading nothing: each thread waited on one of them for ever."""
+    port, _ = downloads
+    held = [_reading_little(port) for _ in range(6)]
+    try:
+        for conn in held:
+            conn.sendall(_download(b"/big") * 8)
+        time.sleep(0.5)
+        for _ in range(3):
+            _served_at_once(port)
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def test_a_full_worker_makes_room_from_downloads_no_one_takes(
+    downloads: tuple[int, Path],
+) -> None:
+    """As many connections as the worker serves, each with an answer its client does not
+    take: a new client from elsewhere closes the oldest of them and is served."""
+    port, _ = downloads
+    held = [_reading_little(port, "127.0.0.6") for _ in range(CONNECTIONS)]
+    try:
+        for conn in held:
+            conn.sendall(_download(b"/big") * 8)  # past what the kernel buffers
+        time.sleep(0.5)
+        _served_at_once(port, "127.0.0.5")
+        assert _closed_by_server(held[0])
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def _closed_by_server(conn: socket.socket) -> bool:
+    """Whether the server closed it: what it had sent, then its end (or a reset)."""
+    conn.settimeout(5)
+    try:
+        while conn.recv(1 << 16):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:
+        pass
+    return True
+
+
+def test_a_slow_reader_gets_its_pipelined_downloads_whole_and_in_order(
+    downloads: tuple[int, Path],
+) -> None:
+    """Its answers wait for it, each sent once the one before is, whole."""
+    port, _ = downloads
+    paths = [b"/first", b"/second", b"/third"]
+    with _reading_little(port) as conn:
+        conn.sendall(b"".join(_download(path) for path in paths))
+        time.sleep(1)  # taking nothing for a while, then a little at a time
+        bodies = [_answer_of(conn, pause=0.0005) for _ in paths]
+    assert [len(body) for body in bodies] == [LARGE] * 3
+    assert [body[: len(path) * 2] for body, path in zip(bodies, paths, strict=True)] == [
+        path * 2 for path in paths
+    ]
+    assert all(body == (path * LARGE)[:LARGE] for body, path in zip(bodies, paths, strict=True))
+
+
+@pytest.fixture
+def downloads_over_tls(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    with _serving(tmp_path, "tests.support.wsgi_ok:large", tls=True) as running:
+        yield running
+
+
+def _over_tls(conn: socket.socket, log: Path) -> ssl.SSLSocket:
+    context = ssl.create_default_context(cafile=log.parent / "cert.pem")
+    return context.wrap_socket(conn, server_hostname="127.0.0.1")
+
+
+def test_the_node_worker_serves_on_while_clients_over_tls_take_no_answer(
+    downloads_over_tls: tuple[int, Path],
+) -> None:
+    """The same over TLS, where a send can want the socket readable or writable: the
+    stalled take nothing from the others, and a slow reader gets its answers whole."""
+    port, log = downloads_over_tls
+    held = [_over_tls(_reading_little(port), log) for _ in range(6)]
+    try:
+        for conn in held:
+            conn.sendall(_download(b"/big") * 8)
+        time.sleep(0.5)
+        started = time.monotonic()
+        with _over_tls(socket.create_connection(("127.0.0.1", port)), log) as conn:
+            conn.sendall(_download(b"/"))
+            assert _answer_of(conn) == b"ok"
+        assert time.monotonic() - started < 1.5
+        with _over_tls(_reading_little(port), log) as conn:
+            conn.sendall(_download(b"/first") + _download(b"/second"))
+            time.sleep(0.5)
+            bodies = [_answer_of(conn, pause=0.0005) for _ in range(2)]
+        assert bodies == [(b"/first" * LARGE)[:LARGE], (b"/second" * LARGE)[:LARGE]]
+    finally:
+        for conn in held:
+            conn.close()

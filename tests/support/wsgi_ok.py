@@ -17,3 +17,15 @@ def worker(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     body = str(os.getpid()).encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
+
+
+LARGE = 1 << 20
+
+
+def large(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """Answers `/` plainly and any other path with a MiB of that path's name, repeated: a
+    download larger than any socket's buffers, telling which request it answers."""
+    path = environ["PATH_INFO"].encode()
+    body = b"ok" if path == b"/" else (path * (LARGE // len(path) + 1))[:LARGE]
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
