@@ -283,7 +283,7 @@ def _served_at_once(port: int, address: str = "127.0.0.1") -> None:
     with socket.create_connection(("127.0.0.1", port), source_address=(address, 0)) as conn:
         conn.sendall(b"GET / HTTP/1.1\r\nHost: w\r\n\r\n")
         assert _answer_of(conn) == b"ok"
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3.0  # stalled, it waited for the 5 s read timeout
 
 
 def test_clients_that_never_take_their_downloads_stall_no_one(
@@ -378,7 +378,7 @@ def test_the_node_worker_serves_on_while_clients_over_tls_take_no_answer(
         with _over_tls(socket.create_connection(("127.0.0.1", port)), log) as conn:
             conn.sendall(_download(b"/"))
             assert _answer_of(conn) == b"ok"
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3.0  # stalled, it waited for the 5 s read timeout
         with _over_tls(_reading_little(port), log) as conn:
             conn.sendall(_download(b"/first") + _download(b"/second"))
             time.sleep(0.5)
