@@ -290,12 +290,12 @@ def test_a_slow_but_steady_server_is_heard(
     serve: Callable[..., _Server], tls_context: ssl.SSLContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cosignature = b"\xe2\x80\x94 witness.example.org AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"
-    assert _cosign(serve(_steady(cosignature)).url, budget=3.0) == cosignature.decode()
+    assert _cosign(serve(_steady(cosignature)).url, budget=6.0) == cosignature.decode()
 
     tls = serve(_steady(cosignature), tls_context)
     tls.handshake_s = 0.5
-    assert _cosign(tls.url, budget=3.0) == cosignature.decode()
+    assert _cosign(tls.url, budget=6.0) == cosignature.decode()
 
-    monkeypatch.setattr(handover, "FETCH_TIMEOUT", 3.0)
+    monkeypatch.setattr(handover, "FETCH_TIMEOUT", 6.0)
     sealed = b'{"sealed": "' + b"s" * 3000 + b'"}'
     assert handover._fetch(serve(_steady(sealed)).url + "/v1/handover/r1", {}) == sealed
