@@ -155,3 +155,12 @@ class SeenNonce(Base):
     nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
     org: Mapped[str] = mapped_column(String(32))
     seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+
+
+class StoreOwner(Base):
+    """The one organisation whose store this is: another's gateway opening it would
+    read her people and write its own among them."""
+
+    __tablename__ = "store_owner"
+
+    org: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -17,7 +17,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import (
+    Connection,
     Engine,
     String,
     column,
@@ -34,7 +37,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.grouping import Grouped
-from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover
+from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover, StoreOwner
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine, sqlite_reader
 
 _log = logging.getLogger(__name__)
@@ -226,15 +229,48 @@ class OffchainStore:
         _log.info("off-chain store of %s: WAL emptied after an erasure", self.org_id)
 
     def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent, concurrency-safe)."""
+        """Bring the schema to the newest Alembic revision (idempotent, concurrency-safe,
+        one transaction: a migration killed part-way leaves the old schema). Refused
+        (ConfigError), changing nothing: a schema a newer release migrated, or a store
+        another organisation's gateway migrated first."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            self._refuse_newer(conn, ScriptDirectory.from_config(config))
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+            self._claim(conn)
         self.purge_deleted()
+
+    def _refuse_newer(self, conn: Connection, scripts: ScriptDirectory) -> None:
+        """A schema a newer release migrated is one this release does not know: read as
+        its own, columns it never fills would be misread or left empty."""
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is not None and current not in {s.revision for s in scripts.walk_revisions()}:
+            raise ConfigError(
+                f"the off-chain store of {self.org_id} "
+                f"({self.engine.url.render_as_string(hide_password=True)}) was migrated by "
+                f"a newer release (schema revision {current}): run that release, or "
+                "restore a backup this release made",
+                code="offchain_store_newer",
+            )
+
+    def _claim(self, conn: Connection) -> None:
+        """Recorded as this organisation's on its first migration; another's refused, so
+        that a gateway pointed at it by mistake neither reads its people nor writes its
+        own among them."""
+        owner = conn.execute(select(StoreOwner.org)).scalar()
+        if owner is None:
+            conn.execute(insert(StoreOwner).values(org=self.org_id))
+        elif owner != self.org_id:
+            raise ConfigError(
+                f"the off-chain store at {self.engine.url.render_as_string(hide_password=True)}"
+                f" is {owner}'s, not {self.org_id}'s: give each organisation its own "
+                "(LEDGER_GW_OFFCHAIN_URL with {org})",
+                code="offchain_store_of_another",
+            )
 
     def ping(self) -> None:
         gone = file_gone(self.engine)
