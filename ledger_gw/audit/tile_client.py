@@ -9,10 +9,8 @@ having to reproduce both signed roots.
 from __future__ import annotations
 
 import http.client
-import time
 import urllib.error
 import urllib.request
-from typing import Protocol
 
 from ledger_gw import outbound, strict_json
 from ledger_gw.errors import AuditError, UnavailableError
@@ -25,12 +23,6 @@ _MAX_TILE = WIDTH * 32
 _MAX_DETAIL = 200
 
 
-class _Body(Protocol):
-    """An HTTP answer's body (a response, or the HTTPError carrying one)."""
-
-    def read1(self, n: int = -1, /) -> bytes: ...
-
-
 class TileClient:
     """A :class:`ledger_gw.audit.watch.CheckpointSource` over a gateway's tiles."""
 
@@ -41,17 +33,16 @@ class TileClient:
         self._tiles: dict[Tile, list[bytes]] = {}
 
     def _get(self, path: str, limit: int) -> bytes:
-        """The body, if the server sends it whole within the timeout; longer than
-        ``limit``, ``limit + 1`` bytes of it (refused by the caller)."""
+        """The body, if the server sends it whole within the timeout (`outbound`); longer
+        than ``limit``, ``limit + 1`` bytes of it (refused by the caller)."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         request = urllib.request.Request(self.prefix + path, headers=headers)  # noqa: S310
-        deadline = time.monotonic() + self.timeout
         try:
             with outbound.urlopen(request, timeout=self.timeout) as reply:
-                return _read_by(reply, limit + 1, deadline)
+                return bytes(reply.read(limit + 1))
         except urllib.error.HTTPError as error:
-            with error:
-                detail = _problem_detail(error, deadline)
+            with error:  # its reason already read, within the timeout
+                detail = _problem_detail(error.read(_MAX_NOTE))
             raise AuditError(
                 f"{self.prefix}{path} answered {error.code}: {detail}", code="log_refused"
             ) from None
@@ -80,26 +71,8 @@ class TileClient:
         return proof_from_tiles(consistency_nodes(size1, size2), size2, self.tile)
 
 
-def _read_by(reply: _Body, most: int, deadline: float) -> bytes:
-    """At most ``most`` bytes of a body, read by ``deadline`` (time.monotonic()): a
-    socket's timeout bounds each read, not a server that sends a byte as each ends."""
-    data = bytearray()
-    while len(data) < most:
-        chunk = reply.read1(most - len(data))
-        if not chunk:
-            break
-        data += chunk
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the answer was not whole in time ({len(data)} bytes)")
-    return bytes(data)
-
-
-def _problem_detail(refusal: _Body, deadline: float) -> str:
+def _problem_detail(body: bytes) -> str:
     """The server's words, short and with no control character: they reach a terminal."""
-    try:
-        body = _read_by(refusal, _MAX_NOTE, deadline)
-    except (OSError, http.client.HTTPException) as exc:
-        return f"(its reason unread: {exc})"
     problem = strict_json.object_of(body)
     if "code" in problem and "detail" in problem:
         said = f"{problem['code']}: {problem['detail']}"
