@@ -52,21 +52,16 @@ MAX_DOCUMENT_BYTES = 1 << 20
 MAX_SEARCH_CHARS = 200
 
 
-def check_attributes(attributes: Mapping[str, Any]) -> None:
+def check_attributes(attributes: Mapping[str, Any], *, new: bool = False) -> None:
+    """``new``: they are to derive the keyed ID of a person not found under any ID they
+    may have been given, so they must tell her apart from others of her name
+    (`check_distinguishable`)."""
     try:
         canonical_attributes(attributes)
+        if new:
+            check_distinguishable(attributes)
     except PseudonymError as exc:
         raise ValidationError(str(exc), code=exc.code, field="attributes") from None
-
-
-def _new_keyed(gateway: Gateway, attributes: Mapping[str, Any]) -> str:
-    """The keyed ID her attributes derive, for a person not found under it yet: only if
-    they tell her apart from others of her name (`check_distinguishable`)."""
-    try:
-        check_distinguishable(attributes)
-    except PseudonymError as exc:
-        raise ValidationError(str(exc), code=exc.code, field="attributes") from None
-    return gateway.pseudonym_key.pseudonym(attributes)
 
 
 def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: str | None) -> str:
@@ -81,8 +76,8 @@ def derive_pid(gateway: Gateway, attributes: Mapping[str, Any] | None, held_id: 
         raise ValidationError(
             "give attributes or held_id", code="missing_field", field="attributes"
         )
-    check_attributes(attributes)
-    return _new_keyed(gateway, attributes)
+    check_attributes(attributes, new=True)
+    return gateway.pseudonym_key.pseudonym(attributes)
 
 
 def _view(person: Person) -> dict[str, Any]:
@@ -155,7 +150,8 @@ def register(
             if existing is not None:
                 raise AlreadyRegisteredError(existing)
         if pid is None:
-            pid = _new_keyed(gateway, attributes)
+            check_attributes(attributes, new=True)
+            pid = known[0]  # the ID they derive now
         person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
         s.add(person)
         s.flush()
@@ -378,9 +374,11 @@ def is_registered(gateway: Gateway, caller: Caller, pid: str) -> bool:
 
 def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -> str:
     """Her keyed ID: the one her attributes derive, unless this agency registered her
-    under another they may have been given, under an earlier key version or before
-    invisible characters and dashes were folded (the ledger knows her by that one)."""
+    under another they may have been given, under an earlier key version or with fewer
+    folds (the ledger knows her by that one)."""
     check_attributes(attributes)
-    given = gateway.pseudonym_key.pseudonyms(attributes)
+    given = gateway.pseudonym_key.pseudonyms(attributes)  # the one they derive now first
     found = next((each for each in given if is_registered(gateway, caller, each)), None)
-    return found or derive_pid(gateway, attributes, None)
+    if found is None:
+        check_attributes(attributes, new=True)
+    return found or given[0]
