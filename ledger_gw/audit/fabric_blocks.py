@@ -70,10 +70,6 @@ def block_data_hash(data: Iterable[bytes]) -> bytes:
 # -- the channel configuration: who the organisations are ---------------------------------
 
 
-#: What reading a certificate may raise: the library's version error is no ValueError.
-_BAD_CERTIFICATE = (ValueError, x509.InvalidVersion)
-
-
 @dataclass(frozen=True)
 class Msp:
     msp_id: str
@@ -100,7 +96,7 @@ def channel_msps(config_block: Any) -> dict[str, Msp]:
             fabric = pb.msp_config.FabricMSPConfig.FromString(msp.config)
             try:
                 roots = tuple(x509.load_pem_x509_certificate(bytes(c)) for c in fabric.root_certs)
-            except _BAD_CERTIFICATE as exc:
+            except (ValueError, x509.InvalidVersion) as exc:  # the latter no ValueError
                 raise ValueError(f"a root certificate of {fabric.name}: {exc}") from exc
             out[fabric.name] = Msp(fabric.name, roots)
     return out
@@ -183,7 +179,7 @@ def _principal(raw: Any) -> Principal:
         sid = pb.identities.SerializedIdentity.FromString(raw.principal)
         try:
             cert = load_one_certificate(bytes(sid.id_bytes))
-        except _BAD_CERTIFICATE as exc:
+        except ValueError as exc:
             raise IntegrityError(f"a block validation principal's certificate: {exc}") from exc
         return Principal(sid.mspid, cert.public_bytes(Encoding.DER))
     raise IntegrityError(
@@ -244,7 +240,7 @@ def _certified(serialized: bytes, msps: dict[str, Msp]) -> tuple[str, x509.Certi
         raise AuthenticationError(f"{sid.mspid} is not in the channel configuration")
     try:
         cert = load_one_certificate(bytes(sid.id_bytes))
-    except _BAD_CERTIFICATE:
+    except ValueError:
         raise AuthenticationError(f"{sid.mspid}'s identity is not one PEM certificate") from None
     for root in msp.roots:
         try:
