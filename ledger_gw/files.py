@@ -13,12 +13,16 @@ wherever it points).
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
+
+from ledger_gw.errors import ConfigError
 
 SECRET = 0o600  # private keys, tokens
 PUBLIC = 0o644  # certificates, the consortium file: anyone may read, only its owner write
 DIRECTORY = 0o755
+_MAX_SECRET = 1 << 20  # a key file is a few hundred bytes; a device path is read no further
 
 
 def make_dirs(path: Path) -> None:
@@ -48,6 +52,28 @@ def write_file(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_secret(path: Path, what: str) -> bytes:
+    """A private key's bytes, refused if its group or others may read or write it, as
+    ssh refuses such a key: a key readable by others is a key others may have copied,
+    and one they may write is a key they may have swapped. The mode checked is the one
+    of the file read, not of whatever the path named a moment before."""
+    try:
+        with path.open("rb") as f:
+            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+            data = f.read(_MAX_SECRET + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    if mode & 0o077:
+        raise ConfigError(
+            f"{what} {path} is open to group or others (mode {mode:04o}): "
+            f"it must be its owner's only (chmod 600 {path})",
+            code="key_not_private",
+        )
+    if len(data) > _MAX_SECRET:
+        raise ConfigError(f"{what} {path} is larger than any key file")
+    return data
 
 
 def replace_file(source: Path, target: Path) -> None:

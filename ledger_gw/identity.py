@@ -27,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chaincode.stub import ROLES, Identity, Role
 from ledger_gw.errors import AuthenticationError, ConfigError
+from ledger_gw.files import read_secret
 
 # Order of the P-256 group: signatures are normalised to S <= N/2 as Fabric requires.
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
@@ -99,8 +100,8 @@ def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def load_signing_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
+        key = serialization.load_pem_private_key(read_secret(path, "signing key"), None)
+    except ValueError as exc:
         raise ConfigError(f"cannot read signing key {path}: {exc}") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise ConfigError(f"{path} is not an ECDSA P-256 private key")

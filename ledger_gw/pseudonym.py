@@ -16,7 +16,6 @@ import datetime as dt
 import os
 import re
 import secrets
-import stat
 import unicodedata
 from collections.abc import Mapping
 from contextlib import suppress
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from chaincode.canonical import canonical_json
 from ledger_gw.errors import ConfigError, ValidationError
+from ledger_gw.files import read_secret
 
 KEY_BYTES = 32
 SALT_BYTES = 32
@@ -270,19 +270,11 @@ class PseudonymKey:
         """The key file's ring, refused if its group or others may read or write it, as
         ssh refuses such a private key: whoever reads it can reverse every ID by
         enumeration, and whoever writes it can split every person in two."""
+        data = read_secret(path, "pseudonymisation key")
         try:
-            with path.open("rb") as f:
-                mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
-                text = f.read().decode()
-        except (OSError, UnicodeDecodeError) as exc:  # gone, or binary: not a key file
+            return cls.from_text(data.decode())
+        except UnicodeDecodeError as exc:  # binary: not a key file
             raise ConfigError(f"cannot read pseudonymisation key {path}: {exc}") from exc
-        if mode & 0o077:
-            raise ConfigError(
-                f"pseudonymisation key {path} is open to group or others (mode {mode:04o}): "
-                f"it must be its owner's only (chmod 600 {path})"
-            )
-        try:
-            return cls.from_text(text)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
 

@@ -48,7 +48,15 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from chaincode.stub import Role
 from ledger_gw.consortium import Consortium, Definition, changing
 from ledger_gw.errors import AuthenticationError, ConfigError
-from ledger_gw.files import DIRECTORY, PUBLIC, SECRET, make_dirs, replace_file, write_file
+from ledger_gw.files import (
+    DIRECTORY,
+    PUBLIC,
+    SECRET,
+    make_dirs,
+    read_secret,
+    replace_file,
+    write_file,
+)
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     KeyPeriod,
@@ -188,9 +196,7 @@ def _install_staged(d: Path) -> None:
 
 def _note_signer(path: Path) -> ckpt.NoteSigner:
     try:
-        return ckpt.parse_signer(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"cannot read key file {path}: {exc}") from exc
+        return ckpt.parse_signer(read_secret(path, "log key"))
     except ckpt.CheckpointError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 

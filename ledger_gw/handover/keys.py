@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import read_secret
 
 KEY_BYTES = 32
 
@@ -30,8 +31,8 @@ def private_pem(key: X25519PrivateKey) -> bytes:
 
 def load_private(path: Path) -> X25519PrivateKey:
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
+        key = serialization.load_pem_private_key(read_secret(path, "hand-over key"), None)
+    except ValueError as exc:
         raise ConfigError(f"cannot read hand-over key {path}: {exc}") from exc
     if not isinstance(key, X25519PrivateKey):
         raise ConfigError(f"{path} is not an X25519 key")

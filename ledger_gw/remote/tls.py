@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
-from ledger_gw.files import PUBLIC, SECRET, write_file
+from ledger_gw.files import PUBLIC, SECRET, read_secret, write_file
 from ledger_gw.identity import cert_pem, issue_member, key_pem, load_signing_key
 from ledger_gw.identity import load_certificate as load_pem
 
@@ -50,8 +50,9 @@ def issue_client_certificate(org_dir: Path, consortium: Consortium, org_id: str)
 
 def ensure_server_certificate(cert_path: Path, key_path: Path, hosts: list[str]) -> None:
     """A self-signed server certificate for ``hosts`` (names or IP addresses), unless
-    one is there already."""
+    one is there already (its key its owner's only)."""
     if cert_path.exists() and key_path.exists():
+        read_secret(key_path, "TLS key")
         return
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"log node {socket.gethostname()}")])
@@ -120,6 +121,7 @@ def client_context(node_cert: Path, cert: Path, key: Path) -> ssl.SSLContext:
     for path in (node_cert, cert, key):
         if not path.exists():
             raise ConfigError(f"missing {path}")
+    read_secret(key, "TLS key")  # its owner's only
     context = _ClientContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate and host
     context.load_verify_locations(cafile=str(node_cert))
     context.minimum_version = ssl.TLSVersion.TLSv1_2

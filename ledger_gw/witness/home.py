@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ledger_gw.errors import ConfigError
-from ledger_gw.files import SECRET, make_dirs, write_file
+from ledger_gw.files import SECRET, make_dirs, read_secret, write_file
 from ledger_gw.log.checkpoint import CheckpointError, dump_signer, parse_signer
 from ledger_gw.log.note import NoteError, NoteSigner, SigType, generate_signer
 from ledger_gw.witness.core import TrustedLog
@@ -50,9 +50,7 @@ class WitnessHome:
     def signer(self) -> NoteSigner:
         path = self.root / KEY_FILE
         try:
-            return parse_signer(path.read_bytes()).as_type(SigType.COSIGNATURE_V1)
-        except OSError as exc:
-            raise ConfigError(f"cannot read the witness key {path}: {exc}") from exc
+            return parse_signer(read_secret(path, "witness key")).as_type(SigType.COSIGNATURE_V1)
         except (CheckpointError, NoteError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
 

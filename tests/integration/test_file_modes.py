@@ -5,22 +5,25 @@ from __future__ import annotations
 import os
 import ssl
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
+from ledger_gw.errors import ConfigError
+from ledger_gw.identity import load_signing_key
 from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
-from ledger_gw.remote.tls import issue_client_certificate
+from ledger_gw.remote.tls import client_context, ensure_server_certificate, issue_client_certificate
 from ledger_gw.services import events, registrations
 from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
+from ledger_gw.witness.home import WitnessHome
 from ledger_gw.workspace import Workspace
 from tests.support.events import PID, entitlement_granted
 
@@ -123,3 +126,39 @@ def test_a_key_issued_over_a_loosened_file_is_owner_only(tmp_path: Path) -> None
     issue_client_certificate(org_dir, ws.consortium, "AGENCY-A")
     assert key.read_bytes() != b"an old key"
     assert _mode(key) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620], ids=oct)
+def test_a_private_key_others_may_read_or_write_is_refused(tmp_path: Path, mode: int) -> None:
+    """Each private key is read only while it is its owner's alone, as ssh reads one: a
+    key others could read may have been copied, one they could write swapped. The
+    refusal names the file and the fix, and nothing is signed with the key meanwhile."""
+    ws = Workspace.create(tmp_path / "ws", DEMO)
+    org_dir = ws.root / "orgs" / "AGENCY-A"
+    issue_client_certificate(org_dir, ws.consortium, "AGENCY-A")
+    witness = WitnessHome.create(tmp_path / "witness", "AGENCY-A")
+    node = ws.root / "node"
+    ensure_server_certificate(node / "tls.pem", node / "tls.key", ["127.0.0.1"])
+    loads: dict[Path, Callable[[], object]] = {
+        org_dir / "signer.key": lambda: ws.signer("AGENCY-A"),
+        org_dir / "ca.key": lambda: load_signing_key(org_dir / "ca.key"),
+        org_dir / "handover.key": lambda: ws.handover_key("AGENCY-A"),
+        org_dir / "tls-client.key": lambda: client_context(
+            node / "tls.pem", org_dir / "tls-client.pem", org_dir / "tls-client.key"
+        ),
+        node / "log.key": ws.log_signer,
+        node / "tls.key": lambda: ensure_server_certificate(
+            node / "tls.pem", node / "tls.key", ["127.0.0.1"]
+        ),
+        ws.root / "pseudonym.key": ws.pseudonym_key,
+        witness.root / "witness.key": witness.signer,
+    }
+    for key, load in loads.items():
+        assert _mode(key) == 0o600
+        load()  # the owner's only: read
+        key.chmod(mode)
+        with pytest.raises(ConfigError, match=rf"{key.name} is open to group or others") as e:
+            load()
+        assert e.value.code == "key_not_private"
+        assert f"chmod 600 {key}" in str(e.value)
+        key.chmod(0o600)

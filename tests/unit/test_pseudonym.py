@@ -137,6 +137,7 @@ def test_only_declared_attributes_within_bounds_are_accepted(key: PseudonymKey) 
 def test_a_key_file_that_is_not_text_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "pseudonym.key"
     path.write_bytes(b"\xff\xfe1:" + bytes(40))
+    path.chmod(0o600)
     with pytest.raises(ConfigError, match="cannot read pseudonymisation key"):
         PseudonymKey.load(path)
 

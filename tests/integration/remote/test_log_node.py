@@ -31,6 +31,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
+from ledger_gw.files import SECRET, write_file
 from ledger_gw.identity import (
     cert_pem,
     issue_ca,
@@ -105,7 +106,7 @@ def test_a_certificate_from_no_member_ca_is_refused_at_the_handshake(
     ca_key, ca_cert = issue_ca("AGENCY-A")  # a CA the consortium does not list
     key, cert = issue_member(ca_key, ca_cert, "AGENCY-A", "agency", "impostor")
     (tmp_path / "c.pem").write_text(cert_pem(cert))
-    (tmp_path / "c.key").write_bytes(key_pem(key))
+    write_file(tmp_path / "c.key", key_pem(key), SECRET)
     a = site.agencies["AGENCY-A"].root
     context = tls.client_context(a / "node" / "tls.pem", tmp_path / "c.pem", tmp_path / "c.key")
     with pytest.raises(UnavailableError):
@@ -122,7 +123,7 @@ def test_a_revoked_client_certificate_reads_nothing_more(site: Site, tmp_path: P
     stolen = tmp_path / "stolen"
     stolen.mkdir()
     for name in ("ca.key", "ca.pem"):
-        (stolen / name).write_bytes((org / name).read_bytes())
+        write_file(stolen / name, (org / name).read_bytes(), SECRET)
     consortium = Workspace.load(a.root).consortium
     pem = tls.issue_client_certificate(stolen, consortium, a.org)
     context = tls.client_context(a.root / "node" / "tls.pem", pem, stolen / "tls-client.key")
@@ -160,7 +161,7 @@ def test_a_signing_key_opens_no_connection_to_the_node(
         issued_key, issued = issue_member(ca_key, ca_cert, a.org, "agency", "gateway.agency-a")
         cert, key = tmp_path / "c.pem", tmp_path / "c.key"
         cert.write_text(cert_pem(issued))
-        key.write_bytes(key_pem(issued_key))
+        write_file(key, key_pem(issued_key), SECRET)
     context = tls.client_context(a.root / "node" / "tls.pem", cert, key)
     client = NodeClient(site.node_url, context)
     with pytest.raises(AuthenticationError, match="not a TLS client certificate") as refused:
