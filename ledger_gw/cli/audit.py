@@ -29,7 +29,7 @@ from ledger_gw.cli.options import (
     token_option,
 )
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditFailedError, ValidationError
+from ledger_gw.errors import AuditFailedError, UnavailableError, ValidationError
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import VerifiableLog
@@ -332,13 +332,22 @@ def audit_watch(
 
 
 def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -> None:
+    """Polls, each told on a line. A watch that runs for ever (``count`` 0) outlives an
+    outage of the log, or of its own network: said, and tried again at the next poll;
+    anything the log answered that does not hold still ends it."""
     polls = 0
     while True:
-        seen = poll()
-        cosigned = f" cosigned by {', '.join(sorted(seen.witnesses))}" if seen.witnesses else ""
-        click.echo(
-            f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}{cosigned}"
-        )
+        try:
+            seen = poll()
+        except UnavailableError as exc:
+            if count:
+                raise
+            click.echo(f"unreachable: {exc}", err=True)
+        else:
+            cosigned = f" cosigned by {', '.join(sorted(seen.witnesses))}" if seen.witnesses else ""
+            click.echo(
+                f"{seen.status}: size {seen.old_size} -> {seen.new_size} root {seen.root}{cosigned}"
+            )
         polls += 1
         if count and polls >= count:
             return

@@ -19,7 +19,7 @@ from ledger_gw.bootstrap import open_gateway
 from ledger_gw.services.access import issue_token
 from ledger_gw.services.config import GatewayConfig
 from tests.support import events as ev
-from tests.support.gunicorn import gunicorn
+from tests.support.gunicorn import free_port, gunicorn
 from tests.support.witnesses import TestWitnesses
 
 
@@ -136,3 +136,62 @@ def test_watch_follows_the_tiles_and_catches_a_fork(
         no_token = _watch(url, root, state, "")
         assert no_token.returncode == 1
         assert "401" in no_token.stderr
+
+
+def _seen(path: Path, text: str, watcher: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while text not in path.read_text():
+        assert watcher.poll() is None, f"the watch stopped: {path.read_text()}"
+        assert time.monotonic() < deadline, f"never seen: {text!r} in {path.read_text()}"
+        time.sleep(0.1)
+
+
+def test_a_watch_that_runs_for_ever_outlives_an_outage_and_catches_the_fork_after_it(
+    root: Path, tmp_path: Path, witnessed: TestWitnesses
+) -> None:
+    """An auditor's watch runs unattended: the gateway going down for a while is said
+    and waited out, not the end of the watch, and the history served when it comes
+    back is still held to the one trusted before."""
+    tokens = _tokens(root)
+    port = free_port()
+    out, err = tmp_path / "watch.out", tmp_path / "watch.err"
+    for metrics in ("metrics-1", "metrics-2"):
+        (tmp_path / metrics).mkdir()
+    pin = ["--consortium", str(root / "consortium.json"), "--dir", str(root)]
+    command = ["audit", "watch", "--url", f"http://127.0.0.1:{port}", *pin]
+    command += ["--state", str(tmp_path / "watch.json"), "--interval", "0.2"]
+    watcher: subprocess.Popen[bytes] | None = None
+    try:
+        with gunicorn(root, tmp_path / "metrics-1", port=port) as url:
+            _write(url, tokens["writer"], 0, 3)
+            _witnessed(url, tokens["donor"], 3)
+            _snapshot(root / "ledger.db", tmp_path / "fork.db")  # from size 3, cosigned
+            with out.open("wb") as stdout, err.open("wb") as stderr:
+                watcher = subprocess.Popen(
+                    [sys.executable, "-m", "ledger_gw.cli", *command],
+                    env={**os.environ, "LEDGER_GW_TOKEN": tokens["donor"]},
+                    stdout=stdout,
+                    stderr=stderr,
+                )
+            _seen(out, "first: size None -> 3 root", watcher)
+            _write(url, tokens["writer"], 3, 2)
+            _witnessed(url, tokens["donor"], 5)
+            _seen(out, " -> 5 root", watcher)
+        _seen(err, "unreachable: cannot reach", watcher)  # down: said, and waited out
+        time.sleep(1)
+        assert watcher.poll() is None
+        assert "unreachable" not in out.read_text()
+
+        witnessed.close()  # the fork's entries are cosigned by no one
+        for suffix in ("", "-wal", "-shm"):
+            (root / f"ledger.db{suffix}").unlink(missing_ok=True)
+        (tmp_path / "fork.db").rename(root / "ledger.db")
+        with gunicorn(root, tmp_path / "metrics-2", port=port) as url:
+            _write(url, tokens["writer"], 1000, 4)  # another history from size 3
+            assert watcher.wait(timeout=30) == 1
+        assert "LOG ROLLED BACK" in err.read_text()
+        assert json.loads((tmp_path / "watch.json").read_text())["size"] == 5
+    finally:
+        if watcher is not None:
+            watcher.kill()
+            watcher.wait()

@@ -28,6 +28,7 @@ def gunicorn(
     workers: int = 2,
     environ: Mapping[str, str] | None = None,
     log_name: str = "gunicorn.log",
+    port: int | None = None,
 ) -> Iterator[str]:
     """Serve the consortium in `directory`; yields the base URL once /readyz answers 200.
 
@@ -35,9 +36,10 @@ def gunicorn(
     `ledger-gw serve` then makes its own.
 
     `environ` adds to the environment (e.g. LEDGER_GW_ORGS for one organisation's gateway).
+    `port`, if given, is where to listen (a server restarted where its clients expect it).
     Stopped with SIGTERM (then SIGKILL after 30 s); its log is `directory/<log_name>`.
     """
-    port = free_port()
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     env.update(environ or {})
     if metrics_dir is not None:
