@@ -290,18 +290,19 @@ def _release(
         raise _awaits_none()
     store = gateway.store(holder)
     _purge(store, now, _refused(gateway, holder, now, keep=referral_id))
+    if referral["to_org"] != request.org_id:  # by the ledger: whether one awaits is untold
+        raise ForbiddenError(
+            f"this hand-over is not for {request.org_id}", code="handover_not_for_you"
+        )
     refused: LedgerError | None = None
     sealed: bytes | None = None
     with store.session() as s:
         # locked until deleted: a fetch at the same time finds it gone, not released twice
         row = s.get(SealedHandover, referral_id, with_for_update=True)
-        if row is not None and row.to_org != request.org_id:
-            raise ForbiddenError(
-                f"this hand-over is not for {request.org_id}", code="handover_not_for_you"
-            )
         if row is not None:
-            try:
-                _require_shareable(gateway, _as(holder), referral)
+            try:  # the referral as it is now: one closed since it was first read goes
+                current = _referral(gateway, _as(holder), referral_id)
+                _require_shareable(gateway, _as(holder), current)
                 if s.scalar(select(Person.id).where(Person.pid == referral["pid"])) is None:
                     raise _awaits_none()  # erased since (a package sealed before it named her)
             except (TransitionError, ForbiddenError, NotFoundError) as exc:
