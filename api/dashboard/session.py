@@ -10,7 +10,9 @@ request, so a revoked token logs the browser out within the 5 s a process trusts
 valid token; a session unused for
 IDLE_SECONDS is over too, whatever is left of its SESSION_SECONDS. Each POST form carries a
 per-session CSRF token, compared in constant time. Each log-in is a session recorded in
-the organisation's database: logging out ends it there, so the cookie dies with it.
+the organisation's database: logging out ends it there, so the cookie dies with it, and
+so does a copy of the cookie presented after sitting idle: a copy someone else keeps in
+use dies when the owner's browser comes back to it.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ledger_gw.services.config import GatewayConfig
 
 log = logging.getLogger("api.dashboard")
 F = TypeVar("F", bound=Callable[..., Any])
-SESSION_SECONDS = 8 * 3600
+SESSION_SECONDS = int(dashboard_sessions.LIFETIME.total_seconds())
 # A field device is shared and may be left open: a session nobody used for this long is
 # over, so the next person to pick it up finds the log-in page, not the last caseworker's.
 IDLE_SECONDS = 30 * 60
@@ -58,8 +60,9 @@ def configure(app: Flask, config: GatewayConfig) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=config.cookie_secure,
-        # Renewed by every answer: the browser drops the cookie of a session gone idle.
-        PERMANENT_SESSION_LIFETIME=IDLE_SECONDS,
+        # Kept past an idle-out, so that the browser presents it once more and the
+        # session ends server-side, for every copy of the cookie (current_caller).
+        PERMANENT_SESSION_LIFETIME=SESSION_SECONDS,
     )
 
 
@@ -121,21 +124,24 @@ def log_out() -> None:
 
 def current_caller() -> Caller | None:
     """The session's caller, this request noted as its latest; None (the session
-    cleared) once it has ended, lasted SESSION_SECONDS or sat idle over IDLE_SECONDS."""
+    cleared) once it has ended, lasted SESSION_SECONDS or sat idle over IDLE_SECONDS.
+    A cookie idle that long ends its session server-side: a copy of it kept in use
+    elsewhere, which the server cannot tell from its owner, is refused from then on."""
     sealed, sid, seen = session.get("token"), session.get("sid"), session.get("seen")
     if not isinstance(sealed, str) or not isinstance(sid, str):
         return None
     now = int(time.time())
-    if not isinstance(seen, int) or now - seen > IDLE_SECONDS:
-        session.clear()
-        return None
     try:
         token = _fernet().decrypt_at_time(sealed.encode(), SESSION_SECONDS, now).decode()
         caller = authenticate_token(token)
     except (InvalidToken, AuthenticationError):
         session.clear()
         return None
-    if not dashboard_sessions.is_live(gateway().store(caller.org), sid, caller.token_id):
+    store = gateway().store(caller.org)
+    idle = not isinstance(seen, int) or now - seen > IDLE_SECONDS
+    if idle:
+        dashboard_sessions.end(store, sid)
+    if idle or not dashboard_sessions.is_live(store, sid, caller.token_id):
         session.clear()
         return None
     session["seen"] = now
