@@ -29,7 +29,7 @@ from ledger_gw.cli.options import (
     token_option,
 )
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditFailedError, UnavailableError, ValidationError
+from ledger_gw.errors import AuditFailedError, ConfigError, UnavailableError, ValidationError
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import VerifiableLog
@@ -387,6 +387,10 @@ def report_accountability(
     glide: str | None,
 ) -> None:
     """Compute the report at the latest checkpoint (Fabric: the head block) and print it."""
+    if fmt == "iati" and sign_as is None and org is None:  # said before any reading
+        raise click.UsageError(
+            "an IATI export names its reporting organisation: --org or --sign-as"
+        )
     query = reports.ReportQuery(
         org, programme, reports.report_day(start, "--from"), reports.report_day(end, "--to"), k
     )
@@ -398,10 +402,6 @@ def report_accountability(
     if signer is not None:
         data = reports.sign(data, signer)
     reporting = sign_as or org
-    if fmt == "iati" and reporting is None:
-        raise click.UsageError(
-            "an IATI export names its reporting organisation: --org or --sign-as"
-        )
     name = reporting or ws.consortium.name
     profile = ws.consortium.profile(name) if reporting else reports.Profile(name)
     implementing, funding = (
@@ -424,7 +424,13 @@ def _signer(ws: Workspace, org_id: str | None) -> Signer | None:
             code="unknown_org",
             field="--sign-as",
         )
-    return ws.signer(org_id)
+    try:
+        return ws.signer(org_id)
+    except ConfigError as exc:  # a gateway's directory holds its own member's keys only
+        raise ConfigError(
+            f"--sign-as {org_id}: no usable signing key of {org_id} in {ws.root}: {exc}",
+            code="no_signing_key",
+        ) from exc
 
 
 @report.command("verify")

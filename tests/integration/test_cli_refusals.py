@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import resource
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -196,6 +197,34 @@ def test_report_signed_as_a_non_member_is_refused_naming_the_option(
             "consortium demo"
         ), line
         assert done.stdout == ""
+
+
+def test_report_signed_as_a_member_whose_key_is_elsewhere_names_the_option(
+    demo_dir: Path, tmp_path: Path
+) -> None:
+    """A gateway's directory holds its own member's keys only."""
+    directory = tmp_path / "gateway-of-a"
+    shutil.copytree(demo_dir, directory)
+    shutil.rmtree(directory / "orgs" / "AGENCY-B")
+    line = clean_failure(
+        run_cli("report", "accountability", "--dir", str(directory), "--sign-as", "AGENCY-B")
+    )
+    assert line.startswith(
+        f"error no_signing_key: --sign-as AGENCY-B: no usable signing key of AGENCY-B in "
+        f"{directory}: cannot read certificate"
+    ), line
+
+
+def test_an_iati_export_naming_no_organisation_is_refused_before_any_ledger_is_read(
+    tmp_path: Path,
+) -> None:
+    """The usage error comes first, even where the ledger cannot be read at all."""
+    directory = tmp_path / "no-ledger"
+    directory.mkdir()
+    done = run_cli("report", "accountability", "--dir", str(directory), "--format", "iati")
+    assert done.returncode == 2, done
+    assert "an IATI export names its reporting organisation: --org or --sign-as" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 # -- endorsement.among is a list -------------------------------------------------------------
