@@ -3,6 +3,7 @@ own directory with only that directory, its output in a log file there."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -101,8 +102,8 @@ def answers_ready(url: str) -> Callable[[], bool]:
         try:
             with outbound.urlopen(f"{url}/readyz", timeout=5) as answer:
                 return int(answer.status) == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        except (urllib.error.URLError, OSError, http.client.HTTPException):
+            return False  # not up, or not (yet) the gateway answering there
 
     return check
 
