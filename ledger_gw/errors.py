@@ -253,6 +253,13 @@ class LogInconsistentError(IntegrityError):
     code = "log_inconsistent"
 
 
+class LogStaleError(UnavailableError):
+    """The witnesses' quorum last cosigned what the log serves too long ago: it is an
+    old view, whether the log is frozen for this watcher or its witnesses are down."""
+
+    code = "log_stale"
+
+
 # -- across process and contract boundaries ----------------------------------------------
 
 

@@ -12,6 +12,12 @@ file, then its directory, synced) and only after a new checkpoint has been opene
 proven consistent; a failed check leaves it untouched and raises
 :class:`LogInconsistentError`.
 
+A log can also show a watcher the same old checkpoint for ever, hiding what it appends
+since (a freeze). Witnesses date their cosignatures, and a log offers its latest
+checkpoint again while it does not grow (:mod:`ledger_gw.embedded.witnessing`), so with
+a ``max_age`` a checkpoint whose quorum of cosignatures is older is reported
+(:class:`LogStaleError`) once it has been held to the trusted one, as any other.
+
 On Fabric the log watched is the channel's validity log
 (:mod:`ledger_gw.audit.fabric_validity`): no log key signs it, so each checkpoint must
 carry the signatures of at least the consortium's quorum of members' witnesses, and a
@@ -20,15 +26,17 @@ member shown a forked validity history by its gateway is told, as on the embedde
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError
+from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError, LogStaleError
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
@@ -90,10 +98,14 @@ class Monitor:
         quorum: int | None = None,
         *,
         validity_origin: str | None = None,
+        max_age: dt.timedelta | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``quorum``: the cosignatures a checkpoint needs to be trusted (default: the
         consortium's). ``validity_origin``: watch that Fabric channel's validity log,
-        whose checkpoints the members sign alone (at least the consortium's quorum)."""
+        whose checkpoints the members sign alone (at least the consortium's quorum).
+        ``max_age``: how long ago a quorum of them may have cosigned what the log
+        serves (by ``clock``, POSIX seconds)."""
         self.state_path = state_path
         self.validity = validity_origin is not None
         self.origin = validity_origin or consortium.origin
@@ -102,6 +114,19 @@ class Monitor:
         self.consortium_quorum = consortium.witness_quorum
         required = consortium.witness_quorum if quorum is None else quorum
         self.quorum = max(required, consortium.witness_quorum) if self.validity else required
+        if max_age is not None and self.validity:
+            raise AuditError(
+                "a maximum age says nothing of a validity log: its members date a statement "
+                "of any height when asked",
+                code="max_age_unsupported",
+            )
+        if max_age is not None and not self.quorum:
+            raise AuditError(
+                "a maximum age needs a quorum of witnesses: their cosignatures are dated",
+                code="no_witness_quorum",
+            )
+        self.max_age = max_age
+        self.clock = clock
 
     def _open(self, note: str) -> ckpt.VerifiedCheckpoint:
         if self.validity:
@@ -140,11 +165,40 @@ class Monitor:
     def observe(self, note: str, proof: Sequence[bytes] | None) -> Observation:
         """Accept ``note`` only if it opens and extends the trusted checkpoint. ``proof``
         is the consistency proof between the two (from the smaller tree to the larger);
-        None when none could be had."""
+        None when none could be had. Then, with a maximum age, require it fresh."""
         try:
             opened = self._open(note)
         except (ckpt.CheckpointError, ValueError) as exc:
             raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
+        seen = self._observe(opened, note, proof)
+        if self.max_age is not None and seen.status != "uncosigned":
+            self._require_fresh(opened, self.max_age)
+        return seen
+
+    def _require_fresh(self, opened: ckpt.VerifiedCheckpoint, max_age: dt.timedelta) -> None:
+        """LogStaleError unless a quorum of witnesses cosigned within ``max_age``."""
+        now = self.clock()
+        times = sorted((c.timestamp for c in opened.cosignatures), reverse=True)
+        if sum(now - t <= max_age.total_seconds() for t in times) >= self.quorum:
+            return
+        size = opened.checkpoint.size
+        if len(times) < self.quorum:
+            last = f"carries {len(times)} of the {self.quorum} cosignatures it needs"
+        else:
+            when = times[self.quorum - 1]  # the quorum's oldest, among the freshest
+            at = dt.datetime.fromtimestamp(when, dt.UTC)
+            ago = dt.timedelta(seconds=int(now - when))
+            last = f"was last cosigned by {self.quorum} witness(es) at {at:%Y-%m-%dT%H:%M:%SZ}"
+            last += f", {ago} ago"
+        raise LogStaleError(
+            f"LOG STALE: the checkpoint of size {size} {last}, over the maximum age of "
+            f"{max_age}: the log may be showing this watcher a frozen view, or its "
+            "witnesses are down"
+        )
+
+    def _observe(
+        self, opened: ckpt.VerifiedCheckpoint, note: str, proof: Sequence[bytes] | None
+    ) -> Observation:
         new, cosigners = opened.checkpoint, opened.witnesses
         old = self.trusted()
         if old is not None and old.origin != new.origin:

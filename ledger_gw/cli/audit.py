@@ -9,6 +9,7 @@ the report as JSON and exits 1 on any failure. Every command here that judges th
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import time
@@ -29,7 +30,13 @@ from ledger_gw.cli.options import (
     token_option,
 )
 from ledger_gw.consortium import Consortium
-from ledger_gw.errors import AuditFailedError, ConfigError, UnavailableError, ValidationError
+from ledger_gw.errors import (
+    AuditFailedError,
+    ConfigError,
+    LogStaleError,
+    UnavailableError,
+    ValidationError,
+)
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import VerifiableLog
@@ -309,6 +316,15 @@ def _a_number(value: float, option: str) -> float:
 @click.option(
     "--count", type=click.IntRange(min=0), default=0, help="Polls before exiting (0: forever)."
 )
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=1, max=365 * 86400),
+    callback=lambda ctx, param, value: value if value is None else _a_number(value, "--max-age"),
+    help="Seconds since the witness quorum last cosigned what the log serves, at most "
+    "(LOG STALE past it: a frozen view, or witnesses down). The embedded ledger and a "
+    "log node have their latest checkpoint cosigned again every 10 minutes while idle; "
+    "not for Fabric, whose members sign a statement of any height when asked.",
+)
 def audit_watch(
     source: LogChoice,
     url: str | None,
@@ -318,23 +334,26 @@ def audit_watch(
     quorum: int | None,
     interval: float,
     count: int,
+    max_age: float | None,
 ) -> None:
     """Prove every new checkpoint consistent with the last one trusted: read from the
     ledger's database, or with --url from a gateway's tiles, computing the proofs here;
     on Fabric (--backend fabric) the members' validity log, through a member's peer.
     Checkpoints are checked against the consortium file you pin."""
     pinned = require_pinned(consortium, _DIRECTORYS_COPY)
+    age = None if max_age is None else dt.timedelta(seconds=max_age)
     if url is not None:
-        _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum), interval, count)
+        _watch(lambda: watch.poll_remote(state, pinned, url, token, quorum, age), interval, count)
         return
     with source.open(pinned=pinned) as (ws, log):
-        _watch(lambda: watch.poll(state, ws.consortium, log, quorum), interval, count)
+        _watch(lambda: watch.poll(state, ws.consortium, log, quorum, age), interval, count)
 
 
 def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -> None:
     """Polls, each told on a line. A watch that runs for ever (``count`` 0) outlives an
-    outage of the log, or of its own network: said, and tried again at the next poll;
-    anything the log answered that does not hold still ends it."""
+    outage of the log, of its own network, or of the witnesses (LOG STALE): said, and
+    tried again at the next poll; anything the log answered that does not hold still
+    ends it."""
     polls = 0
     while True:
         try:
@@ -342,7 +361,8 @@ def _watch(poll: Callable[[], watch.Observation], interval: float, count: int) -
         except UnavailableError as exc:
             if count:
                 raise
-            click.echo(f"unreachable: {exc}", err=True)
+            said = "stale" if isinstance(exc, LogStaleError) else "unreachable"
+            click.echo(f"{said}: {exc}", err=True)
         else:
             cosigned = f" cosigned by {', '.join(sorted(seen.witnesses))}" if seen.witnesses else ""
             click.echo(

@@ -7,6 +7,10 @@ always the latest checkpoint, and a witness that is down is only logged and trie
 again later. Each thread remembers the size its witness last cosigned (from 0: the
 witness's 409 tells the truth once) so that it can send a consistency proof from it.
 A witness that refuses (a fork, a bad proof) is logged as loudly as it deserves.
+
+A log that stops growing is still offered to its witnesses every REFRESH_S: each
+cosigns the same checkpoint again, at a new time (tlog-witness), so that a watcher can
+tell an idle log from one that shows it a frozen view (``audit watch --max-age``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ledger_gw.witness.errors import (
 _log = logging.getLogger(__name__)
 
 RETRY_S = 5.0  # how long a pusher waits before trying a failing witness again
+REFRESH_S = 600.0  # how old a witness's cosignature of the latest checkpoint may grow
 CLOSE_GRACE_S = 5.0  # how long closing the ledger waits for the last checkpoint's cosignatures
 
 
@@ -133,10 +138,12 @@ def _recorded(conn: Connection, size: int) -> bool:
 class Pusher:
     """One witness's thread: pushes the latest checkpoint whenever woken."""
 
-    def __init__(self, cosigner: Cosigner, witness: Endpoint, retry: float) -> None:
+    def __init__(self, cosigner: Cosigner, witness: Endpoint, retry: float, refresh: float) -> None:
         self.cosigner = cosigner
         self.witness = witness
         self.retry = retry
+        self.refresh = refresh
+        self.fresh_until = 0.0  # when its cosignature of ``known`` is due again (monotonic)
         self.known = 0  # the size the witness last cosigned, as far as this thread knows
         self.tried = 0  # the latest size pushed, cosigned or not
         self.failing = False
@@ -164,14 +171,14 @@ class Pusher:
                 _log.warning("cannot read the latest checkpoint", exc_info=True)
                 self.failing = True
                 continue
-            if size == self.known and not self.failing:
+            if size == self.known and not self.failing and time.monotonic() < self.fresh_until:
                 self.tried = size
                 continue
             self._push(size, note)
 
     def _next(self) -> bool:
-        """Wait to be woken (or to retry); whether to go on."""
-        self._wake.wait(self.retry if self.failing else None)
+        """Wait to be woken, to retry or to refresh; whether to go on."""
+        self._wake.wait(self.retry if self.failing else self.refresh)
         self._wake.clear()
         return not self._closing
 
@@ -195,6 +202,7 @@ class Pusher:
             if self.failing:
                 _log.info("%s cosigns again, at size %d", name, size)
             self.known = size
+            self.fresh_until = time.monotonic() + self.refresh
             self.failing = False
             self._wake.set()  # a newer checkpoint may have come meanwhile
         self.tried = size
@@ -215,9 +223,11 @@ class Witnessing:
         witnesses: Iterable[Endpoint],
         *,
         retry: float = RETRY_S,
+        refresh: float | None = None,
     ) -> None:
         cosigner = Cosigner(engine, consortium)
-        self.pushers = [Pusher(cosigner, w, retry) for w in witnesses]
+        every = REFRESH_S if refresh is None else refresh
+        self.pushers = [Pusher(cosigner, w, retry, every) for w in witnesses]
 
     def committed(self) -> None:
         """A new checkpoint is stored: push it."""

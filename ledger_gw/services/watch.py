@@ -13,6 +13,7 @@ peer committed, and its origin named by the genesis block that peer holds.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,16 +59,22 @@ class _ValiditySource(_LogSource):
 
 
 def poll(
-    state: Path, consortium: Consortium, log: VerifiableLog, quorum: int | None = None
+    state: Path,
+    consortium: Consortium,
+    log: VerifiableLog,
+    quorum: int | None = None,
+    max_age: dt.timedelta | None = None,
 ) -> Observation:
-    """One look at the log: the latest checkpoint, proven to extend the trusted one."""
+    """One look at the log: the latest checkpoint, proven to extend the trusted one (and,
+    with ``max_age``, cosigned by the quorum within it)."""
     if isinstance(log, ValidityLog):
         genesis = log.pins().genesis_hash
         if genesis is None:
             raise ConflictError("the channel's genesis block is unknown", code="no_genesis")
-        monitor = Monitor(state, consortium, quorum, validity_origin=validity_origin(genesis))
+        origin = validity_origin(genesis)
+        monitor = Monitor(state, consortium, quorum, validity_origin=origin, max_age=max_age)
         return monitor.poll(_ValiditySource(log, log))
-    return Monitor(state, consortium, quorum).poll(_LogSource(log))
+    return Monitor(state, consortium, quorum, max_age=max_age).poll(_LogSource(log))
 
 
 def poll_remote(
@@ -76,7 +83,8 @@ def poll_remote(
     url: str,
     token: str | None = None,
     quorum: int | None = None,
+    max_age: dt.timedelta | None = None,
 ) -> Observation:
     """One look at a gateway's log over HTTP (its tlog-tiles): the latest checkpoint, proven
     to extend the trusted one by a proof computed here from the tiles."""
-    return Monitor(state, consortium, quorum).poll(TileClient(url, token))
+    return Monitor(state, consortium, quorum, max_age=max_age).poll(TileClient(url, token))

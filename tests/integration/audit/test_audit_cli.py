@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.witnessing import endpoints
+from ledger_gw.errors import LogStaleError
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.witnesses import TestWitnesses, settled
@@ -69,6 +71,14 @@ def test_bundle_verify_chain_watch(tmp_path: Path) -> None:
     )
     assert watch.exit_code == 0
     assert watch.output.startswith("first: size None -> 2")
+
+    # Nothing cosigns the closed ledger again: a second later, its view is stale.
+    time.sleep(2.1)
+    aged = ["--state", state, "--count", "1", "--max-age", "1"]
+    stale = runner.invoke(cli, ["audit", "watch", "--dir", str(ws.root), *pin, *aged])
+    assert stale.exit_code == 1
+    assert isinstance(stale.exception, LogStaleError)
+    assert str(stale.exception).startswith("LOG STALE: the checkpoint of size 2 was last")
 
 
 def test_verify_without_a_pinned_consortium_refuses_in_one_line(
