@@ -44,7 +44,7 @@ from ledger_gw.errors import IntegrityError
 from ledger_gw.interfaces import Record, VerifiableLog
 from ledger_gw.reports import lattice, release
 from ledger_gw.reports.lattice import TOTAL, Entry, Slice
-from ledger_gw.reports.overlaps import flagged
+from ledger_gw.reports.overlaps import flagged, named
 from ledger_gw.reports.suppression import (
     DEFAULT_K,
     Suppressed,
@@ -99,6 +99,14 @@ class ReportQuery:
         if not self.on_lattice:
             del out["on_lattice"]
         return out
+
+    def every_overlap(self) -> bool:
+        """Whether a grant counts as a possible duplicate of every open grant it overlaps
+        (donors' months, all organisations' figures), or only of those the contract named
+        to its granter: one organisation's own figures, of any period at any checkpoint,
+        would otherwise tell it of others' grants to her that the contract keeps from it
+        (:mod:`ledger_gw.reports.overlaps`)."""
+        return self.on_lattice or self.org is None
 
     def in_period(self, day: str) -> bool:
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
@@ -161,7 +169,7 @@ class _Tally:
 
     def add(self, record: Record, duplicates: Sequence[str] = ()) -> None:
         """Count one record; ``duplicates``, for a grant, the open grants it overlaps
-        (:mod:`ledger_gw.reports.overlaps`)."""
+        that this report counts (:mod:`ledger_gw.reports.overlaps`)."""
         e = record.event
         if not e:
             return
@@ -579,8 +587,8 @@ def compute_report(
 
 
 def _tally(query: ReportQuery, logged: list[Record], counted: list[Record]) -> _Tally:
-    """The query's tally of the ``counted`` records, with the overlaps of the whole log."""
-    flags = flagged(logged)
+    """The query's tally of the ``counted`` records, with the overlaps it counts."""
+    flags = flagged(logged) if query.every_overlap() else {r.position: named(r) for r in counted}
     tally = _Tally(query)
     for record in counted:
         tally.add(record, flags.get(record.position, ()))

@@ -24,7 +24,7 @@ from ledger_gw.interfaces import Record
 from ledger_gw.reports.accountability import Cube, ReportQuery, _Ent, _Ref, _Tally
 from ledger_gw.reports.days import Day, sum_days
 from ledger_gw.reports.monthly import MonthlyReleases
-from ledger_gw.reports.overlaps import Overlaps
+from ledger_gw.reports.overlaps import Overlaps, named
 from ledger_gw.transaction import parse_time
 
 
@@ -37,8 +37,9 @@ class Aggregates:
     #: to be small by a donor who takes hidden counts to be non-zero, nor people counted
     #: twice published as a shortfall; 4: what each person was paid, for the p% rule on
     #: amounts; 5: every grant's overlaps, found from the log rather than read from the
-    #: contract's answer, which names only those its granter may read) is not read back.
-    RULES = 5
+    #: contract's answer, which names only those its granter may read; 6: that answer
+    #: too, which one organisation's own figures count) is not read back.
+    RULES = 6
 
     def __init__(self, location_chars: int = 4) -> None:
         self.rules = self.RULES
@@ -85,6 +86,8 @@ class Aggregates:
             totals.granted += 1
             if duplicates:
                 totals.flagged[eid] = duplicates
+            if told := named(record):
+                totals.named[eid] = told
         elif kind == "assistance.delivered":
             self._deliver(e)
         elif kind.startswith("entitlement."):

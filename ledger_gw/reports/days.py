@@ -27,6 +27,8 @@ class Day:
     granted: int = 0
     revoked: int = 0
     flagged: dict[str, list[str]] = field(default_factory=dict)  # entitlement -> duplicates
+    # those the contract named to its granter (ReportQuery.every_overlap)
+    named: dict[str, list[str]] = field(default_factory=dict)
     reached: dict[Cell, set[str]] = field(default_factory=lambda: defaultdict(set))
     deliveries: dict[Cell, int] = field(default_factory=lambda: defaultdict(int))
     amounts: dict[tuple[str, str, str], Decimal] = field(
@@ -66,8 +68,9 @@ def sum_days(t: _Tally, days: Iterable[Cells]) -> None:
                 continue
             t.granted += totals.granted
             t.revoked += totals.revoked
-            t.flagged.update(totals.flagged)
-            t.duplicates_of.update(totals.flagged)
+            overlaps = totals.flagged if t.q.every_overlap() else totals.named
+            t.flagged.update(overlaps)
+            t.duplicates_of.update(overlaps)
             for cell, people in totals.reached.items():
                 t.reached[cell] |= people
                 t.people |= people

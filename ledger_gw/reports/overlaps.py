@@ -2,9 +2,13 @@
 
 The contract names to a granter only the overlapping grants it may read for
 deduplication (:mod:`chaincode.amendments`), so the answers on the log no longer hold
-every overlap. A donor's count of possible duplicates is of every one, whoever granted
+every overlap. A donor's count of possible duplicates (a month on its lattice,
+suppressed as one), as all organisations' figures, is of every one, whoever granted
 it: reports read the whole log, and find them again here, in log order, with the
-contract's own notion of open and of overlapping.
+contract's own notion of open and of overlapping. One organisation's own figures (any
+period, at any checkpoint) count only those the contract named to it (:func:`named`):
+an agency padding probe grants past k would otherwise read in its own report another
+agency's grant to her, which the amendment keeps from it.
 """
 
 from __future__ import annotations
@@ -47,6 +51,14 @@ class Overlaps:
             if not self._open[key]:
                 del self._open[key]
         return []
+
+
+def named(record: Record) -> list[str]:
+    """The grants a grant's record says the contract named to its granter ([] for any
+    other record)."""
+    if record.event.get("type") != "entitlement.granted":
+        return []
+    return [str(d) for d in record.result.get("possible_duplicate_of") or []]
 
 
 def flagged(records: Iterable[Record]) -> dict[int, list[str]]:
