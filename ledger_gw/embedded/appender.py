@@ -285,6 +285,7 @@ class AppenderProcess:
         with contextlib.suppress(FileNotFoundError):  # left by an appender that was killed
             os.unlink(self.socket)
         command = [sys.executable, "-m", "ledger_gw.embedded.appender", "--socket", self.socket]
+        command += ["--parent", str(os.getpid())]
         self._proc = subprocess.Popen([*command, *self._args], stdin=subprocess.PIPE)
         assert self._proc.stdin is not None
         with self._proc.stdin as key_pipe:
@@ -330,9 +331,10 @@ class AppenderProcess:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _stop_when_orphaned(server: AppendServer) -> None:
-    """A master killed outright cannot stop its appender: it stops on its own."""
-    parent = os.getppid()
+def _stop_when_orphaned(server: AppendServer, parent: int) -> None:
+    """A master killed outright cannot stop its appender: it stops on its own. The master
+    names itself: one killed while this process was starting is no longer its parent
+    when it first looks, and the parent it would find instead (init) never ends."""
     while os.getppid() == parent:
         time.sleep(1.0)
     server.stop()
@@ -351,7 +353,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="the embedded ledger's appending process")
     parser.add_argument("--socket", required=True, help="Unix socket path to listen on")
     parser.add_argument("--dir", required=True, type=Path, help="the consortium directory")
+    parser.add_argument(
+        "--parent", type=int, help="the process whose end stops this one (default: its parent)"
+    )
     args = parser.parse_args(argv)
+    parent = os.getppid() if args.parent is None else args.parent
     logging.basicConfig(level=logging.INFO, format="appender %(levelname)s %(message)s")
     authkey = _read_key(sys.stdin.readline())
     ledger_url = sys.stdin.readline().strip()
@@ -373,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         os.umask(old_umask)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
-    threading.Thread(target=_stop_when_orphaned, args=(server,), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, args=(server, parent), daemon=True).start()
     try:
         server.serve_forever()
     finally:
