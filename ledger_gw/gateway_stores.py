@@ -21,7 +21,7 @@ from sqlalchemy import inspect
 
 from ledger_gw.database_urls import database_url, shown_url
 from ledger_gw.errors import ConfigError
-from ledger_gw.files import PUBLIC, write_file
+from ledger_gw.files import PUBLIC, make_dirs, write_file
 from ledger_gw.offchain.store import OffchainStore, offchain_missing, org_url
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.sqlite import sqlite_reader
@@ -43,6 +43,9 @@ _MADE_TEXT = (
     "empty, unless the gateway is started with --new-stores. Back it up with this\n"
     "directory.\n"
 )
+#: In a gateway's directory, each organisation's erasure journal (OffchainStore.erased),
+#: kept apart from its store so that restoring the store does not take it back.
+ERASED = Path("erased")
 #: What each of a gateway's stores is, and what an empty one in its place would lose.
 _STORES = {
     "offchain": (
@@ -185,6 +188,26 @@ def refuse_lost(found: Iterable[_Store]) -> None:
         raise lost.refusal()
 
 
+def _journal(directory: Path, org: str) -> Path | None:
+    """Where the organisation's erasures are noted, if this process may write there. A
+    gateway whose directory is mounted read-only keeps none: that is logged, and its
+    erasures go on, as the record of its stores does."""
+    journal = directory / ERASED / org
+    try:
+        make_dirs(journal.parent)
+        if not journal.parent.is_dir() or not os.access(journal.parent, os.W_OK):
+            raise PermissionError(f"{journal.parent} is not a directory it may write")
+    except OSError as exc:
+        _log.warning(
+            "cannot keep the erasure journal of %s (%s): a backup of its store from before "
+            "an erasure, restored, would serve the erased person again",
+            org,
+            exc,
+        )
+        return None
+    return journal
+
+
 def offchain_stores(config: GatewayConfig, orgs: Sequence[str]) -> dict[str, OffchainStore]:
     """The organisations' off-chain stores, each made (its schema migrated) where the
     gateway has made none before; none opened while one it made is lost."""
@@ -192,7 +215,8 @@ def offchain_stores(config: GatewayConfig, orgs: Sequence[str]) -> dict[str, Off
     refuse_lost(found)
     stores = {}
     for store in found:
-        stores[store.org] = OffchainStore(store.org, org_url(config.offchain, store.org))
+        url = org_url(config.offchain, store.org)
+        stores[store.org] = OffchainStore(store.org, url, _journal(config.directory, store.org))
         if store.missing is not None:
             stores[store.org].migrate()  # its schema's revision marks it as made
         store.made()

@@ -8,6 +8,7 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     column,
     create_engine,
+    delete,
     insert,
     inspect,
     make_url,
@@ -36,6 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
+from ledger_gw.files import SECRET, make_dirs
 from ledger_gw.grouping import Grouped
 from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover, StoreOwner
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine, sqlite_reader
@@ -48,6 +51,7 @@ PURGE_RETRY_S = 1.0  # between tries to empty the WAL after an erasure
 #: a migration) before it gives up, logged: the erasure does not wait on it unbounded.
 VACUUM_LOCK_TIMEOUT_MS = 5_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
+_ERASED_AT_ONCE = 500  # person IDs of the erasure journal a statement deletes at most
 #: Where Alembic keeps the schema's revision: the first migration makes it, so a database
 #: without a row in it holds no off-chain store (a new one, or one lost and made again).
 VERSION_TABLE = "alembic_version"
@@ -97,10 +101,17 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
 
 
 class OffchainStore:
-    """One organisation's database."""
+    """One organisation's database.
 
-    def __init__(self, org_id: str, url: str) -> None:
+    `erased`: its erasure journal, a file kept apart from it (in the gateway's
+    directory) that names the registration of each person erased here by its person
+    ID, a random ID that identifies no one once she is gone. A backup of the store taken
+    before an erasure still holds her: restored, she is erased again at its migration,
+    as at every start, rather than served again."""
+
+    def __init__(self, org_id: str, url: str, erased: Path | None = None) -> None:
         self.org_id = org_id
+        self.erased = erased
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
@@ -242,7 +253,55 @@ class OffchainStore:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             self._claim(conn)
+            self._erase_again(conn)
         self.purge_deleted()
+
+    def note_erased(self, person_id: str) -> None:
+        """Her registration named in the erasure journal, on disk when this returns:
+        called before her deletion commits, so that a commit a crash stopped is done at
+        the next start too. Refused (UnavailableError) when it cannot be written: her
+        deletion is then not committed either."""
+        if self.erased is None:
+            return
+        try:
+            make_dirs(self.erased.parent)
+            new = not self.erased.exists()
+            fd = os.open(self.erased, os.O_WRONLY | os.O_APPEND | os.O_CREAT, SECRET)
+            try:
+                os.write(fd, f"{person_id}\n".encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if new:  # its entry in the directory on disk too
+                directory = os.open(self.erased.parent, os.O_RDONLY | os.O_DIRECTORY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+        except OSError as exc:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id}: cannot note the erasure in "
+                f"{self.erased} ({exc.strerror})",
+                code="offchain_unavailable",
+            ) from exc
+
+    def _erase_again(self, conn: Connection) -> None:
+        """Whom the erasure journal names and the store holds again (a backup from before
+        her erasure restored) is deleted again, her documents and packages with her."""
+        if self.erased is None or not self.erased.exists():
+            return
+        named = sorted({line.strip() for line in self.erased.read_text().splitlines()})
+        again = 0
+        for start in range(0, len(named), _ERASED_AT_ONCE):
+            chunk = named[start : start + _ERASED_AT_ONCE]
+            again += conn.execute(delete(Person).where(Person.id.in_(chunk))).rowcount
+        if again:
+            _log.warning(
+                "off-chain store of %s held %d people erased since (a backup from before "
+                "their erasure restored): erased again",
+                self.org_id,
+                again,
+            )
 
     def _refuse_newer(self, conn: Connection, scripts: ScriptDirectory) -> None:
         """A schema a newer release migrated is one this release does not know: read as

@@ -185,7 +185,8 @@ def prepare(gateway: Gateway, caller: Caller, referral_id: str, note: str) -> di
     now = utcnow()
     _purge(store, now)  # this organisation's own: another's being down stops nothing
     with store.session() as s:
-        person = s.scalar(select(Person).where(Person.pid == referral["pid"]))
+        # held until sealed: an erasure at the same time waits, or has her gone already
+        person = s.scalar(select(Person).where(Person.pid == referral["pid"]).with_for_update())
         if person is None:
             raise NotFoundError(
                 "this organisation holds no registration for the referred person",

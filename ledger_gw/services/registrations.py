@@ -268,6 +268,13 @@ def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
     more, then delete her record, documents, salts and any hand-over package sealed from
     them. Returns the pid for the audit log.
 
+    Her consents are read once more after her deletion is written and before it is
+    committed, and what was recorded meanwhile is withdrawn too: until then she is held
+    (her row, or the whole store on SQLite), so the erasure takes effect at that last
+    read, and a consent recorded after it is the agency's new word. Her person ID is
+    noted in the store's erasure journal before the commit, so that a backup restored
+    from before is not served again (OffchainStore.erased).
+
     A withdrawal the ledger refuses (ConflictError, `consent_not_withdrawn`) or cannot
     take now (its FaultError) refuses the erasure, and nothing is deleted: a retry
     withdraws what is left. One kept in an offline gateway's outbox counts: it is logged when the
@@ -276,13 +283,16 @@ def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
     with store.reading() as s:
         pid = s.scalar(select(Person.pid).where(Person.id == person_id))
     if pid is not None:
-        _withdraw_consents(gateway, caller, pid)
+        _withdraw_consents(gateway, caller, pid)  # before holding her: the ledger may be slow
         with store.session() as s:
-            person = s.get(Person, person_id)
+            person = s.get(Person, person_id, with_for_update=True)
             if person is None:
                 pid = None  # erased meanwhile
             else:
                 s.delete(person)  # the database deletes her documents and packages with her
+                s.flush()
+                _withdraw_consents(gateway, caller, pid)  # those recorded since the first read
+                store.note_erased(person_id)
     store.purge_deleted()  # a retry after a crash too: what was erased leaves the WAL
     if pid is None:
         raise _not_found(person_id)
