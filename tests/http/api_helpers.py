@@ -3,6 +3,7 @@ awaits. Events: tests/support/events.py."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -61,3 +62,17 @@ def sealed_referral(api: Api) -> str:
     rid = str(referral["referral_id"])
     assert a.post("/v1/handovers", json={"referral_id": rid}).status_code == 201
     return rid
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def dashboard_csrf(client: FlaskClient, url: str = "/dashboard/login") -> str:
+    """The CSRF token of the form a dashboard page carries."""
+    match = CSRF.search(client.get(url).get_data(as_text=True))
+    assert match is not None
+    return match.group(1)
+
+
+def dashboard_login(client: FlaskClient, token: str) -> Any:
+    return client.post("/dashboard/login", data={"csrf": dashboard_csrf(client), "token": token})

@@ -4,7 +4,6 @@ security headers, revocation. The browser tests drive the same pages in Chromium
 from __future__ import annotations
 
 import datetime as dt
-import re
 import sqlite3
 import uuid
 from dataclasses import replace
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
-from api_helpers import Tokens
+from api_helpers import CSRF, Tokens, dashboard_csrf, dashboard_login
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -27,18 +26,6 @@ from ledger_gw.services.config import GatewayConfig, create_session_key
 from ledger_gw.services.gateway import Gateway
 from tests.support.months import closer, month_closed
 from tests.support.witnesses import settled
-
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _csrf(client: FlaskClient, url: str = "/dashboard/login") -> str:
-    match = CSRF.search(client.get(url).get_data(as_text=True))
-    assert match is not None
-    return match.group(1)
-
-
-def _login(client: FlaskClient, token: str) -> Any:
-    return client.post("/dashboard/login", data={"csrf": _csrf(client), "token": token})
 
 
 @pytest.fixture
@@ -55,7 +42,7 @@ def test_pages_need_a_login(client: FlaskClient) -> None:
 
 
 def test_login_sets_a_strict_httponly_secure_cookie(client: FlaskClient, tokens: Tokens) -> None:
-    r = _login(client, tokens["DONOR-Y", "donor"])
+    r = dashboard_login(client, tokens["DONOR-Y", "donor"])
     assert (r.status_code, r.headers["Location"]) == (302, "/dashboard/")
     cookie = r.headers["Set-Cookie"]
     for flag in ("HttpOnly", "Secure", "SameSite=Strict"):
@@ -66,7 +53,7 @@ def test_login_sets_a_strict_httponly_secure_cookie(client: FlaskClient, tokens:
 def test_login_refuses_bad_tokens_and_forms_without_csrf(
     client: FlaskClient, tokens: Tokens
 ) -> None:
-    r = _login(client, "lgw.DONOR-Y.0123456789abcdef." + "x" * 43)
+    r = dashboard_login(client, "lgw.DONOR-Y.0123456789abcdef." + "x" * 43)
     assert r.status_code == 401
     assert "not valid" in r.get_data(as_text=True)
     r = client.post("/dashboard/login", data={"token": tokens["DONOR-Y", "donor"]})
@@ -86,7 +73,7 @@ def test_login_refuses_bad_tokens_and_forms_without_csrf(
     ],
 )
 def test_next_never_leaves_the_dashboard(client: FlaskClient, tokens: Tokens, target: str) -> None:
-    csrf = _csrf(client)
+    csrf = dashboard_csrf(client)
     r = client.post(
         "/dashboard/login",
         query_string={"next": target.replace("%0d%0a", "\r\n")},
@@ -102,8 +89,8 @@ def test_a_log_in_is_audited_as_its_own_callers(
 ) -> None:
     """Logging in over another organisation's session is recorded in the audit log of
     the one logging in, never in that of the session it replaces."""
-    assert _login(client, tokens["AGENCY-A", "agency-writer"]).status_code == 302
-    assert _login(client, tokens["AGENCY-B", "agency-reader"]).status_code == 302
+    assert dashboard_login(client, tokens["AGENCY-A", "agency-writer"]).status_code == 302
+    assert dashboard_login(client, tokens["AGENCY-B", "agency-reader"]).status_code == 302
 
     def logins(org: str) -> list[str]:
         db = sqlite3.connect(tmp_path / f"offchain-{org}.db")
@@ -151,17 +138,17 @@ def test_two_gateways_on_one_host_keep_their_own_sessions(
 def test_next_leads_back_to_a_dashboard_page(client: FlaskClient, tokens: Tokens) -> None:
     r = client.post(
         "/dashboard/login?next=/dashboard/report%3Fmonth%3D2026-11",
-        data={"csrf": _csrf(client), "token": tokens["DONOR-Y", "donor"]},
+        data={"csrf": dashboard_csrf(client), "token": tokens["DONOR-Y", "donor"]},
     )
     assert r.headers["Location"] == "/dashboard/report?month=2026-11"
 
 
 def test_home_by_role(client: FlaskClient, tokens: Tokens) -> None:
-    _login(client, tokens["AUDITOR-X", "auditor"])
+    dashboard_login(client, tokens["AUDITOR-X", "auditor"])
     page = client.get("/dashboard/").get_data(as_text=True)
     assert "Referral chains" in page
     assert "Verify a bundle" in page
-    _login(client, tokens["DONOR-Y", "donor"])
+    dashboard_login(client, tokens["DONOR-Y", "donor"])
     page = client.get("/dashboard/").get_data(as_text=True)
     assert "Referral chains" not in page
     assert "Accountability report" in page
@@ -170,7 +157,7 @@ def test_home_by_role(client: FlaskClient, tokens: Tokens) -> None:
 def test_chain_page_shows_verdicts_without_personal_data(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
-    _login(client, tokens["AUDITOR-X", "auditor"])
+    dashboard_login(client, tokens["AUDITOR-X", "auditor"])
     r = client.get(f"/dashboard/audit/chain?referral_id={journey['referrals'][0]}")
     page = r.get_data(as_text=True)
     assert r.status_code == 200
@@ -184,7 +171,7 @@ def test_chain_page_shows_verdicts_without_personal_data(
 
 
 def test_input_is_escaped(client: FlaskClient, tokens: Tokens) -> None:
-    _login(client, tokens["AUDITOR-X", "auditor"])
+    dashboard_login(client, tokens["AUDITOR-X", "auditor"])
     r = client.get("/dashboard/audit/chain?referral_id=<script>alert(1)</script>")
     assert r.status_code == 422
     assert "<script>alert" not in r.get_data(as_text=True)
@@ -209,7 +196,7 @@ def test_a_fault_shows_the_apis_status_and_not_its_message(
         raise fault
 
     monkeypatch.setattr(bundles, "chain", fail)
-    _login(client, tokens["AUDITOR-X", "auditor"])
+    dashboard_login(client, tokens["AUDITOR-X", "auditor"])
     r = client.get(f"/dashboard/audit/chain?referral_id={uuid.uuid4()}")
     page = r.get_data(as_text=True)
     assert (r.status_code, r.mimetype) == (status, "text/html")
@@ -223,13 +210,16 @@ def test_verify_needs_the_csrf_token(
 ) -> None:
     import io
 
-    _login(client, tokens["AUDITOR-X", "auditor"])
+    dashboard_login(client, tokens["AUDITOR-X", "auditor"])
     bundle = client.get(f"/dashboard/audit/bundle?referral_id={journey['referrals'][0]}").data
     form = {"bundle": (io.BytesIO(bundle), "b.json")}
     r = client.post("/dashboard/audit/verify", data=form)
     assert r.status_code == 400
     assert "reload the page" in r.get_data(as_text=True)
-    form = {"csrf": _csrf(client, "/dashboard/audit/verify"), "bundle": (io.BytesIO(bundle), "b")}
+    form = {
+        "csrf": dashboard_csrf(client, "/dashboard/audit/verify"),
+        "bundle": (io.BytesIO(bundle), "b"),
+    }
     r = client.post("/dashboard/audit/verify", data=form)
     assert (r.status_code, "The bundle verifies" in r.get_data(as_text=True)) == (200, True)
 
@@ -238,12 +228,12 @@ def test_donor_report_page_and_downloads(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
     gateway = client.application.extensions["ledger_gw"]
-    _login(client, tokens["DONOR-Y", "donor"])
+    dashboard_login(client, tokens["DONOR-Y", "donor"])
     before = client.get("/dashboard/reports").get_data(as_text=True)
     assert 'id="donor-period"' in before  # the last closed month, by default
     assert 'id="nothing-logged"' in before  # everything here was logged this month
     with month_closed(closer(gateway.ledger, gateway.signers["AGENCY-A"])):
-        _login(client, tokens["DONOR-Y", "donor"])  # a session of the moved clock
+        dashboard_login(client, tokens["DONOR-Y", "donor"])  # a session of the moved clock
         page = client.get("/dashboard/reports").get_data(as_text=True)
         assert page.count("<svg") == 3
         assert "suppressed (&lt; 5)" in page
@@ -262,7 +252,7 @@ def test_donor_report_page_and_downloads(
 def test_agency_is_held_to_its_own_report(
     client: FlaskClient, tokens: Tokens, journey: dict[str, Any]
 ) -> None:
-    _login(client, tokens["AGENCY-A", "agency-reader"])
+    dashboard_login(client, tokens["AGENCY-A", "agency-reader"])
     page = client.get("/dashboard/reports").get_data(as_text=True)
     assert "Accountability report: AGENCY-A" in page
     assert 'id="donor-period"' not in page  # any period, by the events' own dates
@@ -273,7 +263,7 @@ def test_revoking_the_token_ends_the_session(
     app: Flask, client: FlaskClient, tokens: Tokens
 ) -> None:
     token = tokens["DONOR-Y", "donor"]
-    _login(client, token)
+    dashboard_login(client, token)
     assert client.get("/dashboard/").status_code == 200
     store = app.extensions["ledger_gw"].store("DONOR-Y")
     revoke_token(store, authenticate(store, token).token_id)
@@ -281,8 +271,8 @@ def test_revoking_the_token_ends_the_session(
 
 
 def test_logout(client: FlaskClient, tokens: Tokens) -> None:
-    _login(client, tokens["DONOR-Y", "donor"])
-    csrf = _csrf(client, "/dashboard/")
+    dashboard_login(client, tokens["DONOR-Y", "donor"])
+    csrf = dashboard_csrf(client, "/dashboard/")
     assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
     assert client.get("/dashboard/").status_code == 302
 
@@ -297,10 +287,10 @@ def _replayed(app: Flask, cookie: str) -> Any:
 def test_a_cookie_replayed_after_logout_is_refused(app: Flask, tokens: Tokens) -> None:
     """A copy of the cookie taken while logged in (a shared computer, a proxy's log)."""
     browser = app.test_client()
-    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    dashboard_login(browser, tokens["AGENCY-A", "agency-reader"])
     stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
-    csrf = _csrf(browser, "/dashboard/")
+    csrf = dashboard_csrf(browser, "/dashboard/")
     assert browser.post("/dashboard/logout", data={"csrf": csrf}).status_code == 302
     r = _replayed(app, stolen.value)
     assert r.status_code == 302
@@ -311,10 +301,10 @@ def test_logging_in_again_ends_the_session_before(app: Flask, tokens: Tokens) ->
     """Another log-in in the same browser (a shared computer, the next caseworker): the
     cookie of the first session is worthless afterwards, as after log-out."""
     browser = app.test_client()
-    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    dashboard_login(browser, tokens["AGENCY-A", "agency-reader"])
     stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
-    assert _login(browser, tokens["AGENCY-B", "agency-reader"]).status_code == 302
+    assert dashboard_login(browser, tokens["AGENCY-B", "agency-reader"]).status_code == 302
     assert browser.get("/dashboard/").status_code == 200
     r = _replayed(app, stolen.value)
     assert r.status_code == 302
@@ -322,7 +312,7 @@ def test_logging_in_again_ends_the_session_before(app: Flask, tokens: Tokens) ->
 
 
 def test_a_csrf_value_beyond_ascii_is_a_stale_form(client: FlaskClient, tokens: Tokens) -> None:
-    _csrf(client)  # the session holds a token to compare with
+    dashboard_csrf(client)  # the session holds a token to compare with
     r = client.post(
         "/dashboard/login", data={"csrf": "\u00e9", "token": tokens["DONOR-Y", "donor"]}
     )
@@ -332,7 +322,7 @@ def test_a_csrf_value_beyond_ascii_is_a_stale_form(client: FlaskClient, tokens: 
 
 def test_a_cookie_is_good_until_logout(app: Flask, tokens: Tokens) -> None:
     browser = app.test_client()
-    _login(browser, tokens["AGENCY-A", "agency-reader"])
+    dashboard_login(browser, tokens["AGENCY-A", "agency-reader"])
     stolen = browser.get_cookie(app.config["SESSION_COOKIE_NAME"])
     assert stolen is not None
     assert _replayed(app, stolen.value).status_code == 200
@@ -387,10 +377,13 @@ def test_nothing_typed_into_the_dashboard_stays_in_the_browsers_autofill(
         ),
     }
     for (org, role), urls in pages.items():
-        assert _login(browser, tokens[org, role]).status_code == 302
+        assert dashboard_login(browser, tokens[org, role]).status_code == 302
         answers = [browser.get(url) for url in urls]
         if role == "agency-writer":  # a search's answer echoes its terms in the field
-            form = {"csrf": _csrf(browser, "/dashboard/"), "q": "Fatima Al-Hassan 1990-03-14"}
+            form = {
+                "csrf": dashboard_csrf(browser, "/dashboard/"),
+                "q": "Fatima Al-Hassan 1990-03-14",
+            }
             answers.append(browser.post("/dashboard/persons", data=form))
         for r in answers:
             assert r.status_code == 200, r.request.path
@@ -410,7 +403,7 @@ def test_a_session_left_idle_for_half_an_hour_is_logged_out(app: Flask, tokens: 
     once more, which ends the session server-side (test_dashboard_sessions)."""
     browser = app.test_client()
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
-        _login(browser, tokens["AGENCY-A", "agency-reader"])
+        dashboard_login(browser, tokens["AGENCY-A", "agency-reader"])
         _at_rest(clock, 29)
         assert browser.get("/dashboard/referrals").status_code == 200
         _at_rest(clock, 29)  # idle since the last request, not since the log-in
@@ -429,7 +422,7 @@ def test_a_session_left_idle_for_half_an_hour_is_logged_out(app: Flask, tokens: 
 def test_a_session_in_use_lasts_eight_hours_and_no_longer(app: Flask, tokens: Tokens) -> None:
     browser = app.test_client()
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
-        _login(browser, tokens["AGENCY-A", "agency-reader"])
+        dashboard_login(browser, tokens["AGENCY-A", "agency-reader"])
         for _ in range(8 * 3 - 1):  # a request every 20 minutes, up to 7 h 40 min
             _at_rest(clock, 20)
             assert browser.get("/dashboard/referrals").status_code == 200

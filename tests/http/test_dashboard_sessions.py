@@ -4,13 +4,11 @@ of the cookie kept in use past an idle-out, fixation, forged forms, rows that pi
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import time_machine
-from api_helpers import Tokens
+from api_helpers import Tokens, dashboard_csrf, dashboard_login
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -20,19 +18,8 @@ from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.services import dashboard_sessions
 from ledger_gw.services.access import authenticate
 
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 ORG, ROLE = "AGENCY-A", "agency-writer"
 EIGHT_HOURS = dt.timedelta(hours=8)
-
-
-def _csrf(client: FlaskClient, url: str = "/dashboard/login") -> str:
-    match = CSRF.search(client.get(url).get_data(as_text=True))
-    assert match is not None
-    return match.group(1)
-
-
-def _login(client: FlaskClient, token: str) -> Any:
-    return client.post("/dashboard/login", data={"csrf": _csrf(client), "token": token})
 
 
 def _cookie(app: Flask, client: FlaskClient) -> str:
@@ -76,7 +63,7 @@ def test_a_copy_kept_in_use_dies_when_its_owner_comes_back_to_an_idle_session(
     every copy, and the owner finds the log-in page."""
     owner = app.test_client()
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
-        assert _login(owner, tokens[ORG, ROLE]).status_code == 302
+        assert dashboard_login(owner, tokens[ORG, ROLE]).status_code == 302
         thief = _holding(app, _cookie(app, owner))
         for _ in range(3):  # a request every 20 minutes: never idle, but not the owner
             clock.shift(dt.timedelta(minutes=20))
@@ -87,7 +74,7 @@ def test_a_copy_kept_in_use_dies_when_its_owner_comes_back_to_an_idle_session(
             assert r.headers["Location"] == "/dashboard/login?next=/dashboard/referrals"
             assert not _logged_in(owner)
         else:
-            assert _login(owner, tokens[ORG, ROLE]).status_code == 302
+            assert dashboard_login(owner, tokens[ORG, ROLE]).status_code == 302
             assert _logged_in(owner)
         assert not _logged_in(thief)
 
@@ -100,7 +87,7 @@ def test_an_idle_session_is_ended_in_the_database_and_stays_ended(
     store = app.extensions["ledger_gw"].store(ORG)
     browser = app.test_client()
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
-        _login(browser, tokens[ORG, ROLE])
+        dashboard_login(browser, tokens[ORG, ROLE])
         copy = _cookie(app, browser)
         clock.shift(dt.timedelta(minutes=31))
         assert not _logged_in(_holding(app, copy))
@@ -117,8 +104,8 @@ def test_logging_out_of_an_idle_session_ends_it(app: Flask, tokens: Tokens) -> N
     not only this browser's cookie."""
     browser = app.test_client()
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
-        _login(browser, tokens[ORG, ROLE])
-        csrf, copy = _csrf(browser, "/dashboard/"), _cookie(app, browser)
+        dashboard_login(browser, tokens[ORG, ROLE])
+        csrf, copy = dashboard_csrf(browser, "/dashboard/"), _cookie(app, browser)
         fresher = _holding(app, copy)
         clock.shift(dt.timedelta(minutes=29))
         assert _logged_in(fresher)  # a copy used since
@@ -134,19 +121,19 @@ def test_ended_sessions_do_not_pile_up(app: Flask, tokens: Tokens) -> None:
     store = app.extensions["ledger_gw"].store(ORG)
     with time_machine.travel(dt.datetime.now(dt.UTC), tick=False) as clock:
         forgotten = app.test_client()  # never logged out
-        _login(forgotten, tokens[ORG, ROLE])
+        dashboard_login(forgotten, tokens[ORG, ROLE])
         for _ in range(3):
             browser = app.test_client()
-            _login(browser, tokens[ORG, "agency-reader"])
-            browser.post("/dashboard/logout", data={"csrf": _csrf(browser, "/dashboard/")})
+            dashboard_login(browser, tokens[ORG, "agency-reader"])
+            browser.post("/dashboard/logout", data={"csrf": dashboard_csrf(browser, "/dashboard/")})
         idle = app.test_client()
-        _login(idle, tokens[ORG, "agency-reader"])
+        dashboard_login(idle, tokens[ORG, "agency-reader"])
         clock.shift(dt.timedelta(hours=7, minutes=50))
         live = app.test_client()
-        _login(live, tokens[ORG, ROLE])
+        dashboard_login(live, tokens[ORG, ROLE])
         assert not _logged_in(idle)  # and ended
         clock.shift(dt.timedelta(minutes=11))  # the forgotten one is 8 h 1 min old
-        _login(app.test_client(), tokens[ORG, ROLE])
+        dashboard_login(app.test_client(), tokens[ORG, ROLE])
         assert len(_rows(store)) == 2  # the two of the last 8 hours, live
         assert _logged_in(live)
 
@@ -192,13 +179,13 @@ def test_a_cookie_planted_before_log_in_gains_nothing(app: Flask, tokens: Tokens
     CSRF token known to them) and waits for the log-in. The log-in is a new session:
     the planted cookie stays logged out and its CSRF token is worthless."""
     attacker = app.test_client()
-    planted_csrf = _csrf(attacker)
+    planted_csrf = dashboard_csrf(attacker)
     victim = _holding(app, _cookie(app, attacker))
     r = victim.post("/dashboard/login", data={"csrf": planted_csrf, "token": tokens[ORG, ROLE]})
     assert r.status_code == 302
     assert _logged_in(victim)
     assert not _logged_in(attacker)
-    assert _csrf(victim, "/dashboard/") != planted_csrf
+    assert dashboard_csrf(victim, "/dashboard/") != planted_csrf
     r = victim.post("/dashboard/logout", data={"csrf": planted_csrf})
     assert r.status_code == 400
     assert _logged_in(victim)
@@ -208,8 +195,8 @@ def test_every_dashboard_form_needs_the_sessions_csrf_token(app: Flask, tokens: 
     """Every POST of the dashboard, by a caller allowed it, without the CSRF token or
     with another session's, is refused before it does anything."""
     other = app.test_client()
-    _login(other, tokens["AGENCY-B", ROLE])
-    foreign = _csrf(other, "/dashboard/")
+    dashboard_login(other, tokens["AGENCY-B", ROLE])
+    foreign = dashboard_csrf(other, "/dashboard/")
     posts = sorted(
         rule.rule
         for rule in app.url_map.iter_rules()
@@ -222,7 +209,7 @@ def test_every_dashboard_form_needs_the_sessions_csrf_token(app: Flask, tokens: 
     refused: dict[str, set[int]] = {}
     for org, role in ((ORG, "agency-writer"), ("AUDITOR-X", "auditor")):
         browser = app.test_client()
-        assert _login(browser, tokens[org, role]).status_code == 302
+        assert dashboard_login(browser, tokens[org, role]).status_code == 302
         for rule in posts:
             url = rule
             for variable, value in path.items():

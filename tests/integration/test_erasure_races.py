@@ -15,16 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConflictError, NotFoundError, TransitionError
 from ledger_gw.offchain.models import Person, SealedHandover
 from ledger_gw.services import events, handover, queries, registrations
 from ledger_gw.services.access import Caller, Role
-from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
+from tests.support.gateways import gateway_on
 
 ORGS = ("AGENCY-A", "AGENCY-B")
 LAYLA = {"given_name": "Layla", "family_name": "Nasser", "date_of_birth": "1990-02-11"}
@@ -40,19 +39,8 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def gateway(request: pytest.FixtureRequest, consortium: Path, tmp_path: Path) -> Iterator[Gateway]:
-    if request.param == "sqlite":
-        template = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
-    else:
-        template = request.getfixturevalue("pg_database")(*ORGS)
-    config = GatewayConfig(
-        directory=consortium,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=template,
-        orgs=ORGS,
-    )
-    gw = open_gateway(config)
-    yield gw
-    gw.close()
+    with gateway_on(request, consortium, tmp_path, ORGS) as gw:
+        yield gw
 
 
 def _while_she_is_deleted(gateway: Gateway, other: Callable[[], Any]) -> list[Any]:

@@ -37,6 +37,7 @@ from ledger_gw.services.access import (
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support.gateways import gateway_on
 
 ORGS = ("AGENCY-A", "AGENCY-B")
 
@@ -50,19 +51,8 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def gateway(request: pytest.FixtureRequest, consortium: Path, tmp_path: Path) -> Iterator[Gateway]:
-    if request.param == "sqlite":
-        template = f"sqlite:///{tmp_path}/offchain-{{org}}.db"
-    else:
-        template = request.getfixturevalue("pg_database")(*ORGS)
-    config = GatewayConfig(
-        directory=consortium,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=template,
-        orgs=ORGS,
-    )
-    gw = open_gateway(config)
-    yield gw
-    gw.close()
+    with gateway_on(request, consortium, tmp_path, ORGS) as gw:
+        yield gw
 
 
 def test_migrations_are_idempotent(gateway: Gateway) -> None:
