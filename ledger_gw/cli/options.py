@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import stat
 import urllib.parse
@@ -85,7 +86,24 @@ def http_url(ctx: click.Context, param: click.Parameter, url: str | None) -> str
         raise ValidationError(
             f"{option} {url!r} is not an http(s) URL", code="invalid_url", field=option
         )
+    if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        raise ValidationError(
+            f"{option} {url!r}: plain http would send the bearer token (and what is "
+            "asked) readable to the network; use https, or http on this machine only",
+            code="insecure_url",
+            field=option,
+        )
     return url
+
+
+def _loopback(host: str) -> bool:
+    """This machine, named as no network can answer for it."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def read_input(path: Path, option: str, limit: int = MAX_INPUT, *, private: bool = False) -> bytes:

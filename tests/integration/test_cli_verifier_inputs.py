@@ -304,6 +304,19 @@ BAD_INPUTS = {
         "credential verify {demo}/fatima-card.png {pin} --gateway http://[x",
         "invalid_url",
     ),
+    # The token, and her card, readable on the way: refused before any connection.
+    "a watch URL in plain http to another machine": (
+        "audit watch --url http://gateway.example.org {pin} --state {dir}/w",
+        "insecure_url",
+    ),
+    "a gateway URL in plain http to another machine": (
+        "credential verify {demo}/fatima-card.png {pin} --gateway http://10.0.0.5:8000",
+        "insecure_url",
+    ),
+    "a loopback-looking name": (
+        "audit watch --url http://127.0.0.1.example.org {pin} --state {dir}/w",
+        "insecure_url",
+    ),
 }
 
 
