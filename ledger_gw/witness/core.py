@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ledger_gw.errors import ConfigError
-from ledger_gw.log.checkpoint import CheckpointError, open_checkpoint
+from ledger_gw.log.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note, NoteError, NoteSignature, NoteSigner, NoteVerifier, SigType
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
@@ -60,6 +60,18 @@ def cosigner(signer: NoteSigner) -> NoteSigner:
     return signer.as_type(SigType.COSIGNATURE_V1)
 
 
+def signed_by(request: AddCheckpoint, log: TrustedLog) -> Checkpoint:
+    """The request's checkpoint, if it is ``log``'s and the log signed it: checked before
+    the witness's memory is locked too, so that forged requests keep no one waiting."""
+    if request.checkpoint.origin != log.origin:
+        raise RefusedError(Reason.UNKNOWN_LOG, f"unknown log origin {request.checkpoint.origin!r}")
+    try:
+        return open_checkpoint(request.note, log.verifier, origin=log.origin).checkpoint
+    except CheckpointError as exc:
+        refused = f"the log's signature does not verify: {exc}"
+        raise RefusedError(Reason.BAD_SIGNATURE, refused) from None
+
+
 def add_checkpoint(
     request: AddCheckpoint,
     latest: Witnessed | None,
@@ -75,13 +87,7 @@ def add_checkpoint(
     proof leads from the remembered root to the new one (422), and an equal size
     has an equal root (409).
     """
-    if request.checkpoint.origin != log.origin:
-        raise RefusedError(Reason.UNKNOWN_LOG, f"unknown log origin {request.checkpoint.origin!r}")
-    try:
-        checkpoint = open_checkpoint(request.note, log.verifier, origin=log.origin).checkpoint
-    except CheckpointError as exc:
-        refused = f"the log's signature does not verify: {exc}"
-        raise RefusedError(Reason.BAD_SIGNATURE, refused) from None
+    checkpoint = signed_by(request, log)
     if request.old_size > checkpoint.size:
         raise RefusedError(
             Reason.MALFORMED, f"old size {request.old_size} exceeds tree size {checkpoint.size}"

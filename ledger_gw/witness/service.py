@@ -6,7 +6,14 @@ import time
 from collections.abc import Callable, Iterable
 
 from ledger_gw.log.note import NoteSigner, NoteVerifier
-from ledger_gw.witness.core import Cosigned, TrustedLog, Witnessed, add_checkpoint, cosigner
+from ledger_gw.witness.core import (
+    Cosigned,
+    TrustedLog,
+    Witnessed,
+    add_checkpoint,
+    cosigner,
+    signed_by,
+)
 from ledger_gw.witness.errors import Reason, RefusedError
 from ledger_gw.witness.protocol import AddCheckpoint
 from ledger_gw.witness.store import WitnessStore
@@ -37,6 +44,7 @@ class Witness:
         log = self.logs.get(origin)
         if log is None:
             raise RefusedError(Reason.UNKNOWN_LOG, f"unknown log origin {origin!r}")
+        signed_by(request, log)  # before the memory's write lock
         return self.store.advance(
             origin,
             lambda latest: add_checkpoint(request, latest, log, self.signer, int(self.clock())),

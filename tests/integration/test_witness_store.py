@@ -4,6 +4,7 @@ settings, atomic decide-and-remember, and no two advances from one old size."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -12,8 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, text
 
-from ledger_gw.witness.core import Cosigned, Witnessed
+from ledger_gw.log.checkpoint import Checkpoint, sign_checkpoint
+from ledger_gw.log.note import SigType, generate_signer
+from ledger_gw.witness import Witness
+from ledger_gw.witness.core import Cosigned, TrustedLog, Witnessed
 from ledger_gw.witness.errors import Reason, RefusedError, SizeConflictError
+from ledger_gw.witness.protocol import AddCheckpoint
 from ledger_gw.witness.store import Step, WitnessStore
 
 ORIGIN = "example.org/ledger"
@@ -111,3 +116,36 @@ def test_two_writers_cannot_both_advance_from_one_size(url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_forged_checkpoint_is_refused_without_waiting_for_the_memory(
+    url: str, tmp_path: Path
+) -> None:
+    """The log's signature is checked before the memory's write lock is asked for: a
+    flood of forged requests holds up no honest one, and one forged request is refused
+    at once even while another process writes the memory."""
+    log_key, _ = generate_signer(ORIGIN)
+    forger, _ = generate_signer(ORIGIN)  # the same name, another key
+    witness_key, _ = generate_signer("witness.test", SigType.COSIGNATURE_V1)
+    trusted = TrustedLog.from_vkey(ORIGIN, log_key.verifier.vkey)
+    store = WitnessStore(url)
+    witness = Witness(witness_key, [trusted], store)
+    forged = sign_checkpoint(Checkpoint(ORIGIN, 1, bytes(32)), forger)
+    body = AddCheckpoint.build(0, (), forged).body()
+    holder = sqlite3.connect(make_url(url).database or "", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # another writer holds the memory
+        start = time.monotonic()
+        with pytest.raises(RefusedError) as refused:
+            witness.add_checkpoint(body)
+        assert refused.value.reason is Reason.BAD_SIGNATURE
+        assert time.monotonic() - start < 5  # not the 30 s busy timeout
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        store.close()
+    after = WitnessStore(url)
+    try:
+        assert after.latest(ORIGIN) is None
+    finally:
+        after.close()
