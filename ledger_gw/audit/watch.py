@@ -27,9 +27,12 @@ member shown a forked validity history by its gateway is told, as on the embedde
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -37,7 +40,7 @@ from typing import Protocol
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError, LogStaleError
-from ledger_gw.files import PUBLIC, write_file
+from ledger_gw.files import PUBLIC, make_dirs, write_file
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note
@@ -262,16 +265,32 @@ class Monitor:
 
     def poll(self, source: CheckpointSource) -> Observation:
         """Fetch the latest checkpoint and a proof between it and the trusted one (from
-        the smaller tree to the larger), then observe."""
-        note = source.latest_checkpoint()
-        size = ckpt.Checkpoint.parse(Note.parse(note).text).size
-        old = self.trusted()
-        proof: list[bytes] | None = []
-        if old is not None and 0 < old.size < size:
-            proof = source.consistency_proof(old.size, size)
-        elif old is not None and 0 < size < old.size:
-            proof = _proof_back(source, size, old.size)
-        return self.observe(note, proof)
+        the smaller tree to the larger), then observe; one poll at a time on the state
+        file, whatever process polls: another's new trusted head, saved between this
+        one's proof and its observation, would make a sound proof look like a fork."""
+        with _exclusive(self.state_path):
+            note = source.latest_checkpoint()
+            size = ckpt.Checkpoint.parse(Note.parse(note).text).size
+            old = self.trusted()
+            proof: list[bytes] | None = []
+            if old is not None and 0 < old.size < size:
+                proof = source.consistency_proof(old.size, size)
+            elif old is not None and 0 < size < old.size:
+                proof = _proof_back(source, size, old.size)
+            return self.observe(note, proof)
+
+
+@contextmanager
+def _exclusive(state: Path) -> Iterator[None]:
+    """An exclusive lock beside ``state`` (the state itself is replaced by renames, so
+    a lock on it would be on a file no longer there)."""
+    make_dirs(state.parent)
+    fd = os.open(state.with_name(state.name + ".lock"), os.O_RDWR | os.O_CREAT, PUBLIC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def _prefix(

@@ -8,6 +8,9 @@ import hashlib
 import json
 import os
 import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,3 +113,47 @@ def test_an_empty_tree_with_another_root_is_never_trusted(
     state.write_text(json.dumps({**kept, "root": other_root}))
     with pytest.raises(AuditError, match=r"unreadable.*empty root"):
         monitor.poll(_Serving(empty))
+
+
+class _Slow(ReaderSource):
+    """A log read slowly: its proof waits until ``go`` is set, ``asked`` set meanwhile."""
+
+    def __init__(self, ledger: EmbeddedLedger) -> None:
+        super().__init__(ledger.log)
+        self.asked, self.go = threading.Event(), threading.Event()
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        self.asked.set()
+        assert self.go.wait(30)
+        return super().consistency_proof(size1, size2)
+
+
+def test_two_watches_sharing_a_state_file_raise_no_false_alarm(
+    audit_ws: Workspace, tmp_path: Path
+) -> None:
+    """One watch proves 1 -> 2 slowly while another, on the same state file, would move
+    the trusted head to 3 in between: the first's sound proof then looked like a fork.
+    Polls on one state file take turns."""
+    ledger = EmbeddedLedger(
+        f"sqlite:///{tmp_path / 'l.db'}", audit_ws.consortium, audit_ws.log_signer()
+    )
+    state = tmp_path / "watch.json"
+    try:
+        client = OrgClient(ledger, audit_ws.signer("AGENCY-A"))
+        client.submit(ev.independent(0))
+        first, second = (Monitor(state, audit_ws.consortium, quorum=0) for _ in range(2))
+        assert first.poll(ReaderSource(ledger.log)).status == "first"
+        client.submit(ev.independent(1))
+        slow = _Slow(ledger)
+        with ThreadPoolExecutor(2) as pool:
+            slowly = pool.submit(first.poll, slow)
+            assert slow.asked.wait(30)  # its note is of size 2, its proof under way
+            client.submit(ev.independent(2))
+            quickly = pool.submit(second.poll, ReaderSource(ledger.log))
+            time.sleep(0.5)  # long enough for the second to have saved size 3 meanwhile
+            slow.go.set()
+            seen = [slowly.result(30), quickly.result(30)]
+        assert [(s.status, s.new_size) for s in seen] == [("extended", 2), ("extended", 3)]
+        assert json.loads(state.read_text())["size"] == 3
+    finally:
+        ledger.close()
