@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ledger_gw.errors import AuthenticationError, ConfigError, ForbiddenError, NotFoundError
-from ledger_gw.offchain.models import ApiToken, utcnow
+from ledger_gw.offchain.models import ApiToken, DashboardSession, utcnow
 from ledger_gw.offchain.store import OffchainStore
 
 
@@ -165,6 +165,12 @@ def revoke_token(store: OffchainStore, token_id: str) -> None:
             raise NotFoundError(f"no token {token_id} in {store.org_id}", code="token_not_found")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+        # Its dashboard sessions end with it, in the same transaction: none lives on.
+        s.execute(
+            update(DashboardSession)
+            .where(DashboardSession.token_id == token_id, DashboardSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
     for key, (cached, _) in list(_valid.items()):
         if cached.token_id == token_id and key[0] == store.org_id:
             del _valid[key]

@@ -16,10 +16,12 @@ import time_machine
 from api_helpers import CSRF, Tokens, dashboard_csrf, dashboard_login
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from api import create_app
 from ledger_gw.demo.seed import seed_fatima
 from ledger_gw.errors import InternalError, UnavailableError
+from ledger_gw.offchain.models import DashboardSession
 from ledger_gw.services import bundles
 from ledger_gw.services.access import authenticate, revoke_token
 from ledger_gw.services.config import GatewayConfig, create_session_key
@@ -266,7 +268,11 @@ def test_revoking_the_token_ends_the_session(
     dashboard_login(client, token)
     assert client.get("/dashboard/").status_code == 200
     store = app.extensions["ledger_gw"].store("DONOR-Y")
-    revoke_token(store, authenticate(store, token).token_id)
+    token_id = authenticate(store, token).token_id
+    revoke_token(store, token_id)
+    with store.reading() as s:  # ended in the database at once, not only refused
+        rows = s.scalars(select(DashboardSession).where(DashboardSession.token_id == token_id))
+        assert [row.ended_at is not None for row in rows] == [True]
     assert client.get("/dashboard/").status_code == 302
 
 
