@@ -76,6 +76,21 @@ def read_secret(path: Path, what: str) -> bytes:
     return data
 
 
+def append_line(path: Path, line: str, mode: int) -> None:
+    """``line`` appended to ``path`` (made with ``mode`` if missing), on disk when this
+    returns: the file's bytes, and its entry in its directory when it was new."""
+    make_dirs(path.parent)
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+    try:
+        os.write(fd, f"{line}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _sync_directory(path.parent)
+
+
 def replace_file(source: Path, target: Path) -> None:
     """``source`` renamed over ``target`` (in the same directory), the rename on disk
     when this returns: a step a later one may rely on having survived a crash."""

@@ -8,7 +8,6 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -38,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger_gw.errors import ConfigError, UnavailableError
-from ledger_gw.files import SECRET, make_dirs
+from ledger_gw.files import SECRET, append_line
 from ledger_gw.grouping import Grouped
 from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover, StoreOwner
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine, sqlite_reader
@@ -264,20 +263,7 @@ class OffchainStore:
         if self.erased is None:
             return
         try:
-            make_dirs(self.erased.parent)
-            new = not self.erased.exists()
-            fd = os.open(self.erased, os.O_WRONLY | os.O_APPEND | os.O_CREAT, SECRET)
-            try:
-                os.write(fd, f"{person_id}\n".encode())
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if new:  # its entry in the directory on disk too
-                directory = os.open(self.erased.parent, os.O_RDONLY | os.O_DIRECTORY)
-                try:
-                    os.fsync(directory)
-                finally:
-                    os.close(directory)
+            append_line(self.erased, person_id, SECRET)
         except OSError as exc:
             raise UnavailableError(
                 f"off-chain store of {self.org_id}: cannot note the erasure in "
