@@ -20,8 +20,9 @@ from ledger_gw.cli.options import (
     LogChoice,
     directory_option,
     ledger_option,
-    load_pinned,
     log_options,
+    pinned_option,
+    require_pinned,
 )
 from ledger_gw.services import proofs, tlog_proofs
 from ledger_gw.workspace import Workspace
@@ -32,13 +33,7 @@ console = Console()
 @click.command()
 @directory_option
 @ledger_option
-@click.option(
-    "--consortium",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="The consortium file you trust (log key, origin, witnesses, members) [default: "
-    "the one in --dir, your own workspace's: pin yours when the directory was handed over "
-    "with the ledger].",
-)
+@pinned_option
 @click.option(
     "--witness-state",
     "witness_states",
@@ -63,13 +58,12 @@ def verify(
     """Recompute everything from the log and name the first bad position; the log must
     hold a checkpoint at its size, some checkpoint cosigned by the witness quorum (how
     far that quorum vouches for the log is told), and agree with what each given witness
-    cosigned. All of it is checked against one consortium file, named first:
-    --consortium, else the directory's own."""
+    cosigned. All of it is checked against the consortium file you pin (--consortium),
+    never the copy that comes with the ledger: your own directory's, pinned, if so."""
     ws = Workspace.load(directory)
-    if consortium is not None:
-        ws = replace(ws, consortium=load_pinned(consortium))
+    ws = replace(ws, consortium=require_pinned(consortium, "the directory's own copy"))
     console.print(
-        f"trusting the consortium file {consortium or ws.consortium_file}",
+        f"trusting the consortium file {consortium}",
         markup=False,
         highlight=False,
         soft_wrap=True,

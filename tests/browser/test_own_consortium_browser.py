@@ -20,7 +20,7 @@ from test_dashboard_browser import _login, _submit, _text
 
 from ledger_gw.demo.consortium import DEMO
 from tests.support import events as ev
-from tests.support.cli import run_cli
+from tests.support.cli import own_pin, run_cli
 from tests.support.east_basin import init_east_basin, issue_token
 from tests.support.gunicorn import gunicorn
 
@@ -124,7 +124,7 @@ def test_a_consortium_of_its_own_accepts_a_referral_in_the_browser(
         assert path.stat().st_size > 20_000, path  # a rendered page, not a blank one
         print(f"screenshot: {path}")
 
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "ledger verifies: 3 entries" in " ".join(verified.stdout.split())
 

@@ -18,7 +18,7 @@ from ledger_gw.identity import Signer
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.cli import run_cli
+from tests.support.cli import own_pin, run_cli
 from tests.support.east_basin import init_east_basin, issue_token
 from tests.support.gunicorn import gunicorn
 
@@ -106,7 +106,7 @@ def test_a_consortium_of_its_own_from_definition_to_verified_rotation(tmp_path: 
     assert outcome.error is not None
     assert outcome.error.code == "retired_certificate", str(outcome.error)
 
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stderr
     assert "ledger verifies: 6 entries" in " ".join(verified.stdout.split())
 

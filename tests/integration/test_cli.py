@@ -24,7 +24,7 @@ from ledger_gw.log.merkle import leaf_hash, verify_consistency, verify_inclusion
 from ledger_gw.node.revoked import revocation_key
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def _b64(items: list[str]) -> list[bytes]:
 
 
 def test_verify(demo_dir: Path) -> None:
-    done = run_cli("verify", "--dir", str(demo_dir))
+    done = run_cli("verify", "--dir", str(demo_dir), *own_pin(demo_dir))
     assert done.returncode == 0, done.stderr
     assert "ledger verifies" in done.stdout
     assert f"{_size(demo_dir)} entries" in done.stdout
@@ -157,7 +157,7 @@ def test_checkpoint_show_and_cosign(demo_dir: Path) -> None:
     assert "witnesses_unavailable" in clean_failure(gone)
     after = run_cli("checkpoint", "show", "--dir", str(demo_dir), "--size", str(latest)).stdout
     assert after == before
-    assert run_cli("verify", "--dir", str(demo_dir)).returncode == 0
+    assert run_cli("verify", "--dir", str(demo_dir), *own_pin(demo_dir)).returncode == 0
 
 
 def test_verify_missing_directory() -> None:
@@ -204,10 +204,10 @@ def test_tampered_ledger_fails_verification(demo_dir: Path, tmp_path: Path) -> N
             (pack(unpack(entry).replace(b'"type":"', b'"type":"x', 1)),),
         )
         db.commit()
-    line = clean_failure(run_cli("verify", "--dir", str(copy)))
+    line = clean_failure(run_cli("verify", "--dir", str(copy), *own_pin(copy)))
     assert "integrity_error" in line
     assert "position 4" in line
-    assert run_cli("verify", "--dir", str(demo_dir)).returncode == 0
+    assert run_cli("verify", "--dir", str(demo_dir), *own_pin(demo_dir)).returncode == 0
 
 
 def test_demo_without_dir_never_touches_the_served_directory(tmp_path: Path) -> None:

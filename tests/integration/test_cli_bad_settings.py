@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ledger_gw import database_urls
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,8 @@ def test_a_database_url_is_never_shown_with_its_password(
 def test_verify_does_not_show_the_password_of_a_ledger_url(tmp_path: Path) -> None:
     directory = tmp_path / "ws"
     assert run_cli("init", str(directory)).returncode == 0
-    done = run_cli("verify", "--dir", str(directory), "--ledger", f"u:{PASSWORD}@x")
+    pin = own_pin(directory)
+    done = run_cli("verify", "--dir", str(directory), *pin, "--ledger", f"u:{PASSWORD}@x")
     assert "not a database URL" in clean_failure(done)
     assert PASSWORD not in done.stdout + done.stderr
 

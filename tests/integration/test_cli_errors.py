@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -27,11 +27,11 @@ def test_version_prints_the_installed_package_version() -> None:
 def test_verify_refuses_a_missing_ledger_and_creates_none(tmp_path: Path) -> None:
     directory = tmp_path / "consortium"
     assert run_cli("init", str(directory)).returncode == 0
-    line = clean_failure(run_cli("verify", "--dir", str(directory)))
+    line = clean_failure(run_cli("verify", "--dir", str(directory), *own_pin(directory)))
     assert "no ledger at" in line
     assert "ledger.db" in line
     assert not (directory / "ledger.db").exists()
-    assert "verifies" not in run_cli("verify", "--dir", str(directory)).stdout
+    assert "verifies" not in run_cli("verify", "--dir", str(directory), *own_pin(directory)).stdout
 
 
 def test_reading_commands_never_create_a_ledger(demo_dir: Path, tmp_path: Path) -> None:
@@ -63,7 +63,8 @@ def test_a_damaged_database_is_one_line(demo_dir: Path, tmp_path: Path, damage: 
     damaged = tmp_path / "ledger.db"
     damaged.write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"junk" * page)
     url = f"sqlite:///{damaged}"
-    for command in (("verify",), ("checkpoint", "show"), ("prove", "consistency", "1")):
+    verify = ("verify", *own_pin(demo_dir))
+    for command in (verify, ("checkpoint", "show"), ("prove", "consistency", "1")):
         line = clean_failure(run_cli(*command, "--dir", str(demo_dir), "--ledger", url))
         assert line.startswith("error ledger_unavailable: the database cannot be used"), line
 
@@ -73,14 +74,16 @@ def test_an_unreachable_postgresql_url_is_one_line(demo_dir: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"postgresql+psycopg://ledger:secret@127.0.0.1:{port}/ledger?connect_timeout=3"
-    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), "--ledger", url))
+    pin = own_pin(demo_dir)
+    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), *pin, "--ledger", url))
     assert "the database cannot be used" in line
     assert "refused" in line
     assert "secret" not in line
 
 
 def test_a_bad_database_url_is_one_line(demo_dir: Path) -> None:
-    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), "--ledger", "nonsense"))
+    pin = own_pin(demo_dir)
+    line = clean_failure(run_cli("verify", "--dir", str(demo_dir), *pin, "--ledger", "nonsense"))
     assert "not a database URL" in line
 
 

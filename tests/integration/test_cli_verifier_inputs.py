@@ -21,7 +21,7 @@ import pytest
 
 from ledger_gw.embedded.packing import unpack
 from tests.support.canned_http import serving_handler
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 
 pytestmark = pytest.mark.slow
 TOO_LARGE = (256 << 20) + 1  # past what the commands read of any file
@@ -113,8 +113,13 @@ def test_audit_chain_and_watch_judge_the_log_under_the_pinned_file(
     assert watched.stdout.startswith("first: size None -> ")
 
 
-def test_verify_names_the_consortium_it_trusts_and_takes_a_pin(demos: Demos) -> None:
-    own = run_cli("verify", "--dir", str(demos.honest))
+def test_verify_trusts_only_the_consortium_file_pinned(demos: Demos) -> None:
+    """Never the copy that comes with the ledger, even one's own directory's unasked."""
+    unpinned = clean_failure(run_cli("verify", "--dir", str(demos.forged)))
+    assert unpinned.startswith("error trust_root_not_pinned (field --consortium): pin the")
+    assert "the directory's own copy is not a trust root" in unpinned
+
+    own = run_cli("verify", "--dir", str(demos.honest), *own_pin(demos.honest))
     assert own.returncode == 0, own.stderr
     told = " ".join(own.stdout.split())
     assert f"trusting the consortium file {demos.honest / 'consortium.json'}" in told
@@ -193,7 +198,8 @@ def test_bearer_tokens_come_from_a_file_or_the_environment(
 
 
 def test_no_password_in_a_url_is_echoed(demos: Demos, tmp_path: Path) -> None:
-    ledger = run_cli("verify", "--dir", str(demos.honest), "--ledger", "u:SECRETPW@x")
+    pin = own_pin(demos.honest)
+    ledger = run_cli("verify", "--dir", str(demos.honest), *pin, "--ledger", "u:SECRETPW@x")
     assert "not a database URL" in clean_failure(ledger)
     assert "SECRETPW" not in ledger.stderr + ledger.stdout
     pinned = (*demos.pin, "--state", str(tmp_path / "w.json"), "--count", "1")

@@ -29,7 +29,7 @@ from ledger_gw.transaction import sign_proposal
 from ledger_gw.workspace import Workspace
 from tests.support import events as ev
 from tests.support.certificates import reassembled
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 from tests.support.disk import digests
 from tests.support.east_basin import SMALL, init_east_basin
 
@@ -153,7 +153,7 @@ def test_rotation_keeps_history_old_signatures_verify_and_the_old_key_stops(root
     assert outcomes[1].error is not None
     assert outcomes[1].error.code == "retired_certificate"
 
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stderr
     assert "2 entries" in " ".join(verified.stdout.split())
 
@@ -172,7 +172,7 @@ def test_rotating_a_key_a_file_from_before_keys_were_listed_took_keeps_its_entri
 
     done = run_cli("key", "rotate", "--dir", str(root), "--org", "RIVER-AID")
     assert done.returncode == 0, done.stderr
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stderr
     assert "1 entries" in " ".join(verified.stdout.split())
     late = _submitted(root, old, 1)
@@ -249,7 +249,7 @@ def test_verify_refuses_an_entry_a_retired_key_dated_back_past_later_entries(
             assert outcome.error is None
         finally:
             ledger.close()
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 1
     assert "position 1" in verified.stderr
     assert "no ledger took it then" in " ".join(verified.stderr.split())
@@ -391,7 +391,7 @@ def test_a_running_ledger_takes_a_rotation_from_the_file_without_a_restart(root:
         assert _code(ledger, old, 3) == "retired_certificate"
     finally:
         ledger.close()
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stderr
     assert "2 entries" in " ".join(verified.stdout.split())
 
@@ -427,6 +427,6 @@ def test_a_file_a_running_ledger_cannot_take_whole_is_logged_and_rotations_still
     finally:
         ledger.close()
     ws.consortium.save(ws.consortium_file)
-    verified = run_cli("verify", "--dir", str(root))
+    verified = run_cli("verify", "--dir", str(root), *own_pin(root))
     assert verified.returncode == 0, verified.stderr
     assert "3 entries" in " ".join(verified.stdout.split())

@@ -250,6 +250,7 @@ def test_cli_workers_one_reports_what_the_pool_reports(
         lambda e: Entry(e.proposal, other.sign(e.proposal), e.result, e.effects).to_bytes(),
     )
     args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    args += ["--consortium", str(workspace.root / "consortium.json")]
     runs = [CliRunner().invoke(cli, [*args, "--workers", n]) for n in ("1", "2")]
     for run in runs:
         assert run.exit_code == 1

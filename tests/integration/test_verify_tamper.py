@@ -665,6 +665,7 @@ def test_a_witness_state_no_listed_witness_cosigned_is_refused(
     stranger = WitnessHome.create(tmp_path / "stranger", "AUDITOR-X").signer()
     unlisted = _witness(tmp_path, workspace, note, stranger)
     args = ["verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{copy}"]
+    args += ["--consortium", str(workspace.root / "consortium.json")]
     for state in (log_only, unlisted):
         done = CliRunner().invoke(cli, [*args, "--witness-state", str(state)])
         assert done.exit_code == 1, done.output

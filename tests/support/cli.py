@@ -27,6 +27,12 @@ def run_cli(
     )
 
 
+def own_pin(directory: object) -> tuple[str, str]:
+    """``--consortium`` pinned to a directory's own file: a verifier trusts only the file
+    its caller names, and a test's caller knows the directory is its own."""
+    return ("--consortium", f"{directory}/consortium.json")
+
+
 def clean_failure(done: subprocess.CompletedProcess[str]) -> str:
     """Exit status 1, exactly one line on stderr, no traceback anywhere: that line."""
     assert done.returncode == 1, done

@@ -23,7 +23,7 @@ from ledger_gw.embedded.database import reading_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.verify import verify_ledger
 from ledger_gw.workspace import Workspace
-from tests.support.cli import clean_failure, run_cli
+from tests.support.cli import clean_failure, own_pin, run_cli
 from tests.support.events import story
 from tests.support.ledgers import MakeLedger
 
@@ -113,7 +113,11 @@ def test_a_file_missing_a_table_is_refused_not_repaired(
         db.execute("DROP TABLE nodes")
     before = _fingerprint(damaged)
     line = clean_failure(
-        run_cli("verify", "--dir", str(workspace.root), "--ledger", f"sqlite:///{damaged}")
+        run_cli(
+            "verify",
+            *("--dir", str(workspace.root), *own_pin(workspace.root)),
+            *("--ledger", f"sqlite:///{damaged}"),
+        )
     )
     assert "no such table: nodes" in line
     assert _fingerprint(damaged) == before
