@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 
+from ledger_gw import strict_json
 from ledger_gw.cli.options import (
     LogChoice,
     http_url,
@@ -34,6 +35,7 @@ from ledger_gw.errors import (
     AuditFailedError,
     ConfigError,
     LogStaleError,
+    MalformedError,
     UnavailableError,
     ValidationError,
 )
@@ -484,11 +486,15 @@ def report_verify(
 
 
 def _report_file(path: Path) -> dict[str, Any]:
-    """A signed report file's JSON object; ValidationError for anything else."""
+    """A signed report file's JSON object; ValidationError for anything else. Read as
+    I-JSON: a key given twice would verify as its last value and show elsewhere as its
+    first, and nesting past the parser's stack would end the command in a traceback."""
     try:
-        report = json.loads(read_input(path, "PATH"))
-    except ValueError as exc:  # not UTF-8 JSON
-        raise ValidationError(f"{path} is not a JSON report: {exc}", field="PATH") from None
+        report = strict_json.loads(read_input(path, "PATH"))
+    except MalformedError as exc:
+        raise ValidationError(
+            f"{path} is not a JSON report: {exc}", code=exc.code, field="PATH"
+        ) from None
     if not isinstance(report, dict):
         raise ValidationError(f"{path} is not a JSON report object", field="PATH")
     return report
