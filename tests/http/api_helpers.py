@@ -45,11 +45,12 @@ class _Caller:
         return self.client.delete(url, headers=self.headers, **kw)
 
 
-def sealed_referral(api: Api) -> str:
-    """AGENCY-A registers her, records her consent and a referral to AGENCY-B, and seals
-    her hand-over for it: the referral's ID."""
+def sealed_referral(api: Api, attributes: dict[str, str] | None = None) -> str:
+    """AGENCY-A registers her (Fatima Hassan, unless ``attributes`` say whom), records
+    her consent and a referral to AGENCY-B, and seals her hand-over for it: the
+    referral's ID."""
     a = api.as_("AGENCY-A")
-    attributes = {"given_name": "Fatima", "family_name": "Hassan"}
+    attributes = attributes or {"given_name": "Fatima", "family_name": "Hassan"}
     r = a.post("/v1/registrations", json={"attributes": attributes})
     assert r.status_code == 201, r.get_json()
     pid = r.get_json()["pid"]
