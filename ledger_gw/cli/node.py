@@ -59,6 +59,7 @@ def serve(
     from api.node_server import serve_node
 
     check_bind(f"{host}:{port}")
+    revoked_clients(directory)  # a log node's directory, or nothing is made in it
     prepare_ledger(directory, ledger_url, new_ledger=new_ledger)
     serving = prepare_node(directory, host, port, threads)
     console.print(f"[bold]Log node[/] https://{serving.bind}  certificate {serving.cert}")

@@ -23,6 +23,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.topology.layout import (
     CONSORTIUM_FILE,
     Layout,
+    check_kept,
     discard,
     laying_out,
     pin_node_certificate,
@@ -80,11 +81,13 @@ def _prepared(
     operator: Path, site: Path, agencies: Sequence[str], witnesses: Sequence[str]
 ) -> Layout:
     """The site's layout: made on first use, reused (its ledger, its witnesses' memory)
-    after, each gateway with a client certificate issued afresh (one kept from before
-    client certificates were marked for TLS would be refused)."""
+    after, unless its directories were redirected or loosened since, each gateway with
+    a client certificate issued afresh (one kept from before client certificates were
+    marked for TLS would be refused)."""
     if not (site / "node" / CONSORTIUM_FILE).exists():
         urls = {org: f"http://{HOST}:{free_port()}" for org in witnesses}
         return prepare(operator, site, agencies, witnesses, urls)
+    check_kept(site)
     layout = Layout(site, tuple(agencies), tuple(witnesses))
     missing = [str(p) for p in layout.parties() if not p.is_dir()]
     if missing:

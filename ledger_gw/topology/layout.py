@@ -4,7 +4,8 @@
                                  node/tls.pem and the ledger, which its first start
                                  makes if the key had none): no member's key
     <site>/<ORG>/                an agency's gateway: consortium.json, pseudonym.key,
-                                 orgs/<ORG>/ only (its keys, its TLS client certificate),
+                                 orgs/<ORG>/ only (its CA, signing and hand-over keys,
+                                 its retired certificates, its TLS client certificate),
                                  node/tls.pem (the node's certificate, pinned), the
                                  session.key its workers share and its own off-chain
                                  database
@@ -12,7 +13,9 @@
                                  consortium file (whose log key it trusts)
 
 The operator's directory keeps every member's keys (what `ledger-gw init` made); the
-site copies out of it, so that no running process is given another party's key.
+site copies out of it, by name, so that no running process is given another party's
+key, nor what a gateway that once served from the operator's directory kept beside its
+keys (receipts, outbox, claim index: another site's history, personal data among it).
 
 A site is built whole in a directory beside it; only once all of it is made does the
 operator's consortium file list its witnesses and the draft take the site's name. So a
@@ -24,6 +27,7 @@ deletes a site and never some other directory.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import stat
@@ -45,6 +49,14 @@ LOG_KEY = Path("node") / "log.key"
 NODE_CERTIFICATE = Path("node") / "tls.pem"
 #: In a site's own directory: it was laid out here, and `up --fresh` may delete it.
 SITE_MARK = "laid-out-by-ledger-gw"
+#: What an agency's gateway is given of its organisation's directory: its CA, signing
+#: identity (and one a rotation cut short staged, for `key rotate` to finish), hand-over
+#: key and, under ``retired/``, its rotated-out certificates.
+MEMBER_FILES = (
+    "ca.key", "ca.pem", "signer.key", "signer.pem", "signer.key.new", "signer.pem.new",
+    "handover.key",
+)  # fmt: skip
+RETIRED = "retired"
 _SITE_MARK_TEXT = (
     "`ledger-gw consortium prepare` (or `up`) laid out this site: `ledger-gw consortium\n"
     "up --fresh` deletes it. It deletes no directory without this file; never copy it\n"
@@ -98,7 +110,7 @@ def laying_out(
     """Give each party its own directory under ``site``, copied from the operator's: the
     witnesses' keys made in theirs and listed (key and URL, a quorum of all of them) in
     the consortium file every party gets. Yields the site as drafted, for the caller to
-    add to; once the block ends, the draft becomes ``site`` and the operator's
+    add to; once the block ends, the draft becomes ``site``, then the operator's
     consortium file lists the witnesses too. If anything fails, neither happens."""
     with changing(operator / CONSORTIUM_FILE):  # no member added meanwhile is lost
         consortium = Consortium.load(operator / CONSORTIUM_FILE)
@@ -128,11 +140,11 @@ def laying_out(
             for org in agencies:
                 agency = draft.agency(org)
                 _copy(operator, agency, "pseudonym.key", SECRET)
-                _copy_tree(operator / "orgs" / org, agency / "orgs" / org)
+                _copy_member(operator / "orgs" / org, agency / "orgs" / org)
                 create_session_key(agency / "session.key")
             yield draft
-            if witnesses:
-                write_file(operator / CONSORTIUM_FILE, listed, PUBLIC)
+        if witnesses:
+            write_file(operator / CONSORTIUM_FILE, listed, PUBLIC)
 
 
 def pin_node_certificate(layout: Layout) -> None:
@@ -156,16 +168,44 @@ def discard(site: Path) -> None:
     shutil.rmtree(site)
 
 
+def check_kept(site: Path) -> None:
+    """Refuse a site to reuse whose directories are no longer as laid out: one a symlink
+    would give a party's process, and what is issued into it, whatever directory it
+    names (the operator's, with every member's keys); one others may write lets them
+    swap a party's keys or the certificate it pins."""
+    directories = [site]
+    for root, names, _ in os.walk(site):
+        directories += [Path(root, name) for name in names]
+    redirected = [str(d) for d in directories if d.is_symlink()]
+    if redirected:
+        raise ConfigError(
+            f"{', '.join(redirected)} in the site is a symlink: each party's directory "
+            "holds its own files, so the site is not started from it"
+        )
+    loose = [str(d) for d in directories if d.stat().st_mode & 0o022]
+    if loose:
+        raise ConfigError(
+            f"others may write {', '.join(loose)}: they could swap a party's keys, so the "
+            "site is not started from it (chmod go-w, once you have checked its files)"
+        )
+
+
 @contextmanager
 def _drafted(site: Path) -> Iterator[Path]:
     """A directory beside ``site`` to build it in, marked and renamed to ``site`` when
-    the block ends, removed if the block raises: ``site`` is made whole or not at all."""
+    the block ends, removed if the block raises: ``site`` is made whole or not at all.
+    A draft a killed run left (marked from its start, every party's keys in it) is
+    removed first; the caller holds the operator's consortium file, so no other run
+    of it is drafting."""
     make_dirs(site.parent)
+    for stale in site.parent.glob(f".{glob.escape(site.name)}.????????"):
+        if not stale.is_symlink() and (stale / SITE_MARK).is_file():
+            shutil.rmtree(stale)
     draft = Path(tempfile.mkdtemp(prefix=f".{site.name}.", dir=site.parent))
     try:
         os.chmod(draft, DIRECTORY)
-        yield draft
         write_file(draft / SITE_MARK, _SITE_MARK_TEXT.encode(), PUBLIC)
+        yield draft
         _check_free(site)
         replace_file(draft, site)  # over an empty directory, as over nothing
     except BaseException:
@@ -182,15 +222,14 @@ def _copy(source: Path, target: Path, name: str | Path, mode: int) -> None:
     write_file(target / name, (source / name).read_bytes(), mode)
 
 
-def _copy_tree(source: Path, target: Path) -> None:
-    """``source``'s files under ``target``, each no more open than its own and no one's
-    but its owner's to write."""
+def _copy_member(source: Path, target: Path) -> None:
+    """The member's own files of ``source`` (:data:`MEMBER_FILES`, its retired
+    certificates) under ``target``, each no more open than its own and no one's but its
+    owner's to write; nothing else found there."""
     if not source.is_dir():
         raise ConfigError(f"{source} is missing")
+    names = [Path(name) for name in MEMBER_FILES if (source / name).is_file()]
+    names += [p.relative_to(source) for p in sorted((source / RETIRED).glob("*.pem"))]
     make_dirs(target)
-    for path in sorted(source.rglob("*")):
-        copied = target / path.relative_to(source)
-        if path.is_dir():
-            make_dirs(copied)
-        else:
-            write_file(copied, path.read_bytes(), stat.S_IMODE(path.stat().st_mode) & 0o755)
+    for name in names:
+        _copy(source, target, name, stat.S_IMODE((source / name).stat().st_mode) & 0o755)

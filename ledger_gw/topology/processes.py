@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,7 +73,12 @@ def start(
     ready: Callable[[], bool],
     env: Mapping[str, str] | None = None,
 ) -> Service:
-    """Start the command, return once ``ready()`` (a clear error if it exits first)."""
+    """Start the command, return once ``ready()`` (a clear error if it exits first).
+    Refused if something listens at ``url`` already: it would answer ``ready()`` for
+    the service, which then fails to listen, and be handed what is meant for it."""
+    port = urllib.parse.urlsplit(url).port
+    if port is not None and listening(port)():
+        raise ConfigError(f"{name}: {HOST}:{port} is in use by another process")
     with log.open("ab") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=_environment(env or {})
