@@ -561,6 +561,12 @@ def org_store(config: GatewayConfig, org: str) -> Iterator[tuple[OffchainStore, 
     member = ws.consortium.organisation(org)  # ConfigError when not a member
     if config.orgs and org not in config.orgs:
         raise ForbiddenError(f"this gateway does not serve {org}", code="org_not_served")
+    if not (config.directory / "orgs" / org).is_dir():  # another party's: make nothing there
+        raise ForbiddenError(
+            f"{config.directory} holds no orgs/{org}/: it is not a directory {org}'s "
+            "gateway serves from",
+            code="org_not_served",
+        )
     store = offchain_stores(config, (org,))[org]
     try:
         if config.migrate:

@@ -126,3 +126,19 @@ def test_a_token_opens_no_ledger_and_no_other_members_store(
     )
     assert issued.returncode == 0, issued.stderr
     assert sorted(p.name for p in directory.glob("*.db")) == ["offchain-AGENCY-A.db"]
+
+
+@pytest.mark.parametrize("party", ["node", "AGENCY-A"])
+def test_a_token_for_an_organisation_the_directory_does_not_hold_makes_nothing_there(
+    site: Path, party: str
+) -> None:
+    """The node's directory, or another agency's, given by mistake: no store, no record."""
+    directory = site / party
+    before = sorted(p.relative_to(directory) for p in directory.rglob("*"))
+    refused = run_cli(
+        "token", "issue", "--dir", str(directory), "--org", "AGENCY-B", "--role", "agency-reader"
+    )
+    assert clean_failure(refused).startswith(
+        f"error org_not_served: {directory} holds no orgs/AGENCY-B/"
+    )
+    assert sorted(p.relative_to(directory) for p in directory.rglob("*")) == before
