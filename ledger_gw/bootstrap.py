@@ -283,6 +283,10 @@ def prepare_ledger(directory: Path, url: str | None = None, *, new_ledger: bool 
     sign a new history from size 0, a fork of the one it signed, which the witnesses
     refuse to cosign while its appends are acknowledged (LedgerLostError)."""
     ws = Workspace.load(directory)
+    if not (ws.root / "node" / "log.key").is_file():  # an agency's, a witness's: left alone
+        raise ConfigError(
+            f"{directory} holds no node/log.key: no embedded ledger is served from it"
+        )
     url = url or ws.ledger_url
     database_url(url)
     unused = ws.root / NO_LEDGER_YET

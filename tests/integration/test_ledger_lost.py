@@ -164,3 +164,14 @@ def test_a_postgresql_database_without_the_ledgers_tables_is_a_lost_ledger(
     assert _size(ws.root, empty) == 0
     _node_serving(ws.root, "--ledger", first).stop()  # the ledger it has opens as before
     assert _size(ws.root, first) == 1
+
+
+def test_an_agencys_directory_serves_no_embedded_ledger_and_gets_none(tmp_path: Path) -> None:
+    """An agency's directory of a site (no log key) given to `serve` by mistake, even
+    with --new-ledger: no ledger is made there, and no ledger_lost is claimed."""
+    operator = Workspace.create(tmp_path / "operator", DEMO)
+    agency = lay_out(operator.root, tmp_path / "site", ("AGENCY-A",), (), {}).agency("AGENCY-A")
+    for flags in ((), ("--new-ledger",)):
+        line = _refused("serve", "--dir", str(agency), "--port", str(free_port()), *flags)
+        assert line.startswith(f"error config_error: {agency} holds no node/log.key"), line
+        assert not (agency / "ledger.db").exists()
