@@ -214,7 +214,12 @@ def _agencies(directory: Path) -> tuple[str, ...]:
     multiple=True,
     help="A member whose witness to run (repeatable; default: the demo's two).",
 )
-@click.option("--fresh", is_flag=True, help="Lay the site out anew (its ledger and all).")
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Lay the site out anew (its ledger and all: with --new-ledger once its node made "
+    "one, since a new ledger under the same log key is a fork of it).",
+)
 @new_ledger_option
 @new_stores_option
 def consortium_up(

@@ -125,7 +125,7 @@ def running(
     serve` takes it), and each gateway's stores checked (``new_stores`` as `serve` takes
     it), so that a lost one stops everything before anything starts."""
     if fresh:
-        discard(site)
+        discard(site, operator)
     layout = _prepared(operator, site, agencies, witnesses)
     prepare_ledger(layout.node, new_ledger=new_ledger)
     for org in agencies:

@@ -135,7 +135,8 @@ def laying_out(
             for party in draft.parties():
                 write_file(party / CONSORTIUM_FILE, listed, PUBLIC)
             _copy(operator, draft.node, LOG_KEY, SECRET)
-            if (operator / NO_LEDGER_YET).exists():  # else the key has a ledger, not the node's
+            first = (operator / NO_LEDGER_YET).exists()  # else the key has a ledger already
+            if first:
                 _copy(operator, draft.node, NO_LEDGER_YET, PUBLIC)
             for org in agencies:
                 agency = draft.agency(org)
@@ -145,6 +146,8 @@ def laying_out(
             yield draft
         if witnesses:
             write_file(operator / CONSORTIUM_FILE, listed, PUBLIC)
+        if first:  # the key's first ledger is this site's node's: another site's would fork it
+            (operator / NO_LEDGER_YET).unlink(missing_ok=True)
 
 
 def pin_node_certificate(layout: Layout) -> None:
@@ -153,9 +156,11 @@ def pin_node_certificate(layout: Layout) -> None:
         _copy(layout.node, layout.agency(org), NODE_CERTIFICATE, PUBLIC)
 
 
-def discard(site: Path) -> None:
+def discard(site: Path, operator: Path | None = None) -> None:
     """Delete ``site`` if it is one laid out here (its mark says so): a mistyped path
-    names some other directory, which is refused, never deleted."""
+    names some other directory, which is refused, never deleted. A site whose node never
+    made its ledger gives the log key's first ledger back to ``operator``: one that did,
+    deleted, leaves any later one under the key a fork (``--new-ledger``)."""
     if not site.exists() and not site.is_symlink():
         return
     if site.is_symlink() or not (site / SITE_MARK).is_file():
@@ -165,6 +170,9 @@ def discard(site: Path) -> None:
             "or delete it yourself",
             code="not_a_prepared_site",
         )
+    unused = Layout(site, (), ()).node / NO_LEDGER_YET
+    if operator is not None and unused.exists():
+        write_file(operator / NO_LEDGER_YET, unused.read_bytes(), PUBLIC)
     shutil.rmtree(site)
 
 

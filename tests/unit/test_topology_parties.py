@@ -19,7 +19,7 @@ from ledger_gw.bootstrap import LedgerLostError, prepare_ledger
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConfigError
 from ledger_gw.topology import _prepared, prepare, running
-from ledger_gw.topology.layout import laying_out
+from ledger_gw.topology.layout import discard, lay_out, laying_out
 from ledger_gw.topology.processes import HOST, free_port
 from ledger_gw.workspace import Workspace
 from tests.support.cli import clean_failure, run_cli
@@ -247,3 +247,35 @@ def test_up_fresh_forks_no_ledger_the_operator_kept(tmp_path: Path) -> None:
     prepare_ledger(ws.root)  # its key's ledger, in the operator's directory
     with pytest.raises(LedgerLostError), running(ws.root, tmp_path / "site", (), [], fresh=True):
         pass
+
+
+def test_a_second_site_of_one_log_key_starts_no_second_history(tmp_path: Path) -> None:
+    """The log key's first ledger goes to the first site laid out from the operator's
+    directory: a second site's node (another copy of the key) is refused rather than
+    sign a history of its own, a fork under one key and origin."""
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    first = lay_out(ws.root, tmp_path / "first", (), (), {})
+    second = lay_out(ws.root, tmp_path / "second", (), (), {})
+    with pytest.raises(LedgerLostError):
+        prepare_ledger(second.node)
+    assert not (second.node / "ledger.db").exists()
+    prepare_ledger(first.node)  # the first site's node makes the key's ledger
+    assert (first.node / "ledger.db").exists()
+    with pytest.raises(LedgerLostError):  # and the operator's own directory forks it no more
+        prepare_ledger(ws.root)
+
+
+def test_up_fresh_gives_back_a_first_ledger_never_made_and_forks_none_made(
+    tmp_path: Path,
+) -> None:
+    ws = Workspace.create(tmp_path / "operator", DEMO)
+    site = tmp_path / "site"
+    lay_out(ws.root, site, (), (), {})
+    discard(site, ws.root)  # its node never signed: the first ledger is the operator's again
+    again = lay_out(ws.root, site, (), (), {})
+    prepare_ledger(again.node)  # made, as a first ledger
+    discard(site, ws.root)  # that ledger is gone with it: anything new under the key forks it
+    third = lay_out(ws.root, site, (), (), {})
+    with pytest.raises(LedgerLostError):
+        prepare_ledger(third.node)
+    prepare_ledger(third.node, new_ledger=True)  # only when told
