@@ -26,7 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from ledger_gw import sqlite
-from ledger_gw.errors import CONTRACT_FAILURE, InternalError, LedgerError, RejectedError
+from ledger_gw.errors import (
+    CONTRACT_FAILURE,
+    InternalError,
+    LedgerError,
+    RejectedError,
+    UnavailableError,
+)
 from ledger_gw.identity import Signer
 from ledger_gw.interfaces import Outcome
 from ledger_gw.remote.wire import error_to_dict
@@ -35,6 +41,10 @@ from ledger_gw.transaction import SignedTransaction, sign_proposal
 # Well inside the node's clock window (ten minutes): an item older is signed again.
 RESIGN_AFTER = dt.timedelta(minutes=5)
 SYNC_BATCH = 100
+# Items kept at most, pending or failed: a few days of a busy agency's events, a few
+# hundred MB. Past it an event is refused (retry later), so that a node down for long, or
+# a writer flooding, fills no disk the gateway's off-chain store shares.
+MAX_ITEMS = 200_000
 
 _SCHEMA = """
 create table if not exists outbox (
@@ -110,8 +120,16 @@ class Outbox:
 
     def capture(self, txs: Sequence[SignedTransaction]) -> list[Outcome]:
         """Keep the signed transactions, durably and in order; each caller is answered
-        that its event is queued (no position: nothing is logged yet)."""
+        that its event is queued (no position: nothing is logged yet). UnavailableError,
+        nothing kept, when the outbox holds MAX_ITEMS already."""
         with self._lock, sqlite.immediate(self._db):
+            (held,) = self._db.execute("select count(*) from outbox").fetchone()
+            if held + len(txs) > MAX_ITEMS:
+                raise UnavailableError(
+                    f"the outbox holds {held} events, its most: the log node has been out of "
+                    "reach too long; send again once it is back",
+                    code="outbox_full",
+                )
             for tx in txs:
                 self._db.execute(
                     "insert into outbox (event_id, captured_at, tx) values (?, ?, ?)",

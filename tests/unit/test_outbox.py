@@ -211,3 +211,29 @@ def test_read_from_where_a_page_ended_all_or_of_one_state(
         "pending": 0,
         "failed": 0,
     }
+
+
+def test_a_full_outbox_refuses_and_keeps_nothing_of_what_it_refused(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node down for long, or a writer flooding, fills no disk: past its most, events
+    are refused (send again later), whole batches alike; room made by a sync is taken."""
+    monkeypatch.setattr("ledger_gw.remote.outbox.MAX_ITEMS", 3)
+    outbox = Outbox(tmp_path / "outbox.db", workspace.signer("AGENCY-A"), clock=lambda: NOW)
+    txs = _signed(workspace, NOW, 5)
+    try:
+        outbox.capture(txs[:2])
+        with pytest.raises(UnavailableError) as full:
+            outbox.capture(txs[2:4])  # 4 > 3: neither is kept
+        assert full.value.code == "outbox_full"
+        assert outbox.counts() == {"pending": 2, "failed": 0}
+        outbox.capture(txs[2:3])
+        with pytest.raises(UnavailableError):
+            outbox.capture(txs[3:4])
+        node = Node()
+        outbox.sync(node)
+        assert [t.tx_id for t in node.seen] == [t.tx_id for t in txs[:3]]
+        outbox.capture(txs[3:5])
+        assert outbox.counts() == {"pending": 2, "failed": 0}
+    finally:
+        outbox.close()
