@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ledger_gw import outbound
 from ledger_gw.errors import ConfigError
+from ledger_gw.files import SECRET
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 60.0
@@ -79,7 +80,10 @@ def start(
     port = urllib.parse.urlsplit(url).port
     if port is not None and listening(port)():
         raise ConfigError(f"{name}: {HOST}:{port} is in use by another process")
-    with log.open("ab") as out:
+    # Its owner's only, whatever the umask: a gateway's log holds the paths it served,
+    # pseudonymous IDs among them.
+    with os.fdopen(os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, SECRET), "ab") as out:
+        os.fchmod(out.fileno(), SECRET)
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=_environment(env or {})
         )
