@@ -9,14 +9,12 @@ checkpoint trusted (the log anchors bundles there, verifiers default to it).
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import re
 import unicodedata
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +27,7 @@ from chaincode.fields import PROGRAMME, is_code, parse_amount
 from chaincode.stub import ROLES, Role
 from ledger_gw import strict_json
 from ledger_gw.errors import ConfigError, MalformedError
-from ledger_gw.files import PUBLIC, SECRET, write_file
+from ledger_gw.files import PUBLIC, locked, write_file
 from ledger_gw.handover import keys as handover_keys
 from ledger_gw.identity import (
     Authenticator,
@@ -699,17 +697,12 @@ def changing(path: Path) -> Iterator[None]:
     on ``.consortium.lock`` beside it, the owner's only): a command that reads the file,
     changes it and saves it inside the block starts from every change saved before it,
     and no other command's change made meanwhile is lost."""
-    try:
-        fd = os.open(
-            path.with_name(LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, SECRET
-        )
-    except OSError as exc:
-        raise ConfigError(f"cannot lock the consortium file {path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with ExitStack() as held:
+        try:
+            held.enter_context(locked(path.with_name(LOCK_FILE)))
+        except OSError as exc:
+            raise ConfigError(f"cannot lock the consortium file {path}: {exc.strerror}") from None
         yield
-    finally:
-        os.close(fd)
 
 
 def add_witness(

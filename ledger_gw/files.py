@@ -12,9 +12,12 @@ wherever it points).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ledger_gw.errors import ConfigError
@@ -89,6 +92,19 @@ def append_line(path: Path, line: str, mode: int) -> None:
         os.close(fd)
     if new:
         _sync_directory(path.parent)
+
+
+@contextmanager
+def locked(lock: Path) -> Iterator[None]:
+    """An exclusive hold until the block ends, on the file ``lock`` (made its owner's
+    only; a symlink there refused), so that processes that change one thing take turns.
+    OSError when it cannot be opened."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, SECRET)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # and with it the hold
 
 
 def replace_file(source: Path, target: Path) -> None:

@@ -27,12 +27,9 @@ member shown a forked validity history by its gateway is told, as on the embedde
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,7 +37,7 @@ from typing import Protocol
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditError, LedgerError, LogInconsistentError, LogStaleError
-from ledger_gw.files import PUBLIC, make_dirs, write_file
+from ledger_gw.files import PUBLIC, locked, make_dirs, write_file
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import ProofError, verify_consistency
 from ledger_gw.log.note import Note
@@ -268,7 +265,10 @@ class Monitor:
         the smaller tree to the larger), then observe; one poll at a time on the state
         file, whatever process polls: another's new trusted head, saved between this
         one's proof and its observation, would make a sound proof look like a fork."""
-        with _exclusive(self.state_path):
+        make_dirs(self.state_path.parent)
+        # beside the state, which is replaced by renames: a hold on it would be on a file
+        # no longer there
+        with locked(self.state_path.with_name(self.state_path.name + ".lock")):
             note = source.latest_checkpoint()
             size = ckpt.Checkpoint.parse(Note.parse(note).text).size
             old = self.trusted()
@@ -278,19 +278,6 @@ class Monitor:
             elif old is not None and 0 < size < old.size:
                 proof = _proof_back(source, size, old.size)
             return self.observe(note, proof)
-
-
-@contextmanager
-def _exclusive(state: Path) -> Iterator[None]:
-    """An exclusive lock beside ``state`` (the state itself is replaced by renames, so
-    a lock on it would be on a file no longer there)."""
-    make_dirs(state.parent)
-    fd = os.open(state.with_name(state.name + ".lock"), os.O_RDWR | os.O_CREAT, PUBLIC)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # and with it the lock
 
 
 def _prefix(
