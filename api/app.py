@@ -63,7 +63,7 @@ def _settings() -> dict[str, Any]:
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "/docs",
+        "OPENAPI_SWAGGER_UI_PATH": headers.DOCS_PATH,
         "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
         "API_SPEC_OPTIONS": {
             "info": {
@@ -79,17 +79,21 @@ def _settings() -> dict[str, Any]:
     }
 
 
-#: What the /docs page loads. The package also holds Swagger UI's own demo page, which
-#: fetches a third party's API description and validator into this origin.
-_SWAGGER_PAGE_ASSETS = frozenset(
-    ("swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js")
-)
+#: What the /docs page loads, and from where: Swagger UI's files, and the script that
+#: starts it (api/templates/swagger_ui.html). The package also holds Swagger UI's own demo
+#: page, which fetches a third party's API description and validator into this origin.
+_DOCS_PAGE_ASSETS = {
+    "swagger-ui.css": SWAGGER_ASSETS,
+    "swagger-ui-bundle.js": SWAGGER_ASSETS,
+    "swagger-ui-standalone-preset.js": SWAGGER_ASSETS,
+    "start.js": Path(__file__).parent / "docs_page",
+}
 
 
 def _swagger_asset(filename: str) -> ResponseReturnValue:
-    if filename not in _SWAGGER_PAGE_ASSETS:
+    if filename not in _DOCS_PAGE_ASSETS:
         raise NotFound()
-    return send_from_directory(SWAGGER_ASSETS, filename)
+    return send_from_directory(_DOCS_PAGE_ASSETS[filename], filename)
 
 
 def create_app(config: GatewayConfig | None = None, gateway: Gateway | None = None) -> Flask:

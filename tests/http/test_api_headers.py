@@ -6,6 +6,7 @@ import pytest
 from api_helpers import Api
 from flask.testing import FlaskClient
 
+from api import headers
 from api.dashboard.views import CSP
 from ledger_gw.pseudonym import new_held_id
 
@@ -36,6 +37,34 @@ def test_docs_openapi_and_health_are_secured(client: FlaskClient) -> None:
     for url in ("/docs", "/openapi.json", "/healthz", "/docs/assets/swagger-ui.css"):
         with client.get(url) as r:
             _secured(r.headers)
+
+
+def test_no_answer_but_a_page_runs_anything(api: Api, client: FlaskClient) -> None:
+    """JSON, a problem or a file opened as a page loads nothing, framed or not."""
+    answers = [
+        api.as_("AGENCY-A").get(f"/v1/persons/{new_held_id()}/history?purpose=referral"),
+        api.as_("AGENCY-A").post("/v1/events", json={"not": "an event"}),
+        client.get("/openapi.json"),
+        client.get("/nothing"),
+        client.get("/docs/assets/swagger-ui-bundle.js"),
+    ]
+    for r in answers:
+        assert r.headers["Content-Security-Policy"] == headers.CSP
+        r.close()
+
+
+def test_the_docs_page_runs_only_this_gateways_scripts(client: FlaskClient) -> None:
+    with client.get("/docs") as r:
+        policy = r.headers["Content-Security-Policy"]
+        page = r.get_data(as_text=True)
+    assert "script-src 'self';" in policy
+    assert "'unsafe-inline'" not in policy
+    assert "'unsafe-eval'" not in policy
+    assert "<script>" not in page  # every script is a file the page names
+    for script in ("swagger-ui-standalone-preset.js", "swagger-ui-bundle.js", "start.js"):
+        assert f'<script src="/docs/assets/{script}"></script>' in page
+        with client.get(f"/docs/assets/{script}") as asset:
+            assert asset.status_code == 200
 
 
 def test_the_dashboard_keeps_its_own_headers(client: FlaskClient) -> None:
