@@ -18,7 +18,7 @@ from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConfigError
 from ledger_gw.gateway_stores import prepare_stores
 from ledger_gw.remote import tls
-from ledger_gw.services.access import issue_token
+from ledger_gw.services.access import issue_token, list_tokens, revoke_token
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.topology.layout import (
     CONSORTIUM_FILE,
@@ -40,6 +40,7 @@ from ledger_gw.topology.processes import (
 __all__ = ["Layout", "Service", "Topology", "discard", "prepare", "running"]
 
 GATEWAY_ROLE = "agency-writer"
+RUN_LABEL = "consortium up"  # each run revokes the tokens earlier runs printed
 
 
 @dataclass
@@ -98,10 +99,16 @@ def _prepared(
 
 
 def _token(directory: Path, org: str, node_url: str) -> str:
+    """A writer token for this run. Those that earlier runs printed, on terminals maybe
+    long closed, are revoked: no run leaves a token valid for its whole lifetime."""
     config = GatewayConfig(directory=directory, orgs=(org,), backend="remote", log_url=node_url)
     gateway = open_gateway(config)
     try:
-        return issue_token(gateway.store(org), gateway.org_role(org), GATEWAY_ROLE, "topology")[1]
+        store = gateway.store(org)
+        for held in list_tokens(store):
+            if held.label == RUN_LABEL and held.revoked_at is None:
+                revoke_token(store, held.token_id)
+        return issue_token(store, gateway.org_role(org), GATEWAY_ROLE, RUN_LABEL)[1]
     finally:
         gateway.close()
 
