@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import ssl
 import stat
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from ledger_gw.services.config import GatewayConfig
 from ledger_gw.transaction import sign_proposal
 from ledger_gw.witness.home import WitnessHome
 from ledger_gw.workspace import Workspace
+from tests.support.disk import umask
 from tests.support.events import PID, entitlement_granted
 
 FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
@@ -33,9 +33,8 @@ FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "
 @pytest.fixture
 def world_readable_umask() -> Iterator[None]:
     """The usual umask, under which a file made with the default mode is 0644."""
-    old = os.umask(0o022)
-    yield
-    os.umask(old)
+    with umask(0o022):
+        yield
 
 
 def _mode(path: Path) -> int:
@@ -94,9 +93,8 @@ def test_a_gateways_outbox_and_receipts_are_owner_only(tmp_path: Path) -> None:
 @pytest.fixture
 def open_umask() -> Iterator[None]:
     """A umask of 000, under which a file made with the default mode is anyone's to write."""
-    old = os.umask(0)
-    yield
-    os.umask(old)
+    with umask(0):
+        yield
 
 
 @pytest.mark.usefixtures("open_umask")

@@ -4,7 +4,6 @@ node's list, the organisation's own store), and needs nothing else running."""
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 from ledger_gw.offchain.store import OffchainStore
 from ledger_gw.services.access import authenticate, list_tokens
 from tests.support.cli import clean_failure, run_cli
+from tests.support.disk import umask
 
 pytestmark = pytest.mark.slow
 
@@ -33,9 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def no_umask() -> Iterator[None]:
-    old = os.umask(0)
-    yield
-    os.umask(old)
+    with umask(0):
+        yield
 
 
 def _mode(path: Path) -> int:

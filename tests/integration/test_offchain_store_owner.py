@@ -3,7 +3,6 @@ organisation pointed at it, or one of an older release after a newer one migrate
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from sqlalchemy import make_url, select, text
 from ledger_gw.errors import ConfigError
 from ledger_gw.offchain.models import Person
 from ledger_gw.offchain.store import OffchainStore
+from tests.support.disk import umask
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -86,10 +86,7 @@ def test_a_store_a_newer_release_migrated_is_refused_and_left_as_it_is(url: str)
 
 
 def test_a_new_sqlite_store_is_its_owners_alone_whatever_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0)
-    try:
+    with umask(0):
         _registered(f"sqlite:///{tmp_path / 'offchain.db'}", "AGENCY-A")
-    finally:
-        os.umask(old)
     assert (tmp_path / "offchain.db").stat().st_mode & 0o777 == 0o600
     assert sqlite3.connect(tmp_path / "offchain.db").execute("PRAGMA integrity_check").fetchone()

@@ -1,6 +1,7 @@
 """What a power loss could keep of what a test wrote: the fsyncs and renames made, in
 order, to judge whether each file was on disk before a later step relied on it; a
-process killed at a step; what a directory holds, to show a refusal changed nothing.
+process killed at a step; what a directory holds, to show a refusal changed nothing;
+the umask a file is made under.
 
 A file's content survives once the file was fsynced; a rename, once its directory was
 fsynced after it. Nothing else is recorded: the calls go through to the real files.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -99,3 +102,14 @@ def lose_sqlite(path: Path) -> None:
     write-ahead log."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process's umask set to ``mask`` for the block: under 0, a file made with the
+    default mode is anyone's to write; under 022, anyone's to read."""
+    old = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(old)

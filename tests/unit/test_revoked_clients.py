@@ -18,6 +18,7 @@ from ledger_gw.errors import AuthenticationError, ConfigError
 from ledger_gw.identity import cert_pem, issue_ca, issue_member
 from ledger_gw.node.revoked import RevokedClients, revocation_key, revoke
 from tests.support.certificates import with_twin_signature
+from tests.support.disk import umask
 
 NOW = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
 
@@ -31,9 +32,8 @@ def _certificate(common_name: str = "tls") -> x509.Certificate:
 @pytest.fixture
 def no_umask() -> Iterator[None]:
     """Under a umask of 000 a file made with the default mode is anyone's to edit."""
-    old = os.umask(0)
-    yield
-    os.umask(old)
+    with umask(0):
+        yield
 
 
 def test_a_revoked_certificate_is_refused_once_listed_and_no_other(tmp_path: Path) -> None:

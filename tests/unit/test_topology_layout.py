@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from ledger_gw.topology.layout import discard, lay_out
 from ledger_gw.witness import WitnessHome
 from ledger_gw.workspace import Workspace
 from tests.support.cli import clean_failure, run_cli
+from tests.support.disk import umask
 
 AGENCIES = ("AGENCY-A", "AGENCY-B")
 WITNESSES = {"AGENCY-A": "http://w-a:8070", "AUDITOR-X": "http://w-x:8070"}
@@ -108,9 +108,8 @@ def test_a_site_laid_out_before_gets_client_certificates_the_node_lets_in(tmp_pa
 @pytest.fixture
 def open_umask() -> Iterator[None]:
     """A umask of 000, under which a file made with the default mode is anyone's to write."""
-    old = os.umask(0)
-    yield
-    os.umask(old)
+    with umask(0):
+        yield
 
 
 def _writable_by_others(root: Path) -> list[str]:

@@ -3,7 +3,6 @@ answer, never a crash of the command that waits (`ledger-gw demo up`)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import stat
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.topology.processes import HOST, answers_ready, free_port, start
+from tests.support.disk import umask
 
 
 @pytest.fixture(params=[b"garbage\r\n\r\n", b"HTTP/1.1 2OO OK\r\n\r\n", b"HTTP/1.1 20 OK\r\n\r\n"])
@@ -48,13 +48,10 @@ def test_a_services_log_is_its_owners_only_whatever_the_umask(tmp_path: Path) ->
     log = tmp_path / "service.log"
     log.write_text("an earlier run\n")
     log.chmod(0o664)  # as a umask of 002 would have made it
-    old = os.umask(0o002)
-    try:
+    with umask(0o002):
         url = f"http://{HOST}:{free_port()}"
         command = [sys.executable, "-c", "print('started', flush=True)"]
         service = start("a service", url, command, log, lambda: True)
         service.process.wait(30)
-    finally:
-        os.umask(old)
     assert stat.S_IMODE(log.stat().st_mode) == 0o600
     assert log.read_text() == "an earlier run\nstarted\n"

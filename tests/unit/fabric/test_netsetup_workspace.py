@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from ledger_gw.consortium import Definition
 from ledger_gw.fabric.netsetup import make_cc_tls, make_workspace, org_dir, write_connection
 from ledger_gw.identity import cert_pem, issue_ca, key_pem
 from ledger_gw.workspace import Workspace
+from tests.support.disk import umask
 
 NETWORK = Definition.load(Path(__file__).parents[3] / "network" / "consortium.toml")
 
@@ -53,12 +53,9 @@ def test_the_chaincode_connection_holding_a_tls_key_is_owner_only(tmp_path: Path
     ca_key, ca_cert = issue_ca("AGENCY-A")
     (tlsca / "tlsca.agency-a-cert.pem").write_text(cert_pem(ca_cert))
     (tlsca / "priv_sk").write_bytes(key_pem(ca_key))
-    old = os.umask(0o022)
-    try:
+    with umask(0o022):
         make_cc_tls(tmp_path / "crypto", "AGENCY-A", tmp_path / "tls")
         write_connection(tmp_path / "tls", "cc.agency-a:9999", tmp_path / "connection.json")
-    finally:
-        os.umask(old)
     connection = tmp_path / "connection.json"
     assert "PRIVATE KEY" in json.loads(connection.read_text())["client_key"]
     for path in (connection, tmp_path / "tls" / "client.key"):
