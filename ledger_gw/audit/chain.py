@@ -80,6 +80,7 @@ class _Referral:
     to_org: str
     pid: str
     state: str
+    cites_consent: bool  # a hand-over shares under the consent the referral cites
 
 
 def _fail(name: str, code: str, detail: str) -> Check:
@@ -145,7 +146,8 @@ def _created(
                 )
     if not any(c.name == "transition" for c in checks):
         checks.append(Check("transition", True, "created"))
-    seen[rid] = _Referral(ev.org, str(e.get("to_org")), str(e.get("pid")), "created")
+    cites = e.get("consent_id") is not None
+    seen[rid] = _Referral(ev.org, str(e.get("to_org")), str(e.get("pid")), "created", cites)
     if rid in documents:
         doc, salt = documents[rid]
         ok = document_hash(salt, doc) == e.get("document_hash")
@@ -161,18 +163,8 @@ def _created(
     return None, checks
 
 
-def _transition(ev: AuditedEvent, seen: dict[str, _Referral]) -> tuple[str | None, list[Check]]:
-    rid = str(ev.event.get("referral_id"))
+def _transition(ev: AuditedEvent, ref: _Referral) -> tuple[str | None, list[Check]]:
     step = referrals.TRANSITIONS[ev.type]
-    ref = seen.get(rid)
-    if ref is None:
-        return None, [
-            _fail(
-                "transition",
-                "missing_link",
-                f"{ev.type} on referral {rid} whose creation is not in the bundle",
-            )
-        ]
     checks: list[Check] = []
     allowed = ref.to_org if step.by == "receiver" else ref.from_org
     checks.append(
@@ -197,7 +189,8 @@ def _transition(ev: AuditedEvent, seen: dict[str, _Referral]) -> tuple[str | Non
 
 
 def _handed_over(ev: AuditedEvent, ref: _Referral) -> tuple[str | None, list[Check]]:
-    """The sender records its sealed package while the referral is open: no new state."""
+    """The sender records its sealed package while the referral is open, under the
+    consent the referral cites: no new state."""
     actor = (
         Check("actor", True, f"{ev.org} is the sender")
         if ev.org == ref.from_org
@@ -207,16 +200,33 @@ def _handed_over(ev: AuditedEvent, ref: _Referral) -> tuple[str | None, list[Che
             f"only the sender {ref.from_org} may record a hand-over, not {ev.org}",
         )
     )
-    transition = (
-        Check("transition", True, f"handed over while {ref.state}")
-        if ref.state in referrals.OPEN_STATES
-        else _fail(
+    if ref.state not in referrals.OPEN_STATES:
+        transition = _fail(
             "transition",
             "illegal_transition",
             f"a hand-over recorded after the referral was {ref.state}",
         )
-    )
+    elif not ref.cites_consent:
+        transition = _fail(
+            "transition",
+            "illegal_transition",
+            "a hand-over of a referral that cites no consent to share under",
+        )
+    else:
+        transition = Check("transition", True, f"handed over while {ref.state}")
     return ref.state, [actor, transition]
+
+
+def _result_check(ev: AuditedEvent, rid: str, after: str | None) -> Check:
+    """Whether the contract's logged result agrees with the state the events give."""
+    logged = ev.result.get("state", after if ev.type == "referral.handed_over" else None)
+    if logged == after and ev.result.get("referral_id") == rid:
+        return Check("result", True, f"the logged result agrees: {after}")
+    return _fail(
+        "result",
+        "result_mismatch",
+        f"the logged result says {ev.result.get('state')!r}, the events give {after!r}",
+    )
 
 
 def referral_steps(
@@ -229,26 +239,21 @@ def referral_steps(
         if not ev.type.startswith("referral."):
             continue
         rid = str(ev.event.get("referral_id"))
+        ref = seen.get(rid)
         if ev.type == "referral.created":
             before, checks = _created(ev, seen, documents or {})
+        elif ref is None:  # no origin to judge the step, nor its logged result, against
+            message = f"{ev.type} on referral {rid} whose creation is not in the bundle"
+            before, checks = None, [_fail("transition", "missing_link", message)]
         elif ev.type in referrals.TRANSITIONS:
-            before, checks = _transition(ev, seen)
-        elif ev.type == "referral.handed_over" and rid in seen:
-            before, checks = _handed_over(ev, seen[rid])
+            before, checks = _transition(ev, ref)
+        elif ev.type == "referral.handed_over":
+            before, checks = _handed_over(ev, ref)
         else:
             before, checks = None, [_fail("transition", "illegal_transition", "unknown type")]
         after = seen[rid].state if rid in seen else None
-        logged = ev.result.get("state", after if ev.type == "referral.handed_over" else None)
-        if logged == after and ev.result.get("referral_id") == rid:
-            checks.append(Check("result", True, f"the logged result agrees: {after}"))
-        else:
-            checks.append(
-                _fail(
-                    "result",
-                    "result_mismatch",
-                    f"the logged result says {ev.result.get('state')!r}, the events give {after!r}",
-                )
-            )
+        if rid in seen:
+            checks.append(_result_check(ev, rid, after))
         if ev.org is None:  # signer unknown: the signature check already failed the step
             checks = [c for c in checks if c.name != "actor"]
         step = Step(ev.position, ev.event_id, ev.type, rid, ev.org, before, after)
@@ -272,6 +277,8 @@ class _Entitlement:
     granted_by: str | None
     currency: str
     amount: Decimal
+    start: str  # the period deliveries fall in, YYYY-MM-DD (they sort as text)
+    end: str
     delivered: Decimal
     state: str
 
@@ -284,7 +291,8 @@ def _amount(value: object) -> Decimal:
 
 
 def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
-    """Replay entitlements: granter-only actions, legal transitions, amounts that add up.
+    """Replay entitlements: granter-only actions, legal transitions, deliveries within
+    the period and amounts that add up.
 
     The cumulative delivered amount recomputed from the signed delivery events must
     equal the one the contract logged with each delivery: a changed amount shows.
@@ -304,7 +312,13 @@ def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
                 fail(ev, "illegal_transition", f"entitlement {eid} granted twice")
                 continue
             seen[eid] = _Entitlement(
-                ev.org, str(e.get("currency")), _amount(e.get("amount")), Decimal(0), "active"
+                ev.org,
+                str(e.get("currency")),
+                _amount(e.get("amount")),
+                str(e.get("start")),
+                str(e.get("end")),
+                Decimal(0),
+                "active",
             )
             continue
         if not ev.type.startswith(("entitlement.", "assistance.")):
@@ -322,6 +336,13 @@ def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
                     ev,
                     "illegal_transition",
                     f"delivery against a {ent.state} entitlement or beyond the entitled amount",
+                )
+            if not ent.start <= str(e.get("date")) <= ent.end:
+                fail(
+                    ev,
+                    "illegal_transition",
+                    f"delivery on {e.get('date')}, outside the entitlement's period "
+                    f"{ent.start} to {ent.end}",
                 )
             if e.get("currency") != ent.currency:
                 fail(ev, "amount_mismatch", "currency differs from the entitlement's")

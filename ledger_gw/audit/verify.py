@@ -26,7 +26,9 @@ Every check runs, and every failure is reported with its own code:
                             bundle proves what it holds, not that nothing is missing)
 ``unclaimed_event``         evidence for an event the claim does not list
 ``missing_link``            a referral/entitlement step whose origin is absent
-``illegal_transition``      a transition the state machine does not allow
+``illegal_transition``      a transition the state machine does not allow (a hand-over
+                            of a referral citing no consent, a delivery outside its
+                            entitlement's period)
 ``wrong_actor``             made by an organisation not allowed to make it
 ``role_forbidden``          signed by a member whose role records no events (a donor's,
                             an auditor's): the contract refuses it, so a log holding it
