@@ -291,8 +291,8 @@ def _amount(value: object) -> Decimal:
 
 
 def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
-    """Replay entitlements: granter-only actions, legal transitions, deliveries within
-    the period and amounts that add up.
+    """Replay entitlements: granter-only actions, legal transitions and the states the
+    contract logged for them, deliveries within the period and amounts that add up.
 
     The cumulative delivered amount recomputed from the signed delivery events must
     equal the one the contract logged with each delivery: a changed amount shows.
@@ -358,4 +358,11 @@ def entitlement_failures(events: Sequence[AuditedEvent]) -> list[Failure]:
             if ent.state not in step.sources:
                 fail(ev, "illegal_transition", f"{ev.type} is not allowed from {ent.state}")
             ent.state = step.target
+            if ev.result.get("state") != ent.state:
+                fail(
+                    ev,
+                    "result_mismatch",
+                    f"the logged result says {ev.result.get('state')!r}, the events give "
+                    f"{ent.state!r}",
+                )
     return out

@@ -42,6 +42,13 @@ def _hand_over_without_consent(tx: Tx, event: Event) -> tuple[str, Obj]:
     return referral["pid"], result
 
 
+def _revoke_logged_as_suspended(tx: Tx, event: Event) -> tuple[str, Obj]:
+    """The contract's revocation, its logged result saying the entitlement is only
+    suspended (so resumable, a reader of the log would think)."""
+    pid, result = entitlements.transition(tx, event)
+    return pid, {**result, "state": "suspended"}
+
+
 class Operator:
     """One ledger whose operator may swap the contract's rules for laxer ones."""
 
@@ -155,3 +162,24 @@ def test_a_hand_over_without_its_referral_is_a_missing_link(operator: Operator) 
         [f"transition: referral.handed_over on referral {referral['referral_id']} "
          "whose creation is not in the bundle"],
     ]  # fmt: skip
+
+
+def test_an_entitlement_transition_logged_with_another_state_is_refused(
+    operator: Operator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = operator.client("AGENCY-A")
+    grant = ev.entitlement_granted(ev.pid())
+    a.submit(grant)
+    eid = grant["entitlement_id"]
+    a.submit({"event_id": ev.uid(), "type": "entitlement.suspended", "entitlement_id": eid,
+              "reason": "error"})  # fmt: skip
+    _lax(monkeypatch, "entitlement.revoked", _revoke_logged_as_suspended)
+    a.submit({"event_id": ev.uid(), "type": "entitlement.revoked", "entitlement_id": eid,
+              "reason": "ineligible"})  # fmt: skip
+    operator.cosign()
+    report = operator.verify(operator.bundle("entitlement", eid))
+    assert report.codes == {"result_mismatch"}, report.failures
+    (failure,) = report.failures
+    assert failure.position == 2
+    assert "'suspended'" in failure.message
+    assert "revoked" in failure.message
