@@ -15,7 +15,7 @@ proven consistent; a failed check leaves it untouched and raises
 A log can also show a watcher the same old checkpoint for ever, hiding what it appends
 since (a freeze). Witnesses date their cosignatures, and a log offers its latest
 checkpoint again while it does not grow (:mod:`ledger_gw.embedded.witnessing`), so with
-a ``max_age`` a checkpoint whose quorum of cosignatures is older is reported
+a ``max_age`` a checkpoint whose quorum of cosignatures is older, or missing, is reported
 (:class:`LogStaleError`) once it has been held to the trusted one, as any other.
 
 On Fabric the log watched is the channel's validity log
@@ -171,15 +171,18 @@ class Monitor:
         except (ckpt.CheckpointError, ValueError) as exc:
             raise AuditError(f"new checkpoint rejected: {exc}", code="bad_checkpoint") from exc
         seen = self._observe(opened, note, proof)
-        if self.max_age is not None and seen.status != "uncosigned":
+        if self.max_age is not None:  # "uncosigned" too: a quorum it never had is no fresher
             self._require_fresh(opened, self.max_age)
         return seen
 
     def _require_fresh(self, opened: ckpt.VerifiedCheckpoint, max_age: dt.timedelta) -> None:
-        """LogStaleError unless a quorum of witnesses cosigned within ``max_age``."""
-        now = self.clock()
-        times = sorted((c.timestamp for c in opened.cosignatures), reverse=True)
-        if sum(now - t <= max_age.total_seconds() for t in times) >= self.quorum:
+        """LogStaleError unless a quorum of witnesses cosigned within ``max_age``, either
+        side of this watcher's clock: a cosignature dated further ahead, by a wrong clock
+        or a lie, would keep a frozen view fresh until that date."""
+        now, limit = self.clock(), max_age.total_seconds()
+        dated = [c.timestamp for c in opened.cosignatures]
+        times = sorted((t for t in dated if t - now <= limit), reverse=True)
+        if sum(now - t <= limit for t in times) >= self.quorum:
             return
         size = opened.checkpoint.size
         if len(times) < self.quorum:
@@ -190,6 +193,8 @@ class Monitor:
             ago = dt.timedelta(seconds=int(now - when))
             last = f"was last cosigned by {self.quorum} witness(es) at {at:%Y-%m-%dT%H:%M:%SZ}"
             last += f", {ago} ago"
+        if ahead := len(dated) - len(times):
+            last += f" ({ahead} more dated over {max_age} ahead of this watcher's clock)"
         raise LogStaleError(
             f"LOG STALE: the checkpoint of size {size} {last}, over the maximum age of "
             f"{max_age}: the log may be showing this watcher a frozen view, or its "
