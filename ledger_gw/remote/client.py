@@ -2,8 +2,8 @@
 
 The node's answers are read as sent (no Content-Encoding: a few hundred KiB of gzip
 would inflate to gigabytes in the gateway), at most MAX_ANSWER bytes and within
-ANSWER_S seconds: the node is checked, not trusted, and must not be able to exhaust the
-gateway that checks it.
+ANSWER_S seconds of the request, status line and headers included: the node is checked,
+not trusted, and must not be able to exhaust the gateway that checks it.
 """
 
 from __future__ import annotations
@@ -35,11 +35,39 @@ class _Answer:
         self.data = data
 
 
+class _AnswerSocket(ssl.SSLSocket):
+    """A TLS socket that reads each answer within ANSWER_S of sending its request.
+
+    urllib3's read timeout is each read's: a node dripping its status line and headers a
+    byte at a time, or sending interim answers (100 Continue) without end, would hold the
+    gateway's thread for as long as it liked, before any of the body is read."""
+
+    _asked: float | None = None  # when the last request was sent
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        super().sendall(data, flags)
+        self._asked = time.monotonic()
+
+    def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
+        if self._asked is None:
+            return super().recv_into(buffer, nbytes, flags)
+        left = self._asked + ANSWER_S - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no answer whole within {ANSWER_S:.0f} s")
+        timeout = self.gettimeout()
+        self.settimeout(left if timeout is None else min(timeout, left))
+        try:
+            return super().recv_into(buffer, nbytes, flags)
+        finally:
+            self.settimeout(timeout)
+
+
 class NodeClient:
     """One pool of TLS connections to the node, shared by the gateway's threads."""
 
     def __init__(self, base_url: str, context: ssl.SSLContext) -> None:
         self.base_url = base_url.rstrip("/")
+        context.sslsocket_class = _AnswerSocket  # each answer within ANSWER_S
         self._http = urllib3.PoolManager(ssl_context=context, timeout=TIMEOUT, retries=False)
 
     def get(self, path: str, **params: Any) -> Any:

@@ -180,7 +180,7 @@ class Receipts:
         for tx, o in zip(txs, outcomes, strict=True):
             if o.error is not None or o.position is not None or o.queued:
                 continue
-            original = (o.result or {}).get("tx_id")
+            original = o.result.get("tx_id") if isinstance(o.result, dict) else None
             if type(original) is not str or tx.proposal.function != "submit":
                 self.mismatch(f"the node answered {o.tx_id} as a replay of no transaction")
             p = tx.proposal  # this gateway's own, signed here
@@ -289,7 +289,7 @@ class Receipts:
             )
         replays = self._verify_replays()
         try:
-            cp = self._open(self.node.get("/v1/node/checkpoint/trusted")["note"])
+            cp = self._open(str(self.node.get("/v1/node/checkpoint/trusted")["note"]))
         except ckpt.ForgedCosignatureError:
             raise  # not a quorum yet to come: a lie
         except (NotFoundError, ckpt.CheckpointError):  # not yet cosigned by the quorum

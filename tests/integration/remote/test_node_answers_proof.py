@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -126,6 +126,24 @@ def test_what_proves_no_lie_is_waited_for(site: Site, tmp_path: Path, how: str) 
     assert receipts.broken() is None
 
 
+def test_a_cosigned_checkpoint_that_is_no_note_is_overdue_past_the_deadline(
+    site: Site, tmp_path: Path
+) -> None:
+    """A node answering with what is not even text for its cosigned head proves nothing,
+    and must hold back the check no longer than one that never reaches the quorum."""
+    a = site.agencies["AGENCY-A"]
+    copy = _unchecked_receipts(a, tmp_path)
+    consortium = Workspace.load(a.root).consortium
+    node = _node_as(a, site, _presenting(TRUSTED, lambda note: cast(str, 7)))
+    now = [time.time()]
+    receipts = Receipts(copy, consortium, node, deadline_s=3600, clock=lambda: now[0])
+    assert receipts.check()["pending"] > 0  # waited for, within the deadline
+    now[0] += 7200
+    with pytest.raises(IntegrityError) as late:
+        receipts.check()
+    assert late.value.code == "log_node_overdue"
+
+
 @contextmanager
 def _gateway(site: Site, tmp_path: Path, kind: type[NodeClient]) -> Iterator[RemoteLedger]:
     """AGENCY-A's remote ledger on the real node through ``kind``; no background round."""
@@ -161,6 +179,9 @@ ACKNOWLEDGEMENTS = {
     "a position that is true": lambda answer: _outcome(answer, lambda o: {**o, "position": True}),
     "another transaction's outcome": lambda answer: _outcome(
         answer, lambda o: {**o, "tx_id": "0" * 64}
+    ),
+    "a replay whose result is no object": lambda answer: _outcome(
+        answer, lambda o: {**o, "position": None, "result": ["tx_id"]}
     ),
 }
 
