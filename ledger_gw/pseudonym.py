@@ -126,8 +126,10 @@ _DIGIT = re.compile(r"[^\D0-9]")  # a decimal digit of another script: Arabic-In
 
 #: The folds IDs are derived with now. Those given before were derived with fewer: 0,
 #: before invisible characters and dashes were folded; 1, before the marks, spellings and
-#: digits above were. A registration made under any is found (`PseudonymKey.pseudonyms`).
-FOLDS = 2
+#: digits above were; 2, before invisible characters were dropped ahead of NFKC, when one
+#: between a letter and its accent kept them apart. A registration made under any is
+#: found (`PseudonymKey.pseudonyms`).
+FOLDS = 3
 
 
 def _visible(text: str) -> str:
@@ -146,9 +148,12 @@ def _spelled(text: str) -> str:
 
 
 def canonical_attribute(name: str, value: str, *, folds: int = FOLDS) -> str:
-    """NFKC, invisible characters and unwritten marks dropped, dashes as "-", variant
-    letters and digits as one, case-folded, whitespace collapsed; dates (names ending in
-    _date) as ISO dates. ``folds`` below FOLDS: as IDs were derived before some folds."""
+    """Invisible characters dropped, then NFKC (so that none holds a letter and its
+    accent apart), unwritten marks dropped, dashes as "-", variant letters and digits as
+    one, case-folded, whitespace collapsed; dates (names ending in _date) as ISO dates.
+    ``folds`` below FOLDS: as IDs were derived before some folds."""
+    if folds >= 3:  # before composing: "e", a zero-width joiner, "\u0301" is "é"
+        value = _visible(value)
     text = unicodedata.normalize("NFKC", value)
     if folds >= 1:
         text = _visible(text).translate(_DASHES)
@@ -210,10 +215,19 @@ class PseudonymKey:
         if len(self.secret) < KEY_BYTES:
             raise ConfigError(f"pseudonymisation key must have at least {KEY_BYTES} bytes")
         versions = [key.version for key in self.earlier] + [self.version]
+        found = ", ".join(map(str, versions))
         if any(key.earlier for key in self.earlier) or versions != sorted(set(versions)):
             raise ConfigError(
                 "pseudonymisation key versions must each appear once, increasing, the "
-                f"current one last: found {', '.join(map(str, versions))}"
+                f"current one last: found {found}"
+            )
+        # Each version after the first was made by a rotation from the one before.
+        missing = sorted(set(range(versions[0], self.version)) - set(versions))
+        if missing:
+            raise ConfigError(
+                f"pseudonymisation key lacks version {', '.join(map(str, missing))} (found "
+                f"{found}): the people registered under it would not be found, and each "
+                "would be registered again; put its line back"
             )
 
     def __repr__(self) -> str:  # never print the secret

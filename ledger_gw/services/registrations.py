@@ -14,6 +14,7 @@ from contextlib import closing
 from typing import Any
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
 
 from chaincode.fields import PID, matches
 from ledger_gw.errors import (
@@ -21,6 +22,7 @@ from ledger_gw.errors import (
     NotFoundError,
     RejectedError,
     TransitionError,
+    UnavailableError,
     ValidationError,
 )
 from ledger_gw.offchain.models import Document, Person, utcnow
@@ -144,18 +146,29 @@ def register(
     known = [] if pid is None else [pid]
     if referral_id is not None or (held_id is None and id_scheme == "keyed"):
         known.extend(gateway.pseudonym_key.pseudonyms(attributes))
-    with gateway.store(caller.org).session() as s:
-        for each in dict.fromkeys(known):
-            existing = s.scalar(select(Person.id).where(Person.pid == each))
+    store = gateway.store(caller.org)
+    try:
+        with store.session() as s:
+            for each in dict.fromkeys(known):
+                existing = s.scalar(select(Person.id).where(Person.pid == each))
+                if existing is not None:
+                    raise AlreadyRegisteredError(existing)
+            if pid is None:
+                check_attributes(attributes, new=True)
+                pid = known[0]  # the ID they derive now
+            person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
+            s.add(person)
+            s.flush()
+            return _view(person)
+    except UnavailableError as exc:
+        # Registered under that ID since the lookup, by a request alongside (a form sent
+        # twice): PostgreSQL's lookup does not wait for a registration not yet committed.
+        if isinstance(exc.__cause__, IntegrityError):
+            with store.reading() as s:
+                existing = s.scalar(select(Person.id).where(Person.pid == pid))
             if existing is not None:
-                raise AlreadyRegisteredError(existing)
-        if pid is None:
-            check_attributes(attributes, new=True)
-            pid = known[0]  # the ID they derive now
-        person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
-        s.add(person)
-        s.flush()
-        return _view(person)
+                raise AlreadyRegisteredError(existing) from None
+        raise
 
 
 def search(
