@@ -42,7 +42,10 @@ def from_qr_payload(payload: bytes) -> str:
         raise malformed("the QR code's credential is not deflated text") from None
     if inflate.unconsumed_tail or not inflate.eof:
         raise malformed("the QR code's credential is truncated or too large")
-    return text.decode("utf-8", errors="replace")
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise malformed("the QR code's credential is not UTF-8 text") from None
 
 
 def qr_code(credential: Credential) -> segno.QRCode:

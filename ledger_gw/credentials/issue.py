@@ -75,12 +75,12 @@ class Subject:
         )
 
     @classmethod
-    def registration(cls, pid: str, registered_on: str, consent_expires: str) -> Subject:
+    def registration(cls, pid: str, registered_on: str | None, consent_expires: str) -> Subject:
         """Her registration, while the consent that records it on the ledger holds (a
-        consent is active before its ``expires`` day)."""
-        return cls(
-            "registration", pid, {"registered_on": registered_on}, _day_start(consent_expires)
-        )
+        consent is active before its ``expires`` day). The day she registered (None:
+        unknown) only the registering agency's own store tells."""
+        claims = {} if registered_on is None else {"registered_on": registered_on}
+        return cls("registration", pid, claims, _day_start(consent_expires))
 
 
 def expiry(

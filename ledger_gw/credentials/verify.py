@@ -112,9 +112,14 @@ def _instant(at: dt.datetime) -> str:
     return at.isoformat().replace("+00:00", "Z")
 
 
+def _b64url_decoded(part: str) -> Any:
+    """Read before its signature is checked: held to I-JSON, at a bounded depth."""
+    return strict_json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
 def _b64url_json(part: str, what: str) -> dict[str, Any]:
-    try:  # read before its signature is checked: held to I-JSON, at a bounded depth
-        value = strict_json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    try:
+        value = _b64url_decoded(part)
     except (ValueError, MalformedError):
         raise malformed(f"the credential's {what} is not base64url JSON") from None
     if not isinstance(value, dict):
@@ -128,13 +133,7 @@ def _issued(payload: dict[str, Any], now: dt.datetime) -> dt.datetime:
     key then. A card issued before a routine rotation stays valid; one a stolen key
     dates back before its rotation is the online check's to catch (:func:`as_issued`),
     as with any offline signature."""
-    iat = payload.get("iat")
-    if isinstance(iat, bool) or not isinstance(iat, int):
-        raise malformed("the credential has no issue time (iat)")
-    try:
-        issued = dt.datetime.fromtimestamp(iat, dt.UTC)
-    except (OverflowError, OSError, ValueError):
-        raise malformed("the credential's issue time (iat) is no time") from None
+    issued = _time(payload.get("iat"), "issue time (iat)")
     if issued > now + CLOCK_SKEW:
         raise CredentialError(
             f"the credential says it was issued on {issued:%Y-%m-%d}, after now",
@@ -189,6 +188,19 @@ def _digest(disclosure: str) -> str:
     )
 
 
+def _names_a_claim(disclosure: str) -> bool:
+    """Whether the disclosure is of an object's claim: [salt, name, value], names text."""
+    try:
+        decoded = _b64url_decoded(disclosure)
+    except (ValueError, MalformedError):
+        return False
+    return (
+        isinstance(decoded, list)
+        and len(decoded) == 3
+        and all(isinstance(part, str) for part in decoded[:2])
+    )
+
+
 def _claims(credential: Credential, signed: dict[str, Any], key: JWK) -> dict[str, Any]:
     """The signed payload (as decoded before its signature was checked) with the
     disclosed claims, once the signature holds and every disclosure is the issuer's."""
@@ -208,6 +220,8 @@ def _claims(credential: Credential, signed: dict[str, Any], key: JWK) -> dict[st
         raise CredentialError(
             "a disclosure is not one the issuer signed", code="credential_altered"
         )
+    if not all(map(_names_a_claim, given)):  # the library takes any three items
+        raise malformed("a disclosure is not a salt, a claim's name and its value")
     try:
         claims: dict[str, Any] = verifier.get_verified_payload()
     except (ValueError, RecursionError):
@@ -270,10 +284,7 @@ def verify(
     key = _signer(header, payload, consortium, now, issued)
     claims = _claims(credential, payload, key)
     kind = _kind(claims)
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int):
-        raise malformed("the credential has no expiry")
-    expires = dt.datetime.fromtimestamp(exp, dt.UTC)
+    expires = _time(claims.get("exp"), "expiry (exp)")
     if now >= expires:
         raise CredentialError(
             f"the credential expired on {expires:%Y-%m-%d}", code="credential_expired"
@@ -307,13 +318,16 @@ def verify(
 def as_issued(verified: Verified, subject: Subject, recorded: dt.datetime) -> None:
     """Refuse (``credential_altered``) a credential that states what issuing it for
     ``subject``, from an event the ledger dates ``recorded``, would not have: a disclosed
-    claim of another value; an expiry after the subject ends; a not-before that is not
-    the day it begins, or none on one issued before that day; an issue time before the
-    event (beyond ISSUE_SLACK). Offline the issuer's signature vouches for all of it, so
-    a key rotated out (stolen, say) signs any terms dated back before its rotation; its
-    ledger event tells them apart."""
+    claim of another value than the subject's (one it does not state, such as the day
+    she registered, kept off the ledger, is the issuer's word); an expiry after the
+    subject ends; a not-before that is not the day it begins, or none on one issued
+    before that day; an issue time before the event (beyond ISSUE_SLACK). Offline the
+    issuer's signature vouches for all of it, so a key rotated out (stolen, say) signs
+    any terms dated back before its rotation; its ledger event tells them apart."""
     differ = sorted(
-        name for name, value in verified.disclosed.items() if subject.claims.get(name) != value
+        name
+        for name, value in verified.disclosed.items()
+        if name in subject.claims and subject.claims[name] != value
     )
     if differ:
         raise _contradicts(f"its {', '.join(differ)} differ from its ledger event's")
@@ -338,12 +352,18 @@ _STANDARD = frozenset({"iss", "sub", "vct", "iat", "nbf", "exp", "ledger", "cnf"
 
 def _not_before(claims: dict[str, Any]) -> dt.datetime | None:
     """When a credential issued before what it states begins becomes valid (``nbf``)."""
-    if "nbf" not in claims:
-        return None
-    nbf = claims["nbf"]
-    if isinstance(nbf, bool) or not isinstance(nbf, int):
-        raise malformed("the credential's not-before is not a time")
-    return dt.datetime.fromtimestamp(nbf, dt.UTC)
+    return _time(claims["nbf"], "not-before (nbf)") if "nbf" in claims else None
+
+
+def _time(value: object, what: str) -> dt.datetime:
+    """A time claim: whole seconds since the epoch (JWT NumericDate) that a date holds,
+    in years 1 to 9999; the issuer's signature vouches for the value, not its sense."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise malformed(f"the credential's {what} is not a time")
+    try:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        raise malformed(f"the credential's {what} is no date") from None
 
 
 def _kind(claims: dict[str, Any]) -> str:

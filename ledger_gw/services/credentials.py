@@ -321,9 +321,10 @@ def check_status(
         raise _status_unknown(caller, purpose)
     _require_same_event(grants[0], verified)
     _require_proven_entry(gateway, verified)
+    recorded = parse_time(grants[0]["timestamp"])
     if kind == "registration":
-        return _registration_status(gateway, caller, verified)
-    credentials.as_issued(verified, _granted(grants[0]), parse_time(grants[0]["timestamp"]))
+        return _registration_status(gateway, caller, verified, recorded)
+    credentials.as_issued(verified, _granted(grants[0]), recorded)
     state = _state(gateway, caller, grants[0], purpose)
     _require_standing(state)
     return state
@@ -344,9 +345,13 @@ def _require_proven_entry(gateway: Gateway, verified: credentials.Verified) -> N
         )
 
 
-def _registration_status(gateway: Gateway, caller: Caller, verified: credentials.Verified) -> str:
-    """Her registration stands while the consent that records it is neither withdrawn
-    nor expired, and was recorded by the agency that signed."""
+def _registration_status(
+    gateway: Gateway, caller: Caller, verified: credentials.Verified, recorded: dt.datetime
+) -> str:
+    """Her registration stands while the consent that records it (on the ledger at
+    ``recorded``) is neither withdrawn nor expired, was recorded by the agency that
+    signed, and the card is as issuing it from that consent makes it: issued after it,
+    expiring with it at the latest."""
     consent = _consent(
         gateway, caller, {"pid": verified.pid, "event": {"consent_id": verified.binding.ref}}
     )
@@ -360,6 +365,8 @@ def _registration_status(gateway: Gateway, caller: Caller, verified: credentials
             f"the consent was recorded by {consent['collected_by']}, not the issuer",
             code="credential_wrong_issuer",
         )
+    stated = credentials.Subject.registration(verified.pid, None, consent["expires"])
+    credentials.as_issued(verified, stated, recorded)
     _require_standing("active" if consent["state"] == "granted" else "revoked")
     if not consent["active"]:
         raise CredentialError("her consent has expired", code="credential_expired")
