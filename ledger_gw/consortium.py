@@ -431,14 +431,27 @@ class Consortium:
             cert.verify_directly_issued_by(org.ca_cert)
         except (ValueError, TypeError, InvalidSignature):
             raise ConfigError(f"the new certificate is not issued by {org_id}'s CA") from None
-        closed = tuple(
-            replace(p, valid_until=at) if p.valid_until is None else p for p in org.signing_keys
-        )
+        closed = _closed(org, at)
         opened = KeyPeriod(certificate_fingerprint(cert), at)
         if any(p.fingerprint == opened.fingerprint for p in closed):
             raise ConfigError(f"that certificate was already a signing key of {org_id}")
         rotated = replace(org, signing_keys=(*closed, opened))
         return replace(self, organisations={**self.organisations, org_id: rotated})
+
+    def with_retired_member(self, org_id: str, at: dt.datetime) -> Consortium:
+        """``org_id`` signing nothing from ``at`` on: its current key closes there, as in a
+        rotation, and none opens. It stays listed, its CA and keys with it, so what it
+        signed before still verifies; dropped from the file, its history would not."""
+        org = self.organisation(org_id)
+        if not any(p.valid_until is None for p in org.signing_keys):
+            raise ConfigError(
+                f"{org_id} has no signing key in force to retire"
+                if org.signing_keys
+                else f"the consortium file lists no signing keys of {org_id}: list them "
+                "first (`ledger-gw key rotate` does), or any certificate its CA issued signs"
+            )
+        retired = replace(org, signing_keys=_closed(org, at))
+        return replace(self, organisations={**self.organisations, org_id: retired})
 
     def witness_verifiers(self) -> list[NoteVerifier]:
         """The members' witness keys: whose cosignatures count towards the quorum."""
@@ -652,6 +665,22 @@ def _period_from(org_id: str, item: Mapping[str, Any]) -> KeyPeriod:
     )
 
 
+def _closed(org: Organisation, at: dt.datetime) -> tuple[KeyPeriod, ...]:
+    """``org``'s signing keys with the current one's period closed at ``at``, which must
+    come after every time they name: earlier, the current key would close before it
+    opened, so all it signed would fail, and a key opened at ``at`` would be given time
+    in which an earlier one was the key."""
+    named = [t for p in org.signing_keys for t in (p.valid_from, p.valid_until) if t is not None]
+    if named and at <= max(named):
+        raise ConfigError(
+            f"a change of {org.org_id}'s signing key at {_instant(at)} is not after "
+            f"{_instant(max(named))}, when its key list last changed: is this clock behind?"
+        )
+    return tuple(
+        replace(p, valid_until=at) if p.valid_until is None else p for p in org.signing_keys
+    )
+
+
 def _check_witnesses(
     listed: Iterable[tuple[str, str]], members: Iterable[str], log_vkey: str | None = None
 ) -> None:
@@ -712,5 +741,15 @@ def add_witness(
     ``path``, and set the quorum when given; the file is unchanged on any error."""
     with changing(path):
         updated = Consortium.load(path).with_witness(org_id, vkey, url, quorum)
+        updated.save(path)
+    return updated
+
+
+def retire_member(path: Path, org_id: str, at: dt.datetime | None = None) -> Consortium:
+    """Retire ``org_id`` in the consortium file at ``path`` (see
+    :meth:`Consortium.with_retired_member`), from now unless ``at`` says otherwise; the
+    file is unchanged on any error."""
+    with changing(path):
+        updated = Consortium.load(path).with_retired_member(org_id, at or dt.datetime.now(dt.UTC))
         updated.save(path)
     return updated

@@ -14,6 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -33,6 +34,7 @@ from ledger_gw.files import read_secret
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _HALF_ORDER = P256_ORDER // 2
 _CERT_YEARS = 10
+_Ext = TypeVar("_Ext", bound=x509.ExtensionType)
 
 
 def sign_low_s(key: ec.EllipticCurvePrivateKey, data: bytes) -> bytes:
@@ -181,17 +183,30 @@ def issue_member(
     return key, cert
 
 
-def _tls_client(cert: x509.Certificate) -> bool:
-    """Whether the certificate is marked for TLS client authentication."""
+def _extension(cert: x509.Certificate, kind: type[_Ext]) -> _Ext | None:
+    """The certificate's extension of ``kind``, None when it has none."""
     try:
-        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        return cert.extensions.get_extension_for_class(kind).value
     except x509.ExtensionNotFound:
-        return False
+        return None
     except (ValueError, x509.DuplicateExtension):  # parsed when first read
         raise AuthenticationError(
             "certificate extensions are malformed", code="bad_certificate"
         ) from None
-    return ExtendedKeyUsageOID.CLIENT_AUTH in usage
+
+
+def _tls_client(cert: x509.Certificate) -> bool:
+    """Whether the certificate is marked for TLS client authentication."""
+    usage = _extension(cert, x509.ExtendedKeyUsage)
+    return usage is not None and ExtendedKeyUsageOID.CLIENT_AUTH in usage
+
+
+def _signs(cert: x509.Certificate) -> bool:
+    """Whether the certificate may sign transactions: it is no CA's (Fabric's MSP takes
+    none as an identity) and its key usage, when it states one, includes signatures."""
+    constraints = _extension(cert, x509.BasicConstraints)
+    usage = _extension(cert, x509.KeyUsage)
+    return not (constraints and constraints.ca) and (usage is None or usage.digital_signature)
 
 
 def _single(cert: x509.Certificate, oid: x509.ObjectIdentifier, what: str) -> str:
@@ -360,6 +375,12 @@ class Authenticator:
                 "a TLS client certificate signs no transaction"
                 if signing
                 else "not a TLS client certificate: issue one with `ledger-gw log client-cert`",
+                code="wrong_certificate_use",
+            )
+        if signing and not _signs(cert):
+            raise AuthenticationError(
+                "a CA's certificate, or one whose key usage excludes signatures, signs no "
+                "transaction",
                 code="wrong_certificate_use",
             )
         public_key = cert.public_key()

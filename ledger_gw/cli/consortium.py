@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from ledger_gw.cli.options import directory_option, new_ledger_option, new_stores_option
-from ledger_gw.consortium import Consortium, Definition, add_witness
+from ledger_gw.consortium import Consortium, Definition, add_witness, retire_member
 from ledger_gw.errors import ValidationError
 from ledger_gw.workspace import Workspace
 
@@ -57,7 +57,7 @@ def init(directory: Path, definition: Path | None) -> None:
 
 @click.group()
 def consortium() -> None:
-    """The consortium file: its members' witnesses."""
+    """The consortium file: its members' witnesses, a member retired."""
 
 
 @consortium.command("add-witness")
@@ -94,6 +94,20 @@ def consortium_add_witness(
         f"[green]{org_id}'s witness listed[/]: {len(updated.witness_keys())} witnesses, "
         f"quorum {updated.witness_quorum}"
     )
+
+
+@consortium.command("retire-member")
+@directory_option
+@click.option("--org", "org_id", required=True, help="The member that signs nothing from now on.")
+def consortium_retire_member(directory: Path, org_id: str) -> None:
+    """Retire a member: its signing key closes now and none replaces it.
+
+    It stays in the consortium file, so what it signed before still verifies, and
+    anything it signs from now on is refused (`retired_certificate`). Running ledgers
+    take the change from the file; every member must be given it, as verifiers pin it."""
+    updated = retire_member(directory / "consortium.json", org_id)
+    until = updated.organisation(org_id).signing_keys[-1].valid_until
+    console.print(f"[green]{org_id} retired[/]: it signs nothing from {until:%Y-%m-%d %H:%M:%S}Z")
 
 
 def _witness_url(
