@@ -9,6 +9,7 @@ checkpoint trusted (the log anchors bundles there, verifiers default to it).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import unicodedata
@@ -554,7 +555,7 @@ class Consortium:
                     None if vkey is None else _witness_key(org_id, str(vkey), legacy=url is None),
                     None if url is None else _witness_url(org_id, str(url)),
                     _profile_from(item),
-                    tuple(_period_from(org_id, p) for p in item.get("signing_keys", ())),
+                    _periods(org_id, item.get("signing_keys", ())),
                     _handover_key(org_id, item.get("handover_key")),
                 )
             programmes = _strings(data, "programmes")
@@ -654,6 +655,22 @@ def _profile_from(item: Mapping[str, Any]) -> Profile | None:
         None if ref is None else str(ref),
         None if kind is None else str(kind),
     )
+
+
+def _periods(org_id: str, items: Iterable[Mapping[str, Any]]) -> tuple[KeyPeriod, ...]:
+    """A member's signing keys, each in force from the end of the one before it, as
+    rotations list them: a period that ends before it begins, or overlaps an earlier
+    one (a hand edit), would leave what a key signed valid or not by the file's slip."""
+    periods = tuple(_period_from(org_id, item) for item in items)
+    for before, after in itertools.pairwise(periods):
+        if before.valid_until is None or after.valid_from < before.valid_until:
+            raise ConfigError(
+                f"{org_id}'s signing keys overlap: each begins when the one before ends"
+            )
+    for p in periods:
+        if p.valid_until is not None and p.valid_until < p.valid_from:
+            raise ConfigError(f"{org_id}'s signing key {p.fingerprint} ends before it begins")
+    return periods
 
 
 def _period_from(org_id: str, item: Mapping[str, Any]) -> KeyPeriod:

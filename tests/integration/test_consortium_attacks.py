@@ -5,6 +5,7 @@ bundle verifier each take."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from chaincode.stub import Identity
 from ledger_gw.audit.bundle import build_bundle
 from ledger_gw.audit.verify import verify_bundle
 from ledger_gw.bootstrap import embedded_ledger
+from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.consortium_file import CHECK_EVERY_S
 from ledger_gw.embedded.ledger import EmbeddedLedger, Verdict
 from ledger_gw.embedded.verifiable import EmbeddedLog
@@ -277,3 +279,27 @@ def test_retiring_a_member_whose_keys_are_unlisted_is_refused_changing_nothing(
     )
     assert "lists no signing keys of RIVER-AID" in line
     assert digests(root) == before
+
+
+@pytest.mark.parametrize("edit", ["overlapping", "ending before it begins"])
+def test_a_hand_edited_key_list_out_of_order_is_refused(root: Path, edit: str) -> None:
+    """Key periods moved by hand (the old key's end pushed past the new key's start, or
+    a key's end set before its start) would make what a key signed valid or not by the
+    file's slip: no verifier, and no running ledger, reads such a file."""
+    now = dt.datetime.now(dt.UTC)
+    ws = Workspace.load(root).rotate_key("RIVER-AID", at=now - dt.timedelta(hours=1))
+    assert _logged(ws, ws.signer("RIVER-AID"), 0, now) is None
+    path = root / "consortium.json"
+    data = json.loads(path.read_text())
+    (org,) = [o for o in data["organisations"] if o["id"] == "RIVER-AID"]
+    old, new = org["signing_keys"]
+    if edit == "overlapping":
+        old["valid_until"] = now.isoformat().replace("+00:00", "Z")
+    else:
+        new["valid_until"] = old["valid_until"]
+        new["valid_from"] = now.isoformat().replace("+00:00", "Z")
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="RIVER-AID's signing key"):
+        Consortium.load(path)
+    refused = clean_failure(run_cli("verify", "--dir", str(root), *own_pin(root)))
+    assert "RIVER-AID's signing key" in refused
