@@ -127,11 +127,13 @@ def read(person_id: Any) -> Any:
 
 
 @blp.route("/<uuid:person_id>", methods=["PATCH"])
-@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 422)
+@protected(blp, Action.REGISTRATIONS_WRITE, 400, 404, 409, 422)
 @blp.arguments(CorrectionIn)
 @blp.response(200, RegistrationOut)
 def correct(body: dict[str, Any], person_id: Any) -> Any:
-    """Correct her personal data; her pseudonymous ID stays the same."""
+    """Correct her personal data; her pseudonymous ID stays the same, and she is found
+    by her corrected attributes too. 409 `already_registered` when they are another
+    registration's here, named in `person_id`; nothing is changed."""
     out = registrations.correct(gateway(), caller(), str(person_id), body["attributes"])
     audit_pid(out["pid"])
     return out

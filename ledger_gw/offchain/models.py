@@ -70,6 +70,16 @@ class Person(Base):
     )
 
 
+class PersonAlias(Base):
+    """A further ID her attributes derive, since a correction changed them: she keeps the
+    ID the ledger knows her by, and is found by what she is called now. Erased with her."""
+
+    __tablename__ = "person_aliases"
+
+    pid: Mapped[str] = mapped_column(String(40), primary_key=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+
+
 class Document(Base):
     """An off-chain document (referral note, consent form) and the salt of its ledger hash."""
 

@@ -39,7 +39,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger_gw.errors import ConfigError, UnavailableError
 from ledger_gw.files import SECRET, append_line
 from ledger_gw.grouping import Grouped
-from ledger_gw.offchain.models import AuditRecord, Document, Person, SealedHandover, StoreOwner
+from ledger_gw.offchain.models import (
+    AuditRecord,
+    Document,
+    Person,
+    PersonAlias,
+    SealedHandover,
+    StoreOwner,
+)
 from ledger_gw.sqlite import READ_ONLY, file_gone, sqlite_engine, sqlite_reader
 
 _log = logging.getLogger(__name__)
@@ -55,7 +62,7 @@ _ERASED_AT_ONCE = 500  # person IDs of the erasure journal a statement deletes a
 #: without a row in it holds no off-chain store (a new one, or one lost and made again).
 VERSION_TABLE = "alembic_version"
 #: The tables where an erasure or a correction leaves her personal data in dead rows.
-_PERSONAL = tuple(m.__tablename__ for m in (Person, Document, SealedHandover))
+_PERSONAL = tuple(m.__tablename__ for m in (Person, PersonAlias, Document, SealedHandover))
 
 
 def org_url(template: str, org_id: str) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from typing import Any
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import delete, select, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from chaincode.fields import PID, matches
 from ledger_gw.errors import (
@@ -25,7 +26,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
-from ledger_gw.offchain.models import Document, Person, utcnow
+from ledger_gw.offchain.models import Document, Person, PersonAlias, utcnow
 from ledger_gw.pseudonym import (
     PseudonymError,
     canonical_attributes,
@@ -123,7 +124,8 @@ def register(
     """Register her under the ID her attributes derive, a person-held ID, or, with
     `referral_id`, the one the ledger records for a referral this organisation accepted:
     her attributes may have changed since, or the referring agency used another scheme,
-    and she must stay one person across the two agencies."""
+    and she must stay one person across the two agencies. Under the referral's keyed ID,
+    the IDs her attributes derive are her aliases, as after a correction (`correct`)."""
     check_attributes(attributes)
     if referral_id is not None:
         if held_id is not None or id_scheme != "keyed":
@@ -149,16 +151,18 @@ def register(
     store = gateway.store(caller.org)
     try:
         with store.session() as s:
-            for each in dict.fromkeys(known):
-                existing = s.scalar(select(Person.id).where(Person.pid == each))
-                if existing is not None:
-                    raise AlreadyRegisteredError(existing)
+            found = _found(s, known)
+            if found:
+                raise AlreadyRegisteredError(found[0][0])
             if pid is None:
                 check_attributes(attributes, new=True)
                 pid = known[0]  # the ID they derive now
             person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
             s.add(person)
             s.flush()
+            if referral_id is not None:  # her ID is the referral's, whatever hers derive
+                aliases = _aliases(gateway, pid, attributes)  # none registered here: looked up
+                s.add_all(PersonAlias(pid=each, person_id=person.id) for each in aliases)
             return _view(person)
     except UnavailableError as exc:
         # Registered under that ID since the lookup, by a request alongside (a form sent
@@ -260,19 +264,60 @@ def get(gateway: Gateway, caller: Caller, person_id: str) -> dict[str, Any]:
 def correct(
     gateway: Gateway, caller: Caller, person_id: str, attributes: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Correct her personal data. Her pseudonymous ID stays: the ledger refers to it."""
+    """Correct her personal data. Her pseudonymous ID stays: the ledger refers to it. The
+    IDs her corrected attributes derive become her aliases, so that a lookup by them
+    finds her rather than registering her again; attributes that derive another
+    registration's ID here are refused (AlreadyRegisteredError, naming it), and nothing
+    is changed."""
     check_attributes(attributes)
     store = gateway.store(caller.org)
     with store.session() as s:
         person = s.get(Person, person_id)
         if person is None:
             raise _not_found(person_id)
+        aliases = _aliases(gateway, person.pid, attributes)
+        other = next((found for found, _ in _found(s, aliases) if found != person.id), None)
+        if other is not None:
+            raise AlreadyRegisteredError(other)
+        s.execute(delete(PersonAlias).where(PersonAlias.person_id == person.id))
+        s.add_all(PersonAlias(pid=each, person_id=person.id) for each in aliases)
         person.attributes = dict(attributes)
         person.updated_at = utcnow()
         s.flush()
         view = _view(person)
     store.purge_deleted()  # what she corrected leaves the WAL, or the dead rows
     return view
+
+
+def _aliases(gateway: Gateway, pid: str, attributes: Mapping[str, str]) -> list[str]:
+    """The IDs her attributes derive (`PseudonymKey.pseudonyms`) other than her own.
+    None for a person-held ID, which is never derived from attributes, nor for attributes
+    that do not tell her apart from others of her name (`check_distinguishable`): no new
+    ID is derived from those, and anyone of her name would find her by them."""
+    if pid.startswith("h."):
+        return []
+    try:
+        check_distinguishable(attributes)
+    except PseudonymError:
+        return []
+    return [each for each in gateway.pseudonym_key.pseudonyms(attributes) if each != pid]
+
+
+def _found(s: Session, ids: Sequence[str]) -> list[tuple[str, str]]:
+    """The registrations these IDs name, as her pseudonymous ID or as an alias: (person
+    ID, pid) each, in the order of the first of the IDs that names it. One query, however
+    many the IDs."""
+    order = {each: rank for rank, each in enumerate(dict.fromkeys(ids))}
+    if not order:
+        return []
+    named = union_all(
+        select(Person.id, Person.pid, Person.pid.label("by")).where(Person.pid.in_(list(order))),
+        select(Person.id, Person.pid, PersonAlias.pid)
+        .join(PersonAlias, PersonAlias.person_id == Person.id)
+        .where(PersonAlias.pid.in_(list(order))),
+    )
+    rows = sorted(s.execute(named), key=lambda row: order[row[2]])
+    return list(dict.fromkeys((person_id, pid) for person_id, pid, _ in rows))
 
 
 def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
@@ -398,10 +443,13 @@ def is_registered(gateway: Gateway, caller: Caller, pid: str) -> bool:
 def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -> str:
     """Her keyed ID: the one her attributes derive, unless this agency registered her
     under another they may have been given, under an earlier key version or with fewer
-    folds (the ledger knows her by that one)."""
+    folds, or under the one she kept when her attributes were corrected (the ledger
+    knows her by that one)."""
     check_attributes(attributes)
     given = gateway.pseudonym_key.pseudonyms(attributes)  # the one they derive now first
-    found = next((each for each in given if is_registered(gateway, caller, each)), None)
-    if found is None:
+    with gateway.store(caller.org).reading() as s:
+        found = _found(s, given)
+    if not found:
         check_attributes(attributes, new=True)
-    return found or given[0]
+        return given[0]
+    return found[0][1]
