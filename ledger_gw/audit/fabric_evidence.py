@@ -62,7 +62,7 @@ import bisect
 import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -460,6 +460,18 @@ def _consortium_failures(
     return out
 
 
+def _consortium_roots(config: ChannelConfig, consortium: Consortium) -> ChannelConfig:
+    """``config`` with each consortium member's MSP keeping only the root the pinned
+    consortium names as its CA: the orderers alone sign an update, so a root one adds
+    beside a member's CA must vouch for none of that member's endorsements."""
+    msps = dict(config.msps)
+    for org_id, org in consortium.organisations.items():
+        if org_id in msps:
+            msp = msps[org_id]
+            msps[org_id] = replace(msp, roots=tuple(r for r in msp.roots if r == org.ca_cert))
+    return replace(config, msps=msps)
+
+
 def _runs(parsed: _Parsed) -> list[tuple[_Entry, int, int] | tuple[_Entry, None, None]]:
     """Per entry (in block order): the slice of blocks its verification covers."""
     first = parsed.numbers[0]
@@ -612,6 +624,7 @@ def _verify_entry(
         return None
     config = _config_at(parsed, start)
     if isinstance(config, ChannelConfig):
+        config = _consortium_roots(config, consortium)
         msps = config.msps  # the identities in force at the event's block
     if (start, stop) not in parsed.chains:
         try:
