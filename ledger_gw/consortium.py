@@ -23,6 +23,7 @@ from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from chaincode.fields import PROGRAMME, is_code, parse_amount
 from chaincode.stub import ROLES, Role
@@ -421,6 +422,7 @@ class Consortium:
     def with_member(self, org: Organisation) -> Consortium:
         """This consortium with a new member (its CA and first signing key listed)."""
         self.check_new_member(org.org_id, org.role)
+        _check_cas([*self.organisations.values(), org])
         return replace(self, organisations={**self.organisations, org.org_id: org})
 
     def with_rotated_key(self, org_id: str, cert_pem_text: str, at: dt.datetime) -> Consortium:
@@ -558,6 +560,7 @@ class Consortium:
                     _periods(org_id, item.get("signing_keys", ())),
                     _handover_key(org_id, item.get("handover_key")),
                 )
+            _check_cas(orgs.values())
             programmes = _strings(data, "programmes")
             # Files from before witnesses ran apart have keys but no URL and no quorum:
             # their cosignatures still verify, nobody is pushed to, nothing is required.
@@ -696,6 +699,20 @@ def _closed(org: Organisation, at: dt.datetime) -> tuple[KeyPeriod, ...]:
     return tuple(
         replace(p, valid_until=at) if p.valid_until is None else p for p in org.signing_keys
     )
+
+
+def _check_cas(orgs: Iterable[Organisation]) -> None:
+    """Each member has a CA key of its own: one key listed for two members would issue
+    certificates that each of them, by name, is taken to have signed."""
+    owners: dict[bytes, str] = {}
+    for org in orgs:
+        key = org.ca_cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        if key in owners:
+            raise ConfigError(
+                f"the CAs of {owners[key]} and {org.org_id} have the same public key: "
+                "either would issue certificates in the other's name"
+            )
+        owners[key] = org.org_id
 
 
 def _check_witnesses(
