@@ -422,7 +422,7 @@ class Consortium:
     def with_member(self, org: Organisation) -> Consortium:
         """This consortium with a new member (its CA and first signing key listed)."""
         self.check_new_member(org.org_id, org.role)
-        _check_cas([*self.organisations.values(), org])
+        _check_own_keys([*self.organisations.values(), org])
         return replace(self, organisations={**self.organisations, org.org_id: org})
 
     def with_rotated_key(self, org_id: str, cert_pem_text: str, at: dt.datetime) -> Consortium:
@@ -560,7 +560,7 @@ class Consortium:
                     _periods(org_id, item.get("signing_keys", ())),
                     _handover_key(org_id, item.get("handover_key")),
                 )
-            _check_cas(orgs.values())
+            _check_own_keys(orgs.values())
             programmes = _strings(data, "programmes")
             # Files from before witnesses ran apart have keys but no URL and no quorum:
             # their cosignatures still verify, nobody is pushed to, nothing is required.
@@ -701,18 +701,24 @@ def _closed(org: Organisation, at: dt.datetime) -> tuple[KeyPeriod, ...]:
     )
 
 
-def _check_cas(orgs: Iterable[Organisation]) -> None:
-    """Each member has a CA key of its own: one key listed for two members would issue
-    certificates that each of them, by name, is taken to have signed."""
-    owners: dict[bytes, str] = {}
+def _check_own_keys(orgs: Iterable[Organisation]) -> None:
+    """Each member has a CA key and a hand-over key of its own: one CA key listed for two
+    members would issue certificates that each of them, by name, is taken to have
+    signed; one hand-over key, open packages sealed to either."""
+    owners: dict[tuple[str, bytes], str] = {}
     for org in orgs:
-        key = org.ca_cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-        if key in owners:
-            raise ConfigError(
-                f"the CAs of {owners[key]} and {org.org_id} have the same public key: "
-                "either would issue certificates in the other's name"
-            )
-        owners[key] = org.org_id
+        ca = org.ca_cert.public_key()
+        keys = {"CAs": ca.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)}
+        if org.handover_key is not None:
+            published = handover_keys.parse_public(org.org_id, org.handover_key)
+            keys["hand-over keys"] = published.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        for what, key in keys.items():
+            other = owners.setdefault((what, key), org.org_id)
+            if other != org.org_id:
+                raise ConfigError(
+                    f"the {what} of {other} and {org.org_id} have the same public key: "
+                    "either would act in the other's name"
+                )
 
 
 def _check_witnesses(

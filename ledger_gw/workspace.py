@@ -230,8 +230,17 @@ class Workspace:
         return Signer.load(d / "signer.key", d / "signer.pem")
 
     def handover_key(self, org_id: str) -> X25519PrivateKey:
-        """The private half of the organisation's published hand-over key."""
-        return handover_keys.load_private(self._org_dir(org_id) / HANDOVER_KEY)
+        """The private half of the organisation's published hand-over key; refused if it
+        is another key (a directory restored from elsewhere, a key replaced by hand), which
+        opens none of the packages sealed to the published one."""
+        path = self._org_dir(org_id) / HANDOVER_KEY
+        key = handover_keys.load_private(path)
+        if key.public_key() != self.consortium.handover_key(org_id):
+            raise ConfigError(
+                f"{path} is not the hand-over key consortium {self.consortium.name} "
+                f"publishes for {org_id}: put back the one it publishes"
+            )
+        return key
 
     def log_signer(self) -> ckpt.NoteSigner:
         return _note_signer(self.root / "node" / "log.key")

@@ -451,6 +451,7 @@ def from_referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[st
             "the ledger records no hand-over for this referral", code="handover_not_found"
         )
     from_org = referral["from_org"]
+    key = gateway.workspace.handover_key(caller.org)  # first: a package fetched is gone there
     path = path_of(referral_id)
     headers = signed.sign(
         gateway.workspace.signer(caller.org), "GET", path, dt.datetime.now(dt.UTC)
@@ -463,7 +464,7 @@ def from_referral(gateway: Gateway, caller: Caller, referral_id: str) -> dict[st
     else:
         raise ConfigError(f"this gateway knows no URL for {from_org}'s gateway")
     binding = Binding(referral_id, from_org, caller.org)
-    handover = open_sealed(sealed, binding, gateway.workspace.handover_key(caller.org))
+    handover = open_sealed(sealed, binding, key)
     if handover.document_hash != recorded[-1]["event"]["document_hash"]:
         raise HandoverError(
             "the package is not the one the ledger records for this referral",

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, union_all
+from sqlalchemy import delete, select, text, tuple_, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -151,7 +151,7 @@ def register(
     store = gateway.store(caller.org)
     try:
         with store.session() as s:
-            found = _found(s, known)
+            found = _found(s, known, hold=True)
             if found:
                 raise AlreadyRegisteredError(found[0][0])
             if pid is None:
@@ -276,7 +276,8 @@ def correct(
         if person is None:
             raise _not_found(person_id)
         aliases = _aliases(gateway, person.pid, attributes)
-        other = next((found for found, _ in _found(s, aliases) if found != person.id), None)
+        found = _found(s, aliases, hold=True)
+        other = next((each for each, _ in found if each != person.id), None)
         if other is not None:
             raise AlreadyRegisteredError(other)
         s.execute(delete(PersonAlias).where(PersonAlias.person_id == person.id))
@@ -303,13 +304,26 @@ def _aliases(gateway: Gateway, pid: str, attributes: Mapping[str, str]) -> list[
     return [each for each in gateway.pseudonym_key.pseudonyms(attributes) if each != pid]
 
 
-def _found(s: Session, ids: Sequence[str]) -> list[tuple[str, str]]:
+#: The advisory lock space of IDs a registration or a correction is about to take.
+_ID_LOCKS = 0x50494453  # "PIDS"
+
+
+def _found(s: Session, ids: Sequence[str], *, hold: bool = False) -> list[tuple[str, str]]:
     """The registrations these IDs name, as her pseudonymous ID or as an alias: (person
     ID, pid) each, in the order of the first of the IDs that names it. One query, however
-    many the IDs."""
+    many the IDs.
+
+    ``hold``: the IDs are about to be taken, as a pid or as aliases (two tables, so no one
+    unique key keeps two registrations apart). On PostgreSQL each is locked until the
+    transaction ends, in one order, so that a registration or a correction to them at the
+    same time waits and then finds this one; SQLite's writers queue already."""
     order = {each: rank for rank, each in enumerate(dict.fromkeys(ids))}
     if not order:
         return []
+    if hold and s.get_bind().dialect.name == "postgresql":
+        lock = text("SELECT pg_advisory_xact_lock(:space, hashtext(:id))")
+        for each in sorted(order):
+            s.execute(lock, {"space": _ID_LOCKS, "id": each})
     named = union_all(
         select(Person.id, Person.pid, Person.pid.label("by")).where(Person.pid.in_(list(order))),
         select(Person.id, Person.pid, PersonAlias.pid)

@@ -305,14 +305,16 @@ def test_a_hand_edited_key_list_out_of_order_is_refused(root: Path, edit: str) -
     assert "RIVER-AID's signing key" in refused
 
 
-def test_a_ca_listed_for_two_members_is_refused(root: Path) -> None:
+@pytest.mark.parametrize("key", ["ca_certificate", "handover_key"])
+def test_a_key_listed_for_two_members_is_refused(root: Path, key: str) -> None:
     """One CA key for two members would issue certificates that each of them, by the
     name in the certificate, is taken to have signed (in a file listing no keys, or for
-    the log node's TLS callers): no verifier and no ledger reads such a file."""
+    the log node's TLS callers); one hand-over key would open packages sealed to either:
+    no verifier, gateway or ledger reads such a file."""
     path = root / "consortium.json"
     data = json.loads(path.read_text())
-    first, second = data["organisations"][:2]
-    second["ca_certificate"] = first["ca_certificate"]
+    first, second = [o for o in data["organisations"] if o.get("handover_key")][:2]
+    second[key] = first[key]
     path.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match="same public key"):
         Consortium.load(path)
