@@ -162,6 +162,12 @@ def _handle(error: Exception) -> Response:
 
 
 def register(app: Flask) -> None:
-    """After flask-smorest's Api(), whose own HTTPException handler this one replaces."""
+    """After flask-smorest's Api(), whose own HTTPException handler this one replaces.
+
+    A path with an empty segment (`/v1//registrations`) is no route: werkzeug would
+    redirect it to the path without, past these handlers, in an HTML page and to an
+    absolute URL made of the Host header and the scheme the gateway was reached by
+    (plain http behind a proxy that ends TLS)."""
+    app.url_map.merge_slashes = False
     app.register_error_handler(HTTPException, _handle)
     app.register_error_handler(Exception, _handle)

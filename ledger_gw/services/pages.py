@@ -45,17 +45,20 @@ def decode(kind: str, cursor: str) -> Key:
 
 def decode_as(kind: str, cursor: str, read: Callable[[Key], T]) -> T:
     """What `read` makes of the key a cursor of list `kind` names; ValidationError for a
-    cursor that list did not give, or whose key `read` refuses (ValueError)."""
+    cursor that list did not give, or whose key `read` refuses (ValueError).
+
+    No lone surrogate nor NUL reaches a query: no key holds one, and neither can be sent
+    to PostgreSQL, whose failure would answer a client's cursor as a database down."""
     try:
         if len(cursor) > MAX_CURSOR:
             raise ValueError
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        value = strict_json.loads(raw)  # no lone surrogate reaches a query
+        value = strict_json.loads(raw)
         if (
             not isinstance(value, list)
             or len(value) < 2
             or value[0] != kind
-            or not all(isinstance(v, str) for v in value)
+            or not all(isinstance(v, str) and "\x00" not in v for v in value)
         ):
             raise ValueError
         return read(tuple(value[1:]))

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from api_helpers import Api, Tokens, bearer
+from flask import Flask, request, request_finished
 from flask.testing import FlaskClient
 
 from ledger_gw.services.access import PERMISSIONS, ROLES_FOR_ORG, Action, Role
@@ -20,13 +21,31 @@ from tests.support.events import PID, entitlement_granted
 ORGS = {"AGENCY-A": "agency", "AGENCY-B": "agency", "AUDITOR-X": "auditor", "DONOR-Y": "donor"}
 PAIRS = [(org, role) for org, kind in ORGS.items() for role in sorted(ROLES_FOR_ORG[kind])]
 FATIMA = {"given_name": "Fatima", "date_of_birth": "1991-03-14"}
+NOBODY = "00000000-0000-4000-8000-000000000000"  # an ID nothing has
 
 Call = Callable[[FlaskClient, dict[str, str]], Any]
 CALLS: dict[str, tuple[Action, Call]] = {
     "register": (Action.REGISTRATIONS_WRITE, lambda c, h: c.post(
         "/v1/registrations", headers=h, json={"attributes": FATIMA})),
     "read registration": (Action.REGISTRATIONS_READ, lambda c, h: c.get(
-        "/v1/registrations/00000000-0000-4000-8000-000000000000", headers=h)),
+        f"/v1/registrations/{NOBODY}", headers=h)),
+    "list registrations": (Action.REGISTRATIONS_READ, lambda c, h: c.get(
+        "/v1/registrations", headers=h)),
+    "search registrations": (Action.REGISTRATIONS_READ, lambda c, h: c.post(
+        "/v1/registrations/search", headers=h, json={"q": "Fatima"})),
+    "correct registration": (Action.REGISTRATIONS_WRITE, lambda c, h: c.patch(
+        f"/v1/registrations/{NOBODY}", headers=h, json={"attributes": FATIMA})),
+    "erase registration": (Action.REGISTRATIONS_WRITE, lambda c, h: c.delete(
+        f"/v1/registrations/{NOBODY}", headers=h)),
+    "add document": (Action.REGISTRATIONS_WRITE, lambda c, h: c.post(
+        f"/v1/registrations/{NOBODY}/documents", headers=h,
+        json={"kind": "other", "content": "a note"})),
+    "read document": (Action.REGISTRATIONS_READ, lambda c, h: c.get(
+        f"/v1/registrations/{NOBODY}/documents/{NOBODY}", headers=h)),
+    "register from referral": (Action.REGISTRATIONS_WRITE, lambda c, h: c.post(
+        "/v1/registrations/from-referral", headers=h, json={"referral_id": NOBODY})),
+    "seal hand-over": (Action.EVENTS_WRITE, lambda c, h: c.post(
+        "/v1/handovers", headers=h, json={"referral_id": NOBODY})),
     "pseudonym": (Action.PSEUDONYMS, lambda c, h: c.post(
         "/v1/pseudonyms", headers=h, json={"attributes": FATIMA})),
     "submit event": (Action.EVENTS_WRITE, lambda c, h: c.post(
@@ -40,17 +59,25 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "entitlements": (Action.PERSONS_READ, lambda c, h: c.get(
         f"/v1/persons/{PID}/entitlements?purpose=deduplication", headers=h)),
     "consents": (Action.PERSONS_READ, lambda c, h: c.get(f"/v1/persons/{PID}/consents", headers=h)),
-    "referral": (Action.PERSONS_READ, lambda c, h: c.get(
-        "/v1/referrals/00000000-0000-4000-8000-000000000000/chain", headers=h)),
+    "read event": (Action.PERSONS_READ, lambda c, h: c.get(f"/v1/events/{NOBODY}", headers=h)),
+    "referral inbox": (Action.PERSONS_READ, lambda c, h: c.get(
+        "/v1/referrals?direction=incoming", headers=h)),
+    "referral": (Action.PERSONS_READ, lambda c, h: c.get(f"/v1/referrals/{NOBODY}", headers=h)),
+    "referral chain": (Action.PERSONS_READ, lambda c, h: c.get(
+        f"/v1/referrals/{NOBODY}/chain", headers=h)),
     "checkpoint": (Action.PROOFS_READ, lambda c, h: c.get("/v1/checkpoints/latest", headers=h)),
     "consistency": (Action.PROOFS_READ, lambda c, h: c.get(
         "/v1/proofs/consistency?size1=1", headers=h)),
+    "inclusion": (Action.PROOFS_READ, lambda c, h: c.get(
+        "/v1/proofs/inclusion?index=0", headers=h)),
+    "checkpoint of a size": (Action.PROOFS_READ, lambda c, h: c.get(
+        "/v1/checkpoints/1", headers=h)),
     "cosign": (Action.CHECKPOINTS_COSIGN, lambda c, h: c.post(
         "/v1/checkpoints/cosign", headers=h, json={})),
     "audit bundle": (Action.AUDIT_BUNDLES, lambda c, h: c.get(
-        "/v1/audit/bundles?subject=00000000-0000-4000-8000-000000000000", headers=h)),
+        f"/v1/audit/bundles?subject={NOBODY}", headers=h)),
     "audit chain": (Action.AUDIT_BUNDLES, lambda c, h: c.get(
-        "/v1/audit/referrals/00000000-0000-4000-8000-000000000000/chain", headers=h)),
+        f"/v1/audit/referrals/{NOBODY}/chain", headers=h)),
     "verify bundle": (Action.AUDIT_VERIFY, lambda c, h: c.post(
         "/v1/audit/bundles/verify", headers=h, json={"format": "x"})),
     "report": (Action.REPORTS_READ, lambda c, h: c.get(
@@ -60,7 +87,7 @@ CALLS: dict[str, tuple[Action, Call]] = {
     "entry bundle": (Action.LOG_ENTRIES, lambda c, h: c.get(
         "/v1/log/tile/entries/000.p/1", headers=h)),
     "issue credential": (Action.CREDENTIALS_ISSUE, lambda c, h: c.post("/v1/credentials",
-        headers=h, json={"event_id": "00000000-0000-4000-8000-000000000000",
+        headers=h, json={"event_id": NOBODY,
                          "purpose": "referral"})),
     "verify credential": (Action.CREDENTIALS_VERIFY, lambda c, h: c.post(
         "/v1/credentials/verify", headers=h, json={"credential": "x"})),
@@ -77,6 +104,34 @@ def test_matrix(client: FlaskClient, tokens: Tokens, org: str, role: str, name: 
     else:
         assert r.status_code == 403, (org, role, name, r.json)
         assert r.json["code"] == "role_forbidden"
+
+
+def test_every_route_a_token_opens_is_in_the_matrix(
+    app: Flask, client: FlaskClient, tokens: Tokens
+) -> None:
+    """Each call reaches the route it names, whose view checks the action it is listed
+    under; and every route that takes a bearer token is among them: a route added
+    later is in the matrix, or this fails."""
+    reached: dict[tuple[str, str], Action] = {}
+
+    def note(sender: Flask, response: Any, **_: Any) -> None:
+        view = app.view_functions[request.endpoint or ""]
+        assert request.url_rule is not None
+        reached[request.method, request.url_rule.rule] = view.__dict__["_required_action"]
+
+    with request_finished.connected_to(note, app):
+        for name, (action, call) in CALLS.items():
+            before = dict(reached)
+            call(client, bearer(tokens["AGENCY-A", "agency-writer"]))
+            (route,) = set(reached.items()) - set(before.items())
+            assert route[1] == action, (name, route)
+    taking_tokens = {
+        (method, rule.rule): view.__dict__["_required_action"]
+        for rule in app.url_map.iter_rules()
+        if "_required_action" in (view := app.view_functions[rule.endpoint]).__dict__
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert reached == taking_tokens
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
