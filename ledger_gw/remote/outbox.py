@@ -6,9 +6,10 @@ that order, and resubmits the very same signed transaction until the node answer
 node that appended it and died before answering replays it: nothing lost, nothing twice.
 
 The node's clock window judges when an event is logged, not when it happened: an item
-older than the window is signed again at sync, the same event with its capture time as
-``captured_at`` (the contract replays it if the first signature was logged after all),
-and that new transaction is kept before it is sent, so its retries are the same too.
+older than the window, or signed by a key the gateway has since rotated out, is signed
+again at sync, the same event with its capture time as ``captured_at`` (the contract
+replays it if the first signature was logged after all), and that new transaction is
+kept before it is sent, so its retries are the same too.
 An event the contract refuses, or fails on, stays in the outbox as failed, for its
 caller to see, until the caller dismisses it; the items after it go on.
 """
@@ -235,10 +236,13 @@ class Outbox:
         return [_item(row) for row in rows]
 
     def _current(self, item: Item) -> SignedTransaction:
-        """The item's transaction, signed again (and kept) once outside the clock window."""
+        """The item's transaction, signed again (and kept) once outside the clock window,
+        or once this gateway signs with another key: a rotation retires the old one for
+        every transaction, whenever it was signed."""
         tx = item.tx
         fresh = None
-        if self.clock() - tx.proposal.time >= RESIGN_AFTER:
+        rotated = tx.proposal.creator != self.signer.cert_pem
+        if rotated or self.clock() - tx.proposal.time >= RESIGN_AFTER:
             # a capture time the client gave stands: the field app knew when it happened
             event = {"captured_at": item.captured_at, **tx.proposal.args[0]}
             fresh = sign_proposal(self.signer, "submit", (event,), clock=self.clock)
