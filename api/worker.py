@@ -17,7 +17,9 @@ that as many connections, each sending a byte now and then, kept everyone else o
 a full worker goes on accepting while any connection is still reading its request, and
 each new one closes the oldest of those from the source (address, or IPv6 /64) with the
 most: a connection that trickles holds its slot only until someone needs it, and a
-client that sends its request at once is served.
+client that sends its request at once is served. The requests still arriving are held to
+READS_HELD bytes in all the same way: each may send a body up to the limit and stop, and
+a thousand such would hold tens of GiB.
 
 Every worker waits on the same listening socket, and each new connection wakes them all:
 the one already on a CPU wins, is woken again, and takes a whole burst (64 clients
@@ -76,6 +78,10 @@ WRITE_TIMEOUT = 30.0
 #: Bytes of answers a worker holds for clients still taking them; past it, the source with
 #: the most such connections loses its oldest (a few dozen slow downloads fit).
 ANSWERS_HELD = 64 << 20
+#: Bytes of requests still arriving a worker holds, the same way: each connection may hold
+#: a body up to the limit, and a thousand of them would hold tens of GiB (four of the log
+#: node's largest batches fit, and sixteen of the gateway's largest bodies).
+READS_HELD = 128 << 20
 #: Long enough for an idle worker, woken with this one, to reach the socket on a loaded
 #: machine; short enough that when every worker is past its share, no one waits for it.
 ACCEPT_REST = 0.002
@@ -199,6 +205,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         self.reading: deque[Reading] = deque()
         self.writing: deque[Writing] = deque()
         self.held = 0  # bytes of the answers in `writing`
+        self.read_held = 0  # bytes of the requests in `reading`
         self.lingering: deque[Lingering] = deque()
         self._tls: ssl.SSLContext | None = None
         self._rest_until = 0.0  # leaving new connections to the other workers until then
@@ -359,6 +366,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         if conn.parser is not None:  # a kept-alive connection: what its parser read ahead
             reading.data += conn.parser.unreader.take_buffered() or b""
         self.reading.append(reading)
+        self.read_held += len(reading.data)
         try:
             conn.sock.setblocking(False)
             if self._tls is not None and not isinstance(conn.sock, ssl.SSLSocket):
@@ -408,6 +416,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
             return
         conn = reading.conn
         ended = False  # the client sent all it will: its half of the connection is closed
+        before = len(reading.data)
         try:
             while len(reading.data) < self.max_body + MAX_HEAD:
                 chunk = conn.sock.recv(CHUNK)
@@ -420,6 +429,13 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         except OSError:
             self._drop(reading)
             return
+        finally:
+            self.read_held += len(reading.data) - before
+        while self.read_held > READS_HELD and len(self.reading) > 1:
+            oldest = self._to_close(self.reading)
+            self._drop(oldest)
+            if oldest is reading:
+                return
         try:
             found = framing(reading.data, self.max_body)
         except Exception:  # this loop serves every connection: one request must not end it
@@ -508,6 +524,7 @@ class BufferingWorker(ThreadWorker):  # type: ignore[misc]
         waiting.gone = True
         if isinstance(waiting, Reading):
             self.reading.remove(waiting)
+            self.read_held -= len(waiting.data)
         else:
             self.writing.remove(waiting)
             self.held -= len(waiting.answer)

@@ -15,6 +15,7 @@ import requests
 from e2e_server import Server
 
 from api.http_framing import MAX_BODY
+from api.worker import READS_HELD
 
 pytestmark = pytest.mark.slow
 
@@ -227,9 +228,40 @@ def test_stalled_connections_past_every_workers_share_keep_no_client_out(
     _healthz_within_a_second(server.url)
 
 
-def _closed_by_server(sock: socket.socket) -> bool:
-    sock.settimeout(5)
+def test_bodies_that_never_end_hold_a_bounded_memory(server: Server) -> None:
+    """Each connection may send a body up to the limit and stop there: 40 of them, near
+    8 MiB each, are past what both workers together hold of requests still arriving
+    (READS_HELD each), so the oldest are closed at once, not at the read timeout, and
+    the gateway goes on answering."""
+    parts = urlsplit(server.url)
+    size = MAX_BODY - (512 << 10)
+    head = (
+        b"POST /v1/events HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {MAX_BODY - 1024}\r\n\r\n".encode()
+    )
+    body = b" " * size
+    with ExitStack() as stack:
+        socks, cut = [], 0
+        for _ in range(40):
+            s = stack.enter_context(socket.create_connection((parts.hostname, parts.port)))
+            try:
+                s.sendall(head + body)
+            except OSError:  # closed while it was still sending
+                cut += 1
+            socks.append(s)
+        time.sleep(1)
+        _healthz_within_a_second(server.url)
+        closed = cut + sum(_closed_by_server(s, wait=0.2) for s in socks)
+        assert closed >= (40 * size - 2 * READS_HELD) // size
+    _healthz_within_a_second(server.url)
+
+
+def _closed_by_server(sock: socket.socket, wait: float = 5) -> bool:
+    """Whether the server closed it (an end, or a reset) within ``wait`` seconds."""
+    sock.settimeout(wait)
     try:
         return sock.recv(4096) == b""
+    except TimeoutError:  # still open, and silent
+        return False
     except OSError:
         return True
