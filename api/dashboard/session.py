@@ -157,7 +157,10 @@ def page(action: Action | None = None) -> Callable[[F], F]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             caller = current_caller()
             if caller is None:
-                return redirect(url_for("dashboard.login", next=request.full_path.rstrip("?")))
+                # Back to a page after the log-in, never to a form's address: it may
+                # answer only POST, and the form is not sent again.
+                back = request.full_path.rstrip("?") if request.method == "GET" else None
+                return redirect(url_for("dashboard.login", next=back))
             if action is not None:
                 access.authorise(caller, action)
             if request.method == "POST":

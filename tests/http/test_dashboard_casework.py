@@ -419,7 +419,7 @@ def test_search_finds_only_the_agencys_own_registrations(
 ) -> None:
     _login(client, tokens["AGENCY-A", "agency-writer"])
     page = _text(_search(client, "hassan"))
-    assert "given name: Fatima" in page
+    assert "given name: <bdi>Fatima</bdi>" in page
     assert f'href="/dashboard/persons/{fatima["pid"]}"' in page
     assert "(1 shown)" in page
     assert "(0 shown)" in _text(_search(client, "nobody-here"))
