@@ -9,7 +9,6 @@ with SQLite's online backup API, as an operator's tooling would."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support.disk import sqlite_copy
 
 WRITER = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
 LAYLA = {"given_name": "Layla", "family_name": "Qwertzuiop", "date_of_birth": "1990-02-11"}
@@ -43,16 +43,6 @@ def config(tmp_path: Path) -> GatewayConfig:
     )
 
 
-def _copy(source: Path, target: Path) -> None:
-    """The whole database at `source` written over `target` (SQLite's backup API)."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-
-
 def _people(gateway: Gateway) -> set[str]:
     return {p["person_id"] for p in registrations.search(gateway, WRITER).items}
 
@@ -69,13 +59,13 @@ def test_a_store_restored_from_before_an_erasure_does_not_serve_her_again(
     layla = registrations.register(gateway, WRITER, LAYLA)
     omar = registrations.register(gateway, WRITER, OMAR)
     registrations.add_document(gateway, WRITER, layla["person_id"], "other", b"Zxcvbnm note")
-    _copy(store_file, backup)  # the nightly backup
+    sqlite_copy(store_file, backup)  # the nightly backup
     registrations.erase(gateway, WRITER, layla["person_id"])
     again = registrations.register(gateway, WRITER, LAYLA)  # she came back, registered anew
-    _copy(store_file, tmp_path / "later.db")  # a backup from after both
+    sqlite_copy(store_file, tmp_path / "later.db")  # a backup from after both
     gateway.close()
 
-    _copy(backup, store_file)  # the store is lost and restored from last night's backup
+    sqlite_copy(backup, store_file)  # the store is lost and restored from last night's backup
     assert _holds(tmp_path, b"Qwertzuiop")
     gateway = open_gateway(config)  # the gateway's next start
     try:
@@ -87,7 +77,7 @@ def test_a_store_restored_from_before_an_erasure_does_not_serve_her_again(
     finally:
         gateway.close()
 
-    _copy(tmp_path / "later.db", store_file)  # her new registration is not erased
+    sqlite_copy(tmp_path / "later.db", store_file)  # her new registration is not erased
     gateway = open_gateway(config)
     try:
         assert _people(gateway) == {omar["person_id"], again["person_id"]}

@@ -232,19 +232,12 @@ def _row_versions(conn: Connection, table: str) -> int:
     return found
 
 
-@pytest.fixture
+@pytest.fixture(params=["postgresql"])
 def pg_gateway(
-    consortium: Path, tmp_path: Path, pg_database: Callable[..., str]
+    request: pytest.FixtureRequest, consortium: Path, tmp_path: Path
 ) -> Iterator[Gateway]:
-    config = GatewayConfig(
-        directory=consortium,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=pg_database(*ORGS),
-        orgs=ORGS,
-    )
-    gw = open_gateway(config)
-    yield gw
-    gw.close()
+    with gateway_on(request, consortium, tmp_path, ORGS) as gw:
+        yield gw
 
 
 def test_on_postgresql_no_row_version_of_what_was_erased_or_corrected_stays(

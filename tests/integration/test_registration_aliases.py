@@ -8,7 +8,6 @@ Real gateway, real SQLite ledger, off-chain stores on SQLite and on a real Postg
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support.disk import sqlite_copy
 from tests.support.gateways import gateway_on
 
 ORGS = ("AGENCY-A", "AGENCY-B")
@@ -163,16 +163,6 @@ def test_erasing_her_deletes_what_she_is_found_by(gateway: Gateway) -> None:
     assert again["person_id"] != her["person_id"]
 
 
-def _copy(source: Path, target: Path) -> None:
-    """The whole database at `source` written over `target` (SQLite's backup API)."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-
-
 @pytest.fixture
 def sqlite_config(consortium: Path, tmp_path: Path) -> GatewayConfig:
     return GatewayConfig(
@@ -190,11 +180,11 @@ def test_a_backup_from_before_her_erasure_restored_loses_her_aliases_too(
     gw = open_gateway(sqlite_config)
     her = registrations.register(gw, A, TYPED)
     registrations.correct(gw, A, her["person_id"], CORRECTED)
-    _copy(store_file, backup)
+    sqlite_copy(store_file, backup)
     registrations.erase(gw, A, her["person_id"])
     gw.close()
 
-    _copy(backup, store_file)
+    sqlite_copy(backup, store_file)
     gw = open_gateway(sqlite_config)  # the next start erases her again
     try:
         assert _aliases(gw) == []

@@ -7,22 +7,21 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, text
 
-from ledger_gw.bootstrap import open_gateway
 from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import RejectedError
 from ledger_gw.offchain.models import Person
 from ledger_gw.services import registrations
 from ledger_gw.services.access import Caller, Role
-from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
 from ledger_gw.workspace import Workspace
+from tests.support.gateways import gateway_on
 
 FATIMA = {"given_name": "Fatima", "family_name": "Al-Hassan", "date_of_birth": "1991-03-14"}
 ORGS = ("AGENCY-A",)
@@ -35,19 +34,12 @@ def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
+@pytest.fixture(params=["postgresql"])
 def pg_gateway(
-    consortium: Path, tmp_path: Path, pg_database: Callable[..., str]
+    request: pytest.FixtureRequest, consortium: Path, tmp_path: Path
 ) -> Iterator[Gateway]:
-    config = GatewayConfig(
-        directory=consortium,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=pg_database(*ORGS),
-        orgs=ORGS,
-    )
-    gw = open_gateway(config)
-    yield gw
-    gw.close()
+    with gateway_on(request, consortium, tmp_path, ORGS) as gw:
+        yield gw
 
 
 def _waiting_on_a_lock(gateway: Gateway) -> bool:
