@@ -63,6 +63,18 @@ def reads(ledger: Ledger, records: dict[str, Any], purpose: str, **kw: Any) -> d
     return found
 
 
+def purposed_reads(records: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each query that takes a purpose, with the subject of A's records it reads."""
+    rid, eid = records["referral"]["referral_id"], records["grant"]["event_id"]
+    return [
+        ("history", PID),
+        ("entitlements", PID),
+        ("event", eid),
+        ("referral", rid),
+        ("referral_chain", rid),
+    ]
+
+
 NOTHING: dict[str, Any] = {
     "history": [],
     "entitlements": [],
@@ -210,14 +222,7 @@ def test_a_purpose_outside_the_vocabulary_is_refused_everywhere(
 ) -> None:
     records = a_writes(ledger)
     ledger.submit(ORG_A, consent_granted(grantees=[ORG_B]))
-    rid, eid = records["referral"]["referral_id"], records["grant"]["event_id"]
-    for function, subject in (
-        ("history", PID),
-        ("entitlements", PID),
-        ("event", eid),
-        ("referral", rid),
-        ("referral_chain", rid),
-    ):
+    for function, subject in purposed_reads(records):
         with pytest.raises(ValidationError) as info:
             ledger.query(ORG_B, function, subject, purpose)
         assert info.value.code == "invalid_code"
@@ -226,14 +231,7 @@ def test_a_purpose_outside_the_vocabulary_is_refused_everywhere(
 def test_a_purpose_given_twice_is_refused(ledger: Ledger) -> None:
     records = a_writes(ledger)
     ledger.submit(ORG_A, consent_granted(grantees=[ORG_B], purposes=["deduplication"]))
-    rid, eid = records["referral"]["referral_id"], records["grant"]["event_id"]
-    for function, subject in (
-        ("history", PID),
-        ("entitlements", PID),
-        ("event", eid),
-        ("referral", rid),
-        ("referral_chain", rid),
-    ):
+    for function, subject in purposed_reads(records):
         with pytest.raises(ValidationError) as info:
             ledger.query(ORG_B, function, subject, "referral", "deduplication")
         assert info.value.code == "invalid_arguments"
