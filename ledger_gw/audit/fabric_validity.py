@@ -33,6 +33,7 @@ from ledger_gw import protos as pb
 from ledger_gw.audit.evidence import b64, unb64
 from ledger_gw.audit.fabric_blocks import block_data_hash, block_header_hash
 from ledger_gw.audit.model import Failure
+from ledger_gw.audit.validity_origin import validity_origin
 from ledger_gw.consortium import Consortium
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.merkle import (
@@ -49,19 +50,6 @@ from ledger_gw.log.note import NoteError
 
 TRANSACTIONS_FILTER = 2  # common.BlockMetadataIndex
 NOT_VALIDATED = 254  # peer.TxValidationCode, for a block that carries no codes (genesis)
-
-
-def validity_origin(genesis_hash: bytes) -> str:
-    """The validity log's checkpoint origin: one per channel, named by its genesis block."""
-    return f"{ORIGIN_PREFIX}{genesis_hash.hex()}"
-
-
-ORIGIN_PREFIX = "fabric-validity/"
-
-
-def is_validity_origin(origin: str) -> bool:
-    """Whether a checkpoint is a Fabric channel's validity log (signed by members only)."""
-    return origin.startswith(ORIGIN_PREFIX)
 
 
 def _tx_id(raw: bytes) -> str:

@@ -26,7 +26,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ledger_gw.audit.fabric_validity import is_validity_origin, statement_of, validity_origin
+from ledger_gw.audit.validity_origin import is_validity_origin, validity_origin
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import AuditFailedError
 from ledger_gw.log import checkpoint as ckpt
@@ -133,6 +133,9 @@ def _leaf_from_block(block: bytes, stated: bytes | None) -> bytes:
     in the block by its transaction ID."""
     if stated is None:
         raise AuditFailedError("a block is checked against the statement the proof carries")
+    # A block is Fabric's: only its proofs need the protocol buffers (the `fabric` extra).
+    from ledger_gw.audit.fabric_validity import statement_of
+
     try:
         tx_id = json.loads(stated)["tx_id"]
         _, recomputed = statement_of(block, str(tx_id))

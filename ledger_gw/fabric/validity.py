@@ -37,8 +37,8 @@ from ledger_gw.audit.fabric_validity import (
     TILE_LEVEL,
     ValidityTree,
     block_leaves,
-    validity_origin,
 )
+from ledger_gw.audit.validity_origin import validity_origin
 from ledger_gw.errors import ConfigError, IntegrityError, LedgerError, UnavailableError
 from ledger_gw.fabric.gateway import FabricLedger
 from ledger_gw.log.checkpoint import (

@@ -17,8 +17,8 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
-from ledger_gw.audit.fabric_validity import validity_origin
 from ledger_gw.audit.tile_client import TileClient
+from ledger_gw.audit.validity_origin import validity_origin
 from ledger_gw.audit.watch import Monitor, Observation
 from ledger_gw.consortium import Consortium
 from ledger_gw.errors import ConflictError

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ledger_gw.audit.fabric_validity import ORIGIN_PREFIX
+from ledger_gw.audit.validity_origin import ORIGIN_PREFIX
 from ledger_gw.bootstrap import embedded_ledger
 from ledger_gw.cli import cli
 from ledger_gw.client import OrgClient
