@@ -317,13 +317,14 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 )
 def demo(directory: Path, fresh: bool, backend: str) -> None:
     """Fatima's journey across three service points, end to end."""
-    from ledger_gw.demo.fabric import run_fabric_demo
     from ledger_gw.demo.journey import run_demo
     from ledger_gw.demo.made import remove_made
     from ledger_gw.demo.seed import create_demo
     from ledger_gw.demo.witnesses import running_witnesses
 
-    if backend == "fabric":
+    if backend == "fabric":  # needs the `fabric` extra, which the embedded demo does not
+        from ledger_gw.demo.fabric import run_fabric_demo
+
         run_fabric_demo(console)
         return
     if fresh:

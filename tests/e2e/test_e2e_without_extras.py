@@ -98,3 +98,16 @@ def test_the_demo_is_served_without_the_fabric_extra(tmp_path: Path) -> None:
     finally:
         served.stop()
     assert "Traceback" not in (tmp_path / "gateway.log").read_text()
+
+
+def test_the_journey_is_played_without_the_fabric_extra(tmp_path: Path) -> None:
+    """What `make demo` does."""
+    done = subprocess.run(
+        cli("demo", "--dir", str(tmp_path / "journey")),
+        env=_without_extra(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stdout + done.stderr
