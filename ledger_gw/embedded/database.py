@@ -4,9 +4,11 @@ SQLite (see ledger_gw.sqlite): synchronous=FULL, so that an acknowledged commit
 survives power loss, and BEGIN IMMEDIATE, so that a writer takes the write lock
 before it reads the tree head.
 
-PostgreSQL: the writer appends optimistically, in two statements and no transaction
-around them (`appending_connection`). A lock held from the head to the commit would
-need a transaction, which costs the client more than the two statements themselves. The
+PostgreSQL: a commit returns only once the server has flushed it (`synchronous_commit`
+never off, whatever the server's, database's or role's default). The writer appends
+optimistically, in two statements and no transaction around them
+(`appending_connection`). A lock held from the head to the commit would need a
+transaction, which costs the client more than the two statements themselves. The
 log's positions are unique, and every append after a head read writes the position
 that head ends at: an append on a stale head is refused whole (driver.StaleHead), and
 the writer appends once more holding the advisory lock (`lock_for_append`), which
@@ -17,8 +19,9 @@ overtaken.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 
 from ledger_gw.embedded.driver import WRITE_LOCK_ID
 from ledger_gw.embedded.schema import log, metadata
@@ -73,8 +76,25 @@ def make_engine(url: str) -> Engine:
         )
     else:
         engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", _commits_flushed)
     metadata.create_all(engine)
     return engine
+
+
+# A session's own setting wins over the server's, the database's and the role's.
+_FLUSHED_COMMITS = (
+    "SELECT set_config('synchronous_commit', 'on', false)"
+    " WHERE current_setting('synchronous_commit') = 'off'"
+)
+
+
+def _commits_flushed(dbapi_connection: Any, _record: Any) -> None:
+    """An asynchronous commit (``synchronous_commit = off``, a common tuning) returns
+    before its WAL is flushed, and a crash of the server then loses it: acknowledged,
+    not durable. Stricter settings (local, a standby's) are kept."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute(_FLUSHED_COMMITS)
+    dbapi_connection.commit()
 
 
 class LedgerLostError(ConfigError):

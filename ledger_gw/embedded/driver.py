@@ -32,6 +32,15 @@ _MAX_SEQ = "SELECT max(seq) FROM log"
 _UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE
 
 
+def storage_failure(exc: BaseException) -> str:
+    """Why the storage failed, as its driver said it in the first line (a full disk, a
+    malformed file), after the driver's error class: never the statement and its values,
+    which SQLAlchemy's message adds below."""
+    cause = getattr(exc, "orig", None) or exc
+    said = str(cause).strip().splitlines()
+    return f"{cause.__class__.__name__}: {said[0]}" if said else cause.__class__.__name__
+
+
 class StaleHead(Exception):  # noqa: N818 (a condition, not a failure: the caller retries)
     """Another appender committed after this one read the log's head: nothing of this
     append was written."""
@@ -70,7 +79,7 @@ class Driver:
             self.cursor.execute(sql, tuple(params))
             return list(self.cursor.fetchall())
         except Exception as exc:
-            raise UnavailableError(f"ledger storage failed: {exc.__class__.__name__}") from exc
+            raise UnavailableError(f"ledger storage failed: {storage_failure(exc)}") from exc
 
     def get_state(self, key: bytes) -> bytes | None:
         rows = self._all(self._get, (key,))

@@ -31,7 +31,7 @@ from ledger_gw.embedded.database import (
     lock_for_append,
     make_engine,
 )
-from ledger_gw.embedded.driver import Driver, Rows, StaleHead
+from ledger_gw.embedded.driver import Driver, Rows, StaleHead, storage_failure
 from ledger_gw.embedded.reader import LogReader, node_hashes
 from ledger_gw.embedded.schema import certificates, log
 from ledger_gw.embedded.simulation import execute, first_reads
@@ -195,6 +195,9 @@ class EmbeddedLedger:
         self._closing = False
         self._range: CompactRange | None = None
         self._latest: tuple[int, dt.datetime] | None = None  # (size, its last entry's time)
+        # The largest log this process appended to or read the head of: a log never
+        # shrinks, so a smaller one is its database put back to an older copy.
+        self._high = 0
         # Signers' certificates this process has committed: an entry names its signer's
         # by reference, and the table need not be sent the same one with every append.
         self._stored_certificates: set[str] = set()
@@ -309,7 +312,7 @@ class EmbeddedLedger:
                 error = (
                     exc
                     if isinstance(exc, UnavailableError)
-                    else UnavailableError(f"ledger write failed: {exc.__class__.__name__}")
+                    else UnavailableError(f"ledger write failed: {storage_failure(exc)}")
                 )
                 for p in batch:
                     if not p.decided:
@@ -401,6 +404,8 @@ class EmbeddedLedger:
                 p.void()
             raise
         self._stored_certificates.update(written)
+        if self._range is not None:  # the tree this commit made, or an earlier one's
+            self._high = max(self._high, self._range.size)
 
     def _latest_time(self, conn: Connection, size: int) -> dt.datetime | None:
         """The time the log's last entry states (None: no entry), kept from the last
@@ -425,6 +430,8 @@ class EmbeddedLedger:
         runs = [(p.identity, p.tx) for p in batch if p.identity is not None]
         first = first_reads(runs) if view.remote else []
         head = view.head([p.tx.tx_id for p in batch], first)
+        self._not_rolled_back(head.size)
+        self._high = head.size
         tree = self._load_range(conn, head.size)
         start = tree.size
         latest = self._latest_time(conn, head.size)
@@ -542,9 +549,24 @@ class EmbeddedLedger:
         if gone is not None:
             raise UnavailableError(f"the ledger's database: {gone}", code="ledger_unavailable")
 
+    def _not_rolled_back(self, size: int) -> None:
+        """Raises UnavailableError when the log holds fewer entries than this process saw
+        it hold: its database was put back to an older copy (a backup restored in place,
+        which the file's identity does not tell). Appending would sign a second history
+        over positions already acknowledged, and checkpoints already handed out."""
+        if size < self._high:
+            raise UnavailableError(
+                f"the ledger holds {size} entries, fewer than the {self._high} it held: "
+                "its database was rolled back to an older copy, and appending would sign "
+                "a fork of what it signed. Put back the latest copy",
+                code="log_rolled_back",
+            )
+
     def ready(self) -> dict[str, str]:
         self._check_file()
-        checks = {"ledger": f"size {self.size()}"}
+        size = self.size()
+        self._not_rolled_back(size)
+        checks = {"ledger": f"size {size}"}
         if self._appender is not None:
             self._appender.append([])  # a round trip to the appending process
             checks["appender"] = "ok"
