@@ -40,7 +40,12 @@ from ledger_gw.identity import (
     certificate_fingerprint,
     load_certificate,
 )
-from ledger_gw.log.checkpoint import CheckpointError, VerifiedCheckpoint, open_checkpoint
+from ledger_gw.log.checkpoint import (
+    CheckpointError,
+    RetiredWitness,
+    VerifiedCheckpoint,
+    open_checkpoint,
+)
 from ledger_gw.log.note import NoteError, NoteVerifier, SigType
 
 _ORG_ID = re.compile(r"[A-Z][A-Z0-9-]{1,31}")  # fullmatch: "$" admits a final newline
@@ -457,8 +462,14 @@ class Consortium:
         return replace(self, organisations={**self.organisations, org_id: retired})
 
     def witness_verifiers(self) -> list[NoteVerifier]:
-        """The members' witness keys: whose cosignatures count towards the quorum."""
-        return [NoteVerifier.from_vkey(k) for k in self.witness_keys().values()]
+        """The members' witness keys: whose cosignatures count towards the quorum. A
+        retired member's counts only dated before it left: it signs nothing from then on,
+        and its witness, still running, would otherwise make up a quorum for the log."""
+        return [
+            _witness_verifier(o.witness_vkey, o)
+            for o in self.organisations.values()
+            if o.witness_vkey
+        ]
 
     def open_witnessed(self, note: str) -> VerifiedCheckpoint:
         """A checkpoint of this consortium's log, signed with its key and cosigned by its
@@ -591,6 +602,16 @@ class Consortium:
     @classmethod
     def load(cls, path: Path) -> Consortium:
         return cls.from_dict(_json_object(path, "consortium file"))
+
+
+def _witness_verifier(vkey: str, org: Organisation) -> NoteVerifier:
+    """``org``'s witness key ``vkey``, retired when ``org`` is: its signing keys all closed."""
+    verifier = NoteVerifier.from_vkey(vkey)
+    ends = [p.valid_until for p in org.signing_keys]
+    if not ends or None in ends:
+        return verifier
+    left = int(max(end for end in ends if end is not None).timestamp())
+    return RetiredWitness(verifier.name, verifier.sig_type, verifier.public_key, left)
 
 
 def _endorsement(data: Mapping[str, Any]) -> Endorsement:

@@ -38,6 +38,7 @@ __all__ = [
     "ForgedCosignatureError",
     "NoteSigner",
     "NoteVerifier",
+    "RetiredWitness",
     "SigType",
     "VerifiedCheckpoint",
     "add_cosignature",
@@ -144,6 +145,24 @@ class Checkpoint:
         if cp.text() != text:  # belt and braces: parsing must round-trip exactly
             raise CheckpointError("checkpoint text does not round-trip")
         return cp
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredWitness(NoteVerifier):
+    """The witness key of a member that left at ``until`` (POSIX seconds): a cosignature
+    dated wholly before then still counts, one dated from then on counts for no one, as
+    a retired member's signing key signs nothing more. The date is the witness's own
+    word: one that colludes can still date a cosignature back."""
+
+    until: int
+
+    def as_type(self, sig_type: SigType) -> NoteVerifier:
+        """The same key as ``sig_type``, still retired at ``until``."""
+        retyped = NoteVerifier.as_type(self, sig_type)
+        return RetiredWitness(retyped.name, retyped.sig_type, retyped.public_key, self.until)
+
+    def counts(self, timestamp: int) -> bool:
+        return timestamp < self.until
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +276,8 @@ def open_checkpoint(
        A witness's that does not verify, on a note the log's signature does, raises
        :class:`ForgedCosignatureError`.
        Cosignatures count by public key: one key under two names counts once,
-       and the log's own key, re-typed as a cosigner, not at all.
+       and the log's own key, re-typed as a cosigner, not at all; a
+       :class:`RetiredWitness`'s dated from its retirement on, not at all.
     4. The log's signature must be present.
     5. The body must be a well-formed checkpoint whose origin equals ``origin``
        (default: the log key's name, per tlog-checkpoint's SHOULD).
@@ -316,7 +336,9 @@ def _verified_signatures(
                 raise CheckpointError(_invalid(sig))
             forged = forged or sig
         elif verifier is not log_verifier:
-            cosigs.append(Cosignature(verifier, int.from_bytes(sig.signature[:8], "big")))
+            timestamp = int.from_bytes(sig.signature[:8], "big")
+            if not isinstance(verifier, RetiredWitness) or verifier.counts(timestamp):
+                cosigs.append(Cosignature(verifier, timestamp))
     if forged is not None:  # a proof only if the log's signature verified (seen: it did)
         logged = log_verifier is not None and (log_verifier.name, log_verifier.key_id) in seen
         raise (ForgedCosignatureError if logged else CheckpointError)(_invalid(forged))

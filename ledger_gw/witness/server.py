@@ -9,7 +9,10 @@ end (an IPv6 address counts by its /64). Once full, a new connection closes the 
 one whose request is not whole yet, of its own address once that address has its
 share, else of the address with most such, rather than being turned away: connections
 that trickle hold their slots only until someone else needs one, and a client that
-sends its request at once, as the log does, is served.
+sends its request at once, as the log does, is served. Once its answer is sent, a
+connection may be closed so again: werkzeug then reads whatever the client still
+sends (so that one sending too much sees its 413), and a client that keeps sending
+would otherwise hold its slot as one being served.
 
 SIGTERM (what a service manager, `docker stop` or the topology sends) stops it as
 Ctrl-C does: no new connection, those waiting for a request closed, the requests being
@@ -24,7 +27,7 @@ import signal
 import socket
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -34,7 +37,7 @@ from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from ledger_gw.errors import ConfigError
 from ledger_gw.peers import source
@@ -49,6 +52,7 @@ READ_TIMEOUT_S = 10.0
 MAX_CONNECTIONS = 128
 MAX_PER_ADDRESS = 16
 WHOLE = "ledger_gw.witness.request_whole"  # environ: call once the body is read
+ANSWERED = "ledger_gw.witness.request_answered"  # environ: call once the answer is sent
 
 STATUS = {
     Reason.MALFORMED: 400,
@@ -167,7 +171,8 @@ class _BoundedServer(ThreadedWSGIServer):
         return False
 
     def reading(self, conn: socket.socket) -> None:
-        """The connection waits for a request: it may be closed for another."""
+        """The connection waits for a request, or has had its answer: it may be closed
+        for another."""
         with self._counting:
             if conn in self._open:
                 self._open[conn].whole = False
@@ -201,7 +206,25 @@ class _Handler(WSGIRequestHandler):
     def make_environ(self) -> WSGIEnvironment:
         environ = super().make_environ()
         environ[WHOLE] = partial(self.server.whole, self.connection)
+        environ[ANSWERED] = partial(self.server.reading, self.connection)
         return environ
+
+
+def _telling_when_answered(app: WSGIApplication) -> WSGIApplication:
+    """``app``, calling the environ's ANSWERED once its answer's last bytes are written
+    (the server writes each before asking for the next), before werkzeug reads on."""
+
+    def answer(environ: WSGIEnvironment, start_response: StartResponse) -> Iterator[bytes]:
+        body: Iterable[bytes] = app(environ, start_response)
+        try:
+            yield from body
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+        environ.get(ANSWERED, _unserved)()
+
+    return answer
 
 
 def make_witness_server(
@@ -210,7 +233,7 @@ def make_witness_server(
     """A threaded server bound to (host, port); port 0 picks a free one (``server_port``)."""
     # socketserver applies the handler's timeout to every read of the connection.
     handler = type("TimedRequestHandler", (_Handler,), {"timeout": read_timeout})
-    return _BoundedServer(host, port, create_app(witness), handler)
+    return _BoundedServer(host, port, _telling_when_answered(create_app(witness)), handler)
 
 
 def serve(

@@ -16,11 +16,17 @@ The file says whose memory it is (the ``memory`` table: the witness key it was m
 for, and when). A file without that is no memory of this witness's: an empty one is
 what a lost memory looks like once SQLite or a stale copy stands in for it, and one
 made for another key remembers what another witness cosigned.
+
+Each row keeps beside its size and root the checkpoint the witness cosigned, its
+cosignature on it: a file SQLite cannot read whole, or whose row says other than its
+note (a size or root damaged or edited, a size of 0 trusting anything), is damaged,
+and the witness does not start on it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +52,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from ledger_gw.errors import ConfigError
-from ledger_gw.log.note import NoteVerifier, SigType, has_cosigned
+from ledger_gw.log.checkpoint import Checkpoint
+from ledger_gw.log.note import Note, NoteError, NoteVerifier, SigType, has_cosigned
 from ledger_gw.sqlite import READ_ONLY, sqlite_engine
 from ledger_gw.witness.core import Cosigned, Witnessed
 from ledger_gw.witness.errors import SizeConflictError
@@ -82,6 +89,17 @@ class MemoryLostError(ConfigError):
     code = "witness_memory_lost"
 
 
+class MemoryDamagedError(ConfigError):
+    """A witness's state file is damaged: started on it, the witness could trust a
+    checkpoint it would have refused, and started afresh over it, forget what it holds."""
+
+    code = "witness_memory_damaged"
+
+
+#: SQLite's answers for a file that is not whole: damaged pages, or no database at all.
+_DAMAGED = (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 class WitnessStore:
     def __init__(
         self, url: str, *, witness: NoteVerifier | None = None, create: bool = True
@@ -89,7 +107,7 @@ class WitnessStore:
         """The state file at ``url``, made if missing unless ``create`` is false. With
         ``witness``, only that witness's memory: the one made for its key, or (with
         ``create``) a new one made for it where the file holds none. MemoryLostError
-        otherwise, what the file holds then unchanged."""
+        otherwise, and MemoryDamagedError for a damaged file, what it holds unchanged."""
         path = Path(make_url(url).database or "")
         if not create and not path.is_file():
             raise MemoryLostError(f"{path} is missing")
@@ -100,9 +118,20 @@ class WitnessStore:
             with self.engine.begin() as conn:
                 if not create and not inspect(conn).has_table(witnessed.name):
                     raise MemoryLostError(f"{path} is not a witness state file")
+                found = conn.exec_driver_sql("PRAGMA integrity_check").scalars().all()
+                if found != ["ok"]:
+                    raise MemoryDamagedError(_damaged(path, "; ".join(map(str, found[:3]))))
                 metadata.create_all(conn)
                 if witness is not None:
-                    _claim(conn, path, witness.as_type(SigType.COSIGNATURE_V1), create)
+                    cosigner = witness.as_type(SigType.COSIGNATURE_V1)
+                    _claim(conn, path, cosigner, create)
+                    _check_rows(conn, path, cosigner)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            code = getattr(exc.orig, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF in _DAMAGED:
+                raise MemoryDamagedError(_damaged(path, str(exc.orig))) from None
+            raise
         except BaseException:
             self.engine.dispose()
             raise
@@ -162,6 +191,40 @@ def _claim(conn: Connection, path: Path, witness: NoteVerifier, create: bool) ->
         raise MemoryLostError(f"{path} holds checkpoints that {witness.name} did not cosign")
     made = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     conn.execute(insert(memory).values(witness=witness.vkey, made=made))
+
+
+def _check_rows(conn: Connection, path: Path, witness: NoteVerifier) -> None:
+    """MemoryDamagedError unless every row is the checkpoint its note holds, cosigned by
+    ``witness``: a row whose size or root changed would have the witness trust a
+    checkpoint it never cosigned an extension of."""
+    for row in conn.execute(select(witnessed)):
+        if not _vouched(row, witness):
+            raise MemoryDamagedError(
+                _damaged(path, f"its record of {row.origin!r} is not what {witness.name} cosigned")
+            )
+
+
+def _vouched(row: Row[Any], witness: NoteVerifier) -> bool:
+    try:
+        state = _state(row)
+        note = Note.parse(state.note)
+        cp = Checkpoint.parse(note.text)
+    except (NoteError, TypeError, ValueError):  # a CheckpointError is a NoteError
+        return False
+    if (cp.origin, cp.size, cp.root_hash) != (state.origin, state.size, state.root_hash):
+        return False
+    ident = (witness.name, witness.key_id)
+    body = note.text.encode()
+    return any(
+        (s.name, s.key_id) == ident and witness.verify(body, s.signature) for s in note.signatures
+    )
+
+
+def _damaged(path: Path, why: str) -> str:
+    return (
+        f"{path} is damaged ({why}): restore it from a backup. Moved aside, the witness "
+        "can start afresh with --new-memory, trusting the next checkpoint it sees"
+    )
 
 
 def _state(row: Row[Any]) -> Witnessed:
