@@ -365,7 +365,7 @@ _OWN = (
     "duplicates_resolved",
     "referrals_accepted",
 )
-_REFERRAL_FIGURES = ("referrals", "referrals_accepted")
+_REFERRAL_FIGURES = ("referrals", "referrals_accepted", "referrals_cancelled_accepted")
 # The summary figures the lattice protects: those counts, and the people assisted (a
 # count of distinct people, which no table's margin is, but which a donor could take
 # for one and subtract across organisations or programmes).
@@ -380,6 +380,10 @@ def _own_counts(t: _Tally, refs: list[_Ref]) -> dict[str, int]:
         "duplicates_resolved": t.resolved(),
         "referrals_accepted": sum(1 for r in refs if r.accepted or r.state == "completed"),
         "referrals_completed": sum(1 for r in refs if r.state == "completed"),
+        # in no report, but the accepted less the accepted and completed columns in each
+        "referrals_cancelled_accepted": sum(
+            1 for r in refs if r.accepted and r.state == "cancelled"
+        ),
     }
 
 
@@ -485,8 +489,12 @@ def suppress_cube(cube: Cube, k: int) -> Cube:
             held.update({n: v for n, v in own.items() if n in _REFERRAL_FIGURES})
             lines += lattice.table_lines(s, "referrals", sectors, states)
             # Those accepted: the accepted and completed columns, and the ones cancelled
-            # after acceptance, which the table does not tell apart (taken as known).
-            accepted = [(s, ("referrals", lattice.TOTAL, c)) for c in ("accepted", "completed")]
+            # after acceptance, which the table does not tell apart: a count no report
+            # shows, which a donor still finds by subtraction, so protected as any other.
+            accepted: list[Entry] = [
+                (s, ("referrals", lattice.TOTAL, c)) for c in ("accepted", "completed")
+            ]
+            accepted.append((s, "referrals_cancelled_accepted"))
             lines.append((accepted, (s, "referrals_accepted")))
         figures[s] = held
     cross = lattice.cross_lines(figures)
@@ -642,8 +650,11 @@ def report_of(
         summary[name] = None if hidden else value
         if hidden:
             suppressed.append(name)
-    summary["median_days_to_completion"] = None if completed < k else _median_days(refs)
-    if completed < k:
+    # Hidden with the count it is taken over: published beside that count hidden, it
+    # would tell a hidden count of k or more from one below k.
+    median_hidden = completed < k or summary["referrals_completed"] is None
+    summary["median_days_to_completion"] = None if median_hidden else _median_days(refs)
+    if median_hidden:
         suppressed.append("median_days_to_completion")
     return {
         "format": REPORT_FORMAT,

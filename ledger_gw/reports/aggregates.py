@@ -38,8 +38,10 @@ class Aggregates:
     #: twice published as a shortfall; 4: what each person was paid, for the p% rule on
     #: amounts; 5: every grant's overlaps, found from the log rather than read from the
     #: contract's answer, which names only those its granter may read; 6: that answer
-    #: too, which one organisation's own figures count) is not read back.
-    RULES = 6
+    #: too, which one organisation's own figures count; 7: the referrals cancelled after
+    #: acceptance, which a donor finds by subtraction, protected as a count of their own)
+    #: is not read back.
+    RULES = 7
 
     def __init__(self, location_chars: int = 4) -> None:
         self.rules = self.RULES

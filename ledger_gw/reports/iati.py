@@ -21,6 +21,7 @@ Humanitarian scope uses the HumanitarianScopeType codelist (1 Emergency,
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,8 @@ from ledger_gw.interfaces import AnchorName
 DISBURSEMENT, EXPENDITURE = "3", "4"
 DISBURSED_MODALITIES = frozenset({"cash", "voucher"})
 FUNDING, IMPLEMENTING = "1", "4"
+#: A GLIDE number (hazard, year, serial, country), as GLIDEnumber.net issues them.
+GLIDE = re.compile(r"[A-Z]{2}-[0-9]{4}-[0-9]{6}-[A-Z]{3}")
 
 
 def _narrative(parent: etree._Element, tag: str, text: str, **attrs: str) -> etree._Element:

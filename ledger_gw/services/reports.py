@@ -62,7 +62,7 @@ from ledger_gw.reports.accountability import (
 )
 from ledger_gw.reports.accountability import ReportQuery as ReportQuery  # part of this API
 from ledger_gw.reports.aggregates import Aggregates
-from ledger_gw.reports.iati import to_iati
+from ledger_gw.reports.iati import GLIDE, to_iati
 from ledger_gw.reports.release import DONOR_K, GRACE
 from ledger_gw.reports.signing import is_donor_release as is_donor_release  # part of this API
 from ledger_gw.reports.signing import sign_report, verify_report
@@ -400,6 +400,12 @@ def export(
     ``first_day`` is when an all-time report's figures begin (:func:`first_day`)."""
     if fmt not in FORMATS:
         raise ValidationError("unknown format", code="invalid_value", field="format")
+    if glide is not None and not GLIDE.fullmatch(glide):  # written to the IATI file as given
+        raise ValidationError(
+            f"glide {glide[:40]!r} is not a GLIDE number (e.g. EQ-2023-000015-TUR)",
+            code="invalid_value",
+            field="glide",
+        )
     mimetype, suffix = FORMATS[fmt]
     if fmt == "json":
         body = exports.to_json(report).encode()
