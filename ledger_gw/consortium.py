@@ -459,7 +459,19 @@ class Consortium:
                 "first (`ledger-gw key rotate` does), or any certificate its CA issued signs"
             )
         retired = replace(org, signing_keys=_closed(org, at))
-        return replace(self, organisations={**self.organisations, org_id: retired})
+        updated = replace(self, organisations={**self.organisations, org_id: retired})
+        _check_reachable(self, updated, f"retiring {org_id}")
+        return updated
+
+    def has_left(self, org_id: str) -> bool:
+        """Whether ``org_id`` is retired (its signing keys all closed): what its witness
+        cosigns from then on counts towards no quorum, so the log pushes to it no more."""
+        return _left_at(self.organisation(org_id)) is not None
+
+    def witnesses_in_force(self) -> dict[str, str]:
+        """Organisation → its witness's vkey, for the members that run one and have not
+        left: the witnesses that can cosign a new checkpoint towards the quorum."""
+        return {org: vkey for org, vkey in self.witness_keys().items() if not self.has_left(org)}
 
     def witness_verifiers(self) -> list[NoteVerifier]:
         """The members' witness keys: whose cosignatures count towards the quorum. A
@@ -494,11 +506,14 @@ class Consortium:
             return None
 
     def witness_keys(self) -> dict[str, str]:
-        """Organisation → its witness's vkey, for the members that run one."""
+        """Organisation → its witness's vkey, for the members that run one, retired ones
+        included: what they cosigned before they left still counts."""
         return {o.org_id: o.witness_vkey for o in self.organisations.values() if o.witness_vkey}
 
     def witness_urls(self) -> dict[str, tuple[str, str]]:
-        """Organisation → (its witness's URL, vkey), for the witnesses the log pushes to."""
+        """Organisation → (its witness's URL, vkey), for the witnesses listed with a URL,
+        retired members' included: the log pushes only to those :meth:`has_left` does
+        not name."""
         return {
             o.org_id: (o.witness_url, o.witness_vkey)
             for o in self.organisations.values()
@@ -508,17 +523,30 @@ class Consortium:
     def with_witness(
         self, org_id: str, vkey: str, url: str, quorum: int | None = None
     ) -> Consortium:
-        """This consortium with ``org_id``'s witness listed (replacing an earlier one)."""
+        """This consortium with ``org_id``'s witness listed (replacing an earlier one).
+
+        Refused for a member that left: its witness would count for no one, and the key
+        its past cosignatures verify with would be replaced."""
         org = self.organisation(org_id)
+        if _left_at(org) is not None:
+            raise ConfigError(
+                f"{org_id} has left the consortium: what its witness cosigns counts towards "
+                "no quorum, and a new key would leave what it cosigned before it left "
+                "unverified; list a witness of a member in force",
+                code="member_retired",
+            )
         listed = replace(
             org, witness_vkey=_witness_key(org_id, vkey), witness_url=_witness_url(org_id, url)
         )
         orgs = {**self.organisations, org_id: listed}
-        return replace(
+        updated = replace(
             self,
             organisations=orgs,
             witness_quorum=self.witness_quorum if quorum is None else quorum,
         )
+        quorum_given = "" if quorum is None else f" with quorum {quorum}"
+        _check_reachable(self, updated, f"listing {org_id}'s witness{quorum_given}")
+        return updated
 
     def authenticator(self) -> Authenticator:
         return Authenticator(self.organisations)
@@ -604,14 +632,51 @@ class Consortium:
         return cls.from_dict(_json_object(path, "consortium file"))
 
 
+def _left_at(org: Organisation) -> dt.datetime | None:
+    """When ``org`` left: the end of its last signing key, once all are closed. None
+    while one is in force, or when none is listed (any its CA issued then signs)."""
+    ends = [p.valid_until for p in org.signing_keys]
+    if not ends or None in ends:
+        return None
+    return max(end for end in ends if end is not None)
+
+
 def _witness_verifier(vkey: str, org: Organisation) -> NoteVerifier:
     """``org``'s witness key ``vkey``, retired when ``org`` is: its signing keys all closed."""
     verifier = NoteVerifier.from_vkey(vkey)
-    ends = [p.valid_until for p in org.signing_keys]
-    if not ends or None in ends:
+    left = _left_at(org)
+    if left is None:
         return verifier
-    left = int(max(end for end in ends if end is not None).timestamp())
-    return RetiredWitness(verifier.name, verifier.sig_type, verifier.public_key, left)
+    until = int(left.timestamp())
+    return RetiredWitness(verifier.name, verifier.sig_type, verifier.public_key, until)
+
+
+def _shortfall(consortium: Consortium) -> int:
+    """How many more witnesses of members in force the quorum needs than there are."""
+    return max(0, consortium.witness_quorum - len(consortium.witnesses_in_force()))
+
+
+def _check_reachable(before: Consortium, after: Consortium, change: str) -> None:
+    """ConfigError (``witness_quorum_unreachable``) when ``change`` leaves the quorum
+    further out of reach of the witnesses of members in force than it was: a retired
+    member's witness counts for no new checkpoint, so none would be witnessed again.
+    A file already short (written before this was checked) may still be changed
+    towards its repair, one witness at a time."""
+    if _shortfall(after) <= _shortfall(before):
+        return
+    staying, listed = len(after.witnesses_in_force()), len(after.witness_keys())
+    lower = (
+        f", or lower witness_quorum to {staying} (`add-witness --quorum`)"
+        if staying > listed // 2
+        else f"; a lower quorum will not do, as it must stay more than half of the {listed} "
+        "witnesses listed, retired members' included (or be 0, requiring none)"
+    )
+    raise ConfigError(
+        f"{change} leaves {staying} witness(es) of members in force, fewer than the "
+        f"witness_quorum of {after.witness_quorum}: no new checkpoint could be witnessed. "
+        f"First list another member's witness (`ledger-gw consortium add-witness`){lower}",
+        code="witness_quorum_unreachable",
+    )
 
 
 def _endorsement(data: Mapping[str, Any]) -> Endorsement:

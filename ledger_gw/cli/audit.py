@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +21,11 @@ import click
 from ledger_gw import strict_json
 from ledger_gw.cli.options import (
     LogChoice,
+    a_number,
     http_url,
+    input_file,
     log_options,
+    output_file,
     pinned_option,
     quorum_option,
     read_input,
@@ -41,12 +43,15 @@ from ledger_gw.errors import (
 )
 from ledger_gw.files import PUBLIC, write_file
 from ledger_gw.identity import Signer
-from ledger_gw.interfaces import VerifiableLog
+from ledger_gw.interfaces import VerifiableLog, anchor_size
 from ledger_gw.services import bundles, reports, tlog_proofs, watch
 from ledger_gw.workspace import Workspace
 
 # What a directory handed over with the ledger holds: whoever handed it over wrote it.
 _DIRECTORYS_COPY = "the directory's own copy"
+# The largest k a report is suppressed at, as the gateway's /v1/reports takes it (a k
+# past 2**53 would not even sign: no interoperable JSON number).
+MAX_K = 100
 
 
 def _documents(specs: tuple[str, ...]) -> bundles.Documents:
@@ -81,7 +86,12 @@ def audit() -> None:
     type=click.IntRange(min=0),
     help="Checkpoint tree size or Fabric height (default: latest).",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
+    required=True,
+)
 @log_options
 def audit_bundle(
     source: LogChoice,
@@ -107,12 +117,20 @@ def _policy(text: str | None) -> tuple[int, frozenset[str]] | None:
     if text is None:
         return None
     required, _, orgs = text.partition(":")
+    among = frozenset(o for o in orgs.split(",") if o)
     try:
-        return int(required), frozenset(o for o in orgs.split(",") if o)
+        n = int(required)
     except ValueError as exc:
         raise ValidationError(
             f"--policy {text!r}: expected N:ORG,ORG,...", field="--policy"
         ) from exc
+    if not 1 <= n <= len(among):  # a pin any transaction meets, or none can
+        raise ValidationError(
+            f"--policy {text!r}: N must be from 1 to the number of organisations listed "
+            f"({len(among)})",
+            field="--policy",
+        )
+    return n, among
 
 
 def _hex(text: str | None) -> bytes | None:
@@ -285,13 +303,6 @@ def _anchor_line(anchor: dict[str, Any], log: VerifiableLog) -> str:
     return f"anchor: {point}, cosigned by {', '.join(witnesses) or 'no witness'}{later}"
 
 
-def _a_number(value: float, option: str) -> float:
-    """A range lets NaN through (no comparison with it holds): refused here."""
-    if math.isnan(value):
-        raise click.BadParameter("not a number", param_hint=option)
-    return value
-
-
 @audit.command("watch")
 @log_options
 @click.option(
@@ -301,7 +312,12 @@ def _a_number(value: float, option: str) -> float:
 )
 @token_option
 @pinned_option
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=input_file,
+    required=True,
+)
 @click.option(
     "--quorum",
     type=click.IntRange(min=0),
@@ -310,7 +326,7 @@ def _a_number(value: float, option: str) -> float:
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.1, max=86400),
-    callback=lambda ctx, param, value: _a_number(value, "--interval"),
+    callback=a_number,
     default=10.0,
     show_default=True,
     help="Seconds between polls.",
@@ -321,7 +337,7 @@ def _a_number(value: float, option: str) -> float:
 @click.option(
     "--max-age",
     type=click.FloatRange(min=1, max=365 * 86400),
-    callback=lambda ctx, param, value: value if value is None else _a_number(value, "--max-age"),
+    callback=a_number,
     help="Seconds since the witness quorum last cosigned what the log serves, at most "
     "(LOG STALE past it: a frozen view, or witnesses down). The embedded ledger and a "
     "log node have their latest checkpoint cosigned again every 10 minutes while idle; "
@@ -386,7 +402,13 @@ def report() -> None:
 @click.option("--programme")
 @click.option("--from", "start", help="YYYY-MM-DD")
 @click.option("--to", "end", help="YYYY-MM-DD")
-@click.option("--k", type=int, default=reports.DEFAULT_K, show_default=True)
+@click.option(
+    "--k",
+    type=click.IntRange(max=MAX_K),
+    default=reports.DEFAULT_K,
+    show_default=True,
+    help=f"Smallest count of people published ({reports.DEFAULT_K} to {MAX_K}).",
+)
 @click.option("--sign-as", "sign_as", help="Organisation whose gateway key signs the report.")
 @click.option(
     "--format",
@@ -477,12 +499,25 @@ def report_verify(
     report = _report_file(path)
     with source.open(pinned=pinned) as (_, log):
         org = reports.verify(report, pinned, log, donor=donor)
+        latest = anchor_size(log.anchor().summary)
     release = (
         "a donor release"
         if reports.is_donor_release(report)
         else "NOT a donor release (not a month on its lattice at the consortium's k)"
     )
     click.echo(f"report verifies: signed by {org}, figures recomputed from the ledger; {release}")
+    click.echo(_as_of(anchor_size(report["anchor"]), latest))
+
+
+def _as_of(anchored: int, latest: int) -> str:
+    """How far the report's figures reach: a true report of an older prefix verifies
+    too, and must not pass for the ledger's figures now."""
+    if anchored >= latest:
+        return f"as of size {anchored}, the ledger's latest witnessed anchor"
+    return (
+        f"as of size {anchored}: the ledger's latest witnessed anchor is size {latest}, "
+        "and nothing logged since is counted"
+    )
 
 
 def _report_file(path: Path) -> dict[str, Any]:

@@ -14,7 +14,12 @@ from types import FrameType
 import click
 from rich.console import Console
 
-from ledger_gw.cli.options import directory_option, new_ledger_option, new_stores_option
+from ledger_gw.cli.options import (
+    directory_option,
+    input_file,
+    new_ledger_option,
+    new_stores_option,
+)
 from ledger_gw.consortium import Consortium, Definition, add_witness, retire_member
 from ledger_gw.errors import ValidationError
 from ledger_gw.workspace import Workspace
@@ -34,6 +39,7 @@ DEMO_DIR = Path("var/journey")
     "--definition",
     "definition",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=input_file,
     help="The members' agreement: a TOML consortium definition (members, programmes, "
     "P-codes, witnesses, endorsement policy, IATI references; see "
     "ledger_gw/demo/consortium.toml), or the older JSON form. "
@@ -90,10 +96,7 @@ def consortium_add_witness(
             field="--vkey",
         )
     updated = add_witness(directory / "consortium.json", org_id, vkey, url, quorum)
-    console.print(
-        f"[green]{org_id}'s witness listed[/]: {len(updated.witness_keys())} witnesses, "
-        f"quorum {updated.witness_quorum}"
-    )
+    console.print(f"[green]{org_id}'s witness listed[/]: {_witnesses(updated)}")
 
 
 @consortium.command("retire-member")
@@ -103,11 +106,28 @@ def consortium_retire_member(directory: Path, org_id: str) -> None:
     """Retire a member: its signing key closes now and none replaces it.
 
     It stays in the consortium file, so what it signed before still verifies, and
-    anything it signs from now on is refused (`retired_certificate`). Running ledgers
-    take the change from the file; every member must be given it, as verifiers pin it."""
+    anything it signs from now on is refused (`retired_certificate`); what its witness
+    cosigns from now on counts towards no quorum, and a log started since pushes to it
+    no more. Refused, changing nothing (`witness_quorum_unreachable`), when the members
+    who stay would run fewer witnesses than the quorum. Running ledgers take the change
+    from the file; every member must be given it, as verifiers pin it."""
     updated = retire_member(directory / "consortium.json", org_id)
     until = updated.organisation(org_id).signing_keys[-1].valid_until
     console.print(f"[green]{org_id} retired[/]: it signs nothing from {until:%Y-%m-%d %H:%M:%S}Z")
+    if org_id in updated.witness_keys():
+        console.print(f"its witness counts for no new checkpoint: {_witnesses(updated)}")
+
+
+def _witnesses(listed: Consortium) -> str:
+    """The witnesses that count for a new checkpoint, those of members that left, and
+    the quorum: a count of every listed one would promise cosignatures that count for
+    no one."""
+    left = len(listed.witness_keys()) - len(listed.witnesses_in_force())
+    retired = f" (and {left} of members that left)" if left else ""
+    return (
+        f"{len(listed.witnesses_in_force())} witnesses of members in force{retired}, "
+        f"quorum {listed.witness_quorum}"
+    )
 
 
 def _witness_url(

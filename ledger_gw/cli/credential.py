@@ -14,6 +14,7 @@ from ledger_gw.bootstrap import config_from_env, open_gateway, prepare_ledger
 from ledger_gw.cli.options import (
     TOKEN_VARIABLE,
     http_url,
+    output_file,
     pinned_option,
     quorum_option,
     read_input,
@@ -79,7 +80,9 @@ def credential() -> None:
     type=click.DateTime(["%Y-%m-%d"]),
     help="The day it ends (at 00:00 UTC), before the entitlement's last has ended.",
 )
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), callback=output_file, required=True
+)
 def issue(
     directory: Path | None,
     org: str,
@@ -158,6 +161,7 @@ def verify(
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
     required=True,
     help="card.png or card.pdf",
 )

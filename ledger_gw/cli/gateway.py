@@ -25,7 +25,7 @@ from ledger_gw.bootstrap import (
     prepare_ledger,
     serving_from_env,
 )
-from ledger_gw.cli.options import new_ledger_option, new_stores_option
+from ledger_gw.cli.options import http_url, new_ledger_option, new_stores_option
 from ledger_gw.gateway_stores import prepare_stores
 from ledger_gw.services.access import DEFAULT_LIFETIME, issue_token, list_tokens, revoke_token
 from ledger_gw.services.config import GatewayConfig
@@ -34,6 +34,7 @@ console = Console()
 
 PORT = click.IntRange(0, MAX_PORT)
 COUNT = click.IntRange(min=1)
+MAX_LABEL = 100  # what the off-chain store keeps of a token's label
 
 _DIR = click.option(
     "--dir",
@@ -49,6 +50,19 @@ def _config(directory: Path | None) -> GatewayConfig:
     return config if directory is None else replace(config, directory=directory)
 
 
+def _label(ctx: click.Context, param: click.Parameter, label: str) -> str:
+    """A label `token list` can show as it was given: one field of its tab-separated
+    line, so no tab, line break or other control character (which would print a row of
+    its own, or reach the terminal), and no longer than the store keeps."""
+    if len(label) > MAX_LABEL or not label.isprintable():
+        raise click.BadParameter(
+            f"at most {MAX_LABEL} characters, none of them a tab, line break or other "
+            "control character",
+            param_hint="--label",
+        )
+    return label
+
+
 @click.group()
 def token() -> None:
     """Issue, list and revoke the gateway's bearer API tokens (stored hashed)."""
@@ -62,7 +76,12 @@ def token() -> None:
     required=True,
     type=click.Choice(["agency-writer", "agency-reader", "auditor", "donor", "admin"]),
 )
-@click.option("--label", default="", help="A note for the operator (never personal data).")
+@click.option(
+    "--label",
+    default="",
+    callback=_label,
+    help=f"A note for the operator (never personal data; at most {MAX_LABEL} characters).",
+)
 @click.option(
     "--expires-in",
     "days",
@@ -128,6 +147,7 @@ def token_revoke(directory: Path | None, org: str, token_id: str) -> None:
 )
 @click.option(
     "--log-url",
+    callback=http_url,
     help="Append at this log node (the remote backend; default: LEDGER_GW_LOG_URL when "
     "LEDGER_GW_BACKEND=remote).",
 )

@@ -115,7 +115,11 @@ def prove() -> None:
 @prove.command("inclusion")
 @click.option("--index", type=int, help="Log position of the entry.")
 @click.option("--tx", "tx_id", help="Transaction ID of the entry (instead of --index).")
-@click.option("--size", type=int, help="Tree size to prove against (default: latest).")
+@click.option(
+    "--size",
+    type=click.IntRange(min=1),
+    help="Tree size to prove against (default: latest).",
+)
 @click.option(
     "--format",
     "fmt",
@@ -145,7 +149,7 @@ def prove_inclusion(
 
 @prove.command("consistency")
 @click.argument("size1", type=int)
-@click.argument("size2", type=int, required=False)
+@click.argument("size2", type=click.IntRange(min=1), required=False)
 @log_options
 def prove_consistency(
     source: LogChoice,

@@ -3,6 +3,7 @@ consortium changing its members and their keys after `ledger-gw init`."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import cast
 
@@ -11,7 +12,9 @@ from rich.console import Console
 
 from chaincode.stub import ROLES, Role
 from ledger_gw.bootstrap import rotate_key
-from ledger_gw.cli.options import directory_option
+from ledger_gw.cli.options import directory_option, regular_file
+from ledger_gw.errors import ValidationError
+from ledger_gw.files import read_secret
 from ledger_gw.identity import Profile
 from ledger_gw.workspace import Workspace
 
@@ -52,6 +55,29 @@ def member_add(
     )
 
 
+# One PEM block, whatever its label, and nothing but blank space around it.
+_ONE_PEM = re.compile(
+    rb"\s*-----BEGIN ([A-Z0-9 ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+-----END \1-----\s*"
+)
+
+
+def _ca_key(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """A CA key file as its CA keeps it: a regular file, its owner's only, one PEM block.
+    Read before the rotation starts, so that a FIFO is never waited on, and a key
+    followed by something else (another key, a certificate, a paste gone wrong) is
+    refused rather than cut to its first block."""
+    if path is None or not path.exists():  # rotate_key says what is missing
+        return path
+    key = read_secret(regular_file(path, "--ca-key", 1 << 20), "signing key")
+    if not _ONE_PEM.fullmatch(key):
+        raise ValidationError(
+            f"--ca-key {path} must hold one PEM private key and nothing else",
+            code="malformed_key",
+            field="--ca-key",
+        )
+    return path
+
+
 @click.group()
 def key() -> None:
     """Members' signing keys."""
@@ -63,6 +89,7 @@ def key() -> None:
 @click.option(
     "--ca-key",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=_ca_key,
     help="Its CA's private key: by default its ca.key, or in a Fabric network's state "
     "directory its MSP's CA key, in its own organisation's directory.",
 )

@@ -23,7 +23,9 @@ from ledger_gw.bootstrap import (
     prepare_node,
     revoked_clients,
 )
-from ledger_gw.cli.options import directory_option, ledger_option, new_ledger_option
+from ledger_gw.cli.options import directory_option, ledger_option, new_ledger_option, read_input
+from ledger_gw.errors import ValidationError
+from ledger_gw.identity import load_one_certificate
 from ledger_gw.node.revoked import revocation_key_of, revoke
 
 console = Console()
@@ -92,6 +94,21 @@ def revoke_client(directory: Path, certificate: Path) -> None:
     its member's CA issued it: a gateway's key lost or stolen. Takes effect at once. The
     directory is the node's own (node/log.key)."""
     listed = revoked_clients(directory)
-    found, added = revoke(listed, certificate.read_text(), dt.datetime.now(dt.UTC))
+    found, added = revoke(listed, _one_certificate(certificate), dt.datetime.now(dt.UTC))
     done = "[green]revoked[/]" if added else "already revoked:"
     console.print(f"{done} sha256 {found} in {listed}")
+
+
+def _one_certificate(path: Path) -> str:
+    """The one PEM certificate in the file, and nothing else: of two, only the first would
+    be revoked, the other left to open connections while its operator thinks it closed."""
+    data = read_input(path, "CERTIFICATE", 1 << 20).strip() + b"\n"
+    try:
+        load_one_certificate(data)
+    except ValueError as exc:
+        raise ValidationError(
+            f"CERTIFICATE {path} must hold one PEM certificate and nothing else: {exc}",
+            code="not_a_certificate",
+            field="CERTIFICATE",
+        ) from None
+    return data.decode("ascii")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import stat
 import urllib.parse
@@ -139,6 +140,75 @@ def read_input(path: Path, option: str, limit: int = MAX_INPUT, *, private: bool
     return data
 
 
+def _named(param: click.Parameter) -> str:
+    """How a message names the option or argument: ``--state``, ``CERTIFICATE``."""
+    if isinstance(param, click.Option) and param.opts:
+        return param.opts[0]
+    return param.human_readable_name
+
+
+def regular_file(path: Path, option: str, limit: int = MAX_INPUT) -> Path:
+    """``path``, when it names a regular file of at most ``limit`` bytes, for a file the
+    library opens by its name: it would wait for ever on a FIFO and read /dev/zero until
+    memory runs out. Only its metadata is read here (a FIFO is never opened)."""
+    try:
+        found = os.stat(path)
+    except OSError as exc:
+        raise ValidationError(
+            f"{option} {path}: {exc.strerror}", code="unreadable_file", field=option
+        ) from None
+    if not stat.S_ISREG(found.st_mode):
+        raise ValidationError(
+            f"{option} {path} is not a regular file", code="not_a_file", field=option
+        )
+    if found.st_size > limit:
+        raise ValidationError(
+            f"{option} {path} is larger than {limit} bytes", code="file_too_large", field=option
+        )
+    return path
+
+
+def input_file(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """Callback: a file the command's library reads by its name (:func:`regular_file`).
+    One that is not there (a symlink to nothing included) is left to the library, which
+    says what it was for, or makes it (a watch's state)."""
+    if path is None or not path.exists():
+        return path
+    return regular_file(path, _named(param))
+
+
+def output_file(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
+    """Callback: where a command writes a file, replaced whole (``files.write_file``) by
+    renaming a new one over it. Never a device, FIFO or socket: the rename would put a
+    regular file in its place (over /dev/null, as root, for every process on the
+    machine). A symlink is replaced, never written through, so it may name anything."""
+    if path is None:
+        return None
+    option = _named(param)
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return path  # made, with any directory missing on the way
+    except OSError as exc:  # a file where a directory on the way should be
+        raise ValidationError(
+            f"{option} {path}: {exc.strerror}", code="unwritable_file", field=option
+        ) from None
+    if not (stat.S_ISREG(found.st_mode) or stat.S_ISLNK(found.st_mode)):
+        raise ValidationError(
+            f"{option} {path} is not a regular file: it is not replaced",
+            code="not_a_file",
+            field=option,
+        )
+    return path
+
+
+def a_number(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Callback: a range lets NaN through (no comparison with it holds): refused here."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("not a number", param_hint=_named(param))
+    return value
+
+
 def load_pinned(path: Path) -> Consortium:
     """The consortium file the caller trusts, read as ``Consortium.load`` reads one:
     strictly, a key given twice refused (``duplicate_key``)."""
@@ -264,6 +334,7 @@ def log_options(command: Callable[..., Any]) -> Callable[..., Any]:
             click.option(
                 "--profile",
                 type=click.Path(dir_okay=False, exists=True, path_type=Path),
+                callback=input_file,
                 help="Fabric profile.json (default: LEDGER_GW_FABRIC_PROFILE or network/.state).",
             ),
             click.option(

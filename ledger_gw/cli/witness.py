@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from ledger_gw.consortium import Consortium
+from chaincode.fields import ORG_ID
+from ledger_gw.cli.options import a_number, load_pinned
 from ledger_gw.errors import ConfigError, LedgerError
 from ledger_gw.witness import TrustedLog, WitnessHome, serve
 from ledger_gw.witness.home import key_name
@@ -23,7 +24,21 @@ _dir_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="The witness's own directory (its key and its memory).",
 )
-_org_option = click.option("--org", "org_id", required=True, help="The witnessing organisation.")
+
+
+def _org_id(ctx: click.Context, param: click.Parameter, org_id: str) -> str:
+    """A member's organisation ID, as the consortium file lists it: the key is named for
+    it (witness.<org>), and one named for nobody is a witness no consortium can list."""
+    if not ORG_ID.fullmatch(org_id):
+        raise click.BadParameter(
+            f"{org_id!r} is not an organisation ID (capitals, digits and '-', e.g. AGENCY-A)"
+        )
+    return org_id
+
+
+_org_option = click.option(
+    "--org", "org_id", required=True, callback=_org_id, help="The witnessing organisation."
+)
 
 
 @click.group()
@@ -54,7 +69,8 @@ def init(org_id: str, directory: Path) -> None:
 )
 @click.option(
     "--read-timeout",
-    type=click.FloatRange(min=0.1),
+    type=click.FloatRange(min=0.1, max=3600),
+    callback=a_number,
     default=10.0,
     show_default=True,
     help="Seconds a connection may stay silent before the witness drops it.",
@@ -116,7 +132,7 @@ def _trusted_log(
         return TrustedLog.from_vkey(origin, log_vkey)
     if log_vkey is not None or origin is not None:
         raise click.UsageError("--consortium replaces --log-vkey and --origin")
-    consortium = Consortium.load(consortium_file)
+    consortium = load_pinned(consortium_file)
     listed = consortium.organisation(org_id).witness_vkey
     if listed != vkey:
         click.echo(f"note: the consortium lists another witness key for {org_id}", err=True)

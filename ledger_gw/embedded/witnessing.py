@@ -55,10 +55,12 @@ class Endpoint:
 
 
 def endpoints(consortium: Consortium) -> tuple[Endpoint, ...]:
-    """The witnesses the consortium file names with a URL."""
+    """The witnesses the consortium file names with a URL, but a retired member's: what
+    it cosigns after it left counts towards no quorum."""
     return tuple(
         Endpoint(org, url, NoteVerifier.from_vkey(vkey).as_type(SigType.COSIGNATURE_V1))
         for org, (url, vkey) in consortium.witness_urls().items()
+        if not consortium.has_left(org)
     )
 
 
@@ -228,6 +230,15 @@ class Witnessing:
         cosigner = Cosigner(engine, consortium)
         every = REFRESH_S if refresh is None else refresh
         self.pushers = [Pusher(cosigner, w, retry, every) for w in witnesses]
+        staying = consortium.witnesses_in_force()
+        if consortium.witness_quorum > len(staying):  # a file from before this was refused
+            _log.error(
+                "the witness quorum is %d, but only %d witness(es) of members in force are "
+                "listed: no checkpoint from now on can be witnessed; list another member's "
+                "witness (`ledger-gw consortium add-witness`)",
+                consortium.witness_quorum,
+                len(staying),
+            )
 
     def committed(self) -> None:
         """A new checkpoint is stored: push it."""

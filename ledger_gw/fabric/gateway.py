@@ -122,7 +122,8 @@ class FabricProfile:
                     for org, url in data.get("validity_urls", {}).items()
                 },
             )
-        except (OSError, KeyError, ValueError, StopIteration) as exc:
+        except (OSError, KeyError, ValueError, StopIteration, TypeError, AttributeError) as exc:
+            # TypeError, AttributeError: valid JSON of another shape (a list, a string)
             raise ConfigError(f"cannot read Fabric profile {path}: {exc}") from exc
 
     def endpoint_for(self, org_id: str) -> PeerEndpoint:

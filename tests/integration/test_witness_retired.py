@@ -10,18 +10,20 @@ a quorum of two); AGENCY-A and AUDITOR-X leave.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sqlite3
 import subprocess
 import time
 from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ledger_gw.client import OrgClient
-from ledger_gw.consortium import add_witness
+from ledger_gw.consortium import Consortium, add_witness
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.note import NoteSigner
@@ -51,9 +53,17 @@ def _signers(session_witnesses: TestWitnesses) -> list[NoteSigner]:
 
 
 def _retire(site: Workspace) -> None:
-    for org in LEFT:
-        done = run_cli("consortium", "retire-member", "--dir", str(site.root), "--org", org)
-        assert done.returncode == 0, done.stderr
+    """AGENCY-A retired by `retire-member`, then AUDITOR-X as a release that did not
+    check the quorum left the file: `retire-member` now refuses to leave AGENCY-B's
+    witness alone short of the quorum, but such a file still reads."""
+    done = run_cli("consortium", "retire-member", "--dir", str(site.root), "--org", LEFT[0])
+    assert done.returncode == 0, done.stderr
+    consortium = Consortium.load(site.consortium_file)
+    member = consortium.organisation(LEFT[1])
+    now = dt.datetime.now(dt.UTC)
+    keys = tuple(replace(p, valid_until=p.valid_until or now) for p in member.signing_keys)
+    members = {**consortium.organisations, LEFT[1]: replace(member, signing_keys=keys)}
+    replace(consortium, organisations=members).save(site.consortium_file)
 
 
 def _ledger(site: Workspace, path: Path) -> str:
