@@ -17,8 +17,8 @@ from ledger_gw.audit.evidence import merkle_evidence
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.ledger import EmbeddedLedger
 from ledger_gw.embedded.reader import LogReader
-from ledger_gw.errors import AuthenticationError, IntegrityError
-from ledger_gw.identity import load_certificate
+from ledger_gw.errors import AuthenticationError, IntegrityError, LedgerError
+from ledger_gw.identity import ROTATION_SLACK, load_certificate
 from ledger_gw.interfaces import Anchor, Pins, Record, Reveal
 from ledger_gw.log.entry import Entry
 from ledger_gw.log.merkle import CompactRange, ProofError, leaf_hash, verify_inclusion
@@ -40,9 +40,10 @@ def _no_cosigner(size: int | None) -> str:
 class EmbeddedLog:
     """Records, evidence and checkpoints of an embedded ledger's log.
 
-    Opened over a :class:`LogReader` alone (read-only, as auditors and the CLI do) or
-    over a running :class:`EmbeddedLedger` (:meth:`of`), which also asks the witnesses
-    and finds a claim's records through the world state it wrote.
+    Opened over a :class:`LogReader` alone (read-only, as auditors and the CLI do: every
+    record's signature checked) or over a running :class:`EmbeddedLedger` (:meth:`of`),
+    which also asks the witnesses and finds a claim's records through the world state it
+    wrote.
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class EmbeddedLog:
         self._cosign = cosigner
         self.indexed = indexed  # claim_records trusts the world state: see there
         self._orgs: dict[str, str] = {}
+        self._auth = consortium.authenticator()  # each certificate's chain once
         self._certificates: dict[str, str] = {}  # the log's, read again when one is new
         self._borders: dict[tuple[int, str], CompactRange] = {}  # (size, root): border
         self._borders_lock = threading.Lock()
@@ -143,7 +145,26 @@ class EmbeddedLog:
 
     def _record(self, position: int, entry: Entry) -> Record:
         tx = self.transaction(entry)
-        return Record.of_entry(position, tx, entry, self._org_of(tx.proposal.creator))
+        org = self._org_of(tx.proposal.creator) if self.indexed else self._signer(position, tx)
+        return Record.of_entry(position, tx, entry, org)
+
+    def _signer(self, position: int, tx: SignedTransaction) -> str:
+        """The member whose signature an entry of a ledger handed over carries. Its holder
+        has the log key, and witnesses cosign any tree that extends the last one: an entry
+        in a cosigned tree proves nothing of who signed it, so every entry's signature is
+        checked (the ledger this process runs checked each as it admitted it)."""
+        p = tx.proposal
+        try:
+            identity = self._auth.authenticate(
+                p.creator, tx.signature, p.payload, p.time, grace=ROTATION_SLACK
+            )
+        except LedgerError as exc:
+            raise IntegrityError(
+                f"log entry {position} was not signed by a member: {exc}",
+                code="log_entries_forged",
+                position=position,
+            ) from None
+        return identity.org_id
 
     def records(self, anchor: Anchor, since: Anchor | None = None) -> Iterator[Record]:
         """Entries ``[0, anchor.size)`` (from ``since.size`` when given), hashed as they

@@ -8,6 +8,7 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -58,6 +59,9 @@ PURGE_RETRY_S = 1.0  # between tries to empty the WAL after an erasure
 VACUUM_LOCK_TIMEOUT_MS = 5_000
 _MIGRATION_LOCK_ID = 0x4F464643  # "OFFC"
 _ERASED_AT_ONCE = 500  # person IDs of the erasure journal a statement deletes at most
+#: A person ID (a random UUID) in the erasure journal: read wherever it is in its line, so
+#: that one appended after a line a crash cut short (or left as zeros) is read all the same.
+_PERSON_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: Where Alembic keeps the schema's revision: the first migration makes it, so a database
 #: without a row in it holds no off-chain store (a new one, or one lost and made again).
 VERSION_TABLE = "alembic_version"
@@ -283,7 +287,7 @@ class OffchainStore:
         her erasure restored) is deleted again, her documents and packages with her."""
         if self.erased is None or not self.erased.exists():
             return
-        named = sorted({line.strip() for line in self.erased.read_text().splitlines()})
+        named = sorted(set(_PERSON_ID.findall(self.erased.read_text(errors="replace"))))
         again = 0
         for start in range(0, len(named), _ERASED_AT_ONCE):
             chunk = named[start : start + _ERASED_AT_ONCE]

@@ -166,14 +166,25 @@ def _signatory(
 
 
 class _Read:
-    """Records as they are read, noting the newest time one states."""
+    """Records as they are read, noting the newest time one states. A transaction read
+    twice is refused: whoever holds the log's key can append a member's genuine signed
+    transaction again, the witnesses cosign that as any extension, and the figures would
+    count it twice (a ledger logs each transaction once)."""
 
     def __init__(self, records: Iterable[Record]) -> None:
         self._records = records
         self._newest = ""  # format_time: one width, so the greatest text is the latest time
+        self._seen: set[str] = set()
 
     def __iter__(self) -> Iterator[Record]:
         for record in self._records:
+            if record.tx_id in self._seen:
+                raise IntegrityError(
+                    f"transaction {record.tx_id[:16]} is logged again at position "
+                    f"{record.position}",
+                    code="transaction_logged_twice",
+                )
+            self._seen.add(record.tx_id)
             self._newest = max(self._newest, record.timestamp)
             yield record
 

@@ -26,6 +26,7 @@ from ledger_gw.errors import (
     UnavailableError,
     ValidationError,
 )
+from ledger_gw.interfaces import Deferring
 from ledger_gw.offchain.models import Document, Person, PersonAlias, utcnow
 from ledger_gw.pseudonym import (
     PseudonymError,
@@ -266,17 +267,20 @@ def correct(
 ) -> dict[str, Any]:
     """Correct her personal data. Her pseudonymous ID stays: the ledger refers to it. The
     IDs her corrected attributes derive become her aliases, so that a lookup by them
-    finds her rather than registering her again; attributes that derive another
-    registration's ID here are refused (AlreadyRegisteredError, naming it), and nothing
-    is changed."""
+    finds her rather than registering her again; attributes by which a lookup
+    (`keyed_pid`) finds another registration here, even attributes that get no aliases,
+    are refused (AlreadyRegisteredError, naming it), and nothing is changed.
+
+    Her record is held until committed: an erasure at the same time has her gone, or
+    waits."""
     check_attributes(attributes)
     store = gateway.store(caller.org)
     with store.session() as s:
-        person = s.get(Person, person_id)
+        person = s.get(Person, person_id, with_for_update=True)
         if person is None:
             raise _not_found(person_id)
         aliases = _aliases(gateway, person.pid, attributes)
-        found = _found(s, aliases, hold=True)
+        found = _found(s, _looked_up(gateway, person.pid, attributes), hold=True)
         other = next((each for each, _ in found if each != person.id), None)
         if other is not None:
             raise AlreadyRegisteredError(other)
@@ -302,6 +306,14 @@ def _aliases(gateway: Gateway, pid: str, attributes: Mapping[str, str]) -> list[
     except PseudonymError:
         return []
     return [each for each in gateway.pseudonym_key.pseudonyms(attributes) if each != pid]
+
+
+def _looked_up(gateway: Gateway, pid: str, attributes: Mapping[str, str]) -> Sequence[str]:
+    """The IDs a lookup by her attributes goes by (`keyed_pid`, `register`): every one
+    they may have been given, those of attributes that get no aliases too, since one
+    registered by them before the 1 January rule is found by them. None for a
+    person-held ID, whose registration looks up none."""
+    return () if pid.startswith("h.") else gateway.pseudonym_key.pseudonyms(attributes)
 
 
 #: The advisory lock space of IDs a registration or a correction is about to take.
@@ -350,7 +362,8 @@ def erase(gateway: Gateway, caller: Caller, person_id: str) -> str:
     A withdrawal the ledger refuses (ConflictError, `consent_not_withdrawn`) or cannot
     take now (its FaultError) refuses the erasure, and nothing is deleted: a retry
     withdraws what is left. One kept in an offline gateway's outbox counts: it is logged when the
-    node returns."""
+    node returns. A consent recorded offline and still in the outbox refuses it too
+    (`_no_consent_queued`)."""
     store = gateway.store(caller.org)
     with store.reading() as s:
         pid = s.scalar(select(Person.pid).where(Person.id == person_id))
@@ -382,6 +395,7 @@ def _withdraw_consents(gateway: Gateway, caller: Caller, pid: str) -> None:
     recorded for her, whatever its purposes: she asked it to erase her, so it no longer
     answers for any (its consent form is erased with her). Another member's consents
     stay theirs: each opens that member's records only (chaincode.visibility)."""
+    _no_consent_queued(gateway, caller)
     try:
         consents = queries.consents(gateway, caller, pid)["consents"]
         withdrawals = [
@@ -407,6 +421,24 @@ def _withdraw_consents(gateway: Gateway, caller: Caller, pid: str) -> None:
         ) from exc
 
 
+def _no_consent_queued(gateway: Gateway, caller: Caller) -> None:
+    """A consent this organisation recorded while its log node was out of reach waits in
+    its outbox, where no answer of the node shows it: withdrawn by no read of the
+    erasure, it would be logged, active, once she is gone. Until the outbox has handed
+    it over (within seconds of the node's return) the erasure is refused (503), and
+    nothing is deleted."""
+    ledger = gateway.ledger
+    if not isinstance(ledger, Deferring):
+        return
+    pending = ledger.outbox_items(caller.org, 0, "pending")
+    if any(item["type"] == "consent.granted" for item in pending):
+        raise UnavailableError(
+            "a consent this organisation recorded offline still waits in its outbox for the "
+            "log node: nothing was erased; send the erasure again once it is logged",
+            code="consent_queued",
+        )
+
+
 def add_document(
     gateway: Gateway, caller: Caller, person_id: str, kind: str, content: bytes
 ) -> dict[str, Any]:
@@ -416,7 +448,8 @@ def add_document(
     if len(content) > MAX_DOCUMENT_BYTES:
         raise ValidationError("documents are limited to 1 MiB", code="too_large", field="content")
     with gateway.store(caller.org).session() as s:
-        person = s.get(Person, person_id)
+        # held until committed: an erasure at the same time has her gone, or waits
+        person = s.get(Person, person_id, with_for_update=True)
         if person is None:
             raise _not_found(person_id)
         salt = _new_salt()
