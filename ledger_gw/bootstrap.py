@@ -38,12 +38,16 @@ Environment variables (all optional), read by `config_from_env`:
 - ``LEDGER_GW_PSEUDONYM_KEY_FILE`` → `pseudonym_key_file`: the consortium's
   pseudonymisation key (``VERSION:BASE64`` a line, the earlier versions first, the
   current last), its owner's only (mode 0600). Default ``<directory>/pseudonym.key``.
+  A start that migrates refuses a copy older than a store's registrations
+  (``pseudonym_key_rolled_back``).
 - ``LEDGER_GW_APPENDER`` → `appender`: Unix socket of an embedded ledger's appending
   process (ledger_gw.embedded.appender) already running, whose key is in
   ``LEDGER_GW_APPENDER_KEY`` (hex). Unset, ``ledger-gw serve`` starts one for its workers,
   and any other process appends itself.
 - ``LEDGER_GW_MIGRATE`` → `migrate`: apply off-chain migrations when the app starts
   (default true; ``ledger-gw serve`` migrates once and turns it off for its workers).
+  Either way, each start deletes again whom the erasure journal (``erased/<ORG>``)
+  names, should a backup restored from before her erasure hold her.
 - ``LEDGER_GW_MAX_BATCH`` → `max_batch`: most events in one batch request (default 1000).
 - ``LEDGER_GW_SESSION_KEY_FILE`` → `session_key_file`: the secret that signs the
   dashboard's session cookies; every worker must read the same one. Default
@@ -121,6 +125,7 @@ from ledger_gw.remote.client import NodeClient
 from ledger_gw.remote.ledger import RemoteLedger, RemoteLog
 from ledger_gw.remote.outbox import Outbox
 from ledger_gw.remote.receipts import Receipts
+from ledger_gw.services import registrations
 from ledger_gw.services.config import BACKENDS, GatewayConfig
 from ledger_gw.services.gateway import Gateway, KeysInForce, file_keys
 from ledger_gw.witness.store import witnessed_in
@@ -549,8 +554,16 @@ def open_gateway(config: GatewayConfig) -> Gateway:
         partial(verifiable_log, reader=reader),
         keys_in_force,
     )
-    if config.migrate:
-        gateway.migrate()
+    try:
+        if config.migrate:
+            gateway.migrate()
+            registrations.check_key_versions(gateway)  # a key file older than its people
+        else:  # no schema change, but none served again whom a restored backup holds
+            for store in stores.values():
+                store.erase_again()
+    except BaseException:
+        gateway.close()
+        raise
     return gateway
 
 

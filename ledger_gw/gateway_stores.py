@@ -188,24 +188,29 @@ def refuse_lost(found: Iterable[_Store]) -> None:
         raise lost.refusal()
 
 
-def _journal(directory: Path, org: str) -> Path | None:
-    """Where the organisation's erasures are noted, if this process may write there. A
-    gateway whose directory is mounted read-only keeps none: that is logged, and its
-    erasures go on, as the record of its stores does."""
+def _journal(directory: Path, org: str) -> tuple[Path, bool]:
+    """Where the organisation's erasures are noted, and whether this process may note
+    them there. A journal it may not write (its directory mounted read-only) is read all
+    the same (OffchainStore), so that whom it names stays erased; new erasures go on
+    unnoted, which is logged once here, as the record of its stores is."""
     journal = directory / ERASED / org
     try:
         make_dirs(journal.parent)
-        if not journal.parent.is_dir() or not os.access(journal.parent, os.W_OK):
-            raise PermissionError(f"{journal.parent} is not a directory it may write")
+        if not journal.parent.is_dir():
+            raise NotADirectoryError(f"{journal.parent} is not a directory")
+        here = journal if journal.exists() else journal.parent  # appended to, or made there
+        if not os.access(here, os.W_OK):
+            raise PermissionError(f"{here} is not one it may write")
     except OSError as exc:
         _log.warning(
-            "cannot keep the erasure journal of %s (%s): a backup of its store from before "
-            "an erasure, restored, would serve the erased person again",
+            "cannot keep the erasure journal of %s (%s): erasures from now on are not "
+            "noted, and a backup of its store from before one of them, restored, would "
+            "serve the erased person again",
             org,
             exc,
         )
-        return None
-    return journal
+        return journal, False
+    return journal, True
 
 
 def offchain_stores(config: GatewayConfig, orgs: Sequence[str]) -> dict[str, OffchainStore]:
@@ -216,7 +221,8 @@ def offchain_stores(config: GatewayConfig, orgs: Sequence[str]) -> dict[str, Off
     stores = {}
     for store in found:
         url = org_url(config.offchain, store.org)
-        stores[store.org] = OffchainStore(store.org, url, _journal(config.directory, store.org))
+        journal, noting = _journal(config.directory, store.org)
+        stores[store.org] = OffchainStore(store.org, url, journal, noting=noting)
         if store.missing is not None:
             stores[store.org].migrate()  # its schema's revision marks it as made
         store.made()

@@ -30,6 +30,8 @@ from ledger_gw.files import read_secret
 
 KEY_BYTES = 32
 SALT_BYTES = 32
+#: The code of a key file's refusals: what it holds is not the key ring it must be.
+KEY_INVALID = "pseudonym_key_invalid"
 _ID_CHARS = 26  # 130 bits of base32: collisions are out of reach
 _WHITESPACE = re.compile(r"\s+")
 _ATTRIBUTE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -211,15 +213,18 @@ class PseudonymKey:
 
     def __post_init__(self) -> None:
         if not 0 < self.version < 1000:
-            raise ConfigError("pseudonymisation key version must be 1..999")
+            raise ConfigError("pseudonymisation key version must be 1..999", code=KEY_INVALID)
         if len(self.secret) < KEY_BYTES:
-            raise ConfigError(f"pseudonymisation key must have at least {KEY_BYTES} bytes")
+            raise ConfigError(
+                f"pseudonymisation key must have at least {KEY_BYTES} bytes", code=KEY_INVALID
+            )
         versions = [key.version for key in self.earlier] + [self.version]
         found = ", ".join(map(str, versions))
         if any(key.earlier for key in self.earlier) or versions != sorted(set(versions)):
             raise ConfigError(
                 "pseudonymisation key versions must each appear once, increasing, the "
-                f"current one last: found {found}"
+                f"current one last: found {found}",
+                code=KEY_INVALID,
             )
         # Each version after the first was made by a rotation from the one before.
         missing = sorted(set(range(versions[0], self.version)) - set(versions))
@@ -227,7 +232,8 @@ class PseudonymKey:
             raise ConfigError(
                 f"pseudonymisation key lacks version {', '.join(map(str, missing))} (found "
                 f"{found}): the people registered under it would not be found, and each "
-                "would be registered again; put its line back"
+                "would be registered again; put its line back",
+                code=KEY_INVALID,
             )
 
     def __repr__(self) -> str:  # never print the secret
@@ -288,17 +294,28 @@ class PseudonymKey:
         try:
             return cls.from_text(data.decode())
         except UnicodeDecodeError as exc:  # binary: not a key file
-            raise ConfigError(f"cannot read pseudonymisation key {path}: {exc}") from exc
+            raise ConfigError(
+                f"cannot read pseudonymisation key {path}: {exc}", code=KEY_INVALID
+            ) from exc
         except ConfigError as exc:
-            raise ConfigError(f"{path}: {exc}") from None
+            raise ConfigError(f"{path}: {exc}", code=exc.code) from None
+
+
+# ASCII digits only: int() would read "1_0" as version 10, under which every ID differs.
+_KEY_LINE = re.compile(r"([0-9]{1,9}):(.*)")
 
 
 def _key_line(number: int, line: str) -> PseudonymKey:
-    try:
-        version, secret = line.strip().split(":", 1)
-        return PseudonymKey(int(version), base64.b64decode(secret, validate=True))
-    except ValueError as exc:
-        raise ConfigError(f"pseudonymisation key line {number} must read VERSION:BASE64") from exc
+    matched = _KEY_LINE.fullmatch(line.strip())
+    secret = None
+    if matched is not None:
+        with suppress(ValueError):  # not base64 (binascii.Error), whitespace inside too
+            secret = base64.b64decode(matched[2], validate=True)
+    if matched is None or secret is None:  # no part of the line in the error: it is secret
+        raise ConfigError(
+            f"pseudonymisation key line {number} must read VERSION:BASE64", code=KEY_INVALID
+        )
+    return PseudonymKey(int(matched[1]), secret)
 
 
 def new_held_id() -> str:

@@ -125,9 +125,10 @@ def pseudonym_key_rotate(directory: Path) -> None:
     Every member's gateway shares this key and reads it only when its workers start:
     stop each gateway, give it the new pseudonym.key (its owner's only, mode 0600) and
     start it again. Gateways on different versions, or one given the file while
-    running, give a person new to them different IDs. A person first registered at
-    another agency after the rotation gets an ID under the new version there, not
-    linked to her earlier ID at this one (a referral hands her ID over)."""
+    running, give a person new to them different IDs. A person registered before the
+    rotation and new to another agency gets there the ID the ledger holds her records
+    under; while its ledger cannot be read, an ID under the new version, not linked to
+    her earlier one (a referral hands her ID over)."""
     key = Workspace.load(directory).rotate_pseudonym_key()
     earlier = ", ".join(f"k{each.version}" for each in key.earlier)
     console.print(

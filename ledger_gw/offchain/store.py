@@ -7,9 +7,12 @@ Migrations are Alembic revisions under `migrations/`, applied programmatically.
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import re
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -90,7 +93,7 @@ def offchain_missing(url: str) -> str | None:
             return f"{database} is missing"
         engine = sqlite_reader(url, _BUSY_TIMEOUT_MS, {})
     else:
-        engine = create_engine(url)
+        engine = create_engine(url, hide_parameters=True)
     try:
         with engine.connect() as conn:
             revision = select(column("version_num", String)).select_from(table(VERSION_TABLE))
@@ -102,12 +105,18 @@ def offchain_missing(url: str) -> str | None:
 
 
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:
+    """An engine whose errors and logs show no bound parameter: those are her attributes,
+    documents and salts, which a failing statement's message would otherwise carry into
+    the logs and to whoever reads them."""
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     # Erasure must leave nothing readable in the file: zero what is deleted, whatever
     # the platform's SQLite was built with.
     pragmas = {"synchronous": synchronous, "foreign_keys": "ON", "secure_delete": "ON"}
-    return sqlite_engine(url, _BUSY_TIMEOUT_MS, pragmas)
+    engine = sqlite_engine(url, _BUSY_TIMEOUT_MS, pragmas)
+    # Before any connection or derived engine copies it (Engine.execution_options).
+    engine.hide_parameters = True
+    return engine
 
 
 class OffchainStore:
@@ -116,12 +125,17 @@ class OffchainStore:
     `erased`: its erasure journal, a file kept apart from it (in the gateway's
     directory) that names the registration of each person erased here by its person
     ID, a random ID that identifies no one once she is gone. A backup of the store taken
-    before an erasure still holds her: restored, she is erased again at its migration,
-    as at every start, rather than served again."""
+    before an erasure still holds her: restored, she is erased again at every start
+    (`migrate`, `erase_again`), rather than served again. `noting`: whether erasures
+    are noted in it; a journal this process may not write (a read-only mount) is read
+    all the same, so that the erasures it names stay erased."""
 
-    def __init__(self, org_id: str, url: str, erased: Path | None = None) -> None:
+    def __init__(
+        self, org_id: str, url: str, erased: Path | None = None, *, noting: bool = True
+    ) -> None:
         self.org_id = org_id
         self.erased = erased
+        self.noting = noting
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(
@@ -256,6 +270,7 @@ class OffchainStore:
         another organisation's gateway migrated first."""
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
+        named = self._named()  # before the write lock: a journal refused changes nothing
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
@@ -263,15 +278,36 @@ class OffchainStore:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
             self._claim(conn)
-            self._erase_again(conn)
+            self._erase_again(conn, named)
         self.purge_deleted()
+
+    def erase_again(self) -> None:
+        """Whom the erasure journal names deleted again, as `migrate` does, for a start
+        that does not migrate (LEDGER_GW_MIGRATE off): it changes no schema, and a backup
+        restored from before an erasure is not served again by any start. Refused
+        (ConfigError) as `migrate` is, when the journal cannot be read;
+        UnavailableError when the store cannot be reached."""
+        named = self._named()
+        if not named:
+            return
+        try:
+            with self.engine.begin() as conn:
+                again = self._erase_again(conn, named)
+        except SQLAlchemyError as exc:
+            raise UnavailableError(
+                f"off-chain store of {self.org_id}: cannot erase again whom its erasure "
+                f"journal names ({exc.__class__.__name__})",
+                code="offchain_unavailable",
+            ) from exc
+        if again:
+            self.purge_deleted()
 
     def note_erased(self, person_id: str) -> None:
         """Her registration named in the erasure journal, on disk when this returns:
         called before her deletion commits, so that a commit a crash stopped is done at
         the next start too. Refused (UnavailableError) when it cannot be written: her
         deletion is then not committed either."""
-        if self.erased is None:
+        if self.erased is None or not self.noting:
             return
         try:
             append_line(self.erased, person_id, SECRET)
@@ -282,12 +318,41 @@ class OffchainStore:
                 code="offchain_unavailable",
             ) from exc
 
-    def _erase_again(self, conn: Connection) -> None:
+    def _named(self) -> list[str]:
+        """The person IDs the erasure journal names; none when there is no journal. One
+        that is there but cannot be read (a directory, a FIFO, a file it may not read)
+        refuses the start (ConfigError): started without it, the store would serve again
+        whom a restored backup still holds. Opened without waiting for a writer (a FIFO)
+        and read only if it is a regular file."""
+        if self.erased is None:
+            return []
+        try:
+            fd = os.open(self.erased, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):  # no journal, or none can be
+                return []
+            raise self._unreadable(exc.strerror or str(exc)) from exc
+        try:
+            with os.fdopen(fd, "rb") as journal:
+                if not stat.S_ISREG(os.fstat(journal.fileno()).st_mode):
+                    raise self._unreadable("not a regular file")
+                text = journal.read().decode(errors="replace")
+        except OSError as exc:
+            raise self._unreadable(exc.strerror or str(exc)) from exc
+        return sorted(set(_PERSON_ID.findall(text)))
+
+    def _unreadable(self, why: str) -> ConfigError:
+        return ConfigError(
+            f"cannot read the erasure journal of {self.org_id}, {self.erased} ({why}): "
+            "without it, a backup of the store from before an erasure would serve the "
+            "erased person again. Put the journal back as a file this gateway may read",
+            code="erasure_journal_unreadable",
+        )
+
+    def _erase_again(self, conn: Connection, named: list[str]) -> int:
         """Whom the erasure journal names and the store holds again (a backup from before
-        her erasure restored) is deleted again, her documents and packages with her."""
-        if self.erased is None or not self.erased.exists():
-            return
-        named = sorted(set(_PERSON_ID.findall(self.erased.read_text(errors="replace"))))
+        her erasure restored) is deleted again, her documents and packages with her.
+        Returns how many were."""
         again = 0
         for start in range(0, len(named), _ERASED_AT_ONCE):
             chunk = named[start : start + _ERASED_AT_ONCE]
@@ -299,6 +364,7 @@ class OffchainStore:
                 self.org_id,
                 again,
             )
+        return again
 
     def _refuse_newer(self, conn: Connection, scripts: ScriptDirectory) -> None:
         """A schema a newer release migrated is one this release does not know: read as

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from chaincode.fields import PID, matches
 from ledger_gw.errors import (
+    ConfigError,
     ConflictError,
     NotFoundError,
     RejectedError,
@@ -122,11 +123,12 @@ def register(
     held_id: str | None = None,
     referral_id: str | None = None,
 ) -> dict[str, Any]:
-    """Register her under the ID her attributes derive, a person-held ID, or, with
-    `referral_id`, the one the ledger records for a referral this organisation accepted:
-    her attributes may have changed since, or the referring agency used another scheme,
-    and she must stay one person across the two agencies. Under the referral's keyed ID,
-    the IDs her attributes derive are her aliases, as after a correction (`correct`)."""
+    """Register her under the ID her attributes derive (or one they were given that the
+    ledger knows, `_ledger_pid`), a person-held ID, or, with `referral_id`, the one the
+    ledger records for a referral this organisation accepted: her attributes may have
+    changed since, or the referring agency used another scheme, and she must stay one
+    person across the two agencies. Under the referral's keyed ID, the IDs her
+    attributes derive are her aliases, as after a correction (`correct`)."""
     check_attributes(attributes)
     if referral_id is not None:
         if held_id is not None or id_scheme != "keyed":
@@ -149,6 +151,8 @@ def register(
     known = [] if pid is None else [pid]
     if referral_id is not None or (held_id is None and id_scheme == "keyed"):
         known.extend(gateway.pseudonym_key.pseudonyms(attributes))
+    # The ID she gets when not found here, read before her store is held: the ledger may be slow.
+    fresh = pid if pid is not None else _ledger_pid(gateway, caller, known)
     store = gateway.store(caller.org)
     try:
         with store.session() as s:
@@ -157,7 +161,7 @@ def register(
                 raise AlreadyRegisteredError(found[0][0])
             if pid is None:
                 check_attributes(attributes, new=True)
-                pid = known[0]  # the ID they derive now
+                pid = fresh
             person = Person(id=str(uuid.uuid4()), pid=pid, attributes=dict(attributes))
             s.add(person)
             s.flush()
@@ -491,12 +495,58 @@ def keyed_pid(gateway: Gateway, caller: Caller, attributes: Mapping[str, Any]) -
     """Her keyed ID: the one her attributes derive, unless this agency registered her
     under another they may have been given, under an earlier key version or with fewer
     folds, or under the one she kept when her attributes were corrected (the ledger
-    knows her by that one)."""
+    knows her by that one); not registered here, the one the ledger knows her by
+    (`_ledger_pid`)."""
     check_attributes(attributes)
     given = gateway.pseudonym_key.pseudonyms(attributes)  # the one they derive now first
     with gateway.store(caller.org).reading() as s:
         found = _found(s, given)
     if not found:
         check_attributes(attributes, new=True)
-        return given[0]
+        return _ledger_pid(gateway, caller, given)
     return found[0][1]
+
+
+def _ledger_pid(gateway: Gateway, caller: Caller, given: Sequence[str]) -> str:
+    """The ID a person this agency has not registered gets: of those her attributes may
+    have been given (`PseudonymKey.pseudonyms`, the one they derive now first), the first
+    the ledger holds an event of, else the one they derive now. Another agency may have
+    registered her before a key rotation or a fold, and recorded her assistance under
+    that ID: under another, a grant here would not be flagged a possible duplicate of
+    hers, nor her history read before giving. Events the caller may not see count too (a
+    query's `withheld`). One query an ID, none when there is one; while the ledger
+    cannot be read (a log node out of reach), the one they derive now."""
+    if len(given) < 2:
+        return given[0]
+    client = gateway.client(caller)
+    try:
+        for each in given:
+            held = client.history(each, "deduplication")
+            if held["events"] or held["withheld"]:
+                return each
+    except UnavailableError:
+        pass
+    return given[0]
+
+
+def check_key_versions(gateway: Gateway) -> None:
+    """Refuse a pseudonymisation key file older than the registrations it would serve:
+    one here under a version newer than the file's current one shows a copy from before
+    a rotation put back, under which every new ID would be derived with a key the
+    consortium left (perhaps because it leaked), apart from the other members' IDs. Read
+    at start: every keyed ID registered here, as a pid or as an alias."""
+    current = gateway.pseudonym_key.version
+    for org, store in gateway.stores.items():
+        with store.reading() as s:
+            for column in (Person.pid, PersonAlias.pid):
+                known = (column.not_like(f"k{v}.%") for v in range(1, current + 1))
+                newer = s.scalar(select(column).where(column.like("k%"), *known).limit(1))
+                version = newer[1 : newer.index(".")] if newer else "0"
+                if int(version) > current:
+                    raise ConfigError(
+                        f"{org} registered people under pseudonymisation key version "
+                        f"k{version}, newer than k{current}, the current one of the key "
+                        "file: it is an older copy (put back from before a rotation); give "
+                        "the gateway the consortium's pseudonym.key",
+                        code="pseudonym_key_rolled_back",
+                    )
