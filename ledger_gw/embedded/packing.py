@@ -53,6 +53,12 @@ _LEVEL = 6  # level 9 stores no fewer bytes here, and costs more
 # per call to set up and clear, three times the deflating of a value. Inflating reads any
 # window up to 32 kB, so what was stored with the defaults reads the same.
 _WINDOW_BITS, _MEMORY_LEVEL = 13, 6
+# The most an entry or a value may inflate to: far beyond what the contract writes (an
+# event is at most 4 KiB; the longest value, a person's index of her open entitlements
+# of one type, grows by some 90 bytes an entitlement). Deflate inflates to over a
+# thousand times its size, so a stored form of a few MB could fill a reader's memory:
+# it is refused once this much of it is inflated.
+MAX_UNPACKED = 16 << 20
 
 
 def pack(data: bytes) -> bytes:
@@ -70,9 +76,11 @@ def unpack(stored: bytes) -> bytes:
         raise IntegrityError("a stored entry or value is in no format this ledger writes")
     inflate = zlib.decompressobj(-15, zdict=dictionary)
     try:
-        data = inflate.decompress(stored[1:])
+        data = inflate.decompress(stored[1:], MAX_UNPACKED + 1)
     except zlib.error as exc:
         raise IntegrityError(f"a stored entry or value does not inflate: {exc}") from exc
+    if len(data) > MAX_UNPACKED:
+        raise IntegrityError(f"a stored entry or value inflates to over {MAX_UNPACKED} bytes")
     if not inflate.eof or inflate.unused_data:
         raise IntegrityError("a stored entry or value does not inflate to its end")
     return data

@@ -49,7 +49,7 @@ def nodes_in_order(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
                 nodes.c.level == level, nodes.c.idx.between(min(indices), max(indices))
             )
         )
-        found.update(((level, int(idx)), bytes(h)) for idx, h in rows)
+        found.update(((level, idx), _hash(h)) for idx, h in rows if isinstance(idx, int))
     try:
         return [found[(node.level, node.index)] for node in ids]
     except KeyError as missing:
@@ -57,17 +57,34 @@ def nodes_in_order(conn: Connection, ids: Sequence[NodeID]) -> list[bytes]:
         raise IntegrityError(f"tree node {NodeID(level, index)} is missing from storage") from None
 
 
+def _hash(stored: object) -> bytes:
+    """A stored node's hash; b"", which no hash is, for what is no bytes (a NULL, text)."""
+    return bytes(stored) if isinstance(stored, bytes | memoryview) else b""
+
+
+def _written(position: int, stored: object) -> bytes:
+    """The entry written at ``position``, from its stored form; IntegrityError naming
+    the position for a column that holds no stored form (a NULL, text, a number), as
+    for one that does not inflate."""
+    if not isinstance(stored, bytes | memoryview):
+        raise IntegrityError(f"log entry {position} is not stored as bytes", position=position)
+    try:
+        return unpack(bytes(stored))
+    except IntegrityError as exc:
+        raise IntegrityError(f"log entry {position}: {exc}", position=position) from None
+
+
 def stored_certificates(conn: Connection) -> dict[str, str]:
     """Every stored certificate by its reference, each row checked by hashing its PEM."""
     found: dict[str, str] = {}
     for ref, pem in conn.execute(select(certificates.c.ref, certificates.c.pem)):
         try:
-            ok = certificate_ref(pem) == ref
+            ok = isinstance(pem, str) and certificate_ref(pem) == ref
         except LedgerError:  # not a certificate at all
             ok = False
         if not ok:
             raise IntegrityError(
-                f"stored certificate {ref[:16]} is not the one its reference names"
+                f"stored certificate {str(ref)[:16]} is not the one its reference names"
             )
         found[str(ref)] = str(pem)
     return found
@@ -107,10 +124,10 @@ class LogReader:
 
     def entry(self, index: int) -> bytes:
         with self._read() as conn:
-            data = conn.execute(select(log.c.entry).where(log.c.seq == index)).scalar()
-        if data is None:
+            row = conn.execute(select(log.c.entry).where(log.c.seq == index)).first()
+        if row is None:
             raise NotFoundError(f"no log entry at position {index}")
-        return unpack(bytes(data))
+        return _written(index, row.entry)
 
     def certificates(self) -> dict[str, str]:
         """Every certificate that signed an entry, by reference (checked as read)."""
@@ -142,7 +159,7 @@ class LogReader:
             if not rows:
                 return
             for seq, data in rows:
-                yield int(seq), unpack(bytes(data))
+                yield int(seq), _written(seq, data)
             position = int(rows[-1][0]) + 1
 
     def state_value(self, key: bytes) -> bytes | None:
@@ -169,7 +186,7 @@ class LogReader:
             ).all()
         if [int(r.seq) for r in rows] != sorted(set(positions)):
             raise IntegrityError("the log lacks entries its world state names")
-        return [(int(r.seq), unpack(bytes(r.entry))) for r in rows]
+        return [(int(r.seq), _written(r.seq, r.entry)) for r in rows]
 
     def proven_entries(
         self, tx_ids: Sequence[str]
@@ -191,7 +208,7 @@ class LogReader:
             for seq, key, data in rows:
                 plan = inclusion_nodes(int(seq), size)
                 proof = plan.rehash(node_hashes(conn, plan.ids))
-                found[keys[bytes(key)]] = (int(seq), unpack(bytes(data)), proof)
+                found[keys[bytes(key)]] = (int(seq), _written(seq, data), proof)
         return note, found
 
     def _check_size(self, conn: Connection, size: int) -> None:
@@ -285,4 +302,4 @@ class LogReader:
             ).all()
         if [int(r.seq) for r in rows] != list(range(begin, end)):
             raise NotFoundError(f"the log has no entries {begin}..{end - 1}")
-        return [unpack(bytes(r.entry)) for r in rows]
+        return [_written(r.seq, r.entry) for r in rows]

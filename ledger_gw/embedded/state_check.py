@@ -19,8 +19,8 @@ from ledger_gw.embedded.packing import unpack
 from ledger_gw.errors import IntegrityError
 
 # key, seq, value (stored: deflated, without the part it quotes), quote_at, quote_from,
-# quote_len
-StoredRow = tuple[bytes, int, bytes, int | None, int | None, int | None]
+# quote_len; seq None when the stored one is no integer, and so names no log position
+StoredRow = tuple[bytes, int | None, bytes, int | None, int | None, int | None]
 
 _UNEXPLAINED = "state has rows the log does not explain, or lacks some"
 

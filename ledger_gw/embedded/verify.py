@@ -5,10 +5,13 @@ the certificate the entry names, each stored certificate hashed and named by som
 the contract's replay (same result, same writes, same events), the Merkle tree
 node by node, every checkpoint's root and signatures, and finally the stored world
 state (each current value, and what of its entry it quotes) against the replayed one.
-The first discrepancy is reported with the log position it belongs to. What depends on
-one entry or one checkpoint alone (inflating, form, signatures, leaf hash) is checked on a
-pool of processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log
-order; then the stored state is compared there too, a range of keys at a time.
+The first discrepancy is reported with the log position it belongs to; a column that
+holds what no ledger writes there (a NULL, text for bytes) is one like any other. An
+SQLite file is first checked whole by SQLite itself (a torn page, an index that lost
+rows), its damage reported with the file's name. What depends on one entry or one
+checkpoint alone (inflating, form, signatures, leaf hash) is checked on a pool of
+processes (:mod:`ledger_gw.embedded.verify_pool`) while this one replays in log order;
+then the stored state is compared there too, a range of keys at a time.
 
 The log must hold a checkpoint at its current size (every commit is covered by one at
 once): an operator who deletes the newest checkpoints is caught. What witnesses
@@ -31,20 +34,21 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, func, make_url, select
+from sqlalchemy.exc import DBAPIError
 
 from chaincode.contract import WRITE_FUNCTIONS, invoke
 from chaincode.errors import ContractError
 from ledger_gw.consortium import Consortium
 from ledger_gw.embedded.database import READ_ONLY, reading_engine
 from ledger_gw.embedded.ledger import ORDER_SLACK
-from ledger_gw.embedded.reader import log_size, node_hashes, nodes_in_order, stored_certificates
+from ledger_gw.embedded.reader import nodes_in_order, stored_certificates
 from ledger_gw.embedded.replay import Scratch, ScratchView, StateRow, state_rows
 from ledger_gw.embedded.schema import checkpoints, log, nodes, state
 from ledger_gw.embedded.state_check import Range, StoredRow
 from ledger_gw.embedded.stub import StateView, TxStub
 from ledger_gw.embedded.verify_pool import Checker, Checks, Logged, Opened
-from ledger_gw.errors import ConfigError, IntegrityError
+from ledger_gw.errors import ConfigError, IntegrityError, UnavailableError
 from ledger_gw.identity import ROTATION_SLACK
 from ledger_gw.log import checkpoint as ckpt
 from ledger_gw.log.entry import effects_digest
@@ -198,12 +202,24 @@ def _ranges(parts: Iterable[Sequence[Sequence[Any]]], scratch: str) -> Iterator[
     """The stored rows in ranges of keys, the last reaching past the last stored key."""
     low: bytes | None = None
     for part in parts:
-        rows: list[StoredRow] = [
-            (bytes(key), int(seq), bytes(value), *quote) for key, seq, value, *quote in part
-        ]
+        rows = [_stored_row(*row) for row in part]
         yield Range(scratch, low, rows[-1][0], rows)
         low = rows[-1][0]
     yield Range(scratch, low, None, [])
+
+
+def _stored_row(key: Any, seq: Any, value: Any, at: Any, start: Any, length: Any) -> StoredRow:
+    """A stored row as compared, whatever its columns hold: what no ledger writes there
+    (a NULL, text for bytes, a seq that is no integer) matches no replayed row, and is
+    reported in key order like any other difference. SQLite sorts a key that is no
+    bytes before every key that is: here it is the least bytes, b""."""
+    return _blob(key), seq if isinstance(seq, int) else None, _blob(value), at, start, length
+
+
+def _blob(value: object) -> bytes:
+    """A column of bytes as read; what is no bytes (a NULL, text, a number) as b"", which
+    no stored entry, value or key is."""
+    return bytes(value) if isinstance(value, bytes | memoryview) else b""
 
 
 class _Checkpoints:
@@ -290,6 +306,46 @@ def _snapshot(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def _check_storage(stored: Connection, where: str) -> None:
+    """SQLite's own check of the whole file, in the snapshot verified, before any row is
+    judged: a torn or zeroed page, an index that lost rows, a page no read of rows
+    reaches (an index's: the log is read by position, never by transaction ID) would
+    otherwise pass, or end in a row no ledger writes. It reads the file once, a small
+    part of a verification's cost."""
+    if stored.dialect.name != "sqlite":
+        return
+    said = str(stored.exec_driver_sql("PRAGMA integrity_check(1)").scalar())
+    if said != "ok":
+        first = next((line for line in said.splitlines() if not line.startswith("***")), said)
+        raise UnavailableError(f"the database cannot be used: {where} is damaged: {first}")
+
+
+def _shown(engine: Engine | str) -> str:
+    """The database verified, as a message names it: an SQLite file by its path, else
+    its URL, the password hidden."""
+    url = make_url(engine) if isinstance(engine, str) else engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
+
+
+def _named(stored: Connection, shown: str) -> str:
+    """The SQLite file ``stored`` reads, which a read-only engine's URL does not name;
+    else ``shown``."""
+    if stored.dialect.name == "sqlite":
+        for _, name, path in stored.exec_driver_sql("PRAGMA database_list"):
+            if name == "main" and path:
+                return str(path)
+    return shown
+
+
+def _log_size(stored: Connection) -> int:
+    """The log's size, its highest position plus one: read as the other rows are, so
+    that a database that fails here is named (the driver's read would not name it)."""
+    last = stored.execute(select(func.max(log.c.seq))).scalar()
+    return 0 if last is None else int(last) + 1
+
+
 def _check_rows(stored: Connection, size: int) -> None:
     """Exactly the positions 0 to size - 1: the size is the highest position's, so a
     row below 0 would otherwise stand in the log unread (and answer for its ID)."""
@@ -369,13 +425,16 @@ def verify_ledger(
     source = reading_engine(engine) if isinstance(engine, str) else engine
     replay = _Replay()
     checker: Checker | None = None
+    where = _shown(engine)
     try:
         with (
             _snapshot(source).begin() as stored,
             replay.scratch.engine.connect() as replayed,
         ):
+            where = _named(stored, where)
             replayed.begin()
-            size = log_size(stored)
+            _check_storage(stored, where)
+            size = _log_size(stored)
             witness_sizes = {cp.size for cp in witness_cps.values()}
             _check_not_behind(size, witness_cps)
             chunks = -(-size // chunk)
@@ -384,6 +443,8 @@ def verify_ledger(
             checker = Checker(consortium, certificates, workers, ROTATION_SLACK)
             judged = _Checkpoints(consortium.origin, consortium.witness_quorum)
             for (start, batch, notes), checks in checker.map(_chunks(stored, size, chunk), _work):
+                if start < size and not batch:  # a row far past the others made the size
+                    raise _fail(replay.tree.size, "entry missing from the log")
                 replay.checkpoint_sizes = witness_sizes | {s for s, _ in notes}
                 _verify_chunk(stored, replayed, replay, batch, checks)
                 judged.judge(notes, checks.checkpoints, replay.roots)
@@ -406,6 +467,9 @@ def verify_ledger(
                 stored, checker, replay.scratch.path, chunk, lambda n: tell(STATE_KEYS, n, keys)
             )
             count, cosigned, witnessed_size = judged.verdict()
+    except DBAPIError as exc:  # not a database, a table missing, a column unreadable
+        said = str(exc.orig).strip().splitlines() or ["failed"]
+        raise UnavailableError(f"the database cannot be used: {where}: {said[0]}") from exc
     finally:
         if checker is not None:
             checker.close()
@@ -435,7 +499,7 @@ def _batch(stored: Connection, start: int, end: int) -> list[_Row]:
         .where(log.c.seq >= start, log.c.seq < end)
         .order_by(log.c.seq)
     )
-    return [(int(p), bytes(d), _hex(tx_id), ts) for p, d, tx_id, ts in rows]
+    return [(int(p), _blob(d), _hex(tx_id), ts) for p, d, tx_id, ts in rows]
 
 
 def _hex(tx_id: object) -> str:
@@ -503,7 +567,7 @@ def _first_bad_leaf(
         if before is not None and row[0] < before
     ]
     try:
-        found = node_hashes(stored, [NodeID(0, p) for p, _ in earlier])
+        found = nodes_in_order(stored, [NodeID(0, p) for p, _ in earlier])
     except IntegrityError:
         return None
     for (position, data), stored_hash in zip(earlier, found, strict=True):
