@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import time_machine
+
 from chaincode.amendments import CONSENT_BOUND
 from ledger_gw.client import OrgClient
 from ledger_gw.demo.consortium import DEMO
@@ -24,7 +26,9 @@ IN_FORCE = dt.datetime.fromisoformat(CONSENT_BOUND.replace("Z", "+00:00"))
 def test_a_ledger_across_the_amendment_verifies_and_reports_every_overlap(
     tmp_path: Path,
 ) -> None:
-    ws = Workspace.create(tmp_path / "ws", DEMO)
+    # Its members' certificates issued before the amendment, whatever today's date.
+    with time_machine.travel(IN_FORCE - dt.timedelta(hours=1), tick=False):
+        ws = Workspace.create(tmp_path / "ws", DEMO)
     now = [IN_FORCE - dt.timedelta(minutes=1)]
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
     try:
