@@ -25,40 +25,19 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from ledger_gw.bootstrap import config_from_env, open_gateway
-from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import ConfigError, NotFoundError, UnavailableError
 from ledger_gw.offchain.models import Person
 from ledger_gw.services import registrations
-from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
 from ledger_gw.services.gateway import Gateway
-from ledger_gw.workspace import Workspace
 from tests.support.disk import sqlite_copy
+from tests.support.erasure import LAYLA, OMAR, WRITER, agency_config, holds, people
 from tests.support.gateways import gateway_on
-
-WRITER = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
-LAYLA = {"given_name": "Layla", "family_name": "Qwertzuiop", "date_of_birth": "1990-02-11"}
-OMAR = {"given_name": "Omar", "family_name": "Haddad", "date_of_birth": "1985-07-30"}
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> GatewayConfig:
-    root = tmp_path / "ws"
-    Workspace.create(root, DEMO)
-    return GatewayConfig(
-        directory=root,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-        orgs=("AGENCY-A",),
-    )
-
-
-def _people(gateway: Gateway) -> set[str]:
-    return {p["person_id"] for p in registrations.search(gateway, WRITER).items}
-
-
-def _holds(tmp_path: Path, needle: bytes) -> bool:
-    return any(needle in p.read_bytes() for p in tmp_path.glob("offchain-AGENCY-A.db*"))
+    return agency_config(tmp_path)
 
 
 def _erased_after_a_backup(config: GatewayConfig, tmp_path: Path) -> tuple[str, str]:
@@ -77,7 +56,7 @@ def _erased_after_a_backup(config: GatewayConfig, tmp_path: Path) -> tuple[str, 
         gateway.close()
     assert (config.directory / "erased" / "AGENCY-A").read_text() == f"{layla['person_id']}\n"
     sqlite_copy(backup, store_file)
-    assert _holds(tmp_path, b"Qwertzuiop")
+    assert holds(tmp_path, b"Qwertzuiop")
     return layla["person_id"], omar["person_id"]
 
 
@@ -128,16 +107,16 @@ def test_a_journal_it_may_not_write_is_still_read_and_she_is_not_served_again(
         gateway = open_gateway(config)  # the gateway's next start
         try:
             assert "cannot keep the erasure journal of AGENCY-A" in caplog.text
-            assert _people(gateway) == {omar}
+            assert people(gateway) == {omar}
             with pytest.raises(NotFoundError):
                 registrations.get(gateway, WRITER, layla)
             registrations.erase(gateway, WRITER, omar)  # erasures go on
-            assert _people(gateway) == set()
+            assert people(gateway) == set()
         finally:
             gateway.close()
         assert (erased / "AGENCY-A").read_bytes() == journal
-    assert not _holds(tmp_path, b"Qwertzuiop")
-    assert not _holds(tmp_path, b"Zxcvbnm")  # her document with her
+    assert not holds(tmp_path, b"Qwertzuiop")
+    assert not holds(tmp_path, b"Zxcvbnm")  # her document with her
 
 
 @contextmanager
@@ -206,13 +185,13 @@ def test_a_start_that_does_not_migrate_does_not_serve_her_again(
     gateway = open_gateway(config_from_env(env))
     try:
         assert "held 1 people erased since" in caplog.text
-        assert _people(gateway) == {omar}
+        assert people(gateway) == {omar}
         with pytest.raises(NotFoundError):
             registrations.get(gateway, WRITER, layla)
     finally:
         gateway.close()
-    assert not _holds(tmp_path, b"Qwertzuiop")
-    assert not _holds(tmp_path, b"Zxcvbnm")
+    assert not holds(tmp_path, b"Qwertzuiop")
+    assert not holds(tmp_path, b"Zxcvbnm")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,38 +17,16 @@ from pathlib import Path
 import pytest
 
 from ledger_gw.bootstrap import open_gateway
-from ledger_gw.demo.consortium import DEMO
 from ledger_gw.errors import NotFoundError
 from ledger_gw.services import registrations
-from ledger_gw.services.access import Caller, Role
 from ledger_gw.services.config import GatewayConfig
-from ledger_gw.services.gateway import Gateway
-from ledger_gw.workspace import Workspace
 from tests.support.disk import sqlite_copy
-
-WRITER = Caller("t", "AGENCY-A", Role.AGENCY_WRITER)
-LAYLA = {"given_name": "Layla", "family_name": "Qwertzuiop", "date_of_birth": "1990-02-11"}
-OMAR = {"given_name": "Omar", "family_name": "Haddad", "date_of_birth": "1985-07-30"}
+from tests.support.erasure import LAYLA, OMAR, WRITER, agency_config, holds, people
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> GatewayConfig:
-    root = tmp_path / "ws"
-    Workspace.create(root, DEMO)
-    return GatewayConfig(
-        directory=root,
-        ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}",
-        offchain_url=f"sqlite:///{tmp_path}/offchain-{{org}}.db",
-        orgs=("AGENCY-A",),
-    )
-
-
-def _people(gateway: Gateway) -> set[str]:
-    return {p["person_id"] for p in registrations.search(gateway, WRITER).items}
-
-
-def _holds(tmp_path: Path, needle: bytes) -> bool:
-    return any(needle in p.read_bytes() for p in tmp_path.glob("offchain-AGENCY-A.db*"))
+    return agency_config(tmp_path)
 
 
 def test_a_store_restored_from_before_an_erasure_does_not_serve_her_again(
@@ -66,21 +44,21 @@ def test_a_store_restored_from_before_an_erasure_does_not_serve_her_again(
     gateway.close()
 
     sqlite_copy(backup, store_file)  # the store is lost and restored from last night's backup
-    assert _holds(tmp_path, b"Qwertzuiop")
+    assert holds(tmp_path, b"Qwertzuiop")
     gateway = open_gateway(config)  # the gateway's next start
     try:
-        assert _people(gateway) == {omar["person_id"]}
+        assert people(gateway) == {omar["person_id"]}
         with pytest.raises(NotFoundError):
             registrations.get(gateway, WRITER, layla["person_id"])
-        assert not _holds(tmp_path, b"Qwertzuiop")  # nor her document
-        assert not _holds(tmp_path, b"Zxcvbnm")
+        assert not holds(tmp_path, b"Qwertzuiop")  # nor her document
+        assert not holds(tmp_path, b"Zxcvbnm")
     finally:
         gateway.close()
 
     sqlite_copy(tmp_path / "later.db", store_file)  # her new registration is not erased
     gateway = open_gateway(config)
     try:
-        assert _people(gateway) == {omar["person_id"], again["person_id"]}
+        assert people(gateway) == {omar["person_id"], again["person_id"]}
     finally:
         gateway.close()
     journal = config.directory / "erased" / "AGENCY-A"
@@ -148,12 +126,12 @@ def test_an_erasure_killed_part_way_is_done_at_the_next_start_or_sent_again(
         consents = gateway.client(WRITER).query("consents", pid)["consents"]
         assert [c["active"] for c in consents] == [False]  # withdrawn before the kill
         if at == "before_deleting":
-            assert _people(gateway) == {person_id}
+            assert people(gateway) == {person_id}
             assert registrations.erase(gateway, WRITER, person_id) == pid  # sent again
-        assert _people(gateway) == set()
+        assert people(gateway) == set()
     finally:
         gateway.close()
-    assert not _holds(tmp_path, b"Qwertzuiop")
+    assert not holds(tmp_path, b"Qwertzuiop")
 
 
 def test_a_gateway_that_may_not_keep_the_journal_still_erases(
@@ -167,7 +145,7 @@ def test_a_gateway_that_may_not_keep_the_journal_still_erases(
         assert "cannot keep the erasure journal of AGENCY-A" in caplog.text
         layla = registrations.register(gateway, WRITER, LAYLA)
         registrations.erase(gateway, WRITER, layla["person_id"])
-        assert _people(gateway) == set()
+        assert people(gateway) == set()
     finally:
         gateway.close()
     assert (config.directory / "erased").read_text() == "not a directory"
