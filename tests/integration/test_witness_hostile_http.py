@@ -26,6 +26,7 @@ from ledger_gw.log.note import NoteSigner, generate_signer
 from ledger_gw.witness import AddCheckpoint, TrustedLog, WitnessHome
 from ledger_gw.witness.server import MAX_BODY, MAX_CONNECTIONS, MAX_PER_ADDRESS, make_witness_server
 from ledger_gw.witness.store import witnessed_in
+from tests.support.witnesses import trickling
 
 ORIGIN = "example.org/hostile"
 READ_TIMEOUT_S = 1.0
@@ -91,26 +92,6 @@ def _post(served: Served, body: bytes, content_type: str = "text/plain") -> byte
         return _answer(conn)
 
 
-@contextlib.contextmanager
-def trickling(held: list[socket.socket]) -> Iterator[None]:
-    """A byte on each held connection every quarter of the read timeout."""
-    done = threading.Event()
-
-    def trickle() -> None:
-        while not done.wait(READ_TIMEOUT_S / 4):
-            for conn in list(held):
-                with contextlib.suppress(OSError):
-                    conn.send(b"x")
-
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
-    try:
-        yield
-    finally:
-        done.set()
-        trickler.join()
-
-
 def test_clients_that_go_on_sending_after_their_answer_cannot_keep_the_log_out(
     served: Served,
 ) -> None:
@@ -119,7 +100,7 @@ def test_clients_that_go_on_sending_after_their_answer_cannot_keep_the_log_out(
     to make room for it."""
     held: list[socket.socket] = []
     try:
-        with trickling(held):
+        with trickling(held, READ_TIMEOUT_S / 4):
             for n in range(MAX_CONNECTIONS // MAX_PER_ADDRESS):
                 for _ in range(MAX_PER_ADDRESS):
                     conn = served.connect(f"127.0.1.{n + 1}")

@@ -9,7 +9,6 @@ an earlier size and extended with another history, under the same log key.
 from __future__ import annotations
 
 import base64
-import contextlib
 import shutil
 import signal
 import socket
@@ -19,7 +18,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +43,7 @@ from ledger_gw.witness.server import MAX_CONNECTIONS, MAX_PER_ADDRESS
 from ledger_gw.workspace import Workspace
 from tests.support.events import independent
 from tests.support.ledgers import MakeClient, MakeLedger
+from tests.support.witnesses import trickling
 
 pytestmark = pytest.mark.slow
 
@@ -335,27 +334,6 @@ def test_many_connections_from_one_address_start_no_more_threads_than_its_share(
         time.sleep(0.1)
 
 
-@contextmanager
-def trickling(held: list[socket.socket]) -> Iterator[None]:
-    """A byte on each held connection every quarter of the read timeout, until the block
-    ends (the caller closes them)."""
-    done = threading.Event()
-
-    def trickle() -> None:
-        while not done.wait(READ_TIMEOUT_S / 4):
-            for conn in list(held):
-                with contextlib.suppress(OSError):
-                    conn.send(b"x")
-
-    trickler = threading.Thread(target=trickle)
-    trickler.start()
-    try:
-        yield
-    finally:
-        done.set()
-        trickler.join()
-
-
 def _closed_by_peer(conn: socket.socket) -> bool:
     conn.setblocking(False)
     try:
@@ -384,7 +362,7 @@ def test_connections_that_trickle_from_many_addresses_cannot_keep_the_log_out(
             conn.sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")
             held.append(conn)
     try:
-        with trickling(held):
+        with trickling(held, READ_TIMEOUT_S / 4):
             time.sleep(READ_TIMEOUT_S * 1.5)  # past the read timeout: trickling keeps them
             assert _threads(witness.proc.pid) <= before + MAX_CONNECTIONS + 1
             assert not any(_closed_by_peer(c) for c in held[-MAX_PER_ADDRESS:])
@@ -422,7 +400,7 @@ def test_a_flood_from_many_addresses_closes_their_connections_not_a_push_in_prog
             b"POST /add-checkpoint HTTP/1.1\r\nHost: w\r\nContent-Type: text/plain\r\n"
             + f"Content-Length: {len(data)}\r\nX-Wait: ".encode()
         )
-        with trickling(held):
+        with trickling(held, READ_TIMEOUT_S / 4):
             for n in range(192):
                 flood = connect(f"127.0.4.{n % 16 + 1}")
                 flood.sendall(b"POST /add-checkpoint HTTP/1.1\r\nX-Slow: ")

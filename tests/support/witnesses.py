@@ -8,8 +8,11 @@ keys and URLs) for the next test's ledger.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer
@@ -76,3 +79,24 @@ def settled(ledger: object, timeout: float = 15.0) -> None:
 
     assert isinstance(ledger, EmbeddedLedger)
     assert ledger.settle_witnesses(timeout), "the witnesses did not cosign the latest checkpoint"
+
+
+@contextmanager
+def trickling(held: list[socket.socket], every: float) -> Iterator[None]:
+    """A byte on each held connection every ``every`` seconds, until the block ends (the
+    caller closes them): connections that never finish a request, yet never go quiet."""
+    done = threading.Event()
+
+    def trickle() -> None:
+        while not done.wait(every):
+            for conn in list(held):
+                with contextlib.suppress(OSError):
+                    conn.send(b"x")
+
+    trickler = threading.Thread(target=trickle)
+    trickler.start()
+    try:
+        yield
+    finally:
+        done.set()
+        trickler.join()
