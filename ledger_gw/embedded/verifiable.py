@@ -144,9 +144,14 @@ class EmbeddedLog:
             return SignedTransaction.of_entry(entry, self._certificates)
 
     def _record(self, position: int, entry: Entry) -> Record:
-        tx = self.transaction(entry)
-        org = self._org_of(tx.proposal.creator) if self.indexed else self._signer(position, tx)
-        return Record.of_entry(position, tx, entry, org)
+        try:
+            tx = self.transaction(entry)
+            org = self._org_of(tx.proposal.creator) if self.indexed else self._signer(position, tx)
+            return Record.of_entry(position, tx, entry, org)
+        except ValueError as exc:  # a proposal of no form a ledger signs (its time, say)
+            raise IntegrityError(
+                f"log entry {position} holds no well-formed transaction: {exc}", position=position
+            ) from None
 
     def _signer(self, position: int, tx: SignedTransaction) -> str:
         """The member whose signature an entry of a ledger handed over carries. Its holder
@@ -189,7 +194,7 @@ class EmbeddedLog:
                 unchecked = _check_root(tree, since)
             tree.append(leaf_hash(data))
             if position >= start:
-                yield self._record(position, Entry.from_bytes(data))
+                yield self._record(position, _parsed(position, data))
         if tree.size != anchor.size:
             raise IntegrityError(f"the log has {tree.size} entries, fewer than {anchor.size}")
         if unchecked:
@@ -256,7 +261,7 @@ class EmbeddedLog:
                 )
             except ProofError as exc:
                 raise IntegrityError(f"log entry {position} is not the anchor's: {exc}") from None
-            records.append(self._record(position, Entry.from_bytes(data)))
+            records.append(self._record(position, _parsed(position, data)))
         return records
 
     def evidence(self, records: Sequence[Record], anchor: Anchor) -> dict[str, Any]:
@@ -264,7 +269,7 @@ class EmbeddedLog:
         assert anchor.note is not None
         entries = []
         for r in records:
-            entry = Entry.from_bytes(self.reader.entry(r.position))
+            entry = _parsed(r.position, self.reader.entry(r.position))
             proof = self.reader.inclusion_proof(r.position, anchor.size)
             entries.append((r.position, self.transaction(entry), entry, proof))
         return merkle_evidence(anchor.note, anchor.size, entries)
@@ -287,7 +292,7 @@ class EmbeddedLog:
             "checkpoint": log.checkpoint(size),
         }
         data = log.entry(index)
-        entry = Entry.from_bytes(data)
+        entry = _parsed(index, data)
         if reveal(self._record(index, entry)):
             # With the certificate the entry names by hash: the reader needs nothing else.
             out["entry"] = base64.b64encode(data).decode()
@@ -297,7 +302,7 @@ class EmbeddedLog:
     def revealed(self, begin: int, end: int, reveal: Reveal) -> list[bytes | None]:
         """The entries ``[begin, end)``, each only when ``reveal`` allows it."""
         return [
-            data if reveal(self._record(at, Entry.from_bytes(data))) else None
+            data if reveal(self._record(at, _parsed(at, data))) else None
             for at, data in enumerate(self.leaves(begin, end), begin)
         ]
 
@@ -342,3 +347,12 @@ def _check_root(tree: CompactRange, anchor: Anchor | None) -> bool:
     if base64.b64encode(tree.root()).decode() != anchor.summary["root"]:
         raise IntegrityError("the log's entries do not hash to its own checkpoint")
     return False
+
+
+def _parsed(position: int, data: bytes) -> Entry:
+    """The entry stored at ``position``; IntegrityError naming it when its bytes are no
+    entry (a ledger handed over may hold anything)."""
+    try:
+        return Entry.from_bytes(data)
+    except ValueError as exc:
+        raise IntegrityError(f"log entry {position}: {exc}", position=position) from None

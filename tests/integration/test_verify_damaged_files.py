@@ -26,13 +26,15 @@ from typing import Any
 
 import pytest
 
+from chaincode.canonical import canonical_json
 from ledger_gw.client import OrgClient
 from ledger_gw.embedded.database import reading_engine
 from ledger_gw.embedded.ledger import EmbeddedLedger
-from ledger_gw.embedded.packing import unpack
+from ledger_gw.embedded.packing import pack, unpack
 from ledger_gw.embedded.reader import LogReader
 from ledger_gw.embedded.verify import ENTRIES, verify_ledger
 from ledger_gw.errors import IntegrityError, LedgerError, UnavailableError
+from ledger_gw.log.entry import Entry
 from ledger_gw.workspace import Workspace
 from tests.support.cli import clean_failure, run_cli
 from tests.support.disk import sqlite_copy
@@ -523,6 +525,35 @@ def test_audit_commands_on_a_damaged_entry(
     their anchor: the damaged one is named, in one line."""
     _unconstrained(db)
     _change(db, damage, _bomb(GIB))
+    for command in _audit_commands(workspace, copy, pinned, referral):
+        line = clean_failure(run_cli(*command))
+        assert f"log entry {AT}" in line, line
+        assert not (copy.parent / "bundle.json").exists()
+
+
+def _timestamp_of_no_form(stored: bytes) -> bytes:
+    """The entry stored, in canonical form still, its proposal's time made no time."""
+    entry = Entry.from_bytes(unpack(stored))
+    proposal = json.loads(entry.proposal)
+    proposal["timestamp"] = "not a time"
+    return pack(replace(entry, proposal=canonical_json(proposal)).to_bytes())
+
+
+@once
+@pytest.mark.parametrize("form", ["no-entry", "no-time"])
+def test_audit_commands_on_an_entry_that_inflates_to_no_transaction(
+    workspace: Workspace,
+    copy: Path,
+    db: sqlite3.Connection,
+    pinned: Path,
+    referral: str,
+    form: str,
+) -> None:
+    """Stored bytes that inflate, to no entry or to an entry whose proposal has no time:
+    named in one line, not a traceback."""
+    (stored,) = _one(db, "SELECT entry FROM log WHERE seq = ?", AT)
+    written = pack(b"not an entry") if form == "no-entry" else _timestamp_of_no_form(stored)
+    _change(db, "UPDATE log SET entry = :bomb WHERE seq = :at", written)
     for command in _audit_commands(workspace, copy, pinned, referral):
         line = clean_failure(run_cli(*command))
         assert f"log entry {AT}" in line, line
