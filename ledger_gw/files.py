@@ -61,10 +61,15 @@ def read_secret(path: Path, what: str) -> bytes:
     """A private key's bytes, refused if its group or others may read or write it, as
     ssh refuses such a key: a key readable by others is a key others may have copied,
     and one they may write is a key they may have swapped. The mode checked is the one
-    of the file read, not of whatever the path named a moment before."""
+    of the file read, not of whatever the path named a moment before. Opened without
+    waiting: a FIFO there, which no one writes, would hold the start for ever."""
     try:
-        with path.open("rb") as f:
-            mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            found = os.fstat(f.fileno())
+            if not stat.S_ISREG(found.st_mode):
+                raise ConfigError(f"{what} {path} is not a regular file", code="not_a_file")
+            mode = stat.S_IMODE(found.st_mode)
             data = f.read(_MAX_SECRET + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
