@@ -23,12 +23,17 @@ from tests.support.ledgers import verify_url
 IN_FORCE = dt.datetime.fromisoformat(CONSENT_BOUND.replace("Z", "+00:00"))
 
 
+def _consortium(tmp_path: Path) -> Workspace:
+    """The demo consortium, its members' certificates issued before the amendment (a day
+    before their making), whatever today's date: the tests sign on either side of it."""
+    with time_machine.travel(IN_FORCE - dt.timedelta(hours=1), tick=False):
+        return Workspace.create(tmp_path / "ws", DEMO)
+
+
 def test_a_ledger_across_the_amendment_verifies_and_reports_every_overlap(
     tmp_path: Path,
 ) -> None:
-    # Its members' certificates issued before the amendment, whatever today's date.
-    with time_machine.travel(IN_FORCE - dt.timedelta(hours=1), tick=False):
-        ws = Workspace.create(tmp_path / "ws", DEMO)
+    ws = _consortium(tmp_path)
     now = [IN_FORCE - dt.timedelta(minutes=1)]
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
     try:
@@ -69,7 +74,7 @@ def test_a_member_cannot_date_a_probe_back_into_the_old_rules(tmp_path: Path) ->
     """An hour after the amendment, AGENCY-C signs a probe grant dated a minute before it,
     when every overlap was named: the ledger takes no transaction dated further than
     ten minutes from its own clock."""
-    ws = Workspace.create(tmp_path / "ws", DEMO)
+    ws = _consortium(tmp_path)
     now = [IN_FORCE + dt.timedelta(hours=1)]
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
     try:

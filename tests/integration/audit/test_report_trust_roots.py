@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import time_machine
 from click.testing import CliRunner
 from sqlalchemy import insert, update
 
@@ -174,7 +175,9 @@ def test_only_a_donor_release_verifies_as_one(tmp_path: Path) -> None:
     """A member's own report (at any k, any period) is signed and true, and still no
     figure to hand a donor: donors' figures are a calendar month on its lattice at the
     consortium's k, else a donor could be given the other pattern of the same cells."""
-    ws = Workspace.create(tmp_path / "ws", DEMO)
+    # Its members' certificates issued before the month it reports, whatever today's date.
+    with time_machine.travel(dt.datetime(2026, 12, 1, tzinfo=dt.UTC), tick=False):
+        ws = Workspace.create(tmp_path / "ws", DEMO)
     now = [dt.datetime(2027, 1, 15, 12, tzinfo=dt.UTC)]
     ledger = EmbeddedLedger(ws.ledger_url, ws.consortium, ws.log_signer(), clock=lambda: now[0])
     try:
